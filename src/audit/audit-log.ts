@@ -1,0 +1,133 @@
+import { createHmac, randomUUID } from 'node:crypto'
+import type { Engine, Executor } from '../storage/database.js'
+import { canonicalJson, type Json } from './canonical-json.js'
+import { chainHash, entryBytes, GENESIS_HASH, type AuditRecord } from './entry.js'
+import { verifyChain, type ChainedRecord, type VerifyResult } from './verify.js'
+
+/**
+ * A sensitive value headed for the audit log. The log never stores it: it stores a keyed
+ * fingerprint, HMAC-SHA256 under the workspace's fingerprint key, so two entries can show
+ * that a value changed (or did not) without revealing it.
+ */
+export class Sensitive {
+  readonly #value: Buffer
+  constructor(value: string | Buffer) {
+    this.#value = Buffer.isBuffer(value) ? value : Buffer.from(value, 'utf8')
+  }
+  fingerprint(key: Buffer): string {
+    return 'hmac-sha256:' + createHmac('sha256', key).update(this.#value).digest('base64url')
+  }
+  toJSON(): string {
+    return '[Sensitive]'
+  }
+}
+
+/** What may appear in an event's details: JSON, with Sensitive values to be fingerprinted. */
+export type AuditDetail = null | boolean | number | string | Sensitive | AuditDetail[] | { [key: string]: AuditDetail }
+
+/** What happened, as a route describes it; the pipeline adds the actor and the request. */
+export interface AuditEvent {
+  action: string
+  target: { type: string; id: string }
+  details?: { [key: string]: AuditDetail }
+}
+
+/** Who did it and through which request. */
+export interface AuditActor {
+  type: 'user' | 'system'
+  id: string
+  ip: string
+  userAgent: string
+}
+
+function resolveDetails(d: AuditDetail, key: Buffer): Json {
+  if (d instanceof Sensitive) return d.fingerprint(key)
+  if (Array.isArray(d)) return d.map((x) => resolveDetails(x, key))
+  if (d !== null && typeof d === 'object') {
+    const out: { [k: string]: Json } = {}
+    for (const [k, v] of Object.entries(d)) out[k] = resolveDetails(v, key)
+    return out
+  }
+  return d
+}
+
+/** Reads a stored row into the chained record the verifier takes. */
+export function rowToRecord(row: {
+  workspace_id: string; seq: number; id: string; time: string; actor_type: string; actor_id: string; actor_ip: string
+  actor_ua: string; request_id: string; action: string; target_type: string; target_id: string; details: string
+  prev_hash: Buffer; hash: Buffer
+}): ChainedRecord {
+  return {
+    workspaceId: row.workspace_id, seq: Number(row.seq), id: row.id, time: row.time,
+    actor: { type: row.actor_type, id: row.actor_id, ip: row.actor_ip, userAgent: row.actor_ua },
+    requestId: row.request_id, action: row.action, target: { type: row.target_type, id: row.target_id },
+    details: row.details, prevHash: Buffer.from(row.prev_hash), hash: Buffer.from(row.hash),
+  }
+}
+
+/**
+ * The append-only, hash-chained audit log of every workspace. `append` runs inside the
+ * caller's transaction, so the entry commits together with the change it records — or
+ * neither does.
+ */
+export class AuditLog {
+  readonly #engine: Engine
+  readonly #fingerprintKey: (db: Executor, workspaceId: string) => Promise<Buffer>
+
+  constructor(engine: Engine, fingerprintKey: (db: Executor, workspaceId: string) => Promise<Buffer>) {
+    this.#engine = engine
+    this.#fingerprintKey = fingerprintKey
+  }
+
+  /** Starts a workspace's chain; call in the transaction that creates the workspace. */
+  async initWorkspace(tx: Executor, workspaceId: string): Promise<void> {
+    await tx.insertInto('audit_heads').values({ workspace_id: workspaceId, seq: 0, hash: GENESIS_HASH }).execute()
+  }
+
+  /** Appends one entry to the workspace's chain within `tx` and returns it. */
+  async append(tx: Executor, workspaceId: string, actor: AuditActor, requestId: string, event: AuditEvent): Promise<AuditRecord> {
+    const key = event.details ? await this.#fingerprintKey(tx, workspaceId) : Buffer.alloc(0)
+    const details = canonicalJson(event.details ? resolveDetails(event.details, key) : {})
+    // @NOTE FOR UPDATE serialises appenders of one workspace across nodes (PostgreSQL);
+    // SQLite already has a single writer.
+    const headQuery = tx.selectFrom('audit_heads').select(['seq', 'hash']).where('workspace_id', '=', workspaceId)
+    const head = await (this.#engine === 'postgres' ? headQuery.forUpdate() : headQuery).executeTakeFirst()
+    if (!head) throw new Error('audit chain missing for workspace')
+    const record: AuditRecord = {
+      workspaceId, seq: Number(head.seq) + 1, id: randomUUID(), time: new Date().toISOString(),
+      actor: { type: actor.type, id: actor.id, ip: actor.ip, userAgent: actor.userAgent.slice(0, 512) },
+      requestId, action: event.action, target: event.target, details,
+    }
+    const prev = Buffer.from(head.hash)
+    const hash = chainHash(prev, entryBytes(record))
+    await tx.insertInto('audit_entries').values({
+      workspace_id: workspaceId, seq: record.seq, id: record.id, time: record.time,
+      actor_type: record.actor.type, actor_id: record.actor.id, actor_ip: record.actor.ip, actor_ua: record.actor.userAgent,
+      request_id: requestId, action: record.action, target_type: record.target.type, target_id: record.target.id,
+      details, prev_hash: prev, hash,
+    }).execute()
+    await tx.updateTable('audit_heads').set({ seq: record.seq, hash }).where('workspace_id', '=', workspaceId).execute()
+    return record
+  }
+
+  /** Entries of a workspace in order, from `afterSeq` (exclusive), at most `limit`. */
+  async list(db: Executor, workspaceId: string, afterSeq: number, limit: number): Promise<ChainedRecord[]> {
+    const rows = await db.selectFrom('audit_entries').selectAll().where('workspace_id', '=', workspaceId)
+      .where('seq', '>', afterSeq).orderBy('seq').limit(limit).execute()
+    return rows.map(rowToRecord)
+  }
+
+  /** Recomputes a workspace's whole chain from the stored rows. */
+  async verify(db: Executor, workspaceId: string): Promise<VerifyResult> {
+    const rows: ChainedRecord[] = []
+    let after = 0
+    for (;;) {
+      const page = await this.list(db, workspaceId, after, 5000)
+      rows.push(...page)
+      if (page.length < 5000) break
+      after = page[page.length - 1]!.seq
+    }
+    return verifyChain(rows)
+  }
+}
+

@@ -1,0 +1,169 @@
+/**
+ * `coffer run`: start a command with secrets injected into its environment.
+ *
+ * Secret values never appear in any error raised here; errors name the
+ * command or the key only.
+ */
+import { spawn } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
+
+/** Signals relayed from the coffer process to the child while it runs. */
+export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+
+/**
+ * The command could not be found (spawn failed with ENOENT).
+ * Guarantees: `code` is `'ERR_COMMAND_NOT_FOUND'`, `exitCode` is 127 (the
+ * shell convention) and the message names the command.
+ */
+export class CommandNotFoundError extends Error {
+  readonly code = 'ERR_COMMAND_NOT_FOUND';
+  readonly exitCode = 127;
+  readonly command: string;
+
+  constructor(command: string) {
+    super(`command not found: ${command}`);
+    this.name = 'CommandNotFoundError';
+    this.command = command;
+  }
+}
+
+/**
+ * The command exists but could not be executed (EACCES, ENOEXEC, ...).
+ * Guarantees: `code` is `'ERR_COMMAND_NOT_EXECUTABLE'`, `exitCode` is 126 and
+ * the message names the command and the system error code only.
+ */
+export class CommandNotExecutableError extends Error {
+  readonly code = 'ERR_COMMAND_NOT_EXECUTABLE';
+  readonly exitCode = 126;
+  readonly command: string;
+
+  constructor(command: string, systemCode: string) {
+    super(`cannot execute ${command} (${systemCode})`);
+    this.name = 'CommandNotExecutableError';
+    this.command = command;
+  }
+}
+
+/**
+ * A secret cannot be placed in an environment (a NUL character in its value,
+ * or a key that is empty or contains `=` or NUL). Node's own error for this
+ * would quote the value, so it is checked first.
+ * Guarantees: `code` is `'ERR_SECRET_ENV'`; the message names the key only
+ * when the key itself is well formed.
+ */
+export class SecretEnvironmentError extends Error {
+  readonly code = 'ERR_SECRET_ENV';
+
+  constructor(message: string) {
+    super(message);
+    this.name = 'SecretEnvironmentError';
+  }
+}
+
+/** Options for {@link runWithSecrets}. */
+export interface RunOptions {
+  /** When true, variables already in the inherited environment win over secrets. */
+  preserveEnv: boolean;
+  /** The environment to inherit; defaults to `process.env`. */
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * Build the child's environment: inherited variables merged with secrets.
+ * Guarantees: secrets override inherited variables unless `preserveEnv`, in
+ * which case inherited variables win; undefined inherited entries are dropped;
+ * the inputs are not modified.
+ */
+export function buildChildEnv(
+  secrets: Readonly<Record<string, string>>,
+  opts: RunOptions,
+): Record<string, string> {
+  const inherited: Record<string, string> = {};
+  for (const [k, v] of Object.entries(opts.env ?? process.env)) {
+    if (v !== undefined) inherited[k] = v;
+  }
+  return opts.preserveEnv ? { ...secrets, ...inherited } : { ...inherited, ...secrets };
+}
+
+function validateSecrets(secrets: Readonly<Record<string, string>>): void {
+  for (const [key, value] of Object.entries(secrets)) {
+    if (key === '' || key.includes('=') || key.includes('\0')) {
+      throw new SecretEnvironmentError('a secret has a name that cannot be used as an environment variable');
+    }
+    if (typeof value !== 'string') {
+      throw new SecretEnvironmentError(`secret ${key} is not a string`);
+    }
+    if (value.includes('\0')) {
+      throw new SecretEnvironmentError(`secret ${key} contains a NUL character and cannot be passed in the environment`);
+    }
+  }
+}
+
+/**
+ * Run `command args...` (no shell) with stdio inherited and secrets in its environment.
+ *
+ * Guarantees:
+ * - resolves with the child's exit code, or 128 + the signal number when the
+ *   child was terminated by a signal;
+ * - while the child runs, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2
+ *   received by this process are relayed to the child (and do not terminate
+ *   this process); every listener added is removed before the promise settles;
+ * - rejects with {@link CommandNotFoundError} when the command does not exist,
+ *   {@link CommandNotExecutableError} when it cannot be executed, and
+ *   {@link SecretEnvironmentError} (before spawning) when a secret cannot be
+ *   represented in an environment. No rejection contains a secret value.
+ */
+export function runWithSecrets(
+  command: string,
+  args: string[],
+  secrets: Record<string, string>,
+  opts: RunOptions,
+): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    validateSecrets(secrets);
+    const env = buildChildEnv(secrets, opts);
+
+    const child = spawn(command, args, { stdio: 'inherit', env, shell: false });
+
+    const listeners = new Map<NodeJS.Signals, () => void>();
+    const cleanup = () => {
+      for (const [signal, listener] of listeners) process.removeListener(signal, listener);
+      listeners.clear();
+    };
+    for (const signal of FORWARDED_SIGNALS) {
+      const listener = () => {
+        if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+        try {
+          child.kill(signal);
+        } catch {
+          // The child may have exited between the check and the kill.
+        }
+      };
+      try {
+        process.on(signal, listener);
+        listeners.set(signal, listener);
+      } catch {
+        // Signal not supported on this platform (e.g. SIGUSR1 on Windows).
+      }
+    }
+
+    let settled = false;
+    child.once('error', (err: NodeJS.ErrnoException) => {
+      if (settled) return;
+      settled = true;
+      cleanup();
+      if (err.code === 'ENOENT') reject(new CommandNotFoundError(command));
+      else if (err.code === 'EACCES' || err.code === 'ENOEXEC' || err.code === 'EISDIR' || err.code === 'EPERM') {
+        reject(new CommandNotExecutableError(command, err.code));
+      } else reject(new Error(`failed to start ${command} (${err.code ?? 'unknown error'})`));
+    });
+    child.once('exit', (code, signal) => {
+      if (settled) return;
+      settled = true;
+      cleanup();
+      if (code !== null) resolve(code);
+      else if (signal !== null) resolve(128 + (osConstants.signals[signal] ?? 0));
+      else resolve(1);
+    });
+  });
+}

@@ -1,0 +1,22 @@
+import type { KeyProviderConfig } from '../ops/config.js'
+import type { ServerSecrets } from '../ops/secrets.js'
+import type { KeyProvider } from './key-provider.js'
+import { LocalFileKeyProvider, loadOrCreateRootKeyFile } from './local-file-key-provider.js'
+
+/**
+ * Builds the configured root-key provider. It never falls back to another provider: a
+ * provider that cannot start stops start-up with its own error.
+ */
+export async function createKeyProvider(config: KeyProviderConfig, secrets: ServerSecrets): Promise<{ provider: KeyProvider; createdKeyFile: boolean }> {
+  switch (config.provider) {
+    case 'local': {
+      if (secrets.rootKey) return { provider: new LocalFileKeyProvider(secrets.rootKey), createdKeyFile: false }
+      const { key, created } = await loadOrCreateRootKeyFile(config.keyFileDir)
+      try {
+        return { provider: new LocalFileKeyProvider(key), createdKeyFile: created }
+      } finally {
+        key.fill(0)
+      }
+    }
+  }
+}

@@ -1,0 +1,122 @@
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
+import { DecryptionError } from '../errors.js'
+import { lp, u64be, uuidToBytes, bytesToUuid } from './encoding.js'
+
+// Ciphertext format v1 (see src/crypto/DESIGN.md):
+//   0      1 byte   format version = 0x01
+//   1      1 byte   algorithm      = 0x01 (AES-256-GCM)
+//   2     16 bytes  DEK id (UUID bytes)
+//   18     4 bytes  DEK version, unsigned big-endian
+//   22    12 bytes  nonce (random)
+//   34     n bytes  ciphertext
+//   34+n  16 bytes  GCM tag
+// AAD = "coffer/v1" ‖ bytes 0..21 ‖ lp(workspace) ‖ lp(project) ‖ lp(environment)
+//       ‖ lp(record id) ‖ u64be(record version) ‖ lp(field name)
+
+export const FORMAT_V1 = 0x01
+export const ALG_AES_256_GCM = 0x01
+export const HEADER_LENGTH = 22
+export const NONCE_LENGTH = 12
+export const TAG_LENGTH = 16
+export const OVERHEAD = HEADER_LENGTH + NONCE_LENGTH + TAG_LENGTH
+const AAD_PREFIX = Buffer.from('coffer/v1', 'utf8')
+
+/** A plaintext data key together with the id and version its ciphertexts name. */
+export interface DataKey {
+  readonly id: string
+  readonly version: number
+  readonly key: Buffer
+}
+
+/**
+ * Where a ciphertext lives. Every part is bound into the AAD, so a ciphertext copied into
+ * another workspace, project, environment, record, version or field fails to decrypt.
+ */
+export interface Binding {
+  readonly workspaceId: string
+  readonly projectId: string
+  readonly environmentId: string
+  readonly recordId: string
+  readonly recordVersion: number | bigint
+  readonly field: string
+}
+
+/** The DEK a ciphertext's header names. */
+export interface KeyRef {
+  readonly id: string
+  readonly version: number
+}
+
+function header(keyId: string, version: number): Buffer {
+  if (!Number.isInteger(version) || version < 1 || version > 0xffffffff) {
+    throw new TypeError('dek version must be an integer in 1..2^32-1')
+  }
+  const h = Buffer.alloc(HEADER_LENGTH)
+  h[0] = FORMAT_V1
+  h[1] = ALG_AES_256_GCM
+  uuidToBytes(keyId).copy(h, 2)
+  h.writeUInt32BE(version, 18)
+  return h
+}
+
+/** The associated data for a header and a binding. Exported for the known-answer vectors. */
+export function associatedData(headerBytes: Buffer, b: Binding): Buffer {
+  return Buffer.concat([
+    AAD_PREFIX,
+    headerBytes,
+    lp(b.workspaceId),
+    lp(b.projectId),
+    lp(b.environmentId),
+    lp(b.recordId),
+    u64be(b.recordVersion),
+    lp(b.field),
+  ])
+}
+
+/**
+ * Encrypts `plaintext` under `dek` for the place `binding` names, with a fresh random nonce.
+ * `nonce` may be given only by known-answer tests.
+ */
+export function seal(dek: DataKey, plaintext: Uint8Array, binding: Binding, nonce: Buffer = randomBytes(NONCE_LENGTH)): Buffer {
+  if (dek.key.length !== 32) throw new TypeError('dek key must be 32 bytes')
+  if (nonce.length !== NONCE_LENGTH) throw new TypeError('nonce must be 12 bytes')
+  const h = header(dek.id, dek.version)
+  const cipher = createCipheriv('aes-256-gcm', dek.key, nonce, { authTagLength: TAG_LENGTH })
+  cipher.setAAD(associatedData(h, binding))
+  const body = Buffer.concat([cipher.update(plaintext), cipher.final()])
+  return Buffer.concat([h, nonce, body, cipher.getAuthTag()])
+}
+
+/**
+ * Reads the DEK id and version a ciphertext names, or throws DecryptionError if the bytes
+ * are not a v1 ciphertext. The header is not trusted until `open` checks the tag.
+ */
+export function keyRefOf(ciphertext: Uint8Array): KeyRef {
+  if (ciphertext.length < OVERHEAD || ciphertext[0] !== FORMAT_V1 || ciphertext[1] !== ALG_AES_256_GCM) {
+    throw new DecryptionError()
+  }
+  const buf = Buffer.from(ciphertext.buffer, ciphertext.byteOffset, ciphertext.byteLength)
+  return { id: bytesToUuid(buf.subarray(2, 18)), version: buf.readUInt32BE(18) }
+}
+
+/**
+ * Decrypts with the one key the header names. Decrypt never says why it failed: a wrong
+ * key, a moved row and a flipped bit all throw the same DecryptionError.
+ */
+export function open(dek: DataKey, ciphertext: Uint8Array, binding: Binding): Buffer {
+  const ref = keyRefOf(ciphertext)
+  if (ref.id !== dek.id || ref.version !== dek.version) throw new DecryptionError()
+  const buf = Buffer.from(ciphertext.buffer, ciphertext.byteOffset, ciphertext.byteLength)
+  const h = buf.subarray(0, HEADER_LENGTH)
+  const nonce = buf.subarray(HEADER_LENGTH, HEADER_LENGTH + NONCE_LENGTH)
+  const body = buf.subarray(HEADER_LENGTH + NONCE_LENGTH, buf.length - TAG_LENGTH)
+  const tag = buf.subarray(buf.length - TAG_LENGTH)
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', dek.key, nonce, { authTagLength: TAG_LENGTH })
+    decipher.setAAD(associatedData(h, binding))
+    decipher.setAuthTag(tag)
+    return Buffer.concat([decipher.update(body), decipher.final()])
+  } catch {
+    throw new DecryptionError()
+  }
+}

@@ -1,0 +1,89 @@
+import { randomUUID } from 'node:crypto'
+import type { Principal, Role } from '../access/policy.js'
+import { NotFoundError, UnauthenticatedError } from '../errors.js'
+import type { Executor } from '../storage/database.js'
+import { displayToken, generateToken, hashToken, isWellFormedToken } from './token-format.js'
+
+/** A token as listings show it: never the token itself. */
+export interface TokenInfo {
+  id: string
+  name: string
+  display: string
+  createdAt: string
+  expiresAt: string | null
+  revokedAt: string | null
+  lastUsedAt: string | null
+}
+
+function toInfo(r: { id: string; name: string; display: string; created_at: string; expires_at: string | null; revoked_at: string | null; last_used_at: string | null }): TokenInfo {
+  return { id: r.id, name: r.name, display: r.display, createdAt: r.created_at, expiresAt: r.expires_at, revokedAt: r.revoked_at, lastUsedAt: r.last_used_at }
+}
+
+/** Finds a user by email or creates one. Emails compare case-insensitively. */
+export async function ensureUser(db: Executor, email: string, name?: string): Promise<{ id: string; email: string; created: boolean }> {
+  const normal = email.trim().toLowerCase()
+  const found = await db.selectFrom('users').select(['id', 'email']).where('email', '=', normal).executeTakeFirst()
+  if (found) return { ...found, created: false }
+  const id = randomUUID()
+  await db.insertInto('users').values({ id, email: normal, name: name ?? normal.split('@')[0]!, created_at: new Date().toISOString() }).execute()
+  return { id, email: normal, created: true }
+}
+
+/** Makes `userId` a member of `workspaceId` with `role`. */
+export async function addMember(db: Executor, workspaceId: string, userId: string, role: Role): Promise<void> {
+  await db.insertInto('memberships').values({ workspace_id: workspaceId, user_id: userId, role, created_at: new Date().toISOString() }).execute()
+}
+
+/**
+ * Issues a personal access token bound to one workspace membership. The token is returned
+ * once; only its hash is stored.
+ */
+export async function issueToken(
+  db: Executor,
+  input: { workspaceId: string; userId: string; name: string; expiresAt?: string | null },
+): Promise<{ token: string; info: TokenInfo }> {
+  const token = generateToken('pat')
+  const row = {
+    id: randomUUID(), workspace_id: input.workspaceId, user_id: input.userId, name: input.name,
+    token_hash: hashToken(token), display: displayToken(token), created_at: new Date().toISOString(),
+    expires_at: input.expiresAt ?? null, revoked_at: null, last_used_at: null,
+  }
+  await db.insertInto('tokens').values(row).execute()
+  return { token, info: toInfo(row) }
+}
+
+/** The caller's own tokens in the workspace, newest first. */
+export async function listTokens(db: Executor, workspaceId: string, userId: string): Promise<TokenInfo[]> {
+  const rows = await db.selectFrom('tokens').select(['id', 'name', 'display', 'created_at', 'expires_at', 'revoked_at', 'last_used_at'])
+    .where('workspace_id', '=', workspaceId).where('user_id', '=', userId).orderBy('created_at', 'desc').execute()
+  return rows.map(toInfo)
+}
+
+/** Revokes one of the caller's tokens; another person's token answers NotFound. */
+export async function revokeToken(db: Executor, workspaceId: string, userId: string, tokenId: string): Promise<TokenInfo> {
+  const row = await db.selectFrom('tokens').select(['id', 'name', 'display', 'created_at', 'expires_at', 'revoked_at', 'last_used_at'])
+    .where('id', '=', tokenId).where('workspace_id', '=', workspaceId).where('user_id', '=', userId).executeTakeFirst()
+  if (!row) throw new NotFoundError('token')
+  if (row.revoked_at) return toInfo(row)
+  const now = new Date().toISOString()
+  await db.updateTable('tokens').set({ revoked_at: now }).where('id', '=', tokenId).execute()
+  return toInfo({ ...row, revoked_at: now })
+}
+
+/**
+ * Resolves a Bearer token to its principal. Malformed, unknown, revoked and expired tokens
+ * all give the same UnauthenticatedError.
+ */
+export async function authenticate(db: Executor, token: string, now = new Date()): Promise<Principal> {
+  if (!isWellFormedToken(token)) throw new UnauthenticatedError()
+  const row = await db
+    .selectFrom('tokens')
+    .innerJoin('users', 'users.id', 'tokens.user_id')
+    .innerJoin('memberships', (j) => j.onRef('memberships.user_id', '=', 'tokens.user_id').onRef('memberships.workspace_id', '=', 'tokens.workspace_id'))
+    .select(['tokens.id as tokenId', 'tokens.workspace_id as workspaceId', 'tokens.expires_at as expiresAt', 'tokens.revoked_at as revokedAt',
+      'users.id as userId', 'users.email as email', 'memberships.role as role'])
+    .where('tokens.token_hash', '=', hashToken(token))
+    .executeTakeFirst()
+  if (!row || row.revokedAt || (row.expiresAt && Date.parse(row.expiresAt) <= now.getTime())) throw new UnauthenticatedError()
+  return { type: 'user', userId: row.userId, email: row.email, tokenId: row.tokenId, workspaceId: row.workspaceId, role: row.role as Role }
+}

@@ -1,0 +1,90 @@
+import { isAbsolute, resolve } from 'node:path'
+import { ConfigError } from '../errors.js'
+import type { ServerEnv } from './env.js'
+
+export type DatabaseConfig =
+  | { readonly engine: 'sqlite'; readonly path: string }
+  | { readonly engine: 'postgres'; readonly url: string }
+
+export type KeyProviderConfig = { readonly provider: 'local'; readonly keyFileDir: string }
+
+/** Validated, defaulted, non-secret server configuration; safe to log. */
+export interface ServerConfig {
+  readonly dataDir: string
+  readonly host: string
+  readonly port: number
+  readonly database: DatabaseConfig
+  readonly keyProvider: KeyProviderConfig
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+  readonly bodyLimit: number
+  readonly dekCache: { readonly maxEntries: number; readonly ttlMs: number }
+}
+
+/** Overrides from command-line flags; they win over the environment. */
+export interface ConfigOverrides {
+  dataDir?: string
+  host?: string
+  port?: string | number
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+function int(setting: string, raw: string | number | undefined, def: number, min: number, max: number): number {
+  if (raw === undefined) return def
+  const s = String(raw).trim()
+  if (!/^\d+$/.test(s)) throw new ConfigError(setting, `must be a whole number between ${min} and ${max}`)
+  const n = Number(s)
+  if (n < min || n > max) throw new ConfigError(setting, `must be between ${min} and ${max}`)
+  return n
+}
+
+/**
+ * Fills defaults and validates every setting; an invalid one throws ConfigError naming it,
+ * so start-up stops with a message the operator can act on.
+ */
+export function buildConfig(env: ServerEnv, overrides: ConfigOverrides = {}, cwd = process.cwd()): ServerConfig {
+  const dataDirRaw = overrides.dataDir ?? env.COFFER_DATA_DIR ?? './.coffer'
+  if (dataDirRaw.includes('\0')) throw new ConfigError('COFFER_DATA_DIR', 'must be a path')
+  const dataDir = isAbsolute(dataDirRaw) ? dataDirRaw : resolve(cwd, dataDirRaw)
+
+  const host = overrides.host ?? env.COFFER_HOST ?? '127.0.0.1'
+  if (!/^[A-Za-z0-9.:\-[\]]+$/.test(host)) throw new ConfigError('COFFER_HOST', 'must be a host name or IP address')
+
+  const port = int('COFFER_PORT', overrides.port ?? env.COFFER_PORT, 8700, 0, 65535)
+
+  let database: DatabaseConfig
+  const dbUrl = env.DATABASE_URL
+  if (dbUrl === undefined) {
+    database = { engine: 'sqlite', path: resolve(dataDir, 'coffer.db') }
+  } else if (/^postgres(ql)?:\/\//i.test(dbUrl)) {
+    try {
+      new URL(dbUrl)
+    } catch {
+      throw new ConfigError('DATABASE_URL', 'is not a valid URL')
+    }
+    database = { engine: 'postgres', url: dbUrl }
+  } else if (/^(sqlite|file):/i.test(dbUrl)) {
+    const p = dbUrl.replace(/^(sqlite|file):(\/\/)?/i, '')
+    if (p === '') throw new ConfigError('DATABASE_URL', 'a sqlite: URL needs a file path')
+    database = { engine: 'sqlite', path: isAbsolute(p) ? p : resolve(cwd, p) }
+  } else {
+    throw new ConfigError('DATABASE_URL', 'must start with postgres://, postgresql:// or sqlite:')
+  }
+
+  const logLevel = (env.COFFER_LOG_LEVEL ?? 'info') as ServerConfig['logLevel']
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('COFFER_LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`)
+
+  return {
+    dataDir,
+    host,
+    port,
+    database,
+    keyProvider: { provider: 'local', keyFileDir: dataDir },
+    logLevel,
+    bodyLimit: int('COFFER_BODY_LIMIT', env.COFFER_BODY_LIMIT, 2 * 1024 * 1024, 1024, 64 * 1024 * 1024),
+    dekCache: {
+      maxEntries: int('COFFER_DEK_CACHE_SIZE', env.COFFER_DEK_CACHE_SIZE, 10_000, 1, 1_000_000),
+      ttlMs: int('COFFER_DEK_CACHE_TTL', env.COFFER_DEK_CACHE_TTL, 300, 1, 86_400) * 1000,
+    },
+  }
+}

@@ -1,0 +1,30 @@
+// The one place that reads process.env for the server. Values stay raw strings here;
+// config.ts validates them and secrets.ts keeps the sensitive ones apart.
+
+/** Raw settings as found in the environment. */
+export interface ServerEnv {
+  COFFER_DATA_DIR?: string
+  COFFER_HOST?: string
+  COFFER_PORT?: string
+  DATABASE_URL?: string
+  COFFER_ROOT_KEY?: string
+  COFFER_LOG_LEVEL?: string
+  COFFER_BODY_LIMIT?: string
+  COFFER_DEK_CACHE_SIZE?: string
+  COFFER_DEK_CACHE_TTL?: string
+}
+
+const NAMES: Array<keyof ServerEnv> = [
+  'COFFER_DATA_DIR', 'COFFER_HOST', 'COFFER_PORT', 'DATABASE_URL', 'COFFER_ROOT_KEY',
+  'COFFER_LOG_LEVEL', 'COFFER_BODY_LIMIT', 'COFFER_DEK_CACHE_SIZE', 'COFFER_DEK_CACHE_TTL',
+]
+
+/** Reads the server's settings from `source` (process.env by default); empty strings count as unset. */
+export function readEnv(source: NodeJS.ProcessEnv = process.env): ServerEnv {
+  const env: ServerEnv = {}
+  for (const name of NAMES) {
+    const v = source[name]
+    if (v !== undefined && v !== '') env[name] = v
+  }
+  return env
+}

@@ -1,0 +1,26 @@
+import { homedir } from 'node:os'
+
+/** Log paths whose values never reach a log line. */
+export const redactPaths = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-coffer-token"]',
+  'res.headers["set-cookie"]',
+  'token',
+  'value',
+  'body.value',
+]
+
+const TOKEN_RE = /coffer_[a-z]+_[0-9A-Za-z]{32}_[0-9A-Za-z]{6}/g
+const URL_CREDENTIALS_RE = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@:]+(?::[^\s/@]*)?@/gi
+
+/**
+ * Scrubs an error text before it is logged or shown: Coffer tokens, credentials embedded in
+ * URLs (postgres://user:pass@host) and the home directory path.
+ */
+export function scrub(text: string): string {
+  let out = text.replace(TOKEN_RE, 'coffer_[redacted]').replace(URL_CREDENTIALS_RE, '$1[redacted]@')
+  const home = homedir()
+  if (home && home !== '/') out = out.split(home).join('~')
+  return out
+}

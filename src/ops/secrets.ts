@@ -1,0 +1,34 @@
+import { ConfigError } from '../errors.js'
+import type { ServerEnv } from './env.js'
+
+/**
+ * Sensitive settings, kept in a type of their own so they are never passed to a logger
+ * with the rest of the configuration. `toJSON` and inspection print nothing.
+ */
+export class ServerSecrets {
+  readonly #rootKey: Buffer | undefined
+  constructor(rootKey: Buffer | undefined) {
+    this.#rootKey = rootKey
+  }
+  /** The root key from COFFER_ROOT_KEY, if set. */
+  get rootKey(): Buffer | undefined {
+    return this.#rootKey
+  }
+  toJSON(): string {
+    return '[ServerSecrets]'
+  }
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return '[ServerSecrets]'
+  }
+}
+
+/** Validates the sensitive settings; COFFER_ROOT_KEY must be base64 of exactly 32 bytes. */
+export function buildSecrets(env: ServerEnv): ServerSecrets {
+  const raw = env.COFFER_ROOT_KEY
+  if (raw === undefined) return new ServerSecrets(undefined)
+  const s = raw.trim()
+  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(s)) throw new ConfigError('COFFER_ROOT_KEY', 'must be base64 of 32 random bytes (e.g. openssl rand -base64 32)')
+  const key = Buffer.from(s.replaceAll('-', '+').replaceAll('_', '/'), 'base64')
+  if (key.length !== 32) throw new ConfigError('COFFER_ROOT_KEY', `must decode to 32 bytes, not ${key.length}`)
+  return new ServerSecrets(key)
+}

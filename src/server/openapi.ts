@@ -1,0 +1,55 @@
+import { z } from 'zod'
+import type { AnyRoute } from './route.js'
+import { errorEnvelope } from './schemas.js'
+
+type JsonSchema = Record<string, unknown>
+
+function schemaOf(s: z.ZodType, io: 'input' | 'output'): JsonSchema {
+  const j = z.toJSONSchema(s, { io, unrepresentable: 'any' }) as JsonSchema
+  delete j.$schema
+  return j
+}
+
+function parametersOf(route: AnyRoute): unknown[] {
+  const out: unknown[] = []
+  for (const [where, schema] of [['path', route.params], ['query', route.query]] as const) {
+    if (!schema) continue
+    const j = schemaOf(schema, 'input') as { properties?: Record<string, JsonSchema>; required?: string[] }
+    for (const [name, prop] of Object.entries(j.properties ?? {})) {
+      out.push({ name, in: where, required: where === 'path' || (j.required ?? []).includes(name), schema: prop })
+    }
+  }
+  return out
+}
+
+/** The OpenAPI 3.1 document, generated from the same route table and schemas the server runs. */
+export function openApiDocument(routes: AnyRoute[], version: string): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {}
+  for (const r of routes) {
+    const path = r.url.replace(/:([A-Za-z]+)/g, '{$1}')
+    const op: Record<string, unknown> = {
+      summary: r.summary,
+      tags: [r.tag],
+      operationId: `${r.method.toLowerCase()}${path.replace(/[{}]/g, '').split('/').map((p) => p.charAt(0).toUpperCase() + p.slice(1)).join('')}`,
+      'x-coffer-action': r.action,
+      security: [{ bearer: [] }],
+      parameters: parametersOf(r),
+      responses: {
+        [String(r.status ?? 200)]: { description: 'Success', content: { 'application/json': { schema: schemaOf(r.response, 'output') } } },
+        default: { description: 'Error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+      },
+    }
+    if (r.body) op.requestBody = { required: true, content: { 'application/json': { schema: schemaOf(r.body, 'input') } } }
+    ;(paths[path] ??= {})[r.method.toLowerCase()] = op
+  }
+  return {
+    openapi: '3.1.0',
+    info: { title: 'Coffer API', version, description: 'Secrets vault API. Authenticate with `Authorization: Bearer coffer_pat_…`. Errors use one envelope with stable codes (docs/errors.md).' },
+    servers: [{ url: '/' }],
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'A Coffer token (coffer_pat_…)' } },
+      schemas: { Error: schemaOf(errorEnvelope, 'output') },
+    },
+    paths,
+  }
+}

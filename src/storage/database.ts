@@ -1,0 +1,48 @@
+import BetterSqlite3 from 'better-sqlite3'
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { Kysely, PostgresDialect, SqliteDialect, type Transaction } from 'kysely'
+import pg from 'pg'
+import type { DatabaseConfig } from '../ops/config.js'
+import type { Database } from './schema.js'
+
+export type Engine = 'sqlite' | 'postgres'
+/** A database handle or an open transaction: storage functions accept either. */
+export type Executor = Kysely<Database> | Transaction<Database>
+
+/** An open database: the Kysely handle and the engine behind it. */
+export interface Store {
+  readonly db: Kysely<Database>
+  readonly engine: Engine
+  close(): Promise<void>
+}
+
+const INT8_OID = 20
+
+/**
+ * Opens the configured database. SQLite runs in WAL mode with synchronous=FULL (every commit
+ * is durable) and foreign keys on; PostgreSQL returns int8 as numbers (Coffer's counters stay
+ * far below 2^53).
+ */
+export function openStore(config: DatabaseConfig): Store {
+  if (config.engine === 'sqlite') {
+    mkdirSync(dirname(config.path), { recursive: true, mode: 0o700 })
+    const sqlite = new BetterSqlite3(config.path)
+    sqlite.pragma('journal_mode = WAL')
+    sqlite.pragma('synchronous = FULL')
+    sqlite.pragma('foreign_keys = ON')
+    sqlite.pragma('busy_timeout = 5000')
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) })
+    return { db, engine: 'sqlite', close: () => db.destroy() }
+  }
+  const pool = new pg.Pool({
+    connectionString: config.url,
+    max: 10,
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+    },
+  })
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
+  return { db, engine: 'postgres', close: () => db.destroy() }
+}

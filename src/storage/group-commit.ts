@@ -1,0 +1,101 @@
+import { sql, type Kysely, type Transaction } from 'kysely'
+import type { Database } from './schema.js'
+
+/** A unit of work: runs inside a transaction shared with other units of the same batch. */
+export type Work<T> = (tx: Transaction<Database>) => Promise<T>
+
+interface Pending {
+  work: Work<unknown>
+  resolve: (value: unknown) => void
+  reject: (err: unknown) => void
+}
+
+/**
+ * Group commit. Units submitted while a commit is in flight are gathered and run, one after
+ * the other, inside one transaction; each unit runs in its own savepoint, so a unit that
+ * throws undoes only its own writes and rejects only its own promise. A unit's promise
+ * resolves only after the shared COMMIT has returned, i.e. once its writes are durable; if
+ * the commit fails, every unit of the batch rejects.
+ *
+ * A unit must not submit another unit (it would wait for a batch that waits for it).
+ */
+export class GroupCommitter {
+  readonly #db: Kysely<Database>
+  readonly #maxBatch: number
+  #queue: Pending[] = []
+  #running = false
+  #closed = false
+  /** Batches committed and units carried, for metrics and benchmarks. */
+  readonly stats = { batches: 0, units: 0 }
+
+  constructor(db: Kysely<Database>, options: { maxBatch?: number } = {}) {
+    this.#db = db
+    this.#maxBatch = options.maxBatch ?? 256
+  }
+
+  /** Runs `work` in the next batch and resolves with its result once the batch is durable. */
+  run<T>(work: Work<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(new Error('the committer is closed'))
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push({ work, resolve: resolve as (v: unknown) => void, reject })
+      if (!this.#running) void this.#drain()
+    })
+  }
+
+  /** Waits for queued work to finish and refuses new work. */
+  async close(): Promise<void> {
+    this.#closed = true
+    while (this.#running || this.#queue.length) await new Promise((r) => setTimeout(r, 5))
+  }
+
+  async #drain(): Promise<void> {
+    this.#running = true
+    try {
+      while (this.#queue.length) {
+        const batch = this.#queue.splice(0, this.#maxBatch)
+        await this.#commit(batch)
+      }
+    } finally {
+      this.#running = false
+    }
+  }
+
+  async #commit(batch: Pending[]): Promise<void> {
+    const outcomes: Array<{ ok: true; value: unknown } | { ok: false; err: unknown }> = []
+    try {
+      await this.#db.transaction().execute(async (tx) => {
+        for (const p of batch) {
+          if (batch.length === 1) {
+            // A lone unit needs no savepoint: its failure aborts the transaction it owns.
+            outcomes.push({ ok: true, value: await p.work(tx) })
+            continue
+          }
+          await sql`SAVEPOINT unit`.execute(tx)
+          try {
+            const value = await p.work(tx)
+            await sql`RELEASE SAVEPOINT unit`.execute(tx)
+            outcomes.push({ ok: true, value })
+          } catch (err) {
+            await sql`ROLLBACK TO SAVEPOINT unit`.execute(tx)
+            await sql`RELEASE SAVEPOINT unit`.execute(tx)
+            outcomes.push({ ok: false, err })
+          }
+        }
+      })
+    } catch (err) {
+      // A lone unit's own failure arrives here; otherwise the commit itself failed.
+      for (let i = 0; i < batch.length; i++) {
+        const o = outcomes[i]
+        batch[i]!.reject(o && !o.ok ? o.err : err)
+      }
+      return
+    }
+    this.stats.batches++
+    this.stats.units += batch.length
+    batch.forEach((p, i) => {
+      const o = outcomes[i]!
+      if (o.ok) p.resolve(o.value)
+      else p.reject(o.err)
+    })
+  }
+}

@@ -1,0 +1,46 @@
+import { sql } from 'kysely'
+import { SchemaTooNewError } from '../errors.js'
+import type { Store } from './database.js'
+import { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from './migrations.js'
+
+// @NOTE on PostgreSQL several nodes may start at once: each migration transaction takes
+// the same advisory lock, then re-reads the version, so every step runs exactly once.
+const PG_LOCK_ID = 0x636f6666 // "coff"
+
+async function ensureSchemaTable(store: Store): Promise<void> {
+  await sql
+    .raw('CREATE TABLE IF NOT EXISTS coffer_schema (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)')
+    .execute(store.db)
+}
+
+/** The highest applied schema version, 0 for an empty database. */
+export async function currentSchemaVersion(store: Store): Promise<number> {
+  await ensureSchemaTable(store)
+  const row = await store.db.selectFrom('coffer_schema').select((eb) => eb.fn.max('version').as('v')).executeTakeFirst()
+  return Number(row?.v ?? 0)
+}
+
+/**
+ * Applies every pending migration, each in its own transaction, and returns the versions
+ * applied. Refuses (SchemaTooNewError) a database migrated by a newer Coffer.
+ */
+export async function migrate(store: Store, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
+  const known = migrations.length ? migrations[migrations.length - 1]!.version : 0
+  const found = await currentSchemaVersion(store)
+  if (found > known) throw new SchemaTooNewError(found, known)
+  const applied: number[] = []
+  for (const m of migrations) {
+    if (m.version <= found) continue
+    await store.db.transaction().execute(async (tx) => {
+      if (store.engine === 'postgres') await sql`SELECT pg_advisory_xact_lock(${PG_LOCK_ID})`.execute(tx)
+      const done = await tx.selectFrom('coffer_schema').select('version').where('version', '=', m.version).executeTakeFirst()
+      if (done) return
+      await m.up(tx, store.engine)
+      await tx.insertInto('coffer_schema').values({ version: m.version, name: m.name, applied_at: new Date().toISOString() }).execute()
+      applied.push(m.version)
+    })
+  }
+  return applied
+}
+
+export { LATEST_SCHEMA_VERSION }

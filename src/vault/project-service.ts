@@ -1,0 +1,97 @@
+import { randomUUID } from 'node:crypto'
+import type { DataKeys } from '../crypto/data-keys.js'
+import { isUuid } from '../crypto/encoding.js'
+import { AlreadyExistsError, NotFoundError } from '../errors.js'
+import type { Executor } from '../storage/database.js'
+import { slugify } from './slug.js'
+
+export interface Project {
+  id: string
+  workspaceId: string
+  slug: string
+  name: string
+  createdAt: string
+}
+
+export interface Environment {
+  id: string
+  projectId: string
+  slug: string
+  name: string
+  createdAt: string
+}
+
+/** Environments every new project starts with. */
+export const DEFAULT_ENVIRONMENTS = [
+  { slug: 'development', name: 'Development' },
+  { slug: 'staging', name: 'Staging' },
+  { slug: 'production', name: 'Production' },
+] as const
+
+function toProject(r: { id: string; workspace_id: string; slug: string; name: string; created_at: string }): Project {
+  return { id: r.id, workspaceId: r.workspace_id, slug: r.slug, name: r.name, createdAt: r.created_at }
+}
+function toEnvironment(r: { id: string; project_id: string; slug: string; name: string; created_at: string }): Environment {
+  return { id: r.id, projectId: r.project_id, slug: r.slug, name: r.name, createdAt: r.created_at }
+}
+
+export async function listProjects(db: Executor, workspaceId: string): Promise<Project[]> {
+  const rows = await db.selectFrom('projects').selectAll().where('workspace_id', '=', workspaceId).orderBy('slug').execute()
+  return rows.map(toProject)
+}
+
+/** The project `ref` (id or slug) inside `workspaceId`; any other is NotFound. */
+export async function findProject(db: Executor, workspaceId: string, ref: string): Promise<Project> {
+  const q = db.selectFrom('projects').selectAll().where('workspace_id', '=', workspaceId)
+  const row = await (isUuid(ref) ? q.where('id', '=', ref) : q.where('slug', '=', ref)).executeTakeFirst()
+  if (!row) throw new NotFoundError('project')
+  return toProject(row)
+}
+
+/** Creates a project with the default environments, each with its own data key. */
+export async function createProject(
+  tx: Executor, deps: { dataKeys: DataKeys }, workspaceId: string, input: { name: string; slug?: string },
+): Promise<{ project: Project; environments: Environment[] }> {
+  const slug = input.slug ?? slugify(input.name)
+  const taken = await tx.selectFrom('projects').select('id').where('workspace_id', '=', workspaceId).where('slug', '=', slug).executeTakeFirst()
+  if (taken) throw new AlreadyExistsError('project')
+  const row = { id: randomUUID(), workspace_id: workspaceId, slug, name: input.name, created_at: new Date().toISOString() }
+  await tx.insertInto('projects').values(row).execute()
+  const project = toProject(row)
+  const environments: Environment[] = []
+  for (const e of DEFAULT_ENVIRONMENTS) environments.push(await createEnvironment(tx, deps, project, { name: e.name, slug: e.slug }))
+  return { project, environments }
+}
+
+export async function listEnvironments(db: Executor, project: Project): Promise<Environment[]> {
+  const rows = await db.selectFrom('environments').selectAll().where('workspace_id', '=', project.workspaceId).where('project_id', '=', project.id).orderBy('created_at').orderBy('slug').execute()
+  return rows.map(toEnvironment)
+}
+
+/** The environment `ref` (id or slug) of `project`; any other is NotFound. */
+export async function findEnvironment(db: Executor, project: Project, ref: string): Promise<Environment> {
+  const q = db.selectFrom('environments').selectAll().where('workspace_id', '=', project.workspaceId).where('project_id', '=', project.id)
+  const row = await (isUuid(ref) ? q.where('id', '=', ref) : q.where('slug', '=', ref)).executeTakeFirst()
+  if (!row) throw new NotFoundError('environment')
+  return toEnvironment(row)
+}
+
+/** Creates an environment and its data key (version 1, primary). */
+export async function createEnvironment(
+  tx: Executor, deps: { dataKeys: DataKeys }, project: Project, input: { name: string; slug?: string },
+): Promise<Environment> {
+  const slug = input.slug ?? slugify(input.name)
+  const taken = await tx.selectFrom('environments').select('id').where('project_id', '=', project.id).where('slug', '=', slug).executeTakeFirst()
+  if (taken) throw new AlreadyExistsError('environment')
+  const row = { id: randomUUID(), workspace_id: project.workspaceId, project_id: project.id, slug, name: input.name, created_at: new Date().toISOString() }
+  await tx.insertInto('environments').values(row).execute()
+  await deps.dataKeys.create(tx, { workspaceId: project.workspaceId, projectId: project.id, environmentId: row.id })
+  return toEnvironment(row)
+}
+
+/** The secret scope named by project and environment refs inside `workspaceId`; NotFound otherwise. */
+export async function findScope(db: Executor, workspaceId: string, projectRef: string, environmentRef: string): Promise<{ workspaceId: string; projectId: string; environmentId: string }> {
+  const project = await findProject(db, workspaceId, projectRef)
+  const environment = await findEnvironment(db, project, environmentRef)
+  return { workspaceId, projectId: project.id, environmentId: environment.id }
+}

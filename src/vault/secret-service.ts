@@ -1,0 +1,309 @@
+import { randomUUID } from 'node:crypto'
+import type { DataKeys } from '../crypto/data-keys.js'
+import { keyRefOf, open, seal, type Binding } from '../crypto/envelope.js'
+import { NotFoundError, ValidationError, VersionConflictError } from '../errors.js'
+import type { Executor } from '../storage/database.js'
+import type { SecretVersionTable } from '../storage/schema.js'
+
+/** Secret keys: what a process can take as an environment variable name. */
+export const SECRET_KEY_RE = /^[A-Za-z_][A-Za-z0-9_]*$/
+export const MAX_KEY_LENGTH = 256
+export const MAX_VALUE_BYTES = 64 * 1024
+export const MAX_COMMENT_BYTES = 4 * 1024
+export const MAX_TAGS = 32
+export const TAG_RE = /^[A-Za-z0-9_.:\/-]{1,64}$/
+
+/** Where secrets live: one environment of one project of one workspace. */
+export interface SecretScope {
+  readonly workspaceId: string
+  readonly projectId: string
+  readonly environmentId: string
+}
+
+export interface SecretInput {
+  value: string
+  comment?: string | undefined
+  tags?: string[] | undefined
+}
+
+/** A secret's current state; `value` and `comment` are present only when revealed. */
+export interface SecretView {
+  id: string
+  key: string
+  version: number
+  deleted: boolean
+  tags: string[]
+  createdAt: string
+  updatedAt: string
+  value?: string
+  comment?: string | null
+}
+
+/** One immutable version. */
+export interface VersionView {
+  version: number
+  origin: SecretVersionTable['origin']
+  originVersion: number | null
+  deleted: boolean
+  tags: string[]
+  createdAt: string
+  createdBy: string
+  value?: string | null
+  comment?: string | null
+}
+
+/** What a change did, for the response and for the audit entry (values never leave the server unasked). */
+export interface SecretChange {
+  secret: SecretView
+  previousVersion: number
+  /** Plaintext before and after; the pipeline only ever fingerprints them. */
+  before: string | null
+  after: string | null
+}
+
+type SecretRow = { id: string; key: string; current_version: number; deleted: number; created_at: string; updated_at: string }
+type VersionRow = Pick<SecretVersionTable, 'version' | 'value_ct' | 'comment_ct' | 'tags' | 'deleted' | 'origin' | 'origin_version' | 'created_at' | 'created_by'>
+
+/** Validates a key, or throws ValidationError naming it. */
+export function checkKey(key: string): void {
+  if (key.length === 0 || key.length > MAX_KEY_LENGTH || !SECRET_KEY_RE.test(key)) {
+    throw new ValidationError('A secret key must match ^[A-Za-z_][A-Za-z0-9_]*$ and be at most 256 characters.', [{ path: 'key', message: 'invalid key' }])
+  }
+}
+
+function checkInput(input: SecretInput): void {
+  if (Buffer.byteLength(input.value, 'utf8') > MAX_VALUE_BYTES) throw new ValidationError('A secret value may be at most 64 KiB.', [{ path: 'value', message: 'too long' }])
+  if (input.comment !== undefined && Buffer.byteLength(input.comment, 'utf8') > MAX_COMMENT_BYTES) throw new ValidationError('A comment may be at most 4 KiB.', [{ path: 'comment', message: 'too long' }])
+  const tags = input.tags ?? []
+  if (tags.length > MAX_TAGS || !tags.every((t) => TAG_RE.test(t))) {
+    throw new ValidationError('Tags: at most 32, each 1–64 of A-Z a-z 0-9 _ . : / -.', [{ path: 'tags', message: 'invalid tags' }])
+  }
+}
+
+/**
+ * Secrets and their versions. Every change writes a new immutable version encrypted under
+ * the environment's primary data key and bound (AAD) to its workspace, project,
+ * environment, secret id, version and field. Functions that change take the transaction
+ * the pipeline opened, so the audit entry commits with them.
+ */
+export class SecretService {
+  readonly #keys: DataKeys
+
+  constructor(deps: { dataKeys: DataKeys }) {
+    this.#keys = deps.dataKeys
+  }
+
+  #binding(scope: SecretScope, secretId: string, version: number, field: 'value' | 'comment'): Binding {
+    return { workspaceId: scope.workspaceId, projectId: scope.projectId, environmentId: scope.environmentId, recordId: secretId, recordVersion: version, field }
+  }
+
+  async #decrypt(db: Executor, scope: SecretScope, secretId: string, version: number, field: 'value' | 'comment', ct: Buffer | null): Promise<string | null> {
+    if (ct === null) return null
+    const bytes = Buffer.from(ct)
+    const dek = await this.#keys.byRef(db, keyRefOf(bytes), scope)
+    return open(dek, bytes, this.#binding(scope, secretId, version, field)).toString('utf8')
+  }
+
+  async #findRow(db: Executor, scope: SecretScope, key: string): Promise<SecretRow | undefined> {
+    return db.selectFrom('secrets').select(['id', 'key', 'current_version', 'deleted', 'created_at', 'updated_at'])
+      .where('workspace_id', '=', scope.workspaceId).where('project_id', '=', scope.projectId)
+      .where('environment_id', '=', scope.environmentId).where('key', '=', key).executeTakeFirst()
+  }
+
+  async #version(db: Executor, scope: SecretScope, secretId: string, version: number): Promise<VersionRow | undefined> {
+    return db.selectFrom('secret_versions')
+      .select(['version', 'value_ct', 'comment_ct', 'tags', 'deleted', 'origin', 'origin_version', 'created_at', 'created_by'])
+      .where('secret_id', '=', secretId).where('version', '=', version)
+      .where('workspace_id', '=', scope.workspaceId).where('environment_id', '=', scope.environmentId).executeTakeFirst()
+  }
+
+  async #view(db: Executor, scope: SecretScope, row: SecretRow, v: VersionRow, reveal: boolean): Promise<SecretView> {
+    const view: SecretView = {
+      id: row.id, key: row.key, version: row.current_version, deleted: row.deleted === 1,
+      tags: JSON.parse(v.tags) as string[], createdAt: row.created_at, updatedAt: row.updated_at,
+    }
+    if (reveal && !view.deleted) {
+      view.value = (await this.#decrypt(db, scope, row.id, v.version, 'value', v.value_ct)) ?? ''
+      view.comment = await this.#decrypt(db, scope, row.id, v.version, 'comment', v.comment_ct)
+    }
+    return view
+  }
+
+  /**
+   * Every secret of the environment (deleted ones only with `includeDeleted`), sorted by key.
+   * Values are decrypted only when `reveal` is true.
+   */
+  async list(db: Executor, scope: SecretScope, opts: { reveal: boolean; includeDeleted?: boolean }): Promise<SecretView[]> {
+    let q = db.selectFrom('secrets')
+      .innerJoin('secret_versions', (j) => j.onRef('secret_versions.secret_id', '=', 'secrets.id').onRef('secret_versions.version', '=', 'secrets.current_version'))
+      .select(['secrets.id', 'secrets.key', 'secrets.current_version', 'secrets.deleted', 'secrets.created_at', 'secrets.updated_at',
+        'secret_versions.version', 'secret_versions.value_ct', 'secret_versions.comment_ct', 'secret_versions.tags', 'secret_versions.deleted as v_deleted',
+        'secret_versions.origin', 'secret_versions.origin_version', 'secret_versions.created_at as v_created_at', 'secret_versions.created_by'])
+      .where('secrets.workspace_id', '=', scope.workspaceId).where('secrets.project_id', '=', scope.projectId)
+      .where('secrets.environment_id', '=', scope.environmentId)
+    if (!opts.includeDeleted) q = q.where('secrets.deleted', '=', 0)
+    const rows = await q.orderBy('secrets.key').execute()
+    const out: SecretView[] = []
+    for (const r of rows) {
+      out.push(await this.#view(db, scope, r, { ...r, deleted: r.v_deleted, created_at: r.v_created_at }, opts.reveal))
+    }
+    return out
+  }
+
+  /** One secret; NotFound when absent, or deleted unless `includeDeleted`. */
+  async get(db: Executor, scope: SecretScope, key: string, opts: { reveal: boolean; includeDeleted?: boolean }): Promise<SecretView> {
+    checkKey(key)
+    const row = await this.#findRow(db, scope, key)
+    if (!row || (row.deleted === 1 && !opts.includeDeleted)) throw new NotFoundError('secret')
+    const v = await this.#version(db, scope, row.id, row.current_version)
+    if (!v) throw new NotFoundError('secret')
+    return this.#view(db, scope, row, v, opts.reveal)
+  }
+
+  /** Every version of a secret, newest first; values only when `reveal`. */
+  async history(db: Executor, scope: SecretScope, key: string, opts: { reveal: boolean }): Promise<{ secret: SecretView; versions: VersionView[] }> {
+    const secret = await this.get(db, scope, key, { reveal: false, includeDeleted: true })
+    const rows = await db.selectFrom('secret_versions')
+      .select(['version', 'value_ct', 'comment_ct', 'tags', 'deleted', 'origin', 'origin_version', 'created_at', 'created_by'])
+      .where('secret_id', '=', secret.id).where('workspace_id', '=', scope.workspaceId).orderBy('version', 'desc').execute()
+    const versions: VersionView[] = []
+    for (const r of rows) {
+      const v: VersionView = {
+        version: r.version, origin: r.origin, originVersion: r.origin_version, deleted: r.deleted === 1,
+        tags: JSON.parse(r.tags) as string[], createdAt: r.created_at, createdBy: r.created_by,
+      }
+      if (opts.reveal) {
+        v.value = await this.#decrypt(db, scope, secret.id, r.version, 'value', r.value_ct)
+        v.comment = await this.#decrypt(db, scope, secret.id, r.version, 'comment', r.comment_ct)
+      }
+      versions.push(v)
+    }
+    return { secret, versions }
+  }
+
+  /** Writes version n+1 of the row (creating the row at version 1), encrypted under the primary DEK. */
+  async #write(
+    tx: Executor, scope: SecretScope, actorId: string, key: string, existing: SecretRow | undefined,
+    content: { value: string | null; comment: string | null; tags: string[] }, origin: SecretVersionTable['origin'], originVersion: number | null,
+  ): Promise<SecretView> {
+    const now = new Date().toISOString()
+    const id = existing?.id ?? randomUUID()
+    const version = (existing?.current_version ?? 0) + 1
+    const deleted = content.value === null ? 1 : 0
+    if (existing) {
+      await tx.updateTable('secrets').set({ current_version: version, deleted, updated_at: now }).where('id', '=', id).execute()
+    } else {
+      await tx.insertInto('secrets').values({
+        id, workspace_id: scope.workspaceId, project_id: scope.projectId, environment_id: scope.environmentId,
+        key, current_version: version, deleted, created_at: now, updated_at: now,
+      }).execute()
+    }
+    let valueCt: Buffer | null = null
+    let commentCt: Buffer | null = null
+    let dekId: string | null = null
+    let dekVersion: number | null = null
+    if (content.value !== null) {
+      const dek = await this.#keys.primary(tx, scope)
+      valueCt = seal(dek, Buffer.from(content.value, 'utf8'), this.#binding(scope, id, version, 'value'))
+      if (content.comment !== null) commentCt = seal(dek, Buffer.from(content.comment, 'utf8'), this.#binding(scope, id, version, 'comment'))
+      dekId = dek.id
+      dekVersion = dek.version
+    }
+    await tx.insertInto('secret_versions').values({
+      secret_id: id, version, workspace_id: scope.workspaceId, project_id: scope.projectId, environment_id: scope.environmentId,
+      value_ct: valueCt, comment_ct: commentCt, tags: JSON.stringify(content.tags), deleted, origin, origin_version: originVersion,
+      dek_id: dekId, dek_version: dekVersion, created_at: now, created_by: actorId,
+    }).execute()
+    return {
+      id, key, version, deleted: deleted === 1, tags: content.tags,
+      createdAt: existing?.created_at ?? now, updatedAt: now,
+    }
+  }
+
+  async #currentPlain(tx: Executor, scope: SecretScope, row: SecretRow | undefined): Promise<{ value: string | null; comment: string | null; tags: string[] } | null> {
+    if (!row) return null
+    const v = await this.#version(tx, scope, row.id, row.current_version)
+    if (!v) return null
+    return {
+      value: await this.#decrypt(tx, scope, row.id, v.version, 'value', v.value_ct),
+      comment: await this.#decrypt(tx, scope, row.id, v.version, 'comment', v.comment_ct),
+      tags: JSON.parse(v.tags) as string[],
+    }
+  }
+
+  static #checkVersion(row: SecretRow | undefined, ifVersion: number | undefined): void {
+    if (ifVersion === undefined) return
+    const current = row?.current_version ?? 0
+    if (current !== ifVersion) throw new VersionConflictError(current)
+  }
+
+  /**
+   * Sets a secret's value (and comment and tags), creating it if needed. With `ifVersion`
+   * the write happens only if the current version is that one (0: only if it does not exist).
+   */
+  async set(tx: Executor, scope: SecretScope, actorId: string, key: string, input: SecretInput & { ifVersion?: number | undefined }): Promise<SecretChange> {
+    checkKey(key)
+    checkInput(input)
+    const row = await this.#findRow(tx, scope, key)
+    SecretService.#checkVersion(row, input.ifVersion)
+    const before = row && row.deleted === 0 ? await this.#currentPlain(tx, scope, row) : null
+    const secret = await this.#write(tx, scope, actorId, key, row, { value: input.value, comment: input.comment ?? null, tags: input.tags ?? [] }, 'set', null)
+    return { secret, previousVersion: row?.current_version ?? 0, before: before?.value ?? null, after: input.value }
+  }
+
+  /** Sets many secrets in one transaction: all of them or none. */
+  async setMany(tx: Executor, scope: SecretScope, actorId: string, items: Array<SecretInput & { key: string }>): Promise<SecretChange[]> {
+    const seen = new Set<string>()
+    for (const it of items) {
+      checkKey(it.key)
+      checkInput(it)
+      if (seen.has(it.key)) throw new ValidationError(`The key ${it.key} appears twice.`, [{ path: 'secrets', message: `duplicate key ${it.key}` }])
+      seen.add(it.key)
+    }
+    const out: SecretChange[] = []
+    for (const it of items) out.push(await this.set(tx, scope, actorId, it.key, it))
+    return out
+  }
+
+  /** Deletes a secret by writing a tombstone version; `restore` brings it back. */
+  async delete(tx: Executor, scope: SecretScope, actorId: string, key: string, ifVersion?: number): Promise<SecretChange> {
+    checkKey(key)
+    const row = await this.#findRow(tx, scope, key)
+    if (!row || row.deleted === 1) throw new NotFoundError('secret')
+    SecretService.#checkVersion(row, ifVersion)
+    const before = await this.#currentPlain(tx, scope, row)
+    const secret = await this.#write(tx, scope, actorId, key, row, { value: null, comment: null, tags: before?.tags ?? [] }, 'delete', null)
+    return { secret, previousVersion: row.current_version, before: before?.value ?? null, after: null }
+  }
+
+  /** Undeletes a secret: a new version equal to the last version before the deletion. */
+  async restore(tx: Executor, scope: SecretScope, actorId: string, key: string): Promise<SecretChange> {
+    checkKey(key)
+    const row = await this.#findRow(tx, scope, key)
+    if (!row || row.deleted === 0) throw new NotFoundError('deleted secret')
+    const last = await tx.selectFrom('secret_versions').select('version').where('secret_id', '=', row.id)
+      .where('workspace_id', '=', scope.workspaceId).where('deleted', '=', 0).orderBy('version', 'desc').limit(1).executeTakeFirst()
+    if (!last) throw new NotFoundError('deleted secret')
+    return this.#copy(tx, scope, actorId, row, last.version, 'restore')
+  }
+
+  /** Writes a new version equal to version `to`; history is never rewritten. */
+  async rollback(tx: Executor, scope: SecretScope, actorId: string, key: string, to: number, ifVersion?: number): Promise<SecretChange> {
+    checkKey(key)
+    const row = await this.#findRow(tx, scope, key)
+    if (!row) throw new NotFoundError('secret')
+    SecretService.#checkVersion(row, ifVersion)
+    return this.#copy(tx, scope, actorId, row, to, 'rollback')
+  }
+
+  async #copy(tx: Executor, scope: SecretScope, actorId: string, row: SecretRow, from: number, origin: 'rollback' | 'restore'): Promise<SecretChange> {
+    const v = await this.#version(tx, scope, row.id, from)
+    if (!v) throw new NotFoundError('secret version')
+    if (v.deleted === 1) throw new ValidationError('That version is a deletion; roll back to a version with a value.', [{ path: 'version', message: 'is a deletion' }])
+    const before = row.deleted === 0 ? await this.#currentPlain(tx, scope, row) : null
+    const value = await this.#decrypt(tx, scope, row.id, v.version, 'value', v.value_ct)
+    const comment = await this.#decrypt(tx, scope, row.id, v.version, 'comment', v.comment_ct)
+    const secret = await this.#write(tx, scope, actorId, row.key, row, { value: value ?? '', comment, tags: JSON.parse(v.tags) as string[] }, origin, from)
+    return { secret, previousVersion: row.current_version, before: before?.value ?? null, after: value }
+  }
+}
