@@ -1,5 +1,5 @@
 import BetterSqlite3 from 'better-sqlite3'
-import { mkdirSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { Kysely, PostgresDialect, SqliteDialect, type Transaction } from 'kysely'
 import pg from 'pg'
@@ -27,6 +27,8 @@ const INT8_OID = 20
 export function openStore(config: DatabaseConfig): Store {
   if (config.engine === 'sqlite') {
     mkdirSync(dirname(config.path), { recursive: true, mode: 0o700 })
+    // The database holds only ciphertext, but its metadata (names, audit) is private too.
+    closeSync(openSync(config.path, 'a', 0o600))
     const sqlite = new BetterSqlite3(config.path)
     sqlite.pragma('journal_mode = WAL')
     sqlite.pragma('synchronous = FULL')

@@ -1,0 +1,25 @@
+import { ExitError } from '../exit-error.js'
+import { CommandNotExecutableError, CommandNotFoundError, runWithSecrets } from '../run-process.js'
+import { connect, resolveScope, type ScopeOptions } from '../session.js'
+
+/**
+ * `coffer run [--preserve-env] -- CMD [ARGS...]`: fetches the environment's secrets in one
+ * audited call and runs CMD with them as variables; signals are forwarded and CMD's exit
+ * code is returned. Nothing is written to disk.
+ */
+export async function run(argv: string[], opts: ScopeOptions & { preserveEnv?: boolean }): Promise<number> {
+  const [command, ...args] = argv
+  if (!command) throw new ExitError('Give the command to run after --, e.g. coffer run -- node server.js')
+  const client = await connect(opts)
+  const scope = await resolveScope(client, opts)
+  const secrets: Record<string, string> = {}
+  for (const s of await client.listSecrets(scope, { reveal: true })) secrets[s.key] = s.value ?? ''
+  try {
+    return await runWithSecrets(command, args, secrets, { preserveEnv: !!opts.preserveEnv })
+  } catch (err) {
+    if (err instanceof CommandNotFoundError || err instanceof CommandNotExecutableError) {
+      throw new ExitError(err.message, { exitCode: (err as { exitCode?: number }).exitCode ?? 127, code: (err as { code?: string }).code ?? 'ERR_COMMAND' })
+    }
+    throw err
+  }
+}

@@ -1,0 +1,51 @@
+import { bootstrapWorkspace, createContext, hasWorkspaces } from '../../context.js'
+import { buildConfig } from '../../ops/config.js'
+import { readEnv } from '../../ops/env.js'
+import { buildSecrets } from '../../ops/secrets.js'
+import { buildApp } from '../../server/app.js'
+import { info } from '../output.js'
+
+export interface ServerOptions {
+  dataDir?: string
+  host?: string
+  port?: string
+  email?: string
+}
+
+/**
+ * `coffer server`: starts the API. On an empty database it first creates a workspace and
+ * Owner and prints the Owner's token once. SIGINT/SIGTERM drain requests and shut down.
+ */
+export async function server(opts: ServerOptions): Promise<void> {
+  const env = readEnv()
+  const config = buildConfig(env, { dataDir: opts.dataDir, host: opts.host, port: opts.port })
+  const ctx = await createContext(config, buildSecrets(env))
+  let firstToken: string | undefined
+  let firstEmail: string | undefined
+  if (!(await hasWorkspaces(ctx))) {
+    firstEmail = opts.email ?? process.env.COFFER_OWNER_EMAIL ?? 'owner@localhost'
+    firstToken = (await bootstrapWorkspace(ctx, { name: 'default', ownerEmail: firstEmail })).token
+  }
+  const app = await buildApp(ctx)
+  const address = await app.listen({ host: config.host, port: config.port })
+  const url = address.replace('[::1]', 'localhost')
+  info(`Coffer listening on ${url} (${config.database.engine}, data in ${config.dataDir}); API reference at ${url}/docs`)
+  if (firstToken) {
+    info(`\nNew vault: workspace "default" with Owner ${firstEmail}. Owner token (shown once; store it now):\n`)
+    info(`    ${firstToken}\n`)
+    info(`Get in:  coffer login --url ${url} --token <token>     (or: export COFFER_URL=${url} COFFER_TOKEN=<token>)\n`)
+  }
+  let stopping = false
+  const stop = async (signal: string) => {
+    if (stopping) return
+    stopping = true
+    info(`${signal}: shutting down`)
+    const force = setTimeout(() => process.exit(1), 10_000)
+    force.unref()
+    await app.close()
+    await ctx.close()
+    process.exitCode = 0
+  }
+  process.once('SIGINT', () => void stop('SIGINT'))
+  process.once('SIGTERM', () => void stop('SIGTERM'))
+}

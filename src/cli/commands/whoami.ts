@@ -1,0 +1,11 @@
+import { info, printJson } from '../output.js'
+import { connect, type ServerOptions } from '../session.js'
+
+/** `coffer whoami`: the user, workspace and role the token belongs to. */
+export async function whoami(opts: ServerOptions & { json?: boolean }): Promise<void> {
+  const client = await connect(opts)
+  const me = await client.me()
+  if (opts.json) return printJson({ url: client.url, ...me })
+  process.stdout.write(`${me.user.email}\n`)
+  info(`${me.role} of workspace ${me.workspace.name} (${me.workspace.slug}) at ${client.url}`)
+}
