@@ -9,6 +9,8 @@
  *
  * No error raised here contains the token.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
 import type { AsyncEntry as AsyncEntryType, EntryOptions } from '@napi-rs/keyring';
 
 /** A CLI login: the server it talks to and the token it authenticates with. */
@@ -198,40 +200,78 @@ export class KeyringCredentialStore implements CredentialStore {
  * session bus, no Secret Service provider, access denied...) or the probe
  * does not answer in time. Never falls back to a file.
  *
- * Note: a D-Bus call that hangs keeps a libuv worker thread busy until
- * libdbus gives up (its default reply timeout is 25 s); the promise still
- * resolves on time, but a CLI should exit explicitly rather than wait for
- * the event loop to drain.
+ * On Linux and other D-Bus platforms the probe runs in a short-lived child
+ * process: the binding connects to D-Bus synchronously when an entry is
+ * created, and a bus that accepts the connection but never answers blocks
+ * the calling thread indefinitely, which no in-process timer can interrupt.
  */
 export async function openCredentialStore(
   options: { timeoutMs?: number } = {},
 ): Promise<CredentialStore | null> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
-  const controller = new AbortController();
+  const usesDbus = process.platform !== 'darwin' && process.platform !== 'win32';
+  const available = usesDbus ? await probeInChildProcess(timeoutMs) : await probeInProcess(timeoutMs);
+  return available ? new KeyringCredentialStore() : null;
+}
+
+async function probeInProcess(timeoutMs: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => {
-      controller.abort();
-      resolve(false);
-    }, timeoutMs);
+    timer = setTimeout(() => resolve(false), timeoutMs);
     timer.unref();
   });
   const probe = (async (): Promise<boolean> => {
     try {
       const { AsyncEntry } = await loadKeyring();
-      const entry = new AsyncEntry(KEYRING_SERVICE, KEYRING_PROBE_ACCOUNT, entryOptions());
-      await entry.getPassword(controller.signal);
+      await new AsyncEntry(KEYRING_SERVICE, KEYRING_PROBE_ACCOUNT, entryOptions()).getPassword();
       return true;
     } catch {
       return false;
     }
   })();
   try {
-    const available = await Promise.race([probe, timeout]);
-    return available ? new KeyringCredentialStore() : null;
+    return await Promise.race([probe, timeout]);
   } finally {
     clearTimeout(timer);
   }
+}
+
+function probeInChildProcess(timeoutMs: number): Promise<boolean> {
+  let modulePath: string;
+  try {
+    modulePath = createRequire(import.meta.url).resolve('@napi-rs/keyring');
+  } catch {
+    return Promise.resolve(false);
+  }
+  const script = [
+    `const { Entry } = require(${JSON.stringify(modulePath)});`,
+    'try {',
+    `  new Entry(${JSON.stringify(KEYRING_SERVICE)}, ${JSON.stringify(KEYRING_PROBE_ACCOUNT)}, ${JSON.stringify(entryOptions() ?? null)}).getPassword();`,
+    '  process.exitCode = 0;',
+    '} catch {',
+    '  process.exitCode = 3;',
+    '}',
+  ].join('\n');
+  // The probe needs none of the parent's loader hooks (e.g. --import tsx).
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS;
+  return new Promise<boolean>((resolve) => {
+    let child: ChildProcess;
+    try {
+      child = spawn(process.execPath, ['-e', script], {
+        env,
+        stdio: 'ignore',
+        timeout: timeoutMs,
+        killSignal: 'SIGKILL',
+        windowsHide: true,
+      });
+    } catch {
+      resolve(false);
+      return;
+    }
+    child.once('error', () => resolve(false));
+    child.once('exit', (code) => resolve(code === 0));
+  });
 }
 
 /**

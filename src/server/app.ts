@@ -56,6 +56,9 @@ export async function buildApp(ctx: AppContext, options: { logger?: FastifyServe
     return503OnClosing: true,
     routerOptions: { maxParamLength: 300, ignoreTrailingSlash: true },
   })
+  // The API speaks JSON only: Fastify's default text/plain parser would let a plain-text body
+  // (a CORS "simple" request) through to the routes instead of answering 415.
+  app.removeContentTypeParser('text/plain')
   let ready = false
 
   // Every route declares its policy action; a route registered without one is a bug.

@@ -8,9 +8,17 @@ import { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from './migrations.
 const PG_LOCK_ID = 0x636f6666 // "coff"
 
 async function ensureSchemaTable(store: Store): Promise<void> {
-  await sql
-    .raw('CREATE TABLE IF NOT EXISTS coffer_schema (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)')
-    .execute(store.db)
+  const ddl = sql.raw('CREATE TABLE IF NOT EXISTS coffer_schema (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)')
+  if (store.engine === 'postgres') {
+    // @NOTE concurrent CREATE TABLE IF NOT EXISTS on PostgreSQL can fail with a unique
+    // violation on pg_type when several nodes start at once; the advisory lock serialises it.
+    await store.db.transaction().execute(async (tx) => {
+      await sql`SELECT pg_advisory_xact_lock(${PG_LOCK_ID})`.execute(tx)
+      await ddl.execute(tx)
+    })
+    return
+  }
+  await ddl.execute(store.db)
 }
 
 /** The highest applied schema version, 0 for an empty database. */

@@ -1,0 +1,213 @@
+// The CLI as a user drives it: the built `coffer` binary against a real listening server.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import BetterSqlite3 from 'better-sqlite3'
+
+const ROOT = join(import.meta.dirname, '..', '..')
+const BIN = join(ROOT, 'bin', 'coffer.js')
+
+function ensureBuilt(): void {
+  const r = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: ROOT, encoding: 'utf8' })
+  assert.equal(r.status, 0, `build failed: ${r.stderr}`)
+}
+
+interface Result { status: number | null; stdout: string; stderr: string }
+
+describe('coffer CLI end to end (SQLite)', () => {
+  const work = mkdtempSync(join(tmpdir(), 'coffer-cli-'))
+  const dataDir = join(work, 'data')
+  const projectDir = join(work, 'app')
+  let server: ChildProcess
+  let url = ''
+  let token = ''
+  const canary = `canary-${randomBytes(12).toString('hex')}`
+
+  const env = (extra: Record<string, string> = {}) => {
+    const e: Record<string, string> = {}
+    for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('COFFER_') && k !== 'DATABASE_URL') e[k] = v
+    // No session bus: the CLI must rely on COFFER_TOKEN and never write the token to disk.
+    e.DBUS_SESSION_BUS_ADDRESS = 'unix:path=/nonexistent'
+    return { ...e, COFFER_URL: url, COFFER_TOKEN: token, NO_COLOR: '1', ...extra }
+  }
+  const coffer = (args: string[], opts: { input?: string; cwd?: string; env?: Record<string, string> } = {}): Result => {
+    const r = spawnSync(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? projectDir, env: env(opts.env), input: opts.input ?? '', encoding: 'utf8', timeout: 30_000 })
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr }
+  }
+  const ok = (args: string[], opts?: Parameters<typeof coffer>[1]): Result => {
+    const r = coffer(args, opts)
+    assert.equal(r.status, 0, `coffer ${args[0]} ${args[1] ?? ''} exited ${r.status}: ${r.stderr.slice(0, 400)}`)
+    return r
+  }
+
+  before(async () => {
+    ensureBuilt()
+    spawnSync('mkdir', ['-p', projectDir])
+    const init = spawnSync(process.execPath, [BIN, 'init', '--data-dir', dataDir, '--email', 'dev@example.com', '--workspace', 'Acme', '--json'], { encoding: 'utf8', env: env() })
+    assert.equal(init.status, 0, init.stderr)
+    const j = JSON.parse(init.stdout) as { token: string; workspace: { slug: string } }
+    token = j.token
+    assert.match(token, /^coffer_pat_[0-9A-Za-z]{32}_[0-9A-Za-z]{6}$/)
+    assert.equal(j.workspace.slug, 'acme')
+    assert.equal(statSync(join(dataDir, 'root.key')).mode & 0o777, 0o600)
+
+    server = spawn(process.execPath, [BIN, 'server', '--data-dir', dataDir, '--port', '0'], { env: { ...env(), COFFER_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] })
+    url = await new Promise<string>((resolve, reject) => {
+      let buf = ''
+      const t = setTimeout(() => reject(new Error(`server did not start: ${buf}`)), 15_000)
+      server.stderr!.on('data', (d: Buffer) => {
+        buf += d.toString()
+        const m = /listening on (http:\/\/[^\s]+)/.exec(buf)
+        if (m) {
+          clearTimeout(t)
+          resolve(m[1]!)
+        }
+      })
+      server.on('exit', (code) => reject(new Error(`server exited ${code}: ${buf}`)))
+    })
+  })
+
+  after(async () => {
+    if (server && server.exitCode === null) {
+      server.kill('SIGTERM')
+      await new Promise((r) => server.once('exit', r))
+    }
+    rmSync(work, { recursive: true, force: true })
+  })
+
+  test('--help and --version answer without a server', () => {
+    const r = spawnSync(process.execPath, [BIN, '--help'], { encoding: 'utf8' })
+    assert.equal(r.status, 0)
+    for (const c of ['init', 'server', 'login', 'secrets', 'run', 'export', 'import', 'audit', 'token', 'setup']) assert.match(r.stdout, new RegExp(`\\b${c}\\b`))
+    assert.equal(spawnSync(process.execPath, [BIN, '--version'], { encoding: 'utf8' }).status, 0)
+  })
+
+  test('whoami, projects, envs and setup', () => {
+    assert.equal(ok(['whoami']).stdout.trim(), 'dev@example.com')
+    assert.equal(JSON.parse(ok(['whoami', '--json']).stdout).role, 'owner')
+    assert.equal(ok(['projects', 'create', 'Web Shop']).stdout.trim(), 'web-shop')
+    const list = JSON.parse(ok(['projects', 'list', '--json']).stdout) as Array<{ slug: string }>
+    assert.deepEqual(list.map((p) => p.slug), ['web-shop'])
+    const envs = JSON.parse(ok(['envs', 'list', '--project', 'web-shop', '--json']).stdout) as Array<{ slug: string }>
+    assert.deepEqual(envs.map((e) => e.slug), ['development', 'staging', 'production'])
+    ok(['envs', 'create', 'QA', '--project', 'web-shop'])
+    ok(['setup', '--project', 'web-shop', '--env', 'development'])
+    const linked = JSON.parse(readFileSync(join(projectDir, '.coffer.json'), 'utf8'))
+    assert.deepEqual(linked, { workspace: 'acme', project: 'web-shop', environment: 'development' })
+    assert.ok(!JSON.stringify(linked).includes('coffer_pat_'), '.coffer.json holds no token')
+  })
+
+  test('secrets set/get/list/history/rollback/delete/restore', () => {
+    ok(['secrets', 'set', `API_KEY=${canary}`, 'DB_URL=postgres://u@h/db'])
+    ok(['secrets', 'set', 'PIPED=-'], { input: 'line1\nline2' })
+    assert.equal(ok(['secrets', 'get', 'API_KEY']).stdout, canary)
+    assert.equal(ok(['secrets', 'get', 'PIPED']).stdout, 'line1\nline2')
+    const plain = ok(['secrets', 'list'])
+    assert.match(plain.stdout, /API_KEY/)
+    assert.ok(!plain.stdout.includes(canary), 'list without --reveal shows no value')
+    assert.ok(ok(['secrets', 'list', '--reveal']).stdout.includes(canary))
+    ok(['secrets', 'set', 'API_KEY=second'])
+    const h = JSON.parse(ok(['secrets', 'history', 'API_KEY', '--json']).stdout) as { versions: Array<{ version: number }> }
+    assert.deepEqual(h.versions.map((v) => v.version), [2, 1])
+    ok(['secrets', 'rollback', 'API_KEY', '--to', '1'])
+    assert.equal(ok(['secrets', 'get', 'API_KEY']).stdout, canary)
+    const conflict = coffer(['secrets', 'set', 'API_KEY=x', '--if-version', '1'])
+    assert.notEqual(conflict.status, 0)
+    assert.match(conflict.stderr, /ERR_VERSION_CONFLICT/)
+    assert.equal(conflict.stderr.trim().split('\n').length, 1, 'one-line error')
+    ok(['secrets', 'delete', 'DB_URL'])
+    const gone = coffer(['secrets', 'get', 'DB_URL'])
+    assert.notEqual(gone.status, 0)
+    assert.match(gone.stderr, /ERR_NOT_FOUND/)
+    ok(['secrets', 'restore', 'DB_URL'])
+    assert.equal(ok(['secrets', 'get', 'DB_URL']).stdout, 'postgres://u@h/db')
+    const bad = coffer(['secrets', 'set', '1BAD=x'])
+    assert.notEqual(bad.status, 0)
+  })
+
+  test('run injects secrets, returns the exit code, and respects --preserve-env', () => {
+    const r = ok(['run', '--', 'sh', '-c', 'printf %s "$API_KEY"'])
+    assert.equal(r.stdout, canary)
+    assert.equal(coffer(['run', '--', 'sh', '-c', 'exit 7']).status, 7)
+    const over = ok(['run', '--', 'sh', '-c', 'printf %s "$API_KEY"'], { env: { API_KEY: 'inherited' } })
+    assert.equal(over.stdout, canary, 'secrets win by default')
+    const kept = ok(['run', '--preserve-env', '--', 'sh', '-c', 'printf %s "$API_KEY"'], { env: { API_KEY: 'inherited' } })
+    assert.equal(kept.stdout, 'inherited')
+    const missing = coffer(['run', '--', 'definitely-not-a-command-xyz'])
+    assert.equal(missing.status, 127)
+    const withFlags = ok(['run', '--project', 'web-shop', '--env', 'qa', '--', 'sh', '-c', 'printf %s "${API_KEY:-none}"'], { cwd: work })
+    assert.equal(withFlags.stdout, 'none')
+  })
+
+  test('export and import round-trip every format', () => {
+    for (const format of ['dotenv', 'json', 'yaml'] as const) {
+      const out = ok(['export', '--format', format]).stdout
+      const file = join(work, `export.${format === 'dotenv' ? 'env' : format}`)
+      writeFileSync(file, out)
+      ok(['import', file, '--project', 'web-shop', '--env', 'staging'])
+      const back = JSON.parse(ok(['secrets', 'list', '--reveal', '--json', '--project', 'web-shop', '--env', 'staging']).stdout) as Array<{ key: string; value: string }>
+      const src = JSON.parse(ok(['secrets', 'list', '--reveal', '--json']).stdout) as Array<{ key: string; value: string }>
+      assert.deepEqual(back.map((s) => [s.key, s.value]), src.map((s) => [s.key, s.value]), `${format} round-trip`)
+      rmSync(file)
+    }
+    const shell = ok(['export', '--format', 'shell']).stdout
+    const r = spawnSync('sh', ['-c', `${shell}\nprintf %s "$PIPED"`], { encoding: 'utf8' })
+    assert.equal(r.stdout, 'line1\nline2')
+    const broken = join(work, 'broken.env')
+    writeFileSync(broken, 'GOOD=1\nthis line is wrong\n')
+    const bad = coffer(['import', broken])
+    assert.notEqual(bad.status, 0)
+    assert.match(bad.stderr, /line 2/)
+  })
+
+  test('token create, list, revoke', () => {
+    const created = JSON.parse(ok(['token', 'create', 'ci', '--json']).stdout) as { token: string; info: { id: string } }
+    assert.equal(JSON.parse(ok(['whoami', '--json'], { env: { COFFER_TOKEN: created.token } }).stdout).user.email, 'dev@example.com')
+    const list = ok(['token', 'list']).stdout
+    assert.ok(!list.includes(created.token), 'listing never shows a token')
+    ok(['token', 'revoke', created.info.id])
+    const after = coffer(['whoami'], { env: { COFFER_TOKEN: created.token } })
+    assert.notEqual(after.status, 0)
+    assert.match(after.stderr, /ERR_UNAUTHENTICATED/)
+  })
+
+  test('login without an OS credential store writes nothing and points to COFFER_TOKEN', () => {
+    const home = mkdtempSync(join(tmpdir(), 'coffer-home-'))
+    const r = coffer(['login', '--url', url, '--token', token], { env: { HOME: home, XDG_CONFIG_HOME: join(home, '.config'), COFFER_TOKEN: '' } })
+    assert.notEqual(r.status, 0)
+    assert.match(r.stderr, /COFFER_TOKEN/)
+    assert.deepEqual(readdirSync(home), [], 'nothing written to the home directory')
+    rmSync(home, { recursive: true, force: true })
+    const none = coffer(['whoami'], { env: { COFFER_TOKEN: '' } })
+    assert.notEqual(none.status, 0)
+    assert.match(none.stderr, /Not logged in/)
+  })
+
+  test('audit verify passes, then fails naming the tampered entry', async () => {
+    assert.match(ok(['audit', 'verify']).stderr, /Audit chain OK/)
+    // An attacker with the database file edits one entry after dropping the guard trigger.
+    const db = new BetterSqlite3(join(dataDir, 'coffer.db'))
+    db.exec('DROP TRIGGER audit_entries_no_update')
+    const row = db.prepare("SELECT seq FROM audit_entries WHERE action = 'secret.reveal' ORDER BY seq LIMIT 1").get() as { seq: number }
+    db.prepare("UPDATE audit_entries SET action = 'secret.update' WHERE seq = ?").run(row.seq)
+    db.close()
+    const r = coffer(['audit', 'verify'])
+    assert.equal(r.status, 2)
+    assert.match(r.stderr, new RegExp(`BROKEN at entry ${row.seq}\\b`))
+  })
+
+  test('the data directory never holds a secret value in clear', async () => {
+    server.kill('SIGTERM')
+    await new Promise((r) => server.once('exit', r))
+    const needles = [canary, Buffer.from(canary).toString('hex'), Buffer.from(canary).toString('base64')]
+    for (const f of readdirSync(dataDir)) {
+      const bytes = readFileSync(join(dataDir, f))
+      for (const n of needles) assert.equal(bytes.includes(Buffer.from(n)), false, `${f} contains the canary`)
+    }
+    assert.ok(existsSync(join(dataDir, 'coffer.db')))
+  })
+})
