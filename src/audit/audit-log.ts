@@ -2,7 +2,7 @@ import { createHmac, randomUUID } from 'node:crypto'
 import type { Engine, Executor } from '../storage/database.js'
 import { canonicalJson, type Json } from './canonical-json.js'
 import { chainHash, entryBytes, GENESIS_HASH, type AuditRecord } from './entry.js'
-import { verifyChain, type ChainedRecord, type VerifyResult } from './verify.js'
+import { ChainVerifier, type ChainedRecord, type VerifyResult } from './verify.js'
 
 /**
  * A sensitive value headed for the audit log. The log never stores it: it stores a keyed
@@ -119,15 +119,14 @@ export class AuditLog {
 
   /** Recomputes a workspace's whole chain from the stored rows. */
   async verify(db: Executor, workspaceId: string): Promise<VerifyResult> {
-    const rows: ChainedRecord[] = []
+    const verifier = new ChainVerifier()
     let after = 0
     for (;;) {
       const page = await this.list(db, workspaceId, after, 5000)
-      rows.push(...page)
-      if (page.length < 5000) break
+      for (const r of page) if (!verifier.push(r)) return verifier.result()
+      if (page.length < 5000) return verifier.result()
       after = page[page.length - 1]!.seq
     }
-    return verifyChain(rows)
   }
 }
 

@@ -12,7 +12,9 @@ export const redactPaths = [
 ]
 
 const TOKEN_RE = /coffer_[a-z]+_[0-9A-Za-z]{32}_[0-9A-Za-z]{6}/g
-const URL_CREDENTIALS_RE = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@:]+(?::[^\s/@]*)?@/gi
+// @NOTE the userinfo runs to the last '@' of the authority (as URL parsers read it), so a
+// password holding '@' and an empty user name (redis://:pass@host) are scrubbed whole.
+const URL_CREDENTIALS_RE = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#]*@/gi
 
 /**
  * Scrubs an error text before it is logged or shown: Coffer tokens, credentials embedded in

@@ -1,4 +1,4 @@
-import { test, describe } from 'node:test';
+import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -211,6 +211,7 @@ describe('shell format evaluated by sh', () => {
   });
 
   const dir = mkdtempSync(join(tmpdir(), 'coffer-formats-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
   const marker = join(dir, 'pwned');
   const nasty: Record<string, string> = {
     QUOTE: "it's",
@@ -250,10 +251,6 @@ describe('shell format evaluated by sh', () => {
       assert.ok(!existsSync(marker), 'command substitution ran during eval');
     });
   }
-
-  test('cleanup', () => {
-    rmSync(dir, { recursive: true, force: true });
-  });
 });
 
 // --- dotenv parsing --------------------------------------------------------------
