@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { Principal, Role } from '../access/policy.js'
 import { NotFoundError, UnauthenticatedError } from '../errors.js'
 import type { Executor } from '../storage/database.js'
+import type { Workspace } from '../vault/workspace-service.js'
 import { displayToken, generateToken, hashToken, isWellFormedToken } from './token-format.js'
 
 /** A token as listings show it: never the token itself. */
@@ -71,19 +72,25 @@ export async function revokeToken(db: Executor, workspaceId: string, userId: str
 }
 
 /**
- * Resolves a Bearer token to its principal. Malformed, unknown, revoked and expired tokens
- * all give the same UnauthenticatedError.
+ * Resolves a Bearer token to its principal and the one workspace the token belongs to, in a
+ * single query. Malformed, unknown, revoked and expired tokens all give the same
+ * UnauthenticatedError.
  */
-export async function authenticate(db: Executor, token: string, now = new Date()): Promise<Principal> {
+export async function authenticate(db: Executor, token: string, now = new Date()): Promise<{ principal: Principal; workspace: Workspace }> {
   if (!isWellFormedToken(token)) throw new UnauthenticatedError()
   const row = await db
     .selectFrom('tokens')
     .innerJoin('users', 'users.id', 'tokens.user_id')
     .innerJoin('memberships', (j) => j.onRef('memberships.user_id', '=', 'tokens.user_id').onRef('memberships.workspace_id', '=', 'tokens.workspace_id'))
+    .innerJoin('workspaces', 'workspaces.id', 'tokens.workspace_id')
     .select(['tokens.id as tokenId', 'tokens.workspace_id as workspaceId', 'tokens.expires_at as expiresAt', 'tokens.revoked_at as revokedAt',
-      'users.id as userId', 'users.email as email', 'memberships.role as role'])
+      'users.id as userId', 'users.email as email', 'memberships.role as role',
+      'workspaces.slug as workspaceSlug', 'workspaces.name as workspaceName', 'workspaces.created_at as workspaceCreatedAt'])
     .where('tokens.token_hash', '=', hashToken(token))
     .executeTakeFirst()
   if (!row || row.revokedAt || (row.expiresAt && Date.parse(row.expiresAt) <= now.getTime())) throw new UnauthenticatedError()
-  return { type: 'user', userId: row.userId, email: row.email, tokenId: row.tokenId, workspaceId: row.workspaceId, role: row.role as Role }
+  return {
+    principal: { type: 'user', userId: row.userId, email: row.email, tokenId: row.tokenId, workspaceId: row.workspaceId, role: row.role as Role },
+    workspace: { id: row.workspaceId, slug: row.workspaceSlug, name: row.workspaceName, createdAt: row.workspaceCreatedAt },
+  }
 }

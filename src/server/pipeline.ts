@@ -6,7 +6,7 @@ import type { AppContext } from '../context.js'
 import { AuditUnavailableError, CofferError, InternalError, UnauthenticatedError, ValidationError } from '../errors.js'
 import { authenticate } from '../identity/identity-service.js'
 import type { Executor } from '../storage/database.js'
-import { findWorkspace } from '../vault/workspace-service.js'
+import { matchWorkspace } from '../vault/workspace-service.js'
 import type { AnyRoute, HandlerContext } from './route.js'
 
 declare module 'fastify' {
@@ -53,12 +53,12 @@ export function registerRoute(app: FastifyInstance, ctx: AppContext, route: AnyR
     url: route.url,
     config: { action: route.action },
     handler: async (req, reply) => {
-      const principal = await authenticate(ctx.store.db, bearer(req))
+      const { principal, workspace: own } = await authenticate(ctx.store.db, bearer(req))
       const params = parse(route.params, req.params, 'params')
       const query = parse(route.query, req.query, 'query')
       const body = parse(route.body, req.body, 'body')
-      const wsRef = (req.params as Record<string, string | undefined>).workspace ?? principal.workspaceId
-      const workspace = await findWorkspace(ctx.store.db, principal.workspaceId, wsRef)
+      const wsRef = (req.params as Record<string, string | undefined>).workspace ?? own.id
+      const workspace = matchWorkspace(own, wsRef)
       authorize(principal, route.action, workspace.id)
 
       const actor = actorOf(req, principal)

@@ -5,6 +5,7 @@ import { Kysely, PostgresDialect, SqliteDialect, type Transaction } from 'kysely
 import pg from 'pg'
 import type { DatabaseConfig } from '../ops/config.js'
 import type { Database } from './schema.js'
+import { cachingDatabase } from './statement-cache.js'
 
 export type Engine = 'sqlite' | 'postgres'
 /** A database handle or an open transaction: storage functions accept either. */
@@ -34,7 +35,7 @@ export function openStore(config: DatabaseConfig): Store {
     sqlite.pragma('synchronous = FULL')
     sqlite.pragma('foreign_keys = ON')
     sqlite.pragma('busy_timeout = 5000')
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) })
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingDatabase(sqlite) }) })
     return { db, engine: 'sqlite', close: () => db.destroy() }
   }
   const pool = new pg.Pool({

@@ -91,6 +91,15 @@ export async function createEnvironment(
 
 /** The secret scope named by project and environment refs inside `workspaceId`; NotFound otherwise. */
 export async function findScope(db: Executor, workspaceId: string, projectRef: string, environmentRef: string): Promise<{ workspaceId: string; projectId: string; environmentId: string }> {
+  // One query on the hot path (every secret request); the two-step look-up below runs only
+  // on a miss, to say which of the two was not found.
+  let q = db.selectFrom('environments').innerJoin('projects', 'projects.id', 'environments.project_id')
+    .select(['projects.id as projectId', 'environments.id as environmentId'])
+    .where('environments.workspace_id', '=', workspaceId).where('projects.workspace_id', '=', workspaceId)
+  q = isUuid(projectRef) ? q.where('projects.id', '=', projectRef) : q.where('projects.slug', '=', projectRef)
+  q = isUuid(environmentRef) ? q.where('environments.id', '=', environmentRef) : q.where('environments.slug', '=', environmentRef)
+  const row = await q.executeTakeFirst()
+  if (row) return { workspaceId, projectId: row.projectId, environmentId: row.environmentId }
   const project = await findProject(db, workspaceId, projectRef)
   const environment = await findEnvironment(db, project, environmentRef)
   return { workspaceId, projectId: project.id, environmentId: environment.id }

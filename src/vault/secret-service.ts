@@ -129,18 +129,23 @@ export class SecretService {
     return view
   }
 
-  /**
-   * Every secret of the environment (deleted ones only with `includeDeleted`), sorted by key.
-   * Values are decrypted only when `reveal` is true.
-   */
-  async list(db: Executor, scope: SecretScope, opts: { reveal: boolean; includeDeleted?: boolean }): Promise<SecretView[]> {
-    let q = db.selectFrom('secrets')
+  /** Secrets of the scope joined with their current version. */
+  #current(db: Executor, scope: SecretScope) {
+    return db.selectFrom('secrets')
       .innerJoin('secret_versions', (j) => j.onRef('secret_versions.secret_id', '=', 'secrets.id').onRef('secret_versions.version', '=', 'secrets.current_version'))
       .select(['secrets.id', 'secrets.key', 'secrets.current_version', 'secrets.deleted', 'secrets.created_at', 'secrets.updated_at',
         'secret_versions.version', 'secret_versions.value_ct', 'secret_versions.comment_ct', 'secret_versions.tags', 'secret_versions.deleted as v_deleted',
         'secret_versions.origin', 'secret_versions.origin_version', 'secret_versions.created_at as v_created_at', 'secret_versions.created_by'])
       .where('secrets.workspace_id', '=', scope.workspaceId).where('secrets.project_id', '=', scope.projectId)
       .where('secrets.environment_id', '=', scope.environmentId)
+  }
+
+  /**
+   * Every secret of the environment (deleted ones only with `includeDeleted`), sorted by key.
+   * Values are decrypted only when `reveal` is true.
+   */
+  async list(db: Executor, scope: SecretScope, opts: { reveal: boolean; includeDeleted?: boolean }): Promise<SecretView[]> {
+    let q = this.#current(db, scope)
     if (!opts.includeDeleted) q = q.where('secrets.deleted', '=', 0)
     const rows = await q.orderBy('secrets.key').execute()
     const out: SecretView[] = []
@@ -153,11 +158,9 @@ export class SecretService {
   /** One secret; NotFound when absent, or deleted unless `includeDeleted`. */
   async get(db: Executor, scope: SecretScope, key: string, opts: { reveal: boolean; includeDeleted?: boolean }): Promise<SecretView> {
     checkKey(key)
-    const row = await this.#findRow(db, scope, key)
-    if (!row || (row.deleted === 1 && !opts.includeDeleted)) throw new NotFoundError('secret')
-    const v = await this.#version(db, scope, row.id, row.current_version)
-    if (!v) throw new NotFoundError('secret')
-    return this.#view(db, scope, row, v, opts.reveal)
+    const r = await this.#current(db, scope).where('secrets.key', '=', key).executeTakeFirst()
+    if (!r || (r.deleted === 1 && !opts.includeDeleted)) throw new NotFoundError('secret')
+    return this.#view(db, scope, r, { ...r, deleted: r.v_deleted, created_at: r.v_created_at }, opts.reveal)
   }
 
   /** Every version of a secret, newest first; values only when `reveal`. */

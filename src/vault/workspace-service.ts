@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { AuditLog } from '../audit/audit-log.js'
 import type { DataKeys } from '../crypto/data-keys.js'
-import { isUuid } from '../crypto/encoding.js'
 import { AlreadyExistsError, NotFoundError } from '../errors.js'
 import { addMember, ensureUser, issueToken } from '../identity/identity-service.js'
 import type { Executor } from '../storage/database.js'
@@ -42,12 +41,10 @@ export async function createWorkspace(
 }
 
 /**
- * Finds the workspace `ref` (id or slug) among those `allowedId` permits. Another
- * workspace — existing or not — is NotFound, so its existence does not leak.
+ * Matches the workspace `ref` (id or slug) against the one workspace the caller may see.
+ * Another workspace — existing or not — is NotFound, so its existence does not leak.
  */
-export async function findWorkspace(db: Executor, allowedId: string, ref: string): Promise<Workspace> {
-  const q = db.selectFrom('workspaces').select(['id', 'slug', 'name', 'created_at']).where('id', '=', allowedId)
-  const row = await (isUuid(ref) ? q.where('id', '=', ref) : q.where('slug', '=', ref)).executeTakeFirst()
-  if (!row) throw new NotFoundError('workspace')
-  return { id: row.id, slug: row.slug, name: row.name, createdAt: row.created_at }
+export function matchWorkspace(allowed: Workspace, ref: string): Workspace {
+  if (ref !== allowed.id && ref !== allowed.slug) throw new NotFoundError('workspace')
+  return allowed
 }
