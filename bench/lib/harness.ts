@@ -3,7 +3,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { CofferClient, type Scope } from '../../src/client/client.js'
@@ -330,4 +330,24 @@ export function args(argv = process.argv.slice(2)): Map<string, string> {
     else m.set(a.slice(2), 'true')
   }
   return m
+}
+
+/** Cores' worth of CPU that other processes used over `ms` (from /proc/stat), before we start. */
+export async function backgroundLoad(ms = 1000): Promise<number | null> {
+  const read = () => {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number)
+    const idle = (f[3] ?? 0) + (f[4] ?? 0)
+    const total = f.slice(0, 8).reduce((a, b) => a + b, 0)
+    return { idle, total }
+  }
+  try {
+    const a = read()
+    await sleep(ms)
+    const b = read()
+    const total = b.total - a.total
+    if (total <= 0) return null
+    return ((total - (b.idle - a.idle)) / total) * cpus().length
+  } catch {
+    return null
+  }
 }

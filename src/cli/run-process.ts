@@ -4,7 +4,7 @@
  * Secret values never appear in any error raised here; errors name the
  * command or the key only.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 
 /** Signals relayed from the coffer process to the child while it runs. */
@@ -123,8 +123,12 @@ export function runWithSecrets(
     validateSecrets(secrets);
     const env = buildChildEnv(secrets, opts);
 
-    const child = spawn(command, args, { stdio: 'inherit', env, shell: false });
-
+    // Listeners go in before spawning: the first signal listener takes a few
+    // milliseconds to set up, and a signal that arrives in that window would
+    // otherwise hit the default action (for SIGUSR1: Node opening its
+    // inspector on 127.0.0.1:9229). Signal events are dispatched from the
+    // event loop, so none can run before `child` is assigned below.
+    let child: ChildProcess | undefined;
     const listeners = new Map<NodeJS.Signals, () => void>();
     const cleanup = () => {
       for (const [signal, listener] of listeners) process.removeListener(signal, listener);
@@ -132,7 +136,7 @@ export function runWithSecrets(
     };
     for (const signal of FORWARDED_SIGNALS) {
       const listener = () => {
-        if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+        if (!child || child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
         try {
           child.kill(signal);
         } catch {
@@ -145,6 +149,13 @@ export function runWithSecrets(
       } catch {
         // Signal not supported on this platform (e.g. SIGUSR1 on Windows).
       }
+    }
+
+    try {
+      child = spawn(command, args, { stdio: 'inherit', env, shell: false });
+    } catch (err) {
+      cleanup();
+      throw err;
     }
 
     let settled = false;

@@ -17,6 +17,7 @@ export class LocalFileKeyProvider implements KeyProvider {
   readonly kind = 'local'
   readonly keyId: string
   readonly #key: Buffer
+  #closed = false
 
   constructor(rootKey: Buffer) {
     if (rootKey.length !== 32) throw new TypeError('root key must be 32 bytes')
@@ -25,6 +26,8 @@ export class LocalFileKeyProvider implements KeyProvider {
   }
 
   async wrap(dek: Buffer, aad: Buffer): Promise<Buffer> {
+    // @NOTE close() zero-fills the key: wrapping after it would silently use an all-zero key.
+    if (this.#closed) throw new Error('the key provider is closed')
     const nonce = randomBytes(NONCE)
     const c = createCipheriv('aes-256-gcm', this.#key, nonce, { authTagLength: TAG })
     c.setAAD(aad)
@@ -45,6 +48,7 @@ export class LocalFileKeyProvider implements KeyProvider {
   }
 
   async close(): Promise<void> {
+    this.#closed = true
     this.#key.fill(0)
   }
 }

@@ -202,7 +202,7 @@ describe('envelope v1 known-answer vectors', () => {
   test('the committed vectors are what the generator produces', () => {
     const script = fileURLToPath(new URL('../../scripts/gen-envelope-vectors.ts', import.meta.url))
     const r = spawnSync(process.execPath, ['--import', 'tsx', script, '--check'], { encoding: 'utf8' })
-    assert.equal(r.status, 0, 'test/vectors/envelope-v1.json is stale: run node --import tsx scripts/gen-envelope-vectors.ts')
+    assert.equal(r.status, 0, 'gen-envelope-vectors --check failed: the vectors are stale, or src/crypto disagrees with the generator (run node --import tsx scripts/gen-envelope-vectors.ts)')
   })
 })
 

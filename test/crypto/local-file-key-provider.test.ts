@@ -188,6 +188,14 @@ describe('LocalFileKeyProvider', () => {
     for (const n of [0, 16, 31, 33]) assert.throws(() => new LocalFileKeyProvider(randomBytes(n)), TypeError)
   })
 
+  test('after close, wrap refuses and unwrap fails', async () => {
+    const p = new LocalFileKeyProvider(randomBytes(32))
+    const wrapped = await p.wrap(randomBytes(32), aad)
+    await p.close()
+    await assert.rejects(p.wrap(randomBytes(32), aad), 'wrap after close must not use the zeroed key')
+    await rejectsWith(p.unwrap(wrapped, aad), 'ERR_DECRYPTION_FAILED', 'unwrap after close')
+  })
+
   test('the provider keeps its own copy of the root key', async () => {
     const key = randomBytes(32)
     const p = new LocalFileKeyProvider(key)
