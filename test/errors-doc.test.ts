@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import * as errors from '../src/errors.js'
 import { CofferError, ERROR_CODES } from '../src/errors.js'
+import { CLI_ERROR_CODES } from '../src/cli/exit-error.js'
 
 // docs/errors.md documents exactly ERROR_CODES, and every error class in src/errors.ts uses
 // a code from ERROR_CODES, with the HTTP status the table gives.
@@ -11,6 +12,13 @@ import { CofferError, ERROR_CODES } from '../src/errors.js'
 const DOC_PATH = fileURLToPath(new URL('../docs/errors.md', import.meta.url))
 const doc = readFileSync(DOC_PATH, 'utf8')
 const known = new Set<string>(ERROR_CODES)
+const cliKnown = new Set<string>(CLI_ERROR_CODES)
+/** CLI rows: | `ERR_X` | exit code | meaning | what to do | (one or three digits, no HTTP status) */
+const cliRows = doc
+  .split('\n')
+  .map((line) => /^\|\s*`(ERR_[A-Z0-9_]+)`\s*\|\s*exit (\d{1,3})\s*\|(.*)\|(.*)\|\s*$/.exec(line))
+  .filter((m): m is RegExpExecArray => m !== null)
+  .map((m) => m[1] as string)
 
 /** Table rows: | `ERR_X` | status | meaning | what to do | */
 const rows = doc
@@ -40,8 +48,14 @@ describe('docs/errors.md', () => {
   test('documents no code that is not in ERROR_CODES', () => {
     for (const r of rows) assert.ok(known.has(r.code), `docs/errors.md documents ${r.code}, which is not in ERROR_CODES`)
     for (const [code] of doc.matchAll(/\bERR_[A-Z0-9_]+\b/g)) {
-      assert.ok(known.has(code), `docs/errors.md mentions ${code}, which is not in ERROR_CODES`)
+      assert.ok(known.has(code) || cliKnown.has(code), `docs/errors.md mentions ${code}, which is in neither ERROR_CODES nor CLI_ERROR_CODES`)
     }
+  })
+
+  test('documents every CLI code, once', () => {
+    for (const code of CLI_ERROR_CODES) assert.ok(cliRows.includes(code), `CLI code ${code} is missing from docs/errors.md`)
+    assert.equal(new Set(cliRows).size, cliRows.length)
+    for (const code of CLI_ERROR_CODES) assert.ok(!known.has(code), `${code} is both a server and a CLI code`)
   })
 
   test('every row says what the code means and what to do', () => {

@@ -12,3 +12,23 @@ export class ExitError extends Error {
     this.code = options.code ?? 'ERR_CLI'
   }
 }
+
+/**
+ * Codes the CLI itself reports (beside the server's, in src/errors.ts), documented in
+ * docs/errors.md. The CLI prints them as `coffer: <message> (<code>)` or in the message.
+ */
+export const CLI_ERROR_CODES = [
+  'ERR_CLI',
+  'ERR_NOT_LOGGED_IN',
+  'ERR_NO_PROJECT',
+  'ERR_NO_CREDENTIAL_STORE',
+  'ERR_CREDENTIAL_STORE',
+  'ERR_CONNECTION',
+  'ERR_BAD_RESPONSE',
+  'ERR_HTTP',
+  'ERR_COMMAND_NOT_FOUND',
+  'ERR_COMMAND_NOT_EXECUTABLE',
+  'ERR_SECRET_ENV',
+  'ERR_IMPORT_FORMAT',
+  'ERR_AUDIT_CHAIN_BROKEN',
+] as const

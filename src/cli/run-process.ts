@@ -123,11 +123,11 @@ export function runWithSecrets(
     validateSecrets(secrets);
     const env = buildChildEnv(secrets, opts);
 
-    // Listeners go in before spawning: the first signal listener takes a few
-    // milliseconds to set up, and a signal that arrives in that window would
-    // otherwise hit the default action (for SIGUSR1: Node opening its
-    // inspector on 127.0.0.1:9229). Signal events are dispatched from the
-    // event loop, so none can run before `child` is assigned below.
+    // Listeners go in before spawning. Otherwise a signal sent as soon as the
+    // child is up (e.g. by a supervisor reacting to the child's first output)
+    // can land before they exist and take its default action on this process
+    // (for SIGUSR1: Node opens its inspector on 127.0.0.1:9229). Signal events
+    // are dispatched from the event loop, so none runs before `child` is set.
     let child: ChildProcess | undefined;
     const listeners = new Map<NodeJS.Signals, () => void>();
     const cleanup = () => {

@@ -39,11 +39,17 @@ export class DataKeys {
    * Throws RootKeyMismatchError when the key is not the one the database was made with.
    */
   async checkRootKey(db: Executor): Promise<void> {
-    const row = await db.selectFrom('meta').select('value').where('key', '=', ROOT_CHECK).executeTakeFirst()
+    let row = await db.selectFrom('meta').select('value').where('key', '=', ROOT_CHECK).executeTakeFirst()
     if (!row) {
+      // @NOTE a database that already holds keys but no check value was not made by this
+      // root key's first start: refuse rather than trust whatever key we were given.
+      const used = await db.selectFrom('data_keys').select('id').limit(1).executeTakeFirst()
+      const ws = await db.selectFrom('workspaces').select('id').limit(1).executeTakeFirst()
+      if (used || ws) throw new RootKeyMismatchError()
       const wrapped = await this.#provider.wrap(randomBytes(32), ROOT_CHECK_AAD)
-      await db.insertInto('meta').values({ key: ROOT_CHECK, value: wrapped }).execute()
-      return
+      // Two nodes starting on one empty database: the first insert wins, both check it.
+      await db.insertInto('meta').values({ key: ROOT_CHECK, value: wrapped }).onConflict((oc) => oc.column('key').doNothing()).execute()
+      row = await db.selectFrom('meta').select('value').where('key', '=', ROOT_CHECK).executeTakeFirstOrThrow()
     }
     try {
       await this.#provider.unwrap(Buffer.from(row.value), ROOT_CHECK_AAD)

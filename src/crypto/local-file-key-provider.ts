@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto'
-import { chmod, mkdir, open as openFile, readFile, stat } from 'node:fs/promises'
+import { chmod, link, mkdir, open as openFile, readFile, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ConfigError, DecryptionError } from '../errors.js'
 import type { KeyProvider } from './key-provider.js'
@@ -60,19 +60,11 @@ export class LocalFileKeyProvider implements KeyProvider {
 export async function loadOrCreateRootKeyFile(dataDir: string): Promise<{ key: Buffer; created: boolean }> {
   const path = join(dataDir, ROOT_KEY_FILE)
   await mkdir(dataDir, { recursive: true, mode: 0o700 })
-  try {
-    const fh = await openFile(path, 'wx', 0o600)
-    const key = randomBytes(32)
-    try {
-      await fh.writeFile(key)
-      await fh.sync()
-    } finally {
-      await fh.close()
-    }
-    await chmod(path, 0o600)
-    return { key, created: true }
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+  // The key is written and synced under a temporary name, then linked into place: a crash
+  // never leaves a short key file, and of two concurrent starts exactly one key wins.
+  if (!(await exists(path))) {
+    const created = await createKeyFile(path)
+    if (created) return { key: created, created: true }
   }
   const st = await stat(path)
   if ((st.mode & 0o077) !== 0) {
@@ -81,4 +73,37 @@ export async function loadOrCreateRootKeyFile(dataDir: string): Promise<{ key: B
   const key = await readFile(path)
   if (key.length !== 32) throw new ConfigError('root key file', `${ROOT_KEY_FILE} in the data directory must hold exactly 32 bytes`)
   return { key, created: false }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path)
+    return true
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
+    throw err
+  }
+}
+
+/** Writes a new key under a temporary name and links it into place; null if another won. */
+async function createKeyFile(path: string): Promise<Buffer | null> {
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
+  const key = randomBytes(32)
+  const fh = await openFile(tmp, 'wx', 0o600)
+  try {
+    await fh.writeFile(key)
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
+  try {
+    await chmod(tmp, 0o600)
+    await link(tmp, path)
+    return key
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    return null
+  } finally {
+    await unlink(tmp).catch(() => {})
+  }
 }

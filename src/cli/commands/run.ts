@@ -18,7 +18,7 @@ export async function run(argv: string[], opts: ScopeOptions & { preserveEnv?: b
     return await runWithSecrets(command, args, secrets, { preserveEnv: !!opts.preserveEnv })
   } catch (err) {
     if (err instanceof CommandNotFoundError || err instanceof CommandNotExecutableError) {
-      throw new ExitError(err.message, { exitCode: (err as { exitCode?: number }).exitCode ?? 127, code: (err as { code?: string }).code ?? 'ERR_COMMAND' })
+      throw new ExitError(err.message, { exitCode: err.exitCode, code: err.code })
     }
     throw err
   }
