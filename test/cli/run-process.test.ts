@@ -190,11 +190,11 @@ describe('signal forwarding', () => {
    * sh child which traps `signal` and exits with `trapCode`; send `signal` to
    * the wrapper once the child is ready; return the wrapper's exit status.
    */
-  async function forwardThroughWrapper(signal: NodeJS.Signals, trapCode: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; sawSecret: boolean }> {
+  async function forwardThroughWrapper(signal: NodeJS.Signals, trapCode: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; sawSecret: boolean; inspectorOpened: boolean }> {
     const short = signal.replace(/^SIG/, '');
     const shCommand =
       `trap 'kill $! 2>/dev/null; exit ${trapCode}' ${short}; ` +
-      '[ "$FAKE_RUN_SECRET" = fake-run-value ] && echo saw-secret; echo ready; sleep 10 >/dev/null & wait';
+      '[ "$FAKE_RUN_SECRET" = fake-run-value ] && echo saw-secret; sleep 10 </dev/null >/dev/null 2>&1 & echo ready; wait';
     const script = `
       import { runWithSecrets } from ${JSON.stringify(runProcessUrl)};
       const code = await runWithSecrets('sh', ['-c', ${JSON.stringify(shCommand)}],
@@ -229,7 +229,7 @@ describe('signal forwarding', () => {
     wrapper.kill(signal);
     const result = await exited;
     clearTimeout(killTimer);
-    return { ...result, sawSecret: stdout.includes('saw-secret') };
+    return { ...result, sawSecret: stdout.includes('saw-secret'), inspectorOpened: stderr.includes('Debugger listening') };
   }
 
   const cases: Array<[NodeJS.Signals, number]> = [
@@ -246,6 +246,7 @@ describe('signal forwarding', () => {
       assert.equal(result.signal, null, `wrapper was killed by ${result.signal ?? ''} instead of forwarding`);
       assert.equal(result.code, trapCode);
       assert.ok(result.sawSecret, 'child did not see the injected secret');
+      assert.equal(result.inspectorOpened, false, 'the signal reached Node itself (inspector opened) instead of the child');
     });
   }
 
