@@ -21,6 +21,12 @@ if (files.length === 0) {
   console.error('no test files found')
   process.exit(1)
 }
+// The CLI tests run the bundled `coffer`: build it once here, before any test starts.
+const built = spawnSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' })
+if (built.status !== 0) {
+  console.error('the build failed')
+  process.exit(1)
+}
 const concurrency = process.env.COFFER_TEST_CONCURRENCY ?? '2'
 const tapFile = join(mkdtempSync(join(tmpdir(), 'coffer-tap-')), 'report.tap')
 const r = spawnSync(process.execPath, [
