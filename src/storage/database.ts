@@ -46,6 +46,10 @@ export function openStore(config: DatabaseConfig): Store {
         oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
     },
   })
+  // @NOTE an idle connection that the server ends (restart, failover, pg_terminate_backend)
+  // makes the pool emit 'error'; unheard, that event would crash the process. The pool has
+  // already dropped the connection and opens a new one on demand.
+  pool.on('error', () => {})
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
   return { db, engine: 'postgres', close: () => db.destroy() }
 }

@@ -5,7 +5,9 @@ import assert from 'node:assert/strict'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
 import { sql } from 'kysely'
+import { rowToRecord } from '../../src/audit/audit-log.js'
 import { canonicalJson, type Json } from '../../src/audit/canonical-json.js'
+import { chainHash, entryBytes } from '../../src/audit/entry.js'
 import { api, startHarness, type EngineName, type Harness } from '../helpers/harness.js'
 import { pgAvailable } from '../helpers/pg.js'
 
@@ -99,7 +101,7 @@ function suite(engine: EngineName): void {
     after(() => h?.close())
 
     /** Sends a request and checks it added exactly `actions` to A's chain, stamped with this request. */
-    async function expect(res: Promise<Res>, status: number, actions: string[], target?: { type: string; id?: string }): Promise<Entry[]> {
+    async function expectEntries(res: Promise<Res>, status: number, actions: string[], target?: { type: string; id?: string }): Promise<Entry[]> {
       const r = await res
       assert.equal(r.status, status, `status before ${actions.join(',') || 'no entry'}`)
       const added = await allEntries(h, h.a.token, h.a.slug, last)
@@ -121,39 +123,39 @@ function suite(engine: EngineName): void {
     const details = (e: Entry | undefined) => JSON.parse(e!.details) as Record<string, unknown>
 
     test('project and environment creation', async () => {
-      const [p] = await expect(c.post(`/v1/workspaces/${h.a.slug}/projects`, { name: 'Ledger' }), 201, ['project.create'], { type: 'project' })
+      const [p] = await expectEntries(c.post(`/v1/workspaces/${h.a.slug}/projects`, { name: 'Ledger' }), 201, ['project.create'], { type: 'project' })
       assert.equal(details(p).slug, 'ledger')
-      await expect(c.post(`/v1/workspaces/${h.a.slug}/projects/ledger/environments`, { name: 'QA' }), 201, ['environment.create'], { type: 'environment' })
+      await expectEntries(c.post(`/v1/workspaces/${h.a.slug}/projects/ledger/environments`, { name: 'QA' }), 201, ['environment.create'], { type: 'environment' })
       E = `/v1/workspaces/${h.a.slug}/projects/ledger/environments/qa`
     })
 
     test('secret changes: create, update, bulk, rollback, delete, restore', async () => {
-      const [c1] = await expect(c.put(`${E}/secrets/K1`, { value: v1, comment: v3 }), 200, ['secret.create'], { type: 'secret' })
+      const [c1] = await expectEntries(c.put(`${E}/secrets/K1`, { value: v1, comment: v3 }), 200, ['secret.create'], { type: 'secret' })
       fp.c1 = details(c1) as never
       assert.equal(details(c1).key, 'K1')
       assert.equal(details(c1).before, null)
       assert.match(String(details(c1).after), FINGERPRINT)
 
-      const [u1] = await expect(c.put(`${E}/secrets/K1`, { value: v2, ifVersion: 1 }), 200, ['secret.update'])
+      const [u1] = await expectEntries(c.put(`${E}/secrets/K1`, { value: v2, ifVersion: 1 }), 200, ['secret.update'])
       fp.u1 = details(u1) as never
       assert.deepEqual([details(u1).fromVersion, details(u1).toVersion], [1, 2])
 
-      const [c2] = await expect(c.put(`${E}/secrets/K2`, { value: v1 }), 200, ['secret.create'])
+      const [c2] = await expectEntries(c.put(`${E}/secrets/K2`, { value: v1 }), 200, ['secret.create'])
       fp.c2 = details(c2) as never
 
-      const bulk = await expect(c.post(`${E}/secrets`, { secrets: [{ key: 'K3', value: v3 }, { key: 'K1', value: v1 }] }), 200, ['secret.create', 'secret.update'])
+      const bulk = await expectEntries(c.post(`${E}/secrets`, { secrets: [{ key: 'K3', value: v3 }, { key: 'K1', value: v1 }] }), 200, ['secret.create', 'secret.update'])
       assert.equal(bulk[0]!.requestId, bulk[1]!.requestId, 'one request, one id, one entry per secret')
       fp.bulkK1 = details(bulk[1]) as never
 
-      const [rb] = await expect(c.post(`${E}/secrets/K1/rollback`, { version: 2 }), 200, ['secret.rollback'])
+      const [rb] = await expectEntries(c.post(`${E}/secrets/K1/rollback`, { version: 2 }), 200, ['secret.rollback'])
       fp.rollback = details(rb) as never
       assert.equal(details(rb).copiedVersion, 2)
 
-      const [d] = await expect(c.del(`${E}/secrets/K2`), 200, ['secret.delete'])
+      const [d] = await expectEntries(c.del(`${E}/secrets/K2`), 200, ['secret.delete'])
       fp.delete = details(d) as never
       assert.equal(details(d).after, null)
 
-      const [rs] = await expect(c.post(`${E}/secrets/K2/restore`), 200, ['secret.restore'])
+      const [rs] = await expectEntries(c.post(`${E}/secrets/K2/restore`), 200, ['secret.restore'])
       fp.restore = details(rs) as never
     })
 
@@ -184,32 +186,32 @@ function suite(engine: EngineName): void {
     })
 
     test('each reveal adds one entry; reads that reveal nothing add none', async () => {
-      await expect(c.get(`${E}/secrets/K1`), 200, [])
-      await expect(c.get(`${E}/secrets`), 200, [])
-      await expect(c.get(`${E}/secrets?includeDeleted=true`), 200, [])
-      await expect(c.get(`${E}/secrets/K1/versions`), 200, [])
-      await expect(c.get(`${E}/secrets/K1?reveal=false`), 200, [])
-      const [one] = await expect(c.get(`${E}/secrets/K1?reveal=true`), 200, ['secret.reveal'], { type: 'secret' })
+      await expectEntries(c.get(`${E}/secrets/K1`), 200, [])
+      await expectEntries(c.get(`${E}/secrets`), 200, [])
+      await expectEntries(c.get(`${E}/secrets?includeDeleted=true`), 200, [])
+      await expectEntries(c.get(`${E}/secrets/K1/versions`), 200, [])
+      await expectEntries(c.get(`${E}/secrets/K1?reveal=false`), 200, [])
+      const [one] = await expectEntries(c.get(`${E}/secrets/K1?reveal=true`), 200, ['secret.reveal'], { type: 'secret' })
       assert.equal(details(one).key, 'K1')
-      const [all] = await expect(c.get(`${E}/secrets?reveal=true`), 200, ['secrets.reveal_all'], { type: 'environment' })
+      const [all] = await expectEntries(c.get(`${E}/secrets?reveal=true`), 200, ['secrets.reveal_all'], { type: 'environment' })
       assert.deepEqual(details(all).keys, ['K1', 'K2', 'K3'])
-      await expect(c.get(`${E}/secrets/K1/versions?reveal=1`), 200, ['secret.reveal_history'], { type: 'secret' })
-      await expect(c.get(`/v1/workspaces/${h.a.slug}/projects`), 200, [])
-      await expect(c.get(`/v1/workspaces/${h.a.slug}/audit/verify`), 200, [])
-      await expect(c.get('/v1/me'), 200, [])
+      await expectEntries(c.get(`${E}/secrets/K1/versions?reveal=1`), 200, ['secret.reveal_history'], { type: 'secret' })
+      await expectEntries(c.get(`/v1/workspaces/${h.a.slug}/projects`), 200, [])
+      await expectEntries(c.get(`/v1/workspaces/${h.a.slug}/audit/verify`), 200, [])
+      await expectEntries(c.get('/v1/me'), 200, [])
     })
 
     test('tokens issued and revoked are recorded', async () => {
-      const [created] = await expect(c.post(`/v1/workspaces/${h.a.slug}/tokens`, { name: 'deploy' }), 201, ['token.create'], { type: 'token' })
-      await expect(c.del(`/v1/workspaces/${h.a.slug}/tokens/${created!.target.id}`), 200, ['token.revoke'], { type: 'token', id: created!.target.id })
+      const [created] = await expectEntries(c.post(`/v1/workspaces/${h.a.slug}/tokens`, { name: 'deploy' }), 201, ['token.create'], { type: 'token' })
+      await expectEntries(c.del(`/v1/workspaces/${h.a.slug}/tokens/${created!.target.id}`), 200, ['token.revoke'], { type: 'token', id: created!.target.id })
     })
 
     test('refused requests leave no entry', async () => {
-      await expect(c.put(`${E}/secrets/K1`, { value: v2, ifVersion: 1 }), 409, [])
-      await expect(c.get(`${E}/secrets/NOPE?reveal=true`), 404, [])
-      await expect(c.put(`${E}/secrets/1BAD`, { value: v2 }), 400, [])
-      await expect(c.post(`/v1/workspaces/${h.a.slug}/projects`, { name: 'Ledger' }), 409, [])
-      await expect(client(h, h.a.token).get(`/v1/workspaces/${h.b.slug}/projects`), 404, [])
+      await expectEntries(c.put(`${E}/secrets/K1`, { value: v2, ifVersion: 1 }), 409, [])
+      await expectEntries(c.get(`${E}/secrets/NOPE?reveal=true`), 404, [])
+      await expectEntries(c.put(`${E}/secrets/1BAD`, { value: v2 }), 400, [])
+      await expectEntries(c.post(`/v1/workspaces/${h.a.slug}/projects`, { name: 'Ledger' }), 409, [])
+      await expectEntries(client(h, h.a.token).get(`/v1/workspaces/${h.b.slug}/projects`), 404, [])
     })
 
     test('the chain verifies and its head is the last entry', async () => {
@@ -253,10 +255,12 @@ function suite(engine: EngineName): void {
         await db(h).updateTable('audit_entries').set({ details: canonicalJson(d) }).where('workspace_id', '=', h.a.id).where('seq', '=', lastSeq).execute()
         return { firstBad: lastSeq }
       }],
+      ['an edited previous-hash link', async (h) => {
+        await db(h).updateTable('audit_entries').set({ prev_hash: randomBytes(32) }).where('workspace_id', '=', h.a.id).where('seq', '=', 3).execute()
+        return { firstBad: 3 }
+      }],
       ['a recomputed hash on an edited entry', async (h) => {
         // Editing an entry and fixing up its own hash still breaks the link from the next one.
-        const { chainHash, entryBytes } = await import('../../src/audit/entry.js')
-        const { rowToRecord } = await import('../../src/audit/audit-log.js')
         const row = await db(h).selectFrom('audit_entries').selectAll().where('workspace_id', '=', h.a.id).where('seq', '=', 4).executeTakeFirstOrThrow()
         const record = { ...rowToRecord(row), action: 'secret.reveal' }
         const hash = chainHash(row.prev_hash, entryBytes(record))
