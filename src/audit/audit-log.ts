@@ -121,12 +121,25 @@ export class AuditLog {
   async verify(db: Executor, workspaceId: string): Promise<VerifyResult> {
     const verifier = new ChainVerifier()
     let after = 0
+    let last: ChainedRecord | undefined
     for (;;) {
       const page = await this.list(db, workspaceId, after, 5000)
-      for (const r of page) if (!verifier.push(r)) return verifier.result()
-      if (page.length < 5000) return verifier.result()
+      for (const r of page) {
+        if (!verifier.push(r)) return verifier.result()
+        last = r
+      }
+      if (page.length < 5000) break
       after = page[page.length - 1]!.seq
     }
+    // The chain alone cannot show that its newest entries were cut off; the recorded tip can
+    // (until signed checkpoints, an attacker who also rewrites audit_heads is not caught here).
+    const head = await db.selectFrom('audit_heads').select(['seq', 'hash']).where('workspace_id', '=', workspaceId).executeTakeFirst()
+    const tipSeq = last?.seq ?? 0
+    if (head && (Number(head.seq) !== tipSeq || !Buffer.from(head.hash).equals(Buffer.from(last?.hash ?? GENESIS_HASH)))) {
+      const r = verifier.result()
+      return { ...r, ok: false, firstBad: { seq: tipSeq + 1, id: '', reason: Number(head.seq) > tipSeq ? `entries ${tipSeq + 1} to ${head.seq} are missing` : 'the chain does not end at the recorded head' } }
+    }
+    return verifier.result()
   }
 }
 

@@ -301,6 +301,24 @@ function suite(engine: EngineName): void {
         }
       })
     }
+
+    test('cut-off newest entries are caught against the recorded head', async () => {
+      const h = await startHarness(engine)
+      try {
+        const a = api(h.app, h.a.token)
+        assert.equal((await a.post(`/v1/workspaces/${h.a.slug}/projects`, { name: 'Cut' })).status, 201)
+        const E = `/v1/workspaces/${h.a.slug}/projects/cut/environments/development`
+        for (const k of ['T1', 'T2']) assert.equal((await a.put(`${E}/secrets/${k}`, { value: randomBytes(8).toString('hex') })).status, 200)
+        await disableAppendOnly(h)
+        await db(h).deleteFrom('audit_entries').where('workspace_id', '=', h.a.id).where('seq', '>=', 4).execute()
+        const v = await a.get(`/v1/workspaces/${h.a.slug}/audit/verify`)
+        assert.equal(v.body.ok, false)
+        assert.equal(v.body.firstBad.seq, 4)
+        assert.match(v.body.firstBad.reason, /\b4\b.*\b5\b/)
+      } finally {
+        await h.close()
+      }
+    })
   })
 }
 
