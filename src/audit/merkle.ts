@@ -549,7 +549,7 @@ export function verifyConsistency(
     const firstHash = asHash(root1)
     const secondHash = asHash(root2)
     if (firstHash === undefined || secondHash === undefined) return false
-    if (m === n) return bytesEqual(firstHash, secondHash)
+    if (m === n) return asProof(proof, 0n) !== undefined && bytesEqual(firstHash, secondHash)
 
     const path = asProof(proof, consistencyProofLength(m, n))
     if (path === undefined) return false

@@ -66,7 +66,7 @@ function checkedNodeAt(nodes: Map<string, Uint8Array>, treeSize: number): { node
   let calls = 0
   const nodeAt: NodeAt = (level, index) => {
     calls++
-    assert.ok(Number.isSafeInteger(level) && level >= 0 && Number.isSafeInteger(index) && index >= 0)
+    assert.equal(Number.isSafeInteger(level) && level >= 0 && Number.isSafeInteger(index) && index >= 0, true)
     assert.ok((index + 1) * 2 ** level <= treeSize, `node ${level}/${index} is not complete in a tree of ${treeSize}`)
     const hash = nodes.get(`${level}/${index}`)
     assert.ok(hash !== undefined, `node ${level}/${index} missing`)
@@ -94,7 +94,7 @@ test('hash primitives match RFC 9162 definitions and the CT reference values', (
   assert.equal(hex(nodeHash(l0, l1)), 'fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125')
   assert.equal(hex(leafHash(Buffer.from('x'))), hex(sha256(Uint8Array.of(0), Buffer.from('x'))))
   assert.equal(hex(nodeHash(l1, l0)), hex(sha256(Uint8Array.of(1), l1, l0)))
-  for (const h of [l0, nodeHash(l0, l1), rootFromLeafHashes([l0]), rootFromLeafHashes([])]) assert.ok(isPlainUint8Array(h))
+  for (const h of [l0, nodeHash(l0, l1), rootFromLeafHashes([l0]), rootFromLeafHashes([])]) assert.equal(isPlainUint8Array(h), true)
   // rootFromLeafHashes returns copies, never an input or the shared constant.
   const root = rootFromLeafHashes([l0])
   root[0] = 0
@@ -141,12 +141,12 @@ test('property: every inclusion proof of a random tree verifies, also via bigint
         const proof = inclusionProof(i, leaves)
         const leaf = leaves[i] as Uint8Array
         assert.ok(verifyInclusion(i, n, leaf, proof, root), `leaf ${i} of ${n}`)
-        assert.ok(verifyInclusion(BigInt(i), BigInt(n), leaf, proof, root))
+        assert.equal(verifyInclusion(BigInt(i), BigInt(n), leaf, proof, root), true)
         assert.equal(hex(rootFromInclusionProof(i, n, leaf, proof) as Uint8Array), hex(root))
         const { nodeAt, calls } = checkedNodeAt(nodes, n)
         assert.deepEqual(inclusionProofFrom(i, n, nodeAt), proof, `inclusionProofFrom(${i}, ${n})`)
         assert.ok(calls() <= 2 * log2Ceil(n) + 1, `${calls()} nodeAt calls for n=${n}`)
-        assert.ok(proof.every(isPlainUint8Array))
+        assert.equal(proof.every(isPlainUint8Array), true)
       }
     }),
     { numRuns: 15 },
@@ -178,12 +178,12 @@ test('every one of the 256 bits of every input matters (CT tree, leaf 5 of 8)', 
   const root = rootFromLeafHashes(leaves)
   const proof = inclusionProof(5, leaves)
   const leaf = leaves[5] as Uint8Array
-  assert.ok(verifyInclusion(5, 8, leaf, proof, root))
+  assert.equal(verifyInclusion(5, 8, leaf, proof, root), true)
   for (let bit = 0; bit < 256; bit++) {
-    assert.ok(!verifyInclusion(5, 8, flipBit(leaf, bit), proof, root))
-    assert.ok(!verifyInclusion(5, 8, leaf, proof, flipBit(root, bit)))
+    assert.equal(verifyInclusion(5, 8, flipBit(leaf, bit), proof, root), false)
+    assert.equal(verifyInclusion(5, 8, leaf, proof, flipBit(root, bit)), false)
     for (let j = 0; j < proof.length; j++) {
-      assert.ok(!verifyInclusion(5, 8, leaf, proof.map((p, k) => (k === j ? flipBit(p, bit) : p)), root))
+      assert.equal(verifyInclusion(5, 8, leaf, proof.map((p, k) => (k === j ? flipBit(p, bit) : p)), root), false)
     }
   }
 })
@@ -230,7 +230,7 @@ test('property: every consistency proof 1 <= m <= n of a random tree verifies, a
         const proof = consistencyProof(m, n, leaves)
         const rootM = roots[m] as Uint8Array
         assert.ok(verifyConsistency(m, n, proof, rootM, rootN), `consistency ${m}-${n}`)
-        assert.ok(verifyConsistency(BigInt(m), BigInt(n), proof, rootM, rootN))
+        assert.equal(verifyConsistency(BigInt(m), BigInt(n), proof, rootM, rootN), true)
         const { nodeAt, calls } = checkedNodeAt(nodes, n)
         assert.deepEqual(consistencyProofFrom(m, n, nodeAt), proof, `consistencyProofFrom(${m}, ${n})`)
         assert.ok(calls() <= 2 * log2Ceil(n) + 2, `${calls()} nodeAt calls for ${m}-${n}`)
@@ -285,12 +285,12 @@ test('property: bit flips and structural mutations of consistency proofs fail', 
 test('size1 = size2 holds only with an empty proof and equal roots', () => {
   const leaves = makeLeaves(7, 3)
   const root = rootFromLeafHashes(leaves)
-  assert.ok(verifyConsistency(7, 7, [], root, root))
-  assert.ok(verifyConsistency(7n, 7, [], root, Uint8Array.from(root)))
-  assert.ok(!verifyConsistency(7, 7, [root], root, root))
-  assert.ok(!verifyConsistency(7, 7, [], root, flipBit(root, 0)))
-  assert.ok(!verifyConsistency(0, 0, [], EMPTY_ROOT, EMPTY_ROOT))
-  assert.ok(!verifyConsistency(0, 7, [], EMPTY_ROOT, root))
+  assert.equal(verifyConsistency(7, 7, [], root, root), true)
+  assert.equal(verifyConsistency(7n, 7, [], root, Uint8Array.from(root)), true)
+  assert.equal(verifyConsistency(7, 7, [root], root, root), false)
+  assert.equal(verifyConsistency(7, 7, [], root, flipBit(root, 0)), false)
+  assert.equal(verifyConsistency(0, 0, [], EMPTY_ROOT, EMPTY_ROOT), false)
+  assert.equal(verifyConsistency(0, 7, [], EMPTY_ROOT, root), false)
 })
 
 test('RFC-exact: a consistency proof does not bind size2 on its own (take size and root from one signed head)', () => {
@@ -300,8 +300,8 @@ test('RFC-exact: a consistency proof does not bind size2 on its own (take size a
   const proof = consistencyProof(2, 3, leaves)
   const r2 = rootFromLeafHashes(leaves.slice(0, 2))
   const r3 = rootFromLeafHashes(leaves)
-  assert.ok(verifyConsistency(2, 3, proof, r2, r3))
-  assert.ok(verifyConsistency(2, 4, proof, r2, r3))
+  assert.equal(verifyConsistency(2, 3, proof, r2, r3), true)
+  assert.equal(verifyConsistency(2, 4, proof, r2, r3), true)
 })
 
 // ---- storage-friendly construction and the compact range ----------------------------------------
@@ -441,14 +441,14 @@ test('property: huge trees up to 2^53 - 1 leaves prove and verify with numbers a
       const root = rootFrom(n, nodeAt)
       const leaf = i % 2 === 0 ? A : B
       const proof = inclusionProofFrom(i, n, nodeAt)
-      assert.ok(proof.length <= 53)
+      assert.equal(proof.length <= 53, true)
       assert.ok(verifyInclusion(i, n, leaf, proof, root), `inclusion ${i}/${n}`)
-      assert.ok(verifyInclusion(BigInt(i), BigInt(n), leaf, proof, root))
-      assert.ok(!verifyInclusion(i, n, i % 2 === 0 ? B : A, proof, root))
+      assert.equal(verifyInclusion(BigInt(i), BigInt(n), leaf, proof, root), true)
+      assert.equal(verifyInclusion(i, n, i % 2 === 0 ? B : A, proof, root), false)
       const rootM = rootFrom(m, virtualNodeAt(m))
       const cproof = consistencyProofFrom(m, n, nodeAt)
       assert.ok(verifyConsistency(m, n, cproof, rootM, root), `consistency ${m}-${n}`)
-      assert.ok(verifyConsistency(BigInt(m), BigInt(n), cproof, rootM, root))
+      assert.equal(verifyConsistency(BigInt(m), BigInt(n), cproof, rootM, root), true)
       const range = CompactRange.fromNodeAt(n, nodeAt)
       assert.deepEqual(range.root(), root)
     }),
@@ -462,23 +462,23 @@ test('verification supports the full uint64 range with bigints and rejects beyon
   // Leaf 2^64 - 2 is the last leaf (index = size - 1): its path is 63 left siblings, one per set bit.
   const index = size - 1n
   const root = rootFromInclusionProof(index, size, B, siblings.slice(0, 63))
-  assert.ok(root !== null)
-  assert.ok(verifyInclusion(index, size, B, siblings.slice(0, 63), root))
+  assert.ok(root !== null, 'a 63-hash path must be accepted')
+  assert.equal(verifyInclusion(index, size, B, siblings.slice(0, 63), root), true)
   assert.equal(rootFromInclusionProof(index, size, B, siblings.slice(0, 62)), null)
   assert.equal(rootFromInclusionProof(index, size, B, siblings.slice(0, 64)), null)
-  assert.ok(!verifyInclusion(index, size, A, siblings.slice(0, 63), root))
-  assert.ok(!verifyInclusion(index - 1n, size, B, siblings.slice(0, 63), root))
-  assert.ok(!verifyInclusion(index, size + 1n, B, siblings.slice(0, 63), root)) // 2^64: out of range
-  assert.ok(!verifyInclusion(index + 1n, size, B, siblings.slice(0, 63), root)) // index = size
-  assert.ok(!verifyInclusion(Number(index), Number(size), B, siblings.slice(0, 63), root)) // not safe integers
+  assert.equal(verifyInclusion(index, size, A, siblings.slice(0, 63), root), false)
+  assert.equal(verifyInclusion(index - 1n, size, B, siblings.slice(0, 63), root), false)
+  assert.equal(verifyInclusion(index, size + 1n, B, siblings.slice(0, 63), root), false) // 2^64: out of range
+  assert.equal(verifyInclusion(index + 1n, size, B, siblings.slice(0, 63), root), false) // index = size
+  assert.equal(verifyInclusion(Number(index), Number(size), B, siblings.slice(0, 63), root), false) // not safe integers
   // MTH(D[2^64 - 1]) = HASH(0x01 || MTH(D[0:2^63]) || MTH(D[2^63:])): the proof from 2^63 is one hash.
   const first = sha256(Buffer.from('first'))
   const rest = sha256(Buffer.from('rest'))
   const second = nodeHash(first, rest)
-  assert.ok(verifyConsistency(2n ** 63n, size, [rest], first, second))
-  assert.ok(!verifyConsistency(2n ** 63n, size + 1n, [rest], first, second))
-  assert.ok(!verifyConsistency(2n ** 63n, size, [rest], first, nodeHash(rest, first)))
-  assert.ok(!verifyConsistency(2 ** 63, size, [rest], first, second))
+  assert.equal(verifyConsistency(2n ** 63n, size, [rest], first, second), true)
+  assert.equal(verifyConsistency(2n ** 63n, size + 1n, [rest], first, second), false)
+  assert.equal(verifyConsistency(2n ** 63n, size, [rest], first, nodeHash(rest, first)), false)
+  assert.equal(verifyConsistency(2 ** 63, size, [rest], first, second), false)
 })
 
 // ---- malformed input ----------------------------------------------------------------------------
@@ -529,7 +529,7 @@ test('malformed inputs to verifyInclusion / rootFromInclusionProof return false 
   const proof = inclusionProof(i, leaves)
   const leaf = leaves[i] as Uint8Array
   const good: unknown[] = [i, 13, leaf, proof, root]
-  assert.ok(verifyInclusion(i, 13, leaf, proof, root))
+  assert.equal(verifyInclusion(i, 13, leaf, proof, root), true)
   const replacements: [number, unknown[]][] = [
     [0, BAD_NUMBERS], [1, BAD_NUMBERS], [2, BAD_HASHES], [3, badProofs(proof)], [4, BAD_HASHES],
   ]
@@ -543,7 +543,7 @@ test('malformed inputs to verifyInclusion / rootFromInclusionProof return false 
     })
   }
   // A Buffer is a Uint8Array: accepted.
-  assert.ok(verifyInclusion(i, 13, Buffer.from(leaf), proof.map((p) => Buffer.from(p)), Buffer.from(root)))
+  assert.equal(verifyInclusion(i, 13, Buffer.from(leaf), proof.map((p) => Buffer.from(p)), Buffer.from(root)), true)
 })
 
 test('malformed inputs to verifyConsistency return false and never throw', () => {
@@ -552,7 +552,7 @@ test('malformed inputs to verifyConsistency return false and never throw', () =>
   const r1 = rootFromLeafHashes(leaves.slice(0, 6))
   const r2 = rootFromLeafHashes(leaves)
   const good: unknown[] = [6, 13, proof, r1, r2]
-  assert.ok(verifyConsistency(6, 13, proof, r1, r2))
+  assert.equal(verifyConsistency(6, 13, proof, r1, r2), true)
   const replacements: [number, unknown[]][] = [
     [0, BAD_NUMBERS], [1, BAD_NUMBERS], [2, badProofs(proof)], [3, BAD_HASHES], [4, BAD_HASHES],
   ]
