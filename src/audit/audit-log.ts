@@ -2,6 +2,8 @@ import { createHmac, randomUUID } from 'node:crypto'
 import type { Engine, Executor } from '../storage/database.js'
 import { canonicalJson, type Json } from './canonical-json.js'
 import { chainHash, entryBytes, GENESIS_HASH, type AuditRecord } from './entry.js'
+import { leafHash } from './merkle.js'
+import { insertNodes, packPeaks, unpackPeaks } from './tree-store.js'
 import { ChainVerifier, type ChainedRecord, type VerifyResult } from './verify.js'
 
 /**
@@ -81,7 +83,7 @@ export class AuditLog {
 
   /** Starts a workspace's chain; call in the transaction that creates the workspace. */
   async initWorkspace(tx: Executor, workspaceId: string): Promise<void> {
-    await tx.insertInto('audit_heads').values({ workspace_id: workspaceId, seq: 0, hash: GENESIS_HASH }).execute()
+    await tx.insertInto('audit_heads').values({ workspace_id: workspaceId, seq: 0, hash: GENESIS_HASH, peaks: Buffer.alloc(0) }).execute()
   }
 
   /** Appends one entry to the workspace's chain within `tx` and returns it. */
@@ -90,7 +92,7 @@ export class AuditLog {
     const details = canonicalJson(event.details ? resolveDetails(event.details, key) : {})
     // @NOTE FOR UPDATE serialises appenders of one workspace across nodes (PostgreSQL);
     // SQLite already has a single writer.
-    const headQuery = tx.selectFrom('audit_heads').select(['seq', 'hash']).where('workspace_id', '=', workspaceId)
+    const headQuery = tx.selectFrom('audit_heads').select(['seq', 'hash', 'peaks']).where('workspace_id', '=', workspaceId)
     const head = await (this.#engine === 'postgres' ? headQuery.forUpdate() : headQuery).executeTakeFirst()
     if (!head) throw new Error('audit chain missing for workspace')
     const record: AuditRecord = {
@@ -99,14 +101,19 @@ export class AuditLog {
       requestId, action: event.action, target: event.target, details,
     }
     const prev = Buffer.from(head.hash)
-    const hash = chainHash(prev, entryBytes(record))
+    const bytes = entryBytes(record)
+    const hash = chainHash(prev, bytes)
+    // The entry is also leaf number seq-1 of the workspace's RFC 9162 tree.
+    const range = unpackPeaks(Number(head.seq), head.peaks)
+    const nodes = range.append(leafHash(bytes))
     await tx.insertInto('audit_entries').values({
       workspace_id: workspaceId, seq: record.seq, id: record.id, time: record.time,
       actor_type: record.actor.type, actor_id: record.actor.id, actor_ip: record.actor.ip, actor_ua: record.actor.userAgent,
       request_id: requestId, action: record.action, target_type: record.target.type, target_id: record.target.id,
       details, prev_hash: prev, hash,
     }).execute()
-    await tx.updateTable('audit_heads').set({ seq: record.seq, hash }).where('workspace_id', '=', workspaceId).execute()
+    await insertNodes(tx, workspaceId, nodes)
+    await tx.updateTable('audit_heads').set({ seq: record.seq, hash, peaks: packPeaks(range) }).where('workspace_id', '=', workspaceId).execute()
     return record
   }
 

@@ -1,6 +1,10 @@
 import { sql, type Transaction } from 'kysely'
 import type { Engine } from './database.js'
 import type { Database } from './schema.js'
+import { rowToRecord } from '../audit/audit-log.js'
+import { entryBytes } from '../audit/entry.js'
+import { CompactRange, leafHash } from '../audit/merkle.js'
+import { insertNodes, packPeaks } from '../audit/tree-store.js'
 
 /** One forward-only schema step. Applied in its own transaction; never edited once released. */
 export interface Migration {
@@ -80,6 +84,39 @@ export const MIGRATIONS: readonly Migration[] = [
           details TEXT NOT NULL, prev_hash ${blob} NOT NULL, hash ${blob} NOT NULL, PRIMARY KEY (workspace_id, seq))`,
         ...appendOnlyTriggers(engine, 'audit_entries'),
       ])
+    },
+  },
+  {
+    version: 2,
+    name: 'audit-merkle-tree',
+    async up(tx, engine) {
+      const blob = engine === 'sqlite' ? 'BLOB' : 'BYTEA'
+      const big = engine === 'sqlite' ? 'INTEGER' : 'BIGINT'
+      const empty = engine === 'sqlite' ? "x''" : "'\\x'::bytea"
+      await run(tx, [
+        `ALTER TABLE audit_heads ADD COLUMN peaks ${blob} NOT NULL DEFAULT ${empty}`,
+        `CREATE TABLE audit_nodes (
+          workspace_id TEXT NOT NULL, level INTEGER NOT NULL, idx ${big} NOT NULL, hash ${blob} NOT NULL,
+          PRIMARY KEY (workspace_id, level, idx))`,
+        ...appendOnlyTriggers(engine, 'audit_nodes'),
+        `CREATE TABLE audit_checkpoints (
+          workspace_id TEXT NOT NULL, tree_size ${big} NOT NULL, root_hash ${blob} NOT NULL, note TEXT NOT NULL,
+          created_at TEXT NOT NULL, PRIMARY KEY (workspace_id, tree_size))`,
+        ...appendOnlyTriggers(engine, 'audit_checkpoints'),
+      ])
+      // Build the tree of every existing log from its entries.
+      const heads = await tx.selectFrom('audit_heads').select(['workspace_id']).execute()
+      for (const { workspace_id } of heads) {
+        const range = new CompactRange()
+        let after = 0
+        for (;;) {
+          const rows = await tx.selectFrom('audit_entries').selectAll().where('workspace_id', '=', workspace_id).where('seq', '>', after).orderBy('seq').limit(5000).execute()
+          for (const row of rows) await insertNodes(tx, workspace_id, range.append(leafHash(entryBytes(rowToRecord(row)))))
+          if (rows.length < 5000) break
+          after = Number(rows[rows.length - 1]!.seq)
+        }
+        await tx.updateTable('audit_heads').set({ peaks: packPeaks(range) }).where('workspace_id', '=', workspace_id).execute()
+      }
     },
   },
 ]

@@ -112,6 +112,23 @@ export interface AuditHeadTable {
   workspace_id: string
   seq: number
   hash: Buffer
+  /** The Merkle tree's right edge: peak hashes, leftmost first (see src/audit/tree-store.ts). */
+  peaks: Buffer
+}
+
+export interface AuditNodeTable {
+  workspace_id: string
+  level: number
+  idx: number
+  hash: Buffer
+}
+
+export interface AuditCheckpointTable {
+  workspace_id: string
+  tree_size: number
+  root_hash: Buffer
+  note: string
+  created_at: string
 }
 
 export interface AuditEntryTable {
@@ -147,4 +164,6 @@ export interface Database {
   secret_versions: SecretVersionTable
   audit_heads: AuditHeadTable
   audit_entries: AuditEntryTable
+  audit_nodes: AuditNodeTable
+  audit_checkpoints: AuditCheckpointTable
 }

@@ -222,7 +222,7 @@ export function exerciseStorage(open: () => Promise<OpenedStore>): void {
       tags: '[]', deleted: 1, origin: 'delete', origin_version: null, dek_id: null, dek_version: null, created_at: now(), created_by: 'test',
     }).execute(), 'foreign-key')
     await rejectsWith(store, store.db.insertInto('memberships').values({ workspace_id: w, user_id: ghost, role: 'owner', created_at: now() }).execute(), 'foreign-key')
-    await rejectsWith(store, store.db.insertInto('audit_heads').values({ workspace_id: ghost, seq: 0, hash: Buffer.alloc(32) }).execute(), 'foreign-key')
+    await rejectsWith(store, store.db.insertInto('audit_heads').values({ workspace_id: ghost, seq: 0, hash: Buffer.alloc(32), peaks: Buffer.alloc(0) }).execute(), 'foreign-key')
     // A referenced row cannot be deleted from under its children.
     await rejectsWith(store, store.db.deleteFrom('workspaces').where('id', '=', w).execute(), 'foreign-key')
     await rejectsWith(store, store.db.deleteFrom('projects').where('id', '=', p).execute(), 'foreign-key')
