@@ -1,4 +1,5 @@
 import { AuditLog } from './audit/audit-log.js'
+import { AuditTree } from './audit/audit-tree.js'
 import { createKeyProvider } from './crypto/create-key-provider.js'
 import { DataKeys } from './crypto/data-keys.js'
 import type { ServerConfig } from './ops/config.js'
@@ -16,6 +17,8 @@ export interface AppContext {
   readonly committer: GroupCommitter
   readonly dataKeys: DataKeys
   readonly audit: AuditLog
+  /** Checkpoints and proofs over the audit logs' Merkle trees. */
+  readonly auditTree: AuditTree
   readonly secrets: SecretService
   /** Stops accepting work, waits for queued commits, closes the database and the key provider. */
   close(): Promise<void>
@@ -38,10 +41,12 @@ export async function createContext(config: ServerConfig, secrets: ServerSecrets
     const dataKeys = new DataKeys(provider, config.dekCache)
     await dataKeys.checkRootKey(store.db)
     const audit = new AuditLog(store.engine, (db, ws) => dataKeys.fingerprintKey(db, ws))
+    const auditTree = new AuditTree(provider)
+    await auditTree.init(store.db)
     const committer = new GroupCommitter(store.db)
     const secretService = new SecretService({ dataKeys })
     return {
-      config, store, committer, dataKeys, audit, secrets: secretService, createdKeyFile,
+      config, store, committer, dataKeys, audit, auditTree, secrets: secretService, createdKeyFile,
       async close() {
         await committer.close()
         await store.close()

@@ -98,6 +98,8 @@ export async function buildApp(ctx: AppContext, options: { logger?: FastifyServe
     await ctx.store.db.selectFrom('coffer_schema').select('version').limit(1).execute()
     return { status: 'ready' }
   })
+  // Anyone may fetch the key that signs audit checkpoints: verifying needs no account.
+  app.get('/v1/audit/public-key', publicRoute, async () => ({ publicKey: ctx.auditTree.verifierKey, algorithm: 'Ed25519', format: 'C2SP signed-note verifier key' }))
   const doc = openApiDocument(API_ROUTES, VERSION)
   app.get('/v1/openapi.json', publicRoute, async () => doc)
   const page = docsPage(doc as never, API_ROUTES)

@@ -1,6 +1,13 @@
 import { z } from 'zod'
 import { defineRoute, type AnyRoute } from '../route.js'
+import type { ChainedRecord } from '../../audit/verify.js'
+import { NotFoundError } from '../../errors.js'
 import { workspaceParams } from '../schemas.js'
+
+/** An entry as the API shows it: hashes in hex. */
+function hexHashes(r: ChainedRecord) {
+  return { ...r, prevHash: Buffer.from(r.prevHash).toString('hex'), hash: Buffer.from(r.hash).toString('hex') }
+}
 
 const entry = z.object({
   workspaceId: z.string(), seq: z.number(), id: z.string(), time: z.string(),
@@ -18,7 +25,7 @@ const entries = defineRoute({
   async handler({ app, db, workspace, query }) {
     const rows = await app.audit.list(db, workspace.id, query.after, query.limit)
     const next = rows.length === query.limit ? rows[rows.length - 1]!.seq : null
-    return { body: { entries: rows.map((r) => ({ ...r, prevHash: Buffer.from(r.prevHash).toString('hex'), hash: Buffer.from(r.hash).toString('hex') })), next } }
+    return { body: { entries: rows.map(hexHashes), next } }
   },
 })
 
@@ -32,4 +39,55 @@ const verify = defineRoute({
   },
 })
 
-export const auditRoutes: AnyRoute[] = [entries, verify]
+const checkpoint = z.object({ treeSize: z.number(), rootHash: z.string().describe('base64'), note: z.string().describe('C2SP signed-note checkpoint'), createdAt: z.string() })
+
+const latestCheckpoint = defineRoute({
+  method: 'GET', url: '/v1/workspaces/:workspace/audit/checkpoint', tag: 'audit', action: 'audit.read', mode: 'read',
+  summary: 'The newest signed checkpoint (tree size, root, Ed25519 signature) of the workspace log',
+  params: workspaceParams, response: z.object({ checkpoint: checkpoint.nullable(), publicKey: z.string() }),
+  async handler({ app, db, workspace }) {
+    return { body: { checkpoint: await app.auditTree.latest(db, workspace.id), publicKey: app.auditTree.verifierKey } }
+  },
+})
+
+const issueCheckpoint = defineRoute({
+  method: 'POST', url: '/v1/workspaces/:workspace/audit/checkpoints', tag: 'audit', action: 'audit.read', mode: 'write', status: 201,
+  summary: 'Sign a checkpoint of the log as it is now (unless the newest already covers it)',
+  params: workspaceParams, response: z.object({ checkpoint, publicKey: z.string() }),
+  async handler({ app, db, workspace }) {
+    const c = await app.auditTree.issue(db, workspace.id)
+    return { body: { checkpoint: c, publicKey: app.auditTree.verifierKey }, audit: { action: 'audit.checkpoint', target: { type: 'workspace', id: workspace.id }, details: { treeSize: c.treeSize, rootHash: c.rootHash } } }
+  },
+})
+
+const inclusion = defineRoute({
+  method: 'GET', url: '/v1/workspaces/:workspace/audit/proofs/inclusion', tag: 'audit', action: 'audit.read', mode: 'read',
+  summary: 'RFC 9162 inclusion proof of one entry (by seq or id) in the tree of treeSize entries (default: the newest checkpoint)',
+  params: workspaceParams,
+  query: z.strictObject({ seq: z.coerce.number().int().min(1).optional(), id: z.uuid().optional(), treeSize: z.coerce.number().int().min(1).optional() })
+    .refine((q) => (q.seq === undefined) !== (q.id === undefined), 'give exactly one of seq and id'),
+  response: z.object({ entry, leafIndex: z.number(), treeSize: z.number(), leafHash: z.string(), proof: z.array(z.string()), rootHash: z.string() }),
+  async handler({ app, db, workspace, query }) {
+    let seq = query.seq
+    if (seq === undefined) {
+      const row = await db.selectFrom('audit_entries').select('seq').where('workspace_id', '=', workspace.id).where('id', '=', query.id!).executeTakeFirst()
+      if (!row) throw new NotFoundError('audit entry')
+      seq = Number(row.seq)
+    }
+    const r = await app.auditTree.inclusion(db, workspace.id, seq, query.treeSize)
+    return { body: { ...r, entry: hexHashes(r.entry) } }
+  },
+})
+
+const consistency = defineRoute({
+  method: 'GET', url: '/v1/workspaces/:workspace/audit/proofs/consistency', tag: 'audit', action: 'audit.read', mode: 'read',
+  summary: 'RFC 9162 consistency proof that the tree of `to` entries extends the tree of `from` entries',
+  params: workspaceParams,
+  query: z.strictObject({ from: z.coerce.number().int().min(1), to: z.coerce.number().int().min(1).optional() }),
+  response: z.object({ from: z.number(), to: z.number(), proof: z.array(z.string()), fromRoot: z.string(), toRoot: z.string() }),
+  async handler({ app, db, workspace, query }) {
+    return { body: await app.auditTree.consistency(db, workspace.id, query.from, query.to) }
+  },
+})
+
+export const auditRoutes: AnyRoute[] = [entries, verify, latestCheckpoint, issueCheckpoint, inclusion, consistency]
