@@ -1,14 +1,18 @@
 // HTTP throughput of a real Coffer server on SQLite, beside a bare Fastify baseline.
 //
 //   node --import tsx bench/http.ts [--duration 10] [--warmup 2] [--connections 50]
-//                                   [--no-probe] [--json results.json]
+//                                   [--serial 3] [--no-probe] [--json results.json] [--tmpdir DIR]
+//                                   [--wait-idle SECONDS]
 //
 // Starts `coffer server` (SQLite, temp data dir, 127.0.0.1, free port) and bench/baseline-server.mjs
 // as child processes, seeds a project with 100 secrets of 40 bytes, then runs autocannon
 // (warm-up, then a measured run) for: (a) audited single-secret reads, (b) audited
 // environment fetches (100 secrets), (c) durable audited writes, (d) the Fastify baseline.
 // Afterwards it verifies the audit chain through the API and checks that every 2xx audited
-// request left exactly one entry. Exits non-zero on any non-2xx, error, or audit mismatch.
+// request left exactly one entry. Each scenario is also run for --serial seconds on one
+// connection (unloaded latency: the service time of one request). Exits non-zero on any non-2xx, error, or audit mismatch.
+// --tmpdir puts the data dir elsewhere (e.g. /dev/shm: fsync becomes free — an experiment
+// that shows the CPU ceiling, not a durable configuration).
 import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { closeSync, fsyncSync, openSync, writeFileSync, writeSync } from 'node:fs'
@@ -18,7 +22,7 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type autocannon from 'autocannon'
 import {
-  args, backgroundLoad, BENCH_DIR, COFFER_BIN, ensureBuilt, envPath, fsType, getJson, installCleanup, makeTempDir, printTable, ratio, removeTempDir, ROOT,
+  args, waitForIdle, BENCH_DIR, COFFER_BIN, ensureBuilt, envPath, fsType, getJson, installCleanup, makeTempDir, printTable, ratio, removeTempDir, ROOT,
   seed, startBaseline, startCoffer, type Cell,
 } from './lib/harness.js'
 import { measure, type RunResult } from './lib/load.js'
@@ -27,6 +31,7 @@ const A = args()
 const DURATION = Number(A.get('duration') ?? 10)
 const WARMUP = Number(A.get('warmup') ?? 2)
 const CONNECTIONS = Number(A.get('connections') ?? 50)
+const SERIAL = Number(A.get('serial') ?? 3)
 const PROBE = A.get('no-probe') !== 'true'
 const JSON_OUT = A.get('json')
 if (!(DURATION > 0 && DURATION <= 60 && WARMUP >= 0 && WARMUP <= 30 && CONNECTIONS >= 1 && CONNECTIONS <= 1000)) {
@@ -36,7 +41,7 @@ if (!(DURATION > 0 && DURATION <= 60 && WARMUP >= 0 && WARMUP <= 30 && CONNECTIO
 const TARGETS = { read: 10_000, env: 3_000, write: 1_000 }
 
 // Four scenarios of warm-up + duration, plus start-up, seeding and verification.
-installCleanup(4 * (WARMUP + DURATION) + 300)
+installCleanup(4 * (WARMUP + DURATION + SERIAL) + 300 + Number(A.get('wait-idle') ?? 0))
 ensureBuilt()
 
 const require = createRequire(import.meta.url)
@@ -64,8 +69,8 @@ function fsyncBaseline(dir: string, seconds: number): { perSec: number; p50: num
   return { perSec: lat.length / seconds, p50: lat[Math.floor(lat.length * 0.5)] ?? NaN, p99: lat[Math.floor(lat.length * 0.99)] ?? NaN }
 }
 
-const otherLoad = await backgroundLoad(1000)
-const base = makeTempDir('coffer-bench-http-')
+const otherLoad = await waitForIdle(Number(A.get('wait-idle') ?? 0))
+const base = makeTempDir('coffer-bench-http-', A.get('tmpdir'))
 const probeFile = PROBE ? join(base, 'probe.json') : undefined
 const coffer = await startCoffer(base, {
   nodeFlags: PROBE ? ['--import', pathToFileURL(join(BENCH_DIR, 'lib', 'sqlite-probe.mjs')).href] : [],
@@ -97,17 +102,26 @@ const fsync = fsyncBaseline(base, 2)
 // (d) The bare Fastify baseline first, on an otherwise idle machine, then it is stopped.
 const baseline = await startBaseline()
 const baselineSize = await probeRequest(baseline.url + readPath)
-const results: Record<'baseline' | 'read' | 'env' | 'write', RunResult> = {} as never
+type Kind = 'baseline' | 'read' | 'env' | 'write'
+const results: Record<Kind, RunResult> = {} as never
+const serial: Partial<Record<Kind, RunResult>> = {}
 const common = { connections: CONNECTIONS, pipelining: 1, timeout: 10 }
 const sched = { warmupSec: WARMUP, durationSec: DURATION }
-results.baseline = await measure('(d) bare Fastify GET', { ...common, url: baseline.url + readPath, headers: auth }, { ...sched, serverPid: baseline.pid })
+/** The loaded run, then (with --serial) the same requests on one connection. */
+async function scenario(kind: Kind, title: string, options: autocannon.Options, pid: number): Promise<void> {
+  results[kind] = await measure(title, { ...common, ...options }, { ...sched, serverPid: pid, probeFile: kind === 'baseline' ? undefined : probeFile })
+  if (SERIAL > 0) {
+    serial[kind] = await measure(`${title}, 1 connection`, { ...common, ...options, connections: 1 }, { warmupSec: 0, durationSec: SERIAL, serverPid: pid, probeFile: kind === 'baseline' ? undefined : probeFile })
+  }
+}
+await scenario('baseline', '(d) bare Fastify GET', { url: baseline.url + readPath, headers: auth }, baseline.pid)
 await baseline.stop()
 
 // (a) Audited single-secret read.
-results.read = await measure('(a) single-secret audited read', { ...common, url: coffer.url + readPath, headers: auth }, { ...sched, serverPid: coffer.pid, probeFile })
+await scenario('read', '(a) single-secret audited read', { url: coffer.url + readPath, headers: auth }, coffer.pid)
 
 // (b) Environment fetch (what `coffer run` does): 100 secrets decrypted, one audit entry.
-results.env = await measure('(b) environment fetch, 100 secrets', { ...common, url: coffer.url + envFetchPath, headers: auth }, { ...sched, serverPid: coffer.pid, probeFile })
+await scenario('env', '(b) environment fetch, 100 secrets', { url: coffer.url + envFetchPath, headers: auth }, coffer.pid)
 
 // (c) Durable audited writes: PUT a new 40-byte value each time, round-robin over the keys.
 const runTag = randomBytes(6).toString('hex')
@@ -120,19 +134,17 @@ const writeRequests: autocannon.Request[] = [{
     return { ...req, method: 'PUT', path: `${E}/secrets/${keys[n % keys.length]}`, body: JSON.stringify({ value }) }
   },
 }]
-results.write = await measure('(c) durable audited write (PUT)', {
-  ...common, url: coffer.url, headers: { ...auth, 'content-type': 'application/json' }, requests: writeRequests,
-}, { ...sched, serverPid: coffer.pid, probeFile })
+await scenario('write', '(c) durable audited write (PUT)', { url: coffer.url, headers: { ...auth, 'content-type': 'application/json' }, requests: writeRequests }, coffer.pid)
 
 // Audit chain: intact, and one entry per audited 2xx (autocannon does not count requests
 // still in flight when a run stops; the server may have answered and audited those).
 const verifyStart = performance.now()
 const after = await getJson<{ ok: boolean; checked: number; head: string; firstBad?: unknown }>(coffer, `/v1/workspaces/${coffer.workspace}/audit/verify`)
 const verifyMs = performance.now() - verifyStart
-const audited = [results.read, results.env, results.write]
+const audited = [results.read, results.env, results.write, ...[serial.read, serial.env, serial.write].filter((r): r is RunResult => !!r)]
 const expectedNew = audited.reduce((s, r) => s + r.ok + r.warmupOk, 0)
 const actualNew = after.checked - before.checked
-const inFlightAllowance = audited.length * 2 * CONNECTIONS
+const inFlightAllowance = audited.reduce((s, r) => s + r.stops * r.connections, 0)
 const auditOk = after.ok && actualNew >= expectedNew && actualNew - expectedNew <= inFlightAllowance
 
 await coffer.stop()
@@ -165,6 +177,15 @@ printTable('Throughput and latency (req/s = mean of per-second counts; latency i
   ['(c) baseline: raw 4 KiB write+fsync, 1 thread', Math.round(fsync.perSec), null, '', ratio(results.write.rps, fsync.perSec) + ' (c/fsync)', fsync.p50, fsync.p99, '', null, null, null, null, null],
 ])
 
+if (SERIAL > 0) {
+  const srow = (r: RunResult | undefined): Cell[] => r
+    ? [r.title, Math.round(r.rps), Number(r.mean.toFixed(2)), r.p50, r.p99, r.max, ratio(r.mean, serial.baseline?.mean ?? NaN), r.ok, r.non2xx, r.errors + r.timeouts]
+    : []
+  printTable(`Unloaded latency: the same requests one at a time on 1 connection for ${SERIAL}s (ms)`, [
+    'benchmark', 'req/s', 'mean', 'p50', 'p99', 'max', 'mean vs base', '2xx', 'non-2xx', 'errors',
+  ], [srow(serial.read), srow(serial.env), srow(serial.write), srow(serial.baseline)].filter((r) => r.length))
+}
+
 const auditRow = (r: RunResult): Cell[] => {
   const p = r.probe
   const entries = p ? p.auditInserts : null
@@ -172,20 +193,24 @@ const auditRow = (r: RunResult): Cell[] => {
     r.title, r.ok, entries, entries === null ? null : Math.round(entries / r.durationSec),
     p ? p.commits : null, p ? Math.round(p.commits / r.durationSec) : null,
     p && p.commits && entries !== null ? Number((entries / p.commits).toFixed(2)) : null,
-    p && entries ? Number((p.prepared / entries).toFixed(1)) : null,
+    p && entries ? Number((p.executions / entries).toFixed(1)) : null,
+    p ? `${((100 * p.sqlMs) / 1000 / r.durationSec).toFixed(0)}%` : null,
+    p ? `${((100 * p.commitMs) / 1000 / r.durationSec).toFixed(0)}%` : null,
+    p && p.commits ? Number((p.commitMs / p.commits).toFixed(2)) : null,
   ]
 }
 printTable('Audit and group commit in the measured windows (server side, counted in better-sqlite3 by bench/lib/sqlite-probe.mjs)', [
-  'benchmark', '2xx', 'audit rows inserted', 'entries/s', 'COMMITs (fsync batches)', 'COMMITs/s', 'entries per COMMIT', 'SQL statements per request',
-], [auditRow(results.read), auditRow(results.env), auditRow(results.write)])
+  'benchmark', '2xx', 'audit rows inserted', 'entries/s', 'COMMITs (fsync batches)', 'COMMITs/s', 'entries per COMMIT', 'SQL stmts per request',
+  'loop blocked in SQLite', 'of which COMMIT', 'ms per COMMIT',
+], [results.read, serial.read, results.env, serial.env, results.write, serial.write].filter((r): r is RunResult => !!r).map(auditRow))
 if (!PROBE) process.stdout.write('(probe disabled with --no-probe: server-side counts unavailable)\n')
 
 for (const r of [results.read, results.write]) {
   const p = r.probe
   if (!p || !p.auditInserts) continue
-  const top = Object.entries(p.statements).sort((a, b) => b[1] - a[1]).slice(0, 16)
-  printTable(`SQL statements per request, ${r.title} (prepared in better-sqlite3; first 100 characters)`, ['statement', 'per request'],
-    top.map(([sql, n]) => [sql.replace(/\s+/g, ' ').slice(0, 100), Number((n / p.auditInserts).toFixed(2))]))
+  const top = Object.entries(p.statements).sort((a, b) => (p.statementMs[b[0]] ?? 0) - (p.statementMs[a[0]] ?? 0)).slice(0, 16)
+  printTable(`SQL statements per request, ${r.title} (executed in better-sqlite3; first 90 characters)`, ['statement', 'per request', 'mean ms', 'total ms'],
+    top.map(([sql, n]) => [sql.replace(/\s+/g, ' ').slice(0, 90), Number((n / p.auditInserts).toFixed(2)), Number(((p.statementMs[sql] ?? 0) / n).toFixed(3)), Math.round(p.statementMs[sql] ?? 0)]))
 }
 
 printTable('Audit chain after the run (GET /v1/workspaces/:ws/audit/verify)', ['check', 'value'], [
@@ -199,7 +224,7 @@ printTable('Audit chain after the run (GET /v1/workspaces/:ws/audit/verify)', ['
 ])
 
 const failures: string[] = []
-for (const r of Object.values(results)) {
+for (const r of [...Object.values(results), ...Object.values(serial)]) {
   const bad = r.non2xx + r.errors + r.timeouts + r.warmupBad
   if (bad > 0) failures.push(`${r.title}: ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts (measured), ${r.warmupBad} bad in warm-up; status codes ${JSON.stringify(r.statusCodes)}`)
   if (r.ok === 0) failures.push(`${r.title}: no 2xx response at all`)
@@ -209,7 +234,7 @@ if (!auditOk) failures.push(`audit: ok=${after.ok}, ${actualNew} new entries for
 if (JSON_OUT) {
   writeFileSync(JSON_OUT, JSON.stringify({
     date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpu, coffer: cofferVersion, autocannon: autocannonVersion,
-    connections: CONNECTIONS, warmupSec: WARMUP, durationSec: DURATION, dataFs, sizes, baselineSize, fsync, results,
+    connections: CONNECTIONS, warmupSec: WARMUP, durationSec: DURATION, serialSec: SERIAL, dataFs, sizes, baselineSize, fsync, results, serial,
     audit: { ...after, before: before.checked, actualNew, expectedNew }, failures,
   }, null, 2))
 }

@@ -64,8 +64,8 @@ export function installCleanup(deadlineSeconds: number): void {
   t.unref()
 }
 
-export function makeTempDir(prefix: string): string {
-  const d = mkdtempSync(join(tmpdir(), prefix))
+export function makeTempDir(prefix: string, parent = tmpdir()): string {
+  const d = mkdtempSync(join(parent, prefix))
   tempDirs.add(d)
   return d
 }
@@ -350,4 +350,18 @@ export async function backgroundLoad(ms = 1000): Promise<number | null> {
   } catch {
     return null
   }
+}
+
+/**
+ * Waits up to `maxSeconds` for other processes to use less than `threshold` cores (checked
+ * over 2 s windows); returns the last reading.
+ */
+export async function waitForIdle(maxSeconds: number, threshold = 0.3): Promise<number | null> {
+  const end = performance.now() + maxSeconds * 1000
+  let load = await backgroundLoad(1000)
+  while (load !== null && load >= threshold && performance.now() < end) {
+    process.stderr.write(`bench: other processes use ${load.toFixed(2)} cores; waiting for the machine to be idle\n`)
+    load = await backgroundLoad(2000)
+  }
+  return load
 }

@@ -6,10 +6,15 @@ import { processCpuSeconds, sleep } from './harness.js'
 
 export interface RunResult {
   title: string
+  connections: number
+  /** Runs whose in-flight requests may have been audited without being counted (warm-up, measured). */
+  stops: number
   /** Mean requests per second over the measured window (2xx and non-2xx). */
   rps: number
   /** 2xx responses per second. */
   okPerSec: number
+  /** Latency in ms: mean, median, 99th percentile, max. */
+  mean: number
   p50: number
   p99: number
   max: number
@@ -30,8 +35,10 @@ export interface RunResult {
 }
 
 export interface ProbeStats {
-  prepared: number; begins: number; commits: number; rollbacks: number; savepoints: number; auditInserts: number
-  statements: Record<string, number>
+  prepared: number; executions: number; begins: number; commits: number; rollbacks: number; savepoints: number; auditInserts: number
+  /** Milliseconds inside better-sqlite3 calls, all statements and COMMIT alone. */
+  sqlMs: number; commitMs: number
+  statements: Record<string, number>; statementMs: Record<string, number>
 }
 export type ProbeDelta = ProbeStats
 
@@ -56,14 +63,18 @@ export async function readProbe(pid: number, file: string | undefined): Promise<
 function diff(a: ProbeStats | null, b: ProbeStats | null): ProbeDelta | null {
   if (!a || !b) return null
   const statements: Record<string, number> = {}
+  const statementMs: Record<string, number> = {}
   for (const [k, v] of Object.entries(b.statements)) {
     const d = v - (a.statements[k] ?? 0)
-    if (d > 0) statements[k] = d
+    if (d > 0) {
+      statements[k] = d
+      statementMs[k] = (b.statementMs[k] ?? 0) - (a.statementMs[k] ?? 0)
+    }
   }
   return {
-    prepared: b.prepared - a.prepared, begins: b.begins - a.begins, commits: b.commits - a.commits,
+    prepared: b.prepared - a.prepared, executions: b.executions - a.executions, begins: b.begins - a.begins, commits: b.commits - a.commits,
     rollbacks: b.rollbacks - a.rollbacks, savepoints: b.savepoints - a.savepoints, auditInserts: b.auditInserts - a.auditInserts,
-    statements,
+    sqlMs: b.sqlMs - a.sqlMs, commitMs: b.commitMs - a.commitMs, statements, statementMs,
   }
 }
 
@@ -79,7 +90,7 @@ async function settle(pid: number, file: string | undefined, maxMs = 8000): Prom
     await sleep(250)
     if (file) {
       const now = await readProbe(pid, file)
-      if (now && last && now.prepared === last.prepared) return now
+      if (now && last && now.executions === last.executions) return now
       last = now
     } else {
       const cpu = processCpuSeconds(pid)
@@ -111,8 +122,11 @@ export async function measure(title: string, options: autocannon.Options, opts: 
   for (const [code, v] of Object.entries((r as unknown as { statusCodeStats?: Record<string, { count: number }> }).statusCodeStats ?? {})) statusCodes[code] = v.count
   return {
     title,
+    connections: options.connections ?? 10,
+    stops: warm ? 2 : 1,
     rps: r.requests.average,
     okPerSec: r['2xx'] / r.duration,
+    mean: r.latency.average,
     p50: r.latency.p50,
     p99: r.latency.p99,
     max: r.latency.max,

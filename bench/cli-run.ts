@@ -1,0 +1,112 @@
+// Wall time of the CLI beside bare Node: `coffer run -- true` against a running server (the
+// common way secrets reach a process), and `coffer --help` (start-up alone).
+//
+//   node --import tsx bench/cli-run.ts [--runs 30] [--warmup 3] [--no-hyperfine] [--json FILE] [--wait-idle SECONDS]
+//
+// Starts `coffer server` on SQLite in a temp dir (127.0.0.1, free port), seeds project
+// "bench" with 100 secrets in development, then times each command with hyperfine (if
+// installed; else process.hrtime around spawnSync) from a temp dir with no .coffer.json,
+// COFFER_URL and COFFER_TOKEN set. Target: `coffer run` median ≤ 2× `node -e 0`.
+import { spawnSync } from 'node:child_process'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { cpus } from 'node:os'
+import { join } from 'node:path'
+import {
+  args, waitForIdle, cleanEnv, COFFER_BIN, ensureBuilt, installCleanup, makeTempDir, median, percentile, printTable, ratio, removeTempDir,
+  seed, startCoffer, type Cell,
+} from './lib/harness.js'
+
+const A = args()
+const RUNS = Number(A.get('runs') ?? 30)
+const WARMUP = Number(A.get('warmup') ?? 3)
+const USE_HYPERFINE = A.get('no-hyperfine') !== 'true' && spawnSync('hyperfine', ['--version']).status === 0
+const JSON_OUT = A.get('json')
+if (!(RUNS >= 3 && RUNS <= 500 && WARMUP >= 0 && WARMUP <= 50)) throw new Error('--runs must be in [3, 500], --warmup in [0, 50]')
+const TARGET_RATIO = 2
+
+installCleanup(300 + RUNS * 4 * 2 + Number(A.get('wait-idle') ?? 0))
+ensureBuilt()
+
+const otherLoad = await waitForIdle(Number(A.get('wait-idle') ?? 0))
+const base = makeTempDir('coffer-bench-cli-')
+const server = await startCoffer(base)
+const { scope } = await seed(server, 100)
+const cwd = makeTempDir('coffer-bench-cwd-')
+for (let d = cwd; ; d = join(d, '..')) {
+  if (existsSync(join(d, '.coffer.json'))) throw new Error(`${d}/.coffer.json would link the benchmark's directory; remove it or set TMPDIR`)
+  if (d === '/' || join(d, '..') === d) break
+}
+const env = cleanEnv({ COFFER_URL: server.url, COFFER_TOKEN: server.token })
+
+const node = process.execPath
+const commands: Array<{ name: string; argv: string[]; target?: boolean }> = [
+  { name: 'node -e 0 (baseline)', argv: [node, '-e', '0'] },
+  { name: 'coffer --help', argv: [node, COFFER_BIN, '--help'] },
+  { name: 'coffer run --project P --env E -- true', argv: [node, COFFER_BIN, 'run', '--project', scope.project, '--env', scope.environment, '--', 'true'], target: true },
+  { name: 'coffer run --workspace W --project P --env E -- true', argv: [node, COFFER_BIN, 'run', '--workspace', scope.workspace, '--project', scope.project, '--env', scope.environment, '--', 'true'] },
+]
+
+// Each command must work, and `coffer run` must really inject the secrets.
+for (const c of commands) {
+  const r = spawnSync(c.argv[0]!, c.argv.slice(1), { cwd, env, encoding: 'utf8', timeout: 30_000 })
+  if (r.status !== 0) throw new Error(`${c.name} failed (${r.status ?? r.signal}): ${r.stderr}`)
+}
+{
+  const check = [node, COFFER_BIN, 'run', '--project', scope.project, '--env', scope.environment, '--', node, '-e',
+    'process.exit(Object.keys(process.env).filter((k) => k.startsWith("BENCH_SECRET_")).length === 100 ? 0 : 3)']
+  const r = spawnSync(check[0]!, check.slice(1), { cwd, env, encoding: 'utf8', timeout: 30_000 })
+  if (r.status !== 0) throw new Error(`coffer run did not pass the 100 secrets to the child (exit ${r.status}): ${r.stderr}`)
+}
+
+interface Timing { name: string; times: number[]; target?: boolean }
+const timings: Timing[] = []
+let tool: string
+if (USE_HYPERFINE) {
+  tool = spawnSync('hyperfine', ['--version'], { encoding: 'utf8' }).stdout.trim()
+  const out = join(base, 'hyperfine.json')
+  const hfArgs = ['--warmup', String(WARMUP), '--runs', String(RUNS), '--shell=none', '--style', 'none', '--export-json', out]
+  for (const c of commands) hfArgs.push('-n', c.name, c.argv.join(' '))
+  const r = spawnSync('hyperfine', hfArgs, { cwd, env, encoding: 'utf8', timeout: (RUNS + WARMUP) * commands.length * 10_000 })
+  if (r.status !== 0) throw new Error(`hyperfine failed (${r.status ?? r.signal}): ${r.stderr}`)
+  const json = JSON.parse(readFileSync(out, 'utf8')) as { results: Array<{ command: string; times: number[]; exit_codes: number[] }> }
+  for (const [i, res] of json.results.entries()) {
+    if (res.exit_codes.some((x) => x !== 0)) throw new Error(`${res.command}: non-zero exit codes ${JSON.stringify(res.exit_codes)}`)
+    timings.push({ name: commands[i]!.name, times: res.times.map((s) => s * 1000), target: commands[i]!.target })
+  }
+} else {
+  tool = 'process.hrtime around spawnSync'
+  for (const c of commands) {
+    const times: number[] = []
+    for (let i = 0; i < WARMUP + RUNS; i++) {
+      const t = process.hrtime.bigint()
+      const r = spawnSync(c.argv[0]!, c.argv.slice(1), { cwd, env, stdio: 'ignore', timeout: 30_000 })
+      const ms = Number(process.hrtime.bigint() - t) / 1e6
+      if (r.status !== 0) throw new Error(`${c.name} failed (${r.status ?? r.signal})`)
+      if (i >= WARMUP) times.push(ms)
+    }
+    timings.push({ name: c.name, times, target: c.target })
+  }
+}
+await server.stop()
+removeTempDir(cwd)
+removeTempDir(base)
+
+const stats = timings.map((t) => {
+  const sorted = [...t.times].sort((a, b) => a - b)
+  return { ...t, median: median(sorted), p90: percentile(sorted, 90), min: sorted[0]!, mean: sorted.reduce((a, b) => a + b, 0) / sorted.length }
+})
+const baseline = stats[0]!
+process.stdout.write(`\nCoffer CLI start-up — Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}; ${RUNS} runs after ${WARMUP} warm-up, timed by ${tool}\n`)
+process.stdout.write(`server: coffer server on SQLite at 127.0.0.1 (same machine), 100 secrets of 40 bytes; each coffer run is one audited environment fetch\n`)
+process.stdout.write(`CPU used by other processes in the second before the run: ${otherLoad === null ? 'unknown' : `${otherLoad.toFixed(2)} cores`}` +
+  `${otherLoad !== null && otherLoad > 0.3 ? ' — WARNING: the machine was not idle' : ''}\n`)
+const rows: Cell[][] = stats.map((s) => [
+  s.name, s.median.toFixed(1), s.p90.toFixed(1), s.min.toFixed(1), s.mean.toFixed(1),
+  ratio(s.median, baseline.median), ratio(s.p90, baseline.p90),
+  s.target ? `≤ ${TARGET_RATIO}×: ${s.median / baseline.median <= TARGET_RATIO ? 'met' : 'MISSED'}` : '',
+])
+printTable('Wall time (ms)', ['command', 'median', 'p90', 'min', 'mean', 'median vs node', 'p90 vs node', 'target'], rows)
+
+if (JSON_OUT) {
+  writeFileSync(JSON_OUT, JSON.stringify({ date: new Date().toISOString(), node: process.version, tool, runs: RUNS, warmup: WARMUP, otherLoad, stats }, null, 2))
+}
