@@ -18,6 +18,7 @@ export interface AuditEntry {
   workspaceId: string; seq: number; id: string; time: string; actor: { type: string; id: string; ip: string; userAgent: string }
   requestId: string; action: string; target: { type: string; id: string }; details: string; prevHash: string; hash: string
 }
+export interface AuditCheckpoint { treeSize: number; rootHash: string; note: string; createdAt: string }
 export interface SecretWrite { value: string; comment?: string; tags?: string[]; ifVersion?: number }
 /** Project and environment (ids or slugs) inside a workspace (id or slug). */
 export interface Scope { workspace: string; project: string; environment: string }
@@ -156,6 +157,27 @@ export class CofferClient {
   }
   auditEntries(ws: string, after = 0, limit = 1000): Promise<{ entries: AuditEntry[]; next: number | null }> {
     return this.#request('GET', `/v1/workspaces/${enc(ws)}/audit/entries?after=${after}&limit=${limit}`)
+  }
+  async auditPublicKey(): Promise<string> {
+    return (await this.#request<{ publicKey: string }>('GET', '/v1/audit/public-key')).publicKey
+  }
+  /** The newest signed checkpoint (null before the first) and the key that signs them. */
+  auditCheckpoint(ws: string): Promise<{ checkpoint: AuditCheckpoint | null; publicKey: string }> {
+    return this.#request('GET', `/v1/workspaces/${enc(ws)}/audit/checkpoint`)
+  }
+  /** Signs a checkpoint of the log as it is now (or returns the newest if it covers it). */
+  issueAuditCheckpoint(ws: string): Promise<{ checkpoint: AuditCheckpoint; publicKey: string }> {
+    return this.#request('POST', `/v1/workspaces/${enc(ws)}/audit/checkpoints`, {})
+  }
+  inclusionProof(ws: string, ref: { seq?: number; id?: string }, treeSize?: number): Promise<{ entry: AuditEntry; leafIndex: number; treeSize: number; leafHash: string; proof: string[]; rootHash: string }> {
+    const q = new URLSearchParams()
+    if (ref.seq !== undefined) q.set('seq', String(ref.seq))
+    if (ref.id !== undefined) q.set('id', ref.id)
+    if (treeSize !== undefined) q.set('treeSize', String(treeSize))
+    return this.#request('GET', `/v1/workspaces/${enc(ws)}/audit/proofs/inclusion?${q}`)
+  }
+  consistencyProof(ws: string, from: number, to?: number): Promise<{ from: number; to: number; proof: string[]; fromRoot: string; toRoot: string }> {
+    return this.#request('GET', `/v1/workspaces/${enc(ws)}/audit/proofs/consistency?from=${from}${to === undefined ? '' : `&to=${to}`}`)
   }
   /** Every audit entry of the workspace, in chain order. */
   async *allAuditEntries(ws: string): AsyncGenerator<AuditEntry> {

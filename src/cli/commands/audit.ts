@@ -1,24 +1,130 @@
+import { readFileSync, writeFileSync } from 'node:fs'
+import { verifyCheckpoint } from '../../audit/checkpoint.js'
+import { extendsCheckpoint, originOf, verifyExport, verifyProofFile, type AuditExport, type ExportedEntry, type InclusionProofFile } from '../../audit/offline.js'
+import { CompactRange, leafHash } from '../../audit/merkle.js'
+import { entryBytes } from '../../audit/entry.js'
 import { ChainVerifier } from '../../audit/verify.js'
-import { info, printJson } from '../output.js'
+import { loadSeen, saveSeen } from '../audit-state.js'
 import { ExitError } from '../exit-error.js'
+import { info, printJson } from '../output.js'
 import { connect, resolveWorkspace, type ScopeOptions } from '../session.js'
 
+type Opts = ScopeOptions & { json?: boolean }
+
+function broken(message: string): ExitError {
+  return new ExitError(message, { exitCode: 2, code: 'ERR_AUDIT_CHAIN_BROKEN' })
+}
+
+function readJson<T>(file: string): T {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as T
+  } catch (err) {
+    throw new ExitError(`Cannot read ${file} as JSON (${(err as NodeJS.ErrnoException).code ?? 'invalid JSON'}).`)
+  }
+}
+
+function trustedKeyOf(opts: { publicKey?: string }): string | undefined {
+  if (!opts.publicKey) return undefined
+  // Either the key itself or a file holding it.
+  return opts.publicKey.includes('+') ? opts.publicKey.trim() : readFileSync(opts.publicKey, 'utf8').trim()
+}
+
 /**
- * `coffer audit verify`: downloads the workspace's audit entries and recomputes the hash
- * chain on this machine — it does not take the server's word — naming the first bad entry.
+ * `coffer audit verify`: downloads the workspace's audit log and checks it on this machine —
+ * the hash chain, the newest checkpoint's signature (with the key pinned on first use), the
+ * Merkle root it signs, and that it extends the checkpoint this machine saw last time.
+ * With `--file`, checks an export instead, with no server.
  */
-export async function auditVerify(opts: ScopeOptions & { json?: boolean }): Promise<void> {
+export async function auditVerify(opts: Opts & { file?: string; publicKey?: string }): Promise<void> {
+  if (opts.file) return verifyFile(opts.file, trustedKeyOf(opts), !!opts.json)
   const client = await connect(opts)
-  const ws = await resolveWorkspace(client, opts)
+  const ws = await client.workspace(await resolveWorkspace(client, opts))
   const v = new ChainVerifier()
-  for await (const e of client.allAuditEntries(ws)) {
+  const range = new CompactRange()
+  // A fresh checkpoint, so the signed root covers the log as it is now.
+  const { checkpoint, publicKey } = await client.issueAuditCheckpoint(ws.slug)
+  for await (const e of client.allAuditEntries(ws.slug)) {
     if (!v.push({ ...e, prevHash: Buffer.from(e.prevHash, 'hex'), hash: Buffer.from(e.hash, 'hex') })) break
+    if (range.size < checkpoint.treeSize) range.append(leafHash(entryBytes(e)))
   }
   const r = v.result()
-  if (opts.json) printJson(r)
   if (!r.ok) {
+    if (opts.json) printJson(r)
     const bad = r.firstBad!
-    throw new ExitError(`Audit chain BROKEN at entry ${bad.seq} (${bad.id}): ${bad.reason}. ${r.checked - 1} entries before it verify.`, { exitCode: 2, code: 'ERR_AUDIT_CHAIN_BROKEN' })
+    throw broken(`Audit chain BROKEN at entry ${bad.seq} (${bad.id}): ${bad.reason}. ${r.checked - 1} entries before it verify.`)
   }
-  if (!opts.json) info(`Audit chain OK: ${r.checked} entries of ${ws} verify; head ${r.head}.`)
+  const seen = loadSeen(client.url, ws.id)
+  if (seen && seen.publicKey !== publicKey) throw broken(`The server's audit signing key changed since this machine last verified (was ${seen.publicKey}, now ${publicKey}).`)
+  const signed = verifyCheckpoint(checkpoint.note, seen?.publicKey ?? publicKey, { origin: originOf(ws.id) })
+  if (!signed) throw broken('The newest audit checkpoint is not validly signed.')
+  if (range.size < checkpoint.treeSize) throw broken(`The checkpoint covers ${checkpoint.treeSize} entries but the server returned only ${range.size}.`)
+  if (!Buffer.from(range.root()).equals(Buffer.from(signed.rootHash))) throw broken('The audit entries do not hash to the root the checkpoint signs: history was rewritten.')
+  let extended = 'first verification on this machine: checkpoint remembered'
+  if (seen) {
+    if (checkpoint.treeSize < seen.treeSize) throw broken(`The log shrank: this machine saw ${seen.treeSize} entries, the newest checkpoint has ${checkpoint.treeSize}.`)
+    const proof = checkpoint.treeSize === seen.treeSize ? { proof: [] } : await client.consistencyProof(ws.slug, seen.treeSize, checkpoint.treeSize)
+    if (!extendsCheckpoint(seen, checkpoint, proof.proof)) throw broken(`The log does not extend the checkpoint of ${seen.treeSize} entries this machine verified on ${seen.seenAt}: history was rewritten.`)
+    extended = `extends the checkpoint of ${seen.treeSize} entries seen ${seen.seenAt}`
+  }
+  saveSeen(client.url, ws.id, { publicKey: seen?.publicKey ?? publicKey, treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash, seenAt: new Date().toISOString() })
+  if (opts.json) return printJson({ ...r, checkpoint: { treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash }, publicKey, extended })
+  info(`Audit chain OK: ${r.checked} entries of ${ws.slug} verify; head ${r.head}.`)
+  info(`Checkpoint OK: ${checkpoint.treeSize} entries, root ${checkpoint.rootHash}, signed by ${publicKey.split('+')[0]}; ${extended}.`)
+}
+
+function verifyFile(file: string, trustedKey: string | undefined, json: boolean): void {
+  const exp = readJson<AuditExport>(file)
+  const r = verifyExport(exp, trustedKey)
+  if (json) printJson(r)
+  if (!r.ok) throw broken(`${file} does NOT verify: ${r.problems.join('; ')}.`)
+  if (!json) {
+    info(`${file} verifies: ${r.chain.checked} entries chained; checkpoint of ${r.treeSize} entries signed and its root recomputed.`)
+    if (!r.keyPinned) info('The signature was checked with the key inside the file; pass --public-key (from /v1/audit/public-key, obtained separately) to also prove who signed it.')
+  }
+}
+
+/** `coffer audit export --out FILE`: entries, a fresh signed checkpoint and the public key, for offline checking. */
+export async function auditExport(opts: Opts & { out: string }): Promise<void> {
+  const client = await connect(opts)
+  const ws = await client.workspace(await resolveWorkspace(client, opts))
+  const { checkpoint, publicKey } = await client.issueAuditCheckpoint(ws.slug)
+  const entries: ExportedEntry[] = []
+  for await (const e of client.allAuditEntries(ws.slug)) entries.push(e)
+  const exp: AuditExport = {
+    format: 'coffer-audit-export/v1', workspace: { id: ws.id, slug: ws.slug }, exportedAt: new Date().toISOString(), publicKey,
+    checkpoint: { treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash, note: checkpoint.note }, entries,
+  }
+  writeFileSync(opts.out, JSON.stringify(exp, null, 1) + '\n', { mode: 0o600 })
+  if (opts.json) return printJson({ out: opts.out, entries: entries.length, checkpoint: exp.checkpoint, publicKey })
+  info(`Exported ${entries.length} audit entries of ${ws.slug} and a checkpoint of ${checkpoint.treeSize} to ${opts.out}. Check it anywhere with: coffer audit verify --file ${opts.out} --public-key '${publicKey}'`)
+}
+
+/** `coffer audit proof ENTRY`: an inclusion proof (by entry id or seq) that a third party can check offline. */
+export async function auditProof(ref: string, opts: Opts & { out?: string }): Promise<void> {
+  const client = await connect(opts)
+  const ws = await client.workspace(await resolveWorkspace(client, opts))
+  const { checkpoint, publicKey } = await client.issueAuditCheckpoint(ws.slug)
+  const byId = /^[0-9a-f-]{36}$/.test(ref)
+  if (!byId && !/^\d+$/.test(ref)) throw new ExitError('Give an audit entry id (UUID) or sequence number.')
+  const p = await client.inclusionProof(ws.slug, byId ? { id: ref } : { seq: Number(ref) }, checkpoint.treeSize)
+  const file: InclusionProofFile = {
+    format: 'coffer-audit-proof/v1', workspace: { id: ws.id, slug: ws.slug }, publicKey,
+    checkpoint: { treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash, note: checkpoint.note },
+    entry: p.entry, leafIndex: p.leafIndex, treeSize: p.treeSize, proof: p.proof,
+  }
+  const text = JSON.stringify(file, null, 2) + '\n'
+  if (opts.out) {
+    writeFileSync(opts.out, text)
+    info(`Inclusion proof of entry ${p.entry.seq} in the signed tree of ${p.treeSize} entries written to ${opts.out}; check it with: coffer audit verify-proof ${opts.out}`)
+  } else {
+    process.stdout.write(text)
+  }
+}
+
+/** `coffer audit verify-proof FILE`: checks an inclusion-proof file with no server. */
+export async function auditVerifyProof(file: string, opts: { publicKey?: string; json?: boolean }): Promise<void> {
+  const r = verifyProofFile(readJson<InclusionProofFile>(file), trustedKeyOf(opts))
+  if (opts.json) printJson(r)
+  if (!r.ok) throw broken(`${file} does NOT verify: ${r.problems.join('; ')}.`)
+  if (!opts.json) info(`${file} verifies: the entry is in the signed log.`)
 }
