@@ -14,6 +14,12 @@ export type Executor = Kysely<Database> | Transaction<Database>
 /** An open database: the Kysely handle and the engine behind it. */
 export interface Store {
   readonly db: Kysely<Database>
+  /**
+   * For reads outside a transaction. On SQLite a second connection, so that requests that
+   * only read never wait behind a group-commit transaction on the writer's connection (WAL
+   * lets them read the last committed state); on PostgreSQL the same pool.
+   */
+  readonly readDb: Kysely<Database>
   readonly engine: Engine
   close(): Promise<void>
 }
@@ -36,7 +42,12 @@ export function openStore(config: DatabaseConfig): Store {
     sqlite.pragma('foreign_keys = ON')
     sqlite.pragma('busy_timeout = 5000')
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingDatabase(sqlite) }) })
-    return { db, engine: 'sqlite', close: () => db.destroy() }
+    const reader = new BetterSqlite3(config.path)
+    reader.pragma('foreign_keys = ON')
+    reader.pragma('busy_timeout = 5000')
+    reader.pragma('query_only = ON')
+    const readDb = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingDatabase(reader) }) })
+    return { db, readDb, engine: 'sqlite', close: async () => { await readDb.destroy(); await db.destroy() } }
   }
   const pool = new pg.Pool({
     connectionString: config.url,
@@ -51,5 +62,5 @@ export function openStore(config: DatabaseConfig): Store {
   // already dropped the connection and opens a new one on demand.
   pool.on('error', () => {})
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
-  return { db, engine: 'postgres', close: () => db.destroy() }
+  return { db, readDb: db, engine: 'postgres', close: () => db.destroy() }
 }

@@ -52,6 +52,10 @@ export class GroupCommitter {
     this.#running = true
     try {
       while (this.#queue.length) {
+        // @NOTE yield once before taking a batch: requests whose reads were in flight get to
+        // enqueue their units, so one durable COMMIT carries many of them (better-sqlite3
+        // blocks the event loop during COMMIT, so without this every batch holds one unit).
+        await new Promise((resolve) => setImmediate(resolve))
         const batch = this.#queue.splice(0, this.#maxBatch)
         await this.#commit(batch)
       }
