@@ -98,7 +98,9 @@ export function buildProgram(): Command {
     .passThroughOptions()
     .action(async (argv: string[], opts: Record<string, unknown>) => {
       const { run } = await import('./commands/run.js')
-      process.exitCode = await run(argv, opts)
+      // The child's exit code is ours, at once: nothing is left to flush, and waiting for
+      // the event loop to drain would only add latency to every `coffer run`.
+      process.exit(await run(argv, opts))
     })
 
   scoped(program.command('export').description('Print the environment’s secrets (audited)'), { env: true, json: false })
