@@ -2,7 +2,7 @@ import { createHmac, randomUUID } from 'node:crypto'
 import type { Engine, Executor } from '../storage/database.js'
 import { canonicalJson, type Json } from './canonical-json.js'
 import { chainHash, entryBytes, GENESIS_HASH, type AuditRecord } from './entry.js'
-import { leafHash } from './merkle.js'
+import { CompactRange, leafHash } from './merkle.js'
 import { insertNodes, packPeaks, unpackPeaks } from './tree-store.js'
 import { ChainVerifier, type ChainedRecord, type VerifyResult } from './verify.js'
 
@@ -124,9 +124,14 @@ export class AuditLog {
     return rows.map(rowToRecord)
   }
 
-  /** Recomputes a workspace's whole chain from the stored rows. */
-  async verify(db: Executor, workspaceId: string): Promise<VerifyResult> {
+  /**
+   * Recomputes a workspace's whole chain from the stored rows; with `checkpoint`, also
+   * recomputes the Merkle root of its first treeSize entries and compares it with the
+   * signed one.
+   */
+  async verify(db: Executor, workspaceId: string, checkpoint?: { treeSize: number; rootHash: Uint8Array }): Promise<VerifyResult> {
     const verifier = new ChainVerifier()
+    const range = new CompactRange()
     let after = 0
     let last: ChainedRecord | undefined
     for (;;) {
@@ -134,9 +139,18 @@ export class AuditLog {
       for (const r of page) {
         if (!verifier.push(r)) return verifier.result()
         last = r
+        if (checkpoint && range.size < checkpoint.treeSize) {
+          range.append(leafHash(entryBytes(r)))
+          if (range.size === checkpoint.treeSize && !Buffer.from(range.root()).equals(Buffer.from(checkpoint.rootHash))) {
+            return { ...verifier.result(), ok: false, firstBad: { seq: r.seq, id: r.id, reason: `the entries up to ${r.seq} do not hash to the signed checkpoint root` } }
+          }
+        }
       }
       if (page.length < 5000) break
       after = page[page.length - 1]!.seq
+    }
+    if (checkpoint && range.size < checkpoint.treeSize) {
+      return { ...verifier.result(), ok: false, firstBad: { seq: range.size + 1, id: '', reason: `the signed checkpoint covers ${checkpoint.treeSize} entries but only ${range.size} exist` } }
     }
     // The chain alone cannot show that its newest entries were cut off; the recorded tip can
     // (until signed checkpoints, an attacker who also rewrites audit_heads is not caught here).

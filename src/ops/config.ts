@@ -18,6 +18,8 @@ export interface ServerConfig {
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
   readonly bodyLimit: number
   readonly dekCache: { readonly maxEntries: number; readonly ttlMs: number }
+  /** How often checkpoints are signed and the audit logs verified (0: never). */
+  readonly audit: { readonly checkpointIntervalMs: number; readonly verifyIntervalMs: number }
 }
 
 /** Overrides from command-line flags; they win over the environment. */
@@ -85,6 +87,10 @@ export function buildConfig(env: ServerEnv, overrides: ConfigOverrides = {}, cwd
     dekCache: {
       maxEntries: int('COFFER_DEK_CACHE_SIZE', env.COFFER_DEK_CACHE_SIZE, 10_000, 1, 1_000_000),
       ttlMs: int('COFFER_DEK_CACHE_TTL', env.COFFER_DEK_CACHE_TTL, 300, 1, 86_400) * 1000,
+    },
+    audit: {
+      checkpointIntervalMs: int('COFFER_CHECKPOINT_INTERVAL', env.COFFER_CHECKPOINT_INTERVAL, 300, 0, 86_400) * 1000,
+      verifyIntervalMs: int('COFFER_AUDIT_VERIFY_INTERVAL', env.COFFER_AUDIT_VERIFY_INTERVAL, 3600, 0, 7 * 86_400) * 1000,
     },
   }
 }

@@ -12,11 +12,14 @@ export interface ServerEnv {
   COFFER_BODY_LIMIT?: string
   COFFER_DEK_CACHE_SIZE?: string
   COFFER_DEK_CACHE_TTL?: string
+  COFFER_CHECKPOINT_INTERVAL?: string
+  COFFER_AUDIT_VERIFY_INTERVAL?: string
 }
 
 const NAMES: Array<keyof ServerEnv> = [
   'COFFER_DATA_DIR', 'COFFER_HOST', 'COFFER_PORT', 'DATABASE_URL', 'COFFER_ROOT_KEY',
   'COFFER_LOG_LEVEL', 'COFFER_BODY_LIMIT', 'COFFER_DEK_CACHE_SIZE', 'COFFER_DEK_CACHE_TTL',
+  'COFFER_CHECKPOINT_INTERVAL', 'COFFER_AUDIT_VERIFY_INTERVAL',
 ]
 
 /** Reads the server's settings from `source` (process.env by default); empty strings count as unset. */

@@ -5,6 +5,8 @@ import {
   CofferError, InternalError, MalformedBodyError, NotReadyError, PayloadTooLargeError, RouteNotFoundError,
   UnsupportedMediaTypeError, ValidationError,
 } from '../errors.js'
+import { auditVerifyJob, checkpointJob, startJobs } from '../ops/jobs.js'
+import { Metrics } from '../ops/metrics.js'
 import { redactPaths, scrub } from '../ops/redact.js'
 import { VERSION } from '../version.js'
 import { docsPage, DOCS_CSS } from './docs-page.js'
@@ -108,11 +110,21 @@ export async function buildApp(ctx: AppContext, options: { logger?: FastifyServe
 
   for (const r of API_ROUTES) registerRoute(app, ctx, r)
 
+  const metrics = new Metrics()
+  app.get('/metrics', publicRoute, async (_req, reply) =>
+    reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render(ctx.committer.stats)))
+
+  let stopJobs: (() => Promise<void>) | undefined
   app.addHook('onReady', async () => {
+    stopJobs = startJobs([
+      checkpointJob(ctx, metrics, ctx.config.audit.checkpointIntervalMs),
+      auditVerifyJob(ctx, metrics, app.log, ctx.config.audit.verifyIntervalMs),
+    ], app.log)
     ready = true
   })
   app.addHook('preClose', async () => {
     ready = false
+    await stopJobs?.()
   })
   return app
 }

@@ -31,11 +31,12 @@ const entries = defineRoute({
 
 const verify = defineRoute({
   method: 'GET', url: '/v1/workspaces/:workspace/audit/verify', tag: 'audit', action: 'audit.read', mode: 'read',
-  summary: 'Recompute the workspace chain on the server and name the first bad entry',
+  summary: 'Recompute the workspace chain and the newest checkpoint root on the server; name the first bad entry',
   params: workspaceParams,
   response: z.object({ ok: z.boolean(), checked: z.number(), head: z.string(), firstBad: z.object({ seq: z.number(), id: z.string(), reason: z.string() }).optional() }),
   async handler({ app, db, workspace }) {
-    return { body: await app.audit.verify(db, workspace.id) }
+    const cp = await app.auditTree.latest(db, workspace.id)
+    return { body: await app.audit.verify(db, workspace.id, cp ? { treeSize: cp.treeSize, rootHash: Buffer.from(cp.rootHash, 'base64') } : undefined) }
   },
 })
 
