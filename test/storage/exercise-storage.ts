@@ -275,12 +275,18 @@ export function exerciseStorage(open: () => Promise<OpenedStore>): void {
     try {
       // Hold the first batch open so that the next units queue up and share one batch.
       let release!: () => void
+      let started!: () => void
       const gate = new Promise<void>((r) => (release = r))
+      const running = new Promise<void>((r) => (started = r))
       const first = committer.run(async (tx) => {
         await tx.insertInto('meta').values({ key: 'first', value: Buffer.from('1') }).execute()
+        started()
         await gate
         return 'first'
       })
+      // The committer gathers units for one turn of the event loop before a batch starts:
+      // wait until the first batch is running so that the next units form the second.
+      await running
       const boom = new Error('unit failed on purpose')
       const ok1 = committer.run(async (tx) => {
         await tx.insertInto('meta').values({ key: 'ok-1', value: Buffer.from('1') }).execute()
