@@ -61,6 +61,11 @@ export function originOf(workspaceId: string): string {
   return `coffer/audit/${workspaceId}`
 }
 
+/** The unsigned treeSize and rootHash fields of a file say what its signed note says. */
+function sameCheckpoint(stated: ExportedCheckpoint, signed: { treeSize: bigint; rootHash: Uint8Array }): boolean {
+  return stated?.treeSize === Number(signed.treeSize) && stated?.rootHash === Buffer.from(signed.rootHash).toString('base64')
+}
+
 /** The leaf hash of an exported entry: SHA-256(0x00 ‖ canonical entry bytes). */
 export function exportedLeafHash(e: AuditRecord): Uint8Array {
   return leafHash(entryBytes(e))
@@ -85,6 +90,7 @@ export function verifyExport(exp: AuditExport, trustedKey?: string): OfflineResu
     signed = null
   }
   if (!signed) problems.push('the checkpoint signature does not verify')
+  else if (!sameCheckpoint(exp.checkpoint, signed)) problems.push('the checkpoint\'s treeSize or rootHash differs from the signed note')
   const treeSize = signed ? Number(signed.treeSize) : 0
 
   const verifier = new ChainVerifier()
@@ -124,6 +130,7 @@ export function verifyProofFile(p: InclusionProofFile, trustedKey?: string): { o
   }
   if (!signed) problems.push('the checkpoint signature does not verify')
   else if (Number(signed.treeSize) !== p.treeSize) problems.push('the proof is for another tree size than the checkpoint')
+  else if (!sameCheckpoint(p.checkpoint, signed)) problems.push('the checkpoint\'s treeSize or rootHash differs from the signed note')
   let leaf: Uint8Array | null = null
   try {
     leaf = exportedLeafHash(p.entry)

@@ -12,7 +12,8 @@ import { connect, resolveWorkspace, type ScopeOptions } from '../session.js'
 type Opts = ScopeOptions & { json?: boolean }
 
 function broken(message: string): ExitError {
-  return new ExitError(message, { exitCode: 2, code: 'ERR_AUDIT_CHAIN_BROKEN' })
+  // The code is part of the line, as for the server's errors (`coffer: <message> (<code>)`).
+  return new ExitError(`${message} (ERR_AUDIT_CHAIN_BROKEN)`, { exitCode: 2, code: 'ERR_AUDIT_CHAIN_BROKEN' })
 }
 
 function readJson<T>(file: string): T {
@@ -57,6 +58,8 @@ export async function auditVerify(opts: Opts & { file?: string; publicKey?: stri
   if (seen && seen.publicKey !== publicKey) throw broken(`The server's audit signing key changed since this machine last verified (was ${seen.publicKey}, now ${publicKey}).`)
   const signed = verifyCheckpoint(checkpoint.note, seen?.publicKey ?? publicKey, { origin: originOf(ws.id) })
   if (!signed) throw broken('The newest audit checkpoint is not validly signed.')
+  // What is remembered and compared below must be what was signed, not the unsigned fields beside it.
+  if (Number(signed.treeSize) !== checkpoint.treeSize || Buffer.from(signed.rootHash).toString('base64') !== checkpoint.rootHash) throw broken('The checkpoint\'s tree size or root differs from its signed note.')
   if (range.size < checkpoint.treeSize) throw broken(`The checkpoint covers ${checkpoint.treeSize} entries but the server returned only ${range.size}.`)
   if (!Buffer.from(range.root()).equals(Buffer.from(signed.rootHash))) throw broken('The audit entries do not hash to the root the checkpoint signs: history was rewritten.')
   let extended = 'first verification on this machine: checkpoint remembered'
