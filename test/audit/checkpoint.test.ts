@@ -325,7 +325,9 @@ describe('tampering', () => {
         const note = bytes.toString('utf8')
         const i = n % (note.length + 1)
         assertInvalid(note.slice(0, i) + insert + note.slice(i), A.verifierKey)
-        if (i < note.length) assertInvalid(note.slice(0, i) + insert + note.slice(i + 1), A.verifierKey + '')
+        // Replacing a character by itself is no edit (seed -2079744145 found that case).
+        const replaced = note.slice(0, i) + insert + note.slice(i + 1)
+        if (i < note.length && replaced !== note) assertInvalid(replaced, A.verifierKey + '')
       }),
       { numRuns: 300 },
     )
