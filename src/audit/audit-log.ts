@@ -1,5 +1,6 @@
 import { createHmac, randomUUID } from 'node:crypto'
 import type { Engine, Executor } from '../storage/database.js'
+import { QueryTemplate } from '../storage/query-template.js'
 import { canonicalJson, type Json } from './canonical-json.js'
 import { chainHash, entryBytes, GENESIS_HASH, type AuditRecord } from './entry.js'
 import { CompactRange, leafHash } from './merkle.js'
@@ -76,6 +77,22 @@ export class AuditLog {
   readonly #engine: Engine
   readonly #fingerprintKey: (db: Executor, workspaceId: string) => Promise<Buffer>
 
+  readonly #q = {
+    head: new QueryTemplate<'ws'>((db, p) => {
+      const q = db.selectFrom('audit_heads').select(['seq', 'hash', 'peaks']).where('workspace_id', '=', p('ws'))
+      return this.#engine === 'postgres' ? q.forUpdate() : q
+    }),
+    entry: new QueryTemplate<'ws' | 'seq' | 'id' | 'time' | 'actorType' | 'actorId' | 'actorIp' | 'actorUa' | 'requestId' | 'action' | 'targetType' | 'targetId' | 'details' | 'prev' | 'hash'>(
+      (db, p) => db.insertInto('audit_entries').values({
+        workspace_id: p('ws'), seq: p('seq'), id: p('id'), time: p('time'), actor_type: p('actorType'), actor_id: p('actorId'),
+        actor_ip: p('actorIp'), actor_ua: p('actorUa'), request_id: p('requestId'), action: p('action'), target_type: p('targetType'),
+        target_id: p('targetId'), details: p('details'), prev_hash: p('prev'), hash: p('hash'),
+      }),
+    ),
+    advance: new QueryTemplate<'ws' | 'seq' | 'hash' | 'peaks'>((db, p) =>
+      db.updateTable('audit_heads').set({ seq: p('seq'), hash: p('hash'), peaks: p('peaks') }).where('workspace_id', '=', p('ws'))),
+  }
+
   constructor(engine: Engine, fingerprintKey: (db: Executor, workspaceId: string) => Promise<Buffer>) {
     this.#engine = engine
     this.#fingerprintKey = fingerprintKey
@@ -92,8 +109,7 @@ export class AuditLog {
     const details = canonicalJson(event.details ? resolveDetails(event.details, key) : {})
     // @NOTE FOR UPDATE serialises appenders of one workspace across nodes (PostgreSQL);
     // SQLite already has a single writer.
-    const headQuery = tx.selectFrom('audit_heads').select(['seq', 'hash', 'peaks']).where('workspace_id', '=', workspaceId)
-    const head = await (this.#engine === 'postgres' ? headQuery.forUpdate() : headQuery).executeTakeFirst()
+    const head = (await this.#q.head.run<{ seq: number; hash: Buffer; peaks: Buffer }>(tx, { ws: workspaceId })).rows[0]
     if (!head) throw new Error('audit chain missing for workspace')
     const record: AuditRecord = {
       workspaceId, seq: Number(head.seq) + 1, id: randomUUID(), time: new Date().toISOString(),
@@ -106,14 +122,13 @@ export class AuditLog {
     // The entry is also leaf number seq-1 of the workspace's RFC 9162 tree.
     const range = unpackPeaks(Number(head.seq), head.peaks)
     const nodes = range.append(leafHash(bytes))
-    await tx.insertInto('audit_entries').values({
-      workspace_id: workspaceId, seq: record.seq, id: record.id, time: record.time,
-      actor_type: record.actor.type, actor_id: record.actor.id, actor_ip: record.actor.ip, actor_ua: record.actor.userAgent,
-      request_id: requestId, action: record.action, target_type: record.target.type, target_id: record.target.id,
-      details, prev_hash: prev, hash,
-    }).execute()
+    await this.#q.entry.run(tx, {
+      ws: workspaceId, seq: record.seq, id: record.id, time: record.time, actorType: record.actor.type, actorId: record.actor.id,
+      actorIp: record.actor.ip, actorUa: record.actor.userAgent, requestId, action: record.action, targetType: record.target.type,
+      targetId: record.target.id, details, prev, hash,
+    })
     await insertNodes(tx, workspaceId, nodes)
-    await tx.updateTable('audit_heads').set({ seq: record.seq, hash, peaks: packPeaks(range) }).where('workspace_id', '=', workspaceId).execute()
+    await this.#q.advance.run(tx, { ws: workspaceId, seq: record.seq, hash, peaks: packPeaks(range) })
     return record
   }
 

@@ -1,4 +1,5 @@
 import type { Executor } from '../storage/database.js'
+import { QueryTemplate } from '../storage/query-template.js'
 import { CompactRange, HASH_SIZE, type NodeAt, type TreeNode } from './merkle.js'
 
 // The stored form of each workspace's RFC 9162 tree: every complete (perfect) subtree hash in
@@ -20,10 +21,29 @@ export function unpackPeaks(size: number, packed: Uint8Array): CompactRange {
   return CompactRange.fromNodeAt(size, () => packed.subarray(HASH_SIZE * i, HASH_SIZE * ++i))
 }
 
+// One compiled INSERT per row count (an append completes 1 to log2(n)+1 nodes).
+const insertTemplates = new Map<number, QueryTemplate<string>>()
+
+function insertTemplate(count: number): QueryTemplate<string> {
+  let t = insertTemplates.get(count)
+  if (!t) {
+    t = new QueryTemplate<string>((db, p) => db.insertInto('audit_nodes').values(
+      Array.from({ length: count }, (_, i) => ({ workspace_id: p('ws'), level: p(`l${i}`), idx: p(`i${i}`), hash: p(`h${i}`) }))))
+    insertTemplates.set(count, t)
+  }
+  return t
+}
+
 /** Inserts the nodes an append completed. */
 export async function insertNodes(db: Executor, workspaceId: string, nodes: TreeNode[]): Promise<void> {
   if (!nodes.length) return
-  await db.insertInto('audit_nodes').values(nodes.map((n) => ({ workspace_id: workspaceId, level: n.level, idx: n.index, hash: Buffer.from(n.hash) }))).execute()
+  const values: Record<string, unknown> = { ws: workspaceId }
+  nodes.forEach((n, i) => {
+    values[`l${i}`] = n.level
+    values[`i${i}`] = n.index
+    values[`h${i}`] = Buffer.from(n.hash)
+  })
+  await insertTemplate(nodes.length).run(db, values)
 }
 
 /**
@@ -42,8 +62,10 @@ export async function withStoredNodes<T>(db: Executor, workspaceId: string, comp
   const ids = [...wanted.values()]
   for (let i = 0; i < ids.length; i += 200) {
     const chunk = ids.slice(i, i + 200)
-    const rows = await db.selectFrom('audit_nodes').select(['level', 'idx', 'hash']).where('workspace_id', '=', workspaceId)
-      .where((eb) => eb.or(chunk.map((n) => eb.and([eb('level', '=', n.level), eb('idx', '=', n.index)]))))
+    // @NOTE workspace_id goes inside every OR term: with it outside, SQLite (no ANALYZE stats)
+    // searches the index on workspace_id alone and scans the workspace's whole tree, O(n).
+    const rows = await db.selectFrom('audit_nodes').select(['level', 'idx', 'hash'])
+      .where((eb) => eb.or(chunk.map((n) => eb.and([eb('workspace_id', '=', workspaceId), eb('level', '=', n.level), eb('idx', '=', n.index)]))))
       .execute()
     for (const r of rows) found.set(`${r.level}:${Number(r.idx)}`, new Uint8Array(r.hash))
   }
