@@ -103,6 +103,15 @@ export class AuditLog {
     await tx.insertInto('audit_heads').values({ workspace_id: workspaceId, seq: 0, hash: GENESIS_HASH, peaks: Buffer.alloc(0) }).execute()
   }
 
+  /**
+   * Takes the workspace's chain lock within `tx` (PostgreSQL: its audit_heads row FOR UPDATE;
+   * SQLite has a single writer). A write takes it before changing anything, so writers on
+   * several nodes lock the chain first, then rows, and cannot deadlock on the same secret.
+   */
+  async lock(tx: Executor, workspaceId: string): Promise<void> {
+    if (this.#engine === 'postgres') await this.#q.head.run(tx, { ws: workspaceId })
+  }
+
   /** Appends one entry to the workspace's chain within `tx` and returns it. */
   async append(tx: Executor, workspaceId: string, actor: AuditActor, requestId: string, event: AuditEvent): Promise<AuditRecord> {
     const key = event.details ? await this.#fingerprintKey(tx, workspaceId) : Buffer.alloc(0)
@@ -145,8 +154,11 @@ export class AuditLog {
    * signed one.
    */
   async verify(db: Executor, workspaceId: string, checkpoint?: { treeSize: number; rootHash: Uint8Array }): Promise<VerifyResult> {
-    const verifier = new ChainVerifier()
     const range = new CompactRange()
+    const treeSize = checkpoint?.treeSize ?? 0
+    const verifier = new ChainVerifier((bytes) => {
+      if (range.size < treeSize) range.push(leafHash(bytes))
+    })
     let after = 0
     let last: ChainedRecord | undefined
     for (;;) {
@@ -154,11 +166,8 @@ export class AuditLog {
       for (const r of page) {
         if (!verifier.push(r)) return verifier.result()
         last = r
-        if (checkpoint && range.size < checkpoint.treeSize) {
-          range.append(leafHash(entryBytes(r)))
-          if (range.size === checkpoint.treeSize && !Buffer.from(range.root()).equals(Buffer.from(checkpoint.rootHash))) {
-            return { ...verifier.result(), ok: false, firstBad: { seq: r.seq, id: r.id, reason: `the entries up to ${r.seq} do not hash to the signed checkpoint root` } }
-          }
+        if (checkpoint && r.seq === treeSize && !Buffer.from(range.root()).equals(Buffer.from(checkpoint.rootHash))) {
+          return { ...verifier.result(), ok: false, firstBad: { seq: r.seq, id: r.id, reason: `the entries up to ${r.seq} do not hash to the signed checkpoint root` } }
         }
       }
       if (page.length < 5000) break

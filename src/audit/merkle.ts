@@ -405,6 +405,22 @@ export class CompactRange {
     return completed
   }
 
+  /**
+   * Appends one leaf hash like append(), without reporting the completed nodes: the cheaper
+   * path for a verifier that only needs the root.
+   */
+  push(leafHashValue: Uint8Array): void {
+    let hash = requireHash(leafHashValue, 'leafHash')
+    if (this.#size >= Number.MAX_SAFE_INTEGER) throw new RangeError('tree is full')
+    let index = this.#size
+    while (index % 2 === 1) {
+      hash = hashChildren(this.#peaks.pop() as Uint8Array, hash)
+      index = (index - 1) / 2
+    }
+    this.#peaks.push(hash)
+    this.#size += 1
+  }
+
   /** MTH of the leaves appended so far (EMPTY_ROOT when none), in O(log n) hashes. */
   root(): Uint8Array {
     if (this.#peaks.length === 0) return EMPTY_ROOT_BYTES.slice()

@@ -93,15 +93,16 @@ export function verifyExport(exp: AuditExport, trustedKey?: string): OfflineResu
   else if (!sameCheckpoint(exp.checkpoint, signed)) problems.push('the checkpoint\'s treeSize or rootHash differs from the signed note')
   const treeSize = signed ? Number(signed.treeSize) : 0
 
-  const verifier = new ChainVerifier()
   const range = new CompactRange()
+  const verifier = new ChainVerifier((bytes) => {
+    if (range.size < treeSize) range.push(leafHash(bytes))
+  })
   for (const e of exp.entries) {
     if (e.workspaceId !== exp.workspace.id) {
       problems.push(`entry ${e.seq} belongs to another workspace`)
       break
     }
     if (!verifier.push({ ...e, prevHash: fromHex(e.prevHash), hash: fromHex(e.hash) })) break
-    if (range.size < treeSize) range.append(exportedLeafHash(e))
   }
   const chain = verifier.result()
   if (!chain.ok) problems.push(`the hash chain breaks at entry ${chain.firstBad!.seq}: ${chain.firstBad!.reason}`)

@@ -21,10 +21,16 @@ export interface VerifyResult {
  * first entry whose sequence, previous hash or hash (over its canonical bytes) is wrong and names it.
  */
 export class ChainVerifier {
+  readonly #onEntry: ((bytes: Buffer, r: ChainedRecord) => void) | undefined
   #prev: Buffer = GENESIS_HASH
   #expectSeq = 1
   #checked = 0
   #bad: VerifyResult['firstBad']
+
+  /** `onEntry` sees each verified entry's canonical bytes (e.g. to build its Merkle tree without serialising twice). */
+  constructor(onEntry?: (bytes: Buffer, r: ChainedRecord) => void) {
+    this.#onEntry = onEntry
+  }
 
   /** Checks one entry; returns false once the chain is broken. */
   push(r: ChainedRecord): boolean {
@@ -48,6 +54,7 @@ export class ChainVerifier {
     if (!h.equals(Buffer.from(r.hash))) return fail('its content does not match its hash')
     this.#prev = h
     this.#expectSeq++
+    this.#onEntry?.(bytes, r)
     return true
   }
 

@@ -2,7 +2,6 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { verifyCheckpoint } from '../../audit/checkpoint.js'
 import { extendsCheckpoint, originOf, verifyExport, verifyProofFile, type AuditExport, type ExportedEntry, type InclusionProofFile } from '../../audit/offline.js'
 import { CompactRange, leafHash } from '../../audit/merkle.js'
-import { entryBytes } from '../../audit/entry.js'
 import { ChainVerifier } from '../../audit/verify.js'
 import { loadSeen, saveSeen } from '../audit-state.js'
 import { ExitError } from '../exit-error.js'
@@ -40,13 +39,14 @@ export async function auditVerify(opts: Opts & { file?: string; publicKey?: stri
   if (opts.file) return verifyFile(opts.file, trustedKeyOf(opts), !!opts.json)
   const client = await connect(opts)
   const ws = await client.workspace(await resolveWorkspace(client, opts))
-  const v = new ChainVerifier()
-  const range = new CompactRange()
   // A fresh checkpoint, so the signed root covers the log as it is now.
   const { checkpoint, publicKey } = await client.issueAuditCheckpoint(ws.slug)
+  const range = new CompactRange()
+  const v = new ChainVerifier((bytes) => {
+    if (range.size < checkpoint.treeSize) range.push(leafHash(bytes))
+  })
   for await (const e of client.allAuditEntries(ws.slug)) {
     if (!v.push({ ...e, prevHash: Buffer.from(e.prevHash, 'hex'), hash: Buffer.from(e.hash, 'hex') })) break
-    if (range.size < checkpoint.treeSize) range.append(leafHash(entryBytes(e)))
   }
   const r = v.result()
   if (!r.ok) {
