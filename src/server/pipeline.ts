@@ -78,6 +78,14 @@ export function registerRoute(app: FastifyInstance, ctx: AppContext, route: AnyR
       let result
       if (route.mode === 'write') {
         result = await ctx.committer.run(async (tx) => {
+          // @NOTE the chain lock before the change: changing first would lock rows (a secret),
+          // then wait for the chain held by another node's batch that waits for those rows —
+          // a deadlock, and a failed write.
+          try {
+            await ctx.audit.lock(tx, workspace.id)
+          } catch (err) {
+            throw new AuditUnavailableError({ cause: err })
+          }
           const r = await route.handler({ ...base, db: tx } satisfies HandlerContext<unknown, unknown, unknown>)
           const events = eventsOf(r.audit)
           if (events.length === 0) throw new InternalError('write route returned no audit event')
