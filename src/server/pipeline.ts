@@ -91,13 +91,13 @@ export function registerRoute(app: FastifyInstance, ctx: AppContext, route: AnyR
           if (events.length === 0) throw new InternalError('write route returned no audit event')
           await appendAll(tx, events)
           return r
-        })
+        }, workspace.id)
       } else {
         result = await route.handler({ ...base, db: ctx.store.readDb })
         const events = eventsOf(result.audit)
         if (events.length) {
           try {
-            await ctx.committer.run((tx) => appendAll(tx, events))
+            await ctx.committer.run((tx) => appendAll(tx, events), workspace.id)
           } catch (err) {
             throw err instanceof CofferError ? err : new AuditUnavailableError({ cause: err })
           }

@@ -22,8 +22,7 @@ interface Pending {
 export class GroupCommitter {
   readonly #db: Kysely<Database>
   readonly #maxBatch: number
-  #queue: Pending[] = []
-  #running = false
+  readonly #partitions = new Map<string, { queue: Pending[]; running: boolean }>()
   #closed = false
   /** Batches committed and units carried, for metrics and benchmarks. */
   readonly stats = { batches: 0, units: 0 }
@@ -33,34 +32,46 @@ export class GroupCommitter {
     this.#maxBatch = options.maxBatch ?? 256
   }
 
-  /** Runs `work` in the next batch and resolves with its result once the batch is durable. */
-  run<T>(work: Work<T>): Promise<T> {
+  /**
+   * Runs `work` in the next batch of its partition and resolves with its result once the
+   * batch is durable. A batch holds units of one partition only (the pipeline uses the
+   * workspace): on PostgreSQL a batch then locks one workspace's audit chain, so batches of
+   * several nodes cannot wait on each other's chains in opposite orders.
+   */
+  run<T>(work: Work<T>, partition = ''): Promise<T> {
     if (this.#closed) return Promise.reject(new Error('the committer is closed'))
+    let p = this.#partitions.get(partition)
+    if (!p) {
+      p = { queue: [], running: false }
+      this.#partitions.set(partition, p)
+    }
+    const part = p
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ work, resolve: resolve as (v: unknown) => void, reject })
-      if (!this.#running) void this.#drain()
+      part.queue.push({ work, resolve: resolve as (v: unknown) => void, reject })
+      if (!part.running) void this.#drain(partition, part)
     })
   }
 
   /** Waits for queued work to finish and refuses new work. */
   async close(): Promise<void> {
     this.#closed = true
-    while (this.#running || this.#queue.length) await new Promise((r) => setTimeout(r, 5))
+    while ([...this.#partitions.values()].some((p) => p.running || p.queue.length)) await new Promise((r) => setTimeout(r, 5))
   }
 
-  async #drain(): Promise<void> {
-    this.#running = true
+  async #drain(partition: string, part: { queue: Pending[]; running: boolean }): Promise<void> {
+    part.running = true
     try {
-      while (this.#queue.length) {
+      while (part.queue.length) {
         // @NOTE yield once before taking a batch: requests whose reads were in flight get to
         // enqueue their units, so one durable COMMIT carries many of them (better-sqlite3
         // blocks the event loop during COMMIT, so without this every batch holds one unit).
         await new Promise((resolve) => setImmediate(resolve))
-        const batch = this.#queue.splice(0, this.#maxBatch)
+        const batch = part.queue.splice(0, this.#maxBatch)
         await this.#commit(batch)
       }
     } finally {
-      this.#running = false
+      part.running = false
+      if (part.queue.length === 0) this.#partitions.delete(partition)
     }
   }
 

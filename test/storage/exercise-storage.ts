@@ -270,6 +270,26 @@ export function exerciseStorage(open: () => Promise<OpenedStore>): void {
     }
   }))
 
+  test('GroupCommitter: a batch holds units of one partition only', () => withStore(open, async ({ store }) => {
+    const committer = new GroupCommitter(store.db)
+    try {
+      const seen: Array<{ partition: string; tx: unknown }> = []
+      const units = ['a', 'b'].flatMap((partition) => Array.from({ length: 20 }, (_, i) =>
+        committer.run(async (tx) => {
+          seen.push({ partition, tx })
+          await tx.insertInto('meta').values({ key: `${partition}-${i}`, value: Buffer.from('1') }).execute()
+        }, partition)))
+      await Promise.all(units)
+      const txs = new Map<unknown, Set<string>>()
+      for (const s of seen) txs.set(s.tx, (txs.get(s.tx) ?? new Set()).add(s.partition))
+      for (const parts of txs.values()) assert.equal(parts.size, 1, 'a transaction carried units of two partitions')
+      assert.ok(txs.size < 40, 'units of a partition still share batches')
+      assert.equal((await store.db.selectFrom('meta').select('key').where('key', 'like', '%-%').execute()).length, 40)
+    } finally {
+      await committer.close()
+    }
+  }))
+
   test('GroupCommitter: a failing unit rejects only itself and only its writes roll back', () => withStore(open, async ({ store }) => {
     const committer = new GroupCommitter(store.db)
     try {
