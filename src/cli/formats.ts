@@ -127,6 +127,10 @@ function formatYaml(secrets: ReadonlyArray<SecretEntry>): string {
     // return, or other control characters); those go double-quoted instead.
     if (value.includes('\n') && !/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\ufeff\u2028\u2029]/.test(value) && !/[ \t]$/m.test(value)) {
       node.type = Scalar.BLOCK_LITERAL;
+    } else if (/[\n\r]/.test(value)) {
+      // Otherwise the library may still pick a block scalar itself, which loses a line of
+      // only spaces (" \n" came back as "\n": found by the round-trip property, seed 522639478).
+      node.type = Scalar.QUOTE_DOUBLE;
     }
     doc.set(key, node);
   }

@@ -155,6 +155,11 @@ describe('formatSecrets', () => {
     assert.ok(formatSecrets([], 'json') === '{}\n', 'empty json');
   });
 
+  test('yaml keeps lines of only spaces (regression: seed 522639478)', () => {
+    const secrets = [{ key: 'A', value: ' \n' }, { key: 'B', value: 'x\n  \ny' }, { key: 'C', value: '\t\n' }];
+    assertEntries(parseSecrets(formatSecrets(secrets, 'yaml'), 'yaml'), secrets);
+  });
+
   test('yaml keeps every value a string', () => {
     const tricky = ['true', 'false', 'null', '~', '0123', '1e3', '0x1F', '.inf', '- x', ': x', '? x', '#c', '&a', '*a',
       '!tag', '@x', '`x', '%x', '', ' lead', 'trail ', 'yes', 'No', '12:30', '2024-01-01', '[a]', '{a: 1}', "'q'", '"d"',
