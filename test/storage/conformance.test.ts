@@ -61,6 +61,6 @@ for (const engine of ['sqlite', 'postgres'] as const) {
     continue
   }
   describe(engine, engine === 'postgres' && !pg.ok ? { skip: 'PostgreSQL unreachable' } : {}, () => {
-    exerciseStorage(engine === 'sqlite' ? openSqlite : openPostgres)
+    exerciseStorage(engine === 'sqlite' ? openSqlite : openPostgres, { multiNode: engine === 'postgres' })
   })
 }
