@@ -1,5 +1,10 @@
-import { sql, type Kysely, type Transaction } from 'kysely'
+import { CompiledQuery, type Kysely, type Transaction } from 'kysely'
 import type { Database } from './schema.js'
+
+// The same text on SQLite and PostgreSQL; compiled once, not per unit.
+const SAVEPOINT = CompiledQuery.raw('SAVEPOINT unit')
+const RELEASE = CompiledQuery.raw('RELEASE SAVEPOINT unit')
+const ROLLBACK_TO = CompiledQuery.raw('ROLLBACK TO SAVEPOINT unit')
 
 /** A unit of work: runs inside a transaction shared with other units of the same batch. */
 export type Work<T> = (tx: Transaction<Database>) => Promise<T>
@@ -85,14 +90,14 @@ export class GroupCommitter {
             outcomes.push({ ok: true, value: await p.work(tx) })
             continue
           }
-          await sql`SAVEPOINT unit`.execute(tx)
+          await tx.executeQuery(SAVEPOINT)
           try {
             const value = await p.work(tx)
-            await sql`RELEASE SAVEPOINT unit`.execute(tx)
+            await tx.executeQuery(RELEASE)
             outcomes.push({ ok: true, value })
           } catch (err) {
-            await sql`ROLLBACK TO SAVEPOINT unit`.execute(tx)
-            await sql`RELEASE SAVEPOINT unit`.execute(tx)
+            await tx.executeQuery(ROLLBACK_TO)
+            await tx.executeQuery(RELEASE)
             outcomes.push({ ok: false, err })
           }
         }
