@@ -9,10 +9,8 @@ import { addMember, ensureUser, issueToken } from '../../src/identity/identity-s
 import { API_ROUTES } from '../../src/server/app.js'
 import type { AnyRoute } from '../../src/server/route.js'
 import { api, startHarness, type EngineName, type Harness } from '../helpers/harness.js'
-import { pgAvailable } from '../helpers/pg.js'
+import { describeEachEngine } from '../helpers/engines.js'
 
-// pgAvailable throws under COFFER_REQUIRE_PG=1; that must fail the run, not skip it.
-const pg = await pgAvailable().then((ok) => ({ ok, error: undefined as unknown }), (error: unknown) => ({ ok: false, error }))
 
 type Client = ReturnType<typeof api>
 type Reply = { status: number; body: any; headers: Record<string, unknown> }
@@ -461,14 +459,4 @@ function suite(engine: EngineName): void {
   })
 }
 
-for (const engine of ['sqlite', 'postgres'] as const) {
-  if (engine === 'postgres' && pg.error !== undefined) {
-    describe(engine, () => {
-      test('PostgreSQL is required (COFFER_REQUIRE_PG=1)', () => {
-        throw pg.error
-      })
-    })
-    continue
-  }
-  describe(engine, engine === 'postgres' && !pg.ok ? { skip: 'PostgreSQL unreachable' } : {}, () => suite(engine))
-}
+describeEachEngine(suite)

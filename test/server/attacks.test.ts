@@ -14,10 +14,8 @@ import { API_ROUTES, buildApp } from '../../src/server/app.js'
 import type { AnyRoute } from '../../src/server/route.js'
 import type { Store } from '../../src/storage/database.js'
 import { api, startHarness, type EngineName, type Harness } from '../helpers/harness.js'
-import { pgAvailable } from '../helpers/pg.js'
+import { describeEachEngine } from '../helpers/engines.js'
 
-// pgAvailable throws under COFFER_REQUIRE_PG=1; that must fail the run, not skip it.
-const pg = await pgAvailable().then((ok) => ({ ok, error: undefined as unknown }), (error: unknown) => ({ ok: false, error }))
 
 const canary = (label: string) => `${label}-${randomBytes(18).toString('hex')}`
 
@@ -654,14 +652,4 @@ function suite(engine: EngineName): void {
   })
 }
 
-for (const engine of ['sqlite', 'postgres'] as const) {
-  if (engine === 'postgres' && pg.error !== undefined) {
-    describe(engine, () => {
-      test('PostgreSQL is required (COFFER_REQUIRE_PG=1)', () => {
-        throw pg.error
-      })
-    })
-    continue
-  }
-  describe(engine, engine === 'postgres' && !pg.ok ? { skip: 'PostgreSQL unreachable' } : {}, () => suite(engine))
-}
+describeEachEngine(suite)

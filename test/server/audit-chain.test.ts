@@ -9,10 +9,8 @@ import { rowToRecord } from '../../src/audit/audit-log.js'
 import { canonicalJson, type Json } from '../../src/audit/canonical-json.js'
 import { chainHash, entryBytes } from '../../src/audit/entry.js'
 import { api, startHarness, type EngineName, type Harness } from '../helpers/harness.js'
-import { pgAvailable } from '../helpers/pg.js'
+import { describeEachEngine } from '../helpers/engines.js'
 
-// pgAvailable throws under COFFER_REQUIRE_PG=1; that must fail the run, not skip it.
-const pg = await pgAvailable().then((ok) => ({ ok, error: undefined as unknown }), (error: unknown) => ({ ok: false, error }))
 
 const FINGERPRINT = /^hmac-sha256:[A-Za-z0-9_-]{43}$/
 const UA = 'coffer-audit-test/1.0'
@@ -322,14 +320,4 @@ function suite(engine: EngineName): void {
   })
 }
 
-for (const engine of ['sqlite', 'postgres'] as const) {
-  if (engine === 'postgres' && pg.error !== undefined) {
-    describe(engine, () => {
-      test('PostgreSQL is required (COFFER_REQUIRE_PG=1)', () => {
-        throw pg.error
-      })
-    })
-    continue
-  }
-  describe(engine, engine === 'postgres' && !pg.ok ? { skip: 'PostgreSQL unreachable' } : {}, () => suite(engine))
-}
+describeEachEngine(suite)

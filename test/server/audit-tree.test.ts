@@ -30,10 +30,9 @@ import { openStore, type Executor, type Store } from '../../src/storage/database
 import { MIGRATIONS } from '../../src/storage/migrations.js'
 import { currentSchemaVersion, migrate } from '../../src/storage/migrator.js'
 import { api, startHarness, type EngineName, type Harness } from '../helpers/harness.js'
-import { createTestDatabase, pgAvailable } from '../helpers/pg.js'
+import { createTestDatabase } from '../helpers/pg.js'
+import { describeEachEngine } from '../helpers/engines.js'
 
-// pgAvailable throws under COFFER_REQUIRE_PG=1; that must fail the run, not skip it.
-const pg = await pgAvailable().then((ok) => ({ ok, error: undefined as unknown }), (error: unknown) => ({ ok: false, error }))
 
 interface Entry extends AuditRecord {
   prevHash: string
@@ -537,14 +536,4 @@ function suite(engine: EngineName): void {
   })
 }
 
-for (const engine of ['sqlite', 'postgres'] as const) {
-  if (engine === 'postgres' && pg.error !== undefined) {
-    describe(engine, () => {
-      test('PostgreSQL is required (COFFER_REQUIRE_PG=1)', () => {
-        throw pg.error
-      })
-    })
-    continue
-  }
-  describe(engine, engine === 'postgres' && !pg.ok ? { skip: 'PostgreSQL unreachable' } : {}, () => suite(engine))
-}
+describeEachEngine(suite)

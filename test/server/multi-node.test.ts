@@ -18,10 +18,9 @@ import { chainHash, entryBytes, GENESIS_HASH } from '../../src/audit/entry.js'
 import { leafHash, rootFromLeafHashes, verifyConsistency, verifyInclusion } from '../../src/audit/merkle.js'
 import { originOf, type ExportedEntry } from '../../src/audit/offline.js'
 import { verifyChain } from '../../src/audit/verify.js'
-import { createTestDatabase, pgAvailable } from '../helpers/pg.js'
+import { createTestDatabase } from '../helpers/pg.js'
+import { describePostgres } from '../helpers/engines.js'
 
-// pgAvailable throws under COFFER_REQUIRE_PG=1; that must fail the run, not skip it.
-const pg = await pgAvailable().then((ok) => ({ ok, error: undefined as unknown }), (error: unknown) => ({ ok: false, error }))
 
 const ROOT = join(import.meta.dirname, '..', '..')
 const BIN = join(ROOT, 'bin', 'coffer.js')
@@ -309,15 +308,4 @@ function suite(): void {
   })
 }
 
-if (pg.error !== undefined) {
-  describe('multi-node on one PostgreSQL', () => {
-    test('PostgreSQL is required (COFFER_REQUIRE_PG=1)', () => {
-      throw pg.error
-    })
-  })
-} else {
-  describe('multi-node on one PostgreSQL', () => {
-    if (pg.ok) suite()
-    else test(`${NODES} servers on one PostgreSQL database`, { skip: 'PostgreSQL unreachable' }, () => {})
-  })
-}
+describePostgres('multi-node on one PostgreSQL', suite)

@@ -4,13 +4,11 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { describe, test } from 'node:test'
 import { openStore, type Store } from '../../src/storage/database.js'
-import { createTestDatabase, pgAvailable } from '../helpers/pg.js'
+import { createTestDatabase } from '../helpers/pg.js'
+import { describeEachEngine } from '../helpers/engines.js'
 import { exerciseStorage, type OpenedStore } from './exercise-storage.js'
 
-// pgAvailable throws under COFFER_REQUIRE_PG=1; that must fail the run, not skip it.
-const pg = await pgAvailable().then((ok) => ({ ok, error: undefined as unknown }), (error: unknown) => ({ ok: false, error }))
 
 async function openSqlite(): Promise<OpenedStore> {
   const dir = await mkdtemp(join(tmpdir(), 'coffer-storage-'))
@@ -51,16 +49,4 @@ async function openPostgres(): Promise<OpenedStore> {
   }
 }
 
-for (const engine of ['sqlite', 'postgres'] as const) {
-  if (engine === 'postgres' && pg.error !== undefined) {
-    describe(engine, () => {
-      test('PostgreSQL is required (COFFER_REQUIRE_PG=1)', () => {
-        throw pg.error
-      })
-    })
-    continue
-  }
-  describe(engine, engine === 'postgres' && !pg.ok ? { skip: 'PostgreSQL unreachable' } : {}, () => {
-    exerciseStorage(engine === 'sqlite' ? openSqlite : openPostgres, { multiNode: engine === 'postgres' })
-  })
-}
+describeEachEngine((engine) => exerciseStorage(engine === 'sqlite' ? openSqlite : openPostgres, { multiNode: engine === 'postgres' }))
