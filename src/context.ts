@@ -44,6 +44,7 @@ export async function createContext(config: ServerConfig, secrets: ServerSecrets
     const auditTree = new AuditTree(provider)
     await auditTree.init(store.db)
     const committer = new GroupCommitter(store.db)
+    committer.onUnitRollback((tx) => audit.forget(tx))
     const secretService = new SecretService({ dataKeys })
     return {
       config, store, committer, dataKeys, audit, auditTree, secrets: secretService, createdKeyFile,

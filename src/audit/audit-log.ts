@@ -35,6 +35,13 @@ export interface AuditEvent {
   details?: { [key: string]: AuditDetail }
 }
 
+/** A workspace chain's tip: sequence, hash and Merkle peaks. */
+interface Tip {
+  seq: number
+  hash: Buffer
+  peaks: Buffer
+}
+
 /** Who did it and through which request. */
 export interface AuditActor {
   type: 'user' | 'system'
@@ -77,6 +84,7 @@ export class AuditLog {
   readonly #engine: Engine
   readonly #fingerprintKey: (db: Executor, workspaceId: string) => Promise<Buffer>
 
+  readonly #tips = new WeakMap<object, Map<string, Tip>>()
   readonly #q = {
     head: new QueryTemplate<'ws'>((db, p) => {
       const q = db.selectFrom('audit_heads').select(['seq', 'hash', 'peaks']).where('workspace_id', '=', p('ws'))
@@ -109,7 +117,36 @@ export class AuditLog {
    * several nodes lock the chain first, then rows, and cannot deadlock on the same secret.
    */
   async lock(tx: Executor, workspaceId: string): Promise<void> {
-    if (this.#engine === 'postgres') await this.#q.head.run(tx, { ws: workspaceId })
+    if (this.#engine === 'postgres') await this.#tip(tx, workspaceId)
+  }
+
+  /**
+   * Drops what `tx` remembered of chain tips. The group committer calls it when it rolls a
+   * unit back to its savepoint, since the unit may have appended entries that no longer exist.
+   */
+  forget(tx: object): void {
+    this.#tips.delete(tx)
+  }
+
+  /**
+   * The chain tip as `tx` sees it. Read from audit_heads once per transaction (FOR UPDATE on
+   * PostgreSQL, so the lock is held from then on) and then kept in memory: the next unit of
+   * the same batch appends without reading it again.
+   */
+  async #tip(tx: Executor, workspaceId: string): Promise<Tip> {
+    const known = this.#tips.get(tx)?.get(workspaceId)
+    if (known) return known
+    const head = (await this.#q.head.run<{ seq: number; hash: Buffer; peaks: Buffer }>(tx, { ws: workspaceId })).rows[0]
+    if (!head) throw new Error('audit chain missing for workspace')
+    const tip = { seq: Number(head.seq), hash: Buffer.from(head.hash), peaks: Buffer.from(head.peaks) }
+    this.#remember(tx, workspaceId, tip)
+    return tip
+  }
+
+  #remember(tx: object, workspaceId: string, tip: Tip): void {
+    let m = this.#tips.get(tx)
+    if (!m) this.#tips.set(tx, (m = new Map()))
+    m.set(workspaceId, tip)
   }
 
   /** Appends one entry to the workspace's chain within `tx` and returns it. */
@@ -118,26 +155,29 @@ export class AuditLog {
     const details = canonicalJson(event.details ? resolveDetails(event.details, key) : {})
     // @NOTE FOR UPDATE serialises appenders of one workspace across nodes (PostgreSQL);
     // SQLite already has a single writer.
-    const head = (await this.#q.head.run<{ seq: number; hash: Buffer; peaks: Buffer }>(tx, { ws: workspaceId })).rows[0]
-    if (!head) throw new Error('audit chain missing for workspace')
+    const head = await this.#tip(tx, workspaceId)
     const record: AuditRecord = {
-      workspaceId, seq: Number(head.seq) + 1, id: randomUUID(), time: new Date().toISOString(),
+      workspaceId, seq: head.seq + 1, id: randomUUID(), time: new Date().toISOString(),
       actor: { type: actor.type, id: actor.id, ip: actor.ip, userAgent: actor.userAgent.slice(0, 512) },
       requestId, action: event.action, target: event.target, details,
     }
-    const prev = Buffer.from(head.hash)
+    const prev = head.hash
     const bytes = entryBytes(record)
     const hash = chainHash(prev, bytes)
     // The entry is also leaf number seq-1 of the workspace's RFC 9162 tree.
-    const range = unpackPeaks(Number(head.seq), head.peaks)
+    const range = unpackPeaks(head.seq, head.peaks)
     const nodes = range.append(leafHash(bytes))
+    const peaks = packPeaks(range)
+    // Until every statement below succeeds, the remembered tip stays the old one.
+    this.forget(tx)
     await this.#q.entry.run(tx, {
       ws: workspaceId, seq: record.seq, id: record.id, time: record.time, actorType: record.actor.type, actorId: record.actor.id,
       actorIp: record.actor.ip, actorUa: record.actor.userAgent, requestId, action: record.action, targetType: record.target.type,
       targetId: record.target.id, details, prev, hash,
     })
     await insertNodes(tx, workspaceId, nodes)
-    await this.#q.advance.run(tx, { ws: workspaceId, seq: record.seq, hash, peaks: packPeaks(range) })
+    await this.#q.advance.run(tx, { ws: workspaceId, seq: record.seq, hash, peaks })
+    this.#remember(tx, workspaceId, { seq: record.seq, hash, peaks })
     return record
   }
 

@@ -29,6 +29,7 @@ export class GroupCommitter {
   readonly #maxBatch: number
   readonly #partitions = new Map<string, { queue: Pending[]; running: boolean }>()
   #closed = false
+  readonly #onRollback: Array<(tx: Transaction<Database>) => void> = []
   /** Batches committed and units carried, for metrics and benchmarks. */
   readonly stats = { batches: 0, units: 0 }
 
@@ -55,6 +56,14 @@ export class GroupCommitter {
       part.queue.push({ work, resolve: resolve as (v: unknown) => void, reject })
       if (!part.running) void this.#drain(partition, part)
     })
+  }
+
+  /**
+   * Calls `listener` whenever a unit is rolled back to its savepoint inside a batch, so that
+   * whatever a service remembered of that transaction's writes can be forgotten.
+   */
+  onUnitRollback(listener: (tx: Transaction<Database>) => void): void {
+    this.#onRollback.push(listener)
   }
 
   /** Waits for queued work to finish and refuses new work. */
@@ -98,6 +107,7 @@ export class GroupCommitter {
           } catch (err) {
             await tx.executeQuery(ROLLBACK_TO)
             await tx.executeQuery(RELEASE)
+            for (const listener of this.#onRollback) listener(tx)
             outcomes.push({ ok: false, err })
           }
         }
