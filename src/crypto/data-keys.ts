@@ -1,6 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import { DecryptionError, RootKeyMismatchError } from '../errors.js'
+import type { SelectQueryBuilder } from 'kysely'
 import type { Executor } from '../storage/database.js'
+import type { Database } from '../storage/schema.js'
 import { DekCache } from './dek-cache.js'
 import { lp } from './encoding.js'
 import type { DataKey, KeyRef } from './envelope.js'
@@ -9,6 +11,8 @@ import { dataKeyAad, type DataKeyScope, type KeyProvider } from './key-provider.
 const ROOT_CHECK = 'root_key_check'
 const ROOT_CHECK_AAD = Buffer.from('coffer/root-key-check/v1', 'utf8')
 const FINGERPRINT_AAD = Buffer.from('coffer/fingerprint-key/v1', 'utf8')
+
+type DataKeyQuery = SelectQueryBuilder<Database, 'data_keys', { id: string; version: number; wrapped: Buffer }>
 
 /** A cached plaintext key; `key` is the only sensitive part. */
 interface CachedKey extends DataKey {}
@@ -76,41 +80,26 @@ export class DataKeys {
   }
 
   /** The key new writes in `scope` use. */
-  async primary(db: Executor, scope: DataKeyScope): Promise<DataKey> {
-    const cacheId = `primary:${scopeId(scope)}`
-    const hit = this.#cache.get(cacheId)
-    if (hit) return hit
-    const row = await db
-      .selectFrom('data_keys')
-      .select(['id', 'version', 'wrapped'])
-      .where('workspace_id', '=', scope.workspaceId)
-      .where('project_id', '=', scope.projectId)
-      .where('environment_id', '=', scope.environmentId)
-      .where('state', '=', 'primary')
-      .executeTakeFirst()
-    if (!row) throw new DecryptionError()
-    const dek = await this.#unwrap(row, scope)
-    this.#cache.set(cacheId, dek)
-    return dek
+  primary(db: Executor, scope: DataKeyScope): Promise<DataKey> {
+    return this.#load(`primary:${scopeId(scope)}`, db, scope, (q) => q.where('state', '=', 'primary'))
   }
 
   /**
    * The exact key `ref` names, provided it belongs to `scope`. A ciphertext naming a key of
    * another scope fails like any other decryption failure.
    */
-  async byRef(db: Executor, ref: KeyRef, scope: DataKeyScope): Promise<DataKey> {
-    const cacheId = `${scopeId(scope)}:${ref.id}:${ref.version}`
+  byRef(db: Executor, ref: KeyRef, scope: DataKeyScope): Promise<DataKey> {
+    return this.#load(`${scopeId(scope)}:${ref.id}:${ref.version}`, db, scope, (q) => q.where('id', '=', ref.id).where('version', '=', ref.version))
+  }
+
+  /** A key of `scope` picked by `which`, from the cache or unwrapped from its row. */
+  async #load(cacheId: string, db: Executor, scope: DataKeyScope, which: (q: DataKeyQuery) => DataKeyQuery): Promise<DataKey> {
     const hit = this.#cache.get(cacheId)
     if (hit) return hit
-    const row = await db
-      .selectFrom('data_keys')
-      .select(['id', 'version', 'wrapped'])
-      .where('id', '=', ref.id)
-      .where('version', '=', ref.version)
-      .where('workspace_id', '=', scope.workspaceId)
-      .where('project_id', '=', scope.projectId)
-      .where('environment_id', '=', scope.environmentId)
-      .executeTakeFirst()
+    const row = await which(
+      db.selectFrom('data_keys').select(['id', 'version', 'wrapped'])
+        .where('workspace_id', '=', scope.workspaceId).where('project_id', '=', scope.projectId).where('environment_id', '=', scope.environmentId),
+    ).executeTakeFirst()
     if (!row) throw new DecryptionError()
     const dek = await this.#unwrap(row, scope)
     this.#cache.set(cacheId, dek)
