@@ -23,7 +23,7 @@
 // exception, Ctrl-C, the script's own deadline). Exits 1 if any append fails, a chain does not
 // verify, or a proof does not verify.
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
-import { closeSync, fsyncSync, openSync, rmSync, writeFileSync, writeSync, mkdtempSync } from 'node:fs'
+import { rmSync, writeFileSync, mkdtempSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import BetterSqlite3 from 'better-sqlite3'
@@ -41,6 +41,7 @@ import { readEnv } from '../src/ops/env.js'
 import { buildSecrets } from '../src/ops/secrets.js'
 import { createTestDatabase, pgAvailable } from '../test/helpers/pg.js'
 import { args, fsType, percentile, printTable, ratio, waitForIdle, type Cell } from './lib/harness.js'
+import { fsyncBaseline } from './lib/fsync.js'
 
 type EngineName = 'sqlite' | 'postgres'
 
@@ -151,27 +152,6 @@ async function openEnv(engine: EngineName): Promise<Env> {
   }
 }
 
-/** Raw durability baseline: sequential 4 KiB write + fsync in `dir`, for `seconds`. */
-function fsyncBaseline(dir: string, seconds: number): { perSec: number; p50: number; p99: number } {
-  const file = join(dir, 'fsync-probe')
-  const fd = openSync(file, 'w')
-  const buf = randomBytes(4096)
-  const lat: number[] = []
-  const end = performance.now() + seconds * 1000
-  try {
-    while (performance.now() < end) {
-      const t = performance.now()
-      writeSync(fd, buf, 0, buf.length, 0)
-      fsyncSync(fd)
-      lat.push(performance.now() - t)
-    }
-  } finally {
-    closeSync(fd)
-    rmSync(file, { force: true })
-  }
-  lat.sort((a, b) => a - b)
-  return { perSec: lat.length / seconds, p50: percentile(lat, 50), p99: percentile(lat, 99) }
-}
 
 /** A seeded PRNG (mulberry32): the same random entries and sizes every run. */
 function prng(seed: number): () => number {

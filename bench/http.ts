@@ -15,7 +15,7 @@
 // that shows the CPU ceiling, not a durable configuration).
 import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { closeSync, fsyncSync, openSync, writeFileSync, writeSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
@@ -26,6 +26,7 @@ import {
   seed, startBaseline, startCoffer, type Cell,
 } from './lib/harness.js'
 import { measure, type RunResult } from './lib/load.js'
+import { fsyncBaseline } from './lib/fsync.js'
 
 const A = args()
 const DURATION = Number(A.get('duration') ?? 10)
@@ -49,25 +50,6 @@ const autocannonVersion = (require('autocannon/package.json') as { version: stri
 const fastifyVersion = (require('fastify/package.json') as { version: string }).version
 const cofferVersion = spawnSync(process.execPath, [COFFER_BIN, '--version'], { encoding: 'utf8' }).stdout.trim()
 
-/** Raw durability baseline: sequential 4 KiB write + fsync in the data dir's filesystem, for `seconds`. */
-function fsyncBaseline(dir: string, seconds: number): { perSec: number; p50: number; p99: number } {
-  const fd = openSync(join(dir, 'fsync-probe'), 'w')
-  const buf = randomBytes(4096)
-  const lat: number[] = []
-  const end = performance.now() + seconds * 1000
-  try {
-    while (performance.now() < end) {
-      const t = performance.now()
-      writeSync(fd, buf, 0, buf.length, 0)
-      fsyncSync(fd)
-      lat.push(performance.now() - t)
-    }
-  } finally {
-    closeSync(fd)
-  }
-  lat.sort((a, b) => a - b)
-  return { perSec: lat.length / seconds, p50: lat[Math.floor(lat.length * 0.5)] ?? NaN, p99: lat[Math.floor(lat.length * 0.99)] ?? NaN }
-}
 
 const otherLoad = await waitForIdle(Number(A.get('wait-idle') ?? 0))
 const base = makeTempDir('coffer-bench-http-', A.get('tmpdir'))
