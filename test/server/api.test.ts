@@ -10,6 +10,7 @@ import { API_ROUTES } from '../../src/server/app.js'
 import type { AnyRoute } from '../../src/server/route.js'
 import { api, startHarness, type EngineName, type Harness } from '../helpers/harness.js'
 import { describeEachEngine } from '../helpers/engines.js'
+import { fillUrl, sampleBody } from '../helpers/routes.js'
 
 
 type Client = ReturnType<typeof api>
@@ -37,13 +38,7 @@ async function memberToken(h: Harness, role: Role): Promise<string> {
   return token
 }
 
-function fill(url: string, refs: Record<string, string>): string {
-  return url.replace(/:([A-Za-z]+)/g, (_m, name: string) => {
-    const v = refs[name]
-    assert.ok(v, `a value for :${name}`)
-    return encodeURIComponent(v)
-  })
-}
+const fill = fillUrl
 
 const SAMPLE_BODIES: Record<string, unknown> = {
   'POST /v1/workspaces/:workspace/tokens': { name: 'sample' },
@@ -54,13 +49,7 @@ const SAMPLE_BODIES: Record<string, unknown> = {
   'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/secrets/:key/rollback': { version: 1 },
 }
 
-/** A body that passes the route's schema, so that what is tested is auth, not validation. */
-function bodyFor(r: AnyRoute): unknown {
-  if (!r.body) return r.method === 'POST' ? {} : undefined
-  const sample = SAMPLE_BODIES[`${r.method} ${r.url}`] ?? {}
-  assert.ok(r.body.safeParse(sample).success, `add a valid sample body for ${r.method} ${r.url} to SAMPLE_BODIES`)
-  return sample
-}
+const bodyFor = (r: AnyRoute) => sampleBody(r, SAMPLE_BODIES)
 
 async function inject(h: Harness, r: AnyRoute, url: string, authorization?: string): Promise<Reply> {
   const body = bodyFor(r)

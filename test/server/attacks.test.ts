@@ -15,6 +15,7 @@ import type { AnyRoute } from '../../src/server/route.js'
 import type { Store } from '../../src/storage/database.js'
 import { api, startHarness, type EngineName, type Harness } from '../helpers/harness.js'
 import { describeEachEngine } from '../helpers/engines.js'
+import { fillUrl, sampleBody } from '../helpers/routes.js'
 
 
 const canary = (label: string) => `${label}-${randomBytes(18).toString('hex')}`
@@ -286,19 +287,8 @@ function suite(engine: EngineName): void {
       'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/secrets': { secrets: [{ key: 'B_SECRET', value: 'overwritten' }] },
       'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/secrets/:key/rollback': { version: 1 },
     }
-    function bodyFor(r: AnyRoute): unknown {
-      if (!r.body) return r.method === 'POST' ? {} : undefined
-      const sample = SAMPLE_BODIES[`${r.method} ${r.url}`] ?? {}
-      assert.ok(r.body.safeParse(sample).success, `add a valid sample body for ${r.method} ${r.url} to SAMPLE_BODIES`)
-      return sample
-    }
-    function fill(url: string, refs: Record<string, string>): string {
-      return url.replace(/:([A-Za-z]+)/g, (_m, name: string) => {
-        const v = refs[name]
-        assert.ok(v, `a value for :${name}`)
-        return encodeURIComponent(v)
-      })
-    }
+    const bodyFor = (r: AnyRoute) => sampleBody(r, SAMPLE_BODIES)
+    const fill = fillUrl
     async function call(token: string, r: AnyRoute, url: string) {
       const body = bodyFor(r)
       const res = await h.app.inject({ method: r.method, url, headers: { authorization: `Bearer ${token}` }, ...(body === undefined ? {} : { payload: body as object }) })
