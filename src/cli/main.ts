@@ -126,6 +126,10 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON')
     .action(lazy(() => import('./commands/audit.js'), (m) => m.auditVerifyProof))
 
+  const keys = program.command('keys').description('Root and data keys')
+  keys.command('init-hsm').description('Create the root key inside the PKCS#11 token named by COFFER_PKCS11_* (run once)')
+    .action(lazy(() => import('./commands/keys.js'), (m) => m.keysInitHsm))
+
   const token = program.command('token').description('Personal access tokens')
   scoped(token.command('create').argument('<name>').description('Create a token (printed once)'), { project: false })
     .option('--expires-in-days <n>', 'expiry in days')

@@ -18,5 +18,11 @@ export async function createKeyProvider(config: KeyProviderConfig, secrets: Serv
         key.fill(0)
       }
     }
+    case 'pkcs11': {
+      // Loaded only when configured: the native PKCS#11 binding is not needed otherwise.
+      const { Pkcs11KeyProvider } = await import('./pkcs11-key-provider.js')
+      const provider = await Pkcs11KeyProvider.open({ module: config.module, tokenLabel: config.tokenLabel, keyLabel: config.keyLabel, pin: secrets.pkcs11Pin ?? '' })
+      return { provider, createdKeyFile: false }
+    }
   }
 }

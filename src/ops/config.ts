@@ -6,7 +6,10 @@ export type DatabaseConfig =
   | { readonly engine: 'sqlite'; readonly path: string }
   | { readonly engine: 'postgres'; readonly url: string }
 
-export type KeyProviderConfig = { readonly provider: 'local'; readonly keyFileDir: string }
+/** Where the root key lives; the PKCS#11 PIN is a secret and lives in ServerSecrets. */
+export type KeyProviderConfig =
+  | { readonly provider: 'local'; readonly keyFileDir: string }
+  | { readonly provider: 'pkcs11'; readonly module: string; readonly tokenLabel: string; readonly keyLabel: string }
 
 /** Validated, defaulted, non-secret server configuration; safe to log. */
 export interface ServerConfig {
@@ -38,6 +41,16 @@ function int(setting: string, raw: string | number | undefined, def: number, min
   const n = Number(s)
   if (n < min || n > max) throw new ConfigError(setting, `must be between ${min} and ${max}`)
   return n
+}
+
+function keyProviderConfig(env: ServerEnv, dataDir: string): KeyProviderConfig {
+  const provider = env.COFFER_KEY_PROVIDER ?? 'local'
+  if (provider === 'local') return { provider: 'local', keyFileDir: dataDir }
+  if (provider !== 'pkcs11') throw new ConfigError('COFFER_KEY_PROVIDER', 'must be local or pkcs11')
+  if (!env.COFFER_PKCS11_MODULE) throw new ConfigError('COFFER_PKCS11_MODULE', 'is required with COFFER_KEY_PROVIDER=pkcs11 (the PKCS#11 library, e.g. /usr/lib/softhsm/libsofthsm2.so)')
+  if (!env.COFFER_PKCS11_TOKEN_LABEL) throw new ConfigError('COFFER_PKCS11_TOKEN_LABEL', 'is required with COFFER_KEY_PROVIDER=pkcs11')
+  if (!env.COFFER_PKCS11_PIN) throw new ConfigError('COFFER_PKCS11_PIN', 'is required with COFFER_KEY_PROVIDER=pkcs11')
+  return { provider: 'pkcs11', module: env.COFFER_PKCS11_MODULE, tokenLabel: env.COFFER_PKCS11_TOKEN_LABEL, keyLabel: env.COFFER_PKCS11_KEY_LABEL ?? 'coffer-root' }
 }
 
 /**
@@ -81,7 +94,7 @@ export function buildConfig(env: ServerEnv, overrides: ConfigOverrides = {}, cwd
     host,
     port,
     database,
-    keyProvider: { provider: 'local', keyFileDir: dataDir },
+    keyProvider: keyProviderConfig(env, dataDir),
     logLevel,
     bodyLimit: int('COFFER_BODY_LIMIT', env.COFFER_BODY_LIMIT, 2 * 1024 * 1024, 1024, 64 * 1024 * 1024),
     dekCache: {

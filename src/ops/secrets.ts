@@ -7,8 +7,14 @@ import type { ServerEnv } from './env.js'
  */
 export class ServerSecrets {
   readonly #rootKey: Buffer | undefined
-  constructor(rootKey: Buffer | undefined) {
+  readonly #pkcs11Pin: string | undefined
+  constructor(rootKey: Buffer | undefined, pkcs11Pin?: string) {
     this.#rootKey = rootKey
+    this.#pkcs11Pin = pkcs11Pin
+  }
+  /** The PIN of the PKCS#11 token, if set (COFFER_PKCS11_PIN). */
+  get pkcs11Pin(): string | undefined {
+    return this.#pkcs11Pin
   }
   /** The root key from COFFER_ROOT_KEY, if set. */
   get rootKey(): Buffer | undefined {
@@ -25,10 +31,10 @@ export class ServerSecrets {
 /** Validates the sensitive settings; COFFER_ROOT_KEY must be base64 of exactly 32 bytes. */
 export function buildSecrets(env: ServerEnv): ServerSecrets {
   const raw = env.COFFER_ROOT_KEY
-  if (raw === undefined) return new ServerSecrets(undefined)
+  if (raw === undefined) return new ServerSecrets(undefined, env.COFFER_PKCS11_PIN)
   const s = raw.trim()
   if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(s)) throw new ConfigError('COFFER_ROOT_KEY', 'must be base64 of 32 random bytes (e.g. openssl rand -base64 32)')
   const key = Buffer.from(s.replaceAll('-', '+').replaceAll('_', '/'), 'base64')
   if (key.length !== 32) throw new ConfigError('COFFER_ROOT_KEY', `must decode to 32 bytes, not ${key.length}`)
-  return new ServerSecrets(key)
+  return new ServerSecrets(key, env.COFFER_PKCS11_PIN)
 }

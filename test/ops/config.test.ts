@@ -52,7 +52,7 @@ describe('buildConfig defaults', () => {
     const abs = config({ COFFER_DATA_DIR: '/var/lib/coffer' })
     assert.equal(abs.dataDir, '/var/lib/coffer')
     assert.deepEqual(abs.database, { engine: 'sqlite', path: '/var/lib/coffer/coffer.db' })
-    assert.equal(abs.keyProvider.keyFileDir, '/var/lib/coffer')
+    assert.deepEqual(abs.keyProvider, { provider: 'local', keyFileDir: '/var/lib/coffer' })
   })
 
   test('readEnv treats empty strings as unset and ignores other variables', () => {
@@ -124,7 +124,7 @@ describe('overrides', () => {
     assert.equal(c.dataDir, join(CWD, 'flag-data'))
     assert.equal(c.host, '0.0.0.0')
     assert.equal(c.port, 9100)
-    assert.equal(c.keyProvider.keyFileDir, join(CWD, 'flag-data'))
+    assert.deepEqual(c.keyProvider, { provider: 'local', keyFileDir: join(CWD, 'flag-data') })
     assert.equal(config({ COFFER_PORT: '9000' }, { port: '9200' }).port, 9200)
   })
 })
@@ -212,5 +212,30 @@ describe('scrub', () => {
   test('leaves ordinary text alone', () => {
     const text = 'listen EADDRINUSE: address already in use 127.0.0.1:8700'
     assert.equal(scrub(text), text)
+  })
+})
+
+describe('key provider settings', () => {
+  const hsm = { COFFER_KEY_PROVIDER: 'pkcs11', COFFER_PKCS11_MODULE: '/usr/lib/softhsm/libsofthsm2.so', COFFER_PKCS11_TOKEN_LABEL: 'coffer', COFFER_PKCS11_PIN: '1234' }
+
+  test('local is the default', () => {
+    assert.equal(config({}).keyProvider.provider, 'local')
+  })
+
+  test('pkcs11 takes module, token and key label; the PIN stays out of the config', () => {
+    const c = config(hsm)
+    assert.deepEqual(c.keyProvider, { provider: 'pkcs11', module: hsm.COFFER_PKCS11_MODULE, tokenLabel: 'coffer', keyLabel: 'coffer-root' })
+    assert.ok(!JSON.stringify(c).includes('1234'), 'the PIN is not in the loggable config')
+    assert.equal(buildSecrets(readEnv(hsm)).pkcs11Pin, '1234')
+    assert.equal(config({ ...hsm, COFFER_PKCS11_KEY_LABEL: 'other' }).keyProvider.provider, 'pkcs11')
+  })
+
+  test('each missing or invalid setting is named', () => {
+    throwsConfig(() => config({ COFFER_KEY_PROVIDER: 'vault' }), 'COFFER_KEY_PROVIDER', 'unknown provider')
+    for (const name of ['COFFER_PKCS11_MODULE', 'COFFER_PKCS11_TOKEN_LABEL', 'COFFER_PKCS11_PIN'] as const) {
+      const env: Record<string, string> = { ...hsm }
+      delete env[name]
+      throwsConfig(() => config(env), name, `missing ${name}`)
+    }
   })
 })
