@@ -24,5 +24,11 @@ export async function createKeyProvider(config: KeyProviderConfig, secrets: Serv
       const provider = await Pkcs11KeyProvider.open({ module: config.module, tokenLabel: config.tokenLabel, keyLabel: config.keyLabel, pin: secrets.pkcs11Pin ?? '' })
       return { provider, createdKeyFile: false }
     }
+    case 'aws-kms': {
+      // Loaded only when configured: the AWS SDK is not needed otherwise.
+      const { AwsKmsKeyProvider } = await import('./aws-kms-key-provider.js')
+      const provider = await AwsKmsKeyProvider.open({ keyId: config.keyId, region: config.region, ...(config.endpoint ? { endpoint: config.endpoint } : {}) })
+      return { provider, createdKeyFile: false }
+    }
   }
 }

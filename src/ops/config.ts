@@ -6,10 +6,14 @@ export type DatabaseConfig =
   | { readonly engine: 'sqlite'; readonly path: string }
   | { readonly engine: 'postgres'; readonly url: string }
 
-/** Where the root key lives; the PKCS#11 PIN is a secret and lives in ServerSecrets. */
+/**
+ * Where the root key lives; the PKCS#11 PIN is a secret and lives in ServerSecrets. AWS
+ * credentials are never configured here: the AWS SDK's default chain finds them.
+ */
 export type KeyProviderConfig =
   | { readonly provider: 'local'; readonly keyFileDir: string }
   | { readonly provider: 'pkcs11'; readonly module: string; readonly tokenLabel: string; readonly keyLabel: string }
+  | { readonly provider: 'aws-kms'; readonly keyId: string; readonly region: string; readonly endpoint?: string }
 
 /** Validated, defaulted, non-secret server configuration; safe to log. */
 export interface ServerConfig {
@@ -46,11 +50,30 @@ function int(setting: string, raw: string | number | undefined, def: number, min
 function keyProviderConfig(env: ServerEnv, dataDir: string): KeyProviderConfig {
   const provider = env.COFFER_KEY_PROVIDER ?? 'local'
   if (provider === 'local') return { provider: 'local', keyFileDir: dataDir }
-  if (provider !== 'pkcs11') throw new ConfigError('COFFER_KEY_PROVIDER', 'must be local or pkcs11')
+  if (provider === 'aws-kms') return awsKmsConfig(env)
+  if (provider !== 'pkcs11') throw new ConfigError('COFFER_KEY_PROVIDER', 'must be local, pkcs11 or aws-kms')
   if (!env.COFFER_PKCS11_MODULE) throw new ConfigError('COFFER_PKCS11_MODULE', 'is required with COFFER_KEY_PROVIDER=pkcs11 (the PKCS#11 library, e.g. /usr/lib/softhsm/libsofthsm2.so)')
   if (!env.COFFER_PKCS11_TOKEN_LABEL) throw new ConfigError('COFFER_PKCS11_TOKEN_LABEL', 'is required with COFFER_KEY_PROVIDER=pkcs11')
   if (!env.COFFER_PKCS11_PIN) throw new ConfigError('COFFER_PKCS11_PIN', 'is required with COFFER_KEY_PROVIDER=pkcs11')
   return { provider: 'pkcs11', module: env.COFFER_PKCS11_MODULE, tokenLabel: env.COFFER_PKCS11_TOKEN_LABEL, keyLabel: env.COFFER_PKCS11_KEY_LABEL ?? 'coffer-root' }
+}
+
+function awsKmsConfig(env: ServerEnv): KeyProviderConfig {
+  const keyId = env.COFFER_AWS_KMS_KEY_ID?.trim()
+  if (!keyId) throw new ConfigError('COFFER_AWS_KMS_KEY_ID', 'is required with COFFER_KEY_PROVIDER=aws-kms (a key id, key ARN or alias/…)')
+  const region = (env.COFFER_AWS_REGION ?? env.AWS_REGION)?.trim()
+  if (!region) throw new ConfigError('COFFER_AWS_REGION', 'is required with COFFER_KEY_PROVIDER=aws-kms when AWS_REGION is not set')
+  if (!/^[a-z]{2}(-[a-z0-9]+)+-\d+$/.test(region)) throw new ConfigError('COFFER_AWS_REGION', 'must be an AWS region name, e.g. eu-west-1')
+  const endpoint = env.COFFER_AWS_KMS_ENDPOINT
+  if (endpoint === undefined) return { provider: 'aws-kms', keyId, region }
+  let url: URL
+  try {
+    url = new URL(endpoint)
+  } catch {
+    throw new ConfigError('COFFER_AWS_KMS_ENDPOINT', 'is not a valid URL')
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError('COFFER_AWS_KMS_ENDPOINT', 'must be an http:// or https:// URL')
+  return { provider: 'aws-kms', keyId, region, endpoint }
 }
 
 /**

@@ -19,6 +19,11 @@ export interface ServerEnv {
   COFFER_PKCS11_TOKEN_LABEL?: string
   COFFER_PKCS11_KEY_LABEL?: string
   COFFER_PKCS11_PIN?: string
+  COFFER_AWS_KMS_KEY_ID?: string
+  COFFER_AWS_REGION?: string
+  COFFER_AWS_KMS_ENDPOINT?: string
+  /** The AWS SDK's own region variable: the default for COFFER_AWS_REGION. */
+  AWS_REGION?: string
 }
 
 const NAMES: Array<keyof ServerEnv> = [
@@ -26,6 +31,7 @@ const NAMES: Array<keyof ServerEnv> = [
   'COFFER_LOG_LEVEL', 'COFFER_BODY_LIMIT', 'COFFER_DEK_CACHE_SIZE', 'COFFER_DEK_CACHE_TTL',
   'COFFER_CHECKPOINT_INTERVAL', 'COFFER_AUDIT_VERIFY_INTERVAL',
   'COFFER_KEY_PROVIDER', 'COFFER_PKCS11_MODULE', 'COFFER_PKCS11_TOKEN_LABEL', 'COFFER_PKCS11_KEY_LABEL', 'COFFER_PKCS11_PIN',
+  'COFFER_AWS_KMS_KEY_ID', 'COFFER_AWS_REGION', 'COFFER_AWS_KMS_ENDPOINT', 'AWS_REGION',
 ]
 
 /** Reads the server's settings from `source` (process.env by default); empty strings count as unset. */

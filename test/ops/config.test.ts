@@ -239,3 +239,40 @@ describe('key provider settings', () => {
     }
   })
 })
+
+describe('aws-kms key provider settings (config only; KMS is a mock of the remote service in the provider tests)', () => {
+  const arn = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab'
+  const kms = { COFFER_KEY_PROVIDER: 'aws-kms', COFFER_AWS_KMS_KEY_ID: arn, COFFER_AWS_REGION: 'eu-west-1' }
+
+  test('aws-kms takes the key id and region; the endpoint is optional', () => {
+    assert.deepEqual(config(kms).keyProvider, { provider: 'aws-kms', keyId: arn, region: 'eu-west-1' })
+    assert.deepEqual(config({ ...kms, COFFER_AWS_KMS_KEY_ID: 'alias/coffer', COFFER_AWS_KMS_ENDPOINT: 'https://vpce-1.kms.eu-west-1.vpce.amazonaws.com' }).keyProvider, {
+      provider: 'aws-kms',
+      keyId: 'alias/coffer',
+      region: 'eu-west-1',
+      endpoint: 'https://vpce-1.kms.eu-west-1.vpce.amazonaws.com',
+    })
+  })
+
+  test('the region defaults to AWS_REGION; COFFER_AWS_REGION wins over it', () => {
+    const { COFFER_AWS_REGION: _, ...noRegion } = kms
+    const fromAws = config({ ...noRegion, AWS_REGION: 'us-east-2' }).keyProvider
+    assert.equal(fromAws.provider === 'aws-kms' && fromAws.region, 'us-east-2')
+    const both = config({ ...kms, AWS_REGION: 'us-east-2' }).keyProvider
+    assert.equal(both.provider === 'aws-kms' && both.region, 'eu-west-1')
+  })
+
+  test('a missing key id or region, and an invalid region or endpoint, are named', () => {
+    const { COFFER_AWS_KMS_KEY_ID: _k, ...noKey } = kms
+    throwsConfig(() => config(noKey), 'COFFER_AWS_KMS_KEY_ID', 'missing key id')
+    const { COFFER_AWS_REGION: _r, ...noRegion } = kms
+    throwsConfig(() => config(noRegion), 'COFFER_AWS_REGION', 'missing region, no AWS_REGION')
+    throwsConfig(() => config({ ...kms, COFFER_AWS_REGION: 'Europe West' }), 'COFFER_AWS_REGION', 'invalid region')
+    throwsConfig(() => config({ ...kms, COFFER_AWS_KMS_ENDPOINT: 'not a url' }), 'COFFER_AWS_KMS_ENDPOINT', 'invalid endpoint')
+    throwsConfig(() => config({ ...kms, COFFER_AWS_KMS_ENDPOINT: 'ftp://kms.example' }), 'COFFER_AWS_KMS_ENDPOINT', 'non-http endpoint')
+  })
+
+  test('an unknown provider is still refused, naming COFFER_KEY_PROVIDER', () => {
+    throwsConfig(() => config({ ...kms, COFFER_KEY_PROVIDER: 'aws' }), 'COFFER_KEY_PROVIDER', 'unknown provider')
+  })
+})
