@@ -129,6 +129,31 @@ async function checkStoredTree(db: Executor, workspaceId: string, leaves: Uint8A
 }
 
 function suite(engine: EngineName): void {
+  test('a tampered stored node makes served proofs fail against the signed root', async () => {
+    const h = await startHarness(engine)
+    try {
+      const a = api(h.app, h.a.token)
+      const W = `/v1/workspaces/${h.a.slug}`
+      assert.equal((await a.post(`${W}/projects`, { name: 'Nodes' })).status, 201)
+      for (const k of ['N1', 'N2', 'N3', 'N4', 'N5']) assert.equal((await a.put(`${W}/projects/nodes/environments/development/secrets/${k}`, { value: 'x' })).status, 200)
+      const cp = (await a.post(`${W}/audit/checkpoints`)).body.checkpoint as { note: string; treeSize: number }
+      const pk = (await h.app.inject({ method: 'GET', url: '/v1/audit/public-key' })).json().publicKey as string
+      const root = openCheckpoint(cp.note, pk, { origin: origin(h.a.id) }).rootHash
+      const proofOk = async (seq: number) => {
+        const p = (await a.get(`${W}/audit/proofs/inclusion?seq=${seq}&treeSize=${cp.treeSize}`)).body
+        return verifyInclusion(p.leafIndex, p.treeSize, Buffer.from(p.leafHash, 'base64'), (p.proof as string[]).map((x) => Buffer.from(x, 'base64')), root)
+      }
+      assert.equal(await proofOk(1), true)
+      // An attacker with database access rewrites the stored hash of leaf 2 (a sibling in
+      // leaf 1's proof): the server now serves a proof that no longer reaches the signed root.
+      await sql.raw(engine === 'sqlite' ? 'DROP TRIGGER audit_nodes_no_update' : 'ALTER TABLE audit_nodes DISABLE TRIGGER USER').execute(h.ctx.store.db)
+      await h.ctx.store.db.updateTable('audit_nodes').set({ hash: randomBytes(32) }).where('workspace_id', '=', h.a.id).where('level', '=', 0).where('idx', '=', 1).execute()
+      assert.equal(await proofOk(1), false, 'the client catches the forged node')
+    } finally {
+      await h.close()
+    }
+  })
+
   describe('checkpoints, proofs and stored subtrees', () => {
     let h: Harness
     let a: Client
