@@ -24,6 +24,7 @@
 //   that carries a single signature makes it fail to open.
 
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto'
+import { isUint8Array } from '../crypto/encoding.js'
 
 /** The stable code of every CheckpointError. */
 export const CHECKPOINT_INVALID = 'ERR_CHECKPOINT_INVALID'
@@ -155,16 +156,6 @@ const BASE64_32 = /^[A-Za-z0-9+/]{43}=$/
 
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
-// %TypedArray%.prototype[@@toStringTag] reads the internal slot, so this recognises Buffers and
-// Uint8Arrays from other realms and cannot be fooled by an object faking `length`.
-const typedArrayTag: ((this: unknown) => unknown) | undefined = Object.getOwnPropertyDescriptor(
-  Object.getPrototypeOf(Uint8Array.prototype) as object,
-  Symbol.toStringTag,
-)?.get
-
-function isUint8Array(value: unknown): value is Uint8Array {
-  return typedArrayTag !== undefined ? typedArrayTag.call(value) === 'Uint8Array' : value instanceof Uint8Array
-}
 
 /**
  * The bytes of s if it is the canonical standard base64 encoding of them (alphabet A–Z a–z 0–9
@@ -322,14 +313,7 @@ function parseVerifierKeyAs(vkey: unknown, what: string): NoteVerifierKey {
   } catch {
     throw new TypeError(`${what}: the public key is not a valid Ed25519 key`)
   }
-  const parsed: NoteVerifierKey = Object.freeze({
-    name,
-    keyId,
-    get publicKey() {
-      return publicKey.slice()
-    },
-    verifierKey: formatVerifierKey(name, keyId, publicKey),
-  })
+  const parsed: NoteVerifierKey = keyView(name, keyId, publicKey)
   verifierKeys.set(parsed, keyObject)
   return parsed
 }
@@ -342,6 +326,18 @@ function parseVerifierKeyAs(vkey: unknown, what: string): NoteVerifierKey {
  */
 export function parseVerifierKey(vkey: string): NoteVerifierKey {
   return parseVerifierKeyAs(vkey, 'verifierKey')
+}
+
+/** The public, frozen face of a parsed key: name, key ID, a copy of the public key, its vkey. */
+function keyView(name: string, keyId: number, publicKey: Uint8Array): NoteVerifierKey {
+  return Object.freeze({
+    name,
+    keyId,
+    get publicKey() {
+      return publicKey.slice()
+    },
+    verifierKey: formatVerifierKey(name, keyId, publicKey),
+  })
 }
 
 function parseSignerKeyAs(skey: unknown, what: string): NoteSignerKey {
@@ -365,14 +361,7 @@ function parseSignerKeyAs(skey: unknown, what: string): NoteSignerKey {
   const keyId = computeKeyId(name, publicKey)
   // The key ID is of the *public* key, so it can only be checked once that is derived.
   if (keyId !== Number.parseInt(hash, 16)) throw new TypeError(`${what}: the key ID does not match the name and key`)
-  const parsed: NoteSignerKey = Object.freeze({
-    name,
-    keyId,
-    get publicKey() {
-      return publicKey.slice()
-    },
-    verifierKey: formatVerifierKey(name, keyId, publicKey),
-  })
+  const parsed: NoteSignerKey = keyView(name, keyId, publicKey)
   signerKeys.set(parsed, privateKey)
   return parsed
 }

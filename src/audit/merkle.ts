@@ -12,6 +12,7 @@
 //   Perfect subtrees never change once complete, so they are what a log stores.
 
 import { createHash, timingSafeEqual } from 'node:crypto'
+import { isUint8Array } from '../crypto/encoding.js'
 
 /** Length in bytes of every hash in the tree (SHA-256). */
 export const HASH_SIZE = 32
@@ -38,17 +39,6 @@ export const EMPTY_ROOT: Uint8Array = EMPTY_ROOT_BYTES.slice()
 // ---------------------------------------------------------------------------------------------
 // Input checks
 
-// %TypedArray%.prototype[@@toStringTag] reads the internal [[TypedArrayName]] slot, so this
-// recognises Buffers and Uint8Arrays from other realms, and cannot be fooled by a subclass or an
-// object that overrides `length` or Symbol.toStringTag.
-const typedArrayTag: ((this: unknown) => unknown) | undefined = Object.getOwnPropertyDescriptor(
-  Object.getPrototypeOf(Uint8Array.prototype) as object,
-  Symbol.toStringTag,
-)?.get
-
-function isUint8Array(value: unknown): value is Uint8Array {
-  return typedArrayTag !== undefined ? typedArrayTag.call(value) === 'Uint8Array' : value instanceof Uint8Array
-}
 
 /** A private copy of value if it is a Uint8Array of exactly HASH_SIZE bytes, else undefined. */
 function asHash(value: unknown): Uint8Array | undefined {

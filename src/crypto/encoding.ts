@@ -37,3 +37,16 @@ export function bytesToUuid(b: Uint8Array): string {
 export function isUuid(s: string): boolean {
   return UUID_RE.test(s)
 }
+
+// %TypedArray%.prototype[@@toStringTag] reads the internal [[TypedArrayName]] slot, so this
+// recognises Buffers and Uint8Arrays from other realms, and cannot be fooled by a subclass or an
+// object that overrides `length` or Symbol.toStringTag.
+const typedArrayTag: ((this: unknown) => unknown) | undefined = Object.getOwnPropertyDescriptor(
+  Object.getPrototypeOf(Uint8Array.prototype) as object,
+  Symbol.toStringTag,
+)?.get
+
+/** True for a real Uint8Array (or Buffer), from any realm; false for look-alikes. */
+export function isUint8Array(value: unknown): value is Uint8Array {
+  return typedArrayTag !== undefined ? typedArrayTag.call(value) === 'Uint8Array' : value instanceof Uint8Array
+}
