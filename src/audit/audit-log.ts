@@ -50,6 +50,13 @@ export interface AuditActor {
   userAgent: string
 }
 
+function hasSensitive(d: AuditDetail): boolean {
+  if (d instanceof Sensitive) return true
+  if (Array.isArray(d)) return d.some(hasSensitive)
+  if (d !== null && typeof d === 'object') return Object.values(d).some(hasSensitive)
+  return false
+}
+
 function resolveDetails(d: AuditDetail, key: Buffer): Json {
   if (d instanceof Sensitive) return d.fingerprint(key)
   if (Array.isArray(d)) return d.map((x) => resolveDetails(x, key))
@@ -151,7 +158,8 @@ export class AuditLog {
 
   /** Appends one entry to the workspace's chain within `tx` and returns it. */
   async append(tx: Executor, workspaceId: string, actor: AuditActor, requestId: string, event: AuditEvent): Promise<AuditRecord> {
-    const key = event.details ? await this.#fingerprintKey(tx, workspaceId) : Buffer.alloc(0)
+    // Only events that carry a Sensitive value need the workspace's fingerprint key.
+    const key = event.details && hasSensitive(event.details) ? await this.#fingerprintKey(tx, workspaceId) : Buffer.alloc(0)
     const details = canonicalJson(event.details ? resolveDetails(event.details, key) : {})
     // @NOTE FOR UPDATE serialises appenders of one workspace across nodes (PostgreSQL);
     // SQLite already has a single writer.

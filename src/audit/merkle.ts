@@ -379,19 +379,8 @@ export class CompactRange {
    * Throws TypeError unless leafHash is 32 bytes, RangeError past 2^53 - 1 leaves.
    */
   append(leafHashValue: Uint8Array): TreeNode[] {
-    let hash = requireHash(leafHashValue, 'leafHash')
-    if (this.#size >= Number.MAX_SAFE_INTEGER) throw new RangeError('tree is full')
-    let index = this.#size
-    let level = 0
-    const completed: TreeNode[] = [{ level, index, hash: hash.slice() }]
-    while (index % 2 === 1) {
-      hash = hashChildren(this.#peaks.pop() as Uint8Array, hash)
-      level += 1
-      index = (index - 1) / 2
-      completed.push({ level, index, hash: hash.slice() })
-    }
-    this.#peaks.push(hash)
-    this.#size += 1
+    const completed: TreeNode[] = []
+    this.#add(leafHashValue, completed)
     return completed
   }
 
@@ -400,12 +389,20 @@ export class CompactRange {
    * path for a verifier that only needs the root.
    */
   push(leafHashValue: Uint8Array): void {
+    this.#add(leafHashValue)
+  }
+
+  #add(leafHashValue: Uint8Array, completed?: TreeNode[]): void {
     let hash = requireHash(leafHashValue, 'leafHash')
     if (this.#size >= Number.MAX_SAFE_INTEGER) throw new RangeError('tree is full')
     let index = this.#size
+    let level = 0
+    completed?.push({ level, index, hash: hash.slice() })
     while (index % 2 === 1) {
       hash = hashChildren(this.#peaks.pop() as Uint8Array, hash)
+      level += 1
       index = (index - 1) / 2
+      completed?.push({ level, index, hash: hash.slice() })
     }
     this.#peaks.push(hash)
     this.#size += 1
