@@ -1,10 +1,12 @@
-import { sql, type Transaction } from 'kysely'
+import type { Transaction } from 'kysely'
 import type { Engine } from './database.js'
 import type { Database } from './schema.js'
 import { rowToRecord } from '../audit/audit-log.js'
 import { entryBytes } from '../audit/entry.js'
 import { CompactRange, leafHash } from '../audit/merkle.js'
 import { insertNodes, packPeaks } from '../audit/tree-store.js'
+import { appendOnlyTriggers, runStatements as run } from './migrations/ddl.js'
+import { LATER } from './migrations/index.js'
 
 /** One forward-only schema step. Applied in its own transaction; never edited once released. */
 export interface Migration {
@@ -13,26 +15,7 @@ export interface Migration {
   up(tx: Transaction<Database>, engine: Engine): Promise<void>
 }
 
-async function run(tx: Transaction<Database>, statements: string[]): Promise<void> {
-  for (const s of statements) await sql.raw(s).execute(tx)
-}
-
-function appendOnlyTriggers(engine: Engine, table: string): string[] {
-  if (engine === 'sqlite') {
-    return [
-      `CREATE TRIGGER ${table}_no_update BEFORE UPDATE ON ${table} BEGIN SELECT RAISE(ABORT, '${table} is append-only'); END`,
-      `CREATE TRIGGER ${table}_no_delete BEFORE DELETE ON ${table} BEGIN SELECT RAISE(ABORT, '${table} is append-only'); END`,
-    ]
-  }
-  return [
-    `CREATE FUNCTION ${table}_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '${table} is append-only'; END $$`,
-    `CREATE TRIGGER ${table}_no_update BEFORE UPDATE OR DELETE ON ${table} FOR EACH ROW EXECUTE FUNCTION ${table}_append_only()`,
-    `CREATE TRIGGER ${table}_no_truncate BEFORE TRUNCATE ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION ${table}_append_only()`,
-  ]
-}
-
-/** Every migration this version of Coffer knows, in order. */
-export const MIGRATIONS: readonly Migration[] = [
+const BUILT_IN: readonly Migration[] = [
   {
     version: 1,
     name: 'initial',
@@ -120,6 +103,12 @@ export const MIGRATIONS: readonly Migration[] = [
     },
   },
 ]
+
+/**
+ * Every migration this version of Coffer knows, in version order. Later steps live one per
+ * file in ./migrations/ and are listed here.
+ */
+export const MIGRATIONS: readonly Migration[] = [...BUILT_IN, ...LATER].sort((a, b) => a.version - b.version)
 
 /** The newest schema version this code knows. */
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version

@@ -1,0 +1,29 @@
+import { sql, type Transaction } from 'kysely'
+import type { Engine } from '../database.js'
+import type { Database } from '../schema.js'
+
+/** Column types that differ between the engines. */
+export function types(engine: Engine): { blob: string; big: string } {
+  return engine === 'sqlite' ? { blob: 'BLOB', big: 'INTEGER' } : { blob: 'BYTEA', big: 'BIGINT' }
+}
+
+/** Runs raw DDL statements in order. */
+export async function runStatements(tx: Transaction<Database>, statements: string[]): Promise<void> {
+  for (const s of statements) await sql.raw(s).execute(tx)
+}
+
+/** Triggers that refuse UPDATE, DELETE (and on PostgreSQL TRUNCATE) on `table`. */
+export function appendOnlyTriggers(engine: Engine, table: string): string[] {
+  if (engine === 'sqlite') {
+    return [
+      `CREATE TRIGGER ${table}_no_update BEFORE UPDATE ON ${table} BEGIN SELECT RAISE(ABORT, '${table} is append-only'); END`,
+      `CREATE TRIGGER ${table}_no_delete BEFORE DELETE ON ${table} BEGIN SELECT RAISE(ABORT, '${table} is append-only'); END`,
+    ]
+  }
+  return [
+    `CREATE FUNCTION ${table}_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '${table} is append-only'; END $$`,
+    `CREATE TRIGGER ${table}_no_update BEFORE UPDATE OR DELETE ON ${table} FOR EACH ROW EXECUTE FUNCTION ${table}_append_only()`,
+    `CREATE TRIGGER ${table}_no_truncate BEFORE TRUNCATE ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION ${table}_append_only()`,
+  ]
+}
+
