@@ -1,29 +1,34 @@
 import { randomBytes, randomUUID } from 'node:crypto'
-import { DecryptionError, RootKeyMismatchError } from '../errors.js'
-import type { SelectQueryBuilder } from 'kysely'
+import { DecryptionError, RootKeyMigrationError, RootKeyMismatchError } from '../errors.js'
 import type { Executor } from '../storage/database.js'
-import type { Database } from '../storage/schema.js'
 import { DekCache } from './dek-cache.js'
 import { lp } from './encoding.js'
 import type { DataKey, KeyRef } from './envelope.js'
 import { dataKeyAad, type DataKeyScope, type KeyProvider } from './key-provider.js'
 
-const ROOT_CHECK = 'root_key_check'
-const ROOT_CHECK_AAD = Buffer.from('coffer/root-key-check/v1', 'utf8')
-const FINGERPRINT_AAD = Buffer.from('coffer/fingerprint-key/v1', 'utf8')
+/** The meta row holding a value wrapped by the root key, checked at every start. */
+export const ROOT_CHECK = 'root_key_check'
+export const ROOT_CHECK_AAD = Buffer.from('coffer/root-key-check/v1', 'utf8')
+/** Set while `coffer keys migrate`/`rotate-root` rewraps keys; no server starts meanwhile. */
+export const ROOT_MIGRATION = 'root_key_migration'
 
-type DataKeyQuery = SelectQueryBuilder<Database, 'data_keys', { id: string; version: number; wrapped: Buffer }>
+/** AAD of a workspace's wrapped audit fingerprint key. */
+export function fingerprintAad(workspaceId: string): Buffer {
+  return Buffer.concat([FINGERPRINT_AAD, lp(workspaceId)])
+}
+const FINGERPRINT_AAD = Buffer.from('coffer/fingerprint-key/v1', 'utf8')
 
 /** A cached plaintext key; `key` is the only sensitive part. */
 interface CachedKey extends DataKey {}
 
-function scopeId(s: DataKeyScope): string {
-  return `${s.workspaceId}/${s.projectId}/${s.environmentId}`
+function refId(s: DataKeyScope, id: string, version: number): string {
+  return `${s.workspaceId}/${s.projectId}/${s.environmentId}:${id}:${version}`
 }
 
 /**
- * Data keys: creates them wrapped by the root key, finds the primary key of a scope and the
- * exact key a ciphertext names, and keeps plaintext keys only in a bounded TTL cache.
+ * Data keys: creates them wrapped by the root key, picks (and counts) the primary key of a
+ * scope for each write, finds the exact key a ciphertext names, rotates and destroys versions,
+ * and keeps plaintext keys only in a bounded TTL cache.
  */
 export class DataKeys {
   readonly #provider: KeyProvider
@@ -43,6 +48,8 @@ export class DataKeys {
    * Throws RootKeyMismatchError when the key is not the one the database was made with.
    */
   async checkRootKey(db: Executor): Promise<void> {
+    const migrating = await db.selectFrom('meta').select('value').where('key', '=', ROOT_MIGRATION).executeTakeFirst()
+    if (migrating) throw new RootKeyMigrationError(JSON.parse(Buffer.from(migrating.value).toString('utf8')) as { from: string; to: string })
     let row = await db.selectFrom('meta').select('value').where('key', '=', ROOT_CHECK).executeTakeFirst()
     if (!row) {
       // @NOTE a database that already holds keys but no check value was not made by this
@@ -66,22 +73,87 @@ export class DataKeys {
   async create(db: Executor, scope: DataKeyScope): Promise<DataKey> {
     const id = randomUUID()
     const key = randomBytes(32)
-    const wrapped = await this.#provider.wrap(key, dataKeyAad(id, 1, scope))
-    await db
-      .insertInto('data_keys')
-      .values({
-        id, version: 1, workspace_id: scope.workspaceId, project_id: scope.projectId, environment_id: scope.environmentId,
-        wrapped, root_key_id: this.#provider.keyId, state: 'primary', created_at: new Date().toISOString(),
-      })
-      .execute()
+    await this.#insert(db, scope, id, 1, key)
     const dek = { id, version: 1, key }
-    this.#cache.set(`${scopeId(scope)}:${id}:1`, dek)
+    this.#cache.set(refId(scope, id, 1), dek)
     return dek
   }
 
-  /** The key new writes in `scope` use. */
-  primary(db: Executor, scope: DataKeyScope): Promise<DataKey> {
-    return this.#load(`primary:${scopeId(scope)}`, db, scope, (q) => q.where('state', '=', 'primary'))
+  async #insert(db: Executor, scope: DataKeyScope, id: string, version: number, key: Buffer): Promise<void> {
+    const wrapped = await this.#provider.wrap(key, dataKeyAad(id, version, scope))
+    await db
+      .insertInto('data_keys')
+      .values({
+        id, version, workspace_id: scope.workspaceId, project_id: scope.projectId, environment_id: scope.environmentId,
+        wrapped, root_key_id: this.#provider.keyId, state: 'primary', created_at: new Date().toISOString(), encryptions: 0,
+      })
+      .execute()
+  }
+
+  /**
+   * The key a write in `scope` must use, counting `encryptions` against it in the same
+   * transaction. The counting UPDATE also locks the primary row until the write commits, so
+   * a rotation (which updates that row) waits for every write that chose the old key: once a
+   * rotation commits, no later commit can add a ciphertext under the old key.
+   */
+  async forWrite(tx: Executor, scope: DataKeyScope, encryptions: number): Promise<DataKey & { encryptions: number }> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const row = await tx.updateTable('data_keys')
+        .set((eb) => ({ encryptions: eb('encryptions', '+', encryptions) }))
+        .where('workspace_id', '=', scope.workspaceId).where('project_id', '=', scope.projectId)
+        .where('environment_id', '=', scope.environmentId).where('state', '=', 'primary')
+        .returning(['id', 'version', 'wrapped', 'encryptions'])
+        .executeTakeFirst()
+      // @NOTE on PostgreSQL (READ COMMITTED) a rotation committing while this statement waited
+      // for the row leaves it matching nothing: the new primary is visible to the next one.
+      if (!row) continue
+      const dek = await this.#cached(refId(scope, row.id, row.version), () => this.#unwrap(row, scope))
+      return { ...dek, encryptions: Number(row.encryptions) }
+    }
+    throw new DecryptionError()
+  }
+
+  /** Counts `n` encryptions made under the exact key `ref` (the resealer's, outside forWrite). */
+  async countEncryptions(tx: Executor, scope: DataKeyScope, ref: KeyRef, n: number): Promise<void> {
+    await tx.updateTable('data_keys').set((eb) => ({ encryptions: eb('encryptions', '+', n) }))
+      .where('id', '=', ref.id).where('version', '=', ref.version).where('workspace_id', '=', scope.workspaceId).execute()
+  }
+
+  /**
+   * Makes a new version of the scope's key primary; the old one stays readable (`active`)
+   * until the resealer has moved every ciphertext off it. With `expectVersion`, rotates only
+   * if that version is still the primary (returns null otherwise), so several nodes
+   * rotating on a schedule rotate once.
+   */
+  async rotate(tx: Executor, scope: DataKeyScope, expectVersion?: number): Promise<{ id: string; version: number; previous: number } | null> {
+    const old = await tx.updateTable('data_keys').set({ state: 'active' })
+      .where('workspace_id', '=', scope.workspaceId).where('project_id', '=', scope.projectId)
+      .where('environment_id', '=', scope.environmentId).where('state', '=', 'primary')
+      .returning(['id', 'version']).executeTakeFirst()
+    if (!old) throw new DecryptionError()
+    if (expectVersion !== undefined && old.version !== expectVersion) {
+      await tx.updateTable('data_keys').set({ state: 'primary' }).where('id', '=', old.id).where('version', '=', old.version).execute()
+      return null
+    }
+    const version = old.version + 1
+    const key = randomBytes(32)
+    await this.#insert(tx, scope, old.id, version, key)
+    return { id: old.id, version, previous: old.version }
+  }
+
+  /**
+   * Destroys the scope's old key versions that no ciphertext uses any more (the database
+   * refuses to delete one still in use). Returns the versions destroyed.
+   */
+  async destroyUnused(tx: Executor, scope: DataKeyScope, dekId: string, below: number): Promise<number[]> {
+    const rows = await tx.deleteFrom('data_keys')
+      .where('id', '=', dekId).where('version', '<', below).where('state', '=', 'active')
+      .where('workspace_id', '=', scope.workspaceId).where('environment_id', '=', scope.environmentId)
+      .where((eb) => eb.not(eb.exists(eb.selectFrom('secret_versions').select('secret_id')
+        .whereRef('secret_versions.dek_id', '=', 'data_keys.id').whereRef('secret_versions.dek_version', '=', 'data_keys.version'))))
+      .returning('version').execute()
+    for (const r of rows) this.#cache.delete(refId(scope, dekId, r.version))
+    return rows.map((r) => r.version)
   }
 
   /**
@@ -89,19 +161,19 @@ export class DataKeys {
    * another scope fails like any other decryption failure.
    */
   byRef(db: Executor, ref: KeyRef, scope: DataKeyScope): Promise<DataKey> {
-    return this.#load(`${scopeId(scope)}:${ref.id}:${ref.version}`, db, scope, (q) => q.where('id', '=', ref.id).where('version', '=', ref.version))
+    return this.#cached(refId(scope, ref.id, ref.version), async () => {
+      const row = await db.selectFrom('data_keys').select(['id', 'version', 'wrapped'])
+        .where('workspace_id', '=', scope.workspaceId).where('project_id', '=', scope.projectId).where('environment_id', '=', scope.environmentId)
+        .where('id', '=', ref.id).where('version', '=', ref.version).executeTakeFirst()
+      if (!row) throw new DecryptionError()
+      return this.#unwrap(row, scope)
+    })
   }
 
-  /** A key of `scope` picked by `which`, from the cache or unwrapped from its row. */
-  async #load(cacheId: string, db: Executor, scope: DataKeyScope, which: (q: DataKeyQuery) => DataKeyQuery): Promise<DataKey> {
+  async #cached(cacheId: string, load: () => Promise<DataKey>): Promise<DataKey> {
     const hit = this.#cache.get(cacheId)
     if (hit) return hit
-    const row = await which(
-      db.selectFrom('data_keys').select(['id', 'version', 'wrapped'])
-        .where('workspace_id', '=', scope.workspaceId).where('project_id', '=', scope.projectId).where('environment_id', '=', scope.environmentId),
-    ).executeTakeFirst()
-    if (!row) throw new DecryptionError()
-    const dek = await this.#unwrap(row, scope)
+    const dek = await load()
     this.#cache.set(cacheId, dek)
     return dek
   }
@@ -109,7 +181,7 @@ export class DataKeys {
   /** A new wrapped fingerprint (HMAC) key for a workspace's audit log. */
   async newFingerprintKey(workspaceId: string): Promise<{ wrapped: Buffer; key: Buffer }> {
     const key = randomBytes(32)
-    const wrapped = await this.#provider.wrap(key, Buffer.concat([FINGERPRINT_AAD, lp(workspaceId)]))
+    const wrapped = await this.#provider.wrap(key, fingerprintAad(workspaceId))
     this.#cache.set(`fp:${workspaceId}`, { id: workspaceId, version: 0, key })
     return { wrapped, key }
   }
@@ -120,7 +192,7 @@ export class DataKeys {
     if (hit) return hit.key
     const row = await db.selectFrom('workspaces').select('fingerprint_key').where('id', '=', workspaceId).executeTakeFirst()
     if (!row) throw new DecryptionError()
-    const key = await this.#provider.unwrap(Buffer.from(row.fingerprint_key), Buffer.concat([FINGERPRINT_AAD, lp(workspaceId)]))
+    const key = await this.#provider.unwrap(Buffer.from(row.fingerprint_key), fingerprintAad(workspaceId))
     this.#cache.set(`fp:${workspaceId}`, { id: workspaceId, version: 0, key })
     return key
   }

@@ -1,0 +1,59 @@
+import { z } from 'zod'
+import { findScope } from '../../vault/project-service.js'
+import { findKeyJob, keyStatus, rotateDataKey } from '../../vault/key-rotation.js'
+import { defineRoute, type AnyRoute } from '../route.js'
+import { environmentParams, workspaceParams } from '../schemas.js'
+
+const E = '/v1/workspaces/:workspace/projects/:project/environments/:environment'
+
+const keyJob = z.object({
+  id: z.string(), kind: z.literal('reseal'), state: z.enum(['running', 'done', 'failed']), reason: z.string(), keyId: z.string(),
+  targetVersion: z.number().int(), total: z.number().int(), done: z.number().int(), error: z.string().nullable(),
+  createdAt: z.string(), updatedAt: z.string(), finishedAt: z.string().nullable(),
+})
+
+const keyVersion = z.object({
+  id: z.string(), version: z.number().int(), state: z.enum(['primary', 'active', 'shredded']),
+  encryptions: z.number().int(), rootKeyId: z.string(), createdAt: z.string(),
+})
+
+const rotate = defineRoute({
+  method: 'POST', url: `${E}/keys/rotate`, tag: 'keys', action: 'key.rotate', mode: 'write', status: 202,
+  summary: "Rotate the environment's data key: a new version is primary at once; a background job reseals older versions, then destroys them",
+  params: environmentParams, body: z.strictObject({}).optional(),
+  response: z.object({ key: z.object({ id: z.string(), version: z.number().int(), previousVersion: z.number().int() }), job: keyJob }),
+  async handler({ app, db, workspace, params }) {
+    const scope = await findScope(db, workspace.id, params.project, params.environment)
+    const r = (await rotateDataKey(db, app.dataKeys, scope, 'manual'))!
+    return {
+      body: { key: { id: r.key.id, version: r.key.version, previousVersion: r.key.previous }, job: r.job },
+      audit: r.audit,
+      // The job is visible once this transaction commits; the resealer then claims it from
+      // the database like any node would.
+      afterCommit: async () => app.resealer.kick(),
+    }
+  },
+})
+
+const status = defineRoute({
+  method: 'GET', url: `${E}/keys`, tag: 'keys', action: 'key.read', mode: 'read',
+  summary: "The environment's data-key versions (never the keys) and its latest reseal jobs",
+  params: environmentParams,
+  response: z.object({ versions: z.array(keyVersion), jobs: z.array(keyJob) }),
+  async handler({ db, workspace, params }) {
+    const scope = await findScope(db, workspace.id, params.project, params.environment)
+    return { body: await keyStatus(db, scope) }
+  },
+})
+
+const job = defineRoute({
+  method: 'GET', url: '/v1/workspaces/:workspace/key-jobs/:job', tag: 'keys', action: 'key.read', mode: 'read',
+  summary: "A reseal job's progress",
+  params: workspaceParams.extend({ job: z.uuid() }),
+  response: z.object({ job: keyJob }),
+  async handler({ db, workspace, params }) {
+    return { body: { job: await findKeyJob(db, workspace.id, params.job) } }
+  },
+})
+
+export const keyRoutes: AnyRoute[] = [rotate, status, job]
