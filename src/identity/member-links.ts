@@ -1,0 +1,61 @@
+import { roleAtLeast, type Role } from '../access/policy.js'
+import type { AuditLog } from '../audit/audit-log.js'
+import { ForbiddenError, NotFoundError, PasswordNotSetError } from '../errors.js'
+import type { Executor } from '../storage/database.js'
+import { normalEmail } from './accounts.js'
+import { issueLink, linkUrl, type LinkPurpose } from './email-links.js'
+
+/** A member a link may be issued for. */
+export interface LinkTarget {
+  userId: string
+  email: string
+  role: Role
+  createdVia: 'invite' | 'password' | 'oidc'
+}
+
+/** The member of `workspaceId` with `email`; anyone else is NotFound. */
+export async function findMemberByEmail(db: Executor, workspaceId: string, email: string): Promise<LinkTarget> {
+  const r = await db.selectFrom('memberships').innerJoin('users', 'users.id', 'memberships.user_id')
+    .select(['users.id', 'users.email', 'users.created_via', 'memberships.role'])
+    .where('memberships.workspace_id', '=', workspaceId).where('users.email', '=', normalEmail(email)).executeTakeFirst()
+  if (!r) throw new NotFoundError('member')
+  return { userId: r.id, email: r.email, role: r.role as Role, createdVia: r.created_via }
+}
+
+/**
+ * Whether an Owner/Admin may hand out a sign-in link (verification or password reset) for
+ * `target`. A link is the account: so only for themselves, or for a member whose role is not
+ * above theirs and who belongs to no other workspace (an Admin here must not take over an
+ * Owner of another workspace). `otherWorkspaces` counts the target's other memberships,
+ * read across every workspace.
+ */
+export function checkLinkIssuer(issuer: { userId: string; role: Role }, target: LinkTarget, purpose: LinkPurpose, otherWorkspaces: number): void {
+  if (purpose === 'reset' && target.createdVia === 'oidc') throw new PasswordNotSetError()
+  if (issuer.userId === target.userId) return
+  if (!roleAtLeast(issuer.role, target.role)) throw new ForbiddenError('Only an Owner can issue links for an Owner.')
+  if (otherWorkspaces > 0) throw new ForbiddenError('This member also belongs to other workspaces: they must use "Forgot password" or ask an Owner there.')
+}
+
+/** Issues the link and returns its URL (to mail, or to hand over when mail is off). */
+export async function issueMemberLink(db: Executor, target: LinkTarget, purpose: LinkPurpose, publicUrl: string, now = new Date()): Promise<{ url: string; expiresAt: string }> {
+  const { token, expiresAt } = await issueLink(db, target.userId, purpose, now)
+  return { url: linkUrl(publicUrl, purpose, token), expiresAt }
+}
+
+/**
+ * The first Owner's way into the browser on a new vault: a one-time "set your password" link
+ * (a reset link, valid 1 hour), recorded in the workspace's audit log by the system. `coffer
+ * server` prints it once, next to the Owner token.
+ */
+export async function ownerSetupLink(
+  tx: Executor,
+  audit: Pick<AuditLog, 'append'>,
+  input: { workspaceId: string; userId: string },
+  now = new Date(),
+): Promise<{ token: string; expiresAt: string }> {
+  const link = await issueLink(tx, input.userId, 'reset', now)
+  await audit.append(tx, input.workspaceId, { type: 'system', id: 'bootstrap', ip: '', userAgent: 'coffer' }, 'bootstrap', {
+    action: 'auth.link-issued', target: { type: 'user', id: input.userId }, details: { purpose: 'reset', delivery: 'console' },
+  })
+  return link
+}

@@ -1,0 +1,244 @@
+import fastifyCookie from '@fastify/cookie'
+import { randomUUID } from 'node:crypto'
+import type { Transaction } from 'kysely'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { decide, type UserPrincipal } from '../access/policy.js'
+import type { AuditActor, AuditEvent } from '../audit/audit-log.js'
+import type { AppContext } from '../context.js'
+import {
+  AuditUnavailableError, AuthMethodDisabledError, CofferError, CsrfError, ForbiddenError, InternalError, UnauthenticatedError,
+  UnsupportedMediaTypeError,
+} from '../errors.js'
+import { workspacesOf } from '../identity/accounts.js'
+import { authenticate } from '../identity/identity-service.js'
+import { csrfTokenFor } from '../identity/sessions.js'
+import type { Metrics } from '../ops/metrics.js'
+import type { Executor } from '../storage/database.js'
+import type { Database } from '../storage/schema.js'
+import { readInScope, setScope, SYSTEM_SCOPE } from '../storage/tenant-scope.js'
+import type { AnyAuthRoute, AuthHandlerResult, Person } from './auth-route.js'
+import { bearer, parse } from './pipeline.js'
+import { checkCsrf, clearSessionCookie, CSRF_FIELD, currentSession, sameOrigin, setSessionCookie } from './session-auth.js'
+
+// The account pipeline: routes outside /v1/workspaces/:workspace (sign-in, links, OIDC, a
+// person's own account). Order: method enabled → authenticate (account routes: Bearer token
+// or session cookie) → CSRF (cookie requests; public forms: same origin) → policy → validate
+// → prepare (slow work, no transaction) → handler and audit entries in one transaction.
+// A person's events are appended to the log of every workspace they belong to, chains
+// locked in id order; a failure that names no account is logged and counted instead.
+
+const FORM_TYPE = 'application/x-www-form-urlencoded'
+
+function clientOf(req: FastifyRequest): { ip: string; userAgent: string } {
+  const ua = req.headers['user-agent']
+  return { ip: req.ip, userAgent: typeof ua === 'string' ? ua : '' }
+}
+
+function eventsOf(audit: AuditEvent | AuditEvent[] | null): AuditEvent[] {
+  if (!audit) return []
+  return Array.isArray(audit) ? audit : [audit]
+}
+
+function isForm(req: FastifyRequest): boolean {
+  return String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase() === FORM_TYPE
+}
+
+/** The signed-in person of an account route: Bearer token (a person's, not an integration's) or session cookie + CSRF. */
+async function authenticatePerson(ctx: AppContext, req: FastifyRequest, formToken: unknown): Promise<{ person: Person; cookieValue?: string }> {
+  if (req.headers.authorization !== undefined) {
+    const { principal } = await readInScope(ctx.store, SYSTEM_SCOPE, (db) => authenticate(db, bearer(req), ctx.clock(), req.ip))
+    if (principal.type !== 'user') throw new ForbiddenError('An integration token cannot act as a person.')
+    return { person: { userId: principal.userId, email: principal.email, tokenId: principal.tokenId } }
+  }
+  const s = await currentSession(ctx, req)
+  if (!s) throw new UnauthenticatedError('Sign in first.')
+  checkCsrf(ctx, req, s.cookieValue, formToken)
+  return { person: { userId: s.user.id, email: s.user.email, sessionId: s.session.id, csrfToken: csrfTokenFor(s.cookieValue) }, cookieValue: s.cookieValue }
+}
+
+/** The policy's view of a person outside any workspace (only `person` rules can allow it). */
+function personPrincipal(p: Person): UserPrincipal {
+  return { type: 'user', userId: p.userId, email: p.email, tokenId: p.sessionId ?? p.tokenId ?? '', workspaceId: '', role: 'member' }
+}
+
+async function appendToWorkspaces(ctx: AppContext, tx: Executor, workspaces: string[], actor: AuditActor, requestId: string, events: AuditEvent[]): Promise<void> {
+  for (const ws of workspaces) {
+    for (const e of events) {
+      try {
+        await ctx.audit.append(tx, ws, actor, requestId, e)
+      } catch (err) {
+        throw new AuditUnavailableError({ cause: err })
+      }
+    }
+  }
+}
+
+async function lockAll(ctx: AppContext, tx: Executor, workspaces: string[]): Promise<void> {
+  try {
+    for (const ws of workspaces) await ctx.audit.lock(tx, ws)
+  } catch (err) {
+    throw new AuditUnavailableError({ cause: err })
+  }
+}
+
+/**
+ * Runs `work` in a transaction of its own, in SYSTEM_SCOPE: it spans the person's workspaces.
+ * @NOTE a fresh partition keeps the unit alone in its batch: two units that each lock several
+ * audit chains must not share a transaction, or two batches could lock chains in crossing
+ * orders. The fresh partition id only names the batch; the scope is widened right away.
+ */
+function runAlone<T>(ctx: AppContext, work: (tx: Transaction<Database>) => Promise<T>): Promise<T> {
+  return ctx.committer.run(async (tx) => {
+    await setScope(tx, ctx.store.engine, SYSTEM_SCOPE)
+    return work(tx)
+  }, randomUUID())
+}
+
+/**
+ * How long recording a failed sign-in takes (a moving average): an answer about an unknown
+ * account is held back as long, so that both answers take similar time.
+ */
+class FailureCommitCost {
+  #ms = 0
+  observe(ms: number): void {
+    this.#ms = this.#ms === 0 ? ms : this.#ms * 0.8 + ms * 0.2
+  }
+  async wait(spent: number): Promise<void> {
+    const left = this.#ms - spent
+    if (left > 0.5) await new Promise((resolve) => setTimeout(resolve, left))
+  }
+}
+
+/** Registers one account or public route behind the account pipeline. */
+function registerAuthRoute(app: FastifyInstance, ctx: AppContext, route: AnyAuthRoute, metrics: Metrics, failureCommit: FailureCommitCost): void {
+  app.route({
+    method: route.method,
+    url: route.url,
+    config: { action: route.action, ...(route.authRateLimit ? { authRateLimit: route.authRateLimit } : {}) },
+    handler: async (req, reply) => {
+      const form = isForm(req)
+      try {
+        if (form && !route.form) throw new UnsupportedMediaTypeError()
+        return await run(req, reply, form)
+      } catch (err) {
+        // A page's form gets its answer as a redirect back to a page that explains the code;
+        // a refused forgery gets the plain error.
+        if (!(form || route.method === 'GET') || !route.form || !(err instanceof CofferError) || err instanceof CsrfError) throw err
+        const back = typeof route.form.failure === 'function' ? route.form.failure((req.body ?? {}) as Record<string, unknown>) : route.form.failure
+        return reply.code(303).header('location', `${back}${back.includes('?') ? '&' : '?'}error=${encodeURIComponent(err.code)}`).send()
+      }
+    },
+  })
+
+  async function run(req: FastifyRequest, reply: FastifyReply, form: boolean): Promise<unknown> {
+    const auth = ctx.config.auth
+    if (route.requires === 'password' && !auth.password) throw new AuthMethodDisabledError('Password sign-in')
+    if (route.requires === 'oidc' && !auth.oidc) throw new AuthMethodDisabledError('Sign-in with SSO')
+    const rawBody = form ? { ...(req.body as Record<string, unknown>) } : req.body
+    const formToken = form ? (rawBody as Record<string, unknown>)[CSRF_FIELD] : undefined
+    if (form) delete (rawBody as Record<string, unknown>)[CSRF_FIELD]
+
+    let person: Person | undefined
+    if (route.scope === 'account') {
+      person = (await authenticatePerson(ctx, req, formToken)).person
+      await app.cofferTokenCaps(req, reply, person.sessionId ?? person.tokenId ?? person.userId)
+      const d = decide(personPrincipal(person), route.action, { workspaceId: '' })
+      if (!d.allow) throw new ForbiddenError()
+    } else if (route.method !== 'GET' && !sameOrigin(ctx, req)) {
+      // Login CSRF: a public form posted from another site is refused too.
+      throw new CsrfError()
+    }
+    const params = parse(route.params, req.params, 'params')
+    const query = parse(route.query, req.query, 'query')
+    const body = parse(route.body, rawBody, 'body')
+    const client = clientOf(req)
+    const now = ctx.clock()
+    const request = { cookies: { ...(req.cookies ?? {}) }, url: req.url }
+    const base = { app: ctx, person, params, query, body, client, request, requestId: req.id, now }
+    const prepared = route.prepare ? await readInScope(ctx.store, SYSTEM_SCOPE, (db) => route.prepare!({ ...base, db })) : undefined
+
+    // Account routes know their person's workspaces up front (a deletion removes the memberships).
+    const userId = person?.userId
+    const known = userId ? await readInScope(ctx.store, SYSTEM_SCOPE, (db) => workspacesOf(db, userId)) : undefined
+    const actorFor = (r: AuthHandlerResult<unknown>): AuditActor => {
+      const id = person?.userId ?? r.auditUser ?? ''
+      return { type: r.anonymous ? 'anonymous' : 'user', id, ip: client.ip, userAgent: client.userAgent }
+    }
+    const record = async (tx: Executor, r: AuthHandlerResult<unknown>, lockFirst: boolean) => {
+      if (r.audit === undefined) throw new InternalError('an account route returned no audit decision')
+      const events = eventsOf(r.audit)
+      if (events.length === 0) return
+      const workspaces = known ?? (r.auditUser ? await workspacesOf(tx, r.auditUser) : [])
+      if (!lockFirst) await lockAll(ctx, tx, workspaces)
+      await appendToWorkspaces(ctx, tx, workspaces, actorFor(r), req.id, events)
+    }
+
+    let result: AuthHandlerResult<unknown>
+    if (route.mode === 'write') {
+      const started = performance.now()
+      result = await runAlone(ctx, async (tx) => {
+        if (known) await lockAll(ctx, tx, known)
+        const r = await route.handler({ ...base, db: tx, prepared })
+        await record(tx, r, known !== undefined)
+        return r
+      })
+      if (result.fail && eventsOf(result.audit).length) failureCommit.observe(performance.now() - started)
+      // @NOTE a failure for a known account waits for its audit entry to be durable; one for
+      // an unknown email writes nothing. It waits about as long, so the time of the answer
+      // does not tell whether the email is registered.
+      else if (result.fail && result.unattributed) await failureCommit.wait(performance.now() - started)
+    } else {
+      result = await readInScope(ctx.store, SYSTEM_SCOPE, (db) => route.handler({ ...base, db, prepared }))
+      if (eventsOf(result.audit).length) {
+        const r = result
+        try {
+          await runAlone(ctx, async (tx) => record(tx, r, false))
+        } catch (err) {
+          throw err instanceof CofferError ? err : new AuditUnavailableError({ cause: err })
+        }
+      }
+    }
+
+    if (result.unattributed) {
+      metrics.authFailuresUnattributed.inc(1, { event: result.unattributed.event, reason: result.unattributed.reason })
+      req.log.warn({ auth: { event: result.unattributed.event, reason: result.unattributed.reason, ip: client.ip } }, 'authentication failure for no known account')
+    }
+    if (result.afterCommit) {
+      // Not awaited: mail goes out in the background, so an answer takes as long whether or not a mail is sent.
+      void result.afterCommit(req.log).catch((err: unknown) => req.log.warn({ err: { message: (err as Error).message } }, 'after-commit step failed'))
+    }
+    if (result.fail) throw result.fail
+    if (result.session && 'set' in result.session) setSessionCookie(ctx, req, reply, result.session.set)
+    if (result.session && 'clear' in result.session) clearSessionCookie(ctx, req, reply)
+    for (const c of result.cookies ?? []) {
+      const opts = { httpOnly: true, sameSite: 'lax' as const, path: c.path, secure: ctx.config.auth.publicUrl.startsWith('https:') || req.protocol === 'https' }
+      if (c.value === null) void reply.clearCookie(c.name, opts)
+      else void reply.setCookie(c.name, c.value, { ...opts, ...(c.maxAge ? { maxAge: c.maxAge } : {}) })
+    }
+    if (result.redirect) return reply.code(route.method === 'GET' ? 302 : 303).header('location', result.redirect).send()
+    if (form && route.form) return reply.code(303).header('location', route.form.success).send()
+    reply.code(route.status ?? 200)
+    return result.body
+  }
+}
+
+/**
+ * Registers cookie parsing (for the whole app) and every account/public route in a context
+ * of their own, the only one that also accepts HTML form bodies: the workspace API keeps
+ * answering 415 to them.
+ */
+export async function registerAuthRoutes(app: FastifyInstance, ctx: AppContext, routes: AnyAuthRoute[], metrics: Metrics): Promise<void> {
+  await app.register(fastifyCookie)
+  app.addHook('onReady', async () => {
+    if (!ctx.mailer.enabled) app.log.info('mail is disabled (COFFER_SMTP_URL is not set): Owners and Admins issue verification and reset links through POST /v1/workspaces/:workspace/auth-links')
+  })
+  await app.register(async (scope) => {
+    scope.addContentTypeParser(FORM_TYPE, { parseAs: 'string' }, (_req, body, done) => {
+      const out: Record<string, string> = Object.create(null)
+      for (const [k, v] of new URLSearchParams(body as string)) out[k] = v
+      done(null, { ...out })
+    })
+    const failureCommit = new FailureCommitCost()
+    for (const r of routes) registerAuthRoute(scope, ctx, r, metrics, failureCommit)
+  })
+}
