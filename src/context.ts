@@ -1,12 +1,19 @@
+import { sql } from 'kysely'
 import { AuditLog } from './audit/audit-log.js'
 import { AuditTree } from './audit/audit-tree.js'
 import { createKeyProvider } from './crypto/create-key-provider.js'
 import { DataKeys } from './crypto/data-keys.js'
+import { isUuid } from './crypto/encoding.js'
 import type { ServerConfig } from './ops/config.js'
 import type { ServerSecrets } from './ops/secrets.js'
 import { openStore, type Store } from './storage/database.js'
+import { createMailer, type Mailer } from './identity/mailer.js'
+import { OidcService } from './identity/oidc.js'
 import { GroupCommitter } from './storage/group-commit.js'
-import { migrate } from './storage/migrator.js'
+import { grantToAppRole, migrate } from './storage/migrator.js'
+import { readInScope, setScope, SYSTEM_SCOPE, writeInScope } from './storage/tenant-scope.js'
+import { ResealWorkers } from './crypto/reseal-workers.js'
+import { Resealer } from './vault/resealer.js'
 import { SecretService } from './vault/secret-service.js'
 import { createWorkspace } from './vault/workspace-service.js'
 
@@ -20,6 +27,14 @@ export interface AppContext {
   /** Checkpoints and proofs over the audit logs' Merkle trees. */
   readonly auditTree: AuditTree
   readonly secrets: SecretService
+  /** The time as break-glass grants and the purge job see it (injectable for tests). */
+  readonly clock: () => Date
+  /** Re-encrypts versions under older data keys after a rotation (started by the server). */
+  readonly resealer: Resealer
+  /** Sends verification and reset mails (disabled without COFFER_SMTP_URL). */
+  readonly mailer: Mailer
+  /** Sign-in with OpenID Connect, when COFFER_OIDC_ISSUER is set. */
+  readonly oidc: OidcService | null
   /** Stops accepting work, waits for queued commits, closes the database and the key provider. */
   close(): Promise<void>
 }
@@ -27,6 +42,10 @@ export interface AppContext {
 /** Test and embedding hooks; production uses none. */
 export interface ContextOverrides {
   store?: Store
+  /** Another mailer (default: SMTP from COFFER_SMTP_URL, or disabled). */
+  mailer?: Mailer
+  /** Another clock for time-bound decisions (break-glass grants, purge); default: the system clock. */
+  clock?: () => Date
 }
 
 /**
@@ -37,18 +56,33 @@ export async function createContext(config: ServerConfig, secrets: ServerSecrets
   const { provider, createdKeyFile } = await createKeyProvider(config.keyProvider, secrets)
   const store = overrides.store ?? openStore(config.database)
   try {
-    await migrate(store)
+    await migrateStore(config, store)
     const dataKeys = new DataKeys(provider, config.dekCache)
-    await dataKeys.checkRootKey(store.db)
+    await writeInScope(store, store.db, SYSTEM_SCOPE, (tx) => dataKeys.checkRootKey(tx))
     const audit = new AuditLog(store.engine, (db, ws) => dataKeys.fingerprintKey(db, ws))
     const auditTree = new AuditTree(provider)
     await auditTree.init(store.db)
     const committer = new GroupCommitter(store.db)
+    // Each batch runs in its workspace's row-level security scope; units submitted without
+    // a workspace (bootstrap, jobs, bookkeeping partitions that name no workspace) are system work.
+    committer.onBatchStart((tx, partition) => setScope(tx, store.engine, isUuid(partition) ? partition : SYSTEM_SCOPE))
     committer.onUnitRollback((tx) => audit.forget(tx))
     const secretService = new SecretService({ dataKeys })
+    // Threads start only when a reseal first runs.
+    const resealWorkers = new ResealWorkers()
+    const resealer = new Resealer({
+      store, committer, dataKeys, audit,
+      batchSize: config.keys.resealBatch, leaseMs: config.keys.resealLeaseMs, workers: resealWorkers,
+    })
+    const mailer = overrides.mailer ?? createMailer(secrets.smtpUrl, config.auth.mail.from)
+    const oidc = config.auth.oidc ? new OidcService(config.auth.oidc, secrets.oidcClientSecret, config.auth.publicUrl) : null
     return {
-      config, store, committer, dataKeys, audit, auditTree, secrets: secretService, createdKeyFile,
+      config, store, committer, dataKeys, audit, auditTree, secrets: secretService, resealer, createdKeyFile, clock: overrides.clock ?? (() => new Date()),
+      mailer, oidc,
       async close() {
+        mailer.close()
+        await resealer.stop()
+        await resealWorkers.close()
         await committer.close()
         await store.close()
         await provider.close()
@@ -61,9 +95,30 @@ export async function createContext(config: ServerConfig, secrets: ServerSecrets
   }
 }
 
+/**
+ * Applies pending migrations. With a separate schema owner (COFFER_MIGRATION_DATABASE_URL)
+ * they run on the owner's connection, which then lets the application's role read and
+ * write rows; the application's role owns nothing.
+ */
+async function migrateStore(config: ServerConfig, store: Store): Promise<void> {
+  if (config.database.engine !== 'postgres' || !config.database.migrationUrl) {
+    await migrate(store)
+    return
+  }
+  const owner = openStore({ engine: 'postgres', url: config.database.migrationUrl })
+  try {
+    await migrate(owner)
+    const { rows } = await sql<{ role: string }>`SELECT current_user AS role`.execute(store.db)
+    await grantToAppRole(owner, rows[0]!.role)
+  } finally {
+    await owner.close()
+  }
+}
+
 /** Whether any workspace exists yet. */
 export async function hasWorkspaces(ctx: AppContext): Promise<boolean> {
-  return (await ctx.store.db.selectFrom('workspaces').select('id').limit(1).executeTakeFirst()) !== undefined
+  const row = await readInScope(ctx.store, SYSTEM_SCOPE, (db) => db.selectFrom('workspaces').select('id').limit(1).executeTakeFirst())
+  return row !== undefined
 }
 
 /** Creates a workspace and its Owner through the committer (bootstrap and `coffer init`). */

@@ -124,6 +124,13 @@ export class RootKeyMismatchError extends CofferError {
   }
 }
 
+/** A root-key migration or rotation was started on this database and has not finished. */
+export class RootKeyMigrationError extends CofferError {
+  constructor(readonly migration: { from: string; to: string }) {
+    super('ERR_ROOT_KEY_MIGRATION_IN_PROGRESS', 500, `A root-key migration from ${migration.from} to ${migration.to} has not finished: run the same \`coffer keys migrate\` or \`coffer keys rotate-root\` again to finish it before starting the server.`)
+  }
+}
+
 /** The database was migrated by a newer Coffer than this one. */
 export class SchemaTooNewError extends CofferError {
   constructor(found: number, known: number) {
@@ -135,6 +142,203 @@ export class SchemaTooNewError extends CofferError {
 export class NotReadyError extends CofferError {
   constructor() {
     super('ERR_NOT_READY', 503, 'The server is not ready.')
+  }
+}
+
+/**
+ * Too many requests from this client, for this account or on this token. The same answer
+ * whether or not the account exists; `retryAfter` (seconds) is also sent as `Retry-After`.
+ */
+export class RateLimitedError extends CofferError {
+  readonly retryAfter: number
+  constructor(retryAfter: number) {
+    super('ERR_RATE_LIMITED', 429, `Too many requests; try again in ${retryAfter} s.`)
+    this.retryAfter = retryAfter
+  }
+}
+
+/** A destructive request did not carry the confirmation it needs (e.g. the workspace slug typed again). */
+export class ConfirmationMismatchError extends CofferError {
+  constructor(message: string) {
+    super('ERR_CONFIRMATION_MISMATCH', 400, message)
+  }
+}
+
+/**
+ * The environment is sealed: people reveal or write its values only through an active
+ * break-glass grant covering it (issue 4 §4).
+ */
+export class BreakGlassRequiredError extends CofferError {
+  constructor(message = 'This environment is sealed: revealing or writing its values needs an active break-glass grant.') {
+    super('ERR_BREAK_GLASS_REQUIRED', 403, message)
+  }
+}
+
+/** A break-glass request cannot be approved or denied by the person who made it. */
+export class BreakGlassSelfApprovalError extends CofferError {
+  constructor() {
+    super('ERR_BREAK_GLASS_SELF_APPROVAL', 403, 'You cannot approve or deny your own break-glass request.')
+  }
+}
+
+/** This Owner or Admin has already approved or denied the request. */
+export class BreakGlassAlreadyDecidedError extends CofferError {
+  constructor() {
+    super('ERR_BREAK_GLASS_ALREADY_DECIDED', 409, 'You have already approved or denied this break-glass request.')
+  }
+}
+
+/** The request is no longer in a state that allows this (approved, denied, revoked, expired). */
+export class BreakGlassClosedError extends CofferError {
+  constructor(message: string) {
+    super('ERR_BREAK_GLASS_CLOSED', 409, message)
+  }
+}
+
+/** The workspace has fewer other Owners/Admins than the approvals a request needs. */
+export class BreakGlassNoApproversError extends CofferError {
+  constructor(needed: number, available: number) {
+    super('ERR_BREAK_GLASS_NO_APPROVERS', 409, `A break-glass request needs ${needed} approvals from other Owners or Admins, but the workspace has ${available}.`)
+  }
+}
+
+/**
+ * Sign-in failed. The same answer for an unknown email, a wrong password and an account that
+ * has no password (OIDC), so the answer never says whether an email is registered.
+ */
+export class InvalidCredentialsError extends CofferError {
+  constructor(message = 'The email or password is wrong.') {
+    super('ERR_INVALID_CREDENTIALS', 401, message)
+  }
+}
+
+/** The password is right but the email address is not verified yet. */
+export class EmailNotVerifiedError extends CofferError {
+  constructor() {
+    super('ERR_EMAIL_NOT_VERIFIED', 403, 'Verify your email address first: use the link we mailed you, or ask for a new one.')
+  }
+}
+
+/** A verification or password-reset link that is unknown, already used or expired. */
+export class InvalidLinkError extends CofferError {
+  constructor() {
+    super('ERR_INVALID_LINK', 400, 'This link is invalid, expired or already used. Ask for a new one.')
+  }
+}
+
+/** The sign-in method is turned off on this server (e.g. passwords with COFFER_AUTH_MODE=oidc-only). */
+export class AuthMethodDisabledError extends CofferError {
+  constructor(method = 'This sign-in method') {
+    super('ERR_AUTH_METHOD_DISABLED', 403, `${method} is turned off on this server.`)
+  }
+}
+
+/** The account has no password to check or change (it signs in with SSO or has not set one). */
+export class PasswordNotSetError extends CofferError {
+  constructor() {
+    super('ERR_PASSWORD_NOT_SET', 409, 'This account has no password: sign in with SSO, or set one with a reset link.')
+  }
+}
+
+/** A cookie-authenticated request that changes state came without a valid CSRF token, or from another site. */
+export class CsrfError extends CofferError {
+  constructor() {
+    super('ERR_CSRF', 403, 'The request was refused: its CSRF token is missing or wrong, or it came from another site. Reload the page and try again.')
+  }
+}
+
+/**
+ * The change would leave a workspace without an Owner: the last Owner cannot delete their
+ * account, leave, be removed or be demoted.
+ */
+export class LastOwnerError extends CofferError {
+  constructor(message = 'You are the last Owner of a workspace: make someone else Owner, or delete the workspace, first.') {
+    super('ERR_LAST_OWNER', 409, message)
+  }
+}
+
+/**
+ * The invitation token is unknown, expired, revoked or already used. The four look alike
+ * on purpose.
+ */
+export class InvitationInvalidError extends CofferError {
+  constructor() {
+    super('ERR_INVITATION_INVALID', 404, 'The invitation is invalid, expired, revoked or already used.')
+  }
+}
+
+/** The invitation was sent to another email address than the signed-in person's. */
+export class InvitationWrongAccountError extends CofferError {
+  constructor() {
+    super('ERR_INVITATION_WRONG_ACCOUNT', 403, 'This invitation was sent to another email address: sign in as the invited person to accept it.')
+  }
+}
+
+/** The OIDC callback's state is missing, unknown, already used, or not this browser's. */
+export class OidcStateError extends CofferError {
+  constructor() {
+    super('ERR_OIDC_STATE', 400, 'The sign-in could not be matched to one started in this browser. Start again.')
+  }
+}
+
+/** The identity provider's answer failed validation (code exchange, ID token, nonce). */
+export class OidcFailedError extends CofferError {
+  constructor(options?: { cause?: unknown }) {
+    super('ERR_OIDC_FAILED', 401, 'Sign-in with the identity provider failed. Start again.', options)
+  }
+}
+
+/** The identity provider vouched for an email outside COFFER_OIDC_ALLOWED_DOMAINS, or for none, or for an unverified one. */
+export class OidcEmailRefusedError extends CofferError {
+  constructor(message = 'Your email address is not allowed to sign in here.') {
+    super('ERR_OIDC_EMAIL_REFUSED', 403, message)
+  }
+}
+
+/** The shared rate-limit counters (Redis) cannot be reached: authentication endpoints refuse rather than go unlimited. */
+export class RateLimitUnavailableError extends CofferError {
+  constructor() {
+    super('ERR_RATE_LIMIT_UNAVAILABLE', 503, 'Sign-in is unavailable for a moment; try again shortly.')
+  }
+}
+
+/**
+ * A CLI login code (or device code) is unknown, used, expired, or does not match the PKCE
+ * verifier or redirect URI. One answer for all, so a guesser learns nothing.
+ */
+export class InvalidGrantError extends CofferError {
+  constructor() {
+    super('ERR_INVALID_GRANT', 400, 'The login code is invalid, expired or already used. Run coffer login again.')
+  }
+}
+
+/** Device login: nobody has approved (or denied) the code yet; poll again after the interval. */
+export class AuthorizationPendingError extends CofferError {
+  constructor() {
+    super('ERR_AUTHORIZATION_PENDING', 400, 'Waiting for the code to be approved in the browser.')
+  }
+}
+
+/** Device login: polled sooner than the interval; `interval` is the new interval (seconds). */
+export class SlowDownError extends CofferError {
+  readonly interval: number
+  constructor(interval: number) {
+    super('ERR_SLOW_DOWN', 400, `Polling too fast; wait ${interval} s between polls.`)
+    this.interval = interval
+  }
+}
+
+/** Device login: the code expired before anyone approved it. */
+export class CodeExpiredError extends CofferError {
+  constructor() {
+    super('ERR_CODE_EXPIRED', 400, 'The login code expired before it was approved. Run coffer login --device again.')
+  }
+}
+
+/** Device or browser login: the person denied the request. */
+export class AccessDeniedError extends CofferError {
+  constructor() {
+    super('ERR_ACCESS_DENIED', 403, 'The login was denied in the browser.')
   }
 }
 
@@ -161,7 +365,33 @@ export const ERROR_CODES = [
   'ERR_AUDIT_UNAVAILABLE',
   'ERR_CONFIG',
   'ERR_ROOT_KEY_MISMATCH',
+  'ERR_ROOT_KEY_MIGRATION_IN_PROGRESS',
   'ERR_SCHEMA_TOO_NEW',
   'ERR_NOT_READY',
+  'ERR_RATE_LIMITED',
+  'ERR_RATE_LIMIT_UNAVAILABLE',
+  'ERR_INVALID_GRANT',
+  'ERR_AUTHORIZATION_PENDING',
+  'ERR_SLOW_DOWN',
+  'ERR_CODE_EXPIRED',
+  'ERR_ACCESS_DENIED',
+  'ERR_CONFIRMATION_MISMATCH',
+  'ERR_BREAK_GLASS_REQUIRED',
+  'ERR_BREAK_GLASS_SELF_APPROVAL',
+  'ERR_BREAK_GLASS_ALREADY_DECIDED',
+  'ERR_BREAK_GLASS_CLOSED',
+  'ERR_BREAK_GLASS_NO_APPROVERS',
+  'ERR_INVALID_CREDENTIALS',
+  'ERR_EMAIL_NOT_VERIFIED',
+  'ERR_INVALID_LINK',
+  'ERR_AUTH_METHOD_DISABLED',
+  'ERR_PASSWORD_NOT_SET',
+  'ERR_CSRF',
+  'ERR_LAST_OWNER',
+  'ERR_INVITATION_INVALID',
+  'ERR_INVITATION_WRONG_ACCOUNT',
+  'ERR_OIDC_STATE',
+  'ERR_OIDC_FAILED',
+  'ERR_OIDC_EMAIL_REFUSED',
   'ERR_INTERNAL',
 ] as const

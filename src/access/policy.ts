@@ -1,56 +1,257 @@
-import { ForbiddenError } from '../errors.js'
+import { ForbiddenError, NotFoundError } from '../errors.js'
+
+// Who may do what. One function, `decide`, answers for every request; the pipeline calls it
+// after resolving the workspace, project and environment the route names, and before it
+// validates the input. The model:
+//
+// - Workspace roles, strongest first: owner, admin, member. Owners and Admins act as project
+//   admin on every project. Only an Owner makes or unmakes an Owner.
+// - Project roles: admin (manages the project's environments, members, restrictions and
+//   grants; reveals and writes everywhere in it), developer (reveals and writes in
+//   unrestricted environments), viewer (lists keys and metadata, never values).
+// - A Member sees only projects they hold a project role in: any other project answers 404,
+//   exactly like a project that does not exist, so existence does not leak.
+// - An environment may be *restricted* (new `production` environments start restricted):
+//   there a developer only lists keys, unless the environment grants them `read` (reveal) or
+//   `write` (reveal and write). A grant names one project member and one environment.
+// - Integrations (machine identities and service tokens) are not members: they carry only
+//   their scopes — projects, environments, read or write — and may use only the actions
+//   marked `integrations` below. Projects and environments outside their scope answer 404.
+// - Another workspace answers 404, never 403.
+//
+// Sealed environments and break-glass grants (break-glass.ts) are decided after this.
 
 /** Workspace roles, strongest first. */
 export const ROLES = ['owner', 'admin', 'member'] as const
 export type Role = (typeof ROLES)[number]
 
-/**
- * Every action a route can perform. A route names exactly one; the policy below decides it.
- * `public` routes (health, the API document) need no principal at all.
- */
-export const ACTIONS = {
-  'public': null,
-  'self.read': 'member',
-  'self.tokens.manage': 'member',
-  'workspace.read': 'member',
-  'project.read': 'member',
-  'project.create': 'admin',
-  'environment.create': 'admin',
-  'secret.read': 'member',
-  'secret.reveal': 'member',
-  'secret.write': 'member',
-  'audit.read': 'admin',
-} as const satisfies Record<string, Role | null>
+/** Project roles, strongest first. */
+export const PROJECT_ROLES = ['admin', 'developer', 'viewer'] as const
+export type ProjectRole = (typeof PROJECT_ROLES)[number]
 
-export type Action = keyof typeof ACTIONS
+/** What a principal may do with an environment's secrets, weakest first. */
+export const ENV_ACCESS = ['none', 'list', 'read', 'write'] as const
+export type EnvAccess = (typeof ENV_ACCESS)[number]
 
-/** Who is asking: a person, through a token bound to one workspace. */
-export interface Principal {
+/** What a grant on a restricted environment, or an integration's scope, gives: read reveals; write reveals and writes. */
+export const GRANT_ACCESS = ['read', 'write'] as const
+export type GrantAccess = (typeof GRANT_ACCESS)[number]
+
+/** One scope of an integration: a project, some (or all) of its environments, read or write. */
+export interface IntegrationScope {
+  readonly projectId: string
+  /** Environment ids, or '*' for every environment of the project (present and future). */
+  readonly environments: readonly string[] | '*'
+  readonly access: GrantAccess
+}
+
+/** A person, through a personal token or a browser session, acting in one workspace. */
+export interface UserPrincipal {
   readonly type: 'user'
   readonly userId: string
   readonly email: string
+  /** The personal token or session the request came with. */
   readonly tokenId: string
   readonly workspaceId: string
   readonly role: Role
 }
 
-function rank(role: Role): number {
-  return ROLES.length - ROLES.indexOf(role)
+/** A workspace integration: a machine identity's access token, or a static service token. */
+export interface IntegrationPrincipal {
+  readonly type: 'machine' | 'service'
+  /** The machine identity's id, or the service token's id. */
+  readonly id: string
+  readonly name: string
+  /** The access token or service token the request came with. */
+  readonly tokenId: string
+  readonly workspaceId: string
+  readonly scopes: readonly IntegrationScope[]
 }
+
+/** Who is asking. */
+export type Principal = UserPrincipal | IntegrationPrincipal
+
+/** How an action is decided. */
+type Rule =
+  /** No principal needed (health, documents, the machine token exchange). */
+  | { readonly scope: 'public' }
+  /** A workspace-wide action: people need `role`; integrations only when `integrations`. */
+  | { readonly scope: 'workspace'; readonly role: Role; readonly integrations?: true }
+  /** Any person, in the workspace the request names by its body (accepting an invitation). */
+  | { readonly scope: 'person' }
+  /** An action on the route's project: people need the project role; integrations only when `integrations` and in scope. */
+  | { readonly scope: 'project'; readonly projectRole: ProjectRole; readonly integrations?: true }
+  /** An action on the secrets of the route's environment, needing at least `access`. */
+  | { readonly scope: 'environment'; readonly access: Exclude<EnvAccess, 'none'> }
 
 /**
- * The one policy function: may `principal` perform `action` in workspace `workspaceId`?
- * Callers resolve the workspace first and answer 404 for one the principal does not belong
- * to, so this function is only asked about the principal's own workspace.
+ * Every action a route can perform, and its rule. A route names exactly one action (and may
+ * name a stronger one for a query flag, e.g. reveal=true); `decide` applies the rule.
  */
-export function isAllowed(principal: Principal, action: Action, workspaceId: string): boolean {
-  const needed = ACTIONS[action]
-  if (needed === null) return true
-  if (principal.workspaceId !== workspaceId) return false
-  return rank(principal.role) >= rank(needed)
+export const ACTIONS = {
+  'public': { scope: 'public' },
+  'self.read': { scope: 'workspace', role: 'member', integrations: true },
+  'self.tokens.manage': { scope: 'workspace', role: 'member' },
+  'self.leave': { scope: 'workspace', role: 'member' },
+  'workspace.read': { scope: 'workspace', role: 'member', integrations: true },
+  'members.read': { scope: 'workspace', role: 'member' },
+  'members.manage': { scope: 'workspace', role: 'admin' },
+  'invitations.manage': { scope: 'workspace', role: 'admin' },
+  'invitation.accept': { scope: 'person' },
+  // A signed-in person approves (or denies) a CLI login in the browser (cli-login-routes.ts).
+  'cli.login.approve': { scope: 'person' },
+  'project.list': { scope: 'workspace', role: 'member', integrations: true },
+  'project.create': { scope: 'workspace', role: 'admin' },
+  'project.read': { scope: 'project', projectRole: 'viewer', integrations: true },
+  'project.members.manage': { scope: 'project', projectRole: 'admin' },
+  'environment.create': { scope: 'project', projectRole: 'admin' },
+  'environment.manage': { scope: 'project', projectRole: 'admin' },
+  'secret.read': { scope: 'environment', access: 'list' },
+  'secret.reveal': { scope: 'environment', access: 'read' },
+  'secret.write': { scope: 'environment', access: 'write' },
+  'audit.read': { scope: 'workspace', role: 'admin' },
+  'machines.manage': { scope: 'workspace', role: 'admin' },
+  'service-tokens.manage': { scope: 'workspace', role: 'admin' },
+  // The machine credential exchange: authenticated by the client secret in its body.
+  'machine.authenticate': { scope: 'public' },
+  // Data keys: versions and reseal progress, and rotation.
+  'key.read': { scope: 'workspace', role: 'admin' },
+  'key.rotate': { scope: 'workspace', role: 'admin' },
+  // Workspace deletion and break-glass (issue 4 §3–4; decisions in break-glass.ts).
+  'workspace.delete': { scope: 'workspace', role: 'owner' },
+  'environment.seal': { scope: 'workspace', role: 'admin' },
+  'breakglass.read': { scope: 'workspace', role: 'admin' },
+  'breakglass.request': { scope: 'workspace', role: 'admin' },
+  'breakglass.decide': { scope: 'workspace', role: 'admin' },
+  'breakglass.revoke': { scope: 'workspace', role: 'admin' },
+  // A person's own account, outside any workspace (the account pipeline): any signed-in person.
+  'account.read': { scope: 'person' },
+  'account.manage': { scope: 'person' },
+  // Verification and password-reset links for a member, when mail is off (or to mail them).
+  'auth.links.issue': { scope: 'workspace', role: 'admin' },
+} as const satisfies Record<string, Rule>
+
+export type Action = keyof typeof ACTIONS
+
+/** What the request touches, as the pipeline found it in the principal's workspace. */
+export interface Resource {
+  readonly workspaceId: string
+  /** Absent: the route names no project. Null: it names one that does not exist here. */
+  readonly project?: { readonly id: string; readonly memberRole: ProjectRole | null } | null
+  /** Absent: the route names no environment. Null: it names one that does not exist in the project. */
+  readonly environment?: { readonly id: string; readonly restricted: boolean; readonly grant: GrantAccess | null } | null
 }
 
-/** Throws ForbiddenError unless `isAllowed`. */
-export function authorize(principal: Principal, action: Action, workspaceId: string): void {
-  if (!isAllowed(principal, action, workspaceId)) throw new ForbiddenError()
+/** The policy's answer: allowed, forbidden (403), or hidden (404, the resource named). */
+export type Decision =
+  | { readonly allow: true }
+  | { readonly allow: false; readonly status: 403 }
+  | { readonly allow: false; readonly status: 404; readonly what: 'workspace' | 'project' | 'environment' }
+
+function rankOf<T extends string>(order: readonly T[], v: T): number {
+  return order.length - order.indexOf(v)
+}
+
+/** Whether workspace role `role` is at least `needed`. */
+export function roleAtLeast(role: Role, needed: Role): boolean {
+  return rankOf(ROLES, role) >= rankOf(ROLES, needed)
+}
+
+/** Whether project role `role` is at least `needed`. */
+export function projectRoleAtLeast(role: ProjectRole, needed: ProjectRole): boolean {
+  return rankOf(PROJECT_ROLES, role) >= rankOf(PROJECT_ROLES, needed)
+}
+
+function accessAtLeast(access: EnvAccess, needed: EnvAccess): boolean {
+  return ENV_ACCESS.indexOf(access) >= ENV_ACCESS.indexOf(needed)
+}
+
+/** A person's role on a project: Owners and Admins are project admins everywhere; Members have what they were given. */
+export function effectiveProjectRole(role: Role, memberRole: ProjectRole | null): ProjectRole | null {
+  return role === 'owner' || role === 'admin' ? 'admin' : memberRole
+}
+
+/** A person's access to an environment's secrets, from their project role, the restriction and any grant. */
+export function environmentAccess(projectRole: ProjectRole | null, restricted: boolean, grant: GrantAccess | null): EnvAccess {
+  if (projectRole === null) return 'none'
+  const base: EnvAccess = projectRole === 'admin' ? 'write' : projectRole === 'developer' ? (restricted ? 'list' : 'write') : 'list'
+  const granted: EnvAccess = grant ?? 'none'
+  return accessAtLeast(granted, base) ? granted : base
+}
+
+/** The scope of an integration that covers `projectId`, if any. */
+export function integrationScope(p: IntegrationPrincipal, projectId: string, environmentId?: string): IntegrationScope | undefined {
+  return p.scopes.find((s) => s.projectId === projectId && (environmentId === undefined || s.environments === '*' || s.environments.includes(environmentId)))
+}
+
+const HIDE_WORKSPACE: Decision = { allow: false, status: 404, what: 'workspace' }
+const HIDE_PROJECT: Decision = { allow: false, status: 404, what: 'project' }
+const HIDE_ENVIRONMENT: Decision = { allow: false, status: 404, what: 'environment' }
+const FORBID: Decision = { allow: false, status: 403 }
+const ALLOW: Decision = { allow: true }
+
+/**
+ * The one policy function: may `principal` perform `action` on `resource`? Visibility comes
+ * first — another workspace, a missing project or environment, and a project or environment
+ * the principal may not see all answer 404 alike — then the rule (403).
+ */
+export function decide(principal: Principal, action: Action, resource: Resource): Decision {
+  const rule: Rule = ACTIONS[action]
+  if (rule.scope === 'public') return ALLOW
+  if (rule.scope === 'person') return principal.type === 'user' ? ALLOW : FORBID
+  if (principal.workspaceId !== resource.workspaceId) return HIDE_WORKSPACE
+
+  // Visibility of the project and environment the route names.
+  let projectRole: ProjectRole | null = null
+  let scope: IntegrationScope | undefined
+  if (resource.project === null) return HIDE_PROJECT
+  if (resource.project) {
+    if (principal.type === 'user') {
+      projectRole = effectiveProjectRole(principal.role, resource.project.memberRole)
+      if (projectRole === null) return HIDE_PROJECT
+    } else if (!integrationScope(principal, resource.project.id)) {
+      return HIDE_PROJECT
+    }
+  }
+  if (resource.environment === null) return HIDE_ENVIRONMENT
+  if (resource.environment && resource.project && principal.type !== 'user') {
+    scope = integrationScope(principal, resource.project.id, resource.environment.id)
+    if (!scope) return HIDE_ENVIRONMENT
+  }
+
+  switch (rule.scope) {
+    case 'workspace':
+      if (principal.type !== 'user') return 'integrations' in rule ? ALLOW : FORBID
+      return roleAtLeast(principal.role, rule.role) ? ALLOW : FORBID
+    case 'project':
+      if (!resource.project) return FORBID
+      if (principal.type !== 'user') return 'integrations' in rule ? ALLOW : FORBID
+      return projectRole !== null && projectRoleAtLeast(projectRole, rule.projectRole) ? ALLOW : FORBID
+    case 'environment': {
+      if (!resource.project || !resource.environment) return FORBID
+      const access: EnvAccess = principal.type === 'user'
+        ? environmentAccess(projectRole, resource.environment.restricted, resource.environment.grant)
+        : scope!.access
+      return accessAtLeast(access, rule.access) ? ALLOW : FORBID
+    }
+  }
+}
+
+/** Throws NotFoundError or ForbiddenError unless `decide` allows. */
+export function authorize(principal: Principal, action: Action, resource: Resource): void {
+  const d = decide(principal, action, resource)
+  if (d.allow) return
+  if (d.status === 404) throw new NotFoundError(d.what)
+  throw new ForbiddenError()
+}
+
+/** The person behind a request; integrations get ForbiddenError (they are never members). */
+export function requireUser(principal: Principal): UserPrincipal {
+  if (principal.type !== 'user') throw new ForbiddenError('An integration token cannot act as a member.')
+  return principal
+}
+
+/** The id the audit log and version history record for the principal. */
+export function actorId(principal: Principal): string {
+  return principal.type === 'user' ? principal.userId : principal.id
 }

@@ -44,7 +44,11 @@ interface Tip {
 
 /** Who did it and through which request. */
 export interface AuditActor {
-  type: 'user' | 'system'
+  /**
+   * `anonymous`: nobody proven, e.g. a failed sign-in (the id then names the account tried).
+   * `machine`, `service`: a workspace integration (machine identity or service token id).
+   */
+  type: 'user' | 'system' | 'anonymous' | 'machine' | 'service'
   id: string
   ip: string
   userAgent: string

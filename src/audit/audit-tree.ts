@@ -7,9 +7,10 @@ import { rowToRecord } from './audit-log.js'
 import { consistencyProofFrom, inclusionProofFrom, leafHash, rootFrom } from './merkle.js'
 import { unpackPeaks, withStoredNodes } from './tree-store.js'
 
-const SIGNER_META = 'audit_signer_key'
+/** The meta row holding the checkpoint signing key, wrapped by the root key with SIGNER_AAD. */
+export const SIGNER_META = 'audit_signer_key'
 const VERIFIER_META = 'audit_verifier_key'
-const SIGNER_AAD = Buffer.from('coffer/audit-signer-key/v1', 'utf8')
+export const SIGNER_AAD = Buffer.from('coffer/audit-signer-key/v1', 'utf8')
 export const NOTE_KEY_NAME = 'coffer-audit'
 
 /** The origin line of a workspace's checkpoints. */

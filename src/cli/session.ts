@@ -1,5 +1,6 @@
 import { CofferApiError, CofferClient, CofferConnectionError, type Scope } from '../client/client.js'
 import { VERSION } from '../version.js'
+import { caFromEnv } from './ca.js'
 import { credentialsFromEnv, openCredentialStore } from './credential-store.js'
 import { ExitError } from './exit-error.js'
 import { findProjectConfig } from './project-config.js'
@@ -24,13 +25,13 @@ export async function connect(opts: ServerOptions = {}): Promise<CofferClient> {
   const linked = findProjectConfig()?.config
   const explicitUrl = opts.url ?? process.env.COFFER_URL ?? linked?.url
   const fromEnv = credentialsFromEnv({ ...process.env, COFFER_URL: explicitUrl ?? '' }, DEFAULT_URL)
-  if (fromEnv) return new CofferClient({ url: fromEnv.url, token: fromEnv.token, userAgent: `coffer-cli/${VERSION}` })
+  if (fromEnv) return new CofferClient({ url: fromEnv.url, token: fromEnv.token, userAgent: `coffer-cli/${VERSION}`, ca: caFromEnv() })
   const store = await openCredentialStore()
   const saved = store ? await store.load() : null
   if (!saved) {
     throw new ExitError('Not logged in: run `coffer login --url URL --token TOKEN`, or set COFFER_TOKEN (and COFFER_URL).', { code: 'ERR_NOT_LOGGED_IN' })
   }
-  return new CofferClient({ url: explicitUrl ?? saved.url, token: saved.token, userAgent: `coffer-cli/${VERSION}` })
+  return new CofferClient({ url: explicitUrl ?? saved.url, token: saved.token, userAgent: `coffer-cli/${VERSION}`, ca: caFromEnv() })
 }
 
 /** The workspace from --workspace, .coffer.json, or the token's own workspace. */

@@ -9,11 +9,12 @@ import { request as httpsRequest } from 'node:https'
  * ~50 ms at start and keeps the process alive ~100 ms after the last request, which
  * `coffer run` pays on every invocation.
  */
-function send(url: string, method: string, headers: Record<string, string>, body?: Buffer): Promise<{ status: number; text: string }> {
+function send(url: string, method: string, headers: Record<string, string>, body?: Buffer, ca?: string | Buffer): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const u = new URL(url)
-    const request = u.protocol === 'https:' ? httpsRequest : httpRequest
-    const req = request(u, { method, headers, timeout: 60_000 }, (res) => {
+    const tls = u.protocol === 'https:'
+    const request = tls ? httpsRequest : httpRequest
+    const req = request(u, { method, headers, timeout: 60_000, ...(tls && ca ? { ca } : {}) }, (res) => {
       const chunks: Buffer[] = []
       res.on('data', (c: Buffer) => chunks.push(c))
       res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }))
@@ -27,7 +28,7 @@ function send(url: string, method: string, headers: Record<string, string>, body
 
 export interface Workspace { id: string; slug: string; name: string; createdAt: string }
 export interface Project { id: string; workspaceId: string; slug: string; name: string; createdAt: string }
-export interface Environment { id: string; projectId: string; slug: string; name: string; createdAt: string }
+export interface Environment { id: string; projectId: string; slug: string; name: string; createdAt: string; restricted?: boolean; sealed?: boolean }
 export interface Secret {
   id: string; key: string; version: number; deleted: boolean; tags: string[]; createdAt: string; updatedAt: string
   value?: string; comment?: string | null
@@ -37,13 +38,49 @@ export interface SecretVersion {
   tags: string[]; createdAt: string; createdBy: string; value?: string | null; comment?: string | null
 }
 export interface TokenInfo { id: string; name: string; display: string; createdAt: string; expiresAt: string | null; revokedAt: string | null; lastUsedAt: string | null }
-export interface Me { user: { id: string; email: string }; workspace: Workspace; role: string; tokenId: string }
+/** What a CLI login yields: the token (once) and whom it acts as. */
+export interface CliTokenGrant { token: string; tokenId: string; expiresAt: string; user: { id: string; email: string }; workspace: { id: string; slug: string; name: string } }
+/** Who a token belongs to: a person (user, role) or a workspace integration (integration). */
+export interface Me {
+  user: { id: string; email: string } | null
+  integration: { type: 'machine' | 'service'; id: string; name: string } | null
+  workspace: Workspace; role: string | null; tokenId: string
+}
+export interface Member { userId: string; email: string; name: string; role: string; createdAt: string }
+export interface Invitation {
+  id: string; email: string; role: string; projectId: string | null; projectRole: string | null; invitedBy: string
+  createdAt: string; expiresAt: string; state: 'pending' | 'accepted' | 'revoked' | 'expired'; acceptedAt: string | null; revokedAt: string | null
+}
+/** What an integration may touch: a project, its environments (ids or slugs, or '*'), read or write. */
+export interface ScopeInput { project: string; environments: string[] | '*'; access: 'read' | 'write' }
+export interface IntegrationScope { projectId: string; environments: string[] | '*'; access: 'read' | 'write' }
+export interface Machine {
+  id: string; clientId: string; name: string; secretDisplay: string; scopes: IntegrationScope[]; allowedCidrs: string[]
+  tokenTtlSeconds: number; createdBy: string; createdAt: string; revokedAt: string | null; lastUsedAt: string | null
+}
+export interface ServiceToken {
+  id: string; name: string; display: string; scopes: IntegrationScope[]; createdBy: string; createdAt: string
+  expiresAt: string | null; revokedAt: string | null; lastUsedAt: string | null
+}
 export interface AuditEntry {
   workspaceId: string; seq: number; id: string; time: string; actor: { type: string; id: string; ip: string; userAgent: string }
   requestId: string; action: string; target: { type: string; id: string }; details: string; prevHash: string; hash: string
 }
 export interface AuditCheckpoint { treeSize: number; rootHash: string; note: string; createdAt: string }
 export interface SecretWrite { value: string; comment?: string; tags?: string[]; ifVersion?: number }
+/** The permanent receipt of a workspace deletion. */
+export interface DeletionReceipt {
+  workspaceId: string; slug: string; name: string; deletedBy: string; deletedAt: string; purgeAfter: string
+  auditTreeSize: number; auditRootHash: string; checkpointNote: string; purgedAt: string | null
+}
+/** A break-glass request and, once approved, its grant. */
+export interface BreakGlassRequest {
+  id: string; status: 'pending' | 'active' | 'expired' | 'denied' | 'revoked'; requester: { id: string; email: string }
+  project: { id: string; slug: string }; environment: { id: string; slug: string }; access: 'read' | 'read-write'; reason: string
+  durationMinutes: number; approvalsRequired: number; approvals: number
+  decisions: Array<{ user: { id: string; email: string }; decision: 'approve' | 'deny'; comment: string | null; at: string }>
+  createdAt: string; activatedAt: string | null; expiresAt: string | null; endedAt: string | null; endedBy: string | null
+}
 /** Project and environment (ids or slugs) inside a workspace (id or slug). */
 export interface Scope { workspace: string; project: string; environment: string }
 
@@ -72,16 +109,49 @@ export class CofferConnectionError extends Error {
 
 const enc = encodeURIComponent
 
+/** A data-key version as the API shows it (never the key). */
+export interface KeyVersion {
+  id: string
+  version: number
+  state: 'primary' | 'active' | 'shredded'
+  encryptions: number
+  rootKeyId: string
+  createdAt: string
+}
+
+/** A reseal job's progress after a rotation. */
+export interface KeyJob {
+  id: string
+  kind: 'reseal'
+  state: 'running' | 'done' | 'failed'
+  reason: string
+  keyId: string
+  targetVersion: number
+  total: number
+  done: number
+  error: string | null
+  createdAt: string
+  updatedAt: string
+  finishedAt: string | null
+}
+
 /** A client for one server and one token. */
 export class CofferClient {
   readonly url: string
   readonly #token: string
   readonly #userAgent: string
+  readonly #ca: string | Buffer | undefined
 
-  constructor(options: { url: string; token: string; userAgent?: string }) {
+  /**
+   * `ca`: PEM certificate(s) of a private certificate authority that https:// servers are
+   * verified against (instead of the system's); verification is never turned off.
+   */
+  /** `token` may be '' for the calls that need none (the CLI login's exchanges). */
+  constructor(options: { url: string; token: string; userAgent?: string; ca?: string | Buffer }) {
     this.url = options.url.replace(/\/+$/, '')
     this.#token = options.token
     this.#userAgent = options.userAgent ?? 'coffer-client'
+    this.#ca = options.ca
   }
 
   async #request<T>(method: string, path: string, body?: unknown): Promise<T> {
@@ -89,11 +159,11 @@ export class CofferClient {
     let res: { status: number; text: string }
     try {
       res = await send(this.url + path, method, {
-        authorization: `Bearer ${this.#token}`,
+        ...(this.#token ? { authorization: `Bearer ${this.#token}` } : {}),
         'user-agent': this.#userAgent,
         accept: 'application/json',
         ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}),
-      }, payload)
+      }, payload, this.#ca)
     } catch (err) {
       throw new CofferConnectionError(this.url, err)
     }
@@ -114,6 +184,18 @@ export class CofferClient {
     return `/v1/workspaces/${enc(s.workspace)}/projects/${enc(s.project)}/environments/${enc(s.environment)}`
   }
 
+  /** CLI login (no token needed): exchanges a one-time code and its PKCE verifier for a CLI token. */
+  exchangeLoginCode(input: { code: string; codeVerifier: string; redirectUri: string }): Promise<CliTokenGrant> {
+    return this.#request('POST', '/v1/cli/token', input)
+  }
+  /** CLI login (no token needed): starts a device login. */
+  startDeviceLogin(clientName: string): Promise<{ deviceCode: string; userCode: string; verificationPath: string; expiresIn: number; interval: number }> {
+    return this.#request('POST', '/v1/cli/device', { clientName })
+  }
+  /** CLI login (no token needed): one poll; throws CofferApiError ERR_AUTHORIZATION_PENDING, ERR_SLOW_DOWN, … until approved. */
+  pollDeviceLogin(deviceCode: string): Promise<CliTokenGrant> {
+    return this.#request('POST', '/v1/cli/device/token', { deviceCode })
+  }
   me(): Promise<Me> {
     return this.#request('GET', '/v1/me')
   }
@@ -175,6 +257,60 @@ export class CofferClient {
   async revokeToken(ws: string, id: string): Promise<TokenInfo> {
     return (await this.#request<{ info: TokenInfo }>('DELETE', `/v1/workspaces/${enc(ws)}/tokens/${enc(id)}`)).info
   }
+  async listMembers(ws: string): Promise<Member[]> {
+    return (await this.#request<{ members: Member[] }>('GET', `/v1/workspaces/${enc(ws)}/members`)).members
+  }
+  async setMemberRole(ws: string, userId: string, role: string): Promise<Member> {
+    return (await this.#request<{ member: Member }>('PUT', `/v1/workspaces/${enc(ws)}/members/${enc(userId)}`, { role })).member
+  }
+  removeMember(ws: string, userId: string): Promise<{ member: Member; revokedTokens: number }> {
+    return this.#request('DELETE', `/v1/workspaces/${enc(ws)}/members/${enc(userId)}`)
+  }
+  /** Gives a workspace member a role on a project (admin, developer, viewer). */
+  async setProjectMember(ws: string, project: string, userId: string, role: string): Promise<{ userId: string; email: string; role: string }> {
+    return (await this.#request<{ member: { userId: string; email: string; role: string } }>('PUT', `/v1/workspaces/${enc(ws)}/projects/${enc(project)}/members/${enc(userId)}`, { role })).member
+  }
+  async setRestricted(s: Scope, restricted: boolean): Promise<Environment> {
+    return (await this.#request<{ environment: Environment }>('PUT', `${this.#env(s)}/restriction`, { restricted })).environment
+  }
+  async grantEnvironment(s: Scope, userId: string, access: 'read' | 'write'): Promise<{ userId: string; email: string; access: string }> {
+    return (await this.#request<{ grant: { userId: string; email: string; access: string } }>('PUT', `${this.#env(s)}/grants/${enc(userId)}`, { access })).grant
+  }
+  createInvitation(ws: string, input: { email: string; role?: string; project?: string; projectRole?: string; expiresInDays?: number }): Promise<{ invitation: Invitation; token: string; acceptUrl: string; acceptCommand: string; mailed: boolean }> {
+    return this.#request('POST', `/v1/workspaces/${enc(ws)}/invitations`, input)
+  }
+  async listInvitations(ws: string): Promise<Invitation[]> {
+    return (await this.#request<{ invitations: Invitation[] }>('GET', `/v1/workspaces/${enc(ws)}/invitations`)).invitations
+  }
+  async revokeInvitation(ws: string, id: string): Promise<Invitation> {
+    return (await this.#request<{ invitation: Invitation }>('DELETE', `/v1/workspaces/${enc(ws)}/invitations/${enc(id)}`)).invitation
+  }
+  /** Accepts an invitation as the signed-in person; with `tokenName`, also returns a personal token for the new workspace (once). */
+  acceptInvitation(token: string, tokenName?: string): Promise<{ workspace: Workspace; role: string; project: { id: string; role: string } | null; token: string | null; tokenInfo: TokenInfo | null }> {
+    return this.#request('POST', '/v1/invitations/accept', { token, ...(tokenName ? { tokenName } : {}) })
+  }
+  createMachine(ws: string, input: { name: string; scopes: ScopeInput[]; allowedCidrs?: string[]; tokenTtlSeconds?: number }): Promise<{ machine: Machine; clientId: string; clientSecret: string }> {
+    return this.#request('POST', `/v1/workspaces/${enc(ws)}/machines`, input)
+  }
+  async listMachines(ws: string): Promise<Machine[]> {
+    return (await this.#request<{ machines: Machine[] }>('GET', `/v1/workspaces/${enc(ws)}/machines`)).machines
+  }
+  revokeMachine(ws: string, id: string): Promise<{ machine: Machine; liveTokens: number }> {
+    return this.#request('DELETE', `/v1/workspaces/${enc(ws)}/machines/${enc(id)}`)
+  }
+  /** Exchanges a machine identity's client credentials for an access token (needs no token of its own). */
+  machineToken(clientId: string, clientSecret: string): Promise<{ accessToken: string; tokenType: 'Bearer'; expiresIn: number; expiresAt: string }> {
+    return this.#request('POST', '/v1/machine/token', { clientId, clientSecret })
+  }
+  createServiceToken(ws: string, input: { name: string; scopes: ScopeInput[]; expiresInDays?: number }): Promise<{ token: string; info: ServiceToken }> {
+    return this.#request('POST', `/v1/workspaces/${enc(ws)}/service-tokens`, input)
+  }
+  async listServiceTokens(ws: string): Promise<ServiceToken[]> {
+    return (await this.#request<{ tokens: ServiceToken[] }>('GET', `/v1/workspaces/${enc(ws)}/service-tokens`)).tokens
+  }
+  async revokeServiceToken(ws: string, id: string): Promise<ServiceToken> {
+    return (await this.#request<{ info: ServiceToken }>('DELETE', `/v1/workspaces/${enc(ws)}/service-tokens/${enc(id)}`)).info
+  }
   auditEntries(ws: string, after = 0, limit = 1000): Promise<{ entries: AuditEntry[]; next: number | null }> {
     return this.#request('GET', `/v1/workspaces/${enc(ws)}/audit/entries?after=${after}&limit=${limit}`)
   }
@@ -198,6 +334,42 @@ export class CofferClient {
   }
   consistencyProof(ws: string, from: number, to?: number): Promise<{ from: number; to: number; proof: string[]; fromRoot: string; toRoot: string }> {
     return this.#request('GET', `/v1/workspaces/${enc(ws)}/audit/proofs/consistency?from=${from}${to === undefined ? '' : `&to=${to}`}`)
+  }
+  /** Rotates the environment's data key; the answer carries the reseal job. */
+  rotateDataKey(s: Scope): Promise<{ key: { id: string; version: number; previousVersion: number }; job: KeyJob }> {
+    return this.#request('POST', `${this.#env(s)}/keys/rotate`, {})
+  }
+  /** The environment's data-key versions (never the keys) and latest reseal jobs. */
+  dataKeyStatus(s: Scope): Promise<{ versions: KeyVersion[]; jobs: KeyJob[] }> {
+    return this.#request('GET', `${this.#env(s)}/keys`)
+  }
+  async keyJob(ws: string, id: string): Promise<KeyJob> {
+    return (await this.#request<{ job: KeyJob }>('GET', `/v1/workspaces/${enc(ws)}/key-jobs/${enc(id)}`)).job
+  }
+  /**
+   * Deletes the workspace (Owner): its keys are destroyed at once and its rows purged later.
+   * `confirm` must be the workspace's slug.
+   */
+  deleteWorkspace(ws: string, confirm: string): Promise<{ receipt: DeletionReceipt; dataKeysShredded: number; tokensRevoked: number }> {
+    return this.#request('DELETE', `/v1/workspaces/${enc(ws)}`, { confirm })
+  }
+  /** Seals (or unseals) an environment: people then reveal or write its values only through a break-glass grant. */
+  async sealEnvironment(s: Scope, sealed: boolean): Promise<{ id: string; projectId: string; sealed: boolean }> {
+    return (await this.#request<{ environment: { id: string; projectId: string; sealed: boolean } }>('PUT', `${this.#env(s)}/seal`, { sealed })).environment
+  }
+  async breakGlassList(ws: string, status?: BreakGlassRequest['status']): Promise<BreakGlassRequest[]> {
+    return (await this.#request<{ requests: BreakGlassRequest[] }>('GET', `/v1/workspaces/${enc(ws)}/break-glass${status ? `?status=${status}` : ''}`)).requests
+  }
+  async breakGlassRequest(ws: string, input: { project: string; environment: string; access: 'read' | 'read-write'; reason: string; durationMinutes: number }): Promise<BreakGlassRequest> {
+    return (await this.#request<{ request: BreakGlassRequest }>('POST', `/v1/workspaces/${enc(ws)}/break-glass`, input)).request
+  }
+  async breakGlassGet(ws: string, id: string): Promise<BreakGlassRequest> {
+    return (await this.#request<{ request: BreakGlassRequest }>('GET', `/v1/workspaces/${enc(ws)}/break-glass/${enc(id)}`)).request
+  }
+  /** Approves, denies or revokes a break-glass request. */
+  async breakGlassAct(ws: string, id: string, act: 'approve' | 'deny' | 'revoke', comment?: string): Promise<BreakGlassRequest> {
+    const body = act === 'revoke' || comment === undefined ? {} : { comment }
+    return (await this.#request<{ request: BreakGlassRequest }>('POST', `/v1/workspaces/${enc(ws)}/break-glass/${enc(id)}/${act}`, body)).request
   }
   /** Every audit entry of the workspace, in chain order. */
   async *allAuditEntries(ws: string): AsyncGenerator<AuditEntry> {

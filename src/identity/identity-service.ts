@@ -3,7 +3,10 @@ import type { Principal, Role } from '../access/policy.js'
 import { NotFoundError, UnauthenticatedError } from '../errors.js'
 import type { Executor } from '../storage/database.js'
 import type { Workspace } from '../vault/workspace-service.js'
-import { displayToken, generateToken, hashToken, isWellFormedToken } from './token-format.js'
+import type { CredentialUse } from './credential-use.js'
+import { machineTokenPrincipal } from './machine-identities.js'
+import { serviceTokenPrincipal } from './service-tokens.js'
+import { displayToken, generateToken, hashToken, tokenKind } from './token-format.js'
 
 /** A token as listings show it: never the token itself. */
 export interface TokenInfo {
@@ -41,9 +44,9 @@ export async function addMember(db: Executor, workspaceId: string, userId: strin
  */
 export async function issueToken(
   db: Executor,
-  input: { workspaceId: string; userId: string; name: string; expiresAt?: string | null },
+  input: { workspaceId: string; userId: string; name: string; expiresAt?: string | null; kind?: 'pat' | 'cli' },
 ): Promise<{ token: string; info: TokenInfo }> {
-  const token = generateToken('pat')
+  const token = generateToken(input.kind ?? 'pat')
   const row = {
     id: randomUUID(), workspace_id: input.workspaceId, user_id: input.userId, name: input.name,
     token_hash: hashToken(token), display: displayToken(token), created_at: new Date().toISOString(),
@@ -72,25 +75,43 @@ export async function revokeToken(db: Executor, workspaceId: string, userId: str
 }
 
 /**
- * Resolves a Bearer token to its principal and the one workspace the token belongs to, in a
- * single query. Malformed, unknown, revoked and expired tokens all give the same
- * UnauthenticatedError.
+ * Resolves a Bearer token to its principal and the one workspace the token belongs to. A
+ * person's personal token (`coffer_pat_`) gives a person; a service token (`coffer_svc_`) or
+ * a machine access token (`coffer_sat_`, from `ip` inside the identity's allow-list) gives an
+ * integration. Each is one query that also checks revocation and expiry, so a revoked or
+ * expired credential fails at once on every node. Invitations, client secrets, malformed,
+ * unknown, revoked and expired tokens all give the same UnauthenticatedError.
  */
-export async function authenticate(db: Executor, token: string, now = new Date()): Promise<{ principal: Principal; workspace: Workspace }> {
-  if (!isWellFormedToken(token)) throw new UnauthenticatedError()
+export async function authenticate(db: Executor, token: string, now = new Date(), ip = ''): Promise<{ principal: Principal; workspace: Workspace; use: CredentialUse }> {
+  const kind = tokenKind(token)
+  if (kind === 'svc') {
+    const r = await serviceTokenPrincipal(db, token, now)
+    if (!r) throw new UnauthenticatedError()
+    return { principal: r.principal, workspace: r.workspace, use: { table: 'service_tokens', id: r.principal.id, lastUsedAt: r.lastUsedAt } }
+  }
+  if (kind === 'sat') {
+    const r = await machineTokenPrincipal(db, token, now, ip)
+    if (!r) throw new UnauthenticatedError()
+    return { principal: r.principal, workspace: r.workspace, use: { table: 'machine_tokens', id: r.principal.tokenId, lastUsedAt: r.lastUsedAt, machineId: r.principal.id } }
+  }
+  // A CLI login's token (`coffer_cli_`) is a personal token like `pat`, in the same table.
+  if (kind !== 'pat' && kind !== 'cli') throw new UnauthenticatedError()
   const row = await db
     .selectFrom('tokens')
     .innerJoin('users', 'users.id', 'tokens.user_id')
     .innerJoin('memberships', (j) => j.onRef('memberships.user_id', '=', 'tokens.user_id').onRef('memberships.workspace_id', '=', 'tokens.workspace_id'))
     .innerJoin('workspaces', 'workspaces.id', 'tokens.workspace_id')
-    .select(['tokens.id as tokenId', 'tokens.workspace_id as workspaceId', 'tokens.expires_at as expiresAt', 'tokens.revoked_at as revokedAt',
+    .select(['tokens.id as tokenId', 'tokens.workspace_id as workspaceId', 'tokens.expires_at as expiresAt', 'tokens.revoked_at as revokedAt', 'tokens.last_used_at as lastUsedAt',
       'users.id as userId', 'users.email as email', 'memberships.role as role',
       'workspaces.slug as workspaceSlug', 'workspaces.name as workspaceName', 'workspaces.created_at as workspaceCreatedAt'])
     .where('tokens.token_hash', '=', hashToken(token))
+    // A deleted workspace (keys shredded, rows awaiting purge) answers as if it never existed.
+    .where('workspaces.deleted_at', 'is', null)
     .executeTakeFirst()
   if (!row || row.revokedAt || (row.expiresAt && Date.parse(row.expiresAt) <= now.getTime())) throw new UnauthenticatedError()
   return {
     principal: { type: 'user', userId: row.userId, email: row.email, tokenId: row.tokenId, workspaceId: row.workspaceId, role: row.role as Role },
     workspace: { id: row.workspaceId, slug: row.workspaceSlug, name: row.workspaceName, createdAt: row.workspaceCreatedAt },
+    use: { table: 'tokens', id: row.tokenId, lastUsedAt: row.lastUsedAt },
   }
 }

@@ -8,11 +8,17 @@ const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz
 const BODY_LENGTH = 32
 const CHECKSUM_LENGTH = 6
 
-/** Token kinds and their prefixes. */
-export const TOKEN_PREFIXES = { pat: 'coffer_pat_' } as const
+/**
+ * Token kinds and their prefixes. A person's: `pat` (personal access token) and `cli` (the
+ * token `coffer login` gets in the browser; a personal token too). A workspace
+ * integration's: `svc` (static service token), `sat` (a machine identity's short-lived
+ * access token) and `mcs` (a machine identity's client secret, exchanged for `sat`s). `inv`
+ * is an invitation. Each kind is accepted only where it belongs.
+ */
+export const TOKEN_PREFIXES = { pat: 'coffer_pat_', svc: 'coffer_svc_', sat: 'coffer_sat_', mcs: 'coffer_mcs_', inv: 'coffer_inv_', cli: 'coffer_cli_' } as const
 export type TokenKind = keyof typeof TOKEN_PREFIXES
 
-const TOKEN_RE = /^coffer_(pat)_([0-9A-Za-z]{32})_([0-9A-Za-z]{6})$/
+const TOKEN_RE = /^coffer_(pat|svc|sat|mcs|inv|cli)_([0-9A-Za-z]{32})_([0-9A-Za-z]{6})$/
 
 const CRC_TABLE = (() => {
   const t = new Uint32Array(256)
@@ -58,10 +64,15 @@ export function generateToken(kind: TokenKind): string {
 
 /** True when `token` has the shape and a valid checksum (says nothing of whether it exists). */
 export function isWellFormedToken(token: string): boolean {
+  return tokenKind(token) !== null
+}
+
+/** The kind of a well-formed token (shape and checksum), or null. */
+export function tokenKind(token: string): TokenKind | null {
   const m = TOKEN_RE.exec(token)
-  if (!m) return false
+  if (!m) return null
   const head = `coffer_${m[1]}_${m[2]}`
-  return base62(crc32(head), CHECKSUM_LENGTH) === m[3]
+  return base62(crc32(head), CHECKSUM_LENGTH) === m[3] ? (m[1] as TokenKind) : null
 }
 
 /** What is stored: SHA-256 of the token (its 190 random bits make a slow hash unnecessary). */

@@ -1,10 +1,15 @@
 import { isAbsolute, resolve } from 'node:path'
 import { ConfigError } from '../errors.js'
+import { authConfig, type AuthConfig } from './auth-config.js'
 import type { ServerEnv } from './env.js'
 
 export type DatabaseConfig =
   | { readonly engine: 'sqlite'; readonly path: string }
-  | { readonly engine: 'postgres'; readonly url: string }
+  /**
+   * `migrationUrl`: the schema owner's connection, used only to migrate; the application then
+   * connects with `url` as a role that owns nothing and is bound by row-level security.
+   */
+  | { readonly engine: 'postgres'; readonly url: string; readonly migrationUrl?: string }
 
 /**
  * Where the root key lives; the PKCS#11 PIN is a secret and lives in ServerSecrets. AWS
@@ -27,6 +32,50 @@ export interface ServerConfig {
   readonly dekCache: { readonly maxEntries: number; readonly ttlMs: number }
   /** How often checkpoints are signed and the audit logs verified (0: never). */
   readonly audit: { readonly checkpointIntervalMs: number; readonly verifyIntervalMs: number }
+  /** How people sign in: passwords, OIDC, mail, browser sessions (see auth-config.ts). */
+  readonly auth: AuthConfig
+  /** Days a deleted workspace's (already unreadable) rows are kept before the purge job removes them. */
+  readonly purgeAfterDays: number
+  /** Break-glass: the longest grant a request may ask for, and how many other Owners/Admins approve it. */
+  readonly breakGlass: { readonly maxMinutes: number; readonly approvals: number }
+  /** Data-key rotation and resealing (COFFER_DEK_*, COFFER_RESEAL_*). */
+  readonly keys: KeyRotationConfig
+  /** Rate limits; counters live in Redis when `redisUrl` is set (shared by every node), else in memory. */
+  readonly rateLimit: RateLimitConfig
+  /** Paths of the certificate and key when Coffer terminates TLS itself. */
+  readonly tls?: { readonly certPath: string; readonly keyPath: string }
+}
+
+/** Rate-limit settings (COFFER_RATE_*, REDIS_URL). A limit of 0 turns that limit off. */
+export interface RateLimitConfig {
+  readonly redisUrl?: string
+  /** Prefix of every Redis key, so several deployments (or test runs) can share one Redis. */
+  readonly keyPrefix: string
+  /** Authentication attempts per client IP, and per account, in one window. */
+  readonly authPerIp: number
+  readonly authPerAccount: number
+  readonly authWindowMs: number
+  /** The longest lockout: each further lockout of the same key doubles, up to this. */
+  readonly lockoutMaxMs: number
+  /** Requests with a malformed, unknown, expired or revoked credential per IP in one auth window. */
+  readonly badTokenPerIp: number
+  /** Requests per token (or session) per minute and per calendar month (UTC). */
+  readonly tokenPerMinute: number
+  readonly tokenPerMonth: number
+}
+
+/** When data keys rotate by themselves, and how the resealer works. */
+export interface KeyRotationConfig {
+  /** Rotate a primary key older than this many days (0: never on age). */
+  readonly rotationDays: number
+  /** Rotate a primary key once this many encryptions were made under it (before 2^31). */
+  readonly maxEncryptions: number
+  /** How often each node looks for keys due for rotation and for reseal work (0: never). */
+  readonly checkIntervalMs: number
+  /** Secret versions resealed per transaction. */
+  readonly resealBatch: number
+  /** How long a node holds a reseal job without renewing it before another may take it. */
+  readonly resealLeaseMs: number
 }
 
 /** Overrides from command-line flags; they win over the environment. */
@@ -45,6 +94,47 @@ function int(setting: string, raw: string | number | undefined, def: number, min
   const n = Number(s)
   if (n < min || n > max) throw new ConfigError(setting, `must be between ${min} and ${max}`)
   return n
+}
+
+function rateLimitConfig(env: ServerEnv): RateLimitConfig {
+  const redisUrl = env.REDIS_URL
+  if (redisUrl !== undefined) {
+    let u: URL
+    try {
+      u = new URL(redisUrl)
+    } catch {
+      throw new ConfigError('REDIS_URL', 'is not a valid URL (redis://host:6379 or rediss://…)')
+    }
+    if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new ConfigError('REDIS_URL', 'must start with redis:// or rediss://')
+  }
+  const keyPrefix = env.COFFER_RATE_KEY_PREFIX ?? 'coffer:rl:'
+  if (!/^[A-Za-z0-9:_.-]{1,64}$/.test(keyPrefix)) throw new ConfigError('COFFER_RATE_KEY_PREFIX', 'must be 1–64 letters, digits or : _ . -')
+  const authWindowMs = int('COFFER_RATE_AUTH_WINDOW', env.COFFER_RATE_AUTH_WINDOW, 900, 1, 86_400) * 1000
+  const lockoutMaxMs = int('COFFER_RATE_LOCKOUT_MAX', env.COFFER_RATE_LOCKOUT_MAX, 86_400, 1, 30 * 86_400) * 1000
+  if (lockoutMaxMs < authWindowMs) throw new ConfigError('COFFER_RATE_LOCKOUT_MAX', 'must be at least COFFER_RATE_AUTH_WINDOW')
+  return {
+    ...(redisUrl === undefined ? {} : { redisUrl }),
+    keyPrefix,
+    authPerIp: int('COFFER_RATE_AUTH_PER_IP', env.COFFER_RATE_AUTH_PER_IP, 30, 0, 1_000_000),
+    authPerAccount: int('COFFER_RATE_AUTH_PER_ACCOUNT', env.COFFER_RATE_AUTH_PER_ACCOUNT, 10, 0, 1_000_000),
+    authWindowMs,
+    lockoutMaxMs,
+    badTokenPerIp: int('COFFER_RATE_BAD_TOKEN_PER_IP', env.COFFER_RATE_BAD_TOKEN_PER_IP, 30, 0, 1_000_000),
+    tokenPerMinute: int('COFFER_RATE_TOKEN_PER_MINUTE', env.COFFER_RATE_TOKEN_PER_MINUTE, 6000, 0, 10_000_000),
+    tokenPerMonth: int('COFFER_RATE_TOKEN_PER_MONTH', env.COFFER_RATE_TOKEN_PER_MONTH, 0, 0, 1_000_000_000),
+  }
+}
+
+function tlsConfig(env: ServerEnv, cwd: string): ServerConfig['tls'] {
+  const cert = env.COFFER_TLS_CERT
+  const key = env.COFFER_TLS_KEY
+  if (cert === undefined && key === undefined) return undefined
+  if (cert === undefined) throw new ConfigError('COFFER_TLS_CERT', 'is required when COFFER_TLS_KEY is set (the certificate chain, PEM)')
+  if (key === undefined) throw new ConfigError('COFFER_TLS_KEY', 'is required when COFFER_TLS_CERT is set (the private key, PEM)')
+  for (const [setting, p] of [['COFFER_TLS_CERT', cert], ['COFFER_TLS_KEY', key]] as const) {
+    if (p.includes('\0')) throw new ConfigError(setting, 'must be a path')
+  }
+  return { certPath: isAbsolute(cert) ? cert : resolve(cwd, cert), keyPath: isAbsolute(key) ? key : resolve(cwd, key) }
 }
 
 function keyProviderConfig(env: ServerEnv, dataDir: string): KeyProviderConfig {
@@ -100,7 +190,17 @@ export function buildConfig(env: ServerEnv, overrides: ConfigOverrides = {}, cwd
     } catch {
       throw new ConfigError('DATABASE_URL', 'is not a valid URL')
     }
-    database = { engine: 'postgres', url: dbUrl }
+    const migrationUrl = env.COFFER_MIGRATION_DATABASE_URL
+    if (migrationUrl !== undefined) {
+      let u: URL | undefined
+      try {
+        u = new URL(migrationUrl)
+      } catch {
+        u = undefined
+      }
+      if (!u || !/^postgres(ql)?:$/i.test(u.protocol)) throw new ConfigError('COFFER_MIGRATION_DATABASE_URL', 'must be a postgres:// URL (the schema owner; DATABASE_URL is the application role)')
+    }
+    database = { engine: 'postgres', url: dbUrl, ...(migrationUrl === undefined ? {} : { migrationUrl }) }
   } else if (/^(sqlite|file):/i.test(dbUrl)) {
     const p = dbUrl.replace(/^(sqlite|file):(\/\/)?/i, '')
     if (p === '') throw new ConfigError('DATABASE_URL', 'a sqlite: URL needs a file path')
@@ -108,10 +208,14 @@ export function buildConfig(env: ServerEnv, overrides: ConfigOverrides = {}, cwd
   } else {
     throw new ConfigError('DATABASE_URL', 'must start with postgres://, postgresql:// or sqlite:')
   }
+  if (database.engine === 'sqlite' && env.COFFER_MIGRATION_DATABASE_URL !== undefined) {
+    throw new ConfigError('COFFER_MIGRATION_DATABASE_URL', 'applies only with a PostgreSQL DATABASE_URL')
+  }
 
   const logLevel = (env.COFFER_LOG_LEVEL ?? 'info') as ServerConfig['logLevel']
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('COFFER_LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`)
 
+  const tls = tlsConfig(env, cwd)
   return {
     dataDir,
     host,
@@ -128,5 +232,20 @@ export function buildConfig(env: ServerEnv, overrides: ConfigOverrides = {}, cwd
       checkpointIntervalMs: int('COFFER_CHECKPOINT_INTERVAL', env.COFFER_CHECKPOINT_INTERVAL, 300, 0, 86_400) * 1000,
       verifyIntervalMs: int('COFFER_AUDIT_VERIFY_INTERVAL', env.COFFER_AUDIT_VERIFY_INTERVAL, 3600, 0, 7 * 86_400) * 1000,
     },
+    purgeAfterDays: int('COFFER_PURGE_AFTER_DAYS', env.COFFER_PURGE_AFTER_DAYS, 30, 0, 30),
+    breakGlass: {
+      maxMinutes: int('COFFER_BREAKGLASS_MAX_MINUTES', env.COFFER_BREAKGLASS_MAX_MINUTES, 60, 1, 24 * 60),
+      approvals: int('COFFER_BREAKGLASS_APPROVALS', env.COFFER_BREAKGLASS_APPROVALS, 2, 1, 10),
+    },
+    keys: {
+      rotationDays: int('COFFER_DEK_ROTATION_DAYS', env.COFFER_DEK_ROTATION_DAYS, 30, 0, 3650),
+      maxEncryptions: int('COFFER_DEK_MAX_ENCRYPTIONS', env.COFFER_DEK_MAX_ENCRYPTIONS, 2_000_000_000, 1, 2 ** 31),
+      checkIntervalMs: int('COFFER_KEY_ROTATION_CHECK_INTERVAL', env.COFFER_KEY_ROTATION_CHECK_INTERVAL, 60, 0, 86_400) * 1000,
+      resealBatch: int('COFFER_RESEAL_BATCH', env.COFFER_RESEAL_BATCH, 500, 1, 5000),
+      resealLeaseMs: int('COFFER_RESEAL_LEASE_MS', env.COFFER_RESEAL_LEASE_MS, 15_000, 200, 600_000),
+    },
+    rateLimit: rateLimitConfig(env),
+    auth: authConfig(env, host, port),
+    ...(tls ? { tls } : {}),
   }
 }

@@ -1,5 +1,8 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { AppContext } from '../context.js'
+import type { AuditActor } from '../audit/audit-log.js'
+import { readInScope, SYSTEM_SCOPE, writeInScope } from '../storage/tenant-scope.js'
+import { keysDueForRotation, rotateDataKey } from '../vault/key-rotation.js'
 import type { Metrics } from './metrics.js'
 
 /** A periodic job: runs every `intervalMs` (never two runs at once), first after one interval. */
@@ -35,7 +38,10 @@ export function startJobs(jobs: Job[], log: FastifyBaseLogger): () => Promise<vo
 }
 
 async function workspaces(ctx: AppContext): Promise<string[]> {
-  return (await ctx.store.readDb.selectFrom('workspaces').select('id').execute()).map((r) => r.id)
+  // Deleted workspaces are closed (their final tree head is signed in the deletion receipt)
+  // and their rows go away in the purge.
+  const rows = await readInScope(ctx.store, SYSTEM_SCOPE, (db) => db.selectFrom('workspaces').select('id').where('deleted_at', 'is', null).execute())
+  return rows.map((r) => r.id)
 }
 
 /** Signs a checkpoint of every workspace log that grew since its newest one. */
@@ -45,8 +51,8 @@ export function checkpointJob(ctx: AppContext, metrics: Metrics, intervalMs: num
     intervalMs,
     async run() {
       for (const ws of await workspaces(ctx)) {
-        const before = await ctx.auditTree.latest(ctx.store.db, ws)
-        const after = await ctx.auditTree.issue(ctx.store.db, ws)
+        const { before, after } = await writeInScope(ctx.store, ctx.store.db, ws, async (tx) =>
+          ({ before: await ctx.auditTree.latest(tx, ws), after: await ctx.auditTree.issue(tx, ws) }))
         if (after.treeSize !== before?.treeSize) metrics.checkpointsIssued.inc()
       }
     },
@@ -64,8 +70,10 @@ export function auditVerifyJob(ctx: AppContext, metrics: Metrics, log: FastifyBa
     async run() {
       let allOk = true
       for (const ws of await workspaces(ctx)) {
-        const cp = await ctx.auditTree.latest(ctx.store.readDb, ws)
-        const r = await ctx.audit.verify(ctx.store.readDb, ws, cp ? { treeSize: cp.treeSize, rootHash: Buffer.from(cp.rootHash, 'base64') } : undefined)
+        const r = await readInScope(ctx.store, ws, async (db) => {
+          const cp = await ctx.auditTree.latest(db, ws)
+          return ctx.audit.verify(db, ws, cp ? { treeSize: cp.treeSize, rootHash: Buffer.from(cp.rootHash, 'base64') } : undefined)
+        })
         metrics.auditIntegrityWorkspaceOk.set(r.ok ? 1 : 0, { workspace: ws })
         if (!r.ok) {
           allOk = false
@@ -74,6 +82,37 @@ export function auditVerifyJob(ctx: AppContext, metrics: Metrics, log: FastifyBa
       }
       metrics.auditIntegrityOk.set(allOk ? 1 : 0)
       metrics.auditLastVerify.set(Math.floor(Date.now() / 1000))
+    },
+  }
+}
+
+const KEY_SCHEDULER: AuditActor = { type: 'system', id: 'key-rotation', ip: '', userAgent: '' }
+
+/**
+ * Rotates every data key due by age (COFFER_DEK_ROTATION_DAYS) or usage
+ * (COFFER_DEK_MAX_ENCRYPTIONS), each in its own audited transaction, then lets the resealer
+ * work. Several nodes may run it at once: a rotation applies only if the version it saw is
+ * still the primary.
+ */
+export function keyRotationJob(ctx: AppContext, metrics: Metrics, log: FastifyBaseLogger): Job {
+  return {
+    name: 'key-rotation',
+    intervalMs: ctx.config.keys.checkIntervalMs,
+    async run() {
+      const due = await readInScope(ctx.store, SYSTEM_SCOPE, (db) => keysDueForRotation(db, ctx.config.keys))
+      for (const d of due) {
+        const rotated = await ctx.committer.run(async (tx) => {
+          await ctx.audit.lock(tx, d.workspaceId)
+          const r = await rotateDataKey(tx, ctx.dataKeys, d, d.reason, d.version)
+          if (r) await ctx.audit.append(tx, d.workspaceId, KEY_SCHEDULER, `rotate-${r.job.id}`, r.audit)
+          return r
+        }, d.workspaceId)
+        if (rotated) {
+          metrics.keysRotated.inc(1, { reason: d.reason })
+          log.info({ workspace: d.workspaceId, environment: d.environmentId, version: rotated.key.version, reason: d.reason }, 'data key rotated')
+        }
+      }
+      ctx.resealer.kick()
     },
   }
 }

@@ -8,9 +8,21 @@ import type { ServerEnv } from './env.js'
 export class ServerSecrets {
   readonly #rootKey: Buffer | undefined
   readonly #pkcs11Pin: string | undefined
-  constructor(rootKey: Buffer | undefined, pkcs11Pin?: string) {
+  readonly #smtpUrl: string | undefined
+  readonly #oidcClientSecret: string | undefined
+  constructor(rootKey: Buffer | undefined, pkcs11Pin?: string, more: { smtpUrl?: string; oidcClientSecret?: string } = {}) {
     this.#rootKey = rootKey
     this.#pkcs11Pin = pkcs11Pin
+    this.#smtpUrl = more.smtpUrl
+    this.#oidcClientSecret = more.oidcClientSecret
+  }
+  /** The SMTP server URL, which may hold a user name and password (COFFER_SMTP_URL). */
+  get smtpUrl(): string | undefined {
+    return this.#smtpUrl
+  }
+  /** The OpenID Connect client secret (COFFER_OIDC_CLIENT_SECRET), if the client has one. */
+  get oidcClientSecret(): string | undefined {
+    return this.#oidcClientSecret
   }
   /** The PIN of the PKCS#11 token, if set (COFFER_PKCS11_PIN). */
   get pkcs11Pin(): string | undefined {
@@ -31,10 +43,11 @@ export class ServerSecrets {
 /** Validates the sensitive settings; COFFER_ROOT_KEY must be base64 of exactly 32 bytes. */
 export function buildSecrets(env: ServerEnv): ServerSecrets {
   const raw = env.COFFER_ROOT_KEY
-  if (raw === undefined) return new ServerSecrets(undefined, env.COFFER_PKCS11_PIN)
+  const more = { smtpUrl: env.COFFER_SMTP_URL, oidcClientSecret: env.COFFER_OIDC_CLIENT_SECRET }
+  if (raw === undefined) return new ServerSecrets(undefined, env.COFFER_PKCS11_PIN, more)
   const s = raw.trim()
   if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(s)) throw new ConfigError('COFFER_ROOT_KEY', 'must be base64 of 32 random bytes (e.g. openssl rand -base64 32)')
   const key = Buffer.from(s.replaceAll('-', '+').replaceAll('_', '/'), 'base64')
   if (key.length !== 32) throw new ConfigError('COFFER_ROOT_KEY', `must decode to 32 bytes, not ${key.length}`)
-  return new ServerSecrets(key, env.COFFER_PKCS11_PIN)
+  return new ServerSecrets(key, env.COFFER_PKCS11_PIN, more)
 }

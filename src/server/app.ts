@@ -5,21 +5,41 @@ import {
   CofferError, InternalError, MalformedBodyError, NotReadyError, PayloadTooLargeError, RouteNotFoundError,
   UnsupportedMediaTypeError, ValidationError,
 } from '../errors.js'
-import { auditVerifyJob, checkpointJob, startJobs } from '../ops/jobs.js'
+import { auditVerifyJob, checkpointJob, keyRotationJob, startJobs } from '../ops/jobs.js'
+import { breakGlassExpiryJob, purgeJob } from '../ops/lifecycle-jobs.js'
 import { Metrics } from '../ops/metrics.js'
 import { redactPaths, scrub } from '../ops/redact.js'
 import { VERSION } from '../version.js'
 import { docsPage, DOCS_CSS } from './docs-page.js'
 import { openApiDocument } from './openapi.js'
 import { registerRoute } from './pipeline.js'
+import { registerRateLimits } from './rate-limit.js'
+import { registerAuthRoutes } from './auth-pipeline.js'
+import type { AnyAuthRoute } from './auth-route.js'
+import { registerCliLoginPages } from './cli-login-pages.js'
+import { accountRoutes } from './routes/account-routes.js'
+import { authLinkRoutes } from './routes/auth-link-routes.js'
+import { authRoutes } from './routes/auth-routes.js'
+import { registerAuthPages } from './pages/auth-pages.js'
+import { cliLoginRoutes } from './routes/cli-login-routes.js'
+import { loadTls, type TlsOptions } from './tls.js'
 import type { AnyRoute } from './route.js'
 import { auditRoutes } from './routes/audit-routes.js'
+import { breakGlassRoutes } from './routes/break-glass-routes.js'
 import { identityRoutes } from './routes/identity-routes.js'
+import { integrationRoutes } from './routes/integration-routes.js'
+import { invitationRoutes } from './routes/invitation-routes.js'
+import { memberRoutes } from './routes/member-routes.js'
+import { keyRoutes } from './routes/key-routes.js'
 import { projectRoutes } from './routes/project-routes.js'
 import { secretRoutes } from './routes/secret-routes.js'
+import { workspaceDeletionRoutes } from './routes/workspace-deletion-routes.js'
 
 /** Every /v1 route of the API, in documentation order. */
-export const API_ROUTES: AnyRoute[] = [...identityRoutes, ...projectRoutes, ...secretRoutes, ...auditRoutes]
+export const API_ROUTES: AnyRoute[] = [...identityRoutes, ...projectRoutes, ...memberRoutes, ...invitationRoutes, ...integrationRoutes, ...secretRoutes, ...keyRoutes, ...auditRoutes, ...authLinkRoutes, ...breakGlassRoutes, ...workspaceDeletionRoutes]
+
+/** Every route outside /v1/workspaces/:workspace (sign-in, account, CLI login), behind the account pipeline. */
+export const AUTH_ROUTES: AnyAuthRoute[] = [...authRoutes, ...accountRoutes, ...cliLoginRoutes]
 
 const API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 const DOCS_CSP = "default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -48,8 +68,11 @@ function toCofferError(err: FastifyError | Error): CofferError {
  * Builds the HTTP server on a context: security headers on every response, one error
  * envelope, the /v1 API behind the request pipeline, health, readiness and the API document.
  */
-export async function buildApp(ctx: AppContext, options: { logger?: FastifyServerOptions['logger'] } = {}): Promise<FastifyInstance> {
+export async function buildApp(ctx: AppContext, options: { logger?: FastifyServerOptions['logger']; tls?: TlsOptions } = {}): Promise<FastifyInstance> {
+  // With COFFER_TLS_CERT/KEY the server speaks HTTPS only, TLS 1.2 and later.
+  const https = options.tls ?? loadTls(ctx.config.tls)
   const app = Fastify({
+    ...(https ? { https: { ...https } } : {}),
     logger: options.logger ?? { level: ctx.config.logLevel, redact: { paths: redactPaths, censor: '[redacted]' } },
     bodyLimit: ctx.config.bodyLimit,
     genReqId: () => randomUUID(),
@@ -72,7 +95,8 @@ export async function buildApp(ctx: AppContext, options: { logger?: FastifyServe
     reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains; preload')
     reply.header('x-content-type-options', 'nosniff')
     reply.header('x-frame-options', 'DENY')
-    reply.header('referrer-policy', 'no-referrer')
+    // Pages send same-origin (their forms need an Origin header for the CSRF check); nothing else sends a referrer.
+    if (!reply.hasHeader('referrer-policy')) reply.header('referrer-policy', 'no-referrer')
     reply.header('cross-origin-resource-policy', 'same-origin')
     reply.header('cache-control', 'no-store')
     reply.header('x-request-id', req.id)
@@ -93,6 +117,8 @@ export async function buildApp(ctx: AppContext, options: { logger?: FastifyServe
     void reply.code(404).send({ error: { code: e.code, message: e.message, requestId: req.id } })
   })
 
+  await registerRateLimits(app, ctx.config.rateLimit)
+
   const publicRoute = { config: { action: 'public' } }
   app.get('/healthz', publicRoute, async () => ({ status: 'ok' }))
   app.get('/readyz', publicRoute, async () => {
@@ -102,7 +128,7 @@ export async function buildApp(ctx: AppContext, options: { logger?: FastifyServe
   })
   // Anyone may fetch the key that signs audit checkpoints: verifying needs no account.
   app.get('/v1/audit/public-key', publicRoute, async () => ({ publicKey: ctx.auditTree.verifierKey, algorithm: 'Ed25519', format: 'C2SP signed-note verifier key' }))
-  const doc = openApiDocument(API_ROUTES, VERSION)
+  const doc = openApiDocument([...API_ROUTES, ...AUTH_ROUTES], VERSION)
   app.get('/v1/openapi.json', publicRoute, async () => doc)
   const page = docsPage(doc as never, API_ROUTES)
   app.get('/docs', publicRoute, async (_req, reply) => reply.type('text/html; charset=utf-8').header('content-security-policy', DOCS_CSP).send(page))
@@ -111,6 +137,19 @@ export async function buildApp(ctx: AppContext, options: { logger?: FastifyServe
   for (const r of API_ROUTES) registerRoute(app, ctx, r)
 
   const metrics = new Metrics()
+  // Sign-in and account routes (and the CLI login's) behind the account pipeline, then the
+  // CLI login's pages, which read the session cookie that pipeline's cookie parser provides.
+  await registerAuthRoutes(app, ctx, AUTH_ROUTES, metrics)
+  registerAuthPages(app, ctx)
+  registerCliLoginPages(app, ctx)
+  ctx.resealer.observe({
+    progress: (j) => metrics.resealedVersions.inc(j.resealed),
+    finished: (j) => app.log.info({ job: j.id, destroyedVersions: j.destroyedVersions }, 'reseal finished; old data-key versions destroyed'),
+    error: (err, job) => {
+      metrics.resealFailures.inc()
+      app.log.error({ job, err: { message: scrub((err as Error).message ?? String(err)) } }, 'reseal stopped')
+    },
+  })
   app.get('/metrics', publicRoute, async (_req, reply) =>
     reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render(ctx.committer.stats)))
 
@@ -119,12 +158,17 @@ export async function buildApp(ctx: AppContext, options: { logger?: FastifyServe
     stopJobs = startJobs([
       checkpointJob(ctx, metrics, ctx.config.audit.checkpointIntervalMs),
       auditVerifyJob(ctx, metrics, app.log, ctx.config.audit.verifyIntervalMs),
+      keyRotationJob(ctx, metrics, app.log),
+      breakGlassExpiryJob(ctx),
+      purgeJob(ctx, app.log),
     ], app.log)
+    ctx.resealer.start(ctx.config.keys.checkIntervalMs)
     ready = true
   })
   app.addHook('preClose', async () => {
     ready = false
     await stopJobs?.()
+    await ctx.resealer.stop()
   })
   return app
 }

@@ -4,13 +4,19 @@ import { errorEnvelope } from './schemas.js'
 
 type JsonSchema = Record<string, unknown>
 
+/** What the document needs of a route: workspace routes and account/public routes alike. */
+export type DocumentedRoute = Pick<AnyRoute, 'method' | 'url' | 'summary' | 'tag' | 'action' | 'params' | 'query' | 'body' | 'response' | 'status'> & {
+  /** `public`: no credential; `account`: a person's token or session cookie; absent: a workspace route. */
+  scope?: 'public' | 'account'
+}
+
 function schemaOf(s: z.ZodType, io: 'input' | 'output'): JsonSchema {
   const j = z.toJSONSchema(s, { io, unrepresentable: 'any' }) as JsonSchema
   delete j.$schema
   return j
 }
 
-function parametersOf(route: AnyRoute): unknown[] {
+function parametersOf(route: DocumentedRoute): unknown[] {
   const out: unknown[] = []
   for (const [where, schema] of [['path', route.params], ['query', route.query]] as const) {
     if (!schema) continue
@@ -23,7 +29,7 @@ function parametersOf(route: AnyRoute): unknown[] {
 }
 
 /** The OpenAPI 3.1 document, generated from the same route table and schemas the server runs. */
-export function openApiDocument(routes: AnyRoute[], version: string): Record<string, unknown> {
+export function openApiDocument(routes: DocumentedRoute[], version: string): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {}
   for (const r of routes) {
     const path = r.url.replace(/:([A-Za-z]+)/g, '{$1}')
@@ -32,7 +38,7 @@ export function openApiDocument(routes: AnyRoute[], version: string): Record<str
       tags: [r.tag],
       operationId: `${r.method.toLowerCase()}${path.replace(/[{}]/g, '').split('/').map((p) => p.charAt(0).toUpperCase() + p.slice(1)).join('')}`,
       'x-coffer-action': r.action,
-      security: [{ bearer: [] }],
+      security: r.scope === 'public' ? [] : [{ bearer: [] }, { session: [] }],
       parameters: parametersOf(r),
       responses: {
         [String(r.status ?? 200)]: { description: 'Success', content: { 'application/json': { schema: schemaOf(r.response, 'output') } } },
@@ -47,7 +53,10 @@ export function openApiDocument(routes: AnyRoute[], version: string): Record<str
     info: { title: 'Coffer API', version, description: 'Secrets vault API. Authenticate with `Authorization: Bearer coffer_pat_…`. Errors use one envelope with stable codes (docs/errors.md).' },
     servers: [{ url: '/' }],
     components: {
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'A Coffer token (coffer_pat_…)' } },
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', description: 'A Coffer token (coffer_pat_…)' },
+        session: { type: 'apiKey', in: 'cookie', name: 'coffer_session', description: 'The browser session of a signed-in person; requests that change state also send its CSRF token in x-csrf-token (GET /v1/account returns it)' },
+      },
       schemas: { Error: schemaOf(errorEnvelope, 'output') },
     },
     paths,

@@ -1,13 +1,22 @@
 import type { Transaction } from 'kysely'
+import type { FastifyBaseLogger } from 'fastify'
 import type { z } from 'zod'
 import type { Action, Principal } from '../access/policy.js'
 import type { AuditEvent } from '../audit/audit-log.js'
 import type { AppContext } from '../context.js'
 import type { Executor } from '../storage/database.js'
+import type { AuthRateLimitOptions } from './rate-limit.js'
 import type { Database } from '../storage/schema.js'
+import type { Environment, Project } from '../vault/project-service.js'
 import type { Workspace } from '../vault/workspace-service.js'
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
+
+/** What the pipeline resolved from the route's `:project` and `:environment`. */
+export interface Target {
+  readonly project?: Project
+  readonly environment?: Environment
+}
 
 /** What a handler receives. `db` is the batch transaction for `write` routes. */
 export interface HandlerContext<P, Q, B> {
@@ -16,10 +25,17 @@ export interface HandlerContext<P, Q, B> {
   readonly principal: Principal
   /** The workspace named by `:workspace`, already checked to be the principal's. */
   readonly workspace: Workspace
+  /**
+   * The project and environment named by `:project` and `:environment`, already found in
+   * the workspace and checked visible to the principal (absent when the route names none).
+   */
+  readonly target: Target
   readonly params: P
   readonly query: Q
   readonly body: B
   readonly requestId: string
+  /** The client's address (the socket's; Coffer trusts no proxy header). */
+  readonly ip: string
 }
 
 /**
@@ -29,6 +45,14 @@ export interface HandlerContext<P, Q, B> {
 export interface HandlerResult<R> {
   body: R
   audit?: AuditEvent | AuditEvent[] | null
+  /**
+   * `write` routes only: runs in the same transaction right after the audit entries are
+   * appended, and its result becomes the response body (a workspace deletion records the
+   * final audit tree head, which includes its own entry, this way).
+   */
+  finish?: (tx: Executor) => Promise<R>
+  /** Runs after the transaction committed; a failure is logged and does not fail the request. */
+  afterCommit?: (log: FastifyBaseLogger) => Promise<void>
 }
 
 /**
@@ -49,11 +73,33 @@ export interface RouteDef<P = unknown, Q = unknown, B = unknown, R = unknown> {
    * before the response is sent, and the request fails if it cannot be.
    */
   mode: 'read' | 'write'
+  /**
+   * A stronger action the request takes when the query flag `flag` is true (`reveal=true`
+   * turns `secret.read` into `secret.reveal`), decided before the input is validated.
+   */
+  elevate?: { readonly flag: string; readonly action: Action }
+  /**
+   * `none`: no Authorization header or session is needed; `tenantFromBody` authenticates
+   * (the machine credential exchange). Default: a Bearer token or the session cookie.
+   */
+  auth?: 'none'
+  /**
+   * For routes whose workspace is named by the request body, not by the URL or the token
+   * (accepting an invitation, exchanging machine credentials): runs after the body is
+   * validated, in the system scope, and returns the workspace — and, for `auth: 'none'`,
+   * the principal. A request it cannot place answers 404.
+   */
+  tenantFromBody?: (args: { app: AppContext; db: Executor; body: B; principal: Principal | null; ip: string }) => Promise<{ workspace: Workspace; principal?: Principal }>
   params?: z.ZodType<P>
   query?: z.ZodType<Q>
   body?: z.ZodType<B>
   response: z.ZodType<R>
   status?: number
+  /**
+   * An authentication endpoint (password check, sign-in, token or code exchange): limited
+   * per client IP and per account with a growing lockout (see rate-limit.ts).
+   */
+  authRateLimit?: true | AuthRateLimitOptions
   handler(ctx: HandlerContext<P, Q, B>): Promise<HandlerResult<R>>
 }
 

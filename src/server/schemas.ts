@@ -19,7 +19,7 @@ export const secretParams = z.strictObject({ workspace: ref, project: ref, envir
 
 export const workspaceView = z.object({ id: z.string(), slug: z.string(), name: z.string(), createdAt: z.string() })
 export const projectView = z.object({ id: z.string(), workspaceId: z.string(), slug: z.string(), name: z.string(), createdAt: z.string() })
-export const environmentView = z.object({ id: z.string(), projectId: z.string(), slug: z.string(), name: z.string(), createdAt: z.string() })
+export const environmentView = z.object({ id: z.string(), projectId: z.string(), slug: z.string(), name: z.string(), createdAt: z.string(), restricted: z.boolean(), sealed: z.boolean() })
 export const secretView = z.object({
   id: z.string(), key: z.string(), version: z.number(), deleted: z.boolean(), tags: z.array(z.string()),
   createdAt: z.string(), updatedAt: z.string(), value: z.string().optional(), comment: z.string().nullable().optional(),

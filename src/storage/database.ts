@@ -41,6 +41,9 @@ export function openStore(config: DatabaseConfig): Store {
     sqlite.pragma('synchronous = FULL')
     sqlite.pragma('foreign_keys = ON')
     sqlite.pragma('busy_timeout = 5000')
+    // @NOTE crypto-shredding: overwritten and deleted content (a workspace's wrapped keys) is
+    // zeroed in the file instead of lingering in free space.
+    sqlite.pragma('secure_delete = ON')
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingDatabase(sqlite) }) })
     const reader = new BetterSqlite3(config.path)
     reader.pragma('foreign_keys = ON')

@@ -30,6 +30,7 @@ export class GroupCommitter {
   readonly #partitions = new Map<string, { queue: Pending[]; running: boolean }>()
   #closed = false
   readonly #onRollback: Array<(tx: Transaction<Database>) => void> = []
+  #onBegin: ((tx: Transaction<Database>, partition: string) => Promise<void>) | undefined
   /** Batches committed and units carried, for metrics and benchmarks. */
   readonly stats = { batches: 0, units: 0 }
 
@@ -66,6 +67,14 @@ export class GroupCommitter {
     this.#onRollback.push(listener)
   }
 
+  /**
+   * Calls `hook` first in every batch transaction with the batch's partition ('' for units
+   * submitted without one): the context sets the transaction's tenant scope here.
+   */
+  onBatchStart(hook: (tx: Transaction<Database>, partition: string) => Promise<void>): void {
+    this.#onBegin = hook
+  }
+
   /** Waits for queued work to finish and refuses new work. */
   async close(): Promise<void> {
     this.#closed = true
@@ -81,7 +90,7 @@ export class GroupCommitter {
         // blocks the event loop during COMMIT, so without this every batch holds one unit).
         await new Promise((resolve) => setImmediate(resolve))
         const batch = part.queue.splice(0, this.#maxBatch)
-        await this.#commit(batch)
+        await this.#commit(batch, partition)
       }
     } finally {
       part.running = false
@@ -89,10 +98,11 @@ export class GroupCommitter {
     }
   }
 
-  async #commit(batch: Pending[]): Promise<void> {
+  async #commit(batch: Pending[], partition: string): Promise<void> {
     const outcomes: Array<{ ok: true; value: unknown } | { ok: false; err: unknown }> = []
     try {
       await this.#db.transaction().execute(async (tx) => {
+        if (this.#onBegin) await this.#onBegin(tx, partition)
         for (const p of batch) {
           if (batch.length === 1) {
             // A lone unit needs no savepoint: its failure aborts the transaction it owns.

@@ -2,6 +2,8 @@ import { sql } from 'kysely'
 import { SchemaTooNewError } from '../errors.js'
 import type { Store } from './database.js'
 import { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from './migrations.js'
+import { ensureRowSecurity, ROW_SECURITY_SINCE } from './row-security.js'
+import { setScope, SYSTEM_SCOPE } from './tenant-scope.js'
 
 // @NOTE on PostgreSQL several nodes may start at once: each migration transaction takes
 // the same advisory lock, then re-reads the version, so every step runs exactly once.
@@ -43,12 +45,38 @@ export async function migrate(store: Store, migrations: readonly Migration[] = M
       if (store.engine === 'postgres') await sql`SELECT pg_advisory_xact_lock(${PG_LOCK_ID})`.execute(tx)
       const done = await tx.selectFrom('coffer_schema').select('version').where('version', '=', m.version).executeTakeFirst()
       if (done) return
+      // Migrations move data of every workspace: row-level security binds the owner too.
+      await setScope(tx, store.engine, SYSTEM_SCOPE)
       await m.up(tx, store.engine)
       await tx.insertInto('coffer_schema').values({ version: m.version, name: m.name, applied_at: new Date().toISOString() }).execute()
       applied.push(m.version)
     })
   }
+  if (store.engine === 'postgres' && applied.length && applied[applied.length - 1]! >= ROW_SECURITY_SINCE) {
+    await store.db.transaction().execute(async (tx) => {
+      await sql`SELECT pg_advisory_xact_lock(${PG_LOCK_ID})`.execute(tx)
+      await ensureRowSecurity(tx, store.engine)
+    })
+  }
   return applied
+}
+
+/**
+ * After migrating as the owner (COFFER_MIGRATION_DATABASE_URL) for an application that
+ * connects as another role (DATABASE_URL): lets `appRole` read and write the rows of every
+ * table of the schema — and nothing more: it owns nothing, so it can neither change the
+ * schema nor turn row-level security off.
+ */
+export async function grantToAppRole(store: Store, appRole: string): Promise<void> {
+  if (store.engine !== 'postgres') return
+  await store.db.transaction().execute(async (tx) => {
+    await sql`SELECT pg_advisory_xact_lock(${PG_LOCK_ID})`.execute(tx)
+    const { rows } = await sql<{ schema: string }>`SELECT current_schema() AS schema`.execute(tx)
+    const schema = rows[0]!.schema
+    await sql`GRANT USAGE ON SCHEMA ${sql.id(schema)} TO ${sql.id(appRole)}`.execute(tx)
+    await sql`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${sql.id(schema)} TO ${sql.id(appRole)}`.execute(tx)
+    await sql`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA ${sql.id(schema)} TO ${sql.id(appRole)}`.execute(tx)
+  })
 }
 
 export { LATEST_SCHEMA_VERSION }

@@ -1,3 +1,5 @@
+import type { ColumnType, Generated } from 'kysely'
+
 // Table types for Kysely. Times are ISO-8601 UTC strings; booleans are 0/1 integers; binary
 // columns are Buffers (SQLite BLOB, PostgreSQL bytea), so both engines read back the same values.
 
@@ -20,6 +22,8 @@ export interface WorkspaceTable {
   fingerprint_key: Buffer
   root_key_id: string
   created_at: string
+  /** Set when the workspace was deleted (its keys shredded); every request for it then answers 404. */
+  deleted_at: Generated<string | null>
 }
 
 export interface UserTable {
@@ -27,6 +31,57 @@ export interface UserTable {
   email: string
   name: string
   created_at: string
+  /** Argon2id PHC string; null: the account has no password (OIDC, or not set yet). */
+  password_hash: ColumnType<string | null, string | null | undefined, string | null>
+  email_verified_at: ColumnType<string | null, string | null | undefined, string | null>
+  /** How the account was created; an `oidc` account never gets a password. */
+  created_via: ColumnType<'invite' | 'password' | 'oidc', 'invite' | 'password' | 'oidc' | undefined, 'invite' | 'password' | 'oidc'>
+}
+
+/** A browser session; only the SHA-256 of the cookie's opaque id is stored. */
+export interface SessionTable {
+  id: string
+  id_hash: Buffer
+  user_id: string
+  method: 'password' | 'oidc' | 'link'
+  created_at: string
+  last_seen_at: string
+  /** The absolute end of the session. */
+  expires_at: string
+  ip: string
+  user_agent: string
+  revoked_at: string | null
+}
+
+/** A single-use link sent by mail (or issued by an admin); only the token's SHA-256 is stored. */
+export interface EmailLinkTable {
+  id: string
+  token_hash: Buffer
+  user_id: string
+  purpose: 'verify' | 'reset'
+  created_at: string
+  expires_at: string
+  used_at: string | null
+}
+
+/** An OpenID Connect account linked to a user, by (issuer, subject). */
+export interface UserIdentityTable {
+  issuer: string
+  subject: string
+  user_id: string
+  email: string
+  created_at: string
+  last_used_at: string
+}
+
+/** An OIDC sign-in in flight, keyed by the SHA-256 of its state; removed when used. */
+export interface OidcFlowTable {
+  state_hash: Buffer
+  nonce: string
+  code_verifier: string
+  return_to: string
+  created_at: string
+  expires_at: string
 }
 
 export interface MembershipTable {
@@ -64,6 +119,92 @@ export interface EnvironmentTable {
   slug: string
   name: string
   created_at: string
+  /** 1: sealed — people reveal or write values only through an active break-glass grant. */
+  sealed: Generated<number>
+  /** 1: restricted — developers list keys only, unless granted (environment_grants). */
+  restricted: Generated<number>
+}
+
+/** A Member's role on one project (Owners and Admins need none: they are project admins). */
+export interface ProjectMemberTable {
+  workspace_id: string
+  project_id: string
+  user_id: string
+  role: 'admin' | 'developer' | 'viewer'
+  created_at: string
+}
+
+/** Access to one restricted environment given to one project member. */
+export interface EnvironmentGrantTable {
+  workspace_id: string
+  project_id: string
+  environment_id: string
+  user_id: string
+  access: 'read' | 'write'
+  created_at: string
+}
+
+/** A static service token: scoped, expiring, revocable; stored as its hash. */
+export interface ServiceTokenTable {
+  id: string
+  workspace_id: string
+  name: string
+  token_hash: Buffer
+  display: string
+  /** JSON: IntegrationScope[] (src/access/policy.ts). */
+  scopes: string
+  created_by: string
+  created_at: string
+  expires_at: string | null
+  revoked_at: string | null
+  last_used_at: string | null
+}
+
+/** A machine identity: a client id (its id) and a client secret, stored as its hash. */
+export interface MachineIdentityTable {
+  id: string
+  workspace_id: string
+  name: string
+  secret_hash: Buffer
+  secret_display: string
+  /** JSON: IntegrationScope[]. */
+  scopes: string
+  /** JSON: CIDR strings; empty: any address. */
+  allowed_cidrs: string
+  token_ttl_seconds: number
+  created_by: string
+  created_at: string
+  revoked_at: string | null
+  last_used_at: string | null
+}
+
+/** A machine identity's short-lived access token; stored as its hash. */
+export interface MachineTokenTable {
+  id: string
+  workspace_id: string
+  machine_id: string
+  token_hash: Buffer
+  created_at: string
+  expires_at: string
+  ip: string
+  last_used_at: string | null
+}
+
+/** An invitation by email: a single-use token, stored hashed, expiring, revocable. */
+export interface InvitationTable {
+  id: string
+  workspace_id: string
+  email: string
+  role: 'owner' | 'admin' | 'member'
+  project_id: string | null
+  project_role: 'admin' | 'developer' | 'viewer' | null
+  token_hash: Buffer
+  invited_by: string
+  created_at: string
+  expires_at: string
+  accepted_at: string | null
+  accepted_by: string | null
+  revoked_at: string | null
 }
 
 export interface DataKeyTable {
@@ -74,8 +215,37 @@ export interface DataKeyTable {
   environment_id: string
   wrapped: Buffer
   root_key_id: string
-  state: 'primary' | 'active' | 'retired'
+  /**
+   * `primary`: new writes use it (one per scope); `active`: still decrypts versions not yet
+   * resealed; `shredded`: destroyed with its workspace (wrapped is empty).
+   */
+  state: 'primary' | 'active' | 'shredded'
   created_at: string
+  /** An upper bound of the encryptions made under this key (rotation before 2^31). */
+  encryptions: number
+}
+
+/** A background job over one scope's keys: today `reseal` after a rotation. */
+export interface KeyJobTable {
+  id: string
+  kind: 'reseal'
+  workspace_id: string
+  project_id: string
+  environment_id: string
+  dek_id: string
+  /** Versions older than this are resealed under it (or a newer primary). */
+  target_version: number
+  state: 'running' | 'done' | 'failed'
+  reason: string
+  total: number
+  done: number
+  lease_owner: string | null
+  /** Epoch milliseconds; a lease past this is free to take. */
+  lease_until: number
+  error: string | null
+  created_at: string
+  updated_at: string
+  finished_at: string | null
 }
 
 export interface SecretTable {
@@ -149,21 +319,119 @@ export interface AuditEntryTable {
   hash: Buffer
 }
 
+/**
+ * The permanent receipt of a workspace deletion, kept after its rows are purged (no foreign
+ * key): the final audit tree head and its signed checkpoint prove what the log held.
+ */
+export interface WorkspaceDeletionTable {
+  workspace_id: string
+  slug: string
+  name: string
+  deleted_by: string
+  deleted_at: string
+  /** The purge job removes the workspace's rows once this time has passed. */
+  purge_after: string
+  audit_tree_size: number
+  audit_root_hash: Buffer
+  checkpoint_note: string
+  purged_at: string | null
+}
+
+/** A break-glass request and, once approved, its grant. */
+export interface BreakGlassRequestTable {
+  id: string
+  workspace_id: string
+  requester_id: string
+  project_id: string
+  environment_id: string
+  access: 'read' | 'read-write'
+  reason: string
+  duration_minutes: number
+  approvals_required: number
+  /** `expired` is not stored: an active grant past `expires_at` is expired. */
+  state: 'pending' | 'active' | 'denied' | 'revoked'
+  created_at: string
+  activated_at: string | null
+  expires_at: string | null
+  ended_at: string | null
+  ended_by: string | null
+  /** 1 once the 'breakglass.expired' audit entry is written (exactly once per grant). */
+  expiry_recorded: Generated<number>
+}
+
+/** One Owner's or Admin's approval or denial of a break-glass request. */
+export interface BreakGlassDecisionTable {
+  request_id: string
+  workspace_id: string
+  user_id: string
+  decision: 'approve' | 'deny'
+  comment: string | null
+  created_at: string
+}
+
+/** A one-time code of the CLI's browser login (PKCE, loopback redirect); only its SHA-256 is stored. */
+export interface CliLoginCodeTable {
+  code_hash: Buffer
+  user_id: string
+  /** The workspace the CLI token will belong to. */
+  for_workspace: string
+  /** base64url(SHA-256(code_verifier)) — S256 only. */
+  code_challenge: string
+  redirect_uri: string
+  client_name: string
+  created_at: string
+  expires_at: string
+  used_at: string | null
+}
+
+/** A device authorization of `coffer login --device`; device and user codes stored as SHA-256. */
+export interface CliDeviceCodeTable {
+  id: string
+  device_code_hash: Buffer
+  user_code_hash: Buffer
+  client_name: string
+  status: 'pending' | 'approved' | 'denied' | 'used'
+  /** Seconds the CLI must wait between polls; grows by 5 on every slow_down. */
+  poll_interval: number
+  last_poll_at: string | null
+  user_id: string | null
+  for_workspace: string | null
+  created_at: string
+  expires_at: string
+  decided_at: string | null
+}
+
 /** The whole database as Kysely sees it. */
 export interface Database {
   coffer_schema: SchemaTable
   meta: MetaTable
   workspaces: WorkspaceTable
   users: UserTable
+  sessions: SessionTable
+  email_links: EmailLinkTable
+  user_identities: UserIdentityTable
+  oidc_flows: OidcFlowTable
   memberships: MembershipTable
   tokens: TokenTable
   projects: ProjectTable
   environments: EnvironmentTable
+  project_members: ProjectMemberTable
+  environment_grants: EnvironmentGrantTable
+  invitations: InvitationTable
+  service_tokens: ServiceTokenTable
+  machine_identities: MachineIdentityTable
+  machine_tokens: MachineTokenTable
   data_keys: DataKeyTable
+  key_jobs: KeyJobTable
   secrets: SecretTable
   secret_versions: SecretVersionTable
   audit_heads: AuditHeadTable
   audit_entries: AuditEntryTable
   audit_nodes: AuditNodeTable
   audit_checkpoints: AuditCheckpointTable
+  workspace_deletions: WorkspaceDeletionTable
+  breakglass_requests: BreakGlassRequestTable
+  breakglass_decisions: BreakGlassDecisionTable
+  cli_login_codes: CliLoginCodeTable
+  cli_device_codes: CliDeviceCodeTable
 }

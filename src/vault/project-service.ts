@@ -19,6 +19,10 @@ export interface Environment {
   slug: string
   name: string
   createdAt: string
+  /** Developers list keys only, unless granted (see src/access/policy.ts). */
+  restricted: boolean
+  /** Sealed: people reveal or write its values only through a break-glass grant (access/break-glass.ts). */
+  sealed: boolean
 }
 
 /** Environments every new project starts with. */
@@ -31,8 +35,9 @@ export const DEFAULT_ENVIRONMENTS = [
 function toProject(r: { id: string; workspace_id: string; slug: string; name: string; created_at: string }): Project {
   return { id: r.id, workspaceId: r.workspace_id, slug: r.slug, name: r.name, createdAt: r.created_at }
 }
-function toEnvironment(r: { id: string; project_id: string; slug: string; name: string; created_at: string }): Environment {
-  return { id: r.id, projectId: r.project_id, slug: r.slug, name: r.name, createdAt: r.created_at }
+/** An environments row as the API shows it. */
+export function toEnvironment(r: { id: string; project_id: string; slug: string; name: string; created_at: string; restricted: number; sealed?: number }): Environment {
+  return { id: r.id, projectId: r.project_id, slug: r.slug, name: r.name, createdAt: r.created_at, restricted: Number(r.restricted) === 1, sealed: Number(r.sealed ?? 0) === 1 }
 }
 
 export async function listProjects(db: Executor, workspaceId: string): Promise<Project[]> {
@@ -76,14 +81,18 @@ export async function findEnvironment(db: Executor, project: Project, ref: strin
   return toEnvironment(row)
 }
 
-/** Creates an environment and its data key (version 1, primary). */
+/**
+ * Creates an environment and its data key (version 1, primary). It starts restricted when
+ * `input.restricted` says so, and by default when its slug is `production`.
+ */
 export async function createEnvironment(
-  tx: Executor, deps: { dataKeys: DataKeys }, project: Project, input: { name: string; slug?: string },
+  tx: Executor, deps: { dataKeys: DataKeys }, project: Project, input: { name: string; slug?: string; restricted?: boolean },
 ): Promise<Environment> {
   const slug = input.slug ?? slugify(input.name)
   const taken = await tx.selectFrom('environments').select('id').where('project_id', '=', project.id).where('slug', '=', slug).executeTakeFirst()
   if (taken) throw new AlreadyExistsError('environment')
-  const row = { id: randomUUID(), workspace_id: project.workspaceId, project_id: project.id, slug, name: input.name, created_at: new Date().toISOString() }
+  const restricted = (input.restricted ?? slug === 'production') ? 1 : 0
+  const row = { id: randomUUID(), workspace_id: project.workspaceId, project_id: project.id, slug, name: input.name, created_at: new Date().toISOString(), restricted }
   await tx.insertInto('environments').values(row).execute()
   await deps.dataKeys.create(tx, { workspaceId: project.workspaceId, projectId: project.id, environmentId: row.id })
   return toEnvironment(row)

@@ -206,7 +206,7 @@ export class SecretService {
     let dekId: string | null = null
     let dekVersion: number | null = null
     if (content.value !== null) {
-      const dek = await this.#keys.primary(tx, scope)
+      const dek = await this.#keys.forWrite(tx, scope, content.comment !== null ? 2 : 1)
       valueCt = seal(dek, Buffer.from(content.value, 'utf8'), this.#binding(scope, id, version, 'value'))
       if (content.comment !== null) commentCt = seal(dek, Buffer.from(content.comment, 'utf8'), this.#binding(scope, id, version, 'comment'))
       dekId = dek.id

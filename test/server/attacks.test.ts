@@ -40,7 +40,7 @@ function assertAbsent(haystack: Buffer | string, values: string[], where: string
 }
 
 /** Every row of every table, as text: PostgreSQL's own row text, SQLite rows as JSON with blobs in hex. */
-async function dumpDatabase(store: Store): Promise<string> {
+async function dumpDatabase(store: Pick<Store, 'engine' | 'db'>): Promise<string> {
   const parts: string[] = []
   if (store.engine === 'postgres') {
     const { rows: tables } = await sql<{ name: string }>`SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema()`.execute(store.db)
@@ -129,7 +129,7 @@ function suite(engine: EngineName): void {
       ids.B1 = (await putSecret(b, bDevUrl, 'B1', { value: values.B1! })).id
       ids.B2 = (await putSecret(b, bDevUrl, 'B2', { value: values.B2! })).id
 
-      const db = h.ctx.store.db
+      const db = h.db
       const row = (id: string, version: number) => db.selectFrom('secret_versions').select(['value_ct', 'comment_ct']).where('secret_id', '=', id).where('version', '=', version).executeTakeFirstOrThrow()
       const setCt = (id: string, version: number, set: { value_ct?: Buffer | null; comment_ct?: Buffer | null }) =>
         db.updateTable('secret_versions').set(set).where('secret_id', '=', id).where('version', '=', version).execute()
@@ -247,7 +247,7 @@ function suite(engine: EngineName): void {
         assert.ok(create, 'a secret.create entry')
         assert.match(JSON.parse(create.details).after, /^hmac-sha256:[A-Za-z0-9_-]{43}$/)
 
-        const dump = await dumpDatabase(h.ctx.store)
+        const dump = await dumpDatabase({ engine: h.engine, db: h.db })
         assert.ok(dump.includes('CANARY'), 'the dump sees the secret rows (keys are not secret)')
         assertAbsent(dump, secrets, 'a database dump')
 
@@ -286,8 +286,20 @@ function suite(engine: EngineName): void {
       'PUT /v1/workspaces/:workspace/projects/:project/environments/:environment/secrets/:key': { value: 'overwritten' },
       'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/secrets': { secrets: [{ key: 'B_SECRET', value: 'overwritten' }] },
       'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/secrets/:key/rollback': { version: 1 },
+      'DELETE /v1/workspaces/:workspace': { confirm: 'globex' },
+      'PUT /v1/workspaces/:workspace/projects/:project/environments/:environment/seal': { sealed: true },
+      'POST /v1/workspaces/:workspace/break-glass': { project: 'globex-app', environment: 'development', access: 'read-write', reason: 'intrusion', durationMinutes: 5 },
+      'PUT /v1/workspaces/:workspace/members/:user': { role: 'member' },
+      'PUT /v1/workspaces/:workspace/projects/:project/members/:user': { role: 'admin' },
+      'PUT /v1/workspaces/:workspace/projects/:project/environments/:environment/restriction': { restricted: false },
+      'PUT /v1/workspaces/:workspace/projects/:project/environments/:environment/grants/:user': { access: 'write' },
+      'POST /v1/workspaces/:workspace/invitations': { email: 'intruder@acme.test', role: 'owner' },
+      'POST /v1/workspaces/:workspace/auth-links': { email: 'owner@globex.test', purpose: 'reset' },
     }
     const bodyFor = (r: AnyRoute) => sampleBody(r, SAMPLE_BODIES)
+    // B has a single Owner, so it cannot make a break-glass request (test/server/break-glass.test.ts
+    // checks another workspace's real request ids); a well-formed id still exercises the tenant check.
+    const NO_SUCH_REQUEST = '00000000-0000-4000-8000-00000000b10c'
     const fill = fillUrl
     async function call(token: string, r: AnyRoute, url: string) {
       const body = bodyFor(r)
@@ -295,7 +307,7 @@ function suite(engine: EngineName): void {
       return { status: res.statusCode, body: res.body ? JSON.parse(res.body) : undefined }
     }
     async function snapshotB() {
-      const db = h.ctx.store.db
+      const db = h.db
       const ws = h.b.id
       return {
         workspaces: await db.selectFrom('workspaces').selectAll().where('id', '=', ws).execute(),
@@ -303,7 +315,11 @@ function suite(engine: EngineName): void {
         tokens: await db.selectFrom('tokens').selectAll().where('workspace_id', '=', ws).orderBy('id').execute(),
         projects: await db.selectFrom('projects').selectAll().where('workspace_id', '=', ws).orderBy('id').execute(),
         environments: await db.selectFrom('environments').selectAll().where('workspace_id', '=', ws).orderBy('id').execute(),
-        dataKeys: await db.selectFrom('data_keys').selectAll().where('workspace_id', '=', ws).orderBy('id').execute(),
+        projectMembers: await db.selectFrom('project_members').selectAll().where('workspace_id', '=', ws).orderBy('project_id').orderBy('user_id').execute(),
+        grants: await db.selectFrom('environment_grants').selectAll().where('workspace_id', '=', ws).orderBy('environment_id').orderBy('user_id').execute(),
+        invitations: await db.selectFrom('invitations').selectAll().where('workspace_id', '=', ws).orderBy('id').execute(),
+        dataKeys: await db.selectFrom('data_keys').selectAll().where('workspace_id', '=', ws).orderBy('id').orderBy('version').execute(),
+        keyJobs: await db.selectFrom('key_jobs').select(['id', 'state', 'target_version', 'total']).where('workspace_id', '=', ws).orderBy('id').execute(),
         secrets: await db.selectFrom('secrets').selectAll().where('workspace_id', '=', ws).orderBy('id').execute(),
         versions: await db.selectFrom('secret_versions').selectAll().where('workspace_id', '=', ws).orderBy('secret_id').orderBy('version').execute(),
         auditHead: await db.selectFrom('audit_heads').selectAll().where('workspace_id', '=', ws).execute(),
@@ -321,9 +337,19 @@ function suite(engine: EngineName): void {
       await putSecret(b, bEnv, 'B_SECRET', { value: bValue })
       await putSecret(b, bEnv, 'B_SECRET', { value: canary('b-value-2') })
       const me = await b.get('/v1/me')
+      const rotated = await b.post(`${bEnv}/keys/rotate`, {})
+      assert.equal(rotated.status, 202)
+      const job = rotated.body.job.id as string
+      // Let B's reseal finish so B's rows hold still while the test compares them.
+      for (let i = 0; i < 200 && (await b.get(`/v1/workspaces/${h.b.slug}/key-jobs/${job}`)).body.job.state !== 'done'; i++) await new Promise((r) => setTimeout(r, 25))
+      // A member of B (with a project role) and a pending invitation of B, for the member routes.
+      const invited = await b.post(`/v1/workspaces/${h.b.slug}/invitations`, { email: 'pending@globex.test' })
+      assert.equal(invited.status, 201)
+      const user = me.body.user.id as string
+      const invitation = invited.body.invitation.id as string
       bRefs = {
-        slug: { workspace: h.b.slug, project: bProject.slug, environment: 'development', key: 'B_SECRET', token: me.body.tokenId },
-        id: { workspace: h.b.id, project: bProject.id, environment: bProject.envs.development!, key: 'B_SECRET', token: me.body.tokenId },
+        slug: { workspace: h.b.slug, project: bProject.slug, environment: 'development', key: 'B_SECRET', token: me.body.tokenId, job, request: NO_SUCH_REQUEST, user, invitation },
+        id: { workspace: h.b.id, project: bProject.id, environment: bProject.envs.development!, key: 'B_SECRET', token: me.body.tokenId, job, request: NO_SUCH_REQUEST, user, invitation },
       }
     })
     after(() => h?.close())
@@ -353,10 +379,10 @@ function suite(engine: EngineName): void {
     test('B\'s project, environment and token ids under A\'s own workspace path', async () => {
       const before = await snapshotB()
       const mixes: Array<Record<string, string>> = [
-        { workspace: h.a.slug, project: bProject.id, environment: 'development', key: 'B_SECRET', token: bRefs.id.token! },
-        { workspace: h.a.id, project: bProject.id, environment: bProject.envs.development!, key: 'B_SECRET', token: bRefs.id.token! },
-        { workspace: h.a.slug, project: bProject.slug, environment: 'development', key: 'B_SECRET', token: bRefs.id.token! },
-        { workspace: h.a.slug, project: aProject.id, environment: bProject.envs.development!, key: 'B_SECRET', token: bRefs.id.token! },
+        { workspace: h.a.slug, project: bProject.id, environment: 'development', key: 'B_SECRET', token: bRefs.id.token!, job: bRefs.id.job!, request: bRefs.id.request!, user: bRefs.id.user!, invitation: bRefs.id.invitation! },
+        { workspace: h.a.id, project: bProject.id, environment: bProject.envs.development!, key: 'B_SECRET', token: bRefs.id.token!, job: bRefs.id.job!, request: bRefs.id.request!, user: bRefs.id.user!, invitation: bRefs.id.invitation! },
+        { workspace: h.a.slug, project: bProject.slug, environment: 'development', key: 'B_SECRET', token: bRefs.id.token!, job: bRefs.id.job!, request: bRefs.id.request!, user: bRefs.id.user!, invitation: bRefs.id.invitation! },
+        { workspace: h.a.slug, project: aProject.id, environment: bProject.envs.development!, key: 'B_SECRET', token: bRefs.id.token!, job: bRefs.id.job!, request: bRefs.id.request!, user: bRefs.id.user!, invitation: bRefs.id.invitation! },
       ]
       for (const refs of mixes) {
         let aimed = 0
@@ -364,7 +390,7 @@ function suite(engine: EngineName): void {
           const names = [...r.url.matchAll(/:([A-Za-z]+)/g)].map((m) => m[1]!)
           // Only routes that take one of B's references: with A's own project, a route that
           // stops at the project would rightly find it.
-          const aimsAtB = names.includes('token') || (refs.project === aProject.id ? names.includes('environment') : names.includes('project'))
+          const aimsAtB = names.includes('token') || names.includes('user') || names.includes('invitation') || (refs.project === aProject.id ? names.includes('environment') : names.includes('project'))
           if (!aimsAtB) continue
           aimed++
           const res = await call(h.a.token, r, fill(r.url, refs))
@@ -466,13 +492,13 @@ function suite(engine: EngineName): void {
       const token = created.body.token as string
       const tokens = [token, h.a.token, h.b.token]
       const bodies = tokens.map((t) => t.slice(11, 43)) // the 32 random characters
-      const rows = await h.ctx.store.db.selectFrom('tokens').selectAll().execute()
+      const rows = await h.db.selectFrom('tokens').selectAll().execute()
       assert.ok(rows.length >= 3)
       assertAbsent(JSON.stringify(rows.map((r) => ({ ...r, token_hash: Buffer.from(r.token_hash).toString('hex') }))), [...tokens, ...bodies], 'the tokens table')
       const row = rows.find((r) => r.id === created.body.info.id)
       assert.ok(row, 'the new token has a row')
       assert.ok(Buffer.from(row.token_hash).equals(hashToken(token)), 'the row holds the token\'s hash')
-      assertAbsent(await dumpDatabase(h.ctx.store), [...tokens, ...bodies], 'a database dump')
+      assertAbsent(await dumpDatabase({ engine: h.engine, db: h.db }), [...tokens, ...bodies], 'a database dump')
       if (engine === 'sqlite') {
         for (const f of ['coffer.db', 'coffer.db-wal']) {
           const p = join(h.dataDir, f)
@@ -572,7 +598,7 @@ function suite(engine: EngineName): void {
   describe('the audit log fails closed', () => {
     const breakers: Array<[string, (h: Harness) => Promise<void>]> = [
       ['the workspace chain head is gone', async (h) => {
-        await h.ctx.store.db.deleteFrom('audit_heads').where('workspace_id', '=', h.a.id).execute()
+        await h.db.deleteFrom('audit_heads').where('workspace_id', '=', h.a.id).execute()
       }],
       ['the database refuses new audit entries', async (h) => {
         const statements = h.engine === 'sqlite'
@@ -581,7 +607,7 @@ function suite(engine: EngineName): void {
             "CREATE FUNCTION refuse_audit_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit storage unavailable'; END $$",
             'CREATE TRIGGER audit_entries_refuse_insert BEFORE INSERT ON audit_entries FOR EACH ROW EXECUTE FUNCTION refuse_audit_insert()',
           ]
-        for (const s of statements) await sql.raw(s).execute(h.ctx.store.db)
+        for (const s of statements) await sql.raw(s).execute(h.db)
       }],
     ]
     for (const [label, breakAudit] of breakers) {
@@ -596,7 +622,7 @@ function suite(engine: EngineName): void {
           const v2 = canary('v2')
           const existing = await putSecret(a, envUrl, 'EXISTING', { value: v1 })
           const pb = await createProject(b, h.b.slug, 'Unaffected')
-          const db = h.ctx.store.db
+          const db = h.db
           const count = async (table: 'secret_versions' | 'secrets' | 'projects' | 'audit_entries' | 'tokens') =>
             Number((await db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n)
           const before = { versions: await count('secret_versions'), secrets: await count('secrets'), projects: await count('projects'), audit: await count('audit_entries'), tokens: await count('tokens') }

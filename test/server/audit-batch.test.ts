@@ -9,9 +9,9 @@ function suite(engine: EngineName): void {
   test('appends after a rolled-back unit in the same batch chain onto the last entry that exists', async () => {
     const h = await startHarness(engine)
     try {
-      const { committer, audit, store } = h.ctx
+      const { committer, audit } = h.ctx
       const actor = { type: 'system' as const, id: 'test', ip: '', userAgent: 'test' }
-      const before = (await audit.verify(store.db, h.a.id)).checked
+      const before = (await audit.verify(h.db, h.a.id)).checked
       const boom = new Error('fails after its append')
       const units = Array.from({ length: 30 }, (_, i) => committer.run(async (tx) => {
         await audit.append(tx, h.a.id, actor, `req-${i}`, { action: 'test.append', target: { type: 'unit', id: String(i) } })
@@ -22,11 +22,11 @@ function suite(engine: EngineName): void {
       const settled = await Promise.allSettled(units)
       assert.equal(settled.filter((s) => s.status === 'rejected').length, 10)
       assert.ok(committer.stats.batches < committer.stats.units, 'units shared batches')
-      const r = await audit.verify(store.db, h.a.id)
+      const r = await audit.verify(h.db, h.a.id)
       assert.equal(r.ok, true, JSON.stringify(r.firstBad))
       assert.equal(r.checked - before, 10 + 2 * 10, 'every surviving unit appended, no rolled-back entry remains')
-      const cp = await h.ctx.auditTree.issue(store.db, h.a.id)
-      const rv = await audit.verify(store.db, h.a.id, { treeSize: cp.treeSize, rootHash: Buffer.from(cp.rootHash, 'base64') })
+      const cp = await h.ctx.auditTree.issue(h.db, h.a.id)
+      const rv = await audit.verify(h.db, h.a.id, { treeSize: cp.treeSize, rootHash: Buffer.from(cp.rootHash, 'base64') })
       assert.equal(rv.ok, true, 'the tree root matches the entries')
     } finally {
       await h.close()

@@ -75,7 +75,7 @@ async function disableAppendOnly(h: Harness): Promise<void> {
   const statements = h.engine === 'sqlite'
     ? ['DROP TRIGGER audit_entries_no_update', 'DROP TRIGGER audit_entries_no_delete']
     : ['ALTER TABLE audit_entries DISABLE TRIGGER USER']
-  for (const s of statements) await sql.raw(s).execute(h.ctx.store.db)
+  for (const s of statements) await sql.raw(s).execute(h.db)
 }
 
 function suite(engine: EngineName): void {
@@ -225,7 +225,7 @@ function suite(engine: EngineName): void {
 
   describe('tampering with stored entries is detected at the first bad entry', () => {
     type Tamper = (h: Harness, entries: Entry[]) => Promise<{ firstBad: number; names?: number }>
-    const db = (h: Harness) => h.ctx.store.db
+    const db = (h: Harness) => h.db
 
     const cases: Array<[string, Tamper]> = [
       ['an edited action', async (h) => {

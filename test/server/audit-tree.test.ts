@@ -146,8 +146,8 @@ function suite(engine: EngineName): void {
       assert.equal(await proofOk(1), true)
       // An attacker with database access rewrites the stored hash of leaf 2 (a sibling in
       // leaf 1's proof): the server now serves a proof that no longer reaches the signed root.
-      await sql.raw(engine === 'sqlite' ? 'DROP TRIGGER audit_nodes_no_update' : 'ALTER TABLE audit_nodes DISABLE TRIGGER USER').execute(h.ctx.store.db)
-      await h.ctx.store.db.updateTable('audit_nodes').set({ hash: randomBytes(32) }).where('workspace_id', '=', h.a.id).where('level', '=', 0).where('idx', '=', 1).execute()
+      await sql.raw(engine === 'sqlite' ? 'DROP TRIGGER audit_nodes_no_update' : 'ALTER TABLE audit_nodes DISABLE TRIGGER USER').execute(h.db)
+      await h.db.updateTable('audit_nodes').set({ hash: randomBytes(32) }).where('workspace_id', '=', h.a.id).where('level', '=', 0).where('idx', '=', 1).execute()
       assert.equal(await proofOk(1), false, 'the client catches the forged node')
     } finally {
       await h.close()
@@ -214,8 +214,8 @@ function suite(engine: EngineName): void {
       // The note is bound to A's origin: it does not open as B's, nor with another key.
       assert.throws(() => openCheckpoint(cps[0]!.note, pk, { origin: origin(h.b.id) }), CheckpointError)
       // issue() on an unchanged log returns the newest checkpoint rather than signing again.
-      const again1 = await h.ctx.auditTree.issue(h.ctx.store.db, h.a.id)
-      const again2 = await h.ctx.auditTree.issue(h.ctx.store.db, h.a.id)
+      const again1 = await h.ctx.auditTree.issue(h.db, h.a.id)
+      const again2 = await h.ctx.auditTree.issue(h.db, h.a.id)
       assert.deepEqual(again2, again1)
       const last = await a.get(`/v1/workspaces/${h.a.slug}/audit/checkpoint`)
       assert.equal(last.body.checkpoint.treeSize, entries.length)
@@ -348,12 +348,12 @@ function suite(engine: EngineName): void {
     })
 
     test('audit_nodes holds exactly the complete subtrees of each workspace, and they are right', async () => {
-      await checkStoredTree(h.ctx.store.db, h.a.id, leavesOf(await allEntries(a, h.a.slug)))
-      await checkStoredTree(h.ctx.store.db, h.b.id, leavesOf(await allEntries(api(h.app, h.b.token), h.b.slug)))
+      await checkStoredTree(h.db, h.a.id, leavesOf(await allEntries(a, h.a.slug)))
+      await checkStoredTree(h.db, h.b.id, leavesOf(await allEntries(api(h.app, h.b.token), h.b.slug)))
     })
 
     test('checkpoints and nodes are append-only: the database refuses UPDATE and DELETE', async () => {
-      const db = h.ctx.store.db
+      const db = h.db
       const cpCount = async () => (await db.selectFrom('audit_checkpoints').select('tree_size').where('workspace_id', '=', h.a.id).execute()).length
       const nodeCount = async () => (await db.selectFrom('audit_nodes').select('idx').where('workspace_id', '=', h.a.id).execute()).length
       const [cpsBefore, nodesBefore] = [await cpCount(), await nodeCount()]
@@ -375,7 +375,7 @@ function suite(engine: EngineName): void {
     })
 
     test('the signing key is stored only wrapped: no PRIVATE+KEY and no seed in clear', async () => {
-      const db = h.ctx.store.db
+      const db = h.db
       const meta = await db.selectFrom('meta').select(['key', 'value']).where('key', 'in', ['audit_signer_key', 'audit_verifier_key']).execute()
       assert.equal(meta.length, 2)
       const wrapped = Buffer.from(meta.find((m) => m.key === 'audit_signer_key')!.value)

@@ -1,42 +1,85 @@
 import { CofferClient } from '../../client/client.js'
 import { VERSION } from '../../version.js'
+import { browserLogin, deviceLogin } from '../browser-login.js'
+import { caFromEnv } from '../ca.js'
 import { openCredentialStore } from '../credential-store.js'
 import { ExitError } from '../exit-error.js'
 import { info, printJson } from '../output.js'
 
-/**
- * `coffer login --url URL --token T`: checks the token against the server, then keeps it in
- * the OS credential store. With no store it writes nothing and points to COFFER_TOKEN.
- */
-export async function login(opts: { url: string; token?: string; json?: boolean }): Promise<void> {
-  const token = opts.token ?? process.env.COFFER_TOKEN
-  if (!token) throw new ExitError('Pass --token (or set COFFER_TOKEN).')
-  let url: URL
+const NO_STORE_HINT = 'Use a token through the environment instead (read, never written): export COFFER_URL=<url> COFFER_TOKEN=<token>'
+
+function serverUrl(raw: string): string {
   try {
-    url = new URL(opts.url)
+    const url = new URL(raw)
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error()
+    return url.toString()
   } catch {
     throw new ExitError('--url must be an http(s) URL, e.g. http://127.0.0.1:8700')
   }
-  const client = new CofferClient({ url: url.toString(), token, userAgent: `coffer-cli/${VERSION}` })
-  const me = await client.me()
-  const store = await openCredentialStore()
-  if (!store) {
-    throw new ExitError(
-      `The token works (${me.user.email} in ${me.workspace.slug}), but this machine has no OS credential store, so nothing was saved.\n` +
-        `Use it through the environment instead: export COFFER_URL=${client.url} COFFER_TOKEN=<token>`,
-      { code: 'ERR_NO_CREDENTIAL_STORE' },
-    )
-  }
-  await store.save({ url: client.url, token })
-  if (opts.json) printJson({ url: client.url, user: me.user, workspace: me.workspace, role: me.role, store: store.kind })
-  else info(`Logged in to ${client.url} as ${me.user.email} (${me.role} of ${me.workspace.slug}); token kept in the OS credential store (${store.kind}).`)
 }
 
-/** `coffer logout`: removes the saved login from the OS credential store. */
+/**
+ * `coffer login --url URL`: signs the CLI in and keeps its token in the OS credential store.
+ * Without --token: in the browser (PKCE with a loopback redirect; the URL is always printed,
+ * and opened unless --no-browser), or with --device by a code approved in any browser. With
+ * --token: checks that token and keeps it. With no credential store it says so and points to
+ * COFFER_TOKEN; in the browser flows it stops before a token is made.
+ */
+export async function login(opts: { url: string; token?: string; device?: boolean; browser?: boolean; json?: boolean }): Promise<void> {
+  const url = serverUrl(opts.url)
+  const ca = caFromEnv()
+  const userAgent = `coffer-cli/${VERSION}`
+  if (opts.token !== undefined) {
+    const client = new CofferClient({ url, token: opts.token, userAgent, ca })
+    const me = await client.me()
+    const store = await openCredentialStore()
+    if (!store) {
+      throw new ExitError(
+        `The token works (${me.user?.email ?? me.integration?.name} in ${me.workspace.slug}), but this machine has no OS credential store, so nothing was saved.\n${NO_STORE_HINT}`,
+        { code: 'ERR_NO_CREDENTIAL_STORE' },
+      )
+    }
+    await store.save({ url: client.url, token: opts.token })
+    if (opts.json) printJson({ url: client.url, user: me.user, workspace: me.workspace, role: me.role, store: store.kind })
+    else info(`Logged in to ${client.url} as ${me.user?.email ?? `${me.integration?.type} ${me.integration?.name}`} (${me.role ?? 'integration'} of ${me.workspace.slug}); token kept in the OS credential store (${store.kind}).`)
+    return
+  }
+
+  const store = await openCredentialStore()
+  if (!store) {
+    throw new ExitError(`This machine has no OS credential store (Secret Service, Keychain or Credential Manager), so coffer login cannot keep a token here.\n${NO_STORE_HINT}`, { code: 'ERR_NO_CREDENTIAL_STORE' })
+  }
+  const anonymous = new CofferClient({ url, token: '', userAgent, ca })
+  const grant = opts.device ? await deviceLogin(anonymous) : await browserLogin(anonymous, { open: opts.browser !== false })
+  await store.save({ url: anonymous.url, token: grant.token })
+  if (opts.json) printJson({ url: anonymous.url, user: grant.user, workspace: grant.workspace, expiresAt: grant.expiresAt, store: store.kind })
+  else info(`Logged in to ${anonymous.url} as ${grant.user.email} (workspace ${grant.workspace.slug}) until ${grant.expiresAt.slice(0, 10)}; token kept in the OS credential store (${store.kind}).`)
+}
+
+/**
+ * `coffer logout`: revokes the saved token on the server (so a copy of it is useless too),
+ * then removes it from the OS credential store. When the server cannot be reached the token
+ * is still removed locally, and the command says that it may still be valid.
+ */
 export async function logout(): Promise<void> {
   const store = await openCredentialStore()
-  const removed = store ? await store.remove() : false
-  info(removed ? 'Logged out: the saved token was removed from the OS credential store.' : 'No saved login to remove.')
+  const saved = store ? await store.load() : null
+  if (!store || !saved) {
+    info('No saved login to remove.')
+  } else {
+    let revoked = false
+    try {
+      const client = new CofferClient({ url: saved.url, token: saved.token, userAgent: `coffer-cli/${VERSION}`, ca: caFromEnv() })
+      const me = await client.me()
+      await client.revokeToken(me.workspace.slug, me.tokenId)
+      revoked = true
+    } catch (err) {
+      // An already revoked or expired token is as good as revoked.
+      revoked = (err as { code?: string }).code === 'ERR_UNAUTHENTICATED'
+      if (!revoked) info(`Could not revoke the token on the server (${(err as { code?: string }).code ?? 'error'}); it stays valid until it expires or is revoked with coffer token revoke.`)
+    }
+    await store.remove()
+    info(revoked ? 'Logged out: the token was revoked on the server and removed from the OS credential store.' : 'Logged out locally: the token was removed from the OS credential store.')
+  }
   if (process.env.COFFER_TOKEN) info('COFFER_TOKEN is still set in this shell; unset it to log out fully.')
 }

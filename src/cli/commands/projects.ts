@@ -28,7 +28,7 @@ export async function envsList(opts: Opts): Promise<void> {
   const client = await connect(opts)
   const envs = await client.listEnvironments(await resolveWorkspace(client, opts), resolveProject(opts))
   if (opts.json) return printJson(envs)
-  printTable(['SLUG', 'NAME', 'ID'], envs.map((e) => [e.slug, e.name, e.id]))
+  printTable(['SLUG', 'NAME', 'ID', 'SEALED'], envs.map((e) => [e.slug, e.name, e.id, e.sealed ? 'sealed' : '-']))
 }
 
 /** `coffer envs create NAME`: a new environment with its own data key. */

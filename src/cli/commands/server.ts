@@ -3,6 +3,9 @@ import { buildConfig } from '../../ops/config.js'
 import { readEnv } from '../../ops/env.js'
 import { buildSecrets } from '../../ops/secrets.js'
 import { buildApp } from '../../server/app.js'
+import { loadTls } from '../../server/tls.js'
+import { linkUrl } from '../../identity/email-links.js'
+import { ownerSetupLink } from '../../identity/member-links.js'
 import { info } from '../output.js'
 
 export interface ServerOptions {
@@ -19,14 +22,21 @@ export interface ServerOptions {
 export async function server(opts: ServerOptions): Promise<void> {
   const env = readEnv()
   const config = buildConfig(env, { dataDir: opts.dataDir, host: opts.host, port: opts.port })
+  const tls = loadTls(config.tls) // a bad certificate or key stops start-up before the database opens
   const ctx = await createContext(config, buildSecrets(env))
   let firstToken: string | undefined
   let firstEmail: string | undefined
+  let setupToken: string | undefined
   if (!(await hasWorkspaces(ctx))) {
     firstEmail = opts.email ?? process.env.COFFER_OWNER_EMAIL ?? 'owner@localhost'
-    firstToken = (await bootstrapWorkspace(ctx, { name: 'default', ownerEmail: firstEmail })).token
+    const first = await bootstrapWorkspace(ctx, { name: 'default', ownerEmail: firstEmail })
+    firstToken = first.token
+    // With passwords on, the Owner also gets a one-time link to set a password for the browser.
+    if (config.auth.password) {
+      setupToken = (await ctx.committer.run((tx) => ownerSetupLink(tx, ctx.audit, { workspaceId: first.workspace.id, userId: first.owner.id }))).token
+    }
   }
-  const app = await buildApp(ctx)
+  const app = await buildApp(ctx, { tls })
   const address = await app.listen({ host: config.host, port: config.port })
   const url = address.replace('[::1]', 'localhost')
   info(`Coffer listening on ${url} (${config.database.engine}, data in ${config.dataDir}); API reference at ${url}/docs`)
@@ -34,6 +44,9 @@ export async function server(opts: ServerOptions): Promise<void> {
     info(`\nNew vault: workspace "default" with Owner ${firstEmail}. Owner token (shown once; store it now):\n`)
     info(`    ${firstToken}\n`)
     info(`Get in:  coffer login --url ${url} --token <token>     (or: export COFFER_URL=${url} COFFER_TOKEN=<token>)\n`)
+    if (setupToken) {
+      info(`Browser: set the Owner's password within 1 hour (works once):\n\n    ${linkUrl(config.auth.publicUrlSet ? config.auth.publicUrl : url, 'reset', setupToken)}\n`)
+    }
   }
   let stopping = false
   const stop = async (signal: string) => {

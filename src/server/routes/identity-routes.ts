@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { requireUser } from '../../access/policy.js'
 import { issueToken, listTokens, revokeToken } from '../../identity/identity-service.js'
 import { defineRoute, type AnyRoute } from '../route.js'
 import { name, tokenView, workspaceParams, workspaceView } from '../schemas.js'
@@ -6,9 +7,14 @@ import { name, tokenView, workspaceParams, workspaceView } from '../schemas.js'
 const me = defineRoute({
   method: 'GET', url: '/v1/me', summary: 'Who the token belongs to, and its workspace and role', tag: 'identity',
   action: 'self.read', mode: 'read',
-  response: z.object({ user: z.object({ id: z.string(), email: z.string() }), workspace: workspaceView, role: z.string(), tokenId: z.string() }),
-  async handler({ principal, workspace }) {
-    return { body: { user: { id: principal.userId, email: principal.email }, workspace, role: principal.role, tokenId: principal.tokenId } }
+  response: z.object({
+    user: z.object({ id: z.string(), email: z.string() }).nullable().describe('the person; null for an integration'),
+    integration: z.object({ type: z.enum(['machine', 'service']), id: z.string(), name: z.string() }).nullable().describe('the machine identity or service token; null for a person'),
+    workspace: workspaceView, role: z.string().nullable().describe('the workspace role; null for an integration'), tokenId: z.string(),
+  }),
+  async handler({ principal: p, workspace }) {
+    if (p.type !== 'user') return { body: { user: null, integration: { type: p.type, id: p.id, name: p.name }, workspace, role: null, tokenId: p.tokenId } }
+    return { body: { user: { id: p.userId, email: p.email }, integration: null, workspace, role: p.role, tokenId: p.tokenId } }
   },
 })
 
@@ -17,7 +23,7 @@ const listMyTokens = defineRoute({
   action: 'self.tokens.manage', mode: 'read', params: workspaceParams,
   response: z.object({ tokens: z.array(tokenView) }),
   async handler({ db, principal, workspace }) {
-    return { body: { tokens: await listTokens(db, workspace.id, principal.userId) } }
+    return { body: { tokens: await listTokens(db, workspace.id, requireUser(principal).userId) } }
   },
 })
 
@@ -28,7 +34,7 @@ const createMyToken = defineRoute({
   response: z.object({ token: z.string(), info: tokenView }),
   async handler({ db, principal, workspace, body }) {
     const expiresAt = body.expiresInDays ? new Date(Date.now() + body.expiresInDays * 86_400_000).toISOString() : null
-    const { token, info } = await issueToken(db, { workspaceId: workspace.id, userId: principal.userId, name: body.name, expiresAt })
+    const { token, info } = await issueToken(db, { workspaceId: workspace.id, userId: requireUser(principal).userId, name: body.name, expiresAt })
     return { body: { token, info }, audit: { action: 'token.create', target: { type: 'token', id: info.id }, details: { name: info.name, expiresAt } } }
   },
 })
@@ -38,7 +44,7 @@ const revokeMyToken = defineRoute({
   action: 'self.tokens.manage', mode: 'write', params: z.strictObject({ workspace: workspaceParams.shape.workspace, token: z.uuid() }),
   response: z.object({ info: tokenView }),
   async handler({ db, principal, workspace, params }) {
-    const info = await revokeToken(db, workspace.id, principal.userId, params.token)
+    const info = await revokeToken(db, workspace.id, requireUser(principal).userId, params.token)
     return { body: { info }, audit: { action: 'token.revoke', target: { type: 'token', id: info.id }, details: { name: info.name } } }
   },
 })

@@ -1,6 +1,22 @@
 import { z } from 'zod'
-import { createEnvironment, createProject, findProject, listEnvironments, listProjects } from '../../vault/project-service.js'
-import { defineRoute, type AnyRoute } from '../route.js'
+import { createEnvironment, createProject, listEnvironments, listProjects } from '../../vault/project-service.js'
+import { integrationScope, type Principal } from '../../access/policy.js'
+import { visibleProjectIds } from '../../access/project-members.js'
+import { InternalError } from '../../errors.js'
+import type { Environment, Project } from '../../vault/project-service.js'
+import { defineRoute, type AnyRoute, type Target } from '../route.js'
+
+/** The project the pipeline resolved (and the policy allowed) from the URL. */
+function projectOf(target: Target): Project {
+  if (!target.project) throw new InternalError('a project route without its project')
+  return target.project
+}
+
+/** An integration sees only the environments of its scope; a person sees them all (restricted ones say so). */
+function visibleEnvironments(principal: Principal, projectId: string, environments: Environment[]): Environment[] {
+  if (principal.type === 'user') return environments
+  return environments.filter((e) => integrationScope(principal, projectId, e.id))
+}
 import { environmentView, name, projectParams, projectView, slug, workspaceParams, workspaceView } from '../schemas.js'
 
 const getWorkspace = defineRoute({
@@ -13,9 +29,12 @@ const getWorkspace = defineRoute({
 
 const list = defineRoute({
   method: 'GET', url: '/v1/workspaces/:workspace/projects', summary: 'List projects', tag: 'projects',
-  action: 'project.read', mode: 'read', params: workspaceParams, response: z.object({ projects: z.array(projectView) }),
-  async handler({ db, workspace }) {
-    return { body: { projects: await listProjects(db, workspace.id) } }
+  action: 'project.list', mode: 'read', params: workspaceParams, response: z.object({ projects: z.array(projectView) }),
+  async handler({ db, principal, workspace }) {
+    // Only the projects the caller may see: a Member's, an integration's scope, all for Owners and Admins.
+    const visible = await visibleProjectIds(db, principal)
+    const projects = await listProjects(db, workspace.id)
+    return { body: { projects: visible ? projects.filter((p) => visible.has(p.id)) : projects } }
   },
 })
 
@@ -33,30 +52,30 @@ const create = defineRoute({
 const get = defineRoute({
   method: 'GET', url: '/v1/workspaces/:workspace/projects/:project', summary: 'Show a project and its environments', tag: 'projects',
   action: 'project.read', mode: 'read', params: projectParams, response: z.object({ project: projectView, environments: z.array(environmentView) }),
-  async handler({ db, workspace, params }) {
-    const project = await findProject(db, workspace.id, params.project)
-    return { body: { project, environments: await listEnvironments(db, project) } }
+  async handler({ db, principal, target }) {
+    const project = projectOf(target)
+    return { body: { project, environments: visibleEnvironments(principal, project.id, await listEnvironments(db, project)) } }
   },
 })
 
 const listEnvs = defineRoute({
   method: 'GET', url: '/v1/workspaces/:workspace/projects/:project/environments', summary: 'List environments of a project', tag: 'projects',
   action: 'project.read', mode: 'read', params: projectParams, response: z.object({ environments: z.array(environmentView) }),
-  async handler({ db, workspace, params }) {
-    const project = await findProject(db, workspace.id, params.project)
-    return { body: { environments: await listEnvironments(db, project) } }
+  async handler({ db, principal, target }) {
+    const project = projectOf(target)
+    return { body: { environments: visibleEnvironments(principal, project.id, await listEnvironments(db, project)) } }
   },
 })
 
 const createEnv = defineRoute({
   method: 'POST', url: '/v1/workspaces/:workspace/projects/:project/environments', summary: 'Create an environment (with its own data key)', tag: 'projects',
   action: 'environment.create', mode: 'write', status: 201, params: projectParams,
-  body: z.strictObject({ name, slug: slug.optional() }),
+  body: z.strictObject({ name, slug: slug.optional(), restricted: z.boolean().optional().describe('developers list keys only unless granted (default: true for `production`)') }),
   response: z.object({ environment: environmentView }),
-  async handler({ app, db, workspace, params, body }) {
-    const project = await findProject(db, workspace.id, params.project)
+  async handler({ app, db, target, body }) {
+    const project = projectOf(target)
     const environment = await createEnvironment(db, { dataKeys: app.dataKeys }, project, body)
-    return { body: { environment }, audit: { action: 'environment.create', target: { type: 'environment', id: environment.id }, details: { project: project.id, slug: environment.slug } } }
+    return { body: { environment }, audit: { action: 'environment.create', target: { type: 'environment', id: environment.id }, details: { project: project.id, slug: environment.slug, restricted: environment.restricted } } }
   },
 })
 

@@ -1,8 +1,9 @@
 import { z } from 'zod'
 import { Sensitive, type AuditEvent } from '../../audit/audit-log.js'
-import { findScope } from '../../vault/project-service.js'
-import type { SecretChange } from '../../vault/secret-service.js'
-import { defineRoute, type AnyRoute } from '../route.js'
+import { actorId } from '../../access/policy.js'
+import { InternalError } from '../../errors.js'
+import type { SecretChange, SecretScope } from '../../vault/secret-service.js'
+import { defineRoute, type AnyRoute, type Target } from '../route.js'
 import { environmentParams, flag, secretKey, secretParams, secretValue, secretView, tags, version, versionView } from '../schemas.js'
 
 const E = '/v1/workspaces/:workspace/projects/:project/environments/:environment'
@@ -21,6 +22,12 @@ function changeEvent(action: string, c: SecretChange): AuditEvent {
   }
 }
 
+/** The environment the pipeline resolved (and the policy allowed) from the URL. */
+function scopeOf(workspaceId: string, target: Target): SecretScope {
+  if (!target.project || !target.environment) throw new InternalError('a secret route without its environment')
+  return { workspaceId, projectId: target.project.id, environmentId: target.environment.id }
+}
+
 const secretInput = z.strictObject({
   value: secretValue,
   comment: z.string().max(4096).optional(),
@@ -29,12 +36,12 @@ const secretInput = z.strictObject({
 })
 
 const list = defineRoute({
-  method: 'GET', url: `${E}/secrets`, tag: 'secrets', action: 'secret.read', mode: 'read',
+  method: 'GET', url: `${E}/secrets`, tag: 'secrets', action: 'secret.read', elevate: { flag: 'reveal', action: 'secret.reveal' }, mode: 'read',
   summary: 'List the secrets of an environment; with reveal=true, decrypted (what `run` and `export` use; audited)',
   params: environmentParams, query: z.strictObject({ reveal: flag.optional(), includeDeleted: flag.optional() }),
   response: z.object({ secrets: z.array(secretView) }),
-  async handler({ app, db, workspace, params, query }) {
-    const scope = await findScope(db, workspace.id, params.project, params.environment)
+  async handler({ app, db, workspace, target, params, query }) {
+    const scope = scopeOf(workspace.id, target)
     const reveal = query.reveal ?? false
     const secrets = await app.secrets.list(db, scope, { reveal, includeDeleted: query.includeDeleted ?? false })
     const audit: AuditEvent | null = reveal
@@ -45,11 +52,11 @@ const list = defineRoute({
 })
 
 const get = defineRoute({
-  method: 'GET', url: `${E}/secrets/:key`, tag: 'secrets', action: 'secret.read', mode: 'read',
+  method: 'GET', url: `${E}/secrets/:key`, tag: 'secrets', action: 'secret.read', elevate: { flag: 'reveal', action: 'secret.reveal' }, mode: 'read',
   summary: 'Show one secret; with reveal=true, its value (audited)',
   params: secretParams, query: z.strictObject({ reveal: flag.optional() }), response: z.object({ secret: secretView }),
-  async handler({ app, db, workspace, params, query }) {
-    const scope = await findScope(db, workspace.id, params.project, params.environment)
+  async handler({ app, db, workspace, target, params, query }) {
+    const scope = scopeOf(workspace.id, target)
     const reveal = query.reveal ?? false
     const secret = await app.secrets.get(db, scope, params.key, { reveal })
     const audit: AuditEvent | null = reveal
@@ -63,9 +70,9 @@ const set = defineRoute({
   method: 'PUT', url: `${E}/secrets/:key`, tag: 'secrets', action: 'secret.write', mode: 'write',
   summary: 'Create or update a secret (a new version); ifVersion makes it check-and-set',
   params: secretParams, body: secretInput, response: z.object({ secret: secretView }),
-  async handler({ app, db, principal, workspace, params, body }) {
-    const scope = await findScope(db, workspace.id, params.project, params.environment)
-    const c = await app.secrets.set(db, scope, principal.userId, params.key, body)
+  async handler({ app, db, principal, workspace, target, params, body }) {
+    const scope = scopeOf(workspace.id, target)
+    const c = await app.secrets.set(db, scope, actorId(principal), params.key, body)
     return { body: { secret: c.secret }, audit: changeEvent(c.previousVersion === 0 ? 'secret.create' : 'secret.update', c) }
   },
 })
@@ -76,9 +83,9 @@ const bulk = defineRoute({
   params: environmentParams,
   body: z.strictObject({ secrets: z.array(secretInput.omit({ ifVersion: true }).extend({ key: secretKey })).min(1).max(500) }),
   response: z.object({ secrets: z.array(secretView) }),
-  async handler({ app, db, principal, workspace, params, body }) {
-    const scope = await findScope(db, workspace.id, params.project, params.environment)
-    const changes = await app.secrets.setMany(db, scope, principal.userId, body.secrets)
+  async handler({ app, db, principal, workspace, target, params, body }) {
+    const scope = scopeOf(workspace.id, target)
+    const changes = await app.secrets.setMany(db, scope, actorId(principal), body.secrets)
     return { body: { secrets: changes.map((c) => c.secret) }, audit: changes.map((c) => changeEvent(c.previousVersion === 0 ? 'secret.create' : 'secret.update', c)) }
   },
 })
@@ -87,9 +94,9 @@ const del = defineRoute({
   method: 'DELETE', url: `${E}/secrets/:key`, tag: 'secrets', action: 'secret.write', mode: 'write',
   summary: 'Delete a secret (a tombstone version; restorable)',
   params: secretParams, query: z.strictObject({ ifVersion: z.coerce.number().int().min(0).optional() }), response: z.object({ secret: secretView }),
-  async handler({ app, db, principal, workspace, params, query }) {
-    const scope = await findScope(db, workspace.id, params.project, params.environment)
-    const c = await app.secrets.delete(db, scope, principal.userId, params.key, query.ifVersion)
+  async handler({ app, db, principal, workspace, target, params, query }) {
+    const scope = scopeOf(workspace.id, target)
+    const c = await app.secrets.delete(db, scope, actorId(principal), params.key, query.ifVersion)
     return { body: { secret: c.secret }, audit: changeEvent('secret.delete', c) }
   },
 })
@@ -98,20 +105,20 @@ const restore = defineRoute({
   method: 'POST', url: `${E}/secrets/:key/restore`, tag: 'secrets', action: 'secret.write', mode: 'write',
   summary: 'Restore a deleted secret to its last value (a new version)',
   params: secretParams, response: z.object({ secret: secretView }),
-  async handler({ app, db, principal, workspace, params }) {
-    const scope = await findScope(db, workspace.id, params.project, params.environment)
-    const c = await app.secrets.restore(db, scope, principal.userId, params.key)
+  async handler({ app, db, principal, workspace, target, params }) {
+    const scope = scopeOf(workspace.id, target)
+    const c = await app.secrets.restore(db, scope, actorId(principal), params.key)
     return { body: { secret: c.secret }, audit: changeEvent('secret.restore', c) }
   },
 })
 
 const history = defineRoute({
-  method: 'GET', url: `${E}/secrets/:key/versions`, tag: 'secrets', action: 'secret.read', mode: 'read',
+  method: 'GET', url: `${E}/secrets/:key/versions`, tag: 'secrets', action: 'secret.read', elevate: { flag: 'reveal', action: 'secret.reveal' }, mode: 'read',
   summary: 'Every version of a secret, newest first; with reveal=true, their values (audited)',
   params: secretParams, query: z.strictObject({ reveal: flag.optional() }),
   response: z.object({ secret: secretView, versions: z.array(versionView) }),
-  async handler({ app, db, workspace, params, query }) {
-    const scope = await findScope(db, workspace.id, params.project, params.environment)
+  async handler({ app, db, workspace, target, params, query }) {
+    const scope = scopeOf(workspace.id, target)
     const reveal = query.reveal ?? false
     const r = await app.secrets.history(db, scope, params.key, { reveal })
     const audit: AuditEvent | null = reveal
@@ -125,9 +132,9 @@ const rollback = defineRoute({
   method: 'POST', url: `${E}/secrets/:key/rollback`, tag: 'secrets', action: 'secret.write', mode: 'write',
   summary: 'Write a new version equal to an earlier one',
   params: secretParams, body: z.strictObject({ version: version.min(1), ifVersion: version.optional() }), response: z.object({ secret: secretView }),
-  async handler({ app, db, principal, workspace, params, body }) {
-    const scope = await findScope(db, workspace.id, params.project, params.environment)
-    const c = await app.secrets.rollback(db, scope, principal.userId, params.key, body.version, body.ifVersion)
+  async handler({ app, db, principal, workspace, target, params, body }) {
+    const scope = scopeOf(workspace.id, target)
+    const c = await app.secrets.rollback(db, scope, actorId(principal), params.key, body.version, body.ifVersion)
     const event = changeEvent('secret.rollback', c)
     return { body: { secret: c.secret }, audit: { ...event, details: { ...event.details, copiedVersion: body.version } } }
   },

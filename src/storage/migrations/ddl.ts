@@ -27,3 +27,21 @@ export function appendOnlyTriggers(engine: Engine, table: string): string[] {
   ]
 }
 
+
+/**
+ * PostgreSQL row-level security for a tenant table (see src/storage/tenant-scope.ts): enabled
+ * and FORCEd (so the table owner is bound too), one policy for reads and writes that admits
+ * a row only when `column` is the transaction's `coffer.workspace_id`, or that setting is the
+ * system scope '*'. Every migration that creates a table with a workspace_id calls this; a
+ * test fails when a tenant table lacks it. Nothing on SQLite.
+ */
+export function tenantRowSecurity(engine: Engine, table: string, column = 'workspace_id'): string[] {
+  if (engine !== 'postgres') return []
+  const scope = "current_setting('coffer.workspace_id', true)"
+  const rule = `(${column} = ${scope} OR ${scope} = '*')`
+  return [
+    `ALTER TABLE ${table} ENABLE ROW LEVEL SECURITY`,
+    `ALTER TABLE ${table} FORCE ROW LEVEL SECURITY`,
+    `CREATE POLICY coffer_tenant ON ${table} USING ${rule} WITH CHECK ${rule}`,
+  ]
+}

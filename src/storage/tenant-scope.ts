@@ -1,0 +1,55 @@
+import { sql, type Kysely, type Transaction } from 'kysely'
+import type { Engine, Executor, Store } from './database.js'
+import type { Database } from './schema.js'
+
+// The second wall of tenant isolation. On PostgreSQL every table that holds a workspace_id
+// (and `workspaces` itself) has row-level security, FORCEd so that it binds the table owner
+// too: a row is visible, and may be written, only when its workspace is the one named by the
+// transaction-local setting `coffer.workspace_id`. With no setting, nothing is visible. The
+// request pipeline sets the workspace of the request; code that spans workspaces (sign-in
+// look-ups, bootstrap, jobs, migrations) asks for SYSTEM_SCOPE by name, so it is explicit
+// and greppable. SQLite has no row-level security; there these functions only run `fn`.
+//
+// @NOTE the wall is against a query that forgot its `workspace_id = ?` (a bug), not against
+// SQL injection: a connection can set its own scope. The first wall stays the code's own
+// filters, which the tenant tests check route by route.
+
+/** The scope that sees every workspace: sign-in look-ups, bootstrap, jobs, migrations. */
+export const SYSTEM_SCOPE = '*'
+
+/** The setting the row-level security policies read. */
+export const SCOPE_SETTING = 'coffer.workspace_id'
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/** Sets the row-level security scope (a workspace id, or SYSTEM_SCOPE) of the open PostgreSQL transaction `tx`. */
+export async function setScope(tx: Transaction<Database>, engine: Engine, scope: string): Promise<void> {
+  if (engine !== 'postgres') return
+  if (scope !== SYSTEM_SCOPE && !UUID_RE.test(scope)) throw new Error('a tenant scope is a workspace id or SYSTEM_SCOPE')
+  await sql`SELECT set_config(${SCOPE_SETTING}, ${scope}, true)`.execute(tx)
+}
+
+/**
+ * Runs `fn` with reads scoped to `scope`. On PostgreSQL: inside a read-only transaction on
+ * `store.readDb` whose scope is set (or inside `within`, an open transaction, whose scope is
+ * set for the rest of it). On SQLite: directly on `store.readDb` (or `within`).
+ */
+export async function readInScope<T>(store: Pick<Store, 'engine' | 'readDb'>, scope: string, fn: (db: Executor) => Promise<T>, within?: Transaction<Database>): Promise<T> {
+  if (within) {
+    await setScope(within, store.engine, scope)
+    return fn(within)
+  }
+  if (store.engine !== 'postgres') return fn(store.readDb)
+  return (store.readDb as Kysely<Database>).transaction().setAccessMode('read only').execute(async (tx) => {
+    await setScope(tx, store.engine, scope)
+    return fn(tx)
+  })
+}
+
+/** Runs `fn` in a read-write transaction on `db` with its scope set (PostgreSQL) — for jobs and tools outside the committer. */
+export async function writeInScope<T>(store: Pick<Store, 'engine'>, db: Kysely<Database>, scope: string, fn: (tx: Transaction<Database>) => Promise<T>): Promise<T> {
+  return db.transaction().execute(async (tx) => {
+    await setScope(tx, store.engine, scope)
+    return fn(tx)
+  })
+}

@@ -1,0 +1,220 @@
+// Rate limits from the attacker's side, in memory and in Redis: password guessing per account
+// and per address with a lockout that doubles and stops at its cap, token guessing per
+// address, per-token minute and monthly caps. Every refusal is the same 429 ERR_RATE_LIMITED
+// with Retry-After, whoever the account is.
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import type { FastifyInstance } from 'fastify'
+import { Redis } from 'ioredis'
+import { bootstrapWorkspace, createContext, type AppContext } from '../../src/context.js'
+import { buildConfig } from '../../src/ops/config.js'
+import { readEnv } from '../../src/ops/env.js'
+import { buildSecrets } from '../../src/ops/secrets.js'
+import { buildApp } from '../../src/server/app.js'
+import { monthWindow } from '../../src/server/rate-limit.js'
+
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+
+interface Node {
+  app: FastifyInstance
+  ctx: AppContext
+  token: string
+  otherToken: string
+  close(): Promise<void>
+}
+
+/**
+ * A Coffer app with `env` settings and, like an authentication endpoint of the API, a
+ * sign-in route that opts into the authentication limits with one line of config.
+ */
+async function startNode(env: Record<string, string>): Promise<Node> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'coffer-rl-'))
+  const e = readEnv({ COFFER_DATA_DIR: dataDir, COFFER_LOG_LEVEL: 'silent', COFFER_CHECKPOINT_INTERVAL: '0', COFFER_AUDIT_VERIFY_INTERVAL: '0', ...env })
+  const ctx = await createContext(buildConfig(e), buildSecrets(e))
+  const app = await buildApp(ctx)
+  app.post('/test/sign-in', { config: { action: 'public', authRateLimit: true } }, async () => ({ ok: true }))
+  await app.ready()
+  const a = await bootstrapWorkspace(ctx, { name: `A ${randomBytes(3).toString('hex')}`, ownerEmail: 'a@example.com' })
+  const b = await bootstrapWorkspace(ctx, { name: `B ${randomBytes(3).toString('hex')}`, ownerEmail: 'b@example.com' })
+  return {
+    app, ctx, token: a.token, otherToken: b.token,
+    async close() {
+      await app.close()
+      await ctx.close()
+      await rm(dataDir, { recursive: true, force: true })
+    },
+  }
+}
+
+interface Res { status: number; code?: string; retryAfter?: number; body: string }
+
+async function send(app: FastifyInstance, opts: { method?: 'GET' | 'POST'; url: string; ip?: string; auth?: string; body?: object }): Promise<Res> {
+  const r = await app.inject({
+    method: opts.method ?? 'GET', url: opts.url, remoteAddress: opts.ip ?? '198.51.100.7',
+    headers: opts.auth ? { authorization: opts.auth } : {}, ...(opts.body ? { payload: opts.body } : {}),
+  })
+  const ra = r.headers['retry-after']
+  let code: string | undefined
+  try {
+    code = (JSON.parse(r.body) as { error?: { code?: string } }).error?.code
+  } catch { /* not JSON */ }
+  return { status: r.statusCode, code, retryAfter: ra === undefined ? undefined : Number(ra), body: r.body }
+}
+
+const signIn = (app: FastifyInstance, email: string, ip?: string) => send(app, { method: 'POST', url: '/test/sign-in', body: { email, password: 'guess' }, ip })
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+function assertLimited(r: Res, label: string, retryAfter?: number): void {
+  assert.equal(r.status, 429, `${label}: ${r.status} ${r.body.slice(0, 200)}`)
+  assert.equal(r.code, 'ERR_RATE_LIMITED', label)
+  assert.ok(r.retryAfter !== undefined && r.retryAfter >= 1, `${label}: Retry-After is set`)
+  if (retryAfter !== undefined) assert.equal(r.retryAfter, retryAfter, `${label}: Retry-After`)
+}
+
+/** Removes every Redis key under `prefix`. */
+async function dropKeys(prefix: string): Promise<number> {
+  const r = new Redis(REDIS_URL)
+  try {
+    let n = 0
+    let cursor = '0'
+    do {
+      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500)
+      cursor = next
+      if (keys.length) n += await r.del(...keys)
+    } while (cursor !== '0')
+    return n
+  } finally {
+    r.disconnect()
+  }
+}
+
+for (const backend of ['memory', 'redis'] as const) {
+  describe(`rate limits (${backend})`, () => {
+    const prefix = `coffer-test:${randomBytes(6).toString('hex')}:`
+    const base = (): Record<string, string> => (backend === 'redis' ? { REDIS_URL, COFFER_RATE_KEY_PREFIX: prefix } : {})
+    const nodes: Node[] = []
+    const start = async (env: Record<string, string>) => {
+      const n = await startNode({ ...base(), ...env })
+      nodes.push(n)
+      return n
+    }
+
+    before(async () => {
+      if (backend === 'redis') {
+        const r = new Redis(REDIS_URL, { maxRetriesPerRequest: 1, lazyConnect: true })
+        try {
+          await r.connect()
+          assert.equal(await r.ping(), 'PONG')
+        } catch (err) {
+          throw new Error(`Redis is required at ${REDIS_URL} for this suite: ${(err as Error).message}`)
+        } finally {
+          r.disconnect()
+        }
+      }
+    })
+
+    after(async () => {
+      for (const n of nodes) await n.close()
+      if (backend === 'redis') {
+        assert.ok((await dropKeys(prefix)) > 0, 'the suite left counters in Redis under its own prefix')
+        assert.equal(await dropKeys(prefix), 0)
+      }
+    })
+
+    test('per account: a lockout that doubles on each further lockout and stops at the cap; other accounts unaffected', async () => {
+      const n = await start({ COFFER_RATE_AUTH_PER_ACCOUNT: '2', COFFER_RATE_AUTH_PER_IP: '1000', COFFER_RATE_AUTH_WINDOW: '1', COFFER_RATE_LOCKOUT_MAX: '2' })
+      const victim = `victim-${randomBytes(4).toString('hex')}@example.com`
+      // Round 1: two attempts pass, the third is locked out for one window (1 s).
+      for (let i = 0; i < 2; i++) assert.equal((await signIn(n.app, victim, `203.0.113.${i + 1}`)).status, 200)
+      assertLimited(await signIn(n.app, victim, '203.0.113.9'), 'third attempt, from yet another address', 1)
+      assertLimited(await signIn(n.app, victim.toUpperCase(), '203.0.113.10'), 'the same account in other letter case')
+      // Another account, and the same address, are not affected.
+      assert.equal((await signIn(n.app, 'someone-else@example.com', '203.0.113.9')).status, 200)
+      await sleep(1100)
+      // Round 2: allowed again; the next lockout is twice as long.
+      for (let i = 0; i < 2; i++) assert.equal((await signIn(n.app, victim)).status, 200, `round 2 attempt ${i + 1}`)
+      assertLimited(await signIn(n.app, victim), 'second lockout', 2)
+      await sleep(1100)
+      assertLimited(await signIn(n.app, victim), 'still locked out after one window')
+      await sleep(1000)
+      // Round 3: the doubling stops at COFFER_RATE_LOCKOUT_MAX (2 s), not 4 s.
+      for (let i = 0; i < 2; i++) assert.equal((await signIn(n.app, victim)).status, 200, `round 3 attempt ${i + 1}`)
+      assertLimited(await signIn(n.app, victim), 'third lockout, capped', 2)
+    })
+
+    test('per address: many accounts from one address are locked out together; another address is not', async () => {
+      const n = await start({ COFFER_RATE_AUTH_PER_IP: '4', COFFER_RATE_AUTH_PER_ACCOUNT: '1000', COFFER_RATE_AUTH_WINDOW: '60' })
+      for (let i = 0; i < 4; i++) assert.equal((await signIn(n.app, `user${i}@example.com`, '192.0.2.50')).status, 200)
+      const r = await signIn(n.app, 'user99@example.com', '192.0.2.50')
+      assertLimited(r, 'fifth attempt from one address', 60)
+      // The body of a refusal names nobody: the same for a registered and an unknown email.
+      const known = await signIn(n.app, 'a@example.com', '192.0.2.50')
+      const unknown = await signIn(n.app, 'nobody-here@example.com', '192.0.2.50')
+      const strip = (b: string) => b.replace(/"requestId":"[^"]+"/, '')
+      assert.equal(strip(known.body), strip(unknown.body))
+      assert.ok(!known.body.includes('a@example.com'))
+      assert.equal((await signIn(n.app, 'user99@example.com', '192.0.2.51')).status, 200)
+      // Without any account in the body the address limit still applies.
+      assertLimited(await send(n.app, { method: 'POST', url: '/test/sign-in', body: {}, ip: '192.0.2.50' }), 'no account named')
+    })
+
+    test('token guessing: bad credentials from one address lock it out, even with a good token next; other addresses keep working', async () => {
+      const n = await start({ COFFER_RATE_BAD_TOKEN_PER_IP: '3', COFFER_RATE_AUTH_WINDOW: '60' })
+      const ip = '198.51.100.66'
+      const bad = ['Bearer not-a-token', `Bearer ${n.token.slice(0, -1)}${n.token.endsWith('A') ? 'B' : 'A'}`, 'Bearer coffer_pat_00000000000000000000000000000000_000000']
+      for (const auth of bad) assert.equal((await send(n.app, { url: '/v1/me', auth, ip })).status, 401)
+      const fourth = await send(n.app, { url: '/v1/me', auth: 'Bearer guess-4', ip })
+      assertLimited(fourth, 'the fourth bad token')
+      assertLimited(await send(n.app, { url: '/v1/me', auth: `Bearer ${n.token}`, ip }), 'a valid token from the locked-out address')
+      assert.equal((await send(n.app, { url: '/v1/me', auth: `Bearer ${n.token}`, ip: '198.51.100.67' })).status, 200)
+      // Requests without any credential are not what this limit counts (and get their 401).
+      assert.equal((await send(n.app, { url: '/v1/me', ip: '198.51.100.68' })).status, 401)
+      assert.ok(!fourth.body.includes(n.token.slice(11, 30)), 'the refusal echoes no token')
+    })
+
+    test('per-token minute cap: the N+1th request of a token in a minute is refused; another token is not', async () => {
+      const n = await start({ COFFER_RATE_TOKEN_PER_MINUTE: '5' })
+      for (let i = 0; i < 5; i++) assert.equal((await send(n.app, { url: '/v1/me', auth: `Bearer ${n.token}`, ip: `10.1.0.${i}` })).status, 200)
+      const r = await send(n.app, { url: '/v1/me', auth: `Bearer ${n.token}`, ip: '10.1.0.99' })
+      assertLimited(r, 'sixth request of the token from another address')
+      assert.ok(r.retryAfter! <= 60)
+      assert.equal((await send(n.app, { url: '/v1/me', auth: `Bearer ${n.otherToken}` })).status, 200)
+    })
+
+    test('per-token monthly cap: refused until the month ends (Retry-After counts to the first of next month, UTC)', async () => {
+      const n = await start({ COFFER_RATE_TOKEN_PER_MINUTE: '0', COFFER_RATE_TOKEN_PER_MONTH: '3' })
+      for (let i = 0; i < 3; i++) assert.equal((await send(n.app, { url: '/v1/me', auth: `Bearer ${n.token}` })).status, 200)
+      const r = await send(n.app, { url: '/v1/me', auth: `Bearer ${n.token}` })
+      assertLimited(r, 'fourth request this month')
+      const expected = Math.ceil(monthWindow().ms / 1000)
+      assert.ok(Math.abs(r.retryAfter! - expected) <= 5, `Retry-After ${r.retryAfter} ≈ ${expected}`)
+      assert.equal((await send(n.app, { url: '/v1/me', auth: `Bearer ${n.otherToken}` })).status, 200)
+    })
+  })
+}
+
+describe('rate limits when Redis cannot be reached', () => {
+  test('authentication endpoints refuse with 503 ERR_RATE_LIMIT_UNAVAILABLE; token requests go on', async () => {
+    const n = await startNode({ REDIS_URL: 'redis://127.0.0.1:1', COFFER_RATE_TOKEN_PER_MINUTE: '5', COFFER_RATE_BAD_TOKEN_PER_IP: '3' })
+    try {
+      const r = await signIn(n.app, 'someone@example.com')
+      assert.equal(r.status, 503, r.body)
+      assert.equal(r.code, 'ERR_RATE_LIMIT_UNAVAILABLE')
+      assert.equal((await send(n.app, { url: '/v1/me', auth: `Bearer ${n.token}` })).status, 200)
+      assert.equal((await send(n.app, { url: '/v1/me', auth: 'Bearer bad' })).status, 401)
+    } finally {
+      await n.close()
+    }
+  })
+})
+
+describe('monthWindow', () => {
+  test('counts to the first day of the next month, UTC, across a year end', () => {
+    assert.deepEqual(monthWindow(new Date('2026-12-31T23:59:00Z')), { label: '2026-12', ms: 60_000 })
+    assert.deepEqual(monthWindow(new Date('2027-02-01T00:00:00Z')), { label: '2027-02', ms: 28 * 86_400_000 })
+  })
+})
