@@ -197,6 +197,12 @@ export class DataKeys {
     return key
   }
 
+  /** Drops the cached plaintext keys of one workspace (its data keys and fingerprint key). */
+  forgetWorkspace(workspaceId: string): void {
+    this.#cache.deletePrefix(`${workspaceId}/`)
+    this.#cache.delete(`fp:${workspaceId}`)
+  }
+
   /** Drops every cached plaintext key. */
   clearCache(): void {
     this.#cache.clear()

@@ -46,6 +46,11 @@ export class DekCache<V extends { key: Buffer }> {
     this.#drop(id)
   }
 
+  /** Drops every entry whose id starts with `prefix`. */
+  deletePrefix(prefix: string): void {
+    for (const id of [...this.#map.keys()]) if (id.startsWith(prefix)) this.#drop(id)
+  }
+
   clear(): void {
     for (const id of [...this.#map.keys()]) this.#drop(id)
   }

@@ -47,9 +47,9 @@ export async function shredWorkspace(
     .where('workspace_id', '=', input.workspace.id).executeTakeFirst()
   const tokens = await tx.updateTable('tokens').set({ revoked_at: at })
     .where('workspace_id', '=', input.workspace.id).where('revoked_at', 'is', null).executeTakeFirst()
-  // @NOTE this node forgets every plaintext key it cached (DataKeys has no per-workspace
-  // eviction); other nodes never use theirs again, since the workspace no longer resolves.
-  deps.dataKeys.clearCache()
+  // @NOTE this node forgets the workspace's cached plaintext keys; other nodes never use
+  // theirs again, since the workspace no longer resolves, and their TTL ends them.
+  deps.dataKeys.forgetWorkspace(input.workspace.id)
   return { dataKeysShredded: Number(keys.numUpdatedRows), tokensRevoked: Number(tokens.numUpdatedRows) }
 }
 
