@@ -1,7 +1,7 @@
 // Reseal after a data-key rotation: throughput, and what it costs readers.
 //
 //   node --import tsx bench/reseal.ts [--parts ab] [--engines sqlite,postgres] [--versions 1000000]
-//                                     [--pg-versions 200000] [--batch 2000] [--duration 10]
+//                                     [--pg-versions 200000] [--batch 2000] [--duration 10] [--wait-idle SECONDS]
 //
 // (a) throughput, in-process: --versions secret versions (10 per secret, 40-byte values) are
 //     bulk-loaded under the environment's data key, the key is rotated (rotateDataKey, as the
@@ -29,7 +29,7 @@ import { createProject, findScope } from '../src/vault/project-service.js'
 import { Resealer } from '../src/vault/resealer.js'
 import { ResealWorkers } from '../src/crypto/reseal-workers.js'
 import { createTestDatabase, pgAvailable } from '../test/helpers/pg.js'
-import { args, cleanEnv, COFFER_BIN, ensureBuilt, installCleanup, makeTempDir, printTable, ratio, spawnServer, type Cell } from './lib/harness.js'
+import { args, cleanEnv, COFFER_BIN, ensureBuilt, installCleanup, makeTempDir, printTable, ratio, spawnServer, waitForIdle, type Cell } from './lib/harness.js'
 
 type EngineName = 'sqlite' | 'postgres'
 const A = args()
@@ -40,7 +40,9 @@ const PG_VERSIONS = Number(A.get('pg-versions') ?? 200_000)
 const BATCH = Number(A.get('batch') ?? 2000)
 const DURATION = Number(A.get('duration') ?? 10)
 const TARGETS = { sqlitePerSec: 50_000, p99Ratio: 2 }
-installCleanup(1800)
+installCleanup(1800 + Number(A.get('wait-idle') ?? 0))
+const load = await waitForIdle(Number(A.get('wait-idle') ?? 0))
+if (load !== null) process.stderr.write(`bench: other processes used ${load.toFixed(2)} cores just before the start\n`)
 
 interface Opened { ctx: AppContext; scope: DataKeyScope; token: string; slug: string; close(): Promise<void>; env: Record<string, string> }
 
