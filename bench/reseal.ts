@@ -41,8 +41,8 @@ const BATCH = Number(A.get('batch') ?? 2000)
 const DURATION = Number(A.get('duration') ?? 10)
 const TARGETS = { sqlitePerSec: 50_000, p99Ratio: 2 }
 installCleanup(1800 + Number(A.get('wait-idle') ?? 0))
-const load = await waitForIdle(Number(A.get('wait-idle') ?? 0))
-if (load !== null) process.stderr.write(`bench: other processes used ${load.toFixed(2)} cores just before the start\n`)
+const idleLoad = await waitForIdle(Number(A.get('wait-idle') ?? 0))
+if (idleLoad !== null) process.stderr.write(`bench: other processes used ${idleLoad.toFixed(2)} cores just before the start\n`)
 
 interface Opened { ctx: AppContext; scope: DataKeyScope; token: string; slug: string; close(): Promise<void>; env: Record<string, string> }
 
