@@ -29,7 +29,7 @@ function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 function waitListening(child: ChildProcess, name: string): Promise<string> {
   return new Promise<string>((resolve, reject) => {
     let buf = ''
-    const t = setTimeout(() => reject(new Error(`${name} did not start within 20 s: ${buf}`)), 20_000)
+    const t = setTimeout(() => reject(new Error(`${name} did not start within 60 s: ${buf}`)), 60_000)
     child.stderr!.on('data', (d: Buffer) => {
       buf = (buf + d.toString()).slice(-4000)
       const m = /listening on (https?:\/\/[^\s]+)/.exec(buf)
@@ -90,7 +90,7 @@ describePostgres('rate limits across two nodes sharing one Redis', () => {
       COFFER_RATE_TOKEN_PER_MINUTE: String(PER_MINUTE), COFFER_RATE_BAD_TOKEN_PER_IP: String(BAD_PER_IP),
       COFFER_RATE_AUTH_PER_ACCOUNT: String(AUTH_PER_ACCOUNT), COFFER_RATE_AUTH_PER_IP: String(AUTH_PER_IP), COFFER_RATE_AUTH_WINDOW: '60',
     })
-    const init = spawnSync(process.execPath, [BIN, 'init', '--data-dir', join(work, 'node0'), '--email', 'ops@example.com', '--json'], { encoding: 'utf8', env, timeout: 30_000 })
+    const init = spawnSync(process.execPath, [BIN, 'init', '--data-dir', join(work, 'node0'), '--email', 'ops@example.com', '--json'], { encoding: 'utf8', env, timeout: 90_000 })
     assert.equal(init.status, 0, init.stderr)
     token = (JSON.parse(init.stdout) as { token: string }).token
     for (let i = 0; i < 2; i++) children.push(spawn(process.execPath, [BIN, 'server', '--data-dir', join(work, `node${i}`), '--port', '0'], { env, stdio: ['ignore', 'ignore', 'pipe'] }))
