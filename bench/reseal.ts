@@ -189,7 +189,7 @@ async function partB(): Promise<Cell[][]> {
   const { slug, token } = o
   await o.close()
   const server = await spawnServer([COFFER_BIN, 'server', '--data-dir', dataDir, '--host', '127.0.0.1', '--port', '0'], {
-    env: cleanEnv({ COFFER_ROOT_KEY: rootKey, COFFER_LOG_LEVEL: 'warn' }), ready: /listening on (http:\/\/\S+)/, name: 'coffer server',
+    env: cleanEnv({ COFFER_ROOT_KEY: rootKey, COFFER_LOG_LEVEL: 'warn', COFFER_RATE_TOKEN_PER_MINUTE: '0', COFFER_RATE_TOKEN_PER_MONTH: '0' }), ready: /listening on (http:\/\/\S+)/, name: 'coffer server',
   })
   try {
     const E = `/v1/workspaces/${slug}/projects/bench/environments/development`
@@ -197,6 +197,7 @@ async function partB(): Promise<Cell[][]> {
     await autocannon({ url: server.url + path, connections: 10, duration: 2, headers: { authorization: `Bearer ${token}` } })
     const idle = await readP99(server.url, token, path)
     const rot = await fetch(server.url + `${E}/keys/rotate`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{}' })
+    if (rot.status !== 202) throw new Error(`rotate: ${rot.status} ${await rot.text()}`)
     const job = ((await rot.json()) as { job: { id: string } }).job.id
     const during = await readP99(server.url, token, path)
     const st = ((await (await fetch(server.url + `/v1/workspaces/${slug}/key-jobs/${job}`, { headers: { authorization: `Bearer ${token}` } })).json()) as { job: { state: string; done: number; total: number } }).job

@@ -199,7 +199,8 @@ export interface CofferServer extends ChildServer {
  */
 export async function startCoffer(baseDir: string, opts: { nodeFlags?: string[]; env?: Record<string, string> } = {}): Promise<CofferServer> {
   const dataDir = join(baseDir, 'data')
-  const env = cleanEnv({ COFFER_LOG_LEVEL: 'warn', ...opts.env })
+  // Load generators send far more than a person would: the per-token caps are off here.
+  const env = cleanEnv({ COFFER_LOG_LEVEL: 'warn', COFFER_RATE_TOKEN_PER_MINUTE: '0', COFFER_RATE_TOKEN_PER_MONTH: '0', ...opts.env })
   const init = spawnSync(process.execPath, [COFFER_BIN, 'init', '--data-dir', dataDir, '--email', 'bench@localhost', '--json'], {
     env, cwd: baseDir, encoding: 'utf8', timeout: 30_000,
   })
