@@ -2,12 +2,20 @@
 // row names and seals the plaintext under the new key with the same binding. Plaintexts and
 // keys never leave this thread except as new ciphertexts; plaintexts are zeroed after use.
 import { randomBytes } from 'node:crypto'
+import { setPriority } from 'node:os'
 import { parentPort } from 'node:worker_threads'
 import { NONCE_LENGTH, open, seal, type DataKey } from './envelope.js'
 import type { ResealRequest, ResealResponse } from './reseal-workers.js'
 
 const port = parentPort
 if (port) {
+  // @NOTE on Linux a nice value is per thread: the reseal's AES work yields the CPU to the
+  // threads serving requests. Elsewhere this may fail or apply to the process; then it is skipped.
+  if (process.platform === 'linux') {
+    try {
+      setPriority(19)
+    } catch { /* not permitted: run at normal priority */ }
+  }
   port.on('message', (req: ResealRequest) => {
     const keys = new Map<number, DataKey>(req.oldKeys.map((k) => [k.version, { id: k.id, version: k.version, key: Buffer.from(k.key) }]))
     const next: DataKey = { id: req.next.id, version: req.next.version, key: Buffer.from(req.next.key) }
