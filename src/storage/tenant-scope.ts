@@ -53,3 +53,14 @@ export async function writeInScope<T>(store: Pick<Store, 'engine'>, db: Kysely<D
     return fn(tx)
   })
 }
+
+/**
+ * Whether row-level security binds the application's connection: false on PostgreSQL when
+ * DATABASE_URL's role is a superuser or has BYPASSRLS (both skip every policy); true otherwise.
+ * Null on SQLite, which has none.
+ */
+export async function rowSecurityEnforced(store: Pick<Store, 'engine' | 'db'>): Promise<boolean | null> {
+  if (store.engine !== 'postgres') return null
+  const { rows } = await sql<{ su: boolean; bypass: boolean }>`SELECT rolsuper AS su, rolbypassrls AS bypass FROM pg_roles WHERE rolname = current_user`.execute(store.db)
+  return !(rows[0]?.su || rows[0]?.bypass)
+}

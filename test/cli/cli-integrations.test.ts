@@ -125,5 +125,9 @@ describe('coffer CLI with service tokens, machine identities and invitations', (
     const listed = ok(ownerToken, ['invite', 'list', '--json'])
     assert.equal((JSON.parse(listed.stdout) as Array<{ email: string; state: string }>).find((i) => i.email === 'newcomer@example.com')?.state, 'pending')
     assert.match(ok(ownerToken, ['members', 'list']).stdout, /owner@example\.com\s+owner/)
+    assert.match(ok(ownerToken, ['envs', 'restrict', '--project', 'shop', '--env', 'staging']).stderr, /staging is restricted/)
+    assert.match(ok(ownerToken, ['envs', 'restrict', '--off', '--project', 'shop', '--env', 'staging']).stderr, /staging is unrestricted/)
+    const envs = JSON.parse(ok(ownerToken, ['envs', 'list', '--project', 'shop', '--json']).stdout) as Array<{ slug: string; restricted: boolean }>
+    assert.deepEqual(Object.fromEntries(envs.map((e) => [e.slug, e.restricted])), { development: false, staging: false, production: true })
   })
 })

@@ -53,6 +53,9 @@ const SAMPLE_BODIES: Record<string, unknown> = {
   'PUT /v1/workspaces/:workspace/projects/:project/environments/:environment/grants/:user': { access: 'read' },
   'POST /v1/workspaces/:workspace/invitations': { email: 'invitee@acme.test' },
   'POST /v1/invitations/accept': { token: 'coffer_inv_sample' },
+  'POST /v1/workspaces/:workspace/machines': { name: 'sample', scopes: [{ project: 'billing-api', environments: '*', access: 'read' }] },
+  'POST /v1/workspaces/:workspace/service-tokens': { name: 'sample', scopes: [{ project: 'billing-api', environments: '*', access: 'read' }] },
+  'POST /v1/machine/token': { clientId: '00000000-0000-4000-8000-000000000000', clientSecret: 'coffer_mcs_sample' },
   'POST /v1/workspaces/:workspace/auth-links': { email: 'nobody@acme.test', purpose: 'verify' },
   'DELETE /v1/workspaces/:workspace': { confirm: 'not-the-slug' },
   'PUT /v1/workspaces/:workspace/projects/:project/environments/:environment/seal': { sealed: false },
@@ -397,6 +400,7 @@ function suite(engine: EngineName): void {
         workspace: h.a.slug, project: p.body.project.id, environment: 'development', key: 'ROLE_KEY',
         token: '00000000-0000-4000-8000-000000000000', job: '00000000-0000-4000-8000-000000000000',
         user: '00000000-0000-4000-8000-000000000000', invitation: '00000000-0000-4000-8000-000000000000', request: '00000000-0000-4000-8000-000000000000',
+        machine: '00000000-0000-4000-8000-000000000000', serviceToken: '00000000-0000-4000-8000-000000000000',
       }
       assert.equal((await a.put(`/v1/workspaces/${h.a.slug}/projects/billing-api/environments/development/secrets/ROLE_KEY`, { value: 'r' })).status, 200)
     })

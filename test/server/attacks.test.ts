@@ -294,6 +294,8 @@ function suite(engine: EngineName): void {
       'PUT /v1/workspaces/:workspace/projects/:project/environments/:environment/restriction': { restricted: false },
       'PUT /v1/workspaces/:workspace/projects/:project/environments/:environment/grants/:user': { access: 'write' },
       'POST /v1/workspaces/:workspace/invitations': { email: 'intruder@acme.test', role: 'owner' },
+      'POST /v1/workspaces/:workspace/machines': { name: 'intruder', scopes: [{ project: 'globex-app', environments: '*', access: 'write' }] },
+      'POST /v1/workspaces/:workspace/service-tokens': { name: 'intruder', scopes: [{ project: 'globex-app', environments: '*', access: 'write' }] },
       'POST /v1/workspaces/:workspace/auth-links': { email: 'owner@globex.test', purpose: 'reset' },
     }
     const bodyFor = (r: AnyRoute) => sampleBody(r, SAMPLE_BODIES)
@@ -318,6 +320,9 @@ function suite(engine: EngineName): void {
         projectMembers: await db.selectFrom('project_members').selectAll().where('workspace_id', '=', ws).orderBy('project_id').orderBy('user_id').execute(),
         grants: await db.selectFrom('environment_grants').selectAll().where('workspace_id', '=', ws).orderBy('environment_id').orderBy('user_id').execute(),
         invitations: await db.selectFrom('invitations').selectAll().where('workspace_id', '=', ws).orderBy('id').execute(),
+        machines: await db.selectFrom('machine_identities').selectAll().where('workspace_id', '=', ws).orderBy('id').execute(),
+        machineTokens: await db.selectFrom('machine_tokens').selectAll().where('workspace_id', '=', ws).orderBy('id').execute(),
+        serviceTokens: await db.selectFrom('service_tokens').selectAll().where('workspace_id', '=', ws).orderBy('id').execute(),
         dataKeys: await db.selectFrom('data_keys').selectAll().where('workspace_id', '=', ws).orderBy('id').orderBy('version').execute(),
         keyJobs: await db.selectFrom('key_jobs').select(['id', 'state', 'target_version', 'total']).where('workspace_id', '=', ws).orderBy('id').execute(),
         secrets: await db.selectFrom('secrets').selectAll().where('workspace_id', '=', ws).orderBy('id').execute(),
@@ -347,9 +352,12 @@ function suite(engine: EngineName): void {
       assert.equal(invited.status, 201)
       const user = me.body.user.id as string
       const invitation = invited.body.invitation.id as string
+      const scopes = [{ project: bProject.slug, environments: '*', access: 'write' }]
+      const machine = (await b.post(`/v1/workspaces/${h.b.slug}/machines`, { name: 'b-ci', scopes })).body.machine.id as string
+      const serviceToken = (await b.post(`/v1/workspaces/${h.b.slug}/service-tokens`, { name: 'b-deploy', scopes })).body.info.id as string
       bRefs = {
-        slug: { workspace: h.b.slug, project: bProject.slug, environment: 'development', key: 'B_SECRET', token: me.body.tokenId, job, request: NO_SUCH_REQUEST, user, invitation },
-        id: { workspace: h.b.id, project: bProject.id, environment: bProject.envs.development!, key: 'B_SECRET', token: me.body.tokenId, job, request: NO_SUCH_REQUEST, user, invitation },
+        slug: { workspace: h.b.slug, project: bProject.slug, environment: 'development', key: 'B_SECRET', token: me.body.tokenId, job, request: NO_SUCH_REQUEST, user, invitation, machine, serviceToken },
+        id: { workspace: h.b.id, project: bProject.id, environment: bProject.envs.development!, key: 'B_SECRET', token: me.body.tokenId, job, request: NO_SUCH_REQUEST, user, invitation, machine, serviceToken },
       }
     })
     after(() => h?.close())
@@ -379,10 +387,10 @@ function suite(engine: EngineName): void {
     test('B\'s project, environment and token ids under A\'s own workspace path', async () => {
       const before = await snapshotB()
       const mixes: Array<Record<string, string>> = [
-        { workspace: h.a.slug, project: bProject.id, environment: 'development', key: 'B_SECRET', token: bRefs.id.token!, job: bRefs.id.job!, request: bRefs.id.request!, user: bRefs.id.user!, invitation: bRefs.id.invitation! },
-        { workspace: h.a.id, project: bProject.id, environment: bProject.envs.development!, key: 'B_SECRET', token: bRefs.id.token!, job: bRefs.id.job!, request: bRefs.id.request!, user: bRefs.id.user!, invitation: bRefs.id.invitation! },
-        { workspace: h.a.slug, project: bProject.slug, environment: 'development', key: 'B_SECRET', token: bRefs.id.token!, job: bRefs.id.job!, request: bRefs.id.request!, user: bRefs.id.user!, invitation: bRefs.id.invitation! },
-        { workspace: h.a.slug, project: aProject.id, environment: bProject.envs.development!, key: 'B_SECRET', token: bRefs.id.token!, job: bRefs.id.job!, request: bRefs.id.request!, user: bRefs.id.user!, invitation: bRefs.id.invitation! },
+        { workspace: h.a.slug, project: bProject.id, environment: 'development', key: 'B_SECRET', token: bRefs.id.token!, job: bRefs.id.job!, request: bRefs.id.request!, user: bRefs.id.user!, invitation: bRefs.id.invitation!, machine: bRefs.id.machine!, serviceToken: bRefs.id.serviceToken! },
+        { workspace: h.a.id, project: bProject.id, environment: bProject.envs.development!, key: 'B_SECRET', token: bRefs.id.token!, job: bRefs.id.job!, request: bRefs.id.request!, user: bRefs.id.user!, invitation: bRefs.id.invitation!, machine: bRefs.id.machine!, serviceToken: bRefs.id.serviceToken! },
+        { workspace: h.a.slug, project: bProject.slug, environment: 'development', key: 'B_SECRET', token: bRefs.id.token!, job: bRefs.id.job!, request: bRefs.id.request!, user: bRefs.id.user!, invitation: bRefs.id.invitation!, machine: bRefs.id.machine!, serviceToken: bRefs.id.serviceToken! },
+        { workspace: h.a.slug, project: aProject.id, environment: bProject.envs.development!, key: 'B_SECRET', token: bRefs.id.token!, job: bRefs.id.job!, request: bRefs.id.request!, user: bRefs.id.user!, invitation: bRefs.id.invitation!, machine: bRefs.id.machine!, serviceToken: bRefs.id.serviceToken! },
       ]
       for (const refs of mixes) {
         let aimed = 0
@@ -390,7 +398,7 @@ function suite(engine: EngineName): void {
           const names = [...r.url.matchAll(/:([A-Za-z]+)/g)].map((m) => m[1]!)
           // Only routes that take one of B's references: with A's own project, a route that
           // stops at the project would rightly find it.
-          const aimsAtB = names.includes('token') || names.includes('user') || names.includes('invitation') || (refs.project === aProject.id ? names.includes('environment') : names.includes('project'))
+          const aimsAtB = ['token', 'user', 'invitation', 'machine', 'serviceToken'].some((n) => names.includes(n)) || (refs.project === aProject.id ? names.includes('environment') : names.includes('project'))
           if (!aimsAtB) continue
           aimed++
           const res = await call(h.a.token, r, fill(r.url, refs))

@@ -91,3 +91,23 @@ export async function inviteAccept(token: string, opts: Opts & { tokenName?: str
     process.stdout.write(`${r.token}\n`)
   }
 }
+
+/** `coffer envs restrict [--off]`: developers list keys only unless granted (project admin). */
+export async function envsRestrict(opts: Opts & { off?: boolean }): Promise<void> {
+  const client = await connect(opts)
+  const { resolveScope } = await import('../session.js')
+  const e = await client.setRestricted(await resolveScope(client, opts), !opts.off)
+  if (opts.json) return printJson(e)
+  info(`${e.slug} is ${e.restricted ? 'restricted: developers list keys only unless granted' : 'unrestricted'}.`)
+}
+
+/** `coffer envs grant MEMBER read|write`: lets a project member reveal (and write) a restricted environment. */
+export async function envsGrant(who: string, access: string, opts: Opts): Promise<void> {
+  if (access !== 'read' && access !== 'write') throw new ExitError('The access is read or write.')
+  const client = await connect(opts)
+  const { resolveScope } = await import('../session.js')
+  const scope = await resolveScope(client, opts)
+  const g = await client.grantEnvironment(scope, await userIdOf(client, scope.workspace, who), access)
+  if (opts.json) return printJson(g)
+  info(`${g.email} may ${g.access === 'write' ? 'reveal and write' : 'reveal'} ${scope.environment}.`)
+}

@@ -1,4 +1,5 @@
 import { bootstrapWorkspace, createContext, hasWorkspaces } from '../../context.js'
+import { rowSecurityEnforced } from '../../storage/tenant-scope.js'
 import { buildConfig } from '../../ops/config.js'
 import { readEnv } from '../../ops/env.js'
 import { buildSecrets } from '../../ops/secrets.js'
@@ -24,6 +25,9 @@ export async function server(opts: ServerOptions): Promise<void> {
   const config = buildConfig(env, { dataDir: opts.dataDir, host: opts.host, port: opts.port })
   const tls = loadTls(config.tls) // a bad certificate or key stops start-up before the database opens
   const ctx = await createContext(config, buildSecrets(env))
+  if ((await rowSecurityEnforced(ctx.store)) === false) {
+    info('Warning: DATABASE_URL connects as a superuser or a BYPASSRLS role, so PostgreSQL row-level security (the second wall between workspaces) is not enforced. Connect as a role without them (README: PostgreSQL roles).')
+  }
   let firstToken: string | undefined
   let firstEmail: string | undefined
   let setupToken: string | undefined
