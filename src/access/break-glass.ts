@@ -76,6 +76,7 @@ async function sealOf(db: Executor, workspaceId: string, projectRef: string, env
  */
 export async function breakGlassDecision(
   db: Executor, principal: Principal, action: Action, workspaceId: string, params: unknown, query: unknown, now: Date,
+  known?: { id: string; sealed: boolean },
 ): Promise<ActiveGrant | null> {
   const use = plaintextUse(action, query)
   if (!use) return null
@@ -83,7 +84,8 @@ export async function breakGlassDecision(
   if (principal.type !== 'user') return null
   const p = (params ?? {}) as { project?: unknown; environment?: unknown }
   if (typeof p.project !== 'string' || typeof p.environment !== 'string') return null
-  const env = await sealOf(db, workspaceId, p.project, p.environment)
+  // The pipeline has usually resolved the environment already (`known`); else look it up.
+  const env = known ?? await sealOf(db, workspaceId, p.project, p.environment)
   // An unknown environment: the handler answers 404 as it would anyway.
   if (!env || !env.sealed) return null
   const grant = await findActiveGrant(db, workspaceId, env.id, principal.userId, use, now)

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { Principal, Role } from '../access/policy.js'
 import { NotFoundError, UnauthenticatedError } from '../errors.js'
 import type { Executor } from '../storage/database.js'
+import { QueryTemplate } from '../storage/query-template.js'
 import type { Workspace } from '../vault/workspace-service.js'
 import type { CredentialUse } from './credential-use.js'
 import { machineTokenPrincipal } from './machine-identities.js'
@@ -82,6 +83,24 @@ export async function revokeToken(db: Executor, workspaceId: string, userId: str
  * expired credential fails at once on every node. Invitations, client secrets, malformed,
  * unknown, revoked and expired tokens all give the same UnauthenticatedError.
  */
+interface PersonalTokenRow {
+  tokenId: string; workspaceId: string; expiresAt: string | null; revokedAt: string | null; lastUsedAt: string | null
+  userId: string; email: string; role: string; workspaceSlug: string; workspaceName: string; workspaceCreatedAt: string
+}
+
+/** The personal-token lookup of every request, compiled once (see QueryTemplate). */
+const PERSONAL_TOKEN = new QueryTemplate<'hash'>((db, p) => db
+  .selectFrom('tokens')
+  .innerJoin('users', 'users.id', 'tokens.user_id')
+  .innerJoin('memberships', (j) => j.onRef('memberships.user_id', '=', 'tokens.user_id').onRef('memberships.workspace_id', '=', 'tokens.workspace_id'))
+  .innerJoin('workspaces', 'workspaces.id', 'tokens.workspace_id')
+  .select(['tokens.id as tokenId', 'tokens.workspace_id as workspaceId', 'tokens.expires_at as expiresAt', 'tokens.revoked_at as revokedAt', 'tokens.last_used_at as lastUsedAt',
+    'users.id as userId', 'users.email as email', 'memberships.role as role',
+    'workspaces.slug as workspaceSlug', 'workspaces.name as workspaceName', 'workspaces.created_at as workspaceCreatedAt'])
+  .where('tokens.token_hash', '=', p('hash'))
+  // A deleted workspace (keys shredded, rows awaiting purge) answers as if it never existed.
+  .where('workspaces.deleted_at', 'is', null))
+
 export async function authenticate(db: Executor, token: string, now = new Date(), ip = ''): Promise<{ principal: Principal; workspace: Workspace; use: CredentialUse }> {
   const kind = tokenKind(token)
   if (kind === 'svc') {
@@ -96,18 +115,7 @@ export async function authenticate(db: Executor, token: string, now = new Date()
   }
   // A CLI login's token (`coffer_cli_`) is a personal token like `pat`, in the same table.
   if (kind !== 'pat' && kind !== 'cli') throw new UnauthenticatedError()
-  const row = await db
-    .selectFrom('tokens')
-    .innerJoin('users', 'users.id', 'tokens.user_id')
-    .innerJoin('memberships', (j) => j.onRef('memberships.user_id', '=', 'tokens.user_id').onRef('memberships.workspace_id', '=', 'tokens.workspace_id'))
-    .innerJoin('workspaces', 'workspaces.id', 'tokens.workspace_id')
-    .select(['tokens.id as tokenId', 'tokens.workspace_id as workspaceId', 'tokens.expires_at as expiresAt', 'tokens.revoked_at as revokedAt', 'tokens.last_used_at as lastUsedAt',
-      'users.id as userId', 'users.email as email', 'memberships.role as role',
-      'workspaces.slug as workspaceSlug', 'workspaces.name as workspaceName', 'workspaces.created_at as workspaceCreatedAt'])
-    .where('tokens.token_hash', '=', hashToken(token))
-    // A deleted workspace (keys shredded, rows awaiting purge) answers as if it never existed.
-    .where('workspaces.deleted_at', 'is', null)
-    .executeTakeFirst()
+  const row = (await PERSONAL_TOKEN.run<PersonalTokenRow>(db, { hash: hashToken(token) })).rows[0]
   if (!row || row.revokedAt || (row.expiresAt && Date.parse(row.expiresAt) <= now.getTime())) throw new UnauthenticatedError()
   return {
     principal: { type: 'user', userId: row.userId, email: row.email, tokenId: row.tokenId, workspaceId: row.workspaceId, role: row.role as Role },

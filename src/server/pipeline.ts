@@ -147,7 +147,8 @@ export function registerRoute(app: FastifyInstance, ctx: AppContext, route: AnyR
           // Break-glass (issue 4 §4), after the role decision: in a sealed environment a person
           // reveals or writes values only through an active grant, and each such request is
           // audited with the grant's id.
-          const g = plaintextUse(action, qu) ? await breakGlassDecision(db, who, action, ws.id, pa, qu, ctx.clock()) : null
+          const known = t.environment ? { id: t.environment.id, sealed: t.environment.sealed } : undefined
+          const g = plaintextUse(action, qu) ? await breakGlassDecision(db, who, action, ws.id, pa, qu, ctx.clock(), known) : null
           const r = route.mode === 'read'
             ? await route.handler({ app: ctx, principal: who, workspace: ws, target: tgt, params: pa, query: qu, body: bo, requestId: req.id, ip: req.ip, db })
             : undefined

@@ -3,6 +3,7 @@ import type { DataKeys } from '../crypto/data-keys.js'
 import { keyRefOf, open, seal, type Binding } from '../crypto/envelope.js'
 import { NotFoundError, ValidationError, VersionConflictError } from '../errors.js'
 import type { Executor } from '../storage/database.js'
+import { QueryTemplate } from '../storage/query-template.js'
 import type { SecretVersionTable } from '../storage/schema.js'
 
 /** Secret keys: what a process can take as an environment variable name. */
@@ -80,6 +81,19 @@ function checkInput(input: SecretInput): void {
   }
 }
 
+/** A secret joined with its current version, as the list and get queries return it. */
+interface CurrentRow extends SecretRow {
+  version: number
+  value_ct: Buffer | null
+  comment_ct: Buffer | null
+  tags: string
+  v_deleted: number
+  origin: SecretVersionTable['origin']
+  origin_version: number | null
+  v_created_at: string
+  created_by: string
+}
+
 /**
  * Secrets and their versions. Every change writes a new immutable version encrypted under
  * the environment's primary data key and bound (AAD) to its workspace, project,
@@ -130,14 +144,21 @@ export class SecretService {
   }
 
   /** Secrets of the scope joined with their current version. */
-  #current(db: Executor, scope: SecretScope) {
+  static #current<K extends string>(db: Executor, p: (name: K | 'ws' | 'project' | 'env') => any) {
     return db.selectFrom('secrets')
       .innerJoin('secret_versions', (j) => j.onRef('secret_versions.secret_id', '=', 'secrets.id').onRef('secret_versions.version', '=', 'secrets.current_version'))
       .select(['secrets.id', 'secrets.key', 'secrets.current_version', 'secrets.deleted', 'secrets.created_at', 'secrets.updated_at',
         'secret_versions.version', 'secret_versions.value_ct', 'secret_versions.comment_ct', 'secret_versions.tags', 'secret_versions.deleted as v_deleted',
         'secret_versions.origin', 'secret_versions.origin_version', 'secret_versions.created_at as v_created_at', 'secret_versions.created_by'])
-      .where('secrets.workspace_id', '=', scope.workspaceId).where('secrets.project_id', '=', scope.projectId)
-      .where('secrets.environment_id', '=', scope.environmentId)
+      .where('secrets.workspace_id', '=', p('ws')).where('secrets.project_id', '=', p('project'))
+      .where('secrets.environment_id', '=', p('env'))
+  }
+
+  // @NOTE what `run`, `export` and every reveal read: compiled once (see QueryTemplate).
+  static readonly #queries = {
+    one: new QueryTemplate<'ws' | 'project' | 'env' | 'key'>((db, p) => SecretService.#current(db, p).where('secrets.key', '=', p('key'))),
+    all: new QueryTemplate<'ws' | 'project' | 'env'>((db, p) => SecretService.#current(db, p).orderBy('secrets.key')),
+    live: new QueryTemplate<'ws' | 'project' | 'env' | 'deleted'>((db, p) => SecretService.#current(db, p).where('secrets.deleted', '=', p('deleted')).orderBy('secrets.key')),
   }
 
   /**
@@ -145,9 +166,8 @@ export class SecretService {
    * Values are decrypted only when `reveal` is true.
    */
   async list(db: Executor, scope: SecretScope, opts: { reveal: boolean; includeDeleted?: boolean }): Promise<SecretView[]> {
-    let q = this.#current(db, scope)
-    if (!opts.includeDeleted) q = q.where('secrets.deleted', '=', 0)
-    const rows = await q.orderBy('secrets.key').execute()
+    const values = { ws: scope.workspaceId, project: scope.projectId, env: scope.environmentId }
+    const rows = (await (opts.includeDeleted ? SecretService.#queries.all.run<CurrentRow>(db, values) : SecretService.#queries.live.run<CurrentRow>(db, { ...values, deleted: 0 }))).rows
     const out: SecretView[] = []
     for (const r of rows) {
       out.push(await this.#view(db, scope, r, { ...r, deleted: r.v_deleted, created_at: r.v_created_at }, opts.reveal))
@@ -158,7 +178,7 @@ export class SecretService {
   /** One secret; NotFound when absent, or deleted unless `includeDeleted`. */
   async get(db: Executor, scope: SecretScope, key: string, opts: { reveal: boolean; includeDeleted?: boolean }): Promise<SecretView> {
     checkKey(key)
-    const r = await this.#current(db, scope).where('secrets.key', '=', key).executeTakeFirst()
+    const r = (await SecretService.#queries.one.run<CurrentRow>(db, { ws: scope.workspaceId, project: scope.projectId, env: scope.environmentId, key })).rows[0]
     if (!r || (r.deleted === 1 && !opts.includeDeleted)) throw new NotFoundError('secret')
     return this.#view(db, scope, r, { ...r, deleted: r.v_deleted, created_at: r.v_created_at }, opts.reveal)
   }
