@@ -90,7 +90,7 @@ describe(`reseal survives kill -9 at ${KILLS} random points (SQLite, real server
     rmSync(work, { recursive: true, force: true })
   })
 
-  test('every kill leaves consistent rows; the restarted server finishes; nothing is lost', async () => {
+  test('every kill leaves consistent rows; the restarted server finishes; nothing is lost', async (t) => {
     const rotated = await call('POST', `${E}/keys/rotate`, {})
     assert.equal(rotated.status, 202)
     jobId = rotated.body.job.id
@@ -120,6 +120,7 @@ describe(`reseal survives kill -9 at ${KILLS} random points (SQLite, real server
     }
     assert.equal(job.state, 'done')
     assert.equal(job.done, total)
+    t.diagnostic(`${midJob} of ${KILLS} kills landed mid-reseal (after progress, before the end); ${total} versions resealed`)
     assert.ok(midJob >= Math.min(10, KILLS / 2), `at least half the kills landed mid-reseal (${midJob} of ${KILLS})`)
 
     const versions = (await call('GET', `${E}/keys`)).body.versions as Array<{ version: number; state: string }>
