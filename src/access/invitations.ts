@@ -108,6 +108,30 @@ export async function invitationWorkspace(db: Executor, token: string, now: Date
   return { id: r.id, slug: r.slug, name: r.name, createdAt: r.created_at }
 }
 
+/** What the invite page shows the invited person before they accept (never to anyone else). */
+export interface InvitationPreview {
+  workspace: Workspace
+  email: string
+  role: Role
+  project: { name: string; role: ProjectRole } | null
+}
+
+/**
+ * A usable invitation as the invited person may see it (system scope, by its token). Gives
+ * InvitationInvalidError for unusable tokens (like `invitationWorkspace`) and
+ * InvitationWrongAccountError — before reading anything else — when `email` is not the
+ * invited address, so another account learns nothing about the invitation.
+ */
+export async function previewInvitation(db: Executor, token: string, email: string, now: Date): Promise<InvitationPreview> {
+  const workspace = await invitationWorkspace(db, token, now)
+  const r = await db.selectFrom('invitations').leftJoin('projects', (j) => j.onRef('projects.id', '=', 'invitations.project_id').onRef('projects.workspace_id', '=', 'invitations.workspace_id'))
+    .select(['invitations.email', 'invitations.role', 'invitations.project_role', 'projects.name as project_name'])
+    .where('invitations.workspace_id', '=', workspace.id).where('invitations.token_hash', '=', hashToken(token)).executeTakeFirst()
+  if (!r) throw new InvitationInvalidError()
+  if (normalEmail(email) !== r.email) throw new InvitationWrongAccountError()
+  return { workspace, email: r.email, role: r.role, project: r.project_name && r.project_role ? { name: r.project_name, role: r.project_role } : null }
+}
+
 /**
  * Accepts the invitation `token` for `person` inside the request's write transaction: marks
  * it used (only if it still is pending — a second accept, even a concurrent one, fails), adds

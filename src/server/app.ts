@@ -8,7 +8,7 @@ import {
 import { auditVerifyJob, checkpointJob, keyRotationJob, startJobs } from '../ops/jobs.js'
 import { breakGlassExpiryJob, purgeJob } from '../ops/lifecycle-jobs.js'
 import { Metrics } from '../ops/metrics.js'
-import { redactPaths, scrub } from '../ops/redact.js'
+import { redactPaths, requestLogView, scrub } from '../ops/redact.js'
 import { VERSION } from '../version.js'
 import { docsPage, DOCS_CSS } from './docs-page.js'
 import { openApiDocument } from './openapi.js'
@@ -21,6 +21,7 @@ import { accountRoutes } from './routes/account-routes.js'
 import { authLinkRoutes } from './routes/auth-link-routes.js'
 import { authRoutes } from './routes/auth-routes.js'
 import { registerAuthPages } from './pages/auth-pages.js'
+import { registerInvitePages } from './pages/invite-pages.js'
 import { cliLoginRoutes } from './routes/cli-login-routes.js'
 import { loadTls, type TlsOptions } from './tls.js'
 import type { AnyRoute } from './route.js'
@@ -28,6 +29,7 @@ import { auditRoutes } from './routes/audit-routes.js'
 import { breakGlassRoutes } from './routes/break-glass-routes.js'
 import { identityRoutes } from './routes/identity-routes.js'
 import { integrationRoutes } from './routes/integration-routes.js'
+import { invitationFormRoutes } from './routes/invitation-form-routes.js'
 import { invitationRoutes } from './routes/invitation-routes.js'
 import { memberRoutes } from './routes/member-routes.js'
 import { keyRoutes } from './routes/key-routes.js'
@@ -39,7 +41,7 @@ import { workspaceDeletionRoutes } from './routes/workspace-deletion-routes.js'
 export const API_ROUTES: AnyRoute[] = [...identityRoutes, ...projectRoutes, ...memberRoutes, ...invitationRoutes, ...integrationRoutes, ...secretRoutes, ...keyRoutes, ...auditRoutes, ...authLinkRoutes, ...breakGlassRoutes, ...workspaceDeletionRoutes]
 
 /** Every route outside /v1/workspaces/:workspace (sign-in, account, CLI login), behind the account pipeline. */
-export const AUTH_ROUTES: AnyAuthRoute[] = [...authRoutes, ...accountRoutes, ...cliLoginRoutes]
+export const AUTH_ROUTES: AnyAuthRoute[] = [...authRoutes, ...accountRoutes, ...cliLoginRoutes, ...invitationFormRoutes]
 
 const API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 const DOCS_CSP = "default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -73,7 +75,12 @@ export async function buildApp(ctx: AppContext, options: { logger?: FastifyServe
   const https = options.tls ?? loadTls(ctx.config.tls)
   const app = Fastify({
     ...(https ? { https: { ...https } } : {}),
-    logger: options.logger ?? { level: ctx.config.logLevel, redact: { paths: redactPaths, censor: '[redacted]' } },
+    // @NOTE a caller's logger options (tests pass a level and a stream) keep the redaction
+    // and the request serializer that takes link tokens out of logged URLs.
+    logger: options.logger === false ? false : {
+      level: ctx.config.logLevel, redact: { paths: redactPaths, censor: '[redacted]' }, serializers: { req: requestLogView },
+      ...(typeof options.logger === 'object' ? options.logger : {}),
+    },
     bodyLimit: ctx.config.bodyLimit,
     genReqId: () => randomUUID(),
     requestIdHeader: false,
@@ -95,7 +102,7 @@ export async function buildApp(ctx: AppContext, options: { logger?: FastifyServe
     reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains; preload')
     reply.header('x-content-type-options', 'nosniff')
     reply.header('x-frame-options', 'DENY')
-    // Pages send same-origin (their forms need an Origin header for the CSRF check); nothing else sends a referrer.
+    // Pages send strict-origin (their forms need an Origin header for the CSRF check); nothing else sends a referrer.
     if (!reply.hasHeader('referrer-policy')) reply.header('referrer-policy', 'no-referrer')
     reply.header('cross-origin-resource-policy', 'same-origin')
     reply.header('cache-control', 'no-store')
@@ -141,6 +148,7 @@ export async function buildApp(ctx: AppContext, options: { logger?: FastifyServe
   // CLI login's pages, which read the session cookie that pipeline's cookie parser provides.
   await registerAuthRoutes(app, ctx, AUTH_ROUTES, metrics)
   registerAuthPages(app, ctx)
+  registerInvitePages(app, ctx)
   registerCliLoginPages(app, ctx)
   ctx.resealer.observe({
     progress: (j) => metrics.resealedVersions.inc(j.resealed),

@@ -158,8 +158,10 @@ function registerAuthRoute(app: FastifyInstance, ctx: AppContext, route: AnyAuth
     const prepared = route.prepare ? await readInScope(ctx.store, SYSTEM_SCOPE, (db) => route.prepare!({ ...base, db })) : undefined
 
     // Account routes know their person's workspaces up front (a deletion removes the memberships).
+    // A route about one workspace (auditWorkspace) records there only.
     const userId = person?.userId
-    const known = userId ? await readInScope(ctx.store, SYSTEM_SCOPE, (db) => workspacesOf(db, userId)) : undefined
+    const known = route.auditWorkspace ? [route.auditWorkspace(prepared)]
+      : userId ? await readInScope(ctx.store, SYSTEM_SCOPE, (db) => workspacesOf(db, userId)) : undefined
     const actorFor = (r: AuthHandlerResult<unknown>): AuditActor => {
       const id = person?.userId ?? r.auditUser ?? ''
       return { type: r.anonymous ? 'anonymous' : 'user', id, ip: client.ip, userAgent: client.userAgent }
@@ -216,7 +218,10 @@ function registerAuthRoute(app: FastifyInstance, ctx: AppContext, route: AnyAuth
       else void reply.setCookie(c.name, c.value, { ...opts, ...(c.maxAge ? { maxAge: c.maxAge } : {}) })
     }
     if (result.redirect) return reply.code(route.method === 'GET' ? 302 : 303).header('location', result.redirect).send()
-    if (form && route.form) return reply.code(303).header('location', route.form.success).send()
+    if (form && route.form) {
+      const to = typeof route.form.success === 'function' ? route.form.success(result.body, body) : route.form.success
+      return reply.code(303).header('location', to).send()
+    }
     reply.code(route.status ?? 200)
     return result.body
   }

@@ -96,10 +96,18 @@ export interface AuthRouteDef<P = unknown, Q = unknown, B = unknown, R = unknown
   authRateLimit?: true | AuthRateLimitOptions
   /**
    * HTML forms may post to this route (application/x-www-form-urlencoded): the answer is a
-   * 303 redirect to `success`, or to `failure` with `?error=CODE`. A GET route with `form` is
-   * a browser navigation (the OIDC redirects): its errors redirect to `failure` the same way.
+   * 303 redirect to `success` (a path, or one made from the answer and the validated body),
+   * or to `failure` with `?error=CODE`. A GET route with `form` is a browser navigation (the
+   * OIDC redirects): its errors redirect to `failure` the same way.
    */
-  form?: { success: string; failure: string | ((body: Record<string, unknown>) => string) }
+  form?: { success: string | ((answer: R, body: B) => string); failure: string | ((body: Record<string, unknown>) => string) }
+  /**
+   * For a route about one workspace the person may not belong to yet (accepting an
+   * invitation): names that workspace from what `prepare` found. Its audit chain is locked
+   * before the handler runs and the route's events go to its log only, instead of to the
+   * logs of the person's workspaces.
+   */
+  auditWorkspace?(prepared: X): string
   /** Slow work before any transaction (password hashing, the identity provider); reads only. */
   prepare?(ctx: Omit<AuthHandlerContext<P, Q, B, undefined>, 'prepared'>): Promise<X>
   handler(ctx: AuthHandlerContext<P, Q, B, X>): Promise<AuthHandlerResult<R>>

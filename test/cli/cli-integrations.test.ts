@@ -120,7 +120,7 @@ describe('coffer CLI with service tokens, machine identities and invitations', (
 
   test('invite prints the accept link; members lists the people', () => {
     const inv = ok(ownerToken, ['invite', 'create', 'newcomer@example.com', '--project', 'shop', '--project-role', 'viewer'])
-    assert.match(inv.stdout, /\/invite#token=coffer_inv_[0-9A-Za-z]{32}_[0-9A-Za-z]{6}/)
+    assert.match(inv.stdout, /\/invite\?token=coffer_inv_[0-9A-Za-z]{32}_[0-9A-Za-z]{6}/)
     assert.match(inv.stderr, /Mail is not set up/)
     const listed = ok(ownerToken, ['invite', 'list', '--json'])
     assert.equal((JSON.parse(listed.stdout) as Array<{ email: string; state: string }>).find((i) => i.email === 'newcomer@example.com')?.state, 'pending')

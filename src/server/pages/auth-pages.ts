@@ -14,9 +14,12 @@ type Query = Record<string, unknown>
 
 /** Sends a rendered page with the pages' CSP. */
 export function sendPage(reply: FastifyReply, title: string, body: Html, status = 200): FastifyReply {
-  // @NOTE same-origin, not no-referrer: with no-referrer browsers send `Origin: null` on the
-  // page's own form posts, which the CSRF check rightly refuses. Other sites still get no referrer.
-  return reply.code(status).type('text/html; charset=utf-8').header('content-security-policy', PAGE_CSP).header('referrer-policy', 'same-origin').send(renderPage(title, body))
+  // @NOTE strict-origin, not no-referrer: with no-referrer browsers send `Origin: null` on the
+  // page's own form posts, which the CSRF check refuses where Sec-Fetch-Site is not sent. Not
+  // same-origin either: pages carry one-time tokens in their query (/invite?token=…,
+  // /reset-password?token=…, a returnTo holding one), and under strict-origin no request — not
+  // even to this server or a proxy in front of it — carries more than the origin as referrer.
+  return reply.code(status).type('text/html; charset=utf-8').header('content-security-policy', PAGE_CSP).header('referrer-policy', 'strict-origin').send(renderPage(title, body))
 }
 
 function tokenOf(q: Query): string {
@@ -36,23 +39,29 @@ export function registerAuthPages(app: FastifyInstance, ctx: AppContext): void {
     const sso = auth.oidc
       ? html`<p class="or">${auth.password ? 'Or:' : ''}</p><a class="button secondary" href="/v1/auth/oidc/start?returnTo=${encodeURIComponent(returnTo)}">Sign in with SSO</a>`
       : html``
+    const back = returnTo === '/account' ? html`` : html`<input type="hidden" name="returnTo" value="${returnTo}">`
+    const signUp = returnTo === '/account' ? '/sign-up' : `/sign-up?returnTo=${encodeURIComponent(returnTo)}`
     const form = auth.password
-      ? html`<form method="post" action="/v1/auth/password/sign-in">
+      ? html`<form method="post" action="/v1/auth/password/sign-in">${back}
 <label for="email">Email</label><input id="email" name="email" type="email" autocomplete="username" required>
 <label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
 <button type="submit">Sign in</button></form>
-<p><a href="/forgot-password">Forgot your password?</a> · <a href="/sign-up">Create an account</a></p>`
+<p><a href="/forgot-password">Forgot your password?</a> · <a href="${signUp}">Create an account</a></p>`
       : html``
     return sendPage(reply, 'Sign in', html`${messages(q)}${form}${sso}`)
   })
 
   app.get('/sign-up', pub, async (req, reply) => {
     if (!auth.password) return reply.code(303).header('location', '/sign-in?error=ERR_AUTH_METHOD_DISABLED').send()
-    return sendPage(reply, 'Create an account', html`${messages(req.query as Query)}<form method="post" action="/v1/auth/password/sign-up">
+    const q = req.query as Query
+    const returnTo = safeReturnTo(q.returnTo)
+    const back = returnTo === '/account' ? html`` : html`<input type="hidden" name="returnTo" value="${returnTo}">`
+    const signIn = returnTo === '/account' ? '/sign-in' : `/sign-in?returnTo=${encodeURIComponent(returnTo)}`
+    return sendPage(reply, 'Create an account', html`${messages(q)}<form method="post" action="/v1/auth/password/sign-up">${back}
 <label for="name">Name</label><input id="name" name="name" type="text" autocomplete="name">
 <label for="email">Email</label><input id="email" name="email" type="email" autocomplete="email" required>
 <label for="password">Password <small>(at least 12 characters)</small></label><input id="password" name="password" type="password" autocomplete="new-password" minlength="12" required>
-<button type="submit">Create account</button></form><p><a href="/sign-in">Back to sign in</a></p>`)
+<button type="submit">Create account</button></form><p><a href="${signIn}">Back to sign in</a></p>`)
   })
 
   app.get('/verify-email', pub, async (req, reply) => {

@@ -25,6 +25,12 @@ export function safeReturnTo(v: unknown): string {
   return typeof v === 'string' && /^\/(?![/\\])[\x21-\x7e]{0,512}$/.test(v) ? v : '/account'
 }
 
+/** `path` with `returnTo` added to its query when the form carried a safe one (so the next page can carry it on). */
+function withReturnTo(path: string, returnTo: unknown): string {
+  const to = safeReturnTo(returnTo)
+  return to === '/account' ? path : `${path}${path.includes('?') ? '&' : '?'}returnTo=${encodeURIComponent(to)}`
+}
+
 function sendLater(app: AppContext, mail: MailMessage | undefined) {
   if (!mail || !app.mailer.enabled) return undefined
   return async () => app.mailer.send(mail)
@@ -43,9 +49,10 @@ const methods = defineAuthRoute({
 const signUpRoute = defineAuthRoute({
   scope: 'public', method: 'POST', url: '/v1/auth/password/sign-up', summary: 'Sign up with email and password (a verification mail follows)', tag: 'auth',
   action: 'public', mode: 'write', status: 202, requires: 'password', authRateLimit: true,
-  body: z.strictObject({ email, password, name: z.string().trim().min(1).max(128).optional() }),
+  body: z.strictObject({ email, password, name: z.string().trim().min(1).max(128).optional(), returnTo: z.string().max(600).optional() }),
   response: accepted,
-  form: { success: '/sign-in?notice=check-mail', failure: '/sign-up' },
+  // The page after sign-up still knows where to go back to once the address is verified.
+  form: { success: (_a, b) => withReturnTo('/sign-in?notice=check-mail', b.returnTo), failure: (b) => withReturnTo('/sign-up', b.returnTo) },
   async prepare({ body }) {
     return hashPassword(body.password)
   },
@@ -61,7 +68,8 @@ const signIn = defineAuthRoute({
   action: 'public', mode: 'write', requires: 'password', authRateLimit: true,
   body: z.strictObject({ email, password: z.string().min(1).max(PASSWORD_MAX), returnTo: z.string().max(600).optional() }),
   response: signedIn,
-  form: { success: '/account', failure: '/sign-in' },
+  // @NOTE only a local path (safeReturnTo): a returnTo naming another site ends on /account.
+  form: { success: (_a, b) => safeReturnTo(b.returnTo), failure: (b) => withReturnTo('/sign-in', b.returnTo) },
   async prepare({ db, body }) {
     return checkPassword(db, body.email, body.password)
   },

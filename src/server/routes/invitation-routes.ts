@@ -14,9 +14,22 @@ const invitationView = z.object({
 })
 const invitationToken = z.string().min(1).max(200)
 
-/** Where the invited person accepts: the web page (the token in the fragment never reaches a server log) and the CLI. */
+/**
+ * Where the invited person accepts: the invite page and the CLI. @NOTE the token is in the
+ * query, not the fragment: the page runs no script, so only the server can put it into the
+ * accept form. The page is sent with Referrer-Policy strict-origin and Cache-Control
+ * no-store, and logged URLs have their `token` redacted (src/ops/redact.ts).
+ */
 function acceptLinks(publicUrl: string, token: string) {
-  return { acceptUrl: `${publicUrl}/invite#token=${token}`, acceptCommand: `coffer invite accept ${token} --url ${publicUrl}` }
+  return { acceptUrl: `${publicUrl}/invite?token=${encodeURIComponent(token)}`, acceptCommand: `coffer invite accept ${token} --url ${publicUrl}` }
+}
+
+/** The audit events of an accepted invitation (the API route and the invite page's form record the same). */
+export function acceptanceEvents(r: Awaited<ReturnType<typeof acceptInvitation>>, userId: string): AuditEvent[] {
+  return [
+    { action: 'invitation.accept', target: { type: 'invitation', id: r.invitation.id }, details: { email: r.invitation.email } },
+    { action: 'member.add', target: { type: 'user', id: userId }, details: { email: r.invitation.email, role: r.role, project: r.project?.id ?? null, projectRole: r.project?.role ?? null, via: 'invitation' } },
+  ]
 }
 
 const create = defineRoute({
@@ -88,10 +101,7 @@ const accept = defineRoute({
     const person = requireUser(principal)
     const r = await acceptInvitation(db, workspace.id, body.token, person, app.clock())
     const issued = body.tokenName ? await issueToken(db, { workspaceId: workspace.id, userId: person.userId, name: body.tokenName }) : null
-    const audit: AuditEvent[] = [
-      { action: 'invitation.accept', target: { type: 'invitation', id: r.invitation.id }, details: { email: r.invitation.email } },
-      { action: 'member.add', target: { type: 'user', id: person.userId }, details: { email: r.invitation.email, role: r.role, project: r.project?.id ?? null, projectRole: r.project?.role ?? null, via: 'invitation' } },
-    ]
+    const audit = acceptanceEvents(r, person.userId)
     if (issued) audit.push({ action: 'token.create', target: { type: 'token', id: issued.info.id }, details: { name: issued.info.name, expiresAt: null } })
     return { body: { workspace, role: r.role, project: r.project, token: issued?.token ?? null, tokenInfo: issued?.info ?? null }, audit }
   },

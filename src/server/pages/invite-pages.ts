@@ -1,0 +1,118 @@
+import type { FastifyInstance } from 'fastify'
+import { invitationWorkspace, previewInvitation } from '../../access/invitations.js'
+import type { AppContext } from '../../context.js'
+import { InvitationInvalidError, InvitationWrongAccountError } from '../../errors.js'
+import { tokenKind } from '../../identity/token-format.js'
+import { csrfTokenFor } from '../../identity/sessions.js'
+import { readInScope, SYSTEM_SCOPE } from '../../storage/tenant-scope.js'
+import { currentSession } from '../session-auth.js'
+import { csrfField, html, type Html } from './layout.js'
+import { sendPage } from './auth-pages.js'
+
+// The page an invitation's mailed link opens: GET /invite?token=…. Signed out, it explains
+// the invitation and sends the person to sign in (or sign up) and back. Signed in as the
+// invited address, it names the workspace and role and offers Accept, a form that posts to
+// POST /v1/account/invitations/accept (invitation-form-routes.ts) with the session's CSRF
+// token. Anyone else learns nothing: a used, expired, revoked or made-up token gets one
+// message, another account another, neither naming the workspace. The token only ever sits
+// in this page's URL and its hidden field: pages send Referrer-Policy strict-origin and
+// Cache-Control no-store, and logged URLs have it redacted.
+
+type Query = Record<string, unknown>
+
+/** What the page says about an unusable invitation: one text for every reason. */
+export const INVITATION_INVALID_TEXT = 'This invitation cannot be used: it is invalid, expired, revoked or already used. Ask the person who invited you for a new one.'
+/** What the page says to a signed-in person who is not the invited address. */
+export const INVITATION_WRONG_ACCOUNT_TEXT = 'This invitation cannot be accepted with this account. Sign in with the email address the invitation was sent to.'
+
+/** What a refused Accept comes back with (`/invite?error=CODE`); any other code reads as an unusable invitation. */
+const ERROR_TEXT: Record<string, string> = {
+  ERR_ALREADY_EXISTS: 'You are already a member of this workspace.',
+  ERR_UNAUTHENTICATED: 'Your session has ended. Sign in and open the invitation link again.',
+}
+
+const ROLE_TEXT: Record<string, string> = { owner: 'Owner', admin: 'Admin', member: 'Member' }
+
+/** The token of the page's query, if it has a Coffer invitation token's shape (anything else is never echoed). */
+function tokenOf(q: Query): string | undefined {
+  const t = typeof q.token === 'string' ? q.token : ''
+  return t.length <= 200 && tokenKind(t) === 'inv' ? t : undefined
+}
+
+function alert(text: string): Html {
+  return html`<p class="msg error" role="alert">${text}</p>`
+}
+
+/** Registers GET /invite and GET /invite/accepted. */
+export function registerInvitePages(app: FastifyInstance, ctx: AppContext): void {
+  const pub = { config: { action: 'public' } }
+
+  // Looking a token up is an oracle (valid or not): limited like a sign-in.
+  app.get('/invite', { config: { action: 'public', authRateLimit: true } }, async (req, reply) => {
+    const q = req.query as Query
+    const error = typeof q.error === 'string' ? q.error : undefined
+    const token = tokenOf(q)
+    const s = await currentSession(ctx, req)
+    const signOut = s ? html`<form method="post" action="/v1/account/sign-out">${csrfField(csrfTokenFor(s.cookieValue))}<button class="secondary" type="submit">Sign out</button></form>` : html``
+
+    // @NOTE one page, byte for byte, for every unusable token, signed in or not.
+    const invalid = () => sendPage(reply, 'Invitation', html`${alert(INVITATION_INVALID_TEXT)}<p><a href="/account">Your account</a></p>`, 404)
+    const wrongAccount = () => sendPage(reply, 'Invitation', html`${alert(INVITATION_WRONG_ACCOUNT_TEXT)}${s
+      ? html`<p>You are signed in as <strong>${s.user.email}</strong>. Sign out, sign in as the invited address, and open the link again.</p>${signOut}`
+      : html``}`, 403)
+
+    // Back from a refused Accept: the code alone says what happened (the token is not carried back).
+    if (!token) {
+      if (error === 'ERR_INVITATION_WRONG_ACCOUNT') return wrongAccount()
+      if (error && ERROR_TEXT[error]) return sendPage(reply, 'Invitation', html`${alert(ERROR_TEXT[error]!)}<p><a href="/account">Your account</a></p>`, 409)
+      return invalid()
+    }
+
+    if (!s) {
+      try {
+        await readInScope(ctx.store, SYSTEM_SCOPE, (db) => invitationWorkspace(db, token, ctx.clock()))
+      } catch (err) {
+        if (!(err instanceof InvitationInvalidError)) throw err
+        return invalid()
+      }
+      // @NOTE signed out, the page names no workspace: a forwarded link shows nothing.
+      const back = encodeURIComponent(`/invite?token=${token}`)
+      return sendPage(reply, 'You are invited to Coffer', html`<p>Someone invited you to join a workspace on Coffer, a vault for a team's secrets.</p>
+<p>Sign in with the email address the invitation was sent to — or create an account with that address — to see the invitation and accept it.</p>
+<a class="button" href="/sign-in?returnTo=${back}">Sign in</a> <a class="button secondary" href="/sign-up?returnTo=${back}">Create an account</a>
+<p><small>A new account confirms its email address first; then sign in here and you come back to this invitation.</small></p>`)
+    }
+
+    let preview
+    try {
+      preview = await readInScope(ctx.store, SYSTEM_SCOPE, (db) => previewInvitation(db, token, s.user.email, ctx.clock()))
+    } catch (err) {
+      if (err instanceof InvitationWrongAccountError) return wrongAccount()
+      if (err instanceof InvitationInvalidError) return invalid()
+      throw err
+    }
+    const project = preview.project ? html`<tr><th>Project</th><td>${preview.project.name} <small>(${preview.project.role})</small></td></tr>` : html``
+    return sendPage(reply, 'Join a workspace', html`<p>You are invited to join a workspace on Coffer.</p>
+<table><tr><th>Workspace</th><td><strong>${preview.workspace.name}</strong> <small>${preview.workspace.slug}</small></td></tr>
+<tr><th>Role</th><td>${ROLE_TEXT[preview.role] ?? preview.role}</td></tr>${project}
+<tr><th>As</th><td>${s.user.email}</td></tr></table>
+<form method="post" action="/v1/account/invitations/accept">${csrfField(csrfTokenFor(s.cookieValue))}<input type="hidden" name="token" value="${token}"><button type="submit">Accept the invitation</button></form>`)
+  })
+
+  app.get('/invite/accepted', pub, async (req, reply) => {
+    const q = req.query as Query
+    const s = await currentSession(ctx, req)
+    if (!s) return reply.code(303).header('location', '/sign-in?returnTo=%2Faccount').send()
+    const slug = typeof q.workspace === 'string' ? q.workspace.slice(0, 200) : ''
+    // Names the workspace only to a member of it: the query is anyone's to write.
+    const m = slug
+      ? await readInScope(ctx.store, SYSTEM_SCOPE, (db) => db.selectFrom('memberships').innerJoin('workspaces', 'workspaces.id', 'memberships.workspace_id')
+        .select(['workspaces.name', 'workspaces.slug', 'memberships.role']).where('memberships.user_id', '=', s.user.id)
+        .where('workspaces.slug', '=', slug).where('workspaces.deleted_at', 'is', null).executeTakeFirst())
+      : undefined
+    if (!m) return reply.code(303).header('location', '/account').send()
+    return sendPage(reply, 'Invitation accepted', html`<p class="msg notice">You joined the workspace <strong>${m.name}</strong> as ${ROLE_TEXT[m.role] ?? m.role}.</p>
+<p>Use it from the command line: <code>coffer login</code>, then choose <strong>${m.slug}</strong>.</p>
+<p><a class="button" href="/account">Your account</a></p>`)
+  })
+}
