@@ -21,6 +21,12 @@ export interface ResealerDeps {
   readonly leaseMs: number
   /** Worker threads for the AES work; without them it runs on the event loop. */
   readonly workers?: ResealWorkers
+  /**
+   * After each batch, pause this many times the time the batch held the event loop and the
+   * write lock (reading and writing): 1 leaves requests at least half of both. 0 for a
+   * reseal with nothing else to serve (benchmarks, tools). Default 1.
+   */
+  readonly pauseRatio?: number
 }
 
 /** Hooks for metrics and logs; never given a value or a key. */
@@ -120,6 +126,7 @@ export class Resealer {
   #stopped = false
   #timer: NodeJS.Timeout | null = null
   #observers: ResealObserver[] = []
+  #lastWriteMs = 0
 
   constructor(deps: ResealerDeps) {
     this.#d = deps
@@ -208,18 +215,20 @@ export class Resealer {
     // while batch n is written, batch n+1 is read (past a cursor, so it never re-reads rows
     // whose update has not committed yet) and re-encrypted.
     let cursor: Cursor | null = null
-    let writing: Promise<{ done: number; total: number; resealed: number } | { err: unknown }> | null = null
+    let writing: Promise<{ done: number; total: number; resealed: number; writeMs: number } | { err: unknown }> | null = null
     const settle = async () => {
       if (!writing) return
       const r = await writing
       writing = null
       if ('err' in r) throw r.err
+      this.#lastWriteMs = r.writeMs
       for (const o of this.#observers) o.progress?.({ id: job.id, resealed: r.resealed, done: r.done, total: r.total })
     }
     try {
       for (;;) {
         if (this.#stopped) return false
         const c: Cursor | null = cursor
+        const t0 = performance.now()
         const batch: ReadBatch = await readInScope(this.#d.store, job.workspace_id, (db) => this.#read(db, job, scope, c))
         if (batch.rows.length === 0) {
           await settle()
@@ -231,14 +240,18 @@ export class Resealer {
           cursor = null // something is still under an old version: one more pass from the start
           continue
         }
+        const readMs = performance.now() - t0
         const last: Row = batch.rows[batch.rows.length - 1]!
         cursor = { dekVersion: last.dek_version!, secretId: last.secret_id, version: last.version }
         const out = await this.#reseal(job, batch)
         await settle()
+        const w0 = performance.now()
         writing = this.#d.committer.run((tx) => this.#apply(tx, job, scope, batch.primary, out), job.workspace_id)
-          .then((r) => ({ ...r, resealed: out.length }), (err: unknown) => ({ err }))
-        // Let requests interleave with a long reseal.
-        await new Promise((resolve) => setImmediate(resolve))
+          .then((r) => ({ ...r, resealed: out.length, writeMs: performance.now() - w0 }), (err: unknown) => ({ err }))
+        // Let requests interleave with a long reseal: yield, and pause in proportion to the
+        // time this batch held the loop and the write lock (the previous write's, measured).
+        const pause = (this.#d.pauseRatio ?? 1) * (readMs + this.#lastWriteMs)
+        await new Promise((resolve) => (pause >= 1 ? setTimeout(resolve, pause) : setImmediate(resolve)))
       }
     } finally {
       await writing

@@ -16,16 +16,15 @@ export function ensureBuilt(): void {
 /** The environment of a child: nothing Coffer-related inherited, then `extra`. */
 export function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const e: NodeJS.ProcessEnv = {}
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('COFFER_') && k !== 'DATABASE_URL') e[k] = v
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('COFFER_') && k !== 'DATABASE_URL' && k !== 'REDIS_URL') e[k] = v
   return { ...e, ...extra }
 }
 
-/** Starts `coffer server` and resolves with its base URL once it listens. */
-export async function startServer(args: string[], env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [BIN, 'server', '--host', '127.0.0.1', '--port', '0', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
-  const url = await new Promise<string>((resolve, reject) => {
+/** Resolves with a server child's base URL once it prints that it listens (on stderr or stdout). */
+export function waitListening(child: ChildProcess, name = 'the server', timeoutMs = 20_000): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
     let buf = ''
-    const t = setTimeout(() => reject(new Error(`the server did not start within 20 s: ${buf}`)), 20_000)
+    const t = setTimeout(() => reject(new Error(`${name} did not start within ${timeoutMs / 1000} s: ${buf}`)), timeoutMs)
     const onData = (d: Buffer) => {
       buf = (buf + d.toString()).slice(-4000)
       const m = /listening on (https?:\/\/[^\s]+)/.exec(buf)
@@ -34,14 +33,19 @@ export async function startServer(args: string[], env: NodeJS.ProcessEnv): Promi
         resolve(m[1]!.replace('localhost', '127.0.0.1'))
       }
     }
-    child.stderr!.on('data', onData)
-    child.stdout!.on('data', onData)
+    child.stderr?.on('data', onData)
+    child.stdout?.on('data', onData)
     child.once('exit', (code, sig) => {
       clearTimeout(t)
-      reject(new Error(`the server exited (${code ?? sig}) before listening: ${buf}`))
+      reject(new Error(`${name} exited (${code ?? sig}) before listening: ${buf}`))
     })
   })
-  return { child, url }
+}
+
+/** Starts `coffer server` and resolves with its base URL once it listens. */
+export async function startServer(args: string[], env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [BIN, 'server', '--host', '127.0.0.1', '--port', '0', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  return { child, url: await waitListening(child) }
 }
 
 /** Stops a child with SIGTERM (SIGKILL after 5 s). */
@@ -65,12 +69,12 @@ export async function killChild(child: ChildProcess): Promise<void> {
 export interface JsonResponse { status: number; body: any }
 
 /** A JSON request over node:http. */
-export function request(base: string, token: string, method: string, path: string, body?: unknown, agent?: http.Agent): Promise<JsonResponse> {
+export function request(base: string, token: string, method: string, path: string, body?: unknown, agent?: http.Agent, userAgent = 'coffer-test'): Promise<JsonResponse> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
     const req = http.request(base + path, {
       method, agent, timeout: 30_000,
-      headers: { authorization: `Bearer ${token}`, ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}) },
+      headers: { authorization: `Bearer ${token}`, 'user-agent': userAgent, ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}) },
     }, (res) => {
       const chunks: Buffer[] = []
       res.on('data', (c: Buffer) => chunks.push(c))

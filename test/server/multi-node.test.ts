@@ -20,6 +20,7 @@ import { originOf, type ExportedEntry } from '../../src/audit/offline.js'
 import { verifyChain } from '../../src/audit/verify.js'
 import { createTestDatabase } from '../helpers/pg.js'
 import { describePostgres } from '../helpers/engines.js'
+import { childEnv, request, stopChild, waitListening, type JsonResponse as Res } from '../helpers/child-server.js'
 
 
 const ROOT = join(import.meta.dirname, '..', '..')
@@ -31,69 +32,6 @@ const CONCURRENCY = 50
 const KEYS = 10
 /** workspace.create and token.create (bootstrap), then project.create. */
 const BEFORE_WRITES = 3
-
-interface Res { status: number; body: any }
-
-/** A JSON request over node:http with a keep-alive agent (bounded sockets per node). */
-function request(agent: http.Agent, base: string, token: string, method: string, path: string, body?: unknown): Promise<Res> {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
-    const req = http.request(base + path, {
-      method, agent, timeout: 30_000,
-      headers: { authorization: `Bearer ${token}`, 'user-agent': 'coffer-multi-node-test', ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}) },
-    }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8')
-        let parsed: unknown = text
-        try {
-          parsed = text ? JSON.parse(text) : undefined
-        } catch { /* keep the text */ }
-        resolve({ status: res.statusCode ?? 0, body: parsed })
-      })
-      res.on('error', reject)
-    })
-    req.on('timeout', () => req.destroy(new Error(`${method} ${path}: timed out`)))
-    req.on('error', reject)
-    req.end(payload)
-  })
-}
-
-/** The environment of a child: nothing Coffer-related inherited, then `extra`. */
-function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const e: NodeJS.ProcessEnv = {}
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('COFFER_') && k !== 'DATABASE_URL') e[k] = v
-  return { ...e, ...extra }
-}
-
-function waitListening(child: ChildProcess, name: string): Promise<string> {
-  return new Promise<string>((resolve, reject) => {
-    let buf = ''
-    const t = setTimeout(() => reject(new Error(`${name} did not start within 20 s: ${buf}`)), 20_000)
-    child.stderr!.on('data', (d: Buffer) => {
-      buf = (buf + d.toString()).slice(-4000)
-      const m = /listening on (http:\/\/[^\s]+)/.exec(buf)
-      if (m) {
-        clearTimeout(t)
-        resolve(m[1]!.replace('localhost', '127.0.0.1'))
-      }
-    })
-    child.once('exit', (code, sig) => {
-      clearTimeout(t)
-      reject(new Error(`${name} exited (${code ?? sig}) before listening: ${buf}`))
-    })
-  })
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return
-  const exited = new Promise((r) => child.once('exit', r))
-  child.kill('SIGTERM')
-  const t = setTimeout(() => child.kill('SIGKILL'), 5_000)
-  await exited
-  clearTimeout(t)
-}
 
 const unhex = (s: string) => new Uint8Array(Buffer.from(s, 'hex'))
 const unb64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64'))
@@ -114,7 +52,7 @@ function suite(): void {
   const killAll = () => { for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL') }
   process.once('exit', killAll)
 
-  const call = (node: number, method: string, path: string, body?: unknown) => request(agents[node]!, urls[node]!, token, method, path, body)
+  const call = (node: number, method: string, path: string, body?: unknown) => request(urls[node]!, token, method, path, body, agents[node]!, 'coffer-multi-node-test')
   const A = () => `/v1/workspaces/${ws}/audit`
   /** Every entry of the workspace, downloaded page by page from `node`. */
   async function download(node: number): Promise<ExportedEntry[]> {

@@ -11,6 +11,7 @@ import assert from 'node:assert/strict'
 import { Redis } from 'ioredis'
 import { describePostgres } from '../helpers/engines.js'
 import { createTestDatabase } from '../helpers/pg.js'
+import { childEnv, stopChild, waitListening } from '../helpers/child-server.js'
 
 const ROOT = join(import.meta.dirname, '..', '..')
 const BIN = join(ROOT, 'bin', 'coffer.js')
@@ -19,40 +20,6 @@ const PER_MINUTE = 6
 const BAD_PER_IP = 4
 const AUTH_PER_ACCOUNT = 3
 const AUTH_PER_IP = 8
-
-function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const e: NodeJS.ProcessEnv = {}
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('COFFER_') && k !== 'DATABASE_URL' && k !== 'REDIS_URL') e[k] = v
-  return { ...e, ...extra }
-}
-
-function waitListening(child: ChildProcess, name: string): Promise<string> {
-  return new Promise<string>((resolve, reject) => {
-    let buf = ''
-    const t = setTimeout(() => reject(new Error(`${name} did not start within 60 s: ${buf}`)), 60_000)
-    child.stderr!.on('data', (d: Buffer) => {
-      buf = (buf + d.toString()).slice(-4000)
-      const m = /listening on (https?:\/\/[^\s]+)/.exec(buf)
-      if (m) {
-        clearTimeout(t)
-        resolve(m[1]!.replace('localhost', '127.0.0.1'))
-      }
-    })
-    child.once('exit', (code, sig) => {
-      clearTimeout(t)
-      reject(new Error(`${name} exited (${code ?? sig}) before listening: ${buf}`))
-    })
-  })
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return
-  const exited = new Promise((r) => child.once('exit', r))
-  child.kill('SIGTERM')
-  const t = setTimeout(() => child.kill('SIGKILL'), 5_000)
-  await exited
-  clearTimeout(t)
-}
 
 async function get(url: string, auth?: string): Promise<{ status: number; code?: string; retryAfter: string | null }> {
   const r = await fetch(url, { headers: auth ? { authorization: auth } : {} })
@@ -94,7 +61,7 @@ describePostgres('rate limits across two nodes sharing one Redis', () => {
     assert.equal(init.status, 0, init.stderr)
     token = (JSON.parse(init.stdout) as { token: string }).token
     for (let i = 0; i < 2; i++) children.push(spawn(process.execPath, [BIN, 'server', '--data-dir', join(work, `node${i}`), '--port', '0'], { env, stdio: ['ignore', 'ignore', 'pipe'] }))
-    urls.push(...(await Promise.all(children.map((c, i) => waitListening(c, `node ${i + 1}`)))))
+    urls.push(...(await Promise.all(children.map((c, i) => waitListening(c, `node ${i + 1}`, 60_000)))))
     assert.equal(new Set(urls).size, 2, 'two nodes on two ports')
   })
 
