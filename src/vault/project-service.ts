@@ -85,6 +85,18 @@ export async function findEnvironment(db: Executor, project: Project, ref: strin
  * Creates an environment and its data key (version 1, primary). It starts restricted when
  * `input.restricted` says so, and by default when its slug is `production`.
  */
+let lastCreation = 0
+
+/**
+ * A creation time that never repeats or goes back within this process, so environments made
+ * in one go (development, staging, production) list in the order they were made even when
+ * the clock has not moved between them.
+ */
+function creationTime(): string {
+  lastCreation = Math.max(Date.now(), lastCreation + 1)
+  return new Date(lastCreation).toISOString()
+}
+
 export async function createEnvironment(
   tx: Executor, deps: { dataKeys: DataKeys }, project: Project, input: { name: string; slug?: string; restricted?: boolean },
 ): Promise<Environment> {
@@ -92,7 +104,7 @@ export async function createEnvironment(
   const taken = await tx.selectFrom('environments').select('id').where('project_id', '=', project.id).where('slug', '=', slug).executeTakeFirst()
   if (taken) throw new AlreadyExistsError('environment')
   const restricted = (input.restricted ?? slug === 'production') ? 1 : 0
-  const row = { id: randomUUID(), workspace_id: project.workspaceId, project_id: project.id, slug, name: input.name, created_at: new Date().toISOString(), restricted }
+  const row = { id: randomUUID(), workspace_id: project.workspaceId, project_id: project.id, slug, name: input.name, created_at: creationTime(), restricted }
   await tx.insertInto('environments').values(row).execute()
   await deps.dataKeys.create(tx, { workspaceId: project.workspaceId, projectId: project.id, environmentId: row.id })
   return toEnvironment(row)
