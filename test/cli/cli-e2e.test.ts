@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import BetterSqlite3 from 'better-sqlite3'
+import { waitListening } from '../helpers/child-server.js'
 
 const ROOT = join(import.meta.dirname, '..', '..')
 const BIN = join(ROOT, 'bin', 'coffer.js')
@@ -56,19 +57,7 @@ describe('coffer CLI end to end (SQLite)', () => {
     assert.equal(statSync(join(dataDir, 'root.key')).mode & 0o777, 0o600)
 
     server = spawn(process.execPath, [BIN, 'server', '--data-dir', dataDir, '--port', '0'], { env: { ...env(), COFFER_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] })
-    url = await new Promise<string>((resolve, reject) => {
-      let buf = ''
-      const t = setTimeout(() => reject(new Error(`server did not start: ${buf}`)), 15_000)
-      server.stderr!.on('data', (d: Buffer) => {
-        buf += d.toString()
-        const m = /listening on (http:\/\/[^\s]+)/.exec(buf)
-        if (m) {
-          clearTimeout(t)
-          resolve(m[1]!)
-        }
-      })
-      server.on('exit', (code) => reject(new Error(`server exited ${code}: ${buf}`)))
-    })
+    url = await waitListening(server)
   })
 
   after(async () => {

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
+import { waitListening } from '../helpers/child-server.js'
 
 const ROOT = join(import.meta.dirname, '..', '..')
 const BIN = join(ROOT, 'bin', 'coffer.js')
@@ -49,19 +50,7 @@ describe('coffer CLI with service tokens, machine identities and invitations', (
     assert.equal(init.status, 0, init.stderr)
     ownerToken = (JSON.parse(init.stdout) as { token: string }).token
     server = spawn(process.execPath, [BIN, 'server', '--data-dir', dataDir, '--port', '0'], { env: { ...env(''), COFFER_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] })
-    url = await new Promise<string>((resolve, reject) => {
-      let buf = ''
-      const t = setTimeout(() => reject(new Error(`server did not start: ${buf}`)), 15_000)
-      server.stderr!.on('data', (d: Buffer) => {
-        buf += d.toString()
-        const m = /listening on (http:\/\/[^\s]+)/.exec(buf)
-        if (m) {
-          clearTimeout(t)
-          resolve(m[1]!)
-        }
-      })
-      server.on('exit', (code) => reject(new Error(`server exited ${code}: ${buf}`)))
-    })
+    url = await waitListening(server)
     ok(ownerToken, ['projects', 'create', 'Shop'])
     ok(ownerToken, ['secrets', 'set', `API_KEY=${prodValue}`, '--project', 'shop', '--env', 'production'])
     ok(ownerToken, ['secrets', 'set', `API_KEY=${stagingValue}`, '--project', 'shop', '--env', 'staging'])

@@ -5,7 +5,7 @@
 // and removes it. The same with `coffer login --device`. Needs the Debian packages chromium,
 // gnome-keyring and dbus; without them this suite fails (it never skips).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -14,22 +14,12 @@ import Sqlite from 'better-sqlite3'
 import { chromium, type BrowserContext } from 'playwright-core'
 import { hashPassword } from '../../src/identity/passwords.js'
 import { BIN, childEnv, ensureBuilt, request, startServer, stopChild } from '../helpers/child-server.js'
+import { filesUnder } from '../helpers/files.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 const EMAIL = 'cli-person@example.com'
 const PASSWORD = `pw-${Math.random().toString(36).slice(2)}-long-enough`
 
-function filesUnder(dir: string): string[] {
-  const out: string[] = []
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name)
-    const st = statSync(p, { throwIfNoEntry: false })
-    if (!st) continue
-    if (st.isDirectory()) out.push(...filesUnder(p))
-    else if (st.isFile()) out.push(p)
-  }
-  return out
-}
 
 /** Runs `script` in a fresh D-Bus session with an unlocked gnome-keyring; `output` grows as it prints. */
 function inKeyringSession(home: string, script: string, extraEnv: Record<string, string>): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {

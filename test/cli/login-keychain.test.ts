@@ -2,26 +2,16 @@
 // private D-Bus session (dbus-run-session) with a throw-away HOME. Needs the Debian packages
 // gnome-keyring and dbus; without them this suite fails (it never skips).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
+import { filesUnder } from '../helpers/files.js'
 
 const ROOT = join(import.meta.dirname, '..', '..')
 const BIN = join(ROOT, 'bin', 'coffer.js')
 
-function filesUnder(dir: string): string[] {
-  const out: string[] = []
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name)
-    const st = statSync(p, { throwIfNoEntry: false })
-    if (!st) continue
-    if (st.isDirectory()) out.push(...filesUnder(p))
-    else if (st.isFile()) out.push(p)
-  }
-  return out
-}
 
 describe('coffer login with the OS credential store (gnome-keyring)', () => {
   const work = mkdtempSync(join(tmpdir(), 'coffer-login-'))
