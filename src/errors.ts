@@ -258,6 +258,16 @@ export class LastOwnerError extends CofferError {
 }
 
 /**
+ * An auditor holds no project role: giving one to an auditor, or inviting an auditor with
+ * one, is refused (the auditor reads the audit log and metadata, never secrets).
+ */
+export class AuditorProjectRoleError extends CofferError {
+  constructor(message = 'An auditor cannot hold a project role: auditors read the audit log and metadata, never secrets.') {
+    super('ERR_AUDITOR_PROJECT_ROLE', 409, message)
+  }
+}
+
+/**
  * The invitation token is unknown, expired, revoked or already used. The four look alike
  * on purpose.
  */
@@ -388,6 +398,7 @@ export const ERROR_CODES = [
   'ERR_PASSWORD_NOT_SET',
   'ERR_CSRF',
   'ERR_LAST_OWNER',
+  'ERR_AUDITOR_PROJECT_ROLE',
   'ERR_INVITATION_INVALID',
   'ERR_INVITATION_WRONG_ACCOUNT',
   'ERR_OIDC_STATE',

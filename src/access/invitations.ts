@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { AlreadyExistsError, ForbiddenError, InvitationInvalidError, InvitationWrongAccountError, NotFoundError } from '../errors.js'
+import { AlreadyExistsError, AuditorProjectRoleError, ForbiddenError, InvitationInvalidError, InvitationWrongAccountError, NotFoundError } from '../errors.js'
 import { addMember } from '../identity/identity-service.js'
 import { generateToken, hashToken, tokenKind } from '../identity/token-format.js'
 import type { Executor } from '../storage/database.js'
@@ -13,7 +13,8 @@ import type { ProjectRole, Role, UserPrincipal } from './policy.js'
 // stored only as its SHA-256 hash, that expires (7 days by default) and can be revoked. It is
 // accepted by a signed-in person whose email is the invited one: the token travels to that
 // mailbox, so holding it and being signed in as that address go together. Inviting an Owner
-// takes an Owner. A newer invitation of the same address supersedes the pending one.
+// takes an Owner. An auditor is invited without a project role (AuditorProjectRoleError).
+// A newer invitation of the same address supersedes the pending one.
 
 /** Default and longest lifetime of an invitation, in days. */
 export const INVITATION_DAYS = { default: 7, max: 30 } as const
@@ -52,7 +53,8 @@ export function normalEmail(email: string): string {
 
 /**
  * Creates an invitation and returns its token, once. Refuses (403) an Admin inviting an
- * Owner, and (409) an address that is already a member. A pending invitation of the same
+ * Owner, (409) an auditor with a project or project role, and (409) an address that is
+ * already a member. A pending invitation of the same
  * address is revoked: the newest one counts.
  */
 export async function createInvitation(
@@ -61,6 +63,7 @@ export async function createInvitation(
 ): Promise<{ token: string; invitation: InvitationView; superseded: string[] }> {
   const email = normalEmail(input.email)
   if (input.role === 'owner' && input.inviter.role !== 'owner') throw new ForbiddenError('Only an Owner can invite an Owner.')
+  if (input.role === 'auditor' && (input.project || input.projectRole)) throw new AuditorProjectRoleError('An auditor cannot be invited with a project role: leave out the project (auditors see every project\'s metadata, never secrets).')
   const member = await db.selectFrom('memberships').innerJoin('users', 'users.id', 'memberships.user_id').select('users.id')
     .where('memberships.workspace_id', '=', input.workspaceId).where('users.email', '=', email).executeTakeFirst()
   if (member) throw new AlreadyExistsError('member')
@@ -152,7 +155,8 @@ export async function acceptInvitation(
   if (already) throw new AlreadyExistsError('member')
   await addMember(db, workspaceId, person.userId, r.role)
   let project: { id: string; role: ProjectRole } | null = null
-  if (r.project_id && r.project_role) {
+  // An auditor holds no project role (createInvitation refuses one; this guards older rows).
+  if (r.project_id && r.project_role && r.role !== 'auditor') {
     // The project may have been deleted since; then the workspace role alone is given.
     const exists = await db.selectFrom('projects').select('id').where('workspace_id', '=', workspaceId).where('id', '=', r.project_id).executeTakeFirst()
     if (exists) {

@@ -45,19 +45,31 @@ function ownerOnly(actor: UserPrincipal, what: string): void {
 }
 
 /**
- * Changes a member's workspace role. Admins change Members and Admins; only an Owner makes
- * or unmakes an Owner; the last Owner is never demoted.
+ * Changes a member's workspace role. Admins change Members, Admins and Auditors; only an
+ * Owner makes or unmakes an Owner; the last Owner is never demoted. A member made Auditor
+ * loses their project roles and environment grants (an auditor holds none; the policy ignores
+ * them anyway, and they must not come back if the person is later made a Member again):
+ * `removed` counts them, for the audit entry.
  */
-export async function setMemberRole(db: Executor, workspaceId: string, actor: UserPrincipal, userId: string, role: Role): Promise<{ member: MemberView; from: Role }> {
+export async function setMemberRole(
+  db: Executor, workspaceId: string, actor: UserPrincipal, userId: string, role: Role,
+): Promise<{ member: MemberView; from: Role; removed: { projectRoles: number; grants: number } }> {
   const m = await findMember(db, workspaceId, userId)
   if (m.role === 'owner' || role === 'owner') ownerOnly(actor, 'make or unmake an Owner')
   if (m.role === 'owner' && role !== 'owner' && (await ownerCount(db, workspaceId)) <= 1) {
     throw new LastOwnerError('This is the last Owner of the workspace: make someone else Owner first.')
   }
+  const removed = { projectRoles: 0, grants: 0 }
+  if (role === 'auditor') {
+    const g = await db.deleteFrom('environment_grants').where('workspace_id', '=', workspaceId).where('user_id', '=', userId).executeTakeFirst()
+    const p = await db.deleteFrom('project_members').where('workspace_id', '=', workspaceId).where('user_id', '=', userId).executeTakeFirst()
+    removed.grants = Number(g.numDeletedRows)
+    removed.projectRoles = Number(p.numDeletedRows)
+  }
   if (m.role !== role) {
     await db.updateTable('memberships').set({ role }).where('workspace_id', '=', workspaceId).where('user_id', '=', userId).execute()
   }
-  return { member: { ...m, role }, from: m.role }
+  return { member: { ...m, role }, from: m.role, removed }
 }
 
 /**

@@ -6,6 +6,14 @@ import { ForbiddenError, NotFoundError } from '../errors.js'
 //
 // - Workspace roles, strongest first: owner, admin, member. Owners and Admins act as project
 //   admin on every project. Only an Owner makes or unmakes an Owner.
+// - The auditor (a compliance reviewer) stands outside that order: it is not "at least" any
+//   of them, so it qualifies only for the actions whose rule names it in `also` — reading the
+//   audit log, the workspace, its members, projects and environments (names and metadata),
+//   key versions and break-glass requests, and its own tokens. It sees every project, like an
+//   Admin, but holds no project role there, whatever rows say: its access to every
+//   environment's secrets is 'none', so listing, revealing and writing them answer 403 (it
+//   sees the project and the environment; it has no access to their secrets). It cannot be
+//   given a project role (members.ts, invitations.ts) and is no break-glass approver.
 // - Project roles: admin (manages the project's environments, members, restrictions and
 //   grants; reveals and writes everywhere in it), developer (reveals and writes in
 //   unrestricted environments), viewer (lists keys and metadata, never values).
@@ -21,9 +29,16 @@ import { ForbiddenError, NotFoundError } from '../errors.js'
 //
 // Sealed environments and break-glass grants (break-glass.ts) are decided after this.
 
-/** Workspace roles, strongest first. */
-export const ROLES = ['owner', 'admin', 'member'] as const
+/** The ranked workspace roles, strongest first: each may do what the ones after it may. */
+export const RANKED_ROLES = ['owner', 'admin', 'member'] as const
+export type RankedRole = (typeof RANKED_ROLES)[number]
+
+/** Every workspace role: the ranked ones, then the auditor, which is outside their order. */
+export const ROLES = [...RANKED_ROLES, 'auditor'] as const
 export type Role = (typeof ROLES)[number]
+
+/** A workspace role outside the ranked order: it qualifies only where a rule lists it in `also`. */
+export type UnrankedRole = Exclude<Role, RankedRole>
 
 /** Project roles, strongest first. */
 export const PROJECT_ROLES = ['admin', 'developer', 'viewer'] as const
@@ -75,52 +90,58 @@ export type Principal = UserPrincipal | IntegrationPrincipal
 type Rule =
   /** No principal needed (health, documents, the machine token exchange). */
   | { readonly scope: 'public' }
-  /** A workspace-wide action: people need `role`; integrations only when `integrations`. */
-  | { readonly scope: 'workspace'; readonly role: Role; readonly integrations?: true }
+  /** A workspace-wide action: people need `role` or one of `also`; integrations only when `integrations`. */
+  | { readonly scope: 'workspace'; readonly role: RankedRole; readonly also?: readonly UnrankedRole[]; readonly integrations?: true }
   /** Any person, in the workspace the request names by its body (accepting an invitation). */
   | { readonly scope: 'person' }
-  /** An action on the route's project: people need the project role; integrations only when `integrations` and in scope. */
-  | { readonly scope: 'project'; readonly projectRole: ProjectRole; readonly integrations?: true }
+  /**
+   * An action on the route's project: people need the project role, or a workspace role listed
+   * in `also` (which qualifies on every project, with no project role); integrations only when
+   * `integrations` and in scope.
+   */
+  | { readonly scope: 'project'; readonly projectRole: ProjectRole; readonly also?: readonly UnrankedRole[]; readonly integrations?: true }
   /** An action on the secrets of the route's environment, needing at least `access`. */
   | { readonly scope: 'environment'; readonly access: Exclude<EnvAccess, 'none'> }
 
 /**
  * Every action a route can perform, and its rule. A route names exactly one action (and may
  * name a stronger one for a query flag, e.g. reveal=true); `decide` applies the rule.
+ * @NOTE the auditor qualifies only where `also` names it: a new action is closed to it until
+ * someone decides otherwise.
  */
 export const ACTIONS = {
   'public': { scope: 'public' },
-  'self.read': { scope: 'workspace', role: 'member', integrations: true },
-  'self.tokens.manage': { scope: 'workspace', role: 'member' },
-  'self.leave': { scope: 'workspace', role: 'member' },
-  'workspace.read': { scope: 'workspace', role: 'member', integrations: true },
-  'members.read': { scope: 'workspace', role: 'member' },
+  'self.read': { scope: 'workspace', role: 'member', also: ['auditor'], integrations: true },
+  'self.tokens.manage': { scope: 'workspace', role: 'member', also: ['auditor'] },
+  'self.leave': { scope: 'workspace', role: 'member', also: ['auditor'] },
+  'workspace.read': { scope: 'workspace', role: 'member', also: ['auditor'], integrations: true },
+  'members.read': { scope: 'workspace', role: 'member', also: ['auditor'] },
   'members.manage': { scope: 'workspace', role: 'admin' },
   'invitations.manage': { scope: 'workspace', role: 'admin' },
   'invitation.accept': { scope: 'person' },
   // A signed-in person approves (or denies) a CLI login in the browser (cli-login-routes.ts).
   'cli.login.approve': { scope: 'person' },
-  'project.list': { scope: 'workspace', role: 'member', integrations: true },
+  'project.list': { scope: 'workspace', role: 'member', also: ['auditor'], integrations: true },
   'project.create': { scope: 'workspace', role: 'admin' },
-  'project.read': { scope: 'project', projectRole: 'viewer', integrations: true },
+  'project.read': { scope: 'project', projectRole: 'viewer', also: ['auditor'], integrations: true },
   'project.members.manage': { scope: 'project', projectRole: 'admin' },
   'environment.create': { scope: 'project', projectRole: 'admin' },
   'environment.manage': { scope: 'project', projectRole: 'admin' },
   'secret.read': { scope: 'environment', access: 'list' },
   'secret.reveal': { scope: 'environment', access: 'read' },
   'secret.write': { scope: 'environment', access: 'write' },
-  'audit.read': { scope: 'workspace', role: 'admin' },
+  'audit.read': { scope: 'workspace', role: 'admin', also: ['auditor'] },
   'machines.manage': { scope: 'workspace', role: 'admin' },
   'service-tokens.manage': { scope: 'workspace', role: 'admin' },
   // The machine credential exchange: authenticated by the client secret in its body.
   'machine.authenticate': { scope: 'public' },
   // Data keys: versions and reseal progress, and rotation.
-  'key.read': { scope: 'workspace', role: 'admin' },
+  'key.read': { scope: 'workspace', role: 'admin', also: ['auditor'] },
   'key.rotate': { scope: 'workspace', role: 'admin' },
   // Workspace deletion and break-glass (issue 4 §3–4; decisions in break-glass.ts).
   'workspace.delete': { scope: 'workspace', role: 'owner' },
   'environment.seal': { scope: 'workspace', role: 'admin' },
-  'breakglass.read': { scope: 'workspace', role: 'admin' },
+  'breakglass.read': { scope: 'workspace', role: 'admin', also: ['auditor'] },
   'breakglass.request': { scope: 'workspace', role: 'admin' },
   'breakglass.decide': { scope: 'workspace', role: 'admin' },
   'breakglass.revoke': { scope: 'workspace', role: 'admin' },
@@ -152,9 +173,18 @@ function rankOf<T extends string>(order: readonly T[], v: T): number {
   return order.length - order.indexOf(v)
 }
 
-/** Whether workspace role `role` is at least `needed`. */
-export function roleAtLeast(role: Role, needed: Role): boolean {
-  return rankOf(ROLES, role) >= rankOf(ROLES, needed)
+/** Whether workspace role `role` is at least `needed` in the ranked order (an unranked role never is). */
+export function roleAtLeast(role: Role, needed: RankedRole): boolean {
+  return isRanked(role) && rankOf(RANKED_ROLES, role) >= rankOf(RANKED_ROLES, needed)
+}
+
+function isRanked(role: Role): role is RankedRole {
+  return (RANKED_ROLES as readonly string[]).includes(role)
+}
+
+/** Whether `role` is an unranked role that a rule's `also` names. */
+function listedIn(role: Role, also: readonly UnrankedRole[] | undefined): boolean {
+  return !isRanked(role) && also !== undefined && also.includes(role)
 }
 
 /** Whether project role `role` is at least `needed`. */
@@ -166,9 +196,19 @@ function accessAtLeast(access: EnvAccess, needed: EnvAccess): boolean {
   return ENV_ACCESS.indexOf(access) >= ENV_ACCESS.indexOf(needed)
 }
 
-/** A person's role on a project: Owners and Admins are project admins everywhere; Members have what they were given. */
+/**
+ * A person's role on a project: Owners and Admins are project admins everywhere; Members have
+ * what they were given; an Auditor has none, even if a project role row exists for them.
+ */
 export function effectiveProjectRole(role: Role, memberRole: ProjectRole | null): ProjectRole | null {
-  return role === 'owner' || role === 'admin' ? 'admin' : memberRole
+  if (role === 'owner' || role === 'admin') return 'admin'
+  if (role === 'auditor') return null
+  return memberRole
+}
+
+/** Whether a person sees every project of the workspace (Owners, Admins, Auditors), not only those they hold a role in. */
+export function seesEveryProject(role: Role): boolean {
+  return role === 'owner' || role === 'admin' || role === 'auditor'
 }
 
 /** A person's access to an environment's secrets, from their project role, the restriction and any grant. */
@@ -208,7 +248,7 @@ export function decide(principal: Principal, action: Action, resource: Resource)
   if (resource.project) {
     if (principal.type === 'user') {
       projectRole = effectiveProjectRole(principal.role, resource.project.memberRole)
-      if (projectRole === null) return HIDE_PROJECT
+      if (projectRole === null && !seesEveryProject(principal.role)) return HIDE_PROJECT
     } else if (!integrationScope(principal, resource.project.id)) {
       return HIDE_PROJECT
     }
@@ -222,10 +262,11 @@ export function decide(principal: Principal, action: Action, resource: Resource)
   switch (rule.scope) {
     case 'workspace':
       if (principal.type !== 'user') return 'integrations' in rule ? ALLOW : FORBID
-      return roleAtLeast(principal.role, rule.role) ? ALLOW : FORBID
+      return roleAtLeast(principal.role, rule.role) || listedIn(principal.role, rule.also) ? ALLOW : FORBID
     case 'project':
       if (!resource.project) return FORBID
       if (principal.type !== 'user') return 'integrations' in rule ? ALLOW : FORBID
+      if (listedIn(principal.role, rule.also)) return ALLOW
       return projectRole !== null && projectRoleAtLeast(projectRole, rule.projectRole) ? ALLOW : FORBID
     case 'environment': {
       if (!resource.project || !resource.environment) return FORBID

@@ -1,7 +1,7 @@
-import { NotFoundError } from '../errors.js'
+import { AuditorProjectRoleError, NotFoundError } from '../errors.js'
 import type { Executor } from '../storage/database.js'
 import type { Environment, Project } from '../vault/project-service.js'
-import type { GrantAccess, Principal, ProjectRole } from './policy.js'
+import { seesEveryProject, type GrantAccess, type Principal, type ProjectRole } from './policy.js'
 import { findMember } from './members.js'
 
 // Project roles and per-environment grants (the model is described in policy.ts). A Member
@@ -32,9 +32,10 @@ export async function listProjectMembers(db: Executor, project: Project): Promis
   return rows
 }
 
-/** Gives a workspace member a role on the project (or changes it). Returns the previous role. */
+/** Gives a workspace member a role on the project (or changes it). Returns the previous role. An auditor gets AuditorProjectRoleError. */
 export async function setProjectMember(db: Executor, project: Project, userId: string, role: ProjectRole, now: Date): Promise<{ member: ProjectMemberView; from: ProjectRole | null }> {
   const m = await findMember(db, project.workspaceId, userId)
+  if (m.role === 'auditor') throw new AuditorProjectRoleError()
   const existing = await db.selectFrom('project_members').select(['role', 'created_at'])
     .where('project_id', '=', project.id).where('user_id', '=', userId).executeTakeFirst()
   if (existing) {
@@ -95,13 +96,13 @@ export async function removeGrant(db: Executor, environment: Environment, userId
 }
 
 /**
- * The ids of the projects `principal` may see in its workspace: every project for Owners and
- * Admins, the projects a Member holds a role in, the projects an integration is scoped to.
- * Null means all.
+ * The ids of the projects `principal` may see in its workspace: every project for Owners,
+ * Admins and Auditors, the projects a Member holds a role in, the projects an integration is
+ * scoped to. Null means all.
  */
 export async function visibleProjectIds(db: Executor, principal: Principal): Promise<Set<string> | null> {
   if (principal.type !== 'user') return new Set(principal.scopes.map((s) => s.projectId))
-  if (principal.role === 'owner' || principal.role === 'admin') return null
+  if (seesEveryProject(principal.role)) return null
   const rows = await db.selectFrom('project_members').select('project_id')
     .where('workspace_id', '=', principal.workspaceId).where('user_id', '=', principal.userId).execute()
   return new Set(rows.map((r) => r.project_id))

@@ -226,7 +226,7 @@ export function buildProgram(): Command {
   const members = program.command('members').description('Workspace members and project roles')
   scoped(members.command('list').description('List members and their roles'), { project: false })
     .action(lazy(() => import('./commands/members.js'), (m) => m.membersList))
-  scoped(members.command('set-role').argument('<member>', 'email or user id').argument('<role>', 'owner, admin or member').description('Change a member\'s workspace role'), { project: false })
+  scoped(members.command('set-role').argument('<member>', 'email or user id').argument('<role>', 'owner, admin, member or auditor (reads the audit log and metadata, never secrets)').description('Change a member\'s workspace role'), { project: false })
     .action(lazy(() => import('./commands/members.js'), (m) => m.membersSetRole))
   scoped(members.command('remove').argument('<member>', 'email or user id').description('Remove a member (their tokens of this workspace are revoked)'), { project: false })
     .action(lazy(() => import('./commands/members.js'), (m) => m.membersRemove))
@@ -235,7 +235,7 @@ export function buildProgram(): Command {
 
   const invite = program.command('invite').description('Invitations by email')
   scoped(invite.command('create').argument('<email>').description('Invite someone (prints the accept link; mails it when mail is set up)'))
-    .option('--role <role>', 'workspace role: member, admin or owner', 'member')
+    .option('--role <role>', 'workspace role: member, admin, owner or auditor (an auditor takes no --project)', 'member')
     .option('--project-role <role>', 'with --project: admin, developer or viewer', 'developer')
     .option('--expires-in-days <n>', 'days the invitation stays valid (default 7, at most 30)')
     .action(lazy(() => import('./commands/members.js'), (m) => m.inviteCreate))

@@ -1,4 +1,4 @@
-import { roleAtLeast, type Role } from '../access/policy.js'
+import { roleAtLeast, type RankedRole, type Role } from '../access/policy.js'
 import type { AuditLog } from '../audit/audit-log.js'
 import { ForbiddenError, NotFoundError, PasswordNotSetError } from '../errors.js'
 import type { Executor } from '../storage/database.js'
@@ -32,7 +32,9 @@ export async function findMemberByEmail(db: Executor, workspaceId: string, email
 export function checkLinkIssuer(issuer: { userId: string; role: Role }, target: LinkTarget, purpose: LinkPurpose, otherWorkspaces: number): void {
   if (purpose === 'reset' && target.createdVia === 'oidc') throw new PasswordNotSetError()
   if (issuer.userId === target.userId) return
-  if (!roleAtLeast(issuer.role, target.role)) throw new ForbiddenError('Only an Owner can issue links for an Owner.')
+  // The auditor is outside the ranked order; only an Owner or Admin manages an auditor's account.
+  const needed: RankedRole = target.role === 'auditor' ? 'admin' : target.role
+  if (!roleAtLeast(issuer.role, needed)) throw new ForbiddenError('Only an Owner can issue links for an Owner.')
   if (otherWorkspaces > 0) throw new ForbiddenError('This member also belongs to other workspaces: they must use "Forgot password" or ask an Owner there.')
 }
 

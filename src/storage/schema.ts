@@ -195,7 +195,7 @@ export interface InvitationTable {
   id: string
   workspace_id: string
   email: string
-  role: 'owner' | 'admin' | 'member'
+  role: 'owner' | 'admin' | 'member' | 'auditor'
   project_id: string | null
   project_role: 'admin' | 'developer' | 'viewer' | null
   token_hash: Buffer

@@ -119,4 +119,21 @@ describe('coffer CLI with service tokens, machine identities and invitations', (
     const envs = JSON.parse(ok(ownerToken, ['envs', 'list', '--project', 'shop', '--json']).stdout) as Array<{ slug: string; restricted: boolean }>
     assert.deepEqual(Object.fromEntries(envs.map((e) => [e.slug, e.restricted])), { development: false, staging: false, production: true })
   })
+
+  test('the auditor role: invite and set-role take it; an auditor takes no project', () => {
+    const inv = ok(ownerToken, ['invite', 'create', 'reviewer@example.com', '--role', 'auditor'])
+    assert.match(inv.stderr, /Invited reviewer@example\.com as auditor;/)
+    const withProject = coffer(ownerToken, ['invite', 'create', 'reviewer@example.com', '--role', 'auditor', '--project', 'shop'])
+    assert.notEqual(withProject.status, 0)
+    assert.match(withProject.stderr, /ERR_AUDITOR_PROJECT_ROLE/)
+    // The CLI passes `auditor` on; the server keeps its last-Owner rule.
+    const last = coffer(ownerToken, ['members', 'set-role', 'owner@example.com', 'auditor'])
+    assert.notEqual(last.status, 0)
+    assert.match(last.stderr, /ERR_LAST_OWNER/)
+    const bogus = coffer(ownerToken, ['members', 'set-role', 'owner@example.com', 'superuser'])
+    assert.notEqual(bogus.status, 0)
+    assert.match(bogus.stderr, /owner, admin, member or auditor/)
+    assert.match(coffer(ownerToken, ['invite', 'create', 'x@example.com', '--role', 'root']).stderr, /owner, admin, member or auditor/)
+    assert.match(coffer('', ['members', 'set-role', '--help']).stdout, /auditor/)
+  })
 })

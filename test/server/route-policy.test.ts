@@ -2,7 +2,9 @@
 // environments, against an expectation table written here independently of the policy
 // code. A route whose action has no row below fails the suite, so a new route cannot ship
 // without a rule. Callers: the workspace roles; Members holding each project role, none, or a
-// grant on the restricted environment; the Owner of another workspace (404 everywhere).
+// grant on the restricted environment; Auditors, one of them with a project-admin row and a
+// write grant slipped into the database (which must change nothing); the Owner of another
+// workspace (404 everywhere).
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { ACTIONS, type Action, type GrantAccess, type ProjectRole, type Role } from '../../src/access/policy.js'
@@ -39,36 +41,40 @@ type EnvKind = 'open' | 'restricted'
  *   (reveal: project admin; developer where unrestricted; a read or write grant), write
  *   (project admin; developer where unrestricted; a write grant).
  * - `person`: any signed-in person, the workspace named by the body.
+ * - `auditor`: the Auditor may (README "Auditor"): reading the audit log, the workspace,
+ *   members, projects and their metadata, key versions, break-glass requests; its own tokens.
+ *   The Auditor sees every project but has no access to any environment's secrets (403), and
+ *   `any` does not include it: only rows marked `auditor` do.
  * Whatever the rule, a route naming a project the caller holds no role in answers 404.
  */
-const SPEC: Record<Action, { ws?: 'any' | Role; project?: ProjectRole; env?: 'list' | 'read' | 'write'; person?: true; public?: true }> = {
+const SPEC: Record<Action, { ws?: 'any' | Exclude<Role, 'auditor'>; project?: ProjectRole; env?: 'list' | 'read' | 'write'; person?: true; public?: true; auditor?: true }> = {
   'public': { public: true },
-  'self.read': { ws: 'any' },
-  'self.tokens.manage': { ws: 'any' },
-  'self.leave': { ws: 'any' },
-  'workspace.read': { ws: 'any' },
-  'members.read': { ws: 'any' },
+  'self.read': { ws: 'any', auditor: true },
+  'self.tokens.manage': { ws: 'any', auditor: true },
+  'self.leave': { ws: 'any', auditor: true },
+  'workspace.read': { ws: 'any', auditor: true },
+  'members.read': { ws: 'any', auditor: true },
   'members.manage': { ws: 'admin' },
   'invitations.manage': { ws: 'admin' },
   'invitation.accept': { person: true },
-  'project.list': { ws: 'any' },
+  'project.list': { ws: 'any', auditor: true },
   'project.create': { ws: 'admin' },
-  'project.read': { project: 'viewer' },
+  'project.read': { project: 'viewer', auditor: true },
   'project.members.manage': { project: 'admin' },
   'environment.create': { project: 'admin' },
   'environment.manage': { project: 'admin' },
   'secret.read': { env: 'list' },
   'secret.reveal': { env: 'read' },
   'secret.write': { env: 'write' },
-  'audit.read': { ws: 'admin' },
+  'audit.read': { ws: 'admin', auditor: true },
   'machines.manage': { ws: 'admin' },
   'service-tokens.manage': { ws: 'admin' },
   'machine.authenticate': { public: true },
-  'key.read': { ws: 'admin' },
+  'key.read': { ws: 'admin', auditor: true },
   'key.rotate': { ws: 'admin' },
   'workspace.delete': { ws: 'owner' },
   'environment.seal': { ws: 'admin' },
-  'breakglass.read': { ws: 'admin' },
+  'breakglass.read': { ws: 'admin', auditor: true },
   'breakglass.request': { ws: 'admin' },
   'breakglass.decide': { ws: 'admin' },
   'breakglass.revoke': { ws: 'admin' },
@@ -78,7 +84,7 @@ const SPEC: Record<Action, { ws?: 'any' | Role; project?: ProjectRole; env?: 'li
   'cli.login.approve': { person: true },
 }
 
-const WS_RANK: Record<Role, number> = { owner: 3, admin: 2, member: 1 }
+const WS_RANK: Record<Exclude<Role, 'auditor'>, number> = { owner: 3, admin: 2, member: 1 }
 const P_RANK: Record<ProjectRole, number> = { admin: 3, developer: 2, viewer: 1 }
 const ACCESS_RANK = { none: 0, list: 1, read: 2, write: 3 } as const
 
@@ -98,6 +104,8 @@ function expected(action: Action, c: Caller, names: { workspace: boolean; projec
   }
   if (rule.person) return 'allow'
   if (c.outsider) return names.workspace ? 404 : 'allow'
+  // The Auditor sees every project and environment, may what its rows allow, and never a secret.
+  if (c.ws === 'auditor') return rule.auditor ? 'allow' : 403
   const projectRole: ProjectRole | null = c.ws === 'member' ? c.project : 'admin'
   if (names.project && projectRole === null) return 404
   if (rule.ws) return rule.ws === 'any' || WS_RANK[c.ws] >= WS_RANK[rule.ws] ? 'allow' : 403
@@ -143,6 +151,10 @@ function suite(engine: EngineName): void {
       { label: 'member+developer, read grant', ws: 'member', project: 'developer', grant: 'read' },
       { label: 'member+developer, write grant', ws: 'member', project: 'developer', grant: 'write' },
       { label: 'member+viewer, read grant', ws: 'member', project: 'viewer', grant: 'read' },
+      { label: 'auditor', ws: 'auditor', project: null, grant: null },
+      // Rows the API would never make for an Auditor (ERR_AUDITOR_PROJECT_ROLE), written
+      // straight into the database: the policy must ignore them.
+      { label: 'auditor with a stray project-admin row and write grant', ws: 'auditor', project: 'admin', grant: 'write' },
     ]
     for (const c of spec) {
       if (c.ws === 'owner') {

@@ -1,9 +1,13 @@
+import { ROLES } from '../../access/policy.js'
 import { ExitError } from '../exit-error.js'
 import { info, printJson, printTable } from '../output.js'
 import { connect, resolveProject, resolveWorkspace, type ScopeOptions } from '../session.js'
 import type { CofferClient } from '../../client/client.js'
 
 type Opts = ScopeOptions & { json?: boolean }
+
+/** The workspace roles as the CLI names them. */
+const ROLE_LIST = 'owner, admin, member or auditor'
 
 async function userIdOf(client: CofferClient, ws: string, who: string): Promise<string> {
   if (/^[0-9a-f-]{36}$/i.test(who)) return who
@@ -20,9 +24,9 @@ export async function membersList(opts: Opts): Promise<void> {
   printTable(['EMAIL', 'ROLE', 'USER ID', 'SINCE'], members.map((m) => [m.email, m.role, m.userId, m.createdAt]))
 }
 
-/** `coffer members set-role EMAIL ROLE`: owner, admin or member. */
+/** `coffer members set-role EMAIL ROLE`: owner, admin, member or auditor. */
 export async function membersSetRole(who: string, role: string, opts: Opts): Promise<void> {
-  if (!['owner', 'admin', 'member'].includes(role)) throw new ExitError('The role is owner, admin or member.')
+  if (!(ROLES as readonly string[]).includes(role)) throw new ExitError(`The role is ${ROLE_LIST}.`)
   const client = await connect(opts)
   const ws = await resolveWorkspace(client, opts)
   const m = await client.setMemberRole(ws, await userIdOf(client, ws, who), role)
@@ -51,6 +55,7 @@ export async function membersProjectRole(who: string, role: string, opts: Opts):
 
 /** `coffer invite create EMAIL [--role R] [--project P --project-role R]`: prints the accept link (and mails it when mail is set up). */
 export async function inviteCreate(email: string, opts: Opts & { role?: string; projectRole?: string; expiresInDays?: string }): Promise<void> {
+  if (opts.role !== undefined && !(ROLES as readonly string[]).includes(opts.role)) throw new ExitError(`The role is ${ROLE_LIST}.`)
   const client = await connect(opts)
   const days = opts.expiresInDays === undefined ? undefined : Number(opts.expiresInDays)
   const r = await client.createInvitation(await resolveWorkspace(client, opts), {

@@ -31,7 +31,7 @@ const ERROR_TEXT: Record<string, string> = {
   ERR_UNAUTHENTICATED: 'Your session has ended. Sign in and open the invitation link again.',
 }
 
-const ROLE_TEXT: Record<string, string> = { owner: 'Owner', admin: 'Admin', member: 'Member' }
+const ROLE_TEXT: Record<string, string> = { owner: 'Owner', admin: 'Admin', member: 'Member', auditor: 'Auditor' }
 
 /** The token of the page's query, if it has a Coffer invitation token's shape (anything else is never echoed). */
 function tokenOf(q: Query): string | undefined {

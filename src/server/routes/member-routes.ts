@@ -31,12 +31,13 @@ const list = defineRoute({
 })
 
 const setRole = defineRoute({
-  method: 'PUT', url: '/v1/workspaces/:workspace/members/:user', summary: 'Change a member\'s workspace role (only an Owner makes or unmakes an Owner)', tag: 'members',
+  method: 'PUT', url: '/v1/workspaces/:workspace/members/:user', summary: 'Change a member\'s workspace role: owner, admin, member or auditor (only an Owner makes or unmakes an Owner; an auditor loses any project roles)', tag: 'members',
   action: 'members.manage', mode: 'write', params: userParams, body: z.strictObject({ role: z.enum(ROLES) }),
   response: z.object({ member: memberView }),
   async handler({ db, principal, workspace, params, body }) {
     const r = await setMemberRole(db, workspace.id, requireUser(principal), params.user, body.role)
-    return { body: { member: r.member }, audit: { action: 'member.role_change', target: { type: 'user', id: params.user }, details: { email: r.member.email, from: r.from, to: body.role } } }
+    const details = { email: r.member.email, from: r.from, to: body.role, ...(body.role === 'auditor' ? { removedProjectRoles: r.removed.projectRoles, removedGrants: r.removed.grants } : {}) }
+    return { body: { member: r.member }, audit: { action: 'member.role_change', target: { type: 'user', id: params.user }, details } }
   },
 })
 
@@ -68,7 +69,7 @@ const listProject = defineRoute({
 })
 
 const setProject = defineRoute({
-  method: 'PUT', url: '/v1/workspaces/:workspace/projects/:project/members/:user', summary: 'Give a workspace member a role on the project (admin, developer or viewer)', tag: 'members',
+  method: 'PUT', url: '/v1/workspaces/:workspace/projects/:project/members/:user', summary: 'Give a workspace member a role on the project (admin, developer or viewer; never to an auditor)', tag: 'members',
   action: 'project.members.manage', mode: 'write', params: projectUserParams, body: z.strictObject({ role: z.enum(PROJECT_ROLES) }),
   response: z.object({ member: projectMemberView }),
   async handler({ app, db, target, params, body }) {
