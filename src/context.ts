@@ -1,6 +1,7 @@
 import { sql } from 'kysely'
 import { AuditLog } from './audit/audit-log.js'
 import { AuditTree } from './audit/audit-tree.js'
+import { verifySourceOf, VerifyWorkers } from './audit/verify-workers.js'
 import { createKeyProvider } from './crypto/create-key-provider.js'
 import { DataKeys } from './crypto/data-keys.js'
 import { isUuid } from './crypto/encoding.js'
@@ -60,6 +61,9 @@ export async function createContext(config: ServerConfig, secrets: ServerSecrets
     const dataKeys = new DataKeys(provider, config.dekCache)
     await writeInScope(store, store.db, SYSTEM_SCOPE, (tx) => dataKeys.checkRootKey(tx))
     const audit = new AuditLog(store.engine, (db, ws) => dataKeys.fingerprintKey(db, ws))
+    // Long logs are verified on threads that read the configured database themselves.
+    const verifyWorkers = new VerifyWorkers()
+    if (!overrides.store) audit.useWorkers(verifyWorkers, verifySourceOf(config.database))
     const auditTree = new AuditTree(provider)
     await auditTree.init(store.db)
     const committer = new GroupCommitter(store.db)
@@ -83,6 +87,7 @@ export async function createContext(config: ServerConfig, secrets: ServerSecrets
         mailer.close()
         await resealer.stop()
         await resealWorkers.close()
+        await verifyWorkers.close()
         await committer.close()
         await store.close()
         await provider.close()

@@ -5,7 +5,8 @@ import { canonicalJson, type Json } from './canonical-json.js'
 import { chainHash, entryBytes, GENESIS_HASH, type AuditRecord } from './entry.js'
 import { CompactRange, leafHash } from './merkle.js'
 import { insertNodes, packPeaks, unpackPeaks } from './tree-store.js'
-import { ChainVerifier, type ChainedRecord, type VerifyResult } from './verify.js'
+import { ChainVerifier, sameBytes, type ChainedRecord, type VerifyResult } from './verify.js'
+import type { VerifySource, VerifyWorkers } from './verify-workers.js'
 
 /**
  * A sensitive value headed for the audit log. The log never stores it: it stores a keyed
@@ -33,6 +34,14 @@ export interface AuditEvent {
   action: string
   target: { type: string; id: string }
   details?: { [key: string]: AuditDetail }
+}
+
+/** Full verification on worker threads (AuditLog.useWorkers). */
+interface ParallelVerify {
+  pool: VerifyWorkers
+  source: VerifySource
+  chunk: number
+  threshold: number
 }
 
 /** A workspace chain's tip: sequence, hash and Merkle peaks. */
@@ -108,13 +117,26 @@ export class AuditLog {
         target_id: p('targetId'), details: p('details'), prev_hash: p('prev'), hash: p('hash'),
       }),
     ),
+    headRead: new QueryTemplate<'ws'>((db, p) => db.selectFrom('audit_heads').select(['seq', 'hash']).where('workspace_id', '=', p('ws'))),
     advance: new QueryTemplate<'ws' | 'seq' | 'hash' | 'peaks'>((db, p) =>
       db.updateTable('audit_heads').set({ seq: p('seq'), hash: p('hash'), peaks: p('peaks') }).where('workspace_id', '=', p('ws'))),
   }
 
+  #workers: ParallelVerify | undefined
+
   constructor(engine: Engine, fingerprintKey: (db: Executor, workspaceId: string) => Promise<Buffer>) {
     this.#engine = engine
     this.#fingerprintKey = fingerprintKey
+  }
+
+  /**
+   * Verifies logs of at least `threshold` entries (default 2 chunks) on `pool`'s threads,
+   * reading `source`, in runs of `chunk` entries (a power of two; default 16,384).
+   */
+  useWorkers(pool: VerifyWorkers, source: VerifySource, opts: { chunk?: number; threshold?: number } = {}): void {
+    const chunk = opts.chunk ?? 16_384
+    if (!Number.isSafeInteger(chunk) || chunk < 1 || (chunk & (chunk - 1)) !== 0) throw new RangeError('chunk must be a power of two')
+    this.#workers = { pool, source, chunk, threshold: opts.threshold ?? 2 * chunk }
   }
 
   /** Starts a workspace's chain; call in the transaction that creates the workspace. */
@@ -193,50 +215,98 @@ export class AuditLog {
     return record
   }
 
-  /** Entries of a workspace in order, from `afterSeq` (exclusive), at most `limit`. */
-  async list(db: Executor, workspaceId: string, afterSeq: number, limit: number): Promise<ChainedRecord[]> {
+  /** Entries of a workspace in order, from `afterSeq` (exclusive), at most `limit`, none past `upTo`. */
+  async list(db: Executor, workspaceId: string, afterSeq: number, limit: number, upTo = Number.MAX_SAFE_INTEGER): Promise<ChainedRecord[]> {
     const rows = await db.selectFrom('audit_entries').selectAll().where('workspace_id', '=', workspaceId)
-      .where('seq', '>', afterSeq).orderBy('seq').limit(limit).execute()
+      .where('seq', '>', afterSeq).where('seq', '<=', upTo).orderBy('seq').limit(limit).execute()
     return rows.map(rowToRecord)
   }
 
   /**
-   * Recomputes a workspace's whole chain from the stored rows; with `checkpoint`, also
-   * recomputes the Merkle root of its first treeSize entries and compares it with the
-   * signed one.
+   * Recomputes a workspace's chain from the stored rows, up to the head recorded when it
+   * starts (entries appended meanwhile are left for the next run); with `checkpoint`, also
+   * recomputes the Merkle root of its first treeSize entries and compares it with the signed
+   * one. Names the first bad entry. A long log is verified on worker threads when the log was
+   * given some (`useWorkers`); any problem they find is verified again on this thread, which
+   * names it.
    */
   async verify(db: Executor, workspaceId: string, checkpoint?: { treeSize: number; rootHash: Uint8Array }): Promise<VerifyResult> {
-    const range = new CompactRange()
+    const head = await this.#q.headRead.run<{ seq: number; hash: Buffer }>(db, { ws: workspaceId }).then((r) => r.rows[0])
+    if (!head) throw new Error('audit chain missing for workspace')
+    const tip = { seq: Number(head.seq), hash: Buffer.from(head.hash) }
+    const w = this.#workers
+    if (w && tip.seq >= w.threshold) {
+      const fast = await this.#verifyOnWorkers(w, workspaceId, tip, checkpoint).catch(() => null)
+      if (fast && (await this.#tailCheck(db, workspaceId, fast)) === fast) return fast
+    }
+    return this.#tailCheck(db, workspaceId, await this.#verifyHere(db, workspaceId, tip, checkpoint))
+  }
+
+  /** Verifies on worker threads; the result when the whole log is good, else null. */
+  async #verifyOnWorkers(w: ParallelVerify, workspaceId: string, tip: { seq: number; hash: Buffer }, checkpoint?: { treeSize: number; rootHash: Uint8Array }): Promise<VerifyResult | null> {
     const treeSize = checkpoint?.treeSize ?? 0
-    const verifier = new ChainVerifier((bytes) => {
-      if (range.size < treeSize) range.push(leafHash(bytes))
-    })
+    if (treeSize > tip.seq) return null
+    const tasks = []
+    for (let from = 1; from <= tip.seq; from += w.chunk) {
+      const to = Math.min(tip.seq, from + w.chunk - 1)
+      tasks.push({ source: w.source, workspaceId, fromSeq: from, toSeq: to, treeLeaves: Math.max(0, Math.min(to, treeSize) - (from - 1)) })
+    }
+    const range = new CompactRange()
+    let prev: Uint8Array = GENESIS_HASH
+    for (const r of await w.pool.run(tasks)) {
+      if (!r.ok || !r.firstPrev || !r.lastHash || !sameBytes(r.firstPrev, prev)) return null
+      for (const p of r.peaks) range.pushSubtree(p.level, p.hash)
+      prev = r.lastHash
+    }
+    if (!sameBytes(prev, tip.hash)) return null
+    if (checkpoint && (range.size !== treeSize || !sameBytes(range.root(), checkpoint.rootHash))) return null
+    return { ok: true, checked: tip.seq, head: Buffer.from(prev).toString('hex') }
+  }
+
+  /** Verifies on this thread, naming the first bad entry. */
+  async #verifyHere(db: Executor, workspaceId: string, tip: { seq: number; hash: Buffer }, checkpoint?: { treeSize: number; rootHash: Uint8Array }): Promise<VerifyResult> {
+    const treeSize = checkpoint?.treeSize ?? 0
+    const verifier = new ChainVerifier({ treeSize })
     let after = 0
     let last: ChainedRecord | undefined
     for (;;) {
-      const page = await this.list(db, workspaceId, after, 5000)
+      const page = await this.list(db, workspaceId, after, 5000, tip.seq)
       for (const r of page) {
         if (!verifier.push(r)) return verifier.result()
         last = r
-        if (checkpoint && r.seq === treeSize && !Buffer.from(range.root()).equals(Buffer.from(checkpoint.rootHash))) {
+        if (checkpoint && r.seq === treeSize && !sameBytes(verifier.treeRoot()!, checkpoint.rootHash)) {
           return { ...verifier.result(), ok: false, firstBad: { seq: r.seq, id: r.id, reason: `the entries up to ${r.seq} do not hash to the signed checkpoint root` } }
         }
       }
       if (page.length < 5000) break
       after = page[page.length - 1]!.seq
     }
-    if (checkpoint && range.size < checkpoint.treeSize) {
-      return { ...verifier.result(), ok: false, firstBad: { seq: range.size + 1, id: '', reason: `the signed checkpoint covers ${checkpoint.treeSize} entries but only ${range.size} exist` } }
+    if (checkpoint && verifier.treeLeaves < treeSize) {
+      return { ...verifier.result(), ok: false, firstBad: { seq: verifier.treeLeaves + 1, id: '', reason: `the signed checkpoint covers ${treeSize} entries but only ${verifier.treeLeaves} exist` } }
     }
-    // The chain alone cannot show that its newest entries were cut off; the recorded tip can
-    // (until signed checkpoints, an attacker who also rewrites audit_heads is not caught here).
-    const head = await db.selectFrom('audit_heads').select(['seq', 'hash']).where('workspace_id', '=', workspaceId).executeTakeFirst()
+    // The chain alone cannot show that its newest entries were cut off; the recorded head can
+    // (an attacker who also rewrites audit_heads is caught by the signed checkpoints).
     const tipSeq = last?.seq ?? 0
-    if (head && (Number(head.seq) !== tipSeq || !Buffer.from(head.hash).equals(Buffer.from(last?.hash ?? GENESIS_HASH)))) {
+    if (tipSeq !== tip.seq || !sameBytes(tip.hash, last?.hash ?? GENESIS_HASH)) {
       const r = verifier.result()
-      return { ...r, ok: false, firstBad: { seq: tipSeq + 1, id: '', reason: Number(head.seq) > tipSeq ? `entries ${tipSeq + 1} to ${head.seq} are missing` : 'the chain does not end at the recorded head' } }
+      return { ...r, ok: false, firstBad: { seq: tipSeq + 1, id: '', reason: tip.seq > tipSeq ? `entries ${tipSeq + 1} to ${tip.seq} are missing` : 'the chain does not end at the recorded head' } }
     }
     return verifier.result()
+  }
+
+  /**
+   * Entries past the head are not the log's: no append writes one without moving the head in
+   * the same transaction. The newest entry is read before the head, so an append that commits
+   * in between only moves the head further.
+   */
+  async #tailCheck(db: Executor, workspaceId: string, r: VerifyResult): Promise<VerifyResult> {
+    if (!r.ok) return r
+    const newest = await db.selectFrom('audit_entries').select('seq').where('workspace_id', '=', workspaceId).orderBy('seq', 'desc').limit(1).executeTakeFirst()
+    const head = await this.#q.headRead.run<{ seq: number }>(db, { ws: workspaceId }).then((q) => q.rows[0])
+    if (newest && head && Number(newest.seq) > Number(head.seq)) {
+      return { ...r, ok: false, firstBad: { seq: Number(head.seq) + 1, id: '', reason: 'the chain does not end at the recorded head' } }
+    }
+    return r
   }
 }
 

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { sha256 } from '../crypto/sha256.js'
 import { canonicalJson, type Json } from './canonical-json.js'
 
 /** The genesis previous hash of every workspace's chain. */
@@ -30,16 +30,18 @@ export interface AuditRecord {
  * bytes and so fails the hash check.
  */
 export function entryBytes(r: AuditRecord): Buffer {
+  return Buffer.from(entryText(r), 'utf8')
+}
+
+/** The entry's canonical bytes as a string (UTF-8 encoded, they are entryBytes). */
+export function entryText(r: AuditRecord): string {
   if (!Number.isSafeInteger(r.seq)) throw new TypeError('seq must be a safe integer')
   const s = JSON.stringify
   const a = r.actor
   const t = r.target
-  return Buffer.from(
-    `{"action":${s(r.action)},"actor":{"id":${s(a.id)},"ip":${s(a.ip)},"type":${s(a.type)},"userAgent":${s(a.userAgent)}},` +
-      `"details":${r.details},"id":${s(r.id)},"requestId":${s(r.requestId)},"seq":${r.seq},` +
-      `"target":{"id":${s(t.id)},"type":${s(t.type)}},"time":${s(r.time)},"v":1,"workspace":${s(r.workspaceId)}}`,
-    'utf8',
-  )
+  return `{"action":${s(r.action)},"actor":{"id":${s(a.id)},"ip":${s(a.ip)},"type":${s(a.type)},"userAgent":${s(a.userAgent)}},` +
+    `"details":${r.details},"id":${s(r.id)},"requestId":${s(r.requestId)},"seq":${r.seq},` +
+    `"target":{"id":${s(t.id)},"type":${s(t.type)}},"time":${s(r.time)},"v":1,"workspace":${s(r.workspaceId)}}`
 }
 
 /** The same bytes by the general canonicalJson (the reference entryBytes is tested against). */
@@ -61,5 +63,35 @@ export function entryBytesReference(r: AuditRecord): Buffer {
 
 /** hash_n = SHA-256("coffer/audit/chain/v1" ‖ hash_{n-1} ‖ entry bytes). */
 export function chainHash(prevHash: Uint8Array, bytes: Uint8Array): Buffer {
-  return createHash('sha256').update(CHAIN_DOMAIN).update(prevHash).update(bytes).digest()
+  return sha256(Buffer.concat([CHAIN_DOMAIN, prevHash, bytes]))
+}
+
+const HASH_LENGTH = 32
+const BYTES_AT = CHAIN_DOMAIN.length + HASH_LENGTH
+
+/**
+ * An entry's chain hash and RFC 9162 leaf hash, computed from one scratch buffer: the entry's
+ * bytes are written once, right after the chain domain and the previous hash, so the chain
+ * hash is one SHA-256 over a contiguous slice; then the byte before them becomes 0x00 and the
+ * leaf hash SHA-256(0x00 ‖ bytes) is another. Full verification does this for every entry.
+ * Not reentrant: one instance per thread, used synchronously.
+ */
+export class EntryHasher {
+  #buf = Buffer.allocUnsafe(16 * 1024)
+
+  /** hash_n for `r` after `prevHash`, and its leaf hash when `withLeaf`. Throws like entryBytes. */
+  hash(r: AuditRecord, prevHash: Uint8Array, withLeaf: boolean): { chain: Buffer; leaf: Buffer | null } {
+    if (prevHash.length !== HASH_LENGTH) throw new TypeError('the previous hash must be 32 bytes')
+    const text = entryText(r)
+    // UTF-8 takes at most 3 bytes per UTF-16 code unit.
+    if (BYTES_AT + 3 * text.length > this.#buf.length) this.#buf = Buffer.allocUnsafe(BYTES_AT + 3 * text.length)
+    const buf = this.#buf
+    CHAIN_DOMAIN.copy(buf, 0)
+    buf.set(prevHash, CHAIN_DOMAIN.length)
+    const end = BYTES_AT + buf.write(text, BYTES_AT, 'utf8')
+    const chain = sha256(buf.subarray(0, end))
+    if (!withLeaf) return { chain, leaf: null }
+    buf[BYTES_AT - 1] = 0x00
+    return { chain, leaf: sha256(buf.subarray(BYTES_AT - 1, end)) }
+  }
 }

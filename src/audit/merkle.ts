@@ -13,12 +13,12 @@
 
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { isUint8Array } from '../crypto/encoding.js'
+import { sha256 as sha256Of } from '../crypto/sha256.js'
 
 /** Length in bytes of every hash in the tree (SHA-256). */
 export const HASH_SIZE = 32
 
 const LEAF_PREFIX = Uint8Array.of(0x00)
-const NODE_PREFIX = Uint8Array.of(0x01)
 const MAX_U64 = (1n << 64n) - 1n
 
 function sha256(...parts: Uint8Array[]): Uint8Array {
@@ -112,8 +112,14 @@ export function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
   return hashChildren(requireHash(left, 'left'), requireHash(right, 'right'))
 }
 
+// 0x01 ‖ left ‖ right, written into one buffer and hashed in one call (see crypto/sha256.ts).
+const children = new Uint8Array(1 + 2 * HASH_SIZE)
+children[0] = 0x01
+
 function hashChildren(left: Uint8Array, right: Uint8Array): Uint8Array {
-  return sha256(NODE_PREFIX, left, right)
+  children.set(left, 1)
+  children.set(right, 1 + HASH_SIZE)
+  return new Uint8Array(sha256Of(children))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -390,6 +396,26 @@ export class CompactRange {
    */
   push(leafHashValue: Uint8Array): void {
     this.#add(leafHashValue)
+  }
+
+  /**
+   * Appends a whole perfect subtree of 2^level leaves by its root hash (e.g. one computed
+   * elsewhere over leaves size … size + 2^level - 1). Throws RangeError unless size is a
+   * multiple of 2^level, TypeError unless hash is 32 bytes.
+   */
+  pushSubtree(level: number, hash: Uint8Array): void {
+    if (!Number.isSafeInteger(level) || level < 0 || level > 52) throw new RangeError('level must be an integer in [0, 52]')
+    const width = 2 ** level
+    if (this.#size % width !== 0) throw new RangeError('the range does not end at a multiple of the subtree width')
+    if (this.#size + width > Number.MAX_SAFE_INTEGER) throw new RangeError('tree is full')
+    let h = requireHash(hash, 'hash')
+    let index = this.#size / width
+    while (index % 2 === 1) {
+      h = hashChildren(this.#peaks.pop() as Uint8Array, h)
+      index = (index - 1) / 2
+    }
+    this.#peaks.push(h)
+    this.#size += width
   }
 
   #add(leafHashValue: Uint8Array, completed?: TreeNode[]): void {

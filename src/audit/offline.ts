@@ -1,6 +1,6 @@
 import { verifyCheckpoint } from './checkpoint.js'
 import { entryBytes, type AuditRecord } from './entry.js'
-import { CompactRange, leafHash, verifyConsistency, verifyInclusion } from './merkle.js'
+import { leafHash, verifyConsistency, verifyInclusion } from './merkle.js'
 import { ChainVerifier, type VerifyResult } from './verify.js'
 
 // What a third party needs to check Coffer's audit log with no server: the export file and
@@ -54,7 +54,7 @@ export interface OfflineResult {
 }
 
 const fromB64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64'))
-const fromHex = (s: string) => new Uint8Array(Buffer.from(s, 'hex'))
+const fromHex = (s: string) => Buffer.from(s, 'hex')
 
 /** The checkpoint origin of a workspace; must match src/audit/audit-tree.ts. */
 export function originOf(workspaceId: string): string {
@@ -93,10 +93,7 @@ export function verifyExport(exp: AuditExport, trustedKey?: string): OfflineResu
   else if (!sameCheckpoint(exp.checkpoint, signed)) problems.push('the checkpoint\'s treeSize or rootHash differs from the signed note')
   const treeSize = signed ? Number(signed.treeSize) : 0
 
-  const range = new CompactRange()
-  const verifier = new ChainVerifier((bytes) => {
-    if (range.size < treeSize) range.push(leafHash(bytes))
-  })
+  const verifier = new ChainVerifier({ treeSize })
   for (const e of exp.entries) {
     if (e.workspaceId !== exp.workspace.id) {
       problems.push(`entry ${e.seq} belongs to another workspace`)
@@ -108,9 +105,10 @@ export function verifyExport(exp: AuditExport, trustedKey?: string): OfflineResu
   if (!chain.ok) problems.push(`the hash chain breaks at entry ${chain.firstBad!.seq}: ${chain.firstBad!.reason}`)
   let rootOk = false
   if (signed) {
-    if (range.size < treeSize) problems.push(`the checkpoint covers ${treeSize} entries but the file verifies only ${range.size}`)
-    else rootOk = Buffer.from(range.root()).equals(Buffer.from(signed.rootHash))
-    if (range.size >= treeSize && !rootOk) problems.push('the entries do not hash to the signed root')
+    const root = verifier.treeRoot()
+    if (!root) problems.push(`the checkpoint covers ${treeSize} entries but the file verifies only ${verifier.treeLeaves}`)
+    else rootOk = Buffer.from(root).equals(Buffer.from(signed.rootHash))
+    if (root && !rootOk) problems.push('the entries do not hash to the signed root')
   }
   return { ok: problems.length === 0, signatureOk: !!signed, keyPinned: !!trustedKey, rootOk, chain, treeSize, problems }
 }

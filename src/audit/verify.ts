@@ -1,4 +1,5 @@
-import { chainHash, entryBytes, GENESIS_HASH, type AuditRecord } from './entry.js'
+import { EntryHasher, GENESIS_HASH, type AuditRecord } from './entry.js'
+import { CompactRange } from './merkle.js'
 
 /** An entry with the hashes stored beside it. */
 export interface ChainedRecord extends AuditRecord {
@@ -16,50 +17,79 @@ export interface VerifyResult {
   firstBad?: { seq: number; id: string; reason: string }
 }
 
+/** Byte equality of two hashes without copying either. */
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.compare(a, b) === 0
+}
+
 /**
  * Incremental verifier of one workspace's chain. Feed entries in order; it stops at the
- * first entry whose sequence, previous hash or hash (over its canonical bytes) is wrong and names it.
+ * first entry whose sequence, previous hash or hash (over its canonical bytes) is wrong and
+ * names it. With `treeSize`, it also builds the RFC 9162 tree of the first treeSize entries
+ * (`treeRoot()`), hashing each entry's bytes once for both.
  */
 export class ChainVerifier {
-  readonly #onEntry: ((bytes: Buffer, r: ChainedRecord) => void) | undefined
-  #prev: Buffer = GENESIS_HASH
-  #expectSeq = 1
+  readonly #hasher = new EntryHasher()
+  readonly #range = new CompactRange()
+  readonly #treeSize: number
+  #prev: Uint8Array
+  #expectSeq: number
   #checked = 0
   #bad: VerifyResult['firstBad']
 
-  /** `onEntry` sees each verified entry's canonical bytes (e.g. to build its Merkle tree without serialising twice). */
-  constructor(onEntry?: (bytes: Buffer, r: ChainedRecord) => void) {
-    this.#onEntry = onEntry
+  /**
+   * `start` verifies a run that begins mid-chain: the sequence number of its first entry and
+   * the hash before it (a verifier of a whole chain starts at 1 after the genesis hash).
+   */
+  constructor(opts: { treeSize?: number; start?: { seq: number; prevHash: Uint8Array } } = {}) {
+    this.#treeSize = opts.treeSize ?? 0
+    this.#expectSeq = opts.start?.seq ?? 1
+    this.#prev = opts.start?.prevHash ?? GENESIS_HASH
   }
 
   /** Checks one entry; returns false once the chain is broken. */
   push(r: ChainedRecord): boolean {
     if (this.#bad) return false
     this.#checked++
-    const fail = (reason: string) => {
-      this.#bad = { seq: r.seq, id: r.id, reason }
-      return false
-    }
     if (r.seq !== this.#expectSeq) {
-      return fail(r.seq > this.#expectSeq ? `entry ${this.#expectSeq} is missing` : `entry ${r.seq} is out of order`)
+      return this.#fail(r, r.seq > this.#expectSeq ? `entry ${this.#expectSeq} is missing` : `entry ${r.seq} is out of order`)
     }
-    if (!Buffer.from(r.prevHash).equals(this.#prev)) return fail('its previous hash does not match the entry before it')
-    let bytes: Buffer
+    if (!sameBytes(r.prevHash, this.#prev)) return this.#fail(r, 'its previous hash does not match the entry before it')
+    let h: { chain: Buffer; leaf: Buffer | null }
     try {
-      bytes = entryBytes(r)
+      h = this.#hasher.hash(r, this.#prev, this.#range.size < this.#treeSize)
     } catch {
-      return fail('it cannot be serialised')
+      return this.#fail(r, 'it cannot be serialised')
     }
-    const h = chainHash(this.#prev, bytes)
-    if (!h.equals(Buffer.from(r.hash))) return fail('its content does not match its hash')
-    this.#prev = h
+    if (!sameBytes(h.chain, r.hash)) return this.#fail(r, 'its content does not match its hash')
+    if (h.leaf) this.#range.push(h.leaf)
+    this.#prev = h.chain
     this.#expectSeq++
-    this.#onEntry?.(bytes, r)
     return true
   }
 
+  #fail(r: ChainedRecord, reason: string): false {
+    this.#bad = { seq: r.seq, id: r.id, reason }
+    return false
+  }
+
+  /** Entries verified so far that belong to the tree (at most treeSize). */
+  get treeLeaves(): number {
+    return this.#range.size
+  }
+
+  /** The root of the first treeSize entries once all of them verified; null before. */
+  treeRoot(): Uint8Array | null {
+    return this.#range.size === this.#treeSize ? this.#range.root() : null
+  }
+
+  /** The tree's right edge so far (perfect subtrees, leftmost first). */
+  treePeaks(): ReturnType<CompactRange['peaks']> {
+    return this.#range.peaks()
+  }
+
   result(): VerifyResult {
-    return { ok: !this.#bad, checked: this.#checked, head: this.#prev.toString('hex'), ...(this.#bad ? { firstBad: this.#bad } : {}) }
+    return { ok: !this.#bad, checked: this.#checked, head: Buffer.from(this.#prev).toString('hex'), ...(this.#bad ? { firstBad: this.#bad } : {}) }
   }
 }
 

@@ -8,6 +8,7 @@ import { sql } from 'kysely'
 import { rowToRecord } from '../../src/audit/audit-log.js'
 import { canonicalJson, type Json } from '../../src/audit/canonical-json.js'
 import { chainHash, entryBytes } from '../../src/audit/entry.js'
+import { verifySourceOf, VerifyWorkers } from '../../src/audit/verify-workers.js'
 import { api, startHarness, type EngineName, type Harness } from '../helpers/harness.js'
 import { describeEachEngine } from '../helpers/engines.js'
 
@@ -267,9 +268,22 @@ function suite(engine: EngineName): void {
       }],
     ]
 
-    for (const [label, tamper] of cases) {
-      test(label, async () => {
+    // Verified on this thread, and on worker threads in runs of 2 entries (so tampering falls
+    // inside a run, at a run's first entry, and across two runs).
+    for (const threads of [false, true]) for (const [label, tamper] of cases) {
+      test(`${label}${threads ? ' (worker threads)' : ''}`, async () => {
         const h = await startHarness(engine)
+        const pool = new VerifyWorkers(2)
+        const runs: boolean[] = []
+        if (threads) {
+          const run = pool.run.bind(pool)
+          pool.run = async (tasks) => {
+            const r = await run(tasks)
+            runs.push(r.every((x) => x.ok))
+            return r
+          }
+          h.ctx.audit.useWorkers(pool, verifySourceOf(h.ctx.config.database), { chunk: 2, threshold: 0 })
+        }
         try {
           const a = api(h.app, h.a.token)
           assert.equal((await a.post(`/v1/workspaces/${h.a.slug}/projects`, { name: 'Tamper' })).status, 201)
@@ -278,6 +292,7 @@ function suite(engine: EngineName): void {
           const entries = await allEntries(h, h.a.token, h.a.slug)
           assert.equal(entries.length, 7, 'bootstrap (2) + project + 4 secrets')
           assert.equal((await a.get(`/v1/workspaces/${h.a.slug}/audit/verify`)).body.ok, true, 'intact before tampering')
+          if (threads) assert.deepEqual(runs, [true], 'the intact log was verified by the worker threads')
 
           // Without disabling the guard, the database refuses the rewrite.
           await assert.rejects(db(h).updateTable('audit_entries').set({ action: 'x' }).where('workspace_id', '=', h.a.id).execute())
@@ -292,9 +307,11 @@ function suite(engine: EngineName): void {
           assert.equal(v.body.firstBad.id, atSeq?.id, 'firstBad.id is the stored id at that position')
           if (want.names !== undefined) assert.match(v.body.firstBad.reason, new RegExp(`\\b${want.names}\\b`), 'the reason names the missing entry')
           assert.equal(v.body.checked, want.firstBad - (want.names === undefined ? 0 : 1))
+          if (threads) assert.equal(runs.length, 2, 'the tampered log went through the worker threads too (then was named on one thread)')
           // Workspace B's chain is its own and still verifies.
           assert.equal((await api(h.app, h.b.token).get(`/v1/workspaces/${h.b.slug}/audit/verify`)).body.ok, true)
         } finally {
+          await pool.close()
           await h.close()
         }
       })

@@ -1,7 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { verifyCheckpoint } from '../../audit/checkpoint.js'
 import { extendsCheckpoint, originOf, verifyExport, verifyProofFile, type AuditExport, type ExportedEntry, type InclusionProofFile } from '../../audit/offline.js'
-import { CompactRange, leafHash } from '../../audit/merkle.js'
 import { ChainVerifier } from '../../audit/verify.js'
 import { loadSeen, saveSeen } from '../audit-state.js'
 import { ExitError } from '../exit-error.js'
@@ -41,10 +40,7 @@ export async function auditVerify(opts: Opts & { file?: string; publicKey?: stri
   const ws = await client.workspace(await resolveWorkspace(client, opts))
   // A fresh checkpoint, so the signed root covers the log as it is now.
   const { checkpoint, publicKey } = await client.issueAuditCheckpoint(ws.slug)
-  const range = new CompactRange()
-  const v = new ChainVerifier((bytes) => {
-    if (range.size < checkpoint.treeSize) range.push(leafHash(bytes))
-  })
+  const v = new ChainVerifier({ treeSize: checkpoint.treeSize })
   for await (const e of client.allAuditEntries(ws.slug)) {
     if (!v.push({ ...e, prevHash: Buffer.from(e.prevHash, 'hex'), hash: Buffer.from(e.hash, 'hex') })) break
   }
@@ -60,8 +56,9 @@ export async function auditVerify(opts: Opts & { file?: string; publicKey?: stri
   if (!signed) throw broken('The newest audit checkpoint is not validly signed.')
   // What is remembered and compared below must be what was signed, not the unsigned fields beside it.
   if (Number(signed.treeSize) !== checkpoint.treeSize || Buffer.from(signed.rootHash).toString('base64') !== checkpoint.rootHash) throw broken('The checkpoint\'s tree size or root differs from its signed note.')
-  if (range.size < checkpoint.treeSize) throw broken(`The checkpoint covers ${checkpoint.treeSize} entries but the server returned only ${range.size}.`)
-  if (!Buffer.from(range.root()).equals(Buffer.from(signed.rootHash))) throw broken('The audit entries do not hash to the root the checkpoint signs: history was rewritten.')
+  const root = v.treeRoot()
+  if (!root) throw broken(`The checkpoint covers ${checkpoint.treeSize} entries but the server returned only ${v.treeLeaves}.`)
+  if (!Buffer.from(root).equals(Buffer.from(signed.rootHash))) throw broken('The audit entries do not hash to the root the checkpoint signs: history was rewritten.')
   let extended = 'first verification on this machine: checkpoint remembered'
   if (seen) {
     if (checkpoint.treeSize < seen.treeSize) throw broken(`The log shrank: this machine saw ${seen.treeSize} entries, the newest checkpoint has ${checkpoint.treeSize}.`)

@@ -1,0 +1,124 @@
+// Worker thread of VerifyWorkers: verifies one run of a workspace's audit log, read through
+// this thread's own read-only connection (see verify-workers.ts).
+import { setPriority } from 'node:os'
+import { parentPort } from 'node:worker_threads'
+import BetterSqlite3 from 'better-sqlite3'
+import pg from 'pg'
+import { SCOPE_SETTING } from '../storage/tenant-scope.js'
+import { ChainVerifier, type ChainedRecord } from './verify.js'
+import type { RunResult, RunTask, VerifySource } from './verify-workers.js'
+
+const COLUMNS = 'workspace_id, seq, id, time, actor_type, actor_id, actor_ip, actor_ua, request_id, action, target_type, target_id, details, prev_hash, hash'
+const PAGE = 10_000
+
+type RawRow = [string, number | string, string, string, string, string, string, string, string, string, string, string, string, Uint8Array, Uint8Array]
+
+function record(r: RawRow): ChainedRecord {
+  return {
+    workspaceId: r[0], seq: Number(r[1]), id: r[2], time: r[3], actor: { type: r[4], id: r[5], ip: r[6], userAgent: r[7] },
+    requestId: r[8], action: r[9], target: { type: r[10], id: r[11] }, details: r[12], prevHash: r[13], hash: r[14],
+  }
+}
+
+/** Reads seqs from … to of a workspace in order, a page at a time. */
+interface Reader {
+  pages(workspaceId: string, from: number, to: number): AsyncIterable<RawRow[]>
+}
+
+function sqliteReader(path: string): Reader {
+  const db = new BetterSqlite3(path, { readonly: true, fileMustExist: true })
+  db.pragma('busy_timeout = 5000')
+  const stmt = db.prepare(`SELECT ${COLUMNS} FROM audit_entries WHERE workspace_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ${PAGE}`).raw(true)
+  return {
+    async *pages(ws, from, to) {
+      for (let after = from - 1; ;) {
+        const rows = stmt.all(ws, after, to) as RawRow[]
+        if (rows.length) yield rows
+        if (rows.length < PAGE) return
+        after = Number(rows[rows.length - 1]![1])
+      }
+    },
+  }
+}
+
+function postgresReader(url: string): Reader {
+  const client = new pg.Client({ connectionString: url })
+  const connected = client.connect()
+  client.on('error', () => {})
+  return {
+    async *pages(ws, from, to) {
+      await connected
+      // One read-only transaction, scoped to the workspace (row-level security).
+      await client.query('BEGIN READ ONLY')
+      try {
+        await client.query('SELECT set_config($1, $2, true)', [SCOPE_SETTING, ws])
+        for (let after = from - 1; ;) {
+          const r = await client.query<RawRow>({
+            text: `SELECT ${COLUMNS} FROM audit_entries WHERE workspace_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT ${PAGE}`,
+            values: [ws, after, to], rowMode: 'array',
+          })
+          if (r.rows.length) yield r.rows
+          if (r.rows.length < PAGE) break
+          after = Number(r.rows[r.rows.length - 1]![1])
+        }
+      } finally {
+        await client.query('COMMIT')
+      }
+    },
+  }
+}
+
+const readers = new Map<string, Reader>()
+function readerFor(s: VerifySource): Reader {
+  const key = s.engine === 'sqlite' ? `sqlite:${s.path}` : s.url
+  let r = readers.get(key)
+  if (!r) {
+    r = s.engine === 'sqlite' ? sqliteReader(s.path) : postgresReader(s.url)
+    readers.set(key, r)
+  }
+  return r
+}
+
+async function verifyRun(t: RunTask): Promise<RunResult> {
+  let v: ChainVerifier | null = null
+  let firstPrev: Uint8Array | null = null
+  let lastHash: Uint8Array | null = null
+  let count = 0
+  let ok = true
+  for await (const rows of readerFor(t.source).pages(t.workspaceId, t.fromSeq, t.toSeq)) {
+    for (const raw of rows) {
+      const r = record(raw)
+      if (!v) {
+        firstPrev = r.prevHash
+        v = new ChainVerifier({ treeSize: t.treeLeaves, start: { seq: t.fromSeq, prevHash: r.prevHash } })
+      }
+      if (!v.push(r)) {
+        ok = false
+        break
+      }
+      lastHash = r.hash
+      count++
+    }
+    if (!ok) break
+  }
+  ok &&= count === t.toSeq - t.fromSeq + 1 && v !== null && v.treeLeaves === t.treeLeaves
+  return {
+    id: t.id, ok, firstPrev, lastHash,
+    peaks: ok && v ? v.treePeaks().map((p) => ({ level: p.level, hash: p.hash })) : [],
+  }
+}
+
+const port = parentPort
+if (port) {
+  if (process.platform === 'linux') {
+    try {
+      setPriority(19)
+    } catch { /* not permitted: run at normal priority */ }
+  }
+  port.on('message', (t: RunTask) => {
+    verifyRun(t).then(
+      (r) => port.postMessage(r),
+      (err: unknown) => port.postMessage({ id: t.id, ok: false, firstPrev: null, lastHash: null, peaks: [], error: (err as Error).message } satisfies RunResult),
+    )
+  })
+}

@@ -1,0 +1,114 @@
+import { availableParallelism } from 'node:os'
+import type { Worker } from 'node:worker_threads'
+import type { DatabaseConfig } from '../ops/config.js'
+import { startWorkerThread } from '../ops/worker-thread.js'
+
+// Full verification of a long audit log on several threads. The stored chain makes every
+// entry checkable on its own: hash_n = SHA-256(domain ‖ prev_hash_n ‖ bytes_n) needs only the
+// entry's row, and prev_hash_n = hash_{n-1} links it to the row before. So the log is cut
+// into runs of CHUNK entries, each run is verified by a worker thread that reads it through
+// its own database connection, and the caller only checks that each run starts where the one
+// before ended. Runs start at multiples of a power of two, so each worker also returns its
+// run's share of the RFC 9162 tree as whole perfect subtrees, which the caller joins
+// (CompactRange.pushSubtree) into the checkpoint's root.
+
+/** Where a worker reads the log: the server's own database settings. */
+export type VerifySource = { engine: 'sqlite'; path: string } | { engine: 'postgres'; url: string }
+
+export function verifySourceOf(db: DatabaseConfig): VerifySource {
+  return db.engine === 'sqlite' ? { engine: 'sqlite', path: db.path } : { engine: 'postgres', url: db.url }
+}
+
+/** One run of entries to verify: seqs fromSeq … toSeq of one workspace. */
+export interface RunTask {
+  id: number
+  source: VerifySource
+  workspaceId: string
+  fromSeq: number
+  toSeq: number
+  /** Leaves of the run (from its first) that belong to the checkpoint's tree. */
+  treeLeaves: number
+}
+
+export interface RunResult {
+  id: number
+  /** Every entry fromSeq … toSeq was there, in order, and matched its stored hash. */
+  ok: boolean
+  /** The stored previous hash of the run's first entry, and the hash of its last. */
+  firstPrev: Uint8Array | null
+  lastHash: Uint8Array | null
+  /** The run's first treeLeaves leaves as perfect subtrees, leftmost first. */
+  peaks: Array<{ level: number; hash: Uint8Array }>
+  /** The worker could not read the log (then the caller verifies on its own thread). */
+  error?: string
+}
+
+/**
+ * A pool of verification threads, started on first use. Each thread keeps one read-only
+ * connection per database and runs at the lowest CPU priority (nice 19 on Linux: per
+ * thread), so a long verification never takes the CPU from requests.
+ */
+export class VerifyWorkers {
+  readonly #size: number
+  #workers: Worker[] = []
+  #seq = 0
+  readonly #pending = new Map<number, { resolve: (r: RunResult) => void; reject: (e: unknown) => void }>()
+
+  constructor(size = Math.max(1, Math.min(4, availableParallelism()))) {
+    this.#size = size
+  }
+
+  get size(): number {
+    return this.#size
+  }
+
+  #start(): Worker[] {
+    if (this.#workers.length) return this.#workers
+    for (let i = 0; i < this.#size; i++) {
+      const w = startWorkerThread('verify-worker', import.meta.url)
+      w.unref()
+      w.on('message', (r: RunResult) => {
+        const p = this.#pending.get(r.id)
+        this.#pending.delete(r.id)
+        p?.resolve(r)
+      })
+      w.on('error', (err) => this.#failAll(err))
+      w.on('exit', () => this.#failAll(new Error('a verification thread exited')))
+      this.#workers.push(w)
+    }
+    return this.#workers
+  }
+
+  #failAll(err: unknown): void {
+    for (const p of this.#pending.values()) p.reject(err)
+    this.#pending.clear()
+    const ws = this.#workers
+    this.#workers = []
+    for (const w of ws) void w.terminate()
+  }
+
+  /** Runs every task, at most one per thread at a time; results in task order. */
+  async run(tasks: Array<Omit<RunTask, 'id'>>): Promise<RunResult[]> {
+    const workers = this.#start()
+    const results: RunResult[] = new Array(tasks.length)
+    let next = 0
+    const loop = async (w: Worker) => {
+      while (next < tasks.length) {
+        const i = next++
+        const id = ++this.#seq
+        results[i] = await new Promise<RunResult>((resolve, reject) => {
+          this.#pending.set(id, { resolve, reject })
+          w.postMessage({ ...tasks[i]!, id } satisfies RunTask)
+        })
+      }
+    }
+    await Promise.all(workers.map(loop))
+    return results
+  }
+
+  async close(): Promise<void> {
+    const ws = this.#workers
+    this.#workers = []
+    await Promise.all(ws.map((w) => w.terminate()))
+  }
+}
