@@ -2,8 +2,8 @@ import { createHmac, randomUUID } from 'node:crypto'
 import type { Engine, Executor } from '../storage/database.js'
 import { QueryTemplate } from '../storage/query-template.js'
 import { canonicalJson, type Json } from './canonical-json.js'
-import { chainHash, entryBytes, GENESIS_HASH, type AuditRecord } from './entry.js'
-import { CompactRange, leafHash } from './merkle.js'
+import { EntryHasher, GENESIS_HASH, type AuditRecord } from './entry.js'
+import { CompactRange } from './merkle.js'
 import { insertNodes, packPeaks, unpackPeaks } from './tree-store.js'
 import { ChainVerifier, sameBytes, type ChainedRecord, type VerifyResult } from './verify.js'
 import type { VerifySource, VerifyWorkers } from './verify-workers.js'
@@ -48,7 +48,8 @@ interface ParallelVerify {
 interface Tip {
   seq: number
   hash: Buffer
-  peaks: Buffer
+  /** The tree's right edge; updated in place by an append (which forgets the tip first). */
+  range: CompactRange
 }
 
 /** Who did it and through which request. */
@@ -105,6 +106,7 @@ export class AuditLog {
   readonly #fingerprintKey: (db: Executor, workspaceId: string) => Promise<Buffer>
 
   readonly #tips = new WeakMap<object, Map<string, Tip>>()
+  readonly #hasher = new EntryHasher()
   readonly #q = {
     head: new QueryTemplate<'ws'>((db, p) => {
       const q = db.selectFrom('audit_heads').select(['seq', 'hash', 'peaks']).where('workspace_id', '=', p('ws'))
@@ -171,7 +173,7 @@ export class AuditLog {
     if (known) return known
     const head = (await this.#q.head.run<{ seq: number; hash: Buffer; peaks: Buffer }>(tx, { ws: workspaceId })).rows[0]
     if (!head) throw new Error('audit chain missing for workspace')
-    const tip = { seq: Number(head.seq), hash: Buffer.from(head.hash), peaks: Buffer.from(head.peaks) }
+    const tip = { seq: Number(head.seq), hash: Buffer.from(head.hash), range: unpackPeaks(Number(head.seq), head.peaks) }
     this.#remember(tx, workspaceId, tip)
     return tip
   }
@@ -196,14 +198,13 @@ export class AuditLog {
       requestId, action: event.action, target: event.target, details,
     }
     const prev = head.hash
-    const bytes = entryBytes(record)
-    const hash = chainHash(prev, bytes)
-    // The entry is also leaf number seq-1 of the workspace's RFC 9162 tree.
-    const range = unpackPeaks(head.seq, head.peaks)
-    const nodes = range.append(leafHash(bytes))
-    const peaks = packPeaks(range)
-    // Until every statement below succeeds, the remembered tip stays the old one.
+    const { chain: hash, leaf } = this.#hasher.hash(record, prev, true)
+    // Until every statement below succeeds, no tip is remembered (the next unit reads it again).
     this.forget(tx)
+    // The entry is also leaf number seq-1 of the workspace's RFC 9162 tree.
+    const range = head.range
+    const nodes = range.append(leaf!)
+    const peaks = packPeaks(range)
     await this.#q.entry.run(tx, {
       ws: workspaceId, seq: record.seq, id: record.id, time: record.time, actorType: record.actor.type, actorId: record.actor.id,
       actorIp: record.actor.ip, actorUa: record.actor.userAgent, requestId, action: record.action, targetType: record.target.type,
@@ -211,7 +212,7 @@ export class AuditLog {
     })
     await insertNodes(tx, workspaceId, nodes)
     await this.#q.advance.run(tx, { ws: workspaceId, seq: record.seq, hash, peaks })
-    this.#remember(tx, workspaceId, { seq: record.seq, hash, peaks })
+    this.#remember(tx, workspaceId, { seq: record.seq, hash, range })
     return record
   }
 
@@ -240,6 +241,11 @@ export class AuditLog {
       if (fast && (await this.#tailCheck(db, workspaceId, fast)) === fast) return fast
     }
     return this.#tailCheck(db, workspaceId, await this.#verifyHere(db, workspaceId, tip, checkpoint))
+  }
+
+  /** Starts the verification threads, if any, ahead of a first verification. */
+  async warmWorkers(): Promise<void> {
+    await this.#workers?.pool.ready()
   }
 
   /** Verifies on worker threads; the result when the whole log is good, else null. */

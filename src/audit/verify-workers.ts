@@ -87,6 +87,11 @@ export class VerifyWorkers {
     for (const w of ws) void w.terminate()
   }
 
+  /** Starts the threads and waits until each answers (a thread's first start loads its code). */
+  async ready(): Promise<void> {
+    await this.run(this.#start().map(() => ({ source: { engine: 'sqlite', path: '' }, workspaceId: '', fromSeq: 1, toSeq: 0, treeLeaves: 0 })))
+  }
+
   /** Runs every task, at most one per thread at a time; results in task order. */
   async run(tasks: Array<Omit<RunTask, 'id'>>): Promise<RunResult[]> {
     const workers = this.#start()
