@@ -54,7 +54,6 @@ export interface OfflineResult {
 }
 
 const fromB64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64'))
-const fromHex = (s: string) => Buffer.from(s, 'hex')
 
 /** The checkpoint origin of a workspace; must match src/audit/audit-tree.ts. */
 export function originOf(workspaceId: string): string {
@@ -99,7 +98,7 @@ export function verifyExport(exp: AuditExport, trustedKey?: string): OfflineResu
       problems.push(`entry ${e.seq} belongs to another workspace`)
       break
     }
-    if (!verifier.push({ ...e, prevHash: fromHex(e.prevHash), hash: fromHex(e.hash) })) break
+    if (!verifier.push(e)) break
   }
   const chain = verifier.result()
   if (!chain.ok) problems.push(`the hash chain breaks at entry ${chain.firstBad!.seq}: ${chain.firstBad!.reason}`)

@@ -22,6 +22,14 @@ export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && Buffer.compare(a, b) === 0
 }
 
+/** Whether `stored` (bytes, or hex in either case) is the hash `computed`. */
+function matches(computed: Uint8Array, stored: Uint8Array | string): boolean {
+  if (typeof stored !== 'string') return stored instanceof Uint8Array && sameBytes(computed, stored)
+  // The export writes lowercase hex; any other spelling is decoded and compared.
+  return Buffer.from(computed.buffer, computed.byteOffset, computed.byteLength).toString('hex') === stored ||
+    (stored.length === 2 * computed.length && /^[0-9a-fA-F]*$/.test(stored) && sameBytes(computed, Buffer.from(stored, 'hex')))
+}
+
 /**
  * Incremental verifier of one workspace's chain. Feed entries in order; it stops at the
  * first entry whose sequence, previous hash or hash (over its canonical bytes) is wrong and
@@ -47,28 +55,31 @@ export class ChainVerifier {
     this.#prev = opts.start?.prevHash ?? GENESIS_HASH
   }
 
-  /** Checks one entry; returns false once the chain is broken. */
-  push(r: ChainedRecord): boolean {
+  /**
+   * Checks one entry; returns false once the chain is broken. Its stored hashes may be bytes or
+   * hex (as exported): hex is compared without being decoded first.
+   */
+  push(r: AuditRecord & { prevHash: Uint8Array | string; hash: Uint8Array | string }): boolean {
     if (this.#bad) return false
     this.#checked++
     if (r.seq !== this.#expectSeq) {
       return this.#fail(r, r.seq > this.#expectSeq ? `entry ${this.#expectSeq} is missing` : `entry ${r.seq} is out of order`)
     }
-    if (!sameBytes(r.prevHash, this.#prev)) return this.#fail(r, 'its previous hash does not match the entry before it')
+    if (!matches(this.#prev, r.prevHash)) return this.#fail(r, 'its previous hash does not match the entry before it')
     let h: { chain: Buffer; leaf: Buffer | null }
     try {
       h = this.#hasher.hash(r, this.#prev, this.#range.size < this.#treeSize)
     } catch {
       return this.#fail(r, 'it cannot be serialised')
     }
-    if (!sameBytes(h.chain, r.hash)) return this.#fail(r, 'its content does not match its hash')
-    if (h.leaf) this.#range.push(h.leaf)
+    if (!matches(h.chain, r.hash)) return this.#fail(r, 'its content does not match its hash')
+    if (h.leaf) this.#range.pushOwned(h.leaf)
     this.#prev = h.chain
     this.#expectSeq++
     return true
   }
 
-  #fail(r: ChainedRecord, reason: string): false {
+  #fail(r: AuditRecord, reason: string): false {
     this.#bad = { seq: r.seq, id: r.id, reason }
     return false
   }

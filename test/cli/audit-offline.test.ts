@@ -212,6 +212,8 @@ describe('coffer audit: signed checkpoints, exports and proofs (SQLite)', () => 
       ['the stated root changed beside an intact note', (exp) => { exp.checkpoint.rootHash = randomBytes(32).toString('base64') }, /rootHash differs from the signed note/],
       ['the stated size changed beside an intact note', (exp) => { exp.checkpoint.treeSize = size + 5 }, /treeSize or rootHash differs from the signed note/],
       ['an entry moved in from another workspace', (exp) => { exp.entries[1]!.workspaceId = '00000000-0000-4000-8000-000000000000' }, /entry 2 belongs to another workspace/],
+      ['a hash that is not hex text', (exp) => { (exp.entries[3] as { hash: unknown }).hash = 12 }, /hash chain breaks at entry 4: its content does not match its hash/],
+      ['a previous hash of the wrong length', (exp) => { exp.entries[3]!.prevHash = exp.entries[3]!.prevHash.slice(2) }, /hash chain breaks at entry 4: its previous hash does not match/],
       ['the signature line removed', (exp) => { exp.checkpoint.note = exp.checkpoint.note.replace(/\n\n.*\n$/s, '\n\n') }, /checkpoint signature does not verify/],
     ]
     for (const [what, tamper, problem] of cases) {
@@ -222,8 +224,12 @@ describe('coffer audit: signed checkpoints, exports and proofs (SQLite)', () => 
       broken(['audit', 'verify', '--file', f], problem, OFFLINE)
       assert.ok(what)
     }
-    // The intact copy written the same way still verifies (the failures are the tampering).
+    // The intact copy written the same way still verifies (the failures are the tampering),
+    // and so does one whose hashes are spelt in uppercase hex.
     ok(['audit', 'verify', '--file', writeJson('intact.json', clone()), '--public-key', publicKey], OFFLINE)
+    const upper = clone()
+    for (const e of upper.entries) Object.assign(e, { prevHash: e.prevHash.toUpperCase(), hash: e.hash.toUpperCase() })
+    ok(['audit', 'verify', '--file', writeJson('upper.json', upper), '--public-key', publicKey], OFFLINE)
     // Not an export at all.
     const notJson = join(files, 'not.json')
     writeFileSync(notJson, 'not json')
