@@ -62,7 +62,7 @@ export async function createContext(config: ServerConfig, secrets: ServerSecrets
     await writeInScope(store, store.db, SYSTEM_SCOPE, (tx) => dataKeys.checkRootKey(tx))
     const audit = new AuditLog(store.engine, (db, ws) => dataKeys.fingerprintKey(db, ws))
     // Long logs are verified on threads that read the configured database themselves.
-    const verifyWorkers = new VerifyWorkers()
+    const verifyWorkers = new VerifyWorkers(undefined, { background: true })
     if (!overrides.store) audit.useWorkers(verifyWorkers, verifySourceOf(config.database))
     const auditTree = new AuditTree(provider)
     await auditTree.init(store.db)

@@ -1,10 +1,12 @@
 // Worker thread of VerifyWorkers: verifies one run of a workspace's audit log, read through
 // this thread's own read-only connection (see verify-workers.ts).
+import { closeSync, openSync, readSync } from 'node:fs'
 import { setPriority } from 'node:os'
-import { parentPort } from 'node:worker_threads'
+import { parentPort, workerData } from 'node:worker_threads'
 import BetterSqlite3 from 'better-sqlite3'
 import pg from 'pg'
 import { SCOPE_SETTING } from '../storage/tenant-scope.js'
+import type { ExportedEntry } from './offline.js'
 import { ChainVerifier, type ChainedRecord } from './verify.js'
 import type { RunResult, RunTask, VerifySource } from './verify-workers.js'
 
@@ -68,8 +70,44 @@ function postgresReader(url: string): Reader {
   }
 }
 
+/**
+ * The entries on lines byteStart … byteEnd of an export file, parsed into rows. An entry of
+ * another workspace is given as a row that cannot verify (verifyExport names it).
+ */
+function exportFileRows(s: Extract<VerifySource, { engine: 'export-file' }>, workspaceId: string): RawRow[] {
+  const buf = Buffer.allocUnsafe(s.byteEnd - s.byteStart)
+  const fd = openSync(s.path, 'r')
+  try {
+    let got = 0
+    while (got < buf.length) {
+      const n = readSync(fd, buf, got, buf.length - got, s.byteStart + got)
+      if (n === 0) throw new Error('the export file is shorter than it was')
+      got += n
+    }
+  } finally {
+    closeSync(fd)
+  }
+  const rows: RawRow[] = []
+  for (let line of buf.toString('utf8').split('\n')) {
+    if (line.endsWith(',')) line = line.slice(0, -1)
+    if (!line) continue
+    const e = JSON.parse(line) as ExportedEntry
+    if (e.workspaceId !== workspaceId || typeof e.prevHash !== 'string' || typeof e.hash !== 'string') throw new Error('not an entry of this export')
+    rows.push([e.workspaceId, e.seq, e.id, e.time, e.actor?.type, e.actor?.id, e.actor?.ip, e.actor?.userAgent, e.requestId, e.action,
+      e.target?.type, e.target?.id, e.details, Buffer.from(e.prevHash, 'hex'), Buffer.from(e.hash, 'hex')] as RawRow)
+  }
+  return rows
+}
+
 const readers = new Map<string, Reader>()
-function readerFor(s: VerifySource): Reader {
+function readerFor(s: VerifySource, workspaceId: string): Reader {
+  if (s.engine === 'export-file') {
+    return {
+      async *pages() {
+        yield exportFileRows(s, workspaceId)
+      },
+    }
+  }
   const key = s.engine === 'sqlite' ? `sqlite:${s.path}` : s.url
   let r = readers.get(key)
   if (!r) {
@@ -87,7 +125,7 @@ async function verifyRun(t: RunTask): Promise<RunResult> {
   let lastHash: Uint8Array | null = null
   let count = 0
   let ok = true
-  for await (const rows of readerFor(t.source).pages(t.workspaceId, t.fromSeq, t.toSeq)) {
+  for await (const rows of readerFor(t.source, t.workspaceId).pages(t.workspaceId, t.fromSeq, t.toSeq)) {
     for (const raw of rows) {
       const r = record(raw)
       if (!v) {
@@ -112,7 +150,7 @@ async function verifyRun(t: RunTask): Promise<RunResult> {
 
 const port = parentPort
 if (port) {
-  if (process.platform === 'linux') {
+  if (process.platform === 'linux' && (workerData as { background?: boolean } | undefined)?.background) {
     try {
       setPriority(19)
     } catch { /* not permitted: run at normal priority */ }

@@ -12,10 +12,16 @@ import { startWorkerThread } from '../ops/worker-thread.js'
 // run's share of the RFC 9162 tree as whole perfect subtrees, which the caller joins
 // (CompactRange.pushSubtree) into the checkpoint's root.
 
-/** Where a worker reads the log: the server's own database settings. */
-export type VerifySource = { engine: 'sqlite'; path: string } | { engine: 'postgres'; url: string }
+/**
+ * Where a worker reads the log: the server's own database settings, or the lines byteStart …
+ * byteEnd of an export file (export-file.ts), one entry per line.
+ */
+export type VerifySource =
+  | { engine: 'sqlite'; path: string }
+  | { engine: 'postgres'; url: string }
+  | { engine: 'export-file'; path: string; byteStart: number; byteEnd: number }
 
-export function verifySourceOf(db: DatabaseConfig): VerifySource {
+export function verifySourceOf(db: DatabaseConfig): Extract<VerifySource, { engine: 'sqlite' | 'postgres' }> {
   return db.engine === 'sqlite' ? { engine: 'sqlite', path: db.path } : { engine: 'postgres', url: db.url }
 }
 
@@ -45,17 +51,20 @@ export interface RunResult {
 
 /**
  * A pool of verification threads, started on first use. Each thread keeps one read-only
- * connection per database and runs at the lowest CPU priority (nice 19 on Linux: per
- * thread), so a long verification never takes the CPU from requests.
+ * connection per database. In a server (`background`) they run at the lowest CPU priority
+ * (nice 19 on Linux: per thread), so a long verification never takes the CPU from requests;
+ * the CLI, where someone waits for the answer, runs them at normal priority.
  */
 export class VerifyWorkers {
   readonly #size: number
+  readonly #background: boolean
   #workers: Worker[] = []
   #seq = 0
   readonly #pending = new Map<number, { resolve: (r: RunResult) => void; reject: (e: unknown) => void }>()
 
-  constructor(size = Math.max(1, Math.min(4, availableParallelism()))) {
+  constructor(size = Math.max(1, Math.min(4, availableParallelism())), opts: { background?: boolean } = {}) {
     this.#size = size
+    this.#background = opts.background ?? false
   }
 
   get size(): number {
@@ -65,7 +74,7 @@ export class VerifyWorkers {
   #start(): Worker[] {
     if (this.#workers.length) return this.#workers
     for (let i = 0; i < this.#size; i++) {
-      const w = startWorkerThread('verify-worker', import.meta.url)
+      const w = startWorkerThread('verify-worker', import.meta.url, { background: this.#background })
       w.unref()
       w.on('message', (r: RunResult) => {
         const p = this.#pending.get(r.id)

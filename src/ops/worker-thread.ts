@@ -9,13 +9,13 @@ import { Worker } from 'node:worker_threads'
  * @NOTE from src/ the worker registers tsx itself: Node 20 workers do not inherit the
  * parent's --import hooks.
  */
-export function startWorkerThread(name: string, base: string): Worker {
+export function startWorkerThread(name: string, base: string, workerData?: unknown): Worker {
   for (const rel of [`./${name}.ts`, `./${name}.js`, `../${name}.js`]) {
     const url = new URL(rel, base)
     if (!existsSync(fileURLToPath(url))) continue
     return url.pathname.endsWith('.ts')
-      ? new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(url.href)}) })`, { eval: true })
-      : new Worker(url)
+      ? new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(url.href)}) })`, { eval: true, workerData })
+      : new Worker(url, { workerData })
   }
   throw new Error(`${name} not found beside the code`)
 }

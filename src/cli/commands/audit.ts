@@ -1,7 +1,9 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { verifyCheckpoint } from '../../audit/checkpoint.js'
-import { extendsCheckpoint, originOf, verifyExport, verifyProofFile, type AuditExport, type ExportedEntry, type InclusionProofFile } from '../../audit/offline.js'
+import { extendsCheckpoint, originOf, verifyProofFile, type AuditExport, type ExportedEntry, type InclusionProofFile, type OfflineResult } from '../../audit/offline.js'
 import { ChainVerifier } from '../../audit/verify.js'
+import { verifyExportFile, writeExportFile } from '../../audit/export-file.js'
+import { VerifyWorkers } from '../../audit/verify-workers.js'
 import { loadSeen, saveSeen } from '../audit-state.js'
 import { ExitError } from '../exit-error.js'
 import { info, printJson } from '../output.js'
@@ -42,7 +44,7 @@ export async function auditVerify(opts: Opts & { file?: string; publicKey?: stri
   const { checkpoint, publicKey } = await client.issueAuditCheckpoint(ws.slug)
   const v = new ChainVerifier({ treeSize: checkpoint.treeSize })
   for await (const e of client.allAuditEntries(ws.slug)) {
-    if (!v.push({ ...e, prevHash: Buffer.from(e.prevHash, 'hex'), hash: Buffer.from(e.hash, 'hex') })) break
+    if (!v.push(e)) break
   }
   const r = v.result()
   if (!r.ok) {
@@ -72,9 +74,17 @@ export async function auditVerify(opts: Opts & { file?: string; publicKey?: stri
   info(`Checkpoint OK: ${checkpoint.treeSize} entries, root ${checkpoint.rootHash}, signed by ${publicKey.split('+')[0]}; ${extended}.`)
 }
 
-function verifyFile(file: string, trustedKey: string | undefined, json: boolean): void {
-  const exp = readJson<AuditExport>(file)
-  const r = verifyExport(exp, trustedKey)
+async function verifyFile(file: string, trustedKey: string | undefined, json: boolean): Promise<void> {
+  // A long export is parsed and checked on worker threads (src/audit/export-file.ts).
+  const pool = new VerifyWorkers()
+  let r: OfflineResult
+  try {
+    r = await verifyExportFile(file, trustedKey, pool)
+  } catch (err) {
+    throw new ExitError(`Cannot read ${file} as JSON (${(err as NodeJS.ErrnoException).code ?? 'invalid JSON'}).`)
+  } finally {
+    await pool.close()
+  }
   if (json) printJson(r)
   if (!r.ok) throw broken(`${file} does NOT verify: ${r.problems.join('; ')}.`)
   if (!json) {
@@ -94,7 +104,7 @@ export async function auditExport(opts: Opts & { out: string }): Promise<void> {
     format: 'coffer-audit-export/v1', workspace: { id: ws.id, slug: ws.slug }, exportedAt: new Date().toISOString(), publicKey,
     checkpoint: { treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash, note: checkpoint.note }, entries,
   }
-  writeFileSync(opts.out, JSON.stringify(exp, null, 1) + '\n', { mode: 0o600 })
+  writeExportFile(opts.out, exp)
   if (opts.json) return printJson({ out: opts.out, entries: entries.length, checkpoint: exp.checkpoint, publicKey })
   info(`Exported ${entries.length} audit entries of ${ws.slug} and a checkpoint of ${checkpoint.treeSize} to ${opts.out}. Check it anywhere with: coffer audit verify --file ${opts.out} --public-key '${publicKey}'`)
 }

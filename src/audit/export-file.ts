@@ -1,0 +1,92 @@
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs'
+import { verifyCheckpoint } from './checkpoint.js'
+import { CompactRange } from './merkle.js'
+import { originOf, verifyExport, type AuditExport, type OfflineResult } from './offline.js'
+import { sameBytes } from './verify.js'
+import type { VerifyWorkers } from './verify-workers.js'
+
+// The export file on disk. It is one JSON document (coffer-audit-export/v1), laid out so
+// that it can be checked in parallel: everything but the entries on the first line, which
+// ends with `"entries":[`, then one entry per line, then `]}`. A verifier that finds this
+// layout cuts the lines into runs and lets worker threads parse and verify them (as the
+// server verifies runs of stored rows); any other layout of the same JSON, or any problem,
+// is verified the plain way on one thread, which names what is wrong.
+
+const HEAD_END = '"entries":['
+const TAIL = ']}'
+
+/** Writes `exp` in the layout above (mode 0600: audit metadata is private). */
+export function writeExportFile(path: string, exp: AuditExport): void {
+  const { entries, ...rest } = exp
+  const head = JSON.stringify({ ...rest, entries: [] })
+  if (!head.endsWith(`${HEAD_END}]}`)) throw new Error('entries must be the last field of an export')
+  const fd = openSync(path, 'w', 0o600)
+  try {
+    writeSync(fd, head.slice(0, -2) + '\n')
+    const chunk: string[] = []
+    for (let i = 0; i < entries.length; i++) {
+      chunk.push(JSON.stringify(entries[i]) + (i < entries.length - 1 ? ',' : ''))
+      if (chunk.length === 4096 || i === entries.length - 1) {
+        writeSync(fd, chunk.join('\n') + '\n')
+        chunk.length = 0
+      }
+    }
+    writeSync(fd, TAIL + '\n')
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/** Entries verified per worker task (a power of two, so each run is whole subtrees of the tree). */
+export const EXPORT_RUN = 16_384
+
+/**
+ * Verifies an export file: on `pool`'s threads when the file has the layout above and at
+ * least two runs of entries; otherwise (or when anything fails) like verifyExport on this
+ * thread. Throws only when the file cannot be read or is not JSON.
+ */
+export async function verifyExportFile(path: string, trustedKey: string | undefined, pool: VerifyWorkers | null, run = EXPORT_RUN): Promise<OfflineResult> {
+  const buf = readFileSync(path)
+  const fast = pool ? await verifyByLines(path, buf, trustedKey, pool, run).catch(() => null) : null
+  return fast ?? verifyExport(JSON.parse(buf.toString('utf8')) as AuditExport, trustedKey)
+}
+
+/** The parallel check; null when the layout is not the one above or anything does not verify. */
+async function verifyByLines(path: string, buf: Buffer, trustedKey: string | undefined, pool: VerifyWorkers, run: number): Promise<OfflineResult | null> {
+  // Line starts: the header, each entry, the closing line.
+  const starts: number[] = [0]
+  for (let i = buf.indexOf(10); i !== -1 && i + 1 < buf.length; i = buf.indexOf(10, i + 1)) starts.push(i + 1)
+  const count = starts.length - 2
+  if (count < 2 * run) return null
+  const headLine = buf.toString('utf8', 0, starts[1]! - 1)
+  if (!headLine.endsWith(HEAD_END) || buf.toString('utf8', starts[count + 1]!).trimEnd() !== TAIL) return null
+  const head = JSON.parse(headLine + TAIL) as AuditExport
+  if (head.format !== 'coffer-audit-export/v1' || typeof head.workspace?.id !== 'string') return null
+  const key = trustedKey ?? head.publicKey
+  if (trustedKey && trustedKey !== head.publicKey) return null
+  const signed = verifyCheckpoint(head.checkpoint?.note, key, { origin: originOf(head.workspace.id) })
+  if (!signed || head.checkpoint.treeSize !== Number(signed.treeSize) || head.checkpoint.rootHash !== Buffer.from(signed.rootHash).toString('base64')) return null
+  const treeSize = Number(signed.treeSize)
+  if (treeSize > count) return null
+
+  const tasks = []
+  for (let from = 1; from <= count; from += run) {
+    const to = Math.min(count, from + run - 1)
+    tasks.push({
+      source: { engine: 'export-file' as const, path, byteStart: starts[from]!, byteEnd: starts[to + 1]! },
+      workspaceId: head.workspace.id, fromSeq: from, toSeq: to, treeLeaves: Math.max(0, Math.min(to, treeSize) - (from - 1)),
+    })
+  }
+  const range = new CompactRange()
+  let prev: Uint8Array = Buffer.alloc(32)
+  for (const r of await pool.run(tasks)) {
+    if (!r.ok || !r.firstPrev || !r.lastHash || !sameBytes(r.firstPrev, prev)) return null
+    for (const p of r.peaks) range.pushSubtree(p.level, p.hash)
+    prev = r.lastHash
+  }
+  if (range.size !== treeSize || !sameBytes(range.root(), signed.rootHash)) return null
+  return {
+    ok: true, signatureOk: true, keyPinned: !!trustedKey, rootOk: true, treeSize, problems: [],
+    chain: { ok: true, checked: count, head: Buffer.from(prev).toString('hex') },
+  }
+}
