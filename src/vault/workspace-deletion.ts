@@ -141,6 +141,9 @@ export async function purgeableWorkspaces(db: Executor, now: Date, limit = 10): 
   return rows.map((r) => r.workspace_id)
 }
 
+/** SQLite tables without a rowid, and their primary keys (migration 9). */
+const WITHOUT_ROWID: Record<string, readonly string[]> = { audit_nodes: ['workspace_id', 'level', 'idx'] }
+
 async function hasRows(tx: Executor, table: string, workspaceId: string): Promise<boolean> {
   const column = sql.ref(table === 'workspaces' ? 'id' : 'workspace_id')
   const r = await sql`SELECT 1 AS one FROM ${sql.table(table)} WHERE ${column} = ${workspaceId} LIMIT 1`.execute(tx)
@@ -154,9 +157,9 @@ async function hasRows(tx: Executor, table: string, workspaceId: string): Promis
 async function purgeBatch(tx: Executor, engine: Engine, table: string, workspaceId: string, batch: number): Promise<number> {
   const t = sql.table(table)
   const column = sql.ref(table === 'workspaces' ? 'id' : 'workspace_id')
-  const r = engine === 'sqlite'
-    ? await sql`DELETE FROM ${t} WHERE rowid IN (SELECT rowid FROM ${t} WHERE ${column} = ${workspaceId} LIMIT ${batch})`.execute(tx)
-    : await sql`DELETE FROM ${t} WHERE ctid IN (SELECT ctid FROM ${t} WHERE ${column} = ${workspaceId} LIMIT ${batch})`.execute(tx)
+  // A row's address: its rowid (ctid), or on a SQLite WITHOUT ROWID table its primary key.
+  const columns = engine === 'sqlite' ? (WITHOUT_ROWID[table]?.join(', ') ?? 'rowid') : 'ctid'
+  const r = await sql`DELETE FROM ${t} WHERE (${sql.raw(columns)}) IN (SELECT ${sql.raw(columns)} FROM ${t} WHERE ${column} = ${workspaceId} LIMIT ${batch})`.execute(tx)
   return Number(r.numAffectedRows ?? 0)
 }
 
