@@ -30,6 +30,7 @@ import { rotateDataKey } from '../src/vault/key-rotation.js'
 import { createProject, findScope } from '../src/vault/project-service.js'
 import { Resealer } from '../src/vault/resealer.js'
 import { ResealWorkers } from '../src/crypto/reseal-workers.js'
+import { FIELD_VALUE, ResealBatchBuilder, type ResealBatch } from '../src/crypto/reseal-batch.js'
 import { createTestDatabase, pgAvailable } from '../test/helpers/pg.js'
 import { args, cleanEnv, COFFER_BIN, ensureBuilt, installCleanup, makeTempDir, printTable, ratio, spawnServer, waitForIdle, type Cell } from './lib/harness.js'
 
@@ -177,10 +178,16 @@ async function partA(engine: EngineName): Promise<Cell[]> {
     const cryptoPerSec = rows.length / ((performance.now() - c0) / 1000)
     // The same work on the reseal worker threads, still without a database: the ceiling.
     const pool = new ResealWorkers()
-    const items = rows.map((row) => ({ ct: row.value_ct!, binding: { ...scope, recordId: row.secret_id, recordVersion: row.version, field: 'value' as const }, oldVersion: dek.version }))
-    await pool.reseal(items.slice(0, 100), [dek], other)
+    const pack = (part: typeof rows): ResealBatch => {
+      const b = new ResealBatchBuilder(scope, part.length, part.reduce((n, row) => n + row.value_ct!.length, 0))
+      for (const row of part) b.add(row.value_ct!, row.secret_id, row.version, FIELD_VALUE, dek.version)
+      return b.build()
+    }
+    const batches: ResealBatch[] = []
+    for (let i = 0; i < rows.length; i += BATCH) batches.push(pack(rows.slice(i, i + BATCH)))
+    await pool.reseal(pack(rows.slice(0, 100)), [dek], other)
     const w0 = performance.now()
-    for (let i = 0; i < items.length; i += BATCH) await pool.reseal(items.slice(i, i + BATCH), [dek], other)
+    for (const b of batches) await pool.reseal(b, [dek], other)
     const workersPerSec = rows.length / ((performance.now() - w0) / 1000)
     await pool.close()
     const bad = await checkAll(o, r!.key.version)

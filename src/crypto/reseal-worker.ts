@@ -1,11 +1,14 @@
-// Worker thread of ResealWorkers: opens each ciphertext with the exact old key version its
-// row names and seals the plaintext under the new key with the same binding. Plaintexts and
-// keys never leave this thread except as new ciphertexts; plaintexts are zeroed after use.
-import { randomBytes } from 'node:crypto'
+// Worker thread of ResealWorkers: reseals one packed batch at a time (resealBatch: each item
+// opened with the exact old key version its row names, sealed under the new key with the same
+// binding). Plaintexts and keys never leave this thread except as new ciphertexts; plaintexts
+// are zeroed after use, the batch's keys once it is done.
 import { setPriority } from 'node:os'
 import { parentPort } from 'node:worker_threads'
-import { NONCE_LENGTH, open, seal, type DataKey } from './envelope.js'
+import type { DataKey } from './envelope.js'
+import { ResealItemError, resealBatch } from './reseal-batch.js'
 import type { ResealRequest, ResealResponse } from './reseal-workers.js'
+
+const KEY_LENGTH = 32
 
 const port = parentPort
 if (port) {
@@ -17,28 +20,20 @@ if (port) {
     } catch { /* not permitted: run at normal priority */ }
   }
   port.on('message', (req: ResealRequest) => {
-    const keys = new Map<number, DataKey>(req.oldKeys.map((k) => [k.version, { id: k.id, version: k.version, key: Buffer.from(k.key) }]))
-    const next: DataKey = { id: req.next.id, version: req.next.version, key: Buffer.from(req.next.key) }
-    const nonces = randomBytes(NONCE_LENGTH * req.items.length)
-    const out: Uint8Array[] = []
-    let failed: number | undefined
-    for (let i = 0; i < req.items.length; i++) {
-      const it = req.items[i]!
-      const old = keys.get(it.oldVersion)
-      let plain: Buffer
-      try {
-        if (!old) throw new Error('no key')
-        plain = open(old, it.ct, it.binding)
-      } catch {
-        failed = i
-        break
-      }
-      out.push(seal(next, plain, it.binding, nonces.subarray(i * NONCE_LENGTH, (i + 1) * NONCE_LENGTH)))
-      plain.fill(0)
+    const keyBytes = Buffer.from(req.keys.buffer, req.keys.byteOffset, req.keys.byteLength)
+    let res: ResealResponse
+    try {
+      const keyAt = (i: number): Buffer => keyBytes.subarray(i * KEY_LENGTH, (i + 1) * KEY_LENGTH)
+      const oldKeys = new Map<number, DataKey>(req.oldKeys.map((k, i) => [k.version, { id: k.id, version: k.version, key: keyAt(i) }]))
+      const next: DataKey = { id: req.next.id, version: req.next.version, key: keyAt(req.oldKeys.length) }
+      const out = new Uint8Array(req.batch.cts.length)
+      resealBatch(req.batch, oldKeys, next, out)
+      res = { id: req.id, out }
+    } catch (err) {
+      res = err instanceof ResealItemError ? { id: req.id, failed: err.index } : { id: req.id, error: err instanceof Error ? err.message : 'failed' }
+    } finally {
+      keyBytes.fill(0)
     }
-    for (const k of keys.values()) k.key.fill(0)
-    next.key.fill(0)
-    const res: ResealResponse = failed === undefined ? { id: req.id, out } : { id: req.id, failed }
-    port.postMessage(res)
+    port.postMessage(res, 'out' in res ? [res.out.buffer as ArrayBuffer] : [])
   })
 }

@@ -2,30 +2,23 @@ import { existsSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
-import type { Binding, DataKey } from './envelope.js'
+import type { DataKey } from './envelope.js'
+import { ResealItemError, resealBatchTransferList, sliceResealBatch, type ResealBatch } from './reseal-batch.js'
 
-/** One ciphertext to move from its old key version to the new key. */
-export interface ResealItem {
-  ct: Uint8Array
-  binding: Binding
-  oldVersion: number
-}
-
+/** What a worker is sent: a packed batch and the keys, all transferred, none cloned per item. */
 export interface ResealRequest {
   id: number
-  oldKeys: Array<{ id: string; version: number; key: Uint8Array }>
-  next: { id: string; version: number; key: Uint8Array }
-  items: ResealItem[]
+  /** The old keys then the new one, 32 bytes each, in one buffer zeroed by the worker. */
+  keys: Uint8Array
+  oldKeys: Array<{ id: string; version: number }>
+  next: { id: string; version: number }
+  batch: ResealBatch
 }
 
-export type ResealResponse = { id: number; out: Uint8Array[] } | { id: number; failed: number }
+/** The new ciphertexts at the batch's offsets, or the first item that did not open, or a bug. */
+export type ResealResponse = { id: number; out: Uint8Array } | { id: number; failed: number } | { id: number; error: string }
 
-/** Thrown when an item does not open under the key version it names. */
-export class ResealItemError extends Error {
-  constructor(readonly index: number) {
-    super('a ciphertext does not open under the key version it names')
-  }
-}
+const KEY_LENGTH = 32
 
 function workerUrl(): URL {
   // From src/ (tsx) the worker is the .ts beside this file; in the bundle, dist/reseal-worker.js.
@@ -38,8 +31,9 @@ function workerUrl(): URL {
 
 /**
  * A small pool of worker threads that re-encrypts batches of ciphertexts, so a reseal's AES
- * work runs off the event loop (requests keep being served) and on every core. Keys are
- * copied to the workers for one batch and zeroed there afterwards.
+ * work runs off the event loop (requests keep being served) and on every core. Batches go
+ * packed (see reseal-batch.ts) and are transferred, not cloned. Keys are copied to the
+ * workers for one batch and zeroed there afterwards.
  */
 export class ResealWorkers {
   readonly #size: number
@@ -75,30 +69,48 @@ export class ResealWorkers {
     }
   }
 
-  /** Re-encrypts `items` under `next`; the result is in the same order. */
-  async reseal(items: ResealItem[], oldKeys: DataKey[], next: DataKey): Promise<Buffer[]> {
-    if (items.length === 0) return []
+  /**
+   * Re-encrypts every item of `batch` under `next`, split across the threads; returns the new
+   * ciphertexts in one buffer at the batch's offsets. Throws ResealItemError with the index
+   * (in `batch`) of an item that does not open under the key version it names.
+   */
+  async reseal(batch: ResealBatch, oldKeys: DataKey[], next: DataKey): Promise<Uint8Array> {
+    const out = new Uint8Array(batch.cts.length)
+    if (batch.count === 0) return out
     this.#start()
-    const per = Math.ceil(items.length / this.#workers.length)
+    const per = Math.ceil(batch.count / this.#workers.length)
     const parts: Array<Promise<ResealResponse>> = []
-    for (let i = 0, w = 0; i < items.length; i += per, w++) {
+    for (let from = 0, w = 0; from < batch.count; from += per, w++) {
       const id = ++this.#next
+      const part = sliceResealBatch(batch, from, Math.min(batch.count, from + per))
+      // @NOTE a fresh copy of the keys per part, transferred: nothing of them stays behind
+      // on this side, and the worker zeroes the one copy it gets.
+      if ([...oldKeys, next].some((k) => k.key.length !== KEY_LENGTH)) throw new TypeError('dek key must be 32 bytes')
+      const keys = new Uint8Array(KEY_LENGTH * (oldKeys.length + 1))
+      oldKeys.forEach((k, i) => keys.set(k.key, i * KEY_LENGTH))
+      keys.set(next.key, oldKeys.length * KEY_LENGTH)
       const req: ResealRequest = {
-        id, items: items.slice(i, i + per),
-        oldKeys: oldKeys.map((k) => ({ id: k.id, version: k.version, key: k.key })),
-        next: { id: next.id, version: next.version, key: next.key },
+        id, keys, batch: part,
+        oldKeys: oldKeys.map((k) => ({ id: k.id, version: k.version })),
+        next: { id: next.id, version: next.version },
       }
       parts.push(new Promise<ResealResponse>((resolve, reject) => {
         this.#pending.set(id, { resolve, reject })
-        this.#workers[w % this.#workers.length]!.postMessage(req)
+        try {
+          this.#workers[w % this.#workers.length]!.postMessage(req, [...resealBatchTransferList(part), keys.buffer as ArrayBuffer])
+        } catch (err) {
+          keys.fill(0) // not transferred: this copy is still here
+          this.#pending.delete(id)
+          reject(err)
+        }
       }))
     }
     const results = await Promise.all(parts)
-    const out: Buffer[] = []
     for (let p = 0; p < results.length; p++) {
       const r = results[p]!
       if ('failed' in r) throw new ResealItemError(p * per + r.failed)
-      for (const ct of r.out) out.push(Buffer.from(ct.buffer, ct.byteOffset, ct.byteLength))
+      if ('error' in r) throw new Error(`reseal worker: ${r.error}`)
+      out.set(r.out, batch.offsets[p * per]!)
     }
     return out
   }

@@ -1,5 +1,14 @@
 import type BetterSqlite3 from 'better-sqlite3'
-import type { SqliteDatabase, SqliteStatement } from 'kysely'
+import { CompiledQuery, type SqliteDatabase, type SqliteStatement } from 'kysely'
+import type { Executor } from './database.js'
+
+/** The connection `onSqliteConnection` hands out: prepared statements from the cache. */
+export interface SqliteConnection {
+  prepare(sql: string): BetterSqlite3.Statement
+}
+
+// Not SQL: `prepare` answers this text with a statement that runs the function it is given.
+const ON_CONNECTION = '/* coffer: run on this connection */'
 
 /**
  * A better-sqlite3 database whose `prepare` reuses statements by SQL text, so each distinct
@@ -10,8 +19,16 @@ import type { SqliteDatabase, SqliteStatement } from 'kysely'
  */
 export function cachingDatabase(db: BetterSqlite3.Database, maxStatements = 500): SqliteDatabase {
   const cache = new Map<string, SqliteStatement>()
-  return {
+  const connection: SqliteConnection = { prepare: (sql) => self.prepare(sql) as unknown as BetterSqlite3.Statement }
+  const onConnection = {
+    reader: true,
+    all: (parameters: ReadonlyArray<unknown>) => [{ result: (parameters[0] as (c: SqliteConnection) => unknown)(connection) }],
+    run: () => { throw new Error('not a statement') },
+    iterate: () => { throw new Error('not a statement') },
+  } as unknown as SqliteStatement
+  const self = {
     prepare(sql: string): SqliteStatement {
+      if (sql === ON_CONNECTION) return onConnection
       let stmt = cache.get(sql)
       if (stmt) {
         cache.delete(sql)
@@ -27,4 +44,19 @@ export function cachingDatabase(db: BetterSqlite3.Database, maxStatements = 500)
       db.close()
     },
   }
+  return self
+}
+
+/**
+ * Runs `fn` synchronously on the SQLite connection behind `db` (a Kysely handle or an open
+ * transaction on a `cachingDatabase`), inside that transaction if it is one, and resolves
+ * with what `fn` returns. For hot loops that would otherwise pay Kysely's per-query cost
+ * (the reseal's row updates). `fn` must not keep the connection, and must not begin or end
+ * transactions.
+ */
+export async function onSqliteConnection<T>(db: Executor, fn: (connection: SqliteConnection) => T): Promise<T> {
+  const r = await db.executeQuery<{ result: T }>(CompiledQuery.raw(ON_CONNECTION, [fn]))
+  const row = r.rows[0]
+  if (!row) throw new Error('not a Coffer SQLite connection')
+  return row.result
 }

@@ -1,13 +1,15 @@
-import { randomBytes, randomUUID } from 'node:crypto'
-import { CompiledQuery, sql } from 'kysely'
+import { randomUUID } from 'node:crypto'
+import { sql } from 'kysely'
 import type { AuditActor, AuditLog } from '../audit/audit-log.js'
 import type { DataKeys } from '../crypto/data-keys.js'
-import { NONCE_LENGTH, open, seal, type DataKey } from '../crypto/envelope.js'
-import { ResealItemError, type ResealItem, type ResealWorkers } from '../crypto/reseal-workers.js'
+import type { DataKey } from '../crypto/envelope.js'
+import { FIELD_COMMENT, FIELD_VALUE, ResealBatchBuilder, ResealItemError, resealBatch, type ResealBatch } from '../crypto/reseal-batch.js'
+import type { ResealWorkers } from '../crypto/reseal-workers.js'
 import type { DataKeyScope } from '../crypto/key-provider.js'
 import type { Executor, Store } from '../storage/database.js'
 import { readInScope, SYSTEM_SCOPE } from '../storage/tenant-scope.js'
 import type { GroupCommitter } from '../storage/group-commit.js'
+import { onSqliteConnection } from '../storage/statement-cache.js'
 import type { KeyJobTable } from '../storage/schema.js'
 
 /** What the resealer needs from the running Coffer. */
@@ -36,37 +38,13 @@ export interface ResealObserver {
   error?(err: unknown, jobId: string): void
 }
 
-const updates = new Map<number, string>()
-function sqliteUpdate(n: number): string {
-  let text = updates.get(n)
-  if (!text) {
-    text = `UPDATE secret_versions SET value_ct = v.column3, comment_ct = v.column4, dek_version = ?
-      FROM (VALUES ${Array.from({ length: n }, () => '(?, ?, ?, ?, ?)').join(', ')}) AS v
-      WHERE secret_versions.secret_id = v.column1 AND secret_versions.version = v.column2
-        AND +secret_versions.dek_id = ? AND +secret_versions.dek_version = v.column5`
-    if (updates.size > 16) updates.clear()
-    updates.set(n, text)
-  }
-  return text
-}
-
-/** The same work as ResealWorkers, on this thread (no workers configured). */
-function resealInThread(items: ResealItem[], oldKeys: Map<number, DataKey>, next: DataKey): Buffer[] {
-  const nonces = randomBytes(NONCE_LENGTH * items.length)
-  return items.map((it, i) => {
-    let plain: Buffer
-    try {
-      plain = open(oldKeys.get(it.oldVersion)!, it.ct, it.binding)
-    } catch {
-      throw new ResealItemError(i)
-    }
-    try {
-      return seal(next, plain, it.binding, nonces.subarray(i * NONCE_LENGTH, (i + 1) * NONCE_LENGTH))
-    } finally {
-      plain.fill(0)
-    }
-  })
-}
+// @NOTE one prepared statement run per row, on the writer's connection inside the batch's
+// transaction: SQLite finds the row by rowid (read in the walk; `+` keeps it from choosing
+// an index) and checks it is still the same version under the same key. Measured on 300k
+// rows, update and commit: ~8 µs per row, against ~9.5 µs for one `UPDATE … FROM (VALUES …)`
+// per batch by primary key and ~10.5 µs for that form by rowid.
+const SQLITE_UPDATE = `UPDATE secret_versions SET value_ct = ?, comment_ct = ?, dek_version = ?
+  WHERE rowid = ? AND +secret_id = ? AND +version = ? AND +dek_id = ? AND +dek_version = ?`
 
 /** A reseal batch found the job no longer leased to this node. */
 class LeaseLost extends Error {}
@@ -78,9 +56,21 @@ class UnreadableVersion extends Error {
   }
 }
 
+/** The row whose ciphertext is item `index` of the batch built from `rows` (value before comment). */
+function rowOfItem(rows: Row[], index: number): Row {
+  let i = 0
+  for (const r of rows) {
+    if (r.value_ct !== null && i++ === index) return r
+    if (r.comment_ct !== null && i++ === index) return r
+  }
+  throw new RangeError('no such item in the batch')
+}
+
 const SYSTEM: AuditActor = { type: 'system', id: 'resealer', ip: '', userAgent: '' }
 
 interface Row {
+  /** SQLite's rowid (0 on PostgreSQL). */
+  rid: number
   secret_id: string
   version: number
   value_ct: Buffer | null
@@ -95,19 +85,24 @@ interface ReadBatch {
   oldKeys: Map<number, DataKey>
 }
 
+/** A batch resealed: its rows, and their new ciphertexts in `out` at the packed batch's offsets (value before comment). */
+interface Resealed {
+  rows: Row[]
+  batch: ResealBatch
+  out: Uint8Array
+}
+
+/** A batch read and handed to the reseal, not written yet. */
+interface InFlight {
+  batch: ReadBatch
+  resealed: Promise<Resealed>
+}
+
 /** Where the last batch read ended. */
 interface Cursor {
   dekVersion: number
   secretId: string
   version: number
-}
-
-interface Resealed {
-  secretId: string
-  version: number
-  oldVersion: number
-  value: Buffer | null
-  comment: Buffer | null
 }
 
 /**
@@ -212,9 +207,11 @@ export class Resealer {
     // @NOTE the reads and the AES work run outside any transaction (the AES work on worker
     // threads): the write lock is held only for each batch's short update, so requests' own
     // writes and audit entries do not queue behind a batch's crypto. Batches are pipelined:
-    // while batch n is written, batch n+1 is read (past a cursor, so it never re-reads rows
-    // whose update has not committed yet) and re-encrypted.
+    // batch n+1 is read (past a cursor, so it never re-reads rows whose update has not
+    // committed yet) and handed to the workers before batch n's write starts, so the workers
+    // re-encrypt n+1 while this thread writes n.
     let cursor: Cursor | null = null
+    let inFlight: InFlight | null = null
     let writing: Promise<{ done: number; total: number; resealed: number; writeMs: number } | { err: unknown }> | null = null
     const settle = async () => {
       if (!writing) return
@@ -230,7 +227,25 @@ export class Resealer {
         const c: Cursor | null = cursor
         const t0 = performance.now()
         const batch: ReadBatch = await readInScope(this.#d.store, job.workspace_id, (db) => this.#read(db, job, scope, c))
-        if (batch.rows.length === 0) {
+        const readMs = performance.now() - t0
+        let next: InFlight | null = null
+        if (batch.rows.length) {
+          const last: Row = batch.rows[batch.rows.length - 1]!
+          cursor = { dekVersion: last.dek_version!, secretId: last.secret_id, version: last.version }
+          next = { batch, resealed: this.#reseal(job, batch) }
+          // Awaited below, or dropped when an earlier batch fails: never an unhandled rejection.
+          next.resealed.catch(() => {})
+        }
+        if (inFlight) {
+          const { primary } = inFlight.batch
+          const out = await inFlight.resealed
+          await settle()
+          const w0 = performance.now()
+          writing = this.#d.committer.run((tx) => this.#apply(tx, job, scope, primary, out), job.workspace_id)
+            .then((r) => ({ ...r, resealed: out.rows.length, writeMs: performance.now() - w0 }), (err: unknown) => ({ err }))
+        }
+        inFlight = next
+        if (!inFlight) {
           await settle()
           const r = await this.#d.committer.run((tx) => this.#finish(tx, job, scope, batch.primary.version), job.workspace_id)
           if (r.finished) {
@@ -240,14 +255,6 @@ export class Resealer {
           cursor = null // something is still under an old version: one more pass from the start
           continue
         }
-        const readMs = performance.now() - t0
-        const last: Row = batch.rows[batch.rows.length - 1]!
-        cursor = { dekVersion: last.dek_version!, secretId: last.secret_id, version: last.version }
-        const out = await this.#reseal(job, batch)
-        await settle()
-        const w0 = performance.now()
-        writing = this.#d.committer.run((tx) => this.#apply(tx, job, scope, batch.primary, out), job.workspace_id)
-          .then((r) => ({ ...r, resealed: out.length, writeMs: performance.now() - w0 }), (err: unknown) => ({ err }))
         // Let requests interleave with a long reseal: yield, and pause in proportion to the
         // time this batch held the loop and the write lock (the previous write's, measured).
         const pause = (this.#d.pauseRatio ?? 1) * (readMs + this.#lastWriteMs)
@@ -267,7 +274,9 @@ export class Resealer {
       .where('id', '=', job.dek_id).where('workspace_id', '=', scope.workspaceId).where('state', '=', 'primary').executeTakeFirst()
     if (!p) throw new Error('the scope has no primary data key')
     const primary = await this.#d.dataKeys.byRef(db, p, scope)
-    let q = db.selectFrom('secret_versions').select(['secret_id', 'version', 'value_ct', 'comment_ct', 'dek_version'])
+    // SQLite's rowid lets the update find each row without its primary-key index.
+    const rid = this.#d.store.engine === 'sqlite' ? sql<number>`rowid` : sql<number>`0`
+    let q = db.selectFrom('secret_versions').select(['secret_id', 'version', 'value_ct', 'comment_ct', 'dek_version', rid.as('rid')])
       .where('dek_id', '=', job.dek_id).where('dek_version', '<', p.version)
       .where('workspace_id', '=', scope.workspaceId).where('environment_id', '=', scope.environmentId)
     if (after) q = q.where(sql<boolean>`(dek_version, secret_id, version) > (${after.dekVersion}, ${after.secretId}, ${after.version})`)
@@ -280,70 +289,87 @@ export class Resealer {
     return { primary, rows, oldKeys }
   }
 
-  /** Opens each ciphertext with its old key and seals it under the primary (same binding). */
-  async #reseal(job: KeyJobTable, batch: { primary: DataKey; rows: Row[]; oldKeys: Map<number, DataKey> }): Promise<Resealed[]> {
-    const scope = { workspaceId: job.workspace_id, projectId: job.project_id, environmentId: job.environment_id }
-    const items: ResealItem[] = []
-    const owners: Row[] = []
-    for (const r of batch.rows) {
-      for (const field of ['value', 'comment'] as const) {
-        const ct = field === 'value' ? r.value_ct : r.comment_ct
-        if (ct === null) continue
-        items.push({ ct, binding: { ...scope, recordId: r.secret_id, recordVersion: r.version, field }, oldVersion: r.dek_version! })
-        owners.push(r)
-      }
+  /**
+   * Opens each ciphertext with its old key and seals it under the primary (same binding): the
+   * rows go into one packed batch (value before comment, in row order), resealed on the worker
+   * threads or, without them, here.
+   */
+  async #reseal(job: KeyJobTable, batch: ReadBatch): Promise<Resealed> {
+    const { rows } = batch
+    let items = 0
+    let bytes = 0
+    for (const r of rows) {
+      if (r.value_ct !== null) { items++; bytes += r.value_ct.length }
+      if (r.comment_ct !== null) { items++; bytes += r.comment_ct.length }
     }
-    let sealed: Buffer[]
+    const b = new ResealBatchBuilder({ workspaceId: job.workspace_id, projectId: job.project_id, environmentId: job.environment_id }, items, bytes)
+    for (const r of rows) {
+      if (r.value_ct !== null) b.add(r.value_ct, r.secret_id, r.version, FIELD_VALUE, r.dek_version!)
+      if (r.comment_ct !== null) b.add(r.comment_ct, r.secret_id, r.version, FIELD_COMMENT, r.dek_version!)
+    }
+    const packed = b.build()
+    let out: Uint8Array
     try {
-      sealed = this.#d.workers ? await this.#d.workers.reseal(items, [...batch.oldKeys.values()], batch.primary) : resealInThread(items, batch.oldKeys, batch.primary)
+      if (this.#d.workers) {
+        out = await this.#d.workers.reseal(packed, [...batch.oldKeys.values()], batch.primary)
+      } else {
+        out = new Uint8Array(packed.cts.length)
+        resealBatch(packed, batch.oldKeys, batch.primary, out)
+      }
     } catch (err) {
-      if (err instanceof ResealItemError) throw new UnreadableVersion(owners[err.index]!.secret_id, owners[err.index]!.version)
+      if (err instanceof ResealItemError) {
+        const r = rowOfItem(rows, err.index)
+        throw new UnreadableVersion(r.secret_id, r.version)
+      }
       throw err
     }
-    const byRow = new Map<Row, Resealed>()
-    for (let i = 0; i < items.length; i++) {
-      const r = owners[i]!
-      let e = byRow.get(r)
-      if (!e) {
-        e = { secretId: r.secret_id, version: r.version, oldVersion: r.dek_version!, value: null, comment: null }
-        byRow.set(r, e)
-      }
-      if (items[i]!.binding.field === 'value') e.value = sealed[i]!
-      else e.comment = sealed[i]!
-    }
-    return [...byRow.values()]
+    return { rows, batch: packed, out }
   }
 
   /** One short transaction: renew the lease, write the batch, count its encryptions, advance the job. */
-  async #apply(tx: Executor, job: KeyJobTable, scope: DataKeyScope, key: DataKey, out: Resealed[]): Promise<{ done: number; total: number }> {
+  async #apply(tx: Executor, job: KeyJobTable, scope: DataKeyScope, key: DataKey, r: Resealed): Promise<{ done: number; total: number }> {
     const lease = await tx.updateTable('key_jobs').set({ lease_until: Date.now() + this.#d.leaseMs })
       .where('id', '=', job.id).where('lease_owner', '=', this.#node).where('state', '=', 'running')
       .returning(['done', 'total']).executeTakeFirst()
     if (!lease) throw new LeaseLost()
-    await this.#write(tx, job.dek_id, key.version, out)
-    const cts = out.reduce((n, r) => n + (r.value ? 1 : 0) + (r.comment ? 1 : 0), 0)
-    await this.#d.dataKeys.countEncryptions(tx, scope, key, cts)
-    const done = Number(lease.done) + out.length
+    await this.#write(tx, job.dek_id, key.version, r)
+    await this.#d.dataKeys.countEncryptions(tx, scope, key, r.batch.count)
+    const done = Number(lease.done) + r.rows.length
     await tx.updateTable('key_jobs').set({ done, updated_at: new Date().toISOString() }).where('id', '=', job.id).execute()
     return { done, total: Number(lease.total) }
   }
 
-  /** Updates a batch of rows in one statement; a row no longer under `oldVersion` is left alone. */
-  async #write(tx: Executor, dekId: string, version: number, rows: Resealed[]): Promise<void> {
+  /** Updates the batch's rows; a row no longer under the version it was read under is left alone. */
+  async #write(tx: Executor, dekId: string, version: number, { rows, batch, out }: Resealed): Promise<void> {
+    // Views of the new ciphertexts, row by row (items are in row order, value before comment).
+    let item = 0
+    const next = (ct: Buffer | null): Buffer | null => {
+      if (ct === null) return null
+      const view = Buffer.from(out.buffer, out.byteOffset + batch.offsets[item]!, batch.offsets[item + 1]! - batch.offsets[item]!)
+      item++
+      return view
+    }
     if (this.#d.store.engine === 'postgres') {
+      const values: Array<Buffer | null> = []
+      const comments: Array<Buffer | null> = []
+      for (const r of rows) {
+        values.push(next(r.value_ct))
+        comments.push(next(r.comment_ct))
+      }
       await sql`UPDATE secret_versions AS s SET value_ct = v.val, comment_ct = v.com, dek_version = ${version}
-        FROM unnest(${rows.map((r) => r.secretId)}::text[], ${rows.map((r) => r.version)}::int[], ${rows.map((r) => r.value)}::bytea[],
-          ${rows.map((r) => r.comment)}::bytea[], ${rows.map((r) => r.oldVersion)}::int[]) AS v(sid, ver, val, com, old)
+        FROM unnest(${rows.map((r) => r.secret_id)}::text[], ${rows.map((r) => r.version)}::int[], ${values}::bytea[],
+          ${comments}::bytea[], ${rows.map((r) => r.dek_version)}::int[]) AS v(sid, ver, val, com, old)
         WHERE s.secret_id = v.sid AND s.version = v.ver AND s.dek_id = ${dekId} AND s.dek_version = v.old`.execute(tx)
       return
     }
-    // @NOTE one statement with placeholders built once per batch size (Kysely's sql.join is
-    // slow for thousands of rows); `+` keeps SQLite from scanning the key's whole index and
-    // makes it look each row up by primary key.
-    const params: unknown[] = [version]
-    for (const r of rows) params.push(r.secretId, r.version, r.value, r.comment, r.oldVersion)
-    params.push(dekId)
-    await tx.executeQuery(CompiledQuery.raw(sqliteUpdate(rows.length), params))
+    await onSqliteConnection(tx, (conn) => {
+      const update = conn.prepare(SQLITE_UPDATE)
+      for (const r of rows) {
+        const value = next(r.value_ct)
+        const comment = next(r.comment_ct)
+        update.run(value, comment, version, r.rid, r.secret_id, r.version, dekId, r.dek_version)
+      }
+    })
   }
 
   /** Marks the job failed (keeping every key) and audits it; an operator must look. */
