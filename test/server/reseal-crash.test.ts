@@ -97,11 +97,19 @@ describe(`reseal survives kill -9 at ${KILLS} random points (SQLite, real server
     const total = rotated.body.job.total as number
     assert.equal(total, SECRETS + 200)
     const ciphertexts = inspectCount()
+    const jobPath = `${E.split('/projects/')[0]}/key-jobs/${jobId}`
     let lastDone = 0
     let midJob = 0
     for (let k = 0; k < KILLS; k++) {
-      // A random point: from right after start-up (the old lease still held) to well into the work.
-      await sleep(150 + Math.floor(Math.random() * 300))
+      // A random point in the work: once this server has resealed something (the killed node's
+      // lease ran out and it took the job over), within the next 0–100 ms. The first kill may
+      // also land right after start-up, before any progress.
+      for (const until = Date.now() + 10_000; k > 0 && Date.now() < until;) {
+        const j = (await call('GET', jobPath)).body.job as { state: string; done: number }
+        if (j.done > lastDone || j.state !== 'running') break
+        await sleep(10)
+      }
+      await sleep(Math.floor(Math.random() * 100))
       await killChild(server!.child)
       server = null
       const s = inspect()
