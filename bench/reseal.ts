@@ -13,7 +13,7 @@
 // (b) readers during a reseal, SQLite, a real `coffer server`: p99 of an audited single-secret
 //     read (GET …/secrets/KEY?reveal=true, 10 connections) for --duration seconds with the
 //     server idle, then for --duration seconds right after a rotation while the server
-//     reseals --versions versions with its default settings (batch 50; --server-batch N to change). Target: ≤ 2×.
+//     reseals --versions versions with its default settings (batch 25; --server-batch N to change). Target: ≤ 2×.
 //
 // Prints tables; exits 1 if any version fails to read back after the reseal.
 import { randomBytes, randomUUID } from 'node:crypto'
@@ -250,7 +250,7 @@ if (PARTS.includes('a')) {
     ['engine', 'versions', 'batch', 'seconds', 'versions/s', 'baseline: AES-GCM only, 1 thread', 'ratio', 'AES-GCM only, reseal workers', 'ratio', 'read back', 'target'], rows)
 }
 if (PARTS.includes('b')) {
-  printTable(`(b) audited single-secret reads (10 connections, ${DURATION} s) while the server reseals ${VERSIONS.toLocaleString('en')} versions (SQLite, batch ${A.get('server-batch') ?? '50, the default'})`,
+  printTable(`(b) audited single-secret reads (10 connections, ${DURATION} s) while the server reseals ${VERSIONS.toLocaleString('en')} versions (SQLite, batch ${A.get('server-batch') ?? '25, the default'})`,
     ['phase', 'req/s', 'p50 ms', 'p99 ms', 'failed', 'p99 vs idle', 'note'], await partB())
 }
 process.exit(0)

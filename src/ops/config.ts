@@ -241,7 +241,7 @@ export function buildConfig(env: ServerEnv, overrides: ConfigOverrides = {}, cwd
       rotationDays: int('COFFER_DEK_ROTATION_DAYS', env.COFFER_DEK_ROTATION_DAYS, 30, 0, 3650),
       maxEncryptions: int('COFFER_DEK_MAX_ENCRYPTIONS', env.COFFER_DEK_MAX_ENCRYPTIONS, 2_000_000_000, 1, 2 ** 31),
       checkIntervalMs: int('COFFER_KEY_ROTATION_CHECK_INTERVAL', env.COFFER_KEY_ROTATION_CHECK_INTERVAL, 60, 0, 86_400) * 1000,
-      resealBatch: int('COFFER_RESEAL_BATCH', env.COFFER_RESEAL_BATCH, 50, 1, 5000),
+      resealBatch: int('COFFER_RESEAL_BATCH', env.COFFER_RESEAL_BATCH, 25, 1, 5000),
       resealLeaseMs: int('COFFER_RESEAL_LEASE_MS', env.COFFER_RESEAL_LEASE_MS, 15_000, 200, 600_000),
     },
     rateLimit: rateLimitConfig(env),
