@@ -1,7 +1,6 @@
-import { existsSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
-import { fileURLToPath } from 'node:url'
-import { Worker } from 'node:worker_threads'
+import type { Worker } from 'node:worker_threads'
+import { startWorkerThread } from '../ops/worker-thread.js'
 import type { DataKey } from './envelope.js'
 import { ResealItemError, resealBatchTransferList, sliceResealBatch, type ResealBatch } from './reseal-batch.js'
 
@@ -19,15 +18,6 @@ export interface ResealRequest {
 export type ResealResponse = { id: number; out: Uint8Array } | { id: number; failed: number } | { id: number; error: string }
 
 const KEY_LENGTH = 32
-
-function workerUrl(): URL {
-  // From src/ (tsx) the worker is the .ts beside this file; in the bundle, dist/reseal-worker.js.
-  for (const rel of ['./reseal-worker.ts', './reseal-worker.js', '../reseal-worker.js']) {
-    const u = new URL(rel, import.meta.url)
-    if (existsSync(fileURLToPath(u))) return u
-  }
-  throw new Error('reseal-worker not found beside the code')
-}
 
 /**
  * A small pool of worker threads that re-encrypts batches of ciphertexts, so a reseal's AES
@@ -48,12 +38,7 @@ export class ResealWorkers {
   #start(): void {
     if (this.#workers.length) return
     for (let i = 0; i < this.#size; i++) {
-      const url = workerUrl()
-      // @NOTE from src/ (tests, benchmarks) the worker registers tsx itself: Node 20 workers
-      // do not inherit the parent's --import hooks.
-      const w = url.pathname.endsWith('.ts')
-        ? new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(url.href)}) })`, { eval: true })
-        : new Worker(url)
+      const w = startWorkerThread('reseal-worker', import.meta.url)
       w.unref()
       w.on('message', (res: ResealResponse) => {
         const p = this.#pending.get(res.id)
