@@ -7,7 +7,7 @@ import { EntryHasher, GENESIS_HASH, type AuditRecord } from './entry.js'
 import { CompactRange } from './merkle.js'
 import { insertNodes, packPeaks, unpackPeaks } from './tree-store.js'
 import { ChainVerifier, sameBytes, type ChainedRecord, type VerifyResult } from './verify.js'
-import type { VerifySource, VerifyWorkers } from './verify-workers.js'
+import { joinRuns, type VerifySource, type VerifyWorkers } from './verify-workers.js'
 
 /**
  * A sensitive value headed for the audit log. The log never stores it: it stores a keyed
@@ -278,16 +278,10 @@ export class AuditLog {
       const to = Math.min(tip.seq, from + w.chunk - 1)
       tasks.push({ source: w.source, workspaceId, fromSeq: from, toSeq: to, treeLeaves: Math.max(0, Math.min(to, treeSize) - (from - 1)) })
     }
-    const range = new CompactRange()
-    let prev: Uint8Array = GENESIS_HASH
-    for (const r of await w.pool.run(tasks)) {
-      if (!r.ok || !r.firstPrev || !r.lastHash || !sameBytes(r.firstPrev, prev)) return null
-      for (const p of r.peaks) range.pushSubtree(p.level, p.hash)
-      prev = r.lastHash
-    }
-    if (!sameBytes(prev, tip.hash)) return null
-    if (checkpoint && (range.size !== treeSize || !sameBytes(range.root(), checkpoint.rootHash))) return null
-    return { ok: true, checked: tip.seq, head: Buffer.from(prev).toString('hex') }
+    const joined = joinRuns(await w.pool.run(tasks))
+    if (!joined || !sameBytes(joined.last, tip.hash)) return null
+    if (checkpoint && (joined.range.size !== treeSize || !sameBytes(joined.range.root(), checkpoint.rootHash))) return null
+    return { ok: true, checked: tip.seq, head: Buffer.from(joined.last).toString('hex') }
   }
 
   /** Verifies on this thread, naming the first bad entry. */

@@ -1,9 +1,8 @@
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs'
 import { verifyCheckpoint } from './checkpoint.js'
-import { CompactRange } from './merkle.js'
 import { originOf, verifyExport, type AuditExport, type OfflineResult } from './offline.js'
 import { sameBytes } from './verify.js'
-import type { VerifyWorkers } from './verify-workers.js'
+import { joinRuns, type VerifyWorkers } from './verify-workers.js'
 
 // The export file on disk. It is one JSON document (coffer-audit-export/v1), laid out so
 // that it can be checked in parallel: everything but the entries on the first line, which
@@ -77,16 +76,10 @@ async function verifyByLines(path: string, buf: Buffer, trustedKey: string | und
       workspaceId: head.workspace.id, fromSeq: from, toSeq: to, treeLeaves: Math.max(0, Math.min(to, treeSize) - (from - 1)),
     })
   }
-  const range = new CompactRange()
-  let prev: Uint8Array = Buffer.alloc(32)
-  for (const r of await pool.run(tasks)) {
-    if (!r.ok || !r.firstPrev || !r.lastHash || !sameBytes(r.firstPrev, prev)) return null
-    for (const p of r.peaks) range.pushSubtree(p.level, p.hash)
-    prev = r.lastHash
-  }
-  if (range.size !== treeSize || !sameBytes(range.root(), signed.rootHash)) return null
+  const joined = joinRuns(await pool.run(tasks))
+  if (!joined || joined.range.size !== treeSize || !sameBytes(joined.range.root(), signed.rootHash)) return null
   return {
     ok: true, signatureOk: true, keyPinned: !!trustedKey, rootOk: true, treeSize, problems: [],
-    chain: { ok: true, checked: count, head: Buffer.from(prev).toString('hex') },
+    chain: { ok: true, checked: count, head: Buffer.from(joined.last).toString('hex') },
   }
 }

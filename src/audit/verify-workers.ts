@@ -2,6 +2,9 @@ import { availableParallelism } from 'node:os'
 import type { Worker } from 'node:worker_threads'
 import type { DatabaseConfig } from '../ops/config.js'
 import { startWorkerThread } from '../ops/worker-thread.js'
+import { GENESIS_HASH } from './entry.js'
+import { CompactRange } from './merkle.js'
+import { sameBytes } from './verify.js'
 
 // Full verification of a long audit log on several threads. The stored chain makes every
 // entry checkable on its own: hash_n = SHA-256(domain ‖ prev_hash_n ‖ bytes_n) needs only the
@@ -47,6 +50,22 @@ export interface RunResult {
   peaks: Array<{ level: number; hash: Uint8Array }>
   /** The worker could not read the log (then the caller verifies on its own thread). */
   error?: string
+}
+
+/**
+ * Joins runs verified in order: each must be good and start where the one before ended (the
+ * first after the genesis hash). Returns the tree of their leaves and the last entry's hash,
+ * or null.
+ */
+export function joinRuns(results: readonly RunResult[]): { range: CompactRange; last: Uint8Array } | null {
+  const range = new CompactRange()
+  let last: Uint8Array = GENESIS_HASH
+  for (const r of results) {
+    if (!r.ok || !r.firstPrev || !r.lastHash || !sameBytes(r.firstPrev, last)) return null
+    for (const p of r.peaks) range.pushSubtree(p.level, p.hash)
+    last = r.lastHash
+  }
+  return { range, last }
 }
 
 /**
