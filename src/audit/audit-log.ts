@@ -1,4 +1,5 @@
-import { createHmac, randomUUID } from 'node:crypto'
+import { createHmac } from 'node:crypto'
+import { newEntryId } from './entry-id.js'
 import type { Engine, Executor } from '../storage/database.js'
 import { QueryTemplate } from '../storage/query-template.js'
 import { onSqliteConnection } from '../storage/statement-cache.js'
@@ -202,8 +203,9 @@ export class AuditLog {
     // @NOTE FOR UPDATE serialises appenders of one workspace across nodes (PostgreSQL);
     // SQLite already has a single writer.
     const head = await this.#tip(tx, workspaceId)
+    const now = Date.now()
     const record: AuditRecord = {
-      workspaceId, seq: head.seq + 1, id: randomUUID(), time: new Date().toISOString(),
+      workspaceId, seq: head.seq + 1, id: newEntryId(now), time: new Date(now).toISOString(),
       actor: { type: actor.type, id: actor.id, ip: actor.ip, userAgent: actor.userAgent.slice(0, 512) },
       requestId, action: event.action, target: event.target, details,
     }
