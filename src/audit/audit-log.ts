@@ -1,12 +1,12 @@
 import { createHmac } from 'node:crypto'
-import { newEntryId } from './entry-id.js'
 import type { Engine, Executor } from '../storage/database.js'
 import { QueryTemplate } from '../storage/query-template.js'
 import { onSqliteConnection } from '../storage/statement-cache.js'
 import { canonicalJson, type Json } from './canonical-json.js'
 import { EntryHasher, GENESIS_HASH, type AuditRecord } from './entry.js'
+import { newEntryId } from './entry-id.js'
 import { CompactRange } from './merkle.js'
-import { insertNodes, packPeaks, unpackPeaks } from './tree-store.js'
+import { insertNodes, packPeaks, sqliteInsertNodes, unpackPeaks } from './tree-store.js'
 import { ChainVerifier, sameBytes, type ChainedRecord, type VerifyResult } from './verify.js'
 import { joinRuns, type VerifySource, type VerifyWorkers } from './verify-workers.js'
 
@@ -41,11 +41,6 @@ export interface AuditEvent {
 const SQLITE_INSERT_ENTRY = `INSERT INTO audit_entries (workspace_id, seq, id, time, actor_type, actor_id, actor_ip, actor_ua,
   request_id, action, target_type, target_id, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 const SQLITE_ADVANCE = 'UPDATE audit_heads SET seq = ?, hash = ?, peaks = ? WHERE workspace_id = ?'
-const nodeInserts: string[] = []
-/** INSERT of `n` audit_nodes rows (an append completes 1 to log2(size)+1 nodes). */
-function sqliteInsertNodes(n: number): string {
-  return (nodeInserts[n] ??= `INSERT INTO audit_nodes (workspace_id, level, idx, hash) VALUES ${Array.from({ length: n }, () => '(?, ?, ?, ?)').join(', ')}`)
-}
 
 /** Full verification on worker threads (AuditLog.useWorkers). */
 interface ParallelVerify {
@@ -261,7 +256,7 @@ export class AuditLog {
     const w = this.#workers
     if (w && tip.seq >= w.threshold) {
       const fast = await this.#verifyOnWorkers(w, workspaceId, tip, checkpoint).catch(() => null)
-      if (fast && (await this.#tailCheck(db, workspaceId, fast)) === fast) return fast
+      if (fast) return this.#tailCheck(db, workspaceId, fast)
     }
     return this.#tailCheck(db, workspaceId, await this.#verifyHere(db, workspaceId, tip, checkpoint))
   }

@@ -11,7 +11,7 @@
 //   index * 2^level. In a tree of size n it exists (is complete) iff (index + 1) * 2^level <= n.
 //   Perfect subtrees never change once complete, so they are what a log stores.
 
-import { createHash, timingSafeEqual } from 'node:crypto'
+import { timingSafeEqual } from 'node:crypto'
 import { isUint8Array } from '../crypto/encoding.js'
 import { sha256 as sha256Of } from '../crypto/sha256.js'
 
@@ -21,13 +21,12 @@ export const HASH_SIZE = 32
 const LEAF_PREFIX = Uint8Array.of(0x00)
 const MAX_U64 = (1n << 64n) - 1n
 
-function sha256(...parts: Uint8Array[]): Uint8Array {
-  const h = createHash('sha256')
-  for (const part of parts) h.update(part)
-  return new Uint8Array(h.digest())
+/** SHA-256 as a fresh plain Uint8Array (see the conventions above). */
+function sha256(data: Uint8Array): Uint8Array {
+  return new Uint8Array(sha256Of(data))
 }
 
-const EMPTY_ROOT_BYTES = sha256()
+const EMPTY_ROOT_BYTES = sha256(new Uint8Array(0))
 
 /**
  * MTH({}) = SHA-256 of the empty string (RFC 9162 §2.1.1), the root of the empty tree:
@@ -101,7 +100,7 @@ function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
  */
 export function leafHash(entry: Uint8Array): Uint8Array {
   if (!isUint8Array(entry)) throw new TypeError('entry must be a Uint8Array')
-  return sha256(LEAF_PREFIX, entry)
+  return sha256(Buffer.concat([LEAF_PREFIX, entry]))
 }
 
 /**
@@ -119,7 +118,7 @@ children[0] = 0x01
 function hashChildren(left: Uint8Array, right: Uint8Array): Uint8Array {
   children.set(left, 1)
   children.set(right, 1 + HASH_SIZE)
-  return new Uint8Array(sha256Of(children))
+  return sha256(children)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -34,6 +34,12 @@ function insertTemplate(count: number): QueryTemplate<string> {
   return t
 }
 
+/** The same INSERT of `n` rows as raw SQLite text, for an append on the connection itself (audit-log.ts). */
+const sqliteInserts: string[] = []
+export function sqliteInsertNodes(n: number): string {
+  return (sqliteInserts[n] ??= `INSERT INTO audit_nodes (workspace_id, level, idx, hash) VALUES ${Array.from({ length: n }, () => '(?, ?, ?, ?)').join(', ')}`)
+}
+
 /** Inserts the nodes an append completed. */
 export async function insertNodes(db: Executor, workspaceId: string, nodes: TreeNode[]): Promise<void> {
   if (!nodes.length) return
