@@ -1,4 +1,4 @@
-import { sha256 } from '../crypto/sha256.js'
+import { sha256, sha256Hex, sha256Latin1 } from '../crypto/sha256.js'
 import { canonicalJson, type Json } from './canonical-json.js'
 
 /** The genesis previous hash of every workspace's chain. */
@@ -73,25 +73,56 @@ const BYTES_AT = CHAIN_DOMAIN.length + HASH_LENGTH
  * An entry's chain hash and RFC 9162 leaf hash, computed from one scratch buffer: the entry's
  * bytes are written once, right after the chain domain and the previous hash, so the chain
  * hash is one SHA-256 over a contiguous slice; then the byte before them becomes 0x00 and the
- * leaf hash SHA-256(0x00 ‖ bytes) is another. Full verification does this for every entry.
- * Not reentrant: one instance per thread, used synchronously.
+ * leaf hash SHA-256(0x00 ‖ bytes) is another. Appends use `hash` (bytes); full verification
+ * uses `chainHex` and `leafLatin1`, whose string digests cost a third of a Buffer's (see
+ * crypto/sha256.ts). Not reentrant: one instance per thread, used synchronously.
  */
 export class EntryHasher {
   #buf = Buffer.allocUnsafe(16 * 1024)
+  #end = 0
+  #leafReady = false
 
   /** hash_n for `r` after `prevHash`, and its leaf hash when `withLeaf`. Throws like entryBytes. */
   hash(r: AuditRecord, prevHash: Uint8Array, withLeaf: boolean): { chain: Buffer; leaf: Buffer | null } {
     if (prevHash.length !== HASH_LENGTH) throw new TypeError('the previous hash must be 32 bytes')
+    this.#load(r)
+    this.#buf.set(prevHash, CHAIN_DOMAIN.length)
+    const chain = sha256(this.#buf.subarray(0, this.#end))
+    if (!withLeaf) return { chain, leaf: null }
+    this.#buf[BYTES_AT - 1] = 0x00
+    return { chain, leaf: sha256(this.#buf.subarray(BYTES_AT - 1, this.#end)) }
+  }
+
+  /**
+   * hash_n for `r` after the hash `prevHex` (64 hex digits), as 64 lowercase hex digits.
+   * Throws like entryBytes, or TypeError if prevHex is not a hash in hex.
+   */
+  chainHex(r: AuditRecord, prevHex: string): string {
+    this.#leafReady = false
+    this.#load(r)
+    if (prevHex.length !== 2 * HASH_LENGTH || this.#buf.write(prevHex, CHAIN_DOMAIN.length, 'hex') !== HASH_LENGTH) {
+      throw new TypeError('the previous hash must be 64 hex digits')
+    }
+    const chain = sha256Hex(this.#buf.subarray(0, this.#end))
+    this.#leafReady = true
+    return chain
+  }
+
+  /** The leaf hash of the entry chainHex just hashed, as a latin1 string (character i is byte i). */
+  leafLatin1(): string {
+    if (!this.#leafReady) throw new Error('leafLatin1 follows chainHex')
+    this.#leafReady = false
+    this.#buf[BYTES_AT - 1] = 0x00
+    return sha256Latin1(this.#buf.subarray(BYTES_AT - 1, this.#end))
+  }
+
+  /** Writes the chain domain and r's bytes into the scratch buffer, leaving room for the previous hash. */
+  #load(r: AuditRecord): void {
+    this.#leafReady = false
     const text = entryText(r)
     // UTF-8 takes at most 3 bytes per UTF-16 code unit.
     if (BYTES_AT + 3 * text.length > this.#buf.length) this.#buf = Buffer.allocUnsafe(BYTES_AT + 3 * text.length)
-    const buf = this.#buf
-    CHAIN_DOMAIN.copy(buf, 0)
-    buf.set(prevHash, CHAIN_DOMAIN.length)
-    const end = BYTES_AT + buf.write(text, BYTES_AT, 'utf8')
-    const chain = sha256(buf.subarray(0, end))
-    if (!withLeaf) return { chain, leaf: null }
-    buf[BYTES_AT - 1] = 0x00
-    return { chain, leaf: sha256(buf.subarray(BYTES_AT - 1, end)) }
+    CHAIN_DOMAIN.copy(this.#buf, 0)
+    this.#end = BYTES_AT + this.#buf.write(text, BYTES_AT, 'utf8')
   }
 }

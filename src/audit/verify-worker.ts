@@ -7,18 +7,27 @@ import BetterSqlite3 from 'better-sqlite3'
 import pg from 'pg'
 import { SCOPE_SETTING } from '../storage/tenant-scope.js'
 import type { ExportedEntry } from './offline.js'
-import { ChainVerifier, type ChainedRecord } from './verify.js'
+import type { AuditRecord } from './entry.js'
+import { ChainVerifier } from './verify.js'
 import type { RunResult, RunTask, VerifySource } from './verify-workers.js'
 
-const COLUMNS = 'workspace_id, seq, id, time, actor_type, actor_id, actor_ip, actor_ua, request_id, action, target_type, target_id, details, prev_hash, hash'
+// The workspace is the task's; both stored hashes come as one string of 128 lowercase hex
+// digits (a string costs a third of two Buffers), or NULL unless each is a 32-byte blob.
+const TEXT_COLUMNS = 'seq, id, time, actor_type, actor_id, actor_ip, actor_ua, request_id, action, target_type, target_id, details'
+const SQLITE_HASHES = "CASE WHEN typeof(prev_hash) = 'blob' AND length(prev_hash) = 32 AND typeof(hash) = 'blob' AND length(hash) = 32 THEN lower(hex(prev_hash || hash)) END"
+const POSTGRES_HASHES = "CASE WHEN octet_length(prev_hash) = 32 AND octet_length(hash) = 32 THEN encode(prev_hash || hash, 'hex') END"
 const PAGE = 10_000
 
-type RawRow = [string, number | string, string, string, string, string, string, string, string, string, string, string, string, Uint8Array, Uint8Array]
+type RawRow = [number | string, string, string, string, string, string, string, string, string, string, string, string, string | null]
 
-function record(r: RawRow): ChainedRecord {
+/** An entry as the verifier takes it, with its stored hashes in hex. */
+type HexRecord = AuditRecord & { prevHash: string; hash: string }
+
+function record(workspaceId: string, r: RawRow): HexRecord {
+  const hashes = r[12] ?? ''
   return {
-    workspaceId: r[0], seq: Number(r[1]), id: r[2], time: r[3], actor: { type: r[4], id: r[5], ip: r[6], userAgent: r[7] },
-    requestId: r[8], action: r[9], target: { type: r[10], id: r[11] }, details: r[12], prevHash: r[13], hash: r[14],
+    workspaceId, seq: Number(r[0]), id: r[1], time: r[2], actor: { type: r[3], id: r[4], ip: r[5], userAgent: r[6] },
+    requestId: r[7], action: r[8], target: { type: r[9], id: r[10] }, details: r[11], prevHash: hashes.slice(0, 64), hash: hashes.slice(64),
   }
 }
 
@@ -30,14 +39,14 @@ interface Reader {
 function sqliteReader(path: string): Reader {
   const db = new BetterSqlite3(path, { readonly: true, fileMustExist: true })
   db.pragma('busy_timeout = 5000')
-  const stmt = db.prepare(`SELECT ${COLUMNS} FROM audit_entries WHERE workspace_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ${PAGE}`).raw(true)
+  const stmt = db.prepare(`SELECT ${TEXT_COLUMNS}, ${SQLITE_HASHES} FROM audit_entries WHERE workspace_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ${PAGE}`).raw(true)
   return {
     async *pages(ws, from, to) {
       for (let after = from - 1; ;) {
         const rows = stmt.all(ws, after, to) as RawRow[]
         if (rows.length) yield rows
         if (rows.length < PAGE) return
-        after = Number(rows[rows.length - 1]![1])
+        after = Number(rows[rows.length - 1]![0])
       }
     },
   }
@@ -56,12 +65,12 @@ function postgresReader(url: string): Reader {
         await client.query('SELECT set_config($1, $2, true)', [SCOPE_SETTING, ws])
         for (let after = from - 1; ;) {
           const r = await client.query<RawRow>({
-            text: `SELECT ${COLUMNS} FROM audit_entries WHERE workspace_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT ${PAGE}`,
+            text: `SELECT ${TEXT_COLUMNS}, ${POSTGRES_HASHES} FROM audit_entries WHERE workspace_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT ${PAGE}`,
             values: [ws, after, to], rowMode: 'array',
           })
           if (r.rows.length) yield r.rows
           if (r.rows.length < PAGE) break
-          after = Number(r.rows[r.rows.length - 1]![1])
+          after = Number(r.rows[r.rows.length - 1]![0])
         }
       } finally {
         await client.query('COMMIT')
@@ -93,8 +102,10 @@ function exportFileRows(s: Extract<VerifySource, { engine: 'export-file' }>, wor
     if (!line) continue
     const e = JSON.parse(line) as ExportedEntry
     if (e.workspaceId !== workspaceId || typeof e.prevHash !== 'string' || typeof e.hash !== 'string') throw new Error('not an entry of this export')
-    rows.push([e.workspaceId, e.seq, e.id, e.time, e.actor?.type, e.actor?.id, e.actor?.ip, e.actor?.userAgent, e.requestId, e.action,
-      e.target?.type, e.target?.id, e.details, Buffer.from(e.prevHash, 'hex'), Buffer.from(e.hash, 'hex')] as RawRow)
+    // Hashes that are not 64 hex digits each become a pair that cannot verify.
+    const hashes = e.prevHash.length === 64 && e.hash.length === 64 ? e.prevHash + e.hash : null
+    rows.push([e.seq, e.id, e.time, e.actor?.type, e.actor?.id, e.actor?.ip, e.actor?.userAgent, e.requestId, e.action,
+      e.target?.type, e.target?.id, e.details, hashes] as RawRow)
   }
   return rows
 }
@@ -121,13 +132,12 @@ async function verifyRun(t: RunTask): Promise<RunResult> {
   // An empty run (VerifyWorkers.ready) only shows the thread is up.
   if (t.toSeq < t.fromSeq) return { id: t.id, ok: true, firstPrev: null, lastHash: null, peaks: [] }
   let v: ChainVerifier | null = null
-  let firstPrev: Uint8Array | null = null
-  let lastHash: Uint8Array | null = null
+  let firstPrev = ''
   let count = 0
   let ok = true
   for await (const rows of readerFor(t.source, t.workspaceId).pages(t.workspaceId, t.fromSeq, t.toSeq)) {
     for (const raw of rows) {
-      const r = record(raw)
+      const r = record(t.workspaceId, raw)
       if (!v) {
         firstPrev = r.prevHash
         v = new ChainVerifier({ treeSize: t.treeLeaves, start: { seq: t.fromSeq, prevHash: r.prevHash } })
@@ -136,15 +146,17 @@ async function verifyRun(t: RunTask): Promise<RunResult> {
         ok = false
         break
       }
-      lastHash = r.hash
       count++
     }
     if (!ok) break
   }
   ok &&= count === t.toSeq - t.fromSeq + 1 && v !== null && v.treeLeaves === t.treeLeaves
+  if (!ok || !v) return { id: t.id, ok: false, firstPrev: null, lastHash: null, peaks: [] }
+  // A good run's first entry's stored previous hash is the hash it was verified after; its last
+  // hash is the verifier's head, which equals the stored one.
   return {
-    id: t.id, ok, firstPrev, lastHash,
-    peaks: ok && v ? v.treePeaks().map((p) => ({ level: p.level, hash: p.hash })) : [],
+    id: t.id, ok, firstPrev: new Uint8Array(Buffer.from(firstPrev, 'hex')), lastHash: new Uint8Array(Buffer.from(v.result().head, 'hex')),
+    peaks: v.treePeaks().map((p) => ({ level: p.level, hash: p.hash })),
   }
 }
 

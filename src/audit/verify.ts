@@ -1,5 +1,6 @@
 import { EntryHasher, GENESIS_HASH, type AuditRecord } from './entry.js'
-import { CompactRange } from './merkle.js'
+import { Latin1Range } from './latin1-range.js'
+import type { TreeNode } from './merkle.js'
 
 /** An entry with the hashes stored beside it. */
 export interface ChainedRecord extends AuditRecord {
@@ -22,12 +23,19 @@ export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && Buffer.compare(a, b) === 0
 }
 
-/** Whether `stored` (bytes, or hex in either case) is the hash `computed`. */
-function matches(computed: Uint8Array, stored: Uint8Array | string): boolean {
-  if (typeof stored !== 'string') return stored instanceof Uint8Array && sameBytes(computed, stored)
-  // The export writes lowercase hex; any other spelling is decoded and compared.
-  return Buffer.from(computed.buffer, computed.byteOffset, computed.byteLength).toString('hex') === stored ||
-    (stored.length === 2 * computed.length && /^[0-9a-fA-F]*$/.test(stored) && sameBytes(computed, Buffer.from(stored, 'hex')))
+/** Whether `stored` (bytes, or hex in either case) is the hash `computedHex` (lowercase hex). */
+function matches(computedHex: string, stored: Uint8Array | string): boolean {
+  if (typeof stored === 'string') return stored === computedHex || (stored.length === computedHex.length && stored.toLowerCase() === computedHex)
+  return stored instanceof Uint8Array && stored.length === HASH_BYTES && Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength).toString('hex') === computedHex
+}
+
+const HASH_BYTES = 32
+const HEX_HASH = /^[0-9a-fA-F]{64}$/
+
+/** A hash given as bytes or hex, as lowercase hex; null unless it is 32 bytes. */
+function hexOf(hash: Uint8Array | string): string | null {
+  if (typeof hash === 'string') return HEX_HASH.test(hash) ? hash.toLowerCase() : null
+  return hash instanceof Uint8Array && hash.length === HASH_BYTES ? Buffer.from(hash.buffer, hash.byteOffset, hash.byteLength).toString('hex') : null
 }
 
 /**
@@ -38,21 +46,27 @@ function matches(computed: Uint8Array, stored: Uint8Array | string): boolean {
  */
 export class ChainVerifier {
   readonly #hasher = new EntryHasher()
-  readonly #range = new CompactRange()
+  readonly #range = new Latin1Range()
   readonly #treeSize: number
-  #prev: Uint8Array
+  /** The previous entry's hash, lowercase hex (see crypto/sha256.ts for why a string). */
+  #prev: string
   #expectSeq: number
   #checked = 0
   #bad: VerifyResult['firstBad']
+  /** The start hash given is not a hash: the first entry fails. */
+  #startBroken = false
 
   /**
    * `start` verifies a run that begins mid-chain: the sequence number of its first entry and
-   * the hash before it (a verifier of a whole chain starts at 1 after the genesis hash).
+   * the hash before it, as bytes or hex (a verifier of a whole chain starts at 1 after the
+   * genesis hash). A start hash that is not 32 bytes fails the run's first entry.
    */
-  constructor(opts: { treeSize?: number; start?: { seq: number; prevHash: Uint8Array } } = {}) {
+  constructor(opts: { treeSize?: number; start?: { seq: number; prevHash: Uint8Array | string } } = {}) {
     this.#treeSize = opts.treeSize ?? 0
     this.#expectSeq = opts.start?.seq ?? 1
-    this.#prev = opts.start?.prevHash ?? GENESIS_HASH
+    const prev = hexOf(opts.start?.prevHash ?? GENESIS_HASH)
+    this.#prev = prev ?? ''
+    if (prev === null) this.#startBroken = true
   }
 
   /**
@@ -65,16 +79,16 @@ export class ChainVerifier {
     if (r.seq !== this.#expectSeq) {
       return this.#fail(r, r.seq > this.#expectSeq ? `entry ${this.#expectSeq} is missing` : `entry ${r.seq} is out of order`)
     }
-    if (!matches(this.#prev, r.prevHash)) return this.#fail(r, 'its previous hash does not match the entry before it')
-    let h: { chain: Buffer; leaf: Buffer | null }
+    if (this.#startBroken || !matches(this.#prev, r.prevHash)) return this.#fail(r, 'its previous hash does not match the entry before it')
+    let chain: string
     try {
-      h = this.#hasher.hash(r, this.#prev, this.#range.size < this.#treeSize)
+      chain = this.#hasher.chainHex(r, this.#prev)
     } catch {
       return this.#fail(r, 'it cannot be serialised')
     }
-    if (!matches(h.chain, r.hash)) return this.#fail(r, 'its content does not match its hash')
-    if (h.leaf) this.#range.pushOwned(h.leaf)
-    this.#prev = h.chain
+    if (!matches(chain, r.hash)) return this.#fail(r, 'its content does not match its hash')
+    if (this.#range.size < this.#treeSize) this.#range.push(this.#hasher.leafLatin1())
+    this.#prev = chain
     this.#expectSeq++
     return true
   }
@@ -95,12 +109,12 @@ export class ChainVerifier {
   }
 
   /** The tree's right edge so far (perfect subtrees, leftmost first). */
-  treePeaks(): ReturnType<CompactRange['peaks']> {
+  treePeaks(): TreeNode[] {
     return this.#range.peaks()
   }
 
   result(): VerifyResult {
-    return { ok: !this.#bad, checked: this.#checked, head: Buffer.from(this.#prev).toString('hex'), ...(this.#bad ? { firstBad: this.#bad } : {}) }
+    return { ok: !this.#bad, checked: this.#checked, head: this.#prev, ...(this.#bad ? { firstBad: this.#bad } : {}) }
   }
 }
 

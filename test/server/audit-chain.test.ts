@@ -258,6 +258,14 @@ function suite(engine: EngineName): void {
         await db(h).updateTable('audit_entries').set({ prev_hash: randomBytes(32) }).where('workspace_id', '=', h.a.id).where('seq', '=', 3).execute()
         return { firstBad: 3 }
       }],
+      ['a byte moved from one stored hash into the other', async (h) => {
+        // prev_hash ‖ hash stays the same 64 bytes, so a verifier reading the two as one string
+        // would see nothing; each must be 32 bytes on its own.
+        const row = await db(h).selectFrom('audit_entries').select(['prev_hash', 'hash']).where('workspace_id', '=', h.a.id).where('seq', '=', 4).executeTakeFirstOrThrow()
+        const joined = Buffer.concat([row.prev_hash, row.hash])
+        await db(h).updateTable('audit_entries').set({ prev_hash: joined.subarray(0, 31), hash: joined.subarray(31) }).where('workspace_id', '=', h.a.id).where('seq', '=', 4).execute()
+        return { firstBad: 4 }
+      }],
       ['a recomputed hash on an edited entry', async (h) => {
         // Editing an entry and fixing up its own hash still breaks the link from the next one.
         const row = await db(h).selectFrom('audit_entries').selectAll().where('workspace_id', '=', h.a.id).where('seq', '=', 4).executeTakeFirstOrThrow()
