@@ -1,4 +1,4 @@
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs'
+import { closeSync, openSync, readFileSync, readSync, writeSync } from 'node:fs'
 import { verifyCheckpoint } from './checkpoint.js'
 import { originOf, verifyExport, type AuditExport, type OfflineResult } from './offline.js'
 import { sameBytes } from './verify.js'
@@ -37,7 +37,7 @@ export function writeExportFile(path: string, exp: AuditExport): void {
 }
 
 /** Entries verified per worker task (a power of two, so each run is whole subtrees of the tree). */
-export const EXPORT_RUN = 16_384
+export const EXPORT_RUN = 8192
 
 /**
  * Verifies an export file: on `pool`'s threads when the file has the layout above and at
@@ -45,20 +45,54 @@ export const EXPORT_RUN = 16_384
  * thread. Throws only when the file cannot be read or is not JSON.
  */
 export async function verifyExportFile(path: string, trustedKey: string | undefined, pool: VerifyWorkers | null, run = EXPORT_RUN): Promise<OfflineResult> {
-  const buf = readFileSync(path)
-  const fast = pool ? await verifyByLines(path, buf, trustedKey, pool, run).catch(() => null) : null
-  return fast ?? verifyExport(JSON.parse(buf.toString('utf8')) as AuditExport, trustedKey)
+  const fast = pool ? await verifyByLines(path, trustedKey, pool, run).catch(() => null) : null
+  return fast ?? verifyExport(JSON.parse(readFileSync(path, 'utf8')) as AuditExport, trustedKey)
+}
+
+/**
+ * Where each line of a file starts (the last entry is the file's size), read through one
+ * reused buffer: the threads read the lines themselves, so this thread never holds the file.
+ */
+function lineStarts(fd: number): number[] {
+  const starts: number[] = [0]
+  const buf = Buffer.allocUnsafe(1 << 20)
+  let at = 0
+  for (let n; (n = readSync(fd, buf, 0, buf.length, at)) > 0; at += n) {
+    const chunk = n === buf.length ? buf : buf.subarray(0, n)
+    for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) starts.push(at + i + 1)
+  }
+  if (starts[starts.length - 1] !== at) starts.push(at)
+  return starts
+}
+
+/** Bytes start … end of a file as UTF-8 text. */
+function readText(fd: number, start: number, end: number): string {
+  const buf = Buffer.allocUnsafe(end - start)
+  for (let got = 0, n; got < buf.length; got += n) {
+    n = readSync(fd, buf, got, buf.length - got, start + got)
+    if (n === 0) throw new Error('the export file is shorter than it was')
+  }
+  return buf.toString('utf8')
 }
 
 /** The parallel check; null when the layout is not the one above or anything does not verify. */
-async function verifyByLines(path: string, buf: Buffer, trustedKey: string | undefined, pool: VerifyWorkers, run: number): Promise<OfflineResult | null> {
-  // Line starts: the header, each entry, the closing line.
-  const starts: number[] = [0]
-  for (let i = buf.indexOf(10); i !== -1 && i + 1 < buf.length; i = buf.indexOf(10, i + 1)) starts.push(i + 1)
-  const count = starts.length - 2
+async function verifyByLines(path: string, trustedKey: string | undefined, pool: VerifyWorkers, run: number): Promise<OfflineResult | null> {
+  // Line starts: the header, each entry, the closing line, and the end of the file.
+  const fd = openSync(path, 'r')
+  let starts: number[]
+  let headLine: string
+  let tail: string
+  try {
+    starts = lineStarts(fd)
+    if (starts.length < 4) return null
+    headLine = readText(fd, 0, starts[1]! - 1)
+    tail = readText(fd, starts[starts.length - 2]!, starts[starts.length - 1]!)
+  } finally {
+    closeSync(fd)
+  }
+  const count = starts.length - 3
   if (count < 2 * run) return null
-  const headLine = buf.toString('utf8', 0, starts[1]! - 1)
-  if (!headLine.endsWith(HEAD_END) || buf.toString('utf8', starts[count + 1]!).trimEnd() !== TAIL) return null
+  if (!headLine.endsWith(HEAD_END) || tail.trimEnd() !== TAIL) return null
   const head = JSON.parse(headLine + TAIL) as AuditExport
   if (head.format !== 'coffer-audit-export/v1' || typeof head.workspace?.id !== 'string') return null
   const key = trustedKey ?? head.publicKey

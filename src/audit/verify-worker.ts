@@ -16,7 +16,7 @@ import type { RunResult, RunTask, VerifySource } from './verify-workers.js'
 const TEXT_COLUMNS = 'seq, id, time, actor_type, actor_id, actor_ip, actor_ua, request_id, action, target_type, target_id, details'
 const SQLITE_HASHES = "CASE WHEN typeof(prev_hash) = 'blob' AND length(prev_hash) = 32 AND typeof(hash) = 'blob' AND length(hash) = 32 THEN lower(hex(prev_hash || hash)) END"
 const POSTGRES_HASHES = "CASE WHEN octet_length(prev_hash) = 32 AND octet_length(hash) = 32 THEN encode(prev_hash || hash, 'hex') END"
-const PAGE = 10_000
+const PAGE = 1024
 
 type RawRow = [number | string, string, string, string, string, string, string, string, string, string, string, string, string | null]
 
@@ -31,9 +31,13 @@ function record(workspaceId: string, r: RawRow): HexRecord {
   }
 }
 
-/** Reads seqs from … to of a workspace in order, a page at a time. */
+/**
+ * Reads seqs from … to of a workspace in order, a page of entries at a time. Pages are small
+ * so that entries die young: a run's whole page list kept alive got promoted out of the young
+ * generation, and garbage collection then cost as much as the hashing.
+ */
 interface Reader {
-  pages(workspaceId: string, from: number, to: number): AsyncIterable<RawRow[]>
+  pages(workspaceId: string, from: number, to: number): AsyncIterable<HexRecord[]>
 }
 
 function sqliteReader(path: string): Reader {
@@ -44,7 +48,7 @@ function sqliteReader(path: string): Reader {
     async *pages(ws, from, to) {
       for (let after = from - 1; ;) {
         const rows = stmt.all(ws, after, to) as RawRow[]
-        if (rows.length) yield rows
+        if (rows.length) yield rows.map((r) => record(ws, r))
         if (rows.length < PAGE) return
         after = Number(rows[rows.length - 1]![0])
       }
@@ -68,7 +72,7 @@ function postgresReader(url: string): Reader {
             text: `SELECT ${TEXT_COLUMNS}, ${POSTGRES_HASHES} FROM audit_entries WHERE workspace_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT ${PAGE}`,
             values: [ws, after, to], rowMode: 'array',
           })
-          if (r.rows.length) yield r.rows
+          if (r.rows.length) yield r.rows.map((row) => record(ws, row))
           if (r.rows.length < PAGE) break
           after = Number(r.rows[r.rows.length - 1]![0])
         }
@@ -80,10 +84,11 @@ function postgresReader(url: string): Reader {
 }
 
 /**
- * The entries on lines byteStart … byteEnd of an export file, parsed into rows. An entry of
- * another workspace is given as a row that cannot verify (verifyExport names it).
+ * The entries on lines byteStart … byteEnd of an export file, parsed a page at a time. An
+ * entry is given to the verifier as parsed (as verifyExport does); one of another workspace,
+ * or whose hashes are not strings, stops the run (verifyExport then names it).
  */
-function exportFileRows(s: Extract<VerifySource, { engine: 'export-file' }>, workspaceId: string): RawRow[] {
+async function* exportFilePages(s: Extract<VerifySource, { engine: 'export-file' }>, workspaceId: string): AsyncIterable<HexRecord[]> {
   const buf = Buffer.allocUnsafe(s.byteEnd - s.byteStart)
   const fd = openSync(s.path, 'r')
   try {
@@ -96,28 +101,29 @@ function exportFileRows(s: Extract<VerifySource, { engine: 'export-file' }>, wor
   } finally {
     closeSync(fd)
   }
-  const rows: RawRow[] = []
-  for (let line of buf.toString('utf8').split('\n')) {
-    if (line.endsWith(',')) line = line.slice(0, -1)
+  const text = buf.toString('utf8')
+  let page: HexRecord[] = []
+  for (let at = 0; at < text.length;) {
+    let end = text.indexOf('\n', at)
+    if (end === -1) end = text.length
+    const line = text.charCodeAt(end - 1) === 44 /* , */ ? text.slice(at, end - 1) : text.slice(at, end)
+    at = end + 1
     if (!line) continue
     const e = JSON.parse(line) as ExportedEntry
-    if (e.workspaceId !== workspaceId || typeof e.prevHash !== 'string' || typeof e.hash !== 'string') throw new Error('not an entry of this export')
-    // Hashes that are not 64 hex digits each become a pair that cannot verify.
-    const hashes = e.prevHash.length === 64 && e.hash.length === 64 ? e.prevHash + e.hash : null
-    rows.push([e.seq, e.id, e.time, e.actor?.type, e.actor?.id, e.actor?.ip, e.actor?.userAgent, e.requestId, e.action,
-      e.target?.type, e.target?.id, e.details, hashes] as RawRow)
+    if (e?.workspaceId !== workspaceId || typeof e.prevHash !== 'string' || typeof e.hash !== 'string') throw new Error('not an entry of this export')
+    page.push(e as HexRecord)
+    if (page.length === PAGE) {
+      yield page
+      page = []
+    }
   }
-  return rows
+  if (page.length) yield page
 }
 
 const readers = new Map<string, Reader>()
 function readerFor(s: VerifySource, workspaceId: string): Reader {
   if (s.engine === 'export-file') {
-    return {
-      async *pages() {
-        yield exportFileRows(s, workspaceId)
-      },
-    }
+    return { pages: () => exportFilePages(s, workspaceId) }
   }
   const key = s.engine === 'sqlite' ? `sqlite:${s.path}` : s.url
   let r = readers.get(key)
@@ -136,8 +142,7 @@ async function verifyRun(t: RunTask): Promise<RunResult> {
   let count = 0
   let ok = true
   for await (const rows of readerFor(t.source, t.workspaceId).pages(t.workspaceId, t.fromSeq, t.toSeq)) {
-    for (const raw of rows) {
-      const r = record(t.workspaceId, raw)
+    for (const r of rows) {
       if (!v) {
         firstPrev = r.prevHash
         v = new ChainVerifier({ treeSize: t.treeLeaves, start: { seq: t.fromSeq, prevHash: r.prevHash } })
