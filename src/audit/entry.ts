@@ -44,6 +44,45 @@ export function entryText(r: AuditRecord): string {
     `"target":{"id":${s(t.id)},"type":${s(t.type)}},"time":${s(r.time)},"v":1,"workspace":${s(r.workspaceId)}}`
 }
 
+// entryText's layout as data: the text before each field, the audit_entries column it comes
+// from, and how it is written (a JSON string, details as stored, the integer seq).
+const TEXT_LAYOUT: ReadonlyArray<readonly [before: string, column: string, kind: 'string' | 'raw' | 'int']> = [
+  ['{"action":', 'action', 'string'],
+  [',"actor":{"id":', 'actor_id', 'string'],
+  [',"ip":', 'actor_ip', 'string'],
+  [',"type":', 'actor_type', 'string'],
+  [',"userAgent":', 'actor_ua', 'string'],
+  ['},"details":', 'details', 'raw'],
+  [',"id":', 'id', 'string'],
+  [',"requestId":', 'request_id', 'string'],
+  [',"seq":', 'seq', 'int'],
+  [',"target":{"id":', 'target_id', 'string'],
+  [',"type":', 'target_type', 'string'],
+  ['},"time":', 'time', 'string'],
+  [',"v":1,"workspace":', 'workspace_id', 'string'],
+]
+
+/**
+ * A SQL expression over an audit_entries row that the database evaluates to entryText of the
+ * row (tested on both engines against entryText), or NULL when a column has a type entryText
+ * could not have been computed over. Full verification's threads read it instead of the
+ * columns: the database builds the text in C, so the thread has one string per row to hash.
+ *
+ * @NOTE this is sound without trusting the database's JSON encoder: a row passes only if
+ * SHA-256(domain ‖ prev ‖ text) is its stored hash, i.e. the text is the very bytes hashed at
+ * append. Those are a JSON document, and a JSON string decodes to one value, so each column
+ * holds the value that was hashed. An encoder that differed from JSON.stringify on some value
+ * could only fail a good row, and every failure is checked again by the one-thread path.
+ */
+export function entryTextSql(engine: 'sqlite' | 'postgres'): string {
+  const lit = (text: string) => `'${text.replaceAll("'", "''")}'`
+  const field = (column: string, kind: 'string' | 'raw' | 'int') =>
+    kind === 'raw' ? column : kind === 'int' ? (engine === 'sqlite' ? column : `${column}::text`) : (engine === 'sqlite' ? `json_quote(${column})` : `to_json(${column})::text`)
+  const text = [...TEXT_LAYOUT.map(([before, column, kind]) => `${lit(before)} || ${field(column, kind)}`), lit('}')].join(' || ')
+  // SQLite's columns take any type: only text details and an integer seq are what entryText saw.
+  return engine === 'sqlite' ? `CASE WHEN typeof(details) = 'text' AND typeof(seq) = 'integer' THEN ${text} END` : `(${text})`
+}
+
 /** The same bytes by the general canonicalJson (the reference entryBytes is tested against). */
 export function entryBytesReference(r: AuditRecord): Buffer {
   const doc: Json = {
@@ -85,7 +124,7 @@ export class EntryHasher {
   /** hash_n for `r` after `prevHash`, and its leaf hash when `withLeaf`. Throws like entryBytes. */
   hash(r: AuditRecord, prevHash: Uint8Array, withLeaf: boolean): { chain: Buffer; leaf: Buffer | null } {
     if (prevHash.length !== HASH_LENGTH) throw new TypeError('the previous hash must be 32 bytes')
-    this.#load(r)
+    this.#load(entryText(r))
     this.#buf.set(prevHash, CHAIN_DOMAIN.length)
     const chain = sha256(this.#buf.subarray(0, this.#end))
     if (!withLeaf) return { chain, leaf: null }
@@ -98,8 +137,13 @@ export class EntryHasher {
    * Throws like entryBytes, or TypeError if prevHex is not a hash in hex.
    */
   chainHex(r: AuditRecord, prevHex: string): string {
+    return this.chainHexOfText(entryText(r), prevHex)
+  }
+
+  /** chainHex for an entry given as its canonical text (entryText, or entryTextSql's value). */
+  chainHexOfText(text: string, prevHex: string): string {
     this.#leafReady = false
-    this.#load(r)
+    this.#load(text)
     if (prevHex.length !== 2 * HASH_LENGTH || this.#buf.write(prevHex, CHAIN_DOMAIN.length, 'hex') !== HASH_LENGTH) {
       throw new TypeError('the previous hash must be 64 hex digits')
     }
@@ -116,10 +160,9 @@ export class EntryHasher {
     return sha256Latin1(this.#buf.subarray(BYTES_AT - 1, this.#end))
   }
 
-  /** Writes the chain domain and r's bytes into the scratch buffer, leaving room for the previous hash. */
-  #load(r: AuditRecord): void {
+  /** Writes the chain domain and an entry's text as UTF-8 into the scratch buffer, leaving room for the previous hash. */
+  #load(text: string): void {
     this.#leafReady = false
-    const text = entryText(r)
     // UTF-8 takes at most 3 bytes per UTF-16 code unit.
     if (BYTES_AT + 3 * text.length > this.#buf.length) this.#buf = Buffer.allocUnsafe(BYTES_AT + 3 * text.length)
     CHAIN_DOMAIN.copy(this.#buf, 0)

@@ -7,29 +7,18 @@ import BetterSqlite3 from 'better-sqlite3'
 import pg from 'pg'
 import { SCOPE_SETTING } from '../storage/tenant-scope.js'
 import type { ExportedEntry } from './offline.js'
-import type { AuditRecord } from './entry.js'
+import { entryText, entryTextSql } from './entry.js'
 import { ChainVerifier } from './verify.js'
 import type { RunResult, RunTask, VerifySource } from './verify-workers.js'
 
-// The workspace is the task's; both stored hashes come as one string of 128 lowercase hex
-// digits (a string costs a third of two Buffers), or NULL unless each is a 32-byte blob.
-const TEXT_COLUMNS = 'seq, id, time, actor_type, actor_id, actor_ip, actor_ua, request_id, action, target_type, target_id, details'
+// Each row comes as [seq, canonical text, hashes]: the database builds the entry's canonical
+// text (entryTextSql), and both stored hashes come as one string of 128 lowercase hex digits
+// (a string costs a third of two Buffers), or NULL unless each is a 32-byte blob.
 const SQLITE_HASHES = "CASE WHEN typeof(prev_hash) = 'blob' AND length(prev_hash) = 32 AND typeof(hash) = 'blob' AND length(hash) = 32 THEN lower(hex(prev_hash || hash)) END"
 const POSTGRES_HASHES = "CASE WHEN octet_length(prev_hash) = 32 AND octet_length(hash) = 32 THEN encode(prev_hash || hash, 'hex') END"
 const PAGE = 1024
 
-type RawRow = [number | string, string, string, string, string, string, string, string, string, string, string, string, string | null]
-
-/** An entry as the verifier takes it, with its stored hashes in hex. */
-type HexRecord = AuditRecord & { prevHash: string; hash: string }
-
-function record(workspaceId: string, r: RawRow): HexRecord {
-  const hashes = r[12] ?? ''
-  return {
-    workspaceId, seq: Number(r[0]), id: r[1], time: r[2], actor: { type: r[3], id: r[4], ip: r[5], userAgent: r[6] },
-    requestId: r[7], action: r[8], target: { type: r[9], id: r[10] }, details: r[11], prevHash: hashes.slice(0, 64), hash: hashes.slice(64),
-  }
-}
+type Row = [seq: number | string, text: string | null, hashes: string | null]
 
 /**
  * Reads seqs from … to of a workspace in order, a page of entries at a time. Pages are small
@@ -37,18 +26,18 @@ function record(workspaceId: string, r: RawRow): HexRecord {
  * generation, and garbage collection then cost as much as the hashing.
  */
 interface Reader {
-  pages(workspaceId: string, from: number, to: number): AsyncIterable<HexRecord[]>
+  pages(workspaceId: string, from: number, to: number): AsyncIterable<Row[]>
 }
 
 function sqliteReader(path: string): Reader {
   const db = new BetterSqlite3(path, { readonly: true, fileMustExist: true })
   db.pragma('busy_timeout = 5000')
-  const stmt = db.prepare(`SELECT ${TEXT_COLUMNS}, ${SQLITE_HASHES} FROM audit_entries WHERE workspace_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ${PAGE}`).raw(true)
+  const stmt = db.prepare(`SELECT seq, ${entryTextSql('sqlite')}, ${SQLITE_HASHES} FROM audit_entries WHERE workspace_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ${PAGE}`).raw(true)
   return {
     async *pages(ws, from, to) {
       for (let after = from - 1; ;) {
-        const rows = stmt.all(ws, after, to) as RawRow[]
-        if (rows.length) yield rows.map((r) => record(ws, r))
+        const rows = stmt.all(ws, after, to) as Row[]
+        if (rows.length) yield rows
         if (rows.length < PAGE) return
         after = Number(rows[rows.length - 1]![0])
       }
@@ -68,11 +57,11 @@ function postgresReader(url: string): Reader {
       try {
         await client.query('SELECT set_config($1, $2, true)', [SCOPE_SETTING, ws])
         for (let after = from - 1; ;) {
-          const r = await client.query<RawRow>({
-            text: `SELECT ${TEXT_COLUMNS}, ${POSTGRES_HASHES} FROM audit_entries WHERE workspace_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT ${PAGE}`,
+          const r = await client.query<Row>({
+            text: `SELECT seq, ${entryTextSql('postgres')}, ${POSTGRES_HASHES} FROM audit_entries WHERE workspace_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT ${PAGE}`,
             values: [ws, after, to], rowMode: 'array',
           })
-          if (r.rows.length) yield r.rows.map((row) => record(ws, row))
+          if (r.rows.length) yield r.rows
           if (r.rows.length < PAGE) break
           after = Number(r.rows[r.rows.length - 1]![0])
         }
@@ -84,11 +73,12 @@ function postgresReader(url: string): Reader {
 }
 
 /**
- * The entries on lines byteStart … byteEnd of an export file, parsed a page at a time. An
- * entry is given to the verifier as parsed (as verifyExport does); one of another workspace,
- * or whose hashes are not strings, stops the run (verifyExport then names it).
+ * The entries on lines byteStart … byteEnd of an export file, parsed a page at a time into
+ * rows with their canonical text (entryText of the entry as parsed, as verifyExport computes
+ * it). An entry of another workspace, or whose hashes are not strings, stops the run
+ * (verifyExport then names it).
  */
-async function* exportFilePages(s: Extract<VerifySource, { engine: 'export-file' }>, workspaceId: string): AsyncIterable<HexRecord[]> {
+async function* exportFilePages(s: Extract<VerifySource, { engine: 'export-file' }>, workspaceId: string): AsyncIterable<Row[]> {
   const buf = Buffer.allocUnsafe(s.byteEnd - s.byteStart)
   const fd = openSync(s.path, 'r')
   try {
@@ -102,7 +92,7 @@ async function* exportFilePages(s: Extract<VerifySource, { engine: 'export-file'
     closeSync(fd)
   }
   const text = buf.toString('utf8')
-  let page: HexRecord[] = []
+  let page: Row[] = []
   for (let at = 0; at < text.length;) {
     let end = text.indexOf('\n', at)
     if (end === -1) end = text.length
@@ -111,13 +101,22 @@ async function* exportFilePages(s: Extract<VerifySource, { engine: 'export-file'
     if (!line) continue
     const e = JSON.parse(line) as ExportedEntry
     if (e?.workspaceId !== workspaceId || typeof e.prevHash !== 'string' || typeof e.hash !== 'string') throw new Error('not an entry of this export')
-    page.push(e as HexRecord)
+    page.push([typeof e.seq === 'number' ? e.seq : Number.NaN, textOf(e), e.prevHash.length === 64 && e.hash.length === 64 ? e.prevHash + e.hash : null])
     if (page.length === PAGE) {
       yield page
       page = []
     }
   }
   if (page.length) yield page
+}
+
+/** entryText of a parsed entry; null when it cannot be serialised (a field missing, say). */
+function textOf(e: ExportedEntry): string | null {
+  try {
+    return entryText(e)
+  } catch {
+    return null
+  }
 }
 
 const readers = new Map<string, Reader>()
@@ -142,12 +141,14 @@ async function verifyRun(t: RunTask): Promise<RunResult> {
   let count = 0
   let ok = true
   for await (const rows of readerFor(t.source, t.workspaceId).pages(t.workspaceId, t.fromSeq, t.toSeq)) {
-    for (const r of rows) {
+    for (const [seq, text, hashes] of rows) {
+      // Hashes that are not two 32-byte values compare with nothing.
+      const prevHash = hashes ? hashes.slice(0, 64) : ''
       if (!v) {
-        firstPrev = r.prevHash
-        v = new ChainVerifier({ treeSize: t.treeLeaves, start: { seq: t.fromSeq, prevHash: r.prevHash } })
+        firstPrev = prevHash
+        v = new ChainVerifier({ treeSize: t.treeLeaves, start: { seq: t.fromSeq, prevHash } })
       }
-      if (!v.push(r)) {
+      if (!v.pushText(Number(seq), text, prevHash, hashes ? hashes.slice(64) : '')) {
         ok = false
         break
       }

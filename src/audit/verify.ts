@@ -1,4 +1,4 @@
-import { EntryHasher, GENESIS_HASH, type AuditRecord } from './entry.js'
+import { EntryHasher, entryText, GENESIS_HASH, type AuditRecord } from './entry.js'
 import { Latin1Range } from './latin1-range.js'
 import type { TreeNode } from './merkle.js'
 
@@ -74,27 +74,41 @@ export class ChainVerifier {
    * hex (as exported): hex is compared without being decoded first.
    */
   push(r: AuditRecord & { prevHash: Uint8Array | string; hash: Uint8Array | string }): boolean {
+    return this.#check(r.seq, r.id, r, null, r.prevHash, r.hash)
+  }
+
+  /**
+   * push() for an entry given as its canonical text (entryTextSql's value; null when the row
+   * could not be serialised) and its stored hashes. A failure names the entry by seq only.
+   */
+  pushText(seq: number, text: string | null, prevHash: Uint8Array | string, hash: Uint8Array | string): boolean {
+    return this.#check(seq, '', null, text, prevHash, hash)
+  }
+
+  #check(seq: number, id: string, r: AuditRecord | null, text: string | null, prevHash: Uint8Array | string, hash: Uint8Array | string): boolean {
     if (this.#bad) return false
     this.#checked++
-    if (r.seq !== this.#expectSeq) {
-      return this.#fail(r, r.seq > this.#expectSeq ? `entry ${this.#expectSeq} is missing` : `entry ${r.seq} is out of order`)
+    if (seq !== this.#expectSeq) {
+      return this.#fail(seq, id, seq > this.#expectSeq ? `entry ${this.#expectSeq} is missing` : `entry ${seq} is out of order`)
     }
-    if (this.#startBroken || !matches(this.#prev, r.prevHash)) return this.#fail(r, 'its previous hash does not match the entry before it')
+    if (this.#startBroken || !matches(this.#prev, prevHash)) return this.#fail(seq, id, 'its previous hash does not match the entry before it')
     let chain: string
     try {
-      chain = this.#hasher.chainHex(r, this.#prev)
+      const t = r ? entryText(r) : text
+      if (t === null) throw new TypeError('no text')
+      chain = this.#hasher.chainHexOfText(t, this.#prev)
     } catch {
-      return this.#fail(r, 'it cannot be serialised')
+      return this.#fail(seq, id, 'it cannot be serialised')
     }
-    if (!matches(chain, r.hash)) return this.#fail(r, 'its content does not match its hash')
+    if (!matches(chain, hash)) return this.#fail(seq, id, 'its content does not match its hash')
     if (this.#range.size < this.#treeSize) this.#range.push(this.#hasher.leafLatin1())
     this.#prev = chain
     this.#expectSeq++
     return true
   }
 
-  #fail(r: AuditRecord, reason: string): false {
-    this.#bad = { seq: r.seq, id: r.id, reason }
+  #fail(seq: number, id: string, reason: string): false {
+    this.#bad = { seq, id, reason }
     return false
   }
 
