@@ -16,14 +16,16 @@ import type { RunResult, RunTask, VerifySource } from './verify-workers.js'
 // (a string costs a third of two Buffers), or NULL unless each is a 32-byte blob.
 const SQLITE_HASHES = "CASE WHEN typeof(prev_hash) = 'blob' AND length(prev_hash) = 32 AND typeof(hash) = 'blob' AND length(hash) = 32 THEN lower(hex(prev_hash || hash)) END"
 const POSTGRES_HASHES = "CASE WHEN octet_length(prev_hash) = 32 AND octet_length(hash) = 32 THEN encode(prev_hash || hash, 'hex') END"
+// Rows per read (see Reader).
 const PAGE = 1024
+const PG_PAGE = 2048
 
 type Row = [seq: number | string, text: string | null, hashes: string | null]
 
 /**
- * Reads seqs from … to of a workspace in order, a page of entries at a time. Pages are small
- * so that entries die young: a run's whole page list kept alive got promoted out of the young
- * generation, and garbage collection then cost as much as the hashing.
+ * Reads seqs from … to of a workspace in order, a page of rows at a time. Pages are small so
+ * that rows die young: whole runs kept alive were promoted out of the young generation, and
+ * garbage collection then cost as much as the hashing.
  */
 interface Reader {
   pages(workspaceId: string, from: number, to: number): AsyncIterable<Row[]>
@@ -56,14 +58,22 @@ function postgresReader(url: string): Reader {
       await client.query('BEGIN READ ONLY')
       try {
         await client.query('SELECT set_config($1, $2, true)', [SCOPE_SETTING, ws])
-        for (let after = from - 1; ;) {
-          const r = await client.query<Row>({
-            text: `SELECT seq, ${entryTextSql('postgres')}, ${POSTGRES_HASHES} FROM audit_entries WHERE workspace_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT ${PAGE}`,
-            values: [ws, after, to], rowMode: 'array',
+        // Windows of seqs, each asked for before the one before it is verified, so this
+        // server's backend builds the next page while the thread hashes this one. (A missing,
+        // repeated or extra seq in a window is the verifier's to find, as with any read.)
+        const window = (a: number) => {
+          const q = client.query<Row>({
+            text: `SELECT seq, ${entryTextSql('postgres')}, ${POSTGRES_HASHES} FROM audit_entries WHERE workspace_id = $1 AND seq >= $2 AND seq <= $3 ORDER BY seq`,
+            values: [ws, a, Math.min(to, a + PG_PAGE - 1)], rowMode: 'array',
           })
+          q.catch(() => {}) // awaited below; a run that stops early leaves it to the COMMIT
+          return q
+        }
+        let next = window(from)
+        for (let a = from; a <= to; a += PG_PAGE) {
+          const r = await next
+          if (a + PG_PAGE <= to) next = window(a + PG_PAGE)
           if (r.rows.length) yield r.rows
-          if (r.rows.length < PAGE) break
-          after = Number(r.rows[r.rows.length - 1]![0])
         }
       } finally {
         await client.query('COMMIT')
