@@ -113,7 +113,7 @@ const BYTES_AT = CHAIN_DOMAIN.length + HASH_LENGTH
  * bytes are written once, right after the chain domain and the previous hash, so the chain
  * hash is one SHA-256 over a contiguous slice; then the byte before them becomes 0x00 and the
  * leaf hash SHA-256(0x00 ‖ bytes) is another. Appends use `hash` (bytes); full verification
- * uses `chainHex` and `leafLatin1`, whose string digests cost a third of a Buffer's (see
+ * uses `chainHexOfText` and `leafLatin1`, whose string digests cost a third of a Buffer's (see
  * crypto/sha256.ts). Not reentrant: one instance per thread, used synchronously.
  */
 export class EntryHasher {
@@ -133,14 +133,10 @@ export class EntryHasher {
   }
 
   /**
-   * hash_n for `r` after the hash `prevHex` (64 hex digits), as 64 lowercase hex digits.
-   * Throws like entryBytes, or TypeError if prevHex is not a hash in hex.
+   * hash_n, as 64 lowercase hex digits, of the entry whose canonical text is `text` (entryText,
+   * or entryTextSql's value) after the hash `prevHex` (64 hex digits). Throws TypeError if
+   * prevHex is not a hash in hex.
    */
-  chainHex(r: AuditRecord, prevHex: string): string {
-    return this.chainHexOfText(entryText(r), prevHex)
-  }
-
-  /** chainHex for an entry given as its canonical text (entryText, or entryTextSql's value). */
   chainHexOfText(text: string, prevHex: string): string {
     this.#leafReady = false
     this.#load(text)
@@ -152,9 +148,9 @@ export class EntryHasher {
     return chain
   }
 
-  /** The leaf hash of the entry chainHex just hashed, as a latin1 string (character i is byte i). */
+  /** The leaf hash of the entry chainHexOfText just hashed, as a latin1 string (character i is byte i). */
   leafLatin1(): string {
-    if (!this.#leafReady) throw new Error('leafLatin1 follows chainHex')
+    if (!this.#leafReady) throw new Error('leafLatin1 follows chainHexOfText')
     this.#leafReady = false
     this.#buf[BYTES_AT - 1] = 0x00
     return sha256Latin1(this.#buf.subarray(BYTES_AT - 1, this.#end))

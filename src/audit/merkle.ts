@@ -417,17 +417,8 @@ export class CompactRange {
     this.#size += width
   }
 
-  /**
-   * push() without the defensive copy, for a verifier's own freshly computed hashes: the range
-   * keeps `leafHashValue` (32 bytes, checked), which the caller must not change afterwards.
-   */
-  pushOwned(leafHashValue: Uint8Array): void {
-    if (!isUint8Array(leafHashValue) || leafHashValue.length !== HASH_SIZE) throw new TypeError(`leafHash must be a ${HASH_SIZE}-byte Uint8Array`)
-    this.#add(leafHashValue, undefined, true)
-  }
-
-  #add(leafHashValue: Uint8Array, completed?: TreeNode[], owned = false): void {
-    let hash = owned ? leafHashValue : requireHash(leafHashValue, 'leafHash')
+  #add(leafHashValue: Uint8Array, completed?: TreeNode[]): void {
+    let hash = requireHash(leafHashValue, 'leafHash')
     if (this.#size >= Number.MAX_SAFE_INTEGER) throw new RangeError('tree is full')
     let index = this.#size
     let level = 0
