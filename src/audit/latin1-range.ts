@@ -1,5 +1,5 @@
 import { sha256Latin1 } from '../crypto/sha256.js'
-import { HASH_SIZE, type TreeNode } from './merkle.js'
+import { HASH_SIZE, perfectSubtrees, type TreeNode } from './merkle.js'
 
 /**
  * The compact range (RFC 9162 tree's right edge) that full verification builds: CompactRange's
@@ -41,17 +41,7 @@ export class Latin1Range {
 
   /** The right-edge perfect subtrees, leftmost (largest) first, as CompactRange.peaks() gives them. */
   peaks(): TreeNode[] {
-    const out: TreeNode[] = []
-    let position = 0
-    let i = 0
-    for (let level = Math.floor(Math.log2(Math.max(1, this.#size))) + 1; level >= 0; level--) {
-      const width = 2 ** level
-      if (position + width <= this.#size) {
-        out.push({ level, index: position / width, hash: bytesOf(this.#peaks[i++]!) })
-        position += width
-      }
-    }
-    return out
+    return perfectSubtrees(this.#size).map(({ level, index }, i) => ({ level, index, hash: bytesOf(this.#peaks[i]!) }))
   }
 
   /** MTH of the leaves pushed so far (SHA-256 of nothing when none). */

@@ -327,6 +327,20 @@ export interface TreeNode {
   readonly hash: Uint8Array
 }
 
+/** The (level, index) of the perfect subtrees decomposing leaves [0, size), leftmost (largest) first. */
+export function perfectSubtrees(size: number): { level: number; index: number }[] {
+  const ids: { level: number; index: number }[] = []
+  let position = 0
+  for (let level = size > 0 ? Math.floor(Math.log2(size)) + 1 : 0; level >= 0; level--) {
+    const width = 2 ** level
+    if (position + width <= size) {
+      ids.push({ level, index: position / width })
+      position += width
+    }
+  }
+  return ids
+}
+
 /**
  * An append-only tree kept as its right edge: the roots of the perfect subtrees that decompose
  * [0, size), largest (leftmost) first — one per set bit of size, so O(log n) memory.
@@ -344,23 +358,9 @@ export class CompactRange {
   static fromNodeAt(treeSize: number, nodeAt: NodeAt): CompactRange {
     const size = requireCount(treeSize, 'treeSize')
     const range = new CompactRange()
-    range.#peaks = CompactRange.#peakIds(size).map(({ level, index }) => fetchNode(nodeAt, level, index))
+    range.#peaks = perfectSubtrees(size).map(({ level, index }) => fetchNode(nodeAt, level, index))
     range.#size = size
     return range
-  }
-
-  /** The (level, index) of the perfect subtrees decomposing [0, size), leftmost first. */
-  static #peakIds(size: number): { level: number; index: number }[] {
-    const ids: { level: number; index: number }[] = []
-    let position = 0
-    for (let level = size > 0 ? Math.floor(Math.log2(size)) + 1 : 0; level >= 0; level--) {
-      const width = 2 ** level
-      if (position + width <= size) {
-        ids.push({ level, index: position / width })
-        position += width
-      }
-    }
-    return ids
   }
 
   /** Number of leaves appended so far. */
@@ -370,7 +370,7 @@ export class CompactRange {
 
   /** Copies of the current right-edge perfect subtrees, leftmost (largest) first. */
   peaks(): TreeNode[] {
-    return CompactRange.#peakIds(this.#size).map(({ level, index }, i) => ({
+    return perfectSubtrees(this.#size).map(({ level, index }, i) => ({
       level,
       index,
       hash: (this.#peaks[i] as Uint8Array).slice(),
