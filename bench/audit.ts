@@ -27,7 +27,15 @@ import { rmSync, writeFileSync, mkdtempSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import BetterSqlite3 from 'better-sqlite3'
-import { sql, type KyselyPlugin, type PluginTransformQueryArgs, type PluginTransformResultArgs, type QueryResult, type RootOperationNode, type UnknownRow } from 'kysely'
+import {
+  sql,
+  type KyselyPlugin,
+  type PluginTransformQueryArgs,
+  type PluginTransformResultArgs,
+  type QueryResult,
+  type RootOperationNode,
+  type UnknownRow,
+} from 'kysely'
 import pg from 'pg'
 import { rowToRecord, Sensitive, type AuditActor, type AuditEvent } from '../src/audit/audit-log.js'
 import { formatCheckpoint, generateNoteKey, signNote } from '../src/audit/checkpoint.js'
@@ -58,9 +66,18 @@ const REPEAT = Number(A.get('repeat') ?? 3)
 const TMP_PARENT = A.get('tmpdir') ?? tmpdir()
 const JSON_OUT = A.get('json')
 let ENGINES = (A.get('engines') ?? 'sqlite,postgres').split(',') as EngineName[]
-if (!(DURATION > 0 && DURATION <= 60) || APPENDERS.some((n) => !(n >= 1 && n <= 4096)) || !(VERIFY_N >= 10 && VERIFY_N <= 5_000_000) ||
-  !(PROOF_N >= 1000 && PROOF_N <= 20_000_000) || !(PROOFS >= 1 && PROOFS <= 100_000) || !(REPEAT >= 1 && REPEAT <= 20) || ENGINES.some((e) => e !== 'sqlite' && e !== 'postgres')) {
-  throw new Error('--duration in (0, 60], --appenders in [1, 4096], --verify-entries in [10, 5e6], --proof-entries in [1000, 2e7], --proofs in [1, 1e5], --repeat in [1, 20], --engines sqlite,postgres')
+if (
+  !(DURATION > 0 && DURATION <= 60) ||
+  APPENDERS.some((n) => !(n >= 1 && n <= 4096)) ||
+  !(VERIFY_N >= 10 && VERIFY_N <= 5_000_000) ||
+  !(PROOF_N >= 1000 && PROOF_N <= 20_000_000) ||
+  !(PROOFS >= 1 && PROOFS <= 100_000) ||
+  !(REPEAT >= 1 && REPEAT <= 20) ||
+  ENGINES.some((e) => e !== 'sqlite' && e !== 'postgres')
+) {
+  throw new Error(
+    '--duration in (0, 60], --appenders in [1, 4096], --verify-entries in [10, 5e6], --proof-entries in [1000, 2e7], --proofs in [1, 1e5], --repeat in [1, 20], --engines sqlite,postgres',
+  )
 }
 const TARGETS = { appendsPerSec: 10_000, verifyPerSec: 200_000 }
 
@@ -75,7 +92,8 @@ let stopping = false
 let cleaning: Promise<void> | undefined
 function cleanupAll(): Promise<void> {
   cleaning ??= (async () => {
-    for (const c of [...cleanups].reverse()) await c().catch((err: unknown) => process.stderr.write(`bench: cleanup: ${(err as Error).message}\n`))
+    for (const c of [...cleanups].reverse())
+      await c().catch((err: unknown) => process.stderr.write(`bench: cleanup: ${(err as Error).message}\n`))
     cleanups.clear()
     for (const d of tempDirs) rmSync(d, { recursive: true, force: true })
     tempDirs.clear()
@@ -122,7 +140,11 @@ interface Env {
 async function openEnv(engine: EngineName): Promise<Env> {
   if (stopping) throw new Error('stopping')
   const dataDir = makeTempDir(`coffer-bench-audit-${engine}-`)
-  const raw: Record<string, string> = { COFFER_DATA_DIR: dataDir, COFFER_ROOT_KEY: randomBytes(32).toString('base64'), COFFER_LOG_LEVEL: 'silent' }
+  const raw: Record<string, string> = {
+    COFFER_DATA_DIR: dataDir,
+    COFFER_ROOT_KEY: randomBytes(32).toString('base64'),
+    COFFER_LOG_LEVEL: 'silent',
+  }
   let drop: (() => Promise<void>) | undefined
   if (engine === 'postgres') {
     const db = await createTestDatabase()
@@ -149,12 +171,14 @@ async function openEnv(engine: EngineName): Promise<Env> {
   cleanups.add(close)
   const w = await bootstrapWorkspace(ctx, { name: `Bench ${randomBytes(3).toString('hex')}`, ownerEmail: 'bench@localhost' })
   return {
-    engine, ctx, ws: w.workspace.id, dataDir,
+    engine,
+    ctx,
+    ws: w.workspace.id,
+    dataDir,
     ...(config.database.engine === 'sqlite' ? { sqlitePath: config.database.path } : { pgUrl: config.database.url }),
     close,
   }
 }
-
 
 /** A seeded PRNG (mulberry32): the same random entries and sizes every run. */
 function prng(seed: number): () => number {
@@ -196,7 +220,13 @@ function updateEvent(n: number): AuditEvent {
   return {
     action: 'secret.update',
     target: { type: 'secret', id: randomUUID() },
-    details: { key: `BENCH_SECRET_${n % 100}`, fromVersion: n, toVersion: n + 1, before: new Sensitive(`old-${n}`), after: new Sensitive(`new-${n}`) },
+    details: {
+      key: `BENCH_SECRET_${n % 100}`,
+      fromVersion: n,
+      toVersion: n + 1,
+      before: new Sensitive(`old-${n}`),
+      after: new Sensitive(`new-${n}`),
+    },
   }
 }
 
@@ -231,8 +261,17 @@ async function appendRun(env: Env, appenders: number, seconds: number): Promise<
   if (errors) failures.push(`(a) ${env.engine}, ${appenders} appenders: ${errors} appends failed (${firstError})`)
   lat.sort((a, b) => a - b)
   return {
-    engine: env.engine, appenders, appends: lat.length, seconds: wall, perSec: lat.length / wall, commits, perCommit: commits ? units / commits : 0,
-    p50: percentile(lat, 50), p99: percentile(lat, 99), cpu: (cpu.user + cpu.system) / 1e6 / wall, errors,
+    engine: env.engine,
+    appenders,
+    appends: lat.length,
+    seconds: wall,
+    perSec: lat.length / wall,
+    commits,
+    perCommit: commits ? units / commits : 0,
+    p50: percentile(lat, 50),
+    p99: percentile(lat, 99),
+    cpu: (cpu.user + cpu.system) / 1e6 / wall,
+    errors,
   }
 }
 
@@ -253,7 +292,11 @@ async function partA(): Promise<void> {
       }
       const t = performance.now()
       const v = await env.ctx.audit.verify(env.ctx.store.readDb, env.ws)
-      const head = await env.ctx.store.db.selectFrom('audit_heads').select('seq').where('workspace_id', '=', env.ws).executeTakeFirstOrThrow()
+      const head = await env.ctx.store.db
+        .selectFrom('audit_heads')
+        .select('seq')
+        .where('workspace_id', '=', env.ws)
+        .executeTakeFirstOrThrow()
       chains.push([engine, String(v.ok), v.checked, Number(head.seq), Math.round(performance.now() - t)])
       if (!v.ok || v.checked !== Number(head.seq)) failures.push(`(a) ${engine}: chain after the appends: ${JSON.stringify(v)}`)
     } finally {
@@ -261,18 +304,67 @@ async function partA(): Promise<void> {
     }
   }
   const single = (e: EngineName) => runs.find((r) => r.engine === e && r.appenders === 1)?.perSec ?? NaN
-  printTable(`(a) Durable audited appends/s: GroupCommitter.run(tx => AuditLog.append(tx, …)), ${DURATION}s per row, in-process (latency in ms)`, [
-    'engine', 'appenders', 'appends', 'appends/s', 'target', '', 'COMMITs', 'entries per COMMIT', 'p50', 'p99', 'bench CPU (cores)', 'vs 1 appender', 'vs fsync/s', 'errors',
-  ], [
-    ...runs.map((r): Cell[] => [
-      r.engine, r.appenders, r.appends, Math.round(r.perSec), r.appenders > 1 && r.engine === 'sqlite' ? TARGETS.appendsPerSec : null,
-      r.appenders > 1 && r.engine === 'sqlite' ? (r.perSec >= TARGETS.appendsPerSec ? 'met' : 'MISSED') : '',
-      r.commits, fmt(r.perCommit), fmt(r.p50, 3), fmt(r.p99, 3), fmt(r.cpu), ratio(r.perSec, single(r.engine)), ratio(r.perSec, fsync.perSec), r.errors,
-    ]),
-    ['baseline: raw 4 KiB write+fsync, 1 thread', 1, null, Math.round(fsync.perSec), null, '', null, null, fmt(fsync.p50, 3), fmt(fsync.p99, 3), null, '', '1.00×', null],
-  ])
-  process.stdout.write(`fsync baseline on ${fsName} (${fsDir.split('/').slice(0, -1).join('/') || '/'}); SQLite in the same filesystem (WAL, synchronous=FULL)\n`)
-  printTable('(a) Chains after the runs (AuditLog.verify over every entry written above)', ['engine', 'ok', 'entries checked', 'head seq', 'verify ms'], chains)
+  printTable(
+    `(a) Durable audited appends/s: GroupCommitter.run(tx => AuditLog.append(tx, …)), ${DURATION}s per row, in-process (latency in ms)`,
+    [
+      'engine',
+      'appenders',
+      'appends',
+      'appends/s',
+      'target',
+      '',
+      'COMMITs',
+      'entries per COMMIT',
+      'p50',
+      'p99',
+      'bench CPU (cores)',
+      'vs 1 appender',
+      'vs fsync/s',
+      'errors',
+    ],
+    [
+      ...runs.map((r): Cell[] => [
+        r.engine,
+        r.appenders,
+        r.appends,
+        Math.round(r.perSec),
+        r.appenders > 1 && r.engine === 'sqlite' ? TARGETS.appendsPerSec : null,
+        r.appenders > 1 && r.engine === 'sqlite' ? (r.perSec >= TARGETS.appendsPerSec ? 'met' : 'MISSED') : '',
+        r.commits,
+        fmt(r.perCommit),
+        fmt(r.p50, 3),
+        fmt(r.p99, 3),
+        fmt(r.cpu),
+        ratio(r.perSec, single(r.engine)),
+        ratio(r.perSec, fsync.perSec),
+        r.errors,
+      ]),
+      [
+        'baseline: raw 4 KiB write+fsync, 1 thread',
+        1,
+        null,
+        Math.round(fsync.perSec),
+        null,
+        '',
+        null,
+        null,
+        fmt(fsync.p50, 3),
+        fmt(fsync.p99, 3),
+        null,
+        '',
+        '1.00×',
+        null,
+      ],
+    ],
+  )
+  process.stdout.write(
+    `fsync baseline on ${fsName} (${fsDir.split('/').slice(0, -1).join('/') || '/'}); SQLite in the same filesystem (WAL, synchronous=FULL)\n`,
+  )
+  printTable(
+    '(a) Chains after the runs (AuditLog.verify over every entry written above)',
+    ['engine', 'ok', 'entries checked', 'head seq', 'verify ms'],
+    chains,
+  )
   report.a = { fsync, fsType: fsName, runs, chains }
 }
 
@@ -281,11 +373,56 @@ async function partA(): Promise<void> {
 // transactions (raw better-sqlite3 statements / PostgreSQL INSERT … SELECT FROM unnest).
 
 interface EntryRow {
-  workspace_id: string; seq: number; id: string; time: string; actor_type: string; actor_id: string; actor_ip: string; actor_ua: string
-  request_id: string; action: string; target_type: string; target_id: string; details: string; prev_hash: Buffer; hash: Buffer
+  workspace_id: string
+  seq: number
+  id: string
+  time: string
+  actor_type: string
+  actor_id: string
+  actor_ip: string
+  actor_ua: string
+  request_id: string
+  action: string
+  target_type: string
+  target_id: string
+  details: string
+  prev_hash: Buffer
+  hash: Buffer
 }
-const ENTRY_COLS = ['workspace_id', 'seq', 'id', 'time', 'actor_type', 'actor_id', 'actor_ip', 'actor_ua', 'request_id', 'action', 'target_type', 'target_id', 'details', 'prev_hash', 'hash'] as const
-const ENTRY_TYPES = ['text', 'bigint', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'bytea', 'bytea']
+const ENTRY_COLS = [
+  'workspace_id',
+  'seq',
+  'id',
+  'time',
+  'actor_type',
+  'actor_id',
+  'actor_ip',
+  'actor_ua',
+  'request_id',
+  'action',
+  'target_type',
+  'target_id',
+  'details',
+  'prev_hash',
+  'hash',
+] as const
+const ENTRY_TYPES = [
+  'text',
+  'bigint',
+  'text',
+  'text',
+  'text',
+  'text',
+  'text',
+  'text',
+  'text',
+  'text',
+  'text',
+  'text',
+  'text',
+  'bytea',
+  'bytea',
+]
 
 interface Loader {
   entries(rows: EntryRow[]): Promise<void>
@@ -307,7 +444,9 @@ async function openLoader(env: Env): Promise<Loader> {
       for (let i = 0; i < count; i++) insN.run(ws, level, from + i, hashes.subarray(i * HASH_SIZE, (i + 1) * HASH_SIZE))
     })
     return {
-      async entries(rows) { many(rows) },
+      async entries(rows) {
+        many(rows)
+      },
       async nodes(ws, level, from, hashes, count) {
         for (let i = 0; i < count; i += 200_000) {
           const n = Math.min(200_000, count - i)
@@ -317,7 +456,9 @@ async function openLoader(env: Env): Promise<Loader> {
       async head(ws, seq, hash, peaks) {
         db.prepare('UPDATE audit_heads SET seq = ?, hash = ?, peaks = ? WHERE workspace_id = ?').run(seq, hash, peaks, ws)
       },
-      async close() { db.close() },
+      async close() {
+        db.close()
+      },
     }
   }
   const client = new pg.Client({ connectionString: env.pgUrl })
@@ -350,14 +491,19 @@ async function openLoader(env: Env): Promise<Loader> {
           const n = Math.min(100_000, count - i)
           const idx = Array.from({ length: n }, (_, k) => from + i + k)
           const hs = Array.from({ length: n }, (_, k) => hashes.subarray((i + k) * HASH_SIZE, (i + k + 1) * HASH_SIZE))
-          await client.query(`INSERT INTO audit_nodes (workspace_id, level, idx, hash) SELECT $1::text, $2::int, * FROM unnest($3::bigint[], $4::bytea[])`, [ws, level, idx, hs])
+          await client.query(
+            `INSERT INTO audit_nodes (workspace_id, level, idx, hash) SELECT $1::text, $2::int, * FROM unnest($3::bigint[], $4::bytea[])`,
+            [ws, level, idx, hs],
+          )
         }
       })
     },
     async head(ws, seq, hash, peaks) {
       await client.query('UPDATE audit_heads SET seq = $1, hash = $2, peaks = $3 WHERE workspace_id = $4', [seq, hash, peaks, ws])
     },
-    async close() { await client.end() },
+    async close() {
+      await client.end()
+    },
   }
 }
 
@@ -374,7 +520,8 @@ class NodeLevels {
   set(level: number, index: number, hash: Uint8Array): void {
     this.levels[level]!.set(hash, index * HASH_SIZE)
   }
-  nodeAt = (level: number, index: number): Uint8Array => new Uint8Array(this.levels[level]!.subarray(index * HASH_SIZE, (index + 1) * HASH_SIZE))
+  nodeAt = (level: number, index: number): Uint8Array =>
+    new Uint8Array(this.levels[level]!.subarray(index * HASH_SIZE, (index + 1) * HASH_SIZE))
   /** Writes the nodes of leaves [fromSize, size) (those not stored yet), level by level. */
   async store(loader: Loader, ws: string, fromSize: number): Promise<number> {
     let rows = 0
@@ -390,8 +537,16 @@ class NodeLevels {
 
 /** The workspace's stored head, its tree as a CompactRange, and its stored nodes in `mem`. */
 async function resume(env: Env, mem: NodeLevels) {
-  const head = await env.ctx.store.db.selectFrom('audit_heads').select(['seq', 'hash', 'peaks']).where('workspace_id', '=', env.ws).executeTakeFirstOrThrow()
-  const nodes = await env.ctx.store.db.selectFrom('audit_nodes').select(['level', 'idx', 'hash']).where('workspace_id', '=', env.ws).execute()
+  const head = await env.ctx.store.db
+    .selectFrom('audit_heads')
+    .select(['seq', 'hash', 'peaks'])
+    .where('workspace_id', '=', env.ws)
+    .executeTakeFirstOrThrow()
+  const nodes = await env.ctx.store.db
+    .selectFrom('audit_nodes')
+    .select(['level', 'idx', 'hash'])
+    .where('workspace_id', '=', env.ws)
+    .execute()
   for (const n of nodes) mem.set(n.level, Number(n.idx), n.hash)
   return { seq: Number(head.seq), hash: Buffer.from(head.hash), range: unpackPeaks(Number(head.seq), head.peaks) }
 }
@@ -399,19 +554,43 @@ async function resume(env: Env, mem: NodeLevels) {
 /** An entry like those the API writes: a secret update with two fingerprints. */
 function syntheticRecord(ws: string, seq: number, rnd: () => number, t0: number): AuditRecord {
   const fp = () => 'hmac-sha256:' + randomBytes(32).toString('base64url')
-  const details = JSON.stringify({ after: fp(), before: fp(), fromVersion: seq, key: `BENCH_SECRET_${Math.floor(rnd() * 1000)}`, toVersion: seq + 1 })
+  const details = JSON.stringify({
+    after: fp(),
+    before: fp(),
+    fromVersion: seq,
+    key: `BENCH_SECRET_${Math.floor(rnd() * 1000)}`,
+    toVersion: seq + 1,
+  })
   return {
-    workspaceId: ws, seq, id: randomUUID(), time: new Date(t0 + seq).toISOString(),
+    workspaceId: ws,
+    seq,
+    id: randomUUID(),
+    time: new Date(t0 + seq).toISOString(),
     actor: { type: 'user', id: ACTOR.id, ip: '127.0.0.1', userAgent: 'coffer-bench/1.0' },
-    requestId: `req-${seq.toString(36)}`, action: 'secret.update', target: { type: 'secret', id: randomUUID() }, details,
+    requestId: `req-${seq.toString(36)}`,
+    action: 'secret.update',
+    target: { type: 'secret', id: randomUUID() },
+    details,
   }
 }
 
 function toRow(r: AuditRecord, prev: Buffer, hash: Buffer): EntryRow {
   return {
-    workspace_id: r.workspaceId, seq: r.seq, id: r.id, time: r.time, actor_type: r.actor.type, actor_id: r.actor.id, actor_ip: r.actor.ip,
-    actor_ua: r.actor.userAgent, request_id: r.requestId, action: r.action, target_type: r.target.type, target_id: r.target.id,
-    details: r.details, prev_hash: prev, hash,
+    workspace_id: r.workspaceId,
+    seq: r.seq,
+    id: r.id,
+    time: r.time,
+    actor_type: r.actor.type,
+    actor_id: r.actor.id,
+    actor_ip: r.actor.ip,
+    actor_ua: r.actor.userAgent,
+    request_id: r.requestId,
+    action: r.action,
+    target_type: r.target.type,
+    target_id: r.target.id,
+    details: r.details,
+    prev_hash: prev,
+    hash,
   }
 }
 
@@ -482,65 +661,139 @@ async function partB(engine: EngineName): Promise<void> {
 
     // Read only: the same paged query AuditLog.verify makes, rows turned into records.
     let loaded: ReturnType<typeof rowToRecord>[] = []
-    await time('read every entry (AuditLog.list pages of 5,000)', 'DB + rowToRecord', async () => {
-      const out: ReturnType<typeof rowToRecord>[] = []
-      let after = 0
-      for (;;) {
-        const page = await env.ctx.audit.list(db, env.ws, after, 5000)
-        for (const r of page) out.push(r)
-        if (page.length < 5000) break
-        after = page[page.length - 1]!.seq
-      }
-      loaded = out
-      return out.length
-    }, (n) => n === VERIFY_N)
+    await time(
+      'read every entry (AuditLog.list pages of 5,000)',
+      'DB + rowToRecord',
+      async () => {
+        const out: ReturnType<typeof rowToRecord>[] = []
+        let after = 0
+        for (;;) {
+          const page = await env.ctx.audit.list(db, env.ws, after, 5000)
+          for (const r of page) out.push(r)
+          if (page.length < 5000) break
+          after = page[page.length - 1]!.seq
+        }
+        loaded = out
+        return out.length
+      },
+      (n) => n === VERIFY_N,
+    )
     // The server's verification threads are started once and stay (a first start loads their code).
     await env.ctx.audit.warmWorkers()
-    const chainRate = await time('AuditLog.verify, chain only', 'DB + chain', () => env.ctx.audit.verify(db, env.ws), (r) => r.ok && r.checked === VERIFY_N)
-    const fullRate = await time('AuditLog.verify with the checkpoint (GET …/audit/verify)', 'DB + chain + root', () => env.ctx.audit.verify(db, env.ws, { treeSize: VERIFY_N, rootHash: root }), (r) => r.ok && r.checked === VERIFY_N)
+    const chainRate = await time(
+      'AuditLog.verify, chain only',
+      'DB + chain',
+      () => env.ctx.audit.verify(db, env.ws),
+      (r) => r.ok && r.checked === VERIFY_N,
+    )
+    const fullRate = await time(
+      'AuditLog.verify with the checkpoint (GET …/audit/verify)',
+      'DB + chain + root',
+      () => env.ctx.audit.verify(db, env.ws, { treeSize: VERIFY_N, rootHash: root }),
+      (r) => r.ok && r.checked === VERIFY_N,
+    )
 
     // Offline: an export in memory (what `coffer audit export` writes), verified by verifyExport.
     const key = generateNoteKey('bench')
     const note = signNote(formatCheckpoint({ origin: originOf(env.ws), treeSize: VERIFY_N, rootHash: root }), key.signerKey)
-    const exported: ExportedEntry[] = loaded.map((r) => ({ ...r, prevHash: Buffer.from(r.prevHash).toString('hex'), hash: Buffer.from(r.hash).toString('hex') }))
+    const exported: ExportedEntry[] = loaded.map((r) => ({
+      ...r,
+      prevHash: Buffer.from(r.prevHash).toString('hex'),
+      hash: Buffer.from(r.hash).toString('hex'),
+    }))
     const exp: AuditExport = {
-      format: 'coffer-audit-export/v1', workspace: { id: env.ws, slug: 'bench' }, exportedAt: new Date().toISOString(), publicKey: key.verifierKey,
-      checkpoint: { treeSize: VERIFY_N, rootHash: Buffer.from(root).toString('base64'), note }, entries: exported,
+      format: 'coffer-audit-export/v1',
+      workspace: { id: env.ws, slug: 'bench' },
+      exportedAt: new Date().toISOString(),
+      publicKey: key.verifierKey,
+      checkpoint: { treeSize: VERIFY_N, rootHash: Buffer.from(root).toString('base64'), note },
+      entries: exported,
     }
-    const offlineRate = await time('verifyExport (offline: signature, chain, root)', 'memory', () => verifyExport(exp, key.verifierKey), (r) => r.ok && r.rootOk && r.chain.checked === VERIFY_N)
+    const offlineRate = await time(
+      'verifyExport (offline: signature, chain, root)',
+      'memory',
+      () => verifyExport(exp, key.verifierKey),
+      (r) => r.ok && r.rootOk && r.chain.checked === VERIFY_N,
+    )
     // What `coffer audit verify --file` does: the file as `coffer audit export` writes it,
     // read, parsed and verified on worker threads (src/audit/export-file.ts).
     const exportFile = join(makeTempDir('coffer-bench-export-'), 'export.json')
     writeExportFile(exportFile, exp)
     const filePool = new VerifyWorkers()
     await filePool.ready()
-    const fileRate = await time('coffer audit verify --file (read, parse, verify on threads)', 'file', () => verifyExportFile(exportFile, key.verifierKey, filePool), (r) => r.ok && r.rootOk && r.chain.checked === VERIFY_N)
+    const fileRate = await time(
+      'coffer audit verify --file (read, parse, verify on threads)',
+      'file',
+      () => verifyExportFile(exportFile, key.verifierKey, filePool),
+      (r) => r.ok && r.rootOk && r.chain.checked === VERIFY_N,
+    )
     await filePool.close()
-    await time('root only: CompactRange over leafHash(entryBytes(e))', 'memory', () => {
-      const r = new CompactRange()
-      for (const e of exported) r.append(leafHash(entryBytes(e)))
-      return Buffer.from(r.root()).equals(Buffer.from(root))
-    }, (ok) => ok)
+    await time(
+      'root only: CompactRange over leafHash(entryBytes(e))',
+      'memory',
+      () => {
+        const r = new CompactRange()
+        for (const e of exported) r.append(leafHash(entryBytes(e)))
+        return Buffer.from(r.root()).equals(Buffer.from(root))
+      },
+      (ok) => ok,
+    )
     const allBytes = loaded.map((r) => entryBytes(r))
-    await time('entryBytes alone', 'memory', () => {
-      let n = 0
-      for (const r of loaded) n += entryBytes(r).length
-      return n
-    }, (n) => n >= bytesTotal)
+    await time(
+      'entryBytes alone',
+      'memory',
+      () => {
+        let n = 0
+        for (const r of loaded) n += entryBytes(r).length
+        return n
+      },
+      (n) => n >= bytesTotal,
+    )
     const shaRate = await time('baseline: raw SHA-256 of the same entry bytes', 'memory', () => {
       for (const b of allBytes) createHash('sha256').update(b).digest()
       return true
     })
     const meanBytes = allBytes.reduce((s, b) => s + b.length, 0) / allBytes.length
-    printTable(`(b) Full verification, ${engine}: ${VERIFY_N.toLocaleString('en-US')} entries (mean ${Math.round(meanBytes)} B of entry bytes), ` +
-      `built in ${(buildMs / 1000).toFixed(1)} s; target ≥ ${TARGETS.verifyPerSec.toLocaleString('en-US')}/s`,
-    ['step', 'where', 'ms (median)', 'entries/s (median)', `slowest–fastest of ${REPEAT}`, 'result'], rows)
-    printTable(`(b) Ratios, ${engine}`, ['verification', 'entries/s', 'target', '', 'vs raw SHA-256'], [
-      ['AuditLog.verify, chain only', Math.round(chainRate), TARGETS.verifyPerSec, chainRate >= TARGETS.verifyPerSec ? 'met' : 'MISSED', ratio(chainRate, shaRate)],
-      ['AuditLog.verify, chain + checkpoint root', Math.round(fullRate), TARGETS.verifyPerSec, fullRate >= TARGETS.verifyPerSec ? 'met' : 'MISSED', ratio(fullRate, shaRate)],
-      ['verifyExport (offline, in memory, one thread)', Math.round(offlineRate), TARGETS.verifyPerSec, offlineRate >= TARGETS.verifyPerSec ? 'met' : 'MISSED', ratio(offlineRate, shaRate)],
-      ['coffer audit verify --file (offline, from the file)', Math.round(fileRate), TARGETS.verifyPerSec, fileRate >= TARGETS.verifyPerSec ? 'met' : 'MISSED', ratio(fileRate, shaRate)],
-    ])
+    printTable(
+      `(b) Full verification, ${engine}: ${VERIFY_N.toLocaleString('en-US')} entries (mean ${Math.round(meanBytes)} B of entry bytes), ` +
+        `built in ${(buildMs / 1000).toFixed(1)} s; target ≥ ${TARGETS.verifyPerSec.toLocaleString('en-US')}/s`,
+      ['step', 'where', 'ms (median)', 'entries/s (median)', `slowest–fastest of ${REPEAT}`, 'result'],
+      rows,
+    )
+    printTable(
+      `(b) Ratios, ${engine}`,
+      ['verification', 'entries/s', 'target', '', 'vs raw SHA-256'],
+      [
+        [
+          'AuditLog.verify, chain only',
+          Math.round(chainRate),
+          TARGETS.verifyPerSec,
+          chainRate >= TARGETS.verifyPerSec ? 'met' : 'MISSED',
+          ratio(chainRate, shaRate),
+        ],
+        [
+          'AuditLog.verify, chain + checkpoint root',
+          Math.round(fullRate),
+          TARGETS.verifyPerSec,
+          fullRate >= TARGETS.verifyPerSec ? 'met' : 'MISSED',
+          ratio(fullRate, shaRate),
+        ],
+        [
+          'verifyExport (offline, in memory, one thread)',
+          Math.round(offlineRate),
+          TARGETS.verifyPerSec,
+          offlineRate >= TARGETS.verifyPerSec ? 'met' : 'MISSED',
+          ratio(offlineRate, shaRate),
+        ],
+        [
+          'coffer audit verify --file (offline, from the file)',
+          Math.round(fileRate),
+          TARGETS.verifyPerSec,
+          fileRate >= TARGETS.verifyPerSec ? 'met' : 'MISSED',
+          ratio(fileRate, shaRate),
+        ],
+      ],
+    )
     report[`b_${engine}`] = { entries: VERIFY_N, buildMs, meanBytes, rows }
   } finally {
     await loader.close()
@@ -604,7 +857,9 @@ async function partC(engine: EngineName): Promise<void> {
     await loader.head(env.ws, PROOF_N, randomBytes(32), packPeaks(range))
     if (engine === 'postgres') await sql`ANALYZE audit_nodes`.execute(env.ctx.store.db)
     const buildMs = performance.now() - tb
-    process.stderr.write(`bench: (c) ${engine}: built a tree of ${PROOF_N} leaves (${nodeRows} node rows) in ${(buildMs / 1000).toFixed(1)}s\n`)
+    process.stderr.write(
+      `bench: (c) ${engine}: built a tree of ${PROOF_N} leaves (${nodeRows} node rows) in ${(buildMs / 1000).toFixed(1)}s\n`,
+    )
 
     const counter = new ReadCounter()
     const db = env.ctx.store.readDb.withPlugin(counter)
@@ -628,7 +883,17 @@ async function partC(engine: EngineName): Promise<void> {
       const queries = (counter.queries - q0) / n
       const rows = (counter.rows - r0) / n
       const nodes = (counter.nodeRows - n0) / n
-      return [label, n, fmt(percentile(sorted, 50), 3), fmt(percentile(sorted, 99), 3), fmt(sorted[sorted.length - 1]!, 3), fmt(queries), fmt(nodes, 1), fmt(rows, 1), bad ? `${bad} FAILED` : 'all verify']
+      return [
+        label,
+        n,
+        fmt(percentile(sorted, 50), 3),
+        fmt(percentile(sorted, 99), 3),
+        fmt(sorted[sorted.length - 1]!, 3),
+        fmt(queries),
+        fmt(nodes, 1),
+        fmt(rows, 1),
+        bad ? `${bad} FAILED` : 'all verify',
+      ]
     }
     const rootAt = new Map<number, Uint8Array>()
     const trueRoot = (size: number) => {
@@ -643,32 +908,77 @@ async function partC(engine: EngineName): Promise<void> {
     })
     const pointIdx = Array.from({ length: PROOFS }, () => Math.floor(rnd() * PROOF_N))
     const rows: Cell[][] = []
-    rows.push(await measure('baseline: one node point read (SELECT hash … WHERE level, idx)', PROOFS, async (i) => {
-      const r = await db.selectFrom('audit_nodes').select('hash').where('workspace_id', '=', env.ws).where('level', '=', 0).where('idx', '=', pointIdx[i]!).executeTakeFirst()
-      return !!r && Buffer.from(r.hash).equals(Buffer.from(mem.nodeAt(0, pointIdx[i]!)))
-    }))
-    rows.push(await measure(`AuditTree.inclusion, tree of ${PROOF_N.toLocaleString('en-US')}`, seqs.length, async (i) => {
-      const p = await tree.inclusion(db, env.ws, seqs[i]!, PROOF_N)
-      return p.rootHash === Buffer.from(range.root()).toString('base64') &&
-        verifyInclusion(p.leafIndex, p.treeSize, Buffer.from(p.leafHash, 'base64'), p.proof.map((h) => Buffer.from(h, 'base64')), range.root())
-    }))
-    rows.push(await measure('AuditTree.inclusion, random tree size ≥ seq', seqs.length, async (i) => {
-      const p = await tree.inclusion(db, env.ws, seqs[i]!, sizes[i]!)
-      return verifyInclusion(p.leafIndex, p.treeSize, Buffer.from(p.leafHash, 'base64'), p.proof.map((h) => Buffer.from(h, 'base64')), trueRoot(sizes[i]!))
-    }))
-    rows.push(await measure('AuditTree.consistency, random from < to', pairs.length, async (i) => {
-      const [from, to] = pairs[i]!
-      const p = await tree.consistency(db, env.ws, from, to)
-      return verifyConsistency(from, to, p.proof.map((h) => Buffer.from(h, 'base64')), trueRoot(from), trueRoot(to))
-    }))
-    rows.push(await measure(`AuditTree.consistency, random from → ${PROOF_N.toLocaleString('en-US')}`, pairs.length, async (i) => {
-      const from = pairs[i]![0]
-      const p = await tree.consistency(db, env.ws, from, PROOF_N)
-      return verifyConsistency(from, PROOF_N, p.proof.map((h) => Buffer.from(h, 'base64')), trueRoot(from), range.root())
-    }))
-    printTable(`(c) Proof generation, ${engine}: tree of ${PROOF_N.toLocaleString('en-US')} leaves, ${nodeRows.toLocaleString('en-US')} node rows + ${entryRows.length} entry rows ` +
-      `(hashing ${(hashMs / 1000).toFixed(1)} s, total build ${(buildMs / 1000).toFixed(1)} s); one at a time, latency in ms; each proof checked with verifyInclusion / verifyConsistency`,
-    ['operation', 'count', 'p50', 'p99', 'max', 'SQL queries per op', 'node rows per op', 'all rows per op', 'result'], rows)
+    rows.push(
+      await measure('baseline: one node point read (SELECT hash … WHERE level, idx)', PROOFS, async (i) => {
+        const r = await db
+          .selectFrom('audit_nodes')
+          .select('hash')
+          .where('workspace_id', '=', env.ws)
+          .where('level', '=', 0)
+          .where('idx', '=', pointIdx[i]!)
+          .executeTakeFirst()
+        return !!r && Buffer.from(r.hash).equals(Buffer.from(mem.nodeAt(0, pointIdx[i]!)))
+      }),
+    )
+    rows.push(
+      await measure(`AuditTree.inclusion, tree of ${PROOF_N.toLocaleString('en-US')}`, seqs.length, async (i) => {
+        const p = await tree.inclusion(db, env.ws, seqs[i]!, PROOF_N)
+        return (
+          p.rootHash === Buffer.from(range.root()).toString('base64') &&
+          verifyInclusion(
+            p.leafIndex,
+            p.treeSize,
+            Buffer.from(p.leafHash, 'base64'),
+            p.proof.map((h) => Buffer.from(h, 'base64')),
+            range.root(),
+          )
+        )
+      }),
+    )
+    rows.push(
+      await measure('AuditTree.inclusion, random tree size ≥ seq', seqs.length, async (i) => {
+        const p = await tree.inclusion(db, env.ws, seqs[i]!, sizes[i]!)
+        return verifyInclusion(
+          p.leafIndex,
+          p.treeSize,
+          Buffer.from(p.leafHash, 'base64'),
+          p.proof.map((h) => Buffer.from(h, 'base64')),
+          trueRoot(sizes[i]!),
+        )
+      }),
+    )
+    rows.push(
+      await measure('AuditTree.consistency, random from < to', pairs.length, async (i) => {
+        const [from, to] = pairs[i]!
+        const p = await tree.consistency(db, env.ws, from, to)
+        return verifyConsistency(
+          from,
+          to,
+          p.proof.map((h) => Buffer.from(h, 'base64')),
+          trueRoot(from),
+          trueRoot(to),
+        )
+      }),
+    )
+    rows.push(
+      await measure(`AuditTree.consistency, random from → ${PROOF_N.toLocaleString('en-US')}`, pairs.length, async (i) => {
+        const from = pairs[i]![0]
+        const p = await tree.consistency(db, env.ws, from, PROOF_N)
+        return verifyConsistency(
+          from,
+          PROOF_N,
+          p.proof.map((h) => Buffer.from(h, 'base64')),
+          trueRoot(from),
+          range.root(),
+        )
+      }),
+    )
+    printTable(
+      `(c) Proof generation, ${engine}: tree of ${PROOF_N.toLocaleString('en-US')} leaves, ${nodeRows.toLocaleString('en-US')} node rows + ${entryRows.length} entry rows ` +
+        `(hashing ${(hashMs / 1000).toFixed(1)} s, total build ${(buildMs / 1000).toFixed(1)} s); one at a time, latency in ms; each proof checked with verifyInclusion / verifyConsistency`,
+      ['operation', 'count', 'p50', 'p99', 'max', 'SQL queries per op', 'node rows per op', 'all rows per op', 'result'],
+      rows,
+    )
     report[`c_${engine}`] = { leaves: PROOF_N, nodeRows, buildMs, rows }
   } finally {
     await loader.close()
@@ -690,7 +1000,9 @@ async function main(): Promise<void> {
     await c.connect()
     try {
       const v = (await c.query('SHOW server_version')).rows[0].server_version as string
-      const settings = await c.query("SELECT name, setting FROM pg_settings WHERE name IN ('synchronous_commit', 'fsync', 'wal_sync_method', 'shared_buffers', 'commit_delay')")
+      const settings = await c.query(
+        "SELECT name, setting FROM pg_settings WHERE name IN ('synchronous_commit', 'fsync', 'wal_sync_method', 'shared_buffers', 'commit_delay')",
+      )
       pgInfo = `PostgreSQL ${v} (${settings.rows.map((r: { name: string; setting: string }) => `${r.name}=${r.setting}`).join(', ')})`
     } finally {
       await c.end()
@@ -698,9 +1010,13 @@ async function main(): Promise<void> {
   }
   const cpu = cpus()[0]?.model ?? 'unknown CPU'
   process.stdout.write(`\nCoffer audit benchmark — Node ${process.version}, ${cpus().length} × ${cpu}\n`)
-  process.stdout.write(`engines: ${ENGINES.join(', ')}; SQLite WAL synchronous=FULL in ${TMP_PARENT} (${fsType(TMP_PARENT)})${pgInfo ? `; ${pgInfo} on 127.0.0.1` : ''}\n`)
-  process.stdout.write(`CPU used by other processes in the second before the run: ${otherLoad === null ? 'unknown' : `${otherLoad.toFixed(2)} cores`}` +
-    `${otherLoad !== null && otherLoad > 0.3 ? ' — WARNING: the machine was not idle, figures are pessimistic' : ''}\n`)
+  process.stdout.write(
+    `engines: ${ENGINES.join(', ')}; SQLite WAL synchronous=FULL in ${TMP_PARENT} (${fsType(TMP_PARENT)})${pgInfo ? `; ${pgInfo} on 127.0.0.1` : ''}\n`,
+  )
+  process.stdout.write(
+    `CPU used by other processes in the second before the run: ${otherLoad === null ? 'unknown' : `${otherLoad.toFixed(2)} cores`}` +
+      `${otherLoad !== null && otherLoad > 0.3 ? ' — WARNING: the machine was not idle, figures are pessimistic' : ''}\n`,
+  )
   if (PARTS.includes('a')) await partA()
   if (PARTS.includes('b')) for (const e of ENGINES) await partB(e)
   if (PARTS.includes('c')) for (const e of ENGINES) await partC(e)
@@ -711,7 +1027,11 @@ try {
 } finally {
   await cleanupAll()
 }
-if (JSON_OUT) writeFileSync(JSON_OUT, JSON.stringify({ date: new Date().toISOString(), node: process.version, cpus: cpus().length, ...report, failures }, null, 2))
+if (JSON_OUT)
+  writeFileSync(
+    JSON_OUT,
+    JSON.stringify({ date: new Date().toISOString(), node: process.version, cpus: cpus().length, ...report, failures }, null, 2),
+  )
 if (failures.length) {
   process.stdout.write(`\nFAILED:\n${failures.map((f) => `  - ${f}`).join('\n')}\n`)
   process.exitCode = 1

@@ -7,8 +7,15 @@ import Fastify from 'fastify'
 const now = new Date().toISOString()
 const body = {
   secret: {
-    id: randomUUID(), key: 'BENCH_SECRET_000', version: 1, deleted: false, tags: [],
-    createdAt: now, updatedAt: now, value: randomBytes(30).toString('base64url'), comment: null,
+    id: randomUUID(),
+    key: 'BENCH_SECRET_000',
+    version: 1,
+    deleted: false,
+    tags: [],
+    createdAt: now,
+    updatedAt: now,
+    value: randomBytes(30).toString('base64url'),
+    comment: null,
   },
 }
 
@@ -20,6 +27,9 @@ process.stdout.write(`baseline listening on ${address}\n`)
 
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.once(sig, () => {
-    app.close().then(() => process.exit(0), () => process.exit(1))
+    app.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    )
   })
 }

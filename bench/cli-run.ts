@@ -12,8 +12,21 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
 import {
-  args, waitForIdle, cleanEnv, COFFER_BIN, ensureBuilt, installCleanup, makeTempDir, median, percentile, printTable, ratio, removeTempDir,
-  seed, startCoffer, type Cell,
+  args,
+  waitForIdle,
+  cleanEnv,
+  COFFER_BIN,
+  ensureBuilt,
+  installCleanup,
+  makeTempDir,
+  median,
+  percentile,
+  printTable,
+  ratio,
+  removeTempDir,
+  seed,
+  startCoffer,
+  type Cell,
 } from './lib/harness.js'
 
 const A = args()
@@ -33,7 +46,8 @@ const server = await startCoffer(base)
 const { scope } = await seed(server, 100)
 const cwd = makeTempDir('coffer-bench-cwd-')
 for (let d = cwd; ; d = join(d, '..')) {
-  if (existsSync(join(d, '.coffer.json'))) throw new Error(`${d}/.coffer.json would link the benchmark's directory; remove it or set TMPDIR`)
+  if (existsSync(join(d, '.coffer.json')))
+    throw new Error(`${d}/.coffer.json would link the benchmark's directory; remove it or set TMPDIR`)
   if (d === '/' || join(d, '..') === d) break
 }
 const env = cleanEnv({ COFFER_URL: server.url, COFFER_TOKEN: server.token })
@@ -42,8 +56,15 @@ const node = process.execPath
 const commands: Array<{ name: string; argv: string[]; target?: boolean }> = [
   { name: 'node -e 0 (baseline)', argv: [node, '-e', '0'] },
   { name: 'coffer --help', argv: [node, COFFER_BIN, '--help'] },
-  { name: 'coffer run --project P --env E -- true', argv: [node, COFFER_BIN, 'run', '--project', scope.project, '--env', scope.environment, '--', 'true'], target: true },
-  { name: 'coffer run --workspace W --project P --env E -- true', argv: [node, COFFER_BIN, 'run', '--workspace', scope.workspace, '--project', scope.project, '--env', scope.environment, '--', 'true'] },
+  {
+    name: 'coffer run --project P --env E -- true',
+    argv: [node, COFFER_BIN, 'run', '--project', scope.project, '--env', scope.environment, '--', 'true'],
+    target: true,
+  },
+  {
+    name: 'coffer run --workspace W --project P --env E -- true',
+    argv: [node, COFFER_BIN, 'run', '--workspace', scope.workspace, '--project', scope.project, '--env', scope.environment, '--', 'true'],
+  },
 ]
 
 // Each command must work, and `coffer run` must really inject the secrets.
@@ -52,13 +73,28 @@ for (const c of commands) {
   if (r.status !== 0) throw new Error(`${c.name} failed (${r.status ?? r.signal}): ${r.stderr}`)
 }
 {
-  const check = [node, COFFER_BIN, 'run', '--project', scope.project, '--env', scope.environment, '--', node, '-e',
-    'process.exit(Object.keys(process.env).filter((k) => k.startsWith("BENCH_SECRET_")).length === 100 ? 0 : 3)']
+  const check = [
+    node,
+    COFFER_BIN,
+    'run',
+    '--project',
+    scope.project,
+    '--env',
+    scope.environment,
+    '--',
+    node,
+    '-e',
+    'process.exit(Object.keys(process.env).filter((k) => k.startsWith("BENCH_SECRET_")).length === 100 ? 0 : 3)',
+  ]
   const r = spawnSync(check[0]!, check.slice(1), { cwd, env, encoding: 'utf8', timeout: 30_000 })
   if (r.status !== 0) throw new Error(`coffer run did not pass the 100 secrets to the child (exit ${r.status}): ${r.stderr}`)
 }
 
-interface Timing { name: string; times: number[]; target?: boolean }
+interface Timing {
+  name: string
+  times: number[]
+  target?: boolean
+}
 const timings: Timing[] = []
 let tool: string
 if (USE_HYPERFINE) {
@@ -93,20 +129,40 @@ removeTempDir(base)
 
 const stats = timings.map((t) => {
   const sorted = [...t.times].sort((a, b) => a - b)
-  return { ...t, median: median(sorted), p90: percentile(sorted, 90), min: sorted[0]!, mean: sorted.reduce((a, b) => a + b, 0) / sorted.length }
+  return {
+    ...t,
+    median: median(sorted),
+    p90: percentile(sorted, 90),
+    min: sorted[0]!,
+    mean: sorted.reduce((a, b) => a + b, 0) / sorted.length,
+  }
 })
 const baseline = stats[0]!
-process.stdout.write(`\nCoffer CLI start-up — Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}; ${RUNS} runs after ${WARMUP} warm-up, timed by ${tool}\n`)
-process.stdout.write(`server: coffer server on SQLite at 127.0.0.1 (same machine), 100 secrets of 40 bytes; each coffer run is one audited environment fetch\n`)
-process.stdout.write(`CPU used by other processes in the second before the run: ${otherLoad === null ? 'unknown' : `${otherLoad.toFixed(2)} cores`}` +
-  `${otherLoad !== null && otherLoad > 0.3 ? ' — WARNING: the machine was not idle' : ''}\n`)
+process.stdout.write(
+  `\nCoffer CLI start-up — Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}; ${RUNS} runs after ${WARMUP} warm-up, timed by ${tool}\n`,
+)
+process.stdout.write(
+  `server: coffer server on SQLite at 127.0.0.1 (same machine), 100 secrets of 40 bytes; each coffer run is one audited environment fetch\n`,
+)
+process.stdout.write(
+  `CPU used by other processes in the second before the run: ${otherLoad === null ? 'unknown' : `${otherLoad.toFixed(2)} cores`}` +
+    `${otherLoad !== null && otherLoad > 0.3 ? ' — WARNING: the machine was not idle' : ''}\n`,
+)
 const rows: Cell[][] = stats.map((s) => [
-  s.name, s.median.toFixed(1), s.p90.toFixed(1), s.min.toFixed(1), s.mean.toFixed(1),
-  ratio(s.median, baseline.median), ratio(s.p90, baseline.p90),
+  s.name,
+  s.median.toFixed(1),
+  s.p90.toFixed(1),
+  s.min.toFixed(1),
+  s.mean.toFixed(1),
+  ratio(s.median, baseline.median),
+  ratio(s.p90, baseline.p90),
   s.target ? `≤ ${TARGET_RATIO}×: ${s.median / baseline.median <= TARGET_RATIO ? 'met' : 'MISSED'}` : '',
 ])
 printTable('Wall time (ms)', ['command', 'median', 'p90', 'min', 'mean', 'median vs node', 'p90 vs node', 'target'], rows)
 
 if (JSON_OUT) {
-  writeFileSync(JSON_OUT, JSON.stringify({ date: new Date().toISOString(), node: process.version, tool, runs: RUNS, warmup: WARMUP, otherLoad, stats }, null, 2))
+  writeFileSync(
+    JSON_OUT,
+    JSON.stringify({ date: new Date().toISOString(), node: process.version, tool, runs: RUNS, warmup: WARMUP, otherLoad, stats }, null, 2),
+  )
 }

@@ -22,8 +22,24 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type autocannon from 'autocannon'
 import {
-  args, waitForIdle, BENCH_DIR, COFFER_BIN, ensureBuilt, envPath, fsType, getJson, installCleanup, makeTempDir, printTable, ratio, removeTempDir, ROOT,
-  seed, startBaseline, startCoffer, type Cell,
+  args,
+  waitForIdle,
+  BENCH_DIR,
+  COFFER_BIN,
+  ensureBuilt,
+  envPath,
+  fsType,
+  getJson,
+  installCleanup,
+  makeTempDir,
+  printTable,
+  ratio,
+  removeTempDir,
+  ROOT,
+  seed,
+  startBaseline,
+  startCoffer,
+  type Cell,
 } from './lib/harness.js'
 import { measure, type RunResult } from './lib/load.js'
 import { fsyncBaseline } from './lib/fsync.js'
@@ -50,7 +66,6 @@ const autocannonVersion = (require('autocannon/package.json') as { version: stri
 const fastifyVersion = (require('fastify/package.json') as { version: string }).version
 const cofferVersion = spawnSync(process.execPath, [COFFER_BIN, '--version'], { encoding: 'utf8' }).stdout.trim()
 
-
 const otherLoad = await waitForIdle(Number(A.get('wait-idle') ?? 0))
 const base = makeTempDir('coffer-bench-http-', A.get('tmpdir'))
 const probeFile = PROBE ? join(base, 'probe.json') : undefined
@@ -74,7 +89,11 @@ const envFetchPath = `${E}/secrets?reveal=true`
 const sizes = {
   read: await probeRequest(coffer.url + readPath),
   env: await probeRequest(coffer.url + envFetchPath),
-  write: await probeRequest(`${coffer.url}${E}/secrets/${keys[1]}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ value: 'x'.repeat(40) }) }),
+  write: await probeRequest(`${coffer.url}${E}/secrets/${keys[1]}`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ value: 'x'.repeat(40) }),
+  }),
 }
 const before = await getJson<{ ok: boolean; checked: number }>(coffer, `/v1/workspaces/${coffer.workspace}/audit/verify`)
 if (!before.ok) throw new Error('audit chain broken before the load')
@@ -91,9 +110,17 @@ const common = { connections: CONNECTIONS, pipelining: 1, timeout: 10 }
 const sched = { warmupSec: WARMUP, durationSec: DURATION }
 /** The loaded run, then (with --serial) the same requests on one connection. */
 async function scenario(kind: Kind, title: string, options: autocannon.Options, pid: number): Promise<void> {
-  results[kind] = await measure(title, { ...common, ...options }, { ...sched, serverPid: pid, probeFile: kind === 'baseline' ? undefined : probeFile })
+  results[kind] = await measure(
+    title,
+    { ...common, ...options },
+    { ...sched, serverPid: pid, probeFile: kind === 'baseline' ? undefined : probeFile },
+  )
   if (SERIAL > 0) {
-    serial[kind] = await measure(`${title}, 1 connection`, { ...common, ...options, connections: 1 }, { warmupSec: 0, durationSec: SERIAL, serverPid: pid, probeFile: kind === 'baseline' ? undefined : probeFile })
+    serial[kind] = await measure(
+      `${title}, 1 connection`,
+      { ...common, ...options, connections: 1 },
+      { warmupSec: 0, durationSec: SERIAL, serverPid: pid, probeFile: kind === 'baseline' ? undefined : probeFile },
+    )
   }
 }
 await scenario('baseline', '(d) bare Fastify GET', { url: baseline.url + readPath, headers: auth }, baseline.pid)
@@ -108,20 +135,30 @@ await scenario('env', '(b) environment fetch, 100 secrets', { url: coffer.url + 
 // (c) Durable audited writes: PUT a new 40-byte value each time, round-robin over the keys.
 const runTag = randomBytes(6).toString('hex')
 let writeSeq = 0
-const writeRequests: autocannon.Request[] = [{
-  method: 'PUT',
-  setupRequest: (req) => {
-    const n = writeSeq++
-    const value = `${runTag}-${n.toString(36)}`.padEnd(40, '.')
-    return { ...req, method: 'PUT', path: `${E}/secrets/${keys[n % keys.length]}`, body: JSON.stringify({ value }) }
+const writeRequests: autocannon.Request[] = [
+  {
+    method: 'PUT',
+    setupRequest: (req) => {
+      const n = writeSeq++
+      const value = `${runTag}-${n.toString(36)}`.padEnd(40, '.')
+      return { ...req, method: 'PUT', path: `${E}/secrets/${keys[n % keys.length]}`, body: JSON.stringify({ value }) }
+    },
   },
-}]
-await scenario('write', '(c) durable audited write (PUT)', { url: coffer.url, headers: { ...auth, 'content-type': 'application/json' }, requests: writeRequests }, coffer.pid)
+]
+await scenario(
+  'write',
+  '(c) durable audited write (PUT)',
+  { url: coffer.url, headers: { ...auth, 'content-type': 'application/json' }, requests: writeRequests },
+  coffer.pid,
+)
 
 // Audit chain: intact, and one entry per audited 2xx (autocannon does not count requests
 // still in flight when a run stops; the server may have answered and audited those).
 const verifyStart = performance.now()
-const after = await getJson<{ ok: boolean; checked: number; head: string; firstBad?: unknown }>(coffer, `/v1/workspaces/${coffer.workspace}/audit/verify`)
+const after = await getJson<{ ok: boolean; checked: number; head: string; firstBad?: unknown }>(
+  coffer,
+  `/v1/workspaces/${coffer.workspace}/audit/verify`,
+)
 const verifyMs = performance.now() - verifyStart
 const audited = [results.read, results.env, results.write, ...[serial.read, serial.env, serial.write].filter((r): r is RunResult => !!r)]
 const expectedNew = audited.reduce((s, r) => s + r.ok + r.warmupOk, 0)
@@ -137,43 +174,93 @@ removeTempDir(base)
 // Report.
 const cpu = cpus()[0]?.model ?? 'unknown CPU'
 process.stdout.write(`\nCoffer HTTP benchmark — coffer ${cofferVersion}, Node ${process.version}, ${cpus().length} × ${cpu}\n`)
-process.stdout.write(`autocannon ${autocannonVersion} in this process (shares the cores with the server), ${CONNECTIONS} connections, ` +
-  `${WARMUP}s warm-up + ${DURATION}s measured per scenario; SQLite WAL synchronous=FULL on ${dataFs}; baseline: Fastify ${fastifyVersion}\n`)
-process.stdout.write(`CPU used by other processes in the second before the run: ${otherLoad === null ? 'unknown' : `${otherLoad.toFixed(2)} cores`}` +
-  `${otherLoad !== null && otherLoad > 0.3 ? ' — WARNING: the machine was not idle, figures are pessimistic' : ''}\n`)
-process.stdout.write(`response bodies: single read ${sizes.read} B (baseline ${baselineSize} B), environment fetch ${sizes.env} B, write ${sizes.write} B\n`)
+process.stdout.write(
+  `autocannon ${autocannonVersion} in this process (shares the cores with the server), ${CONNECTIONS} connections, ` +
+    `${WARMUP}s warm-up + ${DURATION}s measured per scenario; SQLite WAL synchronous=FULL on ${dataFs}; baseline: Fastify ${fastifyVersion}\n`,
+)
+process.stdout.write(
+  `CPU used by other processes in the second before the run: ${otherLoad === null ? 'unknown' : `${otherLoad.toFixed(2)} cores`}` +
+    `${otherLoad !== null && otherLoad > 0.3 ? ' — WARNING: the machine was not idle, figures are pessimistic' : ''}\n`,
+)
+process.stdout.write(
+  `response bodies: single read ${sizes.read} B (baseline ${baselineSize} B), environment fetch ${sizes.env} B, write ${sizes.write} B\n`,
+)
 
 const status = (value: number, target: number | null) => (target === null ? '' : value >= target ? 'met' : 'MISSED')
 const row = (r: RunResult, target: number | null): Cell[] => [
-  r.title, Math.round(r.rps), target, status(r.rps, target), ratio(r.rps, results.baseline.rps),
-  r.p50, r.p99, ratio(r.p99, results.baseline.p99), r.ok, r.non2xx + r.warmupBad, r.errors + r.timeouts,
-  r.serverCpu === null ? null : Number(r.serverCpu.toFixed(2)), Number(r.loadgenCpu.toFixed(2)),
+  r.title,
+  Math.round(r.rps),
+  target,
+  status(r.rps, target),
+  ratio(r.rps, results.baseline.rps),
+  r.p50,
+  r.p99,
+  ratio(r.p99, results.baseline.p99),
+  r.ok,
+  r.non2xx + r.warmupBad,
+  r.errors + r.timeouts,
+  r.serverCpu === null ? null : Number(r.serverCpu.toFixed(2)),
+  Number(r.loadgenCpu.toFixed(2)),
 ]
-printTable('Throughput and latency (req/s = mean of per-second counts; latency in ms)', [
-  'benchmark', 'req/s', 'target', '', 'vs baseline', 'p50', 'p99', 'p99 vs base', '2xx', 'non-2xx', 'errors', 'server CPU', 'loadgen CPU',
-], [
-  row(results.read, TARGETS.read),
-  row(results.env, TARGETS.env),
-  row(results.write, TARGETS.write),
-  row(results.baseline, null),
-  ['(c) baseline: raw 4 KiB write+fsync, 1 thread', Math.round(fsync.perSec), null, '', ratio(results.write.rps, fsync.perSec) + ' (c/fsync)', fsync.p50, fsync.p99, '', null, null, null, null, null],
-])
+printTable(
+  'Throughput and latency (req/s = mean of per-second counts; latency in ms)',
+  ['benchmark', 'req/s', 'target', '', 'vs baseline', 'p50', 'p99', 'p99 vs base', '2xx', 'non-2xx', 'errors', 'server CPU', 'loadgen CPU'],
+  [
+    row(results.read, TARGETS.read),
+    row(results.env, TARGETS.env),
+    row(results.write, TARGETS.write),
+    row(results.baseline, null),
+    [
+      '(c) baseline: raw 4 KiB write+fsync, 1 thread',
+      Math.round(fsync.perSec),
+      null,
+      '',
+      ratio(results.write.rps, fsync.perSec) + ' (c/fsync)',
+      fsync.p50,
+      fsync.p99,
+      '',
+      null,
+      null,
+      null,
+      null,
+      null,
+    ],
+  ],
+)
 
 if (SERIAL > 0) {
-  const srow = (r: RunResult | undefined): Cell[] => r
-    ? [r.title, Math.round(r.rps), Number(r.mean.toFixed(2)), r.p50, r.p99, r.max, ratio(r.mean, serial.baseline?.mean ?? NaN), r.ok, r.non2xx, r.errors + r.timeouts]
-    : []
-  printTable(`Unloaded latency: the same requests one at a time on 1 connection for ${SERIAL}s (ms)`, [
-    'benchmark', 'req/s', 'mean', 'p50', 'p99', 'max', 'mean vs base', '2xx', 'non-2xx', 'errors',
-  ], [srow(serial.read), srow(serial.env), srow(serial.write), srow(serial.baseline)].filter((r) => r.length))
+  const srow = (r: RunResult | undefined): Cell[] =>
+    r
+      ? [
+          r.title,
+          Math.round(r.rps),
+          Number(r.mean.toFixed(2)),
+          r.p50,
+          r.p99,
+          r.max,
+          ratio(r.mean, serial.baseline?.mean ?? NaN),
+          r.ok,
+          r.non2xx,
+          r.errors + r.timeouts,
+        ]
+      : []
+  printTable(
+    `Unloaded latency: the same requests one at a time on 1 connection for ${SERIAL}s (ms)`,
+    ['benchmark', 'req/s', 'mean', 'p50', 'p99', 'max', 'mean vs base', '2xx', 'non-2xx', 'errors'],
+    [srow(serial.read), srow(serial.env), srow(serial.write), srow(serial.baseline)].filter((r) => r.length),
+  )
 }
 
 const auditRow = (r: RunResult): Cell[] => {
   const p = r.probe
   const entries = p ? p.auditInserts : null
   return [
-    r.title, r.ok, entries, entries === null ? null : Math.round(entries / r.durationSec),
-    p ? p.commits : null, p ? Math.round(p.commits / r.durationSec) : null,
+    r.title,
+    r.ok,
+    entries,
+    entries === null ? null : Math.round(entries / r.durationSec),
+    p ? p.commits : null,
+    p ? Math.round(p.commits / r.durationSec) : null,
     p && p.commits && entries !== null ? Number((entries / p.commits).toFixed(2)) : null,
     p && entries ? Number((p.executions / entries).toFixed(1)) : null,
     p ? `${((100 * p.sqlMs) / 1000 / r.durationSec).toFixed(0)}%` : null,
@@ -181,44 +268,99 @@ const auditRow = (r: RunResult): Cell[] => {
     p && p.commits ? Number((p.commitMs / p.commits).toFixed(2)) : null,
   ]
 }
-printTable('Audit and group commit in the measured windows (server side, counted in better-sqlite3 by bench/lib/sqlite-probe.mjs)', [
-  'benchmark', '2xx', 'audit rows inserted', 'entries/s', 'COMMITs (fsync batches)', 'COMMITs/s', 'entries per COMMIT', 'SQL stmts per request',
-  'loop blocked in SQLite', 'of which COMMIT', 'ms per COMMIT',
-], [results.read, serial.read, results.env, serial.env, results.write, serial.write].filter((r): r is RunResult => !!r).map(auditRow))
+printTable(
+  'Audit and group commit in the measured windows (server side, counted in better-sqlite3 by bench/lib/sqlite-probe.mjs)',
+  [
+    'benchmark',
+    '2xx',
+    'audit rows inserted',
+    'entries/s',
+    'COMMITs (fsync batches)',
+    'COMMITs/s',
+    'entries per COMMIT',
+    'SQL stmts per request',
+    'loop blocked in SQLite',
+    'of which COMMIT',
+    'ms per COMMIT',
+  ],
+  [results.read, serial.read, results.env, serial.env, results.write, serial.write].filter((r): r is RunResult => !!r).map(auditRow),
+)
 if (!PROBE) process.stdout.write('(probe disabled with --no-probe: server-side counts unavailable)\n')
 
 for (const r of [results.read, results.write]) {
   const p = r.probe
   if (!p || !p.auditInserts) continue
-  const top = Object.entries(p.statements).sort((a, b) => (p.statementMs[b[0]] ?? 0) - (p.statementMs[a[0]] ?? 0)).slice(0, 16)
-  printTable(`SQL statements per request, ${r.title} (executed in better-sqlite3; first 90 characters)`, ['statement', 'per request', 'mean ms', 'total ms'],
-    top.map(([sql, n]) => [sql.replace(/\s+/g, ' ').slice(0, 90), Number((n / p.auditInserts).toFixed(2)), Number(((p.statementMs[sql] ?? 0) / n).toFixed(3)), Math.round(p.statementMs[sql] ?? 0)]))
+  const top = Object.entries(p.statements)
+    .sort((a, b) => (p.statementMs[b[0]] ?? 0) - (p.statementMs[a[0]] ?? 0))
+    .slice(0, 16)
+  printTable(
+    `SQL statements per request, ${r.title} (executed in better-sqlite3; first 90 characters)`,
+    ['statement', 'per request', 'mean ms', 'total ms'],
+    top.map(([sql, n]) => [
+      sql.replace(/\s+/g, ' ').slice(0, 90),
+      Number((n / p.auditInserts).toFixed(2)),
+      Number(((p.statementMs[sql] ?? 0) / n).toFixed(3)),
+      Math.round(p.statementMs[sql] ?? 0),
+    ]),
+  )
 }
 
-printTable('Audit chain after the run (GET /v1/workspaces/:ws/audit/verify)', ['check', 'value'], [
-  ['chain intact (ok)', String(after.ok)],
-  ['entries in chain', after.checked],
-  ['new entries during the benchmark', actualNew],
-  ['2xx audited responses counted by autocannon (warm-up + measured)', expectedNew],
-  [`difference (requests in flight when a run stopped; allowed 0..${inFlightAllowance})`, actualNew - expectedNew],
-  ['verify call took (ms)', Math.round(verifyMs)],
-  ['head', after.head],
-])
+printTable(
+  'Audit chain after the run (GET /v1/workspaces/:ws/audit/verify)',
+  ['check', 'value'],
+  [
+    ['chain intact (ok)', String(after.ok)],
+    ['entries in chain', after.checked],
+    ['new entries during the benchmark', actualNew],
+    ['2xx audited responses counted by autocannon (warm-up + measured)', expectedNew],
+    [`difference (requests in flight when a run stopped; allowed 0..${inFlightAllowance})`, actualNew - expectedNew],
+    ['verify call took (ms)', Math.round(verifyMs)],
+    ['head', after.head],
+  ],
+)
 
 const failures: string[] = []
 for (const r of [...Object.values(results), ...Object.values(serial)]) {
   const bad = r.non2xx + r.errors + r.timeouts + r.warmupBad
-  if (bad > 0) failures.push(`${r.title}: ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts (measured), ${r.warmupBad} bad in warm-up; status codes ${JSON.stringify(r.statusCodes)}`)
+  if (bad > 0)
+    failures.push(
+      `${r.title}: ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts (measured), ${r.warmupBad} bad in warm-up; status codes ${JSON.stringify(r.statusCodes)}`,
+    )
   if (r.ok === 0) failures.push(`${r.title}: no 2xx response at all`)
 }
-if (!auditOk) failures.push(`audit: ok=${after.ok}, ${actualNew} new entries for ${expectedNew} audited 2xx responses${after.firstBad ? `, first bad ${JSON.stringify(after.firstBad)}` : ''}`)
+if (!auditOk)
+  failures.push(
+    `audit: ok=${after.ok}, ${actualNew} new entries for ${expectedNew} audited 2xx responses${after.firstBad ? `, first bad ${JSON.stringify(after.firstBad)}` : ''}`,
+  )
 
 if (JSON_OUT) {
-  writeFileSync(JSON_OUT, JSON.stringify({
-    date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpu, coffer: cofferVersion, autocannon: autocannonVersion,
-    connections: CONNECTIONS, warmupSec: WARMUP, durationSec: DURATION, serialSec: SERIAL, dataFs, sizes, baselineSize, fsync, results, serial,
-    audit: { ...after, before: before.checked, actualNew, expectedNew }, failures,
-  }, null, 2))
+  writeFileSync(
+    JSON_OUT,
+    JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        node: process.version,
+        cpus: cpus().length,
+        cpu,
+        coffer: cofferVersion,
+        autocannon: autocannonVersion,
+        connections: CONNECTIONS,
+        warmupSec: WARMUP,
+        durationSec: DURATION,
+        serialSec: SERIAL,
+        dataFs,
+        sizes,
+        baselineSize,
+        fsync,
+        results,
+        serial,
+        audit: { ...after, before: before.checked, actualNew, expectedNew },
+        failures,
+      },
+      null,
+      2,
+    ),
+  )
 }
 
 if (failures.length) {

@@ -11,7 +11,19 @@ import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import {
-  args, ensureBuilt, envPath, installCleanup, makeTempDir, printTable, processCpuSeconds, randomValue, removeTempDir, ROOT, seed, sleep, startCoffer,
+  args,
+  ensureBuilt,
+  envPath,
+  installCleanup,
+  makeTempDir,
+  printTable,
+  processCpuSeconds,
+  randomValue,
+  removeTempDir,
+  ROOT,
+  seed,
+  sleep,
+  startCoffer,
 } from './lib/harness.js'
 
 const A = args()
@@ -36,14 +48,26 @@ const E = envPath(scope)
 const auth = { authorization: `Bearer ${server.token}` }
 
 let n = 0
-const options: autocannon.Options = SCENARIO === 'read'
-  ? { url: `${server.url}${E}/secrets/${keys[0]}?reveal=true`, headers: auth }
-  : SCENARIO === 'env'
-    ? { url: `${server.url}${E}/secrets?reveal=true`, headers: auth }
-    : {
-        url: server.url, headers: { ...auth, 'content-type': 'application/json' },
-        requests: [{ method: 'PUT', setupRequest: (req) => ({ ...req, method: 'PUT', path: `${E}/secrets/${keys[n++ % keys.length]}`, body: JSON.stringify({ value: randomValue(40) }) }) }],
-      }
+const options: autocannon.Options =
+  SCENARIO === 'read'
+    ? { url: `${server.url}${E}/secrets/${keys[0]}?reveal=true`, headers: auth }
+    : SCENARIO === 'env'
+      ? { url: `${server.url}${E}/secrets?reveal=true`, headers: auth }
+      : {
+          url: server.url,
+          headers: { ...auth, 'content-type': 'application/json' },
+          requests: [
+            {
+              method: 'PUT',
+              setupRequest: (req) => ({
+                ...req,
+                method: 'PUT',
+                path: `${E}/secrets/${keys[n++ % keys.length]}`,
+                body: JSON.stringify({ value: randomValue(40) }),
+              }),
+            },
+          ],
+        }
 Object.assign(options, { connections: CONNECTIONS, pipelining: 1, timeout: 10 })
 
 process.stderr.write(`bench: profiling scenario "${SCENARIO}": warm-up ${WARMUP}s, then ${DURATION}s at ${CONNECTIONS} connections\n`)
@@ -65,9 +89,24 @@ if (KEEP) {
 }
 
 // ------------------------------------------------------------------------------------------
-interface CallFrame { functionName: string; url: string; lineNumber: number; columnNumber: number }
-interface ProfileNode { id: number; callFrame: CallFrame; children?: number[] }
-interface Profile { nodes: ProfileNode[]; startTime: number; endTime: number; samples: number[]; timeDeltas: number[] }
+interface CallFrame {
+  functionName: string
+  url: string
+  lineNumber: number
+  columnNumber: number
+}
+interface ProfileNode {
+  id: number
+  callFrame: CallFrame
+  children?: number[]
+}
+interface Profile {
+  nodes: ProfileNode[]
+  startTime: number
+  endTime: number
+  samples: number[]
+  timeDeltas: number[]
+}
 const profile = JSON.parse(readFileSync(profilePath, 'utf8')) as Profile
 removeTempDir(base)
 
@@ -112,7 +151,9 @@ function original(cf: CallFrame): { file: string; line: number } | null {
   if (!map) return null
   const e = map.findEntry(cf.lineNumber, cf.columnNumber) as { originalSource?: string; originalLine?: number }
   if (!e.originalSource) return null
-  const src = e.originalSource.startsWith('file://') ? fileURLToPath(e.originalSource) : join(dirname(fileURLToPath(cf.url)), e.originalSource)
+  const src = e.originalSource.startsWith('file://')
+    ? fileURLToPath(e.originalSource)
+    : join(dirname(fileURLToPath(cf.url)), e.originalSource)
   return { file: relative(ROOT, src), line: (e.originalLine ?? 0) + 1 }
 }
 
@@ -158,7 +199,21 @@ function group(mod: string): string {
   if (mod === '(program)') return 'V8/native, not attributed to JS'
   if (mod.startsWith('coffer:')) return 'Coffer code (src/)'
   if (mod === 'npm:kysely') return 'Kysely'
-  if (mod === 'npm:fastify' || mod.startsWith('npm:@fastify') || ['npm:find-my-way', 'npm:light-my-request', 'npm:avvio', 'npm:fast-json-stringify', 'npm:pino', 'npm:secure-json-parse', 'npm:fast-querystring', 'npm:toad-cache'].includes(mod)) return 'Fastify and its deps'
+  if (
+    mod === 'npm:fastify' ||
+    mod.startsWith('npm:@fastify') ||
+    [
+      'npm:find-my-way',
+      'npm:light-my-request',
+      'npm:avvio',
+      'npm:fast-json-stringify',
+      'npm:pino',
+      'npm:secure-json-parse',
+      'npm:fast-querystring',
+      'npm:toad-cache',
+    ].includes(mod)
+  )
+    return 'Fastify and its deps'
   if (mod === 'npm:zod') return 'zod'
   if (mod === 'npm:better-sqlite3' || mod === '(native code)') return 'native calls (better-sqlite3 statements incl. fsync, crypto, …)'
   if (mod.startsWith('node:')) return 'Node core (http, net, streams, crypto wrappers)'
@@ -170,17 +225,36 @@ for (const [mod, us] of byModule) byGroup.set(group(mod), (byGroup.get(group(mod
 const pct = (us: number) => `${((100 * us) / inWindow).toFixed(1)}%`
 const ms = (us: number) => Math.round(us / 1000)
 const wallS = (windowEndUs - windowStartUs) / 1e6
-process.stdout.write(`\nCPU profile of coffer server, scenario "${SCENARIO}", ${CONNECTIONS} connections, ${DURATION}s measured ` +
-  `(${windowed ? 'samples inside the measured window only' : 'WHOLE profile: could not align clocks'})\n`)
-process.stdout.write(`throughput ${Math.round(result.requests.average)} req/s, p99 ${result.latency.p99} ms, ${result['2xx']} 2xx, ${result.non2xx} non-2xx, ${result.errors} errors; ` +
-  `server CPU ${cpu0 !== null && cpu1 !== null ? ((cpu1 - cpu0) / wallS).toFixed(2) : '?'} cores; sampled ${ms(inWindow)} ms\n`)
+process.stdout.write(
+  `\nCPU profile of coffer server, scenario "${SCENARIO}", ${CONNECTIONS} connections, ${DURATION}s measured ` +
+    `(${windowed ? 'samples inside the measured window only' : 'WHOLE profile: could not align clocks'})\n`,
+)
+process.stdout.write(
+  `throughput ${Math.round(result.requests.average)} req/s, p99 ${result.latency.p99} ms, ${result['2xx']} 2xx, ${result.non2xx} non-2xx, ${result.errors} errors; ` +
+    `server CPU ${cpu0 !== null && cpu1 !== null ? ((cpu1 - cpu0) / wallS).toFixed(2) : '?'} cores; sampled ${ms(inWindow)} ms\n`,
+)
 
-printTable('Self time by group', ['group', 'self ms', 'share'],
-  [...byGroup].sort((a, b) => b[1] - a[1]).map(([g, us]) => [g, ms(us), pct(us)]))
-printTable('Self time by module (src file via source map, npm package, or node core)', ['module', 'self ms', 'share'],
-  [...byModule].sort((a, b) => b[1] - a[1]).slice(0, TOP).map(([m, us]) => [m, ms(us), pct(us)]))
-printTable(`Top ${TOP} functions by self time`, ['function', 'where', 'self ms', 'share'],
-  [...byFunction.values()].sort((a, b) => b.us - a.us).slice(0, TOP).map((f) => [f.fn.slice(0, 40), f.loc.slice(0, 70), ms(f.us), pct(f.us)]))
+printTable(
+  'Self time by group',
+  ['group', 'self ms', 'share'],
+  [...byGroup].sort((a, b) => b[1] - a[1]).map(([g, us]) => [g, ms(us), pct(us)]),
+)
+printTable(
+  'Self time by module (src file via source map, npm package, or node core)',
+  ['module', 'self ms', 'share'],
+  [...byModule]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, TOP)
+    .map(([m, us]) => [m, ms(us), pct(us)]),
+)
+printTable(
+  `Top ${TOP} functions by self time`,
+  ['function', 'where', 'self ms', 'share'],
+  [...byFunction.values()]
+    .sort((a, b) => b.us - a.us)
+    .slice(0, TOP)
+    .map((f) => [f.fn.slice(0, 40), f.loc.slice(0, 70), ms(f.us), pct(f.us)]),
+)
 if (KEEP) process.stdout.write(`\nprofile kept in ${join(KEEP, `coffer-${SCENARIO}.cpuprofile`)} (open in Chrome DevTools → Performance)\n`)
 if (result.non2xx + result.errors > 0) {
   process.stdout.write(`\nFAILED: ${result.non2xx} non-2xx and ${result.errors} errors during the profiled run\n`)

@@ -32,7 +32,19 @@ import { Resealer } from '../src/vault/resealer.js'
 import { ResealWorkers } from '../src/crypto/reseal-workers.js'
 import { FIELD_VALUE, ResealBatchBuilder, type ResealBatch } from '../src/crypto/reseal-batch.js'
 import { createTestDatabase, pgAvailable } from '../test/helpers/pg.js'
-import { args, cleanEnv, COFFER_BIN, ensureBuilt, installCleanup, makeTempDir, printTable, ratio, spawnServer, waitForIdle, type Cell } from './lib/harness.js'
+import {
+  args,
+  cleanEnv,
+  COFFER_BIN,
+  ensureBuilt,
+  installCleanup,
+  makeTempDir,
+  printTable,
+  ratio,
+  spawnServer,
+  waitForIdle,
+  type Cell,
+} from './lib/harness.js'
 
 type EngineName = 'sqlite' | 'postgres'
 const A = args()
@@ -47,10 +59,22 @@ installCleanup(1800 + Number(A.get('wait-idle') ?? 0))
 const idleLoad = await waitForIdle(Number(A.get('wait-idle') ?? 0))
 if (idleLoad !== null) process.stderr.write(`bench: other processes used ${idleLoad.toFixed(2)} cores just before the start\n`)
 
-interface Opened { ctx: AppContext; scope: DataKeyScope; token: string; slug: string; close(): Promise<void>; env: Record<string, string> }
+interface Opened {
+  ctx: AppContext
+  scope: DataKeyScope
+  token: string
+  slug: string
+  close(): Promise<void>
+  env: Record<string, string>
+}
 
 async function openContext(engine: EngineName, dataDir: string, rootKey: string): Promise<Opened> {
-  const raw: Record<string, string> = { COFFER_DATA_DIR: dataDir, COFFER_ROOT_KEY: rootKey, COFFER_LOG_LEVEL: 'silent', COFFER_KEY_ROTATION_CHECK_INTERVAL: '0' }
+  const raw: Record<string, string> = {
+    COFFER_DATA_DIR: dataDir,
+    COFFER_ROOT_KEY: rootKey,
+    COFFER_LOG_LEVEL: 'silent',
+    COFFER_KEY_ROTATION_CHECK_INTERVAL: '0',
+  }
   let drop: (() => Promise<void>) | undefined
   if (engine === 'postgres') {
     const db = await createTestDatabase()
@@ -60,10 +84,17 @@ async function openContext(engine: EngineName, dataDir: string, rootKey: string)
   const e = readEnv(raw)
   const ctx = await createContext(buildConfig(e), buildSecrets(e))
   const ws = await bootstrapWorkspace(ctx, { name: `Reseal ${randomBytes(2).toString('hex')}`, ownerEmail: 'bench@localhost' })
-  await ctx.committer.run((tx) => createProject(tx, { dataKeys: ctx.dataKeys }, ws.workspace.id, { name: 'Bench', slug: 'bench' }), ws.workspace.id)
+  await ctx.committer.run(
+    (tx) => createProject(tx, { dataKeys: ctx.dataKeys }, ws.workspace.id, { name: 'Bench', slug: 'bench' }),
+    ws.workspace.id,
+  )
   const scope = await findScope(ctx.store.db, ws.workspace.id, 'bench', 'development')
   return {
-    ctx, scope, token: ws.token, slug: ws.workspace.slug, env: raw,
+    ctx,
+    scope,
+    token: ws.token,
+    slug: ws.workspace.slug,
+    env: raw,
     async close() {
       await ctx.close()
       if (drop) await drop()
@@ -78,7 +109,9 @@ async function load(o: Opened, n: number): Promise<void> {
   const perSecret = 10
   const chunk = 1000
   let dek!: DataKey
-  await ctx.committer.run(async (tx) => { dek = await ctx.dataKeys.forWrite(tx, scope, n) }, scope.workspaceId)
+  await ctx.committer.run(async (tx) => {
+    dek = await ctx.dataKeys.forWrite(tx, scope, n)
+  }, scope.workspaceId)
   const now = new Date().toISOString()
   for (let start = 0; start < n; start += chunk) {
     const secrets: Array<Record<string, unknown>> = []
@@ -86,19 +119,47 @@ async function load(o: Opened, n: number): Promise<void> {
     for (let i = start; i < Math.min(n, start + chunk); i += perSecret) {
       const id = randomUUID()
       const count = Math.min(perSecret, n - i)
-      secrets.push({ id, workspace_id: scope.workspaceId, project_id: scope.projectId, environment_id: scope.environmentId, key: `K${i / perSecret}`, current_version: count, deleted: 0, created_at: now, updated_at: now })
+      secrets.push({
+        id,
+        workspace_id: scope.workspaceId,
+        project_id: scope.projectId,
+        environment_id: scope.environmentId,
+        key: `K${i / perSecret}`,
+        current_version: count,
+        deleted: 0,
+        created_at: now,
+        updated_at: now,
+      })
       for (let v = 1; v <= count; v++) {
         const value = Buffer.from(`value-${i}-${v}-${randomBytes(12).toString('hex')}`.slice(0, 40))
         versions.push({
-          secret_id: id, version: v, workspace_id: scope.workspaceId, project_id: scope.projectId, environment_id: scope.environmentId,
-          value_ct: seal(dek, value, { ...scope, recordId: id, recordVersion: v, field: 'value' }), comment_ct: null, tags: '[]', deleted: 0,
-          origin: 'set', origin_version: null, dek_id: dek.id, dek_version: dek.version, created_at: now, created_by: 'bench',
+          secret_id: id,
+          version: v,
+          workspace_id: scope.workspaceId,
+          project_id: scope.projectId,
+          environment_id: scope.environmentId,
+          value_ct: seal(dek, value, { ...scope, recordId: id, recordVersion: v, field: 'value' }),
+          comment_ct: null,
+          tags: '[]',
+          deleted: 0,
+          origin: 'set',
+          origin_version: null,
+          dek_id: dek.id,
+          dek_version: dek.version,
+          created_at: now,
+          created_by: 'bench',
         })
       }
     }
     await ctx.committer.run(async (tx) => {
-      await tx.insertInto('secrets').values(secrets as never).execute()
-      await tx.insertInto('secret_versions').values(versions as never).execute()
+      await tx
+        .insertInto('secrets')
+        .values(secrets as never)
+        .execute()
+      await tx
+        .insertInto('secret_versions')
+        .values(versions as never)
+        .execute()
     }, scope.workspaceId)
   }
   process.stderr.write(`bench: loaded ${n} versions in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`)
@@ -110,8 +171,15 @@ async function checkAll(o: Opened, expectVersion: number): Promise<number> {
   let bad = 0
   let after = ''
   for (;;) {
-    const rows = await ctx.store.readDb.selectFrom('secret_versions').select(['secret_id', 'version', 'value_ct', 'dek_version'])
-      .where('environment_id', '=', scope.environmentId).where('secret_id', '>', after).orderBy('secret_id').orderBy('version').limit(20_000).execute()
+    const rows = await ctx.store.readDb
+      .selectFrom('secret_versions')
+      .select(['secret_id', 'version', 'value_ct', 'dek_version'])
+      .where('environment_id', '=', scope.environmentId)
+      .where('secret_id', '>', after)
+      .orderBy('secret_id')
+      .orderBy('version')
+      .limit(20_000)
+      .execute()
     if (rows.length === 0) return bad
     for (const r of rows) {
       try {
@@ -154,7 +222,16 @@ async function partA(engine: EngineName): Promise<Cell[]> {
     const { ctx, scope } = o
     const workers = new ResealWorkers()
     const r = await ctx.committer.run((tx) => rotateDataKey(tx, ctx.dataKeys, scope, 'manual'), scope.workspaceId)
-    const resealer = new Resealer({ store: ctx.store, committer: ctx.committer, dataKeys: ctx.dataKeys, audit: ctx.audit, batchSize: BATCH, leaseMs: 60_000, workers, pauseRatio: 0 })
+    const resealer = new Resealer({
+      store: ctx.store,
+      committer: ctx.committer,
+      dataKeys: ctx.dataKeys,
+      audit: ctx.audit,
+      batchSize: BATCH,
+      leaseMs: 60_000,
+      workers,
+      pauseRatio: 0,
+    })
     resealer.observe({ error: (err) => process.stderr.write(`bench: reseal error: ${(err as Error).stack}\n`) })
     const stopProfile = A.get('profile') ? await startProfile() : null
     const t0 = performance.now()
@@ -167,7 +244,12 @@ async function partA(engine: EngineName): Promise<Cell[]> {
 
     // Baseline: the same AES-GCM work with no database (open + seal of `sample` ciphertexts).
     const sample = Math.min(n, 200_000)
-    const rows = await ctx.store.readDb.selectFrom('secret_versions').select(['secret_id', 'version', 'value_ct']).where('environment_id', '=', scope.environmentId).limit(sample).execute()
+    const rows = await ctx.store.readDb
+      .selectFrom('secret_versions')
+      .select(['secret_id', 'version', 'value_ct'])
+      .where('environment_id', '=', scope.environmentId)
+      .limit(sample)
+      .execute()
     const dek = await ctx.dataKeys.byRef(ctx.store.readDb, keyRefOf(rows[0]!.value_ct!), scope)
     const other = { ...dek, version: dek.version + 1 }
     const c0 = performance.now()
@@ -179,7 +261,11 @@ async function partA(engine: EngineName): Promise<Cell[]> {
     // The same work on the reseal worker threads, still without a database: the ceiling.
     const pool = new ResealWorkers()
     const pack = (part: typeof rows): ResealBatch => {
-      const b = new ResealBatchBuilder(scope, part.length, part.reduce((n, row) => n + row.value_ct!.length, 0))
+      const b = new ResealBatchBuilder(
+        scope,
+        part.length,
+        part.reduce((n, row) => n + row.value_ct!.length, 0),
+      )
       for (const row of part) b.add(row.value_ct!, row.secret_id, row.version, FIELD_VALUE, dek.version)
       return b.build()
     }
@@ -192,9 +278,21 @@ async function partA(engine: EngineName): Promise<Cell[]> {
     await pool.close()
     const bad = await checkAll(o, r!.key.version)
     if (bad) throw new Error(`${bad} versions do not read back after the reseal`)
-    const target = engine === 'sqlite' ? `≥ ${TARGETS.sqlitePerSec.toLocaleString('en')}: ${perSec >= TARGETS.sqlitePerSec ? 'met' : 'missed'}` : '—'
-    return [engine, n.toLocaleString('en'), BATCH, sec.toFixed(2), Math.round(perSec).toLocaleString('en'), Math.round(cryptoPerSec).toLocaleString('en'), ratio(perSec, cryptoPerSec),
-      Math.round(workersPerSec).toLocaleString('en'), ratio(perSec, workersPerSec), 'all', target]
+    const target =
+      engine === 'sqlite' ? `≥ ${TARGETS.sqlitePerSec.toLocaleString('en')}: ${perSec >= TARGETS.sqlitePerSec ? 'met' : 'missed'}` : '—'
+    return [
+      engine,
+      n.toLocaleString('en'),
+      BATCH,
+      sec.toFixed(2),
+      Math.round(perSec).toLocaleString('en'),
+      Math.round(cryptoPerSec).toLocaleString('en'),
+      ratio(perSec, cryptoPerSec),
+      Math.round(workersPerSec).toLocaleString('en'),
+      ratio(perSec, workersPerSec),
+      'all',
+      target,
+    ]
   } finally {
     await o.close()
   }
@@ -214,23 +312,46 @@ async function partB(): Promise<Cell[][]> {
   const { slug, token } = o
   await o.close()
   const server = await spawnServer([COFFER_BIN, 'server', '--data-dir', dataDir, '--host', '127.0.0.1', '--port', '0'], {
-    env: cleanEnv({ COFFER_ROOT_KEY: rootKey, COFFER_LOG_LEVEL: 'warn', COFFER_RATE_TOKEN_PER_MINUTE: '0', COFFER_RATE_TOKEN_PER_MONTH: '0', ...(A.get('server-batch') ? { COFFER_RESEAL_BATCH: A.get('server-batch')! } : {}) }), ready: /listening on (http:\/\/\S+)/, name: 'coffer server',
+    env: cleanEnv({
+      COFFER_ROOT_KEY: rootKey,
+      COFFER_LOG_LEVEL: 'warn',
+      COFFER_RATE_TOKEN_PER_MINUTE: '0',
+      COFFER_RATE_TOKEN_PER_MONTH: '0',
+      ...(A.get('server-batch') ? { COFFER_RESEAL_BATCH: A.get('server-batch')! } : {}),
+    }),
+    ready: /listening on (http:\/\/\S+)/,
+    name: 'coffer server',
   })
   try {
     const E = `/v1/workspaces/${slug}/projects/bench/environments/development`
     const path = `${E}/secrets/K7?reveal=true`
     await autocannon({ url: server.url + path, connections: 10, duration: 2, headers: { authorization: `Bearer ${token}` } })
     const idle = await readP99(server.url, token, path)
-    const rot = await fetch(server.url + `${E}/keys/rotate`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{}' })
+    const rot = await fetch(server.url + `${E}/keys/rotate`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: '{}',
+    })
     if (rot.status !== 202) throw new Error(`rotate: ${rot.status} ${await rot.text()}`)
     const job = ((await rot.json()) as { job: { id: string } }).job.id
     const during = await readP99(server.url, token, path)
-    const st = ((await (await fetch(server.url + `/v1/workspaces/${slug}/key-jobs/${job}`, { headers: { authorization: `Bearer ${token}` } })).json()) as { job: { state: string; done: number; total: number } }).job
+    const st = (
+      (await (
+        await fetch(server.url + `/v1/workspaces/${slug}/key-jobs/${job}`, { headers: { authorization: `Bearer ${token}` } })
+      ).json()) as { job: { state: string; done: number; total: number } }
+    ).job
     const covered = st.state === 'running' ? 'whole window' : `reseal ended inside the window (${st.state})`
     return [
       ['idle', idle.rps.toFixed(0), idle.p50, idle.p99, idle.bad, '—', ''],
-      ['during reseal', during.rps.toFixed(0), during.p50, during.p99, during.bad, ratio(during.p99, idle.p99),
-        `${st.done.toLocaleString('en')} of ${st.total.toLocaleString('en')} resealed at the end; ${covered}; target ≤ ${TARGETS.p99Ratio}×: ${during.p99 <= TARGETS.p99Ratio * idle.p99 ? 'met' : 'missed'}`],
+      [
+        'during reseal',
+        during.rps.toFixed(0),
+        during.p50,
+        during.p99,
+        during.bad,
+        ratio(during.p99, idle.p99),
+        `${st.done.toLocaleString('en')} of ${st.total.toLocaleString('en')} resealed at the end; ${covered}; target ≤ ${TARGETS.p99Ratio}×: ${during.p99 <= TARGETS.p99Ratio * idle.p99 ? 'met' : 'missed'}`,
+      ],
     ]
   } finally {
     await server.stop()
@@ -246,11 +367,29 @@ if (PARTS.includes('a')) {
     }
     rows.push(await partA(engine))
   }
-  printTable('(a) reseal throughput after a rotation (one Resealer, in-process)',
-    ['engine', 'versions', 'batch', 'seconds', 'versions/s', 'baseline: AES-GCM only, 1 thread', 'ratio', 'AES-GCM only, reseal workers', 'ratio', 'read back', 'target'], rows)
+  printTable(
+    '(a) reseal throughput after a rotation (one Resealer, in-process)',
+    [
+      'engine',
+      'versions',
+      'batch',
+      'seconds',
+      'versions/s',
+      'baseline: AES-GCM only, 1 thread',
+      'ratio',
+      'AES-GCM only, reseal workers',
+      'ratio',
+      'read back',
+      'target',
+    ],
+    rows,
+  )
 }
 if (PARTS.includes('b')) {
-  printTable(`(b) audited single-secret reads (10 connections, ${DURATION} s) while the server reseals ${VERSIONS.toLocaleString('en')} versions (SQLite, batch ${A.get('server-batch') ?? '25, the default'})`,
-    ['phase', 'req/s', 'p50 ms', 'p99 ms', 'failed', 'p99 vs idle', 'note'], await partB())
+  printTable(
+    `(b) audited single-secret reads (10 connections, ${DURATION} s) while the server reseals ${VERSIONS.toLocaleString('en')} versions (SQLite, batch ${A.get('server-batch') ?? '25, the default'})`,
+    ['phase', 'req/s', 'p50 ms', 'p99 ms', 'failed', 'p99 vs idle', 'note'],
+    await partB(),
+  )
 }
 process.exit(0)

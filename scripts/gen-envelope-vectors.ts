@@ -50,49 +50,87 @@ const base = { workspaceId: WS, projectId: PROJ, environmentId: ENV, recordId: R
 const utf8 = (s: string): string => Buffer.from(s, 'utf8').toString('hex')
 
 const ENVELOPE_INPUTS: EnvelopeInput[] = [
-  { name: 'empty plaintext', dekKey: KEY_SEQ, dekId: DEK_ID, dekVersion: 1, binding: base, nonce: '000000000000000000000000', plaintext: '' },
+  {
+    name: 'empty plaintext',
+    dekKey: KEY_SEQ,
+    dekId: DEK_ID,
+    dekVersion: 1,
+    binding: base,
+    nonce: '000000000000000000000000',
+    plaintext: '',
+  },
   { name: 'one byte', dekKey: KEY_SEQ, dekId: DEK_ID, dekVersion: 1, binding: base, nonce: '000102030405060708090a0b', plaintext: '00' },
   {
     name: 'utf-8 multibyte plaintext',
-    dekKey: KEY_NIST, dekId: DEK_ID, dekVersion: 2, binding: { ...base, recordVersion: 3n },
-    nonce: 'cafebabefacedbaddecaf888', plaintext: utf8('pässwörd — 秘密 🔑'),
+    dekKey: KEY_NIST,
+    dekId: DEK_ID,
+    dekVersion: 2,
+    binding: { ...base, recordVersion: 3n },
+    nonce: 'cafebabefacedbaddecaf888',
+    plaintext: utf8('pässwörd — 秘密 🔑'),
   },
   {
     name: '1000-byte plaintext',
-    dekKey: KEY_HASH, dekId: DEK_ID, dekVersion: 7, binding: { ...base, recordVersion: 42n },
-    nonce: '9e8d7c6b5a49382716050403', plaintext: PT_1000,
+    dekKey: KEY_HASH,
+    dekId: DEK_ID,
+    dekVersion: 7,
+    binding: { ...base, recordVersion: 42n },
+    nonce: '9e8d7c6b5a49382716050403',
+    plaintext: PT_1000,
   },
   {
     name: 'record version 2^40',
-    dekKey: KEY_SEQ, dekId: DEK_ID, dekVersion: 1, binding: { ...base, recordVersion: 2n ** 40n },
-    nonce: '0f0e0d0c0b0a090807060504', plaintext: utf8('postgres://app:hunter2@db.internal/app'),
+    dekKey: KEY_SEQ,
+    dekId: DEK_ID,
+    dekVersion: 1,
+    binding: { ...base, recordVersion: 2n ** 40n },
+    nonce: '0f0e0d0c0b0a090807060504',
+    plaintext: utf8('postgres://app:hunter2@db.internal/app'),
   },
   {
     name: 'record version 2^64-1 and DEK version 2^32-1',
-    dekKey: KEY_NIST, dekId: DEK_ID_2, dekVersion: 0xffffffff, binding: { ...base, recordVersion: 2n ** 64n - 1n },
-    nonce: 'ffffffffffffffffffffffff', plaintext: utf8('max'),
+    dekKey: KEY_NIST,
+    dekId: DEK_ID_2,
+    dekVersion: 0xffffffff,
+    binding: { ...base, recordVersion: 2n ** 64n - 1n },
+    nonce: 'ffffffffffffffffffffffff',
+    plaintext: utf8('max'),
   },
   {
     name: 'comment field (same inputs as "one byte" but field "comment")',
-    dekKey: KEY_SEQ, dekId: DEK_ID, dekVersion: 1, binding: { ...base, field: 'comment' },
-    nonce: '000102030405060708090a0b', plaintext: '00',
+    dekKey: KEY_SEQ,
+    dekId: DEK_ID,
+    dekVersion: 1,
+    binding: { ...base, field: 'comment' },
+    nonce: '000102030405060708090a0b',
+    plaintext: '00',
   },
   {
     name: 'workspace-scoped value (empty project and environment ids)',
-    dekKey: KEY_HASH, dekId: DEK_ID_2, dekVersion: 1,
+    dekKey: KEY_HASH,
+    dekId: DEK_ID_2,
+    dekVersion: 1,
     binding: { workspaceId: WS, projectId: '', environmentId: '', recordId: 'webhook:8a1c', recordVersion: 0n, field: 'signing_secret' },
-    nonce: '5c5c5c5c5c5c5c5c5c5c5c5c', plaintext: utf8('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'),
+    nonce: '5c5c5c5c5c5c5c5c5c5c5c5c',
+    plaintext: utf8('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'),
   },
   {
     name: 'multibyte binding strings (length prefixes count bytes, not characters)',
-    dekKey: KEY_SEQ, dekId: DEK_ID, dekVersion: 3,
+    dekKey: KEY_SEQ,
+    dekId: DEK_ID,
+    dekVersion: 3,
     binding: { workspaceId: 'wś', projectId: 'prøject', environmentId: 'prod—eu', recordId: '秘密', recordVersion: 65536n, field: 'välue' },
-    nonce: '1234567890abcdef12345678', plaintext: utf8('x'),
+    nonce: '1234567890abcdef12345678',
+    plaintext: utf8('x'),
   },
   {
     name: 'exactly one AES block',
-    dekKey: KEY_HASH, dekId: DEK_ID, dekVersion: 1, binding: { ...base, recordVersion: 255n },
-    nonce: 'a0a1a2a3a4a5a6a7a8a9aaab', plaintext: '00112233445566778899aabbccddeeff',
+    dekKey: KEY_HASH,
+    dekId: DEK_ID,
+    dekVersion: 1,
+    binding: { ...base, recordVersion: 255n },
+    nonce: 'a0a1a2a3a4a5a6a7a8a9aaab',
+    plaintext: '00112233445566778899aabbccddeeff',
   },
 ]
 
@@ -104,10 +142,25 @@ interface DekAadInput {
 }
 
 const DEK_AAD_INPUTS: DekAadInput[] = [
-  { name: 'project/environment key, version 1', dekId: DEK_ID, dekVersion: 1, scope: { workspaceId: WS, projectId: PROJ, environmentId: ENV } },
+  {
+    name: 'project/environment key, version 1',
+    dekId: DEK_ID,
+    dekVersion: 1,
+    scope: { workspaceId: WS, projectId: PROJ, environmentId: ENV },
+  },
   { name: 'same key, version 2', dekId: DEK_ID, dekVersion: 2, scope: { workspaceId: WS, projectId: PROJ, environmentId: ENV } },
-  { name: 'workspace key (empty project and environment ids)', dekId: DEK_ID_2, dekVersion: 1, scope: { workspaceId: WS, projectId: '', environmentId: '' } },
-  { name: 'large version, multibyte scope', dekId: DEK_ID_2, dekVersion: 0xffffffff, scope: { workspaceId: 'wś', projectId: 'prøject', environmentId: 'prod—eu' } },
+  {
+    name: 'workspace key (empty project and environment ids)',
+    dekId: DEK_ID_2,
+    dekVersion: 1,
+    scope: { workspaceId: WS, projectId: '', environmentId: '' },
+  },
+  {
+    name: 'large version, multibyte scope',
+    dekId: DEK_ID_2,
+    dekVersion: 0xffffffff,
+    scope: { workspaceId: 'wś', projectId: 'prøject', environmentId: 'prod—eu' },
+  },
 ]
 
 interface LocalWrapInput extends DekAadInput {
@@ -117,8 +170,20 @@ interface LocalWrapInput extends DekAadInput {
 }
 
 const LOCAL_WRAP_INPUTS: LocalWrapInput[] = [
-  { ...(DEK_AAD_INPUTS[0] as DekAadInput), name: 'local wrap of a project/environment key', rootKey: KEY_NIST, nonce: 'cafebabefacedbaddecaf888', dek: KEY_SEQ },
-  { ...(DEK_AAD_INPUTS[2] as DekAadInput), name: 'local wrap of a workspace key', rootKey: KEY_HASH, nonce: '000000000000000000000001', dek: KEY_NIST },
+  {
+    ...(DEK_AAD_INPUTS[0] as DekAadInput),
+    name: 'local wrap of a project/environment key',
+    rootKey: KEY_NIST,
+    nonce: 'cafebabefacedbaddecaf888',
+    dek: KEY_SEQ,
+  },
+  {
+    ...(DEK_AAD_INPUTS[2] as DekAadInput),
+    name: 'local wrap of a workspace key',
+    rootKey: KEY_HASH,
+    nonce: '000000000000000000000001',
+    dek: KEY_NIST,
+  },
 ]
 
 // ---- independent reference implementation of the documented layout
@@ -145,8 +210,14 @@ function refEnvelope(v: EnvelopeInput): { aad: Buffer; ciphertext: Buffer } {
   const header = Buffer.concat([Buffer.of(0x01, 0x01), uuidBytes(v.dekId), u32(v.dekVersion)])
   const b = v.binding
   const aad = Buffer.concat([
-    Buffer.from('coffer/v1', 'utf8'), header,
-    lpRef(b.workspaceId), lpRef(b.projectId), lpRef(b.environmentId), lpRef(b.recordId), u64(b.recordVersion), lpRef(b.field),
+    Buffer.from('coffer/v1', 'utf8'),
+    header,
+    lpRef(b.workspaceId),
+    lpRef(b.projectId),
+    lpRef(b.environmentId),
+    lpRef(b.recordId),
+    u64(b.recordVersion),
+    lpRef(b.field),
   ])
   const nonce = Buffer.from(v.nonce, 'hex')
   const c = createCipheriv('aes-256-gcm', Buffer.from(v.dekKey, 'hex'), nonce, { authTagLength: 16 })
@@ -157,8 +228,12 @@ function refEnvelope(v: EnvelopeInput): { aad: Buffer; ciphertext: Buffer } {
 
 function refDekAad(v: DekAadInput): Buffer {
   return Buffer.concat([
-    Buffer.from('coffer/dek/v1', 'utf8'), uuidBytes(v.dekId), u64(BigInt(v.dekVersion)),
-    lpRef(v.scope.workspaceId), lpRef(v.scope.projectId), lpRef(v.scope.environmentId),
+    Buffer.from('coffer/dek/v1', 'utf8'),
+    uuidBytes(v.dekId),
+    u64(BigInt(v.dekVersion)),
+    lpRef(v.scope.workspaceId),
+    lpRef(v.scope.projectId),
+    lpRef(v.scope.environmentId),
   ])
 }
 
@@ -210,12 +285,20 @@ async function build(): Promise<string> {
     if (!dek.equals(Buffer.from(v.dek, 'hex'))) fail(`LocalFileKeyProvider.unwrap, vector "${v.name}"`)
     await provider.close()
     localWrap.push({
-      name: v.name, rootKey: v.rootKey, dekId: v.dekId, dekVersion: v.dekVersion, scope: v.scope,
-      dek: v.dek, nonce: v.nonce, aad: refDekAad(v).toString('hex'), wrapped: wrapped.toString('hex'),
+      name: v.name,
+      rootKey: v.rootKey,
+      dekId: v.dekId,
+      dekVersion: v.dekVersion,
+      scope: v.scope,
+      dek: v.dek,
+      nonce: v.nonce,
+      aad: refDekAad(v).toString('hex'),
+      wrapped: wrapped.toString('hex'),
     })
   }
   const doc = {
-    comment: 'GENERATED by scripts/gen-envelope-vectors.ts; do not edit by hand. Fields: test/vectors/README.md. All keys are public test values.',
+    comment:
+      'GENERATED by scripts/gen-envelope-vectors.ts; do not edit by hand. Fields: test/vectors/README.md. All keys are public test values.',
     format: 'coffer ciphertext v1 (AES-256-GCM)',
     envelope,
     dataKeyAad: dekAad,

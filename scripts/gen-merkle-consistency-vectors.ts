@@ -22,16 +22,7 @@ import { consistencyProof, leafHash, rootFromLeafHashes, verifyConsistency } fro
 const OUT_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'test', 'vectors', 'merkle-consistency')
 
 /** The leaf data of the CT reference tree (RFC 6962 reference tests, transparency-dev/merkle testonly). */
-const CT_LEAF_DATA_HEX = [
-  '',
-  '00',
-  '10',
-  '2021',
-  '3031',
-  '40414243',
-  '5051525354555657',
-  '606162636465666768696a6b6c6d6e6f',
-]
+const CT_LEAF_DATA_HEX = ['', '00', '10', '2021', '3031', '40414243', '5051525354555657', '606162636465666768696a6b6c6d6e6f']
 const DECIMAL_LEAVES = 40
 
 interface TreeSpec {
@@ -56,8 +47,25 @@ const TREES: TreeSpec[] = [
     name: 'decimal',
     leaves: Array.from({ length: DECIMAL_LEAVES }, (_, i) => leafHash(Buffer.from(String(i), 'utf8'))),
     pairs: [
-      [1, 40], [2, 3], [3, 7], [4, 5], [5, 33], [7, 8], [8, 9], [8, 40], [13, 27], [15, 16],
-      [16, 17], [16, 32], [17, 40], [21, 21], [31, 32], [32, 33], [33, 40], [39, 40], [40, 40],
+      [1, 40],
+      [2, 3],
+      [3, 7],
+      [4, 5],
+      [5, 33],
+      [7, 8],
+      [8, 9],
+      [8, 40],
+      [13, 27],
+      [15, 16],
+      [16, 17],
+      [16, 32],
+      [17, 40],
+      [21, 21],
+      [31, 32],
+      [32, 33],
+      [33, 40],
+      [39, 40],
+      [40, 40],
     ],
   },
 ]

@@ -16,7 +16,10 @@ function walk(dir) {
 }
 
 const roots = process.argv.slice(2).length ? process.argv.slice(2) : ['test']
-const files = roots.flatMap((r) => (statSync(r).isDirectory() ? walk(r) : [r])).map((f) => relative(process.cwd(), f)).sort()
+const files = roots
+  .flatMap((r) => (statSync(r).isDirectory() ? walk(r) : [r]))
+  .map((f) => relative(process.cwd(), f))
+  .sort()
 if (files.length === 0) {
   console.error('no test files found')
   process.exit(1)
@@ -29,12 +32,21 @@ if (built.status !== 0) {
 }
 const concurrency = process.env.COFFER_TEST_CONCURRENCY ?? '2'
 const tapFile = join(mkdtempSync(join(tmpdir(), 'coffer-tap-')), 'report.tap')
-const r = spawnSync(process.execPath, [
-  '--import', 'tsx', '--test', `--test-concurrency=${concurrency}`,
-  '--test-reporter=spec', '--test-reporter-destination=stdout',
-  '--test-reporter=tap', `--test-reporter-destination=${tapFile}`,
-  ...files,
-], { stdio: 'inherit' })
+const r = spawnSync(
+  process.execPath,
+  [
+    '--import',
+    'tsx',
+    '--test',
+    `--test-concurrency=${concurrency}`,
+    '--test-reporter=spec',
+    '--test-reporter-destination=stdout',
+    '--test-reporter=tap',
+    `--test-reporter-destination=${tapFile}`,
+    ...files,
+  ],
+  { stdio: 'inherit' },
+)
 // The closing summary, read from the TAP report, in the form CI and people read.
 const tap = existsSync(tapFile) ? readFileSync(tapFile, 'utf8') : ''
 const count = (name) => Number((tap.match(new RegExp(`^# ${name} (\\d+)$`, 'm')) ?? [])[1] ?? 0)

@@ -53,7 +53,11 @@ export interface ContextOverrides {
  * Opens storage, applies migrations, starts the key provider, checks that the root key
  * opens this database, and builds the services.
  */
-export async function createContext(config: ServerConfig, secrets: ServerSecrets, overrides: ContextOverrides = {}): Promise<AppContext & { createdKeyFile: boolean }> {
+export async function createContext(
+  config: ServerConfig,
+  secrets: ServerSecrets,
+  overrides: ContextOverrides = {},
+): Promise<AppContext & { createdKeyFile: boolean }> {
   const { provider, createdKeyFile } = await createKeyProvider(config.keyProvider, secrets)
   const store = overrides.store ?? openStore(config.database)
   try {
@@ -75,14 +79,29 @@ export async function createContext(config: ServerConfig, secrets: ServerSecrets
     // Threads start only when a reseal first runs.
     const resealWorkers = new ResealWorkers()
     const resealer = new Resealer({
-      store, committer, dataKeys, audit,
-      batchSize: config.keys.resealBatch, leaseMs: config.keys.resealLeaseMs, workers: resealWorkers,
+      store,
+      committer,
+      dataKeys,
+      audit,
+      batchSize: config.keys.resealBatch,
+      leaseMs: config.keys.resealLeaseMs,
+      workers: resealWorkers,
     })
     const mailer = overrides.mailer ?? createMailer(secrets.smtpUrl, config.auth.mail.from)
     const oidc = config.auth.oidc ? new OidcService(config.auth.oidc, secrets.oidcClientSecret, config.auth.publicUrl) : null
     return {
-      config, store, committer, dataKeys, audit, auditTree, secrets: secretService, resealer, createdKeyFile, clock: overrides.clock ?? (() => new Date()),
-      mailer, oidc,
+      config,
+      store,
+      committer,
+      dataKeys,
+      audit,
+      auditTree,
+      secrets: secretService,
+      resealer,
+      createdKeyFile,
+      clock: overrides.clock ?? (() => new Date()),
+      mailer,
+      oidc,
       async close() {
         mailer.close()
         await resealer.stop()
@@ -128,5 +147,7 @@ export async function hasWorkspaces(ctx: AppContext): Promise<boolean> {
 
 /** Creates a workspace and its Owner through the committer (bootstrap and `coffer init`). */
 export function bootstrapWorkspace(ctx: AppContext, input: { name: string; ownerEmail: string }) {
-  return ctx.committer.run((tx) => createWorkspace(tx, { dataKeys: ctx.dataKeys, audit: ctx.audit }, { name: input.name, ownerEmail: input.ownerEmail }))
+  return ctx.committer.run((tx) =>
+    createWorkspace(tx, { dataKeys: ctx.dataKeys, audit: ctx.audit }, { name: input.name, ownerEmail: input.ownerEmail }),
+  )
 }

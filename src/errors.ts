@@ -127,14 +127,22 @@ export class RootKeyMismatchError extends CofferError {
 /** A root-key migration or rotation was started on this database and has not finished. */
 export class RootKeyMigrationError extends CofferError {
   constructor(readonly migration: { from: string; to: string }) {
-    super('ERR_ROOT_KEY_MIGRATION_IN_PROGRESS', 500, `A root-key migration from ${migration.from} to ${migration.to} has not finished: run the same \`coffer keys migrate\` or \`coffer keys rotate-root\` again to finish it before starting the server.`)
+    super(
+      'ERR_ROOT_KEY_MIGRATION_IN_PROGRESS',
+      500,
+      `A root-key migration from ${migration.from} to ${migration.to} has not finished: run the same \`coffer keys migrate\` or \`coffer keys rotate-root\` again to finish it before starting the server.`,
+    )
   }
 }
 
 /** The database was migrated by a newer Coffer than this one. */
 export class SchemaTooNewError extends CofferError {
   constructor(found: number, known: number) {
-    super('ERR_SCHEMA_TOO_NEW', 500, `The database schema is at version ${found}, but this Coffer knows only up to ${known}. Upgrade Coffer.`)
+    super(
+      'ERR_SCHEMA_TOO_NEW',
+      500,
+      `The database schema is at version ${found}, but this Coffer knows only up to ${known}. Upgrade Coffer.`,
+    )
   }
 }
 
@@ -198,7 +206,11 @@ export class BreakGlassClosedError extends CofferError {
 /** The workspace has fewer other Owners/Admins than the approvals a request needs. */
 export class BreakGlassNoApproversError extends CofferError {
   constructor(needed: number, available: number) {
-    super('ERR_BREAK_GLASS_NO_APPROVERS', 409, `A break-glass request needs ${needed} approvals from other Owners or Admins, but the workspace has ${available}.`)
+    super(
+      'ERR_BREAK_GLASS_NO_APPROVERS',
+      409,
+      `A break-glass request needs ${needed} approvals from other Owners or Admins, but the workspace has ${available}.`,
+    )
   }
 }
 
@@ -243,7 +255,11 @@ export class PasswordNotSetError extends CofferError {
 /** A cookie-authenticated request that changes state came without a valid CSRF token, or from another site. */
 export class CsrfError extends CofferError {
   constructor() {
-    super('ERR_CSRF', 403, 'The request was refused: its CSRF token is missing or wrong, or it came from another site. Reload the page and try again.')
+    super(
+      'ERR_CSRF',
+      403,
+      'The request was refused: its CSRF token is missing or wrong, or it came from another site. Reload the page and try again.',
+    )
   }
 }
 
@@ -280,7 +296,11 @@ export class InvitationInvalidError extends CofferError {
 /** The invitation was sent to another email address than the signed-in person's. */
 export class InvitationWrongAccountError extends CofferError {
   constructor() {
-    super('ERR_INVITATION_WRONG_ACCOUNT', 403, 'This invitation was sent to another email address: sign in as the invited person to accept it.')
+    super(
+      'ERR_INVITATION_WRONG_ACCOUNT',
+      403,
+      'This invitation was sent to another email address: sign in as the invited person to accept it.',
+    )
   }
 }
 

@@ -48,7 +48,10 @@ describe('docs/errors.md', () => {
   test('documents no code that is not in ERROR_CODES', () => {
     for (const r of rows) assert.ok(known.has(r.code), `docs/errors.md documents ${r.code}, which is not in ERROR_CODES`)
     for (const [code] of doc.matchAll(/\bERR_[A-Z0-9_]+\b/g)) {
-      assert.ok(known.has(code) || cliKnown.has(code), `docs/errors.md mentions ${code}, which is in neither ERROR_CODES nor CLI_ERROR_CODES`)
+      assert.ok(
+        known.has(code) || cliKnown.has(code),
+        `docs/errors.md mentions ${code}, which is in neither ERROR_CODES nor CLI_ERROR_CODES`,
+      )
     }
   })
 

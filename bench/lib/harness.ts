@@ -25,7 +25,11 @@ function cleanupSync(): void {
   cleanedUp = true
   for (const c of children) {
     if (c.exitCode === null && c.signalCode === null) {
-      try { c.kill('SIGKILL') } catch { /* already gone */ }
+      try {
+        c.kill('SIGKILL')
+      } catch {
+        /* already gone */
+      }
     }
   }
   children.clear()
@@ -134,7 +138,10 @@ export interface ChildServer {
  * Spawns `args` with node and waits (at most `timeoutMs`) until its output contains a
  * URL matching `ready`.
  */
-export async function spawnServer(nodeArgs: string[], opts: { env: NodeJS.ProcessEnv; ready: RegExp; timeoutMs?: number; name: string; cwd?: string }): Promise<ChildServer> {
+export async function spawnServer(
+  nodeArgs: string[],
+  opts: { env: NodeJS.ProcessEnv; ready: RegExp; timeoutMs?: number; name: string; cwd?: string },
+): Promise<ChildServer> {
   const child = spawn(process.execPath, nodeArgs, { env: opts.env, cwd: opts.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
   children.add(child)
   let out = ''
@@ -197,24 +204,40 @@ export interface CofferServer extends ChildServer {
  * `coffer init` in a fresh data dir under `baseDir`, then `coffer server` on a free port of
  * 127.0.0.1, with `nodeFlags` (e.g. --cpu-prof) and extra environment variables.
  */
-export async function startCoffer(baseDir: string, opts: { nodeFlags?: string[]; env?: Record<string, string> } = {}): Promise<CofferServer> {
+export async function startCoffer(
+  baseDir: string,
+  opts: { nodeFlags?: string[]; env?: Record<string, string> } = {},
+): Promise<CofferServer> {
   const dataDir = join(baseDir, 'data')
   // Load generators send far more than a person would: the per-token caps are off here.
   const env = cleanEnv({ COFFER_LOG_LEVEL: 'warn', COFFER_RATE_TOKEN_PER_MINUTE: '0', COFFER_RATE_TOKEN_PER_MONTH: '0', ...opts.env })
   const init = spawnSync(process.execPath, [COFFER_BIN, 'init', '--data-dir', dataDir, '--email', 'bench@localhost', '--json'], {
-    env, cwd: baseDir, encoding: 'utf8', timeout: 30_000,
+    env,
+    cwd: baseDir,
+    encoding: 'utf8',
+    timeout: 30_000,
   })
   if (init.status !== 0) throw new Error(`coffer init failed (${init.status}): ${init.stderr}`)
   const info = JSON.parse(init.stdout) as { token: string; workspace: { slug: string } }
-  const server = await spawnServer([...(opts.nodeFlags ?? []), COFFER_BIN, 'server', '--data-dir', dataDir, '--host', '127.0.0.1', '--port', '0'], {
-    env, cwd: baseDir, ready: /listening on (http:\/\/\S+)/, name: 'coffer server',
-  })
+  const server = await spawnServer(
+    [...(opts.nodeFlags ?? []), COFFER_BIN, 'server', '--data-dir', dataDir, '--host', '127.0.0.1', '--port', '0'],
+    {
+      env,
+      cwd: baseDir,
+      ready: /listening on (http:\/\/\S+)/,
+      name: 'coffer server',
+    },
+  )
   return { ...server, token: info.token, workspace: info.workspace.slug, dataDir }
 }
 
 /** The bare Fastify baseline (bench/baseline-server.mjs). */
 export function startBaseline(): Promise<ChildServer> {
-  return spawnServer([join(BENCH_DIR, 'baseline-server.mjs')], { env: cleanEnv(), ready: /listening on (http:\/\/\S+)/, name: 'baseline server' })
+  return spawnServer([join(BENCH_DIR, 'baseline-server.mjs')], {
+    env: cleanEnv(),
+    ready: /listening on (http:\/\/\S+)/,
+    name: 'baseline server',
+  })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -225,7 +248,9 @@ export const ENVIRONMENT = 'development'
 
 /** A random printable value of exactly `bytes` bytes. */
 export function randomValue(bytes = 40): string {
-  return randomBytes(Math.ceil((bytes * 3) / 4)).toString('base64url').slice(0, bytes)
+  return randomBytes(Math.ceil((bytes * 3) / 4))
+    .toString('base64url')
+    .slice(0, bytes)
 }
 
 /** Creates project "bench" (with its default environments) and `count` secrets in development. */
@@ -235,7 +260,10 @@ export async function seed(server: CofferServer, count = 100): Promise<{ scope: 
   if (!environments.some((e) => e.slug === ENVIRONMENT)) throw new Error(`project has no ${ENVIRONMENT} environment`)
   const scope: Scope = { workspace: server.workspace, project: project.slug, environment: ENVIRONMENT }
   const keys = Array.from({ length: count }, (_, i) => `BENCH_SECRET_${String(i).padStart(3, '0')}`)
-  await client.setSecrets(scope, keys.map((key) => ({ key, value: randomValue(40) })))
+  await client.setSecrets(
+    scope,
+    keys.map((key) => ({ key, value: randomValue(40) })),
+  )
   const listed = await client.listSecrets(scope)
   if (listed.length !== count) throw new Error(`seeded ${listed.length} secrets, expected ${count}`)
   return { scope, keys, client }
@@ -290,7 +318,9 @@ function fmtCell(c: Cell): string {
 export function printTable(title: string, header: string[], rows: Cell[][]): void {
   const cells = rows.map((r) => r.map(fmtCell))
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? '').length)))
-  const numeric = header.map((_, i) => rows.every((r) => typeof r[i] === 'number' || r[i] === null || r[i] === undefined || /^[\d.,]+[×x%]?$|^—$/.test(String(r[i]))))
+  const numeric = header.map((_, i) =>
+    rows.every((r) => typeof r[i] === 'number' || r[i] === null || r[i] === undefined || /^[\d.,]+[×x%]?$|^—$/.test(String(r[i]))),
+  )
   const line = (r: string[]) => '| ' + r.map((c, i) => (numeric[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ') + ' |'
   process.stdout.write(`\n${title}\n`)
   process.stdout.write(line(header) + '\n')

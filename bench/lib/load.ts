@@ -35,10 +35,18 @@ export interface RunResult {
 }
 
 export interface ProbeStats {
-  prepared: number; executions: number; begins: number; commits: number; rollbacks: number; savepoints: number; auditInserts: number
+  prepared: number
+  executions: number
+  begins: number
+  commits: number
+  rollbacks: number
+  savepoints: number
+  auditInserts: number
   /** Milliseconds inside better-sqlite3 calls, all statements and COMMIT alone. */
-  sqlMs: number; commitMs: number
-  statements: Record<string, number>; statementMs: Record<string, number>
+  sqlMs: number
+  commitMs: number
+  statements: Record<string, number>
+  statementMs: Record<string, number>
 }
 export type ProbeDelta = ProbeStats
 
@@ -72,9 +80,17 @@ function diff(a: ProbeStats | null, b: ProbeStats | null): ProbeDelta | null {
     }
   }
   return {
-    prepared: b.prepared - a.prepared, executions: b.executions - a.executions, begins: b.begins - a.begins, commits: b.commits - a.commits,
-    rollbacks: b.rollbacks - a.rollbacks, savepoints: b.savepoints - a.savepoints, auditInserts: b.auditInserts - a.auditInserts,
-    sqlMs: b.sqlMs - a.sqlMs, commitMs: b.commitMs - a.commitMs, statements, statementMs,
+    prepared: b.prepared - a.prepared,
+    executions: b.executions - a.executions,
+    begins: b.begins - a.begins,
+    commits: b.commits - a.commits,
+    rollbacks: b.rollbacks - a.rollbacks,
+    savepoints: b.savepoints - a.savepoints,
+    auditInserts: b.auditInserts - a.auditInserts,
+    sqlMs: b.sqlMs - a.sqlMs,
+    commitMs: b.commitMs - a.commitMs,
+    statements,
+    statementMs,
   }
 }
 
@@ -106,7 +122,11 @@ function bad(r: autocannon.Result): number {
 }
 
 /** A warm-up run, then the measured run, with CPU and probe accounting around the latter. */
-export async function measure(title: string, options: autocannon.Options, opts: { warmupSec: number; durationSec: number; serverPid: number; probeFile?: string }): Promise<RunResult> {
+export async function measure(
+  title: string,
+  options: autocannon.Options,
+  opts: { warmupSec: number; durationSec: number; serverPid: number; probeFile?: string },
+): Promise<RunResult> {
   process.stderr.write(`bench: ${title}: warm-up ${opts.warmupSec}s, then ${opts.durationSec}s at ${options.connections} connections\n`)
   const warm = opts.warmupSec > 0 ? await autocannon({ ...options, duration: opts.warmupSec }) : null
   const probe0 = await settle(opts.serverPid, opts.probeFile)
@@ -119,7 +139,8 @@ export async function measure(title: string, options: autocannon.Options, opts: 
   const cpu1 = processCpuSeconds(opts.serverPid)
   const probe1 = await settle(opts.serverPid, opts.probeFile)
   const statusCodes: Record<string, number> = {}
-  for (const [code, v] of Object.entries((r as unknown as { statusCodeStats?: Record<string, { count: number }> }).statusCodeStats ?? {})) statusCodes[code] = v.count
+  for (const [code, v] of Object.entries((r as unknown as { statusCodeStats?: Record<string, { count: number }> }).statusCodeStats ?? {}))
+    statusCodes[code] = v.count
   return {
     title,
     connections: options.connections ?? 10,

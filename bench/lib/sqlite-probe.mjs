@@ -68,14 +68,26 @@ if (file) {
       else if (s === 'commit') {
         commits += n
         commitMs += spent.get(sql) ?? 0
-      }
-      else if (s === 'rollback') rollbacks += n
+      } else if (s === 'rollback') rollbacks += n
       else if (s.startsWith('savepoint')) savepoints += n
       else if (s.startsWith('insert into "audit_entries"')) auditInserts += n
     }
-    writeFileSync(file, JSON.stringify({
-      prepared, executions, begins, commits, rollbacks, savepoints, auditInserts, sqlMs, commitMs,
-      statements: Object.fromEntries(executed), statementMs: Object.fromEntries(spent), time: Date.now(),
-    }))
+    writeFileSync(
+      file,
+      JSON.stringify({
+        prepared,
+        executions,
+        begins,
+        commits,
+        rollbacks,
+        savepoints,
+        auditInserts,
+        sqlMs,
+        commitMs,
+        statements: Object.fromEntries(executed),
+        statementMs: Object.fromEntries(spent),
+        time: Date.now(),
+      }),
+    )
   })
 }

@@ -46,22 +46,42 @@ export interface ActiveGrant {
  * ends by itself with no job — unless revoked.
  */
 export async function findActiveGrant(
-  db: Executor, workspaceId: string, environmentId: string, userId: string, use: PlaintextUse, now: Date,
+  db: Executor,
+  workspaceId: string,
+  environmentId: string,
+  userId: string,
+  use: PlaintextUse,
+  now: Date,
 ): Promise<ActiveGrant | null> {
-  const row = await db.selectFrom('breakglass_requests').select(['id', 'access', 'environment_id', 'expires_at'])
-    .where('workspace_id', '=', workspaceId).where('environment_id', '=', environmentId).where('requester_id', '=', userId)
-    .where('state', '=', 'active').where('expires_at', '>', now.toISOString())
+  const row = await db
+    .selectFrom('breakglass_requests')
+    .select(['id', 'access', 'environment_id', 'expires_at'])
+    .where('workspace_id', '=', workspaceId)
+    .where('environment_id', '=', environmentId)
+    .where('requester_id', '=', userId)
+    .where('state', '=', 'active')
+    .where('expires_at', '>', now.toISOString())
     .where('access', 'in', use === 'write' ? ['read-write'] : ['read', 'read-write'])
-    .orderBy('expires_at', 'desc').limit(1).executeTakeFirst()
+    .orderBy('expires_at', 'desc')
+    .limit(1)
+    .executeTakeFirst()
   if (!row || !row.expires_at) return null
   return { id: row.id, access: row.access, environmentId: row.environment_id, expiresAt: row.expires_at }
 }
 
 /** The environment the route's `project` and `environment` params name, with its seal. */
-async function sealOf(db: Executor, workspaceId: string, projectRef: string, environmentRef: string): Promise<{ id: string; sealed: boolean } | null> {
-  let q = db.selectFrom('environments').innerJoin('projects', 'projects.id', 'environments.project_id')
+async function sealOf(
+  db: Executor,
+  workspaceId: string,
+  projectRef: string,
+  environmentRef: string,
+): Promise<{ id: string; sealed: boolean } | null> {
+  let q = db
+    .selectFrom('environments')
+    .innerJoin('projects', 'projects.id', 'environments.project_id')
     .select(['environments.id as id', 'environments.sealed as sealed'])
-    .where('environments.workspace_id', '=', workspaceId).where('projects.workspace_id', '=', workspaceId)
+    .where('environments.workspace_id', '=', workspaceId)
+    .where('projects.workspace_id', '=', workspaceId)
   q = isUuid(projectRef) ? q.where('projects.id', '=', projectRef) : q.where('projects.slug', '=', projectRef)
   q = isUuid(environmentRef) ? q.where('environments.id', '=', environmentRef) : q.where('environments.slug', '=', environmentRef)
   const row = await q.executeTakeFirst()
@@ -75,7 +95,13 @@ async function sealOf(db: Executor, workspaceId: string, projectRef: string, env
  * or write a sealed environment's values without an active grant allowing it.
  */
 export async function breakGlassDecision(
-  db: Executor, principal: Principal, action: Action, workspaceId: string, params: unknown, query: unknown, now: Date,
+  db: Executor,
+  principal: Principal,
+  action: Action,
+  workspaceId: string,
+  params: unknown,
+  query: unknown,
+  now: Date,
   known?: { id: string; sealed: boolean },
 ): Promise<ActiveGrant | null> {
   const use = plaintextUse(action, query)
@@ -85,7 +111,7 @@ export async function breakGlassDecision(
   const p = (params ?? {}) as { project?: unknown; environment?: unknown }
   if (typeof p.project !== 'string' || typeof p.environment !== 'string') return null
   // The pipeline has usually resolved the environment already (`known`); else look it up.
-  const env = known ?? await sealOf(db, workspaceId, p.project, p.environment)
+  const env = known ?? (await sealOf(db, workspaceId, p.project, p.environment))
   // An unknown environment: the handler answers 404 as it would anyway.
   if (!env || !env.sealed) return null
   const grant = await findActiveGrant(db, workspaceId, env.id, principal.userId, use, now)
@@ -98,6 +124,14 @@ export function grantUseEvent(grant: ActiveGrant, action: Action, method: string
   return {
     action: 'breakglass.use',
     target: { type: 'breakglass_grant', id: grant.id },
-    details: { grant: grant.id, access: grant.access, environment: grant.environmentId, expiresAt: grant.expiresAt, routeAction: action, method, route: url },
+    details: {
+      grant: grant.id,
+      access: grant.access,
+      environment: grant.environmentId,
+      expiresAt: grant.expiresAt,
+      routeAction: action,
+      method,
+      route: url,
+    },
   }
 }

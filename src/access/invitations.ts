@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto'
-import { AlreadyExistsError, AuditorProjectRoleError, ForbiddenError, InvitationInvalidError, InvitationWrongAccountError, NotFoundError } from '../errors.js'
+import {
+  AlreadyExistsError,
+  AuditorProjectRoleError,
+  ForbiddenError,
+  InvitationInvalidError,
+  InvitationWrongAccountError,
+  NotFoundError,
+} from '../errors.js'
 import { addMember } from '../identity/identity-service.js'
 import { generateToken, hashToken, tokenKind } from '../identity/token-format.js'
 import type { Executor } from '../storage/database.js'
@@ -39,12 +46,34 @@ type Row = Omit<InvitationTable, 'token_hash'>
 function toView(r: Row, now: Date): InvitationView {
   const state = r.accepted_at ? 'accepted' : r.revoked_at ? 'revoked' : Date.parse(r.expires_at) <= now.getTime() ? 'expired' : 'pending'
   return {
-    id: r.id, email: r.email, role: r.role, projectId: r.project_id, projectRole: r.project_role, invitedBy: r.invited_by,
-    createdAt: r.created_at, expiresAt: r.expires_at, state, acceptedAt: r.accepted_at, revokedAt: r.revoked_at,
+    id: r.id,
+    email: r.email,
+    role: r.role,
+    projectId: r.project_id,
+    projectRole: r.project_role,
+    invitedBy: r.invited_by,
+    createdAt: r.created_at,
+    expiresAt: r.expires_at,
+    state,
+    acceptedAt: r.accepted_at,
+    revokedAt: r.revoked_at,
   }
 }
 
-const COLUMNS = ['id', 'workspace_id', 'email', 'role', 'project_id', 'project_role', 'invited_by', 'created_at', 'expires_at', 'accepted_at', 'accepted_by', 'revoked_at'] as const
+const COLUMNS = [
+  'id',
+  'workspace_id',
+  'email',
+  'role',
+  'project_id',
+  'project_role',
+  'invited_by',
+  'created_at',
+  'expires_at',
+  'accepted_at',
+  'accepted_by',
+  'revoked_at',
+] as const
 
 /** Normalises an email the way users are stored. */
 export function normalEmail(email: string): string {
@@ -59,25 +88,66 @@ export function normalEmail(email: string): string {
  */
 export async function createInvitation(
   db: Executor,
-  input: { workspaceId: string; inviter: UserPrincipal; email: string; role: Role; project?: Project; projectRole?: ProjectRole; days?: number; now: Date },
+  input: {
+    workspaceId: string
+    inviter: UserPrincipal
+    email: string
+    role: Role
+    project?: Project
+    projectRole?: ProjectRole
+    days?: number
+    now: Date
+  },
 ): Promise<{ token: string; invitation: InvitationView; superseded: string[] }> {
   const email = normalEmail(input.email)
   if (input.role === 'owner' && input.inviter.role !== 'owner') throw new ForbiddenError('Only an Owner can invite an Owner.')
-  if (input.role === 'auditor' && (input.project || input.projectRole)) throw new AuditorProjectRoleError('An auditor cannot be invited with a project role: leave out the project (auditors see every project\'s metadata, never secrets).')
-  const member = await db.selectFrom('memberships').innerJoin('users', 'users.id', 'memberships.user_id').select('users.id')
-    .where('memberships.workspace_id', '=', input.workspaceId).where('users.email', '=', email).executeTakeFirst()
+  if (input.role === 'auditor' && (input.project || input.projectRole))
+    throw new AuditorProjectRoleError(
+      "An auditor cannot be invited with a project role: leave out the project (auditors see every project's metadata, never secrets).",
+    )
+  const member = await db
+    .selectFrom('memberships')
+    .innerJoin('users', 'users.id', 'memberships.user_id')
+    .select('users.id')
+    .where('memberships.workspace_id', '=', input.workspaceId)
+    .where('users.email', '=', email)
+    .executeTakeFirst()
   if (member) throw new AlreadyExistsError('member')
   const nowIso = input.now.toISOString()
-  const pending = await db.selectFrom('invitations').select('id').where('workspace_id', '=', input.workspaceId).where('email', '=', email)
-    .where('accepted_at', 'is', null).where('revoked_at', 'is', null).where('expires_at', '>', nowIso).execute()
-  if (pending.length) await db.updateTable('invitations').set({ revoked_at: nowIso }).where('id', 'in', pending.map((p) => p.id)).execute()
+  const pending = await db
+    .selectFrom('invitations')
+    .select('id')
+    .where('workspace_id', '=', input.workspaceId)
+    .where('email', '=', email)
+    .where('accepted_at', 'is', null)
+    .where('revoked_at', 'is', null)
+    .where('expires_at', '>', nowIso)
+    .execute()
+  if (pending.length)
+    await db
+      .updateTable('invitations')
+      .set({ revoked_at: nowIso })
+      .where(
+        'id',
+        'in',
+        pending.map((p) => p.id),
+      )
+      .execute()
   const token = generateToken('inv')
   const row = {
-    id: randomUUID(), workspace_id: input.workspaceId, email, role: input.role,
-    project_id: input.project?.id ?? null, project_role: input.project ? (input.projectRole ?? 'developer') : null,
-    token_hash: hashToken(token), invited_by: input.inviter.userId, created_at: nowIso,
+    id: randomUUID(),
+    workspace_id: input.workspaceId,
+    email,
+    role: input.role,
+    project_id: input.project?.id ?? null,
+    project_role: input.project ? (input.projectRole ?? 'developer') : null,
+    token_hash: hashToken(token),
+    invited_by: input.inviter.userId,
+    created_at: nowIso,
     expires_at: new Date(input.now.getTime() + (input.days ?? INVITATION_DAYS.default) * 86_400_000).toISOString(),
-    accepted_at: null, accepted_by: null, revoked_at: null,
+    accepted_at: null,
+    accepted_by: null,
+    revoked_at: null,
   }
   await db.insertInto('invitations').values(row).execute()
   return { token, invitation: toView(row, input.now), superseded: pending.map((p) => p.id) }
@@ -85,13 +155,23 @@ export async function createInvitation(
 
 /** The workspace's invitations, newest first. */
 export async function listInvitations(db: Executor, workspaceId: string, now: Date): Promise<InvitationView[]> {
-  const rows = await db.selectFrom('invitations').select(COLUMNS).where('workspace_id', '=', workspaceId).orderBy('created_at', 'desc').execute()
+  const rows = await db
+    .selectFrom('invitations')
+    .select(COLUMNS)
+    .where('workspace_id', '=', workspaceId)
+    .orderBy('created_at', 'desc')
+    .execute()
   return rows.map((r) => toView(r, now))
 }
 
 /** Revokes a pending invitation (an accepted or revoked one is returned as it is). */
 export async function revokeInvitation(db: Executor, workspaceId: string, id: string, now: Date): Promise<InvitationView> {
-  const r = await db.selectFrom('invitations').select(COLUMNS).where('workspace_id', '=', workspaceId).where('id', '=', id).executeTakeFirst()
+  const r = await db
+    .selectFrom('invitations')
+    .select(COLUMNS)
+    .where('workspace_id', '=', workspaceId)
+    .where('id', '=', id)
+    .executeTakeFirst()
   if (!r) throw new NotFoundError('invitation')
   if (r.accepted_at || r.revoked_at) return toView(r, now)
   await db.updateTable('invitations').set({ revoked_at: now.toISOString() }).where('id', '=', id).execute()
@@ -104,9 +184,21 @@ export async function revokeInvitation(db: Executor, workspaceId: string, id: st
  */
 export async function invitationWorkspace(db: Executor, token: string, now: Date): Promise<Workspace> {
   if (tokenKind(token) !== 'inv') throw new InvitationInvalidError()
-  const r = await db.selectFrom('invitations').innerJoin('workspaces', 'workspaces.id', 'invitations.workspace_id')
-    .select(['workspaces.id', 'workspaces.slug', 'workspaces.name', 'workspaces.created_at', 'invitations.accepted_at', 'invitations.revoked_at', 'invitations.expires_at'])
-    .where('invitations.token_hash', '=', hashToken(token)).where('workspaces.deleted_at', 'is', null).executeTakeFirst()
+  const r = await db
+    .selectFrom('invitations')
+    .innerJoin('workspaces', 'workspaces.id', 'invitations.workspace_id')
+    .select([
+      'workspaces.id',
+      'workspaces.slug',
+      'workspaces.name',
+      'workspaces.created_at',
+      'invitations.accepted_at',
+      'invitations.revoked_at',
+      'invitations.expires_at',
+    ])
+    .where('invitations.token_hash', '=', hashToken(token))
+    .where('workspaces.deleted_at', 'is', null)
+    .executeTakeFirst()
   if (!r || r.accepted_at || r.revoked_at || Date.parse(r.expires_at) <= now.getTime()) throw new InvitationInvalidError()
   return { id: r.id, slug: r.slug, name: r.name, createdAt: r.created_at }
 }
@@ -127,12 +219,23 @@ export interface InvitationPreview {
  */
 export async function previewInvitation(db: Executor, token: string, email: string, now: Date): Promise<InvitationPreview> {
   const workspace = await invitationWorkspace(db, token, now)
-  const r = await db.selectFrom('invitations').leftJoin('projects', (j) => j.onRef('projects.id', '=', 'invitations.project_id').onRef('projects.workspace_id', '=', 'invitations.workspace_id'))
+  const r = await db
+    .selectFrom('invitations')
+    .leftJoin('projects', (j) =>
+      j.onRef('projects.id', '=', 'invitations.project_id').onRef('projects.workspace_id', '=', 'invitations.workspace_id'),
+    )
     .select(['invitations.email', 'invitations.role', 'invitations.project_role', 'projects.name as project_name'])
-    .where('invitations.workspace_id', '=', workspace.id).where('invitations.token_hash', '=', hashToken(token)).executeTakeFirst()
+    .where('invitations.workspace_id', '=', workspace.id)
+    .where('invitations.token_hash', '=', hashToken(token))
+    .executeTakeFirst()
   if (!r) throw new InvitationInvalidError()
   if (normalEmail(email) !== r.email) throw new InvitationWrongAccountError()
-  return { workspace, email: r.email, role: r.role, project: r.project_name && r.project_role ? { name: r.project_name, role: r.project_role } : null }
+  return {
+    workspace,
+    email: r.email,
+    role: r.role,
+    project: r.project_name && r.project_role ? { name: r.project_name, role: r.project_role } : null,
+  }
 }
 
 /**
@@ -141,26 +244,52 @@ export async function previewInvitation(db: Executor, token: string, email: stri
  * the membership and the project role. Refuses another person's invitation without using it.
  */
 export async function acceptInvitation(
-  db: Executor, workspaceId: string, token: string, person: { userId: string; email: string }, now: Date,
+  db: Executor,
+  workspaceId: string,
+  token: string,
+  person: { userId: string; email: string },
+  now: Date,
 ): Promise<{ invitation: InvitationView; role: Role; project: { id: string; role: ProjectRole } | null }> {
-  const r = await db.selectFrom('invitations').select(COLUMNS)
-    .where('workspace_id', '=', workspaceId).where('token_hash', '=', hashToken(token)).executeTakeFirst()
+  const r = await db
+    .selectFrom('invitations')
+    .select(COLUMNS)
+    .where('workspace_id', '=', workspaceId)
+    .where('token_hash', '=', hashToken(token))
+    .executeTakeFirst()
   const nowIso = now.toISOString()
   if (!r || r.accepted_at || r.revoked_at || r.expires_at <= nowIso) throw new InvitationInvalidError()
   if (normalEmail(person.email) !== r.email) throw new InvitationWrongAccountError()
-  const used = await db.updateTable('invitations').set({ accepted_at: nowIso, accepted_by: person.userId })
-    .where('id', '=', r.id).where('accepted_at', 'is', null).where('revoked_at', 'is', null).executeTakeFirst()
+  const used = await db
+    .updateTable('invitations')
+    .set({ accepted_at: nowIso, accepted_by: person.userId })
+    .where('id', '=', r.id)
+    .where('accepted_at', 'is', null)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst()
   if (Number(used.numUpdatedRows) !== 1) throw new InvitationInvalidError()
-  const already = await db.selectFrom('memberships').select('role').where('workspace_id', '=', workspaceId).where('user_id', '=', person.userId).executeTakeFirst()
+  const already = await db
+    .selectFrom('memberships')
+    .select('role')
+    .where('workspace_id', '=', workspaceId)
+    .where('user_id', '=', person.userId)
+    .executeTakeFirst()
   if (already) throw new AlreadyExistsError('member')
   await addMember(db, workspaceId, person.userId, r.role)
   let project: { id: string; role: ProjectRole } | null = null
   // An auditor holds no project role (createInvitation refuses one; this guards older rows).
   if (r.project_id && r.project_role && r.role !== 'auditor') {
     // The project may have been deleted since; then the workspace role alone is given.
-    const exists = await db.selectFrom('projects').select('id').where('workspace_id', '=', workspaceId).where('id', '=', r.project_id).executeTakeFirst()
+    const exists = await db
+      .selectFrom('projects')
+      .select('id')
+      .where('workspace_id', '=', workspaceId)
+      .where('id', '=', r.project_id)
+      .executeTakeFirst()
     if (exists) {
-      await db.insertInto('project_members').values({ workspace_id: workspaceId, project_id: r.project_id, user_id: person.userId, role: r.project_role, created_at: nowIso }).execute()
+      await db
+        .insertInto('project_members')
+        .values({ workspace_id: workspaceId, project_id: r.project_id, user_id: person.userId, role: r.project_role, created_at: nowIso })
+        .execute()
       project = { id: r.project_id, role: r.project_role }
     }
   }

@@ -19,24 +19,36 @@ export interface MemberView {
 
 /** Every member of the workspace, by email. */
 export async function listMembers(db: Executor, workspaceId: string): Promise<MemberView[]> {
-  const rows = await db.selectFrom('memberships').innerJoin('users', 'users.id', 'memberships.user_id')
+  const rows = await db
+    .selectFrom('memberships')
+    .innerJoin('users', 'users.id', 'memberships.user_id')
     .select(['users.id as userId', 'users.email', 'users.name', 'memberships.role', 'memberships.created_at as createdAt'])
-    .where('memberships.workspace_id', '=', workspaceId).orderBy('users.email').execute()
+    .where('memberships.workspace_id', '=', workspaceId)
+    .orderBy('users.email')
+    .execute()
   return rows.map((r) => ({ ...r, role: r.role as Role }))
 }
 
 /** One member, or NotFoundError('member'). */
 export async function findMember(db: Executor, workspaceId: string, userId: string): Promise<MemberView> {
-  const r = await db.selectFrom('memberships').innerJoin('users', 'users.id', 'memberships.user_id')
+  const r = await db
+    .selectFrom('memberships')
+    .innerJoin('users', 'users.id', 'memberships.user_id')
     .select(['users.id as userId', 'users.email', 'users.name', 'memberships.role', 'memberships.created_at as createdAt'])
-    .where('memberships.workspace_id', '=', workspaceId).where('memberships.user_id', '=', userId).executeTakeFirst()
+    .where('memberships.workspace_id', '=', workspaceId)
+    .where('memberships.user_id', '=', userId)
+    .executeTakeFirst()
   if (!r) throw new NotFoundError('member')
   return { ...r, role: r.role as Role }
 }
 
 async function ownerCount(db: Executor, workspaceId: string): Promise<number> {
-  const r = await db.selectFrom('memberships').select((eb) => eb.fn.countAll<number>().as('n'))
-    .where('workspace_id', '=', workspaceId).where('role', '=', 'owner').executeTakeFirstOrThrow()
+  const r = await db
+    .selectFrom('memberships')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('workspace_id', '=', workspaceId)
+    .where('role', '=', 'owner')
+    .executeTakeFirstOrThrow()
   return Number(r.n)
 }
 
@@ -52,7 +64,11 @@ function ownerOnly(actor: UserPrincipal, what: string): void {
  * `removed` counts them, for the audit entry.
  */
 export async function setMemberRole(
-  db: Executor, workspaceId: string, actor: UserPrincipal, userId: string, role: Role,
+  db: Executor,
+  workspaceId: string,
+  actor: UserPrincipal,
+  userId: string,
+  role: Role,
 ): Promise<{ member: MemberView; from: Role; removed: { projectRoles: number; grants: number } }> {
   const m = await findMember(db, workspaceId, userId)
   if (m.role === 'owner' || role === 'owner') ownerOnly(actor, 'make or unmake an Owner')
@@ -61,8 +77,16 @@ export async function setMemberRole(
   }
   const removed = { projectRoles: 0, grants: 0 }
   if (role === 'auditor') {
-    const g = await db.deleteFrom('environment_grants').where('workspace_id', '=', workspaceId).where('user_id', '=', userId).executeTakeFirst()
-    const p = await db.deleteFrom('project_members').where('workspace_id', '=', workspaceId).where('user_id', '=', userId).executeTakeFirst()
+    const g = await db
+      .deleteFrom('environment_grants')
+      .where('workspace_id', '=', workspaceId)
+      .where('user_id', '=', userId)
+      .executeTakeFirst()
+    const p = await db
+      .deleteFrom('project_members')
+      .where('workspace_id', '=', workspaceId)
+      .where('user_id', '=', userId)
+      .executeTakeFirst()
     removed.grants = Number(g.numDeletedRows)
     removed.projectRoles = Number(p.numDeletedRows)
   }
@@ -77,19 +101,34 @@ export async function setMemberRole(
  * grants, and their personal tokens of this workspace are revoked. Only an Owner removes an
  * Owner, and never the last one. `self` is leaving: allowed to every member but the last Owner.
  */
-export async function removeMember(db: Executor, workspaceId: string, actor: UserPrincipal, userId: string, now: Date): Promise<{ member: MemberView; revokedTokens: number }> {
+export async function removeMember(
+  db: Executor,
+  workspaceId: string,
+  actor: UserPrincipal,
+  userId: string,
+  now: Date,
+): Promise<{ member: MemberView; revokedTokens: number }> {
   const m = await findMember(db, workspaceId, userId)
   const self = actor.userId === userId
   if (m.role === 'owner') {
     if (!self) ownerOnly(actor, 'remove an Owner')
     if ((await ownerCount(db, workspaceId)) <= 1) {
-      throw new LastOwnerError(self ? 'You are the last Owner of this workspace: make someone else Owner before you leave.' : 'This is the last Owner of the workspace.')
+      throw new LastOwnerError(
+        self
+          ? 'You are the last Owner of this workspace: make someone else Owner before you leave.'
+          : 'This is the last Owner of the workspace.',
+      )
     }
   }
   await db.deleteFrom('environment_grants').where('workspace_id', '=', workspaceId).where('user_id', '=', userId).execute()
   await db.deleteFrom('project_members').where('workspace_id', '=', workspaceId).where('user_id', '=', userId).execute()
-  const revoked = await db.updateTable('tokens').set({ revoked_at: now.toISOString() })
-    .where('workspace_id', '=', workspaceId).where('user_id', '=', userId).where('revoked_at', 'is', null).executeTakeFirst()
+  const revoked = await db
+    .updateTable('tokens')
+    .set({ revoked_at: now.toISOString() })
+    .where('workspace_id', '=', workspaceId)
+    .where('user_id', '=', userId)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst()
   await db.deleteFrom('memberships').where('workspace_id', '=', workspaceId).where('user_id', '=', userId).execute()
   return { member: m, revokedTokens: Number(revoked.numUpdatedRows) }
 }

@@ -110,7 +110,7 @@ type Rule =
  * someone decides otherwise.
  */
 export const ACTIONS = {
-  'public': { scope: 'public' },
+  public: { scope: 'public' },
   'self.read': { scope: 'workspace', role: 'member', also: ['auditor'], integrations: true },
   'self.tokens.manage': { scope: 'workspace', role: 'member', also: ['auditor'] },
   'self.leave': { scope: 'workspace', role: 'member', also: ['auditor'] },
@@ -221,7 +221,9 @@ export function environmentAccess(projectRole: ProjectRole | null, restricted: b
 
 /** The scope of an integration that covers `projectId`, if any. */
 export function integrationScope(p: IntegrationPrincipal, projectId: string, environmentId?: string): IntegrationScope | undefined {
-  return p.scopes.find((s) => s.projectId === projectId && (environmentId === undefined || s.environments === '*' || s.environments.includes(environmentId)))
+  return p.scopes.find(
+    (s) => s.projectId === projectId && (environmentId === undefined || s.environments === '*' || s.environments.includes(environmentId)),
+  )
 }
 
 const HIDE_WORKSPACE: Decision = { allow: false, status: 404, what: 'workspace' }
@@ -270,9 +272,10 @@ export function decide(principal: Principal, action: Action, resource: Resource)
       return projectRole !== null && projectRoleAtLeast(projectRole, rule.projectRole) ? ALLOW : FORBID
     case 'environment': {
       if (!resource.project || !resource.environment) return FORBID
-      const access: EnvAccess = principal.type === 'user'
-        ? environmentAccess(projectRole, resource.environment.restricted, resource.environment.grant)
-        : scope!.access
+      const access: EnvAccess =
+        principal.type === 'user'
+          ? environmentAccess(projectRole, resource.environment.restricted, resource.environment.grant)
+          : scope!.access
       return accessAtLeast(access, rule.access) ? ALLOW : FORBID
     }
   }

@@ -90,15 +90,34 @@ function resolveDetails(d: AuditDetail, key: Buffer): Json {
 
 /** Reads a stored row into the chained record the verifier takes. */
 export function rowToRecord(row: {
-  workspace_id: string; seq: number; id: string; time: string; actor_type: string; actor_id: string; actor_ip: string
-  actor_ua: string; request_id: string; action: string; target_type: string; target_id: string; details: string
-  prev_hash: Buffer; hash: Buffer
+  workspace_id: string
+  seq: number
+  id: string
+  time: string
+  actor_type: string
+  actor_id: string
+  actor_ip: string
+  actor_ua: string
+  request_id: string
+  action: string
+  target_type: string
+  target_id: string
+  details: string
+  prev_hash: Buffer
+  hash: Buffer
 }): ChainedRecord {
   return {
-    workspaceId: row.workspace_id, seq: Number(row.seq), id: row.id, time: row.time,
+    workspaceId: row.workspace_id,
+    seq: Number(row.seq),
+    id: row.id,
+    time: row.time,
     actor: { type: row.actor_type, id: row.actor_id, ip: row.actor_ip, userAgent: row.actor_ua },
-    requestId: row.request_id, action: row.action, target: { type: row.target_type, id: row.target_id },
-    details: row.details, prevHash: Buffer.from(row.prev_hash), hash: Buffer.from(row.hash),
+    requestId: row.request_id,
+    action: row.action,
+    target: { type: row.target_type, id: row.target_id },
+    details: row.details,
+    prevHash: Buffer.from(row.prev_hash),
+    hash: Buffer.from(row.hash),
   }
 }
 
@@ -118,16 +137,48 @@ export class AuditLog {
       const q = db.selectFrom('audit_heads').select(['seq', 'hash', 'peaks']).where('workspace_id', '=', p('ws'))
       return this.#engine === 'postgres' ? q.forUpdate() : q
     }),
-    entry: new QueryTemplate<'ws' | 'seq' | 'id' | 'time' | 'actorType' | 'actorId' | 'actorIp' | 'actorUa' | 'requestId' | 'action' | 'targetType' | 'targetId' | 'details' | 'prev' | 'hash'>(
-      (db, p) => db.insertInto('audit_entries').values({
-        workspace_id: p('ws'), seq: p('seq'), id: p('id'), time: p('time'), actor_type: p('actorType'), actor_id: p('actorId'),
-        actor_ip: p('actorIp'), actor_ua: p('actorUa'), request_id: p('requestId'), action: p('action'), target_type: p('targetType'),
-        target_id: p('targetId'), details: p('details'), prev_hash: p('prev'), hash: p('hash'),
+    entry: new QueryTemplate<
+      | 'ws'
+      | 'seq'
+      | 'id'
+      | 'time'
+      | 'actorType'
+      | 'actorId'
+      | 'actorIp'
+      | 'actorUa'
+      | 'requestId'
+      | 'action'
+      | 'targetType'
+      | 'targetId'
+      | 'details'
+      | 'prev'
+      | 'hash'
+    >((db, p) =>
+      db.insertInto('audit_entries').values({
+        workspace_id: p('ws'),
+        seq: p('seq'),
+        id: p('id'),
+        time: p('time'),
+        actor_type: p('actorType'),
+        actor_id: p('actorId'),
+        actor_ip: p('actorIp'),
+        actor_ua: p('actorUa'),
+        request_id: p('requestId'),
+        action: p('action'),
+        target_type: p('targetType'),
+        target_id: p('targetId'),
+        details: p('details'),
+        prev_hash: p('prev'),
+        hash: p('hash'),
       }),
     ),
     headRead: new QueryTemplate<'ws'>((db, p) => db.selectFrom('audit_heads').select(['seq', 'hash']).where('workspace_id', '=', p('ws'))),
     advance: new QueryTemplate<'ws' | 'seq' | 'hash' | 'peaks'>((db, p) =>
-      db.updateTable('audit_heads').set({ seq: p('seq'), hash: p('hash'), peaks: p('peaks') }).where('workspace_id', '=', p('ws'))),
+      db
+        .updateTable('audit_heads')
+        .set({ seq: p('seq'), hash: p('hash'), peaks: p('peaks') })
+        .where('workspace_id', '=', p('ws')),
+    ),
   }
 
   #workers: ParallelVerify | undefined
@@ -149,7 +200,10 @@ export class AuditLog {
 
   /** Starts a workspace's chain; call in the transaction that creates the workspace. */
   async initWorkspace(tx: Executor, workspaceId: string): Promise<void> {
-    await tx.insertInto('audit_heads').values({ workspace_id: workspaceId, seq: 0, hash: GENESIS_HASH, peaks: Buffer.alloc(0) }).execute()
+    await tx
+      .insertInto('audit_heads')
+      .values({ workspace_id: workspaceId, seq: 0, hash: GENESIS_HASH, peaks: Buffer.alloc(0) })
+      .execute()
   }
 
   /**
@@ -200,9 +254,15 @@ export class AuditLog {
     const head = await this.#tip(tx, workspaceId)
     const now = Date.now()
     const record: AuditRecord = {
-      workspaceId, seq: head.seq + 1, id: newEntryId(now), time: new Date(now).toISOString(),
+      workspaceId,
+      seq: head.seq + 1,
+      id: newEntryId(now),
+      time: new Date(now).toISOString(),
       actor: { type: actor.type, id: actor.id, ip: actor.ip, userAgent: actor.userAgent.slice(0, 512) },
-      requestId, action: event.action, target: event.target, details,
+      requestId,
+      action: event.action,
+      target: event.target,
+      details,
     }
     const prev = head.hash
     const { chain: hash, leaf } = this.#hasher.hash(record, prev, true)
@@ -216,16 +276,43 @@ export class AuditLog {
       // @NOTE the three statements in one hop on the transaction's own connection: better-sqlite3
       // is synchronous, and Kysely's per-query promise and plugin pipeline was a tenth of an append.
       await onSqliteConnection(tx, (c) => {
-        c.prepare(SQLITE_INSERT_ENTRY).run(workspaceId, record.seq, record.id, record.time, record.actor.type, record.actor.id,
-          record.actor.ip, record.actor.userAgent, requestId, record.action, record.target.type, record.target.id, details, prev, hash)
+        c.prepare(SQLITE_INSERT_ENTRY).run(
+          workspaceId,
+          record.seq,
+          record.id,
+          record.time,
+          record.actor.type,
+          record.actor.id,
+          record.actor.ip,
+          record.actor.userAgent,
+          requestId,
+          record.action,
+          record.target.type,
+          record.target.id,
+          details,
+          prev,
+          hash,
+        )
         c.prepare(sqliteInsertNodes(nodes.length)).run(nodes.flatMap((n) => [workspaceId, n.level, n.index, Buffer.from(n.hash)]))
         c.prepare(SQLITE_ADVANCE).run(record.seq, hash, peaks, workspaceId)
       })
     } else {
       await this.#q.entry.run(tx, {
-        ws: workspaceId, seq: record.seq, id: record.id, time: record.time, actorType: record.actor.type, actorId: record.actor.id,
-        actorIp: record.actor.ip, actorUa: record.actor.userAgent, requestId, action: record.action, targetType: record.target.type,
-        targetId: record.target.id, details, prev, hash,
+        ws: workspaceId,
+        seq: record.seq,
+        id: record.id,
+        time: record.time,
+        actorType: record.actor.type,
+        actorId: record.actor.id,
+        actorIp: record.actor.ip,
+        actorUa: record.actor.userAgent,
+        requestId,
+        action: record.action,
+        targetType: record.target.type,
+        targetId: record.target.id,
+        details,
+        prev,
+        hash,
       })
       await insertNodes(tx, workspaceId, nodes)
       await this.#q.advance.run(tx, { ws: workspaceId, seq: record.seq, hash, peaks })
@@ -236,8 +323,15 @@ export class AuditLog {
 
   /** Entries of a workspace in order, from `afterSeq` (exclusive), at most `limit`, none past `upTo`. */
   async list(db: Executor, workspaceId: string, afterSeq: number, limit: number, upTo = Number.MAX_SAFE_INTEGER): Promise<ChainedRecord[]> {
-    const rows = await db.selectFrom('audit_entries').selectAll().where('workspace_id', '=', workspaceId)
-      .where('seq', '>', afterSeq).where('seq', '<=', upTo).orderBy('seq').limit(limit).execute()
+    const rows = await db
+      .selectFrom('audit_entries')
+      .selectAll()
+      .where('workspace_id', '=', workspaceId)
+      .where('seq', '>', afterSeq)
+      .where('seq', '<=', upTo)
+      .orderBy('seq')
+      .limit(limit)
+      .execute()
     return rows.map(rowToRecord)
   }
 
@@ -267,7 +361,12 @@ export class AuditLog {
   }
 
   /** Verifies on worker threads; the result when the whole log is good, else null. */
-  async #verifyOnWorkers(w: ParallelVerify, workspaceId: string, tip: { seq: number; hash: Buffer }, checkpoint?: { treeSize: number; rootHash: Uint8Array }): Promise<VerifyResult | null> {
+  async #verifyOnWorkers(
+    w: ParallelVerify,
+    workspaceId: string,
+    tip: { seq: number; hash: Buffer },
+    checkpoint?: { treeSize: number; rootHash: Uint8Array },
+  ): Promise<VerifyResult | null> {
     const treeSize = checkpoint?.treeSize ?? 0
     if (treeSize > tip.seq) return null
     const tasks = []
@@ -282,7 +381,12 @@ export class AuditLog {
   }
 
   /** Verifies on this thread, naming the first bad entry. */
-  async #verifyHere(db: Executor, workspaceId: string, tip: { seq: number; hash: Buffer }, checkpoint?: { treeSize: number; rootHash: Uint8Array }): Promise<VerifyResult> {
+  async #verifyHere(
+    db: Executor,
+    workspaceId: string,
+    tip: { seq: number; hash: Buffer },
+    checkpoint?: { treeSize: number; rootHash: Uint8Array },
+  ): Promise<VerifyResult> {
     const treeSize = checkpoint?.treeSize ?? 0
     const verifier = new ChainVerifier({ treeSize })
     let after = 0
@@ -293,21 +397,41 @@ export class AuditLog {
         if (!verifier.push(r)) return verifier.result()
         last = r
         if (checkpoint && r.seq === treeSize && !sameBytes(verifier.treeRoot()!, checkpoint.rootHash)) {
-          return { ...verifier.result(), ok: false, firstBad: { seq: r.seq, id: r.id, reason: `the entries up to ${r.seq} do not hash to the signed checkpoint root` } }
+          return {
+            ...verifier.result(),
+            ok: false,
+            firstBad: { seq: r.seq, id: r.id, reason: `the entries up to ${r.seq} do not hash to the signed checkpoint root` },
+          }
         }
       }
       if (page.length < 5000) break
       after = page[page.length - 1]!.seq
     }
     if (checkpoint && verifier.treeLeaves < treeSize) {
-      return { ...verifier.result(), ok: false, firstBad: { seq: verifier.treeLeaves + 1, id: '', reason: `the signed checkpoint covers ${treeSize} entries but only ${verifier.treeLeaves} exist` } }
+      return {
+        ...verifier.result(),
+        ok: false,
+        firstBad: {
+          seq: verifier.treeLeaves + 1,
+          id: '',
+          reason: `the signed checkpoint covers ${treeSize} entries but only ${verifier.treeLeaves} exist`,
+        },
+      }
     }
     // The chain alone cannot show that its newest entries were cut off; the recorded head can
     // (an attacker who also rewrites audit_heads is caught by the signed checkpoints).
     const tipSeq = last?.seq ?? 0
     if (tipSeq !== tip.seq || !sameBytes(tip.hash, last?.hash ?? GENESIS_HASH)) {
       const r = verifier.result()
-      return { ...r, ok: false, firstBad: { seq: tipSeq + 1, id: '', reason: tip.seq > tipSeq ? `entries ${tipSeq + 1} to ${tip.seq} are missing` : 'the chain does not end at the recorded head' } }
+      return {
+        ...r,
+        ok: false,
+        firstBad: {
+          seq: tipSeq + 1,
+          id: '',
+          reason: tip.seq > tipSeq ? `entries ${tipSeq + 1} to ${tip.seq} are missing` : 'the chain does not end at the recorded head',
+        },
+      }
     }
     return verifier.result()
   }
@@ -319,7 +443,13 @@ export class AuditLog {
    */
   async #tailCheck(db: Executor, workspaceId: string, r: VerifyResult): Promise<VerifyResult> {
     if (!r.ok) return r
-    const newest = await db.selectFrom('audit_entries').select('seq').where('workspace_id', '=', workspaceId).orderBy('seq', 'desc').limit(1).executeTakeFirst()
+    const newest = await db
+      .selectFrom('audit_entries')
+      .select('seq')
+      .where('workspace_id', '=', workspaceId)
+      .orderBy('seq', 'desc')
+      .limit(1)
+      .executeTakeFirst()
     const head = await this.#q.headRead.run<{ seq: number }>(db, { ws: workspaceId }).then((q) => q.rows[0])
     if (newest && head && Number(newest.seq) > Number(head.seq)) {
       return { ...r, ok: false, firstBad: { seq: Number(head.seq) + 1, id: '', reason: 'the chain does not end at the recorded head' } }
@@ -327,4 +457,3 @@ export class AuditLog {
     return r
   }
 }
-

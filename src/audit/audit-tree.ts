@@ -48,8 +48,16 @@ export class AuditTree {
       const k = generateNoteKey(NOTE_KEY_NAME)
       const wrapped = await this.#provider.wrap(Buffer.from(k.signerKey, 'utf8'), SIGNER_AAD)
       await db.transaction().execute(async (tx) => {
-        await tx.insertInto('meta').values({ key: SIGNER_META, value: wrapped }).onConflict((oc) => oc.column('key').doNothing()).execute()
-        await tx.insertInto('meta').values({ key: VERIFIER_META, value: Buffer.from(k.verifierKey, 'utf8') }).onConflict((oc) => oc.column('key').doNothing()).execute()
+        await tx
+          .insertInto('meta')
+          .values({ key: SIGNER_META, value: wrapped })
+          .onConflict((oc) => oc.column('key').doNothing())
+          .execute()
+        await tx
+          .insertInto('meta')
+          .values({ key: VERIFIER_META, value: Buffer.from(k.verifierKey, 'utf8') })
+          .onConflict((oc) => oc.column('key').doNothing())
+          .execute()
       })
       rows = await db.selectFrom('meta').select(['key', 'value']).where('key', 'in', [SIGNER_META, VERIFIER_META]).execute()
     }
@@ -67,8 +75,13 @@ export class AuditTree {
 
   /** The newest checkpoint of a workspace, or null before the first. */
   async latest(db: Executor, workspaceId: string): Promise<Checkpoint | null> {
-    const row = await db.selectFrom('audit_checkpoints').selectAll().where('workspace_id', '=', workspaceId)
-      .orderBy('tree_size', 'desc').limit(1).executeTakeFirst()
+    const row = await db
+      .selectFrom('audit_checkpoints')
+      .selectAll()
+      .where('workspace_id', '=', workspaceId)
+      .orderBy('tree_size', 'desc')
+      .limit(1)
+      .executeTakeFirst()
     return row ? { treeSize: Number(row.tree_size), rootHash: b64(row.root_hash), note: row.note, createdAt: row.created_at } : null
   }
 
@@ -86,8 +99,11 @@ export class AuditTree {
     const root = unpackPeaks(size, head.peaks).root()
     const note = signNote(formatCheckpoint({ origin: checkpointOrigin(workspaceId), treeSize: size, rootHash: root }), this.#signer)
     const createdAt = new Date().toISOString()
-    await db.insertInto('audit_checkpoints').values({ workspace_id: workspaceId, tree_size: size, root_hash: Buffer.from(root), note, created_at: createdAt })
-      .onConflict((oc) => oc.columns(['workspace_id', 'tree_size']).doNothing()).execute()
+    await db
+      .insertInto('audit_checkpoints')
+      .values({ workspace_id: workspaceId, tree_size: size, root_hash: Buffer.from(root), note, created_at: createdAt })
+      .onConflict((oc) => oc.columns(['workspace_id', 'tree_size']).doNothing())
+      .execute()
     return (await this.latest(db, workspaceId))!
   }
 
@@ -110,17 +126,28 @@ export class AuditTree {
    */
   async inclusion(db: Executor, workspaceId: string, seq: number, treeSize?: number) {
     const size = treeSize ?? (await this.latest(db, workspaceId))?.treeSize ?? (await this.#size(db, workspaceId))
-    if (size > (await this.#size(db, workspaceId))) throw new ValidationError('treeSize is beyond the log.', [{ path: 'treeSize', message: 'beyond the log' }])
-    if (seq < 1 || seq > size) throw new ValidationError(`Entry ${seq} is not in the tree of ${size} entries.`, [{ path: 'seq', message: 'not in the tree' }])
-    const row = await db.selectFrom('audit_entries').selectAll().where('workspace_id', '=', workspaceId).where('seq', '=', seq).executeTakeFirst()
+    if (size > (await this.#size(db, workspaceId)))
+      throw new ValidationError('treeSize is beyond the log.', [{ path: 'treeSize', message: 'beyond the log' }])
+    if (seq < 1 || seq > size)
+      throw new ValidationError(`Entry ${seq} is not in the tree of ${size} entries.`, [{ path: 'seq', message: 'not in the tree' }])
+    const row = await db
+      .selectFrom('audit_entries')
+      .selectAll()
+      .where('workspace_id', '=', workspaceId)
+      .where('seq', '=', seq)
+      .executeTakeFirst()
     if (!row) throw new NotFoundError('audit entry')
     const { proof, root } = await withStoredNodes(db, workspaceId, (nodeAt) => ({
       proof: inclusionProofFrom(seq - 1, size, nodeAt),
       root: rootFrom(size, nodeAt),
     }))
     return {
-      entry: rowToRecord(row), leafIndex: seq - 1, treeSize: size,
-      leafHash: b64(leafHash(entryBytes(rowToRecord(row)))), proof: proof.map(b64), rootHash: b64(root),
+      entry: rowToRecord(row),
+      leafIndex: seq - 1,
+      treeSize: size,
+      leafHash: b64(leafHash(entryBytes(rowToRecord(row)))),
+      proof: proof.map(b64),
+      rootHash: b64(root),
     }
   }
 

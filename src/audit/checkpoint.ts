@@ -156,7 +156,6 @@ const BASE64_32 = /^[A-Za-z0-9+/]{43}=$/
 
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
-
 /**
  * The bytes of s if it is the canonical standard base64 encoding of them (alphabet A–Z a–z 0–9
  * + /, '=' padding present, zero padding bits, no whitespace), else undefined. Buffer's decoder
@@ -180,11 +179,7 @@ function isValidKeyName(name: string): boolean {
 
 /** First 4 bytes, big-endian, of SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key). */
 function computeKeyId(name: string, publicKey: Uint8Array): number {
-  const digest = createHash('sha256')
-    .update(Buffer.from(name, 'utf8'))
-    .update(Uint8Array.of(0x0a, ALG_ED25519))
-    .update(publicKey)
-    .digest()
+  const digest = createHash('sha256').update(Buffer.from(name, 'utf8')).update(Uint8Array.of(0x0a, ALG_ED25519)).update(publicKey).digest()
   return digest.readUInt32BE(0)
 }
 
@@ -603,11 +598,7 @@ function open(note: unknown, verifierKey: unknown, options: unknown): Checkpoint
  * Throws CheckpointError (code ERR_CHECKPOINT_INVALID) otherwise, without saying what is wrong;
  * throws TypeError naming the argument if verifierKey or options is invalid.
  */
-export function openCheckpoint(
-  note: string | Uint8Array,
-  verifierKey: VerifierKeyInput,
-  options?: OpenCheckpointOptions,
-): Checkpoint {
+export function openCheckpoint(note: string | Uint8Array, verifierKey: VerifierKeyInput, options?: OpenCheckpointOptions): Checkpoint {
   const checkpoint = open(note, verifierKey, options)
   if (checkpoint === undefined) throw new CheckpointError()
   return checkpoint

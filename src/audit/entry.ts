@@ -39,9 +39,11 @@ export function entryText(r: AuditRecord): string {
   const s = JSON.stringify
   const a = r.actor
   const t = r.target
-  return `{"action":${s(r.action)},"actor":{"id":${s(a.id)},"ip":${s(a.ip)},"type":${s(a.type)},"userAgent":${s(a.userAgent)}},` +
+  return (
+    `{"action":${s(r.action)},"actor":{"id":${s(a.id)},"ip":${s(a.ip)},"type":${s(a.type)},"userAgent":${s(a.userAgent)}},` +
     `"details":${r.details},"id":${s(r.id)},"requestId":${s(r.requestId)},"seq":${r.seq},` +
     `"target":{"id":${s(t.id)},"type":${s(t.type)}},"time":${s(r.time)},"v":1,"workspace":${s(r.workspaceId)}}`
+  )
 }
 
 // entryText's layout as data: the text before each field, the audit_entries column it comes
@@ -77,7 +79,15 @@ const TEXT_LAYOUT: ReadonlyArray<readonly [before: string, column: string, kind:
 export function entryTextSql(engine: 'sqlite' | 'postgres'): string {
   const lit = (text: string) => `'${text.replaceAll("'", "''")}'`
   const field = (column: string, kind: 'string' | 'raw' | 'int') =>
-    kind === 'raw' ? column : kind === 'int' ? (engine === 'sqlite' ? column : `${column}::text`) : (engine === 'sqlite' ? `json_quote(${column})` : `to_json(${column})::text`)
+    kind === 'raw'
+      ? column
+      : kind === 'int'
+        ? engine === 'sqlite'
+          ? column
+          : `${column}::text`
+        : engine === 'sqlite'
+          ? `json_quote(${column})`
+          : `to_json(${column})::text`
   const text = [...TEXT_LAYOUT.map(([before, column, kind]) => `${lit(before)} || ${field(column, kind)}`), lit('}')].join(' || ')
   // SQLite's columns take any type: only text details and an integer seq are what entryText saw.
   return engine === 'sqlite' ? `CASE WHEN typeof(details) = 'text' AND typeof(seq) = 'integer' THEN ${text} END` : `(${text})`

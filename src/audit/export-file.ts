@@ -44,7 +44,12 @@ export const EXPORT_RUN = 8192
  * least two runs of entries; otherwise (or when anything fails) like verifyExport on this
  * thread. Throws only when the file cannot be read or is not JSON.
  */
-export async function verifyExportFile(path: string, trustedKey: string | undefined, pool: VerifyWorkers | null, run = EXPORT_RUN): Promise<OfflineResult> {
+export async function verifyExportFile(
+  path: string,
+  trustedKey: string | undefined,
+  pool: VerifyWorkers | null,
+  run = EXPORT_RUN,
+): Promise<OfflineResult> {
   const fast = pool ? await verifyByLines(path, trustedKey, pool, run).catch(() => null) : null
   return fast ?? verifyExport(JSON.parse(readFileSync(path, 'utf8')) as AuditExport, trustedKey)
 }
@@ -76,7 +81,12 @@ function readText(fd: number, start: number, end: number): string {
 }
 
 /** The parallel check; null when the layout is not the one above or anything does not verify. */
-async function verifyByLines(path: string, trustedKey: string | undefined, pool: VerifyWorkers, run: number): Promise<OfflineResult | null> {
+async function verifyByLines(
+  path: string,
+  trustedKey: string | undefined,
+  pool: VerifyWorkers,
+  run: number,
+): Promise<OfflineResult | null> {
   // Line starts: the header, each entry, the closing line, and the end of the file.
   const fd = openSync(path, 'r')
   let starts: number[]
@@ -98,7 +108,12 @@ async function verifyByLines(path: string, trustedKey: string | undefined, pool:
   const key = trustedKey ?? head.publicKey
   if (trustedKey && trustedKey !== head.publicKey) return null
   const signed = verifyCheckpoint(head.checkpoint?.note, key, { origin: originOf(head.workspace.id) })
-  if (!signed || head.checkpoint.treeSize !== Number(signed.treeSize) || head.checkpoint.rootHash !== Buffer.from(signed.rootHash).toString('base64')) return null
+  if (
+    !signed ||
+    head.checkpoint.treeSize !== Number(signed.treeSize) ||
+    head.checkpoint.rootHash !== Buffer.from(signed.rootHash).toString('base64')
+  )
+    return null
   const treeSize = Number(signed.treeSize)
   if (treeSize > count) return null
 
@@ -107,13 +122,21 @@ async function verifyByLines(path: string, trustedKey: string | undefined, pool:
     const to = Math.min(count, from + run - 1)
     tasks.push({
       source: { engine: 'export-file' as const, path, byteStart: starts[from]!, byteEnd: starts[to + 1]! },
-      workspaceId: head.workspace.id, fromSeq: from, toSeq: to, treeLeaves: Math.max(0, Math.min(to, treeSize) - (from - 1)),
+      workspaceId: head.workspace.id,
+      fromSeq: from,
+      toSeq: to,
+      treeLeaves: Math.max(0, Math.min(to, treeSize) - (from - 1)),
     })
   }
   const joined = joinRuns(await pool.run(tasks))
   if (!joined || joined.range.size !== treeSize || !sameBytes(joined.range.root(), signed.rootHash)) return null
   return {
-    ok: true, signatureOk: true, keyPinned: !!trustedKey, rootOk: true, treeSize, problems: [],
+    ok: true,
+    signatureOk: true,
+    keyPinned: !!trustedKey,
+    rootOk: true,
+    treeSize,
+    problems: [],
     chain: { ok: true, checked: count, head: Buffer.from(joined.last).toString('hex') },
   }
 }

@@ -24,7 +24,8 @@ export class Latin1Range {
 
   /** Appends leaf number `size`; throws TypeError unless it is a 32-character latin1 string. */
   push(leafHash: string): void {
-    if (typeof leafHash !== 'string' || leafHash.length !== HASH_SIZE) throw new TypeError(`leafHash must be ${HASH_SIZE} latin1 characters`)
+    if (typeof leafHash !== 'string' || leafHash.length !== HASH_SIZE)
+      throw new TypeError(`leafHash must be ${HASH_SIZE} latin1 characters`)
     if (this.#size >= Number.MAX_SAFE_INTEGER) throw new RangeError('tree is full')
     let hash = leafHash
     for (let index = this.#size; index % 2 === 1; index = (index - 1) / 2) hash = this.#children(this.#peaks.pop()!, hash)

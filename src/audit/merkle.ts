@@ -38,7 +38,6 @@ export const EMPTY_ROOT: Uint8Array = EMPTY_ROOT_BYTES.slice()
 // ---------------------------------------------------------------------------------------------
 // Input checks
 
-
 /** A private copy of value if it is a Uint8Array of exactly HASH_SIZE bytes, else undefined. */
 function asHash(value: unknown): Uint8Array | undefined {
   if (!isUint8Array(value)) return undefined

@@ -78,7 +78,15 @@ export function exportedLeafHash(e: AuditRecord): Uint8Array {
 export function verifyExport(exp: AuditExport, trustedKey?: string): OfflineResult {
   const problems: string[] = []
   if (exp?.format !== 'coffer-audit-export/v1' || !Array.isArray(exp.entries)) {
-    return { ok: false, signatureOk: false, keyPinned: false, rootOk: false, chain: { ok: false, checked: 0, head: '' }, treeSize: 0, problems: ['not a coffer-audit-export/v1 file'] }
+    return {
+      ok: false,
+      signatureOk: false,
+      keyPinned: false,
+      rootOk: false,
+      chain: { ok: false, checked: 0, head: '' },
+      treeSize: 0,
+      problems: ['not a coffer-audit-export/v1 file'],
+    }
   }
   const key = trustedKey ?? exp.publicKey
   if (trustedKey && trustedKey !== exp.publicKey) problems.push('the file names another public key than the trusted one')
@@ -89,7 +97,7 @@ export function verifyExport(exp: AuditExport, trustedKey?: string): OfflineResu
     signed = null
   }
   if (!signed) problems.push('the checkpoint signature does not verify')
-  else if (!sameCheckpoint(exp.checkpoint, signed)) problems.push('the checkpoint\'s treeSize or rootHash differs from the signed note')
+  else if (!sameCheckpoint(exp.checkpoint, signed)) problems.push("the checkpoint's treeSize or rootHash differs from the signed note")
   const treeSize = signed ? Number(signed.treeSize) : 0
 
   const verifier = new ChainVerifier({ treeSize })
@@ -128,7 +136,7 @@ export function verifyProofFile(p: InclusionProofFile, trustedKey?: string): { o
   }
   if (!signed) problems.push('the checkpoint signature does not verify')
   else if (Number(signed.treeSize) !== p.treeSize) problems.push('the proof is for another tree size than the checkpoint')
-  else if (!sameCheckpoint(p.checkpoint, signed)) problems.push('the checkpoint\'s treeSize or rootHash differs from the signed note')
+  else if (!sameCheckpoint(p.checkpoint, signed)) problems.push("the checkpoint's treeSize or rootHash differs from the signed note")
   let leaf: Uint8Array | null = null
   try {
     leaf = exportedLeafHash(p.entry)
@@ -138,12 +146,16 @@ export function verifyProofFile(p: InclusionProofFile, trustedKey?: string): { o
   if (signed && leaf && !verifyInclusion(p.leafIndex, p.treeSize, leaf, (p.proof ?? []).map(fromB64), signed.rootHash)) {
     problems.push('the inclusion proof does not verify')
   }
-  if (p.leafIndex !== p.entry?.seq - 1) problems.push('the leaf index is not the entry\'s position')
+  if (p.leafIndex !== p.entry?.seq - 1) problems.push("the leaf index is not the entry's position")
   return { ok: problems.length === 0, problems }
 }
 
 /** Checks that a newer signed tree head extends an older one the verifier saw before. */
-export function extendsCheckpoint(older: { treeSize: number; rootHash: string }, newer: { treeSize: number; rootHash: string }, proof: string[]): boolean {
+export function extendsCheckpoint(
+  older: { treeSize: number; rootHash: string },
+  newer: { treeSize: number; rootHash: string },
+  proof: string[],
+): boolean {
   if (newer.treeSize < older.treeSize) return false
   return verifyConsistency(older.treeSize, newer.treeSize, proof.map(fromB64), fromB64(older.rootHash), fromB64(newer.rootHash))
 }

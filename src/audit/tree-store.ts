@@ -14,7 +14,10 @@ export function packPeaks(range: CompactRange): Buffer {
 
 /** Restores the compact range of a tree of `size` leaves from audit_heads.peaks. */
 export function unpackPeaks(size: number, packed: Uint8Array): CompactRange {
-  const bits = size.toString(2).split('').filter((b) => b === '1').length
+  const bits = size
+    .toString(2)
+    .split('')
+    .filter((b) => b === '1').length
   if (packed.length !== bits * HASH_SIZE) throw new Error('audit_heads.peaks does not match the tree size')
   let i = 0
   // fromNodeAt asks for the peaks leftmost first, one call per set bit of size.
@@ -27,8 +30,11 @@ const insertTemplates = new Map<number, QueryTemplate<string>>()
 function insertTemplate(count: number): QueryTemplate<string> {
   let t = insertTemplates.get(count)
   if (!t) {
-    t = new QueryTemplate<string>((db, p) => db.insertInto('audit_nodes').values(
-      Array.from({ length: count }, (_, i) => ({ workspace_id: p('ws'), level: p(`l${i}`), idx: p(`i${i}`), hash: p(`h${i}`) }))))
+    t = new QueryTemplate<string>((db, p) =>
+      db
+        .insertInto('audit_nodes')
+        .values(Array.from({ length: count }, (_, i) => ({ workspace_id: p('ws'), level: p(`l${i}`), idx: p(`i${i}`), hash: p(`h${i}`) }))),
+    )
     insertTemplates.set(count, t)
   }
   return t
@@ -37,7 +43,8 @@ function insertTemplate(count: number): QueryTemplate<string> {
 /** The same INSERT of `n` rows as raw SQLite text, for an append on the connection itself (audit-log.ts). */
 const sqliteInserts: string[] = []
 export function sqliteInsertNodes(n: number): string {
-  return (sqliteInserts[n] ??= `INSERT INTO audit_nodes (workspace_id, level, idx, hash) VALUES ${Array.from({ length: n }, () => '(?, ?, ?, ?)').join(', ')}`)
+  return (sqliteInserts[n] ??=
+    `INSERT INTO audit_nodes (workspace_id, level, idx, hash) VALUES ${Array.from({ length: n }, () => '(?, ?, ?, ?)').join(', ')}`)
 }
 
 /** Inserts the nodes an append completed. */
@@ -70,8 +77,12 @@ export async function withStoredNodes<T>(db: Executor, workspaceId: string, comp
     const chunk = ids.slice(i, i + 200)
     // @NOTE workspace_id goes inside every OR term: with it outside, SQLite (no ANALYZE stats)
     // searches the index on workspace_id alone and scans the workspace's whole tree, O(n).
-    const rows = await db.selectFrom('audit_nodes').select(['level', 'idx', 'hash'])
-      .where((eb) => eb.or(chunk.map((n) => eb.and([eb('workspace_id', '=', workspaceId), eb('level', '=', n.level), eb('idx', '=', n.index)]))))
+    const rows = await db
+      .selectFrom('audit_nodes')
+      .select(['level', 'idx', 'hash'])
+      .where((eb) =>
+        eb.or(chunk.map((n) => eb.and([eb('workspace_id', '=', workspaceId), eb('level', '=', n.level), eb('idx', '=', n.index)]))),
+      )
       .execute()
     for (const r of rows) found.set(`${r.level}:${Number(r.idx)}`, new Uint8Array(r.hash))
   }

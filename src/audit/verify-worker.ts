@@ -14,7 +14,8 @@ import type { RunResult, RunTask, VerifySource } from './verify-workers.js'
 // Each row comes as [seq, canonical text, hashes]: the database builds the entry's canonical
 // text (entryTextSql), and both stored hashes come as one string of 128 lowercase hex digits
 // (a string costs a third of two Buffers), or NULL unless each is a 32-byte blob.
-const SQLITE_HASHES = "CASE WHEN typeof(prev_hash) = 'blob' AND length(prev_hash) = 32 AND typeof(hash) = 'blob' AND length(hash) = 32 THEN lower(hex(prev_hash || hash)) END"
+const SQLITE_HASHES =
+  "CASE WHEN typeof(prev_hash) = 'blob' AND length(prev_hash) = 32 AND typeof(hash) = 'blob' AND length(hash) = 32 THEN lower(hex(prev_hash || hash)) END"
 const POSTGRES_HASHES = "CASE WHEN octet_length(prev_hash) = 32 AND octet_length(hash) = 32 THEN encode(prev_hash || hash, 'hex') END"
 // Rows per read (see Reader).
 const PAGE = 1024
@@ -34,10 +35,14 @@ interface Reader {
 function sqliteReader(path: string): Reader {
   const db = new BetterSqlite3(path, { readonly: true, fileMustExist: true })
   db.pragma('busy_timeout = 5000')
-  const stmt = db.prepare(`SELECT seq, ${entryTextSql('sqlite')}, ${SQLITE_HASHES} FROM audit_entries WHERE workspace_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ${PAGE}`).raw(true)
+  const stmt = db
+    .prepare(
+      `SELECT seq, ${entryTextSql('sqlite')}, ${SQLITE_HASHES} FROM audit_entries WHERE workspace_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ${PAGE}`,
+    )
+    .raw(true)
   return {
     async *pages(ws, from, to) {
-      for (let after = from - 1; ;) {
+      for (let after = from - 1; ; ) {
         const rows = stmt.all(ws, after, to) as Row[]
         if (rows.length) yield rows
         if (rows.length < PAGE) return
@@ -64,7 +69,8 @@ function postgresReader(url: string): Reader {
         const window = (a: number) => {
           const q = client.query<Row>({
             text: `SELECT seq, ${entryTextSql('postgres')}, ${POSTGRES_HASHES} FROM audit_entries WHERE workspace_id = $1 AND seq >= $2 AND seq <= $3 ORDER BY seq`,
-            values: [ws, a, Math.min(to, a + PG_PAGE - 1)], rowMode: 'array',
+            values: [ws, a, Math.min(to, a + PG_PAGE - 1)],
+            rowMode: 'array',
           })
           q.catch(() => {}) // awaited below; a run that stops early leaves it to the COMMIT
           return q
@@ -103,15 +109,20 @@ async function* exportFilePages(s: Extract<VerifySource, { engine: 'export-file'
   }
   const text = buf.toString('utf8')
   let page: Row[] = []
-  for (let at = 0; at < text.length;) {
+  for (let at = 0; at < text.length; ) {
     let end = text.indexOf('\n', at)
     if (end === -1) end = text.length
     const line = text.charCodeAt(end - 1) === 44 /* , */ ? text.slice(at, end - 1) : text.slice(at, end)
     at = end + 1
     if (!line) continue
     const e = JSON.parse(line) as ExportedEntry
-    if (e?.workspaceId !== workspaceId || typeof e.prevHash !== 'string' || typeof e.hash !== 'string') throw new Error('not an entry of this export')
-    page.push([typeof e.seq === 'number' ? e.seq : Number.NaN, textOf(e), e.prevHash.length === 64 && e.hash.length === 64 ? e.prevHash + e.hash : null])
+    if (e?.workspaceId !== workspaceId || typeof e.prevHash !== 'string' || typeof e.hash !== 'string')
+      throw new Error('not an entry of this export')
+    page.push([
+      typeof e.seq === 'number' ? e.seq : Number.NaN,
+      textOf(e),
+      e.prevHash.length === 64 && e.hash.length === 64 ? e.prevHash + e.hash : null,
+    ])
     if (page.length === PAGE) {
       yield page
       page = []
@@ -171,7 +182,10 @@ async function verifyRun(t: RunTask): Promise<RunResult> {
   // A good run's first entry's stored previous hash is the hash it was verified after; its last
   // hash is the verifier's head, which equals the stored one.
   return {
-    id: t.id, ok, firstPrev: new Uint8Array(Buffer.from(firstPrev, 'hex')), lastHash: new Uint8Array(Buffer.from(v.result().head, 'hex')),
+    id: t.id,
+    ok,
+    firstPrev: new Uint8Array(Buffer.from(firstPrev, 'hex')),
+    lastHash: new Uint8Array(Buffer.from(v.result().head, 'hex')),
     peaks: v.treePeaks().map((p) => ({ level: p.level, hash: p.hash })),
   }
 }
@@ -181,12 +195,22 @@ if (port) {
   if (process.platform === 'linux' && (workerData as { background?: boolean } | undefined)?.background) {
     try {
       setPriority(19)
-    } catch { /* not permitted: run at normal priority */ }
+    } catch {
+      /* not permitted: run at normal priority */
+    }
   }
   port.on('message', (t: RunTask) => {
     verifyRun(t).then(
       (r) => port.postMessage(r),
-      (err: unknown) => port.postMessage({ id: t.id, ok: false, firstPrev: null, lastHash: null, peaks: [], error: (err as Error).message } satisfies RunResult),
+      (err: unknown) =>
+        port.postMessage({
+          id: t.id,
+          ok: false,
+          firstPrev: null,
+          lastHash: null,
+          peaks: [],
+          error: (err as Error).message,
+        } satisfies RunResult),
     )
   })
 }

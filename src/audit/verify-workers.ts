@@ -117,7 +117,9 @@ export class VerifyWorkers {
 
   /** Starts the threads and waits until each answers (a thread's first start loads its code). */
   async ready(): Promise<void> {
-    await this.run(this.#start().map(() => ({ source: { engine: 'sqlite', path: '' }, workspaceId: '', fromSeq: 1, toSeq: 0, treeLeaves: 0 })))
+    await this.run(
+      this.#start().map(() => ({ source: { engine: 'sqlite', path: '' }, workspaceId: '', fromSeq: 1, toSeq: 0, treeLeaves: 0 })),
+    )
   }
 
   /** Runs every task, at most one per thread at a time; results in task order. */

@@ -25,8 +25,13 @@ export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 /** Whether `stored` (bytes, or hex in either case) is the hash `computedHex` (lowercase hex). */
 function matches(computedHex: string, stored: Uint8Array | string): boolean {
-  if (typeof stored === 'string') return stored === computedHex || (stored.length === computedHex.length && stored.toLowerCase() === computedHex)
-  return stored instanceof Uint8Array && stored.length === HASH_BYTES && Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength).toString('hex') === computedHex
+  if (typeof stored === 'string')
+    return stored === computedHex || (stored.length === computedHex.length && stored.toLowerCase() === computedHex)
+  return (
+    stored instanceof Uint8Array &&
+    stored.length === HASH_BYTES &&
+    Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength).toString('hex') === computedHex
+  )
 }
 
 const HASH_BYTES = 32
@@ -35,7 +40,9 @@ const HEX_HASH = /^[0-9a-fA-F]{64}$/
 /** A hash given as bytes or hex, as lowercase hex; null unless it is 32 bytes. */
 function hexOf(hash: Uint8Array | string): string | null {
   if (typeof hash === 'string') return HEX_HASH.test(hash) ? hash.toLowerCase() : null
-  return hash instanceof Uint8Array && hash.length === HASH_BYTES ? Buffer.from(hash.buffer, hash.byteOffset, hash.byteLength).toString('hex') : null
+  return hash instanceof Uint8Array && hash.length === HASH_BYTES
+    ? Buffer.from(hash.buffer, hash.byteOffset, hash.byteLength).toString('hex')
+    : null
 }
 
 /**
@@ -85,13 +92,21 @@ export class ChainVerifier {
     return this.#check(seq, '', null, text, prevHash, hash)
   }
 
-  #check(seq: number, id: string, r: AuditRecord | null, text: string | null, prevHash: Uint8Array | string, hash: Uint8Array | string): boolean {
+  #check(
+    seq: number,
+    id: string,
+    r: AuditRecord | null,
+    text: string | null,
+    prevHash: Uint8Array | string,
+    hash: Uint8Array | string,
+  ): boolean {
     if (this.#bad) return false
     this.#checked++
     if (seq !== this.#expectSeq) {
       return this.#fail(seq, id, seq > this.#expectSeq ? `entry ${this.#expectSeq} is missing` : `entry ${seq} is out of order`)
     }
-    if (this.#startBroken || !matches(this.#prev, prevHash)) return this.#fail(seq, id, 'its previous hash does not match the entry before it')
+    if (this.#startBroken || !matches(this.#prev, prevHash))
+      return this.#fail(seq, id, 'its previous hash does not match the entry before it')
     let chain: string
     try {
       const t = r ? entryText(r) : text

@@ -21,12 +21,19 @@ export function clientName(): string {
  * happens, which is why the caller always prints the URL too.
  */
 export function openBrowser(url: string): void {
-  const [cmd, args] = process.platform === 'darwin' ? ['open', [url]] : process.platform === 'win32' ? ['cmd', ['/c', 'start', '""', url]] : ['xdg-open', [url]]
+  const [cmd, args] =
+    process.platform === 'darwin'
+      ? ['open', [url]]
+      : process.platform === 'win32'
+        ? ['cmd', ['/c', 'start', '""', url]]
+        : ['xdg-open', [url]]
   try {
     const child = spawn(cmd as string, args as string[], { stdio: 'ignore', detached: true })
     child.on('error', () => {})
     child.unref()
-  } catch { /* no browser: the printed URL is the way */ }
+  } catch {
+    /* no browser: the printed URL is the way */
+  }
 }
 
 function equal(a: string, b: string): boolean {
@@ -48,7 +55,9 @@ export async function browserLogin(client: CofferClient, opts: { open: boolean; 
   const done = `${client.url}/cli/done`
 
   let settle!: (r: { code: string } | { error: string }) => void
-  const outcome = new Promise<{ code: string } | { error: string }>((resolve) => { settle = resolve })
+  const outcome = new Promise<{ code: string } | { error: string }>((resolve) => {
+    settle = resolve
+  })
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const u = new URL(req.url ?? '/', 'http://127.0.0.1')
     if (req.method !== 'GET' || u.pathname !== '/callback') {
@@ -57,7 +66,9 @@ export async function browserLogin(client: CofferClient, opts: { open: boolean; 
     }
     if (!equal(u.searchParams.get('state') ?? '', state)) {
       process.stderr.write('coffer: ignored a login callback with the wrong state\n')
-      res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8' }).end('This login callback does not belong to the waiting coffer login.')
+      res
+        .writeHead(400, { 'content-type': 'text/plain; charset=utf-8' })
+        .end('This login callback does not belong to the waiting coffer login.')
       return
     }
     const code = u.searchParams.get('code')
@@ -72,7 +83,14 @@ export async function browserLogin(client: CofferClient, opts: { open: boolean; 
   const port = (server.address() as { port: number }).port
   const redirectUri = `http://127.0.0.1:${port}/callback`
   const url = new URL(`${client.url}/cli/login`)
-  for (const [k, v] of Object.entries({ code_challenge: challenge, code_challenge_method: 'S256', redirect_uri: redirectUri, state, client: clientName() })) url.searchParams.set(k, v)
+  for (const [k, v] of Object.entries({
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+    redirect_uri: redirectUri,
+    state,
+    client: clientName(),
+  }))
+    url.searchParams.set(k, v)
 
   info(`Open this address in a browser where you are signed in to Coffer, and approve:\n\n    ${url}\n`)
   if (opts.open) openBrowser(url.toString())
@@ -80,7 +98,8 @@ export async function browserLogin(client: CofferClient, opts: { open: boolean; 
   try {
     const r = await outcome
     if ('error' in r) {
-      if (r.error === 'timeout') throw new ExitError('No approval arrived within 5 minutes; run coffer login again.', { code: 'ERR_LOGIN_TIMEOUT' })
+      if (r.error === 'timeout')
+        throw new ExitError('No approval arrived within 5 minutes; run coffer login again.', { code: 'ERR_LOGIN_TIMEOUT' })
       throw new ExitError('The login was denied in the browser.', { code: 'ERR_ACCESS_DENIED' })
     }
     return await client.exchangeLoginCode({ code: r.code, codeVerifier: verifier, redirectUri })
@@ -100,7 +119,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 export async function deviceLogin(client: CofferClient): Promise<CliTokenGrant> {
   const d = await client.startDeviceLogin(clientName())
   const page = `${client.url}${d.verificationPath}`
-  info(`To sign in this CLI, open ${page} in any browser where you are signed in to Coffer and enter the code\n\n    ${d.userCode}\n\n(or open ${page}?code=${d.userCode}). The code expires in ${Math.round(d.expiresIn / 60)} minutes.`)
+  info(
+    `To sign in this CLI, open ${page} in any browser where you are signed in to Coffer and enter the code\n\n    ${d.userCode}\n\n(or open ${page}?code=${d.userCode}). The code expires in ${Math.round(d.expiresIn / 60)} minutes.`,
+  )
   let interval = d.interval
   for (;;) {
     await sleep(interval * 1000)

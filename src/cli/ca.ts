@@ -13,8 +13,11 @@ export function caFromEnv(env: NodeJS.ProcessEnv = process.env): Buffer | undefi
   try {
     pem = readFileSync(path)
   } catch (err) {
-    throw new ExitError(`COFFER_CA_CERT: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`, { code: 'ERR_CONFIG' })
+    throw new ExitError(`COFFER_CA_CERT: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`, {
+      code: 'ERR_CONFIG',
+    })
   }
-  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new ExitError(`COFFER_CA_CERT: ${path} holds no PEM certificate`, { code: 'ERR_CONFIG' })
+  if (!pem.includes('-----BEGIN CERTIFICATE-----'))
+    throw new ExitError(`COFFER_CA_CERT: ${path} holds no PEM certificate`, { code: 'ERR_CONFIG' })
   return pem
 }

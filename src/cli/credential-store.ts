@@ -9,26 +9,26 @@
  *
  * No error raised here contains the token.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createRequire } from 'node:module';
-import type { AsyncEntry as AsyncEntryType, EntryOptions } from '@napi-rs/keyring';
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createRequire } from 'node:module'
+import type { AsyncEntry as AsyncEntryType, EntryOptions } from '@napi-rs/keyring'
 
 /** A CLI login: the server it talks to and the token it authenticates with. */
 export interface Credentials {
-  url: string;
-  token: string;
+  url: string
+  token: string
 }
 
 /** A place that can hold one set of {@link Credentials}. */
 export interface CredentialStore {
   /** The saved credentials, or null when none are saved. */
-  load(): Promise<Credentials | null>;
+  load(): Promise<Credentials | null>
   /** Save (or overwrite) the credentials. */
-  save(c: Credentials): Promise<void>;
+  save(c: Credentials): Promise<void>
   /** Delete the saved credentials; true if something was deleted. */
-  remove(): Promise<boolean>;
+  remove(): Promise<boolean>
   /** A short human-readable name of the backing store, e.g. `secret-service`. */
-  readonly kind: string;
+  readonly kind: string
 }
 
 /**
@@ -37,31 +37,31 @@ export interface CredentialStore {
  * the token (underlying keyring messages are redacted before use).
  */
 export class CredentialStoreError extends Error {
-  readonly code = 'ERR_CREDENTIAL_STORE';
+  readonly code = 'ERR_CREDENTIAL_STORE'
 
   constructor(message: string) {
-    super(message);
-    this.name = 'CredentialStoreError';
+    super(message)
+    this.name = 'CredentialStoreError'
   }
 }
 
 /** Keyring service name used for the login entry. */
-export const KEYRING_SERVICE = 'coffer';
+export const KEYRING_SERVICE = 'coffer'
 /** Keyring account name used for the login entry. */
-export const KEYRING_ACCOUNT = 'default';
+export const KEYRING_ACCOUNT = 'default'
 /** Account of the throwaway entry read (never written) by {@link openCredentialStore}. */
-export const KEYRING_PROBE_ACCOUNT = '__coffer_probe__';
+export const KEYRING_PROBE_ACCOUNT = '__coffer_probe__'
 /** Default upper bound for the availability probe. */
-export const DEFAULT_PROBE_TIMEOUT_MS = 5_000;
+export const DEFAULT_PROBE_TIMEOUT_MS = 5_000
 
-type KeyringModule = typeof import('@napi-rs/keyring');
+type KeyringModule = typeof import('@napi-rs/keyring')
 
-let keyringModule: Promise<KeyringModule> | undefined;
+let keyringModule: Promise<KeyringModule> | undefined
 
 /** Load the native keyring binding lazily, so commands that never touch it do not pay for it. */
 function loadKeyring(): Promise<KeyringModule> {
-  keyringModule ??= import('@napi-rs/keyring');
-  return keyringModule;
+  keyringModule ??= import('@napi-rs/keyring')
+  return keyringModule
 }
 
 /**
@@ -71,44 +71,44 @@ function loadKeyring(): Promise<KeyringModule> {
  * persistent store.
  */
 function entryOptions(): EntryOptions | undefined {
-  return process.platform === 'linux' ? { linux: { store: 'secret-service' } } : undefined;
+  return process.platform === 'linux' ? { linux: { store: 'secret-service' } } : undefined
 }
 
 function platformKind(): string {
   switch (process.platform) {
     case 'linux':
-      return 'secret-service';
+      return 'secret-service'
     case 'darwin':
-      return 'macos-keychain';
+      return 'macos-keychain'
     case 'win32':
-      return 'windows-credential-manager';
+      return 'windows-credential-manager'
     default:
-      return 'os-keyring';
+      return 'os-keyring'
   }
 }
 
 function describeError(err: unknown, redact: string[]): string {
-  let message = err instanceof Error ? err.message : 'unknown error';
+  let message = err instanceof Error ? err.message : 'unknown error'
   for (const secret of redact) {
-    if (secret.length > 0) message = message.split(secret).join('[redacted]');
+    if (secret.length > 0) message = message.split(secret).join('[redacted]')
   }
-  return message;
+  return message
 }
 
 function validateCredentials(c: Credentials): void {
   if (c === null || typeof c !== 'object' || typeof c.url !== 'string' || typeof c.token !== 'string') {
-    throw new CredentialStoreError('credentials must have a string url and token');
+    throw new CredentialStoreError('credentials must have a string url and token')
   }
-  if (c.token.length === 0) throw new CredentialStoreError('the token is empty');
-  if (!isHttpUrl(c.url)) throw new CredentialStoreError('the server URL must be an absolute http(s) URL');
+  if (c.token.length === 0) throw new CredentialStoreError('the token is empty')
+  if (!isHttpUrl(c.url)) throw new CredentialStoreError('the server URL must be an absolute http(s) URL')
 }
 
 function isHttpUrl(url: string): boolean {
   try {
-    const parsed = new URL(url);
-    return parsed.protocol === 'http:' || parsed.protocol === 'https:';
+    const parsed = new URL(url)
+    return parsed.protocol === 'http:' || parsed.protocol === 'https:'
   } catch {
-    return false;
+    return false
   }
 }
 
@@ -122,39 +122,39 @@ function isHttpUrl(url: string): boolean {
  * for its password); `save` then rejects.
  */
 export class KeyringCredentialStore implements CredentialStore {
-  readonly kind: string = platformKind();
-  private readonly service: string;
-  private readonly account: string;
+  readonly kind: string = platformKind()
+  private readonly service: string
+  private readonly account: string
 
   constructor(options: { service?: string; account?: string } = {}) {
-    this.service = options.service ?? KEYRING_SERVICE;
-    this.account = options.account ?? KEYRING_ACCOUNT;
+    this.service = options.service ?? KEYRING_SERVICE
+    this.account = options.account ?? KEYRING_ACCOUNT
   }
 
   private async entry(redact: string[] = []): Promise<AsyncEntryType> {
     try {
-      const { AsyncEntry } = await loadKeyring();
-      return new AsyncEntry(this.service, this.account, entryOptions());
+      const { AsyncEntry } = await loadKeyring()
+      return new AsyncEntry(this.service, this.account, entryOptions())
     } catch (err) {
-      throw new CredentialStoreError(`the ${this.kind} credential store is unavailable: ${describeError(err, redact)}`);
+      throw new CredentialStoreError(`the ${this.kind} credential store is unavailable: ${describeError(err, redact)}`)
     }
   }
 
   /** The saved credentials, or null; rejects if the stored entry is malformed or unreadable. */
   async load(): Promise<Credentials | null> {
-    const entry = await this.entry();
-    let raw: string | null;
+    const entry = await this.entry()
+    let raw: string | null
     try {
-      raw = await entry.getPassword();
+      raw = await entry.getPassword()
     } catch (err) {
-      throw new CredentialStoreError(`could not read credentials from ${this.kind}: ${describeError(err, [])}`);
+      throw new CredentialStoreError(`could not read credentials from ${this.kind}: ${describeError(err, [])}`)
     }
-    if (raw === null) return null;
-    let parsed: unknown;
+    if (raw === null) return null
+    let parsed: unknown
     try {
-      parsed = JSON.parse(raw);
+      parsed = JSON.parse(raw)
     } catch {
-      parsed = undefined;
+      parsed = undefined
     }
     if (
       parsed === null ||
@@ -162,31 +162,31 @@ export class KeyringCredentialStore implements CredentialStore {
       typeof (parsed as Record<string, unknown>).url !== 'string' ||
       typeof (parsed as Record<string, unknown>).token !== 'string'
     ) {
-      throw new CredentialStoreError(`the credentials stored in ${this.kind} are malformed; log in again`);
+      throw new CredentialStoreError(`the credentials stored in ${this.kind} are malformed; log in again`)
     }
-    const { url, token } = parsed as Credentials;
-    return { url, token };
+    const { url, token } = parsed as Credentials
+    return { url, token }
   }
 
   /** Save or overwrite; rejects on invalid credentials or if the store refuses the write. */
   async save(c: Credentials): Promise<void> {
-    validateCredentials(c);
-    const payload = JSON.stringify({ url: c.url, token: c.token });
-    const entry = await this.entry([c.token, payload]);
+    validateCredentials(c)
+    const payload = JSON.stringify({ url: c.url, token: c.token })
+    const entry = await this.entry([c.token, payload])
     try {
-      await entry.setPassword(payload);
+      await entry.setPassword(payload)
     } catch (err) {
-      throw new CredentialStoreError(`could not save credentials to ${this.kind}: ${describeError(err, [c.token, payload])}`);
+      throw new CredentialStoreError(`could not save credentials to ${this.kind}: ${describeError(err, [c.token, payload])}`)
     }
   }
 
   /** Delete the entry; resolves false if there was none. */
   async remove(): Promise<boolean> {
-    const entry = await this.entry();
+    const entry = await this.entry()
     try {
-      return await entry.deletePassword();
+      return await entry.deletePassword()
     } catch (err) {
-      throw new CredentialStoreError(`could not remove credentials from ${this.kind}: ${describeError(err, [])}`);
+      throw new CredentialStoreError(`could not remove credentials from ${this.kind}: ${describeError(err, [])}`)
     }
   }
 }
@@ -205,43 +205,41 @@ export class KeyringCredentialStore implements CredentialStore {
  * created, and a bus that accepts the connection but never answers blocks
  * the calling thread indefinitely, which no in-process timer can interrupt.
  */
-export async function openCredentialStore(
-  options: { timeoutMs?: number } = {},
-): Promise<CredentialStore | null> {
-  const timeoutMs = options.timeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
-  const usesDbus = process.platform !== 'darwin' && process.platform !== 'win32';
-  const available = usesDbus ? await probeInChildProcess(timeoutMs) : await probeInProcess(timeoutMs);
-  return available ? new KeyringCredentialStore() : null;
+export async function openCredentialStore(options: { timeoutMs?: number } = {}): Promise<CredentialStore | null> {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS
+  const usesDbus = process.platform !== 'darwin' && process.platform !== 'win32'
+  const available = usesDbus ? await probeInChildProcess(timeoutMs) : await probeInProcess(timeoutMs)
+  return available ? new KeyringCredentialStore() : null
 }
 
 async function probeInProcess(timeoutMs: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
+  let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), timeoutMs);
-    timer.unref();
-  });
+    timer = setTimeout(() => resolve(false), timeoutMs)
+    timer.unref()
+  })
   const probe = (async (): Promise<boolean> => {
     try {
-      const { AsyncEntry } = await loadKeyring();
-      await new AsyncEntry(KEYRING_SERVICE, KEYRING_PROBE_ACCOUNT, entryOptions()).getPassword();
-      return true;
+      const { AsyncEntry } = await loadKeyring()
+      await new AsyncEntry(KEYRING_SERVICE, KEYRING_PROBE_ACCOUNT, entryOptions()).getPassword()
+      return true
     } catch {
-      return false;
+      return false
     }
-  })();
+  })()
   try {
-    return await Promise.race([probe, timeout]);
+    return await Promise.race([probe, timeout])
   } finally {
-    clearTimeout(timer);
+    clearTimeout(timer)
   }
 }
 
 function probeInChildProcess(timeoutMs: number): Promise<boolean> {
-  let modulePath: string;
+  let modulePath: string
   try {
-    modulePath = createRequire(import.meta.url).resolve('@napi-rs/keyring');
+    modulePath = createRequire(import.meta.url).resolve('@napi-rs/keyring')
   } catch {
-    return Promise.resolve(false);
+    return Promise.resolve(false)
   }
   const script = [
     `const { Entry } = require(${JSON.stringify(modulePath)});`,
@@ -251,12 +249,12 @@ function probeInChildProcess(timeoutMs: number): Promise<boolean> {
     '} catch {',
     '  process.exitCode = 3;',
     '}',
-  ].join('\n');
+  ].join('\n')
   // The probe needs none of the parent's loader hooks (e.g. --import tsx).
-  const env = { ...process.env };
-  delete env.NODE_OPTIONS;
+  const env = { ...process.env }
+  delete env.NODE_OPTIONS
   return new Promise<boolean>((resolve) => {
-    let child: ChildProcess;
+    let child: ChildProcess
     try {
       child = spawn(process.execPath, ['-e', script], {
         env,
@@ -264,14 +262,14 @@ function probeInChildProcess(timeoutMs: number): Promise<boolean> {
         timeout: timeoutMs,
         killSignal: 'SIGKILL',
         windowsHide: true,
-      });
+      })
     } catch {
-      resolve(false);
-      return;
+      resolve(false)
+      return
     }
-    child.once('error', () => resolve(false));
-    child.once('exit', (code) => resolve(code === 0));
-  });
+    child.once('error', () => resolve(false))
+    child.once('exit', (code) => resolve(code === 0))
+  })
 }
 
 /**
@@ -283,18 +281,15 @@ function probeInChildProcess(timeoutMs: number): Promise<boolean> {
  * {@link CredentialStoreError} (without the token) when no valid http(s) URL
  * is available.
  */
-export function credentialsFromEnv(
-  env: NodeJS.ProcessEnv = process.env,
-  fallbackUrl?: string,
-): Credentials | null {
-  const token = env.COFFER_TOKEN;
-  if (token === undefined || token === '') return null;
-  const url = env.COFFER_URL !== undefined && env.COFFER_URL !== '' ? env.COFFER_URL : fallbackUrl;
+export function credentialsFromEnv(env: NodeJS.ProcessEnv = process.env, fallbackUrl?: string): Credentials | null {
+  const token = env.COFFER_TOKEN
+  if (token === undefined || token === '') return null
+  const url = env.COFFER_URL !== undefined && env.COFFER_URL !== '' ? env.COFFER_URL : fallbackUrl
   if (url === undefined || url === '') {
-    throw new CredentialStoreError('COFFER_TOKEN is set but COFFER_URL is not');
+    throw new CredentialStoreError('COFFER_TOKEN is set but COFFER_URL is not')
   }
   if (!isHttpUrl(url)) {
-    throw new CredentialStoreError('COFFER_URL must be an absolute http(s) URL');
+    throw new CredentialStoreError('COFFER_URL must be an absolute http(s) URL')
   }
-  return { url, token };
+  return { url, token }
 }

@@ -4,11 +4,11 @@
  * Secret values never appear in any error raised here; errors name the
  * command or the key only.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { constants as osConstants } from 'node:os';
+import { spawn, type ChildProcess } from 'node:child_process'
+import { constants as osConstants } from 'node:os'
 
 /** Signals relayed from the coffer process to the child while it runs. */
-export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2']
 
 /**
  * The command could not be found (spawn failed with ENOENT).
@@ -16,14 +16,14 @@ export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM'
  * shell convention) and the message names the command.
  */
 export class CommandNotFoundError extends Error {
-  readonly code = 'ERR_COMMAND_NOT_FOUND';
-  readonly exitCode = 127;
-  readonly command: string;
+  readonly code = 'ERR_COMMAND_NOT_FOUND'
+  readonly exitCode = 127
+  readonly command: string
 
   constructor(command: string) {
-    super(`command not found: ${command}`);
-    this.name = 'CommandNotFoundError';
-    this.command = command;
+    super(`command not found: ${command}`)
+    this.name = 'CommandNotFoundError'
+    this.command = command
   }
 }
 
@@ -33,14 +33,14 @@ export class CommandNotFoundError extends Error {
  * the message names the command and the system error code only.
  */
 export class CommandNotExecutableError extends Error {
-  readonly code = 'ERR_COMMAND_NOT_EXECUTABLE';
-  readonly exitCode = 126;
-  readonly command: string;
+  readonly code = 'ERR_COMMAND_NOT_EXECUTABLE'
+  readonly exitCode = 126
+  readonly command: string
 
   constructor(command: string, systemCode: string) {
-    super(`cannot execute ${command} (${systemCode})`);
-    this.name = 'CommandNotExecutableError';
-    this.command = command;
+    super(`cannot execute ${command} (${systemCode})`)
+    this.name = 'CommandNotExecutableError'
+    this.command = command
   }
 }
 
@@ -52,20 +52,20 @@ export class CommandNotExecutableError extends Error {
  * when the key itself is well formed.
  */
 export class SecretEnvironmentError extends Error {
-  readonly code = 'ERR_SECRET_ENV';
+  readonly code = 'ERR_SECRET_ENV'
 
   constructor(message: string) {
-    super(message);
-    this.name = 'SecretEnvironmentError';
+    super(message)
+    this.name = 'SecretEnvironmentError'
   }
 }
 
 /** Options for {@link runWithSecrets}. */
 export interface RunOptions {
   /** When true, variables already in the inherited environment win over secrets. */
-  preserveEnv: boolean;
+  preserveEnv: boolean
   /** The environment to inherit; defaults to `process.env`. */
-  env?: NodeJS.ProcessEnv;
+  env?: NodeJS.ProcessEnv
 }
 
 /**
@@ -74,27 +74,24 @@ export interface RunOptions {
  * which case inherited variables win; undefined inherited entries are dropped;
  * the inputs are not modified.
  */
-export function buildChildEnv(
-  secrets: Readonly<Record<string, string>>,
-  opts: RunOptions,
-): Record<string, string> {
-  const inherited: Record<string, string> = {};
+export function buildChildEnv(secrets: Readonly<Record<string, string>>, opts: RunOptions): Record<string, string> {
+  const inherited: Record<string, string> = {}
   for (const [k, v] of Object.entries(opts.env ?? process.env)) {
-    if (v !== undefined) inherited[k] = v;
+    if (v !== undefined) inherited[k] = v
   }
-  return opts.preserveEnv ? { ...secrets, ...inherited } : { ...inherited, ...secrets };
+  return opts.preserveEnv ? { ...secrets, ...inherited } : { ...inherited, ...secrets }
 }
 
 function validateSecrets(secrets: Readonly<Record<string, string>>): void {
   for (const [key, value] of Object.entries(secrets)) {
     if (key === '' || key.includes('=') || key.includes('\0')) {
-      throw new SecretEnvironmentError('a secret has a name that cannot be used as an environment variable');
+      throw new SecretEnvironmentError('a secret has a name that cannot be used as an environment variable')
     }
     if (typeof value !== 'string') {
-      throw new SecretEnvironmentError(`secret ${key} is not a string`);
+      throw new SecretEnvironmentError(`secret ${key} is not a string`)
     }
     if (value.includes('\0')) {
-      throw new SecretEnvironmentError(`secret ${key} contains a NUL character and cannot be passed in the environment`);
+      throw new SecretEnvironmentError(`secret ${key} contains a NUL character and cannot be passed in the environment`)
     }
   }
 }
@@ -113,68 +110,63 @@ function validateSecrets(secrets: Readonly<Record<string, string>>): void {
  *   {@link SecretEnvironmentError} (before spawning) when a secret cannot be
  *   represented in an environment. No rejection contains a secret value.
  */
-export function runWithSecrets(
-  command: string,
-  args: string[],
-  secrets: Record<string, string>,
-  opts: RunOptions,
-): Promise<number> {
+export function runWithSecrets(command: string, args: string[], secrets: Record<string, string>, opts: RunOptions): Promise<number> {
   return new Promise<number>((resolve, reject) => {
-    validateSecrets(secrets);
-    const env = buildChildEnv(secrets, opts);
+    validateSecrets(secrets)
+    const env = buildChildEnv(secrets, opts)
 
     // Listeners go in before spawning. Otherwise a signal sent as soon as the
     // child is up (e.g. by a supervisor reacting to the child's first output)
     // can land before they exist and take its default action on this process
     // (for SIGUSR1: Node opens its inspector on 127.0.0.1:9229). Signal events
     // are dispatched from the event loop, so none runs before `child` is set.
-    let child: ChildProcess | undefined;
-    const listeners = new Map<NodeJS.Signals, () => void>();
+    let child: ChildProcess | undefined
+    const listeners = new Map<NodeJS.Signals, () => void>()
     const cleanup = () => {
-      for (const [signal, listener] of listeners) process.removeListener(signal, listener);
-      listeners.clear();
-    };
+      for (const [signal, listener] of listeners) process.removeListener(signal, listener)
+      listeners.clear()
+    }
     for (const signal of FORWARDED_SIGNALS) {
       const listener = () => {
-        if (!child || child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+        if (!child || child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return
         try {
-          child.kill(signal);
+          child.kill(signal)
         } catch {
           // The child may have exited between the check and the kill.
         }
-      };
+      }
       try {
-        process.on(signal, listener);
-        listeners.set(signal, listener);
+        process.on(signal, listener)
+        listeners.set(signal, listener)
       } catch {
         // Signal not supported on this platform (e.g. SIGUSR1 on Windows).
       }
     }
 
     try {
-      child = spawn(command, args, { stdio: 'inherit', env, shell: false });
+      child = spawn(command, args, { stdio: 'inherit', env, shell: false })
     } catch (err) {
-      cleanup();
-      throw err;
+      cleanup()
+      throw err
     }
 
-    let settled = false;
+    let settled = false
     child.once('error', (err: NodeJS.ErrnoException) => {
-      if (settled) return;
-      settled = true;
-      cleanup();
-      if (err.code === 'ENOENT') reject(new CommandNotFoundError(command));
+      if (settled) return
+      settled = true
+      cleanup()
+      if (err.code === 'ENOENT') reject(new CommandNotFoundError(command))
       else if (err.code === 'EACCES' || err.code === 'ENOEXEC' || err.code === 'EISDIR' || err.code === 'EPERM') {
-        reject(new CommandNotExecutableError(command, err.code));
-      } else reject(new Error(`failed to start ${command} (${err.code ?? 'unknown error'})`));
-    });
+        reject(new CommandNotExecutableError(command, err.code))
+      } else reject(new Error(`failed to start ${command} (${err.code ?? 'unknown error'})`))
+    })
     child.once('exit', (code, signal) => {
-      if (settled) return;
-      settled = true;
-      cleanup();
-      if (code !== null) resolve(code);
-      else if (signal !== null) resolve(128 + (osConstants.signals[signal] ?? 0));
-      else resolve(1);
-    });
-  });
+      if (settled) return
+      settled = true
+      cleanup()
+      if (code !== null) resolve(code)
+      else if (signal !== null) resolve(128 + (osConstants.signals[signal] ?? 0))
+      else resolve(1)
+    })
+  })
 }

@@ -29,7 +29,9 @@ export async function connect(opts: ServerOptions = {}): Promise<CofferClient> {
   const store = await openCredentialStore()
   const saved = store ? await store.load() : null
   if (!saved) {
-    throw new ExitError('Not logged in: run `coffer login --url URL --token TOKEN`, or set COFFER_TOKEN (and COFFER_URL).', { code: 'ERR_NOT_LOGGED_IN' })
+    throw new ExitError('Not logged in: run `coffer login --url URL --token TOKEN`, or set COFFER_TOKEN (and COFFER_URL).', {
+      code: 'ERR_NOT_LOGGED_IN',
+    })
   }
   return new CofferClient({ url: explicitUrl ?? saved.url, token: saved.token, userAgent: `coffer-cli/${VERSION}`, ca: caFromEnv() })
 }
@@ -43,7 +45,10 @@ export async function resolveWorkspace(client: CofferClient, opts: ScopeOptions)
 /** The project from --project, else .coffer.json. */
 export function resolveProject(opts: ScopeOptions): string {
   const p = opts.project ?? findProjectConfig()?.config.project
-  if (!p) throw new ExitError('No project: pass --project, or run `coffer setup --project P --env E` in this directory.', { code: 'ERR_NO_PROJECT' })
+  if (!p)
+    throw new ExitError('No project: pass --project, or run `coffer setup --project P --env E` in this directory.', {
+      code: 'ERR_NO_PROJECT',
+    })
   return p
 }
 
@@ -53,7 +58,9 @@ export async function resolveScope(client: CofferClient, opts: ScopeOptions): Pr
   const project = opts.project ?? linked.project
   const environment = opts.env ?? linked.environment
   if (!project || !environment) {
-    throw new ExitError('No project/environment: pass --project and --env, or run `coffer setup --project P --env E` in this directory.', { code: 'ERR_NO_PROJECT' })
+    throw new ExitError('No project/environment: pass --project and --env, or run `coffer setup --project P --env E` in this directory.', {
+      code: 'ERR_NO_PROJECT',
+    })
   }
   const workspace = opts.workspace ?? linked.workspace ?? (await client.me()).workspace.slug
   return { workspace, project, environment }

@@ -9,7 +9,13 @@ import { request as httpsRequest } from 'node:https'
  * ~50 ms at start and keeps the process alive ~100 ms after the last request, which
  * `coffer run` pays on every invocation.
  */
-function send(url: string, method: string, headers: Record<string, string>, body?: Buffer, ca?: string | Buffer): Promise<{ status: number; text: string }> {
+function send(
+  url: string,
+  method: string,
+  headers: Record<string, string>,
+  body?: Buffer,
+  ca?: string | Buffer,
+): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const u = new URL(url)
     const tls = u.protocol === 'https:'
@@ -26,63 +32,193 @@ function send(url: string, method: string, headers: Record<string, string>, body
   })
 }
 
-export interface Workspace { id: string; slug: string; name: string; createdAt: string }
-export interface Project { id: string; workspaceId: string; slug: string; name: string; createdAt: string }
-export interface Environment { id: string; projectId: string; slug: string; name: string; createdAt: string; restricted?: boolean; sealed?: boolean }
+export interface Workspace {
+  id: string
+  slug: string
+  name: string
+  createdAt: string
+}
+export interface Project {
+  id: string
+  workspaceId: string
+  slug: string
+  name: string
+  createdAt: string
+}
+export interface Environment {
+  id: string
+  projectId: string
+  slug: string
+  name: string
+  createdAt: string
+  restricted?: boolean
+  sealed?: boolean
+}
 export interface Secret {
-  id: string; key: string; version: number; deleted: boolean; tags: string[]; createdAt: string; updatedAt: string
-  value?: string; comment?: string | null
+  id: string
+  key: string
+  version: number
+  deleted: boolean
+  tags: string[]
+  createdAt: string
+  updatedAt: string
+  value?: string
+  comment?: string | null
 }
 export interface SecretVersion {
-  version: number; origin: 'set' | 'rollback' | 'delete' | 'restore'; originVersion: number | null; deleted: boolean
-  tags: string[]; createdAt: string; createdBy: string; value?: string | null; comment?: string | null
+  version: number
+  origin: 'set' | 'rollback' | 'delete' | 'restore'
+  originVersion: number | null
+  deleted: boolean
+  tags: string[]
+  createdAt: string
+  createdBy: string
+  value?: string | null
+  comment?: string | null
 }
-export interface TokenInfo { id: string; name: string; display: string; createdAt: string; expiresAt: string | null; revokedAt: string | null; lastUsedAt: string | null }
+export interface TokenInfo {
+  id: string
+  name: string
+  display: string
+  createdAt: string
+  expiresAt: string | null
+  revokedAt: string | null
+  lastUsedAt: string | null
+}
 /** What a CLI login yields: the token (once) and whom it acts as. */
-export interface CliTokenGrant { token: string; tokenId: string; expiresAt: string; user: { id: string; email: string }; workspace: { id: string; slug: string; name: string } }
+export interface CliTokenGrant {
+  token: string
+  tokenId: string
+  expiresAt: string
+  user: { id: string; email: string }
+  workspace: { id: string; slug: string; name: string }
+}
 /** Who a token belongs to: a person (user, role) or a workspace integration (integration). */
 export interface Me {
   user: { id: string; email: string } | null
   integration: { type: 'machine' | 'service'; id: string; name: string } | null
-  workspace: Workspace; role: string | null; tokenId: string
+  workspace: Workspace
+  role: string | null
+  tokenId: string
 }
-export interface Member { userId: string; email: string; name: string; role: string; createdAt: string }
+export interface Member {
+  userId: string
+  email: string
+  name: string
+  role: string
+  createdAt: string
+}
 export interface Invitation {
-  id: string; email: string; role: string; projectId: string | null; projectRole: string | null; invitedBy: string
-  createdAt: string; expiresAt: string; state: 'pending' | 'accepted' | 'revoked' | 'expired'; acceptedAt: string | null; revokedAt: string | null
+  id: string
+  email: string
+  role: string
+  projectId: string | null
+  projectRole: string | null
+  invitedBy: string
+  createdAt: string
+  expiresAt: string
+  state: 'pending' | 'accepted' | 'revoked' | 'expired'
+  acceptedAt: string | null
+  revokedAt: string | null
 }
 /** What an integration may touch: a project, its environments (ids or slugs, or '*'), read or write. */
-export interface ScopeInput { project: string; environments: string[] | '*'; access: 'read' | 'write' }
-export interface IntegrationScope { projectId: string; environments: string[] | '*'; access: 'read' | 'write' }
+export interface ScopeInput {
+  project: string
+  environments: string[] | '*'
+  access: 'read' | 'write'
+}
+export interface IntegrationScope {
+  projectId: string
+  environments: string[] | '*'
+  access: 'read' | 'write'
+}
 export interface Machine {
-  id: string; clientId: string; name: string; secretDisplay: string; scopes: IntegrationScope[]; allowedCidrs: string[]
-  tokenTtlSeconds: number; createdBy: string; createdAt: string; revokedAt: string | null; lastUsedAt: string | null
+  id: string
+  clientId: string
+  name: string
+  secretDisplay: string
+  scopes: IntegrationScope[]
+  allowedCidrs: string[]
+  tokenTtlSeconds: number
+  createdBy: string
+  createdAt: string
+  revokedAt: string | null
+  lastUsedAt: string | null
 }
 export interface ServiceToken {
-  id: string; name: string; display: string; scopes: IntegrationScope[]; createdBy: string; createdAt: string
-  expiresAt: string | null; revokedAt: string | null; lastUsedAt: string | null
+  id: string
+  name: string
+  display: string
+  scopes: IntegrationScope[]
+  createdBy: string
+  createdAt: string
+  expiresAt: string | null
+  revokedAt: string | null
+  lastUsedAt: string | null
 }
 export interface AuditEntry {
-  workspaceId: string; seq: number; id: string; time: string; actor: { type: string; id: string; ip: string; userAgent: string }
-  requestId: string; action: string; target: { type: string; id: string }; details: string; prevHash: string; hash: string
+  workspaceId: string
+  seq: number
+  id: string
+  time: string
+  actor: { type: string; id: string; ip: string; userAgent: string }
+  requestId: string
+  action: string
+  target: { type: string; id: string }
+  details: string
+  prevHash: string
+  hash: string
 }
-export interface AuditCheckpoint { treeSize: number; rootHash: string; note: string; createdAt: string }
-export interface SecretWrite { value: string; comment?: string; tags?: string[]; ifVersion?: number }
+export interface AuditCheckpoint {
+  treeSize: number
+  rootHash: string
+  note: string
+  createdAt: string
+}
+export interface SecretWrite {
+  value: string
+  comment?: string
+  tags?: string[]
+  ifVersion?: number
+}
 /** The permanent receipt of a workspace deletion. */
 export interface DeletionReceipt {
-  workspaceId: string; slug: string; name: string; deletedBy: string; deletedAt: string; purgeAfter: string
-  auditTreeSize: number; auditRootHash: string; checkpointNote: string; purgedAt: string | null
+  workspaceId: string
+  slug: string
+  name: string
+  deletedBy: string
+  deletedAt: string
+  purgeAfter: string
+  auditTreeSize: number
+  auditRootHash: string
+  checkpointNote: string
+  purgedAt: string | null
 }
 /** A break-glass request and, once approved, its grant. */
 export interface BreakGlassRequest {
-  id: string; status: 'pending' | 'active' | 'expired' | 'denied' | 'revoked'; requester: { id: string; email: string }
-  project: { id: string; slug: string }; environment: { id: string; slug: string }; access: 'read' | 'read-write'; reason: string
-  durationMinutes: number; approvalsRequired: number; approvals: number
+  id: string
+  status: 'pending' | 'active' | 'expired' | 'denied' | 'revoked'
+  requester: { id: string; email: string }
+  project: { id: string; slug: string }
+  environment: { id: string; slug: string }
+  access: 'read' | 'read-write'
+  reason: string
+  durationMinutes: number
+  approvalsRequired: number
+  approvals: number
   decisions: Array<{ user: { id: string; email: string }; decision: 'approve' | 'deny'; comment: string | null; at: string }>
-  createdAt: string; activatedAt: string | null; expiresAt: string | null; endedAt: string | null; endedBy: string | null
+  createdAt: string
+  activatedAt: string | null
+  expiresAt: string | null
+  endedAt: string | null
+  endedBy: string | null
 }
 /** Project and environment (ids or slugs) inside a workspace (id or slug). */
-export interface Scope { workspace: string; project: string; environment: string }
+export interface Scope {
+  workspace: string
+  project: string
+  environment: string
+}
 
 /** An error answer of the API, with its stable code. */
 export class CofferApiError extends Error {
@@ -158,12 +294,18 @@ export class CofferClient {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body), 'utf8')
     let res: { status: number; text: string }
     try {
-      res = await send(this.url + path, method, {
-        ...(this.#token ? { authorization: `Bearer ${this.#token}` } : {}),
-        'user-agent': this.#userAgent,
-        accept: 'application/json',
-        ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}),
-      }, payload, this.#ca)
+      res = await send(
+        this.url + path,
+        method,
+        {
+          ...(this.#token ? { authorization: `Bearer ${this.#token}` } : {}),
+          'user-agent': this.#userAgent,
+          accept: 'application/json',
+          ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}),
+        },
+        payload,
+        this.#ca,
+      )
     } catch (err) {
       throw new CofferConnectionError(this.url, err)
     }
@@ -189,7 +331,9 @@ export class CofferClient {
     return this.#request('POST', '/v1/cli/token', input)
   }
   /** CLI login (no token needed): starts a device login. */
-  startDeviceLogin(clientName: string): Promise<{ deviceCode: string; userCode: string; verificationPath: string; expiresIn: number; interval: number }> {
+  startDeviceLogin(
+    clientName: string,
+  ): Promise<{ deviceCode: string; userCode: string; verificationPath: string; expiresIn: number; interval: number }> {
     return this.#request('POST', '/v1/cli/device', { clientName })
   }
   /** CLI login (no token needed): one poll; throws CofferApiError ERR_AUTHORIZATION_PENDING, ERR_SLOW_DOWN, … until approved. */
@@ -212,10 +356,13 @@ export class CofferClient {
     return this.#request('GET', `/v1/workspaces/${enc(ws)}/projects/${enc(project)}`)
   }
   async listEnvironments(ws: string, project: string): Promise<Environment[]> {
-    return (await this.#request<{ environments: Environment[] }>('GET', `/v1/workspaces/${enc(ws)}/projects/${enc(project)}/environments`)).environments
+    return (await this.#request<{ environments: Environment[] }>('GET', `/v1/workspaces/${enc(ws)}/projects/${enc(project)}/environments`))
+      .environments
   }
   async createEnvironment(ws: string, project: string, input: { name: string; slug?: string }): Promise<Environment> {
-    return (await this.#request<{ environment: Environment }>('POST', `/v1/workspaces/${enc(ws)}/projects/${enc(project)}/environments`, input)).environment
+    return (
+      await this.#request<{ environment: Environment }>('POST', `/v1/workspaces/${enc(ws)}/projects/${enc(project)}/environments`, input)
+    ).environment
   }
   /** The environment's secrets; with `reveal`, decrypted (audited on the server). */
   async listSecrets(s: Scope, opts: { reveal?: boolean; includeDeleted?: boolean } = {}): Promise<Secret[]> {
@@ -226,7 +373,8 @@ export class CofferClient {
     return (await this.#request<{ secrets: Secret[] }>('GET', `${this.#env(s)}/secrets${qs}`)).secrets
   }
   async getSecret(s: Scope, key: string, opts: { reveal?: boolean } = {}): Promise<Secret> {
-    return (await this.#request<{ secret: Secret }>('GET', `${this.#env(s)}/secrets/${enc(key)}${opts.reveal ? '?reveal=true' : ''}`)).secret
+    return (await this.#request<{ secret: Secret }>('GET', `${this.#env(s)}/secrets/${enc(key)}${opts.reveal ? '?reveal=true' : ''}`))
+      .secret
   }
   async setSecret(s: Scope, key: string, input: SecretWrite): Promise<Secret> {
     return (await this.#request<{ secret: Secret }>('PUT', `${this.#env(s)}/secrets/${enc(key)}`, input)).secret
@@ -267,16 +415,34 @@ export class CofferClient {
     return this.#request('DELETE', `/v1/workspaces/${enc(ws)}/members/${enc(userId)}`)
   }
   /** Gives a workspace member a role on a project (admin, developer, viewer). */
-  async setProjectMember(ws: string, project: string, userId: string, role: string): Promise<{ userId: string; email: string; role: string }> {
-    return (await this.#request<{ member: { userId: string; email: string; role: string } }>('PUT', `/v1/workspaces/${enc(ws)}/projects/${enc(project)}/members/${enc(userId)}`, { role })).member
+  async setProjectMember(
+    ws: string,
+    project: string,
+    userId: string,
+    role: string,
+  ): Promise<{ userId: string; email: string; role: string }> {
+    return (
+      await this.#request<{ member: { userId: string; email: string; role: string } }>(
+        'PUT',
+        `/v1/workspaces/${enc(ws)}/projects/${enc(project)}/members/${enc(userId)}`,
+        { role },
+      )
+    ).member
   }
   async setRestricted(s: Scope, restricted: boolean): Promise<Environment> {
     return (await this.#request<{ environment: Environment }>('PUT', `${this.#env(s)}/restriction`, { restricted })).environment
   }
   async grantEnvironment(s: Scope, userId: string, access: 'read' | 'write'): Promise<{ userId: string; email: string; access: string }> {
-    return (await this.#request<{ grant: { userId: string; email: string; access: string } }>('PUT', `${this.#env(s)}/grants/${enc(userId)}`, { access })).grant
+    return (
+      await this.#request<{ grant: { userId: string; email: string; access: string } }>('PUT', `${this.#env(s)}/grants/${enc(userId)}`, {
+        access,
+      })
+    ).grant
   }
-  createInvitation(ws: string, input: { email: string; role?: string; project?: string; projectRole?: string; expiresInDays?: number }): Promise<{ invitation: Invitation; token: string; acceptUrl: string; acceptCommand: string; mailed: boolean }> {
+  createInvitation(
+    ws: string,
+    input: { email: string; role?: string; project?: string; projectRole?: string; expiresInDays?: number },
+  ): Promise<{ invitation: Invitation; token: string; acceptUrl: string; acceptCommand: string; mailed: boolean }> {
     return this.#request('POST', `/v1/workspaces/${enc(ws)}/invitations`, input)
   }
   async listInvitations(ws: string): Promise<Invitation[]> {
@@ -286,10 +452,22 @@ export class CofferClient {
     return (await this.#request<{ invitation: Invitation }>('DELETE', `/v1/workspaces/${enc(ws)}/invitations/${enc(id)}`)).invitation
   }
   /** Accepts an invitation as the signed-in person; with `tokenName`, also returns a personal token for the new workspace (once). */
-  acceptInvitation(token: string, tokenName?: string): Promise<{ workspace: Workspace; role: string; project: { id: string; role: string } | null; token: string | null; tokenInfo: TokenInfo | null }> {
+  acceptInvitation(
+    token: string,
+    tokenName?: string,
+  ): Promise<{
+    workspace: Workspace
+    role: string
+    project: { id: string; role: string } | null
+    token: string | null
+    tokenInfo: TokenInfo | null
+  }> {
     return this.#request('POST', '/v1/invitations/accept', { token, ...(tokenName ? { tokenName } : {}) })
   }
-  createMachine(ws: string, input: { name: string; scopes: ScopeInput[]; allowedCidrs?: string[]; tokenTtlSeconds?: number }): Promise<{ machine: Machine; clientId: string; clientSecret: string }> {
+  createMachine(
+    ws: string,
+    input: { name: string; scopes: ScopeInput[]; allowedCidrs?: string[]; tokenTtlSeconds?: number },
+  ): Promise<{ machine: Machine; clientId: string; clientSecret: string }> {
     return this.#request('POST', `/v1/workspaces/${enc(ws)}/machines`, input)
   }
   async listMachines(ws: string): Promise<Machine[]> {
@@ -299,10 +477,16 @@ export class CofferClient {
     return this.#request('DELETE', `/v1/workspaces/${enc(ws)}/machines/${enc(id)}`)
   }
   /** Exchanges a machine identity's client credentials for an access token (needs no token of its own). */
-  machineToken(clientId: string, clientSecret: string): Promise<{ accessToken: string; tokenType: 'Bearer'; expiresIn: number; expiresAt: string }> {
+  machineToken(
+    clientId: string,
+    clientSecret: string,
+  ): Promise<{ accessToken: string; tokenType: 'Bearer'; expiresIn: number; expiresAt: string }> {
     return this.#request('POST', '/v1/machine/token', { clientId, clientSecret })
   }
-  createServiceToken(ws: string, input: { name: string; scopes: ScopeInput[]; expiresInDays?: number }): Promise<{ token: string; info: ServiceToken }> {
+  createServiceToken(
+    ws: string,
+    input: { name: string; scopes: ScopeInput[]; expiresInDays?: number },
+  ): Promise<{ token: string; info: ServiceToken }> {
     return this.#request('POST', `/v1/workspaces/${enc(ws)}/service-tokens`, input)
   }
   async listServiceTokens(ws: string): Promise<ServiceToken[]> {
@@ -325,14 +509,22 @@ export class CofferClient {
   issueAuditCheckpoint(ws: string): Promise<{ checkpoint: AuditCheckpoint; publicKey: string }> {
     return this.#request('POST', `/v1/workspaces/${enc(ws)}/audit/checkpoints`, {})
   }
-  inclusionProof(ws: string, ref: { seq?: number; id?: string }, treeSize?: number): Promise<{ entry: AuditEntry; leafIndex: number; treeSize: number; leafHash: string; proof: string[]; rootHash: string }> {
+  inclusionProof(
+    ws: string,
+    ref: { seq?: number; id?: string },
+    treeSize?: number,
+  ): Promise<{ entry: AuditEntry; leafIndex: number; treeSize: number; leafHash: string; proof: string[]; rootHash: string }> {
     const q = new URLSearchParams()
     if (ref.seq !== undefined) q.set('seq', String(ref.seq))
     if (ref.id !== undefined) q.set('id', ref.id)
     if (treeSize !== undefined) q.set('treeSize', String(treeSize))
     return this.#request('GET', `/v1/workspaces/${enc(ws)}/audit/proofs/inclusion?${q}`)
   }
-  consistencyProof(ws: string, from: number, to?: number): Promise<{ from: number; to: number; proof: string[]; fromRoot: string; toRoot: string }> {
+  consistencyProof(
+    ws: string,
+    from: number,
+    to?: number,
+  ): Promise<{ from: number; to: number; proof: string[]; fromRoot: string; toRoot: string }> {
     return this.#request('GET', `/v1/workspaces/${enc(ws)}/audit/proofs/consistency?from=${from}${to === undefined ? '' : `&to=${to}`}`)
   }
   /** Rotates the environment's data key; the answer carries the reseal job. */
@@ -355,12 +547,22 @@ export class CofferClient {
   }
   /** Seals (or unseals) an environment: people then reveal or write its values only through a break-glass grant. */
   async sealEnvironment(s: Scope, sealed: boolean): Promise<{ id: string; projectId: string; sealed: boolean }> {
-    return (await this.#request<{ environment: { id: string; projectId: string; sealed: boolean } }>('PUT', `${this.#env(s)}/seal`, { sealed })).environment
+    return (
+      await this.#request<{ environment: { id: string; projectId: string; sealed: boolean } }>('PUT', `${this.#env(s)}/seal`, { sealed })
+    ).environment
   }
   async breakGlassList(ws: string, status?: BreakGlassRequest['status']): Promise<BreakGlassRequest[]> {
-    return (await this.#request<{ requests: BreakGlassRequest[] }>('GET', `/v1/workspaces/${enc(ws)}/break-glass${status ? `?status=${status}` : ''}`)).requests
+    return (
+      await this.#request<{ requests: BreakGlassRequest[] }>(
+        'GET',
+        `/v1/workspaces/${enc(ws)}/break-glass${status ? `?status=${status}` : ''}`,
+      )
+    ).requests
   }
-  async breakGlassRequest(ws: string, input: { project: string; environment: string; access: 'read' | 'read-write'; reason: string; durationMinutes: number }): Promise<BreakGlassRequest> {
+  async breakGlassRequest(
+    ws: string,
+    input: { project: string; environment: string; access: 'read' | 'read-write'; reason: string; durationMinutes: number },
+  ): Promise<BreakGlassRequest> {
     return (await this.#request<{ request: BreakGlassRequest }>('POST', `/v1/workspaces/${enc(ws)}/break-glass`, input)).request
   }
   async breakGlassGet(ws: string, id: string): Promise<BreakGlassRequest> {
@@ -369,7 +571,8 @@ export class CofferClient {
   /** Approves, denies or revokes a break-glass request. */
   async breakGlassAct(ws: string, id: string, act: 'approve' | 'deny' | 'revoke', comment?: string): Promise<BreakGlassRequest> {
     const body = act === 'revoke' || comment === undefined ? {} : { comment }
-    return (await this.#request<{ request: BreakGlassRequest }>('POST', `/v1/workspaces/${enc(ws)}/break-glass/${enc(id)}/${act}`, body)).request
+    return (await this.#request<{ request: BreakGlassRequest }>('POST', `/v1/workspaces/${enc(ws)}/break-glass/${enc(id)}/${act}`, body))
+      .request
   }
   /** Every audit entry of the workspace, in chain order. */
   async *allAuditEntries(ws: string): AsyncGenerator<AuditEntry> {

@@ -17,7 +17,14 @@ export interface AwsKmsOptions {
 }
 
 // Error names that say the credentials were found but KMS did not accept them.
-const CREDENTIAL_ERRORS = new Set(['UnrecognizedClientException', 'InvalidClientTokenId', 'ExpiredTokenException', 'InvalidSignatureException', 'IncompleteSignature', 'SignatureDoesNotMatch'])
+const CREDENTIAL_ERRORS = new Set([
+  'UnrecognizedClientException',
+  'InvalidClientTokenId',
+  'ExpiredTokenException',
+  'InvalidSignatureException',
+  'IncompleteSignature',
+  'SignatureDoesNotMatch',
+])
 
 /**
  * The `aws-kms` provider: the root key is a symmetric AWS KMS key and never leaves KMS.
@@ -62,7 +69,8 @@ export class AwsKmsKeyProvider implements KeyProvider {
         throw describeKeyError(err, options)
       }
       if (!meta?.Arn) throw new ConfigError('COFFER_AWS_KMS_KEY_ID', 'KMS did not describe the key')
-      if (meta.KeyState !== 'Enabled') throw new ConfigError('COFFER_AWS_KMS_KEY_ID', `the key is ${meta.KeyState ?? 'in an unknown state'}, not Enabled`)
+      if (meta.KeyState !== 'Enabled')
+        throw new ConfigError('COFFER_AWS_KMS_KEY_ID', `the key is ${meta.KeyState ?? 'in an unknown state'}, not Enabled`)
       if (meta.KeySpec !== 'SYMMETRIC_DEFAULT' || meta.KeyUsage !== 'ENCRYPT_DECRYPT') {
         throw new ConfigError('COFFER_AWS_KMS_KEY_ID', 'the key must be a symmetric (SYMMETRIC_DEFAULT) ENCRYPT_DECRYPT key')
       }
@@ -77,7 +85,8 @@ export class AwsKmsKeyProvider implements KeyProvider {
     if (this.#closed) throw new Error('the key provider is closed')
     let blob: Uint8Array | undefined
     try {
-      blob = (await this.#client.send(new EncryptCommand({ KeyId: this.#arn, Plaintext: dek, EncryptionContext: context(aad) }))).CiphertextBlob
+      blob = (await this.#client.send(new EncryptCommand({ KeyId: this.#arn, Plaintext: dek, EncryptionContext: context(aad) })))
+        .CiphertextBlob
     } catch (err) {
       throw new InternalError(`AWS KMS could not wrap a data key (${errorName(err)}).`)
     }
@@ -91,7 +100,9 @@ export class AwsKmsKeyProvider implements KeyProvider {
     let plaintext: Uint8Array | undefined
     let keyId: string | undefined
     try {
-      const out = await this.#client.send(new DecryptCommand({ CiphertextBlob: Buffer.from(wrapped.subarray(1)), KeyId: this.#arn, EncryptionContext: context(aad) }))
+      const out = await this.#client.send(
+        new DecryptCommand({ CiphertextBlob: Buffer.from(wrapped.subarray(1)), KeyId: this.#arn, EncryptionContext: context(aad) }),
+      )
       plaintext = out.Plaintext
       keyId = out.KeyId
     } catch {
@@ -129,10 +140,16 @@ function errorName(err: unknown): string {
 function describeKeyError(err: unknown, options: AwsKmsOptions): ConfigError {
   const name = errorName(err)
   const status = (err as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode
-  if (name === 'NotFoundException') return new ConfigError('COFFER_AWS_KMS_KEY_ID', 'KMS has no key with that id or alias in this region and account')
-  if (name === 'CredentialsProviderError') return new ConfigError('AWS credentials', 'none were found by the AWS SDK default chain (environment, shared config files, web identity, instance or container role)')
+  if (name === 'NotFoundException')
+    return new ConfigError('COFFER_AWS_KMS_KEY_ID', 'KMS has no key with that id or alias in this region and account')
+  if (name === 'CredentialsProviderError')
+    return new ConfigError(
+      'AWS credentials',
+      'none were found by the AWS SDK default chain (environment, shared config files, web identity, instance or container role)',
+    )
   if (CREDENTIAL_ERRORS.has(name)) return new ConfigError('AWS credentials', `KMS did not accept them (${name})`)
-  if (name === 'AccessDeniedException') return new ConfigError('COFFER_AWS_KMS_KEY_ID', 'the AWS credentials may not use this key (kms:DescribeKey was denied)')
+  if (name === 'AccessDeniedException')
+    return new ConfigError('COFFER_AWS_KMS_KEY_ID', 'the AWS credentials may not use this key (kms:DescribeKey was denied)')
   if (status === undefined) {
     // No HTTP answer at all: DNS, connection or timeout.
     return options.endpoint

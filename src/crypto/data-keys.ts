@@ -49,7 +49,8 @@ export class DataKeys {
    */
   async checkRootKey(db: Executor): Promise<void> {
     const migrating = await db.selectFrom('meta').select('value').where('key', '=', ROOT_MIGRATION).executeTakeFirst()
-    if (migrating) throw new RootKeyMigrationError(JSON.parse(Buffer.from(migrating.value).toString('utf8')) as { from: string; to: string })
+    if (migrating)
+      throw new RootKeyMigrationError(JSON.parse(Buffer.from(migrating.value).toString('utf8')) as { from: string; to: string })
     let row = await db.selectFrom('meta').select('value').where('key', '=', ROOT_CHECK).executeTakeFirst()
     if (!row) {
       // @NOTE a database that already holds keys but no check value was not made by this
@@ -59,7 +60,11 @@ export class DataKeys {
       if (used || ws) throw new RootKeyMismatchError()
       const wrapped = await this.#provider.wrap(randomBytes(32), ROOT_CHECK_AAD)
       // Two nodes starting on one empty database: the first insert wins, both check it.
-      await db.insertInto('meta').values({ key: ROOT_CHECK, value: wrapped }).onConflict((oc) => oc.column('key').doNothing()).execute()
+      await db
+        .insertInto('meta')
+        .values({ key: ROOT_CHECK, value: wrapped })
+        .onConflict((oc) => oc.column('key').doNothing())
+        .execute()
       row = await db.selectFrom('meta').select('value').where('key', '=', ROOT_CHECK).executeTakeFirstOrThrow()
     }
     try {
@@ -84,8 +89,16 @@ export class DataKeys {
     await db
       .insertInto('data_keys')
       .values({
-        id, version, workspace_id: scope.workspaceId, project_id: scope.projectId, environment_id: scope.environmentId,
-        wrapped, root_key_id: this.#provider.keyId, state: 'primary', created_at: new Date().toISOString(), encryptions: 0,
+        id,
+        version,
+        workspace_id: scope.workspaceId,
+        project_id: scope.projectId,
+        environment_id: scope.environmentId,
+        wrapped,
+        root_key_id: this.#provider.keyId,
+        state: 'primary',
+        created_at: new Date().toISOString(),
+        encryptions: 0,
       })
       .execute()
   }
@@ -98,10 +111,13 @@ export class DataKeys {
    */
   async forWrite(tx: Executor, scope: DataKeyScope, encryptions: number): Promise<DataKey & { encryptions: number }> {
     for (let attempt = 0; attempt < 5; attempt++) {
-      const row = await tx.updateTable('data_keys')
+      const row = await tx
+        .updateTable('data_keys')
         .set((eb) => ({ encryptions: eb('encryptions', '+', encryptions) }))
-        .where('workspace_id', '=', scope.workspaceId).where('project_id', '=', scope.projectId)
-        .where('environment_id', '=', scope.environmentId).where('state', '=', 'primary')
+        .where('workspace_id', '=', scope.workspaceId)
+        .where('project_id', '=', scope.projectId)
+        .where('environment_id', '=', scope.environmentId)
+        .where('state', '=', 'primary')
         .returning(['id', 'version', 'wrapped', 'encryptions'])
         .executeTakeFirst()
       // @NOTE on PostgreSQL (READ COMMITTED) a rotation committing while this statement waited
@@ -115,8 +131,13 @@ export class DataKeys {
 
   /** Counts `n` encryptions made under the exact key `ref` (the resealer's, outside forWrite). */
   async countEncryptions(tx: Executor, scope: DataKeyScope, ref: KeyRef, n: number): Promise<void> {
-    await tx.updateTable('data_keys').set((eb) => ({ encryptions: eb('encryptions', '+', n) }))
-      .where('id', '=', ref.id).where('version', '=', ref.version).where('workspace_id', '=', scope.workspaceId).execute()
+    await tx
+      .updateTable('data_keys')
+      .set((eb) => ({ encryptions: eb('encryptions', '+', n) }))
+      .where('id', '=', ref.id)
+      .where('version', '=', ref.version)
+      .where('workspace_id', '=', scope.workspaceId)
+      .execute()
   }
 
   /**
@@ -125,11 +146,20 @@ export class DataKeys {
    * if that version is still the primary (returns null otherwise), so several nodes
    * rotating on a schedule rotate once.
    */
-  async rotate(tx: Executor, scope: DataKeyScope, expectVersion?: number): Promise<{ id: string; version: number; previous: number } | null> {
-    const old = await tx.updateTable('data_keys').set({ state: 'active' })
-      .where('workspace_id', '=', scope.workspaceId).where('project_id', '=', scope.projectId)
-      .where('environment_id', '=', scope.environmentId).where('state', '=', 'primary')
-      .returning(['id', 'version']).executeTakeFirst()
+  async rotate(
+    tx: Executor,
+    scope: DataKeyScope,
+    expectVersion?: number,
+  ): Promise<{ id: string; version: number; previous: number } | null> {
+    const old = await tx
+      .updateTable('data_keys')
+      .set({ state: 'active' })
+      .where('workspace_id', '=', scope.workspaceId)
+      .where('project_id', '=', scope.projectId)
+      .where('environment_id', '=', scope.environmentId)
+      .where('state', '=', 'primary')
+      .returning(['id', 'version'])
+      .executeTakeFirst()
     if (!old) throw new DecryptionError()
     if (expectVersion !== undefined && old.version !== expectVersion) {
       await tx.updateTable('data_keys').set({ state: 'primary' }).where('id', '=', old.id).where('version', '=', old.version).execute()
@@ -146,12 +176,26 @@ export class DataKeys {
    * refuses to delete one still in use). Returns the versions destroyed.
    */
   async destroyUnused(tx: Executor, scope: DataKeyScope, dekId: string, below: number): Promise<number[]> {
-    const rows = await tx.deleteFrom('data_keys')
-      .where('id', '=', dekId).where('version', '<', below).where('state', '=', 'active')
-      .where('workspace_id', '=', scope.workspaceId).where('environment_id', '=', scope.environmentId)
-      .where((eb) => eb.not(eb.exists(eb.selectFrom('secret_versions').select('secret_id')
-        .whereRef('secret_versions.dek_id', '=', 'data_keys.id').whereRef('secret_versions.dek_version', '=', 'data_keys.version'))))
-      .returning('version').execute()
+    const rows = await tx
+      .deleteFrom('data_keys')
+      .where('id', '=', dekId)
+      .where('version', '<', below)
+      .where('state', '=', 'active')
+      .where('workspace_id', '=', scope.workspaceId)
+      .where('environment_id', '=', scope.environmentId)
+      .where((eb) =>
+        eb.not(
+          eb.exists(
+            eb
+              .selectFrom('secret_versions')
+              .select('secret_id')
+              .whereRef('secret_versions.dek_id', '=', 'data_keys.id')
+              .whereRef('secret_versions.dek_version', '=', 'data_keys.version'),
+          ),
+        ),
+      )
+      .returning('version')
+      .execute()
     for (const r of rows) this.#cache.delete(refId(scope, dekId, r.version))
     return rows.map((r) => r.version)
   }
@@ -162,9 +206,15 @@ export class DataKeys {
    */
   byRef(db: Executor, ref: KeyRef, scope: DataKeyScope): Promise<DataKey> {
     return this.#cached(refId(scope, ref.id, ref.version), async () => {
-      const row = await db.selectFrom('data_keys').select(['id', 'version', 'wrapped'])
-        .where('workspace_id', '=', scope.workspaceId).where('project_id', '=', scope.projectId).where('environment_id', '=', scope.environmentId)
-        .where('id', '=', ref.id).where('version', '=', ref.version).executeTakeFirst()
+      const row = await db
+        .selectFrom('data_keys')
+        .select(['id', 'version', 'wrapped'])
+        .where('workspace_id', '=', scope.workspaceId)
+        .where('project_id', '=', scope.projectId)
+        .where('environment_id', '=', scope.environmentId)
+        .where('id', '=', ref.id)
+        .where('version', '=', ref.version)
+        .executeTakeFirst()
       if (!row) throw new DecryptionError()
       return this.#unwrap(row, scope)
     })

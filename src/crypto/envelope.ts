@@ -223,7 +223,8 @@ export function sealInto(dek: DataKey, aad: Uint8Array, plaintext: Uint8Array, n
   const h = headerOf(dek)
   if (!aadNames(aad, h)) throw new TypeError('the associated data names another key')
   const length = OVERHEAD + plaintext.length
-  if (!Number.isInteger(offset) || offset < 0 || offset + length > out.length) throw new RangeError('the ciphertext does not fit in the output')
+  if (!Number.isInteger(offset) || offset < 0 || offset + length > out.length)
+    throw new RangeError('the ciphertext does not fit in the output')
   const cipher = createCipheriv('aes-256-gcm', dek.key, nonce, { authTagLength: TAG_LENGTH })
   cipher.setAAD(aad)
   const body = cipher.update(plaintext)
@@ -246,7 +247,9 @@ export function openWithAad(dek: DataKey, ciphertext: Uint8Array, aad: Uint8Arra
   const h = headerOf(dek)
   if (ciphertext.length < OVERHEAD || !startsWith(ciphertext, h, 0) || !aadNames(aad, h)) throw new DecryptionError()
   try {
-    const decipher = createDecipheriv('aes-256-gcm', dek.key, ciphertext.subarray(HEADER_LENGTH, HEADER_LENGTH + NONCE_LENGTH), { authTagLength: TAG_LENGTH })
+    const decipher = createDecipheriv('aes-256-gcm', dek.key, ciphertext.subarray(HEADER_LENGTH, HEADER_LENGTH + NONCE_LENGTH), {
+      authTagLength: TAG_LENGTH,
+    })
     decipher.setAAD(aad)
     decipher.setAuthTag(ciphertext.subarray(ciphertext.length - TAG_LENGTH))
     const plain = decipher.update(ciphertext.subarray(HEADER_LENGTH + NONCE_LENGTH, ciphertext.length - TAG_LENGTH))

@@ -68,7 +68,10 @@ export async function loadOrCreateRootKeyFile(dataDir: string): Promise<{ key: B
   }
   const st = await stat(path)
   if ((st.mode & 0o077) !== 0) {
-    throw new ConfigError('root key file', `${ROOT_KEY_FILE} in the data directory is readable by group or others (mode ${(st.mode & 0o777).toString(8)}); run chmod 600 on it`)
+    throw new ConfigError(
+      'root key file',
+      `${ROOT_KEY_FILE} in the data directory is readable by group or others (mode ${(st.mode & 0o777).toString(8)}); run chmod 600 on it`,
+    )
   }
   const key = await readFile(path)
   if (key.length !== 32) throw new ConfigError('root key file', `${ROOT_KEY_FILE} in the data directory must hold exactly 32 bytes`)

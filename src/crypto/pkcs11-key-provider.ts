@@ -79,16 +79,19 @@ export class Pkcs11KeyProvider implements KeyProvider {
       const { p, lib } = opened.mod
       const key = findKey(p, lib, opened.session, options.keyLabel)
       if (key === null) throw new ConfigError('COFFER_PKCS11_KEY_LABEL', 'no AES secret key with that label is on the token')
-      const [type, len, sensitive, extractable, encrypt, decrypt] = lib.C_GetAttributeValue(opened.session, key, [
-        { type: p.CKA_KEY_TYPE },
-        { type: p.CKA_VALUE_LEN },
-        { type: p.CKA_SENSITIVE },
-        { type: p.CKA_EXTRACTABLE },
-        { type: p.CKA_ENCRYPT },
-        { type: p.CKA_DECRYPT },
-      ]).map((a) => a.value)
+      const [type, len, sensitive, extractable, encrypt, decrypt] = lib
+        .C_GetAttributeValue(opened.session, key, [
+          { type: p.CKA_KEY_TYPE },
+          { type: p.CKA_VALUE_LEN },
+          { type: p.CKA_SENSITIVE },
+          { type: p.CKA_EXTRACTABLE },
+          { type: p.CKA_ENCRYPT },
+          { type: p.CKA_DECRYPT },
+        ])
+        .map((a) => a.value)
       if (ulong(type) !== p.CKK_AES || ulong(len) !== 32) throw new ConfigError('COFFER_PKCS11_KEY_LABEL', 'the key must be an AES-256 key')
-      if (!bool(sensitive) || bool(extractable)) throw new ConfigError('COFFER_PKCS11_KEY_LABEL', 'the key must be sensitive and non-extractable')
+      if (!bool(sensitive) || bool(extractable))
+        throw new ConfigError('COFFER_PKCS11_KEY_LABEL', 'the key must be sensitive and non-extractable')
       if (!bool(encrypt) || !bool(decrypt)) throw new ConfigError('COFFER_PKCS11_KEY_LABEL', 'the key must allow encrypt and decrypt')
       return new Pkcs11KeyProvider(p, opened, key, keyIdOf(options, readId(p, lib, opened.session, key)))
     } catch (err) {
@@ -166,7 +169,10 @@ export class Pkcs11KeyProvider implements KeyProvider {
   }
 
   #gcm(iv: Buffer, aad: Buffer) {
-    return { mechanism: this.#p.CKM_AES_GCM, parameter: { type: this.#p.CK_PARAMS_AES_GCM, iv: Buffer.from(iv), ivBits: IV * 8, aad: Buffer.from(aad), tagBits: TAG * 8 } }
+    return {
+      mechanism: this.#p.CKM_AES_GCM,
+      parameter: { type: this.#p.CK_PARAMS_AES_GCM, iv: Buffer.from(iv), ivBits: IV * 8, aad: Buffer.from(aad), tagBits: TAG * 8 },
+    }
   }
 
   /** Runs `fn` after every earlier call on this session has settled. */
@@ -183,7 +189,10 @@ async function loadPkcs11js(): Promise<Pkcs11Js> {
     const m = (await import('pkcs11js')) as Pkcs11Js & { default?: Pkcs11Js }
     return m.default ?? m
   } catch {
-    throw new ConfigError('COFFER_PKCS11_MODULE', 'the pkcs11js native addon could not be loaded; reinstall Coffer with a C++ toolchain available')
+    throw new ConfigError(
+      'COFFER_PKCS11_MODULE',
+      'the pkcs11js native addon could not be loaded; reinstall Coffer with a C++ toolchain available',
+    )
   }
 }
 
@@ -296,10 +305,13 @@ function login(mod: LoadedModule, slotKey: string, session: Handle, pin: string)
   } catch (err) {
     const code = ckr(err)
     const why =
-      code === p.CKR_PIN_INCORRECT ? 'the PIN is incorrect'
-      : code === p.CKR_PIN_LOCKED ? 'the PIN is locked on the token'
-      : code === p.CKR_PIN_LEN_RANGE ? 'the PIN has a length the token does not accept'
-      : `logging in to the token failed (${ckrName(p, err)})`
+      code === p.CKR_PIN_INCORRECT
+        ? 'the PIN is incorrect'
+        : code === p.CKR_PIN_LOCKED
+          ? 'the PIN is locked on the token'
+          : code === p.CKR_PIN_LEN_RANGE
+            ? 'the PIN has a length the token does not accept'
+            : `logging in to the token failed (${ckrName(p, err)})`
     throw new ConfigError('COFFER_PKCS11_PIN', why)
   }
   mod.logins.set(slotKey, { refs: 1, pinTag })

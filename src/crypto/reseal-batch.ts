@@ -83,8 +83,14 @@ export class ResealBatchBuilder {
       throw new Error('the reseal batch holds fewer items or bytes than announced')
     }
     return {
-      scope: this.#scope, count: this.#count, cts: this.#cts, offsets: this.#offsets, recordIds: this.#recordIds,
-      recordVersions: this.#recordVersions, fields: this.#fields, oldVersions: this.#oldVersions,
+      scope: this.#scope,
+      count: this.#count,
+      cts: this.#cts,
+      offsets: this.#offsets,
+      recordIds: this.#recordIds,
+      recordVersions: this.#recordVersions,
+      fields: this.#fields,
+      oldVersions: this.#oldVersions,
     }
   }
 }
@@ -95,9 +101,14 @@ export function sliceResealBatch(b: ResealBatch, from: number, to: number): Rese
   const offsets = new Uint32Array(to - from + 1)
   for (let i = from; i <= to; i++) offsets[i - from] = b.offsets[i]! - base
   return {
-    scope: b.scope, count: to - from, cts: b.cts.slice(base, b.offsets[to]), offsets,
-    recordIds: b.recordIds.slice(from, to), recordVersions: b.recordVersions.slice(from, to),
-    fields: b.fields.slice(from, to), oldVersions: b.oldVersions.slice(from, to),
+    scope: b.scope,
+    count: to - from,
+    cts: b.cts.slice(base, b.offsets[to]),
+    offsets,
+    recordIds: b.recordIds.slice(from, to),
+    recordVersions: b.recordVersions.slice(from, to),
+    fields: b.fields.slice(from, to),
+    oldVersions: b.oldVersions.slice(from, to),
   }
 }
 
@@ -145,7 +156,14 @@ export function resealBatch(batch: ResealBatch, oldKeys: ReadonlyMap<number, Dat
     }
     try {
       if (OVERHEAD + plain.length !== end - start) throw new Error('a resealed ciphertext would change length')
-      sealInto(next, writer.of(recordId, recordVersion, field), plain, nonces.subarray(i * NONCE_LENGTH, (i + 1) * NONCE_LENGTH), out, start)
+      sealInto(
+        next,
+        writer.of(recordId, recordVersion, field),
+        plain,
+        nonces.subarray(i * NONCE_LENGTH, (i + 1) * NONCE_LENGTH),
+        out,
+        start,
+      )
     } finally {
       plain.fill(0)
     }

@@ -17,7 +17,9 @@ if (port) {
   if (process.platform === 'linux') {
     try {
       setPriority(19)
-    } catch { /* not permitted: run at normal priority */ }
+    } catch {
+      /* not permitted: run at normal priority */
+    }
   }
   port.on('message', (req: ResealRequest) => {
     const keyBytes = Buffer.from(req.keys.buffer, req.keys.byteOffset, req.keys.byteLength)
@@ -30,7 +32,10 @@ if (port) {
       resealBatch(req.batch, oldKeys, next, out)
       res = { id: req.id, out }
     } catch (err) {
-      res = err instanceof ResealItemError ? { id: req.id, failed: err.index } : { id: req.id, error: err instanceof Error ? err.message : 'failed' }
+      res =
+        err instanceof ResealItemError
+          ? { id: req.id, failed: err.index }
+          : { id: req.id, error: err instanceof Error ? err.message : 'failed' }
     } finally {
       keyBytes.fill(0)
     }

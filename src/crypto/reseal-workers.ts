@@ -75,20 +75,24 @@ export class ResealWorkers {
       oldKeys.forEach((k, i) => keys.set(k.key, i * KEY_LENGTH))
       keys.set(next.key, oldKeys.length * KEY_LENGTH)
       const req: ResealRequest = {
-        id, keys, batch: part,
+        id,
+        keys,
+        batch: part,
         oldKeys: oldKeys.map((k) => ({ id: k.id, version: k.version })),
         next: { id: next.id, version: next.version },
       }
-      parts.push(new Promise<ResealResponse>((resolve, reject) => {
-        this.#pending.set(id, { resolve, reject })
-        try {
-          this.#workers[w % this.#workers.length]!.postMessage(req, [...resealBatchTransferList(part), keys.buffer as ArrayBuffer])
-        } catch (err) {
-          keys.fill(0) // not transferred: this copy is still here
-          this.#pending.delete(id)
-          reject(err)
-        }
-      }))
+      parts.push(
+        new Promise<ResealResponse>((resolve, reject) => {
+          this.#pending.set(id, { resolve, reject })
+          try {
+            this.#workers[w % this.#workers.length]!.postMessage(req, [...resealBatchTransferList(part), keys.buffer as ArrayBuffer])
+          } catch (err) {
+            keys.fill(0) // not transferred: this copy is still here
+            this.#pending.delete(id)
+            reject(err)
+          }
+        }),
+      )
     }
     const results = await Promise.all(parts)
     for (let p = 0; p < results.length; p++) {

@@ -27,16 +27,40 @@ export function normalEmail(email: string): string {
 
 /** The account with `email`, if any. */
 export async function findAccountByEmail(db: Executor, email: string): Promise<Account | undefined> {
-  const r = await db.selectFrom('users').select(['id', 'email', 'name', 'password_hash', 'email_verified_at', 'created_via'])
-    .where('email', '=', normalEmail(email)).executeTakeFirst()
-  return r && { id: r.id, email: r.email, name: r.name, passwordHash: r.password_hash, emailVerifiedAt: r.email_verified_at, createdVia: r.created_via }
+  const r = await db
+    .selectFrom('users')
+    .select(['id', 'email', 'name', 'password_hash', 'email_verified_at', 'created_via'])
+    .where('email', '=', normalEmail(email))
+    .executeTakeFirst()
+  return (
+    r && {
+      id: r.id,
+      email: r.email,
+      name: r.name,
+      passwordHash: r.password_hash,
+      emailVerifiedAt: r.email_verified_at,
+      createdVia: r.created_via,
+    }
+  )
 }
 
 /** The account with `id`, if any. */
 export async function findAccount(db: Executor, id: string): Promise<Account | undefined> {
-  const r = await db.selectFrom('users').select(['id', 'email', 'name', 'password_hash', 'email_verified_at', 'created_via'])
-    .where('id', '=', id).executeTakeFirst()
-  return r && { id: r.id, email: r.email, name: r.name, passwordHash: r.password_hash, emailVerifiedAt: r.email_verified_at, createdVia: r.created_via }
+  const r = await db
+    .selectFrom('users')
+    .select(['id', 'email', 'name', 'password_hash', 'email_verified_at', 'created_via'])
+    .where('id', '=', id)
+    .executeTakeFirst()
+  return (
+    r && {
+      id: r.id,
+      email: r.email,
+      name: r.name,
+      passwordHash: r.password_hash,
+      emailVerifiedAt: r.email_verified_at,
+      createdVia: r.created_via,
+    }
+  )
 }
 
 /** The ids of every workspace `userId` belongs to, sorted (the order audit chains are locked in). */
@@ -54,7 +78,11 @@ export type SignInFailure = 'unknown-account' | 'no-password' | 'wrong-password'
  * `unverified` (the password is right, the email not verified) may be told to the caller:
  * only someone who knows the password learns it.
  */
-export async function checkPassword(db: Executor, email: string, password: string): Promise<{ ok: true; account: Account } | { ok: false; reason: SignInFailure; account?: Account }> {
+export async function checkPassword(
+  db: Executor,
+  email: string,
+  password: string,
+): Promise<{ ok: true; account: Account } | { ok: false; reason: SignInFailure; account?: Account }> {
   const account = await findAccountByEmail(db, email)
   if (!account) {
     await burnPasswordCheck(password)
@@ -73,12 +101,14 @@ export async function checkPassword(db: Executor, email: string, password: strin
 export function linkMail(to: string, purpose: LinkPurpose, url: string): MailMessage {
   if (purpose === 'verify') {
     return {
-      to, subject: 'Verify your email address for Coffer',
+      to,
+      subject: 'Verify your email address for Coffer',
       text: `Open this link within 24 hours to verify your email address and finish setting up your Coffer account:\n\n${url}\n\nIf you did not sign up for Coffer, ignore this mail.\n`,
     }
   }
   return {
-    to, subject: 'Set a new Coffer password',
+    to,
+    subject: 'Set a new Coffer password',
     text: `Open this link within 1 hour to set a new password for your Coffer account. It works once.\n\n${url}\n\nIf you did not ask for this, ignore this mail: your password stays as it is.\n`,
   }
 }
@@ -98,18 +128,28 @@ export async function signUp(
   const existing = await findAccountByEmail(db, email)
   if (existing) {
     return {
-      created: false, userId: existing.id,
+      created: false,
+      userId: existing.id,
       mail: {
-        to: email, subject: 'You already have a Coffer account',
+        to: email,
+        subject: 'You already have a Coffer account',
         text: `Someone, maybe you, tried to create a Coffer account with this address, which already has one.\n\nSign in at ${publicUrl}/sign-in, or set a new password at ${publicUrl}/forgot-password.\n\nIf this was not you, ignore this mail.\n`,
       },
     }
   }
   const id = randomUUID()
-  await db.insertInto('users').values({
-    id, email, name: input.name?.trim() || email.split('@')[0]!, created_at: now.toISOString(),
-    password_hash: input.passwordHash, email_verified_at: null, created_via: 'password',
-  }).execute()
+  await db
+    .insertInto('users')
+    .values({
+      id,
+      email,
+      name: input.name?.trim() || email.split('@')[0]!,
+      created_at: now.toISOString(),
+      password_hash: input.passwordHash,
+      email_verified_at: null,
+      created_via: 'password',
+    })
+    .execute()
   const { token } = await issueLink(db, id, 'verify', now)
   return { created: true, userId: id, mail: linkMail(email, 'verify', linkUrl(publicUrl, 'verify', token)) }
 }
@@ -118,7 +158,12 @@ export async function signUp(
  * A reset link for `email`, when it names an account that may have a password (not one
  * created through OIDC). Undefined otherwise; the caller answers the same either way.
  */
-export async function requestPasswordReset(db: Executor, email: string, publicUrl: string, now = new Date()): Promise<{ userId: string; mail: MailMessage } | undefined> {
+export async function requestPasswordReset(
+  db: Executor,
+  email: string,
+  publicUrl: string,
+  now = new Date(),
+): Promise<{ userId: string; mail: MailMessage } | undefined> {
   const account = await findAccountByEmail(db, email)
   if (!account || account.createdVia === 'oidc') return undefined
   const { token } = await issueLink(db, account.id, 'reset', now)
@@ -129,16 +174,30 @@ export async function requestPasswordReset(db: Executor, email: string, publicUr
  * Sets a new password (already hashed) after a reset link: the mailbox is proven, so the
  * email counts as verified; every session ends.
  */
-export async function setPasswordFromReset(db: Executor, userId: string, passwordHash: string, now = new Date()): Promise<{ sessionsEnded: number }> {
+export async function setPasswordFromReset(
+  db: Executor,
+  userId: string,
+  passwordHash: string,
+  now = new Date(),
+): Promise<{ sessionsEnded: number }> {
   const account = await findAccount(db, userId)
   if (!account || account.createdVia === 'oidc') throw new PasswordNotSetError()
-  await db.updateTable('users').set({ password_hash: passwordHash, email_verified_at: account.emailVerifiedAt ?? now.toISOString() }).where('id', '=', userId).execute()
+  await db
+    .updateTable('users')
+    .set({ password_hash: passwordHash, email_verified_at: account.emailVerifiedAt ?? now.toISOString() })
+    .where('id', '=', userId)
+    .execute()
   return { sessionsEnded: await revokeAllSessions(db, userId, undefined, now) }
 }
 
 /** Marks the email of `userId` verified. */
 export async function markEmailVerified(db: Executor, userId: string, now = new Date()): Promise<void> {
-  await db.updateTable('users').set({ email_verified_at: now.toISOString() }).where('id', '=', userId).where('email_verified_at', 'is', null).execute()
+  await db
+    .updateTable('users')
+    .set({ email_verified_at: now.toISOString() })
+    .where('id', '=', userId)
+    .where('email_verified_at', 'is', null)
+    .execute()
 }
 
 /** Checks the current password before a change (slow). */
@@ -155,7 +214,13 @@ export async function checkCurrentPassword(db: Executor, userId: string, passwor
  * Replaces the password (already hashed, current one already checked) and ends every other
  * session of the person.
  */
-export async function changePassword(db: Executor, userId: string, passwordHash: string, keepSessionId: string | undefined, now = new Date()): Promise<{ sessionsEnded: number }> {
+export async function changePassword(
+  db: Executor,
+  userId: string,
+  passwordHash: string,
+  keepSessionId: string | undefined,
+  now = new Date(),
+): Promise<{ sessionsEnded: number }> {
   await db.updateTable('users').set({ password_hash: passwordHash }).where('id', '=', userId).execute()
   return { sessionsEnded: await revokeAllSessions(db, userId, keepSessionId, now) }
 }
@@ -163,12 +228,37 @@ export async function changePassword(db: Executor, userId: string, passwordHash:
 /** Everything Coffer holds about a person, except secret values (see exportAccount). */
 export interface AccountExport {
   exportedAt: string
-  profile: { id: string; email: string; name: string; createdAt: string; createdVia: string; emailVerifiedAt: string | null; hasPassword: boolean }
+  profile: {
+    id: string
+    email: string
+    name: string
+    createdAt: string
+    createdVia: string
+    emailVerifiedAt: string | null
+    hasPassword: boolean
+  }
   memberships: Array<{ workspaceId: string; workspaceSlug: string; workspaceName: string; role: string; since: string }>
-  tokens: Array<{ id: string; workspaceId: string; name: string; display: string; createdAt: string; expiresAt: string | null; revokedAt: string | null; lastUsedAt: string | null }>
+  tokens: Array<{
+    id: string
+    workspaceId: string
+    name: string
+    display: string
+    createdAt: string
+    expiresAt: string | null
+    revokedAt: string | null
+    lastUsedAt: string | null
+  }>
   sessions: SessionInfo[]
   identities: Array<{ issuer: string; subject: string; email: string; linkedAt: string; lastUsedAt: string }>
-  auditEntries: Array<{ workspaceId: string; seq: number; time: string; action: string; target: { type: string; id: string }; ip: string; userAgent: string }>
+  auditEntries: Array<{
+    workspaceId: string
+    seq: number
+    time: string
+    action: string
+    target: { type: string; id: string }
+    ip: string
+    userAgent: string
+  }>
 }
 
 /** Most audit entries an export lists (the newest). */
@@ -180,23 +270,82 @@ export const EXPORT_AUDIT_LIMIT = 10_000
  * password hash, no secret values.
  */
 export async function exportAccount(db: Executor, userId: string, timeouts: SessionTimeouts, now = new Date()): Promise<AccountExport> {
-  const u = await db.selectFrom('users').select(['id', 'email', 'name', 'created_at', 'created_via', 'email_verified_at', 'password_hash']).where('id', '=', userId).executeTakeFirstOrThrow()
-  const memberships = await db.selectFrom('memberships').innerJoin('workspaces', 'workspaces.id', 'memberships.workspace_id')
+  const u = await db
+    .selectFrom('users')
+    .select(['id', 'email', 'name', 'created_at', 'created_via', 'email_verified_at', 'password_hash'])
+    .where('id', '=', userId)
+    .executeTakeFirstOrThrow()
+  const memberships = await db
+    .selectFrom('memberships')
+    .innerJoin('workspaces', 'workspaces.id', 'memberships.workspace_id')
     .select(['workspaces.id', 'workspaces.slug', 'workspaces.name', 'memberships.role', 'memberships.created_at'])
-    .where('memberships.user_id', '=', userId).orderBy('memberships.created_at').execute()
-  const tokens = await db.selectFrom('tokens').select(['id', 'workspace_id', 'name', 'display', 'created_at', 'expires_at', 'revoked_at', 'last_used_at'])
-    .where('user_id', '=', userId).orderBy('created_at').execute()
-  const identities = await db.selectFrom('user_identities').select(['issuer', 'subject', 'email', 'created_at', 'last_used_at']).where('user_id', '=', userId).execute()
-  const audit = await db.selectFrom('audit_entries').select(['workspace_id', 'seq', 'time', 'action', 'target_type', 'target_id', 'actor_ip', 'actor_ua'])
-    .where('actor_id', '=', userId).where('actor_type', '=', 'user').orderBy('time', 'desc').limit(EXPORT_AUDIT_LIMIT).execute()
+    .where('memberships.user_id', '=', userId)
+    .orderBy('memberships.created_at')
+    .execute()
+  const tokens = await db
+    .selectFrom('tokens')
+    .select(['id', 'workspace_id', 'name', 'display', 'created_at', 'expires_at', 'revoked_at', 'last_used_at'])
+    .where('user_id', '=', userId)
+    .orderBy('created_at')
+    .execute()
+  const identities = await db
+    .selectFrom('user_identities')
+    .select(['issuer', 'subject', 'email', 'created_at', 'last_used_at'])
+    .where('user_id', '=', userId)
+    .execute()
+  const audit = await db
+    .selectFrom('audit_entries')
+    .select(['workspace_id', 'seq', 'time', 'action', 'target_type', 'target_id', 'actor_ip', 'actor_ua'])
+    .where('actor_id', '=', userId)
+    .where('actor_type', '=', 'user')
+    .orderBy('time', 'desc')
+    .limit(EXPORT_AUDIT_LIMIT)
+    .execute()
   return {
     exportedAt: now.toISOString(),
-    profile: { id: u.id, email: u.email, name: u.name, createdAt: u.created_at, createdVia: u.created_via, emailVerifiedAt: u.email_verified_at, hasPassword: u.password_hash !== null },
-    memberships: memberships.map((m) => ({ workspaceId: m.id, workspaceSlug: m.slug, workspaceName: m.name, role: m.role, since: m.created_at })),
-    tokens: tokens.map((t) => ({ id: t.id, workspaceId: t.workspace_id, name: t.name, display: t.display, createdAt: t.created_at, expiresAt: t.expires_at, revokedAt: t.revoked_at, lastUsedAt: t.last_used_at })),
+    profile: {
+      id: u.id,
+      email: u.email,
+      name: u.name,
+      createdAt: u.created_at,
+      createdVia: u.created_via,
+      emailVerifiedAt: u.email_verified_at,
+      hasPassword: u.password_hash !== null,
+    },
+    memberships: memberships.map((m) => ({
+      workspaceId: m.id,
+      workspaceSlug: m.slug,
+      workspaceName: m.name,
+      role: m.role,
+      since: m.created_at,
+    })),
+    tokens: tokens.map((t) => ({
+      id: t.id,
+      workspaceId: t.workspace_id,
+      name: t.name,
+      display: t.display,
+      createdAt: t.created_at,
+      expiresAt: t.expires_at,
+      revokedAt: t.revoked_at,
+      lastUsedAt: t.last_used_at,
+    })),
     sessions: await listSessions(db, userId, timeouts, now),
-    identities: identities.map((i) => ({ issuer: i.issuer, subject: i.subject, email: i.email, linkedAt: i.created_at, lastUsedAt: i.last_used_at })),
-    auditEntries: audit.map((a) => ({ workspaceId: a.workspace_id, seq: Number(a.seq), time: a.time, action: a.action, target: { type: a.target_type, id: a.target_id }, ip: a.actor_ip, userAgent: a.actor_ua })),
+    identities: identities.map((i) => ({
+      issuer: i.issuer,
+      subject: i.subject,
+      email: i.email,
+      linkedAt: i.created_at,
+      lastUsedAt: i.last_used_at,
+    })),
+    auditEntries: audit.map((a) => ({
+      workspaceId: a.workspace_id,
+      seq: Number(a.seq),
+      time: a.time,
+      action: a.action,
+      target: { type: a.target_type, id: a.target_id },
+      ip: a.actor_ip,
+      userAgent: a.actor_ua,
+    })),
   }
 }
 
@@ -207,16 +356,35 @@ export async function exportAccount(db: Executor, userId: string, timeouts: Sess
  * workspace. Runs in SYSTEM_SCOPE (it spans the person's workspaces).
  */
 export async function deleteAccount(db: Executor, userId: string): Promise<{ workspaces: string[] }> {
-  const owned = await db.selectFrom('memberships').select('workspace_id').where('user_id', '=', userId).where('role', '=', 'owner').execute()
+  const owned = await db
+    .selectFrom('memberships')
+    .select('workspace_id')
+    .where('user_id', '=', userId)
+    .where('role', '=', 'owner')
+    .execute()
   for (const { workspace_id } of owned) {
-    const owners = await db.selectFrom('memberships').select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('workspace_id', '=', workspace_id).where('role', '=', 'owner').executeTakeFirstOrThrow()
+    const owners = await db
+      .selectFrom('memberships')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('workspace_id', '=', workspace_id)
+      .where('role', '=', 'owner')
+      .executeTakeFirstOrThrow()
     if (Number(owners.n) <= 1) throw new LastOwnerError()
   }
   const workspaces = await workspacesOf(db, userId)
   // Every row that references the person (invitations and break-glass decisions name them as
   // text, like the audit log, and stay).
-  for (const table of ['sessions', 'email_links', 'user_identities', 'cli_login_codes', 'cli_device_codes', 'environment_grants', 'project_members', 'tokens', 'memberships'] as const) {
+  for (const table of [
+    'sessions',
+    'email_links',
+    'user_identities',
+    'cli_login_codes',
+    'cli_device_codes',
+    'environment_grants',
+    'project_members',
+    'tokens',
+    'memberships',
+  ] as const) {
     await db.deleteFrom(table).where('user_id', '=', userId).execute()
   }
   await db.deleteFrom('users').where('id', '=', userId).execute()

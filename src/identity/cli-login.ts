@@ -1,5 +1,12 @@
 import { createHash, randomBytes, randomInt, randomUUID, timingSafeEqual } from 'node:crypto'
-import { AccessDeniedError, AuthorizationPendingError, CodeExpiredError, InvalidGrantError, SlowDownError, ValidationError } from '../errors.js'
+import {
+  AccessDeniedError,
+  AuthorizationPendingError,
+  CodeExpiredError,
+  InvalidGrantError,
+  SlowDownError,
+  ValidationError,
+} from '../errors.js'
 import type { Executor } from '../storage/database.js'
 import { issueToken, type TokenInfo } from './identity-service.js'
 
@@ -66,7 +73,10 @@ export function checkChallenge(challenge: string, method: string): string {
 
 /** A name for the CLI host as the person will see it: printable, at most 64 characters. */
 export function cleanClientName(raw: string | undefined): string {
-  const s = (raw ?? '').replace(/[^\x20-\x7e]/g, '').trim().slice(0, 64)
+  const s = (raw ?? '')
+    .replace(/[^\x20-\x7e]/g, '')
+    .trim()
+    .slice(0, 64)
   return s === '' ? 'unnamed host' : s
 }
 
@@ -77,11 +87,20 @@ export async function createLoginCode(
   now: Date,
 ): Promise<string> {
   const code = randomBytes(32).toString('base64url')
-  await db.insertInto('cli_login_codes').values({
-    code_hash: sha256(code), user_id: input.userId, for_workspace: input.workspaceId, code_challenge: input.challenge,
-    redirect_uri: input.redirectUri, client_name: input.clientName, created_at: now.toISOString(),
-    expires_at: new Date(now.getTime() + LOGIN_CODE_TTL_MS).toISOString(), used_at: null,
-  }).execute()
+  await db
+    .insertInto('cli_login_codes')
+    .values({
+      code_hash: sha256(code),
+      user_id: input.userId,
+      for_workspace: input.workspaceId,
+      code_challenge: input.challenge,
+      redirect_uri: input.redirectUri,
+      client_name: input.clientName,
+      created_at: now.toISOString(),
+      expires_at: new Date(now.getTime() + LOGIN_CODE_TTL_MS).toISOString(),
+      used_at: null,
+    })
+    .execute()
   return code
 }
 
@@ -97,13 +116,24 @@ export interface CliGrant {
  * stolen code cannot be tried with guessed verifiers), and the caller must commit that even
  * when this throws InvalidGrantError.
  */
-export async function redeemLoginCode(db: Executor, input: { code: string; verifier: string; redirectUri: string }, now: Date): Promise<CliGrant> {
+export async function redeemLoginCode(
+  db: Executor,
+  input: { code: string; verifier: string; redirectUri: string },
+  now: Date,
+): Promise<CliGrant> {
   if (!/^[A-Za-z0-9_-]{43}$/.test(input.code)) throw new InvalidGrantError()
   const hash = sha256(input.code)
-  const spent = await db.updateTable('cli_login_codes').set({ used_at: now.toISOString() }).where('code_hash', '=', hash).where('used_at', 'is', null).executeTakeFirst()
+  const spent = await db
+    .updateTable('cli_login_codes')
+    .set({ used_at: now.toISOString() })
+    .where('code_hash', '=', hash)
+    .where('used_at', 'is', null)
+    .executeTakeFirst()
   if (Number(spent.numUpdatedRows) !== 1) throw new InvalidGrantError()
   const row = await db.selectFrom('cli_login_codes').selectAll().where('code_hash', '=', hash).executeTakeFirstOrThrow()
-  const challengeOk = VERIFIER_RE.test(input.verifier) && timingSafeEqual(Buffer.from(pkceChallenge(input.verifier)), Buffer.from(row.code_challenge.padEnd(43).slice(0, 43)))
+  const challengeOk =
+    VERIFIER_RE.test(input.verifier) &&
+    timingSafeEqual(Buffer.from(pkceChallenge(input.verifier)), Buffer.from(row.code_challenge.padEnd(43).slice(0, 43)))
   if (Date.parse(row.expires_at) <= now.getTime() || !challengeOk || row.redirect_uri !== input.redirectUri) throw new InvalidGrantError()
   return { userId: row.user_id, workspaceId: row.for_workspace, clientName: row.client_name }
 }
@@ -120,34 +150,69 @@ export function normalizeUserCode(raw: string): string | undefined {
 }
 
 /** Starts a device authorization: a device code for the CLI, a user code for the person. */
-export async function startDeviceLogin(db: Executor, clientName: string, now: Date): Promise<{ deviceCode: string; userCode: string; expiresIn: number; interval: number }> {
+export async function startDeviceLogin(
+  db: Executor,
+  clientName: string,
+  now: Date,
+): Promise<{ deviceCode: string; userCode: string; expiresIn: number; interval: number }> {
   const deviceCode = randomBytes(32).toString('base64url')
   const userCode = Array.from({ length: 8 }, () => USER_CODE_ALPHABET[randomInt(USER_CODE_ALPHABET.length)]).join('')
-  await db.insertInto('cli_device_codes').values({
-    id: randomUUID(), device_code_hash: sha256(deviceCode), user_code_hash: sha256(userCode), client_name: clientName,
-    status: 'pending', poll_interval: DEVICE_POLL_INTERVAL_S, last_poll_at: null, user_id: null, for_workspace: null,
-    created_at: now.toISOString(), expires_at: new Date(now.getTime() + DEVICE_CODE_TTL_MS).toISOString(), decided_at: null,
-  }).execute()
+  await db
+    .insertInto('cli_device_codes')
+    .values({
+      id: randomUUID(),
+      device_code_hash: sha256(deviceCode),
+      user_code_hash: sha256(userCode),
+      client_name: clientName,
+      status: 'pending',
+      poll_interval: DEVICE_POLL_INTERVAL_S,
+      last_poll_at: null,
+      user_id: null,
+      for_workspace: null,
+      created_at: now.toISOString(),
+      expires_at: new Date(now.getTime() + DEVICE_CODE_TTL_MS).toISOString(),
+      decided_at: null,
+    })
+    .execute()
   return { deviceCode, userCode: formatUserCode(userCode), expiresIn: DEVICE_CODE_TTL_MS / 1000, interval: DEVICE_POLL_INTERVAL_S }
 }
 
 /** A pending, unexpired device authorization by its user code (for the approval page), or undefined. */
-export async function findPendingDevice(db: Executor, userCode: string, now: Date): Promise<{ id: string; clientName: string; createdAt: string } | undefined> {
+export async function findPendingDevice(
+  db: Executor,
+  userCode: string,
+  now: Date,
+): Promise<{ id: string; clientName: string; createdAt: string } | undefined> {
   const code = normalizeUserCode(userCode)
   if (!code) return undefined
-  const row = await db.selectFrom('cli_device_codes').select(['id', 'client_name', 'created_at', 'expires_at', 'status'])
-    .where('user_code_hash', '=', sha256(code)).executeTakeFirst()
+  const row = await db
+    .selectFrom('cli_device_codes')
+    .select(['id', 'client_name', 'created_at', 'expires_at', 'status'])
+    .where('user_code_hash', '=', sha256(code))
+    .executeTakeFirst()
   if (!row || row.status !== 'pending' || Date.parse(row.expires_at) <= now.getTime()) return undefined
   return { id: row.id, clientName: row.client_name, createdAt: row.created_at }
 }
 
 /** Approves or denies a pending device authorization; false when there is none (unknown, expired or decided). */
-export async function decideDevice(db: Executor, input: { userCode: string; userId: string; workspaceId: string; approve: boolean }, now: Date): Promise<{ id: string; clientName: string } | undefined> {
+export async function decideDevice(
+  db: Executor,
+  input: { userCode: string; userId: string; workspaceId: string; approve: boolean },
+  now: Date,
+): Promise<{ id: string; clientName: string } | undefined> {
   const found = await findPendingDevice(db, input.userCode, now)
   if (!found) return undefined
-  const r = await db.updateTable('cli_device_codes')
-    .set({ status: input.approve ? 'approved' : 'denied', user_id: input.userId, for_workspace: input.workspaceId, decided_at: now.toISOString() })
-    .where('id', '=', found.id).where('status', '=', 'pending').executeTakeFirst()
+  const r = await db
+    .updateTable('cli_device_codes')
+    .set({
+      status: input.approve ? 'approved' : 'denied',
+      user_id: input.userId,
+      for_workspace: input.workspaceId,
+      decided_at: now.toISOString(),
+    })
+    .where('id', '=', found.id)
+    .where('status', '=', 'pending')
+    .executeTakeFirst()
   return Number(r.numUpdatedRows) === 1 ? { id: found.id, clientName: found.clientName } : undefined
 }
 
@@ -164,13 +229,22 @@ export async function pollDevice(db: Executor, deviceCode: string, now: Date): P
   if (Date.parse(row.expires_at) <= now.getTime()) throw new CodeExpiredError()
   if (row.last_poll_at && now.getTime() - Date.parse(row.last_poll_at) < row.poll_interval * 1000) {
     const interval = row.poll_interval + 5
-    await db.updateTable('cli_device_codes').set({ poll_interval: interval, last_poll_at: now.toISOString() }).where('id', '=', row.id).execute()
+    await db
+      .updateTable('cli_device_codes')
+      .set({ poll_interval: interval, last_poll_at: now.toISOString() })
+      .where('id', '=', row.id)
+      .execute()
     throw new SlowDownError(interval)
   }
   await db.updateTable('cli_device_codes').set({ last_poll_at: now.toISOString() }).where('id', '=', row.id).execute()
   if (row.status === 'pending') throw new AuthorizationPendingError()
   if (row.status === 'denied') throw new AccessDeniedError()
-  const r = await db.updateTable('cli_device_codes').set({ status: 'used' }).where('id', '=', row.id).where('status', '=', 'approved').executeTakeFirst()
+  const r = await db
+    .updateTable('cli_device_codes')
+    .set({ status: 'used' })
+    .where('id', '=', row.id)
+    .where('status', '=', 'approved')
+    .executeTakeFirst()
   if (Number(r.numUpdatedRows) !== 1 || !row.user_id || !row.for_workspace) throw new InvalidGrantError()
   return { id: row.id, userId: row.user_id, workspaceId: row.for_workspace, clientName: row.client_name }
 }
@@ -180,5 +254,11 @@ export async function pollDevice(db: Executor, deviceCode: string, now: Date): P
  * named for the host, valid 90 days, stored hashed like every token.
  */
 export async function issueCliToken(db: Executor, grant: CliGrant, now: Date): Promise<{ token: string; info: TokenInfo }> {
-  return issueToken(db, { kind: 'cli', workspaceId: grant.workspaceId, userId: grant.userId, name: `cli: ${grant.clientName}`, expiresAt: new Date(now.getTime() + CLI_TOKEN_TTL_MS).toISOString() })
+  return issueToken(db, {
+    kind: 'cli',
+    workspaceId: grant.workspaceId,
+    userId: grant.userId,
+    name: `cli: ${grant.clientName}`,
+    expiresAt: new Date(now.getTime() + CLI_TOKEN_TTL_MS).toISOString(),
+  })
 }

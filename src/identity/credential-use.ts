@@ -27,16 +27,28 @@ export async function recordUse(db: Executor, use: CredentialUse, now: Date): Pr
   const cutoff = new Date(now.getTime() - LAST_USED_GRANULARITY_MS).toISOString()
   switch (use.table) {
     case 'tokens':
-      await db.updateTable('tokens').set({ last_used_at: at }).where('id', '=', use.id)
-        .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<=', cutoff)])).execute()
+      await db
+        .updateTable('tokens')
+        .set({ last_used_at: at })
+        .where('id', '=', use.id)
+        .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<=', cutoff)]))
+        .execute()
       break
     case 'service_tokens':
-      await db.updateTable('service_tokens').set({ last_used_at: at }).where('id', '=', use.id)
-        .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<=', cutoff)])).execute()
+      await db
+        .updateTable('service_tokens')
+        .set({ last_used_at: at })
+        .where('id', '=', use.id)
+        .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<=', cutoff)]))
+        .execute()
       break
     case 'machine_tokens':
-      await db.updateTable('machine_tokens').set({ last_used_at: at }).where('id', '=', use.id)
-        .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<=', cutoff)])).execute()
+      await db
+        .updateTable('machine_tokens')
+        .set({ last_used_at: at })
+        .where('id', '=', use.id)
+        .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<=', cutoff)]))
+        .execute()
       if (use.machineId) await db.updateTable('machine_identities').set({ last_used_at: at }).where('id', '=', use.machineId).execute()
       break
   }

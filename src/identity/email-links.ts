@@ -24,16 +24,35 @@ function hashLinkToken(token: string): Buffer {
  * Issues a link token for `userId`. A new reset link voids the person's older unused reset
  * links (the newest mail is the one that works).
  */
-export async function issueLink(db: Executor, userId: string, purpose: LinkPurpose, now = new Date()): Promise<{ token: string; expiresAt: string }> {
+export async function issueLink(
+  db: Executor,
+  userId: string,
+  purpose: LinkPurpose,
+  now = new Date(),
+): Promise<{ token: string; expiresAt: string }> {
   const token = randomBytes(32).toString('base64url')
   const expiresAt = new Date(now.getTime() + LINK_LIFETIME_MS[purpose]).toISOString()
   if (purpose === 'reset') {
-    await db.updateTable('email_links').set({ used_at: now.toISOString() })
-      .where('user_id', '=', userId).where('purpose', '=', 'reset').where('used_at', 'is', null).execute()
+    await db
+      .updateTable('email_links')
+      .set({ used_at: now.toISOString() })
+      .where('user_id', '=', userId)
+      .where('purpose', '=', 'reset')
+      .where('used_at', 'is', null)
+      .execute()
   }
-  await db.insertInto('email_links').values({
-    id: randomUUID(), token_hash: hashLinkToken(token), user_id: userId, purpose, created_at: now.toISOString(), expires_at: expiresAt, used_at: null,
-  }).execute()
+  await db
+    .insertInto('email_links')
+    .values({
+      id: randomUUID(),
+      token_hash: hashLinkToken(token),
+      user_id: userId,
+      purpose,
+      created_at: now.toISOString(),
+      expires_at: expiresAt,
+      used_at: null,
+    })
+    .execute()
   return { token, expiresAt }
 }
 
@@ -50,10 +69,18 @@ export function linkUrl(publicUrl: string, purpose: LinkPurpose, token: string):
 export async function consumeLink(db: Executor, token: string, purpose: LinkPurpose, now = new Date()): Promise<string> {
   if (!TOKEN_RE.test(token)) throw new InvalidLinkError()
   const hash = hashLinkToken(token)
-  const row = await db.selectFrom('email_links').select(['id', 'user_id', 'expires_at', 'used_at', 'purpose'])
-    .where('token_hash', '=', hash).executeTakeFirst()
+  const row = await db
+    .selectFrom('email_links')
+    .select(['id', 'user_id', 'expires_at', 'used_at', 'purpose'])
+    .where('token_hash', '=', hash)
+    .executeTakeFirst()
   if (!row || row.used_at || row.purpose !== purpose || Date.parse(row.expires_at) <= now.getTime()) throw new InvalidLinkError()
-  const r = await db.updateTable('email_links').set({ used_at: now.toISOString() }).where('id', '=', row.id).where('used_at', 'is', null).executeTakeFirst()
+  const r = await db
+    .updateTable('email_links')
+    .set({ used_at: now.toISOString() })
+    .where('id', '=', row.id)
+    .where('used_at', 'is', null)
+    .executeTakeFirst()
   if (Number(r.numUpdatedRows) !== 1) throw new InvalidLinkError()
   return row.user_id
 }

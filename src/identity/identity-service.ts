@@ -20,8 +20,24 @@ export interface TokenInfo {
   lastUsedAt: string | null
 }
 
-function toInfo(r: { id: string; name: string; display: string; created_at: string; expires_at: string | null; revoked_at: string | null; last_used_at: string | null }): TokenInfo {
-  return { id: r.id, name: r.name, display: r.display, createdAt: r.created_at, expiresAt: r.expires_at, revokedAt: r.revoked_at, lastUsedAt: r.last_used_at }
+function toInfo(r: {
+  id: string
+  name: string
+  display: string
+  created_at: string
+  expires_at: string | null
+  revoked_at: string | null
+  last_used_at: string | null
+}): TokenInfo {
+  return {
+    id: r.id,
+    name: r.name,
+    display: r.display,
+    createdAt: r.created_at,
+    expiresAt: r.expires_at,
+    revokedAt: r.revoked_at,
+    lastUsedAt: r.last_used_at,
+  }
 }
 
 /** Finds a user by email or creates one. Emails compare case-insensitively. */
@@ -30,13 +46,19 @@ export async function ensureUser(db: Executor, email: string, name?: string): Pr
   const found = await db.selectFrom('users').select(['id', 'email']).where('email', '=', normal).executeTakeFirst()
   if (found) return { ...found, created: false }
   const id = randomUUID()
-  await db.insertInto('users').values({ id, email: normal, name: name ?? normal.split('@')[0]!, created_at: new Date().toISOString() }).execute()
+  await db
+    .insertInto('users')
+    .values({ id, email: normal, name: name ?? normal.split('@')[0]!, created_at: new Date().toISOString() })
+    .execute()
   return { id, email: normal, created: true }
 }
 
 /** Makes `userId` a member of `workspaceId` with `role`. */
 export async function addMember(db: Executor, workspaceId: string, userId: string, role: Role): Promise<void> {
-  await db.insertInto('memberships').values({ workspace_id: workspaceId, user_id: userId, role, created_at: new Date().toISOString() }).execute()
+  await db
+    .insertInto('memberships')
+    .values({ workspace_id: workspaceId, user_id: userId, role, created_at: new Date().toISOString() })
+    .execute()
 }
 
 /**
@@ -49,9 +71,16 @@ export async function issueToken(
 ): Promise<{ token: string; info: TokenInfo }> {
   const token = generateToken(input.kind ?? 'pat')
   const row = {
-    id: randomUUID(), workspace_id: input.workspaceId, user_id: input.userId, name: input.name,
-    token_hash: hashToken(token), display: displayToken(token), created_at: new Date().toISOString(),
-    expires_at: input.expiresAt ?? null, revoked_at: null, last_used_at: null,
+    id: randomUUID(),
+    workspace_id: input.workspaceId,
+    user_id: input.userId,
+    name: input.name,
+    token_hash: hashToken(token),
+    display: displayToken(token),
+    created_at: new Date().toISOString(),
+    expires_at: input.expiresAt ?? null,
+    revoked_at: null,
+    last_used_at: null,
   }
   await db.insertInto('tokens').values(row).execute()
   return { token, info: toInfo(row) }
@@ -59,15 +88,25 @@ export async function issueToken(
 
 /** The caller's own tokens in the workspace, newest first. */
 export async function listTokens(db: Executor, workspaceId: string, userId: string): Promise<TokenInfo[]> {
-  const rows = await db.selectFrom('tokens').select(['id', 'name', 'display', 'created_at', 'expires_at', 'revoked_at', 'last_used_at'])
-    .where('workspace_id', '=', workspaceId).where('user_id', '=', userId).orderBy('created_at', 'desc').execute()
+  const rows = await db
+    .selectFrom('tokens')
+    .select(['id', 'name', 'display', 'created_at', 'expires_at', 'revoked_at', 'last_used_at'])
+    .where('workspace_id', '=', workspaceId)
+    .where('user_id', '=', userId)
+    .orderBy('created_at', 'desc')
+    .execute()
   return rows.map(toInfo)
 }
 
 /** Revokes one of the caller's tokens; another person's token answers NotFound. */
 export async function revokeToken(db: Executor, workspaceId: string, userId: string, tokenId: string): Promise<TokenInfo> {
-  const row = await db.selectFrom('tokens').select(['id', 'name', 'display', 'created_at', 'expires_at', 'revoked_at', 'last_used_at'])
-    .where('id', '=', tokenId).where('workspace_id', '=', workspaceId).where('user_id', '=', userId).executeTakeFirst()
+  const row = await db
+    .selectFrom('tokens')
+    .select(['id', 'name', 'display', 'created_at', 'expires_at', 'revoked_at', 'last_used_at'])
+    .where('id', '=', tokenId)
+    .where('workspace_id', '=', workspaceId)
+    .where('user_id', '=', userId)
+    .executeTakeFirst()
   if (!row) throw new NotFoundError('token')
   if (row.revoked_at) return toInfo(row)
   const now = new Date().toISOString()
@@ -84,41 +123,84 @@ export async function revokeToken(db: Executor, workspaceId: string, userId: str
  * unknown, revoked and expired tokens all give the same UnauthenticatedError.
  */
 interface PersonalTokenRow {
-  tokenId: string; workspaceId: string; expiresAt: string | null; revokedAt: string | null; lastUsedAt: string | null
-  userId: string; email: string; role: string; workspaceSlug: string; workspaceName: string; workspaceCreatedAt: string
+  tokenId: string
+  workspaceId: string
+  expiresAt: string | null
+  revokedAt: string | null
+  lastUsedAt: string | null
+  userId: string
+  email: string
+  role: string
+  workspaceSlug: string
+  workspaceName: string
+  workspaceCreatedAt: string
 }
 
 /** The personal-token lookup of every request, compiled once (see QueryTemplate). */
-const PERSONAL_TOKEN = new QueryTemplate<'hash'>((db, p) => db
-  .selectFrom('tokens')
-  .innerJoin('users', 'users.id', 'tokens.user_id')
-  .innerJoin('memberships', (j) => j.onRef('memberships.user_id', '=', 'tokens.user_id').onRef('memberships.workspace_id', '=', 'tokens.workspace_id'))
-  .innerJoin('workspaces', 'workspaces.id', 'tokens.workspace_id')
-  .select(['tokens.id as tokenId', 'tokens.workspace_id as workspaceId', 'tokens.expires_at as expiresAt', 'tokens.revoked_at as revokedAt', 'tokens.last_used_at as lastUsedAt',
-    'users.id as userId', 'users.email as email', 'memberships.role as role',
-    'workspaces.slug as workspaceSlug', 'workspaces.name as workspaceName', 'workspaces.created_at as workspaceCreatedAt'])
-  .where('tokens.token_hash', '=', p('hash'))
-  // A deleted workspace (keys shredded, rows awaiting purge) answers as if it never existed.
-  .where('workspaces.deleted_at', 'is', null))
+const PERSONAL_TOKEN = new QueryTemplate<'hash'>((db, p) =>
+  db
+    .selectFrom('tokens')
+    .innerJoin('users', 'users.id', 'tokens.user_id')
+    .innerJoin('memberships', (j) =>
+      j.onRef('memberships.user_id', '=', 'tokens.user_id').onRef('memberships.workspace_id', '=', 'tokens.workspace_id'),
+    )
+    .innerJoin('workspaces', 'workspaces.id', 'tokens.workspace_id')
+    .select([
+      'tokens.id as tokenId',
+      'tokens.workspace_id as workspaceId',
+      'tokens.expires_at as expiresAt',
+      'tokens.revoked_at as revokedAt',
+      'tokens.last_used_at as lastUsedAt',
+      'users.id as userId',
+      'users.email as email',
+      'memberships.role as role',
+      'workspaces.slug as workspaceSlug',
+      'workspaces.name as workspaceName',
+      'workspaces.created_at as workspaceCreatedAt',
+    ])
+    .where('tokens.token_hash', '=', p('hash'))
+    // A deleted workspace (keys shredded, rows awaiting purge) answers as if it never existed.
+    .where('workspaces.deleted_at', 'is', null),
+)
 
-export async function authenticate(db: Executor, token: string, now = new Date(), ip = ''): Promise<{ principal: Principal; workspace: Workspace; use: CredentialUse }> {
+export async function authenticate(
+  db: Executor,
+  token: string,
+  now = new Date(),
+  ip = '',
+): Promise<{ principal: Principal; workspace: Workspace; use: CredentialUse }> {
   const kind = tokenKind(token)
   if (kind === 'svc') {
     const r = await serviceTokenPrincipal(db, token, now)
     if (!r) throw new UnauthenticatedError()
-    return { principal: r.principal, workspace: r.workspace, use: { table: 'service_tokens', id: r.principal.id, lastUsedAt: r.lastUsedAt } }
+    return {
+      principal: r.principal,
+      workspace: r.workspace,
+      use: { table: 'service_tokens', id: r.principal.id, lastUsedAt: r.lastUsedAt },
+    }
   }
   if (kind === 'sat') {
     const r = await machineTokenPrincipal(db, token, now, ip)
     if (!r) throw new UnauthenticatedError()
-    return { principal: r.principal, workspace: r.workspace, use: { table: 'machine_tokens', id: r.principal.tokenId, lastUsedAt: r.lastUsedAt, machineId: r.principal.id } }
+    return {
+      principal: r.principal,
+      workspace: r.workspace,
+      use: { table: 'machine_tokens', id: r.principal.tokenId, lastUsedAt: r.lastUsedAt, machineId: r.principal.id },
+    }
   }
   // A CLI login's token (`coffer_cli_`) is a personal token like `pat`, in the same table.
   if (kind !== 'pat' && kind !== 'cli') throw new UnauthenticatedError()
   const row = (await PERSONAL_TOKEN.run<PersonalTokenRow>(db, { hash: hashToken(token) })).rows[0]
   if (!row || row.revokedAt || (row.expiresAt && Date.parse(row.expiresAt) <= now.getTime())) throw new UnauthenticatedError()
   return {
-    principal: { type: 'user', userId: row.userId, email: row.email, tokenId: row.tokenId, workspaceId: row.workspaceId, role: row.role as Role },
+    principal: {
+      type: 'user',
+      userId: row.userId,
+      email: row.email,
+      tokenId: row.tokenId,
+      workspaceId: row.workspaceId,
+      role: row.role as Role,
+    },
     workspace: { id: row.workspaceId, slug: row.workspaceSlug, name: row.workspaceName, createdAt: row.workspaceCreatedAt },
     use: { table: 'tokens', id: row.tokenId, lastUsedAt: row.lastUsedAt },
   }

@@ -28,7 +28,8 @@ export async function resolveScopes(db: Executor, workspaceId: string, input: Sc
         if (!environments.includes(id)) environments.push(id)
       }
     }
-    if (out.some((o) => o.projectId === project.id)) throw new ValidationError('Name each project in one scope only.', [{ path: 'body.scopes', message: 'duplicate project' }])
+    if (out.some((o) => o.projectId === project.id))
+      throw new ValidationError('Name each project in one scope only.', [{ path: 'body.scopes', message: 'duplicate project' }])
     out.push({ projectId: project.id, environments, access: s.access })
   }
   return out
@@ -46,7 +47,9 @@ export function checkCidr(cidr: string): string {
   const v6 = isIPv6(addr ?? '')
   const n = bits === undefined ? (v4 ? 32 : 128) : /^\d{1,3}$/.test(bits) ? Number(bits) : -1
   if (rest.length || (!v4 && !v6) || n < 0 || n > (v4 ? 32 : 128)) {
-    throw new ValidationError(`Not an IP address or CIDR range: ${cidr.slice(0, 64)}`, [{ path: 'body.allowedCidrs', message: 'invalid CIDR' }])
+    throw new ValidationError(`Not an IP address or CIDR range: ${cidr.slice(0, 64)}`, [
+      { path: 'body.allowedCidrs', message: 'invalid CIDR' },
+    ])
   }
   return `${addr}/${n}`
 }

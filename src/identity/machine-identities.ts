@@ -30,27 +30,74 @@ export interface MachineView {
   lastUsedAt: string | null
 }
 
-const COLUMNS = ['id', 'name', 'secret_display', 'scopes', 'allowed_cidrs', 'token_ttl_seconds', 'created_by', 'created_at', 'revoked_at', 'last_used_at'] as const
-type Row = { id: string; name: string; secret_display: string; scopes: string; allowed_cidrs: string; token_ttl_seconds: number; created_by: string; created_at: string; revoked_at: string | null; last_used_at: string | null }
+const COLUMNS = [
+  'id',
+  'name',
+  'secret_display',
+  'scopes',
+  'allowed_cidrs',
+  'token_ttl_seconds',
+  'created_by',
+  'created_at',
+  'revoked_at',
+  'last_used_at',
+] as const
+type Row = {
+  id: string
+  name: string
+  secret_display: string
+  scopes: string
+  allowed_cidrs: string
+  token_ttl_seconds: number
+  created_by: string
+  created_at: string
+  revoked_at: string | null
+  last_used_at: string | null
+}
 
 function toView(r: Row): MachineView {
   return {
-    id: r.id, clientId: r.id, name: r.name, secretDisplay: r.secret_display, scopes: parseScopes(r.scopes), allowedCidrs: JSON.parse(r.allowed_cidrs) as string[],
-    tokenTtlSeconds: Number(r.token_ttl_seconds), createdBy: r.created_by, createdAt: r.created_at, revokedAt: r.revoked_at, lastUsedAt: r.last_used_at,
+    id: r.id,
+    clientId: r.id,
+    name: r.name,
+    secretDisplay: r.secret_display,
+    scopes: parseScopes(r.scopes),
+    allowedCidrs: JSON.parse(r.allowed_cidrs) as string[],
+    tokenTtlSeconds: Number(r.token_ttl_seconds),
+    createdBy: r.created_by,
+    createdAt: r.created_at,
+    revokedAt: r.revoked_at,
+    lastUsedAt: r.last_used_at,
   }
 }
 
 /** Creates a machine identity; its client secret is returned once. */
 export async function createMachine(
   db: Executor,
-  input: { workspaceId: string; name: string; scopes: IntegrationScope[]; allowedCidrs: string[]; tokenTtlSeconds: number; createdBy: string; now: Date },
+  input: {
+    workspaceId: string
+    name: string
+    scopes: IntegrationScope[]
+    allowedCidrs: string[]
+    tokenTtlSeconds: number
+    createdBy: string
+    now: Date
+  },
 ): Promise<{ machine: MachineView; clientSecret: string }> {
   const clientSecret = generateToken('mcs')
   const row = {
-    id: randomUUID(), workspace_id: input.workspaceId, name: input.name, secret_hash: hashToken(clientSecret), secret_display: displayToken(clientSecret),
-    scopes: JSON.stringify(input.scopes), allowed_cidrs: JSON.stringify(input.allowedCidrs),
-    token_ttl_seconds: Math.min(input.tokenTtlSeconds, MAX_TOKEN_TTL_SECONDS), created_by: input.createdBy, created_at: input.now.toISOString(),
-    revoked_at: null, last_used_at: null,
+    id: randomUUID(),
+    workspace_id: input.workspaceId,
+    name: input.name,
+    secret_hash: hashToken(clientSecret),
+    secret_display: displayToken(clientSecret),
+    scopes: JSON.stringify(input.scopes),
+    allowed_cidrs: JSON.stringify(input.allowedCidrs),
+    token_ttl_seconds: Math.min(input.tokenTtlSeconds, MAX_TOKEN_TTL_SECONDS),
+    created_by: input.createdBy,
+    created_at: input.now.toISOString(),
+    revoked_at: null,
+    last_used_at: null,
   }
   await db.insertInto('machine_identities').values(row).execute()
   return { machine: toView(row), clientSecret }
@@ -58,12 +105,24 @@ export async function createMachine(
 
 /** The workspace's machine identities, newest first. */
 export async function listMachines(db: Executor, workspaceId: string): Promise<MachineView[]> {
-  return (await db.selectFrom('machine_identities').select(COLUMNS).where('workspace_id', '=', workspaceId).orderBy('created_at', 'desc').execute()).map(toView)
+  return (
+    await db
+      .selectFrom('machine_identities')
+      .select(COLUMNS)
+      .where('workspace_id', '=', workspaceId)
+      .orderBy('created_at', 'desc')
+      .execute()
+  ).map(toView)
 }
 
 /** One machine identity of the workspace, or NotFoundError. */
 export async function findMachine(db: Executor, workspaceId: string, id: string): Promise<MachineView> {
-  const r = await db.selectFrom('machine_identities').select(COLUMNS).where('workspace_id', '=', workspaceId).where('id', '=', id).executeTakeFirst()
+  const r = await db
+    .selectFrom('machine_identities')
+    .select(COLUMNS)
+    .where('workspace_id', '=', workspaceId)
+    .where('id', '=', id)
+    .executeTakeFirst()
   if (!r) throw new NotFoundError('machine identity')
   return toView(r)
 }
@@ -73,12 +132,22 @@ export async function findMachine(db: Executor, workspaceId: string, id: string)
  * stop working at once (they are checked against this row on every request). Returns the
  * number of access tokens that were still live.
  */
-export async function revokeMachine(db: Executor, workspaceId: string, id: string, now: Date): Promise<{ machine: MachineView; liveTokens: number }> {
+export async function revokeMachine(
+  db: Executor,
+  workspaceId: string,
+  id: string,
+  now: Date,
+): Promise<{ machine: MachineView; liveTokens: number }> {
   const m = await findMachine(db, workspaceId, id)
   if (m.revokedAt) return { machine: m, liveTokens: 0 }
   const nowIso = now.toISOString()
   await db.updateTable('machine_identities').set({ revoked_at: nowIso }).where('id', '=', id).execute()
-  const live = await db.selectFrom('machine_tokens').select((eb) => eb.fn.countAll<number>().as('n')).where('machine_id', '=', id).where('expires_at', '>', nowIso).executeTakeFirstOrThrow()
+  const live = await db
+    .selectFrom('machine_tokens')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('machine_id', '=', id)
+    .where('expires_at', '>', nowIso)
+    .executeTakeFirstOrThrow()
   return { machine: { ...m, revokedAt: nowIso }, liveTokens: Number(live.n) }
 }
 
@@ -88,15 +157,38 @@ const BAD_CLIENT = 'The client credentials are invalid or revoked, or not allowe
  * Checks a client id and secret (system scope: nothing else is known yet) and the caller's
  * address against the allow-list. Every failure is the same UnauthenticatedError.
  */
-export async function checkClientCredentials(db: Executor, clientId: string, clientSecret: string, ip: string): Promise<{ principal: IntegrationPrincipal; workspace: Workspace; ttlSeconds: number }> {
+export async function checkClientCredentials(
+  db: Executor,
+  clientId: string,
+  clientSecret: string,
+  ip: string,
+): Promise<{ principal: IntegrationPrincipal; workspace: Workspace; ttlSeconds: number }> {
   if (tokenKind(clientSecret) !== 'mcs' || !/^[0-9a-f-]{36}$/i.test(clientId)) throw new UnauthenticatedError(BAD_CLIENT)
-  const r = await db.selectFrom('machine_identities').innerJoin('workspaces', 'workspaces.id', 'machine_identities.workspace_id')
-    .select(['machine_identities.id', 'machine_identities.name', 'machine_identities.secret_hash', 'machine_identities.scopes', 'machine_identities.allowed_cidrs',
-      'machine_identities.token_ttl_seconds', 'machine_identities.revoked_at',
-      'workspaces.id as workspaceId', 'workspaces.slug', 'workspaces.name as workspaceName', 'workspaces.created_at as workspaceCreatedAt'])
-    .where('machine_identities.id', '=', clientId).where('workspaces.deleted_at', 'is', null).executeTakeFirst()
+  const r = await db
+    .selectFrom('machine_identities')
+    .innerJoin('workspaces', 'workspaces.id', 'machine_identities.workspace_id')
+    .select([
+      'machine_identities.id',
+      'machine_identities.name',
+      'machine_identities.secret_hash',
+      'machine_identities.scopes',
+      'machine_identities.allowed_cidrs',
+      'machine_identities.token_ttl_seconds',
+      'machine_identities.revoked_at',
+      'workspaces.id as workspaceId',
+      'workspaces.slug',
+      'workspaces.name as workspaceName',
+      'workspaces.created_at as workspaceCreatedAt',
+    ])
+    .where('machine_identities.id', '=', clientId)
+    .where('workspaces.deleted_at', 'is', null)
+    .executeTakeFirst()
   const given = hashToken(clientSecret)
-  const ok = r !== undefined && timingSafeEqual(Buffer.from(r.secret_hash), given) && !r.revoked_at && ipAllowed(JSON.parse(r.allowed_cidrs) as string[], ip)
+  const ok =
+    r !== undefined &&
+    timingSafeEqual(Buffer.from(r.secret_hash), given) &&
+    !r.revoked_at &&
+    ipAllowed(JSON.parse(r.allowed_cidrs) as string[], ip)
   if (!ok || !r) throw new UnauthenticatedError(BAD_CLIENT)
   return {
     principal: { type: 'machine', id: r.id, name: r.name, tokenId: r.id, workspaceId: r.workspaceId, scopes: parseScopes(r.scopes) },
@@ -106,13 +198,26 @@ export async function checkClientCredentials(db: Executor, clientId: string, cli
 }
 
 /** Issues an access token for a machine identity (in the request's write transaction); returned once. */
-export async function issueMachineToken(db: Executor, input: { workspaceId: string; machineId: string; ttlSeconds: number; ip: string; now: Date }): Promise<{ token: string; id: string; expiresAt: string }> {
+export async function issueMachineToken(
+  db: Executor,
+  input: { workspaceId: string; machineId: string; ttlSeconds: number; ip: string; now: Date },
+): Promise<{ token: string; id: string; expiresAt: string }> {
   const token = generateToken('sat')
   const id = randomUUID()
   const expiresAt = new Date(input.now.getTime() + Math.min(input.ttlSeconds, MAX_TOKEN_TTL_SECONDS) * 1000).toISOString()
-  await db.insertInto('machine_tokens').values({
-    id, workspace_id: input.workspaceId, machine_id: input.machineId, token_hash: hashToken(token), created_at: input.now.toISOString(), expires_at: expiresAt, ip: input.ip, last_used_at: null,
-  }).execute()
+  await db
+    .insertInto('machine_tokens')
+    .values({
+      id,
+      workspace_id: input.workspaceId,
+      machine_id: input.machineId,
+      token_hash: hashToken(token),
+      created_at: input.now.toISOString(),
+      expires_at: expiresAt,
+      ip: input.ip,
+      last_used_at: null,
+    })
+    .execute()
   await db.updateTable('machine_identities').set({ last_used_at: input.now.toISOString() }).where('id', '=', input.machineId).execute()
   return { token, id, expiresAt }
 }
@@ -121,19 +226,38 @@ export async function issueMachineToken(db: Executor, input: { workspaceId: stri
  * The principal of a live machine access token, or undefined: unknown, expired, its identity
  * revoked, its workspace deleted, or the caller's address outside the identity's allow-list.
  */
-export async function machineTokenPrincipal(db: Executor, token: string, now: Date, ip: string): Promise<{ principal: IntegrationPrincipal; workspace: Workspace; lastUsedAt: string | null } | undefined> {
-  const r = await db.selectFrom('machine_tokens')
+export async function machineTokenPrincipal(
+  db: Executor,
+  token: string,
+  now: Date,
+  ip: string,
+): Promise<{ principal: IntegrationPrincipal; workspace: Workspace; lastUsedAt: string | null } | undefined> {
+  const r = await db
+    .selectFrom('machine_tokens')
     .innerJoin('machine_identities', 'machine_identities.id', 'machine_tokens.machine_id')
     .innerJoin('workspaces', 'workspaces.id', 'machine_tokens.workspace_id')
-    .select(['machine_tokens.id as tokenId', 'machine_tokens.expires_at', 'machine_tokens.last_used_at',
-      'machine_identities.id', 'machine_identities.name', 'machine_identities.scopes', 'machine_identities.allowed_cidrs', 'machine_identities.revoked_at',
-      'workspaces.id as workspaceId', 'workspaces.slug', 'workspaces.name as workspaceName', 'workspaces.created_at as workspaceCreatedAt'])
-    .where('machine_tokens.token_hash', '=', hashToken(token)).where('workspaces.deleted_at', 'is', null).executeTakeFirst()
-  if (!r || r.revoked_at || Date.parse(r.expires_at) <= now.getTime() || !ipAllowed(JSON.parse(r.allowed_cidrs) as string[], ip)) return undefined
+    .select([
+      'machine_tokens.id as tokenId',
+      'machine_tokens.expires_at',
+      'machine_tokens.last_used_at',
+      'machine_identities.id',
+      'machine_identities.name',
+      'machine_identities.scopes',
+      'machine_identities.allowed_cidrs',
+      'machine_identities.revoked_at',
+      'workspaces.id as workspaceId',
+      'workspaces.slug',
+      'workspaces.name as workspaceName',
+      'workspaces.created_at as workspaceCreatedAt',
+    ])
+    .where('machine_tokens.token_hash', '=', hashToken(token))
+    .where('workspaces.deleted_at', 'is', null)
+    .executeTakeFirst()
+  if (!r || r.revoked_at || Date.parse(r.expires_at) <= now.getTime() || !ipAllowed(JSON.parse(r.allowed_cidrs) as string[], ip))
+    return undefined
   return {
     principal: { type: 'machine', id: r.id, name: r.name, tokenId: r.tokenId, workspaceId: r.workspaceId, scopes: parseScopes(r.scopes) },
     workspace: { id: r.workspaceId, slug: r.slug, name: r.workspaceName, createdAt: r.workspaceCreatedAt },
     lastUsedAt: r.last_used_at,
   }
 }
-

@@ -15,9 +15,13 @@ export interface LinkTarget {
 
 /** The member of `workspaceId` with `email`; anyone else is NotFound. */
 export async function findMemberByEmail(db: Executor, workspaceId: string, email: string): Promise<LinkTarget> {
-  const r = await db.selectFrom('memberships').innerJoin('users', 'users.id', 'memberships.user_id')
+  const r = await db
+    .selectFrom('memberships')
+    .innerJoin('users', 'users.id', 'memberships.user_id')
     .select(['users.id', 'users.email', 'users.created_via', 'memberships.role'])
-    .where('memberships.workspace_id', '=', workspaceId).where('users.email', '=', normalEmail(email)).executeTakeFirst()
+    .where('memberships.workspace_id', '=', workspaceId)
+    .where('users.email', '=', normalEmail(email))
+    .executeTakeFirst()
   if (!r) throw new NotFoundError('member')
   return { userId: r.id, email: r.email, role: r.role as Role, createdVia: r.created_via }
 }
@@ -29,17 +33,29 @@ export async function findMemberByEmail(db: Executor, workspaceId: string, email
  * Owner of another workspace). `otherWorkspaces` counts the target's other memberships,
  * read across every workspace.
  */
-export function checkLinkIssuer(issuer: { userId: string; role: Role }, target: LinkTarget, purpose: LinkPurpose, otherWorkspaces: number): void {
+export function checkLinkIssuer(
+  issuer: { userId: string; role: Role },
+  target: LinkTarget,
+  purpose: LinkPurpose,
+  otherWorkspaces: number,
+): void {
   if (purpose === 'reset' && target.createdVia === 'oidc') throw new PasswordNotSetError()
   if (issuer.userId === target.userId) return
   // The auditor is outside the ranked order; only an Owner or Admin manages an auditor's account.
   const needed: RankedRole = target.role === 'auditor' ? 'admin' : target.role
   if (!roleAtLeast(issuer.role, needed)) throw new ForbiddenError('Only an Owner can issue links for an Owner.')
-  if (otherWorkspaces > 0) throw new ForbiddenError('This member also belongs to other workspaces: they must use "Forgot password" or ask an Owner there.')
+  if (otherWorkspaces > 0)
+    throw new ForbiddenError('This member also belongs to other workspaces: they must use "Forgot password" or ask an Owner there.')
 }
 
 /** Issues the link and returns its URL (to mail, or to hand over when mail is off). */
-export async function issueMemberLink(db: Executor, target: LinkTarget, purpose: LinkPurpose, publicUrl: string, now = new Date()): Promise<{ url: string; expiresAt: string }> {
+export async function issueMemberLink(
+  db: Executor,
+  target: LinkTarget,
+  purpose: LinkPurpose,
+  publicUrl: string,
+  now = new Date(),
+): Promise<{ url: string; expiresAt: string }> {
   const { token, expiresAt } = await issueLink(db, target.userId, purpose, now)
   return { url: linkUrl(publicUrl, purpose, token), expiresAt }
 }
@@ -57,7 +73,9 @@ export async function ownerSetupLink(
 ): Promise<{ token: string; expiresAt: string }> {
   const link = await issueLink(tx, input.userId, 'reset', now)
   await audit.append(tx, input.workspaceId, { type: 'system', id: 'bootstrap', ip: '', userAgent: 'coffer' }, 'bootstrap', {
-    action: 'auth.link-issued', target: { type: 'user', id: input.userId }, details: { purpose: 'reset', delivery: 'console' },
+    action: 'auth.link-issued',
+    target: { type: 'user', id: input.userId },
+    details: { purpose: 'reset', delivery: 'console' },
   })
   return link
 }

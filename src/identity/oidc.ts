@@ -55,13 +55,18 @@ export class OidcService {
   }
 
   #discover(): Promise<client.Configuration> {
-    this.#config ??= client.discovery(
-      new URL(this.settings.issuer), this.settings.clientId, this.#secret, this.#secret ? client.ClientSecretBasic(this.#secret) : client.None(),
-      this.settings.insecureLoopback ? { execute: [client.allowInsecureRequests] } : undefined,
-    ).catch((err: unknown) => {
-      this.#config = undefined
-      throw new OidcFailedError({ cause: err })
-    })
+    this.#config ??= client
+      .discovery(
+        new URL(this.settings.issuer),
+        this.settings.clientId,
+        this.#secret,
+        this.#secret ? client.ClientSecretBasic(this.#secret) : client.None(),
+        this.settings.insecureLoopback ? { execute: [client.allowInsecureRequests] } : undefined,
+      )
+      .catch((err: unknown) => {
+        this.#config = undefined
+        throw new OidcFailedError({ cause: err })
+      })
     return this.#config
   }
 
@@ -72,8 +77,13 @@ export class OidcService {
     const nonce = client.randomNonce()
     const codeVerifier = client.randomPKCECodeVerifier()
     const url = client.buildAuthorizationUrl(config, {
-      redirect_uri: this.redirectUri, scope: 'openid email profile', response_type: 'code',
-      code_challenge: await client.calculatePKCECodeChallenge(codeVerifier), code_challenge_method: 'S256', state, nonce,
+      redirect_uri: this.redirectUri,
+      scope: 'openid email profile',
+      response_type: 'code',
+      code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
+      code_challenge_method: 'S256',
+      state,
+      nonce,
     })
     return { url: url.href, state, nonce, codeVerifier }
   }
@@ -88,7 +98,10 @@ export class OidcService {
     let tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>
     try {
       tokens = await client.authorizationCodeGrant(config, callbackUrl, {
-        pkceCodeVerifier: flow.codeVerifier, expectedState: flow.state, expectedNonce: flow.nonce, idTokenExpected: true,
+        pkceCodeVerifier: flow.codeVerifier,
+        expectedState: flow.state,
+        expectedNonce: flow.nonce,
+        idTokenExpected: true,
       })
     } catch (err) {
       throw new OidcFailedError({ cause: err })
@@ -110,17 +123,30 @@ export class OidcService {
       }
     }
     if (!email) throw new OidcEmailRefusedError('The identity provider did not share an email address.')
-    return { issuer: String(claims.iss), subject: claims.sub, email: normalEmail(email), emailVerified: verified, ...(name ? { name } : {}) }
+    return {
+      issuer: String(claims.iss),
+      subject: claims.sub,
+      email: normalEmail(email),
+      emailVerified: verified,
+      ...(name ? { name } : {}),
+    }
   }
 }
 
 /** Keeps a sign-in in flight (and drops expired ones). */
 export async function saveFlow(db: Executor, start: OidcStart, returnTo: string, now = new Date()): Promise<void> {
   await db.deleteFrom('oidc_flows').where('expires_at', '<=', now.toISOString()).execute()
-  await db.insertInto('oidc_flows').values({
-    state_hash: hashState(start.state), nonce: start.nonce, code_verifier: start.codeVerifier, return_to: returnTo,
-    created_at: now.toISOString(), expires_at: new Date(now.getTime() + FLOW_LIFETIME_MS).toISOString(),
-  }).execute()
+  await db
+    .insertInto('oidc_flows')
+    .values({
+      state_hash: hashState(start.state),
+      nonce: start.nonce,
+      code_verifier: start.codeVerifier,
+      return_to: returnTo,
+      created_at: now.toISOString(),
+      expires_at: new Date(now.getTime() + FLOW_LIFETIME_MS).toISOString(),
+    })
+    .execute()
 }
 
 /**
@@ -128,7 +154,12 @@ export async function saveFlow(db: Executor, start: OidcStart, returnTo: string,
  * browser's cookie, and name a flow that exists and has not expired. The flow is deleted
  * (single use) whatever happens next. Anything else is OidcStateError.
  */
-export async function takeFlow(db: Executor, queryState: string | undefined, cookieState: string | undefined, now = new Date()): Promise<{ state: string; nonce: string; codeVerifier: string; returnTo: string }> {
+export async function takeFlow(
+  db: Executor,
+  queryState: string | undefined,
+  cookieState: string | undefined,
+  now = new Date(),
+): Promise<{ state: string; nonce: string; codeVerifier: string; returnTo: string }> {
   if (!queryState || !cookieState || queryState.length > 512) throw new OidcStateError()
   const a = Buffer.from(queryState)
   const b = Buffer.from(cookieState)
@@ -151,20 +182,39 @@ export function domainAllowed(email: string, allowed: readonly string[]): boolea
  * account with that email, or a new account is created — through OIDC, so with no password.
  * The email's domain must be allowed every time.
  */
-export async function signInWithOidc(db: Executor, claims: OidcClaims, allowedDomains: readonly string[], now = new Date()): Promise<{ userId: string; email: string; created: boolean; linked: boolean }> {
+export async function signInWithOidc(
+  db: Executor,
+  claims: OidcClaims,
+  allowedDomains: readonly string[],
+  now = new Date(),
+): Promise<{ userId: string; email: string; created: boolean; linked: boolean }> {
   if (!domainAllowed(claims.email, allowedDomains)) throw new OidcEmailRefusedError()
   const at = now.toISOString()
-  const known = await db.selectFrom('user_identities').innerJoin('users', 'users.id', 'user_identities.user_id')
-    .select(['users.id', 'users.email']).where('issuer', '=', claims.issuer).where('subject', '=', claims.subject).executeTakeFirst()
+  const known = await db
+    .selectFrom('user_identities')
+    .innerJoin('users', 'users.id', 'user_identities.user_id')
+    .select(['users.id', 'users.email'])
+    .where('issuer', '=', claims.issuer)
+    .where('subject', '=', claims.subject)
+    .executeTakeFirst()
   if (known) {
     if (!domainAllowed(known.email, allowedDomains)) throw new OidcEmailRefusedError()
-    await db.updateTable('user_identities').set({ last_used_at: at, email: claims.email }).where('issuer', '=', claims.issuer).where('subject', '=', claims.subject).execute()
+    await db
+      .updateTable('user_identities')
+      .set({ last_used_at: at, email: claims.email })
+      .where('issuer', '=', claims.issuer)
+      .where('subject', '=', claims.subject)
+      .execute()
     return { userId: known.id, email: known.email, created: false, linked: false }
   }
   // @NOTE linking by email trusts the provider's word that the mailbox is the person's; an
   // unverified email could take over an existing account, so it is refused.
   if (!claims.emailVerified) throw new OidcEmailRefusedError('The identity provider has not verified your email address.')
-  const existing = await db.selectFrom('users').select(['id', 'email', 'email_verified_at']).where('email', '=', claims.email).executeTakeFirst()
+  const existing = await db
+    .selectFrom('users')
+    .select(['id', 'email', 'email_verified_at'])
+    .where('email', '=', claims.email)
+    .executeTakeFirst()
   let userId: string
   let created = false
   if (existing) {
@@ -173,11 +223,22 @@ export async function signInWithOidc(db: Executor, claims: OidcClaims, allowedDo
   } else {
     userId = randomUUID()
     created = true
-    await db.insertInto('users').values({
-      id: userId, email: claims.email, name: claims.name?.slice(0, 128) || claims.email.split('@')[0]!, created_at: at,
-      password_hash: null, email_verified_at: at, created_via: 'oidc',
-    }).execute()
+    await db
+      .insertInto('users')
+      .values({
+        id: userId,
+        email: claims.email,
+        name: claims.name?.slice(0, 128) || claims.email.split('@')[0]!,
+        created_at: at,
+        password_hash: null,
+        email_verified_at: at,
+        created_via: 'oidc',
+      })
+      .execute()
   }
-  await db.insertInto('user_identities').values({ issuer: claims.issuer, subject: claims.subject, user_id: userId, email: claims.email, created_at: at, last_used_at: at }).execute()
+  await db
+    .insertInto('user_identities')
+    .values({ issuer: claims.issuer, subject: claims.subject, user_id: userId, email: claims.email, created_at: at, last_used_at: at })
+    .execute()
   return { userId, email: claims.email, created, linked: true }
 }

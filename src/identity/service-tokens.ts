@@ -24,24 +24,50 @@ export interface ServiceTokenView {
 }
 
 const COLUMNS = ['id', 'name', 'display', 'scopes', 'created_by', 'created_at', 'expires_at', 'revoked_at', 'last_used_at'] as const
-type Row = { id: string; name: string; display: string; scopes: string; created_by: string; created_at: string; expires_at: string | null; revoked_at: string | null; last_used_at: string | null }
+type Row = {
+  id: string
+  name: string
+  display: string
+  scopes: string
+  created_by: string
+  created_at: string
+  expires_at: string | null
+  revoked_at: string | null
+  last_used_at: string | null
+}
 
 function toView(r: Row): ServiceTokenView {
   return {
-    id: r.id, name: r.name, display: r.display, scopes: parseScopes(r.scopes), createdBy: r.created_by,
-    createdAt: r.created_at, expiresAt: r.expires_at, revokedAt: r.revoked_at, lastUsedAt: r.last_used_at,
+    id: r.id,
+    name: r.name,
+    display: r.display,
+    scopes: parseScopes(r.scopes),
+    createdBy: r.created_by,
+    createdAt: r.created_at,
+    expiresAt: r.expires_at,
+    revokedAt: r.revoked_at,
+    lastUsedAt: r.last_used_at,
   }
 }
 
 /** Issues a service token; the token is returned once. */
 export async function createServiceToken(
-  db: Executor, input: { workspaceId: string; name: string; scopes: IntegrationScope[]; createdBy: string; expiresAt: string | null; now: Date },
+  db: Executor,
+  input: { workspaceId: string; name: string; scopes: IntegrationScope[]; createdBy: string; expiresAt: string | null; now: Date },
 ): Promise<{ token: string; info: ServiceTokenView }> {
   const token = generateToken('svc')
   const row = {
-    id: randomUUID(), workspace_id: input.workspaceId, name: input.name, token_hash: hashToken(token), display: displayToken(token),
-    scopes: JSON.stringify(input.scopes), created_by: input.createdBy, created_at: input.now.toISOString(),
-    expires_at: input.expiresAt, revoked_at: null, last_used_at: null,
+    id: randomUUID(),
+    workspace_id: input.workspaceId,
+    name: input.name,
+    token_hash: hashToken(token),
+    display: displayToken(token),
+    scopes: JSON.stringify(input.scopes),
+    created_by: input.createdBy,
+    created_at: input.now.toISOString(),
+    expires_at: input.expiresAt,
+    revoked_at: null,
+    last_used_at: null,
   }
   await db.insertInto('service_tokens').values(row).execute()
   return { token, info: toView(row) }
@@ -49,12 +75,19 @@ export async function createServiceToken(
 
 /** The workspace's service tokens, newest first (never the tokens). */
 export async function listServiceTokens(db: Executor, workspaceId: string): Promise<ServiceTokenView[]> {
-  return (await db.selectFrom('service_tokens').select(COLUMNS).where('workspace_id', '=', workspaceId).orderBy('created_at', 'desc').execute()).map(toView)
+  return (
+    await db.selectFrom('service_tokens').select(COLUMNS).where('workspace_id', '=', workspaceId).orderBy('created_at', 'desc').execute()
+  ).map(toView)
 }
 
 /** Revokes a service token: from now on it fails on every node (each request checks the row). */
 export async function revokeServiceToken(db: Executor, workspaceId: string, id: string, now: Date): Promise<ServiceTokenView> {
-  const r = await db.selectFrom('service_tokens').select(COLUMNS).where('workspace_id', '=', workspaceId).where('id', '=', id).executeTakeFirst()
+  const r = await db
+    .selectFrom('service_tokens')
+    .select(COLUMNS)
+    .where('workspace_id', '=', workspaceId)
+    .where('id', '=', id)
+    .executeTakeFirst()
   if (!r) throw new NotFoundError('service token')
   if (r.revoked_at) return toView(r)
   await db.updateTable('service_tokens').set({ revoked_at: now.toISOString() }).where('id', '=', id).execute()
@@ -62,11 +95,29 @@ export async function revokeServiceToken(db: Executor, workspaceId: string, id: 
 }
 
 /** The principal of a live service token, or undefined (unknown, revoked, expired, or its workspace deleted). */
-export async function serviceTokenPrincipal(db: Executor, token: string, now: Date): Promise<{ principal: IntegrationPrincipal; workspace: Workspace; lastUsedAt: string | null } | undefined> {
-  const r = await db.selectFrom('service_tokens').innerJoin('workspaces', 'workspaces.id', 'service_tokens.workspace_id')
-    .select(['service_tokens.id', 'service_tokens.name', 'service_tokens.scopes', 'service_tokens.expires_at', 'service_tokens.revoked_at', 'service_tokens.last_used_at',
-      'workspaces.id as workspaceId', 'workspaces.slug', 'workspaces.name as workspaceName', 'workspaces.created_at as workspaceCreatedAt'])
-    .where('service_tokens.token_hash', '=', hashToken(token)).where('workspaces.deleted_at', 'is', null).executeTakeFirst()
+export async function serviceTokenPrincipal(
+  db: Executor,
+  token: string,
+  now: Date,
+): Promise<{ principal: IntegrationPrincipal; workspace: Workspace; lastUsedAt: string | null } | undefined> {
+  const r = await db
+    .selectFrom('service_tokens')
+    .innerJoin('workspaces', 'workspaces.id', 'service_tokens.workspace_id')
+    .select([
+      'service_tokens.id',
+      'service_tokens.name',
+      'service_tokens.scopes',
+      'service_tokens.expires_at',
+      'service_tokens.revoked_at',
+      'service_tokens.last_used_at',
+      'workspaces.id as workspaceId',
+      'workspaces.slug',
+      'workspaces.name as workspaceName',
+      'workspaces.created_at as workspaceCreatedAt',
+    ])
+    .where('service_tokens.token_hash', '=', hashToken(token))
+    .where('workspaces.deleted_at', 'is', null)
+    .executeTakeFirst()
   if (!r || r.revoked_at || (r.expires_at && Date.parse(r.expires_at) <= now.getTime())) return undefined
   return {
     principal: { type: 'service', id: r.id, name: r.name, tokenId: r.id, workspaceId: r.workspaceId, scopes: parseScopes(r.scopes) },

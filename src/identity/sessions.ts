@@ -37,7 +37,15 @@ export interface ResolvedSession {
 type Row = { id: string; method: string; created_at: string; last_seen_at: string; expires_at: string; ip: string; user_agent: string }
 
 function toInfo(r: Row): SessionInfo {
-  return { id: r.id, method: r.method as SessionInfo['method'], createdAt: r.created_at, lastSeenAt: r.last_seen_at, expiresAt: r.expires_at, ip: r.ip, userAgent: r.user_agent }
+  return {
+    id: r.id,
+    method: r.method as SessionInfo['method'],
+    createdAt: r.created_at,
+    lastSeenAt: r.last_seen_at,
+    expiresAt: r.expires_at,
+    ip: r.ip,
+    userAgent: r.user_agent,
+  }
 }
 
 /** The stored form of a session id. */
@@ -57,9 +65,16 @@ export async function createSession(
 ): Promise<{ cookieValue: string; info: SessionInfo }> {
   const cookieValue = randomBytes(32).toString('base64url')
   const row = {
-    id: randomUUID(), id_hash: hashSessionId(cookieValue), user_id: input.userId, method: input.method,
-    created_at: now.toISOString(), last_seen_at: now.toISOString(), expires_at: new Date(now.getTime() + timeouts.absoluteMs).toISOString(),
-    ip: input.ip.slice(0, 64), user_agent: input.userAgent.slice(0, 512), revoked_at: null,
+    id: randomUUID(),
+    id_hash: hashSessionId(cookieValue),
+    user_id: input.userId,
+    method: input.method,
+    created_at: now.toISOString(),
+    last_seen_at: now.toISOString(),
+    expires_at: new Date(now.getTime() + timeouts.absoluteMs).toISOString(),
+    ip: input.ip.slice(0, 64),
+    user_agent: input.userAgent.slice(0, 512),
+    revoked_at: null,
   }
   await db.insertInto('sessions').values(row).execute()
   return { cookieValue, info: toInfo(row) }
@@ -69,12 +84,30 @@ export async function createSession(
  * The live session behind a cookie value, or undefined for a malformed, unknown, revoked,
  * idle or expired one (all alike). Reads only; see `touchSession`.
  */
-export async function resolveSession(db: Executor, cookieValue: string, timeouts: SessionTimeouts, now = new Date()): Promise<ResolvedSession | undefined> {
+export async function resolveSession(
+  db: Executor,
+  cookieValue: string,
+  timeouts: SessionTimeouts,
+  now = new Date(),
+): Promise<ResolvedSession | undefined> {
   if (!ID_RE.test(cookieValue)) return undefined
-  const row = await db.selectFrom('sessions').innerJoin('users', 'users.id', 'sessions.user_id')
-    .select(['sessions.id', 'sessions.method', 'sessions.created_at', 'sessions.last_seen_at', 'sessions.expires_at', 'sessions.ip',
-      'sessions.user_agent', 'sessions.revoked_at', 'users.id as userId', 'users.email'])
-    .where('sessions.id_hash', '=', hashSessionId(cookieValue)).executeTakeFirst()
+  const row = await db
+    .selectFrom('sessions')
+    .innerJoin('users', 'users.id', 'sessions.user_id')
+    .select([
+      'sessions.id',
+      'sessions.method',
+      'sessions.created_at',
+      'sessions.last_seen_at',
+      'sessions.expires_at',
+      'sessions.ip',
+      'sessions.user_agent',
+      'sessions.revoked_at',
+      'users.id as userId',
+      'users.email',
+    ])
+    .where('sessions.id_hash', '=', hashSessionId(cookieValue))
+    .executeTakeFirst()
   if (!row || row.revoked_at) return undefined
   const t = now.getTime()
   if (Date.parse(row.expires_at) <= t || Date.parse(row.last_seen_at) + timeouts.idleMs <= t) return undefined
@@ -88,23 +121,38 @@ export async function resolveSession(db: Executor, cookieValue: string, timeouts
 export async function touchSession(db: Executor, session: SessionInfo, timeouts: SessionTimeouts, now = new Date()): Promise<boolean> {
   const every = Math.min(60_000, Math.floor(timeouts.idleMs / 8))
   if (now.getTime() - Date.parse(session.lastSeenAt) < every) return false
-  await db.updateTable('sessions').set({ last_seen_at: now.toISOString() }).where('id', '=', session.id).where('revoked_at', 'is', null).execute()
+  await db
+    .updateTable('sessions')
+    .set({ last_seen_at: now.toISOString() })
+    .where('id', '=', session.id)
+    .where('revoked_at', 'is', null)
+    .execute()
   return true
 }
 
 /** A person's live sessions, newest first. */
 export async function listSessions(db: Executor, userId: string, timeouts: SessionTimeouts, now = new Date()): Promise<SessionInfo[]> {
-  const rows = await db.selectFrom('sessions').select(['id', 'method', 'created_at', 'last_seen_at', 'expires_at', 'ip', 'user_agent'])
-    .where('user_id', '=', userId).where('revoked_at', 'is', null).where('expires_at', '>', now.toISOString())
+  const rows = await db
+    .selectFrom('sessions')
+    .select(['id', 'method', 'created_at', 'last_seen_at', 'expires_at', 'ip', 'user_agent'])
+    .where('user_id', '=', userId)
+    .where('revoked_at', 'is', null)
+    .where('expires_at', '>', now.toISOString())
     .where('last_seen_at', '>', new Date(now.getTime() - timeouts.idleMs).toISOString())
-    .orderBy('created_at', 'desc').execute()
+    .orderBy('created_at', 'desc')
+    .execute()
   return rows.map(toInfo)
 }
 
 /** Ends one of `userId`'s sessions; false when it is not theirs or already ended. */
 export async function revokeSession(db: Executor, userId: string, sessionId: string, now = new Date()): Promise<boolean> {
-  const r = await db.updateTable('sessions').set({ revoked_at: now.toISOString() })
-    .where('id', '=', sessionId).where('user_id', '=', userId).where('revoked_at', 'is', null).executeTakeFirst()
+  const r = await db
+    .updateTable('sessions')
+    .set({ revoked_at: now.toISOString() })
+    .where('id', '=', sessionId)
+    .where('user_id', '=', userId)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst()
   return Number(r.numUpdatedRows) > 0
 }
 

@@ -15,7 +15,14 @@ const CHECKSUM_LENGTH = 6
  * access token) and `mcs` (a machine identity's client secret, exchanged for `sat`s). `inv`
  * is an invitation. Each kind is accepted only where it belongs.
  */
-export const TOKEN_PREFIXES = { pat: 'coffer_pat_', svc: 'coffer_svc_', sat: 'coffer_sat_', mcs: 'coffer_mcs_', inv: 'coffer_inv_', cli: 'coffer_cli_' } as const
+export const TOKEN_PREFIXES = {
+  pat: 'coffer_pat_',
+  svc: 'coffer_svc_',
+  sat: 'coffer_sat_',
+  mcs: 'coffer_mcs_',
+  inv: 'coffer_inv_',
+  cli: 'coffer_cli_',
+} as const
 export type TokenKind = keyof typeof TOKEN_PREFIXES
 
 const TOKEN_RE = /^coffer_(pat|svc|sat|mcs|inv|cli)_([0-9A-Za-z]{32})_([0-9A-Za-z]{6})$/

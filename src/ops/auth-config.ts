@@ -61,12 +61,17 @@ function oidcConfig(env: ServerEnv): OidcConfig | null {
   const u = httpUrl('COFFER_OIDC_ISSUER', env.COFFER_OIDC_ISSUER)
   // @NOTE plain HTTP would let anyone on the path forge ID tokens; only a provider on this
   // machine (development, tests) may use it.
-  if (u.protocol === 'http:' && !isLoopback(u.hostname)) throw new ConfigError('COFFER_OIDC_ISSUER', 'must be https:// (http:// only for a provider on a loopback address)')
+  if (u.protocol === 'http:' && !isLoopback(u.hostname))
+    throw new ConfigError('COFFER_OIDC_ISSUER', 'must be https:// (http:// only for a provider on a loopback address)')
   const clientId = env.COFFER_OIDC_CLIENT_ID?.trim()
   if (!clientId) throw new ConfigError('COFFER_OIDC_CLIENT_ID', 'is required when COFFER_OIDC_ISSUER is set')
-  const allowedDomains = (env.COFFER_OIDC_ALLOWED_DOMAINS ?? '').split(',').map((d) => d.trim().toLowerCase()).filter((d) => d !== '')
+  const allowedDomains = (env.COFFER_OIDC_ALLOWED_DOMAINS ?? '')
+    .split(',')
+    .map((d) => d.trim().toLowerCase())
+    .filter((d) => d !== '')
   for (const d of allowedDomains) {
-    if (!/^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*$/.test(d)) throw new ConfigError('COFFER_OIDC_ALLOWED_DOMAINS', 'must be a comma-separated list of domain names (example.com,corp.example)')
+    if (!/^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*$/.test(d))
+      throw new ConfigError('COFFER_OIDC_ALLOWED_DOMAINS', 'must be a comma-separated list of domain names (example.com,corp.example)')
   }
   return { issuer: env.COFFER_OIDC_ISSUER.replace(/\/+$/, ''), clientId, allowedDomains, insecureLoopback: u.protocol === 'http:' }
 }
@@ -80,7 +85,8 @@ export function authConfig(env: ServerEnv, host: string, port: number): AuthConf
   let publicUrl: string
   if (env.COFFER_PUBLIC_URL !== undefined) {
     const u = httpUrl('COFFER_PUBLIC_URL', env.COFFER_PUBLIC_URL)
-    if (u.pathname !== '/' || u.search || u.hash) throw new ConfigError('COFFER_PUBLIC_URL', 'must be an origin such as https://coffer.example.com (no path)')
+    if (u.pathname !== '/' || u.search || u.hash)
+      throw new ConfigError('COFFER_PUBLIC_URL', 'must be an origin such as https://coffer.example.com (no path)')
     publicUrl = u.origin
   } else {
     const h = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') && !host.startsWith('[') ? `[${host}]` : host
@@ -90,9 +96,11 @@ export function authConfig(env: ServerEnv, host: string, port: number): AuthConf
   if (!(MODES as readonly string[]).includes(mode)) throw new ConfigError('COFFER_AUTH_MODE', `must be one of ${MODES.join(', ')}`)
   const oidc = oidcConfig(env)
   if (mode === 'oidc-only' && !oidc) throw new ConfigError('COFFER_OIDC_ISSUER', 'is required with COFFER_AUTH_MODE=oidc-only')
-  if (env.COFFER_SMTP_URL !== undefined && !/^smtps?:\/\/[^\s]+$/i.test(env.COFFER_SMTP_URL)) throw new ConfigError('COFFER_SMTP_URL', 'must be an smtp:// or smtps:// URL')
+  if (env.COFFER_SMTP_URL !== undefined && !/^smtps?:\/\/[^\s]+$/i.test(env.COFFER_SMTP_URL))
+    throw new ConfigError('COFFER_SMTP_URL', 'must be an smtp:// or smtps:// URL')
   const from = env.COFFER_MAIL_FROM ?? `Coffer <coffer@${new URL(publicUrl).hostname.replace(/^\[|\]$/g, '') || 'localhost'}>`
-  if (!/^[^\r\n]{3,256}$/.test(from) || !from.includes('@')) throw new ConfigError('COFFER_MAIL_FROM', 'must be an address such as "Coffer <coffer@example.com>"')
+  if (!/^[^\r\n]{3,256}$/.test(from) || !from.includes('@'))
+    throw new ConfigError('COFFER_MAIL_FROM', 'must be an address such as "Coffer <coffer@example.com>"')
   const idle = seconds('COFFER_SESSION_IDLE_TIMEOUT', env.COFFER_SESSION_IDLE_TIMEOUT, 1800, 60, 7 * 86_400)
   const absolute = seconds('COFFER_SESSION_ABSOLUTE_TIMEOUT', env.COFFER_SESSION_ABSOLUTE_TIMEOUT, 43_200, 300, 90 * 86_400)
   if (absolute < idle) throw new ConfigError('COFFER_SESSION_ABSOLUTE_TIMEOUT', 'must be at least COFFER_SESSION_IDLE_TIMEOUT')

@@ -131,7 +131,10 @@ function tlsConfig(env: ServerEnv, cwd: string): ServerConfig['tls'] {
   if (cert === undefined && key === undefined) return undefined
   if (cert === undefined) throw new ConfigError('COFFER_TLS_CERT', 'is required when COFFER_TLS_KEY is set (the certificate chain, PEM)')
   if (key === undefined) throw new ConfigError('COFFER_TLS_KEY', 'is required when COFFER_TLS_CERT is set (the private key, PEM)')
-  for (const [setting, p] of [['COFFER_TLS_CERT', cert], ['COFFER_TLS_KEY', key]] as const) {
+  for (const [setting, p] of [
+    ['COFFER_TLS_CERT', cert],
+    ['COFFER_TLS_KEY', key],
+  ] as const) {
     if (p.includes('\0')) throw new ConfigError(setting, 'must be a path')
   }
   return { certPath: isAbsolute(cert) ? cert : resolve(cwd, cert), keyPath: isAbsolute(key) ? key : resolve(cwd, key) }
@@ -142,10 +145,19 @@ function keyProviderConfig(env: ServerEnv, dataDir: string): KeyProviderConfig {
   if (provider === 'local') return { provider: 'local', keyFileDir: dataDir }
   if (provider === 'aws-kms') return awsKmsConfig(env)
   if (provider !== 'pkcs11') throw new ConfigError('COFFER_KEY_PROVIDER', 'must be local, pkcs11 or aws-kms')
-  if (!env.COFFER_PKCS11_MODULE) throw new ConfigError('COFFER_PKCS11_MODULE', 'is required with COFFER_KEY_PROVIDER=pkcs11 (the PKCS#11 library, e.g. /usr/lib/softhsm/libsofthsm2.so)')
+  if (!env.COFFER_PKCS11_MODULE)
+    throw new ConfigError(
+      'COFFER_PKCS11_MODULE',
+      'is required with COFFER_KEY_PROVIDER=pkcs11 (the PKCS#11 library, e.g. /usr/lib/softhsm/libsofthsm2.so)',
+    )
   if (!env.COFFER_PKCS11_TOKEN_LABEL) throw new ConfigError('COFFER_PKCS11_TOKEN_LABEL', 'is required with COFFER_KEY_PROVIDER=pkcs11')
   if (!env.COFFER_PKCS11_PIN) throw new ConfigError('COFFER_PKCS11_PIN', 'is required with COFFER_KEY_PROVIDER=pkcs11')
-  return { provider: 'pkcs11', module: env.COFFER_PKCS11_MODULE, tokenLabel: env.COFFER_PKCS11_TOKEN_LABEL, keyLabel: env.COFFER_PKCS11_KEY_LABEL ?? 'coffer-root' }
+  return {
+    provider: 'pkcs11',
+    module: env.COFFER_PKCS11_MODULE,
+    tokenLabel: env.COFFER_PKCS11_TOKEN_LABEL,
+    keyLabel: env.COFFER_PKCS11_KEY_LABEL ?? 'coffer-root',
+  }
 }
 
 function awsKmsConfig(env: ServerEnv): KeyProviderConfig {
@@ -162,7 +174,8 @@ function awsKmsConfig(env: ServerEnv): KeyProviderConfig {
   } catch {
     throw new ConfigError('COFFER_AWS_KMS_ENDPOINT', 'is not a valid URL')
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError('COFFER_AWS_KMS_ENDPOINT', 'must be an http:// or https:// URL')
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    throw new ConfigError('COFFER_AWS_KMS_ENDPOINT', 'must be an http:// or https:// URL')
   return { provider: 'aws-kms', keyId, region, endpoint }
 }
 
@@ -198,7 +211,11 @@ export function buildConfig(env: ServerEnv, overrides: ConfigOverrides = {}, cwd
       } catch {
         u = undefined
       }
-      if (!u || !/^postgres(ql)?:$/i.test(u.protocol)) throw new ConfigError('COFFER_MIGRATION_DATABASE_URL', 'must be a postgres:// URL (the schema owner; DATABASE_URL is the application role)')
+      if (!u || !/^postgres(ql)?:$/i.test(u.protocol))
+        throw new ConfigError(
+          'COFFER_MIGRATION_DATABASE_URL',
+          'must be a postgres:// URL (the schema owner; DATABASE_URL is the application role)',
+        )
     }
     database = { engine: 'postgres', url: dbUrl, ...(migrationUrl === undefined ? {} : { migrationUrl }) }
   } else if (/^(sqlite|file):/i.test(dbUrl)) {

@@ -22,10 +22,13 @@ export function startJobs(jobs: Job[], log: FastifyBaseLogger): () => Promise<vo
     const t = setInterval(() => {
       if (busy) return
       busy = true
-      const p = job.run().catch((err: unknown) => log.error({ job: job.name, err: { message: (err as Error).message } }, 'job failed')).finally(() => {
-        busy = false
-        running.delete(p)
-      })
+      const p = job
+        .run()
+        .catch((err: unknown) => log.error({ job: job.name, err: { message: (err as Error).message } }, 'job failed'))
+        .finally(() => {
+          busy = false
+          running.delete(p)
+        })
       running.add(p)
     }, job.intervalMs)
     t.unref()
@@ -40,7 +43,9 @@ export function startJobs(jobs: Job[], log: FastifyBaseLogger): () => Promise<vo
 async function workspaces(ctx: AppContext): Promise<string[]> {
   // Deleted workspaces are closed (their final tree head is signed in the deletion receipt)
   // and their rows go away in the purge.
-  const rows = await readInScope(ctx.store, SYSTEM_SCOPE, (db) => db.selectFrom('workspaces').select('id').where('deleted_at', 'is', null).execute())
+  const rows = await readInScope(ctx.store, SYSTEM_SCOPE, (db) =>
+    db.selectFrom('workspaces').select('id').where('deleted_at', 'is', null).execute(),
+  )
   return rows.map((r) => r.id)
 }
 
@@ -51,8 +56,10 @@ export function checkpointJob(ctx: AppContext, metrics: Metrics, intervalMs: num
     intervalMs,
     async run() {
       for (const ws of await workspaces(ctx)) {
-        const { before, after } = await writeInScope(ctx.store, ctx.store.db, ws, async (tx) =>
-          ({ before: await ctx.auditTree.latest(tx, ws), after: await ctx.auditTree.issue(tx, ws) }))
+        const { before, after } = await writeInScope(ctx.store, ctx.store.db, ws, async (tx) => ({
+          before: await ctx.auditTree.latest(tx, ws),
+          after: await ctx.auditTree.issue(tx, ws),
+        }))
         if (after.treeSize !== before?.treeSize) metrics.checkpointsIssued.inc()
       }
     },
@@ -77,7 +84,10 @@ export function auditVerifyJob(ctx: AppContext, metrics: Metrics, log: FastifyBa
         metrics.auditIntegrityWorkspaceOk.set(r.ok ? 1 : 0, { workspace: ws })
         if (!r.ok) {
           allOk = false
-          log.error({ workspace: ws, seq: r.firstBad?.seq, entry: r.firstBad?.id, reason: r.firstBad?.reason }, 'AUDIT LOG INTEGRITY BROKEN')
+          log.error(
+            { workspace: ws, seq: r.firstBad?.seq, entry: r.firstBad?.id, reason: r.firstBad?.reason },
+            'AUDIT LOG INTEGRITY BROKEN',
+          )
         }
       }
       metrics.auditIntegrityOk.set(allOk ? 1 : 0)
@@ -109,7 +119,10 @@ export function keyRotationJob(ctx: AppContext, metrics: Metrics, log: FastifyBa
         }, d.workspaceId)
         if (rotated) {
           metrics.keysRotated.inc(1, { reason: d.reason })
-          log.info({ workspace: d.workspaceId, environment: d.environmentId, version: rotated.key.version, reason: d.reason }, 'data key rotated')
+          log.info(
+            { workspace: d.workspaceId, environment: d.environmentId, version: rotated.key.version, reason: d.reason },
+            'data key rotated',
+          )
         }
       }
       ctx.resealer.kick()

@@ -24,9 +24,17 @@ export function breakGlassExpiryJob(ctx: AppContext, intervalMs = BREAK_GLASS_EX
         await ctx.committer.run(async (tx) => {
           await ctx.audit.lock(tx, g.workspaceId)
           if (!(await claimExpiryRecord(tx, g.id))) return
-          await ctx.audit.append(tx, g.workspaceId, { type: 'system', id: 'breakglass-expiry', ip: '', userAgent: 'coffer' }, `job:${g.id}`, {
-            action: 'breakglass.expired', target: { type: 'breakglass_grant', id: g.id }, details: { requester: g.requesterId, expiresAt: g.expiresAt },
-          })
+          await ctx.audit.append(
+            tx,
+            g.workspaceId,
+            { type: 'system', id: 'breakglass-expiry', ip: '', userAgent: 'coffer' },
+            `job:${g.id}`,
+            {
+              action: 'breakglass.expired',
+              target: { type: 'breakglass_grant', id: g.id },
+              details: { requester: g.requesterId, expiresAt: g.expiresAt },
+            },
+          )
         }, g.workspaceId)
       }
     },

@@ -47,7 +47,8 @@ export function redactUrl(url: string, depth = 0): string {
     if (eq < 0) return part
     const key = safeDecode(part.slice(0, eq))
     if (SECRET_PARAMS.has(key)) return `${part.slice(0, eq)}=[redacted]`
-    if (NESTED_URL_PARAMS.has(key)) return `${part.slice(0, eq)}=${encodeURIComponent(redactUrl(safeDecode(part.slice(eq + 1)), depth + 1))}`
+    if (NESTED_URL_PARAMS.has(key))
+      return `${part.slice(0, eq)}=${encodeURIComponent(redactUrl(safeDecode(part.slice(eq + 1)), depth + 1))}`
     return part
   })
   return scrub(`${url.slice(0, q)}?${parts.join('&')}`)
@@ -66,7 +67,14 @@ function safeDecode(s: string): string {
  * `redactUrl`: a request line is logged before any route runs, so a link's token would
  * otherwise reach the log with it.
  */
-export function requestLogView(req: { method: string; url: string; host?: string; ip?: string; headers?: Record<string, unknown>; socket?: { remotePort?: number } | null }): Record<string, unknown> {
+export function requestLogView(req: {
+  method: string
+  url: string
+  host?: string
+  ip?: string
+  headers?: Record<string, unknown>
+  socket?: { remotePort?: number } | null
+}): Record<string, unknown> {
   return {
     method: req.method,
     url: redactUrl(req.url),

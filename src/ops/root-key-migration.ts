@@ -36,7 +36,9 @@ const WRAPPED_META: ReadonlyArray<{ key: string; aad: Buffer }> = [
  */
 export async function migrateRootKey(
   deps: { store: Store; committer: GroupCommitter; audit: AuditLog },
-  from: KeyProvider, to: KeyProvider, opts: { batch?: number; onProgress?: (done: number) => void } = {},
+  from: KeyProvider,
+  to: KeyProvider,
+  opts: { batch?: number; onProgress?: (done: number) => void } = {},
 ): Promise<RootKeyMigrationResult> {
   const db = deps.store.db
   // Every workspace's rows: system reads (row-level security on PostgreSQL).
@@ -67,8 +69,15 @@ export async function migrateRootKey(
   const batch = opts.batch ?? 500
   let dataKeys = 0
   for (;;) {
-    const rows = await read((r) => r.selectFrom('data_keys').select(['id', 'version', 'workspace_id', 'project_id', 'environment_id', 'wrapped'])
-      .where('root_key_id', '!=', to.keyId).where('state', '!=', 'shredded').limit(batch).execute())
+    const rows = await read((r) =>
+      r
+        .selectFrom('data_keys')
+        .select(['id', 'version', 'workspace_id', 'project_id', 'environment_id', 'wrapped'])
+        .where('root_key_id', '!=', to.keyId)
+        .where('state', '!=', 'shredded')
+        .limit(batch)
+        .execute(),
+    )
     if (rows.length === 0) break
     const rewrapped: Array<{ id: string; version: number; wrapped: Buffer }> = []
     for (const r of rows) {
@@ -82,7 +91,12 @@ export async function migrateRootKey(
     }
     await deps.committer.run(async (tx) => {
       for (const r of rewrapped) {
-        await tx.updateTable('data_keys').set({ wrapped: r.wrapped, root_key_id: to.keyId }).where('id', '=', r.id).where('version', '=', r.version).execute()
+        await tx
+          .updateTable('data_keys')
+          .set({ wrapped: r.wrapped, root_key_id: to.keyId })
+          .where('id', '=', r.id)
+          .where('version', '=', r.version)
+          .execute()
       }
     })
     dataKeys += rows.length
@@ -96,7 +110,9 @@ export async function migrateRootKey(
     const key = await from.unwrap(Buffer.from(w.fingerprint_key), fingerprintAad(w.id))
     const wrapped = await to.wrap(key, fingerprintAad(w.id))
     key.fill(0)
-    await deps.committer.run((tx) => tx.updateTable('workspaces').set({ fingerprint_key: wrapped, root_key_id: to.keyId }).where('id', '=', w.id).execute())
+    await deps.committer.run((tx) =>
+      tx.updateTable('workspaces').set({ fingerprint_key: wrapped, root_key_id: to.keyId }).where('id', '=', w.id).execute(),
+    )
     workspaces++
   }
 
@@ -132,7 +148,7 @@ export async function migrateRootKey(
 
 async function opens(p: KeyProvider, wrapped: Buffer, aad: Buffer): Promise<boolean> {
   try {
-    (await p.unwrap(wrapped, aad)).fill(0)
+    ;(await p.unwrap(wrapped, aad)).fill(0)
     return true
   } catch (err) {
     if (err instanceof DecryptionError) return false

@@ -46,7 +46,8 @@ export function buildSecrets(env: ServerEnv): ServerSecrets {
   const more = { smtpUrl: env.COFFER_SMTP_URL, oidcClientSecret: env.COFFER_OIDC_CLIENT_SECRET }
   if (raw === undefined) return new ServerSecrets(undefined, env.COFFER_PKCS11_PIN, more)
   const s = raw.trim()
-  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(s)) throw new ConfigError('COFFER_ROOT_KEY', 'must be base64 of 32 random bytes (e.g. openssl rand -base64 32)')
+  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(s))
+    throw new ConfigError('COFFER_ROOT_KEY', 'must be base64 of 32 random bytes (e.g. openssl rand -base64 32)')
   const key = Buffer.from(s.replaceAll('-', '+').replaceAll('_', '/'), 'base64')
   if (key.length !== 32) throw new ConfigError('COFFER_ROOT_KEY', `must decode to 32 bytes, not ${key.length}`)
   return new ServerSecrets(key, env.COFFER_PKCS11_PIN, more)

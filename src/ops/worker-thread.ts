@@ -14,7 +14,10 @@ export function startWorkerThread(name: string, base: string, workerData?: unkno
     const url = new URL(rel, base)
     if (!existsSync(fileURLToPath(url))) continue
     return url.pathname.endsWith('.ts')
-      ? new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(url.href)}) })`, { eval: true, workerData })
+      ? new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(url.href)}) })`, {
+          eval: true,
+          workerData,
+        })
       : new Worker(url, { workerData })
   }
   throw new Error(`${name} not found beside the code`)

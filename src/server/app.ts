@@ -2,8 +2,14 @@ import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { AppContext } from '../context.js'
 import {
-  CofferError, InternalError, MalformedBodyError, NotReadyError, PayloadTooLargeError, RouteNotFoundError,
-  UnsupportedMediaTypeError, ValidationError,
+  CofferError,
+  InternalError,
+  MalformedBodyError,
+  NotReadyError,
+  PayloadTooLargeError,
+  RouteNotFoundError,
+  UnsupportedMediaTypeError,
+  ValidationError,
 } from '../errors.js'
 import { auditVerifyJob, checkpointJob, keyRotationJob, startJobs } from '../ops/jobs.js'
 import { breakGlassExpiryJob, purgeJob } from '../ops/lifecycle-jobs.js'
@@ -38,7 +44,19 @@ import { secretRoutes } from './routes/secret-routes.js'
 import { workspaceDeletionRoutes } from './routes/workspace-deletion-routes.js'
 
 /** Every /v1 route of the API, in documentation order. */
-export const API_ROUTES: AnyRoute[] = [...identityRoutes, ...projectRoutes, ...memberRoutes, ...invitationRoutes, ...integrationRoutes, ...secretRoutes, ...keyRoutes, ...auditRoutes, ...authLinkRoutes, ...breakGlassRoutes, ...workspaceDeletionRoutes]
+export const API_ROUTES: AnyRoute[] = [
+  ...identityRoutes,
+  ...projectRoutes,
+  ...memberRoutes,
+  ...invitationRoutes,
+  ...integrationRoutes,
+  ...secretRoutes,
+  ...keyRoutes,
+  ...auditRoutes,
+  ...authLinkRoutes,
+  ...breakGlassRoutes,
+  ...workspaceDeletionRoutes,
+]
 
 /** Every route outside /v1/workspaces/:workspace (sign-in, account, CLI login), behind the account pipeline. */
 export const AUTH_ROUTES: AnyAuthRoute[] = [...authRoutes, ...accountRoutes, ...cliLoginRoutes, ...invitationFormRoutes]
@@ -62,7 +80,8 @@ function toCofferError(err: FastifyError | Error): CofferError {
       return new MalformedBodyError()
   }
   if (err instanceof SyntaxError && (err as FastifyError).statusCode === 400) return new MalformedBodyError()
-  if ((err as FastifyError).statusCode === 400 && typeof code === 'string' && code.startsWith('FST_ERR')) return new ValidationError('The request is malformed.')
+  if ((err as FastifyError).statusCode === 400 && typeof code === 'string' && code.startsWith('FST_ERR'))
+    return new ValidationError('The request is malformed.')
   return new InternalError()
 }
 
@@ -70,17 +89,25 @@ function toCofferError(err: FastifyError | Error): CofferError {
  * Builds the HTTP server on a context: security headers on every response, one error
  * envelope, the /v1 API behind the request pipeline, health, readiness and the API document.
  */
-export async function buildApp(ctx: AppContext, options: { logger?: FastifyServerOptions['logger']; tls?: TlsOptions } = {}): Promise<FastifyInstance> {
+export async function buildApp(
+  ctx: AppContext,
+  options: { logger?: FastifyServerOptions['logger']; tls?: TlsOptions } = {},
+): Promise<FastifyInstance> {
   // With COFFER_TLS_CERT/KEY the server speaks HTTPS only, TLS 1.2 and later.
   const https = options.tls ?? loadTls(ctx.config.tls)
   const app = Fastify({
     ...(https ? { https: { ...https } } : {}),
     // @NOTE a caller's logger options (tests pass a level and a stream) keep the redaction
     // and the request serializer that takes link tokens out of logged URLs.
-    logger: options.logger === false ? false : {
-      level: ctx.config.logLevel, redact: { paths: redactPaths, censor: '[redacted]' }, serializers: { req: requestLogView },
-      ...(typeof options.logger === 'object' ? options.logger : {}),
-    },
+    logger:
+      options.logger === false
+        ? false
+        : {
+            level: ctx.config.logLevel,
+            redact: { paths: redactPaths, censor: '[redacted]' },
+            serializers: { req: requestLogView },
+            ...(typeof options.logger === 'object' ? options.logger : {}),
+          },
     bodyLimit: ctx.config.bodyLimit,
     genReqId: () => randomUUID(),
     requestIdHeader: false,
@@ -114,7 +141,11 @@ export async function buildApp(ctx: AppContext, options: { logger?: FastifyServe
   app.setErrorHandler((thrown, req, reply) => {
     const err = thrown instanceof Error ? thrown : new Error(String(thrown))
     const e = toCofferError(err)
-    if (e.status >= 500) req.log.error({ err: { type: err.name, code: (err as FastifyError).code, message: scrub(err.message), stack: scrub(err.stack ?? '') } }, 'request failed')
+    if (e.status >= 500)
+      req.log.error(
+        { err: { type: err.name, code: (err as FastifyError).code, message: scrub(err.message), stack: scrub(err.stack ?? '') } },
+        'request failed',
+      )
     const body: { error: Record<string, unknown> } = { error: { code: e.code, message: e.message, requestId: req.id } }
     if (e instanceof ValidationError && e.issues.length) body.error.issues = e.issues
     void reply.code(e.status).type('application/json; charset=utf-8').send(body)
@@ -134,11 +165,17 @@ export async function buildApp(ctx: AppContext, options: { logger?: FastifyServe
     return { status: 'ready' }
   })
   // Anyone may fetch the key that signs audit checkpoints: verifying needs no account.
-  app.get('/v1/audit/public-key', publicRoute, async () => ({ publicKey: ctx.auditTree.verifierKey, algorithm: 'Ed25519', format: 'C2SP signed-note verifier key' }))
+  app.get('/v1/audit/public-key', publicRoute, async () => ({
+    publicKey: ctx.auditTree.verifierKey,
+    algorithm: 'Ed25519',
+    format: 'C2SP signed-note verifier key',
+  }))
   const doc = openApiDocument([...API_ROUTES, ...AUTH_ROUTES], VERSION)
   app.get('/v1/openapi.json', publicRoute, async () => doc)
   const page = docsPage(doc as never, API_ROUTES)
-  app.get('/docs', publicRoute, async (_req, reply) => reply.type('text/html; charset=utf-8').header('content-security-policy', DOCS_CSP).send(page))
+  app.get('/docs', publicRoute, async (_req, reply) =>
+    reply.type('text/html; charset=utf-8').header('content-security-policy', DOCS_CSP).send(page),
+  )
   app.get('/docs/style.css', publicRoute, async (_req, reply) => reply.type('text/css; charset=utf-8').send(DOCS_CSS))
 
   for (const r of API_ROUTES) registerRoute(app, ctx, r)
@@ -152,24 +189,29 @@ export async function buildApp(ctx: AppContext, options: { logger?: FastifyServe
   registerCliLoginPages(app, ctx)
   ctx.resealer.observe({
     progress: (j) => metrics.resealedVersions.inc(j.resealed),
-    finished: (j) => app.log.info({ job: j.id, destroyedVersions: j.destroyedVersions }, 'reseal finished; old data-key versions destroyed'),
+    finished: (j) =>
+      app.log.info({ job: j.id, destroyedVersions: j.destroyedVersions }, 'reseal finished; old data-key versions destroyed'),
     error: (err, job) => {
       metrics.resealFailures.inc()
       app.log.error({ job, err: { message: scrub((err as Error).message ?? String(err)) } }, 'reseal stopped')
     },
   })
   app.get('/metrics', publicRoute, async (_req, reply) =>
-    reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render(ctx.committer.stats)))
+    reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render(ctx.committer.stats)),
+  )
 
   let stopJobs: (() => Promise<void>) | undefined
   app.addHook('onReady', async () => {
-    stopJobs = startJobs([
-      checkpointJob(ctx, metrics, ctx.config.audit.checkpointIntervalMs),
-      auditVerifyJob(ctx, metrics, app.log, ctx.config.audit.verifyIntervalMs),
-      keyRotationJob(ctx, metrics, app.log),
-      breakGlassExpiryJob(ctx),
-      purgeJob(ctx, app.log),
-    ], app.log)
+    stopJobs = startJobs(
+      [
+        checkpointJob(ctx, metrics, ctx.config.audit.checkpointIntervalMs),
+        auditVerifyJob(ctx, metrics, app.log, ctx.config.audit.verifyIntervalMs),
+        keyRotationJob(ctx, metrics, app.log),
+        breakGlassExpiryJob(ctx),
+        purgeJob(ctx, app.log),
+      ],
+      app.log,
+    )
     ctx.resealer.start(ctx.config.keys.checkIntervalMs)
     ready = true
   })

@@ -6,7 +6,13 @@ import { decide, type UserPrincipal } from '../access/policy.js'
 import type { AuditActor, AuditEvent } from '../audit/audit-log.js'
 import type { AppContext } from '../context.js'
 import {
-  AuditUnavailableError, AuthMethodDisabledError, CofferError, CsrfError, ForbiddenError, InternalError, UnauthenticatedError,
+  AuditUnavailableError,
+  AuthMethodDisabledError,
+  CofferError,
+  CsrfError,
+  ForbiddenError,
+  InternalError,
+  UnauthenticatedError,
   UnsupportedMediaTypeError,
 } from '../errors.js'
 import { workspacesOf } from '../identity/accounts.js'
@@ -40,11 +46,20 @@ function eventsOf(audit: AuditEvent | AuditEvent[] | null): AuditEvent[] {
 }
 
 function isForm(req: FastifyRequest): boolean {
-  return String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase() === FORM_TYPE
+  return (
+    String(req.headers['content-type'] ?? '')
+      .split(';')[0]!
+      .trim()
+      .toLowerCase() === FORM_TYPE
+  )
 }
 
 /** The signed-in person of an account route: Bearer token (a person's, not an integration's) or session cookie + CSRF. */
-async function authenticatePerson(ctx: AppContext, req: FastifyRequest, formToken: unknown): Promise<{ person: Person; cookieValue?: string }> {
+async function authenticatePerson(
+  ctx: AppContext,
+  req: FastifyRequest,
+  formToken: unknown,
+): Promise<{ person: Person; cookieValue?: string }> {
   if (req.headers.authorization !== undefined) {
     const { principal } = await readInScope(ctx.store, SYSTEM_SCOPE, (db) => authenticate(db, bearer(req), ctx.clock(), req.ip))
     if (principal.type !== 'user') throw new ForbiddenError('An integration token cannot act as a person.')
@@ -53,7 +68,10 @@ async function authenticatePerson(ctx: AppContext, req: FastifyRequest, formToke
   const s = await currentSession(ctx, req)
   if (!s) throw new UnauthenticatedError('Sign in first.')
   checkCsrf(ctx, req, s.cookieValue, formToken)
-  return { person: { userId: s.user.id, email: s.user.email, sessionId: s.session.id, csrfToken: csrfTokenFor(s.cookieValue) }, cookieValue: s.cookieValue }
+  return {
+    person: { userId: s.user.id, email: s.user.email, sessionId: s.session.id, csrfToken: csrfTokenFor(s.cookieValue) },
+    cookieValue: s.cookieValue,
+  }
 }
 
 /** The policy's view of a person outside any workspace (only `person` rules can allow it). */
@@ -61,7 +79,14 @@ function personPrincipal(p: Person): UserPrincipal {
   return { type: 'user', userId: p.userId, email: p.email, tokenId: p.sessionId ?? p.tokenId ?? '', workspaceId: '', role: 'member' }
 }
 
-async function appendToWorkspaces(ctx: AppContext, tx: Executor, workspaces: string[], actor: AuditActor, requestId: string, events: AuditEvent[]): Promise<void> {
+async function appendToWorkspaces(
+  ctx: AppContext,
+  tx: Executor,
+  workspaces: string[],
+  actor: AuditActor,
+  requestId: string,
+  events: AuditEvent[],
+): Promise<void> {
   for (const ws of workspaces) {
     for (const e of events) {
       try {
@@ -110,7 +135,13 @@ class FailureCommitCost {
 }
 
 /** Registers one account or public route behind the account pipeline. */
-function registerAuthRoute(app: FastifyInstance, ctx: AppContext, route: AnyAuthRoute, metrics: Metrics, failureCommit: FailureCommitCost): void {
+function registerAuthRoute(
+  app: FastifyInstance,
+  ctx: AppContext,
+  route: AnyAuthRoute,
+  metrics: Metrics,
+  failureCommit: FailureCommitCost,
+): void {
   app.route({
     method: route.method,
     url: route.url,
@@ -124,8 +155,12 @@ function registerAuthRoute(app: FastifyInstance, ctx: AppContext, route: AnyAuth
         // A page's form gets its answer as a redirect back to a page that explains the code;
         // a refused forgery gets the plain error.
         if (!(form || route.method === 'GET') || !route.form || !(err instanceof CofferError) || err instanceof CsrfError) throw err
-        const back = typeof route.form.failure === 'function' ? route.form.failure((req.body ?? {}) as Record<string, unknown>) : route.form.failure
-        return reply.code(303).header('location', `${back}${back.includes('?') ? '&' : '?'}error=${encodeURIComponent(err.code)}`).send()
+        const back =
+          typeof route.form.failure === 'function' ? route.form.failure((req.body ?? {}) as Record<string, unknown>) : route.form.failure
+        return reply
+          .code(303)
+          .header('location', `${back}${back.includes('?') ? '&' : '?'}error=${encodeURIComponent(err.code)}`)
+          .send()
       }
     },
   })
@@ -160,8 +195,11 @@ function registerAuthRoute(app: FastifyInstance, ctx: AppContext, route: AnyAuth
     // Account routes know their person's workspaces up front (a deletion removes the memberships).
     // A route about one workspace (auditWorkspace) records there only.
     const userId = person?.userId
-    const known = route.auditWorkspace ? [route.auditWorkspace(prepared)]
-      : userId ? await readInScope(ctx.store, SYSTEM_SCOPE, (db) => workspacesOf(db, userId)) : undefined
+    const known = route.auditWorkspace
+      ? [route.auditWorkspace(prepared)]
+      : userId
+        ? await readInScope(ctx.store, SYSTEM_SCOPE, (db) => workspacesOf(db, userId))
+        : undefined
     const actorFor = (r: AuthHandlerResult<unknown>): AuditActor => {
       const id = person?.userId ?? r.auditUser ?? ''
       return { type: r.anonymous ? 'anonymous' : 'user', id, ip: client.ip, userAgent: client.userAgent }
@@ -203,21 +241,35 @@ function registerAuthRoute(app: FastifyInstance, ctx: AppContext, route: AnyAuth
 
     if (result.unattributed) {
       metrics.authFailuresUnattributed.inc(1, { event: result.unattributed.event, reason: result.unattributed.reason })
-      req.log.warn({ auth: { event: result.unattributed.event, reason: result.unattributed.reason, ip: client.ip } }, 'authentication failure for no known account')
+      req.log.warn(
+        { auth: { event: result.unattributed.event, reason: result.unattributed.reason, ip: client.ip } },
+        'authentication failure for no known account',
+      )
     }
     if (result.afterCommit) {
       // Not awaited: mail goes out in the background, so an answer takes as long whether or not a mail is sent.
-      void result.afterCommit(req.log).catch((err: unknown) => req.log.warn({ err: { message: (err as Error).message } }, 'after-commit step failed'))
+      void result
+        .afterCommit(req.log)
+        .catch((err: unknown) => req.log.warn({ err: { message: (err as Error).message } }, 'after-commit step failed'))
     }
     if (result.fail) throw result.fail
     if (result.session && 'set' in result.session) setSessionCookie(ctx, req, reply, result.session.set)
     if (result.session && 'clear' in result.session) clearSessionCookie(ctx, req, reply)
     for (const c of result.cookies ?? []) {
-      const opts = { httpOnly: true, sameSite: 'lax' as const, path: c.path, secure: ctx.config.auth.publicUrl.startsWith('https:') || req.protocol === 'https' }
+      const opts = {
+        httpOnly: true,
+        sameSite: 'lax' as const,
+        path: c.path,
+        secure: ctx.config.auth.publicUrl.startsWith('https:') || req.protocol === 'https',
+      }
       if (c.value === null) void reply.clearCookie(c.name, opts)
       else void reply.setCookie(c.name, c.value, { ...opts, ...(c.maxAge ? { maxAge: c.maxAge } : {}) })
     }
-    if (result.redirect) return reply.code(route.method === 'GET' ? 302 : 303).header('location', result.redirect).send()
+    if (result.redirect)
+      return reply
+        .code(route.method === 'GET' ? 302 : 303)
+        .header('location', result.redirect)
+        .send()
     if (form && route.form) {
       const to = typeof route.form.success === 'function' ? route.form.success(result.body, body) : route.form.success
       return reply.code(303).header('location', to).send()
@@ -235,7 +287,10 @@ function registerAuthRoute(app: FastifyInstance, ctx: AppContext, route: AnyAuth
 export async function registerAuthRoutes(app: FastifyInstance, ctx: AppContext, routes: AnyAuthRoute[], metrics: Metrics): Promise<void> {
   await app.register(fastifyCookie)
   app.addHook('onReady', async () => {
-    if (!ctx.mailer.enabled) app.log.info('mail is disabled (COFFER_SMTP_URL is not set): Owners and Admins issue verification and reset links through POST /v1/workspaces/:workspace/auth-links')
+    if (!ctx.mailer.enabled)
+      app.log.info(
+        'mail is disabled (COFFER_SMTP_URL is not set): Owners and Admins issue verification and reset links through POST /v1/workspaces/:workspace/auth-links',
+      )
   })
   await app.register(async (scope) => {
     scope.addContentTypeParser(FORM_TYPE, { parseAs: 'string' }, (_req, body, done) => {

@@ -5,12 +5,33 @@ function esc(s: string): string {
 }
 
 /** A readable, self-contained API reference page (no scripts, no external assets). */
-export function docsPage(doc: { paths: Record<string, Record<string, { summary: string; tags: string[]; parameters: Array<{ name: string; in: string; required: boolean }>; requestBody?: { content: { 'application/json': { schema: unknown } } }; 'x-coffer-action': string }>> }, routes: AnyRoute[]): string {
+export function docsPage(
+  doc: {
+    paths: Record<
+      string,
+      Record<
+        string,
+        {
+          summary: string
+          tags: string[]
+          parameters: Array<{ name: string; in: string; required: boolean }>
+          requestBody?: { content: { 'application/json': { schema: unknown } } }
+          'x-coffer-action': string
+        }
+      >
+    >
+  },
+  routes: AnyRoute[],
+): string {
   const byTag = new Map<string, string[]>()
   for (const [path, ops] of Object.entries(doc.paths)) {
     for (const [method, op] of Object.entries(ops)) {
-      const params = op.parameters.map((p) => `<code>${esc(p.name)}</code> <small>${esc(p.in)}${p.required ? ', required' : ''}</small>`).join(', ')
-      const body = op.requestBody ? `<details><summary>Body</summary><pre>${esc(JSON.stringify(op.requestBody.content['application/json'].schema, null, 2))}</pre></details>` : ''
+      const params = op.parameters
+        .map((p) => `<code>${esc(p.name)}</code> <small>${esc(p.in)}${p.required ? ', required' : ''}</small>`)
+        .join(', ')
+      const body = op.requestBody
+        ? `<details><summary>Body</summary><pre>${esc(JSON.stringify(op.requestBody.content['application/json'].schema, null, 2))}</pre></details>`
+        : ''
       const html = `<section><h3><span class="m ${esc(method)}">${esc(method.toUpperCase())}</span> <code>${esc(path)}</code></h3><p>${esc(op.summary)}</p><p><small>Policy action: <code>${esc(op['x-coffer-action'])}</code></small></p>${params ? `<p>Parameters: ${params}</p>` : ''}${body}</section>`
       const tag = op.tags[0] ?? 'other'
       byTag.set(tag, [...(byTag.get(tag) ?? []), html])

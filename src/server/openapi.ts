@@ -5,7 +5,10 @@ import { errorEnvelope } from './schemas.js'
 type JsonSchema = Record<string, unknown>
 
 /** What the document needs of a route: workspace routes and account/public routes alike. */
-export type DocumentedRoute = Pick<AnyRoute, 'method' | 'url' | 'summary' | 'tag' | 'action' | 'params' | 'query' | 'body' | 'response' | 'status'> & {
+export type DocumentedRoute = Pick<
+  AnyRoute,
+  'method' | 'url' | 'summary' | 'tag' | 'action' | 'params' | 'query' | 'body' | 'response' | 'status'
+> & {
   /** `public`: no credential; `account`: a person's token or session cookie; absent: a workspace route. */
   scope?: 'public' | 'account'
 }
@@ -18,7 +21,10 @@ function schemaOf(s: z.ZodType, io: 'input' | 'output'): JsonSchema {
 
 function parametersOf(route: DocumentedRoute): unknown[] {
   const out: unknown[] = []
-  for (const [where, schema] of [['path', route.params], ['query', route.query]] as const) {
+  for (const [where, schema] of [
+    ['path', route.params],
+    ['query', route.query],
+  ] as const) {
     if (!schema) continue
     const j = schemaOf(schema, 'input') as { properties?: Record<string, JsonSchema>; required?: string[] }
     for (const [name, prop] of Object.entries(j.properties ?? {})) {
@@ -36,7 +42,11 @@ export function openApiDocument(routes: DocumentedRoute[], version: string): Rec
     const op: Record<string, unknown> = {
       summary: r.summary,
       tags: [r.tag],
-      operationId: `${r.method.toLowerCase()}${path.replace(/[{}]/g, '').split('/').map((p) => p.charAt(0).toUpperCase() + p.slice(1)).join('')}`,
+      operationId: `${r.method.toLowerCase()}${path
+        .replace(/[{}]/g, '')
+        .split('/')
+        .map((p) => p.charAt(0).toUpperCase() + p.slice(1))
+        .join('')}`,
       'x-coffer-action': r.action,
       security: r.scope === 'public' ? [] : [{ bearer: [] }, { session: [] }],
       parameters: parametersOf(r),
@@ -50,12 +60,23 @@ export function openApiDocument(routes: DocumentedRoute[], version: string): Rec
   }
   return {
     openapi: '3.1.0',
-    info: { title: 'Coffer API', version, description: 'Secrets vault API. Authenticate with `Authorization: Bearer coffer_pat_…`. Errors use one envelope with stable codes (docs/errors.md).' },
+    info: {
+      title: 'Coffer API',
+      version,
+      description:
+        'Secrets vault API. Authenticate with `Authorization: Bearer coffer_pat_…`. Errors use one envelope with stable codes (docs/errors.md).',
+    },
     servers: [{ url: '/' }],
     components: {
       securitySchemes: {
         bearer: { type: 'http', scheme: 'bearer', description: 'A Coffer token (coffer_pat_…)' },
-        session: { type: 'apiKey', in: 'cookie', name: 'coffer_session', description: 'The browser session of a signed-in person; requests that change state also send its CSRF token in x-csrf-token (GET /v1/account returns it)' },
+        session: {
+          type: 'apiKey',
+          in: 'cookie',
+          name: 'coffer_session',
+          description:
+            'The browser session of a signed-in person; requests that change state also send its CSRF token in x-csrf-token (GET /v1/account returns it)',
+        },
       },
       schemas: { Error: schemaOf(errorEnvelope, 'output') },
     },

@@ -60,8 +60,9 @@ async function bearerAuth(ctx: AppContext, req: FastifyRequest) {
   const r = await readInScope(ctx.store, SYSTEM_SCOPE, (db) => authenticate(db, bearer(req), ctx.clock(), req.ip))
   const now = ctx.clock()
   if (useIsStale(r.use, now)) {
-    void ctx.committer.run((tx) => recordUse(tx, r.use, now), `use:${r.use.id}`)
-      .catch((err: unknown) => req.log.warn({ err: { message: (err as Error).message } }, 'could not record a credential\'s last use'))
+    void ctx.committer
+      .run((tx) => recordUse(tx, r.use, now), `use:${r.use.id}`)
+      .catch((err: unknown) => req.log.warn({ err: { message: (err as Error).message } }, "could not record a credential's last use"))
   }
   return r
 }
@@ -118,7 +119,9 @@ export function registerRoute(app: FastifyInstance, ctx: AppContext, route: AnyR
         params = parse(route.params, req.params, 'params')
         query = parse(route.query, req.query, 'query')
         body = parse(route.body, req.body, 'body')
-        const placed = await readInScope(ctx.store, SYSTEM_SCOPE, (db) => route.tenantFromBody!({ app: ctx, db, body, principal: who, ip: req.ip }))
+        const placed = await readInScope(ctx.store, SYSTEM_SCOPE, (db) =>
+          route.tenantFromBody!({ app: ctx, db, body, principal: who, ip: req.ip }),
+        )
         const p = placed.principal ?? who
         if (!p) throw new InternalError('a route placed by its body named no principal')
         principal = p
@@ -149,9 +152,21 @@ export function registerRoute(app: FastifyInstance, ctx: AppContext, route: AnyR
           // audited with the grant's id.
           const known = t.environment ? { id: t.environment.id, sealed: t.environment.sealed } : undefined
           const g = plaintextUse(action, qu) ? await breakGlassDecision(db, who, action, ws.id, pa, qu, ctx.clock(), known) : null
-          const r = route.mode === 'read'
-            ? await route.handler({ app: ctx, principal: who, workspace: ws, target: tgt, params: pa, query: qu, body: bo, requestId: req.id, ip: req.ip, db })
-            : undefined
+          const r =
+            route.mode === 'read'
+              ? await route.handler({
+                  app: ctx,
+                  principal: who,
+                  workspace: ws,
+                  target: tgt,
+                  params: pa,
+                  query: qu,
+                  body: bo,
+                  requestId: req.id,
+                  ip: req.ip,
+                  db,
+                })
+              : undefined
           return { tgt, pa, qu, bo, g, r }
         })
         target = prepared.tgt
@@ -193,7 +208,7 @@ export function registerRoute(app: FastifyInstance, ctx: AppContext, route: AnyR
           return r.finish ? { ...r, body: await r.finish(tx) } : r
         }, workspace.id)
       } else {
-        result = readResult ?? await readInScope(ctx.store, workspace.id, (db) => route.handler({ ...base, db }))
+        result = readResult ?? (await readInScope(ctx.store, workspace.id, (db) => route.handler({ ...base, db })))
         if (result.finish) throw new InternalError('a read route cannot finish in a transaction')
         const events = withGrantUse(eventsOf(result.audit))
         if (events.length) {
@@ -204,7 +219,10 @@ export function registerRoute(app: FastifyInstance, ctx: AppContext, route: AnyR
           }
         }
       }
-      if (result.afterCommit) await result.afterCommit(req.log).catch((err: unknown) => req.log.warn({ err: { message: (err as Error).message } }, 'after-commit step failed'))
+      if (result.afterCommit)
+        await result
+          .afterCommit(req.log)
+          .catch((err: unknown) => req.log.warn({ err: { message: (err as Error).message } }, 'after-commit step failed'))
       reply.code(route.status ?? 200)
       return result.body
     },

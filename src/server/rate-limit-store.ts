@@ -170,10 +170,16 @@ export function rateLimitStore(backend: CounterBackend, prefix: string) {
       this.#lockoutMaxMs = params.lockoutMaxMs ?? 0
     }
     incr(key: string, cb: Callback, timeWindow: number, max: number): void {
-      backend.hit(this.#ns + key, { windowMs: timeWindow, max, lockoutMaxMs: this.#lockoutMaxMs }).then((r) => cb(null, r), (e: Error) => cb(e, null))
+      backend.hit(this.#ns + key, { windowMs: timeWindow, max, lockoutMaxMs: this.#lockoutMaxMs }).then(
+        (r) => cb(null, r),
+        (e: Error) => cb(e, null),
+      )
     }
     read(key: string, cb: Callback): void {
-      backend.peek(this.#ns + key).then((r) => cb(null, r), (e: Error) => cb(e, null))
+      backend.peek(this.#ns + key).then(
+        (r) => cb(null, r),
+        (e: Error) => cb(e, null),
+      )
     }
     child(params: StoreParams): CofferRateStore {
       if (!params.name) throw new Error('every Coffer rate limiter needs a name')

@@ -96,7 +96,12 @@ function counterBackend(config: RateLimitConfig): CounterBackend {
   if (!config.redisUrl) return new MemoryCounters()
   // @NOTE fail fast when Redis is away: a request waits at most ~2 s for it, then `guarded`
   // decides, instead of the request queueing behind a reconnect for ever.
-  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, commandTimeout: 2000, connectTimeout: 2000, enableAutoPipelining: true })
+  const redis = new Redis(config.redisUrl, {
+    maxRetriesPerRequest: 1,
+    commandTimeout: 2000,
+    connectTimeout: 2000,
+    enableAutoPipelining: true,
+  })
   redis.on('error', () => {}) // reported on the requests that need it
   return new RedisCounters(redis)
 }
@@ -117,7 +122,11 @@ export async function registerRateLimits(app: FastifyInstance, config: RateLimit
   const accounts = new WeakMap<FastifyRequest, string>()
   const credentials = new WeakMap<FastifyRequest, string>()
   const authIp = limiter('auth-ip', config.authPerIp, { timeWindow: config.authWindowMs, ...lockout })
-  const authAccount = limiter('auth-account', config.authPerAccount, { timeWindow: config.authWindowMs, ...lockout, keyGenerator: (req) => accounts.get(req)! })
+  const authAccount = limiter('auth-account', config.authPerAccount, {
+    timeWindow: config.authWindowMs,
+    ...lockout,
+    keyGenerator: (req) => accounts.get(req)!,
+  })
   const badCredential = limiter('bad-credential', config.badTokenPerIp, { timeWindow: config.authWindowMs, ...lockout })
   const perMinute = limiter('token-minute', config.tokenPerMinute, { timeWindow: 60_000, keyGenerator: (req) => credentials.get(req)! })
   const perMonth = limiter('token-month', config.tokenPerMonth, {
@@ -136,7 +145,10 @@ export async function registerRateLimits(app: FastifyInstance, config: RateLimit
       })
     })
     app.addHook('onError', async (req, _reply, error) => {
-      if ((error as { code?: string }).code === 'ERR_UNAUTHENTICATED' && carriesCredential(req)) await guarded(req, 'open', async () => { await badCredential(req) })
+      if ((error as { code?: string }).code === 'ERR_UNAUTHENTICATED' && carriesCredential(req))
+        await guarded(req, 'open', async () => {
+          await badCredential(req)
+        })
     })
   }
 

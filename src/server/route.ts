@@ -89,7 +89,13 @@ export interface RouteDef<P = unknown, Q = unknown, B = unknown, R = unknown> {
    * validated, in the system scope, and returns the workspace — and, for `auth: 'none'`,
    * the principal. A request it cannot place answers 404.
    */
-  tenantFromBody?: (args: { app: AppContext; db: Executor; body: B; principal: Principal | null; ip: string }) => Promise<{ workspace: Workspace; principal?: Principal }>
+  tenantFromBody?: (args: {
+    app: AppContext
+    db: Executor
+    body: B
+    principal: Principal | null
+    ip: string
+  }) => Promise<{ workspace: Workspace; principal?: Principal }>
   params?: z.ZodType<P>
   query?: z.ZodType<Q>
   body?: z.ZodType<B>

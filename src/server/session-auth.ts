@@ -36,7 +36,11 @@ export function secureCookies(ctx: AppContext, req: FastifyRequest): boolean {
 /** Sets the session cookie: HttpOnly, SameSite=Lax, Path=/, Secure by the rule above, for the absolute lifetime. */
 export function setSessionCookie(ctx: AppContext, req: FastifyRequest, reply: FastifyReply, value: string): void {
   void reply.setCookie(SESSION_COOKIE, value, {
-    httpOnly: true, sameSite: 'lax', path: '/', secure: secureCookies(ctx, req), maxAge: Math.floor(ctx.config.auth.session.absoluteMs / 1000),
+    httpOnly: true,
+    sameSite: 'lax',
+    path: '/',
+    secure: secureCookies(ctx, req),
+    maxAge: Math.floor(ctx.config.auth.session.absoluteMs / 1000),
   })
 }
 
@@ -76,7 +80,10 @@ export function checkCsrf(ctx: AppContext, req: FastifyRequest, cookieValue: str
 }
 
 /** The session behind the request's cookie (and records the activity), or undefined. */
-export async function currentSession(ctx: AppContext, req: FastifyRequest): Promise<(ResolvedSession & { cookieValue: string }) | undefined> {
+export async function currentSession(
+  ctx: AppContext,
+  req: FastifyRequest,
+): Promise<(ResolvedSession & { cookieValue: string }) | undefined> {
   const cookieValue = sessionCookieOf(req)
   if (!cookieValue) return undefined
   const timeouts = ctx.config.auth.session
@@ -90,15 +97,25 @@ export async function currentSession(ctx: AppContext, req: FastifyRequest): Prom
 }
 
 /** The workspace `ref` (id or slug) if `userId` is a member of it, with the role. */
-async function membership(ctx: AppContext, userId: string, ref: string | undefined): Promise<{ workspace: Workspace; role: Role } | undefined> {
+async function membership(
+  ctx: AppContext,
+  userId: string,
+  ref: string | undefined,
+): Promise<{ workspace: Workspace; role: Role } | undefined> {
   // Memberships span workspaces: read in SYSTEM_SCOPE (row-level security on PostgreSQL).
   return readInScope(ctx.store, SYSTEM_SCOPE, async (db) => {
-  let q = db.selectFrom('memberships').innerJoin('workspaces', 'workspaces.id', 'memberships.workspace_id')
-    .select(['workspaces.id', 'workspaces.slug', 'workspaces.name', 'workspaces.created_at', 'memberships.role'])
-    .where('memberships.user_id', '=', userId).where('workspaces.deleted_at', 'is', null)
-  q = ref === undefined ? q.orderBy('memberships.created_at').orderBy('workspaces.id') : q.where((eb) => eb.or([eb('workspaces.id', '=', ref), eb('workspaces.slug', '=', ref)]))
-  const r = await q.limit(1).executeTakeFirst()
-  return r && { workspace: { id: r.id, slug: r.slug, name: r.name, createdAt: r.created_at }, role: r.role as Role }
+    let q = db
+      .selectFrom('memberships')
+      .innerJoin('workspaces', 'workspaces.id', 'memberships.workspace_id')
+      .select(['workspaces.id', 'workspaces.slug', 'workspaces.name', 'workspaces.created_at', 'memberships.role'])
+      .where('memberships.user_id', '=', userId)
+      .where('workspaces.deleted_at', 'is', null)
+    q =
+      ref === undefined
+        ? q.orderBy('memberships.created_at').orderBy('workspaces.id')
+        : q.where((eb) => eb.or([eb('workspaces.id', '=', ref), eb('workspaces.slug', '=', ref)]))
+    const r = await q.limit(1).executeTakeFirst()
+    return r && { workspace: { id: r.id, slug: r.slug, name: r.name, createdAt: r.created_at }, role: r.role as Role }
   })
 }
 

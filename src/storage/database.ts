@@ -50,7 +50,15 @@ export function openStore(config: DatabaseConfig): Store {
     reader.pragma('busy_timeout = 5000')
     reader.pragma('query_only = ON')
     const readDb = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingDatabase(reader) }) })
-    return { db, readDb, engine: 'sqlite', close: async () => { await readDb.destroy(); await db.destroy() } }
+    return {
+      db,
+      readDb,
+      engine: 'sqlite',
+      close: async () => {
+        await readDb.destroy()
+        await db.destroy()
+      },
+    }
   }
   const pool = new pg.Pool({
     connectionString: config.url,

@@ -93,12 +93,23 @@ const BUILT_IN: readonly Migration[] = [
         const range = new CompactRange()
         let after = 0
         for (;;) {
-          const rows = await tx.selectFrom('audit_entries').selectAll().where('workspace_id', '=', workspace_id).where('seq', '>', after).orderBy('seq').limit(5000).execute()
+          const rows = await tx
+            .selectFrom('audit_entries')
+            .selectAll()
+            .where('workspace_id', '=', workspace_id)
+            .where('seq', '>', after)
+            .orderBy('seq')
+            .limit(5000)
+            .execute()
           for (const row of rows) await insertNodes(tx, workspace_id, range.append(leafHash(entryBytes(rowToRecord(row)))))
           if (rows.length < 5000) break
           after = Number(rows[rows.length - 1]!.seq)
         }
-        await tx.updateTable('audit_heads').set({ peaks: packPeaks(range) }).where('workspace_id', '=', workspace_id).execute()
+        await tx
+          .updateTable('audit_heads')
+          .set({ peaks: packPeaks(range) })
+          .where('workspace_id', '=', workspace_id)
+          .execute()
       }
     },
   },

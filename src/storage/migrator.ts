@@ -10,7 +10,9 @@ import { setScope, SYSTEM_SCOPE } from './tenant-scope.js'
 const PG_LOCK_ID = 0x636f6666 // "coff"
 
 async function ensureSchemaTable(store: Store): Promise<void> {
-  const ddl = sql.raw('CREATE TABLE IF NOT EXISTS coffer_schema (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)')
+  const ddl = sql.raw(
+    'CREATE TABLE IF NOT EXISTS coffer_schema (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
+  )
   if (store.engine === 'postgres') {
     // @NOTE concurrent CREATE TABLE IF NOT EXISTS on PostgreSQL can fail with a unique
     // violation on pg_type when several nodes start at once; the advisory lock serialises it.
@@ -26,7 +28,10 @@ async function ensureSchemaTable(store: Store): Promise<void> {
 /** The highest applied schema version, 0 for an empty database. */
 export async function currentSchemaVersion(store: Store): Promise<number> {
   await ensureSchemaTable(store)
-  const row = await store.db.selectFrom('coffer_schema').select((eb) => eb.fn.max('version').as('v')).executeTakeFirst()
+  const row = await store.db
+    .selectFrom('coffer_schema')
+    .select((eb) => eb.fn.max('version').as('v'))
+    .executeTakeFirst()
   return Number(row?.v ?? 0)
 }
 

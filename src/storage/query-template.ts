@@ -34,6 +34,11 @@ export class QueryTemplate<K extends string> {
       this.#compiled.set(dialect, compiled)
     }
     const { sql, order } = compiled
-    return db.executeQuery<R>(CompiledQuery.raw(sql, order.map((name) => values[name])))
+    return db.executeQuery<R>(
+      CompiledQuery.raw(
+        sql,
+        order.map((name) => values[name]),
+      ),
+    )
   }
 }

@@ -30,7 +30,9 @@ export async function ensureRowSecurity(tx: Transaction<Database>, engine: Engin
   const { rows: done } = await sql<{ name: string }>`
     SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE n.nspname = current_schema() AND c.relrowsecurity AND c.relforcerowsecurity
-      AND EXISTS (SELECT 1 FROM pg_policies p WHERE p.schemaname = n.nspname AND p.tablename = c.relname AND p.policyname = 'coffer_tenant')`.execute(tx)
+      AND EXISTS (SELECT 1 FROM pg_policies p WHERE p.schemaname = n.nspname AND p.tablename = c.relname AND p.policyname = 'coffer_tenant')`.execute(
+    tx,
+  )
   const have = new Set(done.map((r) => r.name))
   const changed: string[] = []
   for (const { table, column } of await tenantTables(tx)) {

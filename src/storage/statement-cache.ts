@@ -23,8 +23,12 @@ export function cachingDatabase(db: BetterSqlite3.Database, maxStatements = 500)
   const onConnection = {
     reader: true,
     all: (parameters: ReadonlyArray<unknown>) => [{ result: (parameters[0] as (c: SqliteConnection) => unknown)(connection) }],
-    run: () => { throw new Error('not a statement') },
-    iterate: () => { throw new Error('not a statement') },
+    run: () => {
+      throw new Error('not a statement')
+    },
+    iterate: () => {
+      throw new Error('not a statement')
+    },
   } as unknown as SqliteStatement
   const self = {
     prepare(sql: string): SqliteStatement {

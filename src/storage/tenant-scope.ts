@@ -34,20 +34,33 @@ export async function setScope(tx: Transaction<Database>, engine: Engine, scope:
  * `store.readDb` whose scope is set (or inside `within`, an open transaction, whose scope is
  * set for the rest of it). On SQLite: directly on `store.readDb` (or `within`).
  */
-export async function readInScope<T>(store: Pick<Store, 'engine' | 'readDb'>, scope: string, fn: (db: Executor) => Promise<T>, within?: Transaction<Database>): Promise<T> {
+export async function readInScope<T>(
+  store: Pick<Store, 'engine' | 'readDb'>,
+  scope: string,
+  fn: (db: Executor) => Promise<T>,
+  within?: Transaction<Database>,
+): Promise<T> {
   if (within) {
     await setScope(within, store.engine, scope)
     return fn(within)
   }
   if (store.engine !== 'postgres') return fn(store.readDb)
-  return (store.readDb as Kysely<Database>).transaction().setAccessMode('read only').execute(async (tx) => {
-    await setScope(tx, store.engine, scope)
-    return fn(tx)
-  })
+  return (store.readDb as Kysely<Database>)
+    .transaction()
+    .setAccessMode('read only')
+    .execute(async (tx) => {
+      await setScope(tx, store.engine, scope)
+      return fn(tx)
+    })
 }
 
 /** Runs `fn` in a read-write transaction on `db` with its scope set (PostgreSQL) — for jobs and tools outside the committer. */
-export async function writeInScope<T>(store: Pick<Store, 'engine'>, db: Kysely<Database>, scope: string, fn: (tx: Transaction<Database>) => Promise<T>): Promise<T> {
+export async function writeInScope<T>(
+  store: Pick<Store, 'engine'>,
+  db: Kysely<Database>,
+  scope: string,
+  fn: (tx: Transaction<Database>) => Promise<T>,
+): Promise<T> {
   return db.transaction().execute(async (tx) => {
     await setScope(tx, store.engine, scope)
     return fn(tx)
@@ -61,6 +74,9 @@ export async function writeInScope<T>(store: Pick<Store, 'engine'>, db: Kysely<D
  */
 export async function rowSecurityEnforced(store: Pick<Store, 'engine' | 'db'>): Promise<boolean | null> {
   if (store.engine !== 'postgres') return null
-  const { rows } = await sql<{ su: boolean; bypass: boolean }>`SELECT rolsuper AS su, rolbypassrls AS bypass FROM pg_roles WHERE rolname = current_user`.execute(store.db)
+  const { rows } = await sql<{
+    su: boolean
+    bypass: boolean
+  }>`SELECT rolsuper AS su, rolbypassrls AS bypass FROM pg_roles WHERE rolname = current_user`.execute(store.db)
   return !(rows[0]?.su || rows[0]?.bypass)
 }

@@ -37,16 +37,29 @@ export type RotationReason = 'manual' | 'schedule' | 'usage'
 
 export function jobView(r: KeyJobTable): KeyJobView {
   return {
-    id: r.id, kind: r.kind, state: r.state, reason: r.reason, keyId: r.dek_id, targetVersion: r.target_version,
-    total: Number(r.total), done: Math.min(Number(r.done), Number(r.total)), error: r.error,
-    createdAt: r.created_at, updatedAt: r.updated_at, finishedAt: r.finished_at,
+    id: r.id,
+    kind: r.kind,
+    state: r.state,
+    reason: r.reason,
+    keyId: r.dek_id,
+    targetVersion: r.target_version,
+    total: Number(r.total),
+    done: Math.min(Number(r.done), Number(r.total)),
+    error: r.error,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    finishedAt: r.finished_at,
   }
 }
 
 /** Counts the ciphertext-carrying versions of `dekId` older than `below`. */
 async function countOlder(db: Executor, dekId: string, below: number): Promise<number> {
-  const r = await db.selectFrom('secret_versions').select((eb) => eb.fn.countAll().as('n'))
-    .where('dek_id', '=', dekId).where('dek_version', '<', below).executeTakeFirst()
+  const r = await db
+    .selectFrom('secret_versions')
+    .select((eb) => eb.fn.countAll().as('n'))
+    .where('dek_id', '=', dekId)
+    .where('dek_version', '<', below)
+    .executeTakeFirst()
   return Number(r?.n ?? 0)
 }
 
@@ -56,25 +69,51 @@ async function countOlder(db: Executor, dekId: string, below: number): Promise<n
  * every older version to it. Returns null when `expectVersion` is no longer the primary.
  */
 export async function rotateDataKey(
-  tx: Executor, dataKeys: DataKeys, scope: DataKeyScope, reason: RotationReason, expectVersion?: number,
+  tx: Executor,
+  dataKeys: DataKeys,
+  scope: DataKeyScope,
+  reason: RotationReason,
+  expectVersion?: number,
 ): Promise<{ key: { id: string; version: number; previous: number }; job: KeyJobView; audit: AuditEvent } | null> {
   const key = await dataKeys.rotate(tx, scope, expectVersion)
   if (!key) return null
   const now = new Date().toISOString()
   const total = await countOlder(tx, key.id, key.version)
-  const running = await tx.selectFrom('key_jobs').selectAll()
-    .where('workspace_id', '=', scope.workspaceId).where('environment_id', '=', scope.environmentId)
-    .where('state', '=', 'running').executeTakeFirst()
+  const running = await tx
+    .selectFrom('key_jobs')
+    .selectAll()
+    .where('workspace_id', '=', scope.workspaceId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('state', '=', 'running')
+    .executeTakeFirst()
   let job: KeyJobTable
   if (running) {
     // One job per scope: it now carries everything older than the new primary.
     job = { ...running, target_version: key.version, total: Number(running.done) + total, updated_at: now }
-    await tx.updateTable('key_jobs').set({ target_version: job.target_version, total: job.total, updated_at: now }).where('id', '=', running.id).execute()
+    await tx
+      .updateTable('key_jobs')
+      .set({ target_version: job.target_version, total: job.total, updated_at: now })
+      .where('id', '=', running.id)
+      .execute()
   } else {
     job = {
-      id: randomUUID(), kind: 'reseal', workspace_id: scope.workspaceId, project_id: scope.projectId, environment_id: scope.environmentId,
-      dek_id: key.id, target_version: key.version, state: 'running', reason, total, done: 0, lease_owner: null, lease_until: 0,
-      error: null, created_at: now, updated_at: now, finished_at: null,
+      id: randomUUID(),
+      kind: 'reseal',
+      workspace_id: scope.workspaceId,
+      project_id: scope.projectId,
+      environment_id: scope.environmentId,
+      dek_id: key.id,
+      target_version: key.version,
+      state: 'running',
+      reason,
+      total,
+      done: 0,
+      lease_owner: null,
+      lease_until: 0,
+      error: null,
+      created_at: now,
+      updated_at: now,
+      finished_at: null,
     }
     await tx.insertInto('key_jobs').values(job).execute()
   }
@@ -91,14 +130,31 @@ export async function rotateDataKey(
 
 /** Every version of the scope's key and its latest reseal jobs, newest first. */
 export async function keyStatus(db: Executor, scope: DataKeyScope): Promise<{ versions: KeyVersionView[]; jobs: KeyJobView[] }> {
-  const versions = await db.selectFrom('data_keys').select(['id', 'version', 'state', 'encryptions', 'root_key_id', 'created_at'])
-    .where('workspace_id', '=', scope.workspaceId).where('project_id', '=', scope.projectId).where('environment_id', '=', scope.environmentId)
-    .orderBy('version', 'desc').execute()
-  const jobs = await db.selectFrom('key_jobs').selectAll()
-    .where('workspace_id', '=', scope.workspaceId).where('environment_id', '=', scope.environmentId)
-    .orderBy('created_at', 'desc').limit(10).execute()
+  const versions = await db
+    .selectFrom('data_keys')
+    .select(['id', 'version', 'state', 'encryptions', 'root_key_id', 'created_at'])
+    .where('workspace_id', '=', scope.workspaceId)
+    .where('project_id', '=', scope.projectId)
+    .where('environment_id', '=', scope.environmentId)
+    .orderBy('version', 'desc')
+    .execute()
+  const jobs = await db
+    .selectFrom('key_jobs')
+    .selectAll()
+    .where('workspace_id', '=', scope.workspaceId)
+    .where('environment_id', '=', scope.environmentId)
+    .orderBy('created_at', 'desc')
+    .limit(10)
+    .execute()
   return {
-    versions: versions.map((v) => ({ id: v.id, version: v.version, state: v.state, encryptions: Number(v.encryptions), rootKeyId: v.root_key_id, createdAt: v.created_at })),
+    versions: versions.map((v) => ({
+      id: v.id,
+      version: v.version,
+      state: v.state,
+      encryptions: Number(v.encryptions),
+      rootKeyId: v.root_key_id,
+      createdAt: v.created_at,
+    })),
     jobs: jobs.map(jobView),
   }
 }
@@ -115,9 +171,13 @@ export async function findKeyJob(db: Executor, workspaceId: string, jobId: strin
  * more encryptions made under it.
  */
 export async function keysDueForRotation(
-  db: Executor, policy: { rotationDays: number; maxEncryptions: number }, now = Date.now(),
+  db: Executor,
+  policy: { rotationDays: number; maxEncryptions: number },
+  now = Date.now(),
 ): Promise<Array<DataKeyScope & { version: number; reason: RotationReason }>> {
-  let q = db.selectFrom('data_keys').select(['workspace_id', 'project_id', 'environment_id', 'version', 'encryptions', 'created_at'])
+  let q = db
+    .selectFrom('data_keys')
+    .select(['workspace_id', 'project_id', 'environment_id', 'version', 'encryptions', 'created_at'])
     .where('state', '=', 'primary')
   const cutoff = policy.rotationDays > 0 ? new Date(now - policy.rotationDays * 86_400_000).toISOString() : null
   q = q.where((eb) => {
@@ -127,7 +187,10 @@ export async function keysDueForRotation(
   })
   const rows = await q.limit(1000).execute()
   return rows.map((r) => ({
-    workspaceId: r.workspace_id, projectId: r.project_id, environmentId: r.environment_id, version: r.version,
+    workspaceId: r.workspace_id,
+    projectId: r.project_id,
+    environmentId: r.environment_id,
+    version: r.version,
     reason: Number(r.encryptions) >= policy.maxEncryptions ? 'usage' : 'schedule',
   }))
 }

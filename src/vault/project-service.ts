@@ -36,8 +36,24 @@ function toProject(r: { id: string; workspace_id: string; slug: string; name: st
   return { id: r.id, workspaceId: r.workspace_id, slug: r.slug, name: r.name, createdAt: r.created_at }
 }
 /** An environments row as the API shows it. */
-export function toEnvironment(r: { id: string; project_id: string; slug: string; name: string; created_at: string; restricted: number; sealed?: number }): Environment {
-  return { id: r.id, projectId: r.project_id, slug: r.slug, name: r.name, createdAt: r.created_at, restricted: Number(r.restricted) === 1, sealed: Number(r.sealed ?? 0) === 1 }
+export function toEnvironment(r: {
+  id: string
+  project_id: string
+  slug: string
+  name: string
+  created_at: string
+  restricted: number
+  sealed?: number
+}): Environment {
+  return {
+    id: r.id,
+    projectId: r.project_id,
+    slug: r.slug,
+    name: r.name,
+    createdAt: r.created_at,
+    restricted: Number(r.restricted) === 1,
+    sealed: Number(r.sealed ?? 0) === 1,
+  }
 }
 
 export async function listProjects(db: Executor, workspaceId: string): Promise<Project[]> {
@@ -55,10 +71,18 @@ export async function findProject(db: Executor, workspaceId: string, ref: string
 
 /** Creates a project with the default environments, each with its own data key. */
 export async function createProject(
-  tx: Executor, deps: { dataKeys: DataKeys }, workspaceId: string, input: { name: string; slug?: string },
+  tx: Executor,
+  deps: { dataKeys: DataKeys },
+  workspaceId: string,
+  input: { name: string; slug?: string },
 ): Promise<{ project: Project; environments: Environment[] }> {
   const slug = input.slug ?? slugify(input.name)
-  const taken = await tx.selectFrom('projects').select('id').where('workspace_id', '=', workspaceId).where('slug', '=', slug).executeTakeFirst()
+  const taken = await tx
+    .selectFrom('projects')
+    .select('id')
+    .where('workspace_id', '=', workspaceId)
+    .where('slug', '=', slug)
+    .executeTakeFirst()
   if (taken) throw new AlreadyExistsError('project')
   const row = { id: randomUUID(), workspace_id: workspaceId, slug, name: input.name, created_at: new Date().toISOString() }
   await tx.insertInto('projects').values(row).execute()
@@ -69,7 +93,14 @@ export async function createProject(
 }
 
 export async function listEnvironments(db: Executor, project: Project): Promise<Environment[]> {
-  const rows = await db.selectFrom('environments').selectAll().where('workspace_id', '=', project.workspaceId).where('project_id', '=', project.id).orderBy('created_at').orderBy('slug').execute()
+  const rows = await db
+    .selectFrom('environments')
+    .selectAll()
+    .where('workspace_id', '=', project.workspaceId)
+    .where('project_id', '=', project.id)
+    .orderBy('created_at')
+    .orderBy('slug')
+    .execute()
   return rows.map(toEnvironment)
 }
 
@@ -98,25 +129,49 @@ function creationTime(): string {
 }
 
 export async function createEnvironment(
-  tx: Executor, deps: { dataKeys: DataKeys }, project: Project, input: { name: string; slug?: string; restricted?: boolean },
+  tx: Executor,
+  deps: { dataKeys: DataKeys },
+  project: Project,
+  input: { name: string; slug?: string; restricted?: boolean },
 ): Promise<Environment> {
   const slug = input.slug ?? slugify(input.name)
-  const taken = await tx.selectFrom('environments').select('id').where('project_id', '=', project.id).where('slug', '=', slug).executeTakeFirst()
+  const taken = await tx
+    .selectFrom('environments')
+    .select('id')
+    .where('project_id', '=', project.id)
+    .where('slug', '=', slug)
+    .executeTakeFirst()
   if (taken) throw new AlreadyExistsError('environment')
   const restricted = (input.restricted ?? slug === 'production') ? 1 : 0
-  const row = { id: randomUUID(), workspace_id: project.workspaceId, project_id: project.id, slug, name: input.name, created_at: creationTime(), restricted }
+  const row = {
+    id: randomUUID(),
+    workspace_id: project.workspaceId,
+    project_id: project.id,
+    slug,
+    name: input.name,
+    created_at: creationTime(),
+    restricted,
+  }
   await tx.insertInto('environments').values(row).execute()
   await deps.dataKeys.create(tx, { workspaceId: project.workspaceId, projectId: project.id, environmentId: row.id })
   return toEnvironment(row)
 }
 
 /** The secret scope named by project and environment refs inside `workspaceId`; NotFound otherwise. */
-export async function findScope(db: Executor, workspaceId: string, projectRef: string, environmentRef: string): Promise<{ workspaceId: string; projectId: string; environmentId: string }> {
+export async function findScope(
+  db: Executor,
+  workspaceId: string,
+  projectRef: string,
+  environmentRef: string,
+): Promise<{ workspaceId: string; projectId: string; environmentId: string }> {
   // One query on the hot path (every secret request); the two-step look-up below runs only
   // on a miss, to say which of the two was not found.
-  let q = db.selectFrom('environments').innerJoin('projects', 'projects.id', 'environments.project_id')
+  let q = db
+    .selectFrom('environments')
+    .innerJoin('projects', 'projects.id', 'environments.project_id')
     .select(['projects.id as projectId', 'environments.id as environmentId'])
-    .where('environments.workspace_id', '=', workspaceId).where('projects.workspace_id', '=', workspaceId)
+    .where('environments.workspace_id', '=', workspaceId)
+    .where('projects.workspace_id', '=', workspaceId)
   q = isUuid(projectRef) ? q.where('projects.id', '=', projectRef) : q.where('projects.slug', '=', projectRef)
   q = isUuid(environmentRef) ? q.where('environments.id', '=', environmentRef) : q.where('environments.slug', '=', environmentRef)
   const row = await q.executeTakeFirst()

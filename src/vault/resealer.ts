@@ -51,7 +51,10 @@ class LeaseLost extends Error {}
 
 /** A stored version did not decrypt under the key its header names: the job stops, no key is destroyed. */
 class UnreadableVersion extends Error {
-  constructor(readonly secretId: string, readonly version: number) {
+  constructor(
+    readonly secretId: string,
+    readonly version: number,
+  ) {
     super(`secret ${secretId} version ${version} does not decrypt under the key it names`)
   }
 }
@@ -152,7 +155,11 @@ export class Resealer {
         this.#again = false
         await this.runPending()
       } while (this.#again && !this.#stopped)
-    })().catch(() => {}).finally(() => { this.#busy = null })
+    })()
+      .catch(() => {})
+      .finally(() => {
+        this.#busy = null
+      })
   }
 
   /** Stops after the current batch. */
@@ -183,15 +190,20 @@ export class Resealer {
   async #claim(): Promise<KeyJobTable | null> {
     const now = Date.now()
     // Jobs of every workspace: a system read (row-level security on PostgreSQL).
-    const running = await readInScope(this.#d.store, SYSTEM_SCOPE, (db) => db.selectFrom('key_jobs').selectAll().where('state', '=', 'running').orderBy('created_at').limit(20).execute())
+    const running = await readInScope(this.#d.store, SYSTEM_SCOPE, (db) =>
+      db.selectFrom('key_jobs').selectAll().where('state', '=', 'running').orderBy('created_at').limit(20).execute(),
+    )
     const candidates = running.filter((j) => Number(j.lease_until) < now || j.lease_owner === this.#node)
     const held = running.filter((j) => !candidates.includes(j)).map((j) => Number(j.lease_until))
     // A job leased by a node that died comes free when its lease runs out: look again then.
     if (held.length && !this.#stopped) setTimeout(() => this.kick(), Math.max(0, Math.min(...held) - now) + 10).unref()
     for (const c of candidates) {
       const got = await this.#d.committer.run(async (tx) => {
-        const r = await tx.updateTable('key_jobs').set({ lease_owner: this.#node, lease_until: Date.now() + this.#d.leaseMs })
-          .where('id', '=', c.id).where('state', '=', 'running')
+        const r = await tx
+          .updateTable('key_jobs')
+          .set({ lease_owner: this.#node, lease_until: Date.now() + this.#d.leaseMs })
+          .where('id', '=', c.id)
+          .where('state', '=', 'running')
           .where((eb) => eb.or([eb('lease_until', '<', Date.now()), eb('lease_owner', '=', this.#node)]))
           .executeTakeFirst()
         return Number(r.numUpdatedRows) === 1
@@ -241,8 +253,12 @@ export class Resealer {
           const out = await inFlight.resealed
           await settle()
           const w0 = performance.now()
-          writing = this.#d.committer.run((tx) => this.#apply(tx, job, scope, primary, out), job.workspace_id)
-            .then((r) => ({ ...r, resealed: out.rows.length, writeMs: performance.now() - w0 }), (err: unknown) => ({ err }))
+          writing = this.#d.committer
+            .run((tx) => this.#apply(tx, job, scope, primary, out), job.workspace_id)
+            .then(
+              (r) => ({ ...r, resealed: out.rows.length, writeMs: performance.now() - w0 }),
+              (err: unknown) => ({ err }),
+            )
         }
         inFlight = next
         if (!inFlight) {
@@ -270,21 +286,31 @@ export class Resealer {
    * `after` (in key-version, secret, version order), with their keys.
    */
   async #read(db: Executor, job: KeyJobTable, scope: DataKeyScope, after: Cursor | null): Promise<ReadBatch> {
-    const p = await db.selectFrom('data_keys').select(['id', 'version'])
-      .where('id', '=', job.dek_id).where('workspace_id', '=', scope.workspaceId).where('state', '=', 'primary').executeTakeFirst()
+    const p = await db
+      .selectFrom('data_keys')
+      .select(['id', 'version'])
+      .where('id', '=', job.dek_id)
+      .where('workspace_id', '=', scope.workspaceId)
+      .where('state', '=', 'primary')
+      .executeTakeFirst()
     if (!p) throw new Error('the scope has no primary data key')
     const primary = await this.#d.dataKeys.byRef(db, p, scope)
     // SQLite's rowid lets the update find each row without its primary-key index.
     const rid = this.#d.store.engine === 'sqlite' ? sql<number>`rowid` : sql<number>`0`
-    let q = db.selectFrom('secret_versions').select(['secret_id', 'version', 'value_ct', 'comment_ct', 'dek_version', rid.as('rid')])
-      .where('dek_id', '=', job.dek_id).where('dek_version', '<', p.version)
-      .where('workspace_id', '=', scope.workspaceId).where('environment_id', '=', scope.environmentId)
+    let q = db
+      .selectFrom('secret_versions')
+      .select(['secret_id', 'version', 'value_ct', 'comment_ct', 'dek_version', rid.as('rid')])
+      .where('dek_id', '=', job.dek_id)
+      .where('dek_version', '<', p.version)
+      .where('workspace_id', '=', scope.workspaceId)
+      .where('environment_id', '=', scope.environmentId)
     if (after) q = q.where(sql<boolean>`(dek_version, secret_id, version) > (${after.dekVersion}, ${after.secretId}, ${after.version})`)
     const rows: Row[] = await q.orderBy('dek_version').orderBy('secret_id').orderBy('version').limit(this.#d.batchSize).execute()
     // The rows name their key version; open() checks each header against that exact key.
     const oldKeys = new Map<number, DataKey>()
     for (const r of rows) {
-      if (!oldKeys.has(r.dek_version!)) oldKeys.set(r.dek_version!, await this.#d.dataKeys.byRef(db, { id: job.dek_id, version: r.dek_version! }, scope))
+      if (!oldKeys.has(r.dek_version!))
+        oldKeys.set(r.dek_version!, await this.#d.dataKeys.byRef(db, { id: job.dek_id, version: r.dek_version! }, scope))
     }
     return { primary, rows, oldKeys }
   }
@@ -299,10 +325,20 @@ export class Resealer {
     let items = 0
     let bytes = 0
     for (const r of rows) {
-      if (r.value_ct !== null) { items++; bytes += r.value_ct.length }
-      if (r.comment_ct !== null) { items++; bytes += r.comment_ct.length }
+      if (r.value_ct !== null) {
+        items++
+        bytes += r.value_ct.length
+      }
+      if (r.comment_ct !== null) {
+        items++
+        bytes += r.comment_ct.length
+      }
     }
-    const b = new ResealBatchBuilder({ workspaceId: job.workspace_id, projectId: job.project_id, environmentId: job.environment_id }, items, bytes)
+    const b = new ResealBatchBuilder(
+      { workspaceId: job.workspace_id, projectId: job.project_id, environmentId: job.environment_id },
+      items,
+      bytes,
+    )
     for (const r of rows) {
       if (r.value_ct !== null) b.add(r.value_ct, r.secret_id, r.version, FIELD_VALUE, r.dek_version!)
       if (r.comment_ct !== null) b.add(r.comment_ct, r.secret_id, r.version, FIELD_COMMENT, r.dek_version!)
@@ -328,9 +364,14 @@ export class Resealer {
 
   /** One short transaction: renew the lease, write the batch, count its encryptions, advance the job. */
   async #apply(tx: Executor, job: KeyJobTable, scope: DataKeyScope, key: DataKey, r: Resealed): Promise<{ done: number; total: number }> {
-    const lease = await tx.updateTable('key_jobs').set({ lease_until: Date.now() + this.#d.leaseMs })
-      .where('id', '=', job.id).where('lease_owner', '=', this.#node).where('state', '=', 'running')
-      .returning(['done', 'total']).executeTakeFirst()
+    const lease = await tx
+      .updateTable('key_jobs')
+      .set({ lease_until: Date.now() + this.#d.leaseMs })
+      .where('id', '=', job.id)
+      .where('lease_owner', '=', this.#node)
+      .where('state', '=', 'running')
+      .returning(['done', 'total'])
+      .executeTakeFirst()
     if (!lease) throw new LeaseLost()
     await this.#write(tx, job.dek_id, key.version, r)
     await this.#d.dataKeys.countEncryptions(tx, scope, key, r.batch.count)
@@ -377,8 +418,12 @@ export class Resealer {
     await this.#d.committer.run(async (tx) => {
       await this.#d.audit.lock(tx, job.workspace_id)
       const now = new Date().toISOString()
-      await tx.updateTable('key_jobs').set({ state: 'failed', error: err.message, updated_at: now, finished_at: now, lease_owner: null, lease_until: 0 })
-        .where('id', '=', job.id).where('lease_owner', '=', this.#node).execute()
+      await tx
+        .updateTable('key_jobs')
+        .set({ state: 'failed', error: err.message, updated_at: now, finished_at: now, lease_owner: null, lease_until: 0 })
+        .where('id', '=', job.id)
+        .where('lease_owner', '=', this.#node)
+        .execute()
       await this.#d.audit.append(tx, job.workspace_id, SYSTEM, `reseal-${job.id}`, {
         action: 'key.reseal_failed',
         target: { type: 'environment', id: job.environment_id },
@@ -397,18 +442,32 @@ export class Resealer {
     } catch (err) {
       throw new Error('the audit log is unavailable', { cause: err })
     }
-    const lease = await tx.updateTable('key_jobs').set({ lease_until: Date.now() + this.#d.leaseMs })
-      .where('id', '=', job.id).where('lease_owner', '=', this.#node).where('state', '=', 'running')
-      .returning(['done', 'total']).executeTakeFirst()
+    const lease = await tx
+      .updateTable('key_jobs')
+      .set({ lease_until: Date.now() + this.#d.leaseMs })
+      .where('id', '=', job.id)
+      .where('lease_owner', '=', this.#node)
+      .where('state', '=', 'running')
+      .returning(['done', 'total'])
+      .executeTakeFirst()
     if (!lease) throw new LeaseLost()
     const destroyed = await this.#d.dataKeys.destroyUnused(tx, scope, job.dek_id, primary)
-    const left = await tx.selectFrom('data_keys').select('version').where('id', '=', job.dek_id).where('version', '<', primary)
-      .where('workspace_id', '=', scope.workspaceId).where('state', '=', 'active').executeTakeFirst()
+    const left = await tx
+      .selectFrom('data_keys')
+      .select('version')
+      .where('id', '=', job.dek_id)
+      .where('version', '<', primary)
+      .where('workspace_id', '=', scope.workspaceId)
+      .where('state', '=', 'active')
+      .executeTakeFirst()
     if (left) return { finished: false, destroyed }
     const now = new Date().toISOString()
     const total = Number(lease.total)
-    await tx.updateTable('key_jobs').set({ state: 'done', done: total, updated_at: now, finished_at: now, lease_owner: null, lease_until: 0 })
-      .where('id', '=', job.id).execute()
+    await tx
+      .updateTable('key_jobs')
+      .set({ state: 'done', done: total, updated_at: now, finished_at: now, lease_owner: null, lease_until: 0 })
+      .where('id', '=', job.id)
+      .execute()
     await this.#d.audit.append(tx, scope.workspaceId, SYSTEM, `reseal-${job.id}`, {
       action: 'key.resealed',
       target: { type: 'environment', id: scope.environmentId },

@@ -63,18 +63,25 @@ export interface SecretChange {
 }
 
 type SecretRow = { id: string; key: string; current_version: number; deleted: number; created_at: string; updated_at: string }
-type VersionRow = Pick<SecretVersionTable, 'version' | 'value_ct' | 'comment_ct' | 'tags' | 'deleted' | 'origin' | 'origin_version' | 'created_at' | 'created_by'>
+type VersionRow = Pick<
+  SecretVersionTable,
+  'version' | 'value_ct' | 'comment_ct' | 'tags' | 'deleted' | 'origin' | 'origin_version' | 'created_at' | 'created_by'
+>
 
 /** Validates a key, or throws ValidationError naming it. */
 export function checkKey(key: string): void {
   if (key.length === 0 || key.length > MAX_KEY_LENGTH || !SECRET_KEY_RE.test(key)) {
-    throw new ValidationError('A secret key must match ^[A-Za-z_][A-Za-z0-9_]*$ and be at most 256 characters.', [{ path: 'key', message: 'invalid key' }])
+    throw new ValidationError('A secret key must match ^[A-Za-z_][A-Za-z0-9_]*$ and be at most 256 characters.', [
+      { path: 'key', message: 'invalid key' },
+    ])
   }
 }
 
 function checkInput(input: SecretInput): void {
-  if (Buffer.byteLength(input.value, 'utf8') > MAX_VALUE_BYTES) throw new ValidationError('A secret value may be at most 64 KiB.', [{ path: 'value', message: 'too long' }])
-  if (input.comment !== undefined && Buffer.byteLength(input.comment, 'utf8') > MAX_COMMENT_BYTES) throw new ValidationError('A comment may be at most 4 KiB.', [{ path: 'comment', message: 'too long' }])
+  if (Buffer.byteLength(input.value, 'utf8') > MAX_VALUE_BYTES)
+    throw new ValidationError('A secret value may be at most 64 KiB.', [{ path: 'value', message: 'too long' }])
+  if (input.comment !== undefined && Buffer.byteLength(input.comment, 'utf8') > MAX_COMMENT_BYTES)
+    throw new ValidationError('A comment may be at most 4 KiB.', [{ path: 'comment', message: 'too long' }])
   const tags = input.tags ?? []
   if (tags.length > MAX_TAGS || !tags.every((t) => TAG_RE.test(t))) {
     throw new ValidationError('Tags: at most 32, each 1–64 of A-Z a-z 0-9 _ . : / -.', [{ path: 'tags', message: 'invalid tags' }])
@@ -108,10 +115,24 @@ export class SecretService {
   }
 
   #binding(scope: SecretScope, secretId: string, version: number, field: 'value' | 'comment'): Binding {
-    return { workspaceId: scope.workspaceId, projectId: scope.projectId, environmentId: scope.environmentId, recordId: secretId, recordVersion: version, field }
+    return {
+      workspaceId: scope.workspaceId,
+      projectId: scope.projectId,
+      environmentId: scope.environmentId,
+      recordId: secretId,
+      recordVersion: version,
+      field,
+    }
   }
 
-  async #decrypt(db: Executor, scope: SecretScope, secretId: string, version: number, field: 'value' | 'comment', ct: Buffer | null): Promise<string | null> {
+  async #decrypt(
+    db: Executor,
+    scope: SecretScope,
+    secretId: string,
+    version: number,
+    field: 'value' | 'comment',
+    ct: Buffer | null,
+  ): Promise<string | null> {
     if (ct === null) return null
     const bytes = Buffer.from(ct)
     const dek = await this.#keys.byRef(db, keyRefOf(bytes), scope)
@@ -119,22 +140,36 @@ export class SecretService {
   }
 
   async #findRow(db: Executor, scope: SecretScope, key: string): Promise<SecretRow | undefined> {
-    return db.selectFrom('secrets').select(['id', 'key', 'current_version', 'deleted', 'created_at', 'updated_at'])
-      .where('workspace_id', '=', scope.workspaceId).where('project_id', '=', scope.projectId)
-      .where('environment_id', '=', scope.environmentId).where('key', '=', key).executeTakeFirst()
+    return db
+      .selectFrom('secrets')
+      .select(['id', 'key', 'current_version', 'deleted', 'created_at', 'updated_at'])
+      .where('workspace_id', '=', scope.workspaceId)
+      .where('project_id', '=', scope.projectId)
+      .where('environment_id', '=', scope.environmentId)
+      .where('key', '=', key)
+      .executeTakeFirst()
   }
 
   async #version(db: Executor, scope: SecretScope, secretId: string, version: number): Promise<VersionRow | undefined> {
-    return db.selectFrom('secret_versions')
+    return db
+      .selectFrom('secret_versions')
       .select(['version', 'value_ct', 'comment_ct', 'tags', 'deleted', 'origin', 'origin_version', 'created_at', 'created_by'])
-      .where('secret_id', '=', secretId).where('version', '=', version)
-      .where('workspace_id', '=', scope.workspaceId).where('environment_id', '=', scope.environmentId).executeTakeFirst()
+      .where('secret_id', '=', secretId)
+      .where('version', '=', version)
+      .where('workspace_id', '=', scope.workspaceId)
+      .where('environment_id', '=', scope.environmentId)
+      .executeTakeFirst()
   }
 
   async #view(db: Executor, scope: SecretScope, row: SecretRow, v: VersionRow, reveal: boolean): Promise<SecretView> {
     const view: SecretView = {
-      id: row.id, key: row.key, version: row.current_version, deleted: row.deleted === 1,
-      tags: JSON.parse(v.tags) as string[], createdAt: row.created_at, updatedAt: row.updated_at,
+      id: row.id,
+      key: row.key,
+      version: row.current_version,
+      deleted: row.deleted === 1,
+      tags: JSON.parse(v.tags) as string[],
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
     }
     if (reveal && !view.deleted) {
       view.value = (await this.#decrypt(db, scope, row.id, v.version, 'value', v.value_ct)) ?? ''
@@ -145,12 +180,30 @@ export class SecretService {
 
   /** Secrets of the scope joined with their current version. */
   static #current<K extends string>(db: Executor, p: (name: K | 'ws' | 'project' | 'env') => any) {
-    return db.selectFrom('secrets')
-      .innerJoin('secret_versions', (j) => j.onRef('secret_versions.secret_id', '=', 'secrets.id').onRef('secret_versions.version', '=', 'secrets.current_version'))
-      .select(['secrets.id', 'secrets.key', 'secrets.current_version', 'secrets.deleted', 'secrets.created_at', 'secrets.updated_at',
-        'secret_versions.version', 'secret_versions.value_ct', 'secret_versions.comment_ct', 'secret_versions.tags', 'secret_versions.deleted as v_deleted',
-        'secret_versions.origin', 'secret_versions.origin_version', 'secret_versions.created_at as v_created_at', 'secret_versions.created_by'])
-      .where('secrets.workspace_id', '=', p('ws')).where('secrets.project_id', '=', p('project'))
+    return db
+      .selectFrom('secrets')
+      .innerJoin('secret_versions', (j) =>
+        j.onRef('secret_versions.secret_id', '=', 'secrets.id').onRef('secret_versions.version', '=', 'secrets.current_version'),
+      )
+      .select([
+        'secrets.id',
+        'secrets.key',
+        'secrets.current_version',
+        'secrets.deleted',
+        'secrets.created_at',
+        'secrets.updated_at',
+        'secret_versions.version',
+        'secret_versions.value_ct',
+        'secret_versions.comment_ct',
+        'secret_versions.tags',
+        'secret_versions.deleted as v_deleted',
+        'secret_versions.origin',
+        'secret_versions.origin_version',
+        'secret_versions.created_at as v_created_at',
+        'secret_versions.created_by',
+      ])
+      .where('secrets.workspace_id', '=', p('ws'))
+      .where('secrets.project_id', '=', p('project'))
       .where('secrets.environment_id', '=', p('env'))
   }
 
@@ -158,7 +211,9 @@ export class SecretService {
   static readonly #queries = {
     one: new QueryTemplate<'ws' | 'project' | 'env' | 'key'>((db, p) => SecretService.#current(db, p).where('secrets.key', '=', p('key'))),
     all: new QueryTemplate<'ws' | 'project' | 'env'>((db, p) => SecretService.#current(db, p).orderBy('secrets.key')),
-    live: new QueryTemplate<'ws' | 'project' | 'env' | 'deleted'>((db, p) => SecretService.#current(db, p).where('secrets.deleted', '=', p('deleted')).orderBy('secrets.key')),
+    live: new QueryTemplate<'ws' | 'project' | 'env' | 'deleted'>((db, p) =>
+      SecretService.#current(db, p).where('secrets.deleted', '=', p('deleted')).orderBy('secrets.key'),
+    ),
   }
 
   /**
@@ -167,7 +222,11 @@ export class SecretService {
    */
   async list(db: Executor, scope: SecretScope, opts: { reveal: boolean; includeDeleted?: boolean }): Promise<SecretView[]> {
     const values = { ws: scope.workspaceId, project: scope.projectId, env: scope.environmentId }
-    const rows = (await (opts.includeDeleted ? SecretService.#queries.all.run<CurrentRow>(db, values) : SecretService.#queries.live.run<CurrentRow>(db, { ...values, deleted: 0 }))).rows
+    const rows = (
+      await (opts.includeDeleted
+        ? SecretService.#queries.all.run<CurrentRow>(db, values)
+        : SecretService.#queries.live.run<CurrentRow>(db, { ...values, deleted: 0 }))
+    ).rows
     const out: SecretView[] = []
     for (const r of rows) {
       out.push(await this.#view(db, scope, r, { ...r, deleted: r.v_deleted, created_at: r.v_created_at }, opts.reveal))
@@ -178,22 +237,43 @@ export class SecretService {
   /** One secret; NotFound when absent, or deleted unless `includeDeleted`. */
   async get(db: Executor, scope: SecretScope, key: string, opts: { reveal: boolean; includeDeleted?: boolean }): Promise<SecretView> {
     checkKey(key)
-    const r = (await SecretService.#queries.one.run<CurrentRow>(db, { ws: scope.workspaceId, project: scope.projectId, env: scope.environmentId, key })).rows[0]
+    const r = (
+      await SecretService.#queries.one.run<CurrentRow>(db, {
+        ws: scope.workspaceId,
+        project: scope.projectId,
+        env: scope.environmentId,
+        key,
+      })
+    ).rows[0]
     if (!r || (r.deleted === 1 && !opts.includeDeleted)) throw new NotFoundError('secret')
     return this.#view(db, scope, r, { ...r, deleted: r.v_deleted, created_at: r.v_created_at }, opts.reveal)
   }
 
   /** Every version of a secret, newest first; values only when `reveal`. */
-  async history(db: Executor, scope: SecretScope, key: string, opts: { reveal: boolean }): Promise<{ secret: SecretView; versions: VersionView[] }> {
+  async history(
+    db: Executor,
+    scope: SecretScope,
+    key: string,
+    opts: { reveal: boolean },
+  ): Promise<{ secret: SecretView; versions: VersionView[] }> {
     const secret = await this.get(db, scope, key, { reveal: false, includeDeleted: true })
-    const rows = await db.selectFrom('secret_versions')
+    const rows = await db
+      .selectFrom('secret_versions')
       .select(['version', 'value_ct', 'comment_ct', 'tags', 'deleted', 'origin', 'origin_version', 'created_at', 'created_by'])
-      .where('secret_id', '=', secret.id).where('workspace_id', '=', scope.workspaceId).orderBy('version', 'desc').execute()
+      .where('secret_id', '=', secret.id)
+      .where('workspace_id', '=', scope.workspaceId)
+      .orderBy('version', 'desc')
+      .execute()
     const versions: VersionView[] = []
     for (const r of rows) {
       const v: VersionView = {
-        version: r.version, origin: r.origin, originVersion: r.origin_version, deleted: r.deleted === 1,
-        tags: JSON.parse(r.tags) as string[], createdAt: r.created_at, createdBy: r.created_by,
+        version: r.version,
+        origin: r.origin,
+        originVersion: r.origin_version,
+        deleted: r.deleted === 1,
+        tags: JSON.parse(r.tags) as string[],
+        createdAt: r.created_at,
+        createdBy: r.created_by,
       }
       if (opts.reveal) {
         v.value = await this.#decrypt(db, scope, secret.id, r.version, 'value', r.value_ct)
@@ -206,8 +286,14 @@ export class SecretService {
 
   /** Writes version n+1 of the row (creating the row at version 1), encrypted under the primary DEK. */
   async #write(
-    tx: Executor, scope: SecretScope, actorId: string, key: string, existing: SecretRow | undefined,
-    content: { value: string | null; comment: string | null; tags: string[] }, origin: SecretVersionTable['origin'], originVersion: number | null,
+    tx: Executor,
+    scope: SecretScope,
+    actorId: string,
+    key: string,
+    existing: SecretRow | undefined,
+    content: { value: string | null; comment: string | null; tags: string[] },
+    origin: SecretVersionTable['origin'],
+    originVersion: number | null,
   ): Promise<SecretView> {
     const now = new Date().toISOString()
     const id = existing?.id ?? randomUUID()
@@ -216,10 +302,20 @@ export class SecretService {
     if (existing) {
       await tx.updateTable('secrets').set({ current_version: version, deleted, updated_at: now }).where('id', '=', id).execute()
     } else {
-      await tx.insertInto('secrets').values({
-        id, workspace_id: scope.workspaceId, project_id: scope.projectId, environment_id: scope.environmentId,
-        key, current_version: version, deleted, created_at: now, updated_at: now,
-      }).execute()
+      await tx
+        .insertInto('secrets')
+        .values({
+          id,
+          workspace_id: scope.workspaceId,
+          project_id: scope.projectId,
+          environment_id: scope.environmentId,
+          key,
+          current_version: version,
+          deleted,
+          created_at: now,
+          updated_at: now,
+        })
+        .execute()
     }
     let valueCt: Buffer | null = null
     let commentCt: Buffer | null = null
@@ -228,22 +324,47 @@ export class SecretService {
     if (content.value !== null) {
       const dek = await this.#keys.forWrite(tx, scope, content.comment !== null ? 2 : 1)
       valueCt = seal(dek, Buffer.from(content.value, 'utf8'), this.#binding(scope, id, version, 'value'))
-      if (content.comment !== null) commentCt = seal(dek, Buffer.from(content.comment, 'utf8'), this.#binding(scope, id, version, 'comment'))
+      if (content.comment !== null)
+        commentCt = seal(dek, Buffer.from(content.comment, 'utf8'), this.#binding(scope, id, version, 'comment'))
       dekId = dek.id
       dekVersion = dek.version
     }
-    await tx.insertInto('secret_versions').values({
-      secret_id: id, version, workspace_id: scope.workspaceId, project_id: scope.projectId, environment_id: scope.environmentId,
-      value_ct: valueCt, comment_ct: commentCt, tags: JSON.stringify(content.tags), deleted, origin, origin_version: originVersion,
-      dek_id: dekId, dek_version: dekVersion, created_at: now, created_by: actorId,
-    }).execute()
+    await tx
+      .insertInto('secret_versions')
+      .values({
+        secret_id: id,
+        version,
+        workspace_id: scope.workspaceId,
+        project_id: scope.projectId,
+        environment_id: scope.environmentId,
+        value_ct: valueCt,
+        comment_ct: commentCt,
+        tags: JSON.stringify(content.tags),
+        deleted,
+        origin,
+        origin_version: originVersion,
+        dek_id: dekId,
+        dek_version: dekVersion,
+        created_at: now,
+        created_by: actorId,
+      })
+      .execute()
     return {
-      id, key, version, deleted: deleted === 1, tags: content.tags,
-      createdAt: existing?.created_at ?? now, updatedAt: now,
+      id,
+      key,
+      version,
+      deleted: deleted === 1,
+      tags: content.tags,
+      createdAt: existing?.created_at ?? now,
+      updatedAt: now,
     }
   }
 
-  async #currentPlain(tx: Executor, scope: SecretScope, row: SecretRow | undefined): Promise<{ value: string | null; comment: string | null; tags: string[] } | null> {
+  async #currentPlain(
+    tx: Executor,
+    scope: SecretScope,
+    row: SecretRow | undefined,
+  ): Promise<{ value: string | null; comment: string | null; tags: string[] } | null> {
     if (!row) return null
     const v = await this.#version(tx, scope, row.id, row.current_version)
     if (!v) return null
@@ -264,13 +385,28 @@ export class SecretService {
    * Sets a secret's value (and comment and tags), creating it if needed. With `ifVersion`
    * the write happens only if the current version is that one (0: only if it does not exist).
    */
-  async set(tx: Executor, scope: SecretScope, actorId: string, key: string, input: SecretInput & { ifVersion?: number | undefined }): Promise<SecretChange> {
+  async set(
+    tx: Executor,
+    scope: SecretScope,
+    actorId: string,
+    key: string,
+    input: SecretInput & { ifVersion?: number | undefined },
+  ): Promise<SecretChange> {
     checkKey(key)
     checkInput(input)
     const row = await this.#findRow(tx, scope, key)
     SecretService.#checkVersion(row, input.ifVersion)
     const before = row && row.deleted === 0 ? await this.#currentPlain(tx, scope, row) : null
-    const secret = await this.#write(tx, scope, actorId, key, row, { value: input.value, comment: input.comment ?? null, tags: input.tags ?? [] }, 'set', null)
+    const secret = await this.#write(
+      tx,
+      scope,
+      actorId,
+      key,
+      row,
+      { value: input.value, comment: input.comment ?? null, tags: input.tags ?? [] },
+      'set',
+      null,
+    )
     return { secret, previousVersion: row?.current_version ?? 0, before: before?.value ?? null, after: input.value }
   }
 
@@ -280,7 +416,8 @@ export class SecretService {
     for (const it of items) {
       checkKey(it.key)
       checkInput(it)
-      if (seen.has(it.key)) throw new ValidationError(`The key ${it.key} appears twice.`, [{ path: 'secrets', message: `duplicate key ${it.key}` }])
+      if (seen.has(it.key))
+        throw new ValidationError(`The key ${it.key} appears twice.`, [{ path: 'secrets', message: `duplicate key ${it.key}` }])
       seen.add(it.key)
     }
     const out: SecretChange[] = []
@@ -304,8 +441,15 @@ export class SecretService {
     checkKey(key)
     const row = await this.#findRow(tx, scope, key)
     if (!row || row.deleted === 0) throw new NotFoundError('deleted secret')
-    const last = await tx.selectFrom('secret_versions').select('version').where('secret_id', '=', row.id)
-      .where('workspace_id', '=', scope.workspaceId).where('deleted', '=', 0).orderBy('version', 'desc').limit(1).executeTakeFirst()
+    const last = await tx
+      .selectFrom('secret_versions')
+      .select('version')
+      .where('secret_id', '=', row.id)
+      .where('workspace_id', '=', scope.workspaceId)
+      .where('deleted', '=', 0)
+      .orderBy('version', 'desc')
+      .limit(1)
+      .executeTakeFirst()
     if (!last) throw new NotFoundError('deleted secret')
     return this.#copy(tx, scope, actorId, row, last.version, 'restore')
   }
@@ -319,14 +463,33 @@ export class SecretService {
     return this.#copy(tx, scope, actorId, row, to, 'rollback')
   }
 
-  async #copy(tx: Executor, scope: SecretScope, actorId: string, row: SecretRow, from: number, origin: 'rollback' | 'restore'): Promise<SecretChange> {
+  async #copy(
+    tx: Executor,
+    scope: SecretScope,
+    actorId: string,
+    row: SecretRow,
+    from: number,
+    origin: 'rollback' | 'restore',
+  ): Promise<SecretChange> {
     const v = await this.#version(tx, scope, row.id, from)
     if (!v) throw new NotFoundError('secret version')
-    if (v.deleted === 1) throw new ValidationError('That version is a deletion; roll back to a version with a value.', [{ path: 'version', message: 'is a deletion' }])
+    if (v.deleted === 1)
+      throw new ValidationError('That version is a deletion; roll back to a version with a value.', [
+        { path: 'version', message: 'is a deletion' },
+      ])
     const before = row.deleted === 0 ? await this.#currentPlain(tx, scope, row) : null
     const value = await this.#decrypt(tx, scope, row.id, v.version, 'value', v.value_ct)
     const comment = await this.#decrypt(tx, scope, row.id, v.version, 'comment', v.comment_ct)
-    const secret = await this.#write(tx, scope, actorId, row.key, row, { value: value ?? '', comment, tags: JSON.parse(v.tags) as string[] }, origin, from)
+    const secret = await this.#write(
+      tx,
+      scope,
+      actorId,
+      row.key,
+      row,
+      { value: value ?? '', comment, tags: JSON.parse(v.tags) as string[] },
+      origin,
+      from,
+    )
     return { secret, previousVersion: row.current_version, before: before?.value ?? null, after: value }
   }
 }

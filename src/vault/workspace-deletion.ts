@@ -34,19 +34,32 @@ export interface DeletionReceipt {
  * workspace's slug typed again; anything else changes nothing.
  */
 export async function shredWorkspace(
-  tx: Executor, deps: { dataKeys: DataKeys }, input: { workspace: Workspace; confirm: string; now: Date },
+  tx: Executor,
+  deps: { dataKeys: DataKeys },
+  input: { workspace: Workspace; confirm: string; now: Date },
 ): Promise<{ dataKeysShredded: number; tokensRevoked: number }> {
   if (input.confirm !== input.workspace.slug) {
     throw new ConfirmationMismatchError('To delete the workspace, send its slug again as "confirm"; it did not match. Nothing was deleted.')
   }
   const at = input.now.toISOString()
-  const marked = await tx.updateTable('workspaces').set({ deleted_at: at, fingerprint_key: Buffer.alloc(0) })
-    .where('id', '=', input.workspace.id).where('deleted_at', 'is', null).executeTakeFirst()
+  const marked = await tx
+    .updateTable('workspaces')
+    .set({ deleted_at: at, fingerprint_key: Buffer.alloc(0) })
+    .where('id', '=', input.workspace.id)
+    .where('deleted_at', 'is', null)
+    .executeTakeFirst()
   if (Number(marked.numUpdatedRows) !== 1) throw new NotFoundError('workspace')
-  const keys = await tx.updateTable('data_keys').set({ wrapped: Buffer.alloc(0), state: 'shredded' })
-    .where('workspace_id', '=', input.workspace.id).executeTakeFirst()
-  const tokens = await tx.updateTable('tokens').set({ revoked_at: at })
-    .where('workspace_id', '=', input.workspace.id).where('revoked_at', 'is', null).executeTakeFirst()
+  const keys = await tx
+    .updateTable('data_keys')
+    .set({ wrapped: Buffer.alloc(0), state: 'shredded' })
+    .where('workspace_id', '=', input.workspace.id)
+    .executeTakeFirst()
+  const tokens = await tx
+    .updateTable('tokens')
+    .set({ revoked_at: at })
+    .where('workspace_id', '=', input.workspace.id)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst()
   // @NOTE this node forgets the workspace's cached plaintext keys; other nodes never use
   // theirs again, since the workspace no longer resolves, and their TTL ends them.
   deps.dataKeys.forgetWorkspace(input.workspace.id)
@@ -58,20 +71,38 @@ export async function shredWorkspace(
  * stores the receipt, in the same transaction as the deletion.
  */
 export async function recordDeletionReceipt(
-  tx: Executor, deps: { auditTree: AuditTree },
+  tx: Executor,
+  deps: { auditTree: AuditTree },
   input: { workspace: Workspace; deletedBy: string; now: Date; purgeAfterDays: number },
 ): Promise<DeletionReceipt> {
   const checkpoint = await deps.auditTree.issue(tx, input.workspace.id)
   const receipt: DeletionReceipt = {
-    workspaceId: input.workspace.id, slug: input.workspace.slug, name: input.workspace.name, deletedBy: input.deletedBy,
-    deletedAt: input.now.toISOString(), purgeAfter: new Date(input.now.getTime() + input.purgeAfterDays * 86_400_000).toISOString(),
-    auditTreeSize: checkpoint.treeSize, auditRootHash: checkpoint.rootHash, checkpointNote: checkpoint.note, purgedAt: null,
+    workspaceId: input.workspace.id,
+    slug: input.workspace.slug,
+    name: input.workspace.name,
+    deletedBy: input.deletedBy,
+    deletedAt: input.now.toISOString(),
+    purgeAfter: new Date(input.now.getTime() + input.purgeAfterDays * 86_400_000).toISOString(),
+    auditTreeSize: checkpoint.treeSize,
+    auditRootHash: checkpoint.rootHash,
+    checkpointNote: checkpoint.note,
+    purgedAt: null,
   }
-  await tx.insertInto('workspace_deletions').values({
-    workspace_id: receipt.workspaceId, slug: receipt.slug, name: receipt.name, deleted_by: receipt.deletedBy,
-    deleted_at: receipt.deletedAt, purge_after: receipt.purgeAfter, audit_tree_size: receipt.auditTreeSize,
-    audit_root_hash: Buffer.from(receipt.auditRootHash, 'base64'), checkpoint_note: receipt.checkpointNote, purged_at: null,
-  }).execute()
+  await tx
+    .insertInto('workspace_deletions')
+    .values({
+      workspace_id: receipt.workspaceId,
+      slug: receipt.slug,
+      name: receipt.name,
+      deleted_by: receipt.deletedBy,
+      deleted_at: receipt.deletedAt,
+      purge_after: receipt.purgeAfter,
+      audit_tree_size: receipt.auditTreeSize,
+      audit_root_hash: Buffer.from(receipt.auditRootHash, 'base64'),
+      checkpoint_note: receipt.checkpointNote,
+      purged_at: null,
+    })
+    .execute()
   return receipt
 }
 
@@ -80,9 +111,16 @@ export async function deletionReceipt(db: Executor, workspaceId: string): Promis
   const r = await db.selectFrom('workspace_deletions').selectAll().where('workspace_id', '=', workspaceId).executeTakeFirst()
   if (!r) return null
   return {
-    workspaceId: r.workspace_id, slug: r.slug, name: r.name, deletedBy: r.deleted_by, deletedAt: r.deleted_at, purgeAfter: r.purge_after,
-    auditTreeSize: Number(r.audit_tree_size), auditRootHash: Buffer.from(r.audit_root_hash).toString('base64'),
-    checkpointNote: r.checkpoint_note, purgedAt: r.purged_at,
+    workspaceId: r.workspace_id,
+    slug: r.slug,
+    name: r.name,
+    deletedBy: r.deleted_by,
+    deletedAt: r.deleted_at,
+    purgeAfter: r.purge_after,
+    auditTreeSize: Number(r.audit_tree_size),
+    auditRootHash: Buffer.from(r.audit_root_hash).toString('base64'),
+    checkpointNote: r.checkpoint_note,
+    purgedAt: r.purged_at,
   }
 }
 
@@ -136,8 +174,14 @@ async function workspaceTables(db: Executor, engine: Engine): Promise<string[]> 
 
 /** Workspaces whose grace period is over and whose rows are not yet purged. */
 export async function purgeableWorkspaces(db: Executor, now: Date, limit = 10): Promise<string[]> {
-  const rows = await db.selectFrom('workspace_deletions').select('workspace_id')
-    .where('purged_at', 'is', null).where('purge_after', '<=', now.toISOString()).orderBy('purge_after').limit(limit).execute()
+  const rows = await db
+    .selectFrom('workspace_deletions')
+    .select('workspace_id')
+    .where('purged_at', 'is', null)
+    .where('purge_after', '<=', now.toISOString())
+    .orderBy('purge_after')
+    .limit(limit)
+    .execute()
   return rows.map((r) => r.workspace_id)
 }
 
@@ -159,7 +203,10 @@ async function purgeBatch(tx: Executor, engine: Engine, table: string, workspace
   const column = sql.ref(table === 'workspaces' ? 'id' : 'workspace_id')
   // A row's address: its rowid (ctid), or on a SQLite WITHOUT ROWID table its primary key.
   const columns = engine === 'sqlite' ? (WITHOUT_ROWID[table]?.join(', ') ?? 'rowid') : 'ctid'
-  const r = await sql`DELETE FROM ${t} WHERE (${sql.raw(columns)}) IN (SELECT ${sql.raw(columns)} FROM ${t} WHERE ${column} = ${workspaceId} LIMIT ${batch})`.execute(tx)
+  const r =
+    await sql`DELETE FROM ${t} WHERE (${sql.raw(columns)}) IN (SELECT ${sql.raw(columns)} FROM ${t} WHERE ${column} = ${workspaceId} LIMIT ${batch})`.execute(
+      tx,
+    )
   return Number(r.numAffectedRows ?? 0)
 }
 
@@ -169,7 +216,8 @@ async function purgeBatch(tx: Executor, engine: Engine, table: string, workspace
  * rows deleted per workspace.
  */
 export async function purgeDeletedWorkspaces(
-  engine: Engine, opts: { now: Date; batch?: number; runInTx: <T>(fn: (tx: Executor) => Promise<T>) => Promise<T> },
+  engine: Engine,
+  opts: { now: Date; batch?: number; runInTx: <T>(fn: (tx: Executor) => Promise<T>) => Promise<T> },
 ): Promise<Array<{ workspaceId: string; rows: number }>> {
   const batch = opts.batch ?? 1000
   const out: Array<{ workspaceId: string; rows: number }> = []
@@ -186,7 +234,14 @@ export async function purgeDeletedWorkspaces(
         if (n < batch && !(await opts.runInTx((tx) => hasRows(tx, table, ws)))) break
       }
     }
-    await opts.runInTx((tx) => tx.updateTable('workspace_deletions').set({ purged_at: opts.now.toISOString() }).where('workspace_id', '=', ws).where('purged_at', 'is', null).execute())
+    await opts.runInTx((tx) =>
+      tx
+        .updateTable('workspace_deletions')
+        .set({ purged_at: opts.now.toISOString() })
+        .where('workspace_id', '=', ws)
+        .where('purged_at', 'is', null)
+        .execute(),
+    )
     out.push({ workspaceId: ws, rows })
   }
   return out

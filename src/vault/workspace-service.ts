@@ -29,14 +29,25 @@ export async function createWorkspace(
   const id = randomUUID()
   const createdAt = new Date().toISOString()
   const fp = await deps.dataKeys.newFingerprintKey(id)
-  await tx.insertInto('workspaces').values({ id, slug, name: input.name, fingerprint_key: fp.wrapped, root_key_id: deps.dataKeys.provider.keyId, created_at: createdAt }).execute()
+  await tx
+    .insertInto('workspaces')
+    .values({ id, slug, name: input.name, fingerprint_key: fp.wrapped, root_key_id: deps.dataKeys.provider.keyId, created_at: createdAt })
+    .execute()
   await deps.audit.initWorkspace(tx, id)
   const owner = await ensureUser(tx, input.ownerEmail)
   await addMember(tx, id, owner.id, 'owner')
   const { token, info } = await issueToken(tx, { workspaceId: id, userId: owner.id, name: input.tokenName ?? 'bootstrap' })
   const actor = { type: 'system' as const, id: 'bootstrap', ip: '', userAgent: 'coffer' }
-  await deps.audit.append(tx, id, actor, 'bootstrap', { action: 'workspace.create', target: { type: 'workspace', id }, details: { slug, name: input.name, owner: owner.email } })
-  await deps.audit.append(tx, id, actor, 'bootstrap', { action: 'token.create', target: { type: 'token', id: info.id }, details: { name: info.name, user: owner.id } })
+  await deps.audit.append(tx, id, actor, 'bootstrap', {
+    action: 'workspace.create',
+    target: { type: 'workspace', id },
+    details: { slug, name: input.name, owner: owner.email },
+  })
+  await deps.audit.append(tx, id, actor, 'bootstrap', {
+    action: 'token.create',
+    target: { type: 'token', id: info.id },
+    details: { name: info.name, user: owner.id },
+  })
   return { workspace: { id, slug, name: input.name, createdAt }, owner: { id: owner.id, email: owner.email }, token }
 }
 

@@ -38,9 +38,18 @@ const GO_BAD_ALG_VKEY = 'PeterNeumann+173116ae+ZRpc2QcUPDhMQegwxbzhKqiBfsVkmqq/L
 // a real sum.golang.org checkpoint with the published sum.golang.org verifier key).
 const TD_KEY_PAIRS: [string, string][] = [
   ['Log+2271c621+AemuH5ooBpEPcr+W8onrjA1NfuzBVHdezakU81Ekarvs', 'PRIVATE+KEY+Log+2271c621+AdEIq9FLRQni54Wg68T96VJO+iayOaulswav2DUMKgvQ'],
-  ['Known+451c786d+AXAQ0T7lbwuY4ABJ9/MYY9bWV3hmSyOGVt2x42NkmdUH', 'PRIVATE+KEY+Known+451c786d+AQPRoE2+Z+Ed1HaHBA9F/FfracvcZ2rDU39kCecMEoci'],
-  ['KnownAgain+4893b26c+AQ+LR7BFF/F/dkpIBjBpSvT0crkteizuUkavAoGeaYMj', 'PRIVATE+KEY+KnownAgain+4893b26c+ARhZda/l25zjGZswYLDZsLNRzNpmv5wYTN9IoTr1OJ2+'],
-  ['Unknown+fdbb2e08+AWgRIYZ+8x1Vl+1Q+sR8zciNHiYI1SdlBjNw+RV0rots', 'PRIVATE+KEY+Unknown+fdbb2e08+Aav2knTC6orbhXX8pMWuNiWgO+Wwk2DB+h1eU2Q1W1nU'],
+  [
+    'Known+451c786d+AXAQ0T7lbwuY4ABJ9/MYY9bWV3hmSyOGVt2x42NkmdUH',
+    'PRIVATE+KEY+Known+451c786d+AQPRoE2+Z+Ed1HaHBA9F/FfracvcZ2rDU39kCecMEoci',
+  ],
+  [
+    'KnownAgain+4893b26c+AQ+LR7BFF/F/dkpIBjBpSvT0crkteizuUkavAoGeaYMj',
+    'PRIVATE+KEY+KnownAgain+4893b26c+ARhZda/l25zjGZswYLDZsLNRzNpmv5wYTN9IoTr1OJ2+',
+  ],
+  [
+    'Unknown+fdbb2e08+AWgRIYZ+8x1Vl+1Q+sR8zciNHiYI1SdlBjNw+RV0rots',
+    'PRIVATE+KEY+Unknown+fdbb2e08+Aav2knTC6orbhXX8pMWuNiWgO+Wwk2DB+h1eU2Q1W1nU',
+  ],
 ]
 const SUMDB_VKEY = 'sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8'
 const SUMDB_ROOT_B64 = 'mb8QLQIs0Z0yP5Cstq6guj87oXWeC9gEM8oVikmm9Wk='
@@ -87,7 +96,12 @@ function rawSigned(text: string, skey: string): string {
 }
 
 function isInvalid(e: unknown): boolean {
-  return e instanceof CheckpointError && e.code === CHECKPOINT_INVALID && e.code === 'ERR_CHECKPOINT_INVALID' && e.message === 'The signed checkpoint is invalid.'
+  return (
+    e instanceof CheckpointError &&
+    e.code === CHECKPOINT_INVALID &&
+    e.code === 'ERR_CHECKPOINT_INVALID' &&
+    e.message === 'The signed checkpoint is invalid.'
+  )
 }
 
 /** The note must not open, with the one generic error, and verifyCheckpoint must say null. */
@@ -169,7 +183,10 @@ describe('known-answer vectors', () => {
   })
 
   test('Go sumdb/note: every substring and every byte+1 mangling of the keys is rejected (TestNewVerifier, TestNewSigner)', () => {
-    for (const [key, parse] of [[PETER_VKEY, parseVerifierKey], [PETER_SKEY, parseSignerKey]] as const) {
+    for (const [key, parse] of [
+      [PETER_VKEY, parseVerifierKey],
+      [PETER_SKEY, parseSignerKey],
+    ] as const) {
       for (let i = 0; i <= key.length; i++) {
         for (let j = i + 1; j <= key.length; j++) {
           if (i === 0 && j === key.length) continue
@@ -221,20 +238,36 @@ describe('known-answer vectors', () => {
   })
 
   test('C2SP tlog-checkpoint: formatting the spec example gives its body', () => {
-    assert.equal(formatCheckpoint({ origin: 'example.com/behind-the-sofa', treeSize: 20852163, rootHash: b64('CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=') }), C2SP_BODY)
-    assert.equal(formatCheckpoint({ origin: 'example.com/behind-the-sofa', treeSize: 20852163n, rootHash: new Uint8Array(b64('CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=')) }), C2SP_BODY)
+    assert.equal(
+      formatCheckpoint({
+        origin: 'example.com/behind-the-sofa',
+        treeSize: 20852163,
+        rootHash: b64('CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I='),
+      }),
+      C2SP_BODY,
+    )
+    assert.equal(
+      formatCheckpoint({
+        origin: 'example.com/behind-the-sofa',
+        treeSize: 20852163n,
+        rootHash: new Uint8Array(b64('CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=')),
+      }),
+      C2SP_BODY,
+    )
   })
 })
 
 // ---- 2. round trip and tampering ----------------------------------------------------------------
 
 /** A line allowed as origin or extension: non-empty, well-formed, no control characters. */
-const lineArb = fc
-  .string({ unit: 'binary', minLength: 1, maxLength: 24 })
-  .filter((s) => !/[\x00-\x1F]/.test(s) && !/\p{Cs}/u.test(s))
+const lineArb = fc.string({ unit: 'binary', minLength: 1, maxLength: 24 }).filter((s) => !/[\x00-\x1F]/.test(s) && !/\p{Cs}/u.test(s))
 const fieldsArb = fc.record({
   origin: lineArb,
-  treeSize: fc.oneof(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), fc.nat(), fc.constantFrom(0, 0n, (1n << 64n) - 1n, Number.MAX_SAFE_INTEGER)),
+  treeSize: fc.oneof(
+    fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
+    fc.nat(),
+    fc.constantFrom(0, 0n, (1n << 64n) - 1n, Number.MAX_SAFE_INTEGER),
+  ),
   rootHash: fc.uint8Array({ minLength: 32, maxLength: 32 }),
   extensions: fc.array(lineArb, { maxLength: 3 }),
 })
@@ -295,7 +328,9 @@ describe('tampering', () => {
   })
 
   test('every single-bit flip of one fixed note fails (exhaustive)', () => {
-    const bytes = Buffer.from(signNote(formatCheckpoint({ origin: 'coffer.example/audit/ws_a', treeSize: 12345, rootHash: ROOT, extensions: ['x'] }), A.signerKey))
+    const bytes = Buffer.from(
+      signNote(formatCheckpoint({ origin: 'coffer.example/audit/ws_a', treeSize: 12345, rootHash: ROOT, extensions: ['x'] }), A.signerKey),
+    )
     for (let bit = 0; bit < bytes.length * 8; bit++) {
       const tampered = Buffer.from(bytes)
       tampered[bit >> 3] = (tampered[bit >> 3] as number) ^ (1 << (bit & 7))
@@ -387,7 +422,9 @@ describe('keys and signatures', () => {
     assertInvalid(`${note}${goodForOther}`, A.verifierKey)
     assertInvalid(`${body}\n${goodForOther}${line}`, A.verifierKey)
     // A line by the verifier key whose signature has the wrong length.
-    const short = `— ${parseVerifierKey(A.verifierKey).name} ${b64(line.slice(line.lastIndexOf(' ') + 1)).subarray(0, 67).toString('base64')}\n`
+    const short = `— ${parseVerifierKey(A.verifierKey).name} ${b64(line.slice(line.lastIndexOf(' ') + 1))
+      .subarray(0, 67)
+      .toString('base64')}\n`
     assertInvalid(`${note}${short}`, A.verifierKey)
   })
 
@@ -407,7 +444,23 @@ describe('strict checkpoint syntax', () => {
     for (const size of ['0', '1', '10', '18446744073709551615']) {
       assert.equal(openCheckpoint(signNote(cp(size), K), V).treeSize, BigInt(size))
     }
-    for (const size of ['01', '00', '-1', '-0', '+1', '1.0', '1e3', ' 1', '1 ', '0x10', '١', 'one', '18446744073709551616', '99999999999999999999', '184467440737095516150']) {
+    for (const size of [
+      '01',
+      '00',
+      '-1',
+      '-0',
+      '+1',
+      '1.0',
+      '1e3',
+      ' 1',
+      '1 ',
+      '0x10',
+      '١',
+      'one',
+      '18446744073709551616',
+      '99999999999999999999',
+      '184467440737095516150',
+    ]) {
       assertInvalid(signNote(cp(size), K), V, size)
     }
   })
@@ -479,7 +532,8 @@ describe('strict checkpoint syntax', () => {
   test('notes over NOTE_MAX_BYTES are rejected; a note of exactly NOTE_MAX_BYTES opens', () => {
     const probeText = cp('1', ROOT_B64, 'log', 'x\n')
     const sigLength = Buffer.byteLength(signNote(probeText, K)) - Buffer.byteLength(probeText)
-    const fill = (extra: number): string => cp('1', ROOT_B64, 'log', `${'x'.repeat(NOTE_MAX_BYTES - Buffer.byteLength(probeText) - sigLength + 1 + extra)}\n`)
+    const fill = (extra: number): string =>
+      cp('1', ROOT_B64, 'log', `${'x'.repeat(NOTE_MAX_BYTES - Buffer.byteLength(probeText) - sigLength + 1 + extra)}\n`)
     const exact = signNote(fill(0), K)
     assert.equal(Buffer.byteLength(exact), NOTE_MAX_BYTES)
     assert.equal(openCheckpoint(exact, V).extensions.length, 1)
@@ -545,13 +599,16 @@ describe('note keys', () => {
 
   test('vkey and skey round trip through parse (and hex case is normalised)', () => {
     fc.assert(
-      fc.property(fc.string({ unit: 'binary', minLength: 1, maxLength: 16 }).filter((s) => !/[\s+\x00-\x1F]|\p{White_Space}|\p{Cs}/u.test(s)), (name) => {
-        const pair = generateNoteKey(name)
-        const v = parseVerifierKey(pair.verifierKey)
-        assert.equal(v.name, name)
-        assert.equal(parseVerifierKey(v.verifierKey).verifierKey, pair.verifierKey)
-        assert.equal(parseSignerKey(pair.signerKey).verifierKey, pair.verifierKey)
-      }),
+      fc.property(
+        fc.string({ unit: 'binary', minLength: 1, maxLength: 16 }).filter((s) => !/[\s+\x00-\x1F]|\p{White_Space}|\p{Cs}/u.test(s)),
+        (name) => {
+          const pair = generateNoteKey(name)
+          const v = parseVerifierKey(pair.verifierKey)
+          assert.equal(v.name, name)
+          assert.equal(parseVerifierKey(v.verifierKey).verifierKey, pair.verifierKey)
+          assert.equal(parseSignerKey(pair.signerKey).verifierKey, pair.verifierKey)
+        },
+      ),
       { numRuns: 50 },
     )
     const upper = PETER_VKEY.replace('c74f20a3', 'C74F20A3')
@@ -636,7 +693,10 @@ describe('note keys', () => {
   test('only key objects made by the parse functions are accepted', () => {
     const v = parseVerifierKey(PETER_VKEY)
     const s = parseSignerKey(PETER_SKEY)
-    assertTypeError(() => openCheckpoint(SUMDB_CHECKPOINT, { ...v }), /^verifierKey must be a verifier key string or a key returned by parseVerifierKey/)
+    assertTypeError(
+      () => openCheckpoint(SUMDB_CHECKPOINT, { ...v }),
+      /^verifierKey must be a verifier key string or a key returned by parseVerifierKey/,
+    )
     assertTypeError(() => openNote(GO_SIGNED, s as unknown as string), /^verifierKey must be/)
     assertTypeError(() => signNote(GO_TEXT, { ...s }), /^signerKey must be a signer key string or a key returned by parseSignerKey/)
     assertTypeError(() => signNote(GO_TEXT, v as unknown as string), /^signerKey must be/)
@@ -680,7 +740,10 @@ describe('argument checks', () => {
   })
 
   test('open options are checked', () => {
-    assertTypeError(() => openCheckpoint(SUMDB_CHECKPOINT, SUMDB_VKEY, { origin: 5 as unknown as string }), /^options\.origin must be a string/)
+    assertTypeError(
+      () => openCheckpoint(SUMDB_CHECKPOINT, SUMDB_VKEY, { origin: 5 as unknown as string }),
+      /^options\.origin must be a string/,
+    )
     assertTypeError(() => verifyCheckpoint(SUMDB_CHECKPOINT, SUMDB_VKEY, { origin: '' }), /^options\.origin must not be empty/)
     assertTypeError(() => verifyCheckpoint(SUMDB_CHECKPOINT, SUMDB_VKEY, 'x' as never), /^options must be an object/)
   })

@@ -12,7 +12,10 @@ test('UUIDv7 carrying the time, unique and ordered even within one millisecond',
   const ids = Array.from({ length: 20_000 }, () => newEntryId())
   const after = Date.now()
   for (const id of ids) assert.match(id, V7)
-  assert.ok(ids.every((id) => z.uuid().safeParse(id).success), 'the API accepts them as UUIDs')
+  assert.ok(
+    ids.every((id) => z.uuid().safeParse(id).success),
+    'the API accepts them as UUIDs',
+  )
   assert.equal(new Set(ids).size, ids.length, 'unique')
   assert.deepEqual([...ids].sort(), ids, 'sorted order is creation order')
   const ms = parseInt(ids[0]!.replaceAll('-', '').slice(0, 12), 16)

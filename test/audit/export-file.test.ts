@@ -25,9 +25,15 @@ function makeExport(treeSize: number): { exp: AuditExport; key: string } {
   let root = range.root()
   for (let seq = 1; seq <= N; seq++) {
     const r: AuditRecord = {
-      workspaceId: ws, seq, id: randomUUID(), time: new Date(1_700_000_000_000 + seq).toISOString(),
-      actor: { type: 'user', id: randomUUID(), ip: '127.0.0.1', userAgent: 'test/1 "quoted" é' }, requestId: randomUUID(),
-      action: 'secret.update', target: { type: 'secret', id: `KEY_${seq}` }, details: JSON.stringify({ key: `KEY_${seq}`, n: seq }),
+      workspaceId: ws,
+      seq,
+      id: randomUUID(),
+      time: new Date(1_700_000_000_000 + seq).toISOString(),
+      actor: { type: 'user', id: randomUUID(), ip: '127.0.0.1', userAgent: 'test/1 "quoted" é' },
+      requestId: randomUUID(),
+      action: 'secret.update',
+      target: { type: 'secret', id: `KEY_${seq}` },
+      details: JSON.stringify({ key: `KEY_${seq}`, n: seq }),
     }
     const bytes = entryBytes(r)
     const hash = chainHash(prev, bytes)
@@ -39,8 +45,14 @@ function makeExport(treeSize: number): { exp: AuditExport; key: string } {
   const key = generateNoteKey('coffer-audit')
   const note = signNote(formatCheckpoint({ origin: originOf(ws), treeSize, rootHash: root }), key.signerKey)
   return {
-    exp: { format: 'coffer-audit-export/v1', workspace: { id: ws, slug: 'w' }, exportedAt: new Date().toISOString(), publicKey: key.verifierKey,
-      checkpoint: { treeSize, rootHash: Buffer.from(root).toString('base64'), note }, entries },
+    exp: {
+      format: 'coffer-audit-export/v1',
+      workspace: { id: ws, slug: 'w' },
+      exportedAt: new Date().toISOString(),
+      publicKey: key.verifierKey,
+      checkpoint: { treeSize, rootHash: Buffer.from(root).toString('base64'), note },
+      entries,
+    },
     key: key.verifierKey,
   }
 }
@@ -79,13 +91,48 @@ describe('export files verified on worker threads', () => {
   })
 
   const cases: Array<[string, (e: ExportedEntry[]) => void]> = [
-    ['an edited action inside a run', (e) => { e[37]!.action = 'secret.delete' }],
-    ['an edited first entry of a run', (e) => { e[40]!.details = '{}' }],
-    ['a deleted entry', (e) => { e.splice(50, 1) }],
-    ['two entries swapped across runs', (e) => { [e[47], e[48]] = [e[48]!, e[47]!] }],
-    ['an entry of another workspace', (e) => { e[60]!.workspaceId = randomUUID() }],
-    ['a recomputed hash that breaks the next link', (e) => { e[55]!.hash = randomBytes(32).toString('hex') }],
-    ['entries cut off below the checkpoint', (e) => { e.splice(80) }],
+    [
+      'an edited action inside a run',
+      (e) => {
+        e[37]!.action = 'secret.delete'
+      },
+    ],
+    [
+      'an edited first entry of a run',
+      (e) => {
+        e[40]!.details = '{}'
+      },
+    ],
+    [
+      'a deleted entry',
+      (e) => {
+        e.splice(50, 1)
+      },
+    ],
+    [
+      'two entries swapped across runs',
+      (e) => {
+        ;[e[47], e[48]] = [e[48]!, e[47]!]
+      },
+    ],
+    [
+      'an entry of another workspace',
+      (e) => {
+        e[60]!.workspaceId = randomUUID()
+      },
+    ],
+    [
+      'a recomputed hash that breaks the next link',
+      (e) => {
+        e[55]!.hash = randomBytes(32).toString('hex')
+      },
+    ],
+    [
+      'entries cut off below the checkpoint',
+      (e) => {
+        e.splice(80)
+      },
+    ],
   ]
   for (const [label, tamper] of cases) {
     test(label, async () => {

@@ -9,21 +9,27 @@ import { CompactRange, EMPTY_ROOT, leafHash, rootFromLeafHashes } from '../../sr
 
 const latin1 = (b: Uint8Array): string => Buffer.from(b).toString('latin1')
 
-test('Latin1Range has CompactRange\'s root and peaks after every push', () => {
-  fc.assert(fc.property(fc.integer({ min: 0, max: 200 }), fc.integer(), (n, seed) => {
-    const leaves = Array.from({ length: n }, (_, i) => leafHash(Buffer.from(`${seed}/${i}`)))
-    const fast = new Latin1Range()
-    const reference = new CompactRange()
-    assert.deepEqual(Buffer.from(fast.root()), Buffer.from(EMPTY_ROOT))
-    for (const leaf of leaves) {
-      fast.push(latin1(leaf))
-      reference.push(leaf)
-      assert.equal(fast.size, reference.size)
-      assert.deepEqual(Buffer.from(fast.root()), Buffer.from(reference.root()))
-      assert.deepEqual(fast.peaks().map((p) => [p.level, p.index, latin1(p.hash)]), reference.peaks().map((p) => [p.level, p.index, latin1(p.hash)]))
-    }
-    assert.deepEqual(Buffer.from(fast.root()), Buffer.from(rootFromLeafHashes(leaves)))
-  }), { numRuns: 60 })
+test("Latin1Range has CompactRange's root and peaks after every push", () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 200 }), fc.integer(), (n, seed) => {
+      const leaves = Array.from({ length: n }, (_, i) => leafHash(Buffer.from(`${seed}/${i}`)))
+      const fast = new Latin1Range()
+      const reference = new CompactRange()
+      assert.deepEqual(Buffer.from(fast.root()), Buffer.from(EMPTY_ROOT))
+      for (const leaf of leaves) {
+        fast.push(latin1(leaf))
+        reference.push(leaf)
+        assert.equal(fast.size, reference.size)
+        assert.deepEqual(Buffer.from(fast.root()), Buffer.from(reference.root()))
+        assert.deepEqual(
+          fast.peaks().map((p) => [p.level, p.index, latin1(p.hash)]),
+          reference.peaks().map((p) => [p.level, p.index, latin1(p.hash)]),
+        )
+      }
+      assert.deepEqual(Buffer.from(fast.root()), Buffer.from(rootFromLeafHashes(leaves)))
+    }),
+    { numRuns: 60 },
+  )
 })
 
 test('Latin1Range: bytes 0x80–0xff survive (latin1, not UTF-8), and the root is not a shared view', () => {

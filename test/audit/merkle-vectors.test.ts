@@ -39,25 +39,41 @@ const CT_ROOTS_HEX = [
 /** Published consistency proofs for the CT tree (transparency-dev/merkle proof/verify_test.go). */
 const CT_CONSISTENCY_PROOFS: [number, number, string[]][] = [
   [1, 1, []],
-  [1, 8, [
-    '96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7',
-    '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e',
-    '6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4',
-  ]],
-  [6, 8, [
-    '0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a',
-    'ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0',
-    'd37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7',
-  ]],
-  [2, 5, [
-    '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e',
-    'bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b',
-  ]],
-  [6, 7, [
-    '0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a',
-    'b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f',
-    'd37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7',
-  ]],
+  [
+    1,
+    8,
+    [
+      '96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7',
+      '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e',
+      '6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4',
+    ],
+  ],
+  [
+    6,
+    8,
+    [
+      '0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a',
+      'ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0',
+      'd37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7',
+    ],
+  ],
+  [
+    2,
+    5,
+    [
+      '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e',
+      'bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b',
+    ],
+  ],
+  [
+    6,
+    7,
+    [
+      '0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a',
+      'b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f',
+      'd37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7',
+    ],
+  ],
 ]
 
 /** Leaf hashes of the trees the consistency vectors are built from (see that folder's README). */
@@ -160,7 +176,10 @@ test('consistency vectors: happy paths recomputed independently, every mutation 
   assert.ok(files.length >= 500, `expected at least 500 consistency vectors in ${CONSISTENCY_DIR}, found ${files.length}`)
   const rootsByTree = new Map<string, string[]>()
   for (const [name, leaves] of Object.entries(TREES)) {
-    rootsByTree.set(name, Array.from({ length: leaves.length + 1 }, (_, k) => hex(rootFromLeafHashes(leaves.slice(0, k)))))
+    rootsByTree.set(
+      name,
+      Array.from({ length: leaves.length + 1 }, (_, k) => hex(rootFromLeafHashes(leaves.slice(0, k)))),
+    )
   }
   // The ct tree's roots must be the published ones before anything is cross-checked against them.
   assert.deepEqual(rootsByTree.get('ct'), CT_ROOTS_HEX)
@@ -212,12 +231,30 @@ test('consistency vectors: happy paths recomputed independently, every mutation 
   // Coverage of the size classes the RFC algorithm branches on.
   const sizePairs = [...pairs.keys()].map((k) => (k.split('/')[1] as string).split('-').map(Number) as [number, number])
   const isPow2 = (x: number): boolean => (x & (x - 1)) === 0
-  assert.ok(sizePairs.some(([m, n]) => m === n), 'size1 = size2')
-  assert.ok(sizePairs.some(([m, n]) => m === 1 && n > 1), 'size1 = 1')
-  assert.ok(sizePairs.some(([m, n]) => m > 1 && m < n && isPow2(m)), 'size1 a power of two')
-  assert.ok(sizePairs.some(([m, n]) => m < n && !isPow2(m)), 'size1 not a power of two')
-  assert.ok(sizePairs.some(([m, n]) => m < n && isPow2(n)), 'size2 a power of two')
-  assert.ok(sizePairs.some(([m, n]) => m < n && !isPow2(n)), 'size2 not a power of two')
+  assert.ok(
+    sizePairs.some(([m, n]) => m === n),
+    'size1 = size2',
+  )
+  assert.ok(
+    sizePairs.some(([m, n]) => m === 1 && n > 1),
+    'size1 = 1',
+  )
+  assert.ok(
+    sizePairs.some(([m, n]) => m > 1 && m < n && isPow2(m)),
+    'size1 a power of two',
+  )
+  assert.ok(
+    sizePairs.some(([m, n]) => m < n && !isPow2(m)),
+    'size1 not a power of two',
+  )
+  assert.ok(
+    sizePairs.some(([m, n]) => m < n && isPow2(n)),
+    'size2 a power of two',
+  )
+  assert.ok(
+    sizePairs.some(([m, n]) => m < n && !isPow2(n)),
+    'size2 not a power of two',
+  )
 
   // The published CT proofs are among the vectors, byte for byte.
   for (const [m, n, proofHex] of CT_CONSISTENCY_PROOFS) {

@@ -38,7 +38,7 @@ function makeLeaves(n: number, seed: number): Uint8Array[] {
 function flipBit(h: Uint8Array, bit: number): Uint8Array {
   const c = Uint8Array.from(h)
   const byte = Math.floor(bit / 8) % c.length
-  c[byte] = (c[byte] as number) ^ (1 << bit % 8)
+  c[byte] = (c[byte] as number) ^ (1 << (bit % 8))
   return c
 }
 
@@ -172,8 +172,8 @@ test('property: flipping any single bit of the leaf hash, a proof node or the ro
 })
 
 test('every one of the 256 bits of every input matters (CT tree, leaf 5 of 8)', () => {
-  const leaves = ['', '00', '10', '2021', '3031', '40414243', '5051525354555657', '606162636465666768696a6b6c6d6e6f'].map(
-    (h) => leafHash(Buffer.from(h, 'hex')),
+  const leaves = ['', '00', '10', '2021', '3031', '40414243', '5051525354555657', '606162636465666768696a6b6c6d6e6f'].map((h) =>
+    leafHash(Buffer.from(h, 'hex')),
   )
   const root = rootFromLeafHashes(leaves)
   const proof = inclusionProof(5, leaves)
@@ -183,7 +183,16 @@ test('every one of the 256 bits of every input matters (CT tree, leaf 5 of 8)', 
     assert.equal(verifyInclusion(5, 8, flipBit(leaf, bit), proof, root), false)
     assert.equal(verifyInclusion(5, 8, leaf, proof, flipBit(root, bit)), false)
     for (let j = 0; j < proof.length; j++) {
-      assert.equal(verifyInclusion(5, 8, leaf, proof.map((p, k) => (k === j ? flipBit(p, bit) : p)), root), false)
+      assert.equal(
+        verifyInclusion(
+          5,
+          8,
+          leaf,
+          proof.map((p, k) => (k === j ? flipBit(p, bit) : p)),
+          root,
+        ),
+        false,
+      )
     }
   }
 })
@@ -387,7 +396,10 @@ test('compact range reproduces the published CT node hashes and compact trees', 
   assert.deepEqual(range.peaks(), [])
   NODE_HASHES[0]?.forEach((leaf, k) => {
     for (const node of range.append(fromHex(leaf))) assert.equal(hex(node.hash), nh(node.level, node.index))
-    assert.deepEqual(range.peaks().map((p) => hex(p.hash)), COMPACT_TREES[k + 1])
+    assert.deepEqual(
+      range.peaks().map((p) => hex(p.hash)),
+      COMPACT_TREES[k + 1],
+    )
   })
   const nodeAt: NodeAt = (level, index) => fromHex(nh(level, index))
   assert.equal(hex(inclusionProofFrom(5, 8, nodeAt)[2] as Uint8Array), nh(2, 0))
@@ -422,10 +434,12 @@ const A = leafHash(Buffer.from('A'))
 const B = leafHash(Buffer.from('B'))
 const Z: Uint8Array[] = [A, nodeHash(A, B)]
 for (let l = 2; l <= 64; l++) Z.push(nodeHash(Z[l - 1] as Uint8Array, Z[l - 1] as Uint8Array))
-const virtualNodeAt = (size: number): NodeAt => (level, index) => {
-  assert.ok((index + 1) * 2 ** level <= size, `node ${level}/${index} not complete in ${size}`)
-  return level === 0 ? (index % 2 === 0 ? A : B) : (Z[level] as Uint8Array)
-}
+const virtualNodeAt =
+  (size: number): NodeAt =>
+  (level, index) => {
+    assert.ok((index + 1) * 2 ** level <= size, `node ${level}/${index} not complete in ${size}`)
+    return level === 0 ? (index % 2 === 0 ? A : B) : (Z[level] as Uint8Array)
+  }
 
 test('property: huge trees up to 2^53 - 1 leaves prove and verify with numbers and bigints', () => {
   const sizeArb = fc.oneof(
@@ -484,13 +498,51 @@ test('verification supports the full uint64 range with bigints and rejects beyon
 // ---- malformed input ----------------------------------------------------------------------------
 
 const BAD_NUMBERS: unknown[] = [
-  Number.NaN, -1, -0.5, 0.5, 1.5, 2 ** 53, 2 ** 64, Infinity, -Infinity, Number.MAX_VALUE, -1n, 2n ** 64n, 2n ** 100n,
-  '3', '0', null, undefined, true, {}, [], [1], Object(3), Symbol('n'), () => 1,
+  Number.NaN,
+  -1,
+  -0.5,
+  0.5,
+  1.5,
+  2 ** 53,
+  2 ** 64,
+  Infinity,
+  -Infinity,
+  Number.MAX_VALUE,
+  -1n,
+  2n ** 64n,
+  2n ** 100n,
+  '3',
+  '0',
+  null,
+  undefined,
+  true,
+  {},
+  [],
+  [1],
+  Object(3),
+  Symbol('n'),
+  () => 1,
 ]
 const BAD_HASHES: unknown[] = [
-  new Uint8Array(31), new Uint8Array(33), new Uint8Array(0), new Uint8Array(64), Buffer.alloc(31), new Uint8ClampedArray(32),
-  new Int8Array(32), new Uint16Array(16), new DataView(new ArrayBuffer(32)), new ArrayBuffer(32), Array(32).fill(0),
-  { length: 32 }, 'a'.repeat(32), 'a'.repeat(64), null, undefined, 0, 32n, Object.create(Uint8Array.prototype),
+  new Uint8Array(31),
+  new Uint8Array(33),
+  new Uint8Array(0),
+  new Uint8Array(64),
+  Buffer.alloc(31),
+  new Uint8ClampedArray(32),
+  new Int8Array(32),
+  new Uint16Array(16),
+  new DataView(new ArrayBuffer(32)),
+  new ArrayBuffer(32),
+  Array(32).fill(0),
+  { length: 32 },
+  'a'.repeat(32),
+  'a'.repeat(64),
+  null,
+  undefined,
+  0,
+  32n,
+  Object.create(Uint8Array.prototype),
 ]
 class LyingUint8Array extends Uint8Array {
   override get length(): number {
@@ -515,10 +567,23 @@ function badProofs(good: Uint8Array[]): unknown[] {
   const huge: unknown[] = []
   huge.length = 2 ** 32 - 1
   return [
-    null, undefined, 'proof', 42, {}, { length: good.length }, new Set(good), good.map((h) => Buffer.from(h).toString('hex')),
-    [...good, null], [null, ...good], [...good.slice(1), new Uint8Array(31)], [...good.slice(0, -1), [...(good[0] ?? [])]],
-    good.length > 0 ? [...good.slice(1), 'x'] : ['x'], good.length > 0 ? throwing : [throwing], good.length > 0 ? getter : [getter],
-    huge, Array(good.length + 1),
+    null,
+    undefined,
+    'proof',
+    42,
+    {},
+    { length: good.length },
+    new Set(good),
+    good.map((h) => Buffer.from(h).toString('hex')),
+    [...good, null],
+    [null, ...good],
+    [...good.slice(1), new Uint8Array(31)],
+    [...good.slice(0, -1), [...(good[0] ?? [])]],
+    good.length > 0 ? [...good.slice(1), 'x'] : ['x'],
+    good.length > 0 ? throwing : [throwing],
+    good.length > 0 ? getter : [getter],
+    huge,
+    Array(good.length + 1),
   ]
 }
 
@@ -531,7 +596,11 @@ test('malformed inputs to verifyInclusion / rootFromInclusionProof return false 
   const good: unknown[] = [i, 13, leaf, proof, root]
   assert.equal(verifyInclusion(i, 13, leaf, proof, root), true)
   const replacements: [number, unknown[]][] = [
-    [0, BAD_NUMBERS], [1, BAD_NUMBERS], [2, BAD_HASHES], [3, badProofs(proof)], [4, BAD_HASHES],
+    [0, BAD_NUMBERS],
+    [1, BAD_NUMBERS],
+    [2, BAD_HASHES],
+    [3, badProofs(proof)],
+    [4, BAD_HASHES],
   ]
   for (const [position, values] of replacements) {
     values.forEach((value, k) => {
@@ -543,7 +612,16 @@ test('malformed inputs to verifyInclusion / rootFromInclusionProof return false 
     })
   }
   // A Buffer is a Uint8Array: accepted.
-  assert.equal(verifyInclusion(i, 13, Buffer.from(leaf), proof.map((p) => Buffer.from(p)), Buffer.from(root)), true)
+  assert.equal(
+    verifyInclusion(
+      i,
+      13,
+      Buffer.from(leaf),
+      proof.map((p) => Buffer.from(p)),
+      Buffer.from(root),
+    ),
+    true,
+  )
 })
 
 test('malformed inputs to verifyConsistency return false and never throw', () => {
@@ -554,7 +632,11 @@ test('malformed inputs to verifyConsistency return false and never throw', () =>
   const good: unknown[] = [6, 13, proof, r1, r2]
   assert.equal(verifyConsistency(6, 13, proof, r1, r2), true)
   const replacements: [number, unknown[]][] = [
-    [0, BAD_NUMBERS], [1, BAD_NUMBERS], [2, badProofs(proof)], [3, BAD_HASHES], [4, BAD_HASHES],
+    [0, BAD_NUMBERS],
+    [1, BAD_NUMBERS],
+    [2, badProofs(proof)],
+    [3, BAD_HASHES],
+    [4, BAD_HASHES],
   ]
   for (const [position, values] of replacements) {
     values.forEach((value, k) => {

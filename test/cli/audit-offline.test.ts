@@ -26,7 +26,11 @@ function ensureBuilt(): void {
   assert.ok(existsSync(join(ROOT, 'dist', 'cli.js')), 'dist/cli.js is missing: run the tests with npm test, or npm run build first')
 }
 
-interface Result { status: number | null; stdout: string; stderr: string }
+interface Result {
+  status: number | null
+  stdout: string
+  stderr: string
+}
 
 describe('coffer audit: signed checkpoints, exports and proofs (SQLite)', () => {
   const work = mkdtempSync(join(tmpdir(), 'coffer-audit-cli-'))
@@ -45,7 +49,8 @@ describe('coffer audit: signed checkpoints, exports and proofs (SQLite)', () => 
 
   const env = (extra: Record<string, string> = {}) => {
     const e: Record<string, string> = {}
-    for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('COFFER_') && k !== 'DATABASE_URL' && k !== 'XDG_STATE_HOME') e[k] = v
+    for (const [k, v] of Object.entries(process.env))
+      if (v !== undefined && !k.startsWith('COFFER_') && k !== 'DATABASE_URL' && k !== 'XDG_STATE_HOME') e[k] = v
     e.DBUS_SESSION_BUS_ADDRESS = 'unix:path=/nonexistent'
     return { ...e, COFFER_URL: url, COFFER_TOKEN: token, NO_COLOR: '1', XDG_STATE_HOME: stateHome('default'), ...extra }
   }
@@ -72,7 +77,10 @@ describe('coffer audit: signed checkpoints, exports and proofs (SQLite)', () => 
   const api = () => new CofferClient({ url, token })
 
   async function startServer(onPort: number): Promise<void> {
-    const child = spawn(process.execPath, [BIN, 'server', '--data-dir', dataDir, '--port', String(onPort)], { env: { ...env(), COFFER_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [BIN, 'server', '--data-dir', dataDir, '--port', String(onPort)], {
+      env: { ...env(), COFFER_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     server = child
     url = await new Promise<string>((resolve, reject) => {
       let buf = ''
@@ -109,7 +117,11 @@ describe('coffer audit: signed checkpoints, exports and proofs (SQLite)', () => 
   before(async () => {
     ensureBuilt()
     mkdirSync(files, { recursive: true })
-    const init = spawnSync(process.execPath, [BIN, 'init', '--data-dir', dataDir, '--email', 'auditor@example.com', '--workspace', 'Acme', '--json'], { encoding: 'utf8', env: env() })
+    const init = spawnSync(
+      process.execPath,
+      [BIN, 'init', '--data-dir', dataDir, '--email', 'auditor@example.com', '--workspace', 'Acme', '--json'],
+      { encoding: 'utf8', env: env() },
+    )
     assert.equal(init.status, 0, init.stderr)
     token = (JSON.parse(init.stdout) as { token: string }).token
     await startServer(0)
@@ -117,7 +129,8 @@ describe('coffer audit: signed checkpoints, exports and proofs (SQLite)', () => 
     publicKey = await api().auditPublicKey()
     // Changes and reveals to audit.
     ok(['projects', 'create', 'Shop'])
-    for (let i = 0; i < 6; i++) ok(['secrets', 'set', `K${i}=${randomBytes(8).toString('hex')}`, '--project', 'shop', '--env', 'development'])
+    for (let i = 0; i < 6; i++)
+      ok(['secrets', 'set', `K${i}=${randomBytes(8).toString('hex')}`, '--project', 'shop', '--env', 'development'])
     ok(['secrets', 'set', 'K0=again', '--project', 'shop', '--env', 'development'])
     ok(['secrets', 'get', 'K1', '--project', 'shop', '--env', 'development'])
     ok(['secrets', 'list', '--reveal', '--project', 'shop', '--env', 'development'])
@@ -134,7 +147,10 @@ describe('coffer audit: signed checkpoints, exports and proofs (SQLite)', () => 
     assert.match(first.stderr, /Audit chain OK/)
     assert.match(first.stderr, /Checkpoint OK/)
     assert.match(first.stderr, /first verification on this machine/)
-    const saved = JSON.parse(readFileSync(stateFile('a'), 'utf8')) as Record<string, { publicKey: string; treeSize: number; rootHash: string }>
+    const saved = JSON.parse(readFileSync(stateFile('a'), 'utf8')) as Record<
+      string,
+      { publicKey: string; treeSize: number; rootHash: string }
+    >
     const seen = saved[`${url} ${wsId}`]
     assert.ok(seen, 'the checkpoint is remembered per server and workspace')
     assert.equal(seen.publicKey, publicKey, 'the key is pinned on first use')
@@ -185,36 +201,118 @@ describe('coffer audit: signed checkpoints, exports and proofs (SQLite)', () => 
     }
     const noteLines = (note: string) => note.split('\n')
     const cases: Array<[string, (exp: AuditExport) => void, RegExp]> = [
-      ['an edited action', (exp) => { exp.entries[2]!.action = 'secret.delete' }, /hash chain breaks at entry 3: its content does not match its hash/],
-      ['edited details', (exp) => { exp.entries[4]!.details = '{}' }, /hash chain breaks at entry 5: its content does not match its hash/],
-      ['a deleted entry', (exp) => { exp.entries.splice(3, 1) }, /hash chain breaks at entry 5: entry 4 is missing/],
-      ['two entries reordered', (exp) => { [exp.entries[3], exp.entries[4]] = [exp.entries[4]!, exp.entries[3]!] }, /hash chain breaks at entry 5: entry 4 is missing/],
-      ['two entries\' contents swapped (sequence numbers kept)', (exp) => {
-        const [a, b] = [exp.entries[3]!, exp.entries[4]!]
-        exp.entries[3] = { ...b, seq: 4 }
-        exp.entries[4] = { ...a, seq: 5 }
-      }, /hash chain breaks at entry 4/],
-      ['an edit with the whole chain recomputed', (exp) => {
-        exp.entries[2]!.action = 'secret.read'
-        rechain(exp, 2)
-      }, /do not hash to the signed root/],
-      ['signed entries cut off (chain intact)', (exp) => { exp.entries.splice(size - 2) }, new RegExp(`covers ${size} entries but the file verifies only ${size - 2}`)],
-      ['the root in the signed note changed', (exp) => {
-        const lines = noteLines(exp.checkpoint.note)
-        lines[2] = randomBytes(32).toString('base64')
-        exp.checkpoint.note = lines.join('\n')
-      }, /checkpoint signature does not verify/],
-      ['the size in the signed note changed', (exp) => {
-        const lines = noteLines(exp.checkpoint.note)
-        lines[1] = String(size - 1)
-        exp.checkpoint.note = lines.join('\n')
-      }, /checkpoint signature does not verify/],
-      ['the stated root changed beside an intact note', (exp) => { exp.checkpoint.rootHash = randomBytes(32).toString('base64') }, /rootHash differs from the signed note/],
-      ['the stated size changed beside an intact note', (exp) => { exp.checkpoint.treeSize = size + 5 }, /treeSize or rootHash differs from the signed note/],
-      ['an entry moved in from another workspace', (exp) => { exp.entries[1]!.workspaceId = '00000000-0000-4000-8000-000000000000' }, /entry 2 belongs to another workspace/],
-      ['a hash that is not hex text', (exp) => { (exp.entries[3] as { hash: unknown }).hash = 12 }, /hash chain breaks at entry 4: its content does not match its hash/],
-      ['a previous hash of the wrong length', (exp) => { exp.entries[3]!.prevHash = exp.entries[3]!.prevHash.slice(2) }, /hash chain breaks at entry 4: its previous hash does not match/],
-      ['the signature line removed', (exp) => { exp.checkpoint.note = exp.checkpoint.note.replace(/\n\n.*\n$/s, '\n\n') }, /checkpoint signature does not verify/],
+      [
+        'an edited action',
+        (exp) => {
+          exp.entries[2]!.action = 'secret.delete'
+        },
+        /hash chain breaks at entry 3: its content does not match its hash/,
+      ],
+      [
+        'edited details',
+        (exp) => {
+          exp.entries[4]!.details = '{}'
+        },
+        /hash chain breaks at entry 5: its content does not match its hash/,
+      ],
+      [
+        'a deleted entry',
+        (exp) => {
+          exp.entries.splice(3, 1)
+        },
+        /hash chain breaks at entry 5: entry 4 is missing/,
+      ],
+      [
+        'two entries reordered',
+        (exp) => {
+          ;[exp.entries[3], exp.entries[4]] = [exp.entries[4]!, exp.entries[3]!]
+        },
+        /hash chain breaks at entry 5: entry 4 is missing/,
+      ],
+      [
+        "two entries' contents swapped (sequence numbers kept)",
+        (exp) => {
+          const [a, b] = [exp.entries[3]!, exp.entries[4]!]
+          exp.entries[3] = { ...b, seq: 4 }
+          exp.entries[4] = { ...a, seq: 5 }
+        },
+        /hash chain breaks at entry 4/,
+      ],
+      [
+        'an edit with the whole chain recomputed',
+        (exp) => {
+          exp.entries[2]!.action = 'secret.read'
+          rechain(exp, 2)
+        },
+        /do not hash to the signed root/,
+      ],
+      [
+        'signed entries cut off (chain intact)',
+        (exp) => {
+          exp.entries.splice(size - 2)
+        },
+        new RegExp(`covers ${size} entries but the file verifies only ${size - 2}`),
+      ],
+      [
+        'the root in the signed note changed',
+        (exp) => {
+          const lines = noteLines(exp.checkpoint.note)
+          lines[2] = randomBytes(32).toString('base64')
+          exp.checkpoint.note = lines.join('\n')
+        },
+        /checkpoint signature does not verify/,
+      ],
+      [
+        'the size in the signed note changed',
+        (exp) => {
+          const lines = noteLines(exp.checkpoint.note)
+          lines[1] = String(size - 1)
+          exp.checkpoint.note = lines.join('\n')
+        },
+        /checkpoint signature does not verify/,
+      ],
+      [
+        'the stated root changed beside an intact note',
+        (exp) => {
+          exp.checkpoint.rootHash = randomBytes(32).toString('base64')
+        },
+        /rootHash differs from the signed note/,
+      ],
+      [
+        'the stated size changed beside an intact note',
+        (exp) => {
+          exp.checkpoint.treeSize = size + 5
+        },
+        /treeSize or rootHash differs from the signed note/,
+      ],
+      [
+        'an entry moved in from another workspace',
+        (exp) => {
+          exp.entries[1]!.workspaceId = '00000000-0000-4000-8000-000000000000'
+        },
+        /entry 2 belongs to another workspace/,
+      ],
+      [
+        'a hash that is not hex text',
+        (exp) => {
+          ;(exp.entries[3] as { hash: unknown }).hash = 12
+        },
+        /hash chain breaks at entry 4: its content does not match its hash/,
+      ],
+      [
+        'a previous hash of the wrong length',
+        (exp) => {
+          exp.entries[3]!.prevHash = exp.entries[3]!.prevHash.slice(2)
+        },
+        /hash chain breaks at entry 4: its previous hash does not match/,
+      ],
+      [
+        'the signature line removed',
+        (exp) => {
+          exp.checkpoint.note = exp.checkpoint.note.replace(/\n\n.*\n$/s, '\n\n')
+        },
+        /checkpoint signature does not verify/,
+      ],
     ]
     for (const [what, tamper, problem] of cases) {
       const exp = clone()
@@ -234,14 +332,26 @@ describe('coffer audit: signed checkpoints, exports and proofs (SQLite)', () => 
     const notJson = join(files, 'not.json')
     writeFileSync(notJson, 'not json')
     assert.equal(coffer(['audit', 'verify', '--file', notJson], OFFLINE).status, 1)
-    broken(['audit', 'verify', '--file', writeJson('other.json', { format: 'something-else' })], /not a coffer-audit-export\/v1 file/, OFFLINE)
+    broken(
+      ['audit', 'verify', '--file', writeJson('other.json', { format: 'something-else' })],
+      /not a coffer-audit-export\/v1 file/,
+      OFFLINE,
+    )
   })
 
   test('an export checked with another key, or forged and signed by the forger, fails once the key is pinned', () => {
     const good = readExport(join(files, 'export.json'))
     const other = generateNoteKey('coffer-audit')
-    broken(['audit', 'verify', '--file', join(files, 'export.json'), '--public-key', other.verifierKey], /checkpoint signature does not verify/, OFFLINE)
-    broken(['audit', 'verify', '--file', join(files, 'export.json'), '--public-key', other.verifierKey], /another public key than the trusted one/, OFFLINE)
+    broken(
+      ['audit', 'verify', '--file', join(files, 'export.json'), '--public-key', other.verifierKey],
+      /checkpoint signature does not verify/,
+      OFFLINE,
+    )
+    broken(
+      ['audit', 'verify', '--file', join(files, 'export.json'), '--public-key', other.verifierKey],
+      /another public key than the trusted one/,
+      OFFLINE,
+    )
 
     // A forger rewrites the log, recomputes the chain and tree, and signs with a key of his own.
     const forged = structuredClone(good)
@@ -255,7 +365,10 @@ describe('coffer audit: signed checkpoints, exports and proofs (SQLite)', () => 
       if (range.size < forged.checkpoint.treeSize) range.append(leafHash(entryBytes(e)))
     }
     const root = range.root()
-    forged.checkpoint.note = signNote(formatCheckpoint({ origin: `coffer/audit/${wsId}`, treeSize: range.size, rootHash: root }), other.signerKey)
+    forged.checkpoint.note = signNote(
+      formatCheckpoint({ origin: `coffer/audit/${wsId}`, treeSize: range.size, rootHash: root }),
+      other.signerKey,
+    )
     forged.checkpoint.rootHash = Buffer.from(root).toString('base64')
     forged.publicKey = other.verifierKey
     const f = writeJson('forged.json', forged)
@@ -285,22 +398,66 @@ describe('coffer audit: signed checkpoints, exports and proofs (SQLite)', () => 
     assert.notEqual(coffer(['audit', 'proof', 'not-an-entry']).status, 0)
 
     const cases: Array<[string, (q: InclusionProofFile) => void, RegExp]> = [
-      ['a flipped proof byte', (q) => {
-        const b = Buffer.from(q.proof[0]!, 'base64')
-        b[7]! ^= 0x01
-        q.proof[0] = b.toString('base64')
-      }, /inclusion proof does not verify/],
-      ['a proof hash dropped', (q) => { q.proof.pop() }, /inclusion proof does not verify/],
-      ['an edited entry', (q) => { q.entry.action = 'secret.read' }, /inclusion proof does not verify/],
-      ['edited entry details', (q) => { q.entry.details = '{"key":"OTHER"}' }, /inclusion proof does not verify/],
-      ['another leaf index', (q) => { q.leafIndex += 1 }, /inclusion proof does not verify/],
-      ['another tree size', (q) => { q.treeSize -= 1 }, /another tree size than the checkpoint/],
-      ['the root in the signed note changed', (q) => {
-        const lines = q.checkpoint.note.split('\n')
-        lines[2] = randomBytes(32).toString('base64')
-        q.checkpoint.note = lines.join('\n')
-      }, /checkpoint signature does not verify/],
-      ['the stated root changed beside an intact note', (q) => { q.checkpoint.rootHash = randomBytes(32).toString('base64') }, /differs from the signed note/],
+      [
+        'a flipped proof byte',
+        (q) => {
+          const b = Buffer.from(q.proof[0]!, 'base64')
+          b[7]! ^= 0x01
+          q.proof[0] = b.toString('base64')
+        },
+        /inclusion proof does not verify/,
+      ],
+      [
+        'a proof hash dropped',
+        (q) => {
+          q.proof.pop()
+        },
+        /inclusion proof does not verify/,
+      ],
+      [
+        'an edited entry',
+        (q) => {
+          q.entry.action = 'secret.read'
+        },
+        /inclusion proof does not verify/,
+      ],
+      [
+        'edited entry details',
+        (q) => {
+          q.entry.details = '{"key":"OTHER"}'
+        },
+        /inclusion proof does not verify/,
+      ],
+      [
+        'another leaf index',
+        (q) => {
+          q.leafIndex += 1
+        },
+        /inclusion proof does not verify/,
+      ],
+      [
+        'another tree size',
+        (q) => {
+          q.treeSize -= 1
+        },
+        /another tree size than the checkpoint/,
+      ],
+      [
+        'the root in the signed note changed',
+        (q) => {
+          const lines = q.checkpoint.note.split('\n')
+          lines[2] = randomBytes(32).toString('base64')
+          q.checkpoint.note = lines.join('\n')
+        },
+        /checkpoint signature does not verify/,
+      ],
+      [
+        'the stated root changed beside an intact note',
+        (q) => {
+          q.checkpoint.rootHash = randomBytes(32).toString('base64')
+        },
+        /differs from the signed note/,
+      ],
     ]
     for (const [what, tamper, problem] of cases) {
       const q = structuredClone(p)
@@ -336,14 +493,20 @@ describe('coffer audit: signed checkpoints, exports and proofs (SQLite)', () => 
     assert.equal(saved[`${url} ${wsId}`]!.publicKey, oldKey)
     // Exports signed with the old key still verify with it, and not with the new one.
     ok(['audit', 'verify', '--file', join(files, 'export.json'), '--public-key', oldKey], OFFLINE)
-    broken(['audit', 'verify', '--file', join(files, 'export.json'), '--public-key', publicKey], /checkpoint signature does not verify/, OFFLINE)
+    broken(
+      ['audit', 'verify', '--file', join(files, 'export.json'), '--public-key', publicKey],
+      /checkpoint signature does not verify/,
+      OFFLINE,
+    )
   })
 
   test('a rewritten history is caught by the machine that saw the old checkpoint', async () => {
     const machine = { XDG_STATE_HOME: stateHome('b') }
     ok(['audit', 'verify'], machine)
     ok(['audit', 'verify'], machine)
-    const seen = (JSON.parse(readFileSync(stateFile('b'), 'utf8')) as Record<string, { treeSize: number; rootHash: string }>)[`${url} ${wsId}`]!
+    const seen = (JSON.parse(readFileSync(stateFile('b'), 'utf8')) as Record<string, { treeSize: number; rootHash: string }>)[
+      `${url} ${wsId}`
+    ]!
     const entriesBefore = (await api().auditEntries('acme', 0, 5000)).entries
 
     // The attacker has the database file but not the signing key. He drops the guards, rewrites
@@ -355,11 +518,15 @@ describe('coffer audit: signed checkpoints, exports and proofs (SQLite)', () => 
       db.exec(`DROP TRIGGER IF EXISTS ${t}_no_update`)
       db.exec(`DROP TRIGGER IF EXISTS ${t}_no_delete`)
     }
-    const target = db.prepare("SELECT seq FROM audit_entries WHERE workspace_id = ? AND action = 'secret.reveal' ORDER BY seq LIMIT 1").get(wsId) as { seq: number }
+    const target = db
+      .prepare("SELECT seq FROM audit_entries WHERE workspace_id = ? AND action = 'secret.reveal' ORDER BY seq LIMIT 1")
+      .get(wsId) as { seq: number }
     assert.ok(target.seq < seen.treeSize, 'the rewritten entry is covered by the checkpoint the machine saw')
     db.transaction(() => {
       db.prepare("UPDATE audit_entries SET action = 'secret.read' WHERE workspace_id = ? AND seq = ?").run(wsId, target.seq)
-      const rows = db.prepare('SELECT * FROM audit_entries WHERE workspace_id = ? ORDER BY seq').all(wsId) as Parameters<typeof rowToRecord>[0][]
+      const rows = db.prepare('SELECT * FROM audit_entries WHERE workspace_id = ? ORDER BY seq').all(wsId) as Parameters<
+        typeof rowToRecord
+      >[0][]
       let prev: Buffer = GENESIS_HASH
       const range = new CompactRange()
       const nodes: TreeNode[] = []

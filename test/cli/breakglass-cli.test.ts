@@ -14,7 +14,11 @@ import { readEnv } from '../../src/ops/env.js'
 import { buildSecrets } from '../../src/ops/secrets.js'
 import { BIN, childEnv, ensureBuilt, startServer, stopChild } from '../helpers/child-server.js'
 
-interface Result { status: number | null; stdout: string; stderr: string }
+interface Result {
+  status: number | null
+  stdout: string
+  stderr: string
+}
 
 describe('coffer breakglass and coffer workspace delete (CLI, SQLite)', () => {
   const work = mkdtempSync(join(tmpdir(), 'coffer-bg-cli-'))
@@ -39,7 +43,11 @@ describe('coffer breakglass and coffer workspace delete (CLI, SQLite)', () => {
 
   before(async () => {
     ensureBuilt()
-    const init = spawnSync(process.execPath, [BIN, 'init', '--data-dir', dataDir, '--email', 'owner@example.com', '--workspace', 'Acme', '--json'], { encoding: 'utf8', env: childEnv({}) })
+    const init = spawnSync(
+      process.execPath,
+      [BIN, 'init', '--data-dir', dataDir, '--email', 'owner@example.com', '--workspace', 'Acme', '--json'],
+      { encoding: 'utf8', env: childEnv({}) },
+    )
     assert.equal(init.status, 0, init.stderr)
     owner = (JSON.parse(init.stdout) as { token: string }).token
     // Two more Admins, made the way an admin tool would, before the server starts.
@@ -48,11 +56,13 @@ describe('coffer breakglass and coffer workspace delete (CLI, SQLite)', () => {
     try {
       const ws = await ctx.store.db.selectFrom('workspaces').select('id').where('slug', '=', 'acme').executeTakeFirstOrThrow()
       for (const n of [1, 2]) {
-        admins.push(await ctx.committer.run(async (tx) => {
-          const u = await ensureUser(tx, `admin${n}@example.com`)
-          await addMember(tx, ws.id, u.id, 'admin')
-          return (await issueToken(tx, { workspaceId: ws.id, userId: u.id, name: 'cli' })).token
-        }))
+        admins.push(
+          await ctx.committer.run(async (tx) => {
+            const u = await ensureUser(tx, `admin${n}@example.com`)
+            await addMember(tx, ws.id, u.id, 'admin')
+            return (await issueToken(tx, { workspaceId: ws.id, userId: u.id, name: 'cli' })).token
+          }),
+        )
       }
     } finally {
       await ctx.close()
@@ -82,8 +92,14 @@ describe('coffer breakglass and coffer workspace delete (CLI, SQLite)', () => {
     assert.notEqual(self.status, 0)
     assert.match(self.stderr, /ERR_BREAK_GLASS_SELF_APPROVAL/)
     ok(admins[0]!, ['breakglass', 'approve', id, '--comment', 'seen the incident'])
-    const listed = JSON.parse(ok(admins[1]!, ['breakglass', 'list', '--status', 'pending', '--json']).stdout) as Array<{ id: string; approvals: number }>
-    assert.deepEqual(listed.map((r) => [r.id, r.approvals]), [[id, 1]])
+    const listed = JSON.parse(ok(admins[1]!, ['breakglass', 'list', '--status', 'pending', '--json']).stdout) as Array<{
+      id: string
+      approvals: number
+    }>
+    assert.deepEqual(
+      listed.map((r) => [r.id, r.approvals]),
+      [[id, 1]],
+    )
     assert.match(ok(admins[1]!, ['breakglass', 'list']).stdout, /INC-7 payments down/)
     assert.notEqual(coffer(owner, ['secrets', 'get', 'DB_PASSWORD', ...scope]).status, 0, 'one approval is not enough')
     ok(admins[1]!, ['breakglass', 'approve', id])

@@ -17,7 +17,11 @@ function ensureBuilt(): void {
   assert.ok(existsSync(join(ROOT, 'dist', 'cli.js')), 'dist/cli.js is missing: run the tests with npm test, or npm run build first')
 }
 
-interface Result { status: number | null; stdout: string; stderr: string }
+interface Result {
+  status: number | null
+  stdout: string
+  stderr: string
+}
 
 describe('coffer CLI end to end (SQLite)', () => {
   const work = mkdtempSync(join(tmpdir(), 'coffer-cli-'))
@@ -36,7 +40,13 @@ describe('coffer CLI end to end (SQLite)', () => {
     return { ...e, COFFER_URL: url, COFFER_TOKEN: token, NO_COLOR: '1', ...extra }
   }
   const coffer = (args: string[], opts: { input?: string; cwd?: string; env?: Record<string, string> } = {}): Result => {
-    const r = spawnSync(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? projectDir, env: env(opts.env), input: opts.input ?? '', encoding: 'utf8', timeout: 30_000 })
+    const r = spawnSync(process.execPath, [BIN, ...args], {
+      cwd: opts.cwd ?? projectDir,
+      env: env(opts.env),
+      input: opts.input ?? '',
+      encoding: 'utf8',
+      timeout: 30_000,
+    })
     return { status: r.status, stdout: r.stdout, stderr: r.stderr }
   }
   const ok = (args: string[], opts?: Parameters<typeof coffer>[1]): Result => {
@@ -48,7 +58,11 @@ describe('coffer CLI end to end (SQLite)', () => {
   before(async () => {
     ensureBuilt()
     spawnSync('mkdir', ['-p', projectDir])
-    const init = spawnSync(process.execPath, [BIN, 'init', '--data-dir', dataDir, '--email', 'dev@example.com', '--workspace', 'Acme', '--json'], { encoding: 'utf8', env: env() })
+    const init = spawnSync(
+      process.execPath,
+      [BIN, 'init', '--data-dir', dataDir, '--email', 'dev@example.com', '--workspace', 'Acme', '--json'],
+      { encoding: 'utf8', env: env() },
+    )
     assert.equal(init.status, 0, init.stderr)
     const j = JSON.parse(init.stdout) as { token: string; workspace: { slug: string } }
     token = j.token
@@ -56,7 +70,10 @@ describe('coffer CLI end to end (SQLite)', () => {
     assert.equal(j.workspace.slug, 'acme')
     assert.equal(statSync(join(dataDir, 'root.key')).mode & 0o777, 0o600)
 
-    server = spawn(process.execPath, [BIN, 'server', '--data-dir', dataDir, '--port', '0'], { env: { ...env(), COFFER_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] })
+    server = spawn(process.execPath, [BIN, 'server', '--data-dir', dataDir, '--port', '0'], {
+      env: { ...env(), COFFER_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     url = await waitListening(server)
   })
 
@@ -71,7 +88,8 @@ describe('coffer CLI end to end (SQLite)', () => {
   test('--help and --version answer without a server', () => {
     const r = spawnSync(process.execPath, [BIN, '--help'], { encoding: 'utf8' })
     assert.equal(r.status, 0)
-    for (const c of ['init', 'server', 'login', 'secrets', 'run', 'export', 'import', 'audit', 'token', 'setup']) assert.match(r.stdout, new RegExp(`\\b${c}\\b`))
+    for (const c of ['init', 'server', 'login', 'secrets', 'run', 'export', 'import', 'audit', 'token', 'setup'])
+      assert.match(r.stdout, new RegExp(`\\b${c}\\b`))
     assert.equal(spawnSync(process.execPath, [BIN, '--version'], { encoding: 'utf8' }).status, 0)
   })
 
@@ -80,9 +98,15 @@ describe('coffer CLI end to end (SQLite)', () => {
     assert.equal(JSON.parse(ok(['whoami', '--json']).stdout).role, 'owner')
     assert.equal(ok(['projects', 'create', 'Web Shop']).stdout.trim(), 'web-shop')
     const list = JSON.parse(ok(['projects', 'list', '--json']).stdout) as Array<{ slug: string }>
-    assert.deepEqual(list.map((p) => p.slug), ['web-shop'])
+    assert.deepEqual(
+      list.map((p) => p.slug),
+      ['web-shop'],
+    )
     const envs = JSON.parse(ok(['envs', 'list', '--project', 'web-shop', '--json']).stdout) as Array<{ slug: string }>
-    assert.deepEqual(envs.map((e) => e.slug), ['development', 'staging', 'production'])
+    assert.deepEqual(
+      envs.map((e) => e.slug),
+      ['development', 'staging', 'production'],
+    )
     ok(['envs', 'create', 'QA', '--project', 'web-shop'])
     ok(['setup', '--project', 'web-shop', '--env', 'development'])
     const linked = JSON.parse(readFileSync(join(projectDir, '.coffer.json'), 'utf8'))
@@ -101,7 +125,10 @@ describe('coffer CLI end to end (SQLite)', () => {
     assert.ok(ok(['secrets', 'list', '--reveal']).stdout.includes(canary))
     ok(['secrets', 'set', 'API_KEY=second'])
     const h = JSON.parse(ok(['secrets', 'history', 'API_KEY', '--json']).stdout) as { versions: Array<{ version: number }> }
-    assert.deepEqual(h.versions.map((v) => v.version), [2, 1])
+    assert.deepEqual(
+      h.versions.map((v) => v.version),
+      [2, 1],
+    )
     ok(['secrets', 'rollback', 'API_KEY', '--to', '1'])
     assert.equal(ok(['secrets', 'get', 'API_KEY']).stdout, canary)
     const conflict = coffer(['secrets', 'set', 'API_KEY=x', '--if-version', '1'])
@@ -138,9 +165,16 @@ describe('coffer CLI end to end (SQLite)', () => {
       const file = join(work, `export.${format === 'dotenv' ? 'env' : format}`)
       writeFileSync(file, out)
       ok(['import', file, '--project', 'web-shop', '--env', 'staging'])
-      const back = JSON.parse(ok(['secrets', 'list', '--reveal', '--json', '--project', 'web-shop', '--env', 'staging']).stdout) as Array<{ key: string; value: string }>
+      const back = JSON.parse(ok(['secrets', 'list', '--reveal', '--json', '--project', 'web-shop', '--env', 'staging']).stdout) as Array<{
+        key: string
+        value: string
+      }>
       const src = JSON.parse(ok(['secrets', 'list', '--reveal', '--json']).stdout) as Array<{ key: string; value: string }>
-      assert.deepEqual(back.map((s) => [s.key, s.value]), src.map((s) => [s.key, s.value]), `${format} round-trip`)
+      assert.deepEqual(
+        back.map((s) => [s.key, s.value]),
+        src.map((s) => [s.key, s.value]),
+        `${format} round-trip`,
+      )
       rmSync(file)
     }
     const shell = ok(['export', '--format', 'shell']).stdout
@@ -166,7 +200,9 @@ describe('coffer CLI end to end (SQLite)', () => {
 
   test('login without an OS credential store writes nothing and points to COFFER_TOKEN', () => {
     const home = mkdtempSync(join(tmpdir(), 'coffer-home-'))
-    const r = coffer(['login', '--url', url, '--token', token], { env: { HOME: home, XDG_CONFIG_HOME: join(home, '.config'), COFFER_TOKEN: '' } })
+    const r = coffer(['login', '--url', url, '--token', token], {
+      env: { HOME: home, XDG_CONFIG_HOME: join(home, '.config'), COFFER_TOKEN: '' },
+    })
     assert.notEqual(r.status, 0)
     assert.match(r.stderr, /COFFER_TOKEN/)
     assert.deepEqual(readdirSync(home), [], 'nothing written to the home directory')

@@ -14,7 +14,11 @@ import { waitListening } from '../helpers/child-server.js'
 const ROOT = join(import.meta.dirname, '..', '..')
 const BIN = join(ROOT, 'bin', 'coffer.js')
 
-interface Result { status: number | null; stdout: string; stderr: string }
+interface Result {
+  status: number | null
+  stdout: string
+  stderr: string
+}
 
 describe('coffer CLI with service tokens, machine identities and invitations', () => {
   const work = mkdtempSync(join(tmpdir(), 'coffer-cli-int-'))
@@ -46,10 +50,17 @@ describe('coffer CLI with service tokens, machine identities and invitations', (
   before(async () => {
     assert.ok(existsSync(join(ROOT, 'dist', 'cli.js')), 'dist/cli.js is missing: run the tests with npm test, or npm run build first')
     mkdirSync(cwd, { recursive: true })
-    const init = spawnSync(process.execPath, [BIN, 'init', '--data-dir', dataDir, '--email', 'owner@example.com', '--workspace', 'Acme', '--json'], { encoding: 'utf8', env: env('') })
+    const init = spawnSync(
+      process.execPath,
+      [BIN, 'init', '--data-dir', dataDir, '--email', 'owner@example.com', '--workspace', 'Acme', '--json'],
+      { encoding: 'utf8', env: env('') },
+    )
     assert.equal(init.status, 0, init.stderr)
     ownerToken = (JSON.parse(init.stdout) as { token: string }).token
-    server = spawn(process.execPath, [BIN, 'server', '--data-dir', dataDir, '--port', '0'], { env: { ...env(''), COFFER_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] })
+    server = spawn(process.execPath, [BIN, 'server', '--data-dir', dataDir, '--port', '0'], {
+      env: { ...env(''), COFFER_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     url = await waitListening(server)
     ok(ownerToken, ['projects', 'create', 'Shop'])
     ok(ownerToken, ['secrets', 'set', `API_KEY=${prodValue}`, '--project', 'shop', '--env', 'production'])
@@ -65,11 +76,22 @@ describe('coffer CLI with service tokens, machine identities and invitations', (
   })
 
   test('a service token scoped to production runs `coffer run` there, and nowhere else', () => {
-    const created = ok(ownerToken, ['token', 'create-service', 'deploy', '--project', 'shop', '--env', 'production', '--access', 'read', '--json'])
+    const created = ok(ownerToken, [
+      'token',
+      'create-service',
+      'deploy',
+      '--project',
+      'shop',
+      '--env',
+      'production',
+      '--access',
+      'read',
+      '--json',
+    ])
     const svc = (JSON.parse(created.stdout) as { token: string }).token
     assert.match(svc, /^coffer_svc_/)
     const run = ok(svc, ['run', '--project', 'shop', '--env', 'production', ...printEnv('API_KEY')])
-    assert.ok(run.stdout === prodValue, 'the service token reveals production\'s value into the child')
+    assert.ok(run.stdout === prodValue, "the service token reveals production's value into the child")
     const other = coffer(svc, ['run', '--project', 'shop', '--env', 'staging', ...printEnv('API_KEY')])
     assert.notEqual(other.status, 0)
     assert.match(other.stderr, /ERR_NOT_FOUND/)
@@ -91,19 +113,36 @@ describe('coffer CLI with service tokens, machine identities and invitations', (
   })
 
   test('a machine identity: client credentials → COFFER_TOKEN → coffer run; revoked, it stops', () => {
-    const created = ok(ownerToken, ['machine', 'create', 'ci', '--project', 'shop', '--env', 'staging', '--access', 'read', '--ttl', '900', '--json'])
+    const created = ok(ownerToken, [
+      'machine',
+      'create',
+      'ci',
+      '--project',
+      'shop',
+      '--env',
+      'staging',
+      '--access',
+      'read',
+      '--ttl',
+      '900',
+      '--json',
+    ])
     const m = JSON.parse(created.stdout) as { clientId: string; clientSecret: string; machine: { id: string } }
     assert.match(m.clientSecret, /^coffer_mcs_/)
     const creds = { COFFER_CLIENT_ID: m.clientId, COFFER_CLIENT_SECRET: m.clientSecret }
     const tok = ok('', ['machine', 'token'], creds).stdout.trim()
     assert.match(tok, /^coffer_sat_[0-9A-Za-z]{32}_[0-9A-Za-z]{6}$/)
     const run = ok(tok, ['run', '--project', 'shop', '--env', 'staging', ...printEnv('API_KEY')])
-    assert.ok(run.stdout === stagingValue, 'the machine token runs with staging\'s secrets')
+    assert.ok(run.stdout === stagingValue, "the machine token runs with staging's secrets")
     assert.match(ok(tok, ['whoami']).stdout, /^machine ci/)
     assert.match(coffer(tok, ['run', '--project', 'shop', '--env', 'production', ...printEnv('API_KEY')]).stderr, /ERR_NOT_FOUND/)
     assert.ok(ok(ownerToken, ['machine', 'list']).stdout.includes(m.clientId))
     ok(ownerToken, ['machine', 'revoke', m.machine.id])
-    assert.match(coffer(tok, ['run', '--project', 'shop', '--env', 'staging', ...printEnv('API_KEY')]).stderr, /ERR_UNAUTHENTICATED/, 'the live access token died with its identity')
+    assert.match(
+      coffer(tok, ['run', '--project', 'shop', '--env', 'staging', ...printEnv('API_KEY')]).stderr,
+      /ERR_UNAUTHENTICATED/,
+      'the live access token died with its identity',
+    )
     assert.match(coffer('', ['machine', 'token'], creds).stderr, /ERR_UNAUTHENTICATED/, 'the client secret no longer exchanges')
   })
 
@@ -112,11 +151,17 @@ describe('coffer CLI with service tokens, machine identities and invitations', (
     assert.match(inv.stdout, /\/invite\?token=coffer_inv_[0-9A-Za-z]{32}_[0-9A-Za-z]{6}/)
     assert.match(inv.stderr, /Mail is not set up/)
     const listed = ok(ownerToken, ['invite', 'list', '--json'])
-    assert.equal((JSON.parse(listed.stdout) as Array<{ email: string; state: string }>).find((i) => i.email === 'newcomer@example.com')?.state, 'pending')
+    assert.equal(
+      (JSON.parse(listed.stdout) as Array<{ email: string; state: string }>).find((i) => i.email === 'newcomer@example.com')?.state,
+      'pending',
+    )
     assert.match(ok(ownerToken, ['members', 'list']).stdout, /owner@example\.com\s+owner/)
     assert.match(ok(ownerToken, ['envs', 'restrict', '--project', 'shop', '--env', 'staging']).stderr, /staging is restricted/)
     assert.match(ok(ownerToken, ['envs', 'restrict', '--off', '--project', 'shop', '--env', 'staging']).stderr, /staging is unrestricted/)
-    const envs = JSON.parse(ok(ownerToken, ['envs', 'list', '--project', 'shop', '--json']).stdout) as Array<{ slug: string; restricted: boolean }>
+    const envs = JSON.parse(ok(ownerToken, ['envs', 'list', '--project', 'shop', '--json']).stdout) as Array<{
+      slug: string
+      restricted: boolean
+    }>
     assert.deepEqual(Object.fromEntries(envs.map((e) => [e.slug, e.restricted])), { development: false, staging: false, production: true })
   })
 

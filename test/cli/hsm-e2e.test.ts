@@ -20,7 +20,12 @@ describe('a vault with its root key in SoftHSM2', () => {
   let hsmEnv: Record<string, string> = {}
 
   const run = (args: string[], extra: Record<string, string> = {}) =>
-    spawnSync(process.execPath, [BIN, ...args], { cwd: work, env: { ...process.env, ...hsmEnv, ...extra }, encoding: 'utf8', timeout: 30_000 })
+    spawnSync(process.execPath, [BIN, ...args], {
+      cwd: work,
+      env: { ...process.env, ...hsmEnv, ...extra },
+      encoding: 'utf8',
+      timeout: 30_000,
+    })
 
   before(() => {
     assert.ok(existsSync(join(ROOT, 'dist', 'cli.js')), 'dist/cli.js is missing: run the tests with npm test, or npm run build first')
@@ -36,7 +41,10 @@ describe('a vault with its root key in SoftHSM2', () => {
       COFFER_PKCS11_PIN: PIN,
       COFFER_LOG_LEVEL: 'warn',
     }
-    const init = spawnSync('softhsm2-util', ['--init-token', '--free', '--label', 'coffer-test', '--pin', PIN, '--so-pin', '5678'], { env: { ...process.env, ...hsmEnv }, encoding: 'utf8' })
+    const init = spawnSync('softhsm2-util', ['--init-token', '--free', '--label', 'coffer-test', '--pin', PIN, '--so-pin', '5678'], {
+      env: { ...process.env, ...hsmEnv },
+      encoding: 'utf8',
+    })
     assert.equal(init.status, 0, init.stderr)
   })
 
@@ -59,7 +67,10 @@ describe('a vault with its root key in SoftHSM2', () => {
     const token = (JSON.parse(init.stdout) as { token: string }).token
     assert.equal(existsSync(join(dataDir, 'root.key')), false, 'no root key file: the key stays in the token')
 
-    server = spawn(process.execPath, [BIN, 'server', '--data-dir', dataDir, '--port', '0'], { env: { ...process.env, ...hsmEnv }, stdio: ['ignore', 'ignore', 'pipe'] })
+    server = spawn(process.execPath, [BIN, 'server', '--data-dir', dataDir, '--port', '0'], {
+      env: { ...process.env, ...hsmEnv },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    })
     const url = await new Promise<string>((resolve, reject) => {
       let buf = ''
       server!.stderr!.on('data', (d: Buffer) => {

@@ -23,9 +23,16 @@ describe('coffer keys rotate while coffer run loops (SQLite, real server)', () =
 
   before(async () => {
     ensureBuilt()
-    const init = spawnSync(process.execPath, [BIN, 'init', '--data-dir', dataDir, '--email', 'ops@example.com', '--workspace', 'Rot', '--json'], { env: base, encoding: 'utf8' })
+    const init = spawnSync(
+      process.execPath,
+      [BIN, 'init', '--data-dir', dataDir, '--email', 'ops@example.com', '--workspace', 'Rot', '--json'],
+      { env: base, encoding: 'utf8' },
+    )
     assert.equal(init.status, 0, init.stderr)
-    ;({ token, workspace: { slug: ws } } = JSON.parse(init.stdout) as { token: string; workspace: { slug: string } })
+    ;({
+      token,
+      workspace: { slug: ws },
+    } = JSON.parse(init.stdout) as { token: string; workspace: { slug: string } })
     server = await startServer(['--data-dir', dataDir], base)
     assert.equal((await request(server.url, token, 'POST', `/v1/workspaces/${ws}/projects`, { name: 'Web' })).status, 201)
     const E = `/v1/workspaces/${ws}/projects/web/environments/production`
@@ -48,11 +55,19 @@ describe('coffer keys rotate while coffer run loops (SQLite, real server)', () =
     const loop = (async () => {
       while (!stop) {
         const r = await new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-          const c = spawn(process.execPath, [BIN, 'run', '--workspace', ws, '--project', 'web', '--env', 'production', '--', 'sh', '-c', 'printf %s "$API_KEY"'], { env: cliEnv() })
+          const c = spawn(
+            process.execPath,
+            [BIN, 'run', '--workspace', ws, '--project', 'web', '--env', 'production', '--', 'sh', '-c', 'printf %s "$API_KEY"'],
+            { env: cliEnv() },
+          )
           let out = ''
           let err = ''
-          c.stdout.on('data', (d: Buffer) => { out += d })
-          c.stderr.on('data', (d: Buffer) => { err += d })
+          c.stdout.on('data', (d: Buffer) => {
+            out += d
+          })
+          c.stderr.on('data', (d: Buffer) => {
+            err += d
+          })
           c.on('close', (code) => resolve({ code, out, err }))
         })
         runs++
@@ -61,11 +76,17 @@ describe('coffer keys rotate while coffer run loops (SQLite, real server)', () =
     })()
     await new Promise((r) => setTimeout(r, 300))
     const rot = await new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-      const c = spawn(process.execPath, [BIN, 'keys', 'rotate', '--workspace', ws, '--project', 'web', '--env', 'production', '--wait'], { env: cliEnv() })
+      const c = spawn(process.execPath, [BIN, 'keys', 'rotate', '--workspace', ws, '--project', 'web', '--env', 'production', '--wait'], {
+        env: cliEnv(),
+      })
       let out = ''
       let err = ''
-      c.stdout.on('data', (d: Buffer) => { out += d })
-      c.stderr.on('data', (d: Buffer) => { err += d })
+      c.stdout.on('data', (d: Buffer) => {
+        out += d
+      })
+      c.stderr.on('data', (d: Buffer) => {
+        err += d
+      })
       c.on('close', (code) => resolve({ code, out, err }))
     })
     await new Promise((r) => setTimeout(r, 300))
@@ -78,10 +99,20 @@ describe('coffer keys rotate while coffer run loops (SQLite, real server)', () =
     assert.ok(runs >= 3, `coffer run looped during the rotation (${runs} runs)`)
     assert.deepEqual(failures, [], `0 of ${runs} runs failed`)
 
-    const st = spawnSync(process.execPath, [BIN, 'keys', 'status', '--workspace', ws, '--project', 'web', '--env', 'production', '--json'], { env: cliEnv(), encoding: 'utf8' })
+    const st = spawnSync(
+      process.execPath,
+      [BIN, 'keys', 'status', '--workspace', ws, '--project', 'web', '--env', 'production', '--json'],
+      { env: cliEnv(), encoding: 'utf8' },
+    )
     assert.equal(st.status, 0, st.stderr)
-    const status = JSON.parse(st.stdout) as { versions: Array<{ version: number; state: string; encryptions: number }>; jobs: Array<{ state: string; done: number; total: number }> }
-    assert.deepEqual(status.versions.map((v) => [v.version, v.state]), [[2, 'primary']])
+    const status = JSON.parse(st.stdout) as {
+      versions: Array<{ version: number; state: string; encryptions: number }>
+      jobs: Array<{ state: string; done: number; total: number }>
+    }
+    assert.deepEqual(
+      status.versions.map((v) => [v.version, v.state]),
+      [[2, 'primary']],
+    )
     assert.equal(status.versions[0]!.encryptions, 2001, 'the reseal counted its encryptions under the new key')
     assert.equal(status.jobs[0]!.state, 'done')
     assert.equal(status.jobs[0]!.done, 2001)

@@ -20,20 +20,41 @@ const CHROMIUM = '/usr/bin/chromium'
 const EMAIL = 'cli-person@example.com'
 const PASSWORD = `pw-${Math.random().toString(36).slice(2)}-long-enough`
 
-
 /** Runs `script` in a fresh D-Bus session with an unlocked gnome-keyring; `output` grows as it prints. */
-function inKeyringSession(home: string, script: string, extraEnv: Record<string, string>): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+function inKeyringSession(
+  home: string,
+  script: string,
+  extraEnv: Record<string, string>,
+): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
   const env: Record<string, string> = {}
   for (const [k, v] of Object.entries(process.env)) {
-    if (v === undefined || k.startsWith('COFFER_') || k.startsWith('DBUS_') || k.startsWith('XDG_') || k === 'NODE_TEST_CONTEXT' || k === 'BROWSER') continue
+    if (
+      v === undefined ||
+      k.startsWith('COFFER_') ||
+      k.startsWith('DBUS_') ||
+      k.startsWith('XDG_') ||
+      k === 'NODE_TEST_CONTEXT' ||
+      k === 'BROWSER'
+    )
+      continue
     env[k] = v
   }
-  Object.assign(env, { HOME: home, XDG_RUNTIME_DIR: join(home, 'run'), XDG_DATA_HOME: join(home, 'data'), XDG_CONFIG_HOME: join(home, 'config'), ...extraEnv })
+  Object.assign(env, {
+    HOME: home,
+    XDG_RUNTIME_DIR: join(home, 'run'),
+    XDG_DATA_HOME: join(home, 'data'),
+    XDG_CONFIG_HOME: join(home, 'config'),
+    ...extraEnv,
+  })
   const full = `echo -n test-password | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1\n${script}`
   const child = spawn('dbus-run-session', ['--', 'sh', '-c', full], { env, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
-  child.stdout!.on('data', (d: Buffer) => { out += d.toString() })
-  child.stderr!.on('data', (d: Buffer) => { out += d.toString() })
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString()
+  })
+  child.stderr!.on('data', (d: Buffer) => {
+    out += d.toString()
+  })
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
   return { child, output: () => out, exited }
 }
@@ -72,19 +93,36 @@ describe('coffer login in the browser and by device code (Chromium, gnome-keyrin
     workspace = j.workspace.slug
     // The person gets a password (as if set through a reset link) before the server starts.
     const db = new Sqlite(join(data, 'coffer.db'))
-    db.prepare('UPDATE users SET password_hash = ?, email_verified_at = ? WHERE email = ?').run(await hashPassword(PASSWORD), new Date().toISOString(), EMAIL)
+    db.prepare('UPDATE users SET password_hash = ?, email_verified_at = ? WHERE email = ?').run(
+      await hashPassword(PASSWORD),
+      new Date().toISOString(),
+      EMAIL,
+    )
     db.close()
     const s = await startServer(['--data-dir', data], env)
     server = s.child
     url = s.url
     browser = await chromium.launchPersistentContext(join(work, 'chromium'), {
-      executablePath: CHROMIUM, headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     })
     // Sign in as a person would; the session cookie lands in the browser's cookie jar.
     const r = await browser.request.post(`${url}/v1/auth/password/sign-in`, { data: { email: EMAIL, password: PASSWORD } })
     assert.equal(r.status(), 200, await r.text())
-    assert.ok((await browser.cookies(url)).some((k) => k.name === 'coffer_session' && k.httpOnly), 'signed in: HttpOnly session cookie')
+    assert.ok(
+      (await browser.cookies(url)).some((k) => k.name === 'coffer_session' && k.httpOnly),
+      'signed in: HttpOnly session cookie',
+    )
   })
 
   after(async () => {
@@ -110,14 +148,17 @@ describe('coffer login in the browser and by device code (Chromium, gnome-keyrin
     for (const f of filesUnder(home)) assert.ok(!readFileSync(f).includes(Buffer.from('coffer_cli_')), `${f} holds the CLI token in clear`)
   }
 
-  const script = (loginArgs: string) => [
-    `${c} login --url "$COFFER_TEST_URL" ${loginArgs} 2>&1; echo "login=$?"`,
-    `${c} whoami 2>/dev/null; echo "whoami=$?"`,
-    `${c} logout 2>&1; echo "logout=$?"`,
-    `${c} whoami 2>&1; echo "whoami_after=$?"`,
-  ].join('\n')
+  const script = (loginArgs: string) =>
+    [
+      `${c} login --url "$COFFER_TEST_URL" ${loginArgs} 2>&1; echo "login=$?"`,
+      `${c} whoami 2>/dev/null; echo "whoami=$?"`,
+      `${c} logout 2>&1; echo "logout=$?"`,
+      `${c} whoami 2>&1; echo "whoami_after=$?"`,
+    ].join('\n')
 
-  test('browser flow: the CLI prints the URL, Chromium approves, the keyring keeps the token, whoami works, logout revokes it', { timeout: 120_000 }, async () => {
+  test('browser flow: the CLI prints the URL, Chromium approves, the keyring keeps the token, whoami works, logout revokes it', {
+    timeout: 120_000,
+  }, async () => {
     const home = join(work, 'home-browser')
     mkdirSync(join(home, 'run'), { recursive: true, mode: 0o700 })
     const before = (await cliTokens()).length
@@ -125,12 +166,12 @@ describe('coffer login in the browser and by device code (Chromium, gnome-keyrin
     const loginUrl = await waitFor('the login URL', () => /(http:\/\/127\.0\.0\.1:\d+\/cli\/login\?\S+)/.exec(run.output())?.[1])
     const page = await browser!.newPage()
     await page.goto(loginUrl)
-    assert.match(await page.textContent('body') ?? '', new RegExp(`act as ${EMAIL.replace('.', '\\.')}`))
+    assert.match((await page.textContent('body')) ?? '', new RegExp(`act as ${EMAIL.replace('.', '\\.')}`))
     await page.click('button[value=approve]')
     await page.waitForURL(/\/cli\/done\?result=approved/, { timeout: 10_000 }).catch(async (e: Error) => {
       throw new Error(`${e.message}; at ${page.url()}: ${(await page.textContent('body'))?.slice(0, 300)}; CLI: ${run.output()}`)
     })
-    assert.match(await page.textContent('body') ?? '', /The CLI is signed in/)
+    assert.match((await page.textContent('body')) ?? '', /The CLI is signed in/)
     await page.close()
     assert.equal(await run.exited, 0, run.output())
     checkSession(home, run.output(), 'browser')
@@ -139,7 +180,9 @@ describe('coffer login in the browser and by device code (Chromium, gnome-keyrin
     assert.ok(tokens[0]!.revokedAt, 'logout revoked it on the server')
   })
 
-  test('device flow: the CLI shows a code, Chromium enters and approves it, the keyring keeps the token', { timeout: 120_000 }, async () => {
+  test('device flow: the CLI shows a code, Chromium enters and approves it, the keyring keeps the token', {
+    timeout: 120_000,
+  }, async () => {
     const home = join(work, 'home-device')
     mkdirSync(join(home, 'run'), { recursive: true, mode: 0o700 })
     const run = inKeyringSession(home, script('--device'), { COFFER_TEST_URL: url })
@@ -156,7 +199,9 @@ describe('coffer login in the browser and by device code (Chromium, gnome-keyrin
     checkSession(home, run.output(), 'device')
   })
 
-  test('a callback with the wrong state is ignored; denying in the browser ends the CLI with ERR_ACCESS_DENIED', { timeout: 120_000 }, async () => {
+  test('a callback with the wrong state is ignored; denying in the browser ends the CLI with ERR_ACCESS_DENIED', {
+    timeout: 120_000,
+  }, async () => {
     const home = join(work, 'home-deny')
     mkdirSync(join(home, 'run'), { recursive: true, mode: 0o700 })
     const run = inKeyringSession(home, `${c} login --url "$COFFER_TEST_URL" --no-browser 2>&1; echo "login=$?"`, { COFFER_TEST_URL: url })
@@ -178,7 +223,9 @@ describe('coffer login in the browser and by device code (Chromium, gnome-keyrin
 
   test('with no OS credential store, login says so, points to COFFER_TOKEN, and makes no token', () => {
     const before = spawnSync(process.execPath, [BIN, 'login', '--url', url, '--no-browser'], {
-      env: { PATH: process.env.PATH, HOME: join(work, 'home-none') }, encoding: 'utf8', timeout: 30_000,
+      env: { PATH: process.env.PATH, HOME: join(work, 'home-none') },
+      encoding: 'utf8',
+      timeout: 30_000,
     })
     assert.equal(before.status, 1)
     assert.match(before.stderr, /no OS credential store/)

@@ -12,7 +12,6 @@ import { filesUnder } from '../helpers/files.js'
 const ROOT = join(import.meta.dirname, '..', '..')
 const BIN = join(ROOT, 'bin', 'coffer.js')
 
-
 describe('coffer login with the OS credential store (gnome-keyring)', () => {
   const work = mkdtempSync(join(tmpdir(), 'coffer-login-'))
   const home = join(work, 'home')
@@ -26,10 +25,15 @@ describe('coffer login with the OS credential store (gnome-keyring)', () => {
     }
     assert.ok(existsSync(join(ROOT, 'dist', 'cli.js')), 'dist/cli.js is missing: run the tests with npm test, or npm run build first')
     mkdirSync(join(home, 'run'), { recursive: true, mode: 0o700 })
-    const init = spawnSync(process.execPath, [BIN, 'init', '--data-dir', join(work, 'data'), '--email', 'kc@example.com', '--json'], { encoding: 'utf8' })
+    const init = spawnSync(process.execPath, [BIN, 'init', '--data-dir', join(work, 'data'), '--email', 'kc@example.com', '--json'], {
+      encoding: 'utf8',
+    })
     assert.equal(init.status, 0, init.stderr)
     token = (JSON.parse(init.stdout) as { token: string }).token
-    server = spawn(process.execPath, [BIN, 'server', '--data-dir', join(work, 'data'), '--port', '0'], { env: { ...process.env, COFFER_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'pipe'] })
+    server = spawn(process.execPath, [BIN, 'server', '--data-dir', join(work, 'data'), '--port', '0'], {
+      env: { ...process.env, COFFER_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    })
     url = await new Promise<string>((resolve, reject) => {
       let buf = ''
       server.stderr!.on('data', (d: Buffer) => {
@@ -55,7 +59,14 @@ describe('coffer login with the OS credential store (gnome-keyring)', () => {
       if (v === undefined || k.startsWith('COFFER_') || k.startsWith('DBUS_') || k.startsWith('XDG_') || k === 'NODE_TEST_CONTEXT') continue
       env[k] = v
     }
-    Object.assign(env, { HOME: home, XDG_RUNTIME_DIR: join(home, 'run'), XDG_DATA_HOME: join(home, 'data'), XDG_CONFIG_HOME: join(home, 'config'), COFFER_TEST_TOKEN: token, COFFER_TEST_URL: url })
+    Object.assign(env, {
+      HOME: home,
+      XDG_RUNTIME_DIR: join(home, 'run'),
+      XDG_DATA_HOME: join(home, 'data'),
+      XDG_CONFIG_HOME: join(home, 'config'),
+      COFFER_TEST_TOKEN: token,
+      COFFER_TEST_URL: url,
+    })
     const c = `"${process.execPath}" "${BIN}"`
     const script = [
       'echo -n test-password | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1',

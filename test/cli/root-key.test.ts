@@ -31,7 +31,8 @@ describe('root-key rotation and provider migration (CLI, SQLite, SoftHSM2)', () 
   let ws = ''
   const values = new Map<string, string[]>()
 
-  const cli = (args: string[], env: NodeJS.ProcessEnv = base) => spawnSync(process.execPath, [BIN, ...args], { env, encoding: 'utf8', timeout: 60_000 })
+  const cli = (args: string[], env: NodeJS.ProcessEnv = base) =>
+    spawnSync(process.execPath, [BIN, ...args], { env, encoding: 'utf8', timeout: 60_000 })
 
   /** Starts a server with `env`, checks every value and the audit log, stops it. */
   async function checkVault(env: NodeJS.ProcessEnv, expectAudit: number): Promise<void> {
@@ -39,10 +40,14 @@ describe('root-key rotation and provider migration (CLI, SQLite, SoftHSM2)', () 
     try {
       const E = `/v1/workspaces/${ws}/projects/app/environments/production`
       for (const [key, vs] of values) {
-        const hist = (await request(s.url, token, 'GET', `${E}/secrets/${key}/versions?reveal=true`)).body.versions as Array<{ value: string }>
+        const hist = (await request(s.url, token, 'GET', `${E}/secrets/${key}/versions?reveal=true`)).body.versions as Array<{
+          value: string
+        }>
         assert.ok(hist.length === vs.length && hist.every((h, i) => h.value === vs[vs.length - 1 - i]), `${key}: every version reads back`)
       }
-      const entries = (await request(s.url, token, 'GET', `/v1/workspaces/${ws}/audit/entries?limit=1000`)).body.entries as Array<{ action: string }>
+      const entries = (await request(s.url, token, 'GET', `/v1/workspaces/${ws}/audit/entries?limit=1000`)).body.entries as Array<{
+        action: string
+      }>
       assert.equal(entries.filter((e) => e.action === 'keys.root_rewrapped').length, expectAudit)
       assert.equal((await request(s.url, token, 'GET', `/v1/workspaces/${ws}/audit/verify`)).body.ok, true)
     } finally {
@@ -53,7 +58,9 @@ describe('root-key rotation and provider migration (CLI, SQLite, SoftHSM2)', () 
   function secretRows(): string {
     const db = new BetterSqlite3(join(dataDir, 'coffer.db'), { readonly: true })
     try {
-      return JSON.stringify(db.prepare('SELECT secret_id, version, hex(value_ct) AS v, dek_version FROM secret_versions ORDER BY secret_id, version').all())
+      return JSON.stringify(
+        db.prepare('SELECT secret_id, version, hex(value_ct) AS v, dek_version FROM secret_versions ORDER BY secret_id, version').all(),
+      )
     } finally {
       db.close()
     }
@@ -66,10 +73,17 @@ describe('root-key rotation and provider migration (CLI, SQLite, SoftHSM2)', () 
     mkdirSync(tokens)
     writeFileSync(join(work, 'softhsm2.conf'), `directories.tokendir = ${tokens}\nobjectstore.backend = file\nlog.level = ERROR\n`)
     hsm = {
-      SOFTHSM2_CONF: join(work, 'softhsm2.conf'), COFFER_KEY_PROVIDER: 'pkcs11', COFFER_PKCS11_MODULE: '/usr/lib/softhsm/libsofthsm2.so',
-      COFFER_PKCS11_TOKEN_LABEL: 'coffer-rk', COFFER_PKCS11_KEY_LABEL: 'root-1', COFFER_PKCS11_PIN: PIN,
+      SOFTHSM2_CONF: join(work, 'softhsm2.conf'),
+      COFFER_KEY_PROVIDER: 'pkcs11',
+      COFFER_PKCS11_MODULE: '/usr/lib/softhsm/libsofthsm2.so',
+      COFFER_PKCS11_TOKEN_LABEL: 'coffer-rk',
+      COFFER_PKCS11_KEY_LABEL: 'root-1',
+      COFFER_PKCS11_PIN: PIN,
     }
-    const t = spawnSync('softhsm2-util', ['--init-token', '--free', '--label', 'coffer-rk', '--pin', PIN, '--so-pin', '5678'], { env: { ...process.env, ...hsm }, encoding: 'utf8' })
+    const t = spawnSync('softhsm2-util', ['--init-token', '--free', '--label', 'coffer-rk', '--pin', PIN, '--so-pin', '5678'], {
+      env: { ...process.env, ...hsm },
+      encoding: 'utf8',
+    })
     assert.equal(t.status, 0, t.stderr)
 
     const init = cli(['init', '--data-dir', dataDir, '--email', 'ops@example.com', '--workspace', 'Keys', '--json'])
@@ -89,7 +103,10 @@ describe('root-key rotation and provider migration (CLI, SQLite, SoftHSM2)', () 
         }
       }
       // A rotated data key too, so several key versions exist.
-      assert.equal((await request(s.url, token, 'POST', `/v1/workspaces/${ws}/projects/app/environments/development/keys/rotate`, {})).status, 202)
+      assert.equal(
+        (await request(s.url, token, 'POST', `/v1/workspaces/${ws}/projects/app/environments/development/keys/rotate`, {})).status,
+        202,
+      )
     } finally {
       await stopChild(s.child)
     }
@@ -130,7 +147,16 @@ describe('root-key rotation and provider migration (CLI, SQLite, SoftHSM2)', () 
     const to = new LocalFileKeyProvider(next)
     // A target that fails after two wraps, like a crash in the middle.
     let wraps = 0
-    const flaky: KeyProvider = { kind: to.kind, keyId: to.keyId, unwrap: (w, a) => to.unwrap(w, a), close: async () => {}, wrap: async (k, a) => { if (++wraps > 2) throw new Error('crash'); return to.wrap(k, a) } }
+    const flaky: KeyProvider = {
+      kind: to.kind,
+      keyId: to.keyId,
+      unwrap: (w, a) => to.unwrap(w, a),
+      close: async () => {},
+      wrap: async (k, a) => {
+        if (++wraps > 2) throw new Error('crash')
+        return to.wrap(k, a)
+      },
+    }
     const store = openStore({ engine: 'sqlite', path: join(dataDir, 'coffer.db') })
     const committer = new GroupCommitter(store.db)
     const audit = new AuditLog(store.engine, () => Promise.reject(new Error('unused')))
@@ -145,7 +171,10 @@ describe('root-key rotation and provider migration (CLI, SQLite, SoftHSM2)', () 
     }
     // The operator runs the migration again (here: the new key in an environment variable).
     writeFileSync(join(work, 'old.key'), current, { mode: 0o600 })
-    const r = cli(['keys', 'migrate', '--from', 'local', '--from-key-file', join(work, 'old.key'), '--data-dir', dataDir, '--json'], { ...base, COFFER_ROOT_KEY: next.toString('base64') })
+    const r = cli(['keys', 'migrate', '--from', 'local', '--from-key-file', join(work, 'old.key'), '--data-dir', dataDir, '--json'], {
+      ...base,
+      COFFER_ROOT_KEY: next.toString('base64'),
+    })
     assert.equal(r.status, 0, r.stderr)
     assert.equal((JSON.parse(r.stdout) as { resumed: boolean }).resumed, true)
     await checkVault({ ...base, COFFER_ROOT_KEY: next.toString('base64') }, 2)
@@ -171,7 +200,10 @@ describe('root-key rotation and provider migration (CLI, SQLite, SoftHSM2)', () 
         db.close()
       }
     }
-    assert.ok(keyIds().every((k) => k.startsWith('pkcs11:')), `every data key is wrapped by the HSM: ${keyIds()}`)
+    assert.ok(
+      keyIds().every((k) => k.startsWith('pkcs11:')),
+      `every data key is wrapped by the HSM: ${keyIds()}`,
+    )
 
     const rot = cli(['keys', 'rotate-root', '--new-key-label', 'root-2', '--data-dir', dataDir], { ...base, ...hsm })
     assert.equal(rot.status, 0, rot.stderr)

@@ -67,14 +67,15 @@ class FakeKms {
   #resolve(keyId: string | undefined): FakeKey {
     if (!keyId) throw new NotFoundException({ message: `${AWS_TEXT}: no key`, $metadata: meta })
     const aliasName = keyId.startsWith('alias/') ? keyId : /^arn:aws:kms:[^:]+:\d+:(alias\/.+)$/.exec(keyId)?.[1]
-    const id = aliasName ? this.#aliases.get(aliasName) : /^arn:aws:kms:[^:]+:\d+:key\/(.+)$/.exec(keyId)?.[1] ?? keyId
+    const id = aliasName ? this.#aliases.get(aliasName) : (/^arn:aws:kms:[^:]+:\d+:key\/(.+)$/.exec(keyId)?.[1] ?? keyId)
     const key = id ? this.#keys.get(id) : undefined
     if (!key) throw new NotFoundException({ message: `${AWS_TEXT}: key ${keyId} not found`, $metadata: meta })
     return key
   }
 
   #usable(key: FakeKey): void {
-    if (key.meta.KeyState !== 'Enabled') throw new KMSInvalidStateException({ message: `${AWS_TEXT}: ${key.arn} is ${key.meta.KeyState}`, $metadata: meta })
+    if (key.meta.KeyState !== 'Enabled')
+      throw new KMSInvalidStateException({ message: `${AWS_TEXT}: ${key.arn} is ${key.meta.KeyState}`, $metadata: meta })
   }
 
   describeKey = async (input: DescribeKeyCommandInput): Promise<DescribeKeyCommandOutput> => {
@@ -90,7 +91,12 @@ class FakeKms {
     const c = createCipheriv('aes-256-gcm', key.secret, iv)
     c.setAAD(Buffer.concat([Buffer.from(key.id, 'latin1'), canonical(input.EncryptionContext)]))
     const body = Buffer.concat([c.update(input.Plaintext!), c.final()])
-    return { CiphertextBlob: Buffer.concat([Buffer.from(key.id, 'latin1'), iv, body, c.getAuthTag()]), KeyId: key.arn, EncryptionAlgorithm: 'SYMMETRIC_DEFAULT', $metadata: { httpStatusCode: 200 } }
+    return {
+      CiphertextBlob: Buffer.concat([Buffer.from(key.id, 'latin1'), iv, body, c.getAuthTag()]),
+      KeyId: key.arn,
+      EncryptionAlgorithm: 'SYMMETRIC_DEFAULT',
+      $metadata: { httpStatusCode: 200 },
+    }
   }
 
   decrypt = async (input: DecryptCommandInput): Promise<DecryptCommandOutput> => {
@@ -99,7 +105,8 @@ class FakeKms {
     if (blob.length < 36 + 12 + 16) throw invalid()
     const key = this.#keys.get(blob.subarray(0, 36).toString('latin1'))
     if (!key) throw invalid()
-    if (input.KeyId && this.#resolve(input.KeyId).id !== key.id) throw new IncorrectKeyException({ message: `${AWS_TEXT}: incorrect key`, $metadata: meta })
+    if (input.KeyId && this.#resolve(input.KeyId).id !== key.id)
+      throw new IncorrectKeyException({ message: `${AWS_TEXT}: incorrect key`, $metadata: meta })
     this.#usable(key)
     try {
       const d = createDecipheriv('aes-256-gcm', key.secret, blob.subarray(36, 48))
@@ -262,33 +269,53 @@ describe('aws-kms (KMS is a mock of the remote service; it cannot be reached her
 
     // These need DescribeKey to fail in ways the fake cannot.
     const failing = (err: Error, options: { endpoint?: string } = {}) =>
-      withDescribeKey((b) => b.rejects(err), () => AwsKmsKeyProvider.open({ keyId: keyA.arn, region: REGION, client: client(), ...options }))
-    const named = (name: string, status?: number) => Object.assign(new Error(`${AWS_TEXT}: ${name}`), { name, ...(status ? { $metadata: { httpStatusCode: status } } : {}) })
+      withDescribeKey(
+        (b) => b.rejects(err),
+        () => AwsKmsKeyProvider.open({ keyId: keyA.arn, region: REGION, client: client(), ...options }),
+      )
+    const named = (name: string, status?: number) =>
+      Object.assign(new Error(`${AWS_TEXT}: ${name}`), { name, ...(status ? { $metadata: { httpStatusCode: status } } : {}) })
 
     test('no credentials (CredentialsProviderError) names AWS credentials', async () => {
       await rejectsWith(failing(named('CredentialsProviderError')), 'ERR_CONFIG', 'no credentials', 'AWS credentials')
     })
 
     test('rejected credentials name AWS credentials', async () => {
-      const err = new KMSServiceException({ name: 'UnrecognizedClientException', $fault: 'client', message: `${AWS_TEXT}: bad token`, $metadata: { httpStatusCode: 400 } })
+      const err = new KMSServiceException({
+        name: 'UnrecognizedClientException',
+        $fault: 'client',
+        message: `${AWS_TEXT}: bad token`,
+        $metadata: { httpStatusCode: 400 },
+      })
       await rejectsWith(failing(err), 'ERR_CONFIG', 'rejected credentials', 'AWS credentials')
     })
 
     test('access denied names COFFER_AWS_KMS_KEY_ID', async () => {
-      const err = new KMSServiceException({ name: 'AccessDeniedException', $fault: 'client', message: `${AWS_TEXT}: denied`, $metadata: { httpStatusCode: 400 } })
+      const err = new KMSServiceException({
+        name: 'AccessDeniedException',
+        $fault: 'client',
+        message: `${AWS_TEXT}: denied`,
+        $metadata: { httpStatusCode: 400 },
+      })
       await rejectsWith(failing(err), 'ERR_CONFIG', 'access denied', 'COFFER_AWS_KMS_KEY_ID')
     })
 
     test('an unreachable KMS names the region, or the endpoint when one is set', async () => {
       const net = () => Object.assign(new Error(`${AWS_TEXT}: getaddrinfo ENOTFOUND`), { code: 'ENOTFOUND' })
       await rejectsWith(failing(net()), 'ERR_CONFIG', 'unreachable region', 'COFFER_AWS_REGION')
-      await rejectsWith(failing(net(), { endpoint: 'https://kms.invalid' }), 'ERR_CONFIG', 'unreachable endpoint', 'COFFER_AWS_KMS_ENDPOINT')
+      await rejectsWith(
+        failing(net(), { endpoint: 'https://kms.invalid' }),
+        'ERR_CONFIG',
+        'unreachable endpoint',
+        'COFFER_AWS_KMS_ENDPOINT',
+      )
     })
   })
 
   describe('unwrap turns every KMS failure into ERR_DECRYPTION_FAILED', () => {
     const aad = Buffer.from('coffer-scope')
-    const svc = (name: string) => new KMSServiceException({ name, $fault: 'client', message: `${AWS_TEXT}: ${name}`, $metadata: { httpStatusCode: 400 } })
+    const svc = (name: string) =>
+      new KMSServiceException({ name, $fault: 'client', message: `${AWS_TEXT}: ${name}`, $metadata: { httpStatusCode: 400 } })
     const errors: Array<[string, unknown]> = [
       ['InvalidCiphertextException', new InvalidCiphertextException({ message: `${AWS_TEXT}: invalid`, $metadata: meta })],
       ['IncorrectKeyException', new IncorrectKeyException({ message: `${AWS_TEXT}: incorrect`, $metadata: meta })],
@@ -309,7 +336,10 @@ describe('aws-kms (KMS is a mock of the remote service; it cannot be reached her
       const p = await open(keyA.arn)
       try {
         for (const [what, err] of errors) {
-          await withDecrypt((b) => b.rejects(err as Error), () => rejectsWith(p.unwrap(wrapped, aad), 'ERR_DECRYPTION_FAILED', what))
+          await withDecrypt(
+            (b) => b.rejects(err as Error),
+            () => rejectsWith(p.unwrap(wrapped, aad), 'ERR_DECRYPTION_FAILED', what),
+          )
         }
         assert.ok((await p.unwrap(wrapped, aad)).length === 32, 'the provider no longer unwraps after the failures')
       } finally {
@@ -343,7 +373,10 @@ describe('aws-kms (KMS is a mock of the remote service; it cannot be reached her
       const p = await open(keyA.arn)
       try {
         for (const [what, answer] of answers) {
-          await withDecrypt((b) => b.resolves(answer), () => rejectsWith(p.unwrap(wrapped, aad), 'ERR_DECRYPTION_FAILED', what))
+          await withDecrypt(
+            (b) => b.resolves(answer),
+            () => rejectsWith(p.unwrap(wrapped, aad), 'ERR_DECRYPTION_FAILED', what),
+          )
         }
       } finally {
         await p.close()

@@ -22,10 +22,16 @@ describe('DekCache', () => {
     for (const id of ['a', 'b', 'c', 'd']) cache.set(id, entry(id))
     assert.equal(cache.size, 3)
     assert.equal(cache.get('a'), undefined)
-    assert.deepEqual(['b', 'c', 'd'].map((id) => cache.get(id)?.name), ['b', 'c', 'd'])
+    assert.deepEqual(
+      ['b', 'c', 'd'].map((id) => cache.get(id)?.name),
+      ['b', 'c', 'd'],
+    )
     for (let i = 0; i < 100; i++) cache.set(`k${i}`, entry(`k${i}`))
     assert.equal(cache.size, 3)
-    assert.deepEqual(['k97', 'k98', 'k99'].map((id) => cache.get(id)?.name), ['k97', 'k98', 'k99'])
+    assert.deepEqual(
+      ['k97', 'k98', 'k99'].map((id) => cache.get(id)?.name),
+      ['k97', 'k98', 'k99'],
+    )
   })
 
   test('get refreshes recency', () => {

@@ -6,8 +6,16 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import fc from 'fast-check'
 import {
-  HEADER_LENGTH, NONCE_LENGTH, OVERHEAD, TAG_LENGTH, associatedData, keyRefOf, open, seal,
-  type Binding, type DataKey,
+  HEADER_LENGTH,
+  NONCE_LENGTH,
+  OVERHEAD,
+  TAG_LENGTH,
+  associatedData,
+  keyRefOf,
+  open,
+  seal,
+  type Binding,
+  type DataKey,
 } from '../../src/crypto/envelope.js'
 import { CofferError, DecryptionError } from '../../src/errors.js'
 
@@ -57,8 +65,14 @@ function refAad(header: Buffer, b: Binding): Buffer {
   const version = Buffer.alloc(8)
   version.writeBigUInt64BE(BigInt(b.recordVersion))
   return Buffer.concat([
-    Buffer.from('coffer/v1', 'utf8'), header,
-    refLp(b.workspaceId), refLp(b.projectId), refLp(b.environmentId), refLp(b.recordId), version, refLp(b.field),
+    Buffer.from('coffer/v1', 'utf8'),
+    header,
+    refLp(b.workspaceId),
+    refLp(b.projectId),
+    refLp(b.environmentId),
+    refLp(b.recordId),
+    version,
+    refLp(b.field),
   ])
 }
 
@@ -89,10 +103,14 @@ function holds<Ts extends [unknown, ...unknown[]]>(prop: fc.IProperty<Ts>, param
   const out = fc.check(prop, params)
   if (!out.failed) return
   const err = out.errorInstance
-  const why = err instanceof assert.AssertionError ? err.message
-    : err instanceof CofferError ? `${err.name} ${err.code}`
-    : err instanceof Error ? err.name
-    : 'a non-error was thrown'
+  const why =
+    err instanceof assert.AssertionError
+      ? err.message
+      : err instanceof CofferError
+        ? `${err.name} ${err.code}`
+        : err instanceof Error
+          ? err.name
+          : 'a non-error was thrown'
   throw new Error(`property failed after ${out.numRuns} runs; replay with { seed: ${out.seed}, path: "${out.counterexamplePath}" }: ${why}`)
 }
 
@@ -132,7 +150,12 @@ const flipBit = (buf: Buffer, bit: number): Buffer => {
 
 const sampleDek = (): DataKey => ({ id: '3f2504e0-4f89-41d3-9a0c-0305e82c3301', version: 4, key: randomBytes(32) })
 const sampleBinding: Binding = {
-  workspaceId: 'ws-1', projectId: 'proj-1', environmentId: 'env-1', recordId: 'rec-1', recordVersion: 9, field: 'value',
+  workspaceId: 'ws-1',
+  projectId: 'proj-1',
+  environmentId: 'env-1',
+  recordId: 'rec-1',
+  recordVersion: 9,
+  field: 'value',
 }
 
 // ---- (a) known answers
@@ -143,9 +166,18 @@ describe('envelope v1 known-answer vectors', () => {
     assert.ok(vs.length >= 8, 'at least 8 envelope vectors')
     const lengths = new Set(vs.map((v) => v.plaintext.length / 2))
     for (const n of [0, 1, 1000]) assert.ok(lengths.has(n), `a ${n}-byte plaintext vector`)
-    assert.ok(vs.some((v) => /[^\x00-\x7f]/.test(hex(v.plaintext).toString('utf8'))), 'a UTF-8 multibyte plaintext vector')
-    assert.ok(vs.some((v) => BigInt(v.binding.recordVersion) === 2n ** 40n), 'a record version 2^40 vector')
-    assert.ok(vs.some((v) => BigInt(v.binding.recordVersion) > BigInt(Number.MAX_SAFE_INTEGER)), 'a record version beyond 2^53')
+    assert.ok(
+      vs.some((v) => /[^\x00-\x7f]/.test(hex(v.plaintext).toString('utf8'))),
+      'a UTF-8 multibyte plaintext vector',
+    )
+    assert.ok(
+      vs.some((v) => BigInt(v.binding.recordVersion) === 2n ** 40n),
+      'a record version 2^40 vector',
+    )
+    assert.ok(
+      vs.some((v) => BigInt(v.binding.recordVersion) > BigInt(Number.MAX_SAFE_INTEGER)),
+      'a record version beyond 2^53',
+    )
   })
 
   for (const v of vectors.envelope) {
@@ -202,7 +234,11 @@ describe('envelope v1 known-answer vectors', () => {
   test('the committed vectors are what the generator produces', () => {
     const script = fileURLToPath(new URL('../../scripts/gen-envelope-vectors.ts', import.meta.url))
     const r = spawnSync(process.execPath, ['--import', 'tsx', script, '--check'], { encoding: 'utf8' })
-    assert.equal(r.status, 0, 'gen-envelope-vectors --check failed: the vectors are stale, or src/crypto disagrees with the generator (run node --import tsx scripts/gen-envelope-vectors.ts)')
+    assert.equal(
+      r.status,
+      0,
+      'gen-envelope-vectors --check failed: the vectors are stale, or src/crypto disagrees with the generator (run node --import tsx scripts/gen-envelope-vectors.ts)',
+    )
   })
 })
 
@@ -210,12 +246,14 @@ describe('envelope v1 known-answer vectors', () => {
 
 describe('envelope v1 properties', () => {
   test('round-trips any plaintext (0..4096 bytes) under any binding', () => {
-    holds(fc.property(arbDek, arbBinding, arbPlaintext, (dek, binding, plaintext) => {
-      const ct = seal(dek, plaintext, binding)
-      assert.equal(ct.length, plaintext.length + OVERHEAD)
-      assert.deepEqual(keyRefOf(ct), { id: dek.id, version: dek.version })
-      assert.ok(open(dek, ct, binding).equals(plaintext), 'round trip lost the plaintext')
-    }))
+    holds(
+      fc.property(arbDek, arbBinding, arbPlaintext, (dek, binding, plaintext) => {
+        const ct = seal(dek, plaintext, binding)
+        assert.equal(ct.length, plaintext.length + OVERHEAD)
+        assert.deepEqual(keyRefOf(ct), { id: dek.id, version: dek.version })
+        assert.ok(open(dek, ct, binding).equals(plaintext), 'round trip lost the plaintext')
+      }),
+    )
   })
 
   test('opens a ciphertext that sits inside a larger buffer', () => {
@@ -228,9 +266,12 @@ describe('envelope v1 properties', () => {
 
   test('flipping any single bit of a ciphertext makes open fail', () => {
     const arb = arbSealed.chain((s) => fc.record({ s: fc.constant(s), bit: fc.nat({ max: s.ct.length * 8 - 1 }) }))
-    holds(fc.property(arb, ({ s, bit }) => {
-      expectDecryptionFailure(() => open(s.dek, flipBit(s.ct, bit), s.binding), `bit ${bit} of ${s.ct.length * 8}`)
-    }), { numRuns: 500 })
+    holds(
+      fc.property(arb, ({ s, bit }) => {
+        expectDecryptionFailure(() => open(s.dek, flipBit(s.ct, bit), s.binding), `bit ${bit} of ${s.ct.length * 8}`)
+      }),
+      { numRuns: 500 },
+    )
   })
 
   test('flipping each bit of a short ciphertext, one at a time, makes open fail', () => {
@@ -245,14 +286,17 @@ describe('envelope v1 properties', () => {
   for (const field of FIELDS) {
     test(`changing the binding's ${field} makes open fail`, () => {
       const arbOther = field === 'recordVersion' ? arbRecordVersion : arbText
-      holds(fc.property(arbSealed, arbOther, (s, other) => {
-        const before = s.binding[field]
-        const same = field === 'recordVersion'
-          ? BigInt(before) === BigInt(other as number | bigint)
-          : Buffer.from(before as string, 'utf8').equals(Buffer.from(other as string, 'utf8'))
-        fc.pre(!same)
-        expectDecryptionFailure(() => open(s.dek, s.ct, { ...s.binding, [field]: other }), `changed ${field}`)
-      }))
+      holds(
+        fc.property(arbSealed, arbOther, (s, other) => {
+          const before = s.binding[field]
+          const same =
+            field === 'recordVersion'
+              ? BigInt(before) === BigInt(other as number | bigint)
+              : Buffer.from(before as string, 'utf8').equals(Buffer.from(other as string, 'utf8'))
+          fc.pre(!same)
+          expectDecryptionFailure(() => open(s.dek, s.ct, { ...s.binding, [field]: other }), `changed ${field}`)
+        }),
+      )
     })
   }
 
@@ -264,18 +308,22 @@ describe('envelope v1 properties', () => {
   })
 
   test('a wrong key makes open fail', () => {
-    holds(fc.property(arbSealed, arbKey, (s, key) => {
-      fc.pre(!key.equals(s.dek.key))
-      expectDecryptionFailure(() => open({ ...s.dek, key }, s.ct, s.binding), 'wrong key')
-    }))
+    holds(
+      fc.property(arbSealed, arbKey, (s, key) => {
+        fc.pre(!key.equals(s.dek.key))
+        expectDecryptionFailure(() => open({ ...s.dek, key }, s.ct, s.binding), 'wrong key')
+      }),
+    )
   })
 
   test('a key of another version or id makes open fail, even with the right bytes', () => {
-    holds(fc.property(arbSealed, fc.integer({ min: 1, max: 0xffffffff }), fc.uuid(), (s, version, id) => {
-      fc.pre(version !== s.dek.version && id !== s.dek.id)
-      expectDecryptionFailure(() => open({ ...s.dek, version }, s.ct, s.binding), 'wrong version')
-      expectDecryptionFailure(() => open({ ...s.dek, id }, s.ct, s.binding), 'wrong id')
-    }))
+    holds(
+      fc.property(arbSealed, fc.integer({ min: 1, max: 0xffffffff }), fc.uuid(), (s, version, id) => {
+        fc.pre(version !== s.dek.version && id !== s.dek.id)
+        expectDecryptionFailure(() => open({ ...s.dek, version }, s.ct, s.binding), 'wrong version')
+        expectDecryptionFailure(() => open({ ...s.dek, id }, s.ct, s.binding), 'wrong id')
+      }),
+    )
   })
 
   test('a key of the wrong length makes open fail', () => {
@@ -286,27 +334,33 @@ describe('envelope v1 properties', () => {
 
   test('truncated input makes open fail', () => {
     const arb = arbSealed.chain((s) => fc.record({ s: fc.constant(s), len: fc.nat({ max: s.ct.length - 1 }) }))
-    holds(fc.property(arb, ({ s, len }) => {
-      expectDecryptionFailure(() => open(s.dek, s.ct.subarray(0, len), s.binding), `truncated to ${len}`)
-    }))
+    holds(
+      fc.property(arb, ({ s, len }) => {
+        expectDecryptionFailure(() => open(s.dek, s.ct.subarray(0, len), s.binding), `truncated to ${len}`)
+      }),
+    )
     expectDecryptionFailure(() => open(sampleDek(), Buffer.alloc(0), sampleBinding), 'empty input')
     expectDecryptionFailure(() => keyRefOf(Buffer.alloc(OVERHEAD - 1, 1)), 'keyRefOf of a short input')
   })
 
   test('trailing bytes make open fail', () => {
-    holds(fc.property(arbSealed, fc.uint8Array({ minLength: 1, maxLength: 32 }), (s, extra) => {
-      expectDecryptionFailure(() => open(s.dek, Buffer.concat([s.ct, extra]), s.binding), 'appended bytes')
-    }))
+    holds(
+      fc.property(arbSealed, fc.uint8Array({ minLength: 1, maxLength: 32 }), (s, extra) => {
+        expectDecryptionFailure(() => open(s.dek, Buffer.concat([s.ct, extra]), s.binding), 'appended bytes')
+      }),
+    )
   })
 
   test('a wrong format or algorithm byte makes open fail', () => {
     const notOne = fc.integer({ min: 0, max: 255 }).filter((b) => b !== 0x01)
-    holds(fc.property(arbSealed, notOne, fc.constantFrom(0, 1), (s, value, offset) => {
-      const ct = Buffer.from(s.ct)
-      ct[offset] = value
-      expectDecryptionFailure(() => open(s.dek, ct, s.binding), `byte ${offset}`)
-      expectDecryptionFailure(() => keyRefOf(ct), `keyRefOf, byte ${offset}`)
-    }))
+    holds(
+      fc.property(arbSealed, notOne, fc.constantFrom(0, 1), (s, value, offset) => {
+        const ct = Buffer.from(s.ct)
+        ct[offset] = value
+        expectDecryptionFailure(() => open(s.dek, ct, s.binding), `byte ${offset}`)
+        expectDecryptionFailure(() => keyRefOf(ct), `keyRefOf, byte ${offset}`)
+      }),
+    )
   })
 
   test('10,000 seals use 10,000 distinct nonces', () => {
@@ -363,9 +417,15 @@ describe('decryption failures reveal nothing', () => {
       ['too long a binding field', () => open(dek, ct, { ...sampleBinding, field: 'x'.repeat(0x10000) })],
     ]
     const errors = cases.map(([what, fn]) => expectDecryptionFailure(fn, what))
-    const shape = (e: DecryptionError) => JSON.stringify({
-      name: e.name, code: e.code, status: e.status, message: e.message, keys: Object.keys(e), props: Object.getOwnPropertyNames(e).sort(),
-    })
+    const shape = (e: DecryptionError) =>
+      JSON.stringify({
+        name: e.name,
+        code: e.code,
+        status: e.status,
+        message: e.message,
+        keys: Object.keys(e),
+        props: Object.getOwnPropertyNames(e).sort(),
+      })
     const first = shape(errors[0] as DecryptionError)
     errors.forEach((e, i) => assert.equal(shape(e), first, `case "${cases[i]?.[0]}" differs from "${cases[0]?.[0]}"`))
 

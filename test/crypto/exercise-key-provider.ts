@@ -63,7 +63,10 @@ export function exerciseKeyProvider(name: string, open: () => Promise<OpenedProv
       const results = await Promise.all(
         cases.flatMap((c, i) => [
           provider.unwrap(wrapped[i]!, c.aad).then((d) => d.equals(c.dek)),
-          provider.wrap(c.dek, c.aad).then((w) => provider.unwrap(w, c.aad)).then((d) => d.equals(c.dek)),
+          provider
+            .wrap(c.dek, c.aad)
+            .then((w) => provider.unwrap(w, c.aad))
+            .then((d) => d.equals(c.dek)),
         ]),
       )
       assert.equal(results.filter((ok) => !ok).length, 0, 'some concurrent round trips returned another DEK')

@@ -14,7 +14,10 @@ import { exerciseKeyProvider } from './exercise-key-provider.js'
 // process, so the private config is set here, before any provider loads the module.
 const HSM_DIR = mkdtempSync(join(tmpdir(), 'coffer-softhsm-'))
 mkdirSync(join(HSM_DIR, 'tokens'))
-writeFileSync(join(HSM_DIR, 'softhsm2.conf'), `directories.tokendir = ${join(HSM_DIR, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\n`)
+writeFileSync(
+  join(HSM_DIR, 'softhsm2.conf'),
+  `directories.tokendir = ${join(HSM_DIR, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\n`,
+)
 process.env.SOFTHSM2_CONF = join(HSM_DIR, 'softhsm2.conf')
 after(() => rmSync(HSM_DIR, { recursive: true, force: true }))
 
@@ -29,7 +32,10 @@ function softHsm(): Promise<void> {
   token ??= (async () => {
     const probe = spawnSync('softhsm2-util', ['--version'], { encoding: 'utf8' })
     if (probe.error) throw new Error('softhsm2-util was not found: run `apt-get install -y softhsm2` to test the PKCS#11 key provider')
-    const init = spawnSync('softhsm2-util', ['--init-token', '--free', '--label', TOKEN, '--pin', PIN, '--so-pin', '5678'], { encoding: 'utf8', env: process.env })
+    const init = spawnSync('softhsm2-util', ['--init-token', '--free', '--label', TOKEN, '--pin', PIN, '--so-pin', '5678'], {
+      encoding: 'utf8',
+      env: process.env,
+    })
     if (init.status !== 0) throw new Error(`softhsm2-util --init-token failed: ${init.stderr || init.stdout}`)
     await Pkcs11KeyProvider.createRootKey(base)
     await Pkcs11KeyProvider.createRootKey({ ...base, keyLabel: 'coffer-root-b' })
@@ -64,7 +70,10 @@ async function rejectsConfig(p: Promise<unknown>, setting: string, pin: string):
   } catch (err) {
     thrown = err
   }
-  assert.ok(thrown instanceof CofferError, `expected a ConfigError for ${setting}, got ${thrown === undefined ? 'success' : 'another error'}`)
+  assert.ok(
+    thrown instanceof CofferError,
+    `expected a ConfigError for ${setting}, got ${thrown === undefined ? 'success' : 'another error'}`,
+  )
   assert.equal(thrown.code, 'ERR_CONFIG')
   assert.equal((thrown as CofferError & { setting?: string }).setting, setting)
   assert.ok(!thrown.message.includes(pin) && !String(thrown.stack).includes(pin), `the ${setting} error shows the PIN`)
@@ -99,7 +108,11 @@ describe('Pkcs11KeyProvider.open failures', () => {
   })
 
   test('a missing module file is ERR_CONFIG naming COFFER_PKCS11_MODULE', async () => {
-    await rejectsConfig(Pkcs11KeyProvider.open({ ...base, module: '/nonexistent/coffer/libpkcs11-missing.so' }), 'COFFER_PKCS11_MODULE', PIN)
+    await rejectsConfig(
+      Pkcs11KeyProvider.open({ ...base, module: '/nonexistent/coffer/libpkcs11-missing.so' }),
+      'COFFER_PKCS11_MODULE',
+      PIN,
+    )
   })
 
   test('createRootKey refuses a label already taken', async () => {

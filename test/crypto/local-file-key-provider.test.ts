@@ -130,7 +130,16 @@ describe('LocalFileKeyProvider', () => {
   test('the known-answer wrapped DEKs unwrap (test/vectors/envelope-v1.json)', async () => {
     const path = fileURLToPath(new URL('../vectors/envelope-v1.json', import.meta.url))
     const { localWrap } = JSON.parse(readFileSync(path, 'utf8')) as {
-      localWrap: Array<{ name: string; rootKey: string; dekId: string; dekVersion: number; scope: DataKeyScope; dek: string; aad: string; wrapped: string }>
+      localWrap: Array<{
+        name: string
+        rootKey: string
+        dekId: string
+        dekVersion: number
+        scope: DataKeyScope
+        dek: string
+        aad: string
+        wrapped: string
+      }>
     }
     assert.ok(localWrap.length > 0)
     for (const v of localWrap) {

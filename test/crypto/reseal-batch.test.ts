@@ -13,11 +13,27 @@ import { after, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import fc from 'fast-check'
 import {
-  AadWriter, HEADER_LENGTH, OVERHEAD, associatedData, open, openWithAad, seal, sealInto,
-  type Binding, type DataKey, type ScopeIds,
+  AadWriter,
+  HEADER_LENGTH,
+  OVERHEAD,
+  associatedData,
+  open,
+  openWithAad,
+  seal,
+  sealInto,
+  type Binding,
+  type DataKey,
+  type ScopeIds,
 } from '../../src/crypto/envelope.js'
 import {
-  FIELD_COMMENT, FIELD_VALUE, RESEAL_FIELDS, ResealBatchBuilder, ResealItemError, resealBatch, sliceResealBatch, type ResealBatch,
+  FIELD_COMMENT,
+  FIELD_VALUE,
+  RESEAL_FIELDS,
+  ResealBatchBuilder,
+  ResealItemError,
+  resealBatch,
+  sliceResealBatch,
+  type ResealBatch,
 } from '../../src/crypto/reseal-batch.js'
 import { ResealWorkers } from '../../src/crypto/reseal-workers.js'
 import { CofferError, DecryptionError } from '../../src/errors.js'
@@ -57,18 +73,28 @@ const arbRecordVersion = fc.oneof(
 )
 const arbScope: fc.Arbitrary<ScopeIds> = fc.record({ workspaceId: arbText, projectId: arbText, environmentId: arbText })
 const arbRecord = fc.record({ recordId: arbText, recordVersion: arbRecordVersion, field: arbText })
-const arbDek: fc.Arbitrary<DataKey> = fc.record({ id: fc.uuid(), version: fc.integer({ min: 1, max: 0xffffffff }), key: fc.constant(Buffer.alloc(32)) })
+const arbDek: fc.Arbitrary<DataKey> = fc.record({
+  id: fc.uuid(),
+  version: fc.integer({ min: 1, max: 0xffffffff }),
+  key: fc.constant(Buffer.alloc(32)),
+})
 
 describe('AadWriter', () => {
   test('writes byte for byte the AAD associatedData builds, record after record with one writer', () => {
-    holds(fc.property(arbDek, arbScope, fc.array(arbRecord, { minLength: 1, maxLength: 8 }), (dek, scope, records) => {
-      const writer = new AadWriter(dek, scope)
-      const header = seal(dek, Buffer.alloc(0), { ...scope, ...records[0]! }).subarray(0, HEADER_LENGTH)
-      for (const r of records) {
-        const binding: Binding = { ...scope, ...r }
-        assert.ok(writer.of(r.recordId, r.recordVersion, r.field).equals(associatedData(header, binding)), 'AadWriter and associatedData differ')
-      }
-    }), { numRuns: 300 })
+    holds(
+      fc.property(arbDek, arbScope, fc.array(arbRecord, { minLength: 1, maxLength: 8 }), (dek, scope, records) => {
+        const writer = new AadWriter(dek, scope)
+        const header = seal(dek, Buffer.alloc(0), { ...scope, ...records[0]! }).subarray(0, HEADER_LENGTH)
+        for (const r of records) {
+          const binding: Binding = { ...scope, ...r }
+          assert.ok(
+            writer.of(r.recordId, r.recordVersion, r.field).equals(associatedData(header, binding)),
+            'AadWriter and associatedData differ',
+          )
+        }
+      }),
+      { numRuns: 300 },
+    )
   })
 
   test('a number and the equal bigint give the same AAD, beyond 2^53 too', () => {
@@ -98,15 +124,26 @@ describe('AadWriter', () => {
     }
     assert.throws(() => new AadWriter(dek, { ...scope, workspaceId: 'x'.repeat(70_000) }), TypeError)
     // Still usable after refusing.
-    assert.ok(w.of('r', 1, 'value').equals(associatedData(header, { ...scope, recordId: 'r', recordVersion: 1, field: 'value' })), 'writer reused after an error')
+    assert.ok(
+      w.of('r', 1, 'value').equals(associatedData(header, { ...scope, recordId: 'r', recordVersion: 1, field: 'value' })),
+      'writer reused after an error',
+    )
   })
 })
 
 interface EnvelopeVector {
-  name: string; dekKey: string; dekId: string; dekVersion: number; nonce: string; plaintext: string; ciphertext: string
+  name: string
+  dekKey: string
+  dekId: string
+  dekVersion: number
+  nonce: string
+  plaintext: string
+  ciphertext: string
   binding: { workspaceId: string; projectId: string; environmentId: string; recordId: string; recordVersion: string; field: string }
 }
-const vectors = (JSON.parse(readFileSync(fileURLToPath(new URL('../vectors/envelope-v1.json', import.meta.url)), 'utf8')) as { envelope: EnvelopeVector[] }).envelope
+const vectors = (
+  JSON.parse(readFileSync(fileURLToPath(new URL('../vectors/envelope-v1.json', import.meta.url)), 'utf8')) as { envelope: EnvelopeVector[] }
+).envelope
 const hex = (s: string): Buffer => Buffer.from(s, 'hex')
 
 describe('sealInto and openWithAad', () => {
@@ -118,14 +155,24 @@ describe('sealInto and openWithAad', () => {
       const out = Buffer.alloc(7 + v.ciphertext.length / 2 + 5, 0xaa)
       assert.equal(sealInto(dek, aad, hex(v.plaintext), hex(v.nonce), out, 7), v.ciphertext.length / 2)
       assert.ok(out.subarray(7, out.length - 5).equals(hex(v.ciphertext)), 'sealInto differs from the vector')
-      assert.ok(out.subarray(0, 7).every((x) => x === 0xaa) && out.subarray(out.length - 5).every((x) => x === 0xaa), 'sealInto wrote outside its range')
+      assert.ok(
+        out.subarray(0, 7).every((x) => x === 0xaa) && out.subarray(out.length - 5).every((x) => x === 0xaa),
+        'sealInto wrote outside its range',
+      )
       assert.ok(openWithAad(dek, out.subarray(7, out.length - 5), aad).equals(hex(v.plaintext)), 'openWithAad did not return the plaintext')
     })
   }
 
   test('agree with seal and open both ways', () => {
     const dek = dekOf(5)
-    const binding: Binding = { workspaceId: randomUUID(), projectId: randomUUID(), environmentId: '', recordId: 'rec-é', recordVersion: 2 ** 40, field: 'comment' }
+    const binding: Binding = {
+      workspaceId: randomUUID(),
+      projectId: randomUUID(),
+      environmentId: '',
+      recordId: 'rec-é',
+      recordVersion: 2 ** 40,
+      field: 'comment',
+    }
     const aad = new AadWriter(dek, binding).of(binding.recordId, binding.recordVersion, binding.field)
     const plain = randomBytes(100)
     assert.ok(openWithAad(dek, seal(dek, plain, binding), aad).equals(plain), 'openWithAad opens what seal sealed')
@@ -142,7 +189,10 @@ describe('sealInto and openWithAad', () => {
     const aad = Buffer.from(w.of('r', 1, 'value'))
     assert.equal(openWithAad(dek, ct, aad).length, 40)
     expectDecryptionFailure(() => openWithAad({ ...dek, key: randomBytes(32) }, ct, aad), 'wrong key bytes')
-    expectDecryptionFailure(() => openWithAad(dekOf(3, dek.id), ct, new AadWriter(dekOf(3, dek.id), scope).of('r', 1, 'value')), 'another key version')
+    expectDecryptionFailure(
+      () => openWithAad(dekOf(3, dek.id), ct, new AadWriter(dekOf(3, dek.id), scope).of('r', 1, 'value')),
+      'another key version',
+    )
     expectDecryptionFailure(() => openWithAad(dek, ct, w.of('r', 2, 'value')), 'another record version')
     expectDecryptionFailure(() => openWithAad(dek, ct, w.of('r', 1, 'comment')), 'another field')
     const flipped = Buffer.from(ct)
@@ -161,7 +211,14 @@ describe('sealInto and openWithAad', () => {
 
 const SCOPE: ScopeIds = { workspaceId: randomUUID(), projectId: randomUUID(), environmentId: randomUUID() }
 
-interface Item { recordId: string; recordVersion: number; field: number; oldVersion: number; plain: Buffer; ct: Buffer }
+interface Item {
+  recordId: string
+  recordVersion: number
+  field: number
+  oldVersion: number
+  plain: Buffer
+  ct: Buffer
+}
 
 /** Items under two old key versions, with values and comments, plaintexts of 0..300 bytes. */
 function makeItems(n: number, keys: Map<number, DataKey>): Item[] {
@@ -178,7 +235,11 @@ function makeItems(n: number, keys: Map<number, DataKey>): Item[] {
 }
 
 function pack(items: Item[]): ResealBatch {
-  const b = new ResealBatchBuilder(SCOPE, items.length, items.reduce((n, it) => n + it.ct.length, 0))
+  const b = new ResealBatchBuilder(
+    SCOPE,
+    items.length,
+    items.reduce((n, it) => n + it.ct.length, 0),
+  )
   for (const it of items) b.add(it.ct, it.recordId, it.recordVersion, it.field, it.oldVersion)
   return b.build()
 }
@@ -208,7 +269,10 @@ function expectItemError(fn: () => unknown, index: number, what: string): void {
 }
 
 describe('packed reseal batch', () => {
-  const old = new Map([[1, dekOf(1)], [2, dekOf(2)]])
+  const old = new Map([
+    [1, dekOf(1)],
+    [2, dekOf(2)],
+  ])
   const next = dekOf(3)
 
   test('the builder packs items end to end; a slice is a batch of its own', () => {
@@ -217,7 +281,8 @@ describe('packed reseal batch', () => {
     assert.equal(b.count, 30)
     assert.equal(b.offsets[0], 0)
     assert.equal(b.offsets[30], b.cts.length)
-    for (let i = 0; i < 30; i++) assert.ok(Buffer.from(b.cts.subarray(b.offsets[i]!, b.offsets[i + 1]!)).equals(items[i]!.ct), `item ${i} packed`)
+    for (let i = 0; i < 30; i++)
+      assert.ok(Buffer.from(b.cts.subarray(b.offsets[i]!, b.offsets[i + 1]!)).equals(items[i]!.ct), `item ${i} packed`)
     const s = sliceResealBatch(b, 10, 25)
     assert.equal(s.count, 15)
     assert.notEqual(s.cts.buffer, b.cts.buffer, 'a slice has its own buffers')
@@ -251,13 +316,21 @@ describe('packed reseal batch', () => {
     }
     const items = makeItems(20, old)
     items[4] = { ...items[4]!, recordVersion: items[4]!.recordVersion + 1 }
-    expectItemError(() => resealBatch(pack(items), old, next, new Uint8Array(pack(items).cts.length)), 4, 'an item bound to another version')
+    expectItemError(
+      () => resealBatch(pack(items), old, next, new Uint8Array(pack(items).cts.length)),
+      4,
+      'an item bound to another version',
+    )
     const unknown = makeItems(20, old)
     unknown[9] = { ...unknown[9]!, oldVersion: 7 }
     expectItemError(() => resealBatch(pack(unknown), old, next, new Uint8Array(pack(unknown).cts.length)), 9, 'an unknown key version')
     const wrong = makeItems(20, old)
     wrong[11] = { ...wrong[11]!, oldVersion: wrong[11]!.oldVersion === 1 ? 2 : 1 }
-    expectItemError(() => resealBatch(pack(wrong), old, next, new Uint8Array(pack(wrong).cts.length)), 11, 'another key version than the header names')
+    expectItemError(
+      () => resealBatch(pack(wrong), old, next, new Uint8Array(pack(wrong).cts.length)),
+      11,
+      'another key version than the header names',
+    )
   })
 
   test('refuses an output of another length', () => {
@@ -277,7 +350,10 @@ describe('packed reseal batch', () => {
       const out = await workers.reseal(b, [...old.values()], next)
       checkOut(b, items, out, next)
       assert.ok(Buffer.from(b.cts).equals(before), 'the input batch is untouched')
-      assert.ok([...old.values(), next].every((k, i) => k.key.equals(keysBefore[i]!)), 'the caller keeps its keys')
+      assert.ok(
+        [...old.values(), next].every((k, i) => k.key.equals(keysBefore[i]!)),
+        'the caller keeps its keys',
+      )
       assert.equal((await workers.reseal(pack([]), [...old.values()], next)).length, 0)
     })
 
@@ -285,7 +361,11 @@ describe('packed reseal batch', () => {
       for (const bad of [3, 150, 151, 300]) {
         const b = pack(makeItems(301, old))
         b.cts[b.offsets[bad]! + 30]! ^= 0x80
-        await assert.rejects(workers.reseal(b, [...old.values()], next), (err: unknown) => err instanceof ResealItemError && err.index === bad, `item ${bad}`)
+        await assert.rejects(
+          workers.reseal(b, [...old.values()], next),
+          (err: unknown) => err instanceof ResealItemError && err.index === bad,
+          `item ${bad}`,
+        )
       }
     })
   })

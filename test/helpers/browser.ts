@@ -31,11 +31,22 @@ export function browser(app: FastifyInstance, origin: string) {
   }
   const cookieFor = (url: string) => {
     const path = url.split('?')[0]!
-    return [...jar.entries()].filter(([, c]) => path.startsWith(c.path)).map(([n, c]) => `${n}=${c.value}`).join('; ')
+    return [...jar.entries()]
+      .filter(([, c]) => path.startsWith(c.path))
+      .map(([n, c]) => `${n}=${c.value}`)
+      .join('; ')
   }
-  async function request(method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, opts: {
-    json?: unknown; form?: Record<string, string>; headers?: Record<string, string>; site?: 'same-origin' | 'cross-site' | 'none' | null; origin?: string | null
-  } = {}): Promise<BrowserReply> {
+  async function request(
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+    url: string,
+    opts: {
+      json?: unknown
+      form?: Record<string, string>
+      headers?: Record<string, string>
+      site?: 'same-origin' | 'cross-site' | 'none' | null
+      origin?: string | null
+    } = {},
+  ): Promise<BrowserReply> {
     const headers: Record<string, string> = {}
     const cookie = cookieFor(url)
     if (cookie) headers.cookie = cookie
@@ -67,8 +78,16 @@ export function browser(app: FastifyInstance, origin: string) {
     jar,
     request,
     get: (url: string, headers?: Record<string, string>) => request('GET', url, headers ? { headers } : {}),
-    post: (url: string, json?: unknown, more: { headers?: Record<string, string>; site?: 'same-origin' | 'cross-site' | 'none' | null; origin?: string | null } = {}) => request('POST', url, { json: json ?? {}, ...more }),
-    form: (url: string, form: Record<string, string>, more: { site?: 'same-origin' | 'cross-site' | 'none' | null; origin?: string | null } = {}) => request('POST', url, { form, ...more }),
+    post: (
+      url: string,
+      json?: unknown,
+      more: { headers?: Record<string, string>; site?: 'same-origin' | 'cross-site' | 'none' | null; origin?: string | null } = {},
+    ) => request('POST', url, { json: json ?? {}, ...more }),
+    form: (
+      url: string,
+      form: Record<string, string>,
+      more: { site?: 'same-origin' | 'cross-site' | 'none' | null; origin?: string | null } = {},
+    ) => request('POST', url, { form, ...more }),
     cookie: (name: string) => jar.get(name)?.value,
   }
 }

@@ -16,7 +16,8 @@ export function ensureBuilt(): void {
 /** The environment of a child: nothing Coffer-related inherited, then `extra`. */
 export function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const e: NodeJS.ProcessEnv = {}
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('COFFER_') && k !== 'DATABASE_URL' && k !== 'REDIS_URL') e[k] = v
+  for (const [k, v] of Object.entries(process.env))
+    if (v !== undefined && !k.startsWith('COFFER_') && k !== 'DATABASE_URL' && k !== 'REDIS_URL') e[k] = v
   return { ...e, ...extra }
 }
 
@@ -44,7 +45,10 @@ export function waitListening(child: ChildProcess, name = 'the server', timeoutM
 
 /** Starts `coffer server` and resolves with its base URL once it listens. */
 export async function startServer(args: string[], env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [BIN, 'server', '--host', '127.0.0.1', '--port', '0', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [BIN, 'server', '--host', '127.0.0.1', '--port', '0', ...args], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   return { child, url: await waitListening(child) }
 }
 
@@ -66,28 +70,51 @@ export async function killChild(child: ChildProcess): Promise<void> {
   await exited
 }
 
-export interface JsonResponse { status: number; body: any }
+export interface JsonResponse {
+  status: number
+  body: any
+}
 
 /** A JSON request over node:http. */
-export function request(base: string, token: string, method: string, path: string, body?: unknown, agent?: http.Agent, userAgent = 'coffer-test'): Promise<JsonResponse> {
+export function request(
+  base: string,
+  token: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  agent?: http.Agent,
+  userAgent = 'coffer-test',
+): Promise<JsonResponse> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
-    const req = http.request(base + path, {
-      method, agent, timeout: 30_000,
-      headers: { authorization: `Bearer ${token}`, 'user-agent': userAgent, ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}) },
-    }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8')
-        let parsed: unknown = text
-        try {
-          parsed = text ? JSON.parse(text) : undefined
-        } catch { /* keep the text */ }
-        resolve({ status: res.statusCode ?? 0, body: parsed })
-      })
-      res.on('error', reject)
-    })
+    const req = http.request(
+      base + path,
+      {
+        method,
+        agent,
+        timeout: 30_000,
+        headers: {
+          authorization: `Bearer ${token}`,
+          'user-agent': userAgent,
+          ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}),
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8')
+          let parsed: unknown = text
+          try {
+            parsed = text ? JSON.parse(text) : undefined
+          } catch {
+            /* keep the text */
+          }
+          resolve({ status: res.statusCode ?? 0, body: parsed })
+        })
+        res.on('error', reject)
+      },
+    )
     req.on('timeout', () => req.destroy(new Error(`${method} ${path}: timed out`)))
     req.on('error', reject)
     req.end(payload)

@@ -3,7 +3,10 @@ import type { EngineName } from './harness.js'
 import { pgAvailable } from './pg.js'
 
 // pgAvailable throws under COFFER_REQUIRE_PG=1; that must fail the run, not skip it.
-const pg = await pgAvailable().then((ok) => ({ ok, error: undefined as unknown }), (error: unknown) => ({ ok: false, error }))
+const pg = await pgAvailable().then(
+  (ok) => ({ ok, error: undefined as unknown }),
+  (error: unknown) => ({ ok: false, error }),
+)
 
 /**
  * Registers `suite` once per storage engine: SQLite always; PostgreSQL when it answers —

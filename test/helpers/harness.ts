@@ -37,15 +37,23 @@ export interface Harness {
 }
 
 /** Starts a harness with two workspaces on `engine`; `close` removes everything it made. */
-export async function startHarness(engine: EngineName, env: Record<string, string> = {}, overrides: Omit<ContextOverrides, 'store'> = {}): Promise<Harness> {
+export async function startHarness(
+  engine: EngineName,
+  env: Record<string, string> = {},
+  overrides: Omit<ContextOverrides, 'store'> = {},
+): Promise<Harness> {
   const dataDir = await mkdtemp(join(tmpdir(), 'coffer-test-'))
   let dropDb: (() => Promise<void>) | undefined
   // @NOTE rate limits on authentication and bad credentials are off here: suites send dozens
   // of bad tokens and failed sign-ins from one address on purpose. test/server/rate-limit*.test.ts
   // turn them on (pass the COFFER_RATE_* settings in `env`).
   const raw: Record<string, string> = {
-    COFFER_DATA_DIR: dataDir, COFFER_LOG_LEVEL: 'silent',
-    COFFER_RATE_AUTH_PER_IP: '0', COFFER_RATE_AUTH_PER_ACCOUNT: '0', COFFER_RATE_BAD_TOKEN_PER_IP: '0', ...env,
+    COFFER_DATA_DIR: dataDir,
+    COFFER_LOG_LEVEL: 'silent',
+    COFFER_RATE_AUTH_PER_IP: '0',
+    COFFER_RATE_AUTH_PER_ACCOUNT: '0',
+    COFFER_RATE_BAD_TOKEN_PER_IP: '0',
+    ...env,
   }
   let owner: Store | undefined
   if (engine === 'postgres') {
@@ -65,7 +73,12 @@ export async function startHarness(engine: EngineName, env: Record<string, strin
   const wa = await bootstrapWorkspace(ctx, { name: `Acme ${suffix}`, ownerEmail: 'owner@acme.test' })
   const wb = await bootstrapWorkspace(ctx, { name: `Globex ${suffix}`, ownerEmail: 'owner@globex.test' })
   return {
-    engine, dataDir, ctx, app, db: owner?.db ?? ctx.store.db, settings: { ...raw },
+    engine,
+    dataDir,
+    ctx,
+    app,
+    db: owner?.db ?? ctx.store.db,
+    settings: { ...raw },
     a: { token: wa.token, slug: wa.workspace.slug, id: wa.workspace.id },
     b: { token: wb.token, slug: wb.workspace.slug, id: wb.workspace.id },
     async close() {
@@ -81,7 +94,12 @@ export async function startHarness(engine: EngineName, env: Record<string, strin
 /** A small request helper over app.inject with a Bearer token. */
 export function api(app: FastifyInstance, token: string) {
   const call = async (method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, payload?: unknown) => {
-    const res = await app.inject({ method, url, headers: { authorization: `Bearer ${token}` }, ...(payload === undefined ? {} : { payload: payload as object }) })
+    const res = await app.inject({
+      method,
+      url,
+      headers: { authorization: `Bearer ${token}` },
+      ...(payload === undefined ? {} : { payload: payload as object }),
+    })
     return { status: res.statusCode, body: res.body ? JSON.parse(res.body) : undefined, headers: res.headers }
   }
   return {

@@ -27,7 +27,9 @@ export async function pgAvailable(): Promise<boolean> {
  * BYPASSRLS and owns nothing — what Coffer's application should connect as — and `appUrl`,
  * the same database as that role; `drop` removes the role too.
  */
-export async function createTestDatabase(options: { appRole?: boolean } = {}): Promise<{ url: string; appUrl?: string; appRole?: string; drop(): Promise<void> }> {
+export async function createTestDatabase(
+  options: { appRole?: boolean } = {},
+): Promise<{ url: string; appUrl?: string; appRole?: string; drop(): Promise<void> }> {
   const name = `coffer_test_${randomBytes(6).toString('hex')}`
   const role = options.appRole ? `${name}_app` : undefined
   const admin = new pg.Client({ connectionString: TEST_PG_URL })

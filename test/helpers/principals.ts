@@ -16,7 +16,13 @@ export interface TestPerson {
  */
 export async function addPerson(
   h: Harness,
-  input: { workspaceId: string; role: Role; project?: { id: string; role: ProjectRole }; grant?: { projectId: string; environmentId: string; access: GrantAccess }; label?: string },
+  input: {
+    workspaceId: string
+    role: Role
+    project?: { id: string; role: ProjectRole }
+    grant?: { projectId: string; environmentId: string; access: GrantAccess }
+    label?: string
+  },
 ): Promise<TestPerson> {
   return h.ctx.committer.run(async (tx) => {
     const email = `${input.label ?? input.role}-${randomBytes(4).toString('hex')}@people.test`
@@ -24,12 +30,23 @@ export async function addPerson(
     await addMember(tx, input.workspaceId, u.id, input.role)
     const now = new Date().toISOString()
     if (input.project) {
-      await tx.insertInto('project_members').values({ workspace_id: input.workspaceId, project_id: input.project.id, user_id: u.id, role: input.project.role, created_at: now }).execute()
+      await tx
+        .insertInto('project_members')
+        .values({ workspace_id: input.workspaceId, project_id: input.project.id, user_id: u.id, role: input.project.role, created_at: now })
+        .execute()
     }
     if (input.grant) {
-      await tx.insertInto('environment_grants').values({
-        workspace_id: input.workspaceId, project_id: input.grant.projectId, environment_id: input.grant.environmentId, user_id: u.id, access: input.grant.access, created_at: now,
-      }).execute()
+      await tx
+        .insertInto('environment_grants')
+        .values({
+          workspace_id: input.workspaceId,
+          project_id: input.grant.projectId,
+          environment_id: input.grant.environmentId,
+          user_id: u.id,
+          access: input.grant.access,
+          created_at: now,
+        })
+        .execute()
     }
     const { token } = await issueToken(tx, { workspaceId: input.workspaceId, userId: u.id, name: 'test' })
     return { token, userId: u.id, email }

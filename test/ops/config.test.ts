@@ -63,8 +63,12 @@ describe('buildConfig defaults', () => {
 
   test('valid settings are taken', () => {
     const c = config({
-      COFFER_HOST: '::1', COFFER_PORT: '0', COFFER_LOG_LEVEL: 'silent', COFFER_BODY_LIMIT: '1024',
-      COFFER_DEK_CACHE_SIZE: '5', COFFER_DEK_CACHE_TTL: '2',
+      COFFER_HOST: '::1',
+      COFFER_PORT: '0',
+      COFFER_LOG_LEVEL: 'silent',
+      COFFER_BODY_LIMIT: '1024',
+      COFFER_DEK_CACHE_SIZE: '5',
+      COFFER_DEK_CACHE_TTL: '2',
     })
     assert.equal(c.host, '::1')
     assert.equal(c.port, 0)
@@ -131,7 +135,15 @@ describe('overrides', () => {
 
 describe('ServerSecrets', () => {
   test('COFFER_ROOT_KEY that is not base64 of 32 bytes throws ConfigError naming it', () => {
-    const bad = ['not base64!', 'AAAA AAAA', '%%%', randomBytes(16).toString('base64'), randomBytes(31).toString('base64'), randomBytes(33).toString('base64'), randomBytes(32).toString('hex')]
+    const bad = [
+      'not base64!',
+      'AAAA AAAA',
+      '%%%',
+      randomBytes(16).toString('base64'),
+      randomBytes(31).toString('base64'),
+      randomBytes(33).toString('base64'),
+      randomBytes(32).toString('hex'),
+    ]
     for (const [i, value] of bad.entries()) {
       throwsConfig(() => buildSecrets(readEnv({ COFFER_ROOT_KEY: value })), 'COFFER_ROOT_KEY', `bad root key #${i}`)
     }
@@ -188,7 +200,8 @@ describe('scrub', () => {
     ]
     for (const [i, text] of cases.entries()) {
       const out = scrub(text)
-      for (const secret of ['s3cr3t-pw', 'hunter2', 'redispass', ':tok@']) assert.ok(!out.includes(secret), `case #${i}: a credential survived`)
+      for (const secret of ['s3cr3t-pw', 'hunter2', 'redispass', ':tok@'])
+        assert.ok(!out.includes(secret), `case #${i}: a credential survived`)
     }
     const out = scrub('postgres://coffer:s3cr3t-pw@db.internal:5432/coffer')
     assert.ok(out.includes('db.internal:5432/coffer'), 'the host was scrubbed too')
@@ -216,7 +229,12 @@ describe('scrub', () => {
 })
 
 describe('key provider settings', () => {
-  const hsm = { COFFER_KEY_PROVIDER: 'pkcs11', COFFER_PKCS11_MODULE: '/usr/lib/softhsm/libsofthsm2.so', COFFER_PKCS11_TOKEN_LABEL: 'coffer', COFFER_PKCS11_PIN: '1234' }
+  const hsm = {
+    COFFER_KEY_PROVIDER: 'pkcs11',
+    COFFER_PKCS11_MODULE: '/usr/lib/softhsm/libsofthsm2.so',
+    COFFER_PKCS11_TOKEN_LABEL: 'coffer',
+    COFFER_PKCS11_PIN: '1234',
+  }
 
   test('local is the default', () => {
     assert.equal(config({}).keyProvider.provider, 'local')
@@ -246,12 +264,16 @@ describe('aws-kms key provider settings (config only; KMS is a mock of the remot
 
   test('aws-kms takes the key id and region; the endpoint is optional', () => {
     assert.deepEqual(config(kms).keyProvider, { provider: 'aws-kms', keyId: arn, region: 'eu-west-1' })
-    assert.deepEqual(config({ ...kms, COFFER_AWS_KMS_KEY_ID: 'alias/coffer', COFFER_AWS_KMS_ENDPOINT: 'https://vpce-1.kms.eu-west-1.vpce.amazonaws.com' }).keyProvider, {
-      provider: 'aws-kms',
-      keyId: 'alias/coffer',
-      region: 'eu-west-1',
-      endpoint: 'https://vpce-1.kms.eu-west-1.vpce.amazonaws.com',
-    })
+    assert.deepEqual(
+      config({ ...kms, COFFER_AWS_KMS_KEY_ID: 'alias/coffer', COFFER_AWS_KMS_ENDPOINT: 'https://vpce-1.kms.eu-west-1.vpce.amazonaws.com' })
+        .keyProvider,
+      {
+        provider: 'aws-kms',
+        keyId: 'alias/coffer',
+        region: 'eu-west-1',
+        endpoint: 'https://vpce-1.kms.eu-west-1.vpce.amazonaws.com',
+      },
+    )
   })
 
   test('the region defaults to AWS_REGION; COFFER_AWS_REGION wins over it', () => {

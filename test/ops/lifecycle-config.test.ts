@@ -20,10 +20,19 @@ test('values within bounds are taken', () => {
 
 test('bad values stop start-up naming the setting', () => {
   for (const [setting, value] of [
-    ['COFFER_PURGE_AFTER_DAYS', '31'], ['COFFER_PURGE_AFTER_DAYS', '-1'], ['COFFER_PURGE_AFTER_DAYS', 'soon'],
-    ['COFFER_BREAKGLASS_MAX_MINUTES', '0'], ['COFFER_BREAKGLASS_MAX_MINUTES', '1441'],
-    ['COFFER_BREAKGLASS_APPROVALS', '0'], ['COFFER_BREAKGLASS_APPROVALS', '11'], ['COFFER_BREAKGLASS_APPROVALS', '1.5'],
+    ['COFFER_PURGE_AFTER_DAYS', '31'],
+    ['COFFER_PURGE_AFTER_DAYS', '-1'],
+    ['COFFER_PURGE_AFTER_DAYS', 'soon'],
+    ['COFFER_BREAKGLASS_MAX_MINUTES', '0'],
+    ['COFFER_BREAKGLASS_MAX_MINUTES', '1441'],
+    ['COFFER_BREAKGLASS_APPROVALS', '0'],
+    ['COFFER_BREAKGLASS_APPROVALS', '11'],
+    ['COFFER_BREAKGLASS_APPROVALS', '1.5'],
   ] as const) {
-    assert.throws(() => config({ [setting]: value }), (e: { code?: string; setting?: string }) => e.code === 'ERR_CONFIG' && e.setting === setting, `${setting}=${value}`)
+    assert.throws(
+      () => config({ [setting]: value }),
+      (e: { code?: string; setting?: string }) => e.code === 'ERR_CONFIG' && e.setting === setting,
+      `${setting}=${value}`,
+    )
   }
 })

@@ -10,17 +10,31 @@ const cfg = (env: Record<string, string>) => buildConfig(readEnv({ COFFER_DATA_D
 test('defaults: memory counters, limits on, monthly cap off, no TLS', () => {
   const c = cfg({})
   assert.deepEqual(c.rateLimit, {
-    keyPrefix: 'coffer:rl:', authPerIp: 30, authPerAccount: 10, authWindowMs: 900_000, lockoutMaxMs: 86_400_000,
-    badTokenPerIp: 30, tokenPerMinute: 6000, tokenPerMonth: 0,
+    keyPrefix: 'coffer:rl:',
+    authPerIp: 30,
+    authPerAccount: 10,
+    authWindowMs: 900_000,
+    lockoutMaxMs: 86_400_000,
+    badTokenPerIp: 30,
+    tokenPerMinute: 6000,
+    tokenPerMonth: 0,
   })
   assert.equal(c.tls, undefined)
 })
 
 test('settings are read, and relative TLS paths resolve against the working directory', () => {
   const c = cfg({
-    REDIS_URL: 'redis://cache:6379/2', COFFER_RATE_KEY_PREFIX: 'prod:rl:', COFFER_RATE_AUTH_PER_IP: '5', COFFER_RATE_AUTH_PER_ACCOUNT: '0',
-    COFFER_RATE_AUTH_WINDOW: '60', COFFER_RATE_LOCKOUT_MAX: '600', COFFER_RATE_BAD_TOKEN_PER_IP: '7', COFFER_RATE_TOKEN_PER_MINUTE: '100',
-    COFFER_RATE_TOKEN_PER_MONTH: '100000', COFFER_TLS_CERT: 'tls/cert.pem', COFFER_TLS_KEY: '/etc/coffer/key.pem',
+    REDIS_URL: 'redis://cache:6379/2',
+    COFFER_RATE_KEY_PREFIX: 'prod:rl:',
+    COFFER_RATE_AUTH_PER_IP: '5',
+    COFFER_RATE_AUTH_PER_ACCOUNT: '0',
+    COFFER_RATE_AUTH_WINDOW: '60',
+    COFFER_RATE_LOCKOUT_MAX: '600',
+    COFFER_RATE_BAD_TOKEN_PER_IP: '7',
+    COFFER_RATE_TOKEN_PER_MINUTE: '100',
+    COFFER_RATE_TOKEN_PER_MONTH: '100000',
+    COFFER_TLS_CERT: 'tls/cert.pem',
+    COFFER_TLS_KEY: '/etc/coffer/key.pem',
   })
   assert.equal(c.rateLimit.redisUrl, 'redis://cache:6379/2')
   assert.equal(c.rateLimit.authPerAccount, 0)
@@ -45,6 +59,10 @@ test('bad values stop start-up with ERR_CONFIG naming the setting', () => {
     [{ COFFER_TLS_KEY: '/a/key.pem' }, 'COFFER_TLS_CERT'],
   ]
   for (const [env, setting] of cases) {
-    assert.throws(() => cfg(env), (e: unknown) => e instanceof ConfigError && e.code === 'ERR_CONFIG' && e.setting === setting && e.message.startsWith(`${setting}:`), JSON.stringify(env))
+    assert.throws(
+      () => cfg(env),
+      (e: unknown) => e instanceof ConfigError && e.code === 'ERR_CONFIG' && e.setting === setting && e.message.startsWith(`${setting}:`),
+      JSON.stringify(env),
+    )
   }
 })

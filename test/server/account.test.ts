@@ -20,13 +20,19 @@ function suite(engine: EngineName): void {
   after(() => h?.close())
 
   /** A verified person with a password, member of A (and Owner of B when asked), signed in, with a token in A. */
-  async function person(opts: { ownerOfB?: boolean } = {}): Promise<{ id: string; email: string; token: string; br: Browser; csrf: string }> {
+  async function person(
+    opts: { ownerOfB?: boolean } = {},
+  ): Promise<{ id: string; email: string; token: string; br: Browser; csrf: string }> {
     const email = `p-${randomBytes(4).toString('hex')}@example.test`
     const password = `pw-${randomBytes(8).toString('hex')}`
     const hash = await hashPassword(password)
     const { id, token } = await h.ctx.committer.run(async (tx) => {
       const u = await ensureUser(tx, email)
-      await tx.updateTable('users').set({ password_hash: hash, email_verified_at: new Date().toISOString() }).where('id', '=', u.id).execute()
+      await tx
+        .updateTable('users')
+        .set({ password_hash: hash, email_verified_at: new Date().toISOString() })
+        .where('id', '=', u.id)
+        .execute()
       await addMember(tx, h.a.id, u.id, 'member')
       if (opts.ownerOfB) await addMember(tx, h.b.id, u.id, 'owner')
       const t = await issueToken(tx, { workspaceId: h.a.id, userId: u.id, name: 'laptop' })
@@ -51,16 +57,34 @@ function suite(engine: EngineName): void {
     const e = r.json
     assert.equal(e.profile.email, p.email)
     assert.equal(e.profile.hasPassword, true)
-    assert.deepEqual(e.memberships.map((m: { workspaceId: string; role: string }) => [m.workspaceId, m.role]).sort(), [[h.a.id, 'member'], [h.b.id, 'owner']].sort())
+    assert.deepEqual(
+      e.memberships.map((m: { workspaceId: string; role: string }) => [m.workspaceId, m.role]).sort(),
+      [
+        [h.a.id, 'member'],
+        [h.b.id, 'owner'],
+      ].sort(),
+    )
     assert.equal(e.tokens.length, 1)
     assert.equal(e.tokens[0].name, 'laptop')
     assert.ok(e.sessions.length >= 1)
-    assert.ok(e.auditEntries.some((x: { action: string }) => x.action === 'auth.sign-in'), 'their sign-in is among their entries')
+    assert.ok(
+      e.auditEntries.some((x: { action: string }) => x.action === 'auth.sign-in'),
+      'their sign-in is among their entries',
+    )
     const text = r.body
-    assert.ok(!text.includes(p.token) && !text.includes('$argon2') && !text.includes(p.br.cookie('coffer_session')!) && !text.includes(value), 'no token, hash, session id or value')
+    assert.ok(
+      !text.includes(p.token) && !text.includes('$argon2') && !text.includes(p.br.cookie('coffer_session')!) && !text.includes(value),
+      'no token, hash, session id or value',
+    )
     // The export itself is audited in both workspaces.
     for (const ws of [h.a.id, h.b.id]) {
-      const n = await h.db.selectFrom('audit_entries').select('id').where('workspace_id', '=', ws).where('action', '=', 'account.export').where('actor_id', '=', p.id).execute()
+      const n = await h.db
+        .selectFrom('audit_entries')
+        .select('id')
+        .where('workspace_id', '=', ws)
+        .where('action', '=', 'account.export')
+        .where('actor_id', '=', p.id)
+        .execute()
       assert.equal(n.length, 1)
     }
     // By token, too (the same person).
@@ -70,8 +94,20 @@ function suite(engine: EngineName): void {
   test('the last Owner of a workspace cannot delete the account; a confirmation that does not match is refused', async () => {
     const p = await person({ ownerOfB: true })
     // Make p B's only Owner for this test.
-    const others = (await h.db.selectFrom('memberships').select('user_id').where('workspace_id', '=', h.b.id).where('role', '=', 'owner').where('user_id', '!=', p.id).execute()).map((r) => r.user_id)
-    const setRole = (role: 'owner' | 'member') => h.ctx.committer.run((tx) => tx.updateTable('memberships').set({ role }).where('workspace_id', '=', h.b.id).where('user_id', 'in', others).execute(), h.b.id)
+    const others = (
+      await h.db
+        .selectFrom('memberships')
+        .select('user_id')
+        .where('workspace_id', '=', h.b.id)
+        .where('role', '=', 'owner')
+        .where('user_id', '!=', p.id)
+        .execute()
+    ).map((r) => r.user_id)
+    const setRole = (role: 'owner' | 'member') =>
+      h.ctx.committer.run(
+        (tx) => tx.updateTable('memberships').set({ role }).where('workspace_id', '=', h.b.id).where('user_id', 'in', others).execute(),
+        h.b.id,
+      )
     await setRole('member')
     try {
       const del = await p.br.post('/v1/account/delete', { confirmEmail: p.email }, { headers: { 'x-csrf-token': p.csrf } })
@@ -90,16 +126,37 @@ function suite(engine: EngineName): void {
     const p = await person({ ownerOfB: true })
     const r = await p.br.post('/v1/account/delete', { confirmEmail: p.email.toUpperCase() }, { headers: { 'x-csrf-token': p.csrf } })
     assert.equal(r.status, 200)
-    assert.ok(r.setCookies.some((c) => /^coffer_session=;/.test(c)), 'the cookie is cleared')
+    assert.ok(
+      r.setCookies.some((c) => /^coffer_session=;/.test(c)),
+      'the cookie is cleared',
+    )
     assert.equal((await p.br.get('/v1/account')).status, 401)
     assert.equal((await api(h.app, p.token).get('/v1/me')).status, 401, 'its tokens are gone')
     for (const table of ['users', 'sessions', 'tokens', 'memberships'] as const) {
       const col = table === 'users' ? 'id' : 'user_id'
-      assert.equal((await h.db.selectFrom(table).select(col as never).where(col as never, '=', p.id as never).execute()).length, 0, `${table} emptied`)
+      assert.equal(
+        (
+          await h.db
+            .selectFrom(table)
+            .select(col as never)
+            .where(col as never, '=', p.id as never)
+            .execute()
+        ).length,
+        0,
+        `${table} emptied`,
+      )
     }
     for (const ws of [h.a.id, h.b.id]) {
-      const rows = await h.db.selectFrom('audit_entries').select('action').where('workspace_id', '=', ws).where('target_id', '=', p.id).execute()
-      assert.ok(rows.some((x) => x.action === 'account.delete'), 'deletion audited')
+      const rows = await h.db
+        .selectFrom('audit_entries')
+        .select('action')
+        .where('workspace_id', '=', ws)
+        .where('target_id', '=', p.id)
+        .execute()
+      assert.ok(
+        rows.some((x) => x.action === 'account.delete'),
+        'deletion audited',
+      )
     }
     for (const ws of [h.a.slug, h.b.slug]) {
       const v = await api(h.app, ws === h.a.slug ? h.a.token : h.b.token).get(`/v1/workspaces/${ws}/audit/verify`)

@@ -12,7 +12,6 @@ import { api, startHarness, type EngineName, type Harness } from '../helpers/har
 import { describeEachEngine } from '../helpers/engines.js'
 import { fillUrl, sampleBody } from '../helpers/routes.js'
 
-
 type Client = ReturnType<typeof api>
 type Reply = { status: number; body: any; headers: Record<string, unknown> }
 
@@ -54,12 +53,21 @@ const SAMPLE_BODIES: Record<string, unknown> = {
   'POST /v1/workspaces/:workspace/invitations': { email: 'invitee@acme.test' },
   'POST /v1/invitations/accept': { token: 'coffer_inv_sample' },
   'POST /v1/workspaces/:workspace/machines': { name: 'sample', scopes: [{ project: 'billing-api', environments: '*', access: 'read' }] },
-  'POST /v1/workspaces/:workspace/service-tokens': { name: 'sample', scopes: [{ project: 'billing-api', environments: '*', access: 'read' }] },
+  'POST /v1/workspaces/:workspace/service-tokens': {
+    name: 'sample',
+    scopes: [{ project: 'billing-api', environments: '*', access: 'read' }],
+  },
   'POST /v1/machine/token': { clientId: '00000000-0000-4000-8000-000000000000', clientSecret: 'coffer_mcs_sample' },
   'POST /v1/workspaces/:workspace/auth-links': { email: 'nobody@acme.test', purpose: 'verify' },
   'DELETE /v1/workspaces/:workspace': { confirm: 'not-the-slug' },
   'PUT /v1/workspaces/:workspace/projects/:project/environments/:environment/seal': { sealed: false },
-  'POST /v1/workspaces/:workspace/break-glass': { project: 'billing-api', environment: 'development', access: 'read', reason: 'sample', durationMinutes: 5 },
+  'POST /v1/workspaces/:workspace/break-glass': {
+    project: 'billing-api',
+    environment: 'development',
+    access: 'read',
+    reason: 'sample',
+    durationMinutes: 5,
+  },
 }
 
 const bodyFor = (r: AnyRoute) => sampleBody(r, SAMPLE_BODIES)
@@ -67,7 +75,9 @@ const bodyFor = (r: AnyRoute) => sampleBody(r, SAMPLE_BODIES)
 async function inject(h: Harness, r: AnyRoute, url: string, authorization?: string): Promise<Reply> {
   const body = bodyFor(r)
   const res = await h.app.inject({
-    method: r.method, url, headers: authorization === undefined ? {} : { authorization },
+    method: r.method,
+    url,
+    headers: authorization === undefined ? {} : { authorization },
     ...(body === undefined ? {} : { payload: body as object }),
   })
   return { status: res.statusCode, body: res.body ? JSON.parse(res.body) : undefined, headers: res.headers }
@@ -108,12 +118,19 @@ function suite(engine: EngineName): void {
       assert.deepEqual(byId.body.project, r.body.project)
       assert.deepEqual(byId.body.environments.map((e: { slug: string }) => e.slug).sort(), ['development', 'production', 'staging'])
       const list = await a.get(`/v1/workspaces/${h.a.slug}/projects`)
-      assert.deepEqual(list.body.projects.map((p: { slug: string }) => p.slug), ['billing-api'])
+      assert.deepEqual(
+        list.body.projects.map((p: { slug: string }) => p.slug),
+        ['billing-api'],
+      )
     })
 
     test('a duplicate project slug answers 409 ERR_ALREADY_EXISTS', async () => {
       assertCode(await a.post(`/v1/workspaces/${h.a.slug}/projects`, { name: 'Billing API' }), 409, 'ERR_ALREADY_EXISTS')
-      assertCode(await a.post(`/v1/workspaces/${h.a.slug}/projects`, { name: 'Other name', slug: 'billing-api' }), 409, 'ERR_ALREADY_EXISTS')
+      assertCode(
+        await a.post(`/v1/workspaces/${h.a.slug}/projects`, { name: 'Other name', slug: 'billing-api' }),
+        409,
+        'ERR_ALREADY_EXISTS',
+      )
       // The same slug in another workspace is fine.
       assert.equal((await api(h.app, h.b.token).post(`/v1/workspaces/${h.b.slug}/projects`, { name: 'Billing API' })).status, 201)
       assert.equal((await a.get(`/v1/workspaces/${h.a.slug}/projects`)).body.projects.length, 1)
@@ -126,9 +143,19 @@ function suite(engine: EngineName): void {
       const custom = await a.post(`/v1/workspaces/${h.a.slug}/projects/billing-api/environments`, { name: 'Preview 1', slug: 'preview-1' })
       assert.equal(custom.status, 201)
       const list = await a.get(`/v1/workspaces/${h.a.slug}/projects/billing-api/environments`)
-      assert.deepEqual(list.body.environments.map((e: { slug: string }) => e.slug).sort(), ['development', 'preview-1', 'production', 'qa', 'staging'])
+      assert.deepEqual(list.body.environments.map((e: { slug: string }) => e.slug).sort(), [
+        'development',
+        'preview-1',
+        'production',
+        'qa',
+        'staging',
+      ])
       assertCode(await a.post(`/v1/workspaces/${h.a.slug}/projects/billing-api/environments`, { name: 'QA' }), 409, 'ERR_ALREADY_EXISTS')
-      assertCode(await a.post(`/v1/workspaces/${h.a.slug}/projects/billing-api/environments`, { name: 'X', slug: 'Not A Slug' }), 400, 'ERR_VALIDATION')
+      assertCode(
+        await a.post(`/v1/workspaces/${h.a.slug}/projects/billing-api/environments`, { name: 'X', slug: 'Not A Slug' }),
+        400,
+        'ERR_VALIDATION',
+      )
       assertCode(await a.post(`/v1/workspaces/${h.a.slug}/projects/nope/environments`, { name: 'X' }), 404, 'ERR_NOT_FOUND')
     })
   })
@@ -160,7 +187,10 @@ function suite(engine: EngineName): void {
 
       assert.equal((await a.put(`${E}/secrets/API_KEY`, { value: value('api') })).status, 200)
       const list = await a.get(`${E}/secrets`)
-      assert.deepEqual(list.body.secrets.map((s: { key: string }) => s.key), ['API_KEY', 'DB_URL'])
+      assert.deepEqual(
+        list.body.secrets.map((s: { key: string }) => s.key),
+        ['API_KEY', 'DB_URL'],
+      )
       for (const s of list.body.secrets) assert.ok(!('value' in s), 'no values in a plain list')
       const revealed = await a.get(`${E}/secrets?reveal=true`)
       sameValue(revealed.body.secrets.find((s: { key: string }) => s.key === 'DB_URL').value, v1, 'DB_URL in list')
@@ -187,17 +217,62 @@ function suite(engine: EngineName): void {
     })
 
     test('bulk set is atomic: one bad item and nothing is written', async () => {
-      const keysBefore = (await a.get(`${E}/secrets?includeDeleted=true`)).body.secrets.map((s: { key: string; version: number }) => `${s.key}@${s.version}`)
-      assertCode(await a.post(`${E}/secrets`, { secrets: [{ key: 'BULK_A', value: 'a' }, { key: '1BAD', value: 'b' }] }), 400, 'ERR_VALIDATION')
-      assertCode(await a.post(`${E}/secrets`, { secrets: [{ key: 'BULK_A', value: 'a' }, { key: 'BULK_A', value: 'b' }] }), 400, 'ERR_VALIDATION')
-      assertCode(await a.post(`${E}/secrets`, { secrets: [{ key: 'BULK_A', value: 'a' }, { key: 'DB_URL', value: 'changed' }, { key: 'BULK_B', value: '€'.repeat(30_000) }] }), 400, 'ERR_VALIDATION')
+      const keysBefore = (await a.get(`${E}/secrets?includeDeleted=true`)).body.secrets.map(
+        (s: { key: string; version: number }) => `${s.key}@${s.version}`,
+      )
+      assertCode(
+        await a.post(`${E}/secrets`, {
+          secrets: [
+            { key: 'BULK_A', value: 'a' },
+            { key: '1BAD', value: 'b' },
+          ],
+        }),
+        400,
+        'ERR_VALIDATION',
+      )
+      assertCode(
+        await a.post(`${E}/secrets`, {
+          secrets: [
+            { key: 'BULK_A', value: 'a' },
+            { key: 'BULK_A', value: 'b' },
+          ],
+        }),
+        400,
+        'ERR_VALIDATION',
+      )
+      assertCode(
+        await a.post(`${E}/secrets`, {
+          secrets: [
+            { key: 'BULK_A', value: 'a' },
+            { key: 'DB_URL', value: 'changed' },
+            { key: 'BULK_B', value: '€'.repeat(30_000) },
+          ],
+        }),
+        400,
+        'ERR_VALIDATION',
+      )
       assertCode(await a.post(`${E}/secrets`, { secrets: [] }), 400, 'ERR_VALIDATION')
-      const keysAfter = (await a.get(`${E}/secrets?includeDeleted=true`)).body.secrets.map((s: { key: string; version: number }) => `${s.key}@${s.version}`)
+      const keysAfter = (await a.get(`${E}/secrets?includeDeleted=true`)).body.secrets.map(
+        (s: { key: string; version: number }) => `${s.key}@${s.version}`,
+      )
       assert.deepEqual(keysAfter, keysBefore, 'no secret created or changed')
 
-      const ok = await a.post(`${E}/secrets`, { secrets: [{ key: 'BULK_A', value: 'a' }, { key: 'BULK_B', value: 'b', comment: 'c', tags: ['t'] }, { key: 'API_KEY', value: 'rotated' }] })
+      const ok = await a.post(`${E}/secrets`, {
+        secrets: [
+          { key: 'BULK_A', value: 'a' },
+          { key: 'BULK_B', value: 'b', comment: 'c', tags: ['t'] },
+          { key: 'API_KEY', value: 'rotated' },
+        ],
+      })
       assert.equal(ok.status, 200)
-      assert.deepEqual(ok.body.secrets.map((s: { key: string; version: number }) => [s.key, s.version]), [['BULK_A', 1], ['BULK_B', 1], ['API_KEY', 2]])
+      assert.deepEqual(
+        ok.body.secrets.map((s: { key: string; version: number }) => [s.key, s.version]),
+        [
+          ['BULK_A', 1],
+          ['BULK_B', 1],
+          ['API_KEY', 2],
+        ],
+      )
       const all = await a.get(`${E}/secrets?reveal=true`)
       const byKey = Object.fromEntries(all.body.secrets.map((s: { key: string; value: string }) => [s.key, s.value]))
       assert.ok(byKey.BULK_A === 'a' && byKey.BULK_B === 'b' && byKey.API_KEY === 'rotated', 'bulk values written')
@@ -206,7 +281,13 @@ function suite(engine: EngineName): void {
     test('history lists every version, newest first; rollback writes a new equal version', async () => {
       const hist = await a.get(`${E}/secrets/DB_URL/versions`)
       assert.equal(hist.status, 200)
-      assert.deepEqual(hist.body.versions.map((v: { version: number; origin: string }) => [v.version, v.origin]), [[2, 'set'], [1, 'set']])
+      assert.deepEqual(
+        hist.body.versions.map((v: { version: number; origin: string }) => [v.version, v.origin]),
+        [
+          [2, 'set'],
+          [1, 'set'],
+        ],
+      )
       for (const v of hist.body.versions) assert.ok(!('value' in v), 'no values without reveal')
       const shown = await a.get(`${E}/secrets/DB_URL/versions?reveal=true`)
       sameValue(shown.body.versions[0].value, v2, 'v2 in history')
@@ -221,7 +302,13 @@ function suite(engine: EngineName): void {
       sameValue(now.body.secret.value, v1, 'rolled back value')
       sameValue(now.body.secret.comment, c1, 'rolled back comment')
       const after = await a.get(`${E}/secrets/DB_URL/versions`)
-      assert.deepEqual(after.body.versions[0], { ...after.body.versions[0], version: 3, origin: 'rollback', originVersion: 1, deleted: false })
+      assert.deepEqual(after.body.versions[0], {
+        ...after.body.versions[0],
+        version: 3,
+        origin: 'rollback',
+        originVersion: 1,
+        deleted: false,
+      })
       assert.equal(after.body.versions.length, 3, 'history is never rewritten')
 
       assertCode(await a.post(`${E}/secrets/DB_URL/rollback`, { version: 99 }), 404, 'ERR_NOT_FOUND')
@@ -238,7 +325,10 @@ function suite(engine: EngineName): void {
       assertCode(await a.get(`${E}/secrets/DB_URL`), 404, 'ERR_NOT_FOUND')
       assertCode(await a.get(`${E}/secrets/DB_URL?reveal=true`), 404, 'ERR_NOT_FOUND')
       assertCode(await a.del(`${E}/secrets/DB_URL`), 404, 'ERR_NOT_FOUND', 'deleting twice')
-      assert.ok(!(await a.get(`${E}/secrets`)).body.secrets.some((s: { key: string }) => s.key === 'DB_URL'), 'hidden from the default list')
+      assert.ok(
+        !(await a.get(`${E}/secrets`)).body.secrets.some((s: { key: string }) => s.key === 'DB_URL'),
+        'hidden from the default list',
+      )
       const withDeleted = await a.get(`${E}/secrets?includeDeleted=true`)
       const tomb = withDeleted.body.secrets.find((s: { key: string }) => s.key === 'DB_URL')
       assert.equal(tomb?.deleted, true)
@@ -282,7 +372,9 @@ function suite(engine: EngineName): void {
       assert.equal(res.statusCode, 200)
       assert.match(String(res.headers['content-type']), /^application\/json/)
       const doc = res.json() as {
-        openapi: string; info: { title: string; version: string }; paths: Record<string, Record<string, any>>
+        openapi: string
+        info: { title: string; version: string }
+        paths: Record<string, Record<string, any>>
         components: { securitySchemes: Record<string, unknown>; schemas: Record<string, unknown> }
       }
       assert.match(doc.openapi, /^3\.1\.\d+$/)
@@ -315,7 +407,8 @@ function suite(engine: EngineName): void {
             assert.ok(['path', 'query', 'header', 'cookie'].includes(p.in), `${method} ${path}: parameter ${p.name} location`)
             if (p.in === 'path') assert.ok(templated.includes(p.name), `${method} ${path}: path parameter ${p.name} is in the path`)
           }
-          for (const s of op.security ?? []) for (const name of Object.keys(s)) assert.ok(name in doc.components.securitySchemes, `security scheme ${name} is defined`)
+          for (const s of op.security ?? [])
+            for (const name of Object.keys(s)) assert.ok(name in doc.components.securitySchemes, `security scheme ${name} is defined`)
         }
       }
       // Every $ref points inside the document.
@@ -350,7 +443,14 @@ function suite(engine: EngineName): void {
     })
 
     test('an unknown route answers 404 ERR_ROUTE_NOT_FOUND', async () => {
-      for (const [method, url] of [['GET', '/v1/nope'], ['GET', '/'], ['POST', '/v1/workspaces'], ['DELETE', '/healthz'], ['GET', '/v2/me'], ['PATCH', `/v1/workspaces/${h.a.slug}`]] as const) {
+      for (const [method, url] of [
+        ['GET', '/v1/nope'],
+        ['GET', '/'],
+        ['POST', '/v1/workspaces'],
+        ['DELETE', '/healthz'],
+        ['GET', '/v2/me'],
+        ['PATCH', `/v1/workspaces/${h.a.slug}`],
+      ] as const) {
         const res = await h.app.inject({ method, url, headers: { authorization: `Bearer ${h.a.token}` } })
         assert.equal(res.statusCode, 404, `${method} ${url}`)
         assert.equal(res.json().error.code, 'ERR_ROUTE_NOT_FOUND', `${method} ${url}`)
@@ -372,14 +472,36 @@ function suite(engine: EngineName): void {
         ['reveal', { method: 'GET', url: `${E}/secrets/HEADERS?reveal=true`, headers: bearer }, 200],
         ['created', { method: 'POST', url: `/v1/workspaces/${h.a.slug}/tokens`, headers: bearer, payload: { name: 'h' } }, 201],
         ['unauthenticated', { method: 'GET', url: '/v1/me' }, 401],
-        ['forbidden', { method: 'POST', url: `/v1/workspaces/${h.a.slug}/projects`, headers: { authorization: `Bearer ${member}` }, payload: { name: 'No' } }, 403],
+        [
+          'forbidden',
+          {
+            method: 'POST',
+            url: `/v1/workspaces/${h.a.slug}/projects`,
+            headers: { authorization: `Bearer ${member}` },
+            payload: { name: 'No' },
+          },
+          403,
+        ],
         ['not found', { method: 'GET', url: `/v1/workspaces/${h.b.slug}`, headers: bearer }, 404],
         ['route not found', { method: 'GET', url: '/nope' }, 404],
         ['validation', { method: 'PUT', url: `${E}/secrets/1BAD`, headers: bearer, payload: { value: 'x' } }, 400],
-        ['malformed', { method: 'PUT', url: `${E}/secrets/OK`, headers: { ...bearer, 'content-type': 'application/json' }, payload: '{' }, 400],
+        [
+          'malformed',
+          { method: 'PUT', url: `${E}/secrets/OK`, headers: { ...bearer, 'content-type': 'application/json' }, payload: '{' },
+          400,
+        ],
         ['conflict', { method: 'PUT', url: `${E}/secrets/HEADERS`, headers: bearer, payload: { value: 'x', ifVersion: 9 } }, 409],
         ['media type', { method: 'PUT', url: `${E}/secrets/OK`, headers: { ...bearer, 'content-type': 'text/plain' }, payload: 'x' }, 415],
-        ['too large', { method: 'PUT', url: `${E}/secrets/OK`, headers: { ...bearer, 'content-type': 'application/json' }, payload: JSON.stringify({ value: 'x'.repeat(3 * 1024 * 1024) }) }, 413],
+        [
+          'too large',
+          {
+            method: 'PUT',
+            url: `${E}/secrets/OK`,
+            headers: { ...bearer, 'content-type': 'application/json' },
+            payload: JSON.stringify({ value: 'x'.repeat(3 * 1024 * 1024) }),
+          },
+          413,
+        ],
       ]
       for (const [what, req, status] of cases) {
         const res = await h.app.inject(req)
@@ -397,12 +519,22 @@ function suite(engine: EngineName): void {
     before(async () => {
       const p = await a.get(`/v1/workspaces/${h.a.slug}/projects/billing-api`)
       refs = {
-        workspace: h.a.slug, project: p.body.project.id, environment: 'development', key: 'ROLE_KEY',
-        token: '00000000-0000-4000-8000-000000000000', job: '00000000-0000-4000-8000-000000000000',
-        user: '00000000-0000-4000-8000-000000000000', invitation: '00000000-0000-4000-8000-000000000000', request: '00000000-0000-4000-8000-000000000000',
-        machine: '00000000-0000-4000-8000-000000000000', serviceToken: '00000000-0000-4000-8000-000000000000',
+        workspace: h.a.slug,
+        project: p.body.project.id,
+        environment: 'development',
+        key: 'ROLE_KEY',
+        token: '00000000-0000-4000-8000-000000000000',
+        job: '00000000-0000-4000-8000-000000000000',
+        user: '00000000-0000-4000-8000-000000000000',
+        invitation: '00000000-0000-4000-8000-000000000000',
+        request: '00000000-0000-4000-8000-000000000000',
+        machine: '00000000-0000-4000-8000-000000000000',
+        serviceToken: '00000000-0000-4000-8000-000000000000',
       }
-      assert.equal((await a.put(`/v1/workspaces/${h.a.slug}/projects/billing-api/environments/development/secrets/ROLE_KEY`, { value: 'r' })).status, 200)
+      assert.equal(
+        (await a.put(`/v1/workspaces/${h.a.slug}/projects/billing-api/environments/development/secrets/ROLE_KEY`, { value: 'r' })).status,
+        200,
+      )
     })
 
     test('every API route answers 401 ERR_UNAUTHENTICATED without a valid token', async () => {
@@ -439,24 +571,35 @@ function suite(engine: EngineName): void {
 
       // Developer: secrets of unrestricted environments; production (restricted) lists keys only.
       assert.equal((await a.put(`${W}/projects/billing-api/members/${me.body.user.id}`, { role: 'developer' })).status, 200)
-      assert.deepEqual((await m.get(`${W}/projects`)).body.projects.map((p: { slug: string }) => p.slug), ['billing-api'])
+      assert.deepEqual(
+        (await m.get(`${W}/projects`)).body.projects.map((p: { slug: string }) => p.slug),
+        ['billing-api'],
+      )
       assertCode(await m.post(`${W}/projects/billing-api/environments`, { name: 'Member Env' }), 403, 'ERR_FORBIDDEN')
-      assert.ok(!(await a.get(`${W}/projects/billing-api/environments`)).body.environments.some((e: { slug: string }) => e.slug === 'member-env'))
+      assert.ok(
+        !(await a.get(`${W}/projects/billing-api/environments`)).body.environments.some((e: { slug: string }) => e.slug === 'member-env'),
+      )
       const secret = value('member')
       assert.equal((await m.put(`${dev}/secrets/MEMBER_SECRET`, { value: secret })).status, 200)
       sameValue((await m.get(`${dev}/secrets/MEMBER_SECRET?reveal=true`)).body.secret.value, secret, 'member reads back')
-      sameValue((await a.get(`${dev}/secrets/MEMBER_SECRET?reveal=true`)).body.secret.value, secret, 'owner reads the member\'s write')
+      sameValue((await a.get(`${dev}/secrets/MEMBER_SECRET?reveal=true`)).body.secret.value, secret, "owner reads the member's write")
       assert.equal((await m.get(`${dev}/secrets?reveal=true`)).status, 200)
       const prodSecret = value('prod')
       assert.equal((await a.put(`${prod}/secrets/PROD_SECRET`, { value: prodSecret })).status, 200)
-      assert.deepEqual((await m.get(`${prod}/secrets`)).body.secrets.map((x: { key: string; value?: string }) => [x.key, x.value]), [['PROD_SECRET', undefined]])
+      assert.deepEqual(
+        (await m.get(`${prod}/secrets`)).body.secrets.map((x: { key: string; value?: string }) => [x.key, x.value]),
+        [['PROD_SECRET', undefined]],
+      )
       assertCode(await m.get(`${prod}/secrets/PROD_SECRET?reveal=true`), 403, 'ERR_FORBIDDEN')
       assertCode(await m.get(`${prod}/secrets?reveal=true`), 403, 'ERR_FORBIDDEN')
       assertCode(await m.put(`${prod}/secrets/PROD_SECRET`, { value: 'overwritten' }), 403, 'ERR_FORBIDDEN')
       // A read grant on production: reveal, still no write.
       const envs = (await a.get(`${W}/projects/billing-api/environments`)).body.environments as Array<{ slug: string; id: string }>
       const prodId = envs.find((e) => e.slug === 'production')!.id
-      assert.equal((await a.put(`${W}/projects/billing-api/environments/${prodId}/grants/${me.body.user.id}`, { access: 'read' })).status, 200)
+      assert.equal(
+        (await a.put(`${W}/projects/billing-api/environments/${prodId}/grants/${me.body.user.id}`, { access: 'read' })).status,
+        200,
+      )
       sameValue((await m.get(`${prod}/secrets/PROD_SECRET?reveal=true`)).body.secret.value, prodSecret, 'a read grant reveals')
       assertCode(await m.put(`${prod}/secrets/PROD_SECRET`, { value: 'overwritten' }), 403, 'ERR_FORBIDDEN')
       sameValue((await a.get(`${prod}/secrets/PROD_SECRET?reveal=true`)).body.secret.value, prodSecret, 'production unchanged')

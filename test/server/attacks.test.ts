@@ -17,7 +17,6 @@ import { api, startHarness, type EngineName, type Harness } from '../helpers/har
 import { describeEachEngine } from '../helpers/engines.js'
 import { fillUrl, sampleBody } from '../helpers/routes.js'
 
-
 const canary = (label: string) => `${label}-${randomBytes(18).toString('hex')}`
 
 /** The byte forms a leaked value could take: UTF-8, hex (both cases), base64 and base64url at every alignment. */
@@ -43,7 +42,9 @@ function assertAbsent(haystack: Buffer | string, values: string[], where: string
 async function dumpDatabase(store: Pick<Store, 'engine' | 'db'>): Promise<string> {
   const parts: string[] = []
   if (store.engine === 'postgres') {
-    const { rows: tables } = await sql<{ name: string }>`SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema()`.execute(store.db)
+    const { rows: tables } = await sql<{
+      name: string
+    }>`SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema()`.execute(store.db)
     assert.ok(tables.length >= 10, 'found the schema tables')
     for (const { name } of tables) {
       const { rows } = await sql<{ row: string }>`SELECT t::text AS row FROM ${sql.table(name)} t`.execute(store.db)
@@ -54,7 +55,9 @@ async function dumpDatabase(store: Pick<Store, 'engine' | 'db'>): Promise<string
     assert.ok(tables.length >= 10, 'found the schema tables')
     for (const { name } of tables) {
       const { rows } = await sql<Record<string, unknown>>`SELECT * FROM ${sql.table(name)}`.execute(store.db)
-      parts.push(`${name}: ${JSON.stringify(rows, (_k, v: unknown) => (v && typeof v === 'object' && (v as { type?: unknown }).type === 'Buffer' ? Buffer.from((v as { data: number[] }).data).toString('hex') : v))}`)
+      parts.push(
+        `${name}: ${JSON.stringify(rows, (_k, v: unknown) => (v && typeof v === 'object' && (v as { type?: unknown }).type === 'Buffer' ? Buffer.from((v as { data: number[] }).data).toString('hex') : v))}`,
+      )
     }
   }
   return parts.join('\n')
@@ -130,7 +133,13 @@ function suite(engine: EngineName): void {
       ids.B2 = (await putSecret(b, bDevUrl, 'B2', { value: values.B2! })).id
 
       const db = h.db
-      const row = (id: string, version: number) => db.selectFrom('secret_versions').select(['value_ct', 'comment_ct']).where('secret_id', '=', id).where('version', '=', version).executeTakeFirstOrThrow()
+      const row = (id: string, version: number) =>
+        db
+          .selectFrom('secret_versions')
+          .select(['value_ct', 'comment_ct'])
+          .where('secret_id', '=', id)
+          .where('version', '=', version)
+          .executeTakeFirstOrThrow()
       const setCt = (id: string, version: number, set: { value_ct?: Buffer | null; comment_ct?: Buffer | null }) =>
         db.updateTable('secret_versions').set(set).where('secret_id', '=', id).where('version', '=', version).execute()
       const s1 = Buffer.from((await row(ids.S1!, 2)).value_ct!)
@@ -188,7 +197,10 @@ function suite(engine: EngineName): void {
       assert.ok(s3.body.secret.value === values.S3, 'S3 intact')
       const list = await a.get(`${devUrl}/secrets`)
       assert.equal(list.status, 200)
-      assert.deepEqual(list.body.secrets.map((s: { key: string }) => s.key), ['S1', 'S2', 'S3', 'S4', 'S5'])
+      assert.deepEqual(
+        list.body.secrets.map((s: { key: string }) => s.key),
+        ['S1', 'S2', 'S3', 'S4', 'S5'],
+      )
       assertAbsent(JSON.stringify(list.body), all(), 'a non-revealing list')
       // A reveal of the whole environment includes damaged rows, so it fails as a whole.
       assertError(await a.get(`${devUrl}/secrets?reveal=true`), 500, 'ERR_DECRYPTION_FAILED', all())
@@ -217,7 +229,10 @@ function suite(engine: EngineName): void {
         assert.equal((await a.post(`${envUrl}/secrets/CANARY/rollback`, { version: 1 })).status, 200)
         assert.equal((await a.post(`${envUrl}/secrets`, { secrets: [{ key: 'CANARY_BULK', value, comment }] })).status, 200)
         const revealed = await a.get(`${envUrl}/secrets/CANARY?reveal=true`)
-        assert.ok(revealed.body.secret.value === value && revealed.body.secret.comment === comment, 'the API gives the values back to their owner')
+        assert.ok(
+          revealed.body.secret.value === value && revealed.body.secret.comment === comment,
+          'the API gives the values back to their owner',
+        )
         assert.equal((await a.get(`${envUrl}/secrets?reveal=true`)).status, 200)
         assert.equal((await a.get(`${envUrl}/secrets/CANARY/versions?reveal=true`)).status, 200)
         assert.equal((await a.del(`${envUrl}/secrets/CANARY_BULK`)).status, 200)
@@ -259,7 +274,11 @@ function suite(engine: EngineName): void {
           closed = true
         }
         const files = await filesUnder(h.dataDir)
-        if (engine === 'sqlite') assert.ok(files.some((f) => f.endsWith('coffer.db')), 'the database file is in the data dir')
+        if (engine === 'sqlite')
+          assert.ok(
+            files.some((f) => f.endsWith('coffer.db')),
+            'the database file is in the data dir',
+          )
         for (const f of files) assertAbsent(await readFile(f), secrets, `data dir file ${f.slice(h.dataDir.length)}`)
       } finally {
         if (closed) await rm(h.dataDir, { recursive: true, force: true })
@@ -284,18 +303,32 @@ function suite(engine: EngineName): void {
       'POST /v1/workspaces/:workspace/projects': { name: 'Intruder', slug: 'intruder' },
       'POST /v1/workspaces/:workspace/projects/:project/environments': { name: 'Intruder', slug: 'intruder' },
       'PUT /v1/workspaces/:workspace/projects/:project/environments/:environment/secrets/:key': { value: 'overwritten' },
-      'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/secrets': { secrets: [{ key: 'B_SECRET', value: 'overwritten' }] },
+      'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/secrets': {
+        secrets: [{ key: 'B_SECRET', value: 'overwritten' }],
+      },
       'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/secrets/:key/rollback': { version: 1 },
       'DELETE /v1/workspaces/:workspace': { confirm: 'globex' },
       'PUT /v1/workspaces/:workspace/projects/:project/environments/:environment/seal': { sealed: true },
-      'POST /v1/workspaces/:workspace/break-glass': { project: 'globex-app', environment: 'development', access: 'read-write', reason: 'intrusion', durationMinutes: 5 },
+      'POST /v1/workspaces/:workspace/break-glass': {
+        project: 'globex-app',
+        environment: 'development',
+        access: 'read-write',
+        reason: 'intrusion',
+        durationMinutes: 5,
+      },
       'PUT /v1/workspaces/:workspace/members/:user': { role: 'member' },
       'PUT /v1/workspaces/:workspace/projects/:project/members/:user': { role: 'admin' },
       'PUT /v1/workspaces/:workspace/projects/:project/environments/:environment/restriction': { restricted: false },
       'PUT /v1/workspaces/:workspace/projects/:project/environments/:environment/grants/:user': { access: 'write' },
       'POST /v1/workspaces/:workspace/invitations': { email: 'intruder@acme.test', role: 'owner' },
-      'POST /v1/workspaces/:workspace/machines': { name: 'intruder', scopes: [{ project: 'globex-app', environments: '*', access: 'write' }] },
-      'POST /v1/workspaces/:workspace/service-tokens': { name: 'intruder', scopes: [{ project: 'globex-app', environments: '*', access: 'write' }] },
+      'POST /v1/workspaces/:workspace/machines': {
+        name: 'intruder',
+        scopes: [{ project: 'globex-app', environments: '*', access: 'write' }],
+      },
+      'POST /v1/workspaces/:workspace/service-tokens': {
+        name: 'intruder',
+        scopes: [{ project: 'globex-app', environments: '*', access: 'write' }],
+      },
       'POST /v1/workspaces/:workspace/auth-links': { email: 'owner@globex.test', purpose: 'reset' },
     }
     const bodyFor = (r: AnyRoute) => sampleBody(r, SAMPLE_BODIES)
@@ -305,7 +338,12 @@ function suite(engine: EngineName): void {
     const fill = fillUrl
     async function call(token: string, r: AnyRoute, url: string) {
       const body = bodyFor(r)
-      const res = await h.app.inject({ method: r.method, url, headers: { authorization: `Bearer ${token}` }, ...(body === undefined ? {} : { payload: body as object }) })
+      const res = await h.app.inject({
+        method: r.method,
+        url,
+        headers: { authorization: `Bearer ${token}` },
+        ...(body === undefined ? {} : { payload: body as object }),
+      })
       return { status: res.statusCode, body: res.body ? JSON.parse(res.body) : undefined }
     }
     async function snapshotB() {
@@ -317,16 +355,39 @@ function suite(engine: EngineName): void {
         tokens: await db.selectFrom('tokens').selectAll().where('workspace_id', '=', ws).orderBy('id').execute(),
         projects: await db.selectFrom('projects').selectAll().where('workspace_id', '=', ws).orderBy('id').execute(),
         environments: await db.selectFrom('environments').selectAll().where('workspace_id', '=', ws).orderBy('id').execute(),
-        projectMembers: await db.selectFrom('project_members').selectAll().where('workspace_id', '=', ws).orderBy('project_id').orderBy('user_id').execute(),
-        grants: await db.selectFrom('environment_grants').selectAll().where('workspace_id', '=', ws).orderBy('environment_id').orderBy('user_id').execute(),
+        projectMembers: await db
+          .selectFrom('project_members')
+          .selectAll()
+          .where('workspace_id', '=', ws)
+          .orderBy('project_id')
+          .orderBy('user_id')
+          .execute(),
+        grants: await db
+          .selectFrom('environment_grants')
+          .selectAll()
+          .where('workspace_id', '=', ws)
+          .orderBy('environment_id')
+          .orderBy('user_id')
+          .execute(),
         invitations: await db.selectFrom('invitations').selectAll().where('workspace_id', '=', ws).orderBy('id').execute(),
         machines: await db.selectFrom('machine_identities').selectAll().where('workspace_id', '=', ws).orderBy('id').execute(),
         machineTokens: await db.selectFrom('machine_tokens').selectAll().where('workspace_id', '=', ws).orderBy('id').execute(),
         serviceTokens: await db.selectFrom('service_tokens').selectAll().where('workspace_id', '=', ws).orderBy('id').execute(),
         dataKeys: await db.selectFrom('data_keys').selectAll().where('workspace_id', '=', ws).orderBy('id').orderBy('version').execute(),
-        keyJobs: await db.selectFrom('key_jobs').select(['id', 'state', 'target_version', 'total']).where('workspace_id', '=', ws).orderBy('id').execute(),
+        keyJobs: await db
+          .selectFrom('key_jobs')
+          .select(['id', 'state', 'target_version', 'total'])
+          .where('workspace_id', '=', ws)
+          .orderBy('id')
+          .execute(),
         secrets: await db.selectFrom('secrets').selectAll().where('workspace_id', '=', ws).orderBy('id').execute(),
-        versions: await db.selectFrom('secret_versions').selectAll().where('workspace_id', '=', ws).orderBy('secret_id').orderBy('version').execute(),
+        versions: await db
+          .selectFrom('secret_versions')
+          .selectAll()
+          .where('workspace_id', '=', ws)
+          .orderBy('secret_id')
+          .orderBy('version')
+          .execute(),
         auditHead: await db.selectFrom('audit_heads').selectAll().where('workspace_id', '=', ws).execute(),
         audit: await db.selectFrom('audit_entries').selectAll().where('workspace_id', '=', ws).orderBy('seq').execute(),
       }
@@ -346,7 +407,8 @@ function suite(engine: EngineName): void {
       assert.equal(rotated.status, 202)
       const job = rotated.body.job.id as string
       // Let B's reseal finish so B's rows hold still while the test compares them.
-      for (let i = 0; i < 200 && (await b.get(`/v1/workspaces/${h.b.slug}/key-jobs/${job}`)).body.job.state !== 'done'; i++) await new Promise((r) => setTimeout(r, 25))
+      for (let i = 0; i < 200 && (await b.get(`/v1/workspaces/${h.b.slug}/key-jobs/${job}`)).body.job.state !== 'done'; i++)
+        await new Promise((r) => setTimeout(r, 25))
       // A member of B (with a project role) and a pending invitation of B, for the member routes.
       const invited = await b.post(`/v1/workspaces/${h.b.slug}/invitations`, { email: 'pending@globex.test' })
       assert.equal(invited.status, 201)
@@ -356,13 +418,37 @@ function suite(engine: EngineName): void {
       const machine = (await b.post(`/v1/workspaces/${h.b.slug}/machines`, { name: 'b-ci', scopes })).body.machine.id as string
       const serviceToken = (await b.post(`/v1/workspaces/${h.b.slug}/service-tokens`, { name: 'b-deploy', scopes })).body.info.id as string
       bRefs = {
-        slug: { workspace: h.b.slug, project: bProject.slug, environment: 'development', key: 'B_SECRET', token: me.body.tokenId, job, request: NO_SUCH_REQUEST, user, invitation, machine, serviceToken },
-        id: { workspace: h.b.id, project: bProject.id, environment: bProject.envs.development!, key: 'B_SECRET', token: me.body.tokenId, job, request: NO_SUCH_REQUEST, user, invitation, machine, serviceToken },
+        slug: {
+          workspace: h.b.slug,
+          project: bProject.slug,
+          environment: 'development',
+          key: 'B_SECRET',
+          token: me.body.tokenId,
+          job,
+          request: NO_SUCH_REQUEST,
+          user,
+          invitation,
+          machine,
+          serviceToken,
+        },
+        id: {
+          workspace: h.b.id,
+          project: bProject.id,
+          environment: bProject.envs.development!,
+          key: 'B_SECRET',
+          token: me.body.tokenId,
+          job,
+          request: NO_SUCH_REQUEST,
+          user,
+          invitation,
+          machine,
+          serviceToken,
+        },
       }
     })
     after(() => h?.close())
 
-    test('every workspace route of B, by slug and by id, with A\'s token', async () => {
+    test("every workspace route of B, by slug and by id, with A's token", async () => {
       const before = await snapshotB()
       const routes = API_ROUTES.filter((r) => r.url.includes(':workspace'))
       assert.ok(routes.length >= 15, 'the route table has the workspace routes')
@@ -378,19 +464,72 @@ function suite(engine: EngineName): void {
           seen.push(`${r.method} ${r.url}`)
         }
       }
-      for (const must of ['GET /v1/workspaces/:workspace/projects', 'GET /v1/workspaces/:workspace/audit/entries', 'GET /v1/workspaces/:workspace/tokens', 'DELETE /v1/workspaces/:workspace/tokens/:token']) {
+      for (const must of [
+        'GET /v1/workspaces/:workspace/projects',
+        'GET /v1/workspaces/:workspace/audit/entries',
+        'GET /v1/workspaces/:workspace/tokens',
+        'DELETE /v1/workspaces/:workspace/tokens/:token',
+      ]) {
         assert.ok(seen.includes(must), `covered ${must}`)
       }
-      assert.deepEqual(await snapshotB(), before, 'B\'s data, tokens and audit log are unchanged')
+      assert.deepEqual(await snapshotB(), before, "B's data, tokens and audit log are unchanged")
     })
 
-    test('B\'s project, environment and token ids under A\'s own workspace path', async () => {
+    test("B's project, environment and token ids under A's own workspace path", async () => {
       const before = await snapshotB()
       const mixes: Array<Record<string, string>> = [
-        { workspace: h.a.slug, project: bProject.id, environment: 'development', key: 'B_SECRET', token: bRefs.id.token!, job: bRefs.id.job!, request: bRefs.id.request!, user: bRefs.id.user!, invitation: bRefs.id.invitation!, machine: bRefs.id.machine!, serviceToken: bRefs.id.serviceToken! },
-        { workspace: h.a.id, project: bProject.id, environment: bProject.envs.development!, key: 'B_SECRET', token: bRefs.id.token!, job: bRefs.id.job!, request: bRefs.id.request!, user: bRefs.id.user!, invitation: bRefs.id.invitation!, machine: bRefs.id.machine!, serviceToken: bRefs.id.serviceToken! },
-        { workspace: h.a.slug, project: bProject.slug, environment: 'development', key: 'B_SECRET', token: bRefs.id.token!, job: bRefs.id.job!, request: bRefs.id.request!, user: bRefs.id.user!, invitation: bRefs.id.invitation!, machine: bRefs.id.machine!, serviceToken: bRefs.id.serviceToken! },
-        { workspace: h.a.slug, project: aProject.id, environment: bProject.envs.development!, key: 'B_SECRET', token: bRefs.id.token!, job: bRefs.id.job!, request: bRefs.id.request!, user: bRefs.id.user!, invitation: bRefs.id.invitation!, machine: bRefs.id.machine!, serviceToken: bRefs.id.serviceToken! },
+        {
+          workspace: h.a.slug,
+          project: bProject.id,
+          environment: 'development',
+          key: 'B_SECRET',
+          token: bRefs.id.token!,
+          job: bRefs.id.job!,
+          request: bRefs.id.request!,
+          user: bRefs.id.user!,
+          invitation: bRefs.id.invitation!,
+          machine: bRefs.id.machine!,
+          serviceToken: bRefs.id.serviceToken!,
+        },
+        {
+          workspace: h.a.id,
+          project: bProject.id,
+          environment: bProject.envs.development!,
+          key: 'B_SECRET',
+          token: bRefs.id.token!,
+          job: bRefs.id.job!,
+          request: bRefs.id.request!,
+          user: bRefs.id.user!,
+          invitation: bRefs.id.invitation!,
+          machine: bRefs.id.machine!,
+          serviceToken: bRefs.id.serviceToken!,
+        },
+        {
+          workspace: h.a.slug,
+          project: bProject.slug,
+          environment: 'development',
+          key: 'B_SECRET',
+          token: bRefs.id.token!,
+          job: bRefs.id.job!,
+          request: bRefs.id.request!,
+          user: bRefs.id.user!,
+          invitation: bRefs.id.invitation!,
+          machine: bRefs.id.machine!,
+          serviceToken: bRefs.id.serviceToken!,
+        },
+        {
+          workspace: h.a.slug,
+          project: aProject.id,
+          environment: bProject.envs.development!,
+          key: 'B_SECRET',
+          token: bRefs.id.token!,
+          job: bRefs.id.job!,
+          request: bRefs.id.request!,
+          user: bRefs.id.user!,
+          invitation: bRefs.id.invitation!,
+          machine: bRefs.id.machine!,
+          serviceToken: bRefs.id.serviceToken!,
+        },
       ]
       for (const refs of mixes) {
         let aimed = 0
@@ -398,7 +537,9 @@ function suite(engine: EngineName): void {
           const names = [...r.url.matchAll(/:([A-Za-z]+)/g)].map((m) => m[1]!)
           // Only routes that take one of B's references: with A's own project, a route that
           // stops at the project would rightly find it.
-          const aimsAtB = ['token', 'user', 'invitation', 'machine', 'serviceToken'].some((n) => names.includes(n)) || (refs.project === aProject.id ? names.includes('environment') : names.includes('project'))
+          const aimsAtB =
+            ['token', 'user', 'invitation', 'machine', 'serviceToken'].some((n) => names.includes(n)) ||
+            (refs.project === aProject.id ? names.includes('environment') : names.includes('project'))
           if (!aimsAtB) continue
           aimed++
           const res = await call(h.a.token, r, fill(r.url, refs))
@@ -416,7 +557,7 @@ function suite(engine: EngineName): void {
       const r = await b.get(`${bEnv}/secrets/B_SECRET/versions?reveal=true`)
       assert.equal(r.status, 200)
       assert.equal(r.body.versions.length, 2)
-      assert.ok(r.body.versions[1].value === bValue, 'B\'s first version intact')
+      assert.ok(r.body.versions[1].value === bValue, "B's first version intact")
       assert.equal((await b.get(`/v1/workspaces/${h.b.slug}/audit/verify`)).body.ok, true)
       assert.equal((await a.get(`/v1/workspaces/${h.a.slug}/audit/verify`)).body.ok, true)
     })
@@ -430,7 +571,8 @@ function suite(engine: EngineName): void {
     after(() => h?.close())
 
     const me = (authorization: string | undefined) =>
-      h.app.inject({ method: 'GET', url: '/v1/me', headers: authorization === undefined ? {} : { authorization } })
+      h.app
+        .inject({ method: 'GET', url: '/v1/me', headers: authorization === undefined ? {} : { authorization } })
         .then((r) => ({ status: r.statusCode, body: JSON.parse(r.body) as unknown }))
 
     test('missing, malformed, mis-checksummed and unknown tokens answer 401 ERR_UNAUTHENTICATED', async () => {
@@ -488,7 +630,14 @@ function suite(engine: EngineName): void {
       assertError(await sc.get('/v1/me'), 401, 'ERR_UNAUTHENTICATED')
 
       const me0 = await a.get('/v1/me')
-      const expired = await h.ctx.committer.run((tx) => issueToken(tx, { workspaceId: h.a.id, userId: me0.body.user.id, name: 'old', expiresAt: new Date(Date.now() - 1000).toISOString() }))
+      const expired = await h.ctx.committer.run((tx) =>
+        issueToken(tx, {
+          workspaceId: h.a.id,
+          userId: me0.body.user.id,
+          name: 'old',
+          expiresAt: new Date(Date.now() - 1000).toISOString(),
+        }),
+      )
       assertError(await api(h.app, expired.token).get('/v1/me'), 401, 'ERR_UNAUTHENTICATED')
       // The owner's own token still works.
       assert.equal((await a.get('/v1/me')).status, 200)
@@ -502,10 +651,14 @@ function suite(engine: EngineName): void {
       const bodies = tokens.map((t) => t.slice(11, 43)) // the 32 random characters
       const rows = await h.db.selectFrom('tokens').selectAll().execute()
       assert.ok(rows.length >= 3)
-      assertAbsent(JSON.stringify(rows.map((r) => ({ ...r, token_hash: Buffer.from(r.token_hash).toString('hex') }))), [...tokens, ...bodies], 'the tokens table')
+      assertAbsent(
+        JSON.stringify(rows.map((r) => ({ ...r, token_hash: Buffer.from(r.token_hash).toString('hex') }))),
+        [...tokens, ...bodies],
+        'the tokens table',
+      )
       const row = rows.find((r) => r.id === created.body.info.id)
       assert.ok(row, 'the new token has a row')
-      assert.ok(Buffer.from(row.token_hash).equals(hashToken(token)), 'the row holds the token\'s hash')
+      assert.ok(Buffer.from(row.token_hash).equals(hashToken(token)), "the row holds the token's hash")
       assertAbsent(await dumpDatabase({ engine: h.engine, db: h.db }), [...tokens, ...bodies], 'a database dump')
       if (engine === 'sqlite') {
         for (const f of ['coffer.db', 'coffer.db-wal']) {
@@ -529,7 +682,12 @@ function suite(engine: EngineName): void {
     after(() => h?.close())
 
     const raw = async (method: 'PUT' | 'POST', url: string, payload: string | Buffer, contentType?: string) => {
-      const res = await h.app.inject({ method, url, payload, headers: { authorization: `Bearer ${h.a.token}`, ...(contentType ? { 'content-type': contentType } : {}) } })
+      const res = await h.app.inject({
+        method,
+        url,
+        payload,
+        headers: { authorization: `Bearer ${h.a.token}`, ...(contentType ? { 'content-type': contentType } : {}) },
+      })
       return { status: res.statusCode, body: JSON.parse(res.body) as unknown }
     }
 
@@ -537,13 +695,29 @@ function suite(engine: EngineName): void {
       const value = canary('huge')
       const payload = JSON.stringify({ value: value + 'x'.repeat(3 * 1024 * 1024) })
       assertError(await raw('PUT', `${envUrl}/secrets/HUGE`, payload, 'application/json'), 413, 'ERR_PAYLOAD_TOO_LARGE', [value])
-      assertError(await raw('POST', `${envUrl}/secrets`, JSON.stringify({ secrets: [{ key: 'HUGE', value: value + 'y'.repeat(3 * 1024 * 1024) }] }), 'application/json'), 413, 'ERR_PAYLOAD_TOO_LARGE', [value])
+      assertError(
+        await raw(
+          'POST',
+          `${envUrl}/secrets`,
+          JSON.stringify({ secrets: [{ key: 'HUGE', value: value + 'y'.repeat(3 * 1024 * 1024) }] }),
+          'application/json',
+        ),
+        413,
+        'ERR_PAYLOAD_TOO_LARGE',
+        [value],
+      )
       assert.equal((await a.get(`${envUrl}/secrets/HUGE`)).status, 404)
     })
 
     test('malformed JSON answers 400 ERR_MALFORMED_BODY', async () => {
       const value = canary('malformed')
-      for (const payload of [`{"value": "${value}"`, `{"value": ${value}}`, `{'value': '${value}'}`, '', '{"value":"x","__proto__":{"polluted":true}}']) {
+      for (const payload of [
+        `{"value": "${value}"`,
+        `{"value": ${value}}`,
+        `{'value': '${value}'}`,
+        '',
+        '{"value":"x","__proto__":{"polluted":true}}',
+      ]) {
         assertError(await raw('PUT', `${envUrl}/secrets/MALFORMED`, payload, 'application/json'), 400, 'ERR_MALFORMED_BODY', [value])
       }
       assert.equal(({} as Record<string, unknown>).polluted, undefined, 'no prototype pollution')
@@ -552,7 +726,13 @@ function suite(engine: EngineName): void {
 
     test('a body that is not JSON answers 415 ERR_UNSUPPORTED_MEDIA_TYPE', async () => {
       const value = canary('mediatype')
-      for (const ct of ['text/plain', 'application/xml', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/octet-stream']) {
+      for (const ct of [
+        'text/plain',
+        'application/xml',
+        'application/x-www-form-urlencoded',
+        'multipart/form-data; boundary=x',
+        'application/octet-stream',
+      ]) {
         assertError(await raw('PUT', `${envUrl}/secrets/MEDIA`, `value=${value}`, ct), 415, 'ERR_UNSUPPORTED_MEDIA_TYPE', [value])
       }
       assertError(await raw('PUT', `${envUrl}/secrets/MEDIA`, `value=${value}`), 415, 'ERR_UNSUPPORTED_MEDIA_TYPE', [value])
@@ -564,7 +744,12 @@ function suite(engine: EngineName): void {
       assertError(await a.put(`${envUrl}/secrets/LONG`, { value: value + 'x'.repeat(64 * 1024) }), 400, 'ERR_VALIDATION', [value])
       // 30,000 three-byte characters: under 64 Ki characters, over 64 KiB.
       assertError(await a.put(`${envUrl}/secrets/LONG`, { value: value + '€'.repeat(30_000) }), 400, 'ERR_VALIDATION', [value])
-      assertError(await a.post(`${envUrl}/secrets`, { secrets: [{ key: 'LONG', value: value + '€'.repeat(30_000) }] }), 400, 'ERR_VALIDATION', [value])
+      assertError(
+        await a.post(`${envUrl}/secrets`, { secrets: [{ key: 'LONG', value: value + '€'.repeat(30_000) }] }),
+        400,
+        'ERR_VALIDATION',
+        [value],
+      )
       assert.equal((await a.get(`${envUrl}/secrets/LONG`)).status, 404)
       // Exactly 64 KiB is allowed.
       assert.equal((await a.put(`${envUrl}/secrets/EXACT`, { value: 'x'.repeat(64 * 1024) })).status, 200)
@@ -584,7 +769,10 @@ function suite(engine: EngineName): void {
         assertError(await a.post(`${envUrl}/secrets`, { secrets: [{ key, value }] }), 400, 'ERR_VALIDATION', [value])
       }
       const list = await a.get(`${envUrl}/secrets`)
-      assert.deepEqual(list.body.secrets.map((s: { key: string }) => s.key), ['EXACT'])
+      assert.deepEqual(
+        list.body.secrets.map((s: { key: string }) => s.key),
+        ['EXACT'],
+      )
     })
 
     test('unknown fields are refused (strict bodies and queries)', async () => {
@@ -605,18 +793,27 @@ function suite(engine: EngineName): void {
 
   describe('the audit log fails closed', () => {
     const breakers: Array<[string, (h: Harness) => Promise<void>]> = [
-      ['the workspace chain head is gone', async (h) => {
-        await h.db.deleteFrom('audit_heads').where('workspace_id', '=', h.a.id).execute()
-      }],
-      ['the database refuses new audit entries', async (h) => {
-        const statements = h.engine === 'sqlite'
-          ? ["CREATE TRIGGER audit_entries_refuse_insert BEFORE INSERT ON audit_entries BEGIN SELECT RAISE(ABORT, 'audit storage unavailable'); END"]
-          : [
-            "CREATE FUNCTION refuse_audit_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit storage unavailable'; END $$",
-            'CREATE TRIGGER audit_entries_refuse_insert BEFORE INSERT ON audit_entries FOR EACH ROW EXECUTE FUNCTION refuse_audit_insert()',
-          ]
-        for (const s of statements) await sql.raw(s).execute(h.db)
-      }],
+      [
+        'the workspace chain head is gone',
+        async (h) => {
+          await h.db.deleteFrom('audit_heads').where('workspace_id', '=', h.a.id).execute()
+        },
+      ],
+      [
+        'the database refuses new audit entries',
+        async (h) => {
+          const statements =
+            h.engine === 'sqlite'
+              ? [
+                  "CREATE TRIGGER audit_entries_refuse_insert BEFORE INSERT ON audit_entries BEGIN SELECT RAISE(ABORT, 'audit storage unavailable'); END",
+                ]
+              : [
+                  "CREATE FUNCTION refuse_audit_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit storage unavailable'; END $$",
+                  'CREATE TRIGGER audit_entries_refuse_insert BEFORE INSERT ON audit_entries FOR EACH ROW EXECUTE FUNCTION refuse_audit_insert()',
+                ]
+          for (const s of statements) await sql.raw(s).execute(h.db)
+        },
+      ],
     ]
     for (const [label, breakAudit] of breakers) {
       test(`when ${label}, writes and reveals fail and nothing is written`, async () => {
@@ -632,15 +829,37 @@ function suite(engine: EngineName): void {
           const pb = await createProject(b, h.b.slug, 'Unaffected')
           const db = h.db
           const count = async (table: 'secret_versions' | 'secrets' | 'projects' | 'audit_entries' | 'tokens') =>
-            Number((await db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n)
-          const before = { versions: await count('secret_versions'), secrets: await count('secrets'), projects: await count('projects'), audit: await count('audit_entries'), tokens: await count('tokens') }
+            Number(
+              (
+                await db
+                  .selectFrom(table)
+                  .select((eb) => eb.fn.countAll<number>().as('n'))
+                  .executeTakeFirstOrThrow()
+              ).n,
+            )
+          const before = {
+            versions: await count('secret_versions'),
+            secrets: await count('secrets'),
+            projects: await count('projects'),
+            audit: await count('audit_entries'),
+            tokens: await count('tokens'),
+          }
 
           await breakAudit(h)
 
           const writes: Array<[string, () => Promise<{ status: number; body: unknown }>]> = [
             ['update', () => a.put(`${envUrl}/secrets/EXISTING`, { value: v2 })],
             ['create', () => a.put(`${envUrl}/secrets/BRAND_NEW`, { value: v2 })],
-            ['bulk', () => a.post(`${envUrl}/secrets`, { secrets: [{ key: 'BULK_1', value: v2 }, { key: 'EXISTING', value: v2 }] })],
+            [
+              'bulk',
+              () =>
+                a.post(`${envUrl}/secrets`, {
+                  secrets: [
+                    { key: 'BULK_1', value: v2 },
+                    { key: 'EXISTING', value: v2 },
+                  ],
+                }),
+            ],
             ['delete', () => a.del(`${envUrl}/secrets/EXISTING`)],
             ['rollback', () => a.post(`${envUrl}/secrets/EXISTING/rollback`, { version: 1 })],
             ['project', () => a.post(`/v1/workspaces/${h.a.slug}/projects`, { name: 'Not Created' })],
@@ -651,12 +870,26 @@ function suite(engine: EngineName): void {
             assert.ok(r.status >= 500, `${what}: a server error`)
             assertError(r, 503, 'ERR_AUDIT_UNAVAILABLE', [v1, v2])
           }
-          const reads = [`${envUrl}/secrets/EXISTING?reveal=true`, `${envUrl}/secrets?reveal=true`, `${envUrl}/secrets/EXISTING/versions?reveal=true`]
+          const reads = [
+            `${envUrl}/secrets/EXISTING?reveal=true`,
+            `${envUrl}/secrets?reveal=true`,
+            `${envUrl}/secrets/EXISTING/versions?reveal=true`,
+          ]
           for (const url of reads) assertError(await a.get(url), 503, 'ERR_AUDIT_UNAVAILABLE', [v1, v2])
 
-          const after = { versions: await count('secret_versions'), secrets: await count('secrets'), projects: await count('projects'), audit: await count('audit_entries'), tokens: await count('tokens') }
+          const after = {
+            versions: await count('secret_versions'),
+            secrets: await count('secrets'),
+            projects: await count('projects'),
+            audit: await count('audit_entries'),
+            tokens: await count('tokens'),
+          }
           assert.deepEqual(after, before, 'nothing was written')
-          const row = await db.selectFrom('secrets').select(['current_version', 'deleted']).where('id', '=', existing.id).executeTakeFirstOrThrow()
+          const row = await db
+            .selectFrom('secrets')
+            .select(['current_version', 'deleted'])
+            .where('id', '=', existing.id)
+            .executeTakeFirstOrThrow()
           assert.deepEqual({ v: Number(row.current_version), deleted: Number(row.deleted) }, { v: 1, deleted: 0 })
           // Reading without revealing needs no audit entry and still works.
           const plain = await a.get(`${envUrl}/secrets/EXISTING`)
@@ -665,7 +898,11 @@ function suite(engine: EngineName): void {
           assertError(await a.get(`${envUrl}/secrets/BRAND_NEW`), 404, 'ERR_NOT_FOUND')
           // Another workspace is unaffected when only A's chain head is gone.
           if (label.includes('head')) {
-            assert.equal((await b.put(`/v1/workspaces/${h.b.slug}/projects/${pb.slug}/environments/development/secrets/B_OK`, { value: 'fine' })).status, 200)
+            assert.equal(
+              (await b.put(`/v1/workspaces/${h.b.slug}/projects/${pb.slug}/environments/development/secrets/B_OK`, { value: 'fine' }))
+                .status,
+              200,
+            )
           }
           assert.equal((await h.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200)
         } finally {

@@ -13,12 +13,15 @@ function suite(engine: EngineName): void {
       const actor = { type: 'system' as const, id: 'test', ip: '', userAgent: 'test' }
       const before = (await audit.verify(h.db, h.a.id)).checked
       const boom = new Error('fails after its append')
-      const units = Array.from({ length: 30 }, (_, i) => committer.run(async (tx) => {
-        await audit.append(tx, h.a.id, actor, `req-${i}`, { action: 'test.append', target: { type: 'unit', id: String(i) } })
-        if (i % 3 === 1) throw boom
-        if (i % 3 === 2) await audit.append(tx, h.a.id, actor, `req-${i}b`, { action: 'test.second', target: { type: 'unit', id: String(i) } })
-        return i
-      }, h.a.id))
+      const units = Array.from({ length: 30 }, (_, i) =>
+        committer.run(async (tx) => {
+          await audit.append(tx, h.a.id, actor, `req-${i}`, { action: 'test.append', target: { type: 'unit', id: String(i) } })
+          if (i % 3 === 1) throw boom
+          if (i % 3 === 2)
+            await audit.append(tx, h.a.id, actor, `req-${i}b`, { action: 'test.second', target: { type: 'unit', id: String(i) } })
+          return i
+        }, h.a.id),
+      )
       const settled = await Promise.allSettled(units)
       assert.equal(settled.filter((s) => s.status === 'rejected').length, 10)
       assert.ok(committer.stats.batches < committer.stats.units, 'units shared batches')

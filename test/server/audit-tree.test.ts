@@ -17,7 +17,13 @@ import { AuditLog } from '../../src/audit/audit-log.js'
 import { CheckpointError, openCheckpoint, parseSignerKey, parseVerifierKey } from '../../src/audit/checkpoint.js'
 import { chainHash, entryBytes, GENESIS_HASH, type AuditRecord } from '../../src/audit/entry.js'
 import {
-  consistencyProof, inclusionProof, leafHash, rootFrom, rootFromLeafHashes, verifyConsistency, verifyInclusion,
+  consistencyProof,
+  inclusionProof,
+  leafHash,
+  rootFrom,
+  rootFromLeafHashes,
+  verifyConsistency,
+  verifyInclusion,
 } from '../../src/audit/merkle.js'
 import { unpackPeaks, withStoredNodes } from '../../src/audit/tree-store.js'
 import { bootstrapWorkspace, createContext, type AppContext } from '../../src/context.js'
@@ -32,7 +38,6 @@ import { currentSchemaVersion, migrate } from '../../src/storage/migrator.js'
 import { api, startHarness, type EngineName, type Harness } from '../helpers/harness.js'
 import { createTestDatabase } from '../helpers/pg.js'
 import { describeEachEngine } from '../helpers/engines.js'
-
 
 interface Entry extends AuditRecord {
   prevHash: string
@@ -51,7 +56,11 @@ type Client = ReturnType<typeof api>
 
 const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64')
 const fromB64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64'))
-const popcount = (n: number) => n.toString(2).split('').filter((c) => c === '1').length
+const popcount = (n: number) =>
+  n
+    .toString(2)
+    .split('')
+    .filter((c) => c === '1').length
 const origin = (workspaceId: string) => `coffer/audit/${workspaceId}`
 
 function assertCode(r: { status: number; body: any }, status: number, code: string, what: string): void {
@@ -123,7 +132,11 @@ async function checkStoredTree(db: Executor, workspaceId: string, leaves: Uint8A
     const width = 2 ** node.level
     const start = Number(node.idx) * width
     assert.ok(start + width <= n, `node ${node.level}/${node.idx} is complete`)
-    assert.deepEqual(new Uint8Array(node.hash), rootFromLeafHashes(leaves.slice(start, start + width)), `node ${node.level}/${node.idx} is the MTH of its leaves`)
+    assert.deepEqual(
+      new Uint8Array(node.hash),
+      rootFromLeafHashes(leaves.slice(start, start + width)),
+      `node ${node.level}/${node.idx} is the MTH of its leaves`,
+    )
   }
   assert.deepEqual(await withStoredNodes(db, workspaceId, (nodeAt) => rootFrom(n, nodeAt)), rootFromLeafHashes(leaves))
 }
@@ -135,19 +148,34 @@ function suite(engine: EngineName): void {
       const a = api(h.app, h.a.token)
       const W = `/v1/workspaces/${h.a.slug}`
       assert.equal((await a.post(`${W}/projects`, { name: 'Nodes' })).status, 201)
-      for (const k of ['N1', 'N2', 'N3', 'N4', 'N5']) assert.equal((await a.put(`${W}/projects/nodes/environments/development/secrets/${k}`, { value: 'x' })).status, 200)
+      for (const k of ['N1', 'N2', 'N3', 'N4', 'N5'])
+        assert.equal((await a.put(`${W}/projects/nodes/environments/development/secrets/${k}`, { value: 'x' })).status, 200)
       const cp = (await a.post(`${W}/audit/checkpoints`)).body.checkpoint as { note: string; treeSize: number }
       const pk = (await h.app.inject({ method: 'GET', url: '/v1/audit/public-key' })).json().publicKey as string
       const root = openCheckpoint(cp.note, pk, { origin: origin(h.a.id) }).rootHash
       const proofOk = async (seq: number) => {
         const p = (await a.get(`${W}/audit/proofs/inclusion?seq=${seq}&treeSize=${cp.treeSize}`)).body
-        return verifyInclusion(p.leafIndex, p.treeSize, Buffer.from(p.leafHash, 'base64'), (p.proof as string[]).map((x) => Buffer.from(x, 'base64')), root)
+        return verifyInclusion(
+          p.leafIndex,
+          p.treeSize,
+          Buffer.from(p.leafHash, 'base64'),
+          (p.proof as string[]).map((x) => Buffer.from(x, 'base64')),
+          root,
+        )
       }
       assert.equal(await proofOk(1), true)
       // An attacker with database access rewrites the stored hash of leaf 2 (a sibling in
       // leaf 1's proof): the server now serves a proof that no longer reaches the signed root.
-      await sql.raw(engine === 'sqlite' ? 'DROP TRIGGER audit_nodes_no_update' : 'ALTER TABLE audit_nodes DISABLE TRIGGER USER').execute(h.db)
-      await h.db.updateTable('audit_nodes').set({ hash: randomBytes(32) }).where('workspace_id', '=', h.a.id).where('level', '=', 0).where('idx', '=', 1).execute()
+      await sql
+        .raw(engine === 'sqlite' ? 'DROP TRIGGER audit_nodes_no_update' : 'ALTER TABLE audit_nodes DISABLE TRIGGER USER')
+        .execute(h.db)
+      await h.db
+        .updateTable('audit_nodes')
+        .set({ hash: randomBytes(32) })
+        .where('workspace_id', '=', h.a.id)
+        .where('level', '=', 0)
+        .where('idx', '=', 1)
+        .execute()
       assert.equal(await proofOk(1), false, 'the client catches the forged node')
     } finally {
       await h.close()
@@ -205,7 +233,11 @@ function suite(engine: EngineName): void {
       for (let i = 1; i < cps.length; i++) assert.ok(cps[i]!.treeSize > cps[i - 1]!.treeSize, 'checkpoints grow')
       const leaves = leavesOf(entries)
       for (const cp of cps) {
-        assert.deepEqual(cp.root, rootFromLeafHashes(leaves.slice(0, cp.treeSize)), `the signed root of ${cp.treeSize} is the root of the downloaded entries`)
+        assert.deepEqual(
+          cp.root,
+          rootFromLeafHashes(leaves.slice(0, cp.treeSize)),
+          `the signed root of ${cp.treeSize} is the root of the downloaded entries`,
+        )
         // Issuing a checkpoint is itself recorded, right after the entries it covers.
         const rec = entries[cp.treeSize]!
         assert.equal(rec.action, 'audit.checkpoint')
@@ -223,7 +255,7 @@ function suite(engine: EngineName): void {
       assert.deepEqual(cps.at(-1)!.root, rootFromLeafHashes(leaves))
     })
 
-    test('every entry\'s inclusion proof, by seq and by id, verifies against the signed roots', async () => {
+    test("every entry's inclusion proof, by seq and by id, verifies against the signed roots", async () => {
       const leaves = leavesOf(entries)
       const newest = cps.at(-1)!
       const smaller = cps[1]!
@@ -271,11 +303,18 @@ function suite(engine: EngineName): void {
           assert.equal(r.body.fromRoot, older.rootHash, what)
           assert.equal(r.body.toRoot, newer.rootHash, what)
           const proof = (r.body.proof as string[]).map(fromB64)
-          assert.ok(verifyConsistency(older.treeSize, newer.treeSize, proof, older.root, newer.root), `${what} verifies against the signed roots`)
+          assert.ok(
+            verifyConsistency(older.treeSize, newer.treeSize, proof, older.root, newer.root),
+            `${what} verifies against the signed roots`,
+          )
           assert.deepEqual(proof, consistencyProof(older.treeSize, newer.treeSize, leaves), `${what} equals the reference proof`)
           if (older.treeSize < newer.treeSize) {
             const forged = rootFromLeafHashes([...leaves.slice(0, older.treeSize - 1), leafHash(Buffer.from('forged'))])
-            assert.equal(verifyConsistency(older.treeSize, newer.treeSize, proof, forged, newer.root), false, `${what}: not from another history`)
+            assert.equal(
+              verifyConsistency(older.treeSize, newer.treeSize, proof, forged, newer.root),
+              false,
+              `${what}: not from another history`,
+            )
           }
         }
       }
@@ -285,7 +324,9 @@ function suite(engine: EngineName): void {
       assert.equal(r.status, 200)
       assert.equal(r.body.to, now.length)
       assert.equal(r.body.toRoot, b64(rootFromLeafHashes(leavesOf(now))))
-      assert.ok(verifyConsistency(cps[0]!.treeSize, now.length, (r.body.proof as string[]).map(fromB64), cps[0]!.root, fromB64(r.body.toRoot)))
+      assert.ok(
+        verifyConsistency(cps[0]!.treeSize, now.length, (r.body.proof as string[]).map(fromB64), cps[0]!.root, fromB64(r.body.toRoot)),
+      )
     })
 
     test('out-of-range and malformed proof requests are refused with stable codes', async () => {
@@ -317,10 +358,10 @@ function suite(engine: EngineName): void {
       assertCode(await a.get(`${P}/inclusion?id=${randomUUID()}`), 404, 'ERR_NOT_FOUND', 'an unknown id')
       // B's entry ids are not A's.
       const bEntry = (await allEntries(api(h.app, h.b.token), h.b.slug))[0]!
-      assertCode(await a.get(`${P}/inclusion?id=${bEntry.id}`), 404, 'ERR_NOT_FOUND', 'another workspace\'s entry id')
+      assertCode(await a.get(`${P}/inclusion?id=${bEntry.id}`), 404, 'ERR_NOT_FOUND', "another workspace's entry id")
     })
 
-    test('another workspace\'s audit routes are 404, a member\'s are 403, an admin\'s are allowed', async () => {
+    test("another workspace's audit routes are 404, a member's are 403, an admin's are allowed", async () => {
       const routes = (slug: string): Array<['GET' | 'POST', string]> => [
         ['GET', `/v1/workspaces/${slug}/audit/checkpoint`],
         ['POST', `/v1/workspaces/${slug}/audit/checkpoints`],
@@ -337,10 +378,16 @@ function suite(engine: EngineName): void {
       assert.equal((await allEntries(api(h.app, h.b.token), h.b.slug)).length, before, 'nothing was written to B')
       const member = api(h.app, await memberToken(h, 'member'))
       for (const r of routes(h.a.slug)) assertCode(await call(member, r), 403, 'ERR_FORBIDDEN', `a member on ${r[0]} ${r[1]}`)
-      assertCode(await member.get(`/v1/workspaces/${h.a.slug}/audit/proofs/inclusion?seq=0`), 403, 'ERR_FORBIDDEN', 'role before validation')
+      assertCode(
+        await member.get(`/v1/workspaces/${h.a.slug}/audit/proofs/inclusion?seq=0`),
+        403,
+        'ERR_FORBIDDEN',
+        'role before validation',
+      )
       assert.ok(ROLES.includes('admin'))
       const admin = api(h.app, await memberToken(h, 'admin'))
-      for (const r of routes(h.a.slug)) assert.equal((await call(admin, r)).status, r[0] === 'POST' ? 201 : 200, `an admin on ${r[0]} ${r[1]}`)
+      for (const r of routes(h.a.slug))
+        assert.equal((await call(admin, r)).status, r[0] === 'POST' ? 201 : 200, `an admin on ${r[0]} ${r[1]}`)
       // No token at all: 401 on the workspace routes, unlike the public key.
       const anon = await h.app.inject({ method: 'GET', url: `/v1/workspaces/${h.a.slug}/audit/checkpoint` })
       assert.equal(anon.statusCode, 401)
@@ -354,13 +401,31 @@ function suite(engine: EngineName): void {
 
     test('checkpoints and nodes are append-only: the database refuses UPDATE and DELETE', async () => {
       const db = h.db
-      const cpCount = async () => (await db.selectFrom('audit_checkpoints').select('tree_size').where('workspace_id', '=', h.a.id).execute()).length
+      const cpCount = async () =>
+        (await db.selectFrom('audit_checkpoints').select('tree_size').where('workspace_id', '=', h.a.id).execute()).length
       const nodeCount = async () => (await db.selectFrom('audit_nodes').select('idx').where('workspace_id', '=', h.a.id).execute()).length
       const [cpsBefore, nodesBefore] = [await cpCount(), await nodeCount()]
-      await assert.rejects(db.updateTable('audit_checkpoints').set({ root_hash: randomBytes(32) }).where('workspace_id', '=', h.a.id).execute(), /append-only/)
-      await assert.rejects(db.updateTable('audit_checkpoints').set({ note: 'x' }).where('workspace_id', '=', h.a.id).execute(), /append-only/)
+      await assert.rejects(
+        db
+          .updateTable('audit_checkpoints')
+          .set({ root_hash: randomBytes(32) })
+          .where('workspace_id', '=', h.a.id)
+          .execute(),
+        /append-only/,
+      )
+      await assert.rejects(
+        db.updateTable('audit_checkpoints').set({ note: 'x' }).where('workspace_id', '=', h.a.id).execute(),
+        /append-only/,
+      )
       await assert.rejects(db.deleteFrom('audit_checkpoints').where('workspace_id', '=', h.a.id).execute(), /append-only/)
-      await assert.rejects(db.updateTable('audit_nodes').set({ hash: randomBytes(32) }).where('workspace_id', '=', h.a.id).execute(), /append-only/)
+      await assert.rejects(
+        db
+          .updateTable('audit_nodes')
+          .set({ hash: randomBytes(32) })
+          .where('workspace_id', '=', h.a.id)
+          .execute(),
+        /append-only/,
+      )
       await assert.rejects(db.deleteFrom('audit_nodes').where('workspace_id', '=', h.a.id).execute(), /append-only/)
       if (engine === 'postgres') {
         await assert.rejects(sql.raw('TRUNCATE audit_checkpoints').execute(db), /append-only/)
@@ -369,14 +434,28 @@ function suite(engine: EngineName): void {
       assert.equal(await cpCount(), cpsBefore)
       assert.equal(await nodeCount(), nodesBefore)
       // A second checkpoint at a size already signed is not stored twice (the key is (workspace, size)).
-      const first = (await db.selectFrom('audit_checkpoints').selectAll().where('workspace_id', '=', h.a.id).orderBy('tree_size').executeTakeFirstOrThrow())
-      await assert.rejects(db.insertInto('audit_checkpoints').values({ ...first, note: 'another note' }).execute())
+      const first = await db
+        .selectFrom('audit_checkpoints')
+        .selectAll()
+        .where('workspace_id', '=', h.a.id)
+        .orderBy('tree_size')
+        .executeTakeFirstOrThrow()
+      await assert.rejects(
+        db
+          .insertInto('audit_checkpoints')
+          .values({ ...first, note: 'another note' })
+          .execute(),
+      )
       await checkStoredTree(db, h.a.id, leavesOf(await allEntries(a, h.a.slug)))
     })
 
     test('the signing key is stored only wrapped: no PRIVATE+KEY and no seed in clear', async () => {
       const db = h.db
-      const meta = await db.selectFrom('meta').select(['key', 'value']).where('key', 'in', ['audit_signer_key', 'audit_verifier_key']).execute()
+      const meta = await db
+        .selectFrom('meta')
+        .select(['key', 'value'])
+        .where('key', 'in', ['audit_signer_key', 'audit_verifier_key'])
+        .execute()
       assert.equal(meta.length, 2)
       const wrapped = Buffer.from(meta.find((m) => m.key === 'audit_signer_key')!.value)
       assert.equal(Buffer.from(meta.find((m) => m.key === 'audit_verifier_key')!.value).toString('utf8'), pk)
@@ -402,7 +481,8 @@ function suite(engine: EngineName): void {
         for (const f of readdirSync(h.dataDir)) if (f.startsWith('coffer.db')) haystacks.push([f, readFileSync(join(h.dataDir, f))])
         assert.ok(haystacks.length >= 2, 'the database file was read')
       } else {
-        for (const m of await db.selectFrom('meta').select(['key', 'value']).execute()) haystacks.push([`meta.${m.key}`, Buffer.from(m.value)])
+        for (const m of await db.selectFrom('meta').select(['key', 'value']).execute())
+          haystacks.push([`meta.${m.key}`, Buffer.from(m.value)])
         const dump = await sql<{ t: string }>`SELECT string_agg(note, '') AS t FROM audit_checkpoints`.execute(db)
         haystacks.push(['audit_checkpoints', Buffer.from(dump.rows[0]?.t ?? '')])
       }
@@ -456,17 +536,26 @@ function suite(engine: EngineName): void {
       let c = api(first.app, boot.token)
       assert.equal((await c.post(`/v1/workspaces/${ws.slug}/projects`, { name: 'Tree' })).status, 201)
       const env = `/v1/workspaces/${ws.slug}/projects/tree/environments/development`
-      for (const k of ['A', 'B', 'C']) assert.equal((await c.put(`${env}/secrets/${k}`, { value: randomBytes(8).toString('hex') })).status, 200)
+      for (const k of ['A', 'B', 'C'])
+        assert.equal((await c.put(`${env}/secrets/${k}`, { value: randomBytes(8).toString('hex') })).status, 200)
       const pk1 = await publicKey(first.app)
       const cp1 = await checkpoint(c, ws, pk1)
-      const wrapped1 = await first.ctx.store.db.selectFrom('meta').select('value').where('key', '=', 'audit_signer_key').executeTakeFirstOrThrow()
+      const wrapped1 = await first.ctx.store.db
+        .selectFrom('meta')
+        .select('value')
+        .where('key', '=', 'audit_signer_key')
+        .executeTakeFirstOrThrow()
       await stop()
 
       const second = await start()
       c = api(second.app, boot.token)
       const pk2 = await publicKey(second.app)
       assert.equal(pk2, pk1, 'the same signing key after a restart')
-      const wrapped2 = await second.ctx.store.db.selectFrom('meta').select('value').where('key', '=', 'audit_signer_key').executeTakeFirstOrThrow()
+      const wrapped2 = await second.ctx.store.db
+        .selectFrom('meta')
+        .select('value')
+        .where('key', '=', 'audit_signer_key')
+        .executeTakeFirstOrThrow()
       assert.ok(Buffer.from(wrapped2.value).equals(Buffer.from(wrapped1.value)), 'the stored key was not replaced')
       const kept = await c.get(`/v1/workspaces/${ws.slug}/audit/checkpoint`)
       assert.equal(kept.body.checkpoint.note, cp1.note, 'the old checkpoint is still the newest')
@@ -479,7 +568,10 @@ function suite(engine: EngineName): void {
       assert.deepEqual(cp2.root, rootFromLeafHashes(leaves.slice(0, cp2.treeSize)))
       const r = await c.get(`/v1/workspaces/${ws.slug}/audit/proofs/consistency?from=${cp1.treeSize}&to=${cp2.treeSize}`)
       assert.equal(r.status, 200)
-      assert.ok(verifyConsistency(cp1.treeSize, cp2.treeSize, (r.body.proof as string[]).map(fromB64), cp1.root, cp2.root), 'the new checkpoint extends the one signed before the restart')
+      assert.ok(
+        verifyConsistency(cp1.treeSize, cp2.treeSize, (r.body.proof as string[]).map(fromB64), cp1.root, cp2.root),
+        'the new checkpoint extends the one signed before the restart',
+      )
       await checkStoredTree(second.ctx.store.db, ws.id, leaves)
       assert.equal((await c.get(`/v1/workspaces/${ws.slug}/audit/verify`)).body.ok, true)
     })
@@ -514,23 +606,53 @@ function suite(engine: EngineName): void {
       const logs: Array<{ id: string; records: AuditRecord[] }> = []
       for (const n of sizes) {
         const id = randomUUID()
-        await s.db.insertInto('workspaces').values({ id, slug: `ws-${id.slice(0, 8)}`, name: `Log of ${n}`, fingerprint_key: randomBytes(60), root_key_id: 'test', created_at: new Date().toISOString() }).execute()
+        await s.db
+          .insertInto('workspaces')
+          .values({
+            id,
+            slug: `ws-${id.slice(0, 8)}`,
+            name: `Log of ${n}`,
+            fingerprint_key: randomBytes(60),
+            root_key_id: 'test',
+            created_at: new Date().toISOString(),
+          })
+          .execute()
         // v1-style rows, written as version 1 of Coffer wrote them: chain only, no tree.
         let prev: Buffer = GENESIS_HASH
         const records: AuditRecord[] = []
         for (let seq = 1; seq <= n; seq++) {
           const r: AuditRecord = {
-            workspaceId: id, seq, id: randomUUID(), time: new Date(Date.UTC(2024, 0, 1, 0, 0, seq)).toISOString(),
-            actor: { type: 'user', id: randomUUID(), ip: '10.0.0.1', userAgent: 'coffer-v1' }, requestId: randomUUID(),
-            action: seq % 3 === 0 ? 'secret.reveal' : 'secret.update', target: { type: 'secret', id: randomUUID() },
+            workspaceId: id,
+            seq,
+            id: randomUUID(),
+            time: new Date(Date.UTC(2024, 0, 1, 0, 0, seq)).toISOString(),
+            actor: { type: 'user', id: randomUUID(), ip: '10.0.0.1', userAgent: 'coffer-v1' },
+            requestId: randomUUID(),
+            action: seq % 3 === 0 ? 'secret.reveal' : 'secret.update',
+            target: { type: 'secret', id: randomUUID() },
             details: JSON.stringify({ key: `K${seq}`, n: seq }),
           }
           const hash = chainHash(prev, entryBytes(r))
-          await s.db.insertInto('audit_entries').values({
-            workspace_id: id, seq, id: r.id, time: r.time, actor_type: r.actor.type, actor_id: r.actor.id, actor_ip: r.actor.ip,
-            actor_ua: r.actor.userAgent, request_id: r.requestId, action: r.action, target_type: r.target.type, target_id: r.target.id,
-            details: r.details, prev_hash: prev, hash,
-          }).execute()
+          await s.db
+            .insertInto('audit_entries')
+            .values({
+              workspace_id: id,
+              seq,
+              id: r.id,
+              time: r.time,
+              actor_type: r.actor.type,
+              actor_id: r.actor.id,
+              actor_ip: r.actor.ip,
+              actor_ua: r.actor.userAgent,
+              request_id: r.requestId,
+              action: r.action,
+              target_type: r.target.type,
+              target_id: r.target.id,
+              details: r.details,
+              prev_hash: prev,
+              hash,
+            })
+            .execute()
           records.push(r)
           prev = hash
         }
@@ -550,7 +672,15 @@ function suite(engine: EngineName): void {
       const actor = { type: 'system' as const, id: 'test', ip: '', userAgent: 'test' }
       for (const log of logs) {
         for (let i = 0; i < 3; i++) {
-          const rec = await s.db.transaction().execute((tx) => audit.append(tx, log.id, actor, randomUUID(), { action: 'test.append', target: { type: 'workspace', id: log.id }, details: { i } }))
+          const rec = await s.db
+            .transaction()
+            .execute((tx) =>
+              audit.append(tx, log.id, actor, randomUUID(), {
+                action: 'test.append',
+                target: { type: 'workspace', id: log.id },
+                details: { i },
+              }),
+            )
           assert.equal(rec.seq, log.records.length + 1)
           log.records.push(rec)
         }

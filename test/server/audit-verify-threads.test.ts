@@ -39,17 +39,31 @@ function suite(engine: EngineName): void {
       assert.deepEqual(threaded.body, oneThread.body)
       assert.equal(runs.length, 1)
       assert.ok(runs[0]!.length >= 6 && runs[0]!.every((r) => r.ok), 'every run verified on a worker thread')
-      assert.ok(runs[0]!.some((r) => r.peaks.length > 1), 'a run returned the partial tree of the checkpoint')
+      assert.ok(
+        runs[0]!.some((r) => r.peaks.length > 1),
+        'a run returned the partial tree of the checkpoint',
+      )
 
       // A checkpoint whose root is not the entries' root: named on one thread after the workers disagree.
-      const wrongRoot = await readInScope(h.ctx.store, h.a.id, (db) => h.ctx.audit.verify(db, h.a.id, { treeSize, rootHash: randomBytes(32) }))
+      const wrongRoot = await readInScope(h.ctx.store, h.a.id, (db) =>
+        h.ctx.audit.verify(db, h.a.id, { treeSize, rootHash: randomBytes(32) }),
+      )
       assert.equal(wrongRoot.ok, false)
       assert.equal(wrongRoot.firstBad?.seq, treeSize)
       assert.match(wrongRoot.firstBad!.reason, /do not hash to the signed checkpoint root/)
 
       // A row written past the head by someone with database access.
-      const last = await h.db.selectFrom('audit_entries').selectAll().where('workspace_id', '=', h.a.id).orderBy('seq', 'desc').limit(1).executeTakeFirstOrThrow()
-      await h.db.insertInto('audit_entries').values({ ...last, seq: Number(last.seq) + 1, id: crypto.randomUUID() }).execute()
+      const last = await h.db
+        .selectFrom('audit_entries')
+        .selectAll()
+        .where('workspace_id', '=', h.a.id)
+        .orderBy('seq', 'desc')
+        .limit(1)
+        .executeTakeFirstOrThrow()
+      await h.db
+        .insertInto('audit_entries')
+        .values({ ...last, seq: Number(last.seq) + 1, id: crypto.randomUUID() })
+        .execute()
       const forged = await a.get(`/v1/workspaces/${h.a.slug}/audit/verify`)
       assert.equal(forged.body.ok, false)
       assert.equal(forged.body.firstBad.seq, Number(last.seq) + 1)
@@ -65,7 +79,13 @@ function suite(engine: EngineName): void {
     const pool = new VerifyWorkers(1)
     try {
       const log = new AuditLog(h.ctx.store.engine, async () => Buffer.alloc(32))
-      log.useWorkers(pool, engine === 'sqlite' ? { engine: 'sqlite', path: `${h.dataDir}/missing.db` } : { engine: 'postgres', url: 'postgres://nobody@127.0.0.1:1/none' }, { chunk: 1, threshold: 0 })
+      log.useWorkers(
+        pool,
+        engine === 'sqlite'
+          ? { engine: 'sqlite', path: `${h.dataDir}/missing.db` }
+          : { engine: 'postgres', url: 'postgres://nobody@127.0.0.1:1/none' },
+        { chunk: 1, threshold: 0 },
+      )
       const r = await readInScope(h.ctx.store, h.a.id, (db) => log.verify(db, h.a.id))
       assert.equal(r.ok, true)
       assert.ok(r.checked >= 2)

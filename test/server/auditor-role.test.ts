@@ -38,7 +38,8 @@ function suite(engine: EngineName): void {
     W = `/v1/workspaces/${h.a.slug}`
     P = `${W}/projects/ledger`
     assert.equal((await owner().post(`${W}/projects`, { name: 'Ledger' })).status, 201)
-    for (const env of ENVS) assert.equal((await owner().put(`${P}/environments/${env}/secrets/DB_PASSWORD`, { value: values[env] })).status, 200)
+    for (const env of ENVS)
+      assert.equal((await owner().put(`${P}/environments/${env}/secrets/DB_PASSWORD`, { value: values[env] })).status, 200)
     // production starts restricted; staging is sealed on top.
     assert.equal((await owner().put(`${P}/environments/staging/seal`, { sealed: true })).status, 200)
     admin = await addPerson(h, { workspaceId: h.a.id, role: 'admin', label: 'admin' })
@@ -70,7 +71,10 @@ function suite(engine: EngineName): void {
         // The auditor sees the project and the environment, and has no access to their secrets: 403, never 404.
         code(r, 403, 'ERR_FORBIDDEN', `${when}: ${what} in ${env}`)
         const text = JSON.stringify(r.body)
-        assert.ok(!text.includes('DB_PASSWORD') && !Object.values(values).some((v) => text.includes(v)), `${when}: ${what} in ${env} shows nothing`)
+        assert.ok(
+          !text.includes('DB_PASSWORD') && !Object.values(values).some((v) => text.includes(v)),
+          `${when}: ${what} in ${env} shows nothing`,
+        )
       }
     }
     // The values are still what the Owner wrote.
@@ -87,7 +91,10 @@ function suite(engine: EngineName): void {
       const entries = await a.get(`${W}/audit/entries`)
       assert.equal(entries.status, 200)
       const list = entries.body.entries as Array<{ seq: number; id: string; action: string; details: string }>
-      assert.ok(list.some((e) => e.action === 'secret.create'), 'the auditor sees that secrets were written')
+      assert.ok(
+        list.some((e) => e.action === 'secret.create'),
+        'the auditor sees that secrets were written',
+      )
       assert.ok(!Object.values(values).some((v) => JSON.stringify(list).includes(v)), 'never their values')
       const verify = await a.get(`${W}/audit/verify`)
       assert.equal(verify.status, 200)
@@ -97,7 +104,10 @@ function suite(engine: EngineName): void {
       const latest = await a.get(`${W}/audit/checkpoint`)
       assert.equal(latest.status, 200)
       assert.equal(latest.body.checkpoint.treeSize, issued.body.checkpoint.treeSize)
-      assert.equal(latest.body.publicKey, (await h.app.inject({ method: 'GET', url: '/v1/audit/public-key' }).then((r) => JSON.parse(r.body))).publicKey)
+      assert.equal(
+        latest.body.publicKey,
+        (await h.app.inject({ method: 'GET', url: '/v1/audit/public-key' }).then((r) => JSON.parse(r.body))).publicKey,
+      )
       const size = issued.body.checkpoint.treeSize as number
       const inclusion = await a.get(`${W}/audit/proofs/inclusion?id=${list[0]!.id}&treeSize=${size}`)
       assert.equal(inclusion.status, 200)
@@ -117,7 +127,11 @@ function suite(engine: EngineName): void {
       const members = await a.get(`${W}/members`)
       assert.equal(members.status, 200)
       assert.ok(members.body.members.some((m: { userId: string; role: string }) => m.userId === auditor.userId && m.role === 'auditor'))
-      assert.deepEqual((await a.get(`${W}/projects`)).body.projects.map((p: { slug: string }) => p.slug), ['ledger'], 'every project, with no project role')
+      assert.deepEqual(
+        (await a.get(`${W}/projects`)).body.projects.map((p: { slug: string }) => p.slug),
+        ['ledger'],
+        'every project, with no project role',
+      )
       assert.equal((await a.get(P)).status, 200)
       const envs = await a.get(`${P}/environments`)
       assert.equal(envs.status, 200)
@@ -131,7 +145,7 @@ function suite(engine: EngineName): void {
       const t = await a.post(`${W}/tokens`, { name: 'review' })
       assert.equal(t.status, 201)
       const again = api(h.app, t.body.token)
-      assert.equal((await again.get(`${W}/audit/verify`)).status, 200, 'a token the auditor made is an auditor\'s token')
+      assert.equal((await again.get(`${W}/audit/verify`)).status, 200, "a token the auditor made is an auditor's token")
       code(await again.get(`${P}/environments/development/secrets`), 403, 'ERR_FORBIDDEN', 'and no more')
     })
   })
@@ -145,24 +159,52 @@ function suite(engine: EngineName): void {
       for (const role of ['admin', 'developer', 'viewer']) {
         code(await owner().put(`${P}/members/${auditor.userId}`, { role }), 409, 'ERR_AUDITOR_PROJECT_ROLE', `project role ${role}`)
       }
-      code(await owner().put(`${P}/environments/production/grants/${auditor.userId}`, { access: 'write' }), 404, 'ERR_NOT_FOUND', 'a grant needs a project role')
+      code(
+        await owner().put(`${P}/environments/production/grants/${auditor.userId}`, { access: 'write' }),
+        404,
+        'ERR_NOT_FOUND',
+        'a grant needs a project role',
+      )
       assert.equal((await h.db.selectFrom('project_members').select('user_id').where('user_id', '=', auditor.userId).execute()).length, 0)
-      assert.equal((await h.db.selectFrom('environment_grants').select('user_id').where('user_id', '=', auditor.userId).execute()).length, 0)
+      assert.equal(
+        (await h.db.selectFrom('environment_grants').select('user_id').where('user_id', '=', auditor.userId).execute()).length,
+        0,
+      )
       await assertNoSecretAccess('after the attempts')
 
       // A project-admin row and a write grant written straight into the database (the API never would).
       const projectId = (await owner().get(P)).body.project.id as string
-      const production = ((await owner().get(`${P}/environments`)).body.environments as Array<{ slug: string; id: string }>).find((e) => e.slug === 'production')!.id
+      const production = ((await owner().get(`${P}/environments`)).body.environments as Array<{ slug: string; id: string }>).find(
+        (e) => e.slug === 'production',
+      )!.id
       const stray = await addPerson(h, {
-        workspaceId: h.a.id, role: 'auditor', label: 'stray', project: { id: projectId, role: 'admin' },
+        workspaceId: h.a.id,
+        role: 'auditor',
+        label: 'stray',
+        project: { id: projectId, role: 'admin' },
         grant: { projectId, environmentId: production, access: 'write' },
       })
       for (const env of ENVS) {
-        code(await as(stray).get(`${P}/environments/${env}/secrets/DB_PASSWORD?reveal=true`), 403, 'ERR_FORBIDDEN', `stray rows: reveal in ${env}`)
+        code(
+          await as(stray).get(`${P}/environments/${env}/secrets/DB_PASSWORD?reveal=true`),
+          403,
+          'ERR_FORBIDDEN',
+          `stray rows: reveal in ${env}`,
+        )
         code(await as(stray).get(`${P}/environments/${env}/secrets`), 403, 'ERR_FORBIDDEN', `stray rows: list in ${env}`)
-        code(await as(stray).put(`${P}/environments/${env}/secrets/DB_PASSWORD`, { value: 'x' }), 403, 'ERR_FORBIDDEN', `stray rows: write in ${env}`)
+        code(
+          await as(stray).put(`${P}/environments/${env}/secrets/DB_PASSWORD`, { value: 'x' }),
+          403,
+          'ERR_FORBIDDEN',
+          `stray rows: write in ${env}`,
+        )
       }
-      code(await as(stray).put(`${P}/environments/production/restriction`, { restricted: false }), 403, 'ERR_FORBIDDEN', 'stray rows: manage the project')
+      code(
+        await as(stray).put(`${P}/environments/production/restriction`, { restricted: false }),
+        403,
+        'ERR_FORBIDDEN',
+        'stray rows: manage the project',
+      )
     })
 
     test('no grant for themself, no role changes, no invitations, no management', async () => {
@@ -184,24 +226,61 @@ function suite(engine: EngineName): void {
         ['create an environment', await a.post(`${P}/environments`, { name: 'Mine' })],
         ['unseal staging', await a.put(`${P}/environments/staging/seal`, { sealed: false })],
         ['rotate a key', await a.post(`${E}/keys/rotate`, {})],
-        ['make a service token', await a.post(`${W}/service-tokens`, { name: 'exfil', scopes: [{ project: 'ledger', environments: '*', access: 'read' }] })],
-        ['make a machine identity', await a.post(`${W}/machines`, { name: 'exfil', scopes: [{ project: 'ledger', environments: '*', access: 'read' }] })],
+        [
+          'make a service token',
+          await a.post(`${W}/service-tokens`, { name: 'exfil', scopes: [{ project: 'ledger', environments: '*', access: 'read' }] }),
+        ],
+        [
+          'make a machine identity',
+          await a.post(`${W}/machines`, { name: 'exfil', scopes: [{ project: 'ledger', environments: '*', access: 'read' }] }),
+        ],
         ['issue a sign-in link', await a.post(`${W}/auth-links`, { email: 'owner@acme.test', purpose: 'reset' })],
         ['delete the workspace', await a.del(W)],
       ]
       for (const [what, r] of attempts) code(r, 403, 'ERR_FORBIDDEN', what)
-      assert.equal((await owner().get(`${W}/members`)).body.members.find((m: { userId: string }) => m.userId === auditor.userId).role, 'auditor')
+      assert.equal(
+        (await owner().get(`${W}/members`)).body.members.find((m: { userId: string }) => m.userId === auditor.userId).role,
+        'auditor',
+      )
     })
 
     test('break-glass: no request, no approval, not counted among approvers', async () => {
       assert.deepEqual([...BREAK_GLASS_ROLES], ['owner', 'admin'])
       const a = as(auditor)
-      code(await a.post(`${W}/break-glass`, { project: 'ledger', environment: 'staging', access: 'read', reason: 'audit sample', durationMinutes: 5 }), 403, 'ERR_FORBIDDEN', 'request')
+      code(
+        await a.post(`${W}/break-glass`, {
+          project: 'ledger',
+          environment: 'staging',
+          access: 'read',
+          reason: 'audit sample',
+          durationMinutes: 5,
+        }),
+        403,
+        'ERR_FORBIDDEN',
+        'request',
+      )
       // The Admin asks; besides them only the Owner may approve: one approver, two needed — auditors do not count.
-      code(await as(admin).post(`${W}/break-glass`, { project: 'ledger', environment: 'staging', access: 'read', reason: 'incident', durationMinutes: 5 }), 409, 'ERR_BREAK_GLASS_NO_APPROVERS', 'auditors are no approvers')
+      code(
+        await as(admin).post(`${W}/break-glass`, {
+          project: 'ledger',
+          environment: 'staging',
+          access: 'read',
+          reason: 'incident',
+          durationMinutes: 5,
+        }),
+        409,
+        'ERR_BREAK_GLASS_NO_APPROVERS',
+        'auditors are no approvers',
+      )
       // With a second Admin there are two approvers; the auditor still cannot approve, deny or revoke.
       const admin2 = await addPerson(h, { workspaceId: h.a.id, role: 'admin', label: 'admin2' })
-      const req = await as(admin).post(`${W}/break-glass`, { project: 'ledger', environment: 'staging', access: 'read', reason: 'incident', durationMinutes: 5 })
+      const req = await as(admin).post(`${W}/break-glass`, {
+        project: 'ledger',
+        environment: 'staging',
+        access: 'read',
+        reason: 'incident',
+        durationMinutes: 5,
+      })
       assert.equal(req.status, 201)
       const id = req.body.request.id as string
       code(await a.post(`${W}/break-glass/${id}/approve`, {}), 403, 'ERR_FORBIDDEN', 'approve')
@@ -212,7 +291,11 @@ function suite(engine: EngineName): void {
       assert.equal(seen.body.request.approvals, 0)
       assert.equal((await as(admin2).post(`${W}/break-glass/${id}/approve`, {})).status, 200)
       assert.equal((await owner().post(`${W}/break-glass/${id}/approve`, {})).status, 200)
-      assert.equal((await as(admin).get(`${P}/environments/staging/secrets/DB_PASSWORD?reveal=true`)).status, 200, 'the grant works for its requester')
+      assert.equal(
+        (await as(admin).get(`${P}/environments/staging/secrets/DB_PASSWORD?reveal=true`)).status,
+        200,
+        'the grant works for its requester',
+      )
       code(await a.get(`${P}/environments/staging/secrets/DB_PASSWORD?reveal=true`), 403, 'ERR_FORBIDDEN', 'and for nobody else')
     })
   })
@@ -220,8 +303,18 @@ function suite(engine: EngineName): void {
   describe('making auditors', () => {
     test('an invitation with role auditor yields an auditor; with a project it is refused', async () => {
       const outsider = await addPerson(h, { workspaceId: h.b.id, role: 'member', label: 'reviewer' })
-      code(await owner().post(`${W}/invitations`, { email: outsider.email, role: 'auditor', project: 'ledger', projectRole: 'viewer' }), 409, 'ERR_AUDITOR_PROJECT_ROLE', 'invite with a project')
-      code(await owner().post(`${W}/invitations`, { email: outsider.email, role: 'auditor', projectRole: 'viewer' }), 409, 'ERR_AUDITOR_PROJECT_ROLE', 'invite with a project role')
+      code(
+        await owner().post(`${W}/invitations`, { email: outsider.email, role: 'auditor', project: 'ledger', projectRole: 'viewer' }),
+        409,
+        'ERR_AUDITOR_PROJECT_ROLE',
+        'invite with a project',
+      )
+      code(
+        await owner().post(`${W}/invitations`, { email: outsider.email, role: 'auditor', projectRole: 'viewer' }),
+        409,
+        'ERR_AUDITOR_PROJECT_ROLE',
+        'invite with a project role',
+      )
       const inv = await as(admin).post(`${W}/invitations`, { email: outsider.email, role: 'auditor' })
       assert.equal(inv.status, 201, 'an Admin invites an auditor')
       assert.equal(inv.body.invitation.role, 'auditor')
@@ -234,7 +327,9 @@ function suite(engine: EngineName): void {
       assert.equal((await inA.get(`${W}/audit/entries`)).status, 200)
       code(await inA.get(`${P}/environments/development/secrets`), 403, 'ERR_FORBIDDEN', 'the invited auditor lists no keys')
       const added = ((await owner().get(`${W}/audit/entries?limit=5000`)).body.entries as Array<{ action: string; details: string }>)
-        .filter((e) => e.action === 'member.add').map((e) => JSON.parse(e.details)).find((d) => d.email === outsider.email)
+        .filter((e) => e.action === 'member.add')
+        .map((e) => JSON.parse(e.details))
+        .find((d) => d.email === outsider.email)
       assert.equal(added?.role, 'auditor')
     })
 
@@ -243,17 +338,42 @@ function suite(engine: EngineName): void {
       const dev = await addPerson(h, { workspaceId: h.a.id, role: 'member', label: 'dev' })
       assert.equal((await owner().put(`${P}/members/${dev.userId}`, { role: 'developer' })).status, 200)
       assert.equal((await owner().put(`${P}/environments/production/grants/${dev.userId}`, { access: 'read' })).status, 200)
-      assert.equal((await as(dev).get(`${P}/environments/production/secrets/DB_PASSWORD?reveal=true`)).status, 200, 'before: a granted developer reveals')
+      assert.equal(
+        (await as(dev).get(`${P}/environments/production/secrets/DB_PASSWORD?reveal=true`)).status,
+        200,
+        'before: a granted developer reveals',
+      )
       const r = await as(admin).put(`${W}/members/${dev.userId}`, { role: 'auditor' })
       assert.equal(r.status, 200)
       assert.equal(r.body.member.role, 'auditor')
       code(await as(dev).get(`${P}/environments/production/secrets/DB_PASSWORD?reveal=true`), 403, 'ERR_FORBIDDEN', 'after: no reveal')
       code(await as(dev).get(`${P}/environments/development/secrets`), 403, 'ERR_FORBIDDEN', 'after: no listing')
-      assert.equal((await h.db.selectFrom('project_members').select('user_id').where('user_id', '=', dev.userId).where('project_id', '=', projectId).execute()).length, 0)
+      assert.equal(
+        (
+          await h.db
+            .selectFrom('project_members')
+            .select('user_id')
+            .where('user_id', '=', dev.userId)
+            .where('project_id', '=', projectId)
+            .execute()
+        ).length,
+        0,
+      )
       assert.equal((await h.db.selectFrom('environment_grants').select('user_id').where('user_id', '=', dev.userId).execute()).length, 0)
-      const change = ((await as(auditor).get(`${W}/audit/entries?limit=5000`)).body.entries as Array<{ action: string; target: { id: string }; details: string }>)
-        .filter((e) => e.action === 'member.role_change' && e.target.id === dev.userId).map((e) => JSON.parse(e.details)).at(-1)
-      assert.deepEqual({ from: change.from, to: change.to, removedProjectRoles: change.removedProjectRoles, removedGrants: change.removedGrants }, { from: 'member', to: 'auditor', removedProjectRoles: 1, removedGrants: 1 })
+      const change = (
+        (await as(auditor).get(`${W}/audit/entries?limit=5000`)).body.entries as Array<{
+          action: string
+          target: { id: string }
+          details: string
+        }>
+      )
+        .filter((e) => e.action === 'member.role_change' && e.target.id === dev.userId)
+        .map((e) => JSON.parse(e.details))
+        .at(-1)
+      assert.deepEqual(
+        { from: change.from, to: change.to, removedProjectRoles: change.removedProjectRoles, removedGrants: change.removedGrants },
+        { from: 'member', to: 'auditor', removedProjectRoles: 1, removedGrants: 1 },
+      )
       // Made a Member again, they start from nothing: the old project role did not come back.
       assert.equal((await as(admin).put(`${W}/members/${dev.userId}`, { role: 'member' })).status, 200)
       code(await as(dev).get(P), 404, 'ERR_NOT_FOUND', 'a Member without a project role sees no project')

@@ -50,7 +50,11 @@ function suite(engine: EngineName): void {
     for (const r of AUTH_ROUTES) {
       assert.ok(r.scope === 'public' || r.scope === 'account', `${r.method} ${r.url}: kind ${String(r.scope)}`)
       const rule = ACTIONS[r.action] as { scope: string }
-      assert.equal(rule.scope, r.scope === 'public' ? 'public' : 'person', `${r.method} ${r.url}: action ${r.action} fits a ${r.scope} route`)
+      assert.equal(
+        rule.scope,
+        r.scope === 'public' ? 'public' : 'person',
+        `${r.method} ${r.url}: action ${r.action} fits a ${r.scope} route`,
+      )
       assert.ok(!r.url.startsWith('/v1/workspaces/'), `${r.url} is not a workspace route`)
     }
   })
@@ -70,7 +74,13 @@ function suite(engine: EngineName): void {
         for (const via of ['token', 'session'] as const) {
           // A fresh person per call: some of these routes end sessions or delete the account.
           const p = await addPerson(h, { workspaceId: h.a.id, role, label: `kinds-${role}` })
-          await h.ctx.committer.run((tx) => tx.updateTable('users').set({ password_hash: hash, email_verified_at: new Date().toISOString() }).where('id', '=', p.userId).execute())
+          await h.ctx.committer.run((tx) =>
+            tx
+              .updateTable('users')
+              .set({ password_hash: hash, email_verified_at: new Date().toISOString() })
+              .where('id', '=', p.userId)
+              .execute(),
+          )
           let headers: Record<string, string>
           if (via === 'token') {
             headers = { authorization: `Bearer ${p.token}` }
@@ -78,7 +88,12 @@ function suite(engine: EngineName): void {
             const br = browser(h.app, PUBLIC_URL)
             const s = await br.post('/v1/auth/password/sign-in', { email: p.email, password: PASSWORD })
             assert.equal(s.status, 200)
-            headers = { cookie: `coffer_session=${br.cookie('coffer_session')}`, 'x-csrf-token': s.json.csrfToken, origin: PUBLIC_URL, 'sec-fetch-site': 'same-origin' }
+            headers = {
+              cookie: `coffer_session=${br.cookie('coffer_session')}`,
+              'x-csrf-token': s.json.csrfToken,
+              origin: PUBLIC_URL,
+              'sec-fetch-site': 'same-origin',
+            }
           }
           const res = await call(r, headers, p.email)
           const what = `${role} by ${via}: ${r.method} ${r.url} (got ${res.status} ${res.code ?? ''})`

@@ -61,7 +61,11 @@ function suite(engine: EngineName): void {
 
   before(async () => {
     mailbox = await startMailbox()
-    h = await startHarness(engine, { COFFER_BREAKGLASS_APPROVALS: '2', COFFER_BREAKGLASS_MAX_MINUTES: '60', COFFER_SMTP_URL: mailbox.url }, { clock: () => new Date(Date.now() + offsetMs) })
+    h = await startHarness(
+      engine,
+      { COFFER_BREAKGLASS_APPROVALS: '2', COFFER_BREAKGLASS_MAX_MINUTES: '60', COFFER_SMTP_URL: mailbox.url },
+      { clock: () => new Date(Date.now() + offsetMs) },
+    )
     owner = api(h.app, h.a.token)
     ownerId = (await owner.get('/v1/me')).body.user.id
     admin1 = await person(h, 'admin', 'admin1')
@@ -83,7 +87,14 @@ function suite(engine: EngineName): void {
   })
 
   const grantRequest = (c: Client, body: Record<string, unknown>) =>
-    c.post(`${W}/break-glass`, { project: 'ops', environment: 'production', access: 'read', reason: 'incident 42: payments down', durationMinutes: 10, ...body })
+    c.post(`${W}/break-glass`, {
+      project: 'ops',
+      environment: 'production',
+      access: 'read',
+      reason: 'incident 42: payments down',
+      durationMinutes: 10,
+      ...body,
+    })
 
   describe('sealing', () => {
     test('only Owners and Admins seal; the seal is audited', async () => {
@@ -106,12 +117,20 @@ function suite(engine: EngineName): void {
         assertCode(await c.get(`${PROD}/secrets?reveal=true`), 403, 'ERR_BREAK_GLASS_REQUIRED', 'reveal all')
         assertCode(await c.get(`${PROD}/secrets/DB_PASSWORD/versions?reveal=true`), 403, 'ERR_BREAK_GLASS_REQUIRED', 'reveal history')
         assertCode(await c.put(`${PROD}/secrets/DB_PASSWORD`, { value: 'overwrite' }), 403, 'ERR_BREAK_GLASS_REQUIRED', 'write')
-        assertCode(await c.post(`${PROD}/secrets`, { secrets: [{ key: 'NEW', value: 'x' }] }), 403, 'ERR_BREAK_GLASS_REQUIRED', 'bulk write')
+        assertCode(
+          await c.post(`${PROD}/secrets`, { secrets: [{ key: 'NEW', value: 'x' }] }),
+          403,
+          'ERR_BREAK_GLASS_REQUIRED',
+          'bulk write',
+        )
         assertCode(await c.post(`${PROD}/secrets/DB_PASSWORD/rollback`, { version: 1 }), 403, 'ERR_BREAK_GLASS_REQUIRED', 'rollback')
         assertCode(await c.del(`${PROD}/secrets/DB_PASSWORD`), 403, 'ERR_BREAK_GLASS_REQUIRED', 'delete')
         const list = await c.get(`${PROD}/secrets`)
         assert.equal(list.status, 200, 'listing keys stays allowed')
-        assert.deepEqual(list.body.secrets.map((s: { key: string }) => s.key), ['DB_PASSWORD'])
+        assert.deepEqual(
+          list.body.secrets.map((s: { key: string }) => s.key),
+          ['DB_PASSWORD'],
+        )
         assert.ok(!('value' in list.body.secrets[0]))
         const meta = await c.get(`${PROD}/secrets/DB_PASSWORD`)
         assert.equal(meta.status, 200, 'metadata stays allowed')
@@ -121,8 +140,15 @@ function suite(engine: EngineName): void {
       assert.equal((await owner.get(`${DEV}/secrets/DB_PASSWORD?reveal=true`)).status, 200)
     })
 
-    test('no API route shows a sealed environment\'s value to the Owner', async () => {
-      const refs = { workspace: h.a.slug, project: 'ops', environment: 'production', key: 'DB_PASSWORD', token: '00000000-0000-4000-8000-000000000000', request: '00000000-0000-4000-8000-000000000000' }
+    test("no API route shows a sealed environment's value to the Owner", async () => {
+      const refs = {
+        workspace: h.a.slug,
+        project: 'ops',
+        environment: 'production',
+        key: 'DB_PASSWORD',
+        token: '00000000-0000-4000-8000-000000000000',
+        request: '00000000-0000-4000-8000-000000000000',
+      }
       const samples: Record<string, unknown> = {}
       let checked = 0
       for (const r of API_ROUTES as AnyRoute[]) {
@@ -137,7 +163,12 @@ function suite(engine: EngineName): void {
         } catch {
           body = r.method === 'GET' || r.method === 'DELETE' ? undefined : {}
         }
-        const res = await h.app.inject({ method: r.method, url, headers: { authorization: `Bearer ${h.a.token}` }, ...(body === undefined ? {} : { payload: body as object }) })
+        const res = await h.app.inject({
+          method: r.method,
+          url,
+          headers: { authorization: `Bearer ${h.a.token}` },
+          ...(body === undefined ? {} : { payload: body as object }),
+        })
         assert.ok(!res.body.includes(prodValue), `${r.method} ${r.url} must not show the sealed value`)
         checked++
       }
@@ -174,10 +205,19 @@ function suite(engine: EngineName): void {
       assert.equal(one.status, 200)
       assert.equal(one.body.request.status, 'pending')
       assert.equal(one.body.request.approvals, 1)
-      assertCode(await admin1.client.post(`${W}/break-glass/${grantId}/approve`, {}), 409, 'ERR_BREAK_GLASS_ALREADY_DECIDED', 'an approver counts once')
+      assertCode(
+        await admin1.client.post(`${W}/break-glass/${grantId}/approve`, {}),
+        409,
+        'ERR_BREAK_GLASS_ALREADY_DECIDED',
+        'an approver counts once',
+      )
       assertCode(await owner.get(`${PROD}/secrets/DB_PASSWORD?reveal=true`), 403, 'ERR_BREAK_GLASS_REQUIRED', 'one approval is not enough')
       const pending = await admin2.client.get(`${W}/break-glass?status=pending`)
-      assert.deepEqual(pending.body.requests.map((x: { id: string }) => x.id), [grantId], 'the approvers see it in the list')
+      assert.deepEqual(
+        pending.body.requests.map((x: { id: string }) => x.id),
+        [grantId],
+        'the approvers see it in the list',
+      )
       // Every other Owner/Admin is told by mail; the requester and Members are not.
       for (const a of [admin1, admin2, admin3]) {
         const mail = await mailbox.waitFor(a.email, (m) => m.text.includes(grantId))
@@ -185,7 +225,10 @@ function suite(engine: EngineName): void {
         assert.match(mail.text, /incident 42: payments down/)
         assert.ok(!mail.text.includes(prodValue))
       }
-      assert.ok(!mailbox.mails.some((m) => m.to.includes(member.email) || m.to.includes('owner@acme.test')), 'no mail to the requester or a Member')
+      assert.ok(
+        !mailbox.mails.some((m) => m.to.includes(member.email) || m.to.includes('owner@acme.test')),
+        'no mail to the requester or a Member',
+      )
     })
 
     test('the N-th approval activates the grant: exactly its scope and access, only for the requester', async () => {
@@ -194,15 +237,35 @@ function suite(engine: EngineName): void {
       assert.equal(two.body.request.status, 'active')
       const expires = Date.parse(two.body.request.expiresAt) - Date.parse(two.body.request.activatedAt)
       assert.equal(expires, 10 * 60_000, 'lasts the requested time from the last approval')
-      assertCode(await admin3.client.post(`${W}/break-glass/${grantId}/approve`, {}), 409, 'ERR_BREAK_GLASS_CLOSED', 'no approvals after activation')
+      assertCode(
+        await admin3.client.post(`${W}/break-glass/${grantId}/approve`, {}),
+        409,
+        'ERR_BREAK_GLASS_CLOSED',
+        'no approvals after activation',
+      )
 
       const got = await owner.get(`${PROD}/secrets/DB_PASSWORD?reveal=true`)
       assert.equal(got.status, 200)
       assert.ok(got.body.secret.value === prodValue, 'the grant reveals the sealed value')
       assert.equal((await owner.get(`${PROD}/secrets/DB_PASSWORD/versions?reveal=true`)).status, 200)
-      assertCode(await owner.put(`${PROD}/secrets/DB_PASSWORD`, { value: 'nope' }), 403, 'ERR_BREAK_GLASS_REQUIRED', 'a read grant does not write')
-      assertCode(await owner.get(`${STAGING}/secrets/DB_PASSWORD?reveal=true`), 403, 'ERR_BREAK_GLASS_REQUIRED', 'another sealed environment stays sealed')
-      assertCode(await admin1.client.get(`${PROD}/secrets/DB_PASSWORD?reveal=true`), 403, 'ERR_BREAK_GLASS_REQUIRED', 'the approver gets nothing')
+      assertCode(
+        await owner.put(`${PROD}/secrets/DB_PASSWORD`, { value: 'nope' }),
+        403,
+        'ERR_BREAK_GLASS_REQUIRED',
+        'a read grant does not write',
+      )
+      assertCode(
+        await owner.get(`${STAGING}/secrets/DB_PASSWORD?reveal=true`),
+        403,
+        'ERR_BREAK_GLASS_REQUIRED',
+        'another sealed environment stays sealed',
+      )
+      assertCode(
+        await admin1.client.get(`${PROD}/secrets/DB_PASSWORD?reveal=true`),
+        403,
+        'ERR_BREAK_GLASS_REQUIRED',
+        'the approver gets nothing',
+      )
 
       const uses = (await entries(h)).filter((e) => e.action === 'breakglass.use')
       assert.equal(uses.length, 2, 'each request served through the grant is an audit event')
@@ -244,7 +307,12 @@ function suite(engine: EngineName): void {
       const rev = await admin1.client.post(`${W}/break-glass/${id}/revoke`, {})
       assert.equal(rev.status, 200)
       assert.equal(rev.body.request.status, 'revoked')
-      assertCode(await admin1.client.put(`${PROD}/secrets/DB_PASSWORD`, { value: 'late' }), 403, 'ERR_BREAK_GLASS_REQUIRED', 'revoked: stops at once')
+      assertCode(
+        await admin1.client.put(`${PROD}/secrets/DB_PASSWORD`, { value: 'late' }),
+        403,
+        'ERR_BREAK_GLASS_REQUIRED',
+        'revoked: stops at once',
+      )
       assertCode(await admin1.client.get(`${PROD}/secrets/DB_PASSWORD?reveal=true`), 403, 'ERR_BREAK_GLASS_REQUIRED')
 
       // An Owner may revoke someone else's request.
@@ -270,7 +338,11 @@ function suite(engine: EngineName): void {
       const req = await grantRequest(admin3.client, {})
       const id = req.body.request.id
       assert.equal((await temp.client.post(`${W}/break-glass/${id}/approve`, {})).status, 200)
-      await h.ctx.committer.run((tx) => tx.updateTable('memberships').set({ role: 'member' }).where('workspace_id', '=', h.a.id).where('user_id', '=', temp.id).execute(), h.a.id)
+      await h.ctx.committer.run(
+        (tx) =>
+          tx.updateTable('memberships').set({ role: 'member' }).where('workspace_id', '=', h.a.id).where('user_id', '=', temp.id).execute(),
+        h.a.id,
+      )
       const second = await admin1.client.post(`${W}/break-glass/${id}/approve`, {})
       assert.equal(second.status, 200)
       assert.equal(second.body.request.status, 'pending', 'the demoted approver no longer counts')
@@ -281,32 +353,61 @@ function suite(engine: EngineName): void {
       assert.equal((await admin3.client.post(`${W}/break-glass/${id}/revoke`, {})).status, 200)
     })
 
-    test('another workspace\'s request ids answer 404, and its people cannot act on ours', async () => {
+    test("another workspace's request ids answer 404, and its people cannot act on ours", async () => {
       const b = api(h.app, h.b.token)
       const ids = (await owner.get(`${W}/break-glass`)).body.requests.map((r: { id: string }) => r.id)
       assert.ok(ids.length >= 4)
       const BW = `/v1/workspaces/${h.b.slug}`
       for (const id of ids) {
-        assertCode(await b.get(`${BW}/break-glass/${id}`), 404, 'ERR_NOT_FOUND', 'B reads A\'s request under B')
+        assertCode(await b.get(`${BW}/break-glass/${id}`), 404, 'ERR_NOT_FOUND', "B reads A's request under B")
         for (const act of ['approve', 'deny', 'revoke']) {
           assertCode(await b.post(`${BW}/break-glass/${id}/${act}`, {}), 404, 'ERR_NOT_FOUND', `B ${act}s A's request under B`)
           assertCode(await b.post(`${W}/break-glass/${id}/${act}`, {}), 404, 'ERR_NOT_FOUND', `B ${act}s A's request under A`)
         }
       }
-      assertCode(await owner.get(`${W}/break-glass/${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}`), 404, 'ERR_NOT_FOUND', 'an unknown id')
+      assertCode(
+        await owner.get(`${W}/break-glass/${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}`),
+        404,
+        'ERR_NOT_FOUND',
+        'an unknown id',
+      )
       assertCode(await owner.get(`${W}/break-glass/not-a-uuid`), 400, 'ERR_VALIDATION')
-      assertCode(await b.post(`${BW}/break-glass`, { project: 'ops', environment: 'production', access: 'read', reason: 'x', durationMinutes: 5 }), 404, 'ERR_NOT_FOUND', 'B names A\'s project')
+      assertCode(
+        await b.post(`${BW}/break-glass`, { project: 'ops', environment: 'production', access: 'read', reason: 'x', durationMinutes: 5 }),
+        404,
+        'ERR_NOT_FOUND',
+        "B names A's project",
+      )
     })
 
     test('with too few other Owners/Admins a request is refused up front', async () => {
       const b = api(h.app, h.b.token)
       assert.equal((await b.post(`/v1/workspaces/${h.b.slug}/projects`, { name: 'Solo' })).status, 201)
-      assertCode(await b.post(`/v1/workspaces/${h.b.slug}/break-glass`, { project: 'solo', environment: 'production', access: 'read', reason: 'alone', durationMinutes: 5 }), 409, 'ERR_BREAK_GLASS_NO_APPROVERS')
+      assertCode(
+        await b.post(`/v1/workspaces/${h.b.slug}/break-glass`, {
+          project: 'solo',
+          environment: 'production',
+          access: 'read',
+          reason: 'alone',
+          durationMinutes: 5,
+        }),
+        409,
+        'ERR_BREAK_GLASS_NO_APPROVERS',
+      )
     })
 
     test('every step is in the audit log, and the chain verifies', async () => {
       const actions = new Set((await entries(h)).map((e) => e.action))
-      for (const a of ['environment.seal', 'breakglass.request', 'breakglass.approve', 'breakglass.activate', 'breakglass.use', 'breakglass.deny', 'breakglass.revoke', 'breakglass.expired']) {
+      for (const a of [
+        'environment.seal',
+        'breakglass.request',
+        'breakglass.approve',
+        'breakglass.activate',
+        'breakglass.use',
+        'breakglass.deny',
+        'breakglass.revoke',
+        'breakglass.expired',
+      ]) {
         assert.ok(actions.has(a), `audited: ${a}`)
       }
       const v = await owner.get(`${W}/audit/verify`)

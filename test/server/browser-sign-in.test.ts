@@ -14,7 +14,16 @@ import { hashPassword } from '../../src/identity/passwords.js'
 import { startHarness, type Harness } from '../helpers/harness.js'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+]
 
 describe('sign-in pages in Chromium', () => {
   let h: Harness
@@ -29,7 +38,13 @@ describe('sign-in pages in Chromium', () => {
     await h.app.listen({ host: '127.0.0.1', port: 0 })
     base = `http://127.0.0.1:${(h.app.server.address() as AddressInfo).port}`
     const hash = await hashPassword(password)
-    await h.ctx.committer.run((tx) => tx.updateTable('users').set({ password_hash: hash, email_verified_at: new Date().toISOString() }).where('email', '=', 'owner@acme.test').execute())
+    await h.ctx.committer.run((tx) =>
+      tx
+        .updateTable('users')
+        .set({ password_hash: hash, email_verified_at: new Date().toISOString() })
+        .where('email', '=', 'owner@acme.test')
+        .execute(),
+    )
     dir = await mkdtemp(join(tmpdir(), 'coffer-chromium-'))
     ctx = await chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, headless: true, args: ARGS })
   })
@@ -48,7 +63,11 @@ describe('sign-in pages in Chromium', () => {
 
     await page.goto(`${base}/sign-in`)
     assert.equal(await page.locator('script').count(), 0, 'no script on the page')
-    assert.notEqual(await page.evaluate(() => getComputedStyle(document.querySelector('main')!).maxWidth), 'none', 'the stylesheet applies under the CSP')
+    assert.notEqual(
+      await page.evaluate(() => getComputedStyle(document.querySelector('main')!).maxWidth),
+      'none',
+      'the stylesheet applies under the CSP',
+    )
 
     await page.fill('#email', 'owner@acme.test')
     await page.fill('#password', 'not-the-password')
@@ -66,7 +85,10 @@ describe('sign-in pages in Chromium', () => {
     // A form of the account page: the browser's own Origin and the hidden CSRF field pass.
     await page.fill('#current', 'wrong-current-password')
     await page.fill('#new', 'a-new-password-123')
-    await Promise.all([page.waitForURL('**/account?error=ERR_INVALID_CREDENTIALS'), page.click('form[action="/v1/account/password"] button')])
+    await Promise.all([
+      page.waitForURL('**/account?error=ERR_INVALID_CREDENTIALS'),
+      page.click('form[action="/v1/account/password"] button'),
+    ])
 
     await Promise.all([page.waitForURL('**/sign-in?notice=signed-out'), page.click('form[action="/v1/account/sign-out"] button')])
     assert.ok((await page.textContent('.msg.notice'))?.includes('signed out'))

@@ -12,7 +12,12 @@ import { describeEachEngine } from '../helpers/engines.js'
 
 const LOOPBACK = 'http://127.0.0.1:48213/callback'
 
-interface Res { status: number; headers: Record<string, unknown>; body: string; json?: any }
+interface Res {
+  status: number
+  headers: Record<string, unknown>
+  body: string
+  json?: any
+}
 
 function pkce(): { verifier: string; challenge: string } {
   const verifier = randomBytes(32).toString('base64url')
@@ -29,15 +34,30 @@ describeEachEngine((engine: EngineName) => {
   before(async () => {
     h = await startHarness(engine, { COFFER_RATE_AUTH_PER_IP: '1000' }, { clock: () => new Date(now) })
     const userId = (await h.db.selectFrom('users').select('id').where('email', '=', 'owner@acme.test').executeTakeFirstOrThrow()).id
-    const s = await h.ctx.committer.run((tx) => createSession(tx, { userId, method: 'password', ip: '127.0.0.1', userAgent: 'test' }, h.ctx.config.auth.session, new Date(now)))
+    const s = await h.ctx.committer.run((tx) =>
+      createSession(tx, { userId, method: 'password', ip: '127.0.0.1', userAgent: 'test' }, h.ctx.config.auth.session, new Date(now)),
+    )
     cookie = s.cookieValue
     csrf = csrfTokenFor(cookie)
     const otherId = (await h.db.selectFrom('users').select('id').where('email', '=', 'owner@globex.test').executeTakeFirstOrThrow()).id
-    otherCookie = (await h.ctx.committer.run((tx) => createSession(tx, { userId: otherId, method: 'password', ip: '127.0.0.1', userAgent: 'test' }, h.ctx.config.auth.session, new Date(now)))).cookieValue
+    otherCookie = (
+      await h.ctx.committer.run((tx) =>
+        createSession(
+          tx,
+          { userId: otherId, method: 'password', ip: '127.0.0.1', userAgent: 'test' },
+          h.ctx.config.auth.session,
+          new Date(now),
+        ),
+      )
+    ).cookieValue
   })
   after(async () => h?.close())
 
-  async function req(method: 'GET' | 'POST', url: string, opts: { cookie?: string; form?: Record<string, string>; json?: unknown; origin?: string; ip?: string } = {}): Promise<Res> {
+  async function req(
+    method: 'GET' | 'POST',
+    url: string,
+    opts: { cookie?: string; form?: Record<string, string>; json?: unknown; origin?: string; ip?: string } = {},
+  ): Promise<Res> {
     const headers: Record<string, string> = {}
     if (opts.cookie) headers.cookie = `coffer_session=${opts.cookie}`
     if (opts.origin) headers.origin = opts.origin
@@ -49,28 +69,59 @@ describeEachEngine((engine: EngineName) => {
       headers['content-type'] = 'application/json'
       payload = JSON.stringify(opts.json)
     }
-    const r = await h.app.inject({ method, url, headers, ...(payload === undefined ? {} : { payload }), ...(opts.ip ? { remoteAddress: opts.ip } : {}) })
+    const r = await h.app.inject({
+      method,
+      url,
+      headers,
+      ...(payload === undefined ? {} : { payload }),
+      ...(opts.ip ? { remoteAddress: opts.ip } : {}),
+    })
     let json: unknown
     try {
       json = JSON.parse(r.body)
-    } catch { /* HTML or empty */ }
+    } catch {
+      /* HTML or empty */
+    }
     return { status: r.statusCode, headers: r.headers, body: r.body, json }
   }
 
   const loginQuery = (challenge: string, state: string, extra: Record<string, string> = {}) =>
-    new URLSearchParams({ code_challenge: challenge, code_challenge_method: 'S256', redirect_uri: LOOPBACK, state, client: 'dev@laptop', ...extra }).toString()
+    new URLSearchParams({
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+      redirect_uri: LOOPBACK,
+      state,
+      client: 'dev@laptop',
+      ...extra,
+    }).toString()
 
   /** Approves a loopback login as the signed-in owner and returns the code from the redirect. */
-  async function approve(challenge: string, state: string, extra: Record<string, string> = {}): Promise<{ code: string | null; location: URL }> {
+  async function approve(
+    challenge: string,
+    state: string,
+    extra: Record<string, string> = {},
+  ): Promise<{ code: string | null; location: URL }> {
     const r = await req('POST', '/v1/cli/login/approve', {
-      cookie, form: { code_challenge: challenge, code_challenge_method: 'S256', redirect_uri: LOOPBACK, state, client: 'dev@laptop', workspace: h.a.slug, decision: 'approve', _csrf: csrf, ...extra },
+      cookie,
+      form: {
+        code_challenge: challenge,
+        code_challenge_method: 'S256',
+        redirect_uri: LOOPBACK,
+        state,
+        client: 'dev@laptop',
+        workspace: h.a.slug,
+        decision: 'approve',
+        _csrf: csrf,
+        ...extra,
+      },
     })
     assert.equal(r.status, 303, r.body)
     const location = new URL(String(r.headers.location))
     return { code: location.searchParams.get('code'), location }
   }
 
-  const exchange = (code: string, codeVerifier: string, redirectUri = LOOPBACK, ip?: string) => req('POST', '/v1/cli/token', { json: { code, codeVerifier, redirectUri }, ...(ip ? { ip } : {}) })
+  const exchange = (code: string, codeVerifier: string, redirectUri = LOOPBACK, ip?: string) =>
+    req('POST', '/v1/cli/token', { json: { code, codeVerifier, redirectUri }, ...(ip ? { ip } : {}) })
 
   test('the approval page needs a session, names the host and the person, escapes what it shows, and carries CSP and CSRF', async () => {
     const { challenge } = pkce()
@@ -96,9 +147,14 @@ describeEachEngine((engine: EngineName) => {
     const { challenge } = pkce()
     const state = randomBytes(16).toString('base64url')
     const bad: Array<Record<string, string>> = [
-      { redirect_uri: 'https://evil.example/callback' }, { redirect_uri: 'http://localhost:4000/cb' }, { redirect_uri: 'http://127.0.0.1/cb' },
-      { redirect_uri: 'http://127.0.0.1:4000/cb?x=1' }, { redirect_uri: 'http://user:pw@127.0.0.1:4000/cb' },
-      { code_challenge_method: 'plain' }, { code_challenge: 'short' }, { state: '' },
+      { redirect_uri: 'https://evil.example/callback' },
+      { redirect_uri: 'http://localhost:4000/cb' },
+      { redirect_uri: 'http://127.0.0.1/cb' },
+      { redirect_uri: 'http://127.0.0.1:4000/cb?x=1' },
+      { redirect_uri: 'http://user:pw@127.0.0.1:4000/cb' },
+      { code_challenge_method: 'plain' },
+      { code_challenge: 'short' },
+      { state: '' },
     ]
     for (const extra of bad) {
       const r = await req('GET', `/cli/login?${loginQuery(challenge, state, extra)}`, { cookie })
@@ -106,7 +162,18 @@ describeEachEngine((engine: EngineName) => {
       assert.equal(r.headers.location, undefined)
     }
     // The form refuses the same (a forged form can name another redirect target).
-    const f = await req('POST', '/v1/cli/login/approve', { cookie, form: { code_challenge: challenge, code_challenge_method: 'S256', redirect_uri: 'https://evil.example/cb', state, workspace: h.a.slug, decision: 'approve', _csrf: csrf } })
+    const f = await req('POST', '/v1/cli/login/approve', {
+      cookie,
+      form: {
+        code_challenge: challenge,
+        code_challenge_method: 'S256',
+        redirect_uri: 'https://evil.example/cb',
+        state,
+        workspace: h.a.slug,
+        decision: 'approve',
+        _csrf: csrf,
+      },
+    })
     assert.equal(f.status, 303)
     assert.match(String(f.headers.location), /^\/cli\/done\?error=ERR_VALIDATION/)
   })
@@ -137,7 +204,9 @@ describeEachEngine((engine: EngineName) => {
     assert.equal(rows.length, 1)
     assert.equal(rows[0]!.name, 'cli: dev@laptop')
     assert.ok(!Buffer.from(rows[0]!.token_hash).toString('utf8').includes(r.json.token))
-    const actions = (await h.db.selectFrom('audit_entries').select('action').where('workspace_id', '=', h.a.id).execute()).map((e) => e.action)
+    const actions = (await h.db.selectFrom('audit_entries').select('action').where('workspace_id', '=', h.a.id).execute()).map(
+      (e) => e.action,
+    )
     assert.ok(actions.includes('cli.login.approve'))
     assert.ok(actions.includes('token.create'))
     const stored = await h.db.selectFrom('cli_login_codes').selectAll().execute()
@@ -180,15 +249,25 @@ describeEachEngine((engine: EngineName) => {
       now -= 59_000
     }
     // The core refuses the same, on a clock of its own.
-    await assert.rejects(h.ctx.committer.run((tx) => redeemLoginCode(tx, { code: c3!, verifier: p3.verifier, redirectUri: LOOPBACK }, new Date(now))), { code: 'ERR_INVALID_GRANT' })
+    await assert.rejects(
+      h.ctx.committer.run((tx) => redeemLoginCode(tx, { code: c3!, verifier: p3.verifier, redirectUri: LOOPBACK }, new Date(now))),
+      { code: 'ERR_INVALID_GRANT' },
+    )
   })
 
   test('the approval form needs the CSRF token of the session and refuses other sites', async () => {
     const { challenge } = pkce()
-    const base = { code_challenge: challenge, code_challenge_method: 'S256', redirect_uri: LOOPBACK, state: randomBytes(16).toString('base64url'), workspace: h.a.slug, decision: 'approve' }
+    const base = {
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+      redirect_uri: LOOPBACK,
+      state: randomBytes(16).toString('base64url'),
+      workspace: h.a.slug,
+      decision: 'approve',
+    }
     for (const [label, opts] of [
       ['no token', { cookie, form: base }],
-      ['another session\'s token', { cookie, form: { ...base, _csrf: csrfTokenFor(otherCookie) } }],
+      ["another session's token", { cookie, form: { ...base, _csrf: csrfTokenFor(otherCookie) } }],
       ['from another site', { cookie, form: { ...base, _csrf: csrf }, origin: 'https://evil.example' }],
     ] as const) {
       const r = await req('POST', '/v1/cli/login/approve', opts)
@@ -197,14 +276,26 @@ describeEachEngine((engine: EngineName) => {
     }
     const anon = await req('POST', '/v1/cli/login/approve', { form: { ...base, _csrf: csrf } })
     assert.match(String(anon.headers.location), /^\/cli\/done\?error=ERR_UNAUTHENTICATED/, 'no session, no code')
-    assert.equal(await h.db.selectFrom('cli_login_codes').select('code_hash').where('code_challenge', '=', challenge).executeTakeFirst(), undefined, 'no code was made')
+    assert.equal(
+      await h.db.selectFrom('cli_login_codes').select('code_hash').where('code_challenge', '=', challenge).executeTakeFirst(),
+      undefined,
+      'no code was made',
+    )
   })
 
   test('a person cannot approve a login into a workspace they are not a member of', async () => {
     const { challenge } = pkce()
     const r = await req('POST', '/v1/cli/login/approve', {
       cookie: otherCookie,
-      form: { code_challenge: challenge, code_challenge_method: 'S256', redirect_uri: LOOPBACK, state: randomBytes(16).toString('base64url'), workspace: h.a.slug, decision: 'approve', _csrf: csrfTokenFor(otherCookie) },
+      form: {
+        code_challenge: challenge,
+        code_challenge_method: 'S256',
+        redirect_uri: LOOPBACK,
+        state: randomBytes(16).toString('base64url'),
+        workspace: h.a.slug,
+        decision: 'approve',
+        _csrf: csrfTokenFor(otherCookie),
+      },
     })
     assert.equal(r.status, 303)
     assert.match(String(r.headers.location), /^\/cli\/done\?error=ERR_NOT_FOUND/)
@@ -244,11 +335,17 @@ describeEachEngine((engine: EngineName) => {
     // Approval needs CSRF.
     const forged = await req('POST', '/v1/cli/device/approve', { cookie, form: { userCode, decision: 'approve', workspace: h.a.slug } })
     assert.equal(forged.status, 403)
-    const ok = await req('POST', '/v1/cli/device/approve', { cookie, form: { userCode, decision: 'approve', workspace: h.a.slug, _csrf: csrf } })
+    const ok = await req('POST', '/v1/cli/device/approve', {
+      cookie,
+      form: { userCode, decision: 'approve', workspace: h.a.slug, _csrf: csrf },
+    })
     assert.equal(ok.status, 303, ok.body)
     assert.equal(ok.headers.location, '/cli/done?result=approved')
     // Approving again: the code is no longer pending.
-    const twice = await req('POST', '/v1/cli/device/approve', { cookie, form: { userCode, decision: 'approve', workspace: h.a.slug, _csrf: csrf } })
+    const twice = await req('POST', '/v1/cli/device/approve', {
+      cookie,
+      form: { userCode, decision: 'approve', workspace: h.a.slug, _csrf: csrf },
+    })
     assert.match(String(twice.headers.location), /^\/cli\/device\?error=ERR_NOT_FOUND/)
     now += 15_000
     const granted = await poll()
@@ -277,7 +374,10 @@ describeEachEngine((engine: EngineName) => {
     } finally {
       now -= 10 * 60_000 + 1000
     }
-    await assert.rejects(h.ctx.committer.run((tx) => pollDevice(tx, randomBytes(32).toString('base64url'), new Date(now))), { code: 'ERR_INVALID_GRANT' })
+    await assert.rejects(
+      h.ctx.committer.run((tx) => pollDevice(tx, randomBytes(32).toString('base64url'), new Date(now))),
+      { code: 'ERR_INVALID_GRANT' },
+    )
   })
 
   test('a revoked CLI token fails at once', async () => {

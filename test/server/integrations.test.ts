@@ -29,11 +29,29 @@ function suite(engine: EngineName): void {
   const owner = () => api(h.app, h.a.token)
 
   async function exchange(app: FastifyInstance, clientId: string, clientSecret: string, remoteAddress?: string): Promise<Reply> {
-    const r = await app.inject({ method: 'POST', url: '/v1/machine/token', payload: { clientId, clientSecret }, ...(remoteAddress ? { remoteAddress } : {}) })
+    const r = await app.inject({
+      method: 'POST',
+      url: '/v1/machine/token',
+      payload: { clientId, clientSecret },
+      ...(remoteAddress ? { remoteAddress } : {}),
+    })
     return { status: r.statusCode, body: JSON.parse(r.body) }
   }
-  async function as(app: FastifyInstance, token: string, method: 'GET' | 'PUT' | 'POST' | 'DELETE', url: string, payload?: unknown, remoteAddress?: string): Promise<Reply> {
-    const r = await app.inject({ method, url, headers: { authorization: `Bearer ${token}` }, ...(payload === undefined ? {} : { payload: payload as object }), ...(remoteAddress ? { remoteAddress } : {}) })
+  async function as(
+    app: FastifyInstance,
+    token: string,
+    method: 'GET' | 'PUT' | 'POST' | 'DELETE',
+    url: string,
+    payload?: unknown,
+    remoteAddress?: string,
+  ): Promise<Reply> {
+    const r = await app.inject({
+      method,
+      url,
+      headers: { authorization: `Bearer ${token}` },
+      ...(payload === undefined ? {} : { payload: payload as object }),
+      ...(remoteAddress ? { remoteAddress } : {}),
+    })
     return { status: r.statusCode, body: r.body ? JSON.parse(r.body) : undefined }
   }
   async function machine(body: Record<string, unknown>) {
@@ -74,13 +92,33 @@ function suite(engine: EngineName): void {
       const staging = await as(h.app, t, 'GET', `${P}/environments/staging/secrets?reveal=true`)
       assert.equal(staging.status, 200)
       assert.equal(staging.body.secrets[0].value, 'staging-db')
-      code(await as(h.app, t, 'GET', `${P}/environments/production/secrets?reveal=true`), 404, 'ERR_NOT_FOUND', 'an environment outside the scope')
+      code(
+        await as(h.app, t, 'GET', `${P}/environments/production/secrets?reveal=true`),
+        404,
+        'ERR_NOT_FOUND',
+        'an environment outside the scope',
+      )
       code(await as(h.app, t, 'GET', `${P}/environments/development/secrets`), 404, 'ERR_NOT_FOUND', 'listing outside the scope')
-      code(await as(h.app, t, 'PUT', `${P}/environments/staging/secrets/DB_URL`, { value: 'x' }), 403, 'ERR_FORBIDDEN', 'a write with read access')
+      code(
+        await as(h.app, t, 'PUT', `${P}/environments/staging/secrets/DB_URL`, { value: 'x' }),
+        403,
+        'ERR_FORBIDDEN',
+        'a write with read access',
+      )
       const me = await as(h.app, t, 'GET', '/v1/me')
-      assert.deepEqual({ user: me.body.user, type: me.body.integration.type, id: me.body.integration.id, role: me.body.role }, { user: null, type: 'machine', id: m.machine.id, role: null })
-      assert.deepEqual((await as(h.app, t, 'GET', `${W}/projects`)).body.projects.map((x: { slug: string }) => x.slug), ['service'])
-      assert.deepEqual((await as(h.app, t, 'GET', P)).body.environments.map((e: { slug: string }) => e.slug), ['staging'], 'only the environments in scope')
+      assert.deepEqual(
+        { user: me.body.user, type: me.body.integration.type, id: me.body.integration.id, role: me.body.role },
+        { user: null, type: 'machine', id: m.machine.id, role: null },
+      )
+      assert.deepEqual(
+        (await as(h.app, t, 'GET', `${W}/projects`)).body.projects.map((x: { slug: string }) => x.slug),
+        ['service'],
+      )
+      assert.deepEqual(
+        (await as(h.app, t, 'GET', P)).body.environments.map((e: { slug: string }) => e.slug),
+        ['staging'],
+        'only the environments in scope',
+      )
 
       // At most an hour, and gone after its time.
       offset = 601_000
@@ -89,11 +127,23 @@ function suite(engine: EngineName): void {
       } finally {
         offset = 0
       }
-      code(await owner().post(`${W}/machines`, { name: 'long', scopes: [{ project: 'service', environments: '*', access: 'read' }], tokenTtlSeconds: 7200 }), 400, 'ERR_VALIDATION', 'a lifetime over an hour')
+      code(
+        await owner().post(`${W}/machines`, {
+          name: 'long',
+          scopes: [{ project: 'service', environments: '*', access: 'read' }],
+          tokenTtlSeconds: 7200,
+        }),
+        400,
+        'ERR_VALIDATION',
+        'a lifetime over an hour',
+      )
       const audit = (await owner().get(`${W}/audit/entries`)).body.entries as Array<{ action: string; actor: { type: string; id: string } }>
       assert.ok(audit.some((e) => e.action === 'machine.create'))
       assert.ok(audit.some((e) => e.action === 'machine.token.issue' && e.actor.type === 'machine' && e.actor.id === m.machine.id))
-      assert.ok(audit.some((e) => e.action === 'secrets.reveal_all' && e.actor.type === 'machine'), 'the machine\'s reveal is audited as the machine')
+      assert.ok(
+        audit.some((e) => e.action === 'secrets.reveal_all' && e.actor.type === 'machine'),
+        "the machine's reveal is audited as the machine",
+      )
       assert.ok(!JSON.stringify(audit).includes(t.slice(11, 43)) && !JSON.stringify(audit).includes(m.clientSecret.slice(11, 43)))
     })
 
@@ -101,8 +151,11 @@ function suite(engine: EngineName): void {
       const m = await machine({ scopes: [{ project: 'service', environments: '*', access: 'read' }] })
       const wrong = generateToken('mcs')
       for (const [label, id, secret] of [
-        ['wrong secret', m.clientId, wrong], ['unknown client', '00000000-0000-4000-8000-000000000000', m.clientSecret],
-        ['a personal token as secret', m.clientId, h.a.token], ['no secret shape', m.clientId, 'hunter2'], ['not an id', 'x', m.clientSecret],
+        ['wrong secret', m.clientId, wrong],
+        ['unknown client', '00000000-0000-4000-8000-000000000000', m.clientSecret],
+        ['a personal token as secret', m.clientId, h.a.token],
+        ['no secret shape', m.clientId, 'hunter2'],
+        ['not an id', 'x', m.clientSecret],
       ] as const) {
         const r = await exchange(h.app, id, secret)
         code(r, 401, 'ERR_UNAUTHENTICATED', label)
@@ -120,11 +173,20 @@ function suite(engine: EngineName): void {
       const app2 = await buildApp(ctx2)
       await app2.ready()
       try {
-        assert.equal((await as(app2, t, 'GET', `${P}/environments/production/secrets/DB_URL?reveal=true`)).status, 200, 'node 2 accepts the token')
+        assert.equal(
+          (await as(app2, t, 'GET', `${P}/environments/production/secrets/DB_URL?reveal=true`)).status,
+          200,
+          'node 2 accepts the token',
+        )
         const revoked = await owner().del(`${W}/machines/${m.machine.id}`)
         assert.equal(revoked.status, 200)
         assert.equal(revoked.body.liveTokens, 1)
-        code(await as(app2, t, 'GET', `${P}/environments/production/secrets/DB_URL?reveal=true`), 401, 'ERR_UNAUTHENTICATED', 'node 2 after the revocation')
+        code(
+          await as(app2, t, 'GET', `${P}/environments/production/secrets/DB_URL?reveal=true`),
+          401,
+          'ERR_UNAUTHENTICATED',
+          'node 2 after the revocation',
+        )
         code(await as(h.app, t, 'GET', `${P}/environments/production/secrets`), 401, 'ERR_UNAUTHENTICATED', 'node 1 after the revocation')
         code(await exchange(app2, m.clientId, m.clientSecret), 401, 'ERR_UNAUTHENTICATED', 'the client secret reused after revocation')
         code(await exchange(h.app, m.clientId, m.clientSecret), 401, 'ERR_UNAUTHENTICATED', 'the client secret reused after revocation')
@@ -140,18 +202,48 @@ function suite(engine: EngineName): void {
       const far = await machine({ scopes: [{ project: 'service', environments: '*', access: 'read' }], allowedCidrs: ['10.0.0.0/8'] })
       code(await exchange(h.app, far.clientId, far.clientSecret), 401, 'ERR_UNAUTHENTICATED', 'from 127.0.0.1, allowed 10/8')
       assert.equal((await exchange(h.app, far.clientId, far.clientSecret, '10.1.2.3')).status, 200, 'from 10.1.2.3')
-      const near = await machine({ scopes: [{ project: 'service', environments: '*', access: 'read' }], allowedCidrs: ['127.0.0.1', '::1/128'] })
+      const near = await machine({
+        scopes: [{ project: 'service', environments: '*', access: 'read' }],
+        allowedCidrs: ['127.0.0.1', '::1/128'],
+      })
       const t = (await exchange(h.app, near.clientId, near.clientSecret)).body.accessToken as string
       assert.equal((await as(h.app, t, 'GET', `${P}/environments/staging/secrets`)).status, 200)
-      code(await as(h.app, t, 'GET', `${P}/environments/staging/secrets`, undefined, '192.0.2.7'), 401, 'ERR_UNAUTHENTICATED', 'the access token from another address')
-      code(await owner().post(`${W}/machines`, { name: 'bad', scopes: [{ project: 'service', environments: '*', access: 'read' }], allowedCidrs: ['10.0.0.0/33'] }), 400, 'ERR_VALIDATION', 'a bad CIDR')
-      code(await owner().post(`${W}/machines`, { name: 'bad', scopes: [{ project: 'service', environments: '*', access: 'read' }], allowedCidrs: ['example.com'] }), 400, 'ERR_VALIDATION', 'a host name')
+      code(
+        await as(h.app, t, 'GET', `${P}/environments/staging/secrets`, undefined, '192.0.2.7'),
+        401,
+        'ERR_UNAUTHENTICATED',
+        'the access token from another address',
+      )
+      code(
+        await owner().post(`${W}/machines`, {
+          name: 'bad',
+          scopes: [{ project: 'service', environments: '*', access: 'read' }],
+          allowedCidrs: ['10.0.0.0/33'],
+        }),
+        400,
+        'ERR_VALIDATION',
+        'a bad CIDR',
+      )
+      code(
+        await owner().post(`${W}/machines`, {
+          name: 'bad',
+          scopes: [{ project: 'service', environments: '*', access: 'read' }],
+          allowedCidrs: ['example.com'],
+        }),
+        400,
+        'ERR_VALIDATION',
+        'a host name',
+      )
     })
   })
 
   describe('service tokens', () => {
     test('scoped to one environment: works there only; expires; revoked fails at once; last use recorded once a minute', async () => {
-      const created = await owner().post(`${W}/service-tokens`, { name: 'deploy', scopes: [{ project: 'service', environments: ['production'], access: 'read' }], expiresInDays: 1 })
+      const created = await owner().post(`${W}/service-tokens`, {
+        name: 'deploy',
+        scopes: [{ project: 'service', environments: ['production'], access: 'read' }],
+        expiresInDays: 1,
+      })
       assert.equal(created.status, 201)
       const t = created.body.token as string
       assert.match(t, /^coffer_svc_[0-9A-Za-z]{32}_[0-9A-Za-z]{6}$/)
@@ -163,7 +255,9 @@ function suite(engine: EngineName): void {
       code(await as(h.app, t, 'GET', `/v1/workspaces/${h.b.slug}/projects`), 404, 'ERR_NOT_FOUND', 'another workspace')
 
       // Last use: written within moments of the first use, not rewritten within the minute.
-      const lastUsed = async () => (await h.db.selectFrom('service_tokens').select('last_used_at').where('id', '=', created.body.info.id).executeTakeFirstOrThrow()).last_used_at
+      const lastUsed = async () =>
+        (await h.db.selectFrom('service_tokens').select('last_used_at').where('id', '=', created.body.info.id).executeTakeFirstOrThrow())
+          .last_used_at
       let first: string | null = null
       for (let i = 0; i < 100 && !first; i++) {
         first = await lastUsed()
@@ -188,13 +282,23 @@ function suite(engine: EngineName): void {
         offset = 0
       }
       assert.equal((await owner().del(`${W}/service-tokens/${created.body.info.id}`)).status, 200)
-      code(await as(h.app, t, 'GET', `${P}/environments/production/secrets`), 401, 'ERR_UNAUTHENTICATED', 'a revoked service token replayed')
+      code(
+        await as(h.app, t, 'GET', `${P}/environments/production/secrets`),
+        401,
+        'ERR_UNAUTHENTICATED',
+        'a revoked service token replayed',
+      )
       const actions = new Set(((await owner().get(`${W}/audit/entries`)).body.entries as Array<{ action: string }>).map((e) => e.action))
       assert.ok(actions.has('service_token.create') && actions.has('service_token.revoke'))
     })
 
-    test('an Admin\'s integration token can never act as a member', async () => {
-      const admin = (await owner().post(`${W}/service-tokens`, { name: 'all-powerful?', scopes: [{ project: 'service', environments: '*', access: 'write' }] })).body.token as string
+    test("an Admin's integration token can never act as a member", async () => {
+      const admin = (
+        await owner().post(`${W}/service-tokens`, {
+          name: 'all-powerful?',
+          scopes: [{ project: 'service', environments: '*', access: 'write' }],
+        })
+      ).body.token as string
       const m = await machine({ scopes: [{ project: 'service', environments: '*', access: 'write' }] })
       const sat = (await exchange(h.app, m.clientId, m.clientSecret)).body.accessToken as string
       for (const t of [admin, sat]) {
@@ -205,8 +309,19 @@ function suite(engine: EngineName): void {
           ['change a role', () => as(h.app, t, 'PUT', `${W}/members/00000000-0000-4000-8000-000000000000`, { role: 'owner' })],
           ['invite', () => as(h.app, t, 'POST', `${W}/invitations`, { email: 'mine@evil.test', role: 'owner' })],
           ['accept an invitation', () => as(h.app, t, 'POST', '/v1/invitations/accept', { token: generateToken('inv') })],
-          ['create a machine', () => as(h.app, t, 'POST', `${W}/machines`, { name: 'x', scopes: [{ project: 'service', environments: '*', access: 'write' }] })],
-          ['create a service token', () => as(h.app, t, 'POST', `${W}/service-tokens`, { name: 'x', scopes: [{ project: 'service', environments: '*', access: 'write' }] })],
+          [
+            'create a machine',
+            () =>
+              as(h.app, t, 'POST', `${W}/machines`, { name: 'x', scopes: [{ project: 'service', environments: '*', access: 'write' }] }),
+          ],
+          [
+            'create a service token',
+            () =>
+              as(h.app, t, 'POST', `${W}/service-tokens`, {
+                name: 'x',
+                scopes: [{ project: 'service', environments: '*', access: 'write' }],
+              }),
+          ],
           ['read the audit log', () => as(h.app, t, 'GET', `${W}/audit/entries`)],
           ['create a project', () => as(h.app, t, 'POST', `${W}/projects`, { name: 'Mine' })],
           ['manage the project', () => as(h.app, t, 'PUT', `${P}/members/00000000-0000-4000-8000-000000000000`, { role: 'admin' })],
@@ -215,10 +330,16 @@ function suite(engine: EngineName): void {
         ]
         for (const [what, attempt] of attempts) code(await attempt(), 403, 'ERR_FORBIDDEN', what)
         // Within its scope it does what its scope says.
-        assert.equal((await as(h.app, t, 'PUT', `${P}/environments/production/secrets/WRITTEN_BY_INTEGRATION`, { value: 'ok' })).status, 200)
+        assert.equal(
+          (await as(h.app, t, 'PUT', `${P}/environments/production/secrets/WRITTEN_BY_INTEGRATION`, { value: 'ok' })).status,
+          200,
+        )
       }
       const versions = await owner().get(`${P}/environments/production/secrets/WRITTEN_BY_INTEGRATION/versions`)
-      assert.ok(versions.body.versions.every((v: { createdBy: string }) => v.createdBy !== ''), 'versions name the integration that wrote them')
+      assert.ok(
+        versions.body.versions.every((v: { createdBy: string }) => v.createdBy !== ''),
+        'versions name the integration that wrote them',
+      )
     })
   })
 }

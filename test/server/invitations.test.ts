@@ -30,7 +30,11 @@ function suite(engine: EngineName): void {
 
   before(async () => {
     mailbox = await startMailbox()
-    h = await startHarness(engine, { COFFER_PUBLIC_URL: PUBLIC_URL, COFFER_SMTP_URL: mailbox.url }, { clock: () => new Date(Date.now() + offset) })
+    h = await startHarness(
+      engine,
+      { COFFER_PUBLIC_URL: PUBLIC_URL, COFFER_SMTP_URL: mailbox.url },
+      { clock: () => new Date(Date.now() + offset) },
+    )
     W = `/v1/workspaces/${h.a.slug}`
     const p = await owner().post(`${W}/projects`, { name: 'Invited' })
     assert.equal(p.status, 201)
@@ -48,7 +52,12 @@ function suite(engine: EngineName): void {
   describe('invitations', () => {
     test('invite with a project role, mailed; accept with a Bearer token; the token is single use', async () => {
       const alice = await outsider('alice')
-      const r = await owner().post(`${W}/invitations`, { email: alice.email.toUpperCase(), role: 'member', project: 'invited', projectRole: 'viewer' })
+      const r = await owner().post(`${W}/invitations`, {
+        email: alice.email.toUpperCase(),
+        role: 'member',
+        project: 'invited',
+        projectRole: 'viewer',
+      })
       assert.equal(r.status, 201)
       const token = r.body.token as string
       assert.match(token, /^coffer_inv_[0-9A-Za-z]{32}_[0-9A-Za-z]{6}$/)
@@ -76,9 +85,17 @@ function suite(engine: EngineName): void {
       assert.deepEqual(accepted.body.project, { id: projectId, role: 'viewer' })
       const inA = api(h.app, accepted.body.token)
       assert.equal((await inA.get('/v1/me')).body.workspace.id, h.a.id)
-      assert.deepEqual((await inA.get(`${W}/projects`)).body.projects.map((p: { slug: string }) => p.slug), ['invited'])
+      assert.deepEqual(
+        (await inA.get(`${W}/projects`)).body.projects.map((p: { slug: string }) => p.slug),
+        ['invited'],
+      )
       assert.equal((await inA.get(`${W}/projects/invited/environments/development/secrets`)).status, 200, 'a viewer lists keys')
-      code(await inA.get(`${W}/projects/invited/environments/development/secrets/DEV_KEY?reveal=true`), 403, 'ERR_FORBIDDEN', 'a viewer never reveals')
+      code(
+        await inA.get(`${W}/projects/invited/environments/development/secrets/DEV_KEY?reveal=true`),
+        403,
+        'ERR_FORBIDDEN',
+        'a viewer never reveals',
+      )
 
       // Twice: refused, and nothing changes.
       code(await a.post('/v1/invitations/accept', { token }), 404, 'ERR_INVITATION_INVALID', 'a second accept')
@@ -86,7 +103,11 @@ function suite(engine: EngineName): void {
       assert.equal(state.state, 'accepted')
 
       const entries = (await owner().get(`${W}/audit/entries`)).body.entries as Array<{ action: string; target: { id: string } }>
-      for (const action of ['invitation.create', 'invitation.accept', 'member.add']) assert.ok(entries.some((e) => e.action === action), `audited: ${action}`)
+      for (const action of ['invitation.create', 'invitation.accept', 'member.add'])
+        assert.ok(
+          entries.some((e) => e.action === action),
+          `audited: ${action}`,
+        )
       assert.ok(!JSON.stringify(entries).includes(token.slice(11, 43)), 'no token in the audit log')
     })
 
@@ -95,9 +116,27 @@ function suite(engine: EngineName): void {
       const carol = await outsider('carol')
       const r = await owner().post(`${W}/invitations`, { email: carol.email, role: 'admin' })
       assert.equal(r.status, 201)
-      code(await api(h.app, bob.token).post('/v1/invitations/accept', { token: r.body.token }), 403, 'ERR_INVITATION_WRONG_ACCOUNT', 'bob accepting carol\'s invitation')
-      code(await api(h.app, h.b.token).post('/v1/invitations/accept', { token: r.body.token }), 403, 'ERR_INVITATION_WRONG_ACCOUNT', 'another workspace\'s Owner')
-      assert.equal((await h.db.selectFrom('memberships').select('user_id').where('workspace_id', '=', h.a.id).where('user_id', '=', bob.userId).executeTakeFirst()), undefined)
+      code(
+        await api(h.app, bob.token).post('/v1/invitations/accept', { token: r.body.token }),
+        403,
+        'ERR_INVITATION_WRONG_ACCOUNT',
+        "bob accepting carol's invitation",
+      )
+      code(
+        await api(h.app, h.b.token).post('/v1/invitations/accept', { token: r.body.token }),
+        403,
+        'ERR_INVITATION_WRONG_ACCOUNT',
+        "another workspace's Owner",
+      )
+      assert.equal(
+        await h.db
+          .selectFrom('memberships')
+          .select('user_id')
+          .where('workspace_id', '=', h.a.id)
+          .where('user_id', '=', bob.userId)
+          .executeTakeFirst(),
+        undefined,
+      )
       const ok = await api(h.app, carol.token).post('/v1/invitations/accept', { token: r.body.token })
       assert.equal(ok.status, 201)
       assert.equal(ok.body.role, 'admin')
@@ -113,7 +152,12 @@ function suite(engine: EngineName): void {
 
       const first = await owner().post(`${W}/invitations`, { email: dave.email, expiresInDays: 1 })
       const second = await owner().post(`${W}/invitations`, { email: dave.email, expiresInDays: 1 })
-      code(await d.post('/v1/invitations/accept', { token: first.body.token }), 404, 'ERR_INVITATION_INVALID', 'superseded by a newer invitation')
+      code(
+        await d.post('/v1/invitations/accept', { token: first.body.token }),
+        404,
+        'ERR_INVITATION_INVALID',
+        'superseded by a newer invitation',
+      )
       offset = 2 * 86_400_000
       try {
         code(await d.post('/v1/invitations/accept', { token: second.body.token }), 404, 'ERR_INVITATION_INVALID', 'expired')
@@ -121,19 +165,44 @@ function suite(engine: EngineName): void {
         offset = 0
       }
       const body = second.body.token as string
-      for (const token of [`${body.slice(0, -1)}${body.endsWith('A') ? 'B' : 'A'}`, body.replace('coffer_inv_', 'coffer_pat_'), 'coffer_inv_', 'x'.repeat(200)]) {
+      for (const token of [
+        `${body.slice(0, -1)}${body.endsWith('A') ? 'B' : 'A'}`,
+        body.replace('coffer_inv_', 'coffer_pat_'),
+        'coffer_inv_',
+        'x'.repeat(200),
+      ]) {
         code(await d.post('/v1/invitations/accept', { token }), 404, 'ERR_INVITATION_INVALID', 'a forged token')
       }
       // An invitation token is not a credential.
       code(await api(h.app, body).get('/v1/me'), 401, 'ERR_UNAUTHENTICATED', 'an invitation as a Bearer token')
-      code(await h.app.inject({ method: 'POST', url: '/v1/invitations/accept', payload: { token: body } }).then((x) => ({ status: x.statusCode, body: JSON.parse(x.body) })), 401, 'ERR_UNAUTHENTICATED', 'accept without signing in')
+      code(
+        await h.app
+          .inject({ method: 'POST', url: '/v1/invitations/accept', payload: { token: body } })
+          .then((x) => ({ status: x.statusCode, body: JSON.parse(x.body) })),
+        401,
+        'ERR_UNAUTHENTICATED',
+        'accept without signing in',
+      )
     })
 
     test('accepting through a browser session needs its CSRF token', async () => {
       const email = `eve-${randomBytes(3).toString('hex')}@people.test`
       const password = `pw-${randomBytes(8).toString('hex')}`
       const hash = await hashPassword(password)
-      await h.ctx.committer.run((tx) => tx.insertInto('users').values({ id: crypto.randomUUID(), email, name: 'eve', created_at: new Date().toISOString(), password_hash: hash, email_verified_at: new Date().toISOString(), created_via: 'password' }).execute())
+      await h.ctx.committer.run((tx) =>
+        tx
+          .insertInto('users')
+          .values({
+            id: crypto.randomUUID(),
+            email,
+            name: 'eve',
+            created_at: new Date().toISOString(),
+            password_hash: hash,
+            email_verified_at: new Date().toISOString(),
+            created_via: 'password',
+          })
+          .execute(),
+      )
       const inv = await owner().post(`${W}/invitations`, { email, project: projectId, projectRole: 'developer' })
       const br = browser(h.app, PUBLIC_URL)
       const signedIn = await br.post('/v1/auth/password/sign-in', { email, password })
@@ -141,7 +210,11 @@ function suite(engine: EngineName): void {
       const forged = await br.post('/v1/invitations/accept', { token: inv.body.token })
       assert.equal(forged.status, 403, 'no CSRF token')
       assert.equal(forged.json.error.code, 'ERR_CSRF')
-      const ok = await br.post('/v1/invitations/accept', { token: inv.body.token }, { headers: { 'x-csrf-token': signedIn.json.csrfToken } })
+      const ok = await br.post(
+        '/v1/invitations/accept',
+        { token: inv.body.token },
+        { headers: { 'x-csrf-token': signedIn.json.csrfToken } },
+      )
       assert.equal(ok.status, 201)
       assert.deepEqual(ok.json.project, { id: projectId, role: 'developer' })
       // The session now reaches the workspace's API, as a developer.
@@ -153,15 +226,35 @@ function suite(engine: EngineName): void {
     test('who may invite whom', async () => {
       const admin = await addPerson(h, { workspaceId: h.a.id, role: 'admin' })
       const member = await addPerson(h, { workspaceId: h.a.id, role: 'member' })
-      code(await api(h.app, admin.token).post(`${W}/invitations`, { email: 'would-be-owner@people.test', role: 'owner' }), 403, 'ERR_FORBIDDEN', 'an Admin inviting an Owner')
+      code(
+        await api(h.app, admin.token).post(`${W}/invitations`, { email: 'would-be-owner@people.test', role: 'owner' }),
+        403,
+        'ERR_FORBIDDEN',
+        'an Admin inviting an Owner',
+      )
       assert.equal((await api(h.app, admin.token).post(`${W}/invitations`, { email: 'new-admin@people.test', role: 'admin' })).status, 201)
       code(await api(h.app, member.token).post(`${W}/invitations`, { email: 'x@people.test' }), 403, 'ERR_FORBIDDEN', 'a Member inviting')
       code(await api(h.app, member.token).get(`${W}/invitations`), 403, 'ERR_FORBIDDEN', 'a Member listing invitations')
       code(await owner().post(`${W}/invitations`, { email: member.email }), 409, 'ERR_ALREADY_EXISTS', 'inviting a member')
       assert.equal((await owner().post(`${W}/invitations`, { email: 'new-owner@people.test', role: 'owner' })).status, 201)
-      code(await owner().post(`${W}/invitations`, { email: 'x@people.test', project: 'no-such-project' }), 404, 'ERR_NOT_FOUND', 'an unknown project')
-      code(await api(h.app, h.b.token).post(`${W}/invitations`, { email: 'x@people.test' }), 404, 'ERR_NOT_FOUND', 'another workspace\'s Owner')
-      code(await api(h.app, h.b.token).del(`${W}/invitations/${(await owner().get(`${W}/invitations`)).body.invitations[0].id}`), 404, 'ERR_NOT_FOUND', 'revoking another tenant\'s invitation')
+      code(
+        await owner().post(`${W}/invitations`, { email: 'x@people.test', project: 'no-such-project' }),
+        404,
+        'ERR_NOT_FOUND',
+        'an unknown project',
+      )
+      code(
+        await api(h.app, h.b.token).post(`${W}/invitations`, { email: 'x@people.test' }),
+        404,
+        'ERR_NOT_FOUND',
+        "another workspace's Owner",
+      )
+      code(
+        await api(h.app, h.b.token).del(`${W}/invitations/${(await owner().get(`${W}/invitations`)).body.invitations[0].id}`),
+        404,
+        'ERR_NOT_FOUND',
+        "revoking another tenant's invitation",
+      )
     })
   })
 
@@ -176,12 +269,27 @@ function suite(engine: EngineName): void {
       code(await ad.put(`${W}/members/${member.userId}`, { role: 'owner' }), 403, 'ERR_FORBIDDEN', 'an Admin making an Owner')
       code(await ad.put(`${W}/members/${me}`, { role: 'member' }), 403, 'ERR_FORBIDDEN', 'an Admin demoting the Owner')
       code(await ad.del(`${W}/members/${me}`), 403, 'ERR_FORBIDDEN', 'an Admin removing the Owner')
-      code(await api(h.app, member.token).put(`${W}/members/${admin.userId}`, { role: 'member' }), 403, 'ERR_FORBIDDEN', 'a Member changing roles')
+      code(
+        await api(h.app, member.token).put(`${W}/members/${admin.userId}`, { role: 'member' }),
+        403,
+        'ERR_FORBIDDEN',
+        'a Member changing roles',
+      )
       code(await owner().put(`${W}/members/${me}`, { role: 'admin' }), 409, 'ERR_LAST_OWNER', 'the last Owner demoting themselves')
       code(await owner().post(`${W}/leave`), 409, 'ERR_LAST_OWNER', 'the last Owner leaving')
       code(await owner().del(`${W}/members/${me}`), 409, 'ERR_LAST_OWNER', 'the last Owner removing themselves')
-      code(await owner().put(`${W}/members/00000000-0000-4000-8000-000000000000`, { role: 'admin' }), 404, 'ERR_NOT_FOUND', 'no such member')
-      code(await owner().put(`${W}/members/${(await api(h.app, h.b.token).get('/v1/me')).body.user.id}`, { role: 'admin' }), 404, 'ERR_NOT_FOUND', 'a member of another workspace')
+      code(
+        await owner().put(`${W}/members/00000000-0000-4000-8000-000000000000`, { role: 'admin' }),
+        404,
+        'ERR_NOT_FOUND',
+        'no such member',
+      )
+      code(
+        await owner().put(`${W}/members/${(await api(h.app, h.b.token).get('/v1/me')).body.user.id}`, { role: 'admin' }),
+        404,
+        'ERR_NOT_FOUND',
+        'a member of another workspace',
+      )
       const owners = async () => (await owner().get(`${W}/members`)).body.members.filter((m: { role: string }) => m.role === 'owner').length
       assert.equal(await owners(), 1)
 
@@ -202,7 +310,7 @@ function suite(engine: EngineName): void {
       const removed = await owner().del(`${W}/members/${m.userId}`)
       assert.equal(removed.status, 200)
       assert.equal(removed.body.revokedTokens, 1)
-      code(await c.get('/v1/me'), 401, 'ERR_UNAUTHENTICATED', 'the removed member\'s token replayed')
+      code(await c.get('/v1/me'), 401, 'ERR_UNAUTHENTICATED', "the removed member's token replayed")
       assert.equal(await h.db.selectFrom('project_members').select('user_id').where('user_id', '=', m.userId).executeTakeFirst(), undefined)
 
       const leaver = await addPerson(h, { workspaceId: h.a.id, role: 'admin' })
@@ -224,8 +332,18 @@ function suite(engine: EngineName): void {
       assert.deepEqual([roleOf(dev.userId), roleOf(padmin.userId)], ['developer', 'admin'])
       const d = api(h.app, dev.token)
       code(await d.put(`${P}/members/${dev.userId}`, { role: 'admin' }), 403, 'ERR_FORBIDDEN', 'a developer promoting themselves')
-      code(await d.put(`${P}/environments/development/restriction`, { restricted: false }), 403, 'ERR_FORBIDDEN', 'a developer lifting a restriction')
-      code(await d.put(`${P}/environments/production/grants/${dev.userId}`, { access: 'write' }), 403, 'ERR_FORBIDDEN', 'a developer granting themselves')
+      code(
+        await d.put(`${P}/environments/development/restriction`, { restricted: false }),
+        403,
+        'ERR_FORBIDDEN',
+        'a developer lifting a restriction',
+      )
+      code(
+        await d.put(`${P}/environments/production/grants/${dev.userId}`, { access: 'write' }),
+        403,
+        'ERR_FORBIDDEN',
+        'a developer granting themselves',
+      )
       assert.equal((await pa.put(`${P}/environments/production/secrets/PROD_KEY`, { value: 'prod' })).status, 200)
       code(await d.get(`${P}/environments/production/secrets/PROD_KEY?reveal=true`), 403, 'ERR_FORBIDDEN', 'restricted production')
       // Restrict development: the developer loses it too; grant write: back.
@@ -239,13 +357,25 @@ function suite(engine: EngineName): void {
       assert.equal((await pa.put(`${P}/environments/development/restriction`, { restricted: false })).status, 200)
       // A grant needs a project role; removing the role removes its grants.
       const stranger = await addPerson(h, { workspaceId: h.a.id, role: 'member' })
-      code(await pa.put(`${P}/environments/production/grants/${stranger.userId}`, { access: 'read' }), 404, 'ERR_NOT_FOUND', 'a grant to a non-member of the project')
+      code(
+        await pa.put(`${P}/environments/production/grants/${stranger.userId}`, { access: 'read' }),
+        404,
+        'ERR_NOT_FOUND',
+        'a grant to a non-member of the project',
+      )
       assert.equal((await pa.put(`${P}/environments/production/grants/${dev.userId}`, { access: 'read' })).status, 200)
       assert.equal((await pa.del(`${P}/members/${dev.userId}`)).status, 200)
       assert.equal((await pa.get(`${P}/environments/production/grants`)).body.grants.length, 0)
       code(await d.get(P), 404, 'ERR_NOT_FOUND', 'no role: the project is gone for them')
       const actions = new Set(((await owner().get(`${W}/audit/entries`)).body.entries as Array<{ action: string }>).map((e) => e.action))
-      for (const a of ['project_member.set', 'project_member.remove', 'environment.restrict', 'environment_grant.set', 'environment_grant.remove']) assert.ok(actions.has(a), `audited: ${a}`)
+      for (const a of [
+        'project_member.set',
+        'project_member.remove',
+        'environment.restrict',
+        'environment_grant.set',
+        'environment_grant.remove',
+      ])
+        assert.ok(actions.has(a), `audited: ${a}`)
     })
   })
 }

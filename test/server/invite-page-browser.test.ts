@@ -17,7 +17,16 @@ import { api, startHarness, type Harness } from '../helpers/harness.js'
 import { startMailbox, type Mailbox } from '../helpers/mailbox.js'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+]
 
 /** A free loopback port (COFFER_PUBLIC_URL must name the address the mailed link opens). */
 async function freePort(): Promise<number> {
@@ -46,7 +55,11 @@ describe('the invite page in Chromium', () => {
     const hash = await hashPassword(password)
     await h.ctx.committer.run(async (tx) => {
       const u = await ensureUser(tx, email)
-      await tx.updateTable('users').set({ password_hash: hash, email_verified_at: new Date().toISOString() }).where('id', '=', u.id).execute()
+      await tx
+        .updateTable('users')
+        .set({ password_hash: hash, email_verified_at: new Date().toISOString() })
+        .where('id', '=', u.id)
+        .execute()
     })
     dir = await mkdtemp(join(tmpdir(), 'coffer-chromium-'))
     ctx = await chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, headless: true, args: ARGS })
@@ -76,7 +89,8 @@ describe('the invite page in Chromium', () => {
     page.on('pageerror', (e) => problems.push(e.message))
     page.on('request', (r) => {
       const referer = r.headers().referer ?? ''
-      if (referer.includes(token.slice(11, 43)) || referer.includes('token')) leaks.push(`${r.method()} ${r.url().split('?')[0]} referer ${referer.split('?')[0]}?…`)
+      if (referer.includes(token.slice(11, 43)) || referer.includes('token'))
+        leaks.push(`${r.method()} ${r.url().split('?')[0]} referer ${referer.split('?')[0]}?…`)
     })
 
     await page.goto(link)
@@ -89,11 +103,16 @@ describe('the invite page in Chromium', () => {
     await Promise.all([page.waitForURL(link), page.click('button[type=submit]')])
     const text = await page.textContent('main')
     assert.ok(text?.includes(name) && text.includes('Admin') && text.includes(email), 'the invitation names workspace, role and account')
-    if (process.env.COFFER_SCREENSHOT_DIR) await page.screenshot({ path: join(process.env.COFFER_SCREENSHOT_DIR, 'invite-page.png'), fullPage: true })
+    if (process.env.COFFER_SCREENSHOT_DIR)
+      await page.screenshot({ path: join(process.env.COFFER_SCREENSHOT_DIR, 'invite-page.png'), fullPage: true })
 
-    await Promise.all([page.waitForURL(`${base}/invite/accepted?workspace=${h.a.slug}`), page.click('form[action="/v1/account/invitations/accept"] button')])
+    await Promise.all([
+      page.waitForURL(`${base}/invite/accepted?workspace=${h.a.slug}`),
+      page.click('form[action="/v1/account/invitations/accept"] button'),
+    ])
     assert.ok((await page.textContent('.msg.notice'))?.includes(`You joined the workspace ${name} as Admin.`))
-    if (process.env.COFFER_SCREENSHOT_DIR) await page.screenshot({ path: join(process.env.COFFER_SCREENSHOT_DIR, 'invite-accepted.png'), fullPage: true })
+    if (process.env.COFFER_SCREENSHOT_DIR)
+      await page.screenshot({ path: join(process.env.COFFER_SCREENSHOT_DIR, 'invite-accepted.png'), fullPage: true })
     const members = await owner.get(`/v1/workspaces/${h.a.slug}/members`)
     assert.ok(JSON.stringify(members.body).includes(email), 'a member now')
 

@@ -50,7 +50,11 @@ function suite(engine: EngineName): void {
 
   before(async () => {
     mailbox = await startMailbox()
-    h = await startHarness(engine, { COFFER_PUBLIC_URL: PUBLIC_URL, COFFER_SMTP_URL: mailbox.url }, { clock: () => new Date(Date.now() + offset) })
+    h = await startHarness(
+      engine,
+      { COFFER_PUBLIC_URL: PUBLIC_URL, COFFER_SMTP_URL: mailbox.url },
+      { clock: () => new Date(Date.now() + offset) },
+    )
     W = `/v1/workspaces/${h.a.slug}`
     const p = await owner().post(`${W}/projects`, { name: 'Invited' })
     assert.equal(p.status, 201)
@@ -67,7 +71,11 @@ function suite(engine: EngineName): void {
     const hash = await hashPassword(PASSWORD)
     await h.ctx.committer.run(async (tx) => {
       const u = await ensureUser(tx, email)
-      await tx.updateTable('users').set({ password_hash: hash, email_verified_at: new Date().toISOString() }).where('id', '=', u.id).execute()
+      await tx
+        .updateTable('users')
+        .set({ password_hash: hash, email_verified_at: new Date().toISOString() })
+        .where('id', '=', u.id)
+        .execute()
     })
     return email
   }
@@ -107,7 +115,8 @@ function suite(engine: EngineName): void {
       assert.equal(page.status, 200)
       assertPageHeaders(page, 'signed-out invite page')
       assert.ok(page.body.includes('Someone invited you to join a workspace'))
-      for (const hidden of [h.a.slug, 'Acme', 'Invited', email]) assert.ok(!page.body.includes(hidden), `the signed-out page does not show ${hidden}`)
+      for (const hidden of [h.a.slug, 'Acme', 'Invited', email])
+        assert.ok(!page.body.includes(hidden), `the signed-out page does not show ${hidden}`)
       const back = encodeURIComponent(link)
       assert.ok(page.body.includes(`href="/sign-in?returnTo=${esc(back)}"`), 'a sign-in link that returns here')
       assert.ok(page.body.includes(`href="/sign-up?returnTo=${esc(back)}"`), 'a sign-up link that returns here')
@@ -129,7 +138,11 @@ function suite(engine: EngineName): void {
       const wrong = await br.form('/v1/auth/password/sign-in', { email, password: 'not-the-password', returnTo: link })
       assert.equal(wrong.status, 303)
       assert.equal(wrong.headers.location, `/sign-in?returnTo=${encodeURIComponent(link)}&error=ERR_INVALID_CREDENTIALS`)
-      const ok = await br.form('/v1/auth/password/sign-in', { email, password: PASSWORD, returnTo: hiddenField(signInPage.body, 'returnTo') })
+      const ok = await br.form('/v1/auth/password/sign-in', {
+        email,
+        password: PASSWORD,
+        returnTo: hiddenField(signInPage.body, 'returnTo'),
+      })
       assert.equal(ok.status, 303)
       assert.equal(ok.headers.location, link, 'back on the invitation')
       const page = await br.get(String(ok.headers.location))
@@ -143,12 +156,16 @@ function suite(engine: EngineName): void {
       // Sign-up carries it too: the page after sign-up still knows the way back.
       const signUp = await browser(h.app, PUBLIC_URL).get(`/sign-up?returnTo=${encodeURIComponent(link)}`)
       assert.equal(hiddenField(signUp.body, 'returnTo'), link)
-      const made = await browser(h.app, PUBLIC_URL).form('/v1/auth/password/sign-up', { email: `new-${randomBytes(3).toString('hex')}@people.test`, password: PASSWORD, returnTo: link })
+      const made = await browser(h.app, PUBLIC_URL).form('/v1/auth/password/sign-up', {
+        email: `new-${randomBytes(3).toString('hex')}@people.test`,
+        password: PASSWORD,
+        returnTo: link,
+      })
       assert.equal(made.status, 303)
       assert.equal(made.headers.location, `/sign-in?notice=check-mail&returnTo=${encodeURIComponent(link)}`)
     })
 
-    test('Accept with the session\'s CSRF token: member with the role, audited in the workspace, success page names it', async () => {
+    test("Accept with the session's CSRF token: member with the role, audited in the workspace, success page names it", async () => {
       const email = await person('accepts')
       const { token, link, id } = await invite(email, { project: 'invited', projectRole: 'viewer' })
       const br = await signIn(email, link)
@@ -165,18 +182,31 @@ function suite(engine: EngineName): void {
       assert.ok(done.body.includes(`You joined the workspace <strong>${esc(name)}</strong> as Member.`))
       assert.equal(await state(id), 'accepted')
       assert.ok(await isMember(email))
-      const row = await h.db.selectFrom('project_members').innerJoin('users', 'users.id', 'project_members.user_id').select(['project_members.role'])
-        .where('users.email', '=', email).where('project_members.project_id', '=', projectId).executeTakeFirst()
+      const row = await h.db
+        .selectFrom('project_members')
+        .innerJoin('users', 'users.id', 'project_members.user_id')
+        .select(['project_members.role'])
+        .where('users.email', '=', email)
+        .where('project_members.project_id', '=', projectId)
+        .executeTakeFirst()
       assert.equal(row?.role, 'viewer')
       // Audited by the pipeline in the invited workspace, the person as the actor.
       const userId = (await h.db.selectFrom('users').select('id').where('email', '=', email).executeTakeFirstOrThrow()).id
-      const entries = (await owner().get(`${W}/audit/entries?limit=5000`)).body.entries as Array<{ action: string; target: { id: string }; details: string; actor: { type: string; id: string } }>
+      const entries = (await owner().get(`${W}/audit/entries?limit=5000`)).body.entries as Array<{
+        action: string
+        target: { id: string }
+        details: string
+        actor: { type: string; id: string }
+      }>
       const text = JSON.stringify(entries)
       const acc = entries.find((e) => e.action === 'invitation.accept' && e.target.id === id)
       assert.ok(acc, 'invitation.accept is in the workspace log')
       assert.deepEqual([acc.actor.type, acc.actor.id], ['user', userId], 'the person is the actor')
       const add = entries.find((e) => e.action === 'member.add' && e.target.id === userId)
-      assert.ok(add && JSON.parse(add.details).via === 'invitation' && JSON.parse(add.details).projectRole === 'viewer', 'member.add is in the workspace log')
+      assert.ok(
+        add && JSON.parse(add.details).via === 'invitation' && JSON.parse(add.details).projectRole === 'viewer',
+        'member.add is in the workspace log',
+      )
       assert.ok(!text.includes(token), 'no token in the audit log')
       // Another workspace's log has no trace of it.
       assert.ok(!JSON.stringify((await api(h.app, h.b.token).get(`/v1/workspaces/${h.b.slug}/audit/entries`)).body).includes(id))
@@ -214,7 +244,8 @@ function suite(engine: EngineName): void {
       assertPageHeaders(page, 'wrong-account page')
       assert.ok(page.body.includes(esc(INVITATION_WRONG_ACCOUNT_TEXT)))
       const name = (await owner().get('/v1/me')).body.workspace.name as string
-      for (const hidden of [name, h.a.slug, invited, 'Invited', 'viewer', 'Member', token]) assert.ok(!page.body.includes(hidden), `the wrong account does not see ${hidden}`)
+      for (const hidden of [name, h.a.slug, invited, 'Invited', 'viewer', 'Member', token])
+        assert.ok(!page.body.includes(hidden), `the wrong account does not see ${hidden}`)
       // Even with a session CSRF token (from its own account page), the POST is refused.
       const csrf = hiddenField((await br.get('/account')).body, '_csrf')
       const r = await br.form('/v1/account/invitations/accept', { token, _csrf: csrf })
@@ -267,16 +298,34 @@ function suite(engine: EngineName): void {
 
     test('returnTo naming another site (or anything but a local path) is refused', async () => {
       const email = await person('redirect')
-      for (const evil of ['https://evil.example', '//evil.example/invite', '/\\evil.example', 'javascript:alert(1)', ' https://evil.example', '/ok\nLocation: https://evil.example']) {
+      for (const evil of [
+        'https://evil.example',
+        '//evil.example/invite',
+        '/\\evil.example',
+        'javascript:alert(1)',
+        ' https://evil.example',
+        '/ok\nLocation: https://evil.example',
+      ]) {
         const page = await browser(h.app, PUBLIC_URL).get(`/sign-in?returnTo=${encodeURIComponent(evil)}`)
         assert.equal(page.status, 200)
-        assert.ok(!page.body.includes('evil.example') && !page.body.includes('name="returnTo"'), `the sign-in page drops ${JSON.stringify(evil)}`)
+        assert.ok(
+          !page.body.includes('evil.example') && !page.body.includes('name="returnTo"'),
+          `the sign-in page drops ${JSON.stringify(evil)}`,
+        )
         const r = await browser(h.app, PUBLIC_URL).form('/v1/auth/password/sign-in', { email, password: PASSWORD, returnTo: evil })
         assert.equal(r.status, 303)
         assert.equal(r.headers.location, '/account', `sign-in with returnTo ${JSON.stringify(evil)} ends on /account`)
-        const failed = await browser(h.app, PUBLIC_URL).form('/v1/auth/password/sign-in', { email, password: 'wrong-password-x', returnTo: evil })
+        const failed = await browser(h.app, PUBLIC_URL).form('/v1/auth/password/sign-in', {
+          email,
+          password: 'wrong-password-x',
+          returnTo: evil,
+        })
         assert.equal(failed.headers.location, '/sign-in?error=ERR_INVALID_CREDENTIALS')
-        const up = await browser(h.app, PUBLIC_URL).form('/v1/auth/password/sign-up', { email: `x-${randomBytes(3).toString('hex')}@people.test`, password: PASSWORD, returnTo: evil })
+        const up = await browser(h.app, PUBLIC_URL).form('/v1/auth/password/sign-up', {
+          email: `x-${randomBytes(3).toString('hex')}@people.test`,
+          password: PASSWORD,
+          returnTo: evil,
+        })
         assert.equal(up.headers.location, '/sign-in?notice=check-mail')
       }
     })
@@ -303,7 +352,10 @@ function suite(engine: EngineName): void {
       }
       const log = lines.join('\n')
       assert.ok(log.includes('/invite?token=[redacted]'), 'the page requests were logged, token redacted')
-      assert.ok(log.includes(`/sign-in?returnTo=${encodeURIComponent('/invite?token=[redacted]')}`), 'the token inside returnTo is redacted too')
+      assert.ok(
+        log.includes(`/sign-in?returnTo=${encodeURIComponent('/invite?token=[redacted]')}`),
+        'the token inside returnTo is redacted too',
+      )
       assert.ok(!log.includes(token), 'no token in the log')
       assert.ok(!log.includes(token.slice(11, 43)), 'not even its random part')
     })

@@ -35,8 +35,14 @@ function suite(engine: EngineName) {
     }
 
     async function keyVersionsInUse() {
-      const rows = await inScope((d) => d.selectFrom('secret_versions').select(['dek_version', 'value_ct'])
-        .where('environment_id', '=', scope.environmentId).where('value_ct', 'is not', null).execute())
+      const rows = await inScope((d) =>
+        d
+          .selectFrom('secret_versions')
+          .select(['dek_version', 'value_ct'])
+          .where('environment_id', '=', scope.environmentId)
+          .where('value_ct', 'is not', null)
+          .execute(),
+      )
       for (const r of rows) assert.equal(keyRefOf(r.value_ct!).version, r.dek_version, 'the header names the key the row records')
       return [...new Set(rows.map((r) => r.dek_version))].sort()
     }
@@ -44,7 +50,9 @@ function suite(engine: EngineName) {
     /** Direct SQL as an operator would run it: every workspace (row-level security on PostgreSQL). */
     const inScope = <T>(fn: (d: Transaction<Database>) => Promise<T>) => writeInScope(h.ctx.store, h.ctx.store.db, SYSTEM_SCOPE, fn)
 
-    async function auditEntries(): Promise<Array<{ action: string; actor: { type: string }; target: { type: string; id: string }; details: Record<string, unknown> }>> {
+    async function auditEntries(): Promise<
+      Array<{ action: string; actor: { type: string }; target: { type: string; id: string }; details: Record<string, unknown> }>
+    > {
       const out = []
       let after = 0
       for (;;) {
@@ -61,8 +69,15 @@ function suite(engine: EngineName) {
       a = api(h.app, h.a.token)
       assert.equal((await a.post(`/v1/workspaces/${h.a.slug}/projects`, { name: 'Keys App' })).status, 201)
       E = `/v1/workspaces/${h.a.slug}/projects/keys-app/environments/development`
-      const env = await inScope((d) => d.selectFrom('environments').select(['id', 'project_id']).where('workspace_id', '=', h.a.id).where('slug', '=', 'development')
-        .where('project_id', 'in', (eb) => eb.selectFrom('projects').select('id').where('slug', '=', 'keys-app')).executeTakeFirstOrThrow())
+      const env = await inScope((d) =>
+        d
+          .selectFrom('environments')
+          .select(['id', 'project_id'])
+          .where('workspace_id', '=', h.a.id)
+          .where('slug', '=', 'development')
+          .where('project_id', 'in', (eb) => eb.selectFrom('projects').select('id').where('slug', '=', 'keys-app'))
+          .executeTakeFirstOrThrow(),
+      )
       scope = { workspaceId: h.a.id, projectId: env.project_id, environmentId: env.id }
     })
     after(() => h?.close())
@@ -94,8 +109,15 @@ function suite(engine: EngineName) {
       // New writes use version 2 at once, whatever the resealer has done.
       const fresh = canary('fresh')
       assert.equal((await a.put(`${E}/secrets/FRESH`, { value: fresh })).status, 200)
-      const freshRow = await inScope((d) => d.selectFrom('secret_versions').innerJoin('secrets', 'secrets.id', 'secret_versions.secret_id')
-        .select(['secret_versions.dek_version']).where('secrets.key', '=', 'FRESH').where('secrets.environment_id', '=', scope.environmentId).executeTakeFirstOrThrow())
+      const freshRow = await inScope((d) =>
+        d
+          .selectFrom('secret_versions')
+          .innerJoin('secrets', 'secrets.id', 'secret_versions.secret_id')
+          .select(['secret_versions.dek_version'])
+          .where('secrets.key', '=', 'FRESH')
+          .where('secrets.environment_id', '=', scope.environmentId)
+          .executeTakeFirstOrThrow(),
+      )
       assert.equal(freshRow.dek_version, 2)
 
       const job = await waitJob(r.body.job.id)
@@ -103,14 +125,35 @@ function suite(engine: EngineName) {
       assert.equal(job.done, 60)
       assert.deepEqual(await keyVersionsInUse(), [2])
       const after = (await a.get(`${E}/keys`)).body
-      assert.deepEqual(after.versions.map((v: { version: number; state: string }) => [v.version, v.state]), [[2, 'primary']], 'version 1 is destroyed')
-      assert.equal(await inScope((d) => d.selectFrom('data_keys').select('id').where('environment_id', '=', scope.environmentId).where('version', '=', 1).executeTakeFirst()), undefined)
+      assert.deepEqual(
+        after.versions.map((v: { version: number; state: string }) => [v.version, v.state]),
+        [[2, 'primary']],
+        'version 1 is destroyed',
+      )
+      assert.equal(
+        await inScope((d) =>
+          d
+            .selectFrom('data_keys')
+            .select('id')
+            .where('environment_id', '=', scope.environmentId)
+            .where('version', '=', 1)
+            .executeTakeFirst(),
+        ),
+        undefined,
+      )
 
       // Every version of every secret still reads back exactly.
       h.ctx.dataKeys.clearCache()
       for (const [key, vs] of values) {
-        const hist = (await a.get(`${E}/secrets/${key}/versions?reveal=true`)).body.versions as Array<{ version: number; value: string | null; deleted: boolean }>
-        const written = hist.filter((v) => !v.deleted).sort((x, y) => x.version - y.version).map((v) => v.value)
+        const hist = (await a.get(`${E}/secrets/${key}/versions?reveal=true`)).body.versions as Array<{
+          version: number
+          value: string | null
+          deleted: boolean
+        }>
+        const written = hist
+          .filter((v) => !v.deleted)
+          .sort((x, y) => x.version - y.version)
+          .map((v) => v.value)
         assert.ok(written.length === vs.length && written.every((w, i) => w === vs[i]), `${key}: every version reads back after the reseal`)
       }
       assert.equal((await a.get(`${E}/secrets/FRESH?reveal=true`)).body.secret.value === fresh, true)
@@ -125,12 +168,47 @@ function suite(engine: EngineName) {
     })
 
     test('the database refuses to delete a key a ciphertext names, or to store a ciphertext naming a missing key', async () => {
-      const key = await inScope((d) => d.selectFrom('data_keys').select(['id', 'version']).where('environment_id', '=', scope.environmentId).where('state', '=', 'primary').executeTakeFirstOrThrow())
+      const key = await inScope((d) =>
+        d
+          .selectFrom('data_keys')
+          .select(['id', 'version'])
+          .where('environment_id', '=', scope.environmentId)
+          .where('state', '=', 'primary')
+          .executeTakeFirstOrThrow(),
+      )
       await assert.rejects(inScope((d) => d.deleteFrom('data_keys').where('id', '=', key.id).where('version', '=', key.version).execute()))
-      const row = await inScope((d) => d.selectFrom('secret_versions').selectAll().where('environment_id', '=', scope.environmentId).where('dek_id', 'is not', null).limit(1).executeTakeFirstOrThrow())
-      await assert.rejects(inScope((d) => d.insertInto('secret_versions').values({ ...row, version: 999, dek_version: 77 }).execute()))
-      await assert.rejects(inScope((d) => d.updateTable('secret_versions').set({ dek_version: 77 }).where('secret_id', '=', row.secret_id).where('version', '=', row.version).execute()))
-      assert.ok(await inScope((d) => d.selectFrom('data_keys').select('id').where('id', '=', key.id).where('version', '=', key.version).executeTakeFirst()))
+      const row = await inScope((d) =>
+        d
+          .selectFrom('secret_versions')
+          .selectAll()
+          .where('environment_id', '=', scope.environmentId)
+          .where('dek_id', 'is not', null)
+          .limit(1)
+          .executeTakeFirstOrThrow(),
+      )
+      await assert.rejects(
+        inScope((d) =>
+          d
+            .insertInto('secret_versions')
+            .values({ ...row, version: 999, dek_version: 77 })
+            .execute(),
+        ),
+      )
+      await assert.rejects(
+        inScope((d) =>
+          d
+            .updateTable('secret_versions')
+            .set({ dek_version: 77 })
+            .where('secret_id', '=', row.secret_id)
+            .where('version', '=', row.version)
+            .execute(),
+        ),
+      )
+      assert.ok(
+        await inScope((d) =>
+          d.selectFrom('data_keys').select('id').where('id', '=', key.id).where('version', '=', key.version).executeTakeFirst(),
+        ),
+      )
     })
 
     test('reads and writes keep succeeding while a reseal runs', async () => {
@@ -158,7 +236,9 @@ function suite(engine: EngineName) {
           } else {
             const res = await a.get(`${load}/secrets?reveal=true`)
             if (res.status !== 200) failed++
-            else for (const s of res.body.secrets as Array<{ key: string; value: string }>) if (expected.has(s.key) && s.key.startsWith('L') && s.value !== expected.get(s.key)) failed++
+            else
+              for (const s of res.body.secrets as Array<{ key: string; value: string }>)
+                if (expected.has(s.key) && s.key.startsWith('L') && s.value !== expected.get(s.key)) failed++
           }
         }
       }
@@ -179,19 +259,47 @@ function suite(engine: EngineName) {
       const env = `/v1/workspaces/${h.a.slug}/projects/keys-app/environments/production`
       const pv = [canary('p0'), canary('p1'), canary('p2')]
       for (let i = 0; i < 3; i++) assert.equal((await a.put(`${env}/secrets/P${i}`, { value: pv[i] })).status, 200)
-      const prod = await inScope((d) => d.selectFrom('environments').select('id').where('workspace_id', '=', h.a.id).where('slug', '=', 'production')
-        .where('project_id', '=', scope.projectId).executeTakeFirstOrThrow())
-      const victim = await inScope((d) => d.selectFrom('secret_versions').innerJoin('secrets', 'secrets.id', 'secret_versions.secret_id')
-        .select(['secret_versions.secret_id', 'secret_versions.version', 'secret_versions.value_ct']).where('secrets.key', '=', 'P1').where('secrets.environment_id', '=', prod.id).executeTakeFirstOrThrow())
+      const prod = await inScope((d) =>
+        d
+          .selectFrom('environments')
+          .select('id')
+          .where('workspace_id', '=', h.a.id)
+          .where('slug', '=', 'production')
+          .where('project_id', '=', scope.projectId)
+          .executeTakeFirstOrThrow(),
+      )
+      const victim = await inScope((d) =>
+        d
+          .selectFrom('secret_versions')
+          .innerJoin('secrets', 'secrets.id', 'secret_versions.secret_id')
+          .select(['secret_versions.secret_id', 'secret_versions.version', 'secret_versions.value_ct'])
+          .where('secrets.key', '=', 'P1')
+          .where('secrets.environment_id', '=', prod.id)
+          .executeTakeFirstOrThrow(),
+      )
       const tampered = Buffer.from(victim.value_ct!)
       tampered[tampered.length - 1]! ^= 1
-      await inScope((d) => d.updateTable('secret_versions').set({ value_ct: tampered }).where('secret_id', '=', victim.secret_id).where('version', '=', victim.version).execute())
+      await inScope((d) =>
+        d
+          .updateTable('secret_versions')
+          .set({ value_ct: tampered })
+          .where('secret_id', '=', victim.secret_id)
+          .where('version', '=', victim.version)
+          .execute(),
+      )
       const r = await a.post(`${env}/keys/rotate`, {})
       const job = await waitJob(r.body.job.id)
       assert.equal(job.state, 'failed')
       assert.match(job.error, /does not decrypt/)
       const versions = (await a.get(`${env}/keys`)).body.versions.map((v: { version: number; state: string }) => [v.version, v.state])
-      assert.deepEqual(versions, [[2, 'primary'], [1, 'active']], 'the old key is kept')
+      assert.deepEqual(
+        versions,
+        [
+          [2, 'primary'],
+          [1, 'active'],
+        ],
+        'the old key is kept',
+      )
       assert.ok((await auditEntries()).some((e) => e.action === 'key.reseal_failed'))
       h.ctx.dataKeys.clearCache()
       for (const i of [0, 2]) assert.ok((await a.get(`${env}/secrets/P${i}?reveal=true`)).body.secret.value === pv[i], `P${i} still reads`)
@@ -202,9 +310,18 @@ function suite(engine: EngineName) {
       const metrics = new Metrics()
       const log = { info() {}, error() {} } as never
       // Age: the development key is made to look 31 days old.
-      await inScope((d) => d.updateTable('data_keys').set({ created_at: new Date(Date.now() - 31 * 86_400_000).toISOString() })
-        .where('environment_id', '=', scope.environmentId).where('state', '=', 'primary').execute())
-      const ctxAged = { ...h.ctx, config: { ...h.ctx.config, keys: { ...h.ctx.config.keys, rotationDays: 30, maxEncryptions: 2_000_000_000 } } }
+      await inScope((d) =>
+        d
+          .updateTable('data_keys')
+          .set({ created_at: new Date(Date.now() - 31 * 86_400_000).toISOString() })
+          .where('environment_id', '=', scope.environmentId)
+          .where('state', '=', 'primary')
+          .execute(),
+      )
+      const ctxAged = {
+        ...h.ctx,
+        config: { ...h.ctx.config, keys: { ...h.ctx.config.keys, rotationDays: 30, maxEncryptions: 2_000_000_000 } },
+      }
       // Two "nodes" run the job at once: the key rotates once.
       await Promise.all([keyRotationJob(ctxAged, metrics, log).run(), keyRotationJob(ctxAged, metrics, log).run()])
       let status = (await a.get(`${E}/keys`)).body
@@ -227,7 +344,10 @@ function suite(engine: EngineName) {
       await waitJob(status.jobs[0].id)
       const entries = await auditEntries()
       const here = entries.filter((e) => e.action === 'key.rotated' && e.target.id === scope.environmentId)
-      assert.deepEqual(here.map((e) => e.details.reason), ['manual', 'schedule', 'usage'])
+      assert.deepEqual(
+        here.map((e) => e.details.reason),
+        ['manual', 'schedule', 'usage'],
+      )
     })
 
     test('two resealers on one job: one holds the lease, the work is done once and right', async () => {
@@ -235,7 +355,15 @@ function suite(engine: EngineName) {
       const secrets = Array.from({ length: 50 }, (_, i) => ({ key: `TWO_${i}`, value: canary(`two-${i}`) }))
       assert.equal((await a.post(`${env}/secrets`, { secrets })).status, 200)
       await h.ctx.resealer.stop()
-      const make = () => new Resealer({ store: h.ctx.store, committer: h.ctx.committer, dataKeys: h.ctx.dataKeys, audit: h.ctx.audit, batchSize: 5, leaseMs: 5000 })
+      const make = () =>
+        new Resealer({
+          store: h.ctx.store,
+          committer: h.ctx.committer,
+          dataKeys: h.ctx.dataKeys,
+          audit: h.ctx.audit,
+          batchSize: 5,
+          leaseMs: 5000,
+        })
       const r = await a.post(`${env}/keys/rotate`, {})
       const [x, y] = [make(), make()]
       const [fx, fy] = await Promise.all([x.runPending(), y.runPending()])
@@ -245,7 +373,9 @@ function suite(engine: EngineName) {
       const entries = await auditEntries()
       assert.equal(entries.filter((e) => e.action === 'key.resealed' && e.details.resealJob === r.body.job.id).length, 1)
       h.ctx.dataKeys.clearCache()
-      const got = new Map(((await a.get(`${env}/secrets?reveal=true`)).body.secrets as Array<{ key: string; value: string }>).map((s) => [s.key, s.value]))
+      const got = new Map(
+        ((await a.get(`${env}/secrets?reveal=true`)).body.secrets as Array<{ key: string; value: string }>).map((s) => [s.key, s.value]),
+      )
       for (const s of secrets) assert.ok(got.get(s.key) === s.value)
     })
   })

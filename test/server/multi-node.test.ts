@@ -22,7 +22,6 @@ import { createTestDatabase } from '../helpers/pg.js'
 import { describePostgres } from '../helpers/engines.js'
 import { childEnv, request, stopChild, waitListening, type JsonResponse as Res } from '../helpers/child-server.js'
 
-
 const ROOT = join(import.meta.dirname, '..', '..')
 const BIN = join(ROOT, 'bin', 'coffer.js')
 const NODES = 3
@@ -49,10 +48,13 @@ function suite(): void {
   let ws = ''
   let wsId = ''
   // Last-resort cleanup if the runner itself is torn down before `after` runs.
-  const killAll = () => { for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL') }
+  const killAll = () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
+  }
   process.once('exit', killAll)
 
-  const call = (node: number, method: string, path: string, body?: unknown) => request(urls[node]!, token, method, path, body, agents[node]!, 'coffer-multi-node-test')
+  const call = (node: number, method: string, path: string, body?: unknown) =>
+    request(urls[node]!, token, method, path, body, agents[node]!, 'coffer-multi-node-test')
   const A = () => `/v1/workspaces/${ws}/audit`
   /** Every entry of the workspace, downloaded page by page from `node`. */
   async function download(node: number): Promise<ExportedEntry[]> {
@@ -78,17 +80,37 @@ function suite(): void {
     const db = await createTestDatabase()
     dbUrl = db.url
     dropDb = db.drop
-    const env = childEnv({ DATABASE_URL: dbUrl, COFFER_ROOT_KEY: rootKey, COFFER_LOG_LEVEL: 'warn', COFFER_CHECKPOINT_INTERVAL: '0', COFFER_AUDIT_VERIFY_INTERVAL: '0' })
-    const init = spawnSync(process.execPath, [BIN, 'init', '--data-dir', join(work, 'node0'), '--email', 'ops@example.com', '--workspace', 'Multi', '--json'], { encoding: 'utf8', env, timeout: 30_000 })
+    const env = childEnv({
+      DATABASE_URL: dbUrl,
+      COFFER_ROOT_KEY: rootKey,
+      COFFER_LOG_LEVEL: 'warn',
+      COFFER_CHECKPOINT_INTERVAL: '0',
+      COFFER_AUDIT_VERIFY_INTERVAL: '0',
+    })
+    const init = spawnSync(
+      process.execPath,
+      [BIN, 'init', '--data-dir', join(work, 'node0'), '--email', 'ops@example.com', '--workspace', 'Multi', '--json'],
+      { encoding: 'utf8', env, timeout: 30_000 },
+    )
     assert.equal(init.status, 0, init.stderr)
-    const j = JSON.parse(init.stdout) as { token: string; database: string; workspace: { slug: string; id: string }; createdKeyFile: boolean }
+    const j = JSON.parse(init.stdout) as {
+      token: string
+      database: string
+      workspace: { slug: string; id: string }
+      createdKeyFile: boolean
+    }
     assert.equal(j.database, 'postgres')
     assert.equal(j.createdKeyFile, false, 'COFFER_ROOT_KEY is used, no key file')
     token = j.token
     ws = j.workspace.slug
     wsId = j.workspace.id
     for (let i = 0; i < NODES; i++) {
-      children.push(spawn(process.execPath, [BIN, 'server', '--data-dir', join(work, `node${i}`), '--host', '127.0.0.1', '--port', '0'], { env, stdio: ['ignore', 'ignore', 'pipe'] }))
+      children.push(
+        spawn(process.execPath, [BIN, 'server', '--data-dir', join(work, `node${i}`), '--host', '127.0.0.1', '--port', '0'], {
+          env,
+          stdio: ['ignore', 'ignore', 'pipe'],
+        }),
+      )
       agents.push(new http.Agent({ keepAlive: true, maxSockets: Math.ceil(CONCURRENCY / NODES) + 2 }))
     }
     urls.push(...(await Promise.all(children.map((c, i) => waitListening(c, `node ${i + 1}`)))))
@@ -105,7 +127,9 @@ function suite(): void {
     if (errors.length) throw errors[0]
   })
 
-  test(`${WRITES} concurrent audited writes of ${KEYS} secrets over ${NODES} nodes all answer 2xx, no update lost`, { timeout: 60_000 }, async () => {
+  test(`${WRITES} concurrent audited writes of ${KEYS} secrets over ${NODES} nodes all answer 2xx, no update lost`, {
+    timeout: 60_000,
+  }, async () => {
     const p = await call(0, 'POST', `/v1/workspaces/${ws}/projects`, { name: 'Shop', slug: 'shop' })
     assert.equal(p.status, 201, JSON.stringify(p.body))
     const E = `/v1/workspaces/${ws}/projects/shop/environments/production`
@@ -119,7 +143,8 @@ function suite(): void {
         const key = `KEY_${String(i % KEYS).padStart(3, '0')}`
         try {
           const r = await call(node, 'PUT', `${E}/secrets/${key}`, { value: `value-${i}-${randomBytes(8).toString('hex')}` })
-          if (r.status < 200 || r.status > 299) failures.push(`${key} on node ${node + 1}: ${r.status} ${JSON.stringify(r.body).slice(0, 200)}`)
+          if (r.status < 200 || r.status > 299)
+            failures.push(`${key} on node ${node + 1}: ${r.status} ${JSON.stringify(r.body).slice(0, 200)}`)
           else {
             perNode[node]!++
             assert.equal(r.body.secret.key, key)
@@ -138,7 +163,12 @@ function suite(): void {
     assert.equal(secretIds.size, KEYS)
     // Each write made its own version: 1..WRITES/KEYS per secret, none twice (no lost update).
     const expected = Array.from({ length: WRITES / KEYS }, (_, v) => v + 1)
-    for (const [key, vs] of versions) assert.deepEqual([...vs].sort((a, b) => a - b), expected, `versions of ${key}`)
+    for (const [key, vs] of versions)
+      assert.deepEqual(
+        [...vs].sort((a, b) => a - b),
+        expected,
+        `versions of ${key}`,
+      )
   })
 
   test('the chain has one entry per write, gap-free, unforked, identical on every node', async () => {
@@ -146,7 +176,10 @@ function suite(): void {
     entries = all[0]!
     for (let n = 1; n < NODES; n++) {
       assert.equal(all[n]!.length, entries.length, `node ${n + 1} serves as many entries as node 1`)
-      assert.ok(all[n]!.every((e, i) => JSON.stringify(e) === JSON.stringify(entries[i])), `node ${n + 1} serves the same entries as node 1`)
+      assert.ok(
+        all[n]!.every((e, i) => JSON.stringify(e) === JSON.stringify(entries[i])),
+        `node ${n + 1} serves the same entries as node 1`,
+      )
     }
     assert.equal(entries.length, BEFORE_WRITES + WRITES)
     // Gap-free 1..N, unique sequence numbers and ids, one workspace.
@@ -165,7 +198,10 @@ function suite(): void {
     assert.deepEqual(chain, { ok: true, checked: entries.length, head: prev })
     // One entry per successful PUT: per secret, in chain order, a create (0 → 1) then updates
     // 1 → 2, 2 → 3 …, naming the secret the PUTs answered with.
-    assert.deepEqual(entries.slice(0, BEFORE_WRITES).map((e) => e.action), ['workspace.create', 'token.create', 'project.create'])
+    assert.deepEqual(
+      entries.slice(0, BEFORE_WRITES).map((e) => e.action),
+      ['workspace.create', 'token.create', 'project.create'],
+    )
     const writes = entries.slice(BEFORE_WRITES)
     assert.ok(writes.every((e) => e.target.type === 'secret'))
     assert.equal(writes.filter((e) => e.action === 'secret.create').length, KEYS)
@@ -233,15 +269,26 @@ function suite(): void {
       assert.equal(r.body.rootHash, checkpoint.rootHash)
       const leaf = leafHash(entryBytes(e))
       assert.equal(r.body.leafHash, b64(leaf))
-      assert.ok(verifyInclusion(seq - 1, size, leaf, (r.body.proof as string[]).map(unb64), root), `inclusion proof of entry ${seq} from node ${node + 1}`)
+      assert.ok(
+        verifyInclusion(seq - 1, size, leaf, (r.body.proof as string[]).map(unb64), root),
+        `inclusion proof of entry ${seq} from node ${node + 1}`,
+      )
     }
     const leaves = entries.map((e) => leafHash(entryBytes(e)))
-    for (const [from, node] of [[1, 0], [BEFORE_WRITES, 1], [500, 2], [size - 1, 0]] as const) {
+    for (const [from, node] of [
+      [1, 0],
+      [BEFORE_WRITES, 1],
+      [500, 2],
+      [size - 1, 0],
+    ] as const) {
       const r = await call(node, 'GET', `${A()}/proofs/consistency?from=${from}&to=${size}`)
       assert.equal(r.status, 200, JSON.stringify(r.body))
       assert.equal(r.body.fromRoot, b64(rootFromLeafHashes(leaves.slice(0, from))))
       assert.equal(r.body.toRoot, checkpoint.rootHash)
-      assert.ok(verifyConsistency(from, size, (r.body.proof as string[]).map(unb64), unb64(r.body.fromRoot), root), `consistency ${from} → ${size}`)
+      assert.ok(
+        verifyConsistency(from, size, (r.body.proof as string[]).map(unb64), unb64(r.body.fromRoot), root),
+        `consistency ${from} → ${size}`,
+      )
     }
   })
 }

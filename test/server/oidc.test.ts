@@ -35,18 +35,38 @@ async function startProvider(): Promise<Idp> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   const provider = new Provider(issuer, {
-    clients: [{ client_id: 'coffer', client_secret: 'coffer-test-secret', redirect_uris: [`${PUBLIC_URL}${CALLBACK}`], grant_types: ['authorization_code'], response_types: ['code'] }],
+    clients: [
+      {
+        client_id: 'coffer',
+        client_secret: 'coffer-test-secret',
+        redirect_uris: [`${PUBLIC_URL}${CALLBACK}`],
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+      },
+    ],
     claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
     async findAccount(_ctx: unknown, id: string) {
       const p = PEOPLE[id]
       if (!p) return undefined
-      return { accountId: id, async claims() { return { sub: id, ...(p.email ? { email: p.email } : {}), email_verified: p.verified, name: id } } }
+      return {
+        accountId: id,
+        async claims() {
+          return { sub: id, ...(p.email ? { email: p.email } : {}), email_verified: p.verified, name: id }
+        },
+      }
     },
     features: { devInteractions: { enabled: true } },
   })
   provider.on('server_error', () => {})
   handler = provider.callback()
-  return { issuer, close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) }) }
+  return {
+    issuer,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  }
 }
 
 /** A user agent at the provider: follows redirects, keeps cookies, fills the dev login and consent forms. */
@@ -58,8 +78,13 @@ async function atProvider(authUrl: string, login: string): Promise<string> {
   for (let i = 0; i < 20; i++) {
     if (url.startsWith(PUBLIC_URL)) return url
     const res = await fetch(url, {
-      method, redirect: 'manual', body,
-      headers: { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; '), ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
+      method,
+      redirect: 'manual',
+      body,
+      headers: {
+        cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; '),
+        ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
+      },
     })
     for (const c of res.headers.getSetCookie()) {
       const [pair] = c.split(';')
@@ -91,8 +116,11 @@ function suite(engine: EngineName): void {
   before(async () => {
     idp = await startProvider()
     h = await startHarness(engine, {
-      COFFER_PUBLIC_URL: PUBLIC_URL, COFFER_OIDC_ISSUER: idp.issuer, COFFER_OIDC_CLIENT_ID: 'coffer',
-      COFFER_OIDC_CLIENT_SECRET: 'coffer-test-secret', COFFER_OIDC_ALLOWED_DOMAINS: 'corp.test, acme.test',
+      COFFER_PUBLIC_URL: PUBLIC_URL,
+      COFFER_OIDC_ISSUER: idp.issuer,
+      COFFER_OIDC_CLIENT_ID: 'coffer',
+      COFFER_OIDC_CLIENT_SECRET: 'coffer-test-secret',
+      COFFER_OIDC_ALLOWED_DOMAINS: 'corp.test, acme.test',
     })
   })
   after(async () => {
@@ -152,7 +180,10 @@ function suite(engine: EngineName): void {
   })
 
   test('an OIDC-created account cannot use the password form, nor get a reset link', async () => {
-    const r = await browser(h.app, PUBLIC_URL).post('/v1/auth/password/sign-in', { email: 'alice@corp.test', password: 'whatever-it-may-be' })
+    const r = await browser(h.app, PUBLIC_URL).post('/v1/auth/password/sign-in', {
+      email: 'alice@corp.test',
+      password: 'whatever-it-may-be',
+    })
     assert.equal(r.status, 401)
     assert.equal(r.json.error.code, 'ERR_INVALID_CREDENTIALS')
     const count = await h.db.selectFrom('email_links').select('id').execute()
@@ -191,7 +222,11 @@ function suite(engine: EngineName): void {
     wrong.searchParams.set('state', 'x'.repeat(43))
     assert.equal(errorOf(await callback(br, wrong.href)), 'ERR_OIDC_STATE', 'wrong state')
     const victim = browser(h.app, PUBLIC_URL)
-    assert.equal(errorOf(await callback(victim, back.href)), 'ERR_OIDC_STATE', 'login CSRF: the callback in a browser that did not start it')
+    assert.equal(
+      errorOf(await callback(victim, back.href)),
+      'ERR_OIDC_STATE',
+      'login CSRF: the callback in a browser that did not start it',
+    )
     assert.equal(victim.cookie('coffer_session'), undefined)
   })
 
@@ -206,10 +241,18 @@ function suite(engine: EngineName): void {
 
   test('an unverified email never links to an existing account; a domain outside the allow-list is refused', async () => {
     const m = await start()
-    assert.equal(errorOf(await callback(m.br, await atProvider(m.authUrl.href, 'mallory'))), 'ERR_OIDC_EMAIL_REFUSED', 'unverified email of the Owner')
+    assert.equal(
+      errorOf(await callback(m.br, await atProvider(m.authUrl.href, 'mallory'))),
+      'ERR_OIDC_EMAIL_REFUSED',
+      'unverified email of the Owner',
+    )
     assert.equal((await h.db.selectFrom('user_identities').select('subject').where('subject', '=', 'mallory').execute()).length, 0)
     const e = await start()
-    assert.equal(errorOf(await callback(e.br, await atProvider(e.authUrl.href, 'eve'))), 'ERR_OIDC_EMAIL_REFUSED', 'elsewhere.test is not allowed')
+    assert.equal(
+      errorOf(await callback(e.br, await atProvider(e.authUrl.href, 'eve'))),
+      'ERR_OIDC_EMAIL_REFUSED',
+      'elsewhere.test is not allowed',
+    )
     assert.equal((await h.db.selectFrom('users').select('id').where('email', '=', 'eve@elsewhere.test').execute()).length, 0)
   })
 
@@ -220,7 +263,12 @@ function suite(engine: EngineName): void {
     assert.equal(me.json.user.email, 'owner@acme.test')
     assert.ok(me.json.workspaces.some((w: { id: string }) => w.id === h.a.id))
     assert.equal((await br.get(`/v1/workspaces/${h.a.slug}/projects`)).status, 200)
-    const rows = await h.db.selectFrom('audit_entries').select(['action', 'details']).where('workspace_id', '=', h.a.id).where('action', '=', 'auth.sign-in').execute()
+    const rows = await h.db
+      .selectFrom('audit_entries')
+      .select(['action', 'details'])
+      .where('workspace_id', '=', h.a.id)
+      .where('action', '=', 'auth.sign-in')
+      .execute()
     assert.ok(rows.some((r) => /"method":"oidc"/.test(r.details) && /"linked":true/.test(r.details)))
   })
 
@@ -245,4 +293,3 @@ function suite(engine: EngineName): void {
 describe('OpenID Connect', () => {
   describeEachEngine(suite)
 })
-

@@ -31,7 +31,11 @@ function suite(engine: EngineName): void {
 
   before(async () => {
     mail = await startMailbox()
-    h = await startHarness(engine, { COFFER_PUBLIC_URL: PUBLIC_URL, COFFER_SMTP_URL: mail.url, COFFER_MAIL_FROM: 'Coffer <coffer@coffer.test>' })
+    h = await startHarness(engine, {
+      COFFER_PUBLIC_URL: PUBLIC_URL,
+      COFFER_SMTP_URL: mail.url,
+      COFFER_MAIL_FROM: 'Coffer <coffer@coffer.test>',
+    })
   })
   after(async () => {
     await h?.close()
@@ -66,7 +70,12 @@ function suite(engine: EngineName): void {
       assert.equal(up.setCookies.length, 0, 'sign-up does not sign in')
 
       code(await br.post('/v1/auth/password/sign-in', { email, password }), 403, 'ERR_EMAIL_NOT_VERIFIED')
-      code(await br.post('/v1/auth/password/sign-in', { email, password: 'wrong-password-1' }), 401, 'ERR_INVALID_CREDENTIALS', 'a wrong password says nothing about verification')
+      code(
+        await br.post('/v1/auth/password/sign-in', { email, password: 'wrong-password-1' }),
+        401,
+        'ERR_INVALID_CREDENTIALS',
+        'a wrong password says nothing about verification',
+      )
 
       const m = await mail.waitFor(email)
       assert.match(m.subject, /verify/i)
@@ -99,7 +108,9 @@ function suite(engine: EngineName): void {
 
       // Only hashes are stored: neither the session id nor the link token is in the database.
       const cookie = br.cookie('coffer_session')!
-      const rows = JSON.stringify(await h.db.selectFrom('sessions').selectAll().execute()) + JSON.stringify(await h.db.selectFrom('email_links').selectAll().execute())
+      const rows =
+        JSON.stringify(await h.db.selectFrom('sessions').selectAll().execute()) +
+        JSON.stringify(await h.db.selectFrom('email_links').selectAll().execute())
       assert.ok(!rows.includes(cookie) && !rows.includes(token), 'no session id or link token in the database')
       const user = await h.db.selectFrom('users').select(['password_hash']).where('email', '=', email).executeTakeFirstOrThrow()
       assert.match(user.password_hash ?? '', /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/, 'Argon2id with OWASP parameters')
@@ -142,7 +153,10 @@ function suite(engine: EngineName): void {
         tk.push(await time(p.email))
       }
       // Both spend one Argon2id verification; an unknown email must not answer in a fraction of the time.
-      assert.ok(median(tu) > median(tk) * 0.5, `unknown-email answers are not much faster (${median(tu).toFixed(1)} vs ${median(tk).toFixed(1)} ms)`)
+      assert.ok(
+        median(tu) > median(tk) * 0.5,
+        `unknown-email answers are not much faster (${median(tu).toFixed(1)} vs ${median(tk).toFixed(1)} ms)`,
+      )
     })
 
     test('sign-in and its failures are audited in every workspace of the person; an unknown email is counted', async () => {
@@ -151,8 +165,13 @@ function suite(engine: EngineName): void {
       code(await br.post('/v1/auth/password/sign-in', { email: p.email, password: 'wrong-password-9' }), 401, 'ERR_INVALID_CREDENTIALS')
       assert.equal((await br.post('/v1/auth/password/sign-in', { email: p.email, password: p.password })).status, 200)
       for (const ws of [h.a.id, h.b.id]) {
-        const rows = await h.db.selectFrom('audit_entries').select(['action', 'actor_type', 'actor_id', 'details']).where('workspace_id', '=', ws)
-          .where((eb) => eb.or([eb('target_id', '=', p.id), eb('actor_id', '=', p.id)])).orderBy('seq').execute()
+        const rows = await h.db
+          .selectFrom('audit_entries')
+          .select(['action', 'actor_type', 'actor_id', 'details'])
+          .where('workspace_id', '=', ws)
+          .where((eb) => eb.or([eb('target_id', '=', p.id), eb('actor_id', '=', p.id)]))
+          .orderBy('seq')
+          .execute()
         const failed = rows.find((r) => r.action === 'auth.sign-in-failed')
         assert.ok(failed, `failure audited in ${ws === h.a.id ? 'A' : 'B'}`)
         assert.equal(failed.actor_type, 'anonymous')
@@ -162,13 +181,25 @@ function suite(engine: EngineName): void {
       }
       const metric = async () => {
         const m = await h.app.inject({ method: 'GET', url: '/metrics' })
-        return Number(/coffer_auth_failures_unattributed_total\{event="auth.sign-in",reason="unknown-account"\} (\d+)/.exec(m.body)?.[1] ?? 0)
+        return Number(
+          /coffer_auth_failures_unattributed_total\{event="auth.sign-in",reason="unknown-account"\} (\d+)/.exec(m.body)?.[1] ?? 0,
+        )
       }
       const before = await metric()
-      const entries = await h.db.selectFrom('audit_entries').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()
-      code(await br.post('/v1/auth/password/sign-in', { email: 'ghost@example.test', password: 'whatever-it-is' }), 401, 'ERR_INVALID_CREDENTIALS')
+      const entries = await h.db
+        .selectFrom('audit_entries')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .executeTakeFirstOrThrow()
+      code(
+        await br.post('/v1/auth/password/sign-in', { email: 'ghost@example.test', password: 'whatever-it-is' }),
+        401,
+        'ERR_INVALID_CREDENTIALS',
+      )
       assert.equal(await metric(), before + 1, 'counted in coffer_auth_failures_unattributed_total')
-      const entriesAfter = await h.db.selectFrom('audit_entries').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()
+      const entriesAfter = await h.db
+        .selectFrom('audit_entries')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .executeTakeFirstOrThrow()
       assert.equal(Number(entriesAfter.n), Number(entries.n), 'no workspace log records it')
     })
 
@@ -177,7 +208,11 @@ function suite(engine: EngineName): void {
       const users = (await h.db.selectFrom('users').select('id').execute()).length
       code(await br.post('/v1/auth/password/sign-up', { email: 'short@example.test', password: 'short' }), 400, 'ERR_VALIDATION')
       code(await br.post('/v1/auth/password/sign-up', { email: 'not-an-email', password: pw('long-enough') }), 400, 'ERR_VALIDATION')
-      code(await br.post('/v1/auth/password/sign-up', { email: 'x@example.test', password: pw('long-enough'), admin: true }), 400, 'ERR_VALIDATION')
+      code(
+        await br.post('/v1/auth/password/sign-up', { email: 'x@example.test', password: pw('long-enough'), admin: true }),
+        400,
+        'ERR_VALIDATION',
+      )
       code(await br.post('/v1/auth/password/sign-up', { email: 'x@example.test', password: 'x'.repeat(2000) }), 400, 'ERR_VALIDATION')
       code(await br.post('/v1/auth/password/sign-in', { email: 'x@example.test' }), 400, 'ERR_VALIDATION')
       code(await br.post('/v1/auth/email/verify', { token: 'A'.repeat(43) }), 400, 'ERR_INVALID_LINK')
@@ -198,7 +233,11 @@ function suite(engine: EngineName): void {
       const token = new URL(mail.linkIn(m, '/reset-password')).searchParams.get('token')!
       const fresh = pw('fresh')
       code(await br.post('/v1/auth/password/reset', { token, password: 'too-short' }), 400, 'ERR_VALIDATION')
-      assert.equal((await br.post('/v1/auth/password/reset', { token, password: fresh })).status, 200, 'a refused attempt did not use the link up')
+      assert.equal(
+        (await br.post('/v1/auth/password/reset', { token, password: fresh })).status,
+        200,
+        'a refused attempt did not use the link up',
+      )
       code(await br.post('/v1/auth/password/reset', { token, password: pw('again') }), 400, 'ERR_INVALID_LINK', 'single use')
       code(await signedIn.get('/v1/account'), 401, 'ERR_UNAUTHENTICATED', 'the session from before the reset ended')
       code(await br.post('/v1/auth/password/sign-in', { email: p.email, password: p.password }), 401, 'ERR_INVALID_CREDENTIALS')
@@ -219,12 +258,26 @@ function suite(engine: EngineName): void {
 
       const p = await person()
       await br.post('/v1/auth/password/forgot', { email: p.email })
-      const first = new URL(mail.linkIn(await mail.waitFor(p.email, (x) => x.text.includes('/reset-password')), '/reset-password')).searchParams.get('token')!
+      const first = new URL(
+        mail.linkIn(await mail.waitFor(p.email, (x) => x.text.includes('/reset-password')), '/reset-password'),
+      ).searchParams.get('token')!
       await br.post('/v1/auth/password/forgot', { email: p.email })
-      const second = new URL(mail.linkIn(await mail.waitFor(p.email, (x) => x.text.includes('/reset-password') && !x.text.includes(first)), '/reset-password')).searchParams.get('token')!
-      code(await br.post('/v1/auth/password/reset', { token: first, password: pw('x') }), 400, 'ERR_INVALID_LINK', 'a newer link voids the older one')
+      const second = new URL(
+        mail.linkIn(await mail.waitFor(p.email, (x) => x.text.includes('/reset-password') && !x.text.includes(first)), '/reset-password'),
+      ).searchParams.get('token')!
+      code(
+        await br.post('/v1/auth/password/reset', { token: first, password: pw('x') }),
+        400,
+        'ERR_INVALID_LINK',
+        'a newer link voids the older one',
+      )
       // Expire the newest one (1 hour) in the database.
-      await h.db.updateTable('email_links').set({ expires_at: new Date(Date.now() - 1000).toISOString() }).where('user_id', '=', p.id).where('used_at', 'is', null).execute()
+      await h.db
+        .updateTable('email_links')
+        .set({ expires_at: new Date(Date.now() - 1000).toISOString() })
+        .where('user_id', '=', p.id)
+        .where('used_at', 'is', null)
+        .execute()
       code(await br.post('/v1/auth/password/reset', { token: second, password: pw('y') }), 400, 'ERR_INVALID_LINK', 'expired')
     })
 
@@ -232,8 +285,13 @@ function suite(engine: EngineName): void {
       const p = await person()
       await browser(h.app, PUBLIC_URL).post('/v1/auth/password/forgot', { email: p.email })
       await mail.waitFor(p.email, (x) => x.text.includes('/reset-password'))
-      const rows = await h.db.selectFrom('email_links').select(['purpose', 'created_at', 'expires_at']).where('user_id', '=', p.id).execute()
-      const life = (purpose: string) => rows.filter((r) => r.purpose === purpose).map((r) => Date.parse(r.expires_at) - Date.parse(r.created_at))
+      const rows = await h.db
+        .selectFrom('email_links')
+        .select(['purpose', 'created_at', 'expires_at'])
+        .where('user_id', '=', p.id)
+        .execute()
+      const life = (purpose: string) =>
+        rows.filter((r) => r.purpose === purpose).map((r) => Date.parse(r.expires_at) - Date.parse(r.created_at))
       assert.deepEqual(life('reset'), [3_600_000])
       assert.deepEqual(life('verify'), [86_400_000])
     })
@@ -243,7 +301,17 @@ function suite(engine: EngineName): void {
     test('every page, the stylesheet and a form redirect carry the security headers; no X-Powered-By', async () => {
       const br = browser(h.app, PUBLIC_URL)
       const replies = [
-        ...(await Promise.all(['/sign-in', '/sign-up', '/verify-email?token=abc', '/forgot-password', '/reset-password?token=abc', '/assets/coffer.css', '/account'].map((u) => br.get(u)))),
+        ...(await Promise.all(
+          [
+            '/sign-in',
+            '/sign-up',
+            '/verify-email?token=abc',
+            '/forgot-password',
+            '/reset-password?token=abc',
+            '/assets/coffer.css',
+            '/account',
+          ].map((u) => br.get(u)),
+        )),
         await br.form('/v1/auth/password/forgot', { email: 'x@example.test' }),
       ]
       for (const r of replies) {
@@ -278,7 +346,11 @@ function suite(engine: EngineName): void {
       const xss = await br.get('/sign-in?error=%3Cscript%3Ealert(1)%3C/script%3E&returnTo=%22%3E%3Cscript%3E')
       assert.ok(!xss.body.includes('<script>'), 'query text is escaped')
 
-      const forged = await br.form('/v1/auth/password/sign-in', { email: p.email, password: p.password }, { site: 'cross-site', origin: 'https://evil.example' })
+      const forged = await br.form(
+        '/v1/auth/password/sign-in',
+        { email: p.email, password: p.password },
+        { site: 'cross-site', origin: 'https://evil.example' },
+      )
       code(forged, 403, 'ERR_CSRF', 'login CSRF')
       assert.equal(br.cookie('coffer_session'), undefined)
 
@@ -333,10 +405,27 @@ function suite(engine: EngineName): void {
       const url = `/v1/workspaces/${m.a.slug}/auth-links`
       assert.equal((await admin.client.post(url, { email: member.email, purpose: 'verify' })).status, 201, 'admin for a member')
       assert.equal((await member.client.post(url, { email: member.email, purpose: 'reset' })).status, 403, 'a member may not')
-      assert.equal((await admin.client.post(url, { email: 'owner@acme.test', purpose: 'reset' })).status, 403, 'an admin may not take over an Owner')
-      assert.equal((await admin.client.post(url, { email: ownerElsewhere.email, purpose: 'reset' })).status, 403, 'nor someone who is Owner of another workspace')
-      assert.equal((await admin.client.post(url, { email: 'owner@globex.test', purpose: 'reset' })).status, 404, 'another tenant\'s person is not found')
-      assert.equal((await api(m.app, m.a.token).post(`/v1/workspaces/${m.b.slug}/auth-links`, { email: 'owner@globex.test', purpose: 'reset' })).status, 404, 'another tenant\'s workspace is not found')
+      assert.equal(
+        (await admin.client.post(url, { email: 'owner@acme.test', purpose: 'reset' })).status,
+        403,
+        'an admin may not take over an Owner',
+      )
+      assert.equal(
+        (await admin.client.post(url, { email: ownerElsewhere.email, purpose: 'reset' })).status,
+        403,
+        'nor someone who is Owner of another workspace',
+      )
+      assert.equal(
+        (await admin.client.post(url, { email: 'owner@globex.test', purpose: 'reset' })).status,
+        404,
+        "another tenant's person is not found",
+      )
+      assert.equal(
+        (await api(m.app, m.a.token).post(`/v1/workspaces/${m.b.slug}/auth-links`, { email: 'owner@globex.test', purpose: 'reset' }))
+          .status,
+        404,
+        "another tenant's workspace is not found",
+      )
     })
   })
 }
@@ -346,7 +435,12 @@ describeEachEngine(suite)
 describe('COFFER_AUTH_MODE=oidc-only', () => {
   let h: Harness
   before(async () => {
-    h = await startHarness('sqlite', { COFFER_PUBLIC_URL: PUBLIC_URL, COFFER_AUTH_MODE: 'oidc-only', COFFER_OIDC_ISSUER: 'http://127.0.0.1:9', COFFER_OIDC_CLIENT_ID: 'coffer' })
+    h = await startHarness('sqlite', {
+      COFFER_PUBLIC_URL: PUBLIC_URL,
+      COFFER_AUTH_MODE: 'oidc-only',
+      COFFER_OIDC_ISSUER: 'http://127.0.0.1:9',
+      COFFER_OIDC_CLIENT_ID: 'coffer',
+    })
   })
   after(() => h?.close())
 
@@ -357,7 +451,8 @@ describe('COFFER_AUTH_MODE=oidc-only', () => {
       ['/v1/auth/password/sign-up', { email: 'new@example.test', password: pw('p') }],
       ['/v1/auth/password/forgot', { email: 'owner@acme.test' }],
       ['/v1/auth/password/reset', { token: 'A'.repeat(43), password: pw('p') }],
-    ] as const) code(await br.post(url, body), 403, 'ERR_AUTH_METHOD_DISABLED', url)
+    ] as const)
+      code(await br.post(url, body), 403, 'ERR_AUTH_METHOD_DISABLED', url)
     const methods = await br.get('/v1/auth/methods')
     assert.deepEqual(methods.json, { password: false, signUp: false, oidc: true, mail: false })
     const page = await br.get('/sign-in')

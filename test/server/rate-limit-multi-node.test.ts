@@ -40,27 +40,48 @@ describePostgres('rate limits across two nodes sharing one Redis', () => {
   const urls: string[] = []
   let dropDb: (() => Promise<void>) | undefined
   let token = ''
-  const killAll = () => { for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL') }
+  const killAll = () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
+  }
   process.once('exit', killAll)
 
   before(async () => {
     assert.ok(existsSync(join(ROOT, 'dist', 'cli.js')), 'dist/cli.js is missing: run the tests with npm test, or npm run build first')
     const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 })
-    await redis.connect().catch((err: Error) => { throw new Error(`Redis is required at ${REDIS_URL}: ${err.message}`) })
+    await redis.connect().catch((err: Error) => {
+      throw new Error(`Redis is required at ${REDIS_URL}: ${err.message}`)
+    })
     redis.disconnect()
     const db = await createTestDatabase()
     dropDb = db.drop
     const env = childEnv({
-      DATABASE_URL: db.url, COFFER_ROOT_KEY: randomBytes(32).toString('base64'), COFFER_LOG_LEVEL: 'warn',
-      COFFER_CHECKPOINT_INTERVAL: '0', COFFER_AUDIT_VERIFY_INTERVAL: '0',
-      REDIS_URL, COFFER_RATE_KEY_PREFIX: prefix,
-      COFFER_RATE_TOKEN_PER_MINUTE: String(PER_MINUTE), COFFER_RATE_BAD_TOKEN_PER_IP: String(BAD_PER_IP),
-      COFFER_RATE_AUTH_PER_ACCOUNT: String(AUTH_PER_ACCOUNT), COFFER_RATE_AUTH_PER_IP: String(AUTH_PER_IP), COFFER_RATE_AUTH_WINDOW: '60',
+      DATABASE_URL: db.url,
+      COFFER_ROOT_KEY: randomBytes(32).toString('base64'),
+      COFFER_LOG_LEVEL: 'warn',
+      COFFER_CHECKPOINT_INTERVAL: '0',
+      COFFER_AUDIT_VERIFY_INTERVAL: '0',
+      REDIS_URL,
+      COFFER_RATE_KEY_PREFIX: prefix,
+      COFFER_RATE_TOKEN_PER_MINUTE: String(PER_MINUTE),
+      COFFER_RATE_BAD_TOKEN_PER_IP: String(BAD_PER_IP),
+      COFFER_RATE_AUTH_PER_ACCOUNT: String(AUTH_PER_ACCOUNT),
+      COFFER_RATE_AUTH_PER_IP: String(AUTH_PER_IP),
+      COFFER_RATE_AUTH_WINDOW: '60',
     })
-    const init = spawnSync(process.execPath, [BIN, 'init', '--data-dir', join(work, 'node0'), '--email', 'ops@example.com', '--json'], { encoding: 'utf8', env, timeout: 90_000 })
+    const init = spawnSync(process.execPath, [BIN, 'init', '--data-dir', join(work, 'node0'), '--email', 'ops@example.com', '--json'], {
+      encoding: 'utf8',
+      env,
+      timeout: 90_000,
+    })
     assert.equal(init.status, 0, init.stderr)
     token = (JSON.parse(init.stdout) as { token: string }).token
-    for (let i = 0; i < 2; i++) children.push(spawn(process.execPath, [BIN, 'server', '--data-dir', join(work, `node${i}`), '--port', '0'], { env, stdio: ['ignore', 'ignore', 'pipe'] }))
+    for (let i = 0; i < 2; i++)
+      children.push(
+        spawn(process.execPath, [BIN, 'server', '--data-dir', join(work, `node${i}`), '--port', '0'], {
+          env,
+          stdio: ['ignore', 'ignore', 'pipe'],
+        }),
+      )
     urls.push(...(await Promise.all(children.map((c, i) => waitListening(c, `node ${i + 1}`, 60_000)))))
     assert.equal(new Set(urls).size, 2, 'two nodes on two ports')
   })
@@ -119,12 +140,17 @@ describePostgres('rate limits across two nodes sharing one Redis', () => {
   test(`code guessing at the CLI token exchange from one address over both nodes: the address is locked out on either`, async () => {
     let refusedOn = -1
     for (let i = 0; i < AUTH_PER_IP + 2 && refusedOn < 0; i++) {
-      const r = await post(`${urls[i % 2]}/v1/cli/token`, { code: randomBytes(32).toString('base64url'), codeVerifier: randomBytes(32).toString('base64url'), redirectUri: 'http://127.0.0.1:9/cb' })
+      const r = await post(`${urls[i % 2]}/v1/cli/token`, {
+        code: randomBytes(32).toString('base64url'),
+        codeVerifier: randomBytes(32).toString('base64url'),
+        redirectUri: 'http://127.0.0.1:9/cb',
+      })
       if (r.status === 429) refusedOn = i
       else assert.equal(r.code, 'ERR_INVALID_GRANT')
     }
     // Every sign-in attempt above, refused ones included, counted against this address.
     assert.equal(refusedOn, AUTH_PER_IP - (AUTH_PER_ACCOUNT + 2), 'the N+1th attempt from the address over both nodes is refused')
-    for (const url of urls) assert.equal((await post(`${url}/v1/cli/token`, { code: 'x', codeVerifier: 'y', redirectUri: 'z' })).status, 429)
+    for (const url of urls)
+      assert.equal((await post(`${url}/v1/cli/token`, { code: 'x', codeVerifier: 'y', redirectUri: 'z' })).status, 429)
   })
 })

@@ -33,7 +33,13 @@ interface Node {
  */
 async function startNode(env: Record<string, string>): Promise<Node> {
   const dataDir = await mkdtemp(join(tmpdir(), 'coffer-rl-'))
-  const e = readEnv({ COFFER_DATA_DIR: dataDir, COFFER_LOG_LEVEL: 'silent', COFFER_CHECKPOINT_INTERVAL: '0', COFFER_AUDIT_VERIFY_INTERVAL: '0', ...env })
+  const e = readEnv({
+    COFFER_DATA_DIR: dataDir,
+    COFFER_LOG_LEVEL: 'silent',
+    COFFER_CHECKPOINT_INTERVAL: '0',
+    COFFER_AUDIT_VERIFY_INTERVAL: '0',
+    ...env,
+  })
   const ctx = await createContext(buildConfig(e), buildSecrets(e))
   const app = await buildApp(ctx)
   app.post('/test/sign-in', { config: { action: 'public', authRateLimit: true } }, async () => ({ ok: true }))
@@ -41,7 +47,10 @@ async function startNode(env: Record<string, string>): Promise<Node> {
   const a = await bootstrapWorkspace(ctx, { name: `A ${randomBytes(3).toString('hex')}`, ownerEmail: 'a@example.com' })
   const b = await bootstrapWorkspace(ctx, { name: `B ${randomBytes(3).toString('hex')}`, ownerEmail: 'b@example.com' })
   return {
-    app, ctx, token: a.token, otherToken: b.token,
+    app,
+    ctx,
+    token: a.token,
+    otherToken: b.token,
     async close() {
       await app.close()
       await ctx.close()
@@ -50,22 +59,36 @@ async function startNode(env: Record<string, string>): Promise<Node> {
   }
 }
 
-interface Res { status: number; code?: string; retryAfter?: number; body: string }
+interface Res {
+  status: number
+  code?: string
+  retryAfter?: number
+  body: string
+}
 
-async function send(app: FastifyInstance, opts: { method?: 'GET' | 'POST'; url: string; ip?: string; auth?: string; body?: object }): Promise<Res> {
+async function send(
+  app: FastifyInstance,
+  opts: { method?: 'GET' | 'POST'; url: string; ip?: string; auth?: string; body?: object },
+): Promise<Res> {
   const r = await app.inject({
-    method: opts.method ?? 'GET', url: opts.url, remoteAddress: opts.ip ?? '198.51.100.7',
-    headers: opts.auth ? { authorization: opts.auth } : {}, ...(opts.body ? { payload: opts.body } : {}),
+    method: opts.method ?? 'GET',
+    url: opts.url,
+    remoteAddress: opts.ip ?? '198.51.100.7',
+    headers: opts.auth ? { authorization: opts.auth } : {},
+    ...(opts.body ? { payload: opts.body } : {}),
   })
   const ra = r.headers['retry-after']
   let code: string | undefined
   try {
     code = (JSON.parse(r.body) as { error?: { code?: string } }).error?.code
-  } catch { /* not JSON */ }
+  } catch {
+    /* not JSON */
+  }
   return { status: r.statusCode, code, retryAfter: ra === undefined ? undefined : Number(ra), body: r.body }
 }
 
-const signIn = (app: FastifyInstance, email: string, ip?: string) => send(app, { method: 'POST', url: '/test/sign-in', body: { email, password: 'guess' }, ip })
+const signIn = (app: FastifyInstance, email: string, ip?: string) =>
+  send(app, { method: 'POST', url: '/test/sign-in', body: { email, password: 'guess' }, ip })
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 function assertLimited(r: Res, label: string, retryAfter?: number): void {
@@ -126,7 +149,12 @@ for (const backend of ['memory', 'redis'] as const) {
     })
 
     test('per account: a lockout that doubles on each further lockout and stops at the cap; other accounts unaffected', async () => {
-      const n = await start({ COFFER_RATE_AUTH_PER_ACCOUNT: '2', COFFER_RATE_AUTH_PER_IP: '1000', COFFER_RATE_AUTH_WINDOW: '1', COFFER_RATE_LOCKOUT_MAX: '2' })
+      const n = await start({
+        COFFER_RATE_AUTH_PER_ACCOUNT: '2',
+        COFFER_RATE_AUTH_PER_IP: '1000',
+        COFFER_RATE_AUTH_WINDOW: '1',
+        COFFER_RATE_LOCKOUT_MAX: '2',
+      })
       const victim = `victim-${randomBytes(4).toString('hex')}@example.com`
       // Round 1: two attempts pass, the third is locked out for one window (1 s).
       for (let i = 0; i < 2; i++) assert.equal((await signIn(n.app, victim, `203.0.113.${i + 1}`)).status, 200)
@@ -165,7 +193,11 @@ for (const backend of ['memory', 'redis'] as const) {
     test('token guessing: bad credentials from one address lock it out, even with a good token next; other addresses keep working', async () => {
       const n = await start({ COFFER_RATE_BAD_TOKEN_PER_IP: '3', COFFER_RATE_AUTH_WINDOW: '60' })
       const ip = '198.51.100.66'
-      const bad = ['Bearer not-a-token', `Bearer ${n.token.slice(0, -1)}${n.token.endsWith('A') ? 'B' : 'A'}`, 'Bearer coffer_pat_00000000000000000000000000000000_000000']
+      const bad = [
+        'Bearer not-a-token',
+        `Bearer ${n.token.slice(0, -1)}${n.token.endsWith('A') ? 'B' : 'A'}`,
+        'Bearer coffer_pat_00000000000000000000000000000000_000000',
+      ]
       for (const auth of bad) assert.equal((await send(n.app, { url: '/v1/me', auth, ip })).status, 401)
       const fourth = await send(n.app, { url: '/v1/me', auth: 'Bearer guess-4', ip })
       assertLimited(fourth, 'the fourth bad token')
@@ -178,7 +210,8 @@ for (const backend of ['memory', 'redis'] as const) {
 
     test('per-token minute cap: the N+1th request of a token in a minute is refused; another token is not', async () => {
       const n = await start({ COFFER_RATE_TOKEN_PER_MINUTE: '5' })
-      for (let i = 0; i < 5; i++) assert.equal((await send(n.app, { url: '/v1/me', auth: `Bearer ${n.token}`, ip: `10.1.0.${i}` })).status, 200)
+      for (let i = 0; i < 5; i++)
+        assert.equal((await send(n.app, { url: '/v1/me', auth: `Bearer ${n.token}`, ip: `10.1.0.${i}` })).status, 200)
       const r = await send(n.app, { url: '/v1/me', auth: `Bearer ${n.token}`, ip: '10.1.0.99' })
       assertLimited(r, 'sixth request of the token from another address')
       assert.ok(r.retryAfter! <= 60)

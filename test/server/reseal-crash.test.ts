@@ -27,7 +27,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 describe(`reseal survives kill -9 at ${KILLS} random points (SQLite, real server process)`, () => {
   const work = mkdtempSync(join(tmpdir(), 'coffer-crash-'))
   const dataDir = join(work, 'data')
-  const env = childEnv({ COFFER_LOG_LEVEL: 'warn', COFFER_RESEAL_BATCH: '4', COFFER_RESEAL_LEASE_MS: '200', COFFER_KEY_ROTATION_CHECK_INTERVAL: '1' })
+  const env = childEnv({
+    COFFER_LOG_LEVEL: 'warn',
+    COFFER_RESEAL_BATCH: '4',
+    COFFER_RESEAL_LEASE_MS: '200',
+    COFFER_KEY_ROTATION_CHECK_INTERVAL: '1',
+  })
   let server: { child: ChildProcess; url: string } | null = null
   let token = ''
   let E = ''
@@ -41,8 +46,14 @@ describe(`reseal survives kill -9 at ${KILLS} random points (SQLite, real server
   function inspect(): { state: string; done: number; total: number; ciphertexts: number } {
     const db = new BetterSqlite3(join(dataDir, 'coffer.db'))
     try {
-      const keys = new Set((db.prepare('SELECT id, version FROM data_keys').all() as Array<{ id: string; version: number }>).map((k) => `${k.id}:${k.version}`))
-      const rows = db.prepare('SELECT dek_id, dek_version, value_ct, comment_ct FROM secret_versions WHERE dek_id IS NOT NULL').all() as Array<{ dek_id: string; dek_version: number; value_ct: Buffer; comment_ct: Buffer | null }>
+      const keys = new Set(
+        (db.prepare('SELECT id, version FROM data_keys').all() as Array<{ id: string; version: number }>).map(
+          (k) => `${k.id}:${k.version}`,
+        ),
+      )
+      const rows = db
+        .prepare('SELECT dek_id, dek_version, value_ct, comment_ct FROM secret_versions WHERE dek_id IS NOT NULL')
+        .all() as Array<{ dek_id: string; dek_version: number; value_ct: Buffer; comment_ct: Buffer | null }>
       let ciphertexts = 0
       for (const r of rows) {
         assert.ok(keys.has(`${r.dek_id}:${r.dek_version}`), 'every ciphertext names a key version that exists')
@@ -54,7 +65,11 @@ describe(`reseal survives kill -9 at ${KILLS} random points (SQLite, real server
           assert.equal(ref.version, r.dek_version, 'a row records the key version its ciphertext header names')
         }
       }
-      const job = db.prepare('SELECT state, done, total FROM key_jobs WHERE id = ?').get(jobId) as { state: string; done: number; total: number }
+      const job = db.prepare('SELECT state, done, total FROM key_jobs WHERE id = ?').get(jobId) as {
+        state: string
+        done: number
+        total: number
+      }
       return { ...job, ciphertexts }
     } finally {
       db.close()
@@ -63,7 +78,11 @@ describe(`reseal survives kill -9 at ${KILLS} random points (SQLite, real server
 
   before(async () => {
     ensureBuilt()
-    const init = spawnSync(process.execPath, [BIN, 'init', '--data-dir', dataDir, '--email', 'ops@example.com', '--workspace', 'Crash', '--json'], { encoding: 'utf8', env, timeout: 30_000 })
+    const init = spawnSync(
+      process.execPath,
+      [BIN, 'init', '--data-dir', dataDir, '--email', 'ops@example.com', '--workspace', 'Crash', '--json'],
+      { encoding: 'utf8', env, timeout: 30_000 },
+    )
     assert.equal(init.status, 0, init.stderr)
     const j = JSON.parse(init.stdout) as { token: string; workspace: { slug: string } }
     token = j.token
@@ -104,7 +123,7 @@ describe(`reseal survives kill -9 at ${KILLS} random points (SQLite, real server
       // A random point in the work: once this server has resealed something (the killed node's
       // lease ran out and it took the job over), within the next 0–100 ms. The first kill may
       // also land right after start-up, before any progress.
-      for (const until = Date.now() + 10_000; k > 0 && Date.now() < until;) {
+      for (const until = Date.now() + 10_000; k > 0 && Date.now() < until; ) {
         const j = (await call('GET', jobPath)).body.job as { state: string; done: number }
         if (j.done > lastDone || j.state !== 'running') break
         await sleep(10)
@@ -132,15 +151,25 @@ describe(`reseal survives kill -9 at ${KILLS} random points (SQLite, real server
     assert.ok(midJob >= Math.min(10, KILLS / 2), `at least half the kills landed mid-reseal (${midJob} of ${KILLS})`)
 
     const versions = (await call('GET', `${E}/keys`)).body.versions as Array<{ version: number; state: string }>
-    assert.deepEqual(versions.map((v) => [v.version, v.state]), [[2, 'primary']], 'the old key version is destroyed')
+    assert.deepEqual(
+      versions.map((v) => [v.version, v.state]),
+      [[2, 'primary']],
+      'the old key version is destroyed',
+    )
     const list = (await call('GET', `${E}/secrets?reveal=true`)).body.secrets as Array<{ key: string; value: string }>
     assert.equal(list.length, SECRETS)
     let wrong = 0
     for (const s of list) if (expected.get(s.key)!.at(-1) !== s.value) wrong++
     assert.equal(wrong, 0, 'every current value reads back exactly')
     for (let i = 0; i < 200; i += 37) {
-      const hist = (await call('GET', `${E}/secrets/S0_${i}/versions?reveal=true`)).body.versions as Array<{ version: number; value: string }>
-      assert.ok(hist.length === 2 && hist[1]!.value === expected.get(`S0_${i}`)![0] && hist[0]!.value === expected.get(`S0_${i}`)![1], `S0_${i}: both versions read back`)
+      const hist = (await call('GET', `${E}/secrets/S0_${i}/versions?reveal=true`)).body.versions as Array<{
+        version: number
+        value: string
+      }>
+      assert.ok(
+        hist.length === 2 && hist[1]!.value === expected.get(`S0_${i}`)![0] && hist[0]!.value === expected.get(`S0_${i}`)![1],
+        `S0_${i}: both versions read back`,
+      )
     }
     const verify = await call('GET', `${E.split('/projects/')[0]}/audit/verify`)
     assert.equal(verify.body.ok, true)
@@ -171,23 +200,42 @@ describePostgres('reseal failover between two nodes (PostgreSQL, real server pro
   let token = ''
   let slug = ''
   const expected = new Map<string, string>()
-  process.once('exit', () => { for (const n of nodes) n?.child.kill('SIGKILL') })
+  process.once('exit', () => {
+    for (const n of nodes) n?.child.kill('SIGKILL')
+  })
 
   before(async () => {
     ensureBuilt()
     const db = await createTestDatabase()
     drop = db.drop
-    env = childEnv({ COFFER_LOG_LEVEL: 'warn', DATABASE_URL: db.url, COFFER_ROOT_KEY: randomBytes(32).toString('base64'),
-      COFFER_RESEAL_BATCH: '20', COFFER_RESEAL_LEASE_MS: '300', COFFER_KEY_ROTATION_CHECK_INTERVAL: '1' })
-    const init = spawnSync(process.execPath, [BIN, 'init', '--data-dir', join(work, 'a'), '--email', 'ops@example.com', '--workspace', 'Failover', '--json'], { encoding: 'utf8', env, timeout: 30_000 })
+    env = childEnv({
+      COFFER_LOG_LEVEL: 'warn',
+      DATABASE_URL: db.url,
+      COFFER_ROOT_KEY: randomBytes(32).toString('base64'),
+      COFFER_RESEAL_BATCH: '20',
+      COFFER_RESEAL_LEASE_MS: '300',
+      COFFER_KEY_ROTATION_CHECK_INTERVAL: '1',
+    })
+    const init = spawnSync(
+      process.execPath,
+      [BIN, 'init', '--data-dir', join(work, 'a'), '--email', 'ops@example.com', '--workspace', 'Failover', '--json'],
+      { encoding: 'utf8', env, timeout: 30_000 },
+    )
     assert.equal(init.status, 0, init.stderr)
-    ;({ token, workspace: { slug } } = JSON.parse(init.stdout) as { token: string; workspace: { slug: string } })
+    ;({
+      token,
+      workspace: { slug },
+    } = JSON.parse(init.stdout) as { token: string; workspace: { slug: string } })
     nodes[0] = await startServer(['--data-dir', join(work, 'a')], env)
     nodes[1] = await startServer(['--data-dir', join(work, 'b')], env)
     assert.equal((await request(nodes[0].url, token, 'POST', `/v1/workspaces/${slug}/projects`, { name: 'Fo' })).status, 201)
     for (let b = 0; b < 8; b++) {
       const secrets = Array.from({ length: 500 }, (_, i) => ({ key: `F${b}_${i}`, value: `f-${randomBytes(8).toString('hex')}` }))
-      assert.equal((await request(nodes[b % 2]!.url, token, 'POST', `/v1/workspaces/${slug}/projects/fo/environments/production/secrets`, { secrets })).status, 200)
+      assert.equal(
+        (await request(nodes[b % 2]!.url, token, 'POST', `/v1/workspaces/${slug}/projects/fo/environments/production/secrets`, { secrets }))
+          .status,
+        200,
+      )
       for (const s of secrets) expected.set(s.key, s.value)
     }
   })
@@ -218,11 +266,17 @@ describePostgres('reseal failover between two nodes (PostgreSQL, real server pro
       await sleep(50)
     }
     assert.equal(j.state, 'done', 'node B took the job over and finished it')
-    const list = (await request(nodes[1]!.url, token, 'GET', `${E}/secrets?reveal=true`)).body.secrets as Array<{ key: string; value: string }>
+    const list = (await request(nodes[1]!.url, token, 'GET', `${E}/secrets?reveal=true`)).body.secrets as Array<{
+      key: string
+      value: string
+    }>
     assert.equal(list.length, expected.size)
     assert.equal(list.filter((s) => expected.get(s.key) !== s.value).length, 0, 'every value reads back on the survivor')
     const versions = (await request(nodes[1]!.url, token, 'GET', `${E}/keys`)).body.versions as Array<{ version: number; state: string }>
-    assert.deepEqual(versions.map((v) => [v.version, v.state]), [[2, 'primary']])
+    assert.deepEqual(
+      versions.map((v) => [v.version, v.state]),
+      [[2, 'primary']],
+    )
     assert.equal((await request(nodes[1]!.url, token, 'GET', `/v1/workspaces/${slug}/audit/verify`)).body.ok, true)
   })
 })

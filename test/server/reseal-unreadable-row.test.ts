@@ -47,32 +47,68 @@ function suite(engine: EngineName) {
             assert.equal((await a.put(`${E}/secrets/S${i}`, body)).status, 200)
           }
         }
-        const env = await inScope((d) => d.selectFrom('environments').innerJoin('projects', 'projects.id', 'environments.project_id')
-          .select(['environments.id', 'environments.project_id']).where('environments.workspace_id', '=', h.a.id)
-          .where('projects.slug', '=', 'rows-app').where('environments.slug', '=', c.env).executeTakeFirstOrThrow())
+        const env = await inScope((d) =>
+          d
+            .selectFrom('environments')
+            .innerJoin('projects', 'projects.id', 'environments.project_id')
+            .select(['environments.id', 'environments.project_id'])
+            .where('environments.workspace_id', '=', h.a.id)
+            .where('projects.slug', '=', 'rows-app')
+            .where('environments.slug', '=', c.env)
+            .executeTakeFirstOrThrow(),
+        )
         const scope = { workspaceId: h.a.id, projectId: env.project_id, environmentId: env.id }
         // The resealer's walk order within one key version.
-        const rows = await inScope((d) => d.selectFrom('secret_versions').select(['secret_id', 'version', 'value_ct', 'comment_ct'])
-          .where('environment_id', '=', env.id).orderBy('secret_id').orderBy('version').execute())
+        const rows = await inScope((d) =>
+          d
+            .selectFrom('secret_versions')
+            .select(['secret_id', 'version', 'value_ct', 'comment_ct'])
+            .where('environment_id', '=', env.id)
+            .orderBy('secret_id')
+            .orderBy('version')
+            .execute(),
+        )
         const withField = rows.map((r, i) => ({ r, i })).filter(({ r }) => r[c.field] !== null)
         const victim = withField.find(({ i }) => i >= c.at)!.r
         const tampered = Buffer.from(victim[c.field]!)
         tampered[tampered.length - 1]! ^= 1
-        await inScope((d) => d.updateTable('secret_versions').set({ [c.field]: tampered }).where('secret_id', '=', victim.secret_id).where('version', '=', victim.version).execute())
+        await inScope((d) =>
+          d
+            .updateTable('secret_versions')
+            .set({ [c.field]: tampered })
+            .where('secret_id', '=', victim.secret_id)
+            .where('version', '=', victim.version)
+            .execute(),
+        )
 
         const rotated = await h.ctx.committer.run((tx) => rotateDataKey(tx, h.ctx.dataKeys, scope, 'manual'), h.a.id)
         const resealer = new Resealer({
-          store: h.ctx.store, committer: h.ctx.committer, dataKeys: h.ctx.dataKeys, audit: h.ctx.audit,
-          batchSize: 4, leaseMs: 60_000, pauseRatio: 0, ...(c.threads ? { workers } : {}),
+          store: h.ctx.store,
+          committer: h.ctx.committer,
+          dataKeys: h.ctx.dataKeys,
+          audit: h.ctx.audit,
+          batchSize: 4,
+          leaseMs: 60_000,
+          pauseRatio: 0,
+          ...(c.threads ? { workers } : {}),
         })
         assert.equal(await resealer.runPending(), 0, 'the job does not finish')
-        const job = await inScope((d) => d.selectFrom('key_jobs').select(['state', 'error']).where('id', '=', rotated!.job.id).executeTakeFirstOrThrow())
+        const job = await inScope((d) =>
+          d.selectFrom('key_jobs').select(['state', 'error']).where('id', '=', rotated!.job.id).executeTakeFirstOrThrow(),
+        )
         assert.equal(job.state, 'failed')
         assert.equal(job.error, `secret ${victim.secret_id} version ${victim.version} does not decrypt under the key it names`)
 
         // Every batch before the victim's was written under the new key, the victim's row was not.
-        const after = await inScope((d) => d.selectFrom('secret_versions').select(['secret_id', 'version', 'value_ct', 'dek_version'])
-          .where('environment_id', '=', env.id).orderBy('secret_id').orderBy('version').execute())
+        const after = await inScope((d) =>
+          d
+            .selectFrom('secret_versions')
+            .select(['secret_id', 'version', 'value_ct', 'dek_version'])
+            .where('environment_id', '=', env.id)
+            .orderBy('secret_id')
+            .orderBy('version')
+            .execute(),
+        )
         const victimAt = after.findIndex((r) => r.secret_id === victim.secret_id && r.version === victim.version)
         for (let i = 0; i < after.length; i++) {
           const r = after[i]!

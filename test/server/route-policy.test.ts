@@ -28,7 +28,15 @@ interface Caller {
 }
 
 /** What integrations may do at all; everything else is a member's (403, or 404 where the project is out of scope). */
-const INTEGRATION_ACTIONS = new Set<Action>(['self.read', 'workspace.read', 'project.list', 'project.read', 'secret.read', 'secret.reveal', 'secret.write'])
+const INTEGRATION_ACTIONS = new Set<Action>([
+  'self.read',
+  'workspace.read',
+  'project.list',
+  'project.read',
+  'secret.read',
+  'secret.reveal',
+  'secret.write',
+])
 
 type Outcome = 'allow' | 403 | 404
 type EnvKind = 'open' | 'restricted'
@@ -47,8 +55,18 @@ type EnvKind = 'open' | 'restricted'
  *   `any` does not include it: only rows marked `auditor` do.
  * Whatever the rule, a route naming a project the caller holds no role in answers 404.
  */
-const SPEC: Record<Action, { ws?: 'any' | Exclude<Role, 'auditor'>; project?: ProjectRole; env?: 'list' | 'read' | 'write'; person?: true; public?: true; auditor?: true }> = {
-  'public': { public: true },
+const SPEC: Record<
+  Action,
+  {
+    ws?: 'any' | Exclude<Role, 'auditor'>
+    project?: ProjectRole
+    env?: 'list' | 'read' | 'write'
+    person?: true
+    public?: true
+    auditor?: true
+  }
+> = {
+  public: { public: true },
   'self.read': { ws: 'any', auditor: true },
   'self.tokens.manage': { ws: 'any', auditor: true },
   'self.leave': { ws: 'any', auditor: true },
@@ -162,7 +180,9 @@ function suite(engine: EngineName): void {
         continue
       }
       const person = await addPerson(h, {
-        workspaceId: h.a.id, role: c.ws, label: c.label.replace(/[^a-z]+/g, '-'),
+        workspaceId: h.a.id,
+        role: c.ws,
+        label: c.label.replace(/[^a-z]+/g, '-'),
         ...(c.project ? { project: { id: projectId, role: c.project } } : {}),
         ...(c.grant ? { grant: { projectId, environmentId: envIds.restricted, access: c.grant } } : {}),
       })
@@ -181,7 +201,13 @@ function suite(engine: EngineName): void {
       { kind: 'service', project: 'other', environments: '*', access: 'write' },
     ]
     for (const i of integrations) {
-      const scopes = [{ project: i.project === 'this' ? projectId : other.body.project.id, environments: i.environments === '*' ? '*' : i.environments.map((e) => envIds[e]), access: i.access }]
+      const scopes = [
+        {
+          project: i.project === 'this' ? projectId : other.body.project.id,
+          environments: i.environments === '*' ? '*' : i.environments.map((e) => envIds[e]),
+          access: i.access,
+        },
+      ]
       const label = `${i.kind} token (${i.project} project, ${i.environments === '*' ? 'all' : i.environments.join('+')}, ${i.access})`
       let token: string
       if (i.kind === 'service') {
@@ -191,23 +217,40 @@ function suite(engine: EngineName): void {
       } else {
         const m = await owner.post(`/v1/workspaces/${h.a.slug}/machines`, { name: label.slice(0, 100), scopes })
         assert.equal(m.status, 201)
-        const x = await h.app.inject({ method: 'POST', url: '/v1/machine/token', payload: { clientId: m.body.clientId, clientSecret: m.body.clientSecret } })
+        const x = await h.app.inject({
+          method: 'POST',
+          url: '/v1/machine/token',
+          payload: { clientId: m.body.clientId, clientSecret: m.body.clientSecret },
+        })
         assert.equal(x.statusCode, 200)
         token = JSON.parse(x.body).accessToken
       }
       callers.push({ label, ws: 'member', project: null, grant: null, integration: i, token })
     }
     const bOther = await api(h.app, h.b.token).post(`/v1/workspaces/${h.b.slug}/projects`, { name: 'Theirs' })
-    const bToken = await api(h.app, h.b.token).post(`/v1/workspaces/${h.b.slug}/service-tokens`, { name: 'theirs', scopes: [{ project: bOther.body.project.id, environments: '*', access: 'write' }] })
+    const bToken = await api(h.app, h.b.token).post(`/v1/workspaces/${h.b.slug}/service-tokens`, {
+      name: 'theirs',
+      scopes: [{ project: bOther.body.project.id, environments: '*', access: 'write' }],
+    })
     assert.equal(bToken.status, 201)
-    callers.push({ label: 'service token of another workspace', ws: 'member', project: null, grant: null, outsider: true, integration: { kind: 'service', project: 'other', environments: '*', access: 'write' }, token: bToken.body.token })
+    callers.push({
+      label: 'service token of another workspace',
+      ws: 'member',
+      project: null,
+      grant: null,
+      outsider: true,
+      integration: { kind: 'service', project: 'other', environments: '*', access: 'write' },
+      token: bToken.body.token,
+    })
 
     Object.assign(samples, {
       'POST /v1/workspaces/:workspace/tokens': { name: 'sample' },
       'POST /v1/workspaces/:workspace/projects': { name: 'Sample Project' },
       'POST /v1/workspaces/:workspace/projects/:project/environments': { name: 'Sample Env' },
       'PUT /v1/workspaces/:workspace/projects/:project/environments/:environment/secrets/:key': { value: 'sample' },
-      'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/secrets': { secrets: [{ key: 'SAMPLE', value: 'sample' }] },
+      'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/secrets': {
+        secrets: [{ key: 'SAMPLE', value: 'sample' }],
+      },
       'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/secrets/:key/rollback': { version: 1 },
       'PUT /v1/workspaces/:workspace/members/:user': { role: 'member' },
       'PUT /v1/workspaces/:workspace/projects/:project/members/:user': { role: 'viewer' },
@@ -218,10 +261,19 @@ function suite(engine: EngineName): void {
       'DELETE /v1/workspaces/:workspace': { confirm: 'not-the-slug' },
       'POST /v1/workspaces/:workspace/auth-links': { email: 'nobody@people.test', purpose: 'verify' },
       'POST /v1/workspaces/:workspace/machines': { name: 'sample', scopes: [{ project: projectId, environments: '*', access: 'read' }] },
-      'POST /v1/workspaces/:workspace/service-tokens': { name: 'sample', scopes: [{ project: projectId, environments: '*', access: 'read' }] },
+      'POST /v1/workspaces/:workspace/service-tokens': {
+        name: 'sample',
+        scopes: [{ project: projectId, environments: '*', access: 'read' }],
+      },
       'POST /v1/machine/token': { clientId: NIL, clientSecret: 'coffer_mcs_not-a-secret' },
       'PUT /v1/workspaces/:workspace/projects/:project/environments/:environment/seal': { sealed: false },
-      'POST /v1/workspaces/:workspace/break-glass': { project: projectId, environment: 'development', access: 'read', reason: 'matrix', durationMinutes: 5 },
+      'POST /v1/workspaces/:workspace/break-glass': {
+        project: projectId,
+        environment: 'development',
+        access: 'read',
+        reason: 'matrix',
+        durationMinutes: 5,
+      },
       'POST /v1/workspaces/:workspace/break-glass/:request/approve': {},
       'POST /v1/workspaces/:workspace/break-glass/:request/deny': {},
       'POST /v1/workspaces/:workspace/break-glass/:request/revoke': {},
@@ -230,10 +282,24 @@ function suite(engine: EngineName): void {
   after(() => h?.close())
 
   async function call(r: AnyRoute, token: string, env: EnvKind, flag?: string) {
-    const url = fillUrl(r.url, { workspace: h.a.slug, project: projectId, environment: envIds[env], key: 'MATRIX_KEY', token: NIL, user: NIL, invitation: NIL, request: NIL, job: NIL, machine: NIL, serviceToken: NIL })
+    const url = fillUrl(r.url, {
+      workspace: h.a.slug,
+      project: projectId,
+      environment: envIds[env],
+      key: 'MATRIX_KEY',
+      token: NIL,
+      user: NIL,
+      invitation: NIL,
+      request: NIL,
+      job: NIL,
+      machine: NIL,
+      serviceToken: NIL,
+    })
     const body = sampleBody(r, samples)
     const res = await h.app.inject({
-      method: r.method, url: flag ? `${url}?${flag}=true` : url, headers: { authorization: `Bearer ${token}` },
+      method: r.method,
+      url: flag ? `${url}?${flag}=true` : url,
+      headers: { authorization: `Bearer ${token}` },
       ...(body === undefined ? {} : { payload: body as object }),
     })
     return { status: res.statusCode, body: res.body ? JSON.parse(res.body) : undefined }
@@ -257,7 +323,11 @@ function suite(engine: EngineName): void {
     let checked = 0
     const outcomes = new Set<string>()
     for (const r of routes) {
-      const names = { workspace: r.url.includes(':workspace'), project: r.url.includes(':project'), environment: r.url.includes(':environment') }
+      const names = {
+        workspace: r.url.includes(':workspace'),
+        project: r.url.includes(':project'),
+        environment: r.url.includes(':environment'),
+      }
       for (const env of names.environment ? (['open', 'restricted'] as const) : (['open'] as const)) {
         for (const c of callers) {
           for (const flag of r.elevate ? [undefined, r.elevate.flag] : [undefined]) {
@@ -277,7 +347,10 @@ function suite(engine: EngineName): void {
             const got = `${res.status} ${res.body?.error?.code ?? ''}`
             if (want === 'allow') {
               assert.ok(res.status !== 401 && res.status !== 403 && res.status < 500, `${what} is allowed, got ${got}`)
-              assert.ok(!(res.status === 404 && POLICY_HIDES.has(res.body?.error?.message)), `${what} is allowed, got a hiding 404 (${res.body?.error?.message})`)
+              assert.ok(
+                !(res.status === 404 && POLICY_HIDES.has(res.body?.error?.message)),
+                `${what} is allowed, got a hiding 404 (${res.body?.error?.message})`,
+              )
             } else if (want === 403) {
               assert.equal(res.status, 403, `${what} is forbidden, got ${got}`)
               assert.equal(res.body.error.code, 'ERR_FORBIDDEN', what)

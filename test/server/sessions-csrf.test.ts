@@ -25,13 +25,23 @@ function suite(engine: EngineName): void {
   let owner: { email: string; password: string }
 
   before(async () => {
-    h = await startHarness(engine, { COFFER_PUBLIC_URL: PUBLIC_URL, COFFER_SESSION_IDLE_TIMEOUT: String(IDLE_S), COFFER_SESSION_ABSOLUTE_TIMEOUT: String(ABSOLUTE_S) }, {
-      clock: () => new Date(Date.now() + offset),
-    })
+    h = await startHarness(
+      engine,
+      { COFFER_PUBLIC_URL: PUBLIC_URL, COFFER_SESSION_IDLE_TIMEOUT: String(IDLE_S), COFFER_SESSION_ABSOLUTE_TIMEOUT: String(ABSOLUTE_S) },
+      {
+        clock: () => new Date(Date.now() + offset),
+      },
+    )
     // A password for A's Owner (as a reset link would set it).
     owner = { email: 'owner@acme.test', password: `owner-${randomBytes(8).toString('hex')}` }
     const hash = await hashPassword(owner.password)
-    await h.ctx.committer.run((tx) => tx.updateTable('users').set({ password_hash: hash, email_verified_at: new Date().toISOString() }).where('email', '=', owner.email).execute())
+    await h.ctx.committer.run((tx) =>
+      tx
+        .updateTable('users')
+        .set({ password_hash: hash, email_verified_at: new Date().toISOString() })
+        .where('email', '=', owner.email)
+        .execute(),
+    )
   })
   after(() => h?.close())
 
@@ -56,11 +66,21 @@ function suite(engine: EngineName): void {
       code(await br.get(`/v1/workspaces/${h.b.slug}/projects`), 404, 'ERR_NOT_FOUND', 'another tenant by slug')
       code(await br.get(`/v1/workspaces/${h.b.id}/projects`), 404, 'ERR_NOT_FOUND', 'another tenant by id')
       code(await br.get('/v1/workspaces/no-such-workspace/projects'), 404, 'ERR_NOT_FOUND')
-      code(await br.post(`/v1/workspaces/${h.b.slug}/projects`, { name: 'X' }, { headers: { 'x-csrf-token': br.csrf } }), 404, 'ERR_NOT_FOUND', 'a write to another tenant')
+      code(
+        await br.post(`/v1/workspaces/${h.b.slug}/projects`, { name: 'X' }, { headers: { 'x-csrf-token': br.csrf } }),
+        404,
+        'ERR_NOT_FOUND',
+        'a write to another tenant',
+      )
     })
 
     test('a bad or unknown cookie is 401, and so is a cookie next to nothing', async () => {
-      for (const cookie of ['coffer_session=', 'coffer_session=abc', `coffer_session=${randomBytes(32).toString('base64url')}`, 'coffer_session=../../x']) {
+      for (const cookie of [
+        'coffer_session=',
+        'coffer_session=abc',
+        `coffer_session=${randomBytes(32).toString('base64url')}`,
+        'coffer_session=../../x',
+      ]) {
         const r = await h.app.inject({ method: 'GET', url: projects(), headers: { cookie } })
         assert.equal(r.statusCode, 401, cookie.slice(0, 20))
         assert.equal(r.json().error.code, 'ERR_UNAUTHENTICATED')
@@ -83,19 +103,33 @@ function suite(engine: EngineName): void {
         ['the right token, Origin null, no fetch metadata', { headers: { 'x-csrf-token': br.csrf }, origin: 'null', site: null }],
         ['the right token, Origin null, cross-site', { headers: { 'x-csrf-token': br.csrf }, origin: 'null', site: 'cross-site' }],
       ]
-      for (const [what, opts] of forged) code(await br.post(projects(), { name: `Forged ${randomBytes(2).toString('hex')}` }, opts), 403, 'ERR_CSRF', what)
-      for (const [url, body] of [['/v1/account/sign-out-everywhere', {}], ['/v1/account/password', { currentPassword: owner.password, newPassword: 'x'.repeat(20) }], ['/v1/account/delete', { confirmEmail: owner.email }]] as const) {
+      for (const [what, opts] of forged)
+        code(await br.post(projects(), { name: `Forged ${randomBytes(2).toString('hex')}` }, opts), 403, 'ERR_CSRF', what)
+      for (const [url, body] of [
+        ['/v1/account/sign-out-everywhere', {}],
+        ['/v1/account/password', { currentPassword: owner.password, newPassword: 'x'.repeat(20) }],
+        ['/v1/account/delete', { confirmEmail: owner.email }],
+      ] as const) {
         code(await br.post(url, body, { site: 'cross-site', origin: 'https://evil.example' }), 403, 'ERR_CSRF', url)
       }
       // A forged HTML form (what a hostile page can really send) without the hidden field.
-      code(await br.form('/v1/account/sign-out-everywhere', {}, { site: 'cross-site', origin: 'https://evil.example' }), 403, 'ERR_CSRF', 'forged form')
+      code(
+        await br.form('/v1/account/sign-out-everywhere', {}, { site: 'cross-site', origin: 'https://evil.example' }),
+        403,
+        'ERR_CSRF',
+        'forged form',
+      )
       code(await br.form('/v1/account/sign-out-everywhere', { _csrf: 'A'.repeat(43) }), 403, 'ERR_CSRF', 'form with a wrong token')
       assert.equal(await projectCount(), before, 'no project was created')
       assert.equal((await br.get('/v1/account')).status, 200, 'the session survived every forgery')
 
       const ok = await br.post(projects(), { name: `Real ${randomBytes(2).toString('hex')}` }, { headers: { 'x-csrf-token': br.csrf } })
       assert.equal(ok.status, 201, 'the right token from this origin works')
-      const noReferrerPage = await br.post(projects(), { name: `Null ${randomBytes(2).toString('hex')}` }, { headers: { 'x-csrf-token': br.csrf }, origin: 'null' })
+      const noReferrerPage = await br.post(
+        projects(),
+        { name: `Null ${randomBytes(2).toString('hex')}` },
+        { headers: { 'x-csrf-token': br.csrf }, origin: 'null' },
+      )
       assert.equal(noReferrerPage.status, 201, 'Origin null from a no-referrer page of this origin (Sec-Fetch-Site: same-origin) works')
       const viaForm = await br.form('/v1/account/sign-out', { _csrf: br.csrf })
       assert.equal(viaForm.status, 303, 'a form with the hidden field works')
@@ -104,7 +138,9 @@ function suite(engine: EngineName): void {
 
     test('Bearer-token requests are unaffected (no CSRF token, any Origin)', async () => {
       const r = await h.app.inject({
-        method: 'POST', url: projects(), payload: { name: `Bearer ${randomBytes(2).toString('hex')}` },
+        method: 'POST',
+        url: projects(),
+        payload: { name: `Bearer ${randomBytes(2).toString('hex')}` },
         headers: { authorization: `Bearer ${h.a.token}`, origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' },
       })
       assert.equal(r.statusCode, 201)
@@ -146,7 +182,10 @@ function suite(engine: EngineName): void {
       const cookie = br.cookie('coffer_session')!
       const out = await br.post('/v1/account/sign-out', {}, { headers: { 'x-csrf-token': br.csrf } })
       assert.equal(out.status, 200)
-      assert.ok(out.setCookies.some((c) => /^coffer_session=;/.test(c) && /Expires=Thu, 01 Jan 1970|Max-Age=0/i.test(c)), 'the cookie is cleared')
+      assert.ok(
+        out.setCookies.some((c) => /^coffer_session=;/.test(c) && /Expires=Thu, 01 Jan 1970|Max-Age=0/i.test(c)),
+        'the cookie is cleared',
+      )
       const replay = await h.app.inject({ method: 'GET', url: '/v1/account', headers: { cookie: `coffer_session=${cookie}` } })
       assert.equal(replay.statusCode, 401, 'a replayed cookie is dead')
     })
@@ -160,24 +199,52 @@ function suite(engine: EngineName): void {
       assert.ok(list.some((s) => s.id === twoId))
       assert.equal((await one.post(`/v1/account/sessions/${twoId}/revoke`, {}, { headers: { 'x-csrf-token': one.csrf } })).status, 200)
       code(await two.get('/v1/account'), 401, 'ERR_UNAUTHENTICATED', 'the ended session')
-      code(await one.post(`/v1/account/sessions/${twoId}/revoke`, {}, { headers: { 'x-csrf-token': one.csrf } }), 404, 'ERR_NOT_FOUND', 'ending it twice')
+      code(
+        await one.post(`/v1/account/sessions/${twoId}/revoke`, {}, { headers: { 'x-csrf-token': one.csrf } }),
+        404,
+        'ERR_NOT_FOUND',
+        'ending it twice',
+      )
       const everywhere = await three.post('/v1/account/sign-out-everywhere', {}, { headers: { 'x-csrf-token': three.csrf } })
       assert.equal(everywhere.status, 200)
       assert.ok(everywhere.json.ended >= 2)
       code(await one.get('/v1/account'), 401, 'ERR_UNAUTHENTICATED')
       code(await three.get('/v1/account'), 401, 'ERR_UNAUTHENTICATED')
-      const actions = (await h.db.selectFrom('audit_entries').select('action').where('workspace_id', '=', h.a.id).execute()).map((r) => r.action)
-      for (const a of ['auth.sign-in', 'session.revoke', 'session.revoke-all', 'auth.sign-out']) assert.ok(actions.includes(a), `${a} audited`)
+      const actions = (await h.db.selectFrom('audit_entries').select('action').where('workspace_id', '=', h.a.id).execute()).map(
+        (r) => r.action,
+      )
+      for (const a of ['auth.sign-in', 'session.revoke', 'session.revoke-all', 'auth.sign-out'])
+        assert.ok(actions.includes(a), `${a} audited`)
     })
 
     test('changing the password needs the current one and ends every other session', async () => {
       const keep = await signIn()
       const other = await signIn()
-      code(await keep.post('/v1/account/password', { currentPassword: 'not-the-password', newPassword: 'n'.repeat(16) }, { headers: { 'x-csrf-token': keep.csrf } }), 401, 'ERR_INVALID_CREDENTIALS')
-      code(await keep.post('/v1/account/password', { currentPassword: owner.password, newPassword: 'short' }, { headers: { 'x-csrf-token': keep.csrf } }), 400, 'ERR_VALIDATION')
+      code(
+        await keep.post(
+          '/v1/account/password',
+          { currentPassword: 'not-the-password', newPassword: 'n'.repeat(16) },
+          { headers: { 'x-csrf-token': keep.csrf } },
+        ),
+        401,
+        'ERR_INVALID_CREDENTIALS',
+      )
+      code(
+        await keep.post(
+          '/v1/account/password',
+          { currentPassword: owner.password, newPassword: 'short' },
+          { headers: { 'x-csrf-token': keep.csrf } },
+        ),
+        400,
+        'ERR_VALIDATION',
+      )
       assert.equal((await other.get('/v1/account')).status, 200, 'refused changes end nothing')
       const next = `next-${randomBytes(8).toString('hex')}`
-      const r = await keep.post('/v1/account/password', { currentPassword: owner.password, newPassword: next }, { headers: { 'x-csrf-token': keep.csrf } })
+      const r = await keep.post(
+        '/v1/account/password',
+        { currentPassword: owner.password, newPassword: next },
+        { headers: { 'x-csrf-token': keep.csrf } },
+      )
       assert.equal(r.status, 200)
       assert.ok(r.json.sessionsEnded >= 1)
       assert.equal((await keep.get('/v1/account')).status, 200, 'this session stays')
@@ -185,7 +252,9 @@ function suite(engine: EngineName): void {
       code(await browser(h.app, PUBLIC_URL).post('/v1/auth/password/sign-in', owner), 401, 'ERR_INVALID_CREDENTIALS', 'old password')
       owner = { ...owner, password: next }
       assert.equal((await browser(h.app, PUBLIC_URL).post('/v1/auth/password/sign-in', owner)).status, 200)
-      const actions = (await h.db.selectFrom('audit_entries').select('action').where('workspace_id', '=', h.a.id).execute()).map((x) => x.action)
+      const actions = (await h.db.selectFrom('audit_entries').select('action').where('workspace_id', '=', h.a.id).execute()).map(
+        (x) => x.action,
+      )
       assert.ok(actions.includes('auth.password-change'))
     })
   })
@@ -199,7 +268,13 @@ describe('the Secure attribute', () => {
     try {
       const password = `pw-${randomBytes(8).toString('hex')}`
       const hash = await hashPassword(password)
-      await h.ctx.committer.run((tx) => tx.updateTable('users').set({ password_hash: hash, email_verified_at: new Date().toISOString() }).where('email', '=', 'owner@acme.test').execute())
+      await h.ctx.committer.run((tx) =>
+        tx
+          .updateTable('users')
+          .set({ password_hash: hash, email_verified_at: new Date().toISOString() })
+          .where('email', '=', 'owner@acme.test')
+          .execute(),
+      )
       const br = browser(h.app, 'https://coffer.example')
       const r = await br.post('/v1/auth/password/sign-in', { email: 'owner@acme.test', password })
       assert.equal(r.status, 200)

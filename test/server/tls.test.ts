@@ -31,10 +31,64 @@ function openssl(args: string[], cwd: string): void {
 
 /** A private CA and a server certificate for 127.0.0.1/localhost signed by it. */
 function makeCertificates(dir: string): { ca: string; cert: string; key: string; otherKey: string } {
-  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=Coffer Test CA'], dir)
-  openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost'], dir)
+  openssl(
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.pem',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=Coffer Test CA',
+    ],
+    dir,
+  )
+  openssl(
+    [
+      'req',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      'server.key',
+      '-out',
+      'server.csr',
+      '-subj',
+      '/CN=localhost',
+    ],
+    dir,
+  )
   writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n')
-  openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'ext.cnf'], dir)
+  openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      'server.csr',
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      'server.pem',
+      '-days',
+      '2',
+      '-extfile',
+      'ext.cnf',
+    ],
+    dir,
+  )
   openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-out', 'other.key'], dir)
   return { ca: join(dir, 'ca.pem'), cert: join(dir, 'server.pem'), key: join(dir, 'server.key'), otherKey: join(dir, 'other.key') }
 }
@@ -45,8 +99,12 @@ function cli(args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number |
     const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
-    child.stdout!.on('data', (d: Buffer) => { stdout += d.toString() })
-    child.stderr!.on('data', (d: Buffer) => { stderr += d.toString() })
+    child.stdout!.on('data', (d: Buffer) => {
+      stdout += d.toString()
+    })
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString()
+    })
     const t = setTimeout(() => child.kill('SIGKILL'), 60_000)
     child.once('exit', (status) => {
       clearTimeout(t)
@@ -55,7 +113,12 @@ function cli(args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number |
   })
 }
 
-interface Hello { status?: number; headers?: Record<string, unknown>; protocol?: string; error?: string }
+interface Hello {
+  status?: number
+  headers?: Record<string, unknown>
+  protocol?: string
+  error?: string
+}
 
 /** One GET over TLS with the client's protocol range pinned. */
 function hello(url: string, ca: string, min: SecureVersion, max: SecureVersion, ciphers?: string): Promise<Hello> {
@@ -85,7 +148,12 @@ describe('TLS termination', () => {
 
   before(async () => {
     certs = makeCertificates(dir)
-    const e = readEnv({ COFFER_DATA_DIR: join(dir, 'data'), COFFER_LOG_LEVEL: 'silent', COFFER_TLS_CERT: certs.cert, COFFER_TLS_KEY: certs.key })
+    const e = readEnv({
+      COFFER_DATA_DIR: join(dir, 'data'),
+      COFFER_LOG_LEVEL: 'silent',
+      COFFER_TLS_CERT: certs.cert,
+      COFFER_TLS_KEY: certs.key,
+    })
     ctx = await createContext(buildConfig(e), buildSecrets(e))
     app = await buildApp(ctx)
     const address = await app.listen({ host: '127.0.0.1', port: 0 })
@@ -122,17 +190,25 @@ describe('TLS termination', () => {
 
   test('plain HTTP to the TLS port gets no API answer', async () => {
     const plain = url.replace('https://', 'http://')
-    const r = await fetch(`${plain}/healthz`).then((res) => res.status, (e: Error) => e.message)
+    const r = await fetch(`${plain}/healthz`).then(
+      (res) => res.status,
+      (e: Error) => e.message,
+    )
     assert.notEqual(r, 200)
   })
 
   test('the client verifies the server: with the private CA it works, without it the connection is refused', async () => {
     const me = await new CofferClient({ url, token, ca: readCa(certs.ca) }).me()
     assert.equal(me.user?.email, 'tls@example.com')
-    await assert.rejects(new CofferClient({ url, token }).me(), (e: Error & { code?: string }) => e.code === 'ERR_CONNECTION' && /UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|SELF_SIGNED/.test(e.message))
+    await assert.rejects(
+      new CofferClient({ url, token }).me(),
+      (e: Error & { code?: string }) => e.code === 'ERR_CONNECTION' && /UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|SELF_SIGNED/.test(e.message),
+    )
   })
 
-  test('the CLI speaks https:// and trusts COFFER_CA_CERT', { skip: existsSync(join(ROOT, 'dist', 'cli.js')) ? false : 'dist/cli.js missing: npm run build' }, async () => {
+  test('the CLI speaks https:// and trusts COFFER_CA_CERT', {
+    skip: existsSync(join(ROOT, 'dist', 'cli.js')) ? false : 'dist/cli.js missing: npm run build',
+  }, async () => {
     const base: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: dir, COFFER_URL: url, COFFER_TOKEN: token }
     // @NOTE asynchronously: the server answering the CLI runs in this process.
     const ok = await cli(['whoami'], { ...base, COFFER_CA_CERT: certs.ca })
@@ -156,15 +232,35 @@ describe('TLS termination', () => {
       ['a directory as the certificate', { COFFER_TLS_CERT: dir, COFFER_TLS_KEY: certs.key }, 'COFFER_TLS_CERT'],
     ]
     for (const [label, env, setting] of cases) {
-      assert.throws(() => loadTls(buildConfig(readEnv({ COFFER_DATA_DIR: dir, ...env })).tls), (e: unknown) => e instanceof ConfigError && e.code === 'ERR_CONFIG' && e.setting === setting, label)
+      assert.throws(
+        () => loadTls(buildConfig(readEnv({ COFFER_DATA_DIR: dir, ...env })).tls),
+        (e: unknown) => e instanceof ConfigError && e.code === 'ERR_CONFIG' && e.setting === setting,
+        label,
+      )
     }
-    assert.throws(() => buildConfig(readEnv({ COFFER_TLS_CERT: certs.cert })), (e: unknown) => e instanceof ConfigError && e.setting === 'COFFER_TLS_KEY')
-    assert.throws(() => buildConfig(readEnv({ COFFER_TLS_KEY: certs.key })), (e: unknown) => e instanceof ConfigError && e.setting === 'COFFER_TLS_CERT')
+    assert.throws(
+      () => buildConfig(readEnv({ COFFER_TLS_CERT: certs.cert })),
+      (e: unknown) => e instanceof ConfigError && e.setting === 'COFFER_TLS_KEY',
+    )
+    assert.throws(
+      () => buildConfig(readEnv({ COFFER_TLS_KEY: certs.key })),
+      (e: unknown) => e instanceof ConfigError && e.setting === 'COFFER_TLS_CERT',
+    )
   })
 
-  test('`coffer server` with an unreadable certificate exits before listening, naming the setting', { skip: existsSync(join(ROOT, 'dist', 'cli.js')) ? false : 'dist/cli.js missing: npm run build' }, () => {
+  test('`coffer server` with an unreadable certificate exits before listening, naming the setting', {
+    skip: existsSync(join(ROOT, 'dist', 'cli.js')) ? false : 'dist/cli.js missing: npm run build',
+  }, () => {
     const r = spawnSync(process.execPath, [BIN, 'server', '--data-dir', join(dir, 'data2'), '--port', '0'], {
-      env: { PATH: process.env.PATH, HOME: dir, COFFER_TLS_CERT: join(dir, 'missing.pem'), COFFER_TLS_KEY: certs.key, COFFER_LOG_LEVEL: 'warn' }, encoding: 'utf8', timeout: 30_000,
+      env: {
+        PATH: process.env.PATH,
+        HOME: dir,
+        COFFER_TLS_CERT: join(dir, 'missing.pem'),
+        COFFER_TLS_KEY: certs.key,
+        COFFER_LOG_LEVEL: 'warn',
+      },
+      encoding: 'utf8',
+      timeout: 30_000,
     })
     assert.equal(r.status, 1, r.stderr)
     assert.match(r.stderr, /COFFER_TLS_CERT: cannot read .*missing\.pem \(no such file\)/)

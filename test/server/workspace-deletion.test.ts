@@ -34,7 +34,12 @@ function assertCode(r: Reply, status: number, code: string, what = code): void {
 }
 
 async function del(h: Harness, token: string, ws: string, body?: unknown): Promise<Reply> {
-  const res = await h.app.inject({ method: 'DELETE', url: `/v1/workspaces/${ws}`, headers: { authorization: `Bearer ${token}` }, ...(body === undefined ? {} : { payload: body as object }) })
+  const res = await h.app.inject({
+    method: 'DELETE',
+    url: `/v1/workspaces/${ws}`,
+    headers: { authorization: `Bearer ${token}` },
+    ...(body === undefined ? {} : { payload: body as object }),
+  })
   return { status: res.statusCode, body: res.body ? JSON.parse(res.body) : undefined }
 }
 
@@ -56,7 +61,11 @@ async function fill(h: Harness, token: string, slug: string): Promise<{ values: 
       for (let i = 0; i < 2; i++) {
         const v = canary(`${slug}-${env}-${key}-${i}`)
         values.push(v)
-        assert.equal((await c.put(`/v1/workspaces/${slug}/projects/shop/environments/${env}/secrets/${key}`, { value: v, comment: canary('c') })).status, 200)
+        assert.equal(
+          (await c.put(`/v1/workspaces/${slug}/projects/shop/environments/${env}/secrets/${key}`, { value: v, comment: canary('c') }))
+            .status,
+          200,
+        )
       }
     }
   }
@@ -66,13 +75,19 @@ async function fill(h: Harness, token: string, slug: string): Promise<{ values: 
 /** Tries to decrypt every version of every secret of `workspaceId` through the real code path. */
 async function decryptAll(ctx: AppContext, workspaceId: string): Promise<{ ok: string[]; failed: unknown[] }> {
   return readInScope(ctx.store, SYSTEM_SCOPE, async (db) => {
-    const rows = await db.selectFrom('secrets').select(['project_id', 'environment_id', 'key']).where('workspace_id', '=', workspaceId).execute()
+    const rows = await db
+      .selectFrom('secrets')
+      .select(['project_id', 'environment_id', 'key'])
+      .where('workspace_id', '=', workspaceId)
+      .execute()
     assert.ok(rows.length > 0, 'the rows are still there to try')
     const ok: string[] = []
     const failed: unknown[] = []
     for (const r of rows) {
       try {
-        const h = await ctx.secrets.history(db, { workspaceId, projectId: r.project_id, environmentId: r.environment_id }, r.key, { reveal: true })
+        const h = await ctx.secrets.history(db, { workspaceId, projectId: r.project_id, environmentId: r.environment_id }, r.key, {
+          reveal: true,
+        })
         for (const v of h.versions) if (v.value) ok.push(v.value)
       } catch (err) {
         failed.push(err)
@@ -95,7 +110,10 @@ function suite(engine: EngineName): void {
       aValues = (await fill(h, h.a.token, h.a.slug)).values
       bValues = (await fill(h, h.b.token, h.b.slug)).values
       wrappedBefore = await readInScope(h.ctx.store, h.a.id, async (db) =>
-        (await db.selectFrom('data_keys').select('wrapped').where('workspace_id', '=', h.a.id).execute()).map((r) => Buffer.from(r.wrapped)))
+        (await db.selectFrom('data_keys').select('wrapped').where('workspace_id', '=', h.a.id).execute()).map((r) =>
+          Buffer.from(r.wrapped),
+        ),
+      )
       assert.ok(wrappedBefore.length >= 3 && wrappedBefore.every((w) => w.length > 32))
       if (engine === 'sqlite') {
         // The check below can fail: before the deletion the files do hold the wrapped keys.
@@ -114,9 +132,11 @@ function suite(engine: EngineName): void {
       assertCode(await del(h, h.a.token, h.a.slug, { confirm: '' }), 400, 'ERR_CONFIRMATION_MISMATCH')
       assertCode(await del(h, h.a.token, h.a.slug), 400, 'ERR_VALIDATION', 'no body')
       assertCode(await del(h, h.a.token, h.a.slug, { confirm: h.a.slug, force: true }), 400, 'ERR_VALIDATION', 'unknown field')
-      assertCode(await del(h, h.b.token, h.a.slug, { confirm: h.a.slug }), 404, 'ERR_NOT_FOUND', 'another tenant\'s Owner')
-      assertCode(await del(h, h.b.token, h.a.id, { confirm: h.a.slug }), 404, 'ERR_NOT_FOUND', 'another tenant\'s Owner, by id')
-      const still = await api(h.app, h.a.token).get(`/v1/workspaces/${h.a.slug}/projects/shop/environments/production/secrets/DB_URL?reveal=true`)
+      assertCode(await del(h, h.b.token, h.a.slug, { confirm: h.a.slug }), 404, 'ERR_NOT_FOUND', "another tenant's Owner")
+      assertCode(await del(h, h.b.token, h.a.id, { confirm: h.a.slug }), 404, 'ERR_NOT_FOUND', "another tenant's Owner, by id")
+      const still = await api(h.app, h.a.token).get(
+        `/v1/workspaces/${h.a.slug}/projects/shop/environments/production/secrets/DB_URL?reveal=true`,
+      )
       assert.equal(still.status, 200)
       assert.ok(still.body.secret.value === aValues[5], 'A still reads')
     })
@@ -129,7 +149,11 @@ function suite(engine: EngineName): void {
       assert.ok(r.body.tokensRevoked >= 1)
       assert.equal(receipt.workspaceId, h.a.id)
       assert.equal(receipt.slug, h.a.slug)
-      assert.equal(Date.parse(receipt.purgeAfter) - Date.parse(receipt.deletedAt), 30 * 86_400_000, 'COFFER_PURGE_AFTER_DAYS defaults to 30')
+      assert.equal(
+        Date.parse(receipt.purgeAfter) - Date.parse(receipt.deletedAt),
+        30 * 86_400_000,
+        'COFFER_PURGE_AFTER_DAYS defaults to 30',
+      )
 
       await readInScope(h.ctx.store, SYSTEM_SCOPE, async (db) => {
         const keys = await db.selectFrom('data_keys').select(['wrapped', 'state']).where('workspace_id', '=', h.a.id).execute()
@@ -138,11 +162,18 @@ function suite(engine: EngineName): void {
           assert.equal(Buffer.from(k.wrapped).length, 0, 'the wrapped key is overwritten')
           assert.equal(k.state, 'shredded')
         }
-        const ws = await db.selectFrom('workspaces').select(['fingerprint_key', 'deleted_at']).where('id', '=', h.a.id).executeTakeFirstOrThrow()
+        const ws = await db
+          .selectFrom('workspaces')
+          .select(['fingerprint_key', 'deleted_at'])
+          .where('id', '=', h.a.id)
+          .executeTakeFirstOrThrow()
         assert.equal(Buffer.from(ws.fingerprint_key).length, 0, 'the audit fingerprint key is overwritten')
         assert.ok(ws.deleted_at)
         const bKeys = await db.selectFrom('data_keys').select('wrapped').where('workspace_id', '=', h.b.id).execute()
-        assert.ok(bKeys.every((k) => Buffer.from(k.wrapped).length > 32), 'B\'s keys are untouched')
+        assert.ok(
+          bKeys.every((k) => Buffer.from(k.wrapped).length > 32),
+          "B's keys are untouched",
+        )
       })
 
       // The deletion is the last entry of A's chain, and the receipt signs the tree that ends with it.
@@ -153,16 +184,24 @@ function suite(engine: EngineName): void {
       const cp = openCheckpoint(receipt.checkpointNote, h.ctx.auditTree.verifierKey, { origin: checkpointOrigin(h.a.id) })
       assert.equal(Number(cp.treeSize), last.seq)
       assert.equal(Buffer.from(cp.rootHash).toString('base64'), receipt.auditRootHash)
-      const verified = await readInScope(h.ctx.store, h.a.id, (db) => h.ctx.audit.verify(db, h.a.id, { treeSize: receipt.auditTreeSize, rootHash: Buffer.from(receipt.auditRootHash, 'base64') }))
+      const verified = await readInScope(h.ctx.store, h.a.id, (db) =>
+        h.ctx.audit.verify(db, h.a.id, { treeSize: receipt.auditTreeSize, rootHash: Buffer.from(receipt.auditRootHash, 'base64') }),
+      )
       assert.equal(verified.ok, true, 'the closed chain verifies against the receipt')
-      const stored = await readInScope(h.ctx.store, SYSTEM_SCOPE, (db) => db.selectFrom('workspace_deletions').selectAll().where('workspace_id', '=', h.a.id).executeTakeFirstOrThrow())
+      const stored = await readInScope(h.ctx.store, SYSTEM_SCOPE, (db) =>
+        db.selectFrom('workspace_deletions').selectAll().where('workspace_id', '=', h.a.id).executeTakeFirstOrThrow(),
+      )
       assert.equal(stored.checkpoint_note, receipt.checkpointNote)
     })
 
     test('every request for it fails before any key is used; B is unaffected', async () => {
       const a = api(h.app, h.a.token)
-      assertCode(await a.get('/v1/me'), 401, 'ERR_UNAUTHENTICATED', 'A\'s own token no longer authenticates')
-      assertCode(await a.get(`/v1/workspaces/${h.a.slug}/projects/shop/environments/production/secrets/DB_URL?reveal=true`), 401, 'ERR_UNAUTHENTICATED')
+      assertCode(await a.get('/v1/me'), 401, 'ERR_UNAUTHENTICATED', "A's own token no longer authenticates")
+      assertCode(
+        await a.get(`/v1/workspaces/${h.a.slug}/projects/shop/environments/production/secrets/DB_URL?reveal=true`),
+        401,
+        'ERR_UNAUTHENTICATED',
+      )
       const b = api(h.app, h.b.token)
       assertCode(await b.get(`/v1/workspaces/${h.a.slug}`), 404, 'ERR_NOT_FOUND', 'another tenant sees nothing')
       assertCode(await b.get(`/v1/workspaces/${h.a.id}/projects`), 404, 'ERR_NOT_FOUND')
@@ -195,7 +234,11 @@ function suite(engine: EngineName): void {
             for (const w of wrappedBefore) assert.equal(bytes.indexOf(w), -1, `${f} holds an old wrapped key`)
           }
           // A second instance on the copy, with the real root key (the original data dir's).
-          const e = readEnv({ COFFER_DATA_DIR: h.dataDir, DATABASE_URL: `sqlite:${join(copyDir, 'coffer.db')}`, COFFER_LOG_LEVEL: 'silent' })
+          const e = readEnv({
+            COFFER_DATA_DIR: h.dataDir,
+            DATABASE_URL: `sqlite:${join(copyDir, 'coffer.db')}`,
+            COFFER_LOG_LEVEL: 'silent',
+          })
           const copy = await createContext(buildConfig(e), buildSecrets(e))
           try {
             const a = await decryptAll(copy, h.a.id)
@@ -224,30 +267,46 @@ function suite(engine: EngineName): void {
 
     test('audit rows stay append-only: no delete before purge_after, of a live workspace, and no update ever', async () => {
       await h.ctx.committer.run((tx) => h.ctx.auditTree.issue(tx, h.b.id), h.b.id)
-      for (const [ws, what] of [[h.a.id, 'the deleted workspace (grace period not over)'], [h.b.id, 'a live workspace']] as const) {
+      for (const [ws, what] of [
+        [h.a.id, 'the deleted workspace (grace period not over)'],
+        [h.b.id, 'a live workspace'],
+      ] as const) {
         for (const table of ['audit_entries', 'audit_nodes', 'audit_checkpoints'] as const) {
-          const n = await readInScope(h.ctx.store, SYSTEM_SCOPE, async (db) => Number((await sql<{ n: number }>`SELECT COUNT(*) AS n FROM ${sql.table(table)} WHERE workspace_id = ${ws}`.execute(db)).rows[0]!.n))
+          const n = await readInScope(h.ctx.store, SYSTEM_SCOPE, async (db) =>
+            Number(
+              (await sql<{ n: number }>`SELECT COUNT(*) AS n FROM ${sql.table(table)} WHERE workspace_id = ${ws}`.execute(db)).rows[0]!.n,
+            ),
+          )
           assert.ok(n > 0, `${table} has rows of ${what} to try`)
           await assert.rejects(
             h.ctx.committer.run((tx) => sql`DELETE FROM ${sql.table(table)} WHERE workspace_id = ${ws}`.execute(tx)),
-            /append-only/, `${table}: ${what}`,
+            /append-only/,
+            `${table}: ${what}`,
           )
         }
-        await assert.rejects(h.ctx.committer.run((tx) => sql`UPDATE audit_entries SET action = 'x' WHERE workspace_id = ${ws}`.execute(tx)), /append-only/)
+        await assert.rejects(
+          h.ctx.committer.run((tx) => sql`UPDATE audit_entries SET action = 'x' WHERE workspace_id = ${ws}`.execute(tx)),
+          /append-only/,
+        )
       }
     })
 
     test('a second deletion of the same workspace finds nothing', async () => {
       // Its Owner's token is revoked; even a fresh token of the deleted workspace does not authenticate.
       const fresh = await h.ctx.committer.run(async (tx) => {
-        const u = await tx.selectFrom('memberships').select('user_id').where('workspace_id', '=', h.a.id).where('role', '=', 'owner').executeTakeFirstOrThrow()
+        const u = await tx
+          .selectFrom('memberships')
+          .select('user_id')
+          .where('workspace_id', '=', h.a.id)
+          .where('role', '=', 'owner')
+          .executeTakeFirstOrThrow()
         return (await issueToken(tx, { workspaceId: h.a.id, userId: u.user_id, name: 'late' })).token
       })
       assertCode(await del(h, fresh, h.a.slug, { confirm: h.a.slug }), 401, 'ERR_UNAUTHENTICATED')
     })
   })
 
-  describe('the purge removes a deleted workspace\'s rows once purge_after passed', () => {
+  describe("the purge removes a deleted workspace's rows once purge_after passed", () => {
     let h: Harness
 
     before(async () => {
@@ -259,7 +318,13 @@ function suite(engine: EngineName): void {
       const admins = [api(h.app, await tokenFor(h, 'admin')), api(h.app, await tokenFor(h, 'admin'))]
       const owner = api(h.app, h.a.token)
       assert.equal((await owner.put(`/v1/workspaces/${h.a.slug}/projects/shop/environments/production/seal`, { sealed: true })).status, 200)
-      const bg = await owner.post(`/v1/workspaces/${h.a.slug}/break-glass`, { project: 'shop', environment: 'production', access: 'read', reason: 'purge test', durationMinutes: 5 })
+      const bg = await owner.post(`/v1/workspaces/${h.a.slug}/break-glass`, {
+        project: 'shop',
+        environment: 'production',
+        access: 'read',
+        reason: 'purge test',
+        durationMinutes: 5,
+      })
       assert.equal(bg.status, 201)
       assert.equal((await admins[0]!.post(`/v1/workspaces/${h.a.slug}/break-glass/${bg.body.request.id}/approve`, {})).status, 200)
       const r = await del(h, h.a.token, h.a.slug, { confirm: h.a.slug })
@@ -270,9 +335,22 @@ function suite(engine: EngineName): void {
 
     async function rowsOf(ws: string): Promise<Record<string, number>> {
       return readInScope(h.ctx.store, SYSTEM_SCOPE, async (db) => {
-        const tables = engine === 'sqlite'
-          ? (await sql<{ name: string }>`SELECT m.name AS name FROM sqlite_master m JOIN pragma_table_info(m.name) c WHERE m.type = 'table' AND c.name = 'workspace_id'`.execute(db)).rows
-          : (await sql<{ name: string }>`SELECT c.table_name AS name FROM information_schema.columns c JOIN information_schema.tables t ON t.table_name = c.table_name AND t.table_schema = c.table_schema WHERE c.column_name = 'workspace_id' AND c.table_schema = current_schema() AND t.table_type = 'BASE TABLE'`.execute(db)).rows
+        const tables =
+          engine === 'sqlite'
+            ? (
+                await sql<{
+                  name: string
+                }>`SELECT m.name AS name FROM sqlite_master m JOIN pragma_table_info(m.name) c WHERE m.type = 'table' AND c.name = 'workspace_id'`.execute(
+                  db,
+                )
+              ).rows
+            : (
+                await sql<{
+                  name: string
+                }>`SELECT c.table_name AS name FROM information_schema.columns c JOIN information_schema.tables t ON t.table_name = c.table_name AND t.table_schema = c.table_schema WHERE c.column_name = 'workspace_id' AND c.table_schema = current_schema() AND t.table_type = 'BASE TABLE'`.execute(
+                  db,
+                )
+              ).rows
         const out: Record<string, number> = {}
         for (const { name } of tables) {
           const { rows } = await sql<{ n: number }>`SELECT COUNT(*) AS n FROM ${sql.table(name)} WHERE workspace_id = ${ws}`.execute(db)
@@ -297,12 +375,16 @@ function suite(engine: EngineName): void {
       ])
       assert.ok(one.length + two.length >= 1)
       const total = [...one, ...two].reduce((n, d) => n + d.rows, 0)
-      const expected = Object.entries(before).filter(([t]) => t !== 'workspace_deletions').reduce((n, [, v]) => n + v, 0)
+      const expected = Object.entries(before)
+        .filter(([t]) => t !== 'workspace_deletions')
+        .reduce((n, [, v]) => n + v, 0)
       assert.equal(total, expected, 'every row deleted exactly once between the two')
       const after = await rowsOf(h.a.id)
       for (const [t, n] of Object.entries(after)) assert.equal(n, t === 'workspace_deletions' ? 1 : 0, `${t} of A is empty`)
       assert.deepEqual(await rowsOf(h.b.id), bBefore, 'B is untouched')
-      const receipt = await readInScope(h.ctx.store, SYSTEM_SCOPE, (db) => db.selectFrom('workspace_deletions').selectAll().where('workspace_id', '=', h.a.id).executeTakeFirstOrThrow())
+      const receipt = await readInScope(h.ctx.store, SYSTEM_SCOPE, (db) =>
+        db.selectFrom('workspace_deletions').selectAll().where('workspace_id', '=', h.a.id).executeTakeFirstOrThrow(),
+      )
       assert.ok(receipt.purged_at, 'the receipt says when')
       assert.ok(receipt.checkpoint_note.includes(checkpointOrigin(h.a.id)))
       // The job itself, again: nothing left to do.
@@ -310,9 +392,19 @@ function suite(engine: EngineName): void {
       assert.deepEqual(await rowsOf(h.a.id), after)
       // B's log still verifies, and its audit rows still refuse deletion.
       assert.equal((await api(h.app, h.b.token).get(`/v1/workspaces/${h.b.slug}/audit/verify`)).body.ok, true)
-      await assert.rejects(h.ctx.committer.run((tx) => sql`DELETE FROM audit_entries WHERE workspace_id = ${h.b.id}`.execute(tx)), /append-only/)
+      await assert.rejects(
+        h.ctx.committer.run((tx) => sql`DELETE FROM audit_entries WHERE workspace_id = ${h.b.id}`.execute(tx)),
+        /append-only/,
+      )
       // The slug is free again.
-      assert.equal(await readInScope(h.ctx.store, SYSTEM_SCOPE, async (db) => (await db.selectFrom('workspaces').select('id').where('slug', '=', h.a.slug).execute()).length), 0)
+      assert.equal(
+        await readInScope(
+          h.ctx.store,
+          SYSTEM_SCOPE,
+          async (db) => (await db.selectFrom('workspaces').select('id').where('slug', '=', h.a.slug).execute()).length,
+        ),
+        0,
+      )
     })
   })
 }

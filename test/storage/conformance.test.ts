@@ -9,7 +9,6 @@ import { createTestDatabase } from '../helpers/pg.js'
 import { describeEachEngine } from '../helpers/engines.js'
 import { exerciseStorage, type OpenedStore } from './exercise-storage.js'
 
-
 async function openSqlite(): Promise<OpenedStore> {
   const dir = await mkdtemp(join(tmpdir(), 'coffer-storage-'))
   const path = join(dir, 'coffer.db')

@@ -28,12 +28,22 @@ describePostgres('row-level security (PostgreSQL)', () => {
   let h: Harness
   before(async () => {
     h = await startHarness('postgres')
-    for (const [token, ws] of [[h.a.token, h.a.slug], [h.b.token, h.b.slug]] as const) {
+    for (const [token, ws] of [
+      [h.a.token, h.a.slug],
+      [h.b.token, h.b.slug],
+    ] as const) {
       const c = api(h.app, token)
       const p = await c.post(`/v1/workspaces/${ws}/projects`, { name: 'Walled' })
       assert.equal(p.status, 201)
       for (const env of ['development', 'production']) {
-        assert.equal((await c.put(`/v1/workspaces/${ws}/projects/walled/environments/${env}/secrets/WALL_${randomBytes(2).toString('hex')}`, { value: 'v' })).status, 200)
+        assert.equal(
+          (
+            await c.put(`/v1/workspaces/${ws}/projects/walled/environments/${env}/secrets/WALL_${randomBytes(2).toString('hex')}`, {
+              value: 'v',
+            })
+          ).status,
+          200,
+        )
       }
     }
   })
@@ -53,8 +63,24 @@ describePostgres('row-level security (PostgreSQL)', () => {
   test('every tenant table has row-level security enabled, forced, with the tenant policy', async () => {
     const tables = await h.db.transaction().execute((tx) => tenantTables(tx))
     assert.ok(tables.length >= 15, `found ${tables.length} tenant tables`)
-    for (const name of ['workspaces', 'memberships', 'tokens', 'projects', 'environments', 'secrets', 'secret_versions', 'data_keys', 'audit_entries', 'project_members', 'environment_grants', 'invitations']) {
-      assert.ok(tables.some((t) => t.table === name), `${name} is a tenant table`)
+    for (const name of [
+      'workspaces',
+      'memberships',
+      'tokens',
+      'projects',
+      'environments',
+      'secrets',
+      'secret_versions',
+      'data_keys',
+      'audit_entries',
+      'project_members',
+      'environment_grants',
+      'invitations',
+    ]) {
+      assert.ok(
+        tables.some((t) => t.table === name),
+        `${name} is a tenant table`,
+      )
     }
     const { rows } = await sql<{ name: string; rls: boolean; force: boolean; policies: string }>`
       SELECT c.relname AS name, c.relrowsecurity AS rls, c.relforcerowsecurity AS force,
@@ -62,7 +88,10 @@ describePostgres('row-level security (PostgreSQL)', () => {
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind = 'r'`.execute(h.db)
     for (const t of tables) {
       const r = rows.find((x) => x.name === t.table)
-      assert.ok(r && r.rls && r.force && Number(r.policies) === 1, `${t.table}: row-level security enabled and forced, one coffer_tenant policy`)
+      assert.ok(
+        r && r.rls && r.force && Number(r.policies) === 1,
+        `${t.table}: row-level security enabled and forced, one coffer_tenant policy`,
+      )
     }
   })
 
@@ -73,28 +102,52 @@ describePostgres('row-level security (PostgreSQL)', () => {
       assert.equal(await h.ctx.store.db.transaction().execute((tx) => count(tx, table)), 0, `${table} in a transaction with no scope`)
     }
     // The owner sees the rows that are there.
-    for (const table of ['workspaces', 'memberships', 'tokens', 'projects', 'environments', 'secrets', 'secret_versions', 'data_keys', 'audit_entries', 'audit_heads']) {
+    for (const table of [
+      'workspaces',
+      'memberships',
+      'tokens',
+      'projects',
+      'environments',
+      'secrets',
+      'secret_versions',
+      'data_keys',
+      'audit_entries',
+      'audit_heads',
+    ]) {
       assert.ok((await count(h.db, table)) > 0, `${table} has rows (as the owner sees it)`)
     }
     // A made-up scope is refused before it reaches the database.
     await assert.rejects(h.ctx.store.db.transaction().execute((tx) => setScope(tx, 'postgres', "' OR 1=1 --")))
     // An empty setting (as after a transaction-local one ended) sees nothing either.
-    assert.equal(await h.ctx.store.db.transaction().execute(async (tx) => {
-      await sql`SELECT set_config('coffer.workspace_id', '', true)`.execute(tx)
-      return count(tx, 'secrets')
-    }), 0)
+    assert.equal(
+      await h.ctx.store.db.transaction().execute(async (tx) => {
+        await sql`SELECT set_config('coffer.workspace_id', '', true)`.execute(tx)
+        return count(tx, 'secrets')
+      }),
+      0,
+    )
   })
 
-  test('with workspace A set, unscoped reads and writes touch A\'s rows only', async () => {
+  test("with workspace A set, unscoped reads and writes touch A's rows only", async () => {
     const ownerA = await count(h.db, 'secrets', `WHERE workspace_id = '${h.a.id}'`)
     const ownerB = await count(h.db, 'secrets', `WHERE workspace_id = '${h.b.id}'`)
     assert.ok(ownerA >= 2 && ownerB >= 2)
     // The read path (a scoped read-only transaction) …
-    const seen = await readInScope(h.ctx.store, h.a.id, async (db) => (await sql<{ workspace_id: string }>`SELECT * FROM secrets`.execute(db)).rows)
+    const seen = await readInScope(
+      h.ctx.store,
+      h.a.id,
+      async (db) => (await sql<{ workspace_id: string }>`SELECT * FROM secrets`.execute(db)).rows,
+    )
     assert.equal(seen.length, ownerA)
-    assert.ok(seen.every((r) => r.workspace_id === h.a.id), 'no row of B')
+    assert.ok(
+      seen.every((r) => r.workspace_id === h.a.id),
+      'no row of B',
+    )
     // … the group committer (a batch in A's partition) …
-    const viaCommitter = await h.ctx.committer.run(async (tx) => (await sql<{ workspace_id: string }>`SELECT * FROM secret_versions`.execute(tx)).rows, h.a.id)
+    const viaCommitter = await h.ctx.committer.run(
+      async (tx) => (await sql<{ workspace_id: string }>`SELECT * FROM secret_versions`.execute(tx)).rows,
+      h.a.id,
+    )
     assert.ok(viaCommitter.length >= 2 && viaCommitter.every((r) => r.workspace_id === h.a.id))
     for (const table of ['workspaces', 'memberships', 'tokens', 'projects', 'environments', 'data_keys', 'audit_entries']) {
       const n = await readInScope(h.ctx.store, h.a.id, (db) => count(db, table))
@@ -102,16 +155,29 @@ describePostgres('row-level security (PostgreSQL)', () => {
       assert.equal(n, await count(h.db, table, `WHERE ${col} = '${h.a.id}'`), `${table}: exactly A's rows`)
     }
     // An unscoped UPDATE changes A's rows only; B's are untouched.
-    const before = (await sql<{ updated_at: string }>`SELECT updated_at FROM secrets WHERE workspace_id = ${h.b.id} ORDER BY id`.execute(h.db)).rows
-    const changed = await writeInScope(h.ctx.store, h.ctx.store.db, h.a.id, async (tx) => Number((await sql`UPDATE secrets SET updated_at = updated_at`.execute(tx)).numAffectedRows))
+    const before = (
+      await sql<{ updated_at: string }>`SELECT updated_at FROM secrets WHERE workspace_id = ${h.b.id} ORDER BY id`.execute(h.db)
+    ).rows
+    const changed = await writeInScope(h.ctx.store, h.ctx.store.db, h.a.id, async (tx) =>
+      Number((await sql`UPDATE secrets SET updated_at = updated_at`.execute(tx)).numAffectedRows),
+    )
     assert.equal(changed, ownerA)
-    const deleted = await writeInScope(h.ctx.store, h.ctx.store.db, h.a.id, async (tx) => Number((await sql`DELETE FROM memberships WHERE workspace_id = ${h.b.id}`.execute(tx)).numAffectedRows))
-    assert.equal(deleted, 0, 'B\'s memberships cannot be deleted from A\'s scope')
-    assert.deepEqual((await sql<{ updated_at: string }>`SELECT updated_at FROM secrets WHERE workspace_id = ${h.b.id} ORDER BY id`.execute(h.db)).rows, before)
+    const deleted = await writeInScope(h.ctx.store, h.ctx.store.db, h.a.id, async (tx) =>
+      Number((await sql`DELETE FROM memberships WHERE workspace_id = ${h.b.id}`.execute(tx)).numAffectedRows),
+    )
+    assert.equal(deleted, 0, "B's memberships cannot be deleted from A's scope")
+    assert.deepEqual(
+      (await sql<{ updated_at: string }>`SELECT updated_at FROM secrets WHERE workspace_id = ${h.b.id} ORDER BY id`.execute(h.db)).rows,
+      before,
+    )
     // A row of B cannot be written from A's scope.
     await assert.rejects(
       writeInScope(h.ctx.store, h.ctx.store.db, h.a.id, (tx) =>
-        tx.insertInto('project_members').values({ workspace_id: h.b.id, project_id: 'x', user_id: 'y', role: 'admin', created_at: '' }).execute()),
+        tx
+          .insertInto('project_members')
+          .values({ workspace_id: h.b.id, project_id: 'x', user_id: 'y', role: 'admin', created_at: '' })
+          .execute(),
+      ),
       /row-level security/,
     )
     // The system scope is asked for by name and sees both.
@@ -119,7 +185,10 @@ describePostgres('row-level security (PostgreSQL)', () => {
   })
 
   test('the API keeps working for both tenants through the wall', async () => {
-    for (const [token, ws] of [[h.a.token, h.a.slug], [h.b.token, h.b.slug]] as const) {
+    for (const [token, ws] of [
+      [h.a.token, h.a.slug],
+      [h.b.token, h.b.slug],
+    ] as const) {
       const c = api(h.app, token)
       const list = await c.get(`/v1/workspaces/${ws}/projects/walled/environments/development/secrets?reveal=true`)
       assert.equal(list.status, 200)
@@ -160,13 +229,20 @@ describePostgres('row-level security binds a table owner too (FORCE), with one D
   })
 
   test('the owning application role migrates, and still sees no row unscoped', async () => {
-    const e = readEnv({ DATABASE_URL: url, COFFER_DATA_DIR: `/tmp/coffer-rls-${randomBytes(4).toString('hex')}`, COFFER_LOG_LEVEL: 'silent', COFFER_ROOT_KEY: randomBytes(32).toString('base64') })
+    const e = readEnv({
+      DATABASE_URL: url,
+      COFFER_DATA_DIR: `/tmp/coffer-rls-${randomBytes(4).toString('hex')}`,
+      COFFER_LOG_LEVEL: 'silent',
+      COFFER_ROOT_KEY: randomBytes(32).toString('base64'),
+    })
     const ctx = await createContext(buildConfig(e), buildSecrets(e))
     try {
       const { bootstrapWorkspace } = await import('../../src/context.js')
       const a = await bootstrapWorkspace(ctx, { name: `Own A ${randomBytes(2).toString('hex')}`, ownerEmail: 'a@own.test' })
       await bootstrapWorkspace(ctx, { name: `Own B ${randomBytes(2).toString('hex')}`, ownerEmail: 'b@own.test' })
-      const owned = await sql<{ n: string }>`SELECT count(*) AS n FROM pg_tables WHERE schemaname = current_schema() AND tableowner = current_user`.execute(ctx.store.db)
+      const owned = await sql<{
+        n: string
+      }>`SELECT count(*) AS n FROM pg_tables WHERE schemaname = current_schema() AND tableowner = current_user`.execute(ctx.store.db)
       assert.ok(Number(owned.rows[0]!.n) >= 15, 'the application role owns the tables here')
       assert.equal(await count(ctx.store.db, 'workspaces'), 0)
       assert.equal(await count(ctx.store.db, 'memberships'), 0)

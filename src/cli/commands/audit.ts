@@ -1,6 +1,14 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { verifyCheckpoint } from '../../audit/checkpoint.js'
-import { extendsCheckpoint, originOf, verifyProofFile, type AuditExport, type ExportedEntry, type InclusionProofFile, type OfflineResult } from '../../audit/offline.js'
+import {
+  extendsCheckpoint,
+  originOf,
+  verifyProofFile,
+  type AuditExport,
+  type ExportedEntry,
+  type InclusionProofFile,
+  type OfflineResult,
+} from '../../audit/offline.js'
 import { ChainVerifier } from '../../audit/verify.js'
 import { verifyExportFile, writeExportFile } from '../../audit/export-file.js'
 import { VerifyWorkers } from '../../audit/verify-workers.js'
@@ -53,23 +61,37 @@ export async function auditVerify(opts: Opts & { file?: string; publicKey?: stri
     throw broken(`Audit chain BROKEN at entry ${bad.seq} (${bad.id}): ${bad.reason}. ${r.checked - 1} entries before it verify.`)
   }
   const seen = loadSeen(client.url, ws.id)
-  if (seen && seen.publicKey !== publicKey) throw broken(`The server's audit signing key changed since this machine last verified (was ${seen.publicKey}, now ${publicKey}).`)
+  if (seen && seen.publicKey !== publicKey)
+    throw broken(`The server's audit signing key changed since this machine last verified (was ${seen.publicKey}, now ${publicKey}).`)
   const signed = verifyCheckpoint(checkpoint.note, seen?.publicKey ?? publicKey, { origin: originOf(ws.id) })
   if (!signed) throw broken('The newest audit checkpoint is not validly signed.')
   // What is remembered and compared below must be what was signed, not the unsigned fields beside it.
-  if (Number(signed.treeSize) !== checkpoint.treeSize || Buffer.from(signed.rootHash).toString('base64') !== checkpoint.rootHash) throw broken('The checkpoint\'s tree size or root differs from its signed note.')
+  if (Number(signed.treeSize) !== checkpoint.treeSize || Buffer.from(signed.rootHash).toString('base64') !== checkpoint.rootHash)
+    throw broken("The checkpoint's tree size or root differs from its signed note.")
   const root = v.treeRoot()
   if (!root) throw broken(`The checkpoint covers ${checkpoint.treeSize} entries but the server returned only ${v.treeLeaves}.`)
-  if (!Buffer.from(root).equals(Buffer.from(signed.rootHash))) throw broken('The audit entries do not hash to the root the checkpoint signs: history was rewritten.')
+  if (!Buffer.from(root).equals(Buffer.from(signed.rootHash)))
+    throw broken('The audit entries do not hash to the root the checkpoint signs: history was rewritten.')
   let extended = 'first verification on this machine: checkpoint remembered'
   if (seen) {
-    if (checkpoint.treeSize < seen.treeSize) throw broken(`The log shrank: this machine saw ${seen.treeSize} entries, the newest checkpoint has ${checkpoint.treeSize}.`)
-    const proof = checkpoint.treeSize === seen.treeSize ? { proof: [] } : await client.consistencyProof(ws.slug, seen.treeSize, checkpoint.treeSize)
-    if (!extendsCheckpoint(seen, checkpoint, proof.proof)) throw broken(`The log does not extend the checkpoint of ${seen.treeSize} entries this machine verified on ${seen.seenAt}: history was rewritten.`)
+    if (checkpoint.treeSize < seen.treeSize)
+      throw broken(`The log shrank: this machine saw ${seen.treeSize} entries, the newest checkpoint has ${checkpoint.treeSize}.`)
+    const proof =
+      checkpoint.treeSize === seen.treeSize ? { proof: [] } : await client.consistencyProof(ws.slug, seen.treeSize, checkpoint.treeSize)
+    if (!extendsCheckpoint(seen, checkpoint, proof.proof))
+      throw broken(
+        `The log does not extend the checkpoint of ${seen.treeSize} entries this machine verified on ${seen.seenAt}: history was rewritten.`,
+      )
     extended = `extends the checkpoint of ${seen.treeSize} entries seen ${seen.seenAt}`
   }
-  saveSeen(client.url, ws.id, { publicKey: seen?.publicKey ?? publicKey, treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash, seenAt: new Date().toISOString() })
-  if (opts.json) return printJson({ ...r, checkpoint: { treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash }, publicKey, extended })
+  saveSeen(client.url, ws.id, {
+    publicKey: seen?.publicKey ?? publicKey,
+    treeSize: checkpoint.treeSize,
+    rootHash: checkpoint.rootHash,
+    seenAt: new Date().toISOString(),
+  })
+  if (opts.json)
+    return printJson({ ...r, checkpoint: { treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash }, publicKey, extended })
   info(`Audit chain OK: ${r.checked} entries of ${ws.slug} verify; head ${r.head}.`)
   info(`Checkpoint OK: ${checkpoint.treeSize} entries, root ${checkpoint.rootHash}, signed by ${publicKey.split('+')[0]}; ${extended}.`)
 }
@@ -89,7 +111,10 @@ async function verifyFile(file: string, trustedKey: string | undefined, json: bo
   if (!r.ok) throw broken(`${file} does NOT verify: ${r.problems.join('; ')}.`)
   if (!json) {
     info(`${file} verifies: ${r.chain.checked} entries chained; checkpoint of ${r.treeSize} entries signed and its root recomputed.`)
-    if (!r.keyPinned) info('The signature was checked with the key inside the file; pass --public-key (from /v1/audit/public-key, obtained separately) to also prove who signed it.')
+    if (!r.keyPinned)
+      info(
+        'The signature was checked with the key inside the file; pass --public-key (from /v1/audit/public-key, obtained separately) to also prove who signed it.',
+      )
   }
 }
 
@@ -101,12 +126,18 @@ export async function auditExport(opts: Opts & { out: string }): Promise<void> {
   const entries: ExportedEntry[] = []
   for await (const e of client.allAuditEntries(ws.slug)) entries.push(e)
   const exp: AuditExport = {
-    format: 'coffer-audit-export/v1', workspace: { id: ws.id, slug: ws.slug }, exportedAt: new Date().toISOString(), publicKey,
-    checkpoint: { treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash, note: checkpoint.note }, entries,
+    format: 'coffer-audit-export/v1',
+    workspace: { id: ws.id, slug: ws.slug },
+    exportedAt: new Date().toISOString(),
+    publicKey,
+    checkpoint: { treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash, note: checkpoint.note },
+    entries,
   }
   writeExportFile(opts.out, exp)
   if (opts.json) return printJson({ out: opts.out, entries: entries.length, checkpoint: exp.checkpoint, publicKey })
-  info(`Exported ${entries.length} audit entries of ${ws.slug} and a checkpoint of ${checkpoint.treeSize} to ${opts.out}. Check it anywhere with: coffer audit verify --file ${opts.out} --public-key '${publicKey}'`)
+  info(
+    `Exported ${entries.length} audit entries of ${ws.slug} and a checkpoint of ${checkpoint.treeSize} to ${opts.out}. Check it anywhere with: coffer audit verify --file ${opts.out} --public-key '${publicKey}'`,
+  )
 }
 
 /** `coffer audit proof ENTRY`: an inclusion proof (by entry id or seq) that a third party can check offline. */
@@ -118,14 +149,21 @@ export async function auditProof(ref: string, opts: Opts & { out?: string }): Pr
   if (!byId && !/^\d+$/.test(ref)) throw new ExitError('Give an audit entry id (UUID) or sequence number.')
   const p = await client.inclusionProof(ws.slug, byId ? { id: ref } : { seq: Number(ref) }, checkpoint.treeSize)
   const file: InclusionProofFile = {
-    format: 'coffer-audit-proof/v1', workspace: { id: ws.id, slug: ws.slug }, publicKey,
+    format: 'coffer-audit-proof/v1',
+    workspace: { id: ws.id, slug: ws.slug },
+    publicKey,
     checkpoint: { treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash, note: checkpoint.note },
-    entry: p.entry, leafIndex: p.leafIndex, treeSize: p.treeSize, proof: p.proof,
+    entry: p.entry,
+    leafIndex: p.leafIndex,
+    treeSize: p.treeSize,
+    proof: p.proof,
   }
   const text = JSON.stringify(file, null, 2) + '\n'
   if (opts.out) {
     writeFileSync(opts.out, text)
-    info(`Inclusion proof of entry ${p.entry.seq} in the signed tree of ${p.treeSize} entries written to ${opts.out}; check it with: coffer audit verify-proof ${opts.out}`)
+    info(
+      `Inclusion proof of entry ${p.entry.seq} in the signed tree of ${p.treeSize} entries written to ${opts.out}; check it with: coffer audit verify-proof ${opts.out}`,
+    )
   } else {
     process.stdout.write(text)
   }

@@ -6,7 +6,8 @@ import { connect, resolveScope, resolveWorkspace, type ScopeOptions } from '../s
 type Opts = ScopeOptions & { json?: boolean }
 
 function describe(r: BreakGlassRequest): string {
-  const when = r.status === 'active' ? ` until ${r.expiresAt}` : r.status === 'pending' ? ` (${r.approvals}/${r.approvalsRequired} approvals)` : ''
+  const when =
+    r.status === 'active' ? ` until ${r.expiresAt}` : r.status === 'pending' ? ` (${r.approvals}/${r.approvalsRequired} approvals)` : ''
   return `Break-glass request ${r.id}: ${r.access} on ${r.project.slug}/${r.environment.slug} for ${r.durationMinutes} min — ${r.status}${when}.`
 }
 
@@ -20,7 +21,13 @@ export async function breakglassRequest(opts: Opts & { reason?: string; access?:
   if (!reason) throw new ExitError('--reason is required: say why you need access (it is audited and shown to approvers).')
   const client = await connect(opts)
   const scope = await resolveScope(client, opts)
-  const r = await client.breakGlassRequest(scope.workspace, { project: scope.project, environment: scope.environment, access, reason, durationMinutes: minutes })
+  const r = await client.breakGlassRequest(scope.workspace, {
+    project: scope.project,
+    environment: scope.environment,
+    access,
+    reason,
+    durationMinutes: minutes,
+  })
   if (opts.json) return printJson(r)
   process.stdout.write(`${r.id}\n`)
   info(`${describe(r)} It needs ${r.approvalsRequired} approvals from other Owners or Admins: coffer breakglass approve ${r.id}`)
@@ -35,10 +42,20 @@ export async function breakglassList(opts: Opts & { status?: string }): Promise<
   const list = await client.breakGlassList(await resolveWorkspace(client, opts), status)
   if (opts.json) return printJson(list)
   if (!list.length) return info('No break-glass requests.')
-  printTable(['ID', 'STATUS', 'REQUESTER', 'SCOPE', 'ACCESS', 'MINUTES', 'APPROVALS', 'EXPIRES', 'REASON'], list.map((r) => [
-    r.id, r.status, r.requester.email, `${r.project.slug}/${r.environment.slug}`, r.access, r.durationMinutes,
-    `${r.approvals}/${r.approvalsRequired}`, r.expiresAt ?? '-', r.reason.length > 60 ? `${r.reason.slice(0, 57)}...` : r.reason,
-  ]))
+  printTable(
+    ['ID', 'STATUS', 'REQUESTER', 'SCOPE', 'ACCESS', 'MINUTES', 'APPROVALS', 'EXPIRES', 'REASON'],
+    list.map((r) => [
+      r.id,
+      r.status,
+      r.requester.email,
+      `${r.project.slug}/${r.environment.slug}`,
+      r.access,
+      r.durationMinutes,
+      `${r.approvals}/${r.approvalsRequired}`,
+      r.expiresAt ?? '-',
+      r.reason.length > 60 ? `${r.reason.slice(0, 57)}...` : r.reason,
+    ]),
+  )
 }
 
 async function act(id: string, opts: Opts & { comment?: string }, what: 'approve' | 'deny' | 'revoke'): Promise<void> {
@@ -60,9 +77,11 @@ async function seal(opts: Opts, sealed: boolean): Promise<void> {
   const scope = await resolveScope(client, opts)
   const e = await client.sealEnvironment(scope, sealed)
   if (opts.json) return printJson(e)
-  info(sealed
-    ? `Sealed ${scope.project}/${scope.environment}: people now reveal or write its values only through a break-glass grant.`
-    : `Unsealed ${scope.project}/${scope.environment}: roles decide again.`)
+  info(
+    sealed
+      ? `Sealed ${scope.project}/${scope.environment}: people now reveal or write its values only through a break-glass grant.`
+      : `Unsealed ${scope.project}/${scope.environment}: roles decide again.`,
+  )
 }
 
 /** `coffer envs seal --project P --env E` (Owner/Admin). */

@@ -24,15 +24,27 @@ export async function init(opts: InitOptions): Promise<void> {
   try {
     const r = await bootstrapWorkspace(ctx, { name: opts.workspace ?? 'default', ownerEmail: opts.email })
     if (opts.json) {
-      printJson({ dataDir: config.dataDir, database: config.database.engine, workspace: r.workspace, owner: r.owner, token: r.token, createdKeyFile: ctx.createdKeyFile })
+      printJson({
+        dataDir: config.dataDir,
+        database: config.database.engine,
+        workspace: r.workspace,
+        owner: r.owner,
+        token: r.token,
+        createdKeyFile: ctx.createdKeyFile,
+      })
       return
     }
     info(`Coffer initialised in ${config.dataDir} (${config.database.engine}).`)
-    if (ctx.createdKeyFile) info(`Root key created: ${config.dataDir}/root.key (mode 0600). Keep it safe and out of backups: without it nothing can be decrypted.`)
+    if (ctx.createdKeyFile)
+      info(
+        `Root key created: ${config.dataDir}/root.key (mode 0600). Keep it safe and out of backups: without it nothing can be decrypted.`,
+      )
     info(`Workspace "${r.workspace.name}" (${r.workspace.slug}) with Owner ${r.owner.email}.`)
     info('Owner token (shown once; store it now):')
     process.stdout.write(r.token + '\n')
-    info(`\nNext: coffer server --data-dir ${config.dataDir}   then   coffer login --url http://${config.host}:${config.port} --token <token>`)
+    info(
+      `\nNext: coffer server --data-dir ${config.dataDir}   then   coffer login --url http://${config.host}:${config.port} --token <token>`,
+    )
   } finally {
     await ctx.close()
   }

@@ -30,7 +30,12 @@ export async function keysInitHsm(): Promise<void> {
   if (config.keyProvider.provider !== 'pkcs11') throw new ExitError('COFFER_KEY_PROVIDER is not pkcs11.')
   const { Pkcs11KeyProvider } = await import('../../crypto/pkcs11-key-provider.js')
   const k = config.keyProvider
-  const keyId = await Pkcs11KeyProvider.createRootKey({ module: k.module, tokenLabel: k.tokenLabel, keyLabel: k.keyLabel, pin: buildSecrets(env).pkcs11Pin ?? '' })
+  const keyId = await Pkcs11KeyProvider.createRootKey({
+    module: k.module,
+    tokenLabel: k.tokenLabel,
+    keyLabel: k.keyLabel,
+    pin: buildSecrets(env).pkcs11Pin ?? '',
+  })
   info(`Root key "${k.keyLabel}" created inside token "${k.tokenLabel}" (${keyId}); it cannot be exported.`)
 }
 
@@ -74,11 +79,15 @@ export async function keysRotate(opts: ScopeOpts & { wait?: boolean }): Promise<
   const client = await connect(opts)
   const scope = await resolveScope(client, opts)
   const r = await client.rotateDataKey(scope)
-  if (!opts.json) info(`Data key of ${scope.project}/${scope.environment} rotated: version ${r.key.version} is primary (was ${r.key.previousVersion}); ${r.job.total.toLocaleString('en')} versions to reseal (job ${r.job.id}).`)
+  if (!opts.json)
+    info(
+      `Data key of ${scope.project}/${scope.environment} rotated: version ${r.key.version} is primary (was ${r.key.previousVersion}); ${r.job.total.toLocaleString('en')} versions to reseal (job ${r.job.id}).`,
+    )
   let job = r.job
   if (opts.wait) {
     job = await follow(client, scope.workspace, job)
-    if (job.state === 'failed') throw new ExitError(`The reseal stopped: ${job.error ?? 'unknown error'}. Every key is kept; see the audit log.`)
+    if (job.state === 'failed')
+      throw new ExitError(`The reseal stopped: ${job.error ?? 'unknown error'}. Every key is kept; see the audit log.`)
     if (!opts.json) info(`Reseal done; the old key version is destroyed.`)
   }
   if (opts.json) printJson({ key: r.key, job })
@@ -90,14 +99,23 @@ export async function keysStatus(opts: ScopeOpts): Promise<void> {
   const scope = await resolveScope(client, opts)
   const s = await client.dataKeyStatus(scope)
   if (opts.json) return printJson(s)
-  printTable(['VERSION', 'STATE', 'ENCRYPTIONS', 'ROOT KEY', 'CREATED'], s.versions.map((v) => [v.version, v.state, v.encryptions, v.rootKeyId, v.createdAt]))
+  printTable(
+    ['VERSION', 'STATE', 'ENCRYPTIONS', 'ROOT KEY', 'CREATED'],
+    s.versions.map((v) => [v.version, v.state, v.encryptions, v.rootKeyId, v.createdAt]),
+  )
   if (s.jobs.length) {
     info('')
-    printTable(['JOB', 'STATE', 'REASON', 'PROGRESS', 'UPDATED'], s.jobs.map((j) => [j.id, j.state, j.reason, `${j.done}/${j.total}`, j.updatedAt]))
+    printTable(
+      ['JOB', 'STATE', 'REASON', 'PROGRESS', 'UPDATED'],
+      s.jobs.map((j) => [j.id, j.state, j.reason, `${j.done}/${j.total}`, j.updatedAt]),
+    )
   }
 }
 
-interface RootOpts { dataDir?: string; json?: boolean }
+interface RootOpts {
+  dataDir?: string
+  json?: boolean
+}
 
 /** The database, committer and audit log, without the root-key check (which the migration replaces). */
 async function openForRootMigration(config: ServerConfig) {
@@ -107,7 +125,9 @@ async function openForRootMigration(config: ServerConfig) {
   const audit = new AuditLog(store.engine, () => Promise.reject(new Error('no fingerprint key during a root-key migration')))
   committer.onUnitRollback((tx) => audit.forget(tx))
   return {
-    store, committer, audit,
+    store,
+    committer,
+    audit,
     async close() {
       await committer.close()
       await store.close()
@@ -118,11 +138,19 @@ async function openForRootMigration(config: ServerConfig) {
 async function runMigration(config: ServerConfig, from: KeyProvider, to: KeyProvider, opts: RootOpts) {
   const db = await openForRootMigration(config)
   try {
-    const r = await migrateRootKey(db, from, to, { onProgress: (n) => { if (!opts.json) info(`rewrapped ${n.toLocaleString('en')} data keys…`) } })
-      .catch((err: unknown) => {
-        throw err instanceof CofferError ? err : new ExitError(`The migration stopped: ${(err as Error).message}. Run the same command again to carry on.`)
-      })
-    if (!opts.json) info(`${r.resumed ? 'Finished an interrupted migration' : 'Done'}: ${r.dataKeys} data keys, ${r.workspaces} workspace keys and ${r.metaValues} server keys rewrapped from ${r.from} to ${r.to}; no secret row was touched.`)
+    const r = await migrateRootKey(db, from, to, {
+      onProgress: (n) => {
+        if (!opts.json) info(`rewrapped ${n.toLocaleString('en')} data keys…`)
+      },
+    }).catch((err: unknown) => {
+      throw err instanceof CofferError
+        ? err
+        : new ExitError(`The migration stopped: ${(err as Error).message}. Run the same command again to carry on.`)
+    })
+    if (!opts.json)
+      info(
+        `${r.resumed ? 'Finished an interrupted migration' : 'Done'}: ${r.dataKeys} data keys, ${r.workspaces} workspace keys and ${r.metaValues} server keys rewrapped from ${r.from} to ${r.to}; no secret row was touched.`,
+      )
     return r
   } finally {
     await db.close()
@@ -134,7 +162,16 @@ async function runMigration(config: ServerConfig, from: KeyProvider, to: KeyProv
  * old provider (named by the --from flags) to the one the settings now name (COFFER_KEY_PROVIDER
  * and its settings). Stop every server first; resumable; audited in every workspace.
  */
-export async function keysMigrate(opts: RootOpts & { from: string; fromKeyFile?: string; fromRootKeyEnv?: string; fromKeyLabel?: string; fromTokenLabel?: string; fromKmsKeyId?: string }): Promise<void> {
+export async function keysMigrate(
+  opts: RootOpts & {
+    from: string
+    fromKeyFile?: string
+    fromRootKeyEnv?: string
+    fromKeyLabel?: string
+    fromTokenLabel?: string
+    fromKmsKeyId?: string
+  },
+): Promise<void> {
   const env = readEnv()
   const config = buildConfig(env, { dataDir: opts.dataDir })
   const secrets = buildSecrets(env)
@@ -143,7 +180,10 @@ export async function keysMigrate(opts: RootOpts & { from: string; fromKeyFile?:
   if (fromConfig.provider === 'local') {
     if (opts.fromRootKeyEnv) fromRootKey = decodeRootKey(opts.fromRootKeyEnv, process.env[opts.fromRootKeyEnv])
     else if (opts.fromKeyFile) fromRootKey = readKeyFile(opts.fromKeyFile)
-    else if (!existsSync(join(config.dataDir, ROOT_KEY_FILE))) throw new ExitError(`--from local: no ${ROOT_KEY_FILE} in ${config.dataDir}; name the old key with --from-key-file or --from-root-key-env.`)
+    else if (!existsSync(join(config.dataDir, ROOT_KEY_FILE)))
+      throw new ExitError(
+        `--from local: no ${ROOT_KEY_FILE} in ${config.dataDir}; name the old key with --from-key-file or --from-root-key-env.`,
+      )
   }
   // The old provider's own secrets: its root key (local) or the same token PIN (pkcs11).
   const fromSecrets = new ServerSecrets(fromRootKey, secrets.pkcs11Pin)
@@ -153,7 +193,8 @@ export async function keysMigrate(opts: RootOpts & { from: string; fromKeyFile?:
     try {
       const r = await runMigration(config, from, to, opts)
       if (opts.json) printJson(r)
-      else if (fromConfig.provider === 'local' && !opts.fromRootKeyEnv) info(`The old key file is no longer needed to run; keep it offline only while an older backup may need it.`)
+      else if (fromConfig.provider === 'local' && !opts.fromRootKeyEnv)
+        info(`The old key file is no longer needed to run; keep it offline only while an older backup may need it.`)
     } finally {
       await to.close()
     }
@@ -162,14 +203,19 @@ export async function keysMigrate(opts: RootOpts & { from: string; fromKeyFile?:
   }
 }
 
-function sourceConfig(config: ServerConfig, opts: { from: string; fromKeyFile?: string; fromKeyLabel?: string; fromTokenLabel?: string; fromKmsKeyId?: string }): KeyProviderConfig {
+function sourceConfig(
+  config: ServerConfig,
+  opts: { from: string; fromKeyFile?: string; fromKeyLabel?: string; fromTokenLabel?: string; fromKmsKeyId?: string },
+): KeyProviderConfig {
   const current = config.keyProvider
   switch (opts.from) {
     case 'local':
       return { provider: 'local', keyFileDir: opts.fromKeyFile ? dirname(resolve(opts.fromKeyFile)) : config.dataDir }
     case 'pkcs11': {
-      if (!opts.fromKeyLabel) throw new ExitError('--from pkcs11 needs --from-key-label (the old key’s label); the module and PIN are those of COFFER_PKCS11_*.')
-      if (current.provider !== 'pkcs11' && !process.env.COFFER_PKCS11_MODULE) throw new ExitError('--from pkcs11 needs COFFER_PKCS11_MODULE, COFFER_PKCS11_PIN and --from-token-label.')
+      if (!opts.fromKeyLabel)
+        throw new ExitError('--from pkcs11 needs --from-key-label (the old key’s label); the module and PIN are those of COFFER_PKCS11_*.')
+      if (current.provider !== 'pkcs11' && !process.env.COFFER_PKCS11_MODULE)
+        throw new ExitError('--from pkcs11 needs COFFER_PKCS11_MODULE, COFFER_PKCS11_PIN and --from-token-label.')
       const module = current.provider === 'pkcs11' ? current.module : process.env.COFFER_PKCS11_MODULE!
       const tokenLabel = opts.fromTokenLabel ?? (current.provider === 'pkcs11' ? current.tokenLabel : undefined)
       if (!tokenLabel) throw new ExitError('--from pkcs11 needs --from-token-label.')
@@ -177,9 +223,14 @@ function sourceConfig(config: ServerConfig, opts: { from: string; fromKeyFile?: 
     }
     case 'aws-kms': {
       if (!opts.fromKmsKeyId) throw new ExitError('--from aws-kms needs --from-kms-key-id.')
-      const region = current.provider === 'aws-kms' ? current.region : process.env.COFFER_AWS_REGION ?? process.env.AWS_REGION
+      const region = current.provider === 'aws-kms' ? current.region : (process.env.COFFER_AWS_REGION ?? process.env.AWS_REGION)
       if (!region) throw new ExitError('--from aws-kms needs COFFER_AWS_REGION (or AWS_REGION).')
-      return { provider: 'aws-kms', keyId: opts.fromKmsKeyId, region, ...(current.provider === 'aws-kms' && current.endpoint ? { endpoint: current.endpoint } : {}) }
+      return {
+        provider: 'aws-kms',
+        keyId: opts.fromKmsKeyId,
+        region,
+        ...(current.provider === 'aws-kms' && current.endpoint ? { endpoint: current.endpoint } : {}),
+      }
     }
     default:
       throw new ExitError('--from must be local, pkcs11 or aws-kms.')
@@ -213,7 +264,10 @@ export async function keysRotateRoot(opts: RootOpts & { newKeyLabel?: string; ne
   const secrets = buildSecrets(env)
   const k = config.keyProvider
   if (k.provider === 'local') {
-    if (secrets.rootKey) throw new ExitError('The root key comes from COFFER_ROOT_KEY: put a new key (openssl rand -base64 32) in COFFER_ROOT_KEY and run `coffer keys migrate --from local --from-root-key-env OLD_VARIABLE` with the old key in OLD_VARIABLE.')
+    if (secrets.rootKey)
+      throw new ExitError(
+        'The root key comes from COFFER_ROOT_KEY: put a new key (openssl rand -base64 32) in COFFER_ROOT_KEY and run `coffer keys migrate --from local --from-root-key-env OLD_VARIABLE` with the old key in OLD_VARIABLE.',
+      )
     const path = join(k.keyFileDir, ROOT_KEY_FILE)
     const next = `${path}.next`
     if (!existsSync(path) && existsSync(next)) {
@@ -231,7 +285,10 @@ export async function keysRotateRoot(opts: RootOpts & { newKeyLabel?: string; ne
       renameSync(path, retired)
       renameSync(next, path)
       if (opts.json) printJson({ ...r, retiredKeyFile: retired })
-      else info(`root.key is the new key. The old one is in ${retired} (mode 0600): keep it offline only while an older backup may need it, then delete it.`)
+      else
+        info(
+          `root.key is the new key. The old one is in ${retired} (mode 0600): keep it offline only while an older backup may need it, then delete it.`,
+        )
     } finally {
       await from.close()
       await to.close()
@@ -243,7 +300,13 @@ export async function keysRotateRoot(opts: RootOpts & { newKeyLabel?: string; ne
     const { Pkcs11KeyProvider } = await import('../../crypto/pkcs11-key-provider.js')
     const pin = secrets.pkcs11Pin ?? ''
     const target = { module: k.module, tokenLabel: k.tokenLabel, keyLabel: opts.newKeyLabel, pin }
-    const exists = await Pkcs11KeyProvider.open(target).then(async (p) => { await p.close(); return true }, () => false)
+    const exists = await Pkcs11KeyProvider.open(target).then(
+      async (p) => {
+        await p.close()
+        return true
+      },
+      () => false,
+    )
     if (!exists) await Pkcs11KeyProvider.createRootKey(target)
     const from = await Pkcs11KeyProvider.open({ module: k.module, tokenLabel: k.tokenLabel, keyLabel: k.keyLabel, pin })
     try {
@@ -251,7 +314,10 @@ export async function keysRotateRoot(opts: RootOpts & { newKeyLabel?: string; ne
       try {
         const r = await runMigration(config, from, to, opts)
         if (opts.json) printJson(r)
-        else info(`Now set COFFER_PKCS11_KEY_LABEL=${opts.newKeyLabel} for every server. The old key "${k.keyLabel}" stays in the token: destroy it once no backup needs it.`)
+        else
+          info(
+            `Now set COFFER_PKCS11_KEY_LABEL=${opts.newKeyLabel} for every server. The old key "${k.keyLabel}" stays in the token: destroy it once no backup needs it.`,
+          )
       } finally {
         await to.close()
       }
@@ -260,7 +326,10 @@ export async function keysRotateRoot(opts: RootOpts & { newKeyLabel?: string; ne
     }
     return
   }
-  if (!opts.newKmsKeyId) throw new ExitError('--new-kms-key-id is required: the KMS key to move to (AWS also rotates a key’s material itself when automatic rotation is on).')
+  if (!opts.newKmsKeyId)
+    throw new ExitError(
+      '--new-kms-key-id is required: the KMS key to move to (AWS also rotates a key’s material itself when automatic rotation is on).',
+    )
   const from = (await createKeyProvider(k, secrets)).provider
   try {
     const to = (await createKeyProvider({ ...k, keyId: opts.newKmsKeyId }, secrets)).provider

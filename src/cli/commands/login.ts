@@ -41,19 +41,29 @@ export async function login(opts: { url: string; token?: string; device?: boolea
     }
     await store.save({ url: client.url, token: opts.token })
     if (opts.json) printJson({ url: client.url, user: me.user, workspace: me.workspace, role: me.role, store: store.kind })
-    else info(`Logged in to ${client.url} as ${me.user?.email ?? `${me.integration?.type} ${me.integration?.name}`} (${me.role ?? 'integration'} of ${me.workspace.slug}); token kept in the OS credential store (${store.kind}).`)
+    else
+      info(
+        `Logged in to ${client.url} as ${me.user?.email ?? `${me.integration?.type} ${me.integration?.name}`} (${me.role ?? 'integration'} of ${me.workspace.slug}); token kept in the OS credential store (${store.kind}).`,
+      )
     return
   }
 
   const store = await openCredentialStore()
   if (!store) {
-    throw new ExitError(`This machine has no OS credential store (Secret Service, Keychain or Credential Manager), so coffer login cannot keep a token here.\n${NO_STORE_HINT}`, { code: 'ERR_NO_CREDENTIAL_STORE' })
+    throw new ExitError(
+      `This machine has no OS credential store (Secret Service, Keychain or Credential Manager), so coffer login cannot keep a token here.\n${NO_STORE_HINT}`,
+      { code: 'ERR_NO_CREDENTIAL_STORE' },
+    )
   }
   const anonymous = new CofferClient({ url, token: '', userAgent, ca })
   const grant = opts.device ? await deviceLogin(anonymous) : await browserLogin(anonymous, { open: opts.browser !== false })
   await store.save({ url: anonymous.url, token: grant.token })
-  if (opts.json) printJson({ url: anonymous.url, user: grant.user, workspace: grant.workspace, expiresAt: grant.expiresAt, store: store.kind })
-  else info(`Logged in to ${anonymous.url} as ${grant.user.email} (workspace ${grant.workspace.slug}) until ${grant.expiresAt.slice(0, 10)}; token kept in the OS credential store (${store.kind}).`)
+  if (opts.json)
+    printJson({ url: anonymous.url, user: grant.user, workspace: grant.workspace, expiresAt: grant.expiresAt, store: store.kind })
+  else
+    info(
+      `Logged in to ${anonymous.url} as ${grant.user.email} (workspace ${grant.workspace.slug}) until ${grant.expiresAt.slice(0, 10)}; token kept in the OS credential store (${store.kind}).`,
+    )
 }
 
 /**
@@ -76,10 +86,17 @@ export async function logout(): Promise<void> {
     } catch (err) {
       // An already revoked or expired token is as good as revoked.
       revoked = (err as { code?: string }).code === 'ERR_UNAUTHENTICATED'
-      if (!revoked) info(`Could not revoke the token on the server (${(err as { code?: string }).code ?? 'error'}); it stays valid until it expires or is revoked with coffer token revoke.`)
+      if (!revoked)
+        info(
+          `Could not revoke the token on the server (${(err as { code?: string }).code ?? 'error'}); it stays valid until it expires or is revoked with coffer token revoke.`,
+        )
     }
     await store.remove()
-    info(revoked ? 'Logged out: the token was revoked on the server and removed from the OS credential store.' : 'Logged out locally: the token was removed from the OS credential store.')
+    info(
+      revoked
+        ? 'Logged out: the token was revoked on the server and removed from the OS credential store.'
+        : 'Logged out locally: the token was removed from the OS credential store.',
+    )
   }
   if (process.env.COFFER_TOKEN) info('COFFER_TOKEN is still set in this shell; unset it to log out fully.')
 }

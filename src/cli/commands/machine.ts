@@ -12,7 +12,10 @@ export type ScopeFlags = Omit<ScopeOptions, 'env'> & { env?: string | string[]; 
 export function scopeFromFlags(opts: ScopeFlags): ScopeInput {
   const access = opts.access ?? 'read'
   if (access !== 'read' && access !== 'write') throw new ExitError('--access must be read or write.')
-  const raw = (Array.isArray(opts.env) ? opts.env : opts.env === undefined ? [] : [opts.env]).flatMap((e) => e.split(',')).map((e) => e.trim()).filter(Boolean)
+  const raw = (Array.isArray(opts.env) ? opts.env : opts.env === undefined ? [] : [opts.env])
+    .flatMap((e) => e.split(','))
+    .map((e) => e.trim())
+    .filter(Boolean)
   const environments = raw.length === 0 || raw.includes('*') ? '*' : raw
   return { project: resolveProject({ ...(opts.project ? { project: opts.project } : {}) }), environments, access }
 }
@@ -20,10 +23,14 @@ export function scopeFromFlags(opts: ScopeFlags): ScopeInput {
 /** `coffer machine create NAME --project P [--env E]... --access read|write [--cidr C]... [--ttl S]`: prints the client secret once. */
 export async function machineCreate(name: string, opts: ScopeFlags & { cidr?: string[]; ttl?: string }): Promise<void> {
   const ttl = opts.ttl === undefined ? undefined : Number(opts.ttl)
-  if (ttl !== undefined && (!Number.isInteger(ttl) || ttl < 60 || ttl > 3600)) throw new ExitError('--ttl must be a whole number of seconds between 60 and 3600.')
+  if (ttl !== undefined && (!Number.isInteger(ttl) || ttl < 60 || ttl > 3600))
+    throw new ExitError('--ttl must be a whole number of seconds between 60 and 3600.')
   const client = await connect(opts)
   const r = await client.createMachine(await resolveWorkspace(client, { ...opts, env: undefined }), {
-    name, scopes: [scopeFromFlags(opts)], ...(opts.cidr?.length ? { allowedCidrs: opts.cidr } : {}), ...(ttl ? { tokenTtlSeconds: ttl } : {}),
+    name,
+    scopes: [scopeFromFlags(opts)],
+    ...(opts.cidr?.length ? { allowedCidrs: opts.cidr } : {}),
+    ...(ttl ? { tokenTtlSeconds: ttl } : {}),
   })
   if (opts.json) return printJson(r)
   info(`Machine identity ${r.machine.name} created. Its client secret is shown once; keep it in the machine's own secret store.`)
@@ -37,10 +44,17 @@ export async function machineList(opts: Opts): Promise<void> {
   const machines = await client.listMachines(await resolveWorkspace(client, opts))
   if (opts.json) return printJson(machines)
   if (!machines.length) return info('No machine identities yet: coffer machine create NAME --project P --env E')
-  printTable(['CLIENT ID', 'NAME', 'SCOPES', 'CIDRS', 'LAST USED', 'STATUS'], machines.map((m) => [
-    m.clientId, m.name, m.scopes.map((s) => `${s.projectId}:${s.environments === '*' ? '*' : s.environments.length}:${s.access}`).join(' '),
-    m.allowedCidrs.join(',') || 'any', m.lastUsedAt ?? 'never', m.revokedAt ? 'revoked' : 'active',
-  ]))
+  printTable(
+    ['CLIENT ID', 'NAME', 'SCOPES', 'CIDRS', 'LAST USED', 'STATUS'],
+    machines.map((m) => [
+      m.clientId,
+      m.name,
+      m.scopes.map((s) => `${s.projectId}:${s.environments === '*' ? '*' : s.environments.length}:${s.access}`).join(' '),
+      m.allowedCidrs.join(',') || 'any',
+      m.lastUsedAt ?? 'never',
+      m.revokedAt ? 'revoked' : 'active',
+    ]),
+  )
 }
 
 /** `coffer machine revoke ID`: its secret and live access tokens stop working at once. */
@@ -58,7 +72,8 @@ export async function machineRevoke(id: string, opts: Opts): Promise<void> {
 export async function machineToken(opts: { url?: string; clientId?: string; json?: boolean }): Promise<void> {
   const clientId = opts.clientId ?? process.env.COFFER_CLIENT_ID
   const secret = process.env.COFFER_CLIENT_SECRET
-  if (!clientId || !secret) throw new ExitError('Set COFFER_CLIENT_ID and COFFER_CLIENT_SECRET (the secret is read from the environment only, never from a flag).')
+  if (!clientId || !secret)
+    throw new ExitError('Set COFFER_CLIENT_ID and COFFER_CLIENT_SECRET (the secret is read from the environment only, never from a flag).')
   const url = opts.url ?? process.env.COFFER_URL ?? DEFAULT_URL
   // @NOTE the exchange needs no token: this client's own token is never sent.
   const r = await new CofferClient({ url, token: 'none', userAgent: `coffer-cli/${VERSION}` }).machineToken(clientId, secret)

@@ -21,7 +21,10 @@ export async function membersList(opts: Opts): Promise<void> {
   const client = await connect(opts)
   const members = await client.listMembers(await resolveWorkspace(client, opts))
   if (opts.json) return printJson(members)
-  printTable(['EMAIL', 'ROLE', 'USER ID', 'SINCE'], members.map((m) => [m.email, m.role, m.userId, m.createdAt]))
+  printTable(
+    ['EMAIL', 'ROLE', 'USER ID', 'SINCE'],
+    members.map((m) => [m.email, m.role, m.userId, m.createdAt]),
+  )
 }
 
 /** `coffer members set-role EMAIL ROLE`: owner, admin, member or auditor. */
@@ -54,16 +57,23 @@ export async function membersProjectRole(who: string, role: string, opts: Opts):
 }
 
 /** `coffer invite create EMAIL [--role R] [--project P --project-role R]`: prints the accept link (and mails it when mail is set up). */
-export async function inviteCreate(email: string, opts: Opts & { role?: string; projectRole?: string; expiresInDays?: string }): Promise<void> {
+export async function inviteCreate(
+  email: string,
+  opts: Opts & { role?: string; projectRole?: string; expiresInDays?: string },
+): Promise<void> {
   if (opts.role !== undefined && !(ROLES as readonly string[]).includes(opts.role)) throw new ExitError(`The role is ${ROLE_LIST}.`)
   const client = await connect(opts)
   const days = opts.expiresInDays === undefined ? undefined : Number(opts.expiresInDays)
   const r = await client.createInvitation(await resolveWorkspace(client, opts), {
-    email, ...(opts.role ? { role: opts.role } : {}), ...(opts.project ? { project: opts.project, projectRole: opts.projectRole ?? 'developer' } : {}),
+    email,
+    ...(opts.role ? { role: opts.role } : {}),
+    ...(opts.project ? { project: opts.project, projectRole: opts.projectRole ?? 'developer' } : {}),
     ...(days ? { expiresInDays: days } : {}),
   })
   if (opts.json) return printJson(r)
-  info(`Invited ${r.invitation.email} as ${r.invitation.role}${r.invitation.projectRole ? ` (${r.invitation.projectRole} of the project)` : ''}; expires ${r.invitation.expiresAt}.`)
+  info(
+    `Invited ${r.invitation.email} as ${r.invitation.role}${r.invitation.projectRole ? ` (${r.invitation.projectRole} of the project)` : ''}; expires ${r.invitation.expiresAt}.`,
+  )
   info(r.mailed ? 'The invitation was mailed. The link, once:' : 'Mail is not set up: send them this link yourself (it works once):')
   process.stdout.write(`${r.acceptUrl}\n`)
   info(`or, with the CLI: ${r.acceptCommand}`)
@@ -74,7 +84,10 @@ export async function inviteList(opts: Opts): Promise<void> {
   const client = await connect(opts)
   const list = await client.listInvitations(await resolveWorkspace(client, opts))
   if (opts.json) return printJson(list)
-  printTable(['ID', 'EMAIL', 'ROLE', 'STATE', 'EXPIRES'], list.map((i) => [i.id, i.email, i.role, i.state, i.expiresAt]))
+  printTable(
+    ['ID', 'EMAIL', 'ROLE', 'STATE', 'EXPIRES'],
+    list.map((i) => [i.id, i.email, i.role, i.state, i.expiresAt]),
+  )
 }
 
 /** `coffer invite revoke ID`. */

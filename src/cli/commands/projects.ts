@@ -20,7 +20,10 @@ export async function projectsList(opts: Opts): Promise<void> {
   const projects = await client.listProjects(await resolveWorkspace(client, opts))
   if (opts.json) return printJson(projects)
   if (!projects.length) return info('No projects yet: coffer projects create NAME')
-  printTable(['SLUG', 'NAME', 'ID'], projects.map((p) => [p.slug, p.name, p.id]))
+  printTable(
+    ['SLUG', 'NAME', 'ID'],
+    projects.map((p) => [p.slug, p.name, p.id]),
+  )
 }
 
 /** `coffer envs list`: environments of the project. */
@@ -28,13 +31,19 @@ export async function envsList(opts: Opts): Promise<void> {
   const client = await connect(opts)
   const envs = await client.listEnvironments(await resolveWorkspace(client, opts), resolveProject(opts))
   if (opts.json) return printJson(envs)
-  printTable(['SLUG', 'NAME', 'ID', 'SEALED'], envs.map((e) => [e.slug, e.name, e.id, e.sealed ? 'sealed' : '-']))
+  printTable(
+    ['SLUG', 'NAME', 'ID', 'SEALED'],
+    envs.map((e) => [e.slug, e.name, e.id, e.sealed ? 'sealed' : '-']),
+  )
 }
 
 /** `coffer envs create NAME`: a new environment with its own data key. */
 export async function envsCreate(name: string, opts: Opts): Promise<void> {
   const client = await connect(opts)
-  const env = await client.createEnvironment(await resolveWorkspace(client, opts), resolveProject(opts), { name, ...(opts.slug ? { slug: opts.slug } : {}) })
+  const env = await client.createEnvironment(await resolveWorkspace(client, opts), resolveProject(opts), {
+    name,
+    ...(opts.slug ? { slug: opts.slug } : {}),
+  })
   if (opts.json) return printJson(env)
   process.stdout.write(`${env.slug}\n`)
   info(`Created environment ${env.name} (${env.slug}).`)
@@ -48,7 +57,8 @@ export async function setup(opts: Opts): Promise<void> {
   const workspace = await client.workspace(ws)
   const { project, environments } = await client.project(workspace.slug, opts.project)
   const env = environments.find((e) => e.slug === opts.env || e.id === opts.env)
-  if (!env) throw new ExitError(`Project ${project.slug} has no environment ${opts.env} (it has ${environments.map((e) => e.slug).join(', ')}).`)
+  if (!env)
+    throw new ExitError(`Project ${project.slug} has no environment ${opts.env} (it has ${environments.map((e) => e.slug).join(', ')}).`)
   const { writeProjectConfig } = await import('../project-config.js')
   const path = writeProjectConfig(process.cwd(), { workspace: workspace.slug, project: project.slug, environment: env.slug })
   if (opts.json) return printJson({ path, workspace: workspace.slug, project: project.slug, environment: env.slug })

@@ -37,14 +37,20 @@ export async function secretsSet(pairs: string[], opts: Opts & { comment?: strin
     const it = items[0]!
     const ifVersion = opts.ifVersion === undefined ? undefined : Number(opts.ifVersion)
     if (ifVersion !== undefined && !Number.isInteger(ifVersion)) throw new ExitError('--if-version must be a whole number.')
-    const s = await client.setSecret(scope, it.key, { value: it.value, ...(it.comment !== undefined ? { comment: it.comment } : {}), ...(ifVersion !== undefined ? { ifVersion } : {}) })
+    const s = await client.setSecret(scope, it.key, {
+      value: it.value,
+      ...(it.comment !== undefined ? { comment: it.comment } : {}),
+      ...(ifVersion !== undefined ? { ifVersion } : {}),
+    })
     if (opts.json) return printJson(s)
     return info(`${s.key} set (version ${s.version}) in ${scope.project}/${scope.environment}.`)
   }
   if (opts.ifVersion !== undefined) throw new ExitError('--if-version works with one KEY=VALUE at a time.')
   const written = await client.setSecrets(scope, items)
   if (opts.json) return printJson(written)
-  info(`${written.length} secrets set in ${scope.project}/${scope.environment}: ${written.map((s) => `${s.key} (v${s.version})`).join(', ')}.`)
+  info(
+    `${written.length} secrets set in ${scope.project}/${scope.environment}: ${written.map((s) => `${s.key} (v${s.version})`).join(', ')}.`,
+  )
 }
 
 /** `coffer secrets get KEY`: the raw value on stdout (audited on the server). */
@@ -62,7 +68,16 @@ export async function secretsList(opts: Opts & { reveal?: boolean; deleted?: boo
   if (opts.json) return printJson(secrets)
   if (!secrets.length) return info('No secrets in this environment.')
   const head = ['KEY', 'VERSION', 'UPDATED', ...(opts.deleted ? ['DELETED'] : []), ...(opts.reveal ? ['VALUE'] : [])]
-  printTable(head, secrets.map((s) => [s.key, s.version, s.updatedAt, ...(opts.deleted ? [s.deleted ? 'yes' : ''] : []), ...(opts.reveal ? [JSON.stringify(s.value ?? '')] : [])]))
+  printTable(
+    head,
+    secrets.map((s) => [
+      s.key,
+      s.version,
+      s.updatedAt,
+      ...(opts.deleted ? [s.deleted ? 'yes' : ''] : []),
+      ...(opts.reveal ? [JSON.stringify(s.value ?? '')] : []),
+    ]),
+  )
 }
 
 /** `coffer secrets delete KEY` (restorable with `coffer secrets restore KEY`). */
@@ -88,7 +103,13 @@ export async function secretsHistory(key: string, opts: Opts & { reveal?: boolea
   if (opts.json) return printJson(h)
   printTable(
     ['VERSION', 'ORIGIN', 'CREATED', 'BY', ...(opts.reveal ? ['VALUE'] : [])],
-    h.versions.map((v) => [v.version, v.deleted ? 'delete' : v.originVersion ? `${v.origin} of v${v.originVersion}` : v.origin, v.createdAt, v.createdBy, ...(opts.reveal ? [v.value === null || v.value === undefined ? '' : JSON.stringify(v.value)] : [])]),
+    h.versions.map((v) => [
+      v.version,
+      v.deleted ? 'delete' : v.originVersion ? `${v.origin} of v${v.originVersion}` : v.origin,
+      v.createdAt,
+      v.createdBy,
+      ...(opts.reveal ? [v.value === null || v.value === undefined ? '' : JSON.stringify(v.value)] : []),
+    ]),
   )
 }
 

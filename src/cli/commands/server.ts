@@ -26,7 +26,9 @@ export async function server(opts: ServerOptions): Promise<void> {
   const tls = loadTls(config.tls) // a bad certificate or key stops start-up before the database opens
   const ctx = await createContext(config, buildSecrets(env))
   if ((await rowSecurityEnforced(ctx.store)) === false) {
-    info('Warning: DATABASE_URL connects as a superuser or a BYPASSRLS role, so PostgreSQL row-level security (the second wall between workspaces) is not enforced. Connect as a role without them (README: PostgreSQL roles).')
+    info(
+      'Warning: DATABASE_URL connects as a superuser or a BYPASSRLS role, so PostgreSQL row-level security (the second wall between workspaces) is not enforced. Connect as a role without them (README: PostgreSQL roles).',
+    )
   }
   let firstToken: string | undefined
   let firstEmail: string | undefined
@@ -37,7 +39,9 @@ export async function server(opts: ServerOptions): Promise<void> {
     firstToken = first.token
     // With passwords on, the Owner also gets a one-time link to set a password for the browser.
     if (config.auth.password) {
-      setupToken = (await ctx.committer.run((tx) => ownerSetupLink(tx, ctx.audit, { workspaceId: first.workspace.id, userId: first.owner.id }))).token
+      setupToken = (
+        await ctx.committer.run((tx) => ownerSetupLink(tx, ctx.audit, { workspaceId: first.workspace.id, userId: first.owner.id }))
+      ).token
     }
   }
   const app = await buildApp(ctx, { tls })
@@ -49,7 +53,9 @@ export async function server(opts: ServerOptions): Promise<void> {
     info(`    ${firstToken}\n`)
     info(`Get in:  coffer login --url ${url} --token <token>     (or: export COFFER_URL=${url} COFFER_TOKEN=<token>)\n`)
     if (setupToken) {
-      info(`Browser: set the Owner's password within 1 hour (works once):\n\n    ${linkUrl(config.auth.publicUrlSet ? config.auth.publicUrl : url, 'reset', setupToken)}\n`)
+      info(
+        `Browser: set the Owner's password within 1 hour (works once):\n\n    ${linkUrl(config.auth.publicUrlSet ? config.auth.publicUrl : url, 'reset', setupToken)}\n`,
+      )
     }
   }
   let stopping = false

@@ -20,7 +20,10 @@ export async function tokenList(opts: Opts): Promise<void> {
   const client = await connect(opts)
   const tokens = await client.listTokens(await resolveWorkspace(client, opts))
   if (opts.json) return printJson(tokens)
-  printTable(['ID', 'NAME', 'TOKEN', 'CREATED', 'EXPIRES', 'STATUS'], tokens.map((t) => [t.id, t.name, t.display, t.createdAt, t.expiresAt ?? 'never', t.revokedAt ? 'revoked' : 'active']))
+  printTable(
+    ['ID', 'NAME', 'TOKEN', 'CREATED', 'EXPIRES', 'STATUS'],
+    tokens.map((t) => [t.id, t.name, t.display, t.createdAt, t.expiresAt ?? 'never', t.revokedAt ? 'revoked' : 'active']),
+  )
 }
 
 /** `coffer token revoke ID`. */
@@ -32,14 +35,23 @@ export async function tokenRevoke(id: string, opts: Opts): Promise<void> {
 }
 
 /** `coffer token create-service NAME --project P [--env E]... --access read|write [--expires-in-days N]`: a service token, printed once. */
-export async function serviceTokenCreate(name: string, opts: import('./machine.js').ScopeFlags & { expiresInDays?: string }): Promise<void> {
+export async function serviceTokenCreate(
+  name: string,
+  opts: import('./machine.js').ScopeFlags & { expiresInDays?: string },
+): Promise<void> {
   const days = opts.expiresInDays === undefined ? undefined : Number(opts.expiresInDays)
   if (days !== undefined && (!Number.isInteger(days) || days < 1)) throw new ExitError('--expires-in-days must be a whole number of days.')
   const { scopeFromFlags } = await import('./machine.js')
   const client = await connect(opts)
-  const r = await client.createServiceToken(await resolveWorkspace(client, { ...opts, env: undefined }), { name, scopes: [scopeFromFlags(opts)], ...(days ? { expiresInDays: days } : {}) })
+  const r = await client.createServiceToken(await resolveWorkspace(client, { ...opts, env: undefined }), {
+    name,
+    scopes: [scopeFromFlags(opts)],
+    ...(days ? { expiresInDays: days } : {}),
+  })
   if (opts.json) return printJson(r)
-  info(`Service token ${r.info.name} (${r.info.id}) created${r.info.expiresAt ? `, expires ${r.info.expiresAt}` : ''}. It is shown once (use it as COFFER_TOKEN):`)
+  info(
+    `Service token ${r.info.name} (${r.info.id}) created${r.info.expiresAt ? `, expires ${r.info.expiresAt}` : ''}. It is shown once (use it as COFFER_TOKEN):`,
+  )
   process.stdout.write(r.token + '\n')
 }
 
@@ -48,7 +60,10 @@ export async function serviceTokenList(opts: Opts): Promise<void> {
   const client = await connect(opts)
   const tokens = await client.listServiceTokens(await resolveWorkspace(client, opts))
   if (opts.json) return printJson(tokens)
-  printTable(['ID', 'NAME', 'TOKEN', 'EXPIRES', 'LAST USED', 'STATUS'], tokens.map((t) => [t.id, t.name, t.display, t.expiresAt ?? 'never', t.lastUsedAt ?? 'never', t.revokedAt ? 'revoked' : 'active']))
+  printTable(
+    ['ID', 'NAME', 'TOKEN', 'EXPIRES', 'LAST USED', 'STATUS'],
+    tokens.map((t) => [t.id, t.name, t.display, t.expiresAt ?? 'never', t.lastUsedAt ?? 'never', t.revokedAt ? 'revoked' : 'active']),
+  )
 }
 
 /** `coffer token revoke-service ID`. */

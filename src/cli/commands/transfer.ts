@@ -13,7 +13,12 @@ export async function exportSecrets(opts: ScopeOptions & { format?: string }): P
   if (!EXPORT_FORMATS.includes(format)) throw new ExitError(`--format must be one of ${EXPORT_FORMATS.join(', ')}.`)
   const client = await connect(opts)
   const secrets = await client.listSecrets(await resolveScope(client, opts), { reveal: true })
-  process.stdout.write(formatSecrets(secrets.map((s) => ({ key: s.key, value: s.value ?? '' })), format))
+  process.stdout.write(
+    formatSecrets(
+      secrets.map((s) => ({ key: s.key, value: s.value ?? '' })),
+      format,
+    ),
+  )
 }
 
 /** `coffer import FILE [--format F]`: sets every secret of a .env/JSON/YAML file in one atomic write. */
@@ -24,7 +29,8 @@ export async function importSecrets(file: string, opts: ScopeOptions & { format?
   } catch (err) {
     throw new ExitError(`Cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}.`)
   }
-  if (opts.format && !IMPORT_FORMATS.includes(opts.format as ImportFormat)) throw new ExitError(`--format must be one of ${IMPORT_FORMATS.join(', ')}.`)
+  if (opts.format && !IMPORT_FORMATS.includes(opts.format as ImportFormat))
+    throw new ExitError(`--format must be one of ${IMPORT_FORMATS.join(', ')}.`)
   let entries
   try {
     entries = parseSecrets(text, (opts.format as ImportFormat | undefined) ?? detectFormat(file, text))
@@ -38,5 +44,7 @@ export async function importSecrets(file: string, opts: ScopeOptions & { format?
   const written = []
   for (let i = 0; i < entries.length; i += 500) written.push(...(await client.setSecrets(scope, entries.slice(i, i + 500))))
   if (opts.json) return printJson(written)
-  info(`Imported ${written.length} secrets into ${scope.project}/${scope.environment}${entries.length > 500 ? ' (in batches of 500)' : ''}.`)
+  info(
+    `Imported ${written.length} secrets into ${scope.project}/${scope.environment}${entries.length > 500 ? ' (in batches of 500)' : ''}.`,
+  )
 }

@@ -11,10 +11,15 @@ import { connect, type ServerOptions } from '../session.js'
 export async function workspaceDelete(ref: string, opts: ServerOptions & { confirm?: string; json?: boolean }): Promise<void> {
   let confirm = opts.confirm
   if (confirm === undefined) {
-    if (!process.stdin.isTTY) throw new ExitError(`Deleting a workspace cannot be undone: pass --confirm with its slug (e.g. --confirm ${ref}).`)
+    if (!process.stdin.isTTY)
+      throw new ExitError(`Deleting a workspace cannot be undone: pass --confirm with its slug (e.g. --confirm ${ref}).`)
     const rl = createInterface({ input: process.stdin, output: process.stderr })
     try {
-      confirm = (await rl.question(`Deleting workspace ${ref} destroys its keys now; nothing in it can ever be read again.\nType the workspace slug to confirm: `)).trim()
+      confirm = (
+        await rl.question(
+          `Deleting workspace ${ref} destroys its keys now; nothing in it can ever be read again.\nType the workspace slug to confirm: `,
+        )
+      ).trim()
     } finally {
       rl.close()
     }
@@ -23,7 +28,9 @@ export async function workspaceDelete(ref: string, opts: ServerOptions & { confi
   const client = await connect(opts)
   const r = await client.deleteWorkspace(ref, confirm)
   if (opts.json) return printJson(r)
-  info(`Workspace ${r.receipt.slug} deleted: ${r.dataKeysShredded} data keys destroyed, ${r.tokensRevoked} tokens revoked; rows purged after ${r.receipt.purgeAfter}.`)
+  info(
+    `Workspace ${r.receipt.slug} deleted: ${r.dataKeysShredded} data keys destroyed, ${r.tokensRevoked} tokens revoked; rows purged after ${r.receipt.purgeAfter}.`,
+  )
   info(`Final audit tree: ${r.receipt.auditTreeSize} entries, root ${r.receipt.auditRootHash}. Signed checkpoint:`)
   process.stdout.write(r.receipt.checkpointNote.endsWith('\n') ? r.receipt.checkpointNote : r.receipt.checkpointNote + '\n')
 }

@@ -19,7 +19,12 @@ export function sendPage(reply: FastifyReply, title: string, body: Html, status 
   // same-origin either: pages carry one-time tokens in their query (/invite?token=…,
   // /reset-password?token=…, a returnTo holding one), and under strict-origin no request — not
   // even to this server or a proxy in front of it — carries more than the origin as referrer.
-  return reply.code(status).type('text/html; charset=utf-8').header('content-security-policy', PAGE_CSP).header('referrer-policy', 'strict-origin').send(renderPage(title, body))
+  return reply
+    .code(status)
+    .type('text/html; charset=utf-8')
+    .header('content-security-policy', PAGE_CSP)
+    .header('referrer-policy', 'strict-origin')
+    .send(renderPage(title, body))
 }
 
 function tokenOf(q: Query): string {
@@ -57,11 +62,15 @@ export function registerAuthPages(app: FastifyInstance, ctx: AppContext): void {
     const returnTo = safeReturnTo(q.returnTo)
     const back = returnTo === '/account' ? html`` : html`<input type="hidden" name="returnTo" value="${returnTo}">`
     const signIn = returnTo === '/account' ? '/sign-in' : `/sign-in?returnTo=${encodeURIComponent(returnTo)}`
-    return sendPage(reply, 'Create an account', html`${messages(q)}<form method="post" action="/v1/auth/password/sign-up">${back}
+    return sendPage(
+      reply,
+      'Create an account',
+      html`${messages(q)}<form method="post" action="/v1/auth/password/sign-up">${back}
 <label for="name">Name</label><input id="name" name="name" type="text" autocomplete="name">
 <label for="email">Email</label><input id="email" name="email" type="email" autocomplete="email" required>
 <label for="password">Password <small>(at least 12 characters)</small></label><input id="password" name="password" type="password" autocomplete="new-password" minlength="12" required>
-<button type="submit">Create account</button></form><p><a href="${signIn}">Back to sign in</a></p>`)
+<button type="submit">Create account</button></form><p><a href="${signIn}">Back to sign in</a></p>`,
+    )
   })
 
   app.get('/verify-email', pub, async (req, reply) => {
@@ -76,9 +85,13 @@ export function registerAuthPages(app: FastifyInstance, ctx: AppContext): void {
 
   app.get('/forgot-password', pub, async (req, reply) => {
     if (!auth.password) return reply.code(303).header('location', '/sign-in?error=ERR_AUTH_METHOD_DISABLED').send()
-    return sendPage(reply, 'Forgot your password?', html`${messages(req.query as Query)}<p>We mail you a link to set a new password. It works once, within one hour.</p>
+    return sendPage(
+      reply,
+      'Forgot your password?',
+      html`${messages(req.query as Query)}<p>We mail you a link to set a new password. It works once, within one hour.</p>
 <form method="post" action="/v1/auth/password/forgot"><label for="email">Email</label><input id="email" name="email" type="email" autocomplete="email" required>
-<button type="submit">Send the link</button></form><p><a href="/sign-in">Back to sign in</a></p>`)
+<button type="submit">Send the link</button></form><p><a href="/sign-in">Back to sign in</a></p>`,
+    )
   })
 
   app.get('/reset-password', pub, async (req, reply) => {
@@ -99,23 +112,40 @@ export function registerAuthPages(app: FastifyInstance, ctx: AppContext): void {
     const now = ctx.clock()
     const { account, workspaces, sessions } = await readInScope(ctx.store, SYSTEM_SCOPE, async (db) => ({
       account: await findAccount(db, s.user.id),
-      workspaces: await db.selectFrom('memberships').innerJoin('workspaces', 'workspaces.id', 'memberships.workspace_id')
-        .select(['workspaces.slug', 'workspaces.name', 'memberships.role']).where('memberships.user_id', '=', s.user.id)
-        .where('workspaces.deleted_at', 'is', null).orderBy('workspaces.slug').execute(),
+      workspaces: await db
+        .selectFrom('memberships')
+        .innerJoin('workspaces', 'workspaces.id', 'memberships.workspace_id')
+        .select(['workspaces.slug', 'workspaces.name', 'memberships.role'])
+        .where('memberships.user_id', '=', s.user.id)
+        .where('workspaces.deleted_at', 'is', null)
+        .orderBy('workspaces.slug')
+        .execute(),
       sessions: await listSessions(db, s.user.id, auth.session, now),
     }))
     if (!account) return reply.code(303).header('location', '/sign-in').send()
     const csrf = csrfField(csrfTokenFor(s.cookieValue))
     const wsRows = workspaces.map((w) => html`<tr><td>${w.name} <small>${w.slug}</small></td><td>${w.role}</td></tr>`)
-    const sessionRows = sessions.map((x) => html`<tr><td>${x.id === s.session.id ? 'This browser' : x.userAgent.slice(0, 60) || 'unknown'}<br><small>${x.ip} · ${x.method} · since ${x.createdAt.slice(0, 16).replace('T', ' ')} UTC</small></td><td>${
-      x.id === s.session.id ? html`` : html`<form class="inline" method="post" action="/v1/account/sessions/${x.id}/revoke">${csrf}<button class="secondary" type="submit">End</button></form>`}</td></tr>`)
-    const password = auth.password && account.createdVia !== 'oidc'
-      ? html`<h2>${account.passwordHash ? 'Change password' : 'Set a password'}</h2>${account.passwordHash
-        ? html`<form method="post" action="/v1/account/password">${csrf}<label for="current">Current password</label><input id="current" name="currentPassword" type="password" autocomplete="current-password" required>
+    const sessionRows = sessions.map(
+      (x) =>
+        html`<tr><td>${x.id === s.session.id ? 'This browser' : x.userAgent.slice(0, 60) || 'unknown'}<br><small>${x.ip} · ${x.method} · since ${x.createdAt.slice(0, 16).replace('T', ' ')} UTC</small></td><td>${
+          x.id === s.session.id
+            ? html``
+            : html`<form class="inline" method="post" action="/v1/account/sessions/${x.id}/revoke">${csrf}<button class="secondary" type="submit">End</button></form>`
+        }</td></tr>`,
+    )
+    const password =
+      auth.password && account.createdVia !== 'oidc'
+        ? html`<h2>${account.passwordHash ? 'Change password' : 'Set a password'}</h2>${
+            account.passwordHash
+              ? html`<form method="post" action="/v1/account/password">${csrf}<label for="current">Current password</label><input id="current" name="currentPassword" type="password" autocomplete="current-password" required>
 <label for="new">New password <small>(at least 12 characters; your other sessions end)</small></label><input id="new" name="newPassword" type="password" autocomplete="new-password" minlength="12" required><button type="submit">Change password</button></form>`
-        : html`<p>Your account has no password yet: <a href="/forgot-password">get a link to set one</a>.</p>`}`
-      : html``
-    return sendPage(reply, 'Your account', html`${messages(req.query as Query)}
+              : html`<p>Your account has no password yet: <a href="/forgot-password">get a link to set one</a>.</p>`
+          }`
+        : html``
+    return sendPage(
+      reply,
+      'Your account',
+      html`${messages(req.query as Query)}
 <p><strong>${account.email}</strong>${account.name && account.name !== account.email ? html` · ${account.name}` : html``}</p>
 <form class="inline" method="post" action="/v1/account/sign-out">${csrf}<button class="secondary" type="submit">Sign out</button></form>
 <h2>Workspaces</h2>${workspaces.length ? html`<table>${wsRows}</table>` : html`<p><small>None yet: ask an Owner or Admin to invite you.</small></p>`}
@@ -123,12 +153,16 @@ export function registerAuthPages(app: FastifyInstance, ctx: AppContext): void {
 <form method="post" action="/v1/account/sign-out-everywhere">${csrf}<button class="secondary" type="submit">Sign out everywhere</button></form>
 ${password}
 <h2>Your data</h2><p><a href="/v1/account/export">Download everything tied to your account (JSON)</a></p>
-<h2>Delete account</h2><form method="post" action="/v1/account/delete">${csrf}<label for="confirm">Type your email address to confirm</label><input id="confirm" name="confirmEmail" type="email" required><button class="danger" type="submit">Delete my account</button></form>`)
+<h2>Delete account</h2><form method="post" action="/v1/account/delete">${csrf}<label for="confirm">Type your email address to confirm</label><input id="confirm" name="confirmEmail" type="email" required><button class="danger" type="submit">Delete my account</button></form>`,
+    )
   })
 }
 
 /** For other pages (CLI login, consent): the signed-in person of a page request and their CSRF token, or undefined. */
-export async function pageSession(ctx: AppContext, req: FastifyRequest): Promise<{ userId: string; email: string; sessionId: string; csrfToken: string } | undefined> {
+export async function pageSession(
+  ctx: AppContext,
+  req: FastifyRequest,
+): Promise<{ userId: string; email: string; sessionId: string; csrfToken: string } | undefined> {
   const s = await currentSession(ctx, req)
   return s && { userId: s.user.id, email: s.user.email, sessionId: s.session.id, csrfToken: csrfTokenFor(s.cookieValue) }
 }

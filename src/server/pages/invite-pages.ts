@@ -21,9 +21,11 @@ import { sendPage } from './auth-pages.js'
 type Query = Record<string, unknown>
 
 /** What the page says about an unusable invitation: one text for every reason. */
-export const INVITATION_INVALID_TEXT = 'This invitation cannot be used: it is invalid, expired, revoked or already used. Ask the person who invited you for a new one.'
+export const INVITATION_INVALID_TEXT =
+  'This invitation cannot be used: it is invalid, expired, revoked or already used. Ask the person who invited you for a new one.'
 /** What the page says to a signed-in person who is not the invited address. */
-export const INVITATION_WRONG_ACCOUNT_TEXT = 'This invitation cannot be accepted with this account. Sign in with the email address the invitation was sent to.'
+export const INVITATION_WRONG_ACCOUNT_TEXT =
+  'This invitation cannot be accepted with this account. Sign in with the email address the invitation was sent to.'
 
 /** What a refused Accept comes back with (`/invite?error=CODE`); any other code reads as an unusable invitation. */
 const ERROR_TEXT: Record<string, string> = {
@@ -53,18 +55,30 @@ export function registerInvitePages(app: FastifyInstance, ctx: AppContext): void
     const error = typeof q.error === 'string' ? q.error : undefined
     const token = tokenOf(q)
     const s = await currentSession(ctx, req)
-    const signOut = s ? html`<form method="post" action="/v1/account/sign-out">${csrfField(csrfTokenFor(s.cookieValue))}<button class="secondary" type="submit">Sign out</button></form>` : html``
+    const signOut = s
+      ? html`<form method="post" action="/v1/account/sign-out">${csrfField(csrfTokenFor(s.cookieValue))}<button class="secondary" type="submit">Sign out</button></form>`
+      : html``
 
     // @NOTE one page, byte for byte, for every unusable token, signed in or not.
-    const invalid = () => sendPage(reply, 'Invitation', html`${alert(INVITATION_INVALID_TEXT)}<p><a href="/account">Your account</a></p>`, 404)
-    const wrongAccount = () => sendPage(reply, 'Invitation', html`${alert(INVITATION_WRONG_ACCOUNT_TEXT)}${s
-      ? html`<p>You are signed in as <strong>${s.user.email}</strong>. Sign out, sign in as the invited address, and open the link again.</p>${signOut}`
-      : html``}`, 403)
+    const invalid = () =>
+      sendPage(reply, 'Invitation', html`${alert(INVITATION_INVALID_TEXT)}<p><a href="/account">Your account</a></p>`, 404)
+    const wrongAccount = () =>
+      sendPage(
+        reply,
+        'Invitation',
+        html`${alert(INVITATION_WRONG_ACCOUNT_TEXT)}${
+          s
+            ? html`<p>You are signed in as <strong>${s.user.email}</strong>. Sign out, sign in as the invited address, and open the link again.</p>${signOut}`
+            : html``
+        }`,
+        403,
+      )
 
     // Back from a refused Accept: the code alone says what happened (the token is not carried back).
     if (!token) {
       if (error === 'ERR_INVITATION_WRONG_ACCOUNT') return wrongAccount()
-      if (error && ERROR_TEXT[error]) return sendPage(reply, 'Invitation', html`${alert(ERROR_TEXT[error]!)}<p><a href="/account">Your account</a></p>`, 409)
+      if (error && ERROR_TEXT[error])
+        return sendPage(reply, 'Invitation', html`${alert(ERROR_TEXT[error]!)}<p><a href="/account">Your account</a></p>`, 409)
       return invalid()
     }
 
@@ -77,10 +91,14 @@ export function registerInvitePages(app: FastifyInstance, ctx: AppContext): void
       }
       // @NOTE signed out, the page names no workspace: a forwarded link shows nothing.
       const back = encodeURIComponent(`/invite?token=${token}`)
-      return sendPage(reply, 'You are invited to Coffer', html`<p>Someone invited you to join a workspace on Coffer, a vault for a team's secrets.</p>
+      return sendPage(
+        reply,
+        'You are invited to Coffer',
+        html`<p>Someone invited you to join a workspace on Coffer, a vault for a team's secrets.</p>
 <p>Sign in with the email address the invitation was sent to — or create an account with that address — to see the invitation and accept it.</p>
 <a class="button" href="/sign-in?returnTo=${back}">Sign in</a> <a class="button secondary" href="/sign-up?returnTo=${back}">Create an account</a>
-<p><small>A new account confirms its email address first; then sign in here and you come back to this invitation.</small></p>`)
+<p><small>A new account confirms its email address first; then sign in here and you come back to this invitation.</small></p>`,
+      )
     }
 
     let preview
@@ -91,12 +109,18 @@ export function registerInvitePages(app: FastifyInstance, ctx: AppContext): void
       if (err instanceof InvitationInvalidError) return invalid()
       throw err
     }
-    const project = preview.project ? html`<tr><th>Project</th><td>${preview.project.name} <small>(${preview.project.role})</small></td></tr>` : html``
-    return sendPage(reply, 'Join a workspace', html`<p>You are invited to join a workspace on Coffer.</p>
+    const project = preview.project
+      ? html`<tr><th>Project</th><td>${preview.project.name} <small>(${preview.project.role})</small></td></tr>`
+      : html``
+    return sendPage(
+      reply,
+      'Join a workspace',
+      html`<p>You are invited to join a workspace on Coffer.</p>
 <table><tr><th>Workspace</th><td><strong>${preview.workspace.name}</strong> <small>${preview.workspace.slug}</small></td></tr>
 <tr><th>Role</th><td>${ROLE_TEXT[preview.role] ?? preview.role}</td></tr>${project}
 <tr><th>As</th><td>${s.user.email}</td></tr></table>
-<form method="post" action="/v1/account/invitations/accept">${csrfField(csrfTokenFor(s.cookieValue))}<input type="hidden" name="token" value="${token}"><button type="submit">Accept the invitation</button></form>`)
+<form method="post" action="/v1/account/invitations/accept">${csrfField(csrfTokenFor(s.cookieValue))}<input type="hidden" name="token" value="${token}"><button type="submit">Accept the invitation</button></form>`,
+    )
   })
 
   app.get('/invite/accepted', pub, async (req, reply) => {
@@ -106,13 +130,24 @@ export function registerInvitePages(app: FastifyInstance, ctx: AppContext): void
     const slug = typeof q.workspace === 'string' ? q.workspace.slice(0, 200) : ''
     // Names the workspace only to a member of it: the query is anyone's to write.
     const m = slug
-      ? await readInScope(ctx.store, SYSTEM_SCOPE, (db) => db.selectFrom('memberships').innerJoin('workspaces', 'workspaces.id', 'memberships.workspace_id')
-        .select(['workspaces.name', 'workspaces.slug', 'memberships.role']).where('memberships.user_id', '=', s.user.id)
-        .where('workspaces.slug', '=', slug).where('workspaces.deleted_at', 'is', null).executeTakeFirst())
+      ? await readInScope(ctx.store, SYSTEM_SCOPE, (db) =>
+          db
+            .selectFrom('memberships')
+            .innerJoin('workspaces', 'workspaces.id', 'memberships.workspace_id')
+            .select(['workspaces.name', 'workspaces.slug', 'memberships.role'])
+            .where('memberships.user_id', '=', s.user.id)
+            .where('workspaces.slug', '=', slug)
+            .where('workspaces.deleted_at', 'is', null)
+            .executeTakeFirst(),
+        )
       : undefined
     if (!m) return reply.code(303).header('location', '/account').send()
-    return sendPage(reply, 'Invitation accepted', html`<p class="msg notice">You joined the workspace <strong>${m.name}</strong> as ${ROLE_TEXT[m.role] ?? m.role}.</p>
+    return sendPage(
+      reply,
+      'Invitation accepted',
+      html`<p class="msg notice">You joined the workspace <strong>${m.name}</strong> as ${ROLE_TEXT[m.role] ?? m.role}.</p>
 <p>Use it from the command line: <code>coffer login</code>, then choose <strong>${m.slug}</strong>.</p>
-<p><a class="button" href="/account">Your account</a></p>`)
+<p><a class="button" href="/account">Your account</a></p>`,
+    )
   })
 }

@@ -69,8 +69,12 @@ const NOTICE_TEXT: Record<string, string> = {
 /** The message box for a page's `?error=` or `?notice=` (fixed texts only; the query is never echoed). */
 export function messages(query: Record<string, unknown>): Html {
   const parts: Html[] = []
-  if (typeof query.error === 'string') parts.push(html`<p class="msg error" role="alert">${ERROR_TEXT[query.error] ?? `Something went wrong (${query.error.slice(0, 40)}).`}</p>`)
-  if (typeof query.notice === 'string' && NOTICE_TEXT[query.notice]) parts.push(html`<p class="msg notice">${NOTICE_TEXT[query.notice]!}</p>`)
+  if (typeof query.error === 'string')
+    parts.push(
+      html`<p class="msg error" role="alert">${ERROR_TEXT[query.error] ?? `Something went wrong (${query.error.slice(0, 40)}).`}</p>`,
+    )
+  if (typeof query.notice === 'string' && NOTICE_TEXT[query.notice])
+    parts.push(html`<p class="msg notice">${NOTICE_TEXT[query.notice]!}</p>`)
   return html`${parts}`
 }
 

@@ -10,15 +10,33 @@ import { defineAuthRoute, type AnyAuthRoute } from '../auth-route.js'
 // workspace the person belongs to.
 
 const sessionView = z.object({
-  id: z.string(), method: z.string(), createdAt: z.string(), lastSeenAt: z.string(), expiresAt: z.string(),
-  ip: z.string(), userAgent: z.string(), current: z.boolean(),
+  id: z.string(),
+  method: z.string(),
+  createdAt: z.string(),
+  lastSeenAt: z.string(),
+  expiresAt: z.string(),
+  ip: z.string(),
+  userAgent: z.string(),
+  current: z.boolean(),
 })
 
 const account = defineAuthRoute({
-  scope: 'account', method: 'GET', url: '/v1/account', summary: 'Your account: profile, workspaces, sessions, and the CSRF token of this session', tag: 'account',
-  action: 'account.read', mode: 'read',
+  scope: 'account',
+  method: 'GET',
+  url: '/v1/account',
+  summary: 'Your account: profile, workspaces, sessions, and the CSRF token of this session',
+  tag: 'account',
+  action: 'account.read',
+  mode: 'read',
   response: z.object({
-    user: z.object({ id: z.string(), email: z.string(), name: z.string(), emailVerified: z.boolean(), hasPassword: z.boolean(), createdVia: z.string() }),
+    user: z.object({
+      id: z.string(),
+      email: z.string(),
+      name: z.string(),
+      emailVerified: z.boolean(),
+      hasPassword: z.boolean(),
+      createdVia: z.string(),
+    }),
     workspaces: z.array(z.object({ id: z.string(), slug: z.string(), name: z.string(), role: z.string() })),
     sessions: z.array(sessionView),
     csrfToken: z.string().nullable(),
@@ -27,13 +45,25 @@ const account = defineAuthRoute({
     const p = person!
     const a = await findAccount(db, p.userId)
     if (!a) throw new NotFoundError('account')
-    const ws = await db.selectFrom('memberships').innerJoin('workspaces', 'workspaces.id', 'memberships.workspace_id')
+    const ws = await db
+      .selectFrom('memberships')
+      .innerJoin('workspaces', 'workspaces.id', 'memberships.workspace_id')
       .select(['workspaces.id', 'workspaces.slug', 'workspaces.name', 'memberships.role'])
-      .where('memberships.user_id', '=', p.userId).where('workspaces.deleted_at', 'is', null).orderBy('workspaces.slug').execute()
+      .where('memberships.user_id', '=', p.userId)
+      .where('workspaces.deleted_at', 'is', null)
+      .orderBy('workspaces.slug')
+      .execute()
     const sessions = await listSessions(db, p.userId, app.config.auth.session, now)
     return {
       body: {
-        user: { id: a.id, email: a.email, name: a.name, emailVerified: a.emailVerifiedAt !== null, hasPassword: a.passwordHash !== null, createdVia: a.createdVia },
+        user: {
+          id: a.id,
+          email: a.email,
+          name: a.name,
+          emailVerified: a.emailVerifiedAt !== null,
+          hasPassword: a.passwordHash !== null,
+          createdVia: a.createdVia,
+        },
         workspaces: ws.map((w) => ({ id: w.id, slug: w.slug, name: w.name, role: w.role })),
         sessions: sessions.map((s) => ({ ...s, current: s.id === p.sessionId })),
         csrfToken: p.csrfToken ?? null,
@@ -44,18 +74,31 @@ const account = defineAuthRoute({
 })
 
 const exportRoute = defineAuthRoute({
-  scope: 'account', method: 'GET', url: '/v1/account/export', summary: 'Export everything tied to your account as JSON (no secret values)', tag: 'account',
-  action: 'account.read', mode: 'read',
+  scope: 'account',
+  method: 'GET',
+  url: '/v1/account/export',
+  summary: 'Export everything tied to your account as JSON (no secret values)',
+  tag: 'account',
+  action: 'account.read',
+  mode: 'read',
   response: z.looseObject({ exportedAt: z.string() }),
   async handler({ app, db, person, now }) {
     const data = await exportAccount(db, person!.userId, app.config.auth.session, now)
-    return { body: { ...data } as { exportedAt: string; [k: string]: unknown }, audit: { action: 'account.export', target: { type: 'user', id: person!.userId } } }
+    return {
+      body: { ...data } as { exportedAt: string; [k: string]: unknown },
+      audit: { action: 'account.export', target: { type: 'user', id: person!.userId } },
+    }
   },
 })
 
 const signOut = defineAuthRoute({
-  scope: 'account', method: 'POST', url: '/v1/account/sign-out', summary: 'Sign out: end this session', tag: 'account',
-  action: 'account.manage', mode: 'write',
+  scope: 'account',
+  method: 'POST',
+  url: '/v1/account/sign-out',
+  summary: 'Sign out: end this session',
+  tag: 'account',
+  action: 'account.manage',
+  mode: 'write',
   response: z.object({ ended: z.number() }),
   form: { success: '/sign-in?notice=signed-out', failure: '/account' },
   async handler({ db, person, now }) {
@@ -68,23 +111,34 @@ const signOut = defineAuthRoute({
 })
 
 const signOutEverywhere = defineAuthRoute({
-  scope: 'account', method: 'POST', url: '/v1/account/sign-out-everywhere', summary: 'Sign out everywhere: end every session of your account', tag: 'account',
-  action: 'account.manage', mode: 'write',
+  scope: 'account',
+  method: 'POST',
+  url: '/v1/account/sign-out-everywhere',
+  summary: 'Sign out everywhere: end every session of your account',
+  tag: 'account',
+  action: 'account.manage',
+  mode: 'write',
   response: z.object({ ended: z.number() }),
   form: { success: '/sign-in?notice=signed-out-everywhere', failure: '/account' },
   async handler({ db, person, now }) {
     const p = person!
     const ended = await revokeAllSessions(db, p.userId, undefined, now)
     return {
-      body: { ended }, ...(p.sessionId ? { session: { clear: true } as const } : {}),
+      body: { ended },
+      ...(p.sessionId ? { session: { clear: true } as const } : {}),
       audit: { action: 'session.revoke-all', target: { type: 'user', id: p.userId }, details: { ended } },
     }
   },
 })
 
 const revokeOne = defineAuthRoute({
-  scope: 'account', method: 'POST', url: '/v1/account/sessions/:session/revoke', summary: 'End one of your sessions', tag: 'account',
-  action: 'account.manage', mode: 'write',
+  scope: 'account',
+  method: 'POST',
+  url: '/v1/account/sessions/:session/revoke',
+  summary: 'End one of your sessions',
+  tag: 'account',
+  action: 'account.manage',
+  mode: 'write',
   params: z.strictObject({ session: z.uuid() }),
   response: z.object({ ended: z.literal(1) }),
   form: { success: '/account?notice=session-ended', failure: '/account' },
@@ -92,16 +146,27 @@ const revokeOne = defineAuthRoute({
     const p = person!
     if (!(await revokeSession(db, p.userId, params.session, now))) throw new NotFoundError('session')
     return {
-      body: { ended: 1 as const }, ...(params.session === p.sessionId ? { session: { clear: true } as const } : {}),
+      body: { ended: 1 as const },
+      ...(params.session === p.sessionId ? { session: { clear: true } as const } : {}),
       audit: { action: 'session.revoke', target: { type: 'session', id: params.session } },
     }
   },
 })
 
 const changePasswordRoute = defineAuthRoute({
-  scope: 'account', method: 'POST', url: '/v1/account/password', summary: 'Change your password (needs the current one; ends every other session)', tag: 'account',
-  action: 'account.manage', mode: 'write', requires: 'password', authRateLimit: true,
-  body: z.strictObject({ currentPassword: z.string().min(1).max(PASSWORD_MAX), newPassword: z.string().min(PASSWORD_MIN, `at least ${PASSWORD_MIN} characters`).max(PASSWORD_MAX) }),
+  scope: 'account',
+  method: 'POST',
+  url: '/v1/account/password',
+  summary: 'Change your password (needs the current one; ends every other session)',
+  tag: 'account',
+  action: 'account.manage',
+  mode: 'write',
+  requires: 'password',
+  authRateLimit: true,
+  body: z.strictObject({
+    currentPassword: z.string().min(1).max(PASSWORD_MAX),
+    newPassword: z.string().min(PASSWORD_MIN, `at least ${PASSWORD_MIN} characters`).max(PASSWORD_MAX),
+  }),
   response: z.object({ sessionsEnded: z.number() }),
   form: { success: '/account?notice=password-changed', failure: '/account' },
   async prepare({ db, person, body }) {
@@ -111,24 +176,35 @@ const changePasswordRoute = defineAuthRoute({
   async handler({ db, person, prepared, now }) {
     const p = person!
     const { sessionsEnded } = await changePassword(db, p.userId, prepared, p.sessionId, now)
-    return { body: { sessionsEnded }, audit: { action: 'auth.password-change', target: { type: 'user', id: p.userId }, details: { sessionsEnded } } }
+    return {
+      body: { sessionsEnded },
+      audit: { action: 'auth.password-change', target: { type: 'user', id: p.userId }, details: { sessionsEnded } },
+    }
   },
 })
 
 const deleteRoute = defineAuthRoute({
-  scope: 'account', method: 'POST', url: '/v1/account/delete', summary: 'Delete your account (refused while you are the last Owner of a workspace)', tag: 'account',
-  action: 'account.manage', mode: 'write',
+  scope: 'account',
+  method: 'POST',
+  url: '/v1/account/delete',
+  summary: 'Delete your account (refused while you are the last Owner of a workspace)',
+  tag: 'account',
+  action: 'account.manage',
+  mode: 'write',
   body: z.strictObject({ confirmEmail: z.string().max(254) }),
   response: z.object({ deleted: z.literal(true) }),
   form: { success: '/sign-in?notice=account-deleted', failure: '/account' },
   async handler({ db, person, body }) {
     const p = person!
     if (body.confirmEmail.trim().toLowerCase() !== p.email) {
-      throw new ValidationError('Type your account\'s email address to confirm.', [{ path: 'body.confirmEmail', message: 'must be your account\'s email address' }])
+      throw new ValidationError("Type your account's email address to confirm.", [
+        { path: 'body.confirmEmail', message: "must be your account's email address" },
+      ])
     }
     await deleteAccount(db, p.userId)
     return {
-      body: { deleted: true as const }, ...(p.sessionId ? { session: { clear: true } as const } : {}),
+      body: { deleted: true as const },
+      ...(p.sessionId ? { session: { clear: true } as const } : {}),
       audit: { action: 'account.delete', target: { type: 'user', id: p.userId } },
     }
   },

@@ -10,17 +10,31 @@ function hexHashes(r: ChainedRecord) {
 }
 
 const entry = z.object({
-  workspaceId: z.string(), seq: z.number(), id: z.string(), time: z.string(),
+  workspaceId: z.string(),
+  seq: z.number(),
+  id: z.string(),
+  time: z.string(),
   actor: z.object({ type: z.string(), id: z.string(), ip: z.string(), userAgent: z.string() }),
-  requestId: z.string(), action: z.string(), target: z.object({ type: z.string(), id: z.string() }),
-  details: z.string().describe('canonical JSON'), prevHash: z.string().describe('hex'), hash: z.string().describe('hex'),
+  requestId: z.string(),
+  action: z.string(),
+  target: z.object({ type: z.string(), id: z.string() }),
+  details: z.string().describe('canonical JSON'),
+  prevHash: z.string().describe('hex'),
+  hash: z.string().describe('hex'),
 })
 
 const entries = defineRoute({
-  method: 'GET', url: '/v1/workspaces/:workspace/audit/entries', tag: 'audit', action: 'audit.read', mode: 'read',
+  method: 'GET',
+  url: '/v1/workspaces/:workspace/audit/entries',
+  tag: 'audit',
+  action: 'audit.read',
+  mode: 'read',
   summary: 'Audit entries in chain order, with their hashes, for independent verification',
   params: workspaceParams,
-  query: z.strictObject({ after: z.coerce.number().int().min(0).default(0), limit: z.coerce.number().int().min(1).max(5000).default(1000) }),
+  query: z.strictObject({
+    after: z.coerce.number().int().min(0).default(0),
+    limit: z.coerce.number().int().min(1).max(5000).default(1000),
+  }),
   response: z.object({ entries: z.array(entry), next: z.number().nullable() }),
   async handler({ app, db, workspace, query }) {
     const rows = await app.audit.list(db, workspace.id, query.after, query.limit)
@@ -30,48 +44,107 @@ const entries = defineRoute({
 })
 
 const verify = defineRoute({
-  method: 'GET', url: '/v1/workspaces/:workspace/audit/verify', tag: 'audit', action: 'audit.read', mode: 'read',
+  method: 'GET',
+  url: '/v1/workspaces/:workspace/audit/verify',
+  tag: 'audit',
+  action: 'audit.read',
+  mode: 'read',
   summary: 'Recompute the workspace chain and the newest checkpoint root on the server; name the first bad entry',
   params: workspaceParams,
-  response: z.object({ ok: z.boolean(), checked: z.number(), head: z.string(), firstBad: z.object({ seq: z.number(), id: z.string(), reason: z.string() }).optional() }),
+  response: z.object({
+    ok: z.boolean(),
+    checked: z.number(),
+    head: z.string(),
+    firstBad: z.object({ seq: z.number(), id: z.string(), reason: z.string() }).optional(),
+  }),
   async handler({ app, db, workspace }) {
     const cp = await app.auditTree.latest(db, workspace.id)
-    return { body: await app.audit.verify(db, workspace.id, cp ? { treeSize: cp.treeSize, rootHash: Buffer.from(cp.rootHash, 'base64') } : undefined) }
+    return {
+      body: await app.audit.verify(
+        db,
+        workspace.id,
+        cp ? { treeSize: cp.treeSize, rootHash: Buffer.from(cp.rootHash, 'base64') } : undefined,
+      ),
+    }
   },
 })
 
-const checkpoint = z.object({ treeSize: z.number(), rootHash: z.string().describe('base64'), note: z.string().describe('C2SP signed-note checkpoint'), createdAt: z.string() })
+const checkpoint = z.object({
+  treeSize: z.number(),
+  rootHash: z.string().describe('base64'),
+  note: z.string().describe('C2SP signed-note checkpoint'),
+  createdAt: z.string(),
+})
 
 const latestCheckpoint = defineRoute({
-  method: 'GET', url: '/v1/workspaces/:workspace/audit/checkpoint', tag: 'audit', action: 'audit.read', mode: 'read',
+  method: 'GET',
+  url: '/v1/workspaces/:workspace/audit/checkpoint',
+  tag: 'audit',
+  action: 'audit.read',
+  mode: 'read',
   summary: 'The newest signed checkpoint (tree size, root, Ed25519 signature) of the workspace log',
-  params: workspaceParams, response: z.object({ checkpoint: checkpoint.nullable(), publicKey: z.string() }),
+  params: workspaceParams,
+  response: z.object({ checkpoint: checkpoint.nullable(), publicKey: z.string() }),
   async handler({ app, db, workspace }) {
     return { body: { checkpoint: await app.auditTree.latest(db, workspace.id), publicKey: app.auditTree.verifierKey } }
   },
 })
 
 const issueCheckpoint = defineRoute({
-  method: 'POST', url: '/v1/workspaces/:workspace/audit/checkpoints', tag: 'audit', action: 'audit.read', mode: 'write', status: 201,
+  method: 'POST',
+  url: '/v1/workspaces/:workspace/audit/checkpoints',
+  tag: 'audit',
+  action: 'audit.read',
+  mode: 'write',
+  status: 201,
   summary: 'Sign a checkpoint of the log as it is now (unless the newest already covers it)',
-  params: workspaceParams, response: z.object({ checkpoint, publicKey: z.string() }),
+  params: workspaceParams,
+  response: z.object({ checkpoint, publicKey: z.string() }),
   async handler({ app, db, workspace }) {
     const c = await app.auditTree.issue(db, workspace.id)
-    return { body: { checkpoint: c, publicKey: app.auditTree.verifierKey }, audit: { action: 'audit.checkpoint', target: { type: 'workspace', id: workspace.id }, details: { treeSize: c.treeSize, rootHash: c.rootHash } } }
+    return {
+      body: { checkpoint: c, publicKey: app.auditTree.verifierKey },
+      audit: {
+        action: 'audit.checkpoint',
+        target: { type: 'workspace', id: workspace.id },
+        details: { treeSize: c.treeSize, rootHash: c.rootHash },
+      },
+    }
   },
 })
 
 const inclusion = defineRoute({
-  method: 'GET', url: '/v1/workspaces/:workspace/audit/proofs/inclusion', tag: 'audit', action: 'audit.read', mode: 'read',
+  method: 'GET',
+  url: '/v1/workspaces/:workspace/audit/proofs/inclusion',
+  tag: 'audit',
+  action: 'audit.read',
+  mode: 'read',
   summary: 'RFC 9162 inclusion proof of one entry (by seq or id) in the tree of treeSize entries (default: the newest checkpoint)',
   params: workspaceParams,
-  query: z.strictObject({ seq: z.coerce.number().int().min(1).optional(), id: z.uuid().optional(), treeSize: z.coerce.number().int().min(1).optional() })
+  query: z
+    .strictObject({
+      seq: z.coerce.number().int().min(1).optional(),
+      id: z.uuid().optional(),
+      treeSize: z.coerce.number().int().min(1).optional(),
+    })
     .refine((q) => (q.seq === undefined) !== (q.id === undefined), 'give exactly one of seq and id'),
-  response: z.object({ entry, leafIndex: z.number(), treeSize: z.number(), leafHash: z.string(), proof: z.array(z.string()), rootHash: z.string() }),
+  response: z.object({
+    entry,
+    leafIndex: z.number(),
+    treeSize: z.number(),
+    leafHash: z.string(),
+    proof: z.array(z.string()),
+    rootHash: z.string(),
+  }),
   async handler({ app, db, workspace, query }) {
     let seq = query.seq
     if (seq === undefined) {
-      const row = await db.selectFrom('audit_entries').select('seq').where('workspace_id', '=', workspace.id).where('id', '=', query.id!).executeTakeFirst()
+      const row = await db
+        .selectFrom('audit_entries')
+        .select('seq')
+        .where('workspace_id', '=', workspace.id)
+        .where('id', '=', query.id!)
+        .executeTakeFirst()
       if (!row) throw new NotFoundError('audit entry')
       seq = Number(row.seq)
     }
@@ -81,7 +154,11 @@ const inclusion = defineRoute({
 })
 
 const consistency = defineRoute({
-  method: 'GET', url: '/v1/workspaces/:workspace/audit/proofs/consistency', tag: 'audit', action: 'audit.read', mode: 'read',
+  method: 'GET',
+  url: '/v1/workspaces/:workspace/audit/proofs/consistency',
+  tag: 'audit',
+  action: 'audit.read',
+  mode: 'read',
   summary: 'RFC 9162 consistency proof that the tree of `to` entries extends the tree of `from` entries',
   params: workspaceParams,
   query: z.strictObject({ from: z.coerce.number().int().min(1), to: z.coerce.number().int().min(1).optional() }),

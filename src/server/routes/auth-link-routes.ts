@@ -7,20 +7,40 @@ import { defineRoute, type AnyRoute } from '../route.js'
 import { workspaceParams } from '../schemas.js'
 
 const issueLinkRoute = defineRoute({
-  method: 'POST', url: '/v1/workspaces/:workspace/auth-links',
-  summary: 'Issue a verification or password-reset link for a member: mailed when mail is on, returned (shown once) when it is off', tag: 'auth',
-  action: 'auth.links.issue', mode: 'write', status: 201, params: workspaceParams,
+  method: 'POST',
+  url: '/v1/workspaces/:workspace/auth-links',
+  summary: 'Issue a verification or password-reset link for a member: mailed when mail is on, returned (shown once) when it is off',
+  tag: 'auth',
+  action: 'auth.links.issue',
+  mode: 'write',
+  status: 201,
+  params: workspaceParams,
   body: z.strictObject({ email: z.string().trim().min(3).max(254), purpose: z.enum(['verify', 'reset']) }),
   response: z.object({ delivery: z.enum(['mail', 'response']), url: z.string().optional(), expiresAt: z.string() }),
   async handler({ app, db, principal, workspace, body }) {
     const issuer = requireUser(principal)
     const target = await findMemberByEmail(db, workspace.id, body.email)
     // Other memberships are in other workspaces: counted across all of them (system scope).
-    const others = await readInScope(app.store, SYSTEM_SCOPE, async (r) => (await r.selectFrom('memberships').select('workspace_id')
-      .where('user_id', '=', target.userId).where('workspace_id', '!=', workspace.id).execute()).length)
+    const others = await readInScope(
+      app.store,
+      SYSTEM_SCOPE,
+      async (r) =>
+        (
+          await r
+            .selectFrom('memberships')
+            .select('workspace_id')
+            .where('user_id', '=', target.userId)
+            .where('workspace_id', '!=', workspace.id)
+            .execute()
+        ).length,
+    )
     checkLinkIssuer(issuer, target, body.purpose, others)
     const { url, expiresAt } = await issueMemberLink(db, target, body.purpose, app.config.auth.publicUrl, app.clock())
-    const audit = { action: 'auth.link-issued', target: { type: 'user', id: target.userId }, details: { purpose: body.purpose, delivery: app.mailer.enabled ? 'mail' : 'response' } }
+    const audit = {
+      action: 'auth.link-issued',
+      target: { type: 'user', id: target.userId },
+      details: { purpose: body.purpose, delivery: app.mailer.enabled ? 'mail' : 'response' },
+    }
     if (!app.mailer.enabled) return { body: { delivery: 'response' as const, url, expiresAt }, audit }
     const mail = linkMail(target.email, body.purpose, url)
     return { body: { delivery: 'mail' as const, expiresAt }, audit, afterCommit: () => app.mailer.send(mail) }

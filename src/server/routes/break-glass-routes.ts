@@ -1,7 +1,12 @@
 import { z } from 'zod'
 import {
-  createBreakGlassRequest, decideBreakGlassRequest, getBreakGlassRequest, listBreakGlassRequests, MAX_REASON_LENGTH,
-  revokeBreakGlassRequest, type BreakGlassView,
+  createBreakGlassRequest,
+  decideBreakGlassRequest,
+  getBreakGlassRequest,
+  listBreakGlassRequests,
+  MAX_REASON_LENGTH,
+  revokeBreakGlassRequest,
+  type BreakGlassView,
 } from '../../access/break-glass-requests.js'
 import { BREAK_GLASS_ACCESS } from '../../access/break-glass.js'
 import { requireUser } from '../../access/policy.js'
@@ -15,11 +20,22 @@ const B = '/v1/workspaces/:workspace/break-glass'
 
 const person = z.object({ id: z.string(), email: z.string() })
 const requestView = z.object({
-  id: z.string(), status: z.enum(['pending', 'active', 'expired', 'denied', 'revoked']), requester: person,
-  project: z.object({ id: z.string(), slug: z.string() }), environment: z.object({ id: z.string(), slug: z.string() }),
-  access: z.enum(BREAK_GLASS_ACCESS), reason: z.string(), durationMinutes: z.number(), approvalsRequired: z.number(), approvals: z.number(),
+  id: z.string(),
+  status: z.enum(['pending', 'active', 'expired', 'denied', 'revoked']),
+  requester: person,
+  project: z.object({ id: z.string(), slug: z.string() }),
+  environment: z.object({ id: z.string(), slug: z.string() }),
+  access: z.enum(BREAK_GLASS_ACCESS),
+  reason: z.string(),
+  durationMinutes: z.number(),
+  approvalsRequired: z.number(),
+  approvals: z.number(),
   decisions: z.array(z.object({ user: person, decision: z.enum(['approve', 'deny']), comment: z.string().nullable(), at: z.string() })),
-  createdAt: z.string(), activatedAt: z.string().nullable(), expiresAt: z.string().nullable(), endedAt: z.string().nullable(), endedBy: z.string().nullable(),
+  createdAt: z.string(),
+  activatedAt: z.string().nullable(),
+  expiresAt: z.string().nullable(),
+  endedAt: z.string().nullable(),
+  endedBy: z.string().nullable(),
 })
 const requestParams = z.strictObject({ workspace: ref, request: z.uuid() })
 const comment = z.strictObject({ comment: z.string().trim().max(500).optional() })
@@ -48,53 +64,101 @@ function notifyApprovers(app: AppContext, ws: { slug: string }, r: BreakGlassVie
       `It needs ${r.approvalsRequired} approvals from Owners or Admins other than the requester.`,
     ].join('\n')
     if (!mailer.enabled) {
-      log.info({ breakGlassRequest: r.id, approvers: approvers.map((a) => a.id) }, 'break-glass request: no mailer configured; approvers see it in `coffer breakglass list`')
+      log.info(
+        { breakGlassRequest: r.id, approvers: approvers.map((a) => a.id) },
+        'break-glass request: no mailer configured; approvers see it in `coffer breakglass list`',
+      )
       return
     }
     // @NOTE not awaited: a slow mail server must not hold the request; a failure is logged.
     for (const a of approvers) {
-      void mailer.send({ to: a.email, subject: `[Coffer] Break-glass request for ${r.project.slug}/${r.environment.slug}`, text })
-        .catch((err: unknown) => log.warn({ breakGlassRequest: r.id, approver: a.id, err: { message: (err as Error).message } }, 'break-glass notification mail failed'))
+      void mailer
+        .send({ to: a.email, subject: `[Coffer] Break-glass request for ${r.project.slug}/${r.environment.slug}`, text })
+        .catch((err: unknown) =>
+          log.warn(
+            { breakGlassRequest: r.id, approver: a.id, err: { message: (err as Error).message } },
+            'break-glass notification mail failed',
+          ),
+        )
     }
   }
 }
 
 const list = defineRoute({
-  method: 'GET', url: B, summary: 'List break-glass requests and grants (pending ones first to decide)', tag: 'break-glass',
-  action: 'breakglass.read', mode: 'read', params: workspaceParams,
+  method: 'GET',
+  url: B,
+  summary: 'List break-glass requests and grants (pending ones first to decide)',
+  tag: 'break-glass',
+  action: 'breakglass.read',
+  mode: 'read',
+  params: workspaceParams,
   query: z.strictObject({ status: z.enum(['pending', 'active', 'expired', 'denied', 'revoked']).optional() }),
   response: z.object({ requests: z.array(requestView) }),
   async handler({ app, db, workspace, query }) {
-    return { body: { requests: await listBreakGlassRequests(db, workspace.id, { ...(query.status ? { status: query.status } : {}) }, app.clock()) } }
+    return {
+      body: {
+        requests: await listBreakGlassRequests(db, workspace.id, { ...(query.status ? { status: query.status } : {}) }, app.clock()),
+      },
+    }
   },
 })
 
 const request = defineRoute({
-  method: 'POST', url: B, summary: 'Request time-bound break-glass access to a sealed environment (needs approvals)', tag: 'break-glass',
-  action: 'breakglass.request', mode: 'write', status: 201, params: workspaceParams,
+  method: 'POST',
+  url: B,
+  summary: 'Request time-bound break-glass access to a sealed environment (needs approvals)',
+  tag: 'break-glass',
+  action: 'breakglass.request',
+  mode: 'write',
+  status: 201,
+  params: workspaceParams,
   body: z.strictObject({
-    project: ref, environment: ref, access: z.enum(BREAK_GLASS_ACCESS),
-    reason: z.string().trim().min(1).max(MAX_REASON_LENGTH), durationMinutes: z.number().int().min(1).max(24 * 60),
+    project: ref,
+    environment: ref,
+    access: z.enum(BREAK_GLASS_ACCESS),
+    reason: z.string().trim().min(1).max(MAX_REASON_LENGTH),
+    durationMinutes: z
+      .number()
+      .int()
+      .min(1)
+      .max(24 * 60),
   }),
   response: z.object({ request: requestView }),
   async handler({ app, db, principal, workspace, body }) {
     const user = requireUser(principal)
     const { request: r, approvers } = await createBreakGlassRequest(db, {
-      workspaceId: workspace.id, requesterId: user.userId, project: body.project, environment: body.environment, access: body.access,
-      reason: body.reason, durationMinutes: body.durationMinutes, maxMinutes: app.config.breakGlass.maxMinutes,
-      approvalsRequired: app.config.breakGlass.approvals, now: app.clock(),
+      workspaceId: workspace.id,
+      requesterId: user.userId,
+      project: body.project,
+      environment: body.environment,
+      access: body.access,
+      reason: body.reason,
+      durationMinutes: body.durationMinutes,
+      maxMinutes: app.config.breakGlass.maxMinutes,
+      approvalsRequired: app.config.breakGlass.approvals,
+      now: app.clock(),
     })
     return {
       body: { request: r },
-      audit: { action: 'breakglass.request', target: target(r), details: { ...scopeDetails(r), reason: r.reason, durationMinutes: r.durationMinutes, approvalsRequired: r.approvalsRequired } },
+      audit: {
+        action: 'breakglass.request',
+        target: target(r),
+        details: { ...scopeDetails(r), reason: r.reason, durationMinutes: r.durationMinutes, approvalsRequired: r.approvalsRequired },
+      },
       afterCommit: notifyApprovers(app, workspace, r, approvers),
     }
   },
 })
 
 const get = defineRoute({
-  method: 'GET', url: `${B}/:request`, summary: 'Show one break-glass request', tag: 'break-glass',
-  action: 'breakglass.read', mode: 'read', params: requestParams, response: z.object({ request: requestView }),
+  method: 'GET',
+  url: `${B}/:request`,
+  summary: 'Show one break-glass request',
+  tag: 'break-glass',
+  action: 'breakglass.read',
+  mode: 'read',
+  params: requestParams,
+  response: z.object({ request: requestView }),
   async handler({ app, db, workspace, params }) {
     return { body: { request: await getBreakGlassRequest(db, workspace.id, params.request, app.clock()) } }
   },
@@ -102,44 +166,94 @@ const get = defineRoute({
 
 function decideRoute(decision: 'approve' | 'deny') {
   return defineRoute({
-    method: 'POST', url: `${B}/:request/${decision}`, tag: 'break-glass',
-    summary: decision === 'approve'
-      ? 'Approve a break-glass request (another Owner/Admin, once); the last approval needed activates the grant'
-      : 'Deny a break-glass request; one denial ends it',
-    action: 'breakglass.decide', mode: 'write', params: requestParams, body: comment, response: z.object({ request: requestView }),
+    method: 'POST',
+    url: `${B}/:request/${decision}`,
+    tag: 'break-glass',
+    summary:
+      decision === 'approve'
+        ? 'Approve a break-glass request (another Owner/Admin, once); the last approval needed activates the grant'
+        : 'Deny a break-glass request; one denial ends it',
+    action: 'breakglass.decide',
+    mode: 'write',
+    params: requestParams,
+    body: comment,
+    response: z.object({ request: requestView }),
     async handler({ app, db, principal, workspace, params, body }) {
       const user = requireUser(principal)
       const { request: r, activated } = await decideBreakGlassRequest(db, {
-        workspaceId: workspace.id, requestId: params.request, userId: user.userId, decision, comment: body.comment, now: app.clock(),
+        workspaceId: workspace.id,
+        requestId: params.request,
+        userId: user.userId,
+        decision,
+        comment: body.comment,
+        now: app.clock(),
       })
-      const audit: AuditEvent[] = [{ action: `breakglass.${decision}`, target: target(r), details: { ...scopeDetails(r), approvals: r.approvals, approvalsRequired: r.approvalsRequired, comment: body.comment ?? null } }]
-      if (activated) audit.push({ action: 'breakglass.activate', target: { type: 'breakglass_grant', id: r.id }, details: { ...scopeDetails(r), activatedAt: r.activatedAt, expiresAt: r.expiresAt } })
+      const audit: AuditEvent[] = [
+        {
+          action: `breakglass.${decision}`,
+          target: target(r),
+          details: { ...scopeDetails(r), approvals: r.approvals, approvalsRequired: r.approvalsRequired, comment: body.comment ?? null },
+        },
+      ]
+      if (activated)
+        audit.push({
+          action: 'breakglass.activate',
+          target: { type: 'breakglass_grant', id: r.id },
+          details: { ...scopeDetails(r), activatedAt: r.activatedAt, expiresAt: r.expiresAt },
+        })
       return { body: { request: r }, audit }
     },
   })
 }
 
 const revoke = defineRoute({
-  method: 'POST', url: `${B}/:request/revoke`, summary: 'End a pending request or an active grant now (the requester or an Owner)', tag: 'break-glass',
-  action: 'breakglass.revoke', mode: 'write', params: requestParams, body: z.strictObject({}).optional(), response: z.object({ request: requestView }),
+  method: 'POST',
+  url: `${B}/:request/revoke`,
+  summary: 'End a pending request or an active grant now (the requester or an Owner)',
+  tag: 'break-glass',
+  action: 'breakglass.revoke',
+  mode: 'write',
+  params: requestParams,
+  body: z.strictObject({}).optional(),
+  response: z.object({ request: requestView }),
   async handler({ app, db, principal, workspace, params }) {
     const user = requireUser(principal)
-    const { request: r, was } = await revokeBreakGlassRequest(db, { workspaceId: workspace.id, requestId: params.request, userId: user.userId, role: user.role, now: app.clock() })
+    const { request: r, was } = await revokeBreakGlassRequest(db, {
+      workspaceId: workspace.id,
+      requestId: params.request,
+      userId: user.userId,
+      role: user.role,
+      now: app.clock(),
+    })
     return { body: { request: r }, audit: { action: 'breakglass.revoke', target: target(r), details: { ...scopeDetails(r), was } } }
   },
 })
 
 const seal = defineRoute({
-  method: 'PUT', url: '/v1/workspaces/:workspace/projects/:project/environments/:environment/seal', tag: 'break-glass',
+  method: 'PUT',
+  url: '/v1/workspaces/:workspace/projects/:project/environments/:environment/seal',
+  tag: 'break-glass',
   summary: 'Seal or unseal an environment: sealed, people reveal or write its values only through a break-glass grant',
-  action: 'environment.seal', mode: 'write', params: environmentParams, body: z.strictObject({ sealed: z.boolean() }),
+  action: 'environment.seal',
+  mode: 'write',
+  params: environmentParams,
+  body: z.strictObject({ sealed: z.boolean() }),
   response: z.object({ environment: z.object({ id: z.string(), projectId: z.string(), sealed: z.boolean() }) }),
   async handler({ db, workspace, params, body }) {
     const scope = await findScope(db, workspace.id, params.project, params.environment)
-    await db.updateTable('environments').set({ sealed: body.sealed ? 1 : 0 }).where('id', '=', scope.environmentId).where('workspace_id', '=', workspace.id).execute()
+    await db
+      .updateTable('environments')
+      .set({ sealed: body.sealed ? 1 : 0 })
+      .where('id', '=', scope.environmentId)
+      .where('workspace_id', '=', workspace.id)
+      .execute()
     return {
       body: { environment: { id: scope.environmentId, projectId: scope.projectId, sealed: body.sealed } },
-      audit: { action: body.sealed ? 'environment.seal' : 'environment.unseal', target: { type: 'environment', id: scope.environmentId }, details: { project: scope.projectId } },
+      audit: {
+        action: body.sealed ? 'environment.seal' : 'environment.unseal',
+        target: { type: 'environment', id: scope.environmentId },
+        details: { project: scope.projectId },
+      },
     }
   },
 })

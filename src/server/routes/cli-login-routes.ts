@@ -1,8 +1,16 @@
 import { z } from 'zod'
 import { CofferError, NotFoundError, ValidationError } from '../../errors.js'
 import {
-  checkChallenge, checkLoopbackRedirect, cleanClientName, createLoginCode, decideDevice, issueCliToken, pollDevice, redeemLoginCode,
-  startDeviceLogin, type CliGrant,
+  checkChallenge,
+  checkLoopbackRedirect,
+  cleanClientName,
+  createLoginCode,
+  decideDevice,
+  issueCliToken,
+  pollDevice,
+  redeemLoginCode,
+  startDeviceLogin,
+  type CliGrant,
 } from '../../identity/cli-login.js'
 import type { Executor } from '../../storage/database.js'
 import { defineAuthRoute, type AnyAuthRoute, type AuthHandlerResult } from '../auth-route.js'
@@ -22,9 +30,13 @@ type TokenAnswer = z.infer<typeof tokenAnswer>
 
 /** The workspace `ref` (slug or id) of the person's memberships, else NotFound. */
 async function ownWorkspace(db: Executor, userId: string, ref: string): Promise<{ id: string; slug: string; name: string }> {
-  const w = await db.selectFrom('memberships').innerJoin('workspaces', 'workspaces.id', 'memberships.workspace_id')
-    .select(['workspaces.id', 'workspaces.slug', 'workspaces.name']).where('memberships.user_id', '=', userId)
-    .where('workspaces.deleted_at', 'is', null).where((eb) => eb.or([eb('workspaces.slug', '=', ref), eb('workspaces.id', '=', ref)]))
+  const w = await db
+    .selectFrom('memberships')
+    .innerJoin('workspaces', 'workspaces.id', 'memberships.workspace_id')
+    .select(['workspaces.id', 'workspaces.slug', 'workspaces.name'])
+    .where('memberships.user_id', '=', userId)
+    .where('workspaces.deleted_at', 'is', null)
+    .where((eb) => eb.or([eb('workspaces.slug', '=', ref), eb('workspaces.id', '=', ref)]))
     .executeTakeFirst()
   if (!w) throw new NotFoundError('workspace')
   return w
@@ -33,12 +45,21 @@ async function ownWorkspace(db: Executor, userId: string, ref: string): Promise<
 /** Issues the CLI token of a grant and the audit entry that records it. */
 async function grantToken(db: Executor, grant: CliGrant, flow: 'browser' | 'device', now: Date): Promise<AuthHandlerResult<TokenAnswer>> {
   const user = await db.selectFrom('users').select(['id', 'email']).where('id', '=', grant.userId).executeTakeFirstOrThrow()
-  const ws = await db.selectFrom('workspaces').select(['id', 'slug', 'name']).where('id', '=', grant.workspaceId).where('deleted_at', 'is', null).executeTakeFirst()
+  const ws = await db
+    .selectFrom('workspaces')
+    .select(['id', 'slug', 'name'])
+    .where('id', '=', grant.workspaceId)
+    .where('deleted_at', 'is', null)
+    .executeTakeFirst()
   if (!ws) throw new NotFoundError('workspace')
   const { token, info } = await issueCliToken(db, grant, now)
   return {
     body: { token, tokenId: info.id, expiresAt: info.expiresAt!, user, workspace: ws },
-    audit: { action: 'token.create', target: { type: 'token', id: info.id }, details: { name: info.name, kind: 'cli', flow, workspace: ws.id, expiresAt: info.expiresAt! } },
+    audit: {
+      action: 'token.create',
+      target: { type: 'token', id: info.id },
+      details: { name: info.name, kind: 'cli', flow, workspace: ws.id, expiresAt: info.expiresAt! },
+    },
     auditUser: grant.userId,
   }
 }
@@ -50,11 +71,20 @@ function refuse<R>(err: unknown, event: string): AuthHandlerResult<R> {
 }
 
 const approveLogin = defineAuthRoute({
-  scope: 'account', method: 'POST', url: '/v1/cli/login/approve', summary: 'Approve or deny a CLI login (browser form)', tag: 'cli-login',
-  action: 'cli.login.approve', mode: 'write',
+  scope: 'account',
+  method: 'POST',
+  url: '/v1/cli/login/approve',
+  summary: 'Approve or deny a CLI login (browser form)',
+  tag: 'cli-login',
+  action: 'cli.login.approve',
+  mode: 'write',
   body: z.object({
-    code_challenge: z.string().max(200), code_challenge_method: z.string().max(20), redirect_uri: z.string().max(300),
-    state: z.string().regex(/^[A-Za-z0-9_-]{16,128}$/), client: z.string().max(200).optional(), workspace: z.string().max(200).optional(),
+    code_challenge: z.string().max(200),
+    code_challenge_method: z.string().max(20),
+    redirect_uri: z.string().max(300),
+    state: z.string().regex(/^[A-Za-z0-9_-]{16,128}$/),
+    client: z.string().max(200).optional(),
+    workspace: z.string().max(200).optional(),
     decision: z.enum(['approve', 'deny']),
   }),
   response: z.object({ redirect: z.string() }),
@@ -67,22 +97,37 @@ const approveLogin = defineAuthRoute({
     back.searchParams.set('state', body.state)
     if (body.decision === 'deny') {
       back.searchParams.set('error', 'access_denied')
-      return { body: { redirect: back.toString() }, redirect: back.toString(), audit: { action: 'cli.login.deny', target: { type: 'user', id: person!.userId }, details: { client: clientName, flow: 'browser' } } }
+      return {
+        body: { redirect: back.toString() },
+        redirect: back.toString(),
+        audit: { action: 'cli.login.deny', target: { type: 'user', id: person!.userId }, details: { client: clientName, flow: 'browser' } },
+      }
     }
     if (!body.workspace) throw new ValidationError('Choose a workspace.')
     const ws = await ownWorkspace(db, person!.userId, body.workspace)
     const code = await createLoginCode(db, { userId: person!.userId, workspaceId: ws.id, challenge, redirectUri, clientName }, now)
     back.searchParams.set('code', code)
     return {
-      body: { redirect: back.toString() }, redirect: back.toString(),
-      audit: { action: 'cli.login.approve', target: { type: 'user', id: person!.userId }, details: { client: clientName, flow: 'browser', workspace: ws.id } },
+      body: { redirect: back.toString() },
+      redirect: back.toString(),
+      audit: {
+        action: 'cli.login.approve',
+        target: { type: 'user', id: person!.userId },
+        details: { client: clientName, flow: 'browser', workspace: ws.id },
+      },
     }
   },
 })
 
 const exchangeCode = defineAuthRoute({
-  scope: 'public', method: 'POST', url: '/v1/cli/token', summary: 'Exchange a CLI login code and its PKCE verifier for a CLI token', tag: 'cli-login',
-  action: 'public', mode: 'write', authRateLimit: true,
+  scope: 'public',
+  method: 'POST',
+  url: '/v1/cli/token',
+  summary: 'Exchange a CLI login code and its PKCE verifier for a CLI token',
+  tag: 'cli-login',
+  action: 'public',
+  mode: 'write',
+  authRateLimit: true,
   body: z.strictObject({ code: z.string().max(200), codeVerifier: z.string().max(200), redirectUri: z.string().max(300) }),
   response: tokenAnswer,
   async handler({ db, body, now }) {
@@ -97,10 +142,22 @@ const exchangeCode = defineAuthRoute({
 })
 
 const startDevice = defineAuthRoute({
-  scope: 'public', method: 'POST', url: '/v1/cli/device', summary: 'Start a device login: a device code for the CLI, a user code for the browser', tag: 'cli-login',
-  action: 'public', mode: 'write', authRateLimit: true,
+  scope: 'public',
+  method: 'POST',
+  url: '/v1/cli/device',
+  summary: 'Start a device login: a device code for the CLI, a user code for the browser',
+  tag: 'cli-login',
+  action: 'public',
+  mode: 'write',
+  authRateLimit: true,
   body: z.strictObject({ clientName: z.string().max(200).optional() }),
-  response: z.object({ deviceCode: z.string(), userCode: z.string(), verificationPath: z.string(), expiresIn: z.number(), interval: z.number() }),
+  response: z.object({
+    deviceCode: z.string(),
+    userCode: z.string(),
+    verificationPath: z.string(),
+    expiresIn: z.number(),
+    interval: z.number(),
+  }),
   async handler({ db, body, now }) {
     const d = await startDeviceLogin(db, cleanClientName(body.clientName), now)
     return { body: { ...d, verificationPath: '/cli/device' }, audit: null }
@@ -110,8 +167,13 @@ const startDevice = defineAuthRoute({
 // @NOTE not under the sign-in limits: a CLI polls every few seconds for up to ten minutes,
 // the device code is 256 random bits, and polling too fast is answered by ERR_SLOW_DOWN.
 const pollDeviceToken = defineAuthRoute({
-  scope: 'public', method: 'POST', url: '/v1/cli/device/token', summary: 'Poll a device login; the CLI token once approved', tag: 'cli-login',
-  action: 'public', mode: 'write',
+  scope: 'public',
+  method: 'POST',
+  url: '/v1/cli/device/token',
+  summary: 'Poll a device login; the CLI token once approved',
+  tag: 'cli-login',
+  action: 'public',
+  mode: 'write',
   body: z.strictObject({ deviceCode: z.string().max(200) }),
   response: tokenAnswer,
   async handler({ db, body, now }) {
@@ -126,8 +188,14 @@ const pollDeviceToken = defineAuthRoute({
 })
 
 const approveDevice = defineAuthRoute({
-  scope: 'account', method: 'POST', url: '/v1/cli/device/approve', summary: 'Approve or deny a device login (browser form)', tag: 'cli-login',
-  action: 'cli.login.approve', mode: 'write', authRateLimit: true,
+  scope: 'account',
+  method: 'POST',
+  url: '/v1/cli/device/approve',
+  summary: 'Approve or deny a device login (browser form)',
+  tag: 'cli-login',
+  action: 'cli.login.approve',
+  mode: 'write',
+  authRateLimit: true,
   body: z.object({ userCode: z.string().max(20), decision: z.enum(['approve', 'deny']), workspace: z.string().max(200).optional() }),
   response: z.object({ result: z.enum(['approved', 'denied']) }),
   form: { success: '/cli/done?result=approved', failure: '/cli/device' },
@@ -137,10 +205,15 @@ const approveDevice = defineAuthRoute({
     const ws = approve ? await ownWorkspace(db, person!.userId, body.workspace!) : undefined
     const decided = await decideDevice(db, { userCode: body.userCode, userId: person!.userId, workspaceId: ws?.id ?? '', approve }, now)
     if (!decided) throw new NotFoundError('login code')
-    const result = approve ? 'approved' as const : 'denied' as const
+    const result = approve ? ('approved' as const) : ('denied' as const)
     return {
-      body: { result }, redirect: `/cli/done?result=${result}`,
-      audit: { action: approve ? 'cli.login.approve' : 'cli.login.deny', target: { type: 'user', id: person!.userId }, details: { client: decided.clientName, flow: 'device', ...(ws ? { workspace: ws.id } : {}) } },
+      body: { result },
+      redirect: `/cli/done?result=${result}`,
+      audit: {
+        action: approve ? 'cli.login.approve' : 'cli.login.deny',
+        target: { type: 'user', id: person!.userId },
+        details: { client: decided.clientName, flow: 'device', ...(ws ? { workspace: ws.id } : {}) },
+      },
     }
   },
 })

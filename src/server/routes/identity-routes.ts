@@ -5,22 +5,37 @@ import { defineRoute, type AnyRoute } from '../route.js'
 import { name, tokenView, workspaceParams, workspaceView } from '../schemas.js'
 
 const me = defineRoute({
-  method: 'GET', url: '/v1/me', summary: 'Who the token belongs to, and its workspace and role', tag: 'identity',
-  action: 'self.read', mode: 'read',
+  method: 'GET',
+  url: '/v1/me',
+  summary: 'Who the token belongs to, and its workspace and role',
+  tag: 'identity',
+  action: 'self.read',
+  mode: 'read',
   response: z.object({
     user: z.object({ id: z.string(), email: z.string() }).nullable().describe('the person; null for an integration'),
-    integration: z.object({ type: z.enum(['machine', 'service']), id: z.string(), name: z.string() }).nullable().describe('the machine identity or service token; null for a person'),
-    workspace: workspaceView, role: z.string().nullable().describe('the workspace role; null for an integration'), tokenId: z.string(),
+    integration: z
+      .object({ type: z.enum(['machine', 'service']), id: z.string(), name: z.string() })
+      .nullable()
+      .describe('the machine identity or service token; null for a person'),
+    workspace: workspaceView,
+    role: z.string().nullable().describe('the workspace role; null for an integration'),
+    tokenId: z.string(),
   }),
   async handler({ principal: p, workspace }) {
-    if (p.type !== 'user') return { body: { user: null, integration: { type: p.type, id: p.id, name: p.name }, workspace, role: null, tokenId: p.tokenId } }
+    if (p.type !== 'user')
+      return { body: { user: null, integration: { type: p.type, id: p.id, name: p.name }, workspace, role: null, tokenId: p.tokenId } }
     return { body: { user: { id: p.userId, email: p.email }, integration: null, workspace, role: p.role, tokenId: p.tokenId } }
   },
 })
 
 const listMyTokens = defineRoute({
-  method: 'GET', url: '/v1/workspaces/:workspace/tokens', summary: 'List your personal access tokens', tag: 'identity',
-  action: 'self.tokens.manage', mode: 'read', params: workspaceParams,
+  method: 'GET',
+  url: '/v1/workspaces/:workspace/tokens',
+  summary: 'List your personal access tokens',
+  tag: 'identity',
+  action: 'self.tokens.manage',
+  mode: 'read',
+  params: workspaceParams,
   response: z.object({ tokens: z.array(tokenView) }),
   async handler({ db, principal, workspace }) {
     return { body: { tokens: await listTokens(db, workspace.id, requireUser(principal).userId) } }
@@ -28,20 +43,39 @@ const listMyTokens = defineRoute({
 })
 
 const createMyToken = defineRoute({
-  method: 'POST', url: '/v1/workspaces/:workspace/tokens', summary: 'Create a personal access token (shown once)', tag: 'identity',
-  action: 'self.tokens.manage', mode: 'write', status: 201, params: workspaceParams,
+  method: 'POST',
+  url: '/v1/workspaces/:workspace/tokens',
+  summary: 'Create a personal access token (shown once)',
+  tag: 'identity',
+  action: 'self.tokens.manage',
+  mode: 'write',
+  status: 201,
+  params: workspaceParams,
   body: z.strictObject({ name, expiresInDays: z.number().int().min(1).max(3650).optional() }),
   response: z.object({ token: z.string(), info: tokenView }),
   async handler({ db, principal, workspace, body }) {
     const expiresAt = body.expiresInDays ? new Date(Date.now() + body.expiresInDays * 86_400_000).toISOString() : null
-    const { token, info } = await issueToken(db, { workspaceId: workspace.id, userId: requireUser(principal).userId, name: body.name, expiresAt })
-    return { body: { token, info }, audit: { action: 'token.create', target: { type: 'token', id: info.id }, details: { name: info.name, expiresAt } } }
+    const { token, info } = await issueToken(db, {
+      workspaceId: workspace.id,
+      userId: requireUser(principal).userId,
+      name: body.name,
+      expiresAt,
+    })
+    return {
+      body: { token, info },
+      audit: { action: 'token.create', target: { type: 'token', id: info.id }, details: { name: info.name, expiresAt } },
+    }
   },
 })
 
 const revokeMyToken = defineRoute({
-  method: 'DELETE', url: '/v1/workspaces/:workspace/tokens/:token', summary: 'Revoke one of your tokens', tag: 'identity',
-  action: 'self.tokens.manage', mode: 'write', params: z.strictObject({ workspace: workspaceParams.shape.workspace, token: z.uuid() }),
+  method: 'DELETE',
+  url: '/v1/workspaces/:workspace/tokens/:token',
+  summary: 'Revoke one of your tokens',
+  tag: 'identity',
+  action: 'self.tokens.manage',
+  mode: 'write',
+  params: z.strictObject({ workspace: workspaceParams.shape.workspace, token: z.uuid() }),
   response: z.object({ info: tokenView }),
   async handler({ db, principal, workspace, params }) {
     const info = await revokeToken(db, workspace.id, requireUser(principal).userId, params.token)

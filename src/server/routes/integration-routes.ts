@@ -1,7 +1,15 @@
 import { z } from 'zod'
 import { actorId, GRANT_ACCESS, requireUser } from '../../access/policy.js'
 import { checkCidr, resolveScopes } from '../../identity/integration-scopes.js'
-import { checkClientCredentials, createMachine, findMachine, issueMachineToken, listMachines, MAX_TOKEN_TTL_SECONDS, revokeMachine } from '../../identity/machine-identities.js'
+import {
+  checkClientCredentials,
+  createMachine,
+  findMachine,
+  issueMachineToken,
+  listMachines,
+  MAX_TOKEN_TTL_SECONDS,
+  revokeMachine,
+} from '../../identity/machine-identities.js'
 import { createServiceToken, listServiceTokens, revokeServiceToken } from '../../identity/service-tokens.js'
 import { defineRoute, type AnyRoute } from '../route.js'
 import { name, ref, workspaceParams } from '../schemas.js'
@@ -13,26 +21,55 @@ import { name, ref, workspaceParams } from '../schemas.js'
 
 const scopeInput = z.strictObject({
   project: ref,
-  environments: z.union([z.literal('*'), z.array(ref).min(1).max(50)]).describe("environment ids or slugs, or '*' for all (present and future)"),
+  environments: z
+    .union([z.literal('*'), z.array(ref).min(1).max(50)])
+    .describe("environment ids or slugs, or '*' for all (present and future)"),
   access: z.enum(GRANT_ACCESS).describe('read: list and reveal; write: also write'),
 })
-const scopeView = z.object({ projectId: z.string(), environments: z.union([z.literal('*'), z.array(z.string())]), access: z.enum(GRANT_ACCESS) })
+const scopeView = z.object({
+  projectId: z.string(),
+  environments: z.union([z.literal('*'), z.array(z.string())]),
+  access: z.enum(GRANT_ACCESS),
+})
 const machineView = z.object({
-  id: z.string(), clientId: z.string(), name: z.string(), secretDisplay: z.string(), scopes: z.array(scopeView), allowedCidrs: z.array(z.string()),
-  tokenTtlSeconds: z.number(), createdBy: z.string(), createdAt: z.string(), revokedAt: z.string().nullable(), lastUsedAt: z.string().nullable(),
+  id: z.string(),
+  clientId: z.string(),
+  name: z.string(),
+  secretDisplay: z.string(),
+  scopes: z.array(scopeView),
+  allowedCidrs: z.array(z.string()),
+  tokenTtlSeconds: z.number(),
+  createdBy: z.string(),
+  createdAt: z.string(),
+  revokedAt: z.string().nullable(),
+  lastUsedAt: z.string().nullable(),
 })
 const serviceTokenView = z.object({
-  id: z.string(), name: z.string(), display: z.string(), scopes: z.array(scopeView), createdBy: z.string(), createdAt: z.string(),
-  expiresAt: z.string().nullable(), revokedAt: z.string().nullable(), lastUsedAt: z.string().nullable(),
+  id: z.string(),
+  name: z.string(),
+  display: z.string(),
+  scopes: z.array(scopeView),
+  createdBy: z.string(),
+  createdAt: z.string(),
+  expiresAt: z.string().nullable(),
+  revokedAt: z.string().nullable(),
+  lastUsedAt: z.string().nullable(),
 })
 const machineParams = z.strictObject({ workspace: workspaceParams.shape.workspace, machine: z.uuid() })
 
 const createMachineRoute = defineRoute({
-  method: 'POST', url: '/v1/workspaces/:workspace/machines', tag: 'integrations',
+  method: 'POST',
+  url: '/v1/workspaces/:workspace/machines',
+  tag: 'integrations',
   summary: 'Create a machine identity: scopes, optional IP allow-list; its client secret is shown once',
-  action: 'machines.manage', mode: 'write', status: 201, params: workspaceParams,
+  action: 'machines.manage',
+  mode: 'write',
+  status: 201,
+  params: workspaceParams,
   body: z.strictObject({
-    name, scopes: z.array(scopeInput).min(1).max(50), allowedCidrs: z.array(z.string().max(64)).max(100).optional(),
+    name,
+    scopes: z.array(scopeInput).min(1).max(50),
+    allowedCidrs: z.array(z.string().max(64)).max(100).optional(),
     tokenTtlSeconds: z.number().int().min(60).max(MAX_TOKEN_TTL_SECONDS).optional(),
   }),
   response: z.object({ machine: machineView, clientId: z.string(), clientSecret: z.string() }),
@@ -40,45 +77,84 @@ const createMachineRoute = defineRoute({
     const scopes = await resolveScopes(db, workspace.id, body.scopes)
     const allowedCidrs = (body.allowedCidrs ?? []).map(checkCidr)
     const r = await createMachine(db, {
-      workspaceId: workspace.id, name: body.name, scopes, allowedCidrs, tokenTtlSeconds: body.tokenTtlSeconds ?? MAX_TOKEN_TTL_SECONDS,
-      createdBy: requireUser(principal).userId, now: app.clock(),
+      workspaceId: workspace.id,
+      name: body.name,
+      scopes,
+      allowedCidrs,
+      tokenTtlSeconds: body.tokenTtlSeconds ?? MAX_TOKEN_TTL_SECONDS,
+      createdBy: requireUser(principal).userId,
+      now: app.clock(),
     })
     return {
       body: { machine: r.machine, clientId: r.machine.clientId, clientSecret: r.clientSecret },
-      audit: { action: 'machine.create', target: { type: 'machine', id: r.machine.id }, details: { name: r.machine.name, scopes: JSON.stringify(scopes), allowedCidrs, tokenTtlSeconds: r.machine.tokenTtlSeconds } },
+      audit: {
+        action: 'machine.create',
+        target: { type: 'machine', id: r.machine.id },
+        details: { name: r.machine.name, scopes: JSON.stringify(scopes), allowedCidrs, tokenTtlSeconds: r.machine.tokenTtlSeconds },
+      },
     }
   },
 })
 
 const listMachinesRoute = defineRoute({
-  method: 'GET', url: '/v1/workspaces/:workspace/machines', summary: 'List machine identities (never their secrets)', tag: 'integrations',
-  action: 'machines.manage', mode: 'read', params: workspaceParams, response: z.object({ machines: z.array(machineView) }),
+  method: 'GET',
+  url: '/v1/workspaces/:workspace/machines',
+  summary: 'List machine identities (never their secrets)',
+  tag: 'integrations',
+  action: 'machines.manage',
+  mode: 'read',
+  params: workspaceParams,
+  response: z.object({ machines: z.array(machineView) }),
   async handler({ db, workspace }) {
     return { body: { machines: await listMachines(db, workspace.id) } }
   },
 })
 
 const getMachineRoute = defineRoute({
-  method: 'GET', url: '/v1/workspaces/:workspace/machines/:machine', summary: 'Show a machine identity', tag: 'integrations',
-  action: 'machines.manage', mode: 'read', params: machineParams, response: z.object({ machine: machineView }),
+  method: 'GET',
+  url: '/v1/workspaces/:workspace/machines/:machine',
+  summary: 'Show a machine identity',
+  tag: 'integrations',
+  action: 'machines.manage',
+  mode: 'read',
+  params: machineParams,
+  response: z.object({ machine: machineView }),
   async handler({ db, workspace, params }) {
     return { body: { machine: await findMachine(db, workspace.id, params.machine) } }
   },
 })
 
 const revokeMachineRoute = defineRoute({
-  method: 'DELETE', url: '/v1/workspaces/:workspace/machines/:machine', summary: 'Revoke a machine identity: its secret and every live access token stop working at once', tag: 'integrations',
-  action: 'machines.manage', mode: 'write', params: machineParams, response: z.object({ machine: machineView, liveTokens: z.number() }),
+  method: 'DELETE',
+  url: '/v1/workspaces/:workspace/machines/:machine',
+  summary: 'Revoke a machine identity: its secret and every live access token stop working at once',
+  tag: 'integrations',
+  action: 'machines.manage',
+  mode: 'write',
+  params: machineParams,
+  response: z.object({ machine: machineView, liveTokens: z.number() }),
   async handler({ app, db, workspace, params }) {
     const r = await revokeMachine(db, workspace.id, params.machine, app.clock())
-    return { body: r, audit: { action: 'machine.revoke', target: { type: 'machine', id: r.machine.id }, details: { name: r.machine.name, liveTokens: r.liveTokens } } }
+    return {
+      body: r,
+      audit: {
+        action: 'machine.revoke',
+        target: { type: 'machine', id: r.machine.id },
+        details: { name: r.machine.name, liveTokens: r.liveTokens },
+      },
+    }
   },
 })
 
 const exchange = defineRoute({
-  method: 'POST', url: '/v1/machine/token', tag: 'integrations',
-  summary: 'Exchange a machine identity\'s client id and secret for an access token (at most one hour); no Bearer token needed',
-  action: 'machine.authenticate', mode: 'write', auth: 'none', authRateLimit: true,
+  method: 'POST',
+  url: '/v1/machine/token',
+  tag: 'integrations',
+  summary: "Exchange a machine identity's client id and secret for an access token (at most one hour); no Bearer token needed",
+  action: 'machine.authenticate',
+  mode: 'write',
+  auth: 'none',
+  authRateLimit: true,
   body: z.strictObject({ clientId: z.string().min(1).max(64), clientSecret: z.string().min(1).max(200) }),
   response: z.object({ accessToken: z.string(), tokenType: z.literal('Bearer'), expiresIn: z.number(), expiresAt: z.string() }),
   async tenantFromBody({ db, body, ip }) {
@@ -91,43 +167,94 @@ const exchange = defineRoute({
     const now = app.clock()
     const t = await issueMachineToken(db, { workspaceId: workspace.id, machineId, ttlSeconds: m.tokenTtlSeconds, ip, now })
     return {
-      body: { accessToken: t.token, tokenType: 'Bearer' as const, expiresIn: Math.round((Date.parse(t.expiresAt) - now.getTime()) / 1000), expiresAt: t.expiresAt },
-      audit: { action: 'machine.token.issue', target: { type: 'machine_token', id: t.id }, details: { machine: machineId, expiresAt: t.expiresAt } },
+      body: {
+        accessToken: t.token,
+        tokenType: 'Bearer' as const,
+        expiresIn: Math.round((Date.parse(t.expiresAt) - now.getTime()) / 1000),
+        expiresAt: t.expiresAt,
+      },
+      audit: {
+        action: 'machine.token.issue',
+        target: { type: 'machine_token', id: t.id },
+        details: { machine: machineId, expiresAt: t.expiresAt },
+      },
     }
   },
 })
 
 const createService = defineRoute({
-  method: 'POST', url: '/v1/workspaces/:workspace/service-tokens', tag: 'integrations',
+  method: 'POST',
+  url: '/v1/workspaces/:workspace/service-tokens',
+  tag: 'integrations',
   summary: 'Create a static service token: scoped, optionally expiring; shown once',
-  action: 'service-tokens.manage', mode: 'write', status: 201, params: workspaceParams,
+  action: 'service-tokens.manage',
+  mode: 'write',
+  status: 201,
+  params: workspaceParams,
   body: z.strictObject({ name, scopes: z.array(scopeInput).min(1).max(50), expiresInDays: z.number().int().min(1).max(3650).optional() }),
   response: z.object({ token: z.string(), info: serviceTokenView }),
   async handler({ app, db, principal, workspace, body }) {
     const scopes = await resolveScopes(db, workspace.id, body.scopes)
     const now = app.clock()
     const expiresAt = body.expiresInDays ? new Date(now.getTime() + body.expiresInDays * 86_400_000).toISOString() : null
-    const r = await createServiceToken(db, { workspaceId: workspace.id, name: body.name, scopes, createdBy: requireUser(principal).userId, expiresAt, now })
-    return { body: r, audit: { action: 'service_token.create', target: { type: 'service_token', id: r.info.id }, details: { name: r.info.name, scopes: JSON.stringify(scopes), expiresAt } } }
+    const r = await createServiceToken(db, {
+      workspaceId: workspace.id,
+      name: body.name,
+      scopes,
+      createdBy: requireUser(principal).userId,
+      expiresAt,
+      now,
+    })
+    return {
+      body: r,
+      audit: {
+        action: 'service_token.create',
+        target: { type: 'service_token', id: r.info.id },
+        details: { name: r.info.name, scopes: JSON.stringify(scopes), expiresAt },
+      },
+    }
   },
 })
 
 const listService = defineRoute({
-  method: 'GET', url: '/v1/workspaces/:workspace/service-tokens', summary: 'List service tokens (never the tokens)', tag: 'integrations',
-  action: 'service-tokens.manage', mode: 'read', params: workspaceParams, response: z.object({ tokens: z.array(serviceTokenView) }),
+  method: 'GET',
+  url: '/v1/workspaces/:workspace/service-tokens',
+  summary: 'List service tokens (never the tokens)',
+  tag: 'integrations',
+  action: 'service-tokens.manage',
+  mode: 'read',
+  params: workspaceParams,
+  response: z.object({ tokens: z.array(serviceTokenView) }),
   async handler({ db, workspace }) {
     return { body: { tokens: await listServiceTokens(db, workspace.id) } }
   },
 })
 
 const revokeService = defineRoute({
-  method: 'DELETE', url: '/v1/workspaces/:workspace/service-tokens/:serviceToken', summary: 'Revoke a service token (fails at once on every node)', tag: 'integrations',
-  action: 'service-tokens.manage', mode: 'write', params: z.strictObject({ workspace: workspaceParams.shape.workspace, serviceToken: z.uuid() }),
+  method: 'DELETE',
+  url: '/v1/workspaces/:workspace/service-tokens/:serviceToken',
+  summary: 'Revoke a service token (fails at once on every node)',
+  tag: 'integrations',
+  action: 'service-tokens.manage',
+  mode: 'write',
+  params: z.strictObject({ workspace: workspaceParams.shape.workspace, serviceToken: z.uuid() }),
   response: z.object({ info: serviceTokenView }),
   async handler({ app, db, workspace, params }) {
     const info = await revokeServiceToken(db, workspace.id, params.serviceToken, app.clock())
-    return { body: { info }, audit: { action: 'service_token.revoke', target: { type: 'service_token', id: info.id }, details: { name: info.name } } }
+    return {
+      body: { info },
+      audit: { action: 'service_token.revoke', target: { type: 'service_token', id: info.id }, details: { name: info.name } },
+    }
   },
 })
 
-export const integrationRoutes: AnyRoute[] = [createMachineRoute, listMachinesRoute, getMachineRoute, revokeMachineRoute, exchange, createService, listService, revokeService]
+export const integrationRoutes: AnyRoute[] = [
+  createMachineRoute,
+  listMachinesRoute,
+  getMachineRoute,
+  revokeMachineRoute,
+  exchange,
+  createService,
+  listService,
+  revokeService,
+]

@@ -16,9 +16,13 @@ export function acceptedPage(slug: string): string {
 }
 
 const acceptForm = defineAuthRoute({
-  scope: 'account', method: 'POST', url: '/v1/account/invitations/accept', tag: 'members',
+  scope: 'account',
+  method: 'POST',
+  url: '/v1/account/invitations/accept',
+  tag: 'members',
   summary: 'Accept an invitation from the invite page (browser form; same rules as POST /v1/invitations/accept)',
-  action: 'invitation.accept', mode: 'write',
+  action: 'invitation.accept',
+  mode: 'write',
   body: z.strictObject({ token: z.string().min(1).max(200) }),
   response: z.object({ workspace: workspaceView, role: z.enum(ROLES) }),
   // @NOTE failures go back to the page without the token: the page explains the code alone.

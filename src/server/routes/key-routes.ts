@@ -7,20 +7,40 @@ import { environmentParams, workspaceParams } from '../schemas.js'
 const E = '/v1/workspaces/:workspace/projects/:project/environments/:environment'
 
 const keyJob = z.object({
-  id: z.string(), kind: z.literal('reseal'), state: z.enum(['running', 'done', 'failed']), reason: z.string(), keyId: z.string(),
-  targetVersion: z.number().int(), total: z.number().int(), done: z.number().int(), error: z.string().nullable(),
-  createdAt: z.string(), updatedAt: z.string(), finishedAt: z.string().nullable(),
+  id: z.string(),
+  kind: z.literal('reseal'),
+  state: z.enum(['running', 'done', 'failed']),
+  reason: z.string(),
+  keyId: z.string(),
+  targetVersion: z.number().int(),
+  total: z.number().int(),
+  done: z.number().int(),
+  error: z.string().nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  finishedAt: z.string().nullable(),
 })
 
 const keyVersion = z.object({
-  id: z.string(), version: z.number().int(), state: z.enum(['primary', 'active', 'shredded']),
-  encryptions: z.number().int(), rootKeyId: z.string(), createdAt: z.string(),
+  id: z.string(),
+  version: z.number().int(),
+  state: z.enum(['primary', 'active', 'shredded']),
+  encryptions: z.number().int(),
+  rootKeyId: z.string(),
+  createdAt: z.string(),
 })
 
 const rotate = defineRoute({
-  method: 'POST', url: `${E}/keys/rotate`, tag: 'keys', action: 'key.rotate', mode: 'write', status: 202,
-  summary: "Rotate the environment's data key: a new version is primary at once; a background job reseals older versions, then destroys them",
-  params: environmentParams, body: z.strictObject({}).optional(),
+  method: 'POST',
+  url: `${E}/keys/rotate`,
+  tag: 'keys',
+  action: 'key.rotate',
+  mode: 'write',
+  status: 202,
+  summary:
+    "Rotate the environment's data key: a new version is primary at once; a background job reseals older versions, then destroys them",
+  params: environmentParams,
+  body: z.strictObject({}).optional(),
   response: z.object({ key: z.object({ id: z.string(), version: z.number().int(), previousVersion: z.number().int() }), job: keyJob }),
   async handler({ app, db, workspace, params }) {
     const scope = await findScope(db, workspace.id, params.project, params.environment)
@@ -36,7 +56,11 @@ const rotate = defineRoute({
 })
 
 const status = defineRoute({
-  method: 'GET', url: `${E}/keys`, tag: 'keys', action: 'key.read', mode: 'read',
+  method: 'GET',
+  url: `${E}/keys`,
+  tag: 'keys',
+  action: 'key.read',
+  mode: 'read',
   summary: "The environment's data-key versions (never the keys) and its latest reseal jobs",
   params: environmentParams,
   response: z.object({ versions: z.array(keyVersion), jobs: z.array(keyJob) }),
@@ -47,7 +71,11 @@ const status = defineRoute({
 })
 
 const job = defineRoute({
-  method: 'GET', url: '/v1/workspaces/:workspace/key-jobs/:job', tag: 'keys', action: 'key.read', mode: 'read',
+  method: 'GET',
+  url: '/v1/workspaces/:workspace/key-jobs/:job',
+  tag: 'keys',
+  action: 'key.read',
+  mode: 'read',
   summary: "A reseal job's progress",
   params: workspaceParams.extend({ job: z.uuid() }),
   response: z.object({ job: keyJob }),

@@ -20,16 +20,28 @@ function visibleEnvironments(principal: Principal, projectId: string, environmen
 import { environmentView, name, projectParams, projectView, slug, workspaceParams, workspaceView } from '../schemas.js'
 
 const getWorkspace = defineRoute({
-  method: 'GET', url: '/v1/workspaces/:workspace', summary: 'Show a workspace', tag: 'projects',
-  action: 'workspace.read', mode: 'read', params: workspaceParams, response: workspaceView,
+  method: 'GET',
+  url: '/v1/workspaces/:workspace',
+  summary: 'Show a workspace',
+  tag: 'projects',
+  action: 'workspace.read',
+  mode: 'read',
+  params: workspaceParams,
+  response: workspaceView,
   async handler({ workspace }) {
     return { body: workspace }
   },
 })
 
 const list = defineRoute({
-  method: 'GET', url: '/v1/workspaces/:workspace/projects', summary: 'List projects', tag: 'projects',
-  action: 'project.list', mode: 'read', params: workspaceParams, response: z.object({ projects: z.array(projectView) }),
+  method: 'GET',
+  url: '/v1/workspaces/:workspace/projects',
+  summary: 'List projects',
+  tag: 'projects',
+  action: 'project.list',
+  mode: 'read',
+  params: workspaceParams,
+  response: z.object({ projects: z.array(projectView) }),
   async handler({ db, principal, workspace }) {
     // Only the projects the caller may see: a Member's, an integration's scope, all for Owners and Admins.
     const visible = await visibleProjectIds(db, principal)
@@ -39,19 +51,38 @@ const list = defineRoute({
 })
 
 const create = defineRoute({
-  method: 'POST', url: '/v1/workspaces/:workspace/projects', summary: 'Create a project with development, staging and production', tag: 'projects',
-  action: 'project.create', mode: 'write', status: 201, params: workspaceParams,
+  method: 'POST',
+  url: '/v1/workspaces/:workspace/projects',
+  summary: 'Create a project with development, staging and production',
+  tag: 'projects',
+  action: 'project.create',
+  mode: 'write',
+  status: 201,
+  params: workspaceParams,
   body: z.strictObject({ name, slug: slug.optional() }),
   response: z.object({ project: projectView, environments: z.array(environmentView) }),
   async handler({ app, db, workspace, body }) {
     const r = await createProject(db, { dataKeys: app.dataKeys }, workspace.id, body)
-    return { body: r, audit: { action: 'project.create', target: { type: 'project', id: r.project.id }, details: { slug: r.project.slug, name: r.project.name, environments: r.environments.map((e) => e.slug) } } }
+    return {
+      body: r,
+      audit: {
+        action: 'project.create',
+        target: { type: 'project', id: r.project.id },
+        details: { slug: r.project.slug, name: r.project.name, environments: r.environments.map((e) => e.slug) },
+      },
+    }
   },
 })
 
 const get = defineRoute({
-  method: 'GET', url: '/v1/workspaces/:workspace/projects/:project', summary: 'Show a project and its environments', tag: 'projects',
-  action: 'project.read', mode: 'read', params: projectParams, response: z.object({ project: projectView, environments: z.array(environmentView) }),
+  method: 'GET',
+  url: '/v1/workspaces/:workspace/projects/:project',
+  summary: 'Show a project and its environments',
+  tag: 'projects',
+  action: 'project.read',
+  mode: 'read',
+  params: projectParams,
+  response: z.object({ project: projectView, environments: z.array(environmentView) }),
   async handler({ db, principal, target }) {
     const project = projectOf(target)
     return { body: { project, environments: visibleEnvironments(principal, project.id, await listEnvironments(db, project)) } }
@@ -59,8 +90,14 @@ const get = defineRoute({
 })
 
 const listEnvs = defineRoute({
-  method: 'GET', url: '/v1/workspaces/:workspace/projects/:project/environments', summary: 'List environments of a project', tag: 'projects',
-  action: 'project.read', mode: 'read', params: projectParams, response: z.object({ environments: z.array(environmentView) }),
+  method: 'GET',
+  url: '/v1/workspaces/:workspace/projects/:project/environments',
+  summary: 'List environments of a project',
+  tag: 'projects',
+  action: 'project.read',
+  mode: 'read',
+  params: projectParams,
+  response: z.object({ environments: z.array(environmentView) }),
   async handler({ db, principal, target }) {
     const project = projectOf(target)
     return { body: { environments: visibleEnvironments(principal, project.id, await listEnvironments(db, project)) } }
@@ -68,14 +105,31 @@ const listEnvs = defineRoute({
 })
 
 const createEnv = defineRoute({
-  method: 'POST', url: '/v1/workspaces/:workspace/projects/:project/environments', summary: 'Create an environment (with its own data key)', tag: 'projects',
-  action: 'environment.create', mode: 'write', status: 201, params: projectParams,
-  body: z.strictObject({ name, slug: slug.optional(), restricted: z.boolean().optional().describe('developers list keys only unless granted (default: true for `production`)') }),
+  method: 'POST',
+  url: '/v1/workspaces/:workspace/projects/:project/environments',
+  summary: 'Create an environment (with its own data key)',
+  tag: 'projects',
+  action: 'environment.create',
+  mode: 'write',
+  status: 201,
+  params: projectParams,
+  body: z.strictObject({
+    name,
+    slug: slug.optional(),
+    restricted: z.boolean().optional().describe('developers list keys only unless granted (default: true for `production`)'),
+  }),
   response: z.object({ environment: environmentView }),
   async handler({ app, db, target, body }) {
     const project = projectOf(target)
     const environment = await createEnvironment(db, { dataKeys: app.dataKeys }, project, body)
-    return { body: { environment }, audit: { action: 'environment.create', target: { type: 'environment', id: environment.id }, details: { project: project.id, slug: environment.slug, restricted: environment.restricted } } }
+    return {
+      body: { environment },
+      audit: {
+        action: 'environment.create',
+        target: { type: 'environment', id: environment.id },
+        details: { project: project.id, slug: environment.slug, restricted: environment.restricted },
+      },
+    }
   },
 })
 

@@ -36,25 +36,42 @@ const secretInput = z.strictObject({
 })
 
 const list = defineRoute({
-  method: 'GET', url: `${E}/secrets`, tag: 'secrets', action: 'secret.read', elevate: { flag: 'reveal', action: 'secret.reveal' }, mode: 'read',
+  method: 'GET',
+  url: `${E}/secrets`,
+  tag: 'secrets',
+  action: 'secret.read',
+  elevate: { flag: 'reveal', action: 'secret.reveal' },
+  mode: 'read',
   summary: 'List the secrets of an environment; with reveal=true, decrypted (what `run` and `export` use; audited)',
-  params: environmentParams, query: z.strictObject({ reveal: flag.optional(), includeDeleted: flag.optional() }),
+  params: environmentParams,
+  query: z.strictObject({ reveal: flag.optional(), includeDeleted: flag.optional() }),
   response: z.object({ secrets: z.array(secretView) }),
   async handler({ app, db, workspace, target, params, query }) {
     const scope = scopeOf(workspace.id, target)
     const reveal = query.reveal ?? false
     const secrets = await app.secrets.list(db, scope, { reveal, includeDeleted: query.includeDeleted ?? false })
     const audit: AuditEvent | null = reveal
-      ? { action: 'secrets.reveal_all', target: { type: 'environment', id: scope.environmentId }, details: { count: secrets.length, keys: secrets.map((s) => s.key) } }
+      ? {
+          action: 'secrets.reveal_all',
+          target: { type: 'environment', id: scope.environmentId },
+          details: { count: secrets.length, keys: secrets.map((s) => s.key) },
+        }
       : null
     return { body: { secrets }, audit }
   },
 })
 
 const get = defineRoute({
-  method: 'GET', url: `${E}/secrets/:key`, tag: 'secrets', action: 'secret.read', elevate: { flag: 'reveal', action: 'secret.reveal' }, mode: 'read',
+  method: 'GET',
+  url: `${E}/secrets/:key`,
+  tag: 'secrets',
+  action: 'secret.read',
+  elevate: { flag: 'reveal', action: 'secret.reveal' },
+  mode: 'read',
   summary: 'Show one secret; with reveal=true, its value (audited)',
-  params: secretParams, query: z.strictObject({ reveal: flag.optional() }), response: z.object({ secret: secretView }),
+  params: secretParams,
+  query: z.strictObject({ reveal: flag.optional() }),
+  response: z.object({ secret: secretView }),
   async handler({ app, db, workspace, target, params, query }) {
     const scope = scopeOf(workspace.id, target)
     const reveal = query.reveal ?? false
@@ -67,9 +84,15 @@ const get = defineRoute({
 })
 
 const set = defineRoute({
-  method: 'PUT', url: `${E}/secrets/:key`, tag: 'secrets', action: 'secret.write', mode: 'write',
+  method: 'PUT',
+  url: `${E}/secrets/:key`,
+  tag: 'secrets',
+  action: 'secret.write',
+  mode: 'write',
   summary: 'Create or update a secret (a new version); ifVersion makes it check-and-set',
-  params: secretParams, body: secretInput, response: z.object({ secret: secretView }),
+  params: secretParams,
+  body: secretInput,
+  response: z.object({ secret: secretView }),
   async handler({ app, db, principal, workspace, target, params, body }) {
     const scope = scopeOf(workspace.id, target)
     const c = await app.secrets.set(db, scope, actorId(principal), params.key, body)
@@ -78,22 +101,40 @@ const set = defineRoute({
 })
 
 const bulk = defineRoute({
-  method: 'POST', url: `${E}/secrets`, tag: 'secrets', action: 'secret.write', mode: 'write',
+  method: 'POST',
+  url: `${E}/secrets`,
+  tag: 'secrets',
+  action: 'secret.write',
+  mode: 'write',
   summary: 'Set many secrets atomically: all are written or none',
   params: environmentParams,
-  body: z.strictObject({ secrets: z.array(secretInput.omit({ ifVersion: true }).extend({ key: secretKey })).min(1).max(500) }),
+  body: z.strictObject({
+    secrets: z
+      .array(secretInput.omit({ ifVersion: true }).extend({ key: secretKey }))
+      .min(1)
+      .max(500),
+  }),
   response: z.object({ secrets: z.array(secretView) }),
   async handler({ app, db, principal, workspace, target, params, body }) {
     const scope = scopeOf(workspace.id, target)
     const changes = await app.secrets.setMany(db, scope, actorId(principal), body.secrets)
-    return { body: { secrets: changes.map((c) => c.secret) }, audit: changes.map((c) => changeEvent(c.previousVersion === 0 ? 'secret.create' : 'secret.update', c)) }
+    return {
+      body: { secrets: changes.map((c) => c.secret) },
+      audit: changes.map((c) => changeEvent(c.previousVersion === 0 ? 'secret.create' : 'secret.update', c)),
+    }
   },
 })
 
 const del = defineRoute({
-  method: 'DELETE', url: `${E}/secrets/:key`, tag: 'secrets', action: 'secret.write', mode: 'write',
+  method: 'DELETE',
+  url: `${E}/secrets/:key`,
+  tag: 'secrets',
+  action: 'secret.write',
+  mode: 'write',
   summary: 'Delete a secret (a tombstone version; restorable)',
-  params: secretParams, query: z.strictObject({ ifVersion: z.coerce.number().int().min(0).optional() }), response: z.object({ secret: secretView }),
+  params: secretParams,
+  query: z.strictObject({ ifVersion: z.coerce.number().int().min(0).optional() }),
+  response: z.object({ secret: secretView }),
   async handler({ app, db, principal, workspace, target, params, query }) {
     const scope = scopeOf(workspace.id, target)
     const c = await app.secrets.delete(db, scope, actorId(principal), params.key, query.ifVersion)
@@ -102,9 +143,14 @@ const del = defineRoute({
 })
 
 const restore = defineRoute({
-  method: 'POST', url: `${E}/secrets/:key/restore`, tag: 'secrets', action: 'secret.write', mode: 'write',
+  method: 'POST',
+  url: `${E}/secrets/:key/restore`,
+  tag: 'secrets',
+  action: 'secret.write',
+  mode: 'write',
   summary: 'Restore a deleted secret to its last value (a new version)',
-  params: secretParams, response: z.object({ secret: secretView }),
+  params: secretParams,
+  response: z.object({ secret: secretView }),
   async handler({ app, db, principal, workspace, target, params }) {
     const scope = scopeOf(workspace.id, target)
     const c = await app.secrets.restore(db, scope, actorId(principal), params.key)
@@ -113,25 +159,41 @@ const restore = defineRoute({
 })
 
 const history = defineRoute({
-  method: 'GET', url: `${E}/secrets/:key/versions`, tag: 'secrets', action: 'secret.read', elevate: { flag: 'reveal', action: 'secret.reveal' }, mode: 'read',
+  method: 'GET',
+  url: `${E}/secrets/:key/versions`,
+  tag: 'secrets',
+  action: 'secret.read',
+  elevate: { flag: 'reveal', action: 'secret.reveal' },
+  mode: 'read',
   summary: 'Every version of a secret, newest first; with reveal=true, their values (audited)',
-  params: secretParams, query: z.strictObject({ reveal: flag.optional() }),
+  params: secretParams,
+  query: z.strictObject({ reveal: flag.optional() }),
   response: z.object({ secret: secretView, versions: z.array(versionView) }),
   async handler({ app, db, workspace, target, params, query }) {
     const scope = scopeOf(workspace.id, target)
     const reveal = query.reveal ?? false
     const r = await app.secrets.history(db, scope, params.key, { reveal })
     const audit: AuditEvent | null = reveal
-      ? { action: 'secret.reveal_history', target: { type: 'secret', id: r.secret.id }, details: { key: r.secret.key, versions: r.versions.length } }
+      ? {
+          action: 'secret.reveal_history',
+          target: { type: 'secret', id: r.secret.id },
+          details: { key: r.secret.key, versions: r.versions.length },
+        }
       : null
     return { body: r, audit }
   },
 })
 
 const rollback = defineRoute({
-  method: 'POST', url: `${E}/secrets/:key/rollback`, tag: 'secrets', action: 'secret.write', mode: 'write',
+  method: 'POST',
+  url: `${E}/secrets/:key/rollback`,
+  tag: 'secrets',
+  action: 'secret.write',
+  mode: 'write',
   summary: 'Write a new version equal to an earlier one',
-  params: secretParams, body: z.strictObject({ version: version.min(1), ifVersion: version.optional() }), response: z.object({ secret: secretView }),
+  params: secretParams,
+  body: z.strictObject({ version: version.min(1), ifVersion: version.optional() }),
+  response: z.object({ secret: secretView }),
   async handler({ app, db, principal, workspace, target, params, body }) {
     const scope = scopeOf(workspace.id, target)
     const c = await app.secrets.rollback(db, scope, actorId(principal), params.key, body.version, body.ifVersion)

@@ -5,14 +5,26 @@ import { defineRoute, type AnyRoute } from '../route.js'
 import { workspaceParams } from '../schemas.js'
 
 const receiptView = z.object({
-  workspaceId: z.string(), slug: z.string(), name: z.string(), deletedBy: z.string(), deletedAt: z.string(), purgeAfter: z.string(),
-  auditTreeSize: z.number(), auditRootHash: z.string(), checkpointNote: z.string(), purgedAt: z.string().nullable(),
+  workspaceId: z.string(),
+  slug: z.string(),
+  name: z.string(),
+  deletedBy: z.string(),
+  deletedAt: z.string(),
+  purgeAfter: z.string(),
+  auditTreeSize: z.number(),
+  auditRootHash: z.string(),
+  checkpointNote: z.string(),
+  purgedAt: z.string().nullable(),
 })
 
 const deleteWorkspace = defineRoute({
-  method: 'DELETE', url: '/v1/workspaces/:workspace', tag: 'projects',
+  method: 'DELETE',
+  url: '/v1/workspaces/:workspace',
+  tag: 'projects',
   summary: 'Delete the workspace (Owner; send its slug as "confirm"): its keys are destroyed at once, its rows purged later',
-  action: 'workspace.delete', mode: 'write', params: workspaceParams,
+  action: 'workspace.delete',
+  mode: 'write',
+  params: workspaceParams,
   body: z.strictObject({ confirm: z.string().max(128) }),
   response: z.object({ receipt: receiptView, dataKeysShredded: z.number(), tokensRevoked: z.number() }),
   async handler({ app, db, principal, workspace, body }) {
@@ -22,9 +34,17 @@ const deleteWorkspace = defineRoute({
     return {
       body: null as never, // the response is what `finish` returns, with the receipt
       // The last entry of the workspace's chain; the receipt below signs the tree that ends with it.
-      audit: { action: 'workspace.delete', target: { type: 'workspace', id: workspace.id }, details: { slug: workspace.slug, name: workspace.name, ...shred, purgeAfter } },
+      audit: {
+        action: 'workspace.delete',
+        target: { type: 'workspace', id: workspace.id },
+        details: { slug: workspace.slug, name: workspace.name, ...shred, purgeAfter },
+      },
       finish: async (tx) => ({
-        receipt: await recordDeletionReceipt(tx, { auditTree: app.auditTree }, { workspace, deletedBy: actorId(principal), now, purgeAfterDays: app.config.purgeAfterDays }),
+        receipt: await recordDeletionReceipt(
+          tx,
+          { auditTree: app.auditTree },
+          { workspace, deletedBy: actorId(principal), now, purgeAfterDays: app.config.purgeAfterDays },
+        ),
         ...shred,
       }),
       afterCommit: () => scrubAfterShred(app.store.db, app.store.engine),

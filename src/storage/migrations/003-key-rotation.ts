@@ -11,19 +11,22 @@ export const keyRotation: Migration = {
   name: 'key-rotation',
   async up(tx, engine) {
     const { big } = types(engine)
-    const guard = engine === 'postgres'
-      ? [`ALTER TABLE secret_versions ADD CONSTRAINT secret_versions_dek_fk FOREIGN KEY (dek_id, dek_version) REFERENCES data_keys (id, version)`]
-      : [
-          `CREATE TRIGGER secret_versions_dek_exists BEFORE INSERT ON secret_versions
+    const guard =
+      engine === 'postgres'
+        ? [
+            `ALTER TABLE secret_versions ADD CONSTRAINT secret_versions_dek_fk FOREIGN KEY (dek_id, dek_version) REFERENCES data_keys (id, version)`,
+          ]
+        : [
+            `CREATE TRIGGER secret_versions_dek_exists BEFORE INSERT ON secret_versions
             WHEN NEW.dek_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM data_keys WHERE id = NEW.dek_id AND version = NEW.dek_version)
             BEGIN SELECT RAISE(ABORT, 'secret version names a data key that does not exist'); END`,
-          `CREATE TRIGGER secret_versions_dek_exists_update BEFORE UPDATE OF dek_id, dek_version ON secret_versions
+            `CREATE TRIGGER secret_versions_dek_exists_update BEFORE UPDATE OF dek_id, dek_version ON secret_versions
             WHEN NEW.dek_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM data_keys WHERE id = NEW.dek_id AND version = NEW.dek_version)
             BEGIN SELECT RAISE(ABORT, 'secret version names a data key that does not exist'); END`,
-          `CREATE TRIGGER data_keys_in_use BEFORE DELETE ON data_keys
+            `CREATE TRIGGER data_keys_in_use BEFORE DELETE ON data_keys
             WHEN EXISTS (SELECT 1 FROM secret_versions WHERE dek_id = OLD.id AND dek_version = OLD.version)
             BEGIN SELECT RAISE(ABORT, 'data key is still in use'); END`,
-        ]
+          ]
     await runStatements(tx, [
       `ALTER TABLE data_keys ADD COLUMN encryptions ${big} NOT NULL DEFAULT 0`,
       // Every existing ciphertext counts as one encryption under its key.

@@ -15,8 +15,12 @@ export const auditNodesWithoutRowid: Migration = {
   name: 'audit-nodes-without-rowid',
   async up(tx, engine) {
     if (engine !== 'sqlite') return
-    const triggers = await sql<{ sql: string }>`SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_nodes' ORDER BY name`.execute(tx)
-    const names = await sql<{ name: string }>`SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_nodes' ORDER BY name`.execute(tx)
+    const triggers = await sql<{
+      sql: string
+    }>`SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_nodes' ORDER BY name`.execute(tx)
+    const names = await sql<{
+      name: string
+    }>`SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_nodes' ORDER BY name`.execute(tx)
     await runStatements(tx, [
       `CREATE TABLE audit_nodes_rebuilt (
         workspace_id TEXT NOT NULL, level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,

@@ -27,7 +27,6 @@ export function appendOnlyTriggers(engine: Engine, table: string): string[] {
   ]
 }
 
-
 /**
  * PostgreSQL row-level security for a tenant table (see src/storage/tenant-scope.ts): enabled
  * and FORCEd (so the table owner is bound too), one policy for reads and writes that admits
