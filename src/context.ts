@@ -16,7 +16,7 @@ import { readInScope, setScope, SYSTEM_SCOPE, writeInScope } from './storage/ten
 import { ResealWorkers } from './crypto/reseal-workers.js'
 import { Resealer } from './vault/resealer.js'
 import { SecretService } from './vault/secret-service.js'
-import { createWorkspace } from './vault/workspace-service.js'
+import { createWorkspace } from './access/workspace-creation.js'
 
 /** Every service of a running Coffer, built once by createContext. */
 export interface AppContext {

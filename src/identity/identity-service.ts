@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { Principal, Role } from '../access/policy.js'
+import type { Principal, Role } from './principal.js'
 import { NotFoundError, UnauthenticatedError } from '../errors.js'
 import type { Executor } from '../storage/database.js'
 import { QueryTemplate } from '../storage/query-template.js'

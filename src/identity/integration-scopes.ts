@@ -1,5 +1,5 @@
 import { BlockList, isIPv4, isIPv6 } from 'node:net'
-import type { GrantAccess, IntegrationScope } from '../access/policy.js'
+import type { GrantAccess, IntegrationScope } from './principal.js'
 import { ValidationError } from '../errors.js'
 import type { Executor } from '../storage/database.js'
 import { findEnvironment, findProject } from '../vault/project-service.js'

@@ -1,4 +1,4 @@
-import { roleAtLeast, type RankedRole, type Role } from '../access/policy.js'
+import { roleAtLeast, type RankedRole, type Role } from './principal.js'
 import type { AuditLog } from '../audit/audit-log.js'
 import { ForbiddenError, NotFoundError, PasswordNotSetError } from '../errors.js'
 import type { Executor } from '../storage/database.js'

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { IntegrationPrincipal, IntegrationScope } from '../access/policy.js'
+import type { IntegrationPrincipal, IntegrationScope } from './principal.js'
 import { NotFoundError } from '../errors.js'
 import type { Executor } from '../storage/database.js'
 import type { Workspace } from '../vault/workspace-service.js'

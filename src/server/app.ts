@@ -11,8 +11,8 @@ import {
   UnsupportedMediaTypeError,
   ValidationError,
 } from '../errors.js'
-import { auditVerifyJob, checkpointJob, keyRotationJob, startJobs } from '../ops/jobs.js'
-import { breakGlassExpiryJob, purgeJob } from '../ops/lifecycle-jobs.js'
+import { auditVerifyJob, checkpointJob, keyRotationJob, startJobs } from '../jobs/jobs.js'
+import { breakGlassExpiryJob, purgeJob } from '../jobs/lifecycle-jobs.js'
 import { Metrics } from '../ops/metrics.js'
 import { redactPaths, requestLogView, scrub } from '../ops/redact.js'
 import { VERSION } from '../version.js'

@@ -1,4 +1,4 @@
-import type { FastifyBaseLogger } from 'fastify'
+import type { Logger } from '../ops/logger.js'
 import { claimExpiryRecord, unrecordedExpiries } from '../access/break-glass-requests.js'
 import type { AppContext } from '../context.js'
 import { purgeDeletedWorkspaces } from '../vault/workspace-deletion.js'
@@ -45,7 +45,7 @@ export function breakGlassExpiryJob(ctx: AppContext, intervalMs = BREAK_GLASS_EX
  * Removes every row of each deleted workspace whose `purge_after` has passed (its data was
  * unreadable since the deletion), in batches; the deletion receipts stay.
  */
-export function purgeJob(ctx: AppContext, log: FastifyBaseLogger, intervalMs = PURGE_INTERVAL_MS): Job {
+export function purgeJob(ctx: AppContext, log: Logger, intervalMs = PURGE_INTERVAL_MS): Job {
   return {
     name: 'workspace-purge',
     intervalMs,

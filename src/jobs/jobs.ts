@@ -1,9 +1,9 @@
-import type { FastifyBaseLogger } from 'fastify'
+import type { Logger } from '../ops/logger.js'
 import type { AppContext } from '../context.js'
 import type { AuditActor } from '../audit/audit-log.js'
 import { readInScope, SYSTEM_SCOPE, writeInScope } from '../storage/tenant-scope.js'
 import { keysDueForRotation, rotateDataKey } from '../vault/key-rotation.js'
-import type { Metrics } from './metrics.js'
+import type { Metrics } from '../ops/metrics.js'
 
 /** A periodic job: runs every `intervalMs` (never two runs at once), first after one interval. */
 export interface Job {
@@ -13,7 +13,7 @@ export interface Job {
 }
 
 /** Starts jobs on timers that do not keep the process alive; returns a stop function. */
-export function startJobs(jobs: Job[], log: FastifyBaseLogger): () => Promise<void> {
+export function startJobs(jobs: Job[], log: Logger): () => Promise<void> {
   const timers: NodeJS.Timeout[] = []
   const running = new Set<Promise<void>>()
   for (const job of jobs) {
@@ -70,7 +70,7 @@ export function checkpointJob(ctx: AppContext, metrics: Metrics, intervalMs: num
  * Recomputes every workspace's chain and the Merkle root of its newest checkpoint. Any break
  * sets coffer_audit_integrity_ok to 0 and logs an error naming the entry.
  */
-export function auditVerifyJob(ctx: AppContext, metrics: Metrics, log: FastifyBaseLogger, intervalMs: number): Job {
+export function auditVerifyJob(ctx: AppContext, metrics: Metrics, log: Logger, intervalMs: number): Job {
   return {
     name: 'audit-verify',
     intervalMs,
@@ -104,7 +104,7 @@ const KEY_SCHEDULER: AuditActor = { type: 'system', id: 'key-rotation', ip: '', 
  * work. Several nodes may run it at once: a rotation applies only if the version it saw is
  * still the primary.
  */
-export function keyRotationJob(ctx: AppContext, metrics: Metrics, log: FastifyBaseLogger): Job {
+export function keyRotationJob(ctx: AppContext, metrics: Metrics, log: Logger): Job {
   return {
     name: 'key-rotation',
     intervalMs: ctx.config.keys.checkIntervalMs,
