@@ -15,6 +15,7 @@ import { auditVerifyJob, checkpointJob, keyRotationJob, startJobs } from '../job
 import { breakGlassExpiryJob, purgeJob } from '../jobs/lifecycle-jobs.js'
 import { Metrics } from '../ops/metrics.js'
 import { redactPaths, requestLogView, scrub } from '../ops/redact.js'
+import { pingDatabase } from '../storage/database.js'
 import { VERSION } from '../version.js'
 import { docsPage, DOCS_CSS } from './docs-page.js'
 import { openApiDocument } from './openapi.js'
@@ -161,7 +162,7 @@ export async function buildApp(
   app.get('/healthz', publicRoute, async () => ({ status: 'ok' }))
   app.get('/readyz', publicRoute, async () => {
     if (!ready) throw new NotReadyError()
-    await ctx.store.db.selectFrom('coffer_schema').select('version').limit(1).execute()
+    await pingDatabase(ctx.store)
     return { status: 'ready' }
   })
   // Anyone may fetch the key that signs audit checkpoints: verifying needs no account.

@@ -6,6 +6,7 @@ import { checkChallenge, checkLoopbackRedirect, cleanClientName, findPendingDevi
 import { csrfTokenFor } from '../identity/sessions.js'
 import { readInScope, SYSTEM_SCOPE } from '../storage/tenant-scope.js'
 import { CSRF_FIELD, currentSession } from './session-auth.js'
+import { listPersonWorkspaces } from '../identity/person-workspaces.js'
 
 // The small server-rendered pages of the CLI login: the approval page of the loopback flow,
 // the device-code page, and the page that says how it ended. Every value is HTML-escaped; no
@@ -69,17 +70,8 @@ async function workspacesOfPerson(
   ctx: AppContext,
   userId: string,
 ): Promise<Array<{ id: string; slug: string; name: string; role: string }>> {
-  return readInScope(ctx.store, SYSTEM_SCOPE, (db) =>
-    db
-      .selectFrom('memberships')
-      .innerJoin('workspaces', 'workspaces.id', 'memberships.workspace_id')
-      .select(['workspaces.id', 'workspaces.slug', 'workspaces.name', 'memberships.role'])
-      .where('memberships.user_id', '=', userId)
-      .where('workspaces.deleted_at', 'is', null)
-      .orderBy('memberships.created_at')
-      .orderBy('workspaces.id')
-      .execute(),
-  )
+  const list = await readInScope(ctx.store, SYSTEM_SCOPE, (db) => listPersonWorkspaces(db, userId, 'joined'))
+  return list.map((w) => ({ id: w.id, slug: w.slug, name: w.name, role: w.role }))
 }
 
 function workspaceChoice(list: Array<{ slug: string; name: string; role: string }>): string {

@@ -5,6 +5,7 @@ import { CsrfError, NotFoundError, UnauthenticatedError } from '../errors.js'
 import { checkCsrfToken, resolveSession, SESSION_COOKIE, touchSession, type ResolvedSession } from '../identity/sessions.js'
 import { readInScope, SYSTEM_SCOPE } from '../storage/tenant-scope.js'
 import type { Workspace } from '../vault/workspace-service.js'
+import { findPersonWorkspace } from '../identity/person-workspaces.js'
 
 // Browser sessions in the request pipeline: the coffer_session cookie, CSRF protection for
 // cookie-authenticated requests that change state, and the cookie's attributes.
@@ -104,18 +105,8 @@ async function membership(
 ): Promise<{ workspace: Workspace; role: Role } | undefined> {
   // Memberships span workspaces: read in SYSTEM_SCOPE (row-level security on PostgreSQL).
   return readInScope(ctx.store, SYSTEM_SCOPE, async (db) => {
-    let q = db
-      .selectFrom('memberships')
-      .innerJoin('workspaces', 'workspaces.id', 'memberships.workspace_id')
-      .select(['workspaces.id', 'workspaces.slug', 'workspaces.name', 'workspaces.created_at', 'memberships.role'])
-      .where('memberships.user_id', '=', userId)
-      .where('workspaces.deleted_at', 'is', null)
-    q =
-      ref === undefined
-        ? q.orderBy('memberships.created_at').orderBy('workspaces.id')
-        : q.where((eb) => eb.or([eb('workspaces.id', '=', ref), eb('workspaces.slug', '=', ref)]))
-    const r = await q.limit(1).executeTakeFirst()
-    return r && { workspace: { id: r.id, slug: r.slug, name: r.name, createdAt: r.created_at }, role: r.role as Role }
+    const r = await findPersonWorkspace(db, userId, ref)
+    return r && { workspace: { id: r.id, slug: r.slug, name: r.name, createdAt: r.createdAt }, role: r.role }
   })
 }
 

@@ -75,3 +75,8 @@ export function openStore(config: DatabaseConfig): Store {
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
   return { db, readDb: db, engine: 'postgres', close: () => db.destroy() }
 }
+
+/** Whether the database answers and holds Coffer's schema (a cheap query for readiness checks). */
+export async function pingDatabase(store: Store): Promise<void> {
+  await store.db.selectFrom('coffer_schema').select('version').limit(1).execute()
+}

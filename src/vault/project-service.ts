@@ -180,3 +180,13 @@ export async function findScope(
   const environment = await findEnvironment(db, project, environmentRef)
   return { workspaceId, projectId: project.id, environmentId: environment.id }
 }
+
+/** Seals or unseals environment `environmentId` of the workspace (break-glass decides what sealing means). */
+export async function setEnvironmentSealed(db: Executor, workspaceId: string, environmentId: string, sealed: boolean): Promise<void> {
+  await db
+    .updateTable('environments')
+    .set({ sealed: sealed ? 1 : 0 })
+    .where('id', '=', environmentId)
+    .where('workspace_id', '=', workspaceId)
+    .execute()
+}

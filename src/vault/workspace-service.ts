@@ -1,3 +1,4 @@
+import type { Executor } from '../storage/database.js'
 import { NotFoundError } from '../errors.js'
 
 export interface Workspace {
@@ -14,4 +15,15 @@ export interface Workspace {
 export function matchWorkspace(allowed: Workspace, ref: string): Workspace {
   if (ref !== allowed.id && ref !== allowed.slug) throw new NotFoundError('workspace')
   return allowed
+}
+
+/** The live (not deleted) workspace with id `id`, or undefined. */
+export async function findLiveWorkspace(db: Executor, id: string): Promise<Workspace | undefined> {
+  const r = await db
+    .selectFrom('workspaces')
+    .select(['id', 'slug', 'name', 'created_at'])
+    .where('id', '=', id)
+    .where('deleted_at', 'is', null)
+    .executeTakeFirst()
+  return r && { id: r.id, slug: r.slug, name: r.name, createdAt: r.created_at }
 }

@@ -6,6 +6,7 @@ import { readInScope, SYSTEM_SCOPE } from '../../storage/tenant-scope.js'
 import { currentSession } from '../session-auth.js'
 import { safeReturnTo } from '../routes/auth-routes.js'
 import { csrfField, html, messages, PAGE_CSP, PAGE_CSS, PAGE_CSS_PATH, renderPage, type Html } from './layout.js'
+import { listPersonWorkspaces } from '../../identity/person-workspaces.js'
 
 // The sign-in pages. Forms post to the /v1 routes of the account pipeline (which answer a
 // form with a redirect back here); these handlers only read and render.
@@ -112,14 +113,7 @@ export function registerAuthPages(app: FastifyInstance, ctx: AppContext): void {
     const now = ctx.clock()
     const { account, workspaces, sessions } = await readInScope(ctx.store, SYSTEM_SCOPE, async (db) => ({
       account: await findAccount(db, s.user.id),
-      workspaces: await db
-        .selectFrom('memberships')
-        .innerJoin('workspaces', 'workspaces.id', 'memberships.workspace_id')
-        .select(['workspaces.slug', 'workspaces.name', 'memberships.role'])
-        .where('memberships.user_id', '=', s.user.id)
-        .where('workspaces.deleted_at', 'is', null)
-        .orderBy('workspaces.slug')
-        .execute(),
+      workspaces: await listPersonWorkspaces(db, s.user.id, 'slug'),
       sessions: await listSessions(db, s.user.id, auth.session, now),
     }))
     if (!account) return reply.code(303).header('location', '/sign-in').send()

@@ -8,6 +8,7 @@ import { readInScope, SYSTEM_SCOPE } from '../../storage/tenant-scope.js'
 import { currentSession } from '../session-auth.js'
 import { csrfField, html, type Html } from './layout.js'
 import { sendPage } from './auth-pages.js'
+import { findPersonWorkspace } from '../../identity/person-workspaces.js'
 
 // The page an invitation's mailed link opens: GET /invite?token=…. Signed out, it explains
 // the invitation and sends the person to sign in (or sign up) and back. Signed in as the
@@ -130,16 +131,11 @@ export function registerInvitePages(app: FastifyInstance, ctx: AppContext): void
     const slug = typeof q.workspace === 'string' ? q.workspace.slice(0, 200) : ''
     // Names the workspace only to a member of it: the query is anyone's to write.
     const m = slug
-      ? await readInScope(ctx.store, SYSTEM_SCOPE, (db) =>
-          db
-            .selectFrom('memberships')
-            .innerJoin('workspaces', 'workspaces.id', 'memberships.workspace_id')
-            .select(['workspaces.name', 'workspaces.slug', 'memberships.role'])
-            .where('memberships.user_id', '=', s.user.id)
-            .where('workspaces.slug', '=', slug)
-            .where('workspaces.deleted_at', 'is', null)
-            .executeTakeFirst(),
-        )
+      ? await readInScope(ctx.store, SYSTEM_SCOPE, async (db) => {
+          const w = await findPersonWorkspace(db, s.user.id, slug)
+          // By slug only: an id in the query names nothing here.
+          return w?.slug === slug ? w : undefined
+        })
       : undefined
     if (!m) return reply.code(303).header('location', '/account').send()
     return sendPage(

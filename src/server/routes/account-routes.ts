@@ -4,6 +4,7 @@ import { changePassword, checkCurrentPassword, deleteAccount, exportAccount, fin
 import { hashPassword, PASSWORD_MAX, PASSWORD_MIN } from '../../identity/passwords.js'
 import { listSessions, revokeAllSessions, revokeSession } from '../../identity/sessions.js'
 import { defineAuthRoute, type AnyAuthRoute } from '../auth-route.js'
+import { listPersonWorkspaces } from '../../identity/person-workspaces.js'
 
 // A person's own account, whoever is signed in (session cookie, or a personal Bearer token):
 // profile, sessions, password, export, deletion. Events go to the audit log of every
@@ -45,14 +46,7 @@ const account = defineAuthRoute({
     const p = person!
     const a = await findAccount(db, p.userId)
     if (!a) throw new NotFoundError('account')
-    const ws = await db
-      .selectFrom('memberships')
-      .innerJoin('workspaces', 'workspaces.id', 'memberships.workspace_id')
-      .select(['workspaces.id', 'workspaces.slug', 'workspaces.name', 'memberships.role'])
-      .where('memberships.user_id', '=', p.userId)
-      .where('workspaces.deleted_at', 'is', null)
-      .orderBy('workspaces.slug')
-      .execute()
+    const ws = (await listPersonWorkspaces(db, p.userId, 'slug')).map((w) => ({ id: w.id, slug: w.slug, name: w.name, role: w.role }))
     const sessions = await listSessions(db, p.userId, app.config.auth.session, now)
     return {
       body: {

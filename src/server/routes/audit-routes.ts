@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { defineRoute, type AnyRoute } from '../route.js'
 import type { ChainedRecord } from '../../audit/verify.js'
 import { NotFoundError } from '../../errors.js'
+import { seqOfEntry } from '../../audit/entry-seq.js'
 import { workspaceParams } from '../schemas.js'
 
 /** An entry as the API shows it: hashes in hex. */
@@ -139,14 +140,8 @@ const inclusion = defineRoute({
   async handler({ app, db, workspace, query }) {
     let seq = query.seq
     if (seq === undefined) {
-      const row = await db
-        .selectFrom('audit_entries')
-        .select('seq')
-        .where('workspace_id', '=', workspace.id)
-        .where('id', '=', query.id!)
-        .executeTakeFirst()
-      if (!row) throw new NotFoundError('audit entry')
-      seq = Number(row.seq)
+      seq = await seqOfEntry(db, workspace.id, query.id!)
+      if (seq === undefined) throw new NotFoundError('audit entry')
     }
     const r = await app.auditTree.inclusion(db, workspace.id, seq, query.treeSize)
     return { body: { ...r, entry: hexHashes(r.entry) } }

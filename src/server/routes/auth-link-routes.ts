@@ -5,6 +5,7 @@ import { checkLinkIssuer, findMemberByEmail, issueMemberLink } from '../../ident
 import { readInScope, SYSTEM_SCOPE } from '../../storage/tenant-scope.js'
 import { defineRoute, type AnyRoute } from '../route.js'
 import { workspaceParams } from '../schemas.js'
+import { countOtherMemberships } from '../../identity/person-workspaces.js'
 
 const issueLinkRoute = defineRoute({
   method: 'POST',
@@ -21,19 +22,7 @@ const issueLinkRoute = defineRoute({
     const issuer = requireUser(principal)
     const target = await findMemberByEmail(db, workspace.id, body.email)
     // Other memberships are in other workspaces: counted across all of them (system scope).
-    const others = await readInScope(
-      app.store,
-      SYSTEM_SCOPE,
-      async (r) =>
-        (
-          await r
-            .selectFrom('memberships')
-            .select('workspace_id')
-            .where('user_id', '=', target.userId)
-            .where('workspace_id', '!=', workspace.id)
-            .execute()
-        ).length,
-    )
+    const others = await readInScope(app.store, SYSTEM_SCOPE, (r) => countOtherMemberships(r, target.userId, workspace.id))
     checkLinkIssuer(issuer, target, body.purpose, others)
     const { url, expiresAt } = await issueMemberLink(db, target, body.purpose, app.config.auth.publicUrl, app.clock())
     const audit = {

@@ -12,7 +12,7 @@ import { BREAK_GLASS_ACCESS } from '../../access/break-glass.js'
 import { requireUser } from '../../access/policy.js'
 import type { AuditEvent } from '../../audit/audit-log.js'
 import type { AppContext } from '../../context.js'
-import { findScope } from '../../vault/project-service.js'
+import { findScope, setEnvironmentSealed } from '../../vault/project-service.js'
 import { defineRoute, type AnyRoute } from '../route.js'
 import { environmentParams, ref, workspaceParams } from '../schemas.js'
 
@@ -241,12 +241,7 @@ const seal = defineRoute({
   response: z.object({ environment: z.object({ id: z.string(), projectId: z.string(), sealed: z.boolean() }) }),
   async handler({ db, workspace, params, body }) {
     const scope = await findScope(db, workspace.id, params.project, params.environment)
-    await db
-      .updateTable('environments')
-      .set({ sealed: body.sealed ? 1 : 0 })
-      .where('id', '=', scope.environmentId)
-      .where('workspace_id', '=', workspace.id)
-      .execute()
+    await setEnvironmentSealed(db, workspace.id, scope.environmentId, body.sealed)
     return {
       body: { environment: { id: scope.environmentId, projectId: scope.projectId, sealed: body.sealed } },
       audit: {

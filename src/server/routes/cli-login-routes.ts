@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { CofferError, NotFoundError, ValidationError } from '../../errors.js'
+import { CofferError, InternalError, NotFoundError, ValidationError } from '../../errors.js'
 import {
   checkChallenge,
   checkLoopbackRedirect,
@@ -14,6 +14,9 @@ import {
 } from '../../identity/cli-login.js'
 import type { Executor } from '../../storage/database.js'
 import { defineAuthRoute, type AnyAuthRoute, type AuthHandlerResult } from '../auth-route.js'
+import { findPersonWorkspace } from '../../identity/person-workspaces.js'
+import { findAccount } from '../../identity/accounts.js'
+import { findLiveWorkspace } from '../../vault/workspace-service.js'
 
 // The CLI login's API (see src/identity/cli-login.ts for the flows). Approvals are account
 // routes posted by the pages in cli-login-pages.ts (session cookie + CSRF); the exchanges
@@ -30,28 +33,19 @@ type TokenAnswer = z.infer<typeof tokenAnswer>
 
 /** The workspace `ref` (slug or id) of the person's memberships, else NotFound. */
 async function ownWorkspace(db: Executor, userId: string, ref: string): Promise<{ id: string; slug: string; name: string }> {
-  const w = await db
-    .selectFrom('memberships')
-    .innerJoin('workspaces', 'workspaces.id', 'memberships.workspace_id')
-    .select(['workspaces.id', 'workspaces.slug', 'workspaces.name'])
-    .where('memberships.user_id', '=', userId)
-    .where('workspaces.deleted_at', 'is', null)
-    .where((eb) => eb.or([eb('workspaces.slug', '=', ref), eb('workspaces.id', '=', ref)]))
-    .executeTakeFirst()
+  const w = await findPersonWorkspace(db, userId, ref)
   if (!w) throw new NotFoundError('workspace')
-  return w
+  return { id: w.id, slug: w.slug, name: w.name }
 }
 
 /** Issues the CLI token of a grant and the audit entry that records it. */
 async function grantToken(db: Executor, grant: CliGrant, flow: 'browser' | 'device', now: Date): Promise<AuthHandlerResult<TokenAnswer>> {
-  const user = await db.selectFrom('users').select(['id', 'email']).where('id', '=', grant.userId).executeTakeFirstOrThrow()
-  const ws = await db
-    .selectFrom('workspaces')
-    .select(['id', 'slug', 'name'])
-    .where('id', '=', grant.workspaceId)
-    .where('deleted_at', 'is', null)
-    .executeTakeFirst()
-  if (!ws) throw new NotFoundError('workspace')
+  const account = await findAccount(db, grant.userId)
+  if (!account) throw new InternalError('a CLI login grant names no account')
+  const user = { id: account.id, email: account.email }
+  const live = await findLiveWorkspace(db, grant.workspaceId)
+  if (!live) throw new NotFoundError('workspace')
+  const ws = { id: live.id, slug: live.slug, name: live.name }
   const { token, info } = await issueCliToken(db, grant, now)
   return {
     body: { token, tokenId: info.id, expiresAt: info.expiresAt!, user, workspace: ws },
