@@ -19,16 +19,16 @@ import { pingDatabase } from '../storage/database.js'
 import { VERSION } from '../version.js'
 import { docsPage, DOCS_CSS } from './docs-page.js'
 import { openApiDocument } from './openapi.js'
-import { registerRoute } from './pipeline.js'
+import { registerRoutes } from './pipeline.js'
+import { PageTable } from './page-route.js'
 import { registerRateLimits } from './rate-limit.js'
-import { registerAuthRoutes } from './auth-pipeline.js'
 import type { AnyAuthRoute } from './auth-route.js'
-import { registerCliLoginPages } from './cli-login-pages.js'
+import { cliLoginPages } from './cli-login-pages.js'
 import { accountRoutes } from './routes/account-routes.js'
 import { authLinkRoutes } from './routes/auth-link-routes.js'
 import { authRoutes } from './routes/auth-routes.js'
-import { registerAuthPages } from './pages/auth-pages.js'
-import { registerInvitePages } from './pages/invite-pages.js'
+import { authPages } from './pages/auth-pages.js'
+import { invitePages } from './pages/invite-pages.js'
 import { cliLoginRoutes } from './routes/cli-login-routes.js'
 import { loadTls, type TlsOptions } from './tls.js'
 import type { AnyRoute } from './route.js'
@@ -121,11 +121,6 @@ export async function buildApp(
   app.removeContentTypeParser('text/plain')
   let ready = false
 
-  // Every route declares its policy action; a route registered without one is a bug.
-  app.addHook('onRoute', (r) => {
-    if (r.url.startsWith('/v1/') && !r.config?.action) throw new Error(`route ${r.method} ${r.url} has no policy action`)
-  })
-
   app.addHook('onSend', async (req, reply, payload) => {
     reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains; preload')
     reply.header('x-content-type-options', 'nosniff')
@@ -158,36 +153,46 @@ export async function buildApp(
 
   await registerRateLimits(app, ctx.config.rateLimit)
 
-  const publicRoute = { config: { action: 'public' } }
-  app.get('/healthz', publicRoute, async () => ({ status: 'ok' }))
-  app.get('/readyz', publicRoute, async () => {
+  const metrics = new Metrics()
+  // Health, readiness, metrics, the audit public key and the API document: public answers
+  // that read only, registered as pages of the pipeline.
+  const documents = new PageTable()
+  documents.get('/healthz', {}, async () => ({ status: 'ok' }))
+  documents.get('/readyz', {}, async () => {
     if (!ready) throw new NotReadyError()
     await pingDatabase(ctx.store)
     return { status: 'ready' }
   })
   // Anyone may fetch the key that signs audit checkpoints: verifying needs no account.
-  app.get('/v1/audit/public-key', publicRoute, async () => ({
+  documents.get('/v1/audit/public-key', {}, async () => ({
     publicKey: ctx.auditTree.verifierKey,
     algorithm: 'Ed25519',
     format: 'C2SP signed-note verifier key',
   }))
   const doc = openApiDocument([...API_ROUTES, ...AUTH_ROUTES], VERSION)
-  app.get('/v1/openapi.json', publicRoute, async () => doc)
+  documents.get('/v1/openapi.json', {}, async () => doc)
   const page = docsPage(doc as never, API_ROUTES)
-  app.get('/docs', publicRoute, async (_req, reply) =>
+  documents.get('/docs', {}, async (_req, reply) =>
     reply.type('text/html; charset=utf-8').header('content-security-policy', DOCS_CSP).send(page),
   )
-  app.get('/docs/style.css', publicRoute, async (_req, reply) => reply.type('text/css; charset=utf-8').send(DOCS_CSS))
+  documents.get('/docs/style.css', {}, async (_req, reply) => reply.type('text/css; charset=utf-8').send(DOCS_CSS))
+  documents.get('/metrics', {}, async (_req, reply) =>
+    reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render(ctx.committer.stats)),
+  )
 
-  for (const r of API_ROUTES) registerRoute(app, ctx, r)
-
-  const metrics = new Metrics()
-  // Sign-in and account routes (and the CLI login's) behind the account pipeline, then the
-  // CLI login's pages, which read the session cookie that pipeline's cookie parser provides.
-  await registerAuthRoutes(app, ctx, AUTH_ROUTES, metrics)
-  registerAuthPages(app, ctx)
-  registerInvitePages(app, ctx)
-  registerCliLoginPages(app, ctx)
+  // Every route, of every kind, through the one pipeline.
+  await registerRoutes(
+    app,
+    ctx,
+    [...documents.routes, ...API_ROUTES, ...AUTH_ROUTES, ...authPages(ctx), ...invitePages(ctx), ...cliLoginPages(ctx)],
+    metrics,
+  )
+  app.addHook('onReady', async () => {
+    if (!ctx.mailer.enabled)
+      app.log.info(
+        'mail is disabled (COFFER_SMTP_URL is not set): Owners and Admins issue verification and reset links through POST /v1/workspaces/:workspace/auth-links',
+      )
+  })
   ctx.resealer.observe({
     progress: (j) => metrics.resealedVersions.inc(j.resealed),
     finished: (j) =>
@@ -197,10 +202,6 @@ export async function buildApp(
       app.log.error({ job, err: { message: scrub((err as Error).message ?? String(err)) } }, 'reseal stopped')
     },
   })
-  app.get('/metrics', publicRoute, async (_req, reply) =>
-    reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render(ctx.committer.stats)),
-  )
-
   let stopJobs: (() => Promise<void>) | undefined
   app.addHook('onReady', async () => {
     stopJobs = startJobs(

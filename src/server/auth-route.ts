@@ -7,24 +7,15 @@ import type { CofferError } from '../errors.js'
 import type { Executor } from '../storage/database.js'
 import type { AuthRateLimitOptions } from './rate-limit.js'
 import type { Method } from './route.js'
+import type { Person } from './stages.js'
+
+export type { Person } from './stages.js'
 
 // Routes that are not under /v1/workspaces/:workspace: sign-in and the other public
 // authentication endpoints, and a person's own account. They run through the account
 // pipeline (auth-pipeline.ts), which — like the workspace pipeline — authenticates, checks
 // CSRF, asks the policy, validates, runs the handler and writes its audit entries; a person's
 // events go to the log of every workspace they belong to.
-
-/** The signed-in person of an account route. */
-export interface Person {
-  readonly userId: string
-  readonly email: string
-  /** The session's id (not the cookie's value), when the request came with the session cookie. */
-  readonly sessionId?: string
-  /** The personal token's id, when the request came with a Bearer token. */
-  readonly tokenId?: string
-  /** The session's CSRF token (session requests only), for pages and API clients to send back. */
-  readonly csrfToken?: string
-}
 
 /** What an account or public handler receives. */
 export interface AuthHandlerContext<P, Q, B, X> {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { PageTable, type PageRouteDef } from './page-route.js'
 import type { AppContext } from '../context.js'
 import { CofferError } from '../errors.js'
 import { checkChallenge, checkLoopbackRedirect, cleanClientName, findPendingDevice, normalizeUserCode } from '../identity/cli-login.js'
@@ -91,8 +92,9 @@ function toSignIn(req: FastifyRequest, reply: FastifyReply): FastifyReply {
 const str = (v: unknown): string => (typeof v === 'string' ? v : '')
 
 /** Registers GET /cli/login, GET /cli/device and GET /cli/done. */
-export function registerCliLoginPages(app: FastifyInstance, ctx: AppContext): void {
-  app.get('/cli/login', { config: { action: 'public' } }, async (req, reply) => {
+export function cliLoginPages(ctx: AppContext): PageRouteDef[] {
+  const pages = new PageTable()
+  pages.get('/cli/login', {}, async (req, reply) => {
     const q = req.query as Record<string, unknown>
     let redirectUri: string
     let challenge: string
@@ -145,7 +147,7 @@ export function registerCliLoginPages(app: FastifyInstance, ctx: AppContext): vo
   })
 
   // Looking up a user code is a guessing oracle: limited like a sign-in.
-  app.get('/cli/device', { config: { action: 'public', authRateLimit: true } }, async (req, reply) => {
+  pages.get('/cli/device', { authRateLimit: true }, async (req, reply) => {
     const q = req.query as Record<string, unknown>
     const s = await currentSession(ctx, req)
     if (!s) return toSignIn(req, reply)
@@ -187,7 +189,7 @@ export function registerCliLoginPages(app: FastifyInstance, ctx: AppContext): vo
     )
   })
 
-  app.get('/cli/done', { config: { action: 'public' } }, async (req, reply) => {
+  pages.get('/cli/done', {}, async (req, reply) => {
     const q = req.query as Record<string, unknown>
     const result = str(q.result)
     if (result === 'approved')
@@ -195,6 +197,7 @@ export function registerCliLoginPages(app: FastifyInstance, ctx: AppContext): vo
     if (result === 'denied') return page(reply, 200, 'Login denied', '<p>The CLI was not signed in. You can close this window.</p>')
     return page(reply, 400, 'The CLI was not signed in', `<p class="err">${escapeHtml(explain(str(q.error) || 'ERR_INVALID_GRANT'))}</p>`)
   })
+  return pages.routes
 }
 
 /** The page a failed approval lands on. */

@@ -1,4 +1,5 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { PageTable, type PageRouteDef } from '../page-route.js'
 import type { AppContext } from '../../context.js'
 import { findAccount } from '../../identity/accounts.js'
 import { csrfTokenFor, listSessions } from '../../identity/sessions.js'
@@ -33,13 +34,13 @@ function tokenOf(q: Query): string {
 }
 
 /** Registers the pages and their stylesheet. */
-export function registerAuthPages(app: FastifyInstance, ctx: AppContext): void {
-  const pub = { config: { action: 'public' } }
+export function authPages(ctx: AppContext): PageRouteDef[] {
+  const pages = new PageTable()
   const auth = ctx.config.auth
 
-  app.get(PAGE_CSS_PATH, pub, async (_req, reply) => reply.type('text/css; charset=utf-8').send(PAGE_CSS))
+  pages.get(PAGE_CSS_PATH, {}, async (_req, reply) => reply.type('text/css; charset=utf-8').send(PAGE_CSS))
 
-  app.get('/sign-in', pub, async (req, reply) => {
+  pages.get('/sign-in', {}, async (req, reply) => {
     const q = req.query as Query
     const returnTo = safeReturnTo(q.returnTo)
     const sso = auth.oidc
@@ -57,7 +58,7 @@ export function registerAuthPages(app: FastifyInstance, ctx: AppContext): void {
     return sendPage(reply, 'Sign in', html`${messages(q)}${form}${sso}`)
   })
 
-  app.get('/sign-up', pub, async (req, reply) => {
+  pages.get('/sign-up', {}, async (req, reply) => {
     if (!auth.password) return reply.code(303).header('location', '/sign-in?error=ERR_AUTH_METHOD_DISABLED').send()
     const q = req.query as Query
     const returnTo = safeReturnTo(q.returnTo)
@@ -74,7 +75,7 @@ export function registerAuthPages(app: FastifyInstance, ctx: AppContext): void {
     )
   })
 
-  app.get('/verify-email', pub, async (req, reply) => {
+  pages.get('/verify-email', {}, async (req, reply) => {
     const q = req.query as Query
     const token = tokenOf(q)
     // @NOTE a button, not the GET itself: mail scanners that open links must not use them up.
@@ -84,7 +85,7 @@ export function registerAuthPages(app: FastifyInstance, ctx: AppContext): void {
     return sendPage(reply, 'Verify your email', html`${messages(q)}${form}`)
   })
 
-  app.get('/forgot-password', pub, async (req, reply) => {
+  pages.get('/forgot-password', {}, async (req, reply) => {
     if (!auth.password) return reply.code(303).header('location', '/sign-in?error=ERR_AUTH_METHOD_DISABLED').send()
     return sendPage(
       reply,
@@ -95,7 +96,7 @@ export function registerAuthPages(app: FastifyInstance, ctx: AppContext): void {
     )
   })
 
-  app.get('/reset-password', pub, async (req, reply) => {
+  pages.get('/reset-password', {}, async (req, reply) => {
     if (!auth.password) return reply.code(303).header('location', '/sign-in?error=ERR_AUTH_METHOD_DISABLED').send()
     const q = req.query as Query
     const token = tokenOf(q)
@@ -107,7 +108,7 @@ export function registerAuthPages(app: FastifyInstance, ctx: AppContext): void {
     return sendPage(reply, 'Set a new password', html`${messages(q)}${form}`)
   })
 
-  app.get('/account', pub, async (req, reply) => {
+  pages.get('/account', {}, async (req, reply) => {
     const s = await currentSession(ctx, req)
     if (!s) return reply.code(303).header('location', '/sign-in?returnTo=%2Faccount').send()
     const now = ctx.clock()
@@ -150,6 +151,7 @@ ${password}
 <h2>Delete account</h2><form method="post" action="/v1/account/delete">${csrf}<label for="confirm">Type your email address to confirm</label><input id="confirm" name="confirmEmail" type="email" required><button class="danger" type="submit">Delete my account</button></form>`,
     )
   })
+  return pages.routes
 }
 
 /** For other pages (CLI login, consent): the signed-in person of a page request and their CSRF token, or undefined. */

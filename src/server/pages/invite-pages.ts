@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify'
+import { PageTable, type PageRouteDef } from '../page-route.js'
 import { invitationWorkspace, previewInvitation } from '../../access/invitations.js'
 import type { AppContext } from '../../context.js'
 import { InvitationInvalidError, InvitationWrongAccountError } from '../../errors.js'
@@ -47,11 +47,11 @@ function alert(text: string): Html {
 }
 
 /** Registers GET /invite and GET /invite/accepted. */
-export function registerInvitePages(app: FastifyInstance, ctx: AppContext): void {
-  const pub = { config: { action: 'public' } }
+export function invitePages(ctx: AppContext): PageRouteDef[] {
+  const pages = new PageTable()
 
   // Looking a token up is an oracle (valid or not): limited like a sign-in.
-  app.get('/invite', { config: { action: 'public', authRateLimit: true } }, async (req, reply) => {
+  pages.get('/invite', { authRateLimit: true }, async (req, reply) => {
     const q = req.query as Query
     const error = typeof q.error === 'string' ? q.error : undefined
     const token = tokenOf(q)
@@ -124,7 +124,7 @@ export function registerInvitePages(app: FastifyInstance, ctx: AppContext): void
     )
   })
 
-  app.get('/invite/accepted', pub, async (req, reply) => {
+  pages.get('/invite/accepted', {}, async (req, reply) => {
     const q = req.query as Query
     const s = await currentSession(ctx, req)
     if (!s) return reply.code(303).header('location', '/sign-in?returnTo=%2Faccount').send()
@@ -146,4 +146,5 @@ export function registerInvitePages(app: FastifyInstance, ctx: AppContext): void
 <p><a class="button" href="/account">Your account</a></p>`,
     )
   })
+  return pages.routes
 }

@@ -1,4 +1,3 @@
-import fastifyCookie from '@fastify/cookie'
 import { randomUUID } from 'node:crypto'
 import type { Transaction } from 'kysely'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -16,34 +15,35 @@ import {
   UnsupportedMediaTypeError,
 } from '../errors.js'
 import { workspacesOf } from '../identity/accounts.js'
-import { authenticate } from '../identity/identity-service.js'
-import { csrfTokenFor } from '../identity/sessions.js'
 import type { Metrics } from '../ops/metrics.js'
 import type { Executor } from '../storage/database.js'
 import type { Database } from '../storage/schema.js'
 import { readInScope, setScope, SYSTEM_SCOPE } from '../storage/tenant-scope.js'
 import type { AnyAuthRoute, AuthHandlerResult, Person } from './auth-route.js'
-import { bearer, parse } from './pipeline.js'
+import { appendEvents, authenticatePerson, clientOf, eventsOf, lockChains, parse, personPrincipal, type StagePlan } from './stages.js'
 import { checkCsrf, clearSessionCookie, CSRF_FIELD, currentSession, sameOrigin, setSessionCookie } from './session-auth.js'
 
-// The account pipeline: routes outside /v1/workspaces/:workspace (sign-in, links, OIDC, a
-// person's own account). Order: method enabled → authenticate (account routes: Bearer token
-// or session cookie) → CSRF (cookie requests; public forms: same origin) → policy → validate
-// → prepare (slow work, no transaction) → handler and audit entries in one transaction.
-// A person's events are appended to the log of every workspace they belong to, chains
-// locked in id order; a failure that names no account is logged and counted instead.
+// Account and sign-in routes: those outside /v1/workspaces/:workspace (sign-in, links, OIDC,
+// a person's own account, the CLI login's exchanges). A person's events are appended to the
+// log of every workspace they belong to, chains locked in id order; a failure that names no
+// account is logged and counted instead.
+
+/** How an account or sign-in route runs the stages of the pipeline. */
+export const ACCOUNT_STAGES: StagePlan = {
+  authenticate:
+    "account routes: a person's Bearer token or the session cookie with its CSRF check (a form's token); public routes: none, but a form must come from this origin (login CSRF), and a route whose sign-in method is off answers ERR_AUTH_METHOD_DISABLED",
+  tenant:
+    'none in the URL: the events go to every workspace of the person (account routes, or the account a public route names), or to the one workspace `auditWorkspace` names',
+  'rate-caps': "account routes: the credential's caps; authentication endpoints: per IP and account (in a hook)",
+  policy:
+    "account routes: `decide` on the action for the person outside any workspace (only `person` rules allow); public routes: the 'public' rule",
+  validate: 'params, query and body (a form body without its CSRF field) with the Zod schemas',
+  handle: '`prepare` (slow work, reads only), then the handler — write routes in a transaction of their own after the chains are locked',
+  audit:
+    "the handler must decide (an empty list on purpose); events in the change's transaction, or committed before a read's answer; failed sign-ins recorded, then refused",
+}
 
 const FORM_TYPE = 'application/x-www-form-urlencoded'
-
-function clientOf(req: FastifyRequest): { ip: string; userAgent: string } {
-  const ua = req.headers['user-agent']
-  return { ip: req.ip, userAgent: typeof ua === 'string' ? ua : '' }
-}
-
-function eventsOf(audit: AuditEvent | AuditEvent[] | null): AuditEvent[] {
-  if (!audit) return []
-  return Array.isArray(audit) ? audit : [audit]
-}
 
 function isForm(req: FastifyRequest): boolean {
   return (
@@ -52,58 +52,6 @@ function isForm(req: FastifyRequest): boolean {
       .trim()
       .toLowerCase() === FORM_TYPE
   )
-}
-
-/** The signed-in person of an account route: Bearer token (a person's, not an integration's) or session cookie + CSRF. */
-async function authenticatePerson(
-  ctx: AppContext,
-  req: FastifyRequest,
-  formToken: unknown,
-): Promise<{ person: Person; cookieValue?: string }> {
-  if (req.headers.authorization !== undefined) {
-    const { principal } = await readInScope(ctx.store, SYSTEM_SCOPE, (db) => authenticate(db, bearer(req), ctx.clock(), req.ip))
-    if (principal.type !== 'user') throw new ForbiddenError('An integration token cannot act as a person.')
-    return { person: { userId: principal.userId, email: principal.email, tokenId: principal.tokenId } }
-  }
-  const s = await currentSession(ctx, req)
-  if (!s) throw new UnauthenticatedError('Sign in first.')
-  checkCsrf(ctx, req, s.cookieValue, formToken)
-  return {
-    person: { userId: s.user.id, email: s.user.email, sessionId: s.session.id, csrfToken: csrfTokenFor(s.cookieValue) },
-    cookieValue: s.cookieValue,
-  }
-}
-
-/** The policy's view of a person outside any workspace (only `person` rules can allow it). */
-function personPrincipal(p: Person): UserPrincipal {
-  return { type: 'user', userId: p.userId, email: p.email, tokenId: p.sessionId ?? p.tokenId ?? '', workspaceId: '', role: 'member' }
-}
-
-async function appendToWorkspaces(
-  ctx: AppContext,
-  tx: Executor,
-  workspaces: string[],
-  actor: AuditActor,
-  requestId: string,
-  events: AuditEvent[],
-): Promise<void> {
-  for (const ws of workspaces) {
-    for (const e of events) {
-      try {
-        await ctx.audit.append(tx, ws, actor, requestId, e)
-      } catch (err) {
-        throw new AuditUnavailableError({ cause: err })
-      }
-    }
-  }
-}
-
-async function lockAll(ctx: AppContext, tx: Executor, workspaces: string[]): Promise<void> {
-  try {
-    for (const ws of workspaces) await ctx.audit.lock(tx, ws)
-  } catch (err) {
-    throw new AuditUnavailableError({ cause: err })
-  }
 }
 
 /**
@@ -135,7 +83,7 @@ class FailureCommitCost {
 }
 
 /** Registers one account or public route behind the account pipeline. */
-function registerAuthRoute(
+function registerAccountRoute(
   app: FastifyInstance,
   ctx: AppContext,
   route: AnyAuthRoute,
@@ -145,7 +93,7 @@ function registerAuthRoute(
   app.route({
     method: route.method,
     url: route.url,
-    config: { action: route.action, ...(route.authRateLimit ? { authRateLimit: route.authRateLimit } : {}) },
+    config: { action: route.action, pipeline: 'account', ...(route.authRateLimit ? { authRateLimit: route.authRateLimit } : {}) },
     handler: async (req, reply) => {
       const form = isForm(req)
       try {
@@ -175,7 +123,7 @@ function registerAuthRoute(
 
     let person: Person | undefined
     if (route.scope === 'account') {
-      person = (await authenticatePerson(ctx, req, formToken)).person
+      person = await authenticatePerson(ctx, req, formToken)
       await app.cofferTokenCaps(req, reply, person.sessionId ?? person.tokenId ?? person.userId)
       const d = decide(personPrincipal(person), route.action, { workspaceId: '' })
       if (!d.allow) throw new ForbiddenError()
@@ -209,15 +157,15 @@ function registerAuthRoute(
       const events = eventsOf(r.audit)
       if (events.length === 0) return
       const workspaces = known ?? (r.auditUser ? await workspacesOf(tx, r.auditUser) : [])
-      if (!lockFirst) await lockAll(ctx, tx, workspaces)
-      await appendToWorkspaces(ctx, tx, workspaces, actorFor(r), req.id, events)
+      if (!lockFirst) await lockChains(ctx, tx, workspaces)
+      await appendEvents(ctx, tx, workspaces, actorFor(r), req.id, events)
     }
 
     let result: AuthHandlerResult<unknown>
     if (route.mode === 'write') {
       const started = performance.now()
       result = await runAlone(ctx, async (tx) => {
-        if (known) await lockAll(ctx, tx, known)
+        if (known) await lockChains(ctx, tx, known)
         const r = await route.handler({ ...base, db: tx, prepared })
         await record(tx, r, known !== undefined)
         return r
@@ -280,18 +228,15 @@ function registerAuthRoute(
 }
 
 /**
- * Registers cookie parsing (for the whole app) and every account/public route in a context
- * of their own, the only one that also accepts HTML form bodies: the workspace API keeps
- * answering 415 to them.
+ * Registers every account and sign-in route in a context of their own, the only one that
+ * also accepts HTML form bodies: the workspace API keeps answering 415 to them.
  */
-export async function registerAuthRoutes(app: FastifyInstance, ctx: AppContext, routes: AnyAuthRoute[], metrics: Metrics): Promise<void> {
-  await app.register(fastifyCookie)
-  app.addHook('onReady', async () => {
-    if (!ctx.mailer.enabled)
-      app.log.info(
-        'mail is disabled (COFFER_SMTP_URL is not set): Owners and Admins issue verification and reset links through POST /v1/workspaces/:workspace/auth-links',
-      )
-  })
+export async function registerAccountRoutes(
+  app: FastifyInstance,
+  ctx: AppContext,
+  routes: AnyAuthRoute[],
+  metrics: Metrics,
+): Promise<void> {
   await app.register(async (scope) => {
     scope.addContentTypeParser(FORM_TYPE, { parseAs: 'string' }, (_req, body, done) => {
       const out: Record<string, string> = Object.create(null)
@@ -299,6 +244,6 @@ export async function registerAuthRoutes(app: FastifyInstance, ctx: AppContext, 
       done(null, { ...out })
     })
     const failureCommit = new FailureCommitCost()
-    for (const r of routes) registerAuthRoute(scope, ctx, r, metrics, failureCommit)
+    for (const r of routes) registerAccountRoute(scope, ctx, r, metrics, failureCommit)
   })
 }

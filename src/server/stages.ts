@@ -1,0 +1,143 @@
+import type { FastifyRequest } from 'fastify'
+import type { z } from 'zod'
+import { actorId, type Principal } from '../access/policy.js'
+import type { AuditActor, AuditEvent } from '../audit/audit-log.js'
+import type { AppContext } from '../context.js'
+import { AuditUnavailableError, ForbiddenError, UnauthenticatedError, ValidationError } from '../errors.js'
+import { recordUse, useIsStale } from '../identity/credential-use.js'
+import { authenticate } from '../identity/identity-service.js'
+import { csrfTokenFor } from '../identity/sessions.js'
+import type { Executor } from '../storage/database.js'
+import { readInScope, SYSTEM_SCOPE } from '../storage/tenant-scope.js'
+import { checkCsrf, currentSession, sessionCookieOf } from './session-auth.js'
+
+// The stages of the one request pipeline (pipeline.ts), and the helpers every kind of route
+// shares. Each kind of route (workspace API, account and sign-in, page) runs these stages in
+// this order; a kind that has nothing to do in a stage says why in its plan.
+
+/** The stages of every request, in order. */
+export const STAGES = ['authenticate', 'tenant', 'rate-caps', 'policy', 'validate', 'handle', 'audit'] as const
+export type StageName = (typeof STAGES)[number]
+
+/** How a kind of route runs each stage: one line per stage, every stage named (the type refuses a missing one). */
+export type StagePlan = Readonly<Record<StageName, string>>
+
+/** Validates `value` with `schema`; a mismatch throws ValidationError naming the fields under `where`. */
+export function parse<T>(schema: z.ZodType<T> | undefined, value: unknown, where: string): T {
+  if (!schema) return undefined as T
+  const r = schema.safeParse(value ?? (where === 'body' ? undefined : {}))
+  if (r.success) return r.data
+  const issues = r.error.issues.map((i) => ({ path: [where, ...i.path.map(String)].join('.'), message: i.message }))
+  throw new ValidationError(`Invalid ${where}: ${issues.map((i) => `${i.path} ${i.message}`).join('; ')}`.slice(0, 500), issues)
+}
+
+/** The Bearer token of the Authorization header; a missing or malformed header throws UnauthenticatedError. */
+export function bearer(req: FastifyRequest): string {
+  const h = req.headers.authorization
+  if (!h) throw new UnauthenticatedError()
+  const m = /^Bearer ([^\s]+)$/i.exec(h.trim())
+  if (!m) throw new UnauthenticatedError('Send the token as: Authorization: Bearer <token>.')
+  return m[1]!
+}
+
+/** The client's address and user agent (the socket's address: Coffer trusts no proxy header). */
+export function clientOf(req: FastifyRequest): { ip: string; userAgent: string } {
+  const ua = req.headers['user-agent']
+  return { ip: req.ip, userAgent: typeof ua === 'string' ? ua : '' }
+}
+
+/** The audit actor of a request made by `p`. */
+export function actorOf(req: FastifyRequest, p: Principal): AuditActor {
+  return { type: p.type, id: actorId(p), ...clientOf(req) }
+}
+
+/** A handler's audit decision as a list. */
+export function eventsOf(audit: AuditEvent | AuditEvent[] | null | undefined): AuditEvent[] {
+  if (!audit) return []
+  return Array.isArray(audit) ? audit : [audit]
+}
+
+/**
+ * Authenticates a Bearer token (any kind: a person's, a service token, a machine access
+ * token) in the system scope, and records its last use — at most once a minute, without
+ * making the request wait for that write.
+ */
+export async function bearerAuth(ctx: AppContext, req: FastifyRequest) {
+  const r = await readInScope(ctx.store, SYSTEM_SCOPE, (db) => authenticate(db, bearer(req), ctx.clock(), req.ip))
+  const now = ctx.clock()
+  if (useIsStale(r.use, now)) {
+    void ctx.committer
+      .run((tx) => recordUse(tx, r.use, now), `use:${r.use.id}`)
+      .catch((err: unknown) => req.log.warn({ err: { message: (err as Error).message } }, "could not record a credential's last use"))
+  }
+  return r
+}
+
+/** The signed-in person of a route that acts on a person rather than a workspace. */
+export interface Person {
+  readonly userId: string
+  readonly email: string
+  /** The session's id (not the cookie's value), when the request came with the session cookie. */
+  readonly sessionId?: string
+  /** The personal token's id, when the request came with a Bearer token. */
+  readonly tokenId?: string
+  /** The session's CSRF token (session requests only), for pages and API clients to send back. */
+  readonly csrfToken?: string
+}
+
+/**
+ * The person behind a request: a person's Bearer token (an integration's is refused: it
+ * cannot act as a person), or — with no Authorization header — the session cookie and its
+ * CSRF check (`formToken`: the token an HTML form posted). No workspace membership is needed.
+ */
+export async function authenticatePerson(ctx: AppContext, req: FastifyRequest, formToken?: unknown): Promise<Person> {
+  if (req.headers.authorization !== undefined || !sessionCookieOf(req)) {
+    const { principal } = await bearerAuth(ctx, req)
+    if (principal.type !== 'user') throw new ForbiddenError('An integration token cannot act as a person.')
+    return { userId: principal.userId, email: principal.email, tokenId: principal.tokenId }
+  }
+  const s = await currentSession(ctx, req)
+  if (!s) throw new UnauthenticatedError('Your session has ended; sign in again.')
+  checkCsrf(ctx, req, s.cookieValue, formToken)
+  return { userId: s.user.id, email: s.user.email, sessionId: s.session.id, csrfToken: csrfTokenFor(s.cookieValue) }
+}
+
+/** The policy's view of a person outside any workspace (only `person` rules can allow it). */
+export function personPrincipal(p: Person): Principal {
+  return { type: 'user', userId: p.userId, email: p.email, tokenId: p.sessionId ?? p.tokenId ?? '', workspaceId: '', role: 'member' }
+}
+
+/**
+ * Takes the audit chain of every workspace in `workspaces`, in the order given (callers pass
+ * them sorted by id: one lock order for every transaction). A failure is ERR_AUDIT_UNAVAILABLE.
+ */
+export async function lockChains(ctx: AppContext, tx: Executor, workspaces: readonly string[]): Promise<void> {
+  try {
+    for (const ws of workspaces) await ctx.audit.lock(tx, ws)
+  } catch (err) {
+    throw new AuditUnavailableError({ cause: err })
+  }
+}
+
+/**
+ * Appends `events` to the log of every workspace in `workspaces`, in `tx`. Fails closed: a
+ * failure is ERR_AUDIT_UNAVAILABLE and the transaction does not commit.
+ */
+export async function appendEvents(
+  ctx: AppContext,
+  tx: Executor,
+  workspaces: readonly string[],
+  actor: AuditActor,
+  requestId: string,
+  events: readonly AuditEvent[],
+): Promise<void> {
+  for (const ws of workspaces) {
+    for (const e of events) {
+      try {
+        await ctx.audit.append(tx, ws, actor, requestId, e)
+      } catch (err) {
+        throw new AuditUnavailableError({ cause: err })
+      }
+    }
+  }
+}
