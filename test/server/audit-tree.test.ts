@@ -672,15 +672,13 @@ function suite(engine: EngineName): void {
       const actor = { type: 'system' as const, id: 'test', ip: '', userAgent: 'test' }
       for (const log of logs) {
         for (let i = 0; i < 3; i++) {
-          const rec = await s.db
-            .transaction()
-            .execute((tx) =>
-              audit.append(tx, log.id, actor, randomUUID(), {
-                action: 'test.append',
-                target: { type: 'workspace', id: log.id },
-                details: { i },
-              }),
-            )
+          const rec = await s.db.transaction().execute((tx) =>
+            audit.append(tx, log.id, actor, randomUUID(), {
+              action: 'secret.update',
+              target: { type: 'workspace', id: log.id },
+              details: { i },
+            }),
+          )
           assert.equal(rec.seq, log.records.length + 1)
           log.records.push(rec)
         }
