@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import type { AuditLog } from '../audit/audit-log.js'
-import type { DataKeys } from '../crypto/data-keys.js'
 import { AlreadyExistsError, NotFoundError } from '../errors.js'
 import { addMember, ensureUser, issueToken } from '../identity/identity-service.js'
 import type { Executor } from '../storage/database.js'
+import type { DataKeys } from './data-keys.js'
 import { slugify } from './slug.js'
 
 export interface Workspace {
