@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { AuditLog } from '../audit/audit-log.js'
-import type { DataKeys } from '../crypto/data-keys.js'
+import type { DataKeys } from '../vault/data-keys.js'
 import { AlreadyExistsError } from '../errors.js'
 import { addMember, ensureUser, issueToken } from '../identity/identity-service.js'
 import type { Executor } from '../storage/database.js'

@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto'
 import type { Engine, Executor } from '../storage/database.js'
 import { QueryTemplate } from '../storage/query-template.js'
 import { onSqliteConnection } from '../storage/statement-cache.js'
+import type { AuditAction } from './actions.js'
 import { canonicalJson, type Json } from './canonical-json.js'
 import { EntryHasher, GENESIS_HASH, type AuditRecord } from './entry.js'
 import { newEntryId } from './entry-id.js'
@@ -33,7 +34,7 @@ export type AuditDetail = null | boolean | number | string | Sensitive | AuditDe
 
 /** What happened, as a route describes it; the pipeline adds the actor and the request. */
 export interface AuditEvent {
-  action: string
+  action: AuditAction
   target: { type: string; id: string }
   details?: { [key: string]: AuditDetail }
 }

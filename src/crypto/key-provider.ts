@@ -28,6 +28,18 @@ export interface DataKeyScope {
 }
 
 const DEK_AAD_PREFIX = Buffer.from('coffer/dek/v1', 'utf8')
+const FINGERPRINT_AAD_PREFIX = Buffer.from('coffer/fingerprint-key/v1', 'utf8')
+
+/** AAD of the root-key check value (the `root_key_check` meta row): wraps nothing else. */
+export const ROOT_CHECK_AAD = Buffer.from('coffer/root-key-check/v1', 'utf8')
+
+/**
+ * AAD of a workspace's wrapped audit fingerprint key: "coffer/fingerprint-key/v1" ‖
+ * lp(workspace). A fingerprint key moved to another workspace does not unwrap.
+ */
+export function fingerprintAad(workspaceId: string): Buffer {
+  return Buffer.concat([FINGERPRINT_AAD_PREFIX, lp(workspaceId)])
+}
 
 /**
  * AAD for a wrapped DEK: "coffer/dek/v1" ‖ DEK id ‖ u64be(version) ‖ lp(workspace) ‖

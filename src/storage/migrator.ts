@@ -2,7 +2,7 @@ import { sql } from 'kysely'
 import { SchemaTooNewError } from '../errors.js'
 import type { Store } from './database.js'
 import { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from './migrations.js'
-import { ensureRowSecurity, ROW_SECURITY_SINCE } from './row-security.js'
+import { ensureRowSecurity, ROW_SECURITY_SINCE } from './migrations/row-security.js'
 import { setScope, SYSTEM_SCOPE } from './tenant-scope.js'
 
 // @NOTE on PostgreSQL several nodes may start at once: each migration transaction takes

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto'
 import type { AuditEvent } from '../audit/audit-log.js'
-import type { DataKeys } from '../crypto/data-keys.js'
 import type { DataKeyScope } from '../crypto/key-provider.js'
 import { NotFoundError } from '../errors.js'
 import type { Executor } from '../storage/database.js'
 import type { KeyJobTable } from '../storage/schema.js'
+import type { DataKeys } from './data-keys.js'
 
 /** A data-key version as the API shows it; never the key. */
 export interface KeyVersionView {

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto'
-import type { DataKeys } from '../crypto/data-keys.js'
 import { isUuid } from '../crypto/encoding.js'
 import { AlreadyExistsError, NotFoundError } from '../errors.js'
 import type { Executor } from '../storage/database.js'
+import type { DataKeys } from './data-keys.js'
 import { slugify } from './slug.js'
 
 export interface Project {

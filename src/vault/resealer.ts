@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { sql } from 'kysely'
 import type { AuditActor, AuditLog } from '../audit/audit-log.js'
-import type { DataKeys } from '../crypto/data-keys.js'
 import type { DataKey } from '../crypto/envelope.js'
 import { FIELD_COMMENT, FIELD_VALUE, ResealBatchBuilder, ResealItemError, resealBatch, type ResealBatch } from '../crypto/reseal-batch.js'
 import type { ResealWorkers } from '../crypto/reseal-workers.js'
@@ -11,6 +10,7 @@ import { readInScope, SYSTEM_SCOPE } from '../storage/tenant-scope.js'
 import type { GroupCommitter } from '../storage/group-commit.js'
 import { onSqliteConnection } from '../storage/statement-cache.js'
 import type { KeyJobTable } from '../storage/schema.js'
+import type { DataKeys } from './data-keys.js'
 
 /** What the resealer needs from the running Coffer. */
 export interface ResealerDeps {

@@ -1,11 +1,11 @@
 import type { AuditActor, AuditLog } from '../audit/audit-log.js'
 import { SIGNER_AAD, SIGNER_META } from '../audit/audit-tree.js'
-import { fingerprintAad, ROOT_CHECK, ROOT_CHECK_AAD, ROOT_MIGRATION } from '../crypto/data-keys.js'
-import { dataKeyAad, type KeyProvider } from '../crypto/key-provider.js'
+import { dataKeyAad, fingerprintAad, ROOT_CHECK_AAD, type KeyProvider } from '../crypto/key-provider.js'
 import { DecryptionError, RootKeyMismatchError } from '../errors.js'
 import type { Executor, Store } from '../storage/database.js'
 import type { GroupCommitter } from '../storage/group-commit.js'
 import { readInScope, SYSTEM_SCOPE } from '../storage/tenant-scope.js'
+import { ROOT_CHECK, ROOT_MIGRATION } from './data-keys.js'
 
 /** What a root-key migration changed. */
 export interface RootKeyMigrationResult {

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto'
-import type { DataKeys } from '../crypto/data-keys.js'
 import { keyRefOf, open, seal, type Binding } from '../crypto/envelope.js'
 import { NotFoundError, ValidationError, VersionConflictError } from '../errors.js'
 import type { Executor } from '../storage/database.js'
 import { QueryTemplate } from '../storage/query-template.js'
 import type { SecretVersionTable } from '../storage/schema.js'
+import type { DataKeys } from './data-keys.js'
 
 /** Secret keys: what a process can take as an environment variable name. */
 export const SECRET_KEY_RE = /^[A-Za-z_][A-Za-z0-9_]*$/

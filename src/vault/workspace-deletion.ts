@@ -1,8 +1,8 @@
 import { sql } from 'kysely'
 import type { AuditTree } from '../audit/audit-tree.js'
-import type { DataKeys } from '../crypto/data-keys.js'
 import { ConfirmationMismatchError, NotFoundError } from '../errors.js'
 import type { Engine, Executor } from '../storage/database.js'
+import type { DataKeys } from './data-keys.js'
 import type { Workspace } from './workspace-service.js'
 
 // Deleting a workspace is crypto-shredding: in one transaction every data key of the

@@ -15,10 +15,10 @@ function suite(engine: EngineName): void {
       const boom = new Error('fails after its append')
       const units = Array.from({ length: 30 }, (_, i) =>
         committer.run(async (tx) => {
-          await audit.append(tx, h.a.id, actor, `req-${i}`, { action: 'test.append', target: { type: 'unit', id: String(i) } })
+          await audit.append(tx, h.a.id, actor, `req-${i}`, { action: 'secret.update', target: { type: 'unit', id: String(i) } })
           if (i % 3 === 1) throw boom
           if (i % 3 === 2)
-            await audit.append(tx, h.a.id, actor, `req-${i}b`, { action: 'test.second', target: { type: 'unit', id: String(i) } })
+            await audit.append(tx, h.a.id, actor, `req-${i}b`, { action: 'secret.reveal', target: { type: 'unit', id: String(i) } })
           return i
         }, h.a.id),
       )

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
 import { sql } from 'kysely'
+import { AUDIT_ACTIONS, type AuditAction } from '../../src/audit/actions.js'
 import { rowToRecord } from '../../src/audit/audit-log.js'
 import { canonicalJson, type Json } from '../../src/audit/canonical-json.js'
 import { chainHash, entryBytes } from '../../src/audit/entry.js'
@@ -105,7 +106,7 @@ function suite(engine: EngineName): void {
     async function expectEntries(
       res: Promise<Res>,
       status: number,
-      actions: string[],
+      actions: AuditAction[],
       target?: { type: string; id?: string },
     ): Promise<Entry[]> {
       const r = await res
@@ -117,6 +118,7 @@ function suite(engine: EngineName): void {
       )
       for (const e of added) {
         assert.equal(e.seq, ++last, 'sequence numbers follow on')
+        assert.ok(new Set<string>(AUDIT_ACTIONS).has(e.action), `${e.action} is in AUDIT_ACTIONS`)
         assert.equal(e.workspaceId, h.a.id)
         assert.deepEqual(e.actor, { type: 'user', id: ownerId, ip: '127.0.0.1', userAgent: UA })
         assert.equal(e.requestId, r.requestId, 'the entry names the request that caused it')

@@ -674,7 +674,7 @@ function suite(engine: EngineName): void {
         for (let i = 0; i < 3; i++) {
           const rec = await s.db.transaction().execute((tx) =>
             audit.append(tx, log.id, actor, randomUUID(), {
-              action: 'test.append',
+              action: 'secret.update',
               target: { type: 'workspace', id: log.id },
               details: { i },
             }),

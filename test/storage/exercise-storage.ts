@@ -618,7 +618,7 @@ export function exerciseStorage(open: () => Promise<OpenedStore>, capabilities: 
         try {
           const appends = Array.from({ length: 200 }, (_, i) =>
             committers[i % 2]!.run((tx) =>
-              audit.append(tx, w, actor, `req-${i}`, { action: 'test.append', target: { type: 'unit', id: String(i) }, details: { i } }),
+              audit.append(tx, w, actor, `req-${i}`, { action: 'secret.update', target: { type: 'unit', id: String(i) }, details: { i } }),
             ),
           )
           const records = await Promise.all(appends)

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import type { AuditEvent } from '../../audit/audit-log.js'
 import { requireUser } from '../../access/policy.js'
 import { linkMail } from '../../identity/accounts.js'
 import { checkLinkIssuer, findMemberByEmail, issueMemberLink } from '../../identity/member-links.js'
@@ -25,7 +26,7 @@ const issueLinkRoute = defineRoute({
     const others = await readInScope(app.store, SYSTEM_SCOPE, (r) => countOtherMemberships(r, target.userId, workspace.id))
     checkLinkIssuer(issuer, target, body.purpose, others)
     const { url, expiresAt } = await issueMemberLink(db, target, body.purpose, app.config.auth.publicUrl, app.clock())
-    const audit = {
+    const audit: AuditEvent = {
       action: 'auth.link-issued',
       target: { type: 'user', id: target.userId },
       details: { purpose: body.purpose, delivery: app.mailer.enabled ? 'mail' : 'response' },

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import type { AuditAction } from '../../audit/actions.js'
 import { Sensitive, type AuditEvent } from '../../audit/audit-log.js'
 import { actorId } from '../../access/policy.js'
 import { InternalError } from '../../errors.js'
@@ -8,7 +9,7 @@ import { environmentParams, flag, secretKey, secretParams, secretValue, secretVi
 
 const E = '/v1/workspaces/:workspace/projects/:project/environments/:environment'
 
-function changeEvent(action: string, c: SecretChange): AuditEvent {
+function changeEvent(action: Extract<AuditAction, `secret.${string}`>, c: SecretChange): AuditEvent {
   return {
     action,
     target: { type: 'secret', id: c.secret.id },

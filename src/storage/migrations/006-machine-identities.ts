@@ -1,6 +1,6 @@
 import type { Migration } from '../migrations.js'
-import { ensureRowSecurity } from '../row-security.js'
 import { runStatements, types } from './ddl.js'
+import { ensureRowSecurity } from './row-security.js'
 
 /**
  * Workspace integrations: static service tokens (`coffer_svc_`), machine identities (a client

@@ -1,4 +1,6 @@
 import type { Migration } from '../migrations.js'
+import { initial } from './001-initial.js'
+import { auditMerkleTree } from './002-audit-merkle-tree.js'
 import { keyRotation } from './003-key-rotation.js'
 import { peopleAndSessions } from './004-people-and-sessions.js'
 import { projectRoles } from './005-project-roles.js'
@@ -7,12 +9,18 @@ import { workspaceDeletionAndBreakGlass } from './007-workspace-deletion-and-bre
 import { cliLogin } from './008-cli-login.js'
 import { auditNodesWithoutRowid } from './009-audit-nodes-without-rowid.js'
 
-// One file per schema step after v2, named NNN-what-it-does.ts; each exports one Migration.
+// One file per schema step, named NNN-what-it-does.ts; each exports one Migration and imports
+// nothing outside src/storage/migrations but kysely, node:* and types (a test enforces it), so
+// a step does the same thing whatever the rest of the code becomes. Code a step needs from
+// elsewhere is copied under ./frozen/ and never changed.
 // Versions are reserved per piece of work so parallel branches do not collide:
-//   3 key rotation · 4 people, sessions, passwords · 5 project roles and RLS
-//   6 machine identities and token kinds · 7 workspace deletion and break-glass · 8 CLI login
-//   9 audit_nodes without rowid (SQLite)
-export const LATER: readonly Migration[] = [
+//   1 initial · 2 audit Merkle tree · 3 key rotation · 4 people, sessions, passwords
+//   5 project roles and RLS · 6 machine identities and token kinds
+//   7 workspace deletion and break-glass · 8 CLI login · 9 audit_nodes without rowid (SQLite)
+/** Every schema step, in version order. */
+export const STEPS: readonly Migration[] = [
+  initial,
+  auditMerkleTree,
   keyRotation,
   peopleAndSessions,
   projectRoles,

@@ -1,7 +1,10 @@
 import { sql, type Transaction } from 'kysely'
-import type { Engine } from './database.js'
-import { runStatements, tenantRowSecurity } from './migrations/ddl.js'
-import type { Database } from './schema.js'
+import type { Engine } from '../database.js'
+import type { Database } from '../schema.js'
+import { runStatements, tenantRowSecurity } from './ddl.js'
+
+// @NOTE here among the migrations because migrations 5 and 6 call ensureRowSecurity: what it
+// does to a schema is part of what those steps do, so it changes only as a migration would.
 
 /** The schema version from which tenant tables carry row-level security (005-project-roles). */
 export const ROW_SECURITY_SINCE = 5

@@ -1,22 +1,14 @@
 import { randomBytes, randomUUID } from 'node:crypto'
+import { DekCache } from '../crypto/dek-cache.js'
+import type { DataKey, KeyRef } from '../crypto/envelope.js'
+import { dataKeyAad, fingerprintAad, ROOT_CHECK_AAD, type DataKeyScope, type KeyProvider } from '../crypto/key-provider.js'
 import { DecryptionError, RootKeyMigrationError, RootKeyMismatchError } from '../errors.js'
 import type { Executor } from '../storage/database.js'
-import { DekCache } from './dek-cache.js'
-import { lp } from './encoding.js'
-import type { DataKey, KeyRef } from './envelope.js'
-import { dataKeyAad, type DataKeyScope, type KeyProvider } from './key-provider.js'
 
 /** The meta row holding a value wrapped by the root key, checked at every start. */
 export const ROOT_CHECK = 'root_key_check'
-export const ROOT_CHECK_AAD = Buffer.from('coffer/root-key-check/v1', 'utf8')
 /** Set while `coffer keys migrate`/`rotate-root` rewraps keys; no server starts meanwhile. */
 export const ROOT_MIGRATION = 'root_key_migration'
-
-/** AAD of a workspace's wrapped audit fingerprint key. */
-export function fingerprintAad(workspaceId: string): Buffer {
-  return Buffer.concat([FINGERPRINT_AAD, lp(workspaceId)])
-}
-const FINGERPRINT_AAD = Buffer.from('coffer/fingerprint-key/v1', 'utf8')
 
 /** A cached plaintext key; `key` is the only sensitive part. */
 interface CachedKey extends DataKey {}
@@ -26,7 +18,8 @@ function refId(s: DataKeyScope, id: string, version: number): string {
 }
 
 /**
- * Data keys: creates them wrapped by the root key, picks (and counts) the primary key of a
+ * Data keys: the vault's rows of wrapped keys (`data_keys`, the workspaces' fingerprint keys,
+ * the root-key check in `meta`) over the pure crypto of src/crypto. Creates them wrapped by the root key, picks (and counts) the primary key of a
  * scope for each write, finds the exact key a ciphertext names, rotates and destroys versions,
  * and keeps plaintext keys only in a bounded TTL cache.
  */

@@ -1,0 +1,81 @@
+/**
+ * Every action the audit log can record, in one table. `AuditEvent.action` is typed by it, so
+ * an action not listed here does not compile; an entry's action names what happened (a past
+ * event), unlike the policy actions in src/access/policy.ts, which name what a route may do.
+ * @NOTE entries already written keep their action forever: rename or remove one only with a
+ * plan for the entries (and exports) that carry it.
+ */
+export const AUDIT_ACTIONS = [
+  // Sign-in, sign-out and the links that verify an address or reset a password.
+  'auth.sign-in',
+  'auth.sign-in-failed',
+  'auth.sign-out',
+  'auth.password-change',
+  'auth.password-reset-requested',
+  'auth.password-reset',
+  'auth.email-verified',
+  'auth.link-issued',
+  // Browser sessions and CLI logins.
+  'session.revoke',
+  'session.revoke-all',
+  'cli.login.approve',
+  'cli.login.deny',
+  // A person's own account.
+  'account.export',
+  'account.delete',
+  // Workspaces, their members and invitations.
+  'workspace.create',
+  'workspace.delete',
+  'member.add',
+  'member.role_change',
+  'member.remove',
+  'member.leave',
+  'invitation.create',
+  'invitation.revoke',
+  'invitation.accept',
+  // Projects, environments and who may reach them.
+  'project.create',
+  'project_member.set',
+  'project_member.remove',
+  'environment.create',
+  'environment.restrict',
+  'environment_grant.set',
+  'environment_grant.remove',
+  'environment.seal',
+  'environment.unseal',
+  // Secrets: changes (before/after as fingerprints) and sensitive reads.
+  'secret.create',
+  'secret.update',
+  'secret.delete',
+  'secret.restore',
+  'secret.rollback',
+  'secret.reveal',
+  'secret.reveal_history',
+  'secrets.reveal_all',
+  // Tokens and machine identities.
+  'token.create',
+  'token.revoke',
+  'service_token.create',
+  'service_token.revoke',
+  'machine.create',
+  'machine.revoke',
+  'machine.token.issue',
+  // Data keys: rotation, resealing and root-key rewraps.
+  'key.rotated',
+  'key.resealed',
+  'key.reseal_failed',
+  'keys.root_rewrapped',
+  // Break-glass requests, decisions and grants.
+  'breakglass.request',
+  'breakglass.approve',
+  'breakglass.deny',
+  'breakglass.activate',
+  'breakglass.revoke',
+  'breakglass.expired',
+  'breakglass.use',
+  // The audit log itself.
+  'audit.checkpoint',
+] as const
+
+/** One action the audit log records; an unknown action is a type error. */
+export type AuditAction = (typeof AUDIT_ACTIONS)[number]
