@@ -8,8 +8,7 @@ import type { Database } from './schema.js'
 import { cachingDatabase } from './statement-cache.js'
 
 export type Engine = 'sqlite' | 'postgres'
-/** A database handle or an open transaction: storage functions accept either. */
-export type Executor = Kysely<Database> | Transaction<Database>
+export type { Executor } from './schema.js'
 
 /** An open database: the Kysely handle and the engine behind it. */
 export interface Store {

@@ -1,14 +1,7 @@
-import type { Transaction } from 'kysely'
-import type { Engine } from './database.js'
 import { STEPS } from './migrations/index.js'
-import type { Database } from './schema.js'
+import type { Migration } from './migrations/migration.js'
 
-/** One forward-only schema step. Applied in its own transaction; never edited once released. */
-export interface Migration {
-  readonly version: number
-  readonly name: string
-  up(tx: Transaction<Database>, engine: Engine): Promise<void>
-}
+export type { Migration } from './migrations/migration.js'
 
 /**
  * Every migration this version of Coffer knows, in version order: one per file in

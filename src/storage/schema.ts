@@ -1,4 +1,4 @@
-import type { ColumnType, Generated } from 'kysely'
+import type { ColumnType, Generated, Kysely, Transaction } from 'kysely'
 
 // Table types for Kysely. Times are ISO-8601 UTC strings; booleans are 0/1 integers; binary
 // columns are Buffers (SQLite BLOB, PostgreSQL bytea), so both engines read back the same values.
@@ -435,3 +435,6 @@ export interface Database {
   cli_login_codes: CliLoginCodeTable
   cli_device_codes: CliDeviceCodeTable
 }
+
+/** A database handle or an open transaction: storage functions accept either. */
+export type Executor = Kysely<Database> | Transaction<Database>

@@ -1,6 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3'
 import { CompiledQuery, type SqliteDatabase, type SqliteStatement } from 'kysely'
-import type { Executor } from './database.js'
+import type { Executor } from './schema.js'
 
 /** The connection `onSqliteConnection` hands out: prepared statements from the cache. */
 export interface SqliteConnection {

@@ -1,6 +1,6 @@
-import type { Migration } from '../migrations.js'
+import type { Migration } from './migration.js'
 import { appendOnlyTriggers, runStatements } from './ddl.js'
-import { AUDIT_ENTRY_COLUMNS_V1, CompactRangeV1, entryBytesV1, insertNodesV1, leafHashV1 } from './frozen/audit-v1.js'
+import { AUDIT_ENTRY_COLUMNS_V1, type AuditTxV1, CompactRangeV1, entryBytesV1, insertNodesV1, leafHashV1 } from './frozen/audit-v1.js'
 
 /**
  * The RFC 9162 Merkle tree beside each workspace's hash chain: its stored perfect subtrees
@@ -11,11 +11,11 @@ import { AUDIT_ENTRY_COLUMNS_V1, CompactRangeV1, entryBytesV1, insertNodesV1, le
 export const auditMerkleTree: Migration = {
   version: 2,
   name: 'audit-merkle-tree',
-  async up(tx, engine) {
+  async up(migrationTx, engine) {
     const blob = engine === 'sqlite' ? 'BLOB' : 'BYTEA'
     const big = engine === 'sqlite' ? 'INTEGER' : 'BIGINT'
     const empty = engine === 'sqlite' ? "x''" : "'\\x'::bytea"
-    await runStatements(tx, [
+    await runStatements(migrationTx, [
       `ALTER TABLE audit_heads ADD COLUMN peaks ${blob} NOT NULL DEFAULT ${empty}`,
       `CREATE TABLE audit_nodes (
           workspace_id TEXT NOT NULL, level INTEGER NOT NULL, idx ${big} NOT NULL, hash ${blob} NOT NULL,
@@ -27,6 +27,7 @@ export const auditMerkleTree: Migration = {
       ...appendOnlyTriggers(engine, 'audit_checkpoints'),
     ])
     // Build the tree of every existing log from its entries.
+    const tx: AuditTxV1 = migrationTx
     const heads = await tx.selectFrom('audit_heads').select(['workspace_id']).execute()
     for (const { workspace_id } of heads) {
       const range = new CompactRangeV1()

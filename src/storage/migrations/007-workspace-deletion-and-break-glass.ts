@@ -1,5 +1,5 @@
-import type { Engine } from '../database.js'
-import type { Migration } from '../migrations.js'
+import type { Engine } from './migration.js'
+import type { Migration } from './migration.js'
 import { runStatements, tenantRowSecurity, types } from './ddl.js'
 
 /** The audit tables whose rows are append-only (see ddl.ts appendOnlyTriggers). */

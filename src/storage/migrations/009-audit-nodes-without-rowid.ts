@@ -1,5 +1,5 @@
 import { sql } from 'kysely'
-import type { Migration } from '../migrations.js'
+import type { Migration } from './migration.js'
 import { runStatements } from './ddl.js'
 
 /**

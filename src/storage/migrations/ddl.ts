@@ -1,6 +1,5 @@
 import { sql, type Transaction } from 'kysely'
-import type { Engine } from '../database.js'
-import type { Database } from '../schema.js'
+import type { Engine, MigrationTx } from './migration.js'
 
 /** Column types that differ between the engines. */
 export function types(engine: Engine): { blob: string; big: string } {
@@ -8,7 +7,7 @@ export function types(engine: Engine): { blob: string; big: string } {
 }
 
 /** Runs raw DDL statements in order. */
-export async function runStatements(tx: Transaction<Database>, statements: string[]): Promise<void> {
+export async function runStatements(tx: MigrationTx, statements: string[]): Promise<void> {
   for (const s of statements) await sql.raw(s).execute(tx)
 }
 

@@ -1,4 +1,4 @@
-import type { Migration } from '../migrations.js'
+import type { Migration } from './migration.js'
 import { initial } from './001-initial.js'
 import { auditMerkleTree } from './002-audit-merkle-tree.js'
 import { keyRotation } from './003-key-rotation.js'

@@ -1,6 +1,5 @@
 import { sql, type Transaction } from 'kysely'
-import type { Engine } from '../database.js'
-import type { Database } from '../schema.js'
+import type { Engine, MigrationTx } from './migration.js'
 import { runStatements, tenantRowSecurity } from './ddl.js'
 
 // @NOTE here among the migrations because migrations 5 and 6 call ensureRowSecurity: what it
@@ -13,7 +12,7 @@ export const ROW_SECURITY_SINCE = 5
  * The tables of the current PostgreSQL schema that hold a `workspace_id` column, and the
  * column each is scoped by (`workspaces` is scoped by its own `id`).
  */
-export async function tenantTables(tx: Transaction<Database>): Promise<Array<{ table: string; column: string }>> {
+export async function tenantTables(tx: MigrationTx): Promise<Array<{ table: string; column: string }>> {
   const { rows } = await sql<{ name: string }>`
     SELECT c.table_name AS name FROM information_schema.columns c
     JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name
@@ -28,7 +27,7 @@ export async function tenantTables(tx: Transaction<Database>): Promise<Array<{ t
  * later migration, so a table a later step adds is covered without that step remembering.
  * Returns the tables it changed. Nothing on SQLite.
  */
-export async function ensureRowSecurity(tx: Transaction<Database>, engine: Engine): Promise<string[]> {
+export async function ensureRowSecurity(tx: MigrationTx, engine: Engine): Promise<string[]> {
   if (engine !== 'postgres') return []
   const { rows: done } = await sql<{ name: string }>`
     SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace

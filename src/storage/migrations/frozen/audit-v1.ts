@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto'
 import type { Transaction } from 'kysely'
-import type { Database } from '../../schema.js'
 
 // FROZEN COPY for migration 2 (002-audit-merkle-tree.ts). NEVER CHANGE THIS FILE.
 //
@@ -29,6 +28,16 @@ export interface AuditEntryRowV1 {
   target_id: string
   details: string
 }
+
+/** The audit tables as migration 2 found and left them. */
+export interface AuditTablesV1 {
+  audit_heads: { workspace_id: string; seq: number; hash: Buffer; peaks: Buffer }
+  audit_entries: Omit<AuditEntryRowV1, 'seq'> & { seq: number; prev_hash: Buffer; hash: Buffer }
+  audit_nodes: { workspace_id: string; level: number; idx: number; hash: Buffer }
+}
+
+/** A transaction over the v1 audit tables. */
+export type AuditTxV1 = Transaction<AuditTablesV1>
 
 /** The columns of AuditEntryRowV1, for the migration's SELECT. */
 export const AUDIT_ENTRY_COLUMNS_V1 = [
@@ -113,7 +122,7 @@ export class CompactRangeV1 {
 }
 
 /** Inserts the nodes one append completed, in one statement. */
-export async function insertNodesV1(tx: Transaction<Database>, workspaceId: string, nodes: TreeNodeV1[]): Promise<void> {
+export async function insertNodesV1(tx: AuditTxV1, workspaceId: string, nodes: TreeNodeV1[]): Promise<void> {
   if (!nodes.length) return
   await tx
     .insertInto('audit_nodes')
