@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os'
 import type { Worker } from 'node:worker_threads'
-import { startWorkerThread } from '../ops/worker-thread.js'
+import { startWorkerThread } from '../worker-thread.js'
 import { GENESIS_HASH } from './entry.js'
 import { CompactRange } from './merkle.js'
 import { sameBytes } from './verify.js'
