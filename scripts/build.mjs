@@ -9,7 +9,12 @@ const dist = fileURLToPath(new URL('../dist', import.meta.url))
 const next = `${dist}.next-${process.pid}`
 const old = `${dist}.old-${process.pid}`
 await build({
-  entryPoints: { cli: 'src/cli/entry.ts', 'reseal-worker': 'src/crypto/reseal-worker.ts', 'verify-worker': 'src/audit/verify-worker.ts' },
+  entryPoints: {
+    cli: 'src/cli/entry.ts',
+    'reseal-worker': 'src/crypto/reseal-worker.ts',
+    'verify-worker': 'src/audit/verify-worker.ts',
+    'verify-file-worker': 'src/audit/verify-file-worker.ts',
+  },
   outdir: next,
   bundle: true,
   splitting: true,

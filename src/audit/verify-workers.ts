@@ -1,7 +1,6 @@
 import { availableParallelism } from 'node:os'
 import type { Worker } from 'node:worker_threads'
-import type { DatabaseConfig } from '../ops/config.js'
-import { startWorkerThread } from '../ops/worker-thread.js'
+import { startWorkerThread } from '../worker-thread.js'
 import { GENESIS_HASH } from './entry.js'
 import { CompactRange } from './merkle.js'
 import { sameBytes } from './verify.js'
@@ -24,7 +23,10 @@ export type VerifySource =
   | { engine: 'postgres'; url: string }
   | { engine: 'export-file'; path: string; byteStart: number; byteEnd: number }
 
-export function verifySourceOf(db: DatabaseConfig): Extract<VerifySource, { engine: 'sqlite' | 'postgres' }> {
+/** The database source of the server's own settings (a DatabaseConfig of src/ops/config.ts). */
+export function verifySourceOf(
+  db: { readonly engine: 'sqlite'; readonly path: string } | { readonly engine: 'postgres'; readonly url: string },
+): Extract<VerifySource, { engine: 'sqlite' | 'postgres' }> {
   return db.engine === 'sqlite' ? { engine: 'sqlite', path: db.path } : { engine: 'postgres', url: db.url }
 }
 
@@ -72,18 +74,22 @@ export function joinRuns(results: readonly RunResult[]): { range: CompactRange; 
  * A pool of verification threads, started on first use. Each thread keeps one read-only
  * connection per database. In a server (`background`) they run at the lowest CPU priority
  * (nice 19 on Linux: per thread), so a long verification never takes the CPU from requests;
- * the CLI, where someone waits for the answer, runs them at normal priority.
+ * the CLI, where someone waits for the answer, runs them at normal priority. With
+ * `exportFilesOnly` the threads read export files only and load no database driver (the
+ * CLI's offline `coffer audit verify --file`); a database task then answers `ok: false`.
  */
 export class VerifyWorkers {
   readonly #size: number
   readonly #background: boolean
+  readonly #entry: 'verify-worker' | 'verify-file-worker'
   #workers: Worker[] = []
   #seq = 0
   readonly #pending = new Map<number, { resolve: (r: RunResult) => void; reject: (e: unknown) => void }>()
 
-  constructor(size = Math.max(1, Math.min(4, availableParallelism())), opts: { background?: boolean } = {}) {
+  constructor(size = Math.max(1, Math.min(4, availableParallelism())), opts: { background?: boolean; exportFilesOnly?: boolean } = {}) {
     this.#size = size
     this.#background = opts.background ?? false
+    this.#entry = opts.exportFilesOnly ? 'verify-file-worker' : 'verify-worker'
   }
 
   get size(): number {
@@ -93,7 +99,7 @@ export class VerifyWorkers {
   #start(): Worker[] {
     if (this.#workers.length) return this.#workers
     for (let i = 0; i < this.#size; i++) {
-      const w = startWorkerThread('verify-worker', import.meta.url, { background: this.#background })
+      const w = startWorkerThread(this.#entry, import.meta.url, { background: this.#background })
       w.unref()
       w.on('message', (r: RunResult) => {
         const p = this.#pending.get(r.id)

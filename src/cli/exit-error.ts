@@ -33,3 +33,16 @@ export const CLI_ERROR_CODES = [
   'ERR_IMPORT_FORMAT',
   'ERR_AUDIT_CHAIN_BROKEN',
 ] as const
+
+/**
+ * A failure the CLI reports as the user's, on one line: an ExitError, or any error carrying a
+ * stable `ERR_` code (the server's CofferErrors raised by host commands, ConfigError,
+ * FormatError). Anything else is a bug (InternalError).
+ */
+export function isUserError(err: unknown): err is Error & { exitCode?: number } {
+  return (
+    err instanceof ExitError ||
+    (err as { code?: string })?.code === 'ERR_CONFIG' ||
+    !!(err as { code?: string })?.code?.startsWith?.('ERR_')
+  )
+}

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os'
 import type { Worker } from 'node:worker_threads'
-import { startWorkerThread } from '../ops/worker-thread.js'
+import { startWorkerThread } from '../worker-thread.js'
 import type { DataKey } from './envelope.js'
 import { ResealItemError, resealBatchTransferList, sliceResealBatch, type ResealBatch } from './reseal-batch.js'
 

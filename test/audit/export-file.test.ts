@@ -158,3 +158,24 @@ describe('export files verified on worker threads', () => {
     assert.deepEqual(r, verifyExport(exp, other))
   })
 })
+
+describe('the CLI’s file-only threads (exportFilesOnly)', () => {
+  test('verify an export as the database threads do, and read no database', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'coffer-export-'))
+    const pool = new VerifyWorkers(2, { exportFilesOnly: true })
+    try {
+      const { exp, key } = makeExport(N - 5)
+      const file = join(dir, 'intact.json')
+      writeExportFile(file, exp)
+      assert.deepEqual(await verifyExportFile(file, key, pool, RUN), verifyExport(exp, key))
+      const [r] = await pool.run([
+        { source: { engine: 'sqlite', path: join(dir, 'none.db') }, workspaceId: 'w', fromSeq: 1, toSeq: 1, treeLeaves: 1 },
+      ])
+      assert.equal(r?.ok, false)
+      assert.equal(r?.error, 'this thread reads export files only')
+    } finally {
+      await pool.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})

@@ -13,7 +13,7 @@ import {
   parseSecrets,
   type ImportFormat,
   type SecretEntry,
-} from '../../src/cli/formats.js'
+} from '../../src/cli/formats/index.js'
 
 // Secret values must never be printed, even by a failing test: comparisons
 // go through sameEntries() and assert.ok() with messages that name keys only.

@@ -97,8 +97,9 @@ export async function auditVerify(opts: Opts & { file?: string; publicKey?: stri
 }
 
 async function verifyFile(file: string, trustedKey: string | undefined, json: boolean): Promise<void> {
-  // A long export is parsed and checked on worker threads (src/audit/export-file.ts).
-  const pool = new VerifyWorkers()
+  // A long export is parsed and checked on worker threads (src/audit/export-file.ts) that
+  // read the file only: no database driver is loaded.
+  const pool = new VerifyWorkers(undefined, { exportFilesOnly: true })
   let r: OfflineResult
   try {
     r = await verifyExportFile(file, trustedKey, pool)

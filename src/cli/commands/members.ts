@@ -1,8 +1,8 @@
-import { ROLES } from '../../access/policy.js'
 import { ExitError } from '../exit-error.js'
 import { info, printJson, printTable } from '../output.js'
 import { connect, resolveProject, resolveWorkspace, type ScopeOptions } from '../session.js'
 import type { CofferClient } from '../../client/client.js'
+import { PROJECT_ROLES, WORKSPACE_ROLES } from '../../client/roles.js'
 
 type Opts = ScopeOptions & { json?: boolean }
 
@@ -29,7 +29,7 @@ export async function membersList(opts: Opts): Promise<void> {
 
 /** `coffer members set-role EMAIL ROLE`: owner, admin, member or auditor. */
 export async function membersSetRole(who: string, role: string, opts: Opts): Promise<void> {
-  if (!(ROLES as readonly string[]).includes(role)) throw new ExitError(`The role is ${ROLE_LIST}.`)
+  if (!(WORKSPACE_ROLES as readonly string[]).includes(role)) throw new ExitError(`The role is ${ROLE_LIST}.`)
   const client = await connect(opts)
   const ws = await resolveWorkspace(client, opts)
   const m = await client.setMemberRole(ws, await userIdOf(client, ws, who), role)
@@ -48,7 +48,7 @@ export async function membersRemove(who: string, opts: Opts): Promise<void> {
 
 /** `coffer members project-role EMAIL ROLE --project P`: admin, developer or viewer. */
 export async function membersProjectRole(who: string, role: string, opts: Opts): Promise<void> {
-  if (!['admin', 'developer', 'viewer'].includes(role)) throw new ExitError('The project role is admin, developer or viewer.')
+  if (!(PROJECT_ROLES as readonly string[]).includes(role)) throw new ExitError('The project role is admin, developer or viewer.')
   const client = await connect(opts)
   const ws = await resolveWorkspace(client, opts)
   const m = await client.setProjectMember(ws, resolveProject(opts), await userIdOf(client, ws, who), role)
@@ -61,7 +61,8 @@ export async function inviteCreate(
   email: string,
   opts: Opts & { role?: string; projectRole?: string; expiresInDays?: string },
 ): Promise<void> {
-  if (opts.role !== undefined && !(ROLES as readonly string[]).includes(opts.role)) throw new ExitError(`The role is ${ROLE_LIST}.`)
+  if (opts.role !== undefined && !(WORKSPACE_ROLES as readonly string[]).includes(opts.role))
+    throw new ExitError(`The role is ${ROLE_LIST}.`)
   const client = await connect(opts)
   const days = opts.expiresInDays === undefined ? undefined : Number(opts.expiresInDays)
   const r = await client.createInvitation(await resolveWorkspace(client, opts), {

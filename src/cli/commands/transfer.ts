@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { ExitError } from '../exit-error.js'
-import { detectFormat, formatSecrets, FormatError, parseSecrets, type ExportFormat, type ImportFormat } from '../formats.js'
+import { detectFormat, formatSecrets, FormatError, parseSecrets, type ExportFormat, type ImportFormat } from '../formats/index.js'
 import { info, printJson } from '../output.js'
 import { connect, resolveScope, type ScopeOptions } from '../session.js'
 

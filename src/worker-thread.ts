@@ -1,3 +1,6 @@
+// A leaf shared by src/crypto (reseal threads) and src/audit (verification threads): it
+// imports only the platform, so the CLI's offline audit verification starts threads without
+// reaching src/ops.
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'

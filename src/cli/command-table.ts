@@ -1,0 +1,489 @@
+import { type CommandTable, lazy, option, required } from './command-spec.js'
+
+// Every command of `coffer`, its options and help text, in the order `coffer --help` lists
+// them. Each command's module is imported only when that command runs, so `coffer run` never
+// loads the server, the database drivers or the YAML parser. Commands that run on the server
+// host and open the database or key providers themselves live in ./host/; the rest talk to
+// the API through src/client and live in ./commands/.
+
+const audit = () => import('./commands/audit.js')
+const breakglass = () => import('./commands/breakglass.js')
+const dataKeys = () => import('./commands/keys.js')
+const login = () => import('./commands/login.js')
+const machine = () => import('./commands/machine.js')
+const members = () => import('./commands/members.js')
+const projects = () => import('./commands/projects.js')
+const secrets = () => import('./commands/secrets.js')
+const token = () => import('./commands/token.js')
+const transfer = () => import('./commands/transfer.js')
+const hostInit = () => import('./host/init.js')
+const hostRootKeys = () => import('./host/root-keys.js')
+const hostServer = () => import('./host/server.js')
+
+const DATA_DIR = option('--data-dir <dir>', 'data directory (default: COFFER_DATA_DIR or ./.coffer)')
+const JSON_OUT = option('--json', 'print JSON')
+const SERVER_URL = option('--url <url>', 'server URL (default: COFFER_URL, the login, or http://127.0.0.1:8700)')
+const SCOPED = {}
+const WORKSPACE_ONLY = { project: false }
+const ENV = { env: true }
+
+/** The command table (see command-spec.ts for its shape). */
+export const COMMANDS: CommandTable = [
+  {
+    name: 'init',
+    description: 'Create the data directory, root key, database, a workspace and its Owner; print the Owner token once',
+    options: [
+      DATA_DIR,
+      required('--email <email>', 'the Owner’s email'),
+      option('--workspace <name>', 'workspace name', 'default'),
+      JSON_OUT,
+    ],
+    run: lazy(hostInit, (m) => m.init),
+  },
+  {
+    name: 'server',
+    description: 'Start the API server (creates a workspace and prints its Owner token on first start)',
+    options: [
+      DATA_DIR,
+      option('--host <host>', 'listen address (default: COFFER_HOST or 127.0.0.1)'),
+      option('--port <port>', 'listen port (default: COFFER_PORT or 8700)'),
+      option('--email <email>', 'Owner email for a new vault (default: COFFER_OWNER_EMAIL or owner@localhost)'),
+    ],
+    run: lazy(hostServer, (m) => m.server),
+  },
+  {
+    name: 'login',
+    description: 'Sign in in the browser (or with --device, or --token) and keep the token in the OS credential store',
+    options: [
+      required('--url <url>', 'server URL, e.g. http://127.0.0.1:8700'),
+      option('--device', 'for hosts without a browser: approve a code in a browser elsewhere'),
+      option('--no-browser', 'do not open a browser; only print the address'),
+      option('--token <token>', 'keep this existing token instead'),
+      JSON_OUT,
+    ],
+    run: lazy(login, (m) => m.login),
+  },
+  {
+    name: 'logout',
+    description: 'Revoke the saved token on the server and remove it from the OS credential store',
+    run: lazy(login, (m) => m.logout),
+  },
+  {
+    name: 'whoami',
+    description: 'Show the user, workspace and role of the token',
+    scope: WORKSPACE_ONLY,
+    run: lazy(
+      () => import('./commands/whoami.js'),
+      (m) => m.whoami,
+    ),
+  },
+
+  { group: 'projects', description: 'Projects' },
+  {
+    name: 'projects create',
+    args: [['<name>']],
+    description: 'Create a project with development, staging and production',
+    scope: WORKSPACE_ONLY,
+    options: [option('--slug <slug>', 'URL slug (default: from the name)')],
+    run: lazy(projects, (m) => m.projectsCreate),
+  },
+  { name: 'projects list', description: 'List projects', scope: WORKSPACE_ONLY, run: lazy(projects, (m) => m.projectsList) },
+
+  { group: 'envs', description: 'Environments of a project' },
+  { name: 'envs list', description: 'List environments', scope: SCOPED, run: lazy(projects, (m) => m.envsList) },
+  {
+    name: 'envs create',
+    args: [['<name>']],
+    description: 'Create an environment (with its own data key)',
+    scope: SCOPED,
+    options: [option('--slug <slug>', 'URL slug (default: from the name)')],
+    run: lazy(projects, (m) => m.envsCreate),
+  },
+  {
+    name: 'envs restrict',
+    description: 'Restrict an environment: developers list keys only unless granted (project admin)',
+    scope: ENV,
+    options: [option('--off', 'lift the restriction')],
+    run: lazy(members, (m) => m.envsRestrict),
+  },
+  {
+    name: 'envs grant',
+    args: [
+      ['<member>', 'email or user id'],
+      ['<access>', 'read (reveal) or write'],
+    ],
+    description: 'Grant a project member access to a restricted environment',
+    scope: ENV,
+    run: lazy(members, (m) => m.envsGrant),
+  },
+  {
+    name: 'envs seal',
+    description: 'Seal an environment: people reveal or write its values only through a break-glass grant (Owner/Admin)',
+    scope: ENV,
+    run: lazy(breakglass, (m) => m.envsSeal),
+  },
+  { name: 'envs unseal', description: 'Unseal an environment (Owner/Admin)', scope: ENV, run: lazy(breakglass, (m) => m.envsUnseal) },
+
+  {
+    name: 'setup',
+    description: 'Link this directory to a project and environment (writes .coffer.json, no secret)',
+    scope: ENV,
+    run: lazy(projects, (m) => m.setup),
+  },
+
+  { group: 'secrets', description: 'Secrets of an environment' },
+  {
+    name: 'secrets set',
+    args: [['<pairs...>', 'KEY=VALUE (KEY=- reads stdin)']],
+    description: 'Set one or more secrets (several: one atomic write)',
+    scope: ENV,
+    options: [
+      option('--comment <text>', 'comment stored (encrypted) with the value'),
+      option('--if-version <n>', 'write only if the current version is n (0: only if new)'),
+    ],
+    run: lazy(secrets, (m) => m.secretsSet),
+  },
+  {
+    name: 'secrets get',
+    args: [['<key>']],
+    description: 'Print a secret’s raw value (audited)',
+    scope: ENV,
+    run: lazy(secrets, (m) => m.secretsGet),
+  },
+  {
+    name: 'secrets list',
+    description: 'List secrets (values only with --reveal, audited)',
+    scope: ENV,
+    options: [option('--reveal', 'show values'), option('--deleted', 'include deleted secrets')],
+    run: lazy(secrets, (m) => m.secretsList),
+  },
+  {
+    name: 'secrets delete',
+    args: [['<key>']],
+    description: 'Delete a secret (restorable)',
+    scope: ENV,
+    run: lazy(secrets, (m) => m.secretsDelete),
+  },
+  {
+    name: 'secrets restore',
+    args: [['<key>']],
+    description: 'Restore a deleted secret',
+    scope: ENV,
+    run: lazy(secrets, (m) => m.secretsRestore),
+  },
+  {
+    name: 'secrets history',
+    args: [['<key>']],
+    description: 'Every version of a secret',
+    scope: ENV,
+    options: [option('--reveal', 'show values')],
+    run: lazy(secrets, (m) => m.secretsHistory),
+  },
+  {
+    name: 'secrets rollback',
+    args: [['<key>']],
+    description: 'Write a new version equal to an earlier one',
+    scope: ENV,
+    options: [required('--to <version>', 'the version to copy')],
+    run: lazy(secrets, (m) => m.secretsRollback),
+  },
+
+  {
+    name: 'run',
+    description: 'Run a command with the environment’s secrets as variables',
+    args: [['[command...]', 'the command and its arguments, after --']],
+    scope: { env: true, json: false },
+    options: [option('--preserve-env', 'variables already set win over secrets')],
+    passThroughOptions: true,
+    run: async (argv: string[], opts: Record<string, unknown>) => {
+      const { run } = await import('./commands/run.js')
+      // The child's exit code is ours, at once: nothing is left to flush, and waiting for
+      // the event loop to drain would only add latency to every `coffer run`.
+      process.exit(await run(argv, opts))
+    },
+  },
+  {
+    name: 'export',
+    description: 'Print the environment’s secrets (audited)',
+    scope: { env: true, json: false },
+    options: [option('--format <format>', 'dotenv, json, yaml or shell', 'dotenv')],
+    run: lazy(transfer, (m) => m.exportSecrets),
+  },
+  {
+    name: 'import',
+    args: [['<file>', 'a .env, JSON or YAML file (- for stdin)']],
+    description: 'Set every secret of a file in one atomic write',
+    scope: ENV,
+    options: [option('--format <format>', 'dotenv, json or yaml (default: from the file name or content)')],
+    run: lazy(transfer, (m) => m.importSecrets),
+  },
+
+  { group: 'audit', description: 'The audit log' },
+  {
+    name: 'audit verify',
+    description:
+      'Verify the audit log locally: hash chain, signed checkpoint, Merkle root, and that it extends the last checkpoint seen; --file checks an export offline',
+    scope: WORKSPACE_ONLY,
+    options: [
+      option('--file <file>', 'verify an export (coffer audit export) with no server'),
+      option('--public-key <key>', 'the trusted audit public key (or a file holding it) for --file'),
+    ],
+    run: lazy(audit, (m) => m.auditVerify),
+  },
+  {
+    name: 'audit export',
+    description: 'Write the audit log, a fresh signed checkpoint and the public key to a file',
+    scope: WORKSPACE_ONLY,
+    options: [required('--out <file>', 'the file to write')],
+    run: lazy(audit, (m) => m.auditExport),
+  },
+  {
+    name: 'audit proof',
+    args: [['<entry>', 'audit entry id or sequence number']],
+    description: 'Print an inclusion proof of an entry that anyone can check offline',
+    scope: { project: false, json: false },
+    options: [option('--out <file>', 'write it to a file instead of stdout')],
+    run: lazy(audit, (m) => m.auditProof),
+  },
+  {
+    name: 'audit verify-proof',
+    args: [['<file>']],
+    description: 'Check an inclusion-proof file offline',
+    options: [option('--public-key <key>', 'the trusted audit public key (or a file holding it)'), JSON_OUT],
+    run: lazy(audit, (m) => m.auditVerifyProof),
+  },
+
+  { group: 'keys', description: 'Root and data keys' },
+  {
+    name: 'keys init-hsm',
+    description: 'Create the root key inside the PKCS#11 token named by COFFER_PKCS11_* (run once)',
+    run: lazy(hostRootKeys, (m) => m.keysInitHsm),
+  },
+  {
+    name: 'keys rotate',
+    description:
+      "Rotate the environment's data key: a new version is primary at once; older versions are resealed in the background, then the old key is destroyed",
+    scope: ENV,
+    options: [option('--wait', 'follow the reseal with a progress bar until it is done')],
+    run: lazy(dataKeys, (m) => m.keysRotate),
+  },
+  {
+    name: 'keys status',
+    description: "The environment's data-key versions, usage counts and reseal jobs",
+    scope: ENV,
+    run: lazy(dataKeys, (m) => m.keysStatus),
+  },
+  {
+    name: 'keys migrate',
+    description:
+      'Rewrap every data key from the old root-key provider (--from …) to the one the settings now name; stop the servers first; resumable',
+    options: [
+      required('--from <provider>', 'the old provider: local, pkcs11 or aws-kms'),
+      option('--from-key-file <path>', 'local: the old root key file (default: root.key in the data directory)'),
+      option('--from-root-key-env <name>', 'local: the environment variable holding the old key in base64'),
+      option('--from-key-label <label>', 'pkcs11: the old key’s label'),
+      option('--from-token-label <label>', 'pkcs11: the old token’s label (default: COFFER_PKCS11_TOKEN_LABEL)'),
+      option('--from-kms-key-id <id>', 'aws-kms: the old KMS key'),
+      DATA_DIR,
+      JSON_OUT,
+    ],
+    run: lazy(hostRootKeys, (m) => m.keysMigrate),
+  },
+  {
+    name: 'keys rotate-root',
+    description: 'Make a new root key and rewrap every data key under it (secret rows untouched); stop the servers first; resumable',
+    options: [
+      option('--new-key-label <label>', 'pkcs11: the label of the new key to create in the token'),
+      option('--new-kms-key-id <id>', 'aws-kms: the KMS key to move to'),
+      DATA_DIR,
+      JSON_OUT,
+    ],
+    run: lazy(hostRootKeys, (m) => m.keysRotateRoot),
+  },
+
+  { group: 'workspace', description: 'Workspaces' },
+  {
+    name: 'workspace delete',
+    args: [['<slug>']],
+    description: 'Delete a workspace (Owner): destroys its keys now, purges its rows later',
+    options: [option('--confirm <slug>', 'the workspace slug again (asked for on a terminal when absent)'), SERVER_URL, JSON_OUT],
+    run: lazy(
+      () => import('./commands/workspace.js'),
+      (m) => m.workspaceDelete,
+    ),
+  },
+
+  { group: 'breakglass', description: 'Break-glass access to sealed environments' },
+  {
+    name: 'breakglass request',
+    description: 'Ask for time-bound access to a sealed environment (needs approvals)',
+    scope: ENV,
+    options: [
+      required('--reason <text>', 'why (audited, shown to approvers)'),
+      option('--access <access>', 'read or read-write', 'read'),
+      option('--minutes <n>', 'how long the grant lasts once approved', '30'),
+    ],
+    run: lazy(breakglass, (m) => m.breakglassRequest),
+  },
+  {
+    name: 'breakglass list',
+    description: 'List break-glass requests and grants',
+    scope: WORKSPACE_ONLY,
+    options: [option('--status <status>', 'pending, active, expired, denied or revoked')],
+    run: lazy(breakglass, (m) => m.breakglassList),
+  },
+  {
+    name: 'breakglass approve',
+    args: [['<id>']],
+    description: 'Approve a request (another Owner/Admin)',
+    scope: WORKSPACE_ONLY,
+    options: [option('--comment <text>', 'a note kept with the approval')],
+    run: lazy(breakglass, (m) => m.breakglassApprove),
+  },
+  {
+    name: 'breakglass deny',
+    args: [['<id>']],
+    description: 'Deny a request; one denial ends it',
+    scope: WORKSPACE_ONLY,
+    options: [option('--comment <text>', 'a note kept with the denial')],
+    run: lazy(breakglass, (m) => m.breakglassDeny),
+  },
+  {
+    name: 'breakglass revoke',
+    args: [['<id>']],
+    description: 'End a request or grant now (the requester or an Owner)',
+    scope: WORKSPACE_ONLY,
+    run: lazy(breakglass, (m) => m.breakglassRevoke),
+  },
+
+  { group: 'token', description: 'Personal access tokens' },
+  {
+    name: 'token create',
+    args: [['<name>']],
+    description: 'Create a token (printed once)',
+    scope: WORKSPACE_ONLY,
+    options: [option('--expires-in-days <n>', 'expiry in days')],
+    run: lazy(token, (m) => m.tokenCreate),
+  },
+  { name: 'token list', description: 'List your tokens', scope: WORKSPACE_ONLY, run: lazy(token, (m) => m.tokenList) },
+  { name: 'token revoke', args: [['<id>']], description: 'Revoke a token', scope: WORKSPACE_ONLY, run: lazy(token, (m) => m.tokenRevoke) },
+  {
+    name: 'token create-service',
+    args: [['<name>']],
+    description: "Create a service token scoped to a project's environments (printed once)",
+    scope: SCOPED,
+    options: [
+      option('--env <env...>', 'environments (ids or slugs, several allowed; default: all)'),
+      option('--access <access>', 'read (list and reveal) or write', 'read'),
+      option('--expires-in-days <n>', 'expiry in days'),
+    ],
+    run: lazy(token, (m) => m.serviceTokenCreate),
+  },
+  {
+    name: 'token list-services',
+    description: "List the workspace's service tokens",
+    scope: WORKSPACE_ONLY,
+    run: lazy(token, (m) => m.serviceTokenList),
+  },
+  {
+    name: 'token revoke-service',
+    args: [['<id>']],
+    description: 'Revoke a service token',
+    scope: WORKSPACE_ONLY,
+    run: lazy(token, (m) => m.serviceTokenRevoke),
+  },
+
+  { group: 'machine', description: 'Machine identities: client credentials exchanged for short-lived access tokens' },
+  {
+    name: 'machine create',
+    args: [['<name>']],
+    description: 'Create a machine identity (prints its client secret once)',
+    scope: SCOPED,
+    options: [
+      option('--env <env...>', 'environments (ids or slugs, several allowed; default: all)'),
+      option('--access <access>', 'read (list and reveal) or write', 'read'),
+      option('--cidr <cidr...>', 'allow only these addresses (CIDR), for the exchange and every use of its tokens'),
+      option('--ttl <seconds>', 'access-token lifetime, 60–3600 (default 3600)'),
+    ],
+    run: lazy(machine, (m) => m.machineCreate),
+  },
+  { name: 'machine list', description: 'List machine identities', scope: WORKSPACE_ONLY, run: lazy(machine, (m) => m.machineList) },
+  {
+    name: 'machine revoke',
+    args: [['<id>']],
+    description: 'Revoke a machine identity and its live access tokens',
+    scope: WORKSPACE_ONLY,
+    run: lazy(machine, (m) => m.machineRevoke),
+  },
+  {
+    name: 'machine token',
+    description:
+      'Exchange COFFER_CLIENT_ID and COFFER_CLIENT_SECRET for an access token and print it (export COFFER_TOKEN=$(coffer machine token))',
+    options: [
+      option('--url <url>', 'server URL (default: COFFER_URL or http://127.0.0.1:8700)'),
+      option('--client-id <id>', 'the client id (default: COFFER_CLIENT_ID)'),
+      JSON_OUT,
+    ],
+    run: lazy(machine, (m) => m.machineToken),
+  },
+
+  { group: 'members', description: 'Workspace members and project roles' },
+  { name: 'members list', description: 'List members and their roles', scope: WORKSPACE_ONLY, run: lazy(members, (m) => m.membersList) },
+  {
+    name: 'members set-role',
+    args: [
+      ['<member>', 'email or user id'],
+      ['<role>', 'owner, admin, member or auditor (reads the audit log and metadata, never secrets)'],
+    ],
+    description: "Change a member's workspace role",
+    scope: WORKSPACE_ONLY,
+    run: lazy(members, (m) => m.membersSetRole),
+  },
+  {
+    name: 'members remove',
+    args: [['<member>', 'email or user id']],
+    description: 'Remove a member (their tokens of this workspace are revoked)',
+    scope: WORKSPACE_ONLY,
+    run: lazy(members, (m) => m.membersRemove),
+  },
+  {
+    name: 'members project-role',
+    args: [
+      ['<member>', 'email or user id'],
+      ['<role>', 'admin, developer or viewer'],
+    ],
+    description: 'Give a member a role on the project',
+    scope: SCOPED,
+    run: lazy(members, (m) => m.membersProjectRole),
+  },
+
+  { group: 'invite', description: 'Invitations by email' },
+  {
+    name: 'invite create',
+    args: [['<email>']],
+    description: 'Invite someone (prints the accept link; mails it when mail is set up)',
+    scope: SCOPED,
+    options: [
+      option('--role <role>', 'workspace role: member, admin, owner or auditor (an auditor takes no --project)', 'member'),
+      option('--project-role <role>', 'with --project: admin, developer or viewer', 'developer'),
+      option('--expires-in-days <n>', 'days the invitation stays valid (default 7, at most 30)'),
+    ],
+    run: lazy(members, (m) => m.inviteCreate),
+  },
+  { name: 'invite list', description: 'List invitations', scope: WORKSPACE_ONLY, run: lazy(members, (m) => m.inviteList) },
+  {
+    name: 'invite revoke',
+    args: [['<id>']],
+    description: 'Revoke a pending invitation',
+    scope: WORKSPACE_ONLY,
+    run: lazy(members, (m) => m.inviteRevoke),
+  },
+  {
+    name: 'invite accept',
+    args: [['<token>']],
+    description: 'Accept an invitation as the signed-in person',
+    scope: WORKSPACE_ONLY,
+    options: [option('--token-name <name>', 'also create a personal token for the new workspace (printed once)')],
+    run: lazy(members, (m) => m.inviteAccept),
+  },
+]
