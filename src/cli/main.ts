@@ -22,7 +22,7 @@ async function report(thrown: unknown): Promise<number> {
   const err = toExitError(thrown)
   if (err instanceof CommanderError) return err.exitCode
   // Loaded only on failure: every message is scrubbed of tokens, URL credentials and $HOME.
-  const { scrub } = await import('../ops/redact.js')
+  const { scrub } = await import('../scrub.js')
   if (isUserError(err)) {
     process.stderr.write(`coffer: ${scrub(err.message)}\n`)
     return err.exitCode ?? 1

@@ -1,4 +1,4 @@
-import { homedir } from 'node:os'
+import { scrub } from '../scrub.js'
 
 /** Log paths whose values never reach a log line. */
 export const redactPaths = [
@@ -10,22 +10,6 @@ export const redactPaths = [
   'value',
   'body.value',
 ]
-
-const TOKEN_RE = /coffer_[a-z]+_[0-9A-Za-z]{32}_[0-9A-Za-z]{6}/g
-// @NOTE the userinfo runs to the last '@' of the authority (as URL parsers read it), so a
-// password holding '@' and an empty user name (redis://:pass@host) are scrubbed whole.
-const URL_CREDENTIALS_RE = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#]*@/gi
-
-/**
- * Scrubs an error text before it is logged or shown: Coffer tokens, credentials embedded in
- * URLs (postgres://user:pass@host) and the home directory path.
- */
-export function scrub(text: string): string {
-  let out = text.replace(TOKEN_RE, 'coffer_[redacted]').replace(URL_CREDENTIALS_RE, '$1[redacted]@')
-  const home = homedir()
-  if (home && home !== '/') out = out.split(home).join('~')
-  return out
-}
 
 /** Query parameters whose values never reach a log line (the one-time tokens of mailed links). */
 const SECRET_PARAMS = new Set(['token'])

@@ -7,6 +7,8 @@ import type { ImportEdge } from './import-graph.js'
 export const ROOMS: ReadonlyArray<{ readonly room: string; readonly path: string }> = [
   { room: 'shared', path: 'src/errors.ts' },
   { room: 'shared', path: 'src/version.ts' },
+  { room: 'shared', path: 'src/scrub.ts' },
+  { room: 'shared', path: 'src/worker-thread.ts' },
   { room: 'api', path: 'src/api/' },
   { room: 'ops', path: 'src/ops/' },
   { room: 'crypto', path: 'src/crypto/' },

@@ -8,7 +8,7 @@ import { generateToken } from '../../src/identity/token-format.js'
 import { CofferError, ConfigError } from '../../src/errors.js'
 import { buildConfig } from '../../src/ops/config.js'
 import { readEnv, type ServerEnv } from '../../src/ops/env.js'
-import { scrub } from '../../src/ops/redact.js'
+import { scrub } from '../../src/scrub.js'
 import { buildSecrets } from '../../src/ops/secrets.js'
 
 const CWD = resolve('/srv/coffer-test-cwd')
