@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import { DecryptionError, RootKeyMigrationError, RootKeyMismatchError } from '../errors.js'
+import type { Clock } from '../ops/clock.js'
 import type { Executor } from '../storage/database.js'
 import { DekCache } from './dek-cache.js'
 import { lp } from './encoding.js'
@@ -33,10 +34,13 @@ function refId(s: DataKeyScope, id: string, version: number): string {
 export class DataKeys {
   readonly #provider: KeyProvider
   readonly #cache: DekCache<CachedKey>
+  readonly #clock: Clock
 
-  constructor(provider: KeyProvider, cache: { maxEntries: number; ttlMs: number }) {
+  /** `clock` stamps a key's creation, from which its age (and rotation) counts. */
+  constructor(provider: KeyProvider, cache: { maxEntries: number; ttlMs: number }, clock: Clock) {
     this.#provider = provider
     this.#cache = new DekCache<CachedKey>(cache)
+    this.#clock = clock
   }
 
   get provider(): KeyProvider {
@@ -97,7 +101,7 @@ export class DataKeys {
         wrapped,
         root_key_id: this.#provider.keyId,
         state: 'primary',
-        created_at: new Date().toISOString(),
+        created_at: this.#clock().toISOString(),
         encryptions: 0,
       })
       .execute()

@@ -156,7 +156,7 @@ export async function buildApp(
     void reply.code(404).send({ error: { code: e.code, message: e.message, requestId: req.id } })
   })
 
-  await registerRateLimits(app, ctx.config.rateLimit)
+  await registerRateLimits(app, ctx.config.rateLimit, ctx.clock)
 
   const publicRoute = { config: { action: 'public' } }
   app.get('/healthz', publicRoute, async () => ({ status: 'ok' }))
