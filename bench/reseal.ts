@@ -85,7 +85,7 @@ async function openContext(engine: EngineName, dataDir: string, rootKey: string)
   const ctx = await createContext(buildConfig(e), buildSecrets(e))
   const ws = await bootstrapWorkspace(ctx, { name: `Reseal ${randomBytes(2).toString('hex')}`, ownerEmail: 'bench@localhost' })
   await ctx.committer.run(
-    (tx) => createProject(tx, { dataKeys: ctx.dataKeys }, ws.workspace.id, { name: 'Bench', slug: 'bench' }),
+    (tx) => createProject(tx, { dataKeys: ctx.dataKeys }, ws.workspace.id, { name: 'Bench', slug: 'bench' }, ctx.clock()),
     ws.workspace.id,
   )
   const scope = await findScope(ctx.store.db, ws.workspace.id, 'bench', 'development')
@@ -221,7 +221,7 @@ async function partA(engine: EngineName): Promise<Cell[]> {
     await load(o, n)
     const { ctx, scope } = o
     const workers = new ResealWorkers()
-    const r = await ctx.committer.run((tx) => rotateDataKey(tx, ctx.dataKeys, scope, 'manual'), scope.workspaceId)
+    const r = await ctx.committer.run((tx) => rotateDataKey(tx, ctx.dataKeys, scope, 'manual', ctx.clock()), scope.workspaceId)
     const resealer = new Resealer({
       store: ctx.store,
       committer: ctx.committer,
@@ -229,6 +229,7 @@ async function partA(engine: EngineName): Promise<Cell[]> {
       audit: ctx.audit,
       batchSize: BATCH,
       leaseMs: 60_000,
+      clock: ctx.clock,
       workers,
       pauseRatio: 0,
     })

@@ -4,6 +4,7 @@ import { AuditTree } from './audit/audit-tree.js'
 import { verifySourceOf, VerifyWorkers } from './audit/verify-workers.js'
 import { createKeyProvider } from './crypto/create-key-provider.js'
 import { isUuid } from './crypto/encoding.js'
+import { type Clock, systemClock } from './ops/clock.js'
 import type { ServerConfig } from './ops/config.js'
 import type { ServerSecrets } from './ops/secrets.js'
 import { openStore, type Store } from './storage/database.js'
@@ -28,8 +29,8 @@ export interface AppContext {
   /** Checkpoints and proofs over the audit logs' Merkle trees. */
   readonly auditTree: AuditTree
   readonly secrets: SecretService
-  /** The time as break-glass grants and the purge job see it (injectable for tests). */
-  readonly clock: () => Date
+  /** The time every service stamps and decides by (injectable for tests); see ops/clock.ts. */
+  readonly clock: Clock
   /** Re-encrypts versions under older data keys after a rotation (started by the server). */
   readonly resealer: Resealer
   /** Sends verification and reset mails (disabled without COFFER_SMTP_URL). */
@@ -45,8 +46,8 @@ export interface ContextOverrides {
   store?: Store
   /** Another mailer (default: SMTP from COFFER_SMTP_URL, or disabled). */
   mailer?: Mailer
-  /** Another clock for time-bound decisions (break-glass grants, purge); default: the system clock. */
-  clock?: () => Date
+  /** Another clock for every time-bound decision and timestamp; default: the system clock. */
+  clock?: Clock
 }
 
 /**
@@ -58,24 +59,25 @@ export async function createContext(
   secrets: ServerSecrets,
   overrides: ContextOverrides = {},
 ): Promise<AppContext & { createdKeyFile: boolean }> {
+  const clock = overrides.clock ?? systemClock
   const { provider, createdKeyFile } = await createKeyProvider(config.keyProvider, secrets)
   const store = overrides.store ?? openStore(config.database)
   try {
     await migrateStore(config, store)
-    const dataKeys = new DataKeys(provider, config.dekCache)
+    const dataKeys = new DataKeys(provider, config.dekCache, clock)
     await writeInScope(store, store.db, SYSTEM_SCOPE, (tx) => dataKeys.checkRootKey(tx))
-    const audit = new AuditLog(store.engine, (db, ws) => dataKeys.fingerprintKey(db, ws))
+    const audit = new AuditLog(store.engine, (db, ws) => dataKeys.fingerprintKey(db, ws), clock)
     // Long logs are verified on threads that read the configured database themselves.
     const verifyWorkers = new VerifyWorkers(undefined, { background: true })
     if (!overrides.store) audit.useWorkers(verifyWorkers, verifySourceOf(config.database))
-    const auditTree = new AuditTree(provider)
+    const auditTree = new AuditTree(provider, clock)
     await auditTree.init(store.db)
     const committer = new GroupCommitter(store.db)
     // Each batch runs in its workspace's row-level security scope; units submitted without
     // a workspace (bootstrap, jobs, bookkeeping partitions that name no workspace) are system work.
     committer.onBatchStart((tx, partition) => setScope(tx, store.engine, isUuid(partition) ? partition : SYSTEM_SCOPE))
     committer.onUnitRollback((tx) => audit.forget(tx))
-    const secretService = new SecretService({ dataKeys })
+    const secretService = new SecretService({ dataKeys, clock })
     // Threads start only when a reseal first runs.
     const resealWorkers = new ResealWorkers()
     const resealer = new Resealer({
@@ -85,6 +87,7 @@ export async function createContext(
       audit,
       batchSize: config.keys.resealBatch,
       leaseMs: config.keys.resealLeaseMs,
+      clock,
       workers: resealWorkers,
     })
     const mailer = overrides.mailer ?? createMailer(secrets.smtpUrl, config.auth.mail.from)
@@ -99,7 +102,7 @@ export async function createContext(
       secrets: secretService,
       resealer,
       createdKeyFile,
-      clock: overrides.clock ?? (() => new Date()),
+      clock,
       mailer,
       oidc,
       async close() {
@@ -148,6 +151,6 @@ export async function hasWorkspaces(ctx: AppContext): Promise<boolean> {
 /** Creates a workspace and its Owner through the committer (bootstrap and `coffer init`). */
 export function bootstrapWorkspace(ctx: AppContext, input: { name: string; ownerEmail: string }) {
   return ctx.committer.run((tx) =>
-    createWorkspace(tx, { dataKeys: ctx.dataKeys, audit: ctx.audit }, { name: input.name, ownerEmail: input.ownerEmail }),
+    createWorkspace(tx, { dataKeys: ctx.dataKeys, audit: ctx.audit }, { name: input.name, ownerEmail: input.ownerEmail }, ctx.clock()),
   )
 }

@@ -274,7 +274,7 @@ export async function acceptInvitation(
     .where('user_id', '=', person.userId)
     .executeTakeFirst()
   if (already) throw new AlreadyExistsError('member')
-  await addMember(db, workspaceId, person.userId, r.role)
+  await addMember(db, workspaceId, person.userId, r.role, now)
   let project: { id: string; role: ProjectRole } | null = null
   // An auditor holds no project role (createInvitation refuses one; this guards older rows).
   if (r.project_id && r.project_role && r.role !== 'auditor') {

@@ -16,21 +16,22 @@ export async function createWorkspace(
   tx: Executor,
   deps: { dataKeys: DataKeys; audit: AuditLog },
   input: { name: string; slug?: string; ownerEmail: string; tokenName?: string },
+  now: Date,
 ): Promise<{ workspace: Workspace; owner: { id: string; email: string }; token: string }> {
   const slug = input.slug ?? slugify(input.name)
   const taken = await tx.selectFrom('workspaces').select('id').where('slug', '=', slug).executeTakeFirst()
   if (taken) throw new AlreadyExistsError('workspace')
   const id = randomUUID()
-  const createdAt = new Date().toISOString()
+  const createdAt = now.toISOString()
   const fp = await deps.dataKeys.newFingerprintKey(id)
   await tx
     .insertInto('workspaces')
     .values({ id, slug, name: input.name, fingerprint_key: fp.wrapped, root_key_id: deps.dataKeys.provider.keyId, created_at: createdAt })
     .execute()
   await deps.audit.initWorkspace(tx, id)
-  const owner = await ensureUser(tx, input.ownerEmail)
-  await addMember(tx, id, owner.id, 'owner')
-  const { token, info } = await issueToken(tx, { workspaceId: id, userId: owner.id, name: input.tokenName ?? 'bootstrap' })
+  const owner = await ensureUser(tx, input.ownerEmail, now)
+  await addMember(tx, id, owner.id, 'owner', now)
+  const { token, info } = await issueToken(tx, { workspaceId: id, userId: owner.id, name: input.tokenName ?? 'bootstrap' }, now)
   const actor = { type: 'system' as const, id: 'bootstrap', ip: '', userAgent: 'coffer' }
   await deps.audit.append(tx, id, actor, 'bootstrap', {
     action: 'workspace.create',

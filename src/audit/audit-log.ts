@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto'
+import type { Clock } from '../ops/clock.js'
 import type { Engine, Executor } from '../storage/database.js'
 import { QueryTemplate } from '../storage/query-template.js'
 import { onSqliteConnection } from '../storage/statement-cache.js'
@@ -130,6 +131,7 @@ export function rowToRecord(row: {
 export class AuditLog {
   readonly #engine: Engine
   readonly #fingerprintKey: (db: Executor, workspaceId: string) => Promise<Buffer>
+  readonly #clock: Clock
 
   readonly #tips = new WeakMap<object, Map<string, Tip>>()
   readonly #hasher = new EntryHasher()
@@ -184,9 +186,11 @@ export class AuditLog {
 
   #workers: ParallelVerify | undefined
 
-  constructor(engine: Engine, fingerprintKey: (db: Executor, workspaceId: string) => Promise<Buffer>) {
+  /** `clock` gives each entry its time and the time part of its id. */
+  constructor(engine: Engine, fingerprintKey: (db: Executor, workspaceId: string) => Promise<Buffer>, clock: Clock) {
     this.#engine = engine
     this.#fingerprintKey = fingerprintKey
+    this.#clock = clock
   }
 
   /**
@@ -253,7 +257,7 @@ export class AuditLog {
     // @NOTE FOR UPDATE serialises appenders of one workspace across nodes (PostgreSQL);
     // SQLite already has a single writer.
     const head = await this.#tip(tx, workspaceId)
-    const now = Date.now()
+    const now = this.#clock().getTime()
     const record: AuditRecord = {
       workspaceId,
       seq: head.seq + 1,

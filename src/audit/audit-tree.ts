@@ -1,5 +1,6 @@
 import type { KeyProvider } from '../crypto/key-provider.js'
 import { NotFoundError, ValidationError } from '../errors.js'
+import type { Clock } from '../ops/clock.js'
 import type { Executor } from '../storage/database.js'
 import { formatCheckpoint, generateNoteKey, signNote } from './checkpoint.js'
 import { entryBytes } from './entry.js'
@@ -34,11 +35,14 @@ const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64')
  */
 export class AuditTree {
   readonly #provider: KeyProvider
+  readonly #clock: Clock
   #signer: string | undefined
   #verifier: string | undefined
 
-  constructor(provider: KeyProvider) {
+  /** `clock` stamps each checkpoint's creation. */
+  constructor(provider: KeyProvider, clock: Clock) {
     this.#provider = provider
+    this.#clock = clock
   }
 
   /** Loads the note key, creating it on first start (race-safe across nodes). */
@@ -98,7 +102,7 @@ export class AuditTree {
     if (latest && latest.treeSize >= size) return latest
     const root = unpackPeaks(size, head.peaks).root()
     const note = signNote(formatCheckpoint({ origin: checkpointOrigin(workspaceId), treeSize: size, rootHash: root }), this.#signer)
-    const createdAt = new Date().toISOString()
+    const createdAt = this.#clock().toISOString()
     await db
       .insertInto('audit_checkpoints')
       .values({ workspace_id: workspaceId, tree_size: size, root_hash: Buffer.from(root), note, created_at: createdAt })

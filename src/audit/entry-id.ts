@@ -21,8 +21,11 @@ function random(n: number): Buffer {
   return pool.subarray(used - n, used)
 }
 
-/** A new UUIDv7 (lowercase, hyphenated). */
-export function newEntryId(now = Date.now()): string {
+/**
+ * A new UUIDv7 (lowercase, hyphenated) for an entry made at `now` (Unix ms). Ids keep their
+ * order within a process even if `now` goes back: the time part never decreases.
+ */
+export function newEntryId(now: number): string {
   const r = random(10)
   if (now > lastMs) {
     lastMs = now

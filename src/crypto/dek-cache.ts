@@ -1,3 +1,5 @@
+import { systemClock } from '../ops/clock.js'
+
 /**
  * A bounded LRU cache for plaintext key material with a time-to-live; the only place
  * plaintext DEKs are kept between requests.
@@ -16,7 +18,9 @@ export class DekCache<V extends { key: Buffer }> {
     if (!(options.ttlMs > 0)) throw new TypeError('ttlMs must be positive')
     this.#max = options.maxEntries
     this.#ttlMs = options.ttlMs
-    this.#now = options.now ?? Date.now
+    // @NOTE the system clock, not the context's: this TTL bounds how long plaintext keys stay
+    // in memory, and a test clock that stands still or steps back must not stretch it.
+    this.#now = options.now ?? (() => systemClock().getTime())
   }
 
   get size(): number {

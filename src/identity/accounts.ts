@@ -122,7 +122,7 @@ export async function signUp(
   db: Executor,
   input: { email: string; name?: string; passwordHash: string },
   publicUrl: string,
-  now = new Date(),
+  now: Date,
 ): Promise<{ created: boolean; userId: string; mail: MailMessage }> {
   const email = normalEmail(input.email)
   const existing = await findAccountByEmail(db, email)
@@ -162,7 +162,7 @@ export async function requestPasswordReset(
   db: Executor,
   email: string,
   publicUrl: string,
-  now = new Date(),
+  now: Date,
 ): Promise<{ userId: string; mail: MailMessage } | undefined> {
   const account = await findAccountByEmail(db, email)
   if (!account || account.createdVia === 'oidc') return undefined
@@ -178,7 +178,7 @@ export async function setPasswordFromReset(
   db: Executor,
   userId: string,
   passwordHash: string,
-  now = new Date(),
+  now: Date,
 ): Promise<{ sessionsEnded: number }> {
   const account = await findAccount(db, userId)
   if (!account || account.createdVia === 'oidc') throw new PasswordNotSetError()
@@ -191,7 +191,7 @@ export async function setPasswordFromReset(
 }
 
 /** Marks the email of `userId` verified. */
-export async function markEmailVerified(db: Executor, userId: string, now = new Date()): Promise<void> {
+export async function markEmailVerified(db: Executor, userId: string, now: Date): Promise<void> {
   await db
     .updateTable('users')
     .set({ email_verified_at: now.toISOString() })
@@ -219,7 +219,7 @@ export async function changePassword(
   userId: string,
   passwordHash: string,
   keepSessionId: string | undefined,
-  now = new Date(),
+  now: Date,
 ): Promise<{ sessionsEnded: number }> {
   await db.updateTable('users').set({ password_hash: passwordHash }).where('id', '=', userId).execute()
   return { sessionsEnded: await revokeAllSessions(db, userId, keepSessionId, now) }
@@ -269,7 +269,7 @@ export const EXPORT_AUDIT_LIMIT = 10_000
  * linked identities and the audit entries the person made (newest EXPORT_AUDIT_LIMIT). No
  * password hash, no secret values.
  */
-export async function exportAccount(db: Executor, userId: string, timeouts: SessionTimeouts, now = new Date()): Promise<AccountExport> {
+export async function exportAccount(db: Executor, userId: string, timeouts: SessionTimeouts, now: Date): Promise<AccountExport> {
   const u = await db
     .selectFrom('users')
     .select(['id', 'email', 'name', 'created_at', 'created_via', 'email_verified_at', 'password_hash'])

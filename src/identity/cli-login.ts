@@ -254,11 +254,15 @@ export async function pollDevice(db: Executor, deviceCode: string, now: Date): P
  * named for the host, valid 90 days, stored hashed like every token.
  */
 export async function issueCliToken(db: Executor, grant: CliGrant, now: Date): Promise<{ token: string; info: TokenInfo }> {
-  return issueToken(db, {
-    kind: 'cli',
-    workspaceId: grant.workspaceId,
-    userId: grant.userId,
-    name: `cli: ${grant.clientName}`,
-    expiresAt: new Date(now.getTime() + CLI_TOKEN_TTL_MS).toISOString(),
-  })
+  return issueToken(
+    db,
+    {
+      kind: 'cli',
+      workspaceId: grant.workspaceId,
+      userId: grant.userId,
+      name: `cli: ${grant.clientName}`,
+      expiresAt: new Date(now.getTime() + CLI_TOKEN_TTL_MS).toISOString(),
+    },
+    now,
+  )
 }

@@ -28,7 +28,7 @@ export async function issueLink(
   db: Executor,
   userId: string,
   purpose: LinkPurpose,
-  now = new Date(),
+  now: Date,
 ): Promise<{ token: string; expiresAt: string }> {
   const token = randomBytes(32).toString('base64url')
   const expiresAt = new Date(now.getTime() + LINK_LIFETIME_MS[purpose]).toISOString()
@@ -66,7 +66,7 @@ export function linkUrl(publicUrl: string, purpose: LinkPurpose, token: string):
  * returns its person. Unknown, used, expired and wrong-purpose tokens all throw
  * InvalidLinkError.
  */
-export async function consumeLink(db: Executor, token: string, purpose: LinkPurpose, now = new Date()): Promise<string> {
+export async function consumeLink(db: Executor, token: string, purpose: LinkPurpose, now: Date): Promise<string> {
   if (!TOKEN_RE.test(token)) throw new InvalidLinkError()
   const hash = hashLinkToken(token)
   const row = await db

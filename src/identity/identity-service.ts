@@ -41,24 +41,26 @@ function toInfo(r: {
 }
 
 /** Finds a user by email or creates one. Emails compare case-insensitively. */
-export async function ensureUser(db: Executor, email: string, name?: string): Promise<{ id: string; email: string; created: boolean }> {
+export async function ensureUser(
+  db: Executor,
+  email: string,
+  now: Date,
+  name?: string,
+): Promise<{ id: string; email: string; created: boolean }> {
   const normal = email.trim().toLowerCase()
   const found = await db.selectFrom('users').select(['id', 'email']).where('email', '=', normal).executeTakeFirst()
   if (found) return { ...found, created: false }
   const id = randomUUID()
   await db
     .insertInto('users')
-    .values({ id, email: normal, name: name ?? normal.split('@')[0]!, created_at: new Date().toISOString() })
+    .values({ id, email: normal, name: name ?? normal.split('@')[0]!, created_at: now.toISOString() })
     .execute()
   return { id, email: normal, created: true }
 }
 
 /** Makes `userId` a member of `workspaceId` with `role`. */
-export async function addMember(db: Executor, workspaceId: string, userId: string, role: Role): Promise<void> {
-  await db
-    .insertInto('memberships')
-    .values({ workspace_id: workspaceId, user_id: userId, role, created_at: new Date().toISOString() })
-    .execute()
+export async function addMember(db: Executor, workspaceId: string, userId: string, role: Role, now: Date): Promise<void> {
+  await db.insertInto('memberships').values({ workspace_id: workspaceId, user_id: userId, role, created_at: now.toISOString() }).execute()
 }
 
 /**
@@ -68,6 +70,7 @@ export async function addMember(db: Executor, workspaceId: string, userId: strin
 export async function issueToken(
   db: Executor,
   input: { workspaceId: string; userId: string; name: string; expiresAt?: string | null; kind?: 'pat' | 'cli' },
+  now: Date,
 ): Promise<{ token: string; info: TokenInfo }> {
   const token = generateToken(input.kind ?? 'pat')
   const row = {
@@ -77,7 +80,7 @@ export async function issueToken(
     name: input.name,
     token_hash: hashToken(token),
     display: displayToken(token),
-    created_at: new Date().toISOString(),
+    created_at: now.toISOString(),
     expires_at: input.expiresAt ?? null,
     revoked_at: null,
     last_used_at: null,
@@ -99,7 +102,7 @@ export async function listTokens(db: Executor, workspaceId: string, userId: stri
 }
 
 /** Revokes one of the caller's tokens; another person's token answers NotFound. */
-export async function revokeToken(db: Executor, workspaceId: string, userId: string, tokenId: string): Promise<TokenInfo> {
+export async function revokeToken(db: Executor, workspaceId: string, userId: string, tokenId: string, now: Date): Promise<TokenInfo> {
   const row = await db
     .selectFrom('tokens')
     .select(['id', 'name', 'display', 'created_at', 'expires_at', 'revoked_at', 'last_used_at'])
@@ -109,9 +112,9 @@ export async function revokeToken(db: Executor, workspaceId: string, userId: str
     .executeTakeFirst()
   if (!row) throw new NotFoundError('token')
   if (row.revoked_at) return toInfo(row)
-  const now = new Date().toISOString()
-  await db.updateTable('tokens').set({ revoked_at: now }).where('id', '=', tokenId).execute()
-  return toInfo({ ...row, revoked_at: now })
+  const revokedAt = now.toISOString()
+  await db.updateTable('tokens').set({ revoked_at: revokedAt }).where('id', '=', tokenId).execute()
+  return toInfo({ ...row, revoked_at: revokedAt })
 }
 
 /**
@@ -166,7 +169,7 @@ const PERSONAL_TOKEN = new QueryTemplate<'hash'>((db, p) =>
 export async function authenticate(
   db: Executor,
   token: string,
-  now = new Date(),
+  now: Date,
   ip = '',
 ): Promise<{ principal: Principal; workspace: Workspace; use: CredentialUse }> {
   const kind = tokenKind(token)

@@ -54,7 +54,7 @@ export async function issueMemberLink(
   target: LinkTarget,
   purpose: LinkPurpose,
   publicUrl: string,
-  now = new Date(),
+  now: Date,
 ): Promise<{ url: string; expiresAt: string }> {
   const { token, expiresAt } = await issueLink(db, target.userId, purpose, now)
   return { url: linkUrl(publicUrl, purpose, token), expiresAt }
@@ -69,7 +69,7 @@ export async function ownerSetupLink(
   tx: Executor,
   audit: Pick<AuditLog, 'append'>,
   input: { workspaceId: string; userId: string },
-  now = new Date(),
+  now: Date,
 ): Promise<{ token: string; expiresAt: string }> {
   const link = await issueLink(tx, input.userId, 'reset', now)
   await audit.append(tx, input.workspaceId, { type: 'system', id: 'bootstrap', ip: '', userAgent: 'coffer' }, 'bootstrap', {

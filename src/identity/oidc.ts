@@ -134,7 +134,7 @@ export class OidcService {
 }
 
 /** Keeps a sign-in in flight (and drops expired ones). */
-export async function saveFlow(db: Executor, start: OidcStart, returnTo: string, now = new Date()): Promise<void> {
+export async function saveFlow(db: Executor, start: OidcStart, returnTo: string, now: Date): Promise<void> {
   await db.deleteFrom('oidc_flows').where('expires_at', '<=', now.toISOString()).execute()
   await db
     .insertInto('oidc_flows')
@@ -158,7 +158,7 @@ export async function takeFlow(
   db: Executor,
   queryState: string | undefined,
   cookieState: string | undefined,
-  now = new Date(),
+  now: Date,
 ): Promise<{ state: string; nonce: string; codeVerifier: string; returnTo: string }> {
   if (!queryState || !cookieState || queryState.length > 512) throw new OidcStateError()
   const a = Buffer.from(queryState)
@@ -186,7 +186,7 @@ export async function signInWithOidc(
   db: Executor,
   claims: OidcClaims,
   allowedDomains: readonly string[],
-  now = new Date(),
+  now: Date,
 ): Promise<{ userId: string; email: string; created: boolean; linked: boolean }> {
   if (!domainAllowed(claims.email, allowedDomains)) throw new OidcEmailRefusedError()
   const at = now.toISOString()

@@ -61,7 +61,7 @@ export async function createSession(
   db: Executor,
   input: { userId: string; method: SessionInfo['method']; ip: string; userAgent: string },
   timeouts: SessionTimeouts,
-  now = new Date(),
+  now: Date,
 ): Promise<{ cookieValue: string; info: SessionInfo }> {
   const cookieValue = randomBytes(32).toString('base64url')
   const row = {
@@ -88,7 +88,7 @@ export async function resolveSession(
   db: Executor,
   cookieValue: string,
   timeouts: SessionTimeouts,
-  now = new Date(),
+  now: Date,
 ): Promise<ResolvedSession | undefined> {
   if (!ID_RE.test(cookieValue)) return undefined
   const row = await db
@@ -118,7 +118,7 @@ export async function resolveSession(
  * Records activity on a session, at most about once per `idleMs / 8` (and per minute), so
  * that reads do not each cost a write. Returns whether a write was made.
  */
-export async function touchSession(db: Executor, session: SessionInfo, timeouts: SessionTimeouts, now = new Date()): Promise<boolean> {
+export async function touchSession(db: Executor, session: SessionInfo, timeouts: SessionTimeouts, now: Date): Promise<boolean> {
   const every = Math.min(60_000, Math.floor(timeouts.idleMs / 8))
   if (now.getTime() - Date.parse(session.lastSeenAt) < every) return false
   await db
@@ -131,7 +131,7 @@ export async function touchSession(db: Executor, session: SessionInfo, timeouts:
 }
 
 /** A person's live sessions, newest first. */
-export async function listSessions(db: Executor, userId: string, timeouts: SessionTimeouts, now = new Date()): Promise<SessionInfo[]> {
+export async function listSessions(db: Executor, userId: string, timeouts: SessionTimeouts, now: Date): Promise<SessionInfo[]> {
   const rows = await db
     .selectFrom('sessions')
     .select(['id', 'method', 'created_at', 'last_seen_at', 'expires_at', 'ip', 'user_agent'])
@@ -145,7 +145,7 @@ export async function listSessions(db: Executor, userId: string, timeouts: Sessi
 }
 
 /** Ends one of `userId`'s sessions; false when it is not theirs or already ended. */
-export async function revokeSession(db: Executor, userId: string, sessionId: string, now = new Date()): Promise<boolean> {
+export async function revokeSession(db: Executor, userId: string, sessionId: string, now: Date): Promise<boolean> {
   const r = await db
     .updateTable('sessions')
     .set({ revoked_at: now.toISOString() })
@@ -157,7 +157,7 @@ export async function revokeSession(db: Executor, userId: string, sessionId: str
 }
 
 /** Ends every session of `userId` except `keep` (if given); returns how many ended. */
-export async function revokeAllSessions(db: Executor, userId: string, keep?: string, now = new Date()): Promise<number> {
+export async function revokeAllSessions(db: Executor, userId: string, keep: string | undefined, now: Date): Promise<number> {
   let q = db.updateTable('sessions').set({ revoked_at: now.toISOString() }).where('user_id', '=', userId).where('revoked_at', 'is', null)
   if (keep) q = q.where('id', '!=', keep)
   const r = await q.executeTakeFirst()

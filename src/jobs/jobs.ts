@@ -91,7 +91,7 @@ export function auditVerifyJob(ctx: AppContext, metrics: Metrics, log: Logger, i
         }
       }
       metrics.auditIntegrityOk.set(allOk ? 1 : 0)
-      metrics.auditLastVerify.set(Math.floor(Date.now() / 1000))
+      metrics.auditLastVerify.set(Math.floor(ctx.clock().getTime() / 1000))
     },
   }
 }
@@ -109,11 +109,11 @@ export function keyRotationJob(ctx: AppContext, metrics: Metrics, log: Logger): 
     name: 'key-rotation',
     intervalMs: ctx.config.keys.checkIntervalMs,
     async run() {
-      const due = await readInScope(ctx.store, SYSTEM_SCOPE, (db) => keysDueForRotation(db, ctx.config.keys))
+      const due = await readInScope(ctx.store, SYSTEM_SCOPE, (db) => keysDueForRotation(db, ctx.config.keys, ctx.clock()))
       for (const d of due) {
         const rotated = await ctx.committer.run(async (tx) => {
           await ctx.audit.lock(tx, d.workspaceId)
-          const r = await rotateDataKey(tx, ctx.dataKeys, d, d.reason, d.version)
+          const r = await rotateDataKey(tx, ctx.dataKeys, d, d.reason, ctx.clock(), d.version)
           if (r) await ctx.audit.append(tx, d.workspaceId, KEY_SCHEDULER, `rotate-${r.job.id}`, r.audit)
           return r
         }, d.workspaceId)

@@ -152,7 +152,7 @@ export async function buildApp(
     void reply.code(404).send({ error: { code: e.code, message: e.message, requestId: req.id } })
   })
 
-  await registerRateLimits(app, ctx.config.rateLimit)
+  await registerRateLimits(app, ctx.config.rateLimit, ctx.clock)
 
   const metrics = new Metrics()
   // Health, readiness, metrics, the audit public key and the API document: public answers

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis'
+import { systemClock } from '../ops/clock.js'
 
 // Counters behind @fastify/rate-limit. The plugin decides what a key is and whether a count
 // is over its limit; the store counts. Two backends: Redis (every node shares the counters)
@@ -106,7 +107,9 @@ export class MemoryCounters implements CounterBackend {
   readonly #now: () => number
   constructor(options: { maxKeys?: number; now?: () => number } = {}) {
     this.#maxKeys = options.maxKeys ?? 100_000
-    this.#now = options.now ?? Date.now
+    // @NOTE the system clock, not the context's: windows and lockouts run on elapsed time, as
+    // the Redis counters' TTLs do on Redis's clock, so both backends count alike under a test clock.
+    this.#now = options.now ?? (() => systemClock().getTime())
   }
   #live(key: string, now: number): Slot | undefined {
     const s = this.#slots.get(key)

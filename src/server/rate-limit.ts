@@ -3,6 +3,7 @@ import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Redis } from 'ioredis'
 import { RateLimitedError, RateLimitUnavailableError } from '../errors.js'
+import type { Clock } from '../ops/clock.js'
 import type { RateLimitConfig } from '../ops/config.js'
 import { MemoryCounters, RedisCounters, rateLimitStore, type CounterBackend } from './rate-limit-store.js'
 
@@ -63,7 +64,7 @@ function carriesCredential(req: FastifyRequest): boolean {
 }
 
 /** Milliseconds until the next calendar month (UTC) begins, and the month's label. */
-export function monthWindow(now = new Date()): { label: string; ms: number } {
+export function monthWindow(now: Date): { label: string; ms: number } {
   const next = Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1)
   return { label: `${now.getUTCFullYear()}-${String(now.getUTCMonth() + 1).padStart(2, '0')}`, ms: Math.max(1000, next - now.getTime()) }
 }
@@ -110,7 +111,7 @@ function counterBackend(config: RateLimitConfig): CounterBackend {
  * Registers the rate limits on `app` (before any route): the plugin with Coffer's store,
  * the authentication-route hook, the bad-credential hooks, and `app.cofferTokenCaps`.
  */
-export async function registerRateLimits(app: FastifyInstance, config: RateLimitConfig): Promise<void> {
+export async function registerRateLimits(app: FastifyInstance, config: RateLimitConfig, clock: Clock): Promise<void> {
   const backend = counterBackend(config)
   app.addHook('onClose', async () => backend.close())
   await app.register(rateLimit, { global: false, store: rateLimitStore(backend, config.keyPrefix) as never, skipOnError: false })
@@ -130,8 +131,8 @@ export async function registerRateLimits(app: FastifyInstance, config: RateLimit
   const badCredential = limiter('bad-credential', config.badTokenPerIp, { timeWindow: config.authWindowMs, ...lockout })
   const perMinute = limiter('token-minute', config.tokenPerMinute, { timeWindow: 60_000, keyGenerator: (req) => credentials.get(req)! })
   const perMonth = limiter('token-month', config.tokenPerMonth, {
-    timeWindow: () => monthWindow().ms,
-    keyGenerator: (req) => `${monthWindow().label}:${credentials.get(req)!}`,
+    timeWindow: () => monthWindow(clock()).ms,
+    keyGenerator: (req) => `${monthWindow(clock()).label}:${credentials.get(req)!}`,
   })
 
   // A client locked out for bad credentials is refused before its credential is looked at.

@@ -1,5 +1,6 @@
 import { sql } from 'kysely'
 import { SchemaTooNewError } from '../errors.js'
+import { systemClock } from '../ops/clock.js'
 import type { Store } from './database.js'
 import { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from './migrations.js'
 import { ensureRowSecurity, ROW_SECURITY_SINCE } from './migrations/row-security.js'
@@ -53,7 +54,9 @@ export async function migrate(store: Store, migrations: readonly Migration[] = M
       // Migrations move data of every workspace: row-level security binds the owner too.
       await setScope(tx, store.engine, SYSTEM_SCOPE)
       await m.up(tx, store.engine)
-      await tx.insertInto('coffer_schema').values({ version: m.version, name: m.name, applied_at: new Date().toISOString() }).execute()
+      // @NOTE the system clock: applied_at is the operator's record of when the schema changed
+      // (before any context exists, also from `coffer keys`); it decides nothing.
+      await tx.insertInto('coffer_schema').values({ version: m.version, name: m.name, applied_at: systemClock().toISOString() }).execute()
       applied.push(m.version)
     })
   }

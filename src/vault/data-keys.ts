@@ -3,6 +3,7 @@ import { DekCache } from '../crypto/dek-cache.js'
 import type { DataKey, KeyRef } from '../crypto/envelope.js'
 import { dataKeyAad, fingerprintAad, ROOT_CHECK_AAD, type DataKeyScope, type KeyProvider } from '../crypto/key-provider.js'
 import { DecryptionError, RootKeyMigrationError, RootKeyMismatchError } from '../errors.js'
+import type { Clock } from '../ops/clock.js'
 import type { Executor } from '../storage/database.js'
 
 /** The meta row holding a value wrapped by the root key, checked at every start. */
@@ -26,10 +27,13 @@ function refId(s: DataKeyScope, id: string, version: number): string {
 export class DataKeys {
   readonly #provider: KeyProvider
   readonly #cache: DekCache<CachedKey>
+  readonly #clock: Clock
 
-  constructor(provider: KeyProvider, cache: { maxEntries: number; ttlMs: number }) {
+  /** `clock` stamps a key's creation, from which its age (and rotation) counts. */
+  constructor(provider: KeyProvider, cache: { maxEntries: number; ttlMs: number }, clock: Clock) {
     this.#provider = provider
     this.#cache = new DekCache<CachedKey>(cache)
+    this.#clock = clock
   }
 
   get provider(): KeyProvider {
@@ -90,7 +94,7 @@ export class DataKeys {
         wrapped,
         root_key_id: this.#provider.keyId,
         state: 'primary',
-        created_at: new Date().toISOString(),
+        created_at: this.#clock().toISOString(),
         encryptions: 0,
       })
       .execute()

@@ -73,11 +73,12 @@ export async function rotateDataKey(
   dataKeys: DataKeys,
   scope: DataKeyScope,
   reason: RotationReason,
+  now: Date,
   expectVersion?: number,
 ): Promise<{ key: { id: string; version: number; previous: number }; job: KeyJobView; audit: AuditEvent } | null> {
   const key = await dataKeys.rotate(tx, scope, expectVersion)
   if (!key) return null
-  const now = new Date().toISOString()
+  const at = now.toISOString()
   const total = await countOlder(tx, key.id, key.version)
   const running = await tx
     .selectFrom('key_jobs')
@@ -89,10 +90,10 @@ export async function rotateDataKey(
   let job: KeyJobTable
   if (running) {
     // One job per scope: it now carries everything older than the new primary.
-    job = { ...running, target_version: key.version, total: Number(running.done) + total, updated_at: now }
+    job = { ...running, target_version: key.version, total: Number(running.done) + total, updated_at: at }
     await tx
       .updateTable('key_jobs')
-      .set({ target_version: job.target_version, total: job.total, updated_at: now })
+      .set({ target_version: job.target_version, total: job.total, updated_at: at })
       .where('id', '=', running.id)
       .execute()
   } else {
@@ -111,8 +112,8 @@ export async function rotateDataKey(
       lease_owner: null,
       lease_until: 0,
       error: null,
-      created_at: now,
-      updated_at: now,
+      created_at: at,
+      updated_at: at,
       finished_at: null,
     }
     await tx.insertInto('key_jobs').values(job).execute()
@@ -173,13 +174,13 @@ export async function findKeyJob(db: Executor, workspaceId: string, jobId: strin
 export async function keysDueForRotation(
   db: Executor,
   policy: { rotationDays: number; maxEncryptions: number },
-  now = Date.now(),
+  now: Date,
 ): Promise<Array<DataKeyScope & { version: number; reason: RotationReason }>> {
   let q = db
     .selectFrom('data_keys')
     .select(['workspace_id', 'project_id', 'environment_id', 'version', 'encryptions', 'created_at'])
     .where('state', '=', 'primary')
-  const cutoff = policy.rotationDays > 0 ? new Date(now - policy.rotationDays * 86_400_000).toISOString() : null
+  const cutoff = policy.rotationDays > 0 ? new Date(now.getTime() - policy.rotationDays * 86_400_000).toISOString() : null
   q = q.where((eb) => {
     const due = [eb('encryptions', '>=', policy.maxEncryptions)]
     if (cutoff) due.push(eb('created_at', '<', cutoff))

@@ -75,6 +75,7 @@ export async function createProject(
   deps: { dataKeys: DataKeys },
   workspaceId: string,
   input: { name: string; slug?: string },
+  now: Date,
 ): Promise<{ project: Project; environments: Environment[] }> {
   const slug = input.slug ?? slugify(input.name)
   const taken = await tx
@@ -84,11 +85,11 @@ export async function createProject(
     .where('slug', '=', slug)
     .executeTakeFirst()
   if (taken) throw new AlreadyExistsError('project')
-  const row = { id: randomUUID(), workspace_id: workspaceId, slug, name: input.name, created_at: new Date().toISOString() }
+  const row = { id: randomUUID(), workspace_id: workspaceId, slug, name: input.name, created_at: now.toISOString() }
   await tx.insertInto('projects').values(row).execute()
   const project = toProject(row)
   const environments: Environment[] = []
-  for (const e of DEFAULT_ENVIRONMENTS) environments.push(await createEnvironment(tx, deps, project, { name: e.name, slug: e.slug }))
+  for (const e of DEFAULT_ENVIRONMENTS) environments.push(await createEnvironment(tx, deps, project, { name: e.name, slug: e.slug }, now))
   return { project, environments }
 }
 
@@ -123,8 +124,8 @@ let lastCreation = 0
  * in one go (development, staging, production) list in the order they were made even when
  * the clock has not moved between them.
  */
-function creationTime(): string {
-  lastCreation = Math.max(Date.now(), lastCreation + 1)
+function creationTime(now: Date): string {
+  lastCreation = Math.max(now.getTime(), lastCreation + 1)
   return new Date(lastCreation).toISOString()
 }
 
@@ -133,6 +134,7 @@ export async function createEnvironment(
   deps: { dataKeys: DataKeys },
   project: Project,
   input: { name: string; slug?: string; restricted?: boolean },
+  now: Date,
 ): Promise<Environment> {
   const slug = input.slug ?? slugify(input.name)
   const taken = await tx
@@ -149,7 +151,7 @@ export async function createEnvironment(
     project_id: project.id,
     slug,
     name: input.name,
-    created_at: creationTime(),
+    created_at: creationTime(now),
     restricted,
   }
   await tx.insertInto('environments').values(row).execute()

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { sql } from 'kysely'
 import type { AuditActor, AuditLog } from '../audit/audit-log.js'
+import type { Clock } from '../ops/clock.js'
 import type { DataKey } from '../crypto/envelope.js'
 import { FIELD_COMMENT, FIELD_VALUE, ResealBatchBuilder, ResealItemError, resealBatch, type ResealBatch } from '../crypto/reseal-batch.js'
 import type { ResealWorkers } from '../crypto/reseal-workers.js'
@@ -21,6 +22,8 @@ export interface ResealerDeps {
   readonly audit: AuditLog
   readonly batchSize: number
   readonly leaseMs: number
+  /** The time of leases and of the job's timestamps (the context's clock). */
+  readonly clock: Clock
   /** Worker threads for the AES work; without them it runs on the event loop. */
   readonly workers?: ResealWorkers
   /**
@@ -188,7 +191,7 @@ export class Resealer {
   }
 
   async #claim(): Promise<KeyJobTable | null> {
-    const now = Date.now()
+    const now = this.#d.clock().getTime()
     // Jobs of every workspace: a system read (row-level security on PostgreSQL).
     const running = await readInScope(this.#d.store, SYSTEM_SCOPE, (db) =>
       db.selectFrom('key_jobs').selectAll().where('state', '=', 'running').orderBy('created_at').limit(20).execute(),
@@ -201,10 +204,10 @@ export class Resealer {
       const got = await this.#d.committer.run(async (tx) => {
         const r = await tx
           .updateTable('key_jobs')
-          .set({ lease_owner: this.#node, lease_until: Date.now() + this.#d.leaseMs })
+          .set({ lease_owner: this.#node, lease_until: this.#d.clock().getTime() + this.#d.leaseMs })
           .where('id', '=', c.id)
           .where('state', '=', 'running')
-          .where((eb) => eb.or([eb('lease_until', '<', Date.now()), eb('lease_owner', '=', this.#node)]))
+          .where((eb) => eb.or([eb('lease_until', '<', this.#d.clock().getTime()), eb('lease_owner', '=', this.#node)]))
           .executeTakeFirst()
         return Number(r.numUpdatedRows) === 1
       }, c.workspace_id)
@@ -366,7 +369,7 @@ export class Resealer {
   async #apply(tx: Executor, job: KeyJobTable, scope: DataKeyScope, key: DataKey, r: Resealed): Promise<{ done: number; total: number }> {
     const lease = await tx
       .updateTable('key_jobs')
-      .set({ lease_until: Date.now() + this.#d.leaseMs })
+      .set({ lease_until: this.#d.clock().getTime() + this.#d.leaseMs })
       .where('id', '=', job.id)
       .where('lease_owner', '=', this.#node)
       .where('state', '=', 'running')
@@ -376,7 +379,7 @@ export class Resealer {
     await this.#write(tx, job.dek_id, key.version, r)
     await this.#d.dataKeys.countEncryptions(tx, scope, key, r.batch.count)
     const done = Number(lease.done) + r.rows.length
-    await tx.updateTable('key_jobs').set({ done, updated_at: new Date().toISOString() }).where('id', '=', job.id).execute()
+    await tx.updateTable('key_jobs').set({ done, updated_at: this.#d.clock().toISOString() }).where('id', '=', job.id).execute()
     return { done, total: Number(lease.total) }
   }
 
@@ -417,7 +420,7 @@ export class Resealer {
   async #fail(job: KeyJobTable, err: UnreadableVersion): Promise<void> {
     await this.#d.committer.run(async (tx) => {
       await this.#d.audit.lock(tx, job.workspace_id)
-      const now = new Date().toISOString()
+      const now = this.#d.clock().toISOString()
       await tx
         .updateTable('key_jobs')
         .set({ state: 'failed', error: err.message, updated_at: now, finished_at: now, lease_owner: null, lease_until: 0 })
@@ -444,7 +447,7 @@ export class Resealer {
     }
     const lease = await tx
       .updateTable('key_jobs')
-      .set({ lease_until: Date.now() + this.#d.leaseMs })
+      .set({ lease_until: this.#d.clock().getTime() + this.#d.leaseMs })
       .where('id', '=', job.id)
       .where('lease_owner', '=', this.#node)
       .where('state', '=', 'running')
@@ -461,7 +464,7 @@ export class Resealer {
       .where('state', '=', 'active')
       .executeTakeFirst()
     if (left) return { finished: false, destroyed }
-    const now = new Date().toISOString()
+    const now = this.#d.clock().toISOString()
     const total = Number(lease.total)
     await tx
       .updateTable('key_jobs')

@@ -2,6 +2,7 @@ import type { AuditActor, AuditLog } from '../audit/audit-log.js'
 import { SIGNER_AAD, SIGNER_META } from '../audit/audit-tree.js'
 import { dataKeyAad, fingerprintAad, ROOT_CHECK_AAD, type KeyProvider } from '../crypto/key-provider.js'
 import { DecryptionError, RootKeyMismatchError } from '../errors.js'
+import type { Clock } from '../ops/clock.js'
 import type { Executor, Store } from '../storage/database.js'
 import type { GroupCommitter } from '../storage/group-commit.js'
 import { readInScope, SYSTEM_SCOPE } from '../storage/tenant-scope.js'
@@ -35,7 +36,7 @@ const WRAPPED_META: ReadonlyArray<{ key: string; aad: Buffer }> = [
  * workspace's audit log records the change. Run it with every server stopped.
  */
 export async function migrateRootKey(
-  deps: { store: Store; committer: GroupCommitter; audit: AuditLog },
+  deps: { store: Store; committer: GroupCommitter; audit: AuditLog; clock: Clock },
   from: KeyProvider,
   to: KeyProvider,
   opts: { batch?: number; onProgress?: (done: number) => void } = {},
@@ -62,7 +63,7 @@ export async function migrateRootKey(
         throw new RootKeyMismatchError()
       }
     }
-    const marker = Buffer.from(JSON.stringify({ from: from.keyId, to: to.keyId, startedAt: new Date().toISOString() }), 'utf8')
+    const marker = Buffer.from(JSON.stringify({ from: from.keyId, to: to.keyId, startedAt: deps.clock().toISOString() }), 'utf8')
     await db.insertInto('meta').values({ key: ROOT_MIGRATION, value: marker }).execute()
   }
 

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { keyRefOf, open, seal, type Binding } from '../crypto/envelope.js'
 import { NotFoundError, ValidationError, VersionConflictError } from '../errors.js'
+import type { Clock } from '../ops/clock.js'
 import type { Executor } from '../storage/database.js'
 import { QueryTemplate } from '../storage/query-template.js'
 import type { SecretVersionTable } from '../storage/schema.js'
@@ -109,9 +110,12 @@ interface CurrentRow extends SecretRow {
  */
 export class SecretService {
   readonly #keys: DataKeys
+  readonly #clock: Clock
 
-  constructor(deps: { dataKeys: DataKeys }) {
+  /** `clock` stamps versions and rows (the context's clock). */
+  constructor(deps: { dataKeys: DataKeys; clock: Clock }) {
     this.#keys = deps.dataKeys
+    this.#clock = deps.clock
   }
 
   #binding(scope: SecretScope, secretId: string, version: number, field: 'value' | 'comment'): Binding {
@@ -295,7 +299,7 @@ export class SecretService {
     origin: SecretVersionTable['origin'],
     originVersion: number | null,
   ): Promise<SecretView> {
-    const now = new Date().toISOString()
+    const now = this.#clock().toISOString()
     const id = existing?.id ?? randomUUID()
     const version = (existing?.current_version ?? 0) + 1
     const deleted = content.value === null ? 1 : 0

@@ -58,9 +58,9 @@ describe('coffer breakglass and coffer workspace delete (CLI, SQLite)', () => {
       for (const n of [1, 2]) {
         admins.push(
           await ctx.committer.run(async (tx) => {
-            const u = await ensureUser(tx, `admin${n}@example.com`)
-            await addMember(tx, ws.id, u.id, 'admin')
-            return (await issueToken(tx, { workspaceId: ws.id, userId: u.id, name: 'cli' })).token
+            const u = await ensureUser(tx, `admin${n}@example.com`, new Date())
+            await addMember(tx, ws.id, u.id, 'admin', new Date())
+            return (await issueToken(tx, { workspaceId: ws.id, userId: u.id, name: 'cli' }, new Date())).token
           }),
         )
       }

@@ -19,6 +19,7 @@ import { migrateRootKey } from '../../src/vault/root-key-migration.js'
 import { openStore } from '../../src/storage/database.js'
 import { GroupCommitter } from '../../src/storage/group-commit.js'
 import { BIN, childEnv, ensureBuilt, request, startServer, stopChild } from '../helpers/child-server.js'
+import { systemClock } from '../../src/ops/clock.js'
 
 const PIN = `pin-${randomBytes(4).toString('hex')}`
 
@@ -159,8 +160,8 @@ describe('root-key rotation and provider migration (CLI, SQLite, SoftHSM2)', () 
     }
     const store = openStore({ engine: 'sqlite', path: join(dataDir, 'coffer.db') })
     const committer = new GroupCommitter(store.db)
-    const audit = new AuditLog(store.engine, () => Promise.reject(new Error('unused')))
-    await assert.rejects(migrateRootKey({ store, committer, audit }, from, flaky), /crash/)
+    const audit = new AuditLog(store.engine, () => Promise.reject(new Error('unused')), systemClock)
+    await assert.rejects(migrateRootKey({ store, committer, audit, clock: systemClock }, from, flaky), /crash/)
     await committer.close()
     await store.close()
 

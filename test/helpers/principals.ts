@@ -26,8 +26,8 @@ export async function addPerson(
 ): Promise<TestPerson> {
   return h.ctx.committer.run(async (tx) => {
     const email = `${input.label ?? input.role}-${randomBytes(4).toString('hex')}@people.test`
-    const u = await ensureUser(tx, email)
-    await addMember(tx, input.workspaceId, u.id, input.role)
+    const u = await ensureUser(tx, email, new Date())
+    await addMember(tx, input.workspaceId, u.id, input.role, new Date())
     const now = new Date().toISOString()
     if (input.project) {
       await tx
@@ -48,7 +48,7 @@ export async function addPerson(
         })
         .execute()
     }
-    const { token } = await issueToken(tx, { workspaceId: input.workspaceId, userId: u.id, name: 'test' })
+    const { token } = await issueToken(tx, { workspaceId: input.workspaceId, userId: u.id, name: 'test' }, new Date())
     return { token, userId: u.id, email }
   })
 }

@@ -27,15 +27,15 @@ function suite(engine: EngineName): void {
     const password = `pw-${randomBytes(8).toString('hex')}`
     const hash = await hashPassword(password)
     const { id, token } = await h.ctx.committer.run(async (tx) => {
-      const u = await ensureUser(tx, email)
+      const u = await ensureUser(tx, email, new Date())
       await tx
         .updateTable('users')
         .set({ password_hash: hash, email_verified_at: new Date().toISOString() })
         .where('id', '=', u.id)
         .execute()
-      await addMember(tx, h.a.id, u.id, 'member')
-      if (opts.ownerOfB) await addMember(tx, h.b.id, u.id, 'owner')
-      const t = await issueToken(tx, { workspaceId: h.a.id, userId: u.id, name: 'laptop' })
+      await addMember(tx, h.a.id, u.id, 'member', new Date())
+      if (opts.ownerOfB) await addMember(tx, h.b.id, u.id, 'owner', new Date())
+      const t = await issueToken(tx, { workspaceId: h.a.id, userId: u.id, name: 'laptop' }, new Date())
       return { id: u.id, token: t.token }
     })
     const br = browser(h.app, PUBLIC_URL)

@@ -30,9 +30,9 @@ function sameValue(actual: unknown, expected: string, what: string): void {
 /** A user of workspace A with `role` and a token, made the way an admin command would. */
 async function memberToken(h: Harness, role: Role): Promise<string> {
   const { token } = await h.ctx.committer.run(async (tx) => {
-    const u = await ensureUser(tx, `${role}-${randomBytes(3).toString('hex')}@acme.test`)
-    await addMember(tx, h.a.id, u.id, role)
-    return issueToken(tx, { workspaceId: h.a.id, userId: u.id, name: `${role} token` })
+    const u = await ensureUser(tx, `${role}-${randomBytes(3).toString('hex')}@acme.test`, new Date())
+    await addMember(tx, h.a.id, u.id, role, new Date())
+    return issueToken(tx, { workspaceId: h.a.id, userId: u.id, name: `${role} token` }, new Date())
   })
   return token
 }

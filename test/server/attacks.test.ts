@@ -631,12 +631,16 @@ function suite(engine: EngineName): void {
 
       const me0 = await a.get('/v1/me')
       const expired = await h.ctx.committer.run((tx) =>
-        issueToken(tx, {
-          workspaceId: h.a.id,
-          userId: me0.body.user.id,
-          name: 'old',
-          expiresAt: new Date(Date.now() - 1000).toISOString(),
-        }),
+        issueToken(
+          tx,
+          {
+            workspaceId: h.a.id,
+            userId: me0.body.user.id,
+            name: 'old',
+            expiresAt: new Date(Date.now() - 1000).toISOString(),
+          },
+          new Date(),
+        ),
       )
       assertError(await api(h.app, expired.token).get('/v1/me'), 401, 'ERR_UNAUTHENTICATED')
       // The owner's own token still works.

@@ -38,6 +38,7 @@ import { currentSchemaVersion, migrate } from '../../src/storage/migrator.js'
 import { api, startHarness, type EngineName, type Harness } from '../helpers/harness.js'
 import { createTestDatabase } from '../helpers/pg.js'
 import { describeEachEngine } from '../helpers/engines.js'
+import { systemClock } from '../../src/ops/clock.js'
 
 interface Entry extends AuditRecord {
   prevHash: string
@@ -112,9 +113,9 @@ async function checkpoint(c: Client, ws: { slug: string; id: string }, pk: strin
 /** A user of workspace A with `role` and a token, made the way an admin command would. */
 async function memberToken(h: Harness, role: Role): Promise<string> {
   const { token } = await h.ctx.committer.run(async (tx) => {
-    const u = await ensureUser(tx, `${role}-${randomBytes(3).toString('hex')}@acme.test`)
-    await addMember(tx, h.a.id, u.id, role)
-    return issueToken(tx, { workspaceId: h.a.id, userId: u.id, name: `${role} token` })
+    const u = await ensureUser(tx, `${role}-${randomBytes(3).toString('hex')}@acme.test`, new Date())
+    await addMember(tx, h.a.id, u.id, role, new Date())
+    return issueToken(tx, { workspaceId: h.a.id, userId: u.id, name: `${role} token` }, new Date())
   })
   return token
 }
@@ -662,7 +663,7 @@ function suite(engine: EngineName): void {
 
       const applied = await migrate(s)
       assert.ok(applied.includes(2), 'migration 2 ran')
-      const audit = new AuditLog(s.engine, async () => randomBytes(32))
+      const audit = new AuditLog(s.engine, async () => randomBytes(32), systemClock)
       for (const { id, records } of logs) {
         await checkStoredTree(s.db, id, leavesOf(records))
         assert.equal((await audit.verify(s.db, id)).ok, true, 'the chain is untouched')

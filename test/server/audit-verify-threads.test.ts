@@ -78,7 +78,7 @@ function suite(engine: EngineName): void {
     const h = await startHarness(engine)
     const pool = new VerifyWorkers(1)
     try {
-      const log = new AuditLog(h.ctx.store.engine, async () => Buffer.alloc(32))
+      const log = new AuditLog(h.ctx.store.engine, async () => Buffer.alloc(32), h.ctx.clock)
       log.useWorkers(
         pool,
         engine === 'sqlite'

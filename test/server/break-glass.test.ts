@@ -34,9 +34,9 @@ function entries(h: Harness) {
 /** A person of workspace A with `role` and a token. */
 async function person(h: Harness, role: Role, label: string): Promise<{ id: string; email: string; token: string; client: Client }> {
   const r = await h.ctx.committer.run(async (tx) => {
-    const u = await ensureUser(tx, `${label}-${randomBytes(3).toString('hex')}@acme.test`)
-    await addMember(tx, h.a.id, u.id, role)
-    const t = await issueToken(tx, { workspaceId: h.a.id, userId: u.id, name: `${label} token` })
+    const u = await ensureUser(tx, `${label}-${randomBytes(3).toString('hex')}@acme.test`, new Date())
+    await addMember(tx, h.a.id, u.id, role, new Date())
+    const t = await issueToken(tx, { workspaceId: h.a.id, userId: u.id, name: `${label} token` }, new Date())
     return { id: u.id, email: u.email, token: t.token }
   })
   return { ...r, client: api(h.app, r.token) }

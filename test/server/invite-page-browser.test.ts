@@ -54,7 +54,7 @@ describe('the invite page in Chromium', () => {
     await h.app.listen({ host: '127.0.0.1', port })
     const hash = await hashPassword(password)
     await h.ctx.committer.run(async (tx) => {
-      const u = await ensureUser(tx, email)
+      const u = await ensureUser(tx, email, new Date())
       await tx
         .updateTable('users')
         .set({ password_hash: hash, email_verified_at: new Date().toISOString() })

@@ -70,7 +70,7 @@ function suite(engine: EngineName): void {
     const email = `${label}-${randomBytes(4).toString('hex')}@people.test`
     const hash = await hashPassword(PASSWORD)
     await h.ctx.committer.run(async (tx) => {
-      const u = await ensureUser(tx, email)
+      const u = await ensureUser(tx, email, new Date())
       await tx
         .updateTable('users')
         .set({ password_hash: hash, email_verified_at: new Date().toISOString() })

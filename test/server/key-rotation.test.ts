@@ -363,6 +363,7 @@ function suite(engine: EngineName) {
           audit: h.ctx.audit,
           batchSize: 5,
           leaseMs: 5000,
+          clock: h.ctx.clock,
         })
       const r = await a.post(`${env}/keys/rotate`, {})
       const [x, y] = [make(), make()]

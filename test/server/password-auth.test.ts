@@ -53,8 +53,8 @@ function suite(engine: EngineName): void {
     assert.equal((await br.post('/v1/auth/email/verify', { token })).status, 200)
     const user = await h.db.selectFrom('users').select('id').where('email', '=', email).executeTakeFirstOrThrow()
     await h.ctx.committer.run(async (tx) => {
-      await addMember(tx, h.a.id, user.id, 'member')
-      if (opts.b) await addMember(tx, h.b.id, user.id, 'member')
+      await addMember(tx, h.a.id, user.id, 'member', new Date())
+      if (opts.b) await addMember(tx, h.b.id, user.id, 'member', new Date())
     })
     return { email, password, id: user.id }
   }
@@ -392,10 +392,10 @@ function suite(engine: EngineName): void {
         const email = `${role}-${randomBytes(3).toString('hex')}@acme.test`
         const { token } = await m.ctx.committer.run(async (tx) => {
           const { ensureUser, issueToken } = await import('../../src/identity/identity-service.js')
-          const u = await ensureUser(tx, email)
-          await addMember(tx, m.a.id, u.id, role)
-          if (inB) await addMember(tx, m.b.id, u.id, 'owner')
-          return issueToken(tx, { workspaceId: m.a.id, userId: u.id, name: 't' })
+          const u = await ensureUser(tx, email, new Date())
+          await addMember(tx, m.a.id, u.id, role, new Date())
+          if (inB) await addMember(tx, m.b.id, u.id, 'owner', new Date())
+          return issueToken(tx, { workspaceId: m.a.id, userId: u.id, name: 't' }, new Date())
         })
         return { email, client: api(m.app, token) }
       }

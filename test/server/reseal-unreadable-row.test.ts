@@ -81,7 +81,7 @@ function suite(engine: EngineName) {
             .execute(),
         )
 
-        const rotated = await h.ctx.committer.run((tx) => rotateDataKey(tx, h.ctx.dataKeys, scope, 'manual'), h.a.id)
+        const rotated = await h.ctx.committer.run((tx) => rotateDataKey(tx, h.ctx.dataKeys, scope, 'manual', h.ctx.clock()), h.a.id)
         const resealer = new Resealer({
           store: h.ctx.store,
           committer: h.ctx.committer,
@@ -89,6 +89,7 @@ function suite(engine: EngineName) {
           audit: h.ctx.audit,
           batchSize: 4,
           leaseMs: 60_000,
+          clock: h.ctx.clock,
           pauseRatio: 0,
           ...(c.threads ? { workers } : {}),
         })

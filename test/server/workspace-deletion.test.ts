@@ -45,9 +45,9 @@ async function del(h: Harness, token: string, ws: string, body?: unknown): Promi
 
 async function tokenFor(h: Harness, role: 'admin' | 'member'): Promise<string> {
   return h.ctx.committer.run(async (tx) => {
-    const u = await ensureUser(tx, `${role}-${randomBytes(3).toString('hex')}@acme.test`)
-    await addMember(tx, h.a.id, u.id, role)
-    return (await issueToken(tx, { workspaceId: h.a.id, userId: u.id, name: role })).token
+    const u = await ensureUser(tx, `${role}-${randomBytes(3).toString('hex')}@acme.test`, new Date())
+    await addMember(tx, h.a.id, u.id, role, new Date())
+    return (await issueToken(tx, { workspaceId: h.a.id, userId: u.id, name: role }, new Date())).token
   })
 }
 
@@ -300,7 +300,7 @@ function suite(engine: EngineName): void {
           .where('workspace_id', '=', h.a.id)
           .where('role', '=', 'owner')
           .executeTakeFirstOrThrow()
-        return (await issueToken(tx, { workspaceId: h.a.id, userId: u.user_id, name: 'late' })).token
+        return (await issueToken(tx, { workspaceId: h.a.id, userId: u.user_id, name: 'late' }, new Date())).token
       })
       assertCode(await del(h, fresh, h.a.slug, { confirm: h.a.slug }), 401, 'ERR_UNAUTHENTICATED')
     })

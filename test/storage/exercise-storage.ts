@@ -11,6 +11,7 @@ import { GroupCommitter } from '../../src/storage/group-commit.js'
 import { currentSchemaVersion, migrate } from '../../src/storage/migrator.js'
 import { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from '../../src/storage/migrations.js'
 import type { Database } from '../../src/storage/schema.js'
+import { systemClock } from '../../src/ops/clock.js'
 
 /** A fresh, empty database opened for the suite. */
 export interface OpenedStore {
@@ -610,7 +611,7 @@ export function exerciseStorage(open: () => Promise<OpenedStore>, capabilities: 
         await migrate(o.store)
         const w = await seedWorkspace(o.store.db)
         const fpKey = randomBytes(32)
-        const audit = new AuditLog('postgres', async () => fpKey)
+        const audit = new AuditLog('postgres', async () => fpKey, systemClock)
         await audit.initWorkspace(o.store.db, w)
         const nodeB = o.connect()
         const committers = [new GroupCommitter(o.store.db), new GroupCommitter(nodeB.db)]

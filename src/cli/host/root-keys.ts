@@ -9,6 +9,7 @@ import { createKeyProvider } from '../../crypto/create-key-provider.js'
 import type { KeyProvider } from '../../crypto/key-provider.js'
 import { LocalFileKeyProvider, ROOT_KEY_FILE } from '../../crypto/local-file-key-provider.js'
 import { buildConfig, type KeyProviderConfig, type ServerConfig } from '../../ops/config.js'
+import { systemClock } from '../../ops/clock.js'
 import { readEnv } from '../../ops/env.js'
 import { migrateRootKey } from '../../vault/root-key-migration.js'
 import { buildSecrets, ServerSecrets } from '../../ops/secrets.js'
@@ -50,12 +51,13 @@ async function openForRootMigration(config: ServerConfig) {
   const store = openStore(config.database)
   await migrate(store)
   const committer = new GroupCommitter(store.db)
-  const audit = new AuditLog(store.engine, () => Promise.reject(new Error('no fingerprint key during a root-key migration')))
+  const audit = new AuditLog(store.engine, () => Promise.reject(new Error('no fingerprint key during a root-key migration')), systemClock)
   committer.onUnitRollback((tx) => audit.forget(tx))
   return {
     store,
     committer,
     audit,
+    clock: systemClock,
     async close() {
       await committer.close()
       await store.close()

@@ -40,7 +40,9 @@ export async function server(opts: ServerOptions): Promise<void> {
     // With passwords on, the Owner also gets a one-time link to set a password for the browser.
     if (config.auth.password) {
       setupToken = (
-        await ctx.committer.run((tx) => ownerSetupLink(tx, ctx.audit, { workspaceId: first.workspace.id, userId: first.owner.id }))
+        await ctx.committer.run((tx) =>
+          ownerSetupLink(tx, ctx.audit, { workspaceId: first.workspace.id, userId: first.owner.id }, ctx.clock()),
+        )
       ).token
     }
   }

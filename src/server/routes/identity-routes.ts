@@ -53,14 +53,19 @@ const createMyToken = defineRoute({
   params: workspaceParams,
   body: z.strictObject({ name, expiresInDays: z.number().int().min(1).max(3650).optional() }),
   response: z.object({ token: z.string(), info: tokenView }),
-  async handler({ db, principal, workspace, body }) {
-    const expiresAt = body.expiresInDays ? new Date(Date.now() + body.expiresInDays * 86_400_000).toISOString() : null
-    const { token, info } = await issueToken(db, {
-      workspaceId: workspace.id,
-      userId: requireUser(principal).userId,
-      name: body.name,
-      expiresAt,
-    })
+  async handler({ app, db, principal, workspace, body }) {
+    const now = app.clock()
+    const expiresAt = body.expiresInDays ? new Date(now.getTime() + body.expiresInDays * 86_400_000).toISOString() : null
+    const { token, info } = await issueToken(
+      db,
+      {
+        workspaceId: workspace.id,
+        userId: requireUser(principal).userId,
+        name: body.name,
+        expiresAt,
+      },
+      now,
+    )
     return {
       body: { token, info },
       audit: { action: 'token.create', target: { type: 'token', id: info.id }, details: { name: info.name, expiresAt } },
@@ -77,8 +82,8 @@ const revokeMyToken = defineRoute({
   mode: 'write',
   params: z.strictObject({ workspace: workspaceParams.shape.workspace, token: z.uuid() }),
   response: z.object({ info: tokenView }),
-  async handler({ db, principal, workspace, params }) {
-    const info = await revokeToken(db, workspace.id, requireUser(principal).userId, params.token)
+  async handler({ app, db, principal, workspace, params }) {
+    const info = await revokeToken(db, workspace.id, requireUser(principal).userId, params.token, app.clock())
     return { body: { info }, audit: { action: 'token.revoke', target: { type: 'token', id: info.id }, details: { name: info.name } } }
   },
 })

@@ -188,7 +188,9 @@ const accept = defineRoute({
   async handler({ app, db, principal, workspace, body }) {
     const person = requireUser(principal)
     const r = await acceptInvitation(db, workspace.id, body.token, person, app.clock())
-    const issued = body.tokenName ? await issueToken(db, { workspaceId: workspace.id, userId: person.userId, name: body.tokenName }) : null
+    const issued = body.tokenName
+      ? await issueToken(db, { workspaceId: workspace.id, userId: person.userId, name: body.tokenName }, app.clock())
+      : null
     const audit = acceptanceEvents(r, person.userId)
     if (issued)
       audit.push({

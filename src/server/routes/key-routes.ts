@@ -44,7 +44,7 @@ const rotate = defineRoute({
   response: z.object({ key: z.object({ id: z.string(), version: z.number().int(), previousVersion: z.number().int() }), job: keyJob }),
   async handler({ app, db, workspace, params }) {
     const scope = await findScope(db, workspace.id, params.project, params.environment)
-    const r = (await rotateDataKey(db, app.dataKeys, scope, 'manual'))!
+    const r = (await rotateDataKey(db, app.dataKeys, scope, 'manual', app.clock()))!
     return {
       body: { key: { id: r.key.id, version: r.key.version, previousVersion: r.key.previous }, job: r.job },
       audit: r.audit,

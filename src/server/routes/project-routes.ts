@@ -62,7 +62,7 @@ const create = defineRoute({
   body: z.strictObject({ name, slug: slug.optional() }),
   response: z.object({ project: projectView, environments: z.array(environmentView) }),
   async handler({ app, db, workspace, body }) {
-    const r = await createProject(db, { dataKeys: app.dataKeys }, workspace.id, body)
+    const r = await createProject(db, { dataKeys: app.dataKeys }, workspace.id, body, app.clock())
     return {
       body: r,
       audit: {
@@ -121,7 +121,7 @@ const createEnv = defineRoute({
   response: z.object({ environment: environmentView }),
   async handler({ app, db, target, body }) {
     const project = projectOf(target)
-    const environment = await createEnvironment(db, { dataKeys: app.dataKeys }, project, body)
+    const environment = await createEnvironment(db, { dataKeys: app.dataKeys }, project, body, app.clock())
     return {
       body: { environment },
       audit: {
