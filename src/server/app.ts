@@ -172,7 +172,7 @@ export async function buildApp(
   }))
   const doc = openApiDocument([...API_ROUTES, ...AUTH_ROUTES], VERSION)
   app.get('/v1/openapi.json', publicRoute, async () => doc)
-  const page = docsPage(doc as never, API_ROUTES)
+  const page = docsPage(doc as never)
   app.get('/docs', publicRoute, async (_req, reply) =>
     reply.type('text/html; charset=utf-8').header('content-security-policy', DOCS_CSP).send(page),
   )
