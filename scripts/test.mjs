@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
+import { ensureSystemDeps } from './system-deps.mjs'
 
 function walk(dir) {
   const out = []
@@ -22,6 +23,13 @@ const files = roots
   .sort()
 if (files.length === 0) {
   console.error('no test files found')
+  process.exit(1)
+}
+// The browser, HSM and keychain suites never skip: their Debian packages come first.
+try {
+  ensureSystemDeps()
+} catch (err) {
+  console.error(`test: ${err.message}`)
   process.exit(1)
 }
 // The CLI tests run the bundled `coffer`: build it once here, before any test starts.

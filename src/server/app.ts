@@ -172,7 +172,7 @@ export async function buildApp(
   }))
   const doc = openApiDocument([...API_ROUTES, ...AUTH_ROUTES], VERSION)
   documents.get('/v1/openapi.json', {}, async () => doc)
-  const page = docsPage(doc as never, API_ROUTES)
+  const page = docsPage(doc as never)
   documents.get('/docs', {}, async (_req, reply) =>
     reply.type('text/html; charset=utf-8').header('content-security-policy', DOCS_CSP).send(page),
   )

@@ -436,7 +436,36 @@ function suite(engine: EngineName): void {
       assert.match(String(res.headers['content-type']), /^text\/html/)
       assert.match(res.body, /^<!doctype html>/i)
       assert.ok(!/<script/i.test(res.body), 'no scripts')
-      for (const r of API_ROUTES) assert.ok(res.body.includes(r.url.replace(/:([A-Za-z]+)/g, '{$1}')), `${r.url} is on the page`)
+      const csp = String(res.headers['content-security-policy'])
+      assert.match(csp, /default-src 'none'/)
+      assert.ok(!csp.includes('unsafe-inline') && !csp.includes('script-src'), 'no script may run on the page')
+      for (const r of [...API_ROUTES, ...AUTH_ROUTES])
+        assert.ok(res.body.includes(r.url.replace(/:([A-Za-z]+)/g, '{$1}')), `${r.url} is on the page`)
+    })
+
+    test('/docs lists every operation of /v1/openapi.json under its tag, and its count is the number listed', async () => {
+      const doc = (await h.app.inject({ method: 'GET', url: '/v1/openapi.json' })).json() as {
+        paths: Record<string, Record<string, { tags: string[] }>>
+      }
+      const expected = Object.entries(doc.paths).flatMap(([path, item]) =>
+        Object.entries(item).map(([method, op]) => ({ method, path, tag: op.tags[0] })),
+      )
+      const page = (await h.app.inject({ method: 'GET', url: '/docs' })).body
+      const operation = /<section><h3><span class="m ([a-z]+)">[A-Z]+<\/span> <code>([^<]+)<\/code><\/h3>/g
+      const count = Number(/<p>(\d+) endpoints under/.exec(page)?.[1])
+      const listed = [...page.matchAll(operation)]
+      assert.equal(listed.length, count, 'the count the page prints is the number of endpoints it lists')
+      assert.equal(count, expected.length, 'the page lists every operation of the document')
+      assert.equal(count, API_ROUTES.length + AUTH_ROUTES.length, 'every workspace, account and public route')
+      const groups = page
+        .split('<h2>')
+        .slice(1)
+        .map((g) => ({ tag: g.slice(0, g.indexOf('</h2>')), ops: [...g.matchAll(operation)].map((m) => `${m[1]} ${m[2]}`) }))
+      assert.equal(new Set(groups.map((g) => g.tag)).size, groups.length, 'one heading per tag')
+      for (const e of expected) {
+        const group = groups.find((g) => g.tag === e.tag)
+        assert.ok(group?.ops.includes(`${e.method} ${e.path}`), `${e.method.toUpperCase()} ${e.path} is listed under ${e.tag}`)
+      }
       const css = await h.app.inject({ method: 'GET', url: '/docs/style.css' })
       assert.equal(css.statusCode, 200)
       assert.match(String(css.headers['content-type']), /^text\/css/)

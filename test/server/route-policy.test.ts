@@ -42,14 +42,14 @@ type Outcome = 'allow' | 403 | 404
 type EnvKind = 'open' | 'restricted'
 
 /**
- * The rules, as the product promises them (README "Roles and access"):
+ * The rules, as the product promises them (docs/access.md "Roles and access"):
  * - `any`: every member; `admin`/`owner`: at least that workspace role.
  * - `project`: the least project role (Owners and Admins are project admins everywhere).
  * - `env`: the least access to the environment's secrets: list (any project role), read
  *   (reveal: project admin; developer where unrestricted; a read or write grant), write
  *   (project admin; developer where unrestricted; a write grant).
  * - `person`: any signed-in person, the workspace named by the body.
- * - `auditor`: the Auditor may (README "Auditor"): reading the audit log, the workspace,
+ * - `auditor`: the Auditor may (docs/access.md "Roles and access", Auditor): reading the audit log, the workspace,
  *   members, projects and their metadata, key versions, break-glass requests; its own tokens.
  *   The Auditor sees every project but has no access to any environment's secrets (403), and
  *   `any` does not include it: only rows marked `auditor` do.

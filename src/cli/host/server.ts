@@ -27,7 +27,7 @@ export async function server(opts: ServerOptions): Promise<void> {
   const ctx = await createContext(config, buildSecrets(env))
   if ((await rowSecurityEnforced(ctx.store)) === false) {
     info(
-      'Warning: DATABASE_URL connects as a superuser or a BYPASSRLS role, so PostgreSQL row-level security (the second wall between workspaces) is not enforced. Connect as a role without them (README: PostgreSQL roles).',
+      'Warning: DATABASE_URL connects as a superuser or a BYPASSRLS role, so PostgreSQL row-level security (the second wall between workspaces) is not enforced. Connect as a role without them (docs/access.md: PostgreSQL roles and row-level security).',
     )
   }
   let firstToken: string | undefined
