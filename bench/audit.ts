@@ -37,7 +37,7 @@ import {
   type UnknownRow,
 } from 'kysely'
 import pg from 'pg'
-import { rowToRecord, Sensitive, type AuditActor, type AuditEvent } from '../src/audit/audit-log.js'
+import { type rowToRecord, Sensitive, type AuditActor, type AuditEvent } from '../src/audit/audit-log.js'
 import { formatCheckpoint, generateNoteKey, signNote } from '../src/audit/checkpoint.js'
 import { chainHash, entryBytes, type AuditRecord } from '../src/audit/entry.js'
 import { CompactRange, HASH_SIZE, leafHash, rootFrom, verifyConsistency, verifyInclusion } from '../src/audit/merkle.js'
@@ -553,7 +553,7 @@ async function resume(env: Env, mem: NodeLevels) {
 
 /** An entry like those the API writes: a secret update with two fingerprints. */
 function syntheticRecord(ws: string, seq: number, rnd: () => number, t0: number): AuditRecord {
-  const fp = () => 'hmac-sha256:' + randomBytes(32).toString('base64url')
+  const fp = () => `hmac-sha256:${randomBytes(32).toString('base64url')}`
   const details = JSON.stringify({
     after: fp(),
     before: fp(),

@@ -215,7 +215,7 @@ printTable(
       Math.round(fsync.perSec),
       null,
       '',
-      ratio(results.write.rps, fsync.perSec) + ' (c/fsync)',
+      `${ratio(results.write.rps, fsync.perSec)} (c/fsync)`,
       fsync.p50,
       fsync.p99,
       '',
@@ -261,11 +261,11 @@ const auditRow = (r: RunResult): Cell[] => {
     entries === null ? null : Math.round(entries / r.durationSec),
     p ? p.commits : null,
     p ? Math.round(p.commits / r.durationSec) : null,
-    p && p.commits && entries !== null ? Number((entries / p.commits).toFixed(2)) : null,
+    p?.commits && entries !== null ? Number((entries / p.commits).toFixed(2)) : null,
     p && entries ? Number((p.executions / entries).toFixed(1)) : null,
     p ? `${((100 * p.sqlMs) / 1000 / r.durationSec).toFixed(0)}%` : null,
     p ? `${((100 * p.commitMs) / 1000 / r.durationSec).toFixed(0)}%` : null,
-    p && p.commits ? Number((p.commitMs / p.commits).toFixed(2)) : null,
+    p?.commits ? Number((p.commitMs / p.commits).toFixed(2)) : null,
   ]
 }
 printTable(
@@ -289,7 +289,7 @@ if (!PROBE) process.stdout.write('(probe disabled with --no-probe: server-side c
 
 for (const r of [results.read, results.write]) {
   const p = r.probe
-  if (!p || !p.auditInserts) continue
+  if (!p?.auditInserts) continue
   const top = Object.entries(p.statements)
     .sort((a, b) => (p.statementMs[b[0]] ?? 0) - (p.statementMs[a[0]] ?? 0))
     .slice(0, 16)

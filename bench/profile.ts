@@ -144,7 +144,7 @@ function original(cf: CallFrame): { file: string; line: number } | null {
   if (!cf.url.startsWith('file://') || !cf.url.includes('/dist/')) return null
   let map = maps.get(cf.url)
   if (map === undefined) {
-    const mapFile = fileURLToPath(cf.url) + '.map'
+    const mapFile = `${fileURLToPath(cf.url)}.map`
     map = existsSync(mapFile) ? new SourceMap(JSON.parse(readFileSync(mapFile, 'utf8'))) : null
     maps.set(cf.url, map)
   }
@@ -159,14 +159,14 @@ function original(cf: CallFrame): { file: string; line: number } | null {
 
 function moduleOf(cf: CallFrame): string {
   if (!cf.url) return cf.functionName.startsWith('(') ? cf.functionName : '(native code)'
-  if (cf.url.startsWith('node:')) return 'node:' + cf.url.slice(5).split('/').slice(0, 2).join('/')
+  if (cf.url.startsWith('node:')) return `node:${cf.url.slice(5).split('/').slice(0, 2).join('/')}`
   const nm = cf.url.lastIndexOf('/node_modules/')
   if (nm >= 0) {
     const rest = cf.url.slice(nm + 14).split('/')
-    return 'npm:' + (rest[0]!.startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0]!)
+    return `npm:${rest[0]!.startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0]!}`
   }
   const o = original(cf)
-  if (o) return 'coffer:' + o.file
+  if (o) return `coffer:${o.file}`
   return cf.url.startsWith('file://') ? relative(ROOT, fileURLToPath(cf.url)) : cf.url
 }
 

@@ -17,7 +17,6 @@
 //
 // Prints tables; exits 1 if any version fails to read back after the reseal.
 import { randomBytes, randomUUID } from 'node:crypto'
-import { join } from 'node:path'
 import autocannon from 'autocannon'
 import { bootstrapWorkspace, createContext, type AppContext } from '../src/context.js'
 import type { DataKey } from '../src/crypto/envelope.js'
@@ -328,7 +327,7 @@ async function partB(): Promise<Cell[][]> {
     const path = `${E}/secrets/K7?reveal=true`
     await autocannon({ url: server.url + path, connections: 10, duration: 2, headers: { authorization: `Bearer ${token}` } })
     const idle = await readP99(server.url, token, path)
-    const rot = await fetch(server.url + `${E}/keys/rotate`, {
+    const rot = await fetch(`${server.url}${E}/keys/rotate`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
       body: '{}',
@@ -338,7 +337,7 @@ async function partB(): Promise<Cell[][]> {
     const during = await readP99(server.url, token, path)
     const st = (
       (await (
-        await fetch(server.url + `/v1/workspaces/${slug}/key-jobs/${job}`, { headers: { authorization: `Bearer ${token}` } })
+        await fetch(`${server.url}/v1/workspaces/${slug}/key-jobs/${job}`, { headers: { authorization: `Bearer ${token}` } })
       ).json()) as { job: { state: string; done: number; total: number } }
     ).job
     const covered = st.state === 'running' ? 'whole window' : `reseal ended inside the window (${st.state})`

@@ -321,11 +321,11 @@ export function printTable(title: string, header: string[], rows: Cell[][]): voi
   const numeric = header.map((_, i) =>
     rows.every((r) => typeof r[i] === 'number' || r[i] === null || r[i] === undefined || /^[\d.,]+[×x%]?$|^—$/.test(String(r[i]))),
   )
-  const line = (r: string[]) => '| ' + r.map((c, i) => (numeric[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ') + ' |'
+  const line = (r: string[]) => `| ${r.map((c, i) => (numeric[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ')} |`
   process.stdout.write(`\n${title}\n`)
-  process.stdout.write(line(header) + '\n')
-  process.stdout.write('|' + widths.map((w, i) => (numeric[i] ? '-'.repeat(w + 1) + ':' : '-'.repeat(w + 2))).join('|') + '|\n')
-  for (const r of cells) process.stdout.write(line(r) + '\n')
+  process.stdout.write(`${line(header)}\n`)
+  process.stdout.write(`|${widths.map((w, i) => (numeric[i] ? `${'-'.repeat(w + 1)}:` : '-'.repeat(w + 2))).join('|')}|\n`)
+  for (const r of cells) process.stdout.write(`${line(r)}\n`)
 }
 
 export function ratio(a: number, b: number): string {

@@ -65,7 +65,7 @@ export async function findActiveGrant(
     .orderBy('expires_at', 'desc')
     .limit(1)
     .executeTakeFirst()
-  if (!row || !row.expires_at) return null
+  if (!row?.expires_at) return null
   return { id: row.id, access: row.access, environmentId: row.environment_id, expiresAt: row.expires_at }
 }
 
@@ -113,7 +113,7 @@ export async function breakGlassDecision(
   // The pipeline has usually resolved the environment already (`known`); else look it up.
   const env = known ?? (await sealOf(db, workspaceId, p.project, p.environment))
   // An unknown environment: the handler answers 404 as it would anyway.
-  if (!env || !env.sealed) return null
+  if (!env?.sealed) return null
   const grant = await findActiveGrant(db, workspaceId, env.id, principal.userId, use, now)
   if (!grant) throw new BreakGlassRequiredError()
   return grant

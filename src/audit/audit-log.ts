@@ -7,7 +7,7 @@ import type { AuditAction } from './actions.js'
 import { canonicalJson, type Json } from './canonical-json.js'
 import { EntryHasher, GENESIS_HASH, type AuditRecord } from './entry.js'
 import { newEntryId } from './entry-id.js'
-import { CompactRange } from './merkle.js'
+import type { CompactRange } from './merkle.js'
 import { insertNodes, packPeaks, sqliteInsertNodes, unpackPeaks } from './tree-store.js'
 import { ChainVerifier, sameBytes, type ChainedRecord, type VerifyResult } from './verify.js'
 import { joinRuns, type VerifySource, type VerifyWorkers } from './verify-workers.js'
@@ -23,7 +23,7 @@ export class Sensitive {
     this.#value = Buffer.isBuffer(value) ? value : Buffer.from(value, 'utf8')
   }
   fingerprint(key: Buffer): string {
-    return 'hmac-sha256:' + createHmac('sha256', key).update(this.#value).digest('base64url')
+    return `hmac-sha256:${createHmac('sha256', key).update(this.#value).digest('base64url')}`
   }
   toJSON(): string {
     return '[Sensitive]'

@@ -21,16 +21,16 @@ export function writeExportFile(path: string, exp: AuditExport): void {
   if (!head.endsWith(`${HEAD_END}]}`)) throw new Error('entries must be the last field of an export')
   const fd = openSync(path, 'w', 0o600)
   try {
-    writeSync(fd, head.slice(0, -2) + '\n')
+    writeSync(fd, `${head.slice(0, -2)}\n`)
     const chunk: string[] = []
     for (let i = 0; i < entries.length; i++) {
       chunk.push(JSON.stringify(entries[i]) + (i < entries.length - 1 ? ',' : ''))
       if (chunk.length === 4096 || i === entries.length - 1) {
-        writeSync(fd, chunk.join('\n') + '\n')
+        writeSync(fd, `${chunk.join('\n')}\n`)
         chunk.length = 0
       }
     }
-    writeSync(fd, TAIL + '\n')
+    writeSync(fd, `${TAIL}\n`)
   } finally {
     closeSync(fd)
   }

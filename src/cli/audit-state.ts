@@ -38,7 +38,7 @@ export function saveSeen(url: string, workspaceId: string, seen: SeenCheckpoint)
   all[`${url} ${workspaceId}`] = seen
   mkdirSync(join(file, '..'), { recursive: true, mode: 0o700 })
   const tmp = `${file}.${process.pid}.tmp`
-  writeFileSync(tmp, JSON.stringify(all, null, 2) + '\n', { mode: 0o600 })
+  writeFileSync(tmp, `${JSON.stringify(all, null, 2)}\n`, { mode: 0o600 })
   renameSync(tmp, file)
   return file
 }

@@ -43,6 +43,6 @@ export function findProjectConfig(cwd = process.cwd()): { path: string; config: 
 /** Writes .coffer.json into `dir`. */
 export function writeProjectConfig(dir: string, config: ProjectConfig): string {
   const path = join(dir, PROJECT_CONFIG_FILE)
-  writeFileSync(path, JSON.stringify(config, null, 2) + '\n', { mode: 0o644 })
+  writeFileSync(path, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o644 })
   return path
 }

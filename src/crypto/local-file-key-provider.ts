@@ -22,7 +22,7 @@ export class LocalFileKeyProvider implements KeyProvider {
   constructor(rootKey: Buffer) {
     if (rootKey.length !== 32) throw new TypeError('root key must be 32 bytes')
     this.#key = Buffer.from(rootKey)
-    this.keyId = 'local:' + createHash('sha256').update('coffer/root-key-id/v1').update(rootKey).digest('hex').slice(0, 16)
+    this.keyId = `local:${createHash('sha256').update('coffer/root-key-id/v1').update(rootKey).digest('hex').slice(0, 16)}`
   }
 
   async wrap(dek: Buffer, aad: Buffer): Promise<Buffer> {

@@ -340,7 +340,7 @@ function readId(p: Pkcs11Js, lib: Pkcs11Lib, session: Handle, key: Handle): Buff
 }
 
 function keyIdOf(options: Pkcs11Options, id: Buffer): string {
-  return `pkcs11:${options.tokenLabel}/${options.keyLabel}` + (id.length > 0 ? `#${id.toString('hex')}` : '')
+  return `pkcs11:${options.tokenLabel}/${options.keyLabel}${id.length > 0 ? `#${id.toString('hex')}` : ''}`
 }
 
 /** A CK_ULONG / CK_BBOOL attribute value in host byte order. */

@@ -190,7 +190,7 @@ export async function findPendingDevice(
     .select(['id', 'client_name', 'created_at', 'expires_at', 'status'])
     .where('user_code_hash', '=', sha256(code))
     .executeTakeFirst()
-  if (!row || row.status !== 'pending' || Date.parse(row.expires_at) <= now.getTime()) return undefined
+  if (row?.status !== 'pending' || Date.parse(row.expires_at) <= now.getTime()) return undefined
   return { id: row.id, clientName: row.client_name, createdAt: row.created_at }
 }
 

@@ -75,21 +75,19 @@ export class Metrics {
   render(extra: { batches: number; units: number }): string {
     this.commitBatches.set(extra.batches)
     this.commitUnits.set(extra.units)
-    return (
-      [
-        this.auditIntegrityOk,
-        this.auditIntegrityWorkspaceOk,
-        this.auditLastVerify,
-        this.checkpointsIssued,
-        this.keysRotated,
-        this.resealedVersions,
-        this.resealFailures,
-        this.authFailuresUnattributed,
-        this.commitBatches,
-        this.commitUnits,
-      ]
-        .map((m) => m.render())
-        .join('\n') + '\n'
-    )
+    return `${[
+      this.auditIntegrityOk,
+      this.auditIntegrityWorkspaceOk,
+      this.auditLastVerify,
+      this.checkpointsIssued,
+      this.keysRotated,
+      this.resealedVersions,
+      this.resealFailures,
+      this.authFailuresUnattributed,
+      this.commitBatches,
+      this.commitUnits,
+    ]
+      .map((m) => m.render())
+      .join('\n')}\n`
   }
 }

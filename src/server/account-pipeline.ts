@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import type { Transaction } from 'kysely'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { decide, type UserPrincipal } from '../access/policy.js'
-import type { AuditActor, AuditEvent } from '../audit/audit-log.js'
+import { decide } from '../access/policy.js'
+import type { AuditActor } from '../audit/audit-log.js'
 import type { AppContext } from '../context.js'
 import {
   AuditUnavailableError,
@@ -11,7 +11,6 @@ import {
   CsrfError,
   ForbiddenError,
   InternalError,
-  UnauthenticatedError,
   UnsupportedMediaTypeError,
 } from '../errors.js'
 import { workspacesOf } from '../identity/accounts.js'
@@ -21,7 +20,7 @@ import type { Database } from '../storage/schema.js'
 import { readInScope, setScope, SYSTEM_SCOPE } from '../storage/tenant-scope.js'
 import type { AnyAuthRoute, AuthHandlerResult, Person } from './auth-route.js'
 import { appendEvents, authenticatePerson, clientOf, eventsOf, lockChains, parse, personPrincipal, type StagePlan } from './stages.js'
-import { checkCsrf, clearSessionCookie, CSRF_FIELD, currentSession, sameOrigin, setSessionCookie } from './session-auth.js'
+import { clearSessionCookie, CSRF_FIELD, sameOrigin, setSessionCookie } from './session-auth.js'
 
 // Account and sign-in routes: those outside /v1/workspaces/:workspace (sign-in, links, OIDC,
 // a person's own account, the CLI login's exchanges). A person's events are appended to the

@@ -13,7 +13,7 @@ export const MAX_KEY_LENGTH = 256
 export const MAX_VALUE_BYTES = 64 * 1024
 export const MAX_COMMENT_BYTES = 4 * 1024
 export const MAX_TAGS = 32
-export const TAG_RE = /^[A-Za-z0-9_.:\/-]{1,64}$/
+export const TAG_RE = /^[A-Za-z0-9_.:/-]{1,64}$/
 
 /** Where secrets live: one environment of one project of one workspace. */
 export interface SecretScope {

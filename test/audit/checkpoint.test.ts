@@ -362,7 +362,7 @@ describe('tampering', () => {
         assertInvalid(note.slice(0, i) + insert + note.slice(i), A.verifierKey)
         // Replacing a character by itself is no edit (seed -2079744145 found that case).
         const replaced = note.slice(0, i) + insert + note.slice(i + 1)
-        if (i < note.length && replaced !== note) assertInvalid(replaced, A.verifierKey + '')
+        if (i < note.length && replaced !== note) assertInvalid(replaced, `${A.verifierKey}`)
       }),
       { numRuns: 300 },
     )
@@ -473,8 +473,8 @@ describe('strict checkpoint syntax', () => {
       Buffer.alloc(33, 1).toString('base64'),
       Buffer.alloc(0).toString('base64') || 'x',
       r32.toString('base64').replace(/=$/, ''), // unpadded
-      r32.toString('base64url') + '=', // URL-safe alphabet
-      r32.toString('base64').replace(/.=$/, (m) => String.fromCharCode(m.charCodeAt(0) + 1) + '='), // non-zero padding bits
+      `${r32.toString('base64url')}=`, // URL-safe alphabet
+      r32.toString('base64').replace(/.=$/, (m) => `${String.fromCharCode(m.charCodeAt(0) + 1)}=`), // non-zero padding bits
       ` ${r32.toString('base64')}`,
       r32.toString('hex'),
     ]

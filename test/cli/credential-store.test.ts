@@ -235,7 +235,7 @@ if (!isInnerRun) {
   // ---------------------------------------------------------------- inner run
   describe('inside the private keyring session', () => {
     const fakeA: Credentials = { url: 'https://vault-a.example', token: 'fake-token-a' }
-    const fakeB: Credentials = { url: 'http://127.0.0.1:8200/base', token: 'fake-token-b "quoted" \\ ✓ ' + 'x'.repeat(2000) }
+    const fakeB: Credentials = { url: 'http://127.0.0.1:8200/base', token: `fake-token-b "quoted" \\ ✓ ${'x'.repeat(2000)}` }
 
     test('the session really is a fresh, isolated one', () => {
       assert.ok(process.env.DBUS_SESSION_BUS_ADDRESS, 'no session bus')

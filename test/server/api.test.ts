@@ -94,7 +94,7 @@ function assertSecurityHeaders(headers: Record<string, unknown>, what: string): 
   assert.match(csp, /(?:^|;)\s*frame-ancestors 'none'\s*(?:;|$)/, `${what}: CSP frame-ancestors 'none'`)
   assert.match(csp, /(?:^|;)\s*default-src 'none'\s*(?:;|$)/, `${what}: CSP default-src 'none'`)
   assert.equal(headers['x-powered-by'], undefined, `${what}: no x-powered-by`)
-  assert.equal(headers['server'], undefined, `${what}: no server header`)
+  assert.equal(headers.server, undefined, `${what}: no server header`)
 }
 
 function suite(engine: EngineName): void {

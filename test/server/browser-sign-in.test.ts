@@ -79,7 +79,7 @@ describe('sign-in pages in Chromium', () => {
     await Promise.all([page.waitForURL(`${base}/account`), page.click('button[type=submit]')])
     assert.ok((await page.textContent('main'))?.includes('owner@acme.test'))
     const cookie = (await ctx.cookies(base)).find((c) => c.name === 'coffer_session')
-    assert.ok(cookie && cookie.httpOnly && cookie.sameSite === 'Lax' && cookie.path === '/', 'HttpOnly, SameSite=Lax, Path=/')
+    assert.ok(cookie?.httpOnly && cookie.sameSite === 'Lax' && cookie.path === '/', 'HttpOnly, SameSite=Lax, Path=/')
     assert.equal(await page.evaluate(() => document.cookie.includes('coffer_session')), false, 'scripts cannot read it')
 
     // A form of the account page: the browser's own Origin and the hidden CSRF field pass.

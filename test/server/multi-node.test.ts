@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import http from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { after, before, describe, test } from 'node:test'
+import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { verifyCheckpoint } from '../../src/audit/checkpoint.js'
 import { chainHash, entryBytes, GENESIS_HASH } from '../../src/audit/entry.js'
@@ -20,7 +20,7 @@ import { originOf, type ExportedEntry } from '../../src/audit/offline.js'
 import { verifyChain } from '../../src/audit/verify.js'
 import { createTestDatabase } from '../helpers/pg.js'
 import { describePostgres } from '../helpers/engines.js'
-import { childEnv, request, stopChild, waitListening, type JsonResponse as Res } from '../helpers/child-server.js'
+import { childEnv, request, stopChild, waitListening } from '../helpers/child-server.js'
 
 const ROOT = join(import.meta.dirname, '..', '..')
 const BIN = join(ROOT, 'bin', 'coffer.js')

@@ -6,7 +6,7 @@
 // write grant slipped into the database (which must change nothing); the Owner of another
 // workspace (404 everywhere).
 import assert from 'node:assert/strict'
-import { after, before, describe, test } from 'node:test'
+import { after, before, test } from 'node:test'
 import { ACTIONS, type Action, type GrantAccess, type ProjectRole, type Role } from '../../src/access/policy.js'
 import { API_ROUTES } from '../../src/server/app.js'
 import type { AnyRoute } from '../../src/server/route.js'

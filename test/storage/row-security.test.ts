@@ -89,7 +89,7 @@ describePostgres('row-level security (PostgreSQL)', () => {
     for (const t of tables) {
       const r = rows.find((x) => x.name === t.table)
       assert.ok(
-        r && r.rls && r.force && Number(r.policies) === 1,
+        r?.rls && r.force && Number(r.policies) === 1,
         `${t.table}: row-level security enabled and forced, one coffer_tenant policy`,
       )
     }

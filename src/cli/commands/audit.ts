@@ -159,7 +159,7 @@ export async function auditProof(ref: string, opts: Opts & { out?: string }): Pr
     treeSize: p.treeSize,
     proof: p.proof,
   }
-  const text = JSON.stringify(file, null, 2) + '\n'
+  const text = `${JSON.stringify(file, null, 2)}\n`
   if (opts.out) {
     writeFileSync(opts.out, text)
     info(

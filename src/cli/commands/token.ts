@@ -12,7 +12,7 @@ export async function tokenCreate(name: string, opts: Opts & { expiresInDays?: s
   const r = await client.createToken(await resolveWorkspace(client, opts), { name, ...(days ? { expiresInDays: days } : {}) })
   if (opts.json) return printJson(r)
   info(`Token ${r.info.name} (${r.info.id}) created${r.info.expiresAt ? `, expires ${r.info.expiresAt}` : ''}. It is shown once:`)
-  process.stdout.write(r.token + '\n')
+  process.stdout.write(`${r.token}\n`)
 }
 
 /** `coffer token list`: your tokens (never the tokens themselves). */
@@ -52,7 +52,7 @@ export async function serviceTokenCreate(
   info(
     `Service token ${r.info.name} (${r.info.id}) created${r.info.expiresAt ? `, expires ${r.info.expiresAt}` : ''}. It is shown once (use it as COFFER_TOKEN):`,
   )
-  process.stdout.write(r.token + '\n')
+  process.stdout.write(`${r.token}\n`)
 }
 
 /** `coffer token list-services`. */

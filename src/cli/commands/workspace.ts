@@ -32,5 +32,5 @@ export async function workspaceDelete(ref: string, opts: ServerOptions & { confi
     `Workspace ${r.receipt.slug} deleted: ${r.dataKeysShredded} data keys destroyed, ${r.tokensRevoked} tokens revoked; rows purged after ${r.receipt.purgeAfter}.`,
   )
   info(`Final audit tree: ${r.receipt.auditTreeSize} entries, root ${r.receipt.auditRootHash}. Signed checkpoint:`)
-  process.stdout.write(r.receipt.checkpointNote.endsWith('\n') ? r.receipt.checkpointNote : r.receipt.checkpointNote + '\n')
+  process.stdout.write(r.receipt.checkpointNote.endsWith('\n') ? r.receipt.checkpointNote : `${r.receipt.checkpointNote}\n`)
 }

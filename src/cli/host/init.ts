@@ -41,7 +41,7 @@ export async function init(opts: InitOptions): Promise<void> {
       )
     info(`Workspace "${r.workspace.name}" (${r.workspace.slug}) with Owner ${r.owner.email}.`)
     info('Owner token (shown once; store it now):')
-    process.stdout.write(r.token + '\n')
+    process.stdout.write(`${r.token}\n`)
     info(
       `\nNext: coffer server --data-dir ${config.dataDir}   then   coffer login --url http://${config.host}:${config.port} --token <token>`,
     )

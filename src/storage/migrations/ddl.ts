@@ -1,4 +1,4 @@
-import { sql, type Transaction } from 'kysely'
+import { sql } from 'kysely'
 import type { Engine, MigrationTx } from './migration.js'
 
 /** Column types that differ between the engines. */
