@@ -42,7 +42,9 @@ async function startNode(env: Record<string, string>): Promise<Node> {
   })
   const ctx = await createContext(buildConfig(e), buildSecrets(e))
   const app = await buildApp(ctx)
-  app.post('/test/sign-in', { config: { action: 'public', authRateLimit: true } }, async () => ({ ok: true }))
+  // A stand-in authentication endpoint that only answers, so the limits are seen alone. The
+  // app refuses routes added around its pipeline; this one says it is a public page.
+  app.post('/test/sign-in', { config: { action: 'public', pipeline: 'page', authRateLimit: true } }, async () => ({ ok: true }))
   await app.ready()
   const a = await bootstrapWorkspace(ctx, { name: `A ${randomBytes(3).toString('hex')}`, ownerEmail: 'a@example.com' })
   const b = await bootstrapWorkspace(ctx, { name: `B ${randomBytes(3).toString('hex')}`, ownerEmail: 'b@example.com' })
