@@ -515,7 +515,7 @@ async function openLoader(env: Env): Promise<Loader> {
 class NodeLevels {
   readonly levels: Buffer[] = []
   constructor(readonly size: number) {
-    for (let l = 0, w = size; w >= 1; l++, w = Math.floor(w / 2)) this.levels.push(Buffer.allocUnsafe(w * HASH_SIZE))
+    for (let w = size; w >= 1; w = Math.floor(w / 2)) this.levels.push(Buffer.allocUnsafe(w * HASH_SIZE))
   }
   set(level: number, index: number, hash: Uint8Array): void {
     this.levels[level]!.set(hash, index * HASH_SIZE)
@@ -898,7 +898,10 @@ async function partC(engine: EngineName): Promise<void> {
     const rootAt = new Map<number, Uint8Array>()
     const trueRoot = (size: number) => {
       let r = rootAt.get(size)
-      if (!r) rootAt.set(size, (r = rootFrom(size, mem.nodeAt)))
+      if (!r) {
+        r = rootFrom(size, mem.nodeAt)
+        rootAt.set(size, r)
+      }
       return r
     }
     const sizes = seqs.map((s) => s + Math.floor(rnd() * (PROOF_N - s + 1)))

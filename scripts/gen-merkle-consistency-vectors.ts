@@ -142,10 +142,10 @@ function mutations(v: Vector): Vector[] {
   const add = (desc: string, change: Partial<Vector>): void => {
     out.push({ ...v, ...change, desc })
   }
-  p.forEach((_, i) => add(`modified proof[${i}] bit @4`, { proof: p.map((h, j) => (j === i ? flip(h, 0, 4) : h)) }))
-  p.forEach((_, i) => add(`removed proof[${i}]`, { proof: p.filter((_, j) => j !== i) }))
+  for (let i = 0; i < p.length; i++) add(`modified proof[${i}] bit @4`, { proof: p.map((h, j) => (j === i ? flip(h, 0, 4) : h)) })
+  for (let i = 0; i < p.length; i++) add(`removed proof[${i}]`, { proof: p.filter((_, j) => j !== i) })
   for (let i = 0; i <= p.length; i++) add(`inserted component @${i}`, { proof: [...p.slice(0, i), SOME_HASH, ...p.slice(i)] })
-  p.forEach((h, i) => add(`duplicated proof[${i}]`, { proof: [...p.slice(0, i + 1), h, ...p.slice(i + 1)] }))
+  for (const [i, h] of p.entries()) add(`duplicated proof[${i}]`, { proof: [...p.slice(0, i + 1), h, ...p.slice(i + 1)] })
   add('size1 plus @1', { size1: m + 1 })
   add('size1 sub @1', { size1: m - 1 })
   add('size2 plus @1', { size2: n + 1 })

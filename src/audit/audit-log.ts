@@ -245,7 +245,10 @@ export class AuditLog {
 
   #remember(tx: object, workspaceId: string, tip: Tip): void {
     let m = this.#tips.get(tx)
-    if (!m) this.#tips.set(tx, (m = new Map()))
+    if (!m) {
+      m = new Map()
+      this.#tips.set(tx, m)
+    }
     m.set(workspaceId, tip)
   }
 

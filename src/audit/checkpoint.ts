@@ -144,6 +144,7 @@ const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'he
 const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')
 
 /** ASCII control characters other than newline: forbidden anywhere in a signed note. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to find (and refuse) control characters
 const CONTROL = /[\x00-\x09\x0B-\x1F]/
 /** A lone surrogate: a string containing one has no UTF-8 encoding. */
 const LONE_SURROGATE = /\p{Cs}/u

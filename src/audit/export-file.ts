@@ -62,9 +62,12 @@ function lineStarts(fd: number): number[] {
   const starts: number[] = [0]
   const buf = Buffer.allocUnsafe(1 << 20)
   let at = 0
-  for (let n; (n = readSync(fd, buf, 0, buf.length, at)) > 0; at += n) {
+  for (;;) {
+    const n = readSync(fd, buf, 0, buf.length, at)
+    if (n <= 0) break
     const chunk = n === buf.length ? buf : buf.subarray(0, n)
     for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) starts.push(at + i + 1)
+    at += n
   }
   if (starts[starts.length - 1] !== at) starts.push(at)
   return starts
@@ -73,9 +76,10 @@ function lineStarts(fd: number): number[] {
 /** Bytes start … end of a file as UTF-8 text. */
 function readText(fd: number, start: number, end: number): string {
   const buf = Buffer.allocUnsafe(end - start)
-  for (let got = 0, n; got < buf.length; got += n) {
-    n = readSync(fd, buf, got, buf.length - got, start + got)
+  for (let got = 0; got < buf.length; ) {
+    const n = readSync(fd, buf, got, buf.length - got, start + got)
     if (n === 0) throw new Error('the export file is shorter than it was')
+    got += n
   }
   return buf.toString('utf8')
 }

@@ -43,8 +43,12 @@ function insertTemplate(count: number): QueryTemplate<string> {
 /** The same INSERT of `n` rows as raw SQLite text, for an append on the connection itself (audit-log.ts). */
 const sqliteInserts: string[] = []
 export function sqliteInsertNodes(n: number): string {
-  return (sqliteInserts[n] ??=
-    `INSERT INTO audit_nodes (workspace_id, level, idx, hash) VALUES ${Array.from({ length: n }, () => '(?, ?, ?, ?)').join(', ')}`)
+  let sql = sqliteInserts[n]
+  if (sql === undefined) {
+    sql = `INSERT INTO audit_nodes (workspace_id, level, idx, hash) VALUES ${Array.from({ length: n }, () => '(?, ?, ?, ?)').join(', ')}`
+    sqliteInserts[n] = sql
+  }
+  return sql
 }
 
 /** Inserts the nodes an append completed. */

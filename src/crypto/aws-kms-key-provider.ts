@@ -1,4 +1,4 @@
-import { DecryptCommand, DescribeKeyCommand, EncryptCommand, KMSClient } from '@aws-sdk/client-kms'
+import { DecryptCommand, DescribeKeyCommand, EncryptCommand, KMSClient, type KeyMetadata } from '@aws-sdk/client-kms'
 import { ConfigError, DecryptionError, InternalError } from '../errors.js'
 import type { KeyProvider } from './key-provider.js'
 
@@ -62,7 +62,7 @@ export class AwsKmsKeyProvider implements KeyProvider {
     const owns = options.client === undefined
     const client = options.client ?? new KMSClient({ region: options.region, ...(options.endpoint ? { endpoint: options.endpoint } : {}) })
     try {
-      let meta
+      let meta: KeyMetadata | undefined
       try {
         meta = (await client.send(new DescribeKeyCommand({ KeyId: options.keyId }))).KeyMetadata
       } catch (err) {

@@ -72,7 +72,7 @@ export class ResealWorkers {
       // on this side, and the worker zeroes the one copy it gets.
       if ([...oldKeys, next].some((k) => k.key.length !== KEY_LENGTH)) throw new TypeError('dek key must be 32 bytes')
       const keys = new Uint8Array(KEY_LENGTH * (oldKeys.length + 1))
-      oldKeys.forEach((k, i) => keys.set(k.key, i * KEY_LENGTH))
+      for (const [i, k] of oldKeys.entries()) keys.set(k.key, i * KEY_LENGTH)
       keys.set(next.key, oldKeys.length * KEY_LENGTH)
       const req: ResealRequest = {
         id,

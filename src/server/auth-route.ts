@@ -109,4 +109,5 @@ export function defineAuthRoute<P, Q, B, R, X = undefined>(def: AuthRouteDef<P, 
   return def
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: a table of routes with different schemas; each was checked by defineAuthRoute
 export type AnyAuthRoute = AuthRouteDef<any, any, any, any, any>

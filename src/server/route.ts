@@ -114,5 +114,6 @@ export function defineRoute<P, Q, B, R>(def: RouteDef<P, Q, B, R>): RouteDef<P, 
   return def
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: a table of routes with different schemas; each was checked by defineRoute
 export type AnyRoute = RouteDef<any, any, any, any>
 export type Tx = Transaction<Database>

@@ -4,6 +4,7 @@ import type { Executor } from './database.js'
 const MARK = '\u0000coffer-param:'
 
 /** Builds a query with named placeholders in place of values. */
+// biome-ignore lint/suspicious/noExplicitAny: a placeholder stands in for a value of whatever type its column has
 export type TemplateBuilder<K extends string> = (db: Executor, p: (name: K) => any) => { compile(): CompiledQuery }
 
 /**
@@ -15,7 +16,7 @@ export type TemplateBuilder<K extends string> = (db: Executor, p: (name: K) => a
 export class QueryTemplate<K extends string> {
   readonly #build: TemplateBuilder<K>
   // Per dialect (SQLite `?`, PostgreSQL `$1`): one process may hold both engines.
-  readonly #compiled = new Map<Function, { sql: string; order: K[] }>()
+  readonly #compiled = new Map<object, { sql: string; order: K[] }>()
 
   constructor(build: TemplateBuilder<K>) {
     this.#build = build

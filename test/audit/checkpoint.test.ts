@@ -260,6 +260,7 @@ describe('known-answer vectors', () => {
 // ---- 2. round trip and tampering ----------------------------------------------------------------
 
 /** A line allowed as origin or extension: non-empty, well-formed, no control characters. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: filters out the control characters a note line may not hold
 const lineArb = fc.string({ unit: 'binary', minLength: 1, maxLength: 24 }).filter((s) => !/[\x00-\x1F]/.test(s) && !/\p{Cs}/u.test(s))
 const fieldsArb = fc.record({
   origin: lineArb,
@@ -600,6 +601,7 @@ describe('note keys', () => {
   test('vkey and skey round trip through parse (and hex case is normalised)', () => {
     fc.assert(
       fc.property(
+        // biome-ignore lint/suspicious/noControlCharactersInRegex: filters out the control characters a key name may not hold
         fc.string({ unit: 'binary', minLength: 1, maxLength: 16 }).filter((s) => !/[\s+\x00-\x1F]|\p{White_Space}|\p{Cs}/u.test(s)),
         (name) => {
           const pair = generateNoteKey(name)

@@ -155,6 +155,7 @@ describe('coffer CLI end to end (SQLite)', () => {
     assert.equal(kept.stdout, 'inherited')
     const missing = coffer(['run', '--', 'definitely-not-a-command-xyz'])
     assert.equal(missing.status, 127)
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the shell expands ${API_KEY:-none}, not JavaScript
     const withFlags = ok(['run', '--project', 'web-shop', '--env', 'qa', '--', 'sh', '-c', 'printf %s "${API_KEY:-none}"'], { cwd: work })
     assert.equal(withFlags.stdout, 'none')
   })

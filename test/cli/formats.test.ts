@@ -36,10 +36,6 @@ function assertEntries(actual: SecretEntry[], expected: SecretEntry[]): void {
   assert.ok(diff === null, diff ?? '')
 }
 
-function assertValue(actual: string | undefined, expected: string, label: string): void {
-  assert.ok(actual === expected, `value mismatch for ${label}`)
-}
-
 /** Run fn, require a FormatError, and check that its message contains none of the forbidden strings. */
 function expectFormatError(fn: () => unknown, forbidden: string[] = []): FormatError {
   let caught: unknown
@@ -126,6 +122,7 @@ const nastyChar = fc.constantFrom(
   'yes',
   '---',
   '...',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal ${X}, which a dotenv or shell reader must not expand
   '${X}',
   '\\n',
   '\r\n',
@@ -353,6 +350,7 @@ describe('shell format evaluated by sh', () => {
     CRLF: 'a\r\nb\r',
     SUBST: `$(touch ${marker})`,
     BACKTICK: `\`touch ${marker}\``,
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: literal shell variables that the export must keep from expanding
     VAR: '$HOME ${PATH} $1 $@',
     BACKSLASH: '\\\\n\\',
     GLOB: '* ? [a-z]',

@@ -1,11 +1,12 @@
 import type { FastifyInstance } from 'fastify'
+import type { JsonBody } from './json-body.js'
 
 /** What a request through the fake browser got back. */
 export interface BrowserReply {
   status: number
   headers: Record<string, unknown>
   body: string
-  json: any
+  json: JsonBody
   /** The raw Set-Cookie header lines of this reply. */
   setCookies: string[]
 }

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
 import http from 'node:http'
 import { join } from 'node:path'
+import type { JsonBody } from './json-body.js'
 
 export const ROOT = join(import.meta.dirname, '..', '..')
 export const BIN = join(ROOT, 'bin', 'coffer.js')
@@ -72,7 +73,7 @@ export async function killChild(child: ChildProcess): Promise<void> {
 
 export interface JsonResponse {
   status: number
-  body: any
+  body: JsonBody
 }
 
 /** A JSON request over node:http. */

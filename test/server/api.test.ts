@@ -9,17 +9,26 @@ import { addMember, ensureUser, issueToken } from '../../src/identity/identity-s
 import { API_ROUTES, AUTH_ROUTES } from '../../src/server/app.js'
 import type { AnyRoute } from '../../src/server/route.js'
 import { api, startHarness, type EngineName, type Harness } from '../helpers/harness.js'
+import { errorCode, type JsonBody } from '../helpers/json-body.js'
 import { describeEachEngine } from '../helpers/engines.js'
 import { fillUrl, sampleBody } from '../helpers/routes.js'
 
 type Client = ReturnType<typeof api>
-type Reply = { status: number; body: any; headers: Record<string, unknown> }
+/** The parts of an OpenAPI operation object the document test reads. */
+type Operation = {
+  operationId: string
+  responses?: Record<string, { description?: unknown }>
+  parameters: Array<{ name: string; in: string; required: boolean }>
+  security?: Array<Record<string, unknown>>
+  requestBody?: { content?: Record<string, { schema?: unknown }> }
+}
+type Reply = { status: number; body: JsonBody; headers: Record<string, unknown> }
 
 const value = (label: string) => `${label}-${randomBytes(12).toString('hex')}`
 
-function assertCode(r: { status: number; body: any }, status: number, code: string, what = code): void {
+function assertCode(r: { status: number; body: unknown }, status: number, code: string, what = code): void {
   assert.equal(r.status, status, what)
-  assert.equal(r.body?.error?.code, code, what)
+  assert.equal(errorCode(r.body), code, what)
 }
 
 /** Asserts a value without printing it when it differs. */
@@ -374,7 +383,7 @@ function suite(engine: EngineName): void {
       const doc = res.json() as {
         openapi: string
         info: { title: string; version: string }
-        paths: Record<string, Record<string, any>>
+        paths: Record<string, Record<string, Operation>>
         components: { securitySchemes: Record<string, unknown>; schemas: Record<string, unknown> }
       }
       assert.match(doc.openapi, /^3\.1\.\d+$/)

@@ -11,6 +11,7 @@ import { canonicalJson, type Json } from '../../src/audit/canonical-json.js'
 import { chainHash, entryBytes } from '../../src/audit/entry.js'
 import { verifySourceOf, VerifyWorkers } from '../../src/audit/verify-workers.js'
 import { api, startHarness, type EngineName, type Harness } from '../helpers/harness.js'
+import type { JsonBody } from '../helpers/json-body.js'
 import { describeEachEngine } from '../helpers/engines.js'
 
 const FINGERPRINT = /^hmac-sha256:[A-Za-z0-9_-]{43}$/
@@ -32,7 +33,7 @@ interface Entry {
 
 interface Res {
   status: number
-  body: any
+  body: JsonBody
   requestId: string
 }
 

@@ -36,6 +36,7 @@ import { openStore, type Executor, type Store } from '../../src/storage/database
 import { MIGRATIONS } from '../../src/storage/migrations.js'
 import { currentSchemaVersion, migrate } from '../../src/storage/migrator.js'
 import { api, startHarness, type EngineName, type Harness } from '../helpers/harness.js'
+import { errorCode } from '../helpers/json-body.js'
 import { createTestDatabase } from '../helpers/pg.js'
 import { describeEachEngine } from '../helpers/engines.js'
 import { systemClock } from '../../src/ops/clock.js'
@@ -54,6 +55,8 @@ interface SignedCheckpoint {
 }
 
 type Client = ReturnType<typeof api>
+/** An inclusion proof reply, as GET …/audit/proofs/inclusion returns it. */
+type InclusionProofBody = { treeSize: number; leafIndex: number; entry: unknown; leafHash: string; rootHash: string; proof: string[] }
 
 const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64')
 const fromB64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64'))
@@ -64,9 +67,9 @@ const popcount = (n: number) =>
     .filter((c) => c === '1').length
 const origin = (workspaceId: string) => `coffer/audit/${workspaceId}`
 
-function assertCode(r: { status: number; body: any }, status: number, code: string, what: string): void {
+function assertCode(r: { status: number; body: unknown }, status: number, code: string, what: string): void {
   assert.equal(r.status, status, what)
-  assert.equal(r.body?.error?.code, code, what)
+  assert.equal(errorCode(r.body), code, what)
 }
 
 async function allEntries(c: Client, ws: string): Promise<Entry[]> {
@@ -262,7 +265,7 @@ function suite(engine: EngineName): void {
       const smaller = cps[1]!
       for (const e of entries) {
         const leaf = leafHash(entryBytes(e))
-        const check = (body: any, cp: SignedCheckpoint, what: string) => {
+        const check = (body: InclusionProofBody, cp: SignedCheckpoint, what: string) => {
           assert.equal(body.treeSize, cp.treeSize, what)
           assert.equal(body.leafIndex, e.seq - 1, what)
           assert.deepEqual(body.entry, e, `${what}: the proof carries the entry as listed`)

@@ -10,9 +10,10 @@ import { after, before, describe, test } from 'node:test'
 import { BREAK_GLASS_ROLES } from '../../src/access/break-glass-requests.js'
 import { describeEachEngine } from '../helpers/engines.js'
 import { api, startHarness, type EngineName, type Harness } from '../helpers/harness.js'
+import type { JsonBody } from '../helpers/json-body.js'
 import { addPerson, type TestPerson } from '../helpers/principals.js'
 
-type Reply = { status: number; body: any }
+type Reply = { status: number; body: JsonBody }
 
 const canary = (label: string) => `${label}-${randomBytes(12).toString('hex')}`
 

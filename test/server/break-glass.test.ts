@@ -13,11 +13,12 @@ import { readInScope } from '../../src/storage/tenant-scope.js'
 import type { AnyRoute } from '../../src/server/route.js'
 import { describeEachEngine } from '../helpers/engines.js'
 import { api, startHarness, type EngineName, type Harness } from '../helpers/harness.js'
+import type { JsonBody } from '../helpers/json-body.js'
 import { startMailbox, type Mailbox } from '../helpers/mailbox.js'
 import { fillUrl, sampleBody } from '../helpers/routes.js'
 
 type Client = ReturnType<typeof api>
-type Reply = { status: number; body: any }
+type Reply = { status: number; body: JsonBody }
 
 const canary = (label: string) => `${label}-${randomBytes(12).toString('hex')}`
 

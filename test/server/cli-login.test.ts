@@ -8,6 +8,7 @@ import { after, before, test } from 'node:test'
 import { csrfTokenFor, createSession } from '../../src/identity/sessions.js'
 import { pollDevice, redeemLoginCode } from '../../src/identity/cli-login.js'
 import { api, startHarness, type EngineName, type Harness } from '../helpers/harness.js'
+import type { JsonBody } from '../helpers/json-body.js'
 import { describeEachEngine } from '../helpers/engines.js'
 
 const LOOPBACK = 'http://127.0.0.1:48213/callback'
@@ -16,7 +17,7 @@ interface Res {
   status: number
   headers: Record<string, unknown>
   body: string
-  json?: any
+  json?: JsonBody
 }
 
 function pkce(): { verifier: string; challenge: string } {

@@ -12,8 +12,9 @@ import { buildApp } from '../../src/server/app.js'
 import type { FastifyInstance } from 'fastify'
 import { describeEachEngine } from '../helpers/engines.js'
 import { api, startHarness, type EngineName, type Harness } from '../helpers/harness.js'
+import type { JsonBody } from '../helpers/json-body.js'
 
-type Reply = { status: number; body: any }
+type Reply = { status: number; body: JsonBody }
 
 function code(r: Reply, status: number, c: string, what = c): void {
   assert.equal(r.status, status, `${what}: status`)

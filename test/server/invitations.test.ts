@@ -10,14 +10,15 @@ import { hashPassword } from '../../src/identity/passwords.js'
 import { browser } from '../helpers/browser.js'
 import { describeEachEngine } from '../helpers/engines.js'
 import { api, startHarness, type EngineName, type Harness } from '../helpers/harness.js'
+import { errorCode } from '../helpers/json-body.js'
 import { startMailbox, type Mailbox } from '../helpers/mailbox.js'
 import { addPerson } from '../helpers/principals.js'
 
 const PUBLIC_URL = 'http://coffer.test'
 
-function code(r: { status: number; body: any }, status: number, c: string, what = c): void {
+function code(r: { status: number; body: unknown }, status: number, c: string, what = c): void {
   assert.equal(r.status, status, `${what}: status`)
-  assert.equal(r.body?.error?.code, c, what)
+  assert.equal(errorCode(r.body), c, what)
 }
 
 function suite(engine: EngineName): void {

@@ -183,7 +183,7 @@ function suite(): void {
     }
     assert.equal(entries.length, BEFORE_WRITES + WRITES)
     // Gap-free 1..N, unique sequence numbers and ids, one workspace.
-    entries.forEach((e, i) => assert.equal(e.seq, i + 1, 'seq runs 1..N without gaps'))
+    for (const [i, e] of entries.entries()) assert.equal(e.seq, i + 1, 'seq runs 1..N without gaps')
     assert.equal(new Set(entries.map((e) => e.seq)).size, entries.length)
     assert.equal(new Set(entries.map((e) => e.id)).size, entries.length, 'unique ids')
     assert.ok(entries.every((e) => e.workspaceId === wsId))

@@ -9,14 +9,15 @@ import { addMember } from '../../src/identity/identity-service.js'
 import { browser } from '../helpers/browser.js'
 import { describeEachEngine } from '../helpers/engines.js'
 import { api, startHarness, type EngineName, type Harness } from '../helpers/harness.js'
+import { errorCode } from '../helpers/json-body.js'
 import { startMailbox, type Mailbox } from '../helpers/mailbox.js'
 
 const PUBLIC_URL = 'http://coffer.test'
 const pw = (label: string) => `${label}-${randomBytes(9).toString('hex')}`
 
-function code(r: { status: number; json: any }, status: number, c: string, what = c): void {
+function code(r: { status: number; json: unknown }, status: number, c: string, what = c): void {
   assert.equal(r.status, status, what)
-  assert.equal(r.json?.error?.code, c, what)
+  assert.equal(errorCode(r.json), c, what)
 }
 
 async function auditActions(h: Harness, workspaceId: string, targetId?: string): Promise<string[]> {

@@ -139,14 +139,14 @@ describe(`reseal survives kill -9 at ${KILLS} random points (SQLite, real server
       server = await startServer(['--data-dir', dataDir], env)
     }
     // The last server finishes the job by itself.
-    let job
+    let job: { state: string; done: number } | undefined
     for (let i = 0; i < 600; i++) {
       job = (await call('GET', `${E.split('/projects/')[0]}/key-jobs/${jobId}`)).body.job
-      if (job.state !== 'running') break
+      if (job?.state !== 'running') break
       await sleep(50)
     }
-    assert.equal(job.state, 'done')
-    assert.equal(job.done, total)
+    assert.equal(job?.state, 'done')
+    assert.equal(job?.done, total)
     t.diagnostic(`${midJob} of ${KILLS} kills landed mid-reseal (after progress, before the end); ${total} versions resealed`)
     assert.ok(midJob >= Math.min(10, KILLS / 2), `at least half the kills landed mid-reseal (${midJob} of ${KILLS})`)
 
@@ -259,13 +259,13 @@ describePostgres('reseal failover between two nodes (PostgreSQL, real server pro
     assert.ok(before > 0 && before < 4000, `node A was mid-reseal when killed (${before} of 4000)`)
     await killChild(nodes[0]!.child)
     nodes[0] = null
-    let j
+    let j: { state: string } | undefined
     for (let i = 0; i < 600; i++) {
       j = (await request(nodes[1]!.url, token, 'GET', `/v1/workspaces/${slug}/key-jobs/${job}`)).body.job
-      if (j.state !== 'running') break
+      if (j?.state !== 'running') break
       await sleep(50)
     }
-    assert.equal(j.state, 'done', 'node B took the job over and finished it')
+    assert.equal(j?.state, 'done', 'node B took the job over and finished it')
     const list = (await request(nodes[1]!.url, token, 'GET', `${E}/secrets?reveal=true`)).body.secrets as Array<{
       key: string
       value: string

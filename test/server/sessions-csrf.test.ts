@@ -9,14 +9,15 @@ import { hashPassword } from '../../src/identity/passwords.js'
 import { browser, type Browser } from '../helpers/browser.js'
 import { describeEachEngine } from '../helpers/engines.js'
 import { api, startHarness, type EngineName, type Harness } from '../helpers/harness.js'
+import { errorCode } from '../helpers/json-body.js'
 
 const PUBLIC_URL = 'http://coffer.test'
 const IDLE_S = 600
 const ABSOLUTE_S = 3600
 
-function code(r: { status: number; json: any }, status: number, c: string, what = c): void {
+function code(r: { status: number; json: unknown }, status: number, c: string, what = c): void {
   assert.equal(r.status, status, what)
-  assert.equal(r.json?.error?.code, c, what)
+  assert.equal(errorCode(r.json), c, what)
 }
 
 function suite(engine: EngineName): void {

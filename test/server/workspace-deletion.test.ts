@@ -20,11 +20,12 @@ import { readEnv } from '../../src/ops/env.js'
 import { purgeJob } from '../../src/jobs/lifecycle-jobs.js'
 import { buildSecrets } from '../../src/ops/secrets.js'
 import { readInScope, SYSTEM_SCOPE } from '../../src/storage/tenant-scope.js'
-import { purgeDeletedWorkspaces } from '../../src/vault/workspace-deletion.js'
+import { purgeDeletedWorkspaces, type DeletionReceipt } from '../../src/vault/workspace-deletion.js'
 import { describeEachEngine } from '../helpers/engines.js'
 import { api, startHarness, type EngineName, type Harness } from '../helpers/harness.js'
+import type { JsonBody } from '../helpers/json-body.js'
 
-type Reply = { status: number; body: any }
+type Reply = { status: number; body: JsonBody }
 const canary = (label: string) => `${label}-${randomBytes(12).toString('hex')}`
 const silentLog = { info() {}, warn() {}, error() {} } as never
 
@@ -103,7 +104,7 @@ function suite(engine: EngineName): void {
     let aValues: string[]
     let bValues: string[]
     let wrappedBefore: Buffer[]
-    let receipt: any
+    let receipt: DeletionReceipt
 
     before(async () => {
       h = await startHarness(engine)

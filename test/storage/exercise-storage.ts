@@ -424,7 +424,7 @@ export function exerciseStorage(open: () => Promise<OpenedStore>, capabilities: 
             }),
           ),
         )
-        results.forEach((r, i) => assert.deepEqual(r, { i, key: `unit-${i}` }))
+        for (const [i, r] of results.entries()) assert.deepEqual(r, { i, key: `unit-${i}` })
         assert.equal(committer.stats.units, 200)
         assert.ok(committer.stats.batches >= 1 && committer.stats.batches < 200, `units were grouped (${committer.stats.batches} batches)`)
         const n = await store.db

@@ -1,6 +1,14 @@
 import { readFileSync } from 'node:fs'
 import { ExitError } from '../exit-error.js'
-import { detectFormat, formatSecrets, FormatError, parseSecrets, type ExportFormat, type ImportFormat } from '../formats/index.js'
+import {
+  detectFormat,
+  formatSecrets,
+  FormatError,
+  parseSecrets,
+  type ExportFormat,
+  type ImportFormat,
+  type SecretEntry,
+} from '../formats/index.js'
 import { info, printJson } from '../output.js'
 import { connect, resolveScope, type ScopeOptions } from '../session.js'
 
@@ -31,7 +39,7 @@ export async function importSecrets(file: string, opts: ScopeOptions & { format?
   }
   if (opts.format && !IMPORT_FORMATS.includes(opts.format as ImportFormat))
     throw new ExitError(`--format must be one of ${IMPORT_FORMATS.join(', ')}.`)
-  let entries
+  let entries: SecretEntry[]
   try {
     entries = parseSecrets(text, (opts.format as ImportFormat | undefined) ?? detectFormat(file, text))
   } catch (err) {

@@ -11,6 +11,7 @@ export function formatYaml(secrets: ReadonlyArray<SecretEntry>): string {
     const node = new Scalar(value)
     // Block scalars cannot represent every string faithfully (e.g. a carriage
     // return, or other control characters); those go double-quoted instead.
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: detects the control characters a block scalar cannot carry
     if (value.includes('\n') && !/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\ufeff\u2028\u2029]/.test(value) && !/[ \t]$/m.test(value)) {
       node.type = Scalar.BLOCK_LITERAL
     } else if (/[\n\r]/.test(value)) {

@@ -1,5 +1,5 @@
 import { PageTable, type PageRouteDef } from '../page-route.js'
-import { invitationWorkspace, previewInvitation } from '../../access/invitations.js'
+import { invitationWorkspace, previewInvitation, type InvitationPreview } from '../../access/invitations.js'
 import type { AppContext } from '../../context.js'
 import { InvitationInvalidError, InvitationWrongAccountError } from '../../errors.js'
 import { tokenKind } from '../../identity/token-format.js'
@@ -102,7 +102,7 @@ export function invitePages(ctx: AppContext): PageRouteDef[] {
       )
     }
 
-    let preview
+    let preview: InvitationPreview
     try {
       preview = await readInScope(ctx.store, SYSTEM_SCOPE, (db) => previewInvitation(db, token, s.user.email, ctx.clock()))
     } catch (err) {

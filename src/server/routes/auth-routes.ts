@@ -302,7 +302,7 @@ const oidcCallback = defineAuthRoute({
         cookies: clear,
         unattributed: { event: 'auth.oidc-callback', reason: prepared.reason },
       }
-    let who
+    let who: Awaited<ReturnType<typeof signInWithOidc>>
     try {
       who = await signInWithOidc(db, prepared.claims, app.config.auth.oidc!.allowedDomains, now)
     } catch (err) {
