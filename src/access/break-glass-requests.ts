@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto'
+import { MAX_REASON_LENGTH } from '../api/limits.js'
+import type { BreakGlassAccess } from '../api/roles.js'
 import {
   BreakGlassAlreadyDecidedError,
   BreakGlassClosedError,
@@ -12,7 +14,6 @@ import type { Executor } from '../storage/database.js'
 import type { Selectable } from 'kysely'
 import type { BreakGlassRequestTable } from '../storage/schema.js'
 import { findScope } from '../vault/project-service.js'
-import type { BreakGlassAccess } from './break-glass.js'
 import type { Role } from './policy.js'
 
 // The life of a break-glass request: requested → (N approvals) active → expired, or denied
@@ -21,9 +22,6 @@ import type { Role } from './policy.js'
 
 /** Roles that may request, approve and deny break-glass access. */
 export const BREAK_GLASS_ROLES: readonly Role[] = ['owner', 'admin']
-
-/** The longest reason accepted. */
-export const MAX_REASON_LENGTH = 1000
 
 /** Where a request stands; `expired` is an active grant past its end. */
 export type BreakGlassStatus = 'pending' | 'active' | 'expired' | 'denied' | 'revoked'

@@ -1,3 +1,4 @@
+import type { BreakGlassAccess } from '../api/roles.js'
 import type { AuditEvent } from '../audit/audit-log.js'
 import { isUuid } from '../crypto/encoding.js'
 import { BreakGlassRequiredError } from '../errors.js'
@@ -16,10 +17,6 @@ import type { Action, Principal } from './policy.js'
 
 /** What a request does with plaintext values: reveal them, write them, or neither. */
 export type PlaintextUse = 'read' | 'write'
-
-/** The access a grant gives: `read` reveals values; `read-write` also writes them. */
-export const BREAK_GLASS_ACCESS = ['read', 'read-write'] as const
-export type BreakGlassAccess = (typeof BREAK_GLASS_ACCESS)[number]
 
 /**
  * Whether a request of `action` with `query` touches plaintext values. Writes always do;

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { INVITATION_DAYS } from '../api/limits.js'
 import {
   AlreadyExistsError,
   AuditorProjectRoleError,
@@ -22,9 +23,6 @@ import type { ProjectRole, Role, UserPrincipal } from './policy.js'
 // mailbox, so holding it and being signed in as that address go together. Inviting an Owner
 // takes an Owner. An auditor is invited without a project role (AuditorProjectRoleError).
 // A newer invitation of the same address supersedes the pending one.
-
-/** Default and longest lifetime of an invitation, in days. */
-export const INVITATION_DAYS = { default: 7, max: 30 } as const
 
 /** An invitation as listings show it (never its token). */
 export interface InvitationView {

@@ -1,8 +1,119 @@
 import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
+import type {
+  AuditCheckpoint,
+  AuditEntries,
+  AuditEntry,
+  AuditPublicKey,
+  ConsistencyProof,
+  InclusionProof,
+  IssuedCheckpoint,
+  LatestCheckpoint,
+} from '../api/audit.js'
+import type {
+  BreakGlassDecisionInput,
+  BreakGlassList,
+  BreakGlassRequest,
+  BreakGlassRequestAnswer,
+  BreakGlassRequestInput,
+  SealAnswer,
+  SealInput,
+} from '../api/break-glass.js'
+import type { CliTokenGrant, DeviceLogin, DeviceLoginInput, DevicePollInput, LoginCodeExchange } from '../api/cli-login.js'
+import type { ErrorEnvelope } from '../api/errors.js'
+import type { IntegrationScope, ScopeInput } from '../api/integration-scopes.js'
+import type {
+  AcceptedInvitation,
+  AcceptInvitationInput,
+  CreatedInvitation,
+  CreateInvitationInput,
+  Invitation,
+  InvitationAnswer,
+  InvitationList,
+} from '../api/invitations.js'
+import type { KeyJob, KeyJobAnswer, KeyRotation, KeyStatus, KeyVersion } from '../api/keys.js'
+import type {
+  CreatedMachine,
+  CreateMachineInput,
+  Machine,
+  MachineAccessToken,
+  MachineList,
+  MachineRevocation,
+  MachineTokenInput,
+} from '../api/machines.js'
+import type { Me } from '../api/me.js'
+import type {
+  EnvironmentGrant,
+  GrantAnswer,
+  GrantInput,
+  Member,
+  MemberAnswer,
+  MemberList,
+  MemberRemoval,
+  MemberRoleInput,
+  ProjectMember,
+  ProjectMemberAnswer,
+  ProjectRoleInput,
+  RestrictionInput,
+} from '../api/members.js'
+import type {
+  CreateEnvironmentInput,
+  CreateProjectInput,
+  Environment,
+  EnvironmentAnswer,
+  EnvironmentList,
+  Project,
+  ProjectDetail,
+  ProjectList,
+} from '../api/projects.js'
+import type {
+  Secret,
+  SecretAnswer,
+  SecretBulkWrite,
+  SecretHistory,
+  SecretList,
+  SecretRollback,
+  SecretVersion,
+  SecretWrite,
+} from '../api/secrets.js'
+import type {
+  CreatedServiceToken,
+  CreateServiceTokenInput,
+  ServiceToken,
+  ServiceTokenInfo,
+  ServiceTokenList,
+} from '../api/service-tokens.js'
+import type { CreatedToken, CreateTokenInput, TokenInfo, TokenInfoAnswer, TokenList } from '../api/tokens.js'
+import type { DeleteWorkspaceInput, DeletionReceipt, WorkspaceDeletion } from '../api/workspace-deletion.js'
+import type { Workspace } from '../api/workspaces.js'
 
 // The typed HTTP client of the Coffer API, shared by the CLI, the tests and SDK users. It
-// depends on nothing but the platform.
+// depends on nothing but the platform at run time: its request and response types are those
+// of the API's contract (src/api), imported as types only, so the client never loads zod.
+
+export type {
+  AuditCheckpoint,
+  AuditEntry,
+  BreakGlassRequest,
+  CliTokenGrant,
+  DeletionReceipt,
+  Environment,
+  IntegrationScope,
+  Invitation,
+  KeyJob,
+  KeyVersion,
+  Machine,
+  Me,
+  Member,
+  Project,
+  ScopeInput,
+  Secret,
+  SecretVersion,
+  SecretWrite,
+  ServiceToken,
+  TokenInfo,
+  Workspace,
+}
 
 /**
  * One HTTP exchange over node:http(s). @NOTE not fetch: loading Node's fetch costs a CLI
@@ -32,187 +143,6 @@ function send(
   })
 }
 
-export interface Workspace {
-  id: string
-  slug: string
-  name: string
-  createdAt: string
-}
-export interface Project {
-  id: string
-  workspaceId: string
-  slug: string
-  name: string
-  createdAt: string
-}
-export interface Environment {
-  id: string
-  projectId: string
-  slug: string
-  name: string
-  createdAt: string
-  restricted?: boolean
-  sealed?: boolean
-}
-export interface Secret {
-  id: string
-  key: string
-  version: number
-  deleted: boolean
-  tags: string[]
-  createdAt: string
-  updatedAt: string
-  value?: string
-  comment?: string | null
-}
-export interface SecretVersion {
-  version: number
-  origin: 'set' | 'rollback' | 'delete' | 'restore'
-  originVersion: number | null
-  deleted: boolean
-  tags: string[]
-  createdAt: string
-  createdBy: string
-  value?: string | null
-  comment?: string | null
-}
-export interface TokenInfo {
-  id: string
-  name: string
-  display: string
-  createdAt: string
-  expiresAt: string | null
-  revokedAt: string | null
-  lastUsedAt: string | null
-}
-/** What a CLI login yields: the token (once) and whom it acts as. */
-export interface CliTokenGrant {
-  token: string
-  tokenId: string
-  expiresAt: string
-  user: { id: string; email: string }
-  workspace: { id: string; slug: string; name: string }
-}
-/** Who a token belongs to: a person (user, role) or a workspace integration (integration). */
-export interface Me {
-  user: { id: string; email: string } | null
-  integration: { type: 'machine' | 'service'; id: string; name: string } | null
-  workspace: Workspace
-  role: string | null
-  tokenId: string
-}
-export interface Member {
-  userId: string
-  email: string
-  name: string
-  role: string
-  createdAt: string
-}
-export interface Invitation {
-  id: string
-  email: string
-  role: string
-  projectId: string | null
-  projectRole: string | null
-  invitedBy: string
-  createdAt: string
-  expiresAt: string
-  state: 'pending' | 'accepted' | 'revoked' | 'expired'
-  acceptedAt: string | null
-  revokedAt: string | null
-}
-/** What an integration may touch: a project, its environments (ids or slugs, or '*'), read or write. */
-export interface ScopeInput {
-  project: string
-  environments: string[] | '*'
-  access: 'read' | 'write'
-}
-export interface IntegrationScope {
-  projectId: string
-  environments: string[] | '*'
-  access: 'read' | 'write'
-}
-export interface Machine {
-  id: string
-  clientId: string
-  name: string
-  secretDisplay: string
-  scopes: IntegrationScope[]
-  allowedCidrs: string[]
-  tokenTtlSeconds: number
-  createdBy: string
-  createdAt: string
-  revokedAt: string | null
-  lastUsedAt: string | null
-}
-export interface ServiceToken {
-  id: string
-  name: string
-  display: string
-  scopes: IntegrationScope[]
-  createdBy: string
-  createdAt: string
-  expiresAt: string | null
-  revokedAt: string | null
-  lastUsedAt: string | null
-}
-export interface AuditEntry {
-  workspaceId: string
-  seq: number
-  id: string
-  time: string
-  actor: { type: string; id: string; ip: string; userAgent: string }
-  requestId: string
-  action: string
-  target: { type: string; id: string }
-  details: string
-  prevHash: string
-  hash: string
-}
-export interface AuditCheckpoint {
-  treeSize: number
-  rootHash: string
-  note: string
-  createdAt: string
-}
-export interface SecretWrite {
-  value: string
-  comment?: string
-  tags?: string[]
-  ifVersion?: number
-}
-/** The permanent receipt of a workspace deletion. */
-export interface DeletionReceipt {
-  workspaceId: string
-  slug: string
-  name: string
-  deletedBy: string
-  deletedAt: string
-  purgeAfter: string
-  auditTreeSize: number
-  auditRootHash: string
-  checkpointNote: string
-  purgedAt: string | null
-}
-/** A break-glass request and, once approved, its grant. */
-export interface BreakGlassRequest {
-  id: string
-  status: 'pending' | 'active' | 'expired' | 'denied' | 'revoked'
-  requester: { id: string; email: string }
-  project: { id: string; slug: string }
-  environment: { id: string; slug: string }
-  access: 'read' | 'read-write'
-  reason: string
-  durationMinutes: number
-  approvalsRequired: number
-  approvals: number
-  decisions: Array<{ user: { id: string; email: string }; decision: 'approve' | 'deny'; comment: string | null; at: string }>
-  createdAt: string
-  activatedAt: string | null
-  expiresAt: string | null
-  endedAt: string | null
-  endedBy: string | null
-}
 /** Project and environment (ids or slugs) inside a workspace (id or slug). */
 export interface Scope {
   workspace: string
@@ -245,31 +175,12 @@ export class CofferConnectionError extends Error {
 
 const enc = encodeURIComponent
 
-/** A data-key version as the API shows it (never the key). */
-export interface KeyVersion {
-  id: string
-  version: number
-  state: 'primary' | 'active' | 'shredded'
-  encryptions: number
-  rootKeyId: string
-  createdAt: string
-}
-
-/** A reseal job's progress after a rotation. */
-export interface KeyJob {
-  id: string
-  kind: 'reseal'
-  state: 'running' | 'done' | 'failed'
-  reason: string
-  keyId: string
-  targetVersion: number
-  total: number
-  done: number
-  error: string | null
-  createdAt: string
-  updatedAt: string
-  finishedAt: string | null
-}
+/**
+ * A name the server checks (a role, say): the API's names are offered, and any string is
+ * accepted because the CLI passes on what a person typed and the server answers
+ * ERR_VALIDATION for a wrong one.
+ */
+type Named<T extends string> = T | (string & {})
 
 /** A client for one server and one token. */
 export class CofferClient {
@@ -316,7 +227,8 @@ export class CofferClient {
       throw new CofferApiError(res.status, 'ERR_BAD_RESPONSE', `The server answered ${res.status} with a body that is not JSON.`)
     }
     if (res.status < 200 || res.status >= 300) {
-      const e = (json as { error?: { code?: string; message?: string; requestId?: string } } | undefined)?.error
+      // Whatever answered may not be Coffer (a proxy): every field of the envelope may be missing.
+      const e = (json as { error?: Partial<ErrorEnvelope['error']> } | undefined)?.error
       throw new CofferApiError(res.status, e?.code ?? 'ERR_HTTP', e?.message ?? `HTTP ${res.status}`, e?.requestId)
     }
     return json as T
@@ -327,18 +239,16 @@ export class CofferClient {
   }
 
   /** CLI login (no token needed): exchanges a one-time code and its PKCE verifier for a CLI token. */
-  exchangeLoginCode(input: { code: string; codeVerifier: string; redirectUri: string }): Promise<CliTokenGrant> {
+  exchangeLoginCode(input: LoginCodeExchange): Promise<CliTokenGrant> {
     return this.#request('POST', '/v1/cli/token', input)
   }
   /** CLI login (no token needed): starts a device login. */
-  startDeviceLogin(
-    clientName: string,
-  ): Promise<{ deviceCode: string; userCode: string; verificationPath: string; expiresIn: number; interval: number }> {
-    return this.#request('POST', '/v1/cli/device', { clientName })
+  startDeviceLogin(clientName: string): Promise<DeviceLogin> {
+    return this.#request('POST', '/v1/cli/device', { clientName } satisfies DeviceLoginInput)
   }
   /** CLI login (no token needed): one poll; throws CofferApiError ERR_AUTHORIZATION_PENDING, ERR_SLOW_DOWN, … until approved. */
   pollDeviceLogin(deviceCode: string): Promise<CliTokenGrant> {
-    return this.#request('POST', '/v1/cli/device/token', { deviceCode })
+    return this.#request('POST', '/v1/cli/device/token', { deviceCode } satisfies DevicePollInput)
   }
   me(): Promise<Me> {
     return this.#request('GET', '/v1/me')
@@ -347,22 +257,20 @@ export class CofferClient {
     return this.#request('GET', `/v1/workspaces/${enc(ws)}`)
   }
   async listProjects(ws: string): Promise<Project[]> {
-    return (await this.#request<{ projects: Project[] }>('GET', `/v1/workspaces/${enc(ws)}/projects`)).projects
+    return (await this.#request<ProjectList>('GET', `/v1/workspaces/${enc(ws)}/projects`)).projects
   }
-  createProject(ws: string, input: { name: string; slug?: string }): Promise<{ project: Project; environments: Environment[] }> {
+  createProject(ws: string, input: CreateProjectInput): Promise<ProjectDetail> {
     return this.#request('POST', `/v1/workspaces/${enc(ws)}/projects`, input)
   }
-  project(ws: string, project: string): Promise<{ project: Project; environments: Environment[] }> {
+  project(ws: string, project: string): Promise<ProjectDetail> {
     return this.#request('GET', `/v1/workspaces/${enc(ws)}/projects/${enc(project)}`)
   }
   async listEnvironments(ws: string, project: string): Promise<Environment[]> {
-    return (await this.#request<{ environments: Environment[] }>('GET', `/v1/workspaces/${enc(ws)}/projects/${enc(project)}/environments`))
-      .environments
+    return (await this.#request<EnvironmentList>('GET', `/v1/workspaces/${enc(ws)}/projects/${enc(project)}/environments`)).environments
   }
-  async createEnvironment(ws: string, project: string, input: { name: string; slug?: string }): Promise<Environment> {
-    return (
-      await this.#request<{ environment: Environment }>('POST', `/v1/workspaces/${enc(ws)}/projects/${enc(project)}/environments`, input)
-    ).environment
+  async createEnvironment(ws: string, project: string, input: CreateEnvironmentInput): Promise<Environment> {
+    return (await this.#request<EnvironmentAnswer>('POST', `/v1/workspaces/${enc(ws)}/projects/${enc(project)}/environments`, input))
+      .environment
   }
   /** The environment's secrets; with `reveal`, decrypted (audited on the server). */
   async listSecrets(s: Scope, opts: { reveal?: boolean; includeDeleted?: boolean } = {}): Promise<Secret[]> {
@@ -370,209 +278,166 @@ export class CofferClient {
     if (opts.reveal) q.set('reveal', 'true')
     if (opts.includeDeleted) q.set('includeDeleted', 'true')
     const qs = q.size ? `?${q}` : ''
-    return (await this.#request<{ secrets: Secret[] }>('GET', `${this.#env(s)}/secrets${qs}`)).secrets
+    return (await this.#request<SecretList>('GET', `${this.#env(s)}/secrets${qs}`)).secrets
   }
   async getSecret(s: Scope, key: string, opts: { reveal?: boolean } = {}): Promise<Secret> {
-    return (await this.#request<{ secret: Secret }>('GET', `${this.#env(s)}/secrets/${enc(key)}${opts.reveal ? '?reveal=true' : ''}`))
-      .secret
+    return (await this.#request<SecretAnswer>('GET', `${this.#env(s)}/secrets/${enc(key)}${opts.reveal ? '?reveal=true' : ''}`)).secret
   }
   async setSecret(s: Scope, key: string, input: SecretWrite): Promise<Secret> {
-    return (await this.#request<{ secret: Secret }>('PUT', `${this.#env(s)}/secrets/${enc(key)}`, input)).secret
+    return (await this.#request<SecretAnswer>('PUT', `${this.#env(s)}/secrets/${enc(key)}`, input)).secret
   }
   /** Sets many secrets atomically. */
-  async setSecrets(s: Scope, secrets: Array<{ key: string; value: string; comment?: string; tags?: string[] }>): Promise<Secret[]> {
-    return (await this.#request<{ secrets: Secret[] }>('POST', `${this.#env(s)}/secrets`, { secrets })).secrets
+  async setSecrets(s: Scope, secrets: SecretBulkWrite['secrets']): Promise<Secret[]> {
+    return (await this.#request<SecretList>('POST', `${this.#env(s)}/secrets`, { secrets } satisfies SecretBulkWrite)).secrets
   }
   async deleteSecret(s: Scope, key: string, opts: { ifVersion?: number } = {}): Promise<Secret> {
     const qs = opts.ifVersion === undefined ? '' : `?ifVersion=${opts.ifVersion}`
-    return (await this.#request<{ secret: Secret }>('DELETE', `${this.#env(s)}/secrets/${enc(key)}${qs}`)).secret
+    return (await this.#request<SecretAnswer>('DELETE', `${this.#env(s)}/secrets/${enc(key)}${qs}`)).secret
   }
   async restoreSecret(s: Scope, key: string): Promise<Secret> {
-    return (await this.#request<{ secret: Secret }>('POST', `${this.#env(s)}/secrets/${enc(key)}/restore`, {})).secret
+    return (await this.#request<SecretAnswer>('POST', `${this.#env(s)}/secrets/${enc(key)}/restore`, {})).secret
   }
-  history(s: Scope, key: string, opts: { reveal?: boolean } = {}): Promise<{ secret: Secret; versions: SecretVersion[] }> {
+  history(s: Scope, key: string, opts: { reveal?: boolean } = {}): Promise<SecretHistory> {
     return this.#request('GET', `${this.#env(s)}/secrets/${enc(key)}/versions${opts.reveal ? '?reveal=true' : ''}`)
   }
-  async rollback(s: Scope, key: string, version: number, opts: { ifVersion?: number } = {}): Promise<Secret> {
-    return (await this.#request<{ secret: Secret }>('POST', `${this.#env(s)}/secrets/${enc(key)}/rollback`, { version, ...opts })).secret
+  async rollback(s: Scope, key: string, version: SecretRollback['version'], opts: Pick<SecretRollback, 'ifVersion'> = {}): Promise<Secret> {
+    const body = { version, ...opts } satisfies SecretRollback
+    return (await this.#request<SecretAnswer>('POST', `${this.#env(s)}/secrets/${enc(key)}/rollback`, body)).secret
   }
   async listTokens(ws: string): Promise<TokenInfo[]> {
-    return (await this.#request<{ tokens: TokenInfo[] }>('GET', `/v1/workspaces/${enc(ws)}/tokens`)).tokens
+    return (await this.#request<TokenList>('GET', `/v1/workspaces/${enc(ws)}/tokens`)).tokens
   }
-  createToken(ws: string, input: { name: string; expiresInDays?: number }): Promise<{ token: string; info: TokenInfo }> {
+  createToken(ws: string, input: CreateTokenInput): Promise<CreatedToken> {
     return this.#request('POST', `/v1/workspaces/${enc(ws)}/tokens`, input)
   }
   async revokeToken(ws: string, id: string): Promise<TokenInfo> {
-    return (await this.#request<{ info: TokenInfo }>('DELETE', `/v1/workspaces/${enc(ws)}/tokens/${enc(id)}`)).info
+    return (await this.#request<TokenInfoAnswer>('DELETE', `/v1/workspaces/${enc(ws)}/tokens/${enc(id)}`)).info
   }
   async listMembers(ws: string): Promise<Member[]> {
-    return (await this.#request<{ members: Member[] }>('GET', `/v1/workspaces/${enc(ws)}/members`)).members
+    return (await this.#request<MemberList>('GET', `/v1/workspaces/${enc(ws)}/members`)).members
   }
-  async setMemberRole(ws: string, userId: string, role: string): Promise<Member> {
-    return (await this.#request<{ member: Member }>('PUT', `/v1/workspaces/${enc(ws)}/members/${enc(userId)}`, { role })).member
+  async setMemberRole(ws: string, userId: string, role: Named<MemberRoleInput['role']>): Promise<Member> {
+    return (await this.#request<MemberAnswer>('PUT', `/v1/workspaces/${enc(ws)}/members/${enc(userId)}`, { role })).member
   }
-  removeMember(ws: string, userId: string): Promise<{ member: Member; revokedTokens: number }> {
+  removeMember(ws: string, userId: string): Promise<MemberRemoval> {
     return this.#request('DELETE', `/v1/workspaces/${enc(ws)}/members/${enc(userId)}`)
   }
   /** Gives a workspace member a role on a project (admin, developer, viewer). */
-  async setProjectMember(
-    ws: string,
-    project: string,
-    userId: string,
-    role: string,
-  ): Promise<{ userId: string; email: string; role: string }> {
+  async setProjectMember(ws: string, project: string, userId: string, role: Named<ProjectRoleInput['role']>): Promise<ProjectMember> {
     return (
-      await this.#request<{ member: { userId: string; email: string; role: string } }>(
-        'PUT',
-        `/v1/workspaces/${enc(ws)}/projects/${enc(project)}/members/${enc(userId)}`,
-        { role },
-      )
+      await this.#request<ProjectMemberAnswer>('PUT', `/v1/workspaces/${enc(ws)}/projects/${enc(project)}/members/${enc(userId)}`, {
+        role,
+      })
     ).member
   }
   async setRestricted(s: Scope, restricted: boolean): Promise<Environment> {
-    return (await this.#request<{ environment: Environment }>('PUT', `${this.#env(s)}/restriction`, { restricted })).environment
+    return (await this.#request<EnvironmentAnswer>('PUT', `${this.#env(s)}/restriction`, { restricted } satisfies RestrictionInput))
+      .environment
   }
-  async grantEnvironment(s: Scope, userId: string, access: 'read' | 'write'): Promise<{ userId: string; email: string; access: string }> {
-    return (
-      await this.#request<{ grant: { userId: string; email: string; access: string } }>('PUT', `${this.#env(s)}/grants/${enc(userId)}`, {
-        access,
-      })
-    ).grant
+  async grantEnvironment(s: Scope, userId: string, access: GrantInput['access']): Promise<EnvironmentGrant> {
+    return (await this.#request<GrantAnswer>('PUT', `${this.#env(s)}/grants/${enc(userId)}`, { access } satisfies GrantInput)).grant
   }
   createInvitation(
     ws: string,
-    input: { email: string; role?: string; project?: string; projectRole?: string; expiresInDays?: number },
-  ): Promise<{ invitation: Invitation; token: string; acceptUrl: string; acceptCommand: string; mailed: boolean }> {
+    input: Omit<CreateInvitationInput, 'role' | 'projectRole'> & {
+      role?: Named<NonNullable<CreateInvitationInput['role']>>
+      projectRole?: Named<NonNullable<CreateInvitationInput['projectRole']>>
+    },
+  ): Promise<CreatedInvitation> {
     return this.#request('POST', `/v1/workspaces/${enc(ws)}/invitations`, input)
   }
   async listInvitations(ws: string): Promise<Invitation[]> {
-    return (await this.#request<{ invitations: Invitation[] }>('GET', `/v1/workspaces/${enc(ws)}/invitations`)).invitations
+    return (await this.#request<InvitationList>('GET', `/v1/workspaces/${enc(ws)}/invitations`)).invitations
   }
   async revokeInvitation(ws: string, id: string): Promise<Invitation> {
-    return (await this.#request<{ invitation: Invitation }>('DELETE', `/v1/workspaces/${enc(ws)}/invitations/${enc(id)}`)).invitation
+    return (await this.#request<InvitationAnswer>('DELETE', `/v1/workspaces/${enc(ws)}/invitations/${enc(id)}`)).invitation
   }
   /** Accepts an invitation as the signed-in person; with `tokenName`, also returns a personal token for the new workspace (once). */
-  acceptInvitation(
-    token: string,
-    tokenName?: string,
-  ): Promise<{
-    workspace: Workspace
-    role: string
-    project: { id: string; role: string } | null
-    token: string | null
-    tokenInfo: TokenInfo | null
-  }> {
-    return this.#request('POST', '/v1/invitations/accept', { token, ...(tokenName ? { tokenName } : {}) })
+  acceptInvitation(token: string, tokenName?: string): Promise<AcceptedInvitation> {
+    return this.#request('POST', '/v1/invitations/accept', { token, ...(tokenName ? { tokenName } : {}) } satisfies AcceptInvitationInput)
   }
-  createMachine(
-    ws: string,
-    input: { name: string; scopes: ScopeInput[]; allowedCidrs?: string[]; tokenTtlSeconds?: number },
-  ): Promise<{ machine: Machine; clientId: string; clientSecret: string }> {
+  createMachine(ws: string, input: CreateMachineInput): Promise<CreatedMachine> {
     return this.#request('POST', `/v1/workspaces/${enc(ws)}/machines`, input)
   }
   async listMachines(ws: string): Promise<Machine[]> {
-    return (await this.#request<{ machines: Machine[] }>('GET', `/v1/workspaces/${enc(ws)}/machines`)).machines
+    return (await this.#request<MachineList>('GET', `/v1/workspaces/${enc(ws)}/machines`)).machines
   }
-  revokeMachine(ws: string, id: string): Promise<{ machine: Machine; liveTokens: number }> {
+  revokeMachine(ws: string, id: string): Promise<MachineRevocation> {
     return this.#request('DELETE', `/v1/workspaces/${enc(ws)}/machines/${enc(id)}`)
   }
   /** Exchanges a machine identity's client credentials for an access token (needs no token of its own). */
-  machineToken(
-    clientId: string,
-    clientSecret: string,
-  ): Promise<{ accessToken: string; tokenType: 'Bearer'; expiresIn: number; expiresAt: string }> {
-    return this.#request('POST', '/v1/machine/token', { clientId, clientSecret })
+  machineToken(clientId: string, clientSecret: string): Promise<MachineAccessToken> {
+    return this.#request('POST', '/v1/machine/token', { clientId, clientSecret } satisfies MachineTokenInput)
   }
-  createServiceToken(
-    ws: string,
-    input: { name: string; scopes: ScopeInput[]; expiresInDays?: number },
-  ): Promise<{ token: string; info: ServiceToken }> {
+  createServiceToken(ws: string, input: CreateServiceTokenInput): Promise<CreatedServiceToken> {
     return this.#request('POST', `/v1/workspaces/${enc(ws)}/service-tokens`, input)
   }
   async listServiceTokens(ws: string): Promise<ServiceToken[]> {
-    return (await this.#request<{ tokens: ServiceToken[] }>('GET', `/v1/workspaces/${enc(ws)}/service-tokens`)).tokens
+    return (await this.#request<ServiceTokenList>('GET', `/v1/workspaces/${enc(ws)}/service-tokens`)).tokens
   }
   async revokeServiceToken(ws: string, id: string): Promise<ServiceToken> {
-    return (await this.#request<{ info: ServiceToken }>('DELETE', `/v1/workspaces/${enc(ws)}/service-tokens/${enc(id)}`)).info
+    return (await this.#request<ServiceTokenInfo>('DELETE', `/v1/workspaces/${enc(ws)}/service-tokens/${enc(id)}`)).info
   }
-  auditEntries(ws: string, after = 0, limit = 1000): Promise<{ entries: AuditEntry[]; next: number | null }> {
+  auditEntries(ws: string, after = 0, limit = 1000): Promise<AuditEntries> {
     return this.#request('GET', `/v1/workspaces/${enc(ws)}/audit/entries?after=${after}&limit=${limit}`)
   }
   async auditPublicKey(): Promise<string> {
-    return (await this.#request<{ publicKey: string }>('GET', '/v1/audit/public-key')).publicKey
+    return (await this.#request<AuditPublicKey>('GET', '/v1/audit/public-key')).publicKey
   }
   /** The newest signed checkpoint (null before the first) and the key that signs them. */
-  auditCheckpoint(ws: string): Promise<{ checkpoint: AuditCheckpoint | null; publicKey: string }> {
+  auditCheckpoint(ws: string): Promise<LatestCheckpoint> {
     return this.#request('GET', `/v1/workspaces/${enc(ws)}/audit/checkpoint`)
   }
   /** Signs a checkpoint of the log as it is now (or returns the newest if it covers it). */
-  issueAuditCheckpoint(ws: string): Promise<{ checkpoint: AuditCheckpoint; publicKey: string }> {
+  issueAuditCheckpoint(ws: string): Promise<IssuedCheckpoint> {
     return this.#request('POST', `/v1/workspaces/${enc(ws)}/audit/checkpoints`, {})
   }
-  inclusionProof(
-    ws: string,
-    ref: { seq?: number; id?: string },
-    treeSize?: number,
-  ): Promise<{ entry: AuditEntry; leafIndex: number; treeSize: number; leafHash: string; proof: string[]; rootHash: string }> {
+  inclusionProof(ws: string, ref: { seq?: number; id?: string }, treeSize?: number): Promise<InclusionProof> {
     const q = new URLSearchParams()
     if (ref.seq !== undefined) q.set('seq', String(ref.seq))
     if (ref.id !== undefined) q.set('id', ref.id)
     if (treeSize !== undefined) q.set('treeSize', String(treeSize))
     return this.#request('GET', `/v1/workspaces/${enc(ws)}/audit/proofs/inclusion?${q}`)
   }
-  consistencyProof(
-    ws: string,
-    from: number,
-    to?: number,
-  ): Promise<{ from: number; to: number; proof: string[]; fromRoot: string; toRoot: string }> {
+  consistencyProof(ws: string, from: number, to?: number): Promise<ConsistencyProof> {
     return this.#request('GET', `/v1/workspaces/${enc(ws)}/audit/proofs/consistency?from=${from}${to === undefined ? '' : `&to=${to}`}`)
   }
   /** Rotates the environment's data key; the answer carries the reseal job. */
-  rotateDataKey(s: Scope): Promise<{ key: { id: string; version: number; previousVersion: number }; job: KeyJob }> {
+  rotateDataKey(s: Scope): Promise<KeyRotation> {
     return this.#request('POST', `${this.#env(s)}/keys/rotate`, {})
   }
   /** The environment's data-key versions (never the keys) and latest reseal jobs. */
-  dataKeyStatus(s: Scope): Promise<{ versions: KeyVersion[]; jobs: KeyJob[] }> {
+  dataKeyStatus(s: Scope): Promise<KeyStatus> {
     return this.#request('GET', `${this.#env(s)}/keys`)
   }
   async keyJob(ws: string, id: string): Promise<KeyJob> {
-    return (await this.#request<{ job: KeyJob }>('GET', `/v1/workspaces/${enc(ws)}/key-jobs/${enc(id)}`)).job
+    return (await this.#request<KeyJobAnswer>('GET', `/v1/workspaces/${enc(ws)}/key-jobs/${enc(id)}`)).job
   }
   /**
    * Deletes the workspace (Owner): its keys are destroyed at once and its rows purged later.
    * `confirm` must be the workspace's slug.
    */
-  deleteWorkspace(ws: string, confirm: string): Promise<{ receipt: DeletionReceipt; dataKeysShredded: number; tokensRevoked: number }> {
-    return this.#request('DELETE', `/v1/workspaces/${enc(ws)}`, { confirm })
+  deleteWorkspace(ws: string, confirm: string): Promise<WorkspaceDeletion> {
+    return this.#request('DELETE', `/v1/workspaces/${enc(ws)}`, { confirm } satisfies DeleteWorkspaceInput)
   }
   /** Seals (or unseals) an environment: people then reveal or write its values only through a break-glass grant. */
-  async sealEnvironment(s: Scope, sealed: boolean): Promise<{ id: string; projectId: string; sealed: boolean }> {
-    return (
-      await this.#request<{ environment: { id: string; projectId: string; sealed: boolean } }>('PUT', `${this.#env(s)}/seal`, { sealed })
-    ).environment
+  async sealEnvironment(s: Scope, sealed: boolean): Promise<SealAnswer['environment']> {
+    return (await this.#request<SealAnswer>('PUT', `${this.#env(s)}/seal`, { sealed } satisfies SealInput)).environment
   }
   async breakGlassList(ws: string, status?: BreakGlassRequest['status']): Promise<BreakGlassRequest[]> {
-    return (
-      await this.#request<{ requests: BreakGlassRequest[] }>(
-        'GET',
-        `/v1/workspaces/${enc(ws)}/break-glass${status ? `?status=${status}` : ''}`,
-      )
-    ).requests
+    return (await this.#request<BreakGlassList>('GET', `/v1/workspaces/${enc(ws)}/break-glass${status ? `?status=${status}` : ''}`))
+      .requests
   }
-  async breakGlassRequest(
-    ws: string,
-    input: { project: string; environment: string; access: 'read' | 'read-write'; reason: string; durationMinutes: number },
-  ): Promise<BreakGlassRequest> {
-    return (await this.#request<{ request: BreakGlassRequest }>('POST', `/v1/workspaces/${enc(ws)}/break-glass`, input)).request
+  async breakGlassRequest(ws: string, input: BreakGlassRequestInput): Promise<BreakGlassRequest> {
+    return (await this.#request<BreakGlassRequestAnswer>('POST', `/v1/workspaces/${enc(ws)}/break-glass`, input)).request
   }
   async breakGlassGet(ws: string, id: string): Promise<BreakGlassRequest> {
-    return (await this.#request<{ request: BreakGlassRequest }>('GET', `/v1/workspaces/${enc(ws)}/break-glass/${enc(id)}`)).request
+    return (await this.#request<BreakGlassRequestAnswer>('GET', `/v1/workspaces/${enc(ws)}/break-glass/${enc(id)}`)).request
   }
   /** Approves, denies or revokes a break-glass request. */
   async breakGlassAct(ws: string, id: string, act: 'approve' | 'deny' | 'revoke', comment?: string): Promise<BreakGlassRequest> {
-    const body = act === 'revoke' || comment === undefined ? {} : { comment }
-    return (await this.#request<{ request: BreakGlassRequest }>('POST', `/v1/workspaces/${enc(ws)}/break-glass/${enc(id)}/${act}`, body))
-      .request
+    const body: BreakGlassDecisionInput = act === 'revoke' || comment === undefined ? {} : { comment }
+    return (await this.#request<BreakGlassRequestAnswer>('POST', `/v1/workspaces/${enc(ws)}/break-glass/${enc(id)}/${act}`, body)).request
   }
   /** Every audit entry of the workspace, in chain order. */
   async *allAuditEntries(ws: string): AsyncGenerator<AuditEntry> {

@@ -1,4 +1,5 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto'
+import { MAX_TOKEN_TTL_SECONDS } from '../api/limits.js'
 import type { IntegrationPrincipal, IntegrationScope } from './principal.js'
 import { NotFoundError, UnauthenticatedError } from '../errors.js'
 import type { Executor } from '../storage/database.js'
@@ -11,9 +12,6 @@ import { displayToken, generateToken, hashToken, tokenKind } from './token-forma
 // access token (`coffer_sat_`) that lives at most an hour. An optional IP allow-list applies
 // to the exchange and to every use of the access token. Revoking the identity ends its live
 // access tokens at once on every node: every request joins the identity's row.
-
-/** The longest life of an access token, in seconds. */
-export const MAX_TOKEN_TTL_SECONDS = 3600
 
 /** A machine identity as listings show it (never its secret). */
 export interface MachineView {

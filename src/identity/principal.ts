@@ -1,28 +1,27 @@
+import {
+  GRANT_ACCESS,
+  type GrantAccess,
+  PROJECT_ROLES,
+  type ProjectRole,
+  RANKED_ROLES,
+  type RankedRole,
+  ROLES,
+  type Role,
+} from '../api/roles.js'
+
 // Who is asking: the workspace and project roles a person can hold, and the principals a
 // request is made by. Identity establishes them; access (policy.ts) decides what they may do.
 
-/** The ranked workspace roles, strongest first: each may do what the ones after it may. */
-export const RANKED_ROLES = ['owner', 'admin', 'member'] as const
-export type RankedRole = (typeof RANKED_ROLES)[number]
-
-/** Every workspace role: the ranked ones, then the auditor, which is outside their order. */
-export const ROLES = [...RANKED_ROLES, 'auditor'] as const
-export type Role = (typeof ROLES)[number]
+// The role and access names are part of the HTTP API's contract (src/api/roles.ts).
+export { GRANT_ACCESS, PROJECT_ROLES, RANKED_ROLES, ROLES }
+export type { GrantAccess, ProjectRole, RankedRole, Role }
 
 /** A workspace role outside the ranked order: it qualifies only where a rule lists it in `also`. */
 export type UnrankedRole = Exclude<Role, RankedRole>
 
-/** Project roles, strongest first. */
-export const PROJECT_ROLES = ['admin', 'developer', 'viewer'] as const
-export type ProjectRole = (typeof PROJECT_ROLES)[number]
-
 /** What a principal may do with an environment's secrets, weakest first. */
 export const ENV_ACCESS = ['none', 'list', 'read', 'write'] as const
 export type EnvAccess = (typeof ENV_ACCESS)[number]
-
-/** What a grant on a restricted environment, or an integration's scope, gives: read reveals; write reveals and writes. */
-export const GRANT_ACCESS = ['read', 'write'] as const
-export type GrantAccess = (typeof GRANT_ACCESS)[number]
 
 /** One scope of an integration: a project, some (or all) of its environments, read or write. */
 export interface IntegrationScope {

@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import type { AnyRoute } from './route.js'
-import { errorEnvelope } from './schemas.js'
+import { errorEnvelope } from '../api/errors.js'
 
 type JsonSchema = Record<string, unknown>
 

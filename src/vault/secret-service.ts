@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { MAX_KEY_LENGTH, MAX_TAGS, SECRET_KEY_RE, TAG_RE } from '../api/limits.js'
 import { keyRefOf, open, seal, type Binding } from '../crypto/envelope.js'
 import { NotFoundError, ValidationError, VersionConflictError } from '../errors.js'
 import type { Clock } from '../ops/clock.js'
@@ -7,13 +8,8 @@ import { QueryTemplate } from '../storage/query-template.js'
 import type { SecretVersionTable } from '../storage/schema.js'
 import type { DataKeys } from './data-keys.js'
 
-/** Secret keys: what a process can take as an environment variable name. */
-export const SECRET_KEY_RE = /^[A-Za-z_][A-Za-z0-9_]*$/
-export const MAX_KEY_LENGTH = 256
 export const MAX_VALUE_BYTES = 64 * 1024
 export const MAX_COMMENT_BYTES = 4 * 1024
-export const MAX_TAGS = 32
-export const TAG_RE = /^[A-Za-z0-9_.:/-]{1,64}$/
 
 /** Where secrets live: one environment of one project of one workspace. */
 export interface SecretScope {

@@ -1,4 +1,11 @@
 import { z } from 'zod'
+import {
+  auditEntriesResponse,
+  consistencyProofResponse,
+  inclusionProofResponse,
+  issuedCheckpointResponse,
+  latestCheckpointResponse,
+} from '../../api/audit.js'
 import { defineRoute, type AnyRoute } from '../route.js'
 import type { ChainedRecord } from '../../audit/verify.js'
 import { NotFoundError } from '../../errors.js'
@@ -9,20 +16,6 @@ import { workspaceParams } from '../schemas.js'
 function hexHashes(r: ChainedRecord) {
   return { ...r, prevHash: Buffer.from(r.prevHash).toString('hex'), hash: Buffer.from(r.hash).toString('hex') }
 }
-
-const entry = z.object({
-  workspaceId: z.string(),
-  seq: z.number(),
-  id: z.string(),
-  time: z.string(),
-  actor: z.object({ type: z.string(), id: z.string(), ip: z.string(), userAgent: z.string() }),
-  requestId: z.string(),
-  action: z.string(),
-  target: z.object({ type: z.string(), id: z.string() }),
-  details: z.string().describe('canonical JSON'),
-  prevHash: z.string().describe('hex'),
-  hash: z.string().describe('hex'),
-})
 
 const entries = defineRoute({
   method: 'GET',
@@ -36,7 +29,7 @@ const entries = defineRoute({
     after: z.coerce.number().int().min(0).default(0),
     limit: z.coerce.number().int().min(1).max(5000).default(1000),
   }),
-  response: z.object({ entries: z.array(entry), next: z.number().nullable() }),
+  response: auditEntriesResponse,
   async handler({ app, db, workspace, query }) {
     const rows = await app.audit.list(db, workspace.id, query.after, query.limit)
     const next = rows.length === query.limit ? rows[rows.length - 1]!.seq : null
@@ -70,13 +63,6 @@ const verify = defineRoute({
   },
 })
 
-const checkpoint = z.object({
-  treeSize: z.number(),
-  rootHash: z.string().describe('base64'),
-  note: z.string().describe('C2SP signed-note checkpoint'),
-  createdAt: z.string(),
-})
-
 const latestCheckpoint = defineRoute({
   method: 'GET',
   url: '/v1/workspaces/:workspace/audit/checkpoint',
@@ -85,7 +71,7 @@ const latestCheckpoint = defineRoute({
   mode: 'read',
   summary: 'The newest signed checkpoint (tree size, root, Ed25519 signature) of the workspace log',
   params: workspaceParams,
-  response: z.object({ checkpoint: checkpoint.nullable(), publicKey: z.string() }),
+  response: latestCheckpointResponse,
   async handler({ app, db, workspace }) {
     return { body: { checkpoint: await app.auditTree.latest(db, workspace.id), publicKey: app.auditTree.verifierKey } }
   },
@@ -100,7 +86,7 @@ const issueCheckpoint = defineRoute({
   status: 201,
   summary: 'Sign a checkpoint of the log as it is now (unless the newest already covers it)',
   params: workspaceParams,
-  response: z.object({ checkpoint, publicKey: z.string() }),
+  response: issuedCheckpointResponse,
   async handler({ app, db, workspace }) {
     const c = await app.auditTree.issue(db, workspace.id)
     return {
@@ -129,14 +115,7 @@ const inclusion = defineRoute({
       treeSize: z.coerce.number().int().min(1).optional(),
     })
     .refine((q) => (q.seq === undefined) !== (q.id === undefined), 'give exactly one of seq and id'),
-  response: z.object({
-    entry,
-    leafIndex: z.number(),
-    treeSize: z.number(),
-    leafHash: z.string(),
-    proof: z.array(z.string()),
-    rootHash: z.string(),
-  }),
+  response: inclusionProofResponse,
   async handler({ app, db, workspace, query }) {
     let seq = query.seq
     if (seq === undefined) {
@@ -157,7 +136,7 @@ const consistency = defineRoute({
   summary: 'RFC 9162 consistency proof that the tree of `to` entries extends the tree of `from` entries',
   params: workspaceParams,
   query: z.strictObject({ from: z.coerce.number().int().min(1), to: z.coerce.number().int().min(1).optional() }),
-  response: z.object({ from: z.number(), to: z.number(), proof: z.array(z.string()), fromRoot: z.string(), toRoot: z.string() }),
+  response: consistencyProofResponse,
   async handler({ app, db, workspace, query }) {
     return { body: await app.auditTree.consistency(db, workspace.id, query.from, query.to) }
   },

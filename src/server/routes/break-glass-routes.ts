@@ -4,41 +4,28 @@ import {
   decideBreakGlassRequest,
   getBreakGlassRequest,
   listBreakGlassRequests,
-  MAX_REASON_LENGTH,
   revokeBreakGlassRequest,
   type BreakGlassView,
 } from '../../access/break-glass-requests.js'
-import { BREAK_GLASS_ACCESS } from '../../access/break-glass.js'
 import { requireUser } from '../../access/policy.js'
+import { ref } from '../../api/fields.js'
+import {
+  breakGlassDecisionBody,
+  breakGlassListResponse,
+  breakGlassRequestBody,
+  breakGlassRequestResponse,
+  sealBody,
+  sealResponse,
+} from '../../api/break-glass.js'
 import type { AuditEvent } from '../../audit/audit-log.js'
 import type { AppContext } from '../../context.js'
 import { findScope, setEnvironmentSealed } from '../../vault/project-service.js'
 import { defineRoute, type AnyRoute } from '../route.js'
-import { environmentParams, ref, workspaceParams } from '../schemas.js'
+import { environmentParams, workspaceParams } from '../schemas.js'
 
 const B = '/v1/workspaces/:workspace/break-glass'
 
-const person = z.object({ id: z.string(), email: z.string() })
-const requestView = z.object({
-  id: z.string(),
-  status: z.enum(['pending', 'active', 'expired', 'denied', 'revoked']),
-  requester: person,
-  project: z.object({ id: z.string(), slug: z.string() }),
-  environment: z.object({ id: z.string(), slug: z.string() }),
-  access: z.enum(BREAK_GLASS_ACCESS),
-  reason: z.string(),
-  durationMinutes: z.number(),
-  approvalsRequired: z.number(),
-  approvals: z.number(),
-  decisions: z.array(z.object({ user: person, decision: z.enum(['approve', 'deny']), comment: z.string().nullable(), at: z.string() })),
-  createdAt: z.string(),
-  activatedAt: z.string().nullable(),
-  expiresAt: z.string().nullable(),
-  endedAt: z.string().nullable(),
-  endedBy: z.string().nullable(),
-})
 const requestParams = z.strictObject({ workspace: ref, request: z.uuid() })
-const comment = z.strictObject({ comment: z.string().trim().max(500).optional() })
 
 function target(r: BreakGlassView) {
   return { type: 'breakglass_request', id: r.id }
@@ -93,7 +80,7 @@ const list = defineRoute({
   mode: 'read',
   params: workspaceParams,
   query: z.strictObject({ status: z.enum(['pending', 'active', 'expired', 'denied', 'revoked']).optional() }),
-  response: z.object({ requests: z.array(requestView) }),
+  response: breakGlassListResponse,
   async handler({ app, db, workspace, query }) {
     return {
       body: {
@@ -112,18 +99,8 @@ const request = defineRoute({
   mode: 'write',
   status: 201,
   params: workspaceParams,
-  body: z.strictObject({
-    project: ref,
-    environment: ref,
-    access: z.enum(BREAK_GLASS_ACCESS),
-    reason: z.string().trim().min(1).max(MAX_REASON_LENGTH),
-    durationMinutes: z
-      .number()
-      .int()
-      .min(1)
-      .max(24 * 60),
-  }),
-  response: z.object({ request: requestView }),
+  body: breakGlassRequestBody,
+  response: breakGlassRequestResponse,
   async handler({ app, db, principal, workspace, body }) {
     const user = requireUser(principal)
     const { request: r, approvers } = await createBreakGlassRequest(db, {
@@ -158,7 +135,7 @@ const get = defineRoute({
   action: 'breakglass.read',
   mode: 'read',
   params: requestParams,
-  response: z.object({ request: requestView }),
+  response: breakGlassRequestResponse,
   async handler({ app, db, workspace, params }) {
     return { body: { request: await getBreakGlassRequest(db, workspace.id, params.request, app.clock()) } }
   },
@@ -176,8 +153,8 @@ function decideRoute(decision: 'approve' | 'deny') {
     action: 'breakglass.decide',
     mode: 'write',
     params: requestParams,
-    body: comment,
-    response: z.object({ request: requestView }),
+    body: breakGlassDecisionBody,
+    response: breakGlassRequestResponse,
     async handler({ app, db, principal, workspace, params, body }) {
       const user = requireUser(principal)
       const { request: r, activated } = await decideBreakGlassRequest(db, {
@@ -215,7 +192,7 @@ const revoke = defineRoute({
   mode: 'write',
   params: requestParams,
   body: z.strictObject({}).optional(),
-  response: z.object({ request: requestView }),
+  response: breakGlassRequestResponse,
   async handler({ app, db, principal, workspace, params }) {
     const user = requireUser(principal)
     const { request: r, was } = await revokeBreakGlassRequest(db, {
@@ -237,8 +214,8 @@ const seal = defineRoute({
   action: 'environment.seal',
   mode: 'write',
   params: environmentParams,
-  body: z.strictObject({ sealed: z.boolean() }),
-  response: z.object({ environment: z.object({ id: z.string(), projectId: z.string(), sealed: z.boolean() }) }),
+  body: sealBody,
+  response: sealResponse,
   async handler({ db, workspace, params, body }) {
     const scope = await findScope(db, workspace.id, params.project, params.environment)
     await setEnvironmentSealed(db, workspace.id, scope.environmentId, body.sealed)

@@ -1,4 +1,12 @@
 import { z } from 'zod'
+import {
+  type CliTokenGrant,
+  cliTokenGrantResponse,
+  deviceLoginBody,
+  deviceLoginResponse,
+  devicePollBody,
+  loginCodeExchangeBody,
+} from '../../api/cli-login.js'
 import { CofferError, InternalError, NotFoundError, ValidationError } from '../../errors.js'
 import {
   checkChallenge,
@@ -22,15 +30,6 @@ import { findLiveWorkspace } from '../../vault/workspace-service.js'
 // routes posted by the pages in cli-login-pages.ts (session cookie + CSRF); the exchanges
 // are public JSON routes the CLI calls, limited like sign-ins.
 
-const tokenAnswer = z.object({
-  token: z.string(),
-  tokenId: z.string(),
-  expiresAt: z.string(),
-  user: z.object({ id: z.string(), email: z.string() }),
-  workspace: z.object({ id: z.string(), slug: z.string(), name: z.string() }),
-})
-type TokenAnswer = z.infer<typeof tokenAnswer>
-
 /** The workspace `ref` (slug or id) of the person's memberships, else NotFound. */
 async function ownWorkspace(db: Executor, userId: string, ref: string): Promise<{ id: string; slug: string; name: string }> {
   const w = await findPersonWorkspace(db, userId, ref)
@@ -39,7 +38,7 @@ async function ownWorkspace(db: Executor, userId: string, ref: string): Promise<
 }
 
 /** Issues the CLI token of a grant and the audit entry that records it. */
-async function grantToken(db: Executor, grant: CliGrant, flow: 'browser' | 'device', now: Date): Promise<AuthHandlerResult<TokenAnswer>> {
+async function grantToken(db: Executor, grant: CliGrant, flow: 'browser' | 'device', now: Date): Promise<AuthHandlerResult<CliTokenGrant>> {
   const account = await findAccount(db, grant.userId)
   if (!account) throw new InternalError('a CLI login grant names no account')
   const user = { id: account.id, email: account.email }
@@ -122,14 +121,14 @@ const exchangeCode = defineAuthRoute({
   action: 'public',
   mode: 'write',
   authRateLimit: true,
-  body: z.strictObject({ code: z.string().max(200), codeVerifier: z.string().max(200), redirectUri: z.string().max(300) }),
-  response: tokenAnswer,
+  body: loginCodeExchangeBody,
+  response: cliTokenGrantResponse,
   async handler({ db, body, now }) {
     let grant: CliGrant
     try {
       grant = await redeemLoginCode(db, { code: body.code, verifier: body.codeVerifier, redirectUri: body.redirectUri }, now)
     } catch (err) {
-      return refuse<TokenAnswer>(err, 'cli.login.exchange')
+      return refuse<CliTokenGrant>(err, 'cli.login.exchange')
     }
     return grantToken(db, grant, 'browser', now)
   },
@@ -144,14 +143,8 @@ const startDevice = defineAuthRoute({
   action: 'public',
   mode: 'write',
   authRateLimit: true,
-  body: z.strictObject({ clientName: z.string().max(200).optional() }),
-  response: z.object({
-    deviceCode: z.string(),
-    userCode: z.string(),
-    verificationPath: z.string(),
-    expiresIn: z.number(),
-    interval: z.number(),
-  }),
+  body: deviceLoginBody,
+  response: deviceLoginResponse,
   async handler({ db, body, now }) {
     const d = await startDeviceLogin(db, cleanClientName(body.clientName), now)
     return { body: { ...d, verificationPath: '/cli/device' }, audit: null }
@@ -168,14 +161,14 @@ const pollDeviceToken = defineAuthRoute({
   tag: 'cli-login',
   action: 'public',
   mode: 'write',
-  body: z.strictObject({ deviceCode: z.string().max(200) }),
-  response: tokenAnswer,
+  body: devicePollBody,
+  response: cliTokenGrantResponse,
   async handler({ db, body, now }) {
     let grant: CliGrant
     try {
       grant = await pollDevice(db, body.deviceCode, now)
     } catch (err) {
-      return refuse<TokenAnswer>(err, 'cli.login.device-poll')
+      return refuse<CliTokenGrant>(err, 'cli.login.device-poll')
     }
     return grantToken(db, grant, 'device', now)
   },

@@ -1,8 +1,10 @@
 import { z } from 'zod'
+import { meResponse } from '../../api/me.js'
+import { createdTokenResponse, createTokenBody, tokenInfoResponse, tokenListResponse } from '../../api/tokens.js'
 import { requireUser } from '../../access/policy.js'
 import { issueToken, listTokens, revokeToken } from '../../identity/identity-service.js'
 import { defineRoute, type AnyRoute } from '../route.js'
-import { name, tokenView, workspaceParams, workspaceView } from '../schemas.js'
+import { workspaceParams } from '../schemas.js'
 
 const me = defineRoute({
   method: 'GET',
@@ -11,16 +13,7 @@ const me = defineRoute({
   tag: 'identity',
   action: 'self.read',
   mode: 'read',
-  response: z.object({
-    user: z.object({ id: z.string(), email: z.string() }).nullable().describe('the person; null for an integration'),
-    integration: z
-      .object({ type: z.enum(['machine', 'service']), id: z.string(), name: z.string() })
-      .nullable()
-      .describe('the machine identity or service token; null for a person'),
-    workspace: workspaceView,
-    role: z.string().nullable().describe('the workspace role; null for an integration'),
-    tokenId: z.string(),
-  }),
+  response: meResponse,
   async handler({ principal: p, workspace }) {
     if (p.type !== 'user')
       return { body: { user: null, integration: { type: p.type, id: p.id, name: p.name }, workspace, role: null, tokenId: p.tokenId } }
@@ -36,7 +29,7 @@ const listMyTokens = defineRoute({
   action: 'self.tokens.manage',
   mode: 'read',
   params: workspaceParams,
-  response: z.object({ tokens: z.array(tokenView) }),
+  response: tokenListResponse,
   async handler({ db, principal, workspace }) {
     return { body: { tokens: await listTokens(db, workspace.id, requireUser(principal).userId) } }
   },
@@ -51,8 +44,8 @@ const createMyToken = defineRoute({
   mode: 'write',
   status: 201,
   params: workspaceParams,
-  body: z.strictObject({ name, expiresInDays: z.number().int().min(1).max(3650).optional() }),
-  response: z.object({ token: z.string(), info: tokenView }),
+  body: createTokenBody,
+  response: createdTokenResponse,
   async handler({ app, db, principal, workspace, body }) {
     const now = app.clock()
     const expiresAt = body.expiresInDays ? new Date(now.getTime() + body.expiresInDays * 86_400_000).toISOString() : null
@@ -81,7 +74,7 @@ const revokeMyToken = defineRoute({
   action: 'self.tokens.manage',
   mode: 'write',
   params: z.strictObject({ workspace: workspaceParams.shape.workspace, token: z.uuid() }),
-  response: z.object({ info: tokenView }),
+  response: tokenInfoResponse,
   async handler({ app, db, principal, workspace, params }) {
     const info = await revokeToken(db, workspace.id, requireUser(principal).userId, params.token, app.clock())
     return { body: { info }, audit: { action: 'token.revoke', target: { type: 'token', id: info.id }, details: { name: info.name } } }

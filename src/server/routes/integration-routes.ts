@@ -1,5 +1,21 @@
 import { z } from 'zod'
-import { actorId, GRANT_ACCESS, requireUser } from '../../access/policy.js'
+import { actorId, requireUser } from '../../access/policy.js'
+import {
+  createdMachineResponse,
+  createMachineBody,
+  machineListResponse,
+  machineRevocationResponse,
+  machineTokenBody,
+  machineTokenResponse,
+  machineView,
+} from '../../api/machines.js'
+import { MAX_TOKEN_TTL_SECONDS } from '../../api/limits.js'
+import {
+  createdServiceTokenResponse,
+  createServiceTokenBody,
+  serviceTokenInfoResponse,
+  serviceTokenListResponse,
+} from '../../api/service-tokens.js'
 import { checkCidr, resolveScopes } from '../../identity/integration-scopes.js'
 import {
   checkClientCredentials,
@@ -7,54 +23,17 @@ import {
   findMachine,
   issueMachineToken,
   listMachines,
-  MAX_TOKEN_TTL_SECONDS,
   revokeMachine,
 } from '../../identity/machine-identities.js'
 import { createServiceToken, listServiceTokens, revokeServiceToken } from '../../identity/service-tokens.js'
 import { defineRoute, type AnyRoute } from '../route.js'
-import { name, ref, workspaceParams } from '../schemas.js'
+import { workspaceParams } from '../schemas.js'
 
 // Workspace integrations: machine identities (client credentials exchanged for short-lived
 // access tokens) and static service tokens. Managed by Owners and Admins; each creation,
 // revocation and token issued is an audit entry. An integration's own token can never use
 // these routes (policy.ts: integrations are not members).
 
-const scopeInput = z.strictObject({
-  project: ref,
-  environments: z
-    .union([z.literal('*'), z.array(ref).min(1).max(50)])
-    .describe("environment ids or slugs, or '*' for all (present and future)"),
-  access: z.enum(GRANT_ACCESS).describe('read: list and reveal; write: also write'),
-})
-const scopeView = z.object({
-  projectId: z.string(),
-  environments: z.union([z.literal('*'), z.array(z.string())]),
-  access: z.enum(GRANT_ACCESS),
-})
-const machineView = z.object({
-  id: z.string(),
-  clientId: z.string(),
-  name: z.string(),
-  secretDisplay: z.string(),
-  scopes: z.array(scopeView),
-  allowedCidrs: z.array(z.string()),
-  tokenTtlSeconds: z.number(),
-  createdBy: z.string(),
-  createdAt: z.string(),
-  revokedAt: z.string().nullable(),
-  lastUsedAt: z.string().nullable(),
-})
-const serviceTokenView = z.object({
-  id: z.string(),
-  name: z.string(),
-  display: z.string(),
-  scopes: z.array(scopeView),
-  createdBy: z.string(),
-  createdAt: z.string(),
-  expiresAt: z.string().nullable(),
-  revokedAt: z.string().nullable(),
-  lastUsedAt: z.string().nullable(),
-})
 const machineParams = z.strictObject({ workspace: workspaceParams.shape.workspace, machine: z.uuid() })
 
 const createMachineRoute = defineRoute({
@@ -66,13 +45,8 @@ const createMachineRoute = defineRoute({
   mode: 'write',
   status: 201,
   params: workspaceParams,
-  body: z.strictObject({
-    name,
-    scopes: z.array(scopeInput).min(1).max(50),
-    allowedCidrs: z.array(z.string().max(64)).max(100).optional(),
-    tokenTtlSeconds: z.number().int().min(60).max(MAX_TOKEN_TTL_SECONDS).optional(),
-  }),
-  response: z.object({ machine: machineView, clientId: z.string(), clientSecret: z.string() }),
+  body: createMachineBody,
+  response: createdMachineResponse,
   async handler({ app, db, principal, workspace, body }) {
     const scopes = await resolveScopes(db, workspace.id, body.scopes)
     const allowedCidrs = (body.allowedCidrs ?? []).map(checkCidr)
@@ -104,7 +78,7 @@ const listMachinesRoute = defineRoute({
   action: 'machines.manage',
   mode: 'read',
   params: workspaceParams,
-  response: z.object({ machines: z.array(machineView) }),
+  response: machineListResponse,
   async handler({ db, workspace }) {
     return { body: { machines: await listMachines(db, workspace.id) } }
   },
@@ -132,7 +106,7 @@ const revokeMachineRoute = defineRoute({
   action: 'machines.manage',
   mode: 'write',
   params: machineParams,
-  response: z.object({ machine: machineView, liveTokens: z.number() }),
+  response: machineRevocationResponse,
   async handler({ app, db, workspace, params }) {
     const r = await revokeMachine(db, workspace.id, params.machine, app.clock())
     return {
@@ -155,8 +129,8 @@ const exchange = defineRoute({
   mode: 'write',
   auth: 'none',
   authRateLimit: true,
-  body: z.strictObject({ clientId: z.string().min(1).max(64), clientSecret: z.string().min(1).max(200) }),
-  response: z.object({ accessToken: z.string(), tokenType: z.literal('Bearer'), expiresIn: z.number(), expiresAt: z.string() }),
+  body: machineTokenBody,
+  response: machineTokenResponse,
   async tenantFromBody({ db, body, ip }) {
     const r = await checkClientCredentials(db, body.clientId, body.clientSecret, ip)
     return { workspace: r.workspace, principal: r.principal }
@@ -191,8 +165,8 @@ const createService = defineRoute({
   mode: 'write',
   status: 201,
   params: workspaceParams,
-  body: z.strictObject({ name, scopes: z.array(scopeInput).min(1).max(50), expiresInDays: z.number().int().min(1).max(3650).optional() }),
-  response: z.object({ token: z.string(), info: serviceTokenView }),
+  body: createServiceTokenBody,
+  response: createdServiceTokenResponse,
   async handler({ app, db, principal, workspace, body }) {
     const scopes = await resolveScopes(db, workspace.id, body.scopes)
     const now = app.clock()
@@ -224,7 +198,7 @@ const listService = defineRoute({
   action: 'service-tokens.manage',
   mode: 'read',
   params: workspaceParams,
-  response: z.object({ tokens: z.array(serviceTokenView) }),
+  response: serviceTokenListResponse,
   async handler({ db, workspace }) {
     return { body: { tokens: await listServiceTokens(db, workspace.id) } }
   },
@@ -238,7 +212,7 @@ const revokeService = defineRoute({
   action: 'service-tokens.manage',
   mode: 'write',
   params: z.strictObject({ workspace: workspaceParams.shape.workspace, serviceToken: z.uuid() }),
-  response: z.object({ info: serviceTokenView }),
+  response: serviceTokenInfoResponse,
   async handler({ app, db, workspace, params }) {
     const info = await revokeServiceToken(db, workspace.id, params.serviceToken, app.clock())
     return {

@@ -1,8 +1,8 @@
 import { z } from 'zod'
 import { acceptInvitation, invitationWorkspace } from '../../access/invitations.js'
-import { ROLES } from '../../access/policy.js'
+import { ROLES } from '../../api/roles.js'
+import { workspaceView } from '../../api/workspaces.js'
 import { defineAuthRoute, type AnyAuthRoute } from '../auth-route.js'
-import { workspaceView } from '../schemas.js'
 import { acceptanceEvents } from './invitation-routes.js'
 
 // The invite page's Accept button (src/server/pages/invite-pages.ts). A form cannot post JSON

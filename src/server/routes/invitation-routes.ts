@@ -1,33 +1,19 @@
 import { z } from 'zod'
+import { acceptInvitation, createInvitation, invitationWorkspace, listInvitations, revokeInvitation } from '../../access/invitations.js'
+import { requireUser } from '../../access/policy.js'
 import {
-  acceptInvitation,
-  createInvitation,
-  INVITATION_DAYS,
-  invitationWorkspace,
-  listInvitations,
-  revokeInvitation,
-} from '../../access/invitations.js'
-import { PROJECT_ROLES, requireUser, ROLES } from '../../access/policy.js'
+  acceptedInvitationResponse,
+  acceptInvitationBody,
+  createdInvitationResponse,
+  createInvitationBody,
+  invitationListResponse,
+  invitationResponse,
+} from '../../api/invitations.js'
 import type { AuditEvent } from '../../audit/audit-log.js'
 import { issueToken } from '../../identity/identity-service.js'
 import { findProject } from '../../vault/project-service.js'
 import { defineRoute, type AnyRoute } from '../route.js'
-import { name, ref, tokenView, workspaceParams, workspaceView } from '../schemas.js'
-
-const invitationView = z.object({
-  id: z.string(),
-  email: z.string(),
-  role: z.enum(ROLES),
-  projectId: z.string().nullable(),
-  projectRole: z.enum(PROJECT_ROLES).nullable(),
-  invitedBy: z.string(),
-  createdAt: z.string(),
-  expiresAt: z.string(),
-  state: z.enum(['pending', 'accepted', 'revoked', 'expired']),
-  acceptedAt: z.string().nullable(),
-  revokedAt: z.string().nullable(),
-})
-const invitationToken = z.string().min(1).max(200)
+import { workspaceParams } from '../schemas.js'
 
 /**
  * Where the invited person accepts: the invite page and the CLI. @NOTE the token is in the
@@ -69,20 +55,8 @@ const create = defineRoute({
   mode: 'write',
   status: 201,
   params: workspaceParams,
-  body: z.strictObject({
-    email: z.email().max(254),
-    role: z.enum(ROLES).default('member'),
-    project: ref.optional(),
-    projectRole: z.enum(PROJECT_ROLES).optional(),
-    expiresInDays: z.number().int().min(1).max(INVITATION_DAYS.max).optional(),
-  }),
-  response: z.object({
-    invitation: invitationView,
-    token: z.string(),
-    acceptUrl: z.string(),
-    acceptCommand: z.string(),
-    mailed: z.boolean(),
-  }),
+  body: createInvitationBody,
+  response: createdInvitationResponse,
   async handler({ app, db, principal, workspace, body }) {
     const inviter = requireUser(principal)
     const project = body.project === undefined ? undefined : await findProject(db, workspace.id, body.project)
@@ -137,7 +111,7 @@ const list = defineRoute({
   action: 'invitations.manage',
   mode: 'read',
   params: workspaceParams,
-  response: z.object({ invitations: z.array(invitationView) }),
+  response: invitationListResponse,
   async handler({ app, db, workspace }) {
     return { body: { invitations: await listInvitations(db, workspace.id, app.clock()) } }
   },
@@ -151,7 +125,7 @@ const revoke = defineRoute({
   action: 'invitations.manage',
   mode: 'write',
   params: z.strictObject({ workspace: workspaceParams.shape.workspace, invitation: z.uuid() }),
-  response: z.object({ invitation: invitationView }),
+  response: invitationResponse,
   async handler({ app, db, workspace, params }) {
     const invitation = await revokeInvitation(db, workspace.id, params.invitation, app.clock())
     return {
@@ -174,14 +148,8 @@ const accept = defineRoute({
   action: 'invitation.accept',
   mode: 'write',
   status: 201,
-  body: z.strictObject({ token: invitationToken, tokenName: name.optional() }),
-  response: z.object({
-    workspace: workspaceView,
-    role: z.enum(ROLES),
-    project: z.object({ id: z.string(), role: z.enum(PROJECT_ROLES) }).nullable(),
-    token: z.string().nullable(),
-    tokenInfo: tokenView.nullable(),
-  }),
+  body: acceptInvitationBody,
+  response: acceptedInvitationResponse,
   async tenantFromBody({ app, db, body }) {
     return { workspace: await invitationWorkspace(db, body.token, app.clock()) }
   },

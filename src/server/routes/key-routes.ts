@@ -1,34 +1,11 @@
 import { z } from 'zod'
+import { keyJobResponse, keyRotationResponse, keyStatusResponse } from '../../api/keys.js'
 import { findScope } from '../../vault/project-service.js'
 import { findKeyJob, keyStatus, rotateDataKey } from '../../vault/key-rotation.js'
 import { defineRoute, type AnyRoute } from '../route.js'
 import { environmentParams, workspaceParams } from '../schemas.js'
 
 const E = '/v1/workspaces/:workspace/projects/:project/environments/:environment'
-
-const keyJob = z.object({
-  id: z.string(),
-  kind: z.literal('reseal'),
-  state: z.enum(['running', 'done', 'failed']),
-  reason: z.string(),
-  keyId: z.string(),
-  targetVersion: z.number().int(),
-  total: z.number().int(),
-  done: z.number().int(),
-  error: z.string().nullable(),
-  createdAt: z.string(),
-  updatedAt: z.string(),
-  finishedAt: z.string().nullable(),
-})
-
-const keyVersion = z.object({
-  id: z.string(),
-  version: z.number().int(),
-  state: z.enum(['primary', 'active', 'shredded']),
-  encryptions: z.number().int(),
-  rootKeyId: z.string(),
-  createdAt: z.string(),
-})
 
 const rotate = defineRoute({
   method: 'POST',
@@ -41,7 +18,7 @@ const rotate = defineRoute({
     "Rotate the environment's data key: a new version is primary at once; a background job reseals older versions, then destroys them",
   params: environmentParams,
   body: z.strictObject({}).optional(),
-  response: z.object({ key: z.object({ id: z.string(), version: z.number().int(), previousVersion: z.number().int() }), job: keyJob }),
+  response: keyRotationResponse,
   async handler({ app, db, workspace, params }) {
     const scope = await findScope(db, workspace.id, params.project, params.environment)
     const r = (await rotateDataKey(db, app.dataKeys, scope, 'manual', app.clock()))!
@@ -63,7 +40,7 @@ const status = defineRoute({
   mode: 'read',
   summary: "The environment's data-key versions (never the keys) and its latest reseal jobs",
   params: environmentParams,
-  response: z.object({ versions: z.array(keyVersion), jobs: z.array(keyJob) }),
+  response: keyStatusResponse,
   async handler({ db, workspace, params }) {
     const scope = await findScope(db, workspace.id, params.project, params.environment)
     return { body: await keyStatus(db, scope) }
@@ -78,7 +55,7 @@ const job = defineRoute({
   mode: 'read',
   summary: "A reseal job's progress",
   params: workspaceParams.extend({ job: z.uuid() }),
-  response: z.object({ job: keyJob }),
+  response: keyJobResponse,
   async handler({ db, workspace, params }) {
     return { body: { job: await findKeyJob(db, workspace.id, params.job) } }
   },

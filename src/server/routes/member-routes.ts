@@ -1,6 +1,20 @@
 import { z } from 'zod'
 import { listMembers, removeMember, setMemberRole } from '../../access/members.js'
-import { PROJECT_ROLES, requireUser, ROLES, GRANT_ACCESS } from '../../access/policy.js'
+import { requireUser } from '../../access/policy.js'
+import {
+  grantBody,
+  grantResponse,
+  grantView,
+  memberListResponse,
+  memberRemovalResponse,
+  memberResponse,
+  memberRoleBody,
+  projectMemberResponse,
+  projectMemberView,
+  projectRoleBody,
+  restrictionBody,
+} from '../../api/members.js'
+import { environmentResponse } from '../../api/projects.js'
 import {
   listGrants,
   listProjectMembers,
@@ -12,15 +26,12 @@ import {
 } from '../../access/project-members.js'
 import { InternalError } from '../../errors.js'
 import { defineRoute, type AnyRoute, type Target } from '../route.js'
-import { environmentParams, environmentView, projectParams, workspaceParams } from '../schemas.js'
+import { environmentParams, projectParams, workspaceParams } from '../schemas.js'
 
 // Workspace members, project members, environment restrictions and grants. Every change is
 // an audit entry (member.role_change, member.remove, member.leave, project_member.set,
 // project_member.remove, environment.restrict, environment_grant.set, environment_grant.remove).
 
-const memberView = z.object({ userId: z.string(), email: z.string(), name: z.string(), role: z.enum(ROLES), createdAt: z.string() })
-const projectMemberView = z.object({ userId: z.string(), email: z.string(), role: z.enum(PROJECT_ROLES), createdAt: z.string() })
-const grantView = z.object({ userId: z.string(), email: z.string(), access: z.enum(GRANT_ACCESS), createdAt: z.string() })
 const userParams = z.strictObject({ workspace: workspaceParams.shape.workspace, user: z.uuid() })
 const projectUserParams = projectParams.extend({ user: z.uuid() }).strict()
 const environmentUserParams = environmentParams.extend({ user: z.uuid() }).strict()
@@ -38,7 +49,7 @@ const list = defineRoute({
   action: 'members.read',
   mode: 'read',
   params: workspaceParams,
-  response: z.object({ members: z.array(memberView) }),
+  response: memberListResponse,
   async handler({ db, workspace }) {
     return { body: { members: await listMembers(db, workspace.id) } }
   },
@@ -53,8 +64,8 @@ const setRole = defineRoute({
   action: 'members.manage',
   mode: 'write',
   params: userParams,
-  body: z.strictObject({ role: z.enum(ROLES) }),
-  response: z.object({ member: memberView }),
+  body: memberRoleBody,
+  response: memberResponse,
   async handler({ db, principal, workspace, params, body }) {
     const r = await setMemberRole(db, workspace.id, requireUser(principal), params.user, body.role)
     const details = {
@@ -75,7 +86,7 @@ const remove = defineRoute({
   action: 'members.manage',
   mode: 'write',
   params: userParams,
-  response: z.object({ member: memberView, revokedTokens: z.number() }),
+  response: memberRemovalResponse,
   async handler({ app, db, principal, workspace, params }) {
     const r = await removeMember(db, workspace.id, requireUser(principal), params.user, app.clock())
     return {
@@ -97,7 +108,7 @@ const leave = defineRoute({
   action: 'self.leave',
   mode: 'write',
   params: workspaceParams,
-  response: z.object({ member: memberView, revokedTokens: z.number() }),
+  response: memberRemovalResponse,
   async handler({ app, db, principal, workspace }) {
     const me = requireUser(principal)
     const r = await removeMember(db, workspace.id, me, me.userId, app.clock())
@@ -134,8 +145,8 @@ const setProject = defineRoute({
   action: 'project.members.manage',
   mode: 'write',
   params: projectUserParams,
-  body: z.strictObject({ role: z.enum(PROJECT_ROLES) }),
-  response: z.object({ member: projectMemberView }),
+  body: projectRoleBody,
+  response: projectMemberResponse,
   async handler({ app, db, target, params, body }) {
     const { project } = targetOf(target)
     const r = await setProjectMember(db, project, params.user, body.role, app.clock())
@@ -158,7 +169,7 @@ const removeProject = defineRoute({
   action: 'project.members.manage',
   mode: 'write',
   params: projectUserParams,
-  response: z.object({ member: projectMemberView }),
+  response: projectMemberResponse,
   async handler({ db, target, params }) {
     const { project } = targetOf(target)
     const member = await removeProjectMember(db, project, params.user)
@@ -181,8 +192,8 @@ const restrict = defineRoute({
   action: 'environment.manage',
   mode: 'write',
   params: environmentParams,
-  body: z.strictObject({ restricted: z.boolean() }),
-  response: z.object({ environment: environmentView }),
+  body: restrictionBody,
+  response: environmentResponse,
   async handler({ db, target, body }) {
     const { environment } = targetOf(target)
     if (!environment) throw new InternalError('an environment route without its environment')
@@ -222,8 +233,8 @@ const grant = defineRoute({
   action: 'environment.manage',
   mode: 'write',
   params: environmentUserParams,
-  body: z.strictObject({ access: z.enum(GRANT_ACCESS) }),
-  response: z.object({ grant: grantView }),
+  body: grantBody,
+  response: grantResponse,
   async handler({ app, db, target, params, body }) {
     const { project, environment } = targetOf(target)
     if (!environment) throw new InternalError('an environment route without its environment')
@@ -247,7 +258,7 @@ const ungrant = defineRoute({
   action: 'environment.manage',
   mode: 'write',
   params: environmentUserParams,
-  response: z.object({ grant: grantView }),
+  response: grantResponse,
   async handler({ db, target, params }) {
     const { environment } = targetOf(target)
     if (!environment) throw new InternalError('an environment route without its environment')

@@ -1,4 +1,12 @@
-import { z } from 'zod'
+import {
+  createEnvironmentBody,
+  createProjectBody,
+  environmentListResponse,
+  environmentResponse,
+  projectDetailResponse,
+  projectListResponse,
+} from '../../api/projects.js'
+import { workspaceView } from '../../api/workspaces.js'
 import { createEnvironment, createProject, listEnvironments, listProjects } from '../../vault/project-service.js'
 import { integrationScope, type Principal } from '../../access/policy.js'
 import { visibleProjectIds } from '../../access/project-members.js'
@@ -17,7 +25,7 @@ function visibleEnvironments(principal: Principal, projectId: string, environmen
   if (principal.type === 'user') return environments
   return environments.filter((e) => integrationScope(principal, projectId, e.id))
 }
-import { environmentView, name, projectParams, projectView, slug, workspaceParams, workspaceView } from '../schemas.js'
+import { projectParams, workspaceParams } from '../schemas.js'
 
 const getWorkspace = defineRoute({
   method: 'GET',
@@ -41,7 +49,7 @@ const list = defineRoute({
   action: 'project.list',
   mode: 'read',
   params: workspaceParams,
-  response: z.object({ projects: z.array(projectView) }),
+  response: projectListResponse,
   async handler({ db, principal, workspace }) {
     // Only the projects the caller may see: a Member's, an integration's scope, all for Owners and Admins.
     const visible = await visibleProjectIds(db, principal)
@@ -59,8 +67,8 @@ const create = defineRoute({
   mode: 'write',
   status: 201,
   params: workspaceParams,
-  body: z.strictObject({ name, slug: slug.optional() }),
-  response: z.object({ project: projectView, environments: z.array(environmentView) }),
+  body: createProjectBody,
+  response: projectDetailResponse,
   async handler({ app, db, workspace, body }) {
     const r = await createProject(db, { dataKeys: app.dataKeys }, workspace.id, body, app.clock())
     return {
@@ -82,7 +90,7 @@ const get = defineRoute({
   action: 'project.read',
   mode: 'read',
   params: projectParams,
-  response: z.object({ project: projectView, environments: z.array(environmentView) }),
+  response: projectDetailResponse,
   async handler({ db, principal, target }) {
     const project = projectOf(target)
     return { body: { project, environments: visibleEnvironments(principal, project.id, await listEnvironments(db, project)) } }
@@ -97,7 +105,7 @@ const listEnvs = defineRoute({
   action: 'project.read',
   mode: 'read',
   params: projectParams,
-  response: z.object({ environments: z.array(environmentView) }),
+  response: environmentListResponse,
   async handler({ db, principal, target }) {
     const project = projectOf(target)
     return { body: { environments: visibleEnvironments(principal, project.id, await listEnvironments(db, project)) } }
@@ -113,12 +121,8 @@ const createEnv = defineRoute({
   mode: 'write',
   status: 201,
   params: projectParams,
-  body: z.strictObject({
-    name,
-    slug: slug.optional(),
-    restricted: z.boolean().optional().describe('developers list keys only unless granted (default: true for `production`)'),
-  }),
-  response: z.object({ environment: environmentView }),
+  body: createEnvironmentBody,
+  response: environmentResponse,
   async handler({ app, db, target, body }) {
     const project = projectOf(target)
     const environment = await createEnvironment(db, { dataKeys: app.dataKeys }, project, body, app.clock())

@@ -1,11 +1,19 @@
 import { z } from 'zod'
 import type { AuditAction } from '../../audit/actions.js'
+import {
+  secretBulkWriteBody,
+  secretHistoryResponse,
+  secretListResponse,
+  secretResponse,
+  secretRollbackBody,
+  secretWriteBody,
+} from '../../api/secrets.js'
 import { Sensitive, type AuditEvent } from '../../audit/audit-log.js'
 import { actorId } from '../../access/policy.js'
 import { InternalError } from '../../errors.js'
 import type { SecretChange, SecretScope } from '../../vault/secret-service.js'
 import { defineRoute, type AnyRoute, type Target } from '../route.js'
-import { environmentParams, flag, secretKey, secretParams, secretValue, secretView, tags, version, versionView } from '../schemas.js'
+import { environmentParams, flag, secretParams } from '../schemas.js'
 
 const E = '/v1/workspaces/:workspace/projects/:project/environments/:environment'
 
@@ -29,13 +37,6 @@ function scopeOf(workspaceId: string, target: Target): SecretScope {
   return { workspaceId, projectId: target.project.id, environmentId: target.environment.id }
 }
 
-const secretInput = z.strictObject({
-  value: secretValue,
-  comment: z.string().max(4096).optional(),
-  tags: tags.optional(),
-  ifVersion: version.optional(),
-})
-
 const list = defineRoute({
   method: 'GET',
   url: `${E}/secrets`,
@@ -46,7 +47,7 @@ const list = defineRoute({
   summary: 'List the secrets of an environment; with reveal=true, decrypted (what `run` and `export` use; audited)',
   params: environmentParams,
   query: z.strictObject({ reveal: flag.optional(), includeDeleted: flag.optional() }),
-  response: z.object({ secrets: z.array(secretView) }),
+  response: secretListResponse,
   async handler({ app, db, workspace, target, params, query }) {
     const scope = scopeOf(workspace.id, target)
     const reveal = query.reveal ?? false
@@ -72,7 +73,7 @@ const get = defineRoute({
   summary: 'Show one secret; with reveal=true, its value (audited)',
   params: secretParams,
   query: z.strictObject({ reveal: flag.optional() }),
-  response: z.object({ secret: secretView }),
+  response: secretResponse,
   async handler({ app, db, workspace, target, params, query }) {
     const scope = scopeOf(workspace.id, target)
     const reveal = query.reveal ?? false
@@ -92,8 +93,8 @@ const set = defineRoute({
   mode: 'write',
   summary: 'Create or update a secret (a new version); ifVersion makes it check-and-set',
   params: secretParams,
-  body: secretInput,
-  response: z.object({ secret: secretView }),
+  body: secretWriteBody,
+  response: secretResponse,
   async handler({ app, db, principal, workspace, target, params, body }) {
     const scope = scopeOf(workspace.id, target)
     const c = await app.secrets.set(db, scope, actorId(principal), params.key, body)
@@ -109,13 +110,8 @@ const bulk = defineRoute({
   mode: 'write',
   summary: 'Set many secrets atomically: all are written or none',
   params: environmentParams,
-  body: z.strictObject({
-    secrets: z
-      .array(secretInput.omit({ ifVersion: true }).extend({ key: secretKey }))
-      .min(1)
-      .max(500),
-  }),
-  response: z.object({ secrets: z.array(secretView) }),
+  body: secretBulkWriteBody,
+  response: secretListResponse,
   async handler({ app, db, principal, workspace, target, params, body }) {
     const scope = scopeOf(workspace.id, target)
     const changes = await app.secrets.setMany(db, scope, actorId(principal), body.secrets)
@@ -135,7 +131,7 @@ const del = defineRoute({
   summary: 'Delete a secret (a tombstone version; restorable)',
   params: secretParams,
   query: z.strictObject({ ifVersion: z.coerce.number().int().min(0).optional() }),
-  response: z.object({ secret: secretView }),
+  response: secretResponse,
   async handler({ app, db, principal, workspace, target, params, query }) {
     const scope = scopeOf(workspace.id, target)
     const c = await app.secrets.delete(db, scope, actorId(principal), params.key, query.ifVersion)
@@ -151,7 +147,7 @@ const restore = defineRoute({
   mode: 'write',
   summary: 'Restore a deleted secret to its last value (a new version)',
   params: secretParams,
-  response: z.object({ secret: secretView }),
+  response: secretResponse,
   async handler({ app, db, principal, workspace, target, params }) {
     const scope = scopeOf(workspace.id, target)
     const c = await app.secrets.restore(db, scope, actorId(principal), params.key)
@@ -169,7 +165,7 @@ const history = defineRoute({
   summary: 'Every version of a secret, newest first; with reveal=true, their values (audited)',
   params: secretParams,
   query: z.strictObject({ reveal: flag.optional() }),
-  response: z.object({ secret: secretView, versions: z.array(versionView) }),
+  response: secretHistoryResponse,
   async handler({ app, db, workspace, target, params, query }) {
     const scope = scopeOf(workspace.id, target)
     const reveal = query.reveal ?? false
@@ -193,8 +189,8 @@ const rollback = defineRoute({
   mode: 'write',
   summary: 'Write a new version equal to an earlier one',
   params: secretParams,
-  body: z.strictObject({ version: version.min(1), ifVersion: version.optional() }),
-  response: z.object({ secret: secretView }),
+  body: secretRollbackBody,
+  response: secretResponse,
   async handler({ app, db, principal, workspace, target, params, body }) {
     const scope = scopeOf(workspace.id, target)
     const c = await app.secrets.rollback(db, scope, actorId(principal), params.key, body.version, body.ifVersion)

@@ -1,21 +1,8 @@
-import { z } from 'zod'
+import { deleteWorkspaceBody, workspaceDeletionResponse } from '../../api/workspace-deletion.js'
 import { actorId } from '../../access/policy.js'
 import { recordDeletionReceipt, scrubAfterShred, shredWorkspace } from '../../vault/workspace-deletion.js'
 import { defineRoute, type AnyRoute } from '../route.js'
 import { workspaceParams } from '../schemas.js'
-
-const receiptView = z.object({
-  workspaceId: z.string(),
-  slug: z.string(),
-  name: z.string(),
-  deletedBy: z.string(),
-  deletedAt: z.string(),
-  purgeAfter: z.string(),
-  auditTreeSize: z.number(),
-  auditRootHash: z.string(),
-  checkpointNote: z.string(),
-  purgedAt: z.string().nullable(),
-})
 
 const deleteWorkspace = defineRoute({
   method: 'DELETE',
@@ -25,8 +12,8 @@ const deleteWorkspace = defineRoute({
   action: 'workspace.delete',
   mode: 'write',
   params: workspaceParams,
-  body: z.strictObject({ confirm: z.string().max(128) }),
-  response: z.object({ receipt: receiptView, dataKeysShredded: z.number(), tokensRevoked: z.number() }),
+  body: deleteWorkspaceBody,
+  response: workspaceDeletionResponse,
   async handler({ app, db, principal, workspace, body }) {
     const now = app.clock()
     const shred = await shredWorkspace(db, { dataKeys: app.dataKeys }, { workspace, confirm: body.confirm, now })

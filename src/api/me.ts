@@ -1,0 +1,15 @@
+import { z } from 'zod'
+import { workspaceView } from './workspaces.js'
+
+/** GET /v1/me: whom a token acts as, a person (user, role) or a workspace integration (integration). */
+export const meResponse = z.object({
+  user: z.object({ id: z.string(), email: z.string() }).nullable().describe('the person; null for an integration'),
+  integration: z
+    .object({ type: z.enum(['machine', 'service']), id: z.string(), name: z.string() })
+    .nullable()
+    .describe('the machine identity or service token; null for a person'),
+  workspace: workspaceView,
+  role: z.string().nullable().describe('the workspace role; null for an integration'),
+  tokenId: z.string(),
+})
+export type Me = z.infer<typeof meResponse>

@@ -1,0 +1,74 @@
+import { z } from 'zod'
+import { MAX_KEY_LENGTH, MAX_TAGS, SECRET_KEY_RE, TAG_RE } from './limits.js'
+
+export const secretKey = z.string().min(1).max(MAX_KEY_LENGTH).regex(SECRET_KEY_RE, 'must match ^[A-Za-z_][A-Za-z0-9_]*$')
+export const secretValue = z.string().max(64 * 1024)
+export const tags = z.array(z.string().regex(TAG_RE, 'tags use A-Z a-z 0-9 _ . : / -, 1 to 64 characters')).max(MAX_TAGS)
+/** A secret's version number (0: the secret does not exist yet). */
+export const version = z
+  .number()
+  .int()
+  .min(0)
+  .max(2 ** 31)
+
+/** A secret at its current version; `value` and `comment` only when revealed. */
+export const secretView = z.object({
+  id: z.string(),
+  key: z.string(),
+  version: z.number(),
+  deleted: z.boolean(),
+  tags: z.array(z.string()),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  value: z.string().optional(),
+  comment: z.string().nullable().optional(),
+})
+export type Secret = z.infer<typeof secretView>
+
+/** One version of a secret's history; `value` and `comment` only when revealed. */
+export const secretVersionView = z.object({
+  version: z.number(),
+  origin: z.enum(['set', 'rollback', 'delete', 'restore']),
+  originVersion: z.number().nullable(),
+  deleted: z.boolean(),
+  tags: z.array(z.string()),
+  createdAt: z.string(),
+  createdBy: z.string(),
+  value: z.string().nullable().optional(),
+  comment: z.string().nullable().optional(),
+})
+export type SecretVersion = z.infer<typeof secretVersionView>
+
+/** PUT …/secrets/:key: a new version; `ifVersion` makes it check-and-set. */
+export const secretWriteBody = z.strictObject({
+  value: secretValue,
+  comment: z.string().max(4096).optional(),
+  tags: tags.optional(),
+  ifVersion: version.optional(),
+})
+export type SecretWrite = z.input<typeof secretWriteBody>
+
+/** POST …/secrets: many secrets, written atomically. */
+export const secretBulkWriteBody = z.strictObject({
+  secrets: z
+    .array(secretWriteBody.omit({ ifVersion: true }).extend({ key: secretKey }))
+    .min(1)
+    .max(500),
+})
+export type SecretBulkWrite = z.input<typeof secretBulkWriteBody>
+
+/** POST …/secrets/:key/rollback: a new version equal to `version`. */
+export const secretRollbackBody = z.strictObject({ version: version.min(1), ifVersion: version.optional() })
+export type SecretRollback = z.input<typeof secretRollbackBody>
+
+/** One secret (reading, writing, deleting, restoring or rolling one back answers it). */
+export const secretResponse = z.object({ secret: secretView })
+export type SecretAnswer = z.infer<typeof secretResponse>
+
+/** Several secrets (listing an environment, or a bulk write). */
+export const secretListResponse = z.object({ secrets: z.array(secretView) })
+export type SecretList = z.infer<typeof secretListResponse>
+
+/** GET …/secrets/:key/versions: every version, newest first. */
+export const secretHistoryResponse = z.object({ secret: secretView, versions: z.array(secretVersionView) })
+export type SecretHistory = z.infer<typeof secretHistoryResponse>
