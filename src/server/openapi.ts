@@ -56,7 +56,8 @@ export function openApiDocument(routes: DocumentedRoute[], version: string): Rec
       },
     }
     if (r.body) op.requestBody = { required: true, content: { 'application/json': { schema: schemaOf(r.body, 'input') } } }
-    ;(paths[path] ??= {})[r.method.toLowerCase()] = op
+    paths[path] ??= {}
+    paths[path][r.method.toLowerCase()] = op
   }
   return {
     openapi: '3.1.0',

@@ -3,9 +3,12 @@ import type { Executor } from './database.js'
 
 const MARK = '\u0000coffer-param:'
 
-/** Builds a query with named placeholders in place of values. */
+/** Names a placeholder in a query template's builder. */
 // biome-ignore lint/suspicious/noExplicitAny: a placeholder stands in for a value of whatever type its column has
-export type TemplateBuilder<K extends string> = (db: Executor, p: (name: K) => any) => { compile(): CompiledQuery }
+export type Placeholder<K extends string> = (name: K) => any
+
+/** Builds a query with named placeholders in place of values. */
+export type TemplateBuilder<K extends string> = (db: Executor, p: Placeholder<K>) => { compile(): CompiledQuery }
 
 /**
  * A query compiled once and rerun with new values: Kysely builds and compiles the query the

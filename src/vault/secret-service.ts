@@ -4,7 +4,7 @@ import { keyRefOf, open, seal, type Binding } from '../crypto/envelope.js'
 import { NotFoundError, ValidationError, VersionConflictError } from '../errors.js'
 import type { Clock } from '../ops/clock.js'
 import type { Executor } from '../storage/database.js'
-import { QueryTemplate } from '../storage/query-template.js'
+import { type Placeholder, QueryTemplate } from '../storage/query-template.js'
 import type { SecretVersionTable } from '../storage/schema.js'
 import type { DataKeys } from './data-keys.js'
 
@@ -179,7 +179,7 @@ export class SecretService {
   }
 
   /** Secrets of the scope joined with their current version. */
-  static #current<K extends string>(db: Executor, p: (name: K | 'ws' | 'project' | 'env') => any) {
+  static #current<K extends string>(db: Executor, p: Placeholder<K | 'ws' | 'project' | 'env'>) {
     return db
       .selectFrom('secrets')
       .innerJoin('secret_versions', (j) =>

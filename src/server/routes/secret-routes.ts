@@ -48,7 +48,7 @@ const list = defineRoute({
   params: environmentParams,
   query: z.strictObject({ reveal: flag.optional(), includeDeleted: flag.optional() }),
   response: secretListResponse,
-  async handler({ app, db, workspace, target, params, query }) {
+  async handler({ app, db, workspace, target, query }) {
     const scope = scopeOf(workspace.id, target)
     const reveal = query.reveal ?? false
     const secrets = await app.secrets.list(db, scope, { reveal, includeDeleted: query.includeDeleted ?? false })
@@ -112,7 +112,7 @@ const bulk = defineRoute({
   params: environmentParams,
   body: secretBulkWriteBody,
   response: secretListResponse,
-  async handler({ app, db, principal, workspace, target, params, body }) {
+  async handler({ app, db, principal, workspace, target, body }) {
     const scope = scopeOf(workspace.id, target)
     const changes = await app.secrets.setMany(db, scope, actorId(principal), body.secrets)
     return {
