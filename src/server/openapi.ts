@@ -7,7 +7,7 @@ type JsonSchema = Record<string, unknown>
 /** What the document needs of a route: workspace routes and account/public routes alike. */
 export type DocumentedRoute = Pick<
   AnyRoute,
-  'method' | 'url' | 'summary' | 'tag' | 'action' | 'params' | 'query' | 'body' | 'response' | 'status'
+  'method' | 'url' | 'summary' | 'tag' | 'action' | 'params' | 'query' | 'body' | 'response' | 'status' | 'auth'
 > & {
   /** `public`: no credential; `account`: a person's token or session cookie; absent: a workspace route. */
   scope?: 'public' | 'account'
@@ -48,7 +48,7 @@ export function openApiDocument(routes: DocumentedRoute[], version: string): Rec
         .map((p) => p.charAt(0).toUpperCase() + p.slice(1))
         .join('')}`,
       'x-coffer-action': r.action,
-      security: r.scope === 'public' ? [] : [{ bearer: [] }, { session: [] }],
+      security: r.scope === 'public' || r.auth === 'none' ? [] : [{ bearer: [] }, { session: [] }],
       parameters: parametersOf(r),
       responses: {
         [String(r.status ?? 200)]: { description: 'Success', content: { 'application/json': { schema: schemaOf(r.response, 'output') } } },

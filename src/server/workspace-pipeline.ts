@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { breakGlassDecision, grantUseEvent, plaintextUse, type ActiveGrant } from '../access/break-glass.js'
 import { authorize, type Action, type Principal } from '../access/policy.js'
 import { resolveTarget } from '../access/target.js'
@@ -46,134 +46,156 @@ function actionOf(route: AnyRoute, rawQuery: unknown): Action {
   return v === 'true' || v === '1' ? route.elevate.action : route.action
 }
 
+/** What the stages up to `validate` established about a request. */
+interface Placed {
+  readonly action: Action
+  readonly principal: Principal
+  readonly workspace: Workspace
+  readonly target: Target
+  readonly params: unknown
+  readonly query: unknown
+  readonly body: unknown
+  /** The active break-glass grant a sealed environment's plaintext is reached through. */
+  readonly grant: ActiveGrant | null
+  /** A read route's result, when the handler already ran on the placing read. */
+  readonly readResult?: HandlerResult<unknown>
+}
+
+/**
+ * authenticate → tenant → rate caps → policy → validate for a route whose workspace the body
+ * names (an invitation, a machine credential): the person (if the route needs one), then the
+ * input, then where the body points — anything it cannot place answers 404.
+ */
+async function placeByBody(
+  app: FastifyInstance,
+  ctx: AppContext,
+  route: AnyRoute,
+  req: FastifyRequest,
+  reply: FastifyReply,
+): Promise<Placed> {
+  const action = actionOf(route, req.query)
+  let who: Principal | null = null
+  if (route.auth !== 'none') {
+    who = personPrincipal(await authenticatePerson(ctx, req))
+    await app.cofferTokenCaps(req, reply, who.tokenId)
+    authorize(who, action, { workspaceId: who.workspaceId })
+  }
+  const params = parse(route.params, req.params, 'params')
+  const query = parse(route.query, req.query, 'query')
+  const body = parse(route.body, req.body, 'body')
+  const placed = await readInScope(ctx.store, SYSTEM_SCOPE, (db) =>
+    route.tenantFromBody!({ app: ctx, db, body, principal: who, ip: req.ip }),
+  )
+  const principal = placed.principal ?? who
+  if (!principal) throw new InternalError('a route placed by its body named no principal')
+  authorize(principal, action, { workspaceId: placed.workspace.id })
+  return { action, principal, workspace: placed.workspace, target: {}, params, query, body, grant: null }
+}
+
+/**
+ * authenticate → tenant → rate caps → policy → validate for a route under
+ * /v1/workspaces/:workspace, and — for a read route — the handler on the same read.
+ */
+async function placeByUrl(
+  app: FastifyInstance,
+  ctx: AppContext,
+  route: AnyRoute,
+  req: FastifyRequest,
+  reply: FastifyReply,
+): Promise<Placed> {
+  const action = actionOf(route, req.query)
+  // A Bearer token, or (with no Authorization header) the browser's session cookie and its CSRF check.
+  const auth = await authenticateRequest(ctx, req, () => bearerAuth(ctx, req))
+  const principal = auth.principal
+  await app.cofferTokenCaps(req, reply, principal.tokenId)
+  const workspace = matchWorkspace(auth.workspace, (req.params as Record<string, string | undefined>).workspace ?? auth.workspace.id)
+  // Tenant, then role, then input: a caller learns nothing about a route's input rules (400)
+  // where it may not act (404 for another tenant or an invisible project, 403 for a weaker
+  // role). All of it, and a read route's handler, on one read in the workspace's row-level
+  // security scope.
+  return readInScope(ctx.store, workspace.id, async (db) => {
+    const t = await resolveTarget(db, principal, workspace.id, req.params)
+    authorize(principal, action, t.resource)
+    const target: Target = { ...(t.project ? { project: t.project } : {}), ...(t.environment ? { environment: t.environment } : {}) }
+    const params = parse(route.params, req.params, 'params')
+    const query = parse(route.query, req.query, 'query')
+    const body = parse(route.body, req.body, 'body')
+    // Break-glass, after the role decision: in a sealed environment a person reveals or writes
+    // values only through an active grant, and each such request is audited with the grant's id.
+    const known = t.environment ? { id: t.environment.id, sealed: t.environment.sealed } : undefined
+    const grant = plaintextUse(action, query)
+      ? await breakGlassDecision(db, principal, action, workspace.id, params, query, ctx.clock(), known)
+      : null
+    const placed: Placed = { action, principal, workspace, target, params, query, body, grant }
+    if (route.mode !== 'read') return placed
+    return { ...placed, readResult: await route.handler({ ...handlerBase(ctx, req, placed), db }) }
+  })
+}
+
+/** What every handler receives besides its database handle. */
+function handlerBase(ctx: AppContext, req: FastifyRequest, p: Placed): Omit<HandlerContext<unknown, unknown, unknown>, 'db'> {
+  return {
+    app: ctx,
+    principal: p.principal,
+    workspace: p.workspace,
+    target: p.target,
+    params: p.params,
+    query: p.query,
+    body: p.body,
+    requestId: req.id,
+    ip: req.ip,
+  }
+}
+
+/**
+ * handle → audit: a write route's handler and its audit entries in one group-committed
+ * transaction, after the chain lock; a read route's audit entries committed before its answer.
+ * Fails closed: an entry that cannot be written fails the request.
+ */
+async function handleAndAudit(ctx: AppContext, route: AnyRoute, req: FastifyRequest, p: Placed): Promise<HandlerResult<unknown>> {
+  const withGrantUse = (events: AuditEvent[]) => (p.grant ? [...events, grantUseEvent(p.grant, p.action, route.method, route.url)] : events)
+  const actor = actorOf(req, p.principal)
+  const audit = (tx: Executor, events: AuditEvent[]) => appendEvents(ctx, tx, [p.workspace.id], actor, req.id, events)
+  if (route.mode === 'write') {
+    return ctx.committer.run(async (tx) => {
+      // @NOTE the chain lock before the change: changing first would lock rows (a secret),
+      // then wait for the chain held by another node's batch that waits for those rows — a
+      // deadlock, and a failed write.
+      await lockChains(ctx, tx, [p.workspace.id])
+      const r = await route.handler({ ...handlerBase(ctx, req, p), db: tx })
+      const events = eventsOf(r.audit)
+      if (events.length === 0) throw new InternalError('write route returned no audit event')
+      await audit(tx, withGrantUse(events))
+      return r.finish ? { ...r, body: await r.finish(tx) } : r
+    }, p.workspace.id)
+  }
+  const result = p.readResult ?? (await readInScope(ctx.store, p.workspace.id, (db) => route.handler({ ...handlerBase(ctx, req, p), db })))
+  if (result.finish) throw new InternalError('a read route cannot finish in a transaction')
+  const events = withGrantUse(eventsOf(result.audit))
+  if (events.length) {
+    try {
+      await ctx.committer.run((tx) => audit(tx, events), p.workspace.id)
+    } catch (err) {
+      throw err instanceof CofferError ? err : new AuditUnavailableError({ cause: err })
+    }
+  }
+  return result
+}
+
 /**
  * Registers a workspace route on `app`, behind the stages of WORKSPACE_STAGES. Audit
  * entries are written here — in the same transaction as a write, or committed before a
  * read's response — and a failure to write them fails the request.
  */
 export function registerWorkspaceRoute(app: FastifyInstance, ctx: AppContext, route: AnyRoute): void {
+  const place = route.tenantFromBody ? placeByBody : placeByUrl
   app.route({
     method: route.method,
     url: route.url,
     config: { action: route.action, pipeline: 'workspace', ...(route.authRateLimit ? { authRateLimit: route.authRateLimit } : {}) },
     handler: async (req, reply) => {
-      const action = actionOf(route, req.query)
-      let principal: Principal
-      let workspace: Workspace
-      let target: Target = {}
-      let params: unknown
-      let query: unknown
-      let body: unknown
-      let grant: ActiveGrant | null = null
-      let readResult: HandlerResult<unknown> | undefined
-      if (route.tenantFromBody) {
-        // The workspace is named by the body (an invitation, a machine credential): the
-        // person (if the route needs one), then the input, then where the body points —
-        // anything it cannot place answers 404.
-        let who: Principal | null = null
-        if (route.auth !== 'none') {
-          who = personPrincipal(await authenticatePerson(ctx, req)) // authenticate
-          await app.cofferTokenCaps(req, reply, who.tokenId) // rate caps
-          authorize(who, action, { workspaceId: who.workspaceId }) // policy (the person's rule)
-        }
-        params = parse(route.params, req.params, 'params') // validate
-        query = parse(route.query, req.query, 'query')
-        body = parse(route.body, req.body, 'body')
-        const placed = await readInScope(ctx.store, SYSTEM_SCOPE, (db) =>
-          route.tenantFromBody!({ app: ctx, db, body, principal: who, ip: req.ip }),
-        ) // tenant
-        const p = placed.principal ?? who
-        if (!p) throw new InternalError('a route placed by its body named no principal')
-        principal = p
-        workspace = placed.workspace
-        authorize(principal, action, { workspaceId: workspace.id }) // policy (the workspace's)
-      } else {
-        // authenticate: a Bearer token, or (with no Authorization header) the browser's session cookie and its CSRF check.
-        const auth = await authenticateRequest(ctx, req, () => bearerAuth(ctx, req))
-        principal = auth.principal
-        // tenant
-        const wsRef = (req.params as Record<string, string | undefined>).workspace ?? auth.workspace.id
-        await app.cofferTokenCaps(req, reply, principal.tokenId) // rate caps
-        workspace = matchWorkspace(auth.workspace, wsRef)
-        const ws = workspace
-        const who = principal
-        // Tenant, then role, then input: a caller learns nothing about a route's input rules
-        // (400) where it may not act (404 for another tenant or an invisible project, 403 for
-        // a weaker role). All of it, and a read route's handler, on one read in the
-        // workspace's row-level security scope.
-        const prepared = await readInScope(ctx.store, ws.id, async (db) => {
-          // policy
-          const t = await resolveTarget(db, who, ws.id, req.params)
-          authorize(who, action, t.resource)
-          const tgt: Target = { ...(t.project ? { project: t.project } : {}), ...(t.environment ? { environment: t.environment } : {}) }
-          // validate
-          const pa = parse(route.params, req.params, 'params')
-          const qu = parse(route.query, req.query, 'query')
-          const bo = parse(route.body, req.body, 'body')
-          // policy, continued — break-glass, after the role decision: in a sealed environment a
-          // person reveals or writes values only through an active grant, and each such request
-          // is audited with the grant's id.
-          const known = t.environment ? { id: t.environment.id, sealed: t.environment.sealed } : undefined
-          const g = plaintextUse(action, qu) ? await breakGlassDecision(db, who, action, ws.id, pa, qu, ctx.clock(), known) : null
-          // handle (read routes, on this same read)
-          const r =
-            route.mode === 'read'
-              ? await route.handler({
-                  app: ctx,
-                  principal: who,
-                  workspace: ws,
-                  target: tgt,
-                  params: pa,
-                  query: qu,
-                  body: bo,
-                  requestId: req.id,
-                  ip: req.ip,
-                  db,
-                })
-              : undefined
-          return { tgt, pa, qu, bo, g, r }
-        })
-        target = prepared.tgt
-        params = prepared.pa
-        query = prepared.qu
-        body = prepared.bo
-        grant = prepared.g
-        readResult = prepared.r
-      }
-      const withGrantUse = (events: AuditEvent[]) => (grant ? [...events, grantUseEvent(grant, action, route.method, route.url)] : events)
-
-      const actor = actorOf(req, principal)
-      const base = { app: ctx, principal, workspace, target, params, query, body, requestId: req.id, ip: req.ip }
-      const audit = (tx: Executor, events: AuditEvent[]) => appendEvents(ctx, tx, [workspace.id], actor, req.id, events)
-
-      let result: HandlerResult<unknown>
-      if (route.mode === 'write') {
-        result = await ctx.committer.run(async (tx) => {
-          // @NOTE the chain lock before the change: changing first would lock rows (a secret),
-          // then wait for the chain held by another node's batch that waits for those rows —
-          // a deadlock, and a failed write.
-          await lockChains(ctx, tx, [workspace.id])
-          // handle
-          const r = await route.handler({ ...base, db: tx } satisfies HandlerContext<unknown, unknown, unknown>)
-          // audit
-          const events = eventsOf(r.audit)
-          if (events.length === 0) throw new InternalError('write route returned no audit event')
-          await audit(tx, withGrantUse(events))
-          return r.finish ? { ...r, body: await r.finish(tx) } : r
-        }, workspace.id)
-      } else {
-        result = readResult ?? (await readInScope(ctx.store, workspace.id, (db) => route.handler({ ...base, db })))
-        if (result.finish) throw new InternalError('a read route cannot finish in a transaction')
-        // audit
-        const events = withGrantUse(eventsOf(result.audit))
-        if (events.length) {
-          try {
-            await ctx.committer.run((tx) => audit(tx, events), workspace.id)
-          } catch (err) {
-            throw err instanceof CofferError ? err : new AuditUnavailableError({ cause: err })
-          }
-        }
-      }
+      const placed = await place(app, ctx, route, req, reply)
+      const result = await handleAndAudit(ctx, route, req, placed)
       if (result.afterCommit)
         await result
           .afterCommit(req.log)

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path'
 import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { cycles, type ImportEdge, importsOf, readGraph } from './import-graph.js'
-import { MUST_NOT_REACH, NO_SQL, ROOMS, roomOf, violation } from './layers.js'
+import { MUST_NOT_LOAD, MUST_NOT_REACH, NO_SQL, ROOMS, roomOf, violation } from './layers.js'
 
 // Enforces the layer rules written in docs/architecture.md over the import graph of src/.
 
@@ -32,13 +32,16 @@ describe('layers', () => {
     )
   })
 
-  it('no room reaches a forbidden room through static imports', () => {
+  it('no room reaches a forbidden room or package through static imports', () => {
+    const runtime = graph.edges.filter((e) => !e.dynamic && !e.typeOnly)
     const next = new Map<string, string[]>()
-    for (const e of local) if (!e.dynamic && !e.typeOnly) next.set(e.from, [...(next.get(e.from) ?? []), e.to])
+    for (const e of runtime) next.set(e.from, [...(next.get(e.from) ?? []), e.to])
     const problems: string[] = []
     for (const f of graph.files) {
-      const banned = MUST_NOT_REACH[roomOf(f)!]
-      if (!banned) continue
+      const room = roomOf(f)!
+      const rooms = MUST_NOT_REACH[room] ?? []
+      const packages = MUST_NOT_LOAD[room] ?? []
+      if (!rooms.length && !packages.length) continue
       const seen = new Map<string, string>([[f, f]])
       const queue = [f]
       while (queue.length) {
@@ -46,11 +49,12 @@ describe('layers', () => {
         for (const w of next.get(v) ?? []) {
           if (seen.has(w)) continue
           seen.set(w, v)
-          if (banned.includes(roomOf(w)!)) {
+          const local = w.startsWith('src/')
+          if (local ? rooms.includes(roomOf(w)!) : packages.includes(w)) {
             const path = [w]
             for (let p = v; p !== f; p = seen.get(p)!) path.unshift(p)
             problems.push(`${[f, ...path].join(' → ')}`)
-          } else queue.push(w)
+          } else if (local) queue.push(w)
         }
       }
     }
@@ -106,6 +110,13 @@ describe('the layer check itself', () => {
     assert.ok(violation(edge('src/cli/commands/run.ts', "import { openStore } from '../../storage/database.js'\n")))
     assert.equal(violation(edge('src/cli/main.ts', "const m = await import('./host/server.js')\n")), null)
     assert.ok(violation(edge('src/cli/main.ts', "import { serve } from './host/server.js'\n")))
+  })
+
+  it('refuses a package outside the API contract, and zod loaded by a client command', () => {
+    assert.ok(violation(edge('src/api/x.ts', "import { Kysely } from 'kysely'\n")))
+    assert.equal(violation(edge('src/api/x.ts', "import { z } from 'zod'\n")), null)
+    assert.ok(violation(edge('src/client/x.ts', "import { z } from 'zod'\n")))
+    assert.equal(violation(edge('src/client/x.ts', "import type { z } from 'zod'\n")), null)
   })
 
   it('reads type-only imports as such', () => {

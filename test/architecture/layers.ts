@@ -73,6 +73,20 @@ export const MUST_NOT_REACH: Readonly<Record<string, readonly string[]>> = {
 const DRIVERS = ['kysely', 'pg', 'better-sqlite3', 'ioredis']
 const HTTP_SERVER = ['fastify', '@fastify/cookie', '@fastify/rate-limit']
 
+/**
+ * Packages a room must not load at run time, even transitively through static imports: the
+ * CLI starts fast because `coffer run` loads no driver, no HTTP server and no zod.
+ */
+export const MUST_NOT_LOAD: Readonly<Record<string, readonly string[]>> = {
+  cli: [...DRIVERS, ...HTTP_SERVER, 'zod'],
+  client: [...DRIVERS, ...HTTP_SERVER, 'zod'],
+}
+
+/** The only packages a room may import at all. */
+export const ONLY_PACKAGES: Readonly<Record<string, readonly string[]>> = {
+  api: ['zod'],
+}
+
 /** Packages a room must not import (checked on every import, type-only included). */
 export const FORBIDDEN_PACKAGES: Readonly<Record<string, readonly string[]>> = {
   shared: [...DRIVERS, ...HTTP_SERVER, 'commander'],
@@ -104,6 +118,8 @@ export function violation(e: ImportEdge): string | null {
   if (!b) {
     if (e.to.startsWith('src/') || e.to.startsWith('.')) return `${e.from}:${e.line} imports ${e.to}, which is in no room`
     if (e.typeOnly && e.to === 'zod') return null
+    const only = ONLY_PACKAGES[a]
+    if (only && !only.includes(e.to)) return `${e.from}:${e.line} (${a}) imports the package ${e.to}, outside ${only.join(', ')}`
     return FORBIDDEN_PACKAGES[a]?.includes(e.to) ? `${e.from}:${e.line} (${a}) imports the package ${e.to}` : null
   }
   if (a === b || b === 'shared' || b === 'api') return null

@@ -2,7 +2,7 @@ import { ExitError } from '../exit-error.js'
 import { info, printJson, printTable } from '../output.js'
 import { connect, resolveProject, resolveWorkspace, type ScopeOptions } from '../session.js'
 import type { CofferClient } from '../../client/client.js'
-import { PROJECT_ROLES, WORKSPACE_ROLES } from '../../client/roles.js'
+import { PROJECT_ROLES, ROLES as WORKSPACE_ROLES } from '../../api/roles.js'
 
 type Opts = ScopeOptions & { json?: boolean }
 
