@@ -1,4 +1,4 @@
-import { systemClock } from '../ops/clock.js'
+import { systemMillis } from '../ops/clock.js'
 
 /**
  * A bounded LRU cache for plaintext key material with a time-to-live; the only place
@@ -20,7 +20,7 @@ export class DekCache<V extends { key: Buffer }> {
     this.#ttlMs = options.ttlMs
     // @NOTE the system clock, not the context's: this TTL bounds how long plaintext keys stay
     // in memory, and a test clock that stands still or steps back must not stretch it.
-    this.#now = options.now ?? (() => systemClock().getTime())
+    this.#now = options.now ?? systemMillis
   }
 
   get size(): number {

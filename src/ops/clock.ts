@@ -7,3 +7,10 @@ export type Clock = () => Date
  * test's clock decides every expiry, timestamp and id alike (test/architecture/clock.test.ts).
  */
 export const systemClock: Clock = () => new Date()
+
+/**
+ * The system clock in milliseconds, for elapsed-time windows that must not follow a test's
+ * clock (the DEK cache's TTL, in-memory rate-limit windows). No Date is made: these run on
+ * every request.
+ */
+export const systemMillis = (): number => Date.now()

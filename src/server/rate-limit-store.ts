@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis'
-import { systemClock } from '../ops/clock.js'
+import { systemMillis } from '../ops/clock.js'
 
 // Counters behind @fastify/rate-limit. The plugin decides what a key is and whether a count
 // is over its limit; the store counts. Two backends: Redis (every node shares the counters)
@@ -109,7 +109,7 @@ export class MemoryCounters implements CounterBackend {
     this.#maxKeys = options.maxKeys ?? 100_000
     // @NOTE the system clock, not the context's: windows and lockouts run on elapsed time, as
     // the Redis counters' TTLs do on Redis's clock, so both backends count alike under a test clock.
-    this.#now = options.now ?? (() => systemClock().getTime())
+    this.#now = options.now ?? systemMillis
   }
   #live(key: string, now: number): Slot | undefined {
     const s = this.#slots.get(key)

@@ -58,7 +58,7 @@ interface Placed {
   /** The active break-glass grant a sealed environment's plaintext is reached through. */
   readonly grant: ActiveGrant | null
   /** A read route's result, when the handler already ran on the placing read. */
-  readonly readResult?: HandlerResult<unknown>
+  readResult?: HandlerResult<unknown>
 }
 
 /**
@@ -127,14 +127,15 @@ async function placeByUrl(
       ? await breakGlassDecision(db, principal, action, workspace.id, params, query, ctx.clock(), known)
       : null
     const placed: Placed = { action, principal, workspace, target, params, query, body, grant }
-    if (route.mode !== 'read') return placed
-    return { ...placed, readResult: await route.handler({ ...handlerBase(ctx, req, placed), db }) }
+    if (route.mode === 'read') placed.readResult = await route.handler(handlerContext(ctx, req, placed, db))
+    return placed
   })
 }
 
-/** What every handler receives besides its database handle. */
-function handlerBase(ctx: AppContext, req: FastifyRequest, p: Placed): Omit<HandlerContext<unknown, unknown, unknown>, 'db'> {
+/** What a handler receives: the placed request and its database handle. */
+function handlerContext(ctx: AppContext, req: FastifyRequest, p: Placed, db: Executor): HandlerContext<unknown, unknown, unknown> {
   return {
+    db,
     app: ctx,
     principal: p.principal,
     workspace: p.workspace,
@@ -162,14 +163,14 @@ async function handleAndAudit(ctx: AppContext, route: AnyRoute, req: FastifyRequ
       // then wait for the chain held by another node's batch that waits for those rows — a
       // deadlock, and a failed write.
       await lockChains(ctx, tx, [p.workspace.id])
-      const r = await route.handler({ ...handlerBase(ctx, req, p), db: tx })
+      const r = await route.handler(handlerContext(ctx, req, p, tx))
       const events = eventsOf(r.audit)
       if (events.length === 0) throw new InternalError('write route returned no audit event')
       await audit(tx, withGrantUse(events))
       return r.finish ? { ...r, body: await r.finish(tx) } : r
     }, p.workspace.id)
   }
-  const result = p.readResult ?? (await readInScope(ctx.store, p.workspace.id, (db) => route.handler({ ...handlerBase(ctx, req, p), db })))
+  const result = p.readResult ?? (await readInScope(ctx.store, p.workspace.id, (db) => route.handler(handlerContext(ctx, req, p, db))))
   if (result.finish) throw new InternalError('a read route cannot finish in a transaction')
   const events = withGrantUse(eventsOf(result.audit))
   if (events.length) {
