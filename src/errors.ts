@@ -108,6 +108,18 @@ export class AuditUnavailableError extends CofferError {
   }
 }
 
+/**
+ * The database cannot be reached (a cut network, a restart or failover, a terminated
+ * connection). The request was not carried out — or, for a write whose commit was cut off,
+ * may have been: read before writing again. The node keeps running and serves again as
+ * soon as the database answers.
+ */
+export class DatabaseUnavailableError extends CofferError {
+  constructor(options?: { cause?: unknown }) {
+    super('ERR_DATABASE_UNAVAILABLE', 503, 'The database cannot be reached right now; try again shortly.', options)
+  }
+}
+
 /** A setting is invalid; the message names the setting. */
 export class ConfigError extends CofferError {
   readonly setting: string
@@ -397,6 +409,7 @@ export const ERROR_CODES = [
   'ERR_ROOT_KEY_MISMATCH',
   'ERR_ROOT_KEY_MIGRATION_IN_PROGRESS',
   'ERR_SCHEMA_TOO_NEW',
+  'ERR_DATABASE_UNAVAILABLE',
   'ERR_NOT_READY',
   'ERR_RATE_LIMITED',
   'ERR_RATE_LIMIT_UNAVAILABLE',

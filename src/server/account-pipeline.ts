@@ -4,22 +4,24 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { decide } from '../access/policy.js'
 import type { AuditActor } from '../audit/audit-log.js'
 import type { AppContext } from '../context.js'
-import {
-  AuditUnavailableError,
-  AuthMethodDisabledError,
-  CofferError,
-  CsrfError,
-  ForbiddenError,
-  InternalError,
-  UnsupportedMediaTypeError,
-} from '../errors.js'
+import { AuthMethodDisabledError, CofferError, CsrfError, ForbiddenError, InternalError, UnsupportedMediaTypeError } from '../errors.js'
 import { workspacesOf } from '../identity/accounts.js'
 import type { Metrics } from '../ops/metrics.js'
 import type { Executor } from '../storage/database.js'
 import type { Database } from '../storage/schema.js'
 import { readInScope, setScope, SYSTEM_SCOPE } from '../storage/tenant-scope.js'
 import type { AnyAuthRoute, AuthHandlerResult, Person } from './auth-route.js'
-import { appendEvents, authenticatePerson, clientOf, eventsOf, lockChains, parse, personPrincipal, type StagePlan } from './stages.js'
+import {
+  appendEvents,
+  auditFailure,
+  authenticatePerson,
+  clientOf,
+  eventsOf,
+  lockChains,
+  parse,
+  personPrincipal,
+  type StagePlan,
+} from './stages.js'
 import { clearSessionCookie, CSRF_FIELD, sameOrigin, setSessionCookie } from './session-auth.js'
 
 // Account and sign-in routes: those outside /v1/workspaces/:workspace (sign-in, links, OIDC,
@@ -181,7 +183,7 @@ function registerAccountRoute(
         try {
           await runAlone(ctx, async (tx) => record(tx, r, false))
         } catch (err) {
-          throw err instanceof CofferError ? err : new AuditUnavailableError({ cause: err })
+          throw auditFailure(err)
         }
       }
     }

@@ -3,6 +3,7 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOpt
 import type { AppContext } from '../context.js'
 import {
   CofferError,
+  DatabaseUnavailableError,
   InternalError,
   MalformedBodyError,
   NotReadyError,
@@ -16,6 +17,7 @@ import { breakGlassExpiryJob, purgeJob } from '../jobs/lifecycle-jobs.js'
 import { Metrics } from '../ops/metrics.js'
 import { redactPaths, requestLogView } from '../ops/redact.js'
 import { scrub } from '../scrub.js'
+import { isConnectionError } from '../storage/connection-errors.js'
 import { pingDatabase } from '../storage/database.js'
 import { VERSION } from '../version.js'
 import { docsPage, DOCS_CSS } from './docs-page.js'
@@ -69,6 +71,7 @@ const DOCS_CSP = "default-src 'none'; style-src 'self'; frame-ancestors 'none'; 
 /** Maps any error to the one envelope; unknown errors become ERR_INTERNAL and are logged. */
 function toCofferError(err: FastifyError | Error): CofferError {
   if (err instanceof CofferError) return err
+  if (isConnectionError(err)) return new DatabaseUnavailableError({ cause: err })
   const code = (err as FastifyError).code
   switch (code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
@@ -138,7 +141,9 @@ export async function buildApp(
   app.setErrorHandler((thrown, req, reply) => {
     const err = thrown instanceof Error ? thrown : new Error(String(thrown))
     const e = toCofferError(err)
-    if (e.status >= 500)
+    if (e instanceof DatabaseUnavailableError)
+      req.log.warn({ err: { code: (err as FastifyError).code, message: scrub(err.message) } }, 'database unavailable')
+    else if (e.status >= 500)
       req.log.error(
         { err: { type: err.name, code: (err as FastifyError).code, message: scrub(err.message), stack: scrub(err.stack ?? '') } },
         'request failed',

@@ -3,10 +3,18 @@ import type { z } from 'zod'
 import { actorId, type Principal } from '../access/policy.js'
 import type { AuditActor, AuditEvent } from '../audit/audit-log.js'
 import type { AppContext } from '../context.js'
-import { AuditUnavailableError, ForbiddenError, UnauthenticatedError, ValidationError } from '../errors.js'
+import {
+  AuditUnavailableError,
+  CofferError,
+  DatabaseUnavailableError,
+  ForbiddenError,
+  UnauthenticatedError,
+  ValidationError,
+} from '../errors.js'
 import { recordUse, useIsStale } from '../identity/credential-use.js'
 import { authenticate } from '../identity/identity-service.js'
 import { csrfTokenFor } from '../identity/sessions.js'
+import { isConnectionError } from '../storage/connection-errors.js'
 import type { Executor } from '../storage/database.js'
 import { readInScope, SYSTEM_SCOPE } from '../storage/tenant-scope.js'
 import { checkCsrf, currentSession, sessionCookieOf } from './session-auth.js'
@@ -108,6 +116,16 @@ export function personPrincipal(p: Person): Principal {
 }
 
 /**
+ * The error a failed audit write answers with: the database cannot be reached (503
+ * ERR_DATABASE_UNAVAILABLE), or the log could not be written (503 ERR_AUDIT_UNAVAILABLE).
+ * Either way the request was not carried out.
+ */
+export function auditFailure(err: unknown): CofferError {
+  if (err instanceof CofferError) return err
+  return isConnectionError(err) ? new DatabaseUnavailableError({ cause: err }) : new AuditUnavailableError({ cause: err })
+}
+
+/**
  * Takes the audit chain of every workspace in `workspaces`, in the order given (callers pass
  * them sorted by id: one lock order for every transaction). A failure is ERR_AUDIT_UNAVAILABLE.
  */
@@ -115,7 +133,7 @@ export async function lockChains(ctx: AppContext, tx: Executor, workspaces: read
   try {
     for (const ws of workspaces) await ctx.audit.lock(tx, ws)
   } catch (err) {
-    throw new AuditUnavailableError({ cause: err })
+    throw auditFailure(err)
   }
 }
 
@@ -136,7 +154,7 @@ export async function appendEvents(
       try {
         await ctx.audit.append(tx, ws, actor, requestId, e)
       } catch (err) {
-        throw new AuditUnavailableError({ cause: err })
+        throw auditFailure(err)
       }
     }
   }

@@ -4,7 +4,7 @@ import { authorize, type Action, type Principal } from '../access/policy.js'
 import { resolveTarget } from '../access/target.js'
 import type { AuditEvent } from '../audit/audit-log.js'
 import type { AppContext } from '../context.js'
-import { AuditUnavailableError, CofferError, InternalError } from '../errors.js'
+import { InternalError } from '../errors.js'
 import type { Executor } from '../storage/database.js'
 import { readInScope, SYSTEM_SCOPE } from '../storage/tenant-scope.js'
 import { authenticateRequest } from './session-auth.js'
@@ -12,6 +12,7 @@ import { matchWorkspace, type Workspace } from '../vault/workspace-service.js'
 import type { AnyRoute, HandlerContext, HandlerResult, Target } from './route.js'
 import {
   actorOf,
+  auditFailure,
   appendEvents,
   authenticatePerson,
   bearerAuth,
@@ -177,7 +178,7 @@ async function handleAndAudit(ctx: AppContext, route: AnyRoute, req: FastifyRequ
     try {
       await ctx.committer.run((tx) => audit(tx, events), p.workspace.id)
     } catch (err) {
-      throw err instanceof CofferError ? err : new AuditUnavailableError({ cause: err })
+      throw auditFailure(err)
     }
   }
   return result

@@ -67,10 +67,15 @@ export function openStore(config: DatabaseConfig): Store {
         oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
     },
   })
-  // @NOTE an idle connection that the server ends (restart, failover, pg_terminate_backend)
-  // makes the pool emit 'error'; unheard, that event would crash the process. The pool has
-  // already dropped the connection and opens a new one on demand.
+  // @NOTE a connection that the server ends or the network cuts (restart, failover,
+  // pg_terminate_backend, a proxy) makes its client emit 'error' — the pool's when idle, the
+  // client's own while checked out in a query or transaction. Unheard, either event crashes
+  // the process. The query in flight fails on its own (and answers 503); the pool drops the
+  // broken client and opens a new one on demand.
   pool.on('error', () => {})
+  pool.on('connect', (client) => {
+    client.on('error', () => {})
+  })
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
   return { db, readDb: db, engine: 'postgres', close: () => db.destroy() }
 }
