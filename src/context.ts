@@ -10,6 +10,7 @@ import type { ServerSecrets } from './ops/secrets.js'
 import { openStore, type Store } from './storage/database.js'
 import { createMailer, type Mailer } from './identity/mailer.js'
 import { OidcService } from './identity/oidc.js'
+import { ADVISORY_LOCKS, takeAdvisoryLock } from './storage/advisory-lock.js'
 import { GroupCommitter } from './storage/group-commit.js'
 import { grantToAppRole, migrate } from './storage/migrator.js'
 import { readInScope, setScope, SYSTEM_SCOPE, writeInScope } from './storage/tenant-scope.js'
@@ -146,6 +147,19 @@ async function migrateStore(config: ServerConfig, store: Store): Promise<void> {
 export async function hasWorkspaces(ctx: AppContext): Promise<boolean> {
   const row = await readInScope(ctx.store, SYSTEM_SCOPE, (db) => db.selectFrom('workspaces').select('id').limit(1).executeTakeFirst())
   return row !== undefined
+}
+
+/**
+ * Creates the first workspace and its Owner unless a workspace exists — in one transaction,
+ * under an advisory lock on PostgreSQL, so that of several nodes started at once on an empty
+ * database exactly one creates it. Null when the database already had a workspace.
+ */
+export function bootstrapFirstWorkspace(ctx: AppContext, input: { name: string; ownerEmail: string }) {
+  return ctx.committer.run(async (tx) => {
+    await takeAdvisoryLock(tx, ctx.store.engine, ADVISORY_LOCKS.bootstrap)
+    if (await tx.selectFrom('workspaces').select('id').limit(1).executeTakeFirst()) return null
+    return createWorkspace(tx, { dataKeys: ctx.dataKeys, audit: ctx.audit }, { name: input.name, ownerEmail: input.ownerEmail }, ctx.clock())
+  })
 }
 
 /** Creates a workspace and its Owner through the committer (bootstrap and `coffer init`). */

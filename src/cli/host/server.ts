@@ -1,4 +1,4 @@
-import { bootstrapWorkspace, createContext, hasWorkspaces } from '../../context.js'
+import { bootstrapFirstWorkspace, createContext, hasWorkspaces } from '../../context.js'
 import { rowSecurityEnforced } from '../../storage/tenant-scope.js'
 import { buildConfig } from '../../ops/config.js'
 import { readEnv } from '../../ops/env.js'
@@ -35,15 +35,18 @@ export async function server(opts: ServerOptions): Promise<void> {
   let setupToken: string | undefined
   if (!(await hasWorkspaces(ctx))) {
     firstEmail = opts.email ?? process.env.COFFER_OWNER_EMAIL ?? 'owner@localhost'
-    const first = await bootstrapWorkspace(ctx, { name: 'default', ownerEmail: firstEmail })
-    firstToken = first.token
-    // With passwords on, the Owner also gets a one-time link to set a password for the browser.
-    if (config.auth.password) {
-      setupToken = (
-        await ctx.committer.run((tx) =>
-          ownerSetupLink(tx, ctx.audit, { workspaceId: first.workspace.id, userId: first.owner.id }, ctx.clock()),
-        )
-      ).token
+    // Null when another node starting at the same time was first: only that node prints a token.
+    const first = await bootstrapFirstWorkspace(ctx, { name: 'default', ownerEmail: firstEmail })
+    if (first) {
+      firstToken = first.token
+      // With passwords on, the Owner also gets a one-time link to set a password for the browser.
+      if (config.auth.password) {
+        setupToken = (
+          await ctx.committer.run((tx) =>
+            ownerSetupLink(tx, ctx.audit, { workspaceId: first.workspace.id, userId: first.owner.id }, ctx.clock()),
+          )
+        ).token
+      }
     }
   }
   const app = await buildApp(ctx, { tls })
