@@ -158,7 +158,12 @@ export function bootstrapFirstWorkspace(ctx: AppContext, input: { name: string; 
   return ctx.committer.run(async (tx) => {
     await takeAdvisoryLock(tx, ctx.store.engine, ADVISORY_LOCKS.bootstrap)
     if (await tx.selectFrom('workspaces').select('id').limit(1).executeTakeFirst()) return null
-    return createWorkspace(tx, { dataKeys: ctx.dataKeys, audit: ctx.audit }, { name: input.name, ownerEmail: input.ownerEmail }, ctx.clock())
+    return createWorkspace(
+      tx,
+      { dataKeys: ctx.dataKeys, audit: ctx.audit },
+      { name: input.name, ownerEmail: input.ownerEmail },
+      ctx.clock(),
+    )
   })
 }
 
