@@ -30,6 +30,37 @@ export class MalformedBodyError extends CofferError {
   }
 }
 
+/**
+ * The request itself is malformed before any route sees it: a bad request line, an invalid
+ * percent-encoding in the URL. The answer echoes none of the input.
+ */
+export class MalformedRequestError extends CofferError {
+  constructor() {
+    super('ERR_MALFORMED_REQUEST', 400, 'The request is malformed.')
+  }
+}
+
+/** A path segment is longer than any Coffer identifier can be. */
+export class UriTooLongError extends CofferError {
+  constructor() {
+    super('ERR_URI_TOO_LONG', 414, 'The request URL is too long.')
+  }
+}
+
+/** The request's headers exceed the server's limit. */
+export class HeadersTooLargeError extends CofferError {
+  constructor() {
+    super('ERR_HEADERS_TOO_LARGE', 431, 'The request headers are too large.')
+  }
+}
+
+/** The client did not send a whole request in time. */
+export class RequestTimeoutError extends CofferError {
+  constructor() {
+    super('ERR_REQUEST_TIMEOUT', 408, 'The request was not received in time.')
+  }
+}
+
 /** The body exceeds the server's size limit. */
 export class PayloadTooLargeError extends CofferError {
   constructor(message = 'The request body is too large.') {
@@ -395,6 +426,10 @@ export class InternalError extends CofferError {
 export const ERROR_CODES = [
   'ERR_VALIDATION',
   'ERR_MALFORMED_BODY',
+  'ERR_MALFORMED_REQUEST',
+  'ERR_URI_TOO_LONG',
+  'ERR_HEADERS_TOO_LARGE',
+  'ERR_REQUEST_TIMEOUT',
   'ERR_PAYLOAD_TOO_LARGE',
   'ERR_UNSUPPORTED_MEDIA_TYPE',
   'ERR_UNAUTHENTICATED',

@@ -1,9 +1,15 @@
 import { randomUUID } from 'node:crypto'
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { STATUS_CODES } from 'node:http'
+import type { Duplex } from 'node:stream'
+import Fastify, { type FastifyError, type FastifyReply, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { AppContext } from '../context.js'
 import {
   CofferError,
   DatabaseUnavailableError,
+  HeadersTooLargeError,
+  MalformedRequestError,
+  RequestTimeoutError,
+  UriTooLongError,
   InternalError,
   MalformedBodyError,
   NotReadyError,
@@ -68,6 +74,55 @@ export const AUTH_ROUTES: AnyAuthRoute[] = [...authRoutes, ...accountRoutes, ...
 const API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 const DOCS_CSP = "default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 
+/** The security headers of every answer (pages and documents may set a stricter CSP and referrer policy). */
+function securityHeaders(requestId: string): Record<string, string> {
+  return {
+    'strict-transport-security': 'max-age=31536000; includeSubDomains; preload',
+    'x-content-type-options': 'nosniff',
+    'x-frame-options': 'DENY',
+    // Pages send strict-origin (their forms need an Origin header for the CSRF check); nothing else sends a referrer.
+    'referrer-policy': 'no-referrer',
+    'cross-origin-resource-policy': 'same-origin',
+    'cache-control': 'no-store',
+    'x-request-id': requestId,
+    'content-security-policy': API_CSP,
+  }
+}
+
+/** The error envelope's JSON. */
+function envelope(e: CofferError, requestId: string): string {
+  return JSON.stringify({ error: { code: e.code, message: e.message, requestId } })
+}
+
+/**
+ * Answers a request Node's HTTP parser refused before Fastify saw it (a bad request line,
+ * oversized headers, a timeout) with the envelope and the security headers, then closes the
+ * connection. Echoes nothing of the input.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed || !socket.writable) {
+    socket.destroy()
+    return
+  }
+  const e =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? new HeadersTooLargeError()
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new RequestTimeoutError()
+        : new MalformedRequestError()
+  const body = envelope(e, randomUUID())
+  const headers = {
+    ...securityHeaders(JSON.parse(body).error.requestId),
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': String(Buffer.byteLength(body)),
+    connection: 'close',
+  }
+  const head = Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('')
+  socket.end(`HTTP/1.1 ${e.status} ${STATUS_CODES[e.status] ?? 'Error'}\r\n${head}\r\n${body}`)
+}
+
 /** Maps any error to the one envelope; unknown errors become ERR_INTERNAL and are logged. */
 function toCofferError(err: FastifyError | Error): CofferError {
   if (err instanceof CofferError) return err
@@ -119,6 +174,14 @@ export async function buildApp(
     trustProxy: false,
     return503OnClosing: true,
     routerOptions: { maxParamLength: 300, ignoreTrailingSlash: true },
+    // The router's own refusals (bad percent-encoding, an over-long segment) get the envelope
+    // and the headers too, and echo none of the URL.
+    frameworkErrors: (error, req, reply) => {
+      const e = error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? new UriTooLongError() : new MalformedRequestError()
+      const r = reply as unknown as FastifyReply
+      void r.code(e.status).headers(securityHeaders(req.id)).type('application/json; charset=utf-8').send(envelope(e, req.id))
+    },
+    clientErrorHandler: answerClientError,
   })
   // The API speaks JSON only: Fastify's default text/plain parser would let a plain-text body
   // (a CORS "simple" request) through to the routes instead of answering 415.
@@ -126,15 +189,11 @@ export async function buildApp(
   let ready = false
 
   app.addHook('onSend', async (req, reply, payload) => {
-    reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains; preload')
-    reply.header('x-content-type-options', 'nosniff')
-    reply.header('x-frame-options', 'DENY')
-    // Pages send strict-origin (their forms need an Origin header for the CSRF check); nothing else sends a referrer.
-    if (!reply.hasHeader('referrer-policy')) reply.header('referrer-policy', 'no-referrer')
-    reply.header('cross-origin-resource-policy', 'same-origin')
-    reply.header('cache-control', 'no-store')
-    reply.header('x-request-id', req.id)
-    if (!reply.hasHeader('content-security-policy')) reply.header('content-security-policy', API_CSP)
+    for (const [name, value] of Object.entries(securityHeaders(req.id))) {
+      // A page's own CSP and referrer policy stand.
+      if ((name === 'referrer-policy' || name === 'content-security-policy') && reply.hasHeader(name)) continue
+      reply.header(name, value)
+    }
     return payload
   })
 
