@@ -79,9 +79,10 @@ function oidcConfig(env: ServerEnv): OidcConfig | null {
 /**
  * Validates the sign-in settings. COFFER_AUTH_MODE is `password` or `password,oidc` (both
  * mean: passwords, plus OIDC when COFFER_OIDC_ISSUER is set) or `oidc-only` (no passwords at
- * all; OIDC must be configured).
+ * all; OIDC must be configured). Without COFFER_PUBLIC_URL, the public URL is derived from
+ * the listen address, with https when the server terminates TLS itself (`tls`).
  */
-export function authConfig(env: ServerEnv, host: string, port: number): AuthConfig {
+export function authConfig(env: ServerEnv, host: string, port: number, tls = false): AuthConfig {
   let publicUrl: string
   if (env.COFFER_PUBLIC_URL !== undefined) {
     const u = httpUrl('COFFER_PUBLIC_URL', env.COFFER_PUBLIC_URL)
@@ -90,7 +91,8 @@ export function authConfig(env: ServerEnv, host: string, port: number): AuthConf
     publicUrl = u.origin
   } else {
     const h = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') && !host.startsWith('[') ? `[${host}]` : host
-    publicUrl = `http://${h}:${port}`
+    // @NOTE a server that speaks TLS itself answers https only: links it mails or prints say so.
+    publicUrl = `${tls ? 'https' : 'http'}://${h}:${port}`
   }
   const mode = (env.COFFER_AUTH_MODE ?? 'password,oidc').replace(/\s+/g, '').toLowerCase()
   if (!(MODES as readonly string[]).includes(mode)) throw new ConfigError('COFFER_AUTH_MODE', `must be one of ${MODES.join(', ')}`)

@@ -262,7 +262,7 @@ export function buildConfig(env: ServerEnv, overrides: ConfigOverrides = {}, cwd
       resealLeaseMs: int('COFFER_RESEAL_LEASE_MS', env.COFFER_RESEAL_LEASE_MS, 15_000, 200, 600_000),
     },
     rateLimit: rateLimitConfig(env),
-    auth: authConfig(env, host, port),
+    auth: authConfig(env, host, port, tls !== undefined),
     ...(tls ? { tls } : {}),
   }
 }

@@ -79,6 +79,20 @@ describe('buildConfig defaults', () => {
   })
 })
 
+describe('buildConfig public URL', () => {
+  test('derived from the listen address: http, or https when Coffer terminates TLS itself', () => {
+    assert.equal(config({ COFFER_PORT: '9000' }).auth.publicUrl, 'http://127.0.0.1:9000')
+    const tls = config({ COFFER_PORT: '9443', COFFER_TLS_CERT: 'cert.pem', COFFER_TLS_KEY: 'key.pem' })
+    assert.equal(tls.auth.publicUrl, 'https://127.0.0.1:9443')
+    assert.equal(tls.auth.publicUrlSet, false)
+  })
+
+  test('COFFER_PUBLIC_URL wins, TLS or not', () => {
+    const c = config({ COFFER_TLS_CERT: 'cert.pem', COFFER_TLS_KEY: 'key.pem', COFFER_PUBLIC_URL: 'https://coffer.example.com' })
+    assert.equal(c.auth.publicUrl, 'https://coffer.example.com')
+  })
+})
+
 describe('buildConfig database', () => {
   test('a postgres URL selects the postgres engine', () => {
     for (const url of ['postgres://coffer@db.internal:5432/coffer', 'postgresql://u:p@localhost/c?sslmode=require', 'POSTGRES://h/db']) {

@@ -18,6 +18,7 @@ import { ConfigError } from '../../src/errors.js'
 import { buildConfig } from '../../src/ops/config.js'
 import { readEnv } from '../../src/ops/env.js'
 import { buildSecrets } from '../../src/ops/secrets.js'
+import { linkUrl } from '../../src/identity/email-links.js'
 import { buildApp } from '../../src/server/app.js'
 import { loadTls } from '../../src/server/tls.js'
 
@@ -176,6 +177,11 @@ describe('TLS termination', () => {
       assert.equal(r.protocol, v)
       assert.match(String(r.headers!['strict-transport-security']), /max-age=(\d{8,}|1[5-9]\d{6}); includeSubDomains; preload/)
     }
+  })
+
+  test('links the server issues are https:// without COFFER_PUBLIC_URL (the server speaks TLS itself)', () => {
+    assert.match(ctx.config.auth.publicUrl, /^https:\/\/127\.0\.0\.1:\d+$/)
+    assert.match(linkUrl(ctx.config.auth.publicUrl, 'reset', 'a-token'), /^https:\/\/127\.0\.0\.1:\d+\/reset-password\?token=a-token$/)
   })
 
   test('a client that speaks at most TLS 1.1 (or 1.0) is refused by the server', async () => {
