@@ -110,9 +110,10 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? new RequestTimeoutError()
         : new MalformedRequestError()
-  const body = envelope(e, randomUUID())
+  const requestId = randomUUID()
+  const body = envelope(e, requestId)
   const headers = {
-    ...securityHeaders(JSON.parse(body).error.requestId),
+    ...securityHeaders(requestId),
     'content-type': 'application/json; charset=utf-8',
     'content-length': String(Buffer.byteLength(body)),
     connection: 'close',
