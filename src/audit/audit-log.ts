@@ -3,6 +3,7 @@ import type { Clock } from '../ops/clock.js'
 import type { Engine, Executor } from '../storage/database.js'
 import { QueryTemplate } from '../storage/query-template.js'
 import { onSqliteConnection } from '../storage/statement-cache.js'
+import type { AuditEntryTable } from '../storage/schema.js'
 import type { AuditAction } from './actions.js'
 import { canonicalJson, type Json } from './canonical-json.js'
 import { EntryHasher, GENESIS_HASH, type AuditRecord } from './entry.js'
@@ -91,23 +92,7 @@ function resolveDetails(d: AuditDetail, key: Buffer): Json {
 }
 
 /** Reads a stored row into the chained record the verifier takes. */
-export function rowToRecord(row: {
-  workspace_id: string
-  seq: number
-  id: string
-  time: string
-  actor_type: string
-  actor_id: string
-  actor_ip: string
-  actor_ua: string
-  request_id: string
-  action: string
-  target_type: string
-  target_id: string
-  details: string
-  prev_hash: Buffer
-  hash: Buffer
-}): ChainedRecord {
+export function rowToRecord(row: AuditEntryTable): ChainedRecord {
   return {
     workspaceId: row.workspace_id,
     seq: Number(row.seq),
