@@ -6,6 +6,7 @@ import { createKeyProvider } from './crypto/create-key-provider.js'
 import { isUuid } from './crypto/encoding.js'
 import { type Clock, systemClock } from './ops/clock.js'
 import type { ServerConfig } from './ops/config.js'
+import { Metrics } from './ops/metrics.js'
 import type { ServerSecrets } from './ops/secrets.js'
 import { openStore, type Store } from './storage/database.js'
 import { createMailer, type Mailer } from './identity/mailer.js'
@@ -38,6 +39,8 @@ export interface AppContext {
   readonly mailer: Mailer
   /** Sign-in with OpenID Connect, when COFFER_OIDC_ISSUER is set. */
   readonly oidc: OidcService | null
+  /** The Prometheus metrics this process exports at /metrics (one registry per context). */
+  readonly metrics: Metrics
   /** Stops accepting work, waits for queued commits, closes the database and the key provider. */
   close(): Promise<void>
 }
@@ -106,6 +109,7 @@ export async function createContext(
       clock,
       mailer,
       oidc,
+      metrics: new Metrics(),
       async close() {
         mailer.close()
         await resealer.stop()

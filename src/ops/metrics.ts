@@ -66,27 +66,44 @@ export class Metrics {
   )
   readonly commitBatches = new Metric('coffer_group_commit_batches_total', 'Durable transactions committed by group commit', 'counter')
   readonly commitUnits = new Metric('coffer_group_commit_units_total', 'Units of work (requests) carried by those transactions', 'counter')
+  readonly databaseAvailable = new Metric(
+    'coffer_database_available',
+    '1 while this node reaches its database, 0 while it cannot (requests answer 503 ERR_DATABASE_UNAVAILABLE)',
+    'gauge',
+  )
+  readonly transactionRetries = new Metric(
+    'coffer_transaction_retries_total',
+    'Transactions retried after a deadlock, a serialization failure or a connection lost before commit, by reason',
+    'counter',
+  )
+  readonly redisFallbackActive = new Metric(
+    'coffer_redis_fallback_active',
+    '1 while Redis is unreachable and rate limits are counted per node, 0 while Redis serves them',
+    'gauge',
+  )
+  readonly backupLastSuccess = new Metric(
+    'coffer_backup_last_success_timestamp_seconds',
+    'When this node last completed a scheduled or pre-migration backup',
+    'gauge',
+  )
+  readonly backupFailures = new Metric('coffer_backup_failures_total', 'Backups that failed, by trigger', 'counter')
 
   constructor() {
     this.auditIntegrityOk.set(1)
+    this.databaseAvailable.set(1)
+    this.redisFallbackActive.set(0)
+  }
+
+  /** Every metric this process exports, in declaration order (a new field is exported without a list to keep). */
+  all(): Metric[] {
+    return Object.values(this).filter((v): v is Metric => v instanceof Metric)
   }
 
   /** The Prometheus text exposition of every metric; `extra` adds live values read at scrape time. */
   render(extra: { batches: number; units: number }): string {
     this.commitBatches.set(extra.batches)
     this.commitUnits.set(extra.units)
-    return `${[
-      this.auditIntegrityOk,
-      this.auditIntegrityWorkspaceOk,
-      this.auditLastVerify,
-      this.checkpointsIssued,
-      this.keysRotated,
-      this.resealedVersions,
-      this.resealFailures,
-      this.authFailuresUnattributed,
-      this.commitBatches,
-      this.commitUnits,
-    ]
+    return `${this.all()
       .map((m) => m.render())
       .join('\n')}\n`
   }

@@ -20,7 +20,6 @@ import {
 } from '../errors.js'
 import { auditVerifyJob, checkpointJob, keyRotationJob, startJobs } from '../jobs/jobs.js'
 import { breakGlassExpiryJob, purgeJob } from '../jobs/lifecycle-jobs.js'
-import { Metrics } from '../ops/metrics.js'
 import { redactPaths, requestLogView } from '../ops/redact.js'
 import { scrub } from '../scrub.js'
 import { isConnectionError } from '../storage/connection-errors.js'
@@ -219,7 +218,7 @@ export async function buildApp(
 
   await registerRateLimits(app, ctx.config.rateLimit, ctx.clock)
 
-  const metrics = new Metrics()
+  const metrics = ctx.metrics
   // Health, readiness, metrics, the audit public key and the API document: public answers
   // that read only, registered as pages of the pipeline.
   const documents = new PageTable()
