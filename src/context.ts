@@ -13,6 +13,7 @@ import { createMailer, type Mailer } from './identity/mailer.js'
 import { OidcService } from './identity/oidc.js'
 import { ADVISORY_LOCKS, takeAdvisoryLock } from './storage/advisory-lock.js'
 import { GroupCommitter } from './storage/group-commit.js'
+import type { RetryReason } from './storage/transaction-retry.js'
 import { grantToAppRole, migrate } from './storage/migrator.js'
 import { readInScope, setScope, SYSTEM_SCOPE, writeInScope } from './storage/tenant-scope.js'
 import { ResealWorkers } from './crypto/reseal-workers.js'
@@ -64,8 +65,10 @@ export async function createContext(
   overrides: ContextOverrides = {},
 ): Promise<AppContext & { createdKeyFile: boolean }> {
   const clock = overrides.clock ?? systemClock
+  const metrics = new Metrics()
+  const onRetry = (reason: RetryReason) => metrics.transactionRetries.inc(1, { reason })
   const { provider, createdKeyFile } = await createKeyProvider(config.keyProvider, secrets)
-  const store = overrides.store ?? openStore(config.database)
+  const store = overrides.store ?? openStore(config.database, { onRetry })
   try {
     await migrateStore(config, store)
     const dataKeys = new DataKeys(provider, config.dekCache, clock)
@@ -76,10 +79,19 @@ export async function createContext(
     if (!overrides.store) audit.useWorkers(verifyWorkers, verifySourceOf(config.database))
     const auditTree = new AuditTree(provider, clock)
     await auditTree.init(store.db)
-    const committer = new GroupCommitter(store.db)
+    const committer = new GroupCommitter(store.db, { onRetry })
     // Each batch runs in its workspace's row-level security scope; units submitted without
     // a workspace (bootstrap, jobs, bookkeeping partitions that name no workspace) are system work.
-    committer.onBatchStart((tx, partition) => setScope(tx, store.engine, isUuid(partition) ? partition : SYSTEM_SCOPE))
+    // @NOTE the lock order (docs/architecture.md, "Lock order"): a batch of a workspace takes
+    // that workspace's audit chain before any row, whatever its units go on to lock — so a
+    // request, a reseal batch and a job that share a batch, or run on several nodes, all lock
+    // chain → key jobs → data keys → secrets and versions, and cannot wait on each other in a
+    // cycle.
+    committer.onBatchStart(async (tx, partition) => {
+      const workspace = isUuid(partition)
+      await setScope(tx, store.engine, workspace ? partition : SYSTEM_SCOPE)
+      if (workspace) await audit.lockIfChained(tx, partition)
+    })
     committer.onUnitRollback((tx) => audit.forget(tx))
     const secretService = new SecretService({ dataKeys, clock })
     // Threads start only when a reseal first runs.
@@ -109,7 +121,7 @@ export async function createContext(
       clock,
       mailer,
       oidc,
-      metrics: new Metrics(),
+      metrics,
       async close() {
         mailer.close()
         await resealer.stop()

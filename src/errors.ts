@@ -151,6 +151,16 @@ export class DatabaseUnavailableError extends CofferError {
   }
 }
 
+/**
+ * The request's transaction kept losing deadlocks or serialization races to other
+ * transactions, after every retry (transaction-retry.ts). Nothing of it was written.
+ */
+export class DatabaseBusyError extends CofferError {
+  constructor(options?: { cause?: unknown }) {
+    super('ERR_DATABASE_BUSY', 503, 'The database is too busy with conflicting changes right now; nothing was written. Try again.', options)
+  }
+}
+
 /** A setting is invalid; the message names the setting. */
 export class ConfigError extends CofferError {
   readonly setting: string
@@ -445,6 +455,7 @@ export const ERROR_CODES = [
   'ERR_ROOT_KEY_MIGRATION_IN_PROGRESS',
   'ERR_SCHEMA_TOO_NEW',
   'ERR_DATABASE_UNAVAILABLE',
+  'ERR_DATABASE_BUSY',
   'ERR_NOT_READY',
   'ERR_RATE_LIMITED',
   'ERR_RATE_LIMIT_UNAVAILABLE',

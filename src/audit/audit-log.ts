@@ -108,6 +108,13 @@ export function rowToRecord(row: AuditEntryTable): ChainedRecord {
   }
 }
 
+/** The workspace has no audit chain (no audit_heads row). */
+class ChainMissingError extends Error {
+  constructor() {
+    super('audit chain missing for workspace')
+  }
+}
+
 /**
  * The append-only, hash-chained audit log of every workspace. `append` runs inside the
  * caller's transaction, so the entry commits together with the change it records — or
@@ -206,6 +213,19 @@ export class AuditLog {
   }
 
   /**
+   * Takes the workspace's chain lock like `lock`, unless the workspace has no chain (it was
+   * never created, or has been purged): then nothing is locked, and an append would fail.
+   */
+  async lockIfChained(tx: Executor, workspaceId: string): Promise<void> {
+    if (this.#engine !== 'postgres') return
+    try {
+      await this.#tip(tx, workspaceId)
+    } catch (err) {
+      if (!(err instanceof ChainMissingError)) throw err
+    }
+  }
+
+  /**
    * Drops what `tx` remembered of chain tips. The group committer calls it when it rolls a
    * unit back to its savepoint, since the unit may have appended entries that no longer exist.
    */
@@ -222,7 +242,7 @@ export class AuditLog {
     const known = this.#tips.get(tx)?.get(workspaceId)
     if (known) return known
     const head = (await this.#q.head.run<{ seq: number; hash: Buffer; peaks: Buffer }>(tx, { ws: workspaceId })).rows[0]
-    if (!head) throw new Error('audit chain missing for workspace')
+    if (!head) throw new ChainMissingError()
     const tip = { seq: Number(head.seq), hash: Buffer.from(head.hash), range: unpackPeaks(Number(head.seq), head.peaks) }
     this.#remember(tx, workspaceId, tip)
     return tip
@@ -338,7 +358,7 @@ export class AuditLog {
    */
   async verify(db: Executor, workspaceId: string, checkpoint?: { treeSize: number; rootHash: Uint8Array }): Promise<VerifyResult> {
     const head = await this.#q.headRead.run<{ seq: number; hash: Buffer }>(db, { ws: workspaceId }).then((r) => r.rows[0])
-    if (!head) throw new Error('audit chain missing for workspace')
+    if (!head) throw new ChainMissingError()
     const tip = { seq: Number(head.seq), hash: Buffer.from(head.hash) }
     const w = this.#workers
     if (w && tip.seq >= w.threshold) {

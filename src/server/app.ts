@@ -5,6 +5,7 @@ import Fastify, { type FastifyError, type FastifyReply, type FastifyInstance, ty
 import type { AppContext } from '../context.js'
 import {
   CofferError,
+  DatabaseBusyError,
   DatabaseUnavailableError,
   HeadersTooLargeError,
   MalformedRequestError,
@@ -22,12 +23,12 @@ import { auditVerifyJob, checkpointJob, keyRotationJob, startJobs } from '../job
 import { breakGlassExpiryJob, purgeJob } from '../jobs/lifecycle-jobs.js'
 import { redactPaths, requestLogView } from '../ops/redact.js'
 import { scrub } from '../scrub.js'
-import { isConnectionError } from '../storage/connection-errors.js'
 import { pingDatabase } from '../storage/database.js'
 import { VERSION } from '../version.js'
 import { docsPage, DOCS_CSS } from './docs-page.js'
 import { openApiDocument } from './openapi.js'
 import { registerRoutes } from './pipeline.js'
+import { databaseFailure } from './stages.js'
 import { PageTable } from './page-route.js'
 import { registerRateLimits } from './rate-limit.js'
 import type { AnyAuthRoute } from './auth-route.js'
@@ -126,7 +127,8 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
 /** Maps any error to the one envelope; unknown errors become ERR_INTERNAL and are logged. */
 function toCofferError(err: FastifyError | Error): CofferError {
   if (err instanceof CofferError) return err
-  if (isConnectionError(err)) return new DatabaseUnavailableError({ cause: err })
+  const db = databaseFailure(err)
+  if (db) return db
   const code = (err as FastifyError).code
   switch (code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
@@ -200,8 +202,8 @@ export async function buildApp(
   app.setErrorHandler((thrown, req, reply) => {
     const err = thrown instanceof Error ? thrown : new Error(String(thrown))
     const e = toCofferError(err)
-    if (e instanceof DatabaseUnavailableError)
-      req.log.warn({ err: { code: (err as FastifyError).code, message: scrub(err.message) } }, 'database unavailable')
+    if (e instanceof DatabaseUnavailableError || e instanceof DatabaseBusyError)
+      req.log.warn({ err: { code: (err as FastifyError).code, message: scrub(err.message) } }, e.message)
     else if (e.status >= 500)
       req.log.error(
         { err: { type: err.name, code: (err as FastifyError).code, message: scrub(err.message), stack: scrub(err.stack ?? '') } },

@@ -6,6 +6,7 @@ import type { AppContext } from '../context.js'
 import {
   AuditUnavailableError,
   CofferError,
+  DatabaseBusyError,
   DatabaseUnavailableError,
   ForbiddenError,
   UnauthenticatedError,
@@ -15,6 +16,7 @@ import { recordUse, useIsStale } from '../identity/credential-use.js'
 import { authenticate } from '../identity/identity-service.js'
 import { csrfTokenFor } from '../identity/sessions.js'
 import { isConnectionError } from '../storage/connection-errors.js'
+import { conflictReason } from '../storage/transaction-retry.js'
 import type { Executor } from '../storage/database.js'
 import { readInScope, SYSTEM_SCOPE } from '../storage/tenant-scope.js'
 import { checkCsrf, currentSession, sessionCookieOf } from './session-auth.js'
@@ -121,8 +123,19 @@ export function personPrincipal(p: Person): Principal {
  * Either way the request was not carried out.
  */
 export function auditFailure(err: unknown): CofferError {
-  if (err instanceof CofferError) return err
-  return isConnectionError(err) ? new DatabaseUnavailableError({ cause: err }) : new AuditUnavailableError({ cause: err })
+  if (err instanceof CofferError && !(err.cause && databaseFailure(err.cause))) return err
+  return databaseFailure(err) ?? new AuditUnavailableError({ cause: err })
+}
+
+/**
+ * The answer for a failure of the database itself, if `err` is one: it could not be reached
+ * (503 ERR_DATABASE_UNAVAILABLE), or the transaction lost conflicts after every retry
+ * (503 ERR_DATABASE_BUSY). Undefined for any other failure.
+ */
+export function databaseFailure(err: unknown): CofferError | undefined {
+  if (conflictReason(err)) return new DatabaseBusyError({ cause: err })
+  if (isConnectionError(err)) return new DatabaseUnavailableError({ cause: err })
+  return undefined
 }
 
 /**

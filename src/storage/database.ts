@@ -6,6 +6,7 @@ import pg from 'pg'
 import type { DatabaseConfig } from '../ops/config.js'
 import type { Database } from './schema.js'
 import { cachingDatabase } from './statement-cache.js'
+import type { RetryObserver } from './transaction-retry.js'
 
 export type Engine = 'sqlite' | 'postgres'
 export type { Executor } from './schema.js'
@@ -20,6 +21,8 @@ export interface Store {
    */
   readonly readDb: Kysely<Database>
   readonly engine: Engine
+  /** Told of every transaction run again after a conflict or a connection lost before commit (metrics). */
+  readonly onRetry?: RetryObserver
   close(): Promise<void>
 }
 
@@ -30,7 +33,7 @@ const INT8_OID = 20
  * is durable) and foreign keys on; PostgreSQL returns int8 as numbers (Coffer's counters stay
  * far below 2^53).
  */
-export function openStore(config: DatabaseConfig): Store {
+export function openStore(config: DatabaseConfig, options: { onRetry?: RetryObserver } = {}): Store {
   if (config.engine === 'sqlite') {
     mkdirSync(dirname(config.path), { recursive: true, mode: 0o700 })
     // The database holds only ciphertext, but its metadata (names, audit) is private too.
@@ -53,6 +56,7 @@ export function openStore(config: DatabaseConfig): Store {
       db,
       readDb,
       engine: 'sqlite',
+      onRetry: options.onRetry,
       close: async () => {
         await readDb.destroy()
         await db.destroy()
@@ -77,7 +81,7 @@ export function openStore(config: DatabaseConfig): Store {
     client.on('error', () => {})
   })
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
-  return { db, readDb: db, engine: 'postgres', close: () => db.destroy() }
+  return { db, readDb: db, engine: 'postgres', onRetry: options.onRetry, close: () => db.destroy() }
 }
 
 /** Whether the database answers and holds Coffer's schema (a cheap query for readiness checks). */

@@ -1,5 +1,6 @@
 import { CompiledQuery, type Kysely, type Transaction } from 'kysely'
 import type { Database } from './schema.js'
+import { conflictReason, type RetryCounts, retryDelayMs, type RetryObserver, retryReason, takeRetry } from './transaction-retry.js'
 
 // The same text on SQLite and PostgreSQL; compiled once, not per unit.
 const SAVEPOINT = CompiledQuery.raw('SAVEPOINT unit')
@@ -13,6 +14,8 @@ interface Pending {
   work: Work<unknown>
   resolve: (value: unknown) => void
   reject: (err: unknown) => void
+  /** The retries this unit has had (a unit runs again after a lost deadlock, say). */
+  retries: RetryCounts
 }
 
 /**
@@ -23,6 +26,12 @@ interface Pending {
  * the commit fails, every unit of the batch rejects.
  *
  * A unit must not submit another unit (it would wait for a batch that waits for it).
+ *
+ * A unit may run more than once: when its transaction loses a deadlock or a serialization
+ * race, or its connection dies before COMMIT, it is rolled back and runs again in a later
+ * batch (within the limits of transaction-retry.ts) before its promise settles. A unit must
+ * therefore have no effect outside the transaction; the pipeline's after-commit work runs
+ * once the unit's promise has resolved.
  */
 export class GroupCommitter {
   readonly #db: Kysely<Database>
@@ -33,10 +42,12 @@ export class GroupCommitter {
   #onBegin: ((tx: Transaction<Database>, partition: string) => Promise<void>) | undefined
   /** Batches committed and units carried, for metrics and benchmarks. */
   readonly stats = { batches: 0, units: 0 }
+  readonly #onRetry: RetryObserver | undefined
 
-  constructor(db: Kysely<Database>, options: { maxBatch?: number } = {}) {
+  constructor(db: Kysely<Database>, options: { maxBatch?: number; onRetry?: RetryObserver } = {}) {
     this.#db = db
     this.#maxBatch = options.maxBatch ?? 256
+    this.#onRetry = options.onRetry
   }
 
   /**
@@ -54,7 +65,7 @@ export class GroupCommitter {
     }
     const part = p
     return new Promise<T>((resolve, reject) => {
-      part.queue.push({ work, resolve: resolve as (v: unknown) => void, reject })
+      part.queue.push({ work, resolve: resolve as (v: unknown) => void, reject, retries: {} })
       if (!part.running) void this.#drain(partition, part)
     })
   }
@@ -90,7 +101,14 @@ export class GroupCommitter {
         // blocks the event loop during COMMIT, so without this every batch holds one unit).
         await new Promise((resolve) => setImmediate(resolve))
         const batch = part.queue.splice(0, this.#maxBatch)
-        await this.#commit(batch, partition)
+        const again = await this.#commit(batch, partition)
+        if (again.length) {
+          // Ahead of newer work, after a random pause, so that the transactions that
+          // collided do not collide again in lock step.
+          const attempt = Math.max(...again.map((p) => Object.values(p.retries).reduce((a, b) => a + (b ?? 0), 0)))
+          await new Promise((r) => setTimeout(r, retryDelayMs(attempt)))
+          part.queue.unshift(...again)
+        }
       }
     } finally {
       part.running = false
@@ -98,8 +116,10 @@ export class GroupCommitter {
     }
   }
 
-  async #commit(batch: Pending[], partition: string): Promise<void> {
+  /** Runs one batch; returns the units that must run again (their promises are still pending). */
+  async #commit(batch: Pending[], partition: string): Promise<Pending[]> {
     const outcomes: Array<{ ok: true; value: unknown } | { ok: false; err: unknown }> = []
+    let committing = false
     try {
       await this.#db.transaction().execute(async (tx) => {
         if (this.#onBegin) await this.#onBegin(tx, partition)
@@ -121,21 +141,41 @@ export class GroupCommitter {
             outcomes.push({ ok: false, err })
           }
         }
+        committing = true
       })
     } catch (err) {
-      // A lone unit's own failure arrives here; otherwise the commit itself failed.
+      // A lone unit's own failure arrives here; otherwise the transaction failed as a whole
+      // (a lost conflict, a dead connection, a failed COMMIT) and none of it happened.
+      const reason = retryReason(err, committing)
+      const again: Pending[] = []
       for (let i = 0; i < batch.length; i++) {
         const o = outcomes[i]
-        batch[i]!.reject(o && !o.ok ? o.err : err)
+        const p = batch[i]!
+        // A unit that failed on its own, for a reason of its own, keeps its answer.
+        if (o && !o.ok && !conflictReason(o.err)) p.reject(o.err)
+        else if (reason && takeRetry(p.retries, reason)) again.push(p)
+        else p.reject(err)
       }
-      return
+      if (again.length && reason) this.#onRetry?.(reason)
+      return again
     }
     this.stats.batches++
     this.stats.units += batch.length
+    const again: Pending[] = []
     batch.forEach((p, i) => {
       const o = outcomes[i]!
-      if (o.ok) p.resolve(o.value)
-      else p.reject(o.err)
+      if (o.ok) {
+        p.resolve(o.value)
+        return
+      }
+      // Rolled back to its savepoint after losing a conflict: the locks that beat it may be
+      // this batch's own, so it runs again in a transaction of its own.
+      const reason = conflictReason(o.err)
+      if (reason && takeRetry(p.retries, reason)) {
+        this.#onRetry?.(reason)
+        again.push(p)
+      } else p.reject(o.err)
     })
+    return again
   }
 }

@@ -1,6 +1,7 @@
 import { sql, type Kysely, type Transaction } from 'kysely'
 import type { Engine, Executor, Store } from './database.js'
 import type { Database } from './schema.js'
+import { withTransactionRetry } from './transaction-retry.js'
 
 // The second wall of tenant isolation. On PostgreSQL every table that holds a workspace_id
 // (and `workspaces` itself) has row-level security, FORCEd so that it binds the table owner
@@ -32,10 +33,13 @@ export async function setScope(tx: Transaction<Database>, engine: Engine, scope:
 /**
  * Runs `fn` with reads scoped to `scope`. On PostgreSQL: inside a read-only transaction on
  * `store.readDb` whose scope is set (or inside `within`, an open transaction, whose scope is
- * set for the rest of it). On SQLite: directly on `store.readDb` (or `within`).
+ * set for the rest of it). On SQLite: directly on `store.readDb` (or `within`). A read-only
+ * transaction of its own that loses its connection or a conflict runs again (a read commits
+ * nothing, so that is always safe; see transaction-retry.ts for the limits); `fn` must
+ * therefore do nothing but read.
  */
 export async function readInScope<T>(
-  store: Pick<Store, 'engine' | 'readDb'>,
+  store: Pick<Store, 'engine' | 'readDb' | 'onRetry'>,
   scope: string,
   fn: (db: Executor) => Promise<T>,
   within?: Transaction<Database>,
@@ -45,26 +49,40 @@ export async function readInScope<T>(
     return fn(within)
   }
   if (store.engine !== 'postgres') return fn(store.readDb)
-  return (store.readDb as Kysely<Database>)
-    .transaction()
-    .setAccessMode('read only')
-    .execute(async (tx) => {
-      await setScope(tx, store.engine, scope)
-      return fn(tx)
-    })
+  return withTransactionRetry(
+    () =>
+      (store.readDb as Kysely<Database>)
+        .transaction()
+        .setAccessMode('read only')
+        .execute(async (tx) => {
+          await setScope(tx, store.engine, scope)
+          return fn(tx)
+        }),
+    store.onRetry,
+  )
 }
 
-/** Runs `fn` in a read-write transaction on `db` with its scope set (PostgreSQL) — for jobs and tools outside the committer. */
+/**
+ * Runs `fn` in a read-write transaction on `db` with its scope set (PostgreSQL) — for jobs and
+ * tools outside the committer. Like the committer's, a transaction that lost a conflict, or
+ * its connection before COMMIT, runs again: `fn` must have no effect outside the transaction.
+ */
 export async function writeInScope<T>(
-  store: Pick<Store, 'engine'>,
+  store: Pick<Store, 'engine' | 'onRetry'>,
   db: Kysely<Database>,
   scope: string,
   fn: (tx: Transaction<Database>) => Promise<T>,
 ): Promise<T> {
-  return db.transaction().execute(async (tx) => {
-    await setScope(tx, store.engine, scope)
-    return fn(tx)
-  })
+  return withTransactionRetry(
+    (done) =>
+      db.transaction().execute(async (tx) => {
+        await setScope(tx, store.engine, scope)
+        const r = await fn(tx)
+        done()
+        return r
+      }),
+    store.onRetry,
+  )
 }
 
 /**
