@@ -1,15 +1,11 @@
 import { randomUUID } from 'node:crypto'
-import { STATUS_CODES } from 'node:http'
-import type { Duplex } from 'node:stream'
 import Fastify, { type FastifyError, type FastifyReply, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { AppContext } from '../context.js'
 import {
   CofferError,
   DatabaseBusyError,
   DatabaseUnavailableError,
-  HeadersTooLargeError,
   MalformedRequestError,
-  RequestTimeoutError,
   UriTooLongError,
   InternalError,
   MalformedBodyError,
@@ -21,6 +17,7 @@ import {
 } from '../errors.js'
 import { auditVerifyJob, checkpointJob, keyRotationJob, startJobs } from '../jobs/jobs.js'
 import { breakGlassExpiryJob, purgeJob } from '../jobs/lifecycle-jobs.js'
+import { databaseProbeJob } from '../jobs/database-probe.js'
 import { redactPaths, requestLogView } from '../ops/redact.js'
 import { scrub } from '../scrub.js'
 import { pingDatabase } from '../storage/database.js'
@@ -28,6 +25,7 @@ import { VERSION } from '../version.js'
 import { docsPage, DOCS_CSS } from './docs-page.js'
 import { openApiDocument } from './openapi.js'
 import { registerRoutes } from './pipeline.js'
+import { answerClientError, envelope, securityHeaders } from './bare-answers.js'
 import { databaseFailure } from './stages.js'
 import { PageTable } from './page-route.js'
 import { registerRateLimits } from './rate-limit.js'
@@ -71,58 +69,7 @@ export const API_ROUTES: AnyRoute[] = [
 /** Every route outside /v1/workspaces/:workspace (sign-in, account, CLI login), behind the account pipeline. */
 export const AUTH_ROUTES: AnyAuthRoute[] = [...authRoutes, ...accountRoutes, ...cliLoginRoutes, ...invitationFormRoutes]
 
-const API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 const DOCS_CSP = "default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-
-/** The security headers of every answer (pages and documents may set a stricter CSP and referrer policy). */
-function securityHeaders(requestId: string): Record<string, string> {
-  return {
-    'strict-transport-security': 'max-age=31536000; includeSubDomains; preload',
-    'x-content-type-options': 'nosniff',
-    'x-frame-options': 'DENY',
-    // Pages send strict-origin (their forms need an Origin header for the CSRF check); nothing else sends a referrer.
-    'referrer-policy': 'no-referrer',
-    'cross-origin-resource-policy': 'same-origin',
-    'cache-control': 'no-store',
-    'x-request-id': requestId,
-    'content-security-policy': API_CSP,
-  }
-}
-
-/** The error envelope's JSON. */
-function envelope(e: CofferError, requestId: string): string {
-  return JSON.stringify({ error: { code: e.code, message: e.message, requestId } })
-}
-
-/**
- * Answers a request Node's HTTP parser refused before Fastify saw it (a bad request line,
- * oversized headers, a timeout) with the envelope and the security headers, then closes the
- * connection. Echoes nothing of the input.
- */
-function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-  if (err.code === 'ECONNRESET' || socket.destroyed || !socket.writable) {
-    socket.destroy()
-    return
-  }
-  const e =
-    err.code === 'HPE_HEADER_OVERFLOW'
-      ? new HeadersTooLargeError()
-      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? new RequestTimeoutError()
-        : new MalformedRequestError()
-  const requestId = randomUUID()
-  const body = envelope(e, requestId)
-  const headers = {
-    ...securityHeaders(requestId),
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': String(Buffer.byteLength(body)),
-    connection: 'close',
-  }
-  const head = Object.entries(headers)
-    .map(([k, v]) => `${k}: ${v}\r\n`)
-    .join('')
-  socket.end(`HTTP/1.1 ${e.status} ${STATUS_CODES[e.status] ?? 'Error'}\r\n${head}\r\n${body}`)
-}
 
 /** Maps any error to the one envelope; unknown errors become ERR_INTERNAL and are logged. */
 function toCofferError(err: FastifyError | Error): CofferError {
@@ -202,6 +149,7 @@ export async function buildApp(
   app.setErrorHandler((thrown, req, reply) => {
     const err = thrown instanceof Error ? thrown : new Error(String(thrown))
     const e = toCofferError(err)
+    if (e instanceof DatabaseUnavailableError) ctx.metrics.databaseAvailable.set(0)
     if (e instanceof DatabaseUnavailableError || e instanceof DatabaseBusyError)
       req.log.warn({ err: { code: (err as FastifyError).code, message: scrub(err.message) } }, e.message)
     else if (e.status >= 500)
@@ -228,6 +176,7 @@ export async function buildApp(
   documents.get('/readyz', {}, async () => {
     if (!ready) throw new NotReadyError()
     await pingDatabase(ctx.store)
+    ctx.metrics.databaseAvailable.set(1)
     return { status: 'ready' }
   })
   // Anyone may fetch the key that signs audit checkpoints: verifying needs no account.
@@ -278,6 +227,7 @@ export async function buildApp(
         keyRotationJob(ctx, metrics, app.log),
         breakGlassExpiryJob(ctx),
         purgeJob(ctx, app.log),
+        databaseProbeJob(ctx, app.log),
       ],
       app.log,
     )

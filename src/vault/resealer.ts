@@ -7,7 +7,9 @@ import { FIELD_COMMENT, FIELD_VALUE, ResealBatchBuilder, ResealItemError, reseal
 import type { ResealWorkers } from '../crypto/reseal-workers.js'
 import type { DataKeyScope } from '../crypto/key-provider.js'
 import type { Executor, Store } from '../storage/database.js'
+import { isConnectionError } from '../storage/connection-errors.js'
 import { readInScope, SYSTEM_SCOPE } from '../storage/tenant-scope.js'
+import { conflictReason } from '../storage/transaction-retry.js'
 import type { GroupCommitter } from '../storage/group-commit.js'
 import { onSqliteConnection } from '../storage/statement-cache.js'
 import type { KeyJobTable } from '../storage/schema.js'
@@ -128,6 +130,7 @@ export class Resealer {
   #timer: NodeJS.Timeout | null = null
   #observers: ResealObserver[] = []
   #lastWriteMs = 0
+  #retryMs = 1000
 
   constructor(deps: ResealerDeps) {
     this.#d = deps
@@ -159,10 +162,22 @@ export class Resealer {
         await this.runPending()
       } while (this.#again && !this.#stopped)
     })()
-      .catch(() => {})
+      .catch((err: unknown) => this.#afterFailure(err))
       .finally(() => {
         this.#busy = null
       })
+  }
+
+  /**
+   * A pass stopped on the database (unreachable, or conflicts after every retry): look again
+   * soon — 1 s, doubling to 30 s while it stays away — instead of at the next check interval,
+   * so a reseal cut by an outage resumes within seconds of the database coming back.
+   */
+  #afterFailure(err: unknown): void {
+    if (this.#stopped || !(isConnectionError(err) || conflictReason(err))) return
+    const delay = this.#retryMs
+    this.#retryMs = Math.min(30_000, this.#retryMs * 2)
+    setTimeout(() => this.kick(), delay).unref()
   }
 
   /** Stops after the current batch. */
@@ -179,12 +194,14 @@ export class Resealer {
       if (this.#stopped) return finished
       const job = await this.#claim()
       if (!job) return finished
+      this.#retryMs = 1000
       try {
         if (await this.#work(job)) finished++
       } catch (err) {
         if (err instanceof LeaseLost) continue
         if (err instanceof UnreadableVersion) await this.#fail(job, err)
         for (const o of this.#observers) o.error?.(err, job.id)
+        this.#afterFailure(err)
         return finished
       }
     }

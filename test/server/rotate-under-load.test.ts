@@ -78,7 +78,7 @@ function suite(): void {
       children.push(c)
       agents.push(new http.Agent({ keepAlive: true, maxSockets: WORKERS_PER_NODE + 2 }))
     }
-    urls.push(...(await Promise.all(children.map((c, i) => waitListening(c, `node ${i + 1}`)))))
+    urls.push(...(await Promise.all(children.map((c, i) => waitListening(c, `node ${i + 1}`, 60_000)))))
     const p = await call(0, 'POST', `/v1/workspaces/${ws}/projects`, { name: 'Shop', slug: 'shop' })
     assert.equal(p.status, 201, JSON.stringify(p.body))
   })

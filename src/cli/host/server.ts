@@ -1,4 +1,9 @@
-import { bootstrapFirstWorkspace, createContext, hasWorkspaces } from '../../context.js'
+import { type AppContext, bootstrapFirstWorkspace, createContext, hasWorkspaces } from '../../context.js'
+import type { ServerConfig } from '../../ops/config.js'
+import type { ServerSecrets } from '../../ops/secrets.js'
+import { scrub } from '../../scrub.js'
+import { isConnectionError } from '../../storage/connection-errors.js'
+import { listenWhileWaiting, type WaitingServer } from '../../server/waiting-server.js'
 import { rowSecurityEnforced } from '../../storage/tenant-scope.js'
 import { buildConfig } from '../../ops/config.js'
 import { readEnv } from '../../ops/env.js'
@@ -24,33 +29,42 @@ export async function server(opts: ServerOptions): Promise<void> {
   const env = readEnv()
   const config = buildConfig(env, { dataDir: opts.dataDir, host: opts.host, port: opts.port })
   const tls = loadTls(config.tls) // a bad certificate or key stops start-up before the database opens
-  const ctx = await createContext(config, buildSecrets(env))
-  if ((await rowSecurityEnforced(ctx.store)) === false) {
-    info(
-      'Warning: DATABASE_URL connects as a superuser or a BYPASSRLS role, so PostgreSQL row-level security (the second wall between workspaces) is not enforced. Connect as a role without them (docs/access.md: PostgreSQL roles and row-level security).',
-    )
-  }
-  let firstToken: string | undefined
-  let firstEmail: string | undefined
-  let setupToken: string | undefined
-  if (!(await hasWorkspaces(ctx))) {
-    firstEmail = opts.email ?? process.env.COFFER_OWNER_EMAIL ?? 'owner@localhost'
-    // Null when another node starting at the same time was first: only that node prints a token.
-    const first = await bootstrapFirstWorkspace(ctx, { name: 'default', ownerEmail: firstEmail })
-    if (first) {
-      firstToken = first.token
-      // With passwords on, the Owner also gets a one-time link to set a password for the browser.
-      if (config.auth.password) {
-        setupToken = (
-          await ctx.committer.run((tx) =>
-            ownerSetupLink(tx, ctx.audit, { workspaceId: first.workspace.id, userId: first.owner.id }, ctx.clock()),
-          )
-        ).token
+  const secrets = buildSecrets(env)
+  const ownerEmail = opts.email ?? process.env.COFFER_OWNER_EMAIL ?? 'owner@localhost'
+  // A node started while its database is away listens at once, alive but not ready, and
+  // keeps trying (waiting-server.ts); it never exits for want of a database.
+  let waiting: WaitingServer | undefined
+  let started: Started | undefined
+  for (let attempt = 1; !started; attempt++) {
+    try {
+      started = await start(config, secrets, ownerEmail)
+    } catch (err) {
+      if (!isConnectionError(err)) {
+        await waiting?.close()
+        throw err
       }
+      if (!waiting) {
+        waiting = await listenWhileWaiting(config.host, config.port, tls)
+        info(`Waiting for the database; answering on ${waiting.address} meanwhile (/healthz 200, /readyz 503, anything else 503).`)
+      }
+      const delay = startRetryDelayMs(attempt)
+      info(
+        `The database cannot be reached (${describeConnectionError(err)}); retrying in ${(delay / 1000).toFixed(1)} s (attempt ${attempt}).`,
+      )
+      await new Promise((r) => setTimeout(r, delay))
     }
   }
+  const { ctx, firstToken, setupToken } = started
+  const firstEmail = ownerEmail
   const app = await buildApp(ctx, { tls })
-  const address = await app.listen({ host: config.host, port: config.port })
+  let port = config.port
+  if (waiting) {
+    // The same address the waiting node answered on (also when the port was chosen by the system).
+    port = Number(new URL(waiting.address).port)
+    await waiting.close()
+    info('The database answers: serving.')
+  }
+  const address = await app.listen({ host: config.host, port })
   const url = address.replace('[::1]', 'localhost')
   info(`Coffer listening on ${url} (${config.database.engine}, data in ${config.dataDir}); API reference at ${url}/docs`)
   if (firstToken) {
@@ -76,4 +90,53 @@ export async function server(opts: ServerOptions): Promise<void> {
   }
   process.once('SIGINT', () => void stop('SIGINT'))
   process.once('SIGTERM', () => void stop('SIGTERM'))
+}
+
+interface Started {
+  ctx: AppContext
+  firstToken?: string
+  setupToken?: string
+}
+
+/**
+ * Opens the database and the services and, on an empty database, creates the first
+ * workspace. Throws what stopped it, with nothing left open.
+ */
+async function start(config: ServerConfig, secrets: ServerSecrets, ownerEmail: string): Promise<Started> {
+  const ctx = await createContext(config, secrets)
+  try {
+    if ((await rowSecurityEnforced(ctx.store)) === false) {
+      info(
+        'Warning: DATABASE_URL connects as a superuser or a BYPASSRLS role, so PostgreSQL row-level security (the second wall between workspaces) is not enforced. Connect as a role without them (docs/access.md: PostgreSQL roles and row-level security).',
+      )
+    }
+    if (await hasWorkspaces(ctx)) return { ctx }
+    // Null when another node starting at the same time was first: only that node prints a token.
+    const first = await bootstrapFirstWorkspace(ctx, { name: 'default', ownerEmail })
+    if (!first) return { ctx }
+    // With passwords on, the Owner also gets a one-time link to set a password for the browser.
+    const setupToken = config.auth.password
+      ? (
+          await ctx.committer.run((tx) =>
+            ownerSetupLink(tx, ctx.audit, { workspaceId: first.workspace.id, userId: first.owner.id }, ctx.clock()),
+          )
+        ).token
+      : undefined
+    return { ctx, firstToken: first.token, setupToken }
+  } catch (err) {
+    await ctx.close().catch(() => {})
+    throw err
+  }
+}
+
+/** The pause before start-up attempt `attempt + 1`: 0.5 s doubling to 5 s, ±20% so nodes spread out. */
+function startRetryDelayMs(attempt: number): number {
+  return Math.min(5_000, 500 * 2 ** (attempt - 1)) * (0.8 + Math.random() * 0.4)
+}
+
+/** What a connection failure says, without the URL or credentials it might carry. */
+function describeConnectionError(err: unknown): string {
+  const e = err as { code?: unknown; message?: unknown }
+  if (typeof e.code === 'string') return e.code
+  return typeof e.message === 'string' ? scrub(e.message).slice(0, 120) : 'connection failed'
 }
