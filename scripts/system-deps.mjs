@@ -13,6 +13,9 @@ export const SYSTEM_DEPS = [
   { command: 'softhsm2-util', pkg: 'softhsm2' },
   { command: 'gnome-keyring-daemon', pkg: 'gnome-keyring' },
   { command: 'dbus-run-session', pkg: 'dbus' },
+  // promtool checks and unit-tests the alert rules in deploy/prometheus (test/deploy). The
+  // package also holds a Prometheus server, which apt may start where services may start.
+  { command: 'promtool', pkg: 'prometheus' },
 ]
 
 function isExecutable(path) {

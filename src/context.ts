@@ -6,6 +6,7 @@ import { createKeyProvider } from './crypto/create-key-provider.js'
 import { isUuid } from './crypto/encoding.js'
 import { type Clock, systemClock } from './ops/clock.js'
 import type { ServerConfig } from './ops/config.js'
+import { type ErrorReporter, startErrorReports } from './ops/error-reports.js'
 import { Metrics } from './ops/metrics.js'
 import type { ServerSecrets } from './ops/secrets.js'
 import { openStore, type Store } from './storage/database.js'
@@ -21,6 +22,7 @@ import { DataKeys } from './vault/data-keys.js'
 import { Resealer } from './vault/resealer.js'
 import { SecretService } from './vault/secret-service.js'
 import { createWorkspace } from './access/workspace-creation.js'
+import { VERSION } from './version.js'
 
 /** Every service of a running Coffer, built once by createContext. */
 export interface AppContext {
@@ -42,6 +44,8 @@ export interface AppContext {
   readonly oidc: OidcService | null
   /** The Prometheus metrics this process exports at /metrics (one registry per context). */
   readonly metrics: Metrics
+  /** Where unexpected errors (5xx answers, failed jobs) are reported: COFFER_SENTRY_DSN, or nowhere. */
+  readonly errorReports: ErrorReporter
   /** Stops accepting work, waits for queued commits, closes the database and the key provider. */
   close(): Promise<void>
 }
@@ -108,6 +112,7 @@ export async function createContext(
     })
     const mailer = overrides.mailer ?? createMailer(secrets.smtpUrl, config.auth.mail.from)
     const oidc = config.auth.oidc ? new OidcService(config.auth.oidc, secrets.oidcClientSecret, config.auth.publicUrl) : null
+    const errorReports = await startErrorReports(secrets.errorReportsDsn, { release: VERSION })
     return {
       config,
       store,
@@ -122,6 +127,7 @@ export async function createContext(
       mailer,
       oidc,
       metrics,
+      errorReports,
       async close() {
         mailer.close()
         await resealer.stop()
@@ -130,6 +136,7 @@ export async function createContext(
         await committer.close()
         await store.close()
         await provider.close()
+        await errorReports.close()
       },
     }
   } catch (err) {

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
+import { TOKEN_PREFIXES } from '../scrub.js'
 
 // Tokens look like coffer_pat_<32 base62 chars>_<6 base62 chars>. The prefix lets secret
 // scanners recognise a leaked token; the checksum (CRC-32 of prefix and body) lets them,
@@ -8,24 +9,11 @@ const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz
 const BODY_LENGTH = 32
 const CHECKSUM_LENGTH = 6
 
-/**
- * Token kinds and their prefixes. A person's: `pat` (personal access token) and `cli` (the
- * token `coffer login` gets in the browser; a personal token too). A workspace
- * integration's: `svc` (static service token), `sat` (a machine identity's short-lived
- * access token) and `mcs` (a machine identity's client secret, exchanged for `sat`s). `inv`
- * is an invitation. Each kind is accepted only where it belongs.
- */
-export const TOKEN_PREFIXES = {
-  pat: 'coffer_pat_',
-  svc: 'coffer_svc_',
-  sat: 'coffer_sat_',
-  mcs: 'coffer_mcs_',
-  inv: 'coffer_inv_',
-  cli: 'coffer_cli_',
-} as const
+/** Token kinds and their prefixes (kept beside the scrubber in src/scrub.ts, which must know every one). */
+export { TOKEN_PREFIXES }
 export type TokenKind = keyof typeof TOKEN_PREFIXES
 
-const TOKEN_RE = /^coffer_(pat|svc|sat|mcs|inv|cli)_([0-9A-Za-z]{32})_([0-9A-Za-z]{6})$/
+const TOKEN_RE = new RegExp(`^coffer_(${Object.keys(TOKEN_PREFIXES).join('|')})_([0-9A-Za-z]{32})_([0-9A-Za-z]{6})$`)
 
 const CRC_TABLE = (() => {
   const t = new Uint32Array(256)

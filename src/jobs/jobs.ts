@@ -1,4 +1,5 @@
 import type { Logger } from '../ops/logger.js'
+import { scrub } from '../scrub.js'
 import type { AppContext } from '../context.js'
 import type { AuditActor } from '../audit/audit-log.js'
 import { readInScope, SYSTEM_SCOPE, writeInScope } from '../storage/tenant-scope.js'
@@ -12,8 +13,11 @@ export interface Job {
   run(): Promise<void>
 }
 
-/** Starts jobs on timers that do not keep the process alive; returns a stop function. */
-export function startJobs(jobs: Job[], log: Logger): () => Promise<void> {
+/**
+ * Starts jobs on timers that do not keep the process alive; returns a stop function. A failed
+ * run is logged and passed to `report` (error reports), then tried again next time.
+ */
+export function startJobs(jobs: Job[], log: Logger, report: (err: unknown, job: string) => void = () => {}): () => Promise<void> {
   const timers: NodeJS.Timeout[] = []
   const running = new Set<Promise<void>>()
   for (const job of jobs) {
@@ -24,7 +28,10 @@ export function startJobs(jobs: Job[], log: Logger): () => Promise<void> {
       busy = true
       const p = job
         .run()
-        .catch((err: unknown) => log.error({ job: job.name, err: { message: (err as Error).message } }, 'job failed'))
+        .catch((err: unknown) => {
+          log.error({ job: job.name, err: { message: scrub((err as Error).message ?? String(err)) } }, 'job failed')
+          report(err, job.name)
+        })
         .finally(() => {
           busy = false
           running.delete(p)

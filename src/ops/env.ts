@@ -55,9 +55,12 @@ export interface ServerEnv {
   COFFER_OIDC_ALLOWED_DOMAINS?: string
   COFFER_SESSION_IDLE_TIMEOUT?: string
   COFFER_SESSION_ABSOLUTE_TIMEOUT?: string
+  /** Where unexpected errors are reported (a Sentry DSN); unset: nowhere. */
+  COFFER_SENTRY_DSN?: string
 }
 
-const NAMES: Array<keyof ServerEnv> = [
+/** The name of every server setting, as read from the environment (deployment files are checked against it). */
+export const SERVER_SETTINGS: ReadonlyArray<keyof ServerEnv> = [
   'COFFER_DATA_DIR',
   'COFFER_HOST',
   'COFFER_PORT',
@@ -108,12 +111,13 @@ const NAMES: Array<keyof ServerEnv> = [
   'COFFER_OIDC_ALLOWED_DOMAINS',
   'COFFER_SESSION_IDLE_TIMEOUT',
   'COFFER_SESSION_ABSOLUTE_TIMEOUT',
+  'COFFER_SENTRY_DSN',
 ]
 
 /** Reads the server's settings from `source` (process.env by default); empty strings count as unset. */
 export function readEnv(source: NodeJS.ProcessEnv = process.env): ServerEnv {
   const env: ServerEnv = {}
-  for (const name of NAMES) {
+  for (const name of SERVER_SETTINGS) {
     const v = source[name]
     if (v !== undefined && v !== '') env[name] = v
   }

@@ -11,6 +11,7 @@ import {
   MalformedBodyError,
   NotReadyError,
   PayloadTooLargeError,
+  RateLimitUnavailableError,
   RouteNotFoundError,
   UnsupportedMediaTypeError,
   ValidationError,
@@ -95,6 +96,20 @@ function toCofferError(err: FastifyError | Error): CofferError {
 }
 
 /**
+ * Server errors worth a report: every 5xx but the states the metrics and readiness already
+ * tell (the database, Redis for sign-in limits, or the node itself not being ready).
+ */
+function isReportable(e: CofferError): boolean {
+  return (
+    e.status >= 500 &&
+    !(e instanceof DatabaseUnavailableError) &&
+    !(e instanceof DatabaseBusyError) &&
+    !(e instanceof NotReadyError) &&
+    !(e instanceof RateLimitUnavailableError)
+  )
+}
+
+/**
  * Builds the HTTP server on a context: security headers on every response, one error
  * envelope, the /v1 API behind the request pipeline, health, readiness and the API document.
  */
@@ -157,6 +172,14 @@ export async function buildApp(
         { err: { type: err.name, code: (err as FastifyError).code, message: scrub(err.message), stack: scrub(err.stack ?? '') } },
         'request failed',
       )
+    if (isReportable(e))
+      ctx.errorReports.capture(err, {
+        requestId: req.id,
+        method: req.method,
+        url: req.url,
+        route: req.routeOptions.url,
+        headers: req.headers,
+      })
     const body: { error: Record<string, unknown> } = { error: { code: e.code, message: e.message, requestId: req.id } }
     if (e instanceof ValidationError && e.issues.length) body.error.issues = e.issues
     void reply.code(e.status).type('application/json; charset=utf-8').send(body)
@@ -214,7 +237,13 @@ export async function buildApp(
     finished: (j) =>
       app.log.info({ job: j.id, destroyedVersions: j.destroyedVersions }, 'reseal finished; old data-key versions destroyed'),
     error: (err, job) => {
+      // An outage pauses a reseal (it resumes by itself once the database answers): no failure.
+      if (databaseFailure(err)) {
+        app.log.warn({ job }, 'reseal paused: the database is unavailable; it resumes when the database answers')
+        return
+      }
       metrics.resealFailures.inc()
+      ctx.errorReports.capture(err, { job: 'reseal' })
       app.log.error({ job, err: { message: scrub((err as Error).message ?? String(err)) } }, 'reseal stopped')
     },
   })
@@ -230,6 +259,7 @@ export async function buildApp(
         databaseProbeJob(ctx, app.log),
       ],
       app.log,
+      (err, job) => ctx.errorReports.capture(err, { job }),
     )
     ctx.resealer.start(ctx.config.keys.checkIntervalMs)
     ready = true
