@@ -7,6 +7,7 @@ import { systemMillis, type Clock } from '../ops/clock.js'
 import type { RateLimitConfig } from '../ops/config.js'
 import type { Metrics } from '../ops/metrics.js'
 import { scrub } from '../scrub.js'
+import { accountKey } from './lockouts.js'
 import { FallbackCounters, MemoryCounters, RedisCounters, rateLimitStore, type CounterBackend } from './rate-limit-store.js'
 
 // Rate limits, counted by @fastify/rate-limit in Redis (REDIS_URL: shared by every node) or
@@ -61,11 +62,6 @@ function accountFromBody(req: FastifyRequest): string | undefined {
     if (typeof v === 'string' && v.trim() !== '') return v
   }
   return undefined
-}
-
-/** A counter key for an account: hashed, so Redis holds no email addresses. */
-function accountKey(account: string): string {
-  return createHash('sha256').update(account.trim().toLowerCase().slice(0, 512), 'utf8').digest('base64url').slice(0, 32)
 }
 
 /** True when the request carries a Bearer token or the session cookie (a credential that can be refused). */
