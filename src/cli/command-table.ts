@@ -19,6 +19,7 @@ const transfer = () => import('./commands/transfer.js')
 const hostInit = () => import('./host/init.js')
 const hostRootKeys = () => import('./host/root-keys.js')
 const hostServer = () => import('./host/server.js')
+const hostLockouts = () => import('./host/lockouts.js')
 
 const DATA_DIR = option('--data-dir <dir>', 'data directory (default: COFFER_DATA_DIR or ./.coffer)')
 const JSON_OUT = option('--json', 'print JSON')
@@ -251,6 +252,25 @@ export const COMMANDS: CommandTable = [
     description: 'Check an inclusion-proof file offline',
     options: [option('--public-key <key>', 'the trusted audit public key (or a file holding it)'), JSON_OUT],
     run: lazy(audit, (m) => m.auditVerifyProof),
+  },
+
+  { group: 'lockouts', description: 'Rate-limit lockouts in the shared counters (server host, REDIS_URL as for coffer server)' },
+  {
+    name: 'lockouts list',
+    description: 'List the addresses and accounts (by hash) locked out now',
+    options: [JSON_OUT],
+    run: lazy(hostLockouts, (m) => m.lockoutsList),
+  },
+  {
+    name: 'lockouts clear',
+    description: 'End lockouts now: of one address, of one account, or all',
+    options: [
+      option('--address <address>', 'the client address (its sign-in and bad-credential counters)'),
+      option('--account <email>', 'the account (email or client id) whose sign-in attempts are locked'),
+      option('--all', 'every lockout'),
+      JSON_OUT,
+    ],
+    run: lazy(hostLockouts, (m) => m.lockoutsClear),
   },
 
   { group: 'keys', description: 'Root and data keys' },

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net'
 import { isAbsolute, resolve } from 'node:path'
 import { ConfigError } from '../errors.js'
 import { authConfig, type AuthConfig } from './auth-config.js'
@@ -42,6 +43,11 @@ export interface ServerConfig {
   readonly keys: KeyRotationConfig
   /** Rate limits; counters live in Redis when `redisUrl` is set (shared by every node), else in memory. */
   readonly rateLimit: RateLimitConfig
+  /**
+   * Which proxies may name the client in X-Forwarded-For (COFFER_TRUST_PROXY): `false` (the
+   * socket's address is the client), a hop count, or the proxies' addresses and CIDR ranges.
+   */
+  readonly trustProxy: TrustProxy
   /** Paths of the certificate and key when Coffer terminates TLS itself. */
   readonly tls?: { readonly certPath: string; readonly keyPath: string }
 }
@@ -62,7 +68,12 @@ export interface RateLimitConfig {
   /** Requests per token (or session) per minute and per calendar month (UTC). */
   readonly tokenPerMinute: number
   readonly tokenPerMonth: number
+  /** The longest wait for one Redis call before the counters fall back to this node's memory. */
+  readonly redisTimeoutMs: number
 }
+
+/** COFFER_TRUST_PROXY, validated: off, a number of proxy hops, or trusted proxy addresses and CIDR ranges. */
+export type TrustProxy = false | number | readonly string[]
 
 /** When data keys rotate by themselves, and how the resealer works. */
 export interface KeyRotationConfig {
@@ -122,7 +133,40 @@ function rateLimitConfig(env: ServerEnv): RateLimitConfig {
     badTokenPerIp: int('COFFER_RATE_BAD_TOKEN_PER_IP', env.COFFER_RATE_BAD_TOKEN_PER_IP, 30, 0, 1_000_000),
     tokenPerMinute: int('COFFER_RATE_TOKEN_PER_MINUTE', env.COFFER_RATE_TOKEN_PER_MINUTE, 6000, 0, 10_000_000),
     tokenPerMonth: int('COFFER_RATE_TOKEN_PER_MONTH', env.COFFER_RATE_TOKEN_PER_MONTH, 0, 0, 1_000_000_000),
+    redisTimeoutMs: int('COFFER_REDIS_TIMEOUT', env.COFFER_REDIS_TIMEOUT, 200, 10, 5000),
   }
+}
+
+/** The names the proxy-address matcher knows for ranges of addresses. */
+const PROXY_RANGE_NAMES = ['loopback', 'linklocal', 'uniquelocal']
+
+/**
+ * COFFER_TRUST_PROXY: unset or `off` trusts no proxy; `1` … `10` trusts that many hops in
+ * front of Coffer; otherwise a comma-separated list of proxy addresses, CIDR ranges, or
+ * `loopback`, `linklocal`, `uniquelocal`. @NOTE `true` (trust any sender) is refused: it
+ * would let every client choose the address its rate limits and audit entries are counted under.
+ */
+export function trustProxyConfig(raw: string | undefined): TrustProxy {
+  const SETTING = 'COFFER_TRUST_PROXY'
+  if (raw === undefined) return false
+  const s = raw.trim().toLowerCase()
+  if (s === 'off' || s === 'false' || s === '0') return false
+  if (s === 'true' || s === 'on' || s === '*')
+    throw new ConfigError(SETTING, 'may not trust every sender: give a hop count (e.g. 1) or the proxies’ addresses or CIDR ranges')
+  if (/^\d+$/.test(s)) return int(SETTING, s, 0, 1, 10)
+  const entries = s.split(',').map((e) => e.trim())
+  for (const e of entries) {
+    if (PROXY_RANGE_NAMES.includes(e)) continue
+    const [addr, bits, extra] = e.split('/')
+    const family = isIP(addr ?? '')
+    const max = family === 4 ? 32 : 128
+    if (family === 0 || extra !== undefined || (bits !== undefined && !(/^\d{1,3}$/.test(bits) && Number(bits) <= max)))
+      throw new ConfigError(
+        SETTING,
+        `"${e.slice(0, 60)}" is not a hop count, an IP address, a CIDR range or one of ${PROXY_RANGE_NAMES.join(', ')} (a comma-separated list)`,
+      )
+  }
+  return entries
 }
 
 function tlsConfig(env: ServerEnv, cwd: string): ServerConfig['tls'] {
@@ -262,6 +306,7 @@ export function buildConfig(env: ServerEnv, overrides: ConfigOverrides = {}, cwd
       resealLeaseMs: int('COFFER_RESEAL_LEASE_MS', env.COFFER_RESEAL_LEASE_MS, 15_000, 200, 600_000),
     },
     rateLimit: rateLimitConfig(env),
+    trustProxy: trustProxyConfig(env.COFFER_TRUST_PROXY),
     auth: authConfig(env, host, port, tls !== undefined),
     ...(tls ? { tls } : {}),
   }

@@ -19,6 +19,7 @@ import {
 import { auditVerifyJob, checkpointJob, keyRotationJob, startJobs } from '../jobs/jobs.js'
 import { breakGlassExpiryJob, purgeJob } from '../jobs/lifecycle-jobs.js'
 import { databaseProbeJob } from '../jobs/database-probe.js'
+import type { TrustProxy } from '../ops/config.js'
 import { redactPaths, requestLogView } from '../ops/redact.js'
 import { scrub } from '../scrub.js'
 import { pingDatabase } from '../storage/database.js'
@@ -71,6 +72,18 @@ export const API_ROUTES: AnyRoute[] = [
 export const AUTH_ROUTES: AnyAuthRoute[] = [...authRoutes, ...accountRoutes, ...cliLoginRoutes, ...invitationFormRoutes]
 
 const DOCS_CSP = "default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
+/**
+ * Fastify's trustProxy for COFFER_TRUST_PROXY: the client address comes from X-Forwarded-For
+ * only through trusted proxies. @NOTE a hop count is given as a function: Fastify takes a bare
+ * number as "trust nothing", since a hop count cannot tell a proxy from a client that connects
+ * directly; the operator who picks one is told so in docs/operations.md.
+ */
+function trustProxyOption(t: TrustProxy): FastifyServerOptions['trustProxy'] {
+  if (t === false) return false
+  if (typeof t === 'number') return (_addr: string, hop: number) => hop < t
+  return [...t]
+}
 
 /** Maps any error to the one envelope; unknown errors become ERR_INTERNAL and are logged. */
 function toCofferError(err: FastifyError | Error): CofferError {
@@ -135,7 +148,7 @@ export async function buildApp(
     bodyLimit: ctx.config.bodyLimit,
     genReqId: () => randomUUID(),
     requestIdHeader: false,
-    trustProxy: false,
+    trustProxy: trustProxyOption(ctx.config.trustProxy),
     return503OnClosing: true,
     routerOptions: { maxParamLength: 300, ignoreTrailingSlash: true },
     // The router's own refusals (bad percent-encoding, an over-long segment) get the envelope
@@ -161,9 +174,11 @@ export async function buildApp(
     return payload
   })
 
-  app.setErrorHandler((thrown, req, reply) => {
+  app.setErrorHandler(async (thrown, req, reply) => {
     const err = thrown instanceof Error ? thrown : new Error(String(thrown))
-    const e = toCofferError(err)
+    let e = toCofferError(err)
+    // A refused credential counts against its address; a locked-out address gets 429 instead.
+    if (e.code === 'ERR_UNAUTHENTICATED') e = (await app.cofferCredentialRefused(req, reply)) ?? e
     if (e instanceof DatabaseUnavailableError) ctx.metrics.databaseAvailable.set(0)
     if (e instanceof DatabaseUnavailableError || e instanceof DatabaseBusyError)
       req.log.warn({ err: { code: (err as FastifyError).code, message: scrub(err.message) } }, e.message)
@@ -182,14 +197,14 @@ export async function buildApp(
       })
     const body: { error: Record<string, unknown> } = { error: { code: e.code, message: e.message, requestId: req.id } }
     if (e instanceof ValidationError && e.issues.length) body.error.issues = e.issues
-    void reply.code(e.status).type('application/json; charset=utf-8').send(body)
+    return reply.code(e.status).type('application/json; charset=utf-8').send(body)
   })
   app.setNotFoundHandler((req, reply) => {
     const e = new RouteNotFoundError()
     void reply.code(404).send({ error: { code: e.code, message: e.message, requestId: req.id } })
   })
 
-  await registerRateLimits(app, ctx.config.rateLimit, ctx.clock)
+  await registerRateLimits(app, ctx.config.rateLimit, ctx.clock, ctx.metrics)
 
   const metrics = ctx.metrics
   // Health, readiness, metrics, the audit public key and the API document: public answers

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis'
 import { systemMillis } from '../ops/clock.js'
+import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker.js'
 
 // Counters behind @fastify/rate-limit. The plugin decides what a key is and whether a count
 // is over its limit; the store counts. Two backends: Redis (every node shares the counters)
@@ -87,6 +88,10 @@ export class RedisCounters implements CounterBackend {
     const [current, ttl] = await this.#redis.cofferRatePeek(key)
     return { current: Number(current), ttl: Number(ttl) }
   }
+  /** Resolves when Redis answers a PING. */
+  async ping(): Promise<void> {
+    await this.#redis.ping()
+  }
   async close(): Promise<void> {
     await this.#redis.quit().catch(() => this.#redis.disconnect())
   }
@@ -149,6 +154,68 @@ export class MemoryCounters implements CounterBackend {
   }
   async close(): Promise<void> {
     this.#slots.clear()
+  }
+}
+
+/** Rejects with `Error(label)` when `p` has not settled within `ms`. */
+function withTimeout<T>(p: Promise<T>, ms: number, label: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(label)), ms)
+  })
+  return Promise.race([p, late]).finally(() => clearTimeout(timer))
+}
+
+/**
+ * Shared counters (Redis) behind a circuit breaker, with this process's memory as the
+ * fallback: every call to `primary` waits at most `timeoutMs`; a call that fails or times out
+ * is counted in `fallback` instead, and once the breaker opens every call goes to `fallback`
+ * at once, until a probe finds `primary` again. No call ever fails because `primary` is away.
+ * @NOTE counts made in memory during an outage are not copied into Redis afterwards: the
+ * shared counters resume from what Redis holds.
+ */
+export class FallbackCounters implements CounterBackend {
+  readonly breaker: CircuitBreaker
+  readonly #primary: CounterBackend
+  readonly #fallback: CounterBackend
+  readonly #timeoutMs: number
+  constructor(
+    primary: CounterBackend,
+    fallback: CounterBackend,
+    options: Omit<CircuitBreakerOptions, 'probe'> & { timeoutMs: number; probe: () => Promise<unknown> },
+  ) {
+    this.#primary = primary
+    this.#fallback = fallback
+    this.#timeoutMs = options.timeoutMs
+    const probe = options.probe
+    this.breaker = new CircuitBreaker({ ...options, probe: () => withTimeout(probe(), options.timeoutMs, 'probe timed out') })
+  }
+  async #call(onPrimary: () => Promise<Count>, onFallback: () => Promise<Count>): Promise<Count> {
+    if (this.breaker.isOpen) return onFallback()
+    try {
+      const r = await withTimeout(onPrimary(), this.#timeoutMs, `no answer within ${this.#timeoutMs} ms`)
+      this.breaker.success()
+      return r
+    } catch (err) {
+      this.breaker.failure((err as Error).message)
+      return onFallback()
+    }
+  }
+  hit(key: string, rule: CountRule): Promise<Count> {
+    return this.#call(
+      () => this.#primary.hit(key, rule),
+      () => this.#fallback.hit(key, rule),
+    )
+  }
+  peek(key: string): Promise<Count> {
+    return this.#call(
+      () => this.#primary.peek(key),
+      () => this.#fallback.peek(key),
+    )
+  }
+  async close(): Promise<void> {
+    this.breaker.stop()
+    await Promise.all([this.#primary.close(), this.#fallback.close()])
   }
 }
 

@@ -2,20 +2,27 @@ import { createHash } from 'node:crypto'
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Redis } from 'ioredis'
-import { RateLimitedError, RateLimitUnavailableError } from '../errors.js'
-import type { Clock } from '../ops/clock.js'
+import { RateLimitedError, RateLimitUnavailableError, UnauthenticatedError } from '../errors.js'
+import { systemMillis, type Clock } from '../ops/clock.js'
 import type { RateLimitConfig } from '../ops/config.js'
-import { MemoryCounters, RedisCounters, rateLimitStore, type CounterBackend } from './rate-limit-store.js'
+import type { Metrics } from '../ops/metrics.js'
+import { scrub } from '../scrub.js'
+import { accountKey } from './lockouts.js'
+import { FallbackCounters, MemoryCounters, RedisCounters, rateLimitStore, type CounterBackend } from './rate-limit-store.js'
 
 // Rate limits, counted by @fastify/rate-limit in Redis (REDIS_URL: shared by every node) or
 // in memory:
 //   - authentication endpoints (a route opts in with `config: { authRateLimit: true }`, or
 //     `authRateLimit: true` in defineRoute): per client IP and per account, growing lockout;
 //   - requests carrying a bad credential (malformed, unknown, expired, revoked): per IP, so
-//     token guessing is throttled, growing lockout;
+//     token guessing is throttled, growing lockout. Only the failures are counted and refused:
+//     a request from a locked-out address whose credential is valid goes on (its own caps
+//     apply), so one stale token behind a shared address locks out nobody but itself;
 //   - every authenticated request: per token (or session) per minute and per calendar month.
 // Every refusal is the same 429 ERR_RATE_LIMITED with Retry-After, whether or not the
-// account exists.
+// account exists. With Redis, every call waits at most COFFER_REDIS_TIMEOUT; when Redis is
+// away the counters fall back to this node's memory behind a circuit breaker (see
+// FallbackCounters) and nothing waits on it.
 
 /** How an authentication route names the account an attempt is for. */
 export interface AuthRateLimitOptions {
@@ -31,6 +38,11 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Per-token caps, called by the pipeline once a request is authenticated. */
     cofferTokenCaps(req: FastifyRequest, reply: FastifyReply, credentialId: string): Promise<void>
+    /**
+     * Counts a request whose credential was refused (ERR_UNAUTHENTICATED) against its address;
+     * returns the 429 to answer instead once the address is locked out (Retry-After set).
+     */
+    cofferCredentialRefused(req: FastifyRequest, reply: FastifyReply): Promise<RateLimitedError | undefined>
   }
 }
 
@@ -52,15 +64,42 @@ function accountFromBody(req: FastifyRequest): string | undefined {
   return undefined
 }
 
-/** A counter key for an account: hashed, so Redis holds no email addresses. */
-function accountKey(account: string): string {
-  return createHash('sha256').update(account.trim().toLowerCase().slice(0, 512), 'utf8').digest('base64url').slice(0, 32)
-}
-
-function carriesCredential(req: FastifyRequest): boolean {
+/** True when the request carries a Bearer token or the session cookie (a credential that can be refused). */
+export function carriesCredential(req: FastifyRequest): boolean {
   if (req.headers.authorization) return true
   const cookie = req.headers.cookie
   return typeof cookie === 'string' && cookie.includes(`${SESSION_COOKIE}=`)
+}
+
+/**
+ * Authorization headers this node has seen refused, with the address they came from, by
+ * SHA-256: a repeat within a minute is refused without a database read. @NOTE short-lived on
+ * purpose: an unknown, revoked or expired token never becomes valid, but a member removed and
+ * added again gets their token back, and a machine token is refused outside its allow-list only.
+ * Bounded (oldest out first), so a flood of distinct guesses costs nothing but a slot each.
+ */
+class RefusedCredentials {
+  readonly #seen = new Map<string, number>()
+  constructor(
+    readonly maxEntries: number,
+    readonly ttlMs: number,
+    readonly now: () => number,
+  ) {}
+  static fingerprint(ip: string, authorization: string): string {
+    return createHash('sha256').update(`${ip}\n${authorization}`, 'utf8').digest('base64url')
+  }
+  add(fp: string): void {
+    this.#seen.delete(fp)
+    this.#seen.set(fp, this.now() + this.ttlMs)
+    while (this.#seen.size > this.maxEntries) this.#seen.delete(this.#seen.keys().next().value!)
+  }
+  has(fp: string): boolean {
+    const until = this.#seen.get(fp)
+    if (until === undefined) return false
+    if (until > this.now()) return true
+    this.#seen.delete(fp)
+    return false
+  }
 }
 
 /** Milliseconds until the next calendar month (UTC) begins, and the month's label. */
@@ -93,26 +132,86 @@ async function guarded(req: FastifyRequest, mode: 'open' | 'closed', f: () => Pr
   }
 }
 
-function counterBackend(config: RateLimitConfig): CounterBackend {
+/** What the counters report to: the log (once per change) and the fallback gauge. */
+interface CounterReports {
+  log: FastifyInstance['log']
+  metrics: Pick<Metrics, 'redisFallbackActive'>
+}
+
+/** Failures in a row (errors or timeouts) that open the breaker when the connection itself stays up. */
+const BREAKER_FAILURES = 3
+/** How often an open breaker pings Redis. */
+const BREAKER_PROBE_MS = 1000
+
+/**
+ * The counters: in memory without REDIS_URL; with it, Redis behind a circuit breaker that
+ * falls back to memory. Resolves once Redis answered, or at once in fallback when it did not.
+ */
+async function counterBackend(config: RateLimitConfig, reports: CounterReports): Promise<CounterBackend> {
   if (!config.redisUrl) return new MemoryCounters()
-  // @NOTE fail fast when Redis is away: a request waits at most ~2 s for it, then `guarded`
-  // decides, instead of the request queueing behind a reconnect for ever.
+  // @NOTE nothing queues behind a lost connection (enableOfflineQueue: false): a command while
+  // Redis is away fails at once and the breaker answers from memory. ioredis keeps
+  // reconnecting in the background; its 'error' events are expected then and not logged one by
+  // one — the breaker logs the outage once, and its end once.
   const redis = new Redis(config.redisUrl, {
+    enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
-    commandTimeout: 2000,
-    connectTimeout: 2000,
+    autoResendUnfulfilledCommands: false,
+    connectTimeout: Math.max(500, config.redisTimeoutMs * 5),
+    commandTimeout: config.redisTimeoutMs,
     enableAutoPipelining: true,
+    retryStrategy: (times) => Math.min(100 * times, 2000),
   })
-  redis.on('error', () => {}) // reported on the requests that need it
-  return new RedisCounters(redis)
+  redis.on('error', () => {})
+  const primary = new RedisCounters(redis)
+  const counters = new FallbackCounters(primary, new MemoryCounters(), {
+    timeoutMs: config.redisTimeoutMs,
+    failureThreshold: BREAKER_FAILURES,
+    probeIntervalMs: BREAKER_PROBE_MS,
+    probe: () => primary.ping(),
+    onChange: (state, reason) => {
+      reports.metrics.redisFallbackActive.set(state === 'open' ? 1 : 0)
+      if (state === 'open')
+        reports.log.warn(
+          { reason: scrub(reason) },
+          "Redis is unreachable: rate limits are counted in this node's memory (per node) until it answers again",
+        )
+      else reports.log.info('Redis answers again: rate limits are shared through it again')
+    },
+  })
+  redis.on('close', () => counters.breaker.trip('the connection to Redis closed'))
+  redis.on('ready', () => counters.breaker.probeNow())
+  // Start-up waits for the first connection (at most the connect timeout), so the first
+  // requests neither fail over needlessly nor wait.
+  const connected = await new Promise<boolean>((resolve) => {
+    const done = (ok: boolean) => {
+      clearTimeout(timer)
+      redis.off('ready', onReady)
+      redis.off('error', onError)
+      resolve(ok)
+    }
+    const onReady = () => done(true)
+    const onError = () => done(false)
+    const timer = setTimeout(() => done(false), Math.max(500, config.redisTimeoutMs * 5))
+    if (redis.status === 'ready') done(true)
+    redis.once('ready', onReady)
+    redis.once('error', onError)
+  })
+  if (!connected) counters.breaker.trip('Redis did not answer at start-up')
+  return counters
 }
 
 /**
  * Registers the rate limits on `app` (before any route): the plugin with Coffer's store,
  * the authentication-route hook, the bad-credential hooks, and `app.cofferTokenCaps`.
  */
-export async function registerRateLimits(app: FastifyInstance, config: RateLimitConfig, clock: Clock): Promise<void> {
-  const backend = counterBackend(config)
+export async function registerRateLimits(
+  app: FastifyInstance,
+  config: RateLimitConfig,
+  clock: Clock,
+  metrics: Pick<Metrics, 'redisFallbackActive'>,
+): Promise<void> {
+  const backend = await counterBackend(config, { log: app.log, metrics })
   app.addHook('onClose', async () => backend.close())
   await app.register(rateLimit, { global: false, store: rateLimitStore(backend, config.keyPrefix) as never, skipOnError: false })
 
@@ -135,23 +234,30 @@ export async function registerRateLimits(app: FastifyInstance, config: RateLimit
     keyGenerator: (req) => `${monthWindow(clock()).label}:${credentials.get(req)!}`,
   })
 
-  // A client locked out for bad credentials is refused before its credential is looked at.
+  // Bad credentials: only the refused ones are counted, after they were refused, so a valid
+  // credential costs no counter and no extra read. A Bearer token this node already saw
+  // refused is refused again without a database read; once its address is over the limit,
+  // every refused credential from it answers 429 instead of 401 (and the lockout grows as the
+  // authentication limits' does), while valid credentials from the same address go on.
+  const refused = new RefusedCredentials(10_000, 60_000, systemMillis)
   if (badCredential) {
-    app.addHook('onRequest', async (req, reply) => {
-      if (!carriesCredential(req)) return
-      await guarded(req, 'open', async () => {
-        const seen = await badCredential(req, { increment: false })
-        // At the limit: this attempt counts too (so it starts, or keeps, the lockout) and is refused.
-        if (!seen.isAllowed && seen.remaining === 0) refuse(reply, [await badCredential(req)])
-      })
-    })
-    app.addHook('onError', async (req, _reply, error) => {
-      if ((error as { code?: string }).code === 'ERR_UNAUTHENTICATED' && carriesCredential(req))
-        await guarded(req, 'open', async () => {
-          await badCredential(req)
-        })
+    app.addHook('onRequest', async (req) => {
+      const h = req.headers.authorization
+      if (h && refused.has(RefusedCredentials.fingerprint(req.ip, h))) throw new UnauthenticatedError()
     })
   }
+  app.decorate('cofferCredentialRefused', async (req: FastifyRequest, reply: FastifyReply) => {
+    if (!badCredential || !carriesCredential(req)) return undefined
+    const h = req.headers.authorization
+    if (h) refused.add(RefusedCredentials.fingerprint(req.ip, h))
+    try {
+      await guarded(req, 'open', async () => refuse(reply, [await badCredential(req)]))
+    } catch (err) {
+      if (err instanceof RateLimitedError) return err
+      throw err
+    }
+    return undefined
+  })
 
   app.addHook('preHandler', async (req, reply) => {
     const opt = req.routeOptions.config.authRateLimit

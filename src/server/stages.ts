@@ -50,7 +50,7 @@ export function bearer(req: FastifyRequest): string {
   return m[1]!
 }
 
-/** The client's address and user agent (the socket's address: Coffer trusts no proxy header). */
+/** The client's address (the socket's, or through the proxies COFFER_TRUST_PROXY trusts) and user agent. */
 export function clientOf(req: FastifyRequest): { ip: string; userAgent: string } {
   const ua = req.headers['user-agent']
   return { ip: req.ip, userAgent: typeof ua === 'string' ? ua : '' }

@@ -18,7 +18,9 @@ test('defaults: memory counters, limits on, monthly cap off, no TLS', () => {
     badTokenPerIp: 30,
     tokenPerMinute: 6000,
     tokenPerMonth: 0,
+    redisTimeoutMs: 200,
   })
+  assert.equal(c.trustProxy, false)
   assert.equal(c.tls, undefined)
 })
 
@@ -65,4 +67,25 @@ test('bad values stop start-up with ERR_CONFIG naming the setting', () => {
       JSON.stringify(env),
     )
   }
+})
+
+test('COFFER_TRUST_PROXY: off, a hop count, or proxies; trusting everyone and bad entries stop start-up naming it', () => {
+  assert.equal(cfg({ COFFER_TRUST_PROXY: 'off' }).trustProxy, false)
+  assert.equal(cfg({ COFFER_TRUST_PROXY: '1' }).trustProxy, 1)
+  assert.deepEqual(cfg({ COFFER_TRUST_PROXY: '10.0.0.0/8, 192.168.1.7,fd00::/8,loopback' }).trustProxy, [
+    '10.0.0.0/8',
+    '192.168.1.7',
+    'fd00::/8',
+    'loopback',
+  ])
+  for (const bad of ['true', '*', '11', '10.0.0.0/33', '10.0.0/8', 'proxy.example.com', '10.0.0.1,,', '::1/129'])
+    assert.throws(
+      () => cfg({ COFFER_TRUST_PROXY: bad }),
+      (e: unknown) => e instanceof ConfigError && e.setting === 'COFFER_TRUST_PROXY',
+      `COFFER_TRUST_PROXY=${bad}`,
+    )
+  assert.throws(
+    () => cfg({ COFFER_REDIS_TIMEOUT: '5' }),
+    (e: unknown) => e instanceof ConfigError && e.setting === 'COFFER_REDIS_TIMEOUT',
+  )
 })

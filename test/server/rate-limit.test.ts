@@ -11,6 +11,8 @@ import { after, before, describe, test } from 'node:test'
 import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import { bootstrapWorkspace, createContext, type AppContext } from '../../src/context.js'
+import { addMember, ensureUser, issueToken, revokeToken } from '../../src/identity/identity-service.js'
+import { hashPassword } from '../../src/identity/passwords.js'
 import { buildConfig } from '../../src/ops/config.js'
 import { readEnv } from '../../src/ops/env.js'
 import { buildSecrets } from '../../src/ops/secrets.js'
@@ -24,6 +26,8 @@ interface Node {
   ctx: AppContext
   token: string
   otherToken: string
+  /** The Owner of workspace A (a@example.com) and the workspace's id. */
+  owner: { id: string; workspaceId: string }
   close(): Promise<void>
 }
 
@@ -53,6 +57,7 @@ async function startNode(env: Record<string, string>): Promise<Node> {
     ctx,
     token: a.token,
     otherToken: b.token,
+    owner: { id: a.owner.id, workspaceId: a.workspace.id },
     async close() {
       await app.close()
       await ctx.close()
@@ -70,13 +75,13 @@ interface Res {
 
 async function send(
   app: FastifyInstance,
-  opts: { method?: 'GET' | 'POST'; url: string; ip?: string; auth?: string; body?: object },
+  opts: { method?: 'GET' | 'POST'; url: string; ip?: string; auth?: string; body?: object; headers?: Record<string, string> },
 ): Promise<Res> {
   const r = await app.inject({
     method: opts.method ?? 'GET',
     url: opts.url,
     remoteAddress: opts.ip ?? '198.51.100.7',
-    headers: opts.auth ? { authorization: opts.auth } : {},
+    headers: { ...(opts.auth ? { authorization: opts.auth } : {}), ...opts.headers },
     ...(opts.body ? { payload: opts.body } : {}),
   })
   const ra = r.headers['retry-after']
@@ -192,7 +197,7 @@ for (const backend of ['memory', 'redis'] as const) {
       assertLimited(await send(n.app, { method: 'POST', url: '/test/sign-in', body: {}, ip: '192.0.2.50' }), 'no account named')
     })
 
-    test('token guessing: bad credentials from one address lock it out, even with a good token next; other addresses keep working', async () => {
+    test('token guessing: bad credentials from one address lock out those credentials; valid ones from it keep working', async () => {
       const n = await start({ COFFER_RATE_BAD_TOKEN_PER_IP: '3', COFFER_RATE_AUTH_WINDOW: '60' })
       const ip = '198.51.100.66'
       const bad = [
@@ -203,11 +208,73 @@ for (const backend of ['memory', 'redis'] as const) {
       for (const auth of bad) assert.equal((await send(n.app, { url: '/v1/me', auth, ip })).status, 401)
       const fourth = await send(n.app, { url: '/v1/me', auth: 'Bearer guess-4', ip })
       assertLimited(fourth, 'the fourth bad token')
-      assertLimited(await send(n.app, { url: '/v1/me', auth: `Bearer ${n.token}`, ip }), 'a valid token from the locked-out address')
+      for (const auth of bad) assertLimited(await send(n.app, { url: '/v1/me', auth, ip }), 'an earlier bad token, again')
+      // The guesser's address is locked out for guesses only: a valid token from it goes on.
+      assert.equal((await send(n.app, { url: '/v1/me', auth: `Bearer ${n.token}`, ip })).status, 200)
       assert.equal((await send(n.app, { url: '/v1/me', auth: `Bearer ${n.token}`, ip: '198.51.100.67' })).status, 200)
+      // Another address is not locked out: its first bad token is a 401.
+      assert.equal((await send(n.app, { url: '/v1/me', auth: 'Bearer guess-5', ip: '198.51.100.67' })).status, 401)
       // Requests without any credential are not what this limit counts (and get their 401).
       assert.equal((await send(n.app, { url: '/v1/me', ip: '198.51.100.68' })).status, 401)
       assert.ok(!fourth.body.includes(n.token.slice(11, 30)), 'the refusal echoes no token')
+    })
+
+    test('a stale CI token behind one address: 31 requests lock out that token, the Owner token from the same address still gets 200', async () => {
+      const n = await start({ COFFER_RATE_AUTH_WINDOW: '60' }) // the default: 30 bad credentials per address
+      const stale = await n.ctx.committer.run(async (tx) => {
+        const t = await issueToken(tx, { workspaceId: n.owner.workspaceId, userId: n.owner.id, name: 'ci' }, new Date())
+        await revokeToken(tx, n.owner.workspaceId, n.owner.id, t.info.id, new Date())
+        return t.token
+      })
+      const ip = '203.0.113.200'
+      const statuses: number[] = []
+      for (let i = 0; i < 31; i++) statuses.push((await send(n.app, { url: '/v1/me', auth: `Bearer ${stale}`, ip })).status)
+      assert.deepEqual(statuses.slice(0, 30), Array(30).fill(401), 'the first 30 answers are 401')
+      assert.equal(statuses[30], 429, 'the 31st is refused')
+      for (let i = 0; i < 3; i++)
+        assertLimited(await send(n.app, { url: '/v1/me', auth: `Bearer ${stale}`, ip }), 'the revoked token, again')
+      for (let i = 0; i < 3; i++)
+        assert.equal(
+          (await send(n.app, { url: '/v1/me', auth: `Bearer ${n.token}`, ip })).status,
+          200,
+          'the Owner token from the same address',
+        )
+      const projects = await send(n.app, { url: `/v1/workspaces/${n.owner.workspaceId}/projects`, auth: `Bearer ${n.token}`, ip })
+      assert.equal(projects.status, 200, projects.body.slice(0, 200))
+    })
+
+    test('a password guesser is locked out, while a session and a token of the same account keep working from the same address', async () => {
+      const n = await start({ COFFER_RATE_AUTH_PER_ACCOUNT: '3', COFFER_RATE_AUTH_PER_IP: '1000', COFFER_RATE_AUTH_WINDOW: '60' })
+      const email = `pw-${randomBytes(4).toString('hex')}@example.com`
+      const password = `pw-${randomBytes(8).toString('hex')}`
+      const hash = await hashPassword(password)
+      const token = await n.ctx.committer.run(async (tx) => {
+        const u = await ensureUser(tx, email, new Date())
+        await tx
+          .updateTable('users')
+          .set({ password_hash: hash, email_verified_at: new Date().toISOString() })
+          .where('id', '=', u.id)
+          .execute()
+        await addMember(tx, n.owner.workspaceId, u.id, 'member', new Date())
+        return (await issueToken(tx, { workspaceId: n.owner.workspaceId, userId: u.id, name: 'laptop' }, new Date())).token
+      })
+      const ip = '192.0.2.77'
+      const signedIn = await n.app.inject({
+        method: 'POST',
+        url: '/v1/auth/password/sign-in',
+        remoteAddress: ip,
+        payload: { email, password },
+      })
+      assert.equal(signedIn.statusCode, 200, signedIn.body)
+      const cookie = String(signedIn.headers['set-cookie']).split(';')[0]!
+      const guess = (pw: string) => send(n.app, { method: 'POST', url: '/v1/auth/password/sign-in', ip, body: { email, password: pw } })
+      // One attempt above was the right password; then wrong ones until the account is locked.
+      for (let i = 0; i < 2; i++) assert.equal((await guess(`wrong-${i}`)).status, 401, `guess ${i + 1}`)
+      assertLimited(await guess('wrong-3'), 'the guesser, over the per-account limit')
+      assertLimited(await guess(password), 'even the right password, while the account is locked out')
+      const viaSession = await send(n.app, { url: '/v1/me', ip, headers: { cookie } })
+      assert.equal(viaSession.status, 200, viaSession.body.slice(0, 200))
+      assert.equal((await send(n.app, { url: '/v1/me', auth: `Bearer ${token}`, ip })).status, 200)
     })
 
     test('per-token minute cap: the N+1th request of a token in a minute is refused; another token is not', async () => {
@@ -232,15 +299,81 @@ for (const backend of ['memory', 'redis'] as const) {
   })
 }
 
-describe('rate limits when Redis cannot be reached', () => {
-  test('authentication endpoints refuse with 503 ERR_RATE_LIMIT_UNAVAILABLE; token requests go on', async () => {
-    const n = await startNode({ REDIS_URL: 'redis://127.0.0.1:1', COFFER_RATE_TOKEN_PER_MINUTE: '5', COFFER_RATE_BAD_TOKEN_PER_IP: '3' })
+describe('rate limits when Redis cannot be reached at start-up', () => {
+  test('counters fall back to memory at once: sign-in keeps its limits, tokens their caps, the metric says so', async () => {
+    const n = await startNode({
+      REDIS_URL: 'redis://127.0.0.1:1',
+      COFFER_RATE_TOKEN_PER_MINUTE: '5',
+      COFFER_RATE_BAD_TOKEN_PER_IP: '3',
+      COFFER_RATE_AUTH_PER_ACCOUNT: '2',
+    })
     try {
-      const r = await signIn(n.app, 'someone@example.com')
-      assert.equal(r.status, 503, r.body)
-      assert.equal(r.code, 'ERR_RATE_LIMIT_UNAVAILABLE')
-      assert.equal((await send(n.app, { url: '/v1/me', auth: `Bearer ${n.token}` })).status, 200)
+      assert.equal(n.ctx.metrics.redisFallbackActive.get(), 1)
+      const started = performance.now()
+      for (let i = 0; i < 2; i++) assert.equal((await signIn(n.app, 'someone@example.com')).status, 200)
+      assertLimited(await signIn(n.app, 'someone@example.com'), 'the per-account limit, counted in memory')
+      for (let i = 0; i < 5; i++) assert.equal((await send(n.app, { url: '/v1/me', auth: `Bearer ${n.token}` })).status, 200)
+      assertLimited(await send(n.app, { url: '/v1/me', auth: `Bearer ${n.token}` }), 'the minute cap, counted in memory')
       assert.equal((await send(n.app, { url: '/v1/me', auth: 'Bearer bad' })).status, 401)
+      // Nothing waited on Redis: 12 requests in far less than one Redis timeout each.
+      assert.ok(performance.now() - started < 12 * 200, `took ${Math.round(performance.now() - started)} ms`)
+    } finally {
+      await n.close()
+    }
+  })
+})
+
+describe('the client address behind a load balancer (COFFER_TRUST_PROXY)', () => {
+  const badFrom = (n: Node, socket: string, xff?: string) =>
+    send(n.app, {
+      url: '/v1/me',
+      auth: `Bearer guess-${randomBytes(4).toString('hex')}`,
+      ip: socket,
+      ...(xff ? { headers: { 'x-forwarded-for': xff } } : {}),
+    })
+
+  test('off (the default): a forged X-Forwarded-For does not change the address that is counted', async () => {
+    const n = await startNode({ COFFER_RATE_BAD_TOKEN_PER_IP: '3', COFFER_RATE_AUTH_WINDOW: '60' })
+    try {
+      for (let i = 0; i < 3; i++) assert.equal((await badFrom(n, '198.51.100.10', `10.9.9.${i}`)).status, 401)
+      assertLimited(await badFrom(n, '198.51.100.10', '10.9.9.99'), 'a new forged address does not escape')
+      assertLimited(await badFrom(n, '198.51.100.10'), 'nor does no header')
+      assert.equal((await badFrom(n, '198.51.100.11', '198.51.100.10')).status, 401, 'nor can another client be framed')
+    } finally {
+      await n.close()
+    }
+  })
+
+  for (const [label, trust] of [
+    ['one hop', '1'],
+    ['the proxy CIDR', '10.0.0.0/8'],
+  ] as const) {
+    test(`${label} (${trust}): the client the proxy saw is counted; a spoofed left-most entry does not escape the lockout`, async () => {
+      const n = await startNode({ COFFER_RATE_BAD_TOKEN_PER_IP: '3', COFFER_RATE_AUTH_WINDOW: '60', COFFER_TRUST_PROXY: trust })
+      try {
+        const lb = '10.0.0.5'
+        // The attacker sends its own X-Forwarded-For; the proxy appends the address it saw.
+        for (let i = 0; i < 3; i++) assert.equal((await badFrom(n, lb, `192.0.2.${i}, 203.0.113.66`)).status, 401)
+        assertLimited(await badFrom(n, lb, '192.0.2.200, 203.0.113.66'), 'a new spoofed entry')
+        assertLimited(await badFrom(n, lb, '203.0.113.66'), 'no spoofed entry')
+        // Teammates behind the same proxy are other clients: not locked out.
+        assert.equal((await badFrom(n, lb, '203.0.113.67')).status, 401)
+        assert.equal(
+          (await send(n.app, { url: '/v1/me', auth: `Bearer ${n.token}`, ip: lb, headers: { 'x-forwarded-for': '203.0.113.66' } })).status,
+          200,
+          'a valid token of the locked-out client goes on',
+        )
+      } finally {
+        await n.close()
+      }
+    })
+  }
+
+  test('CIDR: a client outside the trusted range that sends X-Forwarded-For is counted by its own address', async () => {
+    const n = await startNode({ COFFER_RATE_BAD_TOKEN_PER_IP: '3', COFFER_RATE_AUTH_WINDOW: '60', COFFER_TRUST_PROXY: '10.0.0.0/8' })
+    try {
+      for (let i = 0; i < 3; i++) assert.equal((await badFrom(n, '198.51.100.20', `203.0.113.${i}`)).status, 401)
+      assertLimited(await badFrom(n, '198.51.100.20', '203.0.113.99'), 'the direct client, whatever it forwards')
     } finally {
       await n.close()
     }
