@@ -66,6 +66,10 @@ export function openStore(config: DatabaseConfig, options: { onRetry?: RetryObse
   const pool = new pg.Pool({
     connectionString: config.url,
     max: 10,
+    // A connection attempt into a network that drops packets would otherwise wait forever:
+    // fail it (503, and a start-up retry) after 5 s; keepalives find a dead peer of an idle one.
+    connectionTimeoutMillis: 5_000,
+    keepAlive: true,
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
         oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,

@@ -126,7 +126,10 @@ function suite(): void {
     token = j.token
     ws = j.workspace.slug
     nodes.push(spawnNode(0), spawnNode(1))
-    for (const n of nodes) n.url = await waitListening(n.child, 'a node', 60_000)
+    for (const n of nodes)
+      n.url = await waitListening(n.child, 'a node', 60_000).catch((err: Error) => {
+        throw new Error(`${err.message} (proxy: ${JSON.stringify(proxy.stats)})`)
+      })
     const p = await call(0, 'POST', `/v1/workspaces/${ws}/projects`, { name: 'Shop', slug: 'shop' })
     assert.equal(p.status, 201, JSON.stringify(p.body))
   })
