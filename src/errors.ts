@@ -140,6 +140,17 @@ export class AuditUnavailableError extends CofferError {
 }
 
 /**
+ * The audit log was tampered with: its recorded head, its stored tree, its entries and its
+ * signed checkpoints disagree (rows deleted, or the head rewound), so no checkpoint is signed
+ * over it. Verification (`GET …/audit/verify`) names what is wrong.
+ */
+export class AuditTamperedError extends CofferError {
+  constructor(message: string) {
+    super('ERR_AUDIT_TAMPERED', 409, message)
+  }
+}
+
+/**
  * The database cannot be reached (a cut network, a restart or failover, a terminated
  * connection). The request was not carried out — or, for a write whose commit was cut off,
  * may have been: read before writing again. The node keeps running and serves again as
@@ -317,6 +328,28 @@ export class CsrfError extends CofferError {
 }
 
 /**
+ * A personal token acts only in its own workspace: this account route reaches beyond it (the
+ * person's other workspaces, a CLI login, the account export or deletion), so it takes the
+ * browser session, where the person signed in with their password or SSO.
+ */
+export class SessionRequiredError extends CofferError {
+  constructor() {
+    super('ERR_SESSION_REQUIRED', 403, 'A token acts only in its own workspace: sign in in the browser to do this for your whole account.')
+  }
+}
+
+/**
+ * A sign-in link (verification or password reset) that would hand over more than this
+ * workspace: for oneself (only ever mailed), or for a person who also belongs to another
+ * workspace.
+ */
+export class LinkRefusedError extends CofferError {
+  constructor(message: string) {
+    super('ERR_LINK_REFUSED', 403, message)
+  }
+}
+
+/**
  * The change would leave a workspace without an Owner: the last Owner cannot delete their
  * account, leave, be removed or be demoted.
  */
@@ -450,6 +483,7 @@ export const ERROR_CODES = [
   'ERR_VERSION_CONFLICT',
   'ERR_DECRYPTION_FAILED',
   'ERR_AUDIT_UNAVAILABLE',
+  'ERR_AUDIT_TAMPERED',
   'ERR_CONFIG',
   'ERR_ROOT_KEY_MISMATCH',
   'ERR_ROOT_KEY_MIGRATION_IN_PROGRESS',
@@ -476,6 +510,8 @@ export const ERROR_CODES = [
   'ERR_AUTH_METHOD_DISABLED',
   'ERR_PASSWORD_NOT_SET',
   'ERR_CSRF',
+  'ERR_SESSION_REQUIRED',
+  'ERR_LINK_REFUSED',
   'ERR_LAST_OWNER',
   'ERR_AUDITOR_PROJECT_ROLE',
   'ERR_INVITATION_INVALID',

@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto'
+import { AuditTamperedError } from '../errors.js'
 import type { Clock } from '../ops/clock.js'
 import type { Engine, Executor } from '../storage/database.js'
 import { QueryTemplate } from '../storage/query-template.js'
@@ -8,8 +9,8 @@ import type { AuditAction } from './actions.js'
 import { canonicalJson, type Json } from './canonical-json.js'
 import { EntryHasher, GENESIS_HASH, type AuditRecord } from './entry.js'
 import { newEntryId } from './entry-id.js'
-import type { CompactRange } from './merkle.js'
-import { insertNodes, packPeaks, sqliteInsertNodes, unpackPeaks } from './tree-store.js'
+import { CompactRange } from './merkle.js'
+import { insertNodes, packPeaks, sqliteInsertNodes, unpackPeaks, withStoredNodes } from './tree-store.js'
 import { ChainVerifier, sameBytes, type ChainedRecord, type VerifyResult } from './verify.js'
 import { joinRuns, type VerifySource, type VerifyWorkers } from './verify-workers.js'
 
@@ -243,7 +244,14 @@ export class AuditLog {
     if (known) return known
     const head = (await this.#q.head.run<{ seq: number; hash: Buffer; peaks: Buffer }>(tx, { ws: workspaceId })).rows[0]
     if (!head) throw new ChainMissingError()
-    const tip = { seq: Number(head.seq), hash: Buffer.from(head.hash), range: unpackPeaks(Number(head.seq), head.peaks) }
+    let range: CompactRange
+    try {
+      range = unpackPeaks(Number(head.seq), head.peaks)
+    } catch {
+      // Appends always write a head whose edge fits its size: this one was written by hand.
+      throw new AuditTamperedError("The audit log was tampered with: the recorded head's tree edge does not fit its size.")
+    }
+    const tip = { seq: Number(head.seq), hash: Buffer.from(head.hash), range }
     this.#remember(tx, workspaceId, tip)
     return tip
   }
@@ -413,7 +421,12 @@ export class AuditLog {
           return {
             ...verifier.result(),
             ok: false,
-            firstBad: { seq: r.seq, id: r.id, reason: `the entries up to ${r.seq} do not hash to the signed checkpoint root` },
+            firstBad: {
+              seq: r.seq,
+              id: r.id,
+              reason: `the entries up to ${r.seq} do not hash to the signed checkpoint root`,
+              problem: 'checkpoint-mismatch',
+            },
           }
         }
       }
@@ -427,7 +440,8 @@ export class AuditLog {
         firstBad: {
           seq: verifier.treeLeaves + 1,
           id: '',
-          reason: `the signed checkpoint covers ${treeSize} entries but only ${verifier.treeLeaves} exist`,
+          reason: `the signed checkpoint covers ${treeSize} entries but only ${verifier.treeLeaves} exist: the log was truncated below it`,
+          problem: 'below-checkpoint',
         },
       }
     }
@@ -443,6 +457,7 @@ export class AuditLog {
           seq: tipSeq + 1,
           id: '',
           reason: tip.seq > tipSeq ? `entries ${tipSeq + 1} to ${tip.seq} are missing` : 'the chain does not end at the recorded head',
+          problem: tip.seq > tipSeq ? 'tail-missing' : 'head-mismatch',
         },
       }
     }
@@ -451,11 +466,24 @@ export class AuditLog {
 
   /**
    * Entries past the head are not the log's: no append writes one without moving the head in
-   * the same transaction. The newest entry is read before the head, so an append that commits
-   * in between only moves the head further.
+   * the same transaction. Nor are leaves of the stored tree past the head (entries deleted and
+   * the head rewound to match leave them behind), and the head's right edge must be the stored
+   * tree's. The newest entry and leaf are read before the head, so an append that commits in
+   * between only moves the head further.
    */
   async #tailCheck(db: Executor, workspaceId: string, r: VerifyResult): Promise<VerifyResult> {
     if (!r.ok) return r
+    const problem = await this.integrity(db, workspaceId)
+    return problem ? { ...r, ok: false, firstBad: problem } : r
+  }
+
+  /**
+   * Whether the recorded head agrees with the stored entries, tree and checkpoints: no signed
+   * checkpoint beyond it, its newest entries there, nothing past it, and its right edge the
+   * stored tree's. Cheap (a few indexed reads); null when they agree. Used by
+   * verification and before a checkpoint is signed, which must never cover a tampered log.
+   */
+  async integrity(db: Executor, workspaceId: string): Promise<NonNullable<VerifyResult['firstBad']> | null> {
     const newest = await db
       .selectFrom('audit_entries')
       .select('seq')
@@ -463,10 +491,60 @@ export class AuditLog {
       .orderBy('seq', 'desc')
       .limit(1)
       .executeTakeFirst()
-    const head = await this.#q.headRead.run<{ seq: number }>(db, { ws: workspaceId }).then((q) => q.rows[0])
-    if (newest && head && Number(newest.seq) > Number(head.seq)) {
-      return { ...r, ok: false, firstBad: { seq: Number(head.seq) + 1, id: '', reason: 'the chain does not end at the recorded head' } }
+    const leaf = await db
+      .selectFrom('audit_nodes')
+      .select('idx')
+      .where('workspace_id', '=', workspaceId)
+      .where('level', '=', 0)
+      .orderBy('idx', 'desc')
+      .limit(1)
+      .executeTakeFirst()
+    const head = await db.selectFrom('audit_heads').select(['seq', 'peaks']).where('workspace_id', '=', workspaceId).executeTakeFirst()
+    if (!head) return null
+    const size = Number(head.seq)
+    const signed = await db
+      .selectFrom('audit_checkpoints')
+      .select('tree_size')
+      .where('workspace_id', '=', workspaceId)
+      .orderBy('tree_size', 'desc')
+      .limit(1)
+      .executeTakeFirst()
+    if (signed && Number(signed.tree_size) > size)
+      return {
+        seq: size + 1,
+        id: '',
+        reason: `a signed checkpoint covers ${Number(signed.tree_size)} entries but the recorded head only ${size}: the log was truncated below it`,
+        problem: 'below-checkpoint',
+      }
+    if (Number(newest?.seq ?? 0) < size)
+      return {
+        seq: Number(newest?.seq ?? 0) + 1,
+        id: '',
+        reason: `entries ${Number(newest?.seq ?? 0) + 1} to ${size} are missing`,
+        problem: 'tail-missing',
+      }
+    if (newest && Number(newest.seq) > size)
+      return {
+        seq: size + 1,
+        id: '',
+        reason: 'the chain does not end at the recorded head: entries lie past it',
+        problem: 'entries-past-head',
+      }
+    if (leaf && Number(leaf.idx) >= size)
+      return {
+        seq: size + 1,
+        id: '',
+        reason: `the Merkle tree holds ${Number(leaf.idx) + 1} entries but the recorded head only ${size}: entries after ${size} were removed and the head rewound`,
+        problem: 'tree-past-head',
+      }
+    let edge: Buffer | null
+    try {
+      edge = packPeaks(await withStoredNodes(db, workspaceId, (nodeAt) => CompactRange.fromNodeAt(size, nodeAt)))
+    } catch {
+      edge = null
     }
-    return r
+    if (!edge?.equals(Buffer.from(head.peaks)))
+      return { seq: size, id: '', reason: "the recorded head's tree edge is not the stored tree's", problem: 'tree-mismatch' }
+    return null
   }
 }

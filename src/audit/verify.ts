@@ -8,14 +8,44 @@ export interface ChainedRecord extends AuditRecord {
   hash: Uint8Array
 }
 
+/**
+ * What is wrong with a log, as a stable code (the API's `firstBad.problem`; `reason` says it in
+ * words). Every one of them is tampering or damage, never an unavailable log:
+ * - `entry-missing`, `entry-out-of-order`, `prev-hash-mismatch`, `unserialisable`,
+ *   `hash-mismatch`: an entry inside the chain was deleted, moved or changed;
+ * - `tail-missing`: the newest entries up to the recorded head are gone;
+ * - `head-mismatch`: the chain does not end at the recorded head's hash;
+ * - `entries-past-head`: entries lie beyond the recorded head (forged, or the head rewound);
+ * - `tree-past-head`: the stored Merkle tree holds leaves beyond the recorded head (entries
+ *   removed and the head rewound to match);
+ * - `tree-mismatch`: the head's right edge (peaks) is not the stored tree's;
+ * - `below-checkpoint`: the log is shorter than a signed checkpoint (truncated below it);
+ * - `checkpoint-mismatch`: the entries do not hash to the signed checkpoint's root.
+ */
+export const VERIFY_PROBLEMS = [
+  'entry-missing',
+  'entry-out-of-order',
+  'prev-hash-mismatch',
+  'unserialisable',
+  'hash-mismatch',
+  'tail-missing',
+  'head-mismatch',
+  'entries-past-head',
+  'tree-past-head',
+  'tree-mismatch',
+  'below-checkpoint',
+  'checkpoint-mismatch',
+] as const
+export type VerifyProblem = (typeof VERIFY_PROBLEMS)[number]
+
 export interface VerifyResult {
   ok: boolean
   /** Entries checked (up to and including the first bad one). */
   checked: number
   /** The last good hash, hex; the chain tip when ok. */
   head: string
-  /** The first entry that breaks the chain, and why. */
-  firstBad?: { seq: number; id: string; reason: string }
+  /** The first entry that breaks the chain, and why (`problem`: the stable code). */
+  firstBad?: { seq: number; id: string; reason: string; problem: VerifyProblem }
 }
 
 /** Byte equality of two hashes without copying either. */
@@ -103,27 +133,29 @@ export class ChainVerifier {
     if (this.#bad) return false
     this.#checked++
     if (seq !== this.#expectSeq) {
-      return this.#fail(seq, id, seq > this.#expectSeq ? `entry ${this.#expectSeq} is missing` : `entry ${seq} is out of order`)
+      return seq > this.#expectSeq
+        ? this.#fail(seq, id, `entry ${this.#expectSeq} is missing`, 'entry-missing')
+        : this.#fail(seq, id, `entry ${seq} is out of order`, 'entry-out-of-order')
     }
     if (this.#startBroken || !matches(this.#prev, prevHash))
-      return this.#fail(seq, id, 'its previous hash does not match the entry before it')
+      return this.#fail(seq, id, 'its previous hash does not match the entry before it', 'prev-hash-mismatch')
     let chain: string
     try {
       const t = r ? entryText(r) : text
       if (t === null) throw new TypeError('no text')
       chain = this.#hasher.chainHexOfText(t, this.#prev)
     } catch {
-      return this.#fail(seq, id, 'it cannot be serialised')
+      return this.#fail(seq, id, 'it cannot be serialised', 'unserialisable')
     }
-    if (!matches(chain, hash)) return this.#fail(seq, id, 'its content does not match its hash')
+    if (!matches(chain, hash)) return this.#fail(seq, id, 'its content does not match its hash', 'hash-mismatch')
     if (this.#range.size < this.#treeSize) this.#range.push(this.#hasher.leafLatin1())
     this.#prev = chain
     this.#expectSeq++
     return true
   }
 
-  #fail(seq: number, id: string, reason: string): false {
-    this.#bad = { seq, id, reason }
+  #fail(seq: number, id: string, reason: string, problem: VerifyProblem): false {
+    this.#bad = { seq, id, reason, problem }
     return false
   }
 

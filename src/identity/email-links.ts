@@ -64,17 +64,27 @@ export function linkUrl(publicUrl: string, purpose: LinkPurpose, token: string):
 /**
  * Uses a link: marks it used (atomically: of two concurrent uses only one succeeds) and
  * returns its person. Unknown, used, expired and wrong-purpose tokens all throw
- * InvalidLinkError.
+ * InvalidLinkError — and so does a link whose person joined a workspace after it was made.
+ * @NOTE an Owner/Admin hands out links (mail off) only for people of their workspace alone;
+ * the link must not open a workspace the person joined while it waited. Runs in the system
+ * scope (memberships span workspaces).
  */
 export async function consumeLink(db: Executor, token: string, purpose: LinkPurpose, now: Date): Promise<string> {
   if (!TOKEN_RE.test(token)) throw new InvalidLinkError()
   const hash = hashLinkToken(token)
   const row = await db
     .selectFrom('email_links')
-    .select(['id', 'user_id', 'expires_at', 'used_at', 'purpose'])
+    .select(['id', 'user_id', 'created_at', 'expires_at', 'used_at', 'purpose'])
     .where('token_hash', '=', hash)
     .executeTakeFirst()
   if (!row || row.used_at || row.purpose !== purpose || Date.parse(row.expires_at) <= now.getTime()) throw new InvalidLinkError()
+  const joinedSince = await db
+    .selectFrom('memberships')
+    .select('workspace_id')
+    .where('user_id', '=', row.user_id)
+    .where('created_at', '>', row.created_at)
+    .executeTakeFirst()
+  if (joinedSince) throw new InvalidLinkError()
   const r = await db
     .updateTable('email_links')
     .set({ used_at: now.toISOString() })

@@ -1,6 +1,6 @@
 import { roleAtLeast, type RankedRole, type Role } from './principal.js'
 import type { AuditLog } from '../audit/audit-log.js'
-import { ForbiddenError, NotFoundError, PasswordNotSetError } from '../errors.js'
+import { ForbiddenError, LinkRefusedError, NotFoundError, PasswordNotSetError } from '../errors.js'
 import type { Executor } from '../storage/database.js'
 import { normalEmail } from './accounts.js'
 import { issueLink, linkUrl, type LinkPurpose } from './email-links.js'
@@ -26,26 +26,40 @@ export async function findMemberByEmail(db: Executor, workspaceId: string, email
   return { userId: r.id, email: r.email, role: r.role as Role, createdVia: r.created_via }
 }
 
+/** How a link reaches its person: mailed to their address, or handed to the issuer in the answer (mail off). */
+export type LinkDelivery = 'mail' | 'response'
+
 /**
- * Whether an Owner/Admin may hand out a sign-in link (verification or password reset) for
- * `target`. A link is the account: so only for themselves, or for a member whose role is not
- * above theirs and who belongs to no other workspace (an Admin here must not take over an
- * Owner of another workspace). `otherWorkspaces` counts the target's other memberships,
- * read across every workspace.
+ * Whether `issuer` may have a sign-in link (verification or password reset) made for
+ * `target`. A link handed out is the account, and a token or session of one workspace must
+ * not become more than that, so with delivery `response`: never for oneself (a leaked token
+ * would reset its person's password and sign in everywhere), and for another member only when
+ * their role is not above the issuer's and they belong to no other workspace (an Admin here
+ * must not take over an Owner of another workspace). A mailed link reaches only the mailbox:
+ * then anyone may ask for their own, and the role rule alone applies to others.
+ * `otherWorkspaces` counts the target's other memberships, read across every workspace.
  */
 export function checkLinkIssuer(
   issuer: { userId: string; role: Role },
   target: LinkTarget,
   purpose: LinkPurpose,
   otherWorkspaces: number,
+  delivery: LinkDelivery,
 ): void {
   if (purpose === 'reset' && target.createdVia === 'oidc') throw new PasswordNotSetError()
-  if (issuer.userId === target.userId) return
+  if (issuer.userId === target.userId) {
+    if (delivery === 'mail') return
+    throw new LinkRefusedError(
+      'A link for your own account is only ever mailed, and mail is off on this server: change your password at /account, or ask another Owner or Admin.',
+    )
+  }
   // The auditor is outside the ranked order; only an Owner or Admin manages an auditor's account.
   const needed: RankedRole = target.role === 'auditor' ? 'admin' : target.role
   if (!roleAtLeast(issuer.role, needed)) throw new ForbiddenError('Only an Owner can issue links for an Owner.')
-  if (otherWorkspaces > 0)
-    throw new ForbiddenError('This member also belongs to other workspaces: they must use "Forgot password" or ask an Owner there.')
+  if (delivery === 'response' && otherWorkspaces > 0)
+    throw new LinkRefusedError(
+      'This member also belongs to other workspaces, so a link cannot be handed out here: it would open those too. They use "Forgot password" (mail).',
+    )
 }
 
 /** Issues the link and returns its URL (to mail, or to hand over when mail is off). */

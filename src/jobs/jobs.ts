@@ -92,7 +92,7 @@ export function auditVerifyJob(ctx: AppContext, metrics: Metrics, log: Logger, i
         if (!r.ok) {
           allOk = false
           log.error(
-            { workspace: ws, seq: r.firstBad?.seq, entry: r.firstBad?.id, reason: r.firstBad?.reason },
+            { workspace: ws, seq: r.firstBad?.seq, entry: r.firstBad?.id, reason: r.firstBad?.reason, problem: r.firstBad?.problem },
             'AUDIT LOG INTEGRITY BROKEN',
           )
         }

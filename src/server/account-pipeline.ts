@@ -4,7 +4,15 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { decide } from '../access/policy.js'
 import type { AuditActor } from '../audit/audit-log.js'
 import type { AppContext } from '../context.js'
-import { AuthMethodDisabledError, CofferError, CsrfError, ForbiddenError, InternalError, UnsupportedMediaTypeError } from '../errors.js'
+import {
+  AuthMethodDisabledError,
+  CofferError,
+  CsrfError,
+  ForbiddenError,
+  InternalError,
+  SessionRequiredError,
+  UnsupportedMediaTypeError,
+} from '../errors.js'
 import { workspacesOf } from '../identity/accounts.js'
 import type { Metrics } from '../ops/metrics.js'
 import type { Executor } from '../storage/database.js'
@@ -32,7 +40,7 @@ import { clearSessionCookie, CSRF_FIELD, sameOrigin, setSessionCookie } from './
 /** How an account or sign-in route runs the stages of the pipeline. */
 export const ACCOUNT_STAGES: StagePlan = {
   authenticate:
-    "account routes: a person's Bearer token or the session cookie with its CSRF check (a form's token); public routes: none, but a form must come from this origin (login CSRF), and a route whose sign-in method is off answers ERR_AUTH_METHOD_DISABLED",
+    "account routes: the session cookie with its CSRF check (a form's token), or a person's Bearer token where the route accepts one (`acceptsToken`; else ERR_SESSION_REQUIRED); public routes: none, but a form must come from this origin (login CSRF), and a route whose sign-in method is off answers ERR_AUTH_METHOD_DISABLED",
   tenant:
     'none in the URL: the events go to every workspace of the person (account routes, or the account a public route names), or to the one workspace `auditWorkspace` names',
   'rate-caps': "account routes: the credential's caps; authentication endpoints: per IP and account (in a hook)",
@@ -125,6 +133,8 @@ function registerAccountRoute(
     let person: Person | undefined
     if (route.scope === 'account') {
       person = await authenticatePerson(ctx, req, formToken)
+      // A token of one workspace does not act for the whole account (docs/access.md).
+      if (person.tokenId && !route.acceptsToken) throw new SessionRequiredError()
       await app.cofferTokenCaps(req, reply, person.sessionId ?? person.tokenId ?? person.userId)
       const d = decide(personPrincipal(person), route.action, { workspaceId: '' })
       if (!d.allow) throw new ForbiddenError()

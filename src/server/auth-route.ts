@@ -77,6 +77,14 @@ export interface AuthRouteDef<P = unknown, Q = unknown, B = unknown, R = unknown
   tag: string
   action: Action
   mode: 'read' | 'write'
+  /**
+   * Account routes: a person's Bearer token may call this route too. A personal token is a
+   * credential of one workspace, and an account route acts for the whole account (every
+   * workspace of the person), so by default an account route takes the browser session and
+   * answers a token ERR_SESSION_REQUIRED. Set only where a token gains nothing beyond its
+   * workspace (ending sessions; a password change, which needs the current password).
+   */
+  acceptsToken?: true
   /** The sign-in method the route belongs to; it answers ERR_AUTH_METHOD_DISABLED when that method is off. */
   requires?: 'password' | 'oidc'
   params?: z.ZodType<P>

@@ -1,8 +1,9 @@
 // The route × caller check for the routes outside /v1/workspaces/:workspace (AUTH_ROUTES:
 // sign-in, links, OIDC, a person's own account, CLI login). Two kinds, each with its rule:
 //   public  — no credential needed: never 401, whoever calls;
-//   account — any signed-in person (personal token or session cookie), whatever their role:
-//             401 without a credential, never 403 for a person; integrations are not people.
+//   account — any signed-in person (session cookie, or a personal token where the route
+//             accepts one: else 403 ERR_SESSION_REQUIRED), whatever their role: 401 without a
+//             credential, never 403 for a person; integrations are not people.
 // A route of another kind, or one whose action is not `public` or a `person` rule, fails.
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
@@ -97,7 +98,10 @@ function suite(engine: EngineName): void {
           }
           const res = await call(r, headers, p.email)
           const what = `${role} by ${via}: ${r.method} ${r.url} (got ${res.status} ${res.code ?? ''})`
-          assert.ok(res.status !== 401 && res.status !== 403 && res.status < 500, what)
+          // A personal token is a credential of one workspace: only the routes that accept one
+          // (ending sessions, a password change with the current password) take it.
+          if (via === 'token' && !r.acceptsToken) assert.deepEqual([res.status, res.code], [403, 'ERR_SESSION_REQUIRED'], what)
+          else assert.ok(res.status !== 401 && res.status !== 403 && res.status < 500, what)
         }
       }
     }

@@ -372,9 +372,21 @@ function suite(engine: EngineName): void {
     })
     after(() => m?.close())
 
-    test('the bootstrap Owner sets a password with a link issued by their token, then signs in', async () => {
+    test('a link for oneself is never handed out through a token; another Owner hands one out, and it signs in', async () => {
       const owner = api(m.app, m.a.token)
-      const r = await owner.post(`/v1/workspaces/${m.a.slug}/auth-links`, { email: 'owner@acme.test', purpose: 'reset' })
+      for (const purpose of ['reset', 'verify']) {
+        const self = await owner.post(`/v1/workspaces/${m.a.slug}/auth-links`, { email: 'owner@acme.test', purpose })
+        assert.deepEqual([self.status, self.body.error?.code], [403, 'ERR_LINK_REFUSED'], `a ${purpose} link for oneself`)
+        assert.equal(self.body.url, undefined)
+      }
+      // A second Owner of A alone (no other workspace) gets in through the first one.
+      const email = `second-owner-${randomBytes(3).toString('hex')}@acme.test`
+      await m.ctx.committer.run(async (tx) => {
+        const { ensureUser } = await import('../../src/identity/identity-service.js')
+        const u = await ensureUser(tx, email, new Date())
+        await addMember(tx, m.a.id, u.id, 'owner', new Date())
+      })
+      const r = await owner.post(`/v1/workspaces/${m.a.slug}/auth-links`, { email, purpose: 'reset' })
       assert.equal(r.status, 201)
       assert.equal(r.body.delivery, 'response')
       assert.ok(r.body.url.startsWith(`${PUBLIC_URL}/reset-password?token=`))
@@ -382,7 +394,7 @@ function suite(engine: EngineName): void {
       const br = browser(m.app, PUBLIC_URL)
       const password = pw('owner')
       assert.equal((await br.post('/v1/auth/password/reset', { token, password })).status, 200)
-      const s = await br.post('/v1/auth/password/sign-in', { email: 'owner@acme.test', password })
+      const s = await br.post('/v1/auth/password/sign-in', { email, password })
       assert.equal(s.status, 200, 'a reset also verifies the email')
       assert.equal((await br.get(`/v1/workspaces/${m.a.slug}/projects`)).status, 200, 'the session works on the workspace API')
       assert.ok((await auditActions(m, m.a.id)).includes('auth.link-issued'))
@@ -412,8 +424,8 @@ function suite(engine: EngineName): void {
         'an admin may not take over an Owner',
       )
       assert.equal(
-        (await admin.client.post(url, { email: ownerElsewhere.email, purpose: 'reset' })).status,
-        403,
+        (await admin.client.post(url, { email: ownerElsewhere.email, purpose: 'reset' })).body.error.code,
+        'ERR_LINK_REFUSED',
         'nor someone who is Owner of another workspace',
       )
       assert.equal(

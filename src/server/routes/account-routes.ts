@@ -6,9 +6,10 @@ import { listSessions, revokeAllSessions, revokeSession } from '../../identity/s
 import { defineAuthRoute, type AnyAuthRoute } from '../auth-route.js'
 import { listPersonWorkspaces } from '../../identity/person-workspaces.js'
 
-// A person's own account, whoever is signed in (session cookie, or a personal Bearer token):
-// profile, sessions, password, export, deletion. Events go to the audit log of every
-// workspace the person belongs to.
+// A person's own account, whoever is signed in: profile, sessions, password, export,
+// deletion. They take the browser session; a personal Bearer token (a credential of one
+// workspace) only ends sessions and changes the password with the current one
+// (`acceptsToken`). Events go to the audit log of every workspace the person belongs to.
 
 const sessionView = z.object({
   id: z.string(),
@@ -89,6 +90,7 @@ const signOut = defineAuthRoute({
   scope: 'account',
   method: 'POST',
   url: '/v1/account/sign-out',
+  acceptsToken: true,
   summary: 'Sign out: end this session',
   tag: 'account',
   action: 'account.manage',
@@ -108,6 +110,7 @@ const signOutEverywhere = defineAuthRoute({
   scope: 'account',
   method: 'POST',
   url: '/v1/account/sign-out-everywhere',
+  acceptsToken: true,
   summary: 'Sign out everywhere: end every session of your account',
   tag: 'account',
   action: 'account.manage',
@@ -129,6 +132,7 @@ const revokeOne = defineAuthRoute({
   scope: 'account',
   method: 'POST',
   url: '/v1/account/sessions/:session/revoke',
+  acceptsToken: true,
   summary: 'End one of your sessions',
   tag: 'account',
   action: 'account.manage',
@@ -151,6 +155,7 @@ const changePasswordRoute = defineAuthRoute({
   scope: 'account',
   method: 'POST',
   url: '/v1/account/password',
+  acceptsToken: true,
   summary: 'Change your password (needs the current one; ends every other session)',
   tag: 'account',
   action: 'account.manage',

@@ -7,8 +7,8 @@ import {
   latestCheckpointResponse,
 } from '../../api/audit.js'
 import { defineRoute, type AnyRoute } from '../route.js'
-import type { ChainedRecord } from '../../audit/verify.js'
-import { NotFoundError } from '../../errors.js'
+import { VERIFY_PROBLEMS, type ChainedRecord } from '../../audit/verify.js'
+import { AuditTamperedError, NotFoundError } from '../../errors.js'
 import { seqOfEntry } from '../../audit/entry-seq.js'
 import { workspaceParams } from '../schemas.js'
 
@@ -43,13 +43,14 @@ const verify = defineRoute({
   tag: 'audit',
   action: 'audit.read',
   mode: 'read',
-  summary: 'Recompute the workspace chain and the newest checkpoint root on the server; name the first bad entry',
+  summary:
+    'Recompute the workspace chain and the newest checkpoint root on the server, and check the recorded head against the entries and the stored tree; name the first bad entry and the problem (a stable code)',
   params: workspaceParams,
   response: z.object({
     ok: z.boolean(),
     checked: z.number(),
     head: z.string(),
-    firstBad: z.object({ seq: z.number(), id: z.string(), reason: z.string() }).optional(),
+    firstBad: z.object({ seq: z.number(), id: z.string(), reason: z.string(), problem: z.enum(VERIFY_PROBLEMS) }).optional(),
   }),
   async handler({ app, db, workspace }) {
     const cp = await app.auditTree.latest(db, workspace.id)
@@ -88,6 +89,9 @@ const issueCheckpoint = defineRoute({
   params: workspaceParams,
   response: issuedCheckpointResponse,
   async handler({ app, db, workspace }) {
+    // @NOTE never sign over a tampered log: the head, the entries and the tree must agree first.
+    const problem = await app.audit.integrity(db, workspace.id)
+    if (problem) throw new AuditTamperedError(`The audit log was tampered with (${problem.problem}): ${problem.reason}.`)
     const c = await app.auditTree.issue(db, workspace.id)
     return {
       body: { checkpoint: c, publicKey: app.auditTree.verifierKey },

@@ -11,7 +11,8 @@ import { countOtherMemberships } from '../../identity/person-workspaces.js'
 const issueLinkRoute = defineRoute({
   method: 'POST',
   url: '/v1/workspaces/:workspace/auth-links',
-  summary: 'Issue a verification or password-reset link for a member: mailed when mail is on, returned (shown once) when it is off',
+  summary:
+    'Issue a verification or password-reset link for a member: mailed when mail is on; with mail off returned (shown once), only for another member who belongs to no other workspace',
   tag: 'auth',
   action: 'auth.links.issue',
   mode: 'write',
@@ -24,14 +25,15 @@ const issueLinkRoute = defineRoute({
     const target = await findMemberByEmail(db, workspace.id, body.email)
     // Other memberships are in other workspaces: counted across all of them (system scope).
     const others = await readInScope(app.store, SYSTEM_SCOPE, (r) => countOtherMemberships(r, target.userId, workspace.id))
-    checkLinkIssuer(issuer, target, body.purpose, others)
+    const delivery = app.mailer.enabled ? ('mail' as const) : ('response' as const)
+    checkLinkIssuer(issuer, target, body.purpose, others, delivery)
     const { url, expiresAt } = await issueMemberLink(db, target, body.purpose, app.config.auth.publicUrl, app.clock())
     const audit: AuditEvent = {
       action: 'auth.link-issued',
       target: { type: 'user', id: target.userId },
-      details: { purpose: body.purpose, delivery: app.mailer.enabled ? 'mail' : 'response' },
+      details: { purpose: body.purpose, delivery },
     }
-    if (!app.mailer.enabled) return { body: { delivery: 'response' as const, url, expiresAt }, audit }
+    if (delivery === 'response') return { body: { delivery: 'response' as const, url, expiresAt }, audit }
     const mail = linkMail(target.email, body.purpose, url)
     return { body: { delivery: 'mail' as const, expiresAt }, audit, afterCommit: () => app.mailer.send(mail) }
   },

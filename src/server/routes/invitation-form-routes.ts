@@ -19,6 +19,8 @@ const acceptForm = defineAuthRoute({
   scope: 'account',
   method: 'POST',
   url: '/v1/account/invitations/accept',
+  // The same rule as POST /v1/invitations/accept: the invitation's own token is the authority.
+  acceptsToken: true,
   tag: 'members',
   summary: 'Accept an invitation from the invite page (browser form; same rules as POST /v1/invitations/accept)',
   action: 'invitation.accept',
