@@ -42,8 +42,20 @@ export interface ServerConfig {
   readonly keys: KeyRotationConfig
   /** Rate limits; counters live in Redis when `redisUrl` is set (shared by every node), else in memory. */
   readonly rateLimit: RateLimitConfig
+  /** Backups (COFFER_BACKUP_*): scheduled and before schema migrations when `dir` is set. */
+  readonly backup: BackupConfig
   /** Paths of the certificate and key when Coffer terminates TLS itself. */
   readonly tls?: { readonly certPath: string; readonly keyPath: string }
+}
+
+/** Where and how often backups are taken, and how many are kept. */
+export interface BackupConfig {
+  /** The directory of scheduled and pre-migration backups; unset: neither is taken. */
+  readonly dir?: string
+  /** How often one node takes a scheduled backup (0: never; pre-migration backups still are). */
+  readonly intervalMs: number
+  /** How many backups the directory keeps (the newest); older than the purge window go regardless. */
+  readonly keep: number
 }
 
 /** Rate-limit settings (COFFER_RATE_*, REDIS_URL). A limit of 0 turns that limit off. */
@@ -233,6 +245,8 @@ export function buildConfig(env: ServerEnv, overrides: ConfigOverrides = {}, cwd
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('COFFER_LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`)
 
   const tls = tlsConfig(env, cwd)
+  const backupDir = env.COFFER_BACKUP_DIR
+  if (backupDir?.includes('\0')) throw new ConfigError('COFFER_BACKUP_DIR', 'must be a path')
   return {
     dataDir,
     host,
@@ -262,6 +276,11 @@ export function buildConfig(env: ServerEnv, overrides: ConfigOverrides = {}, cwd
       resealLeaseMs: int('COFFER_RESEAL_LEASE_MS', env.COFFER_RESEAL_LEASE_MS, 15_000, 200, 600_000),
     },
     rateLimit: rateLimitConfig(env),
+    backup: {
+      ...(backupDir === undefined ? {} : { dir: isAbsolute(backupDir) ? backupDir : resolve(cwd, backupDir) }),
+      intervalMs: int('COFFER_BACKUP_INTERVAL', env.COFFER_BACKUP_INTERVAL, 86_400, 0, 30 * 86_400) * 1000,
+      keep: int('COFFER_BACKUP_KEEP', env.COFFER_BACKUP_KEEP, 10, 1, 10_000),
+    },
     auth: authConfig(env, host, port, tls !== undefined),
     ...(tls ? { tls } : {}),
   }

@@ -55,6 +55,9 @@ export interface ServerEnv {
   COFFER_OIDC_ALLOWED_DOMAINS?: string
   COFFER_SESSION_IDLE_TIMEOUT?: string
   COFFER_SESSION_ABSOLUTE_TIMEOUT?: string
+  COFFER_BACKUP_DIR?: string
+  COFFER_BACKUP_INTERVAL?: string
+  COFFER_BACKUP_KEEP?: string
 }
 
 const NAMES: Array<keyof ServerEnv> = [
@@ -108,6 +111,9 @@ const NAMES: Array<keyof ServerEnv> = [
   'COFFER_OIDC_ALLOWED_DOMAINS',
   'COFFER_SESSION_IDLE_TIMEOUT',
   'COFFER_SESSION_ABSOLUTE_TIMEOUT',
+  'COFFER_BACKUP_DIR',
+  'COFFER_BACKUP_INTERVAL',
+  'COFFER_BACKUP_KEEP',
 ]
 
 /** Reads the server's settings from `source` (process.env by default); empty strings count as unset. */

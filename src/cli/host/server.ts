@@ -1,4 +1,5 @@
 import { bootstrapFirstWorkspace, createContext, hasWorkspaces } from '../../context.js'
+import { holdServingLock } from '../../storage/advisory-lock.js'
 import { rowSecurityEnforced } from '../../storage/tenant-scope.js'
 import { buildConfig } from '../../ops/config.js'
 import { readEnv } from '../../ops/env.js'
@@ -24,7 +25,14 @@ export async function server(opts: ServerOptions): Promise<void> {
   const env = readEnv()
   const config = buildConfig(env, { dataDir: opts.dataDir, host: opts.host, port: opts.port })
   const tls = loadTls(config.tls) // a bad certificate or key stops start-up before the database opens
-  const ctx = await createContext(config, buildSecrets(env))
+  // PostgreSQL: every running server holds the serving lock (shared), so that `coffer backup
+  // restore` refuses while any node runs — and a node starting during a restore waits for it.
+  // (SQLite: the open database file itself tells the restore a server is running.)
+  const serving = config.database.engine === 'postgres' ? await holdServingLock(config.database.url) : undefined
+  const ctx = await createContext(config, buildSecrets(env)).catch(async (err: unknown) => {
+    await serving?.release()
+    throw err
+  })
   if ((await rowSecurityEnforced(ctx.store)) === false) {
     info(
       'Warning: DATABASE_URL connects as a superuser or a BYPASSRLS role, so PostgreSQL row-level security (the second wall between workspaces) is not enforced. Connect as a role without them (docs/access.md: PostgreSQL roles and row-level security).',
@@ -72,6 +80,7 @@ export async function server(opts: ServerOptions): Promise<void> {
     force.unref()
     await app.close()
     await ctx.close()
+    await serving?.release()
     process.exitCode = 0
   }
   process.once('SIGINT', () => void stop('SIGINT'))
