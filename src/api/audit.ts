@@ -73,6 +73,7 @@ export const restoreRecordView = z.object({
   restoredAt: z.string(),
   restoredTo: treeHeadView,
   replaced: treeHeadView.nullable(),
+  replacedCheckpoints: z.array(treeHeadView),
   note: z.string().describe('C2SP signed note by the checkpoint key; only its signed text counts'),
 })
 export type RestoreRecordView = z.infer<typeof restoreRecordView>

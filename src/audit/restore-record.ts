@@ -26,6 +26,11 @@ export interface RestoreStatement {
   restoredTo: TreeHead
   /** The tree the restore discarded (null when the database held no such workspace). */
   replaced: TreeHead | null
+  /**
+   * Every signed checkpoint of the discarded log past `restoredTo`: a verifier that saw one of
+   * them (and only such a verifier) learns that what it saw was replaced by this restore.
+   */
+  replacedCheckpoints: TreeHead[]
 }
 
 /** A restore record as stored and served: the statement and its signed note. */
@@ -52,13 +57,16 @@ function parse(text: string): RestoreStatement | null {
   }
   const restoredTo = head(v.restoredTo)
   const replaced = v.replaced === null ? null : head(v.replaced)
+  const checkpoints = Array.isArray(v.replacedCheckpoints) ? v.replacedCheckpoints.map(head) : null
   if (
     typeof v.workspaceId !== 'string' ||
     typeof v.backupId !== 'string' ||
     typeof v.backupCreatedAt !== 'string' ||
     typeof v.restoredAt !== 'string' ||
     !restoredTo ||
-    (v.replaced !== null && !replaced)
+    (v.replaced !== null && !replaced) ||
+    !checkpoints ||
+    checkpoints.some((c) => c === null)
   )
     return null
   return {
@@ -68,6 +76,7 @@ function parse(text: string): RestoreStatement | null {
     restoredAt: v.restoredAt,
     restoredTo,
     replaced,
+    replacedCheckpoints: checkpoints as TreeHead[],
   }
 }
 
@@ -80,8 +89,19 @@ export function signRestoreRecord(s: RestoreStatement, signer: SignerKeyInput): 
     restoredAt: s.restoredAt,
     restoredTo: { treeSize: s.restoredTo.treeSize, rootHash: s.restoredTo.rootHash },
     replaced: s.replaced ? { treeSize: s.replaced.treeSize, rootHash: s.replaced.rootHash } : null,
+    replacedCheckpoints: s.replacedCheckpoints.map((c) => ({ treeSize: c.treeSize, rootHash: c.rootHash })),
   })
   return { ...s, note: signNote(`${RESTORE_RECORD_HEADER}\n${body}\n`, signer) }
+}
+
+/**
+ * Whether `seen` — a tree head a verifier checked before — is part of the history this
+ * restore replaced: one of the discarded log's signed checkpoints, or its final head.
+ */
+export function restoreCovers(s: RestoreStatement, seen: TreeHead): boolean {
+  if (seen.treeSize < s.restoredTo.treeSize) return false
+  const same = (h: TreeHead) => h.treeSize === seen.treeSize && h.rootHash === seen.rootHash
+  return (s.replaced !== null && same(s.replaced)) || s.replacedCheckpoints.some(same)
 }
 
 /**

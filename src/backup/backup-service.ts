@@ -212,7 +212,8 @@ export function pruneBackups(dir: string, keep: number, maxAgeDays: number, now:
 /** What the database held before a restore: its audit heads, restore records and checkpoint key. */
 interface Replaced {
   schemaVersion: number
-  heads: Map<string, TreeHead>
+  /** Per workspace: the head discarded, and every signed checkpoint of the log. */
+  heads: Map<string, { head: TreeHead; checkpoints: TreeHead[] }>
   records: RestoreRecord[]
   publicKey?: string
 }
@@ -224,7 +225,19 @@ async function readReplaced(db: Executor): Promise<Replaced> {
   } catch {
     return { schemaVersion: 0, heads: new Map(), records: [] }
   }
-  const heads = new Map(info.audit.map((a) => [a.workspaceId, { treeSize: a.treeSize, rootHash: a.rootHash }]))
+  const heads = new Map<string, { head: TreeHead; checkpoints: TreeHead[] }>()
+  for (const a of info.audit) {
+    const cps = await db
+      .selectFrom('audit_checkpoints')
+      .select(['tree_size', 'root_hash'])
+      .where('workspace_id', '=', a.workspaceId)
+      .orderBy('tree_size')
+      .execute()
+    heads.set(a.workspaceId, {
+      head: { treeSize: a.treeSize, rootHash: a.rootHash },
+      checkpoints: cps.map((c) => ({ treeSize: Number(c.tree_size), rootHash: Buffer.from(c.root_hash).toString('base64') })),
+    })
+  }
   const stored = await db.selectFrom('meta').select('value').where('key', '=', VERIFIER_META).executeTakeFirst()
   return {
     schemaVersion: info.schemaVersion,
@@ -273,9 +286,9 @@ export async function restoreBackup(
 
 function discarded(replaced: Replaced, manifest: BackupManifest): number {
   let n = 0
-  for (const [ws, h] of replaced.heads) {
+  for (const [ws, { head }] of replaced.heads) {
     const at = manifest.audit.find((a) => a.workspaceId === ws)?.treeSize ?? 0
-    if (h.treeSize > at) n += h.treeSize - at
+    if (head.treeSize > at) n += head.treeSize - at
   }
   return n
 }

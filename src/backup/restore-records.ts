@@ -17,6 +17,8 @@ import type { BackupManifest } from './backup-file.js'
 /** The meta key of the restore records (JSON: RestoreRecord[]). */
 export const RESTORE_RECORDS_META = 'audit_restore_records'
 
+const MAX_CHECKPOINTS = 5000
+
 const RESTORER: AuditActor = { type: 'system', id: 'backup-restore', ip: '', userAgent: 'coffer' }
 
 /** Every restore record the database holds (none before the first restore). */
@@ -53,7 +55,7 @@ export async function recordRestore(
   provider: KeyProvider,
   clock: Clock,
   manifest: BackupManifest,
-  replaced: Map<string, TreeHead>,
+  replaced: Map<string, { head: TreeHead; checkpoints: TreeHead[] }>,
   carried: RestoreRecord[],
 ): Promise<RestoreRecord[]> {
   const dataKeys = new DataKeys(provider, { maxEntries: 1000, ttlMs: 60_000 }, clock)
@@ -77,7 +79,9 @@ export async function recordRestore(
         backupCreatedAt: manifest.createdAt,
         restoredAt,
         restoredTo: { treeSize: head.treeSize, rootHash: head.rootHash },
-        replaced: before,
+        replaced: before?.head ?? null,
+        // The newest few thousand at most, so the signed note stays far below its size limit.
+        replacedCheckpoints: (before?.checkpoints ?? []).filter((c) => c.treeSize > head.treeSize).slice(-MAX_CHECKPOINTS),
       }),
     )
     await audit.lock(tx, id)
@@ -88,8 +92,8 @@ export async function recordRestore(
         backupCreatedAt: manifest.createdAt,
         restoredTreeSize: head.treeSize,
         restoredRootHash: head.rootHash,
-        replacedTreeSize: before?.treeSize ?? null,
-        replacedRootHash: before?.rootHash ?? null,
+        replacedTreeSize: before?.head.treeSize ?? null,
+        replacedRootHash: before?.head.rootHash ?? null,
       },
     })
   }

@@ -12,7 +12,8 @@ import {
 import { ChainVerifier } from '../../audit/verify.js'
 import { verifyExportFile, writeExportFile } from '../../audit/export-file.js'
 import { VerifyWorkers } from '../../audit/verify-workers.js'
-import { loadSeen, saveSeen } from '../audit-state.js'
+import { openRestoreRecord, restoreCovers, type RestoreStatement } from '../../audit/restore-record.js'
+import { loadSeen, saveSeen, type SeenCheckpoint } from '../audit-state.js'
 import { ExitError } from '../exit-error.js'
 import { info, printJson } from '../output.js'
 import { connect, resolveWorkspace, type ScopeOptions } from '../session.js'
@@ -73,16 +74,28 @@ export async function auditVerify(opts: Opts & { file?: string; publicKey?: stri
   if (!Buffer.from(root).equals(Buffer.from(signed.rootHash)))
     throw broken('The audit entries do not hash to the root the checkpoint signs: history was rewritten.')
   let extended = 'first verification on this machine: checkpoint remembered'
+  let restored: RestoreStatement | null = null
   if (seen) {
-    if (checkpoint.treeSize < seen.treeSize)
-      throw broken(`The log shrank: this machine saw ${seen.treeSize} entries, the newest checkpoint has ${checkpoint.treeSize}.`)
-    const proof =
-      checkpoint.treeSize === seen.treeSize ? { proof: [] } : await client.consistencyProof(ws.slug, seen.treeSize, checkpoint.treeSize)
-    if (!extendsCheckpoint(seen, checkpoint, proof.proof))
-      throw broken(
-        `The log does not extend the checkpoint of ${seen.treeSize} entries this machine verified on ${seen.seenAt}: history was rewritten.`,
-      )
-    extended = `extends the checkpoint of ${seen.treeSize} entries seen ${seen.seenAt}`
+    const shrank = checkpoint.treeSize < seen.treeSize
+    const proof = shrank
+      ? { proof: [] }
+      : checkpoint.treeSize === seen.treeSize
+        ? { proof: [] }
+        : await client.consistencyProof(ws.slug, seen.treeSize, checkpoint.treeSize)
+    if (shrank || !extendsCheckpoint(seen, checkpoint, proof.proof)) {
+      // A legitimate restore from a backup shortens the log too; it is accepted only with a
+      // restore record signed by the pinned checkpoint key that covers what this machine saw.
+      restored = await coveringRestore(client, ws, seen, checkpoint)
+      if (!restored && shrank)
+        throw broken(`The log shrank: this machine saw ${seen.treeSize} entries, the newest checkpoint has ${checkpoint.treeSize}.`)
+      if (!restored)
+        throw broken(
+          `The log does not extend the checkpoint of ${seen.treeSize} entries this machine verified on ${seen.seenAt}: history was rewritten.`,
+        )
+      extended = `RESTORED from backup ${restored.backupId} (taken ${restored.backupCreatedAt}) on ${restored.restoredAt}: the log continues from its ${restored.restoredTo.treeSize} entries; the ${seen.treeSize} this machine saw on ${seen.seenAt} were replaced`
+    } else {
+      extended = `extends the checkpoint of ${seen.treeSize} entries seen ${seen.seenAt}`
+    }
   }
   saveSeen(client.url, ws.id, {
     publicKey: seen?.publicKey ?? publicKey,
@@ -91,9 +104,46 @@ export async function auditVerify(opts: Opts & { file?: string; publicKey?: stri
     seenAt: new Date().toISOString(),
   })
   if (opts.json)
-    return printJson({ ...r, checkpoint: { treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash }, publicKey, extended })
+    return printJson({
+      ...r,
+      checkpoint: { treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash },
+      publicKey,
+      extended,
+      ...(restored ? { restore: restored } : {}),
+    })
+  if (restored)
+    info(
+      `WARNING: the audit log of ${ws.slug} was restored from backup ${restored.backupId} on ${restored.restoredAt} (signed restore record): entries after ${restored.restoredTo.treeSize} that this machine saw before are no longer in the log.`,
+    )
   info(`Audit chain OK: ${r.checked} entries of ${ws.slug} verify; head ${r.head}.`)
   info(`Checkpoint OK: ${checkpoint.treeSize} entries, root ${checkpoint.rootHash}, signed by ${publicKey.split('+')[0]}; ${extended}.`)
+}
+
+/**
+ * The newest restore record that explains why the log no longer extends what this machine
+ * saw: signed by the pinned key, for this workspace, naming what was seen among the signed
+ * heads of the history it replaced, and restoring to a point the log as it is now extends.
+ * Null when none does.
+ */
+async function coveringRestore(
+  client: Awaited<ReturnType<typeof connect>>,
+  ws: { id: string; slug: string },
+  seen: SeenCheckpoint,
+  now: { treeSize: number; rootHash: string },
+): Promise<RestoreStatement | null> {
+  const { restores } = await client.auditRestores(ws.slug)
+  for (const rec of [...restores].reverse()) {
+    const s = openRestoreRecord(rec.note, seen.publicKey, ws.id)
+    if (!s || !restoreCovers(s, seen)) continue
+    const to = s.restoredTo
+    if (to.treeSize > now.treeSize) continue
+    if (to.treeSize > 0) {
+      const proof = to.treeSize === now.treeSize ? { proof: [] } : await client.consistencyProof(ws.slug, to.treeSize, now.treeSize)
+      if (!extendsCheckpoint(to, now, proof.proof)) continue
+    }
+    return s
+  }
+  return null
 }
 
 async function verifyFile(file: string, trustedKey: string | undefined, json: boolean): Promise<void> {

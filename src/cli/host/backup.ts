@@ -9,7 +9,7 @@ import { createBackup, listBackups, restoreBackup, verifyBackup } from '../../ba
 import { createKeyProvider } from '../../crypto/create-key-provider.js'
 import type { KeyProvider } from '../../crypto/key-provider.js'
 import { ROOT_KEY_FILE } from '../../crypto/local-file-key-provider.js'
-import { RootKeyMismatchError } from '../../errors.js'
+import { CofferError, RootKeyMismatchError } from '../../errors.js'
 import { systemClock } from '../../ops/clock.js'
 import { buildConfig, type ServerConfig } from '../../ops/config.js'
 import { readEnv } from '../../ops/env.js'
@@ -43,6 +43,16 @@ async function openKeyProvider(config: ServerConfig, env: ReturnType<typeof read
 /** Where backups go when no --out is given, and what `list` lists: COFFER_BACKUP_DIR, else <data dir>/backups. */
 function backupDir(config: ServerConfig): string {
   return config.backup.dir ?? join(config.dataDir, 'backups')
+}
+
+/** Runs a backup step; a refusal prints its stable code on the line, as the server's errors do (`coffer: <message> (<code>)`). */
+async function coded<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn()
+  } catch (err) {
+    if (err instanceof CofferError) throw new ExitError(`${err.message} (${err.code})`, { code: err.code })
+    throw err
+  }
 }
 
 const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`
@@ -120,13 +130,13 @@ export async function backupVerify(file: string, opts: HostOpts & { publicKey?: 
   let manifest: Awaited<ReturnType<typeof verifyBackup>>
   let by: string
   if (opts.publicKey) {
-    manifest = await verifyBackup(file, { publicKey: opts.publicKey })
+    manifest = await coded(() => verifyBackup(file, { publicKey: opts.publicKey }))
     by = 'the audit public key given'
   } else {
     const { config, env } = settings(opts)
     const provider = await openKeyProvider(config, env)
     try {
-      manifest = await verifyBackup(file, { provider })
+      manifest = await coded(() => verifyBackup(file, { provider }))
     } finally {
       await provider.close()
     }
@@ -143,7 +153,7 @@ export async function backupRestore(file: string, opts: HostOpts): Promise<void>
   const { config, env } = settings(opts)
   const provider = await openKeyProvider(config, env)
   try {
-    const r = await restoreBackup(file, { database: config.database, provider, clock: systemClock })
+    const r = await coded(() => restoreBackup(file, { database: config.database, provider, clock: systemClock }))
     if (opts.json) return printJson({ restored: r.manifest.id, createdAt: r.manifest.createdAt, ...r, manifest: undefined })
     info(
       `Restored backup ${r.manifest.id} of ${r.manifest.createdAt} into ${config.database.engine === 'sqlite' ? config.database.path : 'the PostgreSQL database'}.`,
