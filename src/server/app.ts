@@ -19,6 +19,7 @@ import {
   ValidationError,
 } from '../errors.js'
 import { auditVerifyJob, checkpointJob, keyRotationJob, startJobs } from '../jobs/jobs.js'
+import { backupJob } from '../jobs/backup-job.js'
 import { breakGlassExpiryJob, purgeJob } from '../jobs/lifecycle-jobs.js'
 import { redactPaths, requestLogView } from '../ops/redact.js'
 import { scrub } from '../scrub.js'
@@ -276,6 +277,7 @@ export async function buildApp(
         keyRotationJob(ctx, metrics, app.log),
         breakGlassExpiryJob(ctx),
         purgeJob(ctx, app.log),
+        backupJob(ctx, app.log),
       ],
       app.log,
     )

@@ -53,13 +53,15 @@ export async function migrate(store: Store, migrations: readonly Migration[] = M
   const applied: number[] = []
   for (const m of migrations) {
     if (m.version <= found) continue
+    // SQLite: before the transaction, whose connection the backup needs (one process migrates).
+    if (store.engine === 'sqlite' && !applied.length && m.version > 1 && hooks.beforeChange) await hooks.beforeChange(m.version - 1)
     await store.db.transaction().execute(async (tx) => {
       if (store.engine === 'postgres') await sql`SELECT pg_advisory_xact_lock(${PG_LOCK_ID})`.execute(tx)
       const done = await tx.selectFrom('coffer_schema').select('version').where('version', '=', m.version).executeTakeFirst()
       if (done) return
-      // Once, before the first step that changes a schema holding data, and only on the node
-      // that applies it (PostgreSQL: under the migration lock, after the re-read above).
-      if (!applied.length && m.version > 1 && hooks.beforeChange) await hooks.beforeChange(m.version - 1)
+      // PostgreSQL: once, before the first step that changes a schema holding data, and only on
+      // the node that applies it (under the migration lock, after the re-read above).
+      if (store.engine === 'postgres' && !applied.length && m.version > 1 && hooks.beforeChange) await hooks.beforeChange(m.version - 1)
       // Migrations move data of every workspace: row-level security binds the owner too.
       await setScope(tx, store.engine, SYSTEM_SCOPE)
       await m.up(tx, store.engine)
