@@ -4,7 +4,7 @@
 // backup is refused and changes nothing; the root key is never inside a backup.
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
@@ -19,6 +19,7 @@ import { buildSecrets } from '../../src/ops/secrets.js'
 import { buildApp } from '../../src/server/app.js'
 import { describeEachEngine } from '../helpers/engines.js'
 import { api, startHarness, type EngineName, type Harness } from '../helpers/harness.js'
+import { createTestDatabase } from '../helpers/pg.js'
 
 describeEachEngine((engine: EngineName) => {
   let h: Harness
@@ -181,6 +182,49 @@ describeEachEngine((engine: EngineName) => {
     assert.deepEqual(await contents(app2), before, 'nothing changed')
     for (const w of [h.a, h.b]) assert.equal((await api(app2, w.token).get(`/v1/workspaces/${w.slug}/audit/verify`)).body.ok, true)
   })
+
+  test('a root key given in COFFER_ROOT_KEY is not inside the backup either, and no key file is made', async () => {
+    const key = randomBytes(32)
+    const other = await startHarness(engine, { COFFER_ROOT_KEY: key.toString('base64') })
+    try {
+      const { path } = await createBackup(source(other.ctx), { dir: join(work, 'env-key'), trigger: 'manual' })
+      const bytes = readFileSync(path)
+      for (const enc of [key, Buffer.from(key.toString('base64')), Buffer.from(key.toString('hex'))]) assert.equal(bytes.indexOf(enc), -1)
+      assert.equal(existsSync(join(other.dataDir, 'root.key')), false)
+      await verifyBackup(path, { provider: new LocalFileKeyProvider(key) })
+      await assert.rejects(verifyBackup(path, { provider: provider() }), { code: 'ERR_BACKUP_FOREIGN' }, 'another root key')
+    } finally {
+      await other.close()
+    }
+  })
+
+  if (engine === 'postgres')
+    test('a backup restores into an empty PostgreSQL database (the schema is created at its version)', async () => {
+      assert.ok(ctx2 && app2)
+      const want = await contents(app2)
+      const file = (await createBackup(source(ctx2), { dir: join(work, 'to-empty'), trigger: 'manual' })).path
+      const fresh = await createTestDatabase({ appRole: true })
+      let ctx3: AppContext | undefined
+      let app3: FastifyInstance | undefined
+      try {
+        await restoreBackup(file, {
+          database: { engine: 'postgres', url: fresh.appUrl!, migrationUrl: fresh.url },
+          provider: provider(),
+          clock: h.ctx.clock,
+        })
+        const env = readEnv({ ...h.settings, DATABASE_URL: fresh.appUrl!, COFFER_MIGRATION_DATABASE_URL: fresh.url })
+        ctx3 = await createContext(buildConfig(env), buildSecrets(env))
+        app3 = await buildApp(ctx3)
+        await app3.ready()
+        const got = await contents(app3)
+        assert.deepEqual(got, want)
+        for (const w of [h.a, h.b]) assert.equal((await api(app3, w.token).get(`/v1/workspaces/${w.slug}/audit/verify`)).body.ok, true)
+      } finally {
+        await app3?.close()
+        await ctx3?.close()
+        await fresh.drop()
+      }
+    })
 
   test('pruning keeps the newest N and drops backups older than the purge window', async () => {
     assert.ok(ctx2)
