@@ -15,7 +15,11 @@ import { OidcService } from './identity/oidc.js'
 import { ADVISORY_LOCKS, takeAdvisoryLock } from './storage/advisory-lock.js'
 import { GroupCommitter } from './storage/group-commit.js'
 import type { RetryReason } from './storage/transaction-retry.js'
-import { grantToAppRole, migrate } from './storage/migrator.js'
+import { grantToAppRole, type MigrateHooks, migrate } from './storage/migrator.js'
+import { MIGRATIONS } from './storage/migrations.js'
+import { createBackup } from './backup/backup-service.js'
+import type { KeyProvider } from './crypto/key-provider.js'
+import { ConfigError } from './errors.js'
 import { readInScope, setScope, SYSTEM_SCOPE, writeInScope } from './storage/tenant-scope.js'
 import { ResealWorkers } from './crypto/reseal-workers.js'
 import { DataKeys } from './vault/data-keys.js'
@@ -74,7 +78,7 @@ export async function createContext(
   const { provider, createdKeyFile } = await createKeyProvider(config.keyProvider, secrets)
   const store = overrides.store ?? openStore(config.database, { onRetry })
   try {
-    await migrateStore(config, store)
+    await migrateStore(config, store, { provider, clock, metrics })
     const dataKeys = new DataKeys(provider, config.dekCache, clock)
     await writeInScope(store, store.db, SYSTEM_SCOPE, (tx) => dataKeys.checkRootKey(tx))
     const audit = new AuditLog(store.engine, (db, ws) => dataKeys.fingerprintKey(db, ws), clock)
@@ -151,18 +155,50 @@ export async function createContext(
  * they run on the owner's connection, which then lets the application's role read and
  * write rows; the application's role owns nothing.
  */
-async function migrateStore(config: ServerConfig, store: Store): Promise<void> {
+async function migrateStore(config: ServerConfig, store: Store, pre: PreMigration): Promise<void> {
   if (config.database.engine !== 'postgres' || !config.database.migrationUrl) {
-    await migrate(store)
+    await migrate(store, MIGRATIONS, preMigrationHooks(config, store, pre))
     return
   }
   const owner = openStore({ engine: 'postgres', url: config.database.migrationUrl })
   try {
-    await migrate(owner)
+    await migrate(owner, MIGRATIONS, preMigrationHooks(config, owner, pre))
     const { rows } = await sql<{ role: string }>`SELECT current_user AS role`.execute(store.db)
     await grantToAppRole(owner, rows[0]!.role)
   } finally {
     await owner.close()
+  }
+}
+
+interface PreMigration {
+  provider: KeyProvider
+  clock: Clock
+  metrics: Metrics
+}
+
+/**
+ * With COFFER_BACKUP_DIR set: a backup of the database as it is, taken before the first
+ * migration step that changes a schema holding data (by the node that applies it). If the
+ * backup fails, nothing is migrated.
+ */
+function preMigrationHooks(config: ServerConfig, store: Store, pre: PreMigration): MigrateHooks {
+  const dir = config.backup.dir
+  if (!dir) return {}
+  return {
+    async beforeChange(from) {
+      try {
+        const auditTree = new AuditTree(pre.provider, pre.clock)
+        await auditTree.init(store.db)
+        await createBackup({ database: config.database, store, auditTree, clock: pre.clock }, { dir, trigger: 'pre-migration' })
+        pre.metrics.backupLastSuccess.set(Math.floor(pre.clock().getTime() / 1000))
+      } catch (err) {
+        pre.metrics.backupFailures.inc(1, { trigger: 'pre-migration' })
+        throw new ConfigError(
+          'COFFER_BACKUP_DIR',
+          `the backup before migrating the schema from version ${from} failed (${(err as Error).message}); nothing was migrated. Fix it, or unset COFFER_BACKUP_DIR to migrate without a backup`,
+        )
+      }
+    },
   }
 }
 

@@ -210,6 +210,38 @@ export class SchemaTooNewError extends CofferError {
   }
 }
 
+/** A backup file that is not one, is truncated, or whose checksums or signature do not verify. */
+export class BackupInvalidError extends CofferError {
+  constructor(why: string) {
+    super('ERR_BACKUP_INVALID', 500, `The backup is invalid: ${why}. Nothing was changed.`)
+  }
+}
+
+/** A backup of another vault: signed by another audit key, or its keys are wrapped by another root key. */
+export class BackupForeignError extends CofferError {
+  constructor(why: string) {
+    super('ERR_BACKUP_FOREIGN', 500, `The backup is not this vault's: ${why}. Nothing was changed.`)
+  }
+}
+
+/** A restore was asked for while a server (or another tool) has the database open. */
+export class BackupServerRunningError extends CofferError {
+  constructor() {
+    super(
+      'ERR_BACKUP_SERVER_RUNNING',
+      409,
+      'A Coffer server (or another Coffer command) is using this database: stop every server on it, then restore. Nothing was changed.',
+    )
+  }
+}
+
+/** The backup cannot be restored into this database as it is (another engine, or another schema version). */
+export class BackupSchemaMismatchError extends CofferError {
+  constructor(message: string) {
+    super('ERR_BACKUP_SCHEMA_MISMATCH', 409, `${message} Nothing was changed.`)
+  }
+}
+
 /** The server is not ready (still starting, or shutting down). */
 export class NotReadyError extends CofferError {
   constructor() {
@@ -488,6 +520,10 @@ export const ERROR_CODES = [
   'ERR_ROOT_KEY_MISMATCH',
   'ERR_ROOT_KEY_MIGRATION_IN_PROGRESS',
   'ERR_SCHEMA_TOO_NEW',
+  'ERR_BACKUP_INVALID',
+  'ERR_BACKUP_FOREIGN',
+  'ERR_BACKUP_SERVER_RUNNING',
+  'ERR_BACKUP_SCHEMA_MISMATCH',
   'ERR_DATABASE_UNAVAILABLE',
   'ERR_DATABASE_BUSY',
   'ERR_NOT_READY',

@@ -61,3 +61,23 @@ export type ConsistencyProof = z.infer<typeof consistencyProofResponse>
 /** GET /v1/audit/public-key (no token needed): the key that signs audit checkpoints. */
 export const auditPublicKeyResponse = z.object({ publicKey: z.string(), algorithm: z.literal('Ed25519'), format: z.string() })
 export type AuditPublicKey = z.infer<typeof auditPublicKeyResponse>
+
+/** A tree head: size and RFC 9162 root (base64). */
+const treeHeadView = z.object({ treeSize: z.number(), rootHash: z.string().describe('base64') })
+
+/** A signed restore record: the workspace's log was put back to `restoredTo` from a backup. */
+export const restoreRecordView = z.object({
+  workspaceId: z.string(),
+  backupId: z.string(),
+  backupCreatedAt: z.string(),
+  restoredAt: z.string(),
+  restoredTo: treeHeadView,
+  replaced: treeHeadView.nullable(),
+  replacedCheckpoints: z.array(treeHeadView),
+  note: z.string().describe('C2SP signed note by the checkpoint key; only its signed text counts'),
+})
+export type RestoreRecordView = z.infer<typeof restoreRecordView>
+
+/** GET /v1/workspaces/:workspace/audit/restores: every restore of the workspace's log, oldest first. */
+export const auditRestoresResponse = z.object({ restores: z.array(restoreRecordView) })
+export type AuditRestores = z.infer<typeof auditRestoresResponse>

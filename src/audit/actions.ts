@@ -75,6 +75,9 @@ export const AUDIT_ACTIONS = [
   'breakglass.use',
   // The audit log itself.
   'audit.checkpoint',
+  // Backups: taken (a read of every workspace's ciphertext) and restored (the log continues from the backup's point).
+  'backup.create',
+  'backup.restore',
 ] as const
 
 /** One action the audit log records; an unknown action is a type error. */

@@ -6,13 +6,16 @@ import { formatCheckpoint, generateNoteKey, signNote } from './checkpoint.js'
 import { entryBytes } from './entry.js'
 import { rowToRecord } from './audit-log.js'
 import { consistencyProofFrom, inclusionProofFrom, leafHash, rootFrom } from './merkle.js'
+import { signRestoreRecord, type RestoreRecord, type RestoreStatement } from './restore-record.js'
 import { unpackPeaks, withStoredNodes } from './tree-store.js'
 
 /** The meta row holding the checkpoint signing key, wrapped by the root key with SIGNER_AAD. */
 export const SIGNER_META = 'audit_signer_key'
-const VERIFIER_META = 'audit_verifier_key'
+export const VERIFIER_META = 'audit_verifier_key'
 export const SIGNER_AAD = Buffer.from('coffer/audit-signer-key/v1', 'utf8')
 export const NOTE_KEY_NAME = 'coffer-audit'
+/** The first line of the signed text over a backup manifest's SHA-256. */
+export const BACKUP_MANIFEST_HEADER = 'coffer/backup-manifest/v1'
 
 /** The origin line of a workspace's checkpoints. */
 export function checkpointOrigin(workspaceId: string): string {
@@ -75,6 +78,34 @@ export class AuditTree {
   get verifierKey(): string {
     if (!this.#verifier) throw new Error('audit tree not initialised')
     return this.#verifier
+  }
+
+  /** The workspace's current tree head (size and root), read from its chain head; null for no such workspace. */
+  async head(db: Executor, workspaceId: string): Promise<{ treeSize: number; rootHash: string; hash: string } | null> {
+    const row = await db
+      .selectFrom('audit_heads')
+      .select(['seq', 'hash', 'peaks'])
+      .where('workspace_id', '=', workspaceId)
+      .executeTakeFirst()
+    if (!row) return null
+    const size = Number(row.seq)
+    return { treeSize: size, rootHash: b64(unpackPeaks(size, row.peaks).root()), hash: Buffer.from(row.hash).toString('hex') }
+  }
+
+  /** Signs a restore record (src/audit/restore-record.ts) with the checkpoint key. */
+  signRestore(s: RestoreStatement): RestoreRecord {
+    if (!this.#signer) throw new Error('audit tree not initialised')
+    return signRestoreRecord(s, this.#signer)
+  }
+
+  /**
+   * Signs the SHA-256 (hex) of a backup manifest with the checkpoint key. The note text has
+   * two lines, so it can never be read as a checkpoint or a restore record.
+   */
+  signBackupManifest(sha256Hex: string): string {
+    if (!this.#signer) throw new Error('audit tree not initialised')
+    if (!/^[0-9a-f]{64}$/.test(sha256Hex)) throw new TypeError('sha256Hex must be 64 lowercase hex digits')
+    return signNote(`${BACKUP_MANIFEST_HEADER}\nsha256:${sha256Hex}\n`, this.#signer)
   }
 
   /** The newest checkpoint of a workspace, or null before the first. */

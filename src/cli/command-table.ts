@@ -16,6 +16,7 @@ const projects = () => import('./commands/projects.js')
 const secrets = () => import('./commands/secrets.js')
 const token = () => import('./commands/token.js')
 const transfer = () => import('./commands/transfer.js')
+const hostBackup = () => import('./host/backup.js')
 const hostInit = () => import('./host/init.js')
 const hostRootKeys = () => import('./host/root-keys.js')
 const hostServer = () => import('./host/server.js')
@@ -319,6 +320,38 @@ export const COMMANDS: CommandTable = [
       JSON_OUT,
     ],
     run: lazy(hostRootKeys, (m) => m.keysRotateRoot),
+  },
+
+  { group: 'backup', description: 'Backups of the vault (on the server host; the same settings as coffer server)' },
+  {
+    name: 'backup create',
+    description: 'Take a signed backup (ciphertext and wrapped keys only) while the servers keep running',
+    options: [
+      DATA_DIR,
+      option('--out <file>', 'the file to write (default: a new file in COFFER_BACKUP_DIR or <data dir>/backups)'),
+      JSON_OUT,
+    ],
+    run: lazy(hostBackup, (m) => m.backupCreate),
+  },
+  {
+    name: 'backup list',
+    description: 'List the backups in COFFER_BACKUP_DIR (or <data dir>/backups), newest first',
+    options: [DATA_DIR, JSON_OUT],
+    run: lazy(hostBackup, (m) => m.backupList),
+  },
+  {
+    name: 'backup verify',
+    args: [['<file>']],
+    description: "Check a backup's checksums and signature, and that it is this vault's (by the root key, or --public-key)",
+    options: [option('--public-key <key>', 'the audit public key (from /v1/audit/public-key) instead of the root key'), DATA_DIR, JSON_OUT],
+    run: lazy(hostBackup, (m) => m.backupVerify),
+  },
+  {
+    name: 'backup restore',
+    args: [['<file>']],
+    description: 'Replace the database with a backup (stop every server first); each workspace log records a signed restore',
+    options: [DATA_DIR, JSON_OUT],
+    run: lazy(hostBackup, (m) => m.backupRestore),
   },
 
   { group: 'workspace', description: 'Workspaces' },

@@ -5,6 +5,7 @@ import type {
   AuditEntries,
   AuditEntry,
   AuditPublicKey,
+  AuditRestores,
   ConsistencyProof,
   InclusionProof,
   IssuedCheckpoint,
@@ -398,6 +399,10 @@ export class CofferClient {
     if (ref.id !== undefined) q.set('id', ref.id)
     if (treeSize !== undefined) q.set('treeSize', String(treeSize))
     return this.#request('GET', `/v1/workspaces/${enc(ws)}/audit/proofs/inclusion?${q}`)
+  }
+  /** Signed restore records of the workspace's log (one per restore from a backup), oldest first. */
+  auditRestores(ws: string): Promise<AuditRestores> {
+    return this.#request('GET', `/v1/workspaces/${enc(ws)}/audit/restores`)
   }
   consistencyProof(ws: string, from: number, to?: number): Promise<ConsistencyProof> {
     return this.#request('GET', `/v1/workspaces/${enc(ws)}/audit/proofs/consistency?from=${from}${to === undefined ? '' : `&to=${to}`}`)

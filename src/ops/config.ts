@@ -48,8 +48,20 @@ export interface ServerConfig {
    * socket's address is the client), a hop count, or the proxies' addresses and CIDR ranges.
    */
   readonly trustProxy: TrustProxy
+  /** Backups (COFFER_BACKUP_*): scheduled and before schema migrations when `dir` is set. */
+  readonly backup: BackupConfig
   /** Paths of the certificate and key when Coffer terminates TLS itself. */
   readonly tls?: { readonly certPath: string; readonly keyPath: string }
+}
+
+/** Where and how often backups are taken, and how many are kept. */
+export interface BackupConfig {
+  /** The directory of scheduled and pre-migration backups; unset: neither is taken. */
+  readonly dir?: string
+  /** How often one node takes a scheduled backup (0: never; pre-migration backups still are). */
+  readonly intervalMs: number
+  /** How many backups the directory keeps (the newest); older than the purge window go regardless. */
+  readonly keep: number
 }
 
 /** Rate-limit settings (COFFER_RATE_*, REDIS_URL). A limit of 0 turns that limit off. */
@@ -277,6 +289,8 @@ export function buildConfig(env: ServerEnv, overrides: ConfigOverrides = {}, cwd
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('COFFER_LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`)
 
   const tls = tlsConfig(env, cwd)
+  const backupDir = env.COFFER_BACKUP_DIR
+  if (backupDir?.includes('\0')) throw new ConfigError('COFFER_BACKUP_DIR', 'must be a path')
   return {
     dataDir,
     host,
@@ -307,6 +321,11 @@ export function buildConfig(env: ServerEnv, overrides: ConfigOverrides = {}, cwd
     },
     rateLimit: rateLimitConfig(env),
     trustProxy: trustProxyConfig(env.COFFER_TRUST_PROXY),
+    backup: {
+      ...(backupDir === undefined ? {} : { dir: isAbsolute(backupDir) ? backupDir : resolve(cwd, backupDir) }),
+      intervalMs: int('COFFER_BACKUP_INTERVAL', env.COFFER_BACKUP_INTERVAL, 86_400, 0, 30 * 86_400) * 1000,
+      keep: int('COFFER_BACKUP_KEEP', env.COFFER_BACKUP_KEEP, 10, 1, 10_000),
+    },
     auth: authConfig(env, host, port, tls !== undefined),
     ...(tls ? { tls } : {}),
   }

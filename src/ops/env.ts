@@ -59,6 +59,9 @@ export interface ServerEnv {
   COFFER_SESSION_ABSOLUTE_TIMEOUT?: string
   /** Where unexpected errors are reported (a Sentry DSN); unset: nowhere. */
   COFFER_SENTRY_DSN?: string
+  COFFER_BACKUP_DIR?: string
+  COFFER_BACKUP_INTERVAL?: string
+  COFFER_BACKUP_KEEP?: string
 }
 
 /** The name of every server setting, as read from the environment (deployment files are checked against it). */
@@ -116,6 +119,9 @@ export const SERVER_SETTINGS: ReadonlyArray<keyof ServerEnv> = [
   'COFFER_SESSION_IDLE_TIMEOUT',
   'COFFER_SESSION_ABSOLUTE_TIMEOUT',
   'COFFER_SENTRY_DSN',
+  'COFFER_BACKUP_DIR',
+  'COFFER_BACKUP_INTERVAL',
+  'COFFER_BACKUP_KEEP',
 ]
 
 /** Reads the server's settings from `source` (process.env by default); empty strings count as unset. */

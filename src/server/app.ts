@@ -17,6 +17,7 @@ import {
   ValidationError,
 } from '../errors.js'
 import { auditVerifyJob, checkpointJob, keyRotationJob, startJobs } from '../jobs/jobs.js'
+import { backupJob } from '../jobs/backup-job.js'
 import { breakGlassExpiryJob, purgeJob } from '../jobs/lifecycle-jobs.js'
 import { databaseProbeJob } from '../jobs/database-probe.js'
 import type { TrustProxy } from '../ops/config.js'
@@ -272,6 +273,7 @@ export async function buildApp(
         breakGlassExpiryJob(ctx),
         purgeJob(ctx, app.log),
         databaseProbeJob(ctx, app.log),
+        backupJob(ctx, app.log),
       ],
       app.log,
       (err, job) => ctx.errorReports.capture(err, { job }),

@@ -1,4 +1,5 @@
 import { sql } from 'kysely'
+import pg from 'pg'
 import type { Engine } from './database.js'
 import type { Executor } from './schema.js'
 
@@ -6,6 +7,10 @@ import type { Executor } from './schema.js'
 export const ADVISORY_LOCKS = {
   /** Creating the first workspace on an empty database. */
   bootstrap: 0x636f6662, // 'cofb'
+  /** Held shared by every running server (session-level); `coffer backup restore` takes it exclusively. */
+  serving: 0x636f6673, // 'cofs'
+  /** Claiming a scheduled backup, so that one node takes it. */
+  backupSchedule: 0x636f6b62, // 'cokb'
 } as const
 
 /**
@@ -14,4 +19,63 @@ export const ADVISORY_LOCKS = {
  */
 export async function takeAdvisoryLock(tx: Executor, engine: Engine, id: number): Promise<void> {
   if (engine === 'postgres') await sql`SELECT pg_advisory_xact_lock(${id})`.execute(tx)
+}
+
+/** A session-level lock held on its own connection until released. */
+export interface HeldLock {
+  release(): Promise<void>
+}
+
+function lockClient(url: string): pg.Client {
+  const c = new pg.Client({ connectionString: url })
+  // A dropped connection is handled by its owner (see holdServingLock); unheard, it would crash the process.
+  c.on('error', () => {})
+  return c
+}
+
+/**
+ * PostgreSQL: marks this process as a server using the database for as long as it runs, by
+ * holding the serving lock shared on a connection of its own (every node holds it at once).
+ * Waits while a restore holds it exclusively. A dropped connection is re-opened and the lock
+ * taken again.
+ */
+export async function holdServingLock(url: string): Promise<HeldLock> {
+  let client: pg.Client | undefined
+  let released = false
+  const take = async (): Promise<void> => {
+    const c = lockClient(url)
+    await c.connect()
+    await c.query('SELECT pg_advisory_lock_shared($1)', [ADVISORY_LOCKS.serving])
+    c.once('end', () => {
+      if (!released) retry()
+    })
+    client = c
+  }
+  const retry = () => {
+    setTimeout(() => {
+      if (!released) take().catch(retry)
+    }, 2000).unref()
+  }
+  await take()
+  return {
+    async release() {
+      released = true
+      await client?.end().catch(() => {})
+    },
+  }
+}
+
+/**
+ * PostgreSQL: takes the serving lock exclusively (for a restore) if no server holds it; null
+ * when one does. Servers that start meanwhile wait until it is released.
+ */
+export async function takeServingLockExclusively(url: string): Promise<HeldLock | null> {
+  const c = lockClient(url)
+  await c.connect()
+  const { rows } = await c.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [ADVISORY_LOCKS.serving])
+  if (!rows[0]?.ok) {
+    await c.end().catch(() => {})
+    return null
+  }
+  return { release: () => c.end().catch(() => {}) }
 }

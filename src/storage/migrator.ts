@@ -1,7 +1,8 @@
-import { sql } from 'kysely'
+import { sql, type Transaction } from 'kysely'
 import { SchemaTooNewError } from '../errors.js'
 import { systemClock } from '../ops/clock.js'
-import type { Store } from './database.js'
+import type { Engine, Store } from './database.js'
+import type { Database } from './schema.js'
 import { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from './migrations.js'
 import { ensureRowSecurity, ROW_SECURITY_SINCE } from './migrations/row-security.js'
 import { setScope, SYSTEM_SCOPE } from './tenant-scope.js'
@@ -36,21 +37,31 @@ export async function currentSchemaVersion(store: Store): Promise<number> {
   return Number(row?.v ?? 0)
 }
 
+/** Called by migrate: `beforeChange(version)` runs before the first step that changes a non-empty schema; if it throws, nothing migrates. */
+export interface MigrateHooks {
+  beforeChange?: (fromVersion: number) => Promise<void>
+}
+
 /**
  * Applies every pending migration, each in its own transaction, and returns the versions
  * applied. Refuses (SchemaTooNewError) a database migrated by a newer Coffer.
  */
-export async function migrate(store: Store, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
+export async function migrate(store: Store, migrations: readonly Migration[] = MIGRATIONS, hooks: MigrateHooks = {}): Promise<number[]> {
   const known = migrations.length ? migrations[migrations.length - 1]!.version : 0
   const found = await currentSchemaVersion(store)
   if (found > known) throw new SchemaTooNewError(found, known)
   const applied: number[] = []
   for (const m of migrations) {
     if (m.version <= found) continue
+    // SQLite: before the transaction, whose connection the backup needs (one process migrates).
+    if (store.engine === 'sqlite' && !applied.length && m.version > 1 && hooks.beforeChange) await hooks.beforeChange(m.version - 1)
     await store.db.transaction().execute(async (tx) => {
       if (store.engine === 'postgres') await sql`SELECT pg_advisory_xact_lock(${PG_LOCK_ID})`.execute(tx)
       const done = await tx.selectFrom('coffer_schema').select('version').where('version', '=', m.version).executeTakeFirst()
       if (done) return
+      // PostgreSQL: once, before the first step that changes a schema holding data, and only on
+      // the node that applies it (under the migration lock, after the re-read above).
+      if (store.engine === 'postgres' && !applied.length && m.version > 1 && hooks.beforeChange) await hooks.beforeChange(m.version - 1)
       // Migrations move data of every workspace: row-level security binds the owner too.
       await setScope(tx, store.engine, SYSTEM_SCOPE)
       await m.up(tx, store.engine)
@@ -67,6 +78,25 @@ export async function migrate(store: Store, migrations: readonly Migration[] = M
     })
   }
   return applied
+}
+
+/**
+ * Applies the migrations after version `from` up to `to` inside the open transaction `tx`
+ * (a restore builds a schema and fills it in one transaction), then, on PostgreSQL, the
+ * row-level security of every tenant table. The caller holds whatever lock it needs.
+ */
+export async function migrateWithin(tx: Transaction<Database>, engine: Engine, from: number, to: number): Promise<void> {
+  if (to > LATEST_SCHEMA_VERSION) throw new SchemaTooNewError(to, LATEST_SCHEMA_VERSION)
+  await sql
+    .raw('CREATE TABLE IF NOT EXISTS coffer_schema (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)')
+    .execute(tx)
+  await setScope(tx, engine, SYSTEM_SCOPE)
+  for (const m of MIGRATIONS) {
+    if (m.version <= from || m.version > to) continue
+    await m.up(tx, engine)
+    await tx.insertInto('coffer_schema').values({ version: m.version, name: m.name, applied_at: systemClock().toISOString() }).execute()
+  }
+  if (engine === 'postgres' && to >= ROW_SECURITY_SINCE) await ensureRowSecurity(tx, engine)
 }
 
 /**

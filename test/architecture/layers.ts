@@ -16,6 +16,7 @@ export const ROOMS: ReadonlyArray<{ readonly room: string; readonly path: string
   { room: 'storage', path: 'src/storage/' },
   { room: 'audit', path: 'src/audit/' },
   { room: 'vault', path: 'src/vault/' },
+  { room: 'backup', path: 'src/backup/' },
   { room: 'identity', path: 'src/identity/' },
   { room: 'access', path: 'src/access/' },
   { room: 'context', path: 'src/context.ts' },
@@ -31,7 +32,7 @@ export function roomOf(file: string): string | undefined {
   return ROOMS.find((r) => (r.path.endsWith('/') ? file.startsWith(r.path) : file === r.path))?.room
 }
 
-const CORE = ['ops', 'crypto', 'storage', 'audit', 'vault', 'identity', 'access'] as const
+const CORE = ['ops', 'crypto', 'storage', 'audit', 'vault', 'identity', 'access', 'backup'] as const
 
 /** Which rooms each room may import (besides itself; `shared` and `api` are open to all). */
 export const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
@@ -44,6 +45,8 @@ export const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   storage: ['ops', 'crypto', 'migrations'],
   audit: ['ops', 'crypto', 'storage'],
   vault: ['ops', 'crypto', 'storage', 'audit'],
+  // Backups read and restore whole databases: the data, the audit log, the data keys.
+  backup: ['ops', 'crypto', 'storage', 'audit', 'vault'],
   identity: ['ops', 'crypto', 'storage', 'audit', 'vault'],
   access: ['ops', 'crypto', 'storage', 'audit', 'vault', 'identity'],
   context: [...CORE],
@@ -66,8 +69,8 @@ export const MAY_IMPORT_LAZILY: Readonly<Record<string, readonly string[]>> = {
  * command loads no database, key provider or HTTP server code, whatever audit file it uses.
  */
 export const MUST_NOT_REACH: Readonly<Record<string, readonly string[]>> = {
-  cli: ['ops', 'storage', 'migrations', 'vault', 'identity', 'access', 'jobs', 'context', 'server', 'cli-host'],
-  client: ['ops', 'storage', 'migrations', 'vault', 'identity', 'access', 'jobs', 'context', 'server', 'cli', 'cli-host'],
+  cli: ['ops', 'storage', 'migrations', 'vault', 'backup', 'identity', 'access', 'jobs', 'context', 'server', 'cli-host'],
+  client: ['ops', 'storage', 'migrations', 'vault', 'backup', 'identity', 'access', 'jobs', 'context', 'server', 'cli', 'cli-host'],
 }
 
 const DRIVERS = ['kysely', 'pg', 'better-sqlite3', 'ioredis']
@@ -97,6 +100,7 @@ export const FORBIDDEN_PACKAGES: Readonly<Record<string, readonly string[]>> = {
   storage: [...HTTP_SERVER, 'commander'],
   audit: [...HTTP_SERVER, 'commander'],
   vault: [...HTTP_SERVER, 'commander'],
+  backup: [...HTTP_SERVER, 'commander'],
   identity: [...HTTP_SERVER, 'commander'],
   access: [...HTTP_SERVER, 'commander'],
   jobs: [...HTTP_SERVER, 'commander'],

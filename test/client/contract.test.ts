@@ -260,6 +260,7 @@ describeEachEngine((engine: EngineName) => {
     await owner.inclusionProof(ws, { id: first.entries[1]?.id ?? assert.fail('two entries') }, checkpoint.treeSize)
     await owner.consistencyProof(ws, 1)
     await owner.consistencyProof(ws, 2, checkpoint.treeSize)
+    await owner.auditRestores(ws)
 
     // The CLI login's exchanges (what the browser approves is written directly).
     const device = await anonymous.startDeviceLogin('contract test')

@@ -2,6 +2,7 @@ import { type AppContext, bootstrapFirstWorkspace, createContext, hasWorkspaces 
 import type { ServerConfig } from '../../ops/config.js'
 import type { ServerSecrets } from '../../ops/secrets.js'
 import { scrub } from '../../scrub.js'
+import { type HeldLock, holdServingLock } from '../../storage/advisory-lock.js'
 import { isConnectionError } from '../../storage/connection-errors.js'
 import { listenWhileWaiting, type WaitingServer } from '../../server/waiting-server.js'
 import { rowSecurityEnforced } from '../../storage/tenant-scope.js'
@@ -54,7 +55,7 @@ export async function server(opts: ServerOptions): Promise<void> {
       await new Promise((r) => setTimeout(r, delay))
     }
   }
-  const { ctx, firstToken, setupToken } = started
+  const { ctx, serving, firstToken, setupToken } = started
   const firstEmail = ownerEmail
   const app = await buildApp(ctx, { tls })
   let port = config.port
@@ -86,6 +87,7 @@ export async function server(opts: ServerOptions): Promise<void> {
     force.unref()
     await app.close()
     await ctx.close()
+    await serving?.release()
     process.exitCode = 0
   }
   process.once('SIGINT', () => void stop('SIGINT'))
@@ -94,6 +96,7 @@ export async function server(opts: ServerOptions): Promise<void> {
 
 interface Started {
   ctx: AppContext
+  serving?: HeldLock
   firstToken?: string
   setupToken?: string
 }
@@ -103,17 +106,24 @@ interface Started {
  * workspace. Throws what stopped it, with nothing left open.
  */
 async function start(config: ServerConfig, secrets: ServerSecrets, ownerEmail: string): Promise<Started> {
-  const ctx = await createContext(config, secrets)
+  // PostgreSQL: every running server holds the serving lock (shared), so that `coffer backup
+  // restore` refuses while any node runs — and a node starting during a restore waits for it.
+  // (SQLite: the open database file itself tells the restore a server is running.)
+  const serving = config.database.engine === 'postgres' ? await holdServingLock(config.database.url) : undefined
+  const ctx = await createContext(config, secrets).catch(async (err: unknown) => {
+    await serving?.release()
+    throw err
+  })
   try {
     if ((await rowSecurityEnforced(ctx.store)) === false) {
       info(
         'Warning: DATABASE_URL connects as a superuser or a BYPASSRLS role, so PostgreSQL row-level security (the second wall between workspaces) is not enforced. Connect as a role without them (docs/access.md: PostgreSQL roles and row-level security).',
       )
     }
-    if (await hasWorkspaces(ctx)) return { ctx }
+    if (await hasWorkspaces(ctx)) return { ctx, serving }
     // Null when another node starting at the same time was first: only that node prints a token.
     const first = await bootstrapFirstWorkspace(ctx, { name: 'default', ownerEmail })
-    if (!first) return { ctx }
+    if (!first) return { ctx, serving }
     // With passwords on, the Owner also gets a one-time link to set a password for the browser.
     const setupToken = config.auth.password
       ? (
@@ -122,9 +132,10 @@ async function start(config: ServerConfig, secrets: ServerSecrets, ownerEmail: s
           )
         ).token
       : undefined
-    return { ctx, firstToken: first.token, setupToken }
+    return { ctx, serving, firstToken: first.token, setupToken }
   } catch (err) {
     await ctx.close().catch(() => {})
+    await serving?.release()
     throw err
   }
 }

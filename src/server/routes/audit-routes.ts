@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import {
   auditEntriesResponse,
+  auditRestoresResponse,
   consistencyProofResponse,
   inclusionProofResponse,
   issuedCheckpointResponse,
@@ -10,6 +11,7 @@ import { defineRoute, type AnyRoute } from '../route.js'
 import { VERIFY_PROBLEMS, type ChainedRecord } from '../../audit/verify.js'
 import { AuditTamperedError, NotFoundError } from '../../errors.js'
 import { seqOfEntry } from '../../audit/entry-seq.js'
+import { restoreRecordsOf } from '../../backup/restore-records.js'
 import { workspaceParams } from '../schemas.js'
 
 /** An entry as the API shows it: hashes in hex. */
@@ -146,4 +148,19 @@ const consistency = defineRoute({
   },
 })
 
-export const auditRoutes: AnyRoute[] = [entries, verify, latestCheckpoint, issueCheckpoint, inclusion, consistency]
+const restores = defineRoute({
+  method: 'GET',
+  url: '/v1/workspaces/:workspace/audit/restores',
+  tag: 'audit',
+  action: 'audit.read',
+  mode: 'read',
+  summary:
+    'Signed restore records: each time the log was put back to an earlier point from a backup (a verifier that saw the newer log accepts the shorter one only with one)',
+  params: workspaceParams,
+  response: auditRestoresResponse,
+  async handler({ db, workspace }) {
+    return { body: { restores: await restoreRecordsOf(db, workspace.id) } }
+  },
+})
+
+export const auditRoutes: AnyRoute[] = [entries, verify, latestCheckpoint, issueCheckpoint, inclusion, consistency, restores]
