@@ -21,6 +21,7 @@ const hostInit = () => import('./host/init.js')
 const hostRootKeys = () => import('./host/root-keys.js')
 const hostServer = () => import('./host/server.js')
 const hostLockouts = () => import('./host/lockouts.js')
+const hostResetLink = () => import('./host/reset-link.js')
 
 const DATA_DIR = option('--data-dir <dir>', 'data directory (default: COFFER_DATA_DIR or ./.coffer)')
 const JSON_OUT = option('--json', 'print JSON')
@@ -253,6 +254,14 @@ export const COMMANDS: CommandTable = [
     description: 'Check an inclusion-proof file offline',
     options: [option('--public-key <key>', 'the trusted audit public key (or a file holding it)'), JSON_OUT],
     run: lazy(audit, (m) => m.auditVerifyProof),
+  },
+
+  {
+    name: 'reset-link',
+    description: 'On the server host: print a one-time password link for an account (an Owner locked out with mail off)',
+    args: [['<email>', 'the account']],
+    options: [DATA_DIR, JSON_OUT],
+    run: lazy(hostResetLink, (m) => m.resetLink),
   },
 
   { group: 'lockouts', description: 'Rate-limit lockouts in the shared counters (server host, REDIS_URL as for coffer server)' },

@@ -93,3 +93,33 @@ export async function ownerSetupLink(
   })
   return link
 }
+
+/**
+ * A one-hour password link for the account `email`, issued by the operator on the server host
+ * (`coffer reset-link`): the way back in for an Owner whose setup link ran out while mail is
+ * off, when no other Owner can issue one. Audited in every workspace of the person (the link
+ * opens them all). Null when no such account exists, or it signs in with SSO only.
+ */
+export async function operatorResetLink(
+  tx: Executor,
+  audit: Pick<AuditLog, 'append'>,
+  email: string,
+  now: Date,
+): Promise<{ token: string; expiresAt: string; workspaces: number } | null> {
+  const user = await tx.selectFrom('users').select(['id', 'created_via']).where('email', '=', email.trim().toLowerCase()).executeTakeFirst()
+  if (!user || user.created_via === 'oidc') return null
+  const memberships = await tx
+    .selectFrom('memberships')
+    .select('workspace_id')
+    .where('user_id', '=', user.id)
+    .orderBy('workspace_id')
+    .execute()
+  const link = await issueLink(tx, user.id, 'reset', now)
+  for (const m of memberships)
+    await audit.append(tx, m.workspace_id, { type: 'system', id: 'operator', ip: '', userAgent: 'coffer reset-link' }, 'reset-link', {
+      action: 'auth.link-issued',
+      target: { type: 'user', id: user.id },
+      details: { purpose: 'reset', delivery: 'console' },
+    })
+  return { ...link, workspaces: memberships.length }
+}
