@@ -17,6 +17,7 @@ import { loadSeen, saveSeen, type SeenCheckpoint } from '../audit-state.js'
 import { ExitError } from '../exit-error.js'
 import { info, printJson } from '../output.js'
 import { connect, resolveWorkspace, type ScopeOptions } from '../session.js'
+import { CofferApiError, type CofferClient } from '../../client/client.js'
 
 type Opts = ScopeOptions & { json?: boolean }
 
@@ -40,20 +41,65 @@ function trustedKeyOf(opts: { publicKey?: string }): string | undefined {
 }
 
 /**
+ * The one place the CLI decides whether the log is shorter than it must be: shorter than the
+ * signed checkpoint it checks against, or than the checkpoint this machine verified last time.
+ * Either is tampering (entries deleted), never an unavailable log. Returns the message, or
+ * null when the length is as signed. (A log legitimately shortened — a restore from backup —
+ * would be told apart here.)
+ */
+export function truncation(
+  entries: number,
+  checkpoint: { treeSize: number } | null,
+  seen: { treeSize: number; seenAt: string } | undefined,
+): string | null {
+  if (checkpoint && entries < checkpoint.treeSize)
+    return `The log was truncated: the signed checkpoint covers ${checkpoint.treeSize} entries but the server returned only ${entries}.`
+  if (seen && entries < seen.treeSize)
+    return `The log shrank: this machine verified ${seen.treeSize} entries on ${seen.seenAt}, the server now returns ${entries}: entries were deleted.`
+  if (seen && checkpoint && checkpoint.treeSize < seen.treeSize)
+    return `The log shrank: this machine saw ${seen.treeSize} entries, the newest checkpoint has ${checkpoint.treeSize}.`
+  return null
+}
+
+/**
+ * A fresh checkpoint, so the signed root covers the log as it is now. A server that refuses to
+ * sign because the log was tampered with (ERR_AUDIT_TAMPERED) is tampering; one that cannot
+ * write its audit entry right now (ERR_AUDIT_UNAVAILABLE) leaves the newest checkpoint to check
+ * against — the error is reported only if the log itself then verifies.
+ */
+async function freshCheckpoint(
+  client: CofferClient,
+  slug: string,
+): Promise<{ issued?: Awaited<ReturnType<CofferClient['issueAuditCheckpoint']>>; unavailable?: CofferApiError }> {
+  try {
+    return { issued: await client.issueAuditCheckpoint(slug) }
+  } catch (err) {
+    if (!(err instanceof CofferApiError)) throw err
+    if (err.code === 'ERR_AUDIT_TAMPERED') throw broken(`The server refuses to sign a checkpoint: ${err.message}`)
+    if (err.code === 'ERR_AUDIT_UNAVAILABLE') return { unavailable: err }
+    throw err
+  }
+}
+
+/**
  * `coffer audit verify`: downloads the workspace's audit log and checks it on this machine —
  * the hash chain, the newest checkpoint's signature (with the key pinned on first use), the
- * Merkle root it signs, and that it extends the checkpoint this machine saw last time.
- * With `--file`, checks an export instead, with no server.
+ * Merkle root it signs, that the log is as long as what was signed and seen, and that it
+ * extends the checkpoint this machine saw last time. Any failure is tampering: exit 2 with
+ * ERR_AUDIT_CHAIN_BROKEN. With `--file`, checks an export instead, with no server.
  */
 export async function auditVerify(opts: Opts & { file?: string; publicKey?: string }): Promise<void> {
   if (opts.file) return verifyFile(opts.file, trustedKeyOf(opts), !!opts.json)
   const client = await connect(opts)
   const ws = await client.workspace(await resolveWorkspace(client, opts))
-  // A fresh checkpoint, so the signed root covers the log as it is now.
-  const { checkpoint, publicKey } = await client.issueAuditCheckpoint(ws.slug)
-  const v = new ChainVerifier({ treeSize: checkpoint.treeSize })
+  const seen = loadSeen(client.url, ws.id)
+  const fresh = await freshCheckpoint(client, ws.slug)
+  const { checkpoint, publicKey } = fresh.issued ?? (await client.auditCheckpoint(ws.slug))
+  const v = new ChainVerifier({ treeSize: checkpoint?.treeSize ?? 0 })
+  let entries = 0
   for await (const e of client.allAuditEntries(ws.slug)) {
     if (!v.push(e)) break
+    entries++
   }
   const r = v.result()
   if (!r.ok) {
@@ -61,9 +107,18 @@ export async function auditVerify(opts: Opts & { file?: string; publicKey?: stri
     const bad = r.firstBad!
     throw broken(`Audit chain BROKEN at entry ${bad.seq} (${bad.id}): ${bad.reason}. ${r.checked - 1} entries before it verify.`)
   }
-  const seen = loadSeen(client.url, ws.id)
+  // Fewer entries than a signed checkpoint covers is tampering, always; fewer than this machine
+  // saw is tampering unless a signed restore record covers it (checked below).
+  const short = truncation(entries, checkpoint, undefined)
+  if (short) throw broken(short)
+  const shrinkage = truncation(entries, checkpoint, seen)
   if (seen && seen.publicKey !== publicKey)
     throw broken(`The server's audit signing key changed since this machine last verified (was ${seen.publicKey}, now ${publicKey}).`)
+  if (!checkpoint) {
+    // No checkpoint yet, and none could be signed now: the chain verified, the outage stands.
+    if (fresh.unavailable) throw fresh.unavailable
+    throw broken('The server has no signed checkpoint of this log.')
+  }
   const signed = verifyCheckpoint(checkpoint.note, seen?.publicKey ?? publicKey, { origin: originOf(ws.id) })
   if (!signed) throw broken('The newest audit checkpoint is not validly signed.')
   // What is remembered and compared below must be what was signed, not the unsigned fields beside it.
@@ -76,7 +131,7 @@ export async function auditVerify(opts: Opts & { file?: string; publicKey?: stri
   let extended = 'first verification on this machine: checkpoint remembered'
   let restored: RestoreStatement | null = null
   if (seen) {
-    const shrank = checkpoint.treeSize < seen.treeSize
+    const shrank = shrinkage !== null
     const proof = shrank
       ? { proof: [] }
       : checkpoint.treeSize === seen.treeSize
@@ -86,8 +141,7 @@ export async function auditVerify(opts: Opts & { file?: string; publicKey?: stri
       // A legitimate restore from a backup shortens the log too; it is accepted only with a
       // restore record signed by the pinned checkpoint key that covers what this machine saw.
       restored = await coveringRestore(client, ws, seen, checkpoint)
-      if (!restored && shrank)
-        throw broken(`The log shrank: this machine saw ${seen.treeSize} entries, the newest checkpoint has ${checkpoint.treeSize}.`)
+      if (!restored && shrinkage) throw broken(shrinkage)
       if (!restored)
         throw broken(
           `The log does not extend the checkpoint of ${seen.treeSize} entries this machine verified on ${seen.seenAt}: history was rewritten.`,
@@ -97,6 +151,8 @@ export async function auditVerify(opts: Opts & { file?: string; publicKey?: stri
       extended = `extends the checkpoint of ${seen.treeSize} entries seen ${seen.seenAt}`
     }
   }
+  // The log verifies up to the newest checkpoint, but the server could not sign a fresh one.
+  if (fresh.unavailable) throw fresh.unavailable
   saveSeen(client.url, ws.id, {
     publicKey: seen?.publicKey ?? publicKey,
     treeSize: checkpoint.treeSize,
