@@ -15,7 +15,8 @@ import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { BIN, childEnv, ensureBuilt, request, stopChild, waitListening } from '../helpers/child-server.js'
 import { describePostgres } from '../helpers/engines.js'
-import { createTestDatabase } from '../helpers/pg.js'
+import pg from 'pg'
+import { createTestDatabase, TEST_PG_URL } from '../helpers/pg.js'
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -76,6 +77,21 @@ function metric(base: string, name: string): Promise<number | undefined> {
   )
 }
 
+/** What the database's sessions are doing (a diagnosis for a node that does not start). */
+async function sessions(url: string): Promise<string> {
+  const c = new pg.Client({ connectionString: TEST_PG_URL })
+  await c.connect()
+  try {
+    const r = await c.query(
+      'SELECT usename, state, wait_event_type, wait_event, left(query, 80) AS query FROM pg_stat_activity WHERE datname = $1',
+      [new URL(url).pathname.slice(1)],
+    )
+    return JSON.stringify(r.rows)
+  } finally {
+    await c.end()
+  }
+}
+
 function suite(): void {
   const work = mkdtempSync(join(tmpdir(), 'coffer-cluster-fault-'))
   const nodes: Node[] = []
@@ -126,10 +142,17 @@ function suite(): void {
     token = j.token
     ws = j.workspace.slug
     nodes.push(spawnNode(0), spawnNode(1))
-    for (const n of nodes)
-      n.url = await waitListening(n.child, 'a node', 60_000).catch((err: Error) => {
-        throw new Error(`${err.message} (proxy: ${JSON.stringify(proxy.stats)})`)
-      })
+    // Both listened for at once: a node that prints before the other is waited for is not missed.
+    const started = await Promise.all(
+      nodes.map((n) =>
+        waitListening(n.child, 'a node', 60_000).catch(async (err: Error) => {
+          throw new Error(`${err.message} (proxy: ${JSON.stringify(proxy.stats)}; database sessions: ${await sessions(db.url)})`)
+        }),
+      ),
+    )
+    started.forEach((url, i) => {
+      nodes[i]!.url = url
+    })
     const p = await call(0, 'POST', `/v1/workspaces/${ws}/projects`, { name: 'Shop', slug: 'shop' })
     assert.equal(p.status, 201, JSON.stringify(p.body))
   })
