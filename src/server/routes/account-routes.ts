@@ -5,21 +5,11 @@ import { hashPassword, PASSWORD_MAX, PASSWORD_MIN } from '../../identity/passwor
 import { listSessions, revokeAllSessions, revokeSession } from '../../identity/sessions.js'
 import { defineAuthRoute, type AnyAuthRoute } from '../auth-route.js'
 import { listPersonWorkspaces } from '../../identity/person-workspaces.js'
+import { accountResponse } from '../../api/account.js'
 
 // A person's own account, whoever is signed in (session cookie, or a personal Bearer token):
 // profile, sessions, password, export, deletion. Events go to the audit log of every
 // workspace the person belongs to.
-
-const sessionView = z.object({
-  id: z.string(),
-  method: z.string(),
-  createdAt: z.string(),
-  lastSeenAt: z.string(),
-  expiresAt: z.string(),
-  ip: z.string(),
-  userAgent: z.string(),
-  current: z.boolean(),
-})
 
 const account = defineAuthRoute({
   scope: 'account',
@@ -29,19 +19,7 @@ const account = defineAuthRoute({
   tag: 'account',
   action: 'account.read',
   mode: 'read',
-  response: z.object({
-    user: z.object({
-      id: z.string(),
-      email: z.string(),
-      name: z.string(),
-      emailVerified: z.boolean(),
-      hasPassword: z.boolean(),
-      createdVia: z.string(),
-    }),
-    workspaces: z.array(z.object({ id: z.string(), slug: z.string(), name: z.string(), role: z.string() })),
-    sessions: z.array(sessionView),
-    csrfToken: z.string().nullable(),
-  }),
+  response: accountResponse,
   async handler({ app, db, person, now }) {
     const p = person!
     const a = await findAccount(db, p.userId)
