@@ -15,6 +15,10 @@ interface Revealed {
   comment: string | null
 }
 
+function count(n: number): string {
+  return n === 1 ? '1 secret' : `${n} secrets`
+}
+
 const ROW_HEIGHT = 44
 const HEAD_HEIGHT = 34
 
@@ -101,8 +105,8 @@ export function EnvironmentScreen({ workspace, project, environment }: { workspa
             key={e.id}
             to="/w/$workspace/projects/$project/$environment"
             params={{ workspace, project: p.slug, environment: e.slug }}
-            aria-current={e.id === env.id ? 'page' : undefined}
-            className={e.id === env.id ? 'tab active' : 'tab'}
+            className="tab"
+            activeOptions={{ exact: true }}
           >
             {e.name}
           </Link>
@@ -114,7 +118,7 @@ export function EnvironmentScreen({ workspace, project, environment }: { workspa
           <input type="search" placeholder="Filter by key or tag" value={filter} onChange={(e) => setFilter(e.target.value)} />
         </label>
         <span className="count" aria-live="polite">
-          {secrets.data ? (rows.length === total ? `${total} secrets` : `${rows.length} of ${total} secrets`) : ''}
+          {secrets.data ? (rows.length === total ? count(total) : `${rows.length} of ${count(total)}`) : ''}
         </span>
         {notice && (
           <p className={notice.error ? 'note error inline' : 'note ok inline'} role={notice.error ? 'alert' : 'status'}>

@@ -31,11 +31,6 @@ export function Loading({ label }: { label: string }) {
   )
 }
 
-export interface Crumb {
-  label: string
-  to?: ReactNode
-}
-
 /** The page's header: where you are (links back up) and the page's own actions. */
 export function PageHeader({
   workspace,
@@ -55,14 +50,14 @@ export function PageHeader({
       <nav aria-label="Breadcrumb" className="crumbs">
         <ol>
           <li>
-            <Link to="/w/$workspace" params={{ workspace }}>
+            <Link to="/w/$workspace" params={{ workspace }} activeOptions={{ exact: true }}>
               Projects
             </Link>
           </li>
           {trail.map((c) => (
             <li key={c.label}>
               {c.project ? (
-                <Link to="/w/$workspace/projects/$project" params={{ workspace, project: c.project }}>
+                <Link to="/w/$workspace/projects/$project" params={{ workspace, project: c.project }} activeOptions={{ exact: true }}>
                   {c.label}
                 </Link>
               ) : (
