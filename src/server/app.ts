@@ -34,6 +34,7 @@ import { PageTable } from './page-route.js'
 import { registerRateLimits } from './rate-limit.js'
 import type { AnyAuthRoute } from './auth-route.js'
 import { cliLoginPages } from './cli-login-pages.js'
+import { webAppPages } from './web-app.js'
 import { accountRoutes } from './routes/account-routes.js'
 import { authLinkRoutes } from './routes/auth-link-routes.js'
 import { authRoutes } from './routes/auth-routes.js'
@@ -168,8 +169,8 @@ export async function buildApp(
 
   app.addHook('onSend', async (req, reply, payload) => {
     for (const [name, value] of Object.entries(securityHeaders(req.id))) {
-      // A page's own CSP and referrer policy stand.
-      if ((name === 'referrer-policy' || name === 'content-security-policy') && reply.hasHeader(name)) continue
+      // A page's own CSP, referrer policy and caching (the dashboard's hashed files) stand.
+      if ((name === 'referrer-policy' || name === 'content-security-policy' || name === 'cache-control') && reply.hasHeader(name)) continue
       reply.header(name, value)
     }
     return payload
@@ -239,7 +240,16 @@ export async function buildApp(
   await registerRoutes(
     app,
     ctx,
-    [...documents.routes, ...API_ROUTES, ...AUTH_ROUTES, ...authPages(ctx), ...invitePages(ctx), ...cliLoginPages(ctx)],
+    [
+      ...documents.routes,
+      ...API_ROUTES,
+      ...AUTH_ROUTES,
+      ...authPages(ctx),
+      ...invitePages(ctx),
+      ...cliLoginPages(ctx),
+      // Last: its `/*` answers only what no other route does.
+      ...webAppPages(ctx),
+    ],
     metrics,
   )
   app.addHook('onReady', async () => {

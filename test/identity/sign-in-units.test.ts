@@ -114,9 +114,9 @@ describe('OIDC allow-list and returnTo', () => {
     assert.equal(domainAllowed('a@anything.test', []), true)
   })
 
-  test('returnTo is a local path or /account', () => {
+  test('returnTo is a local path or the dashboard', () => {
     assert.equal(safeReturnTo('/account?x=1'), '/account?x=1')
     for (const evil of ['https://evil.example', '//evil.example', '/\\evil.example', 'javascript:alert(1)', '/a b', 42, undefined])
-      assert.equal(safeReturnTo(evil), '/account', String(evil))
+      assert.equal(safeReturnTo(evil), '/', String(evil))
   })
 })

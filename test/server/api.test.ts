@@ -485,7 +485,7 @@ function suite(engine: EngineName): void {
     test('an unknown route answers 404 ERR_ROUTE_NOT_FOUND', async () => {
       for (const [method, url] of [
         ['GET', '/v1/nope'],
-        ['GET', '/'],
+        ['GET', '/favicon.ico'],
         ['POST', '/v1/workspaces'],
         ['DELETE', '/healthz'],
         ['GET', '/v2/me'],
@@ -523,7 +523,8 @@ function suite(engine: EngineName): void {
           403,
         ],
         ['not found', { method: 'GET', url: `/v1/workspaces/${h.b.slug}`, headers: bearer }, 404],
-        ['route not found', { method: 'GET', url: '/nope' }, 404],
+        ['route not found', { method: 'GET', url: '/v1/nope' }, 404],
+        ['dashboard, signed out', { method: 'GET', url: '/nope' }, 303],
         ['validation', { method: 'PUT', url: `${E}/secrets/1BAD`, headers: bearer, payload: { value: 'x' } }, 400],
         [
           'malformed',

@@ -74,6 +74,9 @@ describe('sign-in pages in Chromium', () => {
     await Promise.all([page.waitForURL('**/sign-in?error=ERR_INVALID_CREDENTIALS'), page.click('button[type=submit]')])
     assert.ok((await page.textContent('.msg.error'))?.includes('The email or password is wrong.'))
 
+    // The account page sends a signed-out visitor to sign-in, and back after it.
+    await page.goto(`${base}/account`)
+    assert.equal(page.url(), `${base}/sign-in?returnTo=%2Faccount`)
     await page.fill('#email', 'owner@acme.test')
     await page.fill('#password', password)
     await Promise.all([page.waitForURL(`${base}/account`), page.click('button[type=submit]')])

@@ -314,7 +314,7 @@ function suite(engine: EngineName): void {
         )
         const r = await browser(h.app, PUBLIC_URL).form('/v1/auth/password/sign-in', { email, password: PASSWORD, returnTo: evil })
         assert.equal(r.status, 303)
-        assert.equal(r.headers.location, '/account', `sign-in with returnTo ${JSON.stringify(evil)} ends on /account`)
+        assert.equal(r.headers.location, '/', `sign-in with returnTo ${JSON.stringify(evil)} ends on the dashboard`)
         const failed = await browser(h.app, PUBLIC_URL).form('/v1/auth/password/sign-in', {
           email,
           password: 'wrong-password-x',

@@ -160,7 +160,7 @@ function suite(engine: EngineName): void {
     const back = await atProvider(authUrl.href, 'alice')
     const r = await callback(br, back)
     assert.equal(r.status, 302)
-    assert.equal(r.headers.location, '/account')
+    assert.equal(r.headers.location, '/account', 'back where the flow started')
     assert.ok(br.cookie('coffer_session'), 'signed in')
     assert.equal(br.cookie('coffer_oidc'), undefined, 'the state cookie is cleared')
     const me = await br.get('/v1/account')
@@ -274,7 +274,7 @@ function suite(engine: EngineName): void {
 
   test('the sign-in page offers SSO; failed callbacks are counted, not logged to a workspace', async () => {
     const page = await browser(h.app, PUBLIC_URL).get('/sign-in')
-    assert.ok(page.body.includes('href="/v1/auth/oidc/start?returnTo=%2Faccount"'))
+    assert.ok(page.body.includes('href="/v1/auth/oidc/start?returnTo=%2F"'))
     const m = await h.app.inject({ method: 'GET', url: '/metrics' })
     assert.match(m.body, /coffer_auth_failures_unattributed_total\{event="auth.oidc-callback",reason="state"\} [1-9]/)
   })
@@ -285,7 +285,7 @@ function suite(engine: EngineName): void {
       const r = await br.get(`/v1/auth/oidc/start?returnTo=${encodeURIComponent(evil)}`)
       const back = await atProvider(String(r.headers.location), 'bob')
       const done = await callback(br, back)
-      assert.equal(done.headers.location, '/account', evil)
+      assert.equal(done.headers.location, '/', evil)
     }
   })
 }

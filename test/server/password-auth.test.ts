@@ -357,7 +357,7 @@ function suite(engine: EngineName): void {
 
       const ok = await br.form('/v1/auth/password/sign-in', { email: p.email, password: p.password })
       assert.equal(ok.status, 303)
-      assert.equal(ok.headers.location, '/account')
+      assert.equal(ok.headers.location, '/', 'the dashboard')
       const account = await br.get('/account')
       assert.equal(account.status, 200)
       assert.ok(account.body.includes(p.email))

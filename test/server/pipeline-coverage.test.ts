@@ -29,6 +29,8 @@ const PAGES: Record<string, number> = {
   '/cli/login': 400,
   '/cli/device': 302,
   '/cli/done': 400,
+  '/assets/app/*': 404,
+  '/*': 303,
 }
 
 let h: Harness

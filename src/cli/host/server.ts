@@ -67,7 +67,9 @@ export async function server(opts: ServerOptions): Promise<void> {
   }
   const address = await app.listen({ host: config.host, port })
   const url = address.replace('[::1]', 'localhost')
-  info(`Coffer listening on ${url} (${config.database.engine}, data in ${config.dataDir}); API reference at ${url}/docs`)
+  info(
+    `Coffer listening on ${url} (${config.database.engine}, data in ${config.dataDir}); dashboard at ${url}/, API reference at ${url}/docs`,
+  )
   if (firstToken) {
     info(`\nNew vault: workspace "default" with Owner ${firstEmail}. Owner token (shown once; store it now):\n`)
     info(`    ${firstToken}\n`)

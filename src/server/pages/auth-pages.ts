@@ -5,7 +5,7 @@ import { findAccount } from '../../identity/accounts.js'
 import { csrfTokenFor, listSessions } from '../../identity/sessions.js'
 import { readInScope, SYSTEM_SCOPE } from '../../storage/tenant-scope.js'
 import { currentSession } from '../session-auth.js'
-import { safeReturnTo } from '../routes/auth-routes.js'
+import { HOME_PATH, safeReturnTo } from '../routes/auth-routes.js'
 import { csrfField, html, messages, PAGE_CSP, PAGE_CSS, PAGE_CSS_PATH, renderPage, type Html } from './layout.js'
 import { listPersonWorkspaces } from '../../identity/person-workspaces.js'
 
@@ -46,8 +46,8 @@ export function authPages(ctx: AppContext): PageRouteDef[] {
     const sso = auth.oidc
       ? html`<p class="or">${auth.password ? 'Or:' : ''}</p><a class="button secondary" href="/v1/auth/oidc/start?returnTo=${encodeURIComponent(returnTo)}">Sign in with SSO</a>`
       : html``
-    const back = returnTo === '/account' ? html`` : html`<input type="hidden" name="returnTo" value="${returnTo}">`
-    const signUp = returnTo === '/account' ? '/sign-up' : `/sign-up?returnTo=${encodeURIComponent(returnTo)}`
+    const back = returnTo === HOME_PATH ? html`` : html`<input type="hidden" name="returnTo" value="${returnTo}">`
+    const signUp = returnTo === HOME_PATH ? '/sign-up' : `/sign-up?returnTo=${encodeURIComponent(returnTo)}`
     const form = auth.password
       ? html`<form method="post" action="/v1/auth/password/sign-in">${back}
 <label for="email">Email</label><input id="email" name="email" type="email" autocomplete="username" required>
@@ -62,8 +62,8 @@ export function authPages(ctx: AppContext): PageRouteDef[] {
     if (!auth.password) return reply.code(303).header('location', '/sign-in?error=ERR_AUTH_METHOD_DISABLED').send()
     const q = req.query as Query
     const returnTo = safeReturnTo(q.returnTo)
-    const back = returnTo === '/account' ? html`` : html`<input type="hidden" name="returnTo" value="${returnTo}">`
-    const signIn = returnTo === '/account' ? '/sign-in' : `/sign-in?returnTo=${encodeURIComponent(returnTo)}`
+    const back = returnTo === HOME_PATH ? html`` : html`<input type="hidden" name="returnTo" value="${returnTo}">`
+    const signIn = returnTo === HOME_PATH ? '/sign-in' : `/sign-in?returnTo=${encodeURIComponent(returnTo)}`
     return sendPage(
       reply,
       'Create an account',
@@ -142,7 +142,7 @@ export function authPages(ctx: AppContext): PageRouteDef[] {
       'Your account',
       html`${messages(req.query as Query)}
 <p><strong>${account.email}</strong>${account.name && account.name !== account.email ? html` · ${account.name}` : html``}</p>
-<form class="inline" method="post" action="/v1/account/sign-out">${csrf}<button class="secondary" type="submit">Sign out</button></form>
+<div><a class="button" href="/">Open the dashboard</a> <form class="inline" method="post" action="/v1/account/sign-out">${csrf}<button class="secondary" type="submit">Sign out</button></form></div>
 <h2>Workspaces</h2>${workspaces.length ? html`<table>${wsRows}</table>` : html`<p><small>None yet: ask an Owner or Admin to invite you.</small></p>`}
 <h2>Sessions</h2><table>${sessionRows}</table>
 <form method="post" action="/v1/account/sign-out-everywhere">${csrf}<button class="secondary" type="submit">Sign out everywhere</button></form>

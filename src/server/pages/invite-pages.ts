@@ -143,7 +143,7 @@ export function invitePages(ctx: AppContext): PageRouteDef[] {
       'Invitation accepted',
       html`<p class="msg notice">You joined the workspace <strong>${m.name}</strong> as ${ROLE_TEXT[m.role] ?? m.role}.</p>
 <p>Use it from the command line: <code>coffer login</code>, then choose <strong>${m.slug}</strong>.</p>
-<p><a class="button" href="/account">Your account</a></p>`,
+<p><a class="button" href="/w/${encodeURIComponent(m.slug)}">Open the workspace</a> <a class="button secondary" href="/account">Your account</a></p>`,
     )
   })
   return pages.routes

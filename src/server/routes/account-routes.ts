@@ -5,22 +5,12 @@ import { hashPassword, PASSWORD_MAX, PASSWORD_MIN } from '../../identity/passwor
 import { listSessions, revokeAllSessions, revokeSession } from '../../identity/sessions.js'
 import { defineAuthRoute, type AnyAuthRoute } from '../auth-route.js'
 import { listPersonWorkspaces } from '../../identity/person-workspaces.js'
+import { accountResponse } from '../../api/account.js'
 
 // A person's own account, whoever is signed in: profile, sessions, password, export,
 // deletion. They take the browser session; a personal Bearer token (a credential of one
 // workspace) only ends sessions and changes the password with the current one
 // (`acceptsToken`). Events go to the audit log of every workspace the person belongs to.
-
-const sessionView = z.object({
-  id: z.string(),
-  method: z.string(),
-  createdAt: z.string(),
-  lastSeenAt: z.string(),
-  expiresAt: z.string(),
-  ip: z.string(),
-  userAgent: z.string(),
-  current: z.boolean(),
-})
 
 const account = defineAuthRoute({
   scope: 'account',
@@ -30,19 +20,7 @@ const account = defineAuthRoute({
   tag: 'account',
   action: 'account.read',
   mode: 'read',
-  response: z.object({
-    user: z.object({
-      id: z.string(),
-      email: z.string(),
-      name: z.string(),
-      emailVerified: z.boolean(),
-      hasPassword: z.boolean(),
-      createdVia: z.string(),
-    }),
-    workspaces: z.array(z.object({ id: z.string(), slug: z.string(), name: z.string(), role: z.string() })),
-    sessions: z.array(sessionView),
-    csrfToken: z.string().nullable(),
-  }),
+  response: accountResponse,
   async handler({ app, db, person, now }) {
     const p = person!
     const a = await findAccount(db, p.userId)

@@ -33,15 +33,18 @@ const accepted = z.object({ status: z.literal('accepted') })
 const userView = z.object({ id: z.string(), email: z.string() })
 const signedIn = z.object({ user: userView, csrfToken: z.string(), expiresAt: z.string() })
 
-/** Where a page may send the browser after signing in: a local path only (no open redirect). */
+/** Where a person lands after signing in when nothing else was asked for: the dashboard. */
+export const HOME_PATH = '/'
+
+/** Where a page may send the browser after signing in: a local path only (no open redirect); otherwise the dashboard. */
 export function safeReturnTo(v: unknown): string {
-  return typeof v === 'string' && /^\/(?![/\\])[\x21-\x7e]{0,512}$/.test(v) ? v : '/account'
+  return typeof v === 'string' && /^\/(?![/\\])[\x21-\x7e]{0,512}$/.test(v) ? v : HOME_PATH
 }
 
 /** `path` with `returnTo` added to its query when the form carried a safe one (so the next page can carry it on). */
 function withReturnTo(path: string, returnTo: unknown): string {
   const to = safeReturnTo(returnTo)
-  return to === '/account' ? path : `${path}${path.includes('?') ? '&' : '?'}returnTo=${encodeURIComponent(to)}`
+  return to === HOME_PATH ? path : `${path}${path.includes('?') ? '&' : '?'}returnTo=${encodeURIComponent(to)}`
 }
 
 function sendLater(app: AppContext, mail: MailMessage | undefined) {
@@ -240,7 +243,7 @@ const oidcStart = defineAuthRoute({
   authRateLimit: { account: () => undefined },
   query: z.strictObject({ returnTo: z.string().max(600).optional() }),
   response: z.null(),
-  form: { success: '/account', failure: '/sign-in' },
+  form: { success: HOME_PATH, failure: '/sign-in' },
   async prepare({ app }) {
     return app.oidc!.start()
   },
@@ -274,7 +277,7 @@ const oidcCallback = defineAuthRoute({
     error: z.string().max(256).optional(),
   }),
   response: z.null(),
-  form: { success: '/account', failure: '/sign-in' },
+  form: { success: HOME_PATH, failure: '/sign-in' },
   async prepare({ app, query, request, now }): Promise<CallbackOutcome> {
     try {
       // @NOTE the flow row is deleted here, outside the request's transaction: the code

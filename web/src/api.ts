@@ -1,0 +1,95 @@
+// The dashboard's only way to the server: the public /v1 API, with the session cookie (sent by
+// the browser) and the session's CSRF token in `x-csrf-token` on every request that changes
+// something. The request and answer types come from src/api — the schemas the server
+// validates with — as types only, so the UI cannot drift from the API and ships no zod.
+import type { Account } from '../../src/api/account.js'
+import type { ErrorEnvelope } from '../../src/api/errors.js'
+import type { CreateProjectInput, ProjectDetail, ProjectList } from '../../src/api/projects.js'
+import type { SecretAnswer, SecretList, SecretWrite } from '../../src/api/secrets.js'
+
+export type { Account } from '../../src/api/account.js'
+export type { Environment, Project, ProjectDetail } from '../../src/api/projects.js'
+export type { Secret } from '../../src/api/secrets.js'
+
+/** An answer of the API that is not a success: its stable code and its message (shown as text). */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly requestId?: string,
+  ) {
+    super(message)
+  }
+}
+
+let csrfToken: string | null = null
+
+/** Remembers the session's CSRF token (from GET /v1/account) for the requests that change something. */
+export function setCsrfToken(token: string | null): void {
+  csrfToken = token
+}
+
+/** Where the browser goes when the session has ended: sign-in, and back here afterwards. */
+export function signInUrl(): string {
+  const here = `${window.location.pathname}${window.location.search}`
+  return `/sign-in?returnTo=${encodeURIComponent(here)}`
+}
+
+type Method = 'GET' | 'POST' | 'PUT' | 'DELETE'
+
+async function call<T>(method: Method, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { accept: 'application/json' }
+  if (body !== undefined) headers['content-type'] = 'application/json'
+  if (method !== 'GET' && csrfToken) headers['x-csrf-token'] = csrfToken
+  const res = await fetch(path, {
+    method,
+    headers,
+    credentials: 'same-origin',
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  })
+  if (res.status === 401) {
+    window.location.assign(signInUrl())
+    throw new ApiError(401, 'ERR_UNAUTHENTICATED', 'Your session has ended; sign in again.')
+  }
+  const text = await res.text()
+  let json: unknown
+  try {
+    json = text ? JSON.parse(text) : undefined
+  } catch {
+    json = undefined
+  }
+  if (!res.ok) {
+    const e = (json as ErrorEnvelope | undefined)?.error
+    throw new ApiError(res.status, e?.code ?? 'ERR_UNKNOWN', e?.message ?? `The server answered ${res.status}.`, e?.requestId)
+  }
+  return json as T
+}
+
+const seg = encodeURIComponent
+const ws = (w: string) => `/v1/workspaces/${seg(w)}`
+const env = (w: string, p: string, e: string) => `${ws(w)}/projects/${seg(p)}/environments/${seg(e)}`
+
+/** Every call the dashboard makes, typed by the API's own schemas. */
+export const api = {
+  account: () => call<Account>('GET', '/v1/account'),
+  signOut: () => call<{ ended: number }>('POST', '/v1/account/sign-out', {}),
+  projects: (w: string) => call<ProjectList>('GET', `${ws(w)}/projects`),
+  createProject: (w: string, input: CreateProjectInput) => call<ProjectDetail>('POST', `${ws(w)}/projects`, input),
+  project: (w: string, p: string) => call<ProjectDetail>('GET', `${ws(w)}/projects/${seg(p)}`),
+  secrets: (w: string, p: string, e: string) => call<SecretList>('GET', `${env(w, p, e)}/secrets`),
+  /** One value and comment, decrypted: the server records a `secret.reveal` audit entry. */
+  reveal: (w: string, p: string, e: string, key: string) => call<SecretAnswer>('GET', `${env(w, p, e)}/secrets/${seg(key)}?reveal=true`),
+  setSecret: (w: string, p: string, e: string, key: string, input: SecretWrite) =>
+    call<SecretAnswer>('PUT', `${env(w, p, e)}/secrets/${seg(key)}`, input),
+  deleteSecret: (w: string, p: string, e: string, key: string, ifVersion: number) =>
+    call<SecretAnswer>('DELETE', `${env(w, p, e)}/secrets/${seg(key)}?ifVersion=${ifVersion}`),
+}
+
+/** Query keys: one per resource, invalidated by the mutation that changes it. */
+export const keys = {
+  account: ['account'] as const,
+  projects: (w: string) => ['projects', w] as const,
+  project: (w: string, p: string) => ['project', w, p] as const,
+  secrets: (w: string, p: string, e: string) => ['secrets', w, p, e] as const,
+}

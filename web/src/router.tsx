@@ -1,0 +1,67 @@
+import { createRootRoute, createRoute, createRouter, Outlet } from '@tanstack/react-router'
+import { EnvironmentScreen } from './screens/environment.js'
+import { Home } from './screens/home.js'
+import { NotFound } from './screens/not-found.js'
+import { ProjectScreen } from './screens/project.js'
+import { ProjectsScreen } from './screens/projects.js'
+import { Shell } from './screens/shell.js'
+
+// The dashboard's URLs. Every path the app does not know shows "not found" (the server
+// sends the app for any unknown path that is not an API or file path).
+//   /                                          → the person's first workspace
+//   /w/:workspace                              → projects
+//   /w/:workspace/projects/:project            → a project's environments
+//   /w/:workspace/projects/:project/:environment → the secrets of one environment
+
+const rootRoute = createRootRoute({ component: Outlet, notFoundComponent: () => <NotFound standalone /> })
+
+const homeRoute = createRoute({ getParentRoute: () => rootRoute, path: '/', component: Home })
+
+const workspaceRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: '/w/$workspace',
+  component: function WorkspaceRoute() {
+    const { workspace } = workspaceRoute.useParams()
+    return <Shell workspace={workspace} />
+  },
+  notFoundComponent: () => <NotFound />,
+})
+
+const projectsRoute = createRoute({
+  getParentRoute: () => workspaceRoute,
+  path: '/',
+  component: function ProjectsRoute() {
+    const { workspace } = projectsRoute.useParams()
+    return <ProjectsScreen workspace={workspace} />
+  },
+})
+
+const projectRoute = createRoute({
+  getParentRoute: () => workspaceRoute,
+  path: 'projects/$project',
+  component: function ProjectRoute() {
+    const { workspace, project } = projectRoute.useParams()
+    return <ProjectScreen workspace={workspace} project={project} />
+  },
+})
+
+const environmentRoute = createRoute({
+  getParentRoute: () => workspaceRoute,
+  path: 'projects/$project/$environment',
+  component: function EnvironmentRoute() {
+    const { workspace, project, environment } = environmentRoute.useParams()
+    return <EnvironmentScreen workspace={workspace} project={project} environment={environment} />
+  },
+})
+
+export const router = createRouter({
+  routeTree: rootRoute.addChildren([homeRoute, workspaceRoute.addChildren([projectsRoute, projectRoute, environmentRoute])]),
+  defaultPreload: 'intent',
+  scrollRestoration: true,
+})
+
+declare module '@tanstack/react-router' {
+  interface Register {
+    router: typeof router
+  }
+}

@@ -1,0 +1,74 @@
+import { useQuery } from '@tanstack/react-query'
+import { Link, Outlet, useNavigate } from '@tanstack/react-router'
+import { useState } from 'react'
+import { api, keys, setCsrfToken } from '../api.js'
+import { ErrorNote, Loading } from '../ui/common.js'
+import { NotFound } from './not-found.js'
+
+const ROLE: Record<string, string> = { owner: 'Owner', admin: 'Admin', member: 'Member', auditor: 'Auditor' }
+
+/** The frame of every workspace screen: the workspace switcher, navigation, the person, and the screen. */
+export function Shell({ workspace }: { workspace: string }) {
+  const account = useQuery({ queryKey: keys.account, queryFn: api.account })
+  const navigate = useNavigate()
+  const [signOutError, setSignOutError] = useState<unknown>(null)
+
+  if (account.isPending) return <Loading label="Loading…" />
+  if (account.isError) return <ErrorNote error={account.error} />
+  const { user, workspaces } = account.data
+  // Every request that changes something carries this session's token.
+  setCsrfToken(account.data.csrfToken)
+  const current = workspaces.find((w) => w.slug === workspace || w.id === workspace)
+
+  async function signOut() {
+    try {
+      await api.signOut()
+      window.location.assign('/sign-in?notice=signed-out')
+    } catch (err) {
+      setSignOutError(err)
+    }
+  }
+
+  return (
+    <div className="app">
+      <aside className="sidebar">
+        <p className="brand">Coffer</p>
+        <label className="switcher">
+          <span className="label">Workspace</span>
+          <select
+            value={current?.slug ?? ''}
+            onChange={(e) => void navigate({ to: '/w/$workspace', params: { workspace: e.target.value } })}
+          >
+            {!current && <option value="">—</option>}
+            {workspaces.map((w) => (
+              <option key={w.id} value={w.slug}>
+                {w.name}
+              </option>
+            ))}
+          </select>
+        </label>
+        {current && (
+          <nav aria-label="Workspace" className="nav">
+            <Link to="/w/$workspace" params={{ workspace: current.slug }} activeOptions={{ exact: false }}>
+              Projects
+            </Link>
+          </nav>
+        )}
+        <div className="me">
+          <p className="email" title={user.email}>
+            {user.email}
+          </p>
+          {current && <p className="role">{ROLE[current.role] ?? current.role}</p>}
+          <p className="me-links">
+            <a href="/account">Account</a>
+            <button type="button" className="link" onClick={() => void signOut()}>
+              Sign out
+            </button>
+          </p>
+          <ErrorNote error={signOutError} />
+        </div>
+      </aside>
+      <main className="content">{current ? <Outlet /> : <NotFound />}</main>
+    </div>
+  )
+}
