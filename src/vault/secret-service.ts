@@ -791,6 +791,15 @@ export class SecretService {
         'secrets.environment_id',
         'secrets.current_version',
         'secret_versions.value_fingerprint as fingerprint',
+        // The ciphertext only where no fingerprint is stored (versions older than migration 10).
+        (eb) =>
+          eb
+            .case()
+            .when('secret_versions.value_fingerprint', 'is', null)
+            .then(eb.ref('secret_versions.value_ct'))
+            .else(null)
+            .end()
+            .as('legacy_ct'),
       ])
       .where('secrets.workspace_id', '=', project.workspaceId)
       .where('secrets.project_id', '=', project.projectId)
@@ -803,7 +812,11 @@ export class SecretService {
         const scope = { ...project, environmentId: r.environment_id }
         fingerprint = r.fingerprint
           ? Buffer.from(r.fingerprint)
-          : await this.#currentFingerprint(db, scope, { ...r, deleted: 0, created_at: '', updated_at: '', fingerprint: null })
+          : await this.fingerprint(
+              db,
+              project.workspaceId,
+              (await this.#decrypt(db, scope, r.id, r.current_version, 'value', r.legacy_ct)) ?? '',
+            )
       }
       out.get(r.environment_id)?.set(r.key, { version: r.current_version, fingerprint })
     }
