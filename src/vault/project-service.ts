@@ -265,6 +265,8 @@ export async function deleteEnvironment(
     )
   }
   const scope = { workspaceId: ws, projectId: project.id, environmentId: environment.id }
+  // In the documented lock order (docs/architecture.md): reseal jobs, data keys, then secrets.
+  await tx.deleteFrom('key_jobs').where('workspace_id', '=', ws).where('environment_id', '=', environment.id).execute()
   const dataKey = await deps.dataKeys.shredScope(tx, scope)
   const versions = await tx
     .deleteFrom('secret_versions')
@@ -273,7 +275,6 @@ export async function deleteEnvironment(
     .executeTakeFirst()
   await tx.deleteFrom('secrets').where('workspace_id', '=', ws).where('environment_id', '=', environment.id).execute()
   await tx.deleteFrom('environment_grants').where('workspace_id', '=', ws).where('environment_id', '=', environment.id).execute()
-  await tx.deleteFrom('key_jobs').where('workspace_id', '=', ws).where('environment_id', '=', environment.id).execute()
   await tx.deleteFrom('data_keys').where('workspace_id', '=', ws).where('environment_id', '=', environment.id).execute()
   const requests = tx
     .selectFrom('breakglass_requests')
