@@ -269,6 +269,35 @@ export class ConfirmationMismatchError extends CofferError {
 }
 
 /**
+ * A project or environment still holds secrets: deleting it destroys them for good, so the
+ * request must say so with `force: true`.
+ */
+export class NotEmptyError extends CofferError {
+  constructor(message: string) {
+    super('ERR_NOT_EMPTY', 409, message)
+  }
+}
+
+/** The environment is sealed: it is unsealed (by an Owner or Admin, audited) before it can be deleted. */
+export class EnvironmentSealedError extends CofferError {
+  constructor(message = 'The environment is sealed: an Owner or Admin unseals it first, then it can be deleted.') {
+    super('ERR_ENVIRONMENT_SEALED', 409, message)
+  }
+}
+
+/**
+ * Check-and-set on a whole environment failed: its secrets changed since the preview whose
+ * `state` was sent as `ifState`. Nothing was written.
+ */
+export class EnvironmentChangedError extends CofferError {
+  readonly state: string
+  constructor(state: string) {
+    super('ERR_ENVIRONMENT_CHANGED', 409, 'The environment changed since the preview; nothing was written. Preview again and reapply.')
+    this.state = state
+  }
+}
+
+/**
  * The environment is sealed: people reveal or write its values only through an active
  * break-glass grant covering it (issue 4 §4).
  */
@@ -535,6 +564,9 @@ export const ERROR_CODES = [
   'ERR_CODE_EXPIRED',
   'ERR_ACCESS_DENIED',
   'ERR_CONFIRMATION_MISMATCH',
+  'ERR_NOT_EMPTY',
+  'ERR_ENVIRONMENT_SEALED',
+  'ERR_ENVIRONMENT_CHANGED',
   'ERR_BREAK_GLASS_REQUIRED',
   'ERR_BREAK_GLASS_SELF_APPROVAL',
   'ERR_BREAK_GLASS_ALREADY_DECIDED',

@@ -108,6 +108,12 @@ export const ACTIONS = {
   'project.members.manage': { scope: 'project', projectRole: 'admin' },
   'environment.create': { scope: 'project', projectRole: 'admin' },
   'environment.manage': { scope: 'project', projectRole: 'admin' },
+  // Renaming a project (its slug never changes); deleting a project is the workspace's
+  // Owners' and Admins' (it destroys every environment's data key); deleting an environment
+  // is its project admins' — a sealed one is unsealed by an Owner or Admin first (ERR_ENVIRONMENT_SEALED).
+  'project.manage': { scope: 'project', projectRole: 'admin' },
+  'project.delete': { scope: 'workspace', role: 'admin' },
+  'environment.delete': { scope: 'project', projectRole: 'admin' },
   'secret.read': { scope: 'environment', access: 'list' },
   'secret.reveal': { scope: 'environment', access: 'read' },
   'secret.write': { scope: 'environment', access: 'write' },

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { ref } from './fields.js'
 import { MAX_KEY_LENGTH, MAX_TAGS, SECRET_KEY_RE, TAG_RE } from './limits.js'
 
 export const secretKey = z.string().min(1).max(MAX_KEY_LENGTH).regex(SECRET_KEY_RE, 'must match ^[A-Za-z_][A-Za-z0-9_]*$')
@@ -72,3 +73,55 @@ export type SecretList = z.infer<typeof secretListResponse>
 /** GET …/secrets/:key/versions: every version, newest first. */
 export const secretHistoryResponse = z.object({ secret: secretView, versions: z.array(secretVersionView) })
 export type SecretHistory = z.infer<typeof secretHistoryResponse>
+
+/** One key of a diff: its version before (0: absent) and after (null: a preview, or not written). */
+export const diffEntryView = z.object({ key: z.string(), version: z.number(), newVersion: z.number().nullable() })
+export type DiffEntry = z.infer<typeof diffEntryView>
+
+/**
+ * POST …/secrets/apply: make the environment hold these values (a pasted `.env`). With
+ * `dryRun` it only answers the diff; otherwise it writes everything or nothing.
+ */
+export const secretApplyBody = z.strictObject({
+  upserts: z
+    .array(z.strictObject({ key: secretKey, value: secretValue }))
+    .max(1000)
+    .describe('keys and values to hold; a value equal to the current one writes nothing'),
+  deletes: z.array(secretKey).max(1000).optional().describe('keys to delete (absent ones are ignored)'),
+  replace: z.boolean().optional().describe('the upserts are the whole set: every other key is deleted'),
+  dryRun: z.boolean().optional().describe('answer the diff, write nothing'),
+  ifState: z.string().max(64).optional().describe("check-and-set: the preview's `state`; 409 ERR_ENVIRONMENT_CHANGED if it moved"),
+})
+export type SecretApply = z.input<typeof secretApplyBody>
+
+/** The diff (keys and versions, never values), and the environment's state before and after. */
+export const secretApplyResponse = z.object({
+  dryRun: z.boolean(),
+  state: z.string().describe('the state the diff was computed against (send it back as ifState)'),
+  newState: z.string().nullable(),
+  adds: z.array(diffEntryView),
+  changes: z.array(diffEntryView),
+  deletes: z.array(diffEntryView),
+  unchanged: z.array(diffEntryView),
+})
+export type SecretApplyAnswer = z.infer<typeof secretApplyResponse>
+
+/** POST …/secrets/copy: copy live keys (value, comment, tags) into another environment of the workspace. */
+export const secretCopyBody = z.strictObject({
+  keys: z.array(secretKey).min(1).max(1000),
+  to: z.strictObject({
+    project: ref.optional().describe('id or slug; default: the same project'),
+    environment: ref,
+  }),
+  overwrite: z.boolean().optional().describe('replace keys that hold another value in the target (409 otherwise)'),
+})
+export type SecretCopy = z.input<typeof secretCopyBody>
+
+/** What the copy did in the target environment. */
+export const secretCopyResponse = z.object({
+  target: z.object({ projectId: z.string(), environmentId: z.string() }),
+  adds: z.array(diffEntryView),
+  changes: z.array(diffEntryView),
+  unchanged: z.array(diffEntryView),
+})
+export type SecretCopyAnswer = z.infer<typeof secretCopyResponse>

@@ -35,9 +35,13 @@ export const AUDIT_ACTIONS = [
   'invitation.accept',
   // Projects, environments and who may reach them.
   'project.create',
+  'project.rename',
+  'project.delete',
   'project_member.set',
   'project_member.remove',
   'environment.create',
+  'environment.rename',
+  'environment.delete',
   'environment.restrict',
   'environment_grant.set',
   'environment_grant.remove',
@@ -52,6 +56,10 @@ export const AUDIT_ACTIONS = [
   'secret.reveal',
   'secret.reveal_history',
   'secrets.reveal_all',
+  // A pasted .env previewed or applied, and keys copied between environments (one summary
+  // entry each; every secret they change has its own secret.* entry too).
+  'secrets.apply',
+  'secrets.copy',
   // Tokens and machine identities.
   'token.create',
   'token.revoke',

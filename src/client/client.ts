@@ -60,16 +60,27 @@ import type {
 import type {
   CreateEnvironmentInput,
   CreateProjectInput,
+  DeletionInput,
   Environment,
   EnvironmentAnswer,
+  EnvironmentDeletionAnswer,
   EnvironmentList,
+  EnvironmentMatrix,
   Project,
+  ProjectAnswer,
+  ProjectDeletionAnswer,
   ProjectDetail,
   ProjectList,
+  RenameEnvironmentInput,
+  RenameProjectInput,
 } from '../api/projects.js'
 import type {
   Secret,
   SecretAnswer,
+  SecretApply,
+  SecretApplyAnswer,
+  SecretCopy,
+  SecretCopyAnswer,
   SecretBulkWrite,
   SecretHistory,
   SecretList,
@@ -274,6 +285,35 @@ export class CofferClient {
       .environment
   }
   /** The environment's secrets; with `reveal`, decrypted (audited on the server). */
+  /** Renames a project (its display name; the slug never changes). */
+  async renameProject(ws: string, project: string, name: string): Promise<Project> {
+    const body = { name } satisfies RenameProjectInput
+    return (await this.#request<ProjectAnswer>('PATCH', `/v1/workspaces/${enc(ws)}/projects/${enc(project)}`, body)).project
+  }
+  /** Deletes a project: `confirm` is its slug; `force` while it holds secrets. Its data keys are destroyed. */
+  deleteProject(ws: string, project: string, input: DeletionInput): Promise<ProjectDeletionAnswer> {
+    return this.#request('DELETE', `/v1/workspaces/${enc(ws)}/projects/${enc(project)}`, input)
+  }
+  /** Renames an environment (its display name; the slug never changes). */
+  async renameEnvironment(s: Scope, name: string): Promise<Environment> {
+    return (await this.#request<EnvironmentAnswer>('PATCH', this.#env(s), { name } satisfies RenameEnvironmentInput)).environment
+  }
+  /** Deletes an environment: `confirm` is its slug; `force` while it holds secrets. Its data key is destroyed. */
+  deleteEnvironment(s: Scope, input: DeletionInput): Promise<EnvironmentDeletionAnswer> {
+    return this.#request('DELETE', this.#env(s), input)
+  }
+  /** Every key of a project's environments: present or missing, version, keyed fingerprint (never values). */
+  environmentMatrix(ws: string, project: string): Promise<EnvironmentMatrix> {
+    return this.#request('GET', `/v1/workspaces/${enc(ws)}/projects/${enc(project)}/matrix`)
+  }
+  /** Applies a set of values (a pasted .env): `dryRun` answers the diff; `ifState` makes the write check-and-set. */
+  applySecrets(s: Scope, input: SecretApply): Promise<SecretApplyAnswer> {
+    return this.#request('POST', `${this.#env(s)}/secrets/apply`, input)
+  }
+  /** Copies keys (value, comment, tags) from the scope to another environment of the workspace, atomically. */
+  copySecrets(s: Scope, input: SecretCopy): Promise<SecretCopyAnswer> {
+    return this.#request('POST', `${this.#env(s)}/secrets/copy`, input)
+  }
   async listSecrets(s: Scope, opts: { reveal?: boolean; includeDeleted?: boolean } = {}): Promise<Secret[]> {
     const q = new URLSearchParams()
     if (opts.reveal) q.set('reveal', 'true')

@@ -276,6 +276,11 @@ export interface SecretVersionTable {
   dek_version: number | null
   created_at: string
   created_by: string
+  /**
+   * HMAC-SHA256 of the value under the workspace's value-fingerprint key (migration 10); null
+   * for a deletion and for versions written before it.
+   */
+  value_fingerprint: Buffer | null
 }
 
 export interface AuditHeadTable {

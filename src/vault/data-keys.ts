@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto'
+import { createHmac, randomBytes, randomUUID } from 'node:crypto'
 import { DekCache } from '../crypto/dek-cache.js'
 import type { DataKey, KeyRef } from '../crypto/envelope.js'
 import { dataKeyAad, fingerprintAad, ROOT_CHECK_AAD, type DataKeyScope, type KeyProvider } from '../crypto/key-provider.js'
@@ -244,10 +244,50 @@ export class DataKeys {
     return key
   }
 
-  /** Drops the cached plaintext keys of one workspace (its data keys and fingerprint key). */
+  /**
+   * The workspace's value-fingerprint key: HMAC-SHA256(fingerprint key, "coffer/value-fingerprint/v1").
+   * Derived, not stored: it changes only if the fingerprint key does (never, until the workspace
+   * is deleted), so fingerprints stored with each version stay comparable. Kept apart from the
+   * audit log's own fingerprints by the label.
+   */
+  async valueFingerprintKey(db: Executor, workspaceId: string): Promise<Buffer> {
+    const hit = this.#cache.get(`vfp:${workspaceId}`)
+    if (hit) return hit.key
+    const key = createHmac('sha256', await this.fingerprintKey(db, workspaceId))
+      .update('coffer/value-fingerprint/v1')
+      .digest()
+    this.#cache.set(`vfp:${workspaceId}`, { id: workspaceId, version: 0, key })
+    return key
+  }
+
+  /** Drops the cached plaintext keys of one workspace (its data keys and fingerprint keys). */
   forgetWorkspace(workspaceId: string): void {
     this.#cache.deletePrefix(`${workspaceId}/`)
     this.#cache.delete(`fp:${workspaceId}`)
+    this.#cache.delete(`vfp:${workspaceId}`)
+  }
+
+  /** Drops the cached plaintext keys of one environment (after its keys were destroyed). */
+  forgetScope(scope: DataKeyScope): void {
+    this.#cache.deletePrefix(`${scope.workspaceId}/${scope.projectId}/${scope.environmentId}:`)
+  }
+
+  /**
+   * Destroys every version of the scope's data key in `tx`: the wrapped keys are overwritten
+   * (state `shredded`, as a workspace deletion does) and this node forgets its cached copies.
+   * Returns the key id and the versions destroyed. The caller removes the rows that used them.
+   */
+  async shredScope(tx: Executor, scope: DataKeyScope): Promise<{ id: string | null; versions: number[] }> {
+    const rows = await tx
+      .updateTable('data_keys')
+      .set({ wrapped: Buffer.alloc(0), state: 'shredded' })
+      .where('workspace_id', '=', scope.workspaceId)
+      .where('project_id', '=', scope.projectId)
+      .where('environment_id', '=', scope.environmentId)
+      .returning(['id', 'version'])
+      .execute()
+    this.forgetScope(scope)
+    return { id: rows[0]?.id ?? null, versions: rows.map((r) => r.version).sort((a, b) => a - b) }
   }
 
   /** Drops every cached plaintext key. */

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { isUuid } from '../crypto/encoding.js'
-import { AlreadyExistsError, NotFoundError } from '../errors.js'
+import { ConfirmationMismatchError, EnvironmentSealedError, NotEmptyError, NotFoundError } from '../errors.js'
+import { AlreadyExistsError } from '../errors.js'
 import type { Executor } from '../storage/database.js'
 import type { DataKeys } from './data-keys.js'
 import { slugify } from './slug.js'
@@ -191,4 +192,148 @@ export async function setEnvironmentSealed(db: Executor, workspaceId: string, en
     .where('id', '=', environmentId)
     .where('workspace_id', '=', workspaceId)
     .execute()
+}
+
+/** Renames a project; its slug (in URLs and CLI configs) never changes. */
+export async function renameProject(tx: Executor, project: Project, name: string): Promise<Project> {
+  await tx.updateTable('projects').set({ name }).where('id', '=', project.id).where('workspace_id', '=', project.workspaceId).execute()
+  return { ...project, name }
+}
+
+/** Renames an environment; its slug never changes. */
+export async function renameEnvironment(tx: Executor, workspaceId: string, environment: Environment, name: string): Promise<Environment> {
+  await tx.updateTable('environments').set({ name }).where('id', '=', environment.id).where('workspace_id', '=', workspaceId).execute()
+  return { ...environment, name }
+}
+
+/** What deleting an environment destroyed. */
+export interface EnvironmentDeletion {
+  environmentId: string
+  slug: string
+  /** The environment's data key: its id and every version destroyed. */
+  dataKey: { id: string | null; versions: number[] }
+  /** Live secrets (not deleted) and versions of every secret removed. */
+  secrets: number
+  versions: number
+}
+
+async function liveSecrets(tx: Executor, workspaceId: string, where: { projectId: string; environmentId?: string }): Promise<number> {
+  let q = tx
+    .selectFrom('secrets')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('workspace_id', '=', workspaceId)
+    .where('project_id', '=', where.projectId)
+    .where('deleted', '=', 0)
+  if (where.environmentId) q = q.where('environment_id', '=', where.environmentId)
+  return Number((await q.executeTakeFirst())?.n ?? 0)
+}
+
+/**
+ * Deletes an environment in `tx`, crypto-shredding first: every version of its data key is
+ * overwritten (state `shredded`, as a workspace deletion does), so its ciphertexts are
+ * unreadable from that statement on; then its rows (secrets, versions, keys, grants,
+ * break-glass requests, reseal jobs, the environment) are removed in the same transaction.
+ * `confirm` must be its slug, a sealed environment is
+ * refused (unsealed first), and one holding live secrets needs `force`.
+ */
+export async function deleteEnvironment(
+  tx: Executor,
+  deps: { dataKeys: DataKeys },
+  project: Project,
+  environment: Environment,
+  opts: { confirm: string; force: boolean },
+): Promise<EnvironmentDeletion> {
+  if (opts.confirm !== environment.slug) {
+    throw new ConfirmationMismatchError(
+      'To delete the environment, send its slug again as "confirm"; it did not match. Nothing was deleted.',
+    )
+  }
+  const ws = project.workspaceId
+  // Read the seal inside the write's transaction: a seal committed since the request was placed counts.
+  const row = await tx
+    .selectFrom('environments')
+    .select('sealed')
+    .where('id', '=', environment.id)
+    .where('workspace_id', '=', ws)
+    .executeTakeFirst()
+  if (!row) throw new NotFoundError('environment')
+  if (Number(row.sealed) === 1) throw new EnvironmentSealedError()
+  const live = await liveSecrets(tx, ws, { projectId: project.id, environmentId: environment.id })
+  if (live > 0 && !opts.force) {
+    throw new NotEmptyError(
+      `The environment ${environment.slug} holds ${live} secret(s); deleting it destroys them for good. Send "force": true to delete it anyway.`,
+    )
+  }
+  const scope = { workspaceId: ws, projectId: project.id, environmentId: environment.id }
+  // In the documented lock order (docs/architecture.md): reseal jobs, data keys, then secrets.
+  await tx.deleteFrom('key_jobs').where('workspace_id', '=', ws).where('environment_id', '=', environment.id).execute()
+  const dataKey = await deps.dataKeys.shredScope(tx, scope)
+  const versions = await tx
+    .deleteFrom('secret_versions')
+    .where('workspace_id', '=', ws)
+    .where('environment_id', '=', environment.id)
+    .executeTakeFirst()
+  await tx.deleteFrom('secrets').where('workspace_id', '=', ws).where('environment_id', '=', environment.id).execute()
+  await tx.deleteFrom('environment_grants').where('workspace_id', '=', ws).where('environment_id', '=', environment.id).execute()
+  await tx.deleteFrom('data_keys').where('workspace_id', '=', ws).where('environment_id', '=', environment.id).execute()
+  const requests = tx
+    .selectFrom('breakglass_requests')
+    .select('id')
+    .where('workspace_id', '=', ws)
+    .where('environment_id', '=', environment.id)
+  await tx.deleteFrom('breakglass_decisions').where('workspace_id', '=', ws).where('request_id', 'in', requests).execute()
+  await tx.deleteFrom('breakglass_requests').where('workspace_id', '=', ws).where('environment_id', '=', environment.id).execute()
+  await tx.deleteFrom('environments').where('workspace_id', '=', ws).where('id', '=', environment.id).execute()
+  return { environmentId: environment.id, slug: environment.slug, dataKey, secrets: live, versions: Number(versions.numDeletedRows) }
+}
+
+/**
+ * Deletes a project in `tx`: each of its environments as `deleteEnvironment` does (keys
+ * shredded first), then its project roles, and pending invitations that named it are revoked
+ * (their project reference cleared). `confirm` must be its slug; a sealed environment is
+ * refused; live secrets anywhere in it need `force`. Integration scopes that named the project
+ * are left as they are and grant nothing: project ids are never reused.
+ */
+export async function deleteProject(
+  tx: Executor,
+  deps: { dataKeys: DataKeys },
+  project: Project,
+  opts: { confirm: string; force: boolean; now: Date },
+): Promise<{ environments: EnvironmentDeletion[]; invitationsRevoked: number }> {
+  if (opts.confirm !== project.slug) {
+    throw new ConfirmationMismatchError('To delete the project, send its slug again as "confirm"; it did not match. Nothing was deleted.')
+  }
+  const ws = project.workspaceId
+  const envs = await listEnvironments(tx, project)
+  const sealed = envs.filter((e) => e.sealed)
+  if (sealed.length) {
+    throw new EnvironmentSealedError(
+      `The project's environment ${sealed.map((e) => e.slug).join(', ')} is sealed: an Owner or Admin unseals it first, then the project can be deleted.`,
+    )
+  }
+  const live = await liveSecrets(tx, ws, { projectId: project.id })
+  if (live > 0 && !opts.force) {
+    throw new NotEmptyError(
+      `The project ${project.slug} holds ${live} secret(s); deleting it destroys them for good. Send "force": true to delete it anyway.`,
+    )
+  }
+  const environments: EnvironmentDeletion[] = []
+  for (const e of envs) environments.push(await deleteEnvironment(tx, deps, project, e, { confirm: e.slug, force: true }))
+  await tx.deleteFrom('project_members').where('workspace_id', '=', ws).where('project_id', '=', project.id).execute()
+  const revoked = await tx
+    .updateTable('invitations')
+    .set({ revoked_at: opts.now.toISOString() })
+    .where('workspace_id', '=', ws)
+    .where('project_id', '=', project.id)
+    .where('accepted_at', 'is', null)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst()
+  await tx
+    .updateTable('invitations')
+    .set({ project_id: null, project_role: null })
+    .where('workspace_id', '=', ws)
+    .where('project_id', '=', project.id)
+    .execute()
+  await tx.deleteFrom('projects').where('workspace_id', '=', ws).where('id', '=', project.id).execute()
+  return { environments, invitationsRevoked: Number(revoked.numUpdatedRows) }
 }

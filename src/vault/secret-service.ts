@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto'
+import { createHash, createHmac, randomUUID } from 'node:crypto'
 import { MAX_KEY_LENGTH, MAX_TAGS, SECRET_KEY_RE, TAG_RE } from '../api/limits.js'
 import { keyRefOf, open, seal, type Binding } from '../crypto/envelope.js'
-import { NotFoundError, ValidationError, VersionConflictError } from '../errors.js'
+import { AlreadyExistsError, EnvironmentChangedError, NotFoundError, ValidationError, VersionConflictError } from '../errors.js'
 import type { Clock } from '../ops/clock.js'
 import type { Executor } from '../storage/database.js'
 import { type Placeholder, QueryTemplate } from '../storage/query-template.js'
@@ -57,6 +57,58 @@ export interface SecretChange {
   /** Plaintext before and after; the pipeline only ever fingerprints them. */
   before: string | null
   after: string | null
+}
+
+/** One key of a diff: its version before (0: absent) and after (null: not written, or a preview). */
+export interface DiffEntry {
+  key: string
+  version: number
+  newVersion: number | null
+}
+
+/** What applying a set of values to an environment does (or did): keys and versions, never values. */
+export interface ApplyResult {
+  /** The environment's state the diff was computed against (see `stateOf`). */
+  state: string
+  /** The state after the write; null for a preview. */
+  newState: string | null
+  adds: DiffEntry[]
+  changes: DiffEntry[]
+  deletes: DiffEntry[]
+  unchanged: DiffEntry[]
+  /** The changes written, for the audit log (empty for a preview). */
+  written: Array<{ kind: 'create' | 'update' | 'delete'; change: SecretChange }>
+}
+
+/** Values to make an environment hold. */
+export interface ApplyInput {
+  upserts: Array<{ key: string; value: string }>
+  deletes?: string[] | undefined
+  /** The upserts are the whole set: every other live key is deleted. */
+  replace?: boolean | undefined
+  dryRun?: boolean | undefined
+  /** Check-and-set: the `state` of the preview this apply is based on. */
+  ifState?: string | undefined
+}
+
+/** What copying keys did in the target environment. */
+export interface CopyResult {
+  adds: DiffEntry[]
+  changes: DiffEntry[]
+  unchanged: DiffEntry[]
+  written: Array<{ kind: 'create' | 'update'; change: SecretChange; from: { id: string; version: number } }>
+}
+
+/** A key's current version and its value's fingerprint, as the matrix shows them. */
+export interface MatrixCell {
+  version: number
+  /** Null when fingerprints were not asked for this environment. */
+  fingerprint: Buffer | null
+}
+
+/** A secret's current row with its value's stored fingerprint (null: a deletion, or written before migration 10). */
+interface StateRow extends SecretRow {
+  fingerprint: Buffer | null
 }
 
 type SecretRow = { id: string; key: string; current_version: number; deleted: number; created_at: string; updated_at: string }
@@ -321,7 +373,9 @@ export class SecretService {
     let commentCt: Buffer | null = null
     let dekId: string | null = null
     let dekVersion: number | null = null
+    let fingerprint: Buffer | null = null
     if (content.value !== null) {
+      fingerprint = await this.fingerprint(tx, scope.workspaceId, content.value)
       const dek = await this.#keys.forWrite(tx, scope, content.comment !== null ? 2 : 1)
       valueCt = seal(dek, Buffer.from(content.value, 'utf8'), this.#binding(scope, id, version, 'value'))
       if (content.comment !== null)
@@ -347,6 +401,7 @@ export class SecretService {
         dek_version: dekVersion,
         created_at: now,
         created_by: actorId,
+        value_fingerprint: fingerprint,
       })
       .execute()
     return {
@@ -491,5 +546,280 @@ export class SecretService {
       from,
     )
     return { secret, previousVersion: row.current_version, before: before?.value ?? null, after: value }
+  }
+
+  /** The keyed fingerprint of `value` in the workspace (HMAC-SHA256 under its value-fingerprint key). */
+  async fingerprint(db: Executor, workspaceId: string, value: string): Promise<Buffer> {
+    const key = await this.#keys.valueFingerprintKey(db, workspaceId)
+    return createHmac('sha256', key).update(value, 'utf8').digest()
+  }
+
+  /** Every secret row of the scope (deleted ones too) with its current version's fingerprint. */
+  async #states(db: Executor, scope: SecretScope): Promise<Map<string, StateRow>> {
+    const rows = await db
+      .selectFrom('secrets')
+      .innerJoin('secret_versions', (j) =>
+        j.onRef('secret_versions.secret_id', '=', 'secrets.id').onRef('secret_versions.version', '=', 'secrets.current_version'),
+      )
+      .select([
+        'secrets.id',
+        'secrets.key',
+        'secrets.current_version',
+        'secrets.deleted',
+        'secrets.created_at',
+        'secrets.updated_at',
+        'secret_versions.value_fingerprint as fingerprint',
+      ])
+      .where('secrets.workspace_id', '=', scope.workspaceId)
+      .where('secrets.project_id', '=', scope.projectId)
+      .where('secrets.environment_id', '=', scope.environmentId)
+      .execute()
+    return new Map(rows.map((r) => [r.key, r]))
+  }
+
+  /**
+   * The environment's state: a digest of every secret's key, version and deletion, which
+   * changes with any write to it. It says nothing of values.
+   */
+  static stateOf(rows: Iterable<Pick<SecretRow, 'key' | 'current_version' | 'deleted'>>): string {
+    const lines = [...rows].map((r) => `${r.key}\t${r.current_version}\t${r.deleted}`).sort()
+    return createHash('sha256').update(lines.join('\n')).digest('base64url')
+  }
+
+  /** The fingerprint of a live row's current value: stored, or (before migration 10) computed by decrypting it. */
+  async #currentFingerprint(db: Executor, scope: SecretScope, row: StateRow): Promise<Buffer> {
+    if (row.fingerprint) return Buffer.from(row.fingerprint)
+    const v = await this.#version(db, scope, row.id, row.current_version)
+    const value = v ? await this.#decrypt(db, scope, row.id, v.version, 'value', v.value_ct) : null
+    return this.fingerprint(db, scope.workspaceId, value ?? '')
+  }
+
+  /**
+   * Makes the environment hold `input.upserts` (and drop `input.deletes`, or with `replace`
+   * every key not upserted): a value equal to the current one is left alone (no new version),
+   * a changed one keeps its comment and tags. Compares by keyed fingerprints, so no stored
+   * value is decrypted for it. With `dryRun` nothing is written; otherwise everything is
+   * written in `tx` or nothing, and with `ifState` only if the environment is still in the
+   * state the preview saw (EnvironmentChangedError otherwise).
+   */
+  async apply(tx: Executor, scope: SecretScope, actorId: string, input: ApplyInput): Promise<ApplyResult> {
+    const seen = new Set<string>()
+    for (const u of input.upserts) {
+      checkKey(u.key)
+      checkInput(u)
+      if (seen.has(u.key))
+        throw new ValidationError(`The key ${u.key} appears twice.`, [{ path: 'upserts', message: `duplicate key ${u.key}` }])
+      seen.add(u.key)
+    }
+    for (const k of input.deletes ?? []) {
+      checkKey(k)
+      if (seen.has(k))
+        throw new ValidationError(`The key ${k} is both set and deleted.`, [{ path: 'deletes', message: `${k} is also in upserts` }])
+    }
+    const rows = await this.#states(tx, scope)
+    const state = SecretService.stateOf(rows.values())
+    if (!input.dryRun && input.ifState !== undefined && input.ifState !== state) throw new EnvironmentChangedError(state)
+
+    const result: ApplyResult = { state, newState: null, adds: [], changes: [], deletes: [], unchanged: [], written: [] }
+    const toAdd: Array<{ key: string; value: string; row: StateRow | undefined }> = []
+    const toChange: Array<{ key: string; value: string; row: StateRow }> = []
+    for (const u of input.upserts) {
+      const row = rows.get(u.key)
+      if (!row || row.deleted === 1) {
+        toAdd.push({ ...u, row })
+        result.adds.push({ key: u.key, version: row?.current_version ?? 0, newVersion: null })
+        continue
+      }
+      const same = (await this.fingerprint(tx, scope.workspaceId, u.value)).equals(await this.#currentFingerprint(tx, scope, row))
+      if (same) result.unchanged.push({ key: u.key, version: row.current_version, newVersion: null })
+      else {
+        toChange.push({ ...u, row })
+        result.changes.push({ key: u.key, version: row.current_version, newVersion: null })
+      }
+    }
+    const deleting = new Set(input.deletes ?? [])
+    if (input.replace) for (const [key, row] of rows) if (row.deleted === 0 && !seen.has(key)) deleting.add(key)
+    const toDelete: StateRow[] = []
+    for (const key of [...deleting].sort()) {
+      const row = rows.get(key)
+      // @NOTE deleting a key that is absent (or already deleted) is already done: nothing to write.
+      if (!row || row.deleted === 1) continue
+      toDelete.push(row)
+      result.deletes.push({ key, version: row.current_version, newVersion: null })
+    }
+    if (input.dryRun) return result
+
+    const after = new Map<string, Pick<SecretRow, 'key' | 'current_version' | 'deleted'>>(rows)
+    for (const [i, a] of toAdd.entries()) {
+      const secret = await this.#write(tx, scope, actorId, a.key, a.row, { value: a.value, comment: null, tags: [] }, 'set', null)
+      result.adds[i]!.newVersion = secret.version
+      result.written.push({
+        kind: 'create',
+        change: { secret, previousVersion: a.row?.current_version ?? 0, before: null, after: a.value },
+      })
+      after.set(a.key, { key: a.key, current_version: secret.version, deleted: 0 })
+    }
+    for (const [i, c] of toChange.entries()) {
+      const before = await this.#currentPlain(tx, scope, c.row)
+      const secret = await this.#write(
+        tx,
+        scope,
+        actorId,
+        c.key,
+        c.row,
+        { value: c.value, comment: before?.comment ?? null, tags: before?.tags ?? [] },
+        'set',
+        null,
+      )
+      result.changes[i]!.newVersion = secret.version
+      result.written.push({
+        kind: 'update',
+        change: { secret, previousVersion: c.row.current_version, before: before?.value ?? null, after: c.value },
+      })
+      after.set(c.key, { key: c.key, current_version: secret.version, deleted: 0 })
+    }
+    for (const [i, row] of toDelete.entries()) {
+      const before = await this.#currentPlain(tx, scope, row)
+      const secret = await this.#write(
+        tx,
+        scope,
+        actorId,
+        row.key,
+        row,
+        { value: null, comment: null, tags: before?.tags ?? [] },
+        'delete',
+        null,
+      )
+      result.deletes[i]!.newVersion = secret.version
+      result.written.push({
+        kind: 'delete',
+        change: { secret, previousVersion: row.current_version, before: before?.value ?? null, after: null },
+      })
+      after.set(row.key, { key: row.key, current_version: secret.version, deleted: 1 })
+    }
+    result.newState = SecretService.stateOf(after.values())
+    return result
+  }
+
+  /**
+   * Copies the live secrets `keys` of `from` (value, comment and tags) into `to`, in `tx`: all
+   * or none. A key already holding the same value, comment and tags in `to` is left alone; a
+   * different one is replaced only with `overwrite` (AlreadyExistsError otherwise, naming
+   * the keys). A key missing in `from` is NotFound.
+   */
+  async copy(tx: Executor, from: SecretScope, to: SecretScope, actorId: string, keys: string[], overwrite: boolean): Promise<CopyResult> {
+    const unique = [...new Set(keys)]
+    for (const k of unique) checkKey(k)
+    const targets = await this.#states(tx, to)
+    const result: CopyResult = { adds: [], changes: [], unchanged: [], written: [] }
+    const plan: Array<{
+      key: string
+      src: CurrentRow
+      content: { value: string; comment: string | null; tags: string[] }
+      row: StateRow | undefined
+    }> = []
+    const conflicts: string[] = []
+    for (const key of unique) {
+      const src = (
+        await SecretService.#queries.one.run<CurrentRow>(tx, {
+          ws: from.workspaceId,
+          project: from.projectId,
+          env: from.environmentId,
+          key,
+        })
+      ).rows[0]
+      if (!src || src.deleted === 1) throw new NotFoundError(`secret ${key} in the source environment`)
+      const content = {
+        value: (await this.#decrypt(tx, from, src.id, src.version, 'value', src.value_ct)) ?? '',
+        comment: await this.#decrypt(tx, from, src.id, src.version, 'comment', src.comment_ct),
+        tags: JSON.parse(src.tags) as string[],
+      }
+      const row = targets.get(key)
+      if (row && row.deleted === 0) {
+        const current = await this.#currentPlain(tx, to, row)
+        const same =
+          current !== null &&
+          current.value === content.value &&
+          current.comment === content.comment &&
+          JSON.stringify(current.tags) === JSON.stringify(content.tags)
+        if (same) {
+          result.unchanged.push({ key, version: row.current_version, newVersion: null })
+          continue
+        }
+        if (!overwrite) conflicts.push(key)
+      }
+      plan.push({ key, src, content, row })
+    }
+    if (conflicts.length)
+      throw new AlreadyExistsError(`secret ${conflicts.join(', ')} in the target environment (send overwrite: true to replace it)`)
+    for (const p of plan) {
+      const live = p.row !== undefined && p.row.deleted === 0
+      const before = live ? await this.#currentPlain(tx, to, p.row) : null
+      const secret = await this.#write(tx, to, actorId, p.key, p.row, p.content, 'set', null)
+      const entry = { key: p.key, version: p.row?.current_version ?? 0, newVersion: secret.version }
+      ;(live ? result.changes : result.adds).push(entry)
+      result.written.push({
+        kind: live ? 'update' : 'create',
+        change: { secret, previousVersion: p.row?.current_version ?? 0, before: before?.value ?? null, after: p.content.value },
+        from: { id: p.src.id, version: p.src.version },
+      })
+    }
+    return result
+  }
+
+  /**
+   * The live keys of several environments of one project, with their versions and — for the
+   * environments in `withFingerprints` — their values' fingerprints. One query; a value is
+   * decrypted only for versions written before migration 10 (no stored fingerprint).
+   */
+  async matrix(
+    db: Executor,
+    project: { workspaceId: string; projectId: string },
+    environmentIds: string[],
+    withFingerprints: ReadonlySet<string>,
+  ): Promise<Map<string, Map<string, MatrixCell>>> {
+    const out = new Map<string, Map<string, MatrixCell>>(environmentIds.map((id) => [id, new Map()]))
+    if (environmentIds.length === 0) return out
+    const rows = await db
+      .selectFrom('secrets')
+      .innerJoin('secret_versions', (j) =>
+        j.onRef('secret_versions.secret_id', '=', 'secrets.id').onRef('secret_versions.version', '=', 'secrets.current_version'),
+      )
+      .select([
+        'secrets.id',
+        'secrets.key',
+        'secrets.environment_id',
+        'secrets.current_version',
+        'secret_versions.value_fingerprint as fingerprint',
+        // The ciphertext only where no fingerprint is stored (versions older than migration 10).
+        (eb) =>
+          eb
+            .case()
+            .when('secret_versions.value_fingerprint', 'is', null)
+            .then(eb.ref('secret_versions.value_ct'))
+            .else(null)
+            .end()
+            .as('legacy_ct'),
+      ])
+      .where('secrets.workspace_id', '=', project.workspaceId)
+      .where('secrets.project_id', '=', project.projectId)
+      .where('secrets.environment_id', 'in', environmentIds)
+      .where('secrets.deleted', '=', 0)
+      .execute()
+    for (const r of rows) {
+      let fingerprint: Buffer | null = null
+      if (withFingerprints.has(r.environment_id)) {
+        const scope = { ...project, environmentId: r.environment_id }
+        fingerprint = r.fingerprint
+          ? Buffer.from(r.fingerprint)
+          : await this.fingerprint(
+              db,
+              project.workspaceId,
+              (await this.#decrypt(db, scope, r.id, r.current_version, 'value', r.legacy_ct)) ?? '',
+            )
+      }
+      out.get(r.environment_id)?.set(r.key, { version: r.current_version, fingerprint })
+    }
+    return out
   }
 }

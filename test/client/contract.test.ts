@@ -178,6 +178,22 @@ describeEachEngine((engine: EngineName) => {
     await owner.rollback(dev, 'API_KEY', 1, { ifVersion: 2 })
     await owner.deleteSecret(dev, 'B')
     await owner.restoreSecret(dev, 'B')
+
+    // The dashboard's additions: matrix, .env apply with preview, copy, rename and delete.
+    const qa: Scope = { ...dev, environment: 'qa' }
+    const preview = await owner.applySecrets(dev, {
+      upserts: [
+        { key: 'A', value: 'dummy-a' },
+        { key: 'C', value: 'dummy-c' },
+      ],
+      dryRun: true,
+    })
+    await owner.applySecrets(dev, { upserts: [{ key: 'C', value: 'dummy-c' }], deletes: ['MISSING'], ifState: preview.state })
+    await owner.copySecrets(dev, { keys: ['A', 'C'], to: { environment: 'qa' } })
+    await owner.environmentMatrix(ws, 'contract')
+    await owner.renameProject(ws, 'contract', 'Contract (renamed)')
+    await owner.renameEnvironment(qa, 'Quality')
+    await owner.deleteEnvironment(qa, { confirm: 'qa', force: true })
     await assert.rejects(owner.getSecret(dev, 'MISSING'), (e: CofferApiError) => e.status === 404)
 
     // Personal tokens.
@@ -274,6 +290,9 @@ describeEachEngine((engine: EngineName) => {
       new Date(),
     )
     await anonymous.exchangeLoginCode({ code, codeVerifier: verifier, redirectUri })
+
+    const spare = await owner.createProject(ws, { name: 'Spare' })
+    await owner.deleteProject(ws, spare.project.slug, { confirm: spare.project.slug })
 
     // Last: the workspace goes.
     await owner.deleteWorkspace(ws, ws)

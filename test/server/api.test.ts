@@ -69,6 +69,15 @@ const SAMPLE_BODIES: Record<string, unknown> = {
   'POST /v1/machine/token': { clientId: '00000000-0000-4000-8000-000000000000', clientSecret: 'coffer_mcs_sample' },
   'POST /v1/workspaces/:workspace/auth-links': { email: 'nobody@acme.test', purpose: 'verify' },
   'DELETE /v1/workspaces/:workspace': { confirm: 'not-the-slug' },
+  'PATCH /v1/workspaces/:workspace/projects/:project': { name: 'Sample' },
+  'DELETE /v1/workspaces/:workspace/projects/:project': { confirm: 'not-the-slug' },
+  'PATCH /v1/workspaces/:workspace/projects/:project/environments/:environment': { name: 'Sample' },
+  'DELETE /v1/workspaces/:workspace/projects/:project/environments/:environment': { confirm: 'not-the-slug' },
+  'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/secrets/apply': { upserts: [], dryRun: true },
+  'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/secrets/copy': {
+    keys: ['SAMPLE'],
+    to: { environment: 'staging' },
+  },
   'PUT /v1/workspaces/:workspace/projects/:project/environments/:environment/seal': { sealed: false },
   'POST /v1/workspaces/:workspace/break-glass': {
     project: 'billing-api',

@@ -308,6 +308,19 @@ function suite(engine: EngineName): void {
       },
       'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/secrets/:key/rollback': { version: 1 },
       'DELETE /v1/workspaces/:workspace': { confirm: 'globex' },
+      'PATCH /v1/workspaces/:workspace/projects/:project': { name: 'Owned' },
+      'DELETE /v1/workspaces/:workspace/projects/:project': { confirm: 'globex-app', force: true },
+      'PATCH /v1/workspaces/:workspace/projects/:project/environments/:environment': { name: 'Owned' },
+      'DELETE /v1/workspaces/:workspace/projects/:project/environments/:environment': { confirm: 'development', force: true },
+      'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/secrets/apply': {
+        upserts: [{ key: 'B_SECRET', value: 'overwritten' }],
+        replace: true,
+      },
+      'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/secrets/copy': {
+        keys: ['B_SECRET'],
+        to: { environment: 'staging' },
+        overwrite: true,
+      },
       'PUT /v1/workspaces/:workspace/projects/:project/environments/:environment/seal': { sealed: true },
       'POST /v1/workspaces/:workspace/break-glass': {
         project: 'globex-app',

@@ -81,6 +81,9 @@ const SPEC: Record<
   'project.members.manage': { project: 'admin' },
   'environment.create': { project: 'admin' },
   'environment.manage': { project: 'admin' },
+  'project.manage': { project: 'admin' },
+  'project.delete': { ws: 'admin' },
+  'environment.delete': { project: 'admin' },
   'secret.read': { env: 'list' },
   'secret.reveal': { env: 'read' },
   'secret.write': { env: 'write' },
@@ -135,6 +138,11 @@ function expected(action: Action, c: Caller, names: { workspace: boolean; projec
 }
 
 const NIL = '00000000-0000-4000-8000-000000000000'
+/**
+ * Copying keys reads the URL's environment and writes the one its body names (the open
+ * environment here): it is allowed only where both are, and answers the first refusal.
+ */
+const COPY = 'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/secrets/copy'
 /** 404s a handler gives for a resource that does not exist — unlike the policy's own, which name these. */
 const POLICY_HIDES = new Set(['The workspace was not found.', 'The project was not found.', 'The environment was not found.'])
 
@@ -274,6 +282,15 @@ function suite(engine: EngineName): void {
         reason: 'matrix',
         durationMinutes: 5,
       },
+      // Deletions with a wrong confirmation: an allowed caller gets 400 and nothing goes.
+      'PATCH /v1/workspaces/:workspace/projects/:project': { name: 'Matrix' },
+      'DELETE /v1/workspaces/:workspace/projects/:project': { confirm: 'not-the-slug' },
+      'PATCH /v1/workspaces/:workspace/projects/:project/environments/:environment': { name: 'Renamed' },
+      'DELETE /v1/workspaces/:workspace/projects/:project/environments/:environment': { confirm: 'not-the-slug', force: true },
+      'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/secrets/apply': {
+        upserts: [{ key: 'MATRIX_KEY', value: 'matrix' }],
+      },
+      [COPY]: { keys: ['MATRIX_KEY'], to: { environment: envIds.open } },
       'POST /v1/workspaces/:workspace/break-glass/:request/approve': {},
       'POST /v1/workspaces/:workspace/break-glass/:request/deny': {},
       'POST /v1/workspaces/:workspace/break-glass/:request/revoke': {},
@@ -340,7 +357,11 @@ function suite(engine: EngineName): void {
               checked++
               continue
             }
-            const want = expected(action, c, names, env)
+            const want =
+              `${r.method} ${r.url}` === COPY
+                ? ([expected('secret.reveal', c, names, env), expected('secret.write', c, names, 'open')].find((o) => o !== 'allow') ??
+                  'allow')
+                : expected(action, c, names, env)
             // A write that went through may have changed the fixtures (deleted the key, lifted a restriction).
             if (r.mode === 'write' && res.status < 400) await fixtures()
             const what = `${c.label}: ${r.method} ${r.url}${flag ? `?${flag}=true` : ''} (${env} environment)`

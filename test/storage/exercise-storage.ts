@@ -667,7 +667,7 @@ export function exerciseStorage(open: () => Promise<OpenedStore>, capabilities: 
         const nodes = [o.store, o.connect(), o.connect(), o.connect()]
         const applied = await Promise.all(nodes.map((s) => migrate(s)))
         assert.deepEqual(
-          applied.flat().sort(),
+          applied.flat().sort((x, y) => x - y),
           MIGRATIONS.map((m) => m.version),
           'each migration applied by exactly one node',
         )

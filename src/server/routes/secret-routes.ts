@@ -1,7 +1,11 @@
 import { z } from 'zod'
 import type { AuditAction } from '../../audit/actions.js'
 import {
+  secretApplyBody,
+  secretApplyResponse,
   secretBulkWriteBody,
+  secretCopyBody,
+  secretCopyResponse,
   secretHistoryResponse,
   secretListResponse,
   secretResponse,
@@ -9,8 +13,10 @@ import {
   secretWriteBody,
 } from '../../api/secrets.js'
 import { Sensitive, type AuditEvent } from '../../audit/audit-log.js'
-import { actorId } from '../../access/policy.js'
-import { InternalError } from '../../errors.js'
+import { breakGlassDecision, grantUseEvent } from '../../access/break-glass.js'
+import { actorId, authorize } from '../../access/policy.js'
+import { resolveTarget } from '../../access/target.js'
+import { InternalError, ValidationError } from '../../errors.js'
 import type { SecretChange, SecretScope } from '../../vault/secret-service.js'
 import { defineRoute, type AnyRoute, type Target } from '../route.js'
 import { environmentParams, flag, secretParams } from '../schemas.js'
@@ -199,4 +205,106 @@ const rollback = defineRoute({
   },
 })
 
-export const secretRoutes: AnyRoute[] = [list, get, set, bulk, del, restore, history, rollback]
+const CHANGE_ACTION = { create: 'secret.create', update: 'secret.update', delete: 'secret.delete' } as const
+
+const apply = defineRoute({
+  method: 'POST',
+  url: `${E}/secrets/apply`,
+  tag: 'secrets',
+  action: 'secret.write',
+  mode: 'write',
+  summary:
+    'Apply a set of values (a pasted .env): dryRun answers the diff (adds, changes, deletes, unchanged; keys and versions only); otherwise one atomic write, check-and-set with ifState',
+  params: environmentParams,
+  body: secretApplyBody,
+  response: secretApplyResponse,
+  async handler({ app, db, principal, workspace, target, body }) {
+    const scope = scopeOf(workspace.id, target)
+    const r = await app.secrets.apply(db, scope, actorId(principal), body)
+    const dryRun = body.dryRun ?? false
+    const keys = (entries: Array<{ key: string }>) => entries.map((e) => e.key)
+    return {
+      body: { dryRun, state: r.state, newState: r.newState, adds: r.adds, changes: r.changes, deletes: r.deletes, unchanged: r.unchanged },
+      audit: [
+        ...r.written.map((w) => changeEvent(CHANGE_ACTION[w.kind], w.change)),
+        {
+          action: 'secrets.apply',
+          target: { type: 'environment', id: scope.environmentId },
+          details: {
+            dryRun,
+            replace: body.replace ?? false,
+            state: r.state,
+            newState: r.newState,
+            adds: keys(r.adds),
+            changes: keys(r.changes),
+            deletes: keys(r.deletes),
+            unchanged: r.unchanged.length,
+          },
+        },
+      ],
+    }
+  },
+})
+
+const copy = defineRoute({
+  method: 'POST',
+  url: `${E}/secrets/copy`,
+  tag: 'secrets',
+  // Reading the source's values; writing the target is decided below, by the same policy.
+  action: 'secret.reveal',
+  mode: 'write',
+  summary: 'Copy keys (value, comment, tags) to another environment of the workspace, atomically; needs reveal here and write there',
+  params: environmentParams,
+  body: secretCopyBody,
+  response: secretCopyResponse,
+  async handler({ app, db, principal, workspace, target, body }) {
+    const from = scopeOf(workspace.id, target)
+    // The target, found and decided exactly as the pipeline does for a URL: another
+    // workspace's or an invisible project or environment is 404, too weak a role 403, and a
+    // sealed target needs a person's break-glass grant.
+    const params = { project: body.to.project ?? from.projectId, environment: body.to.environment }
+    const t = await resolveTarget(db, principal, workspace.id, params)
+    authorize(principal, 'secret.write', t.resource)
+    if (!t.project || !t.environment) throw new InternalError('an authorized copy target without its environment')
+    const known = { id: t.environment.id, sealed: t.environment.sealed }
+    const grant = await breakGlassDecision(db, principal, 'secret.write', workspace.id, params, {}, app.clock(), known)
+    if (t.environment.id === from.environmentId) {
+      throw new ValidationError('The target is the source environment.', [{ path: 'body.to', message: 'same as the source' }])
+    }
+    const to = { workspaceId: workspace.id, projectId: t.project.id, environmentId: t.environment.id }
+    const r = await app.secrets.copy(db, from, to, actorId(principal), body.keys, body.overwrite ?? false)
+    const events: AuditEvent[] = r.written.map((w) => {
+      const e = changeEvent(CHANGE_ACTION[w.kind], w.change)
+      return {
+        ...e,
+        details: {
+          ...e.details,
+          copiedFrom: { project: from.projectId, environment: from.environmentId, secret: w.from.id, version: w.from.version },
+        },
+      }
+    })
+    events.push({
+      action: 'secrets.copy',
+      target: { type: 'environment', id: to.environmentId },
+      details: {
+        from: { project: from.projectId, environment: from.environmentId },
+        to: { project: to.projectId, environment: to.environmentId },
+        adds: r.adds.map((e) => e.key),
+        changes: r.changes.map((e) => e.key),
+        unchanged: r.unchanged.map((e) => e.key),
+      },
+    })
+    if (grant) events.push(grantUseEvent(grant, 'secret.write', 'POST', `${E}/secrets/copy`))
+    return {
+      body: {
+        target: { projectId: to.projectId, environmentId: to.environmentId },
+        adds: r.adds,
+        changes: r.changes,
+        unchanged: r.unchanged,
+      },
+      audit: events,
+    }
+  },
+})
+
+export const secretRoutes: AnyRoute[] = [list, get, set, bulk, apply, copy, del, restore, history, rollback]

@@ -8,6 +8,7 @@ import { machineIdentities } from './006-machine-identities.js'
 import { workspaceDeletionAndBreakGlass } from './007-workspace-deletion-and-break-glass.js'
 import { cliLogin } from './008-cli-login.js'
 import { auditNodesWithoutRowid } from './009-audit-nodes-without-rowid.js'
+import { valueFingerprints } from './010-value-fingerprints.js'
 
 // One file per schema step, named NNN-what-it-does.ts; each exports one Migration and imports
 // nothing outside src/storage/migrations but kysely, node:* and types (a test enforces it), so
@@ -17,6 +18,7 @@ import { auditNodesWithoutRowid } from './009-audit-nodes-without-rowid.js'
 //   1 initial · 2 audit Merkle tree · 3 key rotation · 4 people, sessions, passwords
 //   5 project roles and RLS · 6 machine identities and token kinds
 //   7 workspace deletion and break-glass · 8 CLI login · 9 audit_nodes without rowid (SQLite)
+//   10 value fingerprints (environment matrix, .env preview)
 /** Every schema step, in version order. */
 export const STEPS: readonly Migration[] = [
   initial,
@@ -28,4 +30,5 @@ export const STEPS: readonly Migration[] = [
   workspaceDeletionAndBreakGlass,
   cliLogin,
   auditNodesWithoutRowid,
+  valueFingerprints,
 ]
