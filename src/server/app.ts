@@ -28,7 +28,7 @@ import { VERSION } from '../version.js'
 import { docsPage, DOCS_CSS } from './docs-page.js'
 import { openApiDocument } from './openapi.js'
 import { registerRoutes } from './pipeline.js'
-import { answerClientError, envelope, securityHeaders } from './bare-answers.js'
+import { answerClientError, envelope, MAX_PARAM_LENGTH, securityHeaders } from './bare-answers.js'
 import { databaseFailure } from './stages.js'
 import { PageTable } from './page-route.js'
 import { registerRateLimits } from './rate-limit.js'
@@ -152,7 +152,7 @@ export async function buildApp(
     requestIdHeader: false,
     trustProxy: trustProxyOption(ctx.config.trustProxy),
     return503OnClosing: true,
-    routerOptions: { maxParamLength: 300, ignoreTrailingSlash: true },
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH, ignoreTrailingSlash: true },
     // The router's own refusals (bad percent-encoding, an over-long segment) get the envelope
     // and the headers too, and echo none of the URL.
     frameworkErrors: (error, req, reply) => {

@@ -7,6 +7,9 @@ import { type CofferError, HeadersTooLargeError, MalformedRequestError, RequestT
 // route matches, by a node still waiting for its database — carry the same security headers
 // and the same error envelope as every other answer, and echo nothing of the request.
 
+/** The longest path segment the router accepts (an id or slug is far shorter): longer is 414 ERR_URI_TOO_LONG. */
+export const MAX_PARAM_LENGTH = 300
+
 const API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 
 /** The security headers of every answer (pages and documents may set a stricter CSP and referrer policy). */

@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { AppContext } from '../context.js'
-import { RouteNotFoundError } from '../errors.js'
+import { RouteNotFoundError, UriTooLongError } from '../errors.js'
+import { MAX_PARAM_LENGTH } from './bare-answers.js'
 import { PageTable, type PageRouteDef } from './page-route.js'
 import { html } from './pages/layout.js'
 import { sendPage } from './pages/auth-pages.js'
@@ -106,6 +107,8 @@ export function webAppPages(ctx: AppContext, build: WebBuild | undefined = loadB
 
   pages.get('/*', {}, async (req: FastifyRequest, reply: FastifyReply) => {
     const path = req.url.split('?')[0]!
+    // The catch-all matches what a parametric route would refuse as too long: refuse it the same way.
+    if (path.split('/').some((segment) => segment.length > MAX_PARAM_LENGTH)) throw new UriTooLongError()
     if (notAnAppPath(path)) throw new RouteNotFoundError()
     // @NOTE the app's HTML goes only to a session: a signed-out visitor meets the sign-in page
     // (and comes back here after it) instead of an empty app that would then redirect.

@@ -272,7 +272,7 @@ describe('error reports reach the DSN without a canary', () => {
     }
     // Client errors are not reports.
     assert.equal((await app.inject({ method: 'POST', url: '/test/teapot', payload: {} })).statusCode, 400)
-    assert.equal((await app.inject({ method: 'GET', url: `/nowhere/${c.tokens[5]}` })).statusCode, 404)
+    assert.equal((await app.inject({ method: 'GET', url: `/v1/nowhere/${c.tokens[5]}` })).statusCode, 404)
     assert.equal(await ctx.errorReports.flush(10_000), true, 'the reports were sent')
 
     const events = endpoint.events()
