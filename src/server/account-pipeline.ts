@@ -30,6 +30,7 @@ import {
   personPrincipal,
   type StagePlan,
 } from './stages.js'
+import { authAttemptSucceeded } from './rate-limit.js'
 import { clearSessionCookie, CSRF_FIELD, sameOrigin, setSessionCookie } from './session-auth.js'
 
 // Account and sign-in routes: those outside /v1/workspaces/:workspace (sign-in, links, OIDC,
@@ -212,6 +213,7 @@ function registerAccountRoute(
         .catch((err: unknown) => req.log.warn({ err: { message: (err as Error).message } }, 'after-commit step failed'))
     }
     if (result.fail) throw result.fail
+    authAttemptSucceeded(req)
     if (result.session && 'set' in result.session) setSessionCookie(ctx, req, reply, result.session.set)
     if (result.session && 'clear' in result.session) clearSessionCookie(ctx, req, reply)
     for (const c of result.cookies ?? []) {

@@ -30,6 +30,11 @@ export interface CounterBackend {
   hit(key: string, rule: CountRule): Promise<Count>
   /** The count and time left without counting (0, 0 when the key has no live window). */
   peek(key: string): Promise<Count>
+  /**
+   * Takes back one count of `key` — for an attempt that turned out to succeed — unless the key
+   * is locked out (over `max`) or has no live window: a lockout, once reached, runs its course.
+   */
+  refund(key: string, max: number): Promise<Count>
   close(): Promise<void>
 }
 
@@ -67,9 +72,22 @@ if ttl < 0 then ttl = 0 end
 return {tonumber(current), ttl}
 `
 
+const REFUND_LUA = `
+local current = redis.call('GET', KEYS[1])
+if not current then return {0, 0} end
+current = tonumber(current)
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then ttl = 0 end
+if current > 0 and current <= tonumber(ARGV[1]) then
+  current = redis.call('DECR', KEYS[1])
+end
+return {current, ttl}
+`
+
 type CofferRedis = Redis & {
   cofferRateHit(counter: string, strikes: string, windowMs: number, max: number, cap: number): Promise<[number, number]>
   cofferRatePeek(counter: string): Promise<[number, number]>
+  cofferRateRefund(counter: string, max: number): Promise<[number, number]>
 }
 
 /** Counters in Redis, shared by every node that uses the same Redis and key prefix. */
@@ -78,6 +96,7 @@ export class RedisCounters implements CounterBackend {
   constructor(redis: Redis) {
     redis.defineCommand('cofferRateHit', { numberOfKeys: 2, lua: HIT_LUA })
     redis.defineCommand('cofferRatePeek', { numberOfKeys: 1, lua: PEEK_LUA })
+    redis.defineCommand('cofferRateRefund', { numberOfKeys: 1, lua: REFUND_LUA })
     this.#redis = redis as CofferRedis
   }
   async hit(key: string, rule: CountRule): Promise<Count> {
@@ -86,6 +105,10 @@ export class RedisCounters implements CounterBackend {
   }
   async peek(key: string): Promise<Count> {
     const [current, ttl] = await this.#redis.cofferRatePeek(key)
+    return { current: Number(current), ttl: Number(ttl) }
+  }
+  async refund(key: string, max: number): Promise<Count> {
+    const [current, ttl] = await this.#redis.cofferRateRefund(key, max)
     return { current: Number(current), ttl: Number(ttl) }
   }
   /** Resolves when Redis answers a PING. */
@@ -152,6 +175,13 @@ export class MemoryCounters implements CounterBackend {
     const slot = this.#live(key, now)
     return slot ? { current: slot.count, ttl: slot.until - now } : { current: 0, ttl: 0 }
   }
+  async refund(key: string, max: number): Promise<Count> {
+    const now = this.#now()
+    const slot = this.#live(key, now)
+    if (!slot) return { current: 0, ttl: 0 }
+    if (slot.count > 0 && slot.count <= max) slot.count--
+    return { current: slot.count, ttl: slot.until - now }
+  }
   async close(): Promise<void> {
     this.#slots.clear()
   }
@@ -211,6 +241,12 @@ export class FallbackCounters implements CounterBackend {
     return this.#call(
       () => this.#primary.peek(key),
       () => this.#fallback.peek(key),
+    )
+  }
+  refund(key: string, max: number): Promise<Count> {
+    return this.#call(
+      () => this.#primary.refund(key, max),
+      () => this.#fallback.refund(key, max),
     )
   }
   async close(): Promise<void> {

@@ -28,6 +28,15 @@ import { FallbackCounters, MemoryCounters, RedisCounters, rateLimitStore, type C
 export interface AuthRateLimitOptions {
   /** The account (email, client id, …) the request tries; default: `email`, `clientId`, `client_id` or `username` of the body. */
   account?: (req: FastifyRequest) => string | undefined
+  /**
+   * `failures`: an attempt that succeeds (a 2xx or 3xx answer) is taken back from the per-address
+   * and per-account counts, so only failed attempts lead to a lockout — for routes that check a
+   * credential (sign-in, a machine's token exchange), where a team behind one address signs in
+   * all day. Every attempt is still counted before it runs (parallel guesses cannot slip past),
+   * and a lockout, once reached, refuses every attempt until it ends. Default `attempts`: every
+   * attempt counts (routes whose answer does not tell success, such as "forgot password").
+   */
+  count?: 'attempts' | 'failures'
 }
 
 declare module 'fastify' {
@@ -48,6 +57,17 @@ declare module 'fastify' {
 
 type Limiter = ReturnType<FastifyInstance['createRateLimit']>
 type LimitResult = Awaited<ReturnType<Limiter>>
+
+const succeeded = new WeakSet<FastifyRequest>()
+
+/**
+ * Tells the rate limits that `req`'s credential check succeeded, so a route limited with
+ * `count: 'failures'` takes its count back once the answer is sent. The pipelines call it when
+ * a handler has succeeded; nothing else should.
+ */
+export function authAttemptSucceeded(req: FastifyRequest): void {
+  succeeded.add(req)
+}
 
 /** The session cookie of browser sign-in; a request carrying one is credentialed like a Bearer one. */
 const SESSION_COOKIE = 'coffer_session'
@@ -271,7 +291,22 @@ export async function registerRateLimits(
         results.push(await authAccount(req))
       }
       refuse(reply, results)
+      if (opt !== true && opt.count === 'failures') counted.add(req)
     })
+  })
+  // A credential check that succeeded takes its count back: only failures lead to a lockout.
+  // @NOTE success is what the pipeline says (authAttemptSucceeded), not the status: a form's
+  // failure answers 303 too.
+  const counted = new WeakSet<FastifyRequest>()
+  app.addHook('onResponse', async (req) => {
+    if (!counted.has(req) || !succeeded.has(req)) return
+    const keys: Array<[string, number]> = []
+    if (authIp) keys.push([`${config.keyPrefix}auth-ip:${req.ip}`, config.authPerIp])
+    const account = accounts.get(req)
+    if (authAccount && account) keys.push([`${config.keyPrefix}auth-account:${account}`, config.authPerAccount])
+    await Promise.all(keys.map(([key, max]) => backend.refund(key, max))).catch((err: unknown) =>
+      req.log.warn({ err: { message: (err as Error).message } }, 'rate-limit refund failed'),
+    )
   })
 
   app.decorate('cofferTokenCaps', async (req: FastifyRequest, reply: FastifyReply, credentialId: string) => {

@@ -7,6 +7,7 @@ import type { AppContext } from '../context.js'
 import { InternalError } from '../errors.js'
 import type { Executor } from '../storage/database.js'
 import { readInScope, SYSTEM_SCOPE } from '../storage/tenant-scope.js'
+import { authAttemptSucceeded } from './rate-limit.js'
 import { authenticateRequest } from './session-auth.js'
 import { matchWorkspace, type Workspace } from '../vault/workspace-service.js'
 import type { AnyRoute, HandlerContext, HandlerResult, Target } from './route.js'
@@ -198,6 +199,7 @@ export function registerWorkspaceRoute(app: FastifyInstance, ctx: AppContext, ro
     handler: async (req, reply) => {
       const placed = await place(app, ctx, route, req, reply)
       const result = await handleAndAudit(ctx, route, req, placed)
+      authAttemptSucceeded(req)
       if (result.afterCommit)
         await result
           .afterCommit(req.log)

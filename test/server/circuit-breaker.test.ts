@@ -25,6 +25,9 @@ class Service implements CounterBackend {
   peek(key: string): Promise<Count> {
     return this.#answer(() => this.counts.peek(key))
   }
+  refund(key: string, max: number): Promise<Count> {
+    return this.#answer(() => this.counts.refund(key, max))
+  }
   ping(): Promise<void> {
     return this.#answer(async () => {})
   }

@@ -268,13 +268,64 @@ for (const backend of ['memory', 'redis'] as const) {
       assert.equal(signedIn.statusCode, 200, signedIn.body)
       const cookie = String(signedIn.headers['set-cookie']).split(';')[0]!
       const guess = (pw: string) => send(n.app, { method: 'POST', url: '/v1/auth/password/sign-in', ip, body: { email, password: pw } })
-      // One attempt above was the right password; then wrong ones until the account is locked.
-      for (let i = 0; i < 2; i++) assert.equal((await guess(`wrong-${i}`)).status, 401, `guess ${i + 1}`)
+      // The right password above was taken back from the count (sign-in counts failures only);
+      // then wrong ones until the account is locked.
+      for (let i = 0; i < 3; i++) assert.equal((await guess(`wrong-${i}`)).status, 401, `guess ${i + 1}`)
       assertLimited(await guess('wrong-3'), 'the guesser, over the per-account limit')
       assertLimited(await guess(password), 'even the right password, while the account is locked out')
       const viaSession = await send(n.app, { url: '/v1/me', ip, headers: { cookie } })
       assert.equal(viaSession.status, 200, viaSession.body.slice(0, 200))
       assert.equal((await send(n.app, { url: '/v1/me', auth: `Bearer ${token}`, ip })).status, 200)
+    })
+
+    test('sign-in counts failures only: a team behind one address signs in all day; guesses lock out, also when sent all at once', async () => {
+      const n = await start({ COFFER_RATE_AUTH_PER_ACCOUNT: '1000', COFFER_RATE_AUTH_PER_IP: '3', COFFER_RATE_AUTH_WINDOW: '60' })
+      const people = await n.ctx.committer.run(async (tx) => {
+        const out: Array<{ email: string; password: string }> = []
+        for (let i = 0; i < 4; i++) {
+          const email = `team-${i}-${randomBytes(3).toString('hex')}@example.com`
+          const password = `pw-${randomBytes(8).toString('hex')}`
+          const u = await ensureUser(tx, email, new Date())
+          await tx
+            .updateTable('users')
+            .set({ password_hash: await hashPassword(password), email_verified_at: new Date().toISOString() })
+            .where('id', '=', u.id)
+            .execute()
+          out.push({ email, password })
+        }
+        return out
+      })
+      const office = '192.0.2.150'
+      const attempt = (email: string, password: string, ip = office) =>
+        send(n.app, { method: 'POST', url: '/v1/auth/password/sign-in', ip, body: { email, password } })
+      // Twelve successful sign-ins from one address, four times the per-address limit: all in.
+      for (let round = 0; round < 3; round++)
+        for (const p of people) assert.equal((await attempt(p.email, p.password)).status, 200, `${p.email}, round ${round + 1}`)
+      // Through the browser's form too (a form's success is a redirect, and is taken back as well).
+      for (let i = 0; i < 4; i++) {
+        const r = await n.app.inject({
+          method: 'POST',
+          url: '/v1/auth/password/sign-in',
+          remoteAddress: office,
+          headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'http://127.0.0.1:8700' },
+          payload: new URLSearchParams({ email: people[0]!.email, password: people[0]!.password }).toString(),
+        })
+        assert.equal(r.statusCode, 303, r.body)
+        assert.doesNotMatch(String(r.headers.location), /error=/, 'a successful form sign-in')
+      }
+      // A guesser from another address: three failures, then locked — the right password included.
+      const guesser = '203.0.113.150'
+      for (let i = 0; i < 3; i++) assert.equal((await attempt(people[1]!.email, `wrong-${i}`, guesser)).status, 401)
+      assertLimited(await attempt(people[1]!.email, 'wrong-3', guesser), 'the fourth guess')
+      assertLimited(await attempt(people[1]!.email, people[1]!.password, guesser), 'the right password while the address is locked out')
+      // Guesses sent all at once are counted before they run: no more than the limit get through to a check.
+      const burstFrom = '203.0.113.151'
+      const burst = await Promise.all(Array.from({ length: 20 }, (_, i) => attempt(people[2]!.email, `burst-${i}`, burstFrom)))
+      const checked = burst.filter((r) => r.status === 401).length
+      assert.ok(checked <= 3, `${checked} of 20 parallel guesses were checked`)
+      assert.equal(burst.filter((r) => r.status === 429).length, 20 - checked)
+      // The office still signs in.
+      assert.equal((await attempt(people[3]!.email, people[3]!.password)).status, 200)
     })
 
     test('per-token minute cap: the N+1th request of a token in a minute is refused; another token is not', async () => {

@@ -109,7 +109,7 @@ const signIn = defineAuthRoute({
   action: 'public',
   mode: 'write',
   requires: 'password',
-  authRateLimit: true,
+  authRateLimit: { count: 'failures' },
   body: z.strictObject({ email, password: z.string().min(1).max(PASSWORD_MAX), returnTo: z.string().max(600).optional() }),
   response: signedIn,
   // @NOTE only a local path (safeReturnTo): a returnTo naming another site ends on /account.

@@ -120,7 +120,7 @@ const exchangeCode = defineAuthRoute({
   tag: 'cli-login',
   action: 'public',
   mode: 'write',
-  authRateLimit: true,
+  authRateLimit: { count: 'failures' },
   body: loginCodeExchangeBody,
   response: cliTokenGrantResponse,
   async handler({ db, body, now }) {

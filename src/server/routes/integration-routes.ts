@@ -128,7 +128,7 @@ const exchange = defineRoute({
   action: 'machine.authenticate',
   mode: 'write',
   auth: 'none',
-  authRateLimit: true,
+  authRateLimit: { count: 'failures' },
   body: machineTokenBody,
   response: machineTokenResponse,
   async tenantFromBody({ db, body, ip }) {
