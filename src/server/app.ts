@@ -255,7 +255,7 @@ export async function buildApp(
   app.addHook('onReady', async () => {
     if (!ctx.mailer.enabled)
       app.log.info(
-        'mail is disabled (COFFER_SMTP_URL is not set): Owners and Admins issue verification and reset links through POST /v1/workspaces/:workspace/auth-links',
+        'mail is disabled (COFFER_SMTP_URL is not set): Owners and Admins issue verification and reset links for their members through POST /v1/workspaces/:workspace/auth-links; on this host, coffer reset-link EMAIL prints one for any account',
       )
   })
   ctx.resealer.observe({
