@@ -1,0 +1,243 @@
+// Scaling out on PostgreSQL: one Coffer node against three, on one database, under the same
+// total load — audited single-secret reads, then durable audited writes — with how often the
+// request path waits on a lock in PostgreSQL, sampled from pg_stat_activity meanwhile.
+//
+//   node --import tsx bench/cluster.ts [--duration 10] [--warmup 2] [--connections 48]
+//                                      [--database-url postgres://postgres@127.0.0.1:5432/postgres]
+//
+// Creates a throw-away database and an application role without BYPASSRLS (as a deployment
+// runs), `coffer init`s it, seeds 100 secrets, then for 1 and for 3 nodes runs autocannon
+// against each node at once (the connections split evenly) and adds their figures up. The
+// nodes and the load generator share this machine's cores, so the ratio "3 nodes ÷ 1 node"
+// says whether adding nodes adds throughput or only contention (issue 15's target: ≥ 1.0×).
+// Afterwards every node verifies the audit log, and the entries written must equal the
+// audited 2xx answers. Exits non-zero on any non-2xx, failed verification or count mismatch.
+import { randomBytes } from 'node:crypto'
+import { spawnSync } from 'node:child_process'
+import { join } from 'node:path'
+import autocannon from 'autocannon'
+import pg from 'pg'
+import {
+  args,
+  COFFER_BIN,
+  cleanEnv,
+  ensureBuilt,
+  envPath,
+  installCleanup,
+  makeTempDir,
+  printTable,
+  ratio,
+  removeTempDir,
+  seed,
+  spawnServer,
+  type CofferServer,
+} from './lib/harness.js'
+
+const A = args()
+const DURATION = Number(A.get('duration') ?? 10)
+const WARMUP = Number(A.get('warmup') ?? 2)
+const CONNECTIONS = Number(A.get('connections') ?? 48)
+const ADMIN_URL = A.get('database-url') ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+if (!(DURATION > 0 && DURATION <= 60 && WARMUP >= 0 && CONNECTIONS >= 3 && CONNECTIONS <= 600))
+  throw new Error('--duration must be in (0, 60], --warmup ≥ 0, --connections in [3, 600]')
+
+installCleanup(600)
+ensureBuilt()
+
+// A throw-away database with the schema owner (the admin) and an application role.
+const name = `coffer_bench_${randomBytes(5).toString('hex')}`
+const role = `${name}_app`
+const admin = new pg.Client({ connectionString: ADMIN_URL })
+await admin.connect()
+await admin.query(`CREATE DATABASE ${name}`)
+await admin.query(`CREATE ROLE ${role} LOGIN NOSUPERUSER NOBYPASSRLS`)
+const ownerUrl = new URL(ADMIN_URL)
+ownerUrl.pathname = `/${name}`
+const appUrl = new URL(ownerUrl)
+appUrl.username = role
+appUrl.password = ''
+
+const work = makeTempDir('coffer-bench-cluster-')
+const nodes: CofferServer[] = []
+try {
+  const env = cleanEnv({
+    DATABASE_URL: appUrl.toString(),
+    COFFER_MIGRATION_DATABASE_URL: ownerUrl.toString(),
+    COFFER_ROOT_KEY: randomBytes(32).toString('base64'),
+    COFFER_LOG_LEVEL: 'warn',
+    COFFER_RATE_TOKEN_PER_MINUTE: '0',
+    COFFER_RATE_TOKEN_PER_MONTH: '0',
+    COFFER_CHECKPOINT_INTERVAL: '0',
+    COFFER_AUDIT_VERIFY_INTERVAL: '0',
+  })
+  const init = spawnSync(process.execPath, [COFFER_BIN, 'init', '--data-dir', join(work, 'init'), '--email', 'bench@localhost', '--json'], {
+    env,
+    encoding: 'utf8',
+    timeout: 60_000,
+  })
+  if (init.status !== 0) throw new Error(`coffer init failed: ${init.stderr}`)
+  const { token, workspace } = JSON.parse(init.stdout) as { token: string; workspace: { slug: string } }
+  const startNode = async (i: number): Promise<CofferServer> => {
+    const s = await spawnServer([COFFER_BIN, 'server', '--data-dir', join(work, `node${i}`), '--host', '127.0.0.1', '--port', '0'], {
+      env,
+      ready: /listening on (http:\/\/\S+)/,
+      name: `node ${i + 1}`,
+      timeoutMs: 60_000,
+    })
+    return { ...s, token, workspace: workspace.slug, dataDir: join(work, `node${i}`) }
+  }
+  nodes.push(await startNode(0))
+  const { scope, keys } = await seed(nodes[0]!, 100)
+  const E = envPath(scope)
+  const auth = { authorization: `Bearer ${token}` }
+
+  // Lock waits of the application's sessions, sampled every 50 ms while a load runs.
+  const sampler = new pg.Client({ connectionString: ADMIN_URL })
+  await sampler.connect()
+  async function sampleLocks<T>(
+    run: () => Promise<T>,
+  ): Promise<{ result: T; samples: number; waiting: number; max: number; events: string }> {
+    let stop = false
+    let samples = 0
+    let waiting = 0
+    let max = 0
+    const events = new Map<string, number>()
+    const loop = (async () => {
+      while (!stop) {
+        const { rows } = await sampler.query<{ ev: string; n: string }>(
+          `SELECT wait_event_type || ':' || wait_event AS ev, count(*) AS n FROM pg_stat_activity
+             WHERE datname = $1 AND usename = $2 AND wait_event_type = 'Lock' GROUP BY 1`,
+          [name, role],
+        )
+        const now = rows.reduce((a, r) => a + Number(r.n), 0)
+        for (const r of rows) events.set(r.ev, (events.get(r.ev) ?? 0) + Number(r.n))
+        samples++
+        waiting += now
+        max = Math.max(max, now)
+        await new Promise((r) => setTimeout(r, 50))
+      }
+    })()
+    const result = await run()
+    stop = true
+    await loop
+    return {
+      result,
+      samples,
+      waiting,
+      max,
+      events:
+        [...events]
+          .sort((a, b) => b[1] - a[1])
+          .map(([e, n]) => `${e} ${n}`)
+          .join(', ') || 'none',
+    }
+  }
+
+  /** Audited 2xx answers over every run, warm-ups included: each must have left one entry. */
+  let audited = 0
+  let writeSeq = 0
+  const runTag = randomBytes(4).toString('hex')
+  const scenarios = {
+    read: (url: string): autocannon.Options => ({ url: `${url}${E}/secrets/${keys[0]}?reveal=true`, headers: auth }),
+    write: (url: string): autocannon.Options => ({
+      url,
+      headers: { ...auth, 'content-type': 'application/json' },
+      requests: [
+        {
+          method: 'PUT',
+          setupRequest: (req) => {
+            const n = writeSeq++
+            return {
+              ...req,
+              method: 'PUT',
+              path: `${E}/secrets/${keys[n % keys.length]}`,
+              body: JSON.stringify({ value: `${runTag}-${n.toString(36)}`.padEnd(40, '.') }),
+            }
+          },
+        },
+      ],
+    }),
+  }
+
+  /** Runs `kind` against every node at once, the connections split evenly; sums the figures. */
+  async function load(kind: keyof typeof scenarios) {
+    const per = Math.floor(CONNECTIONS / nodes.length)
+    const fire = async (duration: number) => {
+      const rs = await Promise.all(
+        nodes.map((n) => autocannon({ ...scenarios[kind](n.url), connections: per, duration }) as Promise<autocannon.Result>),
+      )
+      for (const r of rs) audited += r['2xx']
+      return rs
+    }
+    if (WARMUP > 0) await fire(WARMUP)
+    const { result, samples, waiting, max, events } = await sampleLocks(() => fire(DURATION))
+    const ok = result.reduce((a, r) => a + r['2xx'], 0)
+    const non2xx = result.reduce((a, r) => a + r.non2xx + r.errors + r.timeouts, 0)
+    return {
+      rps: ok / DURATION,
+      p99: Math.max(...result.map((r) => r.latency.p99)),
+      p50: Math.max(...result.map((r) => r.latency.p50)),
+      non2xx,
+      lockWaitAvg: samples ? waiting / samples : 0,
+      lockWaitMax: max,
+      events,
+    }
+  }
+
+  const entries = async () =>
+    (
+      (await (await fetch(`${nodes[0]!.url}/v1/workspaces/${workspace.slug}/audit/verify`, { headers: auth })).json()) as {
+        ok: boolean
+        checked: number
+      }
+    ).checked
+
+  const results: Record<string, Awaited<ReturnType<typeof load>>> = {}
+  const before = await entries()
+  for (const count of [1, 3]) {
+    while (nodes.length < count) nodes.push(await startNode(nodes.length))
+    for (const kind of ['read', 'write'] as const) {
+      process.stderr.write(`bench: ${kind} on ${count} node(s): warm-up ${WARMUP}s, then ${DURATION}s at ${CONNECTIONS} connections\n`)
+      const r = await load(kind)
+      results[`${kind}-${count}`] = r
+      if (r.non2xx > 0) throw new Error(`${kind} on ${count} node(s): ${r.non2xx} answers were not 2xx`)
+    }
+  }
+  const after = await entries()
+  const verified = await Promise.all(
+    nodes.map(
+      async (n) =>
+        (await (await fetch(`${n.url}/v1/workspaces/${workspace.slug}/audit/verify`, { headers: auth })).json()) as { ok: boolean },
+    ),
+  )
+  printTable(
+    `Coffer on PostgreSQL, 1 node vs 3 nodes on one database (${CONNECTIONS} connections in all, ${DURATION}s each)`,
+    ['scenario', '1 node req/s', '3 nodes req/s', '3 ÷ 1', 'p99 ms (1 / 3)', 'lock waits avg (1 / 3)', 'lock waits max (1 / 3)'],
+    (['read', 'write'] as const).map((k) => {
+      const one = results[`${k}-1`]!
+      const three = results[`${k}-3`]!
+      return [
+        k === 'read' ? 'audited single read' : 'durable audited write',
+        Math.round(one.rps),
+        Math.round(three.rps),
+        ratio(three.rps, one.rps),
+        `${one.p99} / ${three.p99}`,
+        `${one.lockWaitAvg.toFixed(2)} / ${three.lockWaitAvg.toFixed(2)}`,
+        `${one.lockWaitMax} / ${three.lockWaitMax}`,
+      ]
+    }),
+  )
+  for (const k of ['read-1', 'read-3', 'write-1', 'write-3']) console.log(`lock waits by event (${k}): ${results[k]!.events}`)
+  console.log(
+    `audit: ${after - before} entries written for ${audited} audited 2xx answers; verify on every node: ${verified.map((v) => v.ok).join(', ')}`,
+  )
+  if (!verified.every((v) => v.ok)) throw new Error('audit verification failed on a node')
+  if (after - before !== audited) throw new Error(`${after - before} audit entries for ${audited} audited answers`)
+  await sampler.end()
+} finally {
+  await Promise.all(nodes.map((n) => n.stop()))
+  removeTempDir(work)
+  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+  await admin.query(`DROP ROLE IF EXISTS ${role}`)
+  await admin.end()
+}
