@@ -156,7 +156,7 @@ function DiffList({ title, kind, entries }: { title: string; kind: 'add' | 'chan
           {entries.slice(0, 200).map((d) => (
             <li key={d.key}>
               <code>{d.key}</code>
-              {kind === 'change' && <span className="muted"> v{d.version} → new version</span>}
+              {kind === 'change' && <span className="muted"> v{d.version}</span>}
               {kind === 'delete' && <span className="muted"> v{d.version}</span>}
             </li>
           ))}

@@ -172,13 +172,20 @@ export function MatrixScreen({ workspace, project }: { workspace: string; projec
           </button>
         </section>
       )}
-      {all.length === 0 ? (
+      {m.environments.length === 0 ? (
         <div className="panel empty">
-          <h2>Nothing to compare yet</h2>
-          <p>No environment you may list holds a secret.</p>
+          <h2>Nothing to compare</h2>
+          <p>No environment of this project is shared with you.</p>
         </div>
       ) : (
-        <MatrixGrid matrix={m} rows={rows} workspace={workspace} project={project} onReveal={(k, e) => void reveal(k, e)} />
+        <MatrixGrid
+          matrix={m}
+          rows={rows}
+          empty={all.length === 0 ? 'No key in the environments whose keys you may list.' : 'No key matches.'}
+          workspace={workspace}
+          project={project}
+          onReveal={(k, e) => void reveal(k, e)}
+        />
       )}
     </>
   )
@@ -187,12 +194,14 @@ export function MatrixScreen({ workspace, project }: { workspace: string; projec
 function MatrixGrid({
   matrix,
   rows,
+  empty,
   workspace,
   project,
   onReveal,
 }: {
   matrix: EnvironmentMatrix
   rows: Row[]
+  empty: string
   workspace: string
   project: string
   onReveal: (key: string, env: MatrixEnvironment) => void
@@ -226,7 +235,7 @@ function MatrixGrid({
         <tbody style={{ height: Math.max(virtualizer.getTotalSize(), ROW_HEIGHT) }}>
           {rows.length === 0 && (
             <tr className="matrix-row" style={columns}>
-              <td className="muted">No key matches.</td>
+              <td className="muted">{empty}</td>
             </tr>
           )}
           {virtualizer.getVirtualItems().map((item) => {
@@ -272,11 +281,11 @@ function MatrixGrid({
                         <button
                           type="button"
                           className="cell-button"
-                          aria-label={`Reveal ${label}`}
                           title={`${label} — click to reveal`}
                           onClick={() => onReveal(r.key, env)}
                         >
-                          {text}
+                          <span aria-hidden="true">{text}</span>
+                          <span className="visually-hidden">Reveal {label}</span>
                         </button>
                       ) : (
                         <span title={label}>{text}</span>

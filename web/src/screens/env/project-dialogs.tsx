@@ -140,11 +140,12 @@ export function DeleteProject({
   const del = useMutation({
     mutationFn: () => api.deleteProject(workspace, project.slug, typed, true),
     onSuccess: async () => {
+      // Leave the project's screen before forgetting it, so nothing asks for it again.
+      onClose()
+      await navigate({ to: '/w/$workspace', params: { workspace } })
       qc.removeQueries({ queryKey: keys.project(workspace, project.slug) })
       qc.removeQueries({ queryKey: keys.matrix(workspace, project.slug) })
       await qc.invalidateQueries({ queryKey: keys.projects(workspace) })
-      onClose()
-      await navigate({ to: '/w/$workspace', params: { workspace } })
     },
   })
   function submit(e: FormEvent) {

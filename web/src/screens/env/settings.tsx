@@ -117,24 +117,18 @@ function Grants({ workspace, project, environment }: { workspace: string; projec
       <ErrorNote error={remove.error} />
       {grants.data && (
         <form className="grant-form" onSubmit={submit}>
-          <label>
-            <span className="visually-hidden">Project member</span>
-            <select value={user} onChange={(ev) => setUser(ev.target.value)}>
-              <option value="">Choose a project member…</option>
-              {candidates.map((m) => (
-                <option key={m.userId} value={m.userId}>
-                  {m.email} ({m.role})
-                </option>
-              ))}
-            </select>
-          </label>
-          <label>
-            <span className="visually-hidden">Access</span>
-            <select value={access} onChange={(ev) => setAccess(ev.target.value as 'read' | 'write')}>
-              <option value="read">read</option>
-              <option value="write">write</option>
-            </select>
-          </label>
+          <select aria-label="Project member" value={user} onChange={(ev) => setUser(ev.target.value)}>
+            <option value="">Choose a project member…</option>
+            {candidates.map((m) => (
+              <option key={m.userId} value={m.userId}>
+                {m.email} ({m.role})
+              </option>
+            ))}
+          </select>
+          <select aria-label="Access" value={access} onChange={(ev) => setAccess(ev.target.value as 'read' | 'write')}>
+            <option value="read">read</option>
+            <option value="write">write</option>
+          </select>
           <button type="submit" disabled={!user || grant.isPending}>
             Grant
           </button>
