@@ -10,7 +10,8 @@
 //     response's responseEnd (Resource Timing) to the first frame after the grid's first row
 //     is in the document (MutationObserver, then requestAnimationFrame);
 //   - a scroll of --scroll-seconds: the grid's scrollTop moves every frame, about 130 rows a
-//     second, and every frame's time is taken with requestAnimationFrame in the page;
+//     second, and every frame's time is taken with requestAnimationFrame in the page; beside
+//     it, the same page's frames while idle for as long (what the machine's load costs alone);
 //   - filter keystrokes: from the input event to the first frame that shows the new count,
 //     for each of "9", "99", "999", "9999" typed one character at a time;
 //   - the initial JavaScript the browser loads (index.html's scripts and module preloads), gzip -9.
@@ -130,7 +131,22 @@ async function main(): Promise<void> {
       )
     }
 
-    // (3) Scrolling: every frame's duration while the grid scrolls for SCROLL_SECONDS.
+    // (3) Scrolling: every frame's duration while the grid scrolls for SCROLL_SECONDS — and, as
+    // the baseline of this machine's load, the same page's frames for as long with nothing to do.
+    const idle = await page.evaluate(async (seconds) => {
+      const times: number[] = []
+      return await new Promise<number[]>((resolve) => {
+        let last = performance.now()
+        const end = last + seconds * 1000
+        const step = (now: number) => {
+          times.push(now - last)
+          last = now
+          if (now < end) requestAnimationFrame(step)
+          else resolve(times.slice(1))
+        }
+        requestAnimationFrame(step)
+      })
+    }, SCROLL_SECONDS)
     const frames = await page.evaluate(async (seconds) => {
       const el = document.querySelector('.grid-scroll') as HTMLElement
       const times: number[] = []
@@ -200,6 +216,11 @@ async function main(): Promise<void> {
         `scroll ${SCROLL_SECONDS} s: frames, longest, p99, frames over 50 ms`,
         `${frames.length}, ${f(Math.max(...frames))} ms, ${f(percentile(frames, 0.99))} ms, ${frames.filter((t) => t > 50).length}`,
         'no frame over 50 ms',
+      ],
+      [
+        `baseline: the same page idle ${SCROLL_SECONDS} s (frames, longest, p99, over 50 ms)`,
+        `${idle.length}, ${f(Math.max(...idle))} ms, ${f(percentile(idle, 0.99))} ms, ${idle.filter((t) => t > 50).length}`,
+        '',
       ],
       [`filter keystroke → grid updated (${typed.map((q) => `"${q}"`).join(', ')})`, `${keystrokes.map(f).join(', ')} ms`, '≤ 100 ms each'],
       [`initial JavaScript (${js.length} file${js.length === 1 ? '' : 's'}), gzip -9`, `${(gz / 1024).toFixed(1)} kB`, '≤ 200 kB'],
