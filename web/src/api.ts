@@ -6,10 +6,25 @@ import type { Account } from '../../src/api/account.js'
 import type { ErrorEnvelope } from '../../src/api/errors.js'
 import type { CreateProjectInput, ProjectDetail, ProjectList } from '../../src/api/projects.js'
 import type { SecretAnswer, SecretList, SecretWrite } from '../../src/api/secrets.js'
+// Projects and environments: settings, the matrix, bulk edits, history (screens/env).
+import type { SealAnswer } from '../../src/api/break-glass.js'
+import type { EnvironmentGrant, GrantAnswer, ProjectMember } from '../../src/api/members.js'
+import type {
+  CreateEnvironmentInput,
+  EnvironmentAnswer,
+  EnvironmentDeletionAnswer,
+  EnvironmentMatrix,
+  ProjectAnswer,
+  ProjectDeletionAnswer,
+} from '../../src/api/projects.js'
+import type { SecretApply, SecretApplyAnswer, SecretCopy, SecretCopyAnswer, SecretHistory } from '../../src/api/secrets.js'
 
 export type { Account } from '../../src/api/account.js'
 export type { Environment, Project, ProjectDetail } from '../../src/api/projects.js'
 export type { Secret } from '../../src/api/secrets.js'
+export type { EnvironmentGrant, ProjectMember } from '../../src/api/members.js'
+export type { EnvironmentMatrix, MatrixCell, MatrixEnvironment } from '../../src/api/projects.js'
+export type { DiffEntry, SecretApplyAnswer, SecretCopyAnswer, SecretVersion } from '../../src/api/secrets.js'
 
 /** An answer of the API that is not a success: its stable code and its message (shown as text). */
 export class ApiError extends Error {
@@ -36,7 +51,7 @@ export function signInUrl(): string {
   return `/sign-in?returnTo=${encodeURIComponent(here)}`
 }
 
-type Method = 'GET' | 'POST' | 'PUT' | 'DELETE'
+type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
 
 async function call<T>(method: Method, path: string, body?: unknown): Promise<T> {
   const headers: Record<string, string> = { accept: 'application/json' }
@@ -84,6 +99,40 @@ export const api = {
     call<SecretAnswer>('PUT', `${env(w, p, e)}/secrets/${seg(key)}`, input),
   deleteSecret: (w: string, p: string, e: string, key: string, ifVersion: number) =>
     call<SecretAnswer>('DELETE', `${env(w, p, e)}/secrets/${seg(key)}?ifVersion=${ifVersion}`),
+
+  // Projects and environments: settings, the matrix, bulk edits, history (screens/env).
+  renameProject: (w: string, p: string, name: string) => call<ProjectAnswer>('PATCH', `${ws(w)}/projects/${seg(p)}`, { name }),
+  /** `confirm` is the slug typed again; `force` deletes secrets too (their data keys are destroyed). */
+  deleteProject: (w: string, p: string, confirm: string, force: boolean) =>
+    call<ProjectDeletionAnswer>('DELETE', `${ws(w)}/projects/${seg(p)}`, { confirm, force }),
+  createEnvironment: (w: string, p: string, input: CreateEnvironmentInput) =>
+    call<EnvironmentAnswer>('POST', `${ws(w)}/projects/${seg(p)}/environments`, input),
+  renameEnvironment: (w: string, p: string, e: string, name: string) => call<EnvironmentAnswer>('PATCH', env(w, p, e), { name }),
+  deleteEnvironment: (w: string, p: string, e: string, confirm: string, force: boolean) =>
+    call<EnvironmentDeletionAnswer>('DELETE', env(w, p, e), { confirm, force }),
+  /** Keys × environments with keyed fingerprints of the values, never the values. Not audited: it reveals none. */
+  matrix: (w: string, p: string) => call<EnvironmentMatrix>('GET', `${ws(w)}/projects/${seg(p)}/matrix`),
+  /** A pasted `.env`: with dryRun the diff only; otherwise one atomic write (check-and-set with ifState). */
+  applySecrets: (w: string, p: string, e: string, input: SecretApply) =>
+    call<SecretApplyAnswer>('POST', `${env(w, p, e)}/secrets/apply`, input),
+  copySecrets: (w: string, p: string, e: string, input: SecretCopy) =>
+    call<SecretCopyAnswer>('POST', `${env(w, p, e)}/secrets/copy`, input),
+  deletedSecrets: (w: string, p: string, e: string) => call<SecretList>('GET', `${env(w, p, e)}/secrets?includeDeleted=true`),
+  restoreSecret: (w: string, p: string, e: string, key: string) =>
+    call<SecretAnswer>('POST', `${env(w, p, e)}/secrets/${seg(key)}/restore`, {}),
+  /** Every version (keys, tags, who, when); with reveal, every version's value — one `secret.reveal_history` audit entry. */
+  history: (w: string, p: string, e: string, key: string, reveal = false) =>
+    call<SecretHistory>('GET', `${env(w, p, e)}/secrets/${seg(key)}/versions${reveal ? '?reveal=true' : ''}`),
+  rollback: (w: string, p: string, e: string, key: string, version: number, ifVersion: number) =>
+    call<SecretAnswer>('POST', `${env(w, p, e)}/secrets/${seg(key)}/rollback`, { version, ifVersion }),
+  restrict: (w: string, p: string, e: string, restricted: boolean) =>
+    call<EnvironmentAnswer>('PUT', `${env(w, p, e)}/restriction`, { restricted }),
+  seal: (w: string, p: string, e: string, sealed: boolean) => call<SealAnswer>('PUT', `${env(w, p, e)}/seal`, { sealed }),
+  grants: (w: string, p: string, e: string) => call<{ grants: EnvironmentGrant[] }>('GET', `${env(w, p, e)}/grants`),
+  setGrant: (w: string, p: string, e: string, user: string, access: 'read' | 'write') =>
+    call<GrantAnswer>('PUT', `${env(w, p, e)}/grants/${seg(user)}`, { access }),
+  removeGrant: (w: string, p: string, e: string, user: string) => call<GrantAnswer>('DELETE', `${env(w, p, e)}/grants/${seg(user)}`),
+  projectMembers: (w: string, p: string) => call<{ members: ProjectMember[] }>('GET', `${ws(w)}/projects/${seg(p)}/members`),
 }
 
 /** Query keys: one per resource, invalidated by the mutation that changes it. */
@@ -92,4 +141,10 @@ export const keys = {
   projects: (w: string) => ['projects', w] as const,
   project: (w: string, p: string) => ['project', w, p] as const,
   secrets: (w: string, p: string, e: string) => ['secrets', w, p, e] as const,
+  // Projects and environments: settings, the matrix, bulk edits, history (screens/env).
+  matrix: (w: string, p: string) => ['matrix', w, p] as const,
+  deletedSecrets: (w: string, p: string, e: string) => ['deleted-secrets', w, p, e] as const,
+  history: (w: string, p: string, e: string, key: string) => ['history', w, p, e, key] as const,
+  grants: (w: string, p: string, e: string) => ['grants', w, p, e] as const,
+  projectMembers: (w: string, p: string) => ['project-members', w, p] as const,
 }

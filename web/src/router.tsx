@@ -1,4 +1,5 @@
 import { createRootRoute, createRoute, createRouter, Outlet } from '@tanstack/react-router'
+import { MatrixScreen } from './screens/env/matrix.js'
 import { EnvironmentScreen } from './screens/environment.js'
 import { Home } from './screens/home.js'
 import { NotFound } from './screens/not-found.js'
@@ -12,6 +13,7 @@ import { Shell } from './screens/shell.js'
 //   /w/:workspace                              → projects
 //   /w/:workspace/projects/:project            → a project's environments
 //   /w/:workspace/projects/:project/:environment → the secrets of one environment
+//   /w/:workspace/compare/:project             → the project's environments compared (keys × environments)
 
 const rootRoute = createRootRoute({ component: Outlet, notFoundComponent: () => <NotFound standalone /> })
 
@@ -54,8 +56,18 @@ const environmentRoute = createRoute({
   },
 })
 
+// Outside projects/…: an environment's slug could be "compare".
+const matrixRoute = createRoute({
+  getParentRoute: () => workspaceRoute,
+  path: 'compare/$project',
+  component: function MatrixRoute() {
+    const { workspace, project } = matrixRoute.useParams()
+    return <MatrixScreen workspace={workspace} project={project} />
+  },
+})
+
 export const router = createRouter({
-  routeTree: rootRoute.addChildren([homeRoute, workspaceRoute.addChildren([projectsRoute, projectRoute, environmentRoute])]),
+  routeTree: rootRoute.addChildren([homeRoute, workspaceRoute.addChildren([projectsRoute, projectRoute, environmentRoute, matrixRoute])]),
   defaultPreload: 'intent',
   scrollRestoration: true,
 })

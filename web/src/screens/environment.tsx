@@ -5,8 +5,14 @@ import { type FormEvent, useDeferredValue, useMemo, useRef, useState } from 'rea
 import { api, type Environment, keys, type Secret } from '../api.js'
 import { ErrorNote, isNotFound, Loading, messageOf, PageHeader } from '../ui/common.js'
 import { Dialog } from '../ui/dialog.js'
-import { CopyIcon, EditIcon, EyeIcon, EyeOffIcon, LockIcon, PlusIcon, TrashIcon } from '../ui/icons.js'
+import { CopyIcon, EditIcon, EyeIcon, EyeOffIcon, HistoryIcon, LockIcon, PlusIcon, TrashIcon } from '../ui/icons.js'
+import { BulkPaste } from './env/bulk-paste.js'
+import { CopyKeys } from './env/copy-keys.js'
+import { DeletedSecrets } from './env/deleted.js'
+import { SecretHistory } from './env/history.js'
+import { AccessSettings } from './env/settings.js'
 import { NotFound } from './not-found.js'
+import './env/env.css'
 
 /** A value shown after a reveal (one secret at a time, each an audited API call). */
 interface Revealed {
@@ -37,6 +43,8 @@ export function EnvironmentScreen({ workspace, project, environment }: { workspa
   const [editing, setEditing] = useState<{ secret?: Secret; revealed?: Revealed } | null>(null)
   const [deleting, setDeleting] = useState<Secret | null>(null)
   const [notice, setNotice] = useState<{ text: string; error?: boolean } | null>(null)
+  const [selected, setSelected] = useState<ReadonlySet<string>>(new Set())
+  const [open, setOpen] = useState<'paste' | 'copy' | 'deleted' | 'access' | { history: Secret } | null>(null)
 
   const rows = useMemo(() => {
     const all = secrets.data?.secrets ?? []
@@ -94,9 +102,23 @@ export function EnvironmentScreen({ workspace, project, environment }: { workspa
         title={env.name}
         subtitle={<EnvironmentFacts env={env} />}
         actions={
-          <button type="button" className="primary" onClick={() => setEditing({})}>
-            <PlusIcon /> Add secret
-          </button>
+          <>
+            <Link className="button-link" to="/w/$workspace/compare/$project" params={{ workspace, project: p.slug }}>
+              Compare
+            </Link>
+            <button type="button" onClick={() => setOpen('deleted')}>
+              Deleted
+            </button>
+            <button type="button" onClick={() => setOpen('access')}>
+              <LockIcon /> Access
+            </button>
+            <button type="button" onClick={() => setOpen('paste')}>
+              Paste .env
+            </button>
+            <button type="button" className="primary" onClick={() => setEditing({})}>
+              <PlusIcon /> Add secret
+            </button>
+          </>
         }
       />
       <nav className="tabs" aria-label="Environments">
@@ -120,6 +142,16 @@ export function EnvironmentScreen({ workspace, project, environment }: { workspa
         <span className="count" aria-live="polite">
           {secrets.data ? (rows.length === total ? count(total) : `${rows.length} of ${count(total)}`) : ''}
         </span>
+        {selected.size > 0 && (
+          <span className="selection">
+            <button type="button" className="primary" onClick={() => setOpen('copy')}>
+              Copy {selected.size} to…
+            </button>
+            <button type="button" className="link" onClick={() => setSelected(new Set())}>
+              Clear selection
+            </button>
+          </span>
+        )}
         {notice && (
           <p className={notice.error ? 'note error inline' : 'note ok inline'} role={notice.error ? 'alert' : 'status'}>
             {notice.text}
@@ -143,8 +175,56 @@ export function EnvironmentScreen({ workspace, project, environment }: { workspa
             onCopy={(s) => void copy(s)}
             onEdit={(s) => void edit(s)}
             onDelete={setDeleting}
+            onHistory={(s) => setOpen({ history: s })}
+            selected={selected}
+            onSelect={setSelected}
           />
         ))}
+      {open === 'paste' && (
+        <BulkPaste
+          target={{ workspace, project, environment }}
+          environmentName={env.name}
+          onClose={() => setOpen(null)}
+          onApplied={(text) => {
+            setRevealed(new Map())
+            setNotice({ text })
+          }}
+        />
+      )}
+      {open === 'copy' && (
+        <CopyKeys
+          workspace={workspace}
+          project={p.slug}
+          from={env}
+          environments={detail.data.environments}
+          selected={[...selected].sort()}
+          onClose={() => setOpen(null)}
+          onCopied={(text) => {
+            setSelected(new Set())
+            setNotice({ text })
+          }}
+        />
+      )}
+      {open === 'deleted' && (
+        <DeletedSecrets
+          target={{ workspace, project, environment }}
+          environmentName={env.name}
+          onClose={() => setOpen(null)}
+          onRestored={(text) => setNotice({ text })}
+        />
+      )}
+      {open === 'access' && <AccessSettings workspace={workspace} project={p.slug} environment={env} onClose={() => setOpen(null)} />}
+      {open !== null && typeof open === 'object' && (
+        <SecretHistory
+          target={{ workspace, project, environment }}
+          secret={open.history}
+          onClose={() => setOpen(null)}
+          onRolledBack={(text) => {
+            hide(open.history.key)
+            setNotice({ text })
+          }}
+        />
+      )}
       {editing && (
         <SecretEditor
           target={{ workspace, project, environment }}
@@ -195,6 +275,9 @@ function SecretGrid({
   onCopy,
   onEdit,
   onDelete,
+  onHistory,
+  selected,
+  onSelect,
 }: {
   rows: readonly Secret[]
   revealed: ReadonlyMap<string, Revealed>
@@ -203,7 +286,17 @@ function SecretGrid({
   onCopy: (s: Secret) => void
   onEdit: (s: Secret) => void
   onDelete: (s: Secret) => void
+  onHistory: (s: Secret) => void
+  selected: ReadonlySet<string>
+  onSelect: (next: ReadonlySet<string>) => void
 }) {
+  const allSelected = rows.length > 0 && rows.every((s) => selected.has(s.key))
+  function toggle(key: string, on: boolean) {
+    const next = new Set(selected)
+    if (on) next.add(key)
+    else next.delete(key)
+    onSelect(next)
+  }
   const scroller = useRef<HTMLDivElement>(null)
   const virtualizer = useVirtualizer({
     count: rows.length,
@@ -218,7 +311,15 @@ function SecretGrid({
     <div className="grid-scroll" ref={scroller}>
       <table className="grid" aria-label="Secrets" aria-rowcount={rows.length + 1}>
         <thead>
-          <tr aria-rowindex={1} className="grid-row">
+          <tr aria-rowindex={1} className="grid-row selectable">
+            <th scope="col">
+              <input
+                type="checkbox"
+                aria-label="Select every shown secret"
+                checked={allSelected}
+                onChange={(e) => onSelect(e.target.checked ? new Set([...selected, ...rows.map((s) => s.key)]) : new Set())}
+              />
+            </th>
             <th scope="col">Key</th>
             <th scope="col">Value</th>
             <th scope="col">Tags</th>
@@ -230,7 +331,8 @@ function SecretGrid({
         </thead>
         <tbody style={{ height: Math.max(virtualizer.getTotalSize(), ROW_HEIGHT) }}>
           {rows.length === 0 && (
-            <tr className="grid-row">
+            <tr className="grid-row selectable">
+              <td />
               <td className="muted">No secret matches the filter.</td>
             </tr>
           )}
@@ -241,9 +343,17 @@ function SecretGrid({
               <tr
                 key={item.key}
                 aria-rowindex={item.index + 2}
-                className="grid-row"
+                className="grid-row selectable"
                 style={{ transform: `translateY(${item.start - HEAD_HEIGHT}px)`, height: ROW_HEIGHT }}
               >
+                <td>
+                  <input
+                    type="checkbox"
+                    aria-label={`Select ${s.key}`}
+                    checked={selected.has(s.key)}
+                    onChange={(e) => toggle(s.key, e.target.checked)}
+                  />
+                </td>
                 <td className="key">
                   <code title={s.key}>{s.key}</code>
                 </td>
@@ -292,6 +402,9 @@ function SecretGrid({
                   )}
                   <button type="button" className="icon" aria-label={`Copy ${s.key}`} title="Copy the value" onClick={() => onCopy(s)}>
                     <CopyIcon />
+                  </button>
+                  <button type="button" className="icon" aria-label={`History of ${s.key}`} title="History" onClick={() => onHistory(s)}>
+                    <HistoryIcon />
                   </button>
                   <button type="button" className="icon" aria-label={`Edit ${s.key}`} title="Edit" onClick={() => onEdit(s)}>
                     <EditIcon />
