@@ -105,7 +105,7 @@ export function AuditScreen({ workspace }: { workspace: string }) {
           <input
             list="audit-actions"
             value={form.action}
-            placeholder="secret.* or secret.reveal"
+            placeholder="secret.*"
             pattern="[a-z0-9_\-]+(\.[a-z0-9_\-]+)*(\.\*)?"
             title="an action such as secret.reveal, or a prefix such as secret.*"
             onChange={(e) => setForm({ ...form, action: e.target.value })}
@@ -398,12 +398,8 @@ function Timeline({ entries, who, onOpen }: { entries: AuditEntry[]; who: Map<st
           const e = entries[v.index]!
           return (
             <li key={v.key} className="audit-item" style={{ transform: `translateY(${v.start}px)` }}>
-              <button
-                type="button"
-                className="audit-row"
-                onClick={() => onOpen(e)}
-                aria-label={`Entry ${e.seq}: ${e.action} by ${actorLabel(e, who)} at ${dateTime(e.time)}`}
-              >
+              <button type="button" className="audit-row" onClick={() => onOpen(e)}>
+                <span className="visually-hidden">Entry {e.seq} </span>
                 <span className="mono muted">{dateTime(e.time)}</span>
                 <span className="audit-actor">{actorLabel(e, who)}</span>
                 <span>
@@ -469,7 +465,7 @@ function EntryDialog({
 
   return (
     <Dialog title={`Audit entry ${entry.seq}: ${entry.action}`} onClose={onClose}>
-      <div className="entry-detail">
+      <div className="entry-detail" tabIndex={0} role="region" aria-label="Entry detail">
         <dl className="entry-fields">
           <dt>Time</dt>
           <dd>{entry.time}</dd>
