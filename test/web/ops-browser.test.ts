@@ -412,6 +412,7 @@ describe('the operations screens in Chromium', () => {
     assert.equal((await api(h.app, h.a.token).get(`/v1/workspaces/${slug}/projects`)).status, 404)
     await page.getByRole('button', { name: 'Done' }).click()
     await page.waitForURL((u) => u.pathname.startsWith('/w/') && !u.pathname.includes(slug))
+    await close()
 
     // A Member sees no operations links, and the screens refuse.
     const member = await addPerson(h, { workspaceId: h.a.id, role: 'member', label: 'mia' })

@@ -465,7 +465,7 @@ function EntryDialog({
 
   return (
     <Dialog title={`Audit entry ${entry.seq}: ${entry.action}`} onClose={onClose}>
-      <div className="entry-detail" tabIndex={0} role="region" aria-label="Entry detail">
+      <div className="entry-detail">
         <dl className="entry-fields">
           <dt>Time</dt>
           <dd>{entry.time}</dd>
