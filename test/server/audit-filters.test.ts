@@ -5,6 +5,8 @@
 // newest first through `before`.
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
+import type { AddressInfo } from 'node:net'
+import { CofferClient } from '../../src/client/client.js'
 import { describeEachEngine } from '../helpers/engines.js'
 import { api, startHarness, type EngineName, type Harness } from '../helpers/harness.js'
 import { addPerson } from '../helpers/principals.js'
@@ -181,5 +183,22 @@ describeEachEngine((engine: EngineName) => {
       { day: '2025-03-02', count: 3 },
     ])
     assert.equal((await api(h.app, h.a.token).get(`${W}/audit/activity?days=367`)).status, 400)
+  })
+
+  test('the typed client sends the filters', async () => {
+    await h.app.listen({ host: '127.0.0.1', port: 0 })
+    const url = `http://127.0.0.1:${(h.app.server.address() as AddressInfo).port}`
+    const c = new CofferClient({ url, token: h.a.token })
+    const page = await c.findAuditEntries(h.a.slug, { action: 'secret.*', order: 'desc', limit: 2 })
+    assert.deepEqual(
+      page.entries.map((e) => e.action),
+      ['secret.reveal', 'secret.create'],
+    )
+    const act = await c.auditActivity(h.a.slug, { days: 3, action: 'secret.create', until: '2025-03-03T00:00:00Z' })
+    assert.deepEqual(act.days, [
+      { day: '2025-02-28', count: 0 },
+      { day: '2025-03-01', count: 0 },
+      { day: '2025-03-02', count: 3 },
+    ])
   })
 })
