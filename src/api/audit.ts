@@ -25,9 +25,60 @@ export const auditCheckpointView = z.object({
 })
 export type AuditCheckpoint = z.infer<typeof auditCheckpointView>
 
-/** GET /v1/workspaces/:workspace/audit/entries: a page in chain order; `next` is the `after` of the next page, null at the end. */
+/**
+ * GET /v1/workspaces/:workspace/audit/entries: a page in chain order; `next` is the `after` of the next page (with
+ * `order=desc`, its `before`), null at the end.
+ */
 export const auditEntriesResponse = z.object({ entries: z.array(auditEntryView), next: z.number().nullable() })
 export type AuditEntries = z.infer<typeof auditEntriesResponse>
+
+/** An audit action to filter on: one action (`secret.reveal`) or every action under a prefix (`secret.*`). */
+const actionFilter = z
+  .string()
+  .max(64)
+  .regex(/^[a-z0-9_-]+(\.[a-z0-9_-]+)*(\.\*)?$/, 'an action such as secret.reveal, or a prefix such as secret.*')
+
+/**
+ * Narrowing filters of the audit log (GET …/audit/entries and …/audit/activity). Each only
+ * narrows the workspace's own log; all given must match. Times are ISO 8601 (UTC); `since`
+ * is inclusive and `until` exclusive.
+ */
+export const auditFilterQuery = z.strictObject({
+  actor: z.string().min(1).max(200).optional().describe("the actor's id (a user, token or machine id)"),
+  action: actionFilter.optional(),
+  targetType: z.string().min(1).max(64).optional(),
+  target: z.string().min(1).max(200).optional().describe("the target's id"),
+  since: z.iso.datetime({ offset: true }).optional(),
+  until: z.iso.datetime({ offset: true }).optional(),
+})
+export type AuditFilter = z.input<typeof auditFilterQuery>
+
+/**
+ * GET /v1/workspaces/:workspace/audit/entries: `after` and `limit` page in chain order as
+ * before; `order=desc` pages newest first, `before` (exclusive) then being where the next page
+ * starts. The filters narrow either.
+ */
+export const auditEntriesQuery = auditFilterQuery.extend({
+  after: z.coerce.number().int().min(0).default(0),
+  before: z.coerce.number().int().min(1).optional(),
+  limit: z.coerce.number().int().min(1).max(5000).default(1000),
+  order: z.enum(['asc', 'desc']).default('asc'),
+})
+/** The query as a client sends it (every field optional). */
+export type AuditEntriesQuery = Partial<z.output<typeof auditEntriesQuery>>
+
+/** GET /v1/workspaces/:workspace/audit/activity: entries per UTC day, every day of the range (at most 366). */
+export const auditActivityQuery = auditFilterQuery.extend({
+  days: z.coerce.number().int().min(1).max(366).default(30).describe('how many days up to `until` (default: up to and including today)'),
+})
+export type AuditActivityQuery = Partial<z.output<typeof auditActivityQuery>>
+
+export const auditActivityResponse = z.object({
+  since: z.string(),
+  until: z.string(),
+  days: z.array(z.object({ day: z.string().describe('YYYY-MM-DD (UTC)'), count: z.number() })),
+})
+export type AuditActivity = z.infer<typeof auditActivityResponse>
 
 /** GET /v1/workspaces/:workspace/audit/checkpoint: the newest checkpoint (null before the first) and the key that signs them. */
 export const latestCheckpointResponse = z.object({ checkpoint: auditCheckpointView.nullable(), publicKey: z.string() })

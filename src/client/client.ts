@@ -1,8 +1,11 @@
 import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import type {
+  AuditActivity,
+  AuditActivityQuery,
   AuditCheckpoint,
   AuditEntries,
+  AuditEntriesQuery,
   AuditEntry,
   AuditPublicKey,
   AuditRestores,
@@ -195,6 +198,14 @@ const enc = encodeURIComponent
 type Named<T extends string> = T | (string & {})
 
 /** A client for one server and one token. */
+/** `?a=1&b=x` of the defined fields of `q` ('' when none). */
+function searchOf(q: object): string {
+  const p = new URLSearchParams()
+  for (const [k, v] of Object.entries(q)) if (v !== undefined) p.set(k, String(v))
+  const s = p.toString()
+  return s ? `?${s}` : ''
+}
+
 export class CofferClient {
   readonly url: string
   readonly #token: string
@@ -421,6 +432,14 @@ export class CofferClient {
   }
   auditEntries(ws: string, after = 0, limit = 1000): Promise<AuditEntries> {
     return this.#request('GET', `/v1/workspaces/${enc(ws)}/audit/entries?after=${after}&limit=${limit}`)
+  }
+  /** A page of the log narrowed by actor, action (or `prefix.*`), target and time; `order: 'desc'` pages newest first through `before`. */
+  findAuditEntries(ws: string, q: AuditEntriesQuery): Promise<AuditEntries> {
+    return this.#request('GET', `/v1/workspaces/${enc(ws)}/audit/entries${searchOf(q)}`)
+  }
+  /** Entries per UTC day over `days` days (default 30), with the same filters. */
+  auditActivity(ws: string, q: AuditActivityQuery = {}): Promise<AuditActivity> {
+    return this.#request('GET', `/v1/workspaces/${enc(ws)}/audit/activity${searchOf(q)}`)
   }
   async auditPublicKey(): Promise<string> {
     return (await this.#request<AuditPublicKey>('GET', '/v1/audit/public-key')).publicKey

@@ -148,3 +148,75 @@ export const keys = {
   grants: (w: string, p: string, e: string) => ['grants', w, p, e] as const,
   projectMembers: (w: string, p: string) => ['project-members', w, p] as const,
 }
+
+// ── Operations screens (keys, audit, break-glass, workspace settings) ──────────────────────
+import type {
+  AuditActivity,
+  AuditActivityQuery,
+  AuditEntries,
+  AuditEntriesQuery,
+  InclusionProof,
+  IssuedCheckpoint,
+  LatestCheckpoint,
+} from '../../src/api/audit.js'
+import type { BreakGlassList, BreakGlassRequestAnswer, BreakGlassRequestInput } from '../../src/api/break-glass.js'
+import type { KeyJobAnswer, KeyRotation, KeyStatus } from '../../src/api/keys.js'
+import type { MemberList } from '../../src/api/members.js'
+import type { WorkspaceDeletion } from '../../src/api/workspace-deletion.js'
+
+export type { AuditCheckpoint, AuditEntry, AuditFilter } from '../../src/api/audit.js'
+export type { BreakGlassRequest } from '../../src/api/break-glass.js'
+export type { KeyJob, KeyVersion } from '../../src/api/keys.js'
+export type { DeletionReceipt } from '../../src/api/workspace-deletion.js'
+
+/** GET …/audit/verify: the server's recomputation of the chain and the newest checkpoint's root. */
+export interface AuditVerification {
+  ok: boolean
+  checked: number
+  head: string
+  firstBad?: { seq: number; id: string; reason: string; problem: string }
+}
+
+function query(q: Record<string, string | number | undefined>): string {
+  const p = new URLSearchParams()
+  for (const [k, v] of Object.entries(q)) if (v !== undefined && v !== '') p.set(k, String(v))
+  const s = p.toString()
+  return s ? `?${s}` : ''
+}
+
+/** The operations screens' calls. */
+export const opsApi = {
+  members: (w: string) => call<MemberList>('GET', `${ws(w)}/members`),
+  keyStatus: (w: string, p: string, e: string) => call<KeyStatus>('GET', `${env(w, p, e)}/keys`),
+  rotateKey: (w: string, p: string, e: string) => call<KeyRotation>('POST', `${env(w, p, e)}/keys/rotate`, {}),
+  keyJob: (w: string, job: string) => call<KeyJobAnswer>('GET', `${ws(w)}/key-jobs/${seg(job)}`),
+  auditEntries: (w: string, q: AuditEntriesQuery) => call<AuditEntries>('GET', `${ws(w)}/audit/entries${query(q)}`),
+  auditActivity: (w: string, q: AuditActivityQuery) => call<AuditActivity>('GET', `${ws(w)}/audit/activity${query(q)}`),
+  auditVerify: (w: string) => call<AuditVerification>('GET', `${ws(w)}/audit/verify`),
+  auditCheckpoint: (w: string) => call<LatestCheckpoint>('GET', `${ws(w)}/audit/checkpoint`),
+  /** Signs a checkpoint of the log as it is now (itself an audit entry), as `coffer audit export` does. */
+  issueCheckpoint: (w: string) => call<IssuedCheckpoint>('POST', `${ws(w)}/audit/checkpoints`, {}),
+  inclusionProof: (w: string, id: string, treeSize: number) =>
+    call<InclusionProof>('GET', `${ws(w)}/audit/proofs/inclusion${query({ id, treeSize })}`),
+  breakGlass: (w: string) => call<BreakGlassList>('GET', `${ws(w)}/break-glass`),
+  requestBreakGlass: (w: string, input: BreakGlassRequestInput) => call<BreakGlassRequestAnswer>('POST', `${ws(w)}/break-glass`, input),
+  decideBreakGlass: (w: string, id: string, decision: 'approve' | 'deny', comment?: string) =>
+    call<BreakGlassRequestAnswer>('POST', `${ws(w)}/break-glass/${seg(id)}/${decision}`, comment ? { comment } : {}),
+  revokeBreakGlass: (w: string, id: string) => call<BreakGlassRequestAnswer>('POST', `${ws(w)}/break-glass/${seg(id)}/revoke`, {}),
+  /** Crypto-shredding: `confirm` is the slug typed again. Answers the signed receipt. */
+  deleteWorkspace: (w: string, confirm: string) => call<WorkspaceDeletion>('DELETE', ws(w), { confirm }),
+}
+
+/** The operations screens' query keys. */
+export const opsKeys = {
+  members: (w: string) => ['members', w] as const,
+  keyStatus: (w: string, p: string, e: string) => ['key-status', w, p, e] as const,
+  keyJob: (w: string, job: string) => ['key-job', w, job] as const,
+  /** Every audit query of a workspace (entries, activity, verification, checkpoint) starts with this. */
+  audit: (w: string) => ['audit', w] as const,
+  auditEntries: (w: string, filter: object) => ['audit', w, 'entries', filter] as const,
+  auditActivity: (w: string, filter: object) => ['audit', w, 'activity', filter] as const,
+  auditVerify: (w: string) => ['audit', w, 'verify'] as const,
+  auditCheckpoint: (w: string) => ['audit', w, 'checkpoint'] as const,
+  breakGlass: (w: string) => ['break-glass', w] as const,
+}

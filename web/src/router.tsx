@@ -1,4 +1,4 @@
-import { createRootRoute, createRoute, createRouter, Outlet } from '@tanstack/react-router'
+import { createRootRoute, createRoute, createRouter, lazyRouteComponent, Outlet } from '@tanstack/react-router'
 import { MatrixScreen } from './screens/env/matrix.js'
 import { EnvironmentScreen } from './screens/environment.js'
 import { Home } from './screens/home.js'
@@ -14,6 +14,7 @@ import { Shell } from './screens/shell.js'
 //   /w/:workspace/projects/:project            → a project's environments
 //   /w/:workspace/projects/:project/:environment → the secrets of one environment
 //   /w/:workspace/compare/:project             → the project's environments compared (keys × environments)
+//   /w/:workspace/keys, /audit, /break-glass, /settings → the operations screens (loaded on first visit)
 
 const rootRoute = createRootRoute({ component: Outlet, notFoundComponent: () => <NotFound standalone /> })
 
@@ -66,8 +67,34 @@ const matrixRoute = createRoute({
   },
 })
 
+// Operations screens: each its own chunk, fetched the first time it is opened.
+const keysRoute = createRoute({
+  getParentRoute: () => workspaceRoute,
+  path: 'keys',
+  component: lazyRouteComponent(() => import('./screens/ops/keys.js'), 'KeysRoute'),
+})
+const auditRoute = createRoute({
+  getParentRoute: () => workspaceRoute,
+  path: 'audit',
+  component: lazyRouteComponent(() => import('./screens/ops/audit.js'), 'AuditRoute'),
+})
+const breakGlassRoute = createRoute({
+  getParentRoute: () => workspaceRoute,
+  path: 'break-glass',
+  component: lazyRouteComponent(() => import('./screens/ops/break-glass.js'), 'BreakGlassRoute'),
+})
+const settingsRoute = createRoute({
+  getParentRoute: () => workspaceRoute,
+  path: 'settings',
+  component: lazyRouteComponent(() => import('./screens/ops/settings.js'), 'SettingsRoute'),
+})
+const opsRoutes = [keysRoute, auditRoute, breakGlassRoute, settingsRoute]
+
 export const router = createRouter({
-  routeTree: rootRoute.addChildren([homeRoute, workspaceRoute.addChildren([projectsRoute, projectRoute, environmentRoute, matrixRoute])]),
+  routeTree: rootRoute.addChildren([
+    homeRoute,
+    workspaceRoute.addChildren([projectsRoute, projectRoute, environmentRoute, matrixRoute, ...opsRoutes]),
+  ]),
   defaultPreload: 'intent',
   scrollRestoration: true,
 })

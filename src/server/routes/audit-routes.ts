@@ -1,5 +1,8 @@
 import { z } from 'zod'
 import {
+  auditActivityQuery,
+  auditActivityResponse,
+  auditEntriesQuery,
   auditEntriesResponse,
   auditRestoresResponse,
   consistencyProofResponse,
@@ -11,6 +14,7 @@ import { defineRoute, type AnyRoute } from '../route.js'
 import { VERIFY_PROBLEMS, type ChainedRecord } from '../../audit/verify.js'
 import { AuditTamperedError, NotFoundError } from '../../errors.js'
 import { seqOfEntry } from '../../audit/entry-seq.js'
+import { auditActivityByDay, listAuditEntries } from '../../audit/audit-query.js'
 import { restoreRecordsOf } from '../../backup/restore-records.js'
 import { workspaceParams } from '../schemas.js'
 
@@ -25,17 +29,49 @@ const entries = defineRoute({
   tag: 'audit',
   action: 'audit.read',
   mode: 'read',
-  summary: 'Audit entries in chain order, with their hashes, for independent verification',
+  summary:
+    'Audit entries in chain order (or newest first with order=desc), with their hashes, for independent verification; filters by actor, action (or action prefix), target and time narrow the page',
   params: workspaceParams,
-  query: z.strictObject({
-    after: z.coerce.number().int().min(0).default(0),
-    limit: z.coerce.number().int().min(1).max(5000).default(1000),
-  }),
+  query: auditEntriesQuery,
   response: auditEntriesResponse,
   async handler({ app, db, workspace, query }) {
-    const rows = await app.audit.list(db, workspace.id, query.after, query.limit)
-    const next = rows.length === query.limit ? rows[rows.length - 1]!.seq : null
+    const { after, before, limit, order, ...filter } = query
+    const plain = order === 'asc' && before === undefined && Object.values(filter).every((v) => v === undefined)
+    const rows = plain
+      ? await app.audit.list(db, workspace.id, after, limit)
+      : await listAuditEntries(db, workspace.id, filter, { after, before, limit, order })
+    const next = rows.length === limit ? rows[rows.length - 1]!.seq : null
     return { body: { entries: rows.map(hexHashes), next } }
+  },
+})
+
+const DAY = 86_400_000
+
+const activity = defineRoute({
+  method: 'GET',
+  url: '/v1/workspaces/:workspace/audit/activity',
+  tag: 'audit',
+  action: 'audit.read',
+  mode: 'read',
+  summary: 'How many audit entries (matching the same filters as the entries) were written on each UTC day of a range',
+  params: workspaceParams,
+  query: auditActivityQuery,
+  response: auditActivityResponse,
+  async handler({ app, db, workspace, query }) {
+    const { days, since: _since, ...filter } = query
+    // The range ends at `until` (default: the end of today, UTC) and spans `days` whole days.
+    const end = query.until ? Date.parse(query.until) : Math.floor(app.clock().getTime() / DAY) * DAY + DAY
+    const lastDay = Math.ceil(end / DAY) * DAY
+    const firstDay = lastDay - days * DAY
+    const since = new Date(Math.max(firstDay, query.since ? Date.parse(query.since) : firstDay)).toISOString()
+    const until = new Date(end).toISOString()
+    const counts = await auditActivityByDay(db, workspace.id, { ...filter, since, until })
+    const out: Array<{ day: string; count: number }> = []
+    for (let t = firstDay; t < lastDay; t += DAY) {
+      const day = new Date(t).toISOString().slice(0, 10)
+      out.push({ day, count: counts.get(day) ?? 0 })
+    }
+    return { body: { since, until, days: out } }
   },
 })
 
@@ -163,4 +199,4 @@ const restores = defineRoute({
   },
 })
 
-export const auditRoutes: AnyRoute[] = [entries, verify, latestCheckpoint, issueCheckpoint, inclusion, consistency, restores]
+export const auditRoutes: AnyRoute[] = [entries, activity, verify, latestCheckpoint, issueCheckpoint, inclusion, consistency, restores]

@@ -1,5 +1,5 @@
 import { useQuery } from '@tanstack/react-query'
-import { Link, Outlet, useNavigate } from '@tanstack/react-router'
+import { Link, Outlet, useLocation, useNavigate } from '@tanstack/react-router'
 import { useState } from 'react'
 import { api, keys, setCsrfToken } from '../api.js'
 import { ErrorNote, Loading } from '../ui/common.js'
@@ -11,6 +11,8 @@ const ROLE: Record<string, string> = { owner: 'Owner', admin: 'Admin', member: '
 export function Shell({ workspace }: { workspace: string }) {
   const account = useQuery({ queryKey: keys.account, queryFn: api.account })
   const navigate = useNavigate()
+  // On an operations screen, "Projects" (which covers every project path) is not the current one.
+  const onOps = /^\/w\/[^/]+\/(keys|audit|break-glass|settings)(\/|$)/.test(useLocation({ select: (l) => l.pathname }))
   const [signOutError, setSignOutError] = useState<unknown>(null)
 
   if (account.isPending) return <Loading label="Loading…" />
@@ -49,8 +51,25 @@ export function Shell({ workspace }: { workspace: string }) {
         </label>
         {current && (
           <nav aria-label="Workspace" className="nav">
-            <Link to="/w/$workspace" params={{ workspace: current.slug }} activeOptions={{ exact: false }}>
+            <Link to="/w/$workspace" params={{ workspace: current.slug }} activeOptions={{ exact: onOps }}>
               Projects
+            </Link>
+            {/* Operations: keys, audit and break-glass are for Owners, Admins and Auditors (the API's rules). */}
+            {current.role !== 'member' && (
+              <>
+                <Link to="/w/$workspace/keys" params={{ workspace: current.slug }}>
+                  Keys
+                </Link>
+                <Link to="/w/$workspace/audit" params={{ workspace: current.slug }}>
+                  Audit log
+                </Link>
+                <Link to="/w/$workspace/break-glass" params={{ workspace: current.slug }}>
+                  Break-glass
+                </Link>
+              </>
+            )}
+            <Link to="/w/$workspace/settings" params={{ workspace: current.slug }}>
+              Settings
             </Link>
           </nav>
         )}
