@@ -1,7 +1,7 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { Link } from '@tanstack/react-router'
 import { useVirtualizer } from '@tanstack/react-virtual'
-import { type FormEvent, useDeferredValue, useMemo, useRef, useState } from 'react'
+import { type FormEvent, memo, useCallback, useDeferredValue, useMemo, useRef, useState } from 'react'
 import { api, type Environment, keys, type Secret } from '../api.js'
 import { ErrorNote, isNotFound, Loading, messageOf, PageHeader } from '../ui/common.js'
 import { Dialog } from '../ui/dialog.js'
@@ -291,12 +291,25 @@ function SecretGrid({
   onSelect: (next: ReadonlySet<string>) => void
 }) {
   const allSelected = rows.length > 0 && rows.every((s) => selected.has(s.key))
-  function toggle(key: string, on: boolean) {
-    const next = new Set(selected)
-    if (on) next.add(key)
-    else next.delete(key)
-    onSelect(next)
-  }
+  // @NOTE rows are memoised and get one stable dispatcher, so scrolling renders only the rows
+  // that come into view (not all ~40 on screen at every frame); the dispatcher reads the
+  // newest callbacks and selection through a ref.
+  const latest = useRef({ onReveal, onHide, onCopy, onEdit, onDelete, onHistory, onSelect, selected })
+  latest.current = { onReveal, onHide, onCopy, onEdit, onDelete, onHistory, onSelect, selected }
+  const act = useCallback<RowAction>((kind, s, on) => {
+    const h = latest.current
+    if (kind === 'select') {
+      const next = new Set(h.selected)
+      if (on) next.add(s.key)
+      else next.delete(s.key)
+      h.onSelect(next)
+    } else if (kind === 'reveal') h.onReveal(s)
+    else if (kind === 'hide') h.onHide(s.key)
+    else if (kind === 'copy') h.onCopy(s)
+    else if (kind === 'edit') h.onEdit(s)
+    else if (kind === 'delete') h.onDelete(s)
+    else h.onHistory(s)
+  }, [])
   const scroller = useRef<HTMLDivElement>(null)
   const virtualizer = useVirtualizer({
     count: rows.length,
@@ -338,82 +351,16 @@ function SecretGrid({
           )}
           {virtualizer.getVirtualItems().map((item) => {
             const s = rows[item.index]!
-            const v = revealed.get(s.key)
             return (
-              <tr
+              <SecretRow
                 key={item.key}
-                aria-rowindex={item.index + 2}
-                className="grid-row selectable"
-                style={{ transform: `translateY(${item.start - HEAD_HEIGHT}px)`, height: ROW_HEIGHT }}
-              >
-                <td>
-                  <input
-                    type="checkbox"
-                    aria-label={`Select ${s.key}`}
-                    checked={selected.has(s.key)}
-                    onChange={(e) => toggle(s.key, e.target.checked)}
-                  />
-                </td>
-                <td className="key">
-                  <code title={s.key}>{s.key}</code>
-                </td>
-                <td className="value">
-                  {v ? (
-                    <>
-                      <code className="revealed" title={v.value}>
-                        {v.value === '' ? '(empty)' : v.value}
-                      </code>
-                      {v.comment && (
-                        <span className="comment" title={v.comment}>
-                          {v.comment}
-                        </span>
-                      )}
-                    </>
-                  ) : (
-                    <span className="masked">
-                      <span aria-hidden="true">••••••••••••</span>
-                      <span className="visually-hidden">hidden value</span>
-                    </span>
-                  )}
-                </td>
-                <td className="tags">
-                  {s.tags.map((t) => (
-                    <span key={t} className="tag">
-                      {t}
-                    </span>
-                  ))}
-                </td>
-                <td className="muted">v{s.version}</td>
-                <td className="row-actions">
-                  {v ? (
-                    <button type="button" className="icon" aria-label={`Hide ${s.key}`} title="Hide" onClick={() => onHide(s.key)}>
-                      <EyeOffIcon />
-                    </button>
-                  ) : (
-                    <button
-                      type="button"
-                      className="icon"
-                      aria-label={`Reveal ${s.key}`}
-                      title="Reveal (recorded in the audit log)"
-                      onClick={() => onReveal(s)}
-                    >
-                      <EyeIcon />
-                    </button>
-                  )}
-                  <button type="button" className="icon" aria-label={`Copy ${s.key}`} title="Copy the value" onClick={() => onCopy(s)}>
-                    <CopyIcon />
-                  </button>
-                  <button type="button" className="icon" aria-label={`History of ${s.key}`} title="History" onClick={() => onHistory(s)}>
-                    <HistoryIcon />
-                  </button>
-                  <button type="button" className="icon" aria-label={`Edit ${s.key}`} title="Edit" onClick={() => onEdit(s)}>
-                    <EditIcon />
-                  </button>
-                  <button type="button" className="icon danger" aria-label={`Delete ${s.key}`} title="Delete" onClick={() => onDelete(s)}>
-                    <TrashIcon />
-                  </button>
-                </td>
-              </tr>
+                s={s}
+                v={revealed.get(s.key)}
+                checked={selected.has(s.key)}
+                index={item.index}
+                top={item.start - HEAD_HEIGHT}
+                act={act}
+              />
             )
           })}
         </tbody>
@@ -421,6 +368,92 @@ function SecretGrid({
     </div>
   )
 }
+
+type RowAction = (kind: 'select' | 'reveal' | 'hide' | 'copy' | 'edit' | 'delete' | 'history', s: Secret, on?: boolean) => void
+
+/** One row of the grid; re-renders only when its own secret, value, selection or place changes. */
+const SecretRow = memo(function SecretRow({
+  s,
+  v,
+  checked,
+  index,
+  top,
+  act,
+}: {
+  s: Secret
+  v: Revealed | undefined
+  checked: boolean
+  index: number
+  top: number
+  act: RowAction
+}) {
+  return (
+    <tr aria-rowindex={index + 2} className="grid-row selectable" style={{ transform: `translateY(${top}px)`, height: ROW_HEIGHT }}>
+      <td>
+        <input type="checkbox" aria-label={`Select ${s.key}`} checked={checked} onChange={(e) => act('select', s, e.target.checked)} />
+      </td>
+      <td className="key">
+        <code title={s.key}>{s.key}</code>
+      </td>
+      <td className="value">
+        {v ? (
+          <>
+            <code className="revealed" title={v.value}>
+              {v.value === '' ? '(empty)' : v.value}
+            </code>
+            {v.comment && (
+              <span className="comment" title={v.comment}>
+                {v.comment}
+              </span>
+            )}
+          </>
+        ) : (
+          <span className="masked">
+            <span aria-hidden="true">••••••••••••</span>
+            <span className="visually-hidden">hidden value</span>
+          </span>
+        )}
+      </td>
+      <td className="tags">
+        {s.tags.map((t) => (
+          <span key={t} className="tag">
+            {t}
+          </span>
+        ))}
+      </td>
+      <td className="muted">v{s.version}</td>
+      <td className="row-actions">
+        {v ? (
+          <button type="button" className="icon" aria-label={`Hide ${s.key}`} title="Hide" onClick={() => act('hide', s)}>
+            <EyeOffIcon />
+          </button>
+        ) : (
+          <button
+            type="button"
+            className="icon"
+            aria-label={`Reveal ${s.key}`}
+            title="Reveal (recorded in the audit log)"
+            onClick={() => act('reveal', s)}
+          >
+            <EyeIcon />
+          </button>
+        )}
+        <button type="button" className="icon" aria-label={`Copy ${s.key}`} title="Copy the value" onClick={() => act('copy', s)}>
+          <CopyIcon />
+        </button>
+        <button type="button" className="icon" aria-label={`History of ${s.key}`} title="History" onClick={() => act('history', s)}>
+          <HistoryIcon />
+        </button>
+        <button type="button" className="icon" aria-label={`Edit ${s.key}`} title="Edit" onClick={() => act('edit', s)}>
+          <EditIcon />
+        </button>
+        <button type="button" className="icon danger" aria-label={`Delete ${s.key}`} title="Delete" onClick={() => act('delete', s)}>
+          <TrashIcon />
+        </button>
+      </td>
+    </tr>
+  )
+})
 
 interface Target {
   workspace: string
