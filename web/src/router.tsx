@@ -5,6 +5,8 @@ import { NotFound } from './screens/not-found.js'
 import { ProjectScreen } from './screens/project.js'
 import { ProjectsScreen } from './screens/projects.js'
 import { Shell } from './screens/shell.js'
+import { MembersScreen } from './screens/team/members.js'
+import { TokensScreen } from './screens/team/tokens.js'
 
 // The dashboard's URLs. Every path the app does not know shows "not found" (the server
 // sends the app for any unknown path that is not an API or file path).
@@ -12,6 +14,8 @@ import { Shell } from './screens/shell.js'
 //   /w/:workspace                              → projects
 //   /w/:workspace/projects/:project            → a project's environments
 //   /w/:workspace/projects/:project/:environment → the secrets of one environment
+//   /w/:workspace/members                      → members, invitations, project roles (screens/team)
+//   /w/:workspace/tokens                       → personal tokens, service tokens, machine identities (screens/team)
 
 const rootRoute = createRootRoute({ component: Outlet, notFoundComponent: () => <NotFound standalone /> })
 
@@ -54,8 +58,30 @@ const environmentRoute = createRoute({
   },
 })
 
+// Team screens (screens/team).
+const membersRoute = createRoute({
+  getParentRoute: () => workspaceRoute,
+  path: 'members',
+  component: function MembersRoute() {
+    const { workspace } = membersRoute.useParams()
+    return <MembersScreen workspace={workspace} />
+  },
+})
+
+const tokensRoute = createRoute({
+  getParentRoute: () => workspaceRoute,
+  path: 'tokens',
+  component: function TokensRoute() {
+    const { workspace } = tokensRoute.useParams()
+    return <TokensScreen workspace={workspace} />
+  },
+})
+
 export const router = createRouter({
-  routeTree: rootRoute.addChildren([homeRoute, workspaceRoute.addChildren([projectsRoute, projectRoute, environmentRoute])]),
+  routeTree: rootRoute.addChildren([
+    homeRoute,
+    workspaceRoute.addChildren([projectsRoute, projectRoute, environmentRoute, membersRoute, tokensRoute]),
+  ]),
   defaultPreload: 'intent',
   scrollRestoration: true,
 })

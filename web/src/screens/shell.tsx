@@ -1,9 +1,10 @@
 import { useQuery } from '@tanstack/react-query'
-import { Link, Outlet, useNavigate } from '@tanstack/react-router'
+import { Link, Outlet, useNavigate, useRouterState } from '@tanstack/react-router'
 import { useState } from 'react'
 import { api, keys, setCsrfToken } from '../api.js'
 import { ErrorNote, Loading } from '../ui/common.js'
 import { NotFound } from './not-found.js'
+import { PendingInvitations } from './team/pending-invitations.js'
 
 const ROLE: Record<string, string> = { owner: 'Owner', admin: 'Admin', member: 'Member', auditor: 'Auditor' }
 
@@ -12,6 +13,8 @@ export function Shell({ workspace }: { workspace: string }) {
   const account = useQuery({ queryKey: keys.account, queryFn: api.account })
   const navigate = useNavigate()
   const [signOutError, setSignOutError] = useState<unknown>(null)
+  // On the team screens (members, tokens) the Projects link is not the current one.
+  const onTeamScreen = useRouterState({ select: (s) => /\/(members|tokens)\/?$/.test(s.location.pathname) })
 
   if (account.isPending) return <Loading label="Loading…" />
   if (account.isError) return <ErrorNote error={account.error} />
@@ -49,8 +52,14 @@ export function Shell({ workspace }: { workspace: string }) {
         </label>
         {current && (
           <nav aria-label="Workspace" className="nav">
-            <Link to="/w/$workspace" params={{ workspace: current.slug }} activeOptions={{ exact: false }}>
+            <Link to="/w/$workspace" params={{ workspace: current.slug }} activeOptions={{ exact: onTeamScreen }}>
               Projects
+            </Link>
+            <Link to="/w/$workspace/members" params={{ workspace: current.slug }}>
+              Members
+            </Link>
+            <Link to="/w/$workspace/tokens" params={{ workspace: current.slug }}>
+              Tokens
             </Link>
           </nav>
         )}
@@ -68,7 +77,10 @@ export function Shell({ workspace }: { workspace: string }) {
           <ErrorNote error={signOutError} />
         </div>
       </aside>
-      <main className="content">{current ? <Outlet /> : <NotFound />}</main>
+      <main className="content">
+        <PendingInvitations />
+        {current ? <Outlet /> : <NotFound />}
+      </main>
     </div>
   )
 }
