@@ -451,6 +451,30 @@ export class InvitationWrongAccountError extends CofferError {
   }
 }
 
+/**
+ * Signing up through an invitation for an address that already has an account: the account
+ * is never changed by an invitation (its owner signs in and accepts instead).
+ */
+export class AccountExistsError extends CofferError {
+  constructor() {
+    super('ERR_ACCOUNT_EXISTS', 409, 'An account with this email address exists: sign in with it, then open the invitation link again.')
+  }
+}
+
+/**
+ * Accepting an invitation in one click (without its token) from an account whose address was
+ * confirmed only by an invitation link that an Admin may have handed over: the link is needed.
+ */
+export class InvitationLinkRequiredError extends CofferError {
+  constructor() {
+    super(
+      'ERR_INVITATION_LINK_REQUIRED',
+      403,
+      'Open the link of this invitation to accept it: your address was confirmed by an invitation link, which does not accept other invitations by itself.',
+    )
+  }
+}
+
 /** The OIDC callback's state is missing, unknown, already used, or not this browser's. */
 export class OidcStateError extends CofferError {
   constructor() {
@@ -584,6 +608,8 @@ export const ERROR_CODES = [
   'ERR_AUDITOR_PROJECT_ROLE',
   'ERR_INVITATION_INVALID',
   'ERR_INVITATION_WRONG_ACCOUNT',
+  'ERR_ACCOUNT_EXISTS',
+  'ERR_INVITATION_LINK_REQUIRED',
   'ERR_OIDC_STATE',
   'ERR_OIDC_FAILED',
   'ERR_OIDC_EMAIL_REFUSED',

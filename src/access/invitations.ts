@@ -237,14 +237,15 @@ export async function previewInvitation(db: Executor, token: string, email: stri
 }
 
 /**
- * Accepts the invitation `token` for `person` inside the request's write transaction: marks
+ * Accepts the invitation `token` (or, for one-click acceptance by the invited address, its id)
+ * for `person` inside the request's write transaction: marks
  * it used (only if it still is pending — a second accept, even a concurrent one, fails), adds
  * the membership and the project role. Refuses another person's invitation without using it.
  */
 export async function acceptInvitation(
   db: Executor,
   workspaceId: string,
-  token: string,
+  token: string | { id: string },
   person: { userId: string; email: string },
   now: Date,
 ): Promise<{ invitation: InvitationView; role: Role; project: { id: string; role: ProjectRole } | null }> {
@@ -252,7 +253,7 @@ export async function acceptInvitation(
     .selectFrom('invitations')
     .select(COLUMNS)
     .where('workspace_id', '=', workspaceId)
-    .where('token_hash', '=', hashToken(token))
+    .$call((q) => (typeof token === 'string' ? q.where('token_hash', '=', hashToken(token)) : q.where('id', '=', token.id)))
     .executeTakeFirst()
   const nowIso = now.toISOString()
   if (!r || r.accepted_at || r.revoked_at || r.expires_at <= nowIso) throw new InvitationInvalidError()
@@ -292,4 +293,74 @@ export async function acceptInvitation(
     }
   }
   return { invitation: toView({ ...r, accepted_at: nowIso, accepted_by: person.userId }, now), role: r.role, project }
+}
+
+/** A pending invitation as its invited person sees it in the dashboard: never its token. */
+export interface MyInvitation {
+  id: string
+  workspace: { slug: string; name: string }
+  role: Role
+  project: { name: string; role: ProjectRole } | null
+  invitedBy: string
+  expiresAt: string
+}
+
+/**
+ * The usable invitations addressed to `email` (system scope: they span workspaces), newest
+ * first. The caller passes the signed-in person's own verified address, never one from a request.
+ */
+export async function listMyInvitations(db: Executor, email: string, now: Date): Promise<MyInvitation[]> {
+  const rows = await db
+    .selectFrom('invitations')
+    .innerJoin('workspaces', 'workspaces.id', 'invitations.workspace_id')
+    .leftJoin('projects', (j) =>
+      j.onRef('projects.id', '=', 'invitations.project_id').onRef('projects.workspace_id', '=', 'invitations.workspace_id'),
+    )
+    .leftJoin('users as inviter', 'inviter.id', 'invitations.invited_by')
+    .select([
+      'invitations.id',
+      'invitations.role',
+      'invitations.project_role',
+      'invitations.expires_at',
+      'workspaces.slug',
+      'workspaces.name',
+      'projects.name as project_name',
+      'inviter.email as inviter_email',
+    ])
+    .where('invitations.email', '=', normalEmail(email))
+    .where('invitations.accepted_at', 'is', null)
+    .where('invitations.revoked_at', 'is', null)
+    .where('invitations.expires_at', '>', now.toISOString())
+    .where('workspaces.deleted_at', 'is', null)
+    .orderBy('invitations.created_at', 'desc')
+    .execute()
+  return rows.map((r) => ({
+    id: r.id,
+    workspace: { slug: r.slug, name: r.name },
+    role: r.role,
+    project: r.project_name && r.project_role ? { name: r.project_name, role: r.project_role } : null,
+    invitedBy: r.inviter_email ?? '',
+    expiresAt: r.expires_at,
+  }))
+}
+
+/**
+ * The workspace of the usable invitation `id` addressed to `email` (system scope). Anything
+ * else — another address's invitation, a used, revoked or expired one, a made-up id — gives
+ * InvitationInvalidError alike, so an id tells nobody else anything.
+ */
+export async function myInvitationWorkspace(db: Executor, id: string, email: string, now: Date): Promise<Workspace> {
+  const r = await db
+    .selectFrom('invitations')
+    .innerJoin('workspaces', 'workspaces.id', 'invitations.workspace_id')
+    .select(['workspaces.id', 'workspaces.slug', 'workspaces.name', 'workspaces.created_at'])
+    .where('invitations.id', '=', id)
+    .where('invitations.email', '=', normalEmail(email))
+    .where('invitations.accepted_at', 'is', null)
+    .where('invitations.revoked_at', 'is', null)
+    .where('invitations.expires_at', '>', now.toISOString())
+    .where('workspaces.deleted_at', 'is', null)
+    .executeTakeFirst()
+  if (!r) throw new InvitationInvalidError()
+  return { id: r.id, slug: r.slug, name: r.name, createdAt: r.created_at }
 }

@@ -61,3 +61,29 @@ export const acceptedInvitationResponse = z.object({
   tokenInfo: tokenView.nullable(),
 })
 export type AcceptedInvitation = z.infer<typeof acceptedInvitationResponse>
+
+/** A usable invitation addressed to the signed-in person (GET /v1/account/invitations): never its token. */
+export const myInvitationView = z.object({
+  id: z.string(),
+  workspace: z.object({ slug: z.string(), name: z.string() }),
+  role: z.enum(ROLES),
+  project: z.object({ name: z.string(), role: z.enum(PROJECT_ROLES) }).nullable(),
+  invitedBy: z.string(),
+  expiresAt: z.string(),
+})
+export type MyInvitation = z.infer<typeof myInvitationView>
+
+/**
+ * GET /v1/account/invitations. `oneClick`: whether this account may accept them here without
+ * the link (false for an account whose address was confirmed only by an invitation link).
+ */
+export const myInvitationListResponse = z.object({ invitations: z.array(myInvitationView), oneClick: z.boolean() })
+export type MyInvitationList = z.infer<typeof myInvitationListResponse>
+
+/** POST /v1/account/invitations/:invitation/accept */
+export const myInvitationAcceptedResponse = z.object({
+  workspace: workspaceView,
+  role: z.enum(ROLES),
+  project: z.object({ id: z.string(), role: z.enum(PROJECT_ROLES) }).nullable(),
+})
+export type MyInvitationAccepted = z.infer<typeof myInvitationAcceptedResponse>

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { InvalidCredentialsError, LastOwnerError, PasswordNotSetError } from '../errors.js'
+import { AccountExistsError, InvalidCredentialsError, LastOwnerError, PasswordNotSetError } from '../errors.js'
 import type { Executor } from '../storage/database.js'
 import { issueLink, linkUrl, type LinkPurpose } from './email-links.js'
 import type { MailMessage } from './mailer.js'
@@ -152,6 +152,36 @@ export async function signUp(
     .execute()
   const { token } = await issueLink(db, id, 'verify', now)
   return { created: true, userId: id, mail: linkMail(email, 'verify', linkUrl(publicUrl, 'verify', token)) }
+}
+
+/**
+ * Creates the account of a person signing up through an invitation link: the invitation was
+ * issued for this address, so the address counts as verified. It is marked `invite` (its
+ * address was vouched for by whoever issued the invitation, not proven by a mail this server
+ * sent), which keeps one-click acceptance of other invitations closed to it. An existing
+ * account is never changed (AccountExistsError).
+ */
+export async function createInvitedAccount(
+  db: Executor,
+  input: { email: string; name?: string; passwordHash: string },
+  now: Date,
+): Promise<{ userId: string; email: string }> {
+  const email = normalEmail(input.email)
+  if (await findAccountByEmail(db, email)) throw new AccountExistsError()
+  const id = randomUUID()
+  await db
+    .insertInto('users')
+    .values({
+      id,
+      email,
+      name: input.name?.trim() || email.split('@')[0]!,
+      created_at: now.toISOString(),
+      password_hash: input.passwordHash,
+      email_verified_at: now.toISOString(),
+      created_via: 'invite',
+    })
+    .execute()
+  return { userId: id, email }
 }
 
 /**

@@ -48,6 +48,7 @@ import { breakGlassRoutes } from './routes/break-glass-routes.js'
 import { identityRoutes } from './routes/identity-routes.js'
 import { integrationRoutes } from './routes/integration-routes.js'
 import { invitationFormRoutes } from './routes/invitation-form-routes.js'
+import { invitationAccountRoutes } from './routes/invitation-account-routes.js'
 import { invitationRoutes } from './routes/invitation-routes.js'
 import { memberRoutes } from './routes/member-routes.js'
 import { keyRoutes } from './routes/key-routes.js'
@@ -71,7 +72,13 @@ export const API_ROUTES: AnyRoute[] = [
 ]
 
 /** Every route outside /v1/workspaces/:workspace (sign-in, account, CLI login), behind the account pipeline. */
-export const AUTH_ROUTES: AnyAuthRoute[] = [...authRoutes, ...accountRoutes, ...cliLoginRoutes, ...invitationFormRoutes]
+export const AUTH_ROUTES: AnyAuthRoute[] = [
+  ...authRoutes,
+  ...accountRoutes,
+  ...cliLoginRoutes,
+  ...invitationFormRoutes,
+  ...invitationAccountRoutes,
+]
 
 const DOCS_CSP = "default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 

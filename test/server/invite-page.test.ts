@@ -119,7 +119,7 @@ function suite(engine: EngineName): void {
         assert.ok(!page.body.includes(hidden), `the signed-out page does not show ${hidden}`)
       const back = encodeURIComponent(link)
       assert.ok(page.body.includes(`href="/sign-in?returnTo=${esc(back)}"`), 'a sign-in link that returns here')
-      assert.ok(page.body.includes(`href="/sign-up?returnTo=${esc(back)}"`), 'a sign-up link that returns here')
+      assert.ok(page.body.includes(`href="/invite/sign-up?token=${esc(encodeURIComponent(token))}"`), 'a sign-up through the invitation')
       // A made-up token is refused before anyone signs in, with the one message.
       const bad = await browser(h.app, PUBLIC_URL).get(`/invite?token=coffer_inv_${'x'.repeat(32)}_abcdef`)
       assert.equal(bad.status, 404)

@@ -26,6 +26,7 @@ const PAGES: Record<string, number> = {
   '/account': 303,
   '/invite': 404,
   '/invite/accepted': 303,
+  '/invite/sign-up': 404,
   '/cli/login': 400,
   '/cli/device': 302,
   '/cli/done': 400,

@@ -268,6 +268,24 @@ function suite(engine: EngineName): void {
       const r = await call(a.person.token, 'POST', '/v1/account/invitations/accept', { token: 'coffer_inv_forged' })
       assert.deepEqual([r.status, r.code], [404, 'ERR_INVITATION_INVALID'])
     },
+    'POST /v1/auth/invitation/sign-up': async (a) => {
+      // Without an invitation's own token a workspace token makes no account and no session.
+      const r = await call(a.person.token, 'POST', '/v1/auth/invitation/sign-up', {
+        token: 'coffer_inv_forged',
+        email: a.person.email,
+        password: `${PASSWORD}-x`,
+      })
+      assert.deepEqual([r.status, r.code], [404, 'ERR_INVITATION_INVALID'])
+      noSession(r, 'invitation sign-up')
+    },
+    'GET /v1/account/invitations': async (a) => {
+      const r = await call(a.person.token, 'GET', '/v1/account/invitations')
+      assert.deepEqual([r.status, r.code], [403, 'ERR_SESSION_REQUIRED'], "the person's invitations span workspaces")
+    },
+    'POST /v1/account/invitations/:invitation/accept': async (a) => {
+      const r = await call(a.person.token, 'POST', `/v1/account/invitations/${NIL}/accept`, {})
+      assert.deepEqual([r.status, r.code], [403, 'ERR_SESSION_REQUIRED'], 'joining by address alone takes the browser session')
+    },
     'POST /v1/cli/login/approve': async (a) => {
       const r = await call(a.person.token, 'POST', '/v1/cli/login/approve', {
         code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',

@@ -220,3 +220,64 @@ export const opsKeys = {
   auditCheckpoint: (w: string) => ['audit', w, 'checkpoint'] as const,
   breakGlass: (w: string) => ['break-glass', w] as const,
 }
+
+// --- Team: members, invitations, tokens and integrations (screens/team) ---
+import type {
+  CreatedInvitation,
+  CreateInvitationInput,
+  InvitationAnswer,
+  InvitationList,
+  MyInvitationAccepted,
+  MyInvitationList,
+} from '../../src/api/invitations.js'
+import type { CreatedMachine, CreateMachineInput, MachineList, MachineRevocation } from '../../src/api/machines.js'
+import type { MemberAnswer, MemberRemoval, ProjectMemberAnswer } from '../../src/api/members.js'
+import type { ProjectRole, Role } from '../../src/api/roles.js'
+import type { CreatedServiceToken, CreateServiceTokenInput, ServiceTokenInfo, ServiceTokenList } from '../../src/api/service-tokens.js'
+import type { CreatedToken, CreateTokenInput, TokenInfoAnswer, TokenList } from '../../src/api/tokens.js'
+
+export type { CreatedInvitation, Invitation, MyInvitation } from '../../src/api/invitations.js'
+export type { Machine } from '../../src/api/machines.js'
+export type { Member } from '../../src/api/members.js'
+export type { ProjectRole, Role } from '../../src/api/roles.js'
+export type { ServiceToken } from '../../src/api/service-tokens.js'
+export type { ScopeInput } from '../../src/api/integration-scopes.js'
+export type { TokenInfo } from '../../src/api/tokens.js'
+
+/** The team screens' calls: members, invitations, project roles, personal and service tokens, machine identities. */
+export const teamApi = {
+  members: (w: string) => call<MemberList>('GET', `${ws(w)}/members`),
+  setRole: (w: string, user: string, role: Role) => call<MemberAnswer>('PUT', `${ws(w)}/members/${seg(user)}`, { role }),
+  removeMember: (w: string, user: string) => call<MemberRemoval>('DELETE', `${ws(w)}/members/${seg(user)}`),
+  projectMembers: (w: string, p: string) => call<{ members: ProjectMember[] }>('GET', `${ws(w)}/projects/${seg(p)}/members`),
+  setProjectRole: (w: string, p: string, user: string, role: ProjectRole) =>
+    call<ProjectMemberAnswer>('PUT', `${ws(w)}/projects/${seg(p)}/members/${seg(user)}`, { role }),
+  removeProjectRole: (w: string, p: string, user: string) =>
+    call<ProjectMemberAnswer>('DELETE', `${ws(w)}/projects/${seg(p)}/members/${seg(user)}`),
+  invitations: (w: string) => call<InvitationList>('GET', `${ws(w)}/invitations`),
+  invite: (w: string, input: CreateInvitationInput) => call<CreatedInvitation>('POST', `${ws(w)}/invitations`, input),
+  revokeInvitation: (w: string, id: string) => call<InvitationAnswer>('DELETE', `${ws(w)}/invitations/${seg(id)}`),
+  tokens: (w: string) => call<TokenList>('GET', `${ws(w)}/tokens`),
+  createToken: (w: string, input: CreateTokenInput) => call<CreatedToken>('POST', `${ws(w)}/tokens`, input),
+  revokeToken: (w: string, id: string) => call<TokenInfoAnswer>('DELETE', `${ws(w)}/tokens/${seg(id)}`),
+  serviceTokens: (w: string) => call<ServiceTokenList>('GET', `${ws(w)}/service-tokens`),
+  createServiceToken: (w: string, input: CreateServiceTokenInput) => call<CreatedServiceToken>('POST', `${ws(w)}/service-tokens`, input),
+  revokeServiceToken: (w: string, id: string) => call<ServiceTokenInfo>('DELETE', `${ws(w)}/service-tokens/${seg(id)}`),
+  machines: (w: string) => call<MachineList>('GET', `${ws(w)}/machines`),
+  createMachine: (w: string, input: CreateMachineInput) => call<CreatedMachine>('POST', `${ws(w)}/machines`, input),
+  revokeMachine: (w: string, id: string) => call<MachineRevocation>('DELETE', `${ws(w)}/machines/${seg(id)}`),
+  /** The pending invitations addressed to the signed-in person's own address (never their tokens). */
+  myInvitations: () => call<MyInvitationList>('GET', '/v1/account/invitations'),
+  acceptMyInvitation: (id: string) => call<MyInvitationAccepted>('POST', `/v1/account/invitations/${seg(id)}/accept`, {}),
+}
+
+/** The team screens' query keys, one per resource. */
+export const teamKeys = {
+  members: (w: string) => ['members', w] as const,
+  projectMembers: (w: string, p: string) => ['project-members', w, p] as const,
+  invitations: (w: string) => ['invitations', w] as const,
+  tokens: (w: string) => ['tokens', w] as const,
+  serviceTokens: (w: string) => ['service-tokens', w] as const,
+  machines: (w: string) => ['machines', w] as const,
+  myInvitations: ['my-invitations'] as const,
+}

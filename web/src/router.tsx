@@ -6,6 +6,8 @@ import { NotFound } from './screens/not-found.js'
 import { ProjectScreen } from './screens/project.js'
 import { ProjectsScreen } from './screens/projects.js'
 import { Shell } from './screens/shell.js'
+import { MembersScreen } from './screens/team/members.js'
+import { TokensScreen } from './screens/team/tokens.js'
 
 // The dashboard's URLs. Every path the app does not know shows "not found" (the server
 // sends the app for any unknown path that is not an API or file path).
@@ -15,6 +17,8 @@ import { Shell } from './screens/shell.js'
 //   /w/:workspace/projects/:project/:environment → the secrets of one environment
 //   /w/:workspace/compare/:project             → the project's environments compared (keys × environments)
 //   /w/:workspace/keys, /audit, /break-glass, /settings → the operations screens (loaded on first visit)
+//   /w/:workspace/members                      → members, invitations, project roles (screens/team)
+//   /w/:workspace/tokens                       → personal tokens, service tokens, machine identities (screens/team)
 
 const rootRoute = createRootRoute({ component: Outlet, notFoundComponent: () => <NotFound standalone /> })
 
@@ -89,11 +93,29 @@ const settingsRoute = createRoute({
   component: lazyRouteComponent(() => import('./screens/ops/settings.js'), 'SettingsRoute'),
 })
 const opsRoutes = [keysRoute, auditRoute, breakGlassRoute, settingsRoute]
+// Team screens (screens/team).
+const membersRoute = createRoute({
+  getParentRoute: () => workspaceRoute,
+  path: 'members',
+  component: function MembersRoute() {
+    const { workspace } = membersRoute.useParams()
+    return <MembersScreen workspace={workspace} />
+  },
+})
+
+const tokensRoute = createRoute({
+  getParentRoute: () => workspaceRoute,
+  path: 'tokens',
+  component: function TokensRoute() {
+    const { workspace } = tokensRoute.useParams()
+    return <TokensScreen workspace={workspace} />
+  },
+})
 
 export const router = createRouter({
   routeTree: rootRoute.addChildren([
     homeRoute,
-    workspaceRoute.addChildren([projectsRoute, projectRoute, environmentRoute, matrixRoute, ...opsRoutes]),
+    workspaceRoute.addChildren([projectsRoute, projectRoute, environmentRoute, matrixRoute, ...opsRoutes, membersRoute, tokensRoute]),
   ]),
   defaultPreload: 'intent',
   scrollRestoration: true,

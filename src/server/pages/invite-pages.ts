@@ -6,7 +6,7 @@ import { tokenKind } from '../../identity/token-format.js'
 import { csrfTokenFor } from '../../identity/sessions.js'
 import { readInScope, SYSTEM_SCOPE } from '../../storage/tenant-scope.js'
 import { currentSession } from '../session-auth.js'
-import { csrfField, html, type Html } from './layout.js'
+import { csrfField, html, messages, type Html } from './layout.js'
 import { sendPage } from './auth-pages.js'
 import { findPersonWorkspace } from '../../identity/person-workspaces.js'
 
@@ -97,8 +97,8 @@ export function invitePages(ctx: AppContext): PageRouteDef[] {
         'You are invited to Coffer',
         html`<p>Someone invited you to join a workspace on Coffer, a vault for a team's secrets.</p>
 <p>Sign in with the email address the invitation was sent to — or create an account with that address — to see the invitation and accept it.</p>
-<a class="button" href="/sign-in?returnTo=${back}">Sign in</a> <a class="button secondary" href="/sign-up?returnTo=${back}">Create an account</a>
-<p><small>A new account confirms its email address first; then sign in here and you come back to this invitation.</small></p>`,
+<a class="button" href="/sign-in?returnTo=${back}">Sign in</a> <a class="button secondary" href="/invite/sign-up?token=${encodeURIComponent(token)}">Create an account</a>
+<p><small>An account created here, for the invited address, needs no confirmation mail: the invitation vouches for the address, and you land in the workspace.</small></p>`,
       )
     }
 
@@ -121,6 +121,40 @@ export function invitePages(ctx: AppContext): PageRouteDef[] {
 <tr><th>Role</th><td>${ROLE_TEXT[preview.role] ?? preview.role}</td></tr>${project}
 <tr><th>As</th><td>${s.user.email}</td></tr></table>
 <form method="post" action="/v1/account/invitations/accept">${csrfField(csrfTokenFor(s.cookieValue))}<input type="hidden" name="token" value="${token}"><button type="submit">Accept the invitation</button></form>`,
+    )
+  })
+
+  // Creating an account through the invitation (POST /v1/auth/invitation/sign-up). The page
+  // names no workspace and no address: whoever holds a forwarded link learns nothing, and
+  // must type the invited address, which the server compares.
+  pages.get('/invite/sign-up', { authRateLimit: true }, async (req, reply) => {
+    if (!ctx.config.auth.password) return reply.code(303).header('location', '/sign-in?error=ERR_AUTH_METHOD_DISABLED').send()
+    const q = req.query as Query
+    const token = tokenOf(q)
+    const invalid = () => sendPage(reply, 'Invitation', html`${alert(INVITATION_INVALID_TEXT)}<p><a href="/sign-in">Sign in</a></p>`, 404)
+    if (!token) return invalid()
+    if (await currentSession(ctx, req))
+      return reply
+        .code(303)
+        .header('location', `/invite?token=${encodeURIComponent(token)}`)
+        .send()
+    try {
+      await readInScope(ctx.store, SYSTEM_SCOPE, (db) => invitationWorkspace(db, token, ctx.clock()))
+    } catch (err) {
+      if (!(err instanceof InvitationInvalidError)) throw err
+      return invalid()
+    }
+    const back = encodeURIComponent(`/invite?token=${token}`)
+    return sendPage(
+      reply,
+      'Create your account',
+      html`${messages(q)}<p>Create your Coffer account with the email address this invitation was sent to. The invitation confirms that address: you need no confirmation mail and land in the workspace.</p>
+<form method="post" action="/v1/auth/invitation/sign-up"><input type="hidden" name="token" value="${token}">
+<label for="name">Name</label><input id="name" name="name" type="text" autocomplete="name">
+<label for="email">Email <small>(the invited address)</small></label><input id="email" name="email" type="email" autocomplete="email" required>
+<label for="password">Password <small>(at least 12 characters)</small></label><input id="password" name="password" type="password" autocomplete="new-password" minlength="12" required>
+<button type="submit">Create account and join</button></form>
+<p>Already have an account? <a href="/sign-in?returnTo=${back}">Sign in</a> and accept the invitation.</p>`,
     )
   })
 

@@ -53,6 +53,8 @@ const ERROR_TEXT: Record<string, string> = {
   ERR_UNAUTHENTICATED: 'Please sign in.',
   ERR_RATE_LIMITED: 'Too many attempts. Please wait a little and try again.',
   ERR_NOT_FOUND: 'That was not found.',
+  ERR_ACCOUNT_EXISTS: 'An account with this email address exists: sign in with it, then open the invitation link again.',
+  ERR_INVITATION_WRONG_ACCOUNT: 'This invitation was sent to another email address: use the address it was sent to.',
 }
 
 const NOTICE_TEXT: Record<string, string> = {

@@ -2,6 +2,7 @@ import { useQuery } from '@tanstack/react-query'
 import { Navigate } from '@tanstack/react-router'
 import { api, keys } from '../api.js'
 import { ErrorNote, Loading } from '../ui/common.js'
+import { PendingInvitations } from './team/pending-invitations.js'
 
 /** `/`: the person's first workspace, or what to do without one. */
 export function Home() {
@@ -15,6 +16,7 @@ export function Home() {
       <div className="panel">
         <p className="brand">Coffer</p>
         <h1>No workspace yet</h1>
+        <PendingInvitations />
         <p>
           You are signed in as <strong>{account.data.user.email}</strong> but belong to no workspace. Ask an Owner or Admin of one to invite
           you, then open the link of the invitation.

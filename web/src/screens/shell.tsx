@@ -4,6 +4,7 @@ import { useState } from 'react'
 import { api, keys, setCsrfToken } from '../api.js'
 import { ErrorNote, Loading } from '../ui/common.js'
 import { NotFound } from './not-found.js'
+import { PendingInvitations } from './team/pending-invitations.js'
 
 const ROLE: Record<string, string> = { owner: 'Owner', admin: 'Admin', member: 'Member', auditor: 'Auditor' }
 
@@ -11,8 +12,8 @@ const ROLE: Record<string, string> = { owner: 'Owner', admin: 'Admin', member: '
 export function Shell({ workspace }: { workspace: string }) {
   const account = useQuery({ queryKey: keys.account, queryFn: api.account })
   const navigate = useNavigate()
-  // On an operations screen, "Projects" (which covers every project path) is not the current one.
-  const onOps = /^\/w\/[^/]+\/(keys|audit|break-glass|settings)(\/|$)/.test(useLocation({ select: (l) => l.pathname }))
+  // On an operations or team screen, "Projects" (which covers every project path) is not the current one.
+  const notProjects = /^\/w\/[^/]+\/(keys|audit|break-glass|settings|members|tokens)(\/|$)/.test(useLocation({ select: (l) => l.pathname }))
   const [signOutError, setSignOutError] = useState<unknown>(null)
 
   if (account.isPending) return <Loading label="Loading…" />
@@ -51,7 +52,7 @@ export function Shell({ workspace }: { workspace: string }) {
         </label>
         {current && (
           <nav aria-label="Workspace" className="nav">
-            <Link to="/w/$workspace" params={{ workspace: current.slug }} activeOptions={{ exact: onOps }}>
+            <Link to="/w/$workspace" params={{ workspace: current.slug }} activeOptions={{ exact: notProjects }}>
               Projects
             </Link>
             {/* Operations: keys, audit and break-glass are for Owners, Admins and Auditors (the API's rules). */}
@@ -68,6 +69,12 @@ export function Shell({ workspace }: { workspace: string }) {
                 </Link>
               </>
             )}
+            <Link to="/w/$workspace/members" params={{ workspace: current.slug }}>
+              Members
+            </Link>
+            <Link to="/w/$workspace/tokens" params={{ workspace: current.slug }}>
+              Tokens
+            </Link>
             <Link to="/w/$workspace/settings" params={{ workspace: current.slug }}>
               Settings
             </Link>
@@ -87,7 +94,10 @@ export function Shell({ workspace }: { workspace: string }) {
           <ErrorNote error={signOutError} />
         </div>
       </aside>
-      <main className="content">{current ? <Outlet /> : <NotFound />}</main>
+      <main className="content">
+        <PendingInvitations />
+        {current ? <Outlet /> : <NotFound />}
+      </main>
     </div>
   )
 }
