@@ -277,6 +277,10 @@ describeEachEngine((engine: EngineName) => {
     await owner.consistencyProof(ws, 1)
     await owner.consistencyProof(ws, 2, checkpoint.treeSize)
     await owner.auditRestores(ws)
+    const filtered = await owner.findAuditEntries(ws, { action: 'secret.*', order: 'desc', limit: 5 })
+    assert.ok(filtered.entries.every((e) => e.action.startsWith('secret.')))
+    const activity = await owner.auditActivity(ws, { days: 7 })
+    assert.ok(activity.days.length >= 7)
 
     // The CLI login's exchanges (what the browser approves is written directly).
     const device = await anonymous.startDeviceLogin('contract test')

@@ -40,7 +40,7 @@ function suite(engine: EngineName): void {
   }
 
   async function call(r: AnyAuthRoute, headers: Record<string, string>, email = 'nobody@people.test') {
-    const url = fillUrl(r.url, { session: NIL, token: NIL, request: NIL, id: NIL, code: NIL })
+    const url = fillUrl(r.url, { session: NIL, token: NIL, request: NIL, id: NIL, code: NIL, invitation: NIL })
     const body = bodyFor(r, email)
     const res = await h.app.inject({ method: r.method, url, headers, ...(body === undefined ? {} : { payload: body as object }) })
     return { status: res.statusCode, code: res.body ? (JSON.parse(res.body) as { error?: { code?: string } }).error?.code : undefined }
