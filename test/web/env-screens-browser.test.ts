@@ -164,6 +164,59 @@ describe('project and environment screens in Chromium', () => {
     await ctx.close()
   })
 
+  test('rename and delete buttons only for those the API lets: Owner, project admin, developer, auditor', async () => {
+    problems.length = 0
+    const A = api(h.app, h.a.token)
+    const W = `/v1/workspaces/${h.a.slug}`
+    const P = await A.post(`${W}/projects`, { name: 'Powers', slug: 'powers' })
+    assert.equal(P.status, 201)
+    const projectAdmin = await addPerson(h, {
+      workspaceId: h.a.id,
+      role: 'member',
+      project: { id: P.body.project.id, role: 'admin' },
+      label: 'p-admin',
+    })
+    const developer = await addPerson(h, {
+      workspaceId: h.a.id,
+      role: 'member',
+      project: { id: P.body.project.id, role: 'developer' },
+      label: 'p-dev',
+    })
+    const auditor = await addPerson(h, { workspaceId: h.a.id, role: 'auditor', label: 'p-auditor' })
+    const expectations: Array<[string, { rename: boolean; del: boolean; envs: boolean }]> = [
+      ['owner@acme.test', { rename: true, del: true, envs: true }],
+      [projectAdmin.email, { rename: true, del: false, envs: true }],
+      [developer.email, { rename: false, del: false, envs: false }],
+      [auditor.email, { rename: false, del: false, envs: false }],
+    ]
+    for (const [email, want] of expectations) {
+      if (email !== 'owner@acme.test') await setPassword(email)
+      const { ctx, page } = await newPage(email, `/w/${h.a.slug}/projects/powers`)
+      await page.getByRole('link', { name: 'Development' }).waitFor()
+      // The buttons appear once the person's role is known: wait for the first that should show, or for the role's answer.
+      if (want.envs) await page.getByRole('button', { name: 'New environment' }).waitFor()
+      else
+        await page.waitForResponse((r) => /\/v1\/account$|\/projects\/powers\/members$/.test(r.url()), { timeout: 5_000 }).catch(() => {})
+      await page.waitForLoadState('networkidle')
+      const count = (name: string) => page.getByRole('button', { name, exact: true }).count()
+      assert.equal((await count('Rename')) === 1, want.rename, `${email}: Rename the project`)
+      assert.equal((await count('Delete')) === 1, want.del, `${email}: Delete the project`)
+      assert.equal((await count('New environment')) === 1, want.envs, `${email}: New environment`)
+      assert.equal((await count('Rename Development')) === 1, want.envs, `${email}: Rename an environment`)
+      assert.equal((await count('Delete Development')) === 1, want.envs, `${email}: Delete an environment`)
+      await ctx.close()
+    }
+    // What stays hidden, the API refuses: the project admin may not delete the project.
+    const refused = await h.app.inject({
+      method: 'DELETE',
+      url: `${W}/projects/powers`,
+      headers: { authorization: `Bearer ${projectAdmin.token}` },
+      payload: { confirm: 'powers' },
+    })
+    assert.equal(refused.statusCode, 403)
+    assert.deepEqual(unexpected(), [])
+  })
+
   test('compare: present, missing, same as / differs from the neighbour, keys only; reveal one value (audited) and copy it; filter', async () => {
     problems.length = 0
     const A = api(h.app, h.a.token)
@@ -279,6 +332,7 @@ describe('project and environment screens in Chromium', () => {
       200,
     )
     assert.equal((await A.put(`${E}/staging/secrets/CHANGE`, { value: 'staging-value' })).status, 200)
+    assert.equal((await A.post(`${W}/projects`, { name: 'Nebula', slug: 'nebula' })).status, 201)
     const { ctx, page } = await newPage('owner@acme.test', `/w/${h.a.slug}/projects/orbit/development`)
     await page.getByText('3 secrets').waitFor()
 
@@ -323,6 +377,27 @@ describe('project and environment screens in Chromium', () => {
     await copy.getByRole('button', { name: 'Overwrite and copy' }).click()
     await page.getByText('Copied to Staging: 1 added, 1 replaced, 0 already the same.').waitFor()
     assert.equal((await reveal('staging', 'CHANGE')).value, 'new-value-2')
+
+    // Copy to another project's environment: the project is chosen first, then one of its environments.
+    await page.getByLabel('Select ADDED').check()
+    await page.getByRole('button', { name: 'Copy 1 to…' }).click()
+    assert.equal(await copy.getByLabel('To the project').inputValue(), 'orbit', 'this project by default')
+    await copy.getByLabel('To the project').selectOption({ label: 'Nebula' })
+    await copy.getByLabel('To the environment').locator('option', { hasText: 'Production' }).waitFor({ state: 'attached' })
+    await copy.getByLabel('To the environment').selectOption({ label: 'Staging' })
+    await copy.getByRole('button', { name: 'Copy', exact: true }).click()
+    await page.getByText('Copied to Nebula / Staging: 1 added, 0 replaced, 0 already the same.').waitFor()
+    const nebula = (await A.get(`${W}/projects/nebula/environments/staging/secrets/ADDED?reveal=true`)).body.secret
+    assert.equal(nebula.value, 'a b', 'the value reached the other project')
+    assert.equal((await A.get(`${W}/projects/nebula/environments/development/secrets/ADDED`)).status, 404, 'only there')
+    const nebulaId = (await A.get(`${W}/projects/nebula`)).body.project.id as string
+    const copied = (await auditActions(h.a.token, h.a.slug)).filter((e) => e.action === 'secrets.copy')
+    const across = copied.map((e) => JSON.parse(e.details)).filter((d) => d.to.project === nebulaId)
+    assert.deepEqual(
+      across.map((d) => [d.from.project, d.adds]),
+      [[P.body.project.id, ['ADDED']]],
+      'the copy across projects is in the log, from Orbit',
+    )
 
     // History of CHANGE: two versions; the diff needs a reveal (audited), then roll back to v1.
     await page.getByRole('button', { name: 'History of CHANGE' }).click()

@@ -4,6 +4,7 @@ import { useState } from 'react'
 import { api, type Environment, keys } from '../api.js'
 import { ErrorNote, isNotFound, Loading, PageHeader, shortDate } from '../ui/common.js'
 import { EditIcon, LockIcon, PlusIcon, TrashIcon } from '../ui/icons.js'
+import { useProjectPowers } from './env/powers.js'
 import { CreateEnvironment, DeleteEnvironment, DeleteProject, RenameEnvironment, RenameProject } from './env/project-dialogs.js'
 import { NotFound } from './not-found.js'
 
@@ -14,11 +15,15 @@ type Open =
   | { kind: 'rename-environment'; environment: Environment }
   | { kind: 'delete-environment'; environment: Environment }
 
-/** A project: the environments the person may see; rename or delete it, create, rename or delete its environments. */
+/**
+ * A project: the environments the person may see; rename or delete it, create, rename or delete
+ * its environments — each button only for those the API lets do it.
+ */
 export function ProjectScreen({ workspace, project }: { workspace: string; project: string }) {
   const detail = useQuery({ queryKey: keys.project(workspace, project), queryFn: () => api.project(workspace, project) })
   const [open, setOpen] = useState<Open | null>(null)
   const [notice, setNotice] = useState<string | null>(null)
+  const powers = useProjectPowers(workspace, project)
   if (detail.isError && isNotFound(detail.error)) return <NotFound />
   if (detail.isPending) return <Loading label="Loading the project…" />
   if (detail.isError) return <ErrorNote error={detail.error} />
@@ -40,20 +45,26 @@ export function ProjectScreen({ workspace, project }: { workspace: string; proje
             <Link className="button-link" to="/w/$workspace/compare/$project" params={{ workspace, project: p.slug }}>
               Compare environments
             </Link>
-            <button type="button" onClick={() => setOpen({ kind: 'rename-project' })}>
-              <EditIcon /> Rename
-            </button>
-            <button type="button" className="danger-outline" onClick={() => setOpen({ kind: 'delete-project' })}>
-              <TrashIcon /> Delete
-            </button>
+            {powers?.manage && (
+              <button type="button" onClick={() => setOpen({ kind: 'rename-project' })}>
+                <EditIcon /> Rename
+              </button>
+            )}
+            {powers?.deleteProject && (
+              <button type="button" className="danger-outline" onClick={() => setOpen({ kind: 'delete-project' })}>
+                <TrashIcon /> Delete
+              </button>
+            )}
           </>
         }
       />
       <div className="section-head">
         <h2 className="section-title">Environments</h2>
-        <button type="button" onClick={() => setOpen({ kind: 'create-environment' })}>
-          <PlusIcon /> New environment
-        </button>
+        {powers?.manage && (
+          <button type="button" onClick={() => setOpen({ kind: 'create-environment' })}>
+            <PlusIcon /> New environment
+          </button>
+        )}
       </div>
       {notice && (
         <p className="note ok" role="status">
@@ -72,9 +83,11 @@ export function ProjectScreen({ workspace, project }: { workspace: string; proje
               <th scope="col">Slug</th>
               <th scope="col">Access</th>
               <th scope="col">Created</th>
-              <th scope="col">
-                <span className="visually-hidden">Actions</span>
-              </th>
+              {powers?.manage && (
+                <th scope="col">
+                  <span className="visually-hidden">Actions</span>
+                </th>
+              )}
             </tr>
           </thead>
           <tbody>
@@ -102,26 +115,28 @@ export function ProjectScreen({ workspace, project }: { workspace: string; proje
                   {!e.sealed && !e.restricted && <span className="badge">Open to developers</span>}
                 </td>
                 <td className="muted">{shortDate(e.createdAt)}</td>
-                <td className="row-actions">
-                  <button
-                    type="button"
-                    className="icon"
-                    aria-label={`Rename ${e.name}`}
-                    title="Rename"
-                    onClick={() => setOpen({ kind: 'rename-environment', environment: e })}
-                  >
-                    <EditIcon />
-                  </button>
-                  <button
-                    type="button"
-                    className="icon danger"
-                    aria-label={`Delete ${e.name}`}
-                    title="Delete"
-                    onClick={() => setOpen({ kind: 'delete-environment', environment: e })}
-                  >
-                    <TrashIcon />
-                  </button>
-                </td>
+                {powers?.manage && (
+                  <td className="row-actions">
+                    <button
+                      type="button"
+                      className="icon"
+                      aria-label={`Rename ${e.name}`}
+                      title="Rename"
+                      onClick={() => setOpen({ kind: 'rename-environment', environment: e })}
+                    >
+                      <EditIcon />
+                    </button>
+                    <button
+                      type="button"
+                      className="icon danger"
+                      aria-label={`Delete ${e.name}`}
+                      title="Delete"
+                      onClick={() => setOpen({ kind: 'delete-environment', environment: e })}
+                    >
+                      <TrashIcon />
+                    </button>
+                  </td>
+                )}
               </tr>
             ))}
           </tbody>

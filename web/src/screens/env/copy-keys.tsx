@@ -1,6 +1,6 @@
-import { useMutation, useQueryClient } from '@tanstack/react-query'
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { useState } from 'react'
-import { ApiError, api, type Environment } from '../../api.js'
+import { ApiError, api, type Environment, keys } from '../../api.js'
 import { ErrorNote } from '../../ui/common.js'
 import { Dialog } from '../../ui/dialog.js'
 import { invalidateEnvironment, plural } from './invalidate.js'
@@ -12,7 +12,10 @@ export function conflictKeys(err: unknown): string[] | null {
   return m ? m[1]!.split(', ') : []
 }
 
-/** Copies the selected keys (value, comment, tags) into another environment of the project, in one transaction. */
+/**
+ * Copies the selected keys (value, comment, tags) into another environment of this project or of
+ * another project of the workspace, in one transaction.
+ */
 export function CopyKeys({
   workspace,
   project,
@@ -31,21 +34,36 @@ export function CopyKeys({
   onCopied: (text: string) => void
 }) {
   const qc = useQueryClient()
-  const others = environments.filter((e) => e.id !== from.id)
-  const [to, setTo] = useState(others[0]?.slug ?? '')
+  const [toProject, setToProject] = useState(project)
+  const sameProject = toProject === project
+  const projects = useQuery({ queryKey: keys.projects(workspace), queryFn: () => api.projects(workspace) })
+  const target = useQuery({
+    queryKey: keys.project(workspace, toProject),
+    queryFn: () => api.project(workspace, toProject),
+    enabled: !sameProject,
+  })
+  const others = sameProject ? environments.filter((e) => e.id !== from.id) : (target.data?.environments ?? [])
+  const [chosen, setTo] = useState(others[0]?.slug ?? '')
+  // Another project's environments arrive later: until one is chosen, its first is the target.
+  const to = others.some((e) => e.slug === chosen) ? chosen : (others[0]?.slug ?? '')
   const [overwrite, setOverwrite] = useState(false)
+  const projectName = (slug: string) => projects.data?.projects.find((x) => x.slug === slug)?.name ?? slug
   const copy = useMutation({
     mutationFn: (force: boolean) =>
-      api.copySecrets(workspace, project, from.slug, { keys: selected, to: { environment: to }, overwrite: force }),
+      api.copySecrets(workspace, project, from.slug, {
+        keys: selected,
+        to: sameProject ? { environment: to } : { project: toProject, environment: to },
+        overwrite: force,
+      }),
     onSuccess: async (r) => {
-      await invalidateEnvironment(qc, workspace, project, to)
-      const name = others.find((e) => e.slug === to)?.name ?? to
-      onCopied(`Copied to ${name}: ${r.adds.length} added, ${r.changes.length} replaced, ${r.unchanged.length} already the same.`)
+      await invalidateEnvironment(qc, workspace, toProject, to)
+      onCopied(`Copied to ${targetName}: ${r.adds.length} added, ${r.changes.length} replaced, ${r.unchanged.length} already the same.`)
       onClose()
     },
   })
   const conflicts = conflictKeys(copy.error)
-  const targetName = others.find((e) => e.slug === to)?.name ?? to
+  const envName = others.find((e) => e.slug === to)?.name ?? to
+  const targetName = sameProject ? envName : `${projectName(toProject)} / ${envName}`
   return (
     <Dialog title={`Copy ${plural(selected.length, 'key')} from ${from.name}`} onClose={onClose}>
       <form
@@ -60,6 +78,24 @@ export function CopyKeys({
             <code key={k}>{k}</code>
           ))}
         </p>
+        <label htmlFor="copy-project">To the project</label>
+        <select
+          id="copy-project"
+          value={toProject}
+          onChange={(e) => {
+            setToProject(e.target.value)
+            setTo('')
+            copy.reset()
+          }}
+        >
+          {(projects.data?.projects ?? []).every((x) => x.slug !== project) && <option value={project}>{project}</option>}
+          {(projects.data?.projects ?? []).map((x) => (
+            <option key={x.id} value={x.slug}>
+              {x.slug === project ? `${x.name} (this project)` : x.name}
+            </option>
+          ))}
+        </select>
+        <ErrorNote error={projects.error ?? target.error} />
         <label htmlFor="copy-target">To the environment</label>
         <select
           id="copy-target"
@@ -75,6 +111,7 @@ export function CopyKeys({
             </option>
           ))}
         </select>
+        {!sameProject && target.isPending && <p className="hint">Loading the environments of {projectName(toProject)}…</p>}
         <label className="check">
           <input type="checkbox" checked={overwrite} onChange={(e) => setOverwrite(e.target.checked)} />
           Replace keys that hold another value there

@@ -58,7 +58,8 @@ export function AuditScreen({ workspace }: { workspace: string }) {
   const [form, setForm] = useState<FormFilter>(NO_FILTER)
   const [applied, setApplied] = useState<AuditFilter>({})
   const [selected, setSelected] = useState<AuditEntry | null>(null)
-  const members = useQuery({ queryKey: opsKeys.members(workspace), queryFn: () => opsApi.members(workspace) })
+  // Fresh on every visit: someone who joined a moment ago is named in the timeline and the actor filter.
+  const members = useQuery({ queryKey: opsKeys.members(workspace), queryFn: () => opsApi.members(workspace), staleTime: 0 })
   const who = useMemo(() => new Map((members.data?.members ?? []).map((m) => [m.userId, m.email])), [members.data])
   const timeline = useInfiniteQuery({
     queryKey: opsKeys.auditEntries(workspace, applied),
