@@ -1,4 +1,6 @@
-import nodemailer, { type Transporter } from 'nodemailer'
+import { createRequire } from 'node:module'
+import type { Transporter } from 'nodemailer'
+import type NodemailerModule from 'nodemailer'
 
 /** One plain-text mail. */
 export interface MailMessage {
@@ -22,6 +24,8 @@ export class SmtpMailer implements Mailer {
   readonly #transport: Transporter
   readonly #from: string
   constructor(url: string, from: string) {
+    // @NOTE nodemailer is loaded only when mail is on (COFFER_SMTP_URL).
+    const nodemailer = createRequire(import.meta.url)('nodemailer') as typeof NodemailerModule
     this.#transport = nodemailer.createTransport(url)
     this.#from = from
   }

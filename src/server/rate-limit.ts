@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto'
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { Redis } from 'ioredis'
 import { RateLimitedError, RateLimitUnavailableError, UnauthenticatedError } from '../errors.js'
 import { systemMillis, type Clock } from '../ops/clock.js'
 import type { RateLimitConfig } from '../ops/config.js'
@@ -173,6 +172,8 @@ async function counterBackend(config: RateLimitConfig, reports: CounterReports):
   // Redis is away fails at once and the breaker answers from memory. ioredis keeps
   // reconnecting in the background; its 'error' events are expected then and not logged one by
   // one — the breaker logs the outage once, and its end once.
+  // @NOTE ioredis is loaded only with REDIS_URL.
+  const { Redis } = await import('ioredis')
   const redis = new Redis(config.redisUrl, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,

@@ -1,6 +1,6 @@
 import { sql } from 'kysely'
-import pg from 'pg'
-import type { Engine } from './database.js'
+import type pg from 'pg'
+import { type Engine, loadPg } from './database.js'
 import type { Executor } from './schema.js'
 
 /** Advisory lock ids of PostgreSQL, one per start-up step that nodes starting together must take in turn. */
@@ -27,7 +27,7 @@ export interface HeldLock {
 }
 
 function lockClient(url: string): pg.Client {
-  const c = new pg.Client({ connectionString: url })
+  const c = new (loadPg().Client)({ connectionString: url })
   // A dropped connection is handled by its owner (see holdServingLock); unheard, it would crash the process.
   c.on('error', () => {})
   return c

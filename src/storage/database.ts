@@ -2,7 +2,8 @@ import BetterSqlite3 from 'better-sqlite3'
 import { closeSync, mkdirSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely'
-import pg from 'pg'
+import { createRequire } from 'node:module'
+import type PgModule from 'pg'
 import type { DatabaseConfig } from '../ops/config.js'
 import type { Database } from './schema.js'
 import { cachingDatabase } from './statement-cache.js'
@@ -27,6 +28,14 @@ export interface Store {
 }
 
 const INT8_OID = 20
+
+// @NOTE the PostgreSQL driver is loaded only when a PostgreSQL database is opened: a node on
+// SQLite (the default) does not carry it in memory.
+const requireModule = createRequire(import.meta.url)
+/** The pg module, loaded on first use. */
+export function loadPg(): typeof PgModule {
+  return requireModule('pg') as typeof PgModule
+}
 
 /**
  * Opens the configured database. SQLite runs in WAL mode with synchronous=FULL (every commit
@@ -63,6 +72,7 @@ export function openStore(config: DatabaseConfig, options: { onRetry?: RetryObse
       },
     }
   }
+  const pg = loadPg()
   const pool = new pg.Pool({
     connectionString: config.url,
     max: 10,
