@@ -9,9 +9,9 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import type { Browser } from 'playwright-core'
-import { hashPassword } from '../../src/identity/passwords.js'
 import { launchChromium } from '../helpers/chromium.js'
 import { api, startHarness, type Harness } from '../helpers/harness.js'
+import { setPassword } from '../helpers/web.js'
 
 describe('cross-site requests against a signed-in browser', () => {
   let h: Harness
@@ -26,14 +26,7 @@ describe('cross-site requests against a signed-in browser', () => {
     h = await startHarness('sqlite', { COFFER_HOST: '127.0.0.1' })
     await h.app.listen({ host: '127.0.0.1', port: 0 })
     base = `http://127.0.0.1:${(h.app.server.address() as AddressInfo).port}`
-    const hash = await hashPassword(password)
-    await h.ctx.committer.run((tx) =>
-      tx
-        .updateTable('users')
-        .set({ password_hash: hash, email_verified_at: new Date().toISOString() })
-        .where('email', '=', 'owner@acme.test')
-        .execute(),
-    )
+    await setPassword(h.ctx, 'owner@acme.test', password)
     // The attacker's site: another host name, so another site for the browser.
     evil = http.createServer((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })

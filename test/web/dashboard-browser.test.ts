@@ -5,21 +5,18 @@
 // README's screenshots from a seeded demo workspace. Chromium is required; this suite never skips.
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { readFileSync } from 'node:fs'
-import { createRequire } from 'node:module'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import type { Browser, Page } from 'playwright-core'
 import { bootstrapWorkspace } from '../../src/context.js'
-import { hashPassword } from '../../src/identity/passwords.js'
 import { APP_CSP } from '../../src/server/web-app.js'
 import { launchChromium } from '../helpers/chromium.js'
 import { api, startHarness, type Harness } from '../helpers/harness.js'
+import { axeFindings, setPassword as setTestPassword, watchPage } from '../helpers/web.js'
 
 const SCREENSHOTS = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url))
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
 const XSS = ['<img src=x onerror=alert(1)>', '"><script>alert(1)</script>']
 
 describe('the dashboard in Chromium', () => {
@@ -32,30 +29,11 @@ describe('the dashboard in Chromium', () => {
   const problems: string[] = []
   function watch(page: Page): Page {
     problems.length = 0
-    page.on('console', (m) => {
-      // The server-rendered sign-in page has no icon: the browser's own /favicon.ico request is not the app's.
-      if (m.type() === 'error' && !/favicon/.test(m.location().url)) problems.push(`console: ${m.text()}`)
-    })
-    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`))
-    page.on('response', (r) => {
-      if (r.status() >= 400) problems.push(`response: ${r.status()} ${new URL(r.url()).pathname}`)
-    })
-    page.on('dialog', (d) => {
-      problems.push(`dialog: ${d.message()}`)
-      void d.dismiss()
-    })
-    return page
+    return watchPage(page, problems)
   }
 
   async function setPassword(email: string): Promise<void> {
-    const hash = await hashPassword(password)
-    await h.ctx.committer.run((tx) =>
-      tx
-        .updateTable('users')
-        .set({ password_hash: hash, email_verified_at: new Date().toISOString() })
-        .where('email', '=', email)
-        .execute(),
-    )
+    await setTestPassword(h.ctx, email, password)
   }
 
   /** Opens `path` signed out, signs in on the sign-in page it leads to, and waits to be back. */
@@ -279,15 +257,7 @@ describe('the dashboard in Chromium', () => {
     const findings: string[] = []
     /** Runs axe on what `axePage` shows (axe is injected as a script: this context bypasses the CSP for it alone). */
     async function audit(screen: string): Promise<void> {
-      if (!(await axePage.evaluate(() => 'axe' in window))) await axePage.addScriptTag({ content: AXE })
-      const violations = await axePage.evaluate(async () => {
-        const r = await (
-          window as unknown as { axe: { run(): Promise<{ violations: Array<{ id: string; impact: string; nodes: unknown[] }> }> } }
-        ).axe.run()
-        return r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length }))
-      })
-      for (const v of violations)
-        if (v.impact === 'serious' || v.impact === 'critical') findings.push(`${screen}: ${v.id} (${v.impact}, ${v.nodes} nodes)`)
+      findings.push(...(await axeFindings(axePage, screen)))
     }
     const both = async (f: (p: Page) => Promise<unknown>) => {
       await f(page)

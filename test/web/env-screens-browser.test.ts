@@ -7,21 +7,18 @@
 // axe on every new screen and dialog, and the screenshots of the matrix and the paste preview.
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { readFileSync } from 'node:fs'
-import { createRequire } from 'node:module'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { bootstrapWorkspace } from '../../src/context.js'
-import { hashPassword } from '../../src/identity/passwords.js'
 import { launchChromium } from '../helpers/chromium.js'
 import { api, startHarness, type Harness } from '../helpers/harness.js'
 import { addPerson } from '../helpers/principals.js'
+import { axeFindings, setPassword as setTestPassword, watchPage } from '../helpers/web.js'
 
 const SCREENSHOTS = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url))
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
 const XSS = ['<img src=x onerror=alert(1)>', '"><script>alert(1)</script>'] as const
 
 describe('project and environment screens in Chromium', () => {
@@ -33,18 +30,7 @@ describe('project and environment screens in Chromium', () => {
   const problems: string[] = []
   /** Console errors (CSP reports are errors), uncaught errors, dialogs, and API refusals a test did not expect. */
   function watch(page: Page): Page {
-    page.on('console', (m) => {
-      if (m.type() === 'error' && !/favicon/.test(m.location().url)) problems.push(`console: ${m.text()}`)
-    })
-    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`))
-    page.on('response', (r) => {
-      if (r.status() >= 400) problems.push(`response: ${r.status()} ${new URL(r.url()).pathname}`)
-    })
-    page.on('dialog', (d) => {
-      problems.push(`dialog: ${d.message()}`)
-      void d.dismiss()
-    })
-    return page
+    return watchPage(page, problems)
   }
   /** The problems seen, without the refusals the test provoked (`expected`: "409 /v1/…" patterns) and the console lines they cause. */
   function unexpected(expected: RegExp[] = []): string[] {
@@ -56,14 +42,7 @@ describe('project and environment screens in Chromium', () => {
   }
 
   async function setPassword(email: string): Promise<void> {
-    const hash = await hashPassword(password)
-    await h.ctx.committer.run((tx) =>
-      tx
-        .updateTable('users')
-        .set({ password_hash: hash, email_verified_at: new Date().toISOString() })
-        .where('email', '=', email)
-        .execute(),
-    )
+    await setTestPassword(h.ctx, email, password)
   }
   async function signIn(page: Page, email: string, path: string): Promise<void> {
     await page.goto(`${base}${path}`)
@@ -524,15 +503,7 @@ describe('project and environment screens in Chromium', () => {
     const ax = await newPage('env-demo@northwind.test', `/w/${demo.workspace.slug}/projects/storefront`, { bypassCSP: true })
     const findings: string[] = []
     async function audit(screen: string): Promise<void> {
-      if (!(await ax.page.evaluate(() => 'axe' in window))) await ax.page.addScriptTag({ content: AXE })
-      const violations = await ax.page.evaluate(async () => {
-        const r = await (
-          window as unknown as { axe: { run(): Promise<{ violations: Array<{ id: string; impact: string; nodes: unknown[] }> }> } }
-        ).axe.run()
-        return r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length }))
-      })
-      for (const v of violations)
-        if (v.impact === 'serious' || v.impact === 'critical') findings.push(`${screen}: ${v.id} (${v.impact}, ${v.nodes} nodes)`)
+      findings.push(...(await axeFindings(ax.page, screen)))
     }
     const both = async (f: (p: Page) => Promise<unknown>) => {
       await f(shots.page)

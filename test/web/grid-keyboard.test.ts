@@ -7,9 +7,9 @@ import { randomBytes } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import type { Browser } from 'playwright-core'
-import { hashPassword } from '../../src/identity/passwords.js'
 import { launchChromium } from '../helpers/chromium.js'
 import { api, startHarness, type Harness } from '../helpers/harness.js'
+import { setPassword } from '../helpers/web.js'
 
 describe('the secrets grid from the keyboard', () => {
   let h: Harness
@@ -22,14 +22,7 @@ describe('the secrets grid from the keyboard', () => {
     h = await startHarness('sqlite', { COFFER_HOST: '127.0.0.1' })
     await h.app.listen({ host: '127.0.0.1', port: 0 })
     base = `http://127.0.0.1:${(h.app.server.address() as AddressInfo).port}`
-    const hash = await hashPassword(password)
-    await h.ctx.committer.run((tx) =>
-      tx
-        .updateTable('users')
-        .set({ password_hash: hash, email_verified_at: new Date().toISOString() })
-        .where('email', '=', 'owner@acme.test')
-        .execute(),
-    )
+    await setPassword(h.ctx, 'owner@acme.test', password)
     const owner = api(h.app, h.a.token)
     assert.equal((await owner.post(`/v1/workspaces/${h.a.slug}/projects`, { name: 'Keys', slug: 'keys' })).status, 201)
     const E = `/v1/workspaces/${h.a.slug}/projects/keys/environments/development/secrets`

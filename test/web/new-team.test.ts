@@ -15,9 +15,10 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import type { Browser, Page } from 'playwright-core'
+import type { Browser } from 'playwright-core'
 import { launchChromium } from '../helpers/chromium.js'
 import { BIN, childEnv, ensureBuilt, stopChild } from '../helpers/child-server.js'
+import { watchPage } from '../helpers/web.js'
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex')
 /** The server's output without anything that grants access (for failure messages). */
@@ -57,20 +58,7 @@ function runCli(
 }
 
 /** What a page did that it must not: console errors (CSP reports), uncaught errors, dialogs, failed requests. */
-function watch(page: Page, problems: string[]): Page {
-  page.on('console', (m) => {
-    if (m.type() === 'error' && !/favicon/.test(m.location().url)) problems.push(`console: ${m.text()}`)
-  })
-  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`))
-  page.on('dialog', (d) => {
-    problems.push(`dialog: ${d.message()}`)
-    void d.dismiss()
-  })
-  page.on('response', (r) => {
-    if (r.status() >= 400) problems.push(`response: ${r.status()} ${new URL(r.url()).pathname}`)
-  })
-  return page
-}
+const watch = watchPage
 
 describe('a new team on a fresh vault, in Chromium (issue 14)', () => {
   let server: ChildProcess | undefined

@@ -8,8 +8,6 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { readFileSync } from 'node:fs'
-import { createRequire } from 'node:module'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -18,14 +16,13 @@ import { fileURLToPath } from 'node:url'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { verifyExport, verifyProofFile, type AuditExport, type InclusionProofFile } from '../../src/audit/offline.js'
 import { bootstrapWorkspace } from '../../src/context.js'
-import { hashPassword } from '../../src/identity/passwords.js'
 import { APP_CSP } from '../../src/server/web-app.js'
 import { launchChromium } from '../helpers/chromium.js'
 import { api, startHarness, type Harness } from '../helpers/harness.js'
 import { addPerson } from '../helpers/principals.js'
+import { axeFindings, setPassword as setTestPassword, watchPage } from '../helpers/web.js'
 
 const SCREENSHOTS = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url))
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
 const XSS = ['<img src=x onerror=alert(1)>', '"><script>alert(1)</script>']
 
 describe('the operations screens in Chromium', () => {
@@ -39,29 +36,11 @@ describe('the operations screens in Chromium', () => {
 
   const problems: string[] = []
   function watch(page: Page): Page {
-    page.on('console', (m) => {
-      if (m.type() === 'error' && !/favicon/.test(m.location().url)) problems.push(`console: ${m.text()}`)
-    })
-    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`))
-    page.on('response', (r) => {
-      if (r.status() >= 400) problems.push(`response: ${r.status()} ${new URL(r.url()).pathname}`)
-    })
-    page.on('dialog', (d) => {
-      problems.push(`dialog: ${d.message()}`)
-      void d.dismiss()
-    })
-    return page
+    return watchPage(page, problems)
   }
 
   async function setPassword(email: string): Promise<void> {
-    const hash = await hashPassword(password)
-    await h.ctx.committer.run((tx) =>
-      tx
-        .updateTable('users')
-        .set({ password_hash: hash, email_verified_at: new Date().toISOString() })
-        .where('email', '=', email)
-        .execute(),
-    )
+    await setTestPassword(h.ctx, email, password)
   }
 
   async function signIn(page: Page, email: string, path: string): Promise<void> {
@@ -76,15 +55,7 @@ describe('the operations screens in Chromium', () => {
   const findings: string[] = []
   /** axe on what `page` shows (a context that bypasses the CSP, for the injected script alone). */
   async function axe(page: Page, screen: string): Promise<void> {
-    if (!(await page.evaluate(() => 'axe' in window))) await page.addScriptTag({ content: AXE })
-    const violations = await page.evaluate(async () => {
-      const r = await (
-        window as unknown as { axe: { run(): Promise<{ violations: Array<{ id: string; impact: string; nodes: unknown[] }> }> } }
-      ).axe.run()
-      return r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length }))
-    })
-    for (const v of violations)
-      if (v.impact === 'serious' || v.impact === 'critical') findings.push(`${screen}: ${v.id} (${v.impact}, ${v.nodes} nodes)`)
+    findings.push(...(await axeFindings(page, screen)))
   }
 
   /** A context for screenshots (CSP on) and one for axe (CSP bypassed), both signed in as `email`. */

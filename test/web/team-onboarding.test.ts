@@ -11,9 +11,7 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createRequire } from 'node:module'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -24,13 +22,12 @@ import { openCheckpoint } from '../../src/audit/checkpoint.js'
 import { verifyInclusion } from '../../src/audit/merkle.js'
 import { bootstrapWorkspace } from '../../src/context.js'
 import { addMember, ensureUser } from '../../src/identity/identity-service.js'
-import { hashPassword } from '../../src/identity/passwords.js'
 import { launchChromium } from '../helpers/chromium.js'
 import { api, startHarness, type Harness } from '../helpers/harness.js'
+import { axeFindings, setPassword as setTestPassword, watchPage } from '../helpers/web.js'
 
 const SCREENSHOTS = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url))
 const BIN = fileURLToPath(new URL('../../bin/coffer.js', import.meta.url))
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
 const XSS = '<img src=x onerror=alert(1)>'
 
 /** A port free right now (the server's public URL must name it before the server starts). */
@@ -78,31 +75,11 @@ describe('a team onboarded with mail off, in Chromium', () => {
 
   /** What a page did that it must not: console errors (CSP reports), uncaught errors, dialogs, failed requests. */
   function watch(page: Page, problems: string[], allow: RegExp[] = []): Page {
-    page.on('console', (m) => {
-      if (m.type() === 'error' && !/favicon/.test(m.location().url) && !allow.some((a) => a.test(m.text())))
-        problems.push(`console: ${m.text()}`)
-    })
-    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`))
-    page.on('dialog', (d) => {
-      problems.push(`dialog: ${d.message()}`)
-      void d.dismiss()
-    })
-    page.on('response', (r) => {
-      const path = new URL(r.url()).pathname
-      if (r.status() >= 400 && !allow.some((a) => a.test(`${r.status()} ${path}`))) problems.push(`response: ${r.status()} ${path}`)
-    })
-    return page
+    return watchPage(page, problems, allow)
   }
 
   async function setPassword(email: string): Promise<void> {
-    const hash = await hashPassword(password)
-    await h.ctx.committer.run((tx) =>
-      tx
-        .updateTable('users')
-        .set({ password_hash: hash, email_verified_at: new Date().toISOString() })
-        .where('email', '=', email)
-        .execute(),
-    )
+    await setTestPassword(h.ctx, email, password)
   }
 
   async function signIn(page: Page, email: string): Promise<void> {
@@ -459,15 +436,7 @@ describe('a team onboarded with mail off, in Chromium', () => {
     }
     const findings: string[] = []
     async function audit(screen: string): Promise<void> {
-      if (!(await axePage.evaluate(() => 'axe' in window))) await axePage.addScriptTag({ content: AXE })
-      const violations = await axePage.evaluate(async () => {
-        const r = await (
-          window as unknown as { axe: { run(): Promise<{ violations: Array<{ id: string; impact: string; nodes: unknown[] }> }> } }
-        ).axe.run()
-        return r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length }))
-      })
-      for (const v of violations)
-        if (v.impact === 'serious' || v.impact === 'critical') findings.push(`${screen}: ${v.id} (${v.impact}, ${v.nodes} nodes)`)
+      findings.push(...(await axeFindings(axePage, screen)))
     }
     const both = async (f: (p: Page) => Promise<unknown>) => {
       await f(page)
