@@ -1,4 +1,6 @@
 import type { Logger } from '../ops/logger.js'
+import { issueCheckedCheckpoint } from '../audit/issue-checkpoint.js'
+import { AuditTamperedError } from '../errors.js'
 import { scrub } from '../scrub.js'
 import type { AppContext } from '../context.js'
 import type { AuditActor } from '../audit/audit-log.js'
@@ -57,17 +59,23 @@ async function workspaces(ctx: AppContext): Promise<string[]> {
 }
 
 /** Signs a checkpoint of every workspace log that grew since its newest one. */
-export function checkpointJob(ctx: AppContext, metrics: Metrics, intervalMs: number): Job {
+export function checkpointJob(ctx: AppContext, metrics: Metrics, intervalMs: number, log?: Logger): Job {
   return {
     name: 'audit-checkpoint',
     intervalMs,
     async run() {
       for (const ws of await workspaces(ctx)) {
-        const { before, after } = await writeInScope(ctx.store, ctx.store.db, ws, async (tx) => ({
-          before: await ctx.auditTree.latest(tx, ws),
-          after: await ctx.auditTree.issue(tx, ws),
-        }))
-        if (after.treeSize !== before?.treeSize) metrics.checkpointsIssued.inc()
+        try {
+          const { before, after } = await writeInScope(ctx.store, ctx.store.db, ws, async (tx) => ({
+            before: await ctx.auditTree.latest(tx, ws),
+            after: await issueCheckedCheckpoint(ctx, tx, ws),
+          }))
+          if (after.treeSize !== before?.treeSize) metrics.checkpointsIssued.inc()
+        } catch (err) {
+          // A tampered log gets no checkpoint; the other workspaces still do.
+          if (!(err instanceof AuditTamperedError)) throw err
+          log?.error({ workspace: ws, err: { code: err.code, message: err.message } }, 'audit log tampered with: no checkpoint signed')
+        }
       }
     },
   }

@@ -284,7 +284,7 @@ export async function buildApp(
   app.addHook('onReady', async () => {
     stopJobs = startJobs(
       [
-        checkpointJob(ctx, metrics, ctx.config.audit.checkpointIntervalMs),
+        checkpointJob(ctx, metrics, ctx.config.audit.checkpointIntervalMs, app.log),
         auditVerifyJob(ctx, metrics, app.log, ctx.config.audit.verifyIntervalMs),
         keyRotationJob(ctx, metrics, app.log),
         breakGlassExpiryJob(ctx),

@@ -13,6 +13,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import { sql } from 'kysely'
+import { checkpointJob } from '../../src/jobs/jobs.js'
+import type { Logger } from '../../src/ops/logger.js'
+import { Metrics } from '../../src/ops/metrics.js'
 import { describeEachEngine } from '../helpers/engines.js'
 import { api, startHarness, type EngineName, type Harness } from '../helpers/harness.js'
 
@@ -165,6 +168,25 @@ function suite(engine: EngineName): void {
           }
           const issue = await a().post(`/v1/workspaces/${h.a.slug}/audit/checkpoints`)
           assert.deepEqual([issue.status, issue.body.error?.code], [409, 'ERR_AUDIT_TAMPERED'], 'no checkpoint is signed over it')
+          // Nor by the scheduled job, which signs through the same check.
+          const checkpoints = async () =>
+            Number(
+              (
+                await h.db
+                  .selectFrom('audit_checkpoints')
+                  .select((eb) => eb.fn.countAll().as('n'))
+                  .where('workspace_id', '=', h.a.id)
+                  .executeTakeFirstOrThrow()
+              ).n,
+            )
+          const signedBefore = await checkpoints()
+          const metrics = new Metrics()
+          const logged: string[] = []
+          const log = { error: (_o: unknown, msg: string) => logged.push(msg) } as unknown as Logger
+          await checkpointJob(h.ctx, metrics, 1, log).run()
+          assert.equal(await checkpoints(), signedBefore, 'the job signs nothing over a tampered log')
+          assert.equal(metrics.checkpointsIssued.get(), 1, 'the untouched workspace B is still signed')
+          assert.deepEqual(logged, ['audit log tampered with: no checkpoint signed'])
           // The CLI that saw the longer log, and one that never ran before: both name tampering.
           cliTampered(await cli(), /tamper|shrank|truncated|missing/i)
           const fresh = mkdtempSync(join(tmpdir(), 'coffer-audit-state-'))

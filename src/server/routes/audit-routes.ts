@@ -12,11 +12,12 @@ import {
 } from '../../api/audit.js'
 import { defineRoute, type AnyRoute } from '../route.js'
 import { VERIFY_PROBLEMS, type ChainedRecord } from '../../audit/verify.js'
-import { AuditTamperedError, NotFoundError } from '../../errors.js'
+import { NotFoundError } from '../../errors.js'
 import { seqOfEntry } from '../../audit/entry-seq.js'
 import { auditActivityByDay, listAuditEntries } from '../../audit/audit-query.js'
 import { restoreRecordsOf } from '../../backup/restore-records.js'
 import { workspaceParams } from '../schemas.js'
+import { issueCheckedCheckpoint } from '../../audit/issue-checkpoint.js'
 
 /** An entry as the API shows it: hashes in hex. */
 function hexHashes(r: ChainedRecord) {
@@ -128,9 +129,7 @@ const issueCheckpoint = defineRoute({
   response: issuedCheckpointResponse,
   async handler({ app, db, workspace }) {
     // @NOTE never sign over a tampered log: the head, the entries and the tree must agree first.
-    const problem = await app.audit.integrity(db, workspace.id)
-    if (problem) throw new AuditTamperedError(`The audit log was tampered with (${problem.problem}): ${problem.reason}.`)
-    const c = await app.auditTree.issue(db, workspace.id)
+    const c = await issueCheckedCheckpoint(app, db, workspace.id)
     return {
       body: { checkpoint: c, publicKey: app.auditTree.verifierKey },
       audit: {
