@@ -327,7 +327,9 @@ async function restoreSqlite(
   const aside = `${path}.pre-restore`
   for (const f of [incoming, `${incoming}-wal`, `${incoming}-shm`]) rmSync(f, { force: true })
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
-  checkPart(openBackupFile(file), DATA_PART.sqlite, incoming)
+  // @NOTE checked against the manifest whose signature was verified, not the file's own again:
+  // a file swapped after the check is refused here, before anything is replaced.
+  checkPart({ ...openBackupFile(file), manifest }, DATA_PART.sqlite, incoming)
   const hadOld = existsSync(path)
   if (hadOld) renameSync(path, aside)
   for (const f of [`${path}-wal`, `${path}-shm`]) rmSync(f, { force: true })
@@ -418,7 +420,7 @@ async function restorePostgres(
   const store = openStore({ engine: 'postgres', url: ownerUrl })
   try {
     const dump = join(work, DATA_PART.postgres)
-    checkPart(openBackupFile(file), DATA_PART.postgres, dump)
+    checkPart({ ...openBackupFile(file), manifest }, DATA_PART.postgres, dump)
     const replaced = await store.db.transaction().execute(async (tx) => {
       const { rows } = await sql<{ t: string | null }>`SELECT to_regclass('coffer_schema')::text AS t`.execute(tx)
       if (!rows[0]?.t) return { schemaVersion: 0, heads: new Map(), records: [] } as Replaced

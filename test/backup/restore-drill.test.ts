@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import type { FastifyInstance } from 'fastify'
 import { openRestoreRecord } from '../../src/audit/restore-record.js'
+import { checkPart, openBackupFile } from '../../src/backup/backup-file.js'
 import { createBackup, listBackups, pruneBackups, restoreBackup, verifyBackup } from '../../src/backup/backup-service.js'
 import { createContext, type AppContext } from '../../src/context.js'
 import { LocalFileKeyProvider } from '../../src/crypto/local-file-key-provider.js'
@@ -175,6 +176,12 @@ describeEachEngine((engine: EngineName) => {
     await assert.rejects(restoreBackup(foreign, target), { code: 'ERR_BACKUP_FOREIGN' })
     await assert.rejects(verifyBackup(foreign, { publicKey: h.ctx.auditTree.verifierKey }), { code: 'ERR_BACKUP_FOREIGN' })
     await assert.rejects(verifyBackup(bad, { publicKey: h.ctx.auditTree.verifierKey }), { code: 'ERR_BACKUP_INVALID' })
+    // A file swapped after its manifest was verified: the restore copies its data checked against
+    // the verified manifest, so another backup's data is refused.
+    const verified = openBackupFile(good).manifest
+    assert.throws(() => checkPart({ ...openBackupFile(foreign), manifest: verified }, verified.parts[0]!.name), {
+      code: 'ERR_BACKUP_INVALID',
+    })
     const env = readEnv(h.settings)
     ctx2 = await createContext(buildConfig(env), buildSecrets(env))
     app2 = await buildApp(ctx2)
