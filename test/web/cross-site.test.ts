@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test'
 import type { Browser } from 'playwright-core'
 import { launchChromium } from '../helpers/chromium.js'
 import { api, startHarness, type Harness } from '../helpers/harness.js'
-import { setPassword } from '../helpers/web.js'
+import { setPassword, watchPage } from '../helpers/web.js'
 
 describe('cross-site requests against a signed-in browser', () => {
   let h: Harness
@@ -44,7 +44,8 @@ describe('cross-site requests against a signed-in browser', () => {
 
   test('a form, a simple POST and a credentialed fetch from another site change and read nothing', { timeout: 60_000 }, async () => {
     const ctx = await chromium.newContext()
-    const page = await ctx.newPage()
+    const problems: string[] = []
+    const page = watchPage(await ctx.newPage(), problems)
     await page.goto(`${base}/`)
     await page.fill('#email', 'owner@acme.test')
     await page.fill('#password', password)
@@ -94,6 +95,7 @@ describe('cross-site requests against a signed-in browser', () => {
     assert.equal(projects.status, 200)
     assert.ok(!(projects.body.projects as Array<{ slug: string }>).some((p) => p.slug === 'evil'), 'no project was created')
     assert.equal(await signedIn(), 200, 'and the person is still signed in')
+    assert.deepEqual(problems, [], 'the dashboard itself saw nothing go wrong')
     await ctx.close()
   })
 })

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test'
 import type { Browser } from 'playwright-core'
 import { launchChromium } from '../helpers/chromium.js'
 import { api, startHarness, type Harness } from '../helpers/harness.js'
-import { setPassword } from '../helpers/web.js'
+import { setPassword, watchPage } from '../helpers/web.js'
 
 describe('the secrets grid from the keyboard', () => {
   let h: Harness
@@ -42,7 +42,8 @@ describe('the secrets grid from the keyboard', () => {
 
   test('Tab through a row, select it with Space, reveal and hide with Enter, open and close the editor', { timeout: 60_000 }, async () => {
     const ctx = await chromium.newContext()
-    const page = await ctx.newPage()
+    const problems: string[] = []
+    const page = watchPage(await ctx.newPage(), problems)
     await page.goto(`${base}/w/${h.a.slug}/projects/keys/development`)
     await page.fill('#email', 'owner@acme.test')
     await page.fill('#password', password)
@@ -81,6 +82,7 @@ describe('the secrets grid from the keyboard', () => {
     const entries = await api(h.app, h.a.token).get(`/v1/workspaces/${h.a.slug}/audit/entries?limit=1000`)
     const reveals = (entries.body.entries as Array<{ action: string }>).filter((e) => e.action === 'secret.reveal')
     assert.ok(reveals.length >= 1, 'the keyboard reveal was audited')
+    assert.deepEqual(problems, [], 'no console error, CSP report, failed request or dialog')
     await ctx.close()
   })
 })
