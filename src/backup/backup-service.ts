@@ -122,11 +122,10 @@ async function recordBackup(src: BackupSource, manifest: BackupManifest): Promis
   }
 }
 
-/** Who may vouch for a backup: a public key given by the operator, the root key, the target database's stored key. */
+/** Who may vouch for a backup: a public key given by the operator, or the root key. */
 export interface BackupTrust {
   publicKey?: string
   provider?: KeyProvider
-  storedPublicKey?: string
 }
 
 /**
@@ -143,8 +142,6 @@ export async function verifyBackup(file: string, trust: BackupTrust): Promise<Ba
   checkParts(b)
   if (trust.publicKey && trust.publicKey.trim() !== m.signer.publicKey)
     throw new BackupForeignError('it is signed by another audit key than the one given')
-  if (trust.storedPublicKey && trust.storedPublicKey !== m.signer.publicKey)
-    throw new BackupForeignError("it is signed by another audit key than this database's")
   if (trust.provider) {
     let signer: string
     try {
@@ -372,7 +369,6 @@ async function loadRows(tx: Transaction<Database>, dump: string, tables: string[
   let batch: unknown[][] = []
   let total = 0
   let ended = false
-  const seen: string[] = []
   const flush = async () => {
     if (current) await insertRows(tx, current.table, current.columns, current.bytea, batch)
     batch = []
@@ -401,7 +397,6 @@ async function loadRows(tx: Transaction<Database>, dump: string, tables: string[
     if (live.columns.join(',') !== h.columns.join(','))
       throw new BackupSchemaMismatchError(`The backup's table ${h.table} has other columns than this database's.`)
     current = { table: h.table, columns: h.columns, bytea: live.bytea }
-    seen.push(h.table)
   }
   await flush()
   if (!ended) throw new BackupInvalidError('its row dump is incomplete')

@@ -197,7 +197,6 @@ const enc = encodeURIComponent
  */
 type Named<T extends string> = T | (string & {})
 
-/** A client for one server and one token. */
 /** `?a=1&b=x` of the defined fields of `q` ('' when none). */
 function searchOf(q: object): string {
   const p = new URLSearchParams()
@@ -206,6 +205,7 @@ function searchOf(q: object): string {
   return s ? `?${s}` : ''
 }
 
+/** A client for one server and one token. */
 export class CofferClient {
   readonly url: string
   readonly #token: string
@@ -295,7 +295,6 @@ export class CofferClient {
     return (await this.#request<EnvironmentAnswer>('POST', `/v1/workspaces/${enc(ws)}/projects/${enc(project)}/environments`, input))
       .environment
   }
-  /** The environment's secrets; with `reveal`, decrypted (audited on the server). */
   /** Renames a project (its display name; the slug never changes). */
   async renameProject(ws: string, project: string, name: string): Promise<Project> {
     const body = { name } satisfies RenameProjectInput
@@ -325,6 +324,7 @@ export class CofferClient {
   copySecrets(s: Scope, input: SecretCopy): Promise<SecretCopyAnswer> {
     return this.#request('POST', `${this.#env(s)}/secrets/copy`, input)
   }
+  /** The environment's secrets; with `reveal`, decrypted (audited on the server). */
   async listSecrets(s: Scope, opts: { reveal?: boolean; includeDeleted?: boolean } = {}): Promise<Secret[]> {
     const q = new URLSearchParams()
     if (opts.reveal) q.set('reveal', 'true')

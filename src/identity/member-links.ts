@@ -106,7 +106,7 @@ export async function operatorResetLink(
   email: string,
   now: Date,
 ): Promise<{ token: string; expiresAt: string; workspaces: number } | null> {
-  const user = await tx.selectFrom('users').select(['id', 'created_via']).where('email', '=', email.trim().toLowerCase()).executeTakeFirst()
+  const user = await tx.selectFrom('users').select(['id', 'created_via']).where('email', '=', normalEmail(email)).executeTakeFirst()
   if (!user || user.created_via === 'oidc') return null
   const memberships = await tx
     .selectFrom('memberships')

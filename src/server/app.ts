@@ -117,6 +117,17 @@ function toCofferError(err: FastifyError | Error): CofferError {
   return new InternalError()
 }
 
+/** The request headers an error report may carry: an allow-list (the report's scrubber is the second wall). */
+const REPORTED_HEADERS = ['user-agent', 'content-type', 'content-length', 'accept', 'x-request-id'] as const
+function reportedHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const h of REPORTED_HEADERS) {
+    const v = headers[h]
+    if (typeof v === 'string') out[h] = v
+  }
+  return out
+}
+
 /**
  * Server errors worth a report: every 5xx but the states the metrics and readiness already
  * tell (the database, Redis for sign-in limits, or the node itself not being ready).
@@ -202,7 +213,7 @@ export async function buildApp(
         method: req.method,
         url: req.url,
         route: req.routeOptions.url,
-        headers: req.headers,
+        headers: reportedHeaders(req.headers),
       })
     const body: { error: Record<string, unknown> } = { error: { code: e.code, message: e.message, requestId: req.id } }
     if (e instanceof ValidationError && e.issues.length) body.error.issues = e.issues

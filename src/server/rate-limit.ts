@@ -28,8 +28,8 @@ export interface AuthRateLimitOptions {
   /** The account (email, client id, …) the request tries; default: `email`, `clientId`, `client_id` or `username` of the body. */
   account?: (req: FastifyRequest) => string | undefined
   /**
-   * `failures`: an attempt that succeeds (a 2xx or 3xx answer) is taken back from the per-address
-   * and per-account counts, so only failed attempts lead to a lockout — for routes that check a
+   * `failures`: an attempt that succeeds (its handler succeeded, as the pipeline reports) is
+   * taken back from the per-address and per-account counts, so only failed attempts lead to a lockout — for routes that check a
    * credential (sign-in, a machine's token exchange), where a team behind one address signs in
    * all day. Every attempt is still counted before it runs (parallel guesses cannot slip past),
    * and a lockout, once reached, refuses every attempt until it ends. Default `attempts`: every
@@ -111,6 +111,10 @@ class RefusedCredentials {
     this.#seen.delete(fp)
     this.#seen.set(fp, this.now() + this.ttlMs)
     while (this.#seen.size > this.maxEntries) this.#seen.delete(this.#seen.keys().next().value!)
+  }
+  /** Whether nothing is remembered (then no request needs its fingerprint computed). */
+  get empty(): boolean {
+    return this.#seen.size === 0
   }
   has(fp: string): boolean {
     const until = this.#seen.get(fp)
@@ -264,7 +268,8 @@ export async function registerRateLimits(
   if (badCredential) {
     app.addHook('onRequest', async (req) => {
       const h = req.headers.authorization
-      if (h && refused.has(RefusedCredentials.fingerprint(req.ip, h))) throw new UnauthenticatedError()
+      // @NOTE no hash on the hot path while nothing was refused lately.
+      if (h && !refused.empty && refused.has(RefusedCredentials.fingerprint(req.ip, h))) throw new UnauthenticatedError()
     })
   }
   app.decorate('cofferCredentialRefused', async (req: FastifyRequest, reply: FastifyReply) => {

@@ -150,6 +150,9 @@ interface CurrentRow extends SecretRow {
   created_by: string
 }
 
+/** A version's decrypted value, comment and tags. */
+type PlainContent = { value: string | null; comment: string | null; tags: string[] }
+
 /**
  * Secrets and their versions. Every change writes a new immutable version encrypted under
  * the environment's primary data key and bound (AAD) to its workspace, project,
@@ -415,11 +418,7 @@ export class SecretService {
     }
   }
 
-  async #currentPlain(
-    tx: Executor,
-    scope: SecretScope,
-    row: SecretRow | undefined,
-  ): Promise<{ value: string | null; comment: string | null; tags: string[] } | null> {
+  async #currentPlain(tx: Executor, scope: SecretScope, row: SecretRow | undefined): Promise<PlainContent | null> {
     if (!row) return null
     const v = await this.#version(tx, scope, row.id, row.current_version)
     if (!v) return null
@@ -717,6 +716,8 @@ export class SecretService {
       src: CurrentRow
       content: { value: string; comment: string | null; tags: string[] }
       row: StateRow | undefined
+      /** The target's live value, decrypted once for the comparison and kept for the audit's "before". */
+      before: PlainContent | null
     }> = []
     const conflicts: string[] = []
     for (const key of unique) {
@@ -735,8 +736,9 @@ export class SecretService {
         tags: JSON.parse(src.tags) as string[],
       }
       const row = targets.get(key)
+      let current: PlainContent | null = null
       if (row && row.deleted === 0) {
-        const current = await this.#currentPlain(tx, to, row)
+        current = await this.#currentPlain(tx, to, row)
         const same =
           current !== null &&
           current.value === content.value &&
@@ -748,13 +750,13 @@ export class SecretService {
         }
         if (!overwrite) conflicts.push(key)
       }
-      plan.push({ key, src, content, row })
+      plan.push({ key, src, content, row, before: current })
     }
     if (conflicts.length)
       throw new AlreadyExistsError(`secret ${conflicts.join(', ')} in the target environment (send overwrite: true to replace it)`)
     for (const p of plan) {
       const live = p.row !== undefined && p.row.deleted === 0
-      const before = live ? await this.#currentPlain(tx, to, p.row) : null
+      const before = p.before
       const secret = await this.#write(tx, to, actorId, p.key, p.row, p.content, 'set', null)
       const entry = { key: p.key, version: p.row?.current_version ?? 0, newVersion: secret.version }
       ;(live ? result.changes : result.adds).push(entry)
