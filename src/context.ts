@@ -1,4 +1,5 @@
 import { sql } from 'kysely'
+import { AuditSequencer } from './audit/sequencer.js'
 import { AuditLog } from './audit/audit-log.js'
 import { AuditTree } from './audit/audit-tree.js'
 import { verifySourceOf, VerifyWorkers } from './audit/verify-workers.js'
@@ -35,6 +36,8 @@ export interface AppContext {
   readonly committer: GroupCommitter
   readonly dataKeys: DataKeys
   readonly audit: AuditLog
+  /** Integrates queued audit entries into their chains (started with the server). */
+  readonly sequencer: AuditSequencer
   /** Checkpoints and proofs over the audit logs' Merkle trees. */
   readonly auditTree: AuditTree
   readonly secrets: SecretService
@@ -90,17 +93,20 @@ export async function createContext(
     const committer = new GroupCommitter(store.db, { onRetry })
     // Each batch runs in its workspace's row-level security scope; units submitted without
     // a workspace (bootstrap, jobs, bookkeeping partitions that name no workspace) are system work.
-    // @NOTE the lock order (docs/architecture.md, "Lock order"): a batch of a workspace takes
-    // that workspace's audit chain before any row, whatever its units go on to lock — so a
-    // request, a reseal batch and a job that share a batch, or run on several nodes, all lock
-    // chain → key jobs → data keys → secrets and versions, and cannot wait on each other in a
-    // cycle.
+    // @NOTE no batch takes its workspace's audit chain: entries are queued, and only the
+    // sequencer (a unit of its own) locks the head (docs/architecture.md, "Lock order").
     committer.onBatchStart(async (tx, partition) => {
-      const workspace = isUuid(partition)
-      await setScope(tx, store.engine, workspace ? partition : SYSTEM_SCOPE)
-      if (workspace) await audit.lockIfChained(tx, partition)
+      await setScope(tx, store.engine, isUuid(partition) ? partition : SYSTEM_SCOPE)
     })
-    committer.onUnitRollback((tx) => audit.forget(tx))
+    const sequencer = new AuditSequencer({
+      store,
+      committer,
+      audit,
+      clock,
+      mergeDelayMs: config.audit.mergeDelayMs,
+      leaseMs: config.audit.sequencerLeaseMs,
+      metrics,
+    })
     const secretService = new SecretService({ dataKeys, clock })
     // Threads start only when a reseal first runs.
     const resealWorkers = new ResealWorkers()
@@ -123,6 +129,7 @@ export async function createContext(
       committer,
       dataKeys,
       audit,
+      sequencer,
       auditTree,
       secrets: secretService,
       resealer,
@@ -135,6 +142,7 @@ export async function createContext(
       async close() {
         mailer.close()
         await resealer.stop()
+        await sequencer.stop()
         await resealWorkers.close()
         await verifyWorkers.close()
         await committer.close()

@@ -25,11 +25,31 @@ export const auditCheckpointView = z.object({
 })
 export type AuditCheckpoint = z.infer<typeof auditCheckpointView>
 
+/** An entry queued and not yet integrated into the chain: no seq or hashes yet. */
+export const pendingAuditEntryView = auditEntryView.omit({ seq: true, prevHash: true, hash: true })
+export type PendingAuditEntry = z.infer<typeof pendingAuditEntryView>
+
+/**
+ * The entries queued for the chain and not yet integrated (the sequencer integrates them within
+ * the merge delay): how many, the oldest's time, and — on the last page of a listing — up to 100
+ * of them in queue order. They are durable but not yet covered by the chain or any checkpoint.
+ */
+export const pendingAuditView = z.object({
+  count: z.number(),
+  oldest: z.string().nullable(),
+  entries: z.array(pendingAuditEntryView).optional(),
+})
+export type PendingAudit = z.infer<typeof pendingAuditView>
+
 /**
  * GET /v1/workspaces/:workspace/audit/entries: a page in chain order; `next` is the `after` of the next page (with
  * `order=desc`, its `before`), null at the end.
  */
-export const auditEntriesResponse = z.object({ entries: z.array(auditEntryView), next: z.number().nullable() })
+export const auditEntriesResponse = z.object({
+  entries: z.array(auditEntryView),
+  next: z.number().nullable(),
+  pending: pendingAuditView.optional().describe('entries not yet integrated into the chain (on the last page)'),
+})
 export type AuditEntries = z.infer<typeof auditEntriesResponse>
 
 /** An audit action to filter on: one action (`secret.reveal`) or every action under a prefix (`secret.*`). */

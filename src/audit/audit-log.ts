@@ -1,5 +1,4 @@
 import { createHmac } from 'node:crypto'
-import { AuditTamperedError } from '../errors.js'
 import type { Clock } from '../ops/clock.js'
 import type { Engine, Executor } from '../storage/database.js'
 import { QueryTemplate } from '../storage/query-template.js'
@@ -10,7 +9,15 @@ import { canonicalJson, type Json } from './canonical-json.js'
 import { EntryHasher, GENESIS_HASH, type AuditRecord } from './entry.js'
 import { newEntryId } from './entry-id.js'
 import { CompactRange } from './merkle.js'
-import { insertNodes, packPeaks, sqliteInsertNodes, unpackPeaks, withStoredNodes } from './tree-store.js'
+import { packPeaks, withStoredNodes } from './tree-store.js'
+import {
+  ChainMissingError,
+  type Integrated,
+  type IntegrateOptions,
+  integrateQueued,
+  type PendingStats,
+  pendingStats,
+} from './sequence-batch.js'
 import { ChainVerifier, sameBytes, type ChainedRecord, type VerifyResult } from './verify.js'
 import { joinRuns, type VerifySource, type VerifyWorkers } from './verify-workers.js'
 
@@ -42,9 +49,11 @@ export interface AuditEvent {
   details?: { [key: string]: AuditDetail }
 }
 
-const SQLITE_INSERT_ENTRY = `INSERT INTO audit_entries (workspace_id, seq, id, time, actor_type, actor_id, actor_ip, actor_ua,
-  request_id, action, target_type, target_id, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-const SQLITE_ADVANCE = 'UPDATE audit_heads SET seq = ?, hash = ?, peaks = ? WHERE workspace_id = ?'
+const SQLITE_QUEUE_ENTRY = `INSERT INTO audit_queue (workspace_id, id, time, actor_type, actor_id, actor_ip, actor_ua,
+  request_id, action, target_type, target_id, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+/** An entry as queued: every field but its seq, which the sequencer assigns. */
+export type QueuedRecord = Omit<AuditRecord, 'seq'>
 
 /** Full verification on worker threads (AuditLog.useWorkers). */
 interface ParallelVerify {
@@ -52,14 +61,6 @@ interface ParallelVerify {
   source: VerifySource
   chunk: number
   threshold: number
-}
-
-/** A workspace chain's tip: sequence, hash and Merkle peaks. */
-interface Tip {
-  seq: number
-  hash: Buffer
-  /** The tree's right edge; updated in place by an append (which forgets the tip first). */
-  range: CompactRange
 }
 
 /** Who did it and through which request. */
@@ -109,33 +110,21 @@ export function rowToRecord(row: AuditEntryTable): ChainedRecord {
   }
 }
 
-/** The workspace has no audit chain (no audit_heads row). */
-class ChainMissingError extends Error {
-  constructor() {
-    super('audit chain missing for workspace')
-  }
-}
-
 /**
- * The append-only, hash-chained audit log of every workspace. `append` runs inside the
- * caller's transaction, so the entry commits together with the change it records — or
- * neither does.
+ * The append-only, hash-chained audit log of every workspace. `append` queues an entry inside
+ * the caller's transaction, so the entry commits together with the change it records — or
+ * neither does — without taking the workspace's chain head; `integrate` (run by the
+ * sequencer, src/audit/sequencer.ts) gives queued entries their place in the chain and the
+ * Merkle tree.
  */
 export class AuditLog {
   readonly #engine: Engine
   readonly #fingerprintKey: (db: Executor, workspaceId: string) => Promise<Buffer>
   readonly #clock: Clock
-
-  readonly #tips = new WeakMap<object, Map<string, Tip>>()
   readonly #hasher = new EntryHasher()
   readonly #q = {
-    head: new QueryTemplate<'ws'>((db, p) => {
-      const q = db.selectFrom('audit_heads').select(['seq', 'hash', 'peaks']).where('workspace_id', '=', p('ws'))
-      return this.#engine === 'postgres' ? q.forUpdate() : q
-    }),
-    entry: new QueryTemplate<
+    queue: new QueryTemplate<
       | 'ws'
-      | 'seq'
       | 'id'
       | 'time'
       | 'actorType'
@@ -147,12 +136,9 @@ export class AuditLog {
       | 'targetType'
       | 'targetId'
       | 'details'
-      | 'prev'
-      | 'hash'
     >((db, p) =>
-      db.insertInto('audit_entries').values({
+      db.insertInto('audit_queue').values({
         workspace_id: p('ws'),
-        seq: p('seq'),
         id: p('id'),
         time: p('time'),
         actor_type: p('actorType'),
@@ -164,17 +150,9 @@ export class AuditLog {
         target_type: p('targetType'),
         target_id: p('targetId'),
         details: p('details'),
-        prev_hash: p('prev'),
-        hash: p('hash'),
       }),
     ),
     headRead: new QueryTemplate<'ws'>((db, p) => db.selectFrom('audit_heads').select(['seq', 'hash']).where('workspace_id', '=', p('ws'))),
-    advance: new QueryTemplate<'ws' | 'seq' | 'hash' | 'peaks'>((db, p) =>
-      db
-        .updateTable('audit_heads')
-        .set({ seq: p('seq'), hash: p('hash'), peaks: p('peaks') })
-        .where('workspace_id', '=', p('ws')),
-    ),
   }
 
   #workers: ParallelVerify | undefined
@@ -205,78 +183,18 @@ export class AuditLog {
   }
 
   /**
-   * Takes the workspace's chain lock within `tx` (PostgreSQL: its audit_heads row FOR UPDATE;
-   * SQLite has a single writer). A write takes it before changing anything, so writers on
-   * several nodes lock the chain first, then rows, and cannot deadlock on the same secret.
+   * Queues one entry for the workspace's chain within `tx` and returns it (without its seq,
+   * which the sequencer assigns). Takes no lock: appenders of one workspace on every node run
+   * side by side; the entry is durable when `tx` commits, and integrated into the chain and
+   * the tree within the merge delay (src/audit/sequencer.ts).
    */
-  async lock(tx: Executor, workspaceId: string): Promise<void> {
-    if (this.#engine === 'postgres') await this.#tip(tx, workspaceId)
-  }
-
-  /**
-   * Takes the workspace's chain lock like `lock`, unless the workspace has no chain (it was
-   * never created, or has been purged): then nothing is locked, and an append would fail.
-   */
-  async lockIfChained(tx: Executor, workspaceId: string): Promise<void> {
-    if (this.#engine !== 'postgres') return
-    try {
-      await this.#tip(tx, workspaceId)
-    } catch (err) {
-      if (!(err instanceof ChainMissingError)) throw err
-    }
-  }
-
-  /**
-   * Drops what `tx` remembered of chain tips. The group committer calls it when it rolls a
-   * unit back to its savepoint, since the unit may have appended entries that no longer exist.
-   */
-  forget(tx: object): void {
-    this.#tips.delete(tx)
-  }
-
-  /**
-   * The chain tip as `tx` sees it. Read from audit_heads once per transaction (FOR UPDATE on
-   * PostgreSQL, so the lock is held from then on) and then kept in memory: the next unit of
-   * the same batch appends without reading it again.
-   */
-  async #tip(tx: Executor, workspaceId: string): Promise<Tip> {
-    const known = this.#tips.get(tx)?.get(workspaceId)
-    if (known) return known
-    const head = (await this.#q.head.run<{ seq: number; hash: Buffer; peaks: Buffer }>(tx, { ws: workspaceId })).rows[0]
-    if (!head) throw new ChainMissingError()
-    let range: CompactRange
-    try {
-      range = unpackPeaks(Number(head.seq), head.peaks)
-    } catch {
-      // Appends always write a head whose edge fits its size: this one was written by hand.
-      throw new AuditTamperedError("The audit log was tampered with: the recorded head's tree edge does not fit its size.")
-    }
-    const tip = { seq: Number(head.seq), hash: Buffer.from(head.hash), range }
-    this.#remember(tx, workspaceId, tip)
-    return tip
-  }
-
-  #remember(tx: object, workspaceId: string, tip: Tip): void {
-    let m = this.#tips.get(tx)
-    if (!m) {
-      m = new Map()
-      this.#tips.set(tx, m)
-    }
-    m.set(workspaceId, tip)
-  }
-
-  /** Appends one entry to the workspace's chain within `tx` and returns it. */
-  async append(tx: Executor, workspaceId: string, actor: AuditActor, requestId: string, event: AuditEvent): Promise<AuditRecord> {
+  async append(tx: Executor, workspaceId: string, actor: AuditActor, requestId: string, event: AuditEvent): Promise<QueuedRecord> {
     // Only events that carry a Sensitive value need the workspace's fingerprint key.
     const key = event.details && hasSensitive(event.details) ? await this.#fingerprintKey(tx, workspaceId) : Buffer.alloc(0)
     const details = canonicalJson(event.details ? resolveDetails(event.details, key) : {})
-    // @NOTE FOR UPDATE serialises appenders of one workspace across nodes (PostgreSQL);
-    // SQLite already has a single writer.
-    const head = await this.#tip(tx, workspaceId)
     const now = this.#clock().getTime()
-    const record: AuditRecord = {
+    const record: QueuedRecord = {
       workspaceId,
-      seq: head.seq + 1,
       id: newEntryId(now),
       time: new Date(now).toISOString(),
       actor: { type: actor.type, id: actor.id, ip: actor.ip, userAgent: actor.userAgent.slice(0, 512) },
@@ -285,21 +203,12 @@ export class AuditLog {
       target: event.target,
       details,
     }
-    const prev = head.hash
-    const { chain: hash, leaf } = this.#hasher.hash(record, prev, true)
-    // Until every statement below succeeds, no tip is remembered (the next unit reads it again).
-    this.forget(tx)
-    // The entry is also leaf number seq-1 of the workspace's RFC 9162 tree.
-    const range = head.range
-    const nodes = range.append(leaf!)
-    const peaks = packPeaks(range)
     if (this.#engine === 'sqlite') {
-      // @NOTE the three statements in one hop on the transaction's own connection: better-sqlite3
-      // is synchronous, and Kysely's per-query promise and plugin pipeline was a tenth of an append.
+      // @NOTE one statement on the transaction's own connection: better-sqlite3 is synchronous,
+      // and Kysely's per-query promise and plugin pipeline cost more than the insert.
       await onSqliteConnection(tx, (c) => {
-        c.prepare(SQLITE_INSERT_ENTRY).run(
+        c.prepare(SQLITE_QUEUE_ENTRY).run(
           workspaceId,
-          record.seq,
           record.id,
           record.time,
           record.actor.type,
@@ -311,16 +220,11 @@ export class AuditLog {
           record.target.type,
           record.target.id,
           details,
-          prev,
-          hash,
         )
-        c.prepare(sqliteInsertNodes(nodes.length)).run(nodes.flatMap((n) => [workspaceId, n.level, n.index, Buffer.from(n.hash)]))
-        c.prepare(SQLITE_ADVANCE).run(record.seq, hash, peaks, workspaceId)
       })
     } else {
-      await this.#q.entry.run(tx, {
+      await this.#q.queue.run(tx, {
         ws: workspaceId,
-        seq: record.seq,
         id: record.id,
         time: record.time,
         actorType: record.actor.type,
@@ -332,14 +236,45 @@ export class AuditLog {
         targetType: record.target.type,
         targetId: record.target.id,
         details,
-        prev,
-        hash,
       })
-      await insertNodes(tx, workspaceId, nodes)
-      await this.#q.advance.run(tx, { ws: workspaceId, seq: record.seq, hash, peaks })
     }
-    this.#remember(tx, workspaceId, { seq: record.seq, hash, range })
     return record
+  }
+
+  /**
+   * Integrates up to `limit` queued entries of the workspace into its chain and tree, in queue
+   * order, within `tx` (see sequence-batch.ts). With `lease`, only while the lease is free or
+   * this holder's (it is taken or renewed in the same statement that locks the head); null
+   * when another holder has it. Without, the head's row lock alone keeps integrations apart.
+   */
+  integrate(tx: Executor, workspaceId: string, opts: Omit<IntegrateOptions, 'engine' | 'hasher' | 'now'>): Promise<Integrated | null> {
+    return integrateQueued(tx, workspaceId, { ...opts, engine: this.#engine, hasher: this.#hasher, now: this.#clock().getTime() })
+  }
+
+  /** Up to `limit` entries of the workspace that wait in the queue, in queue order. */
+  async pendingEntries(db: Executor, workspaceId: string, limit: number): Promise<QueuedRecord[]> {
+    const rows = await db
+      .selectFrom('audit_queue')
+      .selectAll()
+      .where('workspace_id', '=', workspaceId)
+      .orderBy('qid')
+      .limit(limit)
+      .execute()
+    return rows.map((r) => ({
+      workspaceId: r.workspace_id,
+      id: r.id,
+      time: r.time,
+      actor: { type: r.actor_type, id: r.actor_id, ip: r.actor_ip, userAgent: r.actor_ua },
+      requestId: r.request_id,
+      action: r.action,
+      target: { type: r.target_type, id: r.target_id },
+      details: r.details,
+    }))
+  }
+
+  /** How many entries of the workspace wait in the queue, and the time of the oldest (null when none). */
+  pending(db: Executor, workspaceId: string): Promise<PendingStats> {
+    return pendingStats(db, workspaceId)
   }
 
   /** Entries of a workspace in order, from `afterSeq` (exclusive), at most `limit`, none past `upTo`. */

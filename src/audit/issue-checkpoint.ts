@@ -5,15 +5,21 @@ import type { AuditTree, Checkpoint } from './audit-tree.js'
 
 /**
  * Signs a checkpoint of the workspace's log as it is now — after checking that its head, its
- * entries and its tree agree. Every signer goes through here (the API and the scheduled job):
- * a checkpoint is never signed over a tampered log (AuditTamperedError names the problem).
+ * entries and its tree agree, and integrating what waits in the queue (in `tx`, under the
+ * head's lock), so the checkpoint covers every entry queued before it. Every signer goes
+ * through here (the API and the scheduled job): a checkpoint is never signed over a tampered
+ * log (AuditTamperedError names the problem).
  */
 export async function issueCheckedCheckpoint(
-  deps: { audit: Pick<AuditLog, 'integrity'>; auditTree: Pick<AuditTree, 'issue'> },
-  db: Executor,
+  deps: { audit: Pick<AuditLog, 'integrity' | 'integrate'>; auditTree: Pick<AuditTree, 'issue'> },
+  tx: Executor,
   workspaceId: string,
 ): Promise<Checkpoint> {
-  const problem = await deps.audit.integrity(db, workspaceId)
+  const problem = await deps.audit.integrity(tx, workspaceId)
   if (problem) throw new AuditTamperedError(`The audit log was tampered with (${problem.problem}): ${problem.reason}.`)
-  return deps.auditTree.issue(db, workspaceId)
+  for (;;) {
+    const r = await deps.audit.integrate(tx, workspaceId, { limit: 10_000 })
+    if (!r || r.count < 10_000) break
+  }
+  return deps.auditTree.issue(tx, workspaceId)
 }

@@ -112,7 +112,6 @@ async function recordBackup(src: BackupSource, manifest: BackupManifest): Promis
   for (const { id } of live) {
     const head = manifest.audit.find((a) => a.workspaceId === id)
     await writeInScope(src.store, src.store.db, id, async (tx) => {
-      await audit.lock(tx, id)
       await audit.append(tx, id, BACKUP_ACTOR, `backup:${manifest.id}`, {
         action: 'backup.create',
         target: { type: 'backup', id: manifest.id },

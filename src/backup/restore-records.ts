@@ -84,7 +84,6 @@ export async function recordRestore(
         replacedCheckpoints: (before?.checkpoints ?? []).filter((c) => c.treeSize > head.treeSize).slice(-MAX_CHECKPOINTS),
       }),
     )
-    await audit.lock(tx, id)
     await audit.append(tx, id, RESTORER, `restore:${manifest.id}`, {
       action: 'backup.restore',
       target: { type: 'backup', id: manifest.id },

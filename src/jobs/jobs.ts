@@ -127,7 +127,6 @@ export function keyRotationJob(ctx: AppContext, metrics: Metrics, log: Logger): 
       const due = await readInScope(ctx.store, SYSTEM_SCOPE, (db) => keysDueForRotation(db, ctx.config.keys, ctx.clock()))
       for (const d of due) {
         const rotated = await ctx.committer.run(async (tx) => {
-          await ctx.audit.lock(tx, d.workspaceId)
           const r = await rotateDataKey(tx, ctx.dataKeys, d, d.reason, ctx.clock(), d.version)
           if (r) await ctx.audit.append(tx, d.workspaceId, KEY_SCHEDULER, `rotate-${r.job.id}`, r.audit)
           return r

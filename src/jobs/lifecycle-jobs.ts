@@ -22,7 +22,6 @@ export function breakGlassExpiryJob(ctx: AppContext, intervalMs = BREAK_GLASS_EX
       const due = await readInScope(ctx.store, SYSTEM_SCOPE, (db) => unrecordedExpiries(db, ctx.clock()))
       for (const g of due) {
         await ctx.committer.run(async (tx) => {
-          await ctx.audit.lock(tx, g.workspaceId)
           if (!(await claimExpiryRecord(tx, g.id))) return
           await ctx.audit.append(
             tx,

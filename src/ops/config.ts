@@ -32,7 +32,14 @@ export interface ServerConfig {
   readonly bodyLimit: number
   readonly dekCache: { readonly maxEntries: number; readonly ttlMs: number }
   /** How often checkpoints are signed and the audit logs verified (0: never). */
-  readonly audit: { readonly checkpointIntervalMs: number; readonly verifyIntervalMs: number }
+  readonly audit: {
+    readonly checkpointIntervalMs: number
+    readonly verifyIntervalMs: number
+    /** The longest an entry waits in the queue before the sequencer integrates it (COFFER_AUDIT_MERGE_DELAY). */
+    readonly mergeDelayMs: number
+    /** How long a node's hold on a workspace's sequencer lasts without renewal (COFFER_AUDIT_SEQUENCER_LEASE_MS). */
+    readonly sequencerLeaseMs: number
+  }
   /** How people sign in: passwords, OIDC, mail, browser sessions (see auth-config.ts). */
   readonly auth: AuthConfig
   /** Days a deleted workspace's (already unreadable) rows are kept before the purge job removes them. */
@@ -117,6 +124,17 @@ function int(setting: string, raw: string | number | undefined, def: number, min
   const n = Number(s)
   if (n < min || n > max) throw new ConfigError(setting, `must be between ${min} and ${max}`)
   return n
+}
+
+/** A duration given in seconds, to the millisecond (`1`, `0.25`), as milliseconds. */
+function milliseconds(setting: string, raw: string | undefined, defSeconds: number, min: number, max: number): number {
+  if (raw === undefined) return Math.round(defSeconds * 1000)
+  const s = raw.trim()
+  if (!/^\d+(\.\d{1,3})?$/.test(s))
+    throw new ConfigError(setting, `must be a number of seconds between ${min} and ${max} (at most 3 decimals)`)
+  const n = Number(s)
+  if (n < min || n > max) throw new ConfigError(setting, `must be between ${min} and ${max} seconds`)
+  return Math.round(n * 1000)
 }
 
 function rateLimitConfig(env: ServerEnv): RateLimitConfig {
@@ -306,6 +324,8 @@ export function buildConfig(env: ServerEnv, overrides: ConfigOverrides = {}, cwd
     audit: {
       checkpointIntervalMs: int('COFFER_CHECKPOINT_INTERVAL', env.COFFER_CHECKPOINT_INTERVAL, 300, 0, 86_400) * 1000,
       verifyIntervalMs: int('COFFER_AUDIT_VERIFY_INTERVAL', env.COFFER_AUDIT_VERIFY_INTERVAL, 3600, 0, 7 * 86_400) * 1000,
+      mergeDelayMs: milliseconds('COFFER_AUDIT_MERGE_DELAY', env.COFFER_AUDIT_MERGE_DELAY, 1, 0.05, 60),
+      sequencerLeaseMs: int('COFFER_AUDIT_SEQUENCER_LEASE_MS', env.COFFER_AUDIT_SEQUENCER_LEASE_MS, 3000, 200, 600_000),
     },
     purgeAfterDays: int('COFFER_PURGE_AFTER_DAYS', env.COFFER_PURGE_AFTER_DAYS, 30, 0, 30),
     breakGlass: {

@@ -34,6 +34,36 @@ class Metric {
   }
 }
 
+/** A Prometheus histogram without labels: cumulative buckets, sum and count. */
+class Histogram {
+  readonly type = 'histogram'
+  readonly #counts: number[]
+  #sum = 0
+  #count = 0
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly buckets: readonly number[],
+  ) {
+    this.#counts = buckets.map(() => 0)
+  }
+  observe(value: number): void {
+    this.#sum += value
+    this.#count++
+    for (let i = 0; i < this.buckets.length; i++) if (value <= this.buckets[i]!) this.#counts[i]!++
+  }
+  /** Observations so far, and how many were at most each bucket's bound. */
+  snapshot(): { count: number; sum: number; buckets: Array<{ le: number; count: number }> } {
+    return { count: this.#count, sum: this.#sum, buckets: this.buckets.map((le, i) => ({ le, count: this.#counts[i]! })) }
+  }
+  render(): string {
+    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`]
+    this.buckets.forEach((le, i) => lines.push(`${this.name}_bucket{le="${le}"} ${this.#counts[i]}`))
+    lines.push(`${this.name}_bucket{le="+Inf"} ${this.#count}`, `${this.name}_sum ${this.#sum}`, `${this.name}_count ${this.#count}`)
+    return lines.join('\n')
+  }
+}
+
 /** The metrics one Coffer process exports. */
 export class Metrics {
   readonly auditIntegrityOk = new Metric(
@@ -88,6 +118,28 @@ export class Metrics {
   )
   readonly backupFailures = new Metric('coffer_backup_failures_total', 'Backups that failed, by trigger', 'counter')
 
+  readonly auditPendingEntries = new Metric(
+    'coffer_audit_pending_entries',
+    'Audit entries queued and not yet integrated into their chain, as this node last saw (all workspaces)',
+    'gauge',
+  )
+  readonly auditMergeLag = new Metric(
+    'coffer_audit_merge_lag_seconds',
+    "Age of the oldest queued audit entry when this node's sequencer last looked (0: none waiting)",
+    'gauge',
+  )
+  readonly auditIntegrated = new Metric('coffer_audit_integrated_total', "Audit entries integrated by this node's sequencer", 'counter')
+  readonly auditSequencerFailures = new Metric(
+    'coffer_audit_sequencer_failures_total',
+    'Sequencer batches that failed (the entries stay queued), by reason',
+    'counter',
+  )
+  readonly auditMergeDelay = new Histogram(
+    'coffer_audit_merge_delay_seconds',
+    'Time from an audit entry being queued to its integration into the chain, per entry integrated by this node',
+    [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  )
+
   constructor() {
     this.auditIntegrityOk.set(1)
     this.databaseAvailable.set(1)
@@ -95,8 +147,8 @@ export class Metrics {
   }
 
   /** Every metric this process exports, in declaration order (a new field is exported without a list to keep). */
-  all(): Metric[] {
-    return Object.values(this).filter((v): v is Metric => v instanceof Metric)
+  all(): Array<Metric | Histogram> {
+    return Object.values(this).filter((v): v is Metric | Histogram => v instanceof Metric || v instanceof Histogram)
   }
 
   /** The Prometheus text exposition of every metric; `extra` adds live values read at scrape time. */

@@ -19,17 +19,7 @@ import type { Executor } from '../storage/database.js'
 import type { Database } from '../storage/schema.js'
 import { readInScope, setScope, SYSTEM_SCOPE } from '../storage/tenant-scope.js'
 import type { AnyAuthRoute, AuthHandlerResult, Person } from './auth-route.js'
-import {
-  appendEvents,
-  auditFailure,
-  authenticatePerson,
-  clientOf,
-  eventsOf,
-  lockChains,
-  parse,
-  personPrincipal,
-  type StagePlan,
-} from './stages.js'
+import { appendEvents, auditFailure, authenticatePerson, clientOf, eventsOf, parse, personPrincipal, type StagePlan } from './stages.js'
 import { authAttemptSucceeded } from './rate-limit.js'
 import { clearSessionCookie, CSRF_FIELD, sameOrigin, setSessionCookie } from './session-auth.js'
 
@@ -164,12 +154,11 @@ function registerAccountRoute(
       const id = person?.userId ?? r.auditUser ?? ''
       return { type: r.anonymous ? 'anonymous' : 'user', id, ip: client.ip, userAgent: client.userAgent }
     }
-    const record = async (tx: Executor, r: AuthHandlerResult<unknown>, lockFirst: boolean) => {
+    const record = async (tx: Executor, r: AuthHandlerResult<unknown>) => {
       if (r.audit === undefined) throw new InternalError('an account route returned no audit decision')
       const events = eventsOf(r.audit)
       if (events.length === 0) return
       const workspaces = known ?? (r.auditUser ? await workspacesOf(tx, r.auditUser) : [])
-      if (!lockFirst) await lockChains(ctx, tx, workspaces)
       await appendEvents(ctx, tx, workspaces, actorFor(r), req.id, events)
     }
 
@@ -177,9 +166,8 @@ function registerAccountRoute(
     if (route.mode === 'write') {
       const started = performance.now()
       result = await runAlone(ctx, async (tx) => {
-        if (known) await lockChains(ctx, tx, known)
         const r = await route.handler({ ...base, db: tx, prepared })
-        await record(tx, r, known !== undefined)
+        await record(tx, r)
         return r
       })
       if (result.fail && eventsOf(result.audit).length) failureCommit.observe(performance.now() - started)
@@ -192,7 +180,7 @@ function registerAccountRoute(
       if (eventsOf(result.audit).length) {
         const r = result
         try {
-          await runAlone(ctx, async (tx) => record(tx, r, false))
+          await runAlone(ctx, async (tx) => record(tx, r))
         } catch (err) {
           throw auditFailure(err)
         }

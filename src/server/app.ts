@@ -276,6 +276,24 @@ export async function buildApp(
         'mail is disabled (COFFER_SMTP_URL is not set): Owners and Admins issue verification and reset links for their members through POST /v1/workspaces/:workspace/auth-links; on this host, coffer reset-link EMAIL prints one for any account',
       )
   })
+  // A failing sequencer is logged when it starts failing and when it recovers, not every tick.
+  const sequencing = new Map<string, boolean>()
+  ctx.sequencer.onError((err, workspace) => {
+    if (sequencing.get(workspace)) return
+    sequencing.set(workspace, true)
+    if (databaseFailure(err))
+      app.log.warn({ workspace }, 'audit sequencing paused: the database is unavailable; queued entries are integrated when it answers')
+    else {
+      ctx.errorReports.capture(err, { job: 'audit-sequencer' })
+      app.log.error(
+        { workspace, err: { message: scrub((err as Error).message ?? String(err)) } },
+        'audit sequencing failed; entries stay queued',
+      )
+    }
+  })
+  ctx.sequencer.onIntegrated((workspace) => {
+    if (sequencing.delete(workspace) || sequencing.delete('')) app.log.info({ workspace }, 'audit sequencing resumed')
+  })
   ctx.resealer.observe({
     progress: (j) => metrics.resealedVersions.inc(j.resealed),
     finished: (j) =>
@@ -307,12 +325,14 @@ export async function buildApp(
       (err, job) => ctx.errorReports.capture(err, { job }),
     )
     ctx.resealer.start(ctx.config.keys.checkIntervalMs)
+    ctx.sequencer.start()
     ready = true
   })
   app.addHook('preClose', async () => {
     ready = false
     await stopJobs?.()
     await ctx.resealer.stop()
+    await ctx.sequencer.stop()
   })
   return app
 }

@@ -79,6 +79,12 @@ export interface RouteDef<P = unknown, Q = unknown, B = unknown, R = unknown> {
    */
   elevate?: { readonly flag: string; readonly action: Action }
   /**
+   * A route that reads the audit log (`read` mode): before its handler runs, the entries of the
+   * workspace queued until then are integrated (or, when another node sequences the workspace,
+   * waited for up to twice the merge delay), so a client reads what it just did in the chain.
+   */
+  readsAuditLog?: true
+  /**
    * `none`: no Authorization header or session is needed; `tenantFromBody` authenticates
    * (the machine credential exchange). Default: a Bearer token or the session cookie.
    */

@@ -139,20 +139,9 @@ export function databaseFailure(err: unknown): CofferError | undefined {
 }
 
 /**
- * Takes the audit chain of every workspace in `workspaces`, in the order given (callers pass
- * them sorted by id: one lock order for every transaction). A failure is ERR_AUDIT_UNAVAILABLE.
- */
-export async function lockChains(ctx: AppContext, tx: Executor, workspaces: readonly string[]): Promise<void> {
-  try {
-    for (const ws of workspaces) await ctx.audit.lock(tx, ws)
-  } catch (err) {
-    throw auditFailure(err)
-  }
-}
-
-/**
- * Appends `events` to the log of every workspace in `workspaces`, in `tx`. Fails closed: a
- * failure is ERR_AUDIT_UNAVAILABLE and the transaction does not commit.
+ * Queues `events` for the log of every workspace in `workspaces`, in `tx` (the sequencer
+ * integrates them into each chain). Fails closed: a failure is ERR_AUDIT_UNAVAILABLE and the
+ * transaction does not commit.
  */
 export async function appendEvents(
   ctx: AppContext,

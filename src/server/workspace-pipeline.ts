@@ -18,7 +18,6 @@ import {
   authenticatePerson,
   bearerAuth,
   eventsOf,
-  lockChains,
   parse,
   personPrincipal,
   type StagePlan,
@@ -37,8 +36,9 @@ export const WORKSPACE_STAGES: StagePlan = {
   policy:
     'the project and environment the URL names, then `decide` on the action (elevated by a query flag), then break-glass for sealed environments',
   validate: 'params, query and body with the Zod schemas, after the policy: a caller learns no input rule where it may not act',
-  handle: 'read routes in a read-only transaction in the tenant scope; write routes in a group-committed transaction after the chain lock',
-  audit: "the handler's events (a write must return one) in the change's transaction, or committed before a read's answer; fails closed",
+  handle: 'read routes in a read-only transaction in the tenant scope; write routes in a group-committed transaction',
+  audit:
+    "the handler's events (a write must return one) queued in the change's transaction, or committed before a read's answer; fails closed; the sequencer integrates them into the chain",
 }
 
 /** The route's action, or its stronger one when the query flag that elevates it is true (checked before validation). */
@@ -129,7 +129,7 @@ async function placeByUrl(
       ? await breakGlassDecision(db, principal, action, workspace.id, params, query, ctx.clock(), known)
       : null
     const placed: Placed = { action, principal, workspace, target, params, query, body, grant }
-    if (route.mode === 'read') placed.readResult = await route.handler(handlerContext(ctx, req, placed, db))
+    if (route.mode === 'read' && !route.readsAuditLog) placed.readResult = await route.handler(handlerContext(ctx, req, placed, db))
     return placed
   })
 }
@@ -152,7 +152,8 @@ function handlerContext(ctx: AppContext, req: FastifyRequest, p: Placed, db: Exe
 
 /**
  * handle → audit: a write route's handler and its audit entries in one group-committed
- * transaction, after the chain lock; a read route's audit entries committed before its answer.
+ * transaction; a read route's audit entries committed before its answer. Neither takes the
+ * workspace's chain head: entries are queued, and the sequencer integrates them.
  * Fails closed: an entry that cannot be written fails the request.
  */
 async function handleAndAudit(ctx: AppContext, route: AnyRoute, req: FastifyRequest, p: Placed): Promise<HandlerResult<unknown>> {
@@ -161,10 +162,6 @@ async function handleAndAudit(ctx: AppContext, route: AnyRoute, req: FastifyRequ
   const audit = (tx: Executor, events: AuditEvent[]) => appendEvents(ctx, tx, [p.workspace.id], actor, req.id, events)
   if (route.mode === 'write') {
     return ctx.committer.run(async (tx) => {
-      // @NOTE the chain lock before the change: changing first would lock rows (a secret),
-      // then wait for the chain held by another node's batch that waits for those rows — a
-      // deadlock, and a failed write.
-      await lockChains(ctx, tx, [p.workspace.id])
       const r = await route.handler(handlerContext(ctx, req, p, tx))
       const events = eventsOf(r.audit)
       if (events.length === 0) throw new InternalError('write route returned no audit event')
@@ -172,6 +169,7 @@ async function handleAndAudit(ctx: AppContext, route: AnyRoute, req: FastifyRequ
       return r.finish ? { ...r, body: await r.finish(tx) } : r
     }, p.workspace.id)
   }
+  if (route.readsAuditLog) await ctx.sequencer.catchUp(p.workspace.id)
   const result = p.readResult ?? (await readInScope(ctx.store, p.workspace.id, (db) => route.handler(handlerContext(ctx, req, p, db))))
   if (result.finish) throw new InternalError('a read route cannot finish in a transaction')
   const events = withGrantUse(eventsOf(result.audit))

@@ -289,6 +289,10 @@ export interface AuditHeadTable {
   hash: Buffer
   /** The Merkle tree's right edge: peak hashes, leftmost first (see src/audit/tree-store.ts). */
   peaks: Buffer
+  /** The node whose sequencer holds this workspace's lease (migration 11), or null. */
+  sequencer: ColumnType<string | null, string | null | undefined, string | null>
+  /** Until when (ms since the epoch) the lease is held; 0 when free. */
+  sequencer_until: Generated<number>
 }
 
 export interface AuditNodeTable {
@@ -304,6 +308,26 @@ export interface AuditCheckpointTable {
   root_hash: Buffer
   note: string
   created_at: string
+}
+
+/**
+ * An entry written by a request and not yet integrated into its workspace's chain (migration
+ * 11): every field of an entry but its seq and hashes, which the sequencer assigns.
+ */
+export interface AuditQueueTable {
+  qid: Generated<number>
+  workspace_id: string
+  id: string
+  time: string
+  actor_type: string
+  actor_id: string
+  actor_ip: string
+  actor_ua: string
+  request_id: string
+  action: string
+  target_type: string
+  target_id: string
+  details: string
 }
 
 export interface AuditEntryTable {
@@ -432,6 +456,7 @@ export interface Database {
   secret_versions: SecretVersionTable
   audit_heads: AuditHeadTable
   audit_entries: AuditEntryTable
+  audit_queue: AuditQueueTable
   audit_nodes: AuditNodeTable
   audit_checkpoints: AuditCheckpointTable
   workspace_deletions: WorkspaceDeletionTable

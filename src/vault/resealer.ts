@@ -436,7 +436,6 @@ export class Resealer {
   /** Marks the job failed (keeping every key) and audits it; an operator must look. */
   async #fail(job: KeyJobTable, err: UnreadableVersion): Promise<void> {
     await this.#d.committer.run(async (tx) => {
-      await this.#d.audit.lock(tx, job.workspace_id)
       const now = this.#d.clock().toISOString()
       await tx
         .updateTable('key_jobs')
@@ -457,11 +456,6 @@ export class Resealer {
    * Not finished (and nothing written) if the lease moved or a version is still in use.
    */
   async #finish(tx: Executor, job: KeyJobTable, scope: DataKeyScope, primary: number): Promise<{ finished: boolean; destroyed: number[] }> {
-    try {
-      await this.#d.audit.lock(tx, scope.workspaceId)
-    } catch (err) {
-      throw new Error('the audit log is unavailable', { cause: err })
-    }
     const lease = await tx
       .updateTable('key_jobs')
       .set({ lease_until: this.#d.clock().getTime() + this.#d.leaseMs })

@@ -135,7 +135,6 @@ export async function migrateRootKey(
   const all = await read((r) => r.selectFrom('workspaces').select('id').where('deleted_at', 'is', null).execute())
   await deps.committer.run(async (tx: Executor) => {
     for (const w of all) {
-      await deps.audit.lock(tx, w.id)
       await deps.audit.append(tx, w.id, OPERATOR, `root-key-${to.keyId}`, {
         action: 'keys.root_rewrapped',
         target: { type: 'workspace', id: w.id },

@@ -1,4 +1,5 @@
 import { sql } from 'kysely'
+import type { AuditLog } from '../audit/audit-log.js'
 import type { AuditTree } from '../audit/audit-tree.js'
 import { ConfirmationMismatchError, NotFoundError } from '../errors.js'
 import type { Engine, Executor } from '../storage/database.js'
@@ -68,13 +69,19 @@ export async function shredWorkspace(
 
 /**
  * Signs the final tree head of the workspace's audit log (after its deletion entry) and
- * stores the receipt, in the same transaction as the deletion.
+ * stores the receipt, in the same transaction as the deletion. Every entry queued until then,
+ * the deletion's own included, is integrated first (in this transaction), so the receipt's
+ * tree ends with the deletion entry.
  */
 export async function recordDeletionReceipt(
   tx: Executor,
-  deps: { auditTree: AuditTree },
+  deps: { audit: Pick<AuditLog, 'integrate'>; auditTree: AuditTree },
   input: { workspace: Workspace; deletedBy: string; now: Date; purgeAfterDays: number },
 ): Promise<DeletionReceipt> {
+  for (;;) {
+    const r = await deps.audit.integrate(tx, input.workspace.id, { limit: 10_000 })
+    if (!r || r.count < 10_000) break
+  }
   const checkpoint = await deps.auditTree.issue(tx, input.workspace.id)
   const receipt: DeletionReceipt = {
     workspaceId: input.workspace.id,

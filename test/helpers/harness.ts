@@ -72,6 +72,8 @@ export async function startHarness(
   const suffix = randomBytes(3).toString('hex')
   const wa = await bootstrapWorkspace(ctx, { name: `Acme ${suffix}`, ownerEmail: 'owner@acme.test' })
   const wb = await bootstrapWorkspace(ctx, { name: `Globex ${suffix}`, ownerEmail: 'owner@globex.test' })
+  // Tests start from integrated chains (the sequencer would integrate the bootstrap entries within the merge delay).
+  for (const ws of [wa.workspace.id, wb.workspace.id]) await ctx.sequencer.catchUp(ws)
   return {
     engine,
     dataDir,

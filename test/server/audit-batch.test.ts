@@ -1,12 +1,13 @@
-// The audit chain tip is remembered per batch transaction; a unit rolled back to its
-// savepoint after appending must not leave the next unit chaining onto an entry that is gone.
+// Units of one group-commit batch queue audit entries; a unit rolled back to its savepoint
+// after queuing must leave nothing in the queue, and the sequencer then integrates exactly the
+// surviving units' entries into a gap-free chain.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { describeEachEngine } from '../helpers/engines.js'
 import { startHarness, type EngineName } from '../helpers/harness.js'
 
 function suite(engine: EngineName): void {
-  test('appends after a rolled-back unit in the same batch chain onto the last entry that exists', async () => {
+  test('entries of a rolled-back unit never reach the chain; the surviving ones are integrated once', async () => {
     const h = await startHarness(engine)
     try {
       const { committer, audit } = h.ctx
@@ -25,6 +26,9 @@ function suite(engine: EngineName): void {
       const settled = await Promise.allSettled(units)
       assert.equal(settled.filter((s) => s.status === 'rejected').length, 10)
       assert.ok(committer.stats.batches < committer.stats.units, 'units shared batches')
+      assert.equal((await audit.pending(h.db, h.a.id)).count, 10 + 2 * 10, 'only the surviving units left entries in the queue')
+      assert.equal(await h.ctx.sequencer.catchUp(h.a.id), true)
+      assert.equal((await audit.pending(h.db, h.a.id)).count, 0)
       const r = await audit.verify(h.db, h.a.id)
       assert.equal(r.ok, true, JSON.stringify(r.firstBad))
       assert.equal(r.checked - before, 10 + 2 * 10, 'every surviving unit appended, no rolled-back entry remains')

@@ -676,15 +676,20 @@ function suite(engine: EngineName): void {
       const actor = { type: 'system' as const, id: 'test', ip: '', userAgent: 'test' }
       for (const log of logs) {
         for (let i = 0; i < 3; i++) {
-          const rec = await s.db.transaction().execute((tx) =>
-            audit.append(tx, log.id, actor, randomUUID(), {
+          // Queued, then integrated by the sequencer's batch.
+          const seq = await s.db.transaction().execute(async (tx) => {
+            await audit.append(tx, log.id, actor, randomUUID(), {
               action: 'secret.update',
               target: { type: 'workspace', id: log.id },
               details: { i },
-            }),
-          )
-          assert.equal(rec.seq, log.records.length + 1)
-          log.records.push(rec)
+            })
+            const r = await audit.integrate(tx, log.id, { limit: 10 })
+            assert.equal(r?.count, 1)
+            return r!.seq
+          })
+          assert.equal(seq, log.records.length + 1)
+          const [rec] = await audit.list(s.db, log.id, seq - 1, 1)
+          log.records.push(rec!)
         }
         await checkStoredTree(s.db, log.id, leavesOf(log.records))
         assert.equal((await audit.verify(s.db, log.id)).ok, true)

@@ -52,7 +52,6 @@ async function openForRootMigration(config: ServerConfig) {
   await migrate(store)
   const committer = new GroupCommitter(store.db)
   const audit = new AuditLog(store.engine, () => Promise.reject(new Error('no fingerprint key during a root-key migration')), systemClock)
-  committer.onUnitRollback((tx) => audit.forget(tx))
   return {
     store,
     committer,

@@ -9,6 +9,7 @@ import {
   inclusionProofResponse,
   issuedCheckpointResponse,
   latestCheckpointResponse,
+  pendingAuditView,
 } from '../../api/audit.js'
 import { defineRoute, type AnyRoute } from '../route.js'
 import { VERIFY_PROBLEMS, type ChainedRecord } from '../../audit/verify.js'
@@ -30,6 +31,7 @@ const entries = defineRoute({
   tag: 'audit',
   action: 'audit.read',
   mode: 'read',
+  readsAuditLog: true,
   summary:
     'Audit entries in chain order (or newest first with order=desc), with their hashes, for independent verification; filters by actor, action (or action prefix), target and time narrow the page',
   params: workspaceParams,
@@ -42,7 +44,12 @@ const entries = defineRoute({
       ? await app.audit.list(db, workspace.id, after, limit)
       : await listAuditEntries(db, workspace.id, filter, { after, before, limit, order })
     const next = rows.length === limit ? rows[rows.length - 1]!.seq : null
-    return { body: { entries: rows.map(hexHashes), next } }
+    // The last page also says what waits in the queue (listed only when no filter narrows the page).
+    const queued = next === null ? await app.audit.pending(db, workspace.id) : null
+    const pending = queued
+      ? { ...queued, ...(plain && queued.count ? { entries: await app.audit.pendingEntries(db, workspace.id, 100) } : {}) }
+      : undefined
+    return { body: { entries: rows.map(hexHashes), next, ...(pending ? { pending } : {}) } }
   },
 })
 
@@ -54,6 +61,7 @@ const activity = defineRoute({
   tag: 'audit',
   action: 'audit.read',
   mode: 'read',
+  readsAuditLog: true,
   summary: 'How many audit entries (matching the same filters as the entries) were written on each UTC day of a range',
   params: workspaceParams,
   query: auditActivityQuery,
@@ -82,6 +90,7 @@ const verify = defineRoute({
   tag: 'audit',
   action: 'audit.read',
   mode: 'read',
+  readsAuditLog: true,
   summary:
     'Recompute the workspace chain and the newest checkpoint root on the server, and check the recorded head against the entries and the stored tree; name the first bad entry and the problem (a stable code)',
   params: workspaceParams,
@@ -90,16 +99,16 @@ const verify = defineRoute({
     checked: z.number(),
     head: z.string(),
     firstBad: z.object({ seq: z.number(), id: z.string(), reason: z.string(), problem: z.enum(VERIFY_PROBLEMS) }).optional(),
+    pending: pendingAuditView.describe('entries queued and not yet integrated: durable, not yet covered by the chain'),
   }),
   async handler({ app, db, workspace }) {
     const cp = await app.auditTree.latest(db, workspace.id)
-    return {
-      body: await app.audit.verify(
-        db,
-        workspace.id,
-        cp ? { treeSize: cp.treeSize, rootHash: Buffer.from(cp.rootHash, 'base64') } : undefined,
-      ),
-    }
+    const r = await app.audit.verify(
+      db,
+      workspace.id,
+      cp ? { treeSize: cp.treeSize, rootHash: Buffer.from(cp.rootHash, 'base64') } : undefined,
+    )
+    return { body: { ...r, pending: await app.audit.pending(db, workspace.id) } }
   },
 })
 
@@ -109,6 +118,7 @@ const latestCheckpoint = defineRoute({
   tag: 'audit',
   action: 'audit.read',
   mode: 'read',
+  readsAuditLog: true,
   summary: 'The newest signed checkpoint (tree size, root, Ed25519 signature) of the workspace log',
   params: workspaceParams,
   response: latestCheckpointResponse,
@@ -147,6 +157,7 @@ const inclusion = defineRoute({
   tag: 'audit',
   action: 'audit.read',
   mode: 'read',
+  readsAuditLog: true,
   summary: 'RFC 9162 inclusion proof of one entry (by seq or id) in the tree of treeSize entries (default: the newest checkpoint)',
   params: workspaceParams,
   query: z
@@ -174,6 +185,7 @@ const consistency = defineRoute({
   tag: 'audit',
   action: 'audit.read',
   mode: 'read',
+  readsAuditLog: true,
   summary: 'RFC 9162 consistency proof that the tree of `to` entries extends the tree of `from` entries',
   params: workspaceParams,
   query: z.strictObject({ from: z.coerce.number().int().min(1), to: z.coerce.number().int().min(1).optional() }),

@@ -29,7 +29,7 @@ const deleteWorkspace = defineRoute({
       finish: async (tx) => ({
         receipt: await recordDeletionReceipt(
           tx,
-          { auditTree: app.auditTree },
+          { audit: app.audit, auditTree: app.auditTree },
           { workspace, deletedBy: actorId(principal), now, purgeAfterDays: app.config.purgeAfterDays },
         ),
         ...shred,
