@@ -1,10 +1,11 @@
 import { sql } from 'kysely'
 import { AuditSequencer } from './audit/sequencer.js'
+import { partitionOf } from './storage/commit-partition.js'
+import { takeWorkspaceWriteLock } from './storage/advisory-lock.js'
 import { AuditLog } from './audit/audit-log.js'
 import { AuditTree } from './audit/audit-tree.js'
 import { verifySourceOf, VerifyWorkers } from './audit/verify-workers.js'
 import { createKeyProvider } from './crypto/create-key-provider.js'
-import { isUuid } from './crypto/encoding.js'
 import { type Clock, systemClock } from './ops/clock.js'
 import type { ServerConfig } from './ops/config.js'
 import { type ErrorReporter, startErrorReports } from './ops/error-reports.js'
@@ -94,9 +95,12 @@ export async function createContext(
     // Each batch runs in its workspace's row-level security scope; units submitted without
     // a workspace (bootstrap, jobs, bookkeeping partitions that name no workspace) are system work.
     // @NOTE no batch takes its workspace's audit chain: entries are queued, and only the
-    // sequencer (a unit of its own) locks the head (docs/architecture.md, "Lock order").
+    // sequencer locks the head. A batch of a workspace's serialised writes takes the workspace
+    // write lock before any row (docs/architecture.md, "Lock order"; commit-partition.ts).
     committer.onBatchStart(async (tx, partition) => {
-      await setScope(tx, store.engine, isUuid(partition) ? partition : SYSTEM_SCOPE)
+      const { workspaceId, serialised } = partitionOf(partition)
+      await setScope(tx, store.engine, workspaceId ?? SYSTEM_SCOPE)
+      if (workspaceId && serialised) await takeWorkspaceWriteLock(tx, store.engine, workspaceId)
     })
     const sequencer = new AuditSequencer({
       store,
@@ -107,7 +111,7 @@ export async function createContext(
       leaseMs: config.audit.sequencerLeaseMs,
       metrics,
     })
-    const secretService = new SecretService({ dataKeys, clock })
+    const secretService = new SecretService({ dataKeys, clock, engine: store.engine })
     // Threads start only when a reseal first runs.
     const resealWorkers = new ResealWorkers()
     const resealer = new Resealer({

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { Clock } from '../ops/clock.js'
 import type { Metrics } from '../ops/metrics.js'
 import type { Executor, Store } from '../storage/database.js'
+import { rowLockedPartition } from '../storage/commit-partition.js'
 import type { GroupCommitter } from '../storage/group-commit.js'
 import { readInScope, SYSTEM_SCOPE } from '../storage/tenant-scope.js'
 import type { AuditLog } from './audit-log.js'
@@ -96,7 +97,9 @@ export class AuditSequencer {
     await this.#running
     await this.pass().catch((err: unknown) => this.#onError?.(err, ''))
     for (const ws of this.#held) {
-      await this.#d.committer.run((tx) => releaseLease(tx, ws, this.node), ws).catch((err: unknown) => this.#onError?.(err, ws))
+      await this.#d.committer
+        .run((tx) => releaseLease(tx, ws, this.node), rowLockedPartition(ws))
+        .catch((err: unknown) => this.#onError?.(err, ws))
     }
     this.#held.clear()
   }
@@ -146,7 +149,7 @@ export class AuditSequencer {
   async #batchOf(workspaceId: string): Promise<Integrated | null> {
     const r = await this.#d.committer.run(
       (tx) => this.#d.audit.integrate(tx, workspaceId, { limit: this.#batch, lease: { holder: this.node, ms: this.#d.leaseMs } }),
-      workspaceId,
+      rowLockedPartition(workspaceId),
     )
     if (!r) {
       this.#held.delete(workspaceId)

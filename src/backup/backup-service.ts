@@ -402,6 +402,20 @@ async function loadRows(tx: Transaction<Database>, dump: string, tables: string[
   return total
 }
 
+/**
+ * PostgreSQL: moves every identity column's sequence (audit_queue.qid) past the largest value
+ * restored, so rows inserted after the restore take new numbers. SQLite's AUTOINCREMENT
+ * follows explicit values by itself.
+ */
+async function advanceIdentities(tx: Executor): Promise<void> {
+  const { rows } = await sql<{ t: string; c: string }>`SELECT table_name AS t, column_name AS c FROM information_schema.columns
+    WHERE table_schema = current_schema() AND is_identity = 'YES'`.execute(tx)
+  for (const { t, c } of rows)
+    await sql`SELECT setval(pg_get_serial_sequence(${t}, ${c}), COALESCE((SELECT max(${sql.ref(c)}) FROM ${sql.table(t)}), 0) + 1, false)`.execute(
+      tx,
+    )
+}
+
 async function restorePostgres(
   file: string,
   manifest: BackupManifest,
@@ -437,6 +451,7 @@ async function restorePostgres(
       await sql`TRUNCATE ${sql.join(tables.map((t) => sql.id(t)))}`.execute(tx)
       await loadRows(tx, dump, tables)
       for (const t of tables) await sql`ALTER TABLE ${sql.id(t)} ENABLE TRIGGER USER`.execute(tx)
+      await advanceIdentities(tx)
       if (manifest.schemaVersion < LATEST_SCHEMA_VERSION) await migrateWithin(tx, 'postgres', manifest.schemaVersion, LATEST_SCHEMA_VERSION)
       return recordRestore(tx, 'postgres', target.provider, target.clock, manifest, replaced.heads, replaced.records)
     })

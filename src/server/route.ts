@@ -85,6 +85,14 @@ export interface RouteDef<P = unknown, Q = unknown, B = unknown, R = unknown> {
    */
   readsAuditLog?: true
   /**
+   * A `write` route whose handler locks every row it relies on (`FOR UPDATE`) and retries a
+   * lost race: its transaction does not take the workspace write lock that serialises the
+   * other writes of a workspace across nodes (src/storage/commit-partition.ts). For the hot
+   * secret writes only; anything that checks a rule across rows (the last Owner, approvals)
+   * must leave it unset.
+   */
+  locksOwnRows?: true
+  /**
    * `none`: no Authorization header or session is needed; `tenantFromBody` authenticates
    * (the machine credential exchange). Default: a Bearer token or the session cookie.
    */

@@ -5,6 +5,7 @@ import { resolveTarget } from '../access/target.js'
 import type { AuditEvent } from '../audit/audit-log.js'
 import type { AppContext } from '../context.js'
 import { InternalError } from '../errors.js'
+import { rowLockedPartition, writePartition } from '../storage/commit-partition.js'
 import type { Executor } from '../storage/database.js'
 import { readInScope, SYSTEM_SCOPE } from '../storage/tenant-scope.js'
 import { authAttemptSucceeded } from './rate-limit.js'
@@ -161,13 +162,16 @@ async function handleAndAudit(ctx: AppContext, route: AnyRoute, req: FastifyRequ
   const actor = actorOf(req, p.principal)
   const audit = (tx: Executor, events: AuditEvent[]) => appendEvents(ctx, tx, [p.workspace.id], actor, req.id, events)
   if (route.mode === 'write') {
-    return ctx.committer.run(async (tx) => {
-      const r = await route.handler(handlerContext(ctx, req, p, tx))
-      const events = eventsOf(r.audit)
-      if (events.length === 0) throw new InternalError('write route returned no audit event')
-      await audit(tx, withGrantUse(events))
-      return r.finish ? { ...r, body: await r.finish(tx) } : r
-    }, p.workspace.id)
+    return ctx.committer.run(
+      async (tx) => {
+        const r = await route.handler(handlerContext(ctx, req, p, tx))
+        const events = eventsOf(r.audit)
+        if (events.length === 0) throw new InternalError('write route returned no audit event')
+        await audit(tx, withGrantUse(events))
+        return r.finish ? { ...r, body: await r.finish(tx) } : r
+      },
+      route.locksOwnRows ? rowLockedPartition(p.workspace.id) : writePartition(p.workspace.id),
+    )
   }
   if (route.readsAuditLog) await ctx.sequencer.catchUp(p.workspace.id)
   const result = p.readResult ?? (await readInScope(ctx.store, p.workspace.id, (db) => route.handler(handlerContext(ctx, req, p, db))))
@@ -175,7 +179,7 @@ async function handleAndAudit(ctx: AppContext, route: AnyRoute, req: FastifyRequ
   const events = withGrantUse(eventsOf(result.audit))
   if (events.length) {
     try {
-      await ctx.committer.run((tx) => audit(tx, events), p.workspace.id)
+      await ctx.committer.run((tx) => audit(tx, events), rowLockedPartition(p.workspace.id))
     } catch (err) {
       throw auditFailure(err)
     }

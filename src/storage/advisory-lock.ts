@@ -21,6 +21,20 @@ export async function takeAdvisoryLock(tx: Executor, engine: Engine, id: number)
   if (engine === 'postgres') await sql`SELECT pg_advisory_xact_lock(${id})`.execute(tx)
 }
 
+/** The class of the per-workspace write locks (the first key of the two-key advisory lock). */
+const WORKSPACE_WRITES = 0x636f7777 // 'coww'
+
+/**
+ * PostgreSQL: serialises the write transactions of one workspace across nodes (a
+ * transaction-scoped advisory lock on the workspace id's hash; two workspaces that share a
+ * hash only wait for each other). Taken first by every write batch of a workspace except the
+ * ones that lock their own rows (see the committer's partitions in createContext). SQLite has
+ * one writer anyway.
+ */
+export async function takeWorkspaceWriteLock(tx: Executor, engine: Engine, workspaceId: string): Promise<void> {
+  if (engine === 'postgres') await sql`SELECT pg_advisory_xact_lock(${WORKSPACE_WRITES}, hashtext(${workspaceId}))`.execute(tx)
+}
+
 /** A session-level lock held on its own connection until released. */
 export interface HeldLock {
   release(): Promise<void>

@@ -3,7 +3,7 @@ import { MAX_KEY_LENGTH, MAX_TAGS, SECRET_KEY_RE, TAG_RE } from '../api/limits.j
 import { keyRefOf, open, seal, type Binding } from '../crypto/envelope.js'
 import { AlreadyExistsError, EnvironmentChangedError, NotFoundError, ValidationError, VersionConflictError } from '../errors.js'
 import type { Clock } from '../ops/clock.js'
-import type { Executor } from '../storage/database.js'
+import type { Engine, Executor } from '../storage/database.js'
 import { type Placeholder, QueryTemplate } from '../storage/query-template.js'
 import type { SecretVersionTable } from '../storage/schema.js'
 import type { DataKeys } from './data-keys.js'
@@ -159,14 +159,24 @@ type PlainContent = { value: string | null; comment: string | null; tags: string
  * environment, secret id, version and field. Functions that change take the transaction
  * the pipeline opened, so the audit entry commits with them.
  */
+/** A write lost a race to create the same secret on another node; its transaction runs again (transaction-retry.ts). */
+class WriteRaceError extends Error {
+  readonly code = '40001'
+  constructor() {
+    super('another transaction created the same secret')
+  }
+}
+
 export class SecretService {
   readonly #keys: DataKeys
   readonly #clock: Clock
+  readonly #engine: Engine
 
-  /** `clock` stamps versions and rows (the context's clock). */
-  constructor(deps: { dataKeys: DataKeys; clock: Clock }) {
+  /** `clock` stamps versions and rows (the context's clock); `engine` says how a write locks the row it changes. */
+  constructor(deps: { dataKeys: DataKeys; clock: Clock; engine: Engine }) {
     this.#keys = deps.dataKeys
     this.#clock = deps.clock
+    this.#engine = deps.engine
   }
 
   #binding(scope: SecretScope, secretId: string, version: number, field: 'value' | 'comment'): Binding {
@@ -194,15 +204,20 @@ export class SecretService {
     return open(dek, bytes, this.#binding(scope, secretId, version, field)).toString('utf8')
   }
 
-  async #findRow(db: Executor, scope: SecretScope, key: string): Promise<SecretRow | undefined> {
-    return db
+  /**
+   * The secret's row. A write (`forWrite`) locks it until its transaction ends (PostgreSQL;
+   * SQLite has one writer): secret writes do not take the workspace write lock, so two nodes
+   * writing one secret meet here, and the second reads the version the first wrote.
+   */
+  async #findRow(db: Executor, scope: SecretScope, key: string, forWrite = false): Promise<SecretRow | undefined> {
+    const q = db
       .selectFrom('secrets')
       .select(['id', 'key', 'current_version', 'deleted', 'created_at', 'updated_at'])
       .where('workspace_id', '=', scope.workspaceId)
       .where('project_id', '=', scope.projectId)
       .where('environment_id', '=', scope.environmentId)
       .where('key', '=', key)
-      .executeTakeFirst()
+    return (forWrite && this.#engine === 'postgres' ? q.forUpdate() : q).executeTakeFirst()
   }
 
   async #version(db: Executor, scope: SecretScope, secretId: string, version: number): Promise<VersionRow | undefined> {
@@ -357,7 +372,7 @@ export class SecretService {
     if (existing) {
       await tx.updateTable('secrets').set({ current_version: version, deleted, updated_at: now }).where('id', '=', id).execute()
     } else {
-      await tx
+      const created = await tx
         .insertInto('secrets')
         .values({
           id,
@@ -370,7 +385,10 @@ export class SecretService {
           created_at: now,
           updated_at: now,
         })
-        .execute()
+        .onConflict((oc) => oc.columns(['environment_id', 'key']).doNothing())
+        .executeTakeFirst()
+      // Another node created the key after this transaction looked: run again, as after a lost serialization race.
+      if (Number(created.numInsertedOrUpdatedRows ?? 0n) === 0) throw new WriteRaceError()
     }
     let valueCt: Buffer | null = null
     let commentCt: Buffer | null = null
@@ -448,7 +466,7 @@ export class SecretService {
   ): Promise<SecretChange> {
     checkKey(key)
     checkInput(input)
-    const row = await this.#findRow(tx, scope, key)
+    const row = await this.#findRow(tx, scope, key, true)
     SecretService.#checkVersion(row, input.ifVersion)
     const before = row && row.deleted === 0 ? await this.#currentPlain(tx, scope, row) : null
     const secret = await this.#write(
@@ -482,7 +500,7 @@ export class SecretService {
   /** Deletes a secret by writing a tombstone version; `restore` brings it back. */
   async delete(tx: Executor, scope: SecretScope, actorId: string, key: string, ifVersion?: number): Promise<SecretChange> {
     checkKey(key)
-    const row = await this.#findRow(tx, scope, key)
+    const row = await this.#findRow(tx, scope, key, true)
     if (!row || row.deleted === 1) throw new NotFoundError('secret')
     SecretService.#checkVersion(row, ifVersion)
     const before = await this.#currentPlain(tx, scope, row)
@@ -493,7 +511,7 @@ export class SecretService {
   /** Undeletes a secret: a new version equal to the last version before the deletion. */
   async restore(tx: Executor, scope: SecretScope, actorId: string, key: string): Promise<SecretChange> {
     checkKey(key)
-    const row = await this.#findRow(tx, scope, key)
+    const row = await this.#findRow(tx, scope, key, true)
     if (!row || row.deleted === 0) throw new NotFoundError('deleted secret')
     const last = await tx
       .selectFrom('secret_versions')
@@ -511,7 +529,7 @@ export class SecretService {
   /** Writes a new version equal to version `to`; history is never rewritten. */
   async rollback(tx: Executor, scope: SecretScope, actorId: string, key: string, to: number, ifVersion?: number): Promise<SecretChange> {
     checkKey(key)
-    const row = await this.#findRow(tx, scope, key)
+    const row = await this.#findRow(tx, scope, key, true)
     if (!row) throw new NotFoundError('secret')
     SecretService.#checkVersion(row, ifVersion)
     return this.#copy(tx, scope, actorId, row, to, 'rollback')
