@@ -9,6 +9,7 @@ import { workspaceDeletionAndBreakGlass } from './007-workspace-deletion-and-bre
 import { cliLogin } from './008-cli-login.js'
 import { auditNodesWithoutRowid } from './009-audit-nodes-without-rowid.js'
 import { valueFingerprints } from './010-value-fingerprints.js'
+import { authEpochs } from './012-auth-epochs.js'
 
 // One file per schema step, named NNN-what-it-does.ts; each exports one Migration and imports
 // nothing outside src/storage/migrations but kysely, node:* and types (a test enforces it), so
@@ -18,7 +19,8 @@ import { valueFingerprints } from './010-value-fingerprints.js'
 //   1 initial · 2 audit Merkle tree · 3 key rotation · 4 people, sessions, passwords
 //   5 project roles and RLS · 6 machine identities and token kinds
 //   7 workspace deletion and break-glass · 8 CLI login · 9 audit_nodes without rowid (SQLite)
-//   10 value fingerprints (environment matrix, .env preview)
+//   10 value fingerprints (environment matrix, .env preview) · 11 (reserved: audit log rewrite)
+//   12 auth epochs (principal cache) · 13 (reserved)
 /** Every schema step, in version order. */
 export const STEPS: readonly Migration[] = [
   initial,
@@ -31,4 +33,5 @@ export const STEPS: readonly Migration[] = [
   cliLogin,
   auditNodesWithoutRowid,
   valueFingerprints,
+  authEpochs,
 ]
