@@ -14,6 +14,8 @@ import type { ServerSecrets } from './ops/secrets.js'
 import { openStore, type Store } from './storage/database.js'
 import { createMailer, type Mailer } from './identity/mailer.js'
 import { OidcService } from './identity/oidc.js'
+import { PrincipalCache } from './identity/principal-cache.js'
+import { listenForNotifications } from './storage/notify-listener.js'
 import { ADVISORY_LOCKS, takeAdvisoryLock } from './storage/advisory-lock.js'
 import { GroupCommitter } from './storage/group-commit.js'
 import type { RetryReason } from './storage/transaction-retry.js'
@@ -54,6 +56,8 @@ export interface AppContext {
   readonly metrics: Metrics
   /** Where unexpected errors (5xx answers, failed jobs) are reported: COFFER_SENTRY_DSN, or nowhere. */
   readonly errorReports: ErrorReporter
+  /** Authenticated credentials of this node, checked against the database's epochs on each use (identity/principal-cache.ts). */
+  readonly principals: PrincipalCache
   /** Stops accepting work, waits for queued commits, closes the database and the key provider. */
   close(): Promise<void>
 }
@@ -127,6 +131,23 @@ export async function createContext(
     const mailer = overrides.mailer ?? createMailer(secrets.smtpUrl, config.auth.mail.from)
     const oidc = config.auth.oidc ? new OidcService(config.auth.oidc, secrets.oidcClientSecret, config.auth.publicUrl) : null
     const errorReports = await startErrorReports(secrets.errorReportsDsn, { release: VERSION })
+    // On PostgreSQL the cache is used only while this node hears the triggers' notifications
+    // (migration 12); on SQLite (one node) the epochs read by each request are enough.
+    const db = config.database
+    const principals = new PrincipalCache({
+      max: config.principalCache.maxEntries,
+      ttlMs: config.principalCache.ttlMs,
+      enabled: db.engine !== 'postgres',
+      metrics,
+    })
+    const authChanges =
+      db.engine === 'postgres'
+        ? listenForNotifications(db.url, 'coffer_auth', {
+            onNotify: (scope) => principals.invalidateScope(scope),
+            onUp: () => principals.setEnabled(true),
+            onDown: () => principals.setEnabled(false),
+          })
+        : null
     return {
       config,
       store,
@@ -143,7 +164,9 @@ export async function createContext(
       oidc,
       metrics,
       errorReports,
+      principals,
       async close() {
+        await authChanges?.close()
         mailer.close()
         await resealer.stop()
         await sequencer.stop()

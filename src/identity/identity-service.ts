@@ -5,6 +5,7 @@ import type { Executor } from '../storage/database.js'
 import { QueryTemplate } from '../storage/query-template.js'
 import type { Workspace } from '../vault/workspace-service.js'
 import type { CredentialUse } from './credential-use.js'
+import { type Stamp, stampOf } from './principal-cache.js'
 import { machineTokenPrincipal } from './machine-identities.js'
 import { serviceTokenPrincipal } from './service-tokens.js'
 import { displayToken, generateToken, hashToken, tokenKind } from './token-format.js'
@@ -137,6 +138,8 @@ interface PersonalTokenRow {
   workspaceSlug: string
   workspaceName: string
   workspaceCreatedAt: string
+  workspaceEpoch: number | string | null
+  userEpoch: number | string | null
 }
 
 /** The personal-token lookup of every request, compiled once (see QueryTemplate). */
@@ -148,6 +151,9 @@ const PERSONAL_TOKEN = new QueryTemplate<'hash'>((db, p) =>
       j.onRef('memberships.user_id', '=', 'tokens.user_id').onRef('memberships.workspace_id', '=', 'tokens.workspace_id'),
     )
     .innerJoin('workspaces', 'workspaces.id', 'tokens.workspace_id')
+    // The epochs this acceptance is read under, in the same statement (see principal-cache.ts).
+    .leftJoin('auth_epochs as we', 'we.scope', 'tokens.workspace_id')
+    .leftJoin('auth_epochs as ue', 'ue.scope', 'tokens.user_id')
     .select([
       'tokens.id as tokenId',
       'tokens.workspace_id as workspaceId',
@@ -160,18 +166,28 @@ const PERSONAL_TOKEN = new QueryTemplate<'hash'>((db, p) =>
       'workspaces.slug as workspaceSlug',
       'workspaces.name as workspaceName',
       'workspaces.created_at as workspaceCreatedAt',
+      'we.epoch as workspaceEpoch',
+      'ue.epoch as userEpoch',
     ])
     .where('tokens.token_hash', '=', p('hash'))
     // A deleted workspace (keys shredded, rows awaiting purge) answers as if it never existed.
     .where('workspaces.deleted_at', 'is', null),
 )
 
-export async function authenticate(
-  db: Executor,
-  token: string,
-  now: Date,
-  ip = '',
-): Promise<{ principal: Principal; workspace: Workspace; use: CredentialUse }> {
+/** What a Bearer token authenticates as, with what a cache needs to keep it (see principal-cache.ts). */
+export interface Authenticated {
+  principal: Principal
+  workspace: Workspace
+  use: CredentialUse
+  /** The epochs the acceptance was read under. */
+  stamp: Stamp
+  /** When the credential itself ends (null: never). */
+  expiresAt: string | null
+  /** Machine access tokens: the identity's allow-list, to check on each use. */
+  allowedCidrs?: string[]
+}
+
+export async function authenticate(db: Executor, token: string, now: Date, ip = ''): Promise<Authenticated> {
   const kind = tokenKind(token)
   if (kind === 'svc') {
     const r = await serviceTokenPrincipal(db, token, now)
@@ -180,6 +196,8 @@ export async function authenticate(
       principal: r.principal,
       workspace: r.workspace,
       use: { table: 'service_tokens', id: r.principal.id, lastUsedAt: r.lastUsedAt },
+      stamp: r.stamp,
+      expiresAt: r.expiresAt,
     }
   }
   if (kind === 'sat') {
@@ -189,6 +207,9 @@ export async function authenticate(
       principal: r.principal,
       workspace: r.workspace,
       use: { table: 'machine_tokens', id: r.principal.tokenId, lastUsedAt: r.lastUsedAt, machineId: r.principal.id },
+      stamp: r.stamp,
+      expiresAt: r.expiresAt,
+      allowedCidrs: r.allowedCidrs,
     }
   }
   // A CLI login's token (`coffer_cli_`) is a personal token like `pat`, in the same table.
@@ -206,5 +227,7 @@ export async function authenticate(
     },
     workspace: { id: row.workspaceId, slug: row.workspaceSlug, name: row.workspaceName, createdAt: row.workspaceCreatedAt },
     use: { table: 'tokens', id: row.tokenId, lastUsedAt: row.lastUsedAt },
+    stamp: stampOf([row.workspaceId, row.userId], [row.workspaceEpoch, row.userEpoch]),
+    expiresAt: row.expiresAt,
   }
 }

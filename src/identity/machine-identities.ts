@@ -5,6 +5,7 @@ import { NotFoundError, UnauthenticatedError } from '../errors.js'
 import type { Executor } from '../storage/database.js'
 import type { Workspace } from '../vault/workspace-service.js'
 import { ipAllowed, parseScopes } from './integration-scopes.js'
+import { type Stamp, stampOf } from './principal-cache.js'
 import { displayToken, generateToken, hashToken, tokenKind } from './token-format.js'
 
 // Machine identities: a workspace integration with a client id (its id) and a client secret
@@ -229,12 +230,24 @@ export async function machineTokenPrincipal(
   token: string,
   now: Date,
   ip: string,
-): Promise<{ principal: IntegrationPrincipal; workspace: Workspace; lastUsedAt: string | null } | undefined> {
+): Promise<
+  | {
+      principal: IntegrationPrincipal
+      workspace: Workspace
+      lastUsedAt: string | null
+      expiresAt: string
+      allowedCidrs: string[]
+      stamp: Stamp
+    }
+  | undefined
+> {
   const r = await db
     .selectFrom('machine_tokens')
     .innerJoin('machine_identities', 'machine_identities.id', 'machine_tokens.machine_id')
     .innerJoin('workspaces', 'workspaces.id', 'machine_tokens.workspace_id')
+    .leftJoin('auth_epochs as we', 'we.scope', 'machine_tokens.workspace_id')
     .select([
+      'we.epoch as workspaceEpoch',
       'machine_tokens.id as tokenId',
       'machine_tokens.expires_at',
       'machine_tokens.last_used_at',
@@ -251,11 +264,14 @@ export async function machineTokenPrincipal(
     .where('machine_tokens.token_hash', '=', hashToken(token))
     .where('workspaces.deleted_at', 'is', null)
     .executeTakeFirst()
-  if (!r || r.revoked_at || Date.parse(r.expires_at) <= now.getTime() || !ipAllowed(JSON.parse(r.allowed_cidrs) as string[], ip))
-    return undefined
+  const allowedCidrs = r ? (JSON.parse(r.allowed_cidrs) as string[]) : []
+  if (!r || r.revoked_at || Date.parse(r.expires_at) <= now.getTime() || !ipAllowed(allowedCidrs, ip)) return undefined
   return {
     principal: { type: 'machine', id: r.id, name: r.name, tokenId: r.tokenId, workspaceId: r.workspaceId, scopes: parseScopes(r.scopes) },
     workspace: { id: r.workspaceId, slug: r.slug, name: r.workspaceName, createdAt: r.workspaceCreatedAt },
     lastUsedAt: r.last_used_at,
+    expiresAt: r.expires_at,
+    allowedCidrs,
+    stamp: stampOf([r.workspaceId], [r.workspaceEpoch]),
   }
 }

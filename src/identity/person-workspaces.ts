@@ -35,17 +35,22 @@ export async function listPersonWorkspaces(db: Executor, userId: string, order: 
 
 /**
  * The person's live workspace `ref` (id or slug) — or, with no `ref`, the first they joined.
- * Undefined when they are not a member of it, exactly as when it does not exist.
+ * Undefined when they are not a member of it, exactly as when it does not exist. `epoch` is
+ * the workspace's authentication epoch, read by the same statement (see principal-cache.ts).
  */
-export async function findPersonWorkspace(db: Executor, userId: string, ref: string | undefined): Promise<PersonWorkspace | undefined> {
-  const q = memberships(db, userId)
+export async function findPersonWorkspace(
+  db: Executor,
+  userId: string,
+  ref: string | undefined,
+): Promise<(PersonWorkspace & { epoch: number }) | undefined> {
+  const q = memberships(db, userId).leftJoin('auth_epochs as we', 'we.scope', 'workspaces.id').select('we.epoch')
   const r = await (ref === undefined
     ? q.orderBy('memberships.created_at').orderBy('workspaces.id')
     : q.where((eb) => eb.or([eb('workspaces.id', '=', ref), eb('workspaces.slug', '=', ref)]))
   )
     .limit(1)
     .executeTakeFirst()
-  return r && toPersonWorkspace(r)
+  return r && { ...toPersonWorkspace(r), epoch: Number(r.epoch ?? 0) }
 }
 
 /** How many workspaces other than `workspaceId` the person belongs to (deleted ones included). */

@@ -4,6 +4,7 @@ import { NotFoundError } from '../errors.js'
 import type { Executor } from '../storage/database.js'
 import type { Workspace } from '../vault/workspace-service.js'
 import { parseScopes } from './integration-scopes.js'
+import { type Stamp, stampOf } from './principal-cache.js'
 import { displayToken, generateToken, hashToken } from './token-format.js'
 
 // Static service tokens (`coffer_svc_`): a workspace integration's long-lived credential, for
@@ -99,11 +100,15 @@ export async function serviceTokenPrincipal(
   db: Executor,
   token: string,
   now: Date,
-): Promise<{ principal: IntegrationPrincipal; workspace: Workspace; lastUsedAt: string | null } | undefined> {
+): Promise<
+  { principal: IntegrationPrincipal; workspace: Workspace; lastUsedAt: string | null; expiresAt: string | null; stamp: Stamp } | undefined
+> {
   const r = await db
     .selectFrom('service_tokens')
     .innerJoin('workspaces', 'workspaces.id', 'service_tokens.workspace_id')
+    .leftJoin('auth_epochs as we', 'we.scope', 'service_tokens.workspace_id')
     .select([
+      'we.epoch as workspaceEpoch',
       'service_tokens.id',
       'service_tokens.name',
       'service_tokens.scopes',
@@ -123,5 +128,7 @@ export async function serviceTokenPrincipal(
     principal: { type: 'service', id: r.id, name: r.name, tokenId: r.id, workspaceId: r.workspaceId, scopes: parseScopes(r.scopes) },
     workspace: { id: r.workspaceId, slug: r.slug, name: r.workspaceName, createdAt: r.workspaceCreatedAt },
     lastUsedAt: r.last_used_at,
+    expiresAt: r.expires_at,
+    stamp: stampOf([r.workspaceId], [r.workspaceEpoch]),
   }
 }

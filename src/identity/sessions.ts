@@ -32,6 +32,8 @@ export interface SessionInfo {
 export interface ResolvedSession {
   session: SessionInfo
   user: { id: string; email: string }
+  /** The person's authentication epoch, read by the same statement (see principal-cache.ts). */
+  userEpoch: number
 }
 
 type Row = { id: string; method: string; created_at: string; last_seen_at: string; expires_at: string; ip: string; user_agent: string }
@@ -94,7 +96,9 @@ export async function resolveSession(
   const row = await db
     .selectFrom('sessions')
     .innerJoin('users', 'users.id', 'sessions.user_id')
+    .leftJoin('auth_epochs as ue', 'ue.scope', 'sessions.user_id')
     .select([
+      'ue.epoch as userEpoch',
       'sessions.id',
       'sessions.method',
       'sessions.created_at',
@@ -111,16 +115,21 @@ export async function resolveSession(
   if (!row || row.revoked_at) return undefined
   const t = now.getTime()
   if (Date.parse(row.expires_at) <= t || Date.parse(row.last_seen_at) + timeouts.idleMs <= t) return undefined
-  return { session: toInfo(row), user: { id: row.userId, email: row.email } }
+  return { session: toInfo(row), user: { id: row.userId, email: row.email }, userEpoch: Number(row.userEpoch ?? 0) }
+}
+
+/** Whether activity on `session` is due to be recorded: at most about once per `idleMs / 8` (and per minute). */
+export function touchDue(session: SessionInfo, timeouts: SessionTimeouts, now: Date): boolean {
+  const every = Math.min(60_000, Math.floor(timeouts.idleMs / 8))
+  return now.getTime() - Date.parse(session.lastSeenAt) >= every
 }
 
 /**
- * Records activity on a session, at most about once per `idleMs / 8` (and per minute), so
- * that reads do not each cost a write. Returns whether a write was made.
+ * Records activity on a session when it is due (touchDue), so that reads do not each cost a
+ * write. Returns whether a write was made.
  */
 export async function touchSession(db: Executor, session: SessionInfo, timeouts: SessionTimeouts, now: Date): Promise<boolean> {
-  const every = Math.min(60_000, Math.floor(timeouts.idleMs / 8))
-  if (now.getTime() - Date.parse(session.lastSeenAt) < every) return false
+  if (!touchDue(session, timeouts, now)) return false
   await db
     .updateTable('sessions')
     .set({ last_seen_at: now.toISOString() })

@@ -31,6 +31,8 @@ export interface ServerConfig {
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
   readonly bodyLimit: number
   readonly dekCache: { readonly maxEntries: number; readonly ttlMs: number }
+  /** The per-node cache of authenticated credentials (src/identity/principal-cache.ts); 0 entries or 0 s turn it off. */
+  readonly principalCache: { readonly maxEntries: number; readonly ttlMs: number }
   /** How often checkpoints are signed and the audit logs verified (0: never). */
   readonly audit: {
     readonly checkpointIntervalMs: number
@@ -320,6 +322,10 @@ export function buildConfig(env: ServerEnv, overrides: ConfigOverrides = {}, cwd
     dekCache: {
       maxEntries: int('COFFER_DEK_CACHE_SIZE', env.COFFER_DEK_CACHE_SIZE, 10_000, 1, 1_000_000),
       ttlMs: int('COFFER_DEK_CACHE_TTL', env.COFFER_DEK_CACHE_TTL, 300, 1, 86_400) * 1000,
+    },
+    principalCache: {
+      maxEntries: int('COFFER_PRINCIPAL_CACHE_SIZE', env.COFFER_PRINCIPAL_CACHE_SIZE, 10_000, 0, 1_000_000),
+      ttlMs: int('COFFER_PRINCIPAL_CACHE_TTL', env.COFFER_PRINCIPAL_CACHE_TTL, 30, 0, 300) * 1000,
     },
     audit: {
       checkpointIntervalMs: int('COFFER_CHECKPOINT_INTERVAL', env.COFFER_CHECKPOINT_INTERVAL, 300, 0, 86_400) * 1000,

@@ -119,6 +119,17 @@ export class Metrics {
     'gauge',
   )
   readonly backupFailures = new Metric('coffer_backup_failures_total', 'Backups that failed, by trigger', 'counter')
+  readonly principalCacheLookups = new Metric(
+    'coffer_principal_cache_lookups_total',
+    'Credentials looked up in the per-node principal cache, by result (hit, miss)',
+    'counter',
+  )
+  readonly principalCacheInvalidations = new Metric(
+    'coffer_principal_cache_invalidations_total',
+    'Cached principals dropped before their time, by reason (epoch: a request found its epochs changed; notified: a change was notified; channel-down: the notification channel was lost)',
+    'counter',
+  )
+  readonly principalCacheEntries = new Metric('coffer_principal_cache_entries', 'Principals held in the per-node cache', 'gauge')
 
   readonly auditPendingEntries = new Metric(
     'coffer_audit_pending_entries',

@@ -2,7 +2,17 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Role, UserPrincipal } from '../access/policy.js'
 import type { AppContext } from '../context.js'
 import { CsrfError, NotFoundError, UnauthenticatedError } from '../errors.js'
-import { checkCsrfToken, resolveSession, SESSION_COOKIE, touchSession, type ResolvedSession } from '../identity/sessions.js'
+import { type FromCache, stampOf } from '../identity/principal-cache.js'
+import {
+  checkCsrfToken,
+  hashSessionId,
+  resolveSession,
+  SESSION_COOKIE,
+  type SessionInfo,
+  touchDue,
+  touchSession,
+  type ResolvedSession,
+} from '../identity/sessions.js'
 import { readInScope, SYSTEM_SCOPE } from '../storage/tenant-scope.js'
 import type { Workspace } from '../vault/workspace-service.js'
 import { findPersonWorkspace } from '../identity/person-workspaces.js'
@@ -91,22 +101,32 @@ export async function currentSession(
   const now = ctx.clock()
   const resolved = await resolveSession(ctx.store.readDb, cookieValue, timeouts, now)
   if (!resolved) return undefined
-  // @NOTE a touch is a small write of its own (sessions hold no workspace: system scope),
-  // not part of the request's audited change.
-  await ctx.committer.run((tx) => touchSession(tx, resolved.session, timeouts, now))
+  await touch(ctx, resolved.session, now)
   return { ...resolved, cookieValue }
 }
 
-/** The workspace `ref` (id or slug) if `userId` is a member of it, with the role. */
+/**
+ * Records activity on `session` when it is due (sessions.ts touchDue), and moves the
+ * session's `lastSeenAt` on. A touch is a small write of its own (sessions hold no workspace:
+ * system scope), not part of the request's audited change; when none is due no transaction runs.
+ */
+async function touch(ctx: AppContext, session: SessionInfo, now: Date): Promise<SessionInfo> {
+  const timeouts = ctx.config.auth.session
+  if (!touchDue(session, timeouts, now)) return session
+  await ctx.committer.run((tx) => touchSession(tx, session, timeouts, now))
+  return { ...session, lastSeenAt: now.toISOString() }
+}
+
+/** The workspace `ref` (id or slug) if `userId` is a member of it, with the role and the workspace's epoch. */
 async function membership(
   ctx: AppContext,
   userId: string,
   ref: string | undefined,
-): Promise<{ workspace: Workspace; role: Role } | undefined> {
+): Promise<{ workspace: Workspace; role: Role; epoch: number } | undefined> {
   // Memberships span workspaces: read in SYSTEM_SCOPE (row-level security on PostgreSQL).
   return readInScope(ctx.store, SYSTEM_SCOPE, async (db) => {
     const r = await findPersonWorkspace(db, userId, ref)
-    return r && { workspace: { id: r.id, slug: r.slug, name: r.name, createdAt: r.createdAt }, role: r.role }
+    return r && { workspace: { id: r.id, slug: r.slug, name: r.name, createdAt: r.createdAt }, role: r.role, epoch: r.epoch }
   })
 }
 
@@ -121,15 +141,46 @@ export async function authenticateRequest<T extends { workspace: Workspace }>(
   ctx: AppContext,
   req: FastifyRequest,
   viaBearer: () => Promise<T>,
-): Promise<T | { principal: UserPrincipal; workspace: Workspace }> {
+  options: { cache?: boolean } = {},
+): Promise<T | { principal: UserPrincipal; workspace: Workspace; cached?: FromCache }> {
   if (req.headers.authorization !== undefined || !sessionCookieOf(req)) return viaBearer()
+  const ref = (req.params as Record<string, string | undefined>).workspace
+  const cookie = sessionCookieOf(req)!
+  const now = ctx.clock()
+  // The session and the workspace it is used in, by the SHA-256 of the cookie's id (never the id).
+  const key = options.cache && ctx.principals.enabled ? `s:${hashSessionId(cookie).toString('base64')}:${ref ?? ''}` : undefined
+  const hit = key ? ctx.principals.get(key, now, req.ip) : undefined
+  if (key && hit?.session) {
+    checkCsrf(ctx, req, cookie)
+    hit.session = await touch(ctx, hit.session, now)
+    return { principal: hit.principal as UserPrincipal, workspace: hit.workspace, cached: { key, entry: hit } }
+  }
   const s = await currentSession(ctx, req)
   if (!s) throw new UnauthenticatedError('Your session has ended; sign in again.')
   checkCsrf(ctx, req, s.cookieValue)
-  const m = await membership(ctx, s.user.id, (req.params as Record<string, string | undefined>).workspace)
+  const m = await membership(ctx, s.user.id, ref)
   if (!m) throw new NotFoundError('workspace')
-  return {
-    principal: { type: 'user', userId: s.user.id, email: s.user.email, tokenId: s.session.id, workspaceId: m.workspace.id, role: m.role },
-    workspace: m.workspace,
+  const principal: UserPrincipal = {
+    type: 'user',
+    userId: s.user.id,
+    email: s.user.email,
+    tokenId: s.session.id,
+    workspaceId: m.workspace.id,
+    role: m.role,
   }
+  if (key) {
+    ctx.principals.set(
+      key,
+      {
+        principal,
+        workspace: m.workspace,
+        session: s.session,
+        idleMs: ctx.config.auth.session.idleMs,
+        stamp: stampOf([m.workspace.id, s.user.id], [m.epoch, s.userEpoch]),
+      },
+      now,
+      s.session.expiresAt,
+    )
+  }
+  return { principal, workspace: m.workspace }
 }

@@ -12,7 +12,10 @@ import {
   UnauthenticatedError,
   ValidationError,
 } from '../errors.js'
-import { recordUse, useIsStale } from '../identity/credential-use.js'
+import { type CredentialUse, recordUse, useIsStale } from '../identity/credential-use.js'
+import { type FromCache, stampIsCurrent } from '../identity/principal-cache.js'
+import { hashToken } from '../identity/token-format.js'
+import type { Workspace } from '../vault/workspace-service.js'
 import { authenticate } from '../identity/identity-service.js'
 import { csrfTokenFor } from '../identity/sessions.js'
 import { isConnectionError } from '../storage/connection-errors.js'
@@ -70,17 +73,64 @@ export function eventsOf(audit: AuditEvent | AuditEvent[] | null | undefined): A
 /**
  * Authenticates a Bearer token (any kind: a person's, a service token, a machine access
  * token) in the system scope, and records its last use — at most once a minute, without
- * making the request wait for that write.
+ * making the request wait for that write. With `cache`, an acceptance this node holds is used
+ * instead of the look-up (`cached` is then set, and the request must call confirmCached in its
+ * read before relying on it); a look-up's acceptance is kept for the next request.
  */
-export async function bearerAuth(ctx: AppContext, req: FastifyRequest) {
-  const r = await readInScope(ctx.store, SYSTEM_SCOPE, (db) => authenticate(db, bearer(req), ctx.clock(), req.ip))
+export async function bearerAuth(ctx: AppContext, req: FastifyRequest, options: { cache?: boolean } = {}) {
+  const token = bearer(req)
   const now = ctx.clock()
-  if (useIsStale(r.use, now)) {
+  const key = options.cache && ctx.principals.enabled ? `t:${hashToken(token).toString('base64')}` : undefined
+  const hit = key ? ctx.principals.get(key, now, req.ip) : undefined
+  let r: { principal: Principal; workspace: Workspace; use: CredentialUse; cached?: FromCache }
+  let entry = hit
+  if (key && hit?.use) {
+    r = { principal: hit.principal, workspace: hit.workspace, use: hit.use, cached: { key, entry: hit } }
+  } else {
+    const a = await readInScope(ctx.store, SYSTEM_SCOPE, (db) => authenticate(db, token, now, req.ip))
+    if (key) {
+      entry = ctx.principals.set(
+        key,
+        {
+          principal: a.principal,
+          workspace: a.workspace,
+          use: a.use,
+          stamp: a.stamp,
+          ...(a.allowedCidrs ? { allowedCidrs: a.allowedCidrs } : {}),
+        },
+        now,
+        a.expiresAt,
+      )
+    }
+    r = a
+  }
+  const use = r.use
+  if (useIsStale(use, now)) {
+    // This node's entry now counts the use as recorded (another node may already have done so).
+    if (entry) entry.use = { ...use, lastUsedAt: now.toISOString() }
     void ctx.committer
-      .run((tx) => recordUse(tx, r.use, now), `use:${r.use.id}`)
+      .run((tx) => recordUse(tx, use, now), `use:${use.id}`)
       .catch((err: unknown) => req.log.warn({ err: { message: (err as Error).message } }, "could not record a credential's last use"))
   }
   return r
+}
+
+/** Thrown inside a request's read when the cached acceptance it came with is out of date; the request starts over. */
+export class StaleAuthentication extends Error {
+  constructor() {
+    super('a cached authentication is out of date')
+  }
+}
+
+/**
+ * Confirms, inside the request's read (`db`), that the epochs a cached acceptance was read
+ * under are unchanged; otherwise drops the entry and throws StaleAuthentication. Nothing to do
+ * for an authentication read from the database by this request.
+ */
+export async function confirmCached(ctx: AppContext, db: Executor, cached: FromCache | undefined): Promise<void> {
+  if (!cached || (await stampIsCurrent(db, cached.entry.stamp))) return
+  ctx.principals.invalidate(cached.key)
+  throw new StaleAuthentication()
 }
 
 /** The signed-in person of a route that acts on a person rather than a workspace. */

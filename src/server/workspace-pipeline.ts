@@ -18,9 +18,11 @@ import {
   appendEvents,
   authenticatePerson,
   bearerAuth,
+  confirmCached,
   eventsOf,
   parse,
   personPrincipal,
+  StaleAuthentication,
   type StagePlan,
 } from './stages.js'
 
@@ -97,7 +99,11 @@ async function placeByBody(
 
 /**
  * authenticate → tenant → rate caps → policy → validate for a route under
- * /v1/workspaces/:workspace, and — for a read route — the handler on the same read.
+ * /v1/workspaces/:workspace, and — for a read route — the handler on the same read. The
+ * credential may be answered from this node's principal cache (`fresh` false): the read then
+ * first confirms the cached acceptance's epochs, and a stale one — or a cached workspace the
+ * URL does not match — makes the request start over from the database, so a cache never
+ * refuses, or accepts, what the database would not.
  */
 async function placeByUrl(
   app: FastifyInstance,
@@ -105,34 +111,52 @@ async function placeByUrl(
   route: AnyRoute,
   req: FastifyRequest,
   reply: FastifyReply,
+  fresh = false,
+  counted?: string,
 ): Promise<Placed> {
   const action = actionOf(route, req.query)
   // A Bearer token, or (with no Authorization header) the browser's session cookie and its CSRF check.
-  const auth = await authenticateRequest(ctx, req, () => bearerAuth(ctx, req))
+  const cache = { cache: !fresh }
+  const auth = await authenticateRequest(ctx, req, () => bearerAuth(ctx, req, cache), cache)
+  const cached = 'cached' in auth ? auth.cached : undefined
   const principal = auth.principal
-  await app.cofferTokenCaps(req, reply, principal.tokenId)
-  const workspace = matchWorkspace(auth.workspace, (req.params as Record<string, string | undefined>).workspace ?? auth.workspace.id)
+  // A request started over counts once against its credential's caps.
+  if (counted !== principal.tokenId) await app.cofferTokenCaps(req, reply, principal.tokenId)
+  const again = () => placeByUrl(app, ctx, route, req, reply, true, principal.tokenId)
+  let workspace: Workspace
+  try {
+    workspace = matchWorkspace(auth.workspace, (req.params as Record<string, string | undefined>).workspace ?? auth.workspace.id)
+  } catch (err) {
+    if (cached) return again()
+    throw err
+  }
   // Tenant, then role, then input: a caller learns nothing about a route's input rules (400)
   // where it may not act (404 for another tenant or an invisible project, 403 for a weaker
   // role). All of it, and a read route's handler, on one read in the workspace's row-level
   // security scope.
-  return readInScope(ctx.store, workspace.id, async (db) => {
-    const t = await resolveTarget(db, principal, workspace.id, req.params)
-    authorize(principal, action, t.resource)
-    const target: Target = { ...(t.project ? { project: t.project } : {}), ...(t.environment ? { environment: t.environment } : {}) }
-    const params = parse(route.params, req.params, 'params')
-    const query = parse(route.query, req.query, 'query')
-    const body = parse(route.body, req.body, 'body')
-    // Break-glass, after the role decision: in a sealed environment a person reveals or writes
-    // values only through an active grant, and each such request is audited with the grant's id.
-    const known = t.environment ? { id: t.environment.id, sealed: t.environment.sealed } : undefined
-    const grant = plaintextUse(action, query)
-      ? await breakGlassDecision(db, principal, action, workspace.id, params, query, ctx.clock(), known)
-      : null
-    const placed: Placed = { action, principal, workspace, target, params, query, body, grant }
-    if (route.mode === 'read' && !route.readsAuditLog) placed.readResult = await route.handler(handlerContext(ctx, req, placed, db))
-    return placed
-  })
+  try {
+    return await readInScope(ctx.store, workspace.id, async (db) => {
+      await confirmCached(ctx, db, cached)
+      const t = await resolveTarget(db, principal, workspace.id, req.params)
+      authorize(principal, action, t.resource)
+      const target: Target = { ...(t.project ? { project: t.project } : {}), ...(t.environment ? { environment: t.environment } : {}) }
+      const params = parse(route.params, req.params, 'params')
+      const query = parse(route.query, req.query, 'query')
+      const body = parse(route.body, req.body, 'body')
+      // Break-glass, after the role decision: in a sealed environment a person reveals or writes
+      // values only through an active grant, and each such request is audited with the grant's id.
+      const known = t.environment ? { id: t.environment.id, sealed: t.environment.sealed } : undefined
+      const grant = plaintextUse(action, query)
+        ? await breakGlassDecision(db, principal, action, workspace.id, params, query, ctx.clock(), known)
+        : null
+      const placed: Placed = { action, principal, workspace, target, params, query, body, grant }
+      if (route.mode === 'read' && !route.readsAuditLog) placed.readResult = await route.handler(handlerContext(ctx, req, placed, db))
+      return placed
+    })
+  } catch (err) {
+    if (err instanceof StaleAuthentication) return again()
+    throw err
+  }
 }
 
 /** What a handler receives: the placed request and its database handle. */

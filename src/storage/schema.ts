@@ -431,6 +431,16 @@ export interface CliDeviceCodeTable {
 }
 
 /** The whole database as Kysely sees it. */
+/**
+ * Authentication epochs (migration 12): bumped by triggers whenever a change can end or narrow
+ * a credential's acceptance in `scope` (a workspace id, or a person's user id). See
+ * src/identity/principal-cache.ts.
+ */
+export interface AuthEpochTable {
+  scope: string
+  epoch: number
+}
+
 export interface Database {
   coffer_schema: SchemaTable
   meta: MetaTable
@@ -464,6 +474,7 @@ export interface Database {
   breakglass_decisions: BreakGlassDecisionTable
   cli_login_codes: CliLoginCodeTable
   cli_device_codes: CliDeviceCodeTable
+  auth_epochs: AuthEpochTable
 }
 
 /** A database handle or an open transaction: storage functions accept either. */
