@@ -32,6 +32,7 @@ import {
   spawnServer,
   type CofferServer,
 } from './lib/harness.js'
+import { delta, quantileBound, readMergeDelay } from './lib/merge-delay.js'
 
 const A = args()
 const DURATION = Number(A.get('duration') ?? 10)
@@ -173,7 +174,9 @@ try {
       return rs
     }
     if (WARMUP > 0) await fire(WARMUP)
+    const lagBefore = await Promise.all(nodes.map((n) => readMergeDelay(n.url)))
     const { result, samples, waiting, max, events } = await sampleLocks(() => fire(DURATION))
+    const lag = delta(lagBefore, await Promise.all(nodes.map((n) => readMergeDelay(n.url))))
     const ok = result.reduce((a, r) => a + r['2xx'], 0)
     const non2xx = result.reduce((a, r) => a + r.non2xx + r.errors + r.timeouts, 0)
     return {
@@ -184,16 +187,18 @@ try {
       lockWaitAvg: samples ? waiting / samples : 0,
       lockWaitMax: max,
       events,
+      mergeP99: quantileBound(lag, 0.99),
     }
   }
 
-  const entries = async () =>
-    (
-      (await (await fetch(`${nodes[0]!.url}/v1/workspaces/${workspace.slug}/audit/verify`, { headers: auth })).json()) as {
-        ok: boolean
-        checked: number
-      }
-    ).checked
+  // Integrated entries plus any still queued (the verify call integrates what is queued first).
+  const entries = async () => {
+    const v = (await (await fetch(`${nodes[0]!.url}/v1/workspaces/${workspace.slug}/audit/verify`, { headers: auth })).json()) as {
+      checked: number
+      pending: { count: number }
+    }
+    return v.checked + v.pending.count
+  }
 
   const results: Record<string, Awaited<ReturnType<typeof load>>> = {}
   const before = await entries()
@@ -215,7 +220,16 @@ try {
   )
   printTable(
     `Coffer on PostgreSQL, 1 node vs 3 nodes on one database (${CONNECTIONS} connections in all, ${DURATION}s each)`,
-    ['scenario', '1 node req/s', '3 nodes req/s', '3 ÷ 1', 'p99 ms (1 / 3)', 'lock waits avg (1 / 3)', 'lock waits max (1 / 3)'],
+    [
+      'scenario',
+      '1 node req/s',
+      '3 nodes req/s',
+      '3 ÷ 1',
+      'p99 ms (1 / 3)',
+      'lock waits avg (1 / 3)',
+      'lock waits max (1 / 3)',
+      'merge delay p99 ≤ s (1 / 3)',
+    ],
     (['read', 'write'] as const).map((k) => {
       const one = results[`${k}-1`]!
       const three = results[`${k}-3`]!
@@ -227,6 +241,7 @@ try {
         `${one.p99} / ${three.p99}`,
         `${one.lockWaitAvg.toFixed(2)} / ${three.lockWaitAvg.toFixed(2)}`,
         `${one.lockWaitMax} / ${three.lockWaitMax}`,
+        `${one.mergeP99} / ${three.mergeP99}`,
       ]
     }),
   )

@@ -43,6 +43,7 @@ import {
 } from './lib/harness.js'
 import { measure, type RunResult } from './lib/load.js'
 import { fsyncBaseline } from './lib/fsync.js'
+import { delta, quantileBound, readMergeDelay } from './lib/merge-delay.js'
 
 const A = args()
 const DURATION = Number(A.get('duration') ?? 10)
@@ -126,8 +127,10 @@ async function scenario(kind: Kind, title: string, options: autocannon.Options, 
 await scenario('baseline', '(d) bare Fastify GET', { url: baseline.url + readPath, headers: auth }, baseline.pid)
 await baseline.stop()
 
-// (a) Audited single-secret read.
+// (a) Audited single-secret read, with the sequencer's merge delay over the entries it integrated meanwhile.
+const lagBefore = await readMergeDelay(coffer.url)
 await scenario('read', '(a) single-secret audited read', { url: coffer.url + readPath, headers: auth }, coffer.pid)
+const readLag = delta([lagBefore], [await readMergeDelay(coffer.url)])
 
 // (b) Environment fetch (what `coffer run` does): 100 secrets decrypted, one audit entry.
 await scenario('env', '(b) environment fetch, 100 secrets', { url: coffer.url + envFetchPath, headers: auth }, coffer.pid)
@@ -155,14 +158,15 @@ await scenario(
 // Audit chain: intact, and one entry per audited 2xx (autocannon does not count requests
 // still in flight when a run stops; the server may have answered and audited those).
 const verifyStart = performance.now()
-const after = await getJson<{ ok: boolean; checked: number; head: string; firstBad?: unknown }>(
+const after = await getJson<{ ok: boolean; checked: number; head: string; firstBad?: unknown; pending: { count: number } }>(
   coffer,
   `/v1/workspaces/${coffer.workspace}/audit/verify`,
 )
 const verifyMs = performance.now() - verifyStart
 const audited = [results.read, results.env, results.write, ...[serial.read, serial.env, serial.write].filter((r): r is RunResult => !!r)]
 const expectedNew = audited.reduce((s, r) => s + r.ok + r.warmupOk, 0)
-const actualNew = after.checked - before.checked
+// Entries still queued count too (the verify call integrates what is queued first; none should be left).
+const actualNew = after.checked + after.pending.count - before.checked
 const inFlightAllowance = audited.reduce((s, r) => s + r.stops * r.connections, 0)
 const auditOk = after.ok && actualNew >= expectedNew && actualNew - expectedNew <= inFlightAllowance
 
@@ -314,8 +318,14 @@ printTable(
     ['new entries during the benchmark', actualNew],
     ['2xx audited responses counted by autocannon (warm-up + measured)', expectedNew],
     [`difference (requests in flight when a run stopped; allowed 0..${inFlightAllowance})`, actualNew - expectedNew],
+    ['still queued after the verify call (integrated first; expected 0)', after.pending.count],
     ['verify call took (ms)', Math.round(verifyMs)],
     ['head', after.head],
+    [`merge delay during (a): entries integrated`, readLag.count],
+    [
+      'merge delay during (a): p50 / p99 at most (s; histogram bounds, target p99 ≤ 1 s)',
+      `${quantileBound(readLag, 0.5)} / ${quantileBound(readLag, 0.99)}`,
+    ],
   ],
 )
 

@@ -1,7 +1,7 @@
 import { sql } from 'kysely'
 import { AuditSequencer } from './audit/sequencer.js'
 import { partitionOf } from './storage/commit-partition.js'
-import { takeWorkspaceWriteLock } from './storage/advisory-lock.js'
+import { takeEnvironmentWriteLock, takeWorkspaceWriteLock } from './storage/advisory-lock.js'
 import { AuditLog } from './audit/audit-log.js'
 import { AuditTree } from './audit/audit-tree.js'
 import { verifySourceOf, VerifyWorkers } from './audit/verify-workers.js'
@@ -102,9 +102,10 @@ export async function createContext(
     // sequencer locks the head. A batch of a workspace's serialised writes takes the workspace
     // write lock before any row (docs/architecture.md, "Lock order"; commit-partition.ts).
     committer.onBatchStart(async (tx, partition) => {
-      const { workspaceId, serialised } = partitionOf(partition)
+      const { workspaceId, lock } = partitionOf(partition)
       await setScope(tx, store.engine, workspaceId ?? SYSTEM_SCOPE)
-      if (workspaceId && serialised) await takeWorkspaceWriteLock(tx, store.engine, workspaceId)
+      if (lock && 'workspace' in lock) await takeWorkspaceWriteLock(tx, store.engine, lock.workspace)
+      else if (lock) await takeEnvironmentWriteLock(tx, store.engine, lock.environment)
     })
     const sequencer = new AuditSequencer({
       store,

@@ -70,7 +70,9 @@ async function lockHead(tx: Executor, workspaceId: string, o: IntegrateOptions):
     return null
   }
   let q = tx.selectFrom('audit_heads').select(['seq', 'hash', 'peaks']).where('workspace_id', '=', workspaceId)
-  if (o.engine === 'postgres') q = q.forUpdate()
+  // @NOTE NO KEY UPDATE, not UPDATE: requests queuing entries hold KEY SHARE on the head (the
+  // queue's foreign key) and must never wait for a batch.
+  if (o.engine === 'postgres') q = q.forNoKeyUpdate()
   const head = await q.executeTakeFirst()
   if (!head) throw new ChainMissingError()
   return head

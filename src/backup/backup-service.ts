@@ -74,6 +74,10 @@ export async function createBackup(
   const work = mkdtempSync(join(dirname(out), '.coffer-backup-'))
   try {
     const part = join(work, DATA_PART[src.database.engine])
+    // Queued audit entries are integrated first, so the heads the manifest records cover what
+    // was queued until now (entries queued meanwhile are copied as queued, and integrated
+    // after a restore).
+    if (src.audit) await integrateQueues(src, src.audit)
     let info: SnapshotInfo
     if (src.database.engine === 'sqlite') info = await snapshotSqlite(src.database.path, part)
     else info = await snapshotPostgres(src.store, part)
@@ -100,6 +104,19 @@ export async function createBackup(
     return { path: out, manifest }
   } finally {
     rmSync(work, { recursive: true, force: true })
+  }
+}
+
+/** Integrates every workspace's queued audit entries (the lease does not matter: the head's lock keeps integrations apart). */
+async function integrateQueues(src: BackupSource, audit: AuditLog): Promise<void> {
+  const queued = await writeInScope(src.store, src.store.db, SYSTEM_SCOPE, (tx) =>
+    tx.selectFrom('audit_queue').select('workspace_id').distinct().execute(),
+  )
+  for (const { workspace_id: ws } of queued) {
+    for (;;) {
+      const r = await writeInScope(src.store, src.store.db, ws, (tx) => audit.integrate(tx, ws, { limit: 10_000 }))
+      if (!r || r.count < 10_000) break
+    }
   }
 }
 

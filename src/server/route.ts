@@ -85,11 +85,12 @@ export interface RouteDef<P = unknown, Q = unknown, B = unknown, R = unknown> {
    */
   readsAuditLog?: true
   /**
-   * A `write` route whose handler locks every row it relies on (`FOR UPDATE`) and retries a
-   * lost race: its transaction does not take the workspace write lock that serialises the
-   * other writes of a workspace across nodes (src/storage/commit-partition.ts). For the hot
-   * secret writes only; anything that checks a rule across rows (the last Owner, approvals)
-   * must leave it unset.
+   * A `write` route on the secrets of the one environment its URL names, whose handler locks
+   * the rows it changes (`FOR UPDATE`) and retries a lost creation race: its transaction takes
+   * that environment's write lock instead of the workspace's, which serialises every other
+   * write of a workspace across nodes (src/storage/commit-partition.ts). For the hot secret
+   * writes only; anything that checks a rule across rows (the last Owner, approvals) must
+   * leave it unset.
    */
   locksOwnRows?: true
   /**

@@ -5,7 +5,7 @@ import { resolveTarget } from '../access/target.js'
 import type { AuditEvent } from '../audit/audit-log.js'
 import type { AppContext } from '../context.js'
 import { InternalError } from '../errors.js'
-import { rowLockedPartition, writePartition } from '../storage/commit-partition.js'
+import { environmentPartition, rowLockedPartition, writePartition } from '../storage/commit-partition.js'
 import type { Executor } from '../storage/database.js'
 import { readInScope, SYSTEM_SCOPE } from '../storage/tenant-scope.js'
 import { authAttemptSucceeded } from './rate-limit.js'
@@ -194,7 +194,7 @@ async function handleAndAudit(ctx: AppContext, route: AnyRoute, req: FastifyRequ
         await audit(tx, withGrantUse(events))
         return r.finish ? { ...r, body: await r.finish(tx) } : r
       },
-      route.locksOwnRows ? rowLockedPartition(p.workspace.id) : writePartition(p.workspace.id),
+      writePartitionOf(route, p),
     )
   }
   if (route.readsAuditLog) await ctx.sequencer.catchUp(p.workspace.id)
@@ -209,6 +209,15 @@ async function handleAndAudit(ctx: AppContext, route: AnyRoute, req: FastifyRequ
     }
   }
   return result
+}
+
+/**
+ * The committer partition of a write: a secret write of one environment (`locksOwnRows`) takes
+ * that environment's write lock; every other write its workspace's (src/storage/commit-partition.ts).
+ */
+function writePartitionOf(route: AnyRoute, p: Placed): string {
+  const env = p.target.environment
+  return route.locksOwnRows && env ? environmentPartition(p.workspace.id, env.id) : writePartition(p.workspace.id)
 }
 
 /**

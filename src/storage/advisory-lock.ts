@@ -35,6 +35,14 @@ export async function takeWorkspaceWriteLock(tx: Executor, engine: Engine, works
   if (engine === 'postgres') await sql`SELECT pg_advisory_xact_lock(${WORKSPACE_WRITES}, hashtext(${workspaceId}))`.execute(tx)
 }
 
+/** The class of the per-environment write locks. */
+const ENVIRONMENT_WRITES = 0x636f7765 // 'cowe'
+
+/** PostgreSQL: serialises the secret writes of one environment across nodes, like takeWorkspaceWriteLock for a workspace. */
+export async function takeEnvironmentWriteLock(tx: Executor, engine: Engine, environmentId: string): Promise<void> {
+  if (engine === 'postgres') await sql`SELECT pg_advisory_xact_lock(${ENVIRONMENT_WRITES}, hashtext(${environmentId}))`.execute(tx)
+}
+
 /** A session-level lock held on its own connection until released. */
 export interface HeldLock {
   release(): Promise<void>

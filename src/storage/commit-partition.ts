@@ -8,6 +8,7 @@ import { isUuid } from '../crypto/encoding.js'
 // secret's row. Anything else (bookkeeping, jobs without a workspace) is system work.
 
 const ROWS = ':rows'
+const ENV = ':env:'
 
 /** The partition of a workspace's serialised writes: its batches take the workspace write lock first. */
 export function writePartition(workspaceId: string): string {
@@ -19,10 +20,32 @@ export function rowLockedPartition(workspaceId: string): string {
   return workspaceId + ROWS
 }
 
-/** The workspace a partition's batches run in (null: the system scope), and whether they take its write lock. */
-export function partitionOf(partition: string): { workspaceId: string | null; serialised: boolean } {
-  const rows = partition.endsWith(ROWS)
-  const id = rows ? partition.slice(0, -ROWS.length) : partition
-  if (!isUuid(id)) return { workspaceId: null, serialised: false }
-  return { workspaceId: id, serialised: !rows }
+/**
+ * The partition of the secret writes of one environment: its batches take the environment's
+ * write lock (not the workspace's), so writes to one environment meet there — before any row,
+ * the environment's data key included — and writes to other environments run beside them.
+ */
+export function environmentPartition(workspaceId: string, environmentId: string): string {
+  return workspaceId + ENV + environmentId
+}
+
+/**
+ * The workspace a partition's batches run in (null: the system scope), and the write lock they
+ * take first: the workspace's, one environment's, or none.
+ */
+export function partitionOf(partition: string): {
+  workspaceId: string | null
+  lock: { workspace: string } | { environment: string } | null
+} {
+  if (partition.endsWith(ROWS)) {
+    const id = partition.slice(0, -ROWS.length)
+    return isUuid(id) ? { workspaceId: id, lock: null } : { workspaceId: null, lock: null }
+  }
+  const at = partition.indexOf(ENV)
+  if (at > 0) {
+    const id = partition.slice(0, at)
+    const env = partition.slice(at + ENV.length)
+    return isUuid(id) && isUuid(env) ? { workspaceId: id, lock: { environment: env } } : { workspaceId: null, lock: null }
+  }
+  return isUuid(partition) ? { workspaceId: partition, lock: { workspace: partition } } : { workspaceId: null, lock: null }
 }

@@ -362,6 +362,8 @@ function suite(engine: EngineName): void {
     async function snapshotB() {
       const db = h.db
       const ws = h.b.id
+      // What B queued is integrated (the sequencer would, within the merge delay).
+      await h.ctx.sequencer.catchUp(ws)
       return {
         workspaces: await db.selectFrom('workspaces').selectAll().where('id', '=', ws).execute(),
         memberships: await db.selectFrom('memberships').selectAll().where('workspace_id', '=', ws).orderBy('user_id').execute(),
@@ -401,8 +403,14 @@ function suite(engine: EngineName): void {
           .orderBy('secret_id')
           .orderBy('version')
           .execute(),
-        auditHead: await db.selectFrom('audit_heads').selectAll().where('workspace_id', '=', ws).execute(),
+        // The chain's tip (not the sequencer's lease beside it, renewed as nodes sequence).
+        auditHead: await db
+          .selectFrom('audit_heads')
+          .select(['workspace_id', 'seq', 'hash', 'peaks'])
+          .where('workspace_id', '=', ws)
+          .execute(),
         audit: await db.selectFrom('audit_entries').selectAll().where('workspace_id', '=', ws).orderBy('seq').execute(),
+        auditQueue: await db.selectFrom('audit_queue').selectAll().where('workspace_id', '=', ws).orderBy('qid').execute(),
       }
     }
 
@@ -819,14 +827,15 @@ function suite(engine: EngineName): void {
       [
         'the database refuses new audit entries',
         async (h) => {
+          // The request path queues its entries (the sequencer integrates them later).
           const statements =
             h.engine === 'sqlite'
               ? [
-                  "CREATE TRIGGER audit_entries_refuse_insert BEFORE INSERT ON audit_entries BEGIN SELECT RAISE(ABORT, 'audit storage unavailable'); END",
+                  "CREATE TRIGGER audit_queue_refuse_insert BEFORE INSERT ON audit_queue BEGIN SELECT RAISE(ABORT, 'audit storage unavailable'); END",
                 ]
               : [
                   "CREATE FUNCTION refuse_audit_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit storage unavailable'; END $$",
-                  'CREATE TRIGGER audit_entries_refuse_insert BEFORE INSERT ON audit_entries FOR EACH ROW EXECUTE FUNCTION refuse_audit_insert()',
+                  'CREATE TRIGGER audit_queue_refuse_insert BEFORE INSERT ON audit_queue FOR EACH ROW EXECUTE FUNCTION refuse_audit_insert()',
                 ]
           for (const s of statements) await sql.raw(s).execute(h.db)
         },
@@ -845,7 +854,7 @@ function suite(engine: EngineName): void {
           const existing = await putSecret(a, envUrl, 'EXISTING', { value: v1 })
           const pb = await createProject(b, h.b.slug, 'Unaffected')
           const db = h.db
-          const count = async (table: 'secret_versions' | 'secrets' | 'projects' | 'audit_entries' | 'tokens') =>
+          const count = async (table: 'secret_versions' | 'secrets' | 'projects' | 'audit_entries' | 'audit_queue' | 'tokens') =>
             Number(
               (
                 await db
@@ -859,9 +868,14 @@ function suite(engine: EngineName): void {
             secrets: await count('secrets'),
             projects: await count('projects'),
             audit: await count('audit_entries'),
+            queued: await count('audit_queue'),
             tokens: await count('tokens'),
           }
 
+          // What the setup queued is integrated first (the head cannot be deleted while entries reference it).
+          assert.equal(await h.ctx.sequencer.catchUp(h.a.id), true)
+          before.audit = await count('audit_entries')
+          before.queued = await count('audit_queue')
           await breakAudit(h)
 
           const writes: Array<[string, () => Promise<{ status: number; body: unknown }>]> = [
@@ -899,6 +913,7 @@ function suite(engine: EngineName): void {
             secrets: await count('secrets'),
             projects: await count('projects'),
             audit: await count('audit_entries'),
+            queued: await count('audit_queue'),
             tokens: await count('tokens'),
           }
           assert.deepEqual(after, before, 'nothing was written')

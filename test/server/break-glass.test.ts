@@ -28,7 +28,9 @@ function assertCode(r: Reply, status: number, code: string, what = code): void {
 }
 
 /** Workspace A's audit entries, read in its row-level security scope. */
-function entries(h: Harness) {
+/** Workspace A's audit log, with every entry queued until now integrated. */
+async function entries(h: Harness) {
+  await h.ctx.sequencer.catchUp(h.a.id)
   return readInScope(h.ctx.store, h.a.id, (db) => h.ctx.audit.list(db, h.a.id, 0, 10_000))
 }
 
