@@ -205,6 +205,15 @@ function startsWith(bytes: Uint8Array, h: Buffer, at: number): boolean {
   return true
 }
 
+/**
+ * True when `ciphertext`'s header names exactly `dek` (format, algorithm, key id and version):
+ * a 22-byte comparison, for callers that open many ciphertexts and look each key up once.
+ * Says nothing about whether the ciphertext opens.
+ */
+export function isSealedUnder(ciphertext: Uint8Array, dek: DataKey): boolean {
+  return startsWith(ciphertext, headerOf(dek), 0)
+}
+
 /** True when `aad` is v1 associated data for the header `h`. */
 function aadNames(aad: Uint8Array, h: Buffer): boolean {
   for (let i = 0; i < AAD_PREFIX.length; i++) if (aad[i] !== AAD_PREFIX[i]) return false

@@ -13,7 +13,11 @@ export type DocumentedRoute = Pick<
   scope?: 'public' | 'account'
 }
 
-function schemaOf(s: z.ZodType, io: 'input' | 'output'): JsonSchema {
+/**
+ * The JSON Schema of a Zod schema, as the OpenAPI document states it; also what a route with
+ * `compiledResponse` is serialized by, so the answer and its documentation cannot differ.
+ */
+export function schemaOf(s: z.ZodType, io: 'input' | 'output'): JsonSchema {
   const j = z.toJSONSchema(s, { io, unrepresentable: 'any' }) as JsonSchema
   delete j.$schema
   return j

@@ -115,6 +115,13 @@ export interface RouteDef<P = unknown, Q = unknown, B = unknown, R = unknown> {
   query?: z.ZodType<Q>
   body?: z.ZodType<B>
   response: z.ZodType<R>
+  /**
+   * Serialize the answer with a serializer compiled from `response` (its JSON Schema, as the
+   * OpenAPI document gives it, through Fastify's fast-json-stringify) instead of
+   * JSON.stringify: for large answers on hot paths (an environment's values). It writes
+   * exactly the schema's properties; the handler must return the schema's shape.
+   */
+  compiledResponse?: true
   status?: number
   /**
    * An authentication endpoint (password check, sign-in, token or code exchange): limited

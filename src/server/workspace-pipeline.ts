@@ -8,6 +8,7 @@ import { InternalError } from '../errors.js'
 import { environmentPartition, rowLockedPartition, writePartition } from '../storage/commit-partition.js'
 import type { Executor } from '../storage/database.js'
 import { readInScope, SYSTEM_SCOPE } from '../storage/tenant-scope.js'
+import { schemaOf } from './openapi.js'
 import { authAttemptSucceeded } from './rate-limit.js'
 import { authenticateRequest } from './session-auth.js'
 import { matchWorkspace, type Workspace } from '../vault/workspace-service.js'
@@ -231,6 +232,7 @@ export function registerWorkspaceRoute(app: FastifyInstance, ctx: AppContext, ro
     method: route.method,
     url: route.url,
     config: { action: route.action, pipeline: 'workspace', ...(route.authRateLimit ? { authRateLimit: route.authRateLimit } : {}) },
+    ...(route.compiledResponse ? { schema: { response: { [route.status ?? 200]: schemaOf(route.response, 'output') } } } : {}),
     handler: async (req, reply) => {
       const placed = await place(app, ctx, route, req, reply)
       const result = await handleAndAudit(ctx, route, req, placed)

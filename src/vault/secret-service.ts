@@ -6,6 +6,7 @@ import type { Clock } from '../ops/clock.js'
 import type { Engine, Executor } from '../storage/database.js'
 import { type Placeholder, QueryTemplate } from '../storage/query-template.js'
 import type { SecretVersionTable } from '../storage/schema.js'
+import { BatchOpener } from './batch-opener.js'
 import type { DataKeys } from './data-keys.js'
 
 export const MAX_VALUE_BYTES = 64 * 1024
@@ -150,6 +151,28 @@ interface CurrentRow extends SecretRow {
   created_by: string
 }
 
+/**
+ * A row of the environment list, in select order: secret id, key, current version, deleted,
+ * created, updated, the version's tags, and (revealing) its value and comment ciphertexts.
+ */
+type ListRow = [string, string, number, number, string, string, string, (Buffer | null)?, (Buffer | null)?]
+
+/** The value and comment ciphertexts of live list rows (what a reveal opens). */
+function* ciphertextsOf(rows: ListRow[]): Generator<Buffer | null> {
+  for (const r of rows) {
+    if (r[3] === 1) continue
+    yield r[7] ?? null
+    yield r[8] ?? null
+  }
+}
+
+const NO_TAGS = '[]'
+
+/** A version's tags (most have none: no JSON parse then). */
+function tagsOf(json: string): string[] {
+  return json === NO_TAGS ? [] : (JSON.parse(json) as string[])
+}
+
 /** A version's decrypted value, comment and tags. */
 type PlainContent = { value: string | null; comment: string | null; tags: string[] }
 
@@ -199,9 +222,11 @@ export class SecretService {
     ct: Buffer | null,
   ): Promise<string | null> {
     if (ct === null) return null
-    const bytes = Buffer.from(ct)
-    const dek = await this.#keys.byRef(db, keyRefOf(bytes), scope)
-    return open(dek, bytes, this.#binding(scope, secretId, version, field)).toString('utf8')
+    const dek = await this.#keys.byRef(db, keyRefOf(ct), scope)
+    const plain = open(dek, ct, this.#binding(scope, secretId, version, field))
+    const text = plain.toString('utf8')
+    plain.fill(0)
+    return text
   }
 
   /**
@@ -277,29 +302,67 @@ export class SecretService {
       .where('secrets.environment_id', '=', p('env'))
   }
 
-  // @NOTE what `run`, `export` and every reveal read: compiled once (see QueryTemplate).
+  // @NOTE every reveal of one secret reads this: compiled once (see QueryTemplate).
   static readonly #queries = {
     one: new QueryTemplate<'ws' | 'project' | 'env' | 'key'>((db, p) => SecretService.#current(db, p).where('secrets.key', '=', p('key'))),
-    all: new QueryTemplate<'ws' | 'project' | 'env'>((db, p) => SecretService.#current(db, p).orderBy('secrets.key')),
-    live: new QueryTemplate<'ws' | 'project' | 'env' | 'deleted'>((db, p) =>
-      SecretService.#current(db, p).where('secrets.deleted', '=', p('deleted')).orderBy('secrets.key'),
-    ),
   }
 
   /**
+   * The environment's secrets at their current version with only the columns a view needs
+   * (LIST_COLUMNS order; the ciphertexts only when `reveal`), sorted by key; deleted ones
+   * only with `includeDeleted`.
+   */
+  static #listed(includeDeleted: boolean, reveal: boolean) {
+    return new QueryTemplate<'ws' | 'project' | 'env' | 'deleted'>((db, p) => {
+      let q = db
+        .selectFrom('secrets')
+        .innerJoin('secret_versions', (j) =>
+          j.onRef('secret_versions.secret_id', '=', 'secrets.id').onRef('secret_versions.version', '=', 'secrets.current_version'),
+        )
+        .select(['secrets.id', 'secrets.key', 'secrets.current_version', 'secrets.deleted', 'secrets.created_at', 'secrets.updated_at'])
+        .select('secret_versions.tags')
+        .where('secrets.workspace_id', '=', p('ws'))
+        .where('secrets.project_id', '=', p('project'))
+        .where('secrets.environment_id', '=', p('env'))
+      if (!includeDeleted) q = q.where('secrets.deleted', '=', p('deleted'))
+      return (reveal ? q.select(['secret_versions.value_ct', 'secret_versions.comment_ct']) : q).orderBy('secrets.key')
+    })
+  }
+
+  // @NOTE what `run`, `export` and the secrets grid read: one query, compiled once, read as raw
+  // rows (on SQLite straight from the prepared statement). Index: includeDeleted * 2 + reveal.
+  static readonly #lists = [
+    SecretService.#listed(false, false),
+    SecretService.#listed(false, true),
+    SecretService.#listed(true, false),
+    SecretService.#listed(true, true),
+  ] as const
+
+  /**
    * Every secret of the environment (deleted ones only with `includeDeleted`), sorted by key.
-   * Values are decrypted only when `reveal` is true.
+   * Values are decrypted only when `reveal` is true — each data key looked up once for the
+   * whole environment, not once per value (see BatchOpener).
    */
   async list(db: Executor, scope: SecretScope, opts: { reveal: boolean; includeDeleted?: boolean }): Promise<SecretView[]> {
-    const values = { ws: scope.workspaceId, project: scope.projectId, env: scope.environmentId }
-    const rows = (
-      await (opts.includeDeleted
-        ? SecretService.#queries.all.run<CurrentRow>(db, values)
-        : SecretService.#queries.live.run<CurrentRow>(db, { ...values, deleted: 0 }))
-    ).rows
-    const out: SecretView[] = []
-    for (const r of rows) {
-      out.push(await this.#view(db, scope, r, { ...r, deleted: r.v_deleted, created_at: r.v_created_at }, opts.reveal))
+    const template = SecretService.#lists[(opts.includeDeleted ? 2 : 0) + (opts.reveal ? 1 : 0)] as QueryTemplate<
+      'ws' | 'project' | 'env' | 'deleted'
+    >
+    const rows = (await template.rows(db, {
+      ws: scope.workspaceId,
+      project: scope.projectId,
+      env: scope.environmentId,
+      deleted: 0,
+    })) as ListRow[]
+    const opener = opts.reveal ? await BatchOpener.of(this.#keys, db, scope, ciphertextsOf(rows)) : null
+    const out = new Array<SecretView>(rows.length)
+    for (let i = 0; i < rows.length; i++) {
+      const [id, key, version, deleted, createdAt, updatedAt, tags, valueCt, commentCt] = rows[i] as ListRow
+      const view: SecretView = { id, key, version, deleted: deleted === 1, tags: tagsOf(tags), createdAt, updatedAt }
+      if (opener && deleted !== 1) {
+        view.value = opener.open(valueCt ?? null, id, version, 'value') ?? ''
+        view.comment = opener.open(commentCt ?? null, id, version, 'comment')
+      }
+      out[i] = view
     }
     return out
   }

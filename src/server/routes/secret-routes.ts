@@ -54,6 +54,7 @@ const list = defineRoute({
   params: environmentParams,
   query: z.strictObject({ reveal: flag.optional(), includeDeleted: flag.optional() }),
   response: secretListResponse,
+  compiledResponse: true,
   async handler({ app, db, workspace, target, query }) {
     const scope = scopeOf(workspace.id, target)
     const reveal = query.reveal ?? false
