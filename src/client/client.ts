@@ -7,6 +7,7 @@ import type {
   AuditEntries,
   AuditEntriesQuery,
   AuditEntry,
+  PendingAudit,
   AuditPublicKey,
   AuditRestores,
   ConsistencyProof,
@@ -503,13 +504,19 @@ export class CofferClient {
     const body: BreakGlassDecisionInput = act === 'revoke' || comment === undefined ? {} : { comment }
     return (await this.#request<BreakGlassRequestAnswer>('POST', `/v1/workspaces/${enc(ws)}/break-glass/${enc(id)}/${act}`, body)).request
   }
-  /** Every audit entry of the workspace, in chain order. */
-  async *allAuditEntries(ws: string): AsyncGenerator<AuditEntry> {
+  /**
+   * Every audit entry of the workspace, in chain order. `onPending` is told what the last page
+   * says still waits in the queue (entries not yet integrated into the chain).
+   */
+  async *allAuditEntries(ws: string, onPending?: (pending: PendingAudit) => void): AsyncGenerator<AuditEntry> {
     let after = 0
     for (;;) {
       const page = await this.auditEntries(ws, after, 5000)
       yield* page.entries
-      if (page.next === null) return
+      if (page.next === null) {
+        if (page.pending) onPending?.(page.pending)
+        return
+      }
       after = page.next
     }
   }

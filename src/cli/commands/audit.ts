@@ -18,6 +18,7 @@ import { ExitError } from '../exit-error.js'
 import { info, printJson } from '../output.js'
 import { connect, resolveWorkspace, type ScopeOptions } from '../session.js'
 import { CofferApiError, type CofferClient } from '../../client/client.js'
+import type { PendingAudit } from '../../api/audit.js'
 
 type Opts = ScopeOptions & { json?: boolean }
 
@@ -81,6 +82,13 @@ async function freshCheckpoint(
   }
 }
 
+/** What still waits to enter the chain: durable on the server, not yet covered by the chain or a checkpoint. */
+function pendingLine(p: PendingAudit): string {
+  if (p.count === 0) return 'Queue: every audit entry is in the chain (merge lag 0).'
+  const age = p.oldest ? Math.max(0, (Date.now() - Date.parse(p.oldest)) / 1000) : 0
+  return `Queue: ${p.count} audit ${p.count === 1 ? 'entry waits' : 'entries wait'} to enter the chain (merge lag ${age.toFixed(1)} s): recorded, not yet covered by the chain or a checkpoint.`
+}
+
 /**
  * `coffer audit verify`: downloads the workspace's audit log and checks it on this machine —
  * the hash chain, the newest checkpoint's signature (with the key pinned on first use), the
@@ -97,7 +105,10 @@ export async function auditVerify(opts: Opts & { file?: string; publicKey?: stri
   const { checkpoint, publicKey } = fresh.issued ?? (await client.auditCheckpoint(ws.slug))
   const v = new ChainVerifier({ treeSize: checkpoint?.treeSize ?? 0 })
   let entries = 0
-  for await (const e of client.allAuditEntries(ws.slug)) {
+  let pending: PendingAudit = { count: 0, oldest: null }
+  for await (const e of client.allAuditEntries(ws.slug, (p) => {
+    pending = { count: p.count, oldest: p.oldest }
+  })) {
     if (!v.push(e)) break
     entries++
   }
@@ -162,6 +173,7 @@ export async function auditVerify(opts: Opts & { file?: string; publicKey?: stri
   if (opts.json)
     return printJson({
       ...r,
+      pending,
       checkpoint: { treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash },
       publicKey,
       extended,
@@ -173,6 +185,7 @@ export async function auditVerify(opts: Opts & { file?: string; publicKey?: stri
     )
   info(`Audit chain OK: ${r.checked} entries of ${ws.slug} verify; head ${r.head}.`)
   info(`Checkpoint OK: ${checkpoint.treeSize} entries, root ${checkpoint.rootHash}, signed by ${publicKey.split('+')[0]}; ${extended}.`)
+  info(pendingLine(pending))
 }
 
 /**
