@@ -44,7 +44,11 @@ const ROWS_PER_INSERT = 400
 
 const SQLITE_ENTRY = `INSERT INTO audit_entries (workspace_id, seq, id, time, actor_type, actor_id, actor_ip, actor_ua,
   request_id, action, target_type, target_id, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-const SQLITE_DEQUEUE = 'DELETE FROM audit_queue WHERE qid = ?'
+const SQLITE_QUEUED = 'SELECT * FROM audit_queue WHERE workspace_id = ? ORDER BY qid LIMIT ?'
+// @NOTE a range, not the list: on SQLite nothing else writes while this transaction does, so
+// the workspace's queued rows from the first qid read to the last are exactly the batch read.
+// (PostgreSQL deletes the list: a row with a qid inside the range may commit meanwhile.)
+const SQLITE_DEQUEUE = 'DELETE FROM audit_queue WHERE workspace_id = ? AND qid BETWEEN ? AND ?'
 const SQLITE_ADVANCE = 'UPDATE audit_heads SET seq = ?, hash = ?, peaks = ? WHERE workspace_id = ?'
 
 interface Head {
@@ -90,13 +94,10 @@ export async function integrateQueued(tx: Executor, workspaceId: string, o: Inte
     // Integration always writes a head whose edge fits its size: this one was written by hand.
     throw new AuditTamperedError("The audit log was tampered with: the recorded head's tree edge does not fit its size.")
   }
-  const queued = await tx
-    .selectFrom('audit_queue')
-    .selectAll()
-    .where('workspace_id', '=', workspaceId)
-    .orderBy('qid')
-    .limit(o.limit)
-    .execute()
+  const queued: Selected[] =
+    o.engine === 'sqlite'
+      ? await onSqliteConnection(tx, (c) => c.prepare(SQLITE_QUEUED).all(workspaceId, o.limit) as Selected[])
+      : await tx.selectFrom('audit_queue').selectAll().where('workspace_id', '=', workspaceId).orderBy('qid').limit(o.limit).execute()
   if (queued.length === 0) return { count: 0, seq, times: [] }
   let prev: Buffer = Buffer.from(head.hash)
   const entries: Array<{ row: Selected; seq: number; prev: Buffer; hash: Buffer }> = []
@@ -134,7 +135,15 @@ export async function integrateQueued(tx: Executor, workspaceId: string, o: Inte
           e.prev,
           e.hash,
         )
-        dequeue.run(r.qid)
+      }
+      // @NOTE without secure_delete for this statement: queued entries hold no secret (values
+      // are fingerprinted) and the same bytes now sit in audit_entries, so zeroing their old
+      // pages (what secure_delete does, for shredded keys) only costs writes.
+      c.prepare('PRAGMA secure_delete = OFF').run()
+      try {
+        dequeue.run(workspaceId, entries[0]!.row.qid, entries[entries.length - 1]!.row.qid)
+      } finally {
+        c.prepare('PRAGMA secure_delete = ON').run()
       }
       const one = c.prepare(sqliteInsertNodes(1))
       for (const n of nodes) one.run(workspaceId, n.level, n.index, Buffer.from(n.hash))

@@ -282,7 +282,8 @@ export interface AccountExport {
   identities: Array<{ issuer: string; subject: string; email: string; linkedAt: string; lastUsedAt: string }>
   auditEntries: Array<{
     workspaceId: string
-    seq: number
+    /** Null while the entry waits in the queue to be integrated into its workspace's chain. */
+    seq: number | null
     time: string
     action: string
     target: { type: string; id: string }
@@ -331,6 +332,15 @@ export async function exportAccount(db: Executor, userId: string, timeouts: Sess
     .orderBy('time', 'desc')
     .limit(EXPORT_AUDIT_LIMIT)
     .execute()
+  // Entries still queued for their chain (integrated within the merge delay) are theirs too: no seq yet.
+  const queued = await db
+    .selectFrom('audit_queue')
+    .select(['workspace_id', 'time', 'action', 'target_type', 'target_id', 'actor_ip', 'actor_ua'])
+    .where('actor_id', '=', userId)
+    .where('actor_type', '=', 'user')
+    .orderBy('time', 'desc')
+    .limit(EXPORT_AUDIT_LIMIT)
+    .execute()
   return {
     exportedAt: now.toISOString(),
     profile: {
@@ -367,9 +377,9 @@ export async function exportAccount(db: Executor, userId: string, timeouts: Sess
       linkedAt: i.created_at,
       lastUsedAt: i.last_used_at,
     })),
-    auditEntries: audit.map((a) => ({
+    auditEntries: [...queued.map((a) => ({ ...a, seq: null })), ...audit].map((a) => ({
       workspaceId: a.workspace_id,
-      seq: Number(a.seq),
+      seq: a.seq === null ? null : Number(a.seq),
       time: a.time,
       action: a.action,
       target: { type: a.target_type, id: a.target_id },

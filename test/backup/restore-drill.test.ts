@@ -109,6 +109,7 @@ describeEachEngine((engine: EngineName) => {
       await new Promise((r) => setTimeout(r, 100))
     }
     assert.notDeepEqual(await contents(h.app), atBackup)
+    await h.settle()
     const headsBefore = await Promise.all([h.a.id, h.b.id].map((ws) => h.ctx.auditTree.head(h.db, ws)))
 
     await h.app.close()

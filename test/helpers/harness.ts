@@ -24,6 +24,8 @@ export interface Harness {
   /** Workspace A's owner token, slug and id; workspace B is another tenant. */
   a: { token: string; slug: string; id: string }
   b: { token: string; slug: string; id: string }
+  /** Integrates every audit entry both workspaces queued so far (before reading audit rows directly). */
+  settle(): Promise<void>
   /**
    * The database as its owner sees it, for tests that inspect or tamper with rows directly.
    * On PostgreSQL the application connects as a role bound by row-level security (which sees
@@ -83,6 +85,10 @@ export async function startHarness(
     settings: { ...raw },
     a: { token: wa.token, slug: wa.workspace.slug, id: wa.workspace.id },
     b: { token: wb.token, slug: wb.workspace.slug, id: wb.workspace.id },
+    /** Integrates every entry both workspaces queued so far (the sequencer would, within the merge delay). */
+    async settle() {
+      for (const ws of [wa.workspace.id, wb.workspace.id]) await ctx.sequencer.catchUp(ws)
+    },
     async close() {
       await app.close()
       await ctx.close()

@@ -77,6 +77,7 @@ function suite(engine: EngineName): void {
       'no token, hash, session id or value',
     )
     // The export itself is audited in both workspaces.
+    await h.settle()
     for (const ws of [h.a.id, h.b.id]) {
       const n = await h.db
         .selectFrom('audit_entries')
@@ -147,6 +148,7 @@ function suite(engine: EngineName): void {
         `${table} emptied`,
       )
     }
+    await h.settle()
     for (const ws of [h.a.id, h.b.id]) {
       const rows = await h.db
         .selectFrom('audit_entries')

@@ -24,7 +24,7 @@ import { BIN, childEnv, ensureBuilt, killChild, request, startServer, stopChild 
 
 const KILLS = Number(process.env.COFFER_AUDIT_CRASH_KILLS ?? 20)
 /** Entries queued by hand before each restart: the sequencer is busy with them when the kill lands. */
-const QUEUED_PER_ROUND = 2000
+const QUEUED_PER_ROUND = 5000
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 function suite(engine: EngineName): void {
@@ -166,9 +166,27 @@ function suite(engine: EngineName): void {
             else if (!r) break
           }
         })
-        // A random point of the work: a previous server's lease runs out after 200 ms, then
-        // 2,000 entries take this one a few batches.
-        await sleep(150 + Math.floor(Math.random() * 250))
+        // A random point of the work: once this server has integrated something (a previous
+        // server's lease runs out after 200 ms), within the next 0–40 ms — the queue holds
+        // several batches (1,000 entries each) more.
+        const watch = open()
+        try {
+          const queued = async () =>
+            Number(
+              (
+                await watch.db
+                  .selectFrom('audit_queue')
+                  .select((eb) => eb.fn.countAll().as('n'))
+                  .where('workspace_id', '=', workspaceId)
+                  .executeTakeFirstOrThrow()
+              ).n,
+            )
+          const start = await queued()
+          for (const until = Date.now() + 15_000; Date.now() < until && (await queued()) >= start; ) await sleep(5)
+        } finally {
+          await watch.close()
+        }
+        await sleep(Math.floor(Math.random() * 40))
         await killChild(server.child)
         reading = false
         await Promise.all(readers)

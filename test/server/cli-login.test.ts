@@ -205,6 +205,7 @@ describeEachEngine((engine: EngineName) => {
     assert.equal(rows.length, 1)
     assert.equal(rows[0]!.name, 'cli: dev@laptop')
     assert.ok(!Buffer.from(rows[0]!.token_hash).toString('utf8').includes(r.json.token))
+    await h.settle()
     const actions = (await h.db.selectFrom('audit_entries').select('action').where('workspace_id', '=', h.a.id).execute()).map(
       (e) => e.action,
     )

@@ -263,6 +263,7 @@ function suite(engine: EngineName): void {
     assert.equal(me.json.user.email, 'owner@acme.test')
     assert.ok(me.json.workspaces.some((w: { id: string }) => w.id === h.a.id))
     assert.equal((await br.get(`/v1/workspaces/${h.a.slug}/projects`)).status, 200)
+    await h.settle()
     const rows = await h.db
       .selectFrom('audit_entries')
       .select(['action', 'details'])

@@ -21,6 +21,7 @@ function code(r: { status: number; json: unknown }, status: number, c: string, w
 }
 
 async function auditActions(h: Harness, workspaceId: string, targetId?: string): Promise<string[]> {
+  await h.settle()
   let q = h.db.selectFrom('audit_entries').select(['action', 'target_id']).where('workspace_id', '=', workspaceId)
   if (targetId) q = q.where('target_id', '=', targetId)
   return (await q.orderBy('seq').execute()).map((r) => r.action)
@@ -165,6 +166,7 @@ function suite(engine: EngineName): void {
       const br = browser(h.app, PUBLIC_URL)
       code(await br.post('/v1/auth/password/sign-in', { email: p.email, password: 'wrong-password-9' }), 401, 'ERR_INVALID_CREDENTIALS')
       assert.equal((await br.post('/v1/auth/password/sign-in', { email: p.email, password: p.password })).status, 200)
+      await h.settle()
       for (const ws of [h.a.id, h.b.id]) {
         const rows = await h.db
           .selectFrom('audit_entries')
@@ -187,6 +189,7 @@ function suite(engine: EngineName): void {
         )
       }
       const before = await metric()
+      await h.settle()
       const entries = await h.db
         .selectFrom('audit_entries')
         .select((eb) => eb.fn.countAll<number>().as('n'))
@@ -197,6 +200,7 @@ function suite(engine: EngineName): void {
         'ERR_INVALID_CREDENTIALS',
       )
       assert.equal(await metric(), before + 1, 'counted in coffer_auth_failures_unattributed_total')
+      await h.settle()
       const entriesAfter = await h.db
         .selectFrom('audit_entries')
         .select((eb) => eb.fn.countAll<number>().as('n'))

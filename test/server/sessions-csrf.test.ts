@@ -211,6 +211,7 @@ function suite(engine: EngineName): void {
       assert.ok(everywhere.json.ended >= 2)
       code(await one.get('/v1/account'), 401, 'ERR_UNAUTHENTICATED')
       code(await three.get('/v1/account'), 401, 'ERR_UNAUTHENTICATED')
+      await h.settle()
       const actions = (await h.db.selectFrom('audit_entries').select('action').where('workspace_id', '=', h.a.id).execute()).map(
         (r) => r.action,
       )
@@ -253,6 +254,7 @@ function suite(engine: EngineName): void {
       code(await browser(h.app, PUBLIC_URL).post('/v1/auth/password/sign-in', owner), 401, 'ERR_INVALID_CREDENTIALS', 'old password')
       owner = { ...owner, password: next }
       assert.equal((await browser(h.app, PUBLIC_URL).post('/v1/auth/password/sign-in', owner)).status, 200)
+      await h.settle()
       const actions = (await h.db.selectFrom('audit_entries').select('action').where('workspace_id', '=', h.a.id).execute()).map(
         (x) => x.action,
       )
