@@ -367,6 +367,8 @@ function suite(engine: EngineName): void {
       const before = await rowsOf(h.a.id)
       assert.ok(before.audit_entries! > 5 && before.secret_versions! > 5 && before.data_keys! > 0 && before.workspaces === 1)
       assert.ok(before.breakglass_requests === 1 && before.breakglass_decisions === 1 && before.memberships! >= 3 && before.tokens! >= 3)
+      // B's queued entries integrated first: the sequencer would move them meanwhile.
+      await h.settle()
       const bBefore = await rowsOf(h.b.id)
       const now = h.ctx.clock()
       // Two purgers at once, small batches: both finish, neither fails.
