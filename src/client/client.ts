@@ -1,5 +1,4 @@
 import { request as httpRequest } from 'node:http'
-import { request as httpsRequest } from 'node:https'
 import type {
   AuditActivity,
   AuditActivityQuery,
@@ -133,19 +132,20 @@ export type {
 /**
  * One HTTP exchange over node:http(s). @NOTE not fetch: loading Node's fetch costs a CLI
  * ~50 ms at start and keeps the process alive ~100 ms after the last request, which
- * `coffer run` pays on every invocation.
+ * `coffer run` pays on every invocation. node:https (and node:tls under it) is loaded for an
+ * https:// server only: ~2 ms of every `coffer run` against a plain-HTTP one.
  */
-function send(
+async function send(
   url: string,
   method: string,
   headers: Record<string, string>,
   body?: Buffer,
   ca?: string | Buffer,
 ): Promise<{ status: number; text: string }> {
+  const u = new URL(url)
+  const tls = u.protocol === 'https:'
+  const request = tls ? (await import('node:https')).request : httpRequest
   return new Promise((resolve, reject) => {
-    const u = new URL(url)
-    const tls = u.protocol === 'https:'
-    const request = tls ? httpsRequest : httpRequest
     const req = request(u, { method, headers, timeout: 60_000, ...(tls && ca ? { ca } : {}) }, (res) => {
       const chunks: Buffer[] = []
       res.on('data', (c: Buffer) => chunks.push(c))
