@@ -117,7 +117,7 @@ export class Http1Connections {
   #takeIdle(): Socket | undefined {
     for (let idle = this.#idle.pop(); idle; idle = this.#idle.pop()) {
       const { socket, drop } = idle
-      socket.off('end', drop).off('close', drop).off('error', drop)
+      socket.off('data', drop).off('end', drop).off('close', drop).off('error', drop)
       if (!socket.destroyed && socket.readyState === 'open') return socket.ref()
       socket.destroy()
     }
@@ -132,14 +132,15 @@ export class Http1Connections {
     socket.setTimeout(0)
     const idle = {
       socket,
-      // The server may close an idle connection at any time (its keep-alive timeout).
+      // The server may close an idle connection at any time (its keep-alive timeout); one that
+      // sends anything unasked is not trusted again.
       drop: () => {
         const i = this.#idle.indexOf(idle)
         if (i !== -1) this.#idle.splice(i, 1)
         socket.destroy()
       },
     }
-    socket.on('end', idle.drop).on('close', idle.drop).on('error', idle.drop)
+    socket.on('data', idle.drop).on('end', idle.drop).on('close', idle.drop).on('error', idle.drop)
     this.#idle.push(idle)
     socket.unref()
   }

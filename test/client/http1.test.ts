@@ -150,6 +150,16 @@ describe('HTTP/1.1 transport', () => {
     c.close()
   })
 
+  test('an idle connection that receives anything unasked is dropped', async () => {
+    const s = await scripted([{ pieces: [json('1'), 'HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nunasked'] }, { pieces: [json('2')] }])
+    const c = new Http1Connections(s.url)
+    assert.equal((await c.send('GET', '/a', {})).text, '1')
+    await new Promise((r) => setTimeout(r, 50))
+    assert.equal((await c.send('GET', '/b', {})).text, '2')
+    assert.equal(s.connections, 2)
+    c.close()
+  })
+
   test('failures: refused, reset mid-answer, not HTTP, a bad Content-Length, a timeout', async () => {
     const refused = await scripted([])
     const refusedUrl = refused.url
