@@ -20,9 +20,9 @@ interface Scripted {
 
 /**
  * A TCP server that answers the n-th request (across connections) with `answers[n]`: the bytes
- * to write, in pieces, and whether to close the connection afterwards.
+ * to write, in pieces (a number: a pause of that many ms), and whether to close the connection afterwards.
  */
-async function scripted(answers: Array<{ pieces: Array<string | Buffer>; close?: boolean } | 'silent'>): Promise<Scripted> {
+async function scripted(answers: Array<{ pieces: Array<string | Buffer | number>; close?: boolean } | 'silent'>): Promise<Scripted> {
   const s: Scripted = { url: '', connections: 0, requests: [], server: createServer() }
   const sockets = new Set<Socket>()
   s.server.on('connection', (socket) => {
@@ -42,7 +42,8 @@ async function scripted(answers: Array<{ pieces: Array<string | Buffer>; close?:
         const answer = answers[s.requests.length - 1]
         if (answer === undefined || answer === 'silent') continue
         for (const p of answer.pieces) {
-          socket.write(p)
+          if (typeof p === 'number') await new Promise((r) => setTimeout(r, p))
+          else socket.write(p)
           await new Promise((r) => setImmediate(r))
         }
         if (answer.close) socket.end()
@@ -151,7 +152,7 @@ describe('HTTP/1.1 transport', () => {
   })
 
   test('an idle connection that receives anything unasked is dropped', async () => {
-    const s = await scripted([{ pieces: [json('1'), 'HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nunasked'] }, { pieces: [json('2')] }])
+    const s = await scripted([{ pieces: [json('1'), 20, 'HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nunasked'] }, { pieces: [json('2')] }])
     const c = new Http1Connections(s.url)
     assert.equal((await c.send('GET', '/a', {})).text, '1')
     await new Promise((r) => setTimeout(r, 50))
