@@ -198,6 +198,8 @@ export const COMMANDS: CommandTable = [
     scope: { env: true, json: false },
     options: [option('--preserve-env', 'variables already set win over secrets')],
     passThroughOptions: true,
+    // @NOTE bin/coffer.js runs this command through run-entry.ts (dist/run.cjs, no commander)
+    // whenever run-argv.ts reads its command line; test/cli/run-argv.test.ts keeps the two readings equal.
     run: async (argv: string[], opts: Record<string, unknown>) => {
       const { run } = await import('./commands/run.js')
       // The child's exit code is ours, at once: nothing is left to flush, and waiting for

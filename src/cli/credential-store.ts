@@ -9,8 +9,7 @@
  *
  * No error raised here contains the token.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
-import { createRequire } from 'node:module'
+import type { ChildProcess } from 'node:child_process'
 import type { AsyncEntry as AsyncEntryType, EntryOptions } from '@napi-rs/keyring'
 
 /** A CLI login: the server it talks to and the token it authenticates with. */
@@ -234,12 +233,14 @@ async function probeInProcess(timeoutMs: number): Promise<boolean> {
   }
 }
 
-function probeInChildProcess(timeoutMs: number): Promise<boolean> {
+async function probeInChildProcess(timeoutMs: number): Promise<boolean> {
+  // Loaded here, not with the module: `coffer run` with COFFER_TOKEN never probes.
+  const [{ spawn }, { createRequire }] = await Promise.all([import('node:child_process'), import('node:module')])
   let modulePath: string
   try {
     modulePath = createRequire(import.meta.url).resolve('@napi-rs/keyring')
   } catch {
-    return Promise.resolve(false)
+    return false
   }
   const script = [
     `const { Entry } = require(${JSON.stringify(modulePath)});`,

@@ -1,5 +1,3 @@
-import { request as httpRequest } from 'node:http'
-import { request as httpsRequest } from 'node:https'
 import type {
   AuditActivity,
   AuditActivityQuery,
@@ -102,6 +100,7 @@ import type {
 import type { CreatedToken, CreateTokenInput, TokenInfo, TokenInfoAnswer, TokenList } from '../api/tokens.js'
 import type { DeleteWorkspaceInput, DeletionReceipt, WorkspaceDeletion } from '../api/workspace-deletion.js'
 import type { Workspace } from '../api/workspaces.js'
+import { Http1Connections } from './http1.js'
 
 // The typed HTTP client of the Coffer API, shared by the CLI, the tests and SDK users. It
 // depends on nothing but the platform at run time: its request and response types are those
@@ -129,34 +128,6 @@ export type {
   ServiceToken,
   TokenInfo,
   Workspace,
-}
-
-/**
- * One HTTP exchange over node:http(s). @NOTE not fetch: loading Node's fetch costs a CLI
- * ~50 ms at start and keeps the process alive ~100 ms after the last request, which
- * `coffer run` pays on every invocation.
- */
-function send(
-  url: string,
-  method: string,
-  headers: Record<string, string>,
-  body?: Buffer,
-  ca?: string | Buffer,
-): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const u = new URL(url)
-    const tls = u.protocol === 'https:'
-    const request = tls ? httpsRequest : httpRequest
-    const req = request(u, { method, headers, timeout: 60_000, ...(tls && ca ? { ca } : {}) }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }))
-      res.on('error', reject)
-    })
-    req.on('timeout', () => req.destroy(new Error('the request timed out')))
-    req.on('error', reject)
-    req.end(body)
-  })
 }
 
 /** Project and environment (ids or slugs) inside a workspace (id or slug). */
@@ -212,6 +183,7 @@ export class CofferClient {
   readonly #token: string
   readonly #userAgent: string
   readonly #ca: string | Buffer | undefined
+  #connections: Http1Connections | undefined
 
   /**
    * `ca`: PEM certificate(s) of a private certificate authority that https:// servers are
@@ -229,9 +201,14 @@ export class CofferClient {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body), 'utf8')
     let res: { status: number; text: string }
     try {
-      res = await send(
-        this.url + path,
+      // @NOTE not fetch: loading Node's fetch costs a CLI ~50 ms at start and keeps the process
+      // alive ~100 ms after the last request, which `coffer run` pays on every invocation; not
+      // node:http either (see http1.ts).
+      this.#connections ??= new Http1Connections(this.url, this.#ca ? { ca: this.#ca } : {})
+      const target = new URL(this.url + path)
+      res = await this.#connections.send(
         method,
+        target.pathname + target.search,
         {
           ...(this.#token ? { authorization: `Bearer ${this.#token}` } : {}),
           'user-agent': this.#userAgent,
@@ -239,7 +216,6 @@ export class CofferClient {
           ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}),
         },
         payload,
-        this.#ca,
       )
     } catch (err) {
       throw new CofferConnectionError(this.url, err)

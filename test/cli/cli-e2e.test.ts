@@ -158,6 +158,32 @@ describe('coffer CLI end to end (SQLite)', () => {
     // biome-ignore lint/suspicious/noTemplateCurlyInString: the shell expands ${API_KEY:-none}, not JavaScript
     const withFlags = ok(['run', '--project', 'web-shop', '--env', 'qa', '--', 'sh', '-c', 'printf %s "${API_KEY:-none}"'], { cwd: work })
     assert.equal(withFlags.stdout, 'none')
+    const withEquals = ok(['run', '--project=web-shop', '--env=development', 'sh', '-c', 'printf %s "$API_KEY"'], { cwd: work })
+    assert.ok(withEquals.stdout === canary, '--opt=value, and the command without --')
+  })
+
+  test('run hands help, unknown options and a missing command to the full CLI (commander)', () => {
+    const help = ok(['run', '--help'])
+    assert.match(help.stdout, /Usage: coffer run \[options\] \[command\.\.\.\]/)
+    assert.match(help.stdout, /--preserve-env/)
+    const unknown = coffer(['run', '--bogus', '--', 'true'])
+    assert.equal(unknown.status, 1)
+    assert.match(unknown.stderr, /unknown option '--bogus'/)
+    const noValue = coffer(['run', '--project'])
+    assert.equal(noValue.status, 1)
+    assert.match(noValue.stderr, /option '--project <project>' argument missing/)
+    const nothing = coffer(['run', '--'])
+    assert.equal(nothing.status, 1)
+    assert.equal(nothing.stderr, 'coffer: Give the command to run after --, e.g. coffer run -- node server.js\n')
+  })
+
+  test('run reports a refusal and an unreachable server on one line, with their codes', () => {
+    const refused = coffer(['run', '--project', 'no-such-project', '--env', 'development', '--', 'true'])
+    assert.equal(refused.status, 1)
+    assert.match(refused.stderr, /^coffer: .*\(ERR_NOT_FOUND\)\n$/)
+    const down = coffer(['run', '--url', 'http://127.0.0.1:1', '--workspace', 'acme', '--', 'true'])
+    assert.equal(down.status, 1)
+    assert.equal(down.stderr, 'coffer: Cannot reach the Coffer server at http://127.0.0.1:1: ECONNREFUSED\n')
   })
 
   test('export and import round-trip every format', () => {

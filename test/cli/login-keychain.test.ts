@@ -72,6 +72,9 @@ describe('coffer login with the OS credential store (gnome-keyring)', () => {
       'echo -n test-password | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1',
       `${c} login --url "$COFFER_TEST_URL" --token "$COFFER_TEST_TOKEN" 2>&1; echo "login=$?"`,
       `${c} whoami 2>/dev/null; echo "whoami=$?"`,
+      // `coffer run` (its own bundle, dist/run.cjs) finds the login in the keychain too.
+      `${c} projects create Kc >/dev/null 2>&1 && ${c} secrets set --project kc --env development KC_VALUE=from-keychain-login >/dev/null 2>&1`,
+      `${c} run --project kc --env development -- sh -c '[ "$KC_VALUE" = from-keychain-login ]' 2>&1; echo "run=$?"`,
       `${c} logout 2>&1; echo "logout=$?"`,
       `${c} whoami 2>&1; echo "whoami_after=$?"`,
     ].join('\n')
@@ -81,6 +84,7 @@ describe('coffer login with the OS credential store (gnome-keyring)', () => {
     assert.match(out, /Logged in to .* as kc@example.com .*OS credential store/)
     assert.match(out, /login=0/)
     assert.match(out, /kc@example.com\nwhoami=0/)
+    assert.match(out, /\nrun=0\n/)
     assert.match(out, /logout=0/)
     assert.match(out, /Not logged in/)
     assert.match(out, /whoami_after=1/)

@@ -1,5 +1,4 @@
 import { ExitError } from '../exit-error.js'
-import { CommandNotExecutableError, CommandNotFoundError, runWithSecrets } from '../run-process.js'
 import { connect, resolveScope, type ScopeOptions } from '../session.js'
 
 /**
@@ -12,8 +11,14 @@ export async function run(argv: string[], opts: ScopeOptions & { preserveEnv?: b
   if (!command) throw new ExitError('Give the command to run after --, e.g. coffer run -- node server.js')
   const client = await connect(opts)
   const scope = await resolveScope(client, opts)
+  // The request is on the wire when listSecrets returns: what starts the command
+  // (node:child_process) loads while the server answers.
+  const [listed, { CommandNotExecutableError, CommandNotFoundError, runWithSecrets }] = await Promise.all([
+    client.listSecrets(scope, { reveal: true }),
+    import('../run-process.js'),
+  ])
   const secrets: Record<string, string> = {}
-  for (const s of await client.listSecrets(scope, { reveal: true })) secrets[s.key] = s.value ?? ''
+  for (const s of listed) secrets[s.key] = s.value ?? ''
   try {
     return await runWithSecrets(command, args, secrets, { preserveEnv: !!opts.preserveEnv })
   } catch (err) {
