@@ -70,7 +70,8 @@ if (file) {
         commitMs += spent.get(sql) ?? 0
       } else if (s === 'rollback') rollbacks += n
       else if (s.startsWith('savepoint')) savepoints += n
-      else if (s.startsWith('insert into "audit_entries"')) auditInserts += n
+      // The request path queues its audit entries (audit_queue); the sequencer integrates them later.
+      else if (s.startsWith('insert into audit_queue') || s.startsWith('insert into "audit_queue"')) auditInserts += n
     }
     writeFileSync(
       file,
