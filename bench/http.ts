@@ -277,7 +277,7 @@ printTable(
   [
     'benchmark',
     '2xx',
-    'audit rows inserted',
+    'audit entries queued',
     'entries/s',
     'COMMITs (fsync batches)',
     'COMMITs/s',
