@@ -2,7 +2,7 @@
 // tree, beside what the same work costs with no database (hashing and tree only), measured in
 // the same run.
 //
-//   node --import tsx bench/sequencer.ts [--entries 200000] [--batch 1000] [--engines sqlite,postgres]
+//   node --import tsx bench/sequencer.ts [--entries 200000] [--batch 2000] [--engines sqlite,postgres]
 //                                        [--database-url postgres://postgres@127.0.0.1:5432/postgres] [--tmpdir DIR]
 //
 // For each engine: a fresh database (SQLite in a temp dir, WAL and synchronous=FULL as Coffer
@@ -24,7 +24,7 @@ import { args, installCleanup, makeTempDir, printTable, ratio, removeTempDir } f
 
 const A = args()
 const ENTRIES = Number(A.get('entries') ?? 200_000)
-const BATCH = Number(A.get('batch') ?? 1000)
+const BATCH = Number(A.get('batch') ?? 2000)
 const ENGINES = (A.get('engines') ?? 'sqlite,postgres').split(',') as Array<'sqlite' | 'postgres'>
 const ADMIN_URL = A.get('database-url') ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 if (!(ENTRIES >= 1000 && ENTRIES <= 5_000_000 && BATCH >= 1 && BATCH <= 100_000))

@@ -168,7 +168,7 @@ function suite(engine: EngineName): void {
         })
         // A random point of the work: once this server has integrated something (a previous
         // server's lease runs out after 200 ms), within the next 0–40 ms — the queue holds
-        // several batches (1,000 entries each) more.
+        // a few batches (2,000 entries each) more.
         const watch = open()
         try {
           const queued = async () =>
