@@ -176,12 +176,6 @@ function tagsOf(json: string): string[] {
 /** A version's decrypted value, comment and tags. */
 type PlainContent = { value: string | null; comment: string | null; tags: string[] }
 
-/**
- * Secrets and their versions. Every change writes a new immutable version encrypted under
- * the environment's primary data key and bound (AAD) to its workspace, project,
- * environment, secret id, version and field. Functions that change take the transaction
- * the pipeline opened, so the audit entry commits with them.
- */
 /** A write lost a race to create the same secret on another node; its transaction runs again (transaction-retry.ts). */
 class WriteRaceError extends Error {
   readonly code = '40001'
@@ -190,6 +184,12 @@ class WriteRaceError extends Error {
   }
 }
 
+/**
+ * Secrets and their versions. Every change writes a new immutable version encrypted under
+ * the environment's primary data key and bound (AAD) to its workspace, project,
+ * environment, secret id, version and field. Functions that change take the transaction
+ * the pipeline opened, so the audit entry commits with them.
+ */
 export class SecretService {
   readonly #keys: DataKeys
   readonly #clock: Clock
