@@ -19,6 +19,7 @@ import { EntryHasher, GENESIS_HASH } from '../src/audit/entry.js'
 import { CompactRange } from '../src/audit/merkle.js'
 import { systemClock } from '../src/ops/clock.js'
 import { openStore, type Store } from '../src/storage/database.js'
+import type { AuditQueueTable } from '../src/storage/schema.js'
 import { migrate } from '../src/storage/migrator.js'
 import { args, installCleanup, makeTempDir, printTable, ratio, removeTempDir } from './lib/harness.js'
 
@@ -31,20 +32,8 @@ if (!(ENTRIES >= 1000 && ENTRIES <= 5_000_000 && BATCH >= 1 && BATCH <= 100_000)
   throw new Error('--entries in [1000, 5e6], --batch in [1, 1e5]')
 installCleanup(600)
 
-interface Row {
-  workspace_id: string
-  id: string
-  time: string
-  actor_type: string
-  actor_id: string
-  actor_ip: string
-  actor_ua: string
-  request_id: string
-  action: string
-  target_type: string
-  target_id: string
-  details: string
-}
+/** A queue row as requests insert it. */
+type Row = Omit<AuditQueueTable, 'qid'>
 
 function rowsFor(ws: string): Row[] {
   const now = Date.now()

@@ -6,7 +6,7 @@ import { onSqliteConnection } from '../storage/statement-cache.js'
 import type { AuditEntryTable } from '../storage/schema.js'
 import type { AuditAction } from './actions.js'
 import { canonicalJson, type Json } from './canonical-json.js'
-import { EntryHasher, GENESIS_HASH, type AuditRecord } from './entry.js'
+import { EntryHasher, GENESIS_HASH } from './entry.js'
 import { newEntryId } from './entry-id.js'
 import { CompactRange } from './merkle.js'
 import { packPeaks, withStoredNodes } from './tree-store.js'
@@ -17,6 +17,8 @@ import {
   integrateQueued,
   type PendingStats,
   pendingStats,
+  type QueuedRecord,
+  queuedRecordOf,
 } from './sequence-batch.js'
 import { ChainVerifier, sameBytes, type ChainedRecord, type VerifyResult } from './verify.js'
 import { joinRuns, type VerifySource, type VerifyWorkers } from './verify-workers.js'
@@ -52,8 +54,7 @@ export interface AuditEvent {
 const SQLITE_QUEUE_ENTRY = `INSERT INTO audit_queue (workspace_id, id, time, actor_type, actor_id, actor_ip, actor_ua,
   request_id, action, target_type, target_id, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
-/** An entry as queued: every field but its seq, which the sequencer assigns. */
-export type QueuedRecord = Omit<AuditRecord, 'seq'>
+export type { QueuedRecord }
 
 /** Full verification on worker threads (AuditLog.useWorkers). */
 interface ParallelVerify {
@@ -260,16 +261,18 @@ export class AuditLog {
       .orderBy('qid')
       .limit(limit)
       .execute()
-    return rows.map((r) => ({
-      workspaceId: r.workspace_id,
-      id: r.id,
-      time: r.time,
-      actor: { type: r.actor_type, id: r.actor_id, ip: r.actor_ip, userAgent: r.actor_ua },
-      requestId: r.request_id,
-      action: r.action,
-      target: { type: r.target_type, id: r.target_id },
-      details: r.details,
-    }))
+    return rows.map(queuedRecordOf)
+  }
+
+  /**
+   * Integrates every entry of the workspace queued so far, within `tx`, under the head's lock
+   * alone (whoever holds the lease): signing a checkpoint, a deletion's receipt, a backup.
+   */
+  async integrateAll(tx: Executor, workspaceId: string): Promise<void> {
+    for (;;) {
+      const r = await this.integrate(tx, workspaceId, { limit: 10_000 })
+      if (!r || r.count < 10_000) return
+    }
   }
 
   /** How many entries of the workspace wait in the queue, and the time of the oldest (null when none). */

@@ -11,15 +11,12 @@ import type { AuditTree, Checkpoint } from './audit-tree.js'
  * log (AuditTamperedError names the problem).
  */
 export async function issueCheckedCheckpoint(
-  deps: { audit: Pick<AuditLog, 'integrity' | 'integrate'>; auditTree: Pick<AuditTree, 'issue'> },
+  deps: { audit: Pick<AuditLog, 'integrity' | 'integrateAll'>; auditTree: Pick<AuditTree, 'issue'> },
   tx: Executor,
   workspaceId: string,
 ): Promise<Checkpoint> {
   const problem = await deps.audit.integrity(tx, workspaceId)
   if (problem) throw new AuditTamperedError(`The audit log was tampered with (${problem.problem}): ${problem.reason}.`)
-  for (;;) {
-    const r = await deps.audit.integrate(tx, workspaceId, { limit: 10_000 })
-    if (!r || r.count < 10_000) break
-  }
+  await deps.audit.integrateAll(tx, workspaceId)
   return deps.auditTree.issue(tx, workspaceId)
 }

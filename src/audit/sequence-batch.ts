@@ -66,7 +66,7 @@ async function lockHead(tx: Executor, workspaceId: string, o: IntegrateOptions):
   if (o.lease) {
     const until = o.now + o.lease.ms
     const taken = await sql<Head>`UPDATE audit_heads SET sequencer = ${o.lease.holder}, sequencer_until = ${until}
-      WHERE workspace_id = ${workspaceId} AND (sequencer = ${o.lease.holder} OR sequencer_until < ${o.now} OR sequencer IS NULL)
+      WHERE workspace_id = ${workspaceId} AND (sequencer = ${o.lease.holder} OR sequencer_until < ${o.now})
       RETURNING seq, hash, peaks`.execute(tx)
     if (taken.rows[0]) return taken.rows[0]
     const exists = await tx.selectFrom('audit_heads').select('seq').where('workspace_id', '=', workspaceId).executeTakeFirst()
@@ -200,10 +200,13 @@ export async function integrateQueued(tx: Executor, workspaceId: string, o: Inte
 
 type Selected = { [K in keyof AuditQueueTable]: K extends 'qid' ? number : AuditQueueTable[K] }
 
-function recordOf(r: Selected, seq: number): AuditRecord {
+/** An entry as queued: every field but its seq, which the sequencer assigns. */
+export type QueuedRecord = Omit<AuditRecord, 'seq'>
+
+/** A queue row as the entry it will be, without its seq. */
+export function queuedRecordOf(r: Omit<Selected, 'qid'>): QueuedRecord {
   return {
     workspaceId: r.workspace_id,
-    seq,
     id: r.id,
     time: r.time,
     actor: { type: r.actor_type, id: r.actor_id, ip: r.actor_ip, userAgent: r.actor_ua },
@@ -212,6 +215,10 @@ function recordOf(r: Selected, seq: number): AuditRecord {
     target: { type: r.target_type, id: r.target_id },
     details: r.details,
   }
+}
+
+function recordOf(r: Selected, seq: number): AuditRecord {
+  return { ...queuedRecordOf(r), seq }
 }
 
 /** How many entries of a workspace wait in the queue, and the time of the oldest. */

@@ -109,32 +109,36 @@ export class AuditSequencer {
    * Returns how many entries this node integrated.
    */
   async pass(): Promise<number> {
-    const queued = await readInScope(this.#d.store, SYSTEM_SCOPE, (db) => queuedWorkspaces(db))
+    const queued = await this.#observe()
     const now = this.#d.clock().getTime()
-    const m = this.#d.metrics
-    m?.auditPendingEntries.set(queued.reduce((a, q) => a + q.count, 0))
-    const oldest = queued.reduce((a, q) => Math.min(a, Date.parse(q.oldest)), now)
-    m?.auditMergeLag.set(Math.max(0, now - oldest) / 1000)
     let total = 0
     for (const q of queued) {
       if (q.holder && q.holder !== this.node && q.until >= now) continue
       try {
         total += await this.#drain(q.workspaceId)
       } catch (err) {
-        m?.auditSequencerFailures.inc(1, { reason: failureReason(err) })
+        this.#d.metrics?.auditSequencerFailures.inc(1, { reason: failureReason(err) })
         this.#onError?.(err, q.workspaceId)
       }
     }
-    if (total > 0 && queued.length > 0) {
-      const left = await readInScope(this.#d.store, SYSTEM_SCOPE, (db) => queuedWorkspaces(db))
-      m?.auditPendingEntries.set(left.reduce((a, q) => a + q.count, 0))
-      const after = this.#d.clock().getTime()
-      m?.auditMergeLag.set(Math.max(0, after - left.reduce((a, q) => Math.min(a, Date.parse(q.oldest)), after)) / 1000)
-    }
+    // What is left once this node has integrated its share.
+    if (total > 0) await this.#observe()
     return total
   }
 
-  /** Integrates the workspace's queue under the lease, batch after batch; -1 once another node holds it. */
+  /** Reads what is queued, per workspace, and sets the pending and lag gauges from it. */
+  async #observe(): Promise<Queued[]> {
+    const queued = await readInScope(this.#d.store, SYSTEM_SCOPE, (db) => queuedWorkspaces(db))
+    const m = this.#d.metrics
+    if (m) {
+      const now = this.#d.clock().getTime()
+      m.auditPendingEntries.set(queued.reduce((a, q) => a + q.count, 0))
+      m.auditMergeLag.set(Math.max(0, now - queued.reduce((a, q) => Math.min(a, Date.parse(q.oldest)), now)) / 1000)
+    }
+    return queued
+  }
+
+  /** Integrates the workspace's queue under the lease, batch after batch, until it is empty or another node holds the lease; returns how many. */
   async #drain(workspaceId: string): Promise<number> {
     let total = 0
     for (;;) {

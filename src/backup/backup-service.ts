@@ -112,12 +112,7 @@ async function integrateQueues(src: BackupSource, audit: AuditLog): Promise<void
   const queued = await writeInScope(src.store, src.store.db, SYSTEM_SCOPE, (tx) =>
     tx.selectFrom('audit_queue').select('workspace_id').distinct().execute(),
   )
-  for (const { workspace_id: ws } of queued) {
-    for (;;) {
-      const r = await writeInScope(src.store, src.store.db, ws, (tx) => audit.integrate(tx, ws, { limit: 10_000 }))
-      if (!r || r.count < 10_000) break
-    }
-  }
+  for (const { workspace_id: ws } of queued) await writeInScope(src.store, src.store.db, ws, (tx) => audit.integrateAll(tx, ws))
 }
 
 /** Appends `backup.create` to each live workspace's log (a backup reads every workspace's ciphertext). */

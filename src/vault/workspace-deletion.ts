@@ -75,13 +75,10 @@ export async function shredWorkspace(
  */
 export async function recordDeletionReceipt(
   tx: Executor,
-  deps: { audit: Pick<AuditLog, 'integrate'>; auditTree: AuditTree },
+  deps: { audit: Pick<AuditLog, 'integrateAll'>; auditTree: AuditTree },
   input: { workspace: Workspace; deletedBy: string; now: Date; purgeAfterDays: number },
 ): Promise<DeletionReceipt> {
-  for (;;) {
-    const r = await deps.audit.integrate(tx, input.workspace.id, { limit: 10_000 })
-    if (!r || r.count < 10_000) break
-  }
+  await deps.audit.integrateAll(tx, input.workspace.id)
   const checkpoint = await deps.auditTree.issue(tx, input.workspace.id)
   const receipt: DeletionReceipt = {
     workspaceId: input.workspace.id,
