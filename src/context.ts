@@ -31,6 +31,8 @@ import { Resealer } from './vault/resealer.js'
 import { SecretService } from './vault/secret-service.js'
 import { createWorkspace } from './access/workspace-creation.js'
 import { VERSION } from './version.js'
+import { AddressPolicy } from './ops/address-policy.js'
+import { OutboundClient } from './ops/outbound.js'
 
 /** Every service of a running Coffer, built once by createContext. */
 export interface AppContext {
@@ -58,6 +60,8 @@ export interface AppContext {
   readonly errorReports: ErrorReporter
   /** Authenticated credentials of this node, checked against the database's epochs on each use (identity/principal-cache.ts). */
   readonly principals: PrincipalCache
+  /** The one client for HTTP requests to addresses users give (webhooks, OAuth providers): SSRF-guarded (ops/outbound.ts). */
+  readonly outbound: OutboundClient
   /** Stops accepting work, waits for queued commits, closes the database and the key provider. */
   close(): Promise<void>
 }
@@ -166,6 +170,10 @@ export async function createContext(
       metrics,
       errorReports,
       principals,
+      outbound: new OutboundClient({
+        policy: new AddressPolicy(config.outbound.allow),
+        onOutcome: (outcome) => metrics.outboundRequests.inc(1, { outcome }),
+      }),
       async close() {
         await authChanges?.close()
         mailer.close()

@@ -543,6 +543,44 @@ export class AccessDeniedError extends CofferError {
   }
 }
 
+/**
+ * An outbound request to an address a user gave was refused before any connection: the scheme,
+ * credentials in the URL, a non-canonical IP form, or an address outside the public internet
+ * (loopback, private, link-local and cloud metadata, IPv4-mapped IPv6…) that
+ * COFFER_OUTBOUND_ALLOW does not list. The message names the kind of range, never the address
+ * a name resolved to.
+ */
+export class OutboundRefusedError extends CofferError {
+  constructor(
+    message: string,
+    /** For the server's log and audit: the address and range refused, when a connection was about to be made. */
+    readonly refusal?: { readonly address: string; readonly range: string },
+  ) {
+    super('ERR_OUTBOUND_REFUSED', 400, message)
+  }
+}
+
+/** An outbound request failed: the name did not resolve, the connection or TLS failed, too many redirects. */
+export class OutboundFailedError extends CofferError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_OUTBOUND_FAILED', 502, message, options)
+  }
+}
+
+/** An outbound request did not complete within its time limit. */
+export class OutboundTimeoutError extends CofferError {
+  constructor(ms: number) {
+    super('ERR_OUTBOUND_TIMEOUT', 504, `The remote server did not answer within ${ms} ms.`)
+  }
+}
+
+/** An outbound response was larger than the limit for its use; it was cut off and discarded. */
+export class OutboundResponseTooLargeError extends CofferError {
+  constructor(limit: number) {
+    super('ERR_OUTBOUND_RESPONSE_TOO_LARGE', 502, `The remote server's answer exceeds ${limit} bytes; it was discarded.`)
+  }
+}
+
 /** A bug: the client sees only this code and the request id. */
 export class InternalError extends CofferError {
   constructor(message = 'An internal error occurred.', options?: { cause?: unknown }) {
@@ -613,5 +651,9 @@ export const ERROR_CODES = [
   'ERR_OIDC_STATE',
   'ERR_OIDC_FAILED',
   'ERR_OIDC_EMAIL_REFUSED',
+  'ERR_OUTBOUND_REFUSED',
+  'ERR_OUTBOUND_FAILED',
+  'ERR_OUTBOUND_TIMEOUT',
+  'ERR_OUTBOUND_RESPONSE_TOO_LARGE',
   'ERR_INTERNAL',
 ] as const

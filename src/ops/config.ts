@@ -1,6 +1,7 @@
 import { isIP } from 'node:net'
 import { isAbsolute, resolve } from 'node:path'
 import { ConfigError } from '../errors.js'
+import { type AllowEntry, parseAllowList } from './address-policy.js'
 import { authConfig, type AuthConfig } from './auth-config.js'
 import type { ServerEnv } from './env.js'
 
@@ -57,6 +58,8 @@ export interface ServerConfig {
    * socket's address is the client), a hop count, or the proxies' addresses and CIDR ranges.
    */
   readonly trustProxy: TrustProxy
+  /** Address ranges outbound requests to user-given URLs may reach besides the public internet (COFFER_OUTBOUND_ALLOW). */
+  readonly outbound: { readonly allow: readonly AllowEntry[] }
   /** Backups (COFFER_BACKUP_*): scheduled and before schema migrations when `dir` is set. */
   readonly backup: BackupConfig
   /** Paths of the certificate and key when Coffer terminates TLS itself. */
@@ -199,6 +202,13 @@ export function trustProxyConfig(raw: string | undefined): TrustProxy {
       )
   }
   return entries
+}
+
+/** COFFER_OUTBOUND_ALLOW: addresses and CIDR ranges (canonical forms), comma-separated. */
+function outboundAllowConfig(raw: string | undefined): AllowEntry[] {
+  const r = parseAllowList(raw)
+  if (typeof r === 'string') throw new ConfigError('COFFER_OUTBOUND_ALLOW', r)
+  return r
 }
 
 function tlsConfig(env: ServerEnv, cwd: string): ServerConfig['tls'] {
@@ -347,6 +357,7 @@ export function buildConfig(env: ServerEnv, overrides: ConfigOverrides = {}, cwd
     },
     rateLimit: rateLimitConfig(env),
     trustProxy: trustProxyConfig(env.COFFER_TRUST_PROXY),
+    outbound: { allow: outboundAllowConfig(env.COFFER_OUTBOUND_ALLOW) },
     backup: {
       ...(backupDir === undefined ? {} : { dir: isAbsolute(backupDir) ? backupDir : resolve(cwd, backupDir) }),
       intervalMs: int('COFFER_BACKUP_INTERVAL', env.COFFER_BACKUP_INTERVAL, 86_400, 0, 30 * 86_400) * 1000,

@@ -49,6 +49,7 @@ export interface ServerEnv {
   COFFER_RATE_TOKEN_PER_MONTH?: string
   COFFER_REDIS_TIMEOUT?: string
   COFFER_TRUST_PROXY?: string
+  COFFER_OUTBOUND_ALLOW?: string
   COFFER_TLS_CERT?: string
   COFFER_TLS_KEY?: string
   COFFER_PUBLIC_URL?: string
@@ -114,6 +115,7 @@ export const SERVER_SETTINGS: ReadonlyArray<keyof ServerEnv> = [
   'COFFER_RATE_TOKEN_PER_MONTH',
   'COFFER_REDIS_TIMEOUT',
   'COFFER_TRUST_PROXY',
+  'COFFER_OUTBOUND_ALLOW',
   'COFFER_TLS_CERT',
   'COFFER_TLS_KEY',
   'COFFER_PUBLIC_URL',

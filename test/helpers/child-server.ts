@@ -85,6 +85,7 @@ export function request(
   body?: unknown,
   agent?: http.Agent,
   userAgent = 'coffer-test',
+  timeoutMs = 30_000,
 ): Promise<JsonResponse> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
@@ -93,7 +94,7 @@ export function request(
       {
         method,
         agent,
-        timeout: 30_000,
+        timeout: timeoutMs,
         headers: {
           authorization: `Bearer ${token}`,
           'user-agent': userAgent,

@@ -198,11 +198,12 @@ function suite(engine: EngineName): void {
       t.diagnostic(`${midSequencing} of ${KILLS} kills landed mid-sequencing (after progress, with entries still queued)`)
       assert.ok(midSequencing >= Math.min(10, KILLS / 2), `at least half the kills landed mid-sequencing (${midSequencing} of ${KILLS})`)
 
-      // The last server drains the queue by itself.
+      // The last server drains the queue by itself. Verification reads the whole log (about
+      // 5,000 entries per kill, half a million after 100): it gets minutes, not 30 s.
       server = await startServer(['--data-dir', dataDir], env)
       let pending = -1
       for (let i = 0; i < 400; i++) {
-        const v = await request(server.url, token, 'GET', `/v1/workspaces/${slug}/audit/verify`)
+        const v = await request(server.url, token, 'GET', `/v1/workspaces/${slug}/audit/verify`, undefined, undefined, undefined, 600_000)
         assert.equal(v.status, 200)
         assert.equal(v.body.ok, true, JSON.stringify(v.body.firstBad))
         pending = v.body.pending.count
