@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { sql } from 'kysely'
 import { AuditSequencer } from './audit/sequencer.js'
 import { partitionOf } from './storage/commit-partition.js'
@@ -33,6 +34,8 @@ import { createWorkspace } from './access/workspace-creation.js'
 import { VERSION } from './version.js'
 import { AddressPolicy } from './ops/address-policy.js'
 import { OutboundClient } from './ops/outbound.js'
+import { WebhookDelivery } from './webhooks/delivery.js'
+import { WebhookWorker } from './webhooks/worker.js'
 
 /** Every service of a running Coffer, built once by createContext. */
 export interface AppContext {
@@ -62,6 +65,8 @@ export interface AppContext {
   readonly principals: PrincipalCache
   /** The one client for HTTP requests to addresses users give (webhooks, OAuth providers): SSRF-guarded (ops/outbound.ts). */
   readonly outbound: OutboundClient
+  /** Turns integrated audit entries into webhook messages and sends them (started with the server). */
+  readonly webhooks: WebhookWorker
   /** Stops accepting work, waits for queued commits, closes the database and the key provider. */
   close(): Promise<void>
 }
@@ -153,6 +158,10 @@ export async function createContext(
             onDown: () => principals.setEnabled(false),
           })
         : null
+    const outbound = new OutboundClient({
+      policy: new AddressPolicy(config.outbound.allow),
+      onOutcome: (outcome) => metrics.outboundRequests.inc(1, { outcome }),
+    })
     return {
       config,
       store,
@@ -170,9 +179,22 @@ export async function createContext(
       metrics,
       errorReports,
       principals,
-      outbound: new OutboundClient({
-        policy: new AddressPolicy(config.outbound.allow),
-        onOutcome: (outcome) => metrics.outboundRequests.inc(1, { outcome }),
+      outbound,
+      webhooks: new WebhookWorker({
+        store,
+        clock,
+        delivery: new WebhookDelivery({
+          store,
+          keys: dataKeys,
+          outbound,
+          audit,
+          clock,
+          config: config.webhooks,
+          node: `node-${randomUUID()}`,
+          userAgent: `Coffer-Webhooks/${VERSION}`,
+          onAttempt: (outcome) => metrics.webhookAttempts.inc(1, { outcome }),
+        }),
+        onError: (err) => errorReports.capture(err, { job: 'webhooks' }),
       }),
       async close() {
         await authChanges?.close()

@@ -125,6 +125,9 @@ export const ACTIONS = {
   // Data keys: versions and reseal progress, and rotation.
   'key.read': { scope: 'workspace', role: 'admin', also: ['auditor'] },
   'key.rotate': { scope: 'workspace', role: 'admin' },
+  // Outbound webhooks: endpoints and their delivery log (payloads carry names, never values).
+  'webhook.read': { scope: 'workspace', role: 'admin' },
+  'webhook.manage': { scope: 'workspace', role: 'admin' },
   // Workspace deletion and break-glass (issue 4 §3–4; decisions in break-glass.ts).
   'workspace.delete': { scope: 'workspace', role: 'owner' },
   'environment.seal': { scope: 'workspace', role: 'admin' },

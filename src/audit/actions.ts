@@ -86,6 +86,14 @@ export const AUDIT_ACTIONS = [
   // Backups: taken (a read of every workspace's ciphertext) and restored (the log continues from the backup's point).
   'backup.create',
   'backup.restore',
+  // Outbound webhooks: endpoints made, deleted, re-keyed, enabled, disabled for failing, and messages sent by hand.
+  'webhook.create',
+  'webhook.delete',
+  'webhook.rotate_secret',
+  'webhook.enable',
+  'webhook.disabled',
+  'webhook.redeliver',
+  'webhook.test',
 ] as const
 
 /** One action the audit log records; an unknown action is a type error. */

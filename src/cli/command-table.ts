@@ -16,6 +16,7 @@ const projects = () => import('./commands/projects.js')
 const secrets = () => import('./commands/secrets.js')
 const token = () => import('./commands/token.js')
 const transfer = () => import('./commands/transfer.js')
+const webhooks = () => import('./commands/webhooks.js')
 const hostBackup = () => import('./host/backup.js')
 const hostInit = () => import('./host/init.js')
 const hostRootKeys = () => import('./host/root-keys.js')
@@ -418,6 +419,83 @@ export const COMMANDS: CommandTable = [
     description: 'End a request or grant now (the requester or an Owner)',
     scope: WORKSPACE_ONLY,
     run: lazy(breakglass, (m) => m.breakglassRevoke),
+  },
+
+  { group: 'webhooks', description: 'Signed webhooks: tell other systems what changed (names and versions, never values)' },
+  {
+    name: 'webhooks create',
+    args: [['<url>']],
+    description: 'Add an endpoint for chosen events; prints its signing secret once (with --json: {"id","secret",…})',
+    scope: WORKSPACE_ONLY,
+    options: [
+      option('--event <event...>', 'events to send, e.g. secret.updated (repeat, or comma-separate; see docs/webhooks.md)'),
+      option('--description <text>', 'a note for people'),
+    ],
+    run: lazy(webhooks, (m) => m.webhooksCreate),
+  },
+  {
+    name: 'webhooks list',
+    description: "The workspace's endpoints, their events and state",
+    scope: WORKSPACE_ONLY,
+    run: lazy(webhooks, (m) => m.webhooksList),
+  },
+  {
+    name: 'webhooks delete',
+    args: [['<id>']],
+    description: 'Delete an endpoint and its delivery log',
+    scope: WORKSPACE_ONLY,
+    run: lazy(webhooks, (m) => m.webhooksDelete),
+  },
+  {
+    name: 'webhooks rotate-secret',
+    args: [['<id>']],
+    description: 'A new signing secret (printed once); the old one keeps signing beside it for the overlap',
+    scope: WORKSPACE_ONLY,
+    options: [option('--overlap-hours <n>', 'hours both secrets sign (0 to 168)', '24')],
+    run: lazy(webhooks, (m) => m.webhooksRotateSecret),
+  },
+  {
+    name: 'webhooks enable',
+    args: [['<id>']],
+    description: 'Enable an endpoint that was disabled for failing',
+    scope: WORKSPACE_ONLY,
+    run: lazy(webhooks, (m) => m.webhooksEnable),
+  },
+  {
+    name: 'webhooks test',
+    args: [['<id>']],
+    description: 'Send a webhook.test message to the endpoint',
+    scope: WORKSPACE_ONLY,
+    run: lazy(webhooks, (m) => m.webhooksTest),
+  },
+  {
+    name: 'webhooks deliveries',
+    args: [['<id>']],
+    description: "An endpoint's messages, newest first: status, attempts, last answer, latency",
+    scope: WORKSPACE_ONLY,
+    options: [option('--limit <n>', 'how many (1 to 500)', '50')],
+    run: lazy(webhooks, (m) => m.webhooksDeliveries),
+  },
+  {
+    name: 'webhooks redeliver',
+    args: [['<message-id>']],
+    description: 'Send a message again (same webhook-id)',
+    scope: WORKSPACE_ONLY,
+    run: lazy(webhooks, (m) => m.webhooksRedeliver),
+  },
+  {
+    name: 'webhooks verify',
+    args: [['[file]']],
+    description: 'Check a received message (body from FILE or stdin) with the secret in COFFER_WEBHOOK_SECRET or --secret-file',
+    options: [
+      option('--id <id>', 'the webhook-id header'),
+      option('--timestamp <seconds>', 'the webhook-timestamp header'),
+      option('--signature <sig>', 'the webhook-signature header'),
+      option('--secret-file <path>', 'a file holding the signing secret'),
+      option('--ignore-age', 'check the signature only (the timestamp may be older than 5 minutes)'),
+      JSON_OUT,
+    ],
+    run: lazy(webhooks, (m) => m.webhooksVerify),
   },
 
   { group: 'token', description: 'Personal access tokens' },

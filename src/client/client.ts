@@ -45,6 +45,7 @@ import type {
   MachineTokenInput,
 } from '../api/machines.js'
 import type { Me } from '../api/me.js'
+import type { WebhookDeliveryView, WebhookView } from '../api/webhooks.js'
 import type {
   EnvironmentGrant,
   GrantAnswer,
@@ -474,6 +475,47 @@ export class CofferClient {
   }
   async breakGlassGet(ws: string, id: string): Promise<BreakGlassRequest> {
     return (await this.#request<BreakGlassRequestAnswer>('GET', `/v1/workspaces/${enc(ws)}/break-glass/${enc(id)}`)).request
+  }
+  async webhookCreate(
+    ws: string,
+    input: { url: string; events: string[]; description?: string },
+  ): Promise<{ webhook: WebhookView; secret: string }> {
+    return this.#request('POST', `/v1/workspaces/${enc(ws)}/webhooks`, input)
+  }
+  async webhookList(ws: string): Promise<WebhookView[]> {
+    return (await this.#request<{ webhooks: WebhookView[] }>('GET', `/v1/workspaces/${enc(ws)}/webhooks`)).webhooks
+  }
+  async webhookDelete(ws: string, id: string): Promise<WebhookView> {
+    return (await this.#request<{ webhook: WebhookView }>('DELETE', `/v1/workspaces/${enc(ws)}/webhooks/${enc(id)}`)).webhook
+  }
+  async webhookRotateSecret(ws: string, id: string, overlapHours?: number): Promise<{ webhook: WebhookView; secret: string }> {
+    return this.#request(
+      'POST',
+      `/v1/workspaces/${enc(ws)}/webhooks/${enc(id)}/rotate-secret`,
+      overlapHours === undefined ? {} : { overlapHours },
+    )
+  }
+  async webhookEnable(ws: string, id: string): Promise<WebhookView> {
+    return (await this.#request<{ webhook: WebhookView }>('POST', `/v1/workspaces/${enc(ws)}/webhooks/${enc(id)}/enable`, {})).webhook
+  }
+  async webhookTest(ws: string, id: string): Promise<WebhookDeliveryView> {
+    return (await this.#request<{ delivery: WebhookDeliveryView }>('POST', `/v1/workspaces/${enc(ws)}/webhooks/${enc(id)}/test`, {}))
+      .delivery
+  }
+  async webhookDeliveries(ws: string, id: string, limit?: number): Promise<WebhookDeliveryView[]> {
+    const q = limit === undefined ? '' : `?limit=${limit}`
+    return (
+      await this.#request<{ deliveries: WebhookDeliveryView[] }>('GET', `/v1/workspaces/${enc(ws)}/webhooks/${enc(id)}/deliveries${q}`)
+    ).deliveries
+  }
+  async webhookRedeliver(ws: string, deliveryId: string): Promise<WebhookDeliveryView> {
+    return (
+      await this.#request<{ delivery: WebhookDeliveryView }>(
+        'POST',
+        `/v1/workspaces/${enc(ws)}/webhook-deliveries/${enc(deliveryId)}/redeliver`,
+        {},
+      )
+    ).delivery
   }
   /** Approves, denies or revokes a break-glass request. */
   async breakGlassAct(ws: string, id: string, act: 'approve' | 'deny' | 'revoke', comment?: string): Promise<BreakGlassRequest> {

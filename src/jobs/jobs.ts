@@ -7,6 +7,7 @@ import type { AuditActor } from '../audit/audit-log.js'
 import { readInScope, SYSTEM_SCOPE, writeInScope } from '../storage/tenant-scope.js'
 import { keysDueForRotation, rotateDataKey } from '../vault/key-rotation.js'
 import type { Metrics } from '../ops/metrics.js'
+import { queueEvent } from '../webhooks/dispatch.js'
 
 /** A periodic job: runs every `intervalMs` (never two runs at once), first after one interval. */
 export interface Job {
@@ -99,6 +100,12 @@ export function auditVerifyJob(ctx: AppContext, metrics: Metrics, log: Logger, i
         metrics.auditIntegrityWorkspaceOk.set(r.ok ? 1 : 0, { workspace: ws })
         if (!r.ok) {
           allOk = false
+          // Subscribed endpoints hear of it once per break (the message id comes from the first bad entry).
+          const bad = { seq: r.firstBad?.seq ?? null, entry: r.firstBad?.id ?? null, reason: r.firstBad?.reason ?? null }
+          await writeInScope(ctx.store, ctx.store.db, ws, (tx) =>
+            queueEvent(tx, ws, 'audit.integrity_broken', bad, ctx.clock(), { dedupe: `integrity/${bad.seq}/${bad.entry}/${bad.reason}` }),
+          )
+          ctx.webhooks.kick()
           log.error(
             { workspace: ws, seq: r.firstBad?.seq, entry: r.firstBad?.id, reason: r.firstBad?.reason, problem: r.firstBad?.problem },
             'AUDIT LOG INTEGRITY BROKEN',

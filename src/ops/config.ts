@@ -60,6 +60,8 @@ export interface ServerConfig {
   readonly trustProxy: TrustProxy
   /** Address ranges outbound requests to user-given URLs may reach besides the public internet (COFFER_OUTBOUND_ALLOW). */
   readonly outbound: { readonly allow: readonly AllowEntry[] }
+  /** Webhook delivery (COFFER_WEBHOOK_*): the retry schedule and one attempt's time limit. */
+  readonly webhooks: { readonly retryDelaysMs: readonly number[]; readonly timeoutMs: number }
   /** Backups (COFFER_BACKUP_*): scheduled and before schema migrations when `dir` is set. */
   readonly backup: BackupConfig
   /** Paths of the certificate and key when Coffer terminates TLS itself. */
@@ -211,6 +213,19 @@ function outboundAllowConfig(raw: string | undefined): AllowEntry[] {
   return r
 }
 
+/** The default webhook retry schedule, seconds: eleven attempts over about 24 hours. */
+const WEBHOOK_RETRY_SCHEDULE = [5, 30, 120, 600, 1800, 3600, 7200, 14_400, 28_800, 28_800]
+
+/** COFFER_WEBHOOK_RETRY_SCHEDULE: seconds before each retry, comma-separated (1 to 20 of them). */
+function retryScheduleConfig(raw: string | undefined): number[] {
+  const SETTING = 'COFFER_WEBHOOK_RETRY_SCHEDULE'
+  if (raw === undefined) return WEBHOOK_RETRY_SCHEDULE.map((s) => s * 1000)
+  const parts = raw.split(',').map((p) => p.trim())
+  if (parts.length < 1 || parts.length > 20 || parts.some((p) => !/^\d+(\.\d{1,3})?$/.test(p) || Number(p) > 86_400))
+    throw new ConfigError(SETTING, 'must be 1 to 20 comma-separated numbers of seconds (each at most 86400), e.g. 5,30,120')
+  return parts.map((p) => Math.round(Number(p) * 1000))
+}
+
 function tlsConfig(env: ServerEnv, cwd: string): ServerConfig['tls'] {
   const cert = env.COFFER_TLS_CERT
   const key = env.COFFER_TLS_KEY
@@ -358,6 +373,10 @@ export function buildConfig(env: ServerEnv, overrides: ConfigOverrides = {}, cwd
     rateLimit: rateLimitConfig(env),
     trustProxy: trustProxyConfig(env.COFFER_TRUST_PROXY),
     outbound: { allow: outboundAllowConfig(env.COFFER_OUTBOUND_ALLOW) },
+    webhooks: {
+      retryDelaysMs: retryScheduleConfig(env.COFFER_WEBHOOK_RETRY_SCHEDULE),
+      timeoutMs: milliseconds('COFFER_WEBHOOK_TIMEOUT', env.COFFER_WEBHOOK_TIMEOUT, 10, 0.1, 60),
+    },
     backup: {
       ...(backupDir === undefined ? {} : { dir: isAbsolute(backupDir) ? backupDir : resolve(cwd, backupDir) }),
       intervalMs: int('COFFER_BACKUP_INTERVAL', env.COFFER_BACKUP_INTERVAL, 86_400, 0, 30 * 86_400) * 1000,

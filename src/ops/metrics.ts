@@ -130,6 +130,11 @@ export class Metrics {
     'counter',
   )
   readonly principalCacheEntries = new Metric('coffer_principal_cache_entries', 'Principals held in the per-node cache', 'gauge')
+  readonly webhookAttempts = new Metric(
+    'coffer_webhook_attempts_total',
+    'Webhook delivery attempts, by outcome (delivered; retry: failed, tried again later; failed: the schedule is spent)',
+    'counter',
+  )
   readonly outboundRequests = new Metric(
     'coffer_outbound_requests_total',
     'Requests to user-given URLs through the guarded outbound client, by outcome (ok, refused, failed, timeout, too-large)',

@@ -52,6 +52,7 @@ import { invitationAccountRoutes } from './routes/invitation-account-routes.js'
 import { invitationRoutes } from './routes/invitation-routes.js'
 import { memberRoutes } from './routes/member-routes.js'
 import { keyRoutes } from './routes/key-routes.js'
+import { webhookRoutes } from './routes/webhook-routes.js'
 import { projectRoutes } from './routes/project-routes.js'
 import { secretRoutes } from './routes/secret-routes.js'
 import { workspaceDeletionRoutes } from './routes/workspace-deletion-routes.js'
@@ -65,6 +66,7 @@ export const API_ROUTES: AnyRoute[] = [
   ...integrationRoutes,
   ...secretRoutes,
   ...keyRoutes,
+  ...webhookRoutes,
   ...auditRoutes,
   ...authLinkRoutes,
   ...breakGlassRoutes,
@@ -326,6 +328,7 @@ export async function buildApp(
     )
     ctx.resealer.start(ctx.config.keys.checkIntervalMs)
     ctx.sequencer.start()
+    ctx.webhooks.start()
     ready = true
   })
   app.addHook('preClose', async () => {
@@ -333,6 +336,7 @@ export async function buildApp(
     await stopJobs?.()
     await ctx.resealer.stop()
     await ctx.sequencer.stop()
+    await ctx.webhooks.stop()
   })
   return app
 }

@@ -441,6 +441,56 @@ export interface AuthEpochTable {
   epoch: number
 }
 
+/** A workspace's webhook endpoint (migration 17); the signing secrets only as ciphertext. */
+export interface WebhookEndpointTable {
+  id: string
+  workspace_id: string
+  url: string
+  /** JSON array of event names. */
+  events: string
+  description: string
+  /** The audit log's end (seq) when the endpoint was made: it gets only later events. */
+  from_seq: number
+  secret_version: number
+  secret_ct: Buffer
+  previous_secret_version: number | null
+  previous_secret_ct: Buffer | null
+  previous_until: string | null
+  failing_since: string | null
+  disabled_at: string | null
+  disabled_reason: string | null
+  created_at: string
+  created_by: string
+}
+
+/** The last integrated audit entry of a workspace turned into webhook deliveries. */
+export interface WebhookCursorTable {
+  workspace_id: string
+  seq: number
+}
+
+/** One webhook message to one endpoint: the queue and its delivery log. */
+export interface WebhookDeliveryTable {
+  id: string
+  workspace_id: string
+  endpoint_id: string
+  event: string
+  /** The JSON body sent. */
+  payload: string
+  audit_seq: number | null
+  status: 'pending' | 'delivered' | 'failed'
+  attempts: number
+  next_attempt_at: string
+  last_status: number | null
+  last_error: string | null
+  last_latency_ms: number | null
+  last_attempt_at: string | null
+  delivered_at: string | null
+  lease_holder: string | null
+  lease_until: string | null
+  created_at: string
+}
+
 export interface Database {
   coffer_schema: SchemaTable
   meta: MetaTable
@@ -475,6 +525,9 @@ export interface Database {
   cli_login_codes: CliLoginCodeTable
   cli_device_codes: CliDeviceCodeTable
   auth_epochs: AuthEpochTable
+  webhook_endpoints: WebhookEndpointTable
+  webhook_cursors: WebhookCursorTable
+  webhook_deliveries: WebhookDeliveryTable
 }
 
 /** A database handle or an open transaction: storage functions accept either. */

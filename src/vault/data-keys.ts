@@ -245,6 +245,24 @@ export class DataKeys {
   }
 
   /**
+   * The workspace's integration key: HMAC-SHA256(fingerprint key, "coffer/integration-secrets/v1"),
+   * an AES-256-GCM key for the secrets Coffer itself keeps for a workspace's integrations (webhook
+   * signing secrets), sealed with the envelope format and AAD binding of every secret. Derived,
+   * like the value-fingerprint key: rewrapping the root key leaves it unchanged, and deleting the
+   * workspace (which shreds the fingerprint key) makes those secrets unreadable with it.
+   */
+  async integrationKey(db: Executor, workspaceId: string): Promise<DataKey> {
+    const hit = this.#cache.get(`int:${workspaceId}`)
+    if (hit) return hit
+    const key = createHmac('sha256', await this.fingerprintKey(db, workspaceId))
+      .update('coffer/integration-secrets/v1')
+      .digest()
+    const dek: DataKey = { id: workspaceId, version: 1, key }
+    this.#cache.set(`int:${workspaceId}`, dek)
+    return dek
+  }
+
+  /**
    * The workspace's value-fingerprint key: HMAC-SHA256(fingerprint key, "coffer/value-fingerprint/v1").
    * Derived, not stored: it changes only if the fingerprint key does (never, until the workspace
    * is deleted), so fingerprints stored with each version stay comparable. Kept apart from the
@@ -265,6 +283,7 @@ export class DataKeys {
     this.#cache.deletePrefix(`${workspaceId}/`)
     this.#cache.delete(`fp:${workspaceId}`)
     this.#cache.delete(`vfp:${workspaceId}`)
+    this.#cache.delete(`int:${workspaceId}`)
   }
 
   /** Drops the cached plaintext keys of one environment (after its keys were destroyed). */

@@ -19,6 +19,7 @@ export const ROOMS: ReadonlyArray<{ readonly room: string; readonly path: string
   { room: 'backup', path: 'src/backup/' },
   { room: 'identity', path: 'src/identity/' },
   { room: 'access', path: 'src/access/' },
+  { room: 'webhooks', path: 'src/webhooks/' },
   { room: 'context', path: 'src/context.ts' },
   { room: 'jobs', path: 'src/jobs/' },
   { room: 'server', path: 'src/server/' },
@@ -32,7 +33,7 @@ export function roomOf(file: string): string | undefined {
   return ROOMS.find((r) => (r.path.endsWith('/') ? file.startsWith(r.path) : file === r.path))?.room
 }
 
-const CORE = ['ops', 'crypto', 'storage', 'audit', 'vault', 'identity', 'access', 'backup'] as const
+const CORE = ['ops', 'crypto', 'storage', 'audit', 'vault', 'identity', 'access', 'backup', 'webhooks'] as const
 
 /** Which rooms each room may import (besides itself; `shared` and `api` are open to all). */
 export const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
@@ -49,6 +50,8 @@ export const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   backup: ['ops', 'crypto', 'storage', 'audit', 'vault'],
   identity: ['ops', 'crypto', 'storage', 'audit', 'vault'],
   access: ['ops', 'crypto', 'storage', 'audit', 'vault', 'identity'],
+  // Outbound webhooks: made from the integrated audit log, secrets under the workspace's integration key.
+  webhooks: ['ops', 'crypto', 'storage', 'audit', 'vault'],
   context: [...CORE],
   // Background jobs run on a built context (the server starts them).
   jobs: [...CORE, 'context'],

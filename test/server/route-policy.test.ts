@@ -93,6 +93,8 @@ const SPEC: Record<
   'machine.authenticate': { public: true },
   'key.read': { ws: 'admin', auditor: true },
   'key.rotate': { ws: 'admin' },
+  'webhook.read': { ws: 'admin' },
+  'webhook.manage': { ws: 'admin' },
   'workspace.delete': { ws: 'owner' },
   'environment.seal': { ws: 'admin' },
   'breakglass.read': { ws: 'admin', auditor: true },
@@ -275,6 +277,8 @@ function suite(engine: EngineName): void {
       },
       'POST /v1/machine/token': { clientId: NIL, clientSecret: 'coffer_mcs_not-a-secret' },
       'PUT /v1/workspaces/:workspace/projects/:project/environments/:environment/seal': { sealed: false },
+      // A documentation address: an allowed caller gets 400 ERR_OUTBOUND_REFUSED and nothing is made.
+      'POST /v1/workspaces/:workspace/webhooks': { url: 'http://203.0.113.10/hook', events: ['secret.updated'] },
       'POST /v1/workspaces/:workspace/break-glass': {
         project: projectId,
         environment: 'development',
@@ -311,6 +315,8 @@ function suite(engine: EngineName): void {
       job: NIL,
       machine: NIL,
       serviceToken: NIL,
+      webhook: NIL,
+      delivery: `msg_${'0'.repeat(32)}`,
     })
     const body = sampleBody(r, samples)
     const res = await h.app.inject({
