@@ -36,6 +36,7 @@ import { AddressPolicy } from './ops/address-policy.js'
 import { OutboundClient } from './ops/outbound.js'
 import { WebhookDelivery } from './webhooks/delivery.js'
 import { WebhookWorker } from './webhooks/worker.js'
+import { DbRoleDropper } from './dynamic/dropper.js'
 
 /** Every service of a running Coffer, built once by createContext. */
 export interface AppContext {
@@ -67,6 +68,8 @@ export interface AppContext {
   readonly outbound: OutboundClient
   /** Turns integrated audit entries into webhook messages and sends them (started with the server). */
   readonly webhooks: WebhookWorker
+  /** Drops expired dynamic database login roles (a job the server runs). */
+  readonly dbDropper: DbRoleDropper
   /** Stops accepting work, waits for queued commits, closes the database and the key provider. */
   close(): Promise<void>
 }
@@ -180,6 +183,7 @@ export async function createContext(
       errorReports,
       principals,
       outbound,
+      dbDropper: new DbRoleDropper({ store, keys: dataKeys, outbound, audit, clock }),
       webhooks: new WebhookWorker({
         store,
         clock,

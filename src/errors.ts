@@ -581,6 +581,16 @@ export class OutboundResponseTooLargeError extends CofferError {
   }
 }
 
+/**
+ * A dynamic database credential could not be made or dropped: the server did not answer, or
+ * refused the statement. The server's own message stays in the log (it may echo SQL).
+ */
+export class DatabaseCredentialError extends CofferError {
+  constructor(what: string, options?: { cause?: unknown }) {
+    super('ERR_DB_CREDENTIALS', 502, what, options)
+  }
+}
+
 /** A bug: the client sees only this code and the request id. */
 export class InternalError extends CofferError {
   constructor(message = 'An internal error occurred.', options?: { cause?: unknown }) {
@@ -655,5 +665,6 @@ export const ERROR_CODES = [
   'ERR_OUTBOUND_FAILED',
   'ERR_OUTBOUND_TIMEOUT',
   'ERR_OUTBOUND_RESPONSE_TOO_LARGE',
+  'ERR_DB_CREDENTIALS',
   'ERR_INTERNAL',
 ] as const

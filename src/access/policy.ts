@@ -116,6 +116,9 @@ export const ACTIONS = {
   'environment.delete': { scope: 'project', projectRole: 'admin' },
   'secret.read': { scope: 'environment', access: 'list' },
   'secret.reveal': { scope: 'environment', access: 'read' },
+  // Dynamic database credentials: made by whoever may reveal the environment's values; the ways to make them are its project admins'.
+  'db.credentials': { scope: 'environment', access: 'read' },
+  'db.roles.manage': { scope: 'project', projectRole: 'admin' },
   'secret.write': { scope: 'environment', access: 'write' },
   'audit.read': { scope: 'workspace', role: 'admin', also: ['auditor'] },
   'machines.manage': { scope: 'workspace', role: 'admin' },

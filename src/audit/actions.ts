@@ -94,6 +94,11 @@ export const AUDIT_ACTIONS = [
   'webhook.disabled',
   'webhook.redeliver',
   'webhook.test',
+  // Dynamic database credentials: ways to make them, each issuance, each login role dropped.
+  'db.role_create',
+  'db.role_delete',
+  'db.credentials_issue',
+  'db.credentials_dropped',
 ] as const
 
 /** One action the audit log records; an unknown action is a type error. */

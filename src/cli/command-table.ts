@@ -17,6 +17,7 @@ const secrets = () => import('./commands/secrets.js')
 const token = () => import('./commands/token.js')
 const transfer = () => import('./commands/transfer.js')
 const webhooks = () => import('./commands/webhooks.js')
+const dynamicDb = () => import('./commands/db.js')
 const hostBackup = () => import('./host/backup.js')
 const hostInit = () => import('./host/init.js')
 const hostRootKeys = () => import('./host/root-keys.js')
@@ -419,6 +420,42 @@ export const COMMANDS: CommandTable = [
     description: 'End a request or grant now (the requester or an Owner)',
     scope: WORKSPACE_ONLY,
     run: lazy(breakglass, (m) => m.breakglassRevoke),
+  },
+
+  { group: 'db', description: 'Dynamic PostgreSQL credentials: login roles made on demand that expire' },
+  {
+    name: 'db create',
+    args: [['<name>']],
+    description: 'Define how login roles are made in the environment (admin URL from COFFER_DB_ADMIN_URL or stdin; project admin)',
+    scope: ENV,
+    options: [
+      required('--sql <grants>', 'SQL that grants the new role its rights, naming it {{name}}'),
+      option('--ttl <seconds>', 'default lifetime (10 to 86400; default 3600, or --max-ttl if lower)'),
+      option('--max-ttl <seconds>', 'longest lifetime anyone may ask for (default 3600)'),
+      option('--admin-url-stdin', 'read the admin URL from stdin instead of COFFER_DB_ADMIN_URL'),
+    ],
+    run: lazy(dynamicDb, (m) => m.dbCreate),
+  },
+  {
+    name: 'db list',
+    description: "The environment's database roles",
+    scope: ENV,
+    run: lazy(dynamicDb, (m) => m.dbList),
+  },
+  {
+    name: 'db delete',
+    args: [['<name>']],
+    description: 'Delete a database role; credentials made from it are dropped',
+    scope: ENV,
+    run: lazy(dynamicDb, (m) => m.dbDelete),
+  },
+  {
+    name: 'db creds',
+    args: [['<name>']],
+    description: 'A fresh login role that expires: shell exports (eval "$(coffer db creds NAME)") or JSON',
+    scope: ENV,
+    options: [option('--ttl <seconds>', 'lifetime (at most the role’s longest)'), option('--format <format>', 'env or json', 'env')],
+    run: lazy(dynamicDb, (m) => m.dbCreds),
   },
 
   { group: 'webhooks', description: 'Signed webhooks: tell other systems what changed (names and versions, never values)' },

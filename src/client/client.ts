@@ -46,6 +46,7 @@ import type {
 } from '../api/machines.js'
 import type { Me } from '../api/me.js'
 import type { WebhookDeliveryView, WebhookView } from '../api/webhooks.js'
+import type { DbCredentialsAnswer, DbRoleView } from '../api/dynamic.js'
 import type {
   EnvironmentGrant,
   GrantAnswer,
@@ -475,6 +476,21 @@ export class CofferClient {
   }
   async breakGlassGet(ws: string, id: string): Promise<BreakGlassRequest> {
     return (await this.#request<BreakGlassRequestAnswer>('GET', `/v1/workspaces/${enc(ws)}/break-glass/${enc(id)}`)).request
+  }
+  async dbRoleCreate(
+    s: Scope,
+    input: { name: string; adminUrl: string; creationSql: string; defaultTtlSeconds?: number; maxTtlSeconds?: number },
+  ): Promise<DbRoleView> {
+    return (await this.#request<{ role: DbRoleView }>('POST', `${this.#env(s)}/db-roles`, input)).role
+  }
+  async dbRoleList(s: Scope): Promise<DbRoleView[]> {
+    return (await this.#request<{ roles: DbRoleView[] }>('GET', `${this.#env(s)}/db-roles`)).roles
+  }
+  async dbRoleDelete(s: Scope, name: string): Promise<DbRoleView> {
+    return (await this.#request<{ role: DbRoleView }>('DELETE', `${this.#env(s)}/db-roles/${enc(name)}`)).role
+  }
+  async dbCredentials(s: Scope, name: string, ttlSeconds?: number): Promise<DbCredentialsAnswer> {
+    return this.#request('POST', `${this.#env(s)}/db-roles/${enc(name)}/credentials`, ttlSeconds === undefined ? {} : { ttlSeconds })
   }
   async webhookCreate(
     ws: string,

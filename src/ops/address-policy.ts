@@ -143,6 +143,14 @@ export function writtenHost(url: string): string | undefined {
  * into another address than a reader sees. Such hosts are refused outright.
  */
 export function isNonCanonicalIpv4(written: string, parsedHostname: string): boolean {
-  if (!isIPv4(parsedHostname)) return false
-  return written !== parsedHostname
+  if (isIPv4(parsedHostname)) return written !== parsedHostname
+  // Hosts of other schemes (postgres://) are not normalised by URL parsers, but the system
+  // resolver (inet_aton) still reads `0x7f.1` or `2130706433` as an address.
+  return numericParts(parsedHostname) && !isIPv4(parsedHostname)
+}
+
+/** Whether every dot-separated part of a host is a number (decimal, octal or hex), as inet_aton reads them. */
+function numericParts(host: string): boolean {
+  const parts = host.replace(/\.$/, '').split('.')
+  return parts.length >= 1 && parts.length <= 4 && parts.every((p) => /^(0x[0-9a-f]*|[0-9]+)$/i.test(p))
 }

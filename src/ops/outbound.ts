@@ -153,6 +153,28 @@ export class OutboundClient {
     const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname
     const written = writtenHost(raw)
     if (written === undefined || written === '') throw new OutboundRefusedError('The URL has no host.')
+    const pinned = await this.#pinned(hostname, written)
+    return { url, hostname, ...pinned }
+  }
+
+  /**
+   * The checked address to connect to for a host of another protocol (a database server a
+   * user named): the same checks as an HTTP request's host. `written` is the host as the user
+   * wrote it, when it may differ from `hostname` (a URL parser normalised it).
+   */
+  async address(hostname: string, written = hostname): Promise<{ address: string; family: 4 | 6 }> {
+    try {
+      const r = await this.#pinned(hostname.startsWith('[') ? hostname.slice(1, -1) : hostname, written.toLowerCase())
+      this.#onOutcome?.('ok')
+      return r
+    } catch (err) {
+      this.#onOutcome?.(outcomeOf(err))
+      throw err
+    }
+  }
+
+  async #pinned(hostname: string, written: string): Promise<{ address: string; family: 4 | 6 }> {
+    if (hostname === '') throw new OutboundRefusedError('The URL has no host.')
     if (isNonCanonicalIpv4(written, hostname))
       throw new OutboundRefusedError('The host is an IP address written in a non-canonical form; write it as four decimal numbers.')
     let addresses: ReadonlyArray<{ address: string; family: number }>
@@ -173,7 +195,7 @@ export class OutboundClient {
       }
     }
     const first = addresses[0]!
-    return { url, hostname, address: first.address, family: first.family === 6 ? 6 : 4 }
+    return { address: first.address, family: first.family === 6 ? 6 : 4 }
   }
 }
 

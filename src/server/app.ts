@@ -53,6 +53,7 @@ import { invitationRoutes } from './routes/invitation-routes.js'
 import { memberRoutes } from './routes/member-routes.js'
 import { keyRoutes } from './routes/key-routes.js'
 import { webhookRoutes } from './routes/webhook-routes.js'
+import { dynamicRoutes } from './routes/dynamic-routes.js'
 import { projectRoutes } from './routes/project-routes.js'
 import { secretRoutes } from './routes/secret-routes.js'
 import { workspaceDeletionRoutes } from './routes/workspace-deletion-routes.js'
@@ -67,6 +68,7 @@ export const API_ROUTES: AnyRoute[] = [
   ...secretRoutes,
   ...keyRoutes,
   ...webhookRoutes,
+  ...dynamicRoutes,
   ...auditRoutes,
   ...authLinkRoutes,
   ...breakGlassRoutes,
@@ -312,6 +314,8 @@ export async function buildApp(
     },
   })
   let stopJobs: (() => Promise<void>) | undefined
+  // Expired dynamic database roles are dropped within this long of their expiry.
+  const DB_DROP_INTERVAL_MS = 5_000
   app.addHook('onReady', async () => {
     stopJobs = startJobs(
       [
@@ -322,6 +326,7 @@ export async function buildApp(
         purgeJob(ctx, app.log),
         databaseProbeJob(ctx, app.log),
         backupJob(ctx, app.log),
+        { name: 'db-credentials-dropper', intervalMs: DB_DROP_INTERVAL_MS, run: async () => void (await ctx.dbDropper.run()) },
       ],
       app.log,
       (err, job) => ctx.errorReports.capture(err, { job }),

@@ -491,6 +491,40 @@ export interface WebhookDeliveryTable {
   created_at: string
 }
 
+/** A way to make short-lived PostgreSQL login roles (migration 18); the admin URL only as ciphertext. */
+export interface DbRoleTable {
+  id: string
+  workspace_id: string
+  project_id: string
+  environment_id: string
+  name: string
+  admin_url_ct: Buffer
+  /** host:port/database, for people (no credentials). */
+  target: string
+  creation_sql: string
+  default_ttl_seconds: number
+  max_ttl_seconds: number
+  created_at: string
+  created_by: string
+  /** Deleted: kept until its login roles are dropped. */
+  deleted_at: string | null
+}
+
+/** A login role made from a db_roles row, until it is dropped (never its password). */
+export interface DbLeaseTable {
+  id: string
+  workspace_id: string
+  role_id: string
+  username: string
+  expires_at: string
+  dropped_at: string | null
+  drop_error: string | null
+  dropper: string | null
+  dropper_until: string | null
+  created_at: string
+  created_by: string
+}
+
 export interface Database {
   coffer_schema: SchemaTable
   meta: MetaTable
@@ -528,6 +562,8 @@ export interface Database {
   webhook_endpoints: WebhookEndpointTable
   webhook_cursors: WebhookCursorTable
   webhook_deliveries: WebhookDeliveryTable
+  db_roles: DbRoleTable
+  db_leases: DbLeaseTable
 }
 
 /** A database handle or an open transaction: storage functions accept either. */

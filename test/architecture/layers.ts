@@ -20,6 +20,7 @@ export const ROOMS: ReadonlyArray<{ readonly room: string; readonly path: string
   { room: 'identity', path: 'src/identity/' },
   { room: 'access', path: 'src/access/' },
   { room: 'webhooks', path: 'src/webhooks/' },
+  { room: 'dynamic', path: 'src/dynamic/' },
   { room: 'context', path: 'src/context.ts' },
   { room: 'jobs', path: 'src/jobs/' },
   { room: 'server', path: 'src/server/' },
@@ -33,7 +34,7 @@ export function roomOf(file: string): string | undefined {
   return ROOMS.find((r) => (r.path.endsWith('/') ? file.startsWith(r.path) : file === r.path))?.room
 }
 
-const CORE = ['ops', 'crypto', 'storage', 'audit', 'vault', 'identity', 'access', 'backup', 'webhooks'] as const
+const CORE = ['ops', 'crypto', 'storage', 'audit', 'vault', 'identity', 'access', 'backup', 'webhooks', 'dynamic'] as const
 
 /** Which rooms each room may import (besides itself; `shared` and `api` are open to all). */
 export const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
@@ -52,6 +53,8 @@ export const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   access: ['ops', 'crypto', 'storage', 'audit', 'vault', 'identity'],
   // Outbound webhooks: made from the integrated audit log, secrets under the workspace's integration key.
   webhooks: ['ops', 'crypto', 'storage', 'audit', 'vault'],
+  // Dynamic credentials: roles made on a user's database server, admin URLs under the integration key.
+  dynamic: ['ops', 'crypto', 'storage', 'audit', 'vault'],
   context: [...CORE],
   // Background jobs run on a built context (the server starts them).
   jobs: [...CORE, 'context'],

@@ -183,6 +183,14 @@ describe('guarded outbound client', () => {
     assert.equal(loopback.hits.length, 0)
   })
 
+  test('hosts for other protocols (a database server) pass the same checks, numeric forms included', async () => {
+    const open = new OutboundClient({ policy: allowing('127.0.0.0/8') })
+    for (const host of ['0x7f.1', '2130706433', '0177.0.0.1', '127.1']) await refused(open.address(host), /non-canonical/)
+    await refused(client.address('169.254.169.254'), /link-local/)
+    await refused(client.address('internal.test'), /private/)
+    assert.deepEqual(await client.address('hooks.test'), { address: '127.0.0.2', family: 4 })
+  })
+
   test('a redirect to loopback is refused, whether by address or by name; the redirect itself is returned when not followed', async () => {
     await refused(client.request(`${publicHost.url}/to-loopback`, { maxRedirects: 3 }), /loopback/)
     await refused(client.request(`${publicHost.url}/to-loopback-by-name`, { maxRedirects: 3 }), /loopback/)

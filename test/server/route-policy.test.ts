@@ -36,6 +36,7 @@ const INTEGRATION_ACTIONS = new Set<Action>([
   'secret.read',
   'secret.reveal',
   'secret.write',
+  'db.credentials',
 ])
 
 type Outcome = 'allow' | 403 | 404
@@ -86,6 +87,8 @@ const SPEC: Record<
   'environment.delete': { project: 'admin' },
   'secret.read': { env: 'list' },
   'secret.reveal': { env: 'read' },
+  'db.credentials': { env: 'read' },
+  'db.roles.manage': { project: 'admin' },
   'secret.write': { env: 'write' },
   'audit.read': { ws: 'admin', auditor: true },
   'machines.manage': { ws: 'admin' },
@@ -278,6 +281,11 @@ function suite(engine: EngineName): void {
       'POST /v1/machine/token': { clientId: NIL, clientSecret: 'coffer_mcs_not-a-secret' },
       'PUT /v1/workspaces/:workspace/projects/:project/environments/:environment/seal': { sealed: false },
       // A documentation address: an allowed caller gets 400 ERR_OUTBOUND_REFUSED and nothing is made.
+      'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/db-roles': {
+        name: 'matrix',
+        adminUrl: 'postgres://u:p@203.0.113.10:5432/db',
+        creationSql: 'GRANT SELECT ON t TO {{name}}',
+      },
       'POST /v1/workspaces/:workspace/webhooks': { url: 'http://203.0.113.10/hook', events: ['secret.updated'] },
       'POST /v1/workspaces/:workspace/break-glass': {
         project: projectId,
@@ -316,6 +324,7 @@ function suite(engine: EngineName): void {
       machine: NIL,
       serviceToken: NIL,
       webhook: NIL,
+      role: 'matrix-role',
       delivery: `msg_${'0'.repeat(32)}`,
     })
     const body = sampleBody(r, samples)

@@ -12,6 +12,7 @@ import { valueFingerprints } from './010-value-fingerprints.js'
 import { auditQueue } from './011-audit-queue.js'
 import { authEpochs } from './012-auth-epochs.js'
 import { webhooks } from './017-webhooks.js'
+import { dynamicDatabaseRoles } from './018-dynamic-database-roles.js'
 
 // One file per schema step, named NNN-what-it-does.ts; each exports one Migration and imports
 // nothing outside src/storage/migrations but kysely, node:* and types (a test enforces it), so
@@ -22,7 +23,7 @@ import { webhooks } from './017-webhooks.js'
 //   5 project roles and RLS · 6 machine identities and token kinds
 //   7 workspace deletion and break-glass · 8 CLI login · 9 audit_nodes without rowid (SQLite)
 //   10 value fingerprints (environment matrix, .env preview) · 11 audit queue (sequenced log)
-//   12 auth epochs (principal cache) · 17 webhooks
+//   12 auth epochs (principal cache) · 17 webhooks · 18 dynamic database roles
 /** Every schema step, in version order. */
 export const STEPS: readonly Migration[] = [
   initial,
@@ -38,4 +39,5 @@ export const STEPS: readonly Migration[] = [
   auditQueue,
   authEpochs,
   webhooks,
+  dynamicDatabaseRoles,
 ]
