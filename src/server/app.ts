@@ -53,6 +53,7 @@ import { invitationRoutes } from './routes/invitation-routes.js'
 import { memberRoutes } from './routes/member-routes.js'
 import { keyRoutes } from './routes/key-routes.js'
 import { projectRoutes } from './routes/project-routes.js'
+import { referenceRoutes } from './routes/reference-routes.js'
 import { secretRoutes } from './routes/secret-routes.js'
 import { workspaceDeletionRoutes } from './routes/workspace-deletion-routes.js'
 
@@ -64,6 +65,7 @@ export const API_ROUTES: AnyRoute[] = [
   ...invitationRoutes,
   ...integrationRoutes,
   ...secretRoutes,
+  ...referenceRoutes,
   ...keyRoutes,
   ...auditRoutes,
   ...authLinkRoutes,
