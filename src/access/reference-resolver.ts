@@ -140,7 +140,8 @@ export class ReferenceResolver {
     if (!mayHoldReferences(e.raw)) return e.raw
     const here = `${e.home.label}.${e.key}`
     if (stack.includes(here)) throw new ReferenceCycleError([...stack.slice(stack.indexOf(here)), here])
-    if (stack.length > MAX_REFERENCE_DEPTH) throw new ReferenceDepthError(MAX_REFERENCE_DEPTH, [...stack, here])
+    // Following this value's references would make the chain longer than the limit.
+    if (stack.length >= MAX_REFERENCE_DEPTH) throw new ReferenceDepthError(MAX_REFERENCE_DEPTH, [...stack, here])
     let out = ''
     for (const part of parseValue(e.raw, e.key)) {
       if (typeof part === 'string') {
