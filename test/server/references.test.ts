@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: these strings are Coffer references (${KEY}), not templates
 // References (`${KEY}`, `${env.KEY}`, `${project.env.KEY}`), imports and personal overrides,
 // from the reader's side and the attacker's: a member who may not read production references
 // it and gets an error naming the reference, never the value; references to another
