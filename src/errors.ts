@@ -562,15 +562,16 @@ export class ReferenceNotFoundError extends CofferError {
 
 /** References (or imports) that lead back to where they started; the message lists the chain. */
 export class ReferenceCycleError extends CofferError {
-  constructor(chain: string[]) {
-    super('ERR_REFERENCE_CYCLE', 422, `References form a cycle: ${chain.join(' → ')}.`)
+  /** `chain`: the keys or environments in the cycle, e.g. "web/dev.A → web/dev.B → web/dev.A". */
+  constructor(chain: string) {
+    super('ERR_REFERENCE_CYCLE', 422, `References form a cycle: ${chain}.`)
   }
 }
 
 /** References (or imports) nested deeper than the limit. */
 export class ReferenceDepthError extends CofferError {
-  constructor(limit: number, chain: string[]) {
-    super('ERR_REFERENCE_DEPTH', 422, `References are nested deeper than ${limit}: ${chain.join(' → ')}.`)
+  constructor(limit: number, chain: string) {
+    super('ERR_REFERENCE_DEPTH', 422, `References are nested deeper than ${limit}: ${chain}.`)
   }
 }
 

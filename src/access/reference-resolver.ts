@@ -139,9 +139,9 @@ export class ReferenceResolver {
     if (done !== undefined) return done
     if (!mayHoldReferences(e.raw)) return e.raw
     const here = `${e.home.label}.${e.key}`
-    if (stack.includes(here)) throw new ReferenceCycleError([...stack.slice(stack.indexOf(here)), here])
+    if (stack.includes(here)) throw new ReferenceCycleError([...stack.slice(stack.indexOf(here)), here].join(' → '))
     // Following this value's references would make the chain longer than the limit.
-    if (stack.length >= MAX_REFERENCE_DEPTH) throw new ReferenceDepthError(MAX_REFERENCE_DEPTH, [...stack, here])
+    if (stack.length >= MAX_REFERENCE_DEPTH) throw new ReferenceDepthError(MAX_REFERENCE_DEPTH, [...stack, here].join(' → '))
     let out = ''
     for (const part of parseValue(e.raw, e.key)) {
       if (typeof part === 'string') {
@@ -205,8 +205,8 @@ export class ReferenceResolver {
    * `chain` is the import chain leading here (cycles and depth).
    */
   #state(projectId: string, env: Environment, label: string, views: SecretView[] | null, chain: string[]): Promise<EnvState> {
-    if (chain.includes(label)) throw new ReferenceCycleError([...chain.slice(chain.indexOf(label)), label])
-    if (chain.length > MAX_REFERENCE_DEPTH) throw new ReferenceDepthError(MAX_REFERENCE_DEPTH, [...chain, label])
+    if (chain.includes(label)) throw new ReferenceCycleError([...chain.slice(chain.indexOf(label)), label].join(' → '))
+    if (chain.length > MAX_REFERENCE_DEPTH) throw new ReferenceDepthError(MAX_REFERENCE_DEPTH, [...chain, label].join(' → '))
     let s = this.#states.get(env.id)
     if (!s) {
       s = this.#load(projectId, env, label, views, chain)

@@ -72,6 +72,9 @@ const SAMPLE_BODIES: Record<string, unknown> = {
   'PATCH /v1/workspaces/:workspace/projects/:project': { name: 'Sample' },
   'DELETE /v1/workspaces/:workspace/projects/:project': { confirm: 'not-the-slug' },
   'PATCH /v1/workspaces/:workspace/projects/:project/environments/:environment': { name: 'Sample' },
+  'PUT /v1/workspaces/:workspace/projects/:project/environments/:environment/imports': { imports: [] },
+  'PUT /v1/workspaces/:workspace/projects/:project/environments/:environment/personal-overrides': { allowed: false },
+  'PUT /v1/workspaces/:workspace/projects/:project/environments/:environment/secrets/:key/personal': { value: 'sample' },
   'DELETE /v1/workspaces/:workspace/projects/:project/environments/:environment': { confirm: 'not-the-slug' },
   'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/secrets/apply': { upserts: [], dryRun: true },
   'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/secrets/copy': {
