@@ -311,6 +311,46 @@ function suite(engine: EngineName): void {
     assert.equal((await me.del(P)).status, 404)
   })
 
+  test('a key rotation reseals overrides before the old key version is destroyed', async () => {
+    const A = `${W}/api/environments/development`
+    assert.equal((await owner.put(`${A}/personal-overrides`, { allowed: true })).status, 200)
+    assert.equal((await owner.put(`${A}/secrets/TOKEN/personal`, { value: MY_OVERRIDE })).status, 200)
+    const r = await owner.post(`${A}/keys/rotate`, {})
+    assert.equal(r.status, 202)
+    const end = Date.now() + 20_000
+    let job = r.body.job
+    while (job.state === 'running' && Date.now() < end) {
+      await new Promise((ok) => setTimeout(ok, 20))
+      job = (await owner.get(`/v1/workspaces/${h.a.slug}/key-jobs/${job.id}`)).body.job
+    }
+    assert.equal(job.state, 'done')
+    const keys = (await owner.get(`${A}/keys`)).body
+    assert.deepEqual(
+      keys.versions.map((v: { version: number }) => v.version),
+      [2],
+      'version 1 is destroyed',
+    )
+    const row = await h.db.selectFrom('personal_overrides').select('dek_version').where('key', '=', 'TOKEN').executeTakeFirstOrThrow()
+    assert.equal(row.dek_version, 2)
+    assert.equal((await owner.get(`${A}/secrets/TOKEN?reveal=true`)).body.secret.value, MY_OVERRIDE)
+    assert.equal((await owner.del(`${A}/secrets/TOKEN/personal`)).status, 200)
+  })
+
+  test('deleting an environment removes it from the imports of others', async () => {
+    assert.equal((await owner.post(`${W}/web/environments`, { name: 'Scratch' })).status, 201)
+    assert.equal((await owner.put(`${W}/web/environments/staging/imports`, { imports: [{ environment: 'scratch' }] })).status, 200)
+    const del = await h.app.inject({
+      method: 'DELETE',
+      url: `${W}/web/environments/scratch`,
+      headers: { authorization: `Bearer ${h.a.token}` },
+      payload: { confirm: 'scratch', force: true },
+    })
+    assert.equal(del.statusCode, 200, del.body)
+    const staging = await owner.get(`${W}/web/environments`)
+    assert.deepEqual(staging.body.environments.find((e: { slug: string }) => e.slug === 'staging').imports, [])
+    assert.equal((await fetchAll(owner, 'staging')).status, 200)
+  })
+
   test('a removed member’s overrides go with them', async () => {
     const me = api(h.app, dev.token)
     assert.equal((await me.put(`${W}/web/environments/development/secrets/PLAIN/personal`, { value: 'mine' })).status, 200)
