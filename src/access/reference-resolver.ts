@@ -75,6 +75,11 @@ export interface ResolverDeps {
   readonly now: Date
   readonly secrets: SecretService
   readonly overrides: PersonalOverrides
+  /**
+   * The values as stored (`raw=true`): references left as written and no personal override
+   * applied — the shared value, which is what an editor must start from. Imports still apply.
+   */
+  readonly raw: boolean
 }
 
 /** One fetch's resolution: environments are loaded (and decided) at most once each. */
@@ -89,21 +94,23 @@ export class ReferenceResolver {
   }
 
   /**
-   * Whether a fetch of `views` in `env` needs no resolution at all: nothing imported, no
-   * override to apply, and no value holding `${`.
+   * Whether a fetch of `views` in `env` needs no resolution at all: nothing imported and —
+   * unless `raw` — no override to apply and no value holding `${`.
    */
-  static untouched(principal: Principal, env: Environment, views: readonly SecretView[]): boolean {
-    if (env.imports.length > 0 || overridesApply(principal, env)) return false
+  static untouched(principal: Principal, env: Environment, views: readonly SecretView[], raw: boolean): boolean {
+    if (env.imports.length > 0) return false
+    if (raw) return true
+    if (overridesApply(principal, env)) return false
     for (const v of views) if (v.value !== undefined && mayHoldReferences(v.value)) return false
     return true
   }
 
   /**
    * The environment's values as the reader sees them: imported keys added (marked
-   * `importedFrom`), the reader's overrides applied (marked `overridden`), and — unless
-   * `raw` — every reference resolved. `views` is the environment's own revealed list.
+   * `importedFrom`) and — unless `raw` — the reader's overrides applied (marked `overridden`)
+   * and every reference resolved. `views` is the environment's own revealed list.
    */
-  async list(project: Project, env: Environment, views: SecretView[], raw: boolean): Promise<SecretView[]> {
+  async list(project: Project, env: Environment, views: SecretView[]): Promise<SecretView[]> {
     const state = await this.#state(project.id, env, `${project.slug}/${env.slug}`, views, [])
     const out: SecretView[] = []
     const seen = new Set<string>()
@@ -112,22 +119,22 @@ export class ReferenceResolver {
       if (v.deleted && e === undefined) out.push(v)
       if (!e || seen.has(e.key)) continue
       seen.add(e.key)
-      out.push(await this.#view(e, raw))
+      out.push(await this.#view(e))
     }
-    for (const e of state.entries.values()) if (!seen.has(e.key)) out.push(await this.#view(e, raw))
+    for (const e of state.entries.values()) if (!seen.has(e.key)) out.push(await this.#view(e))
     return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
   }
 
   /** One key as the reader sees it (imported, overridden, resolved unless `raw`); NotFound when it is nowhere. */
-  async one(project: Project, env: Environment, key: string, raw: boolean): Promise<SecretView> {
+  async one(project: Project, env: Environment, key: string): Promise<SecretView> {
     const state = await this.#state(project.id, env, `${project.slug}/${env.slug}`, null, [])
     const e = state.entries.get(key)
     if (!e) throw new NotFoundError('secret')
-    return this.#view(e, raw)
+    return this.#view(e)
   }
 
-  async #view(e: Entry, raw: boolean): Promise<SecretView> {
-    const v: SecretView = { ...e.view, value: raw ? e.raw : await this.#resolve(e, []) }
+  async #view(e: Entry): Promise<SecretView> {
+    const v: SecretView = { ...e.view, value: this.#d.raw ? e.raw : await this.#resolve(e, []) }
     if (e.overridden) v.overridden = true
     if (e.importedFrom !== undefined) v.importedFrom = e.importedFrom
     return v
@@ -243,7 +250,7 @@ export class ReferenceResolver {
       if (v.deleted || v.value === undefined) continue
       state.entries.set(v.key, { key: v.key, raw: v.value, home: state, view: v, overridden: false })
     }
-    if (principal.type === 'user' && overridesApply(principal, env)) {
+    if (!this.#d.raw && principal.type === 'user' && overridesApply(principal, env)) {
       for (const [k, value] of await overrides.values(db, scope, principal.userId)) {
         const base = state.entries.get(k)
         // @NOTE an override of a key that no longer exists here is ignored, not shown.

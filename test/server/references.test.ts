@@ -237,6 +237,9 @@ function suite(engine: EngineName): void {
     assert.equal(valuesOf(mine.body).DB_PASSWORD, MY_OVERRIDE)
     assert.equal(valuesOf(mine.body).DB_URL, `postgres://app:${MY_OVERRIDE}@localhost/app`, 'references resolve through my override')
     assert.equal((await reveal(me, 'development', 'DB_PASSWORD')).body.secret.overridden, true)
+    // raw=true is the shared value as stored (what an editor starts from), even for me.
+    assert.equal((await reveal(me, 'development', 'DB_PASSWORD', '&raw=true')).body.secret.value, 'dev-password')
+    assert.equal(valuesOf((await fetchAll(me, 'development', '&raw=true')).body).DB_PASSWORD, 'dev-password')
     const listed = await me.get(`${W}/web/environments/development/secrets`)
     assert.equal(listed.body.secrets.find((s: { key: string }) => s.key === 'DB_PASSWORD').overridden, true)
 

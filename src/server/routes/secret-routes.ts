@@ -56,7 +56,7 @@ const list = defineRoute({
   elevate: { flag: 'reveal', action: 'secret.reveal' },
   mode: 'read',
   summary:
-    'List the secrets of an environment; with reveal=true, decrypted (what `run` and `export` use; audited): imported keys added, your personal overrides applied, references resolved (raw=true: unresolved)',
+    'List the secrets of an environment; with reveal=true, decrypted (what `run` and `export` use; audited): imported keys added, your personal overrides applied, references resolved (raw=true: the stored values, references unresolved and no override)',
   params: environmentParams,
   query: z.strictObject({ reveal: flag.optional(), includeDeleted: flag.optional(), raw: flag.optional() }),
   response: secretListResponse,
@@ -68,9 +68,9 @@ const list = defineRoute({
     const env = target.environment!
     let resolved: ResolutionRecord | null = null
     // @NOTE the hot path: nothing imported, no override, no `${` in any value — no query added.
-    if (reveal && !ReferenceResolver.untouched(principal, env, secrets)) {
-      const r = resolverFor(app, db, principal, workspace.id)
-      secrets = await r.list(target.project!, env, secrets, query.raw ?? false)
+    if (reveal && !ReferenceResolver.untouched(principal, env, secrets, query.raw ?? false)) {
+      const r = resolverFor(app, db, principal, workspace.id, query.raw ?? false)
+      secrets = await r.list(target.project!, env, secrets)
       resolved = r.record
     } else if (!reveal) await markOverridden(app, db, principal, env, scope, secrets)
     const audit: AuditEvent[] = reveal
@@ -95,7 +95,7 @@ const get = defineRoute({
   elevate: { flag: 'reveal', action: 'secret.reveal' },
   mode: 'read',
   summary:
-    'Show one secret; with reveal=true, its value (audited): imported, your personal override applied, references resolved (raw=true: unresolved)',
+    'Show one secret; with reveal=true, its value (audited): imported, your personal override applied, references resolved (raw=true: the stored value, references unresolved and no override)',
   params: secretParams,
   query: z.strictObject({ reveal: flag.optional(), raw: flag.optional() }),
   response: secretResponse,
@@ -116,10 +116,10 @@ const get = defineRoute({
         // A key this environment does not hold may come from one it imports.
         if (!(err instanceof NotFoundError) || env.imports.length === 0) throw err
       }
-      if (local && ReferenceResolver.untouched(principal, env, [local])) secret = local
+      if (local && ReferenceResolver.untouched(principal, env, [local], query.raw ?? false)) secret = local
       else {
-        const r = resolverFor(app, db, principal, workspace.id)
-        secret = await r.one(target.project!, env, params.key, query.raw ?? false)
+        const r = resolverFor(app, db, principal, workspace.id, query.raw ?? false)
+        secret = await r.one(target.project!, env, params.key)
         resolved = r.record
       }
     }
@@ -138,8 +138,8 @@ const get = defineRoute({
 })
 
 /** One fetch's resolver (references, imports, the reader's overrides). */
-function resolverFor(app: AppContext, db: Executor, principal: Principal, workspaceId: string): ReferenceResolver {
-  return new ReferenceResolver({ db, principal, workspaceId, now: app.clock(), secrets: app.secrets, overrides: app.overrides })
+function resolverFor(app: AppContext, db: Executor, principal: Principal, workspaceId: string, raw: boolean): ReferenceResolver {
+  return new ReferenceResolver({ db, principal, workspaceId, now: app.clock(), secrets: app.secrets, overrides: app.overrides, raw })
 }
 
 /** Marks the keys the reader overrides (listing without values); one query, only where overrides apply to them. */
