@@ -191,6 +191,7 @@ describeEachEngine((engine: EngineName) => {
     await owner.applySecrets(dev, { upserts: [{ key: 'C', value: 'dummy-c' }], deletes: ['MISSING'], ifState: preview.state })
     await owner.copySecrets(dev, { keys: ['A', 'C'], to: { environment: 'qa' } })
     // References, imports and personal overrides (issue 16 §1–2).
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a Coffer reference, not a template
     await owner.setSecret(dev, 'REF', { value: '${API_KEY}-$${literal}' })
     await owner.setImports(dev, [{ environment: 'qa' }])
     await owner.listSecrets(dev, { reveal: true, raw: true })
