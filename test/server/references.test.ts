@@ -106,6 +106,44 @@ function suite(engine: EngineName): void {
     const sealed = await reveal(owner, 'development', 'STEAL')
     assert.equal(sealed.body.error.code, 'ERR_REFERENCE_FORBIDDEN')
     assert.ok(!JSON.stringify(sealed.body).includes(PROD_SECRET))
+    // With an active read grant (approved as break-glass.ts requires) the reference resolves, and the use is audited.
+    const ownerUser = await h.db.selectFrom('users').select('id').where('email', '=', 'owner@acme.test').executeTakeFirstOrThrow()
+    const now = Date.now()
+    await h.db
+      .insertInto('breakglass_requests')
+      .values({
+        id: '11111111-1111-4111-8111-111111111111',
+        workspace_id: h.a.id,
+        requester_id: ownerUser.id,
+        project_id: webId,
+        environment_id: envIds.production!,
+        access: 'read',
+        reason: 'incident',
+        duration_minutes: 5,
+        approvals_required: 1,
+        state: 'active',
+        created_at: new Date(now).toISOString(),
+        activated_at: new Date(now).toISOString(),
+        expires_at: new Date(now + 5 * 60_000).toISOString(),
+        ended_at: null,
+        ended_by: null,
+      })
+      .execute()
+    assert.equal((await reveal(owner, 'development', 'STEAL')).body.secret.value, `x${PROD_SECRET}x`)
+    await h.settle()
+    const uses = await h.db
+      .selectFrom('audit_entries')
+      .select('details')
+      .where('workspace_id', '=', h.a.id)
+      .where('action', '=', 'breakglass.use')
+      .execute()
+    assert.equal(uses.length, 1, 'the grant use is audited')
+    assert.equal(JSON.parse(uses[0]!.details).environment, envIds.production)
+    await h.db
+      .updateTable('breakglass_requests')
+      .set({ state: 'revoked' })
+      .where('id', '=', '11111111-1111-4111-8111-111111111111')
+      .execute()
     assert.equal((await owner.put(`${W}/web/environments/production/seal`, { sealed: false })).status, 200)
     await owner.del(`${W}/web/environments/development/secrets/STEAL`)
   })
