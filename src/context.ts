@@ -29,6 +29,7 @@ import { readInScope, setScope, SYSTEM_SCOPE, writeInScope } from './storage/ten
 import { ResealWorkers } from './crypto/reseal-workers.js'
 import { DataKeys } from './vault/data-keys.js'
 import { Resealer } from './vault/resealer.js'
+import { PersonalOverrides } from './vault/personal-overrides.js'
 import { SecretService } from './vault/secret-service.js'
 import { createWorkspace } from './access/workspace-creation.js'
 import { VERSION } from './version.js'
@@ -50,6 +51,8 @@ export interface AppContext {
   /** Checkpoints and proofs over the audit logs' Merkle trees. */
   readonly auditTree: AuditTree
   readonly secrets: SecretService
+  /** Members' personal overrides (issue 16 §2): each member reads and writes only their own. */
+  readonly overrides: PersonalOverrides
   /** The time every service stamps and decides by (injectable for tests); see ops/clock.ts. */
   readonly clock: Clock
   /** Re-encrypts versions under older data keys after a rotation (started by the server). */
@@ -129,6 +132,7 @@ export async function createContext(
       metrics,
     })
     const secretService = new SecretService({ dataKeys, clock, engine: store.engine })
+    const personalOverrides = new PersonalOverrides({ dataKeys, clock })
     // Threads start only when a reseal first runs.
     const resealWorkers = new ResealWorkers()
     const resealer = new Resealer({
@@ -174,6 +178,7 @@ export async function createContext(
       sequencer,
       auditTree,
       secrets: secretService,
+      overrides: personalOverrides,
       resealer,
       createdKeyFile,
       clock,

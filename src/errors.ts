@@ -591,6 +591,52 @@ export class DatabaseCredentialError extends CofferError {
   }
 }
 
+/**
+ * A `${…}` reference (or an import) names an environment the reader may not reveal: the
+ * message names the reference and the key holding it, never a value.
+ */
+export class ReferenceForbiddenError extends CofferError {
+  constructor(reference: string, key: string) {
+    super('ERR_REFERENCE_FORBIDDEN', 403, `${key} references ${reference}, which you may not read.`)
+  }
+}
+
+/** A reference names a project, environment or key that does not exist (or that the reader cannot see). */
+export class ReferenceNotFoundError extends CofferError {
+  constructor(reference: string, key: string) {
+    super('ERR_REFERENCE_NOT_FOUND', 422, `${key} references ${reference}, which was not found.`)
+  }
+}
+
+/** References (or imports) that lead back to where they started; the message lists the chain. */
+export class ReferenceCycleError extends CofferError {
+  /** `chain`: the keys or environments in the cycle, e.g. "web/dev.A → web/dev.B → web/dev.A". */
+  constructor(chain: string) {
+    super('ERR_REFERENCE_CYCLE', 422, `References form a cycle: ${chain}.`)
+  }
+}
+
+/** References (or imports) nested deeper than the limit. */
+export class ReferenceDepthError extends CofferError {
+  constructor(limit: number, chain: string) {
+    super('ERR_REFERENCE_DEPTH', 422, `References are nested deeper than ${limit}: ${chain}.`)
+  }
+}
+
+/** A `${` that does not open a well-formed reference (write `$${` for a literal `${`). */
+export class ReferenceInvalidError extends CofferError {
+  constructor(key: string, detail: string) {
+    super('ERR_REFERENCE_INVALID', 422, `${key} holds an invalid reference (${detail}); write $\${ for a literal \${.`)
+  }
+}
+
+/** Personal overrides are not allowed here (the environment's setting, a restriction or a seal), or not for this caller. */
+export class PersonalOverrideNotAllowedError extends CofferError {
+  constructor(message: string) {
+    super('ERR_PERSONAL_OVERRIDE_NOT_ALLOWED', 409, message)
+  }
+}
+
 /** A bug: the client sees only this code and the request id. */
 export class InternalError extends CofferError {
   constructor(message = 'An internal error occurred.', options?: { cause?: unknown }) {
@@ -644,6 +690,12 @@ export const ERROR_CODES = [
   'ERR_BREAK_GLASS_ALREADY_DECIDED',
   'ERR_BREAK_GLASS_CLOSED',
   'ERR_BREAK_GLASS_NO_APPROVERS',
+  'ERR_REFERENCE_FORBIDDEN',
+  'ERR_REFERENCE_NOT_FOUND',
+  'ERR_REFERENCE_CYCLE',
+  'ERR_REFERENCE_DEPTH',
+  'ERR_REFERENCE_INVALID',
+  'ERR_PERSONAL_OVERRIDE_NOT_ALLOWED',
   'ERR_INVALID_CREDENTIALS',
   'ERR_EMAIL_NOT_VERIFIED',
   'ERR_INVALID_LINK',

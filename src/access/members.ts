@@ -121,6 +121,7 @@ export async function removeMember(
     }
   }
   await db.deleteFrom('environment_grants').where('workspace_id', '=', workspaceId).where('user_id', '=', userId).execute()
+  await db.deleteFrom('personal_overrides').where('workspace_id', '=', workspaceId).where('user_id', '=', userId).execute()
   await db.deleteFrom('project_members').where('workspace_id', '=', workspaceId).where('user_id', '=', userId).execute()
   const revoked = await db
     .updateTable('tokens')

@@ -29,6 +29,8 @@ interface EnvironmentRow {
   created_at: string
   restricted: number
   sealed: number
+  personal_overrides: number
+  imports: string | null
   grant: string | null
 }
 
@@ -69,6 +71,8 @@ const environmentLookup = (by: 'id' | 'slug') =>
         'environments.created_at',
         'environments.restricted',
         'environments.sealed',
+        'environments.personal_overrides',
+        'environments.imports',
         'environment_grants.access as grant',
       ])
       .where('environments.workspace_id', '=', p('ws'))

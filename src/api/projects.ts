@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { name, slug } from './fields.js'
+import { name, ref, slug } from './fields.js'
 
 export const projectView = z.object({ id: z.string(), workspaceId: z.string(), slug: z.string(), name: z.string(), createdAt: z.string() })
 export type Project = z.infer<typeof projectView>
@@ -12,6 +12,8 @@ export const environmentView = z.object({
   createdAt: z.string(),
   restricted: z.boolean(),
   sealed: z.boolean(),
+  personalOverrides: z.boolean().optional().describe('members may keep personal overrides here (never while restricted or sealed)'),
+  imports: z.array(z.string()).optional().describe('ids of the environments it imports, in order (its own keys win)'),
 })
 export type Environment = z.infer<typeof environmentView>
 
@@ -118,3 +120,20 @@ export const environmentMatrixResponse = z.object({
   keys: z.array(z.object({ key: z.string(), cells: z.array(matrixCellView.nullable()) })),
 })
 export type EnvironmentMatrix = z.infer<typeof environmentMatrixResponse>
+
+/** PUT …/environments/:environment/imports: the environments it imports (all their keys; its own win; later imports win over earlier). */
+export const environmentImportsBody = z.strictObject({
+  imports: z
+    .array(
+      z.strictObject({
+        project: ref.optional().describe('id or slug; default: the same project'),
+        environment: ref,
+      }),
+    )
+    .max(10),
+})
+export type EnvironmentImportsInput = z.input<typeof environmentImportsBody>
+
+/** PUT …/environments/:environment/personal-overrides: whether members may keep personal overrides here. */
+export const personalOverridesSettingBody = z.strictObject({ allowed: z.boolean() })
+export type PersonalOverridesSettingInput = z.input<typeof personalOverridesSettingBody>

@@ -23,6 +23,8 @@ export const secretView = z.object({
   updatedAt: z.string(),
   value: z.string().optional(),
   comment: z.string().nullable().optional(),
+  overridden: z.boolean().optional().describe('you hold a personal override of this key here (your fetches see its value)'),
+  importedFrom: z.string().optional().describe('the key comes from an imported environment (project-slug/environment-slug)'),
 })
 export type Secret = z.infer<typeof secretView>
 
@@ -125,3 +127,12 @@ export const secretCopyResponse = z.object({
   unchanged: z.array(diffEntryView),
 })
 export type SecretCopyAnswer = z.infer<typeof secretCopyResponse>
+
+/** PUT …/secrets/:key/personal: your own value for the key, seen only by your fetches. */
+export const personalOverrideBody = z.strictObject({ value: secretValue })
+export type PersonalOverrideWrite = z.input<typeof personalOverrideBody>
+
+/** A personal override as its owner sees it (never its value: reveal the key to see it). */
+export const personalOverrideView = z.object({ key: z.string(), version: z.number(), updatedAt: z.string() })
+export const personalOverrideResponse = z.object({ override: personalOverrideView })
+export type PersonalOverrideAnswer = z.infer<typeof personalOverrideResponse>

@@ -56,6 +56,12 @@ export const AUDIT_ACTIONS = [
   'secret.reveal',
   'secret.reveal_history',
   'secrets.reveal_all',
+  // Personal overrides (a member's own value; key and version only, never a fingerprint) and
+  // an environment's imports and override setting.
+  'secret.personal_set',
+  'secret.personal_unset',
+  'environment.imports_set',
+  'environment.personal_overrides_set',
   // A pasted .env previewed or applied, and keys copied between environments (one summary
   // entry each; every secret they change has its own secret.* entry too).
   'secrets.apply',

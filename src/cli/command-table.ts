@@ -14,6 +14,7 @@ const machine = () => import('./commands/machine.js')
 const members = () => import('./commands/members.js')
 const projects = () => import('./commands/projects.js')
 const secrets = () => import('./commands/secrets.js')
+const references = () => import('./commands/references.js')
 const token = () => import('./commands/token.js')
 const transfer = () => import('./commands/transfer.js')
 const webhooks = () => import('./commands/webhooks.js')
@@ -128,6 +129,20 @@ export const COMMANDS: CommandTable = [
     run: lazy(breakglass, (m) => m.envsSeal),
   },
   { name: 'envs unseal', description: 'Unseal an environment (Owner/Admin)', scope: ENV, run: lazy(breakglass, (m) => m.envsUnseal) },
+  {
+    name: 'envs import',
+    description: 'Import every key of other environments (its own keys win; a later --from wins); --none imports nothing (project admin)',
+    scope: ENV,
+    options: [option('--from <env...>', 'ENV or PROJECT/ENV, several allowed, in order'), option('--none', 'import nothing')],
+    run: lazy(references, (m) => m.envsImport),
+  },
+  {
+    name: 'envs personal-overrides',
+    args: [['<state>', 'on or off']],
+    description: 'Allow members to keep their own value for a key here (never in restricted or sealed environments; project admin)',
+    scope: ENV,
+    run: lazy(references, (m) => m.envsPersonalOverrides),
+  },
 
   {
     name: 'setup',
@@ -145,28 +160,35 @@ export const COMMANDS: CommandTable = [
     options: [
       option('--comment <text>', 'comment stored (encrypted) with the value'),
       option('--if-version <n>', 'write only if the current version is n (0: only if new)'),
+      option('--personal', 'your own value for the key: only your fetches see it (where the environment allows it)'),
     ],
     run: lazy(secrets, (m) => m.secretsSet),
   },
   {
     name: 'secrets get',
     args: [['<key>']],
-    description: 'Print a secret’s raw value (audited)',
+    description: 'Print a secret’s value, references resolved (audited)',
     scope: ENV,
+    options: [option('--raw', 'the value as stored: references unresolved')],
     run: lazy(secrets, (m) => m.secretsGet),
   },
   {
     name: 'secrets list',
     description: 'List secrets (values only with --reveal, audited)',
     scope: ENV,
-    options: [option('--reveal', 'show values'), option('--deleted', 'include deleted secrets')],
+    options: [
+      option('--reveal', 'show values'),
+      option('--deleted', 'include deleted secrets'),
+      option('--raw', 'with --reveal: values as stored, references unresolved'),
+    ],
     run: lazy(secrets, (m) => m.secretsList),
   },
   {
     name: 'secrets delete',
     args: [['<key>']],
-    description: 'Delete a secret (restorable)',
+    description: 'Delete a secret (restorable); --personal removes only your override',
     scope: ENV,
+    options: [option('--personal', 'remove your personal override, not the secret')],
     run: lazy(secrets, (m) => m.secretsDelete),
   },
   {
@@ -213,7 +235,10 @@ export const COMMANDS: CommandTable = [
     name: 'export',
     description: 'Print the environment’s secrets (audited)',
     scope: { env: true, json: false },
-    options: [option('--format <format>', 'dotenv, json, yaml or shell', 'dotenv')],
+    options: [
+      option('--format <format>', 'dotenv, json, yaml or shell', 'dotenv'),
+      option('--raw', 'values as stored: references unresolved'),
+    ],
     run: lazy(transfer, (m) => m.exportSecrets),
   },
   {

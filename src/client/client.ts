@@ -68,6 +68,7 @@ import type {
   Environment,
   EnvironmentAnswer,
   EnvironmentDeletionAnswer,
+  EnvironmentImportsInput,
   EnvironmentList,
   EnvironmentMatrix,
   Project,
@@ -75,10 +76,13 @@ import type {
   ProjectDeletionAnswer,
   ProjectDetail,
   ProjectList,
+  PersonalOverridesSettingInput,
   RenameEnvironmentInput,
   RenameProjectInput,
 } from '../api/projects.js'
 import type {
+  PersonalOverrideAnswer,
+  PersonalOverrideWrite,
   Secret,
   SecretAnswer,
   SecretApply,
@@ -304,15 +308,44 @@ export class CofferClient {
     return this.#request('POST', `${this.#env(s)}/secrets/copy`, input)
   }
   /** The environment's secrets; with `reveal`, decrypted (audited on the server). */
-  async listSecrets(s: Scope, opts: { reveal?: boolean; includeDeleted?: boolean } = {}): Promise<Secret[]> {
+  /**
+   * The environment's secrets; with `reveal`, decrypted (audited on the server): imported keys
+   * added, your personal overrides applied, references resolved — `raw` leaves references as stored.
+   */
+  async listSecrets(s: Scope, opts: { reveal?: boolean; includeDeleted?: boolean; raw?: boolean } = {}): Promise<Secret[]> {
     const q = new URLSearchParams()
     if (opts.reveal) q.set('reveal', 'true')
     if (opts.includeDeleted) q.set('includeDeleted', 'true')
+    if (opts.raw) q.set('raw', 'true')
     const qs = q.size ? `?${q}` : ''
     return (await this.#request<SecretList>('GET', `${this.#env(s)}/secrets${qs}`)).secrets
   }
-  async getSecret(s: Scope, key: string, opts: { reveal?: boolean } = {}): Promise<Secret> {
-    return (await this.#request<SecretAnswer>('GET', `${this.#env(s)}/secrets/${enc(key)}${opts.reveal ? '?reveal=true' : ''}`)).secret
+  /** One secret; with `reveal`, its value as you see it (`raw`: references unresolved). */
+  async getSecret(s: Scope, key: string, opts: { reveal?: boolean; raw?: boolean } = {}): Promise<Secret> {
+    const q = new URLSearchParams()
+    if (opts.reveal) q.set('reveal', 'true')
+    if (opts.raw) q.set('raw', 'true')
+    const qs = q.size ? `?${q}` : ''
+    return (await this.#request<SecretAnswer>('GET', `${this.#env(s)}/secrets/${enc(key)}${qs}`)).secret
+  }
+  /** Sets your personal override of `key`: only your fetches see it. */
+  async setPersonalOverride(s: Scope, key: string, value: string): Promise<PersonalOverrideAnswer['override']> {
+    const body = { value } satisfies PersonalOverrideWrite
+    return (await this.#request<PersonalOverrideAnswer>('PUT', `${this.#env(s)}/secrets/${enc(key)}/personal`, body)).override
+  }
+  /** Removes your personal override of `key`. */
+  async deletePersonalOverride(s: Scope, key: string): Promise<PersonalOverrideAnswer['override']> {
+    return (await this.#request<PersonalOverrideAnswer>('DELETE', `${this.#env(s)}/secrets/${enc(key)}/personal`)).override
+  }
+  /** Sets the environments this one imports (replacing the list; empty: none). */
+  async setImports(s: Scope, imports: EnvironmentImportsInput['imports']): Promise<Environment> {
+    const body = { imports } satisfies EnvironmentImportsInput
+    return (await this.#request<EnvironmentAnswer>('PUT', `${this.#env(s)}/imports`, body)).environment
+  }
+  /** Allows (or stops allowing) members' personal overrides in the environment. */
+  async setPersonalOverridesAllowed(s: Scope, allowed: boolean): Promise<Environment> {
+    const body = { allowed } satisfies PersonalOverridesSettingInput
+    return (await this.#request<EnvironmentAnswer>('PUT', `${this.#env(s)}/personal-overrides`, body)).environment
   }
   async setSecret(s: Scope, key: string, input: SecretWrite): Promise<Secret> {
     return (await this.#request<SecretAnswer>('PUT', `${this.#env(s)}/secrets/${enc(key)}`, input)).secret

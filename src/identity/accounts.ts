@@ -421,6 +421,7 @@ export async function deleteAccount(db: Executor, userId: string): Promise<{ wor
     'cli_login_codes',
     'cli_device_codes',
     'environment_grants',
+    'personal_overrides',
     'project_members',
     'tokens',
     'memberships',

@@ -55,6 +55,7 @@ import { keyRoutes } from './routes/key-routes.js'
 import { webhookRoutes } from './routes/webhook-routes.js'
 import { dynamicRoutes } from './routes/dynamic-routes.js'
 import { projectRoutes } from './routes/project-routes.js'
+import { referenceRoutes } from './routes/reference-routes.js'
 import { secretRoutes } from './routes/secret-routes.js'
 import { workspaceDeletionRoutes } from './routes/workspace-deletion-routes.js'
 
@@ -66,6 +67,7 @@ export const API_ROUTES: AnyRoute[] = [
   ...invitationRoutes,
   ...integrationRoutes,
   ...secretRoutes,
+  ...referenceRoutes,
   ...keyRoutes,
   ...webhookRoutes,
   ...dynamicRoutes,

@@ -123,6 +123,10 @@ export interface EnvironmentTable {
   sealed: Generated<number>
   /** 1: restricted — developers list keys only, unless granted (environment_grants). */
   restricted: Generated<number>
+  /** JSON array of the environment ids it imports, in order (migration 13); null: none. */
+  imports: ColumnType<string | null, string | null | undefined, string | null>
+  /** 1: members may keep personal overrides here (migration 13; never in restricted or sealed ones). */
+  personal_overrides: Generated<number>
 }
 
 /** A Member's role on one project (Owners and Admins need none: they are project admins). */
@@ -281,6 +285,23 @@ export interface SecretVersionTable {
    * for a deletion and for versions written before it.
    */
   value_fingerprint: Buffer | null
+}
+
+/** One member's own value for one key of one environment (migration 13); only their fetches read it. */
+export interface PersonalOverrideTable {
+  id: string
+  workspace_id: string
+  project_id: string
+  environment_id: string
+  user_id: string
+  key: string
+  /** Bumped on every new value; bound into the value's associated data. */
+  version: number
+  value_ct: Buffer
+  dek_id: string
+  dek_version: number
+  created_at: string
+  updated_at: string
 }
 
 export interface AuditHeadTable {
@@ -548,6 +569,7 @@ export interface Database {
   key_jobs: KeyJobTable
   secrets: SecretTable
   secret_versions: SecretVersionTable
+  personal_overrides: PersonalOverrideTable
   audit_heads: AuditHeadTable
   audit_entries: AuditEntryTable
   audit_queue: AuditQueueTable

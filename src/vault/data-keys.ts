@@ -191,6 +191,17 @@ export class DataKeys {
           ),
         ),
       )
+      .where((eb) =>
+        eb.not(
+          eb.exists(
+            eb
+              .selectFrom('personal_overrides')
+              .select('id')
+              .whereRef('personal_overrides.dek_id', '=', 'data_keys.id')
+              .whereRef('personal_overrides.dek_version', '=', 'data_keys.version'),
+          ),
+        ),
+      )
       .returning('version')
       .execute()
     for (const r of rows) this.#cache.delete(refId(scope, dekId, r.version))

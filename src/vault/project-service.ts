@@ -24,6 +24,10 @@ export interface Environment {
   restricted: boolean
   /** Sealed: people reveal or write its values only through a break-glass grant (access/break-glass.ts). */
   sealed: boolean
+  /** Members may keep personal overrides here (never honoured while restricted or sealed). */
+  personalOverrides: boolean
+  /** The environments it imports (ids), in order: their keys, under its own (migration 13). */
+  imports: string[]
 }
 
 /** Environments every new project starts with. */
@@ -45,6 +49,8 @@ export function toEnvironment(r: {
   created_at: string
   restricted: number
   sealed?: number
+  personal_overrides?: number
+  imports?: string | null
 }): Environment {
   return {
     id: r.id,
@@ -54,6 +60,8 @@ export function toEnvironment(r: {
     createdAt: r.created_at,
     restricted: Number(r.restricted) === 1,
     sealed: Number(r.sealed ?? 0) === 1,
+    personalOverrides: Number(r.personal_overrides ?? 0) === 1,
+    imports: r.imports ? (JSON.parse(r.imports) as string[]) : [],
   }
 }
 
@@ -274,6 +282,7 @@ export async function deleteEnvironment(
     .where('environment_id', '=', environment.id)
     .executeTakeFirst()
   await tx.deleteFrom('secrets').where('workspace_id', '=', ws).where('environment_id', '=', environment.id).execute()
+  await tx.deleteFrom('personal_overrides').where('workspace_id', '=', ws).where('environment_id', '=', environment.id).execute()
   await tx.deleteFrom('environment_grants').where('workspace_id', '=', ws).where('environment_id', '=', environment.id).execute()
   await tx.deleteFrom('data_keys').where('workspace_id', '=', ws).where('environment_id', '=', environment.id).execute()
   const requests = tx
@@ -284,6 +293,24 @@ export async function deleteEnvironment(
   await tx.deleteFrom('breakglass_decisions').where('workspace_id', '=', ws).where('request_id', 'in', requests).execute()
   await tx.deleteFrom('breakglass_requests').where('workspace_id', '=', ws).where('environment_id', '=', environment.id).execute()
   await tx.deleteFrom('environments').where('workspace_id', '=', ws).where('id', '=', environment.id).execute()
+  // Environments that imported it import it no more.
+  const importers = await tx
+    .selectFrom('environments')
+    .select(['id', 'imports'])
+    .where('workspace_id', '=', ws)
+    .where('imports', 'is not', null)
+    .execute()
+  for (const e of importers) {
+    const ids = JSON.parse(e.imports ?? '[]') as string[]
+    if (!ids.includes(environment.id)) continue
+    const left = ids.filter((id) => id !== environment.id)
+    await tx
+      .updateTable('environments')
+      .set({ imports: left.length ? JSON.stringify(left) : null })
+      .where('workspace_id', '=', ws)
+      .where('id', '=', e.id)
+      .execute()
+  }
   return { environmentId: environment.id, slug: environment.slug, dataKey, secrets: live, versions: Number(versions.numDeletedRows) }
 }
 
@@ -336,4 +363,40 @@ export async function deleteProject(
     .execute()
   await tx.deleteFrom('projects').where('workspace_id', '=', ws).where('id', '=', project.id).execute()
   return { environments, invitationsRevoked: Number(revoked.numUpdatedRows) }
+}
+
+/** Sets the environments `environmentId` imports (ids, in order; none: empty). */
+export async function setEnvironmentImports(db: Executor, workspaceId: string, environmentId: string, imports: string[]): Promise<void> {
+  await db
+    .updateTable('environments')
+    .set({ imports: imports.length ? JSON.stringify(imports) : null })
+    .where('workspace_id', '=', workspaceId)
+    .where('id', '=', environmentId)
+    .execute()
+}
+
+/** Every environment of the workspace that imports others, with what it imports (ids). */
+export async function environmentImportGraph(db: Executor, workspaceId: string): Promise<Map<string, string[]>> {
+  const rows = await db
+    .selectFrom('environments')
+    .select(['id', 'imports'])
+    .where('workspace_id', '=', workspaceId)
+    .where('imports', 'is not', null)
+    .execute()
+  return new Map(rows.map((r) => [r.id, JSON.parse(r.imports ?? '[]') as string[]]))
+}
+
+/** Allows (or stops allowing) personal overrides in an environment. */
+export async function setPersonalOverridesAllowed(
+  db: Executor,
+  workspaceId: string,
+  environmentId: string,
+  allowed: boolean,
+): Promise<void> {
+  await db
+    .updateTable('environments')
+    .set({ personal_overrides: allowed ? 1 : 0 })
+    .where('workspace_id', '=', workspaceId)
+    .where('id', '=', environmentId)
+    .execute()
 }

@@ -14,6 +14,7 @@ import type { GroupCommitter } from '../storage/group-commit.js'
 import { onSqliteConnection } from '../storage/statement-cache.js'
 import type { KeyJobTable } from '../storage/schema.js'
 import type { DataKeys } from './data-keys.js'
+import { PersonalOverrides } from './personal-overrides.js'
 
 /** What the resealer needs from the running Coffer. */
 export interface ResealerDeps {
@@ -465,6 +466,8 @@ export class Resealer {
       .returning(['done', 'total'])
       .executeTakeFirst()
     if (!lease) throw new LeaseLost()
+    // Personal overrides (migration 13) live beside the versions: few per environment, resealed here at once.
+    await PersonalOverrides.reseal(tx, this.#d.dataKeys, scope, job.dek_id, primary)
     const destroyed = await this.#d.dataKeys.destroyUnused(tx, scope, job.dek_id, primary)
     const left = await tx
       .selectFrom('data_keys')

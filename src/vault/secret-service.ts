@@ -36,6 +36,10 @@ export interface SecretView {
   updatedAt: string
   value?: string
   comment?: string | null
+  /** The reader holds a personal override of this key (src/vault/personal-overrides.ts). */
+  overridden?: boolean
+  /** The key comes from an imported environment ("project/environment"). */
+  importedFrom?: string
 }
 
 /** One immutable version. */

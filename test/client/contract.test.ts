@@ -16,6 +16,7 @@ import { errorEnvelope } from '../../src/api/errors.js'
 import { type CofferApiError, CofferClient, type Scope } from '../../src/client/client.js'
 import { createLoginCode, decideDevice, pkceChallenge } from '../../src/identity/cli-login.js'
 import { API_ROUTES, AUTH_ROUTES } from '../../src/server/app.js'
+import { createTestDatabase } from '../helpers/pg.js'
 import { describeEachEngine } from '../helpers/engines.js'
 import { startHarness, type EngineName, type Harness } from '../helpers/harness.js'
 import { addPerson } from '../helpers/principals.js'
@@ -134,7 +135,7 @@ describeEachEngine((engine: EngineName) => {
 
   before(async () => {
     // One approval activates a break-glass grant, so a single approver exercises the flow.
-    h = await startHarness(engine, { COFFER_BREAKGLASS_APPROVALS: '1' })
+    h = await startHarness(engine, { COFFER_BREAKGLASS_APPROVALS: '1', COFFER_OUTBOUND_ALLOW: '127.0.0.1/32' })
     const url = await h.app.listen({ host: '127.0.0.1', port: 0 })
     proxy = await recordingProxy(url, log)
   })
@@ -190,6 +191,17 @@ describeEachEngine((engine: EngineName) => {
     })
     await owner.applySecrets(dev, { upserts: [{ key: 'C', value: 'dummy-c' }], deletes: ['MISSING'], ifState: preview.state })
     await owner.copySecrets(dev, { keys: ['A', 'C'], to: { environment: 'qa' } })
+    // References, imports and personal overrides (issue 16 §1–2).
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a Coffer reference, not a template
+    await owner.setSecret(dev, 'REF', { value: '${API_KEY}-$${literal}' })
+    await owner.setImports(dev, [{ environment: 'qa' }])
+    await owner.listSecrets(dev, { reveal: true, raw: true })
+    await owner.getSecret(dev, 'REF', { reveal: true, raw: true })
+    await owner.setImports(dev, [])
+    await owner.setPersonalOverridesAllowed(dev, true)
+    await owner.setPersonalOverride(dev, 'API_KEY', 'dummy-mine')
+    await owner.listSecrets(dev)
+    await owner.deletePersonalOverride(dev, 'API_KEY')
     await owner.environmentMatrix(ws, 'contract')
     await owner.renameProject(ws, 'contract', 'Contract (renamed)')
     await owner.renameEnvironment(qa, 'Quality')
@@ -264,6 +276,34 @@ describeEachEngine((engine: EngineName) => {
     })
     await owner.breakGlassAct(ws, denied.id, 'deny', 'no')
     await owner.removeMember(ws, person.userId)
+
+    // Webhooks: nothing is sent here (the worker is stopped: every exchange through the proxy is checked against a route).
+    await h.ctx.webhooks.stop()
+    const hook = await owner.webhookCreate(ws, { url: `${proxy.url}/hook-sink`, events: ['secret.updated', 'webhook.test'] })
+    await owner.webhookList(ws)
+    await owner.webhookRotateSecret(ws, hook.webhook.id, 1)
+    const message = await owner.webhookTest(ws, hook.webhook.id)
+    await owner.webhookDeliveries(ws, hook.webhook.id, 10)
+    await owner.webhookEnable(ws, hook.webhook.id)
+    await owner.webhookRedeliver(ws, message.id)
+    await owner.webhookDelete(ws, hook.webhook.id)
+
+    // Dynamic database credentials, on a throw-away PostgreSQL database.
+    const target = await createTestDatabase()
+    try {
+      await owner.dbRoleCreate(dev, {
+        name: 'contract',
+        adminUrl: target.url,
+        creationSql: 'GRANT CONNECT ON DATABASE postgres TO {{name}}',
+      })
+      await owner.dbRoleList(dev)
+      const creds = await owner.dbCredentials(dev, 'contract', 60)
+      assert.match(creds.credentials.username, /^coffer_/)
+      await owner.dbRoleDelete(dev, 'contract')
+      await h.ctx.dbDropper.run()
+    } finally {
+      await target.drop()
+    }
 
     // The audit log and its proofs.
     const checkpoint = (await owner.issueAuditCheckpoint(ws)).checkpoint

@@ -49,6 +49,12 @@ async function memberToken(h: Harness, role: Role): Promise<string> {
 const fill = fillUrl
 
 const SAMPLE_BODIES: Record<string, unknown> = {
+  'POST /v1/workspaces/:workspace/webhooks': { url: 'http://203.0.113.10/hook', events: ['secret.updated'] },
+  'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/db-roles': {
+    name: 'sample',
+    adminUrl: 'postgres://u:p@203.0.113.10:5432/db',
+    creationSql: 'GRANT SELECT ON t TO {{name}}',
+  },
   'POST /v1/workspaces/:workspace/tokens': { name: 'sample' },
   'POST /v1/workspaces/:workspace/projects': { name: 'Sample Project' },
   'POST /v1/workspaces/:workspace/projects/:project/environments': { name: 'Sample Env' },
@@ -72,6 +78,9 @@ const SAMPLE_BODIES: Record<string, unknown> = {
   'PATCH /v1/workspaces/:workspace/projects/:project': { name: 'Sample' },
   'DELETE /v1/workspaces/:workspace/projects/:project': { confirm: 'not-the-slug' },
   'PATCH /v1/workspaces/:workspace/projects/:project/environments/:environment': { name: 'Sample' },
+  'PUT /v1/workspaces/:workspace/projects/:project/environments/:environment/imports': { imports: [] },
+  'PUT /v1/workspaces/:workspace/projects/:project/environments/:environment/personal-overrides': { allowed: false },
+  'PUT /v1/workspaces/:workspace/projects/:project/environments/:environment/secrets/:key/personal': { value: 'sample' },
   'DELETE /v1/workspaces/:workspace/projects/:project/environments/:environment': { confirm: 'not-the-slug' },
   'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/secrets/apply': { upserts: [], dryRun: true },
   'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/secrets/copy': {
@@ -580,6 +589,9 @@ function suite(engine: EngineName): void {
         request: '00000000-0000-4000-8000-000000000000',
         machine: '00000000-0000-4000-8000-000000000000',
         serviceToken: '00000000-0000-4000-8000-000000000000',
+        webhook: '00000000-0000-4000-8000-000000000000',
+        delivery: `msg_${'0'.repeat(32)}`,
+        role: 'no-such-role',
       }
       assert.equal(
         (await a.put(`/v1/workspaces/${h.a.slug}/projects/billing-api/environments/development/secrets/ROLE_KEY`, { value: 'r' })).status,

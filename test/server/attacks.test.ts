@@ -311,6 +311,9 @@ function suite(engine: EngineName): void {
       'PATCH /v1/workspaces/:workspace/projects/:project': { name: 'Owned' },
       'DELETE /v1/workspaces/:workspace/projects/:project': { confirm: 'globex-app', force: true },
       'PATCH /v1/workspaces/:workspace/projects/:project/environments/:environment': { name: 'Owned' },
+      'PUT /v1/workspaces/:workspace/projects/:project/environments/:environment/imports': { imports: [{ environment: 'staging' }] },
+      'PUT /v1/workspaces/:workspace/projects/:project/environments/:environment/personal-overrides': { allowed: true },
+      'PUT /v1/workspaces/:workspace/projects/:project/environments/:environment/secrets/:key/personal': { value: 'overwritten' },
       'DELETE /v1/workspaces/:workspace/projects/:project/environments/:environment': { confirm: 'development', force: true },
       'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/secrets/apply': {
         upserts: [{ key: 'B_SECRET', value: 'overwritten' }],

@@ -303,6 +303,10 @@ function suite(engine: EngineName): void {
         upserts: [{ key: 'MATRIX_KEY', value: 'matrix' }],
       },
       [COPY]: { keys: ['MATRIX_KEY'], to: { environment: envIds.open } },
+      // Importing nothing (an allowed caller changes nothing); overrides off by default: an allowed caller gets 409.
+      'PUT /v1/workspaces/:workspace/projects/:project/environments/:environment/imports': { imports: [] },
+      'PUT /v1/workspaces/:workspace/projects/:project/environments/:environment/personal-overrides': { allowed: false },
+      'PUT /v1/workspaces/:workspace/projects/:project/environments/:environment/secrets/:key/personal': { value: 'mine' },
       'POST /v1/workspaces/:workspace/break-glass/:request/approve': {},
       'POST /v1/workspaces/:workspace/break-glass/:request/deny': {},
       'POST /v1/workspaces/:workspace/break-glass/:request/revoke': {},

@@ -95,6 +95,12 @@ export const api = {
   secrets: (w: string, p: string, e: string) => call<SecretList>('GET', `${env(w, p, e)}/secrets`),
   /** One value and comment, decrypted: the server records a `secret.reveal` audit entry. */
   reveal: (w: string, p: string, e: string, key: string) => call<SecretAnswer>('GET', `${env(w, p, e)}/secrets/${seg(key)}?reveal=true`),
+  /**
+   * The shared value as stored (audited like a reveal): `${…}` references unresolved and no
+   * personal override — what the edit form starts from, so saving keeps references intact.
+   */
+  revealStored: (w: string, p: string, e: string, key: string) =>
+    call<SecretAnswer>('GET', `${env(w, p, e)}/secrets/${seg(key)}?reveal=true&raw=true`),
   setSecret: (w: string, p: string, e: string, key: string, input: SecretWrite) =>
     call<SecretAnswer>('PUT', `${env(w, p, e)}/secrets/${seg(key)}`, input),
   deleteSecret: (w: string, p: string, e: string, key: string, ifVersion: number) =>

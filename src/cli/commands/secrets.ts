@@ -15,8 +15,13 @@ function readStdin(): string {
  * `coffer secrets set KEY=VALUE [KEY=VALUE ...]`: one key is a single write; several are
  * one atomic bulk write. `KEY=-` reads that value from stdin.
  */
-export async function secretsSet(pairs: string[], opts: Opts & { comment?: string; ifVersion?: string }): Promise<void> {
+export async function secretsSet(
+  pairs: string[],
+  opts: Opts & { comment?: string; ifVersion?: string; personal?: boolean },
+): Promise<void> {
   if (!pairs.length) throw new ExitError('Give at least one KEY=VALUE.')
+  if (opts.personal && (pairs.length > 1 || opts.comment !== undefined || opts.ifVersion !== undefined))
+    throw new ExitError('--personal sets one KEY=VALUE at a time, without --comment or --if-version.')
   let stdinUsed = false
   const items = pairs.map((p) => {
     const i = p.indexOf('=')
@@ -33,6 +38,11 @@ export async function secretsSet(pairs: string[], opts: Opts & { comment?: strin
   })
   const client = await connect(opts)
   const scope = await resolveScope(client, opts)
+  if (opts.personal) {
+    const o = await client.setPersonalOverride(scope, items[0]!.key, items[0]!.value)
+    if (opts.json) return printJson(o)
+    return info(`${o.key}: your personal override is set in ${scope.project}/${scope.environment} (only your fetches see it).`)
+  }
   if (items.length === 1) {
     const it = items[0]!
     const ifVersion = opts.ifVersion === undefined ? undefined : Number(opts.ifVersion)
@@ -53,21 +63,39 @@ export async function secretsSet(pairs: string[], opts: Opts & { comment?: strin
   )
 }
 
-/** `coffer secrets get KEY`: the raw value on stdout (audited on the server). */
-export async function secretsGet(key: string, opts: Opts): Promise<void> {
+/**
+ * `coffer secrets get KEY [--raw]`: the value on stdout (audited on the server) — references
+ * resolved and your personal override applied; `--raw` prints references as stored.
+ */
+export async function secretsGet(key: string, opts: Opts & { raw?: boolean }): Promise<void> {
   const client = await connect(opts)
-  const s = await client.getSecret(await resolveScope(client, opts), key, { reveal: true })
+  const s = await client.getSecret(await resolveScope(client, opts), key, { reveal: true, raw: !!opts.raw })
   if (opts.json) return printJson(s)
   process.stdout.write((s.value ?? '') + (process.stdout.isTTY ? '\n' : ''))
 }
 
 /** `coffer secrets list [--reveal]`: keys and versions; values only with --reveal. */
-export async function secretsList(opts: Opts & { reveal?: boolean; deleted?: boolean }): Promise<void> {
+export async function secretsList(opts: Opts & { reveal?: boolean; deleted?: boolean; raw?: boolean }): Promise<void> {
+  if (opts.raw && !opts.reveal) throw new ExitError('--raw shows values as stored: use it with --reveal.')
   const client = await connect(opts)
-  const secrets = await client.listSecrets(await resolveScope(client, opts), { reveal: !!opts.reveal, includeDeleted: !!opts.deleted })
+  const secrets = await client.listSecrets(await resolveScope(client, opts), {
+    reveal: !!opts.reveal,
+    includeDeleted: !!opts.deleted,
+    raw: !!opts.raw,
+  })
   if (opts.json) return printJson(secrets)
   if (!secrets.length) return info('No secrets in this environment.')
-  const head = ['KEY', 'VERSION', 'UPDATED', ...(opts.deleted ? ['DELETED'] : []), ...(opts.reveal ? ['VALUE'] : [])]
+  const mine = secrets.some((s) => s.overridden)
+  const imported = secrets.some((s) => s.importedFrom !== undefined)
+  const head = [
+    'KEY',
+    'VERSION',
+    'UPDATED',
+    ...(opts.deleted ? ['DELETED'] : []),
+    ...(mine ? ['PERSONAL'] : []),
+    ...(imported ? ['FROM'] : []),
+    ...(opts.reveal ? ['VALUE'] : []),
+  ]
   printTable(
     head,
     secrets.map((s) => [
@@ -75,14 +103,22 @@ export async function secretsList(opts: Opts & { reveal?: boolean; deleted?: boo
       s.version,
       s.updatedAt,
       ...(opts.deleted ? [s.deleted ? 'yes' : ''] : []),
+      ...(mine ? [s.overridden ? 'yes (yours)' : ''] : []),
+      ...(imported ? [s.importedFrom ?? ''] : []),
       ...(opts.reveal ? [JSON.stringify(s.value ?? '')] : []),
     ]),
   )
 }
 
-/** `coffer secrets delete KEY` (restorable with `coffer secrets restore KEY`). */
-export async function secretsDelete(key: string, opts: Opts): Promise<void> {
+/** `coffer secrets delete KEY` (restorable with `coffer secrets restore KEY`); `--personal` removes only your override. */
+export async function secretsDelete(key: string, opts: Opts & { personal?: boolean }): Promise<void> {
   const client = await connect(opts)
+  if (opts.personal) {
+    const scope = await resolveScope(client, opts)
+    const o = await client.deletePersonalOverride(scope, key)
+    if (opts.json) return printJson(o)
+    return info(`${o.key}: your personal override is removed from ${scope.project}/${scope.environment}; you see the shared value again.`)
+  }
   const s = await client.deleteSecret(await resolveScope(client, opts), key)
   if (opts.json) return printJson(s)
   info(`${s.key} deleted (version ${s.version}); undo with: coffer secrets restore ${s.key}`)

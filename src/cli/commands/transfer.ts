@@ -15,12 +15,15 @@ import { connect, resolveScope, type ScopeOptions } from '../session.js'
 const EXPORT_FORMATS = ['dotenv', 'json', 'yaml', 'shell'] as const
 const IMPORT_FORMATS = ['dotenv', 'json', 'yaml'] as const
 
-/** `coffer export [--format dotenv|json|yaml|shell]`: the environment's secrets on stdout (audited). */
-export async function exportSecrets(opts: ScopeOptions & { format?: string }): Promise<void> {
+/**
+ * `coffer export [--format dotenv|json|yaml|shell] [--raw]`: the environment's secrets on stdout
+ * (audited), as `run` sees them; `--raw` leaves references unresolved.
+ */
+export async function exportSecrets(opts: ScopeOptions & { format?: string; raw?: boolean }): Promise<void> {
   const format = (opts.format ?? 'dotenv') as ExportFormat
   if (!EXPORT_FORMATS.includes(format)) throw new ExitError(`--format must be one of ${EXPORT_FORMATS.join(', ')}.`)
   const client = await connect(opts)
-  const secrets = await client.listSecrets(await resolveScope(client, opts), { reveal: true })
+  const secrets = await client.listSecrets(await resolveScope(client, opts), { reveal: true, raw: !!opts.raw })
   process.stdout.write(
     formatSecrets(
       secrets.map((s) => ({ key: s.key, value: s.value ?? '' })),

@@ -16,8 +16,13 @@ import { Sensitive, type AuditEvent } from '../../audit/audit-log.js'
 import { breakGlassDecision, grantUseEvent } from '../../access/break-glass.js'
 import { actorId, authorize } from '../../access/policy.js'
 import { resolveTarget } from '../../access/target.js'
-import { InternalError, ValidationError } from '../../errors.js'
-import type { SecretChange, SecretScope } from '../../vault/secret-service.js'
+import { overridesApply, type ResolutionRecord, ReferenceResolver } from '../../access/reference-resolver.js'
+import type { Principal } from '../../access/policy.js'
+import type { AppContext } from '../../context.js'
+import { InternalError, NotFoundError, ValidationError } from '../../errors.js'
+import type { Executor } from '../../storage/database.js'
+import type { Environment } from '../../vault/project-service.js'
+import type { SecretChange, SecretScope, SecretView } from '../../vault/secret-service.js'
 import { defineRoute, type AnyRoute, type Target } from '../route.js'
 import { environmentParams, flag, secretParams } from '../schemas.js'
 
@@ -50,22 +55,34 @@ const list = defineRoute({
   action: 'secret.read',
   elevate: { flag: 'reveal', action: 'secret.reveal' },
   mode: 'read',
-  summary: 'List the secrets of an environment; with reveal=true, decrypted (what `run` and `export` use; audited)',
+  summary:
+    'List the secrets of an environment; with reveal=true, decrypted (what `run` and `export` use; audited): imported keys added, your personal overrides applied, references resolved (raw=true: the stored values, references unresolved and no override)',
   params: environmentParams,
-  query: z.strictObject({ reveal: flag.optional(), includeDeleted: flag.optional() }),
+  query: z.strictObject({ reveal: flag.optional(), includeDeleted: flag.optional(), raw: flag.optional() }),
   response: secretListResponse,
   compiledResponse: true,
-  async handler({ app, db, workspace, target, query }) {
+  async handler({ app, db, principal, workspace, target, query }) {
     const scope = scopeOf(workspace.id, target)
     const reveal = query.reveal ?? false
-    const secrets = await app.secrets.list(db, scope, { reveal, includeDeleted: query.includeDeleted ?? false })
-    const audit: AuditEvent | null = reveal
-      ? {
-          action: 'secrets.reveal_all',
-          target: { type: 'environment', id: scope.environmentId },
-          details: { count: secrets.length, keys: secrets.map((s) => s.key) },
-        }
-      : null
+    let secrets = await app.secrets.list(db, scope, { reveal, includeDeleted: query.includeDeleted ?? false })
+    const env = target.environment!
+    let resolved: ResolutionRecord | null = null
+    // @NOTE the hot path: nothing imported, no override, no `${` in any value — no query added.
+    if (reveal && !ReferenceResolver.untouched(principal, env, secrets, query.raw ?? false)) {
+      const r = resolverFor(app, db, principal, workspace.id, query.raw ?? false)
+      secrets = await r.list(target.project!, env, secrets)
+      resolved = r.record
+    } else if (!reveal) await markOverridden(app, db, principal, env, scope, secrets)
+    const audit: AuditEvent[] = reveal
+      ? [
+          {
+            action: 'secrets.reveal_all',
+            target: { type: 'environment', id: scope.environmentId },
+            details: { count: secrets.length, keys: secrets.map((s) => s.key), ...resolutionDetails(resolved) },
+          },
+          ...grantEvents(resolved, 'GET', `${E}/secrets`),
+        ]
+      : []
     return { body: { secrets }, audit }
   },
 })
@@ -77,20 +94,82 @@ const get = defineRoute({
   action: 'secret.read',
   elevate: { flag: 'reveal', action: 'secret.reveal' },
   mode: 'read',
-  summary: 'Show one secret; with reveal=true, its value (audited)',
+  summary:
+    'Show one secret; with reveal=true, its value (audited): imported, your personal override applied, references resolved (raw=true: the stored value, references unresolved and no override)',
   params: secretParams,
-  query: z.strictObject({ reveal: flag.optional() }),
+  query: z.strictObject({ reveal: flag.optional(), raw: flag.optional() }),
   response: secretResponse,
-  async handler({ app, db, workspace, target, params, query }) {
+  async handler({ app, db, principal, workspace, target, params, query }) {
     const scope = scopeOf(workspace.id, target)
     const reveal = query.reveal ?? false
-    const secret = await app.secrets.get(db, scope, params.key, { reveal })
-    const audit: AuditEvent | null = reveal
-      ? { action: 'secret.reveal', target: { type: 'secret', id: secret.id }, details: { key: secret.key, version: secret.version } }
-      : null
+    const env = target.environment!
+    let resolved: ResolutionRecord | null = null
+    let secret: SecretView
+    if (!reveal) {
+      secret = await app.secrets.get(db, scope, params.key, { reveal })
+      await markOverridden(app, db, principal, env, scope, [secret])
+    } else {
+      let local: SecretView | null = null
+      try {
+        local = await app.secrets.get(db, scope, params.key, { reveal })
+      } catch (err) {
+        // A key this environment does not hold may come from one it imports.
+        if (!(err instanceof NotFoundError) || env.imports.length === 0) throw err
+      }
+      if (local && ReferenceResolver.untouched(principal, env, [local], query.raw ?? false)) secret = local
+      else {
+        const r = resolverFor(app, db, principal, workspace.id, query.raw ?? false)
+        secret = await r.one(target.project!, env, params.key)
+        resolved = r.record
+      }
+    }
+    const audit: AuditEvent[] = reveal
+      ? [
+          {
+            action: 'secret.reveal',
+            target: { type: 'secret', id: secret.id },
+            details: { key: secret.key, version: secret.version, ...resolutionDetails(resolved) },
+          },
+          ...grantEvents(resolved, 'GET', `${E}/secrets/:key`),
+        ]
+      : []
     return { body: { secret }, audit }
   },
 })
+
+/** One fetch's resolver (references, imports, the reader's overrides). */
+function resolverFor(app: AppContext, db: Executor, principal: Principal, workspaceId: string, raw: boolean): ReferenceResolver {
+  return new ReferenceResolver({ db, principal, workspaceId, now: app.clock(), secrets: app.secrets, overrides: app.overrides, raw })
+}
+
+/** Marks the keys the reader overrides (listing without values); one query, only where overrides apply to them. */
+async function markOverridden(
+  app: AppContext,
+  db: Executor,
+  principal: Principal,
+  env: Environment,
+  scope: SecretScope,
+  secrets: SecretView[],
+): Promise<void> {
+  if (principal.type !== 'user' || !overridesApply(principal, env)) return
+  const keys = await app.overrides.keys(db, scope, principal.userId)
+  for (const s of secrets) if (keys.has(s.key) && !s.deleted) s.overridden = true
+}
+
+/** What a fetch read beyond its environment, for its audit entry: names and ids, never values. */
+function resolutionDetails(r: ResolutionRecord | null): Record<string, unknown> {
+  if (!r) return {}
+  return {
+    ...(r.references.length ? { references: r.references } : {}),
+    ...(r.imports.length ? { imports: r.imports } : {}),
+    ...(r.overrides.length ? { overrides: r.overrides } : {}),
+  }
+}
+
+/** A referenced or imported sealed environment read through a break-glass grant is a grant use, like a URL naming it. */
+function grantEvents(r: ResolutionRecord | null, method: string, url: string): AuditEvent[] {
+  return (r?.grants ?? []).map((g) => grantUseEvent(g, 'secret.reveal', method, url))
+}
 
 const set = defineRoute({
   method: 'PUT',

@@ -89,8 +89,14 @@ export function EnvironmentScreen({ workspace, project, environment }: { workspa
     }
   }
   async function edit(s: Secret) {
-    const v = revealed.get(s.key) ?? (await reveal(s))
-    if (v) setEditing({ secret: s, revealed: v })
+    // @NOTE the form starts from the stored value: a revealed one has its references resolved
+    // (and may be your personal override), and saving it would overwrite the shared value.
+    try {
+      const r = await api.revealStored(workspace, project, environment, s.key)
+      setEditing({ secret: s, revealed: { version: r.secret.version, value: r.secret.value ?? '', comment: r.secret.comment ?? null } })
+    } catch (err) {
+      setNotice({ text: `${s.key}: ${messageOf(err)}`, error: true })
+    }
   }
 
   const total = secrets.data?.secrets.length ?? 0
