@@ -29,6 +29,7 @@ interface EnvironmentRow {
   created_at: string
   restricted: number
   sealed: number
+  change_approvals: number
   grant: string | null
 }
 
@@ -69,6 +70,7 @@ const environmentLookup = (by: 'id' | 'slug') =>
         'environments.created_at',
         'environments.restricted',
         'environments.sealed',
+        'environments.change_approvals',
         'environment_grants.access as grant',
       ])
       .where('environments.workspace_id', '=', p('ws'))

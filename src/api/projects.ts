@@ -12,6 +12,7 @@ export const environmentView = z.object({
   createdAt: z.string(),
   restricted: z.boolean(),
   sealed: z.boolean(),
+  changeApprovals: z.number().describe('protected when > 0: a write becomes a change request needing this many approvals'),
 })
 export type Environment = z.infer<typeof environmentView>
 

@@ -45,6 +45,8 @@ import { loadTls, type TlsOptions } from './tls.js'
 import type { AnyRoute } from './route.js'
 import { auditRoutes } from './routes/audit-routes.js'
 import { breakGlassRoutes } from './routes/break-glass-routes.js'
+import { changeRequestRoutes } from './routes/change-request-routes.js'
+import { promoteRoutes } from './routes/promote-routes.js'
 import { identityRoutes } from './routes/identity-routes.js'
 import { integrationRoutes } from './routes/integration-routes.js'
 import { invitationFormRoutes } from './routes/invitation-form-routes.js'
@@ -64,10 +66,12 @@ export const API_ROUTES: AnyRoute[] = [
   ...invitationRoutes,
   ...integrationRoutes,
   ...secretRoutes,
+  ...promoteRoutes,
   ...keyRoutes,
   ...auditRoutes,
   ...authLinkRoutes,
   ...breakGlassRoutes,
+  ...changeRequestRoutes,
   ...workspaceDeletionRoutes,
 ]
 

@@ -1,10 +1,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { breakGlassDecision, grantUseEvent, plaintextUse, type ActiveGrant } from '../access/break-glass.js'
-import { authorize, type Action, type Principal } from '../access/policy.js'
+import { createChangeRequest } from '../access/change-requests.js'
+import { actorId, authorize, type Action, type Principal } from '../access/policy.js'
 import { resolveTarget } from '../access/target.js'
 import type { AuditEvent } from '../audit/audit-log.js'
 import type { AppContext } from '../context.js'
-import { InternalError } from '../errors.js'
+import { EnvironmentProtectedError, InternalError } from '../errors.js'
 import { environmentPartition, rowLockedPartition, writePartition } from '../storage/commit-partition.js'
 import type { Executor } from '../storage/database.js'
 import { readInScope, SYSTEM_SCOPE } from '../storage/tenant-scope.js'
@@ -186,6 +187,45 @@ async function handleAndAudit(ctx: AppContext, route: AnyRoute, req: FastifyRequ
   const withGrantUse = (events: AuditEvent[]) => (p.grant ? [...events, grantUseEvent(p.grant, p.action, route.method, route.url)] : events)
   const actor = actorOf(req, p.principal)
   const audit = (tx: Executor, events: AuditEvent[]) => appendEvents(ctx, tx, [p.workspace.id], actor, req.id, events)
+  const protectedEnv = p.target.environment && p.target.environment.changeApprovals > 0 ? p.target.environment : null
+  if (route.mode === 'write' && route.action === 'secret.write' && protectedEnv) {
+    // A protected environment: the write becomes a change request (src/access/change-requests.ts).
+    const propose = route.propose
+    if (!propose)
+      throw new EnvironmentProtectedError(
+        `${protectedEnv.slug} is protected: this write cannot be proposed as a change request. Use coffer secrets set, delete, rollback or promote.`,
+      )
+    return ctx.committer.run(async (tx) => {
+      const hc = handlerContext(ctx, req, p, tx)
+      const proposal = await propose(hc)
+      if (!proposal) {
+        const r = await route.handler(hc)
+        await audit(tx, withGrantUse(eventsOf(r.audit)))
+        return r
+      }
+      const scope = { workspaceId: p.workspace.id, projectId: protectedEnv.projectId, environmentId: protectedEnv.id }
+      const changeRequest = await createChangeRequest(tx, ctx, {
+        scope,
+        requesterId: actorId(p.principal),
+        proposal,
+        approvalsRequired: protectedEnv.changeApprovals,
+        now: ctx.clock(),
+      })
+      const event: AuditEvent = {
+        action: 'change.request',
+        target: { type: 'change_request', id: changeRequest.id },
+        details: {
+          project: scope.projectId,
+          environment: scope.environmentId,
+          kind: proposal.kind,
+          changes: changeRequest.changes.map((c) => ({ key: c.key, op: c.op, baseVersion: c.baseVersion })),
+          approvalsRequired: changeRequest.approvalsRequired,
+        },
+      }
+      await audit(tx, withGrantUse([event]))
+      return { body: { changeRequest }, status: 202 }
+    }, writePartition(p.workspace.id))
+  }
   if (route.mode === 'write') {
     return ctx.committer.run(
       async (tx) => {
@@ -241,7 +281,7 @@ export function registerWorkspaceRoute(app: FastifyInstance, ctx: AppContext, ro
         await result
           .afterCommit(req.log)
           .catch((err: unknown) => req.log.warn({ err: { message: (err as Error).message } }, 'after-commit step failed'))
-      reply.code(route.status ?? 200)
+      reply.code(result.status ?? route.status ?? 200)
       return result.body
     },
   })

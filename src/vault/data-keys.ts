@@ -191,6 +191,18 @@ export class DataKeys {
           ),
         ),
       )
+      // A pending change request's sealed proposal (migration 14) keeps its key version too.
+      .where((eb) =>
+        eb.not(
+          eb.exists(
+            eb
+              .selectFrom('change_requests')
+              .select('id')
+              .whereRef('change_requests.dek_id', '=', 'data_keys.id')
+              .whereRef('change_requests.dek_version', '=', 'data_keys.version'),
+          ),
+        ),
+      )
       .returning('version')
       .execute()
     for (const r of rows) this.#cache.delete(refId(scope, dekId, r.version))

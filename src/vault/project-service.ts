@@ -24,6 +24,8 @@ export interface Environment {
   restricted: boolean
   /** Sealed: people reveal or write its values only through a break-glass grant (access/break-glass.ts). */
   sealed: boolean
+  /** Protected: a write becomes a change request that this many other Owners/Admins approve (0: not protected). */
+  changeApprovals: number
 }
 
 /** Environments every new project starts with. */
@@ -45,6 +47,7 @@ export function toEnvironment(r: {
   created_at: string
   restricted: number
   sealed?: number
+  change_approvals?: number
 }): Environment {
   return {
     id: r.id,
@@ -54,6 +57,7 @@ export function toEnvironment(r: {
     createdAt: r.created_at,
     restricted: Number(r.restricted) === 1,
     sealed: Number(r.sealed ?? 0) === 1,
+    changeApprovals: Number(r.change_approvals ?? 0),
   }
 }
 
@@ -184,6 +188,16 @@ export async function findScope(
   return { workspaceId, projectId: project.id, environmentId: environment.id }
 }
 
+/** Protects environment `environmentId` with `approvals` required approvals per change request (0: unprotects it). */
+export async function setEnvironmentProtection(db: Executor, workspaceId: string, environmentId: string, approvals: number): Promise<void> {
+  await db
+    .updateTable('environments')
+    .set({ change_approvals: approvals })
+    .where('workspace_id', '=', workspaceId)
+    .where('id', '=', environmentId)
+    .execute()
+}
+
 /** Seals or unseals environment `environmentId` of the workspace (break-glass decides what sealing means). */
 export async function setEnvironmentSealed(db: Executor, workspaceId: string, environmentId: string, sealed: boolean): Promise<void> {
   await db
@@ -283,6 +297,9 @@ export async function deleteEnvironment(
     .where('environment_id', '=', environment.id)
   await tx.deleteFrom('breakglass_decisions').where('workspace_id', '=', ws).where('request_id', 'in', requests).execute()
   await tx.deleteFrom('breakglass_requests').where('workspace_id', '=', ws).where('environment_id', '=', environment.id).execute()
+  const changes = tx.selectFrom('change_requests').select('id').where('workspace_id', '=', ws).where('environment_id', '=', environment.id)
+  await tx.deleteFrom('change_request_decisions').where('workspace_id', '=', ws).where('request_id', 'in', changes).execute()
+  await tx.deleteFrom('change_requests').where('workspace_id', '=', ws).where('environment_id', '=', environment.id).execute()
   await tx.deleteFrom('environments').where('workspace_id', '=', ws).where('id', '=', environment.id).execute()
   return { environmentId: environment.id, slug: environment.slug, dataKey, secrets: live, versions: Number(versions.numDeletedRows) }
 }

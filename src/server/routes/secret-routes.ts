@@ -16,9 +16,10 @@ import { Sensitive, type AuditEvent } from '../../audit/audit-log.js'
 import { breakGlassDecision, grantUseEvent } from '../../access/break-glass.js'
 import { actorId, authorize } from '../../access/policy.js'
 import { resolveTarget } from '../../access/target.js'
-import { InternalError, ValidationError } from '../../errors.js'
+import { EnvironmentProtectedError, InternalError, ValidationError } from '../../errors.js'
 import type { SecretChange, SecretScope } from '../../vault/secret-service.js'
 import { defineRoute, type AnyRoute, type Target } from '../route.js'
+import { proposeApply, proposeBulk, proposeDelete, proposeRollback, proposeSet } from './change-proposals.js'
 import { environmentParams, flag, secretParams } from '../schemas.js'
 
 const E = '/v1/workspaces/:workspace/projects/:project/environments/:environment'
@@ -100,6 +101,7 @@ const set = defineRoute({
   mode: 'write',
   locksOwnRows: true,
   summary: 'Create or update a secret (a new version); ifVersion makes it check-and-set',
+  propose: proposeSet,
   params: secretParams,
   body: secretWriteBody,
   response: secretResponse,
@@ -118,6 +120,7 @@ const bulk = defineRoute({
   mode: 'write',
   locksOwnRows: true,
   summary: 'Set many secrets atomically: all are written or none',
+  propose: proposeBulk,
   params: environmentParams,
   body: secretBulkWriteBody,
   response: secretListResponse,
@@ -139,6 +142,7 @@ const del = defineRoute({
   mode: 'write',
   locksOwnRows: true,
   summary: 'Delete a secret (a tombstone version; restorable)',
+  propose: proposeDelete,
   params: secretParams,
   query: z.strictObject({ ifVersion: z.coerce.number().int().min(0).optional() }),
   response: secretResponse,
@@ -198,6 +202,7 @@ const rollback = defineRoute({
   action: 'secret.write',
   mode: 'write',
   summary: 'Write a new version equal to an earlier one',
+  propose: proposeRollback,
   params: secretParams,
   body: secretRollbackBody,
   response: secretResponse,
@@ -222,6 +227,7 @@ const apply = defineRoute({
   params: environmentParams,
   body: secretApplyBody,
   response: secretApplyResponse,
+  propose: proposeApply,
   async handler({ app, db, principal, workspace, target, body }) {
     const scope = scopeOf(workspace.id, target)
     const r = await app.secrets.apply(db, scope, actorId(principal), body)
@@ -272,6 +278,10 @@ const copy = defineRoute({
     if (!t.project || !t.environment) throw new InternalError('an authorized copy target without its environment')
     const known = { id: t.environment.id, sealed: t.environment.sealed }
     const grant = await breakGlassDecision(db, principal, 'secret.write', workspace.id, params, {}, app.clock(), known)
+    if (t.environment.changeApprovals > 0)
+      throw new EnvironmentProtectedError(
+        `${t.environment.slug} is protected: copy into it as a change request with coffer secrets promote (POST …/environments/${t.environment.slug}/promote).`,
+      )
     if (t.environment.id === from.environmentId) {
       throw new ValidationError('The target is the source environment.', [{ path: 'body.to', message: 'same as the source' }])
     }
