@@ -302,7 +302,14 @@ export interface ChangeDecision {
 export async function decideChangeRequest(
   tx: Executor,
   deps: { dataKeys: DataKeys; secrets: SecretService },
-  input: { workspaceId: string; requestId: string; userId: string; decision: 'approve' | 'reject'; comment?: string | undefined; now: Date },
+  input: {
+    workspaceId: string
+    requestId: string
+    userId: string
+    decision: 'approve' | 'reject'
+    comment?: string | undefined
+    now: Date
+  },
 ): Promise<ChangeDecision> {
   const row = await rowOf(tx, input.workspaceId, input.requestId)
   if (row.requester_id === input.userId) throw new ChangeRequestSelfApprovalError()

@@ -49,7 +49,12 @@ export type ChangeDecisionInput = z.input<typeof changeDecisionBody>
 
 /** PUT …/environments/:environment/protection */
 export const protectionBody = z.strictObject({
-  approvals: z.number().int().min(0).max(10).describe('approvals each change request needs from other Owners/Admins; 0 lifts the protection'),
+  approvals: z
+    .number()
+    .int()
+    .min(0)
+    .max(10)
+    .describe('approvals each change request needs from other Owners/Admins; 0 lifts the protection'),
 })
 export type ProtectionInput = z.input<typeof protectionBody>
 

@@ -32,6 +32,7 @@ export const CLI_ERROR_CODES = [
   'ERR_SECRET_ENV',
   'ERR_IMPORT_FORMAT',
   'ERR_AUDIT_CHAIN_BROKEN',
+  'ERR_CHANGE_REQUEST_STALE',
 ] as const
 
 /**

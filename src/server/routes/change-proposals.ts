@@ -65,7 +65,9 @@ export async function proposeRollback(ctx: Ctx<{ key: string }, unknown, SecretR
   const v = h.versions.find((x) => x.version === ctx.body.version)
   if (!v) throw new NotFoundError('secret version')
   if (v.deleted)
-    throw new ValidationError('That version is a deletion; roll back to a version with a value.', [{ path: 'version', message: 'is a deletion' }])
+    throw new ValidationError('That version is a deletion; roll back to a version with a value.', [
+      { path: 'version', message: 'is a deletion' },
+    ])
   const baseVersion = await baseOf(ctx, key, ctx.body.ifVersion)
   return { kind: 'rollback', ops: [{ op: 'rollback', key, baseVersion, toVersion: ctx.body.version }] }
 }
@@ -78,9 +80,24 @@ export async function proposeApply(ctx: Ctx<unknown, unknown, SecretApply>): Pro
   if (ctx.body.ifState !== undefined && ctx.body.ifState !== r.state) throw new EnvironmentChangedError(r.state)
   const values = new Map(ctx.body.upserts.map((u) => [u.key, u.value]))
   // A changed value keeps its comment and tags, as the write itself does.
-  const kept = new Map((await ctx.app.secrets.contentsOf(ctx.db, scope, r.changes.map((c) => c.key))).map((c) => [c.key, c]))
+  const kept = new Map(
+    (
+      await ctx.app.secrets.contentsOf(
+        ctx.db,
+        scope,
+        r.changes.map((c) => c.key),
+      )
+    ).map((c) => [c.key, c]),
+  )
   const ops: ChangeOp[] = [
-    ...r.adds.map((a) => ({ op: 'set' as const, key: a.key, baseVersion: a.version, value: values.get(a.key) ?? '', comment: null, tags: [] })),
+    ...r.adds.map((a) => ({
+      op: 'set' as const,
+      key: a.key,
+      baseVersion: a.version,
+      value: values.get(a.key) ?? '',
+      comment: null,
+      tags: [],
+    })),
     ...r.changes.map((c) => ({
       op: 'set' as const,
       key: c.key,

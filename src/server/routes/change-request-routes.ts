@@ -95,7 +95,12 @@ const list = defineRoute({
     const mine = seesAll(principal) ? {} : { requesterId: principal.type === 'user' ? principal.userId : principal.id }
     return {
       body: {
-        changeRequests: await listChangeRequests(db, workspace.id, { ...mine, ...(query.status ? { status: query.status } : {}) }, app.clock()),
+        changeRequests: await listChangeRequests(
+          db,
+          workspace.id,
+          { ...mine, ...(query.status ? { status: query.status } : {}) },
+          app.clock(),
+        ),
       },
     }
   },
@@ -104,8 +109,7 @@ const list = defineRoute({
 const get = defineRoute({
   method: 'GET',
   url: `${C}/:request`,
-  summary:
-    'Show one change request; with reveal=true, its proposed values too — only to a reader who may reveal the environment (audited)',
+  summary: 'Show one change request; with reveal=true, its proposed values too — only to a reader who may reveal the environment (audited)',
   tag: 'change-requests',
   action: 'change.read',
   mode: 'read',
@@ -125,7 +129,11 @@ const get = defineRoute({
     })
     const r = await getChangeRequest(db, workspace.id, params.request, app.clock(), { dataKeys: app.dataKeys })
     const audit: AuditEvent[] = [
-      { action: 'change.reveal', target: target(r), details: { ...scopeDetails(r), keys: r.changes.map((c) => c.key), revealed: r.revealed } },
+      {
+        action: 'change.reveal',
+        target: target(r),
+        details: { ...scopeDetails(r), keys: r.changes.map((c) => c.key), revealed: r.revealed },
+      },
     ]
     if (grant) audit.push(grantUseEvent(grant, 'secret.reveal', 'GET', `${C}/:request`))
     return { body: { changeRequest: r }, audit }

@@ -3,7 +3,13 @@ import type { ChangeOp } from '../../access/change-requests.js'
 import { environmentViews } from '../../access/environment-access.js'
 import { actorId, authorize, type Action, type Principal } from '../../access/policy.js'
 import { resolveTarget } from '../../access/target.js'
-import { environmentDiffQuery, environmentDiffResponse, type EnvironmentDiffEntry, promoteBody, promoteResponse } from '../../api/promote.js'
+import {
+  environmentDiffQuery,
+  environmentDiffResponse,
+  type EnvironmentDiffEntry,
+  promoteBody,
+  promoteResponse,
+} from '../../api/promote.js'
 import { Sensitive, type AuditEvent } from '../../audit/audit-log.js'
 import { EnvironmentChangedError, InternalError, ValidationError } from '../../errors.js'
 import type { Executor } from '../../storage/database.js'
@@ -81,8 +87,7 @@ const diff = defineRoute({
     let fromValues = new Map<string, string>()
     let toValues = new Map<string, string>()
     if (reveal) {
-      const values = async (s: SecretScope) =>
-        new Map((await app.secrets.list(db, s, { reveal: true })).map((x) => [x.key, x.value ?? '']))
+      const values = async (s: SecretScope) => new Map((await app.secrets.list(db, s, { reveal: true })).map((x) => [x.key, x.value ?? '']))
       fromValues = await values(from.scope)
       toValues = await values(to.scope)
     }
@@ -121,7 +126,12 @@ const diff = defineRoute({
   },
 })
 
-type PromoteBody = { from: { project?: string | undefined; environment: string }; keys?: string[] | undefined; all?: boolean | undefined; ifState?: string | undefined }
+type PromoteBody = {
+  from: { project?: string | undefined; environment: string }
+  keys?: string[] | undefined
+  all?: boolean | undefined
+  ifState?: string | undefined
+}
 
 /** The source of a promotion (reveal there is needed) and the keys to promote. */
 async function sourceOf(app: AppContext, db: Executor, principal: Principal, workspaceId: string, to: Place, body: PromoteBody) {
@@ -131,7 +141,8 @@ async function sourceOf(app: AppContext, db: Executor, principal: Principal, wor
     throw new ValidationError('The source is this environment.', [{ path: 'body.from', message: 'same as the target' }])
   }
   const keys = body.all ? await app.secrets.liveKeys(db, src.scope) : [...new Set(body.keys ?? [])]
-  if (keys.length === 0) throw new ValidationError('The source environment has no secrets to promote.', [{ path: 'body.all', message: 'nothing to promote' }])
+  if (keys.length === 0)
+    throw new ValidationError('The source environment has no secrets to promote.', [{ path: 'body.all', message: 'nothing to promote' }])
   return { src, keys }
 }
 
