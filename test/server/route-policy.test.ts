@@ -146,6 +146,8 @@ const NIL = '00000000-0000-4000-8000-000000000000'
  * environment here): it is allowed only where both are, and answers the first refusal.
  */
 const COPY = 'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/secrets/copy'
+/** Promoting reads the open environment its body names (reveal there) and writes the URL's: the same rule as copying, the other way round. */
+const PROMOTE = 'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/promote'
 /** 404s a handler gives for a resource that does not exist — unlike the policy's own, which name these. */
 const POLICY_HIDES = new Set(['The workspace was not found.', 'The project was not found.', 'The environment was not found.'])
 
@@ -294,6 +296,11 @@ function suite(engine: EngineName): void {
         upserts: [{ key: 'MATRIX_KEY', value: 'matrix' }],
       },
       [COPY]: { keys: ['MATRIX_KEY'], to: { environment: envIds.open } },
+      [PROMOTE]: { from: { environment: envIds.open }, keys: ['MATRIX_KEY'] },
+      // 0 keeps the environment unprotected (the fixtures stay as they are).
+      'PUT /v1/workspaces/:workspace/projects/:project/environments/:environment/protection': { approvals: 0 },
+      'POST /v1/workspaces/:workspace/change-requests/:request/approve': {},
+      'POST /v1/workspaces/:workspace/change-requests/:request/reject': {},
       'POST /v1/workspaces/:workspace/break-glass/:request/approve': {},
       'POST /v1/workspaces/:workspace/break-glass/:request/deny': {},
       'POST /v1/workspaces/:workspace/break-glass/:request/revoke': {},
@@ -364,7 +371,10 @@ function suite(engine: EngineName): void {
               `${r.method} ${r.url}` === COPY
                 ? ([expected('secret.reveal', c, names, env), expected('secret.write', c, names, 'open')].find((o) => o !== 'allow') ??
                   'allow')
-                : expected(action, c, names, env)
+                : `${r.method} ${r.url}` === PROMOTE
+                  ? ([expected('secret.write', c, names, env), expected('secret.reveal', c, names, 'open')].find((o) => o !== 'allow') ??
+                    'allow')
+                  : expected(action, c, names, env)
             // A write that went through may have changed the fixtures (deleted the key, lifted a restriction).
             if (r.mode === 'write' && res.status < 400) await fixtures()
             const what = `${c.label}: ${r.method} ${r.url}${flag ? `?${flag}=true` : ''} (${env} environment)`
