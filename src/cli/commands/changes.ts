@@ -164,11 +164,13 @@ async function decide(id: string, opts: Opts & { comment?: string }, decision: '
   const client = await connect(opts)
   const r = await client.decideChangeRequest(await resolveWorkspace(client, opts), id, decision, opts.comment)
   if (opts.json) printJson(r)
-  else info(describe(r))
-  if (r.status === 'stale')
-    throw new ExitError(`The change request is stale: ${r.outcome}. Nothing was written; propose it again.`, {
-      code: 'ERR_CHANGE_REQUEST_STALE',
-    })
+  if (r.status === 'stale') {
+    throw new ExitError(
+      `Change request ${r.id} is stale: ${r.outcome}. Nothing was written; propose it again (ERR_CHANGE_REQUEST_STALE).`,
+      { code: 'ERR_CHANGE_REQUEST_STALE' },
+    )
+  }
+  if (!opts.json) info(describe(r))
 }
 
 /** `coffer changes approve ID [--comment TEXT]`: the last approval needed applies it. */
