@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto'
 import type { Selectable } from 'kysely'
-import { keyRefOf, open, seal, type Binding } from '../crypto/envelope.js'
 import {
   ChangeRequestAlreadyDecidedError,
   ChangeRequestClosedError,
@@ -10,6 +9,7 @@ import {
 } from '../errors.js'
 import type { Executor } from '../storage/database.js'
 import type { ChangeRequestTable } from '../storage/schema.js'
+import { openProposal, sealProposal } from '../vault/change-request-seal.js'
 import type { DataKeys } from '../vault/data-keys.js'
 import type { SecretChange, SecretScope, SecretService } from '../vault/secret-service.js'
 import { approversFor, BREAK_GLASS_ROLES } from './break-glass-requests.js'
@@ -95,10 +95,6 @@ function scopeOf(row: Row): SecretScope {
   return { workspaceId: row.workspace_id, projectId: row.project_id, environmentId: row.environment_id }
 }
 
-function binding(scope: SecretScope, id: string): Binding {
-  return { ...scope, recordId: id, recordVersion: 1, field: 'change_request' }
-}
-
 async function rowOf(db: Executor, workspaceId: string, id: string): Promise<Row> {
   const row = await db
     .selectFrom('change_requests')
@@ -114,10 +110,7 @@ async function rowOf(db: Executor, workspaceId: string, id: string): Promise<Row
 /** The request's operations, decrypted (null once it ended: they are erased then). */
 async function opsOf(db: Executor, dataKeys: DataKeys, row: Row): Promise<ChangeOp[] | null> {
   if (!row.payload_ct) return null
-  const scope = scopeOf(row)
-  const ct = Buffer.from(row.payload_ct)
-  const dek = await dataKeys.byRef(db, keyRefOf(ct), scope)
-  const plain = open(dek, ct, binding(scope, row.id))
+  const plain = await openProposal(db, dataKeys, scopeOf(row), row.id, Buffer.from(row.payload_ct))
   const ops = JSON.parse(plain.toString('utf8')) as ChangeOp[]
   plain.fill(0)
   return ops
@@ -248,9 +241,8 @@ export async function createChangeRequest(
   const approvers = await approversFor(tx, scope.workspaceId, input.requesterId)
   if (approvers.length < input.approvalsRequired) throw new ChangeRequestNoApproversError(input.approvalsRequired, approvers.length)
   const id = randomUUID()
-  const dek = await deps.dataKeys.forWrite(tx, scope, 1)
   const plain = Buffer.from(JSON.stringify(proposal.ops), 'utf8')
-  const payload = seal(dek, plain, binding(scope, id))
+  const sealed = await sealProposal(tx, deps.dataKeys, scope, id, plain)
   plain.fill(0)
   const summary: Summary = {
     changes: proposal.ops.map((o) => ({
@@ -271,9 +263,9 @@ export async function createChangeRequest(
       environment_id: scope.environmentId,
       kind: proposal.kind,
       summary: JSON.stringify(summary),
-      payload_ct: payload,
-      dek_id: dek.id,
-      dek_version: dek.version,
+      payload_ct: sealed.ct,
+      dek_id: sealed.dekId,
+      dek_version: sealed.dekVersion,
       approvals_required: input.approvalsRequired,
       state: 'pending',
       created_at: input.now.toISOString(),

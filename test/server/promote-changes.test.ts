@@ -328,6 +328,35 @@ function suite(engine: EngineName): void {
     assert.equal((await owner.put(`${env('staging')}/protection`, { approvals: 0 })).status, 200)
     assert.equal((await owner.put(`${env('staging')}/secrets/DIRECT`, { value: 'd' })).status, 200)
   })
+
+  test('a key rotation reseals pending proposals and retires the old key version; the request still applies', async () => {
+    const value = canary('rotated')
+    const pending = await owner.put(`${env('production')}/secrets/ROTATED`, { value })
+    assert.equal(pending.status, 202)
+    const id = pending.body.changeRequest.id
+    const before = await h.db.selectFrom('change_requests').select(['dek_version']).where('id', '=', id).executeTakeFirstOrThrow()
+    const r = await owner.post(`${env('production')}/keys/rotate`, {})
+    assert.equal(r.status, 202)
+    for (let i = 0; i < 200; i++) {
+      await h.ctx.resealer.runPending()
+      const j = (await owner.get(`${W}/key-jobs/${r.body.job.id}`)).body.job
+      if (j.state !== 'running') break
+      await new Promise((res) => setTimeout(res, 20))
+    }
+    const job = (await owner.get(`${W}/key-jobs/${r.body.job.id}`)).body.job
+    assert.equal(job.state, 'done', 'the reseal finishes while a request is pending')
+    const after = await h.db.selectFrom('change_requests').select(['dek_version']).where('id', '=', id).executeTakeFirstOrThrow()
+    assert.equal(after.dek_version, r.body.key.version, 'the proposal moved to the new key version')
+    assert.ok(Number(after.dek_version) > Number(before.dek_version))
+    const versions = await h.db
+      .selectFrom('data_keys')
+      .select('version')
+      .where('environment_id', '=', pending.body.changeRequest.environment.id)
+      .execute()
+    assert.ok(!versions.some((v) => v.version === before.dek_version), 'the old version is destroyed')
+    for (const c of [admin1, admin2]) assert.equal((await c.post(`${W}/change-requests/${id}/approve`, {})).status, 200)
+    assert.equal((await owner.get(`${env('production')}/secrets/ROTATED?reveal=true`)).body.secret.value, value)
+  })
 }
 
 describeEachEngine(suite)
