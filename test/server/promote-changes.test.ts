@@ -29,9 +29,10 @@ function suite(engine: EngineName): void {
   let projectId: string
 
   const env = (e: string) => `${P}/environments/${e}`
+  let offsetMs = 0
 
   before(async () => {
-    h = await startHarness(engine)
+    h = await startHarness(engine, {}, { clock: () => new Date(Date.now() + offsetMs) })
     owner = api(h.app, h.a.token)
     W = `/v1/workspaces/${h.a.slug}`
     const p = await owner.post(`${W}/projects`, { name: 'Shop' })
@@ -356,6 +357,35 @@ function suite(engine: EngineName): void {
     assert.ok(!versions.some((v) => v.version === before.dek_version), 'the old version is destroyed')
     for (const c of [admin1, admin2]) assert.equal((await c.post(`${W}/change-requests/${id}/approve`, {})).status, 200)
     assert.equal((await owner.get(`${env('production')}/secrets/ROTATED?reveal=true`)).body.secret.value, value)
+  })
+
+  test('a .env apply is previewed as usual and proposed on write; a pending request expires after 7 days', async () => {
+    const preview = await owner.post(`${env('production')}/secrets/apply`, { upserts: [{ key: 'FROM_ENV', value: 'e' }], dryRun: true })
+    assert.equal(preview.status, 200, 'a dry run answers the diff')
+    assert.deepEqual(
+      preview.body.adds.map((e: { key: string }) => e.key),
+      ['FROM_ENV'],
+    )
+    const applied = await owner.post(`${env('production')}/secrets/apply`, {
+      upserts: [{ key: 'FROM_ENV', value: 'e' }],
+      ifState: preview.body.state,
+    })
+    assert.equal(applied.status, 202)
+    assert.equal(applied.body.changeRequest.kind, 'apply')
+    const id = applied.body.changeRequest.id
+    offsetMs = 8 * 24 * 3_600_000
+    try {
+      const shown = await admin1.get(`${W}/change-requests/${id}`)
+      assert.equal(shown.body.changeRequest.status, 'expired')
+      const late = await admin1.post(`${W}/change-requests/${id}/approve`, {})
+      assert.equal(late.status, 409)
+      assert.equal(late.body.error.code, 'ERR_CHANGE_REQUEST_CLOSED')
+      const expired = await admin1.get(`${W}/change-requests?status=expired`)
+      assert.ok(expired.body.changeRequests.some((r: { id: string }) => r.id === id))
+    } finally {
+      offsetMs = 0
+    }
+    assert.equal((await owner.get(`${env('production')}/secrets/FROM_ENV`)).status, 404, 'never applied')
   })
 }
 
