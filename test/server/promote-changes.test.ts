@@ -93,6 +93,21 @@ function suite(engine: EngineName): void {
     assert.equal(d.body.valuesCompared, true)
     assert.ok(!JSON.stringify(d.body).includes(same), 'no value without reveal')
     assert.equal(d.body.different[0].fromValue, undefined)
+    // A version written before migration 10 has no stored fingerprint: it is fingerprinted by
+    // decrypting it, and compares the same.
+    const staging = d.body.to.environmentId
+    const legacy = await h.db
+      .updateTable('secret_versions')
+      .set({ value_fingerprint: null })
+      .where('environment_id', '=', staging)
+      .where('secret_id', 'in', (eb) =>
+        eb.selectFrom('secrets').select('id').where('environment_id', '=', staging).where('key', 'in', ['SAME', 'DIFF']),
+      )
+      .executeTakeFirst()
+    assert.equal(Number(legacy.numUpdatedRows), 2)
+    const again = await owner.get(`${env('development')}/diff?to=staging`)
+    assert.deepEqual(keys(again.body.same), ['SAME'])
+    assert.deepEqual(keys(again.body.different), ['DIFF'])
 
     // Same values, different keys of different environments: equal fingerprints say so, without decrypting.
     const r = await owner.get(`${env('development')}/diff?to=staging&reveal=true`)
