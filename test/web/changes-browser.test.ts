@@ -43,7 +43,8 @@ describe('change requests in Chromium', () => {
   async function contexts(email: string, path: string): Promise<{ page: Page; axePage: Page; close(): Promise<void> }> {
     const shots: BrowserContext = await chromium.newContext({ viewport: { width: 1280, height: 760 } })
     const axeCtx: BrowserContext = await chromium.newContext({ viewport: { width: 1280, height: 760 }, bypassCSP: true })
-    const page = watchPage(await shots.newPage(), problems)
+    // The one refusal the test provokes on purpose: protecting with more approvals than other Admins.
+    const page = watchPage(await shots.newPage(), problems, [/^409 .*\/protection$/, /status of 409/])
     const axePage = await axeCtx.newPage()
     await signIn(page, email, path)
     await signIn(axePage, email, path)
@@ -100,6 +101,22 @@ describe('change requests in Chromium', () => {
     await page.getByRole('alert').filter({ hasText: 'This environment is protected: nothing was written yet' }).waitFor()
     const keyList = await api(h.app, h.a.token).get(`${W}/projects/payments-api/environments/production/secrets`)
     assert.ok(!keyList.body.secrets.some((s: { key: string }) => s.key === 'NEW_KEY'), 'nothing written')
+
+    // Protecting staging from the Access dialog: more approvals than other Admins is refused, one works.
+    await page.goto(`${base}/w/${h.a.slug}/projects/payments-api/staging`)
+    await page.getByRole('button', { name: 'Access' }).click()
+    const access = page.getByRole('dialog')
+    await access.getByLabel('Approvals each change request needs').fill('2')
+    await access.getByRole('button', { name: 'Protect' }).click()
+    await access.getByRole('alert').filter({ hasText: 'ERR_CHANGE_REQUEST_NO_APPROVERS' }).waitFor()
+    await access.getByLabel('Approvals each change request needs').fill('1')
+    await access.getByRole('button', { name: 'Protect' }).click()
+    await access.getByRole('button', { name: 'Lift the protection' }).waitFor()
+    const envs = await api(h.app, h.a.token).get(`${W}/projects/payments-api/environments`)
+    assert.equal(envs.body.environments.find((x: { slug: string }) => x.slug === 'staging').changeApprovals, 1)
+    await access.getByRole('button', { name: 'Lift the protection' }).click()
+    await access.getByRole('button', { name: 'Protect' }).waitFor()
+    await page.keyboard.press('Escape')
 
     await page.goto(`${base}/w/${h.a.slug}/changes`)
     const table = page.getByRole('table', { name: 'Change requests' })
