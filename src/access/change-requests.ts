@@ -230,13 +230,14 @@ export async function listChangeRequests(
 /**
  * Records `proposal` as a change request to `scope`, needing `approvalsRequired` approvals:
  * its operations sealed under the environment's data key. Refused when the workspace has too
- * few Owners/Admins other than the requester to ever approve it.
+ * few Owners/Admins other than the requester to ever approve it. Returns it with the people
+ * who may approve it (to notify).
  */
 export async function createChangeRequest(
   tx: Executor,
   deps: { dataKeys: DataKeys },
   input: { scope: SecretScope; requesterId: string; proposal: Proposal; approvalsRequired: number; now: Date },
-): Promise<ChangeRequestView> {
+): Promise<{ request: ChangeRequestView; approvers: Array<{ id: string; email: string }> }> {
   const { scope, proposal } = input
   const approvers = await approversFor(tx, scope.workspaceId, input.requesterId)
   if (approvers.length < input.approvalsRequired) throw new ChangeRequestNoApproversError(input.approvalsRequired, approvers.length)
@@ -275,7 +276,7 @@ export async function createChangeRequest(
       outcome: null,
     })
     .execute()
-  return getChangeRequest(tx, scope.workspaceId, id, input.now)
+  return { request: await getChangeRequest(tx, scope.workspaceId, id, input.now), approvers }
 }
 
 /** What deciding a request did: the secret changes an applying approval wrote, or the keys that made it stale. */

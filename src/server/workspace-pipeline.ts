@@ -9,6 +9,7 @@ import { EnvironmentProtectedError, InternalError } from '../errors.js'
 import { environmentPartition, rowLockedPartition, writePartition } from '../storage/commit-partition.js'
 import type { Executor } from '../storage/database.js'
 import { readInScope, SYSTEM_SCOPE } from '../storage/tenant-scope.js'
+import { notifyChangeApprovers } from './change-notify.js'
 import { schemaOf } from './openapi.js'
 import { authAttemptSucceeded } from './rate-limit.js'
 import { authenticateRequest } from './session-auth.js'
@@ -204,7 +205,7 @@ async function handleAndAudit(ctx: AppContext, route: AnyRoute, req: FastifyRequ
         return r
       }
       const scope = { workspaceId: p.workspace.id, projectId: protectedEnv.projectId, environmentId: protectedEnv.id }
-      const changeRequest = await createChangeRequest(tx, ctx, {
+      const { request: changeRequest, approvers } = await createChangeRequest(tx, ctx, {
         scope,
         requesterId: actorId(p.principal),
         proposal,
@@ -223,7 +224,7 @@ async function handleAndAudit(ctx: AppContext, route: AnyRoute, req: FastifyRequ
         },
       }
       await audit(tx, withGrantUse([event]))
-      return { body: { changeRequest }, status: 202 }
+      return { body: { changeRequest }, status: 202, afterCommit: notifyChangeApprovers(ctx, p.workspace, changeRequest, approvers) }
     }, writePartition(p.workspace.id))
   }
   if (route.mode === 'write') {

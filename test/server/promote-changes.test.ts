@@ -10,6 +10,7 @@ import { after, before, test } from 'node:test'
 import { readInScope } from '../../src/storage/tenant-scope.js'
 import { describeEachEngine } from '../helpers/engines.js'
 import { api, startHarness, type EngineName, type Harness } from '../helpers/harness.js'
+import { startMailbox, type Mailbox } from '../helpers/mailbox.js'
 import { addPerson } from '../helpers/principals.js'
 
 type Client = ReturnType<typeof api>
@@ -21,6 +22,9 @@ function suite(engine: EngineName): void {
   let owner: Client
   let admin1: Client
   let admin2: Client
+  let mailbox: Mailbox
+  const adminEmails: string[] = []
+  let memberEmail: string
   let member: Client
   let viewer: Client
   let memberId: string
@@ -32,24 +36,32 @@ function suite(engine: EngineName): void {
   let offsetMs = 0
 
   before(async () => {
-    h = await startHarness(engine, {}, { clock: () => new Date(Date.now() + offsetMs) })
+    mailbox = await startMailbox()
+    h = await startHarness(engine, { COFFER_SMTP_URL: mailbox.url }, { clock: () => new Date(Date.now() + offsetMs) })
     owner = api(h.app, h.a.token)
     W = `/v1/workspaces/${h.a.slug}`
     const p = await owner.post(`${W}/projects`, { name: 'Shop' })
     assert.equal(p.status, 201)
     projectId = p.body.project.id
     P = `${W}/projects/shop`
-    admin1 = api(h.app, (await addPerson(h, { workspaceId: h.a.id, role: 'admin', label: 'admin1' })).token)
-    admin2 = api(h.app, (await addPerson(h, { workspaceId: h.a.id, role: 'admin', label: 'admin2' })).token)
+    const a1 = await addPerson(h, { workspaceId: h.a.id, role: 'admin', label: 'admin1' })
+    const a2 = await addPerson(h, { workspaceId: h.a.id, role: 'admin', label: 'admin2' })
+    admin1 = api(h.app, a1.token)
+    admin2 = api(h.app, a2.token)
+    adminEmails.push(a1.email, a2.email)
     const m = await addPerson(h, { workspaceId: h.a.id, role: 'member', label: 'dev', project: { id: projectId, role: 'developer' } })
     member = api(h.app, m.token)
     memberId = m.userId
+    memberEmail = m.email
     viewer = api(
       h.app,
       (await addPerson(h, { workspaceId: h.a.id, role: 'member', label: 'viewer', project: { id: projectId, role: 'viewer' } })).token,
     )
   })
-  after(() => h?.close())
+  after(async () => {
+    await h?.close()
+    await mailbox?.close()
+  })
 
   test('diff: missing, extra, different and equal by fingerprint; values only with reveal, audited', async () => {
     const same = canary('same')
@@ -209,6 +221,14 @@ function suite(engine: EngineName): void {
     assert.ok(!JSON.stringify(proposed.body).includes(value), 'no value in the answer')
     // Nothing written yet.
     assert.equal((await owner.get(`${env('production')}/secrets/API_KEY`)).status, 404)
+    // The other Owners/Admins are told by mail (keys, never the value); the requester and Members are not.
+    for (const email of adminEmails) {
+      const mail = await mailbox.waitFor(email, (m) => m.text.includes(cr.id))
+      assert.match(mail.subject, /Change request for shop\/production/)
+      assert.match(mail.text, /set API_KEY/)
+      assert.ok(!mail.text.includes(value))
+    }
+    assert.ok(!mailbox.mails.some((m) => m.to.includes(memberEmail) || m.to.includes('owner@acme.test')))
     // Not in clear in the database either.
     const rows = await h.db.selectFrom('change_requests').selectAll().where('id', '=', cr.id).execute()
     assert.equal(rows.length, 1)
