@@ -13,6 +13,7 @@ import { notifyChangeApprovers } from './change-notify.js'
 import { schemaOf } from './openapi.js'
 import { authAttemptSucceeded } from './rate-limit.js'
 import { authenticateRequest } from './session-auth.js'
+import type { Environment } from '../vault/project-service.js'
 import { matchWorkspace, type Workspace } from '../vault/workspace-service.js'
 import type { AnyRoute, HandlerContext, HandlerResult, Target } from './route.js'
 import {
@@ -179,6 +180,63 @@ function handlerContext(ctx: AppContext, req: FastifyRequest, p: Placed, db: Exe
 }
 
 /**
+ * handle → audit for a write to a protected environment: the route proposes the operations it
+ * would perform (checked, not applied), and they are stored as a change request — sealed under
+ * the environment's data key — that other Owners/Admins approve (src/access/change-requests.ts);
+ * the answer is 202 `{ changeRequest }`, audited `change.request` (keys and versions only). A
+ * route that proposes nothing (a dry run) runs as usual. A secret write that cannot be proposed
+ * is refused.
+ */
+async function handleProposal(
+  ctx: AppContext,
+  route: AnyRoute,
+  req: FastifyRequest,
+  p: Placed,
+  env: Environment,
+  audit: (tx: Executor, events: AuditEvent[]) => Promise<unknown>,
+): Promise<HandlerResult<unknown>> {
+  const propose = route.propose
+  if (!propose)
+    throw new EnvironmentProtectedError(
+      `${env.slug} is protected: this write cannot be proposed as a change request. Use coffer secrets set, delete, rollback or promote.`,
+    )
+  return ctx.committer.run(async (tx) => {
+    const hc = handlerContext(ctx, req, p, tx)
+    const proposal = await propose(hc)
+    if (!proposal) {
+      const r = await route.handler(hc)
+      const events = eventsOf(r.audit)
+      if (events.length === 0 || r.finish)
+        throw new InternalError('a write that proposed nothing must return its audit event and no finish')
+      await audit(tx, events)
+      return r
+    }
+    const scope = { workspaceId: p.workspace.id, projectId: env.projectId, environmentId: env.id }
+    const { request, approvers } = await createChangeRequest(tx, ctx, {
+      scope,
+      requesterId: actorId(p.principal),
+      proposal,
+      approvalsRequired: env.changeApprovals,
+      now: ctx.clock(),
+    })
+    await audit(tx, [
+      {
+        action: 'change.request',
+        target: { type: 'change_request', id: request.id },
+        details: {
+          project: scope.projectId,
+          environment: scope.environmentId,
+          kind: proposal.kind,
+          changes: request.changes.map((c) => ({ key: c.key, op: c.op, baseVersion: c.baseVersion })),
+          approvalsRequired: request.approvalsRequired,
+        },
+      },
+    ])
+    return { body: { changeRequest: request }, status: 202, afterCommit: notifyChangeApprovers(ctx, p.workspace, request, approvers) }
+  }, writePartition(p.workspace.id))
+}
+
+/**
  * handle → audit: a write route's handler and its audit entries in one group-committed
  * transaction; a read route's audit entries committed before its answer. Neither takes the
  * workspace's chain head: entries are queued, and the sequencer integrates them.
@@ -190,42 +248,7 @@ async function handleAndAudit(ctx: AppContext, route: AnyRoute, req: FastifyRequ
   const audit = (tx: Executor, events: AuditEvent[]) => appendEvents(ctx, tx, [p.workspace.id], actor, req.id, events)
   const protectedEnv = p.target.environment && p.target.environment.changeApprovals > 0 ? p.target.environment : null
   if (route.mode === 'write' && route.action === 'secret.write' && protectedEnv) {
-    // A protected environment: the write becomes a change request (src/access/change-requests.ts).
-    const propose = route.propose
-    if (!propose)
-      throw new EnvironmentProtectedError(
-        `${protectedEnv.slug} is protected: this write cannot be proposed as a change request. Use coffer secrets set, delete, rollback or promote.`,
-      )
-    return ctx.committer.run(async (tx) => {
-      const hc = handlerContext(ctx, req, p, tx)
-      const proposal = await propose(hc)
-      if (!proposal) {
-        const r = await route.handler(hc)
-        await audit(tx, withGrantUse(eventsOf(r.audit)))
-        return r
-      }
-      const scope = { workspaceId: p.workspace.id, projectId: protectedEnv.projectId, environmentId: protectedEnv.id }
-      const { request: changeRequest, approvers } = await createChangeRequest(tx, ctx, {
-        scope,
-        requesterId: actorId(p.principal),
-        proposal,
-        approvalsRequired: protectedEnv.changeApprovals,
-        now: ctx.clock(),
-      })
-      const event: AuditEvent = {
-        action: 'change.request',
-        target: { type: 'change_request', id: changeRequest.id },
-        details: {
-          project: scope.projectId,
-          environment: scope.environmentId,
-          kind: proposal.kind,
-          changes: changeRequest.changes.map((c) => ({ key: c.key, op: c.op, baseVersion: c.baseVersion })),
-          approvalsRequired: changeRequest.approvalsRequired,
-        },
-      }
-      await audit(tx, withGrantUse([event]))
-      return { body: { changeRequest }, status: 202, afterCommit: notifyChangeApprovers(ctx, p.workspace, changeRequest, approvers) }
-    }, writePartition(p.workspace.id))
+    return handleProposal(ctx, route, req, p, protectedEnv, (tx, events) => audit(tx, withGrantUse(events)))
   }
   if (route.mode === 'write') {
     return ctx.committer.run(
