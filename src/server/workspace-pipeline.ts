@@ -43,7 +43,8 @@ export const WORKSPACE_STAGES: StagePlan = {
   policy:
     'the project and environment the URL names, then `decide` on the action (elevated by a query flag), then break-glass for sealed environments',
   validate: 'params, query and body with the Zod schemas, after the policy: a caller learns no input rule where it may not act',
-  handle: 'read routes in a read-only transaction in the tenant scope; write routes in a group-committed transaction',
+  handle:
+    'read routes in a read-only transaction in the tenant scope; write routes in a group-committed transaction — a secret write to a protected environment is stored as a change request instead (202)',
   audit:
     "the handler's events (a write must return one) queued in the change's transaction, or committed before a read's answer; fails closed; the sequencer integrates them into the chain",
 }
