@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { spawnSync, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -152,6 +152,21 @@ describe('coffer secrets diff|promote and coffer changes (CLI, SQLite)', () => {
     assert.equal(ok(owner, ['secrets', 'get', 'API_KEY', ...prod]).stdout, 'third', 'the newer value stays')
     const json = JSON.parse(ok(owner, ['changes', 'show', first, '--json']).stdout)
     assert.equal(json.status, 'stale')
+    // An import into the protected environment is one change request too.
+    const file = join(work, 'prod.env')
+    writeFileSync(file, 'IMPORTED_A=1\nIMPORTED_B=2\n')
+    const imported = ok(owner, ['import', file, ...prod])
+    const importId = imported.stdout.trim()
+    assert.match(importId, /^[0-9a-f-]{36}$/)
+    const shown = JSON.parse(ok(admins[0]!, ['changes', 'show', importId, '--json']).stdout)
+    assert.equal(shown.kind, 'bulk')
+    assert.deepEqual(
+      shown.changes.map((c: { key: string }) => c.key),
+      ['IMPORTED_A', 'IMPORTED_B'],
+    )
+    ok(admins[0]!, ['changes', 'approve', importId])
+    ok(admins[1]!, ['changes', 'approve', importId])
+    assert.equal(ok(owner, ['secrets', 'get', 'IMPORTED_B', ...prod]).stdout, '2')
     ok(owner, ['envs', 'protect', '--off', ...prod])
     ok(owner, ['secrets', 'set', 'DIRECT=1', ...prod])
   })
