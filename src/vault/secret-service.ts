@@ -960,8 +960,8 @@ export class SecretService {
 
   /**
    * Promotes `keys` of `from` into `to`: their current value, comment and tags become new
-   * versions in `to` (a key already equal there is left alone), all in `tx` or none — a key
-   * missing in `from` is NotFound and nothing is written. With `ifState`, only if `to` is
+   * versions in `to` (a key whose value is already equal there, by fingerprint, is left alone),
+   * all in `tx` or none — a key missing in `from` is NotFound and nothing is written. With `ifState`, only if `to` is
    * still in that state (EnvironmentChangedError otherwise).
    */
   async promote(
@@ -972,9 +972,21 @@ export class SecretService {
     keys: readonly string[],
     ifState?: string,
   ): Promise<CopyResult & { state: string }> {
-    const state = await this.stateOfScope(tx, to)
+    const d = await this.diff(tx, from, to)
+    const state = d.toState
     if (ifState !== undefined && ifState !== state) throw new EnvironmentChangedError(state)
-    return { ...(await this.copy(tx, from, to, actorId, [...keys], true)), state }
+    // A key whose value is already the same in `to` (equal fingerprints) is left alone without
+    // decrypting anything; the others are copied (value, comment and tags), all or none.
+    const same = new Map(d.same.map((e) => [e.key, e.toVersion]))
+    const unique = [...new Set(keys)]
+    const rest = unique.filter((k) => !same.has(k))
+    const r = rest.length ? await this.copy(tx, from, to, actorId, rest, true) : { adds: [], changes: [], unchanged: [], written: [] }
+    const unchanged = [
+      ...r.unchanged,
+      ...unique.filter((k) => same.has(k)).map((key) => ({ key, version: same.get(key) ?? 0, newVersion: null })),
+    ]
+    unchanged.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    return { ...r, unchanged, state }
   }
 
   /**
