@@ -387,3 +387,44 @@ export async function decideChangeRequest(
   await end('applied', null)
   return answer(applied, null)
 }
+
+/** Pending requests past their end whose expiry is not yet recorded (their proposal still sealed in the row), live workspaces only. */
+export async function unrecordedChangeExpiries(
+  db: Executor,
+  now: Date,
+  limit = 100,
+): Promise<Array<{ id: string; workspaceId: string; requesterId: string; environmentId: string; expiresAt: string }>> {
+  return db
+    .selectFrom('change_requests')
+    .innerJoin('workspaces', 'workspaces.id', 'change_requests.workspace_id')
+    .select([
+      'change_requests.id as id',
+      'change_requests.workspace_id as workspaceId',
+      'change_requests.requester_id as requesterId',
+      'change_requests.environment_id as environmentId',
+      'change_requests.expires_at as expiresAt',
+    ])
+    .where('change_requests.state', '=', 'pending')
+    .where('change_requests.payload_ct', 'is not', null)
+    .where('change_requests.expires_at', '<=', now.toISOString())
+    .where('workspaces.deleted_at', 'is', null)
+    .orderBy('change_requests.expires_at')
+    .limit(limit)
+    .execute()
+}
+
+/**
+ * Erases an expired request's sealed proposal; true only for the one caller that did, so the
+ * 'change.expired' entry is written once even with several nodes running the job.
+ */
+export async function claimChangeExpiry(tx: Executor, id: string, now: Date): Promise<boolean> {
+  const r = await tx
+    .updateTable('change_requests')
+    .set({ payload_ct: null, dek_id: null, dek_version: null })
+    .where('id', '=', id)
+    .where('state', '=', 'pending')
+    .where('payload_ct', 'is not', null)
+    .where('expires_at', '<=', now.toISOString())
+    .executeTakeFirst()
+  return Number(r.numUpdatedRows) === 1
+}

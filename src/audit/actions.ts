@@ -92,6 +92,7 @@ export const AUDIT_ACTIONS = [
   'change.reject',
   'change.apply',
   'change.stale',
+  'change.expired',
   'change.reveal',
   // The audit log itself.
   'audit.checkpoint',

@@ -18,7 +18,7 @@ import {
 } from '../errors.js'
 import { auditVerifyJob, checkpointJob, keyRotationJob, startJobs } from '../jobs/jobs.js'
 import { backupJob } from '../jobs/backup-job.js'
-import { breakGlassExpiryJob, purgeJob } from '../jobs/lifecycle-jobs.js'
+import { breakGlassExpiryJob, changeRequestExpiryJob, purgeJob } from '../jobs/lifecycle-jobs.js'
 import { databaseProbeJob } from '../jobs/database-probe.js'
 import type { TrustProxy } from '../ops/config.js'
 import { redactPaths, requestLogView } from '../ops/redact.js'
@@ -321,6 +321,7 @@ export async function buildApp(
         auditVerifyJob(ctx, metrics, app.log, ctx.config.audit.verifyIntervalMs),
         keyRotationJob(ctx, metrics, app.log),
         breakGlassExpiryJob(ctx),
+        changeRequestExpiryJob(ctx),
         purgeJob(ctx, app.log),
         databaseProbeJob(ctx, app.log),
         backupJob(ctx, app.log),

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, test } from 'node:test'
+import { changeRequestExpiryJob } from '../../src/jobs/lifecycle-jobs.js'
 import { readInScope } from '../../src/storage/tenant-scope.js'
 import { describeEachEngine } from '../helpers/engines.js'
 import { api, startHarness, type EngineName, type Harness } from '../helpers/harness.js'
@@ -417,6 +418,18 @@ function suite(engine: EngineName): void {
       assert.equal(late.body.error.code, 'ERR_CHANGE_REQUEST_CLOSED')
       const expired = await admin1.get(`${W}/change-requests?status=expired`)
       assert.ok(expired.body.changeRequests.some((r: { id: string }) => r.id === id))
+      // The expiry job records it once (two runs, as on two nodes) and erases the sealed proposal.
+      await changeRequestExpiryJob(h.ctx).run()
+      await changeRequestExpiryJob(h.ctx).run()
+      const row = await h.db
+        .selectFrom('change_requests')
+        .select(['payload_ct', 'dek_version'])
+        .where('id', '=', id)
+        .executeTakeFirstOrThrow()
+      assert.deepEqual([row.payload_ct, row.dek_version], [null, null])
+      await h.settle()
+      const log = await readInScope(h.ctx.store, h.a.id, (db) => h.ctx.audit.list(db, h.a.id, 0, 10_000))
+      assert.equal(log.filter((e) => e.action === 'change.expired' && e.target.id === id).length, 1)
     } finally {
       offsetMs = 0
     }
