@@ -340,6 +340,48 @@ export class BreakGlassNoApproversError extends CofferError {
 }
 
 /**
+ * A write the environment's protection does not take directly: it is protected (a write
+ * becomes a change request) and this kind of write cannot be proposed (copy into it, restore).
+ */
+export class EnvironmentProtectedError extends CofferError {
+  constructor(message: string) {
+    super('ERR_ENVIRONMENT_PROTECTED', 409, message)
+  }
+}
+
+/** A change request cannot be approved or rejected by the person who made it. */
+export class ChangeRequestSelfApprovalError extends CofferError {
+  constructor() {
+    super('ERR_CHANGE_REQUEST_SELF_APPROVAL', 403, 'You cannot approve or reject your own change request.')
+  }
+}
+
+/** This Owner or Admin has already approved or rejected the change request. */
+export class ChangeRequestAlreadyDecidedError extends CofferError {
+  constructor() {
+    super('ERR_CHANGE_REQUEST_ALREADY_DECIDED', 409, 'You have already approved or rejected this change request.')
+  }
+}
+
+/** The change request is no longer pending (applied, rejected, stale or expired). */
+export class ChangeRequestClosedError extends CofferError {
+  constructor(message: string) {
+    super('ERR_CHANGE_REQUEST_CLOSED', 409, message)
+  }
+}
+
+/** The workspace has fewer other Owners/Admins than the approvals a change request to the environment needs. */
+export class ChangeRequestNoApproversError extends CofferError {
+  constructor(needed: number, available: number) {
+    super(
+      'ERR_CHANGE_REQUEST_NO_APPROVERS',
+      409,
+      `The environment is protected with ${needed} required approvals from other Owners or Admins, but the workspace has ${available}.`,
+    )
+  }
+}
+
+/**
  * Sign-in failed. The same answer for an unknown email, a wrong password and an account that
  * has no password (OIDC), so the answer never says whether an email is registered.
  */
@@ -696,6 +738,11 @@ export const ERROR_CODES = [
   'ERR_REFERENCE_DEPTH',
   'ERR_REFERENCE_INVALID',
   'ERR_PERSONAL_OVERRIDE_NOT_ALLOWED',
+  'ERR_ENVIRONMENT_PROTECTED',
+  'ERR_CHANGE_REQUEST_SELF_APPROVAL',
+  'ERR_CHANGE_REQUEST_ALREADY_DECIDED',
+  'ERR_CHANGE_REQUEST_CLOSED',
+  'ERR_CHANGE_REQUEST_NO_APPROVERS',
   'ERR_INVALID_CREDENTIALS',
   'ERR_EMAIL_NOT_VERIFIED',
   'ERR_INVALID_LINK',

@@ -138,6 +138,11 @@ export const ACTIONS = {
   'breakglass.request': { scope: 'workspace', role: 'admin' },
   'breakglass.decide': { scope: 'workspace', role: 'admin' },
   'breakglass.revoke': { scope: 'workspace', role: 'admin' },
+  // Protected environments and their change requests (change-requests.ts): Owners and Admins
+  // protect and decide; every member lists and shows — a Member only their own requests.
+  'environment.protect': { scope: 'workspace', role: 'admin' },
+  'change.read': { scope: 'workspace', role: 'member', also: ['auditor'] },
+  'change.decide': { scope: 'workspace', role: 'admin' },
   // A person's own account, outside any workspace (the account pipeline): any signed-in person.
   'account.read': { scope: 'person' },
   'account.manage': { scope: 'person' },

@@ -31,6 +31,7 @@ interface EnvironmentRow {
   sealed: number
   personal_overrides: number
   imports: string | null
+  change_approvals: number
   grant: string | null
 }
 
@@ -73,6 +74,7 @@ const environmentLookup = (by: 'id' | 'slug') =>
         'environments.sealed',
         'environments.personal_overrides',
         'environments.imports',
+        'environments.change_approvals',
         'environment_grants.access as grant',
       ])
       .where('environments.workspace_id', '=', p('ws'))

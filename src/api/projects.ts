@@ -14,6 +14,7 @@ export const environmentView = z.object({
   sealed: z.boolean(),
   personalOverrides: z.boolean().optional().describe('members may keep personal overrides here (never while restricted or sealed)'),
   imports: z.array(z.string()).optional().describe('ids of the environments it imports, in order (its own keys win)'),
+  changeApprovals: z.number().describe('protected when > 0: a write becomes a change request needing this many approvals'),
 })
 export type Environment = z.infer<typeof environmentView>
 

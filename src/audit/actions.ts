@@ -47,6 +47,8 @@ export const AUDIT_ACTIONS = [
   'environment_grant.remove',
   'environment.seal',
   'environment.unseal',
+  'environment.protect',
+  'environment.unprotect',
   // Secrets: changes (before/after as fingerprints) and sensitive reads.
   'secret.create',
   'secret.update',
@@ -66,6 +68,9 @@ export const AUDIT_ACTIONS = [
   // entry each; every secret they change has its own secret.* entry too).
   'secrets.apply',
   'secrets.copy',
+  // Two environments compared with their values shown (diff --reveal), and keys promoted from one to another.
+  'secrets.diff_reveal',
+  'secrets.promote',
   // Tokens and machine identities.
   'token.create',
   'token.revoke',
@@ -87,6 +92,14 @@ export const AUDIT_ACTIONS = [
   'breakglass.revoke',
   'breakglass.expired',
   'breakglass.use',
+  // Change requests of protected environments: proposed, decided, applied (or found stale), revealed.
+  'change.request',
+  'change.approve',
+  'change.reject',
+  'change.apply',
+  'change.stale',
+  'change.expired',
+  'change.reveal',
   // The audit log itself.
   'audit.checkpoint',
   // Backups: taken (a read of every workspace's ciphertext) and restored (the log continues from the backup's point).

@@ -8,6 +8,7 @@ import { type CommandTable, lazy, option, required } from './command-spec.js'
 
 const audit = () => import('./commands/audit.js')
 const breakglass = () => import('./commands/breakglass.js')
+const changes = () => import('./commands/changes.js')
 const dataKeys = () => import('./commands/keys.js')
 const login = () => import('./commands/login.js')
 const machine = () => import('./commands/machine.js')
@@ -143,6 +144,13 @@ export const COMMANDS: CommandTable = [
     scope: ENV,
     run: lazy(references, (m) => m.envsPersonalOverrides),
   },
+  {
+    name: 'envs protect',
+    description: 'Protect an environment: each write becomes a change request other Owners/Admins approve (Owner/Admin)',
+    scope: ENV,
+    options: [option('--approvals <n>', 'approvals each change request needs', '1'), option('--off', 'lift the protection')],
+    run: lazy(changes, (m) => m.envsProtect),
+  },
 
   {
     name: 'setup',
@@ -213,6 +221,31 @@ export const COMMANDS: CommandTable = [
     scope: ENV,
     options: [required('--to <version>', 'the version to copy')],
     run: lazy(secrets, (m) => m.secretsRollback),
+  },
+  {
+    name: 'secrets diff',
+    description: 'Compare two environments: keys missing, extra, and different (by keyed fingerprints; values only with --reveal, audited)',
+    scope: SCOPED,
+    options: [
+      required('--from <env>', 'ENV or PROJECT/ENV'),
+      required('--to <env>', 'ENV or PROJECT/ENV'),
+      option('--reveal', 'show the values of both sides (audited)'),
+    ],
+    run: lazy(changes, (m) => m.secretsDiff),
+  },
+  {
+    name: 'secrets promote',
+    args: [['[keys...]', 'the keys to promote']],
+    description:
+      'Copy the current values of keys from one environment into another in one atomic write (a change request where it is protected)',
+    scope: SCOPED,
+    options: [
+      required('--from <env>', 'ENV or PROJECT/ENV'),
+      required('--to <env>', 'ENV or PROJECT/ENV'),
+      option('--all', 'every key of the source'),
+      option('--if-state <state>', 'only if the target is still in this state (the `to.state` of `secrets diff --json`)'),
+    ],
+    run: lazy(changes, (m) => m.secretsPromote),
   },
 
   {
@@ -558,6 +591,39 @@ export const COMMANDS: CommandTable = [
       JSON_OUT,
     ],
     run: lazy(webhooks, (m) => m.webhooksVerify),
+  },
+
+  { group: 'changes', description: 'Change requests of protected environments' },
+  {
+    name: 'changes list',
+    description: 'List change requests (a Member sees their own)',
+    scope: WORKSPACE_ONLY,
+    options: [option('--status <status>', 'pending, applied, rejected, stale or expired')],
+    run: lazy(changes, (m) => m.changesList),
+  },
+  {
+    name: 'changes show',
+    args: [['<id>']],
+    description: 'Show a change request (proposed values only with --reveal, audited)',
+    scope: WORKSPACE_ONLY,
+    options: [option('--reveal', 'show the proposed values (needs reveal in its environment)')],
+    run: lazy(changes, (m) => m.changesShow),
+  },
+  {
+    name: 'changes approve',
+    args: [['<id>']],
+    description: 'Approve a change request (another Owner/Admin); the last approval needed applies it',
+    scope: WORKSPACE_ONLY,
+    options: [option('--comment <text>', 'a note kept with the approval')],
+    run: lazy(changes, (m) => m.changesApprove),
+  },
+  {
+    name: 'changes reject',
+    args: [['<id>']],
+    description: 'Reject a change request; one rejection ends it',
+    scope: WORKSPACE_ONLY,
+    options: [option('--comment <text>', 'a note kept with the rejection')],
+    run: lazy(changes, (m) => m.changesReject),
   },
 
   { group: 'token', description: 'Personal access tokens' },

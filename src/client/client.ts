@@ -22,6 +22,8 @@ import type {
   SealAnswer,
   SealInput,
 } from '../api/break-glass.js'
+import type { ChangeRequest, ChangeRequestAnswer, ChangeRequestList, ProtectionAnswer } from '../api/change-requests.js'
+import type { EnvironmentDiffAnswer, PromoteAnswer, PromoteInput } from '../api/promote.js'
 import type { CliTokenGrant, DeviceLogin, DeviceLoginInput, DevicePollInput, LoginCodeExchange } from '../api/cli-login.js'
 import type { ErrorEnvelope } from '../api/errors.js'
 import type { IntegrationScope, ScopeInput } from '../api/integration-scopes.js'
@@ -114,6 +116,9 @@ import { Http1Connections } from './http1.js'
 
 export type {
   AuditCheckpoint,
+  ChangeRequest,
+  EnvironmentDiffAnswer,
+  PromoteAnswer,
   AuditEntry,
   BreakGlassRequest,
   CliTokenGrant,
@@ -154,6 +159,20 @@ export class CofferApiError extends Error {
     this.status = status
     this.code = code
     this.requestId = requestId
+  }
+}
+
+/**
+ * A write to a protected environment was not applied: the server stored it as a change
+ * request (HTTP 202) that other Owners/Admins approve. Thrown by every write method, whose
+ * answer would otherwise be what was written.
+ */
+export class CofferChangeRequested extends Error {
+  readonly changeRequest: ChangeRequest
+  constructor(changeRequest: ChangeRequest) {
+    super(`The environment is protected: change request ${changeRequest.id} waits for ${changeRequest.approvalsRequired} approvals.`)
+    this.name = 'CofferChangeRequested'
+    this.changeRequest = changeRequest
   }
 }
 
@@ -237,6 +256,8 @@ export class CofferClient {
       const e = (json as { error?: Partial<ErrorEnvelope['error']> } | undefined)?.error
       throw new CofferApiError(res.status, e?.code ?? 'ERR_HTTP', e?.message ?? `HTTP ${res.status}`, e?.requestId)
     }
+    const proposed = (json as { changeRequest?: ChangeRequest } | undefined)?.changeRequest
+    if (res.status === 202 && proposed) throw new CofferChangeRequested(proposed)
     return json as T
   }
 
@@ -306,6 +327,40 @@ export class CofferClient {
   /** Copies keys (value, comment, tags) from the scope to another environment of the workspace, atomically. */
   copySecrets(s: Scope, input: SecretCopy): Promise<SecretCopyAnswer> {
     return this.#request('POST', `${this.#env(s)}/secrets/copy`, input)
+  }
+  /**
+   * Compares the scope's environment (from) with `to`: keys missing there, extra there,
+   * different or equal by keyed fingerprints; with `reveal`, the values too (audited).
+   */
+  diffEnvironments(
+    s: Scope,
+    to: { environment: string; project?: string },
+    opts: { reveal?: boolean } = {},
+  ): Promise<EnvironmentDiffAnswer> {
+    const q = searchOf({ to: to.environment, toProject: to.project, reveal: opts.reveal ? 'true' : undefined })
+    return this.#request('GET', `${this.#env(s)}/diff${q}`)
+  }
+  /** Promotes keys (or all) from another environment into the scope's, atomically (a change request where it is protected). */
+  promote(s: Scope, input: PromoteInput): Promise<PromoteAnswer> {
+    return this.#request('POST', `${this.#env(s)}/promote`, input)
+  }
+  /** Protects the environment: each write becomes a change request needing `approvals` (0 lifts it). */
+  async protectEnvironment(s: Scope, approvals: number): Promise<ProtectionAnswer['environment']> {
+    return (await this.#request<ProtectionAnswer>('PUT', `${this.#env(s)}/protection`, { approvals })).environment
+  }
+  async listChangeRequests(ws: string, status?: ChangeRequest['status']): Promise<ChangeRequest[]> {
+    return (await this.#request<ChangeRequestList>('GET', `/v1/workspaces/${enc(ws)}/change-requests${searchOf({ status })}`))
+      .changeRequests
+  }
+  /** One change request; with `reveal`, its proposed values (needs reveal in its environment; audited). */
+  async getChangeRequest(ws: string, id: string, opts: { reveal?: boolean } = {}): Promise<ChangeRequest> {
+    const q = opts.reveal ? '?reveal=true' : ''
+    return (await this.#request<ChangeRequestAnswer>('GET', `/v1/workspaces/${enc(ws)}/change-requests/${enc(id)}${q}`)).changeRequest
+  }
+  async decideChangeRequest(ws: string, id: string, decision: 'approve' | 'reject', comment?: string): Promise<ChangeRequest> {
+    const body = comment === undefined ? {} : { comment }
+    return (await this.#request<ChangeRequestAnswer>('POST', `/v1/workspaces/${enc(ws)}/change-requests/${enc(id)}/${decision}`, body))
+      .changeRequest
   }
   /** The environment's secrets; with `reveal`, decrypted (audited on the server). */
   /**

@@ -1,5 +1,6 @@
 import type { Logger } from '../ops/logger.js'
 import { claimExpiryRecord, unrecordedExpiries } from '../access/break-glass-requests.js'
+import { claimChangeExpiry, unrecordedChangeExpiries } from '../access/change-requests.js'
 import type { AppContext } from '../context.js'
 import { purgeDeletedWorkspaces } from '../vault/workspace-deletion.js'
 import { readInScope, SYSTEM_SCOPE } from '../storage/tenant-scope.js'
@@ -35,6 +36,39 @@ export function breakGlassExpiryJob(ctx: AppContext, intervalMs = BREAK_GLASS_EX
             },
           )
         }, g.workspaceId)
+      }
+    },
+  }
+}
+
+/**
+ * Writes one 'change.expired' audit entry per change request that ran out unapproved, and
+ * erases its sealed proposal in the same transaction. A request stops being decidable at its
+ * end on every request without this job; the job records it and drops the ciphertext. Safe on
+ * several nodes: only the transaction that erases the proposal writes the entry.
+ */
+export function changeRequestExpiryJob(ctx: AppContext, intervalMs = BREAK_GLASS_EXPIRY_INTERVAL_MS): Job {
+  return {
+    name: 'change-request-expiry',
+    intervalMs,
+    async run() {
+      const now = ctx.clock()
+      const due = await readInScope(ctx.store, SYSTEM_SCOPE, (db) => unrecordedChangeExpiries(db, now))
+      for (const r of due) {
+        await ctx.committer.run(async (tx) => {
+          if (!(await claimChangeExpiry(tx, r.id, now))) return
+          await ctx.audit.append(
+            tx,
+            r.workspaceId,
+            { type: 'system', id: 'change-request-expiry', ip: '', userAgent: 'coffer' },
+            `job:${r.id}`,
+            {
+              action: 'change.expired',
+              target: { type: 'change_request', id: r.id },
+              details: { requester: r.requesterId, environment: r.environmentId, expiresAt: r.expiresAt },
+            },
+          )
+        }, r.workspaceId)
       }
     },
   }

@@ -18,7 +18,7 @@ import {
 } from '../errors.js'
 import { auditVerifyJob, checkpointJob, keyRotationJob, startJobs } from '../jobs/jobs.js'
 import { backupJob } from '../jobs/backup-job.js'
-import { breakGlassExpiryJob, purgeJob } from '../jobs/lifecycle-jobs.js'
+import { breakGlassExpiryJob, changeRequestExpiryJob, purgeJob } from '../jobs/lifecycle-jobs.js'
 import { databaseProbeJob } from '../jobs/database-probe.js'
 import type { TrustProxy } from '../ops/config.js'
 import { redactPaths, requestLogView } from '../ops/redact.js'
@@ -45,6 +45,8 @@ import { loadTls, type TlsOptions } from './tls.js'
 import type { AnyRoute } from './route.js'
 import { auditRoutes } from './routes/audit-routes.js'
 import { breakGlassRoutes } from './routes/break-glass-routes.js'
+import { changeRequestRoutes } from './routes/change-request-routes.js'
+import { promoteRoutes } from './routes/promote-routes.js'
 import { identityRoutes } from './routes/identity-routes.js'
 import { integrationRoutes } from './routes/integration-routes.js'
 import { invitationFormRoutes } from './routes/invitation-form-routes.js'
@@ -68,12 +70,14 @@ export const API_ROUTES: AnyRoute[] = [
   ...integrationRoutes,
   ...secretRoutes,
   ...referenceRoutes,
+  ...promoteRoutes,
   ...keyRoutes,
   ...webhookRoutes,
   ...dynamicRoutes,
   ...auditRoutes,
   ...authLinkRoutes,
   ...breakGlassRoutes,
+  ...changeRequestRoutes,
   ...workspaceDeletionRoutes,
 ]
 
@@ -325,6 +329,7 @@ export async function buildApp(
         auditVerifyJob(ctx, metrics, app.log, ctx.config.audit.verifyIntervalMs),
         keyRotationJob(ctx, metrics, app.log),
         breakGlassExpiryJob(ctx),
+        changeRequestExpiryJob(ctx),
         purgeJob(ctx, app.log),
         databaseProbeJob(ctx, app.log),
         backupJob(ctx, app.log),

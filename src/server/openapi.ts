@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import type { AnyRoute } from './route.js'
+import { changeRequestResponse } from '../api/change-requests.js'
 import { errorEnvelope } from '../api/errors.js'
 
 type JsonSchema = Record<string, unknown>
@@ -7,7 +8,7 @@ type JsonSchema = Record<string, unknown>
 /** What the document needs of a route: workspace routes and account/public routes alike. */
 export type DocumentedRoute = Pick<
   AnyRoute,
-  'method' | 'url' | 'summary' | 'tag' | 'action' | 'params' | 'query' | 'body' | 'response' | 'status' | 'auth'
+  'method' | 'url' | 'summary' | 'tag' | 'action' | 'params' | 'query' | 'body' | 'response' | 'status' | 'auth' | 'propose'
 > & {
   /** `public`: no credential; `account`: a person's token or session cookie; absent: a workspace route. */
   scope?: 'public' | 'account'
@@ -58,6 +59,12 @@ export function openApiDocument(routes: DocumentedRoute[], version: string): Rec
         [String(r.status ?? 200)]: { description: 'Success', content: { 'application/json': { schema: schemaOf(r.response, 'output') } } },
         default: { description: 'Error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
       },
+    }
+    if (r.propose) {
+      ;(op.responses as Record<string, unknown>)['202'] = {
+        description: 'The environment is protected: the write was not applied and became a change request',
+        content: { 'application/json': { schema: schemaOf(changeRequestResponse, 'output') } },
+      }
     }
     if (r.body) op.requestBody = { required: true, content: { 'application/json': { schema: schemaOf(r.body, 'input') } } }
     paths[path] ??= {}

@@ -1,6 +1,7 @@
 import type { Transaction } from 'kysely'
 import type { FastifyBaseLogger } from 'fastify'
 import type { z } from 'zod'
+import type { Proposal } from '../access/change-requests.js'
 import type { Action, Principal } from '../access/policy.js'
 import type { AuditEvent } from '../audit/audit-log.js'
 import type { AppContext } from '../context.js'
@@ -53,6 +54,8 @@ export interface HandlerResult<R> {
   finish?: (tx: Executor) => Promise<R>
   /** Runs after the transaction committed; a failure is logged and does not fail the request. */
   afterCommit?: (log: FastifyBaseLogger) => Promise<void>
+  /** The answer's status when it is not the route's (202: a write to a protected environment became a change request). */
+  status?: number
 }
 
 /**
@@ -123,6 +126,15 @@ export interface RouteDef<P = unknown, Q = unknown, B = unknown, R = unknown> {
    */
   compiledResponse?: true
   status?: number
+  /**
+   * A `secret.write` route on the URL's environment: when that environment is protected
+   * (`changeApprovals` > 0) the pipeline does not run the handler; it asks this for the
+   * operations the request would perform (checked, values included) and stores them as a
+   * change request, answering 202 `{ changeRequest }` (src/access/change-requests.ts). A
+   * `secret.write` route without it is refused there (ERR_ENVIRONMENT_PROTECTED). Null: the
+   * request changes nothing (a dry run), and the handler runs as usual.
+   */
+  propose?: (ctx: HandlerContext<P, Q, B>) => Promise<Proposal | null>
   /**
    * An authentication endpoint (password check, sign-in, token or code exchange): limited
    * per client IP and per account with a growing lockout (see rate-limit.ts).

@@ -1,16 +1,19 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { breakGlassDecision, grantUseEvent, plaintextUse, type ActiveGrant } from '../access/break-glass.js'
-import { authorize, type Action, type Principal } from '../access/policy.js'
+import { createChangeRequest } from '../access/change-requests.js'
+import { actorId, authorize, type Action, type Principal } from '../access/policy.js'
 import { resolveTarget } from '../access/target.js'
 import type { AuditEvent } from '../audit/audit-log.js'
 import type { AppContext } from '../context.js'
-import { InternalError } from '../errors.js'
+import { EnvironmentProtectedError, InternalError } from '../errors.js'
 import { environmentPartition, rowLockedPartition, writePartition } from '../storage/commit-partition.js'
 import type { Executor } from '../storage/database.js'
 import { readInScope, SYSTEM_SCOPE } from '../storage/tenant-scope.js'
+import { notifyChangeApprovers } from './change-notify.js'
 import { schemaOf } from './openapi.js'
 import { authAttemptSucceeded } from './rate-limit.js'
 import { authenticateRequest } from './session-auth.js'
+import type { Environment } from '../vault/project-service.js'
 import { matchWorkspace, type Workspace } from '../vault/workspace-service.js'
 import type { AnyRoute, HandlerContext, HandlerResult, Target } from './route.js'
 import {
@@ -40,7 +43,8 @@ export const WORKSPACE_STAGES: StagePlan = {
   policy:
     'the project and environment the URL names, then `decide` on the action (elevated by a query flag), then break-glass for sealed environments',
   validate: 'params, query and body with the Zod schemas, after the policy: a caller learns no input rule where it may not act',
-  handle: 'read routes in a read-only transaction in the tenant scope; write routes in a group-committed transaction',
+  handle:
+    'read routes in a read-only transaction in the tenant scope; write routes in a group-committed transaction — a secret write to a protected environment is stored as a change request instead (202)',
   audit:
     "the handler's events (a write must return one) queued in the change's transaction, or committed before a read's answer; fails closed; the sequencer integrates them into the chain",
 }
@@ -177,6 +181,63 @@ function handlerContext(ctx: AppContext, req: FastifyRequest, p: Placed, db: Exe
 }
 
 /**
+ * handle → audit for a write to a protected environment: the route proposes the operations it
+ * would perform (checked, not applied), and they are stored as a change request — sealed under
+ * the environment's data key — that other Owners/Admins approve (src/access/change-requests.ts);
+ * the answer is 202 `{ changeRequest }`, audited `change.request` (keys and versions only). A
+ * route that proposes nothing (a dry run) runs as usual. A secret write that cannot be proposed
+ * is refused.
+ */
+async function handleProposal(
+  ctx: AppContext,
+  route: AnyRoute,
+  req: FastifyRequest,
+  p: Placed,
+  env: Environment,
+  audit: (tx: Executor, events: AuditEvent[]) => Promise<unknown>,
+): Promise<HandlerResult<unknown>> {
+  const propose = route.propose
+  if (!propose)
+    throw new EnvironmentProtectedError(
+      `${env.slug} is protected: this write cannot be proposed as a change request. Use coffer secrets set, delete, rollback or promote.`,
+    )
+  return ctx.committer.run(async (tx) => {
+    const hc = handlerContext(ctx, req, p, tx)
+    const proposal = await propose(hc)
+    if (!proposal) {
+      const r = await route.handler(hc)
+      const events = eventsOf(r.audit)
+      if (events.length === 0 || r.finish)
+        throw new InternalError('a write that proposed nothing must return its audit event and no finish')
+      await audit(tx, events)
+      return r
+    }
+    const scope = { workspaceId: p.workspace.id, projectId: env.projectId, environmentId: env.id }
+    const { request, approvers } = await createChangeRequest(tx, ctx, {
+      scope,
+      requesterId: actorId(p.principal),
+      proposal,
+      approvalsRequired: env.changeApprovals,
+      now: ctx.clock(),
+    })
+    await audit(tx, [
+      {
+        action: 'change.request',
+        target: { type: 'change_request', id: request.id },
+        details: {
+          project: scope.projectId,
+          environment: scope.environmentId,
+          kind: proposal.kind,
+          changes: request.changes.map((c) => ({ key: c.key, op: c.op, baseVersion: c.baseVersion })),
+          approvalsRequired: request.approvalsRequired,
+        },
+      },
+    ])
+    return { body: { changeRequest: request }, status: 202, afterCommit: notifyChangeApprovers(ctx, p.workspace, request, approvers) }
+  }, writePartition(p.workspace.id))
+}
+
+/**
  * handle → audit: a write route's handler and its audit entries in one group-committed
  * transaction; a read route's audit entries committed before its answer. Neither takes the
  * workspace's chain head: entries are queued, and the sequencer integrates them.
@@ -186,6 +247,10 @@ async function handleAndAudit(ctx: AppContext, route: AnyRoute, req: FastifyRequ
   const withGrantUse = (events: AuditEvent[]) => (p.grant ? [...events, grantUseEvent(p.grant, p.action, route.method, route.url)] : events)
   const actor = actorOf(req, p.principal)
   const audit = (tx: Executor, events: AuditEvent[]) => appendEvents(ctx, tx, [p.workspace.id], actor, req.id, events)
+  const protectedEnv = p.target.environment && p.target.environment.changeApprovals > 0 ? p.target.environment : null
+  if (route.mode === 'write' && route.action === 'secret.write' && protectedEnv) {
+    return handleProposal(ctx, route, req, p, protectedEnv, (tx, events) => audit(tx, withGrantUse(events)))
+  }
   if (route.mode === 'write') {
     return ctx.committer.run(
       async (tx) => {
@@ -241,7 +306,7 @@ export function registerWorkspaceRoute(app: FastifyInstance, ctx: AppContext, ro
         await result
           .afterCommit(req.log)
           .catch((err: unknown) => req.log.warn({ err: { message: (err as Error).message } }, 'after-commit step failed'))
-      reply.code(route.status ?? 200)
+      reply.code(result.status ?? route.status ?? 200)
       return result.body
     },
   })

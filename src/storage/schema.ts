@@ -127,6 +127,8 @@ export interface EnvironmentTable {
   imports: ColumnType<string | null, string | null | undefined, string | null>
   /** 1: members may keep personal overrides here (migration 13; never in restricted or sealed ones). */
   personal_overrides: Generated<number>
+  /** N > 0: protected — a write becomes a change request that N other Owners/Admins approve (migration 14). */
+  change_approvals: Generated<number>
 }
 
 /** A Member's role on one project (Owners and Admins need none: they are project admins). */
@@ -419,6 +421,42 @@ export interface BreakGlassDecisionTable {
   created_at: string
 }
 
+/** A proposed write to a protected environment (migration 14); its operations only as ciphertext. */
+export interface ChangeRequestTable {
+  id: string
+  workspace_id: string
+  requester_id: string
+  project_id: string
+  environment_id: string
+  /** What was asked: set, bulk, delete, rollback, apply, promote. */
+  kind: string
+  /** JSON: keys and their base versions (never values). */
+  summary: string
+  /** The operations (JSON), sealed under the environment's data key; null once the request ended. */
+  payload_ct: Buffer | null
+  dek_id: string | null
+  dek_version: number | null
+  approvals_required: number
+  /** `expired` is not stored: a pending request past `expires_at` is expired. */
+  state: 'pending' | 'applied' | 'rejected' | 'stale'
+  created_at: string
+  expires_at: string
+  ended_at: string | null
+  ended_by: string | null
+  /** Why it ended stale (keys whose version moved), or null. */
+  outcome: string | null
+}
+
+/** One Owner's or Admin's approval or rejection of a change request. */
+export interface ChangeRequestDecisionTable {
+  request_id: string
+  workspace_id: string
+  user_id: string
+  decision: 'approve' | 'reject'
+  comment: string | null
+  created_at: string
+}
+
 /** A one-time code of the CLI's browser login (PKCE, loopback redirect); only its SHA-256 is stored. */
 export interface CliLoginCodeTable {
   code_hash: Buffer
@@ -578,6 +616,8 @@ export interface Database {
   workspace_deletions: WorkspaceDeletionTable
   breakglass_requests: BreakGlassRequestTable
   breakglass_decisions: BreakGlassDecisionTable
+  change_requests: ChangeRequestTable
+  change_request_decisions: ChangeRequestDecisionTable
   cli_login_codes: CliLoginCodeTable
   cli_device_codes: CliDeviceCodeTable
   auth_epochs: AuthEpochTable

@@ -191,6 +191,8 @@ export class DataKeys {
           ),
         ),
       )
+      // A personal override (migration 13) or a pending change request's sealed proposal
+      // (migration 14) keeps its key version too.
       .where((eb) =>
         eb.not(
           eb.exists(
@@ -199,6 +201,17 @@ export class DataKeys {
               .select('id')
               .whereRef('personal_overrides.dek_id', '=', 'data_keys.id')
               .whereRef('personal_overrides.dek_version', '=', 'data_keys.version'),
+          ),
+        ),
+      )
+      .where((eb) =>
+        eb.not(
+          eb.exists(
+            eb
+              .selectFrom('change_requests')
+              .select('id')
+              .whereRef('change_requests.dek_id', '=', 'data_keys.id')
+              .whereRef('change_requests.dek_version', '=', 'data_keys.version'),
           ),
         ),
       )

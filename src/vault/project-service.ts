@@ -28,6 +28,8 @@ export interface Environment {
   personalOverrides: boolean
   /** The environments it imports (ids), in order: their keys, under its own (migration 13). */
   imports: string[]
+  /** Protected: a write becomes a change request that this many other Owners/Admins approve (0: not protected). */
+  changeApprovals: number
 }
 
 /** Environments every new project starts with. */
@@ -51,6 +53,7 @@ export function toEnvironment(r: {
   sealed?: number
   personal_overrides?: number
   imports?: string | null
+  change_approvals?: number
 }): Environment {
   return {
     id: r.id,
@@ -62,6 +65,7 @@ export function toEnvironment(r: {
     sealed: Number(r.sealed ?? 0) === 1,
     personalOverrides: Number(r.personal_overrides ?? 0) === 1,
     imports: r.imports ? (JSON.parse(r.imports) as string[]) : [],
+    changeApprovals: Number(r.change_approvals ?? 0),
   }
 }
 
@@ -192,6 +196,16 @@ export async function findScope(
   return { workspaceId, projectId: project.id, environmentId: environment.id }
 }
 
+/** Protects environment `environmentId` with `approvals` required approvals per change request (0: unprotects it). */
+export async function setEnvironmentProtection(db: Executor, workspaceId: string, environmentId: string, approvals: number): Promise<void> {
+  await db
+    .updateTable('environments')
+    .set({ change_approvals: approvals })
+    .where('workspace_id', '=', workspaceId)
+    .where('id', '=', environmentId)
+    .execute()
+}
+
 /** Seals or unseals environment `environmentId` of the workspace (break-glass decides what sealing means). */
 export async function setEnvironmentSealed(db: Executor, workspaceId: string, environmentId: string, sealed: boolean): Promise<void> {
   await db
@@ -292,6 +306,9 @@ export async function deleteEnvironment(
     .where('environment_id', '=', environment.id)
   await tx.deleteFrom('breakglass_decisions').where('workspace_id', '=', ws).where('request_id', 'in', requests).execute()
   await tx.deleteFrom('breakglass_requests').where('workspace_id', '=', ws).where('environment_id', '=', environment.id).execute()
+  const changes = tx.selectFrom('change_requests').select('id').where('workspace_id', '=', ws).where('environment_id', '=', environment.id)
+  await tx.deleteFrom('change_request_decisions').where('workspace_id', '=', ws).where('request_id', 'in', changes).execute()
+  await tx.deleteFrom('change_requests').where('workspace_id', '=', ws).where('environment_id', '=', environment.id).execute()
   await tx.deleteFrom('environments').where('workspace_id', '=', ws).where('id', '=', environment.id).execute()
   // Environments that imported it import it no more.
   const importers = await tx

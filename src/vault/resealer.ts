@@ -1,3 +1,4 @@
+import { resealProposals } from './change-request-seal.js'
 import { randomUUID } from 'node:crypto'
 import { sql } from 'kysely'
 import type { AuditActor, AuditLog } from '../audit/audit-log.js'
@@ -468,6 +469,8 @@ export class Resealer {
     if (!lease) throw new LeaseLost()
     // Personal overrides (migration 13) live beside the versions: few per environment, resealed here at once.
     await PersonalOverrides.reseal(tx, this.#d.dataKeys, scope, job.dek_id, primary)
+    // Pending change requests' sealed proposals move to the primary key too (change-request-seal.ts).
+    await resealProposals(tx, this.#d.dataKeys, scope, job.dek_id, primary)
     const destroyed = await this.#d.dataKeys.destroyUnused(tx, scope, job.dek_id, primary)
     const left = await tx
       .selectFrom('data_keys')

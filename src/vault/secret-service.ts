@@ -104,6 +104,37 @@ export interface CopyResult {
   written: Array<{ kind: 'create' | 'update'; change: SecretChange; from: { id: string; version: number } }>
 }
 
+/** One key of an environment diff, with its current version on each side (0: absent there). */
+export interface EnvironmentDiffEntry {
+  key: string
+  fromVersion: number
+  toVersion: number
+}
+
+/** Two environments compared by keyed value fingerprints: no value is decrypted for it. */
+export interface EnvironmentDiff {
+  /** `stateOf` each side: send `toState` back to promote as check-and-set. */
+  fromState: string
+  toState: string
+  /** Live in `from`, absent (or deleted) in `to`. */
+  missing: EnvironmentDiffEntry[]
+  /** Live in `to`, absent (or deleted) in `from`. */
+  extra: EnvironmentDiffEntry[]
+  /** Live in both, with different values. */
+  different: EnvironmentDiffEntry[]
+  /** Live in both, with equal values. */
+  same: EnvironmentDiffEntry[]
+}
+
+/** A key's current content, decrypted (what a promotion proposes to copy). */
+export interface CurrentContent {
+  key: string
+  version: number
+  value: string
+  comment: string | null
+  tags: string[]
+}
+
 /** A key's current version and its value's fingerprint, as the matrix shows them. */
 export interface MatrixCell {
   version: number
@@ -852,6 +883,134 @@ export class SecretService {
       })
     }
     return result
+  }
+
+  /**
+   * Compares the live keys of `from` and `to` (any two environments of one workspace): keys
+   * missing in `to`, extra in `to`, and keys in both with different or equal values — by the
+   * stored keyed fingerprints, decrypting only versions written before migration 10.
+   */
+  async diff(db: Executor, from: SecretScope, to: SecretScope): Promise<EnvironmentDiff> {
+    const a = await this.#states(db, from)
+    const b = await this.#states(db, to)
+    const out: EnvironmentDiff = {
+      fromState: SecretService.stateOf(a.values()),
+      toState: SecretService.stateOf(b.values()),
+      missing: [],
+      extra: [],
+      different: [],
+      same: [],
+    }
+    const keys = [...new Set([...a.keys(), ...b.keys()])].sort()
+    for (const key of keys) {
+      const x = a.get(key)
+      const y = b.get(key)
+      const liveX = x !== undefined && x.deleted === 0
+      const liveY = y !== undefined && y.deleted === 0
+      const entry = { key, fromVersion: liveX ? x.current_version : 0, toVersion: liveY ? y.current_version : 0 }
+      if (liveX && !liveY) out.missing.push(entry)
+      else if (!liveX && liveY) out.extra.push(entry)
+      else if (liveX && liveY) {
+        const same = (await this.#currentFingerprint(db, from, x)).equals(await this.#currentFingerprint(db, to, y))
+        ;(same ? out.same : out.different).push(entry)
+      }
+    }
+    return out
+  }
+
+  /** The environment's live keys, sorted. */
+  async liveKeys(db: Executor, scope: SecretScope): Promise<string[]> {
+    return [...(await this.#states(db, scope)).values()]
+      .filter((r) => r.deleted === 0)
+      .map((r) => r.key)
+      .sort()
+  }
+
+  /** The current version of each of `keys` (0: absent; a deleted key answers its tombstone's version). */
+  async versionsOf(db: Executor, scope: SecretScope, keys: readonly string[]): Promise<Map<string, number>> {
+    const rows = await this.#states(db, scope)
+    return new Map(keys.map((k) => [k, rows.get(k)?.current_version ?? 0]))
+  }
+
+  /** The environment's state (see `stateOf`). */
+  async stateOfScope(db: Executor, scope: SecretScope): Promise<string> {
+    return SecretService.stateOf((await this.#states(db, scope)).values())
+  }
+
+  /** The decrypted current content of each live key of `keys`; a key absent or deleted is NotFound, naming it. */
+  async contentsOf(db: Executor, scope: SecretScope, keys: readonly string[]): Promise<CurrentContent[]> {
+    const out: CurrentContent[] = []
+    for (const key of keys) {
+      checkKey(key)
+      const src = (
+        await SecretService.#queries.one.run<CurrentRow>(db, {
+          ws: scope.workspaceId,
+          project: scope.projectId,
+          env: scope.environmentId,
+          key,
+        })
+      ).rows[0]
+      if (!src || src.deleted === 1) throw new NotFoundError(`secret ${key} in the source environment`)
+      out.push({
+        key,
+        version: src.version,
+        value: (await this.#decrypt(db, scope, src.id, src.version, 'value', src.value_ct)) ?? '',
+        comment: await this.#decrypt(db, scope, src.id, src.version, 'comment', src.comment_ct),
+        tags: JSON.parse(src.tags) as string[],
+      })
+    }
+    return out
+  }
+
+  /**
+   * Promotes `keys` of `from` into `to`: their current value, comment and tags become new
+   * versions in `to` (a key whose value is already equal there, by fingerprint, is left alone),
+   * all in `tx` or none — a key missing in `from` is NotFound and nothing is written. With `ifState`, only if `to` is
+   * still in that state (EnvironmentChangedError otherwise).
+   */
+  async promote(
+    tx: Executor,
+    from: SecretScope,
+    to: SecretScope,
+    actorId: string,
+    keys: readonly string[],
+    ifState?: string,
+  ): Promise<CopyResult & { state: string }> {
+    const d = await this.diff(tx, from, to)
+    const state = d.toState
+    if (ifState !== undefined && ifState !== state) throw new EnvironmentChangedError(state)
+    // A key whose value is already the same in `to` (equal fingerprints) is left alone without
+    // decrypting anything; the others are copied (value, comment and tags), all or none.
+    const same = new Map(d.same.map((e) => [e.key, e.toVersion]))
+    const unique = [...new Set(keys)]
+    const rest = unique.filter((k) => !same.has(k))
+    const r = rest.length ? await this.copy(tx, from, to, actorId, rest, true) : { adds: [], changes: [], unchanged: [], written: [] }
+    const unchanged = [
+      ...r.unchanged,
+      ...unique.filter((k) => same.has(k)).map((key) => ({ key, version: same.get(key) ?? 0, newVersion: null })),
+    ]
+    unchanged.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    return { ...r, unchanged, state }
+  }
+
+  /**
+   * Writes `content` as the new version of `key` only if the key is at `baseVersion` (0:
+   * absent): what an approved change request does.
+   */
+  async setExact(
+    tx: Executor,
+    scope: SecretScope,
+    actorId: string,
+    key: string,
+    content: { value: string; comment: string | null; tags: string[] },
+    baseVersion: number,
+  ): Promise<SecretChange> {
+    return this.set(tx, scope, actorId, key, {
+      value: content.value,
+      ...(content.comment !== null ? { comment: content.comment } : {}),
+      tags: content.tags,
+      ifVersion: baseVersion,
+    })
   }
 
   /**

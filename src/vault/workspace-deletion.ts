@@ -162,7 +162,16 @@ async function workspaceTables(db: Executor, engine: Engine): Promise<string[]> 
   const set = new Set(tables.filter((t) => t !== 'workspace_deletions' && t !== 'workspaces'))
   // Children before parents; @NOTE secret versions before data keys even where that guard is
   // a trigger rather than a foreign key (SQLite), and the audit head last of the audit tables.
-  const first = ['breakglass_decisions', 'breakglass_requests', 'key_jobs', 'secret_versions', 'secrets', 'data_keys']
+  const first = [
+    'breakglass_decisions',
+    'breakglass_requests',
+    'change_request_decisions',
+    'change_requests',
+    'key_jobs',
+    'secret_versions',
+    'secrets',
+    'data_keys',
+  ]
   const order: string[] = []
   const visiting = new Set<string>()
   const visit = (t: string) => {

@@ -12,8 +12,9 @@ import assert from 'node:assert/strict'
 import { isDeepStrictEqual } from 'node:util'
 import type { z } from 'zod'
 import { auditPublicKeyResponse } from '../../src/api/audit.js'
+import { changeRequestResponse } from '../../src/api/change-requests.js'
 import { errorEnvelope } from '../../src/api/errors.js'
-import { type CofferApiError, CofferClient, type Scope } from '../../src/client/client.js'
+import { type CofferApiError, CofferChangeRequested, CofferClient, type Scope } from '../../src/client/client.js'
 import { createLoginCode, decideDevice, pkceChallenge } from '../../src/identity/cli-login.js'
 import { API_ROUTES, AUTH_ROUTES } from '../../src/server/app.js'
 import { createTestDatabase } from '../helpers/pg.js'
@@ -37,6 +38,8 @@ interface Contract {
   params: number
   status: number
   response: z.ZodType
+  /** A write a protected environment turns into a change request (202 `{ changeRequest }`). */
+  proposes?: boolean
 }
 
 function contractOf(method: string, url: string, status: number, response: z.ZodType): Contract {
@@ -48,7 +51,8 @@ function contractOf(method: string, url: string, status: number, response: z.Zod
 }
 
 const CONTRACTS: Contract[] = [
-  ...[...API_ROUTES, ...AUTH_ROUTES].map((r) => contractOf(r.method, r.url, r.status ?? 200, r.response)),
+  ...API_ROUTES.map((r) => ({ ...contractOf(r.method, r.url, r.status ?? 200, r.response), proposes: r.propose !== undefined })),
+  ...AUTH_ROUTES.map((r) => contractOf(r.method, r.url, r.status ?? 200, r.response)),
   // Served by app.ts outside the route table; the client reads it all the same.
   contractOf('GET', '/v1/audit/public-key', 200, auditPublicKeyResponse),
 ]
@@ -75,9 +79,10 @@ function violations(x: Exchange): string[] {
   const route = routeOf(x.method, x.path)
   const where = `${x.method} ${route.url} (${x.status})`
   const ok = x.status >= 200 && x.status < 300
-  const schema = ok ? route.response : errorEnvelope
+  const proposed = x.status === 202 && route.proposes === true
+  const schema = proposed ? changeRequestResponse : ok ? route.response : errorEnvelope
   const out: string[] = []
-  if (ok && x.status !== route.status) out.push(`${where}: status ${x.status}, the route declares ${route.status}`)
+  if (ok && !proposed && x.status !== route.status) out.push(`${where}: status ${x.status}, the route declares ${route.status}`)
   const r = schema.safeParse(x.body)
   if (!r.success) return [...out, ...r.error.issues.map((i) => `${where}: ${i.code} at $.${i.path.join('.')}`)]
   const extra = extraKeys(x.body, r.data)
@@ -202,6 +207,10 @@ describeEachEngine((engine: EngineName) => {
     await owner.setPersonalOverride(dev, 'API_KEY', 'dummy-mine')
     await owner.listSecrets(dev)
     await owner.deletePersonalOverride(dev, 'API_KEY')
+    // Diff and promotion.
+    const d = await owner.diffEnvironments(dev, { environment: 'qa' })
+    await owner.diffEnvironments(dev, { environment: 'qa', project: 'contract' }, { reveal: true })
+    await owner.promote(qa, { from: { environment: 'development' }, keys: ['API_KEY'], ifState: d.to.state })
     await owner.environmentMatrix(ws, 'contract')
     await owner.renameProject(ws, 'contract', 'Contract (renamed)')
     await owner.renameEnvironment(qa, 'Quality')
@@ -275,6 +284,20 @@ describeEachEngine((engine: EngineName) => {
       durationMinutes: 5,
     })
     await owner.breakGlassAct(ws, denied.id, 'deny', 'no')
+    // Protected environments: a write becomes a change request (202) that another admin decides.
+    const staging: Scope = { ...dev, environment: 'staging' }
+    await owner.protectEnvironment(staging, 1)
+    await assert.rejects(owner.setSecret(staging, 'P', { value: 'dummy-p' }), (e: unknown) => e instanceof CofferChangeRequested)
+    const [pending] = await owner.listChangeRequests(ws, 'pending')
+    assert.ok(pending)
+    await owner.listChangeRequests(ws)
+    await owner.getChangeRequest(ws, pending.id)
+    await owner.getChangeRequest(ws, pending.id, { reveal: true })
+    assert.equal((await admin.decideChangeRequest(ws, pending.id, 'approve', 'ok')).status, 'applied')
+    await assert.rejects(owner.deleteSecret(staging, 'P'), (e: unknown) => e instanceof CofferChangeRequested)
+    const [del] = await owner.listChangeRequests(ws, 'pending')
+    await admin.decideChangeRequest(ws, del!.id, 'reject')
+    await owner.protectEnvironment(staging, 0)
     await owner.removeMember(ws, person.userId)
 
     // Webhooks: nothing is sent here (the worker is stopped: every exchange through the proxy is checked against a route).

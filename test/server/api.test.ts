@@ -88,6 +88,13 @@ const SAMPLE_BODIES: Record<string, unknown> = {
     to: { environment: 'staging' },
   },
   'PUT /v1/workspaces/:workspace/projects/:project/environments/:environment/seal': { sealed: false },
+  'PUT /v1/workspaces/:workspace/projects/:project/environments/:environment/protection': { approvals: 0 },
+  'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/promote': {
+    from: { environment: 'staging' },
+    keys: ['SAMPLE'],
+  },
+  'POST /v1/workspaces/:workspace/change-requests/:request/approve': {},
+  'POST /v1/workspaces/:workspace/change-requests/:request/reject': {},
   'POST /v1/workspaces/:workspace/break-glass': {
     project: 'billing-api',
     environment: 'development',

@@ -325,6 +325,13 @@ function suite(engine: EngineName): void {
         overwrite: true,
       },
       'PUT /v1/workspaces/:workspace/projects/:project/environments/:environment/seal': { sealed: true },
+      'PUT /v1/workspaces/:workspace/projects/:project/environments/:environment/protection': { approvals: 0 },
+      'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/promote': {
+        from: { environment: 'staging' },
+        all: true,
+      },
+      'POST /v1/workspaces/:workspace/change-requests/:request/approve': { comment: 'intrusion' },
+      'POST /v1/workspaces/:workspace/change-requests/:request/reject': { comment: 'intrusion' },
       'POST /v1/workspaces/:workspace/break-glass': {
         project: 'globex-app',
         environment: 'development',

@@ -104,6 +104,9 @@ const SPEC: Record<
   'breakglass.request': { ws: 'admin' },
   'breakglass.decide': { ws: 'admin' },
   'breakglass.revoke': { ws: 'admin' },
+  'environment.protect': { ws: 'admin' },
+  'change.read': { ws: 'any', auditor: true },
+  'change.decide': { ws: 'admin' },
   'account.read': { person: true },
   'account.manage': { person: true },
   'auth.links.issue': { ws: 'admin' },
@@ -148,6 +151,8 @@ const NIL = '00000000-0000-4000-8000-000000000000'
  * environment here): it is allowed only where both are, and answers the first refusal.
  */
 const COPY = 'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/secrets/copy'
+/** Promoting reads the open environment its body names (reveal there) and writes the URL's: the same rule as copying, the other way round. */
+const PROMOTE = 'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/promote'
 /** 404s a handler gives for a resource that does not exist — unlike the policy's own, which name these. */
 const POLICY_HIDES = new Set(['The workspace was not found.', 'The project was not found.', 'The environment was not found.'])
 
@@ -307,6 +312,11 @@ function suite(engine: EngineName): void {
       'PUT /v1/workspaces/:workspace/projects/:project/environments/:environment/imports': { imports: [] },
       'PUT /v1/workspaces/:workspace/projects/:project/environments/:environment/personal-overrides': { allowed: false },
       'PUT /v1/workspaces/:workspace/projects/:project/environments/:environment/secrets/:key/personal': { value: 'mine' },
+      [PROMOTE]: { from: { environment: envIds.open }, keys: ['MATRIX_KEY'] },
+      // 0 keeps the environment unprotected (the fixtures stay as they are).
+      'PUT /v1/workspaces/:workspace/projects/:project/environments/:environment/protection': { approvals: 0 },
+      'POST /v1/workspaces/:workspace/change-requests/:request/approve': {},
+      'POST /v1/workspaces/:workspace/change-requests/:request/reject': {},
       'POST /v1/workspaces/:workspace/break-glass/:request/approve': {},
       'POST /v1/workspaces/:workspace/break-glass/:request/deny': {},
       'POST /v1/workspaces/:workspace/break-glass/:request/revoke': {},
@@ -380,7 +390,10 @@ function suite(engine: EngineName): void {
               `${r.method} ${r.url}` === COPY
                 ? ([expected('secret.reveal', c, names, env), expected('secret.write', c, names, 'open')].find((o) => o !== 'allow') ??
                   'allow')
-                : expected(action, c, names, env)
+                : `${r.method} ${r.url}` === PROMOTE
+                  ? ([expected('secret.write', c, names, env), expected('secret.reveal', c, names, 'open')].find((o) => o !== 'allow') ??
+                    'allow')
+                  : expected(action, c, names, env)
             // A write that went through may have changed the fixtures (deleted the key, lifted a restriction).
             if (r.mode === 'write' && res.status < 400) await fixtures()
             const what = `${c.label}: ${r.method} ${r.url}${flag ? `?${flag}=true` : ''} (${env} environment)`

@@ -3,6 +3,7 @@
 // something. The request and answer types come from src/api — the schemas the server
 // validates with — as types only, so the UI cannot drift from the API and ships no zod.
 import type { Account } from '../../src/api/account.js'
+import type { ChangeRequest, ChangeRequestAnswer, ChangeRequestList, ProtectionAnswer } from '../../src/api/change-requests.js'
 import type { ErrorEnvelope } from '../../src/api/errors.js'
 import type { CreateProjectInput, ProjectDetail, ProjectList } from '../../src/api/projects.js'
 import type { SecretAnswer, SecretList, SecretWrite } from '../../src/api/secrets.js'
@@ -73,6 +74,15 @@ async function call<T>(method: Method, path: string, body?: unknown): Promise<T>
     json = text ? JSON.parse(text) : undefined
   } catch {
     json = undefined
+  }
+  // A write to a protected environment is not applied: it became a change request.
+  const proposed = (json as { changeRequest?: ChangeRequest } | undefined)?.changeRequest
+  if (res.status === 202 && proposed) {
+    throw new ApiError(
+      202,
+      'CHANGE_REQUESTED',
+      `This environment is protected: nothing was written yet. Your change is change request ${proposed.id.slice(0, 8)}, waiting for ${proposed.approvalsRequired} approval(s) from other Owners or Admins (Change requests).`,
+    )
   }
   if (!res.ok) {
     const e = (json as ErrorEnvelope | undefined)?.error
@@ -286,4 +296,23 @@ export const teamKeys = {
   serviceTokens: (w: string) => ['service-tokens', w] as const,
   machines: (w: string) => ['machines', w] as const,
   myInvitations: ['my-invitations'] as const,
+}
+
+// --- Protected environments and change requests (screens/ops/changes) ---
+export type { ChangeRequest } from '../../src/api/change-requests.js'
+
+/** The change-requests screen's calls. */
+export const changesApi = {
+  list: (w: string) => call<ChangeRequestList>('GET', `${ws(w)}/change-requests`),
+  /** The proposed values too: the server checks reveal in the environment and records `change.reveal`. */
+  reveal: (w: string, id: string) => call<ChangeRequestAnswer>('GET', `${ws(w)}/change-requests/${seg(id)}?reveal=true`),
+  decide: (w: string, id: string, decision: 'approve' | 'reject', comment?: string) =>
+    call<ChangeRequestAnswer>('POST', `${ws(w)}/change-requests/${seg(id)}/${decision}`, comment ? { comment } : {}),
+  protect: (w: string, p: string, e: string, approvals: number) =>
+    call<ProtectionAnswer>('PUT', `${env(w, p, e)}/protection`, { approvals }),
+}
+
+/** The change-requests screen's query keys. */
+export const changesKeys = {
+  list: (w: string) => ['change-requests', w] as const,
 }

@@ -17,6 +17,7 @@ import { TokensScreen } from './screens/team/tokens.js'
 //   /w/:workspace/projects/:project/:environment → the secrets of one environment
 //   /w/:workspace/compare/:project             → the project's environments compared (keys × environments)
 //   /w/:workspace/keys, /audit, /break-glass, /settings → the operations screens (loaded on first visit)
+//   /w/:workspace/changes                      → change requests of protected environments (screens/ops/changes)
 //   /w/:workspace/members                      → members, invitations, project roles (screens/team)
 //   /w/:workspace/tokens                       → personal tokens, service tokens, machine identities (screens/team)
 
@@ -92,7 +93,12 @@ const settingsRoute = createRoute({
   path: 'settings',
   component: lazyRouteComponent(() => import('./screens/ops/settings.js'), 'SettingsRoute'),
 })
-const opsRoutes = [keysRoute, auditRoute, breakGlassRoute, settingsRoute]
+const changesRoute = createRoute({
+  getParentRoute: () => workspaceRoute,
+  path: 'changes',
+  component: lazyRouteComponent(() => import('./screens/ops/changes.js'), 'ChangesRoute'),
+})
+const opsRoutes = [keysRoute, auditRoute, breakGlassRoute, settingsRoute, changesRoute]
 // Team screens (screens/team).
 const membersRoute = createRoute({
   getParentRoute: () => workspaceRoute,

@@ -19,11 +19,12 @@ import { resolveTarget } from '../../access/target.js'
 import { overridesApply, type ResolutionRecord, ReferenceResolver } from '../../access/reference-resolver.js'
 import type { Principal } from '../../access/policy.js'
 import type { AppContext } from '../../context.js'
-import { InternalError, NotFoundError, ValidationError } from '../../errors.js'
+import { EnvironmentProtectedError, InternalError, NotFoundError, ValidationError } from '../../errors.js'
 import type { Executor } from '../../storage/database.js'
 import type { Environment } from '../../vault/project-service.js'
 import type { SecretChange, SecretScope, SecretView } from '../../vault/secret-service.js'
 import { defineRoute, type AnyRoute, type Target } from '../route.js'
+import { proposeApply, proposeBulk, proposeDelete, proposeRollback, proposeSet } from './change-proposals.js'
 import { environmentParams, flag, secretParams } from '../schemas.js'
 
 const E = '/v1/workspaces/:workspace/projects/:project/environments/:environment'
@@ -179,6 +180,7 @@ const set = defineRoute({
   mode: 'write',
   locksOwnRows: true,
   summary: 'Create or update a secret (a new version); ifVersion makes it check-and-set',
+  propose: proposeSet,
   params: secretParams,
   body: secretWriteBody,
   response: secretResponse,
@@ -197,6 +199,7 @@ const bulk = defineRoute({
   mode: 'write',
   locksOwnRows: true,
   summary: 'Set many secrets atomically: all are written or none',
+  propose: proposeBulk,
   params: environmentParams,
   body: secretBulkWriteBody,
   response: secretListResponse,
@@ -218,6 +221,7 @@ const del = defineRoute({
   mode: 'write',
   locksOwnRows: true,
   summary: 'Delete a secret (a tombstone version; restorable)',
+  propose: proposeDelete,
   params: secretParams,
   query: z.strictObject({ ifVersion: z.coerce.number().int().min(0).optional() }),
   response: secretResponse,
@@ -277,6 +281,7 @@ const rollback = defineRoute({
   action: 'secret.write',
   mode: 'write',
   summary: 'Write a new version equal to an earlier one',
+  propose: proposeRollback,
   params: secretParams,
   body: secretRollbackBody,
   response: secretResponse,
@@ -301,6 +306,7 @@ const apply = defineRoute({
   params: environmentParams,
   body: secretApplyBody,
   response: secretApplyResponse,
+  propose: proposeApply,
   async handler({ app, db, principal, workspace, target, body }) {
     const scope = scopeOf(workspace.id, target)
     const r = await app.secrets.apply(db, scope, actorId(principal), body)
@@ -351,6 +357,10 @@ const copy = defineRoute({
     if (!t.project || !t.environment) throw new InternalError('an authorized copy target without its environment')
     const known = { id: t.environment.id, sealed: t.environment.sealed }
     const grant = await breakGlassDecision(db, principal, 'secret.write', workspace.id, params, {}, app.clock(), known)
+    if (t.environment.changeApprovals > 0)
+      throw new EnvironmentProtectedError(
+        `${t.environment.slug} is protected: copy into it as a change request with coffer secrets promote (POST …/environments/${t.environment.slug}/promote).`,
+      )
     if (t.environment.id === from.environmentId) {
       throw new ValidationError('The target is the source environment.', [{ path: 'body.to', message: 'same as the source' }])
     }

@@ -12,6 +12,7 @@ import { valueFingerprints } from './010-value-fingerprints.js'
 import { auditQueue } from './011-audit-queue.js'
 import { authEpochs } from './012-auth-epochs.js'
 import { referencesAndOverrides } from './013-references-and-overrides.js'
+import { changeRequests } from './014-change-requests.js'
 import { webhooks } from './017-webhooks.js'
 import { dynamicDatabaseRoles } from './018-dynamic-database-roles.js'
 
@@ -24,7 +25,8 @@ import { dynamicDatabaseRoles } from './018-dynamic-database-roles.js'
 //   5 project roles and RLS · 6 machine identities and token kinds
 //   7 workspace deletion and break-glass · 8 CLI login · 9 audit_nodes without rowid (SQLite)
 //   10 value fingerprints (environment matrix, .env preview) · 11 audit queue (sequenced log)
-//   12 auth epochs (principal cache) · 13 references, imports and personal overrides · 17 webhooks · 18 dynamic database roles
+//   12 auth epochs (principal cache) · 13 references, imports and personal overrides
+//   14 protected environments, change requests · 17 webhooks · 18 dynamic database roles
 /** Every schema step, in version order. */
 export const STEPS: readonly Migration[] = [
   initial,
@@ -40,6 +42,7 @@ export const STEPS: readonly Migration[] = [
   auditQueue,
   authEpochs,
   referencesAndOverrides,
+  changeRequests,
   webhooks,
   dynamicDatabaseRoles,
 ]

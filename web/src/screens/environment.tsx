@@ -269,6 +269,11 @@ function EnvironmentFacts({ env }: { env: Environment }) {
         </span>
       )}
       {env.restricted && <span className="badge warn">Restricted</span>}
+      {env.changeApprovals > 0 && (
+        <span className="badge warn" title="Each write becomes a change request that other Owners or Admins approve">
+          Protected · {env.changeApprovals} approval(s)
+        </span>
+      )}
     </>
   )
 }

@@ -112,6 +112,7 @@ export function ProjectScreen({ workspace, project }: { workspace: string; proje
                     </span>
                   )}
                   {e.restricted && <span className="badge warn">Restricted</span>}
+                  {e.changeApprovals > 0 && <span className="badge warn">Protected · {e.changeApprovals} approval(s)</span>}
                   {!e.sealed && !e.restricted && <span className="badge">Open to developers</span>}
                 </td>
                 <td className="muted">{shortDate(e.createdAt)}</td>

@@ -13,7 +13,9 @@ export function Shell({ workspace }: { workspace: string }) {
   const account = useQuery({ queryKey: keys.account, queryFn: api.account })
   const navigate = useNavigate()
   // On an operations or team screen, "Projects" (which covers every project path) is not the current one.
-  const notProjects = /^\/w\/[^/]+\/(keys|audit|break-glass|settings|members|tokens)(\/|$)/.test(useLocation({ select: (l) => l.pathname }))
+  const notProjects = /^\/w\/[^/]+\/(keys|audit|break-glass|changes|settings|members|tokens)(\/|$)/.test(
+    useLocation({ select: (l) => l.pathname }),
+  )
   const [signOutError, setSignOutError] = useState<unknown>(null)
 
   if (account.isPending) return <Loading label="Loading…" />
@@ -69,6 +71,10 @@ export function Shell({ workspace }: { workspace: string }) {
                 </Link>
               </>
             )}
+            {/* Every member: a Member sees the requests they made, Owners, Admins and Auditors all of them. */}
+            <Link to="/w/$workspace/changes" params={{ workspace: current.slug }}>
+              Change requests
+            </Link>
             <Link to="/w/$workspace/members" params={{ workspace: current.slug }}>
               Members
             </Link>

@@ -1,13 +1,13 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { type FormEvent, useState } from 'react'
-import { api, type Environment, keys } from '../../api.js'
+import { api, changesApi, type Environment, keys } from '../../api.js'
 import { ErrorNote, Loading } from '../../ui/common.js'
 import { Dialog } from '../../ui/dialog.js'
 import { invalidateProject } from './invalidate.js'
 
 /**
- * Who may see an environment's values: its restriction (project admins), its seal (workspace
- * Owners and Admins) and the grants on it (project admins). The server decides; a refusal is
+ * Who may see an environment's values: its restriction (project admins), its seal and its
+ * protection (workspace Owners and Admins) and the grants on it (project admins). The server decides; a refusal is
  * shown as it comes.
  */
 export function AccessSettings({
@@ -26,6 +26,8 @@ export function AccessSettings({
   const refresh = () => invalidateProject(qc, workspace, project)
   const restrict = useMutation({ mutationFn: (v: boolean) => api.restrict(workspace, project, e, v), onSuccess: refresh })
   const seal = useMutation({ mutationFn: (v: boolean) => api.seal(workspace, project, e, v), onSuccess: refresh })
+  const [approvals, setApprovals] = useState(Math.max(environment.changeApprovals, 1))
+  const protect = useMutation({ mutationFn: (n: number) => changesApi.protect(workspace, project, e, n), onSuccess: refresh })
   return (
     <Dialog title={`Access to ${environment.name}`} onClose={onClose} wide>
       <section className="setting">
@@ -59,6 +61,39 @@ export function AccessSettings({
         </button>
       </section>
       <ErrorNote error={seal.error} />
+      <section className="setting">
+        <div>
+          <h3>
+            Protected{' '}
+            {environment.changeApprovals > 0 ? (
+              <span className="badge warn">{environment.changeApprovals} approval(s)</span>
+            ) : (
+              <span className="badge">off</span>
+            )}
+          </h3>
+          <p className="hint">
+            In a protected environment every write becomes a change request that other Owners or Admins approve before it is applied.
+            Workspace Owners and Admins protect.
+          </p>
+          {environment.changeApprovals === 0 && (
+            <label className="check inline protect-approvals">
+              Approvals needed{' '}
+              <input
+                type="number"
+                min={1}
+                max={10}
+                value={approvals}
+                onChange={(ev) => setApprovals(Number(ev.target.value))}
+                aria-label="Approvals each change request needs"
+              />
+            </label>
+          )}
+        </div>
+        <button type="button" disabled={protect.isPending} onClick={() => protect.mutate(environment.changeApprovals > 0 ? 0 : approvals)}>
+          {environment.changeApprovals > 0 ? 'Lift the protection' : 'Protect'}
+        </button>
+      </section>
+      <ErrorNote error={protect.error} />
       <Grants workspace={workspace} project={project} environment={environment} />
       <div className="dialog-actions">
         <button type="button" onClick={onClose}>
