@@ -28,6 +28,7 @@ import { readInScope, setScope, SYSTEM_SCOPE, writeInScope } from './storage/ten
 import { ResealWorkers } from './crypto/reseal-workers.js'
 import { DataKeys } from './vault/data-keys.js'
 import { Resealer } from './vault/resealer.js'
+import { SecretChanges } from './vault/secret-changes.js'
 import { SecretService } from './vault/secret-service.js'
 import { createWorkspace } from './access/workspace-creation.js'
 import { VERSION } from './version.js'
@@ -58,6 +59,8 @@ export interface AppContext {
   readonly errorReports: ErrorReporter
   /** Authenticated credentials of this node, checked against the database's epochs on each use (identity/principal-cache.ts). */
   readonly principals: PrincipalCache
+  /** The watchers of environments on this node (`coffer run --watch`) and the hints that wake them (vault/secret-changes.ts). */
+  readonly secretChanges: SecretChanges
   /** Stops accepting work, waits for queued commits, closes the database and the key provider. */
   close(): Promise<void>
 }
@@ -141,12 +144,26 @@ export async function createContext(
       enabled: db.engine !== 'postgres',
       metrics,
     })
+    // Watchers of environments hear every change while this node hears the notifications of
+    // migration 15 (on SQLite, one node, the writes of this process); otherwise they poll.
+    const secretChanges = new SecretChanges({ live: db.engine !== 'postgres' })
     const authChanges =
       db.engine === 'postgres'
         ? listenForNotifications(db.url, 'coffer_auth', {
-            onNotify: (scope) => principals.invalidateScope(scope),
+            onNotify: (scope) => {
+              principals.invalidateScope(scope)
+              secretChanges.authChanged(scope)
+            },
             onUp: () => principals.setEnabled(true),
             onDown: () => principals.setEnabled(false),
+          })
+        : null
+    const secretNotifications =
+      db.engine === 'postgres'
+        ? listenForNotifications(db.url, 'coffer_secrets', {
+            onNotify: (payload) => secretChanges.secretChanged(payload),
+            onUp: () => secretChanges.setLive(true),
+            onDown: () => secretChanges.setLive(false),
           })
         : null
     return {
@@ -166,8 +183,11 @@ export async function createContext(
       metrics,
       errorReports,
       principals,
+      secretChanges,
       async close() {
+        secretChanges.closeAll()
         await authChanges?.close()
+        await secretNotifications?.close()
         mailer.close()
         await resealer.stop()
         await sequencer.stop()

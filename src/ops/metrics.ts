@@ -130,6 +130,7 @@ export class Metrics {
     'counter',
   )
   readonly principalCacheEntries = new Metric('coffer_principal_cache_entries', 'Principals held in the per-node cache', 'gauge')
+  readonly eventStreams = new Metric('coffer_event_streams', 'Environment change streams (coffer run --watch) open on this node', 'gauge')
 
   readonly auditPendingEntries = new Metric(
     'coffer_audit_pending_entries',

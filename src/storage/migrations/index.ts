@@ -11,6 +11,7 @@ import { auditNodesWithoutRowid } from './009-audit-nodes-without-rowid.js'
 import { valueFingerprints } from './010-value-fingerprints.js'
 import { auditQueue } from './011-audit-queue.js'
 import { authEpochs } from './012-auth-epochs.js'
+import { secretChangeNotify } from './015-secret-change-notify.js'
 
 // One file per schema step, named NNN-what-it-does.ts; each exports one Migration and imports
 // nothing outside src/storage/migrations but kysely, node:* and types (a test enforces it), so
@@ -21,7 +22,7 @@ import { authEpochs } from './012-auth-epochs.js'
 //   5 project roles and RLS · 6 machine identities and token kinds
 //   7 workspace deletion and break-glass · 8 CLI login · 9 audit_nodes without rowid (SQLite)
 //   10 value fingerprints (environment matrix, .env preview) · 11 audit queue (sequenced log)
-//   12 auth epochs (principal cache) · 13 (reserved)
+//   12 auth epochs (principal cache) · 13 (reserved) · 15 secret change notifications (run --watch)
 /** Every schema step, in version order. */
 export const STEPS: readonly Migration[] = [
   initial,
@@ -36,4 +37,5 @@ export const STEPS: readonly Migration[] = [
   valueFingerprints,
   auditQueue,
   authEpochs,
+  secretChangeNotify,
 ]
