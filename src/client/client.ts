@@ -186,6 +186,7 @@ export class CofferClient {
   readonly #token: string
   readonly #userAgent: string
   readonly #ca: string | Buffer | undefined
+  readonly #timeoutMs: number | undefined
   #connections: Http1Connections | undefined
 
   /**
@@ -193,11 +194,21 @@ export class CofferClient {
    * verified against (instead of the system's); verification is never turned off.
    */
   /** `token` may be '' for the calls that need none (the CLI login's exchanges). */
-  constructor(options: { url: string; token: string; userAgent?: string; ca?: string | Buffer }) {
+  /** `timeoutMs`: how long one request may go without a byte before it fails (default 60 s). */
+  constructor(options: { url: string; token: string; userAgent?: string; ca?: string | Buffer; timeoutMs?: number }) {
     this.url = options.url.replace(/\/+$/, '')
     this.#token = options.token
     this.#userAgent = options.userAgent ?? 'coffer-client'
     this.#ca = options.ca
+    this.#timeoutMs = options.timeoutMs
+  }
+
+  #transport(): Http1Connections {
+    this.#connections ??= new Http1Connections(this.url, {
+      ...(this.#ca ? { ca: this.#ca } : {}),
+      ...(this.#timeoutMs ? { timeoutMs: this.#timeoutMs } : {}),
+    })
+    return this.#connections
   }
 
   async #request<T>(method: string, path: string, body?: unknown): Promise<T> {
@@ -207,9 +218,8 @@ export class CofferClient {
       // @NOTE not fetch: loading Node's fetch costs a CLI ~50 ms at start and keeps the process
       // alive ~100 ms after the last request, which `coffer run` pays on every invocation; not
       // node:http either (see http1.ts).
-      this.#connections ??= new Http1Connections(this.url, this.#ca ? { ca: this.#ca } : {})
       const target = new URL(this.url + path)
-      res = await this.#connections.send(
+      res = await this.#transport().send(
         method,
         target.pathname + target.search,
         {
@@ -333,7 +343,6 @@ export class CofferClient {
     onState: (state: EnvironmentState) => void,
     options: { idleMs?: number } = {},
   ): { done: Promise<void>; close: () => void } {
-    this.#connections ??= new Http1Connections(this.url, this.#ca ? { ca: this.#ca } : {})
     const target = new URL(`${this.url}${this.#env(s)}/events`)
     let ended: CofferApiError | undefined
     let closed = false
@@ -351,7 +360,7 @@ export class CofferClient {
         stream.close()
       }
     })
-    const stream = this.#connections.stream(
+    const stream = this.#transport().stream(
       target.pathname + target.search,
       {
         ...(this.#token ? { authorization: `Bearer ${this.#token}` } : {}),
