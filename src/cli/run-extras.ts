@@ -109,12 +109,26 @@ export async function runWithExtras(
       fetched = fromSnapshot(`the server is unreachable (${(err as Error).message})`)
     }
   }
-  const mount = opts.mount !== undefined ? mountSecrets(opts.mount, format!, fetched.secrets) : undefined
+  // The file is written once the signal listeners are in place: a signal that arrived between the
+  // two would end coffer by its default action and leave the file behind.
+  const mounted: { mount?: Mount } = {}
+  const mount = () => {
+    if (opts.mount !== undefined) mounted.mount = mountSecrets(opts.mount, format!, fetched.secrets)
+  }
   try {
-    if (!opts.watch) return await runWithSecrets(command, args, fetched.secrets, { preserveEnv: !!opts.preserveEnv, drop })
-    return await supervise(command, args, source, fetched, { signal, debounceMs, preserveEnv: !!opts.preserveEnv, drop, mount, save })
+    if (!opts.watch)
+      return await runWithSecrets(command, args, fetched.secrets, { preserveEnv: !!opts.preserveEnv, drop, beforeSpawn: mount })
+    return await supervise(command, args, source, fetched, {
+      signal,
+      debounceMs,
+      preserveEnv: !!opts.preserveEnv,
+      drop,
+      mount,
+      mounted,
+      save,
+    })
   } finally {
-    mount?.remove()
+    mounted.mount?.remove()
   }
 }
 
@@ -123,7 +137,9 @@ interface WatchOptions {
   debounceMs: number
   preserveEnv: boolean
   drop: readonly string[]
-  mount: Mount | undefined
+  /** Writes the --mount file (if any) into `mounted`; called once the signal listeners are in place. */
+  mount: () => void
+  mounted: { mount?: Mount }
   save: (secrets: Record<string, string>) => void
 }
 
@@ -207,7 +223,7 @@ async function supervise(command: string, args: string[], source: Source, first:
         if (sameSecrets(next.secrets, secrets)) continue
         secrets = next.secrets
         o.save(secrets)
-        o.mount?.update(secrets)
+        o.mounted.mount?.update(secrets)
         if (stopping || closed) break
         await restart()
       } while (pending && !stopping && !closed)
@@ -296,6 +312,7 @@ async function supervise(command: string, args: string[], source: Source, first:
   }
 
   try {
+    o.mount()
     start()
     void watchAll()
     return await finished

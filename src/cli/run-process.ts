@@ -66,6 +66,11 @@ export interface RunOptions {
   preserveEnv: boolean
   /** The environment to inherit; defaults to `process.env`. */
   env?: NodeJS.ProcessEnv
+  /**
+   * Runs once the signal listeners are in place, just before the child starts (`--mount` writes
+   * its file here: a signal from then on is relayed to the child, and coffer lives to clean up).
+   */
+  beforeSpawn?: () => void
   /** Inherited variables the child must not see (COFFER_TOKEN unless --pass-token); a secret of that name is still set. */
   drop?: readonly string[]
 }
@@ -155,6 +160,7 @@ export function runWithSecrets(command: string, args: string[], secrets: Record<
     }
 
     try {
+      opts.beforeSpawn?.()
       child = spawn(command, args, { stdio: 'inherit', env, shell: false })
     } catch (err) {
       cleanup()
