@@ -131,7 +131,7 @@ describe('coffer run: --watch, --mount, --fallback, several --env, the token (SQ
         '--',
         'sh',
         '-c',
-        'echo "token=${COFFER_TOKEN-unset} a=$A"',
+        'test -z "$COFFER_TOKEN" && echo "token=unset a=$A"',
       ])
       assert.equal(r.status, 0, r.stderr)
       assert.equal(r.stdout.trim(), 'token=unset a=dev-a')
@@ -145,14 +145,14 @@ describe('coffer run: --watch, --mount, --fallback, several --env, the token (SQ
     })
 
     test('several --env, and PROJECT/ENV for another project: later wins', async () => {
-      const show = ['--', 'sh', '-c', 'echo "$A $B ${C-none}"']
+      const show = ['--', 'sh', '-c', 'echo "$A $B $C"']
       assert.equal(
         (await coffer(['run', '--project', 'web', '--env', 'development', '--env', 'staging', ...show])).stdout.trim(),
-        'dev-a staging-b none',
+        'dev-a staging-b',
       )
       assert.equal(
         (await coffer(['run', '--project', 'web', '--env', 'staging', '--env', 'development', ...show])).stdout.trim(),
-        'dev-a dev-b none',
+        'dev-a dev-b',
       )
       assert.equal(
         (await coffer(['run', '--project', 'web', '--env', 'development', '--env', 'api/development', ...show])).stdout.trim(),
