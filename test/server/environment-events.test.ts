@@ -236,3 +236,27 @@ describe('event streams end when the server stops', () => {
     assert.ok(err, 'the client sees the stream end (and would reconnect)')
   })
 })
+
+describeEachEngine((engine) => {
+  test('a token that expires ends its stream at the next check (within 5 s), though nothing changed', async () => {
+    let offsetMs = 0
+    const h = await startHarness(engine, {}, { clock: () => new Date(Date.now() + offsetMs) })
+    try {
+      const url = await h.app.listen({ host: '127.0.0.1', port: 0 })
+      const owner = api(h.app, h.a.token)
+      await owner.post(`/v1/workspaces/${h.a.slug}/projects`, { name: 'Expiry', slug: 'expiry' })
+      const t = await owner.post(`/v1/workspaces/${h.a.slug}/tokens`, { name: 'one day', expiresInDays: 1 })
+      assert.equal(t.status, 201)
+      const w = watch(url, t.body.token, { workspace: h.a.slug, project: 'expiry', environment: 'development' })
+      await until('the first event', () => w.states[0])
+      offsetMs = 2 * 86_400_000
+      const t0 = performance.now()
+      const err = await w.ended
+      assert.ok(err instanceof CofferApiError, String(err))
+      assert.equal(err.code, 'ERR_UNAUTHENTICATED')
+      assert.ok(performance.now() - t0 < 6_500, `ended after ${Math.round(performance.now() - t0)} ms`)
+    } finally {
+      await h.close()
+    }
+  })
+})
