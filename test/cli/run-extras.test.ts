@@ -8,6 +8,8 @@ import assert from 'node:assert/strict'
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { createServer, request } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -303,6 +305,44 @@ describe('coffer run: --watch, --mount, --fallback, several --env, the token (SQ
       assert.equal(only.stdout.trim(), 'dev-a')
       assert.match(only.stderr, /warning: --fallback-only/)
       assert.equal(proxy.stats.accepted, before, 'no connection was made')
+    })
+
+    test('a 5xx page from a proxy counts as unreachable; a 401, 403 or 404 from it does not', async () => {
+      // A reverse proxy in front of the server that can be told to answer every request itself.
+      let answer: number | null = null
+      const front = createServer((req, res) => {
+        if (answer !== null) {
+          res.writeHead(answer, { 'content-type': 'text/html' }).end(`<html>${answer}</html>`)
+          return
+        }
+        const up = request(`${url}${req.url}`, { method: req.method, headers: req.headers }, (r) => {
+          res.writeHead(r.statusCode ?? 502, r.headers)
+          r.pipe(res)
+        })
+        req.pipe(up)
+      })
+      await new Promise<void>((r) => front.listen(0, '127.0.0.1', r))
+      const frontUrl = `http://127.0.0.1:${(front.address() as AddressInfo).port}`
+      try {
+        const args = ['run', '--project', 'web', '--env', 'development', '--fallback', '--', 'sh', '-c', 'echo "$A"']
+        assert.equal((await coffer(args, { COFFER_URL: frontUrl })).status, 0)
+        for (const status of [500, 502, 503, 504]) {
+          answer = status
+          const r = await coffer(args, { COFFER_URL: frontUrl })
+          assert.equal(r.status, 0, `${status}: ${r.stderr}`)
+          assert.equal(r.stdout.trim(), 'dev-a')
+          assert.match(r.stderr, /warning: the server is unreachable/)
+        }
+        for (const status of [401, 403, 404]) {
+          answer = status
+          const r = await coffer(args, { COFFER_URL: frontUrl })
+          assert.equal(r.status, 1, `${status} must not fall back`)
+          assert.equal(r.stdout, '', `${status}: the command did not run`)
+          assert.ok(!r.stderr.includes('snapshot'), r.stderr)
+        }
+      } finally {
+        await new Promise<void>((r) => front.close(() => r()))
+      }
     })
 
     test('never used on 401, nor by another token, nor for another environment named by PATH', async () => {

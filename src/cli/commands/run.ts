@@ -38,10 +38,16 @@ export function merge(lists: readonly Secret[][]): Fetched {
   return { secrets, versions }
 }
 
-/** Whether a failure means the server cannot be reached (a snapshot may stand in), never a refusal (401, 403, 404…). */
+/**
+ * Whether a failure means the server cannot be reached (a snapshot may stand in): no
+ * connection, a timeout, a 502/503/504 (a gateway without its server, or Coffer without its
+ * database), or any 5xx that is not Coffer's own answer (a proxy's page). Never a refusal
+ * (401, 403, 404…), nor Coffer's own 500.
+ */
 export function unreachable(err: unknown): boolean {
   if (err instanceof CofferConnectionError) return true
-  return err instanceof CofferApiError && (err.status === 502 || err.status === 503 || err.status === 504)
+  if (!(err instanceof CofferApiError) || err.status < 500) return false
+  return err.status === 502 || err.status === 503 || err.status === 504 || err.code === 'ERR_HTTP' || err.code === 'ERR_BAD_RESPONSE'
 }
 
 /**
