@@ -423,6 +423,33 @@ describe('coffer run: --watch, --mount, --fallback, several --env, the token (SQ
       await owner.setSecret(dev(), 'A', { value: 'dev-a' })
     })
 
+    test('--watch-debounce folds a burst of writes into one restart with the last values', async () => {
+      const log = join(work, 'burst.log')
+      const r = start([
+        'run',
+        '--project',
+        'web',
+        '--env',
+        'development',
+        '--watch',
+        '--watch-debounce',
+        '500',
+        '--',
+        'sh',
+        '-c',
+        `echo "$A" >> "${log}"; exec sleep 30`,
+      ])
+      await until('the first start', () => existsSync(log) && readFileSync(log, 'utf8') === 'dev-a\n')
+      await sleep(300)
+      for (let i = 1; i <= 3; i++) await owner.setSecret(dev(), 'A', { value: `burst-${i}` })
+      await until('the restart', () => readFileSync(log, 'utf8').includes('burst-3\n'))
+      await sleep(700)
+      assert.equal(readFileSync(log, 'utf8'), 'dev-a\nburst-3\n', 'one restart, with the last value')
+      r.child.kill('SIGTERM')
+      await exited(r.child)
+      await owner.setSecret(dev(), 'A', { value: 'dev-a' })
+    })
+
     test('--watch-signal SIGHUP is what the command gets, and coffer waits for it to exit', async () => {
       const log = join(work, 'hup.log')
       const script = `echo "start $A" >> "${log}"; trap 'sleep 0.2; echo "hup" >> "${log}"; exit 0' HUP; while :; do sleep 0.05; done`
