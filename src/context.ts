@@ -147,23 +147,28 @@ export async function createContext(
     // Watchers of environments hear every change while this node hears the notifications of
     // migration 15 (on SQLite, one node, the writes of this process); otherwise they poll.
     const secretChanges = new SecretChanges({ live: db.engine !== 'postgres' })
-    const authChanges =
+    // One LISTEN connection per node for both channels: `coffer_auth` (migration 12) empties
+    // cached principals and ends the streams of a revoked credential; `coffer_secrets`
+    // (migration 15) wakes the watchers of a changed environment.
+    const notifications =
       db.engine === 'postgres'
-        ? listenForNotifications(db.url, 'coffer_auth', {
-            onNotify: (scope) => {
-              principals.invalidateScope(scope)
-              secretChanges.authChanged(scope)
+        ? listenForNotifications(db.url, ['coffer_auth', 'coffer_secrets'], {
+            onNotify: (payload, channel) => {
+              if (channel === 'coffer_secrets') {
+                secretChanges.secretChanged(payload)
+                return
+              }
+              principals.invalidateScope(payload)
+              secretChanges.authChanged(payload)
             },
-            onUp: () => principals.setEnabled(true),
-            onDown: () => principals.setEnabled(false),
-          })
-        : null
-    const secretNotifications =
-      db.engine === 'postgres'
-        ? listenForNotifications(db.url, 'coffer_secrets', {
-            onNotify: (payload) => secretChanges.secretChanged(payload),
-            onUp: () => secretChanges.setLive(true),
-            onDown: () => secretChanges.setLive(false),
+            onUp: () => {
+              principals.setEnabled(true)
+              secretChanges.setLive(true)
+            },
+            onDown: () => {
+              principals.setEnabled(false)
+              secretChanges.setLive(false)
+            },
           })
         : null
     return {
@@ -186,8 +191,7 @@ export async function createContext(
       secretChanges,
       async close() {
         secretChanges.closeAll()
-        await authChanges?.close()
-        await secretNotifications?.close()
+        await notifications?.close()
         mailer.close()
         await resealer.stop()
         await sequencer.stop()
