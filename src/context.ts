@@ -30,6 +30,7 @@ import { ResealWorkers } from './crypto/reseal-workers.js'
 import { DataKeys } from './vault/data-keys.js'
 import { Resealer } from './vault/resealer.js'
 import { PersonalOverrides } from './vault/personal-overrides.js'
+import { SecretChanges } from './vault/secret-changes.js'
 import { SecretService } from './vault/secret-service.js'
 import { createWorkspace } from './access/workspace-creation.js'
 import { VERSION } from './version.js'
@@ -73,6 +74,8 @@ export interface AppContext {
   readonly webhooks: WebhookWorker
   /** Drops expired dynamic database login roles (a job the server runs). */
   readonly dbDropper: DbRoleDropper
+  /** The watchers of environments on this node (`coffer run --watch`) and the hints that wake them (vault/secret-changes.ts). */
+  readonly secretChanges: SecretChanges
   /** Stops accepting work, waits for queued commits, closes the database and the key provider. */
   close(): Promise<void>
 }
@@ -157,12 +160,31 @@ export async function createContext(
       enabled: db.engine !== 'postgres',
       metrics,
     })
-    const authChanges =
+    // Watchers of environments hear every change while this node hears the notifications of
+    // migration 15 (on SQLite, one node, the writes of this process); otherwise they poll.
+    const secretChanges = new SecretChanges({ live: db.engine !== 'postgres' })
+    // One LISTEN connection per node for both channels: `coffer_auth` (migration 12) empties
+    // cached principals and ends the streams of a revoked credential; `coffer_secrets`
+    // (migration 15) wakes the watchers of a changed environment.
+    const notifications =
       db.engine === 'postgres'
-        ? listenForNotifications(db.url, 'coffer_auth', {
-            onNotify: (scope) => principals.invalidateScope(scope),
-            onUp: () => principals.setEnabled(true),
-            onDown: () => principals.setEnabled(false),
+        ? listenForNotifications(db.url, ['coffer_auth', 'coffer_secrets'], {
+            onNotify: (payload, channel) => {
+              if (channel === 'coffer_secrets') {
+                secretChanges.secretChanged(payload)
+                return
+              }
+              principals.invalidateScope(payload)
+              secretChanges.authChanged(payload)
+            },
+            onUp: () => {
+              principals.setEnabled(true)
+              secretChanges.setLive(true)
+            },
+            onDown: () => {
+              principals.setEnabled(false)
+              secretChanges.setLive(false)
+            },
           })
         : null
     const outbound = new OutboundClient({
@@ -205,8 +227,10 @@ export async function createContext(
         }),
         onError: (err) => errorReports.capture(err, { job: 'webhooks' }),
       }),
+      secretChanges,
       async close() {
-        await authChanges?.close()
+        secretChanges.closeAll()
+        await notifications?.close()
         mailer.close()
         await resealer.stop()
         await sequencer.stop()

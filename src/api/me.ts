@@ -11,5 +11,12 @@ export const meResponse = z.object({
   workspace: workspaceView,
   role: z.string().nullable().describe('the workspace role; null for an integration'),
   tokenId: z.string(),
+  scope: z
+    .object({ project: z.string(), environment: z.string() })
+    .nullable()
+    .optional()
+    .describe(
+      'for an integration limited to exactly one project and one environment, their ids: `coffer run` needs no --project/--env with it; null otherwise',
+    ),
 })
 export type Me = z.infer<typeof meResponse>

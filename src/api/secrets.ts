@@ -72,6 +72,16 @@ export type SecretAnswer = z.infer<typeof secretResponse>
 export const secretListResponse = z.object({ secrets: z.array(secretView) })
 export type SecretList = z.infer<typeof secretListResponse>
 
+/**
+ * GET …/environments/:environment/events (server-sent events, `coffer run --watch`): each
+ * `secrets` event holds the environment's keys and current versions — never a value, a comment
+ * or a fingerprint — sorted by key; the stream sends it on open and whenever it changes.
+ */
+export const environmentStateResponse = z.object({
+  secrets: z.array(z.object({ key: z.string(), version: z.number().int() })),
+})
+export type EnvironmentState = z.infer<typeof environmentStateResponse>
+
 /** GET …/secrets/:key/versions: every version, newest first. */
 export const secretHistoryResponse = z.object({ secret: secretView, versions: z.array(secretVersionView) })
 export type SecretHistory = z.infer<typeof secretHistoryResponse>

@@ -13,6 +13,8 @@ export interface OptionSpec {
   readonly default?: string
   /** Commander refuses to run the command without it. */
   readonly required?: boolean
+  /** Every use is kept, in order, in an array (`--env a --env b`). */
+  readonly repeatable?: boolean
 }
 
 /**
@@ -52,6 +54,11 @@ export type CommandTable = ReadonlyArray<CommandSpec | GroupSpec>
 /** An option with no default. */
 export function option(flags: string, description: string, defaultValue?: string): OptionSpec {
   return defaultValue === undefined ? { flags, description } : { flags, description, default: defaultValue }
+}
+
+/** An option that may be given several times; its values are kept in order. */
+export function repeatable(flags: string, description: string): OptionSpec {
+  return { flags, description, repeatable: true }
 }
 
 /** An option commander requires. */

@@ -1,4 +1,4 @@
-import { type CommandTable, lazy, option, required } from './command-spec.js'
+import { type CommandTable, lazy, option, repeatable, required } from './command-spec.js'
 
 // Every command of `coffer`, its options and help text, in the order `coffer --help` lists
 // them. Each command's module is imported only when that command runs, so `coffer run` never
@@ -252,8 +252,23 @@ export const COMMANDS: CommandTable = [
     name: 'run',
     description: 'Run a command with the environment’s secrets as variables',
     args: [['[command...]', 'the command and its arguments, after --']],
-    scope: { env: true, json: false },
-    options: [option('--preserve-env', 'variables already set win over secrets')],
+    scope: { json: false },
+    options: [
+      repeatable(
+        '--env <env>',
+        'environment id or slug, or PROJECT/ENV for another project; repeat it to merge several (later wins; default: .coffer.json, or the token’s only environment)',
+      ),
+      option('--preserve-env', 'variables already set win over secrets'),
+      option('--pass-token', 'let the command inherit COFFER_TOKEN (it does not by default)'),
+      option('--watch', 'restart the command when a secret changes (server-sent events; reconnects by itself)'),
+      option('--watch-signal <signal>', 'the signal that stops the command before a restart (default SIGTERM)'),
+      option('--watch-debounce <ms>', 'wait this long for more changes before restarting (default 200)'),
+      option('--mount <path>', 'also write the secrets to this new 0600 file, removed when coffer exits'),
+      option('--format <format>', 'the --mount file’s format: dotenv or json (default dotenv)'),
+      option('--fallback [path]', 'keep an encrypted snapshot and use it when the server is unreachable (give PATH as --fallback=PATH)'),
+      option('--fallback-max-age <age>', 'the oldest snapshot --fallback may use, e.g. 30m, 24h, 7d (default 24h)'),
+      option('--fallback-only', 'use the snapshot without contacting the server'),
+    ],
     passThroughOptions: true,
     // @NOTE bin/coffer.js runs this command through run-entry.ts (dist/run.cjs, no commander)
     // whenever run-argv.ts reads its command line; test/cli/run-argv.test.ts keeps the two readings equal.

@@ -31,6 +31,7 @@ function addCommand(program: Command, groups: ReadonlyMap<string, Command>, spec
   if (spec.scope) addScopeOptions(cmd, spec.scope)
   for (const o of spec.options ?? []) {
     if (o.required) cmd.requiredOption(o.flags, o.description)
+    else if (o.repeatable) cmd.option(o.flags, o.description, (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
     else if (o.default !== undefined) cmd.option(o.flags, o.description, o.default)
     else cmd.option(o.flags, o.description)
   }

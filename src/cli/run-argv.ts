@@ -9,27 +9,52 @@ export interface RunOptions {
   url?: string
   workspace?: string
   project?: string
-  env?: string
+  /** Every --env, in order (`ENV`, or `PROJECT/ENV`); later ones win. */
+  env?: string[]
   preserveEnv?: true
+  watch?: true
+  watchSignal?: string
+  watchDebounce?: string
+  mount?: string
+  format?: string
+  /** --fallback alone (true), or with its PATH. */
+  fallback?: true | string
+  fallbackMaxAge?: string
+  fallbackOnly?: true
+  passToken?: true
 }
-
 /** `coffer run`'s command line, read: the command to start with its arguments, and the options. */
 export interface RunInvocation {
   readonly command: string[]
   readonly opts: RunOptions
 }
 
-const VALUE_OPTIONS: Readonly<Record<string, 'url' | 'workspace' | 'project' | 'env'>> = {
+type ValueOption = 'url' | 'workspace' | 'project' | 'watchSignal' | 'watchDebounce' | 'mount' | 'format' | 'fallbackMaxAge'
+
+const VALUE_OPTIONS: Readonly<Record<string, ValueOption | 'env'>> = {
   '--url': 'url',
   '--workspace': 'workspace',
   '--project': 'project',
   '--env': 'env',
+  '--watch-signal': 'watchSignal',
+  '--watch-debounce': 'watchDebounce',
+  '--mount': 'mount',
+  '--format': 'format',
+  '--fallback-max-age': 'fallbackMaxAge',
+}
+
+const FLAGS: Readonly<Record<string, 'preserveEnv' | 'watch' | 'fallbackOnly' | 'passToken'>> = {
+  '--preserve-env': 'preserveEnv',
+  '--watch': 'watch',
+  '--fallback-only': 'fallbackOnly',
+  '--pass-token': 'passToken',
 }
 
 /**
  * Reads the arguments after `run` exactly as commander reads them for the `run` command, or
  * returns null when they are not among the spellings read here (then commander decides).
- * Guarantees: a non-null answer has a non-empty command; options take the last value given.
+ * Guarantees: a non-null answer has a non-empty command; options take the last value given, but
+ * every --env is kept, in order.
  */
 export function parseRunArgs(args: readonly string[]): RunInvocation | null {
   const opts: RunOptions = {}
@@ -39,22 +64,37 @@ export function parseRunArgs(args: readonly string[]): RunInvocation | null {
     // passThroughOptions): what follows belongs to the command, `--` and options included.
     if (arg === '--') return invocation(args.slice(i + 1), opts)
     if (arg.length < 2 || arg[0] !== '-') return invocation(args.slice(i), opts)
-    if (arg === '--preserve-env') {
-      opts.preserveEnv = true
+    const flag = FLAGS[arg]
+    if (flag !== undefined) {
+      opts[flag] = true
       continue
     }
     const eq = arg.indexOf('=')
-    const name = VALUE_OPTIONS[eq === -1 ? arg : arg.slice(0, eq)]
-    if (name === undefined) return null
-    if (eq !== -1) {
-      opts[name] = arg.slice(eq + 1)
+    const optName = eq === -1 ? arg : arg.slice(0, eq)
+    if (optName === '--fallback') {
+      // An optional value, as commander reads it: `--fallback=PATH`, or the next argument unless it looks like an option.
+      if (eq !== -1) opts.fallback = arg.slice(eq + 1)
+      else {
+        const next = args[i + 1]
+        if (next !== undefined && !(next.length > 1 && next[0] === '-')) {
+          opts.fallback = next
+          i++
+        } else opts.fallback = true
+      }
       continue
     }
-    const value = args[++i]
-    // @NOTE commander takes a value that looks like an option (`--env --project x`) as the
-    // value; such a line is most likely a forgotten value, and commander says what it makes of it.
-    if (value === undefined || (value.length > 1 && value[0] === '-')) return null
-    opts[name] = value
+    const name = VALUE_OPTIONS[optName]
+    if (name === undefined) return null
+    let value: string | undefined
+    if (eq !== -1) value = arg.slice(eq + 1)
+    else {
+      value = args[++i]
+      // @NOTE commander takes a value that looks like an option (`--env --project x`) as the
+      // value; such a line is most likely a forgotten value, and commander says what it makes of it.
+      if (value === undefined || (value.length > 1 && value[0] === '-')) return null
+    }
+    if (name === 'env') opts.env = [...(opts.env ?? []), value]
+    else opts[name] = value
   }
   return null
 }

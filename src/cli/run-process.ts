@@ -66,6 +66,13 @@ export interface RunOptions {
   preserveEnv: boolean
   /** The environment to inherit; defaults to `process.env`. */
   env?: NodeJS.ProcessEnv
+  /**
+   * Runs once the signal listeners are in place, just before the child starts (`--mount` writes
+   * its file here: a signal from then on is relayed to the child, and coffer lives to clean up).
+   */
+  beforeSpawn?: () => void
+  /** Inherited variables the child must not see (COFFER_TOKEN unless --pass-token); a secret of that name is still set. */
+  drop?: readonly string[]
 }
 
 /**
@@ -82,15 +89,16 @@ export function buildChildEnv(secrets: Readonly<Record<string, string>>, opts: R
   // that costs `coffer run` a garbage collection (~1 ms) before it starts the command.
   const env: Record<string, string> = Object.create(null)
   for (const from of [first, second]) {
+    const dropped = from === inherited ? opts.drop : undefined
     for (const k of Object.keys(from)) {
       const v = from[k]
-      if (v !== undefined) env[k] = v
+      if (v !== undefined && !dropped?.includes(k)) env[k] = v
     }
   }
   return env
 }
 
-function validateSecrets(secrets: Readonly<Record<string, string>>): void {
+export function validateSecrets(secrets: Readonly<Record<string, string>>): void {
   for (const [key, value] of Object.entries(secrets)) {
     if (key === '' || key.includes('=') || key.includes('\0')) {
       throw new SecretEnvironmentError('a secret has a name that cannot be used as an environment variable')
@@ -152,6 +160,7 @@ export function runWithSecrets(command: string, args: string[], secrets: Record<
     }
 
     try {
+      opts.beforeSpawn?.()
       child = spawn(command, args, { stdio: 'inherit', env, shell: false })
     } catch (err) {
       cleanup()
@@ -163,18 +172,28 @@ export function runWithSecrets(command: string, args: string[], secrets: Record<
       if (settled) return
       settled = true
       cleanup()
-      if (err.code === 'ENOENT') reject(new CommandNotFoundError(command))
-      else if (err.code === 'EACCES' || err.code === 'ENOEXEC' || err.code === 'EISDIR' || err.code === 'EPERM') {
-        reject(new CommandNotExecutableError(command, err.code))
-      } else reject(new Error(`failed to start ${command} (${err.code ?? 'unknown error'})`))
+      reject(spawnError(command, err))
     })
     child.once('exit', (code, signal) => {
       if (settled) return
       settled = true
       cleanup()
-      if (code !== null) resolve(code)
-      else if (signal !== null) resolve(128 + (osConstants.signals[signal] ?? 0))
-      else resolve(1)
+      resolve(exitCodeOf(code, signal))
     })
   })
+}
+
+/** The error for a child that could not be started (ENOENT: not found; EACCES…: not executable). */
+export function spawnError(command: string, err: NodeJS.ErrnoException): Error {
+  if (err.code === 'ENOENT') return new CommandNotFoundError(command)
+  if (err.code === 'EACCES' || err.code === 'ENOEXEC' || err.code === 'EISDIR' || err.code === 'EPERM')
+    return new CommandNotExecutableError(command, err.code)
+  return new Error(`failed to start ${command} (${err.code ?? 'unknown error'})`)
+}
+
+/** A child's exit status as a shell reports it: its code, or 128 + the number of the signal that ended it. */
+export function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number {
+  if (code !== null) return code
+  if (signal !== null) return 128 + (osConstants.signals[signal] ?? 0)
+  return 1
 }

@@ -21,11 +21,17 @@ export interface ScopeOptions extends ServerOptions {
  * A client for the configured server. The token comes from COFFER_TOKEN (never written
  * anywhere) or else from the OS credential store that `coffer login` filled.
  */
-export async function connect(opts: ServerOptions = {}): Promise<CofferClient> {
+export async function connect(opts: ServerOptions = {}, client: { timeoutMs?: number } = {}): Promise<CofferClient> {
+  const { url, token } = await credentials(opts)
+  return new CofferClient({ url, token, userAgent: `coffer-cli/${VERSION}`, ca: caFromEnv(), ...client })
+}
+
+/** The server's URL and the token: COFFER_TOKEN (with COFFER_URL or --url), else the OS credential store. */
+export async function credentials(opts: ServerOptions = {}): Promise<{ url: string; token: string }> {
   const linked = findProjectConfig()?.config
   const explicitUrl = opts.url ?? process.env.COFFER_URL ?? linked?.url
   const fromEnv = credentialsFromEnv({ ...process.env, COFFER_URL: explicitUrl ?? '' }, DEFAULT_URL)
-  if (fromEnv) return new CofferClient({ url: fromEnv.url, token: fromEnv.token, userAgent: `coffer-cli/${VERSION}`, ca: caFromEnv() })
+  if (fromEnv) return { url: fromEnv.url, token: fromEnv.token }
   const store = await openCredentialStore()
   const saved = store ? await store.load() : null
   if (!saved) {
@@ -33,7 +39,7 @@ export async function connect(opts: ServerOptions = {}): Promise<CofferClient> {
       code: 'ERR_NOT_LOGGED_IN',
     })
   }
-  return new CofferClient({ url: explicitUrl ?? saved.url, token: saved.token, userAgent: `coffer-cli/${VERSION}`, ca: caFromEnv() })
+  return { url: explicitUrl ?? saved.url, token: saved.token }
 }
 
 /** The workspace from --workspace, .coffer.json, or the token's own workspace. */

@@ -85,6 +85,7 @@ import type {
 import type {
   PersonalOverrideAnswer,
   PersonalOverrideWrite,
+  EnvironmentState,
   Secret,
   SecretAnswer,
   SecretApply,
@@ -108,6 +109,7 @@ import type {
 import type { CreatedToken, CreateTokenInput, TokenInfo, TokenInfoAnswer, TokenList } from '../api/tokens.js'
 import type { DeleteWorkspaceInput, DeletionReceipt, WorkspaceDeletion } from '../api/workspace-deletion.js'
 import type { Workspace } from '../api/workspaces.js'
+import { EventStreamReader } from './events.js'
 import { Http1Connections } from './http1.js'
 
 // The typed HTTP client of the Coffer API, shared by the CLI, the tests and SDK users. It
@@ -124,6 +126,7 @@ export type {
   CliTokenGrant,
   DeletionReceipt,
   Environment,
+  EnvironmentState,
   IntegrationScope,
   Invitation,
   KeyJob,
@@ -208,6 +211,7 @@ export class CofferClient {
   readonly #token: string
   readonly #userAgent: string
   readonly #ca: string | Buffer | undefined
+  readonly #timeoutMs: number | undefined
   #connections: Http1Connections | undefined
 
   /**
@@ -215,11 +219,21 @@ export class CofferClient {
    * verified against (instead of the system's); verification is never turned off.
    */
   /** `token` may be '' for the calls that need none (the CLI login's exchanges). */
-  constructor(options: { url: string; token: string; userAgent?: string; ca?: string | Buffer }) {
+  /** `timeoutMs`: how long one request may go without a byte before it fails (default 60 s). */
+  constructor(options: { url: string; token: string; userAgent?: string; ca?: string | Buffer; timeoutMs?: number }) {
     this.url = options.url.replace(/\/+$/, '')
     this.#token = options.token
     this.#userAgent = options.userAgent ?? 'coffer-client'
     this.#ca = options.ca
+    this.#timeoutMs = options.timeoutMs
+  }
+
+  #transport(): Http1Connections {
+    this.#connections ??= new Http1Connections(this.url, {
+      ...(this.#ca ? { ca: this.#ca } : {}),
+      ...(this.#timeoutMs ? { timeoutMs: this.#timeoutMs } : {}),
+    })
+    return this.#connections
   }
 
   async #request<T>(method: string, path: string, body?: unknown): Promise<T> {
@@ -229,9 +243,8 @@ export class CofferClient {
       // @NOTE not fetch: loading Node's fetch costs a CLI ~50 ms at start and keeps the process
       // alive ~100 ms after the last request, which `coffer run` pays on every invocation; not
       // node:http either (see http1.ts).
-      this.#connections ??= new Http1Connections(this.url, this.#ca ? { ca: this.#ca } : {})
       const target = new URL(this.url + path)
-      res = await this.#connections.send(
+      res = await this.#transport().send(
         method,
         target.pathname + target.search,
         {
@@ -251,14 +264,23 @@ export class CofferClient {
     } catch {
       throw new CofferApiError(res.status, 'ERR_BAD_RESPONSE', `The server answered ${res.status} with a body that is not JSON.`)
     }
-    if (res.status < 200 || res.status >= 300) {
-      // Whatever answered may not be Coffer (a proxy): every field of the envelope may be missing.
-      const e = (json as { error?: Partial<ErrorEnvelope['error']> } | undefined)?.error
-      throw new CofferApiError(res.status, e?.code ?? 'ERR_HTTP', e?.message ?? `HTTP ${res.status}`, e?.requestId)
-    }
+    if (res.status < 200 || res.status >= 300) throw this.#apiError(res, json)
     const proposed = (json as { changeRequest?: ChangeRequest } | undefined)?.changeRequest
     if (res.status === 202 && proposed) throw new CofferChangeRequested(proposed)
     return json as T
+  }
+
+  /** The error of a non-2xx answer. Whatever answered may not be Coffer (a proxy): every field of the envelope may be missing. */
+  #apiError(res: { status: number; text: string }, json?: unknown): CofferApiError {
+    if (json === undefined) {
+      try {
+        json = res.text ? JSON.parse(res.text) : undefined
+      } catch {
+        // Not JSON (a proxy's page): the status alone.
+      }
+    }
+    const e = (json as { error?: Partial<ErrorEnvelope['error']> } | undefined)?.error
+    return new CofferApiError(res.status, e?.code ?? 'ERR_HTTP', e?.message ?? `HTTP ${res.status}`, e?.requestId)
   }
 
   #env(s: Scope): string {
@@ -375,6 +397,68 @@ export class CofferClient {
     const qs = q.size ? `?${q}` : ''
     return (await this.#request<SecretList>('GET', `${this.#env(s)}/secrets${qs}`)).secrets
   }
+  /**
+   * Watches an environment (server-sent events): `onState` receives its keys and versions —
+   * never values — at once and after every change. `done` rejects with CofferApiError when the
+   * server refuses the watch or ends it (a revoked or expired credential: its code), and with
+   * CofferConnectionError when the connection fails, drops, or stays silent for `idleMs`
+   * (the server sends a comment every 15 s); it resolves only after `close()`.
+   */
+  watchEnvironment(
+    s: Scope,
+    onState: (state: EnvironmentState) => void,
+    options: { idleMs?: number } = {},
+  ): { done: Promise<void>; close: () => void } {
+    const target = new URL(`${this.url}${this.#env(s)}/events`)
+    let ended: CofferApiError | undefined
+    let closed = false
+    const reader = new EventStreamReader((event, data) => {
+      if (ended || closed) return
+      try {
+        if (event === 'secrets') onState(JSON.parse(data) as EnvironmentState)
+        else if (event === 'end') {
+          const e = JSON.parse(data) as { code?: string; status?: number; message?: string }
+          ended = new CofferApiError(e.status ?? 500, e.code ?? 'ERR_HTTP', e.message ?? 'The server ended the stream.')
+          stream.close()
+        }
+      } catch {
+        ended = new CofferApiError(200, 'ERR_BAD_RESPONSE', 'The server sent an event that is not JSON.')
+        stream.close()
+      }
+    })
+    const stream = this.#transport().stream(
+      target.pathname + target.search,
+      {
+        ...(this.#token ? { authorization: `Bearer ${this.#token}` } : {}),
+        'user-agent': this.#userAgent,
+        accept: 'text/event-stream',
+      },
+      (status) => status === 200,
+      (chunk) => reader.push(chunk),
+      options.idleMs ?? 45_000,
+    )
+    const done = stream.done.then(
+      (res) => {
+        if (ended) throw ended
+        if (closed) return
+        if (res.status !== 200) throw this.#apiError(res)
+        throw new CofferConnectionError(this.url, Object.assign(new Error('the stream ended'), { code: 'ECONNRESET' }))
+      },
+      (err: unknown) => {
+        if (ended) throw ended
+        if (closed) return
+        throw new CofferConnectionError(this.url, err)
+      },
+    )
+    return {
+      done,
+      close: () => {
+        closed = true
+        stream.close()
+      },
+    }
+  }
+
   /** One secret; with `reveal`, its value as you see it (`raw`: references unresolved). */
   async getSecret(s: Scope, key: string, opts: { reveal?: boolean; raw?: boolean } = {}): Promise<Secret> {
     const q = new URLSearchParams()

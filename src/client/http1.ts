@@ -109,6 +109,80 @@ export class Http1Connections {
     })
   }
 
+  /**
+   * Sends a GET on a connection of its own and hands the answer's body to `onBody` as it
+   * arrives when `onHead` accepts the status; otherwise the body is kept, and `done` resolves
+   * with the status and that text once the answer is whole. `done` resolves when the server
+   * ends the answer or `close()` ends it from this side; a failure to connect, a reset or
+   * `idleMs` without a byte rejects it with the socket's error.
+   */
+  stream(
+    target: string,
+    headers: Readonly<Record<string, string>>,
+    onHead: (status: number) => boolean,
+    onBody: (chunk: Buffer) => void,
+    idleMs: number,
+  ): { done: Promise<HttpAnswer>; close: () => void } {
+    let socket: Socket | undefined
+    let closed = false
+    const done = (async () => {
+      const head = requestHead('GET', target, this.#url, headers)
+      socket = await this.#connect()
+      if (closed) {
+        socket.destroy()
+        return { status: 0, text: '' }
+      }
+      const s = socket
+      return new Promise<HttpAnswer>((resolve, reject) => {
+        let streaming: boolean | undefined
+        const answer = new AnswerReader((chunk) => {
+          streaming ??= onHead(answer.status)
+          if (streaming) onBody(chunk)
+          else kept.push(chunk)
+        })
+        const kept: Buffer[] = []
+        let settled = false
+        const finish = (err: Error | null) => {
+          if (settled) return
+          settled = true
+          s.destroy()
+          if (err && !closed) reject(err)
+          else resolve({ status: answer.status, text: Buffer.concat(kept).toString('utf8') })
+        }
+        s.on('data', (chunk: Buffer) => {
+          try {
+            answer.push(chunk)
+          } catch (err) {
+            finish(err as Error)
+            return
+          }
+          if (answer.complete) finish(null)
+        })
+        s.on('end', () => {
+          try {
+            answer.end()
+          } catch (err) {
+            finish(err as Error)
+            return
+          }
+          finish(null)
+        })
+        s.on('close', () => finish(closed ? null : hangUp()))
+        s.on('error', (err: Error) => finish(err))
+        s.on('timeout', () => finish(Object.assign(new Error('the stream went silent'), { code: 'ETIMEDOUT' })))
+        s.setTimeout(idleMs)
+        s.write(Buffer.from(head, 'latin1'))
+      })
+    })()
+    return {
+      done,
+      close: () => {
+        closed = true
+        socket?.destroy()
+      },
+    }
+  }
+
   /** Closes the idle connections (those in use close when their answer is read). */
   close(): void {
     for (const { socket } of this.#idle.splice(0)) socket.destroy()
@@ -210,6 +284,12 @@ export class AnswerReader {
   #pending: Buffer = Buffer.alloc(0)
   #remaining = 0
   readonly #body: Buffer[] = []
+  readonly #sink: ((chunk: Buffer) => void) | undefined
+
+  /** `sink`: receives the body's bytes as they arrive (a stream), instead of keeping them for text(). */
+  constructor(sink?: (chunk: Buffer) => void) {
+    this.#sink = sink
+  }
 
   get complete(): boolean {
     return this.#state === 'complete'
@@ -255,7 +335,7 @@ export class AnswerReader {
         case 'chunk-data': {
           if (buf.length === 0) return
           const take = Math.min(this.#remaining, buf.length)
-          this.#body.push(buf.subarray(0, take))
+          this.#keep(buf.subarray(0, take))
           this.#pending = buf.subarray(take)
           this.#remaining -= take
           if (this.#remaining > 0) return
@@ -285,7 +365,7 @@ export class AnswerReader {
           break
         }
         case 'until-close':
-          if (buf.length) this.#body.push(buf)
+          if (buf.length) this.#keep(buf)
           this.#pending = Buffer.alloc(0)
           return
         case 'complete':
@@ -294,6 +374,11 @@ export class AnswerReader {
           return
       }
     }
+  }
+
+  #keep(bytes: Buffer): void {
+    if (this.#sink) this.#sink(bytes)
+    else this.#body.push(bytes)
   }
 
   /** The next CRLF-terminated line of #pending (consumed), or undefined while it is incomplete. */

@@ -140,6 +140,7 @@ export class Metrics {
     'Requests to user-given URLs through the guarded outbound client, by outcome (ok, refused, failed, timeout, too-large)',
     'counter',
   )
+  readonly eventStreams = new Metric('coffer_event_streams', 'Environment change streams (coffer run --watch) open on this node', 'gauge')
 
   readonly auditPendingEntries = new Metric(
     'coffer_audit_pending_entries',

@@ -345,6 +345,8 @@ export async function buildApp(
   })
   app.addHook('preClose', async () => {
     ready = false
+    // Open event streams would keep the server from closing: each ends, and its client reconnects elsewhere.
+    ctx.secretChanges.closeAll()
     await stopJobs?.()
     await ctx.resealer.stop()
     await ctx.sequencer.stop()

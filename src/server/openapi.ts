@@ -8,7 +8,7 @@ type JsonSchema = Record<string, unknown>
 /** What the document needs of a route: workspace routes and account/public routes alike. */
 export type DocumentedRoute = Pick<
   AnyRoute,
-  'method' | 'url' | 'summary' | 'tag' | 'action' | 'params' | 'query' | 'body' | 'response' | 'status' | 'auth' | 'propose'
+  'method' | 'url' | 'summary' | 'tag' | 'action' | 'params' | 'query' | 'body' | 'response' | 'status' | 'auth' | 'propose' | 'events'
 > & {
   /** `public`: no credential; `account`: a person's token or session cookie; absent: a workspace route. */
   scope?: 'public' | 'account'
@@ -56,7 +56,13 @@ export function openApiDocument(routes: DocumentedRoute[], version: string): Rec
       security: r.scope === 'public' || r.auth === 'none' ? [] : [{ bearer: [] }, { session: [] }],
       parameters: parametersOf(r),
       responses: {
-        [String(r.status ?? 200)]: { description: 'Success', content: { 'application/json': { schema: schemaOf(r.response, 'output') } } },
+        // An event stream's schema is that of each event's data (the event's name is in `x-coffer-event`).
+        [String(r.status ?? 200)]: r.events
+          ? {
+              description: `Server-sent events: each \`${r.events.event}\` event's data, then \`end\` with an error's code`,
+              content: { 'text/event-stream': { schema: schemaOf(r.response, 'output'), 'x-coffer-event': r.events.event } },
+            }
+          : { description: 'Success', content: { 'application/json': { schema: schemaOf(r.response, 'output') } } },
         default: { description: 'Error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
       },
     }

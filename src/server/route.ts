@@ -125,6 +125,14 @@ export interface RouteDef<P = unknown, Q = unknown, B = unknown, R = unknown> {
    * exactly the schema's properties; the handler must return the schema's shape.
    */
   compiledResponse?: true
+  /**
+   * A `read` route answered as a server-sent event stream (src/server/event-stream.ts): its
+   * handler's answer is sent at once as event `event`, then again whenever it changes; each
+   * check re-runs the whole request (authentication, policy, handler), so the stream ends —
+   * with an `end` event and the code a fresh request would get — once the credential is revoked
+   * or expires or access is lost. `environment` routes only; the handler must audit nothing.
+   */
+  events?: { readonly event: string }
   status?: number
   /**
    * A `secret.write` route on the URL's environment: when that environment is protected

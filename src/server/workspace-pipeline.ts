@@ -5,11 +5,12 @@ import { actorId, authorize, type Action, type Principal } from '../access/polic
 import { resolveTarget } from '../access/target.js'
 import type { AuditEvent } from '../audit/audit-log.js'
 import type { AppContext } from '../context.js'
-import { EnvironmentProtectedError, InternalError } from '../errors.js'
+import { EnvironmentProtectedError, InternalError, NotFoundError } from '../errors.js'
 import { environmentPartition, rowLockedPartition, writePartition } from '../storage/commit-partition.js'
 import type { Executor } from '../storage/database.js'
 import { readInScope, SYSTEM_SCOPE } from '../storage/tenant-scope.js'
 import { notifyChangeApprovers } from './change-notify.js'
+import { serveEvents } from './event-stream.js'
 import { schemaOf } from './openapi.js'
 import { authAttemptSucceeded } from './rate-limit.js'
 import { authenticateRequest } from './session-auth.js'
@@ -287,6 +288,39 @@ function writePartitionOf(route: AnyRoute, p: Placed): string {
 }
 
 /**
+ * An `events` route: its first answer, then an event stream that re-places the request (without
+ * counting it again against the credential's caps) on every check.
+ */
+async function streamEvents(
+  app: FastifyInstance,
+  ctx: AppContext,
+  route: AnyRoute,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  placed: Placed,
+): Promise<FastifyReply> {
+  const env = placed.target.environment
+  if (route.mode !== 'read' || route.readsAuditLog || !env) throw new InternalError('an events route must be a read of one environment')
+  const first = placed.readResult!
+  if (eventsOf(first.audit).length) throw new InternalError('an events route audits nothing')
+  authAttemptSucceeded(req)
+  const p = placed.principal
+  return serveEvents(ctx, reply, {
+    event: route.events!.event,
+    first: first.body,
+    workspaceId: placed.workspace.id,
+    environmentId: env.id,
+    userId: p.type === 'user' ? p.userId : null,
+    reread: async () => {
+      const again = await placeByUrl(app, ctx, route, req, reply, false, p.tokenId)
+      // The same credential must still name the same environment (a slug reused after a deletion is another one).
+      if (again.target.environment?.id !== env.id) throw new NotFoundError('environment')
+      return again.readResult!.body
+    },
+  })
+}
+
+/**
  * Registers a workspace route on `app`, behind the stages of WORKSPACE_STAGES. Audit
  * entries are written here — in the same transaction as a write, or committed before a
  * read's response — and a failure to write them fails the request.
@@ -300,7 +334,10 @@ export function registerWorkspaceRoute(app: FastifyInstance, ctx: AppContext, ro
     ...(route.compiledResponse ? { schema: { response: { [route.status ?? 200]: schemaOf(route.response, 'output') } } } : {}),
     handler: async (req, reply) => {
       const placed = await place(app, ctx, route, req, reply)
+      if (route.events) return streamEvents(app, ctx, route, req, reply, placed)
       const result = await handleAndAudit(ctx, route, req, placed)
+      // Committed: this node's watchers of the workspace re-read (other nodes hear migration 15's notification).
+      if (route.mode === 'write') ctx.secretChanges.workspaceWritten(placed.workspace.id)
       authAttemptSucceeded(req)
       if (result.afterCommit)
         await result

@@ -10,8 +10,8 @@ import { loadPg } from './database.js'
 
 /** What a listener tells its owner. */
 export interface NotifyHandlers {
-  /** A notification arrived with `payload`. */
-  onNotify(payload: string): void
+  /** A notification arrived on `channel` with `payload`. */
+  onNotify(payload: string, channel: string): void
   /** LISTEN is in place: from now on every notification of the channel arrives. */
   onUp(): void
   /** The connection was lost (or could not be opened): notifications may be missed until onUp. */
@@ -27,17 +27,19 @@ export interface NotifyListener {
 }
 
 /**
- * Listens on `channel` of the database at `url` until closed. Never throws: failures go to
+ * Listens on `channel` (or each of several channels, on the one connection) of the database at `url` until closed. Never throws: failures go to
  * `onDown` and a reconnection. `heartbeatMs` (0: none) is how often the idle connection is
  * checked with `SELECT 1`; one that does not answer within `heartbeatMs` is dropped.
  */
 export function listenForNotifications(
   url: string,
-  channel: string,
+  channel: string | readonly string[],
   handlers: NotifyHandlers,
   options: { minBackoffMs?: number; maxBackoffMs?: number; heartbeatMs?: number } = {},
 ): NotifyListener {
-  if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new TypeError('channel must be a plain lower-case identifier')
+  const channels = typeof channel === 'string' ? [channel] : [...channel]
+  if (channels.length === 0 || !channels.every((c) => /^[a-z_][a-z0-9_]*$/.test(c)))
+    throw new TypeError('each channel must be a plain lower-case identifier')
   const minBackoff = options.minBackoffMs ?? 100
   const maxBackoff = options.maxBackoffMs ?? 5_000
   const heartbeatMs = options.heartbeatMs ?? 10_000
@@ -71,10 +73,10 @@ export function listenForNotifications(
     c.on('error', (err) => down(c, err))
     c.on('end', () => down(c))
     c.on('notification', (m) => {
-      if (c === client && m.channel === channel) handlers.onNotify(m.payload ?? '')
+      if (c === client && channels.includes(m.channel)) handlers.onNotify(m.payload ?? '', m.channel)
     })
     c.connect()
-      .then(() => c.query(`LISTEN ${channel}`))
+      .then(() => c.query(channels.map((ch) => `LISTEN ${ch}`).join('; ')))
       .then(() => {
         if (c !== client || closed) return
         up = true

@@ -63,6 +63,14 @@ describe('coffer run: arguments read without commander', () => {
       ['--', '--help'],
       ['--', '--'],
       ['-', 'x'],
+      ['--env', 'dev', '--env', 'dev-local', '--', 'true'],
+      ['--project', 'a', '--env', 'x', '--env', 'b/y', '--', 'true'],
+      ['--watch', '--watch-signal', 'SIGHUP', '--watch-debounce=50', '--', 'node', 'server.js'],
+      ['--mount', './.env.run', '--format', 'json', '--', 'true'],
+      ['--fallback', '--fallback-max-age', '24h', '--', 'true'],
+      ['--fallback=/tmp/snap', '--fallback-only', '--pass-token', 'true'],
+      ['--fallback', 'snap.bin', 'true'],
+      ['--fallback', '-', 'true'],
     ]
     for (const args of lines) {
       assert.ok(parseRunArgs(args), `read on the fast path: run ${JSON.stringify(args)}`)
@@ -70,8 +78,14 @@ describe('coffer run: arguments read without commander', () => {
     }
     assert.deepEqual(parseRunArgs(['--project', 'web', '--env', 'production', '--preserve-env', '--', 'node', '-e', '0']), {
       command: ['node', '-e', '0'],
-      opts: { project: 'web', env: 'production', preserveEnv: true },
+      opts: { project: 'web', env: ['production'], preserveEnv: true },
     })
+    assert.deepEqual(parseRunArgs(['--env', 'dev', '--env=web/dev-local', '--fallback', '--', 'true']), {
+      command: ['true'],
+      opts: { env: ['dev', 'web/dev-local'], fallback: true },
+    })
+    // An optional value: the next argument is PATH unless it looks like an option (as commander reads it).
+    assert.deepEqual(parseRunArgs(['--fallback', 'snap.bin', 'node', 'x.js'])?.opts, { fallback: 'snap.bin' })
   })
 
   test('help, unknown options, missing values and a missing command go to commander', () => {
@@ -103,6 +117,17 @@ describe('coffer run: arguments read without commander', () => {
         '--project',
         '--env',
         '--preserve-env',
+        '--watch',
+        '--watch-signal',
+        '--watch-debounce',
+        '--mount',
+        '--format',
+        '--fallback',
+        '--fallback=x',
+        '--fallback-only',
+        '--fallback-max-age',
+        '--pass-token',
+        '--watch=1',
         '--json',
         '--help',
         '-h',

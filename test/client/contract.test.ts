@@ -14,6 +14,7 @@ import type { z } from 'zod'
 import { auditPublicKeyResponse } from '../../src/api/audit.js'
 import { changeRequestResponse } from '../../src/api/change-requests.js'
 import { errorEnvelope } from '../../src/api/errors.js'
+import { environmentStateResponse } from '../../src/api/secrets.js'
 import { type CofferApiError, CofferChangeRequested, CofferClient, type Scope } from '../../src/client/client.js'
 import { createLoginCode, decideDevice, pkceChallenge } from '../../src/identity/cli-login.js'
 import { API_ROUTES, AUTH_ROUTES } from '../../src/server/app.js'
@@ -98,6 +99,13 @@ async function recordingProxy(target: string, log: Exchange[]): Promise<{ url: s
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
       const upstream = request(`${target}${req.url}`, { method: req.method, headers: req.headers }, (answer) => {
+        // An event stream never ends by itself: passed through as it comes (the test checks its events).
+        if (String(answer.headers['content-type']).startsWith('text/event-stream')) {
+          res.writeHead(answer.statusCode ?? 502, answer.headers)
+          answer.pipe(res)
+          res.on('close', () => answer.destroy())
+          return
+        }
         const parts: Buffer[] = []
         answer.on('data', (c: Buffer) => parts.push(c))
         answer.on('end', () => {
@@ -177,6 +185,17 @@ describeEachEngine((engine: EngineName) => {
     ])
     await owner.listSecrets(dev)
     await owner.listSecrets(dev, { reveal: true, includeDeleted: true })
+    // The event stream: its first event keeps environmentStateResponse strictly (keys and versions, nothing else).
+    const state = await new Promise<unknown>((resolve, reject) => {
+      const w = owner.watchEnvironment(dev, (s) => {
+        w.close()
+        resolve(s)
+      })
+      w.done.catch(reject)
+    })
+    const parsed = environmentStateResponse.strict().safeParse(state)
+    assert.ok(parsed.success, 'the first event keeps its schema')
+    for (const s of (state as { secrets: object[] }).secrets) assert.deepEqual(Object.keys(s).sort(), ['key', 'version'])
     await owner.getSecret(dev, 'API_KEY')
     await owner.getSecret(dev, 'API_KEY', { reveal: true })
     await owner.history(dev, 'API_KEY')

@@ -16,6 +16,7 @@ import { api, startHarness, type EngineName, type Harness } from '../helpers/har
 import type { JsonBody } from '../helpers/json-body.js'
 import { startMailbox, type Mailbox } from '../helpers/mailbox.js'
 import { fillUrl, sampleBody } from '../helpers/routes.js'
+import { injectAny } from '../helpers/inject-stream.js'
 
 type Client = ReturnType<typeof api>
 type Reply = { status: number; body: JsonBody }
@@ -166,7 +167,7 @@ function suite(engine: EngineName): void {
         } catch {
           body = r.method === 'GET' || r.method === 'DELETE' ? undefined : {}
         }
-        const res = await h.app.inject({
+        const res = await injectAny(h.app, {
           method: r.method,
           url,
           headers: { authorization: `Bearer ${h.a.token}` },

@@ -1,26 +1,97 @@
+import { CofferApiError, CofferClient, CofferConnectionError, type Scope, type Secret } from '../../client/client.js'
+import { VERSION } from '../../version.js'
+import { caFromEnv } from '../ca.js'
 import { ExitError } from '../exit-error.js'
-import { connect, resolveScope, type ScopeOptions } from '../session.js'
+import type { RunOptions } from '../run-argv.js'
+import { planScopes, resolveScopes, type ScopePlan } from '../run-scopes.js'
+import { credentials } from '../session.js'
+
+/** What `coffer run` fetched: the merged values (later environments win) and each environment's keys and versions. */
+export interface Fetched {
+  readonly secrets: Record<string, string>
+  /** Per scope, in order: key → version (what --watch compares the server's events with). */
+  readonly versions: ReadonlyArray<ReadonlyMap<string, number>>
+}
+
+/** How `coffer run` reads the environments it merges: once at start, and again on a change (--watch). */
+export interface Source {
+  readonly client: CofferClient
+  readonly token: string
+  readonly plan: ScopePlan
+  /** The scopes, once resolved. */
+  scopes?: Scope[]
+  fetch(): Promise<Fetched>
+}
+
+/** Merges lists of secrets in order: a later environment's value wins. */
+export function merge(lists: readonly Secret[][]): Fetched {
+  const secrets: Record<string, string> = Object.create(null)
+  const versions: Array<Map<string, number>> = []
+  for (const list of lists) {
+    const v = new Map<string, number>()
+    for (const s of list) {
+      secrets[s.key] = s.value ?? ''
+      v.set(s.key, s.version)
+    }
+    versions.push(v)
+  }
+  return { secrets, versions }
+}
 
 /**
- * `coffer run [--preserve-env] -- CMD [ARGS...]`: fetches the environment's secrets in one
- * audited call and runs CMD with them as variables; signals are forwarded and CMD's exit
- * code is returned. Nothing is written to disk.
+ * Whether a failure means the server cannot be reached (a snapshot may stand in): no
+ * connection, a timeout, a 502/503/504 (a gateway without its server, or Coffer without its
+ * database), or any 5xx that is not Coffer's own answer (a proxy's page). Never a refusal
+ * (401, 403, 404…), nor Coffer's own 500.
  */
-export async function run(argv: string[], opts: ScopeOptions & { preserveEnv?: boolean }): Promise<number> {
+export function unreachable(err: unknown): boolean {
+  if (err instanceof CofferConnectionError) return true
+  if (!(err instanceof CofferApiError) || err.status < 500) return false
+  return err.status === 502 || err.status === 503 || err.status === 504 || err.code === 'ERR_HTTP' || err.code === 'ERR_BAD_RESPONSE'
+}
+
+/**
+ * `coffer run [options] -- CMD [ARGS...]`: fetches the secrets of one or more environments in
+ * one audited call each and runs CMD with them as variables (later environments win); signals
+ * are forwarded and CMD's exit code is returned. CMD does not inherit COFFER_TOKEN unless
+ * --pass-token. --watch, --mount and --fallback load their code only when given.
+ */
+export async function run(argv: string[], opts: RunOptions): Promise<number> {
   const [command, ...args] = argv
   if (!command) throw new ExitError('Give the command to run after --, e.g. coffer run -- node server.js')
-  const client = await connect(opts)
-  const scope = await resolveScope(client, opts)
-  // The request is on the wire when listSecrets returns: what starts the command
+  const withFallback = opts.fallback !== undefined || opts.fallbackOnly === true
+  const creds = await credentials(opts)
+  const client = new CofferClient({
+    url: creds.url,
+    token: creds.token,
+    userAgent: `coffer-cli/${VERSION}`,
+    ca: caFromEnv(),
+    // An unreachable server is found out sooner when a snapshot can stand in.
+    ...(withFallback ? { timeoutMs: 10_000 } : {}),
+  })
+  const plan = planScopes(opts)
+  const source: Source = {
+    client,
+    token: creds.token,
+    plan,
+    async fetch() {
+      source.scopes ??= await resolveScopes(client, plan)
+      return merge(await Promise.all(source.scopes.map((s) => client.listSecrets(s, { reveal: true }))))
+    },
+  }
+  const extras = withFallback || opts.watch || opts.mount !== undefined
+  // The request is on the wire when fetch() returns a promise: what starts the command
   // (node:child_process) loads while the server answers.
-  const [listed, { CommandNotExecutableError, CommandNotFoundError, runWithSecrets }] = await Promise.all([
-    client.listSecrets(scope, { reveal: true }),
+  const [fetched, { CommandNotExecutableError, CommandNotFoundError, runWithSecrets }] = await Promise.all([
+    extras ? undefined : source.fetch(),
     import('../run-process.js'),
   ])
-  const secrets: Record<string, string> = {}
-  for (const s of listed) secrets[s.key] = s.value ?? ''
+  // The child never sees the token that fetched its secrets unless asked (a secret of that name is set all the same).
+  const drop = opts.passToken ? [] : ['COFFER_TOKEN']
   try {
-    return await runWithSecrets(command, args, secrets, { preserveEnv: !!opts.preserveEnv })
+    if (fetched) return await runWithSecrets(command, args, fetched.secrets, { preserveEnv: !!opts.preserveEnv, drop })
+    const { runWithExtras } = await import('../run-extras.js')
+    return await runWithExtras(command, args, source, opts, drop)
   } catch (err) {
     if (err instanceof CommandNotFoundError || err instanceof CommandNotExecutableError) {
       throw new ExitError(err.message, { exitCode: err.exitCode, code: err.code })

@@ -15,9 +15,17 @@ const me = defineRoute({
   mode: 'read',
   response: meResponse,
   async handler({ principal: p, workspace }) {
-    if (p.type !== 'user')
-      return { body: { user: null, integration: { type: p.type, id: p.id, name: p.name }, workspace, role: null, tokenId: p.tokenId } }
-    return { body: { user: { id: p.userId, email: p.email }, integration: null, workspace, role: p.role, tokenId: p.tokenId } }
+    if (p.type !== 'user') {
+      const only = p.scopes.length === 1 ? p.scopes[0]! : undefined
+      const env = only && only.environments !== '*' && only.environments.length === 1 ? only.environments[0]! : undefined
+      const scope = only && env ? { project: only.projectId, environment: env } : null
+      return {
+        body: { user: null, integration: { type: p.type, id: p.id, name: p.name }, workspace, role: null, tokenId: p.tokenId, scope },
+      }
+    }
+    return {
+      body: { user: { id: p.userId, email: p.email }, integration: null, workspace, role: p.role, tokenId: p.tokenId, scope: null },
+    }
   },
 })
 

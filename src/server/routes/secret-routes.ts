@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import type { AuditAction } from '../../audit/actions.js'
 import {
+  environmentStateResponse,
   secretApplyBody,
   secretApplyResponse,
   secretBulkWriteBody,
@@ -85,6 +86,25 @@ const list = defineRoute({
         ]
       : []
     return { body: { secrets }, audit }
+  },
+})
+
+const events = defineRoute({
+  method: 'GET',
+  url: `${E}/events`,
+  tag: 'secrets',
+  action: 'secret.read',
+  mode: 'read',
+  events: { event: 'secrets' },
+  summary:
+    'Server-sent events (text/event-stream): the keys and versions of an environment (never values), sent on open and on every change; ends with an `end` event when the credential loses access (what `coffer run --watch` uses)',
+  params: environmentParams,
+  query: z.strictObject({}),
+  response: environmentStateResponse,
+  async handler({ app, db, workspace, target }) {
+    const listed = await app.secrets.list(db, scopeOf(workspace.id, target), { reveal: false, includeDeleted: false })
+    const secrets = listed.map((s) => ({ key: s.key, version: s.version })).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    return { body: { secrets } }
   },
 })
 
@@ -400,4 +420,4 @@ const copy = defineRoute({
   },
 })
 
-export const secretRoutes: AnyRoute[] = [list, get, set, bulk, apply, copy, del, restore, history, rollback]
+export const secretRoutes: AnyRoute[] = [list, events, get, set, bulk, apply, copy, del, restore, history, rollback]

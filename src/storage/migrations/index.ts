@@ -13,6 +13,7 @@ import { auditQueue } from './011-audit-queue.js'
 import { authEpochs } from './012-auth-epochs.js'
 import { referencesAndOverrides } from './013-references-and-overrides.js'
 import { changeRequests } from './014-change-requests.js'
+import { secretChangeNotify } from './015-secret-change-notify.js'
 import { webhooks } from './017-webhooks.js'
 import { dynamicDatabaseRoles } from './018-dynamic-database-roles.js'
 
@@ -26,7 +27,8 @@ import { dynamicDatabaseRoles } from './018-dynamic-database-roles.js'
 //   7 workspace deletion and break-glass · 8 CLI login · 9 audit_nodes without rowid (SQLite)
 //   10 value fingerprints (environment matrix, .env preview) · 11 audit queue (sequenced log)
 //   12 auth epochs (principal cache) · 13 references, imports and personal overrides
-//   14 protected environments, change requests · 17 webhooks · 18 dynamic database roles
+//   14 protected environments, change requests · 15 secret change notifications (run --watch)
+//   17 webhooks · 18 dynamic database roles
 /** Every schema step, in version order. */
 export const STEPS: readonly Migration[] = [
   initial,
@@ -43,6 +45,7 @@ export const STEPS: readonly Migration[] = [
   authEpochs,
   referencesAndOverrides,
   changeRequests,
+  secretChangeNotify,
   webhooks,
   dynamicDatabaseRoles,
 ]
