@@ -15,7 +15,8 @@ export class ExitError extends Error {
 
 /**
  * Codes the CLI itself reports (beside the server's, in src/errors.ts), documented in
- * docs/errors.md. The CLI prints them as `coffer: <message> (<code>)` or in the message.
+ * docs/errors.md. The CLI prints them as `coffer: <message> (<code>)`, or with --json as
+ * `{"error":{"code","message"}}` on stderr (report.ts).
  */
 export const CLI_ERROR_CODES = [
   'ERR_CLI',
@@ -32,6 +33,11 @@ export const CLI_ERROR_CODES = [
   'ERR_SECRET_ENV',
   'ERR_IMPORT_FORMAT',
   'ERR_AUDIT_CHAIN_BROKEN',
+  'ERR_USAGE',
+  'ERR_PORT_IN_USE',
+  'ERR_PORT_DENIED',
+  'ERR_CONFIRMATION_REQUIRED',
+  'ERR_DOCTOR_FAILED',
 ] as const
 
 /**

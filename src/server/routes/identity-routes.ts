@@ -16,7 +16,20 @@ const me = defineRoute({
   response: meResponse,
   async handler({ principal: p, workspace }) {
     if (p.type !== 'user')
-      return { body: { user: null, integration: { type: p.type, id: p.id, name: p.name }, workspace, role: null, tokenId: p.tokenId } }
+      return {
+        body: {
+          user: null,
+          integration: {
+            type: p.type,
+            id: p.id,
+            name: p.name,
+            scopes: p.scopes.map((s) => ({ ...s, environments: s.environments === '*' ? ('*' as const) : [...s.environments] })),
+          },
+          workspace,
+          role: null,
+          tokenId: p.tokenId,
+        },
+      }
     return { body: { user: { id: p.userId, email: p.email }, integration: null, workspace, role: p.role, tokenId: p.tokenId } }
   },
 })
