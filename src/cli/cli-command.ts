@@ -1,12 +1,12 @@
 import { accessSync, constants, realpathSync } from 'node:fs'
-import { delimiter, isAbsolute, join, relative, resolve } from 'node:path'
+import { basename, delimiter, isAbsolute, join, relative, resolve } from 'node:path'
 
 /**
  * How a person in this shell runs this very `coffer`, for commands the CLI prints (the server's
- * start-up banner, `coffer login --export`'s hints): `coffer` when the `coffer` that PATH
- * finds is this program, else `node <path of bin/coffer.js>` (relative to the working
- * directory when it lies inside it). Never `npx coffer`: outside an install, npx would fetch
- * an unrelated package of that name from the registry.
+ * start-up banner, `coffer login`'s hints): `coffer` when the `coffer` that PATH finds is this
+ * program; else the path of the installed `coffer` link it was started through; else
+ * `node <path of bin/coffer.js>` (relative to the working directory when it lies inside it).
+ * Never `npx coffer`: npx does not run a checkout's own bin; it looks for the name in the registry.
  */
 export function cliCommand(argv1: string | undefined = process.argv[1], path = process.env.PATH ?? '', cwd = process.cwd()): string {
   if (!argv1) return 'coffer'
@@ -20,15 +20,23 @@ export function cliCommand(argv1: string | undefined = process.argv[1], path = p
       continue
     }
     // The first `coffer` on PATH is the one the shell runs: it is either us or another.
-    return realOrSelf(candidate) === self ? 'coffer' : nodeCommand(self, cwd)
+    if (realOrSelf(candidate) === self) return 'coffer'
+    break
   }
+  // Started through an installed `coffer` link that PATH does not reach: that link, by its path.
+  const given = resolve(cwd, argv1)
+  if (basename(given) === 'coffer') return shellWord(given)
   return nodeCommand(self, cwd)
 }
 
 function nodeCommand(script: string, cwd: string): string {
   const rel = relative(cwd, script)
   const shown = rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : script
-  return `node ${/^[\w./@+-]+$/.test(shown) ? shown : `'${shown.replaceAll("'", `'\\''`)}'`}`
+  return `node ${shellWord(shown)}`
+}
+
+function shellWord(s: string): string {
+  return /^[\w./@+-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`
 }
 
 function realOrSelf(p: string): string {
