@@ -160,6 +160,24 @@ describeEachEngine((engine: EngineName) => {
     )
     assert.ok(!r.stderr.includes('internal error'))
     assert.ok(Date.now() - started < 30_000, 'it exits instead of hanging')
+    const elsewhere = await run(
+      ['server', '--port', '0', '--host', '10.255.255.1'],
+      childEnv({ COFFER_DATA_DIR: dataDir, COFFER_LOG_LEVEL: 'silent', HOME: home }),
+    )
+    assert.equal(elsewhere.status, 1, elsewhere.stderr)
+    assert.match(
+      oneLineError(
+        {
+          ...elsewhere,
+          stderr: elsewhere.stderr
+            .split('\n')
+            .filter((l) => !l.startsWith('{'))
+            .join('\n'),
+        },
+        'ERR_PORT_DENIED',
+      ),
+      /10\.255\.255\.1 is not an address of this host/,
+    )
   })
 
   test('projects and environments: rename and delete, confirmed, role-checked, tenant-isolated and audited', async () => {

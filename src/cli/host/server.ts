@@ -169,13 +169,17 @@ function listenError(err: unknown, host: string, port: number): unknown {
         code: 'ERR_PORT_IN_USE',
       },
     )
-  if (code === 'EACCES' || code === 'EADDRNOTAVAIL')
+  if (code === 'EACCES')
     return new ExitError(
-      `Cannot listen on ${where} (${code}): use a port above 1023, or an address of this host, with --port/--host or COFFER_PORT/COFFER_HOST.`,
+      `Not allowed to listen on ${where} (EACCES): use a port above 1023 (--port or COFFER_PORT), or the privilege to bind it.`,
       {
         code: 'ERR_PORT_DENIED',
       },
     )
+  if (code === 'EADDRNOTAVAIL')
+    return new ExitError(`${host} is not an address of this host (EADDRNOTAVAIL): choose one with --host or COFFER_HOST.`, {
+      code: 'ERR_PORT_DENIED',
+    })
   return err
 }
 
