@@ -3,14 +3,14 @@
 // --json), project and environment rename and delete (roles, tenants, audit), `audit log`, names
 // instead of ids, re-imports that write nothing, `login --export` on a host with no credential
 // store, `doctor`, `completion`.
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import assert from 'node:assert/strict'
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { csrfTokenFor, createSession } from '../../src/identity/sessions.js'
-import { BIN, childEnv, ensureBuilt } from '../helpers/child-server.js'
+import { BIN, childEnv, ensureBuilt, startServer, stopChild } from '../helpers/child-server.js'
 import { describeEachEngine } from '../helpers/engines.js'
 import { type EngineName, type Harness, startHarness } from '../helpers/harness.js'
 import { addPerson } from '../helpers/principals.js'
@@ -362,6 +362,64 @@ describeEachEngine((engine: EngineName) => {
     const broken = await coffer(['doctor'])
     assert.match(broken.stdout, /^fail\s+project-config\s/m)
     rmSync(join(cwd, '.coffer.json'))
+  })
+
+  test('doctor over HTTPS: a certificate the CLI cannot verify fails the tls check; with COFFER_CA_CERT it is ok', once, async () => {
+    const dir = join(work, 'tls')
+    mkdirSync(dir, { recursive: true })
+    const openssl = (args: string[]) => {
+      const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' })
+      assert.equal(r.status, 0, r.stderr)
+    }
+    const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
+    openssl(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=Coffer Doctor CA'])
+    openssl(['req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost'])
+    writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n')
+    openssl([
+      'x509',
+      '-req',
+      '-in',
+      'server.csr',
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      'server.pem',
+      '-days',
+      '2',
+      '-extfile',
+      'ext.cnf',
+    ])
+    const tls = await startServer(
+      [],
+      childEnv({
+        COFFER_DATA_DIR: join(dir, 'data'),
+        COFFER_LOG_LEVEL: 'silent',
+        COFFER_TLS_CERT: join(dir, 'server.pem'),
+        COFFER_TLS_KEY: join(dir, 'server.key'),
+        HOME: home,
+      }),
+    )
+    try {
+      const httpsUrl = tls.url.replace('localhost', '127.0.0.1')
+      assert.match(httpsUrl, /^https:/)
+      const untrusted = await coffer(['doctor', '--json'], { COFFER_URL: httpsUrl })
+      assert.equal(untrusted.status, 1)
+      const failed = (JSON.parse(untrusted.stdout) as { checks: Array<{ name: string; status: string; message: string }> }).checks.find(
+        (c) => c.name === 'tls',
+      )
+      assert.equal(failed?.status, 'fail', untrusted.stdout)
+      assert.match(failed?.message ?? '', /CERT|certificate/i)
+      const trusted = await coffer(['doctor'], { COFFER_URL: httpsUrl, COFFER_CA_CERT: join(dir, 'ca.pem') })
+      assert.match(trusted.stdout, /^ok\s+tls\s+HTTPS, the certificate verified$/m)
+      assert.match(trusted.stdout, /^ok\s+server\s+https:/m)
+      // This server is another vault: the token of the first one is refused there.
+      assert.match(trusted.stdout, /^fail\s+token\s+.*ERR_UNAUTHENTICATED/m)
+    } finally {
+      await stopChild(tls.child)
+    }
   })
 
   test('login --device --export with no credential store: the token reaches the shell only, nothing on disk', once, async () => {

@@ -119,12 +119,15 @@ export async function doctor(opts: ServerOptions & { json?: boolean }): Promise<
     } else add('clock', 'warn', 'the server sent no Date header: skew unknown')
   } catch (err) {
     const e = err as Error
-    const tlsError = /CERT|SSL|TLS|self.signed|ERR_TLS/i.test(e.message)
-    add(tlsError ? 'tls' : 'server', 'fail', e.message)
+    // Node names certificate failures by code: UNABLE_TO_VERIFY_LEAF_SIGNATURE, CERT_HAS_EXPIRED, ERR_TLS_CERT_ALTNAME_INVALID…
+    const tlsError = url.startsWith('https:') && /CERT|SSL|TLS|VERIFY|SIGNATURE|EPROTO|self.signed/i.test(e.message)
+    if (tlsError) add('tls', 'fail', `${e.message} (set COFFER_CA_CERT to the PEM of a private authority)`)
+    else add('server', 'fail', e.message)
   }
 
   if (!token) add('token', 'fail', 'no token: coffer login --url URL (or --export), or set COFFER_TOKEN')
-  else if (reachable) {
+  else if (!reachable) add('token', 'warn', `not checked (from ${tokenSource}): the server did not answer`)
+  else {
     try {
       const me = await client.me()
       const who = me.user
