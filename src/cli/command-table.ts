@@ -7,6 +7,7 @@ import { type CommandTable, lazy, option, repeatable, required } from './command
 // the API through src/client and live in ./commands/.
 
 const audit = () => import('./commands/audit.js')
+const auditLogCommand = () => import('./commands/audit-log.js')
 const breakglass = () => import('./commands/breakglass.js')
 const changes = () => import('./commands/changes.js')
 const dataKeys = () => import('./commands/keys.js')
@@ -29,6 +30,7 @@ const hostResetLink = () => import('./host/reset-link.js')
 
 const DATA_DIR = option('--data-dir <dir>', 'data directory (default: COFFER_DATA_DIR or ./.coffer)')
 const JSON_OUT = option('--json', 'print JSON')
+const YES = option('--yes', 'confirm: this cannot be undone')
 const SERVER_URL = option('--url <url>', 'server URL (default: COFFER_URL, the login, or http://127.0.0.1:8700)')
 const SCOPED = {}
 const WORKSPACE_ONLY = { project: false }
@@ -60,12 +62,14 @@ export const COMMANDS: CommandTable = [
   },
   {
     name: 'login',
-    description: 'Sign in in the browser (or with --device, or --token) and keep the token in the OS credential store',
+    description:
+      'Sign in in the browser (or with --device, or --token) and keep the token in the OS credential store (with --export: in this shell only)',
     options: [
       required('--url <url>', 'server URL, e.g. http://127.0.0.1:8700'),
       option('--device', 'for hosts without a browser: approve a code in a browser elsewhere'),
       option('--no-browser', 'do not open a browser; only print the address'),
       option('--token <token>', 'keep this existing token instead'),
+      option('--export', 'save nothing: print `export COFFER_URL=… COFFER_TOKEN=…` for eval "$(coffer login … --export)"'),
       JSON_OUT,
     ],
     run: lazy(login, (m) => m.login),
@@ -85,6 +89,25 @@ export const COMMANDS: CommandTable = [
     ),
   },
 
+  {
+    name: 'doctor',
+    description: 'Check the server (reachable, TLS), the token and its scopes, the clock, the credential store and .coffer.json',
+    options: [SERVER_URL, JSON_OUT],
+    run: lazy(
+      () => import('./commands/doctor.js'),
+      (m) => m.doctor,
+    ),
+  },
+  {
+    name: 'completion',
+    args: [['<shell>', 'bash, zsh or fish']],
+    description: 'Print a shell completion script (bash: eval "$(coffer completion bash)")',
+    run: lazy(
+      () => import('./completion.js'),
+      (m) => m.completion,
+    ),
+  },
+
   { group: 'projects', description: 'Projects' },
   {
     name: 'projects create',
@@ -95,6 +118,24 @@ export const COMMANDS: CommandTable = [
     run: lazy(projects, (m) => m.projectsCreate),
   },
   { name: 'projects list', description: 'List projects', scope: WORKSPACE_ONLY, run: lazy(projects, (m) => m.projectsList) },
+  {
+    name: 'projects rename',
+    args: [
+      ['<project>', 'id or slug'],
+      ['<name>', 'the new display name (the slug stays)'],
+    ],
+    description: 'Rename a project (project admin)',
+    scope: WORKSPACE_ONLY,
+    run: lazy(projects, (m) => m.projectsRename),
+  },
+  {
+    name: 'projects delete',
+    args: [['<project>', 'id or slug']],
+    description: 'Delete a project and destroy its data keys (Owner/Admin); asks on a terminal without --yes',
+    scope: WORKSPACE_ONLY,
+    options: [YES, option('--force', 'delete even though it still holds secrets (they are destroyed)')],
+    run: lazy(projects, (m) => m.projectsDelete),
+  },
 
   { group: 'envs', description: 'Environments of a project' },
   { name: 'envs list', description: 'List environments', scope: SCOPED, run: lazy(projects, (m) => m.envsList) },
@@ -105,6 +146,24 @@ export const COMMANDS: CommandTable = [
     scope: SCOPED,
     options: [option('--slug <slug>', 'URL slug (default: from the name)')],
     run: lazy(projects, (m) => m.envsCreate),
+  },
+  {
+    name: 'envs rename',
+    args: [
+      ['<env>', 'id or slug'],
+      ['<name>', 'the new display name (the slug stays)'],
+    ],
+    description: 'Rename an environment (project admin)',
+    scope: SCOPED,
+    run: lazy(projects, (m) => m.envsRename),
+  },
+  {
+    name: 'envs delete',
+    args: [['<env>', 'id or slug']],
+    description: 'Delete an environment and destroy its data key (project admin); asks on a terminal without --yes',
+    scope: SCOPED,
+    options: [YES, option('--force', 'delete even though it still holds secrets (they are destroyed)')],
+    run: lazy(projects, (m) => m.envsDelete),
   },
   {
     name: 'envs restrict',
@@ -299,6 +358,21 @@ export const COMMANDS: CommandTable = [
   },
 
   { group: 'audit', description: 'The audit log' },
+  {
+    name: 'audit log',
+    description: 'List audit entries, newest first, with people, projects and environments by name',
+    scope: WORKSPACE_ONLY,
+    options: [
+      option('--actor <who>', 'a member’s email, or an actor id (user, machine or token)'),
+      option('--action <action>', 'an action (secret.reveal) or every action under a prefix (secret.*)'),
+      option('--target <id>', 'the target’s id'),
+      option('--target-type <type>', 'the target’s type (project, environment, secret, …)'),
+      option('--since <time>', 'from this time: 2026-05-01, 2026-05-01T10:00:00Z, or back from now: 30m, 24h, 7d'),
+      option('--until <time>', 'before this time (same forms)'),
+      option('--limit <n>', 'at most this many entries, 1–5000 (default 50)'),
+    ],
+    run: lazy(auditLogCommand, (m) => m.auditLog),
+  },
   {
     name: 'audit verify',
     description:

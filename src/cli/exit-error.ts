@@ -15,7 +15,8 @@ export class ExitError extends Error {
 
 /**
  * Codes the CLI itself reports (beside the server's, in src/errors.ts), documented in
- * docs/errors.md. The CLI prints them as `coffer: <message> (<code>)` or in the message.
+ * docs/errors.md. The CLI prints them as `coffer: <message> (<code>)`, or with --json as
+ * `{"error":{"code","message"}}` on stderr (report.ts).
  */
 export const CLI_ERROR_CODES = [
   'ERR_CLI',
@@ -37,6 +38,10 @@ export const CLI_ERROR_CODES = [
   'ERR_USAGE',
   'ERR_MOUNT_EXISTS',
   'ERR_FALLBACK_UNAVAILABLE',
+  'ERR_PORT_IN_USE',
+  'ERR_PORT_DENIED',
+  'ERR_CONFIRMATION_REQUIRED',
+  'ERR_DOCTOR_FAILED',
 ] as const
 
 /**

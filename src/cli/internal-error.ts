@@ -10,6 +10,11 @@ export class InternalError extends Error {
     this.name = 'InternalError'
   }
 
+  /** The first line of what was thrown (its message, without the stack). */
+  get firstLine(): string {
+    return this.message.split('\n')[0] ?? ''
+  }
+
   /** The lines printed to stderr, the error text passed through `scrub` first. */
   report(scrub: (text: string) => string): string {
     return `coffer: internal error: ${scrub(this.message)}\nThis is a bug; please report it with the lines above.\n`

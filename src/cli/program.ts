@@ -5,14 +5,16 @@ import { COMMANDS } from './command-table.js'
 
 /**
  * The commander program of a command table (by default the CLI's own). Every command and
- * group throws instead of exiting (exitOverride), so main() alone sets the exit code.
+ * group throws instead of exiting (exitOverride), so main() alone prints errors and sets the exit code.
  */
 export function buildProgram(table: CommandTable = COMMANDS): Command {
   const program = new Command('coffer')
     .description('Coffer — a self-hosted secrets vault: server and CLI')
     .version(VERSION)
     .enablePositionalOptions()
-    .showHelpAfterError('(run coffer --help for usage)')
+    // main() prints commander's errors itself, as one line with a code (or JSON with --json);
+    // subcommands inherit this setting from the program.
+    .configureOutput({ outputError: () => {} })
   const groups = new Map<string, Command>()
   for (const entry of table) {
     if ('group' in entry) groups.set(entry.group, program.command(entry.group).description(entry.description))

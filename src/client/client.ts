@@ -282,6 +282,22 @@ export class CofferClient {
     const e = (json as { error?: Partial<ErrorEnvelope['error']> } | undefined)?.error
     return new CofferApiError(res.status, e?.code ?? 'ERR_HTTP', e?.message ?? `HTTP ${res.status}`, e?.requestId)
   }
+  /**
+   * GET /healthz (no token needed): whether the server answers, and the time its Date header
+   * says, so a caller can measure clock skew. Throws CofferConnectionError when unreachable.
+   */
+  async health(): Promise<{ status: number; date: string | undefined }> {
+    this.#connections ??= new Http1Connections(this.url, this.#ca ? { ca: this.#ca } : {})
+    try {
+      const res = await this.#connections.send('GET', `${new URL(this.url).pathname.replace(/\/$/, '')}/healthz`, {
+        'user-agent': this.#userAgent,
+        accept: 'application/json',
+      })
+      return { status: res.status, date: res.date }
+    } catch (err) {
+      throw new CofferConnectionError(this.url, err)
+    }
+  }
 
   #env(s: Scope): string {
     return `/v1/workspaces/${enc(s.workspace)}/projects/${enc(s.project)}/environments/${enc(s.environment)}`

@@ -13,6 +13,8 @@ import { isIP, connect as netConnect, type Socket } from 'node:net'
 export interface HttpAnswer {
   readonly status: number
   readonly text: string
+  /** The answer's Date header, if it sent one. */
+  readonly date?: string
 }
 
 /** What a CofferClient sends through: one origin, its connections, and the CA it trusts. */
@@ -76,7 +78,7 @@ export class Http1Connections {
         }
         if (answer.reusable) this.#giveBack(socket)
         else socket.destroy()
-        resolve({ status: answer.status, text: answer.text() })
+        resolve({ status: answer.status, text: answer.text(), ...(answer.date ? { date: answer.date } : {}) })
       }
       const onData = (chunk: Buffer) => {
         try {
@@ -278,6 +280,8 @@ type State = 'head' | 'length' | 'chunk-size' | 'chunk-data' | 'chunk-end' | 'tr
  */
 export class AnswerReader {
   status = 0
+  /** The Date header of the final answer, if any. */
+  date: string | undefined
   /** Whether the connection may carry another request once this answer is complete. */
   reusable = true
   #state: State = 'head'
@@ -412,6 +416,7 @@ export class AnswerReader {
       return
     }
     this.status = status
+    this.date = fields.get('date')?.[0]
     const tokens = (name: string) =>
       (fields.get(name) ?? [])
         .flatMap((v) => v.split(','))

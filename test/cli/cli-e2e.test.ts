@@ -167,14 +167,14 @@ describe('coffer CLI end to end (SQLite)', () => {
     assert.match(help.stdout, /Usage: coffer run \[options\] \[command\.\.\.\]/)
     assert.match(help.stdout, /--preserve-env/)
     const unknown = coffer(['run', '--bogus', '--', 'true'])
-    assert.equal(unknown.status, 1)
-    assert.match(unknown.stderr, /unknown option '--bogus'/)
+    assert.equal(unknown.status, 2, 'a usage error exits 2')
+    assert.equal(unknown.stderr, "coffer: unknown option '--bogus' (ERR_USAGE)\n")
     const noValue = coffer(['run', '--project'])
-    assert.equal(noValue.status, 1)
-    assert.match(noValue.stderr, /option '--project <project>' argument missing/)
+    assert.equal(noValue.status, 2)
+    assert.equal(noValue.stderr, "coffer: option '--project <project>' argument missing (ERR_USAGE)\n")
     const nothing = coffer(['run', '--'])
     assert.equal(nothing.status, 1)
-    assert.equal(nothing.stderr, 'coffer: Give the command to run after --, e.g. coffer run -- node server.js\n')
+    assert.equal(nothing.stderr, 'coffer: Give the command to run after --, e.g. coffer run -- node server.js (ERR_CLI)\n')
   })
 
   test('run reports a refusal and an unreachable server on one line, with their codes', () => {
@@ -183,7 +183,7 @@ describe('coffer CLI end to end (SQLite)', () => {
     assert.match(refused.stderr, /^coffer: .*\(ERR_NOT_FOUND\)\n$/)
     const down = coffer(['run', '--url', 'http://127.0.0.1:1', '--workspace', 'acme', '--', 'true'])
     assert.equal(down.status, 1)
-    assert.equal(down.stderr, 'coffer: Cannot reach the Coffer server at http://127.0.0.1:1: ECONNREFUSED\n')
+    assert.equal(down.stderr, 'coffer: Cannot reach the Coffer server at http://127.0.0.1:1: ECONNREFUSED (ERR_CONNECTION)\n')
   })
 
   test('export and import round-trip every format', () => {

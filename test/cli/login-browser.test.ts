@@ -221,6 +221,40 @@ describe('coffer login in the browser and by device code (Chromium, gnome-keyrin
     assert.match(run.output(), /login=1/)
   })
 
+  test('with no OS credential store, login --export completes the browser flow and hands the token to the shell only', {
+    timeout: 120_000,
+  }, async () => {
+    const home = join(work, 'home-export')
+    mkdirSync(home, { recursive: true })
+    const env = { PATH: process.env.PATH, HOME: home, DBUS_SESSION_BUS_ADDRESS: 'unix:path=/nonexistent' }
+    const child = spawn(process.execPath, [BIN, 'login', '--url', url, '--no-browser', '--export'], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString()
+    })
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString()
+    })
+    const exited = new Promise<number | null>((r) => child.once('exit', r))
+    const loginUrl = await waitFor('the login URL', () => /(http:\/\/127\.0\.0\.1:\d+\/cli\/login\?\S+)/.exec(stderr)?.[1])
+    const page = await browser!.newPage()
+    await page.goto(loginUrl)
+    await page.click('button[value=approve]')
+    await page.waitForURL(/\/cli\/done\?result=approved/, { timeout: 10_000 })
+    await page.close()
+    assert.equal(await exited, 0, stderr)
+    assert.match(stdout, /^export COFFER_URL=http:\/\/127\.0\.0\.1:\d+\nexport COFFER_TOKEN=coffer_cli_\S+\n$/)
+    assert.ok(!stderr.includes('coffer_cli_'), 'the token is on stdout only')
+    const shell = spawnSync('sh', ['-c', `eval "$(cat)"; ${c} whoami`], { env, input: stdout, encoding: 'utf8' })
+    assert.equal(shell.status, 0, shell.stderr)
+    assert.equal(shell.stdout.trim(), EMAIL)
+    assert.deepEqual(filesUnder(home), [], 'nothing was written under HOME')
+  })
+
   test('with no OS credential store, login says so, points to COFFER_TOKEN, and makes no token', () => {
     const before = spawnSync(process.execPath, [BIN, 'login', '--url', url, '--no-browser'], {
       env: { PATH: process.env.PATH, HOME: join(work, 'home-none') },

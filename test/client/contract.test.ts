@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net'
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { isDeepStrictEqual } from 'node:util'
-import type { z } from 'zod'
+import { z } from 'zod'
 import { auditPublicKeyResponse } from '../../src/api/audit.js'
 import { changeRequestResponse } from '../../src/api/change-requests.js'
 import { errorEnvelope } from '../../src/api/errors.js'
@@ -56,6 +56,8 @@ const CONTRACTS: Contract[] = [
   ...AUTH_ROUTES.map((r) => contractOf(r.method, r.url, r.status ?? 200, r.response)),
   // Served by app.ts outside the route table; the client reads it all the same.
   contractOf('GET', '/v1/audit/public-key', 200, auditPublicKeyResponse),
+  // Also app.ts's: the liveness probe `coffer doctor` reads (with its Date header).
+  contractOf('GET', '/healthz', 200, z.strictObject({ status: z.literal('ok') })),
 ]
 
 /** The route that answered `method path`: a static segment wins over a parameter, as in the router. */
@@ -273,7 +275,16 @@ describeEachEngine((engine: EngineName) => {
       expiresInDays: 30,
     })
     await owner.listServiceTokens(ws)
+    const asService = await client(service.token).me()
+    assert.deepEqual(
+      asService.integration?.scopes.map((x) => [x.environments, x.access]),
+      [['*', 'write']],
+      'me names an integration’s scopes',
+    )
     await owner.revokeServiceToken(ws, service.info.id)
+    const health = await anonymous.health()
+    assert.equal(health.status, 200)
+    assert.ok(health.date && !Number.isNaN(Date.parse(health.date)), 'health() reads the Date header')
 
     // Data keys.
     const rotation = await owner.rotateDataKey(dev)

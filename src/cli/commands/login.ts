@@ -5,8 +5,28 @@ import { caFromEnv } from '../ca.js'
 import { openCredentialStore } from '../credential-store.js'
 import { ExitError } from '../exit-error.js'
 import { info, printJson } from '../output.js'
+import { cliCommand } from '../cli-command.js'
 
-const NO_STORE_HINT = 'Use a token through the environment instead (read, never written): export COFFER_URL=<url> COFFER_TOKEN=<token>'
+/** What to do on a host with no OS credential store: keep the token in this shell's environment. */
+function noStoreHint(url: string): string {
+  return `Keep the token in this shell instead (read, never written): eval "$(${cliCommand()} login --url ${url} --device --export)" — or export COFFER_URL and COFFER_TOKEN yourself.`
+}
+
+/** A value as one POSIX-shell word. */
+function shellWord(value: string): string {
+  return /^[\w./:@%+=,-]+$/.test(value) ? value : `'${value.replaceAll("'", `'\\''`)}'`
+}
+
+/**
+ * --export: the login as shell commands on stdout, for `eval "$(coffer login … --export)"`,
+ * and what they do on stderr. Nothing is written anywhere.
+ */
+function printExport(url: string, token: string, who: string): void {
+  process.stdout.write(`export COFFER_URL=${shellWord(url)}\nexport COFFER_TOKEN=${shellWord(token)}\n`)
+  info(
+    `Logged in to ${url} as ${who}. The token is in the commands printed on stdout only: run them in your shell (eval "$(coffer login … --export)"); nothing was saved.`,
+  )
+}
 
 function serverUrl(raw: string): string {
   try {
@@ -23,19 +43,30 @@ function serverUrl(raw: string): string {
  * Without --token: in the browser (PKCE with a loopback redirect; the URL is always printed,
  * and opened unless --no-browser), or with --device by a code approved in any browser. With
  * --token: checks that token and keeps it. With no credential store it says so and points to
- * COFFER_TOKEN; in the browser flows it stops before a token is made.
+ * --export; in the browser flows it stops before a token is made. With --export the token is
+ * printed as `export COFFER_URL=… COFFER_TOKEN=…` lines for the shell to eval, and nothing is
+ * saved anywhere (the no-disk rule holds on hosts without a credential store).
  */
-export async function login(opts: { url: string; token?: string; device?: boolean; browser?: boolean; json?: boolean }): Promise<void> {
+export async function login(opts: {
+  url: string
+  token?: string
+  device?: boolean
+  browser?: boolean
+  json?: boolean
+  export?: boolean
+}): Promise<void> {
   const url = serverUrl(opts.url)
   const ca = caFromEnv()
   const userAgent = `coffer-cli/${VERSION}`
   if (opts.token !== undefined) {
     const client = new CofferClient({ url, token: opts.token, userAgent, ca })
     const me = await client.me()
+    const who = `${me.user?.email ?? me.integration?.name} in ${me.workspace.slug}`
+    if (opts.export) return printExport(client.url, opts.token, who)
     const store = await openCredentialStore()
     if (!store) {
       throw new ExitError(
-        `The token works (${me.user?.email ?? me.integration?.name} in ${me.workspace.slug}), but this machine has no OS credential store, so nothing was saved.\n${NO_STORE_HINT}`,
+        `The token works (${who}), but this machine has no OS credential store, so nothing was saved. ${noStoreHint(client.url)}`,
         { code: 'ERR_NO_CREDENTIAL_STORE' },
       )
     }
@@ -48,15 +79,17 @@ export async function login(opts: { url: string; token?: string; device?: boolea
     return
   }
 
-  const store = await openCredentialStore()
-  if (!store) {
+  // With --export the token goes to this shell only: the credential store is not even looked at.
+  const store = opts.export ? null : await openCredentialStore()
+  if (!store && !opts.export) {
     throw new ExitError(
-      `This machine has no OS credential store (Secret Service, Keychain or Credential Manager), so coffer login cannot keep a token here.\n${NO_STORE_HINT}`,
+      `This machine has no OS credential store (Secret Service, Keychain or Credential Manager), so coffer login cannot keep a token here. ${noStoreHint(url.replace(/\/$/, ''))}`,
       { code: 'ERR_NO_CREDENTIAL_STORE' },
     )
   }
   const anonymous = new CofferClient({ url, token: '', userAgent, ca })
   const grant = opts.device ? await deviceLogin(anonymous) : await browserLogin(anonymous, { open: opts.browser !== false })
+  if (!store) return printExport(anonymous.url, grant.token, `${grant.user.email} (workspace ${grant.workspace.slug})`)
   await store.save({ url: anonymous.url, token: grant.token })
   if (opts.json)
     printJson({ url: anonymous.url, user: grant.user, workspace: grant.workspace, expiresAt: grant.expiresAt, store: store.kind })

@@ -1,6 +1,7 @@
 import { CofferClient, type ScopeInput } from '../../client/client.js'
 import { VERSION } from '../../version.js'
 import { ExitError } from '../exit-error.js'
+import { Names } from '../names.js'
 import { info, printJson, printTable } from '../output.js'
 import { connect, DEFAULT_URL, resolveProject, resolveWorkspace, type ScopeOptions } from '../session.js'
 
@@ -41,19 +42,23 @@ export async function machineCreate(name: string, opts: ScopeFlags & { cidr?: st
 /** `coffer machine list`. */
 export async function machineList(opts: Opts): Promise<void> {
   const client = await connect(opts)
-  const machines = await client.listMachines(await resolveWorkspace(client, opts))
+  const ws = await resolveWorkspace(client, opts)
+  const machines = await client.listMachines(ws)
   if (opts.json) return printJson(machines)
   if (!machines.length) return info('No machine identities yet: coffer machine create NAME --project P --env E')
+  const names = new Names(client, ws)
   printTable(
     ['CLIENT ID', 'NAME', 'SCOPES', 'CIDRS', 'LAST USED', 'STATUS'],
-    machines.map((m) => [
-      m.clientId,
-      m.name,
-      m.scopes.map((s) => `${s.projectId}:${s.environments === '*' ? '*' : s.environments.length}:${s.access}`).join(' '),
-      m.allowedCidrs.join(',') || 'any',
-      m.lastUsedAt ?? 'never',
-      m.revokedAt ? 'revoked' : 'active',
-    ]),
+    await Promise.all(
+      machines.map(async (m) => [
+        m.clientId,
+        m.name,
+        await names.scopes(m.scopes),
+        m.allowedCidrs.join(',') || 'any',
+        m.lastUsedAt ?? 'never',
+        m.revokedAt ? 'revoked' : 'active',
+      ]),
+    ),
   )
 }
 

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { ExitError } from '../exit-error.js'
+import { Names } from '../names.js'
 import { info, printJson, printTable } from '../output.js'
 import { connect, resolveScope, type ScopeOptions } from '../session.js'
 
@@ -135,17 +136,21 @@ export async function secretsRestore(key: string, opts: Opts): Promise<void> {
 /** `coffer secrets history KEY`: every version, newest first. */
 export async function secretsHistory(key: string, opts: Opts & { reveal?: boolean }): Promise<void> {
   const client = await connect(opts)
-  const h = await client.history(await resolveScope(client, opts), key, { reveal: !!opts.reveal })
+  const scope = await resolveScope(client, opts)
+  const h = await client.history(scope, key, { reveal: !!opts.reveal })
   if (opts.json) return printJson(h)
+  const names = new Names(client, scope.workspace)
   printTable(
     ['VERSION', 'ORIGIN', 'CREATED', 'BY', ...(opts.reveal ? ['VALUE'] : [])],
-    h.versions.map((v) => [
-      v.version,
-      v.deleted ? 'delete' : v.originVersion ? `${v.origin} of v${v.originVersion}` : v.origin,
-      v.createdAt,
-      v.createdBy,
-      ...(opts.reveal ? [v.value === null || v.value === undefined ? '' : JSON.stringify(v.value)] : []),
-    ]),
+    await Promise.all(
+      h.versions.map(async (v) => [
+        v.version,
+        v.deleted ? 'delete' : v.originVersion ? `${v.origin} of v${v.originVersion}` : v.origin,
+        v.createdAt,
+        await names.who(v.createdBy),
+        ...(opts.reveal ? [v.value === null || v.value === undefined ? '' : JSON.stringify(v.value)] : []),
+      ]),
+    ),
   )
 }
 

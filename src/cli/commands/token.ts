@@ -1,4 +1,5 @@
 import { ExitError } from '../exit-error.js'
+import { Names } from '../names.js'
 import { info, printJson, printTable } from '../output.js'
 import { connect, resolveWorkspace, type ScopeOptions } from '../session.js'
 
@@ -58,11 +59,23 @@ export async function serviceTokenCreate(
 /** `coffer token list-services`. */
 export async function serviceTokenList(opts: Opts): Promise<void> {
   const client = await connect(opts)
-  const tokens = await client.listServiceTokens(await resolveWorkspace(client, opts))
+  const ws = await resolveWorkspace(client, opts)
+  const tokens = await client.listServiceTokens(ws)
   if (opts.json) return printJson(tokens)
+  const names = new Names(client, ws)
   printTable(
-    ['ID', 'NAME', 'TOKEN', 'EXPIRES', 'LAST USED', 'STATUS'],
-    tokens.map((t) => [t.id, t.name, t.display, t.expiresAt ?? 'never', t.lastUsedAt ?? 'never', t.revokedAt ? 'revoked' : 'active']),
+    ['ID', 'NAME', 'TOKEN', 'SCOPES', 'EXPIRES', 'LAST USED', 'STATUS'],
+    await Promise.all(
+      tokens.map(async (t) => [
+        t.id,
+        t.name,
+        t.display,
+        await names.scopes(t.scopes),
+        t.expiresAt ?? 'never',
+        t.lastUsedAt ?? 'never',
+        t.revokedAt ? 'revoked' : 'active',
+      ]),
+    ),
   )
 }
 

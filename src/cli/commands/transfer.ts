@@ -14,6 +14,8 @@ import { connect, resolveScope, type ScopeOptions } from '../session.js'
 
 const EXPORT_FORMATS = ['dotenv', 'json', 'yaml', 'shell'] as const
 const IMPORT_FORMATS = ['dotenv', 'json', 'yaml'] as const
+/** Keys per write: the most the apply endpoint takes in one request (each batch is atomic). */
+const IMPORT_BATCH = 1000
 
 /**
  * `coffer export [--format dotenv|json|yaml|shell] [--raw]`: the environment's secrets on stdout
@@ -32,7 +34,10 @@ export async function exportSecrets(opts: ScopeOptions & { format?: string; raw?
   )
 }
 
-/** `coffer import FILE [--format F]`: sets every secret of a .env/JSON/YAML file in one atomic write. */
+/**
+ * `coffer import FILE [--format F]`: sets every secret of a .env/JSON/YAML file in one atomic
+ * write; values equal to the stored ones are reported unchanged and write nothing.
+ */
 export async function importSecrets(file: string, opts: ScopeOptions & { format?: string; json?: boolean }): Promise<void> {
   let text: string
   try {
@@ -52,10 +57,17 @@ export async function importSecrets(file: string, opts: ScopeOptions & { format?
   if (!entries.length) throw new ExitError(`${file} holds no secrets.`)
   const client = await connect(opts)
   const scope = await resolveScope(client, opts)
-  const written = []
-  for (let i = 0; i < entries.length; i += 500) written.push(...(await client.setSecrets(scope, entries.slice(i, i + 500))))
-  if (opts.json) return printJson(written)
+  // @NOTE the server compares each value with the stored one (by keyed fingerprint) inside the
+  // write: an identical value writes no version, and a changed one keeps its comment and tags.
+  const done = { added: [] as string[], changed: [] as string[], unchanged: [] as string[] }
+  for (let i = 0; i < entries.length; i += IMPORT_BATCH) {
+    const r = await client.applySecrets(scope, { upserts: entries.slice(i, i + IMPORT_BATCH) })
+    done.added.push(...r.adds.map((d) => d.key))
+    done.changed.push(...r.changes.map((d) => d.key))
+    done.unchanged.push(...r.unchanged.map((d) => d.key))
+  }
+  if (opts.json) return printJson(done)
   info(
-    `Imported ${written.length} secrets into ${scope.project}/${scope.environment}${entries.length > 500 ? ' (in batches of 500)' : ''}.`,
+    `Imported into ${scope.project}/${scope.environment}: ${done.added.length} added, ${done.changed.length} changed, ${done.unchanged.length} unchanged${entries.length > IMPORT_BATCH ? ` (in batches of ${IMPORT_BATCH})` : ''}.`,
   )
 }

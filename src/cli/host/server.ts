@@ -13,6 +13,8 @@ import { buildApp } from '../../server/app.js'
 import { loadTls } from '../../server/tls.js'
 import { linkUrl } from '../../identity/email-links.js'
 import { ownerSetupLink } from '../../identity/member-links.js'
+import { cliCommand } from '../cli-command.js'
+import { ExitError } from '../exit-error.js'
 import { info } from '../output.js'
 
 export interface ServerOptions {
@@ -45,7 +47,9 @@ export async function server(opts: ServerOptions): Promise<void> {
         throw err
       }
       if (!waiting) {
-        waiting = await listenWhileWaiting(config.host, config.port, tls)
+        waiting = await listenWhileWaiting(config.host, config.port, tls).catch((e: unknown) => {
+          throw listenError(e, config.host, config.port)
+        })
         info(`Waiting for the database; answering on ${waiting.address} meanwhile (/healthz 200, /readyz 503, anything else 503).`)
       }
       const delay = startRetryDelayMs(attempt)
@@ -65,7 +69,16 @@ export async function server(opts: ServerOptions): Promise<void> {
     await waiting.close()
     info('The database answers: serving.')
   }
-  const address = await app.listen({ host: config.host, port })
+  let address: string
+  try {
+    address = await app.listen({ host: config.host, port })
+  } catch (err) {
+    // Nothing may keep the process alive after a failed start: it ends with one line.
+    await app.close().catch(() => {})
+    await ctx.close().catch(() => {})
+    await serving?.release()
+    throw listenError(err, config.host, port)
+  }
   const url = address.replace('[::1]', 'localhost')
   info(
     `Coffer listening on ${url} (${config.database.engine}, data in ${config.dataDir}); dashboard at ${url}/, API reference at ${url}/docs`,
@@ -73,7 +86,7 @@ export async function server(opts: ServerOptions): Promise<void> {
   if (firstToken) {
     info(`\nNew vault: workspace "default" with Owner ${firstEmail}. Owner token (shown once; store it now):\n`)
     info(`    ${firstToken}\n`)
-    info(`Get in:  coffer login --url ${url} --token <token>     (or: export COFFER_URL=${url} COFFER_TOKEN=<token>)\n`)
+    info(`Get in:  ${cliCommand()} login --url ${url} --token <token>     (or: export COFFER_URL=${url} COFFER_TOKEN=<token>)\n`)
     if (setupToken) {
       info(
         `Browser: set the Owner's password within 1 hour (works once):\n\n    ${linkUrl(config.auth.publicUrlSet ? config.auth.publicUrl : url, 'reset', setupToken)}\n`,
@@ -140,6 +153,34 @@ async function start(config: ServerConfig, secrets: ServerSecrets, ownerEmail: s
     await serving?.release()
     throw err
   }
+}
+
+/**
+ * A listen failure as the user's: the port taken (ERR_PORT_IN_USE) or not allowed
+ * (ERR_PORT_DENIED), in one line; anything else stays a bug.
+ */
+function listenError(err: unknown, host: string, port: number): unknown {
+  const code = (err as NodeJS.ErrnoException)?.code
+  const where = `${host}:${port}`
+  if (code === 'EADDRINUSE')
+    return new ExitError(
+      `Port ${port} is already in use on ${host}: stop what listens on ${where}, or choose another port with --port or COFFER_PORT.`,
+      {
+        code: 'ERR_PORT_IN_USE',
+      },
+    )
+  if (code === 'EACCES')
+    return new ExitError(
+      `Not allowed to listen on ${where} (EACCES): use a port above 1023 (--port or COFFER_PORT), or the privilege to bind it.`,
+      {
+        code: 'ERR_PORT_DENIED',
+      },
+    )
+  if (code === 'EADDRNOTAVAIL')
+    return new ExitError(`${host} is not an address of this host (EADDRNOTAVAIL): choose one with --host or COFFER_HOST.`, {
+      code: 'ERR_PORT_DENIED',
+    })
+  return err
 }
 
 /** The pause before start-up attempt `attempt + 1`: 0.5 s doubling to 5 s, ±20% so nodes spread out. */

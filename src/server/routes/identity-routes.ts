@@ -20,7 +20,19 @@ const me = defineRoute({
       const env = only && only.environments !== '*' && only.environments.length === 1 ? only.environments[0]! : undefined
       const scope = only && env ? { project: only.projectId, environment: env } : null
       return {
-        body: { user: null, integration: { type: p.type, id: p.id, name: p.name }, workspace, role: null, tokenId: p.tokenId, scope },
+        body: {
+          user: null,
+          integration: {
+            type: p.type,
+            id: p.id,
+            name: p.name,
+            scopes: p.scopes.map((s) => ({ ...s, environments: s.environments === '*' ? ('*' as const) : [...s.environments] })),
+          },
+          workspace,
+          role: null,
+          tokenId: p.tokenId,
+          scope,
+        },
       }
     }
     return {
