@@ -327,6 +327,10 @@ export const COMMANDS: CommandTable = [
       option('--fallback [path]', 'keep an encrypted snapshot and use it when the server is unreachable (give PATH as --fallback=PATH)'),
       option('--fallback-max-age <age>', 'the oldest snapshot --fallback may use, e.g. 30m, 24h, 7d (default 24h)'),
       option('--fallback-only', 'use the snapshot without contacting the server'),
+      option(
+        '--db <name...>',
+        'also a fresh PostgreSQL login role from this db role (coffer db): DATABASE_URL, PG* and COFFER_DB_<NAME>_URL',
+      ),
     ],
     passThroughOptions: true,
     // @NOTE bin/coffer.js runs this command through run-entry.ts (dist/run.cjs, no commander)

@@ -22,6 +22,8 @@ export interface RunOptions {
   fallbackMaxAge?: string
   fallbackOnly?: true
   passToken?: true
+  /** --db NAME…: dynamic database credentials to add (read by commander only: not among the fast spellings). */
+  db?: string[]
 }
 /** `coffer run`'s command line, read: the command to start with its arguments, and the options. */
 export interface RunInvocation {

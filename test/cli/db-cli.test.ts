@@ -86,6 +86,25 @@ describe('coffer db (CLI, SQLite server, PostgreSQL target)', () => {
     await c.end()
     const json = JSON.parse(ok(['db', 'creds', 'reader', '--ttl', '60', '--json', ...scope]).stdout)
     assert.ok(Date.parse(json.expiresAt) - Date.now() <= 61_000)
+    // coffer run --db: the child gets a fresh role of its own in DATABASE_URL, PG* and COFFER_DB_READER_URL.
+    const child = ok([
+      'run',
+      '--db',
+      'reader',
+      ...scope,
+      '--',
+      process.execPath,
+      '-e',
+      'console.log(JSON.stringify({u: process.env.PGUSER, url: process.env.DATABASE_URL, named: process.env.COFFER_DB_READER_URL}))',
+    ]).stdout
+    const seen = JSON.parse(child.trim().split('\n').pop()!) as { u: string; url: string; named: string }
+    assert.match(seen.u, /^coffer_[0-9a-f]{16}$/)
+    assert.notEqual(seen.u, vars.PGUSER, 'a role of its own')
+    assert.equal(seen.named, seen.url)
+    const c2 = new pg.Client({ connectionString: seen.url })
+    await c2.connect()
+    assert.equal((await c2.query('SELECT count(*)::int AS n FROM orders')).rows[0].n, 1)
+    await c2.end()
     ok(['db', 'delete', 'reader', ...scope])
     assert.match(coffer(['db', 'creds', 'reader', ...scope]).stderr, /ERR_NOT_FOUND/)
   })

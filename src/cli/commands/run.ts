@@ -51,6 +51,27 @@ export function unreachable(err: unknown): boolean {
 }
 
 /**
+ * --db NAME…: a fresh login role from each db role of the (last) environment. Each sets
+ * COFFER_DB_<NAME>_URL; the last one also DATABASE_URL and the PG* variables libpq reads.
+ */
+async function databaseVariables(client: CofferClient, scope: Scope, names: readonly string[]): Promise<Record<string, string>> {
+  const vars: Record<string, string> = {}
+  for (const name of names) {
+    const c = (await client.dbCredentials(scope, name)).credentials
+    vars[`COFFER_DB_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_URL`] = c.url
+    Object.assign(vars, {
+      DATABASE_URL: c.url,
+      PGHOST: c.host,
+      PGPORT: String(c.port),
+      PGDATABASE: c.database,
+      PGUSER: c.username,
+      PGPASSWORD: c.password,
+    })
+  }
+  return vars
+}
+
+/**
  * `coffer run [options] -- CMD [ARGS...]`: fetches the secrets of one or more environments in
  * one audited call each and runs CMD with them as variables (later environments win); signals
  * are forwarded and CMD's exit code is returned. CMD does not inherit COFFER_TOKEN unless
@@ -76,9 +97,14 @@ export async function run(argv: string[], opts: RunOptions): Promise<number> {
     plan,
     async fetch() {
       source.scopes ??= await resolveScopes(client, plan)
-      return merge(await Promise.all(source.scopes.map((s) => client.listSecrets(s, { reveal: true }))))
+      const fetched = merge(await Promise.all(source.scopes.map((s) => client.listSecrets(s, { reveal: true }))))
+      if (!opts.db?.length) return fetched
+      // Made once per `coffer run` (a restart under --watch keeps them: they expire by themselves).
+      databases ??= await databaseVariables(client, source.scopes[source.scopes.length - 1]!, opts.db)
+      return { secrets: { ...fetched.secrets, ...databases }, versions: fetched.versions }
     },
   }
+  let databases: Record<string, string> | undefined
   const extras = withFallback || opts.watch || opts.mount !== undefined
   // The request is on the wire when fetch() returns a promise: what starts the command
   // (node:child_process) loads while the server answers.
