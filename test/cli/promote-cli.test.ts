@@ -159,7 +159,8 @@ describe('coffer secrets diff|promote and coffer changes (CLI, SQLite)', () => {
     const importId = imported.stdout.trim()
     assert.match(importId, /^[0-9a-f-]{36}$/)
     const shown = JSON.parse(ok(admins[0]!, ['changes', 'show', importId, '--json']).stdout)
-    assert.equal(shown.kind, 'bulk')
+    // `coffer import` writes through the .env apply endpoint (identical values are left alone).
+    assert.equal(shown.kind, 'apply')
     assert.deepEqual(
       shown.changes.map((c: { key: string }) => c.key),
       ['IMPORTED_A', 'IMPORTED_B'],

@@ -2,7 +2,7 @@
 // write access to the database (but not to the root key) can and cannot get out of Coffer.
 // Values are random canaries; assertions never print them (assert.ok with fixed messages).
 import assert from 'node:assert/strict'
-import { randomBytes } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { readdir, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -299,6 +299,12 @@ function suite(engine: EngineName): void {
     // A valid body for each route that takes one, so that the answer is about the workspace
     // and not about validation.
     const SAMPLE_BODIES: Record<string, unknown> = {
+      'POST /v1/workspaces/:workspace/webhooks': { url: 'http://127.0.0.1:9/a-hook', events: ['secret.updated'] },
+      'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/db-roles': {
+        name: 'attack',
+        adminUrl: 'postgres://u:p@127.0.0.1:9/db',
+        creationSql: 'GRANT SELECT ON t TO {{name}}',
+      },
       'POST /v1/workspaces/:workspace/tokens': { name: 'stolen' },
       'POST /v1/workspaces/:workspace/projects': { name: 'Intruder', slug: 'intruder' },
       'POST /v1/workspaces/:workspace/projects/:project/environments': { name: 'Intruder', slug: 'intruder' },
@@ -421,11 +427,14 @@ function suite(engine: EngineName): void {
           .execute(),
         audit: await db.selectFrom('audit_entries').selectAll().where('workspace_id', '=', ws).orderBy('seq').execute(),
         auditQueue: await db.selectFrom('audit_queue').selectAll().where('workspace_id', '=', ws).orderBy('qid').execute(),
+        webhooks: await db.selectFrom('webhook_endpoints').selectAll().where('workspace_id', '=', ws).orderBy('id').execute(),
+        dbRoles: await db.selectFrom('db_roles').selectAll().where('workspace_id', '=', ws).orderBy('id').execute(),
       }
     }
 
     before(async () => {
-      h = await startHarness(engine)
+      // B's webhook points at a loopback port nothing answers (it is only ever addressed, not delivered to here).
+      h = await startHarness(engine, { COFFER_OUTBOUND_ALLOW: '127.0.0.1/32' })
       a = api(h.app, h.a.token)
       b = api(h.app, h.b.token)
       aProject = await createProject(a, h.a.slug, 'Acme App')
@@ -448,6 +457,31 @@ function suite(engine: EngineName): void {
       const scopes = [{ project: bProject.slug, environments: '*', access: 'write' }]
       const machine = (await b.post(`/v1/workspaces/${h.b.slug}/machines`, { name: 'b-ci', scopes })).body.machine.id as string
       const serviceToken = (await b.post(`/v1/workspaces/${h.b.slug}/service-tokens`, { name: 'b-deploy', scopes })).body.info.id as string
+      // B's webhook endpoint and a message to it, and B's dynamic database role (written directly:
+      // no database server is needed to be refused access to it).
+      const hook = await b.post(`/v1/workspaces/${h.b.slug}/webhooks`, { url: 'http://127.0.0.1:9/b-hook', events: ['webhook.test'] })
+      assert.equal(hook.status, 201)
+      const webhook = hook.body.webhook.id as string
+      await h.ctx.webhooks.stop()
+      const delivery = (await b.post(`/v1/workspaces/${h.b.slug}/webhooks/${webhook}/test`, {})).body.delivery.id as string
+      await h.db
+        .insertInto('db_roles')
+        .values({
+          id: randomUUID(),
+          workspace_id: h.b.id,
+          project_id: bProject.id,
+          environment_id: bProject.envs.development!,
+          name: 'b-reader',
+          admin_url_ct: randomBytes(64),
+          target: 'db.globex.test:5432/app',
+          creation_sql: 'GRANT SELECT ON t TO {{name}}',
+          default_ttl_seconds: 60,
+          max_ttl_seconds: 60,
+          created_at: new Date().toISOString(),
+          created_by: user,
+          deleted_at: null,
+        })
+        .execute()
       bRefs = {
         slug: {
           workspace: h.b.slug,
@@ -461,6 +495,9 @@ function suite(engine: EngineName): void {
           invitation,
           machine,
           serviceToken,
+          webhook,
+          delivery,
+          role: 'b-reader',
         },
         id: {
           workspace: h.b.id,
@@ -474,6 +511,9 @@ function suite(engine: EngineName): void {
           invitation,
           machine,
           serviceToken,
+          webhook,
+          delivery,
+          role: 'b-reader',
         },
       }
     })
@@ -521,6 +561,9 @@ function suite(engine: EngineName): void {
           invitation: bRefs.id.invitation!,
           machine: bRefs.id.machine!,
           serviceToken: bRefs.id.serviceToken!,
+          webhook: bRefs.id.webhook!,
+          delivery: bRefs.id.delivery!,
+          role: bRefs.id.role!,
         },
         {
           workspace: h.a.id,
@@ -534,6 +577,9 @@ function suite(engine: EngineName): void {
           invitation: bRefs.id.invitation!,
           machine: bRefs.id.machine!,
           serviceToken: bRefs.id.serviceToken!,
+          webhook: bRefs.id.webhook!,
+          delivery: bRefs.id.delivery!,
+          role: bRefs.id.role!,
         },
         {
           workspace: h.a.slug,
@@ -547,6 +593,9 @@ function suite(engine: EngineName): void {
           invitation: bRefs.id.invitation!,
           machine: bRefs.id.machine!,
           serviceToken: bRefs.id.serviceToken!,
+          webhook: bRefs.id.webhook!,
+          delivery: bRefs.id.delivery!,
+          role: bRefs.id.role!,
         },
         {
           workspace: h.a.slug,
@@ -560,6 +609,9 @@ function suite(engine: EngineName): void {
           invitation: bRefs.id.invitation!,
           machine: bRefs.id.machine!,
           serviceToken: bRefs.id.serviceToken!,
+          webhook: bRefs.id.webhook!,
+          delivery: bRefs.id.delivery!,
+          role: bRefs.id.role!,
         },
       ]
       for (const refs of mixes) {
