@@ -323,6 +323,41 @@ function suite(engine: EngineName): void {
       const r = await call(a.person.token, 'POST', '/v1/cli/device/token', { deviceCode: a.person.token })
       assert.ok(r.status >= 400 && r.body.token === undefined, `${r.status}`)
     },
+    // Webhooks answer a signing secret (for the receiver, never a Coffer credential) and URLs the
+    // Admin typed; dynamic database credentials are the database's, not Coffer's.
+    'POST /v1/workspaces/:workspace/webhooks': async (a) => {
+      const body = { url: 'http://127.0.0.1:9/reach', events: ['webhook.test'] }
+      assert.equal((await call(a.person.token, 'POST', `${WB()}/webhooks`, body)).status, 404)
+      const r = await call(a.person.token, 'POST', `${W()}/webhooks`, body)
+      if (!a.elevated) return assert.equal(r.status, 403)
+      assert.equal(r.status, 201)
+      await deadInB(r.body.secret as string, 'a webhook signing secret')
+      assert.equal((await call(r.body.secret as string, 'GET', `${W()}/projects`)).status, 401, 'no credential in A either')
+    },
+    'GET /v1/workspaces/:workspace/webhooks': async (a) => {
+      assert.equal((await call(a.person.token, 'GET', `${WB()}/webhooks`)).status, 404)
+      const r = await call(a.person.token, 'GET', `${W()}/webhooks`)
+      assert.equal(r.status, a.elevated ? 200 : 403)
+      if (a.elevated) assert.ok(!JSON.stringify(r.body).includes('whsec_'), 'no signing secret in the list')
+    },
+    'DELETE /v1/workspaces/:workspace/webhooks/:webhook': async (a) => {
+      assert.equal((await call(a.person.token, 'DELETE', `${WB()}/webhooks/${NIL}`)).status, 404)
+    },
+    'POST /v1/workspaces/:workspace/webhooks/:webhook/rotate-secret': async (a) => {
+      assert.equal((await call(a.person.token, 'POST', `${WB()}/webhooks/${NIL}/rotate-secret`, {})).status, 404)
+      const made = await call(h.a.token, 'POST', `${W()}/webhooks`, { url: 'http://127.0.0.1:9/rot', events: ['webhook.test'] })
+      const r = await call(a.person.token, 'POST', `${W()}/webhooks/${(made.body.webhook as { id: string }).id}/rotate-secret`, {})
+      if (!a.elevated) return assert.equal(r.status, 403)
+      assert.equal(r.status, 200)
+      await deadInB(r.body.secret as string, 'a rotated webhook signing secret')
+    },
+    'POST /v1/workspaces/:workspace/webhooks/:webhook/enable': async (a) => {
+      assert.equal((await call(a.person.token, 'POST', `${WB()}/webhooks/${NIL}/enable`, {})).status, 404)
+    },
+    'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/db-roles/:role/credentials': async (a) => {
+      const r = await call(a.person.token, 'POST', `${WB()}/projects/web/environments/development/db-roles/any/credentials`, {})
+      assert.equal(r.status, 404)
+    },
     'POST /v1/cli/device/approve': async (a) => {
       const r = await call(a.person.token, 'POST', '/v1/cli/device/approve', {
         userCode: 'ABCD-EFGH',
@@ -334,7 +369,8 @@ function suite(engine: EngineName): void {
   }
 
   before(async () => {
-    h = await startHarness(engine, { COFFER_PUBLIC_URL: PUBLIC_URL })
+    h = await startHarness(engine, { COFFER_PUBLIC_URL: PUBLIC_URL, COFFER_OUTBOUND_ALLOW: '127.0.0.1/32' })
+    await h.ctx.webhooks.stop()
     bToken = h.b.token
     const project = await api(h.app, h.a.token).post(`${W()}/projects`, { name: 'Web' })
     assert.equal(project.status, 201)
