@@ -73,7 +73,10 @@ describeEachEngine((engine: EngineName) => {
   const work = mkdtempSync(join(tmpdir(), 'coffer-cli-ux-'))
   const home = join(work, 'home')
   const cwd = join(work, 'cwd')
-  const once = engine === 'sqlite' ? {} : { skip: 'storage-independent: run on SQLite' }
+  // Storage-independent tests are registered once, on SQLite (not registered-and-skipped on PostgreSQL).
+  const testOnce = (name: string, fn: () => Promise<void>) => {
+    if (engine === 'sqlite') test(name, fn)
+  }
 
   const env = (extra: Record<string, string> = {}) =>
     childEnv({
@@ -106,7 +109,7 @@ describeEachEngine((engine: EngineName) => {
     rmSync(work, { recursive: true, force: true })
   })
 
-  test('every error is one line with a stable code; with --json a JSON object on stderr', once, async () => {
+  testOnce('every error is one line with a stable code; with --json a JSON object on stderr', async () => {
     const usage = await coffer(['secrets', 'lst'])
     assert.equal(usage.status, 2, 'a usage error exits 2')
     assert.match(oneLineError(usage, 'ERR_USAGE'), /unknown command 'lst'/)
@@ -136,7 +139,7 @@ describeEachEngine((engine: EngineName) => {
     oneLineError(unauth, 'ERR_UNAUTHENTICATED')
   })
 
-  test('coffer server on a port in use: ERR_PORT_IN_USE on one line, no stack trace, exit 1, and the process ends', once, async () => {
+  testOnce('coffer server on a port in use: ERR_PORT_IN_USE on one line, no stack trace, exit 1, and the process ends', async () => {
     const port = new URL(url).port
     const dataDir = join(work, 'second-server')
     const started = Date.now()
@@ -364,7 +367,7 @@ describeEachEngine((engine: EngineName) => {
     rmSync(join(cwd, '.coffer.json'))
   })
 
-  test('doctor over HTTPS: a certificate the CLI cannot verify fails the tls check; with COFFER_CA_CERT it is ok', once, async () => {
+  testOnce('doctor over HTTPS: a certificate the CLI cannot verify fails the tls check; with COFFER_CA_CERT it is ok', async () => {
     const dir = join(work, 'tls')
     mkdirSync(dir, { recursive: true })
     const openssl = (args: string[]) => {
@@ -422,7 +425,7 @@ describeEachEngine((engine: EngineName) => {
     }
   })
 
-  test('login --device --export with no credential store: the token reaches the shell only, nothing on disk', once, async () => {
+  testOnce('login --device --export with no credential store: the token reaches the shell only, nothing on disk', async () => {
     // Without --export: a clear way forward, before any code is made.
     const plain = await coffer(['login', '--url', url, '--device'], { COFFER_TOKEN: '' })
     assert.match(oneLineError(plain, 'ERR_NO_CREDENTIAL_STORE'), /--device --export/)
