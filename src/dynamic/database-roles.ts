@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import type { Client } from 'pg'
 import { type Binding, open, seal } from '../crypto/envelope.js'
 import { AlreadyExistsError, DatabaseCredentialError, NotFoundError, ValidationError } from '../errors.js'
+import { writtenHost } from '../ops/address-policy.js'
 import type { OutboundClient } from '../ops/outbound.js'
 import { type Executor, loadPg } from '../storage/database.js'
 import type { DataKeys } from '../vault/data-keys.js'
@@ -85,8 +86,7 @@ export function parseAdminUrl(raw: string): Target {
 
 /** Opens the admin connection to the checked, pinned address of the target. */
 async function connect(outbound: OutboundClient, t: Target, raw: string, as?: { user: string; password: string }): Promise<Client> {
-  const written = /^[a-z]+:\/\/(?:[^@/]*@)?(\[[^\]]*\]|[^:/?#]*)/i.exec(raw)?.[1] ?? t.hostname
-  const { address } = await outbound.address(t.hostname, written.replace(/^\[|\]$/g, ''))
+  const { address } = await outbound.address(t.hostname, writtenHost(raw) ?? t.hostname)
   const pg = loadPg()
   const client = new pg.Client({
     host: address,
@@ -319,7 +319,6 @@ export async function issueDbCredentials(
     await client.end().catch(() => {})
   }
   const url = new URL(`postgres://${t.hostname}`)
-  url.hostname = t.hostname
   url.port = String(t.port)
   url.pathname = `/${encodeURIComponent(t.database)}`
   url.username = username

@@ -83,6 +83,17 @@ export class WebhookDelivery {
     const now = clock()
     const at = now.toISOString()
     const until = new Date(now.getTime() + config.timeoutMs * 2 + 5_000).toISOString()
+    // Most ticks find nothing due: a read says so without a write transaction.
+    const any = await readInScope(store, SYSTEM_SCOPE, (db) =>
+      db
+        .selectFrom('webhook_deliveries')
+        .select('id')
+        .where('status', '=', 'pending')
+        .where('next_attempt_at', '<=', at)
+        .limit(1)
+        .executeTakeFirst(),
+    )
+    if (!any) return []
     return writeInScope(store, store.db, SYSTEM_SCOPE, async (tx) => {
       let due = tx
         .selectFrom('webhook_deliveries')

@@ -197,8 +197,16 @@ export async function queueEvent(
   )
 }
 
-/** Workspaces with a cursor (that have or had an endpoint). */
+/**
+ * Workspaces with a cursor (that have or had an endpoint) whose chain has grown past it: only
+ * these need a dispatching (write) transaction on a tick.
+ */
 export async function dispatchingWorkspaces(db: Executor): Promise<string[]> {
-  const rows = await db.selectFrom('webhook_cursors').select('workspace_id').execute()
+  const rows = await db
+    .selectFrom('webhook_cursors')
+    .innerJoin('audit_heads', 'audit_heads.workspace_id', 'webhook_cursors.workspace_id')
+    .select('webhook_cursors.workspace_id as workspace_id')
+    .whereRef('audit_heads.seq', '>', 'webhook_cursors.seq')
+    .execute()
   return rows.map((r) => r.workspace_id)
 }
