@@ -625,7 +625,7 @@ export class OutboundResponseTooLargeError extends CofferError {
 
 /**
  * A dynamic database credential could not be made or dropped: the server did not answer, or
- * refused the statement. The server's own message stays in the log (it may echo SQL).
+ * refused the statement. The database server's own message is not passed on (it may echo SQL).
  */
 export class DatabaseCredentialError extends CofferError {
   constructor(what: string, options?: { cause?: unknown }) {
