@@ -131,6 +131,13 @@ export const ACTIONS = {
   // Outbound webhooks: endpoints and their delivery log (payloads carry names, never values).
   'webhook.read': { scope: 'workspace', role: 'admin' },
   'webhook.manage': { scope: 'workspace', role: 'admin' },
+  // Third-party OAuth connections (docs/connections.md): Owners and Admins make, connect and
+  // delete them and relay as the app; every member lists them, links their own account and
+  // relays as themselves. Integrations hold no link and act as no app.
+  'connection.read': { scope: 'workspace', role: 'member' },
+  'connection.manage': { scope: 'workspace', role: 'admin' },
+  'connection.link': { scope: 'workspace', role: 'member' },
+  'connection.relay': { scope: 'workspace', role: 'member' },
   // Workspace deletion and break-glass (issue 4 §3–4; decisions in break-glass.ts).
   'workspace.delete': { scope: 'workspace', role: 'owner' },
   'environment.seal': { scope: 'workspace', role: 'admin' },

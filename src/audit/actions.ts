@@ -118,6 +118,17 @@ export const AUDIT_ACTIONS = [
   'db.role_delete',
   'db.credentials_issue',
   'db.credentials_dropped',
+  // Third-party OAuth connections: made and deleted, a flow started, the app connected, a member
+  // linked or unlinked, a token refreshed or not (then it needs re-connecting), each relayed call.
+  'connection.create',
+  'connection.delete',
+  'connection.authorize',
+  'connection.connect',
+  'connection.link',
+  'connection.unlink',
+  'connection.refresh',
+  'connection.refresh_failed',
+  'connection.relay',
 ] as const
 
 /** One action the audit log records; an unknown action is a type error. */

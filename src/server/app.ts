@@ -56,6 +56,7 @@ import { memberRoutes } from './routes/member-routes.js'
 import { keyRoutes } from './routes/key-routes.js'
 import { webhookRoutes } from './routes/webhook-routes.js'
 import { dynamicRoutes } from './routes/dynamic-routes.js'
+import { connectionAuthRoutes, connectionRoutes } from './routes/connection-routes.js'
 import { projectRoutes } from './routes/project-routes.js'
 import { referenceRoutes } from './routes/reference-routes.js'
 import { secretRoutes } from './routes/secret-routes.js'
@@ -74,6 +75,7 @@ export const API_ROUTES: AnyRoute[] = [
   ...keyRoutes,
   ...webhookRoutes,
   ...dynamicRoutes,
+  ...connectionRoutes,
   ...auditRoutes,
   ...authLinkRoutes,
   ...breakGlassRoutes,
@@ -88,6 +90,7 @@ export const AUTH_ROUTES: AnyAuthRoute[] = [
   ...cliLoginRoutes,
   ...invitationFormRoutes,
   ...invitationAccountRoutes,
+  ...connectionAuthRoutes,
 ]
 
 const DOCS_CSP = "default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"

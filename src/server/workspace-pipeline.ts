@@ -178,6 +178,7 @@ function handlerContext(ctx: AppContext, req: FastifyRequest, p: Placed, db: Exe
     body: p.body,
     requestId: req.id,
     ip: req.ip,
+    request: { url: req.url, headers: req.headers },
   }
 }
 
@@ -344,6 +345,7 @@ export function registerWorkspaceRoute(app: FastifyInstance, ctx: AppContext, ro
           .afterCommit(req.log)
           .catch((err: unknown) => req.log.warn({ err: { message: (err as Error).message } }, 'after-commit step failed'))
       reply.code(result.status ?? route.status ?? 200)
+      if (result.headers) reply.headers(result.headers)
       return result.body
     },
   })

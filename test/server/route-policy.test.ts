@@ -99,6 +99,10 @@ const SPEC: Record<
   'key.rotate': { ws: 'admin' },
   'webhook.read': { ws: 'admin' },
   'webhook.manage': { ws: 'admin' },
+  'connection.read': { ws: 'any' },
+  'connection.manage': { ws: 'admin' },
+  'connection.link': { ws: 'any' },
+  'connection.relay': { ws: 'any' },
   'workspace.delete': { ws: 'owner' },
   'environment.seal': { ws: 'admin' },
   'breakglass.read': { ws: 'admin', auditor: true },
@@ -293,6 +297,22 @@ function suite(engine: EngineName): void {
         creationSql: 'GRANT SELECT ON t TO {{name}}',
       },
       'POST /v1/workspaces/:workspace/webhooks': { url: 'http://203.0.113.10/hook', events: ['secret.updated'] },
+      'POST /v1/workspaces/:workspace/connections': {
+        name: 'matrix',
+        authorizeUrl: 'https://203.0.113.10/authorize',
+        tokenUrl: 'https://203.0.113.10/token',
+        clientId: 'matrix',
+        clientSecret: 'matrix-secret',
+        apiBase: 'https://203.0.113.10/api',
+        allow: ['GET /v1/*'],
+      },
+      // The relay takes its body as bytes; the connection does not exist (an allowed caller gets 404 ERR_NOT_FOUND).
+      ...Object.fromEntries(
+        ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].map((m) => [
+          `${m} /v1/workspaces/:workspace/connections/:connection/relay/*`,
+          Buffer.from('{}'),
+        ]),
+      ),
       'POST /v1/workspaces/:workspace/break-glass': {
         project: projectId,
         environment: 'development',
@@ -339,6 +359,7 @@ function suite(engine: EngineName): void {
       machine: NIL,
       serviceToken: NIL,
       webhook: NIL,
+      connection: NIL,
       role: 'matrix-role',
       delivery: `msg_${'0'.repeat(32)}`,
     })
