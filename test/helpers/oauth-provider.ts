@@ -61,8 +61,9 @@ export async function startThirdParty(publicUrl: string, tokenAuth = 'client_sec
   provider.on('server_error', () => {})
   const issued = new Set<string>()
   for (const ev of ['access_token.saved', 'refresh_token.saved', 'access_token.issued'])
-    provider.on(ev, (t: { jti?: string }) => {
-      if (t.jti) issued.add(t.jti)
+    provider.on(ev, (...args: unknown[]) => {
+      const jti = (args[0] as { jti?: string } | undefined)?.jti
+      if (jti) issued.add(jti)
     })
   handler = provider.callback()
 
@@ -73,7 +74,10 @@ export async function startThirdParty(publicUrl: string, tokenAuth = 'client_sec
     req.on('end', async () => {
       const auth = req.headers.authorization ?? ''
       const token = auth.startsWith('Bearer ') ? auth.slice(7) : null
-      const at = token ? await provider.AccessToken.find(token) : undefined
+      const tokens = (
+        provider as unknown as { AccessToken: { find(t: string): Promise<{ accountId: string; isExpired: boolean } | undefined> } }
+      ).AccessToken
+      const at = token ? await tokens.find(token) : undefined
       const sub = at && !at.isExpired ? at.accountId : null
       calls.push({ sub, method: req.method ?? '', url: req.url ?? '', token, headers: req.headers, body: Buffer.concat(chunks).toString() })
       if (!sub) {

@@ -296,7 +296,7 @@ function suite(engine: EngineName): void {
       environment: 'development',
     }
     await as(h.a.token).post(`/v1/workspaces/${h.a.slug}/projects`, { name: 'Web', slug: 'web' })
-    for (const r of app.cofferRoutes as Array<{ method: string; url: string; events?: unknown }>) {
+    for (const r of app.cofferRoutes as ReadonlyArray<{ method: string; url: string; events?: unknown }>) {
       // The change stream stays open (it answers what the fetch does); the relay answers the provider's API.
       if (r.method !== 'GET' || !r.url.startsWith('/v1/workspaces/:workspace') || r.url.includes('/relay/') || r.events) continue
       const url = r.url.replace(/:([A-Za-z]+)/g, (_m, n: string) => refs[n] ?? '00000000-0000-4000-8000-000000000000')
