@@ -13,7 +13,7 @@ export function Shell({ workspace }: { workspace: string }) {
   const account = useQuery({ queryKey: keys.account, queryFn: api.account })
   const navigate = useNavigate()
   // On an operations or team screen, "Projects" (which covers every project path) is not the current one.
-  const notProjects = /^\/w\/[^/]+\/(keys|audit|break-glass|changes|settings|members|tokens)(\/|$)/.test(
+  const notProjects = /^\/w\/[^/]+\/(keys|audit|break-glass|changes|settings|members|tokens|connections)(\/|$)/.test(
     useLocation({ select: (l) => l.pathname }),
   )
   const [signOutError, setSignOutError] = useState<unknown>(null)
@@ -80,6 +80,9 @@ export function Shell({ workspace }: { workspace: string }) {
             </Link>
             <Link to="/w/$workspace/tokens" params={{ workspace: current.slug }}>
               Tokens
+            </Link>
+            <Link to="/w/$workspace/connections" params={{ workspace: current.slug }}>
+              Connections
             </Link>
             <Link to="/w/$workspace/settings" params={{ workspace: current.slug }}>
               Settings
