@@ -199,10 +199,10 @@ function suite(engine: EngineName): void {
       })
       assert.deepEqual([r.status, r.body.error.code], [400, 'ERR_OUTBOUND_REFUSED'], apiBase)
     }
-    // Plain http to an address the operator did not allow is refused even when public.
+    // Plain http to an address the operator did not allow is refused even when public (nothing is contacted).
     const plain = await as(h.a.token).post(C, {
       name: 'plain',
-      authorizeUrl: 'http://203.0.113.7/auth',
+      authorizeUrl: 'http://93.184.216.34/auth',
       tokenUrl: `${tp.issuer}/token`,
       clientId: 'x',
       clientSecret: 'y',
@@ -210,6 +210,7 @@ function suite(engine: EngineName): void {
       allow: ['GET /*'],
     })
     assert.deepEqual([plain.status, plain.body.error.code], [400, 'ERR_OUTBOUND_REFUSED'])
+    assert.match(plain.body.error.message, /https/)
   })
 
   test('a token about to expire is refreshed before use; a refused refresh marks the link', async () => {
