@@ -6,7 +6,7 @@ import type { Executor } from '../storage/database.js'
 import type { ConnectionLinkTable, ConnectionStateTable, ConnectionTable } from '../storage/schema.js'
 import type { DataKeys } from '../vault/data-keys.js'
 import { clientSecretOf, findConnectionRow, type LinkState, linkState } from './connections.js'
-import { exchangeCode, refreshTokens, type TokenClient, type TokenSet } from './token-endpoint.js'
+import { exchangeCode, type TokenClient, type TokenSet } from './token-endpoint.js'
 
 // A connection's links: the app's tokens (owner 'app') and each member's own (owner = their
 // user id), obtained through the authorization-code flow with PKCE (S256) and a single-use
@@ -242,17 +242,6 @@ export async function openTokens(
     accessToken: open(key, l.access_token_ct, bind('access_token')).toString('utf8'),
     refreshToken: l.refresh_token_ct === null ? null : open(key, l.refresh_token_ct, bind('refresh_token')).toString('utf8'),
   }
-}
-
-/** Trades a link's refresh token at the provider (no database work: see storeRefreshed). */
-export async function refreshAtProvider(
-  db: Executor,
-  keys: DataKeys,
-  outbound: OutboundClient,
-  c: ConnectionTable,
-  refreshToken: string,
-): Promise<TokenSet> {
-  return refreshTokens(outbound, await tokenClientOf(db, keys, c), refreshToken)
 }
 
 /**

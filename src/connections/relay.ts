@@ -6,7 +6,8 @@ import type { Executor } from '../storage/database.js'
 import type { DataKeys } from '../vault/data-keys.js'
 import { admits, parseRules, relayPath } from './allow-list.js'
 import { findConnectionRow } from './connections.js'
-import { APP_OWNER, findLink, markNeedsReconnect, openTokens, refreshAtProvider, storeRefreshed } from './links.js'
+import { APP_OWNER, findLink, markNeedsReconnect, openTokens, storeRefreshed, tokenClientOf } from './links.js'
+import { refreshTokens } from './token-endpoint.js'
 
 // The relay: the one place a connection's tokens are used. A request to
 // `…/connections/:id/relay/<path>` is forwarded to the connection's API base + path — only
@@ -106,7 +107,9 @@ export type RelayOutcome =
 export interface RelayDeps {
   readonly keys: DataKeys
   readonly outbound: OutboundClient
-  /** Runs a write in a transaction of its own in the workspace's scope (the relay itself only reads in `db`). */
+  /** Runs reads in a short read of the workspace's scope. */
+  readonly read: <T>(fn: (db: Executor) => Promise<T>) => Promise<T>
+  /** Runs a write in a transaction of its own in the workspace's scope. */
   readonly write: <T>(fn: (tx: Executor) => Promise<T>) => Promise<T>
 }
 
@@ -121,35 +124,45 @@ export function relayTarget(apiBase: string, path: string, rawQuery: string): st
   return url.toString()
 }
 
-/** Forwards one request (see the header). `db` is the request's read. */
-export async function relay(db: Executor, deps: RelayDeps, r: RelayRequest): Promise<RelayOutcome> {
-  const c = await findConnectionRow(db, r.workspaceId, r.connectionId)
+/**
+ * Forwards one request (see the header). What it needs from the database is read first, in one
+ * short read; the remote calls (refresh, the API) run outside any transaction.
+ */
+export async function relay(deps: RelayDeps, r: RelayRequest): Promise<RelayOutcome> {
   const { path, segments } = relayPath(r.rawPath)
   const method = r.method.toUpperCase()
   const as = r.as.kind === 'app' ? 'app' : 'personal'
-  if (!admits(parseRules(JSON.parse(c.allow_rules) as string[]), method, segments))
-    throw new RelayRefusedError(`${method} ${path.slice(0, 200)} is not on the connection's allow-list.`)
-  const target = relayTarget(c.api_base, path, r.rawQuery)
   const owner = r.as.kind === 'app' ? APP_OWNER : r.as.userId
-  const link = await findLink(db, r.workspaceId, c.id, owner)
-  if (!link)
-    throw new ConnectionNotLinkedError(
-      r.as.kind === 'app'
-        ? 'The connection has no app token: an Owner or Admin connects it first (coffer connections connect).'
-        : 'You have not linked your account at this provider (coffer connections link).',
-    )
-  if (link.status === 'needs_reconnect')
-    throw new ConnectionNeedsReconnectError(
-      r.as.kind === 'app'
-        ? 'The app token could not be refreshed: connect the connection again (coffer connections connect).'
-        : 'Your token could not be refreshed: link your account again (coffer connections link).',
-    )
+  const loaded = await deps.read(async (db) => {
+    const c = await findConnectionRow(db, r.workspaceId, r.connectionId)
+    if (!admits(parseRules(JSON.parse(c.allow_rules) as string[]), method, segments))
+      throw new RelayRefusedError(`${method} ${path.slice(0, 200)} is not on the connection's allow-list.`)
+    const link = await findLink(db, r.workspaceId, c.id, owner)
+    if (!link)
+      throw new ConnectionNotLinkedError(
+        r.as.kind === 'app'
+          ? 'The connection has no app token: an Owner or Admin connects it first (coffer connections connect).'
+          : 'You have not linked your account at this provider (coffer connections link).',
+      )
+    if (link.status === 'needs_reconnect')
+      throw new ConnectionNeedsReconnectError(
+        r.as.kind === 'app'
+          ? 'The app token could not be refreshed: connect the connection again (coffer connections connect).'
+          : 'Your token could not be refreshed: link your account again (coffer connections link).',
+      )
+    const tokens = await openTokens(db, deps.keys, link)
+    const due = link.expires_at !== null && new Date(link.expires_at).getTime() - r.now.getTime() < REFRESH_MARGIN_MS
+    const client = due && tokens.refreshToken !== null ? await tokenClientOf(db, deps.keys, c) : null
+    return { c, link, tokens, due, client }
+  })
+  const { c, link, due, client } = loaded
+  const target = relayTarget(c.api_base, path, r.rawQuery)
   const events: RelayEvent[] = []
-  let { accessToken, refreshToken } = await openTokens(db, deps.keys, link)
-  const due = link.expires_at !== null && new Date(link.expires_at).getTime() - r.now.getTime() < REFRESH_MARGIN_MS
+  let accessToken = loaded.tokens.accessToken
+  const refreshToken = loaded.tokens.refreshToken
   if (due) {
     const expired = new Date(link.expires_at!).getTime() <= r.now.getTime()
-    if (refreshToken === null) {
+    if (refreshToken === null || client === null) {
       if (expired) {
         await deps.write((tx) => markNeedsReconnect(tx, link, 'expired, and the provider gave no refresh token'))
         return {
@@ -160,10 +173,9 @@ export async function relay(db: Executor, deps: RelayDeps, r: RelayRequest): Pro
       }
     } else {
       try {
-        const fresh = await refreshAtProvider(db, deps.keys, deps.outbound, c, refreshToken)
+        const fresh = await refreshTokens(deps.outbound, client, refreshToken)
         const stored = await deps.write((tx) => storeRefreshed(tx, deps.keys, link, fresh, refreshToken, r.now))
         accessToken = fresh.accessToken
-        refreshToken = null
         events.push({ action: 'connection.refresh', details: { connection: c.name, as, stored } })
       } catch (err) {
         // Only a refusal by the provider ends the link; a network failure may pass (the token may still work).
@@ -186,11 +198,11 @@ export async function relay(db: Executor, deps: RelayDeps, r: RelayRequest): Pro
   }
   const headers = requestHeaders(r.headers)
   headers.authorization = `Bearer ${accessToken}`
-  const sendsBody = method !== 'GET' && method !== 'DELETE' && r.body !== undefined
+  const sendsBody = r.body !== undefined && method !== 'GET' && (method !== 'DELETE' || r.body.length > 0)
   const res = await deps.outbound.request(target, {
     method,
     headers,
-    ...(sendsBody || (method === 'DELETE' && r.body !== undefined && r.body.length > 0) ? { body: r.body } : {}),
+    ...(sendsBody ? { body: r.body } : {}),
     timeoutMs: RELAY_TIMEOUT_MS,
     maxBytes: RELAY_MAX_BYTES,
     maxRedirects: 0,

@@ -160,6 +160,14 @@ export interface RouteDef<P = unknown, Q = unknown, B = unknown, R = unknown> {
    * registered in a context of their own, so every other route keeps answering 415.
    */
   rawBody?: true
+  /**
+   * A `read` route whose handler waits on a remote server (the connection relay): it runs after
+   * the placing read has ended, in no transaction, and opens its own short reads
+   * (`readInScope`) and writes (the committer), so no database connection or snapshot is held
+   * while it waits, and a read retried after a lost connection never repeats its remote call.
+   * Its `db` is NOT in the tenant's scope: it must not be used.
+   */
+  outsideTransaction?: true
   handler(ctx: HandlerContext<P, Q, B>): Promise<HandlerResult<R>>
 }
 

@@ -16,6 +16,7 @@ import { RELAY_METHODS, type RelayMethod } from '../../connections/allow-list.js
 import { relay } from '../../connections/relay.js'
 import { ForbiddenError, OAuthProviderError } from '../../errors.js'
 import { rowLockedPartition } from '../../storage/commit-partition.js'
+import { readInScope } from '../../storage/tenant-scope.js'
 import { defineAuthRoute, type AnyAuthRoute } from '../auth-route.js'
 import { defineRoute, type AnyRoute } from '../route.js'
 import { workspaceParams } from '../schemas.js'
@@ -197,22 +198,23 @@ function relayRoute(method: RelayMethod): AnyRoute {
     action: 'connection.relay',
     mode: 'read',
     rawBody: true,
+    outsideTransaction: true,
     summary: `Relay ${method} to the connection's API with your token (or the app's: \`?as=app\` or \`Coffer-Relay-As: app\`, Owners and Admins), within its allow-list; audited per use`,
     params: relayParams,
     query: z.record(z.string(), z.union([z.string(), z.array(z.string())])),
     body: z.instanceof(Buffer).optional(),
     response: z.unknown(),
-    async handler({ app, db, principal, workspace, params, query, body, request }) {
+    async handler({ app, principal, workspace, params, query, body, request }) {
       const header = request.headers['coffer-relay-as']
       const asApp = query.as === 'app' || (typeof header === 'string' && header.toLowerCase() === 'app')
       if (asApp) requireAppActor(principal, 'relay as the app')
       const user = requireUser(principal)
       const path = request.url.split('?')[0]!.replace(RELAY_PREFIX, '')
       const out = await relay(
-        db,
         {
           keys: app.dataKeys,
           outbound: app.outbound,
+          read: (fn) => readInScope(app.store, workspace.id, fn),
           write: (fn) => app.committer.run((tx) => fn(tx), rowLockedPartition(workspace.id)),
         },
         {
