@@ -320,6 +320,9 @@ function suite(engine: EngineName): void {
       await rm(dir, { recursive: true, force: true })
     }
     seen.push(logLines.join('\n'))
+    // The callbacks' one-time codes and states stay out of the log too.
+    for (const l of logLines.filter((x) => x.includes('/oauth/callback?')))
+      assert.match(l, /code=\[redacted\]&state=\[redacted\]/, 'the callback URL is logged without its code and state')
     assert.ok(
       logLines.some((l) => l.includes('/oauth/callback')),
       'the server log was captured',

@@ -78,8 +78,8 @@ describe('the Connections screen in Chromium', () => {
     await signIn(page, member.email, path)
     const row = page.locator('tr[data-connection="tracker"]')
     await row.waitFor()
-    assert.match(await row.innerText(), /not connected/)
-    assert.match(await row.innerText(), /not linked/)
+    assert.match((await row.textContent()) ?? '', /not connected/)
+    assert.match((await row.textContent()) ?? '', /not linked/)
     assert.equal(await page.getByRole('button', { name: 'Connect tracker app' }).count(), 0, 'no app button for a member')
 
     await page.getByRole('button', { name: 'Link my account to tracker' }).click()
@@ -99,7 +99,7 @@ describe('the Connections screen in Chromium', () => {
     await page.goto(`${base}${path}`)
     await row.waitFor()
     await page.getByRole('button', { name: 'Unlink tracker' }).waitFor()
-    assert.match(await row.innerText(), /connected/)
+    assert.match((await row.textContent()) ?? '', /connected/)
     const html = await page.content()
     for (const t of [tp.clientSecret, ...tp.issued]) assert.ok(!html.includes(t), 'no token or client secret on the page')
     const axeCtx = await chromium.newContext({ viewport: { width: 1280, height: 760 }, bypassCSP: true })
@@ -112,7 +112,7 @@ describe('the Connections screen in Chromium', () => {
 
     await page.getByRole('button', { name: 'Unlink tracker' }).click()
     await page.getByRole('button', { name: 'Unlink tracker' }).waitFor({ state: 'detached' })
-    assert.match(await row.innerText(), /not linked/)
+    assert.match((await row.textContent()) ?? '', /not linked/)
     await ctx.close()
   })
 
