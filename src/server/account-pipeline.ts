@@ -145,12 +145,16 @@ function registerAccountRoute(
     // Account routes know their person's workspaces up front (a deletion removes the memberships).
     // A route about one workspace (auditWorkspace) records there only.
     const userId = person?.userId
+    const named = route.auditWorkspace ? route.auditWorkspace(prepared) : undefined
     const known = route.auditWorkspace
-      ? [route.auditWorkspace(prepared)]
+      ? named
+        ? [named]
+        : []
       : userId
         ? await readInScope(ctx.store, SYSTEM_SCOPE, (db) => workspacesOf(db, userId))
         : undefined
     const actorFor = (r: AuthHandlerResult<unknown>): AuditActor => {
+      if (r.actor) return { ...r.actor, ip: client.ip, userAgent: client.userAgent }
       const id = person?.userId ?? r.auditUser ?? ''
       return { type: r.anonymous ? 'anonymous' : 'user', id, ip: client.ip, userAgent: client.userAgent }
     }

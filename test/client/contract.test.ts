@@ -267,7 +267,7 @@ describeEachEngine((engine: EngineName) => {
       tokenTtlSeconds: 600,
     })
     await owner.listMachines(ws)
-    await anonymous.machineToken(machine.clientId, machine.clientSecret)
+    await anonymous.machineToken(machine.clientId, machine.clientSecret!)
     await owner.revokeMachine(ws, machine.machine.id)
     const service = await owner.createServiceToken(ws, {
       name: 'deploy',
