@@ -5,7 +5,7 @@ import { machineTokenResponse } from '../../api/machines.js'
 import { OidcTokenRejectedError } from '../../errors.js'
 import { ipAllowed } from '../../identity/integration-scopes.js'
 import { findMachine, issueMachineToken, machineForExchange } from '../../identity/machine-identities.js'
-import { addOidcRules, listOidcRules, oidcRulesOf, removeOidcRule } from '../../identity/machine-oidc-rules.js'
+import { addOidcRules, checkIssuer, listOidcRules, oidcRulesOf, removeOidcRule } from '../../identity/machine-oidc-rules.js'
 import { checkIdToken, type OidcCheck, type OidcCheckResult } from '../../identity/oidc-token-check.js'
 import { defineAuthRoute, type AnyAuthRoute } from '../auth-route.js'
 import { defineRoute, type AnyRoute } from '../route.js'
@@ -47,7 +47,7 @@ const addRules = defineRoute({
   response: oidcRuleListResponse,
   async handler({ app, db, principal, workspace, params, body }) {
     // The guard decides now whether the issuer may be reached at all (a private address is refused unless allowed).
-    for (const r of body.rules) await app.outbound.check(r.issuer)
+    for (const [i, r] of body.rules.entries()) await app.outbound.check(checkIssuer(r.issuer, `rules.${i}.issuer`))
     const added = await addOidcRules(db, {
       workspaceId: workspace.id,
       machineId: params.machine,
