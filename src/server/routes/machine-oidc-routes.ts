@@ -46,6 +46,7 @@ const addRules = defineRoute({
   body: addOidcRulesBody,
   response: oidcRuleListResponse,
   async handler({ app, db, principal, workspace, params, body }) {
+    await findMachine(db, workspace.id, params.machine)
     // The guard decides now whether the issuer may be reached at all (a private address is refused unless allowed).
     for (const [i, r] of body.rules.entries()) await app.outbound.check(checkIssuer(r.issuer, `rules.${i}.issuer`))
     const added = await addOidcRules(db, {
