@@ -28,6 +28,8 @@ export interface TestIssuer {
   published: SigningKey[]
   /** Requests answered, by path. */
   readonly hits: Map<string, number>
+  /** What the discovery document says (default: this issuer and its /jwks), for tests that lie. */
+  discovery: { issuer?: string; jwks_uri?: string }
   /** A new key becomes the signing key and the only published one. */
   rotate(): Promise<SigningKey>
   /** An ID token with the usual claims (iss, aud, sub, iat, exp in 5 minutes), `claims` on top. */
@@ -43,7 +45,9 @@ export async function startIssuer(): Promise<TestIssuer> {
     hits.set(path, (hits.get(path) ?? 0) + 1)
     if (path === '/.well-known/openid-configuration') {
       res.writeHead(200, { 'content-type': 'application/json' })
-      res.end(JSON.stringify({ issuer: url, jwks_uri: `${url}/jwks`, id_token_signing_alg_values_supported: ['RS256'] }))
+      res.end(
+        JSON.stringify({ issuer: url, jwks_uri: `${url}/jwks`, id_token_signing_alg_values_supported: ['RS256'], ...issuer.discovery }),
+      )
     } else if (path === '/jwks') {
       res.writeHead(200, { 'content-type': 'application/json' })
       res.end(JSON.stringify({ keys: issuer.published.map((k) => k.publicJwk) }))
@@ -57,6 +61,7 @@ export async function startIssuer(): Promise<TestIssuer> {
     key: first,
     published: [first],
     hits,
+    discovery: {},
     async rotate() {
       const k = await signingKey()
       issuer.key = k

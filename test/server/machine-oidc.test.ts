@@ -179,6 +179,50 @@ function suite(engine: EngineName): void {
     assert.equal(iss.hits.get('/jwks'), fetched + 1)
   })
 
+  test('an issuer whose keys cannot be had: discovery naming another issuer, a JWKS at a metadata address, nothing listening', async () => {
+    const liar = await startIssuer()
+    try {
+      const made = await owner.post(M, {
+        name: 'liar',
+        scopes: [{ project: 'web', environments: ['production'], access: 'read' }],
+        oidcRules: [{ issuer: liar.url, audiences: ['coffer'], claims: { sub: SUB } }],
+      })
+      assert.equal(made.status, 201)
+      const id: string = made.body.machine.id
+      liar.discovery = { issuer: 'https://token.actions.githubusercontent.com' }
+      await refused(await liar.token({}, { now: time.clock() }), 'issuer_unreachable', id)
+      let entry = await lastRefusal(id)
+      assert.match(JSON.parse(entry!.details).detail, /another issuer/)
+      assert.equal(liar.hits.get('/jwks'), undefined, 'the JWKS of a document naming another issuer is not fetched')
+      // The guard checks the JWKS address too: a discovery document cannot point Coffer at the metadata service.
+      time.advance(31_000)
+      liar.discovery = { jwks_uri: 'http://169.254.169.254/latest/meta-data/jwks' }
+      await refused(await liar.token({}, { now: time.clock() }), 'issuer_unreachable', id)
+      entry = await lastRefusal(id)
+      assert.match(JSON.parse(entry!.details).detail, /ERR_OUTBOUND_REFUSED/)
+      // Failures are cached for the cooldown too: a stream of tokens does not hammer the issuer.
+      const asked = liar.hits.get('/.well-known/openid-configuration')
+      await refused(await liar.token({}, { now: time.clock() }), 'issuer_unreachable', id)
+      assert.equal(liar.hits.get('/.well-known/openid-configuration'), asked)
+      // Fixed at the issuer, followed after the cooldown.
+      liar.discovery = {}
+      time.advance(31_000)
+      assert.equal((await exchange(await liar.token({}, { now: time.clock() }), id)).status, 200)
+    } finally {
+      await liar.close()
+    }
+    // Nothing listening at a trusted issuer's address.
+    const gone = await startIssuer()
+    const made = await owner.post(M, {
+      name: 'gone',
+      scopes: [{ project: 'web', environments: ['production'], access: 'read' }],
+      oidcRules: [{ issuer: gone.url, audiences: ['coffer'], claims: { sub: SUB } }],
+    })
+    const token = await gone.token({}, { now: time.clock() })
+    await gone.close()
+    await refused(token, 'issuer_unreachable', made.body.machine.id)
+  })
+
   test('glob claim rules, several rules, rules added to and removed from an existing identity', async () => {
     const made = await owner.post(M, {
       name: 'acme-main',
