@@ -91,7 +91,10 @@ export async function importSecrets(file: string, opts: ScopeOptions & { format?
  * changed during the import).
  */
 function reportProposed(proposed: readonly ChangeRequest[], json: Record<string, string[]> | undefined): void {
-  if (json) return printJson({ ...json, changeRequests: proposed.map((r) => r.id) })
+  if (json) {
+    printJson({ ...json, changeRequests: proposed.map((r) => r.id) })
+    return
+  }
   for (const r of proposed) {
     process.stdout.write(`${r.id}\n`)
     process.stderr.write(`${describeProposed(r)}\n`)
