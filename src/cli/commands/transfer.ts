@@ -12,7 +12,7 @@ import {
 } from '../formats/index.js'
 import { info, printJson } from '../output.js'
 import { connect, resolveScope, type ScopeOptions } from '../session.js'
-import { describeProposed } from './changes.js'
+import { describeProposed } from '../change-request-text.js'
 
 const EXPORT_FORMATS = ['dotenv', 'json', 'yaml', 'shell'] as const
 const IMPORT_FORMATS = ['dotenv', 'json', 'yaml'] as const
