@@ -1,4 +1,4 @@
-import type { ChangeRequest, EnvironmentDiffAnswer } from '../../client/client.js'
+import type { EnvironmentDiffAnswer } from '../../client/client.js'
 import { ExitError } from '../exit-error.js'
 import { info, printJson, printTable } from '../output.js'
 import { describeChangeRequest as describe } from '../change-request-text.js'
