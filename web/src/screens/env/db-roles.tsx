@@ -115,11 +115,11 @@ export function DbRolesScreen({ workspace, project, environment }: { workspace: 
                 <td>
                   <pre className="db-sql">{r.creationSql}</pre>
                 </td>
-                <td>
+                <td className="db-nowrap">
                   {lifetime(r.defaultTtlSeconds)}
                   <span className="hint db-max">at most {lifetime(r.maxTtlSeconds)}</span>
                 </td>
-                <td className="muted">{shortDate(r.createdAt)}</td>
+                <td className="muted db-nowrap">{shortDate(r.createdAt)}</td>
                 <td>
                   <div className="actions-cell">
                     {mayIssue && (

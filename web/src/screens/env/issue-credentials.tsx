@@ -93,8 +93,8 @@ function Issued({ creds, onClose }: { creds: DbCredentialsAnswer['credentials'];
           <span className={left > 0 ? 'badge warn' : 'badge danger'}>{left > 0 ? `in ${remaining(left)}` : 'expired'}</span>
         </dd>
       </dl>
-      <ShownOnce id="db-url" label="Connection URL" value={creds.url} />
-      <ShownOnce id="db-env" label="As environment variables" value={env} />
+      <ShownOnce id="db-url" label="Connection URL" value={creds.url} rows={2} />
+      <ShownOnce id="db-env" label="As environment variables" value={env} rows={6} />
       <div className="dialog-actions">
         <button type="button" className="primary" onClick={onClose}>
           Done

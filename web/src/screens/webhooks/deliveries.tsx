@@ -30,7 +30,7 @@ export function LastDelivery({ workspace, hook }: { workspace: string; hook: Web
     <span className="wh-last">
       <span className={`badge ${STATE_CLASS[d.status]}`}>{d.status}</span> <span className="mono">{outcome(d)}</span>
       <span className="wh-why">
-        <code>{d.event}</code> · {dateTime(d.lastAttemptAt ?? d.createdAt)}
+        {d.event} · <span className="wh-nowrap">{dateTime(d.lastAttemptAt ?? d.createdAt)}</span>
       </span>
     </span>
   )
@@ -101,14 +101,14 @@ export function DeliveryLog({ workspace, hook, onClose }: { workspace: string; h
                 <td>
                   <code>{d.event}</code>
                 </td>
-                <td className="muted">{dateTime(d.createdAt)}</td>
+                <td className="muted wh-nowrap">{dateTime(d.createdAt)}</td>
                 <td>
                   <span className={`badge ${STATE_CLASS[d.status]}`}>{d.status}</span>
                 </td>
                 <td className="mono">{outcome(d)}</td>
                 <td>{d.lastLatencyMs === null ? '—' : `${d.lastLatencyMs} ms`}</td>
                 <td>{d.attempts}</td>
-                <td className="muted">{d.nextAttemptAt && d.status === 'pending' ? dateTime(d.nextAttemptAt) : '—'}</td>
+                <td className="muted wh-nowrap">{d.nextAttemptAt && d.status === 'pending' ? dateTime(d.nextAttemptAt) : '—'}</td>
                 <td>
                   <div className="actions-cell">
                     <button type="button" disabled={redeliver.isPending || d.status === 'pending'} onClick={() => redeliver.mutate(d.id)}>

@@ -87,7 +87,6 @@ export function WebhooksScreen({ workspace }: { workspace: string }) {
               <th scope="col">Events</th>
               <th scope="col">State</th>
               <th scope="col">Last delivery</th>
-              <th scope="col">Signing secret</th>
               <th scope="col">
                 <span className="visually-hidden">Actions</span>
               </th>
@@ -194,6 +193,12 @@ function EndpointRow({
         <td className="wh-url">
           <code>{hook.url}</code>
           {hook.description && <span className="muted wh-description">{hook.description}</span>}
+          <span className="wh-why">
+            signing secret v{hook.secretVersion}
+            {hook.previousSecretUntil && hook.previousSecretUntil > new Date().toISOString()
+              ? ` · the previous one signs too until ${dateTime(hook.previousSecretUntil)}`
+              : ''}
+          </span>
         </td>
         <td>
           <ul className="wh-events" aria-label={`Events of ${hook.url}`}>
@@ -204,28 +209,19 @@ function EndpointRow({
             ))}
           </ul>
         </td>
-        <td>
+        <td className="wh-state">
           {hook.enabled ? (
             <span className="badge ok">enabled</span>
           ) : (
             <>
               <span className="badge danger">disabled</span>
-              <span className="wh-why">
-                {hook.disabledReason ?? 'disabled'}
-                {hook.disabledAt ? ` (${dateTime(hook.disabledAt)})` : ''}
-              </span>
+              <span className="wh-why">{hook.disabledReason ?? (hook.disabledAt ? `since ${dateTime(hook.disabledAt)}` : '')}</span>
             </>
           )}
           {hook.enabled && hook.failingSince && <span className="wh-why warn-text">failing since {dateTime(hook.failingSince)}</span>}
         </td>
         <td>
           <LastDelivery workspace={workspace} hook={hook} />
-        </td>
-        <td className="muted">
-          version {hook.secretVersion}
-          {hook.previousSecretUntil && hook.previousSecretUntil > new Date().toISOString() && (
-            <span className="wh-why">previous one signs too until {dateTime(hook.previousSecretUntil)}</span>
-          )}
         </td>
         <td>
           <div className="actions-cell wh-actions">
@@ -253,7 +249,7 @@ function EndpointRow({
       </tr>
       {error !== null && (
         <tr className="ops-subrow">
-          <td colSpan={6}>
+          <td colSpan={5}>
             <ErrorNote error={error} />
           </td>
         </tr>
