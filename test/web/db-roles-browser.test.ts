@@ -130,6 +130,7 @@ describe('database roles in Chromium', () => {
     findings.push(...(await axeFindings(axePage, 'new database role dialog')))
     await axePage.keyboard.press('Escape')
     await dialog.getByLabel('Admin connection URL').fill(target.url)
+    await page.screenshot({ path: join(SCREENSHOTS, 'db-role-new.png') })
     await dialog.getByRole('button', { name: 'Create role' }).click()
     await dialog.waitFor({ state: 'detached' })
     const table = page.getByRole('table', { name: 'Database roles of Development' })

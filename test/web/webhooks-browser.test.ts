@@ -147,6 +147,7 @@ describe('webhooks in Chromium', () => {
     assert.equal(await dialog.getByRole('checkbox').count(), 12, 'every documented event but webhook.test')
     assert.ok(await dialog.getByRole('checkbox', { name: /^secret\.updated/ }).isChecked(), 'secret events chosen by default')
     await dialog.getByRole('checkbox', { name: /^key\.rotated/ }).check()
+    await page.screenshot({ path: join(SCREENSHOTS, 'webhook-new.png') })
     await axePage.getByRole('button', { name: 'New endpoint' }).click()
     await axePage.getByRole('dialog').waitFor()
     findings.push(...(await axeFindings(axePage, 'new endpoint dialog')))

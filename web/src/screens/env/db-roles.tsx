@@ -219,7 +219,11 @@ function CreateDbRole({
           placeholder="postgres://admin:…@db.internal:5432/shop?sslmode=verify-full"
           maxLength={2048}
           value={adminUrl}
-          onChange={(e) => setAdminUrl(e.target.value)}
+          onChange={(e) => {
+            setAdminUrl(e.target.value)
+            // A refusal was about the address typed before.
+            if (create.isError) create.reset()
+          }}
           aria-describedby="db-admin-url-hint"
         />
         <p className="hint" id="db-admin-url-hint">

@@ -62,7 +62,11 @@ export function CreateWebhook({
           required
           maxLength={2048}
           value={url}
-          onChange={(e) => setUrl(e.target.value)}
+          onChange={(e) => {
+            setUrl(e.target.value)
+            // A refusal was about the address typed before.
+            if (create.isError) create.reset()
+          }}
           aria-describedby="wh-url-hint"
         />
         <p className="hint" id="wh-url-hint">
