@@ -4,7 +4,8 @@
 // the receiver verifies with that secret (standardwebhooks), sees the delivery in the log,
 // redelivers it (same webhook-id), rotates the secret (shown once), enables an endpoint the
 // server disabled for failing, sees the API's refusal inline with its code, and deletes an
-// endpoint after confirming. A Member has no Webhooks link and is told they are not allowed.
+// endpoint after confirming. A Member or an Auditor has no Webhooks link and is told they are
+// not allowed; another workspace's screen is "Not found".
 // axe finds no serious or critical problem; screenshots go to docs/screenshots/.
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
@@ -271,7 +272,7 @@ describe('webhooks in Chromium', () => {
     assert.ok(!all.includes(secret.slice(6)) && !all.includes(secret2.slice(6)), 'no signing secret in the audit log')
   })
 
-  test('a Member sees no Webhooks link and is told they are not allowed', async () => {
+  test('a Member and an Auditor see no Webhooks link and are told they are not allowed', async () => {
     problems.length = 0
     const member = await addPerson(h, { workspaceId: h.a.id, role: 'member', label: 'mo' })
     await setPassword(h.ctx, member.email, password)
@@ -288,7 +289,19 @@ describe('webhooks in Chromium', () => {
     findings.push(...(await axeFindings(axePage, 'webhooks (Member)')))
     // The API agrees: the Member's own token is refused.
     assert.equal((await api(h.app, member.token).get(W)).status, 403)
+    // Another workspace's screen looks like nothing at all.
+    await page.goto(`${base}/w/${h.b.slug}/webhooks`)
+    await page.getByRole('heading', { name: 'Not found' }).waitFor()
     await close()
+
+    // An Auditor has no Webhooks link either (webhook.read is for Owners and Admins).
+    const auditor = await addPerson(h, { workspaceId: h.a.id, role: 'auditor', label: 'au' })
+    await setPassword(h.ctx, auditor.email, password)
+    const a = await contexts(auditor.email, `/w/${h.a.slug}/webhooks`)
+    await a.page.getByRole('heading', { name: 'Not allowed' }).waitFor()
+    assert.equal(await a.page.getByRole('navigation', { name: 'Workspace' }).getByRole('link', { name: 'Webhooks' }).count(), 0)
+    assert.equal((await api(h.app, auditor.token).get(W)).status, 403)
+    await a.close()
     assert.deepEqual(problems, [], 'the screen asks nothing the Member would be refused')
     assert.deepEqual(findings, [], 'no serious or critical accessibility problem')
   })
