@@ -112,6 +112,11 @@ export interface AuthRouteDef<P = unknown, Q = unknown, B = unknown, R = unknown
   auditWorkspace?(prepared: X): string | null
   /** Slow work before any transaction (password hashing, the identity provider); reads only. */
   prepare?(ctx: Omit<AuthHandlerContext<P, Q, B, undefined>, 'prepared'>): Promise<X>
+  /**
+   * Network work on what `prepare` found, outside any transaction (no database connection is
+   * held while it waits): fetching an OIDC issuer's keys and checking a token with them.
+   */
+  verify?(ctx: Omit<AuthHandlerContext<P, Q, B, X>, 'db'>): Promise<X>
   handler(ctx: AuthHandlerContext<P, Q, B, X>): Promise<AuthHandlerResult<R>>
 }
 

@@ -2,10 +2,10 @@ import { z } from 'zod'
 import { requireUser } from '../../access/policy.js'
 import { addOidcRulesBody, oidcRuleListResponse, oidcRuleResponse, oidcTokenBody } from '../../api/machine-oidc.js'
 import { machineTokenResponse } from '../../api/machines.js'
-import { OidcTokenRejectedError } from '../../errors.js'
+import { InternalError, OidcTokenRejectedError } from '../../errors.js'
 import { ipAllowed } from '../../identity/integration-scopes.js'
 import { findMachine, issueMachineToken, machineForExchange } from '../../identity/machine-identities.js'
-import { addOidcRules, checkIssuer, listOidcRules, oidcRulesOf, removeOidcRule } from '../../identity/machine-oidc-rules.js'
+import { addOidcRules, checkIssuer, listOidcRules, type OidcRule, oidcRulesOf, removeOidcRule } from '../../identity/machine-oidc-rules.js'
 import { checkIdToken, type OidcCheck, type OidcCheckResult } from '../../identity/oidc-token-check.js'
 import { defineAuthRoute, type AnyAuthRoute } from '../auth-route.js'
 import { defineRoute, type AnyRoute } from '../route.js'
@@ -90,13 +90,18 @@ const removeRule = defineRoute({
   },
 })
 
-/** What the exchange found before its transaction: the identity's workspace (when it exists) and the token's check. */
+/**
+ * What the exchange found before its transaction: the identity's workspace (when it exists),
+ * its trust rules, and — once `verify` ran — the token's check.
+ */
 interface Prepared {
   readonly machineId: string
   readonly workspaceId: string | null
   readonly ttlSeconds: number
   readonly limitTtl: boolean
-  readonly result: OidcCheckResult
+  readonly rules: readonly OidcRule[]
+  /** Null until `verify` checked the token. */
+  readonly result: OidcCheckResult | null
 }
 
 const refused = (check: OidcCheck): OidcCheckResult => ({ ok: false, check })
@@ -113,17 +118,21 @@ const exchange = defineAuthRoute({
   authRateLimit: { count: 'failures' },
   body: oidcTokenBody,
   response: machineTokenResponse,
-  async prepare({ app, db, body, client, now }): Promise<Prepared> {
+  async prepare({ db, body, client }): Promise<Prepared> {
     const m = await machineForExchange(db, body.clientId)
-    const base = { machineId: body.clientId, ttlSeconds: 0, limitTtl: false }
+    const base = { machineId: body.clientId, ttlSeconds: 0, limitTtl: false, rules: [] }
     if (!m.live) return { ...base, workspaceId: m.workspaceId, result: refused('identity') }
     const found = { ...base, workspaceId: m.workspace.id, ttlSeconds: m.ttlSeconds, limitTtl: m.oidcLimitTtl }
     if (!ipAllowed(m.allowedCidrs, client.ip)) return { ...found, result: refused('address') }
-    const rules = await oidcRulesOf(db, m.principal.id)
-    return { ...found, result: await checkIdToken(app.oidcIssuerKeys, rules, body.idToken, now) }
+    return { ...found, rules: await oidcRulesOf(db, m.principal.id), result: null }
+  },
+  // The issuer's keys may have to be fetched: no database connection waits for it.
+  async verify({ app, body, prepared: p, now }) {
+    return p.result ? p : { ...p, result: await checkIdToken(app.oidcIssuerKeys, p.rules, body.idToken, now) }
   },
   auditWorkspace: (p) => p.workspaceId,
   async handler({ db, prepared: p, client, now }) {
+    if (!p.result) throw new InternalError('the OIDC exchange reached its handler unverified')
     let r = p.result
     // The identity is read again in the exchange's own transaction: one revoked meanwhile issues nothing.
     if (r.ok && !(await machineForExchange(db, p.machineId)).live) r = { ...r, ok: false, check: 'identity' }
