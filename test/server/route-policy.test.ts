@@ -99,6 +99,8 @@ const SPEC: Record<
   'key.rotate': { ws: 'admin' },
   'webhook.read': { ws: 'admin' },
   'webhook.manage': { ws: 'admin' },
+  'aws.external-id.read': { ws: 'admin' },
+  'aws.external-id.rotate': { ws: 'admin' },
   'workspace.delete': { ws: 'owner' },
   'environment.seal': { ws: 'admin' },
   'breakglass.read': { ws: 'admin', auditor: true },
