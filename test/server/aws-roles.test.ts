@@ -248,6 +248,26 @@ function suite(engine: EngineName): void {
     assert.equal(machine.body.credentials.sessionName, 'coffer-machine-ci-deploy')
   })
 
+  test('a sealed environment: people get a session only through a break-glass grant; integrations keep their scope', async () => {
+    const staging = `/v1/workspaces/${h.a.slug}/projects/shop/environments/staging`
+    assert.equal((await owner.post(`${staging}/aws-roles`, { name: 'sealed', roleArn: ROLE_ARN })).status, 201)
+    assert.equal((await owner.put(`${staging}/seal`, { sealed: true })).status, 200)
+    const asked = sts.requests.length
+    const r = await owner.post(`${staging}/aws-roles/sealed/credentials`, {})
+    assert.equal(r.status, 403)
+    assert.equal(r.body.error.code, 'ERR_BREAK_GLASS_REQUIRED')
+    assert.equal(sts.requests.length, asked, 'STS was not asked')
+    const t = await owner.post(`/v1/workspaces/${h.a.slug}/service-tokens`, {
+      name: 'sealed reader',
+      scopes: [{ project: projectId, environments: '*', access: 'read' }],
+    })
+    assert.equal(t.status, 201)
+    const svc = await api(h.app, t.body.token).post(`${staging}/aws-roles/sealed/credentials`, {})
+    assert.equal(svc.status, 201, JSON.stringify(svc.body))
+    assert.equal(svc.body.credentials.sessionName, 'coffer-token-sealed-reader')
+    assert.equal((await owner.put(`${staging}/seal`, { sealed: false })).status, 200)
+  })
+
   test("another workspace's roles and external ID answer 404", async () => {
     const other = api(h.app, h.b.token)
     for (const r of [
