@@ -297,8 +297,11 @@ export interface AwsRolesConfig {
 
 function awsRolesConfig(env: ServerEnv): AwsRolesConfig {
   const region = (env.COFFER_AWS_REGION ?? env.AWS_REGION)?.trim() || 'us-east-1'
-  if (!/^[a-z]{2}(-[a-z0-9]+)+-\d+$/.test(region)) throw new ConfigError('COFFER_AWS_REGION', 'must be an AWS region name, e.g. eu-west-1')
   const principalArn = env.COFFER_AWS_PRINCIPAL_ARN?.trim()
+  const regionOk = /^[a-z]{2}(-[a-z0-9]+)+-\d+$/.test(region)
+  // @NOTE a server that does not assume roles starts whatever AWS_REGION says (it may be meant for another program).
+  if (!regionOk && (principalArn !== undefined || env.COFFER_AWS_STS_ENDPOINT !== undefined))
+    throw new ConfigError('COFFER_AWS_REGION', 'must be an AWS region name, e.g. eu-west-1')
   if (principalArn !== undefined && !/^arn:aws[a-z-]*:iam::\d{12}:(root|(user|role)\/[\w+=,.@/-]{1,512})$/.test(principalArn))
     throw new ConfigError('COFFER_AWS_PRINCIPAL_ARN', 'must be an IAM ARN, e.g. arn:aws:iam::123456789012:role/coffer')
   const endpoint = env.COFFER_AWS_STS_ENDPOINT?.trim()
@@ -313,7 +316,7 @@ function awsRolesConfig(env: ServerEnv): AwsRolesConfig {
       throw new ConfigError('COFFER_AWS_STS_ENDPOINT', 'must be an http:// or https:// URL')
   }
   return {
-    stsRegion: region,
+    stsRegion: regionOk ? region : 'us-east-1',
     ...(principalArn ? { principalArn } : {}),
     ...(endpoint ? { stsEndpoint: endpoint } : {}),
   }

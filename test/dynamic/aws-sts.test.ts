@@ -80,7 +80,9 @@ test('AWS settings: the principal must be an IAM ARN, the endpoint an http(s) UR
     ['COFFER_AWS_PRINCIPAL_ARN', '111122223333'],
     ['COFFER_AWS_STS_ENDPOINT', 'ftp://sts.example'],
     ['COFFER_AWS_STS_ENDPOINT', 'not a url'],
-    ['COFFER_AWS_REGION', 'moon'],
   ] as const)
     assert.throws(() => cfg({ [name]: value }), { code: 'ERR_CONFIG' }, `${name}=${value}`)
+  // A region that is not one stops start-up only where roles are assumed; elsewhere it may be another program's.
+  assert.throws(() => cfg({ COFFER_AWS_REGION: 'moon', COFFER_AWS_STS_ENDPOINT: 'https://sts.example' }), { code: 'ERR_CONFIG' })
+  assert.equal(cfg({ AWS_REGION: 'moon' }).aws.stsRegion, 'us-east-1')
 })
