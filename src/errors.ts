@@ -645,6 +645,30 @@ export class DatabaseCredentialError extends CofferError {
 }
 
 /**
+ * AWS STS did not hand out credentials for a registered role: it refused (a trust policy that
+ * does not allow Coffer's principal with the workspace's current external ID, a role that does
+ * not exist, a session longer than the role allows) or could not be reached. STS's own message
+ * is passed on only when it holds nothing that looks like a key or the external ID.
+ */
+export class AwsAssumeRoleError extends CofferError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_AWS_ASSUME_ROLE', 502, message, options)
+  }
+}
+
+/** The Coffer server has no AWS credentials of its own to call STS with (operator setup: the AWS SDK's default chain). */
+export class AwsNoCredentialsError extends CofferError {
+  constructor(options?: { cause?: unknown }) {
+    super(
+      'ERR_AWS_NO_CREDENTIALS',
+      503,
+      "The Coffer server has no AWS credentials of its own to assume roles with; its operator sets them (the AWS SDK's default chain).",
+      options,
+    )
+  }
+}
+
+/**
  * A `${…}` reference (or an import) names an environment the reader may not reveal: the
  * message names the reference and the key holding it, never a value.
  */
@@ -777,5 +801,7 @@ export const ERROR_CODES = [
   'ERR_OUTBOUND_RESPONSE_TOO_LARGE',
   'ERR_DB_CREDENTIALS',
   'ERR_OIDC_TOKEN_REJECTED',
+  'ERR_AWS_ASSUME_ROLE',
+  'ERR_AWS_NO_CREDENTIALS',
   'ERR_INTERNAL',
 ] as const

@@ -122,6 +122,12 @@ export const AUDIT_ACTIONS = [
   'db.role_delete',
   'db.credentials_issue',
   'db.credentials_dropped',
+  // AWS role assumption: the external ID shown (and the template carrying it), rotated; roles registered, deleted; each STS session issued.
+  'aws.external_id_read',
+  'aws.external_id_rotate',
+  'aws.role_create',
+  'aws.role_delete',
+  'aws.credentials_issue',
 ] as const
 
 /** One action the audit log records; an unknown action is a type error. */

@@ -21,6 +21,7 @@ const token = () => import('./commands/token.js')
 const transfer = () => import('./commands/transfer.js')
 const webhooks = () => import('./commands/webhooks.js')
 const dynamicDb = () => import('./commands/db.js')
+const aws = () => import('./commands/aws.js')
 const hostBackup = () => import('./host/backup.js')
 const hostInit = () => import('./host/init.js')
 const hostRootKeys = () => import('./host/root-keys.js')
@@ -331,6 +332,10 @@ export const COMMANDS: CommandTable = [
         '--db <name...>',
         'also a fresh PostgreSQL login role from this db role (coffer db): DATABASE_URL, PG* and COFFER_DB_<NAME>_URL',
       ),
+      option(
+        '--aws <role>',
+        'also an STS session of this AWS role (coffer aws), at most an hour: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_CREDENTIAL_EXPIRATION (and AWS_REGION)',
+      ),
     ],
     passThroughOptions: true,
     // @NOTE bin/coffer.js runs this command through run-entry.ts (dist/run.cjs, no commander)
@@ -607,6 +612,55 @@ export const COMMANDS: CommandTable = [
     scope: ENV,
     options: [option('--ttl <seconds>', 'lifetime (at most the role’s longest)'), option('--format <format>', 'env or json', 'env')],
     run: lazy(dynamicDb, (m) => m.dbCreds),
+  },
+
+  { group: 'aws', description: 'AWS role assumption: short-lived STS sessions of roles that trust Coffer with an external ID' },
+  {
+    name: 'aws external-id',
+    description: "The workspace's external ID, which your roles' trust policies require (Owner/Admin)",
+    scope: WORKSPACE_ONLY,
+    options: [option('--rotate', 'make a new one: roles whose stacks hold the old one are refused until updated')],
+    run: lazy(aws, (m) => m.awsExternalId),
+  },
+  {
+    name: 'aws template',
+    description: 'The CloudFormation template (JSON) for a read-only role that trusts Coffer with the external ID (Owner/Admin)',
+    scope: WORKSPACE_ONLY,
+    options: [option('--out <file>', 'save it to a new file instead of printing it')],
+    run: lazy(aws, (m) => m.awsTemplate),
+  },
+  {
+    name: 'aws create',
+    args: [['<name>']],
+    description: 'Register an IAM role for the environment (project admin)',
+    scope: ENV,
+    options: [
+      required('--role-arn <arn>', 'the role to assume (the stack’s RoleArn output)'),
+      option('--region <region>', 'handed to the child as AWS_REGION'),
+      option('--duration <seconds>', 'the longest session, 900 to 3600 (default 3600)'),
+    ],
+    run: lazy(aws, (m) => m.awsCreate),
+  },
+  {
+    name: 'aws list',
+    description: "The environment's AWS roles",
+    scope: ENV,
+    run: lazy(aws, (m) => m.awsList),
+  },
+  {
+    name: 'aws delete',
+    args: [['<name>']],
+    description: 'Forget an AWS role (sessions already issued run out within the hour)',
+    scope: ENV,
+    run: lazy(aws, (m) => m.awsDelete),
+  },
+  {
+    name: 'aws creds',
+    args: [['<name>']],
+    description: 'An STS session of the role: shell exports (eval "$(coffer aws creds NAME)") or, with --json, credential_process JSON',
+    scope: ENV,
+    options: [option('--duration <seconds>', 'session length, 900 to 3600 (default: the role’s longest)')],
+    run: lazy(aws, (m) => m.awsCreds),
   },
 
   { group: 'webhooks', description: 'Signed webhooks: tell other systems what changed (names and versions, never values)' },

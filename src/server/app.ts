@@ -57,6 +57,7 @@ import { memberRoutes } from './routes/member-routes.js'
 import { keyRoutes } from './routes/key-routes.js'
 import { webhookRoutes } from './routes/webhook-routes.js'
 import { dynamicRoutes } from './routes/dynamic-routes.js'
+import { awsRoutes } from './routes/aws-routes.js'
 import { projectRoutes } from './routes/project-routes.js'
 import { referenceRoutes } from './routes/reference-routes.js'
 import { secretRoutes } from './routes/secret-routes.js'
@@ -76,6 +77,7 @@ export const API_ROUTES: AnyRoute[] = [
   ...keyRoutes,
   ...webhookRoutes,
   ...dynamicRoutes,
+  ...awsRoutes,
   ...auditRoutes,
   ...authLinkRoutes,
   ...breakGlassRoutes,

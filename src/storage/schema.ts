@@ -600,6 +600,28 @@ export interface DbLeaseTable {
   created_by: string
 }
 
+/** A workspace's AWS external ID version (migration 20); the ID is derived, never stored. */
+export interface AwsExternalIdTable {
+  workspace_id: string
+  version: number
+  rotated_at: string
+  rotated_by: string
+}
+
+/** An IAM role Coffer may assume for an environment (migration 20); no credentials of it are stored. */
+export interface AwsRoleTable {
+  id: string
+  workspace_id: string
+  project_id: string
+  environment_id: string
+  name: string
+  role_arn: string
+  region: string | null
+  max_duration_seconds: number
+  created_at: string
+  created_by: string
+}
+
 export interface Database {
   coffer_schema: SchemaTable
   meta: MetaTable
@@ -643,6 +665,8 @@ export interface Database {
   webhook_deliveries: WebhookDeliveryTable
   db_roles: DbRoleTable
   db_leases: DbLeaseTable
+  aws_external_ids: AwsExternalIdTable
+  aws_roles: AwsRoleTable
 }
 
 /** A database handle or an open transaction: storage functions accept either. */

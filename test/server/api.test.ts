@@ -55,6 +55,10 @@ const SAMPLE_BODIES: Record<string, unknown> = {
     adminUrl: 'postgres://u:p@203.0.113.10:5432/db',
     creationSql: 'GRANT SELECT ON t TO {{name}}',
   },
+  'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/aws-roles': {
+    name: 'sample',
+    roleArn: 'arn:aws:iam::123456789012:role/sample',
+  },
   'POST /v1/workspaces/:workspace/tokens': { name: 'sample' },
   'POST /v1/workspaces/:workspace/projects': { name: 'Sample Project' },
   'POST /v1/workspaces/:workspace/projects/:project/environments': { name: 'Sample Env' },

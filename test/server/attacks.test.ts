@@ -305,6 +305,10 @@ function suite(engine: EngineName): void {
         adminUrl: 'postgres://u:p@127.0.0.1:9/db',
         creationSql: 'GRANT SELECT ON t TO {{name}}',
       },
+      'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/aws-roles': {
+        name: 'attack',
+        roleArn: 'arn:aws:iam::123456789012:role/attack',
+      },
       'POST /v1/workspaces/:workspace/tokens': { name: 'stolen' },
       'POST /v1/workspaces/:workspace/projects': { name: 'Intruder', slug: 'intruder' },
       'POST /v1/workspaces/:workspace/projects/:project/environments': { name: 'Intruder', slug: 'intruder' },
@@ -433,6 +437,8 @@ function suite(engine: EngineName): void {
         auditQueue: await db.selectFrom('audit_queue').selectAll().where('workspace_id', '=', ws).orderBy('qid').execute(),
         webhooks: await db.selectFrom('webhook_endpoints').selectAll().where('workspace_id', '=', ws).orderBy('id').execute(),
         dbRoles: await db.selectFrom('db_roles').selectAll().where('workspace_id', '=', ws).orderBy('id').execute(),
+        awsRoles: await db.selectFrom('aws_roles').selectAll().where('workspace_id', '=', ws).orderBy('id').execute(),
+        awsExternalIds: await db.selectFrom('aws_external_ids').selectAll().where('workspace_id', '=', ws).execute(),
       }
     }
 
@@ -491,6 +497,26 @@ function suite(engine: EngineName): void {
           created_by: user,
           deleted_at: null,
         })
+        .execute()
+      // B's AWS role of the same name (the :role of the aws-roles routes), and its external ID at version 3.
+      await h.db
+        .insertInto('aws_roles')
+        .values({
+          id: randomUUID(),
+          workspace_id: h.b.id,
+          project_id: bProject.id,
+          environment_id: bProject.envs.development!,
+          name: 'b-reader',
+          role_arn: 'arn:aws:iam::123456789012:role/globex',
+          region: null,
+          max_duration_seconds: 3600,
+          created_at: new Date().toISOString(),
+          created_by: user,
+        })
+        .execute()
+      await h.db
+        .insertInto('aws_external_ids')
+        .values({ workspace_id: h.b.id, version: 3, rotated_at: new Date().toISOString(), rotated_by: user })
         .execute()
       bRefs = {
         slug: {

@@ -99,6 +99,8 @@ const SPEC: Record<
   'key.rotate': { ws: 'admin' },
   'webhook.read': { ws: 'admin' },
   'webhook.manage': { ws: 'admin' },
+  'aws.external-id.read': { ws: 'admin' },
+  'aws.external-id.rotate': { ws: 'admin' },
   'workspace.delete': { ws: 'owner' },
   'environment.seal': { ws: 'admin' },
   'breakglass.read': { ws: 'admin', auditor: true },
@@ -298,6 +300,11 @@ function suite(engine: EngineName): void {
         creationSql: 'GRANT SELECT ON t TO {{name}}',
       },
       'POST /v1/workspaces/:workspace/webhooks': { url: 'http://203.0.113.10/hook', events: ['secret.updated'] },
+      // An allowed caller registers it once (then 409); its credentials route names another role (404, STS never asked).
+      'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/aws-roles': {
+        name: 'matrix',
+        roleArn: 'arn:aws:iam::123456789012:role/matrix',
+      },
       'POST /v1/workspaces/:workspace/break-glass': {
         project: projectId,
         environment: 'development',

@@ -35,6 +35,9 @@ const CREDENTIAL_FIELDS = new Set([
   'deviceCode',
   'userCode',
   'csrfToken',
+  // An AWS STS session (aws-routes.ts): not a Coffer credential, but one all the same.
+  'secretAccessKey',
+  'sessionToken',
 ])
 
 /** Every property name anywhere in a response schema. */
@@ -376,6 +379,13 @@ function suite(engine: EngineName): void {
     'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/db-roles/:role/credentials': async (a) => {
       const r = await call(a.person.token, 'POST', `${WB()}/projects/web/environments/development/db-roles/any/credentials`, {})
       assert.equal(r.status, 404)
+    },
+    'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/aws-roles/:role/credentials': async (a) => {
+      // B's roles answer 404 to an A token; in A there is no such role (nothing reaches STS).
+      const r = await call(a.person.token, 'POST', `${WB()}/projects/web/environments/development/aws-roles/any/credentials`, {})
+      assert.equal(r.status, 404)
+      const own = await call(a.person.token, 'POST', `${W()}/projects/web/environments/development/aws-roles/any/credentials`, {})
+      assert.equal(own.status, a.elevated ? 404 : 403)
     },
     'POST /v1/cli/device/approve': async (a) => {
       const r = await call(a.person.token, 'POST', '/v1/cli/device/approve', {

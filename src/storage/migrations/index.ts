@@ -17,6 +17,7 @@ import { secretChangeNotify } from './015-secret-change-notify.js'
 import { webhooks } from './017-webhooks.js'
 import { dynamicDatabaseRoles } from './018-dynamic-database-roles.js'
 import { machineOidcTrust } from './019-machine-oidc-trust.js'
+import { awsRoles } from './020-aws-roles.js'
 
 // One file per schema step, named NNN-what-it-does.ts; each exports one Migration and imports
 // nothing outside src/storage/migrations but kysely, node:* and types (a test enforces it), so
@@ -30,6 +31,7 @@ import { machineOidcTrust } from './019-machine-oidc-trust.js'
 //   12 auth epochs (principal cache) · 13 references, imports and personal overrides
 //   14 protected environments, change requests · 15 secret change notifications (run --watch)
 //   17 webhooks · 18 dynamic database roles · 19 machine identities' OIDC trust
+//   20 AWS roles (external IDs, role ARNs)
 /** Every schema step, in version order. */
 export const STEPS: readonly Migration[] = [
   initial,
@@ -50,4 +52,5 @@ export const STEPS: readonly Migration[] = [
   webhooks,
   dynamicDatabaseRoles,
   machineOidcTrust,
+  awsRoles,
 ]
