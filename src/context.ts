@@ -36,6 +36,7 @@ import { createWorkspace } from './access/workspace-creation.js'
 import { VERSION } from './version.js'
 import { AddressPolicy } from './ops/address-policy.js'
 import { OutboundClient } from './ops/outbound.js'
+import { OidcIssuerKeys } from './identity/oidc-issuer-keys.js'
 import { WebhookDelivery } from './webhooks/delivery.js'
 import { WebhookWorker } from './webhooks/worker.js'
 import { DbRoleDropper } from './dynamic/dropper.js'
@@ -71,6 +72,8 @@ export interface AppContext {
   readonly principals: PrincipalCache
   /** The one client for HTTP requests to addresses users give (webhooks, OAuth providers): SSRF-guarded (ops/outbound.ts). */
   readonly outbound: OutboundClient
+  /** The signing keys of the OIDC issuers machine identities trust, fetched through `outbound` and cached (identity/oidc-issuer-keys.ts). */
+  readonly oidcIssuerKeys: OidcIssuerKeys
   /** Turns integrated audit entries into webhook messages and sends them (started with the server). */
   readonly webhooks: WebhookWorker
   /** Drops expired dynamic database login roles (a job the server runs). */
@@ -213,6 +216,7 @@ export async function createContext(
       errorReports,
       principals,
       outbound,
+      oidcIssuerKeys: new OidcIssuerKeys({ outbound, clock }),
       dbDropper: new DbRoleDropper({ store, keys: dataKeys, outbound, audit, clock }),
       awsSts: new StsRoleAssumer(config.aws),
       webhooks: new WebhookWorker({

@@ -602,6 +602,17 @@ export class OutboundRefusedError extends CofferError {
   }
 }
 
+/**
+ * A workload's OIDC ID token was not exchanged: whatever check failed (signature, issuer,
+ * audience, expiry, claims, a revoked or unknown identity) the caller gets this one answer;
+ * the identity's audit log records which check it was.
+ */
+export class OidcTokenRejectedError extends CofferError {
+  constructor() {
+    super('ERR_OIDC_TOKEN_REJECTED', 401, 'The ID token was not accepted for this machine identity.')
+  }
+}
+
 /** An outbound request failed: the name did not resolve, the connection or TLS failed, too many redirects. */
 export class OutboundFailedError extends CofferError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -789,6 +800,7 @@ export const ERROR_CODES = [
   'ERR_OUTBOUND_TIMEOUT',
   'ERR_OUTBOUND_RESPONSE_TOO_LARGE',
   'ERR_DB_CREDENTIALS',
+  'ERR_OIDC_TOKEN_REJECTED',
   'ERR_AWS_ASSUME_ROLE',
   'ERR_AWS_NO_CREDENTIALS',
   'ERR_INTERNAL',

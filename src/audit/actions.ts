@@ -79,6 +79,10 @@ export const AUDIT_ACTIONS = [
   'machine.create',
   'machine.revoke',
   'machine.token.issue',
+  // OIDC federation: trust rules added to and removed from a machine identity, and a refused ID-token exchange (with the failed check).
+  'machine.oidc.trust',
+  'machine.oidc.untrust',
+  'machine.oidc.refused',
   // Data keys: rotation, resealing and root-key rewraps.
   'key.rotated',
   'key.resealed',

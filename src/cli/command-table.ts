@@ -821,8 +821,42 @@ export const COMMANDS: CommandTable = [
       option('--access <access>', 'read (list and reveal) or write', 'read'),
       option('--cidr <cidr...>', 'allow only these addresses (CIDR), for the exchange and every use of its tokens'),
       option('--ttl <seconds>', 'access-token lifetime, 60–3600 (default 3600)'),
+      option('--oidc-issuer <url>', 'trust this OIDC issuer’s ID tokens (e.g. https://token.actions.githubusercontent.com)'),
+      repeatable('--oidc-audience <aud>', 'an audience the ID token must name (repeatable)'),
+      repeatable('--oidc-claim <name=value>', 'a claim condition, exact or with * globs (repeatable; all must match)'),
+      option('--oidc-limit-ttl', 'an access token from an ID token lives no longer than the ID token had left'),
+      option('--client-secret', 'with --oidc-issuer: issue a client secret too (default: none)'),
     ],
     run: lazy(machine, (m) => m.machineCreate),
+  },
+  {
+    name: 'machine trust',
+    args: [['<id>', 'the machine identity (client id)']],
+    description: 'Trust one more OIDC rule for a machine identity: issuer, audiences and claim conditions',
+    scope: WORKSPACE_ONLY,
+    options: [
+      required('--oidc-issuer <url>', 'the OIDC issuer URL'),
+      repeatable('--oidc-audience <aud>', 'an audience the ID token must name (repeatable)'),
+      repeatable('--oidc-claim <name=value>', 'a claim condition, exact or with * globs (repeatable; all must match)'),
+    ],
+    run: lazy(machine, (m) => m.machineTrust),
+  },
+  {
+    name: 'machine rules',
+    args: [['<id>', 'the machine identity (client id)']],
+    description: 'List the OIDC rules a machine identity trusts',
+    scope: WORKSPACE_ONLY,
+    run: lazy(machine, (m) => m.machineRules),
+  },
+  {
+    name: 'machine untrust',
+    args: [
+      ['<id>', 'the machine identity (client id)'],
+      ['<rule>', 'the rule id (coffer machine rules ID)'],
+    ],
+    description: 'Remove one OIDC rule of a machine identity',
+    scope: WORKSPACE_ONLY,
+    run: lazy(machine, (m) => m.machineUntrust),
   },
   { name: 'machine list', description: 'List machine identities', scope: WORKSPACE_ONLY, run: lazy(machine, (m) => m.machineList) },
   {
@@ -835,10 +869,15 @@ export const COMMANDS: CommandTable = [
   {
     name: 'machine token',
     description:
-      'Exchange COFFER_CLIENT_ID and COFFER_CLIENT_SECRET for an access token and print it (export COFFER_TOKEN=$(coffer machine token))',
+      'Exchange an OIDC ID token (--oidc-token or COFFER_OIDC_TOKEN), or COFFER_CLIENT_ID and COFFER_CLIENT_SECRET, for an access token and print it (export COFFER_TOKEN=$(coffer machine token))',
     options: [
       option('--url <url>', 'server URL (default: COFFER_URL or http://127.0.0.1:8700)'),
-      option('--client-id <id>', 'the client id (default: COFFER_CLIENT_ID)'),
+      option('--client-id <id>', 'the client id (default: COFFER_MACHINE_ID or COFFER_CLIENT_ID)'),
+      option('--id <id>', 'the same as --client-id'),
+      option(
+        '--oidc-token <jwt>',
+        "the workload's OIDC ID token (default: COFFER_OIDC_TOKEN; the variable keeps it out of the process list)",
+      ),
       JSON_OUT,
     ],
     run: lazy(machine, (m) => m.machineToken),

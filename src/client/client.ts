@@ -47,6 +47,7 @@ import type {
   MachineTokenInput,
 } from '../api/machines.js'
 import type { Me } from '../api/me.js'
+import type { AddOidcRulesInput, OidcRule, OidcRuleInput, OidcRuleList, OidcTokenInput } from '../api/machine-oidc.js'
 import type { WebhookDeliveryView, WebhookView } from '../api/webhooks.js'
 import type { DbCredentialsAnswer, DbRoleView } from '../api/dynamic.js'
 import type { AwsCredentialsAnswer, AwsExternalIdAnswer, AwsRoleView } from '../api/aws.js'
@@ -588,6 +589,27 @@ export class CofferClient {
   /** Exchanges a machine identity's client credentials for an access token (needs no token of its own). */
   machineToken(clientId: string, clientSecret: string): Promise<MachineAccessToken> {
     return this.#request('POST', '/v1/machine/token', { clientId, clientSecret } satisfies MachineTokenInput)
+  }
+  /** Exchanges a workload's OIDC ID token for the access token of machine identity `clientId` (needs no token of its own). */
+  machineOidcToken(clientId: string, idToken: string): Promise<MachineAccessToken> {
+    return this.#request('POST', '/v1/machine/oidc-token', { clientId, idToken } satisfies OidcTokenInput)
+  }
+  /** The OIDC trust rules of a machine identity. */
+  async listMachineOidcRules(ws: string, machine: string): Promise<OidcRule[]> {
+    return (await this.#request<OidcRuleList>('GET', `/v1/workspaces/${enc(ws)}/machines/${enc(machine)}/oidc-rules`)).rules
+  }
+  /** Adds OIDC trust rules to a machine identity; returns all of its rules. */
+  async addMachineOidcRules(ws: string, machine: string, rules: OidcRuleInput[]): Promise<OidcRule[]> {
+    return (
+      await this.#request<OidcRuleList>('POST', `/v1/workspaces/${enc(ws)}/machines/${enc(machine)}/oidc-rules`, {
+        rules,
+      } satisfies AddOidcRulesInput)
+    ).rules
+  }
+  /** Removes one OIDC trust rule of a machine identity. */
+  async removeMachineOidcRule(ws: string, machine: string, rule: string): Promise<OidcRule> {
+    return (await this.#request<{ rule: OidcRule }>('DELETE', `/v1/workspaces/${enc(ws)}/machines/${enc(machine)}/oidc-rules/${enc(rule)}`))
+      .rule
   }
   createServiceToken(ws: string, input: CreateServiceTokenInput): Promise<CreatedServiceToken> {
     return this.#request('POST', `/v1/workspaces/${enc(ws)}/service-tokens`, input)

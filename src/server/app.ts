@@ -49,6 +49,7 @@ import { changeRequestRoutes } from './routes/change-request-routes.js'
 import { promoteRoutes } from './routes/promote-routes.js'
 import { identityRoutes } from './routes/identity-routes.js'
 import { integrationRoutes } from './routes/integration-routes.js'
+import { machineOidcAuthRoutes, machineOidcRoutes } from './routes/machine-oidc-routes.js'
 import { invitationFormRoutes } from './routes/invitation-form-routes.js'
 import { invitationAccountRoutes } from './routes/invitation-account-routes.js'
 import { invitationRoutes } from './routes/invitation-routes.js'
@@ -69,6 +70,7 @@ export const API_ROUTES: AnyRoute[] = [
   ...memberRoutes,
   ...invitationRoutes,
   ...integrationRoutes,
+  ...machineOidcRoutes,
   ...secretRoutes,
   ...referenceRoutes,
   ...promoteRoutes,
@@ -90,6 +92,7 @@ export const AUTH_ROUTES: AnyAuthRoute[] = [
   ...cliLoginRoutes,
   ...invitationFormRoutes,
   ...invitationAccountRoutes,
+  ...machineOidcAuthRoutes,
 ]
 
 const DOCS_CSP = "default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"

@@ -104,6 +104,20 @@ export interface TokenTable {
   last_used_at: string | null
 }
 
+/** An OIDC issuer a machine identity trusts (migration 19). */
+export interface MachineOidcRuleTable {
+  id: string
+  workspace_id: string
+  machine_id: string
+  issuer: string
+  /** JSON: accepted audiences (at least one). */
+  audiences: string
+  /** JSON: claim name → exact value or `*` glob; every one must match. */
+  claims: string
+  created_by: string
+  created_at: string
+}
+
 export interface ProjectTable {
   id: string
   workspace_id: string
@@ -182,6 +196,8 @@ export interface MachineIdentityTable {
   created_at: string
   revoked_at: string | null
   last_used_at: string | null
+  /** 1: an access token from an OIDC exchange lives no longer than the ID token had left (migration 19). */
+  oidc_limit_ttl: number
 }
 
 /** A machine identity's short-lived access token; stored as its hash. */
@@ -625,6 +641,7 @@ export interface Database {
   service_tokens: ServiceTokenTable
   machine_identities: MachineIdentityTable
   machine_tokens: MachineTokenTable
+  machine_oidc_rules: MachineOidcRuleTable
   data_keys: DataKeyTable
   key_jobs: KeyJobTable
   secrets: SecretTable

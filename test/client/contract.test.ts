@@ -21,6 +21,7 @@ import { API_ROUTES, AUTH_ROUTES } from '../../src/server/app.js'
 import { createTestDatabase } from '../helpers/pg.js'
 import { describeEachEngine } from '../helpers/engines.js'
 import { startHarness, type EngineName, type Harness } from '../helpers/harness.js'
+import { startIssuer } from '../helpers/oidc-issuer.js'
 import { addPerson } from '../helpers/principals.js'
 import { awsEnvFor, startStsStandIn, type StsStandIn } from '../helpers/sts-stand-in.js'
 
@@ -278,7 +279,21 @@ describeEachEngine((engine: EngineName) => {
       tokenTtlSeconds: 600,
     })
     await owner.listMachines(ws)
-    await anonymous.machineToken(machine.clientId, machine.clientSecret)
+    await anonymous.machineToken(machine.clientId, machine.clientSecret!)
+    // OIDC federation: the identity trusts a loopback issuer and exchanges one of its ID tokens.
+    const issuer = await startIssuer()
+    try {
+      const sub = 'repo:acme/contract:ref:refs/heads/main'
+      const rules = await owner.addMachineOidcRules(ws, machine.machine.id, [
+        { issuer: issuer.url, audiences: ['coffer'], claims: { sub } },
+      ])
+      assert.equal((await owner.listMachineOidcRules(ws, machine.machine.id)).length, 1)
+      const viaOidc = await anonymous.machineOidcToken(machine.clientId, await issuer.token({ sub }))
+      assert.match(viaOidc.accessToken, /^coffer_sat_/)
+      await owner.removeMachineOidcRule(ws, machine.machine.id, rules[0]!.id)
+    } finally {
+      await issuer.close()
+    }
     await owner.revokeMachine(ws, machine.machine.id)
     const service = await owner.createServiceToken(ws, {
       name: 'deploy',

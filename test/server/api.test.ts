@@ -77,6 +77,11 @@ const SAMPLE_BODIES: Record<string, unknown> = {
     scopes: [{ project: 'billing-api', environments: '*', access: 'read' }],
   },
   'POST /v1/machine/token': { clientId: '00000000-0000-4000-8000-000000000000', clientSecret: 'coffer_mcs_sample' },
+  'POST /v1/machine/oidc-token': { clientId: '00000000-0000-4000-8000-000000000000', idToken: 'not.a.token' },
+  // A documentation address: an allowed caller gets 400 ERR_OUTBOUND_REFUSED and nothing is made.
+  'POST /v1/workspaces/:workspace/machines/:machine/oidc-rules': {
+    rules: [{ issuer: 'https://203.0.113.10', audiences: ['coffer'], claims: { sub: 'repo:acme/web:ref:refs/heads/main' } }],
+  },
   'POST /v1/workspaces/:workspace/auth-links': { email: 'nobody@acme.test', purpose: 'verify' },
   'DELETE /v1/workspaces/:workspace': { confirm: 'not-the-slug' },
   'PATCH /v1/workspaces/:workspace/projects/:project': { name: 'Sample' },
@@ -599,6 +604,7 @@ function suite(engine: EngineName): void {
         invitation: '00000000-0000-4000-8000-000000000000',
         request: '00000000-0000-4000-8000-000000000000',
         machine: '00000000-0000-4000-8000-000000000000',
+        rule: '00000000-0000-4000-8000-000000000000',
         serviceToken: '00000000-0000-4000-8000-000000000000',
         webhook: '00000000-0000-4000-8000-000000000000',
         delivery: `msg_${'0'.repeat(32)}`,

@@ -358,6 +358,9 @@ function suite(engine: EngineName): void {
         name: 'intruder',
         scopes: [{ project: 'globex-app', environments: '*', access: 'write' }],
       },
+      'POST /v1/workspaces/:workspace/machines/:machine/oidc-rules': {
+        rules: [{ issuer: 'http://127.0.0.1:9', audiences: ['intruder'], claims: { sub: 'repo:intruder/x:ref:refs/heads/main' } }],
+      },
       'POST /v1/workspaces/:workspace/service-tokens': {
         name: 'intruder',
         scopes: [{ project: 'globex-app', environments: '*', access: 'write' }],
@@ -407,6 +410,7 @@ function suite(engine: EngineName): void {
         invitations: await db.selectFrom('invitations').selectAll().where('workspace_id', '=', ws).orderBy('id').execute(),
         machines: await db.selectFrom('machine_identities').selectAll().where('workspace_id', '=', ws).orderBy('id').execute(),
         machineTokens: await db.selectFrom('machine_tokens').selectAll().where('workspace_id', '=', ws).orderBy('id').execute(),
+        machineOidcRules: await db.selectFrom('machine_oidc_rules').selectAll().where('workspace_id', '=', ws).orderBy('id').execute(),
         serviceTokens: await db.selectFrom('service_tokens').selectAll().where('workspace_id', '=', ws).orderBy('id').execute(),
         dataKeys: await db.selectFrom('data_keys').selectAll().where('workspace_id', '=', ws).orderBy('id').orderBy('version').execute(),
         keyJobs: await db
@@ -463,6 +467,12 @@ function suite(engine: EngineName): void {
       const scopes = [{ project: bProject.slug, environments: '*', access: 'write' }]
       const machine = (await b.post(`/v1/workspaces/${h.b.slug}/machines`, { name: 'b-ci', scopes })).body.machine.id as string
       const serviceToken = (await b.post(`/v1/workspaces/${h.b.slug}/service-tokens`, { name: 'b-deploy', scopes })).body.info.id as string
+      // A trust rule of B's machine identity (an issuer on loopback, which the harness allows).
+      const trusted = await b.post(`/v1/workspaces/${h.b.slug}/machines/${machine}/oidc-rules`, {
+        rules: [{ issuer: 'http://127.0.0.1:9', audiences: ['globex'], claims: { sub: 'repo:globex/app:ref:refs/heads/main' } }],
+      })
+      assert.equal(trusted.status, 201)
+      const rule = trusted.body.rules[0].id as string
       // B's webhook endpoint and a message to it, and B's dynamic database role (written directly:
       // no database server is needed to be refused access to it).
       const hook = await b.post(`/v1/workspaces/${h.b.slug}/webhooks`, { url: 'http://127.0.0.1:9/b-hook', events: ['webhook.test'] })
@@ -520,6 +530,7 @@ function suite(engine: EngineName): void {
           user,
           invitation,
           machine,
+          rule,
           serviceToken,
           webhook,
           delivery,
@@ -536,6 +547,7 @@ function suite(engine: EngineName): void {
           user,
           invitation,
           machine,
+          rule,
           serviceToken,
           webhook,
           delivery,
@@ -586,6 +598,7 @@ function suite(engine: EngineName): void {
           user: bRefs.id.user!,
           invitation: bRefs.id.invitation!,
           machine: bRefs.id.machine!,
+          rule: bRefs.id.rule!,
           serviceToken: bRefs.id.serviceToken!,
           webhook: bRefs.id.webhook!,
           delivery: bRefs.id.delivery!,
@@ -602,6 +615,7 @@ function suite(engine: EngineName): void {
           user: bRefs.id.user!,
           invitation: bRefs.id.invitation!,
           machine: bRefs.id.machine!,
+          rule: bRefs.id.rule!,
           serviceToken: bRefs.id.serviceToken!,
           webhook: bRefs.id.webhook!,
           delivery: bRefs.id.delivery!,
@@ -618,6 +632,7 @@ function suite(engine: EngineName): void {
           user: bRefs.id.user!,
           invitation: bRefs.id.invitation!,
           machine: bRefs.id.machine!,
+          rule: bRefs.id.rule!,
           serviceToken: bRefs.id.serviceToken!,
           webhook: bRefs.id.webhook!,
           delivery: bRefs.id.delivery!,
@@ -634,6 +649,7 @@ function suite(engine: EngineName): void {
           user: bRefs.id.user!,
           invitation: bRefs.id.invitation!,
           machine: bRefs.id.machine!,
+          rule: bRefs.id.rule!,
           serviceToken: bRefs.id.serviceToken!,
           webhook: bRefs.id.webhook!,
           delivery: bRefs.id.delivery!,
@@ -647,7 +663,7 @@ function suite(engine: EngineName): void {
           // Only routes that take one of B's references: with A's own project, a route that
           // stops at the project would rightly find it.
           const aimsAtB =
-            ['token', 'user', 'invitation', 'machine', 'serviceToken'].some((n) => names.includes(n)) ||
+            ['token', 'user', 'invitation', 'machine', 'rule', 'serviceToken'].some((n) => names.includes(n)) ||
             (refs.project === aProject.id ? names.includes('environment') : names.includes('project'))
           if (!aimsAtB) continue
           aimed++

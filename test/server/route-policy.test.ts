@@ -287,6 +287,11 @@ function suite(engine: EngineName): void {
         scopes: [{ project: projectId, environments: '*', access: 'read' }],
       },
       'POST /v1/machine/token': { clientId: NIL, clientSecret: 'coffer_mcs_not-a-secret' },
+      'POST /v1/machine/oidc-token': { clientId: NIL, idToken: 'not.a.token' },
+      // A documentation address: an allowed caller gets 400 ERR_OUTBOUND_REFUSED and nothing is made.
+      'POST /v1/workspaces/:workspace/machines/:machine/oidc-rules': {
+        rules: [{ issuer: 'https://203.0.113.10', audiences: ['coffer'], claims: { sub: 'repo:acme/web:ref:refs/heads/main' } }],
+      },
       'PUT /v1/workspaces/:workspace/projects/:project/environments/:environment/seal': { sealed: false },
       // A documentation address: an allowed caller gets 400 ERR_OUTBOUND_REFUSED and nothing is made.
       'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/db-roles': {
@@ -344,6 +349,7 @@ function suite(engine: EngineName): void {
       request: NIL,
       job: NIL,
       machine: NIL,
+      rule: NIL,
       serviceToken: NIL,
       webhook: NIL,
       role: 'matrix-role',
