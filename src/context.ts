@@ -36,9 +36,11 @@ import { createWorkspace } from './access/workspace-creation.js'
 import { VERSION } from './version.js'
 import { AddressPolicy } from './ops/address-policy.js'
 import { OutboundClient } from './ops/outbound.js'
+import { OidcIssuerKeys } from './identity/oidc-issuer-keys.js'
 import { WebhookDelivery } from './webhooks/delivery.js'
 import { WebhookWorker } from './webhooks/worker.js'
 import { DbRoleDropper } from './dynamic/dropper.js'
+import { type RoleAssumer, StsRoleAssumer } from './dynamic/aws-sts.js'
 
 /** Every service of a running Coffer, built once by createContext. */
 export interface AppContext {
@@ -70,10 +72,14 @@ export interface AppContext {
   readonly principals: PrincipalCache
   /** The one client for HTTP requests to addresses users give (webhooks, OAuth providers): SSRF-guarded (ops/outbound.ts). */
   readonly outbound: OutboundClient
+  /** The signing keys of the OIDC issuers machine identities trust, fetched through `outbound` and cached (identity/oidc-issuer-keys.ts). */
+  readonly oidcIssuerKeys: OidcIssuerKeys
   /** Turns integrated audit entries into webhook messages and sends them (started with the server). */
   readonly webhooks: WebhookWorker
   /** Drops expired dynamic database login roles (a job the server runs). */
   readonly dbDropper: DbRoleDropper
+  /** Assumes customers' IAM roles with AWS STS (Coffer's own AWS credentials from the SDK's default chain). */
+  readonly awsSts: RoleAssumer
   /** The watchers of environments on this node (`coffer run --watch`) and the hints that wake them (vault/secret-changes.ts). */
   readonly secretChanges: SecretChanges
   /** Stops accepting work, waits for queued commits, closes the database and the key provider. */
@@ -210,7 +216,9 @@ export async function createContext(
       errorReports,
       principals,
       outbound,
+      oidcIssuerKeys: new OidcIssuerKeys({ outbound, clock }),
       dbDropper: new DbRoleDropper({ store, keys: dataKeys, outbound, audit, clock }),
+      awsSts: new StsRoleAssumer(config.aws),
       webhooks: new WebhookWorker({
         store,
         clock,

@@ -602,6 +602,17 @@ export class OutboundRefusedError extends CofferError {
   }
 }
 
+/**
+ * A workload's OIDC ID token was not exchanged: whatever check failed (signature, issuer,
+ * audience, expiry, claims, a revoked or unknown identity) the caller gets this one answer;
+ * the identity's audit log records which check it was.
+ */
+export class OidcTokenRejectedError extends CofferError {
+  constructor() {
+    super('ERR_OIDC_TOKEN_REJECTED', 401, 'The ID token was not accepted for this machine identity.')
+  }
+}
+
 /** An outbound request failed: the name did not resolve, the connection or TLS failed, too many redirects. */
 export class OutboundFailedError extends CofferError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -630,6 +641,30 @@ export class OutboundResponseTooLargeError extends CofferError {
 export class DatabaseCredentialError extends CofferError {
   constructor(what: string, options?: { cause?: unknown }) {
     super('ERR_DB_CREDENTIALS', 502, what, options)
+  }
+}
+
+/**
+ * AWS STS did not hand out credentials for a registered role: it refused (a trust policy that
+ * does not allow Coffer's principal with the workspace's current external ID, a role that does
+ * not exist, a session longer than the role allows) or could not be reached. STS's own message
+ * is passed on only when it holds nothing that looks like a key or the external ID.
+ */
+export class AwsAssumeRoleError extends CofferError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_AWS_ASSUME_ROLE', 502, message, options)
+  }
+}
+
+/** The Coffer server has no AWS credentials of its own to call STS with (operator setup: the AWS SDK's default chain). */
+export class AwsNoCredentialsError extends CofferError {
+  constructor(options?: { cause?: unknown }) {
+    super(
+      'ERR_AWS_NO_CREDENTIALS',
+      503,
+      "The Coffer server has no AWS credentials of its own to assume roles with; its operator sets them (the AWS SDK's default chain).",
+      options,
+    )
   }
 }
 
@@ -807,6 +842,9 @@ export const ERROR_CODES = [
   'ERR_OUTBOUND_TIMEOUT',
   'ERR_OUTBOUND_RESPONSE_TOO_LARGE',
   'ERR_DB_CREDENTIALS',
+  'ERR_OIDC_TOKEN_REJECTED',
+  'ERR_AWS_ASSUME_ROLE',
+  'ERR_AWS_NO_CREDENTIALS',
   'ERR_CONNECTION_STATE',
   'ERR_CONNECTION_NOT_LINKED',
   'ERR_CONNECTION_NEEDS_RECONNECT',

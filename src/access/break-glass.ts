@@ -20,11 +20,14 @@ export type PlaintextUse = 'read' | 'write'
 
 /**
  * Whether a request of `action` with `query` touches plaintext values. Writes always do;
- * the read actions do when they ask to reveal (`reveal=true`, or the dedicated reveal action).
+ * the read actions do when they ask to reveal (`reveal=true`, or the dedicated reveal action),
+ * and so does asking for dynamic credentials.
  */
 export function plaintextUse(action: Action, query: unknown): PlaintextUse | null {
   if (action === 'secret.write') return 'write'
   if (action === 'secret.reveal') return 'read'
+  // Dynamic credentials (a database login role, an AWS STS session) are as good as a revealed value.
+  if (action === 'db.credentials') return 'read'
   if (action === 'secret.read') return (query as { reveal?: unknown } | undefined)?.reveal === true ? 'read' : null
   return null
 }

@@ -116,7 +116,8 @@ export const ACTIONS = {
   'environment.delete': { scope: 'project', projectRole: 'admin' },
   'secret.read': { scope: 'environment', access: 'list' },
   'secret.reveal': { scope: 'environment', access: 'read' },
-  // Dynamic database credentials: made by whoever may reveal the environment's values; the ways to make them are its project admins'.
+  // Dynamic credentials (PostgreSQL login roles and AWS STS sessions): made by whoever may
+  // reveal the environment's values; the ways to make them (db roles, AWS roles) are its project admins'.
   'db.credentials': { scope: 'environment', access: 'read' },
   'db.roles.manage': { scope: 'project', projectRole: 'admin' },
   'secret.write': { scope: 'environment', access: 'write' },
@@ -131,6 +132,9 @@ export const ACTIONS = {
   // Outbound webhooks: endpoints and their delivery log (payloads carry names, never values).
   'webhook.read': { scope: 'workspace', role: 'admin' },
   'webhook.manage': { scope: 'workspace', role: 'admin' },
+  // AWS role assumption: the workspace's external ID (and the template carrying it) is shown to, and rotated by, Owners and Admins.
+  'aws.external-id.read': { scope: 'workspace', role: 'admin' },
+  'aws.external-id.rotate': { scope: 'workspace', role: 'admin' },
   // Third-party OAuth connections (docs/connections.md): Owners and Admins make, connect and
   // delete them and relay as the app; every member lists them, links their own account and
   // relays as themselves. Integrations hold no link and act as no app.

@@ -79,6 +79,13 @@ export type SecretList = z.infer<typeof secretListResponse>
  */
 export const environmentStateResponse = z.object({
   secrets: z.array(z.object({ key: z.string(), version: z.number().int() })),
+  /**
+   * The other environments the reader's fetch of this one reads — those it imports and those
+   * its values reference — each with a digest of its keys and versions (absent when there are
+   * none, or when the reader may not reveal this environment): a change there changes `run`'s
+   * values too.
+   */
+  dependencies: z.array(z.object({ environment: z.string(), state: z.string() })).optional(),
 })
 export type EnvironmentState = z.infer<typeof environmentStateResponse>
 

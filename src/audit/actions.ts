@@ -79,6 +79,10 @@ export const AUDIT_ACTIONS = [
   'machine.create',
   'machine.revoke',
   'machine.token.issue',
+  // OIDC federation: trust rules added to and removed from a machine identity, and a refused ID-token exchange (with the failed check).
+  'machine.oidc.trust',
+  'machine.oidc.untrust',
+  'machine.oidc.refused',
   // Data keys: rotation, resealing and root-key rewraps.
   'key.rotated',
   'key.resealed',
@@ -118,6 +122,12 @@ export const AUDIT_ACTIONS = [
   'db.role_delete',
   'db.credentials_issue',
   'db.credentials_dropped',
+  // AWS role assumption: the external ID shown (and the template carrying it), rotated; roles registered, deleted; each STS session issued.
+  'aws.external_id_read',
+  'aws.external_id_rotate',
+  'aws.role_create',
+  'aws.role_delete',
+  'aws.credentials_issue',
   // Third-party OAuth connections: made and deleted, a flow started, the app connected, a member
   // linked or unlinked, a token refreshed or not (then it needs re-connecting), each relayed call.
   'connection.create',

@@ -21,6 +21,7 @@ const token = () => import('./commands/token.js')
 const transfer = () => import('./commands/transfer.js')
 const webhooks = () => import('./commands/webhooks.js')
 const dynamicDb = () => import('./commands/db.js')
+const aws = () => import('./commands/aws.js')
 const connections = () => import('./commands/connections.js')
 const hostBackup = () => import('./host/backup.js')
 const hostInit = () => import('./host/init.js')
@@ -332,6 +333,10 @@ export const COMMANDS: CommandTable = [
         '--db <name...>',
         'also a fresh PostgreSQL login role from this db role (coffer db): DATABASE_URL, PG* and COFFER_DB_<NAME>_URL',
       ),
+      option(
+        '--aws <role>',
+        'also an STS session of this AWS role (coffer aws), at most an hour: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_CREDENTIAL_EXPIRATION (and AWS_REGION)',
+      ),
     ],
     passThroughOptions: true,
     // @NOTE bin/coffer.js runs this command through run-entry.ts (dist/run.cjs, no commander)
@@ -610,6 +615,55 @@ export const COMMANDS: CommandTable = [
     run: lazy(dynamicDb, (m) => m.dbCreds),
   },
 
+  { group: 'aws', description: 'AWS role assumption: short-lived STS sessions of roles that trust Coffer with an external ID' },
+  {
+    name: 'aws external-id',
+    description: "The workspace's external ID, which your roles' trust policies require (Owner/Admin)",
+    scope: WORKSPACE_ONLY,
+    options: [option('--rotate', 'make a new one: roles whose stacks hold the old one are refused until updated')],
+    run: lazy(aws, (m) => m.awsExternalId),
+  },
+  {
+    name: 'aws template',
+    description: 'The CloudFormation template (JSON) for a read-only role that trusts Coffer with the external ID (Owner/Admin)',
+    scope: WORKSPACE_ONLY,
+    options: [option('--out <file>', 'save it to a new file instead of printing it')],
+    run: lazy(aws, (m) => m.awsTemplate),
+  },
+  {
+    name: 'aws create',
+    args: [['<name>']],
+    description: 'Register an IAM role for the environment (project admin)',
+    scope: ENV,
+    options: [
+      required('--role-arn <arn>', 'the role to assume (the stack’s RoleArn output)'),
+      option('--region <region>', 'handed to the child as AWS_REGION'),
+      option('--duration <seconds>', 'the longest session, 900 to 3600 (default 3600)'),
+    ],
+    run: lazy(aws, (m) => m.awsCreate),
+  },
+  {
+    name: 'aws list',
+    description: "The environment's AWS roles",
+    scope: ENV,
+    run: lazy(aws, (m) => m.awsList),
+  },
+  {
+    name: 'aws delete',
+    args: [['<name>']],
+    description: 'Forget an AWS role (sessions already issued run out within the hour)',
+    scope: ENV,
+    run: lazy(aws, (m) => m.awsDelete),
+  },
+  {
+    name: 'aws creds',
+    args: [['<name>']],
+    description: 'An STS session of the role: shell exports (eval "$(coffer aws creds NAME)") or, with --json, credential_process JSON',
+    scope: ENV,
+    options: [option('--duration <seconds>', 'session length, 900 to 3600 (default: the role’s longest)')],
+    run: lazy(aws, (m) => m.awsCreds),
+  },
+
   { group: 'webhooks', description: 'Signed webhooks: tell other systems what changed (names and versions, never values)' },
   {
     name: 'webhooks create',
@@ -831,8 +885,42 @@ export const COMMANDS: CommandTable = [
       option('--access <access>', 'read (list and reveal) or write', 'read'),
       option('--cidr <cidr...>', 'allow only these addresses (CIDR), for the exchange and every use of its tokens'),
       option('--ttl <seconds>', 'access-token lifetime, 60–3600 (default 3600)'),
+      option('--oidc-issuer <url>', 'trust this OIDC issuer’s ID tokens (e.g. https://token.actions.githubusercontent.com)'),
+      repeatable('--oidc-audience <aud>', 'an audience the ID token must name (repeatable)'),
+      repeatable('--oidc-claim <name=value>', 'a claim condition, exact or with * globs (repeatable; all must match)'),
+      option('--oidc-limit-ttl', 'an access token from an ID token lives no longer than the ID token had left'),
+      option('--client-secret', 'with --oidc-issuer: issue a client secret too (default: none)'),
     ],
     run: lazy(machine, (m) => m.machineCreate),
+  },
+  {
+    name: 'machine trust',
+    args: [['<id>', 'the machine identity (client id)']],
+    description: 'Trust one more OIDC rule for a machine identity: issuer, audiences and claim conditions',
+    scope: WORKSPACE_ONLY,
+    options: [
+      required('--oidc-issuer <url>', 'the OIDC issuer URL'),
+      repeatable('--oidc-audience <aud>', 'an audience the ID token must name (repeatable)'),
+      repeatable('--oidc-claim <name=value>', 'a claim condition, exact or with * globs (repeatable; all must match)'),
+    ],
+    run: lazy(machine, (m) => m.machineTrust),
+  },
+  {
+    name: 'machine rules',
+    args: [['<id>', 'the machine identity (client id)']],
+    description: 'List the OIDC rules a machine identity trusts',
+    scope: WORKSPACE_ONLY,
+    run: lazy(machine, (m) => m.machineRules),
+  },
+  {
+    name: 'machine untrust',
+    args: [
+      ['<id>', 'the machine identity (client id)'],
+      ['<rule>', 'the rule id (coffer machine rules ID)'],
+    ],
+    description: 'Remove one OIDC rule of a machine identity',
+    scope: WORKSPACE_ONLY,
+    run: lazy(machine, (m) => m.machineUntrust),
   },
   { name: 'machine list', description: 'List machine identities', scope: WORKSPACE_ONLY, run: lazy(machine, (m) => m.machineList) },
   {
@@ -845,10 +933,15 @@ export const COMMANDS: CommandTable = [
   {
     name: 'machine token',
     description:
-      'Exchange COFFER_CLIENT_ID and COFFER_CLIENT_SECRET for an access token and print it (export COFFER_TOKEN=$(coffer machine token))',
+      'Exchange an OIDC ID token (--oidc-token or COFFER_OIDC_TOKEN), or COFFER_CLIENT_ID and COFFER_CLIENT_SECRET, for an access token and print it (export COFFER_TOKEN=$(coffer machine token))',
     options: [
       option('--url <url>', 'server URL (default: COFFER_URL or http://127.0.0.1:8700)'),
-      option('--client-id <id>', 'the client id (default: COFFER_CLIENT_ID)'),
+      option('--client-id <id>', 'the client id (default: COFFER_MACHINE_ID or COFFER_CLIENT_ID)'),
+      option('--id <id>', 'the same as --client-id'),
+      option(
+        '--oidc-token <jwt>',
+        "the workload's OIDC ID token (default: COFFER_OIDC_TOKEN; the variable keeps it out of the process list)",
+      ),
       JSON_OUT,
     ],
     run: lazy(machine, (m) => m.machineToken),

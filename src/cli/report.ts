@@ -18,7 +18,7 @@ export async function report(thrown: unknown, options: ReportOptions = {}): Prom
   // A write to a protected environment was proposed, not applied: no failure, but say so.
   const { CofferChangeRequested } = await import('../client/client.js')
   if (thrown instanceof CofferChangeRequested) {
-    const { describeProposed } = await import('./commands/changes.js')
+    const { describeProposed } = await import('./change-request-text.js')
     process.stdout.write(`${thrown.changeRequest.id}\n`)
     process.stderr.write(`${describeProposed(thrown.changeRequest)}\n`)
     return 0

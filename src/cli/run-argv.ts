@@ -24,6 +24,8 @@ export interface RunOptions {
   passToken?: true
   /** --db NAME…: dynamic database credentials to add (read by commander only: not among the fast spellings). */
   db?: string[]
+  /** --aws ROLE: an STS session of this AWS role (read by commander only, like --db). */
+  aws?: string
 }
 /** `coffer run`'s command line, read: the command to start with its arguments, and the options. */
 export interface RunInvocation {

@@ -13,7 +13,8 @@ import { resolveScopes } from './run-scopes.js'
 // `coffer run` with --fallback, --mount or --watch: loaded only when one of them is given, so a
 // plain `coffer run` starts as fast as before.
 //
-// --watch: one event stream per environment (GET …/events: keys and versions, never values).
+// --watch: one event stream per environment (GET …/events: keys and versions, never values,
+// and a digest of each environment its values import or reference, which the server follows).
 // When the versions differ from those last fetched — or the stream reconnects, since changes may
 // have been missed — the values are fetched again after a quiet `--watch-debounce` (200 ms);
 // if they changed, the command gets `--watch-signal` (SIGTERM), coffer waits for it to exit
@@ -240,6 +241,7 @@ async function supervise(command: string, args: string[], source: Source, first:
     timers.add(t)
   }
 
+  const dependencies: string[] = []
   const watchOne = (scope: Scope, i: number) => {
     let backoff = 250
     let everOpened = false
@@ -252,8 +254,13 @@ async function supervise(command: string, args: string[], source: Source, first:
         everOpened = true
         backoff = 250
         const now = new Map(state.secrets.map((s) => [s.key, s.version]))
+        // The environments its values import or reference: a change there is a change here. The
+        // first answer naming some is checked too (they may have changed since the fetch).
+        const deps = JSON.stringify(state.dependencies ?? [])
+        const depsChanged = deps !== (dependencies[i] ?? '[]')
+        dependencies[i] = deps
         // After a reconnection, fetch again whatever the versions say: changes may have been missed.
-        if (reconnected || !sameVersions(now, versions[i])) changed()
+        if (reconnected || depsChanged || !sameVersions(now, versions[i])) changed()
       })
       handles.push(handle)
       handle.done.then(

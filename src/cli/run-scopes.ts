@@ -34,12 +34,17 @@ export function planScopes(opts: { workspace?: string; project?: string; env?: r
   return { workspace, layers }
 }
 
-/** The plan's environments as scopes; asks the server (GET /v1/me) only for a missing workspace or the token's own environment. */
+/**
+ * The URL's `:workspace` for "the token's own workspace" (the server's OWN_WORKSPACE): `coffer
+ * run` without --workspace needs no GET /v1/me before its fetch, one round trip less.
+ */
+const OWN_WORKSPACE = '-'
+
+/** The plan's environments as scopes; asks the server (GET /v1/me) only for the token's own environment. */
 export async function resolveScopes(client: CofferClient, plan: ScopePlan): Promise<Scope[]> {
-  if (plan.layers && plan.workspace) return plan.layers.map((l) => ({ workspace: plan.workspace!, ...l }))
+  if (plan.layers) return plan.layers.map((l) => ({ workspace: plan.workspace ?? OWN_WORKSPACE, ...l }))
   const me = await client.me()
   const workspace = plan.workspace ?? me.workspace.slug
-  if (plan.layers) return plan.layers.map((l) => ({ workspace, ...l }))
   if (me.scope) return [{ workspace, project: me.scope.project, environment: me.scope.environment }]
   throw new ExitError('No project/environment: pass --project and --env, or run `coffer setup --project P --env E` in this directory.', {
     code: 'ERR_NO_PROJECT',

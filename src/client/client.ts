@@ -47,8 +47,10 @@ import type {
   MachineTokenInput,
 } from '../api/machines.js'
 import type { Me } from '../api/me.js'
+import type { AddOidcRulesInput, OidcRule, OidcRuleInput, OidcRuleList, OidcTokenInput } from '../api/machine-oidc.js'
 import type { WebhookDeliveryView, WebhookView } from '../api/webhooks.js'
 import type { DbCredentialsAnswer, DbRoleView } from '../api/dynamic.js'
+import type { AwsCredentialsAnswer, AwsExternalIdAnswer, AwsRoleView } from '../api/aws.js'
 import type {
   EnvironmentGrant,
   GrantAnswer,
@@ -590,6 +592,27 @@ export class CofferClient {
   machineToken(clientId: string, clientSecret: string): Promise<MachineAccessToken> {
     return this.#request('POST', '/v1/machine/token', { clientId, clientSecret } satisfies MachineTokenInput)
   }
+  /** Exchanges a workload's OIDC ID token for the access token of machine identity `clientId` (needs no token of its own). */
+  machineOidcToken(clientId: string, idToken: string): Promise<MachineAccessToken> {
+    return this.#request('POST', '/v1/machine/oidc-token', { clientId, idToken } satisfies OidcTokenInput)
+  }
+  /** The OIDC trust rules of a machine identity. */
+  async listMachineOidcRules(ws: string, machine: string): Promise<OidcRule[]> {
+    return (await this.#request<OidcRuleList>('GET', `/v1/workspaces/${enc(ws)}/machines/${enc(machine)}/oidc-rules`)).rules
+  }
+  /** Adds OIDC trust rules to a machine identity; returns all of its rules. */
+  async addMachineOidcRules(ws: string, machine: string, rules: OidcRuleInput[]): Promise<OidcRule[]> {
+    return (
+      await this.#request<OidcRuleList>('POST', `/v1/workspaces/${enc(ws)}/machines/${enc(machine)}/oidc-rules`, {
+        rules,
+      } satisfies AddOidcRulesInput)
+    ).rules
+  }
+  /** Removes one OIDC trust rule of a machine identity. */
+  async removeMachineOidcRule(ws: string, machine: string, rule: string): Promise<OidcRule> {
+    return (await this.#request<{ rule: OidcRule }>('DELETE', `/v1/workspaces/${enc(ws)}/machines/${enc(machine)}/oidc-rules/${enc(rule)}`))
+      .rule
+  }
   createServiceToken(ws: string, input: CreateServiceTokenInput): Promise<CreatedServiceToken> {
     return this.#request('POST', `/v1/workspaces/${enc(ws)}/service-tokens`, input)
   }
@@ -681,6 +704,38 @@ export class CofferClient {
   }
   async dbCredentials(s: Scope, name: string, ttlSeconds?: number): Promise<DbCredentialsAnswer> {
     return this.#request('POST', `${this.#env(s)}/db-roles/${enc(name)}/credentials`, ttlSeconds === undefined ? {} : { ttlSeconds })
+  }
+  /** The workspace's AWS external ID (Owners and Admins; audited). */
+  async awsExternalId(ws: string): Promise<AwsExternalIdAnswer> {
+    return this.#request('GET', `/v1/workspaces/${enc(ws)}/aws/external-id`)
+  }
+  /** A new external ID; roles whose stacks still hold the old one are refused by STS until updated. */
+  async awsExternalIdRotate(ws: string): Promise<AwsExternalIdAnswer> {
+    return this.#request('POST', `/v1/workspaces/${enc(ws)}/aws/external-id/rotate`, {})
+  }
+  /** The CloudFormation template (JSON) for a read-only role that trusts Coffer with the external ID. */
+  async awsTemplate(ws: string): Promise<Record<string, unknown>> {
+    return (await this.#request<{ template: Record<string, unknown> }>('GET', `/v1/workspaces/${enc(ws)}/aws/template`)).template
+  }
+  async awsRoleCreate(
+    s: Scope,
+    input: { name: string; roleArn: string; region?: string; maxDurationSeconds?: number },
+  ): Promise<AwsRoleView> {
+    return (await this.#request<{ role: AwsRoleView }>('POST', `${this.#env(s)}/aws-roles`, input)).role
+  }
+  async awsRoleList(s: Scope): Promise<AwsRoleView[]> {
+    return (await this.#request<{ roles: AwsRoleView[] }>('GET', `${this.#env(s)}/aws-roles`)).roles
+  }
+  async awsRoleDelete(s: Scope, name: string): Promise<AwsRoleView> {
+    return (await this.#request<{ role: AwsRoleView }>('DELETE', `${this.#env(s)}/aws-roles/${enc(name)}`)).role
+  }
+  /** An STS session of the role (at most an hour), shown once. */
+  async awsCredentials(s: Scope, name: string, durationSeconds?: number): Promise<AwsCredentialsAnswer> {
+    return this.#request(
+      'POST',
+      `${this.#env(s)}/aws-roles/${enc(name)}/credentials`,
+      durationSeconds === undefined ? {} : { durationSeconds },
+    )
   }
   async webhookCreate(
     ws: string,

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import { type Binding, open, seal } from '../crypto/envelope.js'
-import { ConnectionStateError, NotFoundError } from '../errors.js'
+import { ConnectionStateError, InternalError, NotFoundError } from '../errors.js'
 import type { OutboundClient } from '../ops/outbound.js'
 import type { Executor } from '../storage/database.js'
 import type { ConnectionLinkTable, ConnectionStateTable, ConnectionTable } from '../storage/schema.js'
@@ -104,24 +104,21 @@ export async function startAuthorization(
   return { url: url.toString(), expiresAt }
 }
 
-/** What the callback found for its state, and the tokens the provider gave for the code. */
+/** What the callback found for its state and, once exchanged, the tokens the provider gave for the code. */
 export interface Callback {
   readonly state: ConnectionStateTable
   readonly connection: Pick<ConnectionTable, 'id' | 'name' | 'workspace_id'>
-  readonly tokens: TokenSet
+  readonly client: TokenClient
+  readonly verifier: string
+  readonly tokens: TokenSet | null
 }
 
 /**
- * The callback's slow half, before any transaction: finds the state (unknown or expired:
- * ERR_CONNECTION_STATE) and exchanges the code at the token endpoint. The state is consumed
- * by `completeCallback`, in the transaction that stores the tokens.
+ * The callback's reads, before any transaction: the state (unknown or expired:
+ * ERR_CONNECTION_STATE), its connection, the PKCE verifier and the token endpoint's client.
+ * The state is consumed by `completeCallback`, in the transaction that stores the tokens.
  */
-export async function exchangeCallback(
-  db: Executor,
-  keys: DataKeys,
-  outbound: OutboundClient,
-  input: { state: string; code: string; publicUrl: string; now: Date },
-): Promise<Callback> {
+export async function findCallback(db: Executor, keys: DataKeys, input: { state: string; now: Date }): Promise<Callback> {
   const stateHash = hashState(input.state)
   const s = await db.selectFrom('connection_states').selectAll().where('state_hash', '=', stateHash).executeTakeFirst()
   if (!s || s.expires_at <= input.now.toISOString()) throw new ConnectionStateError()
@@ -134,12 +131,27 @@ export async function exchangeCallback(
   }
   const key = await keys.integrationKey(db, s.workspace_id)
   const verifier = open(key, s.verifier_ct, verifierBinding(s.workspace_id, stateHash)).toString('ascii')
-  const tokens = await exchangeCode(outbound, await tokenClientOf(db, keys, c), {
-    code: input.code,
+  return {
+    state: s,
+    connection: { id: c.id, name: c.name, workspace_id: c.workspace_id },
+    client: await tokenClientOf(db, keys, c),
     verifier,
+    tokens: null,
+  }
+}
+
+/** The callback's network half, outside any transaction: the code exchanged at the token endpoint. */
+export async function exchangeCallback(
+  outbound: OutboundClient,
+  cb: Callback,
+  input: { code: string; publicUrl: string },
+): Promise<Callback> {
+  const tokens = await exchangeCode(outbound, cb.client, {
+    code: input.code,
+    verifier: cb.verifier,
     redirectUri: callbackUrl(input.publicUrl),
   })
-  return { state: s, connection: { id: c.id, name: c.name, workspace_id: c.workspace_id }, tokens }
+  return { ...cb, tokens }
 }
 
 /** The token endpoint's client of a connection (the secret opened for this use only). */
@@ -161,6 +173,8 @@ export async function completeCallback(
   cb: Callback,
   now: Date,
 ): Promise<{ kind: LinkKind; owner: string; state: LinkState }> {
+  const tokens = cb.tokens
+  if (!tokens) throw new InternalError('a callback stored before its code was exchanged')
   const s = cb.state
   const gone = await db
     .deleteFrom('connection_states')
@@ -180,11 +194,10 @@ export async function completeCallback(
   const bind = (f: 'access_token' | 'refresh_token') => tokenBinding(s.workspace_id, s.connection_id, s.owner, f, version)
   const row = {
     token_version: version,
-    access_token_ct: seal(key, Buffer.from(cb.tokens.accessToken, 'utf8'), bind('access_token')),
-    refresh_token_ct:
-      cb.tokens.refreshToken === null ? null : seal(key, Buffer.from(cb.tokens.refreshToken, 'utf8'), bind('refresh_token')),
-    expires_at: expiry(cb.tokens, now),
-    scopes: cb.tokens.scope ?? '',
+    access_token_ct: seal(key, Buffer.from(tokens.accessToken, 'utf8'), bind('access_token')),
+    refresh_token_ct: tokens.refreshToken === null ? null : seal(key, Buffer.from(tokens.refreshToken, 'utf8'), bind('refresh_token')),
+    expires_at: expiry(tokens, now),
+    scopes: tokens.scope ?? '',
     status: 'connected' as const,
     linked_at: now.toISOString(),
     linked_by: s.started_by,

@@ -23,6 +23,8 @@ export interface MachineView {
   scopes: IntegrationScope[]
   allowedCidrs: string[]
   tokenTtlSeconds: number
+  /** An access token from an OIDC exchange lives no longer than the ID token had left. */
+  oidcLimitTtl: boolean
   createdBy: string
   createdAt: string
   revokedAt: string | null
@@ -36,6 +38,7 @@ const COLUMNS = [
   'scopes',
   'allowed_cidrs',
   'token_ttl_seconds',
+  'oidc_limit_ttl',
   'created_by',
   'created_at',
   'revoked_at',
@@ -48,6 +51,7 @@ type Row = {
   scopes: string
   allowed_cidrs: string
   token_ttl_seconds: number
+  oidc_limit_ttl: number
   created_by: string
   created_at: string
   revoked_at: string | null
@@ -63,6 +67,7 @@ function toView(r: Row): MachineView {
     scopes: parseScopes(r.scopes),
     allowedCidrs: JSON.parse(r.allowed_cidrs) as string[],
     tokenTtlSeconds: Number(r.token_ttl_seconds),
+    oidcLimitTtl: Number(r.oidc_limit_ttl) === 1,
     createdBy: r.created_by,
     createdAt: r.created_at,
     revokedAt: r.revoked_at,
@@ -70,7 +75,11 @@ function toView(r: Row): MachineView {
   }
 }
 
-/** Creates a machine identity; its client secret is returned once. */
+/**
+ * Creates a machine identity; its client secret is returned once. Without one (`clientSecret`
+ * false: an identity that trusts OIDC issuers only) the row still holds the hash of a random
+ * secret nobody was shown, and an empty display, which the client-credential check refuses.
+ */
 export async function createMachine(
   db: Executor,
   input: {
@@ -81,25 +90,29 @@ export async function createMachine(
     tokenTtlSeconds: number
     createdBy: string
     now: Date
+    clientSecret?: boolean
+    oidcLimitTtl?: boolean
   },
-): Promise<{ machine: MachineView; clientSecret: string }> {
+): Promise<{ machine: MachineView; clientSecret: string | null }> {
   const clientSecret = generateToken('mcs')
+  const withSecret = input.clientSecret !== false
   const row = {
     id: randomUUID(),
     workspace_id: input.workspaceId,
     name: input.name,
     secret_hash: hashToken(clientSecret),
-    secret_display: displayToken(clientSecret),
+    secret_display: withSecret ? displayToken(clientSecret) : '',
     scopes: JSON.stringify(input.scopes),
     allowed_cidrs: JSON.stringify(input.allowedCidrs),
     token_ttl_seconds: Math.min(input.tokenTtlSeconds, MAX_TOKEN_TTL_SECONDS),
+    oidc_limit_ttl: input.oidcLimitTtl ? 1 : 0,
     created_by: input.createdBy,
     created_at: input.now.toISOString(),
     revoked_at: null,
     last_used_at: null,
   }
   await db.insertInto('machine_identities').values(row).execute()
-  return { machine: toView(row), clientSecret }
+  return { machine: toView(row), clientSecret: withSecret ? clientSecret : null }
 }
 
 /** The workspace's machine identities, newest first. */
@@ -170,6 +183,7 @@ export async function checkClientCredentials(
       'machine_identities.id',
       'machine_identities.name',
       'machine_identities.secret_hash',
+      'machine_identities.secret_display',
       'machine_identities.scopes',
       'machine_identities.allowed_cidrs',
       'machine_identities.token_ttl_seconds',
@@ -185,6 +199,7 @@ export async function checkClientCredentials(
   const given = hashToken(clientSecret)
   const ok =
     r !== undefined &&
+    r.secret_display !== '' &&
     timingSafeEqual(Buffer.from(r.secret_hash), given) &&
     !r.revoked_at &&
     ipAllowed(JSON.parse(r.allowed_cidrs) as string[], ip)
@@ -273,5 +288,57 @@ export async function machineTokenPrincipal(
     expiresAt: r.expires_at,
     allowedCidrs,
     stamp: stampOf([r.workspaceId], [r.workspaceEpoch]),
+  }
+}
+
+/**
+ * The live machine identity `id` names, for an OIDC exchange (system scope: nothing else is
+ * known yet): its principal, workspace and token settings, or undefined when it is unknown,
+ * revoked, or its workspace deleted. `workspaceId` is set whenever the identity exists, so a
+ * refusal can be recorded in its workspace's log.
+ */
+export async function machineForExchange(
+  db: Executor,
+  id: string,
+): Promise<
+  | {
+      live: true
+      principal: IntegrationPrincipal
+      workspace: Workspace
+      ttlSeconds: number
+      oidcLimitTtl: boolean
+      allowedCidrs: string[]
+    }
+  | { live: false; workspaceId: string | null }
+> {
+  if (!/^[0-9a-f-]{36}$/i.test(id)) return { live: false, workspaceId: null }
+  const r = await db
+    .selectFrom('machine_identities')
+    .innerJoin('workspaces', 'workspaces.id', 'machine_identities.workspace_id')
+    .select([
+      'machine_identities.id',
+      'machine_identities.name',
+      'machine_identities.scopes',
+      'machine_identities.allowed_cidrs',
+      'machine_identities.token_ttl_seconds',
+      'machine_identities.oidc_limit_ttl',
+      'machine_identities.revoked_at',
+      'workspaces.id as workspaceId',
+      'workspaces.slug',
+      'workspaces.name as workspaceName',
+      'workspaces.created_at as workspaceCreatedAt',
+      'workspaces.deleted_at as workspaceDeletedAt',
+    ])
+    .where('machine_identities.id', '=', id)
+    .executeTakeFirst()
+  if (!r || r.workspaceDeletedAt) return { live: false, workspaceId: null }
+  if (r.revoked_at) return { live: false, workspaceId: r.workspaceId }
+  return {
+    live: true,
+    principal: { type: 'machine', id: r.id, name: r.name, tokenId: r.id, workspaceId: r.workspaceId, scopes: parseScopes(r.scopes) },
+    workspace: { id: r.workspaceId, slug: r.slug, name: r.workspaceName, createdAt: r.workspaceCreatedAt },
+    ttlSeconds: Math.min(Number(r.token_ttl_seconds), MAX_TOKEN_TTL_SECONDS),
+    oidcLimitTtl: Number(r.oidc_limit_ttl) === 1,
+    allowedCidrs: JSON.parse(r.allowed_cidrs) as string[],
   }
 }

@@ -60,6 +60,8 @@ export interface ServerConfig {
   readonly trustProxy: TrustProxy
   /** Address ranges outbound requests to user-given URLs may reach besides the public internet (COFFER_OUTBOUND_ALLOW). */
   readonly outbound: { readonly allow: readonly AllowEntry[] }
+  /** AWS role assumption (docs/aws.md): Coffer's principal for the trust policy, and where STS is. */
+  readonly aws: AwsRolesConfig
   /** Webhook delivery (COFFER_WEBHOOK_*): the retry schedule and one attempt's time limit. */
   readonly webhooks: { readonly retryDelaysMs: readonly number[]; readonly timeoutMs: number }
   /** Backups (COFFER_BACKUP_*): scheduled and before schema migrations when `dir` is set. */
@@ -281,6 +283,46 @@ function awsKmsConfig(env: ServerEnv): KeyProviderConfig {
 }
 
 /**
+ * AWS role assumption. Coffer's own AWS credentials are not settings here: the AWS SDK's
+ * default chain finds them (environment, shared config, instance or container role).
+ */
+export interface AwsRolesConfig {
+  /** The IAM principal customers' roles trust (COFFER_AWS_PRINCIPAL_ARN): the template's default; unset, its parameter is left blank. */
+  readonly principalArn?: string
+  /** Another STS endpoint (COFFER_AWS_STS_ENDPOINT); operator config, trusted like the KMS endpoint. */
+  readonly stsEndpoint?: string
+  /** The region STS requests are signed for: COFFER_AWS_REGION, AWS_REGION, or us-east-1 (the global endpoint's). */
+  readonly stsRegion: string
+}
+
+function awsRolesConfig(env: ServerEnv): AwsRolesConfig {
+  const region = (env.COFFER_AWS_REGION ?? env.AWS_REGION)?.trim() || 'us-east-1'
+  const principalArn = env.COFFER_AWS_PRINCIPAL_ARN?.trim()
+  const regionOk = /^[a-z]{2}(-[a-z0-9]+)+-\d+$/.test(region)
+  // @NOTE a server that does not assume roles starts whatever AWS_REGION says (it may be meant for another program).
+  if (!regionOk && (principalArn !== undefined || env.COFFER_AWS_STS_ENDPOINT !== undefined))
+    throw new ConfigError('COFFER_AWS_REGION', 'must be an AWS region name, e.g. eu-west-1')
+  if (principalArn !== undefined && !/^arn:aws[a-z-]*:iam::\d{12}:(root|(user|role)\/[\w+=,.@/-]{1,512})$/.test(principalArn))
+    throw new ConfigError('COFFER_AWS_PRINCIPAL_ARN', 'must be an IAM ARN, e.g. arn:aws:iam::123456789012:role/coffer')
+  const endpoint = env.COFFER_AWS_STS_ENDPOINT?.trim()
+  if (endpoint !== undefined) {
+    let url: URL
+    try {
+      url = new URL(endpoint)
+    } catch {
+      throw new ConfigError('COFFER_AWS_STS_ENDPOINT', 'is not a valid URL')
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:')
+      throw new ConfigError('COFFER_AWS_STS_ENDPOINT', 'must be an http:// or https:// URL')
+  }
+  return {
+    stsRegion: regionOk ? region : 'us-east-1',
+    ...(principalArn ? { principalArn } : {}),
+    ...(endpoint ? { stsEndpoint: endpoint } : {}),
+  }
+}
+
+/**
  * Fills defaults and validates every setting; an invalid one throws ConfigError naming it,
  * so start-up stops with a message the operator can act on.
  */
@@ -373,6 +415,7 @@ export function buildConfig(env: ServerEnv, overrides: ConfigOverrides = {}, cwd
     rateLimit: rateLimitConfig(env),
     trustProxy: trustProxyConfig(env.COFFER_TRUST_PROXY),
     outbound: { allow: outboundAllowConfig(env.COFFER_OUTBOUND_ALLOW) },
+    aws: awsRolesConfig(env),
     webhooks: {
       retryDelaysMs: retryScheduleConfig(env.COFFER_WEBHOOK_RETRY_SCHEDULE),
       timeoutMs: milliseconds('COFFER_WEBHOOK_TIMEOUT', env.COFFER_WEBHOOK_TIMEOUT, 10, 0.1, 60),

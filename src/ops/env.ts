@@ -36,6 +36,10 @@ export interface ServerEnv {
   COFFER_AWS_KMS_KEY_ID?: string
   COFFER_AWS_REGION?: string
   COFFER_AWS_KMS_ENDPOINT?: string
+  /** AWS role assumption: Coffer's own IAM principal, which customers' roles trust (docs/aws.md). */
+  COFFER_AWS_PRINCIPAL_ARN?: string
+  /** AWS role assumption: another STS endpoint (a regional or VPC endpoint). */
+  COFFER_AWS_STS_ENDPOINT?: string
   /** The AWS SDK's own region variable: the default for COFFER_AWS_REGION. */
   AWS_REGION?: string
   REDIS_URL?: string
@@ -105,6 +109,8 @@ export const SERVER_SETTINGS: ReadonlyArray<keyof ServerEnv> = [
   'COFFER_AWS_KMS_KEY_ID',
   'COFFER_AWS_REGION',
   'COFFER_AWS_KMS_ENDPOINT',
+  'COFFER_AWS_PRINCIPAL_ARN',
+  'COFFER_AWS_STS_ENDPOINT',
   'AWS_REGION',
   'REDIS_URL',
   'COFFER_RATE_KEY_PREFIX',

@@ -38,7 +38,8 @@ export const ACCOUNT_STAGES: StagePlan = {
   policy:
     "account routes: `decide` on the action for the person outside any workspace (only `person` rules allow); public routes: the 'public' rule",
   validate: 'params, query and body (a form body without its CSRF field) with the Zod schemas',
-  handle: '`prepare` (slow work, reads only), then the handler — write routes in a transaction of their own after the chains are locked',
+  handle:
+    '`prepare` (slow work, reads only), `verify` (network work, outside any transaction), then the handler — write routes in a transaction of their own after the chains are locked',
   audit:
     "the handler must decide (an empty list on purpose); events in the change's transaction, or committed before a read's answer; failed sign-ins recorded, then refused",
 }
@@ -140,17 +141,22 @@ function registerAccountRoute(
     const now = ctx.clock()
     const request = { cookies: { ...(req.cookies ?? {}) }, url: req.url }
     const base = { app: ctx, person, params, query, body, client, request, requestId: req.id, now }
-    const prepared = route.prepare ? await readInScope(ctx.store, SYSTEM_SCOPE, (db) => route.prepare!({ ...base, db })) : undefined
+    let prepared = route.prepare ? await readInScope(ctx.store, SYSTEM_SCOPE, (db) => route.prepare!({ ...base, db })) : undefined
+    if (route.verify) prepared = await route.verify({ ...base, prepared })
 
     // Account routes know their person's workspaces up front (a deletion removes the memberships).
     // A route about one workspace (auditWorkspace) records there only.
     const userId = person?.userId
+    const named = route.auditWorkspace ? route.auditWorkspace(prepared) : undefined
     const known = route.auditWorkspace
-      ? [route.auditWorkspace(prepared)]
+      ? named
+        ? [named]
+        : []
       : userId
         ? await readInScope(ctx.store, SYSTEM_SCOPE, (db) => workspacesOf(db, userId))
         : undefined
     const actorFor = (r: AuthHandlerResult<unknown>): AuditActor => {
+      if (r.actor) return { ...r.actor, ip: client.ip, userAgent: client.userAgent }
       const id = person?.userId ?? r.auditUser ?? ''
       return { type: r.anonymous ? 'anonymous' : 'user', id, ip: client.ip, userAgent: client.userAgent }
     }

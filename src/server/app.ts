@@ -49,6 +49,7 @@ import { changeRequestRoutes } from './routes/change-request-routes.js'
 import { promoteRoutes } from './routes/promote-routes.js'
 import { identityRoutes } from './routes/identity-routes.js'
 import { integrationRoutes } from './routes/integration-routes.js'
+import { machineOidcAuthRoutes, machineOidcRoutes } from './routes/machine-oidc-routes.js'
 import { invitationFormRoutes } from './routes/invitation-form-routes.js'
 import { invitationAccountRoutes } from './routes/invitation-account-routes.js'
 import { invitationRoutes } from './routes/invitation-routes.js'
@@ -56,6 +57,7 @@ import { memberRoutes } from './routes/member-routes.js'
 import { keyRoutes } from './routes/key-routes.js'
 import { webhookRoutes } from './routes/webhook-routes.js'
 import { dynamicRoutes } from './routes/dynamic-routes.js'
+import { awsRoutes } from './routes/aws-routes.js'
 import { connectionAuthRoutes, connectionRoutes } from './routes/connection-routes.js'
 import { projectRoutes } from './routes/project-routes.js'
 import { referenceRoutes } from './routes/reference-routes.js'
@@ -69,12 +71,14 @@ export const API_ROUTES: AnyRoute[] = [
   ...memberRoutes,
   ...invitationRoutes,
   ...integrationRoutes,
+  ...machineOidcRoutes,
   ...secretRoutes,
   ...referenceRoutes,
   ...promoteRoutes,
   ...keyRoutes,
   ...webhookRoutes,
   ...dynamicRoutes,
+  ...awsRoutes,
   ...connectionRoutes,
   ...auditRoutes,
   ...authLinkRoutes,
@@ -90,6 +94,7 @@ export const AUTH_ROUTES: AnyAuthRoute[] = [
   ...cliLoginRoutes,
   ...invitationFormRoutes,
   ...invitationAccountRoutes,
+  ...machineOidcAuthRoutes,
   ...connectionAuthRoutes,
 ]
 

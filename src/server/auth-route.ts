@@ -50,6 +50,8 @@ export interface AuthHandlerResult<R> {
   auditUser?: string
   /** The actor is not proven (a failed sign-in): recorded as anonymous, the id naming the account tried. */
   anonymous?: boolean
+  /** The actor when it is not a person: the machine identity a workload proved it is (an OIDC token exchange). */
+  actor?: { type: 'machine'; id: string }
   /** Fail the request with this error once the audit entries are committed (a failed sign-in is recorded, then refused). */
   fail?: CofferError
   /**
@@ -104,11 +106,17 @@ export interface AuthRouteDef<P = unknown, Q = unknown, B = unknown, R = unknown
    * For a route about one workspace the person may not belong to yet (accepting an
    * invitation): names that workspace from what `prepare` found. Its audit chain is locked
    * before the handler runs and the route's events go to its log only, instead of to the
-   * logs of the person's workspaces.
+   * logs of the person's workspaces. Null: the request names no workspace (an unknown
+   * machine identity), so no log records it.
    */
-  auditWorkspace?(prepared: X): string
+  auditWorkspace?(prepared: X): string | null
   /** Slow work before any transaction (password hashing, the identity provider); reads only. */
   prepare?(ctx: Omit<AuthHandlerContext<P, Q, B, undefined>, 'prepared'>): Promise<X>
+  /**
+   * Network work on what `prepare` found, outside any transaction (no database connection is
+   * held while it waits): fetching an OIDC issuer's keys and checking a token with them.
+   */
+  verify?(ctx: Omit<AuthHandlerContext<P, Q, B, X>, 'db'>): Promise<X>
   handler(ctx: AuthHandlerContext<P, Q, B, X>): Promise<AuthHandlerResult<R>>
 }
 

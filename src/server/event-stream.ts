@@ -12,7 +12,8 @@ import { databaseFailure } from './stages.js'
 // removed member, a deleted environment ends the stream with an `end` event naming the code,
 // and nothing is sent that a fresh request would not be answered. Checks run on a hint (a
 // change of the environment or of a credential, on any node) and at least every
-// `recheckMs`; every `pollMs` while this node may miss hints (its LISTEN connection is down).
+// `recheckMs`; a route's `follows` adds the environments an answer depends on to the hints it
+// wakes on (those it imports or references); every `pollMs` while this node may miss hints (its LISTEN connection is down).
 
 /** How often a stream is checked without a hint, and how often it sends a comment to keep proxies from closing it. */
 export interface EventStreamTiming {
@@ -45,12 +46,20 @@ export function serveEvents(
     environmentId: string
     userId: string | null
     reread: () => Promise<unknown>
+    /** The other environments an answer depends on: their changes wake the stream too. */
+    follows?: (answer: unknown) => readonly string[]
     timing?: EventStreamTiming
   },
 ): FastifyReply {
   const timing = opts.timing ?? EVENT_STREAM_TIMING
   const out = new PassThrough()
   let last = JSON.stringify(opts.first)
+  const follows = new Set<string>(opts.follows?.(opts.first))
+  const follow = (answer: unknown) => {
+    if (!opts.follows) return
+    follows.clear()
+    for (const id of opts.follows(answer)) follows.add(id)
+  }
   let closed = false
   let busy = false
   let again = false
@@ -83,9 +92,11 @@ export function serveEvents(
     try {
       do {
         again = false
-        const now = JSON.stringify(await opts.reread())
+        const answer = await opts.reread()
+        const now = JSON.stringify(answer)
         if (closed) return
         if (now !== last) {
+          follow(answer)
           last = now
           sinceWrite = 0
           out.write(`event: ${opts.event}\ndata: ${now}\n\n`)
@@ -110,6 +121,7 @@ export function serveEvents(
   const unwatch = ctx.secretChanges.watch({
     workspaceId: opts.workspaceId,
     environmentId: opts.environmentId,
+    follows,
     userId: opts.userId,
     wake: () => void check(),
     close,

@@ -136,8 +136,10 @@ export interface RouteDef<P = unknown, Q = unknown, B = unknown, R = unknown> {
    * check re-runs the whole request (authentication, policy, handler), so the stream ends —
    * with an `end` event and the code a fresh request would get — once the credential is revoked
    * or expires or access is lost. `environment` routes only; the handler must audit nothing.
+   * `follows`: the ids of other environments (of the workspace) whose changes must also wake
+   * the stream — those an answer depends on (imports, references).
    */
-  events?: { readonly event: string }
+  events?: { readonly event: string; readonly follows?: (body: R) => readonly string[] }
   status?: number
   /**
    * A `secret.write` route on the URL's environment: when that environment is protected

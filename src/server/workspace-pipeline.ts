@@ -317,6 +317,7 @@ async function streamEvents(
     workspaceId: placed.workspace.id,
     environmentId: env.id,
     userId: p.type === 'user' ? p.userId : null,
+    ...(route.events!.follows ? { follows: route.events!.follows } : {}),
     reread: async () => {
       const again = await placeByUrl(app, ctx, route, req, reply, false, p.tokenId)
       // The same credential must still name the same environment (a slug reused after a deletion is another one).

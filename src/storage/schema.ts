@@ -104,6 +104,20 @@ export interface TokenTable {
   last_used_at: string | null
 }
 
+/** An OIDC issuer a machine identity trusts (migration 19). */
+export interface MachineOidcRuleTable {
+  id: string
+  workspace_id: string
+  machine_id: string
+  issuer: string
+  /** JSON: accepted audiences (at least one). */
+  audiences: string
+  /** JSON: claim name → exact value or `*` glob; every one must match. */
+  claims: string
+  created_by: string
+  created_at: string
+}
+
 export interface ProjectTable {
   id: string
   workspace_id: string
@@ -182,6 +196,8 @@ export interface MachineIdentityTable {
   created_at: string
   revoked_at: string | null
   last_used_at: string | null
+  /** 1: an access token from an OIDC exchange lives no longer than the ID token had left (migration 19). */
+  oidc_limit_ttl: number
 }
 
 /** A machine identity's short-lived access token; stored as its hash. */
@@ -584,6 +600,28 @@ export interface DbLeaseTable {
   created_by: string
 }
 
+/** A workspace's AWS external ID version (migration 20); the ID is derived, never stored. */
+export interface AwsExternalIdTable {
+  workspace_id: string
+  version: number
+  rotated_at: string
+  rotated_by: string
+}
+
+/** An IAM role Coffer may assume for an environment (migration 20); no credentials of it are stored. */
+export interface AwsRoleTable {
+  id: string
+  workspace_id: string
+  project_id: string
+  environment_id: string
+  name: string
+  role_arn: string
+  region: string | null
+  max_duration_seconds: number
+  created_at: string
+  created_by: string
+}
+
 /** A third-party OAuth app of a workspace (migration 21); the client secret only as ciphertext. */
 export interface ConnectionTable {
   id: string
@@ -654,6 +692,7 @@ export interface Database {
   service_tokens: ServiceTokenTable
   machine_identities: MachineIdentityTable
   machine_tokens: MachineTokenTable
+  machine_oidc_rules: MachineOidcRuleTable
   data_keys: DataKeyTable
   key_jobs: KeyJobTable
   secrets: SecretTable
@@ -677,6 +716,8 @@ export interface Database {
   webhook_deliveries: WebhookDeliveryTable
   db_roles: DbRoleTable
   db_leases: DbLeaseTable
+  aws_external_ids: AwsExternalIdTable
+  aws_roles: AwsRoleTable
   connections: ConnectionTable
   connection_links: ConnectionLinkTable
   connection_states: ConnectionStateTable

@@ -8,6 +8,8 @@
 export interface SecretWatcher {
   readonly workspaceId: string
   readonly environmentId: string
+  /** Other environments whose changes also wake it (those its answer depends on); may change while it watches. */
+  readonly follows?: ReadonlySet<string>
   /** The person behind the credential (null for an integration): their `coffer_auth` scope. */
   readonly userId: string | null
   /** Called on a hint; the watcher re-reads. Must not throw. */
@@ -51,7 +53,8 @@ export class SecretChanges {
     const colon = payload.indexOf(':')
     const workspaceId = payload.slice(0, colon)
     const environmentId = payload.slice(colon + 1)
-    for (const w of this.#watchers) if (w.workspaceId === workspaceId && w.environmentId === environmentId) w.wake()
+    for (const w of this.#watchers)
+      if (w.workspaceId === workspaceId && (w.environmentId === environmentId || w.follows?.has(environmentId))) w.wake()
   }
 
   /** A write committed on this node in `workspaceId` (a secret, or a token, a role…): its watchers re-read. */

@@ -937,6 +937,23 @@ export class SecretService {
     return SecretService.stateOf((await this.#states(db, scope)).values())
   }
 
+  /**
+   * The state (see `stateOf`) of each of `environmentIds` in the workspace, in one query: what a
+   * watch compares to notice a change in an environment that its values reference or import.
+   */
+  async statesOfEnvironments(db: Executor, workspaceId: string, environmentIds: readonly string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>()
+    if (environmentIds.length === 0) return out
+    const rows = await db
+      .selectFrom('secrets')
+      .select(['environment_id', 'key', 'current_version', 'deleted'])
+      .where('workspace_id', '=', workspaceId)
+      .where('environment_id', 'in', environmentIds)
+      .execute()
+    for (const id of environmentIds) out.set(id, SecretService.stateOf(rows.filter((r) => r.environment_id === id)))
+    return out
+  }
+
   /** The decrypted current content of each live key of `keys`; a key absent or deleted is NotFound, naming it. */
   async contentsOf(db: Executor, scope: SecretScope, keys: readonly string[]): Promise<CurrentContent[]> {
     const out: CurrentContent[] = []

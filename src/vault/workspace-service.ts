@@ -9,11 +9,18 @@ export interface Workspace {
 }
 
 /**
- * Matches the workspace `ref` (id or slug) against the one workspace the caller may see.
- * Another workspace — existing or not — is NotFound, so its existence does not leak.
+ * The `:workspace` of a URL that names the credential's own workspace, whatever its slug: what
+ * a token's holder (`coffer run`) uses instead of asking `GET /v1/me` first. Never a slug or an
+ * id (both start with a letter or digit).
+ */
+export const OWN_WORKSPACE = '-'
+
+/**
+ * Matches the workspace `ref` (id, slug, or OWN_WORKSPACE) against the one workspace the caller
+ * may see. Another workspace — existing or not — is NotFound, so its existence does not leak.
  */
 export function matchWorkspace(allowed: Workspace, ref: string): Workspace {
-  if (ref !== allowed.id && ref !== allowed.slug) throw new NotFoundError('workspace')
+  if (ref !== allowed.id && ref !== allowed.slug && ref !== OWN_WORKSPACE) throw new NotFoundError('workspace')
   return allowed
 }
 

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: some strings are Coffer references (${KEY}), not templates
 // `coffer run` as a user drives it — the built CLI against a real listening server — for every
 // flag of the developer's day: --watch (restart on change, --watch-signal, reconnection after an
 // outage), --mount (0600, exclusive, removed on exit and on SIGINT/SIGTERM/SIGHUP), --fallback
@@ -421,6 +422,37 @@ describe('coffer run: --watch, --mount, --fallback, several --env, the token (SQ
       assert.ok(!existsSync(file))
       assert.ok(!r.stderr().includes('watched-'), 'no value on stderr')
       await owner.setSecret(dev(), 'A', { value: 'dev-a' })
+    })
+
+    test('a change of a referenced environment restarts the command with the value it resolves to', async () => {
+      const log = join(work, 'ref.log')
+      const stg = { ...dev(), environment: 'staging' }
+      await owner.setSecret(stg, 'UPSTREAM', { value: 'up-1' })
+      await owner.setSecret(dev(), 'VIA_REF', { value: 'at:${staging.UPSTREAM}' })
+      const r = start([
+        'run',
+        '--project',
+        'web',
+        '--env',
+        'development',
+        '--watch',
+        '--',
+        'sh',
+        '-c',
+        `echo "$VIA_REF" >> "${log}"; exec sleep 30`,
+      ])
+      await until('the first start', () => existsSync(log) && readFileSync(log, 'utf8') === 'at:up-1\n')
+      const t0 = performance.now()
+      await owner.setSecret(stg, 'UPSTREAM', { value: 'up-2' })
+      await until('the restart', () => readFileSync(log, 'utf8').includes('at:up-2\n'))
+      assert.ok(performance.now() - t0 < 1_000, `restart took ${Math.round(performance.now() - t0)} ms`)
+      // A staging key the value does not use is fetched again but restarts nothing (the values are the same).
+      await owner.setSecret(stg, 'UNUSED', { value: 'x' })
+      await sleep(600)
+      assert.equal(readFileSync(log, 'utf8'), 'at:up-1\nat:up-2\n')
+      r.child.kill('SIGTERM')
+      await exited(r.child)
+      await owner.deleteSecret(dev(), 'VIA_REF')
     })
 
     test('--watch-debounce folds a burst of writes into one restart with the last values', async () => {

@@ -21,7 +21,9 @@ import { API_ROUTES, AUTH_ROUTES } from '../../src/server/app.js'
 import { createTestDatabase } from '../helpers/pg.js'
 import { describeEachEngine } from '../helpers/engines.js'
 import { startHarness, type EngineName, type Harness } from '../helpers/harness.js'
+import { startIssuer } from '../helpers/oidc-issuer.js'
 import { addPerson } from '../helpers/principals.js'
+import { awsEnvFor, startStsStandIn, type StsStandIn } from '../helpers/sts-stand-in.js'
 import { atProvider, startThirdParty } from '../helpers/oauth-provider.js'
 
 /** One request and its answer as the client saw them on the wire. */
@@ -132,6 +134,7 @@ const METHODS = Object.getOwnPropertyNames(CofferClient.prototype).filter((m) =>
 
 describeEachEngine((engine: EngineName) => {
   let h: Harness
+  let sts: StsStandIn
   let proxy: { url: string; server: Server }
   const log: Exchange[] = []
   const called = new Set<string>()
@@ -151,13 +154,22 @@ describeEachEngine((engine: EngineName) => {
 
   before(async () => {
     // One approval activates a break-glass grant, so a single approver exercises the flow.
-    h = await startHarness(engine, { COFFER_BREAKGLASS_APPROVALS: '1', COFFER_OUTBOUND_ALLOW: '127.0.0.1/32' })
+    // AWS is unreachable here: a local STS stand-in answers AssumeRole (test/helpers/sts-stand-in.ts).
+    sts = await startStsStandIn()
+    const { COFFER_AWS_STS_ENDPOINT, ...sdk } = awsEnvFor(sts)
+    Object.assign(process.env, sdk)
+    h = await startHarness(engine, {
+      COFFER_BREAKGLASS_APPROVALS: '1',
+      COFFER_OUTBOUND_ALLOW: '127.0.0.1/32',
+      COFFER_AWS_STS_ENDPOINT: COFFER_AWS_STS_ENDPOINT!,
+    })
     const url = await h.app.listen({ host: '127.0.0.1', port: 0 })
     proxy = await recordingProxy(url, log)
   })
   after(async () => {
     await new Promise<void>((resolve) => proxy?.server.close(() => resolve()))
     await h?.close()
+    await sts?.close()
   })
 
   test('every client method runs against a real server', async () => {
@@ -268,7 +280,21 @@ describeEachEngine((engine: EngineName) => {
       tokenTtlSeconds: 600,
     })
     await owner.listMachines(ws)
-    await anonymous.machineToken(machine.clientId, machine.clientSecret)
+    await anonymous.machineToken(machine.clientId, machine.clientSecret!)
+    // OIDC federation: the identity trusts a loopback issuer and exchanges one of its ID tokens.
+    const issuer = await startIssuer()
+    try {
+      const sub = 'repo:acme/contract:ref:refs/heads/main'
+      const rules = await owner.addMachineOidcRules(ws, machine.machine.id, [
+        { issuer: issuer.url, audiences: ['coffer'], claims: { sub } },
+      ])
+      assert.equal((await owner.listMachineOidcRules(ws, machine.machine.id)).length, 1)
+      const viaOidc = await anonymous.machineOidcToken(machine.clientId, await issuer.token({ sub }))
+      assert.match(viaOidc.accessToken, /^coffer_sat_/)
+      await owner.removeMachineOidcRule(ws, machine.machine.id, rules[0]!.id)
+    } finally {
+      await issuer.close()
+    }
     await owner.revokeMachine(ws, machine.machine.id)
     const service = await owner.createServiceToken(ws, {
       name: 'deploy',
@@ -385,6 +411,17 @@ describeEachEngine((engine: EngineName) => {
     } finally {
       await target.drop()
     }
+
+    // AWS role assumption, against the STS stand-in.
+    await owner.awsTemplate(ws)
+    const externalId = (await owner.awsExternalIdRotate(ws)).externalId
+    assert.equal((await owner.awsExternalId(ws)).externalId, externalId)
+    const arn = 'arn:aws:iam::444455556666:role/contract'
+    sts.roles.set(arn, { externalId })
+    await owner.awsRoleCreate(dev, { name: 'contract', roleArn: arn, region: 'eu-west-1', maxDurationSeconds: 1800 })
+    await owner.awsRoleList(dev)
+    assert.match((await owner.awsCredentials(dev, 'contract', 900)).credentials.accessKeyId, /^ASIA/)
+    await owner.awsRoleDelete(dev, 'contract')
 
     // The audit log and its proofs.
     const checkpoint = (await owner.issueAuditCheckpoint(ws)).checkpoint

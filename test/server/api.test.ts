@@ -71,6 +71,10 @@ const SAMPLE_BODIES: Record<string, unknown> = {
     adminUrl: 'postgres://u:p@203.0.113.10:5432/db',
     creationSql: 'GRANT SELECT ON t TO {{name}}',
   },
+  'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/aws-roles': {
+    name: 'sample',
+    roleArn: 'arn:aws:iam::123456789012:role/sample',
+  },
   'POST /v1/workspaces/:workspace/tokens': { name: 'sample' },
   'POST /v1/workspaces/:workspace/projects': { name: 'Sample Project' },
   'POST /v1/workspaces/:workspace/projects/:project/environments': { name: 'Sample Env' },
@@ -89,6 +93,11 @@ const SAMPLE_BODIES: Record<string, unknown> = {
     scopes: [{ project: 'billing-api', environments: '*', access: 'read' }],
   },
   'POST /v1/machine/token': { clientId: '00000000-0000-4000-8000-000000000000', clientSecret: 'coffer_mcs_sample' },
+  'POST /v1/machine/oidc-token': { clientId: '00000000-0000-4000-8000-000000000000', idToken: 'not.a.token' },
+  // A documentation address: an allowed caller gets 400 ERR_OUTBOUND_REFUSED and nothing is made.
+  'POST /v1/workspaces/:workspace/machines/:machine/oidc-rules': {
+    rules: [{ issuer: 'https://203.0.113.10', audiences: ['coffer'], claims: { sub: 'repo:acme/web:ref:refs/heads/main' } }],
+  },
   'POST /v1/workspaces/:workspace/auth-links': { email: 'nobody@acme.test', purpose: 'verify' },
   'DELETE /v1/workspaces/:workspace': { confirm: 'not-the-slug' },
   'PATCH /v1/workspaces/:workspace/projects/:project': { name: 'Sample' },
@@ -611,6 +620,7 @@ function suite(engine: EngineName): void {
         invitation: '00000000-0000-4000-8000-000000000000',
         request: '00000000-0000-4000-8000-000000000000',
         machine: '00000000-0000-4000-8000-000000000000',
+        rule: '00000000-0000-4000-8000-000000000000',
         serviceToken: '00000000-0000-4000-8000-000000000000',
         webhook: '00000000-0000-4000-8000-000000000000',
         connection: '00000000-0000-4000-8000-000000000000',

@@ -320,6 +320,10 @@ function suite(engine: EngineName): void {
         adminUrl: 'postgres://u:p@127.0.0.1:9/db',
         creationSql: 'GRANT SELECT ON t TO {{name}}',
       },
+      'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/aws-roles': {
+        name: 'attack',
+        roleArn: 'arn:aws:iam::123456789012:role/attack',
+      },
       'POST /v1/workspaces/:workspace/tokens': { name: 'stolen' },
       'POST /v1/workspaces/:workspace/projects': { name: 'Intruder', slug: 'intruder' },
       'POST /v1/workspaces/:workspace/projects/:project/environments': { name: 'Intruder', slug: 'intruder' },
@@ -368,6 +372,9 @@ function suite(engine: EngineName): void {
       'POST /v1/workspaces/:workspace/machines': {
         name: 'intruder',
         scopes: [{ project: 'globex-app', environments: '*', access: 'write' }],
+      },
+      'POST /v1/workspaces/:workspace/machines/:machine/oidc-rules': {
+        rules: [{ issuer: 'http://127.0.0.1:9', audiences: ['intruder'], claims: { sub: 'repo:intruder/x:ref:refs/heads/main' } }],
       },
       'POST /v1/workspaces/:workspace/service-tokens': {
         name: 'intruder',
@@ -418,6 +425,7 @@ function suite(engine: EngineName): void {
         invitations: await db.selectFrom('invitations').selectAll().where('workspace_id', '=', ws).orderBy('id').execute(),
         machines: await db.selectFrom('machine_identities').selectAll().where('workspace_id', '=', ws).orderBy('id').execute(),
         machineTokens: await db.selectFrom('machine_tokens').selectAll().where('workspace_id', '=', ws).orderBy('id').execute(),
+        machineOidcRules: await db.selectFrom('machine_oidc_rules').selectAll().where('workspace_id', '=', ws).orderBy('id').execute(),
         serviceTokens: await db.selectFrom('service_tokens').selectAll().where('workspace_id', '=', ws).orderBy('id').execute(),
         dataKeys: await db.selectFrom('data_keys').selectAll().where('workspace_id', '=', ws).orderBy('id').orderBy('version').execute(),
         keyJobs: await db
@@ -446,6 +454,8 @@ function suite(engine: EngineName): void {
         connections: await db.selectFrom('connections').selectAll().where('workspace_id', '=', ws).orderBy('id').execute(),
         connectionLinks: await db.selectFrom('connection_links').selectAll().where('workspace_id', '=', ws).orderBy('id').execute(),
         dbRoles: await db.selectFrom('db_roles').selectAll().where('workspace_id', '=', ws).orderBy('id').execute(),
+        awsRoles: await db.selectFrom('aws_roles').selectAll().where('workspace_id', '=', ws).orderBy('id').execute(),
+        awsExternalIds: await db.selectFrom('aws_external_ids').selectAll().where('workspace_id', '=', ws).execute(),
       }
     }
 
@@ -474,6 +484,12 @@ function suite(engine: EngineName): void {
       const scopes = [{ project: bProject.slug, environments: '*', access: 'write' }]
       const machine = (await b.post(`/v1/workspaces/${h.b.slug}/machines`, { name: 'b-ci', scopes })).body.machine.id as string
       const serviceToken = (await b.post(`/v1/workspaces/${h.b.slug}/service-tokens`, { name: 'b-deploy', scopes })).body.info.id as string
+      // A trust rule of B's machine identity (an issuer on loopback, which the harness allows).
+      const trusted = await b.post(`/v1/workspaces/${h.b.slug}/machines/${machine}/oidc-rules`, {
+        rules: [{ issuer: 'http://127.0.0.1:9', audiences: ['globex'], claims: { sub: 'repo:globex/app:ref:refs/heads/main' } }],
+      })
+      assert.equal(trusted.status, 201)
+      const rule = trusted.body.rules[0].id as string
       // B's webhook endpoint and a message to it, and B's dynamic database role (written directly:
       // no database server is needed to be refused access to it).
       const hook = await b.post(`/v1/workspaces/${h.b.slug}/webhooks`, { url: 'http://127.0.0.1:9/b-hook', events: ['webhook.test'] })
@@ -498,6 +514,26 @@ function suite(engine: EngineName): void {
           created_by: user,
           deleted_at: null,
         })
+        .execute()
+      // B's AWS role of the same name (the :role of the aws-roles routes), and its external ID at version 3.
+      await h.db
+        .insertInto('aws_roles')
+        .values({
+          id: randomUUID(),
+          workspace_id: h.b.id,
+          project_id: bProject.id,
+          environment_id: bProject.envs.development!,
+          name: 'b-reader',
+          role_arn: 'arn:aws:iam::123456789012:role/globex',
+          region: null,
+          max_duration_seconds: 3600,
+          created_at: new Date().toISOString(),
+          created_by: user,
+        })
+        .execute()
+      await h.db
+        .insertInto('aws_external_ids')
+        .values({ workspace_id: h.b.id, version: 3, rotated_at: new Date().toISOString(), rotated_by: user })
         .execute()
       // B's OAuth connection and its app token (written directly: no provider is needed to be refused them).
       const connection = randomUUID()
@@ -551,6 +587,7 @@ function suite(engine: EngineName): void {
           user,
           invitation,
           machine,
+          rule,
           serviceToken,
           webhook,
           connection,
@@ -568,6 +605,7 @@ function suite(engine: EngineName): void {
           user,
           invitation,
           machine,
+          rule,
           serviceToken,
           webhook,
           connection,
@@ -619,6 +657,7 @@ function suite(engine: EngineName): void {
           user: bRefs.id.user!,
           invitation: bRefs.id.invitation!,
           machine: bRefs.id.machine!,
+          rule: bRefs.id.rule!,
           serviceToken: bRefs.id.serviceToken!,
           webhook: bRefs.id.webhook!,
           connection: bRefs.id.connection!,
@@ -636,6 +675,7 @@ function suite(engine: EngineName): void {
           user: bRefs.id.user!,
           invitation: bRefs.id.invitation!,
           machine: bRefs.id.machine!,
+          rule: bRefs.id.rule!,
           serviceToken: bRefs.id.serviceToken!,
           webhook: bRefs.id.webhook!,
           connection: bRefs.id.connection!,
@@ -653,6 +693,7 @@ function suite(engine: EngineName): void {
           user: bRefs.id.user!,
           invitation: bRefs.id.invitation!,
           machine: bRefs.id.machine!,
+          rule: bRefs.id.rule!,
           serviceToken: bRefs.id.serviceToken!,
           webhook: bRefs.id.webhook!,
           connection: bRefs.id.connection!,
@@ -670,6 +711,7 @@ function suite(engine: EngineName): void {
           user: bRefs.id.user!,
           invitation: bRefs.id.invitation!,
           machine: bRefs.id.machine!,
+          rule: bRefs.id.rule!,
           serviceToken: bRefs.id.serviceToken!,
           webhook: bRefs.id.webhook!,
           connection: bRefs.id.connection!,
@@ -684,7 +726,7 @@ function suite(engine: EngineName): void {
           // Only routes that take one of B's references: with A's own project, a route that
           // stops at the project would rightly find it.
           const aimsAtB =
-            ['token', 'user', 'invitation', 'machine', 'serviceToken'].some((n) => names.includes(n)) ||
+            ['token', 'user', 'invitation', 'machine', 'rule', 'serviceToken'].some((n) => names.includes(n)) ||
             (refs.project === aProject.id ? names.includes('environment') : names.includes('project'))
           if (!aimsAtB) continue
           aimed++

@@ -1,9 +1,11 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: some strings are Coffer references (${KEY}), not templates
 // The environment change stream behind `coffer run --watch` (GET …/environments/:env/events),
 // from the side of a watcher and of an attacker, on both engines: it opens with the keys and
 // versions, sends a change within a second, never carries a value or a comment, refuses whoever
 // may not read the environment (401, 403, 404 as a list would), and ends with an `end` event
 // once the credential is revoked. On PostgreSQL a write on one node reaches a watcher on another
-// (migration 15's notifications).
+// (migration 15's notifications), and a write to an environment the watched one references or
+// imports reaches its watcher too.
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import http from 'node:http'
@@ -157,6 +159,61 @@ function suite(engine: EngineName): void {
     assert.ok(!raw.text.includes('DB_URL') && !raw.text.includes(canary))
   })
 
+  test('a change in an environment the values reference or import reaches the watcher; a viewer is told of none', async () => {
+    const owner = api(h.app, h.a.token)
+    const p = await owner.post(`/v1/workspaces/${h.a.slug}/projects`, { name: 'Refs', slug: 'refs' })
+    assert.equal(p.status, 201)
+    const R = (env: string) => `/v1/workspaces/${h.a.slug}/projects/refs/environments/${env}`
+    const envs = (await owner.get(`/v1/workspaces/${h.a.slug}/projects/refs/environments`)).body.environments as Array<{
+      id: string
+      slug: string
+    }>
+    const idOf = (slug: string) => envs.find((e) => e.slug === slug)!.id
+    assert.equal((await owner.put(`${R('staging')}/secrets/BASE`, { value: `${canary}-base` })).status, 200)
+    assert.equal((await owner.put(`${R('production')}/secrets/SHARED`, { value: `${canary}-shared` })).status, 200)
+    assert.equal((await owner.put(`${R('development')}/secrets/REF`, { value: 'url=${staging.BASE}' })).status, 200)
+    const w = watch(url, h.a.token, { workspace: h.a.slug, project: 'refs', environment: 'development' })
+    const first = await until('the first event', () => w.states[0])
+    assert.deepEqual(first.state.secrets, [{ key: 'REF', version: 1 }])
+    assert.deepEqual(
+      first.state.dependencies?.map((d) => d.environment),
+      [idOf('staging')],
+    )
+    // The referenced key changes: the watcher hears of it, though nothing of development changed.
+    const t0 = performance.now()
+    assert.equal((await owner.put(`${R('staging')}/secrets/BASE`, { value: `${canary}-base2` })).status, 200)
+    const changed = await until('the referenced change', () =>
+      w.states.find((s) => s.state.dependencies?.[0]?.state !== first.state.dependencies?.[0]?.state),
+    )
+    assert.ok(changed.at - t0 < 1_000, `arrived after ${Math.round(changed.at - t0)} ms`)
+    assert.deepEqual(changed.state.secrets, [{ key: 'REF', version: 1 }])
+    // An import is followed too, from the moment it is set.
+    assert.equal((await owner.put(`${R('development')}/imports`, { imports: [{ environment: 'production' }] })).status, 200)
+    await until('the import followed', () =>
+      w.states.find((s) => (s.state.dependencies ?? []).map((d) => d.environment).includes(idOf('production'))),
+    )
+    const seen = w.states.length
+    const t1 = performance.now()
+    assert.equal((await owner.put(`${R('production')}/secrets/SHARED`, { value: `${canary}-shared2` })).status, 200)
+    const imported = await until('the imported change', () => (w.states.length > seen ? w.states[w.states.length - 1] : undefined))
+    assert.ok(imported.at - t1 < 1_000)
+    // An environment that nothing here reads (another project's) sends nothing.
+    const still = w.states.length
+    assert.equal((await owner.put(`${E('staging')}/secrets/UNRELATED`, { value: 'x' })).status, 200)
+    await sleep(300)
+    assert.equal(w.states.length, still)
+    w.close()
+    // Nothing of a value, in any event.
+    assert.ok(!JSON.stringify(w.states).includes(canary))
+
+    // A viewer may list but not reveal: its stream names no other environment.
+    const viewer = await addPerson(h, { workspaceId: h.a.id, role: 'member', project: { id: p.body.project.id, role: 'viewer' } })
+    const v = watch(url, viewer.token, { workspace: h.a.slug, project: 'refs', environment: 'development' })
+    const vf = await until('the viewer first event', () => v.states[0])
+    assert.equal(vf.state.dependencies, undefined)
+    v.close()
+  })
+
   test('a revoked token ends its stream with an end event (and a removed member too)', async () => {
     const owner = api(h.app, h.a.token)
     const t = await owner.post(`/v1/workspaces/${h.a.slug}/tokens`, { name: 'to revoke' })
@@ -220,6 +277,24 @@ describePostgres('a write on one node reaches a watcher on another (PostgreSQL L
     }
     w.close()
     assert.ok(Math.max(...lags) < 1_000, `slowest change took ${Math.round(Math.max(...lags))} ms`)
+  })
+
+  test('a write on node B to a referenced environment reaches a watcher of the referencing one on node A', async () => {
+    const b = new CofferClient({ url: urlB, token: h.a.token })
+    await b.createProject(h.a.slug, { name: 'Nodes refs', slug: 'nodes-refs' })
+    const s = (environment: string) => ({ workspace: h.a.slug, project: 'nodes-refs', environment })
+    await b.setSecret(s('staging'), 'BASE', { value: 'one' })
+    await b.setSecret(s('development'), 'REF', { value: '${staging.BASE}' })
+    const w = watch(urlA, h.a.token, s('development'))
+    const first = await until('the first event', () => w.states[0])
+    assert.equal(first.state.dependencies?.length, 1)
+    const t0 = performance.now()
+    await b.setSecret(s('staging'), 'BASE', { value: 'two' })
+    const got = await until('the change on B', () =>
+      w.states.find((x) => x.state.dependencies?.[0]?.state !== first.state.dependencies?.[0]?.state),
+    )
+    w.close()
+    assert.ok(got.at - t0 < 1_000, `took ${Math.round(got.at - t0)} ms`)
   })
 })
 

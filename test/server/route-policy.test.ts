@@ -99,6 +99,8 @@ const SPEC: Record<
   'key.rotate': { ws: 'admin' },
   'webhook.read': { ws: 'admin' },
   'webhook.manage': { ws: 'admin' },
+  'aws.external-id.read': { ws: 'admin' },
+  'aws.external-id.rotate': { ws: 'admin' },
   'connection.read': { ws: 'any' },
   'connection.manage': { ws: 'admin' },
   'connection.link': { ws: 'any' },
@@ -289,6 +291,11 @@ function suite(engine: EngineName): void {
         scopes: [{ project: projectId, environments: '*', access: 'read' }],
       },
       'POST /v1/machine/token': { clientId: NIL, clientSecret: 'coffer_mcs_not-a-secret' },
+      'POST /v1/machine/oidc-token': { clientId: NIL, idToken: 'not.a.token' },
+      // A documentation address: an allowed caller gets 400 ERR_OUTBOUND_REFUSED and nothing is made.
+      'POST /v1/workspaces/:workspace/machines/:machine/oidc-rules': {
+        rules: [{ issuer: 'https://203.0.113.10', audiences: ['coffer'], claims: { sub: 'repo:acme/web:ref:refs/heads/main' } }],
+      },
       'PUT /v1/workspaces/:workspace/projects/:project/environments/:environment/seal': { sealed: false },
       // A documentation address: an allowed caller gets 400 ERR_OUTBOUND_REFUSED and nothing is made.
       'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/db-roles': {
@@ -297,6 +304,11 @@ function suite(engine: EngineName): void {
         creationSql: 'GRANT SELECT ON t TO {{name}}',
       },
       'POST /v1/workspaces/:workspace/webhooks': { url: 'http://203.0.113.10/hook', events: ['secret.updated'] },
+      // An allowed caller registers it once (then 409); its credentials route names another role (404, STS never asked).
+      'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/aws-roles': {
+        name: 'matrix',
+        roleArn: 'arn:aws:iam::123456789012:role/matrix',
+      },
       'POST /v1/workspaces/:workspace/connections': {
         name: 'matrix',
         authorizeUrl: 'https://203.0.113.10/authorize',
@@ -357,6 +369,7 @@ function suite(engine: EngineName): void {
       request: NIL,
       job: NIL,
       machine: NIL,
+      rule: NIL,
       serviceToken: NIL,
       webhook: NIL,
       connection: NIL,

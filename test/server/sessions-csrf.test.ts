@@ -67,6 +67,8 @@ function suite(engine: EngineName): void {
       code(await br.get(`/v1/workspaces/${h.b.slug}/projects`), 404, 'ERR_NOT_FOUND', 'another tenant by slug')
       code(await br.get(`/v1/workspaces/${h.b.id}/projects`), 404, 'ERR_NOT_FOUND', 'another tenant by id')
       code(await br.get('/v1/workspaces/no-such-workspace/projects'), 404, 'ERR_NOT_FOUND')
+      // `-` (the credential's own workspace) is for tokens: a session names its workspace.
+      code(await br.get('/v1/workspaces/-/projects'), 404, 'ERR_NOT_FOUND', 'a session with -')
       code(
         await br.post(`/v1/workspaces/${h.b.slug}/projects`, { name: 'X' }, { headers: { 'x-csrf-token': br.csrf } }),
         404,

@@ -35,6 +35,9 @@ const CREDENTIAL_FIELDS = new Set([
   'deviceCode',
   'userCode',
   'csrfToken',
+  // An AWS STS session (aws-routes.ts): not a Coffer credential, but one all the same.
+  'secretAccessKey',
+  'sessionToken',
 ])
 
 /** Every property name anywhere in a response schema. */
@@ -188,6 +191,25 @@ function suite(engine: EngineName): void {
       // The exchange takes client credentials only: a person's token is none.
       const r = await call(a.person.token, 'POST', '/v1/machine/token', { clientId: a.person.userId, clientSecret: a.person.token })
       assert.ok(r.status >= 400 && r.body.accessToken === undefined, `${r.status}`)
+    },
+    'POST /v1/machine/oidc-token': async (a) => {
+      // The exchange takes a workload's ID token only: a person's token (as the ID token or as a Bearer) is none.
+      for (const clientId of [a.person.userId, NIL]) {
+        const r = await call(a.person.token, 'POST', '/v1/machine/oidc-token', { clientId, idToken: a.person.token })
+        assert.deepEqual([r.status, r.code], [401, 'ERR_OIDC_TOKEN_REJECTED'])
+        assert.equal(r.body.accessToken, undefined)
+      }
+    },
+    'POST /v1/workspaces/:workspace/machines/:machine/oidc-rules': async (a) => {
+      // Trust rules answer no credential; B's machine identities are out of reach of an A token.
+      const m = await call(bToken, 'POST', `${WB()}/machines`, {
+        name: 'b-m',
+        scopes: [{ project: 'web', environments: '*', access: 'read' }],
+      })
+      const id = (m.body.machine as { id?: string } | undefined)?.id ?? NIL
+      const rules = { rules: [{ issuer: 'https://ci.example.com', audiences: ['x'], claims: { sub: 'y' } }] }
+      assert.equal((await call(a.person.token, 'POST', `${WB()}/machines/${id}/oidc-rules`, rules)).status, 404)
+      assert.equal((await call(a.person.token, 'POST', `${W()}/machines/${id}/oidc-rules`, rules)).status, a.elevated ? 404 : 403)
     },
     'POST /v1/workspaces/:workspace/service-tokens': async (a) => {
       const body = { name: 's', scopes: [{ project: 'web', environments: '*', access: 'read' }] }
@@ -375,6 +397,13 @@ function suite(engine: EngineName): void {
     'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/db-roles/:role/credentials': async (a) => {
       const r = await call(a.person.token, 'POST', `${WB()}/projects/web/environments/development/db-roles/any/credentials`, {})
       assert.equal(r.status, 404)
+    },
+    'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/aws-roles/:role/credentials': async (a) => {
+      // B's roles answer 404 to an A token; in A there is no such role (nothing reaches STS).
+      const r = await call(a.person.token, 'POST', `${WB()}/projects/web/environments/development/aws-roles/any/credentials`, {})
+      assert.equal(r.status, 404)
+      const own = await call(a.person.token, 'POST', `${W()}/projects/web/environments/development/aws-roles/any/credentials`, {})
+      assert.equal(own.status, a.elevated ? 404 : 403)
     },
     // OAuth connections: `authorize` answers a provider URL whose state is single-use and only
     // good at Coffer's callback, never as a Coffer credential; the callback takes no token.

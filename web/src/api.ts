@@ -318,6 +318,57 @@ export const changesKeys = {
   list: (w: string) => ['change-requests', w] as const,
 }
 
+// --- Webhooks (screens/webhooks) and dynamic database roles (screens/env/db-roles) ---
+import type { DbCredentialsAnswer, DbRoleView } from '../../src/api/dynamic.js'
+import type { WebhookDeliveryView, WebhookView } from '../../src/api/webhooks.js'
+
+export type { DbCredentialsAnswer, DbRoleView } from '../../src/api/dynamic.js'
+export type { WebhookDeliveryView, WebhookView } from '../../src/api/webhooks.js'
+
+/** The webhooks screen's calls (Owners and Admins: `webhook.read`, `webhook.manage`). */
+export const webhooksApi = {
+  list: (w: string) => call<{ webhooks: WebhookView[] }>('GET', `${ws(w)}/webhooks`),
+  /** The answer holds the signing secret: shown once, never kept in the query cache. */
+  create: (w: string, input: { url: string; events: string[]; description?: string }) =>
+    call<{ webhook: WebhookView; secret: string }>('POST', `${ws(w)}/webhooks`, input),
+  remove: (w: string, id: string) => call<{ webhook: WebhookView }>('DELETE', `${ws(w)}/webhooks/${seg(id)}`),
+  /** A new signing secret (shown once); the previous one keeps signing beside it for `overlapHours`. */
+  rotateSecret: (w: string, id: string, overlapHours: number) =>
+    call<{ webhook: WebhookView; secret: string }>('POST', `${ws(w)}/webhooks/${seg(id)}/rotate-secret`, { overlapHours }),
+  enable: (w: string, id: string) => call<{ webhook: WebhookView }>('POST', `${ws(w)}/webhooks/${seg(id)}/enable`, {}),
+  test: (w: string, id: string) => call<{ delivery: WebhookDeliveryView }>('POST', `${ws(w)}/webhooks/${seg(id)}/test`, {}),
+  deliveries: (w: string, id: string, limit = 50) =>
+    call<{ deliveries: WebhookDeliveryView[] }>('GET', `${ws(w)}/webhooks/${seg(id)}/deliveries?limit=${limit}`),
+  redeliver: (w: string, message: string) =>
+    call<{ delivery: WebhookDeliveryView }>('POST', `${ws(w)}/webhook-deliveries/${seg(message)}/redeliver`, {}),
+}
+
+/** The webhooks screen's query keys: every one of a workspace starts with `webhooks(w)`. */
+export const webhookKeys = {
+  webhooks: (w: string) => ['webhooks', w] as const,
+  deliveries: (w: string, id: string) => ['webhooks', w, 'deliveries', id] as const,
+  lastDelivery: (w: string, id: string) => ['webhooks', w, 'last-delivery', id] as const,
+}
+
+/** An environment's dynamic database roles (`db.roles.manage` to define, `db.credentials` to issue). */
+export const dbRolesApi = {
+  list: (w: string, p: string, e: string) => call<{ roles: DbRoleView[] }>('GET', `${env(w, p, e)}/db-roles`),
+  /** `adminUrl` is sealed by the server and never shown back. */
+  create: (
+    w: string,
+    p: string,
+    e: string,
+    input: { name: string; adminUrl: string; creationSql: string; defaultTtlSeconds?: number; maxTtlSeconds?: number },
+  ) => call<{ role: DbRoleView }>('POST', `${env(w, p, e)}/db-roles`, input),
+  remove: (w: string, p: string, e: string, name: string) => call<{ role: DbRoleView }>('DELETE', `${env(w, p, e)}/db-roles/${seg(name)}`),
+  /** A fresh login role, shown once: kept in the dialog's memory only, never in the query cache. */
+  issue: (w: string, p: string, e: string, name: string, ttlSeconds?: number) =>
+    call<DbCredentialsAnswer>('POST', `${env(w, p, e)}/db-roles/${seg(name)}/credentials`, ttlSeconds ? { ttlSeconds } : {}),
+}
+
+export const dbRoleKeys = {
+  list: (w: string, p: string, e: string) => ['db-roles', w, p, e] as const,
+}
 /** Third-party OAuth connections (the connections screen): link states only, never a token. */
 export const connectionsApi = {
   list: (w: string) => call<{ connections: ConnectionView[] }>('GET', `${ws(w)}/connections`),

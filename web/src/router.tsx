@@ -20,6 +20,8 @@ import { TokensScreen } from './screens/team/tokens.js'
 //   /w/:workspace/changes                      → change requests of protected environments (screens/ops/changes)
 //   /w/:workspace/members                      → members, invitations, project roles (screens/team)
 //   /w/:workspace/tokens                       → personal tokens, service tokens, machine identities (screens/team)
+//   /w/:workspace/webhooks                     → webhook endpoints and their delivery logs (screens/webhooks)
+//   /w/:workspace/projects/:project/:environment/db-roles → an environment's dynamic database roles (screens/env/db-roles)
 
 const rootRoute = createRootRoute({ component: Outlet, notFoundComponent: () => <NotFound standalone /> })
 
@@ -123,10 +125,32 @@ const tokensRoute = createRoute({
   },
 })
 
+// Integrations, each its own chunk: webhooks (Owners, Admins) and an environment's database roles.
+const webhooksRoute = createRoute({
+  getParentRoute: () => workspaceRoute,
+  path: 'webhooks',
+  component: lazyRouteComponent(() => import('./screens/webhooks/webhooks.js'), 'WebhooksRoute'),
+})
+const dbRolesRoute = createRoute({
+  getParentRoute: () => workspaceRoute,
+  path: 'projects/$project/$environment/db-roles',
+  component: lazyRouteComponent(() => import('./screens/env/db-roles.js'), 'DbRolesRoute'),
+})
+const integrationRoutes = [webhooksRoute, dbRolesRoute]
+
 export const router = createRouter({
   routeTree: rootRoute.addChildren([
     homeRoute,
-    workspaceRoute.addChildren([projectsRoute, projectRoute, environmentRoute, matrixRoute, ...opsRoutes, membersRoute, tokensRoute]),
+    workspaceRoute.addChildren([
+      projectsRoute,
+      projectRoute,
+      environmentRoute,
+      matrixRoute,
+      ...opsRoutes,
+      membersRoute,
+      tokensRoute,
+      ...integrationRoutes,
+    ]),
   ]),
   defaultPreload: 'intent',
   scrollRestoration: true,

@@ -1,6 +1,7 @@
-import type { ChangeRequest, EnvironmentDiffAnswer } from '../../client/client.js'
+import type { EnvironmentDiffAnswer } from '../../client/client.js'
 import { ExitError } from '../exit-error.js'
 import { info, printJson, printTable } from '../output.js'
+import { describeChangeRequest as describe } from '../change-request-text.js'
 import { connect, resolveProject, resolveScope, resolveWorkspace, type ScopeOptions } from '../session.js'
 
 // Environment diff and promotion, protected environments and their change requests.
@@ -101,22 +102,6 @@ export async function envsProtect(opts: Opts & { approvals?: string; off?: boole
       ? `Protected ${scope.project}/${scope.environment}: each write becomes a change request that ${approvals} other Owner(s)/Admin(s) approve (coffer changes list).`
       : `${scope.project}/${scope.environment} is no longer protected: writes apply at once.`,
   )
-}
-
-function describe(r: ChangeRequest): string {
-  const keys = r.changes.map((c) => (c.op === 'set' ? c.key : `${c.key} (${c.op}${c.toVersion ? ` to v${c.toVersion}` : ''})`)).join(', ')
-  const tail =
-    r.status === 'pending'
-      ? ` (${r.approvals}/${r.approvalsRequired} approvals, expires ${r.expiresAt})`
-      : r.status === 'stale' && r.outcome
-        ? `: nothing was written — ${r.outcome}`
-        : ''
-  return `Change request ${r.id}: ${r.kind} ${keys} in ${r.project.slug}/${r.environment.slug} — ${r.status}${tail}.`
-}
-
-/** What the CLI prints when a write was proposed instead of applied (the environment is protected). */
-export function describeProposed(r: ChangeRequest): string {
-  return `${describe(r)} ${r.environment.slug} is protected: nothing is written until ${r.approvalsRequired} other Owner(s)/Admin(s) approve: coffer changes approve ${r.id}`
 }
 
 /** `coffer changes list [--status S]`. */

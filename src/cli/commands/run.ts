@@ -1,5 +1,6 @@
 import { CofferApiError, CofferClient, CofferConnectionError, type Scope, type Secret } from '../../client/client.js'
 import { VERSION } from '../../version.js'
+import { awsVariables } from '../aws-variables.js'
 import { caFromEnv } from '../ca.js'
 import { ExitError } from '../exit-error.js'
 import type { RunOptions } from '../run-argv.js'
@@ -98,13 +99,17 @@ export async function run(argv: string[], opts: RunOptions): Promise<number> {
     async fetch() {
       source.scopes ??= await resolveScopes(client, plan)
       const fetched = merge(await Promise.all(source.scopes.map((s) => client.listSecrets(s, { reveal: true }))))
-      if (!opts.db?.length) return fetched
+      if (!opts.db?.length && opts.aws === undefined) return fetched
+      const last = source.scopes[source.scopes.length - 1]!
       // Made once per `coffer run` (a restart under --watch keeps them: they expire by themselves).
-      databases ??= await databaseVariables(client, source.scopes[source.scopes.length - 1]!, opts.db)
-      return { secrets: { ...fetched.secrets, ...databases }, versions: fetched.versions }
+      if (opts.db?.length) databases ??= await databaseVariables(client, last, opts.db)
+      // An STS session of at most an hour: the child's AWS SDK reads these variables.
+      if (opts.aws !== undefined) aws ??= awsVariables((await client.awsCredentials(last, opts.aws)).credentials)
+      return { secrets: { ...fetched.secrets, ...databases, ...aws }, versions: fetched.versions }
     },
   }
   let databases: Record<string, string> | undefined
+  let aws: Record<string, string> | undefined
   const extras = withFallback || opts.watch || opts.mount !== undefined
   // The request is on the wire when fetch() returns a promise: what starts the command
   // (node:child_process) loads while the server answers.

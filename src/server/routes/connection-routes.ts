@@ -11,7 +11,15 @@ import {
 } from '../../api/connections.js'
 import { type Principal, requireUser, roleAtLeast } from '../../access/policy.js'
 import { createConnection, deleteConnection, getConnection, listConnections } from '../../connections/connections.js'
-import { APP_OWNER, type Callback, completeCallback, exchangeCallback, startAuthorization, unlink } from '../../connections/links.js'
+import {
+  APP_OWNER,
+  type Callback,
+  completeCallback,
+  exchangeCallback,
+  findCallback,
+  startAuthorization,
+  unlink,
+} from '../../connections/links.js'
 import { RELAY_METHODS, type RelayMethod } from '../../connections/allow-list.js'
 import { relay } from '../../connections/relay.js'
 import { ForbiddenError, OAuthProviderError } from '../../errors.js'
@@ -265,12 +273,11 @@ const callback = defineAuthRoute({
       const denied = query.error !== undefined && /^[a-z_]{1,40}$/.test(query.error) ? ` (${query.error})` : ''
       throw new OAuthProviderError(`The provider did not authorize the connection${denied}.`)
     }
-    return exchangeCallback(db, app.dataKeys, app.outbound, {
-      state: query.state,
-      code: query.code,
-      publicUrl: app.config.auth.publicUrl,
-      now,
-    })
+    return findCallback(db, app.dataKeys, { state: query.state, now })
+  },
+  // The code is exchanged with no database connection held (the provider may be slow).
+  async verify({ app, query, prepared }): Promise<Prepared> {
+    return exchangeCallback(app.outbound, prepared, { code: query.code!, publicUrl: app.config.auth.publicUrl })
   },
   auditWorkspace: (prepared: Prepared) => prepared.connection.workspace_id,
   async handler({ app, db, prepared, now }) {

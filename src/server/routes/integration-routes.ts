@@ -25,6 +25,7 @@ import {
   listMachines,
   revokeMachine,
 } from '../../identity/machine-identities.js'
+import { addOidcRules, checkIssuer } from '../../identity/machine-oidc-rules.js'
 import { createServiceToken, listServiceTokens, revokeServiceToken } from '../../identity/service-tokens.js'
 import { defineRoute, type AnyRoute } from '../route.js'
 import { workspaceParams } from '../schemas.js'
@@ -40,7 +41,7 @@ const createMachineRoute = defineRoute({
   method: 'POST',
   url: '/v1/workspaces/:workspace/machines',
   tag: 'integrations',
-  summary: 'Create a machine identity: scopes, optional IP allow-list; its client secret is shown once',
+  summary: 'Create a machine identity: scopes, optional IP allow-list, OIDC issuers it trusts; its client secret (if any) is shown once',
   action: 'machines.manage',
   mode: 'write',
   status: 201,
@@ -50,22 +51,46 @@ const createMachineRoute = defineRoute({
   async handler({ app, db, principal, workspace, body }) {
     const scopes = await resolveScopes(db, workspace.id, body.scopes)
     const allowedCidrs = (body.allowedCidrs ?? []).map(checkCidr)
+    const oidcRules = body.oidcRules ?? []
+    // The guard decides now whether an issuer may be reached at all (a private address is refused unless allowed).
+    for (const [i, rule] of oidcRules.entries()) await app.outbound.check(checkIssuer(rule.issuer, `oidcRules.${i}.issuer`))
+    const now = app.clock()
+    const createdBy = requireUser(principal).userId
     const r = await createMachine(db, {
       workspaceId: workspace.id,
       name: body.name,
       scopes,
       allowedCidrs,
       tokenTtlSeconds: body.tokenTtlSeconds ?? MAX_TOKEN_TTL_SECONDS,
-      createdBy: requireUser(principal).userId,
-      now: app.clock(),
+      createdBy,
+      now,
+      clientSecret: body.clientSecret ?? oidcRules.length === 0,
+      oidcLimitTtl: body.oidcLimitTtl ?? false,
     })
+    const rules = oidcRules.length
+      ? await addOidcRules(db, { workspaceId: workspace.id, machineId: r.machine.id, rules: oidcRules, createdBy, now })
+      : []
     return {
       body: { machine: r.machine, clientId: r.machine.clientId, clientSecret: r.clientSecret },
-      audit: {
-        action: 'machine.create',
-        target: { type: 'machine', id: r.machine.id },
-        details: { name: r.machine.name, scopes: JSON.stringify(scopes), allowedCidrs, tokenTtlSeconds: r.machine.tokenTtlSeconds },
-      },
+      audit: [
+        {
+          action: 'machine.create',
+          target: { type: 'machine', id: r.machine.id },
+          details: {
+            name: r.machine.name,
+            scopes: JSON.stringify(scopes),
+            allowedCidrs,
+            tokenTtlSeconds: r.machine.tokenTtlSeconds,
+            clientSecret: r.clientSecret !== null,
+            oidcLimitTtl: r.machine.oidcLimitTtl,
+          },
+        },
+        ...rules.map((rule) => ({
+          action: 'machine.oidc.trust' as const,
+          target: { type: 'machine', id: r.machine.id },
+          details: { rule: rule.id, issuer: rule.issuer, audiences: JSON.stringify(rule.audiences), claims: JSON.stringify(rule.claims) },
+        })),
+      ],
     }
   },
 })

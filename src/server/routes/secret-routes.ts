@@ -15,7 +15,7 @@ import {
 } from '../../api/secrets.js'
 import { Sensitive, type AuditEvent } from '../../audit/audit-log.js'
 import { breakGlassDecision, grantUseEvent } from '../../access/break-glass.js'
-import { actorId, authorize } from '../../access/policy.js'
+import { actorId, authorize, decide } from '../../access/policy.js'
 import { resolveTarget } from '../../access/target.js'
 import { overridesApply, type ResolutionRecord, ReferenceResolver } from '../../access/reference-resolver.js'
 import type { Principal } from '../../access/policy.js'
@@ -95,18 +95,52 @@ const events = defineRoute({
   tag: 'secrets',
   action: 'secret.read',
   mode: 'read',
-  events: { event: 'secrets' },
+  events: { event: 'secrets', follows: (body) => body.dependencies?.map((d) => d.environment) ?? [] },
   summary:
     'Server-sent events (text/event-stream): the keys and versions of an environment (never values), sent on open and on every change; ends with an `end` event when the credential loses access (what `coffer run --watch` uses)',
   params: environmentParams,
   query: z.strictObject({}),
   response: environmentStateResponse,
-  async handler({ app, db, workspace, target }) {
-    const listed = await app.secrets.list(db, scopeOf(workspace.id, target), { reveal: false, includeDeleted: false })
+  async handler({ app, db, principal, workspace, target, params }) {
+    const scope = scopeOf(workspace.id, target)
+    const env = target.environment!
+    // Values are decrypted (never sent) only to find what they reference, for a reader who may reveal them.
+    const reveal =
+      !env.sealed && decide(principal, 'secret.reveal', (await resolveTarget(db, principal, workspace.id, params)).resource).allow
+    const listed = await app.secrets.list(db, scope, { reveal, includeDeleted: false })
     const secrets = listed.map((s) => ({ key: s.key, version: s.version })).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
-    return { body: { secrets } }
+    if (!reveal || ReferenceResolver.untouched(principal, env, listed, false)) return { body: { secrets } }
+    const dependencies = await dependenciesOf(app, db, principal, workspace.id, target, listed)
+    return { body: dependencies.length ? { secrets, dependencies } : { secrets } }
   },
 })
+
+/**
+ * The other environments a reader's fetch of the target reads (imports, references, followed
+ * through each other), each with its state digest: what a watch must follow besides the
+ * environment itself. A resolution that fails (a reference to a missing key…) follows nothing:
+ * the fetch fails too, and the next change of the environment is checked again.
+ */
+async function dependenciesOf(
+  app: AppContext,
+  db: Executor,
+  principal: Principal,
+  workspaceId: string,
+  target: Target,
+  views: SecretView[],
+): Promise<Array<{ environment: string; state: string }>> {
+  const r = resolverFor(app, db, principal, workspaceId, false)
+  try {
+    await r.list(target.project!, target.environment!, views)
+  } catch {
+    return []
+  }
+  const ids = [...new Set([...r.record.references.map((x) => x.environment), ...r.record.imports])]
+    .filter((id) => id !== target.environment!.id)
+    .sort()
+  const states = await app.secrets.statesOfEnvironments(db, workspaceId, ids)
+  return ids.map((id) => ({ environment: id, state: states.get(id)! }))
+}
 
 const get = defineRoute({
   method: 'GET',

@@ -16,6 +16,8 @@ import { changeRequests } from './014-change-requests.js'
 import { secretChangeNotify } from './015-secret-change-notify.js'
 import { webhooks } from './017-webhooks.js'
 import { dynamicDatabaseRoles } from './018-dynamic-database-roles.js'
+import { machineOidcTrust } from './019-machine-oidc-trust.js'
+import { awsRoles } from './020-aws-roles.js'
 import { oauthConnections } from './021-oauth-connections.js'
 
 // One file per schema step, named NNN-what-it-does.ts; each exports one Migration and imports
@@ -29,7 +31,8 @@ import { oauthConnections } from './021-oauth-connections.js'
 //   10 value fingerprints (environment matrix, .env preview) · 11 audit queue (sequenced log)
 //   12 auth epochs (principal cache) · 13 references, imports and personal overrides
 //   14 protected environments, change requests · 15 secret change notifications (run --watch)
-//   17 webhooks · 18 dynamic database roles · 21 OAuth connections
+//   17 webhooks · 18 dynamic database roles · 19 machine identities' OIDC trust
+//   20 AWS roles (external IDs, role ARNs) · 21 OAuth connections
 /** Every schema step, in version order. */
 export const STEPS: readonly Migration[] = [
   initial,
@@ -49,5 +52,7 @@ export const STEPS: readonly Migration[] = [
   secretChangeNotify,
   webhooks,
   dynamicDatabaseRoles,
+  machineOidcTrust,
+  awsRoles,
   oauthConnections,
 ]

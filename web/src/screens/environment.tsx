@@ -112,6 +112,13 @@ export function EnvironmentScreen({ workspace, project, environment }: { workspa
             <Link className="button-link" to="/w/$workspace/compare/$project" params={{ workspace, project: p.slug }}>
               Compare
             </Link>
+            <Link
+              className="button-link"
+              to="/w/$workspace/projects/$project/$environment/db-roles"
+              params={{ workspace, project: p.slug, environment: env.slug }}
+            >
+              Database roles
+            </Link>
             <button type="button" onClick={() => setOpen('deleted')}>
               Deleted
             </button>

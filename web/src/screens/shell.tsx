@@ -13,7 +13,7 @@ export function Shell({ workspace }: { workspace: string }) {
   const account = useQuery({ queryKey: keys.account, queryFn: api.account })
   const navigate = useNavigate()
   // On an operations or team screen, "Projects" (which covers every project path) is not the current one.
-  const notProjects = /^\/w\/[^/]+\/(keys|audit|break-glass|changes|settings|members|tokens|connections)(\/|$)/.test(
+  const notProjects = /^\/w\/[^/]+\/(keys|audit|break-glass|changes|settings|members|tokens|webhooks|connections)(\/|$)/.test(
     useLocation({ select: (l) => l.pathname }),
   )
   const [signOutError, setSignOutError] = useState<unknown>(null)
@@ -81,6 +81,12 @@ export function Shell({ workspace }: { workspace: string }) {
             <Link to="/w/$workspace/tokens" params={{ workspace: current.slug }}>
               Tokens
             </Link>
+            {/* Webhooks: Owners and Admins (webhook.read, webhook.manage). */}
+            {(current.role === 'owner' || current.role === 'admin') && (
+              <Link to="/w/$workspace/webhooks" params={{ workspace: current.slug }}>
+                Webhooks
+              </Link>
+            )}
             <Link to="/w/$workspace/connections" params={{ workspace: current.slug }}>
               Connections
             </Link>

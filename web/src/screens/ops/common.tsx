@@ -57,6 +57,16 @@ export function remaining(ms: number): string {
   return `${sec} s`
 }
 
+/** A lifetime in seconds as text: 15 min, 1 h, 1 h 30 min, 45 s. */
+export function lifetime(seconds: number): string {
+  if (seconds < 60) return `${seconds} s`
+  const h = Math.floor(seconds / 3600)
+  const m = Math.floor((seconds % 3600) / 60)
+  const s = seconds % 60
+  const parts = [h ? `${h} h` : '', m ? `${m} min` : '', s ? `${s} s` : ''].filter(Boolean)
+  return parts.join(' ')
+}
+
 /**
  * Saves `text` as a file through a Blob and an object URL (no server round trip, no markup
  * from strings); the URL is released once the browser has taken the download.

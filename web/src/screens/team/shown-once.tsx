@@ -27,12 +27,12 @@ export function CopyButton({ text, label }: { text: string; label: string }) {
  * A credential the server shows this once (a token, a client secret, an accept link): in a
  * read-only field to select, with a copy button. It lives only in this dialog's memory.
  */
-export function ShownOnce({ id, label, value }: { id: string; label: string; value: string }) {
+export function ShownOnce({ id, label, value, rows = 3 }: { id: string; label: string; value: string; rows?: number }) {
   return (
     <div className="shown-once">
       <label htmlFor={id}>{label}</label>
       <div className="shown-once-row">
-        <textarea id={id} className="mono" readOnly value={value} rows={3} spellCheck={false} />
+        <textarea id={id} className="mono" readOnly value={value} rows={rows} spellCheck={false} />
         <CopyButton text={value} label={`Copy ${label.toLowerCase()}`} />
       </div>
     </div>

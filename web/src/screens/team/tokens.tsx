@@ -568,7 +568,7 @@ function Machines({ workspace, onShown }: { workspace: string; onShown: (s: Show
                     Copy the client secret now: it is shown only this once.
                   </p>
                   <ShownOnce id="client-id" label="Client id" value={r.clientId} />
-                  <ShownOnce id="client-secret" label="Client secret" value={r.clientSecret} />
+                  {r.clientSecret !== null && <ShownOnce id="client-secret" label="Client secret" value={r.clientSecret} />}
                   <p className="muted">The machine exchanges them for an access token at POST /v1/machine/token (coffer machine token).</p>
                 </>
               ),
