@@ -119,4 +119,13 @@ describe('coffer connections and coffer proxy (CLI, SQLite)', () => {
     assert.equal(((await refused.json()) as { error: { code: string } }).error.code, 'ERR_RELAY_REFUSED')
     await stopChild(proxy)
   })
+
+  test('unlink says there was nothing to unlink; delete removes the connection', () => {
+    assert.match(ok(['connections', 'unlink', 'tracker']).stderr, /no link/)
+    const missing = coffer(['connections', 'delete', 'nope'])
+    assert.notEqual(missing.status, 0)
+    assert.match(missing.stderr, /No connection named nope/)
+    ok(['connections', 'delete', 'tracker'])
+    assert.deepEqual(JSON.parse(ok(['connections', 'list', '--json']).stdout), [])
+  })
 })
