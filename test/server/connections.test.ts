@@ -133,6 +133,9 @@ function suite(engine: EngineName): void {
     assert.equal(mine.headers['set-cookie'], undefined, 'no cookie of the provider comes through')
     assert.equal(mine.headers['x-powered-by'], undefined)
     assert.equal(mine.headers['x-ratelimit-remaining'], '42')
+    // The provider's answer is served under Coffer's API policy: HTML from it runs nothing in Coffer's origin.
+    assert.match(String(mine.headers['content-security-policy']), /default-src 'none'/)
+    assert.equal(mine.headers['x-content-type-options'], 'nosniff')
     assert.equal((await relay(bob.token, 'GET', '/v1/me')).json().sub, 'bob-at-provider')
     const asApp = await relay(h.a.token, 'GET', '/v1/me?as=app')
     assert.equal(asApp.json().sub, 'service-account')
