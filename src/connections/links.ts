@@ -285,6 +285,8 @@ export async function storeRefreshed(
       status: 'connected',
       refreshed_at: now.toISOString(),
       last_error: null,
+      refresher: null,
+      refresher_until: null,
     })
     .where('id', '=', l.id)
     .where('token_version', '=', Number(l.token_version))
@@ -296,7 +298,7 @@ export async function storeRefreshed(
 export async function markNeedsReconnect(db: Executor, l: ConnectionLinkTable, reason: string): Promise<void> {
   await db
     .updateTable('connection_links')
-    .set({ status: 'needs_reconnect', last_error: reason.slice(0, 300) })
+    .set({ status: 'needs_reconnect', last_error: reason.slice(0, 300), refresher: null, refresher_until: null })
     .where('id', '=', l.id)
     .where('token_version', '=', Number(l.token_version))
     .execute()

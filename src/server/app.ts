@@ -342,6 +342,8 @@ export async function buildApp(
         databaseProbeJob(ctx, app.log),
         backupJob(ctx, app.log),
         { name: 'db-credentials-dropper', intervalMs: DB_DROP_INTERVAL_MS, run: async () => void (await ctx.dbDropper.run()) },
+        // OAuth connection tokens expiring within 10 minutes are refreshed ahead (connections/refresher.ts).
+        { name: 'connection-refresher', intervalMs: 60_000, run: async () => void (await ctx.connectionRefresher.run()) },
       ],
       app.log,
       (err, job) => ctx.errorReports.capture(err, { job }),

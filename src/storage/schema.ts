@@ -658,6 +658,9 @@ export interface ConnectionLinkTable {
   linked_by: string
   refreshed_at: string | null
   last_error: string | null
+  /** The lease of the node refreshing the link ahead of its expiry. */
+  refresher: string | null
+  refresher_until: string | null
 }
 
 /** An authorization flow under way: the state's hash, the PKCE verifier sealed. */

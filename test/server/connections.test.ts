@@ -268,6 +268,39 @@ function suite(engine: EngineName): void {
     assert.equal((await relay(alice.token, 'GET', '/v1/me')).status, 200)
   })
 
+  test('the refresher job refreshes a token ahead of its expiry, once, on behalf of every node', async () => {
+    const link = () =>
+      h.db
+        .selectFrom('connection_links')
+        .selectAll()
+        .where('connection_id', '=', id)
+        .where('owner', '=', alice.userId)
+        .executeTakeFirstOrThrow()
+    const before = await link()
+    assert.equal(before.status, 'connected')
+    await h.db
+      .updateTable('connection_links')
+      .set({ expires_at: new Date(Date.now() + 5 * 60_000).toISOString() })
+      .where('id', '=', before.id)
+      .execute()
+    assert.equal(await h.ctx.connectionRefresher.run(), 1)
+    const after = await link()
+    assert.equal(Number(after.token_version), Number(before.token_version) + 1)
+    assert.ok(new Date(after.expires_at!).getTime() > Date.now() + 30 * 60_000, 'a fresh expiry')
+    assert.equal(after.refresher, null, 'the lease is released')
+    assert.equal(await h.ctx.connectionRefresher.run(), 0, 'nothing is due any more')
+    assert.equal((await relay(alice.token, 'GET', '/v1/me')).json().sub, 'alice-at-provider')
+    await h.settle()
+    const byJob = await h.db
+      .selectFrom('audit_entries')
+      .select(['action', 'actor_type'])
+      .where('workspace_id', '=', h.a.id)
+      .where('action', '=', 'connection.refresh')
+      .where('actor_type', '=', 'system')
+      .execute()
+    assert.equal(byJob.length, 1)
+  })
+
   test("another workspace's connection answers 404, and B's token reaches nothing of A", async () => {
     const CB = `/v1/workspaces/${h.b.slug}/connections`
     assert.equal((await as(h.b.token).get(`${CB}/${id}`)).status, 404)

@@ -14,6 +14,7 @@ import { runStatements, tenantRowSecurity, types } from './ddl.js'
  *   the connection, the owner, the field and `token_version` (bumped on every refresh, so an
  *   old ciphertext copied back does not open). `status` is `connected` or `needs_reconnect`
  *   (a refresh failed). A member's links go when their membership does (a trigger).
+ *   `refresher`/`refresher_until`: the lease of the node refreshing the link ahead of its expiry.
  * - `connection_states`: authorization flows under way: the SHA-256 of the single-use `state`
  *   (the state itself is never stored), the connection, the kind and owner it links, who
  *   started it, the PKCE verifier (sealed), and the expiry. Consumed by deletion.
@@ -56,9 +57,10 @@ export const oauthConnections: Migration = {
           kind TEXT NOT NULL, owner TEXT NOT NULL, token_version INTEGER NOT NULL,
           access_token_ct ${blob} NOT NULL, refresh_token_ct ${blob}, expires_at TEXT, scopes TEXT NOT NULL,
           status TEXT NOT NULL, linked_at TEXT NOT NULL, linked_by TEXT NOT NULL,
-          refreshed_at TEXT, last_error TEXT)`,
+          refreshed_at TEXT, last_error TEXT, refresher TEXT, refresher_until TEXT)`,
       'CREATE UNIQUE INDEX connection_links_owner ON connection_links (connection_id, owner)',
       'CREATE INDEX connection_links_member ON connection_links (workspace_id, owner)',
+      'CREATE INDEX connection_links_expiry ON connection_links (status, expires_at)',
       `CREATE TABLE connection_states (
           state_hash TEXT PRIMARY KEY, workspace_id TEXT NOT NULL REFERENCES workspaces(id),
           connection_id TEXT NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
