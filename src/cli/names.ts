@@ -40,7 +40,10 @@ export class Names {
   /** An audit actor (`user`, `machine`, `service_token`, …) by its name: an email or an integration's name. */
   async actor(type: string, id: string): Promise<string> {
     if (type === 'user') return this.person(id)
-    return (await this.integrations()).get(id) ?? `${type} ${id}`
+    const name = (await this.integrations()).get(id)
+    // An unauthenticated caller (a refused exchange) only claimed to be that integration.
+    if (type === 'anonymous') return name ? `anonymous (as ${name})` : id ? `anonymous ${id}` : 'anonymous'
+    return name ?? `${type} ${id}`
   }
 
   /** machine or service-token id → `machine NAME` / `token NAME`. */

@@ -10,6 +10,7 @@ import { discoveryUrl } from './machine-oidc-rules.js'
 // rotated its key) fetches both again — at most once per cooldown per issuer, failures
 // included, so a stream of forged tokens cannot make Coffer hammer an issuer. Only issuers a
 // rule names are ever fetched: a token's `iss` is matched against the identity's rules first.
+// When a refetch fails (the issuer down), the keys it last published stay in use.
 
 /** Why an issuer's keys could not be had (recorded in the refusal's audit entry, never shown to the caller). */
 export class IssuerKeysUnavailable extends Error {}
@@ -69,7 +70,11 @@ export class OidcIssuerKeys {
     const running = this.#inflight.get(issuer)
     if (running) return running
     const p = this.#fetch(issuer)
-      .then((e) => {
+      .then((fetched) => {
+        // A failed refetch keeps the keys the issuer last published: a token naming an unknown
+        // kid while the issuer is down must not lock out the tokens signed with a known key.
+        const prev = this.#entries.get(issuer)
+        const e = fetched.jwks === null && prev?.jwks ? { ...fetched, jwks: prev.jwks, kids: prev.kids } : fetched
         this.#entries.delete(issuer)
         if (this.#entries.size >= this.#maxIssuers) this.#entries.delete(this.#entries.keys().next().value!)
         this.#entries.set(issuer, e)

@@ -141,6 +141,9 @@ describe('coffer machine … --oidc (CLI, SQLite server, loopback issuer)', () =
     assert.equal(JSON.parse(refusal.details).check, 'claims')
     assert.ok(entries.some((e) => e.action === 'machine.oidc.trust'))
     for (const e of entries) assert.ok(!e.details.includes(idToken.split('.')[2]!), 'no ID token in the log')
+    // In the table, a refused caller is anonymous, naming only the identity it claimed.
+    const table = (await ok(owner, ['audit', 'log', '--action', 'machine.oidc.refused'])).stdout
+    assert.match(table, /anonymous \(as machine web-deploy\)\s+machine\.oidc\.refused/)
   })
 
   test('trust, rules and untrust on an existing identity; usage errors are clear', async () => {

@@ -179,6 +179,30 @@ function suite(engine: EngineName): void {
     assert.equal(iss.hits.get('/jwks'), fetched + 1)
   })
 
+  test('an issuer that goes down keeps its known keys: a forged kid during the outage does not lock out valid tokens', async () => {
+    const flaky = await startIssuer()
+    try {
+      const made = await owner.post(M, {
+        name: 'flaky',
+        scopes: [{ project: 'web', environments: ['production'], access: 'read' }],
+        oidcRules: [{ issuer: flaky.url, audiences: ['coffer'], claims: { sub: SUB } }],
+      })
+      assert.equal(made.status, 201)
+      const id: string = made.body.machine.id
+      assert.equal((await exchange(await flaky.token({}, { now: time.clock() }), id)).status, 200)
+      flaky.discovery = { jwks_uri: `${flaky.url}/gone` }
+      time.advance(31_000)
+      // An unknown kid makes Coffer refetch; the refetch fails; the kid stays unknown.
+      await refused(await flaky.token({}, { kid: 'unknown-during-outage', now: time.clock() }), 'key', id)
+      assert.equal(flaky.hits.get('/gone'), 1, 'the refetch was tried')
+      // A token signed with the key Coffer knows still exchanges.
+      const ok = await exchange(await flaky.token({}, { now: time.clock() }), id)
+      assert.equal(ok.status, 200, JSON.stringify(ok.body))
+    } finally {
+      await flaky.close()
+    }
+  })
+
   test('an issuer whose keys cannot be had: discovery naming another issuer, a JWKS at a metadata address, nothing listening', async () => {
     const liar = await startIssuer()
     try {
