@@ -40,6 +40,7 @@ import { OidcIssuerKeys } from './identity/oidc-issuer-keys.js'
 import { WebhookDelivery } from './webhooks/delivery.js'
 import { WebhookWorker } from './webhooks/worker.js'
 import { DbRoleDropper } from './dynamic/dropper.js'
+import { ConnectionRefresher } from './connections/refresher.js'
 import { type RoleAssumer, StsRoleAssumer } from './dynamic/aws-sts.js'
 
 /** Every service of a running Coffer, built once by createContext. */
@@ -78,6 +79,8 @@ export interface AppContext {
   readonly webhooks: WebhookWorker
   /** Drops expired dynamic database login roles (a job the server runs). */
   readonly dbDropper: DbRoleDropper
+  /** Refreshes OAuth connection tokens ahead of their expiry (a job the server runs). */
+  readonly connectionRefresher: ConnectionRefresher
   /** Assumes customers' IAM roles with AWS STS (Coffer's own AWS credentials from the SDK's default chain). */
   readonly awsSts: RoleAssumer
   /** The watchers of environments on this node (`coffer run --watch`) and the hints that wake them (vault/secret-changes.ts). */
@@ -218,6 +221,7 @@ export async function createContext(
       outbound,
       oidcIssuerKeys: new OidcIssuerKeys({ outbound, clock }),
       dbDropper: new DbRoleDropper({ store, keys: dataKeys, outbound, audit, clock }),
+      connectionRefresher: new ConnectionRefresher({ store, keys: dataKeys, outbound, audit, clock }),
       awsSts: new StsRoleAssumer(config.aws),
       webhooks: new WebhookWorker({
         store,

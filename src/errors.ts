@@ -714,6 +714,48 @@ export class PersonalOverrideNotAllowedError extends CofferError {
   }
 }
 
+/** An OAuth connection's `state` is unknown, was used already, or expired: the flow must start again. */
+export class ConnectionStateError extends CofferError {
+  constructor() {
+    super(
+      'ERR_CONNECTION_STATE',
+      400,
+      'This authorization is unknown, was used already, or expired; start again (coffer connections connect or link).',
+    )
+  }
+}
+
+/** The relay has no token to use: the connection has no app token, or the caller has not linked their own account. */
+export class ConnectionNotLinkedError extends CofferError {
+  constructor(message: string) {
+    super('ERR_CONNECTION_NOT_LINKED', 409, message)
+  }
+}
+
+/** A connection's token could not be refreshed: someone must connect (or link) again. */
+export class ConnectionNeedsReconnectError extends CofferError {
+  constructor(message: string) {
+    super('ERR_CONNECTION_NEEDS_RECONNECT', 409, message)
+  }
+}
+
+/** A relay request whose method and path the connection's allow-list does not admit, or whose path leaves the API base. */
+export class RelayRefusedError extends CofferError {
+  constructor(message: string) {
+    super('ERR_RELAY_REFUSED', 403, message)
+  }
+}
+
+/**
+ * The provider's token endpoint refused a code or a refresh token, or answered something that
+ * is not a token. Its own message is not passed on (it may echo what Coffer sent).
+ */
+export class OAuthProviderError extends CofferError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_OAUTH_PROVIDER', 502, message, options)
+  }
+}
+
 /** A bug: the client sees only this code and the request id. */
 export class InternalError extends CofferError {
   constructor(message = 'An internal error occurred.', options?: { cause?: unknown }) {
@@ -803,5 +845,10 @@ export const ERROR_CODES = [
   'ERR_OIDC_TOKEN_REJECTED',
   'ERR_AWS_ASSUME_ROLE',
   'ERR_AWS_NO_CREDENTIALS',
+  'ERR_CONNECTION_STATE',
+  'ERR_CONNECTION_NOT_LINKED',
+  'ERR_CONNECTION_NEEDS_RECONNECT',
+  'ERR_RELAY_REFUSED',
+  'ERR_OAUTH_PROVIDER',
   'ERR_INTERNAL',
 ] as const

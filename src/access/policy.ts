@@ -135,6 +135,13 @@ export const ACTIONS = {
   // AWS role assumption: the workspace's external ID (and the template carrying it) is shown to, and rotated by, Owners and Admins.
   'aws.external-id.read': { scope: 'workspace', role: 'admin' },
   'aws.external-id.rotate': { scope: 'workspace', role: 'admin' },
+  // Third-party OAuth connections (docs/connections.md): Owners and Admins make, connect and
+  // delete them and relay as the app; every member lists them, links their own account and
+  // relays as themselves. Integrations hold no link and act as no app.
+  'connection.read': { scope: 'workspace', role: 'member' },
+  'connection.manage': { scope: 'workspace', role: 'admin' },
+  'connection.link': { scope: 'workspace', role: 'member' },
+  'connection.relay': { scope: 'workspace', role: 'member' },
   // Workspace deletion and break-glass (issue 4 §3–4; decisions in break-glass.ts).
   'workspace.delete': { scope: 'workspace', role: 'owner' },
   'environment.seal': { scope: 'workspace', role: 'admin' },

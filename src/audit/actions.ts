@@ -128,6 +128,17 @@ export const AUDIT_ACTIONS = [
   'aws.role_create',
   'aws.role_delete',
   'aws.credentials_issue',
+  // Third-party OAuth connections: made and deleted, a flow started, the app connected, a member
+  // linked or unlinked, a token refreshed or not (then it needs re-connecting), each relayed call.
+  'connection.create',
+  'connection.delete',
+  'connection.authorize',
+  'connection.connect',
+  'connection.link',
+  'connection.unlink',
+  'connection.refresh',
+  'connection.refresh_failed',
+  'connection.relay',
 ] as const
 
 /** One action the audit log records; an unknown action is a type error. */

@@ -22,6 +22,7 @@ const transfer = () => import('./commands/transfer.js')
 const webhooks = () => import('./commands/webhooks.js')
 const dynamicDb = () => import('./commands/db.js')
 const aws = () => import('./commands/aws.js')
+const connections = () => import('./commands/connections.js')
 const hostBackup = () => import('./host/backup.js')
 const hostInit = () => import('./host/init.js')
 const hostRootKeys = () => import('./host/root-keys.js')
@@ -738,6 +739,69 @@ export const COMMANDS: CommandTable = [
       JSON_OUT,
     ],
     run: lazy(webhooks, (m) => m.webhooksVerify),
+  },
+
+  { group: 'connections', description: 'Third-party OAuth connections: tokens kept sealed, used only through the relay' },
+  {
+    name: 'connections create',
+    args: [['<name>']],
+    description: 'Add an OAuth app at a provider (Owner/Admin); the client secret from stdin or a prompt, never the command line',
+    scope: WORKSPACE_ONLY,
+    options: [
+      option('--authorize-url <url>', "the provider's authorization endpoint"),
+      option('--token-url <url>', "the provider's token endpoint"),
+      option('--client-id <id>', 'the app’s client id'),
+      option('--client-secret-stdin', 'read the client secret from stdin'),
+      option('--scope <scope...>', 'scopes to ask for (repeat, or space/comma-separate)'),
+      option('--api-base <url>', 'the API base URL the tokens may be used against'),
+      option('--allow <rule...>', "relay allow-list rules, e.g. 'GET /v1/*' (repeat)"),
+      option('--token-auth <how>', 'client authentication at the token endpoint: basic (default) or post'),
+    ],
+    run: lazy(connections, (m) => m.connectionsCreate),
+  },
+  {
+    name: 'connections list',
+    description: "The workspace's connections: API base, allow-list, the app's and your own link state (never a token)",
+    scope: WORKSPACE_ONLY,
+    run: lazy(connections, (m) => m.connectionsList),
+  },
+  {
+    name: 'connections delete',
+    args: [['<name>']],
+    description: 'Delete a connection and every token it holds (Owner/Admin)',
+    scope: WORKSPACE_ONLY,
+    run: lazy(connections, (m) => m.connectionsDelete),
+  },
+  {
+    name: 'connections connect',
+    args: [['<name>']],
+    description: "Connect the app's own token in the browser (Owner/Admin): prints the URL, waits until it is done",
+    scope: WORKSPACE_ONLY,
+    options: [option('--no-browser', 'do not open a browser; only print the URL'), option('--no-wait', 'print the URL and return')],
+    run: lazy(connections, (m) => m.connectionsConnect),
+  },
+  {
+    name: 'connections link',
+    args: [['<name>']],
+    description: 'Link your own account at the provider in the browser: prints the URL, waits until it is done',
+    scope: WORKSPACE_ONLY,
+    options: [option('--no-browser', 'do not open a browser; only print the URL'), option('--no-wait', 'print the URL and return')],
+    run: lazy(connections, (m) => m.connectionsLink),
+  },
+  {
+    name: 'connections unlink',
+    args: [['<name>']],
+    description: 'Remove your own link (your tokens) from a connection',
+    scope: WORKSPACE_ONLY,
+    run: lazy(connections, (m) => m.connectionsUnlink),
+  },
+  {
+    name: 'proxy',
+    args: [['<connection>']],
+    description: "A local HTTP server on 127.0.0.1 forwarding to a connection's relay with your Coffer token",
+    scope: WORKSPACE_ONLY,
+    options: [option('--port <port>', 'port to listen on (default: any free one, printed)'), option('--as <who>', 'me (default) or app')],
+    run: lazy(connections, (m) => m.proxy),
   },
 
   { group: 'changes', description: 'Change requests of protected environments' },

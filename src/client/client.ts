@@ -111,7 +111,9 @@ import type {
 import type { CreatedToken, CreateTokenInput, TokenInfo, TokenInfoAnswer, TokenList } from '../api/tokens.js'
 import type { DeleteWorkspaceInput, DeletionReceipt, WorkspaceDeletion } from '../api/workspace-deletion.js'
 import type { Workspace } from '../api/workspaces.js'
+import type { AuthorizeAnswer, ConnectionView, CreateConnectionBody } from '../api/connections.js'
 import { EventStreamReader } from './events.js'
+import { type RelayAnswer, type RelayCall, relayRequest } from './relay-request.js'
 import { Http1Connections } from './http1.js'
 
 // The typed HTTP client of the Coffer API, shared by the CLI, the tests and SDK users. It
@@ -740,6 +742,44 @@ export class CofferClient {
     input: { url: string; events: string[]; description?: string },
   ): Promise<{ webhook: WebhookView; secret: string }> {
     return this.#request('POST', `/v1/workspaces/${enc(ws)}/webhooks`, input)
+  }
+  async connectionCreate(ws: string, input: CreateConnectionBody): Promise<ConnectionView> {
+    return (await this.#request<{ connection: ConnectionView }>('POST', `/v1/workspaces/${enc(ws)}/connections`, input)).connection
+  }
+  async connectionList(ws: string): Promise<ConnectionView[]> {
+    return (await this.#request<{ connections: ConnectionView[] }>('GET', `/v1/workspaces/${enc(ws)}/connections`)).connections
+  }
+  async connectionGet(ws: string, id: string): Promise<ConnectionView> {
+    return (await this.#request<{ connection: ConnectionView }>('GET', `/v1/workspaces/${enc(ws)}/connections/${enc(id)}`)).connection
+  }
+  async connectionDelete(ws: string, id: string): Promise<ConnectionView> {
+    return (await this.#request<{ connection: ConnectionView }>('DELETE', `/v1/workspaces/${enc(ws)}/connections/${enc(id)}`)).connection
+  }
+  /** Starts the authorization flow: the provider URL to open (`app`: the connection's own token, Owners and Admins). */
+  async connectionAuthorize(ws: string, id: string, kind: 'app' | 'personal'): Promise<AuthorizeAnswer> {
+    return this.#request('POST', `/v1/workspaces/${enc(ws)}/connections/${enc(id)}/authorize`, { kind })
+  }
+  /** Removes your own link (your tokens) from a connection. */
+  async connectionUnlink(ws: string, id: string): Promise<{ connection: ConnectionView; unlinked: boolean }> {
+    return this.#request('DELETE', `/v1/workspaces/${enc(ws)}/connections/${enc(id)}/link`)
+  }
+  /**
+   * One call to the connection's API through the relay, bytes both ways. Coffer's own refusals
+   * (ERR_RELAY_REFUSED, ERR_CONNECTION_NOT_LINKED, …) throw CofferApiError; the provider's
+   * answers, whatever their status, are returned as they came (the relay marks them with a
+   * `coffer-relay` header).
+   */
+  async connectionRelay(ws: string, id: string, call: RelayCall): Promise<RelayAnswer> {
+    let res: RelayAnswer
+    const base = `${this.url}/v1/workspaces/${enc(ws)}/connections/${enc(id)}/relay`
+    try {
+      res = await relayRequest(base, this.#token, call, { userAgent: this.#userAgent, ...(this.#ca ? { ca: this.#ca } : {}) })
+    } catch (err) {
+      throw new CofferConnectionError(this.url, err)
+    }
+    if (res.headers['coffer-relay'] === undefined && (res.status < 200 || res.status >= 300))
+      throw this.#apiError({ status: res.status, text: res.body.toString('utf8') })
+    return res
   }
   async webhookList(ws: string): Promise<WebhookView[]> {
     return (await this.#request<{ webhooks: WebhookView[] }>('GET', `/v1/workspaces/${enc(ws)}/webhooks`)).webhooks

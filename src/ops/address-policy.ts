@@ -106,6 +106,13 @@ export class AddressPolicy {
     return this.#allowed
   }
 
+  /** Whether the operator's allow-list names `address` (a canonical IP literal). */
+  allows(address: string): boolean {
+    const family = isIP(address)
+    if (family === 0) return false
+    return this.#allow.check(address, family === 4 ? 'ipv4' : 'ipv6')
+  }
+
   /**
    * Why a connection to `address` (an IP literal in canonical form, as a resolver returns it)
    * is refused, or undefined when it may go ahead.

@@ -33,6 +33,11 @@ export interface OutboundRequest {
   readonly maxBytes?: number
   /** Redirects followed (default 0: a 3xx is returned as it is). */
   readonly maxRedirects?: number
+  /**
+   * Refuse plain http: unless the address is on the operator's allow-list (OAuth endpoints and
+   * the APIs tokens are sent to: a token never crosses the internet in clear).
+   */
+  readonly requireHttps?: boolean
 }
 
 export interface OutboundResponse {
@@ -84,8 +89,15 @@ export class OutboundClient {
    * saved): the same checks as a request's first hop, name resolution included. Throws
    * OutboundRefusedError or OutboundFailedError.
    */
-  async check(url: string): Promise<void> {
-    await this.#checked(url)
+  async check(url: string, options: { requireHttps?: boolean } = {}): Promise<void> {
+    const dest = await this.#checked(url)
+    if (options.requireHttps) this.#secure(dest)
+  }
+
+  /** Refuses a plain-http destination the operator did not allow. */
+  #secure(dest: Checked): void {
+    if (dest.url.protocol === 'http:' && !this.#policy.allows(dest.address))
+      throw new OutboundRefusedError('Only https:// URLs are allowed here (plain http only to an address the operator allowed).')
   }
 
   /** Sends one request through the guard; throws ERR_OUTBOUND_* errors, never a raw socket error. */
@@ -119,6 +131,7 @@ export class OutboundClient {
     const maxRedirects = init.maxRedirects ?? 0
     for (let hop = 0; ; hop++) {
       const dest = await this.#checked(current)
+      if (init.requireHttps) this.#secure(dest)
       if (signal.aborted) throw new OutboundTimeoutError(init.timeoutMs ?? DEFAULT_TIMEOUT_MS)
       const r = await send(dest, method, headers, body, init.maxBytes ?? DEFAULT_MAX_BYTES, signal, this.#ca)
       const location = r.headers.location

@@ -11,8 +11,11 @@ export const redactPaths = [
   'body.value',
 ]
 
-/** Query parameters whose values never reach a log line (the one-time tokens of mailed links). */
-const SECRET_PARAMS = new Set(['token'])
+/**
+ * Query parameters whose values never reach a log line: the one-time tokens of mailed links,
+ * and an OAuth callback's authorization code and state (`/oauth/callback`, the sign-in's).
+ */
+const SECRET_PARAMS = new Set(['token', 'code', 'state'])
 /** Query parameters that carry another local URL (after sign-in), itself redacted the same way. */
 const NESTED_URL_PARAMS = new Set(['returnTo'])
 

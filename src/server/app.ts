@@ -58,6 +58,7 @@ import { keyRoutes } from './routes/key-routes.js'
 import { webhookRoutes } from './routes/webhook-routes.js'
 import { dynamicRoutes } from './routes/dynamic-routes.js'
 import { awsRoutes } from './routes/aws-routes.js'
+import { connectionAuthRoutes, connectionRoutes } from './routes/connection-routes.js'
 import { projectRoutes } from './routes/project-routes.js'
 import { referenceRoutes } from './routes/reference-routes.js'
 import { secretRoutes } from './routes/secret-routes.js'
@@ -78,6 +79,7 @@ export const API_ROUTES: AnyRoute[] = [
   ...webhookRoutes,
   ...dynamicRoutes,
   ...awsRoutes,
+  ...connectionRoutes,
   ...auditRoutes,
   ...authLinkRoutes,
   ...breakGlassRoutes,
@@ -93,6 +95,7 @@ export const AUTH_ROUTES: AnyAuthRoute[] = [
   ...invitationFormRoutes,
   ...invitationAccountRoutes,
   ...machineOidcAuthRoutes,
+  ...connectionAuthRoutes,
 ]
 
 const DOCS_CSP = "default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -339,6 +342,8 @@ export async function buildApp(
         databaseProbeJob(ctx, app.log),
         backupJob(ctx, app.log),
         { name: 'db-credentials-dropper', intervalMs: DB_DROP_INTERVAL_MS, run: async () => void (await ctx.dbDropper.run()) },
+        // OAuth connection tokens expiring within 10 minutes are refreshed ahead (connections/refresher.ts).
+        { name: 'connection-refresher', intervalMs: 60_000, run: async () => void (await ctx.connectionRefresher.run()) },
       ],
       app.log,
       (err, job) => ctx.errorReports.capture(err, { job }),

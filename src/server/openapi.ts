@@ -33,6 +33,8 @@ function parametersOf(route: DocumentedRoute): unknown[] {
     if (!schema) continue
     const j = schemaOf(schema, 'input') as { properties?: Record<string, JsonSchema>; required?: string[] }
     for (const [name, prop] of Object.entries(j.properties ?? {})) {
+      // A wildcard (the relay's `…/relay/*`) stays in the path as written: OpenAPI has no such parameter.
+      if (name === '*') continue
       out.push({ name, in: where, required: where === 'path' || (j.required ?? []).includes(name), schema: prop })
     }
   }

@@ -66,12 +66,20 @@ export async function registerRoutes(
   app.decorate('cofferRoutes', routes)
   await app.register(fastifyCookie)
   const account: AnyAuthRoute[] = []
+  const raw: AnyRoute[] = []
   for (const r of routes) {
     const kind = kindOf(r)
-    if (kind === 'workspace') registerWorkspaceRoute(app, ctx, r as AnyRoute)
+    if (kind === 'workspace' && (r as AnyRoute).rawBody) raw.push(r as AnyRoute)
+    else if (kind === 'workspace') registerWorkspaceRoute(app, ctx, r as AnyRoute)
     else if (kind === 'page') registerPageRoute(app, r as PageRouteDef)
     else account.push(r as AnyAuthRoute)
   }
   // Account routes share one context: the only one that also parses HTML form bodies.
   await registerAccountRoutes(app, ctx, account, metrics)
+  // Routes that take their body as it came (the connection relay) share another: any type, as bytes.
+  await app.register(async (scope) => {
+    scope.removeAllContentTypeParsers()
+    scope.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body))
+    for (const r of raw) registerWorkspaceRoute(scope, ctx, r)
+  })
 }

@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http'
 import type { Transaction } from 'kysely'
 import type { FastifyBaseLogger } from 'fastify'
 import type { z } from 'zod'
@@ -37,6 +38,8 @@ export interface HandlerContext<P, Q, B> {
   readonly requestId: string
   /** The client's address (the socket's; Coffer trusts no proxy header). */
   readonly ip: string
+  /** The request's path and query as sent (percent-encoded), and its headers: for the relay, which forwards them. */
+  readonly request: { readonly url: string; readonly headers: IncomingHttpHeaders }
 }
 
 /**
@@ -56,6 +59,8 @@ export interface HandlerResult<R> {
   afterCommit?: (log: FastifyBaseLogger) => Promise<void>
   /** The answer's status when it is not the route's (202: a write to a protected environment became a change request). */
   status?: number
+  /** Headers of the answer (a `rawBody` route answering with the bytes it relayed). */
+  headers?: Readonly<Record<string, string>>
 }
 
 /**
@@ -150,6 +155,21 @@ export interface RouteDef<P = unknown, Q = unknown, B = unknown, R = unknown> {
    * per client IP and per account with a growing lockout (see rate-limit.ts).
    */
   authRateLimit?: true | AuthRateLimitOptions
+  /**
+   * The request body is taken as it came, whatever its type (a Buffer, or undefined when there
+   * is none), and the handler may answer with a Buffer and its own headers: the connection
+   * relay (src/connections/relay.ts), which forwards bodies it does not read. Such routes are
+   * registered in a context of their own, so every other route keeps answering 415.
+   */
+  rawBody?: true
+  /**
+   * A `read` route whose handler waits on a remote server (the connection relay): it runs after
+   * the placing read has ended, in no transaction, and opens its own short reads
+   * (`readInScope`) and writes (the committer), so no database connection or snapshot is held
+   * while it waits, and a read retried after a lost connection never repeats its remote call.
+   * Its `db` is NOT in the tenant's scope: it must not be used.
+   */
+  outsideTransaction?: true
   handler(ctx: HandlerContext<P, Q, B>): Promise<HandlerResult<R>>
 }
 

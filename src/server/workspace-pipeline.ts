@@ -45,7 +45,7 @@ export const WORKSPACE_STAGES: StagePlan = {
     'the project and environment the URL names, then `decide` on the action (elevated by a query flag), then break-glass for sealed environments',
   validate: 'params, query and body with the Zod schemas, after the policy: a caller learns no input rule where it may not act',
   handle:
-    'read routes in a read-only transaction in the tenant scope; write routes in a group-committed transaction — a secret write to a protected environment is stored as a change request instead (202)',
+    'read routes in a read-only transaction in the tenant scope (the connection relay, `outsideTransaction`, after it, with short reads of its own); write routes in a group-committed transaction — a secret write to a protected environment is stored as a change request instead (202)',
   audit:
     "the handler's events (a write must return one) queued in the change's transaction, or committed before a read's answer; fails closed; the sequencer integrates them into the chain",
 }
@@ -156,7 +156,8 @@ async function placeByUrl(
         ? await breakGlassDecision(db, principal, action, workspace.id, params, query, ctx.clock(), known)
         : null
       const placed: Placed = { action, principal, workspace, target, params, query, body, grant }
-      if (route.mode === 'read' && !route.readsAuditLog) placed.readResult = await route.handler(handlerContext(ctx, req, placed, db))
+      if (route.mode === 'read' && !route.readsAuditLog && !route.outsideTransaction)
+        placed.readResult = await route.handler(handlerContext(ctx, req, placed, db))
       return placed
     })
   } catch (err) {
@@ -178,6 +179,7 @@ function handlerContext(ctx: AppContext, req: FastifyRequest, p: Placed, db: Exe
     body: p.body,
     requestId: req.id,
     ip: req.ip,
+    request: { url: req.url, headers: req.headers },
   }
 }
 
@@ -265,7 +267,11 @@ async function handleAndAudit(ctx: AppContext, route: AnyRoute, req: FastifyRequ
     )
   }
   if (route.readsAuditLog) await ctx.sequencer.catchUp(p.workspace.id)
-  const result = p.readResult ?? (await readInScope(ctx.store, p.workspace.id, (db) => route.handler(handlerContext(ctx, req, p, db))))
+  const result =
+    p.readResult ??
+    (route.outsideTransaction
+      ? await route.handler(handlerContext(ctx, req, p, ctx.store.readDb))
+      : await readInScope(ctx.store, p.workspace.id, (db) => route.handler(handlerContext(ctx, req, p, db))))
   if (result.finish) throw new InternalError('a read route cannot finish in a transaction')
   const events = withGrantUse(eventsOf(result.audit))
   if (events.length) {
@@ -345,6 +351,7 @@ export function registerWorkspaceRoute(app: FastifyInstance, ctx: AppContext, ro
           .afterCommit(req.log)
           .catch((err: unknown) => req.log.warn({ err: { message: (err as Error).message } }, 'after-commit step failed'))
       reply.code(result.status ?? route.status ?? 200)
+      if (result.headers) reply.headers(result.headers)
       return result.body
     },
   })

@@ -622,6 +622,60 @@ export interface AwsRoleTable {
   created_by: string
 }
 
+/** A third-party OAuth app of a workspace (migration 21); the client secret only as ciphertext. */
+export interface ConnectionTable {
+  id: string
+  workspace_id: string
+  name: string
+  authorize_url: string
+  token_url: string
+  client_id: string
+  client_secret_ct: Buffer
+  token_auth: 'client_secret_basic' | 'client_secret_post'
+  /** Space-separated, as OAuth writes them. */
+  scopes: string
+  api_base: string
+  /** JSON array of `METHOD /path-pattern` rules. */
+  allow_rules: string
+  created_at: string
+  created_by: string
+}
+
+/** The tokens of one connection for the app (`owner` 'app') or one member (`owner` their user id); sealed. */
+export interface ConnectionLinkTable {
+  id: string
+  workspace_id: string
+  connection_id: string
+  kind: 'app' | 'personal'
+  owner: string
+  token_version: number
+  access_token_ct: Buffer
+  refresh_token_ct: Buffer | null
+  expires_at: string | null
+  scopes: string
+  status: 'connected' | 'needs_reconnect'
+  linked_at: string
+  linked_by: string
+  refreshed_at: string | null
+  last_error: string | null
+  /** The lease of the node refreshing the link ahead of its expiry. */
+  refresher: string | null
+  refresher_until: string | null
+}
+
+/** An authorization flow under way: the state's hash, the PKCE verifier sealed. */
+export interface ConnectionStateTable {
+  state_hash: string
+  workspace_id: string
+  connection_id: string
+  kind: 'app' | 'personal'
+  owner: string
+  started_by: string
+  verifier_ct: Buffer
+  expires_at: string
+  created_at: string
+}
+
 export interface Database {
   coffer_schema: SchemaTable
   meta: MetaTable
@@ -667,6 +721,9 @@ export interface Database {
   db_leases: DbLeaseTable
   aws_external_ids: AwsExternalIdTable
   aws_roles: AwsRoleTable
+  connections: ConnectionTable
+  connection_links: ConnectionLinkTable
+  connection_states: ConnectionStateTable
 }
 
 /** A database handle or an open transaction: storage functions accept either. */

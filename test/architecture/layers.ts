@@ -21,6 +21,7 @@ export const ROOMS: ReadonlyArray<{ readonly room: string; readonly path: string
   { room: 'access', path: 'src/access/' },
   { room: 'webhooks', path: 'src/webhooks/' },
   { room: 'dynamic', path: 'src/dynamic/' },
+  { room: 'connections', path: 'src/connections/' },
   { room: 'context', path: 'src/context.ts' },
   { room: 'jobs', path: 'src/jobs/' },
   { room: 'server', path: 'src/server/' },
@@ -34,7 +35,7 @@ export function roomOf(file: string): string | undefined {
   return ROOMS.find((r) => (r.path.endsWith('/') ? file.startsWith(r.path) : file === r.path))?.room
 }
 
-const CORE = ['ops', 'crypto', 'storage', 'audit', 'vault', 'identity', 'access', 'backup', 'webhooks', 'dynamic'] as const
+const CORE = ['ops', 'crypto', 'storage', 'audit', 'vault', 'identity', 'access', 'backup', 'webhooks', 'dynamic', 'connections'] as const
 
 /** Which rooms each room may import (besides itself; `shared` and `api` are open to all). */
 export const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
@@ -55,6 +56,8 @@ export const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   webhooks: ['ops', 'crypto', 'storage', 'audit', 'vault'],
   // Dynamic credentials: roles made on a user's database server, admin URLs under the integration key.
   dynamic: ['ops', 'crypto', 'storage', 'audit', 'vault'],
+  // OAuth connections: tokens and client secrets under the integration key, used only by the relay.
+  connections: ['ops', 'crypto', 'storage', 'audit', 'vault'],
   context: [...CORE],
   // Background jobs run on a built context (the server starts them).
   jobs: [...CORE, 'context'],

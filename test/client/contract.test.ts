@@ -24,6 +24,7 @@ import { startHarness, type EngineName, type Harness } from '../helpers/harness.
 import { startIssuer } from '../helpers/oidc-issuer.js'
 import { addPerson } from '../helpers/principals.js'
 import { awsEnvFor, startStsStandIn, type StsStandIn } from '../helpers/sts-stand-in.js'
+import { atProvider, startThirdParty } from '../helpers/oauth-provider.js'
 
 /** One request and its answer as the client saw them on the wire. */
 interface Exchange {
@@ -48,7 +49,7 @@ interface Contract {
 function contractOf(method: string, url: string, status: number, response: z.ZodType): Contract {
   const source = url
     .split('/')
-    .map((part) => (part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+    .map((part) => (part.startsWith(':') ? '[^/]+' : part === '*' ? '.+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
     .join('/')
   return { method, url, pattern: new RegExp(`^${source}$`), params: (url.match(/:/g) ?? []).length, status, response }
 }
@@ -366,6 +367,33 @@ describeEachEngine((engine: EngineName) => {
     await owner.webhookEnable(ws, hook.webhook.id)
     await owner.webhookRedeliver(ws, message.id)
     await owner.webhookDelete(ws, hook.webhook.id)
+
+    // OAuth connections against a real authorization server and its API (loopback, allowed above):
+    // the app connected through the provider's flow (its redirect followed here), then the relay.
+    const tp = await startThirdParty(h.ctx.config.auth.publicUrl)
+    try {
+      const conn = await owner.connectionCreate(ws, {
+        name: 'contract',
+        authorizeUrl: `${tp.issuer}/auth`,
+        tokenUrl: `${tp.issuer}/token`,
+        clientId: tp.clientId,
+        clientSecret: tp.clientSecret,
+        scopes: ['openid', 'offline_access', 'api'],
+        apiBase: tp.apiBase,
+        allow: ['GET /v1/*'],
+      })
+      await owner.connectionList(ws)
+      const flow = await owner.connectionAuthorize(ws, conn.id, 'app')
+      const back = new URL(await atProvider(flow.url, 'service-account', h.ctx.config.auth.publicUrl))
+      assert.equal((await h.app.inject({ method: 'GET', url: `${back.pathname}${back.search}` })).statusCode, 200)
+      assert.equal((await owner.connectionGet(ws, conn.id)).app?.status, 'connected')
+      const answer = await owner.connectionRelay(ws, conn.id, { method: 'GET', path: '/v1/me', asApp: true })
+      assert.equal(JSON.parse(answer.body.toString()).sub, 'service-account')
+      await owner.connectionUnlink(ws, conn.id)
+      await owner.connectionDelete(ws, conn.id)
+    } finally {
+      await tp.close()
+    }
 
     // Dynamic database credentials, on a throw-away PostgreSQL database.
     const target = await createTestDatabase()

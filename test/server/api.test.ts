@@ -49,6 +49,22 @@ async function memberToken(h: Harness, role: Role): Promise<string> {
 const fill = fillUrl
 
 const SAMPLE_BODIES: Record<string, unknown> = {
+  'POST /v1/workspaces/:workspace/connections': {
+    name: 'sample',
+    authorizeUrl: 'https://203.0.113.10/authorize',
+    tokenUrl: 'https://203.0.113.10/token',
+    clientId: 'sample',
+    clientSecret: 'sample-secret',
+    apiBase: 'https://203.0.113.10/api',
+    allow: ['GET /v1/*'],
+  },
+  // The relay takes its body as bytes.
+  ...Object.fromEntries(
+    ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].map((m) => [
+      `${m} /v1/workspaces/:workspace/connections/:connection/relay/*`,
+      Buffer.from('{}'),
+    ]),
+  ),
   'POST /v1/workspaces/:workspace/webhooks': { url: 'http://203.0.113.10/hook', events: ['secret.updated'] },
   'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/db-roles': {
     name: 'sample',
@@ -607,6 +623,7 @@ function suite(engine: EngineName): void {
         rule: '00000000-0000-4000-8000-000000000000',
         serviceToken: '00000000-0000-4000-8000-000000000000',
         webhook: '00000000-0000-4000-8000-000000000000',
+        connection: '00000000-0000-4000-8000-000000000000',
         delivery: `msg_${'0'.repeat(32)}`,
         role: 'no-such-role',
       }

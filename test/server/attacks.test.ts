@@ -300,6 +300,21 @@ function suite(engine: EngineName): void {
     // and not about validation.
     const SAMPLE_BODIES: Record<string, unknown> = {
       'POST /v1/workspaces/:workspace/webhooks': { url: 'http://127.0.0.1:9/a-hook', events: ['secret.updated'] },
+      'POST /v1/workspaces/:workspace/connections': {
+        name: 'attack',
+        authorizeUrl: 'https://127.0.0.1:9/authorize',
+        tokenUrl: 'https://127.0.0.1:9/token',
+        clientId: 'attack',
+        clientSecret: 'attack-secret',
+        apiBase: 'https://127.0.0.1:9/api',
+        allow: ['GET /*'],
+      },
+      ...Object.fromEntries(
+        ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].map((m) => [
+          `${m} /v1/workspaces/:workspace/connections/:connection/relay/*`,
+          Buffer.from('{}'),
+        ]),
+      ),
       'POST /v1/workspaces/:workspace/projects/:project/environments/:environment/db-roles': {
         name: 'attack',
         adminUrl: 'postgres://u:p@127.0.0.1:9/db',
@@ -436,6 +451,8 @@ function suite(engine: EngineName): void {
         audit: await db.selectFrom('audit_entries').selectAll().where('workspace_id', '=', ws).orderBy('seq').execute(),
         auditQueue: await db.selectFrom('audit_queue').selectAll().where('workspace_id', '=', ws).orderBy('qid').execute(),
         webhooks: await db.selectFrom('webhook_endpoints').selectAll().where('workspace_id', '=', ws).orderBy('id').execute(),
+        connections: await db.selectFrom('connections').selectAll().where('workspace_id', '=', ws).orderBy('id').execute(),
+        connectionLinks: await db.selectFrom('connection_links').selectAll().where('workspace_id', '=', ws).orderBy('id').execute(),
         dbRoles: await db.selectFrom('db_roles').selectAll().where('workspace_id', '=', ws).orderBy('id').execute(),
         awsRoles: await db.selectFrom('aws_roles').selectAll().where('workspace_id', '=', ws).orderBy('id').execute(),
         awsExternalIds: await db.selectFrom('aws_external_ids').selectAll().where('workspace_id', '=', ws).execute(),
@@ -518,6 +535,46 @@ function suite(engine: EngineName): void {
         .insertInto('aws_external_ids')
         .values({ workspace_id: h.b.id, version: 3, rotated_at: new Date().toISOString(), rotated_by: user })
         .execute()
+      // B's OAuth connection and its app token (written directly: no provider is needed to be refused them).
+      const connection = randomUUID()
+      await h.db
+        .insertInto('connections')
+        .values({
+          id: connection,
+          workspace_id: h.b.id,
+          name: 'b-tracker',
+          authorize_url: 'https://idp.globex.test/authorize',
+          token_url: 'https://idp.globex.test/token',
+          client_id: 'globex',
+          client_secret_ct: randomBytes(64),
+          token_auth: 'client_secret_basic',
+          scopes: 'api',
+          api_base: 'https://api.globex.test',
+          allow_rules: JSON.stringify(['GET /*', 'POST /*', 'PUT /*', 'PATCH /*', 'DELETE /*']),
+          created_at: new Date().toISOString(),
+          created_by: user,
+        })
+        .execute()
+      await h.db
+        .insertInto('connection_links')
+        .values({
+          id: randomUUID(),
+          workspace_id: h.b.id,
+          connection_id: connection,
+          kind: 'app',
+          owner: 'app',
+          token_version: 1,
+          access_token_ct: randomBytes(64),
+          refresh_token_ct: null,
+          expires_at: null,
+          scopes: 'api',
+          status: 'connected',
+          linked_at: new Date().toISOString(),
+          linked_by: user,
+          refreshed_at: null,
+          last_error: null,
+        })
+        .execute()
       bRefs = {
         slug: {
           workspace: h.b.slug,
@@ -533,6 +590,7 @@ function suite(engine: EngineName): void {
           rule,
           serviceToken,
           webhook,
+          connection,
           delivery,
           role: 'b-reader',
         },
@@ -550,6 +608,7 @@ function suite(engine: EngineName): void {
           rule,
           serviceToken,
           webhook,
+          connection,
           delivery,
           role: 'b-reader',
         },
@@ -601,6 +660,7 @@ function suite(engine: EngineName): void {
           rule: bRefs.id.rule!,
           serviceToken: bRefs.id.serviceToken!,
           webhook: bRefs.id.webhook!,
+          connection: bRefs.id.connection!,
           delivery: bRefs.id.delivery!,
           role: bRefs.id.role!,
         },
@@ -618,6 +678,7 @@ function suite(engine: EngineName): void {
           rule: bRefs.id.rule!,
           serviceToken: bRefs.id.serviceToken!,
           webhook: bRefs.id.webhook!,
+          connection: bRefs.id.connection!,
           delivery: bRefs.id.delivery!,
           role: bRefs.id.role!,
         },
@@ -635,6 +696,7 @@ function suite(engine: EngineName): void {
           rule: bRefs.id.rule!,
           serviceToken: bRefs.id.serviceToken!,
           webhook: bRefs.id.webhook!,
+          connection: bRefs.id.connection!,
           delivery: bRefs.id.delivery!,
           role: bRefs.id.role!,
         },
@@ -652,6 +714,7 @@ function suite(engine: EngineName): void {
           rule: bRefs.id.rule!,
           serviceToken: bRefs.id.serviceToken!,
           webhook: bRefs.id.webhook!,
+          connection: bRefs.id.connection!,
           delivery: bRefs.id.delivery!,
           role: bRefs.id.role!,
         },

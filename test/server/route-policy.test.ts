@@ -101,6 +101,10 @@ const SPEC: Record<
   'webhook.manage': { ws: 'admin' },
   'aws.external-id.read': { ws: 'admin' },
   'aws.external-id.rotate': { ws: 'admin' },
+  'connection.read': { ws: 'any' },
+  'connection.manage': { ws: 'admin' },
+  'connection.link': { ws: 'any' },
+  'connection.relay': { ws: 'any' },
   'workspace.delete': { ws: 'owner' },
   'environment.seal': { ws: 'admin' },
   'breakglass.read': { ws: 'admin', auditor: true },
@@ -305,6 +309,22 @@ function suite(engine: EngineName): void {
         name: 'matrix',
         roleArn: 'arn:aws:iam::123456789012:role/matrix',
       },
+      'POST /v1/workspaces/:workspace/connections': {
+        name: 'matrix',
+        authorizeUrl: 'https://203.0.113.10/authorize',
+        tokenUrl: 'https://203.0.113.10/token',
+        clientId: 'matrix',
+        clientSecret: 'matrix-secret',
+        apiBase: 'https://203.0.113.10/api',
+        allow: ['GET /v1/*'],
+      },
+      // The relay takes its body as bytes; the connection does not exist (an allowed caller gets 404 ERR_NOT_FOUND).
+      ...Object.fromEntries(
+        ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].map((m) => [
+          `${m} /v1/workspaces/:workspace/connections/:connection/relay/*`,
+          Buffer.from('{}'),
+        ]),
+      ),
       'POST /v1/workspaces/:workspace/break-glass': {
         project: projectId,
         environment: 'development',
@@ -352,6 +372,7 @@ function suite(engine: EngineName): void {
       rule: NIL,
       serviceToken: NIL,
       webhook: NIL,
+      connection: NIL,
       role: 'matrix-role',
       delivery: `msg_${'0'.repeat(32)}`,
     })

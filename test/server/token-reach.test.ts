@@ -135,6 +135,24 @@ function suite(engine: EngineName): void {
     assert.equal(s.status, 200, `${what}: the password is still the person's`)
   }
 
+  let connectionId: string | undefined
+  /** A connection of A (its endpoints are never contacted here). */
+  async function reachConnection(): Promise<string> {
+    if (connectionId) return connectionId
+    const r = await call(h.a.token, 'POST', `${W()}/connections`, {
+      name: 'reach',
+      authorizeUrl: 'https://127.0.0.1:9/authorize',
+      tokenUrl: 'https://127.0.0.1:9/token',
+      clientId: 'reach',
+      clientSecret: 'reach-client-secret',
+      apiBase: 'https://127.0.0.1:9/api',
+      allow: ['GET /*'],
+    })
+    assert.equal(r.status, 201)
+    connectionId = (r.body.connection as { id: string }).id
+    return connectionId
+  }
+
   const W = () => `/v1/workspaces/${h.a.slug}`
   const WB = () => `/v1/workspaces/${h.b.slug}`
 
@@ -386,6 +404,24 @@ function suite(engine: EngineName): void {
       assert.equal(r.status, 404)
       const own = await call(a.person.token, 'POST', `${W()}/projects/web/environments/development/aws-roles/any/credentials`, {})
       assert.equal(own.status, a.elevated ? 404 : 403)
+    },
+    // OAuth connections: `authorize` answers a provider URL whose state is single-use and only
+    // good at Coffer's callback, never as a Coffer credential; the callback takes no token.
+    'POST /v1/workspaces/:workspace/connections/:connection/authorize': async (a) => {
+      assert.equal((await call(a.person.token, 'POST', `${WB()}/connections/${NIL}/authorize`, {})).status, 404)
+      const id = await reachConnection()
+      const app = await call(a.person.token, 'POST', `${W()}/connections/${id}/authorize`, { kind: 'app' })
+      assert.equal(app.status, a.elevated ? 200 : 403)
+      const r = await call(a.person.token, 'POST', `${W()}/connections/${id}/authorize`, {})
+      assert.equal(r.status, 200)
+      const state = new URL(r.body.url as string).searchParams.get('state')!
+      await deadInB(state, 'an authorization state')
+      assert.equal((await call(state, 'GET', `${W()}/projects`)).status, 401, 'no credential in A either')
+    },
+    'GET /oauth/callback': async (a) => {
+      const r = await call(a.person.token, 'GET', '/oauth/callback?code=x&state=forged-state')
+      assert.deepEqual([r.status, r.code], [400, 'ERR_CONNECTION_STATE'])
+      noSession(r, 'connection callback')
     },
     'POST /v1/cli/device/approve': async (a) => {
       const r = await call(a.person.token, 'POST', '/v1/cli/device/approve', {

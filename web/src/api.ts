@@ -3,6 +3,7 @@
 // something. The request and answer types come from src/api — the schemas the server
 // validates with — as types only, so the UI cannot drift from the API and ships no zod.
 import type { Account } from '../../src/api/account.js'
+import type { AuthorizeAnswer, ConnectionView } from '../../src/api/connections.js'
 import type { ChangeRequest, ChangeRequestAnswer, ChangeRequestList, ProtectionAnswer } from '../../src/api/change-requests.js'
 import type { ErrorEnvelope } from '../../src/api/errors.js'
 import type { CreateProjectInput, ProjectDetail, ProjectList } from '../../src/api/projects.js'
@@ -368,3 +369,13 @@ export const dbRolesApi = {
 export const dbRoleKeys = {
   list: (w: string, p: string, e: string) => ['db-roles', w, p, e] as const,
 }
+/** Third-party OAuth connections (the connections screen): link states only, never a token. */
+export const connectionsApi = {
+  list: (w: string) => call<{ connections: ConnectionView[] }>('GET', `${ws(w)}/connections`),
+  authorize: (w: string, id: string, kind: 'app' | 'personal') =>
+    call<AuthorizeAnswer>('POST', `${ws(w)}/connections/${seg(id)}/authorize`, { kind }),
+  unlink: (w: string, id: string) =>
+    call<{ connection: ConnectionView; unlinked: boolean }>('DELETE', `${ws(w)}/connections/${seg(id)}/link`),
+  remove: (w: string, id: string) => call<{ connection: ConnectionView }>('DELETE', `${ws(w)}/connections/${seg(id)}`),
+}
+export const connectionsKey = (w: string) => ['connections', w] as const

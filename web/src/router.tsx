@@ -100,7 +100,12 @@ const changesRoute = createRoute({
   path: 'changes',
   component: lazyRouteComponent(() => import('./screens/ops/changes.js'), 'ChangesRoute'),
 })
-const opsRoutes = [keysRoute, auditRoute, breakGlassRoute, settingsRoute, changesRoute]
+const connectionsRoute = createRoute({
+  getParentRoute: () => workspaceRoute,
+  path: 'connections',
+  component: lazyRouteComponent(() => import('./screens/ops/connections.js'), 'ConnectionsRoute'),
+})
+const opsRoutes = [keysRoute, auditRoute, breakGlassRoute, settingsRoute, changesRoute, connectionsRoute]
 // Team screens (screens/team).
 const membersRoute = createRoute({
   getParentRoute: () => workspaceRoute,

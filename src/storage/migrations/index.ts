@@ -18,6 +18,7 @@ import { webhooks } from './017-webhooks.js'
 import { dynamicDatabaseRoles } from './018-dynamic-database-roles.js'
 import { machineOidcTrust } from './019-machine-oidc-trust.js'
 import { awsRoles } from './020-aws-roles.js'
+import { oauthConnections } from './021-oauth-connections.js'
 
 // One file per schema step, named NNN-what-it-does.ts; each exports one Migration and imports
 // nothing outside src/storage/migrations but kysely, node:* and types (a test enforces it), so
@@ -31,7 +32,7 @@ import { awsRoles } from './020-aws-roles.js'
 //   12 auth epochs (principal cache) · 13 references, imports and personal overrides
 //   14 protected environments, change requests · 15 secret change notifications (run --watch)
 //   17 webhooks · 18 dynamic database roles · 19 machine identities' OIDC trust
-//   20 AWS roles (external IDs, role ARNs)
+//   20 AWS roles (external IDs, role ARNs) · 21 OAuth connections
 /** Every schema step, in version order. */
 export const STEPS: readonly Migration[] = [
   initial,
@@ -53,4 +54,5 @@ export const STEPS: readonly Migration[] = [
   dynamicDatabaseRoles,
   machineOidcTrust,
   awsRoles,
+  oauthConnections,
 ]

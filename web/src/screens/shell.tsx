@@ -13,7 +13,7 @@ export function Shell({ workspace }: { workspace: string }) {
   const account = useQuery({ queryKey: keys.account, queryFn: api.account })
   const navigate = useNavigate()
   // On an operations or team screen, "Projects" (which covers every project path) is not the current one.
-  const notProjects = /^\/w\/[^/]+\/(keys|audit|break-glass|changes|settings|members|tokens|webhooks)(\/|$)/.test(
+  const notProjects = /^\/w\/[^/]+\/(keys|audit|break-glass|changes|settings|members|tokens|webhooks|connections)(\/|$)/.test(
     useLocation({ select: (l) => l.pathname }),
   )
   const [signOutError, setSignOutError] = useState<unknown>(null)
@@ -87,6 +87,9 @@ export function Shell({ workspace }: { workspace: string }) {
                 Webhooks
               </Link>
             )}
+            <Link to="/w/$workspace/connections" params={{ workspace: current.slug }}>
+              Connections
+            </Link>
             <Link to="/w/$workspace/settings" params={{ workspace: current.slug }}>
               Settings
             </Link>
