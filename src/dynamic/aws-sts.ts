@@ -1,4 +1,4 @@
-import { AssumeRoleCommand, type AssumeRoleCommandOutput, STSClient } from '@aws-sdk/client-sts'
+import type { AssumeRoleCommandOutput, STSClient } from '@aws-sdk/client-sts'
 import { AwsAssumeRoleError, AwsNoCredentialsError } from '../errors.js'
 import type { AwsRolesConfig } from '../ops/config.js'
 
@@ -81,14 +81,16 @@ export class StsRoleAssumer implements RoleAssumer {
     this.#config = config
   }
 
-  #sts(): STSClient {
-    this.#client ??= new STSClient({
+  /** The AWS SDK is loaded on the first assumption, not when the server starts (it is large). */
+  async #sts(): Promise<{ client: STSClient; AssumeRoleCommand: typeof import('@aws-sdk/client-sts').AssumeRoleCommand }> {
+    const sdk = await import('@aws-sdk/client-sts')
+    this.#client ??= new sdk.STSClient({
       region: this.#config.stsRegion,
       ...(this.#config.stsEndpoint ? { endpoint: this.#config.stsEndpoint } : {}),
       maxAttempts: 2,
       requestHandler: { connectionTimeout: CONNECT_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS },
     })
-    return this.#client
+    return { client: this.#client, AssumeRoleCommand: sdk.AssumeRoleCommand }
   }
 
   /**
@@ -99,7 +101,8 @@ export class StsRoleAssumer implements RoleAssumer {
   async assumeRole(input: AssumeRoleInput): Promise<AwsSessionCredentials> {
     let out: AssumeRoleCommandOutput
     try {
-      out = await this.#sts().send(
+      const { client, AssumeRoleCommand } = await this.#sts()
+      out = await client.send(
         new AssumeRoleCommand({
           RoleArn: input.roleArn,
           ExternalId: input.externalId,
