@@ -1,4 +1,4 @@
-import { createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose'
+import type { JSONWebKeySet, JWTVerifyGetKey } from 'jose'
 import type { Clock } from '../ops/clock.js'
 import type { OutboundClient } from '../ops/outbound.js'
 import { discoveryUrl } from './machine-oidc-rules.js'
@@ -94,6 +94,7 @@ export class OidcIssuerKeys {
       if (typeof doc.jwks_uri !== 'string') throw new IssuerKeysUnavailable('the discovery document has no jwks_uri')
       const set = await this.#json(doc.jwks_uri, 'JWKS')
       if (!Array.isArray(set.keys)) throw new IssuerKeysUnavailable('the JWKS has no keys')
+      const { createLocalJWKSet } = await import('jose')
       const jwks = createLocalJWKSet(set as unknown as JSONWebKeySet)
       const kids = new Set((set.keys as Array<{ kid?: unknown }>).flatMap((k) => (typeof k?.kid === 'string' ? [k.kid] : [])))
       return { jwks, kids, fetchedAt, failure: null }

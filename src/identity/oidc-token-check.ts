@@ -1,4 +1,4 @@
-import { decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose'
+import type { JWTPayload, ProtectedHeaderParameters } from 'jose'
 import { claimMatches, type OidcRule } from './machine-oidc-rules.js'
 import { IssuerKeysUnavailable, type OidcIssuerKeys } from './oidc-issuer-keys.js'
 
@@ -70,7 +70,9 @@ function audiencesOf(p: JWTPayload): string[] {
  * audience and claim conditions all hold is the one matched. Never throws for a bad token.
  */
 export async function checkIdToken(keys: OidcIssuerKeys, rules: readonly OidcRule[], token: string, now: Date): Promise<OidcCheckResult> {
-  let header: ReturnType<typeof decodeProtectedHeader>
+  // jose is loaded on the first exchange, not when the server starts.
+  const { decodeJwt, decodeProtectedHeader, jwtVerify } = await import('jose')
+  let header: ProtectedHeaderParameters
   let unverified: JWTPayload
   try {
     header = decodeProtectedHeader(token)

@@ -1,5 +1,5 @@
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto'
-import * as client from 'openid-client'
+import type * as OpenidClient from 'openid-client'
 import { OidcEmailRefusedError, OidcFailedError, OidcStateError } from '../errors.js'
 import type { OidcConfig } from '../ops/auth-config.js'
 import type { Executor } from '../storage/database.js'
@@ -42,11 +42,18 @@ function hashState(state: string): Buffer {
 }
 
 /** The OIDC client of one provider (COFFER_OIDC_*); discovery happens on first use and is retried after a failure. */
+/** openid-client, loaded when OIDC sign-in is first used, not when the server starts. */
+let loaded: Promise<typeof OpenidClient> | undefined
+function openidClient(): Promise<typeof OpenidClient> {
+  loaded ??= import('openid-client')
+  return loaded
+}
+
 export class OidcService {
   readonly settings: OidcConfig
   readonly redirectUri: string
   readonly #secret: string | undefined
-  #config: Promise<client.Configuration> | undefined
+  #config: Promise<OpenidClient.Configuration> | undefined
 
   constructor(settings: OidcConfig, clientSecret: string | undefined, publicUrl: string) {
     this.settings = settings
@@ -54,14 +61,16 @@ export class OidcService {
     this.redirectUri = `${publicUrl}${OIDC_CALLBACK_PATH}`
   }
 
-  #discover(): Promise<client.Configuration> {
-    this.#config ??= client
-      .discovery(
-        new URL(this.settings.issuer),
-        this.settings.clientId,
-        this.#secret,
-        this.#secret ? client.ClientSecretBasic(this.#secret) : client.None(),
-        this.settings.insecureLoopback ? { execute: [client.allowInsecureRequests] } : undefined,
+  #discover(): Promise<OpenidClient.Configuration> {
+    this.#config ??= openidClient()
+      .then((client) =>
+        client.discovery(
+          new URL(this.settings.issuer),
+          this.settings.clientId,
+          this.#secret,
+          this.#secret ? client.ClientSecretBasic(this.#secret) : client.None(),
+          this.settings.insecureLoopback ? { execute: [client.allowInsecureRequests] } : undefined,
+        ),
       )
       .catch((err: unknown) => {
         this.#config = undefined
@@ -73,6 +82,7 @@ export class OidcService {
   /** Prepares a sign-in: fresh state, nonce and PKCE verifier, and the provider's authorization URL. */
   async start(): Promise<OidcStart> {
     const config = await this.#discover()
+    const client = await openidClient()
     const state = client.randomState()
     const nonce = client.randomNonce()
     const codeVerifier = client.randomPKCECodeVerifier()
@@ -95,7 +105,8 @@ export class OidcService {
    */
   async finish(callbackUrl: URL, flow: { state: string; nonce: string; codeVerifier: string }): Promise<OidcClaims> {
     const config = await this.#discover()
-    let tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>
+    const client = await openidClient()
+    let tokens: Awaited<ReturnType<typeof OpenidClient.authorizationCodeGrant>>
     try {
       tokens = await client.authorizationCodeGrant(config, callbackUrl, {
         pkceCodeVerifier: flow.codeVerifier,
