@@ -139,7 +139,7 @@ function registerAccountRoute(
     const body = parse(route.body, rawBody, 'body')
     const client = clientOf(req)
     const now = ctx.clock()
-    const request = { cookies: { ...(req.cookies ?? {}) }, url: req.url }
+    const request = { cookies: { ...(req.cookies ?? {}) }, url: req.url, accept: String(req.headers.accept ?? '') }
     const base = { app: ctx, person, params, query, body, client, request, requestId: req.id, now }
     let prepared = route.prepare ? await readInScope(ctx.store, SYSTEM_SCOPE, (db) => route.prepare!({ ...base, db })) : undefined
     if (route.verify) prepared = await route.verify({ ...base, prepared })

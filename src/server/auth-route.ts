@@ -30,8 +30,11 @@ export interface AuthHandlerContext<P, Q, B, X> {
   /** What `prepare` returned. */
   readonly prepared: X
   readonly client: { readonly ip: string; readonly userAgent: string }
-  /** The request's cookies and its path with query string (the OIDC callback checks both). */
-  readonly request: { readonly cookies: Readonly<Record<string, string | undefined>>; readonly url: string }
+  /**
+   * The request's cookies and its path with query string (the OIDC callback checks both), and
+   * its Accept header (a browser's navigation asks for text/html).
+   */
+  readonly request: { readonly cookies: Readonly<Record<string, string | undefined>>; readonly url: string; readonly accept: string }
   readonly requestId: string
   readonly now: Date
 }

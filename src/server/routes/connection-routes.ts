@@ -280,10 +280,12 @@ const callback = defineAuthRoute({
     return exchangeCallback(app.outbound, prepared, { code: query.code!, publicUrl: app.config.auth.publicUrl })
   },
   auditWorkspace: (prepared: Prepared) => prepared.connection.workspace_id,
-  async handler({ app, db, prepared, now }) {
+  async handler({ app, db, prepared, now, request }) {
     const r = await completeCallback(db, app.dataKeys, prepared, now)
     return {
       body: { connected: true, connection: prepared.connection.name, kind: r.kind },
+      // A browser comes back to the dashboard's Connections screen, which shows the new link; a program gets the JSON.
+      ...(/\btext\/html\b/.test(request.accept) ? { redirect: `/w/${prepared.connection.workspace_id}/connections` } : {}),
       auditUser: prepared.state.started_by,
       audit: {
         action: r.kind === 'app' ? 'connection.connect' : 'connection.link',
