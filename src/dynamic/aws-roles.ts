@@ -133,16 +133,19 @@ export async function deleteAwsRole(db: Executor, scope: EnvScope, name: string)
  * `actor` names who asked (an email, a machine's name): it becomes the STS session name.
  */
 export async function issueAwsCredentials(
-  db: Executor,
+  read: <T>(fn: (db: Executor) => Promise<T>) => Promise<T>,
   keys: DataKeys,
   sts: RoleAssumer,
   scope: EnvScope,
   input: { name: string; durationSeconds?: number; actor: string },
 ): Promise<{ credentials: AwsCredentials; role: AwsRoleView }> {
-  const role = await findRole(db, scope, input.name)
+  // One short read; STS is asked with no database connection or snapshot held (`read` ends first).
+  const { role, externalId } = await read(async (db) => ({
+    role: await findRole(db, scope, input.name),
+    externalId: (await currentExternalId(db, keys, scope.workspaceId)).externalId,
+  }))
   const duration = input.durationSeconds ?? role.maxDurationSeconds
   checkDuration(duration, role.maxDurationSeconds, 'body.durationSeconds')
-  const { externalId } = await currentExternalId(db, keys, scope.workspaceId)
   const sessionName = sessionNameOf(input.actor)
   const session = await sts.assumeRole({ roleArn: role.roleArn, externalId, sessionName, durationSeconds: duration })
   return { credentials: { ...session, region: role.region, sessionName }, role }

@@ -10,6 +10,8 @@ import {
 } from '../../api/aws.js'
 import type { Principal } from '../../access/policy.js'
 import { currentExternalId, rotateExternalId } from '../../dynamic/aws-external-id.js'
+import { readInScope } from '../../storage/tenant-scope.js'
+import type { Executor } from '../../storage/database.js'
 import { createAwsRole, deleteAwsRole, issueAwsCredentials, listAwsRoles } from '../../dynamic/aws-roles.js'
 import { cloudFormationTemplate } from '../../dynamic/aws-template.js'
 import type { EnvScope } from '../../dynamic/database-roles.js'
@@ -174,16 +176,19 @@ const credentials = defineRoute({
   url: `${E}/:role/credentials`,
   tag: 'aws',
   action: 'db.credentials',
-  // Nothing is written: the role is read, STS is asked, and the issuance's audit entry is
-  // committed before the answer leaves (no write lock is held while STS answers).
+  // Nothing is written: the role is read in a short read of its own, STS is asked outside any
+  // transaction (no pooled connection is held while it answers), and the issuance's audit
+  // entry is committed before the answer leaves.
   mode: 'read',
+  outsideTransaction: true,
   status: 201,
   summary: 'An STS session of the role (at most an hour): access key, secret key and session token, shown once; audited without them',
   params: roleParams,
   body: awsCredentialsBody.optional(),
   response: awsCredentialsResponse,
-  async handler({ app, db, principal, workspace, target, params, body }) {
-    const r = await issueAwsCredentials(db, app.dataKeys, app.awsSts, scopeOf(workspace.id, target), {
+  async handler({ app, principal, workspace, target, params, body }) {
+    const read = <T>(fn: (db: Executor) => Promise<T>) => readInScope(app.store, workspace.id, fn)
+    const r = await issueAwsCredentials(read, app.dataKeys, app.awsSts, scopeOf(workspace.id, target), {
       name: params.role,
       ...(body?.durationSeconds !== undefined ? { durationSeconds: body.durationSeconds } : {}),
       actor: actorName(principal),
