@@ -50,18 +50,21 @@ export async function migrate(store: Store, migrations: readonly Migration[] = M
   const known = migrations.length ? migrations[migrations.length - 1]!.version : 0
   const found = await currentSchemaVersion(store)
   if (found > known) throw new SchemaTooNewError(found, known)
+  // Every migration not yet recorded, not only those above the highest: a version that landed
+  // in the code after a higher one (parallel work merged out of order) is applied too.
+  const recorded = new Set((await store.db.selectFrom('coffer_schema').select('version').execute()).map((r) => Number(r.version)))
   const applied: number[] = []
   for (const m of migrations) {
-    if (m.version <= found) continue
+    if (recorded.has(m.version)) continue
     // SQLite: before the transaction, whose connection the backup needs (one process migrates).
-    if (store.engine === 'sqlite' && !applied.length && m.version > 1 && hooks.beforeChange) await hooks.beforeChange(m.version - 1)
+    if (store.engine === 'sqlite' && !applied.length && found > 0 && hooks.beforeChange) await hooks.beforeChange(found)
     await store.db.transaction().execute(async (tx) => {
       if (store.engine === 'postgres') await sql`SELECT pg_advisory_xact_lock(${PG_LOCK_ID})`.execute(tx)
       const done = await tx.selectFrom('coffer_schema').select('version').where('version', '=', m.version).executeTakeFirst()
       if (done) return
       // PostgreSQL: once, before the first step that changes a schema holding data, and only on
       // the node that applies it (under the migration lock, after the re-read above).
-      if (store.engine === 'postgres' && !applied.length && m.version > 1 && hooks.beforeChange) await hooks.beforeChange(m.version - 1)
+      if (store.engine === 'postgres' && !applied.length && found > 0 && hooks.beforeChange) await hooks.beforeChange(found)
       // Migrations move data of every workspace: row-level security binds the owner too.
       await setScope(tx, store.engine, SYSTEM_SCOPE)
       await m.up(tx, store.engine)

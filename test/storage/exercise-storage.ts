@@ -178,6 +178,30 @@ export function exerciseStorage(open: () => Promise<OpenedStore>, capabilities: 
       { migrated: false },
     ))
 
+  test('a migration that landed after a higher one is still applied (versions merged out of order)', () =>
+    withStore(
+      open,
+      async ({ store }) => {
+        const v = LATEST_SCHEMA_VERSION
+        const table = (version: number, name: string): Migration => ({
+          version,
+          name,
+          up: async (tx) => {
+            await sql.raw(`CREATE TABLE ${name} (id INTEGER PRIMARY KEY)`).execute(tx)
+          },
+        })
+        const early = table(v + 1, 'out_of_order_early')
+        const late = table(v + 2, 'out_of_order_late')
+        // A database migrated by a build that had the later migration but not the earlier one.
+        assert.deepEqual(await migrate(store, [...MIGRATIONS, late]), [...MIGRATIONS.map((m) => m.version), v + 2])
+        assert.equal(await currentSchemaVersion(store), v + 2)
+        assert.deepEqual(await migrate(store, [...MIGRATIONS, early, late]), [v + 1], 'the missing one, and only it')
+        assert.ok((await tableNames(store)).includes('out_of_order_early'))
+        assert.deepEqual(await migrate(store, [...MIGRATIONS, early, late]), [], 'nothing left to apply')
+      },
+      { migrated: false },
+    ))
+
   test('migrate refuses a database migrated by a newer Coffer (ERR_SCHEMA_TOO_NEW)', () =>
     withStore(open, async ({ store }) => {
       await store.db
