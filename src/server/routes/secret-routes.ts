@@ -20,7 +20,7 @@ import { resolveTarget } from '../../access/target.js'
 import { overridesApply, type ResolutionRecord, ReferenceResolver } from '../../access/reference-resolver.js'
 import type { Principal } from '../../access/policy.js'
 import type { AppContext } from '../../context.js'
-import { EnvironmentProtectedError, InternalError, NotFoundError, ValidationError } from '../../errors.js'
+import { CofferError, EnvironmentProtectedError, InternalError, NotFoundError, ValidationError } from '../../errors.js'
 import type { Executor } from '../../storage/database.js'
 import type { Environment } from '../../vault/project-service.js'
 import type { SecretChange, SecretScope, SecretView } from '../../vault/secret-service.js'
@@ -119,7 +119,8 @@ const events = defineRoute({
  * The other environments a reader's fetch of the target reads (imports, references, followed
  * through each other), each with its state digest: what a watch must follow besides the
  * environment itself. A resolution that fails (a reference to a missing key…) follows nothing:
- * the fetch fails too, and the next change of the environment is checked again.
+ * the fetch fails too, and the next change of the environment is checked again. Any other failure
+ * (the database) ends the stream, as a failed read would.
  */
 async function dependenciesOf(
   app: AppContext,
@@ -132,8 +133,10 @@ async function dependenciesOf(
   const r = resolverFor(app, db, principal, workspaceId, false)
   try {
     await r.list(target.project!, target.environment!, views)
-  } catch {
-    return []
+  } catch (err) {
+    // A refused or broken reference: the fetch fails the same way. Anything else (the database) ends the stream.
+    if (err instanceof CofferError) return []
+    throw err
   }
   const ids = [...new Set([...r.record.references.map((x) => x.environment), ...r.record.imports])]
     .filter((id) => id !== target.environment!.id)
