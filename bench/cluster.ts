@@ -13,26 +13,11 @@
 // Afterwards every node verifies the audit log, and the entries written must equal the
 // audited 2xx answers (plus at most the requests in flight when a run stopped). Exits non-zero on any non-2xx, failed verification or count mismatch.
 import { randomBytes } from 'node:crypto'
-import { spawnSync } from 'node:child_process'
-import { join } from 'node:path'
 import autocannon from 'autocannon'
 import pg from 'pg'
-import {
-  args,
-  COFFER_BIN,
-  cleanEnv,
-  ensureBuilt,
-  envPath,
-  installCleanup,
-  makeTempDir,
-  printTable,
-  ratio,
-  removeTempDir,
-  seed,
-  spawnServer,
-  type CofferServer,
-} from './lib/harness.js'
+import { args, ensureBuilt, envPath, installCleanup, printTable, ratio, seed, type CofferServer } from './lib/harness.js'
 import { delta, quantileBound, readMergeDelay } from './lib/merge-delay.js'
+import { createPostgresVault } from './lib/postgres-vault.js'
 
 const A = args()
 const DURATION = Number(A.get('duration') ?? 10)
@@ -45,48 +30,11 @@ if (!(DURATION > 0 && DURATION <= 60 && WARMUP >= 0 && CONNECTIONS >= 3 && CONNE
 installCleanup(600)
 ensureBuilt()
 
-// A throw-away database with the schema owner (the admin) and an application role.
-const name = `coffer_bench_${randomBytes(5).toString('hex')}`
-const role = `${name}_app`
-const admin = new pg.Client({ connectionString: ADMIN_URL })
-await admin.connect()
-await admin.query(`CREATE DATABASE ${name}`)
-await admin.query(`CREATE ROLE ${role} LOGIN NOSUPERUSER NOBYPASSRLS`)
-const ownerUrl = new URL(ADMIN_URL)
-ownerUrl.pathname = `/${name}`
-const appUrl = new URL(ownerUrl)
-appUrl.username = role
-appUrl.password = ''
-
-const work = makeTempDir('coffer-bench-cluster-')
+const vault = await createPostgresVault(ADMIN_URL)
+const { name, role, token } = vault
 const nodes: CofferServer[] = []
 try {
-  const env = cleanEnv({
-    DATABASE_URL: appUrl.toString(),
-    COFFER_MIGRATION_DATABASE_URL: ownerUrl.toString(),
-    COFFER_ROOT_KEY: randomBytes(32).toString('base64'),
-    COFFER_LOG_LEVEL: 'warn',
-    COFFER_RATE_TOKEN_PER_MINUTE: '0',
-    COFFER_RATE_TOKEN_PER_MONTH: '0',
-    COFFER_CHECKPOINT_INTERVAL: '0',
-    COFFER_AUDIT_VERIFY_INTERVAL: '0',
-  })
-  const init = spawnSync(process.execPath, [COFFER_BIN, 'init', '--data-dir', join(work, 'init'), '--email', 'bench@localhost', '--json'], {
-    env,
-    encoding: 'utf8',
-    timeout: 60_000,
-  })
-  if (init.status !== 0) throw new Error(`coffer init failed: ${init.stderr}`)
-  const { token, workspace } = JSON.parse(init.stdout) as { token: string; workspace: { slug: string } }
-  const startNode = async (i: number): Promise<CofferServer> => {
-    const s = await spawnServer([COFFER_BIN, 'server', '--data-dir', join(work, `node${i}`), '--host', '127.0.0.1', '--port', '0'], {
-      env,
-      ready: /listening on (http:\/\/\S+)/,
-      name: `node ${i + 1}`,
-      timeoutMs: 60_000,
-    })
-    return { ...s, token, workspace: workspace.slug, dataDir: join(work, `node${i}`) }
-  }
+  const startNode = (i: number) => vault.startNode(i)
   nodes.push(await startNode(0))
   const { scope, keys } = await seed(nodes[0]!, 100)
   const E = envPath(scope)
@@ -193,7 +141,7 @@ try {
 
   // Integrated entries plus any still queued (the verify call integrates what is queued first).
   const entries = async () => {
-    const v = (await (await fetch(`${nodes[0]!.url}/v1/workspaces/${workspace.slug}/audit/verify`, { headers: auth })).json()) as {
+    const v = (await (await fetch(`${nodes[0]!.url}/v1/workspaces/${vault.workspace}/audit/verify`, { headers: auth })).json()) as {
       checked: number
       pending: { count: number }
     }
@@ -215,7 +163,7 @@ try {
   const verified = await Promise.all(
     nodes.map(
       async (n) =>
-        (await (await fetch(`${n.url}/v1/workspaces/${workspace.slug}/audit/verify`, { headers: auth })).json()) as { ok: boolean },
+        (await (await fetch(`${n.url}/v1/workspaces/${vault.workspace}/audit/verify`, { headers: auth })).json()) as { ok: boolean },
     ),
   )
   printTable(
@@ -255,8 +203,5 @@ try {
   await sampler.end()
 } finally {
   await Promise.all(nodes.map((n) => n.stop()))
-  removeTempDir(work)
-  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
-  await admin.query(`DROP ROLE IF EXISTS ${role}`)
-  await admin.end()
+  await vault.drop()
 }

@@ -5,6 +5,9 @@
 //
 //   node --import tsx bench/profile.ts [--scenario read|env|write] [--duration 10]
 //                                      [--warmup 2] [--connections 50] [--top 25] [--keep DIR] [--tmpdir DIR]
+//                                      [--engine sqlite|postgres] [--database-url postgres://…/postgres]
+//
+// --engine postgres profiles one node on a throw-away PostgreSQL database (bench/lib/postgres-vault.ts).
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs'
 import { SourceMap } from 'node:module'
 import { dirname, join, relative } from 'node:path'
@@ -25,6 +28,7 @@ import {
   sleep,
   startCoffer,
 } from './lib/harness.js'
+import { createPostgresVault } from './lib/postgres-vault.js'
 
 const A = args()
 const SCENARIO = A.get('scenario') ?? 'read'
@@ -33,6 +37,8 @@ const WARMUP = Number(A.get('warmup') ?? 2)
 const CONNECTIONS = Number(A.get('connections') ?? 50)
 const TOP = Number(A.get('top') ?? 25)
 const KEEP = A.get('keep')
+const ENGINE = A.get('engine') ?? 'sqlite'
+if (!['sqlite', 'postgres'].includes(ENGINE)) throw new Error('--engine must be sqlite or postgres')
 if (!['read', 'env', 'write'].includes(SCENARIO)) throw new Error('--scenario must be read, env or write')
 if (!(DURATION > 0 && DURATION <= 60 && WARMUP >= 0 && WARMUP <= 30)) throw new Error('--duration must be in (0, 60], --warmup in [0, 30]')
 
@@ -42,7 +48,10 @@ ensureBuilt()
 const base = makeTempDir('coffer-bench-prof-', A.get('tmpdir'))
 const profDir = join(base, 'prof')
 mkdirSync(profDir)
-const server = await startCoffer(base, { nodeFlags: ['--cpu-prof', '--cpu-prof-dir', profDir] })
+const profFlags = ['--cpu-prof', '--cpu-prof-dir', profDir]
+const vault =
+  ENGINE === 'postgres' ? await createPostgresVault(A.get('database-url') ?? 'postgres://postgres@127.0.0.1:5432/postgres') : null
+const server = vault ? await vault.startNode(0, profFlags) : await startCoffer(base, { nodeFlags: profFlags })
 const { scope, keys } = await seed(server, 100)
 const E = envPath(scope)
 const auth = { authorization: `Bearer ${server.token}` }
@@ -79,6 +88,7 @@ const result = await autocannon({ ...options, duration: DURATION })
 const windowEndUs = Number(process.hrtime.bigint() / 1000n)
 const cpu1 = processCpuSeconds(server.pid)
 await server.stop()
+await vault?.drop()
 
 const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'))
 if (files.length !== 1) throw new Error(`expected one .cpuprofile in ${profDir}, found ${files.length}:\n${server.output()}`)

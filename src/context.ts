@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { sql } from 'kysely'
 import { AuditSequencer } from './audit/sequencer.js'
+import { ReadAuditBatcher } from './audit/read-audit-batcher.js'
 import { partitionOf } from './storage/commit-partition.js'
 import { takeEnvironmentWriteLock, takeWorkspaceWriteLock } from './storage/advisory-lock.js'
 import { AuditLog } from './audit/audit-log.js'
@@ -52,6 +53,8 @@ export interface AppContext {
   readonly audit: AuditLog
   /** Integrates queued audit entries into their chains (started with the server). */
   readonly sequencer: AuditSequencer
+  /** Queues the audit entries of reads finishing together in one unit of the committer (audit/read-audit-batcher.ts). */
+  readonly readAudits: ReadAuditBatcher
   /** Checkpoints and proofs over the audit logs' Merkle trees. */
   readonly auditTree: AuditTree
   readonly secrets: SecretService
@@ -207,6 +210,7 @@ export async function createContext(
       dataKeys,
       audit,
       sequencer,
+      readAudits: new ReadAuditBatcher(committer, audit),
       auditTree,
       secrets: secretService,
       overrides: personalOverrides,

@@ -6,7 +6,7 @@ import { resolveTarget } from '../access/target.js'
 import type { AuditEvent } from '../audit/audit-log.js'
 import type { AppContext } from '../context.js'
 import { EnvironmentProtectedError, InternalError, NotFoundError } from '../errors.js'
-import { environmentPartition, rowLockedPartition, writePartition } from '../storage/commit-partition.js'
+import { environmentPartition, writePartition } from '../storage/commit-partition.js'
 import type { Executor } from '../storage/database.js'
 import { readInScope, SYSTEM_SCOPE } from '../storage/tenant-scope.js'
 import { notifyChangeApprovers } from './change-notify.js'
@@ -276,7 +276,7 @@ async function handleAndAudit(ctx: AppContext, route: AnyRoute, req: FastifyRequ
   const events = withGrantUse(eventsOf(result.audit))
   if (events.length) {
     try {
-      await ctx.committer.run((tx) => audit(tx, events), rowLockedPartition(p.workspace.id))
+      await ctx.readAudits.append(p.workspace.id, actor, req.id, events)
     } catch (err) {
       throw auditFailure(err)
     }
