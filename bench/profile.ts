@@ -90,13 +90,21 @@ const cpu1 = processCpuSeconds(server.pid)
 await server.stop()
 await vault?.drop()
 
+// One profile per thread: CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile; the main thread's id is 0.
+// The others (the audit thread on SQLite, reseal/verify threads if any ran) are kept with --keep.
 const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'))
-if (files.length !== 1) throw new Error(`expected one .cpuprofile in ${profDir}, found ${files.length}:\n${server.output()}`)
-const profilePath = join(profDir, files[0]!)
+const mainFile = files.find((f) => f.split('.')[4] === '0')
+if (!mainFile) throw new Error(`no main-thread .cpuprofile in ${profDir} (found ${files.join(', ')}):\n${server.output()}`)
+const profilePath = join(profDir, mainFile)
 if (KEEP) {
   mkdirSync(KEEP, { recursive: true })
-  copyFileSync(profilePath, join(KEEP, `coffer-${SCENARIO}.cpuprofile`))
+  for (const f of files)
+    copyFileSync(
+      join(profDir, f),
+      join(KEEP, f === mainFile ? `coffer-${SCENARIO}.cpuprofile` : `coffer-${SCENARIO}-thread-${f.split('.')[4]}.cpuprofile`),
+    )
 }
+process.stderr.write(`bench: ${files.length} thread profile(s); summarising the main thread's\n`)
 
 // ------------------------------------------------------------------------------------------
 interface CallFrame {

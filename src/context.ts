@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import { sql } from 'kysely'
-import { AuditSequencer } from './audit/sequencer.js'
+import { AuditSequencer, type Sequencing } from './audit/sequencer.js'
+import { AuditThreadClient } from './audit/audit-thread-client.js'
 import { ReadAuditBatcher } from './audit/read-audit-batcher.js'
-import { partitionOf } from './storage/commit-partition.js'
+import { partitionOf, rowLockedPartition } from './storage/commit-partition.js'
 import { takeEnvironmentWriteLock, takeWorkspaceWriteLock } from './storage/advisory-lock.js'
 import { AuditLog } from './audit/audit-log.js'
 import { AuditTree } from './audit/audit-tree.js'
@@ -52,7 +53,7 @@ export interface AppContext {
   readonly dataKeys: DataKeys
   readonly audit: AuditLog
   /** Integrates queued audit entries into their chains (started with the server). */
-  readonly sequencer: AuditSequencer
+  readonly sequencer: Sequencing
   /** Queues the audit entries of reads finishing together in one unit of the committer (audit/read-audit-batcher.ts). */
   readonly readAudits: ReadAuditBatcher
   /** Checkpoints and proofs over the audit logs' Merkle trees. */
@@ -137,15 +138,35 @@ export async function createContext(
       if (lock && 'workspace' in lock) await takeWorkspaceWriteLock(tx, store.engine, lock.workspace)
       else if (lock) await takeEnvironmentWriteLock(tx, store.engine, lock.environment)
     })
-    const sequencer = new AuditSequencer({
-      store,
-      committer,
-      audit,
-      clock,
-      mergeDelayMs: config.audit.mergeDelayMs,
-      leaseMs: config.audit.sequencerLeaseMs,
-      metrics,
-    })
+    // On a SQLite file the sequencer and the queuing of reads' entries run on the audit thread
+    // (audit/audit-thread-client.ts); a store or clock given by a test keeps them here.
+    const db = config.database
+    const auditThread =
+      db.engine === 'sqlite' && !overrides.store && !overrides.clock
+        ? new AuditThreadClient({
+            path: db.path,
+            mergeDelayMs: config.audit.mergeDelayMs,
+            leaseMs: config.audit.sequencerLeaseMs,
+            hasQueued: async () => (await store.readDb.selectFrom('audit_queue').select('qid').limit(1).execute()).length > 0,
+            metrics,
+          })
+        : null
+    const sequencer: Sequencing =
+      auditThread ??
+      new AuditSequencer({
+        store,
+        committer,
+        audit,
+        clock,
+        mergeDelayMs: config.audit.mergeDelayMs,
+        leaseMs: config.audit.sequencerLeaseMs,
+        metrics,
+      })
+    const readAudits = new ReadAuditBatcher(
+      auditThread
+        ? async (ws, requests) => auditThread.queue(await audit.records(store.readDb, ws, requests))
+        : (ws, requests) => committer.run((tx) => audit.appendMany(tx, ws, requests), rowLockedPartition(ws)),
+    )
     const secretService = new SecretService({ dataKeys, clock, engine: store.engine })
     const personalOverrides = new PersonalOverrides({ dataKeys, clock })
     // Threads start only when a reseal first runs.
@@ -165,7 +186,6 @@ export async function createContext(
     const errorReports = await startErrorReports(secrets.errorReportsDsn, { release: VERSION })
     // On PostgreSQL the cache is used only while this node hears the triggers' notifications
     // (migration 12); on SQLite (one node) the epochs read by each request are enough.
-    const db = config.database
     const principals = new PrincipalCache({
       max: config.principalCache.maxEntries,
       ttlMs: config.principalCache.ttlMs,
@@ -210,7 +230,7 @@ export async function createContext(
       dataKeys,
       audit,
       sequencer,
-      readAudits: new ReadAuditBatcher(committer, audit),
+      readAudits,
       auditTree,
       secrets: secretService,
       overrides: personalOverrides,
@@ -250,6 +270,7 @@ export async function createContext(
         mailer.close()
         await resealer.stop()
         await sequencer.stop()
+        await auditThread?.close()
         await resealWorkers.close()
         await verifyWorkers.close()
         await committer.close()

@@ -225,7 +225,7 @@ export class AuditLog {
    */
   async append(tx: Executor, workspaceId: string, actor: AuditActor, requestId: string, event: AuditEvent): Promise<QueuedRecord> {
     const record = await this.#record(tx, workspaceId, actor, requestId, event)
-    await this.#queue(tx, [record])
+    await this.queue(tx, [record])
     return record
   }
 
@@ -239,9 +239,22 @@ export class AuditLog {
     workspaceId: string,
     requests: ReadonlyArray<{ actor: AuditActor; requestId: string; events: readonly AuditEvent[] }>,
   ): Promise<void> {
+    await this.queue(tx, await this.records(tx, workspaceId, requests))
+  }
+
+  /**
+   * The records `appendMany` would queue, without queuing them: for the audit thread, which
+   * queues them on its own connection (audit-thread-client.ts). `db` is read only for the
+   * workspace's fingerprint key, and only when an event carries a Sensitive value.
+   */
+  async records(
+    db: Executor,
+    workspaceId: string,
+    requests: ReadonlyArray<{ actor: AuditActor; requestId: string; events: readonly AuditEvent[] }>,
+  ): Promise<QueuedRecord[]> {
     const records: QueuedRecord[] = []
-    for (const r of requests) for (const e of r.events) records.push(await this.#record(tx, workspaceId, r.actor, r.requestId, e))
-    await this.#queue(tx, records)
+    for (const r of requests) for (const e of r.events) records.push(await this.#record(db, workspaceId, r.actor, r.requestId, e))
+    return records
   }
 
   /** The queued record of one event: its details resolved (fingerprinted) and canonical, its id and time. */
@@ -262,8 +275,8 @@ export class AuditLog {
     }
   }
 
-  /** Inserts `records` into audit_queue within `tx`. */
-  async #queue(tx: Executor, records: readonly QueuedRecord[]): Promise<void> {
+  /** Inserts `records` (made by `records` or `append`) into audit_queue within `tx`. */
+  async queue(tx: Executor, records: readonly QueuedRecord[]): Promise<void> {
     if (records.length === 0) return
     if (this.#engine === 'sqlite') {
       // @NOTE one prepared statement per row on the transaction's own connection: better-sqlite3

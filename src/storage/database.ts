@@ -42,7 +42,7 @@ export function loadPg(): typeof PgModule {
  * is durable) and foreign keys on; PostgreSQL returns int8 as numbers (Coffer's counters stay
  * far below 2^53).
  */
-export function openStore(config: DatabaseConfig, options: { onRetry?: RetryObserver } = {}): Store {
+export function openStore(config: DatabaseConfig, options: { onRetry?: RetryObserver; readerConnection?: boolean } = {}): Store {
   if (config.engine === 'sqlite') {
     mkdirSync(dirname(config.path), { recursive: true, mode: 0o700 })
     // The database holds only ciphertext, but its metadata (names, audit) is private too.
@@ -56,6 +56,8 @@ export function openStore(config: DatabaseConfig, options: { onRetry?: RetryObse
     // zeroed in the file instead of lingering in free space.
     sqlite.pragma('secure_delete = ON')
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingDatabase(sqlite) }) })
+    // A thread that only writes (the audit thread) reads on its one connection.
+    if (options.readerConnection === false) return { db, readDb: db, engine: 'sqlite', onRetry: options.onRetry, close: () => db.destroy() }
     const reader = new BetterSqlite3(config.path)
     reader.pragma('foreign_keys = ON')
     reader.pragma('busy_timeout = 5000')

@@ -1,11 +1,11 @@
-// Audited reads that finish together share one unit of the group committer (one multi-row
-// INSERT into the audit queue), on both engines — without weakening what each answer means:
+// Audited reads that finish together share one write of their audit entries (PostgreSQL: one
+// committer unit with a multi-row INSERT; SQLite: one message to the audit thread, which
+// queues them on its own connection), on both engines — without weakening what each answer means:
 // every answered read has its entry durably queued already, and an entry that cannot be
 // written fails its own request, not the others of its batch.
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { test } from 'node:test'
-import { ReadAuditBatcher } from '../../src/audit/read-audit-batcher.js'
 import type { AuditEvent } from '../../src/audit/audit-log.js'
 import { describeEachEngine } from '../helpers/engines.js'
 import { api, type EngineName, type Harness, startHarness } from '../helpers/harness.js'
@@ -34,7 +34,7 @@ function suite(engine: EngineName): void {
       // Nothing is integrated meanwhile: every entry of the reads stays in the queue to be counted.
       await h.ctx.sequencer.stop()
       const before = await queued(h)
-      const units = h.ctx.committer.stats.units
+      const writes = h.ctx.readAudits.stats.writes
       const N = 40
       const answers = await Promise.all(
         Array.from({ length: N }, (_, i) => a.get(i % 2 ? `${E}/secrets/K?reveal=true` : `${E}/secrets?reveal=true`)),
@@ -45,8 +45,8 @@ function suite(engine: EngineName): void {
       )
       // Counted right after the last answer, with no wait: an answer is given only once its entry is durable.
       assert.equal(await queued(h), before + N, 'one queued entry per answered read')
-      const used = h.ctx.committer.stats.units - units
-      assert.ok(used < N, `the reads' entries were queued in ${used} units for ${N} reads`)
+      const used = h.ctx.readAudits.stats.writes - writes
+      assert.ok(used < N, `the reads' entries were queued in ${used} writes for ${N} reads`)
       const requestIds = await h.db.selectFrom('audit_queue').select('request_id').where('workspace_id', '=', h.a.id).execute()
       assert.equal(new Set(requestIds.map((r) => r.request_id)).size, requestIds.length, 'each entry names its own request')
     } finally {
@@ -59,7 +59,7 @@ function suite(engine: EngineName): void {
     try {
       await h.ctx.sequencer.stop()
       const before = await queued(h)
-      const batcher = new ReadAuditBatcher(h.ctx.committer, h.ctx.audit)
+      const batcher = h.ctx.readAudits
       const ok = (n: number): AuditEvent => ({ action: 'secret.reveal', target: { type: 'secret', id: `s-${n}` } })
       // A detail canonical JSON refuses (not a safe integer): the INSERT of this one request's entry cannot be built.
       const bad: AuditEvent = { action: 'secret.reveal', target: { type: 'secret', id: 'bad' }, details: { n: 0.5 } }
