@@ -1,5 +1,5 @@
 import BetterSqlite3 from 'better-sqlite3'
-import { closeSync, mkdirSync, openSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely'
 import { createRequire } from 'node:module'
@@ -46,7 +46,16 @@ export function openStore(config: DatabaseConfig, options: { onRetry?: RetryObse
   if (config.engine === 'sqlite') {
     mkdirSync(dirname(config.path), { recursive: true, mode: 0o700 })
     // The database holds only ciphertext, but its metadata (names, audit) is private too.
-    closeSync(openSync(config.path, 'a', 0o600))
+    // @NOTE only when missing: closing any descriptor of the file drops every POSIX lock this
+    // process holds on it, the open connections' included (a second store in the process, as
+    // the audit thread's, would let `coffer backup restore` take a file a server is using).
+    if (!existsSync(config.path)) {
+      try {
+        closeSync(openSync(config.path, 'wx', 0o600))
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+      }
+    }
     const sqlite = new BetterSqlite3(config.path)
     sqlite.pragma('journal_mode = WAL')
     sqlite.pragma('synchronous = FULL')
@@ -55,7 +64,7 @@ export function openStore(config: DatabaseConfig, options: { onRetry?: RetryObse
     // @NOTE crypto-shredding: overwritten and deleted content (a workspace's wrapped keys) is
     // zeroed in the file instead of lingering in free space.
     sqlite.pragma('secure_delete = ON')
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingDatabase(sqlite) }) })
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingDatabase(sqlite, { immediate: true }) }) })
     // A thread that only writes (the audit thread) reads on its one connection.
     if (options.readerConnection === false) return { db, readDb: db, engine: 'sqlite', onRetry: options.onRetry, close: () => db.destroy() }
     const reader = new BetterSqlite3(config.path)
