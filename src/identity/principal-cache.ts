@@ -3,6 +3,7 @@ import type { Executor } from '../storage/database.js'
 import type { Workspace } from '../vault/workspace-service.js'
 import type { CredentialUse } from './credential-use.js'
 import { ipAllowed } from './integration-scopes.js'
+import { QueryTemplate } from '../storage/query-template.js'
 import type { Principal } from './principal.js'
 import type { SessionInfo } from './sessions.js'
 
@@ -63,9 +64,23 @@ export function stampOf(scopes: readonly string[], epochs: ReadonlyArray<number 
   return { scopes, epochs: epochs.map((e) => Number(e ?? 0)) }
 }
 
+// @NOTE run on every request answered from the cache: compiled once (see QueryTemplate). A
+// stamp has one scope (an integration's workspace) or two (a person's workspace and user id);
+// the one-scope case names its scope twice.
+const EPOCHS = new QueryTemplate<'a' | 'b'>((db, p) =>
+  db
+    .selectFrom('auth_epochs')
+    .select(['scope', 'epoch'])
+    .where('scope', 'in', [p('a'), p('b')]),
+)
+
 /** Whether the epochs of `stamp`'s scopes are still the ones it was read under (one indexed read, in `db`'s transaction). */
 export async function stampIsCurrent(db: Executor, stamp: Stamp): Promise<boolean> {
-  const rows = await db.selectFrom('auth_epochs').select(['scope', 'epoch']).where('scope', 'in', stamp.scopes).execute()
+  const [a, b = a, ...more] = stamp.scopes
+  const rows =
+    a !== undefined && more.length === 0
+      ? (await EPOCHS.run<{ scope: string; epoch: number | string }>(db, { a, b })).rows
+      : await db.selectFrom('auth_epochs').select(['scope', 'epoch']).where('scope', 'in', stamp.scopes).execute()
   const now = new Map(rows.map((r) => [r.scope, Number(r.epoch)]))
   return stamp.scopes.every((s, i) => (now.get(s) ?? 0) === stamp.epochs[i])
 }
