@@ -1,3 +1,4 @@
+import { AuditUnavailableError } from '../errors.js'
 import { isConnectionError } from '../storage/connection-errors.js'
 import { conflictReason } from '../storage/transaction-retry.js'
 import type { AuditActor, AuditEvent } from './audit-log.js'
@@ -64,10 +65,11 @@ export class ReadAuditBatcher {
       await this.#unit(workspaceId, list)
       for (const w of list) w.resolve()
     } catch (err) {
-      // The database is down or busy: every request of the unit gets that answer. Any other
-      // failure may be one request's own (its details, its key): each request then runs alone,
-      // so that only it fails.
-      if (list.length === 1 || conflictReason(err) || isConnectionError(err)) {
+      // The database is down or busy, or the audit thread died holding the entries (they may
+      // have been committed: written again they would be there twice): every request of the
+      // write gets that answer. Any other failure may be one request's own (its details, its
+      // key): each request then runs alone, so that only it fails.
+      if (list.length === 1 || conflictReason(err) || isConnectionError(err) || err instanceof AuditUnavailableError) {
         for (const w of list) w.reject(err)
         return
       }

@@ -5,7 +5,8 @@
 // written fails its own request, not the others of its batch.
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { test } from 'node:test'
+import { describe, test } from 'node:test'
+import { Worker } from 'node:worker_threads'
 import type { AuditEvent } from '../../src/audit/audit-log.js'
 import { describeEachEngine } from '../helpers/engines.js'
 import { api, type EngineName, type Harness, startHarness } from '../helpers/harness.js'
@@ -82,3 +83,66 @@ function suite(engine: EngineName): void {
 }
 
 describeEachEngine(suite)
+
+// SQLite only: the audit thread. A thread that dies (here: terminated) fails the reads waiting
+// on it closed, and the next read starts a new one; every answered read has its entry.
+describe('the audit thread (SQLite)', () => {
+  test('reads waiting on a thread that dies fail closed; the next read starts a new thread; every answer has its entry', async () => {
+    const threads = new Set<Worker>()
+    const post = Worker.prototype.postMessage
+    let killAtNextQueue = false
+    // @NOTE the test's only way to the thread: it records the workers the client posts to, and
+    // terminates one right after it was handed a read's entries (its answer still to come).
+    Worker.prototype.postMessage = function (this: Worker, ...args: Parameters<Worker['postMessage']>) {
+      threads.add(this)
+      const r = post.apply(this, args)
+      if (killAtNextQueue && (args[0] as { t?: string }).t === 'queue') {
+        killAtNextQueue = false
+        void this.terminate()
+      }
+      return r
+    }
+    const h = await startHarness('sqlite')
+    try {
+      const a = api(h.app, h.a.token)
+      assert.equal((await a.post(`/v1/workspaces/${h.a.slug}/projects`, { name: 'Thread' })).status, 201)
+      const E = `/v1/workspaces/${h.a.slug}/projects/thread/environments/development`
+      assert.equal((await a.put(`${E}/secrets/K`, { value: randomBytes(8).toString('hex') })).status, 200)
+      await h.settle()
+      const count = async () =>
+        Number(
+          (
+            await h.db
+              .selectFrom('audit_entries')
+              .select((eb) => eb.fn.countAll().as('n'))
+              .where('workspace_id', '=', h.a.id)
+              .executeTakeFirstOrThrow()
+          ).n,
+        )
+      const before = await count()
+      assert.equal((await a.get(`${E}/secrets/K?reveal=true`)).status, 200)
+      assert.equal(threads.size, 1, 'the reads went through one audit thread')
+      // Twenty reads; the thread is terminated as soon as it holds the first batch of their entries.
+      killAtNextQueue = true
+      const answers = await Promise.all(Array.from({ length: 20 }, () => a.get(`${E}/secrets/K?reveal=true`)))
+      for (const r of answers)
+        assert.ok(r.status === 200 || (r.status === 503 && r.body.error.code === 'ERR_AUDIT_UNAVAILABLE'), `answered ${r.status}`)
+      assert.ok(
+        answers.some((r) => r.status === 503),
+        'the reads whose entries the dead thread held failed closed',
+      )
+      // The next reads start a new thread, and succeed.
+      for (let i = 0; i < 3; i++) assert.equal((await a.get(`${E}/secrets/K?reveal=true`)).status, 200)
+      assert.ok(threads.size >= 2, 'a new thread serves the reads')
+      await h.settle()
+      const ok = 1 + answers.filter((r) => r.status === 200).length + 3
+      const written = (await count()) - before
+      assert.ok(written >= ok, `${written} entries for ${ok} answered reads: every answer has its entry`)
+      const v = await a.get(`/v1/workspaces/${h.a.slug}/audit/verify`)
+      assert.deepEqual([v.body.ok, v.body.pending.count], [true, 0])
+    } finally {
+      Worker.prototype.postMessage = post
+      await h.close()
+    }
+  })
+})
