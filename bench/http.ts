@@ -267,8 +267,8 @@ const auditRow = (r: RunResult): Cell[] => {
     p ? Math.round(p.commits / r.durationSec) : null,
     p?.commits && entries !== null ? Number((entries / p.commits).toFixed(2)) : null,
     p && entries ? Number((p.executions / entries).toFixed(1)) : null,
-    p ? `${((100 * p.sqlMs) / 1000 / r.durationSec).toFixed(0)}%` : null,
-    p ? `${((100 * p.commitMs) / 1000 / r.durationSec).toFixed(0)}%` : null,
+    p ? `${((100 * p.loopSqlMs) / 1000 / r.durationSec).toFixed(0)}%` : null,
+    p ? `${((100 * p.loopCommitMs) / 1000 / r.durationSec).toFixed(0)}%` : null,
     p?.commits ? Number((p.commitMs / p.commits).toFixed(2)) : null,
   ]
 }

@@ -42,9 +42,12 @@ export interface ProbeStats {
   rollbacks: number
   savepoints: number
   auditInserts: number
-  /** Milliseconds inside better-sqlite3 calls, all statements and COMMIT alone. */
+  /** Milliseconds inside better-sqlite3 calls, all statements and COMMIT alone (every thread). */
   sqlMs: number
   commitMs: number
+  /** The same on the main thread alone: time its event loop waited. */
+  loopSqlMs: number
+  loopCommitMs: number
   statements: Record<string, number>
   statementMs: Record<string, number>
 }
@@ -89,6 +92,8 @@ function diff(a: ProbeStats | null, b: ProbeStats | null): ProbeDelta | null {
     auditInserts: b.auditInserts - a.auditInserts,
     sqlMs: b.sqlMs - a.sqlMs,
     commitMs: b.commitMs - a.commitMs,
+    loopSqlMs: b.loopSqlMs - a.loopSqlMs,
+    loopCommitMs: b.loopCommitMs - a.loopCommitMs,
     statements,
     statementMs,
   }

@@ -5,9 +5,14 @@
 // rows inserted. On SIGUSR2 it writes the counters as JSON to $COFFER_BENCH_PROBE_FILE.
 // It also times each statement (better-sqlite3 is synchronous: the event loop waits).
 // Cost: two clock reads and two Map updates per executed statement.
+// Worker threads (the audit thread on SQLite) get the probe too: the main thread's copy wraps
+// `Worker` so that each thread imports this file before its own, and on SIGUSR2 asks every
+// thread for its counters (BroadcastChannel) and adds them to its own.
 import { writeFileSync } from 'node:fs'
-import { createRequire } from 'node:module'
+import { createRequire, syncBuiltinESMExports } from 'node:module'
 import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { BroadcastChannel, isMainThread } from 'node:worker_threads'
 
 const file = process.env.COFFER_BENCH_PROBE_FILE
 if (file) {
@@ -51,7 +56,46 @@ if (file) {
     return stmt
   }
 
-  process.on('SIGUSR2', () => {
+  const channel = new BroadcastChannel('coffer-bench-sqlite-probe')
+  channel.unref()
+  if (!isMainThread) {
+    channel.onmessage = (e) => {
+      if (e.data?.ask) channel.postMessage({ answer: e.data.ask, prepared, executed: [...executed], spent: [...spent] })
+    }
+  } else {
+    const threads = createRequire(import.meta.url)('node:worker_threads')
+    const Original = threads.Worker
+    const probe = import.meta.url
+    threads.Worker = class ProbedWorker extends Original {
+      constructor(filename, options = {}) {
+        if (options.eval || !(filename instanceof URL || typeof filename === 'string')) super(filename, options)
+        else {
+          const href = filename instanceof URL ? filename.href : pathToFileURL(filename).href
+          super(`import(${JSON.stringify(probe)}).then(() => import(${JSON.stringify(href)}))`, { ...options, eval: true })
+        }
+      }
+    }
+    syncBuiltinESMExports()
+    process.on('SIGUSR2', () => {
+      const ask = `${Date.now()}-${Math.random()}`
+      const answers = []
+      channel.onmessage = (e) => {
+        if (e.data?.answer === ask) answers.push(e.data)
+      }
+      channel.postMessage({ ask })
+      setTimeout(() => write(answers), 150)
+    })
+  }
+
+  const write = (answers) => {
+    const all = new Map(executed)
+    const allMs = new Map(spent)
+    let allPrepared = prepared
+    for (const a of answers) {
+      allPrepared += a.prepared
+      for (const [k, n] of a.executed) all.set(k, (all.get(k) ?? 0) + n)
+      for (const [k, ms] of a.spent) allMs.set(k, (allMs.get(k) ?? 0) + ms)
+    }
     let executions = 0
     let begins = 0
     let commits = 0
@@ -60,14 +104,21 @@ if (file) {
     let auditInserts = 0
     let sqlMs = 0
     let commitMs = 0
-    for (const [sql, n] of executed) {
+    // The main thread's own time: while it is inside better-sqlite3, its event loop waits.
+    let loopSqlMs = 0
+    let loopCommitMs = 0
+    for (const [sql, ms] of spent) {
+      loopSqlMs += ms
+      if (sql.trim().toLowerCase() === 'commit') loopCommitMs += ms
+    }
+    for (const [sql, n] of all) {
       executions += n
-      sqlMs += spent.get(sql) ?? 0
+      sqlMs += allMs.get(sql) ?? 0
       const s = sql.trim().toLowerCase()
-      if (s === 'begin') begins += n
+      if (s === 'begin' || s === 'begin immediate') begins += n
       else if (s === 'commit') {
         commits += n
-        commitMs += spent.get(sql) ?? 0
+        commitMs += allMs.get(sql) ?? 0
       } else if (s === 'rollback') rollbacks += n
       else if (s.startsWith('savepoint')) savepoints += n
       // The request path queues its audit entries (audit_queue); the sequencer integrates them later.
@@ -76,7 +127,7 @@ if (file) {
     writeFileSync(
       file,
       JSON.stringify({
-        prepared,
+        prepared: allPrepared,
         executions,
         begins,
         commits,
@@ -85,10 +136,13 @@ if (file) {
         auditInserts,
         sqlMs,
         commitMs,
-        statements: Object.fromEntries(executed),
-        statementMs: Object.fromEntries(spent),
+        loopSqlMs,
+        loopCommitMs,
+        statements: Object.fromEntries(all),
+        statementMs: Object.fromEntries(allMs),
         time: Date.now(),
+        threads: 1 + answers.length,
       }),
     )
-  })
+  }
 }
