@@ -52,12 +52,21 @@ export interface AuditEvent {
   details?: { [key: string]: AuditDetail }
 }
 
-const SQLITE_QUEUE_ENTRY = `INSERT INTO audit_queue (workspace_id, id, time, actor_type, actor_id, actor_ip, actor_ua,
-  request_id, action, target_type, target_id, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+/** audit_queue's columns as an INSERT names them, in queueRow's order. */
+const QUEUE_COLUMNS =
+  'workspace_id, id, time, actor_type, actor_id, actor_ip, actor_ua, request_id, action, target_type, target_id, details'
+const SQLITE_QUEUE_ENTRY = `INSERT INTO audit_queue (${QUEUE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+/** One request's events, as the batched append takes them. */
+export interface AuditedRequest {
+  readonly actor: AuditActor
+  readonly requestId: string
+  readonly events: readonly AuditEvent[]
+}
 
 export type { QueuedRecord }
 
-/** The audit_queue columns of a record, in SQLITE_QUEUE_ENTRY's order. */
+/** The audit_queue values of a record, in QUEUE_COLUMNS' order. */
 function queueRow(r: QueuedRecord): unknown[] {
   return [
     r.workspaceId,
@@ -75,7 +84,8 @@ function queueRow(r: QueuedRecord): unknown[] {
   ]
 }
 
-// Rows per multi-row INSERT on PostgreSQL: 12 parameters each, far below the protocol's 65,535.
+// Rows per INSERT on PostgreSQL (one statement for a whole batch of reads): 12 parameters each,
+// far below the protocol's 65,535.
 const PG_QUEUE_ROWS = 500
 const pgQueueInserts = new Map<number, string>()
 
@@ -84,7 +94,7 @@ function pgQueueInsert(rows: number): string {
   let text = pgQueueInserts.get(rows)
   if (!text) {
     const values = Array.from({ length: rows }, (_, r) => `(${Array.from({ length: 12 }, (_, c) => `$${r * 12 + c + 1}`).join(', ')})`)
-    text = `INSERT INTO audit_queue (workspace_id, id, time, actor_type, actor_id, actor_ip, actor_ua, request_id, action, target_type, target_id, details) VALUES ${values.join(', ')}`
+    text = `INSERT INTO audit_queue (${QUEUE_COLUMNS}) VALUES ${values.join(', ')}`
     pgQueueInserts.set(rows, text)
   }
   return text
@@ -158,35 +168,6 @@ export class AuditLog {
   readonly #clock: Clock
   readonly #hasher = new EntryHasher()
   readonly #q = {
-    queue: new QueryTemplate<
-      | 'ws'
-      | 'id'
-      | 'time'
-      | 'actorType'
-      | 'actorId'
-      | 'actorIp'
-      | 'actorUa'
-      | 'requestId'
-      | 'action'
-      | 'targetType'
-      | 'targetId'
-      | 'details'
-    >((db, p) =>
-      db.insertInto('audit_queue').values({
-        workspace_id: p('ws'),
-        id: p('id'),
-        time: p('time'),
-        actor_type: p('actorType'),
-        actor_id: p('actorId'),
-        actor_ip: p('actorIp'),
-        actor_ua: p('actorUa'),
-        request_id: p('requestId'),
-        action: p('action'),
-        target_type: p('targetType'),
-        target_id: p('targetId'),
-        details: p('details'),
-      }),
-    ),
     headRead: new QueryTemplate<'ws'>((db, p) => db.selectFrom('audit_heads').select(['seq', 'hash']).where('workspace_id', '=', p('ws'))),
   }
 
@@ -234,11 +215,7 @@ export class AuditLog {
    * — in one multi-row INSERT on PostgreSQL (one round trip, where one unit per request costs
    * three). What the read path's batcher uses (src/audit/read-audit-batcher.ts).
    */
-  async appendMany(
-    tx: Executor,
-    workspaceId: string,
-    requests: ReadonlyArray<{ actor: AuditActor; requestId: string; events: readonly AuditEvent[] }>,
-  ): Promise<void> {
+  async appendMany(tx: Executor, workspaceId: string, requests: readonly AuditedRequest[]): Promise<void> {
     await this.queue(tx, await this.records(tx, workspaceId, requests))
   }
 
@@ -247,11 +224,7 @@ export class AuditLog {
    * queues them on its own connection (audit-thread-client.ts). `db` is read only for the
    * workspace's fingerprint key, and only when an event carries a Sensitive value.
    */
-  async records(
-    db: Executor,
-    workspaceId: string,
-    requests: ReadonlyArray<{ actor: AuditActor; requestId: string; events: readonly AuditEvent[] }>,
-  ): Promise<QueuedRecord[]> {
+  async records(db: Executor, workspaceId: string, requests: readonly AuditedRequest[]): Promise<QueuedRecord[]> {
     const records: QueuedRecord[] = []
     for (const r of requests) for (const e of r.events) records.push(await this.#record(db, workspaceId, r.actor, r.requestId, e))
     return records
@@ -284,24 +257,6 @@ export class AuditLog {
       await onSqliteConnection(tx, (c) => {
         const insert = c.prepare(SQLITE_QUEUE_ENTRY)
         for (const r of records) insert.run(queueRow(r))
-      })
-      return
-    }
-    if (records.length === 1) {
-      const r = records[0]!
-      await this.#q.queue.run(tx, {
-        ws: r.workspaceId,
-        id: r.id,
-        time: r.time,
-        actorType: r.actor.type,
-        actorId: r.actor.id,
-        actorIp: r.actor.ip,
-        actorUa: r.actor.userAgent,
-        requestId: r.requestId,
-        action: r.action,
-        targetType: r.target.type,
-        targetId: r.target.id,
-        details: r.details,
       })
       return
     }

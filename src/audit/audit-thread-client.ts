@@ -4,7 +4,7 @@ import { AuditUnavailableError } from '../errors.js'
 import type { Metrics } from '../ops/metrics.js'
 import { startWorkerThread } from '../worker-thread.js'
 import type { QueuedRecord } from './audit-log.js'
-import type { Sequencing } from './sequencer.js'
+import { type Sequencing, sequencerTickMs } from './sequencer.js'
 
 // On SQLite, the audit work that needs no request of its own runs on a thread of its own with
 // its own connection to the database file: queuing the entries of reads (the read's answer
@@ -49,7 +49,7 @@ export type AuditThreadMessage =
   | { t: 'metrics'; pending?: number; lagSeconds?: number; integrated?: number; delays?: number[]; failures?: string[] }
 
 /** An error from the thread, with the name, message and code the error mappers look at. */
-export function fromThread(e: ThreadError): Error {
+function fromThread(e: ThreadError): Error {
   return Object.assign(new Error(e.message), { name: e.name }, e.code === undefined ? {} : { code: e.code })
 }
 
@@ -86,14 +86,14 @@ export class AuditThreadClient implements Sequencing {
     leaseMs: number
     /** Whether any entry waits in the queue (a cheap read on this thread's connection). */
     hasQueued: () => Promise<boolean>
-    /** How often to look while no thread runs (default: a quarter of the merge delay, at most 250 ms). */
+    /** How often to look while no thread runs (default: the sequencer's tick). */
     pollMs?: number
     metrics?: SequencerMetrics
   }) {
     this.#init = { path: options.path, node: this.node, mergeDelayMs: options.mergeDelayMs, leaseMs: options.leaseMs }
     this.#metrics = options.metrics
     this.#hasQueued = options.hasQueued
-    this.#pollMs = options.pollMs ?? Math.max(10, Math.min(250, Math.floor(options.mergeDelayMs / 4)))
+    this.#pollMs = options.pollMs ?? sequencerTickMs(options.mergeDelayMs)
   }
 
   /** Queues `records` on the thread's connection; resolves once their COMMIT has returned. */

@@ -1,7 +1,7 @@
 import { AuditUnavailableError } from '../errors.js'
 import { isConnectionError } from '../storage/connection-errors.js'
 import { conflictReason } from '../storage/transaction-retry.js'
-import type { AuditActor, AuditEvent } from './audit-log.js'
+import type { AuditActor, AuditedRequest, AuditEvent } from './audit-log.js'
 
 // The audit entries of reads (a reveal, an environment fetch) must be durable before the
 // answer, yet each is one row of the queue. Requests that finish their read in the same turn
@@ -11,16 +11,10 @@ import type { AuditActor, AuditEvent } from './audit-log.js'
 // (audit-thread-client.ts). Nothing about durability changes: a request's promise resolves
 // only once the COMMIT that carries its entries has returned.
 
-/** The requests of one workspace whose entries one write queues. */
-export type ReadAuditRequests = ReadonlyArray<{ actor: AuditActor; requestId: string; events: readonly AuditEvent[] }>
+/** Queues the entries of `requests`, all of one workspace, durably (resolves after their COMMIT). */
+export type ReadAuditWrite = (workspaceId: string, requests: readonly AuditedRequest[]) => Promise<void>
 
-/** Queues the entries of `requests` durably (resolves after their COMMIT). */
-export type ReadAuditWrite = (workspaceId: string, requests: ReadAuditRequests) => Promise<void>
-
-interface Waiting {
-  readonly actor: AuditActor
-  readonly requestId: string
-  readonly events: readonly AuditEvent[]
+interface Waiting extends AuditedRequest {
   resolve(): void
   reject(err: unknown): void
 }

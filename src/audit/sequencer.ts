@@ -32,6 +32,11 @@ export interface Sequencing {
   onIntegrated(listener: (workspaceId: string) => void): void
 }
 
+/** Time between a sequencer's looks at the queue: a quarter of the merge delay, between 10 and 250 ms. */
+export function sequencerTickMs(mergeDelayMs: number): number {
+  return Math.max(10, Math.min(250, Math.floor(mergeDelayMs / 4)))
+}
+
 export interface SequencerDeps {
   store: Pick<Store, 'engine' | 'readDb' | 'onRetry'>
   committer: Pick<GroupCommitter, 'run'>
@@ -91,9 +96,9 @@ export class AuditSequencer implements Sequencing {
     this.#onIntegrated = listener
   }
 
-  /** Time between looks at the queue: a quarter of the merge delay, between 10 and 250 ms. */
+  /** Time between looks at the queue (see sequencerTickMs). */
   get tickMs(): number {
-    return Math.max(10, Math.min(250, Math.floor(this.#d.mergeDelayMs / 4)))
+    return sequencerTickMs(this.#d.mergeDelayMs)
   }
 
   /** Starts looking for queued entries every tick. */

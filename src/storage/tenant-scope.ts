@@ -23,10 +23,15 @@ export const SCOPE_SETTING = 'coffer.workspace_id'
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
+/** Refuses anything but a workspace id or SYSTEM_SCOPE, before it reaches SQL. */
+function checkScope(scope: string): void {
+  if (scope !== SYSTEM_SCOPE && !UUID_RE.test(scope)) throw new Error('a tenant scope is a workspace id or SYSTEM_SCOPE')
+}
+
 /** Sets the row-level security scope (a workspace id, or SYSTEM_SCOPE) of the open PostgreSQL transaction `tx`. */
 export async function setScope(tx: Transaction<Database>, engine: Engine, scope: string): Promise<void> {
   if (engine !== 'postgres') return
-  if (scope !== SYSTEM_SCOPE && !UUID_RE.test(scope)) throw new Error('a tenant scope is a workspace id or SYSTEM_SCOPE')
+  checkScope(scope)
   await sql`SELECT set_config(${SCOPE_SETTING}, ${scope}, true)`.execute(tx)
 }
 
@@ -49,7 +54,7 @@ export async function readInScope<T>(
     return fn(within)
   }
   if (store.engine !== 'postgres') return fn(store.readDb)
-  if (scope !== SYSTEM_SCOPE && !UUID_RE.test(scope)) throw new Error('a tenant scope is a workspace id or SYSTEM_SCOPE')
+  checkScope(scope)
   // @NOTE BEGIN and the scope in one round trip (a simple-protocol query may hold several
   // statements; the scope is a checked UUID or '*', never user text): reads are most of the
   // traffic, and each round trip costs both processes a wake-up.

@@ -11,27 +11,35 @@ import type { AuditEvent } from '../../src/audit/audit-log.js'
 import { describeEachEngine } from '../helpers/engines.js'
 import { api, type EngineName, type Harness, startHarness } from '../helpers/harness.js'
 
+/** Workspace A's rows in an audit table. */
+async function countRows(h: Harness, table: 'audit_queue' | 'audit_entries'): Promise<number> {
+  const r = await h.db
+    .selectFrom(table)
+    .select((eb) => eb.fn.countAll().as('n'))
+    .where('workspace_id', '=', h.a.id)
+    .executeTakeFirstOrThrow()
+  return Number(r.n)
+}
+
+/** A project `name` in workspace A with one secret K in development, its entries integrated; the environment's path. */
+async function withSecret(h: Harness, name: string): Promise<string> {
+  const a = api(h.app, h.a.token)
+  assert.equal((await a.post(`/v1/workspaces/${h.a.slug}/projects`, { name })).status, 201)
+  const E = `/v1/workspaces/${h.a.slug}/projects/${name.toLowerCase()}/environments/development`
+  assert.equal((await a.put(`${E}/secrets/K`, { value: randomBytes(8).toString('hex') })).status, 200)
+  await h.settle()
+  return E
+}
+
 function suite(engine: EngineName): void {
-  const queued = async (h: Harness) =>
-    Number(
-      (
-        await h.db
-          .selectFrom('audit_queue')
-          .select((eb) => eb.fn.countAll().as('n'))
-          .where('workspace_id', '=', h.a.id)
-          .executeTakeFirstOrThrow()
-      ).n,
-    )
+  const queued = (h: Harness) => countRows(h, 'audit_queue')
   const actor = { type: 'system', id: 'test', ip: '127.0.0.1', userAgent: 'read-audit-batch.test' } as const
 
   test('concurrent audited reads share queue units, and each answer comes with its entry already queued', async () => {
     const h = await startHarness(engine)
     try {
       const a = api(h.app, h.a.token)
-      assert.equal((await a.post(`/v1/workspaces/${h.a.slug}/projects`, { name: 'Batch' })).status, 201)
-      const E = `/v1/workspaces/${h.a.slug}/projects/batch/environments/development`
-      assert.equal((await a.put(`${E}/secrets/K`, { value: randomBytes(8).toString('hex') })).status, 200)
-      await h.settle()
+      const E = await withSecret(h, 'Batch')
       // Nothing is integrated meanwhile: every entry of the reads stays in the queue to be counted.
       await h.ctx.sequencer.stop()
       const before = await queued(h)
@@ -105,20 +113,8 @@ describe('the audit thread (SQLite)', () => {
     const h = await startHarness('sqlite')
     try {
       const a = api(h.app, h.a.token)
-      assert.equal((await a.post(`/v1/workspaces/${h.a.slug}/projects`, { name: 'Thread' })).status, 201)
-      const E = `/v1/workspaces/${h.a.slug}/projects/thread/environments/development`
-      assert.equal((await a.put(`${E}/secrets/K`, { value: randomBytes(8).toString('hex') })).status, 200)
-      await h.settle()
-      const count = async () =>
-        Number(
-          (
-            await h.db
-              .selectFrom('audit_entries')
-              .select((eb) => eb.fn.countAll().as('n'))
-              .where('workspace_id', '=', h.a.id)
-              .executeTakeFirstOrThrow()
-          ).n,
-        )
+      const E = await withSecret(h, 'Thread')
+      const count = () => countRows(h, 'audit_entries')
       const before = await count()
       assert.equal((await a.get(`${E}/secrets/K?reveal=true`)).status, 200)
       assert.equal(threads.size, 1, 'the reads went through one audit thread')

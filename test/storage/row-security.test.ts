@@ -116,8 +116,19 @@ describePostgres('row-level security (PostgreSQL)', () => {
     ]) {
       assert.ok((await count(h.db, table)) > 0, `${table} has rows (as the owner sees it)`)
     }
-    // A made-up scope is refused before it reaches the database.
+    // A made-up scope is refused before it reaches the database — also by a read, whose BEGIN
+    // carries the scope in its SQL text: a scope that would close the literal and widen itself
+    // to every workspace never runs, and neither does the read.
     await assert.rejects(h.ctx.store.db.transaction().execute((tx) => setScope(tx, 'postgres', "' OR 1=1 --")))
+    let ran = false
+    await assert.rejects(
+      readInScope(h.ctx.store, "x', true); SELECT set_config('coffer.workspace_id', '*", async (db) => {
+        ran = true
+        return count(db, 'secrets')
+      }),
+      /tenant scope is a workspace id/,
+    )
+    assert.equal(ran, false)
     // An empty setting (as after a transaction-local one ended) sees nothing either.
     assert.equal(
       await h.ctx.store.db.transaction().execute(async (tx) => {
