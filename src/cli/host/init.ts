@@ -14,7 +14,8 @@ export interface InitOptions {
 
 /**
  * `coffer init`: creates the data directory, root key and database (if absent), then a
- * workspace and its Owner, and prints the Owner's token once.
+ * workspace and its Owner, integrates the workspace's first audit entries, and prints the
+ * Owner's token once.
  */
 export async function init(opts: InitOptions): Promise<void> {
   if (!/^[^\s@]+@[^\s@]+$/.test(opts.email)) throw new ExitError('--email must be an email address.')
@@ -23,6 +24,11 @@ export async function init(opts: InitOptions): Promise<void> {
   const ctx = await createContext(config, buildSecrets(env))
   try {
     const r = await bootstrapWorkspace(ctx, { name: opts.workspace ?? 'default', ownerEmail: opts.email })
+    // The new workspace's first entries go into its chain and tree now, so the vault starts with
+    // nothing queued: the log verifies as complete from the first look, and a server started on
+    // it has no audit work waiting (on SQLite it starts its audit thread only when work comes).
+    // Should that not finish, a server's sequencer integrates them within its merge delay.
+    await ctx.sequencer.catchUp(r.workspace.id)
     if (opts.json) {
       printJson({
         dataDir: config.dataDir,
