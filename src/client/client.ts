@@ -113,7 +113,7 @@ import type { DeleteWorkspaceInput, DeletionReceipt, WorkspaceDeletion } from '.
 import type { Workspace } from '../api/workspaces.js'
 import type { AuthorizeAnswer, ConnectionView, CreateConnectionBody } from '../api/connections.js'
 import { EventStreamReader } from './events.js'
-import { type RelayAnswer, type RelayCall, relayRequest } from './relay-request.js'
+import type { RelayAnswer, RelayCall } from './relay-request.js'
 import { Http1Connections } from './http1.js'
 
 // The typed HTTP client of the Coffer API, shared by the CLI, the tests and SDK users. It
@@ -773,6 +773,8 @@ export class CofferClient {
     let res: RelayAnswer
     const base = `${this.url}/v1/workspaces/${enc(ws)}/connections/${enc(id)}/relay`
     try {
+      // node:http and node:https load for a relay call only (`coffer run` never makes one).
+      const { relayRequest } = await import('./relay-request.js')
       res = await relayRequest(base, this.#token, call, { userAgent: this.#userAgent, ...(this.#ca ? { ca: this.#ca } : {}) })
     } catch (err) {
       throw new CofferConnectionError(this.url, err)
