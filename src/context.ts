@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { sql } from 'kysely'
+import { TargetCache } from './access/target-cache.js'
 import { AuditSequencer, type Sequencing } from './audit/sequencer.js'
 import { AuditThreadClient } from './audit/audit-thread-client.js'
 import { ReadAuditBatcher } from './audit/read-audit-batcher.js'
@@ -75,6 +76,8 @@ export interface AppContext {
   readonly errorReports: ErrorReporter
   /** Authenticated credentials of this node, checked against the database's epochs on each use (identity/principal-cache.ts). */
   readonly principals: PrincipalCache
+  /** Resolved targets of requests answered from the principal cache (src/access/target-cache.ts). */
+  readonly targets: TargetCache
   /** The one client for HTTP requests to addresses users give (webhooks, OAuth providers): SSRF-guarded (ops/outbound.ts). */
   readonly outbound: OutboundClient
   /** The signing keys of the OIDC issuers machine identities trust, fetched through `outbound` and cached (identity/oidc-issuer-keys.ts). */
@@ -192,6 +195,9 @@ export async function createContext(
       enabled: db.engine !== 'postgres',
       metrics,
     })
+    // Used only by requests whose principal came from `principals` (they read the workspace's
+    // epoch in their own transaction), so bounded by the same setting and off with it.
+    const targets = new TargetCache({ max: config.principalCache.ttlMs > 0 ? config.principalCache.maxEntries : 0, metrics })
     // Watchers of environments hear every change while this node hears the notifications of
     // migration 15 (on SQLite, one node, the writes of this process); otherwise they poll.
     const secretChanges = new SecretChanges({ live: db.engine !== 'postgres' })
@@ -242,6 +248,7 @@ export async function createContext(
       metrics,
       errorReports,
       principals,
+      targets,
       outbound,
       oidcIssuerKeys: new OidcIssuerKeys({ outbound, clock }),
       dbDropper: new DbRoleDropper({ store, keys: dataKeys, outbound, audit, clock }),

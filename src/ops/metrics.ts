@@ -130,6 +130,11 @@ export class Metrics {
     'counter',
   )
   readonly principalCacheEntries = new Metric('coffer_principal_cache_entries', 'Principals held in the per-node cache', 'gauge')
+  readonly targetCacheLookups = new Metric(
+    'coffer_target_cache_lookups_total',
+    "Projects and environments named by requests answered from the principal cache, looked up in the per-node target cache, by result (hit; miss: resolved from the database, as after a change bumped the workspace's epoch)",
+    'counter',
+  )
   readonly webhookAttempts = new Metric(
     'coffer_webhook_attempts_total',
     'Webhook delivery attempts, by outcome (delivered; retry: failed, tried again later; failed: the schedule is spent)',

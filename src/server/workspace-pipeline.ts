@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { breakGlassDecision, grantUseEvent, plaintextUse, type ActiveGrant } from '../access/break-glass.js'
 import { createChangeRequest } from '../access/change-requests.js'
 import { actorId, authorize, type Action, type Principal } from '../access/policy.js'
-import { resolveTarget } from '../access/target.js'
+import { workspaceEpochOf } from '../access/target-cache.js'
 import type { AuditEvent } from '../audit/audit-log.js'
 import type { AppContext } from '../context.js'
 import { EnvironmentProtectedError, InternalError, NotFoundError } from '../errors.js'
@@ -143,7 +143,10 @@ async function placeByUrl(
   try {
     return await readInScope(ctx.store, workspace.id, async (db) => {
       await confirmCached(ctx, db, cached)
-      const t = await resolveTarget(db, principal, workspace.id, req.params)
+      // A confirmed cache entry's workspace epoch was just read in this transaction: the
+      // project and environment may come from memory while it is unchanged.
+      const epoch = cached ? workspaceEpochOf(cached.entry.stamp, workspace.id) : undefined
+      const t = await ctx.targets.resolve(db, principal, workspace.id, req.params, epoch)
       authorize(principal, action, t.resource)
       const target: Target = { ...(t.project ? { project: t.project } : {}), ...(t.environment ? { environment: t.environment } : {}) }
       const params = parse(route.params, req.params, 'params')

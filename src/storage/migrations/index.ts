@@ -19,6 +19,7 @@ import { dynamicDatabaseRoles } from './018-dynamic-database-roles.js'
 import { machineOidcTrust } from './019-machine-oidc-trust.js'
 import { awsRoles } from './020-aws-roles.js'
 import { oauthConnections } from './021-oauth-connections.js'
+import { targetEpochs } from './022-target-epochs.js'
 
 // One file per schema step, named NNN-what-it-does.ts; each exports one Migration and imports
 // nothing outside src/storage/migrations but kysely, node:* and types (a test enforces it), so
@@ -32,7 +33,7 @@ import { oauthConnections } from './021-oauth-connections.js'
 //   12 auth epochs (principal cache) · 13 references, imports and personal overrides
 //   14 protected environments, change requests · 15 secret change notifications (run --watch)
 //   17 webhooks · 18 dynamic database roles · 19 machine identities' OIDC trust
-//   20 AWS roles (external IDs, role ARNs) · 21 OAuth connections
+//   20 AWS roles (external IDs, role ARNs) · 21 OAuth connections · 22 target epochs (target cache)
 /** Every schema step, in version order. */
 export const STEPS: readonly Migration[] = [
   initial,
@@ -55,4 +56,5 @@ export const STEPS: readonly Migration[] = [
   machineOidcTrust,
   awsRoles,
   oauthConnections,
+  targetEpochs,
 ]
