@@ -191,7 +191,11 @@ function suite(engine: EngineName): void {
     assert.equal(again.status, 202)
     await until('the redelivery', () => rx.got.length === 4)
     assert.equal(rx.got[3]!.headers['webhook-id'], log.id)
-    const after = (await owner.get(`${W}/${id}/deliveries`)).body.deliveries[0]
+    // The receiver has the message before the sender has recorded its answer: wait for the record.
+    const after = await until('the redelivery recorded', async () => {
+      const d = (await owner.get(`${W}/${id}/deliveries`)).body.deliveries[0]
+      return d?.status !== 'pending' ? d : undefined
+    })
     assert.equal(after.status, 'delivered')
     await owner.del(`${W}/${id}`)
   })
