@@ -181,6 +181,18 @@ function suite(engine: EngineName): void {
     assert.equal((await call(B, 'GET', `${e.path}/secrets/K?reveal=true`, owner())).status, 403)
   })
 
+  test("a member without a project role never gets another member's cached role for the same environment", async () => {
+    const e = await environment()
+    const dev = await addPerson(h, { workspaceId: h.a.id, role: 'member', project: { id: shopId, role: 'developer' }, label: 'holder' })
+    const outsider = await addPerson(h, { workspaceId: h.a.id, role: 'member', label: 'outsider' })
+    await warm(bearer(dev.token), `${e.path}/secrets/K?reveal=true`)
+    await warm(bearer(outsider.token), `${e.path}/secrets/K?reveal=true`, 404)
+    for (let i = 0; i < 3; i++) {
+      assert.equal((await call(B, 'GET', `${e.path}/secrets/K?reveal=true`, bearer(outsider.token))).status, 404)
+      assert.equal((await call(B, 'GET', `${e.path}/secrets/K?reveal=true`, bearer(dev.token))).status, 200)
+    }
+  })
+
   test("another tenant naming this workspace's project and environment by id gets 404, however warm the cache", async () => {
     const e = await environment()
     await warm(owner(), `/v1/workspaces/${h.a.slug}/projects/${shopId}/environments/${e.id}/secrets/K?reveal=true`)
