@@ -50,7 +50,8 @@ export class TargetCache {
     // @NOTE the caller's part of a resolution is their project role and environment grant,
     // which only a person has: every other principal resolves the same (user '').
     const user = principal.type === 'user' ? principal.userId : ''
-    const key = `${workspaceId}\n${user}\n${p.project}\n${environment ?? ''}\n${environment === undefined ? 0 : 1}`
+    // @NOTE JSON, not a joined string: the refs are the URL's, any text, and must not alias.
+    const key = JSON.stringify([workspaceId, user, p.project, environment ?? null])
     const hit = this.#entries.get(key)
     if (hit && hit.epoch === epoch) {
       this.#metrics?.targetCacheLookups.inc(1, { result: 'hit' })
