@@ -33,11 +33,6 @@ export class TargetCache {
     this.#metrics = options.metrics
   }
 
-  /** Entries held (for tests). */
-  get size(): number {
-    return this.#entries.size
-  }
-
   /**
    * resolveTarget, answered from memory when `epoch` (the workspace's, read in `db`'s
    * transaction) is the one the entry was resolved under; without an epoch, straight from the
@@ -71,11 +66,6 @@ export class TargetCache {
     this.#entries.set(key, { epoch, target: frozen })
     while (this.#entries.size > this.#max) this.#entries.delete(this.#entries.keys().next().value as string)
     return frozen
-  }
-
-  /** Forgets every entry (tests; a node that cannot tell changes apart). */
-  clear(): void {
-    this.#entries.clear()
   }
 }
 

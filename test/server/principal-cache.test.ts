@@ -6,53 +6,14 @@
 // node, and changes written to the database by something else than a request (a host command).
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import type { FastifyInstance } from 'fastify'
-import { type AppContext, createContext } from '../../src/context.js'
 import { createSession, csrfTokenFor } from '../../src/identity/sessions.js'
-import { buildConfig } from '../../src/ops/config.js'
-import { readEnv } from '../../src/ops/env.js'
-import { buildSecrets } from '../../src/ops/secrets.js'
-import { buildApp } from '../../src/server/app.js'
 import { describeEachEngine } from '../helpers/engines.js'
 import { type EngineName, type Harness, startHarness } from '../helpers/harness.js'
-import type { JsonBody } from '../helpers/json-body.js'
+import { bearer, cacheOn, call, type Node, sleep, startNode } from '../helpers/nodes.js'
 import { addPerson } from '../helpers/principals.js'
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js'
 
-type Node = { app: FastifyInstance; ctx: AppContext }
-type Reply = { status: number; body: JsonBody }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-async function call(
-  node: Node,
-  method: 'GET' | 'PUT' | 'POST' | 'DELETE',
-  url: string,
-  headers: Record<string, string>,
-  payload?: unknown,
-): Promise<Reply> {
-  const r = await node.app.inject({ method, url, headers, ...(payload === undefined ? {} : { payload: payload as object }) })
-  return { status: r.statusCode, body: r.body ? JSON.parse(r.body) : undefined }
-}
-const bearer = (t: string) => ({ authorization: `Bearer ${t}` })
 const hits = (n: Node) => n.ctx.metrics.principalCacheLookups.get({ result: 'hit' }) ?? 0
-
-async function startNode(settings: Record<string, string>): Promise<Node> {
-  const e = readEnv(settings)
-  const ctx = await createContext(buildConfig(e), buildSecrets(e))
-  const app = await buildApp(ctx)
-  await app.ready()
-  return { app, ctx }
-}
-
-/** Waits until `node`'s cache is on (PostgreSQL: its LISTEN connection is up). */
-async function cacheOn(node: Node, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs
-  while (!node.ctx.principals.enabled) {
-    if (Date.now() > end) throw new Error('the principal cache never came on')
-    await sleep(20)
-  }
-}
 
 function suite(engine: EngineName): void {
   let h: Harness
