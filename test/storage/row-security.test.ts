@@ -195,6 +195,68 @@ describePostgres('row-level security (PostgreSQL)', () => {
     assert.equal(await readInScope(h.ctx.store, SYSTEM_SCOPE, (db) => count(db, 'secrets')), ownerA + ownerB)
   })
 
+  test('a statement prepared once per connection keeps the wall: its plan never carries one tenant into another', async () => {
+    const keysOf = (db: Parameters<Parameters<typeof readInScope>[2]>[0], workspaceId: string) =>
+      db.selectFrom('secrets').select(['key', 'workspace_id']).where('deleted', '=', 0).where('workspace_id', '!=', workspaceId).execute()
+    // The application's query texts with parameters run as named statements (one Parse per
+    // connection): the second run of the same text on a connection parses nothing.
+    const prepared = await readInScope(h.ctx.store, h.a.id, async (db) => {
+      await keysOf(db, '00000000-0000-0000-0000-000000000000')
+      await keysOf(db, '00000000-0000-0000-0000-000000000000')
+      return (
+        await sql<{
+          n: string
+        }>`SELECT count(*) AS n FROM pg_prepared_statements WHERE statement LIKE ${'select "key", "workspace_id" from "secrets"%'}`.execute(
+          db,
+        )
+      ).rows[0]!.n
+    })
+    assert.equal(Number(prepared), 1, 'one prepared statement for the repeated text')
+    // PostgreSQL plans a prepared statement generically after five runs; the tenant policy
+    // reads the scope at execution, so the same statement answers A's rows in A's scope and
+    // B's in B's — here "every secret not of workspace X", which without the wall is both.
+    for (const [scope, other] of [
+      [h.a.id, h.b.id],
+      [h.b.id, h.a.id],
+      [h.a.id, h.b.id],
+    ] as const) {
+      for (let i = 0; i < 8; i++) {
+        const rows = await readInScope(h.ctx.store, scope, (db) => keysOf(db, '00000000-0000-0000-0000-000000000000'))
+        assert.ok(rows.length >= 2, 'the scope sees its own secrets')
+        assert.ok(
+          rows.every((r) => r.workspace_id === scope),
+          `run ${i} in one scope saw no row of the other (${other === h.a.id ? 'A' : 'B'})`,
+        )
+      }
+    }
+    // A text that selects `*` is never prepared (a column added by a migration would break
+    // a prepared one), and a migration adding a column leaves a prepared statement working.
+    const star = await readInScope(h.ctx.store, h.a.id, async (db) => {
+      await sql`SELECT * FROM secrets WHERE workspace_id = ${h.a.id}`.execute(db)
+      return (
+        await sql<{ n: string }>`SELECT count(*) AS n FROM pg_prepared_statements WHERE statement LIKE ${'SELECT * FROM secrets%'}`.execute(
+          db,
+        )
+      ).rows[0]!.n
+    })
+    assert.equal(Number(star), 0)
+    await sql`ALTER TABLE secrets ADD COLUMN prepared_test_extra text`.execute(h.db)
+    try {
+      for (let i = 0; i < 3; i++) {
+        const rows = await readInScope(h.ctx.store, h.b.id, (db) => keysOf(db, '00000000-0000-0000-0000-000000000000'))
+        assert.ok(rows.length >= 2 && rows.every((r) => r.workspace_id === h.b.id))
+        const all = await readInScope(
+          h.ctx.store,
+          h.b.id,
+          async (db) => (await sql`SELECT * FROM secrets WHERE deleted = ${0}`.execute(db)).rows,
+        )
+        assert.ok(all.length >= 2)
+      }
+    } finally {
+      await sql`ALTER TABLE secrets DROP COLUMN prepared_test_extra`.execute(h.db)
+    }
+  })
+
   test('the API keeps working for both tenants through the wall', async () => {
     for (const [token, ws] of [
       [h.a.token, h.a.slug],
