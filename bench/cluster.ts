@@ -15,7 +15,19 @@
 import { randomBytes } from 'node:crypto'
 import autocannon from 'autocannon'
 import pg from 'pg'
-import { args, ensureBuilt, envPath, installCleanup, printTable, ratio, seed, type CofferServer } from './lib/harness.js'
+import { readdirSync, readFileSync } from 'node:fs'
+import {
+  args,
+  ensureBuilt,
+  envPath,
+  installCleanup,
+  printTable,
+  processCpuSeconds,
+  ratio,
+  seed,
+  sleep,
+  type CofferServer,
+} from './lib/harness.js'
 import { delta, quantileBound, readMergeDelay } from './lib/merge-delay.js'
 import { createPostgresVault } from './lib/postgres-vault.js'
 
@@ -82,6 +94,30 @@ try {
     }
   }
 
+  /** CPU seconds used so far by every PostgreSQL process on this machine (backends and helpers). */
+  function databaseCpuSeconds(): number {
+    let total = 0
+    for (const pid of readdirSync('/proc')) {
+      if (!/^\d+$/.test(pid)) continue
+      try {
+        if (!readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith('postgres')) continue
+      } catch {
+        continue
+      }
+      total += processCpuSeconds(Number(pid)) ?? 0
+    }
+    return total
+  }
+  const nodesCpuSeconds = () => nodes.reduce((a, n) => a + (processCpuSeconds(n.pid) ?? 0), 0)
+  /** Transactions committed or rolled back in the benchmark's database (PostgreSQL's statistics, flushed within ~1 s). */
+  async function transactions(): Promise<number> {
+    const { rows } = await sampler.query<{ n: string }>(
+      'SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = $1',
+      [name],
+    )
+    return Number(rows[0]?.n ?? 0)
+  }
+
   /** Audited 2xx answers over every run, warm-ups included: each must have left one entry. */
   let audited = 0
   /** Requests in flight when a run stopped: answered and audited by a node, not counted by autocannon. */
@@ -122,8 +158,14 @@ try {
       return rs
     }
     if (WARMUP > 0) await fire(WARMUP)
+    await sleep(1500)
     const lagBefore = await Promise.all(nodes.map((n) => readMergeDelay(n.url)))
+    const xact0 = await transactions()
+    const cpu0 = { db: databaseCpuSeconds(), nodes: nodesCpuSeconds() }
     const { result, samples, waiting, max, events } = await sampleLocks(() => fire(DURATION))
+    const cpu1 = { db: databaseCpuSeconds(), nodes: nodesCpuSeconds() }
+    await sleep(1500)
+    const xact1 = await transactions()
     const lag = delta(lagBefore, await Promise.all(nodes.map((n) => readMergeDelay(n.url))))
     const ok = result.reduce((a, r) => a + r['2xx'], 0)
     const non2xx = result.reduce((a, r) => a + r.non2xx + r.errors + r.timeouts, 0)
@@ -136,6 +178,11 @@ try {
       lockWaitMax: max,
       events,
       mergeP99: quantileBound(lag, 0.99),
+      dbCores: (cpu1.db - cpu0.db) / DURATION,
+      nodeCores: (cpu1.nodes - cpu0.nodes) / DURATION,
+      dbCpuMs: ((cpu1.db - cpu0.db) * 1000) / ok,
+      nodeCpuMs: ((cpu1.nodes - cpu0.nodes) * 1000) / ok,
+      xactPerRequest: (xact1 - xact0) / ok,
     }
   }
 
@@ -191,6 +238,14 @@ try {
         `${one.lockWaitMax} / ${three.lockWaitMax}`,
         `${one.mergeP99} / ${three.mergeP99}`,
       ]
+    }),
+  )
+  printTable(
+    'Where the CPU went (cores used in the measured run, and CPU ms per 2xx answer; the transactions counted in pg_stat_database)',
+    ['run', 'req/s', 'PostgreSQL cores', 'nodes cores', 'PostgreSQL ms/req', 'nodes ms/req', 'transactions/req'],
+    ['read-1', 'read-3', 'write-1', 'write-3'].map((k) => {
+      const r = results[k]!
+      return [k, Math.round(r.rps), r.dbCores, r.nodeCores, r.dbCpuMs, r.nodeCpuMs, r.xactPerRequest]
     }),
   )
   for (const k of ['read-1', 'read-3', 'write-1', 'write-3']) console.log(`lock waits by event (${k}): ${results[k]!.events}`)
