@@ -5,7 +5,6 @@ import { AuditSequencer, type Sequencing } from './audit/sequencer.js'
 import { AuditThreadClient } from './audit/audit-thread-client.js'
 import { ReadAuditBatcher } from './audit/read-audit-batcher.js'
 import { partitionOf, rowLockedPartition } from './storage/commit-partition.js'
-import { takeEnvironmentWriteLock, takeWorkspaceWriteLock } from './storage/advisory-lock.js'
 import { AuditLog } from './audit/audit-log.js'
 import { AuditTree } from './audit/audit-tree.js'
 import { verifySourceOf, VerifyWorkers } from './audit/verify-workers.js'
@@ -20,7 +19,7 @@ import { createMailer, type Mailer } from './identity/mailer.js'
 import { OidcService } from './identity/oidc.js'
 import { PrincipalCache } from './identity/principal-cache.js'
 import { listenForNotifications } from './storage/notify-listener.js'
-import { ADVISORY_LOCKS, takeAdvisoryLock } from './storage/advisory-lock.js'
+import { ADVISORY_LOCKS, startWriteBatch, takeAdvisoryLock } from './storage/advisory-lock.js'
 import { GroupCommitter } from './storage/group-commit.js'
 import type { RetryReason } from './storage/transaction-retry.js'
 import { grantToAppRole, type MigrateHooks, migrate } from './storage/migrator.js'
@@ -28,7 +27,7 @@ import { MIGRATIONS } from './storage/migrations.js'
 import { createBackup } from './backup/backup-service.js'
 import type { KeyProvider } from './crypto/key-provider.js'
 import { ConfigError } from './errors.js'
-import { readInScope, setScope, SYSTEM_SCOPE, writeInScope } from './storage/tenant-scope.js'
+import { readInScope, SYSTEM_SCOPE, writeInScope } from './storage/tenant-scope.js'
 import { ResealWorkers } from './crypto/reseal-workers.js'
 import { DataKeys } from './vault/data-keys.js'
 import { Resealer } from './vault/resealer.js'
@@ -129,7 +128,7 @@ export async function createContext(
     if (!overrides.store) audit.useWorkers(verifyWorkers, verifySourceOf(config.database))
     const auditTree = new AuditTree(provider, clock)
     await auditTree.init(store.db)
-    const committer = new GroupCommitter(store.db, { onRetry })
+    const committer = new GroupCommitter(store.db, { onRetry, engine: store.engine })
     // Each batch runs in its workspace's row-level security scope; units submitted without
     // a workspace (bootstrap, jobs, bookkeeping partitions that name no workspace) are system work.
     // @NOTE no batch takes its workspace's audit chain: entries are queued, and only the
@@ -137,9 +136,7 @@ export async function createContext(
     // write lock before any row (docs/architecture.md, "Lock order"; commit-partition.ts).
     committer.onBatchStart(async (tx, partition) => {
       const { workspaceId, lock } = partitionOf(partition)
-      await setScope(tx, store.engine, workspaceId ?? SYSTEM_SCOPE)
-      if (lock && 'workspace' in lock) await takeWorkspaceWriteLock(tx, store.engine, lock.workspace)
-      else if (lock) await takeEnvironmentWriteLock(tx, store.engine, lock.environment)
+      await startWriteBatch(tx, store.engine, workspaceId ?? SYSTEM_SCOPE, lock)
     })
     // On a SQLite file the sequencer and the queuing of reads' entries run on the audit thread
     // (audit/audit-thread-client.ts); a store or clock given by a test keeps them here.

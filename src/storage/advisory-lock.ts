@@ -1,7 +1,8 @@
-import { sql } from 'kysely'
+import { CompiledQuery, sql } from 'kysely'
 import type pg from 'pg'
 import { type Engine, loadPg } from './database.js'
 import type { Executor } from './schema.js'
+import { scopeStatement } from './tenant-scope.js'
 
 /** Advisory lock ids of PostgreSQL, one per start-up step that nodes starting together must take in turn. */
 export const ADVISORY_LOCKS = {
@@ -23,24 +24,34 @@ export async function takeAdvisoryLock(tx: Executor, engine: Engine, id: number)
 
 /** The class of the per-workspace write locks (the first key of the two-key advisory lock). */
 const WORKSPACE_WRITES = 0x636f7777 // 'coww'
-
-/**
- * PostgreSQL: serialises the write transactions of one workspace across nodes (a
- * transaction-scoped advisory lock on the workspace id's hash; two workspaces that share a
- * hash only wait for each other). Taken first by every write batch of a workspace except the
- * ones that lock their own rows (see the committer's partitions in createContext). SQLite has
- * one writer anyway.
- */
-export async function takeWorkspaceWriteLock(tx: Executor, engine: Engine, workspaceId: string): Promise<void> {
-  if (engine === 'postgres') await sql`SELECT pg_advisory_xact_lock(${WORKSPACE_WRITES}, hashtext(${workspaceId}))`.execute(tx)
-}
-
 /** The class of the per-environment write locks. */
 const ENVIRONMENT_WRITES = 0x636f7765 // 'cowe'
 
-/** PostgreSQL: serialises the secret writes of one environment across nodes, like takeWorkspaceWriteLock for a workspace. */
-export async function takeEnvironmentWriteLock(tx: Executor, engine: Engine, environmentId: string): Promise<void> {
-  if (engine === 'postgres') await sql`SELECT pg_advisory_xact_lock(${ENVIRONMENT_WRITES}, hashtext(${environmentId}))`.execute(tx)
+/** The write lock a batch takes first: its workspace's, one environment's, or none (commit-partition.ts). */
+export type WriteLock = { workspace: string } | { environment: string } | null
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+function writeLockStatement(lock: { workspace: string } | { environment: string }): string {
+  const [cls, id] = 'workspace' in lock ? [WORKSPACE_WRITES, lock.workspace] : [ENVIRONMENT_WRITES, lock.environment]
+  if (!UUID_RE.test(id)) throw new Error('a write lock is named by a workspace or environment id')
+  return `SELECT pg_advisory_xact_lock(${cls}, hashtext('${id}'))`
+}
+
+/**
+ * Starts a write batch's transaction on PostgreSQL: sets its tenant scope and takes its write
+ * lock, in one message (with the transaction's BEGIN, see pg-client.ts). The write locks are
+ * transaction-scoped advisory locks on the id's hash (two ids that share a hash only wait for
+ * each other):
+ * - the workspace's serialises the write transactions of one workspace across nodes; every
+ *   write batch of a workspace takes it first, except the ones that lock their own rows;
+ * - an environment's serialises the secret writes of one environment across nodes.
+ * SQLite has no scope and one writer anyway: there it does nothing.
+ */
+export async function startWriteBatch(tx: Executor, engine: Engine, scope: string, lock: WriteLock): Promise<void> {
+  if (engine !== 'postgres') return
+  const statements = lock ? `${scopeStatement(scope)}; ${writeLockStatement(lock)}` : scopeStatement(scope)
+  await tx.executeQuery(CompiledQuery.raw(statements))
 }
 
 /** A session-level lock held on its own connection until released. */

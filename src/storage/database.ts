@@ -6,7 +6,7 @@ import { createRequire } from 'node:module'
 import type PgModule from 'pg'
 import type { DatabaseConfig } from '../ops/config.js'
 import type { Database } from './schema.js'
-import { preparingClient } from './prepared-client.js'
+import { pgClientClass } from './pg-client.js'
 import { cachingDatabase } from './statement-cache.js'
 import type { RetryObserver } from './transaction-retry.js'
 
@@ -87,8 +87,8 @@ export function openStore(config: DatabaseConfig, options: { onRetry?: RetryObse
   const pg = loadPg()
   const pool = new pg.Pool({
     connectionString: config.url,
-    // Each distinct parameterised query is parsed and planned once per connection (prepared-client.ts).
-    Client: preparingClient(pg),
+    // Named statements, and BEGIN sent with the transaction's first statement (pg-client.ts).
+    Client: pgClientClass(pg),
     max: 10,
     // A connection attempt into a network that drops packets would otherwise wait forever:
     // fail it (503, and a start-up retry) after 5 s; keepalives find a dead peer of an idle one.

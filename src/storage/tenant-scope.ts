@@ -28,11 +28,20 @@ function checkScope(scope: string): void {
   if (scope !== SYSTEM_SCOPE && !UUID_RE.test(scope)) throw new Error('a tenant scope is a workspace id or SYSTEM_SCOPE')
 }
 
+/**
+ * The statement that sets the scope of the open transaction, as text: the scope is a checked
+ * UUID or '*', never user text, so it goes without parameters — and with no parameters it
+ * travels in one message with BEGIN (pg-client.ts) or with other statements.
+ */
+export function scopeStatement(scope: string): string {
+  checkScope(scope)
+  return `SELECT set_config('${SCOPE_SETTING}', '${scope}', true)`
+}
+
 /** Sets the row-level security scope (a workspace id, or SYSTEM_SCOPE) of the open PostgreSQL transaction `tx`. */
 export async function setScope(tx: Transaction<Database>, engine: Engine, scope: string): Promise<void> {
   if (engine !== 'postgres') return
-  checkScope(scope)
-  await sql`SELECT set_config(${SCOPE_SETTING}, ${scope}, true)`.execute(tx)
+  await tx.executeQuery(CompiledQuery.raw(scopeStatement(scope)))
 }
 
 /**
@@ -54,11 +63,9 @@ export async function readInScope<T>(
     return fn(within)
   }
   if (store.engine !== 'postgres') return fn(store.readDb)
-  checkScope(scope)
   // @NOTE BEGIN and the scope in one round trip (a simple-protocol query may hold several
-  // statements; the scope is a checked UUID or '*', never user text): reads are most of the
-  // traffic, and each round trip costs both processes a wake-up.
-  const begin = CompiledQuery.raw(`BEGIN READ ONLY; SELECT set_config('${SCOPE_SETTING}', '${scope}', true)`)
+  // statements): reads are most of the traffic, and each round trip costs both processes a wake-up.
+  const begin = CompiledQuery.raw(`BEGIN READ ONLY; ${scopeStatement(scope)}`)
   return withTransactionRetry(
     () =>
       (store.readDb as Kysely<Database>).connection().execute(async (conn) => {

@@ -435,7 +435,7 @@ export function exerciseStorage(open: () => Promise<OpenedStore>, capabilities: 
 
   test('GroupCommitter: 200 concurrent units resolve with their own results in fewer batches', () =>
     withStore(open, async ({ store }) => {
-      const committer = new GroupCommitter(store.db)
+      const committer = new GroupCommitter(store.db, { engine: store.engine })
       try {
         const results = await Promise.all(
           Array.from({ length: 200 }, (_, i) =>
@@ -465,7 +465,7 @@ export function exerciseStorage(open: () => Promise<OpenedStore>, capabilities: 
 
   test('GroupCommitter: a batch holds units of one partition only', () =>
     withStore(open, async ({ store }) => {
-      const committer = new GroupCommitter(store.db)
+      const committer = new GroupCommitter(store.db, { engine: store.engine })
       try {
         const seen: Array<{ partition: string; tx: unknown }> = []
         const units = ['a', 'b'].flatMap((partition) =>
@@ -492,7 +492,7 @@ export function exerciseStorage(open: () => Promise<OpenedStore>, capabilities: 
 
   test('GroupCommitter: a failing unit rejects only itself and only its writes roll back', () =>
     withStore(open, async ({ store }) => {
-      const committer = new GroupCommitter(store.db)
+      const committer = new GroupCommitter(store.db, { engine: store.engine })
       try {
         // Hold the first batch open so that the next units queue up and share one batch.
         let release!: () => void
@@ -550,26 +550,35 @@ export function exerciseStorage(open: () => Promise<OpenedStore>, capabilities: 
             .execute()
           return 'ok-2'
         })
+        // The last unit of a batch fails too: its savepoint is the one COMMIT would release.
+        const lastFail = committer.run(async (tx) => {
+          await tx
+            .insertInto('meta')
+            .values({ key: 'last-fail', value: Buffer.from('x') })
+            .execute()
+          throw boom
+        })
         const before = { ...committer.stats }
         release()
-        const settled = await Promise.allSettled([first, ok1, thrown, sqlFail, ok2])
+        const settled = await Promise.allSettled([first, ok1, thrown, sqlFail, ok2, lastFail])
         assert.deepEqual(
           settled.map((s) => s.status),
-          ['fulfilled', 'fulfilled', 'rejected', 'rejected', 'fulfilled'],
+          ['fulfilled', 'fulfilled', 'rejected', 'rejected', 'fulfilled', 'rejected'],
         )
         assert.equal((settled[0] as PromiseFulfilledResult<string>).value, 'first')
         assert.equal((settled[1] as PromiseFulfilledResult<string>).value, 'ok-1')
         assert.equal((settled[2] as PromiseRejectedResult).reason, boom, 'the unit gets its own error')
         assertConstraint(store, (settled[3] as PromiseRejectedResult).reason, 'unique')
         assert.equal((settled[4] as PromiseFulfilledResult<string>).value, 'ok-2')
-        assert.equal(committer.stats.batches - before.batches, 2, 'the four queued units shared one batch')
-        assert.equal(committer.stats.units - before.units, 5)
+        assert.equal(committer.stats.batches - before.batches, 2, 'the five queued units shared one batch')
+        assert.equal(committer.stats.units - before.units, 6)
 
         assert.ok(await metaValue(store.db, 'first'))
         assert.equal((await metaValue(store.db, 'ok-1'))?.toString(), '2', "a later unit saw and changed an earlier unit's write")
         assert.ok(await metaValue(store.db, 'ok-2'))
         assert.equal(await metaValue(store.db, 'thrown'), undefined, "the throwing unit's write was undone")
         assert.equal(await metaValue(store.db, 'sql-fail'), undefined, "the failing unit's earlier write was undone")
+        assert.equal(await metaValue(store.db, 'last-fail'), undefined, "the failing last unit's write was undone")
 
         // A lone unit that fails rolls back alone as well.
         const lone = new Error('lone unit failed')
@@ -593,7 +602,7 @@ export function exerciseStorage(open: () => Promise<OpenedStore>, capabilities: 
 
   test('GroupCommitter: a resolved unit is committed and visible to another connection', () =>
     withStore(open, async ({ store, connect }) => {
-      const committer = new GroupCommitter(store.db)
+      const committer = new GroupCommitter(store.db, { engine: store.engine })
       const other = connect()
       try {
         await committer.run(async (tx) => {
@@ -639,7 +648,10 @@ export function exerciseStorage(open: () => Promise<OpenedStore>, capabilities: 
         const audit = new AuditLog('postgres', async () => fpKey, systemClock)
         await audit.initWorkspace(o.store.db, w)
         const nodeB = o.connect()
-        const committers = [new GroupCommitter(o.store.db), new GroupCommitter(nodeB.db)]
+        const committers = [
+          new GroupCommitter(o.store.db, { engine: o.store.engine }),
+          new GroupCommitter(nodeB.db, { engine: nodeB.engine }),
+        ]
         // Each node runs its own sequencer; the lease lets one integrate at a time, and a short
         // lease with a short tick makes them take turns while the appends run.
         const sequencers = [o.store, nodeB].map(

@@ -50,7 +50,7 @@ interface RootOpts {
 async function openForRootMigration(config: ServerConfig) {
   const store = openStore(config.database)
   await migrate(store)
-  const committer = new GroupCommitter(store.db)
+  const committer = new GroupCommitter(store.db, { engine: store.engine })
   const audit = new AuditLog(store.engine, () => Promise.reject(new Error('no fingerprint key during a root-key migration')), systemClock)
   return {
     store,
