@@ -1,5 +1,6 @@
 import { CompiledQuery, sql } from 'kysely'
 import type pg from 'pg'
+import { isUuid } from '../crypto/encoding.js'
 import { type Engine, loadPg } from './database.js'
 import type { Executor } from './schema.js'
 import { scopeStatement } from './tenant-scope.js'
@@ -30,11 +31,9 @@ const ENVIRONMENT_WRITES = 0x636f7765 // 'cowe'
 /** The write lock a batch takes first: its workspace's, one environment's, or none (commit-partition.ts). */
 export type WriteLock = { workspace: string } | { environment: string } | null
 
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
-
 function writeLockStatement(lock: { workspace: string } | { environment: string }): string {
   const [cls, id] = 'workspace' in lock ? [WORKSPACE_WRITES, lock.workspace] : [ENVIRONMENT_WRITES, lock.environment]
-  if (!UUID_RE.test(id)) throw new Error('a write lock is named by a workspace or environment id')
+  if (!isUuid(id)) throw new Error('a write lock is named by a workspace or environment id')
   return `SELECT pg_advisory_xact_lock(${cls}, hashtext('${id}'))`
 }
 
