@@ -1,7 +1,7 @@
 import BetterSqlite3 from 'better-sqlite3'
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely'
+import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely'
 import { createRequire } from 'node:module'
 import type PgModule from 'pg'
 import type { DatabaseConfig } from '../ops/config.js'
@@ -110,6 +110,17 @@ export function openStore(config: DatabaseConfig, options: { onRetry?: RetryObse
   })
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
   return { db, readDb: db, engine: 'postgres', onRetry: options.onRetry, close: () => db.destroy() }
+}
+
+/**
+ * Whether PostgreSQL runs autovacuum (null on SQLite). Coffer's audit queue and data-key
+ * counters leave dead row versions at the rate of requests; without vacuum every scan of them
+ * grows slower (docs/operations.md, "Scaling out").
+ */
+export async function autovacuumOn(store: Pick<Store, 'engine' | 'db'>): Promise<boolean | null> {
+  if (store.engine !== 'postgres') return null
+  const { rows } = await sql<{ autovacuum: string }>`SHOW autovacuum`.execute(store.db)
+  return rows[0]?.autovacuum === 'on'
 }
 
 /** Whether the database answers and holds Coffer's schema (a cheap query for readiness checks). */

@@ -5,6 +5,7 @@ import { scrub } from '../../scrub.js'
 import { type HeldLock, holdServingLock } from '../../storage/advisory-lock.js'
 import { isConnectionError } from '../../storage/connection-errors.js'
 import { listenWhileWaiting, type WaitingServer } from '../../server/waiting-server.js'
+import { autovacuumOn } from '../../storage/database.js'
 import { rowSecurityEnforced } from '../../storage/tenant-scope.js'
 import { buildConfig } from '../../ops/config.js'
 import { readEnv } from '../../ops/env.js'
@@ -133,6 +134,11 @@ async function start(config: ServerConfig, secrets: ServerSecrets, ownerEmail: s
     if ((await rowSecurityEnforced(ctx.store)) === false) {
       info(
         'Warning: DATABASE_URL connects as a superuser or a BYPASSRLS role, so PostgreSQL row-level security (the second wall between workspaces) is not enforced. Connect as a role without them (docs/access.md: PostgreSQL roles and row-level security).',
+      )
+    }
+    if ((await autovacuumOn(ctx.store)) === false) {
+      info(
+        "Warning: autovacuum is off on this PostgreSQL server. The audit queue and the data keys' counters leave dead rows at the rate of requests, and reads and writes slow down until they are vacuumed: turn autovacuum on (docs/operations.md: Scaling out).",
       )
     }
     if (await hasWorkspaces(ctx)) return { ctx, serving }
