@@ -57,7 +57,16 @@ export function pgClientClass(pg: typeof PgModule): typeof PgModule.Client {
 
     // biome-ignore lint/suspicious/noExplicitAny: pg's query() has a dozen overloads; this one only redirects Kysely's (text, values).
     override query(config: any, values?: any, callback?: any): any {
-      if (typeof config !== 'string' || typeof callback === 'function') return super.query(config, values, callback)
+      if (typeof config !== 'string' || typeof callback === 'function') {
+        // Anything else (a query object, a cursor, a callback) goes as given, after a held
+        // BEGIN: pg sends a client's queries in the order they were made, and a BEGIN that
+        // fails fails this query too.
+        if (this.#beginHeld) {
+          this.#beginHeld = false
+          super.query(BEGIN).catch(() => {})
+        }
+        return super.query(config, values, callback)
+      }
       const params = Array.isArray(values) && values.length > 0
       if (!params && config === BEGIN && !this.#beginHeld) {
         this.#beginHeld = true

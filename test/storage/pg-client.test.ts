@@ -8,6 +8,7 @@ import { CompiledQuery, sql } from 'kysely'
 import pg from 'pg'
 import { startWriteBatch } from '../../src/storage/advisory-lock.js'
 import { openStore, type Store } from '../../src/storage/database.js'
+import { pgClientClass } from '../../src/storage/pg-client.js'
 import { scopeStatement } from '../../src/storage/tenant-scope.js'
 import { describePostgres } from '../helpers/engines.js'
 import { createTestDatabase } from '../helpers/pg.js'
@@ -31,11 +32,13 @@ function countSends(): { texts: string[]; stop(): void } {
 describePostgres('the PostgreSQL client: fewer round trips, the same transactions', () => {
   let store: Store
   let drop: () => Promise<void>
+  let url: string
   const WS = '6b1f0a52-3c1e-4a55-9d0e-0a1b2c3d4e5f'
   before(async () => {
     const db = await createTestDatabase()
     drop = db.drop
-    store = openStore({ engine: 'postgres', url: db.url })
+    url = db.url
+    store = openStore({ engine: 'postgres', url })
     await sql`CREATE TABLE t (id int PRIMARY KEY, note text)`.execute(store.db)
   })
   after(async () => {
@@ -122,6 +125,23 @@ describePostgres('the PostgreSQL client: fewer round trips, the same transaction
       sends.stop()
     }
     assert.deepEqual(await rows(), [1, 10, 11, 12])
+  })
+
+  test('a held BEGIN also goes ahead of a query given as an object or with a callback', async () => {
+    const Client = pgClientClass(pg)
+    const c = new Client({ connectionString: url })
+    await c.connect()
+    try {
+      await c.query('begin')
+      await c.query({ text: 'INSERT INTO t (id) VALUES ($1)', values: [20] })
+      await new Promise<void>((resolve, reject) =>
+        c.query('INSERT INTO t (id) VALUES (21)', [], (err: Error | null) => (err ? reject(err) : resolve())),
+      )
+      await c.query('rollback')
+    } finally {
+      await c.end()
+    }
+    assert.deepEqual(await rows(), [1, 10, 11, 12], 'both inserts were inside the transaction and rolled back')
   })
 
   test('a lock naming something other than an id never reaches SQL', async () => {
