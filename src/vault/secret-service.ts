@@ -188,6 +188,28 @@ interface CurrentRow extends SecretRow {
   created_by: string
 }
 
+/** A secret's row as a write reads it: the current version's columns are null when the join found none. */
+type LockedReadRow = SecretRow & { [K in Exclude<keyof CurrentRow, keyof SecretRow>]: CurrentRow[K] | null }
+
+/** The columns of CurrentRow, in its order. */
+const CURRENT_COLUMNS = [
+  'secrets.id',
+  'secrets.key',
+  'secrets.current_version',
+  'secrets.deleted',
+  'secrets.created_at',
+  'secrets.updated_at',
+  'secret_versions.version',
+  'secret_versions.value_ct',
+  'secret_versions.comment_ct',
+  'secret_versions.tags',
+  'secret_versions.deleted as v_deleted',
+  'secret_versions.origin',
+  'secret_versions.origin_version',
+  'secret_versions.created_at as v_created_at',
+  'secret_versions.created_by',
+] as const
+
 /**
  * A row of the environment list, in select order: secret id, key, current version, deleted,
  * created, updated, the version's tags, and (revealing) its value and comment ciphertexts.
@@ -267,53 +289,20 @@ export class SecretService {
   }
 
   /**
-   * The secret's row. A write (`forWrite`) locks it until its transaction ends (PostgreSQL;
-   * SQLite has one writer): secret writes do not take the workspace write lock, so two nodes
-   * writing one secret meet here, and the second reads the version the first wrote. A write
-   * also reads the current version in the same statement (one round trip, not two).
+   * The row of a secret about to be written, with its current version, in one statement. It
+   * stays locked until the transaction ends (PostgreSQL; SQLite has one writer): secret writes
+   * do not take the workspace write lock, so two nodes writing one secret meet here, and the
+   * second reads the version the first wrote.
    */
-  async #findRow(db: Executor, scope: SecretScope, key: string, forWrite = false): Promise<LockedRow | undefined> {
-    if (!forWrite) {
-      return db
-        .selectFrom('secrets')
-        .select(['id', 'key', 'current_version', 'deleted', 'created_at', 'updated_at'])
-        .where('workspace_id', '=', scope.workspaceId)
-        .where('project_id', '=', scope.projectId)
-        .where('environment_id', '=', scope.environmentId)
-        .where('key', '=', key)
-        .executeTakeFirst()
-    }
-    const q = db
-      .selectFrom('secrets')
-      .leftJoin('secret_versions as v', (j) =>
-        j
-          .onRef('v.secret_id', '=', 'secrets.id')
-          .onRef('v.version', '=', 'secrets.current_version')
-          .onRef('v.workspace_id', '=', 'secrets.workspace_id')
-          .onRef('v.environment_id', '=', 'secrets.environment_id'),
-      )
-      .select([
-        'secrets.id',
-        'secrets.key',
-        'secrets.current_version',
-        'secrets.deleted',
-        'secrets.created_at',
-        'secrets.updated_at',
-        'v.version as v_version',
-        'v.value_ct',
-        'v.comment_ct',
-        'v.tags',
-        'v.deleted as v_deleted',
-        'v.origin',
-        'v.origin_version',
-        'v.created_at as v_created_at',
-        'v.created_by',
-      ])
-      .where('secrets.workspace_id', '=', scope.workspaceId)
-      .where('secrets.project_id', '=', scope.projectId)
-      .where('secrets.environment_id', '=', scope.environmentId)
-      .where('secrets.key', '=', key)
-    const r = await (this.#engine === 'postgres' ? q.forUpdate('secrets') : q).executeTakeFirst()
+  async #findRow(db: Executor, scope: SecretScope, key: string): Promise<LockedRow | undefined> {
+    const r = (
+      await SecretService.#queries.forWrite[this.#engine === 'postgres' ? 1 : 0]!.run<LockedReadRow>(db, {
+        ws: scope.workspaceId,
+        project: scope.projectId,
+        env: scope.environmentId,
+        key,
+      })
+    ).rows[0]
     if (!r) return undefined
     const row: LockedRow = {
       id: r.id,
@@ -326,18 +315,9 @@ export class SecretService {
     // @NOTE on PostgreSQL a row updated by another transaction while this one waited for its
     // lock is re-read, but the version joined to it may be the one from before: kept only when
     // it is the row's current version (otherwise #currentPlain reads it again).
-    if (r.v_version !== null && r.v_version === r.current_version && r.tags !== null && r.v_deleted !== null) {
-      row.current = {
-        version: r.v_version,
-        value_ct: r.value_ct,
-        comment_ct: r.comment_ct,
-        tags: r.tags,
-        deleted: r.v_deleted,
-        origin: r.origin!,
-        origin_version: r.origin_version,
-        created_at: r.v_created_at!,
-        created_by: r.created_by!,
-      }
+    if (r.version === r.current_version) {
+      const v = r as CurrentRow
+      row.current = { ...v, deleted: v.v_deleted, created_at: v.v_created_at }
     }
     return row
   }
@@ -377,31 +357,38 @@ export class SecretService {
       .innerJoin('secret_versions', (j) =>
         j.onRef('secret_versions.secret_id', '=', 'secrets.id').onRef('secret_versions.version', '=', 'secrets.current_version'),
       )
-      .select([
-        'secrets.id',
-        'secrets.key',
-        'secrets.current_version',
-        'secrets.deleted',
-        'secrets.created_at',
-        'secrets.updated_at',
-        'secret_versions.version',
-        'secret_versions.value_ct',
-        'secret_versions.comment_ct',
-        'secret_versions.tags',
-        'secret_versions.deleted as v_deleted',
-        'secret_versions.origin',
-        'secret_versions.origin_version',
-        'secret_versions.created_at as v_created_at',
-        'secret_versions.created_by',
-      ])
+      .select(CURRENT_COLUMNS)
       .where('secrets.workspace_id', '=', p('ws'))
       .where('secrets.project_id', '=', p('project'))
       .where('secrets.environment_id', '=', p('env'))
   }
 
+  /**
+   * What a write reads of the secret it extends: its row and current version in one statement
+   * (a LEFT JOIN: a row re-read after another transaction changed it keeps its place even if the
+   * version joined to it is the older one); with `lock`, `FOR UPDATE OF secrets` (PostgreSQL).
+   */
+  static #forWrite(lock: boolean) {
+    return new QueryTemplate<'ws' | 'project' | 'env' | 'key'>((db, p) => {
+      const q = db
+        .selectFrom('secrets')
+        .leftJoin('secret_versions', (j) =>
+          j.onRef('secret_versions.secret_id', '=', 'secrets.id').onRef('secret_versions.version', '=', 'secrets.current_version'),
+        )
+        .select(CURRENT_COLUMNS)
+        .where('secrets.workspace_id', '=', p('ws'))
+        .where('secrets.project_id', '=', p('project'))
+        .where('secrets.environment_id', '=', p('env'))
+        .where('secrets.key', '=', p('key'))
+      return lock ? q.forUpdate('secrets') : q
+    })
+  }
+
   // @NOTE every reveal of one secret reads this: compiled once (see QueryTemplate).
   static readonly #queries = {
     one: new QueryTemplate<'ws' | 'project' | 'env' | 'key'>((db, p) => SecretService.#current(db, p).where('secrets.key', '=', p('key'))),
+    // Index: whether the row is locked (PostgreSQL; SQLite has one writer and no FOR UPDATE).
+    forWrite: [SecretService.#forWrite(false), SecretService.#forWrite(true)],
   }
 
   /**
@@ -626,7 +613,7 @@ export class SecretService {
   ): Promise<SecretChange> {
     checkKey(key)
     checkInput(input)
-    const row = await this.#findRow(tx, scope, key, true)
+    const row = await this.#findRow(tx, scope, key)
     SecretService.#checkVersion(row, input.ifVersion)
     const before = row && row.deleted === 0 ? await this.#currentPlain(tx, scope, row) : null
     const secret = await this.#write(
@@ -660,7 +647,7 @@ export class SecretService {
   /** Deletes a secret by writing a tombstone version; `restore` brings it back. */
   async delete(tx: Executor, scope: SecretScope, actorId: string, key: string, ifVersion?: number): Promise<SecretChange> {
     checkKey(key)
-    const row = await this.#findRow(tx, scope, key, true)
+    const row = await this.#findRow(tx, scope, key)
     if (!row || row.deleted === 1) throw new NotFoundError('secret')
     SecretService.#checkVersion(row, ifVersion)
     const before = await this.#currentPlain(tx, scope, row)
@@ -671,7 +658,7 @@ export class SecretService {
   /** Undeletes a secret: a new version equal to the last version before the deletion. */
   async restore(tx: Executor, scope: SecretScope, actorId: string, key: string): Promise<SecretChange> {
     checkKey(key)
-    const row = await this.#findRow(tx, scope, key, true)
+    const row = await this.#findRow(tx, scope, key)
     if (!row || row.deleted === 0) throw new NotFoundError('deleted secret')
     const last = await tx
       .selectFrom('secret_versions')
@@ -689,7 +676,7 @@ export class SecretService {
   /** Writes a new version equal to version `to`; history is never rewritten. */
   async rollback(tx: Executor, scope: SecretScope, actorId: string, key: string, to: number, ifVersion?: number): Promise<SecretChange> {
     checkKey(key)
-    const row = await this.#findRow(tx, scope, key, true)
+    const row = await this.#findRow(tx, scope, key)
     if (!row) throw new NotFoundError('secret')
     SecretService.#checkVersion(row, ifVersion)
     return this.#copy(tx, scope, actorId, row, to, 'rollback')
