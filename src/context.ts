@@ -30,6 +30,7 @@ import { ConfigError } from './errors.js'
 import { readInScope, SYSTEM_SCOPE, writeInScope } from './storage/tenant-scope.js'
 import { ResealWorkers } from './crypto/reseal-workers.js'
 import { DataKeys } from './vault/data-keys.js'
+import { EnvironmentSnapshots } from './vault/environment-snapshots.js'
 import { Resealer } from './vault/resealer.js'
 import { PersonalOverrides } from './vault/personal-overrides.js'
 import { SecretChanges } from './vault/secret-changes.js'
@@ -59,6 +60,8 @@ export interface AppContext {
   /** Checkpoints and proofs over the audit logs' Merkle trees. */
   readonly auditTree: AuditTree
   readonly secrets: SecretService
+  /** Environment fetches answered from one ciphertext per environment (vault/environment-snapshots.ts). */
+  readonly snapshots: EnvironmentSnapshots
   /** Members' personal overrides (issue 16 §2): each member reads and writes only their own. */
   readonly overrides: PersonalOverrides
   /** The time every service stamps and decides by (injectable for tests); see ops/clock.ts. */
@@ -169,6 +172,14 @@ export async function createContext(
     )
     const secretService = new SecretService({ dataKeys, clock, engine: store.engine })
     const personalOverrides = new PersonalOverrides({ dataKeys, clock })
+    const snapshots = new EnvironmentSnapshots({
+      dataKeys,
+      secrets: secretService,
+      clock,
+      engine: store.engine,
+      write: (workspaceId, work) => committer.run(work, rowLockedPartition(workspaceId, 'snapshots')),
+      metrics,
+    })
     // Threads start only when a reseal first runs.
     const resealWorkers = new ResealWorkers()
     const resealer = new Resealer({
@@ -236,6 +247,7 @@ export async function createContext(
       readAudits,
       auditTree,
       secrets: secretService,
+      snapshots,
       overrides: personalOverrides,
       resealer,
       createdKeyFile,
@@ -273,6 +285,7 @@ export async function createContext(
         await notifications?.close()
         mailer.close()
         await resealer.stop()
+        await snapshots.settled()
         await sequencer.stop()
         await auditThread?.close()
         await resealWorkers.close()

@@ -135,6 +135,16 @@ export class Metrics {
     "Projects and environments named by requests answered from the principal cache, looked up in the per-node target cache, by result (hit; miss: resolved from the database, as after a change bumped the workspace's epoch)",
     'counter',
   )
+  readonly environmentSnapshotLookups = new Metric(
+    'coffer_environment_snapshot_lookups_total',
+    "Environment fetches by how their revealed list was read (hit: from the environment's current snapshot; miss: from the rows, none was current; rejected: from the rows, the snapshot did not open — another place's or a tampered ciphertext)",
+    'counter',
+  )
+  readonly environmentSnapshotBuilds = new Metric(
+    'coffer_environment_snapshot_builds_total',
+    'Environment snapshot builds, by result (built; current: another build got there first; failed)',
+    'counter',
+  )
   readonly webhookAttempts = new Metric(
     'coffer_webhook_attempts_total',
     'Webhook delivery attempts, by outcome (delivered; retry: failed, tried again later; failed: the schedule is spent)',

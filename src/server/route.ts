@@ -46,8 +46,22 @@ export interface HandlerContext<P, Q, B> {
  * A handler's outcome: the response body and what the audit log must record. The pipeline
  * writes the audit entries; a handler never calls the audit log itself.
  */
-export interface HandlerResult<R> {
-  body: R
+export type HandlerResult<R> = HandlerOutcome<R> &
+  (
+    | { body: R; json?: undefined }
+    | {
+        body?: undefined
+        /**
+         * The answer already written (`compiledResponse` routes only): exactly the bytes the
+         * compiled serializer would write for the schema's shape, sent as they are. An environment
+         * fetch answered from its snapshot sends the snapshot's own bytes so (vault/environment-snapshots.ts).
+         */
+        json: Buffer
+      }
+  )
+
+/** What a handler answers besides its body. */
+export interface HandlerOutcome<R> {
   audit?: AuditEvent | AuditEvent[] | null
   /**
    * `write` routes only: runs in the same transaction right after the audit entries are

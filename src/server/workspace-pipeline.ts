@@ -355,6 +355,7 @@ export function registerWorkspaceRoute(app: FastifyInstance, ctx: AppContext, ro
           .catch((err: unknown) => req.log.warn({ err: { message: (err as Error).message } }, 'after-commit step failed'))
       reply.code(result.status ?? route.status ?? 200)
       if (result.headers) reply.headers(result.headers)
+      if (result.json) return reply.type('application/json; charset=utf-8').send(result.json)
       return result.body
     },
   })

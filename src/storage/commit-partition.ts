@@ -15,9 +15,13 @@ export function writePartition(workspaceId: string): string {
   return workspaceId
 }
 
-/** The partition of a workspace's work that locks only its own rows: no workspace write lock. */
-export function rowLockedPartition(workspaceId: string): string {
-  return workspaceId + ROWS
+/**
+ * The partition of a workspace's work that locks only its own rows: no workspace write lock.
+ * A `lane` keeps work that may wait on a row lock (an environment snapshot's build waits for
+ * the writers of its environment) out of the batches of work that must not wait behind it (reads' audit entries).
+ */
+export function rowLockedPartition(workspaceId: string, lane?: string): string {
+  return lane ? `${workspaceId}:${lane}${ROWS}` : workspaceId + ROWS
 }
 
 /**
@@ -38,7 +42,7 @@ export function partitionOf(partition: string): {
   lock: { workspace: string } | { environment: string } | null
 } {
   if (partition.endsWith(ROWS)) {
-    const id = partition.slice(0, -ROWS.length)
+    const id = partition.slice(0, -ROWS.length).split(':')[0] as string
     return isUuid(id) ? { workspaceId: id, lock: null } : { workspaceId: null, lock: null }
   }
   const at = partition.indexOf(ENV)

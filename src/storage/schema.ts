@@ -516,6 +516,21 @@ export interface AuthEpochTable {
   epoch: number
 }
 
+/**
+ * An environment's snapshot (migration 23, src/vault/environment-snapshots.ts): its revealed
+ * list sealed as one ciphertext, served only while `built_generation` equals `generation`
+ * (which the secrets tables' triggers bump, dropping `body_ct`, on every change).
+ */
+export interface EnvironmentSnapshotTable {
+  environment_id: string
+  workspace_id: string
+  project_id: string
+  generation: number
+  built_generation: number | null
+  body_ct: Buffer | null
+  built_at: string | null
+}
+
 /** A workspace's webhook endpoint (migration 17); the signing secrets only as ciphertext. */
 export interface WebhookEndpointTable {
   id: string
@@ -714,6 +729,7 @@ export interface Database {
   cli_login_codes: CliLoginCodeTable
   cli_device_codes: CliDeviceCodeTable
   auth_epochs: AuthEpochTable
+  environment_snapshots: EnvironmentSnapshotTable
   webhook_endpoints: WebhookEndpointTable
   webhook_cursors: WebhookCursorTable
   webhook_deliveries: WebhookDeliveryTable

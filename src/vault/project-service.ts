@@ -296,6 +296,8 @@ export async function deleteEnvironment(
     .where('environment_id', '=', environment.id)
     .executeTakeFirst()
   await tx.deleteFrom('secrets').where('workspace_id', '=', ws).where('environment_id', '=', environment.id).execute()
+  // The triggers dropped it with the secrets; an environment that never held one may still have one.
+  await tx.deleteFrom('environment_snapshots').where('workspace_id', '=', ws).where('environment_id', '=', environment.id).execute()
   await tx.deleteFrom('personal_overrides').where('workspace_id', '=', ws).where('environment_id', '=', environment.id).execute()
   await tx.deleteFrom('environment_grants').where('workspace_id', '=', ws).where('environment_id', '=', environment.id).execute()
   await tx.deleteFrom('data_keys').where('workspace_id', '=', ws).where('environment_id', '=', environment.id).execute()

@@ -15,6 +15,7 @@ import type { GroupCommitter } from '../storage/group-commit.js'
 import { onSqliteConnection } from '../storage/statement-cache.js'
 import type { KeyJobTable } from '../storage/schema.js'
 import type { DataKeys } from './data-keys.js'
+import { EnvironmentSnapshots } from './environment-snapshots.js'
 import { PersonalOverrides } from './personal-overrides.js'
 
 /** What the resealer needs from the running Coffer. */
@@ -471,6 +472,8 @@ export class Resealer {
     await PersonalOverrides.reseal(tx, this.#d.dataKeys, scope, job.dek_id, primary)
     // Pending change requests' sealed proposals move to the primary key too (change-request-seal.ts).
     await resealProposals(tx, this.#d.dataKeys, scope, job.dek_id, primary)
+    // A snapshot built before the rotation is sealed under an old version: it goes before the version does.
+    await EnvironmentSnapshots.drop(tx, scope)
     const destroyed = await this.#d.dataKeys.destroyUnused(tx, scope, job.dek_id, primary)
     const left = await tx
       .selectFrom('data_keys')

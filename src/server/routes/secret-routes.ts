@@ -66,24 +66,38 @@ const list = defineRoute({
   async handler({ app, db, principal, workspace, target, query }) {
     const scope = scopeOf(workspace.id, target)
     const reveal = query.reveal ?? false
-    let secrets = await app.secrets.list(db, scope, { reveal, includeDeleted: query.includeDeleted ?? false })
+    const includeDeleted = query.includeDeleted ?? false
+    const raw = query.raw ?? false
     const env = target.environment!
+    const revealed = (count: number, keys: string[], resolved: ResolutionRecord | null): AuditEvent[] => [
+      {
+        action: 'secrets.reveal_all',
+        target: { type: 'environment', id: scope.environmentId },
+        details: { count, keys, ...resolutionDetails(resolved) },
+      },
+      ...grantEvents(resolved, 'GET', `${E}/secrets`),
+    ]
+    // @NOTE the hot path: the environment's snapshot, one ciphertext, and — when nothing is
+    // imported, no override applies and no value holds `${` — its bytes are the answer as they
+    // are, the values never parsed (vault/environment-snapshots.ts).
+    const snapshot = reveal && !includeDeleted ? await app.snapshots.read(db, scope) : null
+    if (snapshot && env.imports.length === 0 && (raw || (!overridesApply(principal, env) && !snapshot.references))) {
+      return { json: snapshot.answer, audit: revealed(snapshot.keys.length, snapshot.keys, null) }
+    }
+    let secrets = snapshot ? snapshot.views() : await app.secrets.list(db, scope, { reveal, includeDeleted })
     let resolved: ResolutionRecord | null = null
-    // @NOTE the hot path: nothing imported, no override, no `${` in any value — no query added.
-    if (reveal && !ReferenceResolver.untouched(principal, env, secrets, query.raw ?? false)) {
-      const r = resolverFor(app, db, principal, workspace.id, query.raw ?? false)
+    // No snapshot: nothing imported, no override, no `${` in any value — no query added.
+    if (reveal && !ReferenceResolver.untouched(principal, env, secrets, raw)) {
+      const r = resolverFor(app, db, principal, workspace.id, raw)
       secrets = await r.list(target.project!, env, secrets)
       resolved = r.record
     } else if (!reveal) await markOverridden(app, db, principal, env, scope, secrets)
-    const audit: AuditEvent[] = reveal
-      ? [
-          {
-            action: 'secrets.reveal_all',
-            target: { type: 'environment', id: scope.environmentId },
-            details: { count: secrets.length, keys: secrets.map((s) => s.key), ...resolutionDetails(resolved) },
-          },
-          ...grantEvents(resolved, 'GET', `${E}/secrets`),
-        ]
+    const audit = reveal
+      ? revealed(
+          secrets.length,
+          secrets.map((s) => s.key),
+          resolved,
+        )
       : []
     return { body: { secrets }, audit }
   },
@@ -107,7 +121,7 @@ const events = defineRoute({
     // Values are decrypted (never sent) only to find what they reference, for a reader who may reveal them.
     const reveal =
       !env.sealed && decide(principal, 'secret.reveal', (await resolveTarget(db, principal, workspace.id, params)).resource).allow
-    const listed = await app.secrets.list(db, scope, { reveal, includeDeleted: false })
+    const listed = reveal ? await app.snapshots.list(db, scope) : await app.secrets.list(db, scope, { reveal, includeDeleted: false })
     const secrets = listed.map((s) => ({ key: s.key, version: s.version })).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
     if (!reveal || ReferenceResolver.untouched(principal, env, listed, false)) return { body: { secrets } }
     const dependencies = await dependenciesOf(app, db, principal, workspace.id, target, listed)

@@ -20,6 +20,7 @@ import { machineOidcTrust } from './019-machine-oidc-trust.js'
 import { awsRoles } from './020-aws-roles.js'
 import { oauthConnections } from './021-oauth-connections.js'
 import { targetEpochs } from './022-target-epochs.js'
+import { environmentSnapshots } from './023-environment-snapshots.js'
 
 // One file per schema step, named NNN-what-it-does.ts; each exports one Migration and imports
 // nothing outside src/storage/migrations but kysely, node:* and types (a test enforces it), so
@@ -34,6 +35,7 @@ import { targetEpochs } from './022-target-epochs.js'
 //   14 protected environments, change requests · 15 secret change notifications (run --watch)
 //   17 webhooks · 18 dynamic database roles · 19 machine identities' OIDC trust
 //   20 AWS roles (external IDs, role ARNs) · 21 OAuth connections · 22 target epochs (target cache)
+//   23 environment snapshots (one ciphertext per environment fetch)
 /** Every schema step, in version order. */
 export const STEPS: readonly Migration[] = [
   initial,
@@ -57,4 +59,5 @@ export const STEPS: readonly Migration[] = [
   awsRoles,
   oauthConnections,
   targetEpochs,
+  environmentSnapshots,
 ]
