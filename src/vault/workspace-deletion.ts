@@ -162,7 +162,9 @@ async function workspaceTables(db: Executor, engine: Engine): Promise<string[]> 
   const set = new Set(tables.filter((t) => t !== 'workspace_deletions' && t !== 'workspaces'))
   // Children before parents; @NOTE secret versions before data keys even where that guard is
   // a trigger rather than a foreign key (SQLite), and the audit head last of the audit tables.
+  // Environment snapshots before the secrets, whose deletion would otherwise drop them by trigger, uncounted.
   const first = [
+    'environment_snapshots',
     'breakglass_decisions',
     'breakglass_requests',
     'change_request_decisions',
