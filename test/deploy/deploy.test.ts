@@ -340,7 +340,11 @@ describe('Prometheus alert rules', () => {
         seen++
         assert.ok(exported.has(m), `${r.alert} uses ${m}, which /metrics does not export`)
         if (exported.get(m) === 'counter')
-          assert.match(r.expr, new RegExp(`(rate|increase)\\(${m}(\\{[^}]*\\})?\\[`), `${r.alert}: the counter ${m} needs rate() or increase()`)
+          assert.match(
+            r.expr,
+            new RegExp(`(rate|increase)\\(${m}(\\{[^}]*\\})?\\[`),
+            `${r.alert}: the counter ${m} needs rate() or increase()`,
+          )
       }
     }
     assert.ok(seen >= 6)
