@@ -23,8 +23,8 @@ import type { SecretScope, SecretService, SecretView } from './secret-service.js
 //   field `snapshot`. A snapshot copied into another environment or tenant, or put back at
 //   another generation, does not open, and the fetch answers from the rows.
 // - Built off the request path, in a write transaction of its own that locks the snapshot's row
-//   first (PostgreSQL): a writer's trigger waits for that lock, so no change commits between the
-//   build's read of the rows and its commit without leaving the snapshot stale. One build per
+//   before it reads the rows (PostgreSQL): a writer's trigger waits for that lock, so no change
+//   commits between the build's read of the rows and its commit without leaving the snapshot stale. One build per
 //   environment at a time on each node; several nodes may each build, and the one that finds it
 //   current does nothing.
 // - Plaintext lives as long as the request's. Only ciphertext is kept. When nothing is to be
@@ -181,27 +181,36 @@ export class EnvironmentSnapshots {
   async build(tx: Executor, scope: SecretScope): Promise<boolean> {
     const { engine, dataKeys, secrets, clock } = this.#deps
     const env = scope.environmentId
+    const state = (lock: boolean) => {
+      const q = tx
+        .selectFrom('environment_snapshots')
+        .select(['generation', 'built_generation'])
+        .where('workspace_id', '=', scope.workspaceId)
+        .where('environment_id', '=', env)
+      return (lock && engine === 'postgres' ? q.forUpdate() : q).executeTakeFirst()
+    }
+    const current = (s: { generation: number; built_generation: number | null } | undefined) =>
+      s !== undefined && s.built_generation !== null && Number(s.built_generation) === Number(s.generation)
+    if (current(await state(false))) {
+      this.#deps.metrics?.environmentSnapshotBuilds.inc(1, { result: 'current' })
+      return false
+    }
+    // @NOTE in the lock order every secret write takes them in: the data key's row (its
+    // encryption), then the snapshot's row (its triggers, at COMMIT on PostgreSQL); the rows
+    // are read after both, so a writer that changed them first has committed by then.
+    const dek = await dataKeys.forWrite(tx, scope, 1)
     await tx
       .insertInto('environment_snapshots')
       .values({ environment_id: env, workspace_id: scope.workspaceId, project_id: scope.projectId, generation: 0 })
       .onConflict((oc) => oc.column('environment_id').doNothing())
       .execute()
-    // @NOTE the row first, then the rows read, then the data key's counter: the order every
-    // secret write takes them in (its change's trigger, then its encryption).
-    let q = tx
-      .selectFrom('environment_snapshots')
-      .select(['generation', 'built_generation'])
-      .where('workspace_id', '=', scope.workspaceId)
-      .where('environment_id', '=', env)
-    if (engine === 'postgres') q = q.forUpdate()
-    const state = await q.executeTakeFirstOrThrow()
-    const generation = Number(state.generation)
-    if (state.built_generation !== null && Number(state.built_generation) === generation) {
+    const locked = await state(true)
+    if (!locked || current(locked)) {
       this.#deps.metrics?.environmentSnapshotBuilds.inc(1, { result: 'current' })
       return false
     }
+    const generation = Number(locked.generation)
     const plain = encodeSnapshot(await secrets.list(tx, scope, { reveal: true }))
-    const dek = await dataKeys.forWrite(tx, scope, 1)
     const ct = seal(dek, plain, EnvironmentSnapshots.#binding(scope, generation))
     plain.fill(0)
     await tx

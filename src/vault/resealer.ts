@@ -472,9 +472,10 @@ export class Resealer {
     await PersonalOverrides.reseal(tx, this.#d.dataKeys, scope, job.dek_id, primary)
     // Pending change requests' sealed proposals move to the primary key too (change-request-seal.ts).
     await resealProposals(tx, this.#d.dataKeys, scope, job.dek_id, primary)
-    // A snapshot built before the rotation is sealed under an old version: it goes before the version does.
-    await EnvironmentSnapshots.drop(tx, scope)
     const destroyed = await this.#d.dataKeys.destroyUnused(tx, scope, job.dek_id, primary)
+    // A snapshot built before the rotation is sealed under an old version: it goes with the
+    // version, in this transaction (after the data keys, in the lock order).
+    if (destroyed.length) await EnvironmentSnapshots.drop(tx, scope)
     const left = await tx
       .selectFrom('data_keys')
       .select('version')

@@ -16,6 +16,11 @@ import { runStatements, types } from './ddl.js'
  *   change can never slip between a build's read of the rows and its commit unseen;
  * - a DELETE of either (an environment or workspace being removed) deletes the row.
  * INSERTs of `secret_versions` always come with a change of `secrets`.
+ *
+ * On PostgreSQL the triggers are deferred to COMMIT: the environment's row is locked only from
+ * its writer's commit to the end of it, not from its first change, so writers of one
+ * environment do not queue on it for their whole transaction. A build takes the data key's
+ * row before this one, as a writer does (docs/architecture.md, "Lock order").
  */
 function sqliteTriggers(): string[] {
   const bump = `INSERT INTO environment_snapshots (environment_id, workspace_id, project_id, generation)
@@ -45,10 +50,10 @@ function postgresTriggers(): string[] {
         END IF;
         RETURN NULL;
       END $$`,
-    `CREATE TRIGGER secrets_snapshot_stale AFTER INSERT OR UPDATE OR DELETE ON secrets
-      FOR EACH ROW EXECUTE FUNCTION coffer_snapshot_stale()`,
-    `CREATE TRIGGER secret_versions_snapshot_stale AFTER UPDATE OR DELETE ON secret_versions
-      FOR EACH ROW EXECUTE FUNCTION coffer_snapshot_stale()`,
+    `CREATE CONSTRAINT TRIGGER secrets_snapshot_stale AFTER INSERT OR UPDATE OR DELETE ON secrets
+      DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION coffer_snapshot_stale()`,
+    `CREATE CONSTRAINT TRIGGER secret_versions_snapshot_stale AFTER UPDATE OR DELETE ON secret_versions
+      DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION coffer_snapshot_stale()`,
   ]
 }
 
