@@ -140,7 +140,10 @@ export async function createContext(
     committer.onBatchStart(async (tx, partition) => {
       const { workspaceId, lock } = partitionOf(partition)
       await startWriteBatch(tx, store.engine, workspaceId ?? SYSTEM_SCOPE, lock)
+      // One-key secret writes, beside other nodes' batches: encryptions are counted at the end.
+      if (lock && 'shared' in lock) dataKeys.countAtEnd(tx)
     })
+    committer.onBatchEnd((tx) => dataKeys.flushCounts(tx))
     // On a SQLite file the sequencer and the queuing of reads' entries run on the audit thread
     // (audit/audit-thread-client.ts); a store or clock given by a test keeps them here.
     const db = config.database

@@ -113,8 +113,12 @@ export interface RouteDef<P = unknown, Q = unknown, B = unknown, R = unknown> {
    * write of a workspace across nodes (src/storage/commit-partition.ts). For the hot secret
    * writes only; anything that checks a rule across rows (the last Owner, approvals) must
    * leave it unset.
+   *
+   * `key`: it locks the one secret its `:key` names. Such writes hold the environment's lock
+   * shared, so batches of several nodes run at once, each running its units in key order.
+   * `keys`: it locks several secrets, holding the lock exclusively.
    */
-  locksOwnRows?: true
+  locksOwnRows?: 'key' | 'keys'
   /**
    * `none`: no Authorization header or session is needed; `tenantFromBody` authenticates
    * (the machine credential exchange). Default: a Bearer token or the session cookie.

@@ -258,6 +258,7 @@ async function handleAndAudit(ctx: AppContext, route: AnyRoute, req: FastifyRequ
     return handleProposal(ctx, route, req, p, protectedEnv, (tx, events) => audit(tx, withGrantUse(events)))
   }
   if (route.mode === 'write') {
+    const { partition, order } = writePartitionOf(route, p)
     return ctx.committer.run(
       async (tx) => {
         const r = await route.handler(handlerContext(ctx, req, p, tx))
@@ -266,7 +267,8 @@ async function handleAndAudit(ctx: AppContext, route: AnyRoute, req: FastifyRequ
         await audit(tx, withGrantUse(events))
         return r.finish ? { ...r, body: await r.finish(tx) } : r
       },
-      writePartitionOf(route, p),
+      partition,
+      order,
     )
   }
   if (route.readsAuditLog) await ctx.sequencer.catchUp(p.workspace.id)
@@ -289,11 +291,16 @@ async function handleAndAudit(ctx: AppContext, route: AnyRoute, req: FastifyRequ
 
 /**
  * The committer partition of a write: a secret write of one environment (`locksOwnRows`) takes
- * that environment's write lock; every other write its workspace's (src/storage/commit-partition.ts).
+ * that environment's write lock — shared, and in key order, when it locks one secret — and
+ * every other write its workspace's (src/storage/commit-partition.ts).
  */
-function writePartitionOf(route: AnyRoute, p: Placed): string {
+function writePartitionOf(route: AnyRoute, p: Placed): { partition: string; order?: string } {
   const env = p.target.environment
-  return route.locksOwnRows && env ? environmentPartition(p.workspace.id, env.id) : writePartition(p.workspace.id)
+  if (!route.locksOwnRows || !env) return { partition: writePartition(p.workspace.id) }
+  const key = (p.params as { key?: unknown }).key
+  if (route.locksOwnRows === 'key' && typeof key === 'string')
+    return { partition: environmentPartition(p.workspace.id, env.id, true), order: key }
+  return { partition: environmentPartition(p.workspace.id, env.id) }
 }
 
 /**

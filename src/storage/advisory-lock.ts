@@ -28,13 +28,28 @@ const WORKSPACE_WRITES = 0x636f7777 // 'coww'
 /** The class of the per-environment write locks. */
 const ENVIRONMENT_WRITES = 0x636f7765 // 'cowe'
 
-/** The write lock a batch takes first: its workspace's, one environment's, or none (commit-partition.ts). */
-export type WriteLock = { workspace: string } | { environment: string } | null
+/**
+ * The write lock a batch takes first: its workspace's, one environment's (`shared` by batches of
+ * one-key secret writes), or none (commit-partition.ts).
+ */
+export type WriteLock = { workspace: string } | { environment: string; shared?: true } | null
 
-function writeLockStatement(lock: { workspace: string } | { environment: string }): string {
+function writeLockStatement(lock: { workspace: string } | { environment: string; shared?: true }): string {
   const [cls, id] = 'workspace' in lock ? [WORKSPACE_WRITES, lock.workspace] : [ENVIRONMENT_WRITES, lock.environment]
   if (!isUuid(id)) throw new Error('a write lock is named by a workspace or environment id')
-  return `SELECT pg_advisory_xact_lock(${cls}, hashtext('${id}'))`
+  const fn = 'shared' in lock && lock.shared ? 'pg_advisory_xact_lock_shared' : 'pg_advisory_xact_lock'
+  return `SELECT ${fn}(${cls}, hashtext('${id}'))`
+}
+
+/**
+ * Takes one environment's write lock exclusively in `tx` (PostgreSQL): a key rotation does,
+ * before it changes the primary key, so that no batch of one-key writes — which holds the lock
+ * shared and counts its encryptions only at its end — is between choosing the old key and its
+ * COMMIT. New shared requests queue behind it, so a rotation is not starved by steady writes.
+ */
+export async function takeEnvironmentWriteLock(tx: Executor, engine: Engine, environmentId: string): Promise<void> {
+  if (engine !== 'postgres') return
+  await tx.executeQuery(CompiledQuery.raw(writeLockStatement({ environment: environmentId })))
 }
 
 /**
@@ -44,7 +59,8 @@ function writeLockStatement(lock: { workspace: string } | { environment: string 
  * each other):
  * - the workspace's serialises the write transactions of one workspace across nodes; every
  *   write batch of a workspace takes it first, except the ones that lock their own rows;
- * - an environment's serialises the secret writes of one environment across nodes.
+ * - an environment's serialises the secret writes of one environment across nodes; batches of
+ *   one-key writes hold it shared (they run beside each other, see commit-partition.ts).
  * SQLite has no scope and one writer anyway: there it does nothing.
  */
 export async function startWriteBatch(tx: Executor, engine: Engine, scope: string, lock: WriteLock): Promise<void> {

@@ -9,6 +9,7 @@ import { isUuid } from '../crypto/encoding.js'
 
 const ROWS = ':rows'
 const ENV = ':env:'
+const ENV_SHARED = ':env-shared:'
 
 /** The partition of a workspace's serialised writes: its batches take the workspace write lock first. */
 export function writePartition(workspaceId: string): string {
@@ -28,9 +29,16 @@ export function rowLockedPartition(workspaceId: string, lane?: string): string {
  * The partition of the secret writes of one environment: its batches take the environment's
  * write lock (not the workspace's), so writes to one environment meet there — before any row,
  * the environment's data key included — and writes to other environments run beside them.
+ *
+ * `shared`: for writes that each lock one secret's row (a `PUT` or `DELETE` of one key). Their
+ * batches hold the lock shared, so batches of several nodes run at once; each batch runs its
+ * units in key order (the committer's `order`), so two batches lock rows in one order, and counts
+ * its encryptions at its end (vault/data-keys.ts). Writes of several keys (bulk, promote) hold it
+ * exclusively, and a rotation takes it exclusively too: it waits for the shared batches in flight
+ * and holds back new ones (advisory locks queue fairly).
  */
-export function environmentPartition(workspaceId: string, environmentId: string): string {
-  return workspaceId + ENV + environmentId
+export function environmentPartition(workspaceId: string, environmentId: string, shared = false): string {
+  return workspaceId + (shared ? ENV_SHARED : ENV) + environmentId
 }
 
 /**
@@ -39,11 +47,17 @@ export function environmentPartition(workspaceId: string, environmentId: string)
  */
 export function partitionOf(partition: string): {
   workspaceId: string | null
-  lock: { workspace: string } | { environment: string } | null
+  lock: { workspace: string } | { environment: string; shared?: true } | null
 } {
   if (partition.endsWith(ROWS)) {
     const id = partition.slice(0, -ROWS.length).split(':')[0] as string
     return isUuid(id) ? { workspaceId: id, lock: null } : { workspaceId: null, lock: null }
+  }
+  const sharedAt = partition.indexOf(ENV_SHARED)
+  if (sharedAt > 0) {
+    const id = partition.slice(0, sharedAt)
+    const env = partition.slice(sharedAt + ENV_SHARED.length)
+    return isUuid(id) && isUuid(env) ? { workspaceId: id, lock: { environment: env, shared: true } } : { workspaceId: null, lock: null }
   }
   const at = partition.indexOf(ENV)
   if (at > 0) {

@@ -1,7 +1,7 @@
 import BetterSqlite3 from 'better-sqlite3'
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely'
+import { Kysely, PostgresAdapter, PostgresDialect, SqliteDialect, sql } from 'kysely'
 import { createRequire } from 'node:module'
 import type PgModule from 'pg'
 import type { DatabaseConfig } from '../ops/config.js'
@@ -34,6 +34,11 @@ const INT8_OID = 20
 // SQLite (the default) does not carry it in memory.
 const requireModule = createRequire(import.meta.url)
 /** The pg module, loaded on first use. */
+/** The engine an executor (a store's handle, a transaction, a connection) talks to. */
+export function engineOf(db: Pick<Kysely<Database>, 'getExecutor'>): Engine {
+  return db.getExecutor().adapter instanceof PostgresAdapter ? 'postgres' : 'sqlite'
+}
+
 export function loadPg(): typeof PgModule {
   return requireModule('pg') as typeof PgModule
 }

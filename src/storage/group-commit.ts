@@ -19,7 +19,12 @@ interface Pending {
   reject: (err: unknown) => void
   /** The retries this unit has had (a unit runs again after a lost deadlock, say). */
   retries: RetryCounts
+  /** Where the unit runs in its batch: units with an order run in its order (see `run`). */
+  order: string | undefined
 }
+
+const byOrder = (a: Pending, b: Pending): number =>
+  a.order === b.order ? 0 : a.order === undefined ? 1 : b.order === undefined ? -1 : a.order < b.order ? -1 : 1
 
 /**
  * Group commit. Units submitted while a commit is in flight are gathered and run, one after
@@ -43,6 +48,7 @@ export class GroupCommitter {
   #closed = false
   readonly #onRollback: Array<(tx: Transaction<Database>) => void> = []
   #onBegin: ((tx: Transaction<Database>, partition: string) => Promise<void>) | undefined
+  #onEnd: ((tx: Transaction<Database>, partition: string) => Promise<void>) | undefined
   /** Batches committed and units carried, for metrics and benchmarks. */
   readonly stats = { batches: 0, units: 0 }
   readonly #onRetry: RetryObserver | undefined
@@ -61,8 +67,12 @@ export class GroupCommitter {
    * batch is durable. A batch holds units of one partition only (the pipeline uses the
    * workspace): on PostgreSQL a batch then locks one workspace's audit chain, so batches of
    * several nodes cannot wait on each other's chains in opposite orders.
+   *
+   * `order`: a batch runs its units sorted by it (those without one last, as they came), so
+   * that batches whose units each lock one row (one secret, named by its key) lock their rows
+   * in one order, and two of them running at once cannot deadlock.
    */
-  run<T>(work: Work<T>, partition = ''): Promise<T> {
+  run<T>(work: Work<T>, partition = '', order?: string): Promise<T> {
     if (this.#closed) return Promise.reject(new Error('the committer is closed'))
     let p = this.#partitions.get(partition)
     if (!p) {
@@ -71,7 +81,7 @@ export class GroupCommitter {
     }
     const part = p
     return new Promise<T>((resolve, reject) => {
-      part.queue.push({ work, resolve: resolve as (v: unknown) => void, reject, retries: {} })
+      part.queue.push({ work, resolve: resolve as (v: unknown) => void, reject, retries: {}, order })
       if (!part.running) void this.#drain(partition, part)
     })
   }
@@ -92,6 +102,14 @@ export class GroupCommitter {
     this.#onBegin = hook
   }
 
+  /**
+   * Calls `hook` last in every batch transaction, after its units and before COMMIT (a batch
+   * of one-key secret writes counts its encryptions there).
+   */
+  onBatchEnd(hook: (tx: Transaction<Database>, partition: string) => Promise<void>): void {
+    this.#onEnd = hook
+  }
+
   /** Waits for queued work to finish and refuses new work. */
   async close(): Promise<void> {
     this.#closed = true
@@ -107,6 +125,7 @@ export class GroupCommitter {
         // blocks the event loop during COMMIT, so without this every batch holds one unit).
         await new Promise((resolve) => setImmediate(resolve))
         const batch = part.queue.splice(0, this.#maxBatch)
+        if (batch.some((p) => p.order !== undefined)) batch.sort(byOrder)
         const again = await this.#commit(batch, partition)
         if (again.length) {
           // Ahead of newer work, after a random pause, so that the transactions that
@@ -155,6 +174,7 @@ export class GroupCommitter {
             outcomes.push({ ok: false, err })
           }
         }
+        if (this.#onEnd) await this.#onEnd(tx, partition)
         committing = true
       })
     } catch (err) {

@@ -4,7 +4,8 @@ import type { DataKey, KeyRef } from '../crypto/envelope.js'
 import { dataKeyAad, fingerprintAad, ROOT_CHECK_AAD, type DataKeyScope, type KeyProvider } from '../crypto/key-provider.js'
 import { DecryptionError, RootKeyMigrationError, RootKeyMismatchError } from '../errors.js'
 import type { Clock } from '../ops/clock.js'
-import type { Executor } from '../storage/database.js'
+import { takeEnvironmentWriteLock } from '../storage/advisory-lock.js'
+import { type Executor, engineOf } from '../storage/database.js'
 
 /** The meta row holding a value wrapped by the root key, checked at every start. */
 export const ROOT_CHECK = 'root_key_check'
@@ -107,6 +108,8 @@ export class DataKeys {
    * rotation commits, no later commit can add a ciphertext under the old key.
    */
   async forWrite(tx: Executor, scope: DataKeyScope, encryptions: number): Promise<DataKey & { encryptions: number }> {
+    const deferred = this.#deferred.get(tx)
+    if (deferred) return this.#forDeferredWrite(tx, deferred, scope, encryptions)
     for (let attempt = 0; attempt < 5; attempt++) {
       const row = await tx
         .updateTable('data_keys')
@@ -124,6 +127,57 @@ export class DataKeys {
       return { ...dek, encryptions: Number(row.encryptions) }
     }
     throw new DecryptionError()
+  }
+
+  /**
+   * Transactions whose encryptions are counted at their end (`countAtEnd`), with what they
+   * counted so far per key version. Keyed by the transaction object the committer hands every
+   * unit of a batch.
+   */
+  readonly #deferred = new WeakMap<object, Map<string, { scope: DataKeyScope; ref: KeyRef; n: number }>>()
+
+  /**
+   * From now on `forWrite` in `tx` reads the primary key without locking its row and only notes
+   * the encryptions; `flushCounts(tx)` adds them, last thing before COMMIT. For the batches of
+   * one-key secret writes, which hold their environment's write lock shared: the row lock of
+   * the counting UPDATE, held from a batch's first encryption to its COMMIT, would queue every
+   * such batch behind the others. What keeps a rotation from slipping between a batch's choice
+   * of key and its COMMIT is then the environment's write lock, which a rotation takes
+   * exclusively (`rotate`, advisory-lock.ts).
+   */
+  countAtEnd(tx: object): void {
+    this.#deferred.set(tx, new Map())
+  }
+
+  /** Adds the encryptions `tx` noted since `countAtEnd` (nothing when it noted none). */
+  async flushCounts(tx: Executor): Promise<void> {
+    const noted = this.#deferred.get(tx)
+    if (!noted) return
+    this.#deferred.delete(tx)
+    for (const { scope, ref, n } of noted.values()) await this.countEncryptions(tx, scope, ref, n)
+  }
+
+  async #forDeferredWrite(
+    tx: Executor,
+    noted: Map<string, { scope: DataKeyScope; ref: KeyRef; n: number }>,
+    scope: DataKeyScope,
+    encryptions: number,
+  ): Promise<DataKey & { encryptions: number }> {
+    const row = await tx
+      .selectFrom('data_keys')
+      .select(['id', 'version', 'wrapped', 'encryptions'])
+      .where('workspace_id', '=', scope.workspaceId)
+      .where('project_id', '=', scope.projectId)
+      .where('environment_id', '=', scope.environmentId)
+      .where('state', '=', 'primary')
+      .executeTakeFirst()
+    if (!row) throw new DecryptionError()
+    const id = refId(scope, row.id, row.version)
+    const dek = await this.#cached(id, () => this.#unwrap(row, scope))
+    const entry = noted.get(id) ?? { scope, ref: { id: row.id, version: row.version }, n: 0 }
+    entry.n += encryptions
+    noted.set(id, entry)
+    return { ...dek, encryptions: Number(row.encryptions) + entry.n }
   }
 
   /** Counts `n` encryptions made under the exact key `ref` (the resealer's, outside forWrite). */
@@ -148,6 +202,9 @@ export class DataKeys {
     scope: DataKeyScope,
     expectVersion?: number,
   ): Promise<{ id: string; version: number; previous: number } | null> {
+    // Batches of one-key writes hold the environment's write lock shared and count at their end:
+    // wait for those in flight, hold back new ones (countAtEnd).
+    if (scope.environmentId) await takeEnvironmentWriteLock(tx, engineOf(tx), scope.environmentId)
     const old = await tx
       .updateTable('data_keys')
       .set({ state: 'active' })

@@ -337,6 +337,8 @@ function suite(engine: EngineName) {
       await keyRotationJob(ctxUsage, metrics, log).run()
       assert.equal((await a.get(`${E}/keys`)).body.versions[0].version, 3, 'below the ceiling: no rotation')
       assert.equal((await a.put(`${E}/secrets/USAGE`, { value: canary('usage') })).status, 200)
+      // A one-key write counts its encryption at its batch's end (DataKeys.countAtEnd): exactly one.
+      assert.equal((await a.get(`${E}/keys`)).body.versions[0].encryptions, used + 1)
       await keyRotationJob(ctxUsage, metrics, log).run()
       status = (await a.get(`${E}/keys`)).body
       assert.equal(status.versions[0].version, 4)

@@ -152,7 +152,7 @@ const promote = defineRoute({
   tag: 'secrets',
   action: 'secret.write',
   mode: 'write',
-  locksOwnRows: true,
+  locksOwnRows: 'keys',
   summary:
     'Promote keys (or all) from another environment into this one: their current value, comment and tags, in one atomic write (a key missing in the source writes nothing); ifState makes it check-and-set; needs reveal there and write here',
   params: environmentParams,
