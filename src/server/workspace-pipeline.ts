@@ -362,7 +362,12 @@ export function registerWorkspaceRoute(app: FastifyInstance, ctx: AppContext, ro
           .catch((err: unknown) => req.log.warn({ err: { message: (err as Error).message } }, 'after-commit step failed'))
       reply.code(result.status ?? route.status ?? 200)
       if (result.headers) reply.headers(result.headers)
-      if (result.json) return reply.type('application/json; charset=utf-8').send(result.json)
+      if (result.json) {
+        // Plaintext values (an environment fetch's): zeroed once the answer has left the process, or the request was abandoned.
+        const bytes = result.json
+        reply.raw.once('close', () => bytes.fill(0))
+        return reply.type('application/json; charset=utf-8').send(bytes)
+      }
       return result.body
     },
   })

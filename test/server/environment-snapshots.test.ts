@@ -6,6 +6,7 @@
 // answers; a snapshot never blocks deleting an environment or destroying an old key.
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
+import { request } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { after, before, test } from 'node:test'
 import { readInScope, writeInScope } from '../../src/storage/tenant-scope.js'
@@ -277,6 +278,40 @@ function suite(engine: EngineName): void {
     assert.ok(value(shared, 'KEY_7') !== 'mine only', 'raw: the shared value')
     assert.equal((await a.put(`${E()}/personal-overrides`, { allowed: false })).status, 200)
     assert.ok(value(await fetchFromSnapshot(), 'KEY_7') !== 'mine only', 'overrides off: the shared value again')
+  })
+
+  test('a large answer read slowly over a real socket arrives intact (its plaintext is zeroed only once it has left)', async () => {
+    assert.equal((await a.post(`${P()}/environments`, { name: 'Large' })).status, 201)
+    scopes.set('large', await scopeOf('large'))
+    // 8 MiB: more than the kernel's socket buffers take while the reader waits, so the answer is
+    // still being written when the handler has long returned.
+    for (let part = 0; part < 8; part++) {
+      const secrets = Array.from({ length: 32 }, (_, i) => ({ key: `BIG_${part}_${i}`, value: randomBytes(16_384).toString('hex') }))
+      assert.equal((await a.post(`${E('large')}/secrets`, { secrets })).status, 200)
+    }
+    await fetchFromSnapshot('large')
+    const address = await h.app.listen({ port: 0, host: '127.0.0.1' })
+    const slowly = () =>
+      new Promise<string>((resolve, reject) => {
+        const req = request(`${address}${E('large')}/secrets?reveal=true`, { headers: { authorization: `Bearer ${h.a.token}` } }, (res) => {
+          const chunks: Buffer[] = []
+          res.pause()
+          setTimeout(() => {
+            res.on('data', (c: Buffer) => chunks.push(c))
+            res.resume()
+          }, 300)
+          res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
+          res.on('error', reject)
+        })
+        req.on('error', reject)
+        req.end()
+      })
+    const hits = lookups('hit')
+    const text = await slowly()
+    assert.equal(lookups('hit'), hits + 1, 'answered from the snapshot')
+    assert.ok(Buffer.byteLength(text) > 8_000_000, 'over 8 MB')
+    const list = JSON.parse(text).secrets as Listed
+    assert.ok(JSON.stringify(list) === JSON.stringify(await fromRows('large')), 'every byte as the rows hold it')
   })
 
   test('an environment whose snapshot holds nothing can be deleted, and its snapshot goes with it', async () => {
