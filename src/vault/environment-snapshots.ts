@@ -31,6 +31,9 @@ import type { SecretScope, SecretService, SecretView } from './secret-service.js
 //   resolved (no import, no override, no `${`), the fetch sends the opened bytes as its answer
 //   without turning the values into strings at all.
 
+/** The least time between two builds of one environment's snapshot on one node. */
+const MIN_BUILD_INTERVAL_MS = 200
+
 /** The field a snapshot's AAD names (a secret's fields are `value` and `comment`). */
 const FIELD = 'snapshot'
 
@@ -95,6 +98,8 @@ export class EnvironmentSnapshots {
   readonly #deps: EnvironmentSnapshotDeps
   /** Environments with a build in flight on this node. */
   readonly #building = new Set<string>()
+  /** When this node last started a build of each environment (bounded; see #schedule). */
+  readonly #started = new Map<string, number>()
   readonly #builds = new Set<Promise<void>>()
 
   constructor(deps: EnvironmentSnapshotDeps) {
@@ -157,10 +162,19 @@ export class EnvironmentSnapshots {
     return decodeSnapshot(plain)
   }
 
-  /** Starts a build of the environment's snapshot unless one is in flight on this node. */
+  /**
+   * Starts a build of the environment's snapshot unless one is in flight on this node or one
+   * started less than `MIN_BUILD_INTERVAL_MS` ago: an environment written as often as it is read
+   * would otherwise be rebuilt — every value opened and sealed again — after every write. Its
+   * fetches between builds read the rows, as without snapshots.
+   */
   #schedule(scope: SecretScope): void {
     const id = scope.environmentId
-    if (this.#building.has(id)) return
+    const now = Date.now()
+    if (this.#building.has(id) || now - (this.#started.get(id) ?? Number.NEGATIVE_INFINITY) < MIN_BUILD_INTERVAL_MS) return
+    if (this.#started.size >= 10_000)
+      for (const [env, at] of this.#started) if (now - at >= MIN_BUILD_INTERVAL_MS) this.#started.delete(env)
+    this.#started.set(id, now)
     this.#building.add(id)
     const p = this.#deps
       .write(scope.workspaceId, async (tx) => {
