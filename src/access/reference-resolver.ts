@@ -7,6 +7,7 @@ import {
   ReferenceNotFoundError,
 } from '../errors.js'
 import type { Executor } from '../storage/database.js'
+import type { EnvironmentSnapshots } from '../vault/environment-snapshots.js'
 import type { PersonalOverrides } from '../vault/personal-overrides.js'
 import type { Environment, Project } from '../vault/project-service.js'
 import { MAX_REFERENCE_DEPTH, mayHoldReferences, parseValue } from '../vault/references.js'
@@ -75,6 +76,8 @@ export interface ResolverDeps {
   readonly now: Date
   readonly secrets: SecretService
   readonly overrides: PersonalOverrides
+  /** Reads another environment's revealed list from its snapshot when current (vault/environment-snapshots.ts); else from the rows. */
+  readonly snapshots?: Pick<EnvironmentSnapshots, 'list'>
   /**
    * The values as stored (`raw=true`): references left as written and no personal override
    * applied — the shared value, which is what an editor must start from. Imports still apply.
@@ -245,7 +248,7 @@ export class ReferenceResolver {
       if (!this.record.imports.includes(source.id)) this.record.imports.push(source.id)
       for (const [k, e] of source.entries) state.entries.set(k, e.importedFrom === undefined ? { ...e, importedFrom: source.label } : e)
     }
-    const own = views ?? (await secrets.list(db, scope, { reveal: true }))
+    const own = views ?? (await (this.#d.snapshots ? this.#d.snapshots.list(db, scope) : secrets.list(db, scope, { reveal: true })))
     for (const v of own) {
       if (v.deleted || v.value === undefined) continue
       state.entries.set(v.key, { key: v.key, raw: v.value, home: state, view: v, overridden: false })

@@ -170,7 +170,8 @@ export class EnvironmentSnapshots {
    */
   #schedule(scope: SecretScope): void {
     const id = scope.environmentId
-    const now = Date.now()
+    // A monotonic clock: this spaces work out, it dates nothing.
+    const now = performance.now()
     if (this.#building.has(id) || now - (this.#started.get(id) ?? Number.NEGATIVE_INFINITY) < MIN_BUILD_INTERVAL_MS) return
     if (this.#started.size >= 10_000)
       for (const [env, at] of this.#started) if (now - at >= MIN_BUILD_INTERVAL_MS) this.#started.delete(env)

@@ -211,7 +211,16 @@ const get = defineRoute({
 
 /** One fetch's resolver (references, imports, the reader's overrides). */
 function resolverFor(app: AppContext, db: Executor, principal: Principal, workspaceId: string, raw: boolean): ReferenceResolver {
-  return new ReferenceResolver({ db, principal, workspaceId, now: app.clock(), secrets: app.secrets, overrides: app.overrides, raw })
+  return new ReferenceResolver({
+    db,
+    principal,
+    workspaceId,
+    now: app.clock(),
+    secrets: app.secrets,
+    overrides: app.overrides,
+    snapshots: app.snapshots,
+    raw,
+  })
 }
 
 /** Marks the keys the reader overrides (listing without values); one query, only where overrides apply to them. */
