@@ -239,7 +239,10 @@ export class EnvironmentSnapshots {
     return true
   }
 
-  /** Makes the environment's snapshot stale and drops its ciphertext (before the key versions it may be sealed under are destroyed). */
+  /**
+   * Makes the environment's snapshot stale and drops its ciphertext: the resealer does, in the
+   * transaction that destroys the old key versions it may be sealed under.
+   */
   static async drop(tx: Executor, scope: SecretScope): Promise<void> {
     await tx
       .updateTable('environment_snapshots')
