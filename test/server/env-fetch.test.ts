@@ -17,7 +17,7 @@ const EDGE_VALUES: Record<string, string> = {
   ESCAPES: 'quote " backslash \\ slash / newline \n tab \t cr \r nul \u0000 bell \u0007 del \u007f',
   SEPARATORS: 'line\u2028para\u2029end',
   JSON_LIKE: '{"secrets":[{"value":"not really"}]}',
-  LARGE: 'x'.repeat(64 * 1024 - 4) + '🔑', // exactly 64 KiB of UTF-8, the largest value allowed
+  LARGE: `${'x'.repeat(64 * 1024 - 4)}🔑`, // exactly 64 KiB of UTF-8, the largest value allowed
 }
 
 function suite(engine: EngineName): void {
