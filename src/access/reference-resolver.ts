@@ -101,11 +101,18 @@ export class ReferenceResolver {
    * unless `raw` — no override to apply and no value holding `${`.
    */
   static untouched(principal: Principal, env: Environment, views: readonly SecretView[], raw: boolean): boolean {
+    return ReferenceResolver.untouchedBy(principal, env, raw, () => views.some((v) => v.value !== undefined && mayHoldReferences(v.value)))
+  }
+
+  /**
+   * `untouched`, for a list whose values are not at hand: `holdsReferences` says whether one may
+   * hold a reference (an environment snapshot records it), asked only when it matters.
+   */
+  static untouchedBy(principal: Principal, env: Environment, raw: boolean, holdsReferences: () => boolean): boolean {
     if (env.imports.length > 0) return false
     if (raw) return true
     if (overridesApply(principal, env)) return false
-    for (const v of views) if (v.value !== undefined && mayHoldReferences(v.value)) return false
-    return true
+    return !holdsReferences()
   }
 
   /**

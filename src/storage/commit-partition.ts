@@ -53,17 +53,13 @@ export function partitionOf(partition: string): {
     const id = partition.slice(0, -ROWS.length).split(':')[0] as string
     return isUuid(id) ? { workspaceId: id, lock: null } : { workspaceId: null, lock: null }
   }
-  const sharedAt = partition.indexOf(ENV_SHARED)
-  if (sharedAt > 0) {
-    const id = partition.slice(0, sharedAt)
-    const env = partition.slice(sharedAt + ENV_SHARED.length)
-    return isUuid(id) && isUuid(env) ? { workspaceId: id, lock: { environment: env, shared: true } } : { workspaceId: null, lock: null }
-  }
-  const at = partition.indexOf(ENV)
-  if (at > 0) {
+  for (const marker of [ENV_SHARED, ENV]) {
+    const at = partition.indexOf(marker)
+    if (at <= 0) continue
     const id = partition.slice(0, at)
-    const env = partition.slice(at + ENV.length)
-    return isUuid(id) && isUuid(env) ? { workspaceId: id, lock: { environment: env } } : { workspaceId: null, lock: null }
+    const env = partition.slice(at + marker.length)
+    if (!isUuid(id) || !isUuid(env)) return { workspaceId: null, lock: null }
+    return { workspaceId: id, lock: marker === ENV_SHARED ? { environment: env, shared: true } : { environment: env } }
   }
   return isUuid(partition) ? { workspaceId: partition, lock: { workspace: partition } } : { workspaceId: null, lock: null }
 }

@@ -33,12 +33,12 @@ const INT8_OID = 20
 // @NOTE the PostgreSQL driver is loaded only when a PostgreSQL database is opened: a node on
 // SQLite (the default) does not carry it in memory.
 const requireModule = createRequire(import.meta.url)
-/** The pg module, loaded on first use. */
 /** The engine an executor (a store's handle, a transaction, a connection) talks to. */
 export function engineOf(db: Pick<Kysely<Database>, 'getExecutor'>): Engine {
   return db.getExecutor().adapter instanceof PostgresAdapter ? 'postgres' : 'sqlite'
 }
 
+/** The pg module, loaded on first use. */
 export function loadPg(): typeof PgModule {
   return requireModule('pg') as typeof PgModule
 }

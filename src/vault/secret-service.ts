@@ -4,7 +4,7 @@ import { keyRefOf, open, seal, type Binding } from '../crypto/envelope.js'
 import { AlreadyExistsError, EnvironmentChangedError, NotFoundError, ValidationError, VersionConflictError } from '../errors.js'
 import type { Clock } from '../ops/clock.js'
 import type { Engine, Executor } from '../storage/database.js'
-import { type Placeholder, QueryTemplate } from '../storage/query-template.js'
+import { QueryTemplate } from '../storage/query-template.js'
 import type { SecretVersionTable } from '../storage/schema.js'
 import { BatchOpener } from './batch-opener.js'
 import type { DataKeys } from './data-keys.js'
@@ -191,14 +191,19 @@ interface CurrentRow extends SecretRow {
 /** A secret's row as a write reads it: the current version's columns are null when the join found none. */
 type LockedReadRow = SecretRow & { [K in Exclude<keyof CurrentRow, keyof SecretRow>]: CurrentRow[K] | null }
 
-/** The columns of CurrentRow, in its order. */
-const CURRENT_COLUMNS = [
+/** The columns of SecretRow, in its order. */
+const SECRET_COLUMNS = [
   'secrets.id',
   'secrets.key',
   'secrets.current_version',
   'secrets.deleted',
   'secrets.created_at',
   'secrets.updated_at',
+] as const
+
+/** The columns of CurrentRow, in its order. */
+const CURRENT_COLUMNS = [
+  ...SECRET_COLUMNS,
   'secret_versions.version',
   'secret_versions.value_ct',
   'secret_versions.comment_ct',
@@ -350,45 +355,40 @@ export class SecretService {
     return view
   }
 
-  /** Secrets of the scope joined with their current version. */
-  static #current<K extends string>(db: Executor, p: Placeholder<K | 'ws' | 'project' | 'env'>) {
-    return db
-      .selectFrom('secrets')
-      .innerJoin('secret_versions', (j) =>
+  /**
+   * One secret of the scope, by key, with its current version's columns (CURRENT_COLUMNS). A
+   * reveal joins the version; a write (`forWrite`) LEFT JOINs it — a row re-read after another
+   * transaction changed it keeps its place even if the version joined to it is the older one —
+   * and, with `lock`, takes the row `FOR UPDATE OF secrets` (PostgreSQL).
+   */
+  static #byKey(use: 'reveal' | 'write' | 'locked write') {
+    return new QueryTemplate<'ws' | 'project' | 'env' | 'key'>((db, p) => {
+      const secrets = db.selectFrom('secrets')
+      const inner = secrets.innerJoin('secret_versions', (j) =>
         j.onRef('secret_versions.secret_id', '=', 'secrets.id').onRef('secret_versions.version', '=', 'secrets.current_version'),
       )
-      .select(CURRENT_COLUMNS)
-      .where('secrets.workspace_id', '=', p('ws'))
-      .where('secrets.project_id', '=', p('project'))
-      .where('secrets.environment_id', '=', p('env'))
-  }
-
-  /**
-   * What a write reads of the secret it extends: its row and current version in one statement
-   * (a LEFT JOIN: a row re-read after another transaction changed it keeps its place even if the
-   * version joined to it is the older one); with `lock`, `FOR UPDATE OF secrets` (PostgreSQL).
-   */
-  static #forWrite(lock: boolean) {
-    return new QueryTemplate<'ws' | 'project' | 'env' | 'key'>((db, p) => {
-      const q = db
-        .selectFrom('secrets')
-        .leftJoin('secret_versions', (j) =>
-          j.onRef('secret_versions.secret_id', '=', 'secrets.id').onRef('secret_versions.version', '=', 'secrets.current_version'),
-        )
+      // The same join, LEFT: its version columns may be null (a write reads them as LockedReadRow).
+      const joined =
+        use === 'reveal'
+          ? inner
+          : (secrets.leftJoin('secret_versions', (j) =>
+              j.onRef('secret_versions.secret_id', '=', 'secrets.id').onRef('secret_versions.version', '=', 'secrets.current_version'),
+            ) as unknown as typeof inner)
+      const q = joined
         .select(CURRENT_COLUMNS)
         .where('secrets.workspace_id', '=', p('ws'))
         .where('secrets.project_id', '=', p('project'))
         .where('secrets.environment_id', '=', p('env'))
         .where('secrets.key', '=', p('key'))
-      return lock ? q.forUpdate('secrets') : q
+      return use === 'locked write' ? q.forUpdate('secrets') : q
     })
   }
 
   // @NOTE every reveal of one secret reads this: compiled once (see QueryTemplate).
   static readonly #queries = {
-    one: new QueryTemplate<'ws' | 'project' | 'env' | 'key'>((db, p) => SecretService.#current(db, p).where('secrets.key', '=', p('key'))),
+    one: SecretService.#byKey('reveal'),
     // Index: whether the row is locked (PostgreSQL; SQLite has one writer and no FOR UPDATE).
-    forWrite: [SecretService.#forWrite(false), SecretService.#forWrite(true)],
+    forWrite: [SecretService.#byKey('write'), SecretService.#byKey('locked write')],
   }
 
   /**
@@ -403,7 +403,7 @@ export class SecretService {
         .innerJoin('secret_versions', (j) =>
           j.onRef('secret_versions.secret_id', '=', 'secrets.id').onRef('secret_versions.version', '=', 'secrets.current_version'),
         )
-        .select(['secrets.id', 'secrets.key', 'secrets.current_version', 'secrets.deleted', 'secrets.created_at', 'secrets.updated_at'])
+        .select(SECRET_COLUMNS)
         .select('secret_versions.tags')
         .where('secrets.workspace_id', '=', p('ws'))
         .where('secrets.project_id', '=', p('project'))
@@ -725,15 +725,7 @@ export class SecretService {
       .innerJoin('secret_versions', (j) =>
         j.onRef('secret_versions.secret_id', '=', 'secrets.id').onRef('secret_versions.version', '=', 'secrets.current_version'),
       )
-      .select([
-        'secrets.id',
-        'secrets.key',
-        'secrets.current_version',
-        'secrets.deleted',
-        'secrets.created_at',
-        'secrets.updated_at',
-        'secret_versions.value_fingerprint as fingerprint',
-      ])
+      .select([...SECRET_COLUMNS, 'secret_versions.value_fingerprint as fingerprint'])
       .where('secrets.workspace_id', '=', scope.workspaceId)
       .where('secrets.project_id', '=', scope.projectId)
       .where('secrets.environment_id', '=', scope.environmentId)

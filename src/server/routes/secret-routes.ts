@@ -81,7 +81,7 @@ const list = defineRoute({
     // imported, no override applies and no value holds `${` — its bytes are the answer as they
     // are, the values never parsed (vault/environment-snapshots.ts).
     const snapshot = reveal && !includeDeleted ? await app.snapshots.read(db, scope) : null
-    if (snapshot && env.imports.length === 0 && (raw || (!overridesApply(principal, env) && !snapshot.references))) {
+    if (snapshot && ReferenceResolver.untouchedBy(principal, env, raw, () => snapshot.references)) {
       return { json: snapshot.answer, audit: revealed(snapshot.keys.length, snapshot.keys, null) }
     }
     let secrets = snapshot ? snapshot.views() : await app.secrets.list(db, scope, { reveal, includeDeleted })
