@@ -1,4 +1,4 @@
-import { run } from './commands/run.js'
+import { type RunHooks, run } from './commands/run.js'
 import { report } from './report.js'
 import { parseRunArgs } from './run-argv.js'
 
@@ -10,14 +10,15 @@ import { parseRunArgs } from './run-argv.js'
  * Runs `coffer run` from `argv` (process.argv) when parseRunArgs reads its arguments, and ends
  * the process with the command's exit code, or sets the exit code of a failure as main() does.
  * Returns false, having done nothing, for any other command line: the full CLI takes it then.
+ * `hooks.beforeStart` runs just before the command starts (see RunHooks).
  */
-export async function runFast(argv: readonly string[]): Promise<boolean> {
+export async function runFast(argv: readonly string[], hooks?: RunHooks): Promise<boolean> {
   if (argv[2] !== 'run') return false
   const parsed = parseRunArgs(argv.slice(3))
   if (!parsed) return false
   let code: number
   try {
-    code = await run(parsed.command, parsed.opts)
+    code = await run(parsed.command, parsed.opts, hooks)
   } catch (err) {
     process.exitCode = await report(err)
     return true

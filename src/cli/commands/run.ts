@@ -72,13 +72,19 @@ async function databaseVariables(client: CofferClient, scope: Scope, names: read
   return vars
 }
 
+/** What the caller of {@link run} may do at its points. */
+export interface RunHooks {
+  /** Called once the secrets are fetched, just before the command starts (bin/coffer.js saves its code cache here). */
+  beforeStart?: () => void
+}
+
 /**
  * `coffer run [options] -- CMD [ARGS...]`: fetches the secrets of one or more environments in
  * one audited call each and runs CMD with them as variables (later environments win); signals
  * are forwarded and CMD's exit code is returned. CMD does not inherit COFFER_TOKEN unless
  * --pass-token. --watch, --mount and --fallback load their code only when given.
  */
-export async function run(argv: string[], opts: RunOptions): Promise<number> {
+export async function run(argv: string[], opts: RunOptions, hooks: RunHooks = {}): Promise<number> {
   const [command, ...args] = argv
   if (!command) throw new ExitError('Give the command to run after --, e.g. coffer run -- node server.js')
   const withFallback = opts.fallback !== undefined || opts.fallbackOnly === true
@@ -111,17 +117,26 @@ export async function run(argv: string[], opts: RunOptions): Promise<number> {
   let databases: Record<string, string> | undefined
   let aws: Record<string, string> | undefined
   const extras = withFallback || opts.watch || opts.mount !== undefined
-  // What starts the command (node:child_process, ~3 ms to load) loads while the server
-  // answers: after a turn of the event loop, in which the connection made by fetch() is
-  // established and the request written (loaded at once, it would hold the request back).
-  const [fetched, { CommandNotExecutableError, CommandNotFoundError, runWithSecrets }] = await Promise.all([
+  // What starts the command loads while the server answers: after a turn of the event loop, in
+  // which the connection made by fetch() is established and the request written (loaded at
+  // once, it would hold the request back). Without extras, the command takes coffer's place
+  // (run-exec.ts); where it cannot, it starts as a child (node:child_process, ~3 ms to load).
+  const [fetched, starter] = await Promise.all([
     extras ? undefined : source.fetch(),
-    new Promise((resolve) => setImmediate(resolve)).then(() => import('../run-process.js')),
+    new Promise((resolve) => setImmediate(resolve)).then(async () => {
+      const inPlace = extras ? undefined : await import('../run-exec.js')
+      return inPlace?.canExec() ? { inPlace, child: undefined } : { inPlace: undefined, child: await import('../run-process.js') }
+    }),
   ])
   // The child never sees the token that fetched its secrets unless asked (a secret of that name is set all the same).
   const drop = opts.passToken ? [] : ['COFFER_TOKEN']
+  const runOpts = { preserveEnv: !!opts.preserveEnv, drop }
+  hooks.beforeStart?.()
+  // Returns only where the command cannot take coffer's place: it then starts as a child, which reports why.
+  if (fetched && starter.inPlace) starter.inPlace.execInPlace(command, args, fetched.secrets, runOpts)
+  const { CommandNotExecutableError, CommandNotFoundError, runWithSecrets } = starter.child ?? (await import('../run-process.js'))
   try {
-    if (fetched) return await runWithSecrets(command, args, fetched.secrets, { preserveEnv: !!opts.preserveEnv, drop })
+    if (fetched) return await runWithSecrets(command, args, fetched.secrets, runOpts)
     const { runWithExtras } = await import('../run-extras.js')
     return await runWithExtras(command, args, source, opts, drop)
   } catch (err) {
