@@ -80,9 +80,11 @@ export interface RunHooks {
 
 /**
  * `coffer run [options] -- CMD [ARGS...]`: fetches the secrets of one or more environments in
- * one audited call each and runs CMD with them as variables (later environments win); signals
- * are forwarded and CMD's exit code is returned. CMD does not inherit COFFER_TOKEN unless
- * --pass-token. --watch, --mount and --fallback load their code only when given.
+ * one audited call each and runs CMD with them as variables (later environments win). CMD
+ * takes this process's place where it can (run-exec.ts); otherwise it runs as a child, signals
+ * are forwarded to it, and its exit code is returned. CMD does not inherit COFFER_TOKEN unless
+ * --pass-token. --watch, --mount and --fallback load their code only when given (and always
+ * run CMD as a child: coffer stays to restart it, or to remove the file).
  */
 export async function run(argv: string[], opts: RunOptions, hooks: RunHooks = {}): Promise<number> {
   const [command, ...args] = argv
