@@ -6,7 +6,19 @@
 // dist/run.cjs: no commander, no command table, and CommonJS, like this file (bin/package.json
 // says so) — an ES module entry costs Node ~5 ms more to load. It hands any command line it
 // does not read itself to the full CLI, an ES module.
-const { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } = require('node:fs')
+const {
+  closeSync,
+  existsSync,
+  fstatSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} = require('node:fs')
 const { join } = require('node:path')
 const { pathToFileURL } = require('node:url')
 
@@ -51,9 +63,8 @@ function loadRunBundle() {
   let cachedData
   for (const p of places) {
     try {
-      if (p.own && !ownedFolder(p.dir)) continue
-      cachedData = readFileSync(join(p.dir, name))
-      break
+      cachedData = p.own ? readOwnFile(p.dir, name) : readFileSync(join(p.dir, name))
+      if (cachedData) break
     } catch {
       // None there.
     }
@@ -65,8 +76,8 @@ function loadRunBundle() {
   })
   const mod = { exports: {} }
   script.runInThisContext()(mod.exports, require('node:module').createRequire(file), mod, file, dist)
+  // Never fails: a cache that cannot be saved is only a slower next run.
   const save = () => {
-    const data = script.createCachedData()
     for (const p of places) {
       const tmp = join(p.dir, `${name}.${process.pid}`)
       try {
@@ -77,12 +88,16 @@ function loadRunBundle() {
           for (const old of readdirSync(p.dir))
             if (/^run\.cjs\.[0-9a-f]{16}\.cache$/.test(old) && old !== name) rmSync(join(p.dir, old), { force: true })
         }
-        writeFileSync(tmp, data, { mode: 0o600 })
+        writeFileSync(tmp, script.createCachedData(), { mode: 0o600 })
         renameSync(tmp, join(p.dir, name))
         return
       } catch {
         // Read-only, or a full disk: the next place, else no cache, as before.
-        rmSync(tmp, { force: true })
+        try {
+          rmSync(tmp, { force: true })
+        } catch {
+          // Nothing was written there.
+        }
       }
     }
   }
@@ -94,6 +109,22 @@ function userCacheDir() {
   if (typeof process.getuid !== 'function') return undefined
   const base = process.env.XDG_CACHE_HOME || (process.env.HOME ? join(process.env.HOME, '.cache') : '')
   return base.startsWith('/') ? join(base, 'coffer') : undefined
+}
+
+/**
+ * The file `name` in the user's cache folder `dir`, only if the folder and the file are this
+ * user's and no one else may write them (else undefined; throws if there is none). The file is
+ * checked once open: whatever is swapped in before, another user's file is never read.
+ */
+function readOwnFile(dir, name) {
+  if (!ownedFolder(dir)) return undefined
+  const fd = openSync(join(dir, name), 'r')
+  try {
+    const st = fstatSync(fd)
+    return st.isFile() && st.uid === process.getuid() && (st.mode & 0o022) === 0 ? readFileSync(fd) : undefined
+  } finally {
+    closeSync(fd)
+  }
 }
 
 /** Whether `dir` is a folder of this user's that no one else may write in (throws if it does not exist). */

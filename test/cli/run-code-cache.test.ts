@@ -5,7 +5,7 @@
 // plants a cache made from a same-length bundle whose first lines print PLANTED, in a copy
 // of the package (bin/ and dist/run.cjs) that no other test touches.
 import { spawnSync } from 'node:child_process'
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Script } from 'node:vm'
@@ -96,6 +96,23 @@ describe('coffer run uses a code cache only where it is safe', () => {
       assert.equal(run(), false)
     })
   }
+
+  test("a cache file another user owns, or others may write, is never read, even in the user's folder", () => {
+    for (const [uid, mode] of [
+      [65534, 0o600],
+      [process.getuid!(), 0o620],
+      [process.getuid!(), 0o602],
+    ] as const) {
+      clear()
+      mkdirSync(userDir, { recursive: true, mode: 0o700 })
+      chmodSync(userDir, 0o700)
+      const file = join(userDir, `run.cjs.${build}.cache`)
+      writeFileSync(file, planted)
+      chmodSync(file, mode)
+      chownSync(file, uid, uid === 65534 ? 65534 : process.getgid!())
+      assert.equal(run(), false, `owner ${uid}, mode ${mode.toString(8)}`)
+    }
+  })
 
   test('a cache folder that is a symbolic link is never read', () => {
     clear()
