@@ -1,11 +1,12 @@
 import { createHash, createHmac, randomUUID } from 'node:crypto'
+import type { JoinBuilder } from 'kysely'
 import { MAX_KEY_LENGTH, MAX_TAGS, SECRET_KEY_RE, TAG_RE } from '../api/limits.js'
 import { keyRefOf, open, seal, type Binding } from '../crypto/envelope.js'
 import { AlreadyExistsError, EnvironmentChangedError, NotFoundError, ValidationError, VersionConflictError } from '../errors.js'
 import type { Clock } from '../ops/clock.js'
 import type { Engine, Executor } from '../storage/database.js'
 import { QueryTemplate } from '../storage/query-template.js'
-import type { SecretVersionTable } from '../storage/schema.js'
+import type { Database, SecretVersionTable } from '../storage/schema.js'
 import { BatchOpener } from './batch-opener.js'
 import type { DataKeys } from './data-keys.js'
 
@@ -191,6 +192,11 @@ interface CurrentRow extends SecretRow {
 /** A secret's row as a write reads it: the current version's columns are null when the join found none. */
 type LockedReadRow = SecretRow & { [K in Exclude<keyof CurrentRow, keyof SecretRow>]: CurrentRow[K] | null }
 
+/** The join of a secret to its current version (`secret_versions` joined to `secrets`). */
+function onCurrentVersion(j: JoinBuilder<Database, 'secrets' | 'secret_versions'>) {
+  return j.onRef('secret_versions.secret_id', '=', 'secrets.id').onRef('secret_versions.version', '=', 'secrets.current_version')
+}
+
 /** The columns of SecretRow, in its order. */
 const SECRET_COLUMNS = [
   'secrets.id',
@@ -359,21 +365,14 @@ export class SecretService {
    * One secret of the scope, by key, with its current version's columns (CURRENT_COLUMNS). A
    * reveal joins the version; a write (`forWrite`) LEFT JOINs it — a row re-read after another
    * transaction changed it keeps its place even if the version joined to it is the older one —
-   * and, with `lock`, takes the row `FOR UPDATE OF secrets` (PostgreSQL).
+   * and, for a 'locked write', takes the row `FOR UPDATE OF secrets` (PostgreSQL).
    */
   static #byKey(use: 'reveal' | 'write' | 'locked write') {
     return new QueryTemplate<'ws' | 'project' | 'env' | 'key'>((db, p) => {
       const secrets = db.selectFrom('secrets')
-      const inner = secrets.innerJoin('secret_versions', (j) =>
-        j.onRef('secret_versions.secret_id', '=', 'secrets.id').onRef('secret_versions.version', '=', 'secrets.current_version'),
-      )
+      const inner = secrets.innerJoin('secret_versions', onCurrentVersion)
       // The same join, LEFT: its version columns may be null (a write reads them as LockedReadRow).
-      const joined =
-        use === 'reveal'
-          ? inner
-          : (secrets.leftJoin('secret_versions', (j) =>
-              j.onRef('secret_versions.secret_id', '=', 'secrets.id').onRef('secret_versions.version', '=', 'secrets.current_version'),
-            ) as unknown as typeof inner)
+      const joined = use === 'reveal' ? inner : (secrets.leftJoin('secret_versions', onCurrentVersion) as unknown as typeof inner)
       const q = joined
         .select(CURRENT_COLUMNS)
         .where('secrets.workspace_id', '=', p('ws'))
@@ -400,9 +399,7 @@ export class SecretService {
     return new QueryTemplate<'ws' | 'project' | 'env' | 'deleted'>((db, p) => {
       let q = db
         .selectFrom('secrets')
-        .innerJoin('secret_versions', (j) =>
-          j.onRef('secret_versions.secret_id', '=', 'secrets.id').onRef('secret_versions.version', '=', 'secrets.current_version'),
-        )
+        .innerJoin('secret_versions', onCurrentVersion)
         .select(SECRET_COLUMNS)
         .select('secret_versions.tags')
         .where('secrets.workspace_id', '=', p('ws'))
@@ -722,9 +719,7 @@ export class SecretService {
   async #states(db: Executor, scope: SecretScope): Promise<Map<string, StateRow>> {
     const rows = await db
       .selectFrom('secrets')
-      .innerJoin('secret_versions', (j) =>
-        j.onRef('secret_versions.secret_id', '=', 'secrets.id').onRef('secret_versions.version', '=', 'secrets.current_version'),
-      )
+      .innerJoin('secret_versions', onCurrentVersion)
       .select([...SECRET_COLUMNS, 'secret_versions.value_fingerprint as fingerprint'])
       .where('secrets.workspace_id', '=', scope.workspaceId)
       .where('secrets.project_id', '=', scope.projectId)
@@ -1086,9 +1081,7 @@ export class SecretService {
     if (environmentIds.length === 0) return out
     const rows = await db
       .selectFrom('secrets')
-      .innerJoin('secret_versions', (j) =>
-        j.onRef('secret_versions.secret_id', '=', 'secrets.id').onRef('secret_versions.version', '=', 'secrets.current_version'),
-      )
+      .innerJoin('secret_versions', onCurrentVersion)
       .select([
         'secrets.id',
         'secrets.key',
