@@ -209,8 +209,7 @@ export async function startCoffer(
   opts: { nodeFlags?: string[]; env?: Record<string, string> } = {},
 ): Promise<CofferServer> {
   const dataDir = join(baseDir, 'data')
-  // Load generators send far more than a person would: the per-token caps are off here.
-  const env = cleanEnv({ COFFER_LOG_LEVEL: 'warn', COFFER_RATE_TOKEN_PER_MINUTE: '0', COFFER_RATE_TOKEN_PER_MONTH: '0', ...opts.env })
+  const env = cofferEnv(opts.env)
   const init = spawnSync(process.execPath, [COFFER_BIN, 'init', '--data-dir', dataDir, '--email', 'bench@localhost', '--json'], {
     env,
     cwd: baseDir,
@@ -219,16 +218,36 @@ export async function startCoffer(
   })
   if (init.status !== 0) throw new Error(`coffer init failed (${init.status}): ${init.stderr}`)
   const info = JSON.parse(init.stdout) as { token: string; workspace: { slug: string } }
-  const server = await spawnServer(
-    [...(opts.nodeFlags ?? []), COFFER_BIN, 'server', '--data-dir', dataDir, '--host', '127.0.0.1', '--port', '0'],
-    {
-      env,
-      cwd: baseDir,
-      ready: /listening on (http:\/\/\S+)/,
-      name: 'coffer server',
-    },
-  )
+  const server = await serveDataDir(dataDir, baseDir, opts)
   return { ...server, token: info.token, workspace: info.workspace.slug, dataDir }
+}
+
+/** The environment of a benchmarked `coffer server`. */
+function cofferEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  // Load generators send far more than a person would: the per-token caps are off here.
+  return cleanEnv({ COFFER_LOG_LEVEL: 'warn', COFFER_RATE_TOKEN_PER_MINUTE: '0', COFFER_RATE_TOKEN_PER_MONTH: '0', ...extra })
+}
+
+function serveDataDir(
+  dataDir: string,
+  cwd: string,
+  opts: { nodeFlags?: string[]; env?: Record<string, string> } = {},
+): Promise<ChildServer> {
+  return spawnServer([...(opts.nodeFlags ?? []), COFFER_BIN, 'server', '--data-dir', dataDir, '--host', '127.0.0.1', '--port', '0'], {
+    env: cofferEnv(opts.env),
+    cwd,
+    ready: /listening on (http:\/\/\S+)/,
+    name: 'coffer server',
+  })
+}
+
+/**
+ * One more `coffer server` process on `first`'s SQLite data dir, on a port of its own (not a
+ * supported deployment: SQLite is one node; bench/processes.ts measures whether it would pay).
+ */
+export async function startAnotherProcess(first: CofferServer, baseDir: string): Promise<CofferServer> {
+  const server = await serveDataDir(first.dataDir, baseDir)
+  return { ...server, token: first.token, workspace: first.workspace, dataDir: first.dataDir }
 }
 
 /** The bare Fastify baseline (bench/baseline-server.mjs). */
