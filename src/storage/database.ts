@@ -9,6 +9,7 @@ import type { Database } from './schema.js'
 import { pgClientClass } from './pg-client.js'
 import { cachingDatabase } from './statement-cache.js'
 import type { RetryObserver } from './transaction-retry.js'
+import { LockWaitingSqliteDialect } from './write-lock-wait.js'
 
 export type Engine = 'sqlite' | 'postgres'
 export type { Executor } from './schema.js'
@@ -29,6 +30,9 @@ export interface Store {
 }
 
 const INT8_OID = 20
+
+/** How long a SQLite connection waits for a lock another connection holds (ms). */
+const BUSY_TIMEOUT_MS = 5_000
 
 // @NOTE the PostgreSQL driver is loaded only when a PostgreSQL database is opened: a node on
 // SQLite (the default) does not carry it in memory.
@@ -66,16 +70,19 @@ export function openStore(config: DatabaseConfig, options: { onRetry?: RetryObse
     sqlite.pragma('journal_mode = WAL')
     sqlite.pragma('synchronous = FULL')
     sqlite.pragma('foreign_keys = ON')
-    sqlite.pragma('busy_timeout = 5000')
+    sqlite.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`)
     // @NOTE crypto-shredding: overwritten and deleted content (a workspace's wrapped keys) is
     // zeroed in the file instead of lingering in free space.
     sqlite.pragma('secure_delete = ON')
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingDatabase(sqlite, { immediate: true }) }) })
+    // Transactions wait for the write lock between turns of the event loop (write-lock-wait.ts).
+    const db = new Kysely<Database>({
+      dialect: new LockWaitingSqliteDialect({ database: cachingDatabase(sqlite, { immediate: true }) }, BUSY_TIMEOUT_MS),
+    })
     // A thread that only writes (the audit thread) reads on its one connection.
     if (options.readerConnection === false) return { db, readDb: db, engine: 'sqlite', onRetry: options.onRetry, close: () => db.destroy() }
     const reader = new BetterSqlite3(config.path)
     reader.pragma('foreign_keys = ON')
-    reader.pragma('busy_timeout = 5000')
+    reader.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`)
     reader.pragma('query_only = ON')
     const readDb = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingDatabase(reader) }) })
     return {

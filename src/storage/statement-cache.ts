@@ -1,6 +1,7 @@
 import type BetterSqlite3 from 'better-sqlite3'
 import { CompiledQuery, type SqliteDatabase, type SqliteStatement } from 'kysely'
 import type { Executor } from './schema.js'
+import { BEGIN_WITHOUT_WAITING } from './write-lock-wait.js'
 
 /** The connection `onSqliteConnection` hands out: prepared statements from the cache. */
 export interface SqliteConnection {
@@ -32,9 +33,14 @@ export function cachingDatabase(db: BetterSqlite3.Database, options: { maxStatem
       throw new Error('not a statement')
     },
   } as unknown as SqliteStatement
+  let beginNow: SqliteStatement | undefined
   const self = {
     prepare(text: string): SqliteStatement {
       if (text === ON_CONNECTION) return onConnection
+      if (text === BEGIN_WITHOUT_WAITING) {
+        beginNow ??= beginWithoutWaiting(db)
+        return beginNow
+      }
       // @NOTE Kysely begins every transaction with a deferred `begin`. With a second writer on
       // the file (the audit thread, a host command), a deferred transaction that has read and
       // then writes after the other committed fails at once with SQLITE_BUSY — the busy timeout
@@ -57,6 +63,36 @@ export function cachingDatabase(db: BetterSqlite3.Database, options: { maxStatem
     },
   }
   return self
+}
+
+/**
+ * A statement that runs `begin immediate` with the busy timeout off — it takes the write lock
+ * or fails at once with SQLITE_BUSY (write-lock-wait.ts waits between turns of the event loop)
+ * — and then puts the connection's busy timeout back.
+ */
+function beginWithoutWaiting(db: BetterSqlite3.Database): SqliteStatement {
+  const timeout = Number(db.pragma('busy_timeout', { simple: true }))
+  // @NOTE not prepared once: SQLite sets the busy timeout when it compiles the PRAGMA, and a
+  // prepared one run again only reports the value.
+  const off = () => db.exec('PRAGMA busy_timeout = 0')
+  const on = () => db.exec(`PRAGMA busy_timeout = ${timeout}`)
+  const begin = db.prepare('begin immediate')
+  const notAQuery = () => {
+    throw new Error('not a query')
+  }
+  return {
+    reader: false,
+    run: () => {
+      off()
+      try {
+        return begin.run()
+      } finally {
+        on()
+      }
+    },
+    all: notAQuery,
+    iterate: notAQuery,
+  } as unknown as SqliteStatement
 }
 
 /**
