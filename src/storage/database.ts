@@ -135,7 +135,11 @@ export async function autovacuumOn(store: Pick<Store, 'engine' | 'db'>): Promise
   return rows[0]?.autovacuum === 'on'
 }
 
-/** Whether the database answers and holds Coffer's schema (a cheap query for readiness checks). */
-export async function pingDatabase(store: Store): Promise<void> {
-  await store.db.selectFrom('coffer_schema').select('version').limit(1).execute()
+/**
+ * Whether the database answers and holds Coffer's schema (a cheap query for readiness checks).
+ * On the reading connection: on SQLite the writing one may be waiting for the write lock
+ * (write-lock-wait.ts), which says nothing about whether this node can serve.
+ */
+export async function pingDatabase(store: Pick<Store, 'readDb'>): Promise<void> {
+  await store.readDb.selectFrom('coffer_schema').select('version').limit(1).execute()
 }
