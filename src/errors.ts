@@ -164,7 +164,8 @@ export class DatabaseUnavailableError extends CofferError {
 
 /**
  * The request's transaction kept losing deadlocks or serialization races to other
- * transactions, after every retry (transaction-retry.ts). Nothing of it was written.
+ * transactions, after every retry (transaction-retry.ts), or on SQLite waited out the busy
+ * timeout for the write lock another connection held (write-lock-wait.ts). Nothing of it was written.
  */
 export class DatabaseBusyError extends CofferError {
   constructor(options?: { cause?: unknown }) {

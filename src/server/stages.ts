@@ -20,6 +20,7 @@ import { authenticate } from '../identity/identity-service.js'
 import { csrfTokenFor } from '../identity/sessions.js'
 import { isConnectionError } from '../storage/connection-errors.js'
 import { conflictReason } from '../storage/transaction-retry.js'
+import { isSqliteBusy } from '../storage/write-lock-wait.js'
 import type { Executor } from '../storage/database.js'
 import { readInScope, SYSTEM_SCOPE } from '../storage/tenant-scope.js'
 import { checkCsrf, currentSession, sessionCookieOf } from './session-auth.js'
@@ -179,11 +180,12 @@ export function auditFailure(err: unknown): CofferError {
 
 /**
  * The answer for a failure of the database itself, if `err` is one: it could not be reached
- * (503 ERR_DATABASE_UNAVAILABLE), or the transaction lost conflicts after every retry
- * (503 ERR_DATABASE_BUSY). Undefined for any other failure.
+ * (503 ERR_DATABASE_UNAVAILABLE), or the transaction lost conflicts after every retry or (SQLite)
+ * waited out the busy timeout for a lock another connection held (503 ERR_DATABASE_BUSY).
+ * Undefined for any other failure.
  */
 export function databaseFailure(err: unknown): CofferError | undefined {
-  if (conflictReason(err)) return new DatabaseBusyError({ cause: err })
+  if (conflictReason(err) || isSqliteBusy(err)) return new DatabaseBusyError({ cause: err })
   if (isConnectionError(err)) return new DatabaseUnavailableError({ cause: err })
   return undefined
 }

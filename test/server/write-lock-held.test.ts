@@ -8,16 +8,18 @@ import BetterSqlite3 from 'better-sqlite3'
 import { api, type Harness, startHarness } from '../helpers/harness.js'
 
 let h: Harness
+let E: string
 before(async () => {
   h = await startHarness('sqlite')
+  const a = api(h.app, h.a.token)
+  assert.equal((await a.post(`/v1/workspaces/${h.a.slug}/projects`, { name: 'Shop', slug: 'shop' })).status, 201)
+  E = `/v1/workspaces/${h.a.slug}/projects/shop/environments/development/secrets`
+  assert.equal((await a.put(`${E}/API_KEY`, { value: 'first-value' })).status, 200)
 })
 after(() => h?.close())
 
 test('a write waiting for a write lock held elsewhere holds up neither health checks nor unaudited reads', async () => {
   const a = api(h.app, h.a.token)
-  assert.equal((await a.post(`/v1/workspaces/${h.a.slug}/projects`, { name: 'Shop', slug: 'shop' })).status, 201)
-  const E = `/v1/workspaces/${h.a.slug}/projects/shop/environments/development/secrets`
-  assert.equal((await a.put(`${E}/API_KEY`, { value: 'first-value' })).status, 200)
   const config = h.ctx.config.database
   assert.equal(config.engine, 'sqlite')
   if (config.engine !== 'sqlite') return
@@ -65,4 +67,35 @@ test('a write waiting for a write lock held elsewhere holds up neither health ch
   assert.equal(log.status, 200)
   const updates = (log.body.entries as Array<{ action: string }>).filter((e) => e.action === 'secret.update')
   assert.equal(updates.length, 1, 'the write that waited was audited once')
+})
+
+test('a write that waits out the busy timeout answers 503 ERR_DATABASE_BUSY and writes nothing', async () => {
+  const a = api(h.app, h.a.token)
+  const before = await a.get(`${E}/API_KEY?reveal=true`)
+  assert.equal(before.status, 200)
+  assert.equal(typeof before.body.secret.version, 'number')
+  const config = h.ctx.config.database
+  if (config.engine !== 'sqlite') throw new Error('a SQLite harness')
+  const other = new BetterSqlite3(config.path)
+  other.exec('BEGIN IMMEDIATE')
+  try {
+    const start = performance.now()
+    const w = await a.put(`${E}/API_KEY`, { value: 'never-written' })
+    const took = performance.now() - start
+    assert.equal(w.status, 503)
+    assert.equal(w.body.error.code, 'ERR_DATABASE_BUSY')
+    assert.ok(took >= 4_500 && took < 8_000, `gave up after ${took.toFixed(0)} ms (the busy timeout is 5 s)`)
+    assert.ok(!JSON.stringify(w.body).includes('never-written'), 'the answer does not echo the value')
+    // The server answered meanwhile, and still does.
+    assert.equal((await h.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200)
+  } finally {
+    other.exec('COMMIT')
+    other.close()
+  }
+  const after = await a.get(`${E}/API_KEY?reveal=true`)
+  assert.equal(after.status, 200)
+  assert.equal(after.body.secret.version, before.body.secret.version, 'nothing was written')
+  assert.ok(after.body.secret.value === before.body.secret.value)
+  // Once the lock is free, the same write goes through.
+  assert.equal((await a.put(`${E}/API_KEY`, { value: 'third-value' })).status, 200)
 })
