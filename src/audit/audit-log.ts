@@ -445,6 +445,16 @@ export class AuditLog {
    * stored tree's. Cheap (a few indexed reads); null when they agree. Used by
    * verification and before a checkpoint is signed, which must never cover a tampered log.
    */
+  /**
+   * Locks the workspace's head in `tx` as the sequencer does (PostgreSQL; a SQLite transaction
+   * already holds the write lock), so no integration commits while `tx` reads the head, its
+   * entries and its tree one statement at a time.
+   */
+  async holdHead(tx: Executor, workspaceId: string): Promise<void> {
+    if (this.#engine !== 'postgres') return
+    await tx.selectFrom('audit_heads').select('seq').where('workspace_id', '=', workspaceId).forNoKeyUpdate().execute()
+  }
+
   async integrity(db: Executor, workspaceId: string): Promise<NonNullable<VerifyResult['firstBad']> | null> {
     const newest = await db
       .selectFrom('audit_entries')

@@ -11,10 +11,13 @@ import type { AuditTree, Checkpoint } from './audit-tree.js'
  * log (AuditTamperedError names the problem).
  */
 export async function issueCheckedCheckpoint(
-  deps: { audit: Pick<AuditLog, 'integrity' | 'integrateAll'>; auditTree: Pick<AuditTree, 'issue'> },
+  deps: { audit: Pick<AuditLog, 'holdHead' | 'integrity' | 'integrateAll'>; auditTree: Pick<AuditTree, 'issue'> },
   tx: Executor,
   workspaceId: string,
 ): Promise<Checkpoint> {
+  // @NOTE the head first: on PostgreSQL each statement below sees the latest commit, and an
+  // integration committing between them would look like entries missing from the log.
+  await deps.audit.holdHead(tx, workspaceId)
   const problem = await deps.audit.integrity(tx, workspaceId)
   if (problem) throw new AuditTamperedError(`The audit log was tampered with (${problem.problem}): ${problem.reason}.`)
   await deps.audit.integrateAll(tx, workspaceId)
