@@ -76,7 +76,7 @@ export function openStore(config: DatabaseConfig, options: { onRetry?: RetryObse
     sqlite.pragma('secure_delete = ON')
     // Transactions wait for the write lock between turns of the event loop (write-lock-wait.ts).
     const db = new Kysely<Database>({
-      dialect: new LockWaitingSqliteDialect({ database: cachingDatabase(sqlite, { immediate: true }) }, BUSY_TIMEOUT_MS),
+      dialect: new LockWaitingSqliteDialect({ database: cachingDatabase(sqlite) }, BUSY_TIMEOUT_MS),
     })
     // A thread that only writes (the audit thread) reads on its one connection.
     if (options.readerConnection === false) return { db, readDb: db, engine: 'sqlite', onRetry: options.onRetry, close: () => db.destroy() }

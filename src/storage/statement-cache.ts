@@ -13,13 +13,13 @@ const ON_CONNECTION = '/* coffer: run on this connection */'
 
 /**
  * A better-sqlite3 database whose `prepare` reuses statements by SQL text, so each distinct
- * query is compiled by SQLite once instead of on every call. Bounded (LRU). With `immediate`
- * (a writer's connection), transactions begin with `begin immediate` (see below).
+ * query is compiled by SQLite once instead of on every call. Bounded (LRU). A writer's
+ * transactions begin with `BEGIN_WITHOUT_WAITING` (write-lock-wait.ts), answered below.
  *
  * @NOTE safe because Kysely's SQLite driver runs one query at a time on its single
  * connection; a statement is never iterated by two callers at once.
  */
-export function cachingDatabase(db: BetterSqlite3.Database, options: { maxStatements?: number; immediate?: boolean } = {}): SqliteDatabase {
+export function cachingDatabase(db: BetterSqlite3.Database, options: { maxStatements?: number } = {}): SqliteDatabase {
   const maxStatements = options.maxStatements ?? 500
   const cache = new Map<string, SqliteStatement>()
   const connection: SqliteConnection = { prepare: (sql) => self.prepare(sql) as unknown as BetterSqlite3.Statement }
@@ -41,20 +41,14 @@ export function cachingDatabase(db: BetterSqlite3.Database, options: { maxStatem
         beginNow ??= beginWithoutWaiting(db)
         return beginNow
       }
-      // @NOTE Kysely begins every transaction with a deferred `begin`. With a second writer on
-      // the file (the audit thread, a host command), a deferred transaction that has read and
-      // then writes after the other committed fails at once with SQLITE_BUSY — the busy timeout
-      // does not apply to that upgrade. `begin immediate` takes the write lock first, waiting
-      // (busy_timeout) for the other writer to finish, as a lock taken in order would.
-      const sql = options.immediate && text === 'begin' ? 'begin immediate' : text
-      let stmt = cache.get(sql)
+      let stmt = cache.get(text)
       if (stmt) {
-        cache.delete(sql)
+        cache.delete(text)
       } else {
-        stmt = db.prepare(sql) as unknown as SqliteStatement
+        stmt = db.prepare(text) as unknown as SqliteStatement
         if (cache.size >= maxStatements) cache.delete(cache.keys().next().value as string)
       }
-      cache.set(sql, stmt)
+      cache.set(text, stmt)
       return stmt
     },
     close(): void {

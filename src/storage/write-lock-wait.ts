@@ -12,6 +12,10 @@ import { CompiledQuery, type DatabaseConnection, SqliteDialect, type SqliteDiale
 /**
  * The text `cachingDatabase` answers with a statement that takes the write lock
  * (`begin immediate`) or fails at once with SQLITE_BUSY (statement-cache.ts).
+ *
+ * @NOTE immediate, not Kysely's deferred `begin`: a deferred transaction that has read, and
+ * then writes after another writer committed, fails at once with SQLITE_BUSY — no wait applies
+ * to that upgrade. Taking the write lock first is taking locks in order.
  */
 export const BEGIN_WITHOUT_WAITING = '/* coffer: begin immediate without waiting */'
 const BEGIN = CompiledQuery.raw(BEGIN_WITHOUT_WAITING)

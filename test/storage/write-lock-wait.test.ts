@@ -89,7 +89,7 @@ test('past the deadline the transaction fails with SQLITE_BUSY, writes nothing, 
   const conn = new BetterSqlite3(path)
   conn.pragma('busy_timeout = 2500')
   const db = new Kysely<{ t: { v: string } }>({
-    dialect: new LockWaitingSqliteDialect({ database: cachingDatabase(conn, { immediate: true }) }, 150),
+    dialect: new LockWaitingSqliteDialect({ database: cachingDatabase(conn) }, 150),
   })
   const held = holdWriteLock(path)
   try {
@@ -126,7 +126,7 @@ test('past the deadline the transaction fails with SQLITE_BUSY, writes nothing, 
 test('an error other than a held lock is not retried', async () => {
   const conn = new BetterSqlite3(':memory:')
   const db = new Kysely<{ t: { v: string } }>({
-    dialect: new LockWaitingSqliteDialect({ database: cachingDatabase(conn, { immediate: true }) }, 5_000),
+    dialect: new LockWaitingSqliteDialect({ database: cachingDatabase(conn) }, 5_000),
   })
   // A transaction inside a transaction: SQLite refuses the second begin at once.
   conn.exec('BEGIN')
