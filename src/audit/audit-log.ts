@@ -15,6 +15,7 @@ import {
   ChainMissingError,
   type Integrated,
   type IntegrateOptions,
+  holdHead,
   integrateQueued,
   type PendingStats,
   pendingStats,
@@ -440,21 +441,20 @@ export class AuditLog {
   }
 
   /**
-   * Whether the recorded head agrees with the stored entries, tree and checkpoints: no signed
-   * checkpoint beyond it, its newest entries there, nothing past it, and its right edge the
-   * stored tree's. Cheap (a few indexed reads); null when they agree. Used by
-   * verification and before a checkpoint is signed, which must never cover a tampered log.
-   */
-  /**
    * Locks the workspace's head in `tx` as the sequencer does (PostgreSQL; a SQLite transaction
    * already holds the write lock), so no integration commits while `tx` reads the head, its
    * entries and its tree one statement at a time.
    */
   async holdHead(tx: Executor, workspaceId: string): Promise<void> {
-    if (this.#engine !== 'postgres') return
-    await tx.selectFrom('audit_heads').select('seq').where('workspace_id', '=', workspaceId).forNoKeyUpdate().execute()
+    if (this.#engine === 'postgres') await holdHead(tx, workspaceId, this.#engine)
   }
 
+  /**
+   * Whether the recorded head agrees with the stored entries, tree and checkpoints: no signed
+   * checkpoint beyond it, its newest entries there, nothing past it, and its right edge the
+   * stored tree's. Cheap (a few indexed reads); null when they agree. Used by
+   * verification and before a checkpoint is signed, which must never cover a tampered log.
+   */
   async integrity(db: Executor, workspaceId: string): Promise<NonNullable<VerifyResult['firstBad']> | null> {
     const newest = await db
       .selectFrom('audit_entries')

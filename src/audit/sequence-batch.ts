@@ -73,13 +73,21 @@ async function lockHead(tx: Executor, workspaceId: string, o: IntegrateOptions):
     if (!exists) throw new ChainMissingError()
     return null
   }
+  const head = await holdHead(tx, workspaceId, o.engine)
+  if (!head) throw new ChainMissingError()
+  return head
+}
+
+/**
+ * The workspace's head, held until `tx` ends (on PostgreSQL; SQLite's transaction holds the
+ * write lock already): no integration of the workspace commits meanwhile.
+ */
+export async function holdHead(tx: Executor, workspaceId: string, engine: Engine): Promise<Head | undefined> {
   let q = tx.selectFrom('audit_heads').select(['seq', 'hash', 'peaks']).where('workspace_id', '=', workspaceId)
   // @NOTE NO KEY UPDATE, not UPDATE: requests queuing entries hold KEY SHARE on the head (the
   // queue's foreign key) and must never wait for a batch.
-  if (o.engine === 'postgres') q = q.forNoKeyUpdate()
-  const head = await q.executeTakeFirst()
-  if (!head) throw new ChainMissingError()
-  return head
+  if (engine === 'postgres') q = q.forNoKeyUpdate()
+  return await q.executeTakeFirst()
 }
 
 /** Integrates up to `o.limit` queued entries of the workspace, oldest queue position first, within `tx`. */
