@@ -27,6 +27,15 @@ import type PgModule from 'pg'
 //    statement with parameters it sends it alone, as before. A transaction that ran nothing
 //    sends nothing at all. A BEGIN that fails (a dead connection) fails that next statement,
 //    which is where the transaction would have failed anyway.
+//
+// 3. A read-only transaction's COMMIT travels with the connection's next statement. A read
+//    (tenant-scope.ts readInScope) ends with READ_ONLY_COMMIT: it has read what it needed, and
+//    the end of a transaction that wrote nothing changes nothing, so nobody waits for it. The
+//    client holds it back and sends it in front of whatever the connection sends next — in
+//    the same message when that has no parameters (the next read's `BEGIN READ ONLY; scope`),
+//    alone before it otherwise — or alone on the next turn of the event loop when the
+//    connection stays idle. Nothing ever runs inside the ended read: its tenant scope is
+//    transaction-local and ends with it, before the next statement.
 
 const MAX_NAMED = 1000
 const STAR = /(?:^|[\s,.])\*/
@@ -47,38 +56,70 @@ function nameOf(text: string): string | undefined {
 const BEGIN = 'begin'
 const ENDS = new Set(['commit', 'rollback'])
 
+/** The end of a read-only transaction, which the client may send later (3. above). */
+export const READ_ONLY_COMMIT = 'COMMIT /* coffer: read only */'
+const COMMIT = 'COMMIT'
+
 /** What `query` answers for a statement it did not need to send. */
 const NOTHING_SENT = { command: null, rowCount: null, rows: [], fields: [] }
 
 /** The pg Client class of Coffer's pool (see above). */
 export function pgClientClass(pg: typeof PgModule): typeof PgModule.Client {
   class CofferPgClient extends pg.Client {
-    #beginHeld = false
+    /** Statements held back, sent in front of the next one: a read's COMMIT, then a BEGIN. */
+    #held: string[] = []
+    #flushing = false
 
     // biome-ignore lint/suspicious/noExplicitAny: pg's query() has a dozen overloads; this one only redirects Kysely's (text, values).
     override query(config: any, values?: any, callback?: any): any {
       if (typeof config !== 'string' || typeof callback === 'function') {
-        // Anything else (a query object, a cursor, a callback) goes as given, after a held
-        // BEGIN: pg sends a client's queries in the order they were made, and a BEGIN that
-        // fails fails this query too.
-        if (this.#beginHeld) {
-          this.#beginHeld = false
-          super.query(BEGIN).catch(() => {})
-        }
+        // Anything else (a query object, a cursor, a callback) goes as given, after what is
+        // held: pg sends a client's queries in the order they were made, and a held statement
+        // that fails fails this query too.
+        this.#sendHeld()
         return super.query(config, values, callback)
       }
       const params = Array.isArray(values) && values.length > 0
-      if (!params && config === BEGIN && !this.#beginHeld) {
-        this.#beginHeld = true
+      if (!params && config === READ_ONLY_COMMIT && this.#held.length === 0) {
+        this.#held.push(COMMIT)
+        this.#flushSoon()
         return Promise.resolve(NOTHING_SENT)
       }
-      if (this.#beginHeld) {
-        this.#beginHeld = false
-        if (!params && ENDS.has(config)) return Promise.resolve(NOTHING_SENT)
-        if (!params) return super.query(`${BEGIN}; ${config}`).then(withoutBegin)
-        return super.query(BEGIN).then(() => this.#send(config, values))
+      if (!params && config === BEGIN && !this.#held.includes(BEGIN)) {
+        this.#held.push(BEGIN)
+        return Promise.resolve(NOTHING_SENT)
+      }
+      if (this.#held.length > 0) {
+        // A transaction that ran nothing ends with nothing sent (a held read's COMMIT stays held).
+        if (!params && ENDS.has(config) && this.#held.at(-1) === BEGIN) {
+          this.#held.pop()
+          return Promise.resolve(NOTHING_SENT)
+        }
+        const held = this.#held
+        this.#held = []
+        if (!params) return super.query(`${held.join('; ')}; ${config}`).then((r: unknown) => withoutFirst(r, held.length))
+        return super.query(held.join('; ')).then(() => this.#send(config, values))
       }
       return this.#send(config, values)
+    }
+
+    #sendHeld(): void {
+      if (this.#held.length === 0) return
+      const held = this.#held
+      this.#held = []
+      super.query(held.join('; ')).catch(() => {})
+    }
+
+    /** A held COMMIT of a connection that nothing used since goes alone on the next turn. */
+    #flushSoon(): void {
+      if (this.#flushing) return
+      this.#flushing = true
+      setImmediate(() => {
+        this.#flushing = false
+        if (this.#held[0] !== COMMIT) return
+        this.#held.shift()
+        super.query(COMMIT).catch(() => {})
+      })
     }
 
     #send(text: string, values: unknown): Promise<unknown> {
@@ -92,9 +133,9 @@ export function pgClientClass(pg: typeof PgModule): typeof PgModule.Client {
   return CofferPgClient as typeof PgModule.Client
 }
 
-/** The results of `begin; …` without BEGIN's own: one result as itself, several as a list. */
-function withoutBegin(result: unknown): unknown {
+/** The results of `held…; text` without the `count` held statements' own: one result as itself, several as a list. */
+function withoutFirst(result: unknown, count: number): unknown {
   if (!Array.isArray(result)) return result
-  const rest = result.slice(1)
+  const rest = result.slice(count)
   return rest.length === 1 ? rest[0] : rest
 }

@@ -1,6 +1,7 @@
 import { CompiledQuery, sql, type Kysely, type Transaction } from 'kysely'
 import type { Engine, Executor, Store } from './database.js'
 import type { Database } from './schema.js'
+import { READ_ONLY_COMMIT as READ_ONLY_COMMIT_TEXT } from './pg-client.js'
 import { withTransactionRetry } from './transaction-retry.js'
 
 // The second wall of tenant isolation. On PostgreSQL every table that holds a workspace_id
@@ -77,14 +78,15 @@ export async function readInScope<T>(
           await conn.executeQuery(ROLLBACK).catch(() => undefined)
           throw err
         }
-        await conn.executeQuery(COMMIT)
+        // Held back by the pool's client and sent with the connection's next statement (pg-client.ts).
+        await conn.executeQuery(READ_ONLY_COMMIT)
         return result
       }),
     store.onRetry,
   )
 }
 
-const COMMIT = CompiledQuery.raw('COMMIT')
+const READ_ONLY_COMMIT = CompiledQuery.raw(READ_ONLY_COMMIT_TEXT)
 const ROLLBACK = CompiledQuery.raw('ROLLBACK')
 
 /**

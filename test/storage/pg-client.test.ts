@@ -4,12 +4,13 @@
 // not at all, a failure leaves the connection usable, and the tenant scope is set inside it.
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import { CompiledQuery, sql } from 'kysely'
 import pg from 'pg'
 import { startWriteBatch } from '../../src/storage/advisory-lock.js'
 import { openStore, type Store } from '../../src/storage/database.js'
 import { pgClientClass } from '../../src/storage/pg-client.js'
-import { scopeStatement } from '../../src/storage/tenant-scope.js'
+import { readInScope, scopeStatement } from '../../src/storage/tenant-scope.js'
 import { describePostgres } from '../helpers/engines.js'
 import { createTestDatabase } from '../helpers/pg.js'
 
@@ -142,6 +143,71 @@ describePostgres('the PostgreSQL client: fewer round trips, the same transaction
       await c.end()
     }
     assert.deepEqual(await rows(), [1, 10, 11, 12], 'both inserts were inside the transaction and rolled back')
+  })
+
+  const scopeNow = async (db: Store['readDb']) =>
+    (await sql<{ s: string | null }>`SELECT current_setting('coffer.workspace_id', true) AS s`.execute(db)).rows[0]!.s
+
+  test("a read's COMMIT travels with the connection's next statement, and its tenant scope ends before that statement runs", async () => {
+    const sends = countSends()
+    try {
+      const inRead = await readInScope(store, WS, (db) => scopeNow(db as Store['readDb']))
+      assert.equal(inRead, WS)
+      // Straight after the read, on the same connection (the pool's one idle client), before
+      // the next turn of the event loop: the COMMIT is still held, and goes in front of this.
+      const next = await scopeNow(store.readDb)
+      assert.ok(next === null || next === '', `no scope after the read (saw ${next})`)
+      assert.equal(sends.texts.at(-1), "COMMIT; SELECT current_setting('coffer.workspace_id', true) AS s")
+      assert.equal(sends.texts.filter((t) => /^COMMIT/.test(t)).length, 1, 'one COMMIT, sent with the next statement')
+
+      // Before a statement with parameters the held COMMIT goes alone, then the statement.
+      await readInScope(store, WS, (db) => scopeNow(db as Store['readDb']))
+      const found = await store.readDb
+        .selectFrom('t' as never)
+        .select('id' as never)
+        .where('id' as never, '=', 1 as never)
+        .execute()
+      assert.equal(found.length, 1)
+      assert.deepEqual(sends.texts.slice(-2), ['COMMIT', 'select "id" from "t" where "id" = $1'])
+    } finally {
+      sends.stop()
+    }
+  })
+
+  test('a read whose connection then stays idle ends on the next turn: nothing is left open in a transaction', async () => {
+    const watcher = new pg.Client({ connectionString: url })
+    await watcher.connect()
+    try {
+      const openTransactions = async () =>
+        Number(
+          (
+            await watcher.query(
+              "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'",
+            )
+          ).rows[0].n,
+        )
+      const sends = countSends()
+      try {
+        assert.equal(await readInScope(store, WS, (db) => scopeNow(db as Store['readDb'])), WS)
+        await nextTurn()
+        await nextTurn()
+        assert.equal(sends.texts.at(-1), 'COMMIT', 'the held COMMIT went alone')
+      } finally {
+        sends.stop()
+      }
+      for (let i = 0; i < 50 && (await openTransactions()) > 0; i++) await new Promise((r) => setTimeout(r, 20))
+      assert.equal(await openTransactions(), 0, 'no connection is idle in a transaction')
+    } finally {
+      await watcher.end()
+    }
+  })
+
+  test('a statement that fails after a held COMMIT fails alone: the read ended, and the connection stays usable', async () => {
+    await readInScope(store, WS, (db) => scopeNow(db as Store['readDb']))
+    await assert.rejects(sql`SELECT no_such_function()`.execute(store.readDb), /no_such_function/)
+    assert.deepEqual(await rows(), [1, 10, 11, 12])
+    const next = await scopeNow(store.readDb)
+    assert.ok(next === null || next === '')
   })
 
   test('a lock naming something other than an id never reaches SQL', async () => {
