@@ -170,8 +170,8 @@ export async function createContext(
       })
     const readAudits = new ReadAuditBatcher(
       auditThread
-        ? async (ws, requests) => auditThread.queue(await audit.records(store.readDb, ws, requests))
-        : (ws, requests) => committer.run((tx) => audit.appendMany(tx, ws, requests), rowLockedPartition(ws)),
+        ? async (ws, take) => auditThread.queue(await audit.records(store.readDb, ws, take()))
+        : (ws, take) => committer.run((tx) => audit.appendMany(tx, ws, take()), rowLockedPartition(ws)),
     )
     const secretService = new SecretService({ dataKeys, clock, engine: store.engine })
     const personalOverrides = new PersonalOverrides({ dataKeys, clock })

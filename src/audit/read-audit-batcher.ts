@@ -1,4 +1,4 @@
-import { AuditUnavailableError } from '../errors.js'
+import { AuditUnavailableError, InternalError } from '../errors.js'
 import { isConnectionError } from '../storage/connection-errors.js'
 import { conflictReason } from '../storage/transaction-retry.js'
 import type { AuditActor, AuditedRequest, AuditEvent } from './audit-log.js'
@@ -10,9 +10,19 @@ import type { AuditActor, AuditedRequest, AuditEvent } from './audit-log.js'
 // a release per request: three round trips each); on SQLite one message to the audit thread
 // (audit-thread-client.ts). Nothing about durability changes: a request's promise resolves
 // only once the COMMIT that carries its entries has returned.
+//
+// A write takes its requests when it runs, not when it is made: the group committer runs a
+// unit once the batch before it has committed, and every read that finished meanwhile joins
+// the unit still waiting for its turn instead of making one of its own. On PostgreSQL a batch
+// of read entries is then one unit — no savepoints — however many turns of the event loop
+// its reads came in.
 
-/** Queues the entries of `requests`, all of one workspace, durably (resolves after their COMMIT). */
-export type ReadAuditWrite = (workspaceId: string, requests: readonly AuditedRequest[]) => Promise<void>
+/**
+ * Queues the entries of the requests `take()` returns, all of one workspace, durably
+ * (resolves after their COMMIT). `take` is called when the write runs — as late as possible,
+ * since requests join until then — and returns the same requests if called again (a retry).
+ */
+export type ReadAuditWrite = (workspaceId: string, take: () => readonly AuditedRequest[]) => Promise<void>
 
 interface Waiting extends AuditedRequest {
   resolve(): void
@@ -21,7 +31,10 @@ interface Waiting extends AuditedRequest {
 
 export class ReadAuditBatcher {
   readonly #write: ReadAuditWrite
+  /** Requests waiting for the next turn of the event loop, by workspace. */
   readonly #waiting = new Map<string, Waiting[]>()
+  /** Requests of a write made but not yet run, by workspace: new ones join it. */
+  readonly #open = new Map<string, Waiting[]>()
   #scheduled = false
   /** Writes made and requests they carried (for tests and benchmarks). */
   readonly stats = { writes: 0, requests: 0 }
@@ -33,12 +46,18 @@ export class ReadAuditBatcher {
   /** Queues a read's entries in its workspace's chain; resolves once they are durable, rejects if they could not be written. */
   append(workspaceId: string, actor: AuditActor, requestId: string, events: readonly AuditEvent[]): Promise<void> {
     return new Promise<void>((resolve, reject) => {
+      const waiting = { actor, requestId, events, resolve, reject }
+      const open = this.#open.get(workspaceId)
+      if (open) {
+        open.push(waiting)
+        return
+      }
       let list = this.#waiting.get(workspaceId)
       if (!list) {
         list = []
         this.#waiting.set(workspaceId, list)
       }
-      list.push({ actor, requestId, events, resolve, reject })
+      list.push(waiting)
       if (!this.#scheduled) {
         this.#scheduled = true
         setImmediate(() => this.#flush())
@@ -50,6 +69,9 @@ export class ReadAuditBatcher {
     this.#scheduled = false
     for (const [workspaceId, list] of this.#waiting) {
       this.#waiting.delete(workspaceId)
+      // @NOTE no write of this workspace is open here: while one is, append joins it instead
+      // of waiting for this turn.
+      this.#open.set(workspaceId, list)
       void this.#settle(workspaceId, list)
     }
   }
@@ -78,9 +100,30 @@ export class ReadAuditBatcher {
     }
   }
 
-  #unit(workspaceId: string, list: readonly Waiting[]): Promise<void> {
+  /** Writes `list`, which other requests may join until the write takes it. */
+  async #unit(workspaceId: string, list: Waiting[]): Promise<void> {
     this.stats.writes++
-    this.stats.requests += list.length
-    return this.#write(workspaceId, list)
+    let taken = false
+    try {
+      await this.#write(workspaceId, () => {
+        // The write runs: requests from now on make a write of their own.
+        this.#seal(workspaceId, list)
+        if (!taken) {
+          taken = true
+          this.stats.requests += list.length
+        }
+        return list
+      })
+    } finally {
+      // A write that failed before it ran (the committer closed, the database down) took
+      // nothing: no request may join it any more.
+      this.#seal(workspaceId, list)
+    }
+    // Only what was taken was written: requests must not be told entries no write took are durable.
+    if (!taken) throw new InternalError('a read audit write finished without taking its requests')
+  }
+
+  #seal(workspaceId: string, list: Waiting[]): void {
+    if (this.#open.get(workspaceId) === list) this.#open.delete(workspaceId)
   }
 }
