@@ -4,6 +4,7 @@
 //
 //   node --import tsx bench/cluster.ts [--duration 10] [--warmup 2] [--connections 48] [--order 1,3,3,1]
 //                                      [--database-url postgres://postgres@127.0.0.1:5432/postgres]
+//                                      [--pool-size N]
 //
 // Creates a throw-away database and an application role without BYPASSRLS (as a deployment
 // runs), `coffer init`s it, seeds 100 secrets, then for 1 and for 3 nodes runs autocannon
@@ -12,6 +13,7 @@
 // says whether adding nodes adds throughput or only contention (issue 15's target: ≥ 1.0×).
 // Afterwards every node verifies the audit log, and the entries written must equal the
 // audited 2xx answers (plus at most the requests in flight when a run stopped). Exits non-zero on any non-2xx, failed verification or count mismatch.
+// --pool-size sets COFFER_DATABASE_POOL_SIZE on every node, in both configurations (default: the server's, 10).
 import { randomBytes } from 'node:crypto'
 import autocannon from 'autocannon'
 import pg from 'pg'
@@ -41,6 +43,8 @@ const ADMIN_URL = A.get('database-url') ?? 'postgres://postgres@127.0.0.1:5432/p
 // a bigger database (writes on three nodes: 345–390 req/s run second, 496 run first). By
 // default each runs twice, in the order 1, 3, 3, 1, and the figures are the means.
 const ORDER = (A.get('order') ?? '1,3,3,1').split(',').map(Number)
+const POOL_SIZE = A.get('pool-size')
+if (POOL_SIZE !== undefined && !/^\d+$/.test(POOL_SIZE)) throw new Error('--pool-size must be a whole number')
 if (!ORDER.includes(1) || !ORDER.includes(3) || ORDER.some((n) => n !== 1 && n !== 3))
   throw new Error('--order lists 1 and 3 (node counts), e.g. 1,3,3,1')
 if (!(DURATION > 0 && DURATION <= 60 && WARMUP >= 0 && CONNECTIONS >= 3 && CONNECTIONS <= 600))
@@ -53,7 +57,7 @@ const vault = await createPostgresVault(ADMIN_URL)
 const { name, role, token } = vault
 const nodes: CofferServer[] = []
 try {
-  const startNode = (i: number) => vault.startNode(i)
+  const startNode = (i: number) => vault.startNode(i, [], POOL_SIZE === undefined ? {} : { COFFER_DATABASE_POOL_SIZE: POOL_SIZE })
   nodes.push(await startNode(0))
   const { scope, keys } = await seed(nodes[0]!, 100)
   const E = envPath(scope)
@@ -237,7 +241,7 @@ try {
   const mean = (rs: Run[], f: (r: Run) => number) => rs.reduce((a, r) => a + f(r), 0) / rs.length
   const each = (rs: Run[], f: (r: Run) => number | string) => rs.map(f).join(', ')
   printTable(
-    `Coffer on PostgreSQL, 1 node vs 3 nodes on one database (${CONNECTIONS} connections in all, ${DURATION}s each; order ${ORDER.join(', ')}: means of each configuration's runs)`,
+    `Coffer on PostgreSQL, 1 node vs 3 nodes on one database (${CONNECTIONS} connections in all, ${DURATION}s each; order ${ORDER.join(', ')}: means of each configuration's runs; ${POOL_SIZE ?? 10} database connections per node)`,
     [
       'scenario',
       '1 node req/s',

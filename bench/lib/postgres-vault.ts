@@ -12,8 +12,8 @@ export interface PostgresVault {
   readonly role: string
   readonly token: string
   readonly workspace: string
-  /** Starts node `i` (its own data dir) with extra node flags. */
-  startNode(i: number, nodeFlags?: string[]): Promise<CofferServer>
+  /** Starts node `i` (its own data dir) with extra node flags and settings. */
+  startNode(i: number, nodeFlags?: string[], settings?: Record<string, string>): Promise<CofferServer>
   /** Drops the database and the role, and removes the temp dirs. */
   drop(): Promise<void>
 }
@@ -64,10 +64,10 @@ export async function createPostgresVault(adminUrl: string): Promise<PostgresVau
       role,
       token,
       workspace: workspace.slug,
-      async startNode(i, nodeFlags = []) {
+      async startNode(i, nodeFlags = [], settings = {}) {
         const dataDir = join(work, `node${i}`)
         const s = await spawnServer([...nodeFlags, COFFER_BIN, 'server', '--data-dir', dataDir, '--host', '127.0.0.1', '--port', '0'], {
-          env,
+          env: { ...env, ...settings },
           ready: /listening on (http:\/\/\S+)/,
           name: `node ${i + 1}`,
           timeoutMs: 60_000,

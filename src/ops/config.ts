@@ -5,13 +5,17 @@ import { type AllowEntry, parseAllowList } from './address-policy.js'
 import { authConfig, type AuthConfig } from './auth-config.js'
 import type { ServerEnv } from './env.js'
 
+/** Connections a node's PostgreSQL pool opens at most, unless COFFER_DATABASE_POOL_SIZE says otherwise. */
+export const DEFAULT_POOL_SIZE = 10
+
 export type DatabaseConfig =
   | { readonly engine: 'sqlite'; readonly path: string }
   /**
    * `migrationUrl`: the schema owner's connection, used only to migrate; the application then
    * connects with `url` as a role that owns nothing and is bound by row-level security.
    */
-  | { readonly engine: 'postgres'; readonly url: string; readonly migrationUrl?: string }
+  /** `poolSize`: connections the pool opens at most (default 10). */
+  | { readonly engine: 'postgres'; readonly url: string; readonly migrationUrl?: string; readonly poolSize?: number }
 
 /**
  * Where the root key lives; the PKCS#11 PIN is a secret and lives in ServerSecrets. AWS
@@ -360,7 +364,14 @@ export function buildConfig(env: ServerEnv, overrides: ConfigOverrides = {}, cwd
           'must be a postgres:// URL (the schema owner; DATABASE_URL is the application role)',
         )
     }
-    database = { engine: 'postgres', url: dbUrl, ...(migrationUrl === undefined ? {} : { migrationUrl }) }
+    database = {
+      engine: 'postgres',
+      url: dbUrl,
+      ...(migrationUrl === undefined ? {} : { migrationUrl }),
+      ...(env.COFFER_DATABASE_POOL_SIZE === undefined
+        ? {}
+        : { poolSize: int('COFFER_DATABASE_POOL_SIZE', env.COFFER_DATABASE_POOL_SIZE, DEFAULT_POOL_SIZE, 1, 1000) }),
+    }
   } else if (/^(sqlite|file):/i.test(dbUrl)) {
     const p = dbUrl.replace(/^(sqlite|file):(\/\/)?/i, '')
     if (p === '') throw new ConfigError('DATABASE_URL', 'a sqlite: URL needs a file path')
@@ -370,6 +381,9 @@ export function buildConfig(env: ServerEnv, overrides: ConfigOverrides = {}, cwd
   }
   if (database.engine === 'sqlite' && env.COFFER_MIGRATION_DATABASE_URL !== undefined) {
     throw new ConfigError('COFFER_MIGRATION_DATABASE_URL', 'applies only with a PostgreSQL DATABASE_URL')
+  }
+  if (database.engine === 'sqlite' && env.COFFER_DATABASE_POOL_SIZE !== undefined) {
+    throw new ConfigError('COFFER_DATABASE_POOL_SIZE', 'applies only with a PostgreSQL DATABASE_URL')
   }
 
   const logLevel = (env.COFFER_LOG_LEVEL ?? 'info') as ServerConfig['logLevel']

@@ -9,6 +9,8 @@ export interface ServerEnv {
   DATABASE_URL?: string
   /** PostgreSQL: the role that owns the schema and runs migrations, when the application connects as another (DATABASE_URL). */
   COFFER_MIGRATION_DATABASE_URL?: string
+  /** PostgreSQL: connections this node's pool opens at most. */
+  COFFER_DATABASE_POOL_SIZE?: string
   COFFER_ROOT_KEY?: string
   COFFER_LOG_LEVEL?: string
   COFFER_BODY_LIMIT?: string
@@ -82,6 +84,7 @@ export const SERVER_SETTINGS: ReadonlyArray<keyof ServerEnv> = [
   'COFFER_PORT',
   'DATABASE_URL',
   'COFFER_MIGRATION_DATABASE_URL',
+  'COFFER_DATABASE_POOL_SIZE',
   'COFFER_ROOT_KEY',
   'COFFER_LOG_LEVEL',
   'COFFER_BODY_LIMIT',

@@ -4,7 +4,7 @@ import { dirname } from 'node:path'
 import { Kysely, PostgresAdapter, PostgresDialect, SqliteDialect, sql } from 'kysely'
 import { createRequire } from 'node:module'
 import type PgModule from 'pg'
-import type { DatabaseConfig } from '../ops/config.js'
+import { type DatabaseConfig, DEFAULT_POOL_SIZE } from '../ops/config.js'
 import type { Database } from './schema.js'
 import { pgClientClass } from './pg-client.js'
 import { cachingDatabase } from './statement-cache.js'
@@ -101,7 +101,7 @@ export function openStore(config: DatabaseConfig, options: { onRetry?: RetryObse
     connectionString: config.url,
     // Named statements, and BEGIN sent with the transaction's first statement (pg-client.ts).
     Client: pgClientClass(pg),
-    max: 10,
+    max: config.poolSize ?? DEFAULT_POOL_SIZE,
     // A connection attempt into a network that drops packets would otherwise wait forever:
     // fail it (503, and a start-up retry) after 5 s; keepalives find a dead peer of an idle one.
     connectionTimeoutMillis: 5_000,

@@ -97,7 +97,20 @@ describe('buildConfig database', () => {
   test('a postgres URL selects the postgres engine', () => {
     for (const url of ['postgres://coffer@db.internal:5432/coffer', 'postgresql://u:p@localhost/c?sslmode=require', 'POSTGRES://h/db']) {
       assert.deepEqual(config({ DATABASE_URL: url }).database, { engine: 'postgres', url })
+      assert.deepEqual(config({ DATABASE_URL: url, COFFER_DATABASE_POOL_SIZE: '4' }).database, { engine: 'postgres', url, poolSize: 4 })
     }
+  })
+
+  test('COFFER_DATABASE_POOL_SIZE: 1 to 1000 connections, PostgreSQL only', () => {
+    const url = 'postgres://coffer@db.internal:5432/coffer'
+    assert.equal((config({ DATABASE_URL: url, COFFER_DATABASE_POOL_SIZE: '1000' }).database as { poolSize?: number }).poolSize, 1000)
+    for (const value of ['0', '1001', 'ten', '2.5', '-3'])
+      throwsConfig(
+        () => config({ DATABASE_URL: url, COFFER_DATABASE_POOL_SIZE: value }),
+        'COFFER_DATABASE_POOL_SIZE',
+        `pool size ${JSON.stringify(value)}`,
+      )
+    throwsConfig(() => config({ COFFER_DATABASE_POOL_SIZE: '4' }), 'COFFER_DATABASE_POOL_SIZE', 'a pool size with SQLite')
   })
 
   test('a sqlite: URL gives a sqlite path resolved against cwd', () => {
