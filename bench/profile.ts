@@ -233,7 +233,10 @@ function group(mod: string): string {
   )
     return 'Fastify and its deps'
   if (mod === 'npm:zod') return 'zod'
-  if (mod === 'npm:better-sqlite3' || mod === '(native code)') return 'native calls (better-sqlite3 statements incl. fsync, crypto, …)'
+  if (mod === 'npm:better-sqlite3' || mod === '(native code)')
+    return ENGINE === 'postgres'
+      ? 'native calls (socket writes to PostgreSQL and clients, crypto, …)'
+      : 'native calls (better-sqlite3 statements incl. fsync, crypto, …)'
   if (mod.startsWith('node:')) return 'Node core (http, net, streams, crypto wrappers)'
   return 'other npm'
 }
