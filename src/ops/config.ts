@@ -13,8 +13,8 @@ export type DatabaseConfig =
   /**
    * `migrationUrl`: the schema owner's connection, used only to migrate; the application then
    * connects with `url` as a role that owns nothing and is bound by row-level security.
+   * `poolSize`: connections the pool opens at most (DEFAULT_POOL_SIZE when absent).
    */
-  /** `poolSize`: connections the pool opens at most (default 10). */
   | { readonly engine: 'postgres'; readonly url: string; readonly migrationUrl?: string; readonly poolSize?: number }
 
 /**
