@@ -195,6 +195,28 @@ describePostgres('row-level security (PostgreSQL)', () => {
     assert.equal(await readInScope(h.ctx.store, SYSTEM_SCOPE, (db) => count(db, 'secrets')), ownerA + ownerB)
   })
 
+  test("a read's held COMMIT never carries its workspace into the connection's next statement", async () => {
+    // One connection, as the application role: a read in A's scope ends with a COMMIT the
+    // client sends only with the connection's next statement (pg-client.ts). That statement —
+    // unscoped, or a read in B's scope naming A's rows — must see none of A's rows.
+    const one = openStore({ engine: 'postgres', url: h.settings.DATABASE_URL!, poolSize: 1 })
+    try {
+      const ownerA = await count(h.db, 'secrets', `WHERE workspace_id = '${h.a.id}'`)
+      for (let i = 0; i < 5; i++) {
+        assert.equal(await readInScope(one, h.a.id, (db) => count(db, 'secrets')), ownerA, "A's read sees A's rows")
+        assert.equal(await count(one.readDb, 'secrets'), 0, "straight after A's read, an unscoped query sees no row")
+        assert.equal(await readInScope(one, h.a.id, (db) => count(db, 'secrets')), ownerA)
+        assert.equal(
+          await readInScope(one, h.b.id, (db) => count(db, 'secrets', `WHERE workspace_id = '${h.a.id}'`)),
+          0,
+          "straight after A's read, B's read naming A's rows sees none",
+        )
+      }
+    } finally {
+      await one.close()
+    }
+  })
+
   test('a statement prepared once per connection keeps the wall: its plan never carries one tenant into another', async () => {
     const keysOf = (db: Parameters<Parameters<typeof readInScope>[2]>[0], workspaceId: string) =>
       db.selectFrom('secrets').select(['key', 'workspace_id']).where('deleted', '=', 0).where('workspace_id', '!=', workspaceId).execute()
